@@ -1,0 +1,27 @@
+# One image for every Moleculer service; docker-compose.yml picks the service
+# per container with SERVICES=<folder under services/>.
+
+# --- build: full dependency tree, builds the web UI into public/ -------------
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+# vite builds frontend/ into public/; without a frontend the stage still
+# yields an (empty) public/ so the COPY below never fails.
+RUN if [ -d frontend ]; then npm run build; fi && mkdir -p public
+
+# --- runtime: production dependencies only (tsx is one of them) ------------
+FROM node:22-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY . .
+COPY --from=build /app/public ./public
+# Run unprivileged; only the data directory (DATA_DIR, default ./data) is writable.
+RUN mkdir -p data && chown node:node data
+USER node
+EXPOSE 3000
+# node itself is the main process (not npm), so SIGTERM reaches the broker.
+CMD ["node", "--import", "tsx", "lib/main.ts"]

@@ -1,0 +1,147 @@
+// Configuration: every environment variable the platform reads, validated in one place.
+// Embedded mode (nothing set) runs everything in one process; each *_URL switches one part to real infrastructure.
+import fs from "fs";
+import path from "path";
+import crypto from "crypto";
+
+export class ConfigError extends Error {
+	constructor(
+		public variable: string,
+		message: string
+	) {
+		super(`${variable}: ${message}`);
+		this.name = "ConfigError";
+	}
+}
+
+export interface Config {
+	mode: "embedded" | "cluster";
+	namespace: string;
+	nodeID?: string;
+	services: string[] | "all";
+	transporterUrl?: string;
+	transporterPrefetch: number;
+	cacherUrl?: string; // redis://… or undefined for the in-memory cacher
+	cacheTtl: number;
+	redisUrl?: string;
+	databaseUrl?: string; // postgres://… or undefined for embedded PGlite
+	databasePoolSize: number;
+	channelsUrl?: string; // amqp://… or undefined for in-process channels
+	channelsMaxInFlight: number;
+	channelsMaxRetries: number;
+	dataDir: string;
+	port: number;
+	host: string;
+	healthPort?: number;
+	metricsPort?: number;
+	logLevel: string;
+	requestTimeout: number;
+	jwtSecret: string;
+	accessTokenTtl: number;
+	refreshTokenTtl: number;
+	migrate: boolean;
+}
+
+type Env = Record<string, string | undefined>;
+
+function intVar(env: Env, name: string, def: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+	const raw = env[name];
+	if (raw == null || raw === "") return def;
+	const n = Number(raw);
+	if (!Number.isInteger(n) || n < min || n > max)
+		throw new ConfigError(name, `must be an integer between ${min} and ${max}, got "${raw}"`);
+	return n;
+}
+
+function urlVar(env: Env, name: string, protocols: string[]): string | undefined {
+	const raw = env[name];
+	if (raw == null || raw === "") return undefined;
+	let parsed: URL;
+	try {
+		parsed = new URL(raw);
+	} catch {
+		throw new ConfigError(name, `is not a valid URL (expected ${protocols.map(p => p + "//…").join(" or ")})`);
+	}
+	if (!protocols.includes(parsed.protocol))
+		throw new ConfigError(name, `must start with ${protocols.join(" or ")}, got "${parsed.protocol}"`);
+	return raw;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"];
+
+export function loadConfig(env: Env = process.env): Config {
+	const transporterUrl = urlVar(env, "TRANSPORTER", ["amqp:", "amqps:"]);
+	const mode = transporterUrl ? "cluster" : "embedded";
+	const dataDir = path.resolve(env.DATA_DIR || "./data");
+
+	let cacherUrl: string | undefined;
+	if (env.CACHER && env.CACHER !== "memory") cacherUrl = urlVar(env, "CACHER", ["redis:", "rediss:"]);
+
+	const logLevel = env.LOG_LEVEL || "info";
+	if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}`);
+
+	const servicesRaw = (env.SERVICES || "").trim();
+	const services = servicesRaw === "" || servicesRaw === "all" ? "all" : servicesRaw.split(",").map(s => s.trim()).filter(Boolean);
+	if (services !== "all")
+		for (const s of services)
+			if (!/^[a-z][a-z0-9-]*$/.test(s)) throw new ConfigError("SERVICES", `"${s}" is not a module name`);
+
+	const config: Config = {
+		mode,
+		namespace: env.NAMESPACE || "coder-ide",
+		nodeID: env.NODE_ID || undefined,
+		services,
+		transporterUrl,
+		transporterPrefetch: intVar(env, "TRANSPORTER_PREFETCH", 100, 1, 10000),
+		cacherUrl,
+		cacheTtl: intVar(env, "CACHE_TTL", 300, 1),
+		redisUrl: urlVar(env, "REDIS_URL", ["redis:", "rediss:"]) || cacherUrl,
+		databaseUrl: urlVar(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
+		databasePoolSize: intVar(env, "DATABASE_POOL_SIZE", 10, 1, 1000),
+		channelsUrl: urlVar(env, "CHANNELS_URL", ["amqp:", "amqps:"]),
+		channelsMaxInFlight: intVar(env, "CHANNELS_MAX_IN_FLIGHT", 10, 1, 1000),
+		channelsMaxRetries: intVar(env, "CHANNELS_MAX_RETRIES", 5, 1, 100),
+		dataDir,
+		port: intVar(env, "PORT", 3000, 0, 65535),
+		host: env.HOST || "0.0.0.0",
+		healthPort: env.HEALTH_PORT ? intVar(env, "HEALTH_PORT", 0, 0, 65535) : undefined,
+		metricsPort: env.METRICS_PORT ? intVar(env, "METRICS_PORT", 0, 0, 65535) : undefined,
+		logLevel,
+		requestTimeout: intVar(env, "REQUEST_TIMEOUT", 10000, 100),
+		jwtSecret: "",
+		accessTokenTtl: intVar(env, "ACCESS_TOKEN_TTL", 900, 10),
+		refreshTokenTtl: intVar(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60),
+		migrate: env.MIGRATE !== "false"
+	};
+	config.jwtSecret = resolveJwtSecret(env, config);
+	return config;
+}
+
+// Cluster nodes must share one signing secret, so it must be given; an embedded install generates its own once.
+function resolveJwtSecret(env: Env, config: Config): string {
+	const given = env.JWT_SECRET;
+	if (given) {
+		if (given.length < 32) throw new ConfigError("JWT_SECRET", "must be at least 32 characters");
+		return given;
+	}
+	if (config.mode === "cluster") throw new ConfigError("JWT_SECRET", "is required in cluster mode (TRANSPORTER is set)");
+	return readOrCreateKeyFile(config.dataDir, "jwt-secret");
+}
+
+export function readOrCreateKeyFile(dataDir: string, name: string): string {
+	const file = path.join(dataDir, name);
+	if (fs.existsSync(file)) return fs.readFileSync(file, "utf8").trim();
+	fs.mkdirSync(dataDir, { recursive: true });
+	const secret = crypto.randomBytes(48).toString("base64url");
+	fs.writeFileSync(file, secret + "\n", { mode: 0o600, flag: "wx" });
+	return secret;
+}
+
+let current: Config | undefined;
+export function getConfig(): Config {
+	if (!current) current = loadConfig();
+	return current;
+}
+export function setConfig(config: Config) {
+	current = config;
+}

@@ -1,0 +1,118 @@
+// The outbox relay: events are written to `outbox` inside the business transaction and published from here,
+// with retries and back-off, so an event is never lost when the broker is down at commit time.
+// Several replicas relay the same table safely: a batch is claimed with FOR UPDATE SKIP LOCKED.
+import crypto from "crypto";
+import type { ServiceBroker } from "moleculer";
+import type { Db, Queryable } from "../db";
+import { AmqpTopology } from "./topology";
+import { channelOf, EventData, EventType, PlatformEvent } from "./types";
+
+export interface OutboxRow {
+	id: string;
+	channel: string;
+	payload: any;
+	attempts: number;
+}
+
+export function makeEvent<T extends EventType>(type: T, data: EventData<T>): Extract<PlatformEvent, { type: T }> {
+	return { ...data, type, id: crypto.randomUUID(), time: new Date().toISOString() } as any;
+}
+
+// Writes the event in the caller's transaction: it is published only if that transaction commits.
+export async function writeToOutbox(tx: Queryable, event: { id: string; type: string }, channel = channelOf(event.type)) {
+	await tx.query("INSERT INTO outbox (id, channel, payload) VALUES ($1, $2, $3)", [event.id, channel, JSON.stringify(event)]);
+}
+
+const BATCH = 100;
+const MAX_BACKOFF_MS = 60_000;
+
+export class OutboxRelay {
+	private timer?: NodeJS.Timeout;
+	private running?: Promise<void>;
+	private again = false;
+	private stopped = false;
+
+	constructor(
+		private broker: ServiceBroker,
+		private db: Db,
+		private topology?: AmqpTopology,
+		private pollMs = 1000
+	) {}
+
+	start() {
+		this.stopped = false;
+		this.schedule(0);
+	}
+
+	// Called after a commit that wrote events: publish now rather than at the next poll.
+	kick() {
+		if (this.stopped) return;
+		if (this.running) this.again = true;
+		else this.schedule(0);
+	}
+
+	private schedule(ms: number) {
+		if (this.timer) clearTimeout(this.timer);
+		this.timer = setTimeout(() => this.run(), ms);
+		this.timer.unref?.();
+	}
+
+	private run() {
+		if (this.running || this.stopped) return;
+		this.running = this.drain()
+			.catch(err => this.broker.logger.warn("Outbox relay pass failed:", err.message))
+			.finally(() => {
+				this.running = undefined;
+				if (this.stopped) return;
+				const immediately = this.again;
+				this.again = false;
+				this.schedule(immediately ? 0 : this.pollMs);
+			});
+	}
+
+	// Publishes batches until nothing is due.
+	private async drain() {
+		for (;;) {
+			const published = await this.db.transaction(tx => this.relayBatch(tx));
+			if (published < BATCH) return;
+		}
+	}
+
+	private async relayBatch(tx: Queryable): Promise<number> {
+		const { rows } = await tx.query<OutboxRow>(
+			`SELECT id, channel, payload, attempts FROM outbox
+			 WHERE published_at IS NULL AND next_attempt_at <= now()
+			 ORDER BY created_at LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`
+		);
+		for (const row of rows) {
+			try {
+				await this.topology?.ensure(row.channel);
+				await (this.broker as any).sendToChannel(row.channel, row.payload, {
+					persistent: true,
+					headers: { "x-event-id": row.id, "x-event-type": row.payload.type }
+				} as any);
+				await tx.query("UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = $1", [row.id]);
+			} catch (err: any) {
+				const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** row.attempts);
+				await tx.query(
+					`UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+					 next_attempt_at = now() + ($3 || ' milliseconds')::interval WHERE id = $1`,
+					[row.id, String(err?.message ?? err).slice(0, 500), String(backoff)]
+				);
+			}
+		}
+		return rows.length;
+	}
+
+	async stop() {
+		this.stopped = true;
+		if (this.timer) clearTimeout(this.timer);
+		await this.running;
+		await this.topology?.close();
+	}
+
+	// Published rows are kept a while for inspection, then removed.
+	async prune(olderThanHours = 24) {
+		await this.db.query(`DELETE FROM outbox WHERE published_at < now() - ($1 || ' hours')::interval`, [String(olderThanHours)]);
+	}
+}

@@ -1,0 +1,76 @@
+// RabbitMQ drops a message sent to an exchange with no queue bound, so producers declare every consumer group's
+// queue before they publish. The consumer groups of each channel are listed here, next to the event types.
+import amqp from "amqplib";
+
+const consumerGroups = new Map<string, Set<string>>();
+
+// Consumer groups of the platform's own services are declared here as those services land.
+export function declareConsumerGroup(channel: string, group: string) {
+	if (!consumerGroups.has(channel)) consumerGroups.set(channel, new Set());
+	consumerGroups.get(channel)!.add(group);
+}
+
+export function consumerGroupsOf(channel: string): string[] {
+	return [...(consumerGroups.get(channel) ?? [])];
+}
+
+// The options every party (adapter consumer, producer, dead-letter) declares with; they must match exactly.
+// Quorum queues keep every message on disk, including the adapter's retries, which it republishes non-persistent.
+export const QUEUE_OPTIONS = { durable: true, arguments: { "x-queue-type": "quorum" } };
+export const EXCHANGE_OPTIONS = { durable: true };
+
+export class AmqpTopology {
+	private conn?: amqp.ChannelModel;
+	private channel?: amqp.Channel;
+	private asserted = new Set<string>();
+
+	constructor(
+		private url: string,
+		private prefix: string
+	) {}
+
+	private async open(): Promise<amqp.Channel> {
+		if (this.channel) return this.channel;
+		const conn = await amqp.connect(this.url, { noDelay: true });
+		conn.on("error", () => undefined);
+		conn.on("close", () => this.reset());
+		const channel = await conn.createChannel();
+		channel.on("error", () => undefined);
+		channel.on("close", () => this.reset());
+		this.conn = conn;
+		this.channel = channel;
+		return channel;
+	}
+
+	private reset() {
+		this.conn = undefined;
+		this.channel = undefined;
+		this.asserted.clear();
+	}
+
+	prefixed(name: string) {
+		return this.prefix ? `${this.prefix}.${name}` : name;
+	}
+
+	// Exchange plus one bound queue per known consumer group, once per connection.
+	async ensure(channel: string) {
+		const groups = consumerGroupsOf(channel);
+		const key = `${channel}|${groups.join(",")}`;
+		if (this.asserted.has(key)) return;
+		const ch = await this.open();
+		const exchange = this.prefixed(channel);
+		await ch.assertExchange(exchange, "fanout", EXCHANGE_OPTIONS);
+		for (const group of groups) {
+			const queue = `${group}.${exchange}`;
+			await ch.assertQueue(queue, QUEUE_OPTIONS);
+			await ch.bindQueue(queue, exchange, "");
+		}
+		this.asserted.add(key);
+	}
+
+	async close() {
+		const conn = this.conn;
+		this.reset();
+		if (conn) await conn.close().catch(() => undefined);
+	}
+}

@@ -1,0 +1,59 @@
+// Entry point of every process: `npm start` (embedded, all services) or one cluster node (SERVICES=…).
+import { ConfigError, loadConfig, setConfig } from "./config";
+import { preflight } from "./preflight";
+import { createNode } from "./node";
+import { releaseDb } from "./db";
+import { startHealthServer } from "./health";
+
+function fail(message: string): never {
+	process.stderr.write(`Start-up failed: ${message}\n`);
+	process.exit(1);
+}
+
+async function main() {
+	let config;
+	try {
+		config = loadConfig();
+		setConfig(config);
+		await preflight(config);
+	} catch (err: any) {
+		fail(err instanceof ConfigError ? err.message : err.message || String(err));
+	}
+
+	let broker;
+	try {
+		broker = createNode(config);
+	} catch (err: any) {
+		fail(err.message);
+	}
+	const healthServer = config.healthPort != null ? startHealthServer(broker, config.healthPort) : undefined;
+
+	let stopping = false;
+	const shutdown = async (signal: string) => {
+		if (stopping) return;
+		stopping = true;
+		broker.logger.info(`${signal} received: finishing in-flight work, then leaving the cluster.`);
+		const force = setTimeout(() => process.exit(1), 30_000);
+		force.unref();
+		try {
+			await broker.stop();
+			healthServer?.close();
+			await releaseDb();
+		} finally {
+			process.exit(0);
+		}
+	};
+	process.on("SIGTERM", () => shutdown("SIGTERM"));
+	process.on("SIGINT", () => shutdown("SIGINT"));
+
+	try {
+		await broker.start();
+	} catch (err: any) {
+		await broker.stop().catch(() => undefined);
+		fail(err.message);
+	}
+	if (process.env.REPL === "1" || process.env.REPL === "true") broker.repl();
+	broker.logger.info(`Coder IDE node ${broker.nodeID} up (${config.mode}; services: ${broker.services.map(s => s.name).join(", ")})`);
+}
+
+main();

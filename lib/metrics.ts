@@ -1,0 +1,22 @@
+// Prometheus metrics rendered in-process: the gateway serves them at /metrics and every node's health port too,
+// instead of each process opening a port of its own (which would clash when replicas share a host).
+import { MetricReporters, ServiceBroker } from "moleculer";
+
+const Prometheus: any = (MetricReporters as any).Prometheus;
+const Base: any = (MetricReporters as any).Base;
+
+export class PrometheusText extends Prometheus {
+	init(registry: any) {
+		if ((this as any).opts.port) return super.init(registry);
+		Base.prototype.init.call(this, registry);
+		(this as any).defaultLabels = { namespace: registry.broker.namespace, nodeID: registry.broker.nodeID };
+	}
+	stop() {
+		return (this as any).server ? super.stop() : Promise.resolve();
+	}
+}
+
+export function prometheusText(broker: ServiceBroker): string {
+	const reporter = ((broker as any).metrics?.reporter ?? []).find((r: any) => r instanceof PrometheusText);
+	return reporter ? reporter.generatePrometheusResponse() : "";
+}

@@ -1,0 +1,74 @@
+// Start-up checks: every configured piece of infrastructure answers before the broker starts, or the process
+// stops with one line naming the variable to fix. Nothing hangs waiting for a server that is not there.
+import net from "net";
+import amqp from "amqplib";
+import Redis from "ioredis";
+import type { Config } from "./config";
+import { ConfigError } from "./config";
+import { acquireDb } from "./db";
+import { MigrationError } from "./db/migrate";
+
+const TIMEOUT_MS = Number(process.env.PREFLIGHT_TIMEOUT_MS ?? 8000);
+
+// Credentials never go to logs.
+export function redact(url: string): string {
+	try {
+		const u = new URL(url);
+		if (u.password) u.password = "***";
+		return u.toString();
+	} catch {
+		return "<unparseable>";
+	}
+}
+
+function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+	return Promise.race([p, new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`no answer within ${TIMEOUT_MS} ms (${what})`)), TIMEOUT_MS).unref())]);
+}
+
+async function checkAmqp(variable: string, url: string) {
+	try {
+		const conn = await withTimeout(amqp.connect(url), "AMQP handshake");
+		await conn.close();
+	} catch (err: any) {
+		throw new ConfigError(variable, `cannot connect to RabbitMQ at ${redact(url)}: ${err.message || err.code}`);
+	}
+}
+
+async function checkRedis(variable: string, url: string) {
+	const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: TIMEOUT_MS });
+	client.on("error", () => undefined);
+	try {
+		await withTimeout(client.connect().then(() => client.ping()), "Redis PING");
+	} catch (err: any) {
+		throw new ConfigError(variable, `cannot connect to Redis at ${redact(url)}: ${err.message || err.code}`);
+	} finally {
+		client.disconnect();
+	}
+}
+
+async function checkDatabase(config: Config) {
+	const variable = config.databaseUrl ? "DATABASE_URL" : "DATA_DIR";
+	try {
+		await withTimeout(acquireDb(), "database");
+	} catch (err: any) {
+		if (err instanceof MigrationError) throw new ConfigError("migrations", err.message);
+		const where = config.databaseUrl ? `PostgreSQL at ${redact(config.databaseUrl)}` : `embedded database in ${config.dataDir}`;
+		throw new ConfigError(variable, `cannot open ${where}: ${err.message || err.code}`);
+	}
+}
+
+export async function preflight(config: Config) {
+	if (config.transporterUrl) await checkAmqp("TRANSPORTER", config.transporterUrl);
+	if (config.channelsUrl) await checkAmqp("CHANNELS_URL", config.channelsUrl);
+	if (config.cacherUrl) await checkRedis("CACHER", config.cacherUrl);
+	if (config.redisUrl && config.redisUrl !== config.cacherUrl) await checkRedis("REDIS_URL", config.redisUrl);
+	await checkDatabase(config);
+}
+
+export function portFree(port: number, host: string): Promise<boolean> {
+	return new Promise(resolve => {
+		const srv = net.createServer();
+		srv.once("error", () => resolve(false));
+		srv.listen(port, host, () => srv.close(() => resolve(true)));
+	});
+}

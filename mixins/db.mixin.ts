@@ -1,0 +1,148 @@
+// DbMixin: moleculer-db CRUD over the platform adapter. With `tenant: true` every read, write and cache key is scoped
+// to the caller's organization, whatever ids the caller sends: another organization's rows simply do not exist.
+import DbService from "moleculer-db";
+import type { Context } from "moleculer";
+import type { ServiceSchema } from "../lib/schema";
+import { PgAdapter } from "../lib/db/pg-adapter";
+import { getDb, Queryable } from "../lib/db";
+import { authOf } from "../lib/authz";
+import { forbidden, fromDbError, notFound } from "../lib/errors";
+
+export interface DbMixinOptions {
+	table: string;
+	// Every column of the table (the adapter refuses any other name).
+	columns: string[];
+	// Columns clients may set, with their validation rules; others (id, organization_id, timestamps) are never writable.
+	writable: Record<string, any>;
+	// Columns returned to clients.
+	fields?: string[];
+	tenant?: boolean;
+	searchFields?: string[];
+	// Permissions for the generated actions; `false` leaves the generated CRUD actions out.
+	permissions?: { read: string; write: string } | false;
+	entityName?: string;
+}
+
+const CRUD_ACTIONS = ["find", "count", "list", "get", "create", "insert", "update", "remove"];
+
+export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
+	const tenant = opts.tenant ?? false;
+	const entity = opts.entityName ?? opts.table.replace(/s$/, "");
+	const orgKey = "#auth.organizationId";
+	const perms = opts.permissions;
+
+	const updateRules: Record<string, any> = {};
+	for (const [k, rule] of Object.entries(opts.writable))
+		updateRules[k] = typeof rule === "string" ? { type: rule, optional: true } : { ...rule, optional: true };
+
+	const actions: Record<string, any> = {};
+	if (perms === false) for (const a of CRUD_ACTIONS) actions[a] = false;
+	else {
+		const read = perms?.read;
+		const write = perms?.write;
+		// Tenant reads are cached per organization; the cache is cleaned on every write (moleculer-db's clearCache).
+		const cacheKeys = (keys: string[]) => ({ keys: tenant ? [orgKey, ...keys] : keys });
+		Object.assign(actions, {
+			find: { permission: read, cache: cacheKeys(["limit", "offset", "sort", "search", "searchFields", "query"]) },
+			count: { permission: read, cache: cacheKeys(["search", "searchFields", "query"]) },
+			list: { permission: read, cache: cacheKeys(["page", "pageSize", "sort", "search", "searchFields", "query"]) },
+			get: { permission: read, cache: cacheKeys(["id"]), params: { id: "string" } },
+			create: { permission: write, params: { $$strict: true, ...opts.writable } },
+			insert: false,
+			update: { permission: write, params: { $$strict: true, id: "string", ...updateRules } },
+			remove: { permission: write, params: { id: "string" } }
+		});
+	}
+
+	return {
+		mixins: [DbService as any],
+		adapter: new PgAdapter({ table: opts.table, columns: opts.columns }),
+		settings: {
+			idField: "id",
+			fields: opts.fields,
+			pageSize: 20,
+			maxPageSize: 100,
+			maxLimit: 1000
+		},
+		actions,
+		methods: {
+			// The organization every query of a tenant table is limited to.
+			tenantId(ctx: Context): string | undefined {
+				if (!tenant) return undefined;
+				const org = authOf(ctx)?.organizationId;
+				if (!org) throw forbidden("no organization selected");
+				return org;
+			},
+
+			scope(this: any, ctx: Context, query: Record<string, unknown> = {}) {
+				const org = this.tenantId(ctx);
+				return org ? { ...query, organization_id: org } : query;
+			},
+
+			sanitizeParams(this: any, ctx: Context, params: any) {
+				const p = (DbService as any).methods.sanitizeParams.call(this, ctx, params);
+				if (typeof p.query === "string") p.query = JSON.parse(p.query);
+				p.query = this.scope(ctx, p.query);
+				if (p.searchFields == null && opts.searchFields) p.searchFields = opts.searchFields;
+				return p;
+			},
+
+			async _get(this: any, ctx: Context, params: any) {
+				const doc = await this.findScoped(ctx, params.id);
+				return this.transformDocuments(ctx, params, doc);
+			},
+
+			async _create(this: any, ctx: Context, params: any) {
+				const org = this.tenantId(ctx);
+				const row = await this.adapter.insert(org ? { ...params, organization_id: org } : params).catch((e: any) => {
+					throw fromDbError(e, entity);
+				});
+				const json = await this.transformDocuments(ctx, {}, row);
+				await this.entityChanged("created", json, ctx, row);
+				return json;
+			},
+
+			async _update(this: any, ctx: Context, params: any) {
+				const { id, ...changes } = params;
+				const rows = await this.adapter.updateMany(this.scope(ctx, { id }), { $set: changes }).catch((e: any) => {
+					throw fromDbError(e, entity);
+				});
+				if (!rows.length) throw notFound(entity);
+				const json = await this.transformDocuments(ctx, {}, rows[0]);
+				await this.entityChanged("updated", json, ctx, rows[0]);
+				return json;
+			},
+
+			async _remove(this: any, ctx: Context, params: any) {
+				const doc = await this.findScoped(ctx, params.id);
+				await this.adapter.removeMany(this.scope(ctx, { id: params.id }));
+				const json = await this.transformDocuments(ctx, {}, doc);
+				await this.entityChanged("removed", json, ctx, doc);
+				return json;
+			},
+
+			async findScoped(this: any, ctx: Context, id: string) {
+				if (!isUuid(id)) throw notFound(entity);
+				const doc = await this.adapter.findOne(this.scope(ctx, { id }));
+				if (!doc) throw notFound(entity);
+				return doc;
+			},
+
+			// Plain SQL for what CRUD does not cover (joins, membership tables).
+			async sql(sql: string, params: unknown[] = []) {
+				return (await getDb()).query(sql, params);
+			},
+
+			// Runs fn in one database transaction; the adapter bound to it is `tx.adapter`.
+			async transaction<T>(this: any, fn: (tx: Queryable & { adapter: PgAdapter }) => Promise<T>): Promise<T> {
+				const db = await getDb();
+				return db.transaction(tx => fn(Object.assign(tx, { adapter: this.adapter.withTx(tx) })));
+			}
+		}
+	};
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export function isUuid(v: unknown): v is string {
+	return typeof v === "string" && UUID.test(v);
+}

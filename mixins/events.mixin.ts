@@ -1,0 +1,152 @@
+// EventsMixin: publish durable events with a database change, and consume channels idempotently.
+//   publishing: `await this.withEvents(async (tx, publish) => { ...writes...; publish("x.y.z", data) })`
+//     -> events go to the outbox in the same transaction and are relayed after commit.
+//   consuming:  `channels: { "ai.events": { handler(event, tx) {...} } }`
+//     -> each event id is handled once per consumer group (recorded in processed_events in the handler's
+//        transaction); failures are retried with back-off, then dead-lettered.
+import type { ServiceBroker } from "moleculer";
+import type { ServiceSchema } from "../lib/schema";
+import { getConfig } from "../lib/config";
+import { acquireDb, getDb, releaseDb, Queryable } from "../lib/db";
+import { OutboxRelay, makeEvent, writeToOutbox } from "../lib/events/outbox";
+import { AmqpTopology, declareConsumerGroup } from "../lib/events/topology";
+import type { EventData, EventType, PlatformEvent } from "../lib/events/types";
+
+type Publish = <T extends EventType>(type: T, data: EventData<T>) => Extract<PlatformEvent, { type: T }>;
+
+// One relay per broker, shared by every service of the process that publishes.
+const relays = new WeakMap<ServiceBroker, { relay: OutboxRelay; users: number }>();
+
+async function startRelay(broker: ServiceBroker) {
+	const existing = relays.get(broker);
+	if (existing) {
+		existing.users++;
+		return existing.relay;
+	}
+	const config = getConfig();
+	const db = await acquireDb();
+	const topology = config.channelsUrl ? new AmqpTopology(config.channelsUrl, broker.namespace) : undefined;
+	const relay = new OutboxRelay(broker, db, topology);
+	relays.set(broker, { relay, users: 1 });
+	relay.start();
+	return relay;
+}
+
+async function stopRelay(broker: ServiceBroker) {
+	const entry = relays.get(broker);
+	if (!entry) return;
+	if (--entry.users > 0) return;
+	relays.delete(broker);
+	await entry.relay.stop();
+	await releaseDb();
+}
+
+export function retryDelay(attempt: number): number {
+	const base = Number(process.env.CHANNELS_RETRY_BASE_MS ?? 200);
+	return Math.min(30_000, base * 2 ** attempt);
+}
+
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+
+type ChannelHandler = (this: any, event: any, tx: Queryable) => Promise<unknown> | unknown;
+
+// Wraps a channel handler: de-duplicate by event id, run in a transaction, back off before a retry.
+function idempotent(group: string, channel: string, handler: ChannelHandler) {
+	return async function (this: any, payload: any, raw: any) {
+		const config = getConfig();
+		const amqpHeaders = raw?.properties?.headers;
+		const run = async () => {
+			const db = await getDb();
+			await db.transaction(async tx => {
+				if (payload?.id) {
+					const fresh = await tx.query(
+						"INSERT INTO processed_events (consumer_group, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+						[group, payload.id]
+					);
+					if (fresh.rowCount === 0) return; // already handled: at-least-once delivery sent it again
+				}
+				await handler.call(this, payload, tx);
+			});
+		};
+
+		if (amqpHeaders) {
+			// Cluster: the adapter redelivers (counting attempts in a header) and dead-letters after maxRetries.
+			try {
+				await run();
+			} catch (err) {
+				const attempt = Number(amqpHeaders["x-redelivered-count"] ?? 0);
+				this.logger.warn(`Handler of ${channel} failed (attempt ${attempt + 1}):`, (err as Error).message);
+				if (attempt + 1 < config.channelsMaxRetries) await sleep(retryDelay(attempt));
+				throw err;
+			}
+			return;
+		}
+
+		// Embedded: the in-process adapter neither retries nor dead-letters, so this does both.
+		for (let attempt = 0; ; attempt++) {
+			try {
+				return await run();
+			} catch (err: any) {
+				this.logger.warn(`Handler of ${channel} failed (attempt ${attempt + 1}):`, err.message);
+				if (attempt + 1 >= config.channelsMaxRetries) {
+					const db = await getDb();
+					await db.query(
+						"INSERT INTO dead_letter_events (consumer_group, channel, event_id, payload, error) VALUES ($1, $2, $3, $4, $5)",
+						[group, channel, payload?.id ?? null, JSON.stringify(payload), String(err?.message ?? err).slice(0, 1000)]
+					);
+					return;
+				}
+				await sleep(retryDelay(attempt));
+			}
+		}
+	};
+}
+
+export const EventsMixin: Partial<ServiceSchema> = {
+	merged(schema: any) {
+		const group = schema.name;
+		for (const [channel, def] of Object.entries<any>(schema.channels ?? {})) {
+			const handler: ChannelHandler = typeof def === "function" ? def : def.handler;
+			const chanGroup = def.group ?? group;
+			declareConsumerGroup(channel, chanGroup);
+			schema.channels[channel] = {
+				...(typeof def === "function" ? {} : def),
+				group: chanGroup,
+				handler: idempotent(chanGroup, channel, handler),
+				deadLettering: {
+					enabled: true,
+					queueName: `${chanGroup}.${channel}.dead`,
+					exchangeName: `${chanGroup}.${channel}.dlx`
+				}
+			};
+		}
+	},
+
+	methods: {
+		// Runs fn in a transaction; events it publishes are written to the outbox there and relayed after commit.
+		async withEvents<T>(this: any, fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T> {
+			const db = await getDb();
+			const events: PlatformEvent[] = [];
+			const result = await db.transaction(async tx => {
+				const publish: Publish = (type, data) => {
+					const event = makeEvent(type, data);
+					events.push(event);
+					return event;
+				};
+				const out = await fn(tx, publish);
+				for (const e of events) await writeToOutbox(tx, e);
+				return out;
+			});
+			if (events.length) relays.get(this.broker)?.relay.kick();
+			return result;
+		}
+	},
+
+	async started(this: any) {
+		await startRelay(this.broker);
+	},
+
+	async stopped(this: any) {
+		await stopRelay(this.broker);
+	}
+};

@@ -1,0 +1,212 @@
+// Auth: users and their sessions (register, login, refresh rotation with reuse detection, logout, me), and the
+// internal `auth.resolve` that turns a bearer token or API key into { user, organization, role, permissions }.
+import crypto from "crypto";
+import type { Context } from "moleculer";
+import type { ServiceSchema } from "../../lib/schema";
+import { getConfig } from "../../lib/config";
+import { getDb, Queryable } from "../../lib/db";
+import { PUBLIC, AUTHENTICATED, permissionsFor, Role, roleRank, AuthInfo } from "../../lib/permissions";
+import { authOf } from "../../lib/authz";
+import { conflict, forbidden, fromDbError, unauthorized } from "../../lib/errors";
+import { isUuid } from "../../mixins/db.mixin";
+import { digest, hashPassword, randomToken, signAccessToken, verifyAccessToken, verifyPassword } from "./credentials";
+
+const email = { type: "email", normalize: true, max: 254 };
+const password = { type: "string", min: 10, max: 200 };
+
+const publicUser = (u: any) => ({ id: u.id, email: u.email, name: u.name, createdAt: u.created_at });
+
+function slugify(name: string) {
+	const base = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 40) || "org";
+	return `${base}-${crypto.randomBytes(3).toString("hex")}`;
+}
+
+const AuthService: ServiceSchema = {
+	name: "auth",
+	settings: { rest: "/auth" },
+
+	actions: {
+		register: {
+			rest: "POST /register",
+			permission: PUBLIC,
+			params: { $$strict: true, email, password, name: { type: "string", min: 1, max: 100, trim: true } },
+			async handler(this: any, ctx: Context<{ email: string; password: string; name: string }>) {
+				const { name } = ctx.params;
+				const mail = ctx.params.email.toLowerCase();
+				const passwordHash = await hashPassword(ctx.params.password);
+				const db = await getDb();
+				const { user, organization } = await db
+					.transaction(async tx => {
+						const user = (
+							await tx.query("INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING *", [mail, name, passwordHash])
+						).rows[0];
+						const organization = (
+							await tx.query("INSERT INTO organizations (name, slug, personal, created_by) VALUES ($1, $2, true, $3) RETURNING *", [
+								`${name}'s workspace`,
+								slugify(name),
+								user.id
+							])
+						).rows[0];
+						await tx.query("INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'owner')", [organization.id, user.id]);
+						return { user, organization };
+					})
+					.catch((err: any) => {
+						throw err.code === "23505" ? conflict("an account with this email already exists") : err;
+					});
+				const tokens = await this.issueSession(user.id, organization.id);
+				return { user: publicUser(user), organization: { id: organization.id, name: organization.name, slug: organization.slug, role: "owner" }, ...tokens };
+			}
+		},
+
+		login: {
+			rest: "POST /login",
+			permission: PUBLIC,
+			params: { $$strict: true, email, password: { type: "string", min: 1, max: 200 } },
+			async handler(this: any, ctx: Context<{ email: string; password: string }>) {
+				const db = await getDb();
+				const user = (await db.query("SELECT * FROM users WHERE email = $1", [ctx.params.email.toLowerCase()])).rows[0];
+				// Same answer, same work, for an unknown email and a wrong password.
+				if (!(await verifyPassword(user?.password_hash, ctx.params.password))) throw unauthorized("invalid email or password");
+				const org = (
+					await db.query(
+						"SELECT organization_id FROM organization_members WHERE user_id = $1 ORDER BY (role = 'owner') DESC, created_at LIMIT 1",
+						[user.id]
+					)
+				).rows[0];
+				const tokens = await this.issueSession(user.id, org?.organization_id ?? null);
+				return { user: publicUser(user), defaultOrganizationId: org?.organization_id ?? null, ...tokens };
+			}
+		},
+
+		// Rotation: each refresh token works once. Presenting a used one means it leaked: the whole session dies.
+		refresh: {
+			rest: "POST /refresh",
+			permission: PUBLIC,
+			params: { $$strict: true, refreshToken: { type: "string", min: 10, max: 200 } },
+			async handler(this: any, ctx: Context<{ refreshToken: string }>) {
+				const db = await getDb();
+				const outcome = await db.transaction(async tx => {
+					const row = (await tx.query("SELECT * FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE", [digest(ctx.params.refreshToken)])).rows[0];
+					if (!row) return { error: "invalid refresh token" };
+					if (row.revoked_at) return { error: "session has ended" };
+					if (row.used_at) {
+						await tx.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL", [row.family_id]);
+						return { error: "refresh token was already used; the session has been revoked", reused: true };
+					}
+					if (new Date(row.expires_at) <= new Date()) return { error: "refresh token expired" };
+					await tx.query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1", [row.id]);
+					return { tokens: await this.issueSession(row.user_id, row.organization_id, row.family_id, tx) };
+				});
+				if (outcome.reused) this.logger.warn("Refresh token reuse detected; session family revoked.");
+				if (!outcome.tokens) throw unauthorized(outcome.error);
+				return outcome.tokens;
+			}
+		},
+
+		logout: {
+			rest: "POST /logout",
+			permission: AUTHENTICATED,
+			async handler(this: any, ctx: Context) {
+				const auth = authOf(ctx)!;
+				const db = await getDb();
+				if ((auth as any).sessionId)
+					await db.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL", [(auth as any).sessionId]);
+				return { ok: true };
+			}
+		},
+
+		me: {
+			rest: "GET /me",
+			permission: AUTHENTICATED,
+			async handler(this: any, ctx: Context) {
+				const auth = authOf(ctx)!;
+				const db = await getDb();
+				const user = (await db.query("SELECT * FROM users WHERE id = $1", [auth.userId])).rows[0];
+				if (!user) throw unauthorized();
+				const { rows } = await db.query(
+					`SELECT o.id, o.name, o.slug, o.personal, m.role FROM organization_members m
+					 JOIN organizations o ON o.id = m.organization_id WHERE m.user_id = $1 ORDER BY o.created_at`,
+					[auth.userId]
+				);
+				return { user: publicUser(user), organizations: rows, organizationId: auth.organizationId ?? null, role: auth.role ?? null };
+			}
+		},
+
+		// Internal: the gateway and socket bridge turn credentials into the caller's identity in one organization.
+		resolve: {
+			visibility: "public",
+			params: {
+				$$strict: true,
+				token: { type: "string", optional: true, max: 4096 },
+				apiKey: { type: "string", optional: true, max: 200 },
+				organizationId: { type: "string", optional: true }
+			},
+			async handler(this: any, ctx: Context<{ token?: string; apiKey?: string; organizationId?: string }>): Promise<AuthInfo & { user: any; sessionId?: string }> {
+				const db = await getDb();
+				const { token, apiKey } = ctx.params;
+				let organizationId = ctx.params.organizationId;
+				if (organizationId && !isUuid(organizationId)) throw forbidden("not a member of this organization");
+
+				if (apiKey) {
+					const key = (
+						await db.query(
+							`SELECT k.*, m.role AS member_role FROM api_keys k
+							 JOIN organization_members m ON m.organization_id = k.organization_id AND m.user_id = k.user_id
+							 WHERE k.key_hash = $1`,
+							[digest(apiKey)]
+						)
+					).rows[0];
+					if (!key || key.revoked_at || (key.expires_at && new Date(key.expires_at) <= new Date())) throw unauthorized("invalid API key");
+					if (organizationId && organizationId !== key.organization_id) throw forbidden("this API key belongs to another organization");
+					// A key never grants more than its owner currently has.
+					const role: Role = key.role && roleRank(key.role) < roleRank(key.member_role) ? key.role : key.member_role;
+					db.query("UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')", [key.id]).catch(
+						() => undefined
+					);
+					const user = (await db.query("SELECT id, email, name FROM users WHERE id = $1", [key.user_id])).rows[0];
+					return { userId: key.user_id, user, organizationId: key.organization_id, role, permissions: permissionsFor(role), apiKeyId: key.id };
+				}
+
+				const claims = token ? verifyAccessToken(getConfig().jwtSecret, token) : null;
+				if (!claims) throw unauthorized("invalid or expired token");
+				const session = (
+					await db.query("SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL LIMIT 1", [claims.sid])
+				).rows[0];
+				if (session) throw unauthorized("session has ended");
+				const user = (await db.query("SELECT id, email, name FROM users WHERE id = $1", [claims.sub])).rows[0];
+				if (!user) throw unauthorized("invalid or expired token");
+				if (!organizationId) return { userId: user.id, user, permissions: [], sessionId: claims.sid };
+				const member = (
+					await db.query("SELECT role FROM organization_members WHERE organization_id = $1 AND user_id = $2", [organizationId, user.id])
+				).rows[0];
+				if (!member) throw forbidden("not a member of this organization");
+				return { userId: user.id, user, organizationId, role: member.role, permissions: permissionsFor(member.role), sessionId: claims.sid };
+			}
+		}
+	},
+
+	methods: {
+		// A session is a refresh-token family; the access token names it so logout can end it at once.
+		async issueSession(userId: string, organizationId: string | null, familyId: string = crypto.randomUUID(), tx?: Queryable) {
+			const config = getConfig();
+			const refreshToken = `rt_${randomToken()}`;
+			const q = tx ?? (await getDb());
+			await q
+				.query(
+					`INSERT INTO refresh_tokens (user_id, family_id, token_hash, organization_id, expires_at)
+					 VALUES ($1, $2, $3, $4, now() + ($5 || ' seconds')::interval)`,
+					[userId, familyId, digest(refreshToken), organizationId, String(config.refreshTokenTtl)]
+				)
+				.catch((e: any) => {
+					throw fromDbError(e, "session");
+				});
+			return {
+				accessToken: signAccessToken(config.jwtSecret, { sub: userId, sid: familyId }, config.accessTokenTtl),
+				refreshToken,
+				expiresIn: config.accessTokenTtl
+			};
+		}
+	}
+};
+
+export default AuthService;

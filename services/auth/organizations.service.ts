@@ -1,0 +1,182 @@
+// Organizations and their memberships (roles owner, admin, member, viewer). A request acts in one organization,
+// the one its credentials were resolved for; any other organization id is answered as not found.
+import type { Context } from "moleculer";
+import type { ServiceSchema } from "../../lib/schema";
+import { getDb } from "../../lib/db";
+import { AUTHENTICATED, ROLES, Role, roleRank } from "../../lib/permissions";
+import { authOf } from "../../lib/authz";
+import { conflict, forbidden, notFound } from "../../lib/errors";
+import { isUuid } from "../../mixins/db.mixin";
+
+const role = { type: "enum", values: [...ROLES] };
+
+// The organization named by the request must be the one the caller acts in.
+function currentOrg(ctx: Context<any>, id: string): string {
+	const auth = authOf(ctx)!;
+	if (!isUuid(id) || id !== auth.organizationId) throw notFound("organization");
+	return id;
+}
+
+// Only an owner hands out or takes away the owner role.
+function assertCanAssign(ctx: Context<any>, from: Role | undefined, to: Role) {
+	const mine = authOf(ctx)!.role!;
+	if ((to === "owner" || from === "owner") && mine !== "owner") throw forbidden("only an owner can grant or change the owner role");
+	if (roleRank(to) > roleRank(mine)) throw forbidden("cannot grant a role above your own");
+}
+
+const OrganizationsService: ServiceSchema = {
+	name: "organizations",
+	settings: { rest: "/auth/organizations" },
+
+	actions: {
+		create: {
+			rest: "POST /",
+			permission: AUTHENTICATED,
+			params: { $$strict: true, name: { type: "string", min: 1, max: 100, trim: true } },
+			async handler(ctx: Context<{ name: string }>) {
+				const auth = authOf(ctx)!;
+				const db = await getDb();
+				const slug = `${ctx.params.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 40) || "org"}-${Date.now().toString(36)}`;
+				const org = await db.transaction(async tx => {
+					const org = (await tx.query("INSERT INTO organizations (name, slug, created_by) VALUES ($1, $2, $3) RETURNING *", [ctx.params.name, slug, auth.userId])).rows[0];
+					await tx.query("INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'owner')", [org.id, auth.userId]);
+					return org;
+				});
+				return { ...org, role: "owner" };
+			}
+		},
+
+		list: {
+			rest: "GET /",
+			permission: AUTHENTICATED,
+			async handler(ctx: Context) {
+				const db = await getDb();
+				const { rows } = await db.query(
+					`SELECT o.*, m.role FROM organization_members m JOIN organizations o ON o.id = m.organization_id
+					 WHERE m.user_id = $1 ORDER BY o.created_at`,
+					[authOf(ctx)!.userId]
+				);
+				return rows;
+			}
+		},
+
+		get: {
+			rest: "GET /:id",
+			permission: "organizations:read",
+			params: { id: "string" },
+			async handler(ctx: Context<{ id: string }>) {
+				const id = currentOrg(ctx, ctx.params.id);
+				const db = await getDb();
+				const org = (await db.query("SELECT * FROM organizations WHERE id = $1", [id])).rows[0];
+				if (!org) throw notFound("organization");
+				return { ...org, role: authOf(ctx)!.role };
+			}
+		},
+
+		update: {
+			rest: "PATCH /:id",
+			permission: "organizations:manage",
+			params: { $$strict: true, id: "string", name: { type: "string", min: 1, max: 100, trim: true } },
+			async handler(ctx: Context<{ id: string; name: string }>) {
+				const id = currentOrg(ctx, ctx.params.id);
+				const db = await getDb();
+				return (await db.query("UPDATE organizations SET name = $2, updated_at = now() WHERE id = $1 RETURNING *", [id, ctx.params.name])).rows[0];
+			}
+		},
+
+		remove: {
+			rest: "DELETE /:id",
+			permission: "organizations:own",
+			params: { id: "string" },
+			async handler(ctx: Context<{ id: string }>) {
+				const id = currentOrg(ctx, ctx.params.id);
+				const db = await getDb();
+				const org = (await db.query("SELECT personal FROM organizations WHERE id = $1", [id])).rows[0];
+				if (org?.personal) throw conflict("a personal organization cannot be deleted");
+				await db.query("DELETE FROM organizations WHERE id = $1", [id]);
+				return { id, deleted: true };
+			}
+		},
+
+		members: {
+			rest: "GET /:id/members",
+			permission: "members:read",
+			params: { id: "string" },
+			async handler(ctx: Context<{ id: string }>) {
+				const id = currentOrg(ctx, ctx.params.id);
+				const db = await getDb();
+				const { rows } = await db.query(
+					`SELECT u.id AS "userId", u.email, u.name, m.role, m.created_at AS "joinedAt" FROM organization_members m
+					 JOIN users u ON u.id = m.user_id WHERE m.organization_id = $1 ORDER BY m.created_at`,
+					[id]
+				);
+				return rows;
+			}
+		},
+
+		// Adds an existing user by email (an invitation for someone who already has an account).
+		addMember: {
+			rest: "POST /:id/members",
+			permission: "members:manage",
+			params: { $$strict: true, id: "string", email: { type: "email", normalize: true }, role: { ...role, default: "member" } },
+			async handler(ctx: Context<{ id: string; email: string; role: Role }>) {
+				const id = currentOrg(ctx, ctx.params.id);
+				assertCanAssign(ctx, undefined, ctx.params.role);
+				const db = await getDb();
+				const user = (await db.query("SELECT id, email, name FROM users WHERE email = $1", [ctx.params.email.toLowerCase()])).rows[0];
+				if (!user) throw notFound("user with this email");
+				const res = await db.query(
+					"INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+					[id, user.id, ctx.params.role]
+				);
+				if (res.rowCount === 0) throw conflict("this user is already a member");
+				return { userId: user.id, email: user.email, name: user.name, role: ctx.params.role };
+			}
+		},
+
+		updateMember: {
+			rest: "PATCH /:id/members/:userId",
+			permission: "members:manage",
+			params: { $$strict: true, id: "string", userId: "string", role },
+			async handler(this: any, ctx: Context<{ id: string; userId: string; role: Role }>) {
+				const id = currentOrg(ctx, ctx.params.id);
+				return this.changeMembership(ctx, id, ctx.params.userId, ctx.params.role);
+			}
+		},
+
+		removeMember: {
+			rest: "DELETE /:id/members/:userId",
+			permission: "members:manage",
+			params: { id: "string", userId: "string" },
+			async handler(this: any, ctx: Context<{ id: string; userId: string }>) {
+				const id = currentOrg(ctx, ctx.params.id);
+				return this.changeMembership(ctx, id, ctx.params.userId, null);
+			}
+		}
+	},
+
+	methods: {
+		// Changes or removes one membership; an organization always keeps at least one owner.
+		async changeMembership(ctx: Context, orgId: string, userId: string, newRole: Role | null) {
+			if (!isUuid(userId)) throw notFound("member");
+			const db = await getDb();
+			return db.transaction(async tx => {
+				const members = (await tx.query("SELECT user_id, role FROM organization_members WHERE organization_id = $1 FOR UPDATE", [orgId])).rows;
+				const target = members.find((m: any) => m.user_id === userId);
+				if (!target) throw notFound("member");
+				assertCanAssign(ctx, target.role, newRole ?? target.role);
+				const owners = members.filter((m: any) => m.role === "owner").length;
+				if (target.role === "owner" && newRole !== "owner" && owners === 1) throw conflict("an organization must keep at least one owner");
+				if (newRole) {
+					await tx.query("UPDATE organization_members SET role = $3 WHERE organization_id = $1 AND user_id = $2", [orgId, userId, newRole]);
+					return { userId, role: newRole };
+				}
+				await tx.query("DELETE FROM organization_members WHERE organization_id = $1 AND user_id = $2", [orgId, userId]);
+				await tx.query("DELETE FROM team_members WHERE organization_id = $1 AND user_id = $2", [orgId, userId]);
+				return { userId, removed: true };
+			});
+		}
+	}
+};
+
+export default OrganizationsService;

@@ -1,0 +1,84 @@
+// Teams inside an organization: CRUD from DbMixin (tenant-scoped), plus membership of organization members.
+import type { Context } from "moleculer";
+import type { ServiceSchema } from "../../lib/schema";
+import { DbMixin, isUuid } from "../../mixins/db.mixin";
+import { notFound, conflict } from "../../lib/errors";
+
+const TeamsService: ServiceSchema = {
+	name: "teams",
+	mixins: [
+		DbMixin({
+			table: "teams",
+			columns: ["id", "organization_id", "name", "description", "created_at", "updated_at"],
+			writable: { name: { type: "string", min: 1, max: 100, trim: true }, description: { type: "string", max: 2000, optional: true } },
+			fields: ["id", "organization_id", "name", "description", "created_at", "updated_at"],
+			tenant: true,
+			searchFields: ["name", "description"],
+			permissions: { read: "teams:read", write: "teams:manage" }
+		})
+	],
+	settings: { rest: "/auth/teams" },
+
+	actions: {
+		find: { rest: "GET /all" },
+		list: { rest: "GET /" },
+		get: { rest: "GET /:id" },
+		create: { rest: "POST /" },
+		update: { rest: "PATCH /:id" },
+		remove: { rest: "DELETE /:id" },
+		count: { rest: "GET /count" },
+
+		members: {
+			rest: "GET /:id/members",
+			permission: "teams:read",
+			params: { id: "string" },
+			async handler(this: any, ctx: Context<{ id: string }>) {
+				const team = await this.findScoped(ctx, ctx.params.id);
+				const { rows } = await this.sql(
+					`SELECT u.id AS "userId", u.email, u.name, tm.role FROM team_members tm JOIN users u ON u.id = tm.user_id
+					 WHERE tm.team_id = $1 ORDER BY tm.created_at`,
+					[team.id]
+				);
+				return rows;
+			}
+		},
+
+		addMember: {
+			rest: "POST /:id/members",
+			permission: "teams:manage",
+			params: { $$strict: true, id: "string", userId: "string", role: { type: "enum", values: ["lead", "member"], default: "member" } },
+			async handler(this: any, ctx: Context<{ id: string; userId: string; role: string }>) {
+				const team = await this.findScoped(ctx, ctx.params.id);
+				if (!isUuid(ctx.params.userId)) throw notFound("organization member");
+				const member = await this.sql("SELECT 1 FROM organization_members WHERE organization_id = $1 AND user_id = $2", [
+					team.organization_id,
+					ctx.params.userId
+				]);
+				if (!member.rows.length) throw notFound("organization member");
+				const res = await this.sql(
+					"INSERT INTO team_members (team_id, user_id, organization_id, role) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+					[team.id, ctx.params.userId, team.organization_id, ctx.params.role]
+				);
+				if (!res.rowCount) throw conflict("already a member of this team");
+				await this.clearCache();
+				return { teamId: team.id, userId: ctx.params.userId, role: ctx.params.role };
+			}
+		},
+
+		removeMember: {
+			rest: "DELETE /:id/members/:userId",
+			permission: "teams:manage",
+			params: { id: "string", userId: "string" },
+			async handler(this: any, ctx: Context<{ id: string; userId: string }>) {
+				const team = await this.findScoped(ctx, ctx.params.id);
+				if (!isUuid(ctx.params.userId)) throw notFound("team member");
+				const res = await this.sql("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2", [team.id, ctx.params.userId]);
+				if (!res.rowCount) throw notFound("team member");
+				await this.clearCache();
+				return { teamId: team.id, userId: ctx.params.userId, removed: true };
+			}
+		}
+	}
+};
+
+export default TeamsService;
