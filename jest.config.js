@@ -5,6 +5,7 @@ module.exports = {
 	testMatch: ["**/*.spec.ts"],
 	transform: { "^.+\\.ts$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" } }] },
 	testTimeout: 60000,
+	globalSetup: "<rootDir>/test/helpers/global-setup.ts",
 	// Cluster tests spawn node processes; each file cleans up its own.
 	forceExit: true
 };

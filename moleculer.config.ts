@@ -5,6 +5,7 @@ import { AuthzMiddleware } from "./lib/authz";
 import { channelsMiddleware } from "./lib/events/channels";
 import { replCommands } from "./lib/repl-commands";
 import { PrometheusText } from "./lib/metrics";
+import { PlatformValidator } from "./lib/validator";
 
 export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 	return {
@@ -20,6 +21,7 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 			? { type: "Redis", options: { redis: config.cacherUrl, ttl: config.cacheTtl, prefix: `${config.namespace}-cache` } as any }
 			: { type: "Memory", options: { ttl: config.cacheTtl } },
 		serializer: "JSON",
+		validator: new PlatformValidator() as any,
 
 		requestTimeout: config.requestTimeout,
 		// Only errors Moleculer marks retryable (node gone, timeout on a lost request) are retried.

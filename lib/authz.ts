@@ -25,7 +25,7 @@ export const AuthzMiddleware: Middleware = {
 	localAction(handler: any, action: any) {
 		const permission: string | undefined = action.permission;
 		if (!permission || permission === PUBLIC) return handler;
-		return function authzHandler(ctx: Context<any, any>) {
+		return async function authzHandler(ctx: Context<any, any>) {
 			const auth = authOf(ctx);
 			if (!auth || !auth.userId) throw unauthorized();
 			if (permission !== AUTHENTICATED) {

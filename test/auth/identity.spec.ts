@@ -1,0 +1,198 @@
+// Identity against real PostgreSQL: sessions, organizations, teams, API keys, and tenant isolation.
+import { describeWith, createTestDatabase } from "../helpers/infra";
+import { createTestBroker, as } from "../helpers/broker";
+import type { ServiceBroker } from "moleculer";
+
+const AUTH_FILES = ["services/auth/auth.service.ts", "services/auth/organizations.service.ts", "services/auth/teams.service.ts", "services/auth/api-keys.service.ts"];
+
+describeWith(["postgres"])("auth module (PostgreSQL)", () => {
+	let broker: ServiceBroker;
+	let stop: () => Promise<void>;
+	let drop: () => Promise<void>;
+
+	const register = (email: string) => broker.call<any, any>("auth.register", { email, password: "correct horse battery", name: email.split("@")[0] });
+	const resolve = (token: string, organizationId?: string) => broker.call<any, any>("auth.resolve", { token, organizationId });
+
+	beforeAll(async () => {
+		const db = await createTestDatabase();
+		drop = db.drop;
+		const t = await createTestBroker({ DATABASE_URL: db.url }, AUTH_FILES);
+		broker = t.broker;
+		stop = t.stop;
+	});
+	afterAll(async () => {
+		await stop?.();
+		await drop?.();
+	});
+
+	test("register creates the user, a personal organization with the user as owner, and a session", async () => {
+		const r = await register("ada@example.com");
+		expect(r.user.email).toBe("ada@example.com");
+		expect(r.organization.role).toBe("owner");
+		expect(r.accessToken.split(".")).toHaveLength(3);
+		expect(r.refreshToken).toMatch(/^rt_/);
+		const auth = await resolve(r.accessToken, r.organization.id);
+		expect(auth).toMatchObject({ userId: r.user.id, organizationId: r.organization.id, role: "owner" });
+		const me = await broker.call<any, any>("auth.me", {}, as(auth));
+		expect(me.organizations.map((o: any) => o.id)).toEqual([r.organization.id]);
+	});
+
+	test("a second registration with the same email (any case) is a 409", async () => {
+		await expect(register("ADA@example.com")).rejects.toMatchObject({ code: 409 });
+	});
+
+	test("malformed input gets a 422 that names the field", async () => {
+		await expect(broker.call("auth.register", { email: "not-an-email", password: "correct horse battery", name: "x" })).rejects.toMatchObject({
+			code: 422,
+			data: [expect.objectContaining({ field: "email" })]
+		});
+		await expect(broker.call("auth.register", { email: "b@example.com", password: "short", name: "x" })).rejects.toMatchObject({
+			code: 422,
+			data: [expect.objectContaining({ field: "password" })]
+		});
+		await expect(broker.call("auth.register", { email: "b@example.com", password: "correct horse battery", name: "x", admin: true })).rejects.toMatchObject({
+			code: 422,
+			data: [expect.objectContaining({ field: "admin" })]
+		});
+	});
+
+	test("wrong password and unknown user get the same 401", async () => {
+		const wrong: any = await broker.call("auth.login", { email: "ada@example.com", password: "wrong password!!" }).catch(e => e);
+		const unknown: any = await broker.call("auth.login", { email: "nobody@example.com", password: "wrong password!!" }).catch(e => e);
+		expect(wrong.code).toBe(401);
+		expect(unknown.code).toBe(401);
+		expect(wrong.message).toBe(unknown.message);
+		expect(wrong.type).toBe(unknown.type);
+	});
+
+	test("refresh rotates; reusing a used refresh token revokes the whole session", async () => {
+		const login = await broker.call<any, any>("auth.login", { email: "ada@example.com", password: "correct horse battery" });
+		const second = await broker.call<any, any>("auth.refresh", { refreshToken: login.refreshToken });
+		expect(second.refreshToken).not.toBe(login.refreshToken);
+		const third = await broker.call<any, any>("auth.refresh", { refreshToken: second.refreshToken });
+		// Replaying the first token: refused, and every token of the family dies with it.
+		await expect(broker.call("auth.refresh", { refreshToken: login.refreshToken })).rejects.toMatchObject({ code: 401 });
+		await expect(broker.call("auth.refresh", { refreshToken: third.refreshToken })).rejects.toMatchObject({ code: 401 });
+		await expect(resolve(third.accessToken)).rejects.toMatchObject({ code: 401 });
+	});
+
+	test("logout ends the session: its access and refresh tokens stop working", async () => {
+		const login = await broker.call<any, any>("auth.login", { email: "ada@example.com", password: "correct horse battery" });
+		const auth = await resolve(login.accessToken, login.defaultOrganizationId);
+		await broker.call("auth.logout", {}, as(auth));
+		await expect(resolve(login.accessToken)).rejects.toMatchObject({ code: 401 });
+		await expect(broker.call("auth.refresh", { refreshToken: login.refreshToken })).rejects.toMatchObject({ code: 401 });
+	});
+
+	test("a forged or tampered token is refused", async () => {
+		const r = await register("eve@example.com");
+		const [h, p] = r.accessToken.split(".");
+		const claims = JSON.parse(Buffer.from(p, "base64url").toString());
+		const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: "00000000-0000-0000-0000-000000000000" })).toString("base64url")}.${r.accessToken.split(".")[2]}`;
+		await expect(resolve(forged)).rejects.toMatchObject({ code: 401 });
+		await expect(resolve("garbage")).rejects.toMatchObject({ code: 401 });
+	});
+
+	describe("organizations, roles and tenant isolation", () => {
+		let ownerA: any, authA: any, ownerB: any, authB: any, teamB: any, keyB: any;
+
+		beforeAll(async () => {
+			ownerA = await register("owner-a@example.com");
+			authA = await resolve(ownerA.accessToken, ownerA.organization.id);
+			ownerB = await register("owner-b@example.com");
+			authB = await resolve(ownerB.accessToken, ownerB.organization.id);
+			teamB = await broker.call("teams.create", { name: "Platform", description: "B's team" }, as(authB));
+			keyB = await broker.call("apikeys.create", { name: "ci" }, as(authB));
+		});
+
+		test("a user cannot act in an organization they do not belong to", async () => {
+			await expect(resolve(ownerA.accessToken, ownerB.organization.id)).rejects.toMatchObject({ code: 403 });
+		});
+
+		test("a member of org A gets 404 for every org-B id it tries", async () => {
+			const attempts: [string, any][] = [
+				["teams.get", { id: teamB.id }],
+				["teams.update", { id: teamB.id, name: "pwned" }],
+				["teams.remove", { id: teamB.id }],
+				["teams.members", { id: teamB.id }],
+				["teams.addMember", { id: teamB.id, userId: ownerA.user.id }],
+				["apikeys.revoke", { id: keyB.id }],
+				["organizations.get", { id: ownerB.organization.id }],
+				["organizations.update", { id: ownerB.organization.id, name: "pwned" }],
+				["organizations.members", { id: ownerB.organization.id }],
+				["organizations.addMember", { id: ownerB.organization.id, email: "owner-a@example.com" }],
+				["organizations.removeMember", { id: ownerB.organization.id, userId: ownerB.user.id }]
+			];
+			for (const [action, params] of attempts) {
+				const err: any = await broker.call(action, params, as(authA)).catch(e => e);
+				expect([action, err.code]).toEqual([action, 404]);
+			}
+			const listA: any = await broker.call("teams.list", {}, as(authA));
+			expect(listA.rows).toEqual([]);
+			const found: any = await broker.call("teams.find", { query: { organization_id: ownerB.organization.id } }, as(authA));
+			expect(found).toEqual([]);
+			// B's team is untouched.
+			expect(await broker.call("teams.get", { id: teamB.id }, as(authB))).toMatchObject({ name: "Platform" });
+		});
+
+		test("a client cannot move a row to another organization", async () => {
+			await expect(broker.call("teams.create", { name: "x", organization_id: ownerB.organization.id }, as(authA))).rejects.toMatchObject({ code: 422 });
+			await expect(broker.call("teams.update", { id: teamB.id, organization_id: ownerA.organization.id }, as(authB))).rejects.toMatchObject({ code: 422 });
+		});
+
+		test("roles: a viewer reads but cannot write; an admin cannot make owners", async () => {
+			const viewer = await register("viewer@example.com");
+			const admin = await register("admin@example.com");
+			await broker.call("organizations.addMember", { id: ownerB.organization.id, email: "viewer@example.com", role: "viewer" }, as(authB));
+			await broker.call("organizations.addMember", { id: ownerB.organization.id, email: "admin@example.com", role: "admin" }, as(authB));
+			const authViewer = await resolve(viewer.accessToken, ownerB.organization.id);
+			const authAdmin = await resolve(admin.accessToken, ownerB.organization.id);
+			expect(authViewer.role).toBe("viewer");
+
+			expect(await broker.call("teams.get", { id: teamB.id }, as(authViewer))).toMatchObject({ id: teamB.id });
+			await expect(broker.call("teams.create", { name: "nope" }, as(authViewer))).rejects.toMatchObject({ code: 403 });
+			await expect(broker.call("apikeys.create", { name: "nope" }, as(authViewer))).rejects.toMatchObject({ code: 403 });
+			await expect(broker.call("organizations.update", { id: ownerB.organization.id, name: "x" }, as(authViewer))).rejects.toMatchObject({ code: 403 });
+
+			await expect(
+				broker.call("organizations.updateMember", { id: ownerB.organization.id, userId: viewer.user.id, role: "owner" }, as(authAdmin))
+			).rejects.toMatchObject({ code: 403 });
+			expect(
+				await broker.call("organizations.updateMember", { id: ownerB.organization.id, userId: viewer.user.id, role: "member" }, as(authAdmin))
+			).toMatchObject({ role: "member" });
+			// The last owner cannot be demoted or removed.
+			await expect(
+				broker.call("organizations.updateMember", { id: ownerB.organization.id, userId: ownerB.user.id, role: "admin" }, as(authB))
+			).rejects.toMatchObject({ code: 409 });
+		});
+
+		test("teams: CRUD, members must belong to the organization", async () => {
+			const member = await register("member@example.com");
+			await broker.call("organizations.addMember", { id: ownerB.organization.id, email: "member@example.com" }, as(authB));
+			await broker.call("teams.addMember", { id: teamB.id, userId: member.user.id, role: "lead" }, as(authB));
+			await expect(broker.call("teams.addMember", { id: teamB.id, userId: ownerA.user.id }, as(authB))).rejects.toMatchObject({ code: 404 });
+			const members: any = await broker.call("teams.members", { id: teamB.id }, as(authB));
+			expect(members).toEqual([expect.objectContaining({ userId: member.user.id, role: "lead" })]);
+			const updated: any = await broker.call("teams.update", { id: teamB.id, description: "renamed" }, as(authB));
+			expect(updated.description).toBe("renamed");
+			await expect(broker.call("teams.create", { name: "Platform" }, as(authB))).rejects.toMatchObject({ code: 409 });
+		});
+
+		test("API keys: shown once, stored hashed, resolve to the owner's role, revocable", async () => {
+			const created: any = await broker.call("apikeys.create", { name: "laptop", role: "viewer" }, as(authA));
+			expect(created.key).toMatch(/^cide_/);
+			const listed: any[] = await broker.call("apikeys.list", {}, as(authA));
+			expect(listed.find(k => k.id === created.id)).toBeDefined();
+			expect(JSON.stringify(listed)).not.toContain(created.key);
+			const viaKey = await broker.call<any, any>("auth.resolve", { apiKey: created.key });
+			expect(viaKey).toMatchObject({ userId: ownerA.user.id, organizationId: ownerA.organization.id, role: "viewer", apiKeyId: created.id });
+			await broker.call("apikeys.revoke", { id: created.id }, as(authA));
+			await expect(broker.call("auth.resolve", { apiKey: created.key })).rejects.toMatchObject({ code: 401 });
+		});
+
+		test("protected actions refuse a caller without credentials", async () => {
+			await expect(broker.call("teams.list", {})).rejects.toMatchObject({ code: 401 });
+			await expect(broker.call("auth.me", {})).rejects.toMatchObject({ code: 401 });
+		});
+	});
+});
