@@ -17,9 +17,11 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 		transporter: config.transporterUrl
 			? { type: "AMQP", options: { url: config.transporterUrl, prefetch: config.transporterPrefetch, socketOptions: { noDelay: true } } as any }
 			: undefined,
-		cacher: config.cacherUrl
-			? { type: "Redis", options: { redis: config.cacherUrl, ttl: config.cacheTtl, prefix: `${config.namespace}-cache` } as any }
-			: { type: "Memory", options: { ttl: config.cacheTtl } },
+		cacher: !config.cacheEnabled
+			? undefined
+			: config.cacherUrl
+				? { type: "Redis", options: { redis: config.cacherUrl, ttl: config.cacheTtl, prefix: `${config.namespace}-cache` } as any }
+				: { type: "Memory", options: { ttl: config.cacheTtl } },
 		serializer: "JSON",
 		validator: new PlatformValidator() as any,
 

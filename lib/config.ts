@@ -22,6 +22,7 @@ export interface Config {
 	transporterUrl?: string;
 	transporterPrefetch: number;
 	cacherUrl?: string; // redis://… or undefined for the in-memory cacher
+	cacheEnabled: boolean; // CACHER=none turns action caching off (benchmarks of the database path, debugging)
 	cacheTtl: number;
 	redisUrl?: string;
 	databaseUrl?: string; // postgres://… or undefined for embedded PGlite
@@ -75,7 +76,8 @@ export function loadConfig(env: Env = process.env): Config {
 	const dataDir = path.resolve(env.DATA_DIR || "./data");
 
 	let cacherUrl: string | undefined;
-	if (env.CACHER && env.CACHER !== "memory") cacherUrl = urlVar(env, "CACHER", ["redis:", "rediss:"]);
+	const cacheEnabled = env.CACHER !== "none";
+	if (env.CACHER && env.CACHER !== "memory" && cacheEnabled) cacherUrl = urlVar(env, "CACHER", ["redis:", "rediss:"]);
 
 	const logLevel = env.LOG_LEVEL || "info";
 	if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}`);
@@ -94,6 +96,7 @@ export function loadConfig(env: Env = process.env): Config {
 		transporterUrl,
 		transporterPrefetch: intVar(env, "TRANSPORTER_PREFETCH", 100, 1, 10000),
 		cacherUrl,
+		cacheEnabled,
 		cacheTtl: intVar(env, "CACHE_TTL", 300, 1),
 		redisUrl: urlVar(env, "REDIS_URL", ["redis:", "rediss:"]) || cacherUrl,
 		databaseUrl: urlVar(env, "DATABASE_URL", ["postgres:", "postgresql:"]),

@@ -1,7 +1,7 @@
 // Entry point of every process: `npm start` (embedded, all services) or one cluster node (SERVICES=…).
 import { ConfigError, loadConfig, setConfig } from "./config";
 import { preflight } from "./preflight";
-import { createNode } from "./node";
+import { createNode, serviceFiles } from "./node";
 import { releaseDb } from "./db";
 import { startHealthServer } from "./health";
 
@@ -11,10 +11,11 @@ function fail(message: string): never {
 }
 
 async function main() {
-	let config;
+	let config, files;
 	try {
 		config = loadConfig();
 		setConfig(config);
+		files = serviceFiles(config);
 		await preflight(config);
 	} catch (err: any) {
 		fail(err instanceof ConfigError ? err.message : err.message || String(err));
@@ -22,7 +23,7 @@ async function main() {
 
 	let broker;
 	try {
-		broker = createNode(config);
+		broker = createNode(config, {}, files);
 	} catch (err: any) {
 		fail(err.message);
 	}

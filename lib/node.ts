@@ -29,9 +29,13 @@ export function serviceFiles(config: Config, dir = process.env.SERVICES_DIR ? pa
 	return files;
 }
 
-export function createNode(config: Config, extra: Partial<ConstructorParameters<typeof ServiceBroker>[0]> = {}): ServiceBroker {
+export function createNode(
+	config: Config,
+	extra: Partial<ConstructorParameters<typeof ServiceBroker>[0]> = {},
+	files: string[] = serviceFiles(config)
+): ServiceBroker {
 	const broker = new ServiceBroker({ ...brokerOptions(config), ...extra });
 	broker.createService(HealthService);
-	for (const file of serviceFiles(config)) broker.loadService(file);
+	for (const file of files) broker.loadService(file);
 	return broker;
 }

@@ -1,6 +1,7 @@
 // A moleculer-db adapter over the platform's driver: parameterized SQL on whitelisted columns, RETURNING rows,
 // the same behaviour on PostgreSQL and PGlite. The schema belongs to the SQL migrations; this never creates tables.
 import { acquireDb, releaseDb, Db, Queryable } from "./index";
+import { invalid } from "../errors";
 
 export type Query = Record<string, unknown>;
 
@@ -64,7 +65,8 @@ export class PgAdapter {
 	}
 
 	private column(name: string): string {
-		if (!this.columns.has(name)) throw new Error(`unknown column "${name}" on ${this.table}`);
+		// A client-supplied query or sort naming a column that does not exist is a 422, never SQL.
+		if (!this.columns.has(name)) throw invalid(name, `unknown column on ${this.table}`);
 		return `"${name}"`;
 	}
 

@@ -1,0 +1,49 @@
+// A bad or unreachable setting stops start-up with one line that names the variable: no stack trace, no hang.
+import { loadConfig, ConfigError } from "../../lib/config";
+import { startNode } from "../helpers/process";
+
+describe("configuration", () => {
+	test.each([
+		[{ TRANSPORTER: "http://rabbit" }, "TRANSPORTER"],
+		[{ CACHER: "memcached://x" }, "CACHER"],
+		[{ DATABASE_URL: "not a url" }, "DATABASE_URL"],
+		[{ PORT: "eighty" }, "PORT"],
+		[{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+		[{ SERVICES: "auth,Bad Name" }, "SERVICES"],
+		[{ TRANSPORTER: "amqp://127.0.0.1" }, "JWT_SECRET"],
+		[{ JWT_SECRET: "short" }, "JWT_SECRET"]
+	])("%j is refused naming %s", (env, variable) => {
+		let error: unknown;
+		try {
+			loadConfig({ DATA_DIR: "/tmp/cide-config-test", ...env });
+		} catch (err) {
+			error = err;
+		}
+		expect(error).toBeInstanceOf(ConfigError);
+		expect((error as ConfigError).variable).toBe(variable);
+		expect((error as ConfigError).message.startsWith(`${variable}: `)).toBe(true);
+	});
+
+	test("defaults are the embedded platform", () => {
+		const c = loadConfig({ DATA_DIR: "/tmp/cide-config-test" });
+		expect(c).toMatchObject({ mode: "embedded", services: "all", port: 3000, transporterUrl: undefined, databaseUrl: undefined, cacherUrl: undefined });
+	});
+
+	// Closed ports on loopback: each process must exit by itself with one clear line.
+	test.each([
+		[{ TRANSPORTER: "amqp://guest:hunter2secret@127.0.0.1:1" }, "TRANSPORTER"],
+		[{ CHANNELS_URL: "amqp://127.0.0.1:1" }, "CHANNELS_URL"],
+		[{ CACHER: "redis://127.0.0.1:1" }, "CACHER"],
+		[{ DATABASE_URL: "postgres://postgres:hunter2secret@127.0.0.1:1/coder_ide" }, "DATABASE_URL"],
+		[{ SERVICES: "auth,warp-drive" }, "SERVICES"]
+	])("unreachable %j stops start-up naming %s", async (env, variable) => {
+		const node = startNode({ DATA_DIR: "/tmp/cide-config-test", PORT: "0", ...env }, { waitUp: false });
+		const code = await node.exited;
+		const lines = node.output().trim().split("\n");
+		expect(code).toBe(1);
+		expect(lines).toHaveLength(1);
+		expect(lines[0]).toMatch(new RegExp(`^Start-up failed: ${variable}: `));
+		expect(node.output()).not.toContain("hunter2secret");
+		expect(node.output()).not.toMatch(/\n\s+at /);
+	}, 30_000);
+});
