@@ -1,0 +1,67 @@
+// Operating a cluster node: per-process health and metrics endpoints, and `npm run repl` joining the cluster.
+import { execFileSync } from "child_process";
+import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
+import { startNode, TEST_JWT_SECRET } from "../helpers/process";
+import { ROOT } from "../helpers/broker";
+
+const HEALTH_PORT = 3931;
+
+async function until<T>(fn: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const v = await fn();
+		if (ok(v) || Date.now() > deadline) return v;
+		await new Promise(r => setTimeout(r, 200));
+	}
+}
+
+describeWith(["postgres", "rabbitmq"])("operating a cluster node", () => {
+	const namespace = uniqueNamespace("ops");
+	let db: Awaited<ReturnType<typeof createTestDatabase>>;
+	let node: ReturnType<typeof startNode>;
+	let env: Record<string, string>;
+	const session = `cide-repl-${process.pid}`;
+
+	beforeAll(async () => {
+		db = await createTestDatabase();
+		env = { TRANSPORTER: AMQP_URL, DATABASE_URL: db.url, NAMESPACE: namespace, JWT_SECRET: TEST_JWT_SECRET };
+		node = startNode({ ...env, SERVICES: "auth", HEALTH_PORT: String(HEALTH_PORT), NODE_ID: "ops-auth-1" });
+		await node.ready;
+	}, 60_000);
+
+	afterAll(async () => {
+		try {
+			execFileSync("tmux", ["kill-session", "-t", session], { stdio: "ignore" });
+		} catch {
+			/* not running */
+		}
+		await node?.stop("SIGKILL");
+		await db?.drop();
+	});
+
+	test("the health port answers liveness, readiness and Prometheus metrics", async () => {
+		const live = await fetch(`http://127.0.0.1:${HEALTH_PORT}/health`);
+		expect(live.status).toBe(200);
+		expect(await live.json()).toMatchObject({ status: "ok", nodeID: "ops-auth-1" });
+		const ready = await fetch(`http://127.0.0.1:${HEALTH_PORT}/ready`);
+		expect(ready.status).toBe(200);
+		expect((await ready.json()).checks).toMatchObject({ database: { ok: true }, transporter: { ok: true } });
+		const metrics = await (await fetch(`http://127.0.0.1:${HEALTH_PORT}/metrics`)).text();
+		expect(metrics).toMatch(/moleculer_request_total|moleculer_broker_nodes_total|process_cpu_utilization/);
+		expect(metrics).toContain('nodeID="ops-auth-1"');
+	});
+
+	test("npm run repl joins the running cluster and runs the platform commands", async () => {
+		const envArgs = Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
+		execFileSync("tmux", ["new-session", "-d", "-s", session, "-x", "200", "-y", "50", "-c", ROOT, ...envArgs, "npm run repl"]);
+		const screen = () => execFileSync("tmux", ["capture-pane", "-p", "-t", session, "-S", "-200"]).toString();
+		expect(await until(screen, s => /mol \$/.test(s))).toMatch(/mol \$/);
+		execFileSync("tmux", ["send-keys", "-t", session, "health", "Enter"]);
+		const afterHealth = await until(screen, s => /ops-auth-1\s+ready\s+database=ok/.test(s));
+		expect(afterHealth).toMatch(/ops-auth-1\s+ready\s+database=ok transporter=ok/);
+		execFileSync("tmux", ["send-keys", "-t", session, "migrations", "Enter"]);
+		expect(await until(screen, s => /0001_core/.test(s))).toMatch(/0001_core/);
+		execFileSync("tmux", ["send-keys", "-t", session, "call auth.login --email nobody@example.com --password wrongwrongwrong", "Enter"]);
+		expect(await until(screen, s => /invalid email or password/.test(s))).toMatch(/invalid email or password/);
+	}, 60_000);
+});
