@@ -2,6 +2,7 @@
 import type { BrokerOptions, Errors } from "moleculer";
 import { Config, getConfig } from "./lib/config";
 import { AuthzMiddleware } from "./lib/authz";
+import { DependencyErrorsMiddleware } from "./lib/errors";
 import { channelsMiddleware } from "./lib/events/channels";
 import { replCommands } from "./lib/repl-commands";
 import { PrometheusText } from "./lib/metrics";
@@ -43,7 +44,7 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 		metrics: { enabled: true, reporter: new (PrometheusText as any)({ port: config.metricsPort ?? null }) },
 		tracing: { enabled: !!process.env.TRACING, exporter: process.env.TRACING ? { type: "Console" } : undefined },
 
-		middlewares: [AuthzMiddleware, channelsMiddleware(config)],
+		middlewares: [AuthzMiddleware, DependencyErrorsMiddleware as any, channelsMiddleware(config)],
 		replOptions: { customCommands: replCommands } as any,
 		skipProcessEventRegistration: true
 	};

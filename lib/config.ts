@@ -41,6 +41,11 @@ export interface Config {
 	accessTokenTtl: number;
 	refreshTokenTtl: number;
 	migrate: boolean;
+	corsOrigins: string[];
+	rateLimitIpPerMinute: number;
+	rateLimitUserPerMinute: number;
+	bodyLimit: string;
+	socketCallsPerSecond: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -114,8 +119,16 @@ export function loadConfig(env: Env = process.env): Config {
 		jwtSecret: "",
 		accessTokenTtl: intVar(env, "ACCESS_TOKEN_TTL", 900, 10),
 		refreshTokenTtl: intVar(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60),
-		migrate: env.MIGRATE !== "false"
+		migrate: env.MIGRATE !== "false",
+		corsOrigins: (env.CORS_ORIGINS || "").split(",").map(s => s.trim()).filter(Boolean),
+		rateLimitIpPerMinute: intVar(env, "RATE_LIMIT_IP_PER_MINUTE", 600, 1),
+		rateLimitUserPerMinute: intVar(env, "RATE_LIMIT_USER_PER_MINUTE", 1200, 1),
+		bodyLimit: env.BODY_LIMIT || "1mb",
+		socketCallsPerSecond: intVar(env, "SOCKET_CALLS_PER_SECOND", 20, 1)
 	};
+	for (const origin of config.corsOrigins)
+		if (origin !== "*" && !/^https?:\/\/[^/]+$/.test(origin)) throw new ConfigError("CORS_ORIGINS", `"${origin}" is not an origin like https://ide.example.com`);
+	if (!/^\d+(b|kb|mb)$/i.test(config.bodyLimit)) throw new ConfigError("BODY_LIMIT", `must look like 512kb or 1mb, got "${config.bodyLimit}"`);
 	config.jwtSecret = resolveJwtSecret(env, config);
 	return config;
 }

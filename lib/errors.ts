@@ -20,3 +20,22 @@ export function fromDbError(err: any, what = "record"): Error {
 	if (err && err.code === "22P02") return invalid("id", "is not a valid identifier");
 	return err;
 }
+
+// A database or broker that cannot be reached is a 503 for the client, never a 500 with driver details.
+const DEPENDENCY_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08006"]);
+export function mapDependencyError(err: any): Error {
+	if (err && !(err instanceof Errors.MoleculerError) && (DEPENDENCY_CODES.has(err.code) || /Connection terminated|timeout exceeded when trying to connect/i.test(err.message ?? "")))
+		return unavailable("a dependency of this service is unavailable (database)");
+	return err;
+}
+
+export const DependencyErrorsMiddleware = {
+	name: "DependencyErrors",
+	localAction(handler: (ctx: any) => Promise<unknown>) {
+		return function dependencyErrors(ctx: any) {
+			return handler(ctx).catch((err: unknown) => {
+				throw mapDependencyError(err);
+			});
+		};
+	}
+};

@@ -74,6 +74,7 @@ const ApiKeysService: ServiceSchema = {
 				const key = await this.findScoped(ctx, ctx.params.id);
 				if (key.user_id !== auth.userId && !grants(auth.role, "apikeys:manage")) throw notFound("api_key");
 				const row = await this.adapter.updateById(key.id, { $set: { revoked_at: key.revoked_at ?? new Date() } });
+				this.broker.broadcast("auth.apikey.revoked", { apiKeyId: key.id });
 				return this.transformDocuments(ctx, {}, row);
 			}
 		}

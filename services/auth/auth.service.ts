@@ -91,13 +91,16 @@ const AuthService: ServiceSchema = {
 					if (row.revoked_at) return { error: "session has ended" };
 					if (row.used_at) {
 						await tx.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL", [row.family_id]);
-						return { error: "refresh token was already used; the session has been revoked", reused: true };
+						return { error: "refresh token was already used; the session has been revoked", reused: true, familyId: row.family_id as string };
 					}
 					if (new Date(row.expires_at) <= new Date()) return { error: "refresh token expired" };
 					await tx.query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1", [row.id]);
 					return { tokens: await this.issueSession(row.user_id, row.organization_id, row.family_id, tx) };
 				});
-				if (outcome.reused) this.logger.warn("Refresh token reuse detected; session family revoked.");
+				if (outcome.reused) {
+					this.logger.warn("Refresh token reuse detected; session family revoked.");
+					this.broker.broadcast("auth.session.revoked", { sessionId: outcome.familyId });
+				}
 				if (!outcome.tokens) throw unauthorized(outcome.error);
 				return outcome.tokens;
 			}
@@ -109,8 +112,12 @@ const AuthService: ServiceSchema = {
 			async handler(this: any, ctx: Context) {
 				const auth = authOf(ctx)!;
 				const db = await getDb();
-				if ((auth as any).sessionId)
-					await db.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL", [(auth as any).sessionId]);
+				const sessionId = (auth as any).sessionId;
+				if (sessionId) {
+					await db.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL", [sessionId]);
+					// Gateways drop cached identities and close sockets of this session.
+					this.broker.broadcast("auth.session.revoked", { sessionId });
+				}
 				return { ok: true };
 			}
 		},
@@ -141,7 +148,7 @@ const AuthService: ServiceSchema = {
 				apiKey: { type: "string", optional: true, max: 200 },
 				organizationId: { type: "string", optional: true }
 			},
-			async handler(this: any, ctx: Context<{ token?: string; apiKey?: string; organizationId?: string }>): Promise<AuthInfo & { user: any; sessionId?: string }> {
+			async handler(this: any, ctx: Context<{ token?: string; apiKey?: string; organizationId?: string }>): Promise<AuthInfo & { user: any; sessionId?: string; expiresAt?: number }> {
 				const db = await getDb();
 				const { token, apiKey } = ctx.params;
 				let organizationId = ctx.params.organizationId;
@@ -175,12 +182,13 @@ const AuthService: ServiceSchema = {
 				if (session) throw unauthorized("session has ended");
 				const user = (await db.query("SELECT id, email, name FROM users WHERE id = $1", [claims.sub])).rows[0];
 				if (!user) throw unauthorized("invalid or expired token");
-				if (!organizationId) return { userId: user.id, user, permissions: [], sessionId: claims.sid };
+				const expiresAt = claims.exp;
+				if (!organizationId) return { userId: user.id, user, permissions: [], sessionId: claims.sid, expiresAt };
 				const member = (
 					await db.query("SELECT role FROM organization_members WHERE organization_id = $1 AND user_id = $2", [organizationId, user.id])
 				).rows[0];
 				if (!member) throw forbidden("not a member of this organization");
-				return { userId: user.id, user, organizationId, role: member.role, permissions: permissionsFor(member.role), sessionId: claims.sid };
+				return { userId: user.id, user, organizationId, role: member.role, permissions: permissionsFor(member.role), sessionId: claims.sid, expiresAt };
 			}
 		}
 	},

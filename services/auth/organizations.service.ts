@@ -88,12 +88,13 @@ const OrganizationsService: ServiceSchema = {
 			rest: "DELETE /:id",
 			permission: "organizations:own",
 			params: { id: "string" },
-			async handler(ctx: Context<{ id: string }>) {
+			async handler(this: any, ctx: Context<{ id: string }>) {
 				const id = currentOrg(ctx, ctx.params.id);
 				const db = await getDb();
 				const org = (await db.query("SELECT personal FROM organizations WHERE id = $1", [id])).rows[0];
 				if (org?.personal) throw conflict("a personal organization cannot be deleted");
 				await db.query("DELETE FROM organizations WHERE id = $1", [id]);
+				this.broker.broadcast("auth.membership.changed", { organizationId: id });
 				return { id, deleted: true };
 			}
 		},
@@ -157,10 +158,10 @@ const OrganizationsService: ServiceSchema = {
 
 	methods: {
 		// Changes or removes one membership; an organization always keeps at least one owner.
-		async changeMembership(ctx: Context, orgId: string, userId: string, newRole: Role | null) {
+		async changeMembership(this: any, ctx: Context, orgId: string, userId: string, newRole: Role | null) {
 			if (!isUuid(userId)) throw notFound("member");
 			const db = await getDb();
-			return db.transaction(async tx => {
+			const result = await db.transaction(async tx => {
 				const members = (await tx.query("SELECT user_id, role FROM organization_members WHERE organization_id = $1 FOR UPDATE", [orgId])).rows;
 				const target = members.find((m: any) => m.user_id === userId);
 				if (!target) throw notFound("member");
@@ -175,6 +176,9 @@ const OrganizationsService: ServiceSchema = {
 				await tx.query("DELETE FROM team_members WHERE organization_id = $1 AND user_id = $2", [orgId, userId]);
 				return { userId, removed: true };
 			});
+			// Identities cached by gateways (role, membership) are stale now.
+			this.broker.broadcast("auth.membership.changed", { organizationId: orgId, userId });
+			return result;
 		}
 	}
 };

@@ -1,35 +1,83 @@
 // Gateway: the only thing a client talks to. REST under /api/<module>/… generated from the actions' `rest`
-// declarations, credentials resolved by auth.resolve, one JSON error shape, /metrics, and the built UI from public/.
+// declarations, credentials resolved by auth.resolve (cached briefly), rate limits shared through Redis, one JSON
+// error shape, security headers, OpenAPI, /metrics, the socket.io bridge, and the built UI from public/.
+import fs from "fs";
 import path from "path";
+import crypto from "crypto";
 import ApiGateway from "moleculer-web";
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getConfig } from "../../lib/config";
 import { prometheusText } from "../../lib/metrics";
+import { createRateLimiter, RateLimiter } from "../../lib/rate-limit";
+import { formatError } from "./errors";
+import { buildOpenApi } from "./openapi";
+import { SocketBridge, SocketIdentity } from "./socket-bridge";
 
 const PUBLIC_DIR = path.resolve(__dirname, "../../public");
+const IDENTITY_TTL_MS = 10_000;
+const IDENTITY_CACHE_MAX = 10_000;
+const config = getConfig();
+
+const SECURITY_HEADERS: Record<string, string> = {
+	"X-Content-Type-Options": "nosniff",
+	"X-Frame-Options": "DENY",
+	"Referrer-Policy": "no-referrer",
+	"Cross-Origin-Opener-Policy": "same-origin",
+	"Content-Security-Policy":
+		"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'"
+};
+
+function header(req: any, name: string): string | undefined {
+	const v = req.headers[name];
+	return typeof v === "string" && v.length > 0 ? v : undefined;
+}
 
 function bearer(req: any): string | undefined {
-	const h = req.headers["authorization"];
-	if (typeof h === "string" && h.startsWith("Bearer ")) return h.slice(7).trim();
-	return undefined;
+	const h = header(req, "authorization");
+	return h && /^Bearer /i.test(h) ? h.slice(7).trim() : undefined;
+}
+
+function clientIp(req: any): string {
+	return req.socket?.remoteAddress ?? "unknown";
 }
 
 const GatewayService: ServiceSchema = {
 	name: "gateway",
 	mixins: [ApiGateway as any],
+	dependencies: ["auth"],
 
 	settings: {
-		port: getConfig().port,
-		ip: getConfig().host,
+		port: config.port,
+		ip: config.host,
+		cors: config.corsOrigins.length
+			? { origin: config.corsOrigins, methods: ["GET", "POST", "PUT", "PATCH", "DELETE"], allowedHeaders: ["Authorization", "Content-Type", "X-Api-Key", "X-Organization-Id"], maxAge: 600 }
+			: undefined,
 		routes: [
 			{
 				path: "/api",
 				autoAliases: true,
 				mappingPolicy: "restrict",
 				authentication: true,
-				bodyParsers: { json: { strict: true, limit: "1mb" }, urlencoded: false },
-				callOptions: { timeout: getConfig().requestTimeout }
+				bodyParsers: { json: { strict: true, limit: config.bodyLimit }, urlencoded: false },
+				callOptions: { timeout: config.requestTimeout },
+				use: [
+					// A body that is not JSON is refused rather than silently ignored.
+					function requireJson(req: any, _res: any, next: (err?: unknown) => void) {
+						const hasBody = Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] != null;
+						if (hasBody && !/^application\/json\b/i.test(req.headers["content-type"] ?? ""))
+							return next(Object.assign(new Error("send the body as application/json"), { code: 415, type: "UNSUPPORTED_MEDIA_TYPE" }));
+						next();
+					}
+				],
+				aliases: {
+					"GET /openapi.json"(this: any, _req: any, res: any) {
+						this.sendJson(res, 200, this.openApiDocument());
+					}
+				},
+				onBeforeCall(this: any, ctx: Context<any, any>, _route: any, req: any) {
+					return this.limitUser(ctx, req);
+				}
 			},
 			{
 				path: "/metrics",
@@ -41,14 +89,16 @@ const GatewayService: ServiceSchema = {
 				}
 			}
 		],
-		assets: { folder: PUBLIC_DIR, options: { index: "index.html" } },
-		log4XXResponses: false,
+		assets: fs.existsSync(PUBLIC_DIR) ? { folder: PUBLIC_DIR, options: { index: "index.html", maxAge: "1h" } } : undefined,
+		logRequest: null,
+		logResponse: null,
 		logRequestParams: null,
-		logResponseData: null
+		logResponseData: null,
+		log4XXResponses: false
 	},
 
 	actions: {
-		// moleculer-web's route listing is for operators (REPL), not for clients.
+		// moleculer-web's route listing is for operators (REPL) and the OpenAPI builder, not for clients.
 		listAliases: { visibility: "public" }
 	},
 
@@ -56,33 +106,140 @@ const GatewayService: ServiceSchema = {
 		// Routes of local services exist as soon as the node is up, not a debounce later.
 		"$broker.started"(this: any) {
 			this.routes.forEach((route: any) => route.opts.autoAliases && this.regenerateAutoAliases(route));
+		},
+
+		// Any service reaches a user's or an organization's sockets on every gateway replica.
+		"gateway.push"(this: any, ctx: Context<{ room: string; event: string; payload: unknown }>) {
+			this.bridge?.push(ctx.params.room, ctx.params.event, ctx.params.payload);
+		},
+
+		"auth.session.revoked"(this: any, ctx: Context<{ sessionId: string }>) {
+			this.forgetIdentities((a: SocketIdentity) => a.sessionId === ctx.params.sessionId);
+		},
+		"auth.apikey.revoked"(this: any, ctx: Context<{ apiKeyId: string }>) {
+			this.forgetIdentities((a: SocketIdentity) => a.apiKeyId === ctx.params.apiKeyId);
+		},
+		"auth.membership.changed"(this: any, ctx: Context<{ organizationId: string; userId?: string }>) {
+			const { organizationId, userId } = ctx.params;
+			this.forgetIdentities((a: SocketIdentity) => a.organizationId === organizationId && (!userId || a.userId === userId));
 		}
 	},
 
 	methods: {
+		// Every request: security headers, a log line without credentials or bodies, and the per-IP limit.
+		async httpHandler(this: any, req: any, res: any, next: any) {
+			for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+			const started = process.hrtime.bigint();
+			res.once("finish", () => {
+				const ms = Number(process.hrtime.bigint() - started) / 1e6;
+				this.logger.info(`${req.method} ${(req.url ?? "").split("?")[0]} ${res.statusCode} ${ms.toFixed(1)}ms`);
+			});
+			if ((req.url ?? "").startsWith("/api/")) {
+				const limited = await this.limiter.hit(`ip:${clientIp(req)}`, config.rateLimitIpPerMinute, 60_000).catch(() => null);
+				if (limited && !limited.allowed) return this.sendRateLimited(res, limited.retryAfterSec);
+			}
+			if (req.method === "GET" && this.shouldServeApp(req)) req.url = "/index.html";
+			return (ApiGateway as any).methods.httpHandler.call(this, req, res, next);
+		},
+
+		// History-mode UI: a GET for a page path (no file extension, not an API) gets the app's index.html.
+		shouldServeApp(this: any, req: any): boolean {
+			const url: string = (req.url ?? "").split("?")[0];
+			return !!this.settings.assets && !/^\/(api|metrics|socket\.io)(\/|$)/.test(url) && !path.extname(url) && (req.headers.accept ?? "").includes("text/html");
+		},
+
 		// Credentials become ctx.meta.auth; the actions' `permission` then decides (lib/authz.ts).
 		async authenticate(this: any, ctx: Context<any, any>, _route: any, req: any) {
 			const token = bearer(req);
-			const apiKey = typeof req.headers["x-api-key"] === "string" ? req.headers["x-api-key"] : undefined;
+			const apiKey = header(req, "x-api-key");
 			if (!token && !apiKey) return null;
-			const organizationId = typeof req.headers["x-organization-id"] === "string" ? req.headers["x-organization-id"] : undefined;
-			const auth = await ctx.call("auth.resolve", { token, apiKey, organizationId });
+			const auth = await this.resolveIdentity({ token, apiKey, organizationId: header(req, "x-organization-id") });
 			ctx.meta.auth = auth;
-			return (auth as any).user;
+			return auth.user;
+		},
+
+		// auth.resolve costs a few queries; its answer is reused for a few seconds and dropped at once when the
+		// auth module announces a logout, a revoked key or a membership change.
+		async resolveIdentity(this: any, creds: { token?: string; apiKey?: string; organizationId?: string }): Promise<SocketIdentity> {
+			const key = crypto.createHash("sha256").update(`${creds.token ?? ""}|${creds.apiKey ?? ""}|${creds.organizationId ?? ""}`).digest("base64url");
+			const hit = this.identities.get(key);
+			if (hit && hit.expires > Date.now()) return hit.auth;
+			const auth = await this.broker.call("auth.resolve", creds);
+			if (this.identities.size >= IDENTITY_CACHE_MAX) this.identities.delete(this.identities.keys().next().value);
+			this.identities.set(key, { auth, expires: Date.now() + IDENTITY_TTL_MS });
+			return auth;
+		},
+
+		forgetIdentities(this: any, match: (a: SocketIdentity) => boolean) {
+			for (const [key, entry] of this.identities) if (match(entry.auth)) this.identities.delete(key);
+			this.bridge?.disconnectWhere(match);
+		},
+
+		async limitUser(this: any, ctx: Context<any, any>, req: any) {
+			const userId = ctx.meta.auth?.userId;
+			if (!userId) return;
+			const r = await this.limiter.hit(`user:${userId}`, config.rateLimitUserPerMinute, 60_000).catch(() => null);
+			if (r && !r.allowed) {
+				req.$retryAfter = r.retryAfterSec;
+				throw Object.assign(new Error("too many requests; retry later"), { code: 429, type: "RATE_LIMITED" });
+			}
+		},
+
+		sendRateLimited(this: any, res: any, retryAfterSec: number) {
+			res.setHeader("Retry-After", String(retryAfterSec));
+			this.sendJson(res, 429, { error: { code: "RATE_LIMITED", message: "too many requests; retry later" } });
+		},
+
+		sendJson(_res: any, status: number, body: unknown) {
+			_res.statusCode = status;
+			_res.setHeader("Content-Type", "application/json; charset=utf-8");
+			_res.end(JSON.stringify(body));
 		},
 
 		// One error shape for every failure: { error: { code, message, fields? } }.
-		reformatError(err: any) {
-			const fields = Array.isArray(err.data) ? err.data.filter((d: any) => d && d.field).map((d: any) => ({ field: d.field, message: d.message })) : undefined;
-			const status = typeof err.code === "number" ? err.code : 500;
-			return {
-				error: {
-					code: err.type || err.name || "ERROR",
-					message: status >= 500 && !err.type ? "internal error" : err.message,
-					...(fields && fields.length ? { fields } : {})
-				}
-			};
+		sendError(this: any, req: any, res: any, err: any) {
+			if (res.headersSent) return;
+			const { status, body } = formatError(err);
+			if (status === 429) res.setHeader("Retry-After", String(req.$retryAfter ?? 60));
+			if (status >= 500) this.logger.warn(`${req.method} ${(req.url ?? "").split("?")[0]} failed:`, err?.message);
+			this.sendJson(res, status, body);
+		},
+
+		// moleculer-web would log stacks and error data; sendError logs 5xx without either.
+		errorHandler(this: any, req: any, res: any, err: any) {
+			this.sendError(req, res, err);
+		},
+
+		send404(this: any, req: any, res: any) {
+			this.sendError(req, res, { code: 404, type: "NOT_FOUND", message: "no such endpoint" });
+		},
+
+		openApiDocument(this: any) {
+			const aliases = (this.aliases as any[]).filter(a => a.action).map(a => ({ methods: a.method, fullPath: a.fullPath, actionName: a.action }));
+			const actions = new Map<string, any>();
+			for (const a of this.broker.registry.getActionList({ onlyAvailable: true, skipInternal: true, withEndpoints: false }) as any[]) actions.set(a.name, a.action);
+			return buildOpenApi(aliases, actions, require("../../package.json").version);
 		}
+	},
+
+	created(this: any) {
+		this.identities = new Map();
+		this.limiter = createRateLimiter(config.redisUrl, `${config.namespace}:ratelimit`) as RateLimiter;
+	},
+
+	started(this: any) {
+		this.bridge = new SocketBridge(this.broker, this.server, {
+			resolve: creds => this.resolveIdentity(creds),
+			corsOrigins: config.corsOrigins,
+			callsPerSecond: config.socketCallsPerSecond,
+			maxInFlight: 20,
+			timeout: config.requestTimeout
+		});
+	},
+
+	async stopped(this: any) {
+		await this.bridge?.close();
+		await this.limiter?.close();
 	}
 };
 

@@ -1,0 +1,38 @@
+// The one error shape clients see, over REST and over the socket: { error: { code, message, fields? } }.
+// Internal details (stack traces, SQL, hosts) never leave the gateway; 5xx messages are generic.
+
+const BODY_PARSER: Record<string, { status: number; code: string; message: string }> = {
+	"entity.parse.failed": { status: 400, code: "MALFORMED_JSON", message: "request body is not valid JSON" },
+	"entity.too.large": { status: 413, code: "PAYLOAD_TOO_LARGE", message: "request body is too large" },
+	"encoding.unsupported": { status: 415, code: "UNSUPPORTED_ENCODING", message: "unsupported content encoding" },
+	"charset.unsupported": { status: 415, code: "UNSUPPORTED_CHARSET", message: "unsupported charset" }
+};
+
+// Moleculer's own failures of the cluster: the dependency is down or too slow, not the client's fault.
+const UNAVAILABLE = new Set(["SERVICE_NOT_AVAILABLE", "REQUEST_TIMEOUT", "REQUEST_REJECTED", "QUEUE_FULL", "CIRCUIT_BREAKER_OPEN"]);
+
+export interface FormattedError {
+	status: number;
+	body: { error: { code: string; message: string; fields?: { field: string; message: string }[] } };
+}
+
+export function formatError(err: any): FormattedError {
+	const parser = err && BODY_PARSER[err.type];
+	if (parser) return { status: parser.status, body: { error: { code: parser.code, message: parser.message } } };
+	if (err && UNAVAILABLE.has(err.type)) return { status: 503, body: { error: { code: "SERVICE_UNAVAILABLE", message: "a service this request needs is unavailable; try again" } } };
+	if (err?.type === "SERVICE_NOT_FOUND") return { status: 404, body: { error: { code: "NOT_FOUND", message: "no such endpoint" } } };
+
+	let status = typeof err?.code === "number" && err.code >= 400 && err.code < 600 ? err.code : 500;
+	if (err?.type === "VALIDATION_ERROR") status = 422;
+	const fields = Array.isArray(err?.data)
+		? err.data.filter((d: any) => d && d.field).map((d: any) => ({ field: String(d.field), message: String(d.message) }))
+		: [];
+	const code = status >= 500 && !err?.type ? "INTERNAL_ERROR" : String(err?.type || err?.name || "ERROR");
+	const message = status >= 500 && status !== 503 ? "internal error" : fieldsMessage(err, fields);
+	return { status, body: { error: { code, message, ...(fields.length ? { fields } : {}) } } };
+}
+
+function fieldsMessage(err: any, fields: { field: string }[]) {
+	if (err?.type === "VALIDATION_ERROR" && fields.length) return `invalid parameters: ${[...new Set(fields.map(f => f.field))].join(", ")}`;
+	return String(err?.message || "error");
+}

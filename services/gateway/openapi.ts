@@ -1,0 +1,135 @@
+// OpenAPI 3 document built from what the cluster actually serves: the gateway's aliases (method, path, action) and
+// each action's validator schema and permission. Adding a module adds its routes here without editing anything.
+import { PUBLIC } from "../../lib/permissions";
+
+type Rule = string | Record<string, any> | Rule[];
+
+interface Alias {
+	methods: string;
+	fullPath: string;
+	actionName: string;
+}
+
+const SIMPLE: Record<string, Record<string, unknown>> = {
+	string: { type: "string" },
+	email: { type: "string", format: "email" },
+	uuid: { type: "string", format: "uuid" },
+	url: { type: "string", format: "uri" },
+	number: { type: "number" },
+	boolean: { type: "boolean" },
+	date: { type: "string", format: "date-time" },
+	object: { type: "object" },
+	array: { type: "array", items: {} },
+	any: {}
+};
+
+// fastest-validator rule -> JSON schema (the subset our actions use).
+function toSchema(rule: Rule): { schema: Record<string, any>; optional: boolean } {
+	if (Array.isArray(rule)) {
+		const parts = rule.map(toSchema);
+		return { schema: { oneOf: parts.map(p => p.schema) }, optional: parts.every(p => p.optional) };
+	}
+	if (typeof rule === "string") {
+		const [type, ...mods] = rule.split("|");
+		return { schema: { ...(SIMPLE[type] ?? {}) }, optional: mods.includes("optional") };
+	}
+	const s: Record<string, any> = { ...(SIMPLE[rule.type] ?? {}) };
+	if (rule.type === "enum") Object.assign(s, { type: "string", enum: rule.values });
+	if (rule.type === "number" && rule.integer) s.type = "integer";
+	if (rule.type === "string" || rule.type === "email") {
+		if (rule.min != null) s.minLength = rule.min;
+		if (rule.max != null) s.maxLength = rule.max;
+	} else if (rule.type === "number") {
+		if (rule.min != null) s.minimum = rule.min;
+		if (rule.max != null) s.maximum = rule.max;
+	}
+	if (rule.type === "object" && rule.props) Object.assign(s, objectSchema(rule.props));
+	if (rule.type === "array" && rule.items) s.items = toSchema(rule.items).schema;
+	if (rule.default !== undefined) s.default = rule.default;
+	return { schema: s, optional: !!rule.optional || rule.default !== undefined };
+}
+
+function objectSchema(params: Record<string, Rule>, skip: string[] = []) {
+	const properties: Record<string, any> = {};
+	const required: string[] = [];
+	for (const [name, rule] of Object.entries(params)) {
+		if (name.startsWith("$$") || skip.includes(name)) continue;
+		const { schema, optional } = toSchema(rule);
+		properties[name] = schema;
+		if (!optional) required.push(name);
+	}
+	return { type: "object", properties, ...(required.length ? { required } : {}), ...(params.$$strict ? { additionalProperties: false } : {}) };
+}
+
+const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } });
+
+export function buildOpenApi(aliases: Alias[], actions: Map<string, any>, version: string) {
+	const paths: Record<string, Record<string, any>> = {};
+	for (const alias of aliases) {
+		const action = actions.get(alias.actionName);
+		if (!action || alias.methods === "*") continue;
+		const method = alias.methods.toLowerCase();
+		const pathParams = [...alias.fullPath.matchAll(/:([A-Za-z0-9_]+)/g)].map(m => m[1]);
+		const path = alias.fullPath.replace(/:([A-Za-z0-9_]+)/g, "{$1}").replace(/\/+$/, "") || "/";
+		const params: Record<string, Rule> = action.params ?? {};
+		const parameters: any[] = pathParams.map(name => ({ name, in: "path", required: true, schema: params[name] ? toSchema(params[name]).schema : { type: "string" } }));
+		let requestBody: any;
+		if (method === "get" || method === "delete") {
+			for (const [name, rule] of Object.entries(params)) {
+				if (name.startsWith("$$") || pathParams.includes(name)) continue;
+				const { schema, optional } = toSchema(rule);
+				parameters.push({ name, in: "query", required: !optional, schema });
+			}
+		} else if (Object.keys(params).some(k => !k.startsWith("$$") && !pathParams.includes(k))) {
+			requestBody = { required: true, content: { "application/json": { schema: objectSchema(params, pathParams) } } };
+		}
+		const isPublic = action.permission === PUBLIC;
+		paths[path] ??= {};
+		paths[path][method] = {
+			operationId: alias.actionName,
+			tags: [alias.actionName.split(".")[0]],
+			summary: alias.actionName,
+			...(action.permission && !isPublic ? { description: `Requires permission \`${action.permission}\`.` } : {}),
+			"x-permission": action.permission,
+			...(isPublic ? { security: [] } : {}),
+			...(parameters.length ? { parameters } : {}),
+			...(requestBody ? { requestBody } : {}),
+			responses: {
+				"200": { description: "OK", content: { "application/json": { schema: {} } } },
+				...(isPublic ? {} : { "401": errorResponse("Missing or invalid credentials"), "403": errorResponse("Not allowed in this organization") }),
+				...(Object.keys(params).length ? { "422": errorResponse("Invalid parameters; `fields` names them") } : {}),
+				"429": errorResponse("Rate limited; see Retry-After")
+			}
+		};
+	}
+	return {
+		openapi: "3.0.3",
+		info: { title: "Coder IDE platform API", version },
+		servers: [{ url: "/" }],
+		security: [{ bearer: [] }, { apiKey: [] }],
+		paths,
+		components: {
+			securitySchemes: {
+				bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+				apiKey: { type: "apiKey", in: "header", name: "X-Api-Key" }
+			},
+			schemas: {
+				Error: {
+					type: "object",
+					required: ["error"],
+					properties: {
+						error: {
+							type: "object",
+							required: ["code", "message"],
+							properties: {
+								code: { type: "string" },
+								message: { type: "string" },
+								fields: { type: "array", items: { type: "object", properties: { field: { type: "string" }, message: { type: "string" } } } }
+							}
+						}
+					}
+				}
+			}
+		}
+	};
+}

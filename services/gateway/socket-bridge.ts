@@ -1,0 +1,146 @@
+// The socket.io bridge on the gateway's HTTP server. A socket authenticates with the same credentials as REST,
+// joins `user:<id>` and `org:<id>`, may call published actions (authorized exactly like REST), and receives what
+// any service pushes with the broadcast event `gateway.push` — every gateway replica relays to its own sockets.
+import type { Server as HttpServer } from "http";
+import { Server, Socket } from "socket.io";
+import type { ServiceBroker } from "moleculer";
+import { formatError } from "./errors";
+
+export interface SocketIdentity {
+	userId: string;
+	organizationId?: string;
+	sessionId?: string;
+	apiKeyId?: string;
+	expiresAt?: number;
+	[k: string]: unknown;
+}
+
+export interface BridgeOptions {
+	resolve: (creds: { token?: string; apiKey?: string; organizationId?: string }) => Promise<SocketIdentity>;
+	corsOrigins: string[];
+	callsPerSecond: number;
+	maxInFlight: number;
+	timeout: number;
+}
+
+const ROOM = /^(org|user):[0-9a-f-]{36}$/;
+
+// Token bucket per socket: bursts up to twice the rate, then the rate.
+class Bucket {
+	private tokens: number;
+	private last = Date.now();
+	constructor(private rate: number) {
+		this.tokens = rate * 2;
+	}
+	take(): boolean {
+		const now = Date.now();
+		this.tokens = Math.min(this.rate * 2, this.tokens + ((now - this.last) / 1000) * this.rate);
+		this.last = now;
+		if (this.tokens < 1) return false;
+		this.tokens--;
+		return true;
+	}
+}
+
+export class SocketBridge {
+	readonly io: Server;
+
+	constructor(
+		private broker: ServiceBroker,
+		server: HttpServer,
+		private opts: BridgeOptions
+	) {
+		this.io = new Server(server, {
+			path: "/socket.io",
+			serveClient: false,
+			maxHttpBufferSize: 1e6,
+			cors: opts.corsOrigins.length ? { origin: opts.corsOrigins, credentials: true } : undefined
+		});
+		this.io.use((socket, next) => this.authenticate(socket).then(() => next(), err => next(this.handshakeError(err))));
+		this.io.on("connection", socket => this.onConnection(socket));
+	}
+
+	private async authenticate(socket: Socket) {
+		const a = socket.handshake.auth ?? {};
+		const str = (v: unknown) => (typeof v === "string" && v.length < 4096 ? v : undefined);
+		const token = str(a.token), apiKey = str(a.apiKey);
+		if (!token && !apiKey) throw Object.assign(new Error("authentication required"), { type: "UNAUTHORIZED", code: 401 });
+		socket.data.auth = await this.opts.resolve({ token, apiKey, organizationId: str(a.organizationId) });
+	}
+
+	private handshakeError(err: any) {
+		const { status, body } = formatError(err);
+		const e = new Error(body.error.message) as Error & { data: unknown };
+		e.data = { status, ...body.error };
+		return e;
+	}
+
+	private onConnection(socket: Socket) {
+		const auth: SocketIdentity = socket.data.auth;
+		socket.join(`user:${auth.userId}`);
+		if (auth.organizationId) socket.join(`org:${auth.organizationId}`);
+
+		// An access token's socket lives as long as the token; the client reconnects with a fresh one.
+		if (auth.expiresAt) {
+			const timer = setTimeout(() => socket.disconnect(true), Math.max(0, auth.expiresAt * 1000 - Date.now()));
+			timer.unref();
+			socket.once("disconnect", () => clearTimeout(timer));
+		}
+
+		const bucket = new Bucket(this.opts.callsPerSecond);
+		let inFlight = 0;
+		let refused = 0;
+		socket.on("call", async (msg: any, ack: unknown) => {
+			if (typeof ack !== "function") return;
+			const reply = ack as (r: unknown) => void;
+			if (!bucket.take()) {
+				// A client that keeps flooding after being told is cut off.
+				if (++refused > 100) socket.disconnect(true);
+				return reply({ error: { code: "RATE_LIMITED", message: "too many calls on this connection; slow down" } });
+			}
+			refused = 0;
+			if (inFlight >= this.opts.maxInFlight) return reply({ error: { code: "TOO_MANY_IN_FLIGHT", message: "too many calls in progress on this connection" } });
+			if (!msg || typeof msg.action !== "string" || (msg.params != null && (typeof msg.params !== "object" || Array.isArray(msg.params))))
+				return reply({ error: { code: "BAD_REQUEST", message: "expected { action: string, params?: object }" } });
+			if (!this.isPublished(msg.action)) return reply({ error: { code: "NOT_FOUND", message: "no such action" } });
+			inFlight++;
+			try {
+				const data = await this.broker.call(msg.action, msg.params ?? {}, { meta: { auth: socket.data.auth }, timeout: this.opts.timeout });
+				reply({ data });
+			} catch (err) {
+				const { status, body } = formatError(err);
+				reply({ ...body, status });
+			} finally {
+				inFlight--;
+			}
+		});
+		socket.emit("ready", { userId: auth.userId, organizationId: auth.organizationId ?? null });
+	}
+
+	// Only actions published to clients; internal ones (visibility "public" or narrower) do not exist here.
+	private isPublished(action: string): boolean {
+		if (!/^[A-Za-z0-9_.$-]{1,100}$/.test(action) || action.startsWith("$")) return false;
+		const endpoint: any = (this.broker.registry as any).getActionEndpoints(action)?.getFirst();
+		const def = endpoint?.action;
+		return !!def && (def.visibility == null || def.visibility === "published");
+	}
+
+	push(room: string, event: string, payload: unknown) {
+		if (!ROOM.test(room) || typeof event !== "string" || !event || event.length > 100) return;
+		this.io.to(room).emit(event, payload);
+	}
+
+	// Sockets whose identity is no longer true (logout, revoked key, membership change) are closed.
+	disconnectWhere(match: (auth: SocketIdentity) => boolean) {
+		for (const socket of this.io.sockets.sockets.values()) if (match(socket.data.auth)) socket.disconnect(true);
+	}
+
+	close(): Promise<void> {
+		return new Promise(resolve => {
+			this.io.disconnectSockets(true);
+			// The HTTP server belongs to the gateway, which closes it.
+			this.io.engine.close();
+			resolve();
+		});
+	}
+}
