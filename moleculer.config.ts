@@ -29,8 +29,8 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 		requestTimeout: config.requestTimeout,
 		// Only errors Moleculer marks retryable (node gone, timeout on a lost request) are retried.
 		retryPolicy: {
-			enabled: true,
-			retries: 5,
+			enabled: config.requestRetries > 0,
+			retries: config.requestRetries,
 			delay: 100,
 			maxDelay: 2000,
 			factor: 2,

@@ -37,6 +37,7 @@ export interface Config {
 	metricsPort?: number;
 	logLevel: string;
 	requestTimeout: number;
+	requestRetries: number;
 	jwtSecret: string;
 	accessTokenTtl: number;
 	refreshTokenTtl: number;
@@ -116,6 +117,7 @@ export function loadConfig(env: Env = process.env): Config {
 		metricsPort: env.METRICS_PORT ? intVar(env, "METRICS_PORT", 0, 0, 65535) : undefined,
 		logLevel,
 		requestTimeout: intVar(env, "REQUEST_TIMEOUT", 10000, 100),
+		requestRetries: intVar(env, "REQUEST_RETRIES", 5, 0, 20),
 		jwtSecret: "",
 		accessTokenTtl: intVar(env, "ACCESS_TOKEN_TTL", 900, 10),
 		refreshTokenTtl: intVar(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60),

@@ -1,27 +1,46 @@
 // @moleculer/channels set-up: the AMQP adapter tuned for durability in cluster mode, the in-process adapter embedded.
 // The package's type declarations do not describe its callable default export.
-const ChannelsMiddleware: (opts: unknown) => any = require("@moleculer/channels").Middleware;
+const { Middleware: ChannelsMiddleware, Adapters } = require("@moleculer/channels") as { Middleware: (opts: unknown) => any; Adapters: any };
 import type { Config } from "../config";
 import { EXCHANGE_OPTIONS, QUEUE_OPTIONS } from "./topology";
 
+// The stock AMQP adapter acks (or re-publishes) a message on whatever channel is current when its handler ends.
+// If the connection dropped meanwhile, that is the closed channel: the throw escapes as an unhandled rejection and
+// kills the process. If it already reconnected, it is the new channel, where the delivery tag is unknown: RabbitMQ
+// closes that channel and the node neither consumes nor publishes again. So each delivery is settled on the channel
+// it came from, and a failure to settle is only logged: RabbitMQ redelivers the unacked message and EventsMixin's
+// de-duplication absorbs the repeat.
+class AmqpAdapter extends Adapters.AMQP {
+	constructor(opts: unknown) {
+		super(opts);
+	}
+
+	createConsumerHandler(chan: unknown) {
+		const settle = super.createConsumerHandler;
+		return (msg: unknown) => {
+			const pinned = Object.create(this, { channel: { value: this.channel } });
+			return settle
+				.call(pinned, chan)(msg)
+				.catch((err: Error) => this.logger.warn("AMQP message left unsettled (RabbitMQ redelivers it):", err.message));
+		};
+	}
+}
+
 export function channelsMiddleware(config: Config) {
 	const adapter = config.channelsUrl
-		? {
-				type: "AMQP",
-				options: {
-					amqp: {
-						url: config.channelsUrl,
-						socketOptions: { noDelay: true },
-						queueOptions: QUEUE_OPTIONS,
-						exchangeOptions: EXCHANGE_OPTIONS,
-						messageOptions: { persistent: true },
-						// Publishing to a missing exchange closes the AMQP channel: always assert it first.
-						publishAssertExchange: { enabled: true, exchangeOptions: EXCHANGE_OPTIONS }
-					},
-					maxInFlight: config.channelsMaxInFlight,
-					maxRetries: config.channelsMaxRetries
-				}
-			}
+		? new AmqpAdapter({
+				amqp: {
+					url: config.channelsUrl,
+					socketOptions: { noDelay: true },
+					queueOptions: QUEUE_OPTIONS,
+					exchangeOptions: EXCHANGE_OPTIONS,
+					messageOptions: { persistent: true },
+					// Publishing to a missing exchange closes the AMQP channel: always assert it first.
+					publishAssertExchange: { enabled: true, exchangeOptions: EXCHANGE_OPTIONS }
+				},
+				maxInFlight: config.channelsMaxInFlight,
+				maxRetries: config.channelsMaxRetries
+			})
 		: { type: "Fake", options: { maxInFlight: config.channelsMaxInFlight } };
 	return ChannelsMiddleware({ adapter } as any);
 }

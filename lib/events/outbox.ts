@@ -84,13 +84,22 @@ export class OutboxRelay {
 			 WHERE published_at IS NULL AND next_attempt_at <= now()
 			 ORDER BY created_at LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`
 		);
+		// The whole batch is sent, then each row is marked by its own outcome (a publisher confirm in AMQP mode).
+		const sent: Promise<void>[] = [];
 		for (const row of rows) {
+			let outcome: Promise<void>;
 			try {
 				await this.topology?.ensure(row.channel);
-				await (this.broker as any).sendToChannel(row.channel, row.payload, {
-					persistent: true,
-					headers: { "x-event-id": row.id, "x-event-type": row.payload.type }
-				} as any);
+				outcome = this.publish(row);
+			} catch (err) {
+				outcome = Promise.reject(err);
+			}
+			outcome.catch(() => undefined);
+			sent.push(outcome);
+		}
+		for (const [i, row] of rows.entries()) {
+			try {
+				await sent[i];
 				await tx.query("UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = $1", [row.id]);
 			} catch (err: any) {
 				const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** row.attempts);
@@ -102,6 +111,13 @@ export class OutboxRelay {
 			}
 		}
 		return rows.length;
+	}
+
+	// In AMQP mode through the topology's confirm channel: published means RabbitMQ has it. Embedded: the in-process adapter.
+	private publish(row: OutboxRow): Promise<void> {
+		const headers = { "x-event-id": row.id, "x-event-type": row.payload.type };
+		if (this.topology) return this.topology.publish(row.channel, row.payload, headers);
+		return Promise.resolve((this.broker as any).sendToChannel(row.channel, row.payload, { persistent: true, headers } as any));
 	}
 
 	async stop() {

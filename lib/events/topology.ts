@@ -21,7 +21,7 @@ export const EXCHANGE_OPTIONS = { durable: true };
 
 export class AmqpTopology {
 	private conn?: amqp.ChannelModel;
-	private channel?: amqp.Channel;
+	private channel?: amqp.ConfirmChannel;
 	private asserted = new Set<string>();
 
 	constructor(
@@ -29,12 +29,12 @@ export class AmqpTopology {
 		private prefix: string
 	) {}
 
-	private async open(): Promise<amqp.Channel> {
+	private async open(): Promise<amqp.ConfirmChannel> {
 		if (this.channel) return this.channel;
 		const conn = await amqp.connect(this.url, { noDelay: true });
 		conn.on("error", () => undefined);
 		conn.on("close", () => this.reset());
-		const channel = await conn.createChannel();
+		const channel = await conn.createConfirmChannel();
 		channel.on("error", () => undefined);
 		channel.on("close", () => this.reset());
 		this.conn = conn;
@@ -66,6 +66,29 @@ export class AmqpTopology {
 			await ch.bindQueue(queue, exchange, "");
 		}
 		this.asserted.add(key);
+	}
+
+	// Publishes one event to the channel's exchange; resolves only once RabbitMQ confirms it has the message (for a
+	// quorum queue: stored by a majority). The channel adapter's own publish only writes to the socket, so a message
+	// in flight when the broker stops is lost while the outbox row says "published". Call ensure(channel) first.
+	// The body is what the adapter's JSON serializer produces, so the adapter's consumers read it unchanged.
+	publish(channel: string, payload: unknown, headers: Record<string, unknown>, timeoutMs = 10_000): Promise<void> {
+		const ch = this.channel;
+		if (!ch) return Promise.reject(new Error("AMQP channel is not open"));
+		return new Promise<void>((resolve, reject) => {
+			const timer = setTimeout(() => reject(new Error(`no publisher confirm within ${timeoutMs} ms`)), timeoutMs);
+			timer.unref?.();
+			try {
+				ch.publish(this.prefixed(channel), "", Buffer.from(JSON.stringify(payload)), { persistent: true, headers }, err => {
+					clearTimeout(timer);
+					if (err) reject(err);
+					else resolve();
+				});
+			} catch (err) {
+				clearTimeout(timer);
+				reject(err);
+			}
+		});
 	}
 
 	async close() {

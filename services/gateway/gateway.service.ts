@@ -75,9 +75,6 @@ const GatewayService: ServiceSchema = {
 						this.sendJson(res, 200, this.openApiDocument());
 					}
 				},
-				onBeforeCall(this: any, ctx: Context<any, any>, _route: any, req: any) {
-					return this.limitUser(ctx, req);
-				}
 			},
 			{
 				path: "/metrics",
@@ -99,7 +96,9 @@ const GatewayService: ServiceSchema = {
 
 	actions: {
 		// moleculer-web's route listing is for operators (REPL) and the OpenAPI builder, not for clients.
-		listAliases: { visibility: "public" }
+		listAliases: { visibility: "public" },
+		// An HTTP request is answered once: the calls it makes retry on their own, the request never replays.
+		rest: { retryPolicy: { enabled: false } }
 	},
 
 	events: {
@@ -155,6 +154,7 @@ const GatewayService: ServiceSchema = {
 			if (!token && !apiKey) return null;
 			const auth = await this.resolveIdentity({ token, apiKey, organizationId: header(req, "x-organization-id") });
 			ctx.meta.auth = auth;
+			await this.limitUser(auth.userId, req);
 			return auth.user;
 		},
 
@@ -175,9 +175,7 @@ const GatewayService: ServiceSchema = {
 			this.bridge?.disconnectWhere(match);
 		},
 
-		async limitUser(this: any, ctx: Context<any, any>, req: any) {
-			const userId = ctx.meta.auth?.userId;
-			if (!userId) return;
+		async limitUser(this: any, userId: string, req: any) {
 			const r = await this.limiter.hit(`user:${userId}`, config.rateLimitUserPerMinute, 60_000).catch(() => null);
 			if (r && !r.allowed) {
 				req.$retryAfter = r.retryAfterSec;
