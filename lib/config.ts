@@ -47,6 +47,10 @@ export interface Config {
 	rateLimitUserPerMinute: number;
 	bodyLimit: string;
 	socketCallsPerSecond: number;
+	// Read by the secrets service only (services/secrets/crypto.ts validates them).
+	masterKey?: string;
+	masterKeyFile?: string;
+	masterKeyPrevious?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -126,7 +130,10 @@ export function loadConfig(env: Env = process.env): Config {
 		rateLimitIpPerMinute: intVar(env, "RATE_LIMIT_IP_PER_MINUTE", 600, 1),
 		rateLimitUserPerMinute: intVar(env, "RATE_LIMIT_USER_PER_MINUTE", 1200, 1),
 		bodyLimit: env.BODY_LIMIT || "1mb",
-		socketCallsPerSecond: intVar(env, "SOCKET_CALLS_PER_SECOND", 20, 1)
+		socketCallsPerSecond: intVar(env, "SOCKET_CALLS_PER_SECOND", 20, 1),
+		masterKey: env.MASTER_KEY || undefined,
+		masterKeyFile: env.MASTER_KEY_FILE || undefined,
+		masterKeyPrevious: env.MASTER_KEY_PREVIOUS || undefined
 	};
 	for (const origin of config.corsOrigins)
 		if (origin !== "*" && !/^https?:\/\/[^/]+$/.test(origin)) throw new ConfigError("CORS_ORIGINS", `"${origin}" is not an origin like https://ide.example.com`);

@@ -65,6 +65,17 @@ const TeamsService: ServiceSchema = {
 			}
 		},
 
+		// Internal: the teams a user belongs to in an organization (grants to teams, e.g. in secrets).
+		memberships: {
+			visibility: "public",
+			cache: { keys: ["userId", "organizationId"], ttl: 30 },
+			params: { userId: "uuid", organizationId: "uuid" },
+			async handler(this: any, ctx: Context<{ userId: string; organizationId: string }>) {
+				const { rows } = await this.sql("SELECT team_id FROM team_members WHERE user_id = $1 AND organization_id = $2", [ctx.params.userId, ctx.params.organizationId]);
+				return rows.map((r: any) => r.team_id);
+			}
+		},
+
 		removeMember: {
 			rest: "DELETE /:id/members/:userId",
 			permission: "teams:manage",
