@@ -1,0 +1,90 @@
+// organizations module: /api/auth/organizations (+ members), /api/auth/teams (+ members), /api/auth/api-keys.
+// Every call acts in the organization chosen in the switcher (X-Organization-Id, added by lib/api.ts).
+import { api } from "@/lib/api";
+import type { Role } from "@/lib/permissions";
+
+export interface Organization {
+	id: string;
+	name: string;
+	slug: string;
+	personal: boolean;
+	role: Role;
+	created_at?: string;
+}
+
+export interface Member {
+	userId: string;
+	email: string;
+	name: string;
+	role: Role;
+	joinedAt: string;
+}
+
+export interface Team {
+	id: string;
+	name: string;
+	description: string | null;
+	created_at: string;
+	updated_at: string;
+}
+
+export type TeamRole = "lead" | "member";
+
+export interface TeamMember {
+	userId: string;
+	email: string;
+	name: string;
+	role: TeamRole;
+}
+
+export interface ApiKey {
+	id: string;
+	user_id: string;
+	name: string;
+	prefix: string;
+	role: Role | null;
+	expires_at: string | null;
+	last_used_at: string | null;
+	revoked_at: string | null;
+	created_at: string;
+}
+
+export interface Page<T> {
+	rows: T[];
+	total: number;
+	page: number;
+	pageSize: number;
+	totalPages: number;
+}
+
+const org = (id: string) => `/auth/organizations/${encodeURIComponent(id)}`;
+const team = (id: string) => `/auth/teams/${encodeURIComponent(id)}`;
+
+export const organizationsApi = {
+	// Sent without X-Organization-Id: a stale choice (left by another user of this browser) must not fail it.
+	listMine: () => api.get<Organization[]>("/auth/organizations", undefined, { organization: false }),
+	create: (name: string) => api.post<Organization>("/auth/organizations", { name }),
+	update: (id: string, name: string) => api.patch<Organization>(org(id), { name }),
+	remove: (id: string) => api.delete<{ id: string; deleted: true }>(org(id)),
+
+	members: (id: string) => api.get<Member[]>(`${org(id)}/members`),
+	addMember: (id: string, email: string, role: Role) => api.post<Member>(`${org(id)}/members`, { email, role }),
+	updateMember: (id: string, userId: string, role: Role) => api.patch<{ userId: string; role: Role }>(`${org(id)}/members/${userId}`, { role }),
+	removeMember: (id: string, userId: string) => api.delete<{ userId: string; removed: true }>(`${org(id)}/members/${userId}`)
+};
+
+export const teamsApi = {
+	list: (query: { search?: string; page?: number; pageSize?: number } = {}) => api.get<Page<Team>>("/auth/teams", { sort: "name", pageSize: 100, ...query }),
+	create: (body: { name: string; description?: string }) => api.post<Team>("/auth/teams", body),
+	update: (id: string, body: { name?: string; description?: string }) => api.patch<Team>(team(id), body),
+	remove: (id: string) => api.delete<Team>(team(id)),
+	members: (id: string) => api.get<TeamMember[]>(`${team(id)}/members`),
+	addMember: (id: string, userId: string, role: TeamRole) => api.post<{ teamId: string; userId: string; role: TeamRole }>(`${team(id)}/members`, { userId, role }),
+	removeMember: (id: string, userId: string) => api.delete<{ removed: true }>(`${team(id)}/members/${userId}`)
+};
+
+export const apiKeysApi = {
+	list: () => api.get<ApiKey[]>("/auth/api-keys"),
+	create: (body: { name: string; role?: Role; expiresInDays?: number }) => api.post<ApiKey & { key: string }>("/auth/api-keys", body),
+	revoke: (id: string) => api.delete<ApiKey>(`/auth/api-keys/${encodeURIComponent(id)}`)
+};

@@ -1,0 +1,21 @@
+// A handful of 24×24 stroke icons; each is a list of SVG path strings.
+export const icons = {
+	home: ["M3 10.5 12 3l9 7.5V20a1 1 0 0 1-1 1h-5v-6h-6v6H4a1 1 0 0 1-1-1z"],
+	users: ["M16 21v-2a4 4 0 0 0-4-4H6a4 4 0 0 0-4 4v2", "M5 7a4 4 0 1 0 8 0a4 4 0 1 0-8 0", "M22 21v-2a4 4 0 0 0-3-3.87", "M16 3.13a4 4 0 0 1 0 7.75"],
+	team: ["M3 4h7v7H3z", "M14 4h7v7h-7z", "M14 15h7v6h-7z", "M3 15h7v6H3z"],
+	key: ["M2 15.5a5.5 5.5 0 1 0 11 0a5.5 5.5 0 1 0-11 0", "m21 2-9.6 9.6", "m15.5 7.5 3 3L22 7l-3-3"],
+	settings: ["M4 21v-7", "M4 10V3", "M12 21v-9", "M12 8V3", "M20 21v-5", "M20 12V3", "M1 14h6", "M9 8h6", "M17 16h6"],
+	logout: ["M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4", "m16 17 5-5-5-5", "M21 12H9"],
+	plus: ["M12 5v14", "M5 12h14"],
+	copy: ["M9 9h11v11H9z", "M5 15H4V4h11v1"],
+	check: ["M20 6 9 17l-5-5"],
+	chevrons: ["m7 15 5 5 5-5", "m7 9 5-5 5 5"],
+	x: ["M18 6 6 18", "m6 6 12 12"],
+	trash: ["M3 6h18", "M8 6V4h8v2", "m19 6-1 14H6L5 6"],
+	building: ["M4 21V4a1 1 0 0 1 1-1h10a1 1 0 0 1 1 1v17", "M16 9h3a1 1 0 0 1 1 1v11", "M2 21h20", "M8 7h4", "M8 11h4", "M8 15h4"],
+	activity: ["M22 12h-4l-3 9L9 3l-3 9H2"],
+	arrow: ["M5 12h14", "m13 5 7 7-7 7"],
+	code: ["m8 6-6 6 6 6", "m16 6 6 6-6 6"]
+} satisfies Record<string, string[]>;
+
+export type IconName = keyof typeof icons;

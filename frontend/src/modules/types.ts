@@ -1,0 +1,31 @@
+// What a module plugs into the shell: its routes (children of the signed-in layout) and its sidebar entries.
+import type { RouteRecordRaw } from "vue-router";
+import type { IconName } from "@/components/ui/icons";
+
+export interface NavEntry {
+	// Route name the entry opens; the entry is active on that route and its children.
+	route: string;
+	label: string;
+	icon: IconName;
+	// Sidebar group heading; entries without one come first.
+	section?: string;
+	// Permission the current role needs ("<module>:<verb>"); entries the role cannot use are hidden.
+	permission?: string;
+}
+
+export interface AppModule {
+	name: string;
+	routes: RouteRecordRaw[];
+	nav: NavEntry[];
+}
+
+declare module "vue-router" {
+	interface RouteMeta {
+		// Page heading and document title.
+		title?: string;
+		// Reachable signed out (sign-in, sign-up); signed-in users are sent home.
+		public?: boolean;
+		// Permission the current role needs; without it the router sends the user home.
+		permission?: string;
+	}
+}
