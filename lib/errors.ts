@@ -5,8 +5,10 @@ const { MoleculerClientError, MoleculerError } = Errors;
 
 export const unauthorized = (message = "authentication required") => new MoleculerClientError(message, 401, "UNAUTHORIZED");
 export const forbidden = (message = "not allowed") => new MoleculerClientError(message, 403, "FORBIDDEN");
-export const notFound = (what: string) => new MoleculerClientError(`${what} not found`, 404, "NOT_FOUND");
-export const conflict = (message: string) => new MoleculerClientError(message, 409, "CONFLICT");
+// `field` names the input a form should show the message next to.
+const withField = (field: string | undefined, message: string) => (field ? [{ field, message }] : undefined);
+export const notFound = (what: string, field?: string) => new MoleculerClientError(`${what} not found`, 404, "NOT_FOUND", withField(field, `${what} not found`));
+export const conflict = (message: string, field?: string) => new MoleculerClientError(message, 409, "CONFLICT", withField(field, message));
 export const unavailable = (message: string) => new MoleculerError(message, 503, "SERVICE_UNAVAILABLE");
 
 // A 422 that names the offending field, in the same shape as the validator's errors.

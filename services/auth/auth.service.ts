@@ -51,7 +51,7 @@ const AuthService: ServiceSchema = {
 						return { user, organization };
 					})
 					.catch((err: any) => {
-						throw err.code === "23505" ? conflict("an account with this email already exists") : err;
+						throw err.code === "23505" ? conflict("an account with this email already exists", "email") : err;
 					});
 				const tokens = await this.issueSession(user.id, organization.id);
 				return { user: publicUser(user), organization: { id: organization.id, name: organization.name, slug: organization.slug, role: "owner" }, ...tokens };

@@ -125,12 +125,12 @@ const OrganizationsService: ServiceSchema = {
 				assertCanAssign(ctx, undefined, ctx.params.role);
 				const db = await getDb();
 				const user = (await db.query("SELECT id, email, name FROM users WHERE email = $1", [ctx.params.email.toLowerCase()])).rows[0];
-				if (!user) throw notFound("user with this email");
+				if (!user) throw notFound("user with this email", "email");
 				const res = await db.query(
 					"INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
 					[id, user.id, ctx.params.role]
 				);
-				if (res.rowCount === 0) throw conflict("this user is already a member");
+				if (res.rowCount === 0) throw conflict("this user is already a member", "email");
 				return { userId: user.id, email: user.email, name: user.name, role: ctx.params.role };
 			}
 		},

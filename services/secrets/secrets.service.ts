@@ -119,7 +119,7 @@ const SecretsService: ServiceSchema = {
 								[vault.organization_id, p.projectId ?? null, p.environment, p.name, p.description ?? "", p.tags ?? [], authOf(ctx)!.userId]
 							)
 							.catch((e: any) => {
-								throw e.code === "23505" ? conflict(`a secret named ${p.name} already exists in ${p.environment}`) : e;
+								throw e.code === "23505" ? conflict(`a secret named ${p.name} already exists in ${p.environment}`, "name") : e;
 							})
 					).rows[0];
 					const version = await this.writeVersion(tx, vault, secret, p.value, ctx);
@@ -148,7 +148,7 @@ const SecretsService: ServiceSchema = {
 					const secret = await this.findSecret(tx, vault.organization_id, p.id, false, true);
 					await access(secret, "write");
 					if (p.cas !== undefined && p.cas !== secret.current_version)
-						throw conflict(`version ${p.cas} is no longer the latest (latest is ${secret.current_version})`);
+						throw conflict(`version ${p.cas} is no longer the latest (latest is ${secret.current_version})`, "cas");
 					if (p.description !== undefined || p.tags !== undefined)
 						await tx.query("UPDATE secrets SET description = COALESCE($2, description), tags = COALESCE($3, tags), updated_at = now() WHERE id = $1", [
 							secret.id,
