@@ -7,6 +7,7 @@ import { channelsMiddleware } from "./lib/events/channels";
 import { replCommands } from "./lib/repl-commands";
 import { PrometheusText } from "./lib/metrics";
 import { PlatformValidator } from "./lib/validator";
+import { TransitEncryption } from "./lib/transit-encryption";
 
 export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 	return {
@@ -27,6 +28,12 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 		validator: new PlatformValidator() as any,
 
 		requestTimeout: config.requestTimeout,
+		// A node that dies without a goodbye (SIGKILL, OOM, lost host) is only noticed by its missing heartbeats; until
+		// then callers keep sending it requests that nobody will answer (they sit in its own AMQP queue). Moleculer's
+		// defaults (every 10 s, dead after 30 s, checked every 30 s) meant 30-60 s of such calls: retries ran out and
+		// calls failed (test/cluster/cluster.spec.ts). 2 s / 6 s drops a dead node within ~6-13 s; the retry policy covers that.
+		heartbeatInterval: 2,
+		heartbeatTimeout: 6,
 		// Only errors Moleculer marks retryable (node gone, timeout on a lost request) are retried.
 		retryPolicy: {
 			enabled: config.requestRetries > 0,
@@ -44,7 +51,12 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 		metrics: { enabled: true, reporter: new (PrometheusText as any)({ port: config.metricsPort ?? null }) },
 		tracing: { enabled: !!process.env.TRACING, exporter: process.env.TRACING ? { type: "Console" } : undefined },
 
-		middlewares: [AuthzMiddleware, DependencyErrorsMiddleware as any, channelsMiddleware(config)],
+		middlewares: [
+			AuthzMiddleware,
+			DependencyErrorsMiddleware as any,
+			channelsMiddleware(config),
+			...(config.transporterUrl && config.transitKey ? [TransitEncryption(config.transitKey)] : [])
+		],
 		replOptions: { customCommands: replCommands } as any,
 		skipProcessEventRegistration: true
 	};

@@ -21,6 +21,7 @@ export interface Config {
 	services: string[] | "all";
 	transporterUrl?: string;
 	transporterPrefetch: number;
+	transitKey?: string;
 	cacherUrl?: string; // redis://… or undefined for the in-memory cacher
 	cacheEnabled: boolean; // CACHER=none turns action caching off (benchmarks of the database path, debugging)
 	cacheTtl: number;
@@ -105,6 +106,7 @@ export function loadConfig(env: Env = process.env): Config {
 		services,
 		transporterUrl,
 		transporterPrefetch: intVar(env, "TRANSPORTER_PREFETCH", 100, 1, 10000),
+		transitKey: env.TRANSIT_KEY || undefined,
 		cacherUrl,
 		cacheEnabled,
 		cacheTtl: intVar(env, "CACHE_TTL", 300, 1),
@@ -139,6 +141,9 @@ export function loadConfig(env: Env = process.env): Config {
 		if (origin !== "*" && !/^https?:\/\/[^/]+$/.test(origin)) throw new ConfigError("CORS_ORIGINS", `"${origin}" is not an origin like https://ide.example.com`);
 	if (!/^\d+(b|kb|mb)$/i.test(config.bodyLimit)) throw new ConfigError("BODY_LIMIT", `must look like 512kb or 1mb, got "${config.bodyLimit}"`);
 	config.jwtSecret = resolveJwtSecret(env, config);
+	// Packets between nodes carry secret values (secrets.resolve): a cluster must encrypt them.
+	// TODO-REQUIRE-TRANSIT
+	if (config.transitKey && config.transitKey.length < 32) throw new ConfigError("TRANSIT_KEY", "must be at least 32 characters");
 	return config;
 }
 
