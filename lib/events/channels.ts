@@ -4,15 +4,24 @@ const { Middleware: ChannelsMiddleware, Adapters } = require("@moleculer/channel
 import type { Config } from "../config";
 import { EXCHANGE_OPTIONS, QUEUE_OPTIONS } from "./topology";
 
-// The stock AMQP adapter acks (or re-publishes) a message on whatever channel is current when its handler ends.
-// If the connection dropped meanwhile, that is the closed channel: the throw escapes as an unhandled rejection and
-// kills the process. If it already reconnected, it is the new channel, where the delivery tag is unknown: RabbitMQ
-// closes that channel and the node neither consumes nor publishes again. So each delivery is settled on the channel
-// it came from, and a failure to settle is only logged: RabbitMQ redelivers the unacked message and EventsMixin's
-// de-duplication absorbs the repeat.
+// The stock AMQP adapter, with what it gets wrong when the connection to RabbitMQ drops:
+// - it acks (or re-publishes) a message on whatever channel is current when its handler ends. If the connection
+//   dropped meanwhile, that is the closed channel: the throw escapes as an unhandled rejection and kills the process.
+//   If it already reconnected, it is the new channel, where the delivery tag is unknown: RabbitMQ closes that channel
+//   and the node neither consumes nor publishes again. So each delivery is settled on the channel it came from, and a
+//   failure to settle is only logged: RabbitMQ redelivers the unacked message and EventsMixin's de-duplication
+//   absorbs the repeat.
+// - on reconnect it subscribes each channel again and prefixes the dead-letter queue and exchange names a second
+//   time, so dead letters go to a new queue nobody watches. Each subscription starts from the names as declared.
 class AmqpAdapter extends Adapters.AMQP {
 	constructor(opts: unknown) {
 		super(opts);
+	}
+
+	subscribe(chan: any) {
+		chan.declaredDeadLettering ??= { ...chan.deadLettering };
+		chan.deadLettering = { ...chan.declaredDeadLettering };
+		return super.subscribe(chan);
 	}
 
 	createConsumerHandler(chan: unknown) {

@@ -1,0 +1,459 @@
+// Durable events against real RabbitMQ and PostgreSQL: the outbox relay, the AMQP channel adapter and EventsMixin's
+// idempotent handlers, with the demo fixtures of test/fixtures/services run as child processes (plus one embedded
+// in-process broker). Every scenario has its own database and namespace, so its exchanges, queues and outbox are
+// its own; everything is removed at the end.
+import crypto from "crypto";
+import { execFile } from "child_process";
+import { promisify } from "util";
+import amqp from "amqplib";
+import pg from "pg";
+import { ServiceBroker } from "moleculer";
+import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
+import { startNode, TEST_JWT_SECRET } from "../helpers/process";
+import { createTestBroker } from "../helpers/broker";
+import { loadConfig } from "../../lib/config";
+import { brokerOptions } from "../../moleculer.config";
+import { makeEvent } from "../../lib/events/outbox";
+import { DEMO_TABLES_SQL, DEMO_CHANNEL, DEMO_GROUP, FAILING_GROUP } from "../fixtures/services/demo-groups";
+
+jest.setTimeout(60_000);
+
+const run = promisify(execFile);
+const MAX_RETRIES = 3;
+const PROJECT_ID = "00000000-0000-4000-8000-000000000001";
+
+// Thrown by a probe to stop waiting at once (a node died: what it waits for will not come).
+class Fatal extends Error {}
+
+// Polls `probe` until `done(value)` holds; fails with the last value seen after `timeoutMs`.
+async function waitUntil<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+	const deadline = Date.now() + timeoutMs;
+	let last: T | undefined;
+	let lastErr: unknown;
+	for (;;) {
+		try {
+			last = await probe();
+			lastErr = undefined;
+			if (done(last)) return last;
+		} catch (err) {
+			if (err instanceof Fatal) throw err;
+			lastErr = err;
+		}
+		if (Date.now() > deadline)
+			throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}${lastErr ? `; last error: ${lastErr}` : ""}`);
+		await new Promise(r => setTimeout(r, everyMs));
+	}
+}
+
+// ---- RabbitMQ helpers --------------------------------------------------------------------------------------------
+
+async function withAmqp<T>(fn: (ch: amqp.Channel) => Promise<T>): Promise<T> {
+	const conn = await amqp.connect(AMQP_URL);
+	conn.on("error", () => undefined);
+	try {
+		const ch = await conn.createChannel();
+		ch.on("error", () => undefined);
+		return await fn(ch);
+	} finally {
+		await conn.close().catch(() => undefined);
+	}
+}
+
+// Ready messages in a queue; rejects if the queue does not exist.
+const queueDepth = (queue: string) => withAmqp(ch => ch.checkQueue(queue)).then(q => q.messageCount);
+const queueExists = (queue: string) => queueDepth(queue).then(() => true, () => false);
+
+const rabbitAnswers = () => withAmqp(async () => true).catch(() => false);
+
+async function ensureRabbitUp() {
+	if (await rabbitAnswers()) return;
+	await run("rabbitmqctl", ["start_app"], { timeout: 60_000 }).catch(() => undefined);
+	await waitUntil("RabbitMQ to accept connections", rabbitAnswers, ok => ok, 60_000, 250);
+}
+
+// Every queue and exchange whose name contains one of our namespaces (channels, dead letters, transporter).
+async function deleteRabbitObjects(namespaces: string[]) {
+	const list = async (what: "list_queues" | "list_exchanges") =>
+		(await run("rabbitmqctl", ["-q", what, "name", "--no-table-headers"], { timeout: 30_000 })).stdout
+			.split("\n")
+			.map(s => s.trim())
+			.filter(name => name && namespaces.some(ns => name.includes(ns)));
+	const queues = await list("list_queues");
+	const exchanges = await list("list_exchanges");
+	await withAmqp(async ch => {
+		for (const q of queues) await ch.deleteQueue(q);
+		for (const e of exchanges) await ch.deleteExchange(e);
+	});
+}
+
+// ---- scenario plumbing -------------------------------------------------------------------------------------------
+
+type Node = ReturnType<typeof startNode>;
+
+interface Scenario {
+	ns: string;
+	dbUrl: string;
+	sql: <T = any>(text: string, params?: unknown[]) => Promise<T[]>;
+	nodes: Node[];
+	callers: ServiceBroker[];
+}
+
+const scenarios: Scenario[] = [];
+const dbCleanups: (() => Promise<void>)[] = [];
+
+// A database (migrated by the first node) with the fixture tables, and a namespace of its own.
+async function scenario(prefix: string): Promise<Scenario> {
+	const db = await createTestDatabase();
+	const pool = new pg.Pool({ connectionString: db.url, max: 3 });
+	pool.on("error", () => undefined);
+	dbCleanups.push(async () => {
+		await pool.end().catch(() => undefined);
+		await db.drop();
+	});
+	await pool.query(DEMO_TABLES_SQL);
+	const sc: Scenario = {
+		ns: uniqueNamespace(prefix),
+		dbUrl: db.url,
+		sql: async (text, params) => (await pool.query(text, params as any[])).rows,
+		nodes: [],
+		callers: []
+	};
+	scenarios.push(sc);
+	return sc;
+}
+
+// What every node of a scenario is started with; the in-test caller is configured from the same.
+const clusterEnv = (sc: Scenario): Record<string, string> => ({
+	NAMESPACE: sc.ns,
+	TRANSPORTER: AMQP_URL,
+	CHANNELS_URL: AMQP_URL,
+	DATABASE_URL: sc.dbUrl,
+	JWT_SECRET: TEST_JWT_SECRET,
+	CHANNELS_RETRY_BASE_MS: "50",
+	CHANNELS_MAX_RETRIES: String(MAX_RETRIES)
+});
+
+// One platform process (lib/main.ts) running fixture modules, as an operator would start it.
+function spawnNode(sc: Scenario, name: string, services: string, env: Record<string, string> = {}): Node {
+	const node = startNode({ ...clusterEnv(sc), NODE_ID: `${sc.ns}-${name}`, SERVICES_DIR: "test/fixtures/services", SERVICES: services, ...env });
+	node.ready.catch(() => undefined); // awaited by the test; a failure must not also surface as unhandled
+	sc.nodes.push(node);
+	return node;
+}
+
+// The in-test caller: a service-less broker from the platform's own broker options that calls the fixtures over the
+// transporter (its channels stay in-process: it consumes nothing).
+async function callerFor(sc: Scenario, ...services: string[]) {
+	const options = brokerOptions(loadConfig({ ...clusterEnv(sc), CHANNELS_URL: "", NODE_ID: `${sc.ns}-caller`, LOG_LEVEL: "warn" }));
+	const broker = new ServiceBroker({ ...options, logger: false });
+	sc.callers.push(broker);
+	await broker.start();
+	await broker.waitForServices(services, 30_000);
+	return broker;
+}
+
+async function killNode(node: Node) {
+	if (node.proc.exitCode !== null || node.proc.signalCode !== null) return;
+	node.proc.kill("SIGTERM");
+	const force = setTimeout(() => node.proc.kill("SIGKILL"), 5000);
+	await node.exited;
+	clearTimeout(force);
+}
+
+async function stopScenario(sc: Scenario | undefined) {
+	if (!sc) return;
+	await Promise.all(sc.callers.map(b => b.stop().catch(() => undefined)));
+	await Promise.all(sc.nodes.map(killNode));
+}
+
+// A node that died shows its output in the failure.
+const isAlive = (n: Node) => n.proc.exitCode === null && n.proc.signalCode === null;
+const alive = (n: Node) => [n.nodeID, isAlive(n) ? "alive" : n.output().slice(-4000)];
+function assertAlive(nodes: Node[]) {
+	for (const n of nodes) if (!isAlive(n)) throw new Fatal(`node ${n.nodeID} exited (${n.proc.exitCode ?? n.proc.signalCode}). Output:\n${n.output().slice(-4000)}`);
+}
+
+const queueOf = (ns: string, group: string) => `${group}.${ns}.${DEMO_CHANNEL}`;
+const deadLetterQueueOf = (ns: string, group: string) => `${ns}.${group}.${DEMO_CHANNEL}.dead`;
+
+// Handled rows and distinct event ids of one group, for the events of one stream.
+async function handledOf(sql: Scenario["sql"], stream: string, group = DEMO_GROUP) {
+	const [r] = await sql(
+		`SELECT count(h.*)::int AS rows, count(DISTINCT h.event_id)::int AS ids
+		 FROM demo_handled h JOIN demo_articles a ON a.event_id = h.event_id
+		 WHERE a.stream = $1 AND h.consumer_group = $2`,
+		[stream, group]
+	);
+	return r as { rows: number; ids: number };
+}
+
+// ---- embedded: the in-process adapter ----------------------------------------------------------------------------
+
+const FIXTURES = [
+	"test/fixtures/services/demo-producer/demo-producer.service.ts",
+	"test/fixtures/services/demo-consumer/demo-consumer.service.ts",
+	"test/fixtures/services/demo-failing/demo-failing.service.ts"
+];
+
+describeWith(["postgres"])("durable events, embedded (in-process adapter)", () => {
+	let broker: ServiceBroker;
+	let stop: (() => Promise<void>) | undefined;
+	let sql: Scenario["sql"];
+	let pool: pg.Pool;
+	let drop: (() => Promise<void>) | undefined;
+	const retryBase = process.env.CHANNELS_RETRY_BASE_MS;
+
+	beforeAll(async () => {
+		process.env.CHANNELS_RETRY_BASE_MS = "20"; // read by EventsMixin at each retry
+		const db = await createTestDatabase();
+		drop = db.drop;
+		pool = new pg.Pool({ connectionString: db.url, max: 3 });
+		await pool.query(DEMO_TABLES_SQL);
+		sql = async (text, params) => (await pool.query(text, params as any[])).rows;
+		const t = await createTestBroker({ DATABASE_URL: db.url, NAMESPACE: uniqueNamespace("eve"), CHANNELS_MAX_RETRIES: String(MAX_RETRIES) }, FIXTURES);
+		broker = t.broker;
+		stop = t.stop;
+	});
+	afterAll(async () => {
+		await stop?.();
+		await pool?.end();
+		await drop?.();
+		if (retryBase === undefined) delete process.env.CHANNELS_RETRY_BASE_MS;
+		else process.env.CHANNELS_RETRY_BASE_MS = retryBase;
+	});
+
+	// Deliveries of the channel to a group so far, and how many are still being handled.
+	const deliveries = (group: string) => {
+		const value = (name: string) => (broker.metrics.getMetric(name) as any)?.get({ channel: DEMO_CHANNEL, group })?.value ?? 0;
+		return { total: value("moleculer.channels.messages.total"), active: value("moleculer.channels.messages.active") };
+	};
+
+	test("a handler that always throws is retried, then parked in dead_letter_events; other groups are unaffected", async () => {
+		const { eventId } = await broker.call<any, any>("demo-producer.create", { title: "embedded", stream: "t5" });
+		const dead = await waitUntil(
+			"the event in dead_letter_events",
+			() => sql("SELECT consumer_group, channel, event_id, payload, error FROM dead_letter_events WHERE event_id = $1", [eventId]),
+			rows => rows.length > 0,
+			10_000
+		);
+		expect(dead).toEqual([
+			{
+				consumer_group: FAILING_GROUP,
+				channel: DEMO_CHANNEL,
+				event_id: eventId,
+				payload: expect.objectContaining({ id: eventId, type: "knowledge.article.created" }),
+				error: expect.stringContaining("demo-failing always fails")
+			}
+		]);
+		expect(await broker.call("demo-failing.attempts", { eventId })).toBe(MAX_RETRIES);
+		// The failed attempts rolled back their de-duplication record; the healthy group handled the event once.
+		expect(await sql("SELECT 1 FROM processed_events WHERE consumer_group = $1 AND event_id = $2", [FAILING_GROUP, eventId])).toEqual([]);
+		await waitUntil("the healthy group to handle it", () => handledOf(sql, "t5"), h => h.ids > 0, 10_000);
+		expect(await handledOf(sql, "t5")).toEqual({ rows: 1, ids: 1 });
+	});
+
+	test("an event id delivered twice is handled once", async () => {
+		const event = makeEvent("knowledge.article.created", { articleId: crypto.randomUUID(), projectId: PROJECT_ID });
+		const before = { good: deliveries(DEMO_GROUP).total, failing: deliveries(FAILING_GROUP).total };
+		await (broker as any).sendToChannel(DEMO_CHANNEL, event);
+		await (broker as any).sendToChannel(DEMO_CHANNEL, event);
+		// Both deliveries reached each group's handler and finished.
+		await waitUntil(
+			"both deliveries to be handled",
+			async () => ({ good: deliveries(DEMO_GROUP), failing: deliveries(FAILING_GROUP) }),
+			d => d.good.total >= before.good + 2 && d.good.active === 0 && d.failing.total >= before.failing + 2 && d.failing.active === 0,
+			10_000,
+			20
+		);
+		expect(deliveries(DEMO_GROUP).total).toBe(before.good + 2);
+		const rows = await sql("SELECT event_id, consumer_group FROM demo_handled WHERE event_id = $1", [event.id]);
+		expect(rows).toEqual([{ event_id: event.id, consumer_group: DEMO_GROUP }]);
+		expect(await sql("SELECT event_id FROM processed_events WHERE consumer_group = $1 AND event_id = $2", [DEMO_GROUP, event.id])).toHaveLength(1);
+	});
+});
+
+// ---- cluster: child processes over RabbitMQ ----------------------------------------------------------------------
+
+describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child processes)", () => {
+	afterAll(async () => {
+		await Promise.all(scenarios.map(stopScenario));
+		await ensureRabbitUp();
+		await deleteRabbitObjects(scenarios.map(s => s.ns)).catch(err => console.warn("RabbitMQ clean-up failed:", err.message));
+		for (const c of dbCleanups) await c().catch(err => console.warn("database clean-up failed:", err.message));
+	}, 90_000);
+
+	describe("an event published before any consumer of its channel ever started", () => {
+		let sc: Scenario;
+		beforeAll(async () => {
+			sc = await scenario("evf");
+		});
+		afterAll(() => stopScenario(sc));
+
+		test("waits in the group's queue, declared by the producer, and is handled once a consumer starts", async () => {
+			const queue = queueOf(sc.ns, DEMO_GROUP);
+			expect(await queueExists(queue)).toBe(false); // a fresh namespace: nothing declared yet
+
+			const producer = spawnNode(sc, "p", "demo-producer");
+			await producer.ready;
+			const caller = await callerFor(sc, "demo-producer");
+			const { eventId } = await caller.call<any, any>("demo-producer.create", { title: "early", stream: "t2" });
+
+			await waitUntil("the outbox row to be relayed", () => sc.sql("SELECT published_at FROM outbox WHERE id = $1", [eventId]), r => !!r[0]?.published_at);
+			await waitUntil("the message to wait in the group's queue", () => queueDepth(queue), n => n === 1, 5_000);
+			expect(await sc.sql("SELECT event_id FROM demo_handled")).toEqual([]);
+
+			const consumer = spawnNode(sc, "c", "demo-consumer");
+			await consumer.ready;
+			await waitUntil("the early event to be handled", () => sc.sql("SELECT event_id FROM demo_handled"), r => r.length > 0, 15_000);
+			await waitUntil("the group's queue to drain", () => queueDepth(queue), n => n === 0, 5_000);
+			expect(await sc.sql("SELECT event_id, node_id FROM demo_handled")).toEqual([{ event_id: eventId, node_id: consumer.nodeID }]);
+		});
+	});
+
+	// Two scenarios that stay up until RabbitMQ has been restarted: a group with two replicas (and a producer), and
+	// a group whose handler always fails (with a healthy group, in one process).
+	describe("with running nodes", () => {
+		let sc: Scenario;
+		let caller: ServiceBroker;
+		let c1: Node, c2: Node, producer: Node;
+		let dl: Scenario;
+		let dlNode: Node;
+		let dlCaller: ServiceBroker;
+
+		beforeAll(async () => {
+			[sc, dl] = await Promise.all([scenario("evc"), scenario("evd")]);
+			c1 = spawnNode(sc, "c1", "demo-consumer");
+			c2 = spawnNode(sc, "c2", "demo-consumer");
+			producer = spawnNode(sc, "p", "demo-producer");
+			dlNode = spawnNode(dl, "n", "demo-producer,demo-consumer,demo-failing", { DEMO_FAILING: "1" });
+			await Promise.all([c1, c2, producer, dlNode].map(n => n.ready));
+			[caller, dlCaller] = await Promise.all([callerFor(sc, "demo-producer"), callerFor(dl, "demo-producer", "demo-failing")]);
+		});
+		afterAll(() => Promise.all([stopScenario(sc), stopScenario(dl)]));
+
+		describe("two consumer replicas and a producer", () => {
+			test("every event is handled exactly once by the group, and both replicas take a share", async () => {
+				const N = 300;
+				const created: { eventId: string }[] = [];
+				for (let i = 0; i < N; i += 50)
+					created.push(
+						...(await Promise.all(
+							Array.from({ length: Math.min(50, N - i) }, (_, k) => caller.call<any, any>("demo-producer.create", { title: `a-${i + k}`, stream: "t1" }))
+						))
+					);
+				expect(new Set(created.map(c => c.eventId)).size).toBe(N);
+
+				await waitUntil("every event to be handled", () => (assertAlive([c1, c2, producer]), handledOf(sc.sql, "t1")), h => h.ids >= N, 30_000);
+				// Nothing is left in the queue (no redelivery pending) and every outbox row was relayed.
+				await waitUntil("the group's queue to drain", () => queueDepth(queueOf(sc.ns, DEMO_GROUP)), n => n === 0, 10_000);
+				expect(await sc.sql("SELECT count(*)::int AS total, count(published_at)::int AS published FROM outbox")).toEqual([{ total: N, published: N }]);
+
+				expect(await handledOf(sc.sql, "t1")).toEqual({ rows: N, ids: N });
+				const handled = await sc.sql<{ event_id: string }>("SELECT event_id FROM demo_handled WHERE consumer_group = $1", [DEMO_GROUP]);
+				expect(new Set(handled.map(h => h.event_id))).toEqual(new Set(created.map(c => c.eventId)));
+				expect(await sc.sql("SELECT count(*)::int AS n FROM processed_events WHERE consumer_group = $1", [DEMO_GROUP])).toEqual([{ n: N }]);
+
+				const perNode = await sc.sql<{ node_id: string; n: number }>("SELECT node_id, count(*)::int AS n FROM demo_handled GROUP BY node_id");
+				expect(perNode.map(r => r.node_id).sort()).toEqual([c1.nodeID, c2.nodeID].sort());
+				for (const r of perNode) expect(r.n).toBeGreaterThan(0);
+			});
+		});
+
+		describe("a consumer group whose handler always throws", () => {
+			test(`is retried ${MAX_RETRIES} times, then the event waits in the group's dead-letter queue`, async () => {
+				const dlq = deadLetterQueueOf(dl.ns, FAILING_GROUP);
+				expect(await queueDepth(dlq)).toBe(0);
+				const { eventId } = await dlCaller.call<any, any>("demo-producer.create", { title: "doomed", stream: "t4" });
+
+				await waitUntil("the event in the dead-letter queue", () => queueDepth(dlq), n => n > 0, 15_000);
+				expect(await dlCaller.call("demo-failing.attempts", { eventId })).toBe(MAX_RETRIES);
+				expect(await queueDepth(dlq)).toBe(1);
+				expect(await queueDepth(queueOf(dl.ns, FAILING_GROUP))).toBe(0);
+
+				// The dead letter is the event itself, marked with where it failed (read without acking: it stays there).
+				const msg = await withAmqp(ch => ch.get(dlq, { noAck: false }));
+				expect(msg).not.toBe(false);
+				if (!msg) return;
+				expect(JSON.parse(msg.content.toString())).toMatchObject({ id: eventId, type: "knowledge.article.created" });
+				expect(msg.properties.headers).toMatchObject({ "x-original-group": FAILING_GROUP, "x-original-channel": `${dl.ns}.${DEMO_CHANNEL}` });
+
+				// Nothing of the failed attempts was committed; the healthy group of the same channel handled the event once.
+				expect(await dl.sql("SELECT 1 FROM processed_events WHERE consumer_group = $1", [FAILING_GROUP])).toEqual([]);
+				await waitUntil("the healthy group to handle it", () => handledOf(dl.sql, "t4"), h => h.ids > 0);
+				expect(await handledOf(dl.sql, "t4")).toEqual({ rows: 1, ids: 1 });
+				expect(alive(dlNode)).toEqual([dlNode.nodeID, "alive"]);
+			});
+		});
+
+		describe("RabbitMQ restarted", () => {
+			test("a RabbitMQ restart in the middle of a steady stream loses no event and handles none twice", async () => {
+				const COUNT = 160; // 20 per second for 8 s
+				const BURST = 3000; // a backlog being relayed (and consumed) at the moment RabbitMQ stops
+				const produced = () => sc.sql("SELECT count(*)::int AS n FROM demo_articles WHERE stream = 't3'").then(r => r[0].n as number);
+				const published = () => sc.sql("SELECT count(published_at)::int AS n FROM outbox").then(r => r[0].n as number);
+				await caller.call("demo-producer.stream", { stream: "t3", count: COUNT, intervalMs: 50 });
+				await waitUntil("the stream to flow end to end", () => handledOf(sc.sql, "t3"), h => h.ids >= 20, 15_000);
+
+				const before = await published();
+				await caller.call("demo-producer.createMany", { stream: "t3", count: BURST });
+				await waitUntil("the relay to be publishing the backlog", published, n => n >= before + 100, 10_000, 10);
+				const stoppedAt = new Date();
+				try {
+					await run("rabbitmqctl", ["stop_app"], { timeout: 60_000 });
+					// The producer goes on writing while RabbitMQ is away: those events wait in the outbox.
+					const now = await produced();
+					await waitUntil("articles produced during the outage", produced, n => n >= now + 10, 5_000, 50);
+				} finally {
+					await run("rabbitmqctl", ["start_app"], { timeout: 60_000 });
+				}
+				const startedAt = new Date();
+				await waitUntil("RabbitMQ to answer again", rabbitAnswers, ok => ok, 30_000, 250);
+				const [{ during }] = await sc.sql(
+					"SELECT count(*)::int AS during FROM demo_articles WHERE stream = 't3' AND created_at > $1 AND created_at < $2",
+					[stoppedAt, startedAt]
+				);
+				expect(during).toBeGreaterThan(0);
+
+				await waitUntil("the whole stream to be produced", produced, n => n === COUNT + BURST, 20_000);
+				// Rows whose publish went unconfirmed when the connection dropped are published again after their back-off
+				// (RabbitMQ may have had them already: those arrive twice, and must still be handled once).
+				await waitUntil(
+					"every outbox row to be relayed",
+					() => (assertAlive([c1, c2, producer]), sc.sql("SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL")),
+					r => r[0].n === 0,
+					45_000,
+					250
+				);
+				await waitUntil(
+					`all ${COUNT + BURST} produced events to be handled`,
+					() => (assertAlive([c1, c2, producer]), handledOf(sc.sql, "t3")),
+					h => h.ids >= COUNT + BURST,
+					60_000,
+					250
+				);
+				await waitUntil("the group's queue to drain", () => queueDepth(queueOf(sc.ns, DEMO_GROUP)), n => n === 0, 10_000);
+
+				expect(await handledOf(sc.sql, "t3")).toEqual({ rows: COUNT + BURST, ids: COUNT + BURST });
+				expect(
+					await sc.sql(`SELECT event_id FROM demo_articles a WHERE stream = 't3' AND NOT EXISTS (SELECT 1 FROM demo_handled h WHERE h.event_id = a.event_id)`)
+				).toEqual([]);
+				expect(await sc.sql("SELECT event_id FROM demo_handled GROUP BY event_id HAVING count(*) > 1")).toEqual([]);
+				expect(await sc.sql("SELECT id FROM outbox WHERE published_at IS NULL")).toEqual([]);
+				// Every node lived through the restart.
+				for (const n of [c1, c2, producer]) expect(alive(n)).toEqual([n.nodeID, "alive"]);
+			}, 110_000);
+
+			test("a failing handler's events still end in the group's own dead-letter queue after the reconnect", async () => {
+				const dlq = deadLetterQueueOf(dl.ns, FAILING_GROUP);
+				const before = await queueDepth(dlq);
+				await dlCaller.waitForServices(["demo-producer", "demo-failing"], 20_000);
+				const { eventId } = await dlCaller.call<any, any>("demo-producer.create", { title: "doomed after restart", stream: "t6" });
+				await waitUntil("the event in the dead-letter queue", () => (assertAlive([dlNode]), queueDepth(dlq)), n => n > before, 20_000);
+				expect(await queueDepth(dlq)).toBe(before + 1);
+				expect(await dlCaller.call("demo-failing.attempts", { eventId })).toBe(MAX_RETRIES);
+				// Not in a queue of another name (the adapter re-subscribes on reconnect).
+				expect(await queueExists(`${dl.ns}.${dlq}`)).toBe(false);
+			});
+		});
+	});
+});
