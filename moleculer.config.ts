@@ -51,12 +51,29 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 		metrics: { enabled: true, reporter: new (PrometheusText as any)({ port: config.metricsPort ?? null }) },
 		tracing: { enabled: !!process.env.TRACING, exporter: process.env.TRACING ? { type: "Console" } : undefined },
 
+		// Moleculer's own middlewares listed explicitly to place ours: the first wraps innermost. Authorization sits
+		// outside the cacher, so a cached answer is never served to a caller the action would refuse.
+		internalMiddlewares: false,
 		middlewares: [
-			AuthzMiddleware,
+			"ActionHook",
 			DependencyErrorsMiddleware as any,
+			"Validator",
+			"Bulkhead",
+			"Cacher",
+			AuthzMiddleware,
+			"ContextTracker",
+			"CircuitBreaker",
+			"Timeout",
+			"Retry",
+			"Fallback",
+			"ErrorHandler",
+			"Tracing",
+			"Metrics",
+			"Debounce",
+			"Throttle",
 			channelsMiddleware(config),
 			...(config.transporterUrl && config.transitKey ? [TransitEncryption(config.transitKey)] : [])
-		],
+		] as any[],
 		replOptions: { customCommands: replCommands } as any,
 		skipProcessEventRegistration: true
 	};

@@ -190,6 +190,14 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 			await expect(broker.call("auth.resolve", { apiKey: created.key })).rejects.toMatchObject({ code: 401 });
 		});
 
+		test("a cached answer is never served to a caller the action refuses", async () => {
+			expect(await broker.call("teams.get", { id: teamB.id }, as(authB))).toMatchObject({ id: teamB.id });
+			// Same organization and id (same cache key), but no role in it: refused, not served from the cache.
+			const roleless = { userId: ownerA.user.id, organizationId: ownerB.organization.id, permissions: [] };
+			await expect(broker.call("teams.get", { id: teamB.id }, as(roleless as any))).rejects.toMatchObject({ code: 403 });
+			await expect(broker.call("teams.get", { id: teamB.id })).rejects.toMatchObject({ code: 401 });
+		});
+
 		test("protected actions refuse a caller without credentials", async () => {
 			await expect(broker.call("teams.list", {})).rejects.toMatchObject({ code: 401 });
 			await expect(broker.call("auth.me", {})).rejects.toMatchObject({ code: 401 });
