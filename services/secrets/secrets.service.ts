@@ -94,6 +94,7 @@ const SecretsService: ServiceSchema = {
 		},
 
 		create: {
+			retryPolicy: { enabled: false },
 			rest: "POST /",
 			// Admins and owners, or a write grant covering the name in that environment (checked in the handler).
 			permission: "secrets:read",
@@ -132,6 +133,7 @@ const SecretsService: ServiceSchema = {
 
 		// A new version (value), and/or new metadata. With `cas`, refused (409) unless `cas` is still the latest version.
 		update: {
+			retryPolicy: { enabled: false },
 			rest: "PATCH /:id",
 			permission: "secrets:read",
 			params: {
@@ -205,6 +207,7 @@ const SecretsService: ServiceSchema = {
 		},
 
 		rollback: {
+			retryPolicy: { enabled: false },
 			rest: "POST /:id/rollback",
 			permission: "secrets:read",
 			params: { $$strict: true, id, version: { type: "number", integer: true, min: 1, convert: true } },
@@ -291,6 +294,7 @@ const SecretsService: ServiceSchema = {
 		},
 
 		grant: {
+			retryPolicy: { enabled: false },
 			rest: "POST /grants",
 			permission: "secrets:manage",
 			params: {
@@ -308,10 +312,11 @@ const SecretsService: ServiceSchema = {
 				if (!!p.secretId === (p.namePrefix != null && !!p.environment)) throw invalid("secretId", "give either secretId, or environment and namePrefix");
 				if (p.expiresAt && p.expiresAt <= new Date()) throw invalid("expiresAt", "must be in the future");
 				if (p.granteeType !== "service" && !isUuid(p.granteeId)) throw invalid("granteeId", "must be a user or team id");
+				// Other services are called before the transaction: embedded (PGlite, one connection) they would wait for it.
+				if (p.granteeType !== "service") await this.assertGrantee(ctx, p.granteeType, p.granteeId);
 				const result = await this.audited(ctx, "grant", p.secretId ?? `${p.environment}/${p.namePrefix}*`, async (tx: Queryable, vault: Vault) => {
 					if (p.secretId) await this.findSecret(tx, vault.organization_id, p.secretId, true);
 					else this.assertEnvironment(vault, p.environment);
-					if (p.granteeType !== "service") await this.assertGrantee(ctx, p.granteeType, p.granteeId);
 					return (
 						await tx.query(
 							`INSERT INTO secret_access_grants (organization_id, secret_id, environment, name_prefix, permission, grantee_type, grantee_id, expires_at, created_by)
@@ -391,6 +396,7 @@ const SecretsService: ServiceSchema = {
 		},
 
 		import: {
+			retryPolicy: { enabled: false },
 			rest: "POST /import",
 			permission: "secrets:manage",
 			params: { $$strict: true, environment, content: { type: "string", max: 1_000_000 }, overwrite: { type: "boolean", default: false } },
@@ -453,6 +459,7 @@ const SecretsService: ServiceSchema = {
 
 		// Re-encrypts every version of the organization under a new data key, in one transaction.
 		rotateDataKey: {
+			retryPolicy: { enabled: false },
 			rest: "POST /rotate-data-key",
 			permission: "secrets:own",
 			async handler(this: any, ctx: Context) {
@@ -584,15 +591,19 @@ const SecretsService: ServiceSchema = {
 		},
 
 		// Admins and owners manage every secret; anyone else needs a user or team grant.
-		async accessChecker(this: any, ctx: Context, tx: Queryable) {
+		async grantees(ctx: Context): Promise<[string, string][] | null> {
 			const auth = authOf(ctx)!;
-			if (grants(auth.role, "secrets:manage")) return async () => undefined;
-			let grantees: [string, string][] | undefined;
+			if (grants(auth.role, "secrets:manage")) return null;
+			return [
+				["user", auth.userId],
+				...((await ctx.call("teams.memberships", { userId: auth.userId, organizationId: auth.organizationId })) as string[]).map(t => ["team", t] as [string, string])
+			];
+		},
+
+		accessChecker(this: any, ctx: Context, tx: Queryable, grantees: [string, string][] | null) {
+			const auth = authOf(ctx)!;
+			if (!grantees) return async () => undefined;
 			return async (secret: any, need: Need) => {
-				grantees ??= [
-					["user", auth.userId],
-					...((await ctx.call("teams.memberships", { userId: auth.userId, organizationId: auth.organizationId })) as string[]).map(t => ["team", t] as [string, string])
-				];
 				if (!(await this.hasGrant(tx, { organization_id: auth.organizationId, ...secret }, need, grantees)))
 					throw new Denied(`no ${need} grant on ${secret.environment}/${secret.name}`);
 			};
@@ -620,10 +631,11 @@ const SecretsService: ServiceSchema = {
 			const actor = opts.actor ?? { actorType: "user" as const, actorId: auth?.userId ?? null };
 			const entry = (outcome: AuditEntry["outcome"], details?: Record<string, unknown>): AuditEntry => ({ ...actor, action, target, outcome, requestId: ctx.requestID, details });
 			const db = await getDb();
+			const grantees = auth ? await this.grantees(ctx) : null;
 			try {
 				return await db.transaction(async tx => {
 					const vault = await this.lockVault(tx, org);
-					const result = await op(tx, vault, auth ? await this.accessChecker(ctx, tx) : undefined);
+					const result = await op(tx, vault, auth ? this.accessChecker(ctx, tx, grantees) : undefined);
 					await appendAudit(tx, org, vault, entry("success", result?.current_version ? { version: result.current_version } : undefined));
 					return result;
 				});

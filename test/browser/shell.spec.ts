@@ -152,7 +152,8 @@ describeWithBrowser()("web IDE shell (browser)", () => {
 		await page.getByTestId("nav-organization-members").click();
 		await page.getByTestId("member-email").fill("nobody@example.com");
 		await page.getByTestId("member-add").click();
-		await page.getByTestId("form-error").filter({ hasText: /not found/i }).waitFor();
+		// The API names the email field, so the message stands next to it.
+		await page.locator(".field__error").filter({ hasText: /not found/i }).waitFor();
 
 		await page.getByTestId("member-email").fill(grace.email);
 		await page.getByTestId("member-role").selectOption("viewer");

@@ -3,8 +3,9 @@
 import type { AppModule, NavEntry } from "./types";
 import { homeModule } from "./home.module";
 import { organizationsModule } from "./organizations.module";
+import { secretsModule } from "./secrets.module";
 
-export const modules: AppModule[] = [homeModule, organizationsModule];
+export const modules: AppModule[] = [homeModule, organizationsModule, secretsModule];
 
 export const navigation: NavEntry[] = modules.flatMap(m => m.nav);
 
