@@ -19,7 +19,7 @@ export const invalid = (field: string, message: string) =>
 export function fromDbError(err: any, what = "record"): Error {
 	if (err && err.code === "23505") return conflict(`${what} already exists`);
 	if (err && err.code === "23503") return notFound(`referenced ${what}`);
-	if (err && err.code === "22P02") return invalid("id", "is not a valid identifier");
+	if (err && err.code === "22P02") return invalid(err.column ?? "value", "has the wrong format for its column");
 	return err;
 }
 

@@ -10,6 +10,9 @@ export interface RateLimitResult {
 
 export interface RateLimiter {
 	hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult>;
+	// Budgets counted in units other than requests (tokens): read the window's total, add to it afterwards.
+	peek(key: string): Promise<{ used: number; retryAfterSec: number }>;
+	add(key: string, amount: number, windowMs: number): Promise<void>;
 	close(): Promise<void>;
 }
 
@@ -18,6 +21,11 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('PTTL', KEYS[1])
 return { n, ttl }`;
+
+const ADD_SCRIPT = `
+local n = redis.call('INCRBY', KEYS[1], ARGV[2])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`;
 
 export class RedisRateLimiter implements RateLimiter {
 	private redis: Redis;
@@ -29,6 +37,15 @@ export class RedisRateLimiter implements RateLimiter {
 	async hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
 		const [n, ttl] = (await this.redis.eval(HIT_SCRIPT, 1, `${this.prefix}:${key}`, String(windowMs))) as [number, number];
 		return { allowed: n <= limit, remaining: Math.max(0, limit - n), retryAfterSec: Math.max(1, Math.ceil(ttl / 1000)) };
+	}
+
+	async peek(key: string) {
+		const [v, ttl] = await this.redis.multi().get(`${this.prefix}:${key}`).pttl(`${this.prefix}:${key}`).exec().then(r => (r ?? []).map(x => x[1]) as [string | null, number]);
+		return { used: Number(v ?? 0), retryAfterSec: Math.max(1, Math.ceil(Math.max(0, ttl) / 1000)) };
+	}
+
+	async add(key: string, amount: number, windowMs: number) {
+		if (amount > 0) await this.redis.eval(ADD_SCRIPT, 1, `${this.prefix}:${key}`, String(windowMs), String(Math.ceil(amount)));
 	}
 
 	async close() {
@@ -52,6 +69,20 @@ export class MemoryRateLimiter implements RateLimiter {
 		}
 		w.count++;
 		return { allowed: w.count <= limit, remaining: Math.max(0, limit - w.count), retryAfterSec: Math.max(1, Math.ceil((w.resetAt - now) / 1000)) };
+	}
+
+	async peek(key: string) {
+		const w = this.windows.get(key);
+		const now = Date.now();
+		if (!w || w.resetAt <= now) return { used: 0, retryAfterSec: 1 };
+		return { used: w.count, retryAfterSec: Math.max(1, Math.ceil((w.resetAt - now) / 1000)) };
+	}
+
+	async add(key: string, amount: number, windowMs: number) {
+		const now = Date.now();
+		let w = this.windows.get(key);
+		if (!w || w.resetAt <= now) this.windows.set(key, (w = { count: 0, resetAt: now + windowMs }));
+		w.count += Math.ceil(amount);
 	}
 
 	async close() {

@@ -18,6 +18,8 @@ export interface PgAdapterOptions {
 	table: string;
 	columns: string[];
 	idField?: string;
+	// jsonb columns that may hold a JSON array (other arrays are PostgreSQL arrays).
+	jsonColumns?: string[];
 }
 
 const IDENT = /^[a-z_][a-z0-9_]*$/;
@@ -26,6 +28,8 @@ export class PgAdapter {
 	readonly table: string;
 	readonly columns: Set<string>;
 	readonly idField: string;
+	private readonly selectList: string;
+	private readonly jsonColumns: Set<string>;
 	private db?: Db;
 	private conn?: Queryable;
 
@@ -35,6 +39,8 @@ export class PgAdapter {
 		this.table = opts.table;
 		this.columns = new Set(opts.columns);
 		this.idField = opts.idField ?? "id";
+		this.selectList = opts.columns.map(c => `"${c}"`).join(", ");
+		this.jsonColumns = new Set(opts.jsonColumns ?? []);
 		this.conn = conn;
 	}
 
@@ -109,9 +115,11 @@ export class PgAdapter {
 		return (await this.q.query(sql, values)).rows;
 	}
 
+	// The hot path of get/update/remove (findScoped): a prepared statement over the named columns. Its text depends
+	// only on the query's keys (arrays use ANY), so each table prepares a handful of them at most.
 	async findOne(query: Query) {
 		const values: unknown[] = [];
-		const { rows } = await this.q.query(`SELECT * FROM ${this.table}${this.where(query, values)} LIMIT 1`, values);
+		const { rows } = await this.q.query(`SELECT ${this.selectList} FROM ${this.table}${this.where(query, values)} LIMIT 1`, values, { prepare: true });
 		return rows[0] ?? null;
 	}
 
@@ -137,7 +145,7 @@ export class PgAdapter {
 	async insert(entity: Record<string, unknown>) {
 		const keys = Object.keys(entity).filter(k => entity[k] !== undefined);
 		const cols = keys.map(k => this.column(k));
-		const values = keys.map(k => this.toDb(entity[k]));
+		const values = keys.map(k => this.toDb(k, entity[k]));
 		const sql = keys.length
 			? `INSERT INTO ${this.table} (${cols.join(", ")}) VALUES (${keys.map((_, i) => `$${i + 1}`).join(", ")}) RETURNING *`
 			: `INSERT INTO ${this.table} DEFAULT VALUES RETURNING *`;
@@ -154,7 +162,7 @@ export class PgAdapter {
 	async updateMany(query: Query, update: { $set?: Record<string, unknown> }) {
 		const set = update.$set ?? {};
 		const keys = Object.keys(set).filter(k => set[k] !== undefined);
-		const values: unknown[] = keys.map(k => this.toDb(set[k]));
+		const values: unknown[] = keys.map(k => this.toDb(k, set[k]));
 		const assignments = keys.map((k, i) => `${this.column(k)} = $${i + 1}`);
 		if (this.columns.has("updated_at") && !keys.includes("updated_at")) assignments.push(`"updated_at" = now()`);
 		if (!assignments.length) return this.find({ query });
@@ -196,9 +204,11 @@ export class PgAdapter {
 		return entity;
 	}
 
-	// Objects and arrays go to jsonb columns as JSON text; both engines accept that.
-	private toDb(value: unknown) {
-		if (value !== null && typeof value === "object" && !(value instanceof Date) && !Buffer.isBuffer(value)) return JSON.stringify(value);
-		return value;
+	// Objects go to jsonb columns as JSON text (both engines accept that); arrays go to PostgreSQL array columns
+	// as they are, unless the column is listed as JSON.
+	private toDb(column: string, value: unknown) {
+		if (value === null || typeof value !== "object" || value instanceof Date || Buffer.isBuffer(value)) return value;
+		if (Array.isArray(value) && !this.jsonColumns.has(column)) return value;
+		return JSON.stringify(value);
 	}
 }

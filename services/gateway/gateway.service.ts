@@ -11,6 +11,7 @@ import { getConfig } from "../../lib/config";
 import { prometheusText } from "../../lib/metrics";
 import { createRateLimiter, RateLimiter } from "../../lib/rate-limit";
 import { formatError } from "./errors";
+import { openAiRoute } from "./openai-compat";
 import { buildOpenApi } from "./openapi";
 import { SocketBridge, SocketIdentity } from "./socket-bridge";
 
@@ -76,6 +77,7 @@ const GatewayService: ServiceSchema = {
 					}
 				},
 			},
+			openAiRoute(config.bodyLimit),
 			{
 				path: "/metrics",
 				aliases: {
@@ -133,7 +135,7 @@ const GatewayService: ServiceSchema = {
 				const ms = Number(process.hrtime.bigint() - started) / 1e6;
 				this.logger.info(`${req.method} ${(req.url ?? "").split("?")[0]} ${res.statusCode} ${ms.toFixed(1)}ms`);
 			});
-			if ((req.url ?? "").startsWith("/api/")) {
+			if (/^\/(api|v1)\//.test(req.url ?? "")) {
 				const limited = await this.limiter.hit(`ip:${clientIp(req)}`, config.rateLimitIpPerMinute, 60_000).catch(() => null);
 				if (limited && !limited.allowed) return this.sendRateLimited(res, limited.retryAfterSec);
 			}
@@ -144,13 +146,15 @@ const GatewayService: ServiceSchema = {
 		// History-mode UI: a GET for a page path (no file extension, not an API) gets the app's index.html.
 		shouldServeApp(this: any, req: any): boolean {
 			const url: string = (req.url ?? "").split("?")[0];
-			return !!this.settings.assets && !/^\/(api|metrics|socket\.io)(\/|$)/.test(url) && !path.extname(url) && (req.headers.accept ?? "").includes("text/html");
+			return !!this.settings.assets && !/^\/(api|v1|metrics|socket\.io)(\/|$)/.test(url) && !path.extname(url) && (req.headers.accept ?? "").includes("text/html");
 		},
 
 		// Credentials become ctx.meta.auth; the actions' `permission` then decides (lib/authz.ts).
 		async authenticate(this: any, ctx: Context<any, any>, _route: any, req: any) {
-			const token = bearer(req);
-			const apiKey = header(req, "x-api-key");
+			// OpenAI clients send the platform API key as a bearer token.
+			const presented = bearer(req);
+			const token = presented && !presented.startsWith("cide_") ? presented : undefined;
+			const apiKey = header(req, "x-api-key") ?? (presented?.startsWith("cide_") ? presented : undefined);
 			if (!token && !apiKey) return null;
 			const auth = await this.resolveIdentity({ token, apiKey, organizationId: header(req, "x-organization-id") });
 			ctx.meta.auth = auth;

@@ -1,0 +1,613 @@
+// AI: the LLM gateway of the platform. `ai.complete`, `ai.stream` and `ai.embed` route a request to a deployment
+// of the named model (or configuration), fall back along the model's chain, enforce rate limits shared through
+// Redis, serve deterministic requests from the cache, and log and announce every completion.
+import crypto from "crypto";
+import { Readable } from "stream";
+import { Errors } from "moleculer";
+import type { Context } from "moleculer";
+import type { ServiceSchema } from "../../lib/schema";
+import { getConfig } from "../../lib/config";
+import { acquireDb, getDb, releaseDb } from "../../lib/db";
+import { authOf } from "../../lib/authz";
+import { createRateLimiter, RateLimiter } from "../../lib/rate-limit";
+import { makeEvent, writeToOutbox } from "../../lib/events/outbox";
+import { EventsMixin } from "../../mixins/events.mixin";
+import { SecretsClientMixin } from "../../mixins/secrets-client.mixin";
+import { CompletionCache, cacheKey } from "./cache";
+import { DeploymentHealth, Deployment, Strategy } from "./router";
+import { clientFor, classify, UpstreamFailure, sanitize } from "./upstream";
+import { costOf, usageOf, Usage, estimateTokens } from "./usage";
+
+const ORG_CONFIG_TTL_MS = 30_000;
+const message = {
+	type: "object",
+	props: {
+		role: { type: "enum", values: ["system", "developer", "user", "assistant", "tool"] },
+		content: [{ type: "string" }, { type: "array" }, { type: "equal", value: null }],
+		name: { type: "string", optional: true },
+		tool_calls: { type: "array", optional: true },
+		tool_call_id: { type: "string", optional: true }
+	}
+};
+const chatParams = {
+	model: { type: "string", min: 1, max: 200 },
+	messages: { type: "array", items: message, min: 1, max: 1000 },
+	temperature: { type: "number", min: 0, max: 2, optional: true },
+	top_p: { type: "number", min: 0, max: 1, optional: true },
+	max_tokens: { type: "number", integer: true, positive: true, optional: true },
+	max_completion_tokens: { type: "number", integer: true, positive: true, optional: true },
+	stop: [{ type: "string", optional: true }, { type: "array", items: "string", optional: true }],
+	tools: { type: "array", optional: true },
+	tool_choice: { type: "any", optional: true },
+	response_format: { type: "object", optional: true },
+	seed: { type: "number", integer: true, optional: true },
+	user: { type: "string", max: 200, optional: true },
+	presence_penalty: { type: "number", optional: true },
+	frequency_penalty: { type: "number", optional: true },
+	// Platform options: routing tags, cache opt-in (true) or bypass (false), a client-chosen id for cancellation.
+	tags: { type: "array", items: "string", max: 10, optional: true },
+	cache: { type: "boolean", optional: true },
+	requestId: { type: "string", max: 100, optional: true }
+};
+const PASS_THROUGH = ["messages", "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "tools", "tool_choice", "response_format", "seed", "user", "presence_penalty", "frequency_penalty"];
+
+interface Target {
+	requested: string;
+	chain: string[];
+	body: Record<string, any>; // what goes upstream
+	tags: string[];
+	cache?: boolean;
+	firstTokenTimeoutMs?: number;
+}
+
+interface Run {
+	requestId: string;
+	org: string;
+	auth: any;
+	target: Target;
+	started: number;
+	events: any[];
+	path: string[];
+	controller: AbortController;
+	kind: "chat" | "embedding";
+	stream: boolean;
+}
+
+class RateLimited extends Errors.MoleculerClientError {
+	constructor(scope: string, retryAfterSec: number) {
+		super(`rate limit exceeded (${scope}); retry in ${retryAfterSec}s`, 429, "RATE_LIMITED", { retryAfter: retryAfterSec, scope });
+	}
+}
+
+const AiService: ServiceSchema = {
+	name: "ai",
+	mixins: [EventsMixin, SecretsClientMixin],
+	dependencies: ["secrets"],
+	settings: { rest: "/ai" },
+
+	actions: {
+		complete: {
+			visibility: "public",
+			permission: "ai:write",
+			params: { $$strict: "remove", ...chatParams },
+			async handler(this: any, ctx: Context<any>) {
+				const run = await this.begin(ctx, "chat", false);
+				return this.completeChat(run);
+			}
+		},
+
+		// Resolves once the first token is there (after any fallbacks), with a stream of NDJSON lines: chunks in
+		// OpenAI's chat.completion.chunk shape, then {"done":true,...} — or {"error":...} if the upstream broke.
+		stream: {
+			visibility: "public",
+			permission: "ai:write",
+			params: { $$strict: "remove", ...chatParams },
+			async handler(this: any, ctx: Context<any>) {
+				const run = await this.begin(ctx, "chat", true);
+				return this.streamChat(run);
+			}
+		},
+
+		embed: {
+			visibility: "public",
+			permission: "ai:write",
+			params: {
+				$$strict: "remove",
+				model: { type: "string", min: 1, max: 200 },
+				input: [{ type: "string", max: 100_000 }, { type: "array", items: { type: "string", max: 100_000 }, min: 1, max: 2048 }],
+				dimensions: { type: "number", integer: true, positive: true, optional: true },
+				encoding_format: { type: "enum", values: ["float"], optional: true },
+				user: { type: "string", optional: true },
+				tags: { type: "array", items: "string", optional: true },
+				requestId: { type: "string", max: 100, optional: true }
+			},
+			async handler(this: any, ctx: Context<any>) {
+				const run = await this.begin(ctx, "embedding", false);
+				return this.embed(run, ctx.params);
+			}
+		},
+
+		models: {
+			rest: "GET /models",
+			permission: "ai:read",
+			async handler(this: any, ctx: Context) {
+				const cfg = await this.orgConfig(authOf(ctx)!.organizationId!);
+				const names = new Map<string, string>();
+				for (const m of cfg.models) names.set(m.name, m.kind);
+				for (const c of cfg.configurations) names.set(c.name, "configuration");
+				return [...names].map(([id, kind]) => ({ id, object: "model", created: 0, owned_by: "coder-ide", kind }));
+			}
+		},
+
+		settings: {
+			rest: "GET /settings",
+			permission: "ai:read",
+			async handler(this: any, ctx: Context) {
+				const s = (await this.orgConfig(authOf(ctx)!.organizationId!)).settings;
+				return { storeContent: s.store_content, cacheTtlSeconds: s.cache_ttl_seconds, cooldownSeconds: s.cooldown_seconds };
+			}
+		},
+
+		configure: {
+			rest: "PATCH /settings",
+			permission: "ai:manage",
+			params: {
+				$$strict: true,
+				storeContent: { type: "boolean", optional: true },
+				cacheTtlSeconds: { type: "number", integer: true, min: 1, max: 2592000, optional: true, convert: true },
+				cooldownSeconds: { type: "number", integer: true, min: 1, max: 3600, optional: true, convert: true }
+			},
+			async handler(this: any, ctx: Context<any>) {
+				const org = authOf(ctx)!.organizationId!;
+				const p = ctx.params;
+				await (await getDb()).query(
+					`INSERT INTO ai_settings (organization_id, store_content, cache_ttl_seconds, cooldown_seconds) VALUES ($1, COALESCE($2, false), COALESCE($3, 3600), COALESCE($4, 30))
+					 ON CONFLICT (organization_id) DO UPDATE SET store_content = COALESCE($2, ai_settings.store_content), cache_ttl_seconds = COALESCE($3, ai_settings.cache_ttl_seconds),
+					 cooldown_seconds = COALESCE($4, ai_settings.cooldown_seconds), updated_at = now()`,
+					[org, p.storeContent ?? null, p.cacheTtlSeconds ?? null, p.cooldownSeconds ?? null]
+				);
+				this.broker.broadcast("ai.config.changed", { organizationId: org });
+				this.orgConfigs.delete(org);
+				return this.actions.settings({}, { parentCtx: ctx });
+			}
+		},
+
+		logs: {
+			rest: "GET /logs",
+			permission: "ai:read",
+			params: {
+				$$strict: true,
+				model: { type: "string", optional: true },
+				status: { type: "enum", values: ["success", "error", "cancelled", "rate_limited"], optional: true },
+				userId: { type: "uuid", optional: true },
+				from: { type: "date", convert: true, optional: true },
+				to: { type: "date", convert: true, optional: true },
+				limit: { type: "number", integer: true, min: 1, max: 500, default: 100, convert: true }
+			},
+			async handler(ctx: Context<any>) {
+				const p = ctx.params;
+				const where = ["organization_id = $1"];
+				const args: unknown[] = [authOf(ctx)!.organizationId];
+				if (p.model) where.push(`(requested_model = $${args.push(p.model)} OR served_model = $${args.length})`);
+				if (p.status) where.push(`status = $${args.push(p.status)}`);
+				if (p.userId) where.push(`user_id = $${args.push(p.userId)}`);
+				if (p.from) where.push(`created_at >= $${args.push(p.from)}`);
+				if (p.to) where.push(`created_at < $${args.push(p.to)}`);
+				const db = await getDb();
+				const w = where.join(" AND ");
+				const rows = (
+					await db.query(
+						`SELECT id, request_id, user_id, api_key_id, kind, requested_model, served_model, provider_id, fallback_path, stream, cache_hit,
+						 prompt_tokens, completion_tokens, cached_tokens, cost, latency_ms, first_token_ms, status, error, created_at
+						 FROM ai_completion_logs WHERE ${w} ORDER BY created_at DESC LIMIT ${p.limit}`,
+						args
+					)
+				).rows;
+				const totals = (
+					await db.query(
+						`SELECT count(*)::int AS requests, COALESCE(sum(prompt_tokens), 0)::int AS prompt_tokens, COALESCE(sum(completion_tokens), 0)::int AS completion_tokens,
+						 COALESCE(sum(cost), 0) AS cost FROM ai_completion_logs WHERE ${w}`,
+						args
+					)
+				).rows[0];
+				return { rows, totals: { ...totals, cost: Number(totals.cost) } };
+			}
+		}
+	},
+
+	events: {
+		// Any gateway replica announces a client that went away; the replica running the request aborts it.
+		"ai.cancel"(this: any, ctx: Context<{ requestId: string }>) {
+			this.inFlight.get(ctx.params.requestId)?.abort(new UpstreamFailure("cancelled", "request cancelled by the client"));
+		},
+		"ai.config.changed"(this: any, ctx: Context<{ organizationId: string }>) {
+			this.orgConfigs.delete(ctx.params.organizationId);
+		}
+	},
+
+	methods: {
+		// Everything about an organization's AI set-up, read once and reused for a short while.
+		async orgConfig(this: any, org: string) {
+			const hit = this.orgConfigs.get(org);
+			if (hit && hit.expires > Date.now()) return hit;
+			const db = await getDb();
+			const q = async (sql: string) => (await db.query(sql, [org])).rows;
+			const [providers, models, configurations, rules, chains, limits, settings] = await Promise.all([
+				q("SELECT * FROM ai_providers WHERE organization_id = $1 AND enabled"),
+				q("SELECT * FROM ai_models WHERE organization_id = $1 AND enabled"),
+				q("SELECT * FROM ai_model_configurations WHERE organization_id = $1"),
+				q("SELECT * FROM ai_routing_rules WHERE organization_id = $1"),
+				q("SELECT * FROM ai_fallback_chains WHERE organization_id = $1"),
+				q("SELECT * FROM ai_rate_limit_configs WHERE organization_id = $1"),
+				q("SELECT * FROM ai_settings WHERE organization_id = $1")
+			]);
+			const cfg = {
+				providers: new Map(providers.map((p: any) => [p.id, p])),
+				models: models.filter((m: any) => providers.some((p: any) => p.id === m.provider_id)),
+				configurations,
+				rules,
+				chains,
+				limits,
+				settings: settings[0] ?? { store_content: false, cache_ttl_seconds: 3600, cooldown_seconds: 30 },
+				expires: Date.now() + ORG_CONFIG_TTL_MS
+			};
+			this.orgConfigs.set(org, cfg);
+			return cfg;
+		},
+
+		// Resolves the request's model or configuration, checks rate limits, and registers it for cancellation.
+		async begin(this: any, ctx: Context<any>, kind: "chat" | "embedding", stream: boolean): Promise<Run> {
+			const auth = authOf(ctx)!;
+			const org = auth.organizationId!;
+			const cfg = await this.orgConfig(org);
+			const p = ctx.params;
+			const body: Record<string, any> = {};
+			for (const k of kind === "chat" ? PASS_THROUGH : ["input", "dimensions", "encoding_format", "user"]) if (p[k] !== undefined) body[k] = p[k];
+			let model = p.model;
+			const preset = cfg.configurations.find((c: any) => c.name === model);
+			if (preset && kind === "chat") {
+				model = preset.model;
+				if (body.temperature === undefined && preset.temperature !== null) body.temperature = Number(preset.temperature);
+				if (body.max_tokens === undefined && preset.max_tokens !== null) body.max_tokens = preset.max_tokens;
+				if (body.response_format === undefined && preset.response_format) body.response_format = preset.response_format;
+				if (preset.system_prompt) body.messages = [{ role: "system", content: preset.system_prompt }, ...body.messages];
+			}
+			const chainRow = cfg.chains.find((c: any) => c.model === model);
+			const chain = [model, ...(chainRow?.fallbacks ?? [])].filter((m: string, i: number, all: string[]) => all.indexOf(m) === i);
+			if (!chain.some((m: string) => cfg.models.some((d: any) => d.name === m && d.kind === kind)))
+				throw new Errors.MoleculerClientError(`model "${p.model}" does not exist or has no enabled ${kind} deployment`, 404, "MODEL_NOT_FOUND", [{ field: "model", message: "unknown model" }]);
+			const run: Run = {
+				requestId: p.requestId ?? ctx.requestID ?? crypto.randomUUID(),
+				org,
+				auth,
+				target: { requested: p.model, chain, body, tags: p.tags ?? [], cache: p.cache, firstTokenTimeoutMs: chainRow?.first_token_timeout_ms ?? undefined },
+				started: Date.now(),
+				events: [],
+				path: [],
+				controller: new AbortController(),
+				kind,
+				stream
+			};
+			await this.checkLimits(run, cfg, model);
+			run.events.push(makeEvent("ai.completion.started", { requestId: run.requestId, model: p.model, organizationId: org }));
+			this.inFlight.set(run.requestId, run.controller);
+			return run;
+		},
+
+		// Requests per minute are counted atomically (every replica shares Redis); tokens per minute are checked
+		// against what completions already used in the window.
+		async checkLimits(this: any, run: Run, cfg: any, model: string) {
+			const a = run.auth;
+			for (const l of cfg.limits) {
+				if (l.model && l.model !== model && l.model !== run.target.requested) continue;
+				const subject = l.scope === "organization" ? run.org : l.scope === "user" ? a.userId : l.scope === "api_key" ? a.apiKeyId : `${run.org}:${model}`;
+				if (!subject) continue;
+				const key = `${l.id}:${subject}`;
+				let refusal: { retryAfterSec: number } | undefined;
+				if (l.tokens_per_minute) {
+					const used = await this.limiter.peek(`tpm:${key}`);
+					if (used.used >= l.tokens_per_minute) refusal = used;
+				}
+				if (!refusal && l.requests_per_minute) {
+					const r = await this.limiter.hit(`rpm:${key}`, l.requests_per_minute, 60_000);
+					if (!r.allowed) refusal = r;
+				}
+				if (refusal) {
+					const scope = l.model ? `${l.scope}:${l.model}` : l.scope;
+					run.events.push(makeEvent("ai.ratelimit.exceeded", { organizationId: run.org, userId: a.userId, scope }));
+					await this.record(run, { status: "rate_limited", error: `rate limit ${scope}` });
+					throw new RateLimited(scope, refusal.retryAfterSec);
+				}
+			}
+		},
+
+		async chargeTokens(this: any, run: Run, model: string, tokens: number) {
+			const cfg = await this.orgConfig(run.org);
+			for (const l of cfg.limits) {
+				if (!l.tokens_per_minute || (l.model && l.model !== model && l.model !== run.target.requested)) continue;
+				const a = run.auth;
+				const subject = l.scope === "organization" ? run.org : l.scope === "user" ? a.userId : l.scope === "api_key" ? a.apiKeyId : `${run.org}:${model}`;
+				if (subject) await this.limiter.add(`tpm:${l.id}:${subject}`, tokens, 60_000);
+			}
+		},
+
+		// Deployments to try, model by model along the fallback chain, ordered by the model's routing rule.
+		async plan(this: any, run: Run) {
+			const cfg = await this.orgConfig(run.org);
+			const tags = run.target.tags;
+			return run.target.chain.map((model: string) => {
+				const rule = cfg.rules.find((r: any) => r.model === model && r.tag && tags.includes(r.tag)) ?? cfg.rules.find((r: any) => r.model === model && !r.tag);
+				const deployments: Deployment[] = cfg.models.filter((m: any) => m.name === model && m.kind === run.kind);
+				return { model, deployments: this.health.order(deployments, (rule?.strategy ?? "priority") as Strategy) as Deployment[] };
+			});
+		},
+
+		// Tries deployments in order until `attempt` succeeds; announces fallbacks and health changes. Each attempt
+		// gets its own abort signal: the provider's timeout (until the answer, or a stream's first token) and the
+		// client's cancellation both end it with a reason the router understands.
+		async withFallbacks(this: any, run: Run, attempt: (d: Deployment, client: any, signal: AbortSignal, control: AbortController) => Promise<any>) {
+			const cfg = await this.orgConfig(run.org);
+			const cooldownMs = cfg.settings.cooldown_seconds * 1000;
+			let last: UpstreamFailure | undefined;
+			let previousModel: string | undefined;
+			for (const { model, deployments } of await this.plan(run)) {
+				if (previousModel && deployments.length)
+					run.events.push(makeEvent("ai.completion.fallback", { requestId: run.requestId, fromModel: previousModel, toModel: model, reason: last?.kind ?? "unavailable" }));
+				if (deployments.length) previousModel = model;
+				for (const d of deployments) {
+					const provider = cfg.providers.get(d.provider_id);
+					const started = Date.now();
+					const control = new AbortController();
+					const cancel = () => control.abort(run.controller.signal.reason);
+					run.controller.signal.addEventListener("abort", cancel);
+					const timer = setTimeout(() => control.abort(new UpstreamFailure("timeout", `upstream did not answer within ${provider.timeout_ms} ms`)), provider.timeout_ms);
+					this.health.begin(d.id);
+					try {
+						const apiKey = provider.api_key_secret
+							? await this.resolveSecret({ organizationId: run.org, environment: provider.api_key_environment, name: provider.api_key_secret })
+							: "";
+						const result = await attempt(d, clientFor(provider, apiKey), control.signal, control);
+						if (this.health.success(d.id, Date.now() - started)) this.healthChanged(run, d, "healthy");
+						run.path.push(`${model}@${provider.name}:ok`);
+						return { result, deployment: d, provider, model, control };
+					} catch (err: any) {
+						run.controller.signal.removeEventListener("abort", cancel);
+						const failure =
+							err?.code === 403 && err?.type === "FORBIDDEN"
+								? new UpstreamFailure("client_error", `the AI service may not read the provider key (${sanitize(err.message)})`)
+								: classify(err, control.signal);
+						run.path.push(`${model}@${provider.name}:${failure.kind}`);
+						if (failure.kind === "cancelled" || !failure.retryable) throw failure;
+						if (this.health.failure(d.id, cooldownMs)) this.healthChanged(run, d, "unhealthy");
+						last = failure;
+					} finally {
+						clearTimeout(timer);
+						this.health.end(d.id);
+					}
+				}
+			}
+			throw last ?? new UpstreamFailure("connection", "no deployment available");
+		},
+
+		healthChanged(this: any, run: Run, d: Deployment, status: string) {
+			run.events.push(makeEvent("ai.provider.health.changed", { providerId: d.provider_id, status, organizationId: run.org }));
+		},
+
+		async completeChat(this: any, run: Run) {
+			const cfg = await this.orgConfig(run.org);
+			const body = run.target.body;
+			// Deterministic requests only (temperature 0, or an explicit opt-in); `cache: false` bypasses.
+			const deterministic = run.target.cache !== false && (body.temperature === 0 || run.target.cache === true);
+			const key = deterministic ? cacheKey(run.org, run.target.requested, body) : undefined;
+			try {
+				if (key) {
+					const cached = await this.cache.get(await getDb(), run.org, key);
+					if (cached) {
+						await this.cache.hit(await getDb(), run.org, key);
+						run.events.push(makeEvent("ai.completion.completed", { requestId: run.requestId, model: run.target.requested, tokensUsed: 0, durationMs: Date.now() - run.started }));
+						await this.record(run, { status: "success", cacheHit: true, servedModel: cached.model, response: cached });
+						return { ...cached, id: `chatcmpl-${run.requestId}` };
+					}
+				}
+				const { result, deployment, provider, model } = await this.withFallbacks(run, (d: Deployment, client: any, signal: AbortSignal) =>
+					client.chat.completions.create({ ...body, model: d.provider_model, stream: false }, { signal })
+				);
+				const text = result.choices?.map((c: any) => c.message?.content ?? "").join("") ?? "";
+				const usage = usageOf(result.usage, body.messages, text);
+				const response = {
+					...result,
+					model: run.target.requested,
+					usage: { prompt_tokens: usage.prompt, completion_tokens: usage.completion, total_tokens: usage.prompt + usage.completion, prompt_tokens_details: { cached_tokens: usage.cached } }
+				};
+				await this.finish(run, { deployment, provider, model, usage, response });
+				if (key) await this.cache.set(await getDb(), run.org, key, model, response, cfg.settings.cache_ttl_seconds);
+				return response;
+			} catch (err) {
+				throw await this.fail(run, err);
+			} finally {
+				this.inFlight.delete(run.requestId);
+			}
+		},
+
+		async streamChat(this: any, run: Run) {
+			const body = run.target.body;
+			let firstTokenAt = 0;
+			let opened: any;
+			try {
+				opened = await this.withFallbacks(run, async (d: Deployment, client: any, signal: AbortSignal, control: AbortController) => {
+					// The first token must arrive in time, or the next deployment gets the request.
+					const deadline = run.target.firstTokenTimeoutMs;
+					const timer = deadline ? setTimeout(() => control.abort(new UpstreamFailure("first_token_timeout", `no first token within ${deadline} ms`)), deadline) : undefined;
+					try {
+						const upstream = await client.chat.completions.create({ ...body, model: d.provider_model, stream: true, stream_options: { include_usage: true } }, { signal });
+						const iterator = upstream[Symbol.asyncIterator]();
+						const first = await iterator.next();
+						// An aborted read may look like a clean end of stream: the signal says which it was.
+						if (signal.aborted) throw signal.reason;
+						firstTokenAt = Date.now();
+						return { iterator, first };
+					} finally {
+						if (timer) clearTimeout(timer);
+					}
+				});
+			} catch (err) {
+				this.inFlight.delete(run.requestId);
+				throw await this.fail(run, err);
+			}
+			const { deployment, provider, model, control: attempt } = opened;
+			const { iterator, first } = opened.result;
+			const self = this;
+			const line = (o: unknown) => Buffer.from(JSON.stringify(o) + "\n");
+
+			async function* lines() {
+				let text = "";
+				let reported: any;
+				let finishReason: string | undefined;
+				let finished = false;
+				try {
+					for (let step = first; !step.done; step = await iterator.next()) {
+						const chunk = step.value;
+						if (chunk.usage) reported = chunk.usage;
+						for (const c of chunk.choices ?? []) {
+							text += c.delta?.content ?? "";
+							if (c.finish_reason) finishReason = c.finish_reason;
+						}
+						yield line({ ...chunk, model: run.target.requested });
+					}
+					if (attempt.signal.aborted) throw attempt.signal.reason;
+					// Every complete OpenAI stream says why it finished; one that just stops was cut off.
+					if (!finishReason) throw new UpstreamFailure("connection", "the upstream stream ended before the model finished");
+					finished = true;
+					const usage = usageOf(reported, body.messages, text);
+					await self.finish(run, { deployment, provider, model, usage, firstTokenMs: firstTokenAt - run.started, response: { content: text } });
+					yield line({ done: true, requestId: run.requestId, usage: { prompt_tokens: usage.prompt, completion_tokens: usage.completion, total_tokens: usage.prompt + usage.completion } });
+				} catch (err) {
+					finished = true;
+					// A consumer that went away shows up here as an AbortError thrown into the generator.
+					const gone = readable.destroyed;
+					const failure = gone ? new UpstreamFailure("cancelled", "client disconnected") : classify(err, run.controller.signal);
+					if (failure.kind === "cancelled") attempt.abort(failure);
+					await self.record(run, {
+						status: failure.kind === "cancelled" ? "cancelled" : "error",
+						error: failure.message,
+						servedModel: model,
+						provider,
+						firstTokenMs: firstTokenAt - run.started,
+						usage: usageOf(undefined, body.messages, text)
+					});
+					// Tokens were sent already: the client gets an error, never a clean finish.
+					if (!gone) yield line({ error: { message: `stream interrupted: ${failure.message}`, type: "upstream_error", code: failure.kind } });
+				} finally {
+					self.inFlight.delete(run.requestId);
+					if (!finished) {
+						// The consumer went away: stop the upstream request and log the cancellation.
+						attempt.abort(new UpstreamFailure("cancelled", "client disconnected"));
+						await self.record(run, { status: "cancelled", error: "client disconnected", servedModel: model, provider, firstTokenMs: firstTokenAt - run.started, usage: usageOf(undefined, body.messages, text) }).catch(() => undefined);
+					}
+				}
+			}
+			const readable = Readable.from(lines(), { objectMode: false });
+			// A consumer that destroys the stream (a client gone) cancels the upstream request at once.
+			readable.once("close", () => {
+				if (!readable.readableEnded) run.controller.abort(new UpstreamFailure("cancelled", "client disconnected"));
+			});
+			return readable;
+		},
+
+		async embed(this: any, run: Run, params: any) {
+			try {
+				const { result, deployment, provider, model } = await this.withFallbacks(run, (d: Deployment, client: any, signal: AbortSignal) =>
+					client.embeddings.create({ ...run.target.body, model: d.provider_model }, { signal })
+				);
+				const usage: Usage = { prompt: result.usage?.prompt_tokens ?? estimateTokens(params.input), completion: 0, cached: 0 };
+				const response = { ...result, model: run.target.requested, usage: { prompt_tokens: usage.prompt, total_tokens: usage.prompt } };
+				await this.finish(run, { deployment, provider, model, usage, response: null });
+				return response;
+			} catch (err) {
+				throw await this.fail(run, err);
+			} finally {
+				this.inFlight.delete(run.requestId);
+			}
+		},
+
+		async finish(this: any, run: Run, r: { deployment: Deployment; provider: any; model: string; usage: Usage; response: any; firstTokenMs?: number }) {
+			const tokens = r.usage.prompt + r.usage.completion;
+			run.events.push(makeEvent("ai.completion.completed", { requestId: run.requestId, model: r.model, tokensUsed: tokens, durationMs: Date.now() - run.started, organizationId: run.org }));
+			await this.record(run, { status: "success", servedModel: r.model, provider: r.provider, usage: r.usage, cost: costOf(r.usage, r.deployment), response: r.response, firstTokenMs: r.firstTokenMs });
+			await this.chargeTokens(run, r.model, tokens);
+		},
+
+		// Turns any failure into the client's error and records it; the upstream's words are kept, its keys never.
+		async fail(this: any, run: Run, err: any): Promise<Error> {
+			if (err instanceof RateLimited || (err instanceof Errors.MoleculerError && !(err instanceof UpstreamFailure))) return err;
+			const f = classify(err, run.controller.signal);
+			if (f.kind !== "cancelled")
+				run.events.push(makeEvent("ai.completion.failed", { requestId: run.requestId, model: run.target.requested, error: f.message, organizationId: run.org }));
+			await this.record(run, { status: f.kind === "cancelled" ? "cancelled" : "error", error: f.message }).catch(() => undefined);
+			if (f.kind === "cancelled") return new Errors.MoleculerClientError("request cancelled", 499, "CANCELLED");
+			if (f.kind === "client_error") return new Errors.MoleculerClientError(f.message, f.status === 404 ? 404 : 400, "UPSTREAM_REFUSED");
+			if (f.kind === "rate_limit") return new Errors.MoleculerError(`${f.message}; every deployment and fallback was tried`, 429, "UPSTREAM_RATE_LIMITED", { retryAfter: 5 });
+			return new Errors.MoleculerError(`${f.message}; every deployment and fallback was tried`, f.kind === "timeout" || f.kind === "first_token_timeout" ? 504 : 502, "UPSTREAM_FAILED");
+		},
+
+		// One completion-log row and the request's events, in one transaction.
+		async record(this: any, run: Run, r: { status: string; error?: string; servedModel?: string; provider?: any; usage?: Usage; cost?: number; response?: any; firstTokenMs?: number; cacheHit?: boolean }) {
+			const cfg = await this.orgConfig(run.org);
+			const store = cfg.settings.store_content;
+			const events = run.events.splice(0);
+			await this.withEvents(async (tx: any) => {
+				await tx.query(
+					`INSERT INTO ai_completion_logs (request_id, organization_id, user_id, api_key_id, kind, requested_model, served_model, provider_id, fallback_path, stream, cache_hit,
+					 prompt_tokens, completion_tokens, cached_tokens, cost, latency_ms, first_token_ms, status, error, request_body, response_body)
+					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+					[
+						run.requestId,
+						run.org,
+						run.auth.userId ?? null,
+						run.auth.apiKeyId ?? null,
+						run.kind,
+						run.target.requested,
+						r.servedModel ?? null,
+						r.provider?.id ?? null,
+						run.path,
+						run.stream,
+						r.cacheHit ?? false,
+						r.usage?.prompt ?? 0,
+						r.usage?.completion ?? 0,
+						r.usage?.cached ?? 0,
+						r.cost ?? 0,
+						Date.now() - run.started,
+						r.firstTokenMs ?? null,
+						r.status,
+						r.error ? sanitize(r.error) : null,
+						store ? JSON.stringify(run.target.body) : null,
+						store && r.response ? JSON.stringify(r.response) : null
+					]
+				);
+				for (const e of events) await writeToOutbox(tx, e);
+			});
+		}
+	},
+
+	created(this: any) {
+		const config = getConfig();
+		this.health = new DeploymentHealth();
+		this.inFlight = new Map<string, AbortController>();
+		this.orgConfigs = new Map();
+		this.limiter = createRateLimiter(config.redisUrl, `${config.namespace}:ai`) as RateLimiter;
+		this.cache = new CompletionCache(config.redisUrl, `${config.namespace}:ai-cache`);
+	},
+
+	async started() {
+		await acquireDb();
+	},
+
+	async stopped(this: any) {
+		for (const c of this.inFlight.values()) c.abort(new UpstreamFailure("cancelled", "service stopping"));
+		await this.limiter.close();
+		this.cache.close();
+		await releaseDb();
+	}
+};
+
+export default AiService;

@@ -1,0 +1,35 @@
+// The AI module's configuration tables share one shape: tenant CRUD for admins (read for everyone in the
+// organization), and every change tells the AI replicas to drop their cached copy of the organization's set-up.
+import type { Context } from "moleculer";
+import type { ServiceSchema } from "../../lib/schema";
+import { DbMixin } from "../../mixins/db.mixin";
+
+export function AiConfigMixin(table: string, columns: string[], writable: Record<string, any>, rest: string): Partial<ServiceSchema> {
+	const changed = function (this: any, _json: unknown, ctx: Context) {
+		this.broker.broadcast("ai.config.changed", { organizationId: (ctx.meta as any).auth?.organizationId });
+	};
+	return {
+		mixins: [
+			DbMixin({
+				table,
+				columns: ["id", "organization_id", ...columns, "created_at", "updated_at"],
+				writable,
+				tenant: true,
+				permissions: { read: "ai:read", write: "ai:manage" }
+			})
+		],
+		settings: { rest },
+		actions: {
+			list: { rest: "GET /" },
+			get: { rest: "GET /:id" },
+			create: { rest: "POST /" },
+			update: { rest: "PATCH /:id" },
+			remove: { rest: "DELETE /:id" },
+			find: { rest: "GET /all" },
+			count: false
+		},
+		entityCreated: changed,
+		entityUpdated: changed,
+		entityRemoved: changed
+	} as Partial<ServiceSchema>;
+}

@@ -1,0 +1,22 @@
+// Rate limits: requests and tokens per minute for the organization, each user, each API key, or one model.
+import type { ServiceSchema } from "../../lib/schema";
+import { AiConfigMixin } from "./config.mixin";
+
+const AiRateLimitsService: ServiceSchema = {
+	name: "ai-rate-limits",
+	mixins: [
+		AiConfigMixin(
+			"ai_rate_limit_configs",
+			["scope", "model", "requests_per_minute", "tokens_per_minute"],
+			{
+				scope: { type: "enum", values: ["organization", "user", "api_key", "model"] },
+				model: { type: "string", max: 200, optional: true, nullable: true },
+				requests_per_minute: { type: "number", integer: true, positive: true, optional: true, nullable: true, convert: true },
+				tokens_per_minute: { type: "number", integer: true, positive: true, optional: true, nullable: true, convert: true }
+			},
+			"/ai/rate-limits"
+		)
+	]
+};
+
+export default AiRateLimitsService;

@@ -1,0 +1,32 @@
+// AI models: a name clients use, deployed on a provider as its own model id, with capabilities and prices
+// (per million tokens). Several rows with one name are deployments the router chooses among.
+import type { ServiceSchema } from "../../lib/schema";
+import { AiConfigMixin } from "./config.mixin";
+
+const AiModelsService: ServiceSchema = {
+	name: "ai-models",
+	mixins: [
+		AiConfigMixin(
+			"ai_models",
+			["provider_id", "name", "provider_model", "kind", "context_window", "capabilities", "input_price", "output_price", "cached_input_price", "priority", "weight", "tags", "enabled"],
+			{
+				provider_id: "uuid",
+				name: { type: "string", min: 1, max: 200, trim: true },
+				provider_model: { type: "string", min: 1, max: 200 },
+				kind: { type: "enum", values: ["chat", "embedding"], optional: true },
+				context_window: { type: "number", integer: true, positive: true, optional: true, convert: true },
+				capabilities: { type: "object", props: { tools: "boolean|optional", json: "boolean|optional", vision: "boolean|optional" }, optional: true },
+				input_price: { type: "number", min: 0, optional: true, convert: true },
+				output_price: { type: "number", min: 0, optional: true, convert: true },
+				cached_input_price: { type: "number", min: 0, optional: true, convert: true },
+				priority: { type: "number", integer: true, optional: true, convert: true },
+				weight: { type: "number", integer: true, min: 0, optional: true, convert: true },
+				tags: { type: "array", items: "string", optional: true },
+				enabled: { type: "boolean", optional: true }
+			},
+			"/ai/deployments"
+		)
+	]
+};
+
+export default AiModelsService;

@@ -1,0 +1,21 @@
+// Routing rules and fallback chains: how a model's deployments are chosen, and which model to try next.
+import type { ServiceSchema } from "../../lib/schema";
+import { AiConfigMixin } from "./config.mixin";
+
+const AiRoutingRulesService: ServiceSchema = {
+	name: "ai-routing-rules",
+	mixins: [
+		AiConfigMixin(
+			"ai_routing_rules",
+			["model", "tag", "strategy"],
+			{
+				model: { type: "string", min: 1, max: 200 },
+				tag: { type: "string", max: 100, optional: true, nullable: true },
+				strategy: { type: "enum", values: ["priority", "weighted", "latency", "least-busy", "cost"] }
+			},
+			"/ai/routing-rules"
+		)
+	]
+};
+
+export default AiRoutingRulesService;

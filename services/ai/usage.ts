@@ -1,0 +1,34 @@
+// Tokens and cost of a completion. Providers report usage; when one does not, tokens are estimated locally
+// (about four characters per token, the usual rule of thumb for English and code).
+export interface Usage {
+	prompt: number;
+	completion: number;
+	cached: number;
+}
+
+export function estimateTokens(value: unknown): number {
+	const text = typeof value === "string" ? value : JSON.stringify(value ?? "");
+	return Math.ceil(text.length / 4);
+}
+
+export function usageOf(reported: any, messages: unknown, completionText: string): Usage {
+	if (reported && typeof reported.prompt_tokens === "number")
+		return {
+			prompt: reported.prompt_tokens,
+			completion: reported.completion_tokens ?? 0,
+			cached: reported.prompt_tokens_details?.cached_tokens ?? 0
+		};
+	return { prompt: estimateTokens(messages), completion: estimateTokens(completionText), cached: 0 };
+}
+
+export interface Prices {
+	input_price: number | string;
+	output_price: number | string;
+	cached_input_price: number | string;
+}
+
+// Prices are per million tokens.
+export function costOf(u: Usage, p: Prices): number {
+	const uncached = Math.max(0, u.prompt - u.cached);
+	return (uncached * Number(p.input_price) + u.cached * Number(p.cached_input_price) + u.completion * Number(p.output_price)) / 1_000_000;
+}

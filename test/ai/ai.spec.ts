@@ -1,0 +1,268 @@
+// The AI gateway in one process against real PostgreSQL, with the real openai SDK calling a fake upstream on
+// 127.0.0.1 that can be slow, fail, hang, or cut a stream.
+import pg from "pg";
+import type { ServiceBroker } from "moleculer";
+import { describeWith, createTestDatabase } from "../helpers/infra";
+import { createTestBroker, as } from "../helpers/broker";
+import { FakeOpenAI } from "../helpers/fake-openai";
+
+const FILES = [
+	"services/auth/auth.service.ts",
+	"services/auth/organizations.service.ts",
+	"services/auth/teams.service.ts",
+	"services/secrets/secrets.service.ts",
+	"services/ai/ai.service.ts",
+	"services/ai/providers.service.ts",
+	"services/ai/models.service.ts",
+	"services/ai/configurations.service.ts",
+	"services/ai/routing.service.ts",
+	"services/ai/fallbacks.service.ts",
+	"services/ai/limits.service.ts"
+];
+const KEY_1 = "sk-provider-key-ONE-3b9c71";
+const KEY_2 = "sk-provider-key-TWO-e40d18";
+const ask = (content: string, extra: Record<string, unknown> = {}) => ({ messages: [{ role: "user", content }], ...extra });
+
+async function drain(stream: NodeJS.ReadableStream): Promise<any[]> {
+	let text = "";
+	for await (const c of stream as any) text += c.toString();
+	return text.split("\n").filter(Boolean).map(l => JSON.parse(l));
+}
+
+describeWith(["postgres"])("AI service", () => {
+	let db: Awaited<ReturnType<typeof createTestDatabase>>;
+	let broker: ServiceBroker;
+	let stop: () => Promise<void>;
+	let sql: pg.Client;
+	const up = new FakeOpenAI();
+	let owner: any, auth: any, otherAuth: any, keySecret: any;
+
+	const call = (action: string, params: any, who = auth) => broker.call<any, any>(action, params, as(who));
+	const logs = async (requestId?: string) =>
+		(await sql.query(`SELECT * FROM ai_completion_logs ${requestId ? "WHERE request_id = $1" : ""} ORDER BY created_at`, requestId ? [requestId] : [])).rows;
+	const outboxTypes = async () => (await sql.query("SELECT payload->>'type' AS type, payload FROM outbox ORDER BY created_at")).rows;
+
+	beforeAll(async () => {
+		const base = await up.start();
+		db = await createTestDatabase();
+		sql = new pg.Client({ connectionString: db.url });
+		await sql.connect();
+		const t = await createTestBroker({ DATABASE_URL: db.url, CHANNELS_RETRY_BASE_MS: "10" }, FILES);
+		broker = t.broker;
+		stop = t.stop;
+		owner = await broker.call("auth.register", { email: "ai-owner@example.com", password: "correct horse battery", name: "Owner" });
+		auth = await broker.call("auth.resolve", { token: owner.accessToken, organizationId: owner.organization.id });
+		const other: any = await broker.call("auth.register", { email: "ai-other@example.com", password: "correct horse battery", name: "Other" });
+		otherAuth = await broker.call("auth.resolve", { token: other.accessToken, organizationId: other.organization.id });
+
+		keySecret = await call("secrets.create", { environment: "production", name: "FAKE_OPENAI_KEY", value: KEY_1 });
+		const p1 = await call("ai-providers.create", { name: "primary", base_url: base, api_key_secret: "FAKE_OPENAI_KEY", timeout_ms: 400 });
+		const p2 = await call("ai-providers.create", { name: "secondary", base_url: base, api_key_secret: "FAKE_OPENAI_KEY", timeout_ms: 400 });
+		const dead = await call("ai-providers.create", { name: "unreachable", base_url: "http://127.0.0.1:9/v1", timeout_ms: 400 });
+		const price = { input_price: 2, output_price: 8, cached_input_price: 1 };
+		await call("ai-models.create", { provider_id: p1.id, name: "smart", provider_model: "a-smart", priority: 1, ...price });
+		await call("ai-models.create", { provider_id: p2.id, name: "smart", provider_model: "b-smart", priority: 2, ...price });
+		await call("ai-models.create", { provider_id: p1.id, name: "backup", provider_model: "a-backup", ...price });
+		await call("ai-models.create", { provider_id: dead.id, name: "offline", provider_model: "x" });
+		await call("ai-models.create", { provider_id: p1.id, name: "embedder", provider_model: "a-embed", kind: "embedding" });
+		await call("ai-fallback-chains.create", { model: "smart", fallbacks: ["backup"], first_token_timeout_ms: 300 });
+		await call("ai-fallback-chains.create", { model: "offline", fallbacks: ["backup"] });
+		await call("ai-configurations.create", { name: "reviewer", model: "smart", temperature: 0, system_prompt: "You review code." });
+		await call("ai.configure", { cooldownSeconds: 1 });
+	}, 60_000);
+
+	// Each test starts with every deployment healthy (health is judged from live traffic, in memory).
+	beforeEach(() => {
+		up.reset();
+		const ai: any = broker.getLocalService("ai");
+		ai.health = new (ai.health.constructor)();
+	});
+
+	afterAll(async () => {
+		await stop?.();
+		await up.stop();
+		await sql?.end();
+		await db?.drop();
+	});
+
+	test("a completion goes to the preferred deployment with the provider key from the secrets service, and is logged with cost", async () => {
+		const r = await call("ai.complete", { model: "smart", ...ask("hello"), temperature: 0.7 });
+		expect(r.choices[0].message.content).toBe("echo(a-smart): hello");
+		expect(r.model).toBe("smart");
+		expect(up.requests[0].authorization).toBe(`Bearer ${KEY_1}`);
+		const [row] = (await logs()).slice(-1);
+		expect(row).toMatchObject({ requested_model: "smart", served_model: "smart", status: "success", fallback_path: ["smart@primary:ok"] });
+		expect(row.prompt_tokens).toBe(r.usage.prompt_tokens);
+		expect(Number(row.cost)).toBeCloseTo((r.usage.prompt_tokens * 2 + r.usage.completion_tokens * 8) / 1e6, 10);
+		expect(row.request_body).toBeNull(); // content is not stored unless the organization turns it on
+		const types = (await outboxTypes()).map(e => e.type);
+		expect(types).toEqual(expect.arrayContaining(["ai.completion.started", "ai.completion.completed"]));
+	});
+
+	test("tokens are counted locally when the provider reports none", async () => {
+		up.set("a-smart", { noUsage: true, content: "x".repeat(400) });
+		const r = await call("ai.complete", { model: "smart", ...ask("count me") });
+		expect(r.usage.completion_tokens).toBe(100);
+		expect(r.usage.prompt_tokens).toBeGreaterThan(0);
+	});
+
+	test.each([
+		["a 5xx", { status: 500 }, "server_error"],
+		["a 429", { status: 429 }, "rate_limit"],
+		["a timeout", { hang: true }, "timeout"]
+	])("on %s the next deployment serves the request", async (_label, behaviour, kind) => {
+		up.set("a-smart", behaviour);
+		const r = await call("ai.complete", { model: "smart", ...ask("fallback please"), requestId: `dep-${kind}` });
+		expect(r.choices[0].message.content).toBe("echo(b-smart): fallback please");
+		const [row] = await logs(`dep-${kind}`);
+		expect(row.fallback_path).toEqual([`smart@primary:${kind}`, "smart@secondary:ok"]);
+	});
+
+	test("a connection error falls back along the chain to another model, with an ai.completion.fallback event", async () => {
+		const r = await call("ai.complete", { model: "offline", ...ask("anyone?"), requestId: "chain-1" });
+		expect(r.choices[0].message.content).toBe("echo(a-backup): anyone?");
+		const [row] = await logs("chain-1");
+		expect(row.fallback_path).toEqual(["offline@unreachable:connection", "backup@primary:ok"]);
+		const fallback = (await outboxTypes()).find(e => e.type === "ai.completion.fallback" && e.payload.requestId === "chain-1");
+		expect(fallback.payload).toMatchObject({ fromModel: "offline", toModel: "backup", reason: "connection" });
+	});
+
+	test("a deployment that keeps failing is cooled down, announced, and recovers", async () => {
+		up.set("a-smart", { status: 503 });
+		for (let i = 0; i < 3; i++) await call("ai.complete", { model: "smart", ...ask(`fail ${i}`) });
+		expect(up.count("a-smart")).toBe(3);
+		// Cooled down: the next requests go straight to the healthy deployment.
+		await call("ai.complete", { model: "smart", ...ask("skip the sick one") });
+		expect(up.count("a-smart")).toBe(3);
+		const health = (await outboxTypes()).filter(e => e.type === "ai.provider.health.changed").map(e => e.payload.status);
+		expect(health).toContain("unhealthy");
+
+		up.reset();
+		await new Promise(r => setTimeout(r, 1100)); // cooldown_seconds = 1
+		const r = await call("ai.complete", { model: "smart", ...ask("back?") });
+		expect(r.choices[0].message.content).toBe("echo(a-smart): back?");
+		expect((await outboxTypes()).filter(e => e.type === "ai.provider.health.changed").map(e => e.payload.status)).toContain("healthy");
+	});
+
+	test("every deployment and fallback failing is a clear 502, logged and announced, with no key in it", async () => {
+		up.set("a-smart", { status: 500 });
+		up.set("b-smart", { status: 500 });
+		up.set("a-backup", { status: 500 });
+		const err: any = await call("ai.complete", { model: "smart", ...ask("doomed"), requestId: "doomed-1" }).catch(e => e);
+		expect(err).toMatchObject({ code: 502, type: "UPSTREAM_FAILED" });
+		expect(JSON.stringify(err)).not.toContain(KEY_1);
+		const [row] = await logs("doomed-1");
+		expect(row.status).toBe("error");
+		expect((await outboxTypes()).some(e => e.type === "ai.completion.failed" && e.payload.requestId === "doomed-1")).toBe(true);
+		await sql.query("UPDATE ai_models SET enabled = enabled"); // keep the table warm; no effect
+	});
+
+	test("streams: chunks arrive, usage is logged; a missed first-token deadline falls back; a broken stream ends in an error", async () => {
+		const lines = await drain(await call("ai.stream", { model: "smart", ...ask("stream this please"), requestId: "s-1" }));
+		expect(lines.at(-1)).toMatchObject({ done: true });
+		expect(lines.slice(0, -1).map(l => l.choices[0]?.delta?.content ?? "").join("")).toBe("echo(a-smart): stream this please");
+		expect((await logs("s-1"))[0]).toMatchObject({ status: "success", stream: true });
+		expect((await logs("s-1"))[0].first_token_ms).not.toBeNull();
+
+		up.set("a-smart", { delayMs: 1000 });
+		const slow = await drain(await call("ai.stream", { model: "smart", ...ask("too slow"), requestId: "s-2" }));
+		expect(slow.slice(0, -1).map(l => l.choices[0]?.delta?.content ?? "").join("")).toBe("echo(b-smart): too slow");
+		expect((await logs("s-2"))[0].fallback_path).toEqual(["smart@primary:first_token_timeout", "smart@secondary:ok"]);
+
+		up.set("a-smart", { cutAfterChunks: 2, chunkDelayMs: 30 });
+		const cut = await drain(await call("ai.stream", { model: "smart", ...ask("this will break off midway"), requestId: "s-3" }));
+		expect(cut.at(-1).error).toBeDefined();
+		expect(cut.some(l => l.done)).toBe(false);
+		expect((await logs("s-3"))[0].status).toBe("error");
+	});
+
+	test("closing the stream aborts the upstream request", async () => {
+		up.set("a-smart", { chunkDelayMs: 200, content: "one two three four five six seven eight nine ten" });
+		const stream: any = await call("ai.stream", { model: "smart", ...ask("long"), requestId: "s-cancel" });
+		for await (const _ of stream) break; // first chunk, then the consumer goes away
+		const deadline = Date.now() + 3000;
+		while (!up.requests.find(r => r.model === "a-smart")?.aborted && Date.now() < deadline) await new Promise(r => setTimeout(r, 50));
+		expect(up.requests.find(r => r.model === "a-smart")?.aborted).toBe(true);
+		const deadlineLog = Date.now() + 3000;
+		while (!(await logs("s-cancel")).length && Date.now() < deadlineLog) await new Promise(r => setTimeout(r, 50));
+		const row = (await logs("s-cancel"))[0];
+		expect([row.status, row.error]).toEqual(["cancelled", "client disconnected"]);
+	});
+
+	test("cache: a deterministic repeat does not reach the upstream; another organization never gets the answer", async () => {
+		const first = await call("ai.complete", { model: "reviewer", ...ask("review this") });
+		const second = await call("ai.complete", { model: "reviewer", ...ask("review this") });
+		expect(second.choices).toEqual(first.choices);
+		expect(up.count()).toBe(1);
+		expect((await sql.query("SELECT count(*)::int AS n FROM ai_cache WHERE organization_id = $1", [owner.organization.id])).rows[0].n).toBe(1);
+		// Bypass on request.
+		await call("ai.complete", { model: "reviewer", ...ask("review this"), cache: false });
+		expect(up.count()).toBe(2);
+		// Not deterministic: not cached.
+		await call("ai.complete", { model: "smart", ...ask("creative"), temperature: 1 });
+		await call("ai.complete", { model: "smart", ...ask("creative"), temperature: 1 });
+		expect(up.count()).toBe(4);
+		// Organization B, same request, has no such model at all: it can never see A's entry.
+		await expect(call("ai.complete", { model: "reviewer", ...ask("review this") }, otherAuth)).rejects.toMatchObject({ code: 404, type: "MODEL_NOT_FOUND" });
+	});
+
+	test("a rotated provider key takes effect without a restart and never lands in logs or events", async () => {
+		await call("secrets.update", { id: keySecret.id, value: KEY_2 });
+		const deadline = Date.now() + 3000;
+		let seen = "";
+		while (seen !== `Bearer ${KEY_2}` && Date.now() < deadline) {
+			up.reset();
+			await call("ai.complete", { model: "smart", ...ask("rotated?") });
+			seen = up.requests[0].authorization ?? "";
+		}
+		expect(seen).toBe(`Bearer ${KEY_2}`);
+		const everything = JSON.stringify([(await sql.query("SELECT * FROM ai_completion_logs")).rows, (await sql.query("SELECT * FROM outbox")).rows, (await sql.query("SELECT * FROM ai_providers")).rows]);
+		for (const key of [KEY_1, KEY_2]) expect(everything.includes(key)).toBe(false);
+	});
+
+	test("rate limits: requests per minute refused with 429, retry-after and an event", async () => {
+		const limit = await call("ai-rate-limits.create", { scope: "user", requests_per_minute: 3 });
+		try {
+			for (let i = 0; i < 3; i++) await call("ai.complete", { model: "smart", ...ask(`n${i}`) });
+			const err: any = await call("ai.complete", { model: "smart", ...ask("one too many") }).catch(e => e);
+			expect(err).toMatchObject({ code: 429, type: "RATE_LIMITED" });
+			expect(err.data.retryAfter).toBeGreaterThan(0);
+			expect((await outboxTypes()).some(e => e.type === "ai.ratelimit.exceeded" && e.payload.scope === "user")).toBe(true);
+			expect((await logs()).at(-1).status).toBe("rate_limited");
+		} finally {
+			await call("ai-rate-limits.remove", { id: limit.id });
+		}
+	});
+
+	test("bad requests: unknown model 404, malformed messages 422 naming the field, viewers may not spend", async () => {
+		await expect(call("ai.complete", { model: "nope", ...ask("x") })).rejects.toMatchObject({ code: 404, type: "MODEL_NOT_FOUND" });
+		await expect(call("ai.complete", { model: "smart", messages: [{ role: "wizard", content: "x" }] })).rejects.toMatchObject({ code: 422 });
+		await expect(call("ai.complete", { model: "smart", messages: "hello" })).rejects.toMatchObject({ code: 422, data: [expect.objectContaining({ field: "messages" })] });
+		await expect(call("ai.complete", { model: "smart", ...ask("x") }, { ...auth, role: "viewer" })).rejects.toMatchObject({ code: 403 });
+		await expect(call("ai-providers.create", { name: "bad", base_url: "http://127.0.0.1:1/v1", headers: { Authorization: "Bearer x" } })).rejects.toMatchObject({
+			code: 422,
+			data: [expect.objectContaining({ field: "headers" })]
+		});
+		await expect(call("ai-providers.create", { name: "bad2", base_url: "http://127.0.0.1:1/v1", api_key_secret: "NO_SUCH_SECRET" })).rejects.toMatchObject({
+			code: 422,
+			data: [expect.objectContaining({ field: "api_key_secret" })]
+		});
+	});
+
+	test("embeddings go through the same routing and logging", async () => {
+		const r = await call("ai.embed", { model: "embedder", input: ["a", "b"], requestId: "emb-1" });
+		expect(r.data).toHaveLength(2);
+		expect(r.model).toBe("embedder");
+		expect((await logs("emb-1"))[0]).toMatchObject({ kind: "embedding", status: "success" });
+	});
+
+	test("the completion log lists with filters and cost totals", async () => {
+		const r = await call("ai.logs", { model: "smart", status: "success" });
+		expect(r.rows.length).toBeGreaterThan(3);
+		expect(r.rows.every((x: any) => x.status === "success")).toBe(true);
+		expect(r.totals.requests).toBe(r.rows.length);
+		expect(r.totals.cost).toBeGreaterThan(0);
+		const models = await call("ai.models", {});
+		expect(models.map((m: any) => m.id).sort()).toEqual(["backup", "embedder", "offline", "reviewer", "smart"]);
+	});
+});
