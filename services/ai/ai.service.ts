@@ -116,7 +116,7 @@ const AiService: ServiceSchema = {
 				model: { type: "string", min: 1, max: 200 },
 				input: [{ type: "string", max: 100_000 }, { type: "array", items: { type: "string", max: 100_000 }, min: 1, max: 2048 }],
 				dimensions: { type: "number", integer: true, positive: true, optional: true },
-				encoding_format: { type: "enum", values: ["float"], optional: true },
+				encoding_format: { type: "enum", values: ["float", "base64"], optional: true },
 				user: { type: "string", optional: true },
 				tags: { type: "array", items: "string", optional: true },
 				requestId: { type: "string", max: 100, optional: true }

@@ -201,6 +201,8 @@ const GatewayService: ServiceSchema = {
 		// One error shape for every failure: { error: { code, message, fields? } }.
 		sendError(this: any, req: any, res: any, err: any) {
 			if (res.headersSent) return;
+			// A route with an error format of its own (the OpenAI-compatible API) answers in it.
+			if (req.$route?.onError) return req.$route.onError.call(this, req, res, err);
 			const { status, body } = formatError(err);
 			if (status === 429) res.setHeader("Retry-After", String(req.$retryAfter ?? 60));
 			if (status >= 500) this.logger.warn(`${req.method} ${(req.url ?? "").split("?")[0]} failed:`, err?.message);

@@ -1,6 +1,7 @@
 // The socket.io bridge on the gateway's HTTP server. A socket authenticates with the same credentials as REST,
 // joins `user:<id>` and `org:<id>`, may call published actions (authorized exactly like REST), and receives what
 // any service pushes with the broadcast event `gateway.push` — every gateway replica relays to its own sockets.
+import crypto from "crypto";
 import type { Server as HttpServer } from "http";
 import { Server, Socket } from "socket.io";
 import type { ServiceBroker } from "moleculer";
@@ -114,7 +115,52 @@ export class SocketBridge {
 				inFlight--;
 			}
 		});
+		// Chat streaming for the web UI: chunks as `ai:chunk`, then `ai:done` or `ai:error`. A socket that goes away
+		// cancels its running requests on whichever AI replica runs them.
+		const streams = new Map<string, NodeJS.ReadableStream & { destroy?: () => void }>();
+		socket.on("ai:chat", async (msg: any, ack: unknown) => {
+			const reply = typeof ack === "function" ? (ack as (r: unknown) => void) : () => undefined;
+			if (!bucket.take()) return reply({ error: { code: "RATE_LIMITED", message: "too many calls on this connection; slow down" } });
+			if (!msg || typeof msg.params !== "object" || msg.params === null) return reply({ error: { code: "BAD_REQUEST", message: "expected { params: { model, messages } }" } });
+			const requestId = crypto.randomUUID();
+			try {
+				const stream: any = await this.broker.call("ai.stream", { ...msg.params, requestId }, { meta: { auth: socket.data.auth }, timeout: this.opts.timeout });
+				streams.set(requestId, stream);
+				reply({ data: { requestId } });
+				let rest = "";
+				for await (const chunk of stream) {
+					rest += chunk.toString("utf8");
+					let i: number;
+					while ((i = rest.indexOf("\n")) >= 0) {
+						const line = JSON.parse(rest.slice(0, i));
+						rest = rest.slice(i + 1);
+						if (line.done) socket.emit("ai:done", { requestId, usage: line.usage });
+						else if (line.error) socket.emit("ai:error", { requestId, error: line.error });
+						else socket.emit("ai:chunk", { requestId, chunk: line });
+					}
+				}
+			} catch (err) {
+				const { status, body } = formatError(err);
+				if (streams.has(requestId)) socket.emit("ai:error", { requestId, error: body.error });
+				else reply({ ...body, status });
+			} finally {
+				streams.delete(requestId);
+			}
+		});
+		socket.on("ai:cancel", (msg: any) => {
+			if (typeof msg?.requestId === "string" && streams.has(msg.requestId)) this.cancel(msg.requestId, streams);
+		});
+		socket.once("disconnect", () => {
+			for (const id of [...streams.keys()]) this.cancel(id, streams);
+		});
+
 		socket.emit("ready", { userId: auth.userId, organizationId: auth.organizationId ?? null });
+	}
+
+	private cancel(requestId: string, streams: Map<string, any>) {
+		this.broker.broadcast("ai.cancel", { requestId });
+		streams.get(requestId)?.destroy?.();
+		streams.delete(requestId);
 	}
 
 	// Only actions published to clients; internal ones (visibility "public" or narrower) do not exist here.

@@ -138,7 +138,10 @@ export class FakeOpenAI {
 		const dims = body.dimensions ?? 8;
 		const data = inputs.map((text, index) => {
 			const h = crypto.createHash("sha256").update(String(text)).digest();
-			return { object: "embedding", index, embedding: Array.from({ length: dims }, (_, i) => h[i % h.length] / 255) };
+			const vector = Array.from({ length: dims }, (_, i) => h[i % h.length] / 255);
+			// As OpenAI does: base64 of little-endian float32 when asked (the official SDK asks by default).
+			const embedding = body.encoding_format === "base64" ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector;
+			return { object: "embedding", index, embedding };
 		});
 		const tokens = inputs.reduce((n, t) => n + Math.ceil(String(t).length / 4), 0);
 		this.json(res, 200, { object: "list", data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } });

@@ -1,0 +1,184 @@
+// The platform as an OpenAI-compatible endpoint: the official openai SDK as the client, the gateway, two AI
+// replicas and the secrets service in separate processes over RabbitMQ, Redis shared, a fake upstream on 127.0.0.1.
+import crypto from "crypto";
+import OpenAI from "openai";
+import { io, Socket } from "socket.io-client";
+import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL, REDIS_URL } from "../helpers/infra";
+import { startNode, TEST_JWT_SECRET } from "../helpers/process";
+import { FakeOpenAI } from "../helpers/fake-openai";
+
+const PORT = 3971;
+const BASE = `http://127.0.0.1:${PORT}`;
+const TRANSIT_KEY = "ai-cluster-transit-key-0123456789abcdef";
+const RPM = 10;
+
+async function api(method: string, path: string, token: string, org: string, body?: unknown) {
+	const r = await fetch(`${BASE}${path}`, {
+		method,
+		headers: { authorization: `Bearer ${token}`, "x-organization-id": org, ...(body ? { "content-type": "application/json" } : {}) },
+		body: body ? JSON.stringify(body) : undefined
+	});
+	const json = await r.json();
+	if (r.status >= 400) throw new Error(`${method} ${path} -> ${r.status} ${JSON.stringify(json)}`);
+	return json;
+}
+
+describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the cluster", () => {
+	const namespace = uniqueNamespace("ai");
+	const up = new FakeOpenAI();
+	let db: Awaited<ReturnType<typeof createTestDatabase>>;
+	let nodes: ReturnType<typeof startNode>[] = [];
+	let client: OpenAI;
+	let owner: any;
+	let apiKey: string;
+
+	beforeAll(async () => {
+		const upstream = await up.start();
+		db = await createTestDatabase();
+		const env = { TRANSPORTER: AMQP_URL, CACHER: REDIS_URL, CHANNELS_URL: AMQP_URL, DATABASE_URL: db.url, NAMESPACE: namespace, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY };
+		nodes = [
+			startNode({ ...env, SERVICES: "auth,secrets", MASTER_KEY: crypto.randomBytes(32).toString("base64"), NODE_ID: `${namespace}-core` }),
+			startNode({ ...env, SERVICES: "ai", NODE_ID: `${namespace}-ai-1` }),
+			startNode({ ...env, SERVICES: "ai", NODE_ID: `${namespace}-ai-2` }),
+			startNode({ ...env, SERVICES: "gateway", PORT: String(PORT), NODE_ID: `${namespace}-gw` })
+		];
+		await Promise.all(nodes.map(n => n.ready));
+		const deadline = Date.now() + 30_000;
+		while (Date.now() < deadline) {
+			const ready = await fetch(`${BASE}/api/health/ready`).then(r => r.json()).catch(() => ({ services: [] }));
+			const aiNodes = await fetch(`${BASE}/api/ai/models`).then(r => r.status).catch(() => 0);
+			if (ready.services?.includes("ai") && ready.services?.includes("secrets") && aiNodes === 401) break;
+			await new Promise(r => setTimeout(r, 250));
+		}
+		owner = await (
+			await fetch(`${BASE}/api/auth/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "llm@example.com", password: "correct horse battery", name: "LLM" }) })
+		).json();
+		const t = owner.accessToken, o = owner.organization.id;
+		await api("POST", "/api/secrets", t, o, { environment: "production", name: "UPSTREAM_KEY", value: "sk-upstream-cluster-9f31" });
+		const provider = await api("POST", "/api/ai/providers", t, o, { name: "fake", base_url: upstream, api_key_secret: "UPSTREAM_KEY", timeout_ms: 2000 });
+		await api("POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "gpt-test", provider_model: "up-chat", input_price: 1, output_price: 2 });
+		await api("POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "embed-test", provider_model: "up-embed", kind: "embedding" });
+		apiKey = (await api("POST", "/api/auth/api-keys", t, o, { name: "ide-extension" })).key;
+		client = new OpenAI({ apiKey, baseURL: `${BASE}/v1`, maxRetries: 0 });
+	}, 120_000);
+
+	afterAll(async () => {
+		await Promise.all(nodes.map(n => n.stop("SIGKILL")));
+		await up.stop();
+		await db?.drop();
+	});
+
+	test("chat completions, models and embeddings with the official SDK", async () => {
+		const r = await client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "hi there" }] });
+		expect(r.choices[0].message.content).toBe("echo(up-chat): hi there");
+		expect(r.usage?.total_tokens).toBeGreaterThan(0);
+		expect(up.requests.at(-1)!.authorization).toBe("Bearer sk-upstream-cluster-9f31");
+		const models = await client.models.list();
+		expect(models.data.map(m => m.id).sort()).toEqual(["embed-test", "gpt-test"]);
+		const e = await client.embeddings.create({ model: "embed-test", input: ["one", "two"] });
+		expect(e.data).toHaveLength(2);
+		expect(e.data[0].embedding.length).toBe(8);
+	});
+
+	test("streaming with the official SDK, usage included", async () => {
+		const stream = await client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "stream to me" }], stream: true, stream_options: { include_usage: true } });
+		let text = "";
+		let usage: any;
+		for await (const chunk of stream) {
+			text += chunk.choices[0]?.delta?.content ?? "";
+			if (chunk.usage) usage = chunk.usage;
+		}
+		expect(text).toBe("echo(up-chat): stream to me");
+		expect(usage.total_tokens).toBeGreaterThan(0);
+	});
+
+	test("a stream that breaks after tokens were sent is an error for the client, not a clean finish", async () => {
+		up.set("up-chat", { cutAfterChunks: 2, chunkDelayMs: 30 });
+		try {
+			const stream = await client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "this one will be cut short" }], stream: true });
+			let received = 0;
+			await expect(
+				(async () => {
+					for await (const _ of stream) received++;
+				})()
+			).rejects.toThrow(/stream interrupted/);
+			expect(received).toBeGreaterThan(0);
+		} finally {
+			up.reset();
+		}
+	});
+
+	test("bad requests get OpenAI-style errors with the right status", async () => {
+		await expect(client.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "x" }] })).rejects.toMatchObject({
+			status: 404,
+			code: "model_not_found",
+			type: "invalid_request_error"
+		});
+		await expect(client.chat.completions.create({ model: "gpt-test", messages: [{ role: "wizard", content: "x" }] as any })).rejects.toMatchObject({
+			status: 400,
+			type: "invalid_request_error"
+		});
+		await expect(client.chat.completions.create({ model: "gpt-test", messages: "hello" as any })).rejects.toMatchObject({ status: 400, param: "messages" });
+		const anonymous = new OpenAI({ apiKey: "cide_00000000_notarealkey", baseURL: `${BASE}/v1`, maxRetries: 0 });
+		await expect(anonymous.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "x" }] })).rejects.toMatchObject({ status: 401, code: "invalid_api_key" });
+		const raw = await fetch(`${BASE}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+		expect(raw.status).toBe(401);
+		expect((await raw.json()).error.type).toBe("invalid_request_error");
+	});
+
+	test("closing the client's stream aborts the upstream request", async () => {
+		up.set("up-chat", { chunkDelayMs: 150, content: "a b c d e f g h i j k l m n o p" });
+		try {
+			const controller = new AbortController();
+			const stream = await client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "long" }], stream: true }, { signal: controller.signal });
+			// The SDK may end the iteration or throw on abort; what matters is what the upstream saw.
+			await (async () => {
+				for await (const _ of stream) controller.abort();
+			})().catch(() => undefined);
+			const seen = () => up.requests.filter(r => r.model === "up-chat").at(-1)!;
+			const deadline = Date.now() + 5000;
+			while (!seen().aborted && Date.now() < deadline) await new Promise(r => setTimeout(r, 50));
+			expect(seen().aborted).toBe(true);
+			expect(seen().finished).toBe(false);
+		} finally {
+			up.reset();
+		}
+	});
+
+	test("the web UI streams over the socket bridge", async () => {
+		const s: Socket = await new Promise((resolve, reject) => {
+			const c = io(BASE, { path: "/socket.io", auth: { token: owner.accessToken, organizationId: owner.organization.id }, transports: ["websocket"], reconnection: false });
+			c.once("ready", () => resolve(c));
+			c.once("connect_error", reject);
+		});
+		try {
+			let text = "";
+			const done = new Promise<any>(resolve => s.on("ai:done", resolve));
+			s.on("ai:chunk", ({ chunk }) => (text += chunk.choices[0]?.delta?.content ?? ""));
+			const ack: any = await new Promise(r => s.emit("ai:chat", { params: { model: "gpt-test", messages: [{ role: "user", content: "over the socket" }] } }, r));
+			expect(ack.data.requestId).toBeDefined();
+			expect((await done).usage.total_tokens).toBeGreaterThan(0);
+			expect(text).toBe("echo(up-chat): over the socket");
+			const bad: any = await new Promise(r => s.emit("ai:chat", { params: { model: "no-such-model", messages: [{ role: "user", content: "x" }] } }, r));
+			expect(bad).toMatchObject({ status: 404, error: { code: "MODEL_NOT_FOUND" } });
+		} finally {
+			s.close();
+		}
+	});
+
+	test("rate limits: with two AI replicas exactly the configured number per window succeed, the rest get 429", async () => {
+		await api("POST", "/api/ai/rate-limits", owner.accessToken, owner.organization.id, { scope: "organization", requests_per_minute: RPM });
+		// Both replicas drop their cached set-up on the change event (a broadcast): give it a moment to arrive.
+		await new Promise(r => setTimeout(r, 300));
+		const results = await Promise.allSettled(
+			Array.from({ length: RPM + 6 }, (_, i) => client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: `burst ${i}` }] }))
+		);
+		const ok = results.filter(r => r.status === "fulfilled").length;
+		const limited = results.filter(r => r.status === "rejected" && (r.reason as any).status === 429);
+		expect(ok).toBe(RPM);
+		expect(limited).toHaveLength(6);
+		expect((limited[0] as any).reason.headers.get("retry-after")).toMatch(/^\d+$/);
+		const logs = await api("GET", "/api/ai/logs?limit=100", owner.accessToken, owner.organization.id);
+		expect(logs.rows.filter((r: any) => r.status === "rate_limited")).toHaveLength(6);
+	});
+});
