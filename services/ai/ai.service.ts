@@ -299,8 +299,7 @@ const AiService: ServiceSchema = {
 		async checkLimits(this: any, run: Run, cfg: any, model: string) {
 			const a = run.auth;
 			for (const l of cfg.limits) {
-				if (l.model && l.model !== model && l.model !== run.target.requested) continue;
-				const subject = l.scope === "organization" ? run.org : l.scope === "user" ? a.userId : l.scope === "api_key" ? a.apiKeyId : `${run.org}:${model}`;
+				const subject = this.limitSubject(l, run, model);
 				if (!subject) continue;
 				const key = `${l.id}:${subject}`;
 				let refusal: { retryAfterSec: number } | undefined;
@@ -324,11 +323,18 @@ const AiService: ServiceSchema = {
 		async chargeTokens(this: any, run: Run, model: string, tokens: number) {
 			const cfg = await this.orgConfig(run.org);
 			for (const l of cfg.limits) {
-				if (!l.tokens_per_minute || (l.model && l.model !== model && l.model !== run.target.requested)) continue;
-				const a = run.auth;
-				const subject = l.scope === "organization" ? run.org : l.scope === "user" ? a.userId : l.scope === "api_key" ? a.apiKeyId : `${run.org}:${model}`;
+				const subject = l.tokens_per_minute && this.limitSubject(l, run, model);
 				if (subject) await this.limiter.add(`tpm:${l.id}:${subject}`, tokens, 60_000);
 			}
+		},
+
+		// Who a limit counts for this request (undefined: the limit does not apply).
+		limitSubject(l: any, run: Run, model: string): string | undefined {
+			if (l.model && l.model !== model && l.model !== run.target.requested) return undefined;
+			if (l.scope === "organization") return run.org;
+			if (l.scope === "user") return run.auth.userId;
+			if (l.scope === "api_key") return run.auth.apiKeyId;
+			return `${run.org}:${model}`;
 		},
 
 		// Deployments to try, model by model along the fallback chain, ordered by the model's routing rule.

@@ -234,6 +234,19 @@ describeWith(["postgres"])("AI service", () => {
 		}
 	});
 
+	test("rate limits: tokens per minute stop further requests once used up", async () => {
+		const limit = await call("ai-rate-limits.create", { scope: "model", model: "backup", tokens_per_minute: 30 });
+		try {
+			const first = await call("ai.complete", { model: "backup", ...ask("a question long enough to use up the small token budget of this model") });
+			expect(first.usage.total_tokens).toBeGreaterThanOrEqual(30);
+			await expect(call("ai.complete", { model: "backup", ...ask("again") })).rejects.toMatchObject({ code: 429, data: { scope: "model:backup" } });
+			// Other models are not affected.
+			expect((await call("ai.complete", { model: "smart", ...ask("fine") })).choices).toHaveLength(1);
+		} finally {
+			await call("ai-rate-limits.remove", { id: limit.id });
+		}
+	});
+
 	test("bad requests: unknown model 404, malformed messages 422 naming the field, viewers may not spend", async () => {
 		await expect(call("ai.complete", { model: "nope", ...ask("x") })).rejects.toMatchObject({ code: 404, type: "MODEL_NOT_FOUND" });
 		await expect(call("ai.complete", { model: "smart", messages: [{ role: "wizard", content: "x" }] })).rejects.toMatchObject({ code: 422 });
