@@ -142,7 +142,7 @@ export function loadConfig(env: Env = process.env): Config {
 	if (!/^\d+(b|kb|mb)$/i.test(config.bodyLimit)) throw new ConfigError("BODY_LIMIT", `must look like 512kb or 1mb, got "${config.bodyLimit}"`);
 	config.jwtSecret = resolveJwtSecret(env, config);
 	// Packets between nodes carry secret values (secrets.resolve): a cluster must encrypt them.
-	// TODO-REQUIRE-TRANSIT
+	if (config.mode === "cluster" && !config.transitKey) throw new ConfigError("TRANSIT_KEY", "is required in cluster mode (32+ characters, the same on every node)");
 	if (config.transitKey && config.transitKey.length < 32) throw new ConfigError("TRANSIT_KEY", "must be at least 32 characters");
 	return config;
 }

@@ -5,7 +5,7 @@ import amqp from "amqplib";
 import Redis from "ioredis";
 import { ServiceBroker } from "moleculer";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL, REDIS_URL } from "../helpers/infra";
-import { startNode, TEST_JWT_SECRET } from "../helpers/process";
+import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
 import { as } from "../helpers/broker";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
@@ -25,7 +25,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("shared Redis cache across auth 
 	let caller: ServiceBroker;
 	let orgA: { auth: any; team: any }, orgB: { auth: any; team: any };
 
-	const env = () => ({ TRANSPORTER: AMQP_URL, CACHER: REDIS_URL, DATABASE_URL: db!.url, NAMESPACE, JWT_SECRET: TEST_JWT_SECRET });
+	const env = () => ({ TRANSPORTER: AMQP_URL, CACHER: REDIS_URL, DATABASE_URL: db!.url, NAMESPACE, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY: TEST_TRANSIT_KEY });
 	const keys = async () => (await redis.keys(`${PREFIX}*`)).sort();
 	const teamsGetKeys = async () => (await keys()).filter(k => k.includes("teams.get"));
 	const get = (who: { auth: any }, id: string, node: NodeProcess) => caller.call<any, any>("teams.get", { id }, { ...as(who.auth), nodeID: node.nodeID });

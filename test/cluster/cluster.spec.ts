@@ -5,7 +5,7 @@
 import amqp from "amqplib";
 import { ServiceBroker } from "moleculer";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
-import { startNode, NodeProcess, TEST_JWT_SECRET } from "../helpers/process";
+import { startNode, NodeProcess, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
 import { as } from "../helpers/broker";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
@@ -57,7 +57,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 	let team: any;
 	let user: any;
 
-	const env = () => ({ TRANSPORTER: AMQP_URL, DATABASE_URL: db!.url, NAMESPACE, JWT_SECRET: TEST_JWT_SECRET });
+	const env = () => ({ TRANSPORTER: AMQP_URL, DATABASE_URL: db!.url, NAMESPACE, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY: TEST_TRANSIT_KEY });
 	const replica = (name: string) => {
 		const n = startNode({ ...env(), SERVICES: "auth", NODE_ID: `${name}-${ID}` });
 		nodes.push(n);

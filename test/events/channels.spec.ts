@@ -9,7 +9,7 @@ import amqp from "amqplib";
 import pg from "pg";
 import { ServiceBroker } from "moleculer";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
-import { startNode, TEST_JWT_SECRET } from "../helpers/process";
+import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
 import { createTestBroker } from "../helpers/broker";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
@@ -128,7 +128,7 @@ const clusterEnv = (sc: Scenario): Record<string, string> => ({
 	TRANSPORTER: AMQP_URL,
 	CHANNELS_URL: AMQP_URL,
 	DATABASE_URL: sc.dbUrl,
-	JWT_SECRET: TEST_JWT_SECRET,
+	JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY: TEST_TRANSIT_KEY,
 	CHANNELS_RETRY_BASE_MS: "50",
 	CHANNELS_MAX_RETRIES: String(MAX_RETRIES)
 });

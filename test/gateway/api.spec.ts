@@ -3,7 +3,7 @@
 import { ServiceBroker } from "moleculer";
 import { io, Socket } from "socket.io-client";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL, REDIS_URL } from "../helpers/infra";
-import { startNode, TEST_JWT_SECRET } from "../helpers/process";
+import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
 
@@ -61,7 +61,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("gateway (two replicas, auth in 
 		CACHER: REDIS_URL,
 		DATABASE_URL: db.url,
 		NAMESPACE: namespace,
-		JWT_SECRET: TEST_JWT_SECRET,
+		JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY: TEST_TRANSIT_KEY,
 		RATE_LIMIT_USER_PER_MINUTE: String(USER_LIMIT),
 		REQUEST_TIMEOUT: "1500",
 		REQUEST_RETRIES: "1"

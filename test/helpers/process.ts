@@ -12,12 +12,13 @@ export interface NodeProcess {
 }
 
 export const TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123";
+export const TEST_TRANSIT_KEY = "test-transit-key-test-transit-key-0123";
 
 export function startNode(env: Record<string, string>, opts: { waitUp?: boolean } = {}): NodeProcess & { ready: Promise<void> } {
 	const nodeID = env.NODE_ID ?? `node-${Math.random().toString(36).slice(2, 8)}`;
 	const proc = spawn(process.execPath, ["--import", "tsx", "lib/main.ts"], {
 		cwd: ROOT,
-		env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "info", NODE_ID: nodeID, ...env },
+		env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY: TEST_TRANSIT_KEY, LOG_LEVEL: "info", NODE_ID: nodeID, ...env },
 		stdio: ["ignore", "pipe", "pipe"]
 	});
 	let out = "";

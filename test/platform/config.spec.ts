@@ -11,7 +11,9 @@ describe("configuration", () => {
 		[{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
 		[{ SERVICES: "auth,Bad Name" }, "SERVICES"],
 		[{ TRANSPORTER: "amqp://127.0.0.1" }, "JWT_SECRET"],
-		[{ JWT_SECRET: "short" }, "JWT_SECRET"]
+		[{ JWT_SECRET: "short" }, "JWT_SECRET"],
+		[{ TRANSPORTER: "amqp://127.0.0.1", JWT_SECRET: "j".repeat(32) }, "TRANSIT_KEY"],
+		[{ TRANSIT_KEY: "short" }, "TRANSIT_KEY"]
 	])("%j is refused naming %s", (env, variable) => {
 		let error: unknown;
 		try {

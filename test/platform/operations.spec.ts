@@ -1,7 +1,7 @@
 // Operating a cluster node: per-process health and metrics endpoints, and `npm run repl` joining the cluster.
 import { execFileSync } from "child_process";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
-import { startNode, TEST_JWT_SECRET } from "../helpers/process";
+import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
 import { ROOT } from "../helpers/broker";
 
 const HEALTH_PORT = 3931;
@@ -24,7 +24,7 @@ describeWith(["postgres", "rabbitmq"])("operating a cluster node", () => {
 
 	beforeAll(async () => {
 		db = await createTestDatabase();
-		env = { TRANSPORTER: AMQP_URL, DATABASE_URL: db.url, NAMESPACE: namespace, JWT_SECRET: TEST_JWT_SECRET };
+		env = { TRANSPORTER: AMQP_URL, DATABASE_URL: db.url, NAMESPACE: namespace, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY: TEST_TRANSIT_KEY };
 		node = startNode({ ...env, SERVICES: "auth", HEALTH_PORT: String(HEALTH_PORT), NODE_ID: "ops-auth-1" });
 		await node.ready;
 	}, 60_000);
@@ -50,6 +50,24 @@ describeWith(["postgres", "rabbitmq"])("operating a cluster node", () => {
 		expect(metrics).toMatch(/moleculer_request_total|moleculer_broker_nodes_total|process_cpu_utilization/);
 		expect(metrics).toContain('nodeID="ops-auth-1"');
 	});
+
+	test("traffic between nodes is encrypted: a node with another TRANSIT_KEY cannot talk to the cluster", async () => {
+		const { ServiceBroker } = await import("moleculer");
+		const { loadConfig } = await import("../../lib/config");
+		const { brokerOptions } = await import("../../moleculer.config");
+		const make = (key: string, id: string) =>
+			new ServiceBroker({ ...brokerOptions(loadConfig({ ...env, TRANSIT_KEY: key, SERVICES: "" })), nodeID: id, logger: false });
+		const intruder = make("another-transit-key-another-transit-key", `${namespace}-intruder`);
+		const member = make(TEST_TRANSIT_KEY, `${namespace}-member`);
+		await Promise.all([intruder.start(), member.start()]);
+		try {
+			await member.waitForServices(["auth"], 10_000);
+			expect(await member.call("health.live", {}, { nodeID: "ops-auth-1" })).toMatchObject({ nodeID: "ops-auth-1" });
+			await expect(intruder.waitForServices(["auth"], 3000)).rejects.toThrow();
+		} finally {
+			await Promise.all([intruder.stop(), member.stop()]);
+		}
+	}, 30_000);
 
 	test("npm run repl joins the running cluster and runs the platform commands", async () => {
 		const envArgs = Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
