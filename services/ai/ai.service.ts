@@ -493,13 +493,15 @@ const AiService: ServiceSchema = {
 					const gone = readable.destroyed;
 					const failure = gone ? new UpstreamFailure("cancelled", "client disconnected") : classify(err, run.controller.signal);
 					if (failure.kind === "cancelled") attempt.abort(failure);
+					const partial = usageOf(undefined, body.messages, text);
 					await self.record(run, {
 						status: failure.kind === "cancelled" ? "cancelled" : "error",
 						error: failure.message,
 						servedModel: model,
 						provider,
 						firstTokenMs: firstTokenAt - run.started,
-						usage: usageOf(undefined, body.messages, text)
+						usage: partial,
+						cost: costOf(partial, deployment)
 					});
 					// Tokens were sent already: the client gets an error, never a clean finish.
 					if (!gone) yield line({ error: { message: `stream interrupted: ${failure.message}`, type: "upstream_error", code: failure.kind } });
@@ -508,7 +510,10 @@ const AiService: ServiceSchema = {
 					if (!finished) {
 						// The consumer went away: stop the upstream request and log the cancellation.
 						attempt.abort(new UpstreamFailure("cancelled", "client disconnected"));
-						await self.record(run, { status: "cancelled", error: "client disconnected", servedModel: model, provider, firstTokenMs: firstTokenAt - run.started, usage: usageOf(undefined, body.messages, text) }).catch(() => undefined);
+						const partial = usageOf(undefined, body.messages, text);
+						await self
+							.record(run, { status: "cancelled", error: "client disconnected", servedModel: model, provider, firstTokenMs: firstTokenAt - run.started, usage: partial, cost: costOf(partial, deployment) })
+							.catch(() => undefined);
 					}
 				}
 			}

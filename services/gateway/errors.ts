@@ -11,6 +11,8 @@ const BODY_PARSER: Record<string, { status: number; code: string; message: strin
 // Moleculer's own failures of the cluster: the dependency is down or too slow, not the client's fault.
 const UNAVAILABLE = new Set(["SERVICE_NOT_AVAILABLE", "REQUEST_TIMEOUT", "REQUEST_REJECTED", "QUEUE_FULL", "CIRCUIT_BREAKER_OPEN"]);
 
+const EXPLAINED = new Set(["UPSTREAM_FAILED", "UPSTREAM_RATE_LIMITED"]);
+
 export interface FormattedError {
 	status: number;
 	body: { error: { code: string; message: string; fields?: { field: string; message: string }[] } };
@@ -28,7 +30,8 @@ export function formatError(err: any): FormattedError {
 		? err.data.filter((d: any) => d && d.field).map((d: any) => ({ field: String(d.field), message: String(d.message) }))
 		: [];
 	const code = status >= 500 && !err?.type ? "INTERNAL_ERROR" : String(err?.type || err?.name || "ERROR");
-	const message = status >= 500 && status !== 503 ? "internal error" : fieldsMessage(err, fields);
+	// 5xx messages stay generic, except the platform's own explanations of an upstream failure (keys are already cut).
+	const message = status >= 500 && status !== 503 && !EXPLAINED.has(err?.type) ? "internal error" : fieldsMessage(err, fields);
 	return { status, body: { error: { code, message, ...(fields.length ? { fields } : {}) } } };
 }
 

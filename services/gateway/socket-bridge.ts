@@ -25,6 +25,7 @@ export interface BridgeOptions {
 }
 
 const ROOM = /^(org|user):[0-9a-f-]{36}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // Token bucket per socket: bursts up to twice the rate, then the rate.
 class Bucket {
@@ -117,14 +118,22 @@ export class SocketBridge {
 		});
 		// Chat streaming for the web UI: chunks as `ai:chunk`, then `ai:done` or `ai:error`. A socket that goes away
 		// cancels its running requests on whichever AI replica runs them.
-		const streams = new Map<string, NodeJS.ReadableStream & { destroy?: () => void }>();
+		// requestId -> the running stream (null while waiting for its first token)
+		const streams = new Map<string, (NodeJS.ReadableStream & { destroy?: () => void }) | null>();
 		socket.on("ai:chat", async (msg: any, ack: unknown) => {
 			const reply = typeof ack === "function" ? (ack as (r: unknown) => void) : () => undefined;
 			if (!bucket.take()) return reply({ error: { code: "RATE_LIMITED", message: "too many calls on this connection; slow down" } });
-			if (!msg || typeof msg.params !== "object" || msg.params === null) return reply({ error: { code: "BAD_REQUEST", message: "expected { params: { model, messages } }" } });
-			const requestId = crypto.randomUUID();
+			if (!msg || typeof msg.params !== "object" || msg.params === null) return reply({ error: { code: "BAD_REQUEST", message: "expected { params: { model, messages }, requestId? }" } });
+			// A client-chosen id lets Stop work before the first token; it is registered before the call, so a
+			// socket that goes away meanwhile cancels it too.
+			const requestId = typeof msg.requestId === "string" && UUID.test(msg.requestId) && !streams.has(msg.requestId) ? msg.requestId : crypto.randomUUID();
+			streams.set(requestId, null);
 			try {
 				const stream: any = await this.broker.call("ai.stream", { ...msg.params, requestId }, { meta: { auth: socket.data.auth }, timeout: this.opts.timeout });
+				if (!streams.has(requestId) || socket.disconnected) {
+					stream.destroy?.();
+					return;
+				}
 				streams.set(requestId, stream);
 				reply({ data: { requestId } });
 				let rest = "";
@@ -141,7 +150,7 @@ export class SocketBridge {
 				}
 			} catch (err) {
 				const { status, body } = formatError(err);
-				if (streams.has(requestId)) socket.emit("ai:error", { requestId, error: body.error });
+				if (streams.get(requestId)) socket.emit("ai:error", { requestId, error: body.error });
 				else reply({ ...body, status });
 			} finally {
 				streams.delete(requestId);

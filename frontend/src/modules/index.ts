@@ -4,8 +4,9 @@ import type { AppModule, NavEntry } from "./types";
 import { homeModule } from "./home.module";
 import { organizationsModule } from "./organizations.module";
 import { secretsModule } from "./secrets.module";
+import { aiModule } from "./ai.module";
 
-export const modules: AppModule[] = [homeModule, organizationsModule, secretsModule];
+export const modules: AppModule[] = [homeModule, organizationsModule, secretsModule, aiModule];
 
 export const navigation: NavEntry[] = modules.flatMap(m => m.nav);
 

@@ -1,0 +1,198 @@
+// ai module: /api/ai. The organization's LLM gateway: providers (OpenAI-compatible endpoints whose API key is the
+// NAME of a secret in the vault, never a value), deployments of models on them with prices, presets, routing rules,
+// fallback chains, rate limits, settings, and the completion log. Chat itself streams over the socket (stores/ai.ts).
+import { api } from "@/lib/api";
+
+export interface Page<T> {
+	rows: T[];
+	total: number;
+	page: number;
+	pageSize: number;
+	totalPages: number;
+}
+
+interface Row {
+	id: string;
+	organization_id: string;
+	created_at: string;
+	updated_at: string;
+}
+
+export interface Provider extends Row {
+	name: string;
+	base_url: string;
+	api_key_secret: string | null;
+	api_key_environment: string;
+	timeout_ms: number;
+	headers: Record<string, string>;
+	enabled: boolean;
+}
+export type ProviderInput = Partial<Pick<Provider, "name" | "base_url" | "api_key_secret" | "api_key_environment" | "timeout_ms" | "headers" | "enabled">>;
+
+export type ModelKind = "chat" | "embedding";
+export interface Capabilities {
+	tools?: boolean;
+	json?: boolean;
+	vision?: boolean;
+}
+
+// Prices are per million tokens; the database's numerics arrive as strings.
+export interface Deployment extends Row {
+	provider_id: string;
+	name: string;
+	provider_model: string;
+	kind: ModelKind;
+	context_window: number | null;
+	capabilities: Capabilities;
+	input_price: number | string;
+	output_price: number | string;
+	cached_input_price: number | string;
+	priority: number;
+	weight: number;
+	tags: string[];
+	enabled: boolean;
+}
+export interface DeploymentInput {
+	provider_id?: string;
+	name?: string;
+	provider_model?: string;
+	kind?: ModelKind;
+	context_window?: number;
+	capabilities?: Capabilities;
+	input_price?: number;
+	output_price?: number;
+	cached_input_price?: number;
+	priority?: number;
+	weight?: number;
+	tags?: string[];
+	enabled?: boolean;
+}
+
+export interface Configuration extends Row {
+	name: string;
+	model: string;
+	temperature: number | string | null;
+	max_tokens: number | null;
+	system_prompt: string | null;
+	response_format: Record<string, unknown> | null;
+}
+export interface ConfigurationInput {
+	name?: string;
+	model?: string;
+	temperature?: number | null;
+	max_tokens?: number | null;
+	system_prompt?: string | null;
+	response_format?: Record<string, unknown> | null;
+}
+
+export const STRATEGIES = ["priority", "weighted", "latency", "least-busy", "cost"] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+export interface RoutingRule extends Row {
+	model: string;
+	tag: string | null;
+	strategy: Strategy;
+}
+export type RoutingRuleInput = { model?: string; tag?: string | null; strategy?: Strategy };
+
+export interface FallbackChain extends Row {
+	model: string;
+	fallbacks: string[];
+	first_token_timeout_ms: number | null;
+}
+export type FallbackChainInput = { model?: string; fallbacks?: string[]; first_token_timeout_ms?: number | null };
+
+export const LIMIT_SCOPES = ["organization", "user", "api_key", "model"] as const;
+export type LimitScope = (typeof LIMIT_SCOPES)[number];
+export interface RateLimit extends Row {
+	scope: LimitScope;
+	model: string | null;
+	requests_per_minute: number | null;
+	tokens_per_minute: number | null;
+}
+export type RateLimitInput = { scope?: LimitScope; model?: string | null; requests_per_minute?: number | null; tokens_per_minute?: number | null };
+
+export interface AiSettings {
+	storeContent: boolean;
+	cacheTtlSeconds: number;
+	cooldownSeconds: number;
+}
+
+// A name clients can use: a model with at least one enabled deployment, or a preset.
+export interface AvailableModel {
+	id: string;
+	object: "model";
+	kind: ModelKind | "configuration";
+}
+
+export const LOG_STATUSES = ["success", "error", "cancelled", "rate_limited"] as const;
+export type LogStatus = (typeof LOG_STATUSES)[number];
+export interface CompletionLog {
+	id: string;
+	request_id: string;
+	user_id: string | null;
+	api_key_id: string | null;
+	kind: ModelKind;
+	requested_model: string;
+	served_model: string | null;
+	provider_id: string | null;
+	fallback_path: string[];
+	stream: boolean;
+	cache_hit: boolean;
+	prompt_tokens: number;
+	completion_tokens: number;
+	cached_tokens: number;
+	cost: number | string;
+	latency_ms: number | null;
+	first_token_ms: number | null;
+	status: LogStatus;
+	error: string | null;
+	created_at: string;
+}
+export interface LogQuery {
+	model?: string;
+	status?: LogStatus;
+	userId?: string;
+	from?: string;
+	to?: string;
+	limit?: number;
+}
+export interface LogTotals {
+	requests: number;
+	prompt_tokens: number;
+	completion_tokens: number;
+	cost: number;
+}
+
+// The generic CRUD of one configuration table (DbMixin): list pages of at most 100 rows.
+function crud<T, In>(path: string) {
+	const one = (id: string) => `${path}/${encodeURIComponent(id)}`;
+	return {
+		list: (page = 1) => api.get<Page<T>>(path, { page, pageSize: 100, sort: "created_at" }),
+		async all(): Promise<T[]> {
+			const first = await api.get<Page<T>>(path, { page: 1, pageSize: 100, sort: "created_at" });
+			const rows = [...first.rows];
+			for (let p = 2; p <= first.totalPages; p++) rows.push(...(await api.get<Page<T>>(path, { page: p, pageSize: 100, sort: "created_at" })).rows);
+			return rows;
+		},
+		get: (id: string) => api.get<T>(one(id)),
+		create: (body: In) => api.post<T>(path, body),
+		update: (id: string, body: In) => api.patch<T>(one(id), body),
+		remove: (id: string) => api.delete<T>(one(id))
+	};
+}
+
+export const aiApi = {
+	providers: crud<Provider, ProviderInput>("/ai/providers"),
+	deployments: crud<Deployment, DeploymentInput>("/ai/deployments"),
+	configurations: crud<Configuration, ConfigurationInput>("/ai/configurations"),
+	routingRules: crud<RoutingRule, RoutingRuleInput>("/ai/routing-rules"),
+	fallbackChains: crud<FallbackChain, FallbackChainInput>("/ai/fallback-chains"),
+	rateLimits: crud<RateLimit, RateLimitInput>("/ai/rate-limits"),
+
+	models: () => api.get<AvailableModel[]>("/ai/models"),
+	settings: () => api.get<AiSettings>("/ai/settings"),
+	configure: (body: Partial<AiSettings>) => api.patch<AiSettings>("/ai/settings", body),
+	logs: (query: LogQuery = {}) => api.get<{ rows: CompletionLog[]; totals: LogTotals }>("/ai/logs", { ...query })
+};
+
+export type CrudApi<T, In> = ReturnType<typeof crud<T, In>>;

@@ -1,0 +1,534 @@
+// ai: the current organization's AI gateway set-up (providers and their deployments, presets, routing rules,
+// fallback chains, rate limits, settings), the completion log with its filters, and the playground: a conversation
+// streamed token by token over the socket (`ai:chat` → `ai:chunk`… then `ai:done` or `ai:error`; `ai:cancel` stops).
+//
+// The playground uses a socket of its own, opened on the first message: the shared realtime connection
+// (stores/realtime.ts) offers `call` and `on` but cannot emit other events, and the server sends a chat's chunks
+// only to the socket that asked for them. Switching organization or signing out closes it and empties everything.
+import { defineStore } from "pinia";
+import { computed, reactive, ref, watch, type Ref } from "vue";
+import { io, type Socket } from "socket.io-client";
+import { ApiError, refreshSession } from "@/lib/api";
+import { useAuthStore } from "./auth";
+import {
+	aiApi,
+	type AiSettings,
+	type AvailableModel,
+	type CompletionLog,
+	type Configuration,
+	type ConfigurationInput,
+	type CrudApi,
+	type Deployment,
+	type DeploymentInput,
+	type FallbackChain,
+	type FallbackChainInput,
+	type LogQuery,
+	type LogStatus,
+	type LogTotals,
+	type Provider,
+	type ProviderInput,
+	type RateLimit,
+	type RateLimitInput,
+	type RoutingRule,
+	type RoutingRuleInput
+} from "@/api/ai.api";
+
+// ---- Playground types -------------------------------------------------------------------------------------------
+
+export type TurnStatus = "waiting" | "streaming" | "done" | "stopped" | "error";
+
+export interface ReadableError {
+	title: string;
+	detail: string;
+	code: string;
+}
+
+export interface Turn {
+	id: number;
+	role: "user" | "assistant";
+	content: string;
+	// Assistant turns only.
+	model?: string;
+	status?: TurnStatus;
+	requestId?: string;
+	error?: ReadableError;
+	usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+	firstTokenMs?: number;
+	durationMs?: number;
+}
+
+// An error of the platform (REST, socket ack or a stream's `ai:error`) in words a user can act on.
+export function readableError(code: string | undefined, message: string | undefined, status?: number): ReadableError {
+	const c = code ?? "ERROR";
+	const text = (message ?? "").trim();
+	const sentence = text ? text.charAt(0).toUpperCase() + text.slice(1) : "";
+	const generic = !text || /^internal error$/i.test(text);
+	switch (c) {
+		case "RATE_LIMITED": {
+			// "rate limit exceeded (model:gpt-4o); retry in 12s", or the socket's own "too many calls on this connection".
+			const wait = /retry in (\d+)\s*s/i.exec(text)?.[1];
+			const scope = /\(([^)]+)\)/.exec(text)?.[1];
+			if (!scope) return { code: c, title: "Rate limited", detail: sentence || "Too many requests; wait a moment and try again." };
+			const [kind, model] = scope.split(":");
+			const whose: Record<string, string> = { organization: "The organization's", user: "Your", api_key: "This API key's", model: "The model's" };
+			return {
+				code: c,
+				title: "Rate limited",
+				detail: `${whose[kind] ?? "A"} rate limit${model ? ` for ${model}` : ""} is used up for this minute.${wait ? ` Try again in ${wait} s.` : ""}`
+			};
+		}
+		case "UPSTREAM_RATE_LIMITED":
+			return { code: c, title: "The provider is rate limiting", detail: sentence || "Every deployment and fallback answered 429. Try again shortly." };
+		case "MODEL_NOT_FOUND":
+			return { code: c, title: "Model not found", detail: sentence || "No enabled deployment serves this model." };
+		case "UPSTREAM_REFUSED":
+			return { code: c, title: "The provider refused the request", detail: sentence };
+		case "UPSTREAM_FAILED":
+			return {
+				code: c,
+				title: status === 504 ? "The model did not answer in time" : "The provider failed",
+				detail: generic ? "Every deployment and fallback of this model was tried. Check the provider's URL, key and health." : sentence
+			};
+		case "upstream_error":
+		case "connection":
+		case "timeout":
+		case "server_error":
+		case "first_token_timeout":
+			return { code: c, title: "The answer was cut off", detail: sentence || "The provider stopped answering mid-way." };
+		case "CANCELLED":
+		case "cancelled":
+			return { code: c, title: "Stopped", detail: "The request was cancelled." };
+		case "FORBIDDEN":
+			return { code: c, title: "Not allowed", detail: "Using models needs the member role or higher in this organization." };
+		case "UNAUTHORIZED":
+			return { code: c, title: "Signed out", detail: "Your session has ended. Please sign in again." };
+		case "VALIDATION_ERROR":
+			return { code: c, title: "Invalid request", detail: sentence };
+		case "SERVICE_UNAVAILABLE":
+			return { code: c, title: "AI service unavailable", detail: "The AI service did not answer in time or is not running. Try again." };
+		case "OFFLINE":
+		case "DISCONNECTED":
+			return { code: c, title: "Connection lost", detail: sentence || "The live connection dropped; the answer may be incomplete." };
+		default:
+			return { code: c, title: status && status >= 500 ? "Server error" : "Request failed", detail: generic ? "Something went wrong on the server." : sentence };
+	}
+}
+
+const CHAT_ACK_TIMEOUT_MS = 5 * 60_000;
+
+// ---- The store --------------------------------------------------------------------------------------------------
+
+export const useAiStore = defineStore("ai", () => {
+	const auth = useAuthStore();
+
+	const providers = ref<Provider[] | null>(null);
+	const deployments = ref<Deployment[] | null>(null);
+	const configurations = ref<Configuration[] | null>(null);
+	const routingRules = ref<RoutingRule[] | null>(null);
+	const fallbackChains = ref<FallbackChain[] | null>(null);
+	const rateLimits = ref<RateLimit[] | null>(null);
+	const settings = ref<AiSettings | null>(null);
+	const models = ref<AvailableModel[] | null>(null);
+
+	// The completion log and its filters, kept while the user moves between pages.
+	const logFilters = reactive<{ model: string; status: LogStatus | ""; userId: string; from: string; to: string; limit: number }>({
+		model: "",
+		status: "",
+		userId: "",
+		from: "",
+		to: "",
+		limit: 100
+	});
+	const logs = ref<CompletionLog[] | null>(null);
+	const logTotals = ref<LogTotals | null>(null);
+
+	// The playground: settings and the conversation.
+	const playground = reactive({ model: "", temperature: 0.7, useTemperature: true, system: "" });
+	const turns = ref<Turn[]>([]);
+	const running = computed(() => turns.value.find(t => t.role === "assistant" && (t.status === "waiting" || t.status === "streaming")) ?? null);
+
+	function reset() {
+		providers.value = null;
+		deployments.value = null;
+		configurations.value = null;
+		routingRules.value = null;
+		fallbackChains.value = null;
+		rateLimits.value = null;
+		settings.value = null;
+		models.value = null;
+		logs.value = null;
+		logTotals.value = null;
+		Object.assign(logFilters, { model: "", status: "", userId: "", from: "", to: "", limit: 100 });
+		stopAll("Switched organization.");
+		turns.value = [];
+		playground.model = "";
+		playground.system = "";
+	}
+	watch(() => auth.organizationId, reset);
+	// Signed out: the playground's socket goes with the session.
+	watch(
+		() => auth.accessToken,
+		token => {
+			if (!token) {
+				stopAll("Signed out.");
+				closeSocket();
+			}
+		}
+	);
+
+	// Applies a loaded result only if the user has not switched organization while it was loading.
+	async function load<T>(fetch: () => Promise<T>, apply: (value: T) => void) {
+		const org = auth.organizationId;
+		const value = await fetch();
+		if (auth.organizationId === org) apply(value);
+		return value;
+	}
+
+	// ---- Configuration tables: load, and write then reload ----------------------------------------------------
+
+	function table<T extends { id: string }, In>(list: Ref<T[] | null>, crud: CrudApi<T, In>) {
+		const reload = () => load(() => crud.all(), rows => (list.value = rows));
+		return {
+			load: reload,
+			async create(body: In) {
+				const row = await crud.create(body);
+				await reload();
+				models.value = null;
+				return row;
+			},
+			async update(id: string, body: In) {
+				const row = await crud.update(id, body);
+				await reload();
+				models.value = null;
+				return row;
+			},
+			async remove(id: string) {
+				const row = await crud.remove(id);
+				list.value = list.value?.filter(r => r.id !== id) ?? null;
+				models.value = null;
+				return row;
+			}
+		};
+	}
+
+	const providerOps = table<Provider, ProviderInput>(providers, aiApi.providers);
+	const deploymentOps = table<Deployment, DeploymentInput>(deployments, aiApi.deployments);
+	const configurationOps = table<Configuration, ConfigurationInput>(configurations, aiApi.configurations);
+	const routingRuleOps = table<RoutingRule, RoutingRuleInput>(routingRules, aiApi.routingRules);
+	const fallbackChainOps = table<FallbackChain, FallbackChainInput>(fallbackChains, aiApi.fallbackChains);
+	const rateLimitOps = table<RateLimit, RateLimitInput>(rateLimits, aiApi.rateLimits);
+
+	// A provider's deployments go with it (ON DELETE CASCADE).
+	async function removeProvider(id: string) {
+		await providerOps.remove(id);
+		deployments.value = deployments.value?.filter(d => d.provider_id !== id) ?? null;
+	}
+
+	const loadModels = () => load(() => aiApi.models(), m => (models.value = m));
+	const loadSettings = () => load(() => aiApi.settings(), s => (settings.value = s));
+	async function configure(body: Partial<AiSettings>) {
+		const s = await aiApi.configure(body);
+		settings.value = s;
+		return s;
+	}
+
+	// Every model name known to the set-up: deployed models and presets, for the selects of the other pages.
+	const modelNames = computed(() => {
+		const names = new Set<string>();
+		for (const d of deployments.value ?? []) names.add(d.name);
+		for (const c of configurations.value ?? []) names.add(c.name);
+		for (const m of models.value ?? []) names.add(m.id);
+		return [...names].sort((a, b) => a.localeCompare(b));
+	});
+
+	// Only the answer to the latest request is shown, however the responses arrive.
+	let logRequest = 0;
+	async function loadLogs() {
+		const mine = ++logRequest;
+		const q: LogQuery = { limit: logFilters.limit };
+		if (logFilters.model) q.model = logFilters.model;
+		if (logFilters.status) q.status = logFilters.status;
+		if (logFilters.userId) q.userId = logFilters.userId;
+		// Dates are days in the user's time zone: from its start, to the end of the "to" day.
+		if (logFilters.from) q.from = new Date(`${logFilters.from}T00:00:00`).toISOString();
+		if (logFilters.to) {
+			const end = new Date(`${logFilters.to}T00:00:00`);
+			end.setDate(end.getDate() + 1);
+			q.to = end.toISOString();
+		}
+		await load(
+			() => aiApi.logs(q),
+			r => {
+				if (mine !== logRequest) return;
+				logs.value = r.rows;
+				logTotals.value = r.totals;
+			}
+		);
+	}
+
+	// ---- Playground: the chat socket --------------------------------------------------------------------------
+
+	let socket: Socket | null = null;
+	let socketIdentity = "";
+	let connecting: Promise<Socket> | null = null;
+	// Events that arrive for a request whose id the ack has not told yet (kept in order, replayed on the ack).
+	const early = new Map<string, [string, any][]>();
+
+	function closeSocket() {
+		connecting = null;
+		if (socket) {
+			socket.removeAllListeners();
+			socket.disconnect();
+			socket = null;
+		}
+		socketIdentity = "";
+	}
+
+	function turnOf(requestId: string | undefined) {
+		return requestId ? turns.value.find(t => t.requestId === requestId) : undefined;
+	}
+
+	function onStreamEvent(event: string, payload: any) {
+		const id = payload?.requestId;
+		const turn = turnOf(id);
+		if (!turn) {
+			if (typeof id === "string" && running.value && !running.value.requestId) {
+				const list = early.get(id) ?? [];
+				list.push([event, payload]);
+				early.set(id, list);
+			}
+			return;
+		}
+		// After Stop, whatever was already on its way is ignored.
+		if (turn.status !== "waiting" && turn.status !== "streaming") return;
+		if (event === "ai:chunk") {
+			let text = "";
+			for (const c of payload.chunk?.choices ?? []) text += c?.delta?.content ?? "";
+			if (text) {
+				if (turn.status === "waiting") turn.firstTokenMs = Date.now() - started.get(turn.id)!;
+				turn.status = "streaming";
+				turn.content += text;
+			}
+		} else if (event === "ai:done") {
+			turn.status = "done";
+			turn.usage = payload.usage;
+			finish(turn);
+		} else if (event === "ai:error") {
+			turn.status = "error";
+			const e = payload.error ?? {};
+			turn.error = readableError(e.code, e.message);
+			finish(turn);
+		}
+	}
+
+	const started = new Map<number, number>();
+	function finish(turn: Turn) {
+		const t0 = started.get(turn.id);
+		if (t0) turn.durationMs = Date.now() - t0;
+		started.delete(turn.id);
+	}
+
+	function openSocket(token: string, organizationId: string): Promise<Socket> {
+		return new Promise((resolve, reject) => {
+			const s = io(window.location.origin, { path: "/socket.io", transports: ["websocket"], auth: { token, organizationId }, reconnection: false });
+			const fail = (err: ApiError) => {
+				s.removeAllListeners();
+				s.disconnect();
+				reject(err);
+			};
+			s.once("ready", () => {
+				s.off("connect_error");
+				resolve(s);
+			});
+			s.once("connect_error", (err: Error & { data?: { code?: string; status?: number } }) =>
+				fail(new ApiError(err.data?.status ?? 0, { code: err.data?.code ?? "OFFLINE", message: err.message || "Cannot reach the server." }))
+			);
+		});
+	}
+
+	// The socket for the current session and organization, (re)opened when needed; a refused token is renewed once.
+	async function chatSocket(): Promise<Socket> {
+		const identity = `${auth.accessToken}|${auth.organizationId}`;
+		if (socket?.connected && socketIdentity === identity) return socket;
+		if (connecting && socketIdentity === identity) return connecting;
+		closeSocket();
+		const token = auth.accessToken;
+		const org = auth.organizationId;
+		if (!token || !org) throw new ApiError(0, { code: "UNAUTHORIZED", message: "Not signed in." });
+		socketIdentity = identity;
+		const attempt = (async () => {
+			let s: Socket;
+			try {
+				s = await openSocket(token, org);
+			} catch (e) {
+				if (!(e instanceof ApiError && (e.code === "UNAUTHORIZED" || e.status === 401)) || !(await refreshSession(token)) || !auth.accessToken) throw e;
+				socketIdentity = `${auth.accessToken}|${org}`;
+				s = await openSocket(auth.accessToken, org);
+			}
+			for (const event of ["ai:chunk", "ai:done", "ai:error"]) s.on(event, (payload: any) => onStreamEvent(event, payload));
+			s.on("disconnect", () => {
+				// A running answer loses its stream with the connection.
+				for (const t of turns.value)
+					if (t.role === "assistant" && (t.status === "waiting" || t.status === "streaming")) {
+						t.status = "error";
+						t.error = readableError("DISCONNECTED", undefined);
+						finish(t);
+					}
+				if (socket === s) closeSocket();
+			});
+			return s;
+		})();
+		connecting = attempt;
+		try {
+			socket = await attempt;
+			return socket;
+		} catch (e) {
+			socketIdentity = "";
+			throw e;
+		} finally {
+			if (connecting === attempt) connecting = null;
+		}
+	}
+
+	let nextTurn = 1;
+	// Set when Stop is pressed before the server has told the request's id (it does so with the first token).
+	const cancelOnAck = new Set<number>();
+
+	// Sends the user's message with the conversation so far; the answer streams into a new assistant turn.
+	async function send(text: string) {
+		const model = playground.model;
+		if (!model || !text.trim() || running.value) return;
+		// The exchanges so far that got an answer (a stopped one keeps what arrived); failed ones are left out.
+		const history: { role: string; content: string }[] = [];
+		turns.value.forEach((t, i) => {
+			const answer = turns.value[i + 1];
+			if (t.role === "user" && answer?.role === "assistant" && (answer.status === "done" || answer.status === "stopped") && answer.content)
+				history.push({ role: "user", content: t.content }, { role: "assistant", content: answer.content });
+		});
+		const messages = [...(playground.system.trim() ? [{ role: "system", content: playground.system.trim() }] : []), ...history, { role: "user", content: text }];
+		turns.value.push({ id: nextTurn++, role: "user", content: text });
+		turns.value.push({ id: nextTurn++, role: "assistant", content: "", model, status: "waiting" });
+		const turn = turns.value[turns.value.length - 1];
+		started.set(turn.id, Date.now());
+		const params: Record<string, unknown> = { model, messages };
+		if (playground.useTemperature) params.temperature = Number(playground.temperature);
+
+		const fail = (e: ReadableError) => {
+			if (turn.status !== "waiting" && turn.status !== "streaming") return;
+			turn.status = "error";
+			turn.error = e;
+			finish(turn);
+		};
+		let s: Socket;
+		try {
+			s = await chatSocket();
+		} catch (e: any) {
+			return fail(readableError(e?.code, e?.message, e?.status));
+		}
+		if (turn.status !== "waiting") return; // stopped while connecting
+		s.timeout(CHAT_ACK_TIMEOUT_MS).emit("ai:chat", { params }, (timeout: Error | null, res: { data?: { requestId: string }; error?: any; status?: number }) => {
+			const stoppedEarly = cancelOnAck.delete(turn.id);
+			if (timeout) return fail(readableError("SERVICE_UNAVAILABLE", undefined));
+			if (res?.error) return fail(readableError(res.error.code, res.error.message, res.status));
+			const requestId = res?.data?.requestId;
+			if (!requestId) return fail(readableError("ERROR", "The server did not start the request."));
+			turn.requestId = requestId;
+			if (stoppedEarly) {
+				s.emit("ai:cancel", { requestId });
+				early.delete(requestId);
+				return;
+			}
+			for (const [event, payload] of early.get(requestId) ?? []) onStreamEvent(event, payload);
+			early.delete(requestId);
+		});
+	}
+
+	// Stop: the server cancels the upstream request; what arrived so far stays, marked as stopped.
+	function stop() {
+		const turn = running.value;
+		if (!turn) return;
+		turn.status = "stopped";
+		finish(turn);
+		if (turn.requestId) socket?.emit("ai:cancel", { requestId: turn.requestId });
+		else cancelOnAck.add(turn.id);
+	}
+
+	function stopAll(reason: string) {
+		for (const t of turns.value)
+			if (t.role === "assistant" && (t.status === "waiting" || t.status === "streaming")) {
+				if (t.requestId) socket?.emit("ai:cancel", { requestId: t.requestId });
+				t.status = "error";
+				t.error = { code: "CANCELLED", title: "Stopped", detail: reason };
+				finish(t);
+			}
+		closeSocket();
+	}
+
+	function clearConversation() {
+		if (running.value) stop();
+		turns.value = [];
+	}
+
+	// Sends the last user message again (after an error), dropping the failed answer.
+	function retry() {
+		const last = turns.value[turns.value.length - 1];
+		if (!last || last.role !== "assistant" || running.value) return;
+		const question = turns.value[turns.value.length - 2];
+		if (!question || question.role !== "user") return;
+		turns.value.splice(turns.value.length - 2, 2);
+		return send(question.content);
+	}
+
+	return {
+		providers,
+		deployments,
+		configurations,
+		routingRules,
+		fallbackChains,
+		rateLimits,
+		settings,
+		models,
+		modelNames,
+		logFilters,
+		logs,
+		logTotals,
+		playground,
+		turns,
+		running,
+
+		loadProviders: providerOps.load,
+		createProvider: providerOps.create,
+		updateProvider: providerOps.update,
+		removeProvider,
+		loadDeployments: deploymentOps.load,
+		createDeployment: deploymentOps.create,
+		updateDeployment: deploymentOps.update,
+		removeDeployment: deploymentOps.remove,
+		loadConfigurations: configurationOps.load,
+		createConfiguration: configurationOps.create,
+		updateConfiguration: configurationOps.update,
+		removeConfiguration: configurationOps.remove,
+		loadRoutingRules: routingRuleOps.load,
+		createRoutingRule: routingRuleOps.create,
+		updateRoutingRule: routingRuleOps.update,
+		removeRoutingRule: routingRuleOps.remove,
+		loadFallbackChains: fallbackChainOps.load,
+		createFallbackChain: fallbackChainOps.create,
+		updateFallbackChain: fallbackChainOps.update,
+		removeFallbackChain: fallbackChainOps.remove,
+		loadRateLimits: rateLimitOps.load,
+		createRateLimit: rateLimitOps.create,
+		updateRateLimit: rateLimitOps.update,
+		removeRateLimit: rateLimitOps.remove,
+		loadModels,
+		loadSettings,
+		configure,
+		loadLogs,
+
+		send,
+		stop,
+		retry,
+		clearConversation
+	};
+});
+
