@@ -6,7 +6,9 @@ import { preflight } from "../lib/preflight";
 import { createNode } from "../lib/node";
 import { releaseDb } from "../lib/db";
 import { prepareFixture, readTeam } from "./setup";
-import { runLoad, DEFAULT_LOAD } from "./load";
+import "./no-prepare";
+import { DEFAULT_LOAD } from "./load";
+import { POSTGRES, runLoadWithCpu } from "./cpu";
 
 async function main() {
 	const config = loadConfig();
@@ -16,7 +18,7 @@ async function main() {
 	await broker.start();
 	const info = { cacher: (broker as any).cacher ? (broker as any).cacher.constructor.name : null, db: config.databaseUrl ? "postgres" : "pglite" };
 	const fixture = await prepareFixture(broker);
-	const stats = await runLoad(readTeam(broker, fixture), DEFAULT_LOAD);
+	const stats = await runLoadWithCpu(readTeam(broker, fixture), { node: "self", ...(config.databaseUrl ? { postgres: POSTGRES } : {}) }, DEFAULT_LOAD);
 	process.stdout.write(`BENCH_RESULT ${JSON.stringify({ ...stats, ...info })}\n`);
 
 	const stop = async () => {

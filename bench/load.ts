@@ -9,6 +9,12 @@ export interface LoadOptions {
 	durationMs: number;
 }
 
+export interface WindowHooks {
+	// Called when the measured window opens and closes (timers, so within a few ms of the boundaries).
+	onMeasureStart?: () => void;
+	onMeasureEnd?: () => void;
+}
+
 export interface LoadStats {
 	requests: number;
 	errors: number;
@@ -34,8 +40,14 @@ function percentile(sorted: Float64Array, p: number): number {
 
 const round = (n: number, d = 2) => (Number.isFinite(n) ? Math.round(n * 10 ** d) / 10 ** d : null);
 
-export async function runLoad(call: () => Promise<unknown>, opts: LoadOptions = DEFAULT_LOAD): Promise<LoadStats> {
+export async function runLoad(call: () => Promise<unknown>, opts: LoadOptions = DEFAULT_LOAD, hooks: WindowHooks = {}): Promise<LoadStats> {
 	const start = performance.now();
+	let started = false;
+	let ended = false;
+	const open = () => !started && ((started = true), hooks.onMeasureStart?.());
+	const close = () => started && !ended && ((ended = true), hooks.onMeasureEnd?.());
+	const t1 = setTimeout(open, opts.warmupMs);
+	const t2 = setTimeout(close, opts.warmupMs + opts.durationMs);
 	const measureFrom = start + opts.warmupMs;
 	const measureTo = measureFrom + opts.durationMs;
 	let lat = new Float64Array(1 << 16);
@@ -46,7 +58,13 @@ export async function runLoad(call: () => Promise<unknown>, opts: LoadOptions = 
 	const worker = async () => {
 		for (;;) {
 			const t0 = performance.now();
-			if (t0 >= measureTo) return;
+			// Also from here, not only from the timers: calls that complete without I/O (PGlite runs in-process) can
+			// keep the microtask queue busy so long that timers fire late.
+			if (t0 >= measureFrom) open();
+			if (t0 >= measureTo) {
+				close();
+				return;
+			}
 			let failed = false;
 			try {
 				await call();
@@ -68,6 +86,10 @@ export async function runLoad(call: () => Promise<unknown>, opts: LoadOptions = 
 		}
 	};
 	await Promise.all(Array.from({ length: opts.concurrency }, worker));
+	clearTimeout(t1);
+	clearTimeout(t2);
+	open();
+	close();
 
 	const sorted = lat.subarray(0, n).sort();
 	return {
@@ -100,4 +122,58 @@ export function resetPeakRss(pid: number | "self" = "self"): boolean {
 	} catch {
 		return false;
 	}
+}
+
+// Open loop at a fixed rate (diagnosis): the same work per second whatever the variant, so CPU time per request
+// compares options without the feedback of closed-loop throughput on batching. Returns latency like runLoad.
+export async function runFixedRate(call: () => Promise<unknown>, ratePerSec: number, opts: LoadOptions = DEFAULT_LOAD, hooks: WindowHooks = {}): Promise<LoadStats> {
+	const tickMs = 10;
+	const perTick = ratePerSec / (1000 / tickMs);
+	const start = performance.now();
+	const measureFrom = start + opts.warmupMs;
+	const measureTo = measureFrom + opts.durationMs;
+	const lat: number[] = [];
+	let errors = 0;
+	let firstError: string | undefined;
+	let credit = 0;
+	const inflight = new Set<Promise<void>>();
+	let started = false;
+	await new Promise<void>(resolve => {
+		const timer = setInterval(() => {
+			const now = performance.now();
+			if (!started && now >= measureFrom) ((started = true), hooks.onMeasureStart?.());
+			if (now >= measureTo) {
+				clearInterval(timer);
+				hooks.onMeasureEnd?.();
+				return resolve();
+			}
+			credit += perTick;
+			for (; credit >= 1; credit--) {
+				const t0 = performance.now();
+				const p = call().then(
+					() => {
+						if (t0 >= measureFrom && t0 < measureTo) lat.push(performance.now() - t0);
+					},
+					(err: any) => {
+						if (t0 >= measureFrom && t0 < measureTo) errors++;
+						if (!firstError) firstError = `${err?.name}: ${err?.message}`;
+					}
+				);
+				const q = p.finally(() => inflight.delete(q));
+				inflight.add(q);
+			}
+		}, tickMs);
+	});
+	await Promise.all(inflight);
+	const sorted = Float64Array.from(lat).sort();
+	return {
+		requests: sorted.length,
+		errors,
+		rps: round(sorted.length / (opts.durationMs / 1000), 0) as number,
+		p50: round(percentile(sorted, 50)) as number,
+		p90: round(percentile(sorted, 90)) as number,
+		p99: round(percentile(sorted, 99)) as number,
+		max: round(sorted.length ? sorted[sorted.length - 1] : NaN) as number,
+		firstError
+	};
 }

@@ -16,7 +16,9 @@ export interface Child {
 const live = new Set<Child>();
 
 export function spawnChild(name: string, script: string, env: Record<string, string>): Child {
-	const proc = spawn(process.execPath, ["--import", "tsx", script], {
+	// BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to every child, for profiling.
+	const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+	const proc = spawn(process.execPath, [...extra, "--import", "tsx", script], {
 		cwd: ROOT,
 		env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", ...env },
 		stdio: ["ignore", "pipe", "pipe"]

@@ -4,6 +4,9 @@ import crypto from "crypto";
 import type { ServiceBroker } from "moleculer";
 
 export const BENCH_JWT_SECRET = "bench-secret-bench-secret-bench-secret-0123";
+// What every platform process of the bench is given: cluster nodes need both (TRANSIT_KEY encrypts every packet
+// between platform nodes, as in production; the bare baseline pair does not use it).
+export const BENCH_SECRETS = { JWT_SECRET: BENCH_JWT_SECRET, TRANSIT_KEY: "bench-transit-key-bench-transit-key-0123" };
 
 export interface Fixture {
 	auth: any;

@@ -1,0 +1,181 @@
+// The AI gateway's overhead: the same chat request, with the official openai SDK, sent straight to an
+// OpenAI-compatible upstream on 127.0.0.1 and through the platform's /v1/chat/completions, side by side, at fixed
+// offered rates (open loop). Embedded (one process, PGlite) and cluster (gateway, AI, auth+secrets over RabbitMQ,
+// PostgreSQL, Redis). Also the highest offered rate the platform sustains with no errors.
+import fs from "fs";
+import os from "os";
+import path from "path";
+import crypto from "crypto";
+import pg from "pg";
+import OpenAI from "openai";
+import { spawnChild, Child } from "./proc";
+import { FakeOpenAI } from "../test/helpers/fake-openai";
+
+const PG_ADMIN = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const AMQP = "amqp://guest:guest@127.0.0.1:5672";
+const REDIS = "redis://127.0.0.1:6379";
+const DURATION_MS = Number(process.env.BENCH_AI_DURATION_MS ?? 4000);
+const RATES = (process.env.BENCH_AI_RATES ?? "100,500").split(",").map(Number);
+const SUSTAIN_STEPS = (process.env.BENCH_AI_SUSTAIN ?? "250,500,750,1000,1500,2000").split(",").map(Number);
+const BASE_ENV = {
+	JWT_SECRET: crypto.randomBytes(24).toString("hex"),
+	TRANSIT_KEY: crypto.randomBytes(24).toString("hex"),
+	LOG_LEVEL: "warn",
+	RATE_LIMIT_IP_PER_MINUTE: "100000000",
+	RATE_LIMIT_USER_PER_MINUTE: "100000000"
+};
+
+interface Sample {
+	ok: number;
+	errors: number;
+	latencies: number[];
+	achievedRps: number;
+}
+
+const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
+
+// Open loop: requests start on a fixed schedule whatever the answers do, so a slow server shows as latency.
+async function openLoop(rate: number, durationMs: number, send: () => Promise<unknown>): Promise<Sample> {
+	const latencies: number[] = [];
+	let errors = 0;
+	const pending: Promise<void>[] = [];
+	const started = performance.now();
+	const total = Math.round((rate * durationMs) / 1000);
+	for (let i = 0; i < total; i++) {
+		const due = started + (i * 1000) / rate;
+		const wait = due - performance.now();
+		if (wait > 1) await new Promise(r => setTimeout(r, wait));
+		const t0 = performance.now();
+		pending.push(
+			send().then(
+				() => void latencies.push(performance.now() - t0),
+				() => void errors++
+			)
+		);
+	}
+	await Promise.all(pending);
+	const elapsed = performance.now() - started;
+	latencies.sort((a, b) => a - b);
+	return { ok: latencies.length, errors, latencies, achievedRps: Math.round((latencies.length / elapsed) * 1000) };
+}
+
+async function api(base: string, method: string, p: string, token: string | undefined, org: string | undefined, body?: unknown) {
+	const r = await fetch(`${base}${p}`, {
+		method,
+		headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(org ? { "x-organization-id": org } : {}), ...(body ? { "content-type": "application/json" } : {}) },
+		body: body ? JSON.stringify(body) : undefined
+	});
+	const json: any = await r.json();
+	if (r.status >= 400) throw new Error(`${method} ${p}: ${r.status} ${JSON.stringify(json)}`);
+	return json;
+}
+
+// Registers an owner, stores the upstream key as a secret, configures provider and deployment, returns an API key.
+async function configure(base: string, upstream: string): Promise<string> {
+	for (let i = 0; i < 150; i++) {
+		const ready = await fetch(`${base}/api/health/ready`).then(r => r.json()).catch(() => ({}));
+		if (["auth", "secrets", "ai"].every(s => ready.services?.includes(s)) && (await fetch(`${base}/api/ai/models`).then(r => r.status).catch(() => 0)) === 401) break;
+		await new Promise(r => setTimeout(r, 200));
+	}
+	const owner = await api(base, "POST", "/api/auth/register", undefined, undefined, { email: `bench-${Date.now()}@example.com`, password: "correct horse battery", name: "Bench" });
+	const t = owner.accessToken, o = owner.organization.id;
+	await api(base, "POST", "/api/secrets", t, o, { environment: "production", name: "UPSTREAM", value: "sk-bench-upstream" });
+	const provider = await api(base, "POST", "/api/ai/providers", t, o, { name: "fake", base_url: upstream, api_key_secret: "UPSTREAM" });
+	await api(base, "POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "bench-model", provider_model: "bench-upstream" });
+	return (await api(base, "POST", "/api/auth/api-keys", t, o, { name: "bench" })).key;
+}
+
+interface Row {
+	mode: string;
+	rate: number;
+	direct: { p50: number; p99: number; rps: number; errors: number };
+	platform: { p50: number; p99: number; rps: number; errors: number };
+	overhead: { p50: number; p99: number };
+}
+
+async function measure(mode: string, base: string, upstreamUrl: string, apiKey: string): Promise<{ rows: Row[]; sustained: number }> {
+	const direct = new OpenAI({ apiKey: "sk-bench-upstream", baseURL: upstreamUrl, maxRetries: 0 });
+	const platform = new OpenAI({ apiKey, baseURL: `${base}/v1`, maxRetries: 0 });
+	const body = { messages: [{ role: "user" as const, content: "complete this line of code" }], temperature: 0.7 };
+	const viaDirect = () => direct.chat.completions.create({ model: "bench-upstream", ...body });
+	const viaPlatform = () => platform.chat.completions.create({ model: "bench-model", ...body });
+	// Warm both paths (connections, JIT, caches of the organization's set-up).
+	await openLoop(50, 1000, viaDirect);
+	await openLoop(50, 1000, viaPlatform);
+	const rows: Row[] = [];
+	for (const rate of RATES) {
+		const d = await openLoop(rate, DURATION_MS, viaDirect);
+		const p = await openLoop(rate, DURATION_MS, viaPlatform);
+		const s = (x: Sample) => ({ p50: round(pct(x.latencies, 50)), p99: round(pct(x.latencies, 99)), rps: x.achievedRps, errors: x.errors });
+		rows.push({ mode, rate, direct: s(d), platform: s(p), overhead: { p50: round(pct(p.latencies, 50) - pct(d.latencies, 50)), p99: round(pct(p.latencies, 99) - pct(d.latencies, 99)) } });
+	}
+	// Sustained: the offered rate is met (within 5%) with no errors and p99 under one second.
+	let sustained = 0;
+	for (const rate of SUSTAIN_STEPS) {
+		const p = await openLoop(rate, 3000, viaPlatform);
+		if (p.errors || p.achievedRps < rate * 0.95 || pct(p.latencies, 99) > 1000) break;
+		sustained = rate;
+	}
+	return { rows, sustained };
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+
+async function main() {
+	const up = new FakeOpenAI();
+	const upstreamUrl = await up.start();
+	up.set("bench-upstream", { content: "const answer = 42;" });
+	const children: Child[] = [];
+	const results: any = { generatedAt: new Date().toISOString(), machine: { nproc: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) }, durationMs: DURATION_MS, modes: {} };
+	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-bench-ai-"));
+	const dbName = `cide_bench_ai_${crypto.randomBytes(4).toString("hex")}`;
+	const admin = new pg.Client({ connectionString: PG_ADMIN });
+	try {
+		// Embedded: every service in one process, PGlite, in-memory cache and limits.
+		const embeddedPort = 3991;
+		const embedded = spawnChild("embedded", "lib/main.ts", { ...BASE_ENV, DATA_DIR: dataDir, PORT: String(embeddedPort) });
+		children.push(embedded);
+		await embedded.waitFor(/Coder IDE node .* up/, 60_000);
+		const eBase = `http://127.0.0.1:${embeddedPort}`;
+		results.modes.embedded = await measure("embedded", eBase, upstreamUrl, await configure(eBase, upstreamUrl));
+		await embedded.stop();
+
+		// Cluster: gateway, AI, auth+secrets as separate processes.
+		await admin.connect();
+		await admin.query(`CREATE DATABASE ${dbName}`);
+		const env = { ...BASE_ENV, TRANSPORTER: AMQP, CHANNELS_URL: AMQP, CACHER: REDIS, DATABASE_URL: PG_ADMIN.replace(/\/[^/]*$/, `/${dbName}`), NAMESPACE: `bench-ai-${crypto.randomBytes(3).toString("hex")}` };
+		const clusterPort = 3992;
+		const core = spawnChild("auth+secrets", "lib/main.ts", { ...env, SERVICES: "auth,secrets", MASTER_KEY: crypto.randomBytes(32).toString("base64") });
+		children.push(core);
+		await core.waitFor(/Coder IDE node .* up/, 60_000);
+		const ai = spawnChild("ai", "lib/main.ts", { ...env, SERVICES: "ai" });
+		const gw = spawnChild("gateway", "lib/main.ts", { ...env, SERVICES: "gateway", PORT: String(clusterPort) });
+		children.push(ai, gw);
+		await Promise.all([ai.waitFor(/Coder IDE node .* up/, 60_000), gw.waitFor(/Coder IDE node .* up/, 60_000)]);
+		const cBase = `http://127.0.0.1:${clusterPort}`;
+		results.modes.cluster = await measure("cluster", cBase, upstreamUrl, await configure(cBase, upstreamUrl));
+	} finally {
+		await Promise.all(children.map(c => c.stop().catch(() => undefined)));
+		await up.stop();
+		await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+		await admin.end().catch(() => undefined);
+		fs.rmSync(dataDir, { recursive: true, force: true });
+	}
+
+	console.log("\nAI gateway overhead: openai SDK → upstream directly vs → platform /v1/chat/completions (open loop)");
+	console.log("mode      offered/s   direct p50/p99 ms   platform p50/p99 ms   overhead p50/p99 ms   errors (platform)");
+	for (const mode of Object.keys(results.modes)) {
+		for (const r of results.modes[mode].rows as Row[])
+			console.log(
+				`${mode.padEnd(9)} ${String(r.rate).padStart(9)}   ${`${r.direct.p50} / ${r.direct.p99}`.padStart(17)}   ${`${r.platform.p50} / ${r.platform.p99}`.padStart(19)}   ${`${r.overhead.p50} / ${r.overhead.p99}`.padStart(19)}   ${r.platform.errors}`
+			);
+		console.log(`${mode.padEnd(9)} highest sustained rate with no errors: ${results.modes[mode].sustained || `< ${SUSTAIN_STEPS[0]}`} req/s`);
+	}
+	fs.mkdirSync(path.join(__dirname, "results"), { recursive: true });
+	fs.writeFileSync(path.join(__dirname, "results", "ai.json"), JSON.stringify(results, null, 2) + "\n");
+}
+
+main().catch(err => {
+	console.error(err);
+	process.exit(1);
+});
