@@ -20,7 +20,7 @@ const SUSTAIN_STEPS = (process.env.BENCH_AI_SUSTAIN ?? "250,500,750,1000,1500,20
 const BASE_ENV = {
 	JWT_SECRET: crypto.randomBytes(24).toString("hex"),
 	TRANSIT_KEY: crypto.randomBytes(24).toString("hex"),
-	LOG_LEVEL: "warn",
+	LOG_LEVEL: "info",
 	RATE_LIMIT_IP_PER_MINUTE: "100000000",
 	RATE_LIMIT_USER_PER_MINUTE: "100000000"
 };
@@ -122,6 +122,7 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 const round = (n: number) => Math.round(n * 100) / 100;
 
 async function main() {
+	console.log("AI gateway overhead bench…");
 	const up = new FakeOpenAI();
 	const upstreamUrl = await up.start();
 	up.set("bench-upstream", { content: "const answer = 42;" });
@@ -130,6 +131,7 @@ async function main() {
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-bench-ai-"));
 	const dbName = `cide_bench_ai_${crypto.randomBytes(4).toString("hex")}`;
 	const admin = new pg.Client({ connectionString: PG_ADMIN });
+	let connected = false;
 	try {
 		// Embedded: every service in one process, PGlite, in-memory cache and limits.
 		const embeddedPort = 3991;
@@ -142,6 +144,7 @@ async function main() {
 
 		// Cluster: gateway, AI, auth+secrets as separate processes.
 		await admin.connect();
+		connected = true;
 		await admin.query(`CREATE DATABASE ${dbName}`);
 		const env = { ...BASE_ENV, TRANSPORTER: AMQP, CHANNELS_URL: AMQP, CACHER: REDIS, DATABASE_URL: PG_ADMIN.replace(/\/[^/]*$/, `/${dbName}`), NAMESPACE: `bench-ai-${crypto.randomBytes(3).toString("hex")}` };
 		const clusterPort = 3992;
@@ -157,8 +160,10 @@ async function main() {
 	} finally {
 		await Promise.all(children.map(c => c.stop().catch(() => undefined)));
 		await up.stop();
-		await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-		await admin.end().catch(() => undefined);
+		if (connected) {
+			await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+			await admin.end().catch(() => undefined);
+		}
 		fs.rmSync(dataDir, { recursive: true, force: true });
 	}
 

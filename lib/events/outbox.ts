@@ -20,10 +20,19 @@ export function makeEvent<T extends EventType>(type: T, data: EventData<T>): Ext
 
 // Writes the event in the caller's transaction: it is published only if that transaction commits.
 export async function writeToOutbox(tx: Queryable, event: { id: string; type: string }, channel = channelOf(event.type)) {
-	await tx.query("INSERT INTO outbox (id, channel, payload) VALUES ($1, $2, $3)", [event.id, channel, JSON.stringify(event)]);
+	await writeManyToOutbox(tx, [event], channel);
+}
+
+// Many events in one statement (a batch of writes publishing together).
+export async function writeManyToOutbox(tx: Queryable, events: { id: string; type: string }[], channel?: string) {
+	if (!events.length) return;
+	const values: unknown[] = [];
+	const tuples = events.map(e => `($${values.push(e.id)}, $${values.push(channel ?? channelOf(e.type))}, $${values.push(JSON.stringify(e))})`);
+	await tx.query(`INSERT INTO outbox (id, channel, payload) VALUES ${tuples.join(", ")}`, values);
 }
 
 const BATCH = 100;
+const PRUNE_EVERY_MS = 10 * 60_000;
 const MAX_BACKOFF_MS = 60_000;
 
 export class OutboxRelay {
@@ -31,6 +40,7 @@ export class OutboxRelay {
 	private running?: Promise<void>;
 	private again = false;
 	private stopped = false;
+	private prunedAt = Date.now();
 
 	constructor(
 		private broker: ServiceBroker,
@@ -70,8 +80,12 @@ export class OutboxRelay {
 			});
 	}
 
-	// Publishes batches until nothing is due.
+	// Publishes batches until nothing is due; now and then removes rows published long ago.
 	private async drain() {
+		if (Date.now() - this.prunedAt > PRUNE_EVERY_MS) {
+			this.prunedAt = Date.now();
+			await this.prune();
+		}
 		for (;;) {
 			const published = await this.db.transaction(tx => this.relayBatch(tx));
 			if (published < BATCH) return;
@@ -97,10 +111,11 @@ export class OutboxRelay {
 			outcome.catch(() => undefined);
 			sent.push(outcome);
 		}
+		const published: string[] = [];
 		for (const [i, row] of rows.entries()) {
 			try {
 				await sent[i];
-				await tx.query("UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = $1", [row.id]);
+				published.push(row.id);
 			} catch (err: any) {
 				const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** row.attempts);
 				await tx.query(
@@ -110,6 +125,7 @@ export class OutboxRelay {
 				);
 			}
 		}
+		if (published.length) await tx.query("UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::uuid[])", [published]);
 		return rows.length;
 	}
 

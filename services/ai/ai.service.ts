@@ -10,7 +10,8 @@ import { getConfig } from "../../lib/config";
 import { acquireDb, getDb, releaseDb } from "../../lib/db";
 import { authOf } from "../../lib/authz";
 import { createRateLimiter, RateLimiter } from "../../lib/rate-limit";
-import { makeEvent, writeToOutbox } from "../../lib/events/outbox";
+import { makeEvent } from "../../lib/events/outbox";
+import { LogWriter } from "./log-writer";
 import { EventsMixin } from "../../mixins/events.mixin";
 import { SecretsClientMixin } from "../../mixins/secrets-client.mixin";
 import { CompletionCache, cacheKey } from "./cache";
@@ -561,41 +562,36 @@ const AiService: ServiceSchema = {
 			return new Errors.MoleculerError(`${f.message}; every deployment and fallback was tried`, f.kind === "timeout" || f.kind === "first_token_timeout" ? 504 : 502, "UPSTREAM_FAILED");
 		},
 
-		// One completion-log row and the request's events, in one transaction.
+		// One completion-log row and the request's events, written together (batched off the request's path).
 		async record(this: any, run: Run, r: { status: string; error?: string; servedModel?: string; provider?: any; usage?: Usage; cost?: number; response?: any; firstTokenMs?: number; cacheHit?: boolean }) {
 			const cfg = await this.orgConfig(run.org);
 			const store = cfg.settings.store_content;
 			const events = run.events.splice(0);
-			await this.withEvents(async (tx: any) => {
-				await tx.query(
-					`INSERT INTO ai_completion_logs (request_id, organization_id, user_id, api_key_id, kind, requested_model, served_model, provider_id, fallback_path, stream, cache_hit,
-					 prompt_tokens, completion_tokens, cached_tokens, cost, latency_ms, first_token_ms, status, error, request_body, response_body)
-					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
-					[
-						run.requestId,
-						run.org,
-						run.auth.userId ?? null,
-						run.auth.apiKeyId ?? null,
-						run.kind,
-						run.target.requested,
-						r.servedModel ?? null,
-						r.provider?.id ?? null,
-						run.path,
-						run.stream,
-						r.cacheHit ?? false,
-						r.usage?.prompt ?? 0,
-						r.usage?.completion ?? 0,
-						r.usage?.cached ?? 0,
-						r.cost ?? 0,
-						Date.now() - run.started,
-						r.firstTokenMs ?? null,
-						r.status,
-						r.error ? sanitize(r.error) : null,
-						store ? JSON.stringify(run.target.body) : null,
-						store && r.response ? JSON.stringify(r.response) : null
-					]
-				);
-				for (const e of events) await writeToOutbox(tx, e);
+			await this.logWriter.add({
+				events,
+				values: [
+					run.requestId,
+					run.org,
+					run.auth.userId ?? null,
+					run.auth.apiKeyId ?? null,
+					run.kind,
+					run.target.requested,
+					r.servedModel ?? null,
+					r.provider?.id ?? null,
+					run.path,
+					run.stream,
+					r.cacheHit ?? false,
+					r.usage?.prompt ?? 0,
+					r.usage?.completion ?? 0,
+					r.usage?.cached ?? 0,
+					r.cost ?? 0,
+					Date.now() - run.started,
+					r.firstTokenMs ?? null,
+					r.status,
+					r.error ? sanitize(r.error) : null,
+					store ? JSON.stringify(run.target.body) : null,
+					store && r.response ? JSON.stringify(r.response) : null
+				]
 			});
 		}
 	},
@@ -607,6 +603,11 @@ const AiService: ServiceSchema = {
 		this.orgConfigs = new Map();
 		this.limiter = createRateLimiter(config.redisUrl, `${config.namespace}:ai`) as RateLimiter;
 		this.cache = new CompletionCache(config.redisUrl, `${config.namespace}:ai-cache`);
+		this.logWriter = new LogWriter(
+			fn => this.withEvents(fn),
+			config.aiLogBatchMs,
+			(err, lost) => this.logger.error(`Could not write ${lost} completion log row(s):`, err.message)
+		);
 	},
 
 	async started() {
@@ -615,6 +616,7 @@ const AiService: ServiceSchema = {
 
 	async stopped(this: any) {
 		for (const c of this.inFlight.values()) c.abort(new UpstreamFailure("cancelled", "service stopping"));
+		await this.logWriter.flush();
 		await this.limiter.close();
 		this.cache.close();
 		await releaseDb();

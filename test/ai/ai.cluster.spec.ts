@@ -35,7 +35,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 	beforeAll(async () => {
 		const upstream = await up.start();
 		db = await createTestDatabase();
-		const env = { TRANSPORTER: AMQP_URL, CACHER: REDIS_URL, CHANNELS_URL: AMQP_URL, DATABASE_URL: db.url, NAMESPACE: namespace, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY };
+		const env = { TRANSPORTER: AMQP_URL, CACHER: REDIS_URL, CHANNELS_URL: AMQP_URL, DATABASE_URL: db.url, NAMESPACE: namespace, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY, AI_LOG_BATCH_MS: "0" };
 		nodes = [
 			startNode({ ...env, SERVICES: "auth,secrets", MASTER_KEY: crypto.randomBytes(32).toString("base64"), NODE_ID: `${namespace}-core` }),
 			startNode({ ...env, SERVICES: "ai", NODE_ID: `${namespace}-ai-1` }),

@@ -47,7 +47,7 @@ describeWith(["postgres"])("AI service", () => {
 		db = await createTestDatabase();
 		sql = new pg.Client({ connectionString: db.url });
 		await sql.connect();
-		const t = await createTestBroker({ DATABASE_URL: db.url, CHANNELS_RETRY_BASE_MS: "10" }, FILES);
+		const t = await createTestBroker({ DATABASE_URL: db.url, CHANNELS_RETRY_BASE_MS: "10", AI_LOG_BATCH_MS: "0" }, FILES);
 		broker = t.broker;
 		stop = t.stop;
 		owner = await broker.call("auth.register", { email: "ai-owner@example.com", password: "correct horse battery", name: "Owner" });
