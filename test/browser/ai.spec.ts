@@ -6,33 +6,14 @@
 // Skipped when no Chromium is installed (CHROMIUM_PATH, default /usr/bin/chromium), unless REQUIRE_BROWSER=1.
 import fs from "fs";
 import os from "os";
-import net from "net";
 import path from "path";
-import { execFileSync } from "child_process";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
 import { startNode } from "../helpers/process";
+import { ARTIFACTS, buildUi, describeWithBrowser, freePort, launchChromium } from "../helpers/browser";
 import { FakeOpenAI } from "../helpers/fake-openai";
 
-const ROOT = path.resolve(__dirname, "../..");
-const ARTIFACTS = path.join(ROOT, "test-artifacts");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-function describeWithBrowser(): jest.Describe {
-	if (fs.existsSync(CHROMIUM)) return describe;
-	if (process.env.REQUIRE_BROWSER === "1") throw new Error(`REQUIRE_BROWSER=1 but no Chromium at ${CHROMIUM}`);
-	return describe.skip;
-}
 
-function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const srv = net.createServer();
-		srv.once("error", reject);
-		srv.listen(0, "127.0.0.1", () => {
-			const { port } = srv.address() as net.AddressInfo;
-			srv.close(() => resolve(port));
-		});
-	});
-}
 
 const stamp = Date.now();
 const owner = { name: "Ada Lovelace", email: `ada-ai-${stamp}@example.com`, password: "correct horse battery" };
@@ -74,13 +55,7 @@ describeWithBrowser()("AI UI (browser)", () => {
 	}
 
 	beforeAll(async () => {
-		// Always from the current sources, so the test never passes on a stale public/.
-		execFileSync(process.execPath, [path.join(ROOT, "node_modules/vite/bin/vite.js"), "build", "--config", "frontend/vite.config.ts", "--logLevel", "error"], {
-			cwd: ROOT,
-			stdio: "pipe"
-		});
-		expect(fs.existsSync(path.join(ROOT, "public/index.html"))).toBe(true);
-		fs.mkdirSync(ARTIFACTS, { recursive: true });
+		buildUi();
 
 		await up.start();
 		dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-ai-browser-"));
@@ -90,10 +65,7 @@ describeWithBrowser()("AI UI (browser)", () => {
 		node = startNode({ DATA_DIR: dataDir, PORT: String(port), TRANSPORTER: "", CACHER: "", DATABASE_URL: "", CHANNELS_URL: "", REDIS_URL: "" });
 		await node.ready;
 
-		browser = await chromium.launch({
-			executablePath: CHROMIUM,
-			args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-		});
+		browser = await launchChromium();
 		const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
 		page = await context.newPage();
 		page.setDefaultTimeout(15_000);
