@@ -1,6 +1,6 @@
 // Authorization middleware: every published action declares `permission`; the check runs where the action runs,
 // so REST, socket and REPL callers meet the same rule. Actions for other services only use visibility "public".
-import type { Context, Middleware, ServiceBroker } from "moleculer";
+import type { Context, Middleware } from "moleculer";
 import { grants, PUBLIC, AUTHENTICATED, AuthInfo } from "./permissions";
 import { forbidden, unauthorized } from "./errors";
 
@@ -37,4 +37,3 @@ export const AuthzMiddleware: Middleware = {
 	}
 } as Middleware;
 
-export type { ServiceBroker };

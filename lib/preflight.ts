@@ -1,6 +1,5 @@
 // Start-up checks: every configured piece of infrastructure answers before the broker starts, or the process
 // stops with one line naming the variable to fix. Nothing hangs waiting for a server that is not there.
-import net from "net";
 import amqp from "amqplib";
 import Redis from "ioredis";
 import type { Config } from "./config";
@@ -65,10 +64,3 @@ export async function preflight(config: Config) {
 	await checkDatabase(config);
 }
 
-export function portFree(port: number, host: string): Promise<boolean> {
-	return new Promise(resolve => {
-		const srv = net.createServer();
-		srv.once("error", () => resolve(false));
-		srv.listen(port, host, () => srv.close(() => resolve(true)));
-	});
-}

@@ -20,6 +20,8 @@ export interface DbMixinOptions {
 	searchFields?: string[];
 	// Permissions for the generated actions; `false` leaves the generated CRUD actions out.
 	permissions?: { read: string; write: string } | false;
+	// REST base path (e.g. "/auth/teams"): the generated actions get the usual routes under it.
+	rest?: string;
 	entityName?: string;
 }
 
@@ -42,15 +44,16 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 		const write = perms?.write;
 		// Tenant reads are cached per organization; the cache is cleaned on every write (moleculer-db's clearCache).
 		const cacheKeys = (keys: string[]) => ({ keys: tenant ? [orgKey, ...keys] : keys });
+		const route = (r: string) => (opts.rest ? { rest: r } : {});
 		Object.assign(actions, {
-			find: { permission: read, cache: cacheKeys(["limit", "offset", "sort", "search", "searchFields", "query"]) },
-			count: { permission: read, cache: cacheKeys(["search", "searchFields", "query"]) },
-			list: { permission: read, cache: cacheKeys(["page", "pageSize", "sort", "search", "searchFields", "query"]) },
-			get: { permission: read, cache: cacheKeys(["id"]), params: { id: "string" } },
-			create: { permission: write, params: { $$strict: true, ...opts.writable } },
+			find: { ...route("GET /all"), permission: read, cache: cacheKeys(["limit", "offset", "sort", "search", "searchFields", "query"]) },
+			count: { ...route("GET /count"), permission: read, cache: cacheKeys(["search", "searchFields", "query"]) },
+			list: { ...route("GET /"), permission: read, cache: cacheKeys(["page", "pageSize", "sort", "search", "searchFields", "query"]) },
+			get: { ...route("GET /:id"), permission: read, cache: cacheKeys(["id"]), params: { id: "string" } },
+			create: { ...route("POST /"), permission: write, params: { $$strict: true, ...opts.writable } },
 			insert: false,
-			update: { permission: write, params: { $$strict: true, id: "string", ...updateRules } },
-			remove: { permission: write, params: { id: "string" } }
+			update: { ...route("PATCH /:id"), permission: write, params: { $$strict: true, id: "string", ...updateRules } },
+			remove: { ...route("DELETE /:id"), permission: write, params: { id: "string" } }
 		});
 	}
 
@@ -58,6 +61,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 		mixins: [DbService as any],
 		adapter: new PgAdapter({ table: opts.table, columns: opts.columns }),
 		settings: {
+			...(opts.rest ? { rest: opts.rest } : {}),
 			idField: "id",
 			fields: opts.fields,
 			pageSize: 20,

@@ -15,19 +15,11 @@ export function AiConfigMixin(table: string, columns: string[], writable: Record
 				columns: ["id", "organization_id", ...columns, "created_at", "updated_at"],
 				writable,
 				tenant: true,
-				permissions: { read: "ai:read", write: "ai:manage" }
+				permissions: { read: "ai:read", write: "ai:manage" },
+				rest
 			})
 		],
-		settings: { rest },
-		actions: {
-			list: { rest: "GET /" },
-			get: { rest: "GET /:id" },
-			create: { rest: "POST /" },
-			update: { rest: "PATCH /:id" },
-			remove: { rest: "DELETE /:id" },
-			find: { rest: "GET /all" },
-			count: false
-		},
+		actions: { count: false },
 		entityCreated: changed,
 		entityUpdated: changed,
 		entityRemoved: changed

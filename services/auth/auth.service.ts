@@ -9,6 +9,7 @@ import { PUBLIC, AUTHENTICATED, permissionsFor, Role, roleRank, AuthInfo } from 
 import { authOf } from "../../lib/authz";
 import { conflict, forbidden, fromDbError, unauthorized } from "../../lib/errors";
 import { isUuid } from "../../mixins/db.mixin";
+import { slugify } from "./slug";
 import { digest, hashPassword, randomToken, signAccessToken, verifyAccessToken, verifyPassword } from "./credentials";
 
 const email = { type: "email", normalize: true, max: 254 };
@@ -16,10 +17,6 @@ const password = { type: "string", min: 10, max: 200 };
 
 const publicUser = (u: any) => ({ id: u.id, email: u.email, name: u.name, createdAt: u.created_at });
 
-function slugify(name: string) {
-	const base = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 40) || "org";
-	return `${base}-${crypto.randomBytes(3).toString("hex")}`;
-}
 
 const AuthService: ServiceSchema = {
 	name: "auth",

@@ -7,6 +7,7 @@ import { AUTHENTICATED, ROLES, Role, roleRank } from "../../lib/permissions";
 import { authOf } from "../../lib/authz";
 import { conflict, forbidden, notFound } from "../../lib/errors";
 import { isUuid } from "../../mixins/db.mixin";
+import { slugify } from "./slug";
 
 const role = { type: "enum", values: [...ROLES] };
 
@@ -36,7 +37,7 @@ const OrganizationsService: ServiceSchema = {
 			async handler(ctx: Context<{ name: string }>) {
 				const auth = authOf(ctx)!;
 				const db = await getDb();
-				const slug = `${ctx.params.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 40) || "org"}-${Date.now().toString(36)}`;
+				const slug = slugify(ctx.params.name);
 				const org = await db.transaction(async tx => {
 					const org = (await tx.query("INSERT INTO organizations (name, slug, created_by) VALUES ($1, $2, $3) RETURNING *", [ctx.params.name, slug, auth.userId])).rows[0];
 					await tx.query("INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'owner')", [org.id, auth.userId]);

@@ -14,20 +14,12 @@ const TeamsService: ServiceSchema = {
 			fields: ["id", "organization_id", "name", "description", "created_at", "updated_at"],
 			tenant: true,
 			searchFields: ["name", "description"],
-			permissions: { read: "teams:read", write: "teams:manage" }
+			permissions: { read: "teams:read", write: "teams:manage" },
+			rest: "/auth/teams"
 		})
 	],
-	settings: { rest: "/auth/teams" },
 
 	actions: {
-		find: { rest: "GET /all" },
-		list: { rest: "GET /" },
-		get: { rest: "GET /:id" },
-		create: { rest: "POST /" },
-		update: { rest: "PATCH /:id" },
-		remove: { rest: "DELETE /:id" },
-		count: { rest: "GET /count" },
-
 		members: {
 			rest: "GET /:id/members",
 			permission: "teams:read",

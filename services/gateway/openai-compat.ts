@@ -3,6 +3,7 @@
 import crypto from "crypto";
 import type { ServiceBroker } from "moleculer";
 import { formatError } from "./errors";
+import { ndjson } from "./ndjson";
 
 type Req = any;
 type Res = any;
@@ -33,20 +34,6 @@ function sendOpenAiError(req: Req, res: Res, err: any) {
 	res.end(JSON.stringify(body));
 }
 
-// Splits a byte stream of NDJSON into parsed lines, whatever the chunk boundaries.
-async function* ndjson(stream: AsyncIterable<Buffer>) {
-	let rest = "";
-	for await (const chunk of stream) {
-		rest += chunk.toString("utf8");
-		let i: number;
-		while ((i = rest.indexOf("\n")) >= 0) {
-			const line = rest.slice(0, i);
-			rest = rest.slice(i + 1);
-			if (line.trim()) yield JSON.parse(line);
-		}
-	}
-	if (rest.trim()) yield JSON.parse(rest);
-}
 
 const strip = ({ stream, stream_options, n, ...rest }: any) => ({ rest, stream: !!stream, includeUsage: !!stream_options?.include_usage, n });
 
@@ -65,7 +52,7 @@ export function openAiRoute(bodyLimit: string) {
 					const { rest, stream, includeUsage, n } = strip(body);
 					if (n !== undefined && n !== 1) throw Object.assign(new Error("only n = 1 is supported"), { code: 422, type: "VALIDATION_ERROR", data: [{ field: "n", message: "only 1 is supported" }] });
 					if (!stream) return this.sendJson(res, 200, await ctx.call("ai.complete", rest));
-					await streamChat(this.broker, ctx, res, req, rest, includeUsage);
+					await streamChat(this.broker, ctx, res, rest, includeUsage);
 				} catch (err) {
 					sendOpenAiError(req, res, err);
 				}
@@ -91,7 +78,7 @@ export function openAiRoute(bodyLimit: string) {
 
 // Server-sent events from the AI service's NDJSON stream. A client that goes away cancels the upstream request on
 // whichever AI replica runs it.
-async function streamChat(broker: ServiceBroker, ctx: any, res: Res, req: Req, params: any, includeUsage: boolean) {
+async function streamChat(broker: ServiceBroker, ctx: any, res: Res, params: any, includeUsage: boolean) {
 	const requestId = params.requestId ?? crypto.randomUUID();
 	const upstream: any = await ctx.call("ai.stream", { ...params, requestId });
 	let ended = false;

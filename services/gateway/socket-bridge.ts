@@ -6,6 +6,7 @@ import type { Server as HttpServer } from "http";
 import { Server, Socket } from "socket.io";
 import type { ServiceBroker } from "moleculer";
 import { formatError } from "./errors";
+import { ndjson } from "./ndjson";
 
 export interface SocketIdentity {
 	userId: string;
@@ -136,17 +137,10 @@ export class SocketBridge {
 				}
 				streams.set(requestId, stream);
 				reply({ data: { requestId } });
-				let rest = "";
-				for await (const chunk of stream) {
-					rest += chunk.toString("utf8");
-					let i: number;
-					while ((i = rest.indexOf("\n")) >= 0) {
-						const line = JSON.parse(rest.slice(0, i));
-						rest = rest.slice(i + 1);
-						if (line.done) socket.emit("ai:done", { requestId, usage: line.usage });
-						else if (line.error) socket.emit("ai:error", { requestId, error: line.error });
-						else socket.emit("ai:chunk", { requestId, chunk: line });
-					}
+				for await (const line of ndjson(stream)) {
+					if (line.done) socket.emit("ai:done", { requestId, usage: line.usage });
+					else if (line.error) socket.emit("ai:error", { requestId, error: line.error });
+					else socket.emit("ai:chunk", { requestId, chunk: line });
 				}
 			} catch (err) {
 				const { status, body } = formatError(err);
