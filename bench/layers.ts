@@ -1,7 +1,7 @@
 // The cost of each layer, in one run:
 //  - an authenticated REST read (GET /api/auth/teams/:id) through the gateway to the auth module in another process
-//    over RabbitMQ, cache miss (CACHER=none) and cache hit (Redis), beside a bare moleculer-web route calling a
-//    local action;
+//    over RabbitMQ, cache miss (CACHER=none) and cache hit (Redis), beside a bare moleculer-web route (another
+//    process) calling a local action that does the same PostgreSQL read;
 //  - secrets.resolve from another process over RabbitMQ, with and without the client mixin's in-process cache.
 import fs from "fs";
 import path from "path";
@@ -9,7 +9,6 @@ import os from "os";
 import crypto from "crypto";
 import pg from "pg";
 import { ServiceBroker } from "moleculer";
-import ApiGateway from "moleculer-web";
 import { spawnChild, Child } from "./proc";
 import { runLoad, DEFAULT_LOAD, LoadStats } from "./load";
 import { loadConfig, setConfig } from "../lib/config";
@@ -66,17 +65,8 @@ async function main() {
 		return c;
 	};
 	let caller: ServiceBroker | undefined;
-	let bare: ServiceBroker | undefined;
+	let team: { id: string; org: string } | undefined;
 	try {
-		// Bare: moleculer-web and a trivial local action in this process.
-		bare = new ServiceBroker({ nodeID: "bare-web", logger: false });
-		bare.createService({ name: "echo", actions: { get: { rest: "GET /echo/:id", handler: (ctx: any) => ({ id: ctx.params.id, name: "bare" }) } } });
-		bare.createService({ name: "web", mixins: [ApiGateway as any], settings: { port: 3993, routes: [{ path: "/api", aliases: { "GET /echo/:id": "echo.get" } }], logRequest: null, logResponse: null } });
-		await bare.start();
-		results.bareWeb = { label: "bare moleculer-web → local action (this process)", ...(await runLoad(get("http://127.0.0.1:3993/api/echo/1", {}), DEFAULT_LOAD)) };
-		await bare.stop();
-		bare = undefined;
-
 		// Through the platform's gateway to the auth module in another process: no cache, then Redis hits.
 		for (const [key, label, cacher] of [
 			["gatewayMiss", "gateway → RabbitMQ → auth node, PostgreSQL (no cache)", "none"],
@@ -86,10 +76,18 @@ async function main() {
 			await start(`auth-${key}`, { SERVICES: "auth", NAMESPACE: ns, CACHER: cacher });
 			const gw = await start(`gateway-${key}`, { SERVICES: "gateway", NAMESPACE: ns, CACHER: cacher, PORT: "3994" });
 			const f = await restFixture(3994);
+			team ??= { id: f.teamUrl.split("/").pop()!, org: f.reg.organization.id };
 			results[key] = { label: `authenticated REST read: ${label}`, ...(await runLoad(get(f.teamUrl, f.headers), DEFAULT_LOAD)) };
 			await Promise.all(children.splice(0).map(c => c.stop()));
 			void gw;
 		}
+
+		// The same read, answered by a bare moleculer-web route calling a local action (another process too).
+		const bareWeb = spawnChild("bare-web", "bench/bare-web.ts", { DATABASE_URL: env.DATABASE_URL, PORT: "3993" });
+		children.push(bareWeb);
+		await bareWeb.waitFor(/bare web up/, 30_000);
+		results.bareWeb = { label: "bare moleculer-web → local action, same PostgreSQL read", ...(await runLoad(get(`http://127.0.0.1:3993/api/teams/${team!.org}/${team!.id}`, {}), DEFAULT_LOAD)) };
+		await Promise.all(children.splice(0).map(c => c.stop()));
 
 		// secrets.resolve from this process (another node) to the secrets node over RabbitMQ.
 		const ns = `${namespace}-secrets`;
@@ -117,7 +115,6 @@ async function main() {
 		results.resolveCached = { label: "resolveSecret through SecretsClientMixin (in-process cache)", ...(await runLoad(() => consumer.resolveSecret(ref), DEFAULT_LOAD)) };
 	} finally {
 		await caller?.stop().catch(() => undefined);
-		await bare?.stop().catch(() => undefined);
 		await Promise.all(children.map(c => c.stop().catch(() => undefined)));
 		await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
 		await admin.end();
@@ -126,7 +123,7 @@ async function main() {
 	const bareRps = results.bareWeb.rps;
 	console.log(`\nLayers (${DEFAULT_LOAD.concurrency} concurrent callers, ${DEFAULT_LOAD.durationMs / 1000} s):`);
 	console.log("scenario".padEnd(96) + "req/s     p50 ms   p99 ms   errors  ratio to bare web");
-	for (const r of Object.values(results))
+	for (const r of [results.bareWeb, results.gatewayMiss, results.gatewayHit, results.resolveDirect, results.resolveCached])
 		console.log(`${r.label.padEnd(96)}${String(r.rps).padEnd(10)}${String(r.p50).padEnd(9)}${String(r.p99).padEnd(9)}${String(r.errors).padEnd(8)}${r.label.startsWith("authenticated") ? (r.rps / bareRps).toFixed(2) : ""}`);
 	fs.mkdirSync(path.join(__dirname, "results"), { recursive: true });
 	fs.writeFileSync(path.join(__dirname, "results", "layers.json"), JSON.stringify({ generatedAt: new Date().toISOString(), load: DEFAULT_LOAD, results }, null, 2) + "\n");
