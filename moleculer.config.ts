@@ -49,7 +49,7 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 		registry: { strategy: "RoundRobin", preferLocal: true },
 
 		metrics: { enabled: true, reporter: new (PrometheusText as any)({ port: config.metricsPort ?? null }) },
-		tracing: { enabled: !!process.env.TRACING, exporter: process.env.TRACING ? { type: "Console" } : undefined },
+		tracing: { enabled: config.tracing, exporter: config.tracing ? { type: "Console" } : undefined },
 
 		// Moleculer's own middlewares listed explicitly to place ours: the first wraps innermost. Authorization sits
 		// outside the cacher, so a cached answer is never served to a caller the action would refuse.

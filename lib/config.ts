@@ -31,6 +31,11 @@ export interface Config {
 	channelsUrl?: string; // amqp://… or undefined for in-process channels
 	channelsMaxInFlight: number;
 	channelsMaxRetries: number;
+	channelsRetryBaseMs: number;
+	servicesDir?: string;
+	preflightTimeoutMs: number;
+	repl: boolean;
+	tracing: boolean;
 	dataDir: string;
 	port: number;
 	host: string;
@@ -117,6 +122,11 @@ export function loadConfig(env: Env = process.env): Config {
 		channelsUrl: urlVar(env, "CHANNELS_URL", ["amqp:", "amqps:"]),
 		channelsMaxInFlight: intVar(env, "CHANNELS_MAX_IN_FLIGHT", 10, 1, 1000),
 		channelsMaxRetries: intVar(env, "CHANNELS_MAX_RETRIES", 5, 1, 100),
+		channelsRetryBaseMs: intVar(env, "CHANNELS_RETRY_BASE_MS", 200, 1, 60_000),
+		servicesDir: env.SERVICES_DIR ? path.resolve(env.SERVICES_DIR) : undefined,
+		preflightTimeoutMs: intVar(env, "PREFLIGHT_TIMEOUT_MS", 8000, 100, 600_000),
+		repl: env.REPL === "1" || env.REPL === "true",
+		tracing: !!env.TRACING,
 		dataDir,
 		port: intVar(env, "PORT", 3000, 0, 65535),
 		host: env.HOST || "0.0.0.0",

@@ -53,7 +53,7 @@ async function main() {
 		await broker.stop().catch(() => undefined);
 		fail(err.message);
 	}
-	if (process.env.REPL === "1" || process.env.REPL === "true") broker.repl();
+	if (config.repl) broker.repl();
 	broker.logger.info(`Coder IDE node ${broker.nodeID} up (${config.mode}; services: ${broker.services.map(s => s.name).join(", ")})`);
 }
 

@@ -17,7 +17,7 @@ export function moduleNames(dir: string): string[] {
 		.sort();
 }
 
-export function serviceFiles(config: Config, dir = process.env.SERVICES_DIR ? path.resolve(process.env.SERVICES_DIR) : SERVICES_DIR): string[] {
+export function serviceFiles(config: Config, dir = config.servicesDir ?? SERVICES_DIR): string[] {
 	const known = moduleNames(dir);
 	const wanted = config.services === "all" ? known : config.services;
 	const files: string[] = [];

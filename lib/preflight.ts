@@ -7,8 +7,6 @@ import { ConfigError } from "./config";
 import { acquireDb } from "./db";
 import { MigrationError } from "./db/migrate";
 
-const TIMEOUT_MS = Number(process.env.PREFLIGHT_TIMEOUT_MS ?? 8000);
-
 // Credentials never go to logs.
 export function redact(url: string): string {
 	try {
@@ -20,24 +18,24 @@ export function redact(url: string): string {
 	}
 }
 
-function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
-	return Promise.race([p, new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`no answer within ${TIMEOUT_MS} ms (${what})`)), TIMEOUT_MS).unref())]);
+function withTimeout<T>(p: Promise<T>, what: string, ms: number): Promise<T> {
+	return Promise.race([p, new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`no answer within ${ms} ms (${what})`)), ms).unref())]);
 }
 
-async function checkAmqp(variable: string, url: string) {
+async function checkAmqp(variable: string, url: string, ms: number) {
 	try {
-		const conn = await withTimeout(amqp.connect(url), "AMQP handshake");
+		const conn = await withTimeout(amqp.connect(url), "AMQP handshake", ms);
 		await conn.close();
 	} catch (err: any) {
 		throw new ConfigError(variable, `cannot connect to RabbitMQ at ${redact(url)}: ${err.message || err.code}`);
 	}
 }
 
-async function checkRedis(variable: string, url: string) {
-	const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: TIMEOUT_MS });
+async function checkRedis(variable: string, url: string, ms: number) {
+	const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: ms });
 	client.on("error", () => undefined);
 	try {
-		await withTimeout(client.connect().then(() => client.ping()), "Redis PING");
+		await withTimeout(client.connect().then(() => client.ping()), "Redis PING", ms);
 	} catch (err: any) {
 		throw new ConfigError(variable, `cannot connect to Redis at ${redact(url)}: ${err.message || err.code}`);
 	} finally {
@@ -48,7 +46,7 @@ async function checkRedis(variable: string, url: string) {
 async function checkDatabase(config: Config) {
 	const variable = config.databaseUrl ? "DATABASE_URL" : "DATA_DIR";
 	try {
-		await withTimeout(acquireDb(), "database");
+		await withTimeout(acquireDb(), "database", config.preflightTimeoutMs);
 	} catch (err: any) {
 		if (err instanceof MigrationError) throw new ConfigError("migrations", err.message);
 		const where = config.databaseUrl ? `PostgreSQL at ${redact(config.databaseUrl)}` : `embedded database in ${config.dataDir}`;
@@ -57,10 +55,10 @@ async function checkDatabase(config: Config) {
 }
 
 export async function preflight(config: Config) {
-	if (config.transporterUrl) await checkAmqp("TRANSPORTER", config.transporterUrl);
-	if (config.channelsUrl) await checkAmqp("CHANNELS_URL", config.channelsUrl);
-	if (config.cacherUrl) await checkRedis("CACHER", config.cacherUrl);
-	if (config.redisUrl && config.redisUrl !== config.cacherUrl) await checkRedis("REDIS_URL", config.redisUrl);
+	if (config.transporterUrl) await checkAmqp("TRANSPORTER", config.transporterUrl, config.preflightTimeoutMs);
+	if (config.channelsUrl) await checkAmqp("CHANNELS_URL", config.channelsUrl, config.preflightTimeoutMs);
+	if (config.cacherUrl) await checkRedis("CACHER", config.cacherUrl, config.preflightTimeoutMs);
+	if (config.redisUrl && config.redisUrl !== config.cacherUrl) await checkRedis("REDIS_URL", config.redisUrl, config.preflightTimeoutMs);
 	await checkDatabase(config);
 }
 

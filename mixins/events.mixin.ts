@@ -42,8 +42,7 @@ async function stopRelay(broker: ServiceBroker) {
 }
 
 export function retryDelay(attempt: number): number {
-	const base = Number(process.env.CHANNELS_RETRY_BASE_MS ?? 200);
-	return Math.min(30_000, base * 2 ** attempt);
+	return Math.min(30_000, getConfig().channelsRetryBaseMs * 2 ** attempt);
 }
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
