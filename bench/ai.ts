@@ -1,7 +1,9 @@
 // The AI gateway's overhead: the same chat request, with the official openai SDK, sent straight to an
 // OpenAI-compatible upstream on 127.0.0.1 and through the platform's /v1/chat/completions, side by side, at fixed
 // offered rates (open loop). Embedded (one process, PGlite) and cluster (gateway, AI, auth+secrets over RabbitMQ,
-// PostgreSQL, Redis). Also the highest offered rate the platform sustains with no errors.
+// PostgreSQL, Redis). First one request at a time (the path's own cost, no queueing), then at fixed offered rates;
+// also the highest offered rate the platform sustains with no errors.
+// BENCH_AI_MODES, BENCH_AI_RATES, BENCH_AI_SUSTAIN, BENCH_AI_PAIRS, BENCH_AI_DURATION_MS narrow a run.
 import fs from "fs";
 import os from "os";
 import path from "path";
@@ -16,6 +18,8 @@ const AMQP = "amqp://guest:guest@127.0.0.1:5672";
 const REDIS = "redis://127.0.0.1:6379";
 const DURATION_MS = Number(process.env.BENCH_AI_DURATION_MS ?? 4000);
 const RATES = (process.env.BENCH_AI_RATES ?? "100,500").split(",").map(Number);
+const PAIRS = Number(process.env.BENCH_AI_PAIRS ?? 2000);
+const MODES = (process.env.BENCH_AI_MODES ?? "embedded,cluster").split(",");
 const SUSTAIN_STEPS = (process.env.BENCH_AI_SUSTAIN ?? "250,500,750,1000,1500,2000").split(",").map(Number);
 const BASE_ENV = {
 	JWT_SECRET: crypto.randomBytes(24).toString("hex"),
@@ -93,7 +97,7 @@ interface Row {
 	overhead: { p50: number; p99: number };
 }
 
-async function measure(mode: string, base: string, upstreamUrl: string, apiKey: string): Promise<{ rows: Row[]; sustained: number }> {
+async function measure(mode: string, base: string, upstreamUrl: string, apiKey: string) {
 	const direct = new OpenAI({ apiKey: "sk-bench-upstream", baseURL: upstreamUrl, maxRetries: 0 });
 	const platform = new OpenAI({ apiKey, baseURL: `${base}/v1`, maxRetries: 0 });
 	const body = { messages: [{ role: "user" as const, content: "complete this line of code" }], temperature: 0.7 };
@@ -102,8 +106,9 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 	// Warm both paths (connections, JIT, caches of the organization's set-up).
 	await openLoop(50, 1000, viaDirect);
 	await openLoop(50, 1000, viaPlatform);
+	const unloaded = await interleaved(PAIRS, viaDirect, viaPlatform);
 	const rows: Row[] = [];
-	for (const rate of RATES) {
+	for (const rate of RATES.filter(Boolean)) {
 		const d = await openLoop(rate, DURATION_MS, viaDirect);
 		const p = await openLoop(rate, DURATION_MS, viaPlatform);
 		const s = (x: Sample) => ({ p50: round(pct(x.latencies, 50)), p99: round(pct(x.latencies, 99)), rps: x.achievedRps, errors: x.errors });
@@ -116,60 +121,87 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 		if (p.errors || p.achievedRps < rate * 0.95 || pct(p.latencies, 99) > 1000) break;
 		sustained = rate;
 	}
-	return { rows, sustained };
+	return { unloaded, rows, sustained };
+}
+
+// One request at a time, alternating direct and platform, so both see the same machine: the path's own cost.
+async function interleaved(pairs: number, direct: () => Promise<unknown>, platform: () => Promise<unknown>) {
+	const d: number[] = [], p: number[] = [];
+	for (let i = 0; i < pairs; i++) {
+		let t0 = performance.now();
+		await direct();
+		d.push(performance.now() - t0);
+		t0 = performance.now();
+		await platform();
+		p.push(performance.now() - t0);
+	}
+	d.sort((a, b) => a - b);
+	p.sort((a, b) => a - b);
+	const s = (x: number[]) => ({ p50: round(pct(x, 50)), p99: round(pct(x, 99)) });
+	return { direct: s(d), platform: s(p), overhead: { p50: round(pct(p, 50) - pct(d, 50)), p99: round(pct(p, 99) - pct(d, 99)) } };
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
+
+// Embedded: every service in one process, PGlite, in-memory cache and limits.
+async function embedded(upstreamUrl: string, dataDir: string) {
+	const port = 3991;
+	const node = spawnChild("embedded", "lib/main.ts", { ...BASE_ENV, DATA_DIR: dataDir, PORT: String(port) });
+	try {
+		await node.waitFor(/Coder IDE node .* up/, 60_000);
+		const base = `http://127.0.0.1:${port}`;
+		return await measure("embedded", base, upstreamUrl, await configure(base, upstreamUrl));
+	} finally {
+		await node.stop();
+	}
+}
+
+// Cluster: gateway, AI, auth+secrets as separate processes over RabbitMQ, PostgreSQL, Redis.
+async function cluster(upstreamUrl: string) {
+	const dbName = `cide_bench_ai_${crypto.randomBytes(4).toString("hex")}`;
+	const admin = new pg.Client({ connectionString: PG_ADMIN });
+	await admin.connect();
+	const children: Child[] = [];
+	try {
+		await admin.query(`CREATE DATABASE ${dbName}`);
+		const env = { ...BASE_ENV, TRANSPORTER: AMQP, CHANNELS_URL: AMQP, CACHER: REDIS, DATABASE_URL: PG_ADMIN.replace(/\/[^/]*$/, `/${dbName}`), NAMESPACE: `bench-ai-${crypto.randomBytes(3).toString("hex")}` };
+		const port = 3992;
+		const core = spawnChild("auth+secrets", "lib/main.ts", { ...env, SERVICES: "auth,secrets", MASTER_KEY: crypto.randomBytes(32).toString("base64") });
+		children.push(core);
+		await core.waitFor(/Coder IDE node .* up/, 60_000);
+		const ai = spawnChild("ai", "lib/main.ts", { ...env, SERVICES: "ai" });
+		const gw = spawnChild("gateway", "lib/main.ts", { ...env, SERVICES: "gateway", PORT: String(port) });
+		children.push(ai, gw);
+		await Promise.all([ai.waitFor(/Coder IDE node .* up/, 60_000), gw.waitFor(/Coder IDE node .* up/, 60_000)]);
+		const base = `http://127.0.0.1:${port}`;
+		return await measure("cluster", base, upstreamUrl, await configure(base, upstreamUrl));
+	} finally {
+		await Promise.all(children.map(c => c.stop().catch(() => undefined)));
+		await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+		await admin.end().catch(() => undefined);
+	}
+}
 
 async function main() {
 	console.log("AI gateway overhead bench…");
 	const up = new FakeOpenAI();
 	const upstreamUrl = await up.start();
 	up.set("bench-upstream", { content: "const answer = 42;" });
-	const children: Child[] = [];
 	const results: any = { generatedAt: new Date().toISOString(), machine: { nproc: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) }, durationMs: DURATION_MS, modes: {} };
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-bench-ai-"));
-	const dbName = `cide_bench_ai_${crypto.randomBytes(4).toString("hex")}`;
-	const admin = new pg.Client({ connectionString: PG_ADMIN });
-	let connected = false;
 	try {
-		// Embedded: every service in one process, PGlite, in-memory cache and limits.
-		const embeddedPort = 3991;
-		const embedded = spawnChild("embedded", "lib/main.ts", { ...BASE_ENV, DATA_DIR: dataDir, PORT: String(embeddedPort) });
-		children.push(embedded);
-		await embedded.waitFor(/Coder IDE node .* up/, 60_000);
-		const eBase = `http://127.0.0.1:${embeddedPort}`;
-		results.modes.embedded = await measure("embedded", eBase, upstreamUrl, await configure(eBase, upstreamUrl));
-		await embedded.stop();
-
-		// Cluster: gateway, AI, auth+secrets as separate processes.
-		await admin.connect();
-		connected = true;
-		await admin.query(`CREATE DATABASE ${dbName}`);
-		const env = { ...BASE_ENV, TRANSPORTER: AMQP, CHANNELS_URL: AMQP, CACHER: REDIS, DATABASE_URL: PG_ADMIN.replace(/\/[^/]*$/, `/${dbName}`), NAMESPACE: `bench-ai-${crypto.randomBytes(3).toString("hex")}` };
-		const clusterPort = 3992;
-		const core = spawnChild("auth+secrets", "lib/main.ts", { ...env, SERVICES: "auth,secrets", MASTER_KEY: crypto.randomBytes(32).toString("base64") });
-		children.push(core);
-		await core.waitFor(/Coder IDE node .* up/, 60_000);
-		const ai = spawnChild("ai", "lib/main.ts", { ...env, SERVICES: "ai" });
-		const gw = spawnChild("gateway", "lib/main.ts", { ...env, SERVICES: "gateway", PORT: String(clusterPort) });
-		children.push(ai, gw);
-		await Promise.all([ai.waitFor(/Coder IDE node .* up/, 60_000), gw.waitFor(/Coder IDE node .* up/, 60_000)]);
-		const cBase = `http://127.0.0.1:${clusterPort}`;
-		results.modes.cluster = await measure("cluster", cBase, upstreamUrl, await configure(cBase, upstreamUrl));
+		if (MODES.includes("embedded")) results.modes.embedded = await embedded(upstreamUrl, dataDir);
+		if (MODES.includes("cluster")) results.modes.cluster = await cluster(upstreamUrl);
 	} finally {
-		await Promise.all(children.map(c => c.stop().catch(() => undefined)));
 		await up.stop();
-		if (connected) {
-			await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-			await admin.end().catch(() => undefined);
-		}
 		fs.rmSync(dataDir, { recursive: true, force: true });
 	}
 
-	console.log("\nAI gateway overhead: openai SDK → upstream directly vs → platform /v1/chat/completions (open loop)");
+	console.log("\nAI gateway overhead: openai SDK → upstream directly vs → platform /v1/chat/completions");
 	console.log("mode      offered/s   direct p50/p99 ms   platform p50/p99 ms   overhead p50/p99 ms   errors (platform)");
 	for (const mode of Object.keys(results.modes)) {
+		const u = results.modes[mode].unloaded;
+		console.log(`${mode.padEnd(9)} ${"1 at a time".padStart(11)} ${`${u.direct.p50} / ${u.direct.p99}`.padStart(17)}   ${`${u.platform.p50} / ${u.platform.p99}`.padStart(19)}   ${`${u.overhead.p50} / ${u.overhead.p99}`.padStart(19)}   -`);
 		for (const r of results.modes[mode].rows as Row[])
 			console.log(
 				`${mode.padEnd(9)} ${String(r.rate).padStart(9)}   ${`${r.direct.p50} / ${r.direct.p99}`.padStart(17)}   ${`${r.platform.p50} / ${r.platform.p99}`.padStart(19)}   ${`${r.overhead.p50} / ${r.overhead.p99}`.padStart(19)}   ${r.platform.errors}`

@@ -3,7 +3,7 @@ import fs from "fs";
 import path from "path";
 import crypto from "crypto";
 import pg from "pg";
-import type { PGlite as PGliteType } from "@electric-sql/pglite";
+import { Worker } from "worker_threads";
 
 export interface QueryResult<T = any> {
 	rows: T[];
@@ -122,28 +122,65 @@ class PostgresDb implements Db {
 	}
 }
 
+// PGlite runs in a worker thread (lib/db/pglite-worker.mjs): its WebAssembly would otherwise run on the node's
+// event loop and hold every request behind a log flush. Each call is one message each way.
 class PGliteDb implements Db {
 	readonly kind = "pglite" as const;
-	constructor(private db: PGliteType) {}
+	private pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+	private nextId = 1;
+	private failed?: Error;
 
-	async query<T>(sql: string, params: unknown[] = []): Promise<QueryResult<T>> {
-		const res = await this.db.query<T>(sql, params as any[]);
-		return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+	constructor(private worker: Worker) {
+		worker.on("message", (msg: { id: number; result?: any; error?: Record<string, unknown> }) => {
+			const waiter = this.pending.get(msg.id);
+			if (!waiter) return;
+			this.pending.delete(msg.id);
+			if (msg.error) waiter.reject(Object.assign(new Error(String(msg.error.message)), msg.error));
+			else waiter.resolve(msg.result);
+		});
+		// A worker that dies takes every waiting call with it, with the reason.
+		const fail = (err: Error) => {
+			this.failed = err;
+			for (const w of this.pending.values()) w.reject(err);
+			this.pending.clear();
+		};
+		worker.on("error", fail);
+		worker.on("exit", code => fail(new Error(`the embedded database stopped (worker exit ${code})`)));
 	}
 
-	transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-		return this.db.transaction(async t => {
-			const tx: Queryable = {
-				query: async (sql, params = []) => {
-					const res = await t.query<any>(sql, params as any[]);
-					return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
-				},
-				exec: async sql => {
-					await t.exec(sql);
-				}
-			};
-			return fn(tx);
+	private send<T>(msg: Record<string, unknown>): Promise<T> {
+		if (this.failed) return Promise.reject(this.failed);
+		const id = this.nextId++;
+		return new Promise<T>((resolve, reject) => {
+			this.pending.set(id, { resolve, reject });
+			this.worker.postMessage({ ...msg, id });
 		});
+	}
+
+	private on(tx: number | undefined): Queryable {
+		return {
+			query: (sql, params = []) => this.send({ op: "query", sql, params, tx }),
+			exec: async sql => {
+				await this.send({ op: "exec", sql, tx });
+			}
+		};
+	}
+
+	query<T>(sql: string, params: unknown[] = []): Promise<QueryResult<T>> {
+		return this.send({ op: "query", sql, params });
+	}
+
+	async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+		const tx = await this.send<number>({ op: "begin" });
+		let result: T;
+		try {
+			result = await fn(this.on(tx));
+		} catch (err) {
+			await this.send({ op: "end", tx, commit: false }).catch(() => undefined);
+			throw err;
+		}
+		await this.send({ op: "end", tx, commit: true });
+		return result;
 	}
 
 	// One process owns a PGlite directory, so there is nothing to lock against.
@@ -152,11 +189,12 @@ class PGliteDb implements Db {
 	}
 
 	async exec(sql: string): Promise<void> {
-		await this.db.exec(sql);
+		await this.send({ op: "exec", sql });
 	}
 
 	async close() {
-		await this.db.close();
+		if (!this.failed) await this.send({ op: "close" }).catch(() => undefined);
+		await this.worker.terminate();
 	}
 }
 
@@ -169,10 +207,18 @@ export async function openPostgres(url: string, poolSize = 10): Promise<Db> {
 }
 
 export async function openPGlite(dataDir: string): Promise<Db> {
-	const { PGlite } = await import("@electric-sql/pglite");
-	const { vector } = await import("@electric-sql/pglite-pgvector");
 	const dir = path.join(dataDir, "pglite");
 	fs.mkdirSync(dir, { recursive: true });
-	const db = await PGlite.create(dir, { extensions: { vector } });
-	return new PGliteDb(db);
+	const worker = new Worker(path.join(__dirname, "pglite-worker.mjs"), { workerData: { dir } });
+	await new Promise<void>((resolve, reject) => {
+		const onError = (err: Error) => reject(new Error(`cannot open the embedded database in ${dir}: ${err.message}`));
+		worker.once("error", onError);
+		worker.once("exit", code => reject(new Error(`cannot open the embedded database in ${dir} (worker exit ${code})`)));
+		worker.once("message", () => {
+			worker.off("error", onError);
+			resolve();
+		});
+	});
+	worker.removeAllListeners("exit");
+	return new PGliteDb(worker);
 }

@@ -1,6 +1,7 @@
 // Upstream calls through the official openai SDK, one client per provider and key (rebuilt when a rotated key
 // arrives), and the classification of failures the router falls back on.
 import OpenAI from "openai";
+import { nodeFetch } from "./transport";
 
 export interface Provider {
 	id: string;
@@ -23,7 +24,8 @@ export function clientFor(provider: Provider, apiKey: string): OpenAI {
 		timeout: 60 * 60 * 1000,
 		// The router decides what happens after a failure (another deployment, a fallback model).
 		maxRetries: 0,
-		defaultHeaders: provider.headers
+		defaultHeaders: provider.headers,
+		fetch: nodeFetch
 	});
 	clients.set(provider.id, { apiKey, client });
 	return client;
