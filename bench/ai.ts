@@ -11,6 +11,7 @@ import crypto from "crypto";
 import pg from "pg";
 import OpenAI from "openai";
 import { spawnChild, Child } from "./proc";
+import { cpuTicks } from "./cpu";
 import { FakeOpenAI } from "../test/helpers/fake-openai";
 
 const PG_ADMIN = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -19,7 +20,7 @@ const REDIS = "redis://127.0.0.1:6379";
 const DURATION_MS = Number(process.env.BENCH_AI_DURATION_MS ?? 4000);
 const RATES = (process.env.BENCH_AI_RATES ?? "100,500").split(",").map(Number);
 const PAIRS = Number(process.env.BENCH_AI_PAIRS ?? 2000);
-const MODES = (process.env.BENCH_AI_MODES ?? "embedded,cluster").split(",");
+const MODES = (process.env.BENCH_AI_MODES ?? "floor,embedded,cluster").split(",");
 const SUSTAIN_STEPS = (process.env.BENCH_AI_SUSTAIN ?? "250,500,750,1000,1500,2000").split(",").map(Number);
 const BASE_ENV = {
 	JWT_SECRET: crypto.randomBytes(24).toString("hex"),
@@ -95,9 +96,17 @@ interface Row {
 	direct: { p50: number; p99: number; rps: number; errors: number };
 	platform: { p50: number; p99: number; rps: number; errors: number };
 	overhead: { p50: number; p99: number };
+	cpuMsPerRequest: number; // the platform's processes, all threads
 }
 
-async function measure(mode: string, base: string, upstreamUrl: string, apiKey: string) {
+// CPU milliseconds the platform's processes spent (all threads) while fn ran.
+async function cpuMsOf<T>(pids: number[], fn: () => Promise<T>): Promise<[T, number]> {
+	const before = pids.reduce((a, p) => a + cpuTicks(p), 0);
+	const result = await fn();
+	return [result, (pids.reduce((a, p) => a + cpuTicks(p), 0) - before) * 10];
+}
+
+async function measure(mode: string, base: string, upstreamUrl: string, apiKey: string, pids: number[]) {
 	const direct = new OpenAI({ apiKey: "sk-bench-upstream", baseURL: upstreamUrl, maxRetries: 0 });
 	const platform = new OpenAI({ apiKey, baseURL: `${base}/v1`, maxRetries: 0 });
 	const body = { messages: [{ role: "user" as const, content: "complete this line of code" }], temperature: 0.7 };
@@ -110,9 +119,9 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 	const rows: Row[] = [];
 	for (const rate of RATES.filter(Boolean)) {
 		const d = await openLoop(rate, DURATION_MS, viaDirect);
-		const p = await openLoop(rate, DURATION_MS, viaPlatform);
+		const [p, cpuMs] = await cpuMsOf(pids, () => openLoop(rate, DURATION_MS, viaPlatform));
 		const s = (x: Sample) => ({ p50: round(pct(x.latencies, 50)), p99: round(pct(x.latencies, 99)), rps: x.achievedRps, errors: x.errors });
-		rows.push({ mode, rate, direct: s(d), platform: s(p), overhead: { p50: round(pct(p.latencies, 50) - pct(d.latencies, 50)), p99: round(pct(p.latencies, 99) - pct(d.latencies, 99)) } });
+		rows.push({ mode, rate, direct: s(d), platform: s(p), overhead: { p50: round(pct(p.latencies, 50) - pct(d.latencies, 50)), p99: round(pct(p.latencies, 99) - pct(d.latencies, 99)) }, cpuMsPerRequest: round(cpuMs / p.ok) });
 	}
 	// Sustained: the offered rate is met (within 5%) with no errors and p99 under one second.
 	let sustained = 0;
@@ -143,6 +152,18 @@ async function interleaved(pairs: number, direct: () => Promise<unknown>, platfo
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
+// The floor: a bare proxy with the platform's SDK client and transport, nothing else (bench/bare-ai-proxy.ts).
+async function floor(upstreamUrl: string) {
+	const port = 3993;
+	const node = spawnChild("bare proxy", "bench/bare-ai-proxy.ts", { UPSTREAM_URL: upstreamUrl, UPSTREAM_KEY: "sk-bench-upstream", PORT: String(port) });
+	try {
+		await node.waitFor(/listening/, 60_000);
+		return await measure("floor", `http://127.0.0.1:${port}`, upstreamUrl, "none", [node.pid]);
+	} finally {
+		await node.stop();
+	}
+}
+
 // Embedded: every service in one process, PGlite, in-memory cache and limits.
 async function embedded(upstreamUrl: string, dataDir: string) {
 	const port = 3991;
@@ -150,7 +171,7 @@ async function embedded(upstreamUrl: string, dataDir: string) {
 	try {
 		await node.waitFor(/Coder IDE node .* up/, 60_000);
 		const base = `http://127.0.0.1:${port}`;
-		return await measure("embedded", base, upstreamUrl, await configure(base, upstreamUrl));
+		return await measure("embedded", base, upstreamUrl, await configure(base, upstreamUrl), [node.pid]);
 	} finally {
 		await node.stop();
 	}
@@ -174,7 +195,7 @@ async function cluster(upstreamUrl: string) {
 		children.push(ai, gw);
 		await Promise.all([ai.waitFor(/Coder IDE node .* up/, 60_000), gw.waitFor(/Coder IDE node .* up/, 60_000)]);
 		const base = `http://127.0.0.1:${port}`;
-		return await measure("cluster", base, upstreamUrl, await configure(base, upstreamUrl));
+		return await measure("cluster", base, upstreamUrl, await configure(base, upstreamUrl), children.map(c => c.pid));
 	} finally {
 		await Promise.all(children.map(c => c.stop().catch(() => undefined)));
 		await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
@@ -190,6 +211,7 @@ async function main() {
 	const results: any = { generatedAt: new Date().toISOString(), machine: { nproc: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) }, durationMs: DURATION_MS, modes: {} };
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-bench-ai-"));
 	try {
+		if (MODES.includes("floor")) results.modes.floor = await floor(upstreamUrl);
 		if (MODES.includes("embedded")) results.modes.embedded = await embedded(upstreamUrl, dataDir);
 		if (MODES.includes("cluster")) results.modes.cluster = await cluster(upstreamUrl);
 	} finally {
@@ -198,13 +220,13 @@ async function main() {
 	}
 
 	console.log("\nAI gateway overhead: openai SDK → upstream directly vs → platform /v1/chat/completions");
-	console.log("mode      offered/s   direct p50/p99 ms   platform p50/p99 ms   overhead p50/p99 ms   errors (platform)");
+	console.log("mode      offered/s   direct p50/p99 ms   platform p50/p99 ms   overhead p50/p99 ms   errors   platform CPU ms/request");
 	for (const mode of Object.keys(results.modes)) {
 		const u = results.modes[mode].unloaded;
 		console.log(`${mode.padEnd(9)} ${"1 at a time".padStart(11)} ${`${u.direct.p50} / ${u.direct.p99}`.padStart(17)}   ${`${u.platform.p50} / ${u.platform.p99}`.padStart(19)}   ${`${u.overhead.p50} / ${u.overhead.p99}`.padStart(19)}   -`);
 		for (const r of results.modes[mode].rows as Row[])
 			console.log(
-				`${mode.padEnd(9)} ${String(r.rate).padStart(9)}   ${`${r.direct.p50} / ${r.direct.p99}`.padStart(17)}   ${`${r.platform.p50} / ${r.platform.p99}`.padStart(19)}   ${`${r.overhead.p50} / ${r.overhead.p99}`.padStart(19)}   ${r.platform.errors}`
+				`${mode.padEnd(9)} ${String(r.rate).padStart(9)}   ${`${r.direct.p50} / ${r.direct.p99}`.padStart(17)}   ${`${r.platform.p50} / ${r.platform.p99}`.padStart(19)}   ${`${r.overhead.p50} / ${r.overhead.p99}`.padStart(19)}   ${String(r.platform.errors).padStart(6)}   ${r.cpuMsPerRequest}`
 			);
 		console.log(`${mode.padEnd(9)} highest sustained rate with no errors: ${results.modes[mode].sustained || `< ${SUSTAIN_STEPS[0]}`} req/s`);
 	}

@@ -144,7 +144,7 @@ export function loadConfig(env: Env = process.env): Config {
 		rateLimitUserPerMinute: intVar(env, "RATE_LIMIT_USER_PER_MINUTE", 1200, 1),
 		bodyLimit: env.BODY_LIMIT || "1mb",
 		socketCallsPerSecond: intVar(env, "SOCKET_CALLS_PER_SECOND", 20, 1),
-		aiLogBatchMs: intVar(env, "AI_LOG_BATCH_MS", 25, 0, 10_000),
+		aiLogBatchMs: intVar(env, "AI_LOG_BATCH_MS", 200, 0, 10_000),
 		masterKey: env.MASTER_KEY || undefined,
 		masterKeyFile: env.MASTER_KEY_FILE || undefined,
 		masterKeyPrevious: env.MASTER_KEY_PREVIOUS || undefined

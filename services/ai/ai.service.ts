@@ -590,7 +590,8 @@ const AiService: ServiceSchema = {
 					r.status,
 					r.error ? sanitize(r.error) : null,
 					store ? JSON.stringify(run.target.body) : null,
-					store && r.response ? JSON.stringify(r.response) : null
+					store && r.response ? JSON.stringify(r.response) : null,
+					new Date()
 				]
 			});
 		}

@@ -4,13 +4,15 @@ import type { Queryable } from "../../lib/db";
 import { writeManyToOutbox } from "../../lib/events/outbox";
 
 export interface LogEntry {
-	values: unknown[];
+	values: unknown[]; // in COLUMNS order; created_at is the request's end, not the batch's transaction time
+
 	events: { id: string; type: string }[];
 }
 
 const COLUMNS = `request_id, organization_id, user_id, api_key_id, kind, requested_model, served_model, provider_id, fallback_path,
-	stream, cache_hit, prompt_tokens, completion_tokens, cached_tokens, cost, latency_ms, first_token_ms, status, error, request_body, response_body`;
-const WIDTH = 21;
+	stream, cache_hit, prompt_tokens, completion_tokens, cached_tokens, cost, latency_ms, first_token_ms, status, error, request_body, response_body,
+	created_at`;
+const WIDTH = 22;
 const MAX_BATCH = 200;
 
 export class LogWriter {

@@ -1,0 +1,28 @@
+// The floor under the AI gateway's overhead: a bare Node HTTP server that forwards a chat request to the upstream
+// with the same openai SDK client and transport as the platform (services/ai/upstream.ts), and nothing else — no
+// authentication, routing, limits, logs or events. `npm run bench` measures it beside the platform, so the
+// platform's own cost is the difference between the two.
+import http from "http";
+import OpenAI from "openai";
+import { nodeFetch } from "../services/ai/transport";
+
+const upstream = new OpenAI({ apiKey: process.env.UPSTREAM_KEY ?? "none", baseURL: process.env.UPSTREAM_URL, maxRetries: 0, fetch: nodeFetch });
+const model = process.env.UPSTREAM_MODEL ?? "bench-upstream";
+
+const server = http.createServer((req, res) => {
+	const chunks: Buffer[] = [];
+	req.on("data", c => chunks.push(c));
+	req.on("end", async () => {
+		try {
+			const body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+			const answer = await upstream.chat.completions.create({ ...body, model, stream: false });
+			res.writeHead(200, { "content-type": "application/json" });
+			res.end(JSON.stringify(answer));
+		} catch (err: any) {
+			res.writeHead(502, { "content-type": "application/json" });
+			res.end(JSON.stringify({ error: { message: String(err?.message ?? err) } }));
+		}
+	});
+});
+server.listen(Number(process.env.PORT), "127.0.0.1", () => console.log(`bare AI proxy listening on ${process.env.PORT}`));
+process.on("SIGTERM", () => server.close(() => process.exit(0)));
