@@ -115,7 +115,8 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 	// Warm both paths (connections, JIT, caches of the organization's set-up).
 	await openLoop(50, 1000, viaDirect);
 	await openLoop(50, 1000, viaPlatform);
-	const unloaded = await interleaved(PAIRS, viaDirect, viaPlatform);
+	const [unloaded, unloadedCpuMs] = await cpuMsOf(pids, () => interleaved(PAIRS, viaDirect, viaPlatform));
+	unloaded.cpuMsPerRequest = round(unloadedCpuMs / PAIRS);
 	const rows: Row[] = [];
 	for (const rate of RATES.filter(Boolean)) {
 		const d = await openLoop(rate, DURATION_MS, viaDirect);
@@ -147,7 +148,7 @@ async function interleaved(pairs: number, direct: () => Promise<unknown>, platfo
 	d.sort((a, b) => a - b);
 	p.sort((a, b) => a - b);
 	const s = (x: number[]) => ({ p50: round(pct(x, 50)), p99: round(pct(x, 99)) });
-	return { direct: s(d), platform: s(p), overhead: { p50: round(pct(p, 50) - pct(d, 50)), p99: round(pct(p, 99) - pct(d, 99)) } };
+	return { direct: s(d), platform: s(p), overhead: { p50: round(pct(p, 50) - pct(d, 50)), p99: round(pct(p, 99) - pct(d, 99)) }, cpuMsPerRequest: 0 };
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
@@ -223,7 +224,7 @@ async function main() {
 	console.log("mode      offered/s   direct p50/p99 ms   platform p50/p99 ms   overhead p50/p99 ms   errors   platform CPU ms/request");
 	for (const mode of Object.keys(results.modes)) {
 		const u = results.modes[mode].unloaded;
-		console.log(`${mode.padEnd(9)} ${"1 at a time".padStart(11)} ${`${u.direct.p50} / ${u.direct.p99}`.padStart(17)}   ${`${u.platform.p50} / ${u.platform.p99}`.padStart(19)}   ${`${u.overhead.p50} / ${u.overhead.p99}`.padStart(19)}   -`);
+		console.log(`${mode.padEnd(9)} ${"1 at a time".padStart(11)} ${`${u.direct.p50} / ${u.direct.p99}`.padStart(17)}   ${`${u.platform.p50} / ${u.platform.p99}`.padStart(19)}   ${`${u.overhead.p50} / ${u.overhead.p99}`.padStart(19)}        -   ${u.cpuMsPerRequest}`);
 		for (const r of results.modes[mode].rows as Row[])
 			console.log(
 				`${mode.padEnd(9)} ${String(r.rate).padStart(9)}   ${`${r.direct.p50} / ${r.direct.p99}`.padStart(17)}   ${`${r.platform.p50} / ${r.platform.p99}`.padStart(19)}   ${`${r.overhead.p50} / ${r.overhead.p99}`.padStart(19)}   ${String(r.platform.errors).padStart(6)}   ${r.cpuMsPerRequest}`

@@ -4,6 +4,7 @@
 // Response-shaped object whose body is the Node stream (the SDK reads any async iterable body).
 import http from "http";
 import https from "https";
+import zlib from "zlib";
 import type { Readable } from "stream";
 
 const agents = {
@@ -33,8 +34,15 @@ class NodeResponse {
 		this.headers = headers;
 	}
 
+	// No Accept-Encoding is sent, so an answer is normally plain; one compressed anyway is unpacked as fetch would.
+	private decoded?: Readable;
 	get body(): Readable {
-		return this.message;
+		if (this.decoded) return this.decoded;
+		const encoding = this.headers.get("content-encoding")?.trim().toLowerCase();
+		const unpack = encoding === "gzip" || encoding === "x-gzip" ? zlib.createGunzip() : encoding === "deflate" ? zlib.createInflate() : encoding === "br" ? zlib.createBrotliDecompress() : undefined;
+		if (!unpack) return (this.decoded = this.message);
+		this.message.on("error", err => unpack.destroy(err));
+		return (this.decoded = this.message.pipe(unpack));
 	}
 
 	async arrayBuffer(): Promise<ArrayBuffer> {
@@ -54,7 +62,7 @@ class NodeResponse {
 		if (this.bodyUsed) throw new TypeError("body already read");
 		this.bodyUsed = true;
 		const chunks: Buffer[] = [];
-		for await (const chunk of this.message) chunks.push(chunk as Buffer);
+		for await (const chunk of this.body) chunks.push(chunk as Buffer);
 		return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 	}
 }

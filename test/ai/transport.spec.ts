@@ -4,6 +4,7 @@
 import http from "http";
 import net from "net";
 import type { AddressInfo } from "net";
+import zlib from "zlib";
 import OpenAI from "openai";
 import { nodeFetch } from "../../services/ai/transport";
 
@@ -42,6 +43,19 @@ describe("AI upstream transport", () => {
 			expect(err).toBeInstanceOf(OpenAI.NotFoundError);
 			expect(err.message).toContain("no such model");
 			expect(err.requestID).toBe("req-404");
+		} finally {
+			server.close();
+		}
+	});
+
+	it("a compressed answer is unpacked, as fetch would", async () => {
+		const server = http.createServer((_req, res) => {
+			res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" });
+			res.end(zlib.gzipSync(JSON.stringify(COMPLETION)));
+		});
+		const port = await listen(server);
+		try {
+			expect((await client(port).chat.completions.create({ model: "m", messages: [{ role: "user", content: request }] })).choices[0].message.content).toBe("hi");
 		} finally {
 			server.close();
 		}
