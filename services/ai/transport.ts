@@ -61,9 +61,14 @@ class NodeResponse {
 	private async buffer(): Promise<Buffer> {
 		if (this.bodyUsed) throw new TypeError("body already read");
 		this.bodyUsed = true;
-		const chunks: Buffer[] = [];
-		for await (const chunk of this.body) chunks.push(chunk as Buffer);
-		return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+		// Events rather than async iteration: one promise for the whole body instead of one per chunk.
+		const body = this.body;
+		return new Promise((resolve, reject) => {
+			const chunks: Buffer[] = [];
+			body.on("data", (chunk: Buffer) => chunks.push(chunk));
+			body.once("end", () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+			body.once("error", reject);
+		});
 	}
 }
 
