@@ -290,7 +290,8 @@ const AiService: ServiceSchema = {
 				stream
 			};
 			await this.checkLimits(run, cfg, model);
-			run.events.push(makeEvent("ai.completion.started", { requestId: run.requestId, model: p.model, organizationId: org }));
+			// Announced now (with the next batch), not with the request's outcome: a long stream is seen as started.
+			await this.logWriter.add({ events: [makeEvent("ai.completion.started", { requestId: run.requestId, model: p.model, organizationId: org })] });
 			this.inFlight.set(run.requestId, run.controller);
 			return run;
 		},

@@ -4,7 +4,7 @@ import type { Queryable } from "../../lib/db";
 import { writeManyToOutbox } from "../../lib/events/outbox";
 
 export interface LogEntry {
-	values: unknown[]; // in COLUMNS order; created_at is the request's end, not the batch's transaction time
+	values?: unknown[]; // in COLUMNS order; created_at is the request's end, not the batch's transaction time (none: events only)
 
 	events: { id: string; type: string }[];
 }
@@ -41,8 +41,9 @@ export class LogWriter {
 		this.writing = this.writing.then(() =>
 			this.inTransaction(async tx => {
 				// One statement for the rows, one for their events.
-				const tuples = batch.map((_, r) => `(${Array.from({ length: WIDTH }, (_, c) => `$${r * WIDTH + c + 1}`).join(", ")})`);
-				await tx.query(`INSERT INTO ai_completion_logs (${COLUMNS}) VALUES ${tuples.join(", ")}`, batch.flatMap(e => e.values));
+				const rows = batch.flatMap(e => (e.values ? [e.values] : []));
+				const tuples = rows.map((_, r) => `(${Array.from({ length: WIDTH }, (_, c) => `$${r * WIDTH + c + 1}`).join(", ")})`);
+				if (rows.length) await tx.query(`INSERT INTO ai_completion_logs (${COLUMNS}) VALUES ${tuples.join(", ")}`, rows.flat());
 				await writeManyToOutbox(tx, batch.flatMap(e => e.events));
 			}).catch(err => this.onError(err, batch.length))
 		);

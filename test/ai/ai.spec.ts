@@ -179,6 +179,9 @@ describeWith(["postgres"])("AI service", () => {
 	test("closing the stream aborts the upstream request", async () => {
 		up.set("a-smart", { chunkDelayMs: 200, content: "one two three four five six seven eight nine ten" });
 		const stream: any = await call("ai.stream", { model: "smart", ...ask("long"), requestId: "s-cancel" });
+		// A running stream is announced as started before it has any outcome.
+		const announced = (await outboxTypes()).filter(e => e.payload.requestId === "s-cancel").map(e => e.type);
+		expect(announced).toEqual(["ai.completion.started"]);
 		for await (const _ of stream) break; // first chunk, then the consumer goes away
 		const deadline = Date.now() + 3000;
 		while (!up.requests.find(r => r.model === "a-smart")?.aborted && Date.now() < deadline) await new Promise(r => setTimeout(r, 50));
