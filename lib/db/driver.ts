@@ -130,7 +130,10 @@ class PGliteDb implements Db {
 	private nextId = 1;
 	private failed?: Error;
 
-	constructor(private worker: Worker) {
+	constructor(
+		private worker: Worker,
+		private unlock: () => void
+	) {
 		worker.on("message", (msg: { id: number; result?: any; error?: Record<string, unknown> }) => {
 			const waiter = this.pending.get(msg.id);
 			if (!waiter) return;
@@ -195,6 +198,7 @@ class PGliteDb implements Db {
 	async close() {
 		if (!this.failed) await this.send({ op: "close" }).catch(() => undefined);
 		await this.worker.terminate();
+		this.unlock();
 	}
 }
 
@@ -206,19 +210,62 @@ export async function openPostgres(url: string, poolSize = 10): Promise<Db> {
 	return new PostgresDb(pool);
 }
 
+// PGlite keeps the database in the memory of the process that opened it and writes it back to the directory; a
+// second process (another `npm start`, a migration run) opening the same directory would overwrite the first's
+// writes. A lock file holding the owner's pid keeps the directory to one process; a lock left by a process that no
+// longer runs is taken over.
+function lockDataDir(dir: string): () => void {
+	const file = path.join(dir, "cide.lock");
+	for (let attempt = 0; attempt < 2; attempt++) {
+		try {
+			fs.writeFileSync(file, String(process.pid), { flag: "wx" });
+			let released = false;
+			const release = () => {
+				if (released) return;
+				released = true;
+				process.off("exit", release);
+				fs.rmSync(file, { force: true });
+			};
+			process.on("exit", release);
+			return release;
+		} catch (err: any) {
+			if (err.code !== "EEXIST") throw err;
+			const owner = Number(fs.readFileSync(file, "utf8"));
+			if (owner && isRunning(owner)) throw new Error(`the embedded database in ${dir} is in use by process ${owner}; stop it, or set DATA_DIR to another directory`);
+			fs.rmSync(file, { force: true });
+		}
+	}
+	throw new Error(`cannot lock the embedded database in ${dir}`);
+}
+
+function isRunning(pid: number): boolean {
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch (err: any) {
+		return err.code === "EPERM";
+	}
+}
+
 export async function openPGlite(dataDir: string): Promise<Db> {
 	const dir = path.join(dataDir, "pglite");
 	fs.mkdirSync(dir, { recursive: true });
+	const unlock = lockDataDir(dir);
 	const worker = new Worker(path.join(__dirname, "pglite-worker.mjs"), { workerData: { dir } });
-	await new Promise<void>((resolve, reject) => {
-		const onError = (err: Error) => reject(new Error(`cannot open the embedded database in ${dir}: ${err.message}`));
-		worker.once("error", onError);
-		worker.once("exit", code => reject(new Error(`cannot open the embedded database in ${dir} (worker exit ${code})`)));
-		worker.once("message", () => {
-			worker.off("error", onError);
-			resolve();
+	try {
+		await new Promise<void>((resolve, reject) => {
+			const onError = (err: Error) => reject(new Error(`cannot open the embedded database in ${dir}: ${err.message}`));
+			worker.once("error", onError);
+			worker.once("exit", code => reject(new Error(`cannot open the embedded database in ${dir} (worker exit ${code})`)));
+			worker.once("message", () => {
+				worker.off("error", onError);
+				resolve();
+			});
 		});
-	});
+	} catch (err) {
+		unlock();
+		throw err;
+	}
 	worker.removeAllListeners("exit");
-	return new PGliteDb(worker);
+	return new PGliteDb(worker, unlock);
 }

@@ -4,6 +4,7 @@
 import fs from "fs";
 import os from "os";
 import path from "path";
+import { spawnSync } from "child_process";
 import { openPGlite, Db } from "../../lib/db/driver";
 
 describe("embedded PGlite driver (worker thread)", () => {
@@ -79,5 +80,48 @@ describe("embedded PGlite driver (worker thread)", () => {
 		}
 		// In-process, the WebAssembly would hold the thread for the whole query and no tick would run.
 		expect(ticks).toBeGreaterThan(3);
+	}, 60_000);
+
+	test("the directory belongs to one opener: a second is refused by name until the first closes", async () => {
+		await expect(openPGlite(dataDir)).rejects.toThrow(`is in use by process ${process.pid}`);
+		const other = fs.mkdtempSync(path.join(os.tmpdir(), "cide-pglite-lock-"));
+		try {
+			const first = await openPGlite(other);
+			await first.close();
+			const again = await openPGlite(other);
+			expect((await again.query("SELECT 1 AS one")).rows[0].one).toBe(1);
+			await again.close();
+		} finally {
+			fs.rmSync(other, { recursive: true, force: true });
+		}
+	}, 60_000);
+
+	test("a lock left by a process that no longer runs is taken over", async () => {
+		const other = fs.mkdtempSync(path.join(os.tmpdir(), "cide-pglite-stale-"));
+		try {
+			const gone = spawnSync(process.execPath, ["-e", ""]).pid;
+			fs.mkdirSync(path.join(other, "pglite"), { recursive: true });
+			fs.writeFileSync(path.join(other, "pglite", "cide.lock"), String(gone));
+			const db2 = await openPGlite(other);
+			expect(fs.readFileSync(path.join(other, "pglite", "cide.lock"), "utf8")).toBe(String(process.pid));
+			await db2.close();
+			expect(fs.existsSync(path.join(other, "pglite", "cide.lock"))).toBe(false);
+		} finally {
+			fs.rmSync(other, { recursive: true, force: true });
+		}
+	}, 60_000);
+
+	test("a worker that dies fails the waiting and later calls with a clear error", async () => {
+		const other = fs.mkdtempSync(path.join(os.tmpdir(), "cide-pglite-dead-"));
+		try {
+			const db2 = await openPGlite(other);
+			const pending = db2.query("SELECT pg_sleep(1)");
+			await (db2 as any).worker.terminate();
+			await expect(pending).rejects.toThrow("the embedded database stopped");
+			await expect(db2.query("SELECT 1")).rejects.toThrow("the embedded database stopped");
+			await db2.close();
+		} finally {
+			fs.rmSync(other, { recursive: true, force: true });
+		}
 	}, 60_000);
 });
