@@ -12,6 +12,7 @@ import pg from "pg";
 import OpenAI from "openai";
 import { spawnChild, Child } from "./proc";
 import { cpuTicks } from "./cpu";
+import { peakRssMiB } from "./load";
 import { FakeOpenAI } from "../test/helpers/fake-openai";
 
 const PG_ADMIN = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -106,7 +107,8 @@ async function cpuMsOf<T>(pids: number[], fn: () => Promise<T>): Promise<[T, num
 	return [result, (pids.reduce((a, p) => a + cpuTicks(p), 0) - before) * 10];
 }
 
-async function measure(mode: string, base: string, upstreamUrl: string, apiKey: string, pids: number[]) {
+async function measure(mode: string, base: string, upstreamUrl: string, apiKey: string, targets: Child[]) {
+	const pids = targets.map(t => t.pid);
 	const direct = new OpenAI({ apiKey: "sk-bench-upstream", baseURL: upstreamUrl, maxRetries: 0 });
 	const platform = new OpenAI({ apiKey, baseURL: `${base}/v1`, maxRetries: 0 });
 	const body = { messages: [{ role: "user" as const, content: "complete this line of code" }], temperature: 0.7 };
@@ -131,7 +133,9 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 		if (p.errors || p.achievedRps < rate * 0.95 || pct(p.latencies, 99) > 1000) break;
 		sustained = rate;
 	}
-	return { unloaded, rows, sustained };
+	// Peak resident memory of each of the target's processes over the whole run (VmHWM).
+	const peakRss = Object.fromEntries(targets.map(t => [t.name, peakRssMiB(t.pid)]));
+	return { unloaded, rows, sustained, peakRss };
 }
 
 // One request at a time, alternating direct and platform, so both see the same machine: the path's own cost.
@@ -159,7 +163,7 @@ async function floor(upstreamUrl: string) {
 	const node = spawnChild("bare proxy", "bench/bare-ai-proxy.ts", { UPSTREAM_URL: upstreamUrl, UPSTREAM_KEY: "sk-bench-upstream", PORT: String(port) });
 	try {
 		await node.waitFor(/listening/, 60_000);
-		return await measure("floor", `http://127.0.0.1:${port}`, upstreamUrl, "none", [node.pid]);
+		return await measure("floor", `http://127.0.0.1:${port}`, upstreamUrl, "none", [node]);
 	} finally {
 		await node.stop();
 	}
@@ -172,7 +176,7 @@ async function embedded(upstreamUrl: string, dataDir: string) {
 	try {
 		await node.waitFor(/Coder IDE node .* up/, 60_000);
 		const base = `http://127.0.0.1:${port}`;
-		return await measure("embedded", base, upstreamUrl, await configure(base, upstreamUrl), [node.pid]);
+		return await measure("embedded", base, upstreamUrl, await configure(base, upstreamUrl), [node]);
 	} finally {
 		await node.stop();
 	}
@@ -196,7 +200,7 @@ async function cluster(upstreamUrl: string) {
 		children.push(ai, gw);
 		await Promise.all([ai.waitFor(/Coder IDE node .* up/, 60_000), gw.waitFor(/Coder IDE node .* up/, 60_000)]);
 		const base = `http://127.0.0.1:${port}`;
-		return await measure("cluster", base, upstreamUrl, await configure(base, upstreamUrl), children.map(c => c.pid));
+		return await measure("cluster", base, upstreamUrl, await configure(base, upstreamUrl), children);
 	} finally {
 		await Promise.all(children.map(c => c.stop().catch(() => undefined)));
 		await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
@@ -230,6 +234,7 @@ async function main() {
 				`${mode.padEnd(9)} ${String(r.rate).padStart(9)}   ${`${r.direct.p50} / ${r.direct.p99}`.padStart(17)}   ${`${r.platform.p50} / ${r.platform.p99}`.padStart(19)}   ${`${r.overhead.p50} / ${r.overhead.p99}`.padStart(19)}   ${String(r.platform.errors).padStart(6)}   ${r.cpuMsPerRequest}`
 			);
 		console.log(`${mode.padEnd(9)} highest sustained rate with no errors: ${results.modes[mode].sustained || `< ${SUSTAIN_STEPS[0]}`} req/s`);
+		console.log(`${mode.padEnd(9)} peak RSS: ${Object.entries(results.modes[mode].peakRss).map(([name, mib]) => `${name} ${mib} MiB`).join(", ")}`);
 	}
 	fs.mkdirSync(path.join(__dirname, "results"), { recursive: true });
 	fs.writeFileSync(path.join(__dirname, "results", "ai.json"), JSON.stringify(results, null, 2) + "\n");
