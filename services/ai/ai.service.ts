@@ -64,6 +64,7 @@ interface Target {
 interface Run {
 	requestId: string;
 	org: string;
+	cfg: any; // the organization's AI set-up, one snapshot for the whole request
 	auth: any;
 	target: Target;
 	started: number;
@@ -280,6 +281,7 @@ const AiService: ServiceSchema = {
 			const run: Run = {
 				requestId: p.requestId ?? ctx.requestID ?? crypto.randomUUID(),
 				org,
+				cfg,
 				auth,
 				target: { requested: p.model, chain, body, tags: p.tags ?? [], cache: p.cache, firstTokenTimeoutMs: chainRow?.first_token_timeout_ms ?? undefined },
 				started: Date.now(),
@@ -323,7 +325,7 @@ const AiService: ServiceSchema = {
 		},
 
 		async chargeTokens(this: any, run: Run, model: string, tokens: number) {
-			const cfg = await this.orgConfig(run.org);
+			const cfg = run.cfg;
 			for (const l of cfg.limits) {
 				const subject = l.tokens_per_minute && this.limitSubject(l, run, model);
 				if (subject) await this.limiter.add(`tpm:${l.id}:${subject}`, tokens, 60_000);
@@ -340,8 +342,8 @@ const AiService: ServiceSchema = {
 		},
 
 		// Deployments to try, model by model along the fallback chain, ordered by the model's routing rule.
-		async plan(this: any, run: Run) {
-			const cfg = await this.orgConfig(run.org);
+		plan(this: any, run: Run) {
+			const cfg = run.cfg;
 			const tags = run.target.tags;
 			return run.target.chain.map((model: string) => {
 				const rule = cfg.rules.find((r: any) => r.model === model && r.tag && tags.includes(r.tag)) ?? cfg.rules.find((r: any) => r.model === model && !r.tag);
@@ -354,11 +356,11 @@ const AiService: ServiceSchema = {
 		// gets its own abort signal: the provider's timeout (until the answer, or a stream's first token) and the
 		// client's cancellation both end it with a reason the router understands.
 		async withFallbacks(this: any, run: Run, attempt: (d: Deployment, client: any, signal: AbortSignal, control: AbortController) => Promise<any>) {
-			const cfg = await this.orgConfig(run.org);
+			const cfg = run.cfg;
 			const cooldownMs = cfg.settings.cooldown_seconds * 1000;
 			let last: UpstreamFailure | undefined;
 			let previousModel: string | undefined;
-			for (const { model, deployments } of await this.plan(run)) {
+			for (const { model, deployments } of this.plan(run)) {
 				if (previousModel && deployments.length)
 					run.events.push(makeEvent("ai.completion.fallback", { requestId: run.requestId, fromModel: previousModel, toModel: model, reason: last?.kind ?? "unavailable" }));
 				if (deployments.length) previousModel = model;
@@ -402,7 +404,7 @@ const AiService: ServiceSchema = {
 		},
 
 		async completeChat(this: any, run: Run) {
-			const cfg = await this.orgConfig(run.org);
+			const cfg = run.cfg;
 			const body = run.target.body;
 			// Deterministic requests only (temperature 0, or an explicit opt-in); `cache: false` bypasses.
 			const deterministic = run.target.cache !== false && (body.temperature === 0 || run.target.cache === true);
@@ -417,8 +419,9 @@ const AiService: ServiceSchema = {
 						return { ...cached, id: `chatcmpl-${run.requestId}` };
 					}
 				}
-				const { result, deployment, provider, model } = await this.withFallbacks(run, (d: Deployment, client: any, signal: AbortSignal) =>
-					client.chat.completions.create({ ...body, model: d.provider_model, stream: false }, { signal })
+				// The raw answer, read here: the SDK has already turned any non-2xx into its error by then.
+				const { result, deployment, provider, model } = await this.withFallbacks(run, async (d: Deployment, client: any, signal: AbortSignal) =>
+					(await client.chat.completions.create({ ...body, model: d.provider_model, stream: false }, { signal }).asResponse()).json()
 				);
 				const text = result.choices?.map((c: any) => c.message?.content ?? "").join("") ?? "";
 				const usage = usageOf(result.usage, body.messages, text);
@@ -565,7 +568,7 @@ const AiService: ServiceSchema = {
 
 		// One completion-log row and the request's events, written together (batched off the request's path).
 		async record(this: any, run: Run, r: { status: string; error?: string; servedModel?: string; provider?: any; usage?: Usage; cost?: number; response?: any; firstTokenMs?: number; cacheHit?: boolean }) {
-			const cfg = await this.orgConfig(run.org);
+			const cfg = run.cfg;
 			const store = cfg.settings.store_content;
 			const events = run.events.splice(0);
 			await this.logWriter.add({
