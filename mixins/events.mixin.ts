@@ -8,27 +8,32 @@ import type { ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
 import { getConfig } from "../lib/config";
 import { acquireDb, getDb, releaseDb, Queryable } from "../lib/db";
-import { OutboxRelay, makeEvent, writeToOutbox } from "../lib/events/outbox";
+import { OutboxRelay, makeEvent, writeManyToOutbox } from "../lib/events/outbox";
 import { AmqpTopology, declareConsumerGroup } from "../lib/events/topology";
 import type { EventData, EventType, PlatformEvent } from "../lib/events/types";
 
 type Publish = <T extends EventType>(type: T, data: EventData<T>) => Extract<PlatformEvent, { type: T }>;
 
-// One relay per broker, shared by every service of the process that publishes.
-const relays = new WeakMap<ServiceBroker, { relay: OutboxRelay; users: number }>();
+// One relay per broker, shared by every service of the process that publishes. The entry is registered before
+// the first await, so services starting side by side share it instead of each starting (and leaking) their own.
+const relays = new WeakMap<ServiceBroker, { relay: Promise<OutboxRelay>; users: number }>();
 
-async function startRelay(broker: ServiceBroker) {
+function startRelay(broker: ServiceBroker): Promise<OutboxRelay> {
 	const existing = relays.get(broker);
 	if (existing) {
 		existing.users++;
 		return existing.relay;
 	}
-	const config = getConfig();
-	const db = await acquireDb();
-	const topology = config.channelsUrl ? new AmqpTopology(config.channelsUrl, broker.namespace) : undefined;
-	const relay = new OutboxRelay(broker, db, topology);
+	const relay = (async () => {
+		const config = getConfig();
+		const db = await acquireDb();
+		const topology = config.channelsUrl ? new AmqpTopology(config.channelsUrl, broker.namespace) : undefined;
+		const started = new OutboxRelay(broker, db, topology);
+		started.start();
+		return started;
+	})();
 	relays.set(broker, { relay, users: 1 });
-	relay.start();
+	relay.catch(() => relays.delete(broker));
 	return relay;
 }
 
@@ -37,7 +42,7 @@ async function stopRelay(broker: ServiceBroker) {
 	if (!entry) return;
 	if (--entry.users > 0) return;
 	relays.delete(broker);
-	await entry.relay.stop();
+	await (await entry.relay).stop();
 	await releaseDb();
 }
 
@@ -133,10 +138,10 @@ export const EventsMixin: Partial<ServiceSchema> = {
 					return event;
 				};
 				const out = await fn(tx, publish);
-				for (const e of events) await writeToOutbox(tx, e);
+				await writeManyToOutbox(tx, events);
 				return out;
 			});
-			if (events.length) relays.get(this.broker)?.relay.kick();
+			if (events.length) relays.get(this.broker)?.relay.then(relay => relay.kick());
 			return result;
 		}
 	},

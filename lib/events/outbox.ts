@@ -18,12 +18,7 @@ export function makeEvent<T extends EventType>(type: T, data: EventData<T>): Ext
 	return { ...data, type, id: crypto.randomUUID(), time: new Date().toISOString() } as any;
 }
 
-// Writes the event in the caller's transaction: it is published only if that transaction commits.
-export async function writeToOutbox(tx: Queryable, event: { id: string; type: string }, channel = channelOf(event.type)) {
-	await writeManyToOutbox(tx, [event], channel);
-}
-
-// Many events in one statement (a batch of writes publishing together).
+// Writes events in the caller's transaction, in one statement: they are published only if it commits.
 export async function writeManyToOutbox(tx: Queryable, events: { id: string; type: string }[], channel?: string) {
 	if (!events.length) return;
 	const values: unknown[] = [];

@@ -13,7 +13,7 @@ import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process
 import { createTestBroker } from "../helpers/broker";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
-import { makeEvent } from "../../lib/events/outbox";
+import { makeEvent, OutboxRelay } from "../../lib/events/outbox";
 import { DEMO_TABLES_SQL, DEMO_CHANNEL, DEMO_GROUP, FAILING_GROUP } from "../fixtures/services/demo-groups";
 
 jest.setTimeout(60_000);
@@ -270,6 +270,24 @@ describeWith(["postgres"])("durable events, embedded (in-process adapter)", () =
 		expect(rows).toEqual([{ event_id: event.id, consumer_group: DEMO_GROUP }]);
 		expect(await sql("SELECT event_id FROM processed_events WHERE consumer_group = $1 AND event_id = $2", [DEMO_GROUP, event.id])).toHaveLength(1);
 	});
+});
+
+describeWith(["postgres"])("one outbox relay per broker", () => {
+	test("services starting side by side share one relay, which stops with the last of them", async () => {
+		const db = await createTestDatabase();
+		const started = jest.spyOn(OutboxRelay.prototype, "start");
+		const stopped = jest.spyOn(OutboxRelay.prototype, "stop");
+		try {
+			const t = await createTestBroker({ DATABASE_URL: db.url, NAMESPACE: uniqueNamespace("relay") }, FIXTURES);
+			expect(started).toHaveBeenCalledTimes(1);
+			await t.stop();
+			expect(stopped).toHaveBeenCalledTimes(1);
+		} finally {
+			started.mockRestore();
+			stopped.mockRestore();
+			await db.drop();
+		}
+	}, 60_000);
 });
 
 // ---- cluster: child processes over RabbitMQ ----------------------------------------------------------------------
