@@ -20,6 +20,7 @@ import { clientFor, classify, UpstreamFailure, sanitize } from "./upstream";
 import { costOf, usageOf, Usage, estimateTokens } from "./usage";
 
 const ORG_CONFIG_TTL_MS = 30_000;
+const CACHE_PRUNE_MS = 10 * 60_000;
 const message = {
 	type: "object",
 	props: {
@@ -615,11 +616,17 @@ const AiService: ServiceSchema = {
 		);
 	},
 
-	async started() {
+	async started(this: any) {
 		await acquireDb();
+		this.cachePruner = setInterval(() => {
+			getDb()
+				.then(db => this.cache.prune(db))
+				.catch((err: Error) => this.logger.warn("Could not prune ai_cache:", err.message));
+		}, CACHE_PRUNE_MS).unref();
 	},
 
 	async stopped(this: any) {
+		clearInterval(this.cachePruner);
 		for (const c of this.inFlight.values()) c.abort(new UpstreamFailure("cancelled", "service stopping"));
 		await this.logWriter.flush();
 		await this.limiter.close();

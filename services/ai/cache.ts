@@ -18,6 +18,8 @@ export function cacheKey(organizationId: string, model: string, body: Record<str
 	return crypto.createHash("sha256").update(`${organizationId}\n${model}\n${canonical(picked)}`).digest("hex");
 }
 
+const MEMORY_ENTRIES = 5000;
+
 export class CompletionCache {
 	private redis?: Redis;
 	private memory = new Map<string, { value: string; expires: number }>();
@@ -59,8 +61,19 @@ export class CompletionCache {
 	}
 
 	private async setHot(key: string, value: string, ttlSec: number) {
-		if (this.redis) await this.redis.set(key, value, "EX", ttlSec).catch(() => undefined);
-		else this.memory.set(key, { value, expires: Date.now() + ttlSec * 1000 });
+		if (this.redis) return void (await this.redis.set(key, value, "EX", ttlSec).catch(() => undefined));
+		// Embedded: a bounded copy; the oldest entries make room (ai_cache still holds them until they expire).
+		this.memory.delete(key);
+		this.memory.set(key, { value, expires: Date.now() + ttlSec * 1000 });
+		for (const oldest of this.memory.keys()) {
+			if (this.memory.size <= MEMORY_ENTRIES) break;
+			this.memory.delete(oldest);
+		}
+	}
+
+	// Expired answers leave the durable record too (any replica may do it; the DELETE is idempotent).
+	async prune(db: Db) {
+		await db.query("DELETE FROM ai_cache WHERE expires_at < now()");
 	}
 
 	private memoryGet(key: string) {

@@ -5,6 +5,7 @@ import type { ServiceBroker } from "moleculer";
 import { describeWith, createTestDatabase } from "../helpers/infra";
 import { createTestBroker, as } from "../helpers/broker";
 import { FakeOpenAI } from "../helpers/fake-openai";
+import { getDb } from "../../lib/db";
 
 const FILES = [
 	"services/auth/auth.service.ts",
@@ -207,6 +208,18 @@ describeWith(["postgres"])("AI service", () => {
 		expect(up.count()).toBe(4);
 		// Organization B, same request, has no such model at all: it can never see A's entry.
 		await expect(call("ai.complete", { model: "reviewer", ...ask("review this") }, otherAuth)).rejects.toMatchObject({ code: 404, type: "MODEL_NOT_FOUND" });
+	});
+
+	test("cache: expired answers are pruned from ai_cache, live ones stay", async () => {
+		const org = owner.organization.id;
+		await sql.query(
+			`INSERT INTO ai_cache (organization_id, cache_key, model, response, expires_at) VALUES
+			 ($1, 'expired-key', 'reviewer', '{}', now() - interval '1 minute'), ($1, 'live-key', 'reviewer', '{}', now() + interval '1 hour')`,
+			[org]
+		);
+		await (broker.getLocalService("ai") as any).cache.prune(await getDb());
+		const keys = (await sql.query("SELECT cache_key FROM ai_cache WHERE organization_id = $1 AND cache_key IN ('expired-key', 'live-key')", [org])).rows.map((r: any) => r.cache_key);
+		expect(keys).toEqual(["live-key"]);
 	});
 
 	test("a rotated provider key takes effect without a restart and never lands in logs or events", async () => {
