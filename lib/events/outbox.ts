@@ -28,6 +28,7 @@ export async function writeManyToOutbox(tx: Queryable, events: { id: string; typ
 
 const BATCH = 100;
 const PRUNE_EVERY_MS = 10 * 60_000;
+const PROCESSED_KEEP_DAYS = 30;
 const MAX_BACKOFF_MS = 60_000;
 
 export class OutboxRelay {
@@ -138,8 +139,10 @@ export class OutboxRelay {
 		await this.topology?.close();
 	}
 
-	// Published rows are kept a while for inspection, then removed.
+	// Published rows are kept a while for inspection, then removed. Consumers' records of handled events go after
+	// PROCESSED_KEEP_DAYS: far beyond any redelivery (retries end in minutes, then the dead-letter queue).
 	async prune(olderThanHours = 24) {
 		await this.db.query(`DELETE FROM outbox WHERE published_at < now() - ($1 || ' hours')::interval`, [String(olderThanHours)]);
+		await this.db.query(`DELETE FROM processed_events WHERE processed_at < now() - ($1 || ' days')::interval`, [String(PROCESSED_KEEP_DAYS)]);
 	}
 }

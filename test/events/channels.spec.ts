@@ -14,6 +14,8 @@ import { createTestBroker } from "../helpers/broker";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
 import { makeEvent, OutboxRelay } from "../../lib/events/outbox";
+import { openPostgres } from "../../lib/db/driver";
+import { migrate } from "../../lib/db/migrate";
 import { DEMO_TABLES_SQL, DEMO_CHANNEL, DEMO_GROUP, FAILING_GROUP } from "../fixtures/services/demo-groups";
 
 jest.setTimeout(60_000);
@@ -270,6 +272,32 @@ describeWith(["postgres"])("durable events, embedded (in-process adapter)", () =
 		expect(rows).toEqual([{ event_id: event.id, consumer_group: DEMO_GROUP }]);
 		expect(await sql("SELECT event_id FROM processed_events WHERE consumer_group = $1 AND event_id = $2", [DEMO_GROUP, event.id])).toHaveLength(1);
 	});
+});
+
+describeWith(["postgres"])("event plumbing housekeeping", () => {
+	test("prune removes outbox rows published over a day ago and consumer records over 30 days old, nothing newer", async () => {
+		const db = await createTestDatabase();
+		const conn = await openPostgres(db.url, 2);
+		try {
+			await migrate(conn);
+			const [oldOut, newOut, pending, oldSeen, newSeen] = Array.from({ length: 5 }, () => crypto.randomUUID());
+			await conn.query(
+				`INSERT INTO outbox (id, channel, payload, published_at) VALUES
+				 ($1, 'c', '{}', now() - interval '25 hours'), ($2, 'c', '{}', now() - interval '1 hour'), ($3, 'c', '{}', NULL)`,
+				[oldOut, newOut, pending]
+			);
+			await conn.query(
+				`INSERT INTO processed_events (consumer_group, event_id, processed_at) VALUES ('g', $1, now() - interval '31 days'), ('g', $2, now() - interval '29 days')`,
+				[oldSeen, newSeen]
+			);
+			await new OutboxRelay({} as ServiceBroker, conn).prune();
+			expect((await conn.query("SELECT id FROM outbox ORDER BY id")).rows.map(r => r.id).sort()).toEqual([newOut, pending].sort());
+			expect((await conn.query("SELECT event_id FROM processed_events")).rows.map(r => r.event_id)).toEqual([newSeen]);
+		} finally {
+			await conn.close();
+			await db.drop();
+		}
+	}, 60_000);
 });
 
 describeWith(["postgres"])("one outbox relay per broker", () => {
