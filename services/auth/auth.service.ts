@@ -15,6 +15,7 @@ import { digest, hashPassword, randomToken, signAccessToken, verifyAccessToken, 
 const email = { type: "email", normalize: true, max: 254 };
 const password = { type: "string", min: 10, max: 200 };
 
+const SESSION_PRUNE_MS = 60 * 60_000;
 const publicUser = (u: any) => ({ id: u.id, email: u.email, name: u.name, createdAt: u.created_at });
 
 
@@ -190,7 +191,24 @@ const AuthService: ServiceSchema = {
 		}
 	},
 
+	started(this: any) {
+		this.sessionPruner = setInterval(() => this.pruneSessions().catch((err: Error) => this.logger.warn("Could not prune ended sessions:", err.message)), SESSION_PRUNE_MS).unref();
+	},
+
+	stopped(this: any) {
+		clearInterval(this.sessionPruner);
+	},
+
 	methods: {
+		// A session whose newest refresh token expired over a day ago can never be refreshed again, and its access
+		// tokens have long expired: its rows (kept until then for reuse detection) leave the table.
+		async pruneSessions() {
+			await (await getDb()).query(
+				`DELETE FROM refresh_tokens WHERE family_id IN
+				 (SELECT family_id FROM refresh_tokens GROUP BY family_id HAVING max(expires_at) < now() - interval '1 day')`
+			);
+		},
+
 		// A session is a refresh-token family; the access token names it so logout can end it at once.
 		async issueSession(userId: string, organizationId: string | null, familyId: string = crypto.randomUUID(), tx?: Queryable) {
 			const config = getConfig();

@@ -2,6 +2,8 @@
 import { describeWith, createTestDatabase } from "../helpers/infra";
 import { createTestBroker, as } from "../helpers/broker";
 import type { ServiceBroker } from "moleculer";
+import { getDb } from "../../lib/db";
+import { digest } from "../../services/auth/credentials";
 
 const AUTH_FILES = ["services/auth/auth.service.ts", "services/auth/organizations.service.ts", "services/auth/teams.service.ts", "services/auth/api-keys.service.ts"];
 
@@ -74,6 +76,22 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 		await expect(broker.call("auth.refresh", { refreshToken: login.refreshToken })).rejects.toMatchObject({ code: 401 });
 		await expect(broker.call("auth.refresh", { refreshToken: third.refreshToken })).rejects.toMatchObject({ code: 401 });
 		await expect(resolve(third.accessToken)).rejects.toMatchObject({ code: 401 });
+	});
+
+	test("sessions that can no longer be refreshed are pruned; live ones (and their used tokens) stay", async () => {
+		const db = await getDb();
+		const ended = await broker.call<any, any>("auth.login", { email: "ada@example.com", password: "correct horse battery" });
+		const live = await broker.call<any, any>("auth.login", { email: "ada@example.com", password: "correct horse battery" });
+		await broker.call("auth.refresh", { refreshToken: live.refreshToken }); // the live session now holds a used token too
+		const family = async (refreshToken: string) =>
+			(await db.query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1", [digest(refreshToken)])).rows[0]?.family_id;
+		const [endedFamily, liveFamily] = [await family(ended.refreshToken), await family(live.refreshToken)];
+		expect(endedFamily && liveFamily).toBeTruthy();
+		await db.query("UPDATE refresh_tokens SET expires_at = now() - interval '2 days' WHERE family_id = $1", [endedFamily]);
+		await (broker.getLocalService("auth") as any).pruneSessions();
+		const count = async (f: string) => (await db.query("SELECT count(*)::int AS n FROM refresh_tokens WHERE family_id = $1", [f])).rows[0].n;
+		expect(await count(endedFamily)).toBe(0);
+		expect(await count(liveFamily)).toBe(2);
 	});
 
 	test("logout ends the session: its access and refresh tokens stop working", async () => {
