@@ -21,6 +21,7 @@ const REDIS = "redis://127.0.0.1:6379";
 const DURATION_MS = Number(process.env.BENCH_AI_DURATION_MS ?? 4000);
 const RATES = (process.env.BENCH_AI_RATES ?? "100,500").split(",").map(Number);
 const PAIRS = Number(process.env.BENCH_AI_PAIRS ?? 2000);
+const STREAM_PAIRS = Number(process.env.BENCH_AI_STREAM_PAIRS ?? 500);
 const MODES = (process.env.BENCH_AI_MODES ?? "floor,embedded,cluster").split(",");
 const SUSTAIN_STEPS = (process.env.BENCH_AI_SUSTAIN ?? "250,500,750,1000,1500,2000").split(",").map(Number);
 const BASE_ENV = {
@@ -88,6 +89,7 @@ async function configure(base: string, upstream: string): Promise<string> {
 	await api(base, "POST", "/api/secrets", t, o, { environment: "production", name: "UPSTREAM", value: "sk-bench-upstream" });
 	const provider = await api(base, "POST", "/api/ai/providers", t, o, { name: "fake", base_url: upstream, api_key_secret: "UPSTREAM" });
 	await api(base, "POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "bench-model", provider_model: "bench-upstream" });
+	await api(base, "POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "bench-stream-model", provider_model: "bench-stream" });
 	return (await api(base, "POST", "/api/auth/api-keys", t, o, { name: "bench" })).key;
 }
 
@@ -119,6 +121,15 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 	await openLoop(50, 1000, viaPlatform);
 	const [unloaded, unloadedCpuMs] = await cpuMsOf(pids, () => interleaved(PAIRS, viaDirect, viaPlatform));
 	unloaded.cpuMsPerRequest = round(unloadedCpuMs / PAIRS);
+	// Streams (the IDE's usual way): time to the first token, one at a time. The floor proxy does not stream.
+	const firstToken = async (client: OpenAI, model: string) => {
+		const t0 = performance.now();
+		let first = NaN;
+		for await (const chunk of await client.chat.completions.create({ model, ...body, stream: true }))
+			if (Number.isNaN(first) && chunk.choices[0]?.delta?.content) first = performance.now() - t0;
+		return first;
+	};
+	const stream = mode === "floor" ? undefined : await interleavedFirstToken(STREAM_PAIRS, () => firstToken(direct, "bench-stream"), () => firstToken(platform, "bench-stream-model"));
 	const rows: Row[] = [];
 	for (const rate of RATES.filter(Boolean)) {
 		const d = await openLoop(rate, DURATION_MS, viaDirect);
@@ -135,7 +146,7 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 	}
 	// Peak resident memory of each of the target's processes over the whole run (VmHWM).
 	const peakRss = Object.fromEntries(targets.map(t => [t.name, peakRssMiB(t.pid)]));
-	return { unloaded, rows, sustained, peakRss };
+	return { unloaded, stream, rows, sustained, peakRss };
 }
 
 // One request at a time, alternating direct and platform, so both see the same machine: the path's own cost.
@@ -153,6 +164,19 @@ async function interleaved(pairs: number, direct: () => Promise<unknown>, platfo
 	p.sort((a, b) => a - b);
 	const s = (x: number[]) => ({ p50: round(pct(x, 50)), p99: round(pct(x, 99)) });
 	return { direct: s(d), platform: s(p), overhead: { p50: round(pct(p, 50) - pct(d, 50)), p99: round(pct(p, 99) - pct(d, 99)) }, cpuMsPerRequest: 0 };
+}
+
+// As interleaved, for streams: each call returns its own time to the first token.
+async function interleavedFirstToken(pairs: number, direct: () => Promise<number>, platform: () => Promise<number>) {
+	const d: number[] = [], p: number[] = [];
+	for (let i = 0; i < pairs; i++) {
+		d.push(await direct());
+		p.push(await platform());
+	}
+	d.sort((a, b) => a - b);
+	p.sort((a, b) => a - b);
+	const s = (x: number[]) => ({ p50: round(pct(x, 50)), p99: round(pct(x, 99)) });
+	return { direct: s(d), platform: s(p), overhead: { p50: round(pct(p, 50) - pct(d, 50)), p99: round(pct(p, 99) - pct(d, 99)) } };
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
@@ -213,6 +237,7 @@ async function main() {
 	const up = new FakeOpenAI();
 	const upstreamUrl = await up.start();
 	up.set("bench-upstream", { content: "const answer = 42;" });
+	up.set("bench-stream", { content: "function add(a, b) {\n  return a + b;\n}\n// twenty words or so of completion, streamed one word at a time", chunkDelayMs: 1 });
 	const results: any = { generatedAt: new Date().toISOString(), machine: { nproc: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) }, durationMs: DURATION_MS, modes: {} };
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-bench-ai-"));
 	try {
@@ -229,6 +254,8 @@ async function main() {
 	for (const mode of Object.keys(results.modes)) {
 		const u = results.modes[mode].unloaded;
 		console.log(`${mode.padEnd(9)} ${"1 at a time".padStart(11)} ${`${u.direct.p50} / ${u.direct.p99}`.padStart(17)}   ${`${u.platform.p50} / ${u.platform.p99}`.padStart(19)}   ${`${u.overhead.p50} / ${u.overhead.p99}`.padStart(19)}        -   ${u.cpuMsPerRequest}`);
+		const st = results.modes[mode].stream;
+		if (st) console.log(`${mode.padEnd(9)} ${"stream TTFT".padStart(11)} ${`${st.direct.p50} / ${st.direct.p99}`.padStart(17)}   ${`${st.platform.p50} / ${st.platform.p99}`.padStart(19)}   ${`${st.overhead.p50} / ${st.overhead.p99}`.padStart(19)}        -   (time to first token, one at a time)`);
 		for (const r of results.modes[mode].rows as Row[])
 			console.log(
 				`${mode.padEnd(9)} ${String(r.rate).padStart(9)}   ${`${r.direct.p50} / ${r.direct.p99}`.padStart(17)}   ${`${r.platform.p50} / ${r.platform.p99}`.padStart(19)}   ${`${r.overhead.p50} / ${r.overhead.p99}`.padStart(19)}   ${String(r.platform.errors).padStart(6)}   ${r.cpuMsPerRequest}`
