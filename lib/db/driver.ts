@@ -213,16 +213,21 @@ export async function openPostgres(url: string, poolSize = 10): Promise<Db> {
 // PGlite keeps the database in the memory of the process that opened it and writes it back to the directory; a
 // second process (another `npm start`, a migration run) opening the same directory would overwrite the first's
 // writes. A lock file holding the owner's pid keeps the directory to one process; a lock left by a process that no
-// longer runs is taken over.
+// longer runs is taken over. A lock naming this very process is stale unless this process holds it: in a container
+// every start is pid 1, and one that was killed left its lock behind.
+const heldLocks = new Set<string>();
+
 function lockDataDir(dir: string): () => void {
 	const file = path.join(dir, "cide.lock");
 	for (let attempt = 0; attempt < 2; attempt++) {
 		try {
 			fs.writeFileSync(file, String(process.pid), { flag: "wx" });
+			heldLocks.add(file);
 			let released = false;
 			const release = () => {
 				if (released) return;
 				released = true;
+				heldLocks.delete(file);
 				process.off("exit", release);
 				fs.rmSync(file, { force: true });
 			};
@@ -231,7 +236,8 @@ function lockDataDir(dir: string): () => void {
 		} catch (err: any) {
 			if (err.code !== "EEXIST") throw err;
 			const owner = Number(fs.readFileSync(file, "utf8"));
-			if (owner && isRunning(owner)) throw new Error(`the embedded database in ${dir} is in use by process ${owner}; stop it, or set DATA_DIR to another directory`);
+			const held = owner === process.pid ? heldLocks.has(file) : owner > 0 && isRunning(owner);
+			if (held) throw new Error(`the embedded database in ${dir} is in use by process ${owner}; stop it, or set DATA_DIR to another directory`);
 			fs.rmSync(file, { force: true });
 		}
 	}

@@ -111,6 +111,19 @@ describe("embedded PGlite driver (worker thread)", () => {
 		}
 	}, 60_000);
 
+	test("a lock naming this process but not held by it (a container's pid 1 after a kill) is stale", async () => {
+		const other = fs.mkdtempSync(path.join(os.tmpdir(), "cide-pglite-pid1-"));
+		try {
+			fs.mkdirSync(path.join(other, "pglite"), { recursive: true });
+			fs.writeFileSync(path.join(other, "pglite", "cide.lock"), String(process.pid));
+			const db2 = await openPGlite(other);
+			await expect(openPGlite(other)).rejects.toThrow(`is in use by process ${process.pid}`);
+			await db2.close();
+		} finally {
+			fs.rmSync(other, { recursive: true, force: true });
+		}
+	}, 60_000);
+
 	test("a worker that dies fails the waiting and later calls with a clear error", async () => {
 		const other = fs.mkdtempSync(path.join(os.tmpdir(), "cide-pglite-dead-"));
 		try {
