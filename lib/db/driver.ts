@@ -204,8 +204,11 @@ class PGliteDb implements Db {
 
 export async function openPostgres(url: string, poolSize = 10): Promise<Db> {
 	const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000 });
-	// An idle client losing its connection must not crash the process; the pool replaces it.
+	// An idle client losing its connection must not crash the process; the pool replaces it. Nor must one that loses
+	// it while checked out between queries (a transaction's, or one being closed as the pool ends): pg would emit
+	// an 'error' nobody listens to. The next query on it fails instead.
 	pool.on("error", () => undefined);
+	pool.on("connect", client => client.on("error", () => undefined));
 	await pool.query("SELECT 1");
 	return new PostgresDb(pool);
 }
