@@ -8,12 +8,12 @@ import fs from "fs";
 import os from "os";
 import path from "path";
 import crypto from "crypto";
-import pg from "pg";
 import OpenAI from "openai";
 import { spawnChild, Child } from "./proc";
 import { cpuTicks } from "./cpu";
 import { peakRssMiB } from "./load";
 import { FakeOpenAI } from "../test/helpers/fake-openai";
+import { createTestDatabase } from "../test/helpers/infra";
 
 const PG_ADMIN = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const AMQP = "amqp://guest:guest@127.0.0.1:5672";
@@ -119,8 +119,8 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 	// Warm both paths (connections, JIT, caches of the organization's set-up).
 	await openLoop(50, 1000, viaDirect);
 	await openLoop(50, 1000, viaPlatform);
-	const [unloaded, unloadedCpuMs] = await cpuMsOf(pids, () => interleaved(PAIRS, viaDirect, viaPlatform));
-	unloaded.cpuMsPerRequest = round(unloadedCpuMs / PAIRS);
+	const [oneAtATime, unloadedCpuMs] = await cpuMsOf(pids, () => interleaved(PAIRS, timed(viaDirect), timed(viaPlatform)));
+	const unloaded = { ...oneAtATime, cpuMsPerRequest: round(unloadedCpuMs / PAIRS) };
 	// Streams (the IDE's usual way): time to the first token, one at a time. The floor proxy does not stream.
 	const firstToken = async (client: OpenAI, model: string) => {
 		const t0 = performance.now();
@@ -129,7 +129,7 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 			if (Number.isNaN(first) && chunk.choices[0]?.delta?.content) first = performance.now() - t0;
 		return first;
 	};
-	const stream = mode === "floor" ? undefined : await interleavedFirstToken(STREAM_PAIRS, () => firstToken(direct, "bench-stream"), () => firstToken(platform, "bench-stream-model"));
+	const stream = mode === "floor" ? undefined : await interleaved(STREAM_PAIRS, () => firstToken(direct, "bench-stream"), () => firstToken(platform, "bench-stream-model"));
 	const rows: Row[] = [];
 	for (const rate of RATES.filter(Boolean)) {
 		const d = await openLoop(rate, DURATION_MS, viaDirect);
@@ -150,24 +150,8 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 }
 
 // One request at a time, alternating direct and platform, so both see the same machine: the path's own cost.
-async function interleaved(pairs: number, direct: () => Promise<unknown>, platform: () => Promise<unknown>) {
-	const d: number[] = [], p: number[] = [];
-	for (let i = 0; i < pairs; i++) {
-		let t0 = performance.now();
-		await direct();
-		d.push(performance.now() - t0);
-		t0 = performance.now();
-		await platform();
-		p.push(performance.now() - t0);
-	}
-	d.sort((a, b) => a - b);
-	p.sort((a, b) => a - b);
-	const s = (x: number[]) => ({ p50: round(pct(x, 50)), p99: round(pct(x, 99)) });
-	return { direct: s(d), platform: s(p), overhead: { p50: round(pct(p, 50) - pct(d, 50)), p99: round(pct(p, 99) - pct(d, 99)) }, cpuMsPerRequest: 0 };
-}
-
-// As interleaved, for streams: each call returns its own time to the first token.
-async function interleavedFirstToken(pairs: number, direct: () => Promise<number>, platform: () => Promise<number>) {
+// Each call measures itself (a whole request, or a stream's time to its first token).
+async function interleaved(pairs: number, direct: () => Promise<number>, platform: () => Promise<number>) {
 	const d: number[] = [], p: number[] = [];
 	for (let i = 0; i < pairs; i++) {
 		d.push(await direct());
@@ -178,6 +162,12 @@ async function interleavedFirstToken(pairs: number, direct: () => Promise<number
 	const s = (x: number[]) => ({ p50: round(pct(x, 50)), p99: round(pct(x, 99)) });
 	return { direct: s(d), platform: s(p), overhead: { p50: round(pct(p, 50) - pct(d, 50)), p99: round(pct(p, 99) - pct(d, 99)) } };
 }
+
+const timed = (fn: () => Promise<unknown>) => async () => {
+	const t0 = performance.now();
+	await fn();
+	return performance.now() - t0;
+};
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
@@ -208,13 +198,10 @@ async function embedded(upstreamUrl: string, dataDir: string) {
 
 // Cluster: gateway, AI, auth+secrets as separate processes over RabbitMQ, PostgreSQL, Redis.
 async function cluster(upstreamUrl: string) {
-	const dbName = `cide_bench_ai_${crypto.randomBytes(4).toString("hex")}`;
-	const admin = new pg.Client({ connectionString: PG_ADMIN });
-	await admin.connect();
+	const db = await createTestDatabase("cide_bench_ai", PG_ADMIN);
 	const children: Child[] = [];
 	try {
-		await admin.query(`CREATE DATABASE ${dbName}`);
-		const env = { ...BASE_ENV, TRANSPORTER: AMQP, CHANNELS_URL: AMQP, CACHER: REDIS, DATABASE_URL: PG_ADMIN.replace(/\/[^/]*$/, `/${dbName}`), NAMESPACE: `bench-ai-${crypto.randomBytes(3).toString("hex")}` };
+		const env = { ...BASE_ENV, TRANSPORTER: AMQP, CHANNELS_URL: AMQP, CACHER: REDIS, DATABASE_URL: db.url, NAMESPACE: `bench-ai-${crypto.randomBytes(3).toString("hex")}` };
 		const port = 3992;
 		const core = spawnChild("auth+secrets", "lib/main.ts", { ...env, SERVICES: "auth,secrets", MASTER_KEY: crypto.randomBytes(32).toString("base64") });
 		children.push(core);
@@ -227,8 +214,7 @@ async function cluster(upstreamUrl: string) {
 		return await measure("cluster", base, upstreamUrl, await configure(base, upstreamUrl), children);
 	} finally {
 		await Promise.all(children.map(c => c.stop().catch(() => undefined)));
-		await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-		await admin.end().catch(() => undefined);
+		await db.drop().catch(() => undefined);
 	}
 }
 

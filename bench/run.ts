@@ -18,6 +18,7 @@ import { DEFAULT_LOAD, LoadStats, peakRssMiB, resetPeakRss } from "./load";
 import { CpuStats, POSTGRES, RABBITMQ, runLoadWithCpu } from "./cpu";
 import { BENCH_SECRETS, prepareFixture, readTeam } from "./setup";
 import { ROOT, spawnChild, stopAll } from "./proc";
+import { createTestDatabase } from "../test/helpers/infra";
 
 const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const AMQP_URL = process.env.BENCH_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -37,24 +38,6 @@ interface ScenarioResult extends LoadStats, CpuStats {
 }
 
 // ---------------------------------------------------------------------------------------------- infrastructure
-
-async function createDatabase() {
-	const name = `cide_bench_${RUN}`;
-	const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-	await admin.connect();
-	await admin.query(`CREATE DATABASE ${name}`);
-	await admin.end();
-	const url = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${name}`);
-	return {
-		url,
-		drop: async () => {
-			const c = new pg.Client({ connectionString: PG_ADMIN_URL });
-			await c.connect();
-			await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-			await c.end();
-		}
-	};
-}
 
 // Reads of the teams table, from PostgreSQL's own statistics (flushed by backends within ~1 s).
 async function teamReads(dbUrl: string): Promise<number> {
@@ -267,7 +250,7 @@ async function main() {
 	console.log(`teams.get, ${DEFAULT_LOAD.concurrency} concurrent callers, ${DEFAULT_LOAD.warmupMs} ms warm-up + ${DEFAULT_LOAD.durationMs} ms measured per scenario`);
 	console.log("platform scenarios run as deployed (TRANSIT_KEY encryption, metrics, LOG_LEVEL=info); the bare pair is plain Moleculer\n");
 
-	const db = await createDatabase();
+	const db = await createTestDatabase("cide_bench", PG_ADMIN_URL);
 	dropDatabase = db.drop;
 	const results: ScenarioResult[] = [];
 	const step = async (id: string, fn: () => Promise<ScenarioResult>) => {

@@ -1,4 +1,4 @@
-// Routing rules and fallback chains: how a model's deployments are chosen, and which model to try next.
+// Routing rules: how a model's deployments are chosen (per model, optionally per request tag).
 import type { ServiceSchema } from "../../lib/schema";
 import { AiConfigMixin } from "./config.mixin";
 

@@ -1,7 +1,8 @@
 // The HTTP transport under the openai SDK. The SDK builds requests and parses answers; the global fetch it would
 // use by default wraps every body in WHATWG streams, which on a small machine costs about as much time as the
-// upstream round trip itself. This fetch goes through node:http(s) with keep-alive agents and hands the SDK a
-// Response-shaped object whose body is the Node stream (the SDK reads any async iterable body).
+// upstream round trip itself. This fetch goes through node:http(s) with keep-alive agents and hands the SDK the
+// parts of a Response it reads (status, headers, json/text, and the body as a Node stream: the SDK reads any async
+// iterable body).
 import http from "http";
 import https from "https";
 import zlib from "zlib";
@@ -17,8 +18,6 @@ class NodeResponse {
 	readonly status: number;
 	readonly statusText: string;
 	readonly headers: Headers;
-	readonly redirected = false;
-	readonly type = "basic";
 	bodyUsed = false;
 
 	constructor(
@@ -43,11 +42,6 @@ class NodeResponse {
 		if (!unpack) return (this.decoded = this.message);
 		this.message.on("error", err => unpack.destroy(err));
 		return (this.decoded = this.message.pipe(unpack));
-	}
-
-	async arrayBuffer(): Promise<ArrayBuffer> {
-		const buf = await this.buffer();
-		return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
 	}
 
 	async text(): Promise<string> {

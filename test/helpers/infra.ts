@@ -38,18 +38,19 @@ export async function probeInfra(): Promise<string> {
 }
 
 // A fresh database per test file; dropped by the returned function.
-export async function createTestDatabase(): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
-	const name = `cide_test_${crypto.randomBytes(5).toString("hex")}`;
-	const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+// A throwaway database (the bench makes its own with another prefix and admin URL); drop() removes it.
+export async function createTestDatabase(prefix = "cide_test", adminUrl = PG_ADMIN_URL): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+	const name = `${prefix}_${crypto.randomBytes(5).toString("hex")}`;
+	const admin = new pg.Client({ connectionString: adminUrl });
 	await admin.connect();
 	await admin.query(`CREATE DATABASE ${name}`);
 	await admin.end();
-	const url = PG_ADMIN_URL.replace(/\/[^/]*$/, `/${name}`);
+	const url = adminUrl.replace(/\/[^/]*$/, `/${name}`);
 	return {
 		url,
 		name,
 		drop: async () => {
-			const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+			const c = new pg.Client({ connectionString: adminUrl });
 			await c.connect();
 			await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 			await c.end();
