@@ -4,12 +4,9 @@
 // token by token over the socket; Stop cancels upstream), meets a rate limit, edits a fallback chain by keyboard,
 // and finds every request in the completion log with its tokens and cost.
 // Skipped when no Chromium is installed (CHROMIUM_PATH, default /usr/bin/chromium), unless REQUIRE_BROWSER=1.
-import fs from "fs";
-import os from "os";
 import path from "path";
-import { type Browser, type Page } from "playwright-core";
-import { startNode } from "../helpers/process";
-import { ARTIFACTS, buildUi, describeWithBrowser, freePort, launchChromium } from "../helpers/browser";
+import { type Page } from "playwright-core";
+import { ARTIFACTS, describeWithBrowser, signUp, startUiPlatform } from "../helpers/browser";
 import { FakeOpenAI } from "../helpers/fake-openai";
 
 
@@ -22,14 +19,10 @@ const FAKE_MODEL = "fake-model-1";
 const PRICES = { input: 2.5, output: 10 };
 
 describeWithBrowser()("AI UI (browser)", () => {
-	let dataDir = "";
-	let node: ReturnType<typeof startNode>;
-	let browser: Browser;
+	let ui: Awaited<ReturnType<typeof startUiPlatform>> | undefined;
 	let page: Page;
 	let base = "";
 	const up = new FakeOpenAI();
-	const pageErrors: string[] = [];
-	const cspViolations: string[] = [];
 	// Request ids of the playground's answers, by what happened to them.
 	const requests: Record<string, string> = {};
 
@@ -55,38 +48,18 @@ describeWithBrowser()("AI UI (browser)", () => {
 	}
 
 	beforeAll(async () => {
-		buildUi();
-
 		await up.start();
-		dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-ai-browser-"));
-		const port = await freePort();
-		base = `http://127.0.0.1:${port}`;
-		// Embedded: every infrastructure URL empty.
-		node = startNode({ DATA_DIR: dataDir, PORT: String(port), TRANSPORTER: "", CACHER: "", DATABASE_URL: "", CHANNELS_URL: "", REDIS_URL: "" });
-		await node.ready;
-
-		browser = await launchChromium();
-		const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-		page = await context.newPage();
-		page.setDefaultTimeout(15_000);
-		page.on("pageerror", err => pageErrors.push(err.message));
-		page.on("console", msg => msg.type() === "error" && /Content Security Policy/i.test(msg.text()) && cspViolations.push(msg.text()));
+		ui = await startUiPlatform("ai-browser", { timeoutMs: 15_000 });
+		({ page, base } = ui);
 	}, 120_000);
 
 	afterAll(async () => {
-		await browser?.close();
-		await node?.stop("SIGKILL");
+		await ui?.stop();
 		await up.stop();
-		if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 	});
 
 	test("the owner signs up and keeps the upstream key as a secret in production", async () => {
-		await page.goto(base + "/sign-up");
-		await page.getByLabel("Name").fill(owner.name);
-		await page.getByLabel("Email").fill(owner.email);
-		await page.getByLabel("Password").fill(owner.password);
-		await page.getByTestId("submit").click();
-		await page.getByTestId("greeting").filter({ hasText: "Ada" }).waitFor();
+		await signUp(page, base, owner);
 
 		// The AI section is in the sidebar for an owner.
 		for (const nav of ["ai-playground", "ai-logs", "ai-providers", "ai-routing", "ai-presets", "ai-rate-limits", "ai-settings"])
@@ -436,7 +409,7 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await open("ai-playground", "Playground");
 		await page.locator('[data-testid="chat-model"] optgroup[label="Presets"] option[value="reviewer"]').waitFor({ state: "attached" });
 
-		expect(pageErrors).toEqual([]);
-		expect(cspViolations).toEqual([]);
+		expect(ui!.pageErrors).toEqual([]);
+		expect(ui!.cspViolations).toEqual([]);
 	});
 });

@@ -3,11 +3,9 @@
 // back, checks the audit chain, imports and exports a .env; a viewer sees names but needs a grant to read a value.
 // Skipped when no Chromium is installed (CHROMIUM_PATH, default /usr/bin/chromium), unless REQUIRE_BROWSER=1.
 import fs from "fs";
-import os from "os";
 import path from "path";
-import { type Browser, type BrowserContext, type Page } from "playwright-core";
-import { startNode } from "../helpers/process";
-import { ARTIFACTS, buildUi, describeWithBrowser, freePort, launchChromium } from "../helpers/browser";
+import { type BrowserContext, type Page } from "playwright-core";
+import { ARTIFACTS, describeWithBrowser, signIn, signUp, startUiPlatform } from "../helpers/browser";
 
 
 
@@ -21,16 +19,12 @@ const V2 = "postgres://app:v2-secret@db.internal/prod";
 const THEIRS = "postgres://app:changed-by-someone-else@db.internal/prod";
 
 describeWithBrowser()("secrets UI (browser)", () => {
-	let dataDir = "";
-	let node: ReturnType<typeof startNode>;
-	let browser: Browser;
+	let ui: Awaited<ReturnType<typeof startUiPlatform>> | undefined;
 	let page: Page;
 	let viewerContext: BrowserContext;
 	let viewerPage: Page;
 	let base = "";
 	let secretId = "";
-	const pageErrors: string[] = [];
-	const cspViolations: string[] = [];
 
 	// Toasts are dismissed first (without moving focus, which would hide a revealed value) so they cover nothing.
 	async function shot(p: Page, name: string) {
@@ -43,12 +37,6 @@ describeWithBrowser()("secrets UI (browser)", () => {
 	const row = (p: Page, name: string) => p.locator(`[data-testid="secret-row"][data-name="${name}"]`);
 	const versionRow = (p: Page, v: number) => p.locator(`[data-testid="version-row"][data-version="${v}"]`);
 
-	function watch(p: Page) {
-		p.setDefaultTimeout(15_000);
-		p.on("pageerror", err => pageErrors.push(err.message));
-		p.on("console", msg => msg.type() === "error" && /Content Security Policy/i.test(msg.text()) && cspViolations.push(msg.text()));
-	}
-
 	async function openEnvironment(p: Page, env: string) {
 		await p.getByTestId("nav-secrets").click();
 		await p.getByTestId("page-title").filter({ hasText: "Secrets" }).waitFor();
@@ -57,34 +45,16 @@ describeWithBrowser()("secrets UI (browser)", () => {
 	}
 
 	beforeAll(async () => {
-		buildUi();
-
-		dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-secrets-browser-"));
-		const port = await freePort();
-		base = `http://127.0.0.1:${port}`;
-		// Embedded: every infrastructure URL empty.
-		node = startNode({ DATA_DIR: dataDir, PORT: String(port), TRANSPORTER: "", CACHER: "", DATABASE_URL: "", CHANNELS_URL: "", REDIS_URL: "" });
-		await node.ready;
-
-		browser = await launchChromium();
-		const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
-		page = await context.newPage();
-		watch(page);
+		ui = await startUiPlatform("secrets-browser", { timeoutMs: 15_000, context: { acceptDownloads: true } });
+		({ page, base } = ui);
 	}, 120_000);
 
 	afterAll(async () => {
-		await browser?.close();
-		await node?.stop("SIGKILL");
-		if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+		await ui?.stop();
 	});
 
 	test("the owner signs up and creates a secret in production", async () => {
-		await page.goto(base + "/sign-up");
-		await page.getByLabel("Name").fill(owner.name);
-		await page.getByLabel("Email").fill(owner.email);
-		await page.getByLabel("Password").fill(owner.password);
-		await page.getByTestId("submit").click();
-		await page.getByTestId("greeting").filter({ hasText: "Ada" }).waitFor();
+		await signUp(page, base, owner);
 
 		await openEnvironment(page, "production");
 		await page.getByTestId("secrets-empty").filter({ hasText: "No secrets in production yet" }).waitFor();
@@ -274,14 +244,9 @@ describeWithBrowser()("secrets UI (browser)", () => {
 		await page.getByTestId("member-add").click();
 		await toast(page, "Member added");
 
-		viewerContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-		viewerPage = await viewerContext.newPage();
-		watch(viewerPage);
-		await viewerPage.goto(base + "/sign-in");
-		await viewerPage.getByLabel("Email").fill(viewer.email);
-		await viewerPage.getByLabel("Password").fill(viewer.password);
-		await viewerPage.getByTestId("submit").click();
-		await viewerPage.getByTestId("greeting").filter({ hasText: "Grace" }).waitFor();
+		viewerContext = await ui!.browser.newContext({ viewport: { width: 1280, height: 800 } });
+		viewerPage = ui!.watch(await viewerContext.newPage());
+		await signIn(viewerPage, base, viewer);
 		await viewerPage.getByTestId("org-switcher").click();
 		await viewerPage.getByTestId("org-option").filter({ hasText: ORG }).click();
 		await viewerPage.getByTestId("current-org").filter({ hasText: ORG }).waitFor();
@@ -416,7 +381,7 @@ describeWithBrowser()("secrets UI (browser)", () => {
 	});
 
 	test("no uncaught errors or Content-Security-Policy violations in the pages", () => {
-		expect(pageErrors).toEqual([]);
-		expect(cspViolations).toEqual([]);
+		expect(ui!.pageErrors).toEqual([]);
+		expect(ui!.cspViolations).toEqual([]);
 	});
 });

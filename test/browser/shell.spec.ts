@@ -1,12 +1,9 @@
 // The web IDE shell as a user meets it: the built UI served by an embedded platform process, driven in headless
 // Chromium. Sign up, sign out and in, create a team, create and switch organizations, see the live connection.
 // Skipped when no Chromium is installed (CHROMIUM_PATH, default /usr/bin/chromium), unless REQUIRE_BROWSER=1.
-import fs from "fs";
-import os from "os";
 import path from "path";
-import { type Browser, type Page } from "playwright-core";
-import { startNode } from "../helpers/process";
-import { ARTIFACTS, buildUi, describeWithBrowser, freePort, launchChromium } from "../helpers/browser";
+import { type Page } from "playwright-core";
+import { ARTIFACTS, describeWithBrowser, signIn, startUiPlatform } from "../helpers/browser";
 
 
 
@@ -15,39 +12,20 @@ const user = { name: "Ada Lovelace", email: `ada-${Date.now()}@example.com`, pas
 const ORG1 = `${user.name}'s workspace`;
 
 describeWithBrowser()("web IDE shell (browser)", () => {
-	let dataDir = "";
-	let node: ReturnType<typeof startNode>;
-	let browser: Browser;
+	let ui: Awaited<ReturnType<typeof startUiPlatform>> | undefined;
 	let page: Page;
 	let base = "";
-	const pageErrors: string[] = [];
-	const cspViolations: string[] = [];
 
 	const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `shell-${name}.png`), fullPage: true });
 	const toast = (text: string | RegExp) => page.getByTestId("toast").filter({ hasText: text }).first().waitFor();
 
 	beforeAll(async () => {
-		buildUi();
-
-		dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-browser-"));
-		const port = await freePort();
-		base = `http://127.0.0.1:${port}`;
-		// Embedded: every infrastructure URL empty.
-		node = startNode({ DATA_DIR: dataDir, PORT: String(port), TRANSPORTER: "", CACHER: "", DATABASE_URL: "", CHANNELS_URL: "", REDIS_URL: "" });
-		await node.ready;
-
-		browser = await launchChromium();
-		const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-		page = await context.newPage();
-		page.setDefaultTimeout(10_000);
-		page.on("pageerror", err => pageErrors.push(err.message));
-		page.on("console", msg => msg.type() === "error" && /Content Security Policy/i.test(msg.text()) && cspViolations.push(msg.text()));
+		ui = await startUiPlatform("browser", { timeoutMs: 10_000 });
+		({ page, base } = ui);
 	}, 120_000);
 
 	afterAll(async () => {
-		await browser?.close();
-		await node?.stop("SIGKILL");
-		if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+		await ui?.stop();
 	});
 
 	test("a visitor is sent to sign-in, creates an account and lands on the dashboard", async () => {
@@ -135,14 +113,10 @@ describeWithBrowser()("web IDE shell (browser)", () => {
 		expect(await row.getByTestId("member-role-select").inputValue()).toBe("viewer");
 
 		// Grace, in her own browser, switches to Ada's organization: a viewer reads but gets no forms to change things.
-		const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+		const context = await ui!.browser.newContext({ viewport: { width: 1280, height: 800 } });
 		const other = await context.newPage();
 		try {
-			await other.goto(base + "/sign-in");
-			await other.getByLabel("Email").fill(grace.email);
-			await other.getByLabel("Password").fill(grace.password);
-			await other.getByTestId("submit").click();
-			await other.getByTestId("greeting").filter({ hasText: "Grace" }).waitFor();
+			await signIn(other, base, grace);
 			await other.getByTestId("org-switcher").click();
 			await other.getByTestId("org-option").filter({ hasText: ORG1 }).click();
 			await other.getByTestId("current-org").filter({ hasText: ORG1 }).waitFor();
@@ -232,7 +206,7 @@ describeWithBrowser()("web IDE shell (browser)", () => {
 	});
 
 	test("no uncaught errors or Content-Security-Policy violations in the page", () => {
-		expect(pageErrors).toEqual([]);
-		expect(cspViolations).toEqual([]);
+		expect(ui!.pageErrors).toEqual([]);
+		expect(ui!.cspViolations).toEqual([]);
 	});
 });

@@ -1,10 +1,12 @@
 // What every browser test needs: the UI built from the current sources, a free port for the embedded platform, and
 // Debian's Chromium driven by playwright-core. Skipped without Chromium unless REQUIRE_BROWSER=1.
 import fs from "fs";
+import os from "os";
 import net from "net";
 import path from "path";
 import { execFileSync } from "child_process";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type BrowserContextOptions, type Page } from "playwright-core";
+import { startNode } from "./process";
 
 export const ROOT = path.resolve(__dirname, "../..");
 export const ARTIFACTS = path.join(ROOT, "test-artifacts");
@@ -37,4 +39,56 @@ export function buildUi() {
 
 export function launchChromium(): Promise<Browser> {
 	return chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+}
+
+// The embedded platform (every infrastructure URL empty) on a free port, serving the UI built from the current
+// sources, and Chromium with one page open on a 1280×800 context. Pages passed to `watch` (the first one is)
+// record uncaught errors and Content-Security-Policy violations, which every browser test expects to stay empty.
+export async function startUiPlatform(name: string, opts: { timeoutMs: number; context?: BrowserContextOptions }) {
+	buildUi();
+	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `cide-${name}-`));
+	const port = await freePort();
+	const node = startNode({ DATA_DIR: dataDir, PORT: String(port), TRANSPORTER: "", CACHER: "", DATABASE_URL: "", CHANNELS_URL: "", REDIS_URL: "" });
+	let browser: Browser | undefined;
+	const stop = async () => {
+		await browser?.close();
+		await node.stop("SIGKILL");
+		fs.rmSync(dataDir, { recursive: true, force: true });
+	};
+	try {
+		await node.ready;
+		browser = await launchChromium();
+		const pageErrors: string[] = [];
+		const cspViolations: string[] = [];
+		const watch = (p: Page) => {
+			p.setDefaultTimeout(opts.timeoutMs);
+			p.on("pageerror", err => pageErrors.push(err.message));
+			p.on("console", msg => msg.type() === "error" && /Content Security Policy/i.test(msg.text()) && cspViolations.push(msg.text()));
+			return p;
+		};
+		const page = watch(await (await browser.newContext({ viewport: { width: 1280, height: 800 }, ...opts.context })).newPage());
+		return { base: `http://127.0.0.1:${port}`, browser, page, watch, pageErrors, cspViolations, stop };
+	} catch (err) {
+		await stop();
+		throw err;
+	}
+}
+
+// Signs a new user up through the form and waits for the shell to greet them.
+export async function signUp(page: Page, base: string, user: { name: string; email: string; password: string }) {
+	await page.goto(base + "/sign-up");
+	await page.getByLabel("Name").fill(user.name);
+	await page.getByLabel("Email").fill(user.email);
+	await page.getByLabel("Password").fill(user.password);
+	await page.getByTestId("submit").click();
+	await page.getByTestId("greeting").filter({ hasText: user.name.split(" ")[0] }).waitFor();
+}
+
+// Signs an existing user in through the form and waits for the shell to greet them.
+export async function signIn(page: Page, base: string, user: { name: string; email: string; password: string }) {
+	await page.goto(base + "/sign-in");
+	await page.getByLabel("Email").fill(user.email);
+	await page.getByLabel("Password").fill(user.password);
+	await page.getByTestId("submit").click();
+	await page.getByTestId("greeting").filter({ hasText: user.name.split(" ")[0] }).waitFor();
 }
