@@ -12,7 +12,6 @@ import OpenAI from "openai";
 import { spawnChild, Child } from "./proc";
 import { cpuTicks } from "./cpu";
 import { peakRssMiB } from "./load";
-import { FakeOpenAI } from "../test/helpers/fake-openai";
 import { createTestDatabase } from "../test/helpers/infra";
 
 const PG_ADMIN = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -109,17 +108,22 @@ async function cpuMsOf<T>(pids: number[], fn: () => Promise<T>): Promise<[T, num
 	return [result, (pids.reduce((a, p) => a + cpuTicks(p), 0) - before) * 10];
 }
 
-async function measure(mode: string, base: string, upstreamUrl: string, apiKey: string, targets: Child[]) {
+// `floorBase`: the bare proxy, also alternated with in the one-at-a-time run, so that the platform's own cost (its
+// latency over the floor's) is read off requests that saw the same machine.
+async function measure(mode: string, base: string, upstreamUrl: string, apiKey: string, targets: Child[], floorBase?: string) {
 	const pids = targets.map(t => t.pid);
 	const direct = new OpenAI({ apiKey: "sk-bench-upstream", baseURL: upstreamUrl, maxRetries: 0 });
 	const platform = new OpenAI({ apiKey, baseURL: `${base}/v1`, maxRetries: 0 });
+	const floorClient = floorBase ? new OpenAI({ apiKey: "none", baseURL: `${floorBase}/v1`, maxRetries: 0 }) : undefined;
 	const body = { messages: [{ role: "user" as const, content: "complete this line of code" }], temperature: 0.7 };
 	const viaDirect = () => direct.chat.completions.create({ model: "bench-upstream", ...body });
 	const viaPlatform = () => platform.chat.completions.create({ model: "bench-model", ...body });
-	// Warm both paths (connections, JIT, caches of the organization's set-up).
+	const viaFloor = floorClient && (() => floorClient.chat.completions.create({ model: "bench-upstream", ...body }));
+	// Warm the paths (connections, JIT, caches of the organization's set-up).
 	await openLoop(50, 1000, viaDirect);
 	await openLoop(50, 1000, viaPlatform);
-	const [oneAtATime, unloadedCpuMs] = await cpuMsOf(pids, () => interleaved(PAIRS, timed(viaDirect), timed(viaPlatform)));
+	if (viaFloor) await openLoop(50, 1000, viaFloor);
+	const [oneAtATime, unloadedCpuMs] = await cpuMsOf(pids, () => interleaved(PAIRS, timed(viaDirect), timed(viaPlatform), viaFloor && timed(viaFloor)));
 	const unloaded = { ...oneAtATime, cpuMsPerRequest: round(unloadedCpuMs / PAIRS) };
 	// Streams (the IDE's usual way): time to the first token, one at a time. The floor proxy does not stream.
 	const firstToken = async (client: OpenAI, model: string) => {
@@ -149,18 +153,19 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 	return { unloaded, stream, rows, sustained, peakRss };
 }
 
-// One request at a time, alternating direct and platform, so both see the same machine: the path's own cost.
-// Each call measures itself (a whole request, or a stream's time to its first token).
-async function interleaved(pairs: number, direct: () => Promise<number>, platform: () => Promise<number>) {
-	const d: number[] = [], p: number[] = [];
+// One request at a time, alternating direct, platform (and the floor), so all see the same machine: the path's own
+// cost. Each call measures itself (a whole request, or a stream's time to its first token).
+async function interleaved(pairs: number, direct: () => Promise<number>, platform: () => Promise<number>, floor?: () => Promise<number>) {
+	const d: number[] = [], p: number[] = [], f: number[] = [];
 	for (let i = 0; i < pairs; i++) {
 		d.push(await direct());
 		p.push(await platform());
+		if (floor) f.push(await floor());
 	}
-	d.sort((a, b) => a - b);
-	p.sort((a, b) => a - b);
+	for (const x of [d, p, f]) x.sort((a, b) => a - b);
 	const s = (x: number[]) => ({ p50: round(pct(x, 50)), p99: round(pct(x, 99)) });
-	return { direct: s(d), platform: s(p), overhead: { p50: round(pct(p, 50) - pct(d, 50)), p99: round(pct(p, 99) - pct(d, 99)) } };
+	const over = (x: number[], y: number[]) => ({ p50: round(pct(x, 50) - pct(y, 50)), p99: round(pct(x, 99) - pct(y, 99)) });
+	return { direct: s(d), platform: s(p), overhead: over(p, d), ...(floor && { floor: s(f), floorOverhead: over(f, d), overFloor: over(p, f) }) };
 }
 
 const timed = (fn: () => Promise<unknown>) => async () => {
@@ -171,16 +176,11 @@ const timed = (fn: () => Promise<unknown>) => async () => {
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
-// The floor: a bare proxy with the platform's SDK client and transport, nothing else (bench/bare-ai-proxy.ts).
-async function floor(upstreamUrl: string) {
-	const port = 3993;
-	const node = spawnChild("bare proxy", "bench/bare-ai-proxy.ts", { UPSTREAM_URL: upstreamUrl, UPSTREAM_KEY: "sk-bench-upstream", PORT: String(port) });
-	try {
-		await node.waitFor(/listening/, 60_000);
-		return await measure("floor", `http://127.0.0.1:${port}`, upstreamUrl, "none", [node]);
-	} finally {
-		await node.stop();
-	}
+// The floor: a bare proxy with the platform's SDK client and transport, nothing else (bench/bare-ai-proxy.ts). It
+// runs for the whole bench: the platform modes alternate with it one request at a time.
+const FLOOR_BASE = "http://127.0.0.1:3993";
+function startFloor(upstreamUrl: string) {
+	return spawnChild("bare proxy", "bench/bare-ai-proxy.ts", { UPSTREAM_URL: upstreamUrl, UPSTREAM_KEY: "sk-bench-upstream", PORT: "3993" });
 }
 
 // Embedded: every service in one process, PGlite, in-memory cache and limits.
@@ -190,7 +190,7 @@ async function embedded(upstreamUrl: string, dataDir: string) {
 	try {
 		await node.waitFor(/Coder IDE node .* up/, 60_000);
 		const base = `http://127.0.0.1:${port}`;
-		return await measure("embedded", base, upstreamUrl, await configure(base, upstreamUrl), [node]);
+		return await measure("embedded", base, upstreamUrl, await configure(base, upstreamUrl), [node], FLOOR_BASE);
 	} finally {
 		await node.stop();
 	}
@@ -211,7 +211,7 @@ async function cluster(upstreamUrl: string) {
 		children.push(ai, gw);
 		await Promise.all([ai.waitFor(/Coder IDE node .* up/, 60_000), gw.waitFor(/Coder IDE node .* up/, 60_000)]);
 		const base = `http://127.0.0.1:${port}`;
-		return await measure("cluster", base, upstreamUrl, await configure(base, upstreamUrl), children);
+		return await measure("cluster", base, upstreamUrl, await configure(base, upstreamUrl), children, FLOOR_BASE);
 	} finally {
 		await Promise.all(children.map(c => c.stop().catch(() => undefined)));
 		await db.drop().catch(() => undefined);
@@ -220,17 +220,18 @@ async function cluster(upstreamUrl: string) {
 
 async function main() {
 	console.log("AI gateway overhead bench…");
-	const up = new FakeOpenAI();
-	const upstreamUrl = await up.start();
-	up.set("bench-upstream", { content: "const answer = 42;" });
-	up.set("bench-stream", { content: "function add(a, b) {\n  return a + b;\n}\n// twenty words or so of completion, streamed one word at a time", chunkDelayMs: 1 });
+	const up = spawnChild("upstream", "bench/ai-upstream.ts", {});
+	const upstreamUrl = (await up.waitFor(/upstream listening at (\S+)/, 60_000))[1];
 	const results: any = { generatedAt: new Date().toISOString(), machine: { nproc: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) }, durationMs: DURATION_MS, modes: {} };
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-bench-ai-"));
+	const floorProxy = startFloor(upstreamUrl);
 	try {
-		if (MODES.includes("floor")) results.modes.floor = await floor(upstreamUrl);
+		await floorProxy.waitFor(/listening/, 60_000);
+		if (MODES.includes("floor")) results.modes.floor = await measure("floor", FLOOR_BASE, upstreamUrl, "none", [floorProxy]);
 		if (MODES.includes("embedded")) results.modes.embedded = await embedded(upstreamUrl, dataDir);
 		if (MODES.includes("cluster")) results.modes.cluster = await cluster(upstreamUrl);
 	} finally {
+		await floorProxy.stop();
 		await up.stop();
 		fs.rmSync(dataDir, { recursive: true, force: true });
 	}
@@ -240,6 +241,7 @@ async function main() {
 	for (const mode of Object.keys(results.modes)) {
 		const u = results.modes[mode].unloaded;
 		console.log(`${mode.padEnd(9)} ${"1 at a time".padStart(11)} ${`${u.direct.p50} / ${u.direct.p99}`.padStart(17)}   ${`${u.platform.p50} / ${u.platform.p99}`.padStart(19)}   ${`${u.overhead.p50} / ${u.overhead.p99}`.padStart(19)}        -   ${u.cpuMsPerRequest}`);
+		if (u.floor) console.log(`${mode.padEnd(9)} ${"1 at a time".padStart(11)}   floor alternated: ${u.floor.p50} / ${u.floor.p99} ms (floor adds ${u.floorOverhead.p50} / ${u.floorOverhead.p99}; platform over floor ${u.overFloor.p50} / ${u.overFloor.p99})`);
 		const st = results.modes[mode].stream;
 		if (st) console.log(`${mode.padEnd(9)} ${"stream TTFT".padStart(11)} ${`${st.direct.p50} / ${st.direct.p99}`.padStart(17)}   ${`${st.platform.p50} / ${st.platform.p99}`.padStart(19)}   ${`${st.overhead.p50} / ${st.overhead.p99}`.padStart(19)}        -   (time to first token, one at a time)`);
 		for (const r of results.modes[mode].rows as Row[])
