@@ -11,7 +11,7 @@ import { acquireDb, getDb, releaseDb } from "../../lib/db";
 import { authOf } from "../../lib/authz";
 import { createRateLimiter, RateLimiter } from "../../lib/rate-limit";
 import { makeEvent } from "../../lib/events/outbox";
-import { LogWriter } from "./log-writer";
+import { LogWriter, pruneCompletionLogs } from "./log-writer";
 import { EventsMixin } from "../../mixins/events.mixin";
 import { SecretsClientMixin } from "../../mixins/secrets-client.mixin";
 import { CompletionCache, cacheKey } from "./cache";
@@ -20,7 +20,7 @@ import { clientFor, classify, UpstreamFailure, sanitize } from "./upstream";
 import { costOf, usageOf, Usage, estimateTokens } from "./usage";
 
 const ORG_CONFIG_TTL_MS = 30_000;
-const CACHE_PRUNE_MS = 10 * 60_000;
+const PRUNE_EVERY_MS = 10 * 60_000;
 const message = {
 	type: "object",
 	props: {
@@ -147,7 +147,7 @@ const AiService: ServiceSchema = {
 			permission: "ai:read",
 			async handler(this: any, ctx: Context) {
 				const s = (await this.orgConfig(authOf(ctx)!.organizationId!)).settings;
-				return { storeContent: s.store_content, cacheTtlSeconds: s.cache_ttl_seconds, cooldownSeconds: s.cooldown_seconds };
+				return { storeContent: s.store_content, cacheTtlSeconds: s.cache_ttl_seconds, cooldownSeconds: s.cooldown_seconds, logRetentionDays: s.log_retention_days ?? null };
 			}
 		},
 
@@ -158,16 +158,21 @@ const AiService: ServiceSchema = {
 				$$strict: true,
 				storeContent: { type: "boolean", optional: true },
 				cacheTtlSeconds: { type: "number", integer: true, min: 1, max: 2592000, optional: true, convert: true },
-				cooldownSeconds: { type: "number", integer: true, min: 1, max: 3600, optional: true, convert: true }
+				cooldownSeconds: { type: "number", integer: true, min: 1, max: 3600, optional: true, convert: true },
+				// null: keep the log for good.
+				logRetentionDays: { type: "number", integer: true, min: 1, max: 3650, optional: true, nullable: true, convert: true }
 			},
 			async handler(this: any, ctx: Context<any>) {
 				const org = authOf(ctx)!.organizationId!;
 				const p = ctx.params;
+				// An absent setting stays as it is; logRetentionDays may also be set back to null.
 				await (await getDb()).query(
-					`INSERT INTO ai_settings (organization_id, store_content, cache_ttl_seconds, cooldown_seconds) VALUES ($1, COALESCE($2, false), COALESCE($3, 3600), COALESCE($4, 30))
+					`INSERT INTO ai_settings (organization_id, store_content, cache_ttl_seconds, cooldown_seconds, log_retention_days)
+					 VALUES ($1, COALESCE($2, false), COALESCE($3, 3600), COALESCE($4, 30), $5)
 					 ON CONFLICT (organization_id) DO UPDATE SET store_content = COALESCE($2, ai_settings.store_content), cache_ttl_seconds = COALESCE($3, ai_settings.cache_ttl_seconds),
-					 cooldown_seconds = COALESCE($4, ai_settings.cooldown_seconds), updated_at = now()`,
-					[org, p.storeContent ?? null, p.cacheTtlSeconds ?? null, p.cooldownSeconds ?? null]
+					 cooldown_seconds = COALESCE($4, ai_settings.cooldown_seconds),
+					 log_retention_days = CASE WHEN $6 THEN $5 ELSE ai_settings.log_retention_days END, updated_at = now()`,
+					[org, p.storeContent ?? null, p.cacheTtlSeconds ?? null, p.cooldownSeconds ?? null, p.logRetentionDays ?? null, p.logRetentionDays !== undefined]
 				);
 				this.broker.broadcast("ai.config.changed", { organizationId: org });
 				this.orgConfigs.delete(org);
@@ -251,7 +256,7 @@ const AiService: ServiceSchema = {
 				rules,
 				chains,
 				limits,
-				settings: settings[0] ?? { store_content: false, cache_ttl_seconds: 3600, cooldown_seconds: 30 },
+				settings: settings[0] ?? { store_content: false, cache_ttl_seconds: 3600, cooldown_seconds: 30, log_retention_days: null },
 				expires: Date.now() + ORG_CONFIG_TTL_MS
 			};
 			this.orgConfigs.set(org, cfg);
@@ -398,6 +403,14 @@ const AiService: ServiceSchema = {
 				}
 			}
 			throw last ?? new UpstreamFailure("connection", "no deployment available");
+		},
+
+		// Housekeeping: expired cached answers, and completion logs past their organization's retention.
+		async prune(this: any) {
+			const db = await getDb();
+			await this.cache.prune(db);
+			const logs = await pruneCompletionLogs(db);
+			if (logs) this.logger.info(`Pruned ${logs} completion log row(s) past their organization's retention`);
 		},
 
 		healthChanged(this: any, run: Run, d: Deployment, status: string) {
@@ -618,15 +631,11 @@ const AiService: ServiceSchema = {
 
 	async started(this: any) {
 		await acquireDb();
-		this.cachePruner = setInterval(() => {
-			getDb()
-				.then(db => this.cache.prune(db))
-				.catch((err: Error) => this.logger.warn("Could not prune ai_cache:", err.message));
-		}, CACHE_PRUNE_MS).unref();
+		this.pruner = setInterval(() => this.prune().catch((err: Error) => this.logger.warn("Could not prune the AI tables:", err.message)), PRUNE_EVERY_MS).unref();
 	},
 
 	async stopped(this: any) {
-		clearInterval(this.cachePruner);
+		clearInterval(this.pruner);
 		for (const c of this.inFlight.values()) c.abort(new UpstreamFailure("cancelled", "service stopping"));
 		await this.logWriter.flush();
 		await this.limiter.close();

@@ -1,6 +1,6 @@
 // Completion logs leave the request's path: rows and their events are queued and written in one transaction per
 // batch (every `batchMs`, or sooner when many are waiting). With batchMs = 0 each is written before the answer.
-import type { Queryable } from "../../lib/db";
+import type { Db, Queryable } from "../../lib/db";
 import { writeManyToOutbox } from "../../lib/events/outbox";
 
 export interface LogEntry {
@@ -48,5 +48,23 @@ export class LogWriter {
 			}).catch(err => this.onError(err, batch.length))
 		);
 		return this.writing;
+	}
+}
+
+const PRUNE_BATCH = 5000;
+
+// Drops completion log rows older than their organization's retention (ai_settings.log_retention_days; none set:
+// kept for good). In batches, so a first prune of a large log never holds one long lock; any replica may run it.
+export async function pruneCompletionLogs(db: Db): Promise<number> {
+	let deleted = 0;
+	for (;;) {
+		const { rowCount } = await db.query(
+			`DELETE FROM ai_completion_logs WHERE id IN (
+				SELECT l.id FROM ai_settings s JOIN ai_completion_logs l ON l.organization_id = s.organization_id
+				WHERE s.log_retention_days IS NOT NULL AND l.created_at < now() - make_interval(days => s.log_retention_days)
+				LIMIT ${PRUNE_BATCH})`
+		);
+		deleted += rowCount ?? 0;
+		if ((rowCount ?? 0) < PRUNE_BATCH) return deleted;
 	}
 }

@@ -222,6 +222,28 @@ describeWith(["postgres"])("AI service", () => {
 		expect(keys).toEqual(["live-key"]);
 	});
 
+	test("logs: rows older than the organization's retention are pruned; newer rows and other organizations' stay", async () => {
+		const org = owner.organization.id, otherOrg = otherAuth.organizationId;
+		await expect(call("ai.configure", { logRetentionDays: 0 })).rejects.toMatchObject({ code: 422 });
+		await expect(call("ai.configure", { logRetentionDays: 7 }, otherAuth)).resolves.toMatchObject({ logRetentionDays: 7 });
+		await call("ai.configure", { logRetentionDays: null }, otherAuth);
+		expect(await call("ai.configure", { logRetentionDays: 7 })).toEqual({ storeContent: false, cacheTtlSeconds: 3600, cooldownSeconds: 1, logRetentionDays: 7 });
+		const insert = (o: string, id: string, daysAgo: number) =>
+			sql.query(`INSERT INTO ai_completion_logs (request_id, organization_id, requested_model, status, created_at) VALUES ($1, $2, 'smart', 'success', now() - make_interval(days => $3))`, [id, o, daysAgo]);
+		await insert(org, "retention-old", 8);
+		await insert(org, "retention-recent", 6);
+		await insert(otherOrg, "retention-other-old", 400);
+		const prune = () => (broker.getLocalService("ai") as any).prune();
+		const kept = async () => (await sql.query("SELECT request_id FROM ai_completion_logs WHERE request_id LIKE 'retention-%' ORDER BY request_id")).rows.map((r: any) => r.request_id);
+		await prune();
+		expect(await kept()).toEqual(["retention-other-old", "retention-recent"]);
+		// Back to keeping the log for good: nothing more goes.
+		expect((await call("ai.configure", { logRetentionDays: null })).logRetentionDays).toBeNull();
+		await insert(org, "retention-old-again", 30);
+		await prune();
+		expect(await kept()).toEqual(["retention-old-again", "retention-other-old", "retention-recent"]);
+	});
+
 	test("a rotated provider key takes effect without a restart and never lands in logs or events", async () => {
 		await call("secrets.update", { id: keySecret.id, value: KEY_2 });
 		const deadline = Date.now() + 3000;

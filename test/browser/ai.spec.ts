@@ -397,6 +397,8 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await page.getByTestId("ai-store-content").check();
 		await page.getByTestId("ai-cooldown").fill("10");
 		await page.getByTestId("ai-cache-ttl").fill("7200");
+		expect(await page.getByTestId("ai-log-retention").inputValue()).toBe(""); // kept for good by default
+		await page.getByTestId("ai-log-retention").fill("90");
 		await save.click();
 		await toast("AI settings saved");
 		await page.reload();
@@ -404,6 +406,7 @@ describeWithBrowser()("AI UI (browser)", () => {
 		expect(await page.getByTestId("ai-store-content").isChecked()).toBe(true);
 		expect(await page.getByTestId("ai-cooldown").inputValue()).toBe("10");
 		expect(await page.getByTestId("ai-cache-ttl").inputValue()).toBe("7200");
+		expect(await page.getByTestId("ai-log-retention").inputValue()).toBe("90");
 		await shot("11-settings");
 
 		await open("ai-playground", "Playground");

@@ -115,6 +115,7 @@ export interface AiSettings {
 	storeContent: boolean;
 	cacheTtlSeconds: number;
 	cooldownSeconds: number;
+	logRetentionDays: number | null; // null: the completion log is kept for good
 }
 
 // A name clients can use: a model with at least one enabled deployment, or a preset.
