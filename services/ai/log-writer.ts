@@ -64,7 +64,7 @@ export async function pruneCompletionLogs(db: Db): Promise<number> {
 				WHERE s.log_retention_days IS NOT NULL AND l.created_at < now() - make_interval(days => s.log_retention_days)
 				LIMIT ${PRUNE_BATCH})`
 		);
-		deleted += rowCount ?? 0;
-		if ((rowCount ?? 0) < PRUNE_BATCH) return deleted;
+		deleted += rowCount;
+		if (rowCount < PRUNE_BATCH) return deleted;
 	}
 }

@@ -389,6 +389,13 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await preset.waitFor();
 		for (const s of ["gpt-ui", "512", "You review code", "JSON object"]) expect(await preset.textContent()).toContain(s);
 		await shot("10-presets");
+		// The row's Edit opens the preset as saved; a change shows in the row.
+		expect(await preset.getByTestId("preset-edit").textContent()).toContain("Edit reviewer");
+		await preset.getByTestId("preset-edit").click();
+		expect(await dialog.getByTestId("preset-name").inputValue()).toBe("reviewer");
+		await dialog.getByTestId("preset-max-tokens").fill("640");
+		await dialog.getByTestId("preset-save").click();
+		await page.waitForFunction(() => document.querySelector('[data-testid="preset-row"][data-name="reviewer"]')?.textContent?.includes("640"));
 
 		await open("ai-settings", "AI settings");
 		const save = page.getByTestId("ai-settings-save");
