@@ -74,6 +74,9 @@ describeWithBrowser()("web IDE shell (browser)", () => {
 		await page.getByTestId("page-title").filter({ hasText: "Teams" }).waitFor();
 		await page.getByText("No teams yet").waitFor();
 
+		// A field's `style` sizes the field in its row (the description takes twice the name's share), not the input.
+		const fieldWidth = (testid: string) => page.locator(".field", { has: page.getByTestId(testid) }).evaluate(el => el.getBoundingClientRect().width);
+		expect(await fieldWidth("team-description")).toBeGreaterThan((await fieldWidth("team-name")) * 1.3);
 		await page.getByTestId("team-name").fill("Platform");
 		await page.getByTestId("team-description").fill("Runtime, build and deploy");
 		await page.getByTestId("team-create").click();
