@@ -46,6 +46,7 @@ function toSchema(rule: Rule): { schema: Record<string, any>; optional: boolean 
 	if (rule.type === "object" && rule.props) Object.assign(s, objectSchema(rule.props));
 	if (rule.type === "array" && rule.items) s.items = toSchema(rule.items).schema;
 	if (rule.default !== undefined) s.default = rule.default;
+	if (rule.nullable) s.nullable = true;
 	return { schema: s, optional: !!rule.optional || rule.default !== undefined };
 }
 
