@@ -322,6 +322,7 @@ describeWithBrowser()("AI UI (browser)", () => {
 			12
 		);
 		expect(await page.getByTestId("logs-total-cost").textContent()).not.toBe("$0.00");
+		await page.getByTestId("logs-retention").filter({ hasText: "Kept for good" }).waitFor();
 		await shot("8-log");
 
 		// By status.
@@ -415,6 +416,8 @@ describeWithBrowser()("AI UI (browser)", () => {
 		expect(await page.getByTestId("ai-cache-ttl").inputValue()).toBe("7200");
 		expect(await page.getByTestId("ai-log-retention").inputValue()).toBe("90");
 		await shot("11-settings");
+		await open("ai-logs", "Completion log");
+		await page.getByTestId("logs-retention").filter({ hasText: "Kept for 90 days" }).waitFor();
 
 		await open("ai-playground", "Playground");
 		await page.locator('[data-testid="chat-model"] optgroup[label="Presets"] option[value="reviewer"]').waitFor({ state: "attached" });
