@@ -625,7 +625,10 @@ const AiService: ServiceSchema = {
 		this.logWriter = new LogWriter(
 			fn => this.withEvents(fn),
 			config.aiLogBatchMs,
-			(err, lost) => this.logger.error(`Could not write ${lost} completion log row(s):`, err.message)
+			(err, pending, dropped) =>
+				this.logger.error(
+					`Could not write completion logs (${err.message}); ${pending} waiting for a retry${dropped ? `, ${dropped} oldest given up (too many waiting)` : ""}`
+				)
 		);
 	},
 
@@ -637,7 +640,8 @@ const AiService: ServiceSchema = {
 	async stopped(this: any) {
 		clearInterval(this.pruner);
 		for (const c of this.inFlight.values()) c.abort(new UpstreamFailure("cancelled", "service stopping"));
-		await this.logWriter.flush();
+		const unwritten = await this.logWriter.close();
+		if (unwritten) this.logger.error(`${unwritten} completion log entries could not be written before stopping and are lost`);
 		await this.limiter.close();
 		this.cache.close();
 		await releaseDb();

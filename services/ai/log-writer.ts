@@ -1,5 +1,7 @@
 // Completion logs leave the request's path: rows and their events are queued and written in one transaction per
 // batch (every `batchMs`, or sooner when many are waiting). With batchMs = 0 each is written before the answer.
+// They are usage and cost history: a batch the database refuses stays queued and is tried again with back-off, so
+// an outage loses nothing unless it outlasts `maxPending` entries (then the oldest go, and say so).
 import type { Db, Queryable } from "../../lib/db";
 import { writeManyToOutbox } from "../../lib/events/outbox";
 
@@ -9,46 +11,99 @@ export interface LogEntry {
 	events: { id: string; type: string }[];
 }
 
+export interface LogWriterOptions {
+	maxPending: number; // entries kept while the database is unreachable
+	retryMinMs: number; // first retry after a failed write; doubles up to retryMaxMs
+	retryMaxMs: number;
+}
+
 const COLUMNS = `request_id, organization_id, user_id, api_key_id, kind, requested_model, served_model, provider_id, fallback_path,
 	stream, cache_hit, prompt_tokens, completion_tokens, cached_tokens, cost, latency_ms, first_token_ms, status, error, request_body, response_body,
 	created_at`;
 const WIDTH = 22;
-const MAX_BATCH = 200;
+const MAX_BATCH = 200; // 4,400 parameters per INSERT, well under PostgreSQL's 65,535
+const DEFAULTS: LogWriterOptions = { maxPending: 20_000, retryMinMs: 500, retryMaxMs: 30_000 };
 
 export class LogWriter {
 	private queue: LogEntry[] = [];
 	private timer?: NodeJS.Timeout;
+	private retryTimer?: NodeJS.Timeout;
+	private failures = 0;
+	private dropped = 0; // given up since the last report
 	private writing: Promise<void> = Promise.resolve();
+	private options: LogWriterOptions;
 
 	constructor(
 		// Runs fn in a transaction whose outbox events are relayed after commit (EventsMixin.withEvents).
 		private inTransaction: (fn: (tx: Queryable) => Promise<void>) => Promise<void>,
 		private batchMs: number,
-		private onError: (err: Error, lost: number) => void
-	) {}
+		// A write failed: `pending` entries wait for the retry, `dropped` (the oldest) were given up.
+		private onError: (err: Error, pending: number, dropped: number) => void,
+		options: Partial<LogWriterOptions> = {}
+	) {
+		this.options = { ...DEFAULTS, ...options };
+	}
 
 	async add(entry: LogEntry) {
 		this.queue.push(entry);
+		if (this.queue.length > this.options.maxPending) {
+			this.queue.shift();
+			this.dropped++;
+		}
+		if (this.retryTimer) return; // the database is failing: the retry takes it
 		if (this.batchMs === 0 || this.queue.length >= MAX_BATCH) return this.flush();
 		this.timer ??= setTimeout(() => this.flush(), this.batchMs);
 	}
 
+	// Writes everything queued now (after any write in progress), unless a failed write's retry is pending.
 	flush(): Promise<void> {
-		if (this.timer) clearTimeout(this.timer);
+		clearTimeout(this.timer);
 		this.timer = undefined;
-		const batch = this.queue.splice(0);
-		if (!batch.length) return this.writing;
-		this.writing = this.writing.then(() =>
-			this.inTransaction(async tx => {
-				// One statement for the rows, one for their events.
-				const rows = batch.flatMap(e => (e.values ? [e.values] : []));
-				const tuples = rows.map((_, r) => `(${Array.from({ length: WIDTH }, (_, c) => `$${r * WIDTH + c + 1}`).join(", ")})`);
-				if (rows.length) await tx.query(`INSERT INTO ai_completion_logs (${COLUMNS}) VALUES ${tuples.join(", ")}`, rows.flat());
-				await writeManyToOutbox(tx, batch.flatMap(e => e.events));
-			}).catch(err => this.onError(err, batch.length))
-		);
+		this.writing = this.writing.then(() => this.drain());
 		return this.writing;
 	}
+
+	// At shutdown: one last attempt. Returns how many entries could still not be written (they go with the process).
+	async close(): Promise<number> {
+		clearTimeout(this.retryTimer);
+		this.retryTimer = undefined;
+		await this.flush();
+		clearTimeout(this.retryTimer);
+		this.retryTimer = undefined;
+		return this.queue.length;
+	}
+
+	// MAX_BATCH entries per transaction, oldest first; a failed batch stays at the front of the queue.
+	private async drain() {
+		if (this.retryTimer) return; // backing off: the retry writes
+		while (this.queue.length) {
+			const batch = this.queue.slice(0, MAX_BATCH);
+			try {
+				await this.inTransaction(tx => write(tx, batch));
+			} catch (err) {
+				this.failures++;
+				this.onError(err as Error, this.queue.length, this.dropped);
+				this.dropped = 0;
+				const delay = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** (this.failures - 1));
+				clearTimeout(this.retryTimer);
+				this.retryTimer = setTimeout(() => {
+					this.retryTimer = undefined;
+					this.flush();
+				}, delay).unref();
+				return;
+			}
+			this.queue.splice(0, batch.length);
+			this.failures = 0;
+		}
+	}
+}
+
+// One statement for the rows, one for their events.
+async function write(tx: Queryable, batch: LogEntry[]) {
+	const rows = batch.flatMap(e => (e.values ? [e.values] : []));
+	const tuples = rows.map((_, r) => `(${Array.from({ length: WIDTH }, (_, c) => `$${r * WIDTH + c + 1}`).join(", ")})`);
+	if (rows.length) await tx.query(`INSERT INTO ai_completion_logs (${COLUMNS}) VALUES ${tuples.join(", ")}`, rows.flat());
+	await writeManyToOutbox(tx, batch.flatMap(e => e.events));
 }
 
 const PRUNE_BATCH = 5000;
