@@ -316,4 +316,20 @@ describeWith(["postgres"])("AI service", () => {
 		const models = await call("ai.models", {});
 		expect(models.map((m: any) => m.id).sort()).toEqual(["backup", "embedder", "offline", "reviewer", "smart"]);
 	});
+
+	test("a completion log row PostgreSQL refuses is written, with its events, once it accepts again; the request itself succeeds", async () => {
+		await sql.query("ALTER TABLE ai_completion_logs RENAME TO ai_completion_logs_away");
+		try {
+			const r = await call("ai.complete", { model: "smart", ...ask("logged later"), temperature: 0.7, requestId: "log-retry-1" });
+			expect(r.choices[0].message.content).toBe("echo(a-smart): logged later");
+		} finally {
+			await sql.query("ALTER TABLE ai_completion_logs_away RENAME TO ai_completion_logs");
+		}
+		const completed = async () => (await outboxTypes()).filter(e => e.type === "ai.completion.completed" && e.payload.requestId === "log-retry-1");
+		expect(await completed()).toEqual([]); // the events wait with their row
+		const deadline = Date.now() + 10_000;
+		while (!(await logs("log-retry-1")).length && Date.now() < deadline) await new Promise(r => setTimeout(r, 50));
+		expect(await logs("log-retry-1")).toEqual([expect.objectContaining({ status: "success", requested_model: "smart" })]);
+		expect(await completed()).toHaveLength(1);
+	});
 });
