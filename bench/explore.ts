@@ -11,7 +11,6 @@ import crypto from "crypto";
 import path from "path";
 import os from "os";
 import fs from "fs";
-import pg from "pg";
 import { ServiceBroker } from "moleculer";
 import { loadConfig } from "../lib/config";
 import { brokerOptions } from "../moleculer.config";
@@ -23,6 +22,7 @@ import { spawnChild, stopAll } from "./proc";
 import { variantOptions } from "./variant-node";
 import { setCork } from "./cork";
 import { TransitEncryption } from "../lib/transit-encryption";
+import { createTestDatabase } from "../test/helpers/infra";
 
 const AMQP_URL = "amqp://guest:guest@127.0.0.1:5672";
 const PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -39,11 +39,8 @@ async function main() {
 	const defaultCaller = process.env.X_CALLER ?? "platform";
 	const defaultAction = process.env.X_ACTION ?? "teams.get";
 	const rate = process.env.X_RATE ? Number(process.env.X_RATE) : undefined;
-	const dbName = `cide_bench_x_${RUN}`;
-	const admin = new pg.Client({ connectionString: PG_ADMIN });
-	await admin.connect();
-	await admin.query(`CREATE DATABASE ${dbName}`);
-	const dbUrl = PG_ADMIN.replace(/\/[^/]*$/, `/${dbName}`);
+	const db = await createTestDatabase("cide_bench_x", PG_ADMIN);
+	const dbUrl = db.url;
 	try {
 		for (let r = 0; r < repeat; r++)
 			for (const [vi, v] of variants.entries()) {
@@ -91,8 +88,7 @@ async function main() {
 			}
 	} finally {
 		await stopAll();
-		await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-		await admin.end();
+		await db.drop();
 		fs.rmSync(TMP, { recursive: true, force: true });
 	}
 }

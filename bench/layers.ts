@@ -7,13 +7,13 @@ import fs from "fs";
 import path from "path";
 import os from "os";
 import crypto from "crypto";
-import pg from "pg";
 import { ServiceBroker } from "moleculer";
 import { spawnChild, Child } from "./proc";
 import { runLoad, DEFAULT_LOAD, LoadStats } from "./load";
 import { loadConfig, setConfig } from "../lib/config";
 import { brokerOptions } from "../moleculer.config";
 import { SecretsClientMixin } from "../mixins/secrets-client.mixin";
+import { createTestDatabase } from "../test/helpers/infra";
 
 const PG_ADMIN = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const AMQP = "amqp://guest:guest@127.0.0.1:5672";
@@ -52,12 +52,9 @@ async function main() {
 	console.log("Layers bench…");
 	const results: Record<string, LoadStats & { label: string }> = {};
 	const children: Child[] = [];
-	const dbName = `cide_bench_layers_${crypto.randomBytes(4).toString("hex")}`;
-	const admin = new pg.Client({ connectionString: PG_ADMIN });
-	await admin.connect();
-	await admin.query(`CREATE DATABASE ${dbName}`);
+	const db = await createTestDatabase("cide_bench_layers", PG_ADMIN);
 	const namespace = `bench-layers-${crypto.randomBytes(3).toString("hex")}`;
-	const env = { ...SECRETS, LOG_LEVEL: "warn", TRANSPORTER: AMQP, DATABASE_URL: PG_ADMIN.replace(/\/[^/]*$/, `/${dbName}`), RATE_LIMIT_IP_PER_MINUTE: "100000000", RATE_LIMIT_USER_PER_MINUTE: "100000000" };
+	const env = { ...SECRETS, LOG_LEVEL: "warn", TRANSPORTER: AMQP, DATABASE_URL: db.url, RATE_LIMIT_IP_PER_MINUTE: "100000000", RATE_LIMIT_USER_PER_MINUTE: "100000000" };
 	const start = async (name: string, extra: Record<string, string>) => {
 		const c = spawnChild(name, "lib/main.ts", { ...env, LOG_LEVEL: "info", ...extra });
 		children.push(c);
@@ -116,8 +113,7 @@ async function main() {
 	} finally {
 		await caller?.stop().catch(() => undefined);
 		await Promise.all(children.map(c => c.stop().catch(() => undefined)));
-		await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-		await admin.end();
+		await db.drop().catch(() => undefined);
 	}
 
 	const bareRps = results.bareWeb.rps;

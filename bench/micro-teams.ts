@@ -1,25 +1,21 @@
 // In-process profile target: platform teams.get on PostgreSQL in a loop (50 concurrent), CPU µs per call.
 // node --cpu-prof --import tsx bench/micro-teams.ts   (not part of `npm run bench`)
-import crypto from "crypto";
 import path from "path";
 import os from "os";
 import fs from "fs";
-import pg from "pg";
 import { ServiceBroker } from "moleculer";
 import { loadConfig, setConfig } from "../lib/config";
 import { brokerOptions } from "../moleculer.config";
 import { acquireDb, releaseDb } from "../lib/db";
 import { HealthService } from "../lib/health";
 import { BENCH_SECRETS, prepareFixture } from "./setup";
+import { createTestDatabase } from "../test/helpers/infra";
 
 async function main() {
 	const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "cide-micro-"));
-	const dbName = `cide_bench_mt_${crypto.randomBytes(3).toString("hex")}`;
-	const admin = new pg.Client({ connectionString: "postgres://postgres@127.0.0.1:5432/postgres" });
-	await admin.connect();
-	await admin.query(`CREATE DATABASE ${dbName}`);
+	const db = await createTestDatabase("cide_bench_mt");
 	try {
-		const config = loadConfig({ ...BENCH_SECRETS, DATA_DIR: TMP, DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${dbName}`, CACHER: "none", LOG_LEVEL: "warn" });
+		const config = loadConfig({ ...BENCH_SECRETS, DATA_DIR: TMP, DATABASE_URL: db.url, CACHER: "none", LOG_LEVEL: "warn" });
 		setConfig(config);
 		await acquireDb();
 		const overrides = process.env.BENCH_OVERRIDES ? JSON.parse(process.env.BENCH_OVERRIDES) : {};
@@ -45,8 +41,7 @@ async function main() {
 		await broker.stop();
 		await releaseDb();
 	} finally {
-		await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-		await admin.end();
+		await db.drop();
 		fs.rmSync(TMP, { recursive: true, force: true });
 	}
 }

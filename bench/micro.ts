@@ -13,6 +13,7 @@ import { acquireDb, releaseDb } from "../lib/db";
 import { HealthService } from "../lib/health";
 import { prepareFixture } from "./setup";
 import { BENCH_SECRETS } from "./setup";
+import { createTestDatabase } from "../test/helpers/infra";
 
 const N = Number(process.env.MICRO_N ?? 20000);
 const CONC = 50;
@@ -36,11 +37,8 @@ async function measure(fn: () => Promise<unknown>, n = N) {
 const echoSchema = { name: "echo", actions: { echo: { permission: "public", handler: (ctx: any) => ctx.params } } };
 
 async function main() {
-	const dbName = `cide_bench_m_${crypto.randomBytes(3).toString("hex")}`;
-	const admin = new pg.Client({ connectionString: "postgres://postgres@127.0.0.1:5432/postgres" });
-	await admin.connect();
-	await admin.query(`CREATE DATABASE ${dbName}`);
-	const dbUrl = `postgres://postgres@127.0.0.1:5432/${dbName}`;
+	const db = await createTestDatabase("cide_bench_m");
+	const dbUrl = db.url;
 	const config = loadConfig({ ...BENCH_SECRETS, DATA_DIR: TMP, DATABASE_URL: dbUrl, CACHER: "none", LOG_LEVEL: "warn" });
 	setConfig(config);
 	await acquireDb();
@@ -105,8 +103,7 @@ async function main() {
 		}
 	} finally {
 		await releaseDb();
-		await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-		await admin.end();
+		await db.drop();
 		fs.rmSync(TMP, { recursive: true, force: true });
 	}
 }

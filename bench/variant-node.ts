@@ -26,8 +26,7 @@ async function main() {
 	setConfig(config);
 	const files = serviceFiles(config);
 	await preflight(config);
-	const opts = variantOptions(brokerOptions(config));
-	const broker = createNode(config, { middlewares: opts.middlewares, ...(process.env.BENCH_OVERRIDES ? JSON.parse(process.env.BENCH_OVERRIDES) : {}) }, files);
+	const broker = createNode(config, variantOptions(brokerOptions(config)), files);
 	const stop = async () => {
 		await broker.stop().catch(() => undefined);
 		await releaseDb().catch(() => undefined);
