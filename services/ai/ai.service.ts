@@ -14,6 +14,7 @@ import { makeEvent } from "../../lib/events/outbox";
 import { LogWriter, pruneCompletionLogs } from "./log-writer";
 import { EventsMixin } from "../../mixins/events.mixin";
 import { SecretsClientMixin } from "../../mixins/secrets-client.mixin";
+import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
 import { CompletionCache, cacheKey } from "./cache";
 import { DeploymentHealth, Deployment, Strategy } from "./router";
 import { clientFor, classify, UpstreamFailure, sanitize } from "./upstream";
@@ -84,7 +85,7 @@ class RateLimited extends Errors.MoleculerClientError {
 
 const AiService: ServiceSchema = {
 	name: "ai",
-	mixins: [EventsMixin, SecretsClientMixin],
+	mixins: [EventsMixin, SecretsClientMixin, HousekeepingMixin("prune", PRUNE_EVERY_MS, "prune the AI tables")],
 	dependencies: ["secrets"],
 	settings: { rest: "/ai" },
 
@@ -634,11 +635,9 @@ const AiService: ServiceSchema = {
 
 	async started(this: any) {
 		await acquireDb();
-		this.pruner = setInterval(() => this.prune().catch((err: Error) => this.logger.warn("Could not prune the AI tables:", err.message)), PRUNE_EVERY_MS).unref();
 	},
 
 	async stopped(this: any) {
-		clearInterval(this.pruner);
 		for (const c of this.inFlight.values()) c.abort(new UpstreamFailure("cancelled", "service stopping"));
 		const unwritten = await this.logWriter.close();
 		if (unwritten) this.logger.error(`${unwritten} completion log entries could not be written before stopping and are lost`);

@@ -10,6 +10,7 @@ import { authOf } from "../../lib/authz";
 import { conflict, forbidden, fromDbError, unauthorized } from "../../lib/errors";
 import { isUuid } from "../../mixins/db.mixin";
 import { slugify } from "./slug";
+import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
 import { digest, hashPassword, randomToken, signAccessToken, verifyAccessToken, verifyPassword } from "./credentials";
 
 const email = { type: "email", normalize: true, max: 254 };
@@ -21,6 +22,7 @@ const publicUser = (u: any) => ({ id: u.id, email: u.email, name: u.name, create
 
 const AuthService: ServiceSchema = {
 	name: "auth",
+	mixins: [HousekeepingMixin("pruneSessions", SESSION_PRUNE_MS, "prune ended sessions")],
 	settings: { rest: "/auth" },
 
 	actions: {
@@ -189,14 +191,6 @@ const AuthService: ServiceSchema = {
 				return { userId: user.id, user, organizationId, role: member.role, permissions: permissionsFor(member.role), sessionId: claims.sid, expiresAt };
 			}
 		}
-	},
-
-	started(this: any) {
-		this.sessionPruner = setInterval(() => this.pruneSessions().catch((err: Error) => this.logger.warn("Could not prune ended sessions:", err.message)), SESSION_PRUNE_MS).unref();
-	},
-
-	stopped(this: any) {
-		clearInterval(this.sessionPruner);
 	},
 
 	methods: {
