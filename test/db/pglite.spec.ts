@@ -7,6 +7,16 @@ import path from "path";
 import { spawnSync } from "child_process";
 import { openPGlite, Db } from "../../lib/db/driver";
 
+// A data directory of its own for one test, removed afterwards.
+async function inTempDir(prefix: string, fn: (dir: string) => Promise<void>) {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+	try {
+		await fn(dir);
+	} finally {
+		fs.rmSync(dir, { recursive: true, force: true });
+	}
+}
+
 describe("embedded PGlite driver (worker thread)", () => {
 	let dataDir: string;
 	let db: Db;
@@ -84,21 +94,17 @@ describe("embedded PGlite driver (worker thread)", () => {
 
 	test("the directory belongs to one opener: a second is refused by name until the first closes", async () => {
 		await expect(openPGlite(dataDir)).rejects.toThrow(`is in use by process ${process.pid}`);
-		const other = fs.mkdtempSync(path.join(os.tmpdir(), "cide-pglite-lock-"));
-		try {
+		await inTempDir("cide-pglite-lock-", async other => {
 			const first = await openPGlite(other);
 			await first.close();
 			const again = await openPGlite(other);
 			expect((await again.query("SELECT 1 AS one")).rows[0].one).toBe(1);
 			await again.close();
-		} finally {
-			fs.rmSync(other, { recursive: true, force: true });
-		}
+		});
 	}, 60_000);
 
 	test("a lock left by a process that no longer runs is taken over", async () => {
-		const other = fs.mkdtempSync(path.join(os.tmpdir(), "cide-pglite-stale-"));
-		try {
+		await inTempDir("cide-pglite-stale-", async other => {
 			const gone = spawnSync(process.execPath, ["-e", ""]).pid;
 			fs.mkdirSync(path.join(other, "pglite"), { recursive: true });
 			fs.writeFileSync(path.join(other, "pglite", "cide.lock"), String(gone));
@@ -106,35 +112,27 @@ describe("embedded PGlite driver (worker thread)", () => {
 			expect(fs.readFileSync(path.join(other, "pglite", "cide.lock"), "utf8")).toBe(String(process.pid));
 			await db2.close();
 			expect(fs.existsSync(path.join(other, "pglite", "cide.lock"))).toBe(false);
-		} finally {
-			fs.rmSync(other, { recursive: true, force: true });
-		}
+		});
 	}, 60_000);
 
 	test("a lock naming this process but not held by it (a container's pid 1 after a kill) is stale", async () => {
-		const other = fs.mkdtempSync(path.join(os.tmpdir(), "cide-pglite-pid1-"));
-		try {
+		await inTempDir("cide-pglite-pid1-", async other => {
 			fs.mkdirSync(path.join(other, "pglite"), { recursive: true });
 			fs.writeFileSync(path.join(other, "pglite", "cide.lock"), String(process.pid));
 			const db2 = await openPGlite(other);
 			await expect(openPGlite(other)).rejects.toThrow(`is in use by process ${process.pid}`);
 			await db2.close();
-		} finally {
-			fs.rmSync(other, { recursive: true, force: true });
-		}
+		});
 	}, 60_000);
 
 	test("a worker that dies fails the waiting and later calls with a clear error", async () => {
-		const other = fs.mkdtempSync(path.join(os.tmpdir(), "cide-pglite-dead-"));
-		try {
+		await inTempDir("cide-pglite-dead-", async other => {
 			const db2 = await openPGlite(other);
 			const pending = db2.query("SELECT pg_sleep(1)");
 			await (db2 as any).worker.terminate();
 			await expect(pending).rejects.toThrow("the embedded database stopped");
 			await expect(db2.query("SELECT 1")).rejects.toThrow("the embedded database stopped");
 			await db2.close();
-		} finally {
-			fs.rmSync(other, { recursive: true, force: true });
-		}
+		});
 	}, 60_000);
 });
