@@ -9,6 +9,7 @@ import { prepareFixture, readTeam } from "./setup";
 import "./no-prepare";
 import { DEFAULT_LOAD } from "./load";
 import { POSTGRES, runLoadWithCpu } from "./cpu";
+import { stopNodeOnSignal } from "./proc";
 
 async function main() {
 	const config = loadConfig();
@@ -21,13 +22,7 @@ async function main() {
 	const stats = await runLoadWithCpu(readTeam(broker, fixture), { node: "self", ...(config.databaseUrl ? { postgres: POSTGRES } : {}) }, DEFAULT_LOAD);
 	process.stdout.write(`BENCH_RESULT ${JSON.stringify({ ...stats, ...info })}\n`);
 
-	const stop = async () => {
-		await broker.stop().catch(() => undefined);
-		await releaseDb().catch(() => undefined);
-		process.exit(0);
-	};
-	process.on("SIGTERM", stop);
-	process.on("SIGINT", stop);
+	stopNodeOnSignal(broker, releaseDb);
 	setInterval(() => undefined, 1 << 30);
 }
 

@@ -87,3 +87,14 @@ export async function stopAll() {
 process.on("exit", () => {
 	for (const c of live) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGKILL");
 });
+
+// In a child: stop the platform broker (and release the database) on SIGTERM/SIGINT, then exit.
+export function stopNodeOnSignal(broker: { stop(): Promise<void> }, release: () => Promise<void>) {
+	const stop = async () => {
+		await broker.stop().catch(() => undefined);
+		await release().catch(() => undefined);
+		process.exit(0);
+	};
+	process.on("SIGTERM", stop);
+	process.on("SIGINT", stop);
+}

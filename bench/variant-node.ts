@@ -11,6 +11,7 @@ import { brokerOptions } from "../moleculer.config";
 import { releaseDb } from "../lib/db";
 import { setCork } from "./cork";
 import "./no-prepare";
+import { stopNodeOnSignal } from "./proc";
 
 if (process.env.BENCH_CORK) setCork(true);
 
@@ -27,13 +28,7 @@ async function main() {
 	const files = serviceFiles(config);
 	await preflight(config);
 	const broker = createNode(config, variantOptions(brokerOptions(config)), files);
-	const stop = async () => {
-		await broker.stop().catch(() => undefined);
-		await releaseDb().catch(() => undefined);
-		process.exit(0);
-	};
-	process.on("SIGTERM", stop);
-	process.on("SIGINT", stop);
+	stopNodeOnSignal(broker, releaseDb);
 	await broker.start();
 	process.stdout.write(`Coder IDE node ${broker.nodeID} up (variant)\n`);
 }
