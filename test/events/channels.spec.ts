@@ -431,7 +431,10 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 			});
 		});
 
-		describe("RabbitMQ restarted", () => {
+		// Stopping RabbitMQ breaks every other run that shares it (a developer's helpers, a second checkout): only CI,
+		// or a developer who asks for it with RABBITMQ_RESTART_TEST=1, runs this scenario.
+		const restartAllowed = process.env.CI === "true" || process.env.RABBITMQ_RESTART_TEST === "1";
+		(restartAllowed ? describe : describe.skip)("RabbitMQ restarted", () => {
 			test("a RabbitMQ restart in the middle of a steady stream loses no event and handles none twice", async () => {
 				const COUNT = 160; // 20 per second for 8 s
 				const BURST = 3000; // a backlog being relayed (and consumed) at the moment RabbitMQ stops
