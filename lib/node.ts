@@ -1,21 +1,12 @@
 // Builds one node of the platform: the broker from moleculer.config.ts, the health service, and the modules
-// named by SERVICES (folders under services/), each folder's *.service.ts files.
+// named by SERVICES (folders under services/), each folder's *.service.ts files (never its *.module.ts manifest).
 import fs from "fs";
 import path from "path";
 import { ServiceBroker } from "moleculer";
 import { brokerOptions } from "../moleculer.config";
 import { Config, ConfigError } from "./config";
 import { HealthService } from "./health";
-
-export const SERVICES_DIR = path.resolve(__dirname, "../services");
-
-export function moduleNames(dir: string): string[] {
-	return fs
-		.readdirSync(dir, { withFileTypes: true })
-		.filter(d => d.isDirectory())
-		.map(d => d.name)
-		.sort();
-}
+import { moduleNames, SERVICES_DIR } from "./module";
 
 export function serviceFiles(config: Config, dir = config.servicesDir ?? SERVICES_DIR): string[] {
 	const known = moduleNames(dir);

@@ -3,13 +3,17 @@
 //     -> events go to the outbox in the same transaction and are relayed after commit.
 //   consuming:  `channels: { "ai.events": { handler(event, tx) {...} } }`
 //     -> each event id is handled once per consumer group (recorded in processed_events in the handler's
-//        transaction); failures are retried with back-off, then dead-lettered.
-import type { ServiceBroker } from "moleculer";
+//        transaction); failures are retried with back-off, then dead-lettered. The service's module declares each
+//        channel and group it consumes in its manifest (`consumes` in services/<module>/<module>.module.ts), or the
+//        service does not start: producers in other processes read the manifests to declare the groups' queues.
+import path from "path";
+import { Errors, Service, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
 import { getConfig } from "../lib/config";
 import { acquireDb, getDb, releaseDb, Queryable } from "../lib/db";
 import { OutboxRelay, makeEvent, writeManyToOutbox } from "../lib/events/outbox";
-import { AmqpTopology, declareConsumerGroup } from "../lib/events/topology";
+import { AmqpTopology } from "../lib/events/topology";
+import { loadManifests, manifestOfServiceFile, ModuleManifest, SERVICES_DIR } from "../lib/module";
 import type { EventData, EventType, PlatformEvent } from "../lib/events/types";
 
 type Publish = <T extends EventType>(type: T, data: EventData<T>) => Extract<PlatformEvent, { type: T }>;
@@ -18,7 +22,7 @@ type Publish = <T extends EventType>(type: T, data: EventData<T>) => Extract<Pla
 // the first await, so services starting side by side share it instead of each starting (and leaking) their own.
 const relays = new WeakMap<ServiceBroker, { relay: Promise<OutboxRelay>; users: number }>();
 
-function startRelay(broker: ServiceBroker): Promise<OutboxRelay> {
+function startRelay(broker: ServiceBroker, manifests: ModuleManifest[]): Promise<OutboxRelay> {
 	const existing = relays.get(broker);
 	if (existing) {
 		existing.users++;
@@ -27,7 +31,7 @@ function startRelay(broker: ServiceBroker): Promise<OutboxRelay> {
 	const relay = (async () => {
 		const config = getConfig();
 		const db = await acquireDb();
-		const topology = config.channelsUrl ? new AmqpTopology(config.channelsUrl, broker.namespace) : undefined;
+		const topology = config.channelsUrl ? new AmqpTopology(config.channelsUrl, broker.namespace, manifests) : undefined;
 		const started = new OutboxRelay(broker, db, topology);
 		started.start();
 		return started;
@@ -106,13 +110,33 @@ function idempotent(group: string, channel: string, handler: ChannelHandler) {
 	};
 }
 
+// Refuses a consumer whose group its module's manifest does not declare: no producer would declare its queue, and
+// events published while it is down would be dropped by RabbitMQ.
+function checkConsumesDeclared(svc: Service, dir: string, mod: ModuleManifest | undefined) {
+	const channels = Object.entries<{ group: string }>((svc.schema as ServiceSchema).channels ?? {});
+	for (const [channel, { group }] of channels) {
+		const wanted = `{ channel: "${channel}", group: "${group}" }`;
+		if (!mod)
+			throw new Errors.ServiceSchemaError(
+				`Service "${svc.name}" consumes ${channel} but was not loaded from a module folder in ${dir}, so no ` +
+					`producer knows its consumer group`,
+				{ channel, group }
+			);
+		if (!mod.consumes.some(c => c.channel === channel && c.group === group))
+			throw new Errors.ServiceSchemaError(
+				`Service "${svc.name}" consumes ${channel} as group "${group}", which module "${mod.name}" does not ` +
+					`declare: add ${wanted} to consumes in ${path.join(dir, mod.name, `${mod.name}.module.ts`)}`,
+				{ channel, group }
+			);
+	}
+}
+
 export const EventsMixin: Partial<ServiceSchema> = {
 	merged(schema: any) {
 		const group = schema.name;
 		for (const [channel, def] of Object.entries<any>(schema.channels ?? {})) {
 			const handler: ChannelHandler = typeof def === "function" ? def : def.handler;
 			const chanGroup = def.group ?? group;
-			declareConsumerGroup(channel, chanGroup);
 			schema.channels[channel] = {
 				...(typeof def === "function" ? {} : def),
 				group: chanGroup,
@@ -146,8 +170,13 @@ export const EventsMixin: Partial<ServiceSchema> = {
 		}
 	},
 
-	async started(this: any) {
-		await startRelay(this.broker);
+	async started(this: Service) {
+		const dir = getConfig().servicesDir ?? SERVICES_DIR;
+		const manifests = loadManifests(dir);
+		const mod = manifestOfServiceFile(dir, (this as { __filename?: string }).__filename);
+		checkConsumesDeclared(this, dir, mod);
+		const relay = await startRelay(this.broker, manifests);
+		if (mod) relay.publishesTo(mod.publishes);
 	},
 
 	async stopped(this: any) {

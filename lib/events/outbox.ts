@@ -37,6 +37,7 @@ export class OutboxRelay {
 	private again = false;
 	private stopped = false;
 	private prunedAt = Date.now();
+	private channels = new Set<string>();
 
 	constructor(
 		private broker: ServiceBroker,
@@ -48,6 +49,14 @@ export class OutboxRelay {
 	start() {
 		this.stopped = false;
 		this.schedule(0);
+	}
+
+	// Channels this process publishes to: their exchanges and consumer groups' queues are declared at the next pass,
+	// before any event of theirs is due, so a deployment's topology exists from its first start.
+	publishesTo(channels: string[]) {
+		const fresh = channels.filter(c => !this.channels.has(c));
+		for (const c of fresh) this.channels.add(c);
+		if (fresh.length && this.topology) this.kick();
 	}
 
 	// Called after a commit that wrote events: publish now rather than at the next poll.
@@ -82,6 +91,7 @@ export class OutboxRelay {
 			this.prunedAt = Date.now();
 			await this.prune();
 		}
+		for (const channel of this.channels) await this.topology?.ensure(channel);
 		for (;;) {
 			const published = await this.db.transaction(tx => this.relayBatch(tx));
 			if (published < BATCH) return;

@@ -1,18 +1,8 @@
 // RabbitMQ drops a message sent to an exchange with no queue bound, so producers declare every consumer group's
-// queue before they publish. The consumer groups of each channel are listed here, next to the event types.
+// queue before they publish. The groups come from the module manifests (lib/module.ts): each consuming module
+// declares its own, and every producer reads all of them, whichever modules its process runs.
 import amqp from "amqplib";
-
-const consumerGroups = new Map<string, Set<string>>();
-
-// Consumer groups of the platform's own services are declared here as those services land.
-export function declareConsumerGroup(channel: string, group: string) {
-	if (!consumerGroups.has(channel)) consumerGroups.set(channel, new Set());
-	consumerGroups.get(channel)!.add(group);
-}
-
-export function consumerGroupsOf(channel: string): string[] {
-	return [...(consumerGroups.get(channel) ?? [])];
-}
+import { consumerGroupsOf, ModuleManifest } from "../module";
 
 // The options every party (adapter consumer, producer, dead-letter) declares with; they must match exactly.
 // Quorum queues keep every message on disk, including the adapter's retries, which it republishes non-persistent.
@@ -26,7 +16,8 @@ export class AmqpTopology {
 
 	constructor(
 		private url: string,
-		private prefix: string
+		private prefix: string,
+		private manifests: ModuleManifest[]
 	) {}
 
 	private async open(): Promise<amqp.ConfirmChannel> {
@@ -52,11 +43,10 @@ export class AmqpTopology {
 		return this.prefix ? `${this.prefix}.${name}` : name;
 	}
 
-	// Exchange plus one bound queue per known consumer group, once per connection.
+	// Exchange plus one bound queue per consumer group any module declares, once per connection.
 	async ensure(channel: string) {
-		const groups = consumerGroupsOf(channel);
-		const key = `${channel}|${groups.join(",")}`;
-		if (this.asserted.has(key)) return;
+		if (this.asserted.has(channel)) return;
+		const groups = consumerGroupsOf(this.manifests, channel);
 		const ch = await this.open();
 		const exchange = this.prefixed(channel);
 		await ch.assertExchange(exchange, "fanout", EXCHANGE_OPTIONS);
@@ -65,7 +55,7 @@ export class AmqpTopology {
 			await ch.assertQueue(queue, QUEUE_OPTIONS);
 			await ch.bindQueue(queue, exchange, "");
 		}
-		this.asserted.add(key);
+		this.asserted.add(channel);
 	}
 
 	// Publishes one event to the channel's exchange; resolves only once RabbitMQ confirms it has the message (for a

@@ -5,12 +5,13 @@
 import crypto from "crypto";
 import { execFile } from "child_process";
 import { promisify } from "util";
-import amqp from "amqplib";
 import pg from "pg";
 import { ServiceBroker } from "moleculer";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
 import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
 import { createTestBroker } from "../helpers/broker";
+import { deleteRabbitObjects, queueDepth, queueExists, withAmqp } from "../helpers/rabbit";
+import { Fatal, waitUntil } from "../helpers/wait";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
 import { makeEvent, OutboxRelay } from "../../lib/events/outbox";
@@ -23,47 +24,8 @@ jest.setTimeout(60_000);
 const run = promisify(execFile);
 const MAX_RETRIES = 3;
 const PROJECT_ID = "00000000-0000-4000-8000-000000000001";
-
-// Thrown by a probe to stop waiting at once (a node died: what it waits for will not come).
-class Fatal extends Error {}
-
-// Polls `probe` until `done(value)` holds; fails with the last value seen after `timeoutMs`.
-async function waitUntil<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 20_000, everyMs = 100): Promise<T> {
-	const deadline = Date.now() + timeoutMs;
-	let last: T | undefined;
-	let lastErr: unknown;
-	for (;;) {
-		try {
-			last = await probe();
-			lastErr = undefined;
-			if (done(last)) return last;
-		} catch (err) {
-			if (err instanceof Fatal) throw err;
-			lastErr = err;
-		}
-		if (Date.now() > deadline)
-			throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}${lastErr ? `; last error: ${lastErr}` : ""}`);
-		await new Promise(r => setTimeout(r, everyMs));
-	}
-}
-
-// ---- RabbitMQ helpers --------------------------------------------------------------------------------------------
-
-async function withAmqp<T>(fn: (ch: amqp.Channel) => Promise<T>): Promise<T> {
-	const conn = await amqp.connect(AMQP_URL);
-	conn.on("error", () => undefined);
-	try {
-		const ch = await conn.createChannel();
-		ch.on("error", () => undefined);
-		return await fn(ch);
-	} finally {
-		await conn.close().catch(() => undefined);
-	}
-}
-
-// Ready messages in a queue; rejects if the queue does not exist.
-const queueDepth = (queue: string) => withAmqp(ch => ch.checkQueue(queue)).then(q => q.messageCount);
-const queueExists = (queue: string) => queueDepth(queue).then(() => true, () => false);
+// The fixtures' modules (their manifests declare the consumer groups) are read from here, as SERVICES_DIR says.
+const FIXTURES_DIR = "test/fixtures/services";
 
 const rabbitAnswers = () => withAmqp(async () => true).catch(() => false);
 
@@ -71,21 +33,6 @@ async function ensureRabbitUp() {
 	if (await rabbitAnswers()) return;
 	await run("rabbitmqctl", ["start_app"], { timeout: 60_000 }).catch(() => undefined);
 	await waitUntil("RabbitMQ to accept connections", rabbitAnswers, ok => ok, 60_000, 250);
-}
-
-// Every queue and exchange whose name contains one of our namespaces (channels, dead letters, transporter).
-async function deleteRabbitObjects(namespaces: string[]) {
-	const list = async (what: "list_queues" | "list_exchanges") =>
-		(await run("rabbitmqctl", ["-q", what, "name", "--no-table-headers"], { timeout: 30_000 })).stdout
-			.split("\n")
-			.map(s => s.trim())
-			.filter(name => name && namespaces.some(ns => name.includes(ns)));
-	const queues = await list("list_queues");
-	const exchanges = await list("list_exchanges");
-	await withAmqp(async ch => {
-		for (const q of queues) await ch.deleteQueue(q);
-		for (const e of exchanges) await ch.deleteExchange(e);
-	});
 }
 
 // ---- scenario plumbing -------------------------------------------------------------------------------------------
@@ -137,7 +84,7 @@ const clusterEnv = (sc: Scenario): Record<string, string> => ({
 
 // One platform process (lib/main.ts) running fixture modules, as an operator would start it.
 function spawnNode(sc: Scenario, name: string, services: string, env: Record<string, string> = {}): Node {
-	const node = startNode({ ...clusterEnv(sc), NODE_ID: `${sc.ns}-${name}`, SERVICES_DIR: "test/fixtures/services", SERVICES: services, ...env });
+	const node = startNode({ ...clusterEnv(sc), NODE_ID: `${sc.ns}-${name}`, SERVICES_DIR: FIXTURES_DIR, SERVICES: services, ...env });
 	node.ready.catch(() => undefined); // awaited by the test; a failure must not also surface as unhandled
 	sc.nodes.push(node);
 	return node;
@@ -212,7 +159,7 @@ describeWith(["postgres"])("durable events, embedded (in-process adapter)", () =
 		pool = new pg.Pool({ connectionString: db.url, max: 3 });
 		await pool.query(DEMO_TABLES_SQL);
 		sql = async (text, params) => (await pool.query(text, params as any[])).rows;
-		const t = await createTestBroker({ DATABASE_URL: db.url, NAMESPACE: uniqueNamespace("eve"), CHANNELS_MAX_RETRIES: String(MAX_RETRIES) }, FIXTURES);
+		const t = await createTestBroker({ DATABASE_URL: db.url, NAMESPACE: uniqueNamespace("eve"), CHANNELS_MAX_RETRIES: String(MAX_RETRIES), SERVICES_DIR: FIXTURES_DIR }, FIXTURES);
 		broker = t.broker;
 		stop = t.stop;
 	});
@@ -306,7 +253,7 @@ describeWith(["postgres"])("one outbox relay per broker", () => {
 		const started = jest.spyOn(OutboxRelay.prototype, "start");
 		const stopped = jest.spyOn(OutboxRelay.prototype, "stop");
 		try {
-			const t = await createTestBroker({ DATABASE_URL: db.url, NAMESPACE: uniqueNamespace("relay") }, FIXTURES);
+			const t = await createTestBroker({ DATABASE_URL: db.url, NAMESPACE: uniqueNamespace("relay"), SERVICES_DIR: FIXTURES_DIR }, FIXTURES);
 			expect(started).toHaveBeenCalledTimes(1);
 			await t.stop();
 			expect(stopped).toHaveBeenCalledTimes(1);
@@ -328,33 +275,7 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 		for (const c of dbCleanups) await c().catch(err => console.warn("database clean-up failed:", err.message));
 	}, 90_000);
 
-	describe("an event published before any consumer of its channel ever started", () => {
-		let sc: Scenario;
-		beforeAll(async () => {
-			sc = await scenario("evf");
-		});
-		afterAll(() => stopScenario(sc));
-
-		test("waits in the group's queue, declared by the producer, and is handled once a consumer starts", async () => {
-			const queue = queueOf(sc.ns, DEMO_GROUP);
-			expect(await queueExists(queue)).toBe(false); // a fresh namespace: nothing declared yet
-
-			const producer = spawnNode(sc, "p", "demo-producer");
-			await producer.ready;
-			const caller = await callerFor(sc, "demo-producer");
-			const { eventId } = await caller.call<any, any>("demo-producer.create", { title: "early", stream: "t2" });
-
-			await waitUntil("the outbox row to be relayed", () => sc.sql("SELECT published_at FROM outbox WHERE id = $1", [eventId]), r => !!r[0]?.published_at);
-			await waitUntil("the message to wait in the group's queue", () => queueDepth(queue), n => n === 1, 5_000);
-			expect(await sc.sql("SELECT event_id FROM demo_handled")).toEqual([]);
-
-			const consumer = spawnNode(sc, "c", "demo-consumer");
-			await consumer.ready;
-			await waitUntil("the early event to be handled", () => sc.sql("SELECT event_id FROM demo_handled"), r => r.length > 0, 15_000);
-			await waitUntil("the group's queue to drain", () => queueDepth(queue), n => n === 0, 5_000);
-			expect(await sc.sql("SELECT event_id, node_id FROM demo_handled")).toEqual([{ event_id: eventId, node_id: consumer.nodeID }]);
-		});
-	});
+	// An event published before any consumer of its channel ever started: test/events/topology.spec.ts.
 
 	// Two scenarios that stay up until RabbitMQ has been restarted: a group with two replicas (and a producer), and
 	// a group whose handler always fails (with a healthy group, in one process).
@@ -371,7 +292,7 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 			c1 = spawnNode(sc, "c1", "demo-consumer");
 			c2 = spawnNode(sc, "c2", "demo-consumer");
 			producer = spawnNode(sc, "p", "demo-producer");
-			dlNode = spawnNode(dl, "n", "demo-producer,demo-consumer,demo-failing", { DEMO_FAILING: "1" });
+			dlNode = spawnNode(dl, "n", "demo-producer,demo-consumer,demo-failing");
 			await Promise.all([c1, c2, producer, dlNode].map(n => n.ready));
 			[caller, dlCaller] = await Promise.all([callerFor(sc, "demo-producer"), callerFor(dl, "demo-producer", "demo-failing")]);
 		});

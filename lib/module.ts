@@ -1,0 +1,104 @@
+// Module manifests: each module folder declares itself in services/<module>/<module>.module.ts. Every process reads
+// the manifests of every module folder, loaded or not, so what one module declares (the consumer groups it reads
+// channels with) is known to all: a producer declares those groups' queues before it publishes.
+import fs from "fs";
+import path from "path";
+import { CHANNELS, ChannelName } from "./events/types";
+
+export const SERVICES_DIR = path.resolve(__dirname, "../services");
+
+// One durable subscription: the module's services read `channel` as consumer group `group` (each event is handled
+// once per group). A service's group is its `channels` entry's `group`, or else the service's name.
+export interface ConsumedChannel {
+	channel: ChannelName;
+	group: string;
+}
+
+// Issue 11 adds permissions and settings here.
+export interface ModuleManifest {
+	name: string; // the folder's name
+	description: string;
+	tablePrefix?: string; // every table the module owns starts with it
+	publishes: ChannelName[]; // channels whose events it writes to the outbox
+	consumes: ConsumedChannel[];
+}
+
+export function defineModule<M extends ModuleManifest>(manifest: M): M {
+	return manifest;
+}
+
+export class ManifestError extends Error {
+	constructor(file: string, message: string) {
+		super(`module manifest ${file}: ${message}`);
+		this.name = "ManifestError";
+	}
+}
+
+export function moduleNames(dir: string): string[] {
+	return fs
+		.readdirSync(dir, { withFileTypes: true })
+		.filter(d => d.isDirectory())
+		.map(d => d.name)
+		.sort();
+}
+
+const NAME = /^[a-z][a-z0-9-]*$/;
+
+function manifestFile(dir: string, mod: string): string {
+	for (const ext of [".module.ts", ".module.js"]) {
+		const file = path.join(dir, mod, mod + ext);
+		if (fs.existsSync(file)) return file;
+	}
+	throw new ManifestError(path.join(dir, mod, `${mod}.module.ts`), "missing: every module folder declares itself");
+}
+
+function readManifest(dir: string, mod: string): ModuleManifest {
+	const file = manifestFile(dir, mod);
+	const exported = require(file);
+	const m: Partial<ModuleManifest> = exported?.default ?? exported;
+	const fail = (message: string) => new ManifestError(path.relative(process.cwd(), file), message);
+	if (m?.name !== mod) throw fail(`name must be "${mod}" (its folder), got ${JSON.stringify(m?.name)}`);
+	if (typeof m.description !== "string" || !m.description) throw fail("description is missing");
+	if (!Array.isArray(m.publishes) || !Array.isArray(m.consumes)) throw fail("publishes and consumes must be lists");
+	for (const channel of [...m.publishes, ...m.consumes.map(c => c?.channel)])
+		if (!CHANNELS.includes(channel)) throw fail(`unknown channel ${JSON.stringify(channel)} (known: ${CHANNELS.join(", ")})`);
+	for (const c of m.consumes)
+		if (typeof c.group !== "string" || !NAME.test(c.group)) throw fail(`consumer group ${JSON.stringify(c.group)} is not a name`);
+	return m as ModuleManifest;
+}
+
+const cache = new Map<string, ModuleManifest[]>();
+
+// Every module's manifest in `dir`, read once per process. Two modules reading one channel as the same group would
+// take each other's events, so that is refused.
+export function loadManifests(dir: string): ModuleManifest[] {
+	const key = path.resolve(dir);
+	const cached = cache.get(key);
+	if (cached) return cached;
+	const manifests = moduleNames(key).map(mod => readManifest(key, mod));
+	const owner = new Map<string, string>();
+	for (const m of manifests)
+		for (const { channel, group } of m.consumes) {
+			const id = `${channel} as group "${group}"`;
+			const other = owner.get(id);
+			if (other && other !== m.name) throw new ManifestError(m.name, `${id} is already consumed by module "${other}"`);
+			owner.set(id, m.name);
+		}
+	cache.set(key, manifests);
+	return manifests;
+}
+
+// Every consumer group any module declares for the channel.
+export function consumerGroupsOf(manifests: ModuleManifest[], channel: string): string[] {
+	const groups = manifests.flatMap(m => m.consumes.filter(c => c.channel === channel).map(c => c.group));
+	return [...new Set(groups)];
+}
+
+// The manifest of the module a service file belongs to: its folder, directly under `dir`. A service loaded from
+// anywhere else has no module any producer can read.
+export function manifestOfServiceFile(dir: string, file: string | undefined): ModuleManifest | undefined {
+	if (!file) return undefined;
+	const folder = path.dirname(path.resolve(file));
+	if (path.dirname(folder) !== path.resolve(dir)) return undefined;
+	return loadManifests(dir).find(m => m.name === path.basename(folder));
+}

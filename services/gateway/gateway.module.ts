@@ -1,0 +1,9 @@
+// Manifest of the gateway module (lib/module.ts).
+import { defineModule } from "../../lib/module";
+
+export default defineModule({
+	name: "gateway",
+	description: "REST API, OpenAI-compatible /v1, socket.io bridge, OpenAPI, health, metrics and the web UI",
+	publishes: [],
+	consumes: []
+});

@@ -1,0 +1,214 @@
+// Who declares a consumer group's queue: the consuming module, in its manifest (services/<module>/<module>.module.ts),
+// read by every producer whatever modules its own process runs. Proven with the demo fixtures as separate processes
+// started in the worst order, on real RabbitMQ and PostgreSQL.
+import fs from "fs";
+import os from "os";
+import path from "path";
+import pg from "pg";
+import { ServiceBroker } from "moleculer";
+import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
+import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
+import { ROOT } from "../helpers/broker";
+import { deleteRabbitObjects, queueDepth, queueExists } from "../helpers/rabbit";
+import { Fatal, waitUntil } from "../helpers/wait";
+import { loadConfig, setConfig } from "../../lib/config";
+import { brokerOptions } from "../../moleculer.config";
+import { consumerGroupsOf, loadManifests, moduleNames, SERVICES_DIR } from "../../lib/module";
+import { serviceFiles } from "../../lib/node";
+import { EventsMixin } from "../../mixins/events.mixin";
+import type { ServiceSchema } from "../../lib/schema";
+import { DEMO_TABLES_SQL, DEMO_CHANNEL, DEMO_GROUP, FAILING_GROUP } from "../fixtures/services/demo-groups";
+
+jest.setTimeout(90_000);
+
+const FIXTURES_DIR = path.join(ROOT, "test/fixtures/services");
+
+// A services dir of throwaway modules: { folder: { file: content } }.
+function servicesDir(modules: Record<string, Record<string, string>>): string {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-modules-"));
+	for (const [mod, files] of Object.entries(modules)) {
+		fs.mkdirSync(path.join(dir, mod));
+		for (const [file, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, mod, file), content);
+	}
+	return dir;
+}
+const manifestJs = (m: object) => `module.exports = { default: ${JSON.stringify(m)} };`;
+const tmpDirs: string[] = [];
+afterAll(() => tmpDirs.forEach(d => fs.rmSync(d, { recursive: true, force: true })));
+
+describe("module manifests", () => {
+	test("every module folder declares itself, and each group consuming a channel is found whoever loads it", () => {
+		const platform = loadManifests(SERVICES_DIR);
+		expect(platform.map(m => m.name)).toEqual(moduleNames(SERVICES_DIR));
+		expect(platform.find(m => m.name === "ai")).toMatchObject({ publishes: ["ai.events"], tablePrefix: "ai_" });
+
+		const fixtures = loadManifests(FIXTURES_DIR);
+		expect(fixtures.map(m => m.name)).toEqual(moduleNames(FIXTURES_DIR));
+		expect(consumerGroupsOf(fixtures, DEMO_CHANNEL).sort()).toEqual([DEMO_GROUP, FAILING_GROUP].sort());
+		expect(consumerGroupsOf(fixtures, "ai.events")).toEqual([]);
+		expect(loadManifests(FIXTURES_DIR)).toBe(fixtures); // read once per process
+	});
+
+	test("a manifest is never loaded as a service", () => {
+		const files = serviceFiles(loadConfig({ SERVICES: "demo-consumer,demo-producer", SERVICES_DIR: FIXTURES_DIR }));
+		expect(files.map(f => path.relative(FIXTURES_DIR, f))).toEqual([
+			"demo-consumer/demo-consumer.service.ts",
+			"demo-producer/demo-producer.service.ts"
+		]);
+	});
+
+	test.each([
+		["a module folder without a manifest", { x: { "x.service.js": "" } }, /x\/x\.module\.ts: missing/],
+		[
+			"a manifest named unlike its folder",
+			{ x: { "x.module.js": manifestJs({ name: "y", description: "d", publishes: [], consumes: [] }) } },
+			/name must be "x" \(its folder\), got "y"/
+		],
+		[
+			"an unknown channel",
+			{ x: { "x.module.js": manifestJs({ name: "x", description: "d", publishes: ["nope.events"], consumes: [] }) } },
+			/unknown channel "nope.events"/
+		],
+		[
+			"two modules consuming a channel as one group",
+			Object.fromEntries(
+				["a", "b"].map(name => [
+					name,
+					{ [`${name}.module.js`]: manifestJs({ name, description: "d", publishes: [], consumes: [{ channel: DEMO_CHANNEL, group: "g" }] }) }
+				])
+			),
+			/knowledge\.events as group "g" is already consumed by module "a"/
+		]
+	])("%s is refused", (_what, modules, message) => {
+		const dir = servicesDir(modules);
+		tmpDirs.push(dir);
+		expect(() => loadManifests(dir)).toThrow(message);
+	});
+
+	test("a consumer that belongs to no module folder does not start", async () => {
+		setConfig(loadConfig({ SERVICES_DIR: FIXTURES_DIR, LOG_LEVEL: "fatal" }));
+		const broker = new ServiceBroker({ ...brokerOptions(), logger: false });
+		const schema: ServiceSchema = { name: "stray", mixins: [EventsMixin], channels: { [DEMO_CHANNEL]: () => undefined } };
+		broker.createService(schema);
+		try {
+			await expect(broker.start()).rejects.toThrow(
+				`Service "stray" consumes knowledge.events but was not loaded from a module folder in ${FIXTURES_DIR}`
+			);
+		} finally {
+			await broker.stop().catch(() => undefined);
+		}
+	});
+});
+
+describeWith(["postgres", "rabbitmq"])("consumer groups declared by the consuming module (separate processes)", () => {
+	const ns = uniqueNamespace("evt");
+	const nodes: ReturnType<typeof startNode>[] = [];
+	let caller: ServiceBroker | undefined;
+	let pool: pg.Pool;
+	let db: Awaited<ReturnType<typeof createTestDatabase>>;
+	const sql = async <T = any>(text: string, params?: unknown[]) => (await pool.query(text, params as any[])).rows as T[];
+
+	const env = (): Record<string, string> => ({
+		NAMESPACE: ns,
+		TRANSPORTER: AMQP_URL,
+		CHANNELS_URL: AMQP_URL,
+		DATABASE_URL: db.url,
+		JWT_SECRET: TEST_JWT_SECRET,
+		TRANSIT_KEY: TEST_TRANSIT_KEY,
+		SERVICES_DIR: FIXTURES_DIR
+	});
+	const spawn = (name: string, services: string, extra: Record<string, string> = {}) => {
+		const node = startNode({ ...env(), NODE_ID: `${ns}-${name}`, SERVICES: services, ...extra });
+		node.ready.catch(() => undefined); // awaited below; a failure must not also surface as unhandled
+		nodes.push(node);
+		return node;
+	};
+	const assertAlive = (...ns: ReturnType<typeof startNode>[]) => {
+		for (const n of ns)
+			if (n.proc.exitCode !== null || n.proc.signalCode !== null)
+				throw new Fatal(`node ${n.nodeID} exited. Output:\n${n.output().slice(-4000)}`);
+	};
+
+	beforeAll(async () => {
+		db = await createTestDatabase();
+		pool = new pg.Pool({ connectionString: db.url, max: 3 });
+		pool.on("error", () => undefined);
+		await pool.query(DEMO_TABLES_SQL);
+	});
+
+	afterAll(async () => {
+		await caller?.stop().catch(() => undefined);
+		for (const n of nodes) {
+			const force = setTimeout(() => n.proc.kill("SIGKILL"), 5000);
+			await n.stop();
+			clearTimeout(force);
+		}
+		await deleteRabbitObjects([ns]).catch(err => console.warn("RabbitMQ clean-up failed:", err.message));
+		await pool?.end().catch(() => undefined);
+		await db?.drop().catch(err => console.warn("database clean-up failed:", err.message));
+	});
+
+	test("a producer started alone relays N events; the consumer module, started only then for the first time, handles all N once", async () => {
+		const N = 40;
+		const queue = `${DEMO_GROUP}.${ns}.${DEMO_CHANNEL}`;
+		expect(await queueExists(queue)).toBe(false); // a fresh namespace: nothing declared yet
+
+		// The producer's process runs only the producing module: no consumer's code is loaded there.
+		const producer = spawn("producer", "demo-producer");
+		await producer.ready;
+		const options = brokerOptions(loadConfig({ ...env(), CHANNELS_URL: "", NODE_ID: `${ns}-caller`, LOG_LEVEL: "warn" }));
+		caller = new ServiceBroker({ ...options, logger: false });
+		await caller.start();
+		await caller.waitForServices(["demo-producer"], 30_000);
+		for (let i = 0; i < N; i++) await caller.call("demo-producer.create", { title: `early-${i}`, stream: "worst-order" });
+
+		// Every event is relayed (RabbitMQ confirmed it) while no consumer has ever run...
+		await waitUntil(
+			"every outbox row to be relayed",
+			() => (assertAlive(producer), sql("SELECT count(published_at)::int AS n, count(*)::int AS total FROM outbox")),
+			r => r[0].n === N,
+			30_000
+		);
+		expect(await sql("SELECT count(*)::int AS total FROM outbox")).toEqual([{ total: N }]);
+		// ...and waits in the queue of each group any module declares, loaded in this process or not.
+		await waitUntil("the events to wait in the consumer group's queue", () => queueDepth(queue), n => n === N, 5_000);
+		expect(await queueDepth(`${FAILING_GROUP}.${ns}.${DEMO_CHANNEL}`)).toBe(N);
+		expect(await sql("SELECT event_id FROM demo_handled")).toEqual([]);
+
+		const consumer = spawn("consumer", "demo-consumer");
+		await consumer.ready;
+		await waitUntil(
+			`all ${N} events to be handled`,
+			() => (assertAlive(producer, consumer), sql("SELECT count(DISTINCT event_id)::int AS n FROM demo_handled")),
+			r => r[0].n === N,
+			30_000
+		);
+		await waitUntil("the group's queue to drain", () => queueDepth(queue), n => n === 0, 10_000);
+		// Exactly once: one handling per event, each one an event the producer wrote, all by the new consumer.
+		const handled = await sql<{ event_id: string; node_id: string }>("SELECT event_id, node_id FROM demo_handled");
+		const produced = await sql<{ event_id: string }>("SELECT event_id FROM demo_articles WHERE stream = 'worst-order'");
+		expect(handled).toHaveLength(N);
+		expect(new Set(handled.map(h => h.event_id))).toEqual(new Set(produced.map(p => p.event_id)));
+		expect(new Set(handled.map(h => h.node_id))).toEqual(new Set([consumer.nodeID]));
+	});
+
+	test("a service consuming with a group its module does not declare is refused at start-up, before any queue", async () => {
+		const imports = (to: string) => JSON.stringify(path.join(ROOT, to));
+		const dir = servicesDir({
+			rogue: {
+				"rogue.module.ts": `import { defineModule } from ${imports("lib/module")};
+export default defineModule({ name: "rogue", description: "declares nothing", publishes: [], consumes: [] });`,
+				"rogue.service.ts": `import { EventsMixin } from ${imports("mixins/events.mixin")};
+export default { name: "rogue", mixins: [EventsMixin], channels: { "${DEMO_CHANNEL}": () => undefined } };`
+			}
+		});
+		tmpDirs.push(dir);
+		const node = spawn("rogue", "rogue", { SERVICES_DIR: dir });
+		expect(await node.exited).toBe(1);
+		expect(node.output()).toContain(
+			`Start-up failed: Service "rogue" consumes knowledge.events as group "rogue", which module "rogue" does not ` +
+				`declare: add { channel: "knowledge.events", group: "rogue" } to consumes in ${dir}/rogue/rogue.module.ts`
+		);
+		expect(await queueExists(`rogue.${ns}.${DEMO_CHANNEL}`)).toBe(false);
+	});
+});
