@@ -37,7 +37,7 @@ export class OutboxRelay {
 	private again = false;
 	private stopped = false;
 	private prunedAt = Date.now();
-	private channels = new Set<string>();
+	private undeclared = new Set<string>();
 
 	constructor(
 		private broker: ServiceBroker,
@@ -54,9 +54,9 @@ export class OutboxRelay {
 	// Channels this process publishes to: their exchanges and consumer groups' queues are declared at the next pass,
 	// before any event of theirs is due, so a deployment's topology exists from its first start.
 	publishesTo(channels: string[]) {
-		const fresh = channels.filter(c => !this.channels.has(c));
-		for (const c of fresh) this.channels.add(c);
-		if (fresh.length && this.topology) this.kick();
+		if (!this.topology) return;
+		for (const c of channels) this.undeclared.add(c);
+		this.kick();
 	}
 
 	// Called after a commit that wrote events: publish now rather than at the next poll.
@@ -91,7 +91,9 @@ export class OutboxRelay {
 			this.prunedAt = Date.now();
 			await this.prune();
 		}
-		for (const channel of this.channels) await this.topology?.ensure(channel);
+		// Publishing declares again anyway (once per connection): a failure here only waits for the next pass.
+		for (const channel of this.undeclared)
+			await this.topology?.ensure(channel).then(() => this.undeclared.delete(channel), () => undefined);
 		for (;;) {
 			const published = await this.db.transaction(tx => this.relayBatch(tx));
 			if (published < BATCH) return;

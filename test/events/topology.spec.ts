@@ -156,6 +156,8 @@ describeWith(["postgres", "rabbitmq"])("consumer groups declared by the consumin
 		// The producer's process runs only the producing module: no consumer's code is loaded there.
 		const producer = spawn("producer", "demo-producer");
 		await producer.ready;
+		// At start, before any event, it declares the queues of the channel it publishes to (its manifest's `publishes`).
+		await waitUntil("the producer to declare the consumer group's queue", () => queueExists(queue), ok => ok, 10_000);
 		const options = brokerOptions(loadConfig({ ...env(), CHANNELS_URL: "", NODE_ID: `${ns}-caller`, LOG_LEVEL: "warn" }));
 		caller = new ServiceBroker({ ...options, logger: false });
 		await caller.start();
