@@ -61,9 +61,11 @@ function readManifest(dir: string, mod: string): ModuleManifest {
 	if (typeof m.description !== "string" || !m.description) throw fail("description is missing");
 	if (!Array.isArray(m.publishes) || !Array.isArray(m.consumes)) throw fail("publishes and consumes must be lists");
 	for (const channel of [...m.publishes, ...m.consumes.map(c => c?.channel)])
-		if (!CHANNELS.includes(channel)) throw fail(`unknown channel ${JSON.stringify(channel)} (known: ${CHANNELS.join(", ")})`);
+		if (!CHANNELS.includes(channel))
+			throw fail(`unknown channel ${JSON.stringify(channel)} (known: ${CHANNELS.join(", ")})`);
 	for (const c of m.consumes)
-		if (typeof c.group !== "string" || !NAME.test(c.group)) throw fail(`consumer group ${JSON.stringify(c.group)} is not a name`);
+		if (typeof c.group !== "string" || !NAME.test(c.group))
+			throw fail(`consumer group ${JSON.stringify(c.group)} is not a name`);
 	return m as ModuleManifest;
 }
 
@@ -81,7 +83,8 @@ export function loadManifests(dir: string): ModuleManifest[] {
 		for (const { channel, group } of m.consumes) {
 			const id = `${channel} as group "${group}"`;
 			const other = owner.get(id);
-			if (other && other !== m.name) throw new ManifestError(m.name, `${id} is already consumed by module "${other}"`);
+			if (other && other !== m.name)
+				throw new ManifestError(m.name, `${id} is already consumed by module "${other}"`);
 			owner.set(id, m.name);
 		}
 	cache.set(key, manifests);

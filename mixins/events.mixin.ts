@@ -31,7 +31,8 @@ function startRelay(broker: ServiceBroker, manifests: ModuleManifest[]): Promise
 	const relay = (async () => {
 		const config = getConfig();
 		const db = await acquireDb();
-		const topology = config.channelsUrl ? new AmqpTopology(config.channelsUrl, broker.namespace, manifests) : undefined;
+		const url = config.channelsUrl;
+		const topology = url ? new AmqpTopology(url, broker.namespace, manifests) : undefined;
 		const started = new OutboxRelay(broker, db, topology);
 		started.start();
 		return started;

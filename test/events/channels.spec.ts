@@ -84,7 +84,8 @@ const clusterEnv = (sc: Scenario): Record<string, string> => ({
 
 // One platform process (lib/main.ts) running fixture modules, as an operator would start it.
 function spawnNode(sc: Scenario, name: string, services: string, env: Record<string, string> = {}): Node {
-	const node = startNode({ ...clusterEnv(sc), NODE_ID: `${sc.ns}-${name}`, SERVICES_DIR: FIXTURES_DIR, SERVICES: services, ...env });
+	const at = { NODE_ID: `${sc.ns}-${name}`, SERVICES_DIR: FIXTURES_DIR, SERVICES: services };
+	const node = startNode({ ...clusterEnv(sc), ...at, ...env });
 	node.ready.catch(() => undefined); // awaited by the test; a failure must not also surface as unhandled
 	sc.nodes.push(node);
 	return node;
@@ -159,7 +160,8 @@ describeWith(["postgres"])("durable events, embedded (in-process adapter)", () =
 		pool = new pg.Pool({ connectionString: db.url, max: 3 });
 		await pool.query(DEMO_TABLES_SQL);
 		sql = async (text, params) => (await pool.query(text, params as any[])).rows;
-		const t = await createTestBroker({ DATABASE_URL: db.url, NAMESPACE: uniqueNamespace("eve"), CHANNELS_MAX_RETRIES: String(MAX_RETRIES), SERVICES_DIR: FIXTURES_DIR }, FIXTURES);
+		const env = { DATABASE_URL: db.url, NAMESPACE: uniqueNamespace("eve"), CHANNELS_MAX_RETRIES: String(MAX_RETRIES) };
+		const t = await createTestBroker({ ...env, SERVICES_DIR: FIXTURES_DIR }, FIXTURES);
 		broker = t.broker;
 		stop = t.stop;
 	});
@@ -253,7 +255,8 @@ describeWith(["postgres"])("one outbox relay per broker", () => {
 		const started = jest.spyOn(OutboxRelay.prototype, "start");
 		const stopped = jest.spyOn(OutboxRelay.prototype, "stop");
 		try {
-			const t = await createTestBroker({ DATABASE_URL: db.url, NAMESPACE: uniqueNamespace("relay"), SERVICES_DIR: FIXTURES_DIR }, FIXTURES);
+			const env = { DATABASE_URL: db.url, NAMESPACE: uniqueNamespace("relay"), SERVICES_DIR: FIXTURES_DIR };
+			const t = await createTestBroker(env, FIXTURES);
 			expect(started).toHaveBeenCalledTimes(1);
 			await t.stop();
 			expect(stopped).toHaveBeenCalledTimes(1);
