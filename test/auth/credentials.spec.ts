@@ -79,8 +79,10 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 		const b = await node(nodeIds[1], ["services/auth/teams.service.ts", "services/secrets/secrets.service.ts"]);
 		await Promise.all([a.start(), b.start()]);
 		await a.waitForServices(["secrets", "teams", "auth"], 20_000);
+		// The gateway routes node B's services once it has seen them (moleculer-web regenerates its aliases).
 		const deadline = Date.now() + 20_000;
-		while ((await http("POST", "/auth/login", {}, {})).status === 404 && Date.now() < deadline) await new Promise(r => setTimeout(r, 100));
+		const routed = async () => (await http("POST", "/auth/login", {}, {})).status !== 404 && (await http("GET", "/secrets")).status !== 404;
+		while (!(await routed()) && Date.now() < deadline) await new Promise(r => setTimeout(r, 100));
 
 		const reg = async (email: string) => (await http("POST", "/auth/register", {}, { email, password: PASSWORD, name: email.split("@")[0] })).body;
 		owner = await reg("owner@example.com");
