@@ -12,6 +12,8 @@ const VERBS_BY_ROLE: Record<Role, string[]> = {
 // Special permission values an action may declare.
 export const PUBLIC = "public"; // anyone, no token (register, login)
 export const AUTHENTICATED = "authenticated"; // any signed-in user, no organization role needed
+// The user's account beyond one organization (create an organization): a user's session only, never an API key.
+export const ACCOUNT = "account";
 
 export function permissionsFor(role: Role): string[] {
 	return VERBS_BY_ROLE[role].map(v => `*:${v}`);
@@ -27,10 +29,20 @@ export function roleRank(role: Role): number {
 	return ROLES.length - ROLES.indexOf(role);
 }
 
+// The caller and the most it may do (its ceiling). auth.resolve makes it from the credentials, it travels in
+// ctx.meta to every call made for the request, and the authorization middleware (lib/authz.ts) enforces it.
 export interface AuthInfo {
 	userId: string;
+	// A user's signed-in session, or an API key acting for its owner.
+	kind: "session" | "apiKey";
 	organizationId?: string;
+	// The role in organizationId; for an API key already capped by the key's own role.
 	role?: Role;
 	permissions: string[];
+	// An API key is bound to its organization: it never acts in, creates or lists another one.
+	boundOrganizationId?: string;
 	apiKeyId?: string;
+	sessionId?: string;
+	// When the credential stops working, in seconds since the epoch (a token's exp, a key's expires_at).
+	expiresAt?: number;
 }

@@ -1,6 +1,7 @@
 // DbMixin: moleculer-db CRUD over the platform adapter. With `tenant: true` every read, write and cache key is scoped
 // to the caller's organization, whatever ids the caller sends: another organization's rows simply do not exist.
 import DbService from "moleculer-db";
+import { Cachers } from "moleculer";
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
 import { PgAdapter } from "../lib/db/pg-adapter";
@@ -69,7 +70,31 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			maxLimit: 1000
 		},
 		actions,
+		// moleculer-db broadcasts `cache.clean.<service>` after every write; each replica drops its own cached answers.
+		merged(schema: any) {
+			const drop = function (this: any, ctx: Context) {
+				return this.dropCache(ctx);
+			};
+			schema.events = { ...schema.events, [`cache.clean.${schema.name}`]: drop };
+		},
 		methods: {
+			// After every write (moleculer-db calls it): one broadcast drops the service's cached answers on every
+			// replica. Awaited, so this node's copy (and a shared Redis cache) is gone before the write answers.
+			async clearCache(this: any) {
+				await this.broker.broadcast(`cache.clean.${this.fullName}`).catch((err: Error) => {
+					this.logger.warn(`cached ${this.fullName} answers may outlive this write: ${err.message}`);
+				});
+			},
+
+			// Drops this node's cached answers of the service, on a broadcast (`ctx`) or where the change happened. A
+			// shared Redis cache is dropped once, where the change happened: a replica's late second drop would only
+			// throw away answers cached after the change.
+			async dropCache(this: any, ctx?: Context) {
+				const cacher = this.broker.cacher;
+				if (!cacher || (cacher instanceof Cachers.Redis && ctx && ctx.nodeID !== this.broker.nodeID)) return;
+				await cacher.clean(`${this.fullName}.**`);
+			},
+
 			// The organization every query of a tenant table is limited to.
 			tenantId(ctx: Context): string | undefined {
 				if (!tenant) return undefined;

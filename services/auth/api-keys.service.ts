@@ -1,14 +1,23 @@
 // API keys: a secret shown once at creation (only its SHA-256 digest is kept), acting for its owner in one
 // organization, optionally with a lower role and an expiry. Members manage their own keys; admins see and revoke all.
+// A key made with a key never exceeds it: at most its role, never past its expiry, revoked with it.
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { DbMixin } from "../../mixins/db.mixin";
-import { authOf } from "../../lib/authz";
-import { ROLES, Role, roleRank, grants } from "../../lib/permissions";
-import { forbidden, notFound } from "../../lib/errors";
+import { assertRoleWithin, authOf } from "../../lib/authz";
+import { ROLES, Role, grants } from "../../lib/permissions";
+import { notFound } from "../../lib/errors";
 import { newApiKey } from "./credentials";
 
-const FIELDS = ["id", "organization_id", "user_id", "name", "prefix", "role", "expires_at", "last_used_at", "revoked_at", "created_at"];
+const FIELDS = [
+	...["id", "organization_id", "user_id", "parent_id", "name", "prefix", "role"],
+	...["expires_at", "last_used_at", "revoked_at", "created_at"]
+];
+
+// A key and every key made from it, at any depth.
+const LINEAGE = `WITH RECURSIVE lineage AS (
+	SELECT id FROM api_keys WHERE id = $1
+	UNION SELECT k.id FROM api_keys k JOIN lineage l ON k.parent_id = l.id)`;
 
 const ApiKeysService: ServiceSchema = {
 	name: "apikeys",
@@ -36,16 +45,23 @@ const ApiKeysService: ServiceSchema = {
 			},
 			async handler(this: any, ctx: Context<{ name: string; role?: Role; expiresInDays?: number }>) {
 				const auth = authOf(ctx)!;
-				if (ctx.params.role && roleRank(ctx.params.role) > roleRank(auth.role!)) throw forbidden("a key cannot have a role above your own");
+				if (ctx.params.role) assertRoleWithin(auth, ctx.params.role);
+				// Made by a session: the owner's role unless lower is asked. Made by a key: that key's ceiling.
+				const parent = auth.kind === "apiKey" ? auth : undefined;
+				const days = ctx.params.expiresInDays;
+				let expiresAt = days ? new Date(Date.now() + days * 86400_000) : null;
+				const cap = parent?.expiresAt ? new Date(parent.expiresAt * 1000) : null;
+				if (cap && (!expiresAt || expiresAt > cap)) expiresAt = cap;
 				const { key, prefix, hash } = newApiKey();
 				const row = await this.adapter.insert({
 					organization_id: auth.organizationId,
 					user_id: auth.userId,
+					parent_id: parent?.apiKeyId ?? null,
 					name: ctx.params.name,
 					prefix,
 					key_hash: hash,
-					role: ctx.params.role ?? null,
-					expires_at: ctx.params.expiresInDays ? new Date(Date.now() + ctx.params.expiresInDays * 86400_000) : null
+					role: ctx.params.role ?? parent?.role ?? null,
+					expires_at: expiresAt
 				});
 				const json = await this.transformDocuments(ctx, {}, row);
 				// The only time the key itself is returned.
@@ -72,10 +88,21 @@ const ApiKeysService: ServiceSchema = {
 			async handler(this: any, ctx: Context<{ id: string }>) {
 				const auth = authOf(ctx)!;
 				const key = await this.findScoped(ctx, ctx.params.id);
-				if (key.user_id !== auth.userId && !grants(auth.role, "apikeys:manage")) throw notFound("api_key");
-				const row = await this.adapter.updateById(key.id, { $set: { revoked_at: key.revoked_at ?? new Date() } });
-				this.broker.broadcast("auth.apikey.revoked", { apiKeyId: key.id });
-				return this.transformDocuments(ctx, {}, row);
+				const manager = grants(auth.role, "apikeys:manage");
+				if (key.user_id !== auth.userId && !manager) throw notFound("api_key");
+				// Without the manage permission a key revokes only itself and the keys made from it.
+				if (auth.kind === "apiKey" && !manager) {
+					const mine = await this.sql(`${LINEAGE} SELECT 1 FROM lineage WHERE id = $2`, [auth.apiKeyId, key.id]);
+					if (!mine.rows.length) throw notFound("api_key");
+				}
+				// The keys made from this one go with it.
+				const { rows } = await this.sql(
+					`${LINEAGE} UPDATE api_keys SET revoked_at = now()
+					 WHERE id IN (SELECT id FROM lineage) AND revoked_at IS NULL RETURNING id`,
+					[key.id]
+				);
+				for (const { id } of rows) this.broker.broadcast("auth.apikey.revoked", { apiKeyId: id });
+				return this.transformDocuments(ctx, {}, await this.adapter.findById(key.id));
 			}
 		}
 	}

@@ -112,7 +112,7 @@ const AuthService: ServiceSchema = {
 			async handler(this: any, ctx: Context) {
 				const auth = authOf(ctx)!;
 				const db = await getDb();
-				const sessionId = (auth as any).sessionId;
+				const sessionId = auth.sessionId;
 				if (sessionId) {
 					await db.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL", [sessionId]);
 					// Gateways drop cached identities and close sockets of this session.
@@ -130,10 +130,12 @@ const AuthService: ServiceSchema = {
 				const db = await getDb();
 				const user = (await db.query("SELECT * FROM users WHERE id = $1", [auth.userId])).rows[0];
 				if (!user) throw unauthorized();
+				// An API key sees only the organization it is bound to.
 				const { rows } = await db.query(
 					`SELECT o.id, o.name, o.slug, o.personal, m.role FROM organization_members m
-					 JOIN organizations o ON o.id = m.organization_id WHERE m.user_id = $1 ORDER BY o.created_at`,
-					[auth.userId]
+					 JOIN organizations o ON o.id = m.organization_id
+					 WHERE m.user_id = $1 AND ($2::uuid IS NULL OR o.id = $2) ORDER BY o.created_at`,
+					[auth.userId, auth.boundOrganizationId ?? null]
 				);
 				return { user: publicUser(user), organizations: rows, organizationId: auth.organizationId ?? null, role: auth.role ?? null };
 			}
@@ -148,7 +150,10 @@ const AuthService: ServiceSchema = {
 				apiKey: { type: "string", optional: true, max: 200 },
 				organizationId: { type: "string", optional: true }
 			},
-			async handler(this: any, ctx: Context<{ token?: string; apiKey?: string; organizationId?: string }>): Promise<AuthInfo & { user: any; sessionId?: string; expiresAt?: number }> {
+			async handler(
+				this: any,
+				ctx: Context<{ token?: string; apiKey?: string; organizationId?: string }>
+			): Promise<AuthInfo & { user: any }> {
 				const db = await getDb();
 				const { token, apiKey } = ctx.params;
 				let organizationId = ctx.params.organizationId;
@@ -171,24 +176,35 @@ const AuthService: ServiceSchema = {
 						() => undefined
 					);
 					const user = (await db.query("SELECT id, email, name FROM users WHERE id = $1", [key.user_id])).rows[0];
-					return { userId: key.user_id, user, organizationId: key.organization_id, role, permissions: permissionsFor(role), apiKeyId: key.id };
+					return {
+						userId: key.user_id,
+						user,
+						kind: "apiKey",
+						organizationId: key.organization_id,
+						boundOrganizationId: key.organization_id,
+						role,
+						permissions: permissionsFor(role),
+						apiKeyId: key.id,
+						expiresAt: key.expires_at ? Math.floor(new Date(key.expires_at).getTime() / 1000) : undefined
+					};
 				}
 
 				const claims = token ? verifyAccessToken(getConfig().jwtSecret, token) : null;
 				if (!claims) throw unauthorized("invalid or expired token");
-				const session = (
+				const ended = (
 					await db.query("SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL LIMIT 1", [claims.sid])
 				).rows[0];
-				if (session) throw unauthorized("session has ended");
+				if (ended) throw unauthorized("session has ended");
 				const user = (await db.query("SELECT id, email, name FROM users WHERE id = $1", [claims.sub])).rows[0];
 				if (!user) throw unauthorized("invalid or expired token");
 				const expiresAt = claims.exp;
-				if (!organizationId) return { userId: user.id, user, permissions: [], sessionId: claims.sid, expiresAt };
+				const session = { userId: user.id, user, kind: "session" as const, sessionId: claims.sid, expiresAt };
+				if (!organizationId) return { ...session, permissions: [] };
 				const member = (
 					await db.query("SELECT role FROM organization_members WHERE organization_id = $1 AND user_id = $2", [organizationId, user.id])
 				).rows[0];
 				if (!member) throw forbidden("not a member of this organization");
-				return { userId: user.id, user, organizationId, role: member.role, permissions: permissionsFor(member.role), sessionId: claims.sid, expiresAt };
+				return { ...session, organizationId, role: member.role, permissions: permissionsFor(member.role) };
 			}
 		}
 	},

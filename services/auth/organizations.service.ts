@@ -3,8 +3,8 @@
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb } from "../../lib/db";
-import { AUTHENTICATED, ROLES, Role, roleRank } from "../../lib/permissions";
-import { authOf } from "../../lib/authz";
+import { ACCOUNT, AUTHENTICATED, ROLES, Role } from "../../lib/permissions";
+import { assertRoleWithin, authOf } from "../../lib/authz";
 import { conflict, forbidden, notFound } from "../../lib/errors";
 import { isUuid } from "../../mixins/db.mixin";
 import { slugify } from "./slug";
@@ -22,7 +22,7 @@ function currentOrg(ctx: Context<any>, id: string): string {
 function assertCanAssign(ctx: Context<any>, from: Role | undefined, to: Role) {
 	const mine = authOf(ctx)!.role!;
 	if ((to === "owner" || from === "owner") && mine !== "owner") throw forbidden("only an owner can grant or change the owner role");
-	if (roleRank(to) > roleRank(mine)) throw forbidden("cannot grant a role above your own");
+	assertRoleWithin(authOf(ctx)!, to);
 }
 
 const OrganizationsService: ServiceSchema = {
@@ -32,7 +32,7 @@ const OrganizationsService: ServiceSchema = {
 	actions: {
 		create: {
 			rest: "POST /",
-			permission: AUTHENTICATED,
+			permission: ACCOUNT,
 			params: { $$strict: true, name: { type: "string", min: 1, max: 100, trim: true } },
 			async handler(ctx: Context<{ name: string }>) {
 				const auth = authOf(ctx)!;
@@ -52,10 +52,12 @@ const OrganizationsService: ServiceSchema = {
 			permission: AUTHENTICATED,
 			async handler(ctx: Context) {
 				const db = await getDb();
+				const auth = authOf(ctx)!;
+				// An API key lists only the organization it is bound to.
 				const { rows } = await db.query(
 					`SELECT o.*, m.role FROM organization_members m JOIN organizations o ON o.id = m.organization_id
-					 WHERE m.user_id = $1 ORDER BY o.created_at`,
-					[authOf(ctx)!.userId]
+					 WHERE m.user_id = $1 AND ($2::uuid IS NULL OR o.id = $2) ORDER BY o.created_at`,
+					[auth.userId, auth.boundOrganizationId ?? null]
 				);
 				return rows;
 			}
@@ -95,7 +97,7 @@ const OrganizationsService: ServiceSchema = {
 				const org = (await db.query("SELECT personal FROM organizations WHERE id = $1", [id])).rows[0];
 				if (org?.personal) throw conflict("a personal organization cannot be deleted");
 				await db.query("DELETE FROM organizations WHERE id = $1", [id]);
-				this.broker.broadcast("auth.membership.changed", { organizationId: id });
+				await this.membershipChanged({ organizationId: id });
 				return { id, deleted: true };
 			}
 		},
@@ -158,6 +160,14 @@ const OrganizationsService: ServiceSchema = {
 	},
 
 	methods: {
+		// Awaited: this node's caches (and a shared Redis cache) are clean before the change answers; other
+		// replicas follow as the broadcast reaches them. A failed broadcast does not undo a committed change.
+		async membershipChanged(this: any, change: { organizationId: string; userId?: string }) {
+			await this.broker.broadcast("auth.membership.changed", change).catch((err: Error) => {
+				this.logger.warn(`auth.membership.changed did not reach every node: ${err.message}`);
+			});
+		},
+
 		// Changes or removes one membership; an organization always keeps at least one owner.
 		async changeMembership(this: any, ctx: Context, orgId: string, userId: string, newRole: Role | null) {
 			if (!isUuid(userId)) throw notFound("member");
@@ -177,8 +187,8 @@ const OrganizationsService: ServiceSchema = {
 				await tx.query("DELETE FROM team_members WHERE organization_id = $1 AND user_id = $2", [orgId, userId]);
 				return { userId, removed: true };
 			});
-			// Identities cached by gateways (role, membership) are stale now.
-			this.broker.broadcast("auth.membership.changed", { organizationId: orgId, userId });
+			// Identities cached by gateways (role, membership) and cached team memberships are stale now.
+			await this.membershipChanged({ organizationId: orgId, userId });
 			return result;
 		}
 	}

@@ -81,6 +81,13 @@ const TeamsService: ServiceSchema = {
 				return { teamId: team.id, userId: ctx.params.userId, removed: true };
 			}
 		}
+	},
+
+	events: {
+		// Leaving the organization (or its deletion) ends team memberships too: cached memberships go on every replica.
+		"auth.membership.changed"(this: any, ctx: Context) {
+			return this.dropCache(ctx);
+		}
 	}
 };
 

@@ -162,15 +162,16 @@ const GatewayService: ServiceSchema = {
 			return auth.user;
 		},
 
-		// auth.resolve costs a few queries; its answer is reused for a few seconds and dropped at once when the
-		// auth module announces a logout, a revoked key or a membership change.
+		// auth.resolve costs a few queries; its answer is reused for a few seconds, never past the credential's own
+		// expiry, and dropped at once when the auth module announces a logout, a revoked key or a membership change.
 		async resolveIdentity(this: any, creds: { token?: string; apiKey?: string; organizationId?: string }): Promise<SocketIdentity> {
 			const key = crypto.createHash("sha256").update(`${creds.token ?? ""}|${creds.apiKey ?? ""}|${creds.organizationId ?? ""}`).digest("base64url");
 			const hit = this.identities.get(key);
 			if (hit && hit.expires > Date.now()) return hit.auth;
 			const auth = await this.broker.call("auth.resolve", creds);
 			if (this.identities.size >= IDENTITY_CACHE_MAX) this.identities.delete(this.identities.keys().next().value);
-			this.identities.set(key, { auth, expires: Date.now() + IDENTITY_TTL_MS });
+			const expires = Math.min(Date.now() + IDENTITY_TTL_MS, auth.expiresAt ? auth.expiresAt * 1000 : Infinity);
+			this.identities.set(key, { auth, expires });
 			return auth;
 		},
 

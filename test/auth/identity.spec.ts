@@ -208,6 +208,21 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 			await expect(broker.call("auth.resolve", { apiKey: created.key })).rejects.toMatchObject({ code: 401 });
 		});
 
+		test("an API key's binding holds for every action, whatever organization a call names", async () => {
+			const created: any = await broker.call("apikeys.create", { name: "bound" }, as(authA));
+			const viaKey = await broker.call<any, any>("auth.resolve", { apiKey: created.key });
+			expect(viaKey).toMatchObject({ kind: "apiKey", boundOrganizationId: ownerA.organization.id, role: "owner" });
+			expect(authA).toMatchObject({ kind: "session" });
+			expect(authA.boundOrganizationId).toBeUndefined();
+			// A call made for the key that names another organization (a service passing meta along, say) is refused.
+			const elsewhere = { ...viaKey, organizationId: ownerB.organization.id };
+			for (const action of ["teams.list", "apikeys.list", "auth.me", "organizations.list"])
+				await expect(broker.call(action, {}, as(elsewhere))).rejects.toMatchObject({ code: 403 });
+			await expect(broker.call("organizations.create", { name: "From a key" }, as(viaKey))).rejects.toMatchObject({ code: 403 });
+			expect(await broker.call("organizations.create", { name: "From a session" }, as(authA))).toMatchObject({ role: "owner" });
+			expect(((await broker.call("teams.list", {}, as(viaKey))) as any).rows).toEqual([]);
+		});
+
 		test("a cached answer is never served to a caller the action refuses", async () => {
 			expect(await broker.call("teams.get", { id: teamB.id }, as(authB))).toMatchObject({ id: teamB.id });
 			// Same organization and id (same cache key), but no role in it: refused, not served from the cache.

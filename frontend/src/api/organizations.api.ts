@@ -40,6 +40,8 @@ export interface TeamMember {
 export interface ApiKey {
 	id: string;
 	user_id: string;
+	// The key it was made with (a key made with a key never exceeds it), or null.
+	parent_id: string | null;
 	name: string;
 	prefix: string;
 	role: Role | null;

@@ -109,9 +109,10 @@ export const useOrganizationsStore = defineStore("organizations", () => {
 		return created;
 	}
 
+	// Keys made from the revoked key are revoked with it: the list is read again.
 	async function revokeApiKey(id: string) {
-		const revoked = await apiKeysApi.revoke(id);
-		apiKeys.value = apiKeys.value?.map(k => (k.id === id ? revoked : k)) ?? null;
+		await apiKeysApi.revoke(id);
+		await loadApiKeys();
 	}
 
 	async function renameOrganization(name: string) {
