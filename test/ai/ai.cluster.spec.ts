@@ -62,10 +62,12 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		const provider = await api("POST", "/api/ai/providers", t, o, { name: "fake", base_url: upstream, api_key_secret: "UPSTREAM_KEY", timeout_ms: 2000 });
 		await api("POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "gpt-test", provider_model: "up-chat", input_price: 1, output_price: 2 });
 		await api("POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "embed-test", provider_model: "up-embed", kind: "embedding" });
-		const slow = await api("POST", "/api/ai/providers", t, o, { name: "patient", base_url: upstream, api_key_secret: "UPSTREAM_KEY", timeout_ms: 10_000 });
+		// A provider slower than the short gateway's request timeout, and one at an address nobody listens on.
+		const patient = { name: "patient", base_url: upstream, api_key_secret: "UPSTREAM_KEY", timeout_ms: 10_000 };
+		const slow = await api("POST", "/api/ai/providers", t, o, patient);
 		await api("POST", "/api/ai/deployments", t, o, { provider_id: slow.id, name: "slow-test", provider_model: "up-slow" });
 		const dead = await api("POST", "/api/ai/providers", t, o, { name: "dead", base_url: "http://127.0.0.1:9/v1", timeout_ms: 2000 });
-		await api("POST", "/api/ai/deployments", t, o, { provider_id: dead.id, name: "dead-test", provider_model: "nowhere" });
+		await api("POST", "/api/ai/deployments", t, o, { provider_id: dead.id, name: "dead-test", provider_model: "x" });
 		apiKey = (await api("POST", "/api/auth/api-keys", t, o, { name: "ide-extension" })).key;
 		client = new OpenAI({ apiKey, baseURL: `${BASE}/v1`, maxRetries: 0 });
 	}, 120_000);
@@ -174,7 +176,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		}
 	});
 
-	test("a completion slower than the gateway's request timeout reaches the upstream once and is answered (REST, SSE, socket)", async () => {
+	test("a completion slower than the gateway's request timeout reaches the upstream once, answered (REST, SSE, socket)", async () => {
 		up.set("up-slow", { delayMs: 2500 });
 		try {
 			const short = new OpenAI({ apiKey, baseURL: `${SHORT}/v1`, maxRetries: 0 });
@@ -182,11 +184,13 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 			const rest = short.chat.completions.create(ask("slow rest"));
 			const sse = (async () => {
 				let text = "";
-				for await (const chunk of await short.chat.completions.create({ ...ask("slow sse"), stream: true })) text += chunk.choices[0]?.delta?.content ?? "";
+				const stream = await short.chat.completions.create({ ...ask("slow sse"), stream: true });
+				for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
 				return text;
 			})();
 			const s: Socket = await new Promise((resolve, reject) => {
-				const c = io(SHORT, { path: "/socket.io", auth: { token: owner.accessToken, organizationId: owner.organization.id }, transports: ["websocket"], reconnection: false });
+				const auth = { token: owner.accessToken, organizationId: owner.organization.id };
+				const c = io(SHORT, { path: "/socket.io", auth, transports: ["websocket"], reconnection: false });
 				c.once("ready", () => resolve(c));
 				c.once("connect_error", reject);
 			});
@@ -219,13 +223,13 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		}
 	});
 
-	test("a provider that keeps failing leaves the AI endpoints open for everything else (circuit breaker over the transporter)", async () => {
+	test("a provider that keeps failing leaves the AI endpoints open for everything else (breaker over the transporter)", async () => {
 		// Enough failures for both replicas' endpoints to pass the breaker's minimum of 20 requests, all failing.
 		// The breaker that matters is the calling gateway's: every call here goes through the same one.
 		const viaShort = new OpenAI({ apiKey, baseURL: `${SHORT}/v1`, maxRetries: 0 });
 		const statuses: number[] = [];
 		for (let i = 0; i < 45; i++) {
-			const failing = viaShort.chat.completions.create({ model: "dead-test", messages: [{ role: "user", content: `x${i}` }] });
+			const failing = viaShort.chat.completions.create({ model: "dead-test", messages: [{ role: "user", content: `${i}` }] });
 			statuses.push(await failing.then(() => 200, (e: any) => e.status));
 		}
 		const r = await viaShort.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "still open" }] });
