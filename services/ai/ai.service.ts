@@ -618,8 +618,8 @@ const AiService: ServiceSchema = {
 		async finish(this: any, run: Run, r: { deployment: Deployment; provider: any; model: string; usage: Usage; response: any; firstTokenMs?: number }) {
 			const tokens = r.usage.prompt + r.usage.completion;
 			run.events.push(makeEvent("ai.completion.completed", { requestId: run.requestId, model: r.model, tokensUsed: tokens, durationMs: Date.now() - run.started, organizationId: run.org }));
-			await this.record(run, { status: "success", servedModel: r.model, provider: r.provider, usage: r.usage, cost: costOf(r.usage, r.deployment), response: r.response, firstTokenMs: r.firstTokenMs });
 			await this.settleTokens(run, tokens);
+			await this.record(run, { status: "success", servedModel: r.model, provider: r.provider, usage: r.usage, cost: costOf(r.usage, r.deployment), response: r.response, firstTokenMs: r.firstTokenMs });
 		},
 
 		// Turns any failure into the client's error and records it; the upstream's words are kept, its keys never.
