@@ -2,7 +2,8 @@
 import type { BrokerOptions, Errors } from "moleculer";
 import { Config, getConfig } from "./lib/config";
 import { AuthzMiddleware } from "./lib/authz";
-import { DependencyErrorsMiddleware } from "./lib/errors";
+import { DependencyErrorsMiddleware, nodeFailed } from "./lib/errors";
+import { ExternalCallsMiddleware } from "./lib/external-calls";
 import { channelsMiddleware } from "./lib/events/channels";
 import { replCommands } from "./lib/repl-commands";
 import { PrometheusText } from "./lib/metrics";
@@ -43,7 +44,16 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 			factor: 2,
 			check: (err: Error) => !!(err as Errors.MoleculerRetryableError).retryable
 		},
-		circuitBreaker: { enabled: true, threshold: 0.5, minRequestCount: 20, windowTime: 60, halfOpenTime: 10_000 },
+		// Opens an endpoint for failures of its node only: a service's report of an upstream failure (ExternalFailure) is
+		// one organization's trouble, handled by that service (AI: the deployment's cooldown), never everyone's 503.
+		circuitBreaker: {
+			enabled: true,
+			threshold: 0.5,
+			minRequestCount: 20,
+			windowTime: 60,
+			halfOpenTime: 10_000,
+			check: nodeFailed
+		},
 		// Graceful shutdown: stop() waits for in-flight requests before leaving the cluster.
 		tracking: { enabled: true, shutdownTimeout: 15_000 },
 		registry: { strategy: "RoundRobin", preferLocal: true },
@@ -65,6 +75,8 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 			"CircuitBreaker",
 			"Timeout",
 			"Retry",
+			// Calls to actions marked `external` are sent once and keep the handler's own deadline (lib/external-calls.ts).
+			ExternalCallsMiddleware,
 			"Fallback",
 			"ErrorHandler",
 			"Tracing",

@@ -15,6 +15,17 @@ export const unavailable = (message: string) => new MoleculerError(message, 503,
 export const invalid = (field: string, message: string) =>
 	new Errors.ValidationError(`${field}: ${message}`, "VALIDATION_ERROR", [{ type: "invalid", field, message }]);
 
+// A failure of something outside the platform (an LLM provider, an MCP server, a webhook target) that a service
+// reports on purpose: its node is healthy, so the circuit breaker must not count it (nodeFailed). The class name
+// is the mark: it is one of the few fields Moleculer carries across the transporter.
+export class ExternalFailure extends MoleculerError {}
+export const isExternalFailure = (err: unknown) => (err as Error | undefined)?.name === "ExternalFailure";
+
+// The circuit breaker's test: errors that say the node or the transport failed (timeouts, a node gone, a dependency
+// of the node down, an internal error). A failure reported about one organization's upstream is not one: counting it
+// would let that organization close an action for every other.
+export const nodeFailed = (err: any): boolean => !!err && err.code >= 500 && !isExternalFailure(err);
+
 // PostgreSQL constraint violations become client errors instead of 500s.
 export function fromDbError(err: any, what = "record"): Error {
 	if (err && err.code === "23505") return conflict(`${what} already exists`);

@@ -1,5 +1,5 @@
 // Fixed-window rate limits. In a cluster the counters live in Redis, so every replica shares one count per key;
-// embedded, in process memory. One atomic round trip per hit (INCR + PEXPIRE in a Lua script).
+// embedded, in process memory. One atomic round trip per hit or reservation (a Lua script).
 import Redis from "ioredis";
 
 export interface RateLimitResult {
@@ -8,13 +8,37 @@ export interface RateLimitResult {
 	retryAfterSec: number;
 }
 
+// Budgets counted in units other than requests (tokens): a call reserves its estimate against every budget that
+// applies, all or none at once, before it runs, and settles to what it really used afterwards. Concurrent calls see
+// each other's reservations, so together they overshoot a budget by at most what one estimate missed.
+export interface Budget {
+	key: string;
+	limit: number;
+}
+export interface Reservation {
+	keys: string[]; // the budgets' counters of the window the call was admitted in
+	amount: number;
+}
+export type ReserveResult =
+	| { allowed: true; reservation: Reservation }
+	| { allowed: false; refused: number; retryAfterSec: number };
+
 export interface RateLimiter {
 	hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult>;
-	// Budgets counted in units other than requests (tokens): read the window's total, add to it afterwards.
-	peek(key: string): Promise<{ used: number; retryAfterSec: number }>;
-	add(key: string, amount: number, windowMs: number): Promise<void>;
+	// Admitted when every budget has room for `amount`, or has nothing used yet in this window (a call larger than a
+	// whole budget may still run alone); `refused` is the index of the first budget without room.
+	reserve(budgets: Budget[], amount: number, windowMs: number): Promise<ReserveResult>;
+	// Replaces the reservation by the amount really used; a window that has ended meanwhile is left alone.
+	settle(reservation: Reservation, used: number): Promise<void>;
 	close(): Promise<void>;
 }
+
+// Token windows are aligned to the clock, so a settlement finds the window its reservation was made in (by name).
+const windowOf = (key: string, windowMs: number, now: number) => {
+	const index = Math.floor(now / windowMs);
+	return { key: `${key}:${index}`, endsAt: (index + 1) * windowMs };
+};
+const secondsUntil = (at: number, now: number) => Math.max(1, Math.ceil((at - now) / 1000));
 
 const HIT_SCRIPT = `
 local n = redis.call('INCR', KEYS[1])
@@ -22,10 +46,24 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('PTTL', KEYS[1])
 return { n, ttl }`;
 
-const ADD_SCRIPT = `
-local n = redis.call('INCRBY', KEYS[1], ARGV[2])
-if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n`;
+// KEYS: one counter per budget; ARGV: amount, time to live (ms), then each budget's limit.
+const RESERVE_SCRIPT = `
+local amount = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+	local used = tonumber(redis.call('GET', key) or '0')
+	if used > 0 and used + amount > tonumber(ARGV[i + 2]) then return i end
+end
+for _, key in ipairs(KEYS) do
+	redis.call('INCRBY', key, amount)
+	if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[2]) end
+end
+return 0`;
+
+const SETTLE_SCRIPT = `
+for _, key in ipairs(KEYS) do
+	if redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, ARGV[1]) end
+end
+return 0`;
 
 export class RedisRateLimiter implements RateLimiter {
 	private redis: Redis;
@@ -39,13 +77,21 @@ export class RedisRateLimiter implements RateLimiter {
 		return { allowed: n <= limit, remaining: Math.max(0, limit - n), retryAfterSec: Math.max(1, Math.ceil(ttl / 1000)) };
 	}
 
-	async peek(key: string) {
-		const [v, ttl] = await this.redis.multi().get(`${this.prefix}:${key}`).pttl(`${this.prefix}:${key}`).exec().then(r => (r ?? []).map(x => x[1]) as [string | null, number]);
-		return { used: Number(v ?? 0), retryAfterSec: Math.max(1, Math.ceil(Math.max(0, ttl) / 1000)) };
+	async reserve(budgets: Budget[], amount: number, windowMs: number): Promise<ReserveResult> {
+		const now = Date.now();
+		const windows = budgets.map(b => windowOf(`${this.prefix}:${b.key}`, windowMs, now));
+		const ttl = windows[0].endsAt - now + 1000;
+		const n = Math.ceil(amount);
+		const args = [String(n), String(ttl), ...budgets.map(b => String(b.limit))];
+		const refused = Number(await this.redis.eval(RESERVE_SCRIPT, windows.length, ...windows.map(w => w.key), ...args));
+		if (refused) return { allowed: false, refused: refused - 1, retryAfterSec: secondsUntil(windows[0].endsAt, now) };
+		return { allowed: true, reservation: { keys: windows.map(w => w.key), amount: n } };
 	}
 
-	async add(key: string, amount: number, windowMs: number) {
-		if (amount > 0) await this.redis.eval(ADD_SCRIPT, 1, `${this.prefix}:${key}`, String(windowMs), String(Math.ceil(amount)));
+	async settle(reservation: Reservation, used: number) {
+		const delta = Math.ceil(used) - reservation.amount;
+		const keys = reservation.keys;
+		if (delta && keys.length) await this.redis.eval(SETTLE_SCRIPT, keys.length, ...keys, String(delta));
 	}
 
 	async close() {
@@ -71,18 +117,27 @@ export class MemoryRateLimiter implements RateLimiter {
 		return { allowed: w.count <= limit, remaining: Math.max(0, limit - w.count), retryAfterSec: Math.max(1, Math.ceil((w.resetAt - now) / 1000)) };
 	}
 
-	async peek(key: string) {
-		const w = this.windows.get(key);
+	// Check and reserve happen in one synchronous step: nothing else runs in between.
+	async reserve(budgets: Budget[], amount: number, windowMs: number): Promise<ReserveResult> {
 		const now = Date.now();
-		if (!w || w.resetAt <= now) return { used: 0, retryAfterSec: 1 };
-		return { used: w.count, retryAfterSec: Math.max(1, Math.ceil((w.resetAt - now) / 1000)) };
+		const windows = budgets.map(b => windowOf(b.key, windowMs, now));
+		const n = Math.ceil(amount);
+		const used = windows.map(w => {
+			const c = this.windows.get(w.key);
+			return c && c.resetAt > now ? c.count : 0;
+		});
+		const refused = budgets.findIndex((b, i) => used[i] > 0 && used[i] + n > b.limit);
+		if (refused >= 0) return { allowed: false, refused, retryAfterSec: secondsUntil(windows[refused].endsAt, now) };
+		windows.forEach((w, i) => this.windows.set(w.key, { count: used[i] + n, resetAt: w.endsAt }));
+		return { allowed: true, reservation: { keys: windows.map(w => w.key), amount: n } };
 	}
 
-	async add(key: string, amount: number, windowMs: number) {
+	async settle(reservation: Reservation, used: number) {
 		const now = Date.now();
-		let w = this.windows.get(key);
-		if (!w || w.resetAt <= now) this.windows.set(key, (w = { count: 0, resetAt: now + windowMs }));
-		w.count += Math.ceil(amount);
+		for (const key of reservation.keys) {
+			const c = this.windows.get(key);
+			if (c && c.resetAt > now) c.count += Math.ceil(used) - reservation.amount;
+		}
 	}
 
 	async close() {

@@ -7,7 +7,7 @@ import type { ServiceSchema } from "../lib/schema";
 import { PgAdapter } from "../lib/db/pg-adapter";
 import { getDb, Queryable } from "../lib/db";
 import { authOf } from "../lib/authz";
-import { forbidden, fromDbError, notFound } from "../lib/errors";
+import { forbidden, fromDbError, invalid, notFound } from "../lib/errors";
 
 export interface DbMixinOptions {
 	table: string;
@@ -24,6 +24,14 @@ export interface DbMixinOptions {
 	// REST base path (e.g. "/auth/teams"): the generated actions get the usual routes under it.
 	rest?: string;
 	entityName?: string;
+	// Columns that hold ids of rows in other tenant tables, e.g. { provider_id: { table: "ai_providers", entity:
+	// "provider" } }: a write naming a row outside the caller's organization is refused (checkTenantReferences).
+	references?: Record<string, TenantReference>;
+}
+
+export interface TenantReference {
+	table: string;
+	entity: string;
 }
 
 const CRUD_ACTIONS = ["find", "count", "list", "get", "create", "insert", "update", "remove"];
@@ -123,6 +131,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 
 			async _create(this: any, ctx: Context, params: any) {
 				const org = this.tenantId(ctx);
+				if (org && opts.references) await checkTenantReferences(await getDb(), org, opts.references, params);
 				const row = await this.adapter.insert(org ? { ...params, organization_id: org } : params).catch((e: any) => {
 					throw fromDbError(e, entity);
 				});
@@ -133,6 +142,8 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 
 			async _update(this: any, ctx: Context, params: any) {
 				const { id, ...changes } = params;
+				const org = this.tenantId(ctx);
+				if (org && opts.references) await checkTenantReferences(await getDb(), org, opts.references, changes);
 				const rows = await this.adapter.updateMany(this.scope(ctx, { id }), { $set: changes }).catch((e: any) => {
 					throw fromDbError(e, entity);
 				});
@@ -174,4 +185,23 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function isUuid(v: unknown): v is string {
 	return typeof v === "string" && UUID.test(v);
+}
+
+// Each referenced id (or array of ids) in `values` must name a row of the organization; otherwise a 422 names the
+// field, with the same words whether the id belongs to another organization or to nothing, so nobody can probe ids.
+export async function checkTenantReferences(
+	db: Queryable,
+	organizationId: string,
+	references: Record<string, TenantReference>,
+	values: Record<string, unknown>
+): Promise<void> {
+	for (const [field, ref] of Object.entries(references)) {
+		const value = values[field];
+		if (value == null) continue;
+		const ids = [...new Set(Array.isArray(value) ? value : [value])];
+		if (!/^[a-z_][a-z0-9_]*$/.test(ref.table)) throw new Error(`references: "${ref.table}" is not a table name`);
+		const sql = `SELECT count(*)::int AS n FROM ${ref.table} WHERE organization_id = $1 AND id = ANY($2::uuid[])`;
+		const found = ids.every(isUuid) ? (await db.query<{ n: number }>(sql, [organizationId, ids])).rows[0].n : 0;
+		if (found !== ids.length) throw invalid(field, `no such ${ref.entity} in this organization`);
+	}
 }

@@ -9,7 +9,8 @@ import type { ServiceSchema } from "../../lib/schema";
 import { getConfig } from "../../lib/config";
 import { acquireDb, getDb, releaseDb } from "../../lib/db";
 import { authOf } from "../../lib/authz";
-import { createRateLimiter, RateLimiter } from "../../lib/rate-limit";
+import { createRateLimiter, RateLimiter, Reservation } from "../../lib/rate-limit";
+import { ExternalFailure } from "../../lib/errors";
 import { makeEvent } from "../../lib/events/outbox";
 import { LogWriter, pruneCompletionLogs } from "./log-writer";
 import { EventsMixin } from "../../mixins/events.mixin";
@@ -75,12 +76,29 @@ interface Run {
 	controller: AbortController;
 	kind: "chat" | "embedding";
 	stream: boolean;
+	reservation?: Reservation; // tokens held against the tokens-per-minute limits until the call settles
 }
 
+type LimitKind = "requests_per_minute" | "tokens_per_minute";
+
+// Names the limit that refused: its scope (in parentheses, as clients parse it) and which budget ran out.
 class RateLimited extends Errors.MoleculerClientError {
-	constructor(scope: string, retryAfterSec: number) {
-		super(`rate limit exceeded (${scope}); retry in ${retryAfterSec}s`, 429, "RATE_LIMITED", { retryAfter: retryAfterSec, scope });
+	constructor(scope: string, limit: LimitKind, perMinute: number, retryAfterSec: number) {
+		const what = `${perMinute} ${limit === "tokens_per_minute" ? "tokens" : "requests"} per minute`;
+		super(`rate limit exceeded (${scope}): ${what}; retry in ${retryAfterSec}s`, 429, "RATE_LIMITED", {
+			retryAfter: retryAfterSec,
+			scope,
+			limit,
+			perMinute
+		});
 	}
+}
+
+// What a request is expected to use, reserved against token limits before it runs: its prompt, plus the output cap
+// it asks for. Output beyond the estimate (a request without a cap) is counted when the request settles.
+function estimateOf(kind: "chat" | "embedding", body: Record<string, any>): number {
+	if (kind === "embedding") return estimateTokens(body.input);
+	return estimateTokens(body.messages) + (body.max_completion_tokens ?? body.max_tokens ?? 0);
 }
 
 const AiService: ServiceSchema = {
@@ -90,9 +108,12 @@ const AiService: ServiceSchema = {
 	settings: { rest: "/ai" },
 
 	actions: {
+		// The three calls that reach a paid upstream are `external` (lib/external-calls.ts): sent once, and timed by
+		// the provider's timeout (streams: until the first token, then between chunks), not by the request timeout.
 		complete: {
 			visibility: "public",
 			permission: "ai:write",
+			external: true,
 			params: { $$strict: "remove", ...chatParams },
 			async handler(this: any, ctx: Context<any>) {
 				const run = await this.begin(ctx, "chat", false);
@@ -105,6 +126,7 @@ const AiService: ServiceSchema = {
 		stream: {
 			visibility: "public",
 			permission: "ai:write",
+			external: true,
 			params: { $$strict: "remove", ...chatParams },
 			async handler(this: any, ctx: Context<any>) {
 				const run = await this.begin(ctx, "chat", true);
@@ -115,6 +137,7 @@ const AiService: ServiceSchema = {
 		embed: {
 			visibility: "public",
 			permission: "ai:write",
+			external: true,
 			params: {
 				$$strict: "remove",
 				model: { type: "string", min: 1, max: 200 },
@@ -298,45 +321,60 @@ const AiService: ServiceSchema = {
 				kind,
 				stream
 			};
-			await this.checkLimits(run, cfg, model);
-			// Announced now (with the next batch), not with the request's outcome: a long stream is seen as started.
-			await this.logWriter.add({ events: [makeEvent("ai.completion.started", { requestId: run.requestId, model: p.model, organizationId: org })] });
+			await this.checkLimits(run, cfg, model, estimateOf(kind, body));
+			try {
+				// Announced now (with the next batch), not with the request's outcome: a long stream is seen as started.
+				const started = { requestId: run.requestId, model: p.model, organizationId: org };
+				await this.logWriter.add({ events: [makeEvent("ai.completion.started", started)] });
+			} catch (err) {
+				await this.settleTokens(run, 0);
+				throw err;
+			}
 			this.inFlight.set(run.requestId, run.controller);
 			return run;
 		},
 
-		// Requests per minute are counted atomically (every replica shares Redis); tokens per minute are checked
-		// against what completions already used in the window.
-		async checkLimits(this: any, run: Run, cfg: any, model: string) {
-			const a = run.auth;
-			for (const l of cfg.limits) {
-				const subject = this.limitSubject(l, run, model);
-				if (!subject) continue;
-				const key = `${l.id}:${subject}`;
-				let refusal: { retryAfterSec: number } | undefined;
-				if (l.tokens_per_minute) {
-					const used = await this.limiter.peek(`tpm:${key}`);
-					if (used.used >= l.tokens_per_minute) refusal = used;
-				}
-				if (!refusal && l.requests_per_minute) {
-					const r = await this.limiter.hit(`rpm:${key}`, l.requests_per_minute, 60_000);
-					if (!r.allowed) refusal = r;
-				}
-				if (refusal) {
-					const scope = l.model ? `${l.scope}:${l.model}` : l.scope;
-					run.events.push(makeEvent("ai.ratelimit.exceeded", { organizationId: run.org, userId: a.userId, scope }));
-					await this.record(run, { status: "rate_limited", error: `rate limit ${scope}` });
-					throw new RateLimited(scope, refusal.retryAfterSec);
-				}
+		// Every limit is counted atomically where every replica sees it (Redis in a cluster). Tokens first, as a
+		// reservation of the request's estimate against all its token budgets at once, settled to the real usage when
+		// the request ends; then requests, whose refusal gives the reservation back.
+		async checkLimits(this: any, run: Run, cfg: any, model: string, estimate: number) {
+			const applicable = cfg.limits
+				.map((l: any) => ({ l, subject: this.limitSubject(l, run, model) as string | undefined }))
+				.filter((x: { subject?: string }) => x.subject);
+			const tokenLimits = applicable.filter((x: any) => x.l.tokens_per_minute);
+			if (tokenLimits.length) {
+				const budgets = tokenLimits.map(({ l, subject }: any) => ({
+					key: `tpm:${l.id}:${subject}`,
+					limit: l.tokens_per_minute
+				}));
+				const r = await this.limiter.reserve(budgets, estimate, 60_000);
+				if (!r.allowed) await this.refuse(run, tokenLimits[r.refused].l, "tokens_per_minute", r.retryAfterSec);
+				else run.reservation = r.reservation;
+			}
+			for (const { l, subject } of applicable) {
+				if (!l.requests_per_minute) continue;
+				const r = await this.limiter.hit(`rpm:${l.id}:${subject}`, l.requests_per_minute, 60_000);
+				if (r.allowed) continue;
+				await this.settleTokens(run, 0);
+				await this.refuse(run, l, "requests_per_minute", r.retryAfterSec);
 			}
 		},
 
-		async chargeTokens(this: any, run: Run, model: string, tokens: number) {
-			const cfg = run.cfg;
-			for (const l of cfg.limits) {
-				const subject = l.tokens_per_minute && this.limitSubject(l, run, model);
-				if (subject) await this.limiter.add(`tpm:${l.id}:${subject}`, tokens, 60_000);
-			}
+		async refuse(this: any, run: Run, l: any, limit: LimitKind, retryAfterSec: number) {
+			const scope = l.model ? `${l.scope}:${l.model}` : l.scope;
+			run.events.push(makeEvent("ai.ratelimit.exceeded", { organizationId: run.org, userId: run.auth.userId, scope }));
+			await this.record(run, { status: "rate_limited", error: `rate limit ${scope}: ${limit}` });
+			throw new RateLimited(scope, limit, l[limit], retryAfterSec);
+		},
+
+		// Replaces the request's token reservation by what it really used (0: nothing reached a model); once.
+		async settleTokens(this: any, run: Run, tokens: number) {
+			const reservation = run.reservation;
+			if (!reservation) return;
+			run.reservation = undefined;
+			await this.limiter
+				.settle(reservation, tokens)
+				.catch((err: Error) => this.logger.warn(`Could not settle a token reservation: ${err.message}`));
 		},
 
 		// Who a limit counts for this request (undefined: the limit does not apply).
@@ -428,6 +466,7 @@ const AiService: ServiceSchema = {
 				if (key) {
 					const cached = await this.cache.get(await getDb(), run.org, key);
 					if (cached) {
+						await this.settleTokens(run, 0);
 						await this.cache.hit(await getDb(), run.org, key);
 						run.events.push(makeEvent("ai.completion.completed", { requestId: run.requestId, model: run.target.requested, tokensUsed: 0, durationMs: Date.now() - run.started }));
 						await this.record(run, { status: "success", cacheHit: true, servedModel: cached.model, response: cached });
@@ -484,6 +523,17 @@ const AiService: ServiceSchema = {
 			const { iterator, first } = opened.result;
 			const self = this;
 			const line = (o: unknown) => Buffer.from(JSON.stringify(o) + "\n");
+			// A stream has no total deadline (a long answer takes minutes), only the provider's timeout for silence.
+			const idleMs = provider.timeout_ms;
+			const next = async () => {
+				const silent = () => attempt.abort(new UpstreamFailure("timeout", `the upstream sent nothing for ${idleMs} ms`));
+				const idle = setTimeout(silent, idleMs);
+				try {
+					return await iterator.next();
+				} finally {
+					clearTimeout(idle);
+				}
+			};
 
 			async function* lines() {
 				let text = "";
@@ -491,7 +541,7 @@ const AiService: ServiceSchema = {
 				let finishReason: string | undefined;
 				let finished = false;
 				try {
-					for (let step = first; !step.done; step = await iterator.next()) {
+					for (let step = first; !step.done; step = await next()) {
 						const chunk = step.value;
 						if (chunk.usage) reported = chunk.usage;
 						for (const c of chunk.choices ?? []) {
@@ -511,9 +561,12 @@ const AiService: ServiceSchema = {
 					finished = true;
 					// A consumer that went away shows up here as an AbortError thrown into the generator.
 					const gone = readable.destroyed;
-					const failure = gone ? new UpstreamFailure("cancelled", "client disconnected") : classify(err, run.controller.signal);
+					// An attempt aborted by its own deadline says why (its signal's reason).
+					const signal = attempt.signal.aborted ? attempt.signal : run.controller.signal;
+					const failure = gone ? new UpstreamFailure("cancelled", "client disconnected") : classify(err, signal);
 					if (failure.kind === "cancelled") attempt.abort(failure);
 					const partial = usageOf(undefined, body.messages, text);
+					await self.settleTokens(run, partial.prompt + partial.completion);
 					await self.record(run, {
 						status: failure.kind === "cancelled" ? "cancelled" : "error",
 						error: failure.message,
@@ -531,6 +584,7 @@ const AiService: ServiceSchema = {
 						// The consumer went away: stop the upstream request and log the cancellation.
 						attempt.abort(new UpstreamFailure("cancelled", "client disconnected"));
 						const partial = usageOf(undefined, body.messages, text);
+						await self.settleTokens(run, partial.prompt + partial.completion);
 						await self
 							.record(run, { status: "cancelled", error: "client disconnected", servedModel: model, provider, firstTokenMs: firstTokenAt - run.started, usage: partial, cost: costOf(partial, deployment) })
 							.catch(() => undefined);
@@ -564,21 +618,26 @@ const AiService: ServiceSchema = {
 		async finish(this: any, run: Run, r: { deployment: Deployment; provider: any; model: string; usage: Usage; response: any; firstTokenMs?: number }) {
 			const tokens = r.usage.prompt + r.usage.completion;
 			run.events.push(makeEvent("ai.completion.completed", { requestId: run.requestId, model: r.model, tokensUsed: tokens, durationMs: Date.now() - run.started, organizationId: run.org }));
+			await this.settleTokens(run, tokens);
 			await this.record(run, { status: "success", servedModel: r.model, provider: r.provider, usage: r.usage, cost: costOf(r.usage, r.deployment), response: r.response, firstTokenMs: r.firstTokenMs });
-			await this.chargeTokens(run, r.model, tokens);
 		},
 
 		// Turns any failure into the client's error and records it; the upstream's words are kept, its keys never.
 		async fail(this: any, run: Run, err: any): Promise<Error> {
+			await this.settleTokens(run, 0);
 			if (err instanceof RateLimited || (err instanceof Errors.MoleculerError && !(err instanceof UpstreamFailure))) return err;
 			const f = classify(err, run.controller.signal);
 			if (f.kind !== "cancelled")
 				run.events.push(makeEvent("ai.completion.failed", { requestId: run.requestId, model: run.target.requested, error: f.message, organizationId: run.org }));
 			await this.record(run, { status: f.kind === "cancelled" ? "cancelled" : "error", error: f.message }).catch(() => undefined);
 			if (f.kind === "cancelled") return new Errors.MoleculerClientError("request cancelled", 499, "CANCELLED");
-			if (f.kind === "client_error") return new Errors.MoleculerClientError(f.message, f.status === 404 ? 404 : 400, "UPSTREAM_REFUSED");
-			if (f.kind === "rate_limit") return new Errors.MoleculerError(`${f.message}; every deployment and fallback was tried`, 429, "UPSTREAM_RATE_LIMITED", { retryAfter: 5 });
-			return new Errors.MoleculerError(`${f.message}; every deployment and fallback was tried`, f.kind === "timeout" || f.kind === "first_token_timeout" ? 504 : 502, "UPSTREAM_FAILED");
+			// The upstream's failures are reported as such (ExternalFailure): the circuit breaker leaves them alone.
+			if (f.kind === "client_error")
+				return new ExternalFailure(f.message, f.status === 404 ? 404 : 400, "UPSTREAM_REFUSED");
+			const tried = `${f.message}; every deployment and fallback was tried`;
+			if (f.kind === "rate_limit") return new ExternalFailure(tried, 429, "UPSTREAM_RATE_LIMITED", { retryAfter: 5 });
+			const status = f.kind === "timeout" || f.kind === "first_token_timeout" ? 504 : 502;
+			return new ExternalFailure(tried, status, "UPSTREAM_FAILED");
 		},
 
 		// One completion-log row and the request's events, written together (batched off the request's path).

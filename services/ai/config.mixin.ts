@@ -2,9 +2,15 @@
 // organization), and every change tells the AI replicas to drop their cached copy of the organization's set-up.
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import { DbMixin } from "../../mixins/db.mixin";
+import { DbMixin, TenantReference } from "../../mixins/db.mixin";
 
-export function AiConfigMixin(table: string, columns: string[], writable: Record<string, any>, rest: string): Partial<ServiceSchema> {
+export function AiConfigMixin(
+	table: string,
+	columns: string[],
+	writable: Record<string, any>,
+	rest: string,
+	references?: Record<string, TenantReference>
+): Partial<ServiceSchema> {
 	const changed = function (this: any, _json: unknown, ctx: Context) {
 		this.broker.broadcast("ai.config.changed", { organizationId: (ctx.meta as any).auth?.organizationId });
 	};
@@ -16,7 +22,8 @@ export function AiConfigMixin(table: string, columns: string[], writable: Record
 				writable,
 				tenant: true,
 				permissions: { read: "ai:read", write: "ai:manage" },
-				rest
+				rest,
+				references
 			})
 		],
 		actions: { count: false },

@@ -24,7 +24,9 @@ const AiModelsService: ServiceSchema = {
 				tags: { type: "array", items: "string", optional: true },
 				enabled: { type: "boolean", optional: true }
 			},
-			"/ai/deployments"
+			"/ai/deployments",
+			// A deployment runs on one of the organization's own providers, never on another's.
+			{ provider_id: { table: "ai_providers", entity: "provider" } }
 		)
 	]
 };

@@ -9,6 +9,9 @@ import { FakeOpenAI } from "../helpers/fake-openai";
 
 const PORT = 3971;
 const BASE = `http://127.0.0.1:${PORT}`;
+// A second gateway whose request timeout (1 s) is shorter than the slow upstream's answer.
+const SHORT_PORT = 3972;
+const SHORT = `http://127.0.0.1:${SHORT_PORT}`;
 const TRANSIT_KEY = "ai-cluster-transit-key-0123456789abcdef";
 const RPM = 10;
 
@@ -40,7 +43,8 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 			startNode({ ...env, SERVICES: "auth,secrets", MASTER_KEY: crypto.randomBytes(32).toString("base64"), NODE_ID: `${namespace}-core` }),
 			startNode({ ...env, SERVICES: "ai", NODE_ID: `${namespace}-ai-1` }),
 			startNode({ ...env, SERVICES: "ai", NODE_ID: `${namespace}-ai-2` }),
-			startNode({ ...env, SERVICES: "gateway", PORT: String(PORT), NODE_ID: `${namespace}-gw` })
+			startNode({ ...env, SERVICES: "gateway", PORT: String(PORT), NODE_ID: `${namespace}-gw` }),
+			startNode({ ...env, SERVICES: "gateway", PORT: String(SHORT_PORT), REQUEST_TIMEOUT: "1000", NODE_ID: `${namespace}-gw-short` })
 		];
 		await Promise.all(nodes.map(n => n.ready));
 		const deadline = Date.now() + 30_000;
@@ -58,6 +62,12 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		const provider = await api("POST", "/api/ai/providers", t, o, { name: "fake", base_url: upstream, api_key_secret: "UPSTREAM_KEY", timeout_ms: 2000 });
 		await api("POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "gpt-test", provider_model: "up-chat", input_price: 1, output_price: 2 });
 		await api("POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "embed-test", provider_model: "up-embed", kind: "embedding" });
+		// A provider slower than the short gateway's request timeout, and one at an address nobody listens on.
+		const patient = { name: "patient", base_url: upstream, api_key_secret: "UPSTREAM_KEY", timeout_ms: 10_000 };
+		const slow = await api("POST", "/api/ai/providers", t, o, patient);
+		await api("POST", "/api/ai/deployments", t, o, { provider_id: slow.id, name: "slow-test", provider_model: "up-slow" });
+		const dead = await api("POST", "/api/ai/providers", t, o, { name: "dead", base_url: "http://127.0.0.1:9/v1", timeout_ms: 2000 });
+		await api("POST", "/api/ai/deployments", t, o, { provider_id: dead.id, name: "dead-test", provider_model: "x" });
 		apiKey = (await api("POST", "/api/auth/api-keys", t, o, { name: "ide-extension" })).key;
 		client = new OpenAI({ apiKey, baseURL: `${BASE}/v1`, maxRetries: 0 });
 	}, 120_000);
@@ -74,7 +84,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		expect(r.usage?.total_tokens).toBeGreaterThan(0);
 		expect(up.requests.at(-1)!.authorization).toBe("Bearer sk-upstream-cluster-9f31");
 		const models = await client.models.list();
-		expect(models.data.map(m => m.id).sort()).toEqual(["embed-test", "gpt-test"]);
+		expect(models.data.map(m => m.id).sort()).toEqual(["dead-test", "embed-test", "gpt-test", "slow-test"]);
 		const e = await client.embeddings.create({ model: "embed-test", input: ["one", "two"] });
 		expect(e.data).toHaveLength(2);
 		expect(e.data[0].embedding.length).toBe(8);
@@ -164,6 +174,67 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		} finally {
 			s.close();
 		}
+	});
+
+	test("a completion slower than the gateway's request timeout reaches the upstream once, answered (REST, SSE, socket)", async () => {
+		up.set("up-slow", { delayMs: 2500 });
+		try {
+			const short = new OpenAI({ apiKey, baseURL: `${SHORT}/v1`, maxRetries: 0 });
+			const ask = (content: string) => ({ model: "slow-test", messages: [{ role: "user" as const, content }] });
+			const rest = short.chat.completions.create(ask("slow rest"));
+			const sse = (async () => {
+				let text = "";
+				const stream = await short.chat.completions.create({ ...ask("slow sse"), stream: true });
+				for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+				return text;
+			})();
+			const s: Socket = await new Promise((resolve, reject) => {
+				const auth = { token: owner.accessToken, organizationId: owner.organization.id };
+				const c = io(SHORT, { path: "/socket.io", auth, transports: ["websocket"], reconnection: false });
+				c.once("ready", () => resolve(c));
+				c.once("connect_error", reject);
+			});
+			try {
+				let text = "";
+				s.on("ai:chunk", ({ chunk }) => (text += chunk.choices[0]?.delta?.content ?? ""));
+				const done = new Promise<any>((resolve, reject) => (s.once("ai:done", resolve), s.once("ai:error", reject)));
+				const ack: any = await new Promise(r => s.emit("ai:chat", { params: ask("slow socket") }, r));
+				expect(ack.data?.requestId).toBeDefined();
+				await done;
+				expect(text).toBe("echo(up-slow): slow socket");
+			} finally {
+				s.close();
+			}
+			expect((await rest).choices[0].message.content).toBe("echo(up-slow): slow rest");
+			expect(await sse).toBe("echo(up-slow): slow sse");
+			const sent = (content: string) => up.requests.filter(r => r.body.messages?.[0]?.content === content).length;
+			expect(["slow rest", "slow sse", "slow socket"].map(sent)).toEqual([1, 1, 1]);
+			// One success row each, whenever the AI replicas have written them.
+			const deadline = Date.now() + 10_000;
+			let rows: any[] = [];
+			while (Date.now() < deadline) {
+				rows = (await api("GET", "/api/ai/logs?model=slow-test&limit=100", owner.accessToken, owner.organization.id)).rows;
+				if (rows.length >= 3) break;
+				await new Promise(r => setTimeout(r, 100));
+			}
+			expect(rows.map(r => r.status)).toEqual(["success", "success", "success"]);
+		} finally {
+			up.reset();
+		}
+	});
+
+	test("a provider that keeps failing leaves the AI endpoints open for everything else (breaker over the transporter)", async () => {
+		// Enough failures for both replicas' endpoints to pass the breaker's minimum of 20 requests, all failing.
+		// The breaker that matters is the calling gateway's: every call here goes through the same one.
+		const viaShort = new OpenAI({ apiKey, baseURL: `${SHORT}/v1`, maxRetries: 0 });
+		const statuses: number[] = [];
+		for (let i = 0; i < 45; i++) {
+			const failing = viaShort.chat.completions.create({ model: "dead-test", messages: [{ role: "user", content: `${i}` }] });
+			statuses.push(await failing.then(() => 200, (e: any) => e.status));
+		}
+		const r = await viaShort.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "still open" }] });
+		expect(r.choices[0].message.content).toBe("echo(up-chat): still open");
+		expect(new Set(statuses)).toEqual(new Set([502]));
 	});
 
 	test("rate limits: with two AI replicas exactly the configured number per window succeed, the rest get 429", async () => {

@@ -285,6 +285,23 @@ describeWith(["postgres"])("AI service", () => {
 		}
 	});
 
+	test("rate limits: concurrent calls share one token budget (in-process counters)", async () => {
+		// Each call: 10 prompt tokens, max_tokens 10 and an answer of 10; the budget is a clock-aligned minute.
+		up.set("a-backup", { content: "x".repeat(40) });
+		const limit = await call("ai-rate-limits.create", { scope: "model", model: "backup", tokens_per_minute: 100 });
+		try {
+			const left = 60_000 - (Date.now() % 60_000);
+			if (left < 5000) await new Promise(r => setTimeout(r, left + 50));
+			const burst = (i: number) => call("ai.complete", { model: "backup", ...ask(`burst ${String(i).padStart(2, "0")}`), max_tokens: 10 });
+			const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => burst(i)));
+			const admitted = results.filter(r => r.status === "fulfilled").map(r => (r as PromiseFulfilledResult<any>).value);
+			expect(admitted.map(r => r.usage.total_tokens)).toEqual([20, 20, 20, 20, 20]);
+			expect(results.filter(r => r.status === "rejected").map(r => (r as PromiseRejectedResult).reason.code)).toEqual(Array(15).fill(429));
+		} finally {
+			await call("ai-rate-limits.remove", { id: limit.id });
+		}
+	});
+
 	test("bad requests: unknown model 404, malformed messages 422 naming the field, viewers may not spend", async () => {
 		await expect(call("ai.complete", { model: "nope", ...ask("x") })).rejects.toMatchObject({ code: 404, type: "MODEL_NOT_FOUND" });
 		await expect(call("ai.complete", { model: "smart", messages: [{ role: "wizard", content: "x" }] })).rejects.toMatchObject({ code: 422 });
