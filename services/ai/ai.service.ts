@@ -17,7 +17,7 @@ import { SecretsClientMixin } from "../../mixins/secrets-client.mixin";
 import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
 import { CompletionCache, cacheKey } from "./cache";
 import { DeploymentHealth, Deployment, Strategy } from "./router";
-import { UpstreamClients, classify, UpstreamFailure, readChatCompletion, checkStreamResponse, checkChunk, checkEmbeddings } from "./upstream";
+import { UpstreamClients, classify, UpstreamFailure, readChatCompletion, checkStreamResponse, checkChunk, readEmbeddings } from "./upstream";
 import type { Credentials, HeaderValue } from "./upstream";
 import { createNodeFetch } from "./transport";
 import { HostPolicy } from "../../lib/egress";
@@ -570,11 +570,13 @@ const AiService: ServiceSchema = {
 
 		async embed(this: any, run: Run, params: any) {
 			try {
-				const { result, deployment, provider, model } = await this.withFallbacks(run, async (d: Deployment, client: any, signal: AbortSignal) => {
-					const { data, response } = await client.embeddings.create({ ...run.target.body, model: d.provider_model }, { signal }).withResponse();
-					checkEmbeddings(data, response);
-					return data;
-				});
+				const body = run.target.body;
+				const { result, deployment, provider, model } = await this.withFallbacks(run, async (d: Deployment, client: any, signal: AbortSignal) =>
+					readEmbeddings(
+						await client.embeddings.create({ ...body, encoding_format: body.encoding_format ?? "base64", model: d.provider_model }, { signal }).asResponse(),
+						!body.encoding_format
+					)
+				);
 				const usage: Usage = { prompt: result.usage?.prompt_tokens ?? estimateTokens(params.input), completion: 0, cached: 0 };
 				const response = { ...result, model: run.target.requested, usage: { prompt_tokens: usage.prompt, total_tokens: usage.prompt } };
 				await this.finish(run, { deployment, provider, model, usage, response: null });

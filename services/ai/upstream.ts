@@ -150,9 +150,25 @@ export function checkChunk(chunk: unknown) {
 		throw notOpenAi("stream", "a chunk has no choices");
 }
 
-export function checkEmbeddings(body: unknown, response: Response) {
+// Embeddings are asked for in base64 unless the client chose a format (as the SDK does: a quarter of the bytes), and
+// decoded here for a client that did not choose.
+export async function readEmbeddings(response: Response, decodeBase64: boolean): Promise<any> {
 	const type = response.headers.get("content-type");
 	if (!isJson(type)) throw notOpenAi("embedding list", `content type ${mediaType(type)}`);
+	let body: unknown;
+	try {
+		body = await response.json();
+	} catch {
+		throw notOpenAi("embedding list", "invalid JSON");
+	}
 	if (!isObject(body) || !Array.isArray(body.data) || !body.data.every(d => isObject(d) && (Array.isArray(d.embedding) || typeof d.embedding === "string")))
 		throw notOpenAi("embedding list", "no data with embeddings");
+	if (decodeBase64)
+		for (const d of body.data)
+			if (typeof d.embedding === "string") {
+				const bytes = Buffer.from(d.embedding, "base64");
+				if (bytes.length % 4) throw notOpenAi("embedding list", "an embedding is not base64 float32");
+				d.embedding = Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4));
+			}
+	return body;
 }
