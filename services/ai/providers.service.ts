@@ -90,7 +90,7 @@ const AiProvidersService: ServiceSchema = {
 			const url = new URL(baseUrl);
 			if (url.protocol !== "http:" && url.protocol !== "https:") throw invalid("base_url", "must start with http:// or https://");
 			let timer: ReturnType<typeof setTimeout> | undefined;
-			const slow = new Promise<undefined>(resolve => (timer = setTimeout(resolve, SAVE_LOOKUP_TIMEOUT_MS)));
+			const slow = new Promise<undefined>(resolve => (timer = setTimeout(() => resolve(undefined), SAVE_LOOKUP_TIMEOUT_MS)));
 			try {
 				const refused = await Promise.race([this.hostPolicy.checkUrl(url), slow]);
 				if (refused) throw invalid("base_url", refused.message);
