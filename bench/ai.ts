@@ -182,7 +182,8 @@ const round = (n: number) => Math.round(n * 100) / 100;
 // runs for the whole bench: the platform modes alternate with it one request at a time.
 const FLOOR_BASE = "http://127.0.0.1:3993";
 function startFloor(upstreamUrl: string) {
-	return spawnChild("bare proxy", "bench/bare-ai-proxy.ts", { UPSTREAM_URL: upstreamUrl, UPSTREAM_KEY: "sk-bench-upstream", PORT: "3993", AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" });
+	const env = { UPSTREAM_URL: upstreamUrl, UPSTREAM_KEY: "sk-bench-upstream", PORT: "3993", AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" };
+	return spawnChild("bare proxy", "bench/bare-ai-proxy.ts", env);
 }
 
 // Embedded: every service in one process, PGlite, in-memory cache and limits.

@@ -92,7 +92,8 @@ function hostRulesVar(env: Env, name: string): HostRule[] {
 	try {
 		return parseHostRules(env[name]);
 	} catch (err: any) {
-		throw new ConfigError(name, `${err.message} (expected host names, IP addresses or CIDR ranges, e.g. "localhost:11434,10.0.0.0/8")`);
+		const expected = `expected host names, IP addresses or CIDR ranges, e.g. "localhost:11434,10.0.0.0/8"`;
+		throw new ConfigError(name, `${err.message} (${expected})`);
 	}
 }
 

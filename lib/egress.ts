@@ -5,7 +5,15 @@
 import dns from "dns";
 import net from "net";
 
-export type AddressClass = "metadata" | "unspecified" | "loopback" | "private" | "shared" | "link-local" | "multicast" | "reserved";
+export type AddressClass =
+	| "metadata"
+	| "unspecified"
+	| "loopback"
+	| "private"
+	| "shared"
+	| "link-local"
+	| "multicast"
+	| "reserved";
 
 const DESCRIPTION: Record<AddressClass, string> = {
 	metadata: "a cloud metadata address",
@@ -49,10 +57,11 @@ const METADATA_NAMES = new Set(["metadata.google.internal", "metadata.goog"]);
 const CLASSES: [AddressClass, net.BlockList][] = (() => {
 	const lists = new Map<AddressClass, net.BlockList>();
 	const list = (c: AddressClass) => lists.get(c) ?? lists.set(c, new net.BlockList()).get(c)!;
-	for (const [c, ranges] of IPV6) for (const r of ranges) list(c).addSubnet(r.split("/")[0], Number(r.split("/")[1]), "ipv6");
+	const split = (r: string): [string, number] => [r.split("/")[0], Number(r.split("/")[1])];
+	for (const [c, ranges] of IPV6) for (const r of ranges) list(c).addSubnet(...split(r), "ipv6");
 	for (const [c, ranges] of IPV4)
 		for (const r of ranges) {
-			const [ip, bits] = [r.split("/")[0], Number(r.split("/")[1])];
+			const [ip, bits] = split(r);
 			const [a, b, c2, d] = ip.split(".").map(Number);
 			const hex = `${((a << 8) | b).toString(16)}:${((c2 << 8) | d).toString(16)}`;
 			list(c).addSubnet(ip, bits, "ipv4");
@@ -127,7 +136,9 @@ export class EgressRefused extends Error {
 	}
 }
 
-type Lookup = (host: string, options: dns.LookupAllOptions, callback: (err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]) => void) => void;
+type LookupCallback = (err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]) => void;
+type Lookup = (host: string, options: dns.LookupAllOptions, callback: LookupCallback) => void;
+type Resolved = dns.LookupAddress[];
 
 export interface HostPolicyOptions {
 	// The variable an operator sets to allow more, named in refusals.
@@ -173,7 +184,7 @@ export class HostPolicy {
 
 	// Every address a name resolves to must be allowed: a resolver answering with one public and one internal
 	// address does not get the internal one tried.
-	private resolveChecked(host: string, port: number, callback: (err: Error | null, addresses: dns.LookupAddress[]) => void) {
+	private resolveChecked(host: string, port: number, callback: (err: Error | null, all: Resolved) => void) {
 		this.resolve(host, { all: true }, (err, addresses) => {
 			if (err) return callback(err, []);
 			for (const a of addresses) {
@@ -189,8 +200,10 @@ export class HostPolicy {
 		return ((host: string, options: dns.LookupOptions, callback: (...args: any[]) => void) => {
 			this.resolveChecked(host, port, (err, addresses) => {
 				if (err) return callback(err);
-				const wanted = options.family === 4 || options.family === 6 ? addresses.filter(a => a.family === options.family) : addresses;
-				if (!wanted.length) return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: "ENOTFOUND", hostname: host }));
+				const only = options.family === 4 || options.family === 6 ? options.family : undefined;
+				const wanted = only ? addresses.filter(a => a.family === only) : addresses;
+				const none = Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: "ENOTFOUND" });
+				if (!wanted.length) return callback(none);
 				if (options.all) callback(null, wanted);
 				else callback(null, wanted[0].address, wanted[0].family);
 			});
@@ -202,7 +215,10 @@ export class HostPolicy {
 	async checkUrl(url: URL): Promise<EgressRefused | undefined> {
 		const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
 		const host = bare(url.hostname);
-		if (net.isIP(host) || METADATA_NAMES.has(normalName(host))) return this.check(host, port, net.isIP(host) ? host : "");
-		return new Promise(resolve => this.resolveChecked(host, port, err => resolve(err instanceof EgressRefused ? err : undefined)));
+		if (net.isIP(host)) return this.check(host, port, host);
+		if (METADATA_NAMES.has(normalName(host))) return this.check(host, port, "");
+		return new Promise(resolve =>
+			this.resolveChecked(host, port, err => resolve(err instanceof EgressRefused ? err : undefined))
+		);
 	}
 }

@@ -58,9 +58,11 @@ const AiProvidersService: ServiceSchema = {
 			const p = ctx.params;
 			if (p.base_url) await this.checkHost(p.base_url);
 			for (const [name, value] of Object.entries<HeaderValue>(p.headers ?? {}))
-				if (typeof value === "string" && isCredentialHeader(name))
-					throw invalid("headers", `"${name}" carries a credential: keep it in a secret and choose that secret for the header`);
-			// Secrets named (or moved to another environment) are checked in the environment the provider ends up with.
+				if (typeof value === "string" && isCredentialHeader(name)) {
+					const why = `"${name}" carries a credential: choose a secret for it instead of typing the value`;
+					throw invalid("headers", why);
+				}
+			// Secrets named (or moved to another environment) are checked in the environment the provider ends with.
 			const moved = p.api_key_environment !== undefined;
 			if (p.api_key_secret === undefined && p.headers === undefined && !moved) return;
 			const current = p.id ? await ctx.call<any, any>("ai-providers.get", { id: p.id }) : {};
@@ -70,7 +72,8 @@ const AiProvidersService: ServiceSchema = {
 			const headers = p.headers ?? (moved ? current.headers : undefined) ?? {};
 			for (const [name, value] of Object.entries<HeaderValue>(headers))
 				if (typeof value !== "string") {
-					if (!value.secret) throw invalid("headers", `"${name}" needs a secret: its typed value was removed on upgrade`);
+					if (!value.secret)
+						throw invalid("headers", `"${name}" needs a secret (its typed value was removed)`);
 					await this.allowSecret(ctx, value.secret, environment, "headers");
 				}
 		},
@@ -88,9 +91,10 @@ const AiProvidersService: ServiceSchema = {
 		// A clear 422 now for a host the policy refuses; the AI service checks again on every connection.
 		async checkHost(this: any, baseUrl: string) {
 			const url = new URL(baseUrl);
-			if (url.protocol !== "http:" && url.protocol !== "https:") throw invalid("base_url", "must start with http:// or https://");
+			if (url.protocol !== "http:" && url.protocol !== "https:")
+				throw invalid("base_url", "must start with http:// or https://");
 			let timer: ReturnType<typeof setTimeout> | undefined;
-			const slow = new Promise<undefined>(resolve => (timer = setTimeout(() => resolve(undefined), SAVE_LOOKUP_TIMEOUT_MS)));
+			const slow = new Promise<undefined>(r => (timer = setTimeout(() => r(undefined), SAVE_LOOKUP_TIMEOUT_MS)));
 			try {
 				const refused = await Promise.race([this.hostPolicy.checkUrl(url), slow]);
 				if (refused) throw invalid("base_url", refused.message);

@@ -82,7 +82,8 @@ const mediaType = (type: string | null | undefined) => {
 	const t = type?.split(";")[0].trim().toLowerCase() ?? "";
 	return /^[\w.+-]{1,40}\/[\w.+-]{1,60}$/.test(t) ? t : t ? "unrecognised" : "none";
 };
-const notOpenAi = (what: string, why: string) => new UpstreamFailure("bad_response", `the upstream's answer is not an OpenAI-compatible ${what} (${why})`);
+const notOpenAi = (what: string, why: string) =>
+	new UpstreamFailure("bad_response", `the upstream's answer is not an OpenAI-compatible ${what} (${why})`);
 
 // The one place where an upstream's failure becomes the platform's: messages keep the upstream's words only when it
 // answered in OpenAI's error shape, and lose every secret value the call sent (`secrets`).
@@ -98,20 +99,28 @@ export function classify(err: any, signal?: AbortSignal, secrets: Iterable<strin
 	if (err instanceof OpenAI.APIConnectionError) {
 		const cause = err.cause as any;
 		if (cause?.code === "EGRESS_REFUSED") return new UpstreamFailure("host_refused", `provider ${cause.message}`);
-		return new UpstreamFailure("connection", `cannot reach the upstream${typeof cause?.code === "string" ? ` (${cause.code})` : ""}`);
+		const code = typeof cause?.code === "string" ? ` (${cause.code})` : "";
+		return new UpstreamFailure("connection", `cannot reach the upstream${code}`);
 	}
 	if (err instanceof OpenAI.APIError && typeof err.status === "number") {
 		const status = err.status;
-		if (status >= 300 && status < 400) return new UpstreamFailure("bad_response", `the upstream answered with a redirect (${status}), which is not followed`, status);
+		if (status >= 300 && status < 400) {
+			const why = `the upstream answered with a redirect (${status}), which is not followed`;
+			return new UpstreamFailure("bad_response", why, status);
+		}
 		if (status === 429) return new UpstreamFailure("rate_limit", "upstream rate limited the request", 429);
 		if (status >= 500) return new UpstreamFailure("server_error", `upstream error ${status}`, status);
 		if (status === 408) return new UpstreamFailure("timeout", "upstream timed out", 408);
 		const type = err.headers?.get("content-type");
 		// An HTML or text page is not an API's refusal: whatever answered is not the provider the URL promised.
-		if (!isJson(type)) return new UpstreamFailure("bad_response", `the upstream answered ${status} with a non-OpenAI body (content type ${mediaType(type)})`, status);
+		if (!isJson(type)) {
+			const why = `the upstream answered ${status} with a non-OpenAI body (content type ${mediaType(type)})`;
+			return new UpstreamFailure("bad_response", why, status);
+		}
 		const e: any = err.error;
 		const said = typeof e === "string" ? e : typeof e?.message === "string" ? e.message : "";
-		return new UpstreamFailure("client_error", `upstream refused the request (${status})${said ? `: ${text(said)}` : ""}`, status);
+		const quoted = said ? `: ${text(said)}` : "";
+		return new UpstreamFailure("client_error", `upstream refused the request (${status})${quoted}`, status);
 	}
 	// An error event inside a stream, in OpenAI's shape.
 	if (err instanceof OpenAI.APIError && typeof (err.error as any)?.message === "string")
@@ -142,11 +151,13 @@ export async function readChatCompletion(response: Response): Promise<any> {
 
 export function checkStreamResponse(response: Response) {
 	const type = response.headers.get("content-type");
-	if (!/^text\/event-stream\b/i.test(type?.trim() ?? "")) throw notOpenAi("stream", `content type ${mediaType(type)}`);
+	if (!/^text\/event-stream\b/i.test(type?.trim() ?? ""))
+		throw notOpenAi("stream", `content type ${mediaType(type)}`);
 }
 
 export function checkChunk(chunk: unknown) {
-	if (!isObject(chunk) || !Array.isArray(chunk.choices) || !chunk.choices.every(c => isObject(c) && (c.delta === undefined || isObject(c.delta))))
+	const choice = (c: unknown) => isObject(c) && (c.delta === undefined || isObject(c.delta));
+	if (!isObject(chunk) || !Array.isArray(chunk.choices) || !chunk.choices.every(choice))
 		throw notOpenAi("stream", "a chunk has no choices");
 }
 
@@ -161,7 +172,8 @@ export async function readEmbeddings(response: Response, decodeBase64: boolean):
 	} catch {
 		throw notOpenAi("embedding list", "invalid JSON");
 	}
-	if (!isObject(body) || !Array.isArray(body.data) || !body.data.every(d => isObject(d) && (Array.isArray(d.embedding) || typeof d.embedding === "string")))
+	const item = (d: unknown) => isObject(d) && (Array.isArray(d.embedding) || typeof d.embedding === "string");
+	if (!isObject(body) || !Array.isArray(body.data) || !body.data.every(item))
 		throw notOpenAi("embedding list", "no data with embeddings");
 	if (decodeBase64)
 		for (const d of body.data)
