@@ -17,7 +17,8 @@ import { SecretsClientMixin } from "../../mixins/secrets-client.mixin";
 import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
 import { CompletionCache, cacheKey } from "./cache";
 import { DeploymentHealth, Deployment, Strategy } from "./router";
-import { UpstreamClients, classify, UpstreamFailure, readChatCompletion, checkStreamResponse, checkChunk, readEmbeddings } from "./upstream";
+import { UpstreamClients, UpstreamFailure, classify } from "./upstream";
+import { readChatCompletion, checkStreamResponse, checkChunk, readEmbeddings } from "./upstream";
 import type { Credentials, HeaderValue } from "./upstream";
 import { createNodeFetch } from "./transport";
 import { HostPolicy } from "../../lib/egress";
@@ -395,7 +396,10 @@ const AiService: ServiceSchema = {
 						run.controller.signal.removeEventListener("abort", cancel);
 						const failure =
 							err?.code === 403 && err?.type === "FORBIDDEN"
-								? new UpstreamFailure("client_error", `the AI service may not read a secret of provider ${provider.name} (${redact(err.message, run.secrets)})`)
+								? new UpstreamFailure(
+										"client_error",
+										`the AI service may not read a secret of provider ${provider.name} (${redact(err.message, run.secrets)})`
+									)
 								: classify(err, control.signal, run.secrets);
 						run.path.push(`${model}@${provider.name}:${failure.kind}`);
 						if (failure.kind === "cancelled" || !failure.retryable) throw failure;
@@ -420,13 +424,17 @@ const AiService: ServiceSchema = {
 
 		// The key and header values a call to `provider` sends, secrets resolved (and remembered for redaction).
 		async providerCredentials(this: any, run: Run, provider: any): Promise<Credentials> {
-			const read = (name: string): Promise<string> => this.resolveSecret({ organizationId: run.org, environment: provider.api_key_environment, name });
+			const environment = provider.api_key_environment;
+			const read = (name: string): Promise<string> => this.resolveSecret({ organizationId: run.org, environment, name });
 			const apiKey = provider.api_key_secret ? await read(provider.api_key_secret) : "";
 			const headers: Record<string, string> = {};
 			for (const [name, value] of Object.entries<HeaderValue>(provider.headers ?? {})) {
 				if (typeof value === "string") headers[name] = value;
 				else if (value.secret) run.secrets.push((headers[name] = await read(value.secret)));
-				else throw new UpstreamFailure("client_error", `provider ${provider.name}: header ${name} needs a secret (its typed value was removed); choose one in the provider's settings`);
+				else {
+					const why = `provider ${provider.name}: header ${name} needs a secret (its typed value was removed)`;
+					throw new UpstreamFailure("client_error", `${why}; choose one in the provider's settings`);
+				}
 			}
 			if (apiKey) run.secrets.push(apiKey);
 			return { apiKey, headers };
@@ -571,11 +579,10 @@ const AiService: ServiceSchema = {
 		async embed(this: any, run: Run, params: any) {
 			try {
 				const body = run.target.body;
+				// Asked in base64 unless the client chose (a quarter of the bytes, as the SDK does), decoded for it then.
+				const format = body.encoding_format ?? "base64";
 				const { result, deployment, provider, model } = await this.withFallbacks(run, async (d: Deployment, client: any, signal: AbortSignal) =>
-					readEmbeddings(
-						await client.embeddings.create({ ...body, encoding_format: body.encoding_format ?? "base64", model: d.provider_model }, { signal }).asResponse(),
-						!body.encoding_format
-					)
+					readEmbeddings(await client.embeddings.create({ ...body, encoding_format: format, model: d.provider_model }, { signal }).asResponse(), !body.encoding_format)
 				);
 				const usage: Usage = { prompt: result.usage?.prompt_tokens ?? estimateTokens(params.input), completion: 0, cached: 0 };
 				const response = { ...result, model: run.target.requested, usage: { prompt_tokens: usage.prompt, total_tokens: usage.prompt } };
@@ -648,7 +655,7 @@ const AiService: ServiceSchema = {
 		this.health = new DeploymentHealth();
 		this.inFlight = new Map<string, AbortController>();
 		this.orgConfigs = new Map();
-		// Provider hosts are checked on every connection against the operator's policy (README: AI_ALLOWED_PRIVATE_HOSTS).
+		// Every connection to a provider is checked against the operator's host policy (README: Provider hosts).
 		const policy = new HostPolicy(config.aiAllowedPrivateHosts, { variable: "AI_ALLOWED_PRIVATE_HOSTS" });
 		this.upstreams = new UpstreamClients(createNodeFetch(policy));
 		this.limiter = createRateLimiter(config.redisUrl, `${config.namespace}:ai`) as RateLimiter;
