@@ -28,7 +28,9 @@ const BASE_ENV = {
 	TRANSIT_KEY: crypto.randomBytes(24).toString("hex"),
 	LOG_LEVEL: "info",
 	RATE_LIMIT_IP_PER_MINUTE: "100000000",
-	RATE_LIMIT_USER_PER_MINUTE: "100000000"
+	RATE_LIMIT_USER_PER_MINUTE: "100000000",
+	// The fake upstream listens on loopback, which AI providers may not reach unless allowed.
+	AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1"
 };
 
 interface Sample {
@@ -180,7 +182,8 @@ const round = (n: number) => Math.round(n * 100) / 100;
 // runs for the whole bench: the platform modes alternate with it one request at a time.
 const FLOOR_BASE = "http://127.0.0.1:3993";
 function startFloor(upstreamUrl: string) {
-	return spawnChild("bare proxy", "bench/bare-ai-proxy.ts", { UPSTREAM_URL: upstreamUrl, UPSTREAM_KEY: "sk-bench-upstream", PORT: "3993" });
+	const env = { UPSTREAM_URL: upstreamUrl, UPSTREAM_KEY: "sk-bench-upstream", PORT: "3993", AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" };
+	return spawnChild("bare proxy", "bench/bare-ai-proxy.ts", env);
 }
 
 // Embedded: every service in one process, PGlite, in-memory cache and limits.

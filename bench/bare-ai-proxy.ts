@@ -4,9 +4,17 @@
 // platform's own cost is the difference between the two.
 import http from "http";
 import OpenAI from "openai";
-import { nodeFetch } from "../services/ai/transport";
+import { createNodeFetch } from "../services/ai/transport";
+import { HostPolicy, parseHostRules } from "../lib/egress";
 
-const upstream = new OpenAI({ apiKey: process.env.UPSTREAM_KEY ?? "none", baseURL: process.env.UPSTREAM_URL, maxRetries: 0, fetch: nodeFetch });
+// The same host policy check as the platform's (the upstream is on loopback: AI_ALLOWED_PRIVATE_HOSTS allows it).
+const fetch = createNodeFetch(new HostPolicy(parseHostRules(process.env.AI_ALLOWED_PRIVATE_HOSTS)));
+const upstream = new OpenAI({
+	apiKey: process.env.UPSTREAM_KEY ?? "none",
+	baseURL: process.env.UPSTREAM_URL,
+	maxRetries: 0,
+	fetch
+});
 const model = process.env.UPSTREAM_MODEL ?? "bench-upstream";
 
 const server = http.createServer((req, res) => {

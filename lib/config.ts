@@ -3,6 +3,7 @@
 import fs from "fs";
 import path from "path";
 import crypto from "crypto";
+import { parseHostRules, HostRule } from "./egress";
 
 export class ConfigError extends Error {
 	constructor(
@@ -54,6 +55,8 @@ export interface Config {
 	bodyLimit: string;
 	socketCallsPerSecond: number;
 	aiLogBatchMs: number;
+	// Internal hosts AI providers may reach anyway (loopback, private ranges, …); public hosts always may.
+	aiAllowedPrivateHosts: HostRule[];
 	// Read by the secrets service only (services/secrets/crypto.ts validates them).
 	masterKey?: string;
 	masterKeyFile?: string;
@@ -83,6 +86,15 @@ function urlVar(env: Env, name: string, protocols: string[]): string | undefined
 	if (!protocols.includes(parsed.protocol))
 		throw new ConfigError(name, `must start with ${protocols.join(" or ")}, got "${parsed.protocol}"`);
 	return raw;
+}
+
+function hostRulesVar(env: Env, name: string): HostRule[] {
+	try {
+		return parseHostRules(env[name]);
+	} catch (err: any) {
+		const expected = `expected host names, IP addresses or CIDR ranges, e.g. "localhost:11434,10.0.0.0/8"`;
+		throw new ConfigError(name, `${err.message} (${expected})`);
+	}
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"];
@@ -145,6 +157,7 @@ export function loadConfig(env: Env = process.env): Config {
 		bodyLimit: env.BODY_LIMIT || "1mb",
 		socketCallsPerSecond: intVar(env, "SOCKET_CALLS_PER_SECOND", 20, 1),
 		aiLogBatchMs: intVar(env, "AI_LOG_BATCH_MS", 200, 0, 10_000),
+		aiAllowedPrivateHosts: hostRulesVar(env, "AI_ALLOWED_PRIVATE_HOSTS"),
 		masterKey: env.MASTER_KEY || undefined,
 		masterKeyFile: env.MASTER_KEY_FILE || undefined,
 		masterKeyPrevious: env.MASTER_KEY_PREVIOUS || undefined

@@ -18,7 +18,12 @@ import { SecretsClientMixin } from "../../mixins/secrets-client.mixin";
 import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
 import { CompletionCache, cacheKey } from "./cache";
 import { DeploymentHealth, Deployment, Strategy } from "./router";
-import { clientFor, classify, UpstreamFailure, sanitize } from "./upstream";
+import { UpstreamClients, UpstreamFailure, classify } from "./upstream";
+import { readChatCompletion, checkStreamResponse, checkChunk, readEmbeddings } from "./upstream";
+import type { Credentials, HeaderValue } from "./upstream";
+import { createNodeFetch } from "./transport";
+import { HostPolicy } from "../../lib/egress";
+import { redact } from "../../lib/redact";
 import { costOf, usageOf, Usage, estimateTokens } from "./usage";
 
 const ORG_CONFIG_TTL_MS = 30_000;
@@ -77,6 +82,7 @@ interface Run {
 	kind: "chat" | "embedding";
 	stream: boolean;
 	reservation?: Reservation; // tokens held against the tokens-per-minute limits until the call settles
+	secrets: string[]; // every secret value sent upstream for this request: cut out of whatever it answers
 }
 
 type LimitKind = "requests_per_minute" | "tokens_per_minute";
@@ -319,7 +325,8 @@ const AiService: ServiceSchema = {
 				path: [],
 				controller: new AbortController(),
 				kind,
-				stream
+				stream,
+				secrets: []
 			};
 			await this.checkLimits(run, cfg, model, estimateOf(kind, body));
 			try {
@@ -418,10 +425,8 @@ const AiService: ServiceSchema = {
 					const timer = setTimeout(() => control.abort(new UpstreamFailure("timeout", `upstream did not answer within ${provider.timeout_ms} ms`)), provider.timeout_ms);
 					this.health.begin(d.id);
 					try {
-						const apiKey = provider.api_key_secret
-							? await this.resolveSecret({ organizationId: run.org, environment: provider.api_key_environment, name: provider.api_key_secret })
-							: "";
-						const result = await attempt(d, clientFor(provider, apiKey), control.signal, control);
+						const credentials = await this.providerCredentials(run, provider);
+						const result = await attempt(d, this.upstreams.clientFor(provider, credentials), control.signal, control);
 						if (this.health.success(d.id, Date.now() - started)) this.healthChanged(run, d, "healthy");
 						run.path.push(`${model}@${provider.name}:ok`);
 						return { result, deployment: d, provider, model, control };
@@ -429,8 +434,11 @@ const AiService: ServiceSchema = {
 						run.controller.signal.removeEventListener("abort", cancel);
 						const failure =
 							err?.code === 403 && err?.type === "FORBIDDEN"
-								? new UpstreamFailure("client_error", `the AI service may not read the provider key (${sanitize(err.message)})`)
-								: classify(err, control.signal);
+								? new UpstreamFailure(
+										"client_error",
+										`the AI service may not read a secret of provider ${provider.name} (${redact(err.message, run.secrets)})`
+									)
+								: classify(err, control.signal, run.secrets);
 						run.path.push(`${model}@${provider.name}:${failure.kind}`);
 						if (failure.kind === "cancelled" || !failure.retryable) throw failure;
 						if (this.health.failure(d.id, cooldownMs)) this.healthChanged(run, d, "unhealthy");
@@ -450,6 +458,24 @@ const AiService: ServiceSchema = {
 			await this.cache.prune(db);
 			const logs = await pruneCompletionLogs(db);
 			if (logs) this.logger.info(`Pruned ${logs} completion log row(s) past their organization's retention`);
+		},
+
+		// The key and header values a call to `provider` sends, secrets resolved (and remembered for redaction).
+		async providerCredentials(this: any, run: Run, provider: any): Promise<Credentials> {
+			const environment = provider.api_key_environment;
+			const read = (name: string): Promise<string> => this.resolveSecret({ organizationId: run.org, environment, name });
+			const apiKey = provider.api_key_secret ? await read(provider.api_key_secret) : "";
+			const headers: Record<string, string> = {};
+			for (const [name, value] of Object.entries<HeaderValue>(provider.headers ?? {})) {
+				if (typeof value === "string") headers[name] = value;
+				else if (value.secret) run.secrets.push((headers[name] = await read(value.secret)));
+				else {
+					const why = `provider ${provider.name}: header ${name} needs a secret (its typed value was removed)`;
+					throw new UpstreamFailure("client_error", `${why}; choose one in the provider's settings`);
+				}
+			}
+			if (apiKey) run.secrets.push(apiKey);
+			return { apiKey, headers };
 		},
 
 		healthChanged(this: any, run: Run, d: Deployment, status: string) {
@@ -473,9 +499,9 @@ const AiService: ServiceSchema = {
 						return { ...cached, id: `chatcmpl-${run.requestId}` };
 					}
 				}
-				// The raw answer, read here: the SDK has already turned any non-2xx into its error by then.
+				// The raw answer, read and checked here: the SDK has already turned any non-2xx into its error by then.
 				const { result, deployment, provider, model } = await this.withFallbacks(run, async (d: Deployment, client: any, signal: AbortSignal) =>
-					(await client.chat.completions.create({ ...body, model: d.provider_model, stream: false }, { signal }).asResponse()).json()
+					readChatCompletion(await client.chat.completions.create({ ...body, model: d.provider_model, stream: false }, { signal }).asResponse())
 				);
 				const text = result.choices?.map((c: any) => c.message?.content ?? "").join("") ?? "";
 				const usage = usageOf(result.usage, body.messages, text);
@@ -504,11 +530,15 @@ const AiService: ServiceSchema = {
 					const deadline = run.target.firstTokenTimeoutMs;
 					const timer = deadline ? setTimeout(() => control.abort(new UpstreamFailure("first_token_timeout", `no first token within ${deadline} ms`)), deadline) : undefined;
 					try {
-						const upstream = await client.chat.completions.create({ ...body, model: d.provider_model, stream: true, stream_options: { include_usage: true } }, { signal });
+						const { data: upstream, response } = await client.chat.completions
+							.create({ ...body, model: d.provider_model, stream: true, stream_options: { include_usage: true } }, { signal })
+							.withResponse();
+						checkStreamResponse(response);
 						const iterator = upstream[Symbol.asyncIterator]();
 						const first = await iterator.next();
 						// An aborted read may look like a clean end of stream: the signal says which it was.
 						if (signal.aborted) throw signal.reason;
+						if (!first.done) checkChunk(first.value);
 						firstTokenAt = Date.now();
 						return { iterator, first };
 					} finally {
@@ -543,6 +573,7 @@ const AiService: ServiceSchema = {
 				try {
 					for (let step = first; !step.done; step = await next()) {
 						const chunk = step.value;
+						checkChunk(chunk);
 						if (chunk.usage) reported = chunk.usage;
 						for (const c of chunk.choices ?? []) {
 							text += c.delta?.content ?? "";
@@ -563,7 +594,7 @@ const AiService: ServiceSchema = {
 					const gone = readable.destroyed;
 					// An attempt aborted by its own deadline says why (its signal's reason).
 					const signal = attempt.signal.aborted ? attempt.signal : run.controller.signal;
-					const failure = gone ? new UpstreamFailure("cancelled", "client disconnected") : classify(err, signal);
+					const failure = gone ? new UpstreamFailure("cancelled", "client disconnected") : classify(err, signal, run.secrets);
 					if (failure.kind === "cancelled") attempt.abort(failure);
 					const partial = usageOf(undefined, body.messages, text);
 					await self.settleTokens(run, partial.prompt + partial.completion);
@@ -601,8 +632,11 @@ const AiService: ServiceSchema = {
 
 		async embed(this: any, run: Run, params: any) {
 			try {
-				const { result, deployment, provider, model } = await this.withFallbacks(run, (d: Deployment, client: any, signal: AbortSignal) =>
-					client.embeddings.create({ ...run.target.body, model: d.provider_model }, { signal })
+				const body = run.target.body;
+				// Asked in base64 unless the client chose (a quarter of the bytes, as the SDK does), decoded for it then.
+				const format = body.encoding_format ?? "base64";
+				const { result, deployment, provider, model } = await this.withFallbacks(run, async (d: Deployment, client: any, signal: AbortSignal) =>
+					readEmbeddings(await client.embeddings.create({ ...body, encoding_format: format, model: d.provider_model }, { signal }).asResponse(), !body.encoding_format)
 				);
 				const usage: Usage = { prompt: result.usage?.prompt_tokens ?? estimateTokens(params.input), completion: 0, cached: 0 };
 				const response = { ...result, model: run.target.requested, usage: { prompt_tokens: usage.prompt, total_tokens: usage.prompt } };
@@ -626,7 +660,7 @@ const AiService: ServiceSchema = {
 		async fail(this: any, run: Run, err: any): Promise<Error> {
 			await this.settleTokens(run, 0);
 			if (err instanceof RateLimited || (err instanceof Errors.MoleculerError && !(err instanceof UpstreamFailure))) return err;
-			const f = classify(err, run.controller.signal);
+			const f = classify(err, run.controller.signal, run.secrets);
 			if (f.kind !== "cancelled")
 				run.events.push(makeEvent("ai.completion.failed", { requestId: run.requestId, model: run.target.requested, error: f.message, organizationId: run.org }));
 			await this.record(run, { status: f.kind === "cancelled" ? "cancelled" : "error", error: f.message }).catch(() => undefined);
@@ -666,7 +700,7 @@ const AiService: ServiceSchema = {
 					Date.now() - run.started,
 					r.firstTokenMs ?? null,
 					r.status,
-					r.error ? sanitize(r.error) : null,
+					r.error ? redact(r.error, run.secrets) : null,
 					store ? JSON.stringify(run.target.body) : null,
 					store && r.response ? JSON.stringify(r.response) : null,
 					new Date()
@@ -680,6 +714,9 @@ const AiService: ServiceSchema = {
 		this.health = new DeploymentHealth();
 		this.inFlight = new Map<string, AbortController>();
 		this.orgConfigs = new Map();
+		// Every connection to a provider is checked against the operator's host policy (README: Provider hosts).
+		const policy = new HostPolicy(config.aiAllowedPrivateHosts, { variable: "AI_ALLOWED_PRIVATE_HOSTS" });
+		this.upstreams = new UpstreamClients(createNodeFetch(policy));
 		this.limiter = createRateLimiter(config.redisUrl, `${config.namespace}:ai`) as RateLimiter;
 		this.cache = new CompletionCache(config.redisUrl, `${config.namespace}:ai-cache`);
 		this.logWriter = new LogWriter(

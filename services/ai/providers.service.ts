@@ -1,9 +1,22 @@
-// AI providers: any OpenAI-compatible endpoint. The API key is named, not stored: it lives in the secrets service,
-// and saving a provider grants the AI service read access to exactly that secret.
+// AI providers: any OpenAI-compatible endpoint. Credentials are named, not stored: the API key and any header that
+// carries one live in the secrets service, and saving a provider grants the AI service read access to exactly
+// those secrets. The host must be one the operator's policy lets the platform reach.
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
+import { getConfig } from "../../lib/config";
+import { HostPolicy } from "../../lib/egress";
 import { invalid } from "../../lib/errors";
+import { isCredentialHeader } from "../../lib/redact";
 import { AiConfigMixin } from "./config.mixin";
+import type { HeaderValue } from "./upstream";
+
+const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_./-]{0,199}$/;
+// What Node's HTTP client accepts as a header name and value.
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+// Resolving a name at save time is advice, not the guard (that runs on every connection): a slow resolver does not
+// hold the form up.
+const SAVE_LOOKUP_TIMEOUT_MS = 2000;
 
 const AiProvidersService: ServiceSchema = {
 	name: "ai-providers",
@@ -14,10 +27,19 @@ const AiProvidersService: ServiceSchema = {
 			{
 				name: { type: "string", min: 1, max: 100, trim: true },
 				base_url: { type: "url" },
-				api_key_secret: { type: "string", pattern: /^[A-Za-z_][A-Za-z0-9_./-]{0,199}$/, optional: true, nullable: true },
+				api_key_secret: { type: "string", pattern: SECRET_NAME, optional: true, nullable: true },
 				api_key_environment: { type: "string", pattern: /^[a-z][a-z0-9-]{0,39}$/, optional: true },
 				timeout_ms: { type: "number", integer: true, min: 100, max: 600000, optional: true, convert: true },
-				headers: { type: "record", key: { type: "string", max: 100 }, value: { type: "string", max: 2000 }, optional: true },
+				// A typed value, or { secret: NAME } for a value from the vault (in the key's environment).
+				headers: {
+					type: "record",
+					key: { type: "string", pattern: HEADER_NAME },
+					value: [
+						{ type: "string", max: 2000, pattern: HEADER_VALUE },
+						{ type: "object", strict: true, props: { secret: { type: "string", pattern: SECRET_NAME } } }
+					],
+					optional: true
+				},
 				enabled: { type: "boolean", optional: true }
 			},
 			"/ai/providers"
@@ -34,19 +56,56 @@ const AiProvidersService: ServiceSchema = {
 	methods: {
 		async checkProvider(this: any, ctx: Context<any>) {
 			const p = ctx.params;
-			// Credentials come from the secrets service only, never from a header typed in here.
-			if (p.headers && Object.keys(p.headers).some(h => /^(authorization|api-key|x-api-key)$/i.test(h)))
-				throw invalid("headers", "put the API key in a secret and name it in api_key_secret");
-			if (p.api_key_secret) {
-				const environment = p.api_key_environment ?? "production";
-				const found: any[] = await ctx.call("secrets.list", { environment, search: p.api_key_secret });
-				const secret = found.find(s => s.name === p.api_key_secret && !s.project_id);
-				if (!secret) throw invalid("api_key_secret", `no secret named ${p.api_key_secret} in ${environment}`);
-				const grants: any[] = await ctx.call("secrets.grants", { secretId: secret.id });
-				if (!grants.some(g => g.grantee_type === "service" && g.grantee_id === "ai" && !g.expires_at))
-					await ctx.call("secrets.grant", { secretId: secret.id, permission: "read", granteeType: "service", granteeId: "ai" });
+			if (p.base_url) await this.checkHost(p.base_url);
+			for (const [name, value] of Object.entries<HeaderValue>(p.headers ?? {}))
+				if (typeof value === "string" && isCredentialHeader(name)) {
+					const why = `"${name}" carries a credential: choose a secret for it instead of typing the value`;
+					throw invalid("headers", why);
+				}
+			// Secrets named (or moved to another environment) are checked in the environment the provider ends with.
+			const moved = p.api_key_environment !== undefined;
+			if (p.api_key_secret === undefined && p.headers === undefined && !moved) return;
+			const current = p.id ? await ctx.call<any, any>("ai-providers.get", { id: p.id }) : {};
+			const environment = p.api_key_environment ?? current.api_key_environment ?? "production";
+			const key = p.api_key_secret !== undefined ? p.api_key_secret : moved ? current.api_key_secret : undefined;
+			if (key) await this.allowSecret(ctx, key, environment, "api_key_secret");
+			const headers = p.headers ?? (moved ? current.headers : undefined) ?? {};
+			for (const [name, value] of Object.entries<HeaderValue>(headers))
+				if (typeof value !== "string") {
+					if (!value.secret)
+						throw invalid("headers", `"${name}" needs a secret (its typed value was removed)`);
+					await this.allowSecret(ctx, value.secret, environment, "headers");
+				}
+		},
+
+		// The secret must exist in `environment` (shared, not a project's); the AI service gets read access to it.
+		async allowSecret(this: any, ctx: Context, name: string, environment: string, field: string) {
+			const found: any[] = await ctx.call("secrets.list", { environment, search: name });
+			const secret = found.find(s => s.name === name && !s.project_id);
+			if (!secret) throw invalid(field, `no secret named ${name} in ${environment}`);
+			const grants: any[] = await ctx.call("secrets.grants", { secretId: secret.id });
+			if (!grants.some(g => g.grantee_type === "service" && g.grantee_id === "ai" && !g.expires_at))
+				await ctx.call("secrets.grant", { secretId: secret.id, permission: "read", granteeType: "service", granteeId: "ai" });
+		},
+
+		// A clear 422 now for a host the policy refuses; the AI service checks again on every connection.
+		async checkHost(this: any, baseUrl: string) {
+			const url = new URL(baseUrl);
+			if (url.protocol !== "http:" && url.protocol !== "https:")
+				throw invalid("base_url", "must start with http:// or https://");
+			let timer: ReturnType<typeof setTimeout> | undefined;
+			const slow = new Promise<undefined>(r => (timer = setTimeout(() => r(undefined), SAVE_LOOKUP_TIMEOUT_MS)));
+			try {
+				const refused = await Promise.race([this.hostPolicy.checkUrl(url), slow]);
+				if (refused) throw invalid("base_url", refused.message);
+			} finally {
+				clearTimeout(timer);
 			}
 		}
+	},
+
+	created(this: any) {
+		this.hostPolicy = new HostPolicy(getConfig().aiAllowedPrivateHosts, { variable: "AI_ALLOWED_PRIVATE_HOSTS" });
 	}
 };
 

@@ -2,11 +2,14 @@
 // use by default wraps every body in WHATWG streams, which on a small machine costs about as much time as the
 // upstream round trip itself. This fetch goes through node:http(s) with keep-alive agents and hands the SDK the
 // parts of a Response it reads (status, headers, json/text, and the body as a Node stream: the SDK reads any async
-// iterable body).
+// iterable body). Every connection goes through the operator's host policy (lib/egress.ts), and no redirect is
+// followed: a 3xx reaches the SDK as the answer it is.
 import http from "http";
 import https from "https";
+import net from "net";
 import zlib from "zlib";
 import type { Readable } from "stream";
+import type { HostPolicy } from "../../lib/egress";
 
 const agents = {
 	"http:": new http.Agent({ keepAlive: true, maxSockets: 1024, scheduling: "lifo" }),
@@ -76,30 +79,38 @@ function plainHeaders(init: HeadersInit | undefined): Record<string, string> {
 }
 
 // The parts of fetch the SDK uses: method, headers, a string or byte body, and an abort signal that ends the
-// request (and a body still being read) with the signal's reason.
-export function nodeFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
-	const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
-	const agent = agents[url.protocol as keyof typeof agents];
-	if (!agent) return Promise.reject(new TypeError(`unsupported protocol ${url.protocol}`));
-	const body = init.body as string | Uint8Array | null | undefined;
-	if (body != null && typeof body !== "string" && !(body instanceof Uint8Array)) return Promise.reject(new TypeError("nodeFetch sends string or byte bodies only"));
-	const signal = init.signal ?? undefined;
-	const options = { method: init.method ?? "GET", headers: plainHeaders(init.headers), agent };
-	return new Promise((resolve, reject) => {
-		const send = (retry: boolean) => {
-			if (signal?.aborted) return reject(signal.reason);
-			const request = (url.protocol === "https:" ? https : http).request(url, options, message => resolve(new NodeResponse(url.href, message) as unknown as Response));
-			const onAbort = () => request.destroy(signal!.reason instanceof Error ? signal!.reason : Object.assign(new Error("aborted"), { name: "AbortError" }));
-			signal?.addEventListener("abort", onAbort, { once: true });
-			request.once("close", () => signal?.removeEventListener("abort", onAbort));
-			request.once("error", err => {
-				// A kept-alive connection the server closed while it was idle fails at once, before any answer:
-				// the request never reached the server, so it goes again on a fresh connection.
-				if (retry && request.reusedSocket && (err as any).code === "ECONNRESET" && !signal?.aborted) return send(false);
-				reject(err);
-			});
-			request.end(body ?? undefined);
-		};
-		send(true);
-	});
+// request (and a body still being read) with the signal's reason. Connections are made only to addresses `policy`
+// allows: an IP literal is checked here (a socket to it skips DNS), a name in the socket's own lookup, so the
+// address checked is the address connected to.
+export function createNodeFetch(policy: HostPolicy) {
+	return function nodeFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+		const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
+		const agent = agents[url.protocol as keyof typeof agents];
+		if (!agent) return Promise.reject(new TypeError(`unsupported protocol ${url.protocol}`));
+		const body = init.body as string | Uint8Array | null | undefined;
+		if (body != null && typeof body !== "string" && !(body instanceof Uint8Array)) return Promise.reject(new TypeError("nodeFetch sends string or byte bodies only"));
+		const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
+		const literal = url.hostname.replace(/^\[(.*)\]$/, "$1");
+		const refused = net.isIP(literal) ? policy.check(literal, port, literal) : undefined;
+		if (refused) return Promise.reject(refused);
+		const signal = init.signal ?? undefined;
+		const options = { method: init.method ?? "GET", headers: plainHeaders(init.headers), agent, lookup: policy.lookupFor(port) };
+		return new Promise((resolve, reject) => {
+			const send = (retry: boolean) => {
+				if (signal?.aborted) return reject(signal.reason);
+				const request = (url.protocol === "https:" ? https : http).request(url, options, message => resolve(new NodeResponse(url.href, message) as unknown as Response));
+				const onAbort = () => request.destroy(signal!.reason instanceof Error ? signal!.reason : Object.assign(new Error("aborted"), { name: "AbortError" }));
+				signal?.addEventListener("abort", onAbort, { once: true });
+				request.once("close", () => signal?.removeEventListener("abort", onAbort));
+				request.once("error", err => {
+					// A kept-alive connection the server closed while it was idle fails at once, before any answer:
+					// the request never reached the server, so it goes again on a fresh connection.
+					if (retry && request.reusedSocket && (err as any).code === "ECONNRESET" && !signal?.aborted) return send(false);
+					reject(err);
+				});
+				request.end(body ?? undefined);
+			};
+			send(true);
+		});
+	};
 }

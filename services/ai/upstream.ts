@@ -1,37 +1,65 @@
-// Upstream calls through the official openai SDK, one client per provider and key (rebuilt when a rotated key
-// arrives), and the classification of failures the router falls back on.
+// Upstream calls through the official openai SDK, one client per provider and credentials (rebuilt when a rotated
+// key arrives), the checks that an answer is OpenAI-shaped before anything of it is relayed, and the
+// classification of failures the router falls back on.
 import OpenAI from "openai";
-import { nodeFetch } from "./transport";
+import { redact } from "../../lib/redact";
+
+// A header's value is typed in, or names a secret (in the provider's key environment). `secret: null` marks a
+// credential header whose typed value was removed on upgrade (migrations/0006): a secret must be chosen.
+export type HeaderValue = string | { secret: string | null };
 
 export interface Provider {
 	id: string;
 	name: string;
 	base_url: string;
 	timeout_ms: number;
+	headers: Record<string, HeaderValue>;
+}
+
+// What a call sends: the key and every header value, secrets resolved.
+export interface Credentials {
+	apiKey: string;
 	headers: Record<string, string>;
 }
 
-const clients = new Map<string, { apiKey: string; client: OpenAI }>();
+export class UpstreamClients {
+	private clients = new Map<string, { fingerprint: string; client: OpenAI }>();
 
-export function clientFor(provider: Provider, apiKey: string): OpenAI {
-	const hit = clients.get(provider.id);
-	if (hit && hit.apiKey === apiKey) return hit.client;
-	const client = new OpenAI({
-		apiKey: apiKey || "none",
-		baseURL: provider.base_url,
-		// The router times each attempt (until the answer, or a stream's first token) with its own signal; the
-		// SDK's timeout would also cut long streams, so it is only a last resort.
-		timeout: 60 * 60 * 1000,
-		// The router decides what happens after a failure (another deployment, a fallback model).
-		maxRetries: 0,
-		defaultHeaders: provider.headers,
-		fetch: nodeFetch
-	});
-	clients.set(provider.id, { apiKey, client });
-	return client;
+	constructor(private fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>) {}
+
+	clientFor(provider: Provider, credentials: Credentials): OpenAI {
+		// An edited base URL or header, or a rotated secret, gets a new client.
+		const fingerprint = JSON.stringify([provider.base_url, credentials.apiKey, credentials.headers]);
+		const hit = this.clients.get(provider.id);
+		if (hit && hit.fingerprint === fingerprint) return hit.client;
+		const client = new OpenAI({
+			apiKey: credentials.apiKey || "none",
+			baseURL: provider.base_url,
+			// The router times each attempt (until the answer, or a stream's first token) with its own signal; the
+			// SDK's timeout would also cut long streams, so it is only a last resort.
+			timeout: 60 * 60 * 1000,
+			// The router decides what happens after a failure (another deployment, a fallback model).
+			maxRetries: 0,
+			defaultHeaders: credentials.headers,
+			// The SDK would print an unparsable stream line (upstream text) to the console; the router reports.
+			logLevel: "off",
+			fetch: this.fetch
+		});
+		this.clients.set(provider.id, { fingerprint, client });
+		return client;
+	}
 }
 
-export type FailureKind = "timeout" | "connection" | "rate_limit" | "server_error" | "first_token_timeout" | "client_error" | "cancelled";
+export type FailureKind =
+	| "timeout"
+	| "connection"
+	| "host_refused"
+	| "bad_response"
+	| "rate_limit"
+	| "server_error"
+	| "first_token_timeout"
+	| "client_error"
+	| "cancelled";
 
 export class UpstreamFailure extends Error {
 	constructor(
@@ -47,26 +75,112 @@ export class UpstreamFailure extends Error {
 	}
 }
 
-export function classify(err: any, signal?: AbortSignal): UpstreamFailure {
+const MAX_UPSTREAM_TEXT = 300;
+const isJson = (type: string | null | undefined) => /^application\/([\w.-]+\+)?json\b/i.test(type?.trim() ?? "");
+// Only the media type of an answer is ever named (its parameters are the upstream's free text).
+const mediaType = (type: string | null | undefined) => {
+	const t = type?.split(";")[0].trim().toLowerCase() ?? "";
+	return /^[\w.+-]{1,40}\/[\w.+-]{1,60}$/.test(t) ? t : t ? "unrecognised" : "none";
+};
+const notOpenAi = (what: string, why: string) =>
+	new UpstreamFailure("bad_response", `the upstream's answer is not an OpenAI-compatible ${what} (${why})`);
+
+// The one place where an upstream's failure becomes the platform's: messages keep the upstream's words only when it
+// answered in OpenAI's error shape, and lose every secret value the call sent (`secrets`).
+export function classify(err: any, signal?: AbortSignal, secrets: Iterable<string> = []): UpstreamFailure {
 	if (err instanceof UpstreamFailure) return err;
 	if (signal?.aborted) {
 		const reason = signal.reason;
 		if (reason instanceof UpstreamFailure) return reason;
 		return new UpstreamFailure("cancelled", "request cancelled by the client");
 	}
+	const text = (s: string) => redact(s, secrets).slice(0, MAX_UPSTREAM_TEXT);
 	if (err instanceof OpenAI.APIConnectionTimeoutError) return new UpstreamFailure("timeout", "upstream timed out");
-	if (err instanceof OpenAI.APIConnectionError) return new UpstreamFailure("connection", "cannot reach the upstream");
-	if (err instanceof OpenAI.APIError && typeof err.status === "number") {
-		if (err.status === 429) return new UpstreamFailure("rate_limit", "upstream rate limited the request", 429);
-		if (err.status >= 500) return new UpstreamFailure("server_error", `upstream error ${err.status}`, err.status);
-		if (err.status === 408) return new UpstreamFailure("timeout", "upstream timed out", 408);
-		return new UpstreamFailure("client_error", `upstream refused the request (${err.status}): ${sanitize(err.message)}`, err.status);
+	if (err instanceof OpenAI.APIConnectionError) {
+		const cause = err.cause as any;
+		if (cause?.code === "EGRESS_REFUSED") return new UpstreamFailure("host_refused", `provider ${cause.message}`);
+		const code = typeof cause?.code === "string" ? ` (${cause.code})` : "";
+		return new UpstreamFailure("connection", `cannot reach the upstream${code}`);
 	}
+	if (err instanceof OpenAI.APIError && typeof err.status === "number") {
+		const status = err.status;
+		if (status >= 300 && status < 400) {
+			const why = `the upstream answered with a redirect (${status}), which is not followed`;
+			return new UpstreamFailure("bad_response", why, status);
+		}
+		if (status === 429) return new UpstreamFailure("rate_limit", "upstream rate limited the request", 429);
+		if (status >= 500) return new UpstreamFailure("server_error", `upstream error ${status}`, status);
+		if (status === 408) return new UpstreamFailure("timeout", "upstream timed out", 408);
+		const type = err.headers?.get("content-type");
+		// An HTML or text page is not an API's refusal: whatever answered is not the provider the URL promised.
+		if (!isJson(type)) {
+			const why = `the upstream answered ${status} with a non-OpenAI body (content type ${mediaType(type)})`;
+			return new UpstreamFailure("bad_response", why, status);
+		}
+		const e: any = err.error;
+		const said = typeof e === "string" ? e : typeof e?.message === "string" ? e.message : "";
+		const quoted = said ? `: ${text(said)}` : "";
+		return new UpstreamFailure("client_error", `upstream refused the request (${status})${quoted}`, status);
+	}
+	// An error event inside a stream, in OpenAI's shape.
+	if (err instanceof OpenAI.APIError && typeof (err.error as any)?.message === "string")
+		return new UpstreamFailure("server_error", `upstream error: ${text((err.error as any).message)}`);
+	// A stream line that is not JSON (the SDK's parser threw on it; its message quotes the line).
+	if (err instanceof SyntaxError) return notOpenAi("stream", "a line is not JSON");
 	// A stream cut mid-way surfaces as a plain error from the SDK's reader.
-	return new UpstreamFailure("connection", `upstream connection failed: ${sanitize(err?.message ?? String(err))}`);
+	return new UpstreamFailure("connection", `upstream connection failed: ${text(err?.message ?? String(err))}`);
 }
 
-// Upstream messages can echo request headers; anything that looks like a key is cut out.
-export function sanitize(message: string): string {
-	return message.replace(/(sk|cide|rk|pk)[-_][A-Za-z0-9_-]{6,}/g, "[redacted]").slice(0, 300);
+// The answers relayed to clients, checked before anything of them is: a page or a JSON document of another API
+// is a failure of the upstream, never passed on.
+const isObject = (x: unknown): x is Record<string, any> => typeof x === "object" && x !== null && !Array.isArray(x);
+
+export async function readChatCompletion(response: Response): Promise<any> {
+	const type = response.headers.get("content-type");
+	if (!isJson(type)) throw notOpenAi("chat completion", `content type ${mediaType(type)}`);
+	let body: unknown;
+	try {
+		body = await response.json();
+	} catch {
+		throw notOpenAi("chat completion", "invalid JSON");
+	}
+	if (!isObject(body) || !Array.isArray(body.choices) || !body.choices.every(c => isObject(c) && isObject(c.message)))
+		throw notOpenAi("chat completion", "no choices with a message");
+	return body;
+}
+
+export function checkStreamResponse(response: Response) {
+	const type = response.headers.get("content-type");
+	if (!/^text\/event-stream\b/i.test(type?.trim() ?? ""))
+		throw notOpenAi("stream", `content type ${mediaType(type)}`);
+}
+
+export function checkChunk(chunk: unknown) {
+	const choice = (c: unknown) => isObject(c) && (c.delta === undefined || isObject(c.delta));
+	if (!isObject(chunk) || !Array.isArray(chunk.choices) || !chunk.choices.every(choice))
+		throw notOpenAi("stream", "a chunk has no choices");
+}
+
+// Embeddings are asked for in base64 unless the client chose a format (as the SDK does: a quarter of the bytes), and
+// decoded here for a client that did not choose.
+export async function readEmbeddings(response: Response, decodeBase64: boolean): Promise<any> {
+	const type = response.headers.get("content-type");
+	if (!isJson(type)) throw notOpenAi("embedding list", `content type ${mediaType(type)}`);
+	let body: unknown;
+	try {
+		body = await response.json();
+	} catch {
+		throw notOpenAi("embedding list", "invalid JSON");
+	}
+	const item = (d: unknown) => isObject(d) && (Array.isArray(d.embedding) || typeof d.embedding === "string");
+	if (!isObject(body) || !Array.isArray(body.data) || !body.data.every(item))
+		throw notOpenAi("embedding list", "no data with embeddings");
+	if (decodeBase64)
+		for (const d of body.data)
+			if (typeof d.embedding === "string") {
+				const bytes = Buffer.from(d.embedding, "base64");
+				if (bytes.length % 4) throw notOpenAi("embedding list", "an embedding is not base64 float32");
+				d.embedding = Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4));
+			}
+	return body;
 }

@@ -79,7 +79,14 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 		db = await createTestDatabase();
 		sql = new pg.Client({ connectionString: db.url });
 		await sql.connect();
-		const env = { DATABASE_URL: db.url, REDIS_URL, NAMESPACE: uniqueNamespace("ai-calls"), AI_LOG_BATCH_MS: "0" };
+		// The fake upstreams are on loopback, which providers may reach only when the operator allows it.
+		const env = {
+			DATABASE_URL: db.url,
+			REDIS_URL,
+			NAMESPACE: uniqueNamespace("ai-calls"),
+			AI_LOG_BATCH_MS: "0",
+			AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1"
+		};
 		const t = await createTestBroker({ ...env, REQUEST_TIMEOUT: "1000", PORT: "0", HOST: "127.0.0.1" }, FILES);
 		broker = t.broker;
 		stop = t.stop;

@@ -2,6 +2,7 @@
 // replicas and the secrets service in separate processes over RabbitMQ, Redis shared, a fake upstream on 127.0.0.1.
 import crypto from "crypto";
 import OpenAI from "openai";
+import pg from "pg";
 import { io, Socket } from "socket.io-client";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL, REDIS_URL } from "../helpers/infra";
 import { startNode, TEST_JWT_SECRET } from "../helpers/process";
@@ -39,10 +40,12 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		const upstream = await up.start();
 		db = await createTestDatabase();
 		const env = { TRANSPORTER: AMQP_URL, CACHER: REDIS_URL, CHANNELS_URL: AMQP_URL, DATABASE_URL: db.url, NAMESPACE: namespace, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY, AI_LOG_BATCH_MS: "0" };
+		// The fake upstream is on loopback, which AI providers may reach only when the operator allows it.
+		const aiEnv = { ...env, SERVICES: "ai", AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" };
 		nodes = [
 			startNode({ ...env, SERVICES: "auth,secrets", MASTER_KEY: crypto.randomBytes(32).toString("base64"), NODE_ID: `${namespace}-core` }),
-			startNode({ ...env, SERVICES: "ai", NODE_ID: `${namespace}-ai-1` }),
-			startNode({ ...env, SERVICES: "ai", NODE_ID: `${namespace}-ai-2` }),
+			startNode({ ...aiEnv, NODE_ID: `${namespace}-ai-1` }),
+			startNode({ ...aiEnv, NODE_ID: `${namespace}-ai-2` }),
 			startNode({ ...env, SERVICES: "gateway", PORT: String(PORT), NODE_ID: `${namespace}-gw` }),
 			startNode({ ...env, SERVICES: "gateway", PORT: String(SHORT_PORT), REQUEST_TIMEOUT: "1000", NODE_ID: `${namespace}-gw-short` })
 		];
@@ -218,6 +221,34 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 				await new Promise(r => setTimeout(r, 100));
 			}
 			expect(rows.map(r => r.status)).toEqual(["success", "success", "success"]);
+		} finally {
+			up.reset();
+		}
+	});
+
+	test("an upstream echoing the key: the key reaches no /v1 error, stream, logs API, event or node output", async () => {
+		const t = owner.accessToken, o = owner.organization.id;
+		const key = "AIzaClusterEchoKey9d02e7";
+		await api("POST", "/api/secrets", t, o, { environment: "production", name: "ECHO_KEY", value: key });
+		const provider = await api("POST", "/api/ai/providers", t, o, { name: "echoing", base_url: up.baseUrl, api_key_secret: "ECHO_KEY", timeout_ms: 2000 });
+		await api("POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "echo-test", provider_model: "up-echo" });
+		up.set("up-echo", { echoCredentials: true });
+		try {
+			const ask = { model: "echo-test", messages: [{ role: "user" as const, content: "hi" }] };
+			const err: any = await client.chat.completions.create(ask).catch(e => e);
+			expect(up.requests.at(-1)!.authorization).toBe(`Bearer ${key}`);
+			expect(err.status).toBe(400);
+			expect(err.message).toContain("Incorrect API key provided: authorization=Bearer [redacted]");
+			const streamed: any = await client.chat.completions.create({ ...ask, stream: true }).catch(e => e);
+			expect(streamed.status).toBe(400);
+			const logs = await api("GET", "/api/ai/logs?limit=500", t, o);
+			expect(logs.rows.some((r: any) => r.requested_model === "echo-test" && r.status === "error")).toBe(true);
+			const sql = new pg.Client({ connectionString: db.url });
+			await sql.connect();
+			const stored = await sql.query("SELECT payload FROM outbox UNION ALL SELECT to_jsonb(l) FROM ai_completion_logs l").finally(() => sql.end());
+			expect(stored.rows.some(r => JSON.stringify(r).includes("echo-test"))).toBe(true);
+			const everything = JSON.stringify([err.message, err.error, streamed.message, streamed.error, logs, stored.rows]) + nodes.map(n => n.output()).join("\n");
+			expect(everything).not.toContain(key);
 		} finally {
 			up.reset();
 		}

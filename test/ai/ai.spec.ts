@@ -1,5 +1,9 @@
 // The AI gateway in one process against real PostgreSQL, with the real openai SDK calling a fake upstream on
 // 127.0.0.1 that can be slow, fail, hang, or cut a stream.
+import fs from "fs";
+import http from "http";
+import path from "path";
+import type { AddressInfo } from "net";
 import pg from "pg";
 import type { ServiceBroker } from "moleculer";
 import { describeWith, createTestDatabase } from "../helpers/infra";
@@ -48,7 +52,8 @@ describeWith(["postgres"])("AI service", () => {
 		db = await createTestDatabase();
 		sql = new pg.Client({ connectionString: db.url });
 		await sql.connect();
-		const t = await createTestBroker({ DATABASE_URL: db.url, CHANNELS_RETRY_BASE_MS: "10", AI_LOG_BATCH_MS: "0" }, FILES);
+		// The fake upstream is on loopback, which providers may reach only when the operator allows it.
+		const t = await createTestBroker({ DATABASE_URL: db.url, CHANNELS_RETRY_BASE_MS: "10", AI_LOG_BATCH_MS: "0", AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" }, FILES);
 		broker = t.broker;
 		stop = t.stop;
 		owner = await broker.call("auth.register", { email: "ai-owner@example.com", password: "correct horse battery", name: "Owner" });
@@ -348,5 +353,169 @@ describeWith(["postgres"])("AI service", () => {
 		while (!(await logs("log-retry-1")).length && Date.now() < deadline) await new Promise(r => setTimeout(r, 50));
 		expect(await logs("log-retry-1")).toEqual([expect.objectContaining({ status: "success", requested_model: "smart" })]);
 		expect(await completed()).toHaveLength(1);
+	});
+
+	describe("what the upstream answers", () => {
+		// A deployment of its own (no fallbacks), created for the test and removed after it.
+		async function withModel<T>(name: string, providerModel: string, kind: string, fn: () => Promise<T>, providerName = "primary"): Promise<T> {
+			const provider = (await call("ai-providers.list", {})).rows.find((p: any) => p.name === providerName);
+			const model = await call("ai-models.create", { provider_id: provider.id, name, provider_model: providerModel, kind });
+			try {
+				return await fn();
+			} finally {
+				await call("ai-models.remove", { id: model.id });
+			}
+		}
+		const everythingStored = async () =>
+			JSON.stringify([(await sql.query("SELECT * FROM ai_completion_logs")).rows, (await sql.query("SELECT * FROM outbox")).rows, await call("ai.logs", { limit: 500 })]);
+
+		test("an HTML page, plain text or another API's JSON is a 502 upstream error that relays none of it", async () => {
+			const secret = "INTERNAL-ADMIN-PAGE-7731";
+			await withModel("odd", "a-odd", "chat", async () => {
+				const cases = [
+					[{ status: 200, contentType: "text/html", body: `<html><body>${secret}</body></html>` }, /chat completion \(content type text\/html\)/],
+					[{ status: 200, contentType: "application/json", body: JSON.stringify({ internal: secret }) }, /chat completion \(no choices with a message\)/],
+					[{ status: 200, body: secret }, /content type none/],
+					[{ status: 404, contentType: "text/plain", body: secret }, /answered 404 with a non-OpenAI body \(content type text\/plain\)/],
+					[{ status: 401, contentType: "text/html; charset=utf-8", body: `<h1>${secret}</h1>` }, /answered 401 with a non-OpenAI body \(content type text\/html\)/]
+				] as const;
+				for (const [i, [raw, message]] of cases.entries()) {
+					up.set("a-odd", { raw });
+					const err: any = await call("ai.complete", { model: "odd", ...ask("hi"), requestId: `odd-${i}` }).catch(e => e);
+					expect(err).toMatchObject({ code: 502, type: "UPSTREAM_FAILED" });
+					expect(err.message).toMatch(message);
+					expect(JSON.stringify(err)).not.toContain(secret);
+					expect((await logs(`odd-${i}`))[0].fallback_path).toEqual(["odd@primary:bad_response"]);
+				}
+				// A stream that is not an event stream, and an event stream of something else.
+				up.set("a-odd", { raw: { status: 200, contentType: "text/html", body: secret } });
+				const html: any = await call("ai.stream", { model: "odd", ...ask("hi") }).catch(e => e);
+				expect(html).toMatchObject({ code: 502, message: expect.stringMatching(/not an OpenAI-compatible stream \(content type text\/html\)/) });
+				up.set("a-odd", { raw: { status: 200, contentType: "text/event-stream", body: `data: ${JSON.stringify({ secret })}\n\ndata: [DONE]\n\n` } });
+				const other: any = await call("ai.stream", { model: "odd", ...ask("hi") }).catch(e => e);
+				expect(other).toMatchObject({ code: 502, message: expect.stringMatching(/stream \(a chunk has no choices\)/) });
+				up.set("a-odd", { raw: { status: 200, contentType: "text/event-stream", body: `data: <b>${secret}</b>\n\n` } });
+				const notJson: any = await call("ai.stream", { model: "odd", ...ask("hi") }).catch(e => e);
+				expect(notJson).toMatchObject({ code: 502, message: expect.stringMatching(/stream \(a line is not JSON\)/) });
+				expect(JSON.stringify([html, other, notJson])).not.toContain(secret);
+			});
+			await withModel("odd-embed", "a-odd-embed", "embedding", async () => {
+				up.set("a-odd-embed", { raw: { status: 200, contentType: "application/json", body: JSON.stringify({ data: secret }) } });
+				const err: any = await call("ai.embed", { model: "odd-embed", input: "x" }).catch(e => e);
+				expect(err).toMatchObject({ code: 502, message: expect.stringMatching(/not an OpenAI-compatible embedding list/) });
+				expect(JSON.stringify(err)).not.toContain(secret);
+			});
+			expect(await everythingStored()).not.toContain(secret);
+		});
+
+		test("a redirect is not followed: 502, and its target is never contacted", async () => {
+			let contacted = 0;
+			const target = http.createServer((_req, res) => res.end("{}"));
+			target.on("connection", () => contacted++);
+			await new Promise<void>(r => target.listen(0, "127.0.0.1", r));
+			try {
+				await withModel("moved", "a-moved", "chat", async () => {
+					for (const location of [`http://127.0.0.1:${(target.address() as AddressInfo).port}/v1/chat/completions`, "http://169.254.169.254/latest/meta-data/"]) {
+						up.set("a-moved", { raw: { status: 302, headers: { location } } });
+						const err: any = await call("ai.complete", { model: "moved", ...ask("hi") }).catch(e => e);
+						expect(err).toMatchObject({ code: 502, type: "UPSTREAM_FAILED", message: expect.stringContaining("redirect (302), which is not followed") });
+						expect(err.message).not.toContain(location);
+					}
+				});
+				expect(contacted).toBe(0);
+			} finally {
+				target.close();
+			}
+		});
+
+		test("an upstream echoing the key it received: the key reaches no error, log row, logs API or event", async () => {
+			// Not shaped like an sk-… key: only knowing the value can redact it.
+			const key = "AIzaFakeUpstreamKey0e7d41c9";
+			await call("secrets.create", { environment: "production", name: "ECHO_KEY", value: key });
+			await call("ai-providers.create", { name: "echoing", base_url: up.baseUrl, api_key_secret: "ECHO_KEY", timeout_ms: 400 });
+			await withModel(
+				"echoed",
+				"a-echo",
+				"chat",
+				async () => {
+					up.set("a-echo", { echoCredentials: true });
+					const err: any = await call("ai.complete", { model: "echoed", ...ask("hi"), requestId: "echo-1" }).catch(e => e);
+					expect(up.requests.at(-1)!.authorization).toBe(`Bearer ${key}`);
+					expect(err).toMatchObject({ code: 400, type: "UPSTREAM_REFUSED" });
+					// The upstream's words stay, the key does not.
+					expect(err.message).toContain("upstream refused the request (401): Incorrect API key provided: authorization=Bearer [redacted]");
+					const streamed: any = await call("ai.stream", { model: "echoed", ...ask("hi"), requestId: "echo-2" }).catch(e => e);
+					expect(streamed).toMatchObject({ code: 400 });
+					expect(JSON.stringify([err, streamed, err.message, streamed.message])).not.toContain(key);
+					expect((await logs("echo-1"))[0].error).toContain("[redacted]");
+					const failed = (await outboxTypes()).filter(e => e.type === "ai.completion.failed" && ["echo-1", "echo-2"].includes(e.payload.requestId));
+					expect(failed).toHaveLength(2);
+					expect(await everythingStored()).not.toContain(key);
+				},
+				"echoing"
+			);
+		});
+
+		test("headers that carry credentials come from secrets: sent upstream, never stored, shown or echoed back", async () => {
+			const headerKey = "goog-Header-Value-83bd1f0a";
+			await call("secrets.create", { environment: "production", name: "GOOGLE_KEY", value: headerKey });
+			// Typed in, a credential header is refused, naming the header.
+			for (const name of ["X-Goog-Api-Key", "Proxy-Authorization", "api-key", "X-Auth-Token"]) {
+				const err: any = await call("ai-providers.create", { name: "typed", base_url: up.baseUrl, headers: { [name]: "typed-in-value" } }).catch(e => e);
+				expect(err).toMatchObject({ code: 422, data: [expect.objectContaining({ field: "headers", message: expect.stringContaining(`"${name}" carries a credential`) })] });
+			}
+			const missing: any = await call("ai-providers.create", { name: "typed", base_url: up.baseUrl, headers: { "X-Goog-Api-Key": { secret: "NO_SUCH_SECRET" } } }).catch(e => e);
+			expect(missing).toMatchObject({ code: 422, data: [expect.objectContaining({ field: "headers", message: "no secret named NO_SUCH_SECRET in production" })] });
+			const provider = await call("ai-providers.create", {
+				name: "google-like",
+				base_url: up.baseUrl,
+				headers: { "X-Goog-Api-Key": { secret: "GOOGLE_KEY" }, "OpenAI-Organization": "org-visible" },
+				timeout_ms: 400
+			});
+			expect(provider.headers).toEqual({ "X-Goog-Api-Key": { secret: "GOOGLE_KEY" }, "OpenAI-Organization": "org-visible" });
+			await withModel(
+				"googled",
+				"a-google",
+				"chat",
+				async () => {
+					const ok = await call("ai.complete", { model: "googled", ...ask("hi") });
+					expect(ok.choices[0].message.content).toBe("echo(a-google): hi");
+					expect(up.requests.at(-1)!.headers["x-goog-api-key"]).toBe(headerKey);
+					expect(up.requests.at(-1)!.headers["openai-organization"]).toBe("org-visible");
+					up.set("a-google", { echoCredentials: true, status: 403 });
+					const err: any = await call("ai.complete", { model: "googled", ...ask("hi"), requestId: "echo-header" }).catch(e => e);
+					expect(err.message).toContain("x-goog-api-key=[redacted]");
+					expect(JSON.stringify(err)).not.toContain(headerKey);
+				},
+				"google-like"
+			);
+			const stored = JSON.stringify([(await sql.query("SELECT * FROM ai_providers")).rows, await call("ai-providers.list", {}), await everythingStored()]);
+			expect(stored).not.toContain(headerKey);
+		});
+
+		test("a credential header typed in before the upgrade is removed by the migration; the provider then says which secret to choose", async () => {
+			const provider = await call("ai-providers.create", { name: "legacy", base_url: up.baseUrl, timeout_ms: 400 });
+			await sql.query(`UPDATE ai_providers SET headers = '{"X-Goog-Api-Key": "legacy-typed-key-4410", "OpenAI-Organization": "org-1"}' WHERE id = $1`, [provider.id]);
+			await sql.query(fs.readFileSync(path.resolve(__dirname, "../../migrations/0007_ai_provider_secret_headers.sql"), "utf8"));
+			const row = (await sql.query("SELECT headers FROM ai_providers WHERE id = $1", [provider.id])).rows[0];
+			expect(row.headers).toEqual({ "X-Goog-Api-Key": { secret: null }, "OpenAI-Organization": "org-1" });
+			broker.broadcast("ai.config.changed", { organizationId: owner.organization.id });
+			await withModel(
+				"legacy-model",
+				"a-legacy",
+				"chat",
+				async () => {
+					const err: any = await call("ai.complete", { model: "legacy-model", ...ask("hi") }).catch(e => e);
+					expect(err).toMatchObject({ code: 400, message: expect.stringContaining("header X-Goog-Api-Key needs a secret") });
+					expect(up.count("a-legacy")).toBe(0);
+				},
+				"legacy"
+			);
+			// Moving the provider to another environment must settle the header too.
+			await expect(call("ai-providers.update", { id: provider.id, api_key_environment: "staging" })).rejects.toMatchObject({
+				code: 422,
+				data: [expect.objectContaining({ field: "headers", message: expect.stringContaining("X-Goog-Api-Key") })]
+			});
+		});
 	});
 });

@@ -1,15 +1,25 @@
 // The HTTP transport under the openai SDK (services/ai/transport.ts), against raw servers on 127.0.0.1: answers and
-// errors reach the SDK unchanged, a kept-alive connection the server dropped is retried once on a fresh one, and an
-// abort ends the request and a body still being read.
+// errors reach the SDK unchanged, a kept-alive connection the server dropped is retried once on a fresh one, an
+// abort ends the request and a body still being read, connections go only where the host policy allows (checked
+// on the address connected to), and redirects are not followed.
 import http from "http";
 import net from "net";
 import type { AddressInfo } from "net";
 import zlib from "zlib";
 import OpenAI from "openai";
-import { nodeFetch } from "../../services/ai/transport";
+import { createNodeFetch } from "../../services/ai/transport";
+import { HostPolicy, parseHostRules, EgressRefused } from "../../lib/egress";
 
 const COMPLETION = { id: "c1", object: "chat.completion", created: 1, model: "m", choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }] };
+// These servers listen on loopback, which the platform's default policy refuses: allowed here as an operator would.
+const nodeFetch = createNodeFetch(new HostPolicy(parseHostRules("127.0.0.1")));
 const client = (port: number) => new OpenAI({ apiKey: "sk-test", baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0, fetch: nodeFetch });
+// Counts the connections a server ever accepted.
+const counted = (server: net.Server) => {
+	const seen = { connections: 0 };
+	server.on("connection", () => seen.connections++);
+	return seen;
+};
 const listen = async (server: net.Server) => {
 	await new Promise<void>(r => server.listen(0, "127.0.0.1", r));
 	return (server.address() as AddressInfo).port;
@@ -105,5 +115,79 @@ describe("AI upstream transport", () => {
 			server.closeAllConnections();
 			server.close();
 		}
+	});
+
+	describe("host policy", () => {
+		const ask = { model: "m", messages: [{ role: "user" as const, content: request }] };
+		let server: http.Server;
+		let port: number;
+		let seen: { connections: number };
+		beforeAll(async () => {
+			server = http.createServer((_req, res) => {
+				res.writeHead(200, { "content-type": "application/json" });
+				res.end(JSON.stringify(COMPLETION));
+			});
+			seen = counted(server);
+			port = await listen(server);
+		});
+		afterAll(() => server.close());
+
+		it("by default refuses loopback, by address in any spelling and by a name resolving to it, before connecting", async () => {
+			const fetch = createNodeFetch(new HostPolicy([], { variable: "AI_ALLOWED_PRIVATE_HOSTS" }));
+			for (const host of ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]", "2130706433", "[::1]"]) {
+				const sdk = new OpenAI({ apiKey: "sk-test", baseURL: `http://${host}:${port}/v1`, maxRetries: 0, fetch });
+				const err: any = await sdk.chat.completions.create(ask).catch(e => e);
+				expect(err).toBeInstanceOf(OpenAI.APIConnectionError);
+				expect(err.cause).toBeInstanceOf(EgressRefused);
+				expect(err.cause.message).toMatch(/is a loopback address, which the platform does not connect to \(an operator can allow it in AI_ALLOWED_PRIVATE_HOSTS\)/);
+			}
+			expect(seen.connections).toBe(0);
+			// Allowed by the operator: the same request goes through.
+			expect((await client(port).chat.completions.create(ask)).id).toBe("c1");
+			expect(seen.connections).toBe(1);
+		});
+
+		it("checks the address the socket connects to: a name that re-resolves to loopback (DNS rebinding) is refused", async () => {
+			const answers = ["93.184.216.34", "127.0.0.1"];
+			const resolved: string[] = [];
+			const lookup = (host: string, _o: unknown, cb: (e: null, a: { address: string; family: number }[]) => void) => {
+				const address = answers[Math.min(resolved.length, answers.length - 1)];
+				resolved.push(`${host}=${address}`);
+				cb(null, [{ address, family: 4 }]);
+			};
+			const policy = new HostPolicy([], { lookup });
+			const url = new URL(`http://rebind.example:${port}/v1`);
+			// The first answer (public) passes the check made when the provider is saved…
+			expect(await policy.checkUrl(url)).toBeUndefined();
+			// …the answer the connection gets (loopback) does not.
+			const sdk = new OpenAI({ apiKey: "sk-test", baseURL: url.href, maxRetries: 0, fetch: createNodeFetch(policy) });
+			const err: any = await sdk.chat.completions.create(ask).catch(e => e);
+			expect(err.cause).toBeInstanceOf(EgressRefused);
+			expect(err.cause.message).toContain("rebind.example (127.0.0.1) is a loopback address");
+			expect(resolved).toEqual([`rebind.example=93.184.216.34`, `rebind.example=127.0.0.1`]);
+			const before = seen.connections;
+			// A name allowed to resolve to loopback connects to exactly what the policy's lookup answered.
+			const allowed = new HostPolicy(parseHostRules(`127.0.0.1:${port}`), { lookup });
+			const ok = new OpenAI({ apiKey: "sk-test", baseURL: url.href, maxRetries: 0, fetch: createNodeFetch(allowed) });
+			expect((await ok.chat.completions.create(ask)).id).toBe("c1");
+			expect(seen.connections).toBe(before + 1);
+		});
+
+		it("does not follow a redirect: the SDK gets the 3xx as the answer", async () => {
+			const redirecting = http.createServer((_req, res) => {
+				res.writeHead(302, { location: `http://127.0.0.1:${port}/v1/chat/completions` });
+				res.end();
+			});
+			const redirectPort = await listen(redirecting);
+			try {
+				const before = seen.connections;
+				const err: any = await client(redirectPort).chat.completions.create(ask).catch(e => e);
+				expect(err).toBeInstanceOf(OpenAI.APIError);
+				expect(err.status).toBe(302);
+				expect(seen.connections).toBe(before);
+			} finally {
+				redirecting.close();
+			}
+		});
 	});
 });

@@ -49,7 +49,8 @@ describeWithBrowser()("AI UI (browser)", () => {
 
 	beforeAll(async () => {
 		await up.start();
-		ui = await startUiPlatform("ai-browser", { timeoutMs: 15_000 });
+		// The fake upstream is on loopback, which AI providers may reach only when the operator allows it.
+		ui = await startUiPlatform("ai-browser", { timeoutMs: 15_000, env: { AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" } });
 		({ page, base } = ui);
 	}, 120_000);
 
@@ -95,12 +96,18 @@ describeWithBrowser()("AI UI (browser)", () => {
 		expect(await dialog.locator('input[type="password"]').count()).toBe(0);
 		await secretSelect.selectOption("FAKE_OPENAI_KEY");
 		await dialog.getByTestId("provider-timeout").fill("10000");
-		// A credential header is refused before it is sent.
+		// A credential header cannot take a typed value: it takes a secret, chosen like the key.
 		await dialog.getByTestId("provider-header-add").click();
-		await dialog.getByTestId("provider-header-name").fill("Authorization");
+		await dialog.getByTestId("provider-header-name").fill("X-Goog-Api-Key");
+		await dialog.getByTestId("provider-header-value").fill("typed-in-key");
 		await dialog.locator(".field__error").filter({ hasText: "Credentials belong in a secret" }).waitFor();
 		expect(await dialog.getByTestId("provider-save").isDisabled()).toBe(true);
-		await dialog.getByTestId("provider-header-name").fill("X-Test-Client");
+		await dialog.getByTestId("provider-header-source").selectOption("FAKE_OPENAI_KEY");
+		expect(await dialog.getByTestId("provider-header-value").count()).toBe(0); // no value field for it any more
+		expect(await dialog.locator(".field__error").count()).toBe(0);
+		// Other headers are typed in.
+		await dialog.getByTestId("provider-header-add").click();
+		await dialog.getByTestId("provider-header-name").nth(1).fill("X-Test-Client");
 		await dialog.getByTestId("provider-header-value").fill("coder-ide-browser-test");
 		expect(await page.content()).not.toContain(UPSTREAM_KEY);
 		await shot("1-provider-form");
@@ -111,6 +118,7 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await card.waitFor();
 		expect(await card.getByTestId("provider-key").textContent()).toContain("production/FAKE_OPENAI_KEY");
 		expect(await card.getByTestId("provider-url").textContent()).toBe(up.baseUrl);
+		expect(await card.getByTestId("provider-headers").textContent()).toBe("X-Test-Client, X-Goog-Api-Key (secret FAKE_OPENAI_KEY)");
 		await card.getByTestId("deployments-empty").waitFor();
 
 		await card.getByTestId("deployment-new").click();
@@ -142,7 +150,7 @@ describeWithBrowser()("AI UI (browser)", () => {
 			return res.json();
 		});
 		expect(providers.rows).toHaveLength(1);
-		expect(providers.rows[0]).toMatchObject({ api_key_secret: "FAKE_OPENAI_KEY", api_key_environment: "production", headers: { "X-Test-Client": "coder-ide-browser-test" } });
+		expect(providers.rows[0]).toMatchObject({ api_key_secret: "FAKE_OPENAI_KEY", api_key_environment: "production", headers: { "X-Goog-Api-Key": { secret: "FAKE_OPENAI_KEY" }, "X-Test-Client": "coder-ide-browser-test" } });
 		expect(JSON.stringify(providers)).not.toContain(UPSTREAM_KEY);
 	});
 
@@ -176,6 +184,8 @@ describeWithBrowser()("AI UI (browser)", () => {
 		// The upstream got the key from the vault, the model's own id, the temperature and the extra header.
 		const seen = up.requests.filter(r => r.path === "/v1/chat/completions").pop()!;
 		expect(seen.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
+		expect(seen.headers["x-goog-api-key"]).toBe(UPSTREAM_KEY);
+		expect(seen.headers["x-test-client"]).toBe("coder-ide-browser-test");
 		expect(seen.body).toMatchObject({ model: FAKE_MODEL, stream: true, temperature: 0.3, messages: [{ role: "user", content: question }] });
 		await shot("4-answered");
 	});

@@ -44,11 +44,11 @@ export function launchChromium(): Promise<Browser> {
 // The embedded platform (every infrastructure URL empty) on a free port, serving the UI built from the current
 // sources, and Chromium with one page open on a 1280×800 context. Pages passed to `watch` (the first one is)
 // record uncaught errors and Content-Security-Policy violations, which every browser test expects to stay empty.
-export async function startUiPlatform(name: string, opts: { timeoutMs: number; context?: BrowserContextOptions }) {
+export async function startUiPlatform(name: string, opts: { timeoutMs: number; context?: BrowserContextOptions; env?: Record<string, string> }) {
 	buildUi();
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `cide-${name}-`));
 	const port = await freePort();
-	const node = startNode({ DATA_DIR: dataDir, PORT: String(port), TRANSPORTER: "", CACHER: "", DATABASE_URL: "", CHANNELS_URL: "", REDIS_URL: "" });
+	const node = startNode({ DATA_DIR: dataDir, PORT: String(port), TRANSPORTER: "", CACHER: "", DATABASE_URL: "", CHANNELS_URL: "", REDIS_URL: "", ...opts.env });
 	let browser: Browser | undefined;
 	const stop = async () => {
 		await browser?.close();

@@ -12,12 +12,17 @@ export interface Behaviour {
 	chunkDelayMs?: number;
 	noUsage?: boolean; // leave usage out, so the platform must count tokens itself
 	content?: string;
+	// Answer exactly this (an HTML page, plain text, a redirect, JSON of another API) instead of OpenAI's shapes.
+	raw?: { status: number; contentType?: string; body?: string; headers?: Record<string, string> };
+	// Refuse with `status` (default 401) in OpenAI's error shape, quoting the credentials received, as many do.
+	echoCredentials?: boolean;
 }
 
 export interface SeenRequest {
 	path: string;
 	model?: string;
 	authorization?: string;
+	headers: http.IncomingHttpHeaders;
 	body: any;
 	aborted: boolean;
 	finished: boolean;
@@ -70,7 +75,7 @@ export class FakeOpenAI {
 			return this.json(res, 400, { error: { message: "bad json", type: "invalid_request_error" } });
 		}
 		const path = (req.url ?? "").split("?")[0];
-		const seen: SeenRequest = { path, model: body.model, authorization: req.headers.authorization, body, aborted: false, finished: false };
+		const seen: SeenRequest = { path, model: body.model, authorization: req.headers.authorization, headers: req.headers, body, aborted: false, finished: false };
 		this.requests.push(seen);
 		res.on("close", () => {
 			if (!res.writableFinished) seen.aborted = true;
@@ -81,6 +86,14 @@ export class FakeOpenAI {
 		const b = this.behaviours.get(body.model) ?? {};
 		if (b.hang) return;
 		if (b.delayMs && !body.stream) await sleep(b.delayMs);
+		if (b.raw) {
+			res.writeHead(b.raw.status, { ...(b.raw.contentType ? { "Content-Type": b.raw.contentType } : {}), ...b.raw.headers });
+			return res.end(b.raw.body ?? "");
+		}
+		if (b.echoCredentials) {
+			const sent = Object.entries(req.headers).filter(([k]) => /authorization|key|token/i.test(k)).map(([k, v]) => `${k}=${v}`);
+			return this.json(res, b.status ?? 401, { error: { message: `Incorrect API key provided: ${sent.join(", ")}`, type: "invalid_request_error", code: "invalid_api_key" } });
+		}
 		if (b.status) return this.json(res, b.status, { error: { message: `fake upstream failure ${b.status}`, type: b.status === 429 ? "rate_limit_error" : "server_error" } });
 		if (path === "/v1/embeddings") return this.embeddings(res, body);
 		if (path === "/v1/chat/completions") return body.stream ? this.stream(res, body, b) : this.complete(res, body, b);

@@ -13,7 +13,9 @@ describe("configuration", () => {
 		[{ TRANSPORTER: "amqp://127.0.0.1" }, "JWT_SECRET"],
 		[{ JWT_SECRET: "short" }, "JWT_SECRET"],
 		[{ TRANSPORTER: "amqp://127.0.0.1", JWT_SECRET: "j".repeat(32) }, "TRANSIT_KEY"],
-		[{ TRANSIT_KEY: "short" }, "TRANSIT_KEY"]
+		[{ TRANSIT_KEY: "short" }, "TRANSIT_KEY"],
+		[{ AI_ALLOWED_PRIVATE_HOSTS: "10.0.0.0/33" }, "AI_ALLOWED_PRIVATE_HOSTS"],
+		[{ AI_ALLOWED_PRIVATE_HOSTS: "localhost, http://127.0.0.1:11434" }, "AI_ALLOWED_PRIVATE_HOSTS"]
 	])("%j is refused naming %s", (env, variable) => {
 		let error: unknown;
 		try {
@@ -29,6 +31,12 @@ describe("configuration", () => {
 	test("defaults are the embedded platform", () => {
 		const c = loadConfig({ DATA_DIR: "/tmp/cide-config-test" });
 		expect(c).toMatchObject({ mode: "embedded", services: "all", port: 3000, transporterUrl: undefined, databaseUrl: undefined, cacherUrl: undefined });
+		// AI providers reach public hosts only, embedded too: local models are allowed explicitly.
+		expect(c.aiAllowedPrivateHosts).toEqual([]);
+		expect(loadConfig({ DATA_DIR: "/tmp/cide-config-test", AI_ALLOWED_PRIVATE_HOSTS: "localhost:11434, 10.0.0.0/8" }).aiAllowedPrivateHosts).toEqual([
+			{ kind: "name", name: "localhost", port: 11434 },
+			{ kind: "range", address: "10.0.0.0", prefix: 8 }
+		]);
 	});
 
 	// Closed ports on loopback: each process must exit by itself with one clear line.

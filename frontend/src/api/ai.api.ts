@@ -24,9 +24,11 @@ export interface Provider extends Row {
 	api_key_secret: string | null;
 	api_key_environment: string;
 	timeout_ms: number;
-	headers: Record<string, string>;
+	// A typed value, or the name of a secret in the key's environment (null: one must be chosen).
+	headers: Record<string, ProviderHeader>;
 	enabled: boolean;
 }
+export type ProviderHeader = string | { secret: string | null };
 export type ProviderInput = Partial<Pick<Provider, "name" | "base_url" | "api_key_secret" | "api_key_environment" | "timeout_ms" | "headers" | "enabled">>;
 
 export type ModelKind = "chat" | "embedding";
