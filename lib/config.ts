@@ -53,6 +53,8 @@ export interface Config {
 	rateLimitUserPerMinute: number;
 	bodyLimit: string;
 	socketCallsPerSecond: number;
+	socketsPerUser: number;
+	metricsToken?: string;
 	aiLogBatchMs: number;
 	// Read by the secrets service only (services/secrets/crypto.ts validates them).
 	masterKey?: string;
@@ -144,6 +146,8 @@ export function loadConfig(env: Env = process.env): Config {
 		rateLimitUserPerMinute: intVar(env, "RATE_LIMIT_USER_PER_MINUTE", 1200, 1),
 		bodyLimit: env.BODY_LIMIT || "1mb",
 		socketCallsPerSecond: intVar(env, "SOCKET_CALLS_PER_SECOND", 20, 1),
+		socketsPerUser: intVar(env, "SOCKETS_PER_USER", 10, 1, 10_000),
+		metricsToken: env.METRICS_TOKEN || undefined,
 		aiLogBatchMs: intVar(env, "AI_LOG_BATCH_MS", 200, 0, 10_000),
 		masterKey: env.MASTER_KEY || undefined,
 		masterKeyFile: env.MASTER_KEY_FILE || undefined,
@@ -151,6 +155,7 @@ export function loadConfig(env: Env = process.env): Config {
 	};
 	for (const origin of config.corsOrigins)
 		if (origin !== "*" && !/^https?:\/\/[^/]+$/.test(origin)) throw new ConfigError("CORS_ORIGINS", `"${origin}" is not an origin like https://ide.example.com`);
+	if (config.metricsToken && config.metricsToken.length < 32) throw new ConfigError("METRICS_TOKEN", "must be at least 32 characters");
 	if (!/^\d+(b|kb|mb)$/i.test(config.bodyLimit)) throw new ConfigError("BODY_LIMIT", `must look like 512kb or 1mb, got "${config.bodyLimit}"`);
 	config.jwtSecret = resolveJwtSecret(env, config);
 	// Packets between nodes carry secret values (secrets.resolve): a cluster must encrypt them.
