@@ -8,7 +8,11 @@ const MAX_READABLE = 200;
 
 // "#a.b" reads ctx.meta, "@a" ctx.headers, anything else ctx.params (dotted paths, as Moleculer's generator).
 function valueOf(key: string, ctx: any): unknown {
-	const [source, path] = key.startsWith("#") ? [ctx?.meta, key.slice(1)] : key.startsWith("@") ? [ctx?.headers, key.slice(1)] : [ctx?.params, key];
+	const [source, path] = key.startsWith("#")
+		? [ctx?.meta, key.slice(1)]
+		: key.startsWith("@")
+			? [ctx?.headers, key.slice(1)]
+			: [ctx?.params, key];
 	let v = source;
 	for (const part of path.split(".")) v = v == null ? undefined : v[part];
 	return v;

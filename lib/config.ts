@@ -155,7 +155,8 @@ export function loadConfig(env: Env = process.env): Config {
 	};
 	for (const origin of config.corsOrigins)
 		if (origin !== "*" && !/^https?:\/\/[^/]+$/.test(origin)) throw new ConfigError("CORS_ORIGINS", `"${origin}" is not an origin like https://ide.example.com`);
-	if (config.metricsToken && config.metricsToken.length < 32) throw new ConfigError("METRICS_TOKEN", "must be at least 32 characters");
+	if (config.metricsToken && config.metricsToken.length < 32)
+		throw new ConfigError("METRICS_TOKEN", "must be at least 32 characters");
 	if (!/^\d+(b|kb|mb)$/i.test(config.bodyLimit)) throw new ConfigError("BODY_LIMIT", `must look like 512kb or 1mb, got "${config.bodyLimit}"`);
 	config.jwtSecret = resolveJwtSecret(env, config);
 	// Packets between nodes carry secret values (secrets.resolve): a cluster must encrypt them.

@@ -19,7 +19,8 @@ export const invalid = (field: string, message: string) =>
 // text, a number out of range) are caused by the values sent: a 422 naming the field, with PostgreSQL's reason.
 const DATA_EXCEPTION = /^22[0-9A-Z]{3}$/;
 function isDataException(err: any): boolean {
-	return !!err && !(err instanceof Errors.MoleculerError) && typeof err.code === "string" && DATA_EXCEPTION.test(err.code);
+	if (!err || err instanceof Errors.MoleculerError) return false;
+	return typeof err.code === "string" && DATA_EXCEPTION.test(err.code);
 }
 function fromDataException(err: any, field?: string): Error {
 	const reason = String(err.message ?? "").slice(0, 200);

@@ -126,7 +126,8 @@ export class RedisLeases implements Leases {
 	}
 
 	async acquire(key: string, holder: string, max: number, leaseMs: number) {
-		return (await this.redis.eval(ACQUIRE_SCRIPT, 1, `${this.prefix}:${key}`, holder, String(max), String(leaseMs))) === 1;
+		const args = [holder, String(max), String(leaseMs)];
+		return (await this.redis.eval(ACQUIRE_SCRIPT, 1, `${this.prefix}:${key}`, ...args)) === 1;
 	}
 
 	async renew(leases: { key: string; holder: string }[], leaseMs: number) {
@@ -174,8 +175,8 @@ export class MemoryLeases implements Leases {
 	async close() {}
 }
 
-export const rateLimited = (retryAfterSec: number) =>
-	new Errors.MoleculerClientError("too many requests; retry later", 429, "RATE_LIMITED", { retryAfter: retryAfterSec });
+export const rateLimited = (retryAfter: number) =>
+	new Errors.MoleculerClientError("too many requests; retry later", 429, "RATE_LIMITED", { retryAfter });
 
 export interface RequestLimitsOptions {
 	redisUrl?: string;

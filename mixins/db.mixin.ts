@@ -79,7 +79,8 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				const given: string[] = (typeof action.cache === "object" && action.cache.keys) || [];
 				const params = Object.keys(action.params ?? {}).filter(p => !p.startsWith("$$"));
 				const keys = [...new Set([...(tenant ? [orgKey] : []), ...given, ...params])];
-				schema.actions![name] = { ...action, cache: { ...(typeof action.cache === "object" ? action.cache : {}), keys } };
+				const cache = typeof action.cache === "object" ? action.cache : {};
+				schema.actions![name] = { ...action, cache: { ...cache, keys } };
 			}
 		},
 
@@ -98,12 +99,14 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			},
 
 			sanitizeParams(this: any, ctx: Context, params: any) {
-				const p = (DbService as any).methods.sanitizeParams.call(this, ctx, { ...params, query: clientQuery(params.query) });
+				const query = clientQuery(params.query);
+				const p = (DbService as any).methods.sanitizeParams.call(this, ctx, { ...params, query });
 				p.query = this.scope(ctx, p.query);
 				if (p.searchFields == null && opts.searchFields) p.searchFields = opts.searchFields;
 				// A page or offset past any real table would be written into SQL as 1e+300.
 				for (const k of ["offset", "limit"])
-					if (p[k] != null && !Number.isSafeInteger(p[k])) throw invalid(params.page != null ? "page" : k, "is too large");
+					if (p[k] != null && !Number.isSafeInteger(p[k]))
+						throw invalid(params.page != null ? "page" : k, "is too large");
 				return p;
 			},
 

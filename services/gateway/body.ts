@@ -33,7 +33,8 @@ export function valueTooDeep(value: unknown, max = MAX_JSON_DEPTH): boolean {
 }
 
 // Mapped to a 400 JSON_TOO_DEEP by errors.ts (over REST through the body parser's `type`, over the socket directly).
-export const jsonTooDeepError = () => Object.assign(new Error(`request body nests deeper than ${MAX_JSON_DEPTH} levels`), { type: "entity.too.deep" });
+export const jsonTooDeepError = () =>
+	Object.assign(new Error(`request body nests deeper than ${MAX_JSON_DEPTH} levels`), { type: "entity.too.deep" });
 
 // bodyParsers for a moleculer-web route: JSON (with the depth check run on the raw bytes) and nothing else.
 export function jsonBodyParsers(limit: string) {

@@ -54,7 +54,8 @@ function metricsRoute(token: string) {
 				const given = crypto.createHash("sha256").update(bearer(req) ?? "").digest();
 				if (!crypto.timingSafeEqual(given, expected)) {
 					res.setHeader("WWW-Authenticate", 'Bearer realm="metrics"');
-					return this.sendError(req, res, { code: 401, type: "UNAUTHORIZED", message: "metrics need the metrics token" });
+					const err = { code: 401, type: "UNAUTHORIZED", message: "metrics need the metrics token" };
+					return this.sendError(req, res, err);
 				}
 				res.setHeader("Content-Type", "text/plain; version=0.0.4");
 				res.end(prometheusText(this.broker));
@@ -216,7 +217,8 @@ const GatewayService: ServiceSchema = {
 			if (req.$route?.onError) return req.$route.onError.call(this, req, res, err);
 			const { status, body } = formatError(err);
 			if (status === 429) res.setHeader("Retry-After", String(err?.data?.retryAfter ?? req.$retryAfter ?? 60));
-			if (status >= 500) this.logger.warn(`${req.method} ${(req.originalUrl ?? req.url ?? "").split("?")[0]} failed:`, err?.message);
+			const path = (req.originalUrl ?? req.url ?? "").split("?")[0];
+			if (status >= 500) this.logger.warn(`${req.method} ${path} failed:`, err?.message);
 			this.sendJson(res, status, body);
 		},
 

@@ -51,11 +51,13 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 		gw.broker.createService(ProbeService as any);
 		await gw.broker.waitForServices(["probe"]);
 		// Routes of a service created after start appear with the next alias regeneration.
-		for (let i = 0; i < 100 && (await http(gw.port, "POST", "/api/probe/echo", { body: {} })).status === 404; i++) await new Promise(r => setTimeout(r, 100));
+		const routed = async () => (await http(gw.port, "POST", "/api/probe/echo", { body: {} })).status !== 404;
+		for (let i = 0; i < 100 && !(await routed()); i++) await new Promise(r => setTimeout(r, 100));
 		owner = await register(gw.port, "owner@example.com");
 		viewer = await register(gw.port, "viewer@example.com");
 		org = owner.organization.id;
-		const added = await http(gw.port, "POST", `/api/auth/organizations/${org}/members`, { ...asOwner(), body: { email: "viewer@example.com", role: "viewer" } });
+		const body = { email: "viewer@example.com", role: "viewer" };
+		const added = await http(gw.port, "POST", `/api/auth/organizations/${org}/members`, { ...asOwner(), body });
 		expect(added.status).toBe(200);
 	}, 60_000);
 
@@ -67,8 +69,10 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 
 	describe("cached lists", () => {
 		test("a viewer's ?fields=id never changes what the next caller of a list or get receives", async () => {
-			for (const name of ["Core", "Web"]) expect((await http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), body: { name } })).status).toBe(200);
-			const provider = await http(gw.port, "POST", "/api/ai/providers", { ...asOwner(), body: { name: "Local", base_url: "https://llm.example.com/v1" } });
+			for (const name of ["Core", "Web"])
+				expect((await http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), body: { name } })).status).toBe(200);
+			const body = { name: "Local", base_url: "https://llm.example.com/v1" };
+			const provider = await http(gw.port, "POST", "/api/ai/providers", { ...asOwner(), body });
 			expect(provider.status).toBe(200);
 
 			for (const base of ["/api/auth/teams", "/api/ai/providers", `/api/ai/providers/${provider.body.id}`]) {
@@ -100,7 +104,13 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 		});
 
 		test("values PostgreSQL refuses for their column (uuid, timestamp, NUL byte) are 422, not 500", async () => {
-			for (const q of ['{"id":"not-a-uuid"}', '{"id":["00000000-0000-0000-0000-000000000000","x"]}', '{"created_at":"yesterday-ish"}', '{"name":"a\\u0000b"}']) {
+			const refused = [
+				'{"id":"not-a-uuid"}',
+				'{"id":["00000000-0000-0000-0000-000000000000","x"]}',
+				'{"created_at":"yesterday-ish"}',
+				'{"name":"a\\u0000b"}'
+			];
+			for (const q of refused) {
 				const r = await list(`query=${encodeURIComponent(q)}`);
 				expect([q, r.status, r.body.error?.code]).toEqual([q, 422, "VALIDATION_ERROR"]);
 				expect(r.body.error.message).toMatch(/query/);
@@ -109,7 +119,8 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 		});
 
 		test("page and offset beyond any real table are 422", async () => {
-			for (const path of ["/api/auth/teams?page=1e300", "/api/auth/teams/all?offset=1e300", "/api/auth/teams/all?limit=5&offset=1e20"]) {
+			const paths = ["/api/auth/teams?page=1e300", "/api/auth/teams/all?offset=1e300", "/api/auth/teams/all?limit=5&offset=1e20"];
+			for (const path of paths) {
 				const r = await http(gw.port, "GET", path, asOwner());
 				expect([path, r.status, r.body.error?.code]).toEqual([path, 422, "VALIDATION_ERROR"]);
 			}
@@ -118,7 +129,8 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 		test("a JSON body nested 100,000 deep is a 400, and so is a modestly deep one past the bound", async () => {
 			for (const body of [deep(100_000), `{"name":${deep(65)}}`]) {
 				const r = await http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), raw: body });
-				expect(r).toMatchObject({ status: 400, body: { error: { code: "JSON_TOO_DEEP", message: expect.stringMatching(/nest/) } } });
+				const error = { code: "JSON_TOO_DEEP", message: expect.stringMatching(/nest/) };
+				expect(r).toMatchObject({ status: 400, body: { error } });
 			}
 			// Strings full of brackets are not nesting.
 			const r = await http(gw.port, "POST", "/api/probe/echo", { raw: JSON.stringify({ a: deep(1000), b: { c: [[["\\\"["]]] } }) });
@@ -128,27 +140,31 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 		});
 
 		test("a gzip body that is not gzip is a 400; a gzip bomb is a 413; an unknown encoding a 415", async () => {
-			const garbage = await http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), raw: Buffer.from("definitely not gzip"), headers: { "content-encoding": "gzip" } });
-			expect(garbage).toMatchObject({ status: 400, body: { error: { code: "MALFORMED_BODY", message: expect.stringMatching(/gzip|encoding/i) } } });
+			const post = (raw: string | Uint8Array, encoding: string) =>
+				http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), raw, headers: { "content-encoding": encoding } });
+			const garbage = await post(Buffer.from("definitely not gzip"), "gzip");
+			const malformed = { code: "MALFORMED_BODY", message: expect.stringMatching(/Content-Encoding/) };
+			expect(garbage).toMatchObject({ status: 400, body: { error: malformed } });
 			const bomb = zlib.gzipSync(JSON.stringify({ name: "x".repeat(5_000_000) }));
 			expect(bomb.length).toBeLessThan(100_000);
-			const big = await http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), raw: bomb, headers: { "content-encoding": "gzip" } });
-			expect(big).toMatchObject({ status: 413, body: { error: { code: "PAYLOAD_TOO_LARGE" } } });
-			const good = await http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), raw: zlib.gzipSync(JSON.stringify({ name: "Zipped" })), headers: { "content-encoding": "gzip" } });
+			expect(await post(bomb, "gzip")).toMatchObject({ status: 413, body: { error: { code: "PAYLOAD_TOO_LARGE" } } });
+			const good = await post(zlib.gzipSync(JSON.stringify({ name: "Zipped" })), "gzip");
 			expect(good).toMatchObject({ status: 200, body: { name: "Zipped" } });
-			const odd = await http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), raw: "{}", headers: { "content-encoding": "compress" } });
+			const odd = await post("{}", "compress");
 			expect(odd).toMatchObject({ status: 415, body: { error: { code: "UNSUPPORTED_ENCODING" } } });
 		});
 
 		test("oversize and wrong content types", async () => {
-			const big = await http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), raw: JSON.stringify({ name: "x".repeat(2_000_000) }) });
+			const post = (raw: string, type = "application/json") =>
+				http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), raw, headers: { "content-type": type } });
+			const big = await post(JSON.stringify({ name: "x".repeat(2_000_000) }));
 			expect(big).toMatchObject({ status: 413, body: { error: { code: "PAYLOAD_TOO_LARGE" } } });
-			for (const type of ["text/plain", "application/x-www-form-urlencoded", "application/jsonp", "multipart/form-data; boundary=x"]) {
-				const r = await http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), raw: '{"name":"x"}', headers: { "content-type": type } });
+			const types = ["text/plain", "application/x-www-form-urlencoded", "application/jsonp", "multipart/form-data; boundary=x"];
+			for (const type of types) {
+				const r = await post('{"name":"x"}', type);
 				expect([type, r.status, r.body.error?.code]).toEqual([type, 415, "UNSUPPORTED_MEDIA_TYPE"]);
 			}
-			const charset = await http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), raw: '{"name":"x"}', headers: { "content-type": "application/json; charset=klingon" } });
-			expect(charset.status).toBe(415);
+			expect((await post('{"name":"x"}', "application/json; charset=klingon")).status).toBe(415);
 		});
 
 		test("over the socket: deep params are refused, not crashed on", async () => {
@@ -176,7 +192,8 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 			expect(r).toMatchObject({ status: 500, body: { error: { code: "INTERNAL_ERROR", message: "internal error" } } });
 			await http(gw.port, "GET", "/api/%0AFORGED%1B%5B31m/x", asOwner());
 			const deadline = Date.now() + 5000;
-			while (gw.lines.filter(l => l.includes("FORGED")).length < 2 && Date.now() < deadline) await new Promise(res => setTimeout(res, 20));
+			const mentioned = () => gw.lines.filter(l => l.includes("FORGED")).length;
+			while (mentioned() < 2 && Date.now() < deadline) await new Promise(res => setTimeout(res, 20));
 			const mentions = gw.lines.filter(l => l.includes("FORGED"));
 			expect(mentions.length).toBeGreaterThanOrEqual(2);
 			for (const line of mentions) expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);

@@ -6,7 +6,7 @@ import { io, Socket } from "socket.io-client";
 import { createTestBroker } from "./broker";
 import { SafeConsoleLogger } from "../../lib/log-safe";
 
-export const AUTH_FILES = ["services/auth/auth.service.ts", "services/auth/organizations.service.ts", "services/auth/teams.service.ts", "services/auth/api-keys.service.ts"];
+export const AUTH_FILES = ["auth", "organizations", "teams", "api-keys"].map(s => `services/auth/${s}.service.ts`);
 export const GATEWAY_FILE = "services/gateway/gateway.service.ts";
 
 export interface TestGateway {
@@ -70,7 +70,8 @@ export interface Member {
 }
 
 export async function register(port: number, email: string): Promise<Member> {
-	const r = await http(port, "POST", "/api/auth/register", { body: { email, password: "correct horse battery", name: email.split("@")[0] } });
+	const body = { email, password: "correct horse battery", name: email.split("@")[0] };
+	const r = await http(port, "POST", "/api/auth/register", { body });
 	if (r.status !== 200) throw new Error(`register ${email}: ${r.status} ${r.text}`);
 	return r.body;
 }
@@ -79,7 +80,8 @@ export async function register(port: number, email: string): Promise<Member> {
 // platform's error: status, code, message).
 export function connect(port: number, auth: Record<string, unknown>): Promise<Socket> {
 	return new Promise((resolve, reject) => {
-		const s = io(`http://127.0.0.1:${port}`, { path: "/socket.io", auth, transports: ["websocket"], reconnection: false, forceNew: true });
+		const opts = { path: "/socket.io", auth, transports: ["websocket"], reconnection: false, forceNew: true };
+		const s = io(`http://127.0.0.1:${port}`, opts);
 		s.once("ready", () => resolve(s));
 		s.once("connect_error", err => {
 			s.close();
@@ -88,4 +90,5 @@ export function connect(port: number, auth: Record<string, unknown>): Promise<So
 	});
 }
 
-export const call = (s: Socket, action: string, params?: unknown) => new Promise<any>(resolve => s.emit("call", { action, params }, resolve));
+export const call = (s: Socket, action: string, params?: unknown) =>
+	new Promise<any>(resolve => s.emit("call", { action, params }, resolve));

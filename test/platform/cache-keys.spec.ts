@@ -33,7 +33,8 @@ for (const service of broker.services)
 		if (!action || typeof action !== "object" || !action.cache) continue;
 		const keys = typeof action.cache === "object" ? action.cache.keys : undefined;
 		const params = Object.keys(action.params ?? {}).filter(p => !p.startsWith("$$"));
-		cached.push({ name: `${service.fullName}.${name}`, action: { ...action, name: `${service.fullName}.${name}` }, keys, params });
+		const full = `${service.fullName}.${name}`;
+		cached.push({ name: full, action: { ...action, name: full }, keys, params });
 	}
 
 const cacher: any = (broker as any).cacher;
@@ -81,7 +82,8 @@ describe("cache keys of every cached action", () => {
 });
 
 describe("the key generator", () => {
-	const c: Cached = { name: "t.list", action: { name: "t.list", cache: { keys: ["#auth.organizationId", "sort", "search", "query"] } }, keys: [], params: [] };
+	const action = { name: "t.list", cache: { keys: ["#auth.organizationId", "sort", "search", "query"] } };
+	const c: Cached = { name: "t.list", action, keys: [], params: [] };
 	const key = (params: Record<string, unknown>) => keyOf(c, params, { auth: { organizationId: "org-a" } });
 
 	test("values that look alike in text stay apart", () => {

@@ -13,7 +13,9 @@ describe("configuration", () => {
 		[{ TRANSPORTER: "amqp://127.0.0.1" }, "JWT_SECRET"],
 		[{ JWT_SECRET: "short" }, "JWT_SECRET"],
 		[{ TRANSPORTER: "amqp://127.0.0.1", JWT_SECRET: "j".repeat(32) }, "TRANSIT_KEY"],
-		[{ TRANSIT_KEY: "short" }, "TRANSIT_KEY"]
+		[{ TRANSIT_KEY: "short" }, "TRANSIT_KEY"],
+		[{ METRICS_TOKEN: "short" }, "METRICS_TOKEN"],
+		[{ SOCKETS_PER_USER: "0" }, "SOCKETS_PER_USER"]
 	])("%j is refused naming %s", (env, variable) => {
 		let error: unknown;
 		try {
