@@ -70,9 +70,10 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 		actions,
 
 		// Every cached action of the service is keyed by every parameter it declares (fields, populate, … change the
-		// answer) and, for a tenant table, by the caller's organization. Computed once the mixins are merged: merging
-		// joins key lists index by index, which silently dropped keys. An answer that also depends on the caller's
-		// role or user must name "#auth.role" / "#auth.userId" in its own keys.
+		// answer) and, for a tenant table, by the caller's organization; parameters it does not declare are removed
+		// before the handler sees them, so nothing outside the key reaches it. Computed once the mixins are merged:
+		// merging joins key lists index by index, which silently dropped keys. An answer that also depends on the
+		// caller's role or user must name "#auth.role" / "#auth.userId" in its own keys.
 		merged(schema: ServiceSchema) {
 			for (const [name, action] of Object.entries<any>(schema.actions ?? {})) {
 				if (!action || typeof action !== "object" || !action.cache) continue;
@@ -80,7 +81,8 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				const params = Object.keys(action.params ?? {}).filter(p => !p.startsWith("$$"));
 				const keys = [...new Set([...(tenant ? [orgKey] : []), ...given, ...params])];
 				const cache = typeof action.cache === "object" ? action.cache : {};
-				schema.actions![name] = { ...action, cache: { ...cache, keys } };
+				const declared = { $$strict: "remove", ...action.params };
+				schema.actions![name] = { ...action, params: declared, cache: { ...cache, keys } };
 			}
 		},
 

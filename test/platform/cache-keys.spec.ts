@@ -55,6 +55,8 @@ describe("cache keys of every cached action", () => {
 		const justified = NOT_IN_KEY[c.name] ?? {};
 		const missing = c.params.filter(p => !c.keys!.includes(p) && !justified[p]);
 		expect(missing).toEqual([]);
+		// …and nothing undeclared reaches the handler: unknown parameters are removed or refused.
+		expect([true, "remove"]).toContain(c.action.params?.$$strict);
 	});
 
 	test.each(cached.map(c => [c.name, c] as const))("%s: keyed by the caller where the answer depends on them", (_name, c) => {
