@@ -1,7 +1,9 @@
 // Broker options, all derived from the environment (lib/config.ts): the same code runs embedded or as a cluster.
-import type { BrokerOptions, Errors } from "moleculer";
+import type { BrokerOptions, Errors, LogLevels } from "moleculer";
 import { Config, getConfig } from "./lib/config";
 import { AuthzMiddleware } from "./lib/authz";
+import { cacheKeygen } from "./lib/cache-keys";
+import { SafeConsoleLogger } from "./lib/log-safe";
 import { DependencyErrorsMiddleware, nodeFailed } from "./lib/errors";
 import { ExternalCallsMiddleware } from "./lib/external-calls";
 import { channelsMiddleware } from "./lib/events/channels";
@@ -11,20 +13,27 @@ import { PlatformValidator } from "./lib/validator";
 import { TransitEncryption } from "./lib/transit-encryption";
 
 export function brokerOptions(config: Config = getConfig()): BrokerOptions {
+	const cacheOptions = { ttl: config.cacheTtl, keygen: cacheKeygen };
 	return {
 		namespace: config.namespace,
 		nodeID: config.nodeID,
-		logger: { type: "Console", options: { level: config.logLevel, formatter: "short", colors: process.stdout.isTTY } },
+		// Client text in any log line is escaped (lib/log-safe.ts).
+		logger: new SafeConsoleLogger({
+			level: config.logLevel as LogLevels,
+			formatter: "short",
+			colors: process.stdout.isTTY
+		}),
 
 		// Moleculer's AMQP defaults (prefetch 1, Nagle on) serialize requests: measured 23 req/s vs ~6,000 tuned.
 		transporter: config.transporterUrl
 			? { type: "AMQP", options: { url: config.transporterUrl, prefetch: config.transporterPrefetch, socketOptions: { noDelay: true } } as any }
 			: undefined,
+		// Keys that no two different requests share (lib/cache-keys.ts).
 		cacher: !config.cacheEnabled
 			? undefined
 			: config.cacherUrl
-				? { type: "Redis", options: { redis: config.cacherUrl, ttl: config.cacheTtl, prefix: `${config.namespace}-cache` } as any }
-				: { type: "Memory", options: { ttl: config.cacheTtl } },
+				? { type: "Redis", options: { ...cacheOptions, redis: config.cacherUrl, prefix: `${config.namespace}-cache` } as any }
+				: { type: "Memory", options: cacheOptions as any },
 		serializer: "JSON",
 		validator: new PlatformValidator() as any,
 

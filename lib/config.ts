@@ -54,6 +54,8 @@ export interface Config {
 	rateLimitUserPerMinute: number;
 	bodyLimit: string;
 	socketCallsPerSecond: number;
+	socketsPerUser: number;
+	metricsToken?: string;
 	aiLogBatchMs: number;
 	// Internal hosts AI providers may reach anyway (loopback, private ranges, …); public hosts always may.
 	aiAllowedPrivateHosts: HostRule[];
@@ -156,6 +158,8 @@ export function loadConfig(env: Env = process.env): Config {
 		rateLimitUserPerMinute: intVar(env, "RATE_LIMIT_USER_PER_MINUTE", 1200, 1),
 		bodyLimit: env.BODY_LIMIT || "1mb",
 		socketCallsPerSecond: intVar(env, "SOCKET_CALLS_PER_SECOND", 20, 1),
+		socketsPerUser: intVar(env, "SOCKETS_PER_USER", 10, 1, 10_000),
+		metricsToken: env.METRICS_TOKEN || undefined,
 		aiLogBatchMs: intVar(env, "AI_LOG_BATCH_MS", 200, 0, 10_000),
 		aiAllowedPrivateHosts: hostRulesVar(env, "AI_ALLOWED_PRIVATE_HOSTS"),
 		masterKey: env.MASTER_KEY || undefined,
@@ -164,6 +168,8 @@ export function loadConfig(env: Env = process.env): Config {
 	};
 	for (const origin of config.corsOrigins)
 		if (origin !== "*" && !/^https?:\/\/[^/]+$/.test(origin)) throw new ConfigError("CORS_ORIGINS", `"${origin}" is not an origin like https://ide.example.com`);
+	if (config.metricsToken && config.metricsToken.length < 32)
+		throw new ConfigError("METRICS_TOKEN", "must be at least 32 characters");
 	if (!/^\d+(b|kb|mb)$/i.test(config.bodyLimit)) throw new ConfigError("BODY_LIMIT", `must look like 512kb or 1mb, got "${config.bodyLimit}"`);
 	config.jwtSecret = resolveJwtSecret(env, config);
 	// Packets between nodes carry secret values (secrets.resolve): a cluster must encrypt them.

@@ -26,11 +26,23 @@ export const isExternalFailure = (err: unknown) => (err as Error | undefined)?.n
 // would let that organization close an action for every other.
 export const nodeFailed = (err: any): boolean => !!err && err.code >= 500 && !isExternalFailure(err);
 
-// PostgreSQL constraint violations become client errors instead of 500s.
-export function fromDbError(err: any, what = "record"): Error {
+// PostgreSQL's data exceptions (SQLSTATE class 22: a non-UUID for a uuid column, a malformed date, a NUL byte in
+// text, a number out of range) are caused by the values sent: a 422 naming the field, with PostgreSQL's reason.
+const DATA_EXCEPTION = /^22[0-9A-Z]{3}$/;
+function isDataException(err: any): boolean {
+	if (!err || err instanceof Errors.MoleculerError) return false;
+	return typeof err.code === "string" && DATA_EXCEPTION.test(err.code);
+}
+function fromDataException(err: any, field?: string): Error {
+	const reason = String(err.message ?? "").slice(0, 200);
+	return invalid(field ?? err.column ?? "value", `a value does not fit its column (${reason})`);
+}
+
+// PostgreSQL constraint violations and data exceptions become client errors instead of 500s.
+export function fromDbError(err: any, what = "record", field?: string): Error {
 	if (err && err.code === "23505") return conflict(`${what} already exists`);
 	if (err && err.code === "23503") return notFound(`referenced ${what}`);
-	if (err && err.code === "22P02") return invalid(err.column ?? "value", "has the wrong format for its column");
+	if (isDataException(err)) return fromDataException(err, field);
 	return err;
 }
 
@@ -47,7 +59,8 @@ export const DependencyErrorsMiddleware = {
 	localAction(handler: (ctx: any) => Promise<unknown>) {
 		return function dependencyErrors(ctx: any) {
 			return handler(ctx).catch((err: unknown) => {
-				throw mapDependencyError(err);
+				// Any action's raw SQL with a client's value that PostgreSQL refuses: a 422, not a 500.
+				throw isDataException(err) ? fromDataException(err) : mapDependencyError(err);
 			});
 		};
 	}

@@ -5,7 +5,15 @@ import { MetricReporters, ServiceBroker } from "moleculer";
 const Prometheus: any = (MetricReporters as any).Prometheus;
 const Base: any = (MetricReporters as any).Base;
 
+// Moleculer's common metrics that describe the host rather than the platform: its name, network addresses and MACs,
+// the OS user and home directory, the process's command line (which may carry secrets). Never exported.
+const HOST_DETAILS = ["os.hostname", "os.network.**", "os.user.**", "process.arguments"];
+
 export class PrometheusText extends Prometheus {
+	constructor(opts: Record<string, unknown> = {}) {
+		super({ ...opts, excludes: [...HOST_DETAILS, ...((opts.excludes as string[]) ?? [])] });
+	}
+
 	init(registry: any) {
 		if ((this as any).opts.port) return super.init(registry);
 		Base.prototype.init.call(this, registry);

@@ -51,14 +51,13 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 	else {
 		const read = perms?.read;
 		const write = perms?.write;
-		// Tenant reads are cached per organization; the cache is cleaned on every write (moleculer-db's clearCache).
-		const cacheKeys = (keys: string[]) => ({ keys: tenant ? [orgKey, ...keys] : keys });
+		// Reads are cached (keys: see `merged`); the cache is cleaned on every write (moleculer-db's clearCache).
 		const route = (r: string) => (opts.rest ? { rest: r } : {});
 		Object.assign(actions, {
-			find: { ...route("GET /all"), permission: read, cache: cacheKeys(["limit", "offset", "sort", "search", "searchFields", "query"]) },
-			count: { ...route("GET /count"), permission: read, cache: cacheKeys(["search", "searchFields", "query"]) },
-			list: { ...route("GET /"), permission: read, cache: cacheKeys(["page", "pageSize", "sort", "search", "searchFields", "query"]) },
-			get: { ...route("GET /:id"), permission: read, cache: cacheKeys(["id"]), params: { id: "string" } },
+			find: { ...route("GET /all"), permission: read, cache: true },
+			count: { ...route("GET /count"), permission: read, cache: true },
+			list: { ...route("GET /"), permission: read, cache: true },
+			get: { ...route("GET /:id"), permission: read, cache: true, params: { id: "string" } },
 			create: { ...route("POST /"), permission: write, params: { $$strict: true, ...opts.writable } },
 			insert: false,
 			update: { ...route("PATCH /:id"), permission: write, params: { $$strict: true, id: "string", ...updateRules } },
@@ -78,13 +77,29 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			maxLimit: 1000
 		},
 		actions,
+
+		// Every cached action of the service is keyed by every parameter it declares (fields, populate, … change the
+		// answer) and, for a tenant table, by the caller's organization; parameters it does not declare are removed
+		// before the handler sees them, so nothing outside the key reaches it. Computed once the mixins are merged:
+		// merging joins key lists index by index, which silently dropped keys. An answer that also depends on the
+		// caller's role or user must name "#auth.role" / "#auth.userId" in its own keys.
 		// moleculer-db broadcasts `cache.clean.<service>` after every write; each replica drops its own cached answers.
-		merged(schema: any) {
+		merged(schema: ServiceSchema) {
+			for (const [name, action] of Object.entries<any>(schema.actions ?? {})) {
+				if (!action || typeof action !== "object" || !action.cache) continue;
+				const given: string[] = (typeof action.cache === "object" && action.cache.keys) || [];
+				const params = Object.keys(action.params ?? {}).filter(p => !p.startsWith("$$"));
+				const keys = [...new Set([...(tenant ? [orgKey] : []), ...given, ...params])];
+				const cache = typeof action.cache === "object" ? action.cache : {};
+				const declared = { $$strict: "remove", ...action.params };
+				schema.actions![name] = { ...action, params: declared, cache: { ...cache, keys } };
+			}
 			const drop = function (this: any, ctx: Context) {
 				return this.dropCache(ctx);
 			};
 			schema.events = { ...schema.events, [`cache.clean.${schema.name}`]: drop };
 		},
+
 		methods: {
 			// After every write (moleculer-db calls it): one broadcast drops the service's cached answers on every
 			// replica. Awaited, so this node's copy (and a shared Redis cache) is gone before the write answers.
@@ -117,11 +132,26 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			},
 
 			sanitizeParams(this: any, ctx: Context, params: any) {
-				const p = (DbService as any).methods.sanitizeParams.call(this, ctx, params);
-				if (typeof p.query === "string") p.query = JSON.parse(p.query);
+				const query = clientQuery(params.query);
+				const p = (DbService as any).methods.sanitizeParams.call(this, ctx, { ...params, query });
 				p.query = this.scope(ctx, p.query);
 				if (p.searchFields == null && opts.searchFields) p.searchFields = opts.searchFields;
+				// A page or offset past any real table would be written into SQL as 1e+300.
+				for (const k of ["offset", "limit"])
+					if (p[k] != null && !Number.isSafeInteger(p[k]))
+						throw invalid(params.page != null ? "page" : k, "is too large");
 				return p;
+			},
+
+			// A value PostgreSQL refuses for its column (a non-UUID id, a malformed date, a NUL byte) is the client's.
+			_find(this: any, ctx: Context, params: any) {
+				return queryErrors((DbService as any).methods._find.call(this, ctx, params), entity);
+			},
+			_count(this: any, ctx: Context, params: any) {
+				return queryErrors((DbService as any).methods._count.call(this, ctx, params), entity);
+			},
+			_list(this: any, ctx: Context, params: any) {
+				return queryErrors((DbService as any).methods._list.call(this, ctx, params), entity);
 			},
 
 			async _get(this: any, ctx: Context, params: any) {
@@ -180,6 +210,33 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			}
 		}
 	};
+}
+
+function queryErrors<T>(pending: Promise<T>, entity: string): Promise<T> {
+	return pending.catch((e: unknown) => {
+		throw fromDbError(e, entity, "query");
+	});
+}
+
+// `query` from a client (an object, or JSON text in a query string): column -> value or list of values. Operators
+// ({"$gt": …}) and nested structures are refused with the column named, never handed to the adapter.
+function clientQuery(raw: unknown): Record<string, unknown> | undefined {
+	if (raw == null) return undefined;
+	let query = raw;
+	if (typeof raw === "string") {
+		try {
+			query = JSON.parse(raw);
+		} catch {
+			throw invalid("query", "is not valid JSON");
+		}
+	}
+	if (typeof query !== "object" || query === null || Array.isArray(query))
+		throw invalid("query", 'must be a JSON object of column: value, e.g. {"name":"Core"}');
+	const scalar = (v: unknown) => v === null || ["string", "number", "boolean"].includes(typeof v);
+	for (const [column, value] of Object.entries(query))
+		if (!scalar(value) && !(Array.isArray(value) && value.every(v => v !== null && scalar(v))))
+			throw invalid(`query.${column}`, "must be a value or a list of values");
+	return query as Record<string, unknown>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,11 +1,21 @@
 // The one error shape clients see, over REST and over the socket: { error: { code, message, fields? } }.
 // Internal details (stack traces, SQL, hosts) never leave the gateway; 5xx messages are generic.
+import { MAX_JSON_DEPTH } from "./body";
 
 const BODY_PARSER: Record<string, { status: number; code: string; message: string }> = {
 	"entity.parse.failed": { status: 400, code: "MALFORMED_JSON", message: "request body is not valid JSON" },
+	"entity.too.deep": {
+		status: 400,
+		code: "JSON_TOO_DEEP",
+		message: `request body nests deeper than ${MAX_JSON_DEPTH} levels`
+	},
 	"entity.too.large": { status: 413, code: "PAYLOAD_TOO_LARGE", message: "request body is too large" },
 	"encoding.unsupported": { status: 415, code: "UNSUPPORTED_ENCODING", message: "unsupported content encoding" },
-	"charset.unsupported": { status: 415, code: "UNSUPPORTED_CHARSET", message: "unsupported charset" }
+	"charset.unsupported": { status: 415, code: "UNSUPPORTED_CHARSET", message: "unsupported charset" },
+	"request.size.invalid": { status: 400, code: "MALFORMED_BODY", message: "request body length differs from Content-Length" },
+	"request.aborted": { status: 400, code: "MALFORMED_BODY", message: "request body was cut off" },
+	// zlib's errors (Z_DATA_ERROR, Z_BUF_ERROR, …) carry no type: a body that does not decode as it says it is.
+	zlib: { status: 400, code: "MALFORMED_BODY", message: "request body does not decode as its Content-Encoding says" }
 };
 
 // Moleculer's own failures of the cluster: the dependency is down or too slow, not the client's fault.
@@ -19,7 +29,8 @@ export interface FormattedError {
 }
 
 export function formatError(err: any): FormattedError {
-	const parser = err && BODY_PARSER[err.type];
+	const zlib = typeof err?.code === "string" && /^Z_/.test(err.code);
+	const parser = err && (BODY_PARSER[err.type] ?? (zlib ? BODY_PARSER.zlib : undefined));
 	if (parser) return { status: parser.status, body: { error: { code: parser.code, message: parser.message } } };
 	if (err && UNAVAILABLE.has(err.type)) return { status: 503, body: { error: { code: "SERVICE_UNAVAILABLE", message: "a service this request needs is unavailable; try again" } } };
 	if (err?.type === "SERVICE_NOT_FOUND") return { status: 404, body: { error: { code: "NOT_FOUND", message: "no such endpoint" } } };

@@ -9,7 +9,8 @@ import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getConfig } from "../../lib/config";
 import { prometheusText } from "../../lib/metrics";
-import { createRateLimiter, RateLimiter } from "../../lib/rate-limit";
+import { RequestLimits } from "../../lib/rate-limit";
+import { jsonBodyParsers } from "./body";
 import { formatError } from "./errors";
 import { openAiRoute } from "./openai-compat";
 import { buildOpenApi } from "./openapi";
@@ -43,6 +44,26 @@ function clientIp(req: any): string {
 	return req.socket?.remoteAddress ?? "unknown";
 }
 
+// GET /metrics for the holder of the metrics token (a Prometheus scraper), 401 for anyone else.
+function metricsRoute(token: string) {
+	const expected = crypto.createHash("sha256").update(token).digest();
+	return {
+		path: "/metrics",
+		aliases: {
+			"GET /"(this: any, req: any, res: any) {
+				const given = crypto.createHash("sha256").update(bearer(req) ?? "").digest();
+				if (!crypto.timingSafeEqual(given, expected)) {
+					res.setHeader("WWW-Authenticate", 'Bearer realm="metrics"');
+					const err = { code: 401, type: "UNAUTHORIZED", message: "metrics need the metrics token" };
+					return this.sendError(req, res, err);
+				}
+				res.setHeader("Content-Type", "text/plain; version=0.0.4");
+				res.end(prometheusText(this.broker));
+			}
+		}
+	};
+}
+
 const GatewayService: ServiceSchema = {
 	name: "gateway",
 	mixins: [ApiGateway as any],
@@ -60,7 +81,7 @@ const GatewayService: ServiceSchema = {
 				autoAliases: true,
 				mappingPolicy: "restrict",
 				authentication: true,
-				bodyParsers: { json: { strict: true, limit: config.bodyLimit }, urlencoded: false },
+				bodyParsers: jsonBodyParsers(config.bodyLimit),
 				callOptions: { timeout: config.requestTimeout },
 				use: [
 					// A body that is not JSON is refused rather than silently ignored.
@@ -78,15 +99,9 @@ const GatewayService: ServiceSchema = {
 				},
 			},
 			openAiRoute(config.bodyLimit),
-			{
-				path: "/metrics",
-				aliases: {
-					"GET /"(this: any, _req: any, res: any) {
-						res.setHeader("Content-Type", "text/plain; version=0.0.4");
-						res.end(prometheusText(this.broker));
-					}
-				}
-			}
+			// Never anonymous on the public port: only with METRICS_TOKEN set, and only for its holder. Without it,
+			// metrics are on the private HEALTH_PORT / METRICS_PORT only.
+			...(config.metricsToken ? [metricsRoute(config.metricsToken)] : [])
 		],
 		assets: fs.existsSync(PUBLIC_DIR) ? { folder: PUBLIC_DIR, options: { index: "index.html", maxAge: "1h" } } : undefined,
 		logRequest: null,
@@ -127,17 +142,22 @@ const GatewayService: ServiceSchema = {
 	},
 
 	methods: {
-		// Every request: security headers, a log line without credentials or bodies, and the per-IP limit.
+		// Every request: security headers, a log line without credentials or bodies (the logger escapes client text),
+		// and the per-IP limit.
 		async httpHandler(this: any, req: any, res: any, next: any) {
 			for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
 			const started = process.hrtime.bigint();
+			const path = (req.url ?? "").split("?")[0];
 			res.once("finish", () => {
 				const ms = Number(process.hrtime.bigint() - started) / 1e6;
-				this.logger.info(`${req.method} ${(req.url ?? "").split("?")[0]} ${res.statusCode} ${ms.toFixed(1)}ms`);
+				this.logger.info(`${req.method} ${path} ${res.statusCode} ${ms.toFixed(1)}ms`);
 			});
 			if (/^\/(api|v1)\//.test(req.url ?? "")) {
-				const limited = await this.limiter.hit(`ip:${clientIp(req)}`, config.rateLimitIpPerMinute, 60_000).catch(() => null);
-				if (limited && !limited.allowed) return this.sendRateLimited(res, limited.retryAfterSec);
+				try {
+					await this.limits.ip(clientIp(req));
+				} catch (err: any) {
+					return this.sendRateLimited(res, err.data.retryAfter);
+				}
 			}
 			if (req.method === "GET" && this.shouldServeApp(req)) req.url = "/index.html";
 			return (ApiGateway as any).methods.httpHandler.call(this, req, res, next);
@@ -158,7 +178,7 @@ const GatewayService: ServiceSchema = {
 			if (!token && !apiKey) return null;
 			const auth = await this.resolveIdentity({ token, apiKey, organizationId: header(req, "x-organization-id") });
 			ctx.meta.auth = auth;
-			await this.limitUser(auth.userId, req);
+			await this.limits.user(auth.userId);
 			return auth.user;
 		},
 
@@ -180,14 +200,6 @@ const GatewayService: ServiceSchema = {
 			this.bridge?.disconnectWhere(match);
 		},
 
-		async limitUser(this: any, userId: string, req: any) {
-			const r = await this.limiter.hit(`user:${userId}`, config.rateLimitUserPerMinute, 60_000).catch(() => null);
-			if (r && !r.allowed) {
-				req.$retryAfter = r.retryAfterSec;
-				throw Object.assign(new Error("too many requests; retry later"), { code: 429, type: "RATE_LIMITED" });
-			}
-		},
-
 		sendRateLimited(this: any, res: any, retryAfterSec: number) {
 			res.setHeader("Retry-After", String(retryAfterSec));
 			this.sendJson(res, 429, { error: { code: "RATE_LIMITED", message: "too many requests; retry later" } });
@@ -205,8 +217,9 @@ const GatewayService: ServiceSchema = {
 			// A route with an error format of its own (the OpenAI-compatible API) answers in it.
 			if (req.$route?.onError) return req.$route.onError.call(this, req, res, err);
 			const { status, body } = formatError(err);
-			if (status === 429) res.setHeader("Retry-After", String(req.$retryAfter ?? 60));
-			if (status >= 500) this.logger.warn(`${req.method} ${(req.url ?? "").split("?")[0]} failed:`, err?.message);
+			if (status === 429) res.setHeader("Retry-After", String(err?.data?.retryAfter ?? req.$retryAfter ?? 60));
+			const path = (req.originalUrl ?? req.url ?? "").split("?")[0];
+			if (status >= 500) this.logger.warn(`${req.method} ${path} failed:`, err?.message);
 			this.sendJson(res, status, body);
 		},
 
@@ -229,12 +242,19 @@ const GatewayService: ServiceSchema = {
 
 	created(this: any) {
 		this.identities = new Map();
-		this.limiter = createRateLimiter(config.redisUrl, `${config.namespace}:ratelimit`) as RateLimiter;
+		this.limits = new RequestLimits({
+			redisUrl: config.redisUrl,
+			prefix: `${config.namespace}:ratelimit`,
+			perIpPerMinute: config.rateLimitIpPerMinute,
+			perUserPerMinute: config.rateLimitUserPerMinute,
+			socketsPerUser: config.socketsPerUser
+		});
 	},
 
 	started(this: any) {
 		this.bridge = new SocketBridge(this.broker, this.server, {
 			resolve: creds => this.resolveIdentity(creds),
+			limits: this.limits,
 			corsOrigins: config.corsOrigins,
 			callsPerSecond: config.socketCallsPerSecond,
 			maxInFlight: 20,
@@ -244,7 +264,7 @@ const GatewayService: ServiceSchema = {
 
 	async stopped(this: any) {
 		await this.bridge?.close();
-		await this.limiter?.close();
+		await this.limits?.close();
 	}
 };
 

@@ -2,6 +2,7 @@
 // or IDE extension points its base URL at the platform and authenticates with a platform API key.
 import crypto from "crypto";
 import type { ServiceBroker } from "moleculer";
+import { jsonBodyParsers } from "./body";
 import { formatError } from "./errors";
 import { ndjson } from "./ndjson";
 
@@ -42,7 +43,7 @@ export function openAiRoute(bodyLimit: string) {
 		path: "/v1",
 		authentication: true,
 		mappingPolicy: "restrict",
-		bodyParsers: { json: { strict: true, limit: bodyLimit }, urlencoded: false },
+		bodyParsers: jsonBodyParsers(bodyLimit),
 		aliases: {
 			async "POST /chat/completions"(this: any, req: Req, res: Res) {
 				const ctx = req.$ctx;

@@ -5,6 +5,8 @@ import crypto from "crypto";
 import type { Server as HttpServer } from "http";
 import { Server, Socket } from "socket.io";
 import type { ServiceBroker } from "moleculer";
+import type { RequestLimits } from "../../lib/rate-limit";
+import { jsonTooDeepError, valueTooDeep } from "./body";
 import { formatError } from "./errors";
 import { ndjson } from "./ndjson";
 
@@ -19,6 +21,8 @@ export interface SocketIdentity {
 
 export interface BridgeOptions {
 	resolve: (creds: { token?: string; apiKey?: string; organizationId?: string }) => Promise<SocketIdentity>;
+	// The gateway's per-IP and per-user budgets (the same counters as REST) and the cap on a user's open sockets.
+	limits: RequestLimits;
 	corsOrigins: string[];
 	callsPerSecond: number;
 	maxInFlight: number;
@@ -45,8 +49,15 @@ class Bucket {
 	}
 }
 
+// A refusal in the platform's error shape, with its status (and, for 429, when to retry).
+function refusal(err: any) {
+	const { status, body } = formatError(err);
+	return { ...body, status, ...(err?.data?.retryAfter ? { retryAfter: err.data.retryAfter } : {}) };
+}
+
 export class SocketBridge {
 	readonly io: Server;
+	private renewer: NodeJS.Timeout;
 
 	constructor(
 		private broker: ServiceBroker,
@@ -61,25 +72,44 @@ export class SocketBridge {
 		});
 		this.io.use((socket, next) => this.authenticate(socket).then(() => next(), err => next(this.handshakeError(err))));
 		this.io.on("connection", socket => this.onConnection(socket));
+		// Open sockets keep their places under the per-user cap; a replica that dies stops renewing them.
+		this.renewer = setInterval(() => this.renewLeases(), Math.max(1000, opts.limits.socketLeaseMs / 3));
+		this.renewer.unref();
 	}
 
+	// A handshake is a request like any other for the per-IP budget, counted before credentials are checked.
 	private async authenticate(socket: Socket) {
+		await this.opts.limits.ip(socket.handshake.address);
 		const a = socket.handshake.auth ?? {};
 		const str = (v: unknown) => (typeof v === "string" && v.length < 4096 ? v : undefined);
 		const token = str(a.token), apiKey = str(a.apiKey);
 		if (!token && !apiKey) throw Object.assign(new Error("authentication required"), { type: "UNAUTHORIZED", code: 401 });
-		socket.data.auth = await this.opts.resolve({ token, apiKey, organizationId: str(a.organizationId) });
+		const auth = await this.opts.resolve({ token, apiKey, organizationId: str(a.organizationId) });
+		await this.opts.limits.user(auth.userId);
+		await this.opts.limits.openSocket(auth.userId, socket.id);
+		socket.data.auth = auth;
 	}
 
 	private handshakeError(err: any) {
-		const { status, body } = formatError(err);
-		const e = new Error(body.error.message) as Error & { data: unknown };
-		e.data = { status, ...body.error };
+		const { error, ...rest } = refusal(err);
+		const e = new Error(error.message) as Error & { data: unknown };
+		e.data = { ...rest, ...error };
 		return e;
+	}
+
+	private renewLeases() {
+		const held = [...this.io.sockets.sockets.values()].map(s => ({ userId: s.data.auth.userId, socketId: s.id }));
+		void this.opts.limits.renewSockets(held);
+	}
+
+	// Every call spends from the same per-IP and per-user budgets as a REST request.
+	private charge(socket: Socket): Promise<void> {
+		return this.opts.limits.ip(socket.handshake.address).then(() => this.opts.limits.user(socket.data.auth.userId));
 	}
 
 	private onConnection(socket: Socket) {
 		const auth: SocketIdentity = socket.data.auth;
+		socket.once("disconnect", () => void this.opts.limits.closeSocket(auth.userId, socket.id));
 		socket.join(`user:${auth.userId}`);
 		if (auth.organizationId) socket.join(`org:${auth.organizationId}`);
 
@@ -105,14 +135,15 @@ export class SocketBridge {
 			if (inFlight >= this.opts.maxInFlight) return reply({ error: { code: "TOO_MANY_IN_FLIGHT", message: "too many calls in progress on this connection" } });
 			if (!msg || typeof msg.action !== "string" || (msg.params != null && (typeof msg.params !== "object" || Array.isArray(msg.params))))
 				return reply({ error: { code: "BAD_REQUEST", message: "expected { action: string, params?: object }" } });
+			if (valueTooDeep(msg.params)) return reply(refusal(jsonTooDeepError()));
 			if (!this.isPublished(msg.action)) return reply({ error: { code: "NOT_FOUND", message: "no such action" } });
 			inFlight++;
 			try {
+				await this.charge(socket);
 				const data = await this.broker.call(msg.action, msg.params ?? {}, { meta: { auth: socket.data.auth }, timeout: this.opts.timeout });
 				reply({ data });
 			} catch (err) {
-				const { status, body } = formatError(err);
-				reply({ ...body, status });
+				reply(refusal(err));
 			} finally {
 				inFlight--;
 			}
@@ -125,6 +156,12 @@ export class SocketBridge {
 			const reply = typeof ack === "function" ? (ack as (r: unknown) => void) : () => undefined;
 			if (!bucket.take()) return reply({ error: { code: "RATE_LIMITED", message: "too many calls on this connection; slow down" } });
 			if (!msg || typeof msg.params !== "object" || msg.params === null) return reply({ error: { code: "BAD_REQUEST", message: "expected { params: { model, messages }, requestId? }" } });
+			if (valueTooDeep(msg.params)) return reply(refusal(jsonTooDeepError()));
+			try {
+				await this.charge(socket);
+			} catch (err) {
+				return reply(refusal(err));
+			}
 			// A client-chosen id lets Stop work before the first token; it is registered before the call, so a
 			// socket that goes away meanwhile cancels it too.
 			const requestId = typeof msg.requestId === "string" && UUID.test(msg.requestId) && !streams.has(msg.requestId) ? msg.requestId : crypto.randomUUID();
@@ -143,9 +180,9 @@ export class SocketBridge {
 					else socket.emit("ai:chunk", { requestId, chunk: line });
 				}
 			} catch (err) {
-				const { status, body } = formatError(err);
-				if (streams.get(requestId)) socket.emit("ai:error", { requestId, error: body.error });
-				else reply({ ...body, status });
+				const refused = refusal(err);
+				if (streams.get(requestId)) socket.emit("ai:error", { requestId, error: refused.error });
+				else reply(refused);
 			} finally {
 				streams.delete(requestId);
 			}
@@ -185,6 +222,7 @@ export class SocketBridge {
 	}
 
 	close(): Promise<void> {
+		clearInterval(this.renewer);
 		return new Promise(resolve => {
 			this.io.disconnectSockets(true);
 			// The HTTP server belongs to the gateway, which closes it.

@@ -15,7 +15,9 @@ describe("configuration", () => {
 		[{ TRANSPORTER: "amqp://127.0.0.1", JWT_SECRET: "j".repeat(32) }, "TRANSIT_KEY"],
 		[{ TRANSIT_KEY: "short" }, "TRANSIT_KEY"],
 		[{ AI_ALLOWED_PRIVATE_HOSTS: "10.0.0.0/33" }, "AI_ALLOWED_PRIVATE_HOSTS"],
-		[{ AI_ALLOWED_PRIVATE_HOSTS: "localhost, http://127.0.0.1:11434" }, "AI_ALLOWED_PRIVATE_HOSTS"]
+		[{ AI_ALLOWED_PRIVATE_HOSTS: "localhost, http://127.0.0.1:11434" }, "AI_ALLOWED_PRIVATE_HOSTS"],
+		[{ METRICS_TOKEN: "short" }, "METRICS_TOKEN"],
+		[{ SOCKETS_PER_USER: "0" }, "SOCKETS_PER_USER"]
 	])("%j is refused naming %s", (env, variable) => {
 		let error: unknown;
 		try {

@@ -1,0 +1,46 @@
+// Text that came from a client (a path, a header, an error message quoting input) as it may appear in a log line:
+// control characters, ANSI escapes, Unicode line breaks and bidi overrides are written as escapes, so no input can
+// start a forged line, recolour or clear an operator's terminal, or reorder what is shown.
+import { Loggers } from "moleculer";
+
+type Bindings = Parameters<InstanceType<typeof Loggers.Console>["getLogHandler"]>[0];
+
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\\]/g;
+const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\" };
+
+function escape(text: string): string {
+	return text.replace(UNSAFE, c => {
+		if (NAMED[c]) return NAMED[c];
+		const code = c.charCodeAt(0);
+		return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+	});
+}
+
+// One value from a client, escaped and cut to `max` characters.
+export function logSafe(value: unknown, max = 500): string {
+	const text = typeof value === "string" ? value : String(value);
+	return escape(text.length > max ? `${text.slice(0, max)}…` : text);
+}
+
+// An error keeps its stack frames on their own lines (each starts with spaces, so none reads as a log entry); its
+// message, which often quotes input, is escaped.
+function safeError(err: Error): Error {
+	const head = `${err.name}: ${err.message}`;
+	const frames = typeof err.stack === "string" && err.stack.startsWith(head) ? err.stack.slice(head.length) : "";
+	const copy = Object.assign(Object.create(Object.getPrototypeOf(err)), err) as Error;
+	Object.defineProperty(copy, "message", { value: escape(err.message), enumerable: false });
+	Object.defineProperty(copy, "stack", { value: `${err.name}: ${copy.message}${frames}`, enumerable: false });
+	return copy;
+}
+
+// The platform's console logger: every string argument of every log call is escaped, whoever logs it (our
+// services, moleculer-web, Moleculer itself at debug level), so no code path has to remember to. Objects are
+// printed by util.inspect, which escapes the strings inside them already.
+export class SafeConsoleLogger extends Loggers.Console {
+	getLogHandler(bindings: Bindings) {
+		const handler = super.getLogHandler(bindings);
+		if (!handler) return null;
+		return (type: any, args: unknown[]) =>
+			handler(type, args.map(a => (typeof a === "string" ? escape(a) : a instanceof Error ? safeError(a) : a)));
+	}
+}
