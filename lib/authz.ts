@@ -1,9 +1,50 @@
 // Authorization middleware: every published action declares `permission`; the check runs where the action runs,
 // so REST, socket and REPL callers meet the same rule. Actions for other services only use visibility "public".
 // The caller's ceiling (lib/permissions.ts AuthInfo) is enforced here for every action, so new modules inherit it.
-import type { Context, Middleware } from "moleculer";
-import { grants, PUBLIC, AUTHENTICATED, ACCOUNT, AuthInfo, Role, roleRank } from "./permissions";
+import path from "path";
+import type { Context, Middleware, Service } from "moleculer";
+import { getConfig } from "./config";
 import { forbidden, unauthorized } from "./errors";
+import { loadManifests, manifestOfServiceFile, ModuleManifest, SERVICES_DIR } from "./module";
+import {
+	ACCOUNT,
+	AUTHENTICATED,
+	AuthInfo,
+	derivePermissionTable,
+	grantsIn,
+	PermissionTable,
+	PUBLIC,
+	Role,
+	roleRank,
+	SPECIAL_PERMISSIONS
+} from "./permissions";
+
+// The platform's modules and, when SERVICES_DIR names another folder (test fixtures), that folder's too.
+function moduleDirs(): string[] {
+	return [...new Set([SERVICES_DIR, getConfig().servicesDir ?? SERVICES_DIR])];
+}
+
+let table: { key: string; table: PermissionTable } | undefined;
+
+// Role → permissions, derived once per process from every manifest (loaded modules or not).
+export function permissionTable(): PermissionTable {
+	const dirs = moduleDirs();
+	const key = dirs.join("\0");
+	if (table?.key !== key) {
+		const manifests = new Map<string, ModuleManifest>();
+		for (const dir of dirs) for (const m of loadManifests(dir)) manifests.set(m.name, m);
+		table = { key, table: derivePermissionTable([...manifests.values()]) };
+	}
+	return table.table;
+}
+
+export function grants(role: Role | undefined, permission: string): boolean {
+	return grantsIn(permissionTable(), role, permission);
+}
+
+export function permissionsFor(role: Role): string[] {
+	return [...permissionTable().byRole[role]];
+}
 
 export function authOf(ctx: Context<any, any>): AuthInfo | undefined {
 	return (ctx.meta as any).auth;
@@ -37,6 +78,28 @@ export const AuthzMiddleware: Middleware = {
 			const visibility = action.visibility ?? "published";
 			if (visibility === "published" && !action.permission)
 				throw new Error(`action ${service.name}.${name} is published but declares no permission`);
+		}
+	},
+
+	// A published action's permission must be one its module declares (or one of the special values): otherwise
+	// OpenAPI and the UI would show a rule no role holds, or another module's. Checked once the service's file is
+	// known; a service created from a bare schema (no module folder) may use any declared permission.
+	serviceStarting(service: Service) {
+		if (service.name.startsWith("$")) return;
+		const file = (service as { __filename?: string }).__filename;
+		const mod = moduleDirs()
+			.map(dir => manifestOfServiceFile(dir, file))
+			.find(m => m);
+		const declared = permissionTable().declared;
+		for (const [name, action] of Object.entries<any>(service.schema.actions ?? {})) {
+			const permission = action && typeof action === "object" ? action.permission : undefined;
+			if (!permission || SPECIAL_PERMISSIONS.includes(permission)) continue;
+			const where = `action ${service.name}.${name} declares permission "${permission}"`;
+			if (mod && !mod.permissions?.[permission]) {
+				const manifest = path.relative(process.cwd(), path.join(path.dirname(file!), `${mod.name}.module.ts`));
+				throw new Error(`${where}, which module "${mod.name}" does not declare: add it to permissions in ${manifest}`);
+			}
+			if (!declared.has(permission)) throw new Error(`${where}, which no module's manifest declares`);
 		}
 	},
 

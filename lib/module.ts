@@ -4,6 +4,7 @@
 import fs from "fs";
 import path from "path";
 import { CHANNELS, ChannelName } from "./events/types";
+import { derivePermissionTable, PERMISSION_NAME, PermissionSpec, ROLES } from "./permissions";
 
 export const SERVICES_DIR = path.resolve(__dirname, "../services");
 
@@ -14,13 +15,15 @@ export interface ConsumedChannel {
 	group: string;
 }
 
-// Issue 11 adds permissions and settings here.
+// Issue 11 adds settings here.
 export interface ModuleManifest {
 	name: string; // the folder's name
 	description: string;
 	tablePrefix?: string; // every table the module owns starts with it
 	publishes: ChannelName[]; // channels whose events it writes to the outbox
 	consumes: ConsumedChannel[];
+	// Every permission its actions declare (lib/authz.ts refuses any other), with the lowest role holding it.
+	permissions?: Record<string, PermissionSpec>;
 }
 
 export function defineModule<M extends ModuleManifest>(manifest: M): M {
@@ -66,6 +69,15 @@ function readManifest(dir: string, mod: string): ModuleManifest {
 	for (const c of m.consumes)
 		if (typeof c.group !== "string" || !NAME.test(c.group))
 			throw fail(`consumer group ${JSON.stringify(c.group)} is not a name`);
+	if (m.permissions !== undefined && (typeof m.permissions !== "object" || Array.isArray(m.permissions)))
+		throw fail('permissions must be an object: { "<module>:<verb>": { description, role } }');
+	for (const [name, spec] of Object.entries(m.permissions ?? {})) {
+		if (!PERMISSION_NAME.test(name)) throw fail(`permission ${JSON.stringify(name)} is not "<module>:<verb>"`);
+		if (typeof spec?.description !== "string" || !spec.description.trim())
+			throw fail(`permission ${name} has no description`);
+		if (!ROLES.includes(spec.role))
+			throw fail(`permission ${name}: role ${JSON.stringify(spec.role)} is not one of ${ROLES.join(", ")}`);
+	}
 	return m as ModuleManifest;
 }
 
@@ -87,6 +99,11 @@ export function loadManifests(dir: string): ModuleManifest[] {
 				throw new ManifestError(m.name, `${id} is already consumed by module "${other}"`);
 			owner.set(id, m.name);
 		}
+	try {
+		derivePermissionTable(manifests);
+	} catch (err) {
+		throw new ManifestError(key, (err as Error).message);
+	}
 	cache.set(key, manifests);
 	return manifests;
 }

@@ -6,5 +6,10 @@ export default defineModule({
 	description: "LLM gateway: providers, models, routing, fallbacks, rate limits, cache, completion logs",
 	tablePrefix: "ai_",
 	publishes: ["ai.events"],
-	consumes: []
+	consumes: [],
+	permissions: {
+		"ai:read": { description: "See models, providers, routing, limits, settings and the completion log", role: "viewer" },
+		"ai:write": { description: "Run completions and embeddings (playground, /v1)", role: "member" },
+		"ai:manage": { description: "Configure providers, models, routing, presets, limits and settings", role: "admin" }
+	}
 });

@@ -4,8 +4,8 @@
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { DbMixin } from "../../mixins/db.mixin";
-import { assertRoleWithin, authOf } from "../../lib/authz";
-import { ROLES, Role, grants } from "../../lib/permissions";
+import { assertRoleWithin, authOf, grants } from "../../lib/authz";
+import { ROLES, Role } from "../../lib/permissions";
 import { notFound } from "../../lib/errors";
 import { newApiKey } from "./credentials";
 

@@ -5,5 +5,17 @@ export default defineModule({
 	name: "auth",
 	description: "Users and sessions, organizations and members, teams, API keys; resolves credentials for the gateway",
 	publishes: [],
-	consumes: []
+	consumes: [],
+	permissions: {
+		"organizations:read": { description: "See the organization and its settings", role: "viewer" },
+		"organizations:manage": { description: "Rename the organization and change its settings", role: "admin" },
+		"organizations:own": { description: "Delete the organization", role: "owner" },
+		"members:read": { description: "See who belongs to the organization and their roles", role: "viewer" },
+		"members:manage": { description: "Add and remove members, change roles up to one's own", role: "admin" },
+		"teams:read": { description: "See teams and their members", role: "viewer" },
+		"teams:manage": { description: "Create, change and delete teams and their members", role: "admin" },
+		"apikeys:read": { description: "See one's own API keys", role: "viewer" },
+		"apikeys:write": { description: "Create API keys and revoke one's own", role: "member" },
+		"apikeys:manage": { description: "See and revoke every member's API keys", role: "admin" }
+	}
 });

@@ -5,8 +5,8 @@ import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getConfig } from "../../lib/config";
 import { getDb, Queryable } from "../../lib/db";
-import { PUBLIC, AUTHENTICATED, permissionsFor, Role, roleRank, AuthInfo } from "../../lib/permissions";
-import { authOf } from "../../lib/authz";
+import { PUBLIC, AUTHENTICATED, Role, roleRank, AuthInfo } from "../../lib/permissions";
+import { authOf, permissionsFor } from "../../lib/authz";
 import { conflict, forbidden, fromDbError, unauthorized } from "../../lib/errors";
 import { isUuid } from "../../mixins/db.mixin";
 import { slugify } from "./slug";
@@ -137,7 +137,13 @@ const AuthService: ServiceSchema = {
 					 WHERE m.user_id = $1 AND ($2::uuid IS NULL OR o.id = $2) ORDER BY o.created_at`,
 					[auth.userId, auth.boundOrganizationId ?? null]
 				);
-				return { user: publicUser(user), organizations: rows, organizationId: auth.organizationId ?? null, role: auth.role ?? null };
+				return {
+					user: publicUser(user),
+					organizations: rows,
+					organizationId: auth.organizationId ?? null,
+					role: auth.role ?? null,
+					permissions: auth.role ? permissionsFor(auth.role) : []
+				};
 			}
 		},
 

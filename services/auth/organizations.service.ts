@@ -4,7 +4,7 @@ import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb } from "../../lib/db";
 import { ACCOUNT, AUTHENTICATED, ROLES, Role } from "../../lib/permissions";
-import { assertRoleWithin, authOf } from "../../lib/authz";
+import { assertRoleWithin, authOf, permissionsFor } from "../../lib/authz";
 import { conflict, forbidden, notFound } from "../../lib/errors";
 import { isUuid } from "../../mixins/db.mixin";
 import { slugify } from "./slug";
@@ -59,7 +59,8 @@ const OrganizationsService: ServiceSchema = {
 					 WHERE m.user_id = $1 AND ($2::uuid IS NULL OR o.id = $2) ORDER BY o.created_at`,
 					[auth.userId, auth.boundOrganizationId ?? null]
 				);
-				return rows;
+				// What the member's role holds in each, so the UI shows exactly what the API allows.
+				return rows.map(r => ({ ...r, permissions: permissionsFor(r.role) }));
 			}
 		},
 

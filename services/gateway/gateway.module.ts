@@ -5,5 +5,6 @@ export default defineModule({
 	name: "gateway",
 	description: "REST API, OpenAI-compatible /v1, socket.io bridge, OpenAPI, health, metrics and the web UI",
 	publishes: [],
-	consumes: []
+	consumes: [],
+	permissions: {}
 });

@@ -6,9 +6,8 @@ import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getConfig } from "../../lib/config";
 import { acquireDb, getDb, releaseDb, Queryable } from "../../lib/db";
-import { authOf } from "../../lib/authz";
+import { authOf, grants } from "../../lib/authz";
 import { conflict, forbidden, invalid, notFound, unavailable } from "../../lib/errors";
-import { grants } from "../../lib/permissions";
 import { isUuid } from "../../mixins/db.mixin";
 import { appendAudit, AuditEntry, verifyAudit } from "./audit";
 import { DecryptError, loadMasterKeys, MasterKey, MasterKeys, open, seal, toBuffer, unwrapKey, valueAad, wrapKey } from "./crypto";
@@ -96,8 +95,8 @@ const SecretsService: ServiceSchema = {
 		create: {
 			retryPolicy: { enabled: false },
 			rest: "POST /",
-			// Admins and owners, or a write grant covering the name in that environment (checked in the handler).
-			permission: "secrets:read",
+			// Below secrets:manage, also a write grant covering the name in that environment (checked in the handler).
+			permission: "secrets:write",
 			params: {
 				$$strict: true,
 				environment,
@@ -135,7 +134,7 @@ const SecretsService: ServiceSchema = {
 		update: {
 			retryPolicy: { enabled: false },
 			rest: "PATCH /:id",
-			permission: "secrets:read",
+			permission: "secrets:write",
 			params: {
 				$$strict: true,
 				id,
@@ -167,7 +166,7 @@ const SecretsService: ServiceSchema = {
 
 		reveal: {
 			rest: "POST /:id/reveal",
-			permission: "secrets:read",
+			permission: "secrets:reveal",
 			params: { $$strict: true, id, version: { type: "number", integer: true, min: 1, optional: true, convert: true } },
 			async handler(this: any, ctx: Context<any>) {
 				return this.audited(ctx, "reveal", ctx.params.id, async (tx: Queryable, vault: Vault, access: any) => {
@@ -209,7 +208,7 @@ const SecretsService: ServiceSchema = {
 		rollback: {
 			retryPolicy: { enabled: false },
 			rest: "POST /:id/rollback",
-			permission: "secrets:read",
+			permission: "secrets:write",
 			params: { $$strict: true, id, version: { type: "number", integer: true, min: 1, convert: true } },
 			async handler(this: any, ctx: Context<any>) {
 				const result = await this.audited(ctx, "rollback", ctx.params.id, async (tx: Queryable, vault: Vault, access: any) => {

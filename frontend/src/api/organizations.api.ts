@@ -9,6 +9,8 @@ export interface Organization {
 	slug: string;
 	personal: boolean;
 	role: Role;
+	// What the role holds here, derived by the server from the modules' manifests.
+	permissions: string[];
 	created_at?: string;
 }
 

@@ -3,7 +3,7 @@
 import { defineStore } from "pinia";
 import { computed, ref } from "vue";
 import { connectSession, refreshSession, type Tokens } from "@/lib/api";
-import { grants, AUTHENTICATED, PUBLIC } from "@/lib/permissions";
+import { AUTHENTICATED, PUBLIC } from "@/lib/permissions";
 import { authApi, type User } from "@/api/auth.api";
 import { organizationsApi, type Organization } from "@/api/organizations.api";
 
@@ -46,7 +46,7 @@ export const useAuthStore = defineStore("auth", () => {
 
 	function can(permission?: string): boolean {
 		if (!permission || permission === PUBLIC || permission === AUTHENTICATED) return isSignedIn.value;
-		return grants(role.value ?? undefined, permission);
+		return organization.value?.permissions?.includes(permission) ?? false;
 	}
 
 	function setTokens(tokens: Tokens, u: User | undefined = session.value?.user) {
