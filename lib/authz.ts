@@ -97,7 +97,9 @@ export const AuthzMiddleware: Middleware = {
 			const where = `action ${service.name}.${name} declares permission "${permission}"`;
 			if (mod && !mod.permissions?.[permission]) {
 				const manifest = path.relative(process.cwd(), path.join(path.dirname(file!), `${mod.name}.module.ts`));
-				throw new Error(`${where}, which module "${mod.name}" does not declare: add it to permissions in ${manifest}`);
+				throw new Error(
+					`${where}, which module "${mod.name}" does not declare: add it to permissions in ${manifest}`
+				);
 			}
 			if (!declared.has(permission)) throw new Error(`${where}, which no module's manifest declares`);
 		}

@@ -48,7 +48,9 @@ export function derivePermissionTable(
 		for (const [name, spec] of Object.entries(m.permissions ?? {})) {
 			const other = declared.get(name);
 			if (other && other.module !== m.name)
-				throw new Error(`permission ${name} is declared by both module "${other.module}" and module "${m.name}"`);
+				throw new Error(
+					`permission ${name} is declared by both module "${other.module}" and module "${m.name}"`
+				);
 			declared.set(name, { ...spec, name, module: m.name });
 		}
 	const names = [...declared.keys()].sort();

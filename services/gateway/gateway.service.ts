@@ -14,6 +14,7 @@ import { jsonBodyParsers } from "./body";
 import { formatError } from "./errors";
 import { openAiRoute } from "./openai-compat";
 import { buildOpenApi } from "./openapi";
+import { permissionTable } from "../../lib/authz";
 import { SocketBridge, SocketIdentity } from "./socket-bridge";
 
 const PUBLIC_DIR = path.resolve(__dirname, "../../public");
@@ -236,7 +237,8 @@ const GatewayService: ServiceSchema = {
 			const aliases = (this.aliases as any[]).filter(a => a.action).map(a => ({ methods: a.method, fullPath: a.fullPath, actionName: a.action }));
 			const actions = new Map<string, any>();
 			for (const a of this.broker.registry.getActionList({ onlyAvailable: true, skipInternal: true, withEndpoints: false }) as any[]) actions.set(a.name, a.action);
-			return buildOpenApi(aliases, actions, require("../../package.json").version);
+			const version = require("../../package.json").version;
+			return buildOpenApi(aliases, actions, version, permissionTable().declared);
 		}
 	},
 

@@ -1,6 +1,6 @@
 // OpenAPI 3 document built from what the cluster actually serves: the gateway's aliases (method, path, action) and
 // each action's validator schema and permission. Adding a module adds its routes here without editing anything.
-import { PUBLIC } from "../../lib/permissions";
+import { DeclaredPermission, PUBLIC, ROLES, roleRank } from "../../lib/permissions";
 
 type Rule = string | Record<string, any> | Rule[];
 
@@ -64,7 +64,20 @@ function objectSchema(params: Record<string, Rule>, skip: string[] = []) {
 
 const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } });
 
-export function buildOpenApi(aliases: Alias[], actions: Map<string, any>, version: string) {
+// What an operation requires, with the permission's description and the roles holding it by default (from the
+// declaring module's manifest).
+function requires(permission: string, declared?: DeclaredPermission): string {
+	if (!declared) return `Requires permission \`${permission}\`.`;
+	const roles = ROLES.filter(r => roleRank(r) >= roleRank(declared.role)).join(", ");
+	return `Requires permission \`${permission}\` (${declared.description}); held by default by ${roles}.`;
+}
+
+export function buildOpenApi(
+	aliases: Alias[],
+	actions: Map<string, any>,
+	version: string,
+	permissions: ReadonlyMap<string, DeclaredPermission> = new Map()
+) {
 	const paths: Record<string, Record<string, any>> = {};
 	for (const alias of aliases) {
 		const action = actions.get(alias.actionName);
@@ -90,7 +103,9 @@ export function buildOpenApi(aliases: Alias[], actions: Map<string, any>, versio
 			operationId: alias.actionName,
 			tags: [alias.actionName.split(".")[0]],
 			summary: alias.actionName,
-			...(action.permission && !isPublic ? { description: `Requires permission \`${action.permission}\`.` } : {}),
+			...(action.permission && !isPublic
+				? { description: requires(action.permission, permissions.get(action.permission)) }
+				: {}),
 			"x-permission": action.permission,
 			...(isPublic ? { security: [] } : {}),
 			...(parameters.length ? { parameters } : {}),
