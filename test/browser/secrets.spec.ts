@@ -258,6 +258,8 @@ describeWithBrowser()("secrets UI (browser)", () => {
 		await openEnvironment(viewerPage, "production");
 		for (const name of ["DATABASE_URL", "REDIS_URL", "STRIPE_KEY"]) await row(viewerPage, name).waitFor();
 		expect(await viewerPage.getByTestId("secrets-import").count()).toBe(0);
+		// Writing needs secrets:write, which viewers do not hold (the API refuses it too, grant or not).
+		expect(await viewerPage.getByTestId("secret-new").count()).toBe(0);
 
 		const r = row(viewerPage, "DATABASE_URL");
 		await r.getByTestId("secret-reveal").click();
