@@ -61,10 +61,13 @@ function readModule(dir: string, mod: string): Migration[] {
 		const version = Number(m[1]);
 		const other = seen.get(version);
 		if (other)
-			throw new MigrationError(`migrations/${mod}/: ${other} and ${file} share number ${m[1]}; renumber the newer one`);
+			throw new MigrationError(
+				`migrations/${mod}/: ${other} and ${file} share number ${m[1]}; renumber the newer one`
+			);
 		seen.set(version, file);
 		const sql = fs.readFileSync(path.join(dir, mod, file), "utf8");
-		return { module: mod, version, name: m[2], sql, checksum: crypto.createHash("sha256").update(sql).digest("hex") };
+		const checksum = crypto.createHash("sha256").update(sql).digest("hex");
+		return { module: mod, version, name: m[2], sql, checksum };
 	});
 }
 
@@ -80,11 +83,13 @@ export function readMigrations(source: MigrationSource = {}): Migration[] {
 	for (const e of entries) {
 		if (!e.isDirectory())
 			throw new MigrationError(
-				`migrations/${e.name}: migrations live in their module's folder, migrations/<module>/NNNN_<what-changes>.sql`
+				`migrations/${e.name}: migrations live in their module's folder, ` +
+					"migrations/<module>/NNNN_<what-changes>.sql"
 			);
 		if (!order.includes(e.name))
 			throw new MigrationError(
-				`migrations/${e.name}/: no module "${e.name}" owns it (services/${e.name}/${e.name}.module.ts is missing)`
+				`migrations/${e.name}/: no module "${e.name}" owns it ` +
+					`(services/${e.name}/${e.name}.module.ts is missing)`
 			);
 	}
 	const folders = new Set(entries.map(e => e.name));
@@ -126,20 +131,19 @@ async function convertLegacyHistory(db: Db, conn: Queryable): Promise<void> {
 		);
 		const converted = rows.map(r => {
 			const to = LEGACY[r.version];
+			const old = `${String(r.version).padStart(4, "0")}_${r.name}`;
 			if (!to || to.old !== r.name)
 				throw new MigrationError(
-					`schema_migrations records global migration ${String(r.version).padStart(4, "0")}_${r.name}, which this ` +
-						`version cannot place in a module (it knows 0001_core to 0007_ai_provider_secret_headers); nothing changed`
+					`schema_migrations records global migration ${old}, which this version cannot place in a module ` +
+						"(it knows 0001_core to 0007_ai_provider_secret_headers); nothing changed"
 				);
 			return [to.module, to.version, to.name, r.checksum, r.applied_at];
 		});
 		await tx.exec("DROP TABLE schema_migrations");
 		await tx.exec(CREATE_TABLE);
-		for (const row of converted)
-			await tx.query(
-				"INSERT INTO schema_migrations (module, version, name, checksum, applied_at) VALUES ($1, $2, $3, $4, $5)",
-				row
-			);
+		const insert =
+			"INSERT INTO schema_migrations (module, version, name, checksum, applied_at) VALUES ($1, $2, $3, $4, $5)";
+		for (const row of converted) await tx.query(insert, row);
 	});
 }
 
@@ -164,12 +168,10 @@ export async function migrate(db: Db, source: MigrationSource = {}): Promise<{ a
 			if (done.has(`${m.module}/${m.version}`)) continue;
 			await db.transaction(async tx => {
 				await tx.exec(m.sql);
-				await tx.query("INSERT INTO schema_migrations (module, version, name, checksum) VALUES ($1, $2, $3, $4)", [
-					m.module,
-					m.version,
-					m.name,
-					m.checksum
-				]);
+				await tx.query(
+					"INSERT INTO schema_migrations (module, version, name, checksum) VALUES ($1, $2, $3, $4)",
+					[m.module, m.version, m.name, m.checksum]
+				);
 			});
 			applied.push(migrationId(m));
 		}
