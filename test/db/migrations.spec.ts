@@ -142,7 +142,8 @@ describe("migration layout", () => {
 		]);
 	});
 
-	test.each([
+	type Refusal = [string, Record<string, string>, { name: string; dependsOn?: string[] }[], RegExp];
+	test.each<Refusal>([
 		[
 			"a dependency cycle",
 			{ "a/0001_x.sql": "" },
@@ -161,7 +162,7 @@ describe("migration layout", () => {
 			[{ name: "a" }],
 			/migrations\/a\/: 0005_one.sql and 0005_two.sql share number 0005/
 		],
-		...["add_things.sql", "5_things.sql", "0000_things.sql", "0001_Things.sql", "notes.md"].map(file => [
+		...["add_things.sql", "5_things.sql", "0000_things.sql", "0001_Things.sql", "notes.md"].map((file): Refusal => [
 			`the file name ${file}`,
 			{ [`a/${file}`]: "" },
 			[{ name: "a" }],
