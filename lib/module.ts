@@ -24,6 +24,8 @@ export interface ModuleManifest {
 	consumes: ConsumedChannel[];
 	// Every permission its actions declare (lib/authz.ts refuses any other), with the lowest role holding it.
 	permissions?: Record<string, PermissionSpec>;
+	// Modules it needs first (the seed's start-up order): their migrations are applied before its own.
+	dependsOn?: string[];
 }
 
 export function defineModule<M extends ModuleManifest>(manifest: M): M {
@@ -78,6 +80,8 @@ function readManifest(dir: string, mod: string): ModuleManifest {
 		if (!ROLES.includes(spec.role))
 			throw fail(`permission ${name}: role ${JSON.stringify(spec.role)} is not one of ${ROLES.join(", ")}`);
 	}
+	if (m.dependsOn !== undefined && (!Array.isArray(m.dependsOn) || m.dependsOn.some(d => !NAME.test(d))))
+		throw fail("dependsOn must be a list of module names");
 	return m as ModuleManifest;
 }
 
@@ -121,4 +125,31 @@ export function manifestOfServiceFile(dir: string, file: string | undefined): Mo
 	const folder = path.dirname(path.resolve(file));
 	if (path.dirname(folder) !== path.resolve(dir)) return undefined;
 	return loadManifests(dir).find(m => m.name === path.basename(folder));
+}
+
+// The modules in an order where each comes after every module it depends on (alphabetical where free to choose, so
+// every process gets the same order). A dependency on a module that does not exist, or a cycle, is refused.
+export function dependencyOrder<M extends Pick<ModuleManifest, "name" | "dependsOn">>(manifests: M[]): M[] {
+	const byName = new Map(manifests.map(m => [m.name, m]));
+	for (const m of manifests)
+		for (const dep of m.dependsOn ?? [])
+			if (!byName.has(dep)) {
+				const known = [...byName.keys()].join(", ");
+				throw new ManifestError(m.name, `dependsOn names unknown module "${dep}" (known: ${known})`);
+			}
+	const order: M[] = [];
+	const state = new Map<string, "visiting" | "done">();
+	const visit = (m: M, path: string[]) => {
+		if (state.get(m.name) === "done") return;
+		if (state.get(m.name) === "visiting") {
+			const cycle = [...path.slice(path.indexOf(m.name)), m.name].join(" -> ");
+			throw new ManifestError(m.name, `dependsOn forms a cycle: ${cycle}`);
+		}
+		state.set(m.name, "visiting");
+		for (const dep of [...(m.dependsOn ?? [])].sort()) visit(byName.get(dep)!, [...path, m.name]);
+		state.set(m.name, "done");
+		order.push(m);
+	};
+	for (const m of [...manifests].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) visit(m, []);
+	return order;
 }

@@ -35,12 +35,15 @@ export const replCommands = [
 	},
 	{
 		command: "migrations",
-		description: "Applied database migrations",
+		description: "Applied database migrations (module/NNNN_name), oldest first",
 		async action() {
 			const { getDb } = await import("./db");
+			const { migrationId } = await import("./db/migrate");
 			const db = await getDb();
-			const { rows } = await db.query("SELECT version, name, applied_at FROM schema_migrations ORDER BY version");
-			for (const r of rows) console.log(`${String(r.version).padStart(4, "0")}_${r.name}  ${new Date(r.applied_at).toISOString()}`);
+			const { rows } = await db.query(
+				"SELECT module, version, name, applied_at FROM schema_migrations ORDER BY applied_at, module, version"
+			);
+			for (const r of rows) console.log(`${migrationId(r).padEnd(48)} ${new Date(r.applied_at).toISOString()}`);
 		}
 	}
 ];

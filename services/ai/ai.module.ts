@@ -5,6 +5,7 @@ export default defineModule({
 	name: "ai",
 	description: "LLM gateway: providers, models, routing, fallbacks, rate limits, cache, completion logs",
 	tablePrefix: "ai_",
+	dependsOn: ["auth", "secrets"],
 	publishes: ["ai.events"],
 	consumes: [],
 	permissions: {

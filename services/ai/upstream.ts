@@ -5,7 +5,8 @@ import OpenAI from "openai";
 import { redact } from "../../lib/redact";
 
 // A header's value is typed in, or names a secret (in the provider's key environment). `secret: null` marks a
-// credential header whose typed value was removed on upgrade (migrations/0006): a secret must be chosen.
+// credential header whose typed value was removed on upgrade (migrations/ai/0004_provider_secret_headers.sql): a
+// secret must be chosen.
 export type HeaderValue = string | { secret: string | null };
 
 export interface Provider {

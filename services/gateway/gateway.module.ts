@@ -4,6 +4,7 @@ import { defineModule } from "../../lib/module";
 export default defineModule({
 	name: "gateway",
 	description: "REST API, OpenAI-compatible /v1, socket.io bridge, OpenAPI, health, metrics and the web UI",
+	dependsOn: ["auth"],
 	publishes: [],
 	consumes: [],
 	permissions: {}

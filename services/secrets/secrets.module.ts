@@ -4,6 +4,7 @@ import { defineModule } from "../../lib/module";
 export default defineModule({
 	name: "secrets",
 	description: "Organization-scoped credentials: encrypted at rest, versioned, granted and audited",
+	dependsOn: ["auth"],
 	publishes: [],
 	consumes: [],
 	// Below secrets:manage, values are reached only through grants (per secret, checked in the handler).

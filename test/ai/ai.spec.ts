@@ -496,7 +496,7 @@ describeWith(["postgres"])("AI service", () => {
 		test("a credential header typed in before the upgrade is removed by the migration; the provider then says which secret to choose", async () => {
 			const provider = await call("ai-providers.create", { name: "legacy", base_url: up.baseUrl, timeout_ms: 400 });
 			await sql.query(`UPDATE ai_providers SET headers = '{"X-Goog-Api-Key": "legacy-typed-key-4410", "OpenAI-Organization": "org-1"}' WHERE id = $1`, [provider.id]);
-			await sql.query(fs.readFileSync(path.resolve(__dirname, "../../migrations/0007_ai_provider_secret_headers.sql"), "utf8"));
+			await sql.query(fs.readFileSync(path.resolve(__dirname, "../../migrations/ai/0004_provider_secret_headers.sql"), "utf8"));
 			const row = (await sql.query("SELECT headers FROM ai_providers WHERE id = $1", [provider.id])).rows[0];
 			expect(row.headers).toEqual({ "X-Goog-Api-Key": { secret: null }, "OpenAI-Organization": "org-1" });
 			broker.broadcast("ai.config.changed", { organizationId: owner.organization.id });
