@@ -21,6 +21,9 @@ export interface ModuleManifest {
 	tablePrefix?: string; // every table the module owns starts with it
 	publishes: ChannelName[]; // channels whose events it writes to the outbox
 	consumes: ConsumedChannel[];
+	// What the module's services may do when they act for an organization without a user (a job's principal,
+	// mixins/service-identity.mixin.ts): permissions like "ai:write". None: they cannot act that way.
+	servicePermissions?: string[];
 }
 
 export function defineModule<M extends ModuleManifest>(manifest: M): M {
