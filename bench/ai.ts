@@ -210,10 +210,12 @@ async function cluster(upstreamUrl: string) {
 		// As compose runs it: the root on the secrets node, only its own credential on the ai node.
 		const root = crypto.randomBytes(32).toString("hex");
 		const masterKey = crypto.randomBytes(32).toString("base64");
-		const core = spawnChild("auth+secrets", "lib/main.ts", { ...env, SERVICES: "auth,secrets", MASTER_KEY: masterKey, SERVICE_IDENTITY_KEY: root });
+		const coreEnv = { ...env, SERVICES: "auth,secrets", MASTER_KEY: masterKey, SERVICE_IDENTITY_KEY: root };
+		const core = spawnChild("auth+secrets", "lib/main.ts", coreEnv);
 		children.push(core);
 		await core.waitFor(/Coder IDE node .* up/, 60_000);
-		const ai = spawnChild("ai", "lib/main.ts", { ...env, SERVICES: "ai", SERVICE_CREDENTIALS: `ai:${deriveCredential(root, "ai")}` });
+		const aiCredential = `ai:${deriveCredential(root, "ai")}`;
+		const ai = spawnChild("ai", "lib/main.ts", { ...env, SERVICES: "ai", SERVICE_CREDENTIALS: aiCredential });
 		const gw = spawnChild("gateway", "lib/main.ts", { ...env, SERVICES: "gateway", PORT: String(port) });
 		children.push(ai, gw);
 		await Promise.all([ai.waitFor(/Coder IDE node .* up/, 60_000), gw.waitFor(/Coder IDE node .* up/, 60_000)]);

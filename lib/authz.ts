@@ -58,7 +58,8 @@ async function assertServiceProven(ctx: Context<any, any>, auth: AuthInfo, actio
 		const params = { token: String(token ?? ""), action, organizationId, binding };
 		({ service } = await ctx.broker.call<{ service: string }, typeof params>("secrets.verifyIdentity", params));
 	}
-	if (service !== auth.service) throw forbidden(`service principal refused: the token proves ${service}, not ${auth.service}`);
+	if (service !== auth.service)
+		throw forbidden(`service principal refused: the token proves ${service}, not ${auth.service}`);
 }
 
 export const AuthzMiddleware: Middleware = {

@@ -195,7 +195,8 @@ export function loadConfig(env: Env = process.env): Config {
 	if (config.serviceIdentityKey && config.serviceIdentityKey.length < 32)
 		throw new ConfigError("SERVICE_IDENTITY_KEY", "must be at least 32 characters");
 	// One process is one trust domain: its services hold their credentials through a root only it knows.
-	if (config.mode === "embedded" && !config.serviceIdentityKey) config.serviceIdentityKey = embeddedRoot(config.jwtSecret);
+	if (config.mode === "embedded" && !config.serviceIdentityKey)
+		config.serviceIdentityKey = embeddedRoot(config.jwtSecret);
 	// Packets between nodes carry secret values (secrets.resolve): a cluster must encrypt them.
 	if (config.mode === "cluster" && !config.transitKey) throw new ConfigError("TRANSIT_KEY", "is required in cluster mode (32+ characters, the same on every node)");
 	if (config.transitKey && config.transitKey.length < 32) throw new ConfigError("TRANSIT_KEY", "must be at least 32 characters");

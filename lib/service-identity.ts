@@ -46,11 +46,8 @@ export function embeddedRoot(jwtSecret: string): string {
 	return crypto.createHmac("sha256", jwtSecret).update("coder-ide service identity root v1").digest("base64url");
 }
 
-function mac(credential: string, service: string, action: string, org: string, ts: string, nonce: string, extra: string) {
-	return crypto
-		.createHmac("sha256", credential)
-		.update(`${service}\0${action}\0${org}\0${ts}\0${nonce}\0${extra}`)
-		.digest("base64url");
+function mac(credential: string, ...fields: string[]) {
+	return crypto.createHmac("sha256", credential).update(fields.join("\0")).digest("base64url");
 }
 
 // `extra` is anything else the verifier must see unaltered (a service principal's permissions).

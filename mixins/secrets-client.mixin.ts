@@ -17,7 +17,8 @@ export interface SecretRef {
 const TTL_MS = 5 * 60_000;
 const keyOf = (r: SecretRef) => `${r.organizationId}|${r.projectId ?? ""}|${r.environment}|${r.name}`;
 // What a resolve token binds besides service and organization: the one secret it may read.
-export const resolveBinding = (r: Omit<SecretRef, "organizationId">) => `${r.projectId ?? ""}|${r.environment}|${r.name}`;
+export const resolveBinding = (r: Omit<SecretRef, "organizationId">) =>
+	`${r.projectId ?? ""}|${r.environment}|${r.name}`;
 
 export const SecretsClientMixin: Partial<ServiceSchema> = {
 	mixins: [ServiceIdentityMixin],

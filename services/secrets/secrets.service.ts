@@ -669,7 +669,10 @@ const SecretsService: ServiceSchema = {
 			const org = opts.organizationId ?? auth?.organizationId;
 			if (!org) throw forbidden("no organization selected");
 			const byService = auth?.kind === "service";
-			const actor = opts.actor ?? { actorType: byService ? ("service" as const) : ("user" as const), actorId: (byService ? auth!.service : auth?.userId) ?? null };
+			const actor = opts.actor ?? {
+				actorType: byService ? ("service" as const) : ("user" as const),
+				actorId: (byService ? auth!.service : auth?.userId) ?? null
+			};
 			const entry = (outcome: AuditEntry["outcome"], details?: Record<string, unknown>): AuditEntry => ({ ...actor, action, target, outcome, requestId: ctx.requestID, details });
 			const db = await getDb();
 			const grantees = auth ? await this.grantees(ctx) : null;
