@@ -13,6 +13,7 @@ import { spawnChild, Child } from "./proc";
 import { cpuTicks } from "./cpu";
 import { peakRssMiB } from "./load";
 import { createTestDatabase } from "../test/helpers/infra";
+import { deriveCredential } from "../lib/service-identity";
 
 const PG_ADMIN = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const AMQP = "amqp://guest:guest@127.0.0.1:5672";
@@ -206,10 +207,15 @@ async function cluster(upstreamUrl: string) {
 	try {
 		const env = { ...BASE_ENV, TRANSPORTER: AMQP, CHANNELS_URL: AMQP, CACHER: REDIS, DATABASE_URL: db.url, NAMESPACE: `bench-ai-${crypto.randomBytes(3).toString("hex")}` };
 		const port = 3992;
-		const core = spawnChild("auth+secrets", "lib/main.ts", { ...env, SERVICES: "auth,secrets", MASTER_KEY: crypto.randomBytes(32).toString("base64") });
+		// As compose runs it: the root on the secrets node, only its own credential on the ai node.
+		const root = crypto.randomBytes(32).toString("hex");
+		const masterKey = crypto.randomBytes(32).toString("base64");
+		const coreEnv = { ...env, SERVICES: "auth,secrets", MASTER_KEY: masterKey, SERVICE_IDENTITY_KEY: root };
+		const core = spawnChild("auth+secrets", "lib/main.ts", coreEnv);
 		children.push(core);
 		await core.waitFor(/Coder IDE node .* up/, 60_000);
-		const ai = spawnChild("ai", "lib/main.ts", { ...env, SERVICES: "ai" });
+		const aiCredential = `ai:${deriveCredential(root, "ai")}`;
+		const ai = spawnChild("ai", "lib/main.ts", { ...env, SERVICES: "ai", SERVICE_CREDENTIALS: aiCredential });
 		const gw = spawnChild("gateway", "lib/main.ts", { ...env, SERVICES: "gateway", PORT: String(port) });
 		children.push(ai, gw);
 		await Promise.all([ai.waitFor(/Coder IDE node .* up/, 60_000), gw.waitFor(/Coder IDE node .* up/, 60_000)]);

@@ -12,13 +12,17 @@ import { spawnChild, Child } from "./proc";
 import { runLoad, DEFAULT_LOAD, LoadStats } from "./load";
 import { loadConfig, setConfig } from "../lib/config";
 import { brokerOptions } from "../moleculer.config";
-import { SecretsClientMixin } from "../mixins/secrets-client.mixin";
+import { resolveBinding, SecretsClientMixin } from "../mixins/secrets-client.mixin";
 import { createTestDatabase } from "../test/helpers/infra";
 
 const PG_ADMIN = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const AMQP = "amqp://guest:guest@127.0.0.1:5672";
 const REDIS = "redis://127.0.0.1:6379";
-const SECRETS = { JWT_SECRET: crypto.randomBytes(24).toString("hex"), TRANSIT_KEY: crypto.randomBytes(24).toString("hex") };
+const SECRETS = {
+	JWT_SECRET: crypto.randomBytes(24).toString("hex"),
+	TRANSIT_KEY: crypto.randomBytes(24).toString("hex"),
+	SERVICE_IDENTITY_KEY: crypto.randomBytes(24).toString("hex")
+};
 const UP = /Coder IDE node .* up/;
 
 async function json(url: string, init: RequestInit = {}) {
@@ -106,8 +110,11 @@ async function main() {
 		await caller.waitForServices(["secrets"], 30_000);
 		const ref = { organizationId: f.reg.organization.id, environment: "production", name: "BENCH_KEY" };
 		results.resolveDirect = {
-			label: "secrets.resolve over RabbitMQ, no client cache (each call decrypts and is audited)",
-			...(await runLoad(() => caller!.call("secrets.resolve", ref, { caller: "bench-consumer" }), DEFAULT_LOAD))
+			label: "secrets.resolve over RabbitMQ, no client cache (each call is signed, verified, decrypted and audited)",
+			...(await runLoad(() => {
+				const meta = consumer.identityMeta("secrets.resolve", ref.organizationId, resolveBinding(ref));
+				return caller!.call("secrets.resolve", ref, { meta });
+			}, DEFAULT_LOAD))
 		};
 		results.resolveCached = { label: "resolveSecret through SecretsClientMixin (in-process cache)", ...(await runLoad(() => consumer.resolveSecret(ref), DEFAULT_LOAD)) };
 	} finally {

@@ -18,6 +18,7 @@ import {
 	roleRank,
 	SPECIAL_PERMISSIONS
 } from "./permissions";
+import { IDENTITY_META, IdentityError, permissionsBinding, verifierFor } from "./service-identity";
 
 // The platform's modules and, when SERVICES_DIR names another folder (test fixtures), that folder's too.
 function moduleDirs(): string[] {
@@ -67,6 +68,40 @@ export function assertRoleWithin(auth: AuthInfo, role: Role) {
 	}
 }
 
+const VERBS = ["read", "write", "manage", "own"];
+
+// A service principal holds exactly what its module declares: "ai:write" covers ai's read and write actions.
+function servicePermits(permissions: string[], permission: string): boolean {
+	const [mod, verb] = permission.split(":");
+	return permissions.some(p => {
+		const [m, v] = p.split(":");
+		return (m === mod || m === "*") && VERBS.indexOf(v) >= VERBS.indexOf(verb) && VERBS.includes(verb);
+	});
+}
+
+// A service principal is whatever its sender wrote in meta unless its token proves the service, for this action
+// and organization with these permissions: checked here with the root, or by secrets where the root is not held.
+async function assertServiceProven(ctx: Context<any, any>, auth: AuthInfo, action: string) {
+	const token = ctx.meta[IDENTITY_META];
+	const organizationId = auth.organizationId ?? "";
+	const binding = permissionsBinding(auth.permissions ?? []);
+	let service: string;
+	const root = getConfig().serviceIdentityKey;
+	if (root) {
+		try {
+			service = verifierFor(root).verify(token, action, organizationId, binding);
+		} catch (err) {
+			if (err instanceof IdentityError) throw forbidden(`service principal refused: ${err.message}`);
+			throw err;
+		}
+	} else {
+		const params = { token: String(token ?? ""), action, organizationId, binding };
+		({ service } = await ctx.broker.call<{ service: string }, typeof params>("secrets.verifyIdentity", params));
+	}
+	if (service !== auth.service)
+		throw forbidden(`service principal refused: the token proves ${service}, not ${auth.service}`);
+}
+
 export const AuthzMiddleware: Middleware = {
 	name: "Authz",
 
@@ -110,6 +145,13 @@ export const AuthzMiddleware: Middleware = {
 		if (!permission || permission === PUBLIC) return handler;
 		return async function authzHandler(ctx: Context<any, any>) {
 			const auth = authOf(ctx);
+			if (auth?.kind === "service") {
+				if (permission === AUTHENTICATED || permission === ACCOUNT || !servicePermits(auth.permissions, permission))
+					throw forbidden(`service ${auth.service} does not declare permission ${permission}`);
+				assertInsideBinding(auth, permission);
+				await assertServiceProven(ctx, auth, action.name);
+				return handler(ctx);
+			}
 			if (!auth || !auth.userId) throw unauthorized();
 			assertInsideBinding(auth, permission);
 			if (permission !== AUTHENTICATED && permission !== ACCOUNT) {

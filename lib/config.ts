@@ -4,6 +4,7 @@ import fs from "fs";
 import path from "path";
 import crypto from "crypto";
 import { parseHostRules, HostRule } from "./egress";
+import { embeddedRoot } from "./service-identity";
 
 export class ConfigError extends Error {
 	constructor(
@@ -59,6 +60,10 @@ export interface Config {
 	aiLogBatchMs: number;
 	// Internal hosts AI providers may reach anyway (loopback, private ranges, …); public hosts always may.
 	aiAllowedPrivateHosts: HostRule[];
+	// Service identity (lib/service-identity.ts): the root that issues every service's credential (secrets nodes;
+	// embedded: derived), and the credentials of the services this node runs, by service name.
+	serviceIdentityKey?: string;
+	serviceCredentials: Map<string, string>;
 	// Read by the secrets service only (services/secrets/crypto.ts validates them).
 	masterKey?: string;
 	masterKeyFile?: string;
@@ -97,6 +102,19 @@ function hostRulesVar(env: Env, name: string): HostRule[] {
 		const expected = `expected host names, IP addresses or CIDR ranges, e.g. "localhost:11434,10.0.0.0/8"`;
 		throw new ConfigError(name, `${err.message} (${expected})`);
 	}
+}
+
+// "ai:<credential>,workflow:<credential>": what `npm run service-credential -- <service>` prints, joined by commas.
+function credentialsVar(env: Env, name: string): Map<string, string> {
+	const found = new Map<string, string>();
+	for (const entry of (env[name] || "").split(",").map(s => s.trim()).filter(Boolean)) {
+		const m = /^([a-z][a-z0-9-]*):([A-Za-z0-9_-]{43})$/.exec(entry);
+		// Never echoes a credential: only the name before the colon.
+		const what = entry.includes(":") ? `"${entry.split(":")[0]}:…"` : "an entry without a service name";
+		if (!m) throw new ConfigError(name, `${what} is not <service>:<credential> (a 43-character credential)`);
+		found.set(m[1], m[2]);
+	}
+	return found;
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"];
@@ -162,6 +180,8 @@ export function loadConfig(env: Env = process.env): Config {
 		metricsToken: env.METRICS_TOKEN || undefined,
 		aiLogBatchMs: intVar(env, "AI_LOG_BATCH_MS", 200, 0, 10_000),
 		aiAllowedPrivateHosts: hostRulesVar(env, "AI_ALLOWED_PRIVATE_HOSTS"),
+		serviceIdentityKey: env.SERVICE_IDENTITY_KEY || undefined,
+		serviceCredentials: credentialsVar(env, "SERVICE_CREDENTIALS"),
 		masterKey: env.MASTER_KEY || undefined,
 		masterKeyFile: env.MASTER_KEY_FILE || undefined,
 		masterKeyPrevious: env.MASTER_KEY_PREVIOUS || undefined
@@ -172,6 +192,11 @@ export function loadConfig(env: Env = process.env): Config {
 		throw new ConfigError("METRICS_TOKEN", "must be at least 32 characters");
 	if (!/^\d+(b|kb|mb)$/i.test(config.bodyLimit)) throw new ConfigError("BODY_LIMIT", `must look like 512kb or 1mb, got "${config.bodyLimit}"`);
 	config.jwtSecret = resolveJwtSecret(env, config);
+	if (config.serviceIdentityKey && config.serviceIdentityKey.length < 32)
+		throw new ConfigError("SERVICE_IDENTITY_KEY", "must be at least 32 characters");
+	// One process is one trust domain: its services hold their credentials through a root only it knows.
+	if (config.mode === "embedded" && !config.serviceIdentityKey)
+		config.serviceIdentityKey = embeddedRoot(config.jwtSecret);
 	// Packets between nodes carry secret values (secrets.resolve): a cluster must encrypt them.
 	if (config.mode === "cluster" && !config.transitKey) throw new ConfigError("TRANSIT_KEY", "is required in cluster mode (32+ characters, the same on every node)");
 	if (config.transitKey && config.transitKey.length < 32) throw new ConfigError("TRANSIT_KEY", "must be at least 32 characters");

@@ -26,6 +26,9 @@ export interface ModuleManifest {
 	permissions?: Record<string, PermissionSpec>;
 	// Modules it needs first (the seed's start-up order): their migrations are applied before its own.
 	dependsOn?: string[];
+	// What the module's services may do when they act for an organization without a user (a job's principal,
+	// mixins/service-identity.mixin.ts): permissions like "ai:write". None: they cannot act that way.
+	servicePermissions?: string[];
 }
 
 export function defineModule<M extends ModuleManifest>(manifest: M): M {

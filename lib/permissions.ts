@@ -70,9 +70,13 @@ export function grantsIn(table: PermissionTable, role: Role | undefined, permiss
 // The caller and the most it may do (its ceiling). auth.resolve makes it from the credentials, it travels in
 // ctx.meta to every call made for the request, and the authorization middleware (lib/authz.ts) enforces it.
 export interface AuthInfo {
-	userId: string;
-	// A user's signed-in session, or an API key acting for its owner.
-	kind: "session" | "apiKey";
+	// None for a service principal.
+	userId?: string;
+	// A user's signed-in session, an API key acting for its owner, or a service acting for an organization without a
+	// user (a job's principal): its permissions are what its module's manifest declares (servicePermissions), and it
+	// is accepted only with the service's credential (lib/service-identity.ts).
+	kind: "session" | "apiKey" | "service";
+	service?: string;
 	organizationId?: string;
 	// The role in organizationId; for an API key already capped by the key's own role.
 	role?: Role;

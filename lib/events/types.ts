@@ -34,7 +34,7 @@ export type AIEvent =
 	| E<"ai.completion.completed", { requestId: string; model: string; tokensUsed: number; durationMs: number }>
 	| E<"ai.completion.failed", { requestId: string; model: string; error: string }>
 	| E<"ai.completion.fallback", { requestId: string; fromModel: string; toModel: string; reason: string }>
-	| E<"ai.ratelimit.exceeded", { organizationId: string; userId: string; scope: string }>
+	| E<"ai.ratelimit.exceeded", { organizationId: string; userId?: string; scope: string }>
 	| E<"ai.provider.health.changed", { providerId: string; status: string }>;
 
 export type EmbeddingEvent =

@@ -235,7 +235,7 @@ const AiService: ServiceSchema = {
 				const w = where.join(" AND ");
 				const rows = (
 					await db.query(
-						`SELECT id, request_id, user_id, api_key_id, kind, requested_model, served_model, provider_id, fallback_path, stream, cache_hit,
+						`SELECT id, request_id, user_id, api_key_id, service, kind, requested_model, served_model, provider_id, fallback_path, stream, cache_hit,
 						 prompt_tokens, completion_tokens, cached_tokens, cost, latency_ms, first_token_ms, status, error, created_at
 						 FROM ai_completion_logs WHERE ${w} ORDER BY created_at DESC LIMIT ${p.limit}`,
 						args
@@ -703,7 +703,9 @@ const AiService: ServiceSchema = {
 					r.error ? redact(r.error, run.secrets) : null,
 					store ? JSON.stringify(run.target.body) : null,
 					store && r.response ? JSON.stringify(r.response) : null,
-					new Date()
+					new Date(),
+					// A service acting without a user (lib/permissions.ts AuthInfo kind "service") is the actor.
+					run.auth.service ?? null
 				]
 			});
 		}

@@ -19,9 +19,9 @@ export interface LogWriterOptions {
 
 const COLUMNS = `request_id, organization_id, user_id, api_key_id, kind, requested_model, served_model, provider_id, fallback_path,
 	stream, cache_hit, prompt_tokens, completion_tokens, cached_tokens, cost, latency_ms, first_token_ms, status, error, request_body, response_body,
-	created_at`;
-const WIDTH = 22;
-const MAX_BATCH = 200; // 4,400 parameters per INSERT, well under PostgreSQL's 65,535
+	created_at, service`;
+const WIDTH = 23;
+const MAX_BATCH = 200; // 4,600 parameters per INSERT, well under PostgreSQL's 65,535
 const DEFAULTS: LogWriterOptions = { maxPending: 20_000, retryMinMs: 500, retryMaxMs: 30_000 };
 
 export class LogWriter {

@@ -4,11 +4,13 @@ import crypto from "crypto";
 import { Errors } from "moleculer";
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import { getConfig } from "../../lib/config";
+import { ConfigError, getConfig } from "../../lib/config";
 import { acquireDb, getDb, releaseDb, Queryable } from "../../lib/db";
 import { authOf, grants } from "../../lib/authz";
 import { conflict, forbidden, invalid, notFound, unavailable } from "../../lib/errors";
 import { isUuid } from "../../mixins/db.mixin";
+import { resolveBinding } from "../../mixins/secrets-client.mixin";
+import { claimedService, IDENTITY_META, IdentityError, verifierFor } from "../../lib/service-identity";
 import { appendAudit, AuditEntry, verifyAudit } from "./audit";
 import { DecryptError, loadMasterKeys, MasterKey, MasterKeys, open, seal, toBuffer, unwrapKey, valueAad, wrapKey } from "./crypto";
 import { parseDotenv, serializeDotenv } from "./dotenv";
@@ -178,18 +180,21 @@ const SecretsService: ServiceSchema = {
 			}
 		},
 
-		// Internal: another service reads a value by name, allowed by a grant to that service.
+		// Internal: another service reads a value by name, allowed by a grant to that service. The service is the one
+		// its token proves (lib/service-identity.ts), never what the request claims (ctx.caller can be anything).
 		resolve: {
 			visibility: "public",
 			params: { $$strict: true, organizationId: "uuid", environment, name, projectId: { type: "uuid", optional: true } },
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: any, ctx: Context<any, Record<string, unknown>>) {
 				const p = ctx.params;
-				const service = String(ctx.caller ?? "").split(".").pop() || "unknown";
+				const token = ctx.meta[IDENTITY_META];
+				const claimed = claimedService(token);
 				return this.audited(
 					ctx,
 					"resolve",
 					`${p.environment}/${p.name}`,
 					async (tx: Queryable, vault: Vault) => {
+						const service = this.proveService(token, "secrets.resolve", p.organizationId, resolveBinding(p));
 						const secret = (
 							await tx.query(
 								`SELECT * FROM secrets WHERE organization_id = $1 AND environment = $2 AND name = $3 AND deleted_at IS NULL
@@ -200,8 +205,30 @@ const SecretsService: ServiceSchema = {
 						if (!secret || !(await this.hasGrant(tx, secret, "read", [["service", service]]))) throw new Denied(`service ${service} has no read grant on ${p.environment}/${p.name}`);
 						return { name: secret.name, environment: secret.environment, version: secret.current_version, value: await this.readValue(tx, vault, secret, secret.current_version) };
 					},
-					{ organizationId: p.organizationId, actor: { actorType: "service", actorId: service } }
+					{ organizationId: p.organizationId, actor: { actorType: "service", actorId: claimed }, anonymous: true }
 				);
+			}
+		},
+
+		// Internal: the identity check for nodes that do not hold SERVICE_IDENTITY_KEY (lib/authz.ts): which service
+		// the token proves for that action and organization. Each token is accepted once.
+		verifyIdentity: {
+			visibility: "public",
+			params: {
+				$$strict: true,
+				token: { type: "string", max: 300 },
+				action: { type: "string", max: 200 },
+				organizationId: { type: "string", max: 100, optional: true },
+				binding: { type: "string", max: 2000, optional: true }
+			},
+			handler(this: any, ctx: Context<any>) {
+				const p = ctx.params;
+				try {
+					return { service: this.proveService(p.token, p.action, p.organizationId, p.binding) };
+				} catch (err) {
+					if (err instanceof Denied) throw forbidden(err.message);
+					throw err;
+				}
 			}
 		},
 
@@ -589,12 +616,24 @@ const SecretsService: ServiceSchema = {
 			return rows.length > 0;
 		},
 
-		// Admins and owners manage every secret; anyone else needs a user or team grant.
+		// The service a token proves, or Denied (audited, then 403).
+		proveService(this: any, token: unknown, action: string, organizationId?: string, binding?: string): string {
+			try {
+				return this.identity.verify(token, action, organizationId ?? "", binding ?? "");
+			} catch (err) {
+				if (err instanceof IdentityError) throw new Denied(`${err.message} (${err.claimed})`);
+				throw err;
+			}
+		},
+
+		// Admins and owners manage every secret; anyone else needs a user or team grant; a service principal, a grant
+		// to its service.
 		async grantees(ctx: Context): Promise<[string, string][] | null> {
 			const auth = authOf(ctx)!;
+			if (auth.kind === "service") return [["service", auth.service!]];
 			if (grants(auth.role, "secrets:manage")) return null;
 			return [
-				["user", auth.userId],
+				["user", auth.userId!],
 				...((await ctx.call("teams.memberships", { userId: auth.userId, organizationId: auth.organizationId })) as string[]).map(t => ["team", t] as [string, string])
 			];
 		},
@@ -623,11 +662,16 @@ const SecretsService: ServiceSchema = {
 
 		// Runs op in a transaction with the audit entry of its outcome. If the entry cannot be written, the
 		// operation fails with it. A denied attempt is recorded in a transaction of its own, then refused.
-		async audited(this: any, ctx: Context, action: string, target: string | null, op: (tx: Queryable, vault: Vault, access: any) => Promise<any>, opts: { organizationId?: string; actor?: Pick<AuditEntry, "actorType" | "actorId"> } = {}) {
-			const auth = authOf(ctx);
+		async audited(this: any, ctx: Context, action: string, target: string | null, op: (tx: Queryable, vault: Vault, access: any) => Promise<any>, opts: { organizationId?: string; actor?: Pick<AuditEntry, "actorType" | "actorId">; anonymous?: boolean } = {}) {
+			// An internal call (resolve) ignores whatever principal its caller's meta claims: its op decides access.
+			const auth = opts.anonymous ? undefined : authOf(ctx);
 			const org = opts.organizationId ?? auth?.organizationId;
 			if (!org) throw forbidden("no organization selected");
-			const actor = opts.actor ?? { actorType: "user" as const, actorId: auth?.userId ?? null };
+			const byService = auth?.kind === "service";
+			const actor = opts.actor ?? {
+				actorType: byService ? ("service" as const) : ("user" as const),
+				actorId: (byService ? auth!.service : auth?.userId) ?? null
+			};
 			const entry = (outcome: AuditEntry["outcome"], details?: Record<string, unknown>): AuditEntry => ({ ...actor, action, target, outcome, requestId: ctx.requestID, details });
 			const db = await getDb();
 			const grantees = auth ? await this.grantees(ctx) : null;
@@ -659,7 +703,12 @@ const SecretsService: ServiceSchema = {
 	},
 
 	created(this: any) {
-		this.keys = loadMasterKeys(getConfig()) as MasterKeys;
+		const config = getConfig();
+		this.keys = loadMasterKeys(config) as MasterKeys;
+		// Secrets issues and checks every service's identity: without the root it could tell no service from another.
+		if (!config.serviceIdentityKey)
+			throw new ConfigError("SERVICE_IDENTITY_KEY", "is required on a node that runs secrets (32+ characters)");
+		this.identity = verifierFor(config.serviceIdentityKey);
 	},
 
 	async started(this: any) {

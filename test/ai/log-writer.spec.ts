@@ -14,7 +14,7 @@ function fakeDatabase() {
 		await fn({
 			query: async (text: string, values: unknown[] = []) => {
 				statements.push({ text, params: values.length });
-				if (text.startsWith("INSERT INTO ai_completion_logs")) for (let i = 0; i < values.length; i += 22) rows.push(values[i] as string);
+				if (text.startsWith("INSERT INTO ai_completion_logs")) for (let i = 0; i < values.length; i += 23) rows.push(values[i] as string);
 				return { rows: [], rowCount: 0 };
 			}
 		});
@@ -23,7 +23,7 @@ function fakeDatabase() {
 	return { written, statements, inTransaction, setDown: (d: boolean) => (down = d) };
 }
 
-const entry = (id: string): LogEntry => ({ values: [id, ...Array(21).fill(null)], events: [{ id: `ev-${id}`, type: "ai.completion.completed" }] });
+const entry = (id: string): LogEntry => ({ values: [id, ...Array(22).fill(null)], events: [{ id: `ev-${id}`, type: "ai.completion.completed" }] });
 const until = async (cond: () => boolean, ms = 5000) => {
 	const end = Date.now() + ms;
 	while (!cond()) {
@@ -60,7 +60,7 @@ describe("completion log writer", () => {
 		db.setDown(false);
 		await until(() => db.written.length === 450);
 		const inserts = db.statements.filter(s => s.text.startsWith("INSERT INTO ai_completion_logs"));
-		expect(inserts.map(s => s.params / 22)).toEqual([200, 200, 50]);
+		expect(inserts.map(s => s.params / 23)).toEqual([200, 200, 50]);
 		expect(db.written).toEqual(Array.from({ length: 450 }, (_, i) => `r${i}`));
 		await writer.close();
 	});

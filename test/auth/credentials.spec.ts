@@ -9,7 +9,7 @@ import pg from "pg";
 import { ServiceBroker } from "moleculer";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
 import { ROOT } from "../helpers/broker";
-import { TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
+import { TEST_JWT_SECRET, TEST_SERVICE_IDENTITY_KEY, TEST_TRANSIT_KEY } from "../helpers/process";
 import { loadConfig, setConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
 import { acquireDb, releaseDb } from "../../lib/db";
@@ -57,6 +57,7 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 			NODE_ID: nodeID,
 			JWT_SECRET: TEST_JWT_SECRET,
 			TRANSIT_KEY: TEST_TRANSIT_KEY,
+			SERVICE_IDENTITY_KEY: TEST_SERVICE_IDENTITY_KEY,
 			MASTER_KEY,
 			ACCESS_TOKEN_TTL: String(TOKEN_TTL),
 			PORT: String(PORT),

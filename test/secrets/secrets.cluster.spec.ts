@@ -7,12 +7,16 @@ import { ServiceBroker } from "moleculer";
 import { io, Socket } from "socket.io-client";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL, REDIS_URL } from "../helpers/infra";
 import { startNode, TEST_JWT_SECRET } from "../helpers/process";
+import { deriveCredential, IDENTITY_META, signCall } from "../../lib/service-identity";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
 
 const PORT = 3961;
 const TRANSIT_KEY = "secrets-cluster-transit-key-0123456789";
 const MASTER_KEY = crypto.randomBytes(32).toString("base64");
+// The operator's root is on the secrets node only; the consumer's node holds its own credential, nothing more.
+const IDENTITY_ROOT = crypto.randomBytes(32).toString("base64url");
+const CONSUMER_CREDENTIAL = deriveCredential(IDENTITY_ROOT, "provider-consumer");
 const KEY_V1 = "sk-live-FIRST-provider-key-6c1f0b";
 const KEY_V2 = "sk-live-SECOND-provider-key-93de4a";
 const KEY_V3 = "sk-live-THIRD-provider-key-0a77f2";
@@ -39,7 +43,16 @@ describeWith(["postgres", "rabbitmq", "redis"])("secrets across processes", () =
 	const responses: string[] = [];
 	let owner: any, secretId: string;
 
-	const env = () => ({ TRANSPORTER: AMQP_URL, CACHER: REDIS_URL, DATABASE_URL: db.url, NAMESPACE: namespace, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY });
+	// Every node is given TRANSIT_KEY and no identity: each gets what it needs below.
+	const env = () => ({
+		TRANSPORTER: AMQP_URL,
+		CACHER: REDIS_URL,
+		DATABASE_URL: db.url,
+		NAMESPACE: namespace,
+		JWT_SECRET: TEST_JWT_SECRET,
+		TRANSIT_KEY,
+		SERVICE_IDENTITY_KEY: ""
+	});
 	const call = async (method: string, path: string, body?: unknown) => {
 		const r = await http(method, path, owner?.accessToken, owner?.organization.id, body);
 		responses.push(r.text);
@@ -49,11 +62,18 @@ describeWith(["postgres", "rabbitmq", "redis"])("secrets across processes", () =
 	beforeAll(async () => {
 		db = await createTestDatabase();
 		nodes = [
-			startNode({ ...env(), SERVICES: "auth,secrets", MASTER_KEY, NODE_ID: `${namespace}-secrets` }),
+			startNode({ ...env(), SERVICES: "auth,secrets", MASTER_KEY, SERVICE_IDENTITY_KEY: IDENTITY_ROOT, NODE_ID: `${namespace}-secrets` }),
 			startNode({ ...env(), SERVICES: "gateway", PORT: String(PORT), NODE_ID: `${namespace}-gw` }),
-			startNode({ ...env(), SERVICES_DIR: "test/fixtures/services", SERVICES: "provider-consumer", NODE_ID: `${namespace}-consumer` })
+			startNode({
+				...env(),
+				SERVICES_DIR: "test/fixtures/services",
+				SERVICES: "provider-consumer",
+				SERVICE_CREDENTIALS: `provider-consumer:${CONSUMER_CREDENTIAL}`,
+				NODE_ID: `${namespace}-consumer`
+			})
 		];
 		await Promise.all(nodes.map(n => n.ready));
+		// The test's own node: it knows TRANSIT_KEY (it is a node) and holds no service's credential.
 		caller = new ServiceBroker({ ...brokerOptions(loadConfig({ ...env(), SERVICES: "" })), nodeID: `${namespace}-caller`, logger: false });
 		// Every broadcast event of the cluster, recorded for the leak scan.
 		caller.createService({
@@ -113,6 +133,47 @@ describeWith(["postgres", "rabbitmq", "redis"])("secrets across processes", () =
 		const audit = await call("GET", "/api/secrets/audit?limit=100");
 		const kinds = audit.body.map((e: any) => `${e.action}:${e.outcome}:${e.actor_type}`);
 		expect(kinds).toEqual(expect.arrayContaining(["resolve:denied:service", "resolve:success:service", "rotate-data-key:success:user"]));
+	});
+
+	test("a node holding only TRANSIT_KEY cannot resolve as a service; the service's own node can, until its grant is revoked", async () => {
+		const org = owner.organization.id;
+		const name = "DEPLOY_TOKEN";
+		const created = await call("POST", "/api/secrets", { environment: "production", name, value: KEY_V1 });
+		expect(created.status).toBe(200);
+		const grant = await call("POST", "/api/secrets/grants", { secretId: created.body.id, permission: "read", granteeType: "service", granteeId: "provider-consumer" });
+		expect(grant.status).toBe(200);
+		expect(await caller.call("provider-consumer.keyFingerprint", { organizationId: org, name })).toBe(sha(KEY_V1));
+
+		const ref = { organizationId: org, environment: "production", name };
+		const now = Date.now();
+		const forgeries: [string, Record<string, unknown>][] = [
+			["the caller's name", { caller: "provider-consumer" }],
+			["a token of the right shape", { meta: { [IDENTITY_META]: `provider-consumer.${now}.bm9uY2U.${"A".repeat(43)}` } }],
+			// A credential made from what every node knows is not the service's credential.
+			["a token from TRANSIT_KEY", { meta: { [IDENTITY_META]: signCall("provider-consumer", deriveCredential(TRANSIT_KEY, "provider-consumer"), "secrets.resolve", org) } }],
+			// A real token for another secret does not read this one.
+			["a token for another secret", { meta: { [IDENTITY_META]: signCall("provider-consumer", CONSUMER_CREDENTIAL, "secrets.resolve", org, "|production|OPENAI_API_KEY") } }]
+		];
+		for (const [label, opts] of forgeries) {
+			const outcome = await caller.call("secrets.resolve", ref, opts).then(
+				(r: any) => `resolved (${r.value === KEY_V1 ? "the value" : "something"})`,
+				(e: any) => e.code
+			);
+			expect([label, outcome]).toEqual([label, 403]);
+		}
+		const audit = await call("GET", "/api/secrets/audit?limit=100");
+		const refused = audit.body.filter((e: any) => e.action === "resolve" && e.target === `production/${name}` && e.outcome === "denied");
+		expect(refused.length).toBe(forgeries.length);
+
+		// Revoked in the gateway's process, the consumer's process is refused from then on (its cached value dropped).
+		expect((await call("DELETE", `/api/secrets/grants/${grant.body.id}`)).status).toBe(200);
+		const deadline = Date.now() + 10_000;
+		let last: unknown;
+		while (Date.now() < deadline) {
+			last = await caller.call("provider-consumer.keyFingerprint", { organizationId: org, name }).catch((e: any) => e.code);
+			if (last === 403) break;
+		}
+		expect(last).toBe(403);
 	});
 
 	test("secrets.resolve is unreachable through the gateway and the socket", async () => {
