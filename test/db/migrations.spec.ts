@@ -54,6 +54,12 @@ const OLD_LAYOUT: [number, string, string][] = [
 	[7, "ai_provider_secret_headers", "ai/0004_provider_secret_headers.sql"]
 ];
 
+// Migrations written after the old layout was retired: an upgraded database applies these, and only these.
+const SINCE_OLD_LAYOUT = () =>
+	readMigrations()
+		.map(migrationId)
+		.filter(id => !OLD_LAYOUT.some(([, , file]) => file === `${id}.sql`));
+
 // What the old lib/db/migrate.ts did: its table, then each file in one transaction with its row.
 async function migrateTheOldWay(db: Db, upTo = OLD_LAYOUT.length): Promise<void> {
 	await db.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -117,7 +123,8 @@ describe("migration layout", () => {
 			"ai/0001_providers_models_routing_logs",
 			"ai/0002_log_retention",
 			"ai/0003_provider_same_org",
-			"ai/0004_provider_secret_headers"
+			"ai/0004_provider_secret_headers",
+			"ai/0005_completion_logs_service"
 		]);
 		// Every file under migrations/ is read (none left in the old flat layout, none outside a module folder).
 		const onDisk = fs.readdirSync(MIGRATIONS_DIR, { recursive: true, withFileTypes: true }).filter(e => e.isFile());
@@ -266,7 +273,7 @@ describeWith(["postgres"])("migrations on PostgreSQL", () => {
 			// Two replicas of the new code start at once: one converts the history, neither re-applies anything.
 			const replica = await openPostgres(old.url, 2);
 			const runs = await Promise.all([migrate(oldConn), migrate(replica)]).finally(() => replica.close());
-			expect(runs.map(r => r.applied)).toEqual([[], []]);
+			expect(runs.flatMap(r => r.applied).sort()).toEqual(SINCE_OLD_LAYOUT().sort());
 			await expectConvertedHistory(oldConn, oldRows);
 			expect((await migrate(oldConn)).applied).toEqual([]);
 			expect((await migrate(freshConn)).applied).toEqual(readMigrations().map(migrationId));
@@ -285,7 +292,8 @@ describeWith(["postgres"])("migrations on PostgreSQL", () => {
 			expect((await migrate(conn)).applied).toEqual([
 				"auth/0001_api_key_parents",
 				"ai/0003_provider_same_org",
-				"ai/0004_provider_secret_headers"
+				"ai/0004_provider_secret_headers",
+				...SINCE_OLD_LAYOUT()
 			]);
 			const ids = (await history(conn)).map(r => migrationId(r));
 			expect(ids.sort()).toEqual(readMigrations().map(migrationId).sort());
@@ -331,7 +339,7 @@ describe("migrations on embedded PGlite", () => {
 			try {
 				await migrateTheOldWay(old);
 				const oldRows = (await old.query("SELECT version, applied_at FROM schema_migrations")).rows;
-				expect((await migrate(old)).applied).toEqual([]);
+				expect((await migrate(old)).applied).toEqual(SINCE_OLD_LAYOUT());
 				await expectConvertedHistory(old, oldRows);
 				expect(await schemaOf(old)).toEqual(await schemaOf(fresh));
 			} finally {
