@@ -51,6 +51,7 @@ export function moduleNames(dir: string): string[] {
 }
 
 const NAME = /^[a-z][a-z0-9-]*$/;
+const CHANNEL_NAME = /^[a-z][a-z0-9-]*\.events$/;
 
 function manifestFile(dir: string, mod: string): string {
 	for (const ext of [".module.ts", ".module.js"]) {
@@ -68,9 +69,13 @@ function readManifest(dir: string, mod: string): ModuleManifest {
 	if (m?.name !== mod) throw fail(`name must be "${mod}" (its folder), got ${JSON.stringify(m?.name)}`);
 	if (typeof m.description !== "string" || !m.description) throw fail("description is missing");
 	if (!Array.isArray(m.publishes) || !Array.isArray(m.consumes)) throw fail("publishes and consumes must be lists");
-	for (const channel of [...m.publishes, ...m.consumes.map(c => c?.channel)])
-		if (!CHANNELS.includes(channel))
-			throw fail(`unknown channel ${JSON.stringify(channel)} (known: ${CHANNELS.join(", ")})`);
+	// A module's own channel is "<module>.events" (its events.ts types it); the seed's channels are known here.
+	for (const channel of m.publishes)
+		if (!CHANNELS.includes(channel) && channel !== `${mod}.events`)
+			throw fail(`publishes ${JSON.stringify(channel)}: a module's channel is "${mod}.events"`);
+	for (const c of m.consumes)
+		if (typeof c?.channel !== "string" || !CHANNEL_NAME.test(c.channel))
+			throw fail(`consumes ${JSON.stringify(c?.channel)}, which is not a channel name`);
 	for (const c of m.consumes)
 		if (typeof c.group !== "string" || !NAME.test(c.group))
 			throw fail(`consumer group ${JSON.stringify(c.group)} is not a name`);
@@ -97,6 +102,12 @@ export function loadManifests(dir: string): ModuleManifest[] {
 	const cached = cache.get(key);
 	if (cached) return cached;
 	const manifests = moduleNames(key).map(mod => readManifest(key, mod));
+	// A channel no module publishes and the seed does not list would never carry an event.
+	const channels = new Set<string>([...CHANNELS, ...manifests.flatMap(m => m.publishes)]);
+	for (const m of manifests)
+		for (const { channel } of m.consumes)
+			if (!channels.has(channel))
+				throw new ManifestError(m.name, `consumes unknown channel "${channel}" (known: ${[...channels].join(", ")})`);
 	const owner = new Map<string, string>();
 	for (const m of manifests)
 		for (const { channel, group } of m.consumes) {

@@ -6,7 +6,8 @@ export interface EventMeta {
 	organizationId?: string;
 }
 
-type E<T extends string, D = {}> = { type: T } & D & EventMeta;
+// One event type: `E<"ai.completion.started", { requestId: string }>`. Modules build their unions with it.
+export type E<T extends string, D = {}> = { type: T } & D & EventMeta;
 
 export type MCPEvent =
 	| E<"mcp.tool.execution.started", { serverId: string; toolName: string; executionId: string }>
@@ -60,7 +61,8 @@ export type UsageEvent =
 	| E<"usage.budget.warning", { organizationId: string; budgetId: string; percentage: number }>
 	| E<"usage.budget.exceeded", { organizationId: string; budgetId: string }>;
 
-// Channel name -> the events it carries (the seed's RabbitMQ exchanges).
+// Channel name -> the events it carries (the seed's RabbitMQ exchanges). A module adds its own channel from its
+// services/<module>/<module>.events.ts: `declare module "../../lib/events/types" { interface ChannelEvents {...} }`.
 export interface ChannelEvents {
 	"mcp.events": MCPEvent;
 	"knowledge.events": KnowledgeEvent;

@@ -67,9 +67,14 @@ describe("module manifests", () => {
 			/name must be "x" \(its folder\), got "y"/
 		],
 		[
-			"an unknown channel",
+			"publishing another module's channel",
 			{ x: { "x.module.js": manifestOf("x", { publishes: ["nope.events"] }) } },
-			/unknown channel "nope.events"/
+			/publishes "nope.events": a module's channel is "x.events"/
+		],
+		[
+			"consuming a channel nobody publishes",
+			{ x: { "x.module.js": manifestOf("x", { consumes: [{ channel: "nope.events", group: "x" }] }) } },
+			/consumes unknown channel "nope.events"/
 		],
 		[
 			"two modules consuming a channel as one group",

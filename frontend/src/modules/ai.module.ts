@@ -7,6 +7,7 @@ const section = "AI";
 
 export const aiModule: AppModule = {
 	name: "ai",
+	order: 30,
 	routes: [
 		{ path: "ai", redirect: { name: "ai-playground" } },
 		{

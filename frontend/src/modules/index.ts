@@ -1,12 +1,16 @@
-// The modules of the IDE, in sidebar order. A new module adds pages/<module>/, components/<module>/,
-// stores/<module>.ts, api/<module>.api.ts and a <module>.module.ts listed here.
+// The modules of the IDE, in sidebar order: every modules/<module>.module.ts, found at build time, sorted by its
+// declared `order`. A new module adds its file here (and pages/<module>/, components/<module>/, stores/<module>.ts,
+// api/<module>.api.ts); nothing lists it by hand.
 import type { AppModule, NavEntry } from "./types";
-import { homeModule } from "./home.module";
-import { organizationsModule } from "./organizations.module";
-import { secretsModule } from "./secrets.module";
-import { aiModule } from "./ai.module";
 
-export const modules: AppModule[] = [homeModule, organizationsModule, secretsModule, aiModule];
+const isModule = (v: unknown): v is AppModule =>
+	typeof v === "object" && v !== null && "name" in v && "routes" in v && "nav" in v;
+
+const found = import.meta.glob<Record<string, unknown>>("./*.module.ts", { eager: true });
+
+export const modules: AppModule[] = Object.values(found)
+	.flatMap(exports => Object.values(exports).filter(isModule))
+	.sort((a, b) => a.order - b.order || a.name.localeCompare(b.name));
 
 export const navigation: NavEntry[] = modules.flatMap(m => m.nav);
 

@@ -5,6 +5,7 @@ const section = "Organization";
 
 export const organizationsModule: AppModule = {
 	name: "organizations",
+	order: 10,
 	routes: [
 		{ path: "organization", redirect: { name: "organization-members" } },
 		{

@@ -6,6 +6,7 @@ const section = "Secrets";
 
 export const secretsModule: AppModule = {
 	name: "secrets",
+	order: 20,
 	routes: [
 		{
 			// The list (?env=<environment>) and, with an id, one secret.

@@ -15,6 +15,8 @@ export interface NavEntry {
 
 export interface AppModule {
 	name: string;
+	// Place in the sidebar, lowest first (modules/index.ts finds every *.module.ts; equal orders sort by name).
+	order: number;
 	routes: RouteRecordRaw[];
 	nav: NavEntry[];
 }
