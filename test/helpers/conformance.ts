@@ -7,7 +7,8 @@ import fs from "fs";
 import path from "path";
 import type { ServiceBroker } from "moleculer";
 import { loadManifests, ModuleManifest, SERVICES_DIR } from "../../lib/module";
-import { ACCOUNT, AUTHENTICATED, AuthInfo, PUBLIC, Role, ROLES, roleRank, SPECIAL_PERMISSIONS } from "../../lib/permissions";
+import { ACCOUNT, AUTHENTICATED, AuthInfo, PUBLIC, Role, ROLES, roleRank } from "../../lib/permissions";
+import { SPECIAL_PERMISSIONS } from "../../lib/permissions";
 import { permissionTable } from "../../lib/authz";
 import { CHANNELS } from "../../lib/events/types";
 import { PgAdapter } from "../../lib/db/pg-adapter";
@@ -175,7 +176,10 @@ export interface Cluster {
 }
 
 // One gateway with the platform's modules (auth and gateway always) plus `files`, and two organizations.
-export async function startCluster(env: Record<string, string>, files: string[]): Promise<Cluster & { stop(): Promise<void> }> {
+export async function startCluster(
+	env: Record<string, string>,
+	files: string[]
+): Promise<Cluster & { stop(): Promise<void> }> {
 	const db = await createTestDatabase();
 	const gw = await startGateway(
 		{ DATABASE_URL: db.url, MASTER_KEY: crypto.randomBytes(32).toString("base64"), ...env },
@@ -313,7 +317,7 @@ export function describeConformance(modules: ModuleUnderTest[], cluster: () => C
 			const restActions = mod.services.flatMap(s => s.actions).filter(a => a.rest && a.rest.method !== "*");
 			const listing = restActions.find(a => a.rest!.method === "GET" && !a.rest!.path.includes(":"));
 			if (listing)
-				test(`a request naming another organization (X-Organization-Id) is refused: GET ${listing.rest!.path}`, async () => {
+				test(`another organization in X-Organization-Id is refused: GET ${listing.rest!.path}`, async () => {
 					const { port, a, b } = cluster();
 					const r = await http(port, "GET", `/api${listing.rest!.path}`, { token: a.accessToken, org: b.organization.id });
 					expect(r.status).toBe(403);
@@ -329,7 +333,7 @@ export function describeConformance(modules: ModuleUnderTest[], cluster: () => C
 					Object.keys(sampleParams(a.def.params)).length > 0
 			);
 			if (validated)
-				test(`a validation failure has the one error shape: ${validated.rest!.method} ${validated.rest!.path}`, async () => {
+				test(`a validation failure has the error shape: ${validated.rest!.method} ${validated.rest!.path}`, async () => {
 					const { port, a } = cluster();
 					const path = `/api${validated.rest!.path}`;
 					const r = await waitUntil(
@@ -354,7 +358,8 @@ export async function waitForRoutes(c: Cluster, modules: ModuleUnderTest[]) {
 		"every module's routes",
 		async () => (await http(c.port, "GET", "/api/openapi.json")).body,
 		doc => {
-			const ids = new Set(Object.values<any>(doc?.paths ?? {}).flatMap(m => Object.values<any>(m).map(op => op.operationId)));
+			const ops = Object.values<any>(doc?.paths ?? {}).flatMap(m => Object.values<any>(m));
+			const ids = new Set(ops.map(op => op.operationId));
 			return names.every(n => ids.has(n));
 		}
 	);
