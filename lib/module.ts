@@ -3,7 +3,7 @@
 // channels with) is known to all: a producer declares those groups' queues before it publishes.
 import fs from "fs";
 import path from "path";
-import { CHANNELS, ChannelName } from "./events/types";
+import type { ChannelName } from "./events/types";
 import { derivePermissionTable, PERMISSION_NAME, PermissionSpec, ROLES } from "./permissions";
 
 export const SERVICES_DIR = path.resolve(__dirname, "../services");
@@ -51,6 +51,7 @@ export function moduleNames(dir: string): string[] {
 }
 
 const NAME = /^[a-z][a-z0-9-]*$/;
+const CHANNEL = /^[a-z][a-z0-9-]*\.events$/;
 
 function manifestFile(dir: string, mod: string): string {
 	for (const ext of [".module.ts", ".module.js"]) {
@@ -69,8 +70,8 @@ function readManifest(dir: string, mod: string): ModuleManifest {
 	if (typeof m.description !== "string" || !m.description) throw fail("description is missing");
 	if (!Array.isArray(m.publishes) || !Array.isArray(m.consumes)) throw fail("publishes and consumes must be lists");
 	for (const channel of [...m.publishes, ...m.consumes.map(c => c?.channel)])
-		if (!CHANNELS.includes(channel))
-			throw fail(`unknown channel ${JSON.stringify(channel)} (known: ${CHANNELS.join(", ")})`);
+		if (typeof channel !== "string" || !CHANNEL.test(channel))
+			throw fail(`channel ${JSON.stringify(channel)} is not a name like "${mod}.events"`);
 	for (const c of m.consumes)
 		if (typeof c.group !== "string" || !NAME.test(c.group))
 			throw fail(`consumer group ${JSON.stringify(c.group)} is not a name`);
@@ -97,9 +98,14 @@ export function loadManifests(dir: string): ModuleManifest[] {
 	const cached = cache.get(key);
 	if (cached) return cached;
 	const manifests = moduleNames(key).map(mod => readManifest(key, mod));
+	const published = channelsOf(manifests);
 	const owner = new Map<string, string>();
 	for (const m of manifests)
 		for (const { channel, group } of m.consumes) {
+			if (!published.includes(channel)) {
+				const known = published.length ? published.join(", ") : "none";
+				throw new ManifestError(m.name, `consumes ${channel}, which no module publishes (published: ${known})`);
+			}
 			const id = `${channel} as group "${group}"`;
 			const other = owner.get(id);
 			if (other && other !== m.name)
@@ -113,6 +119,11 @@ export function loadManifests(dir: string): ModuleManifest[] {
 	}
 	cache.set(key, manifests);
 	return manifests;
+}
+
+// The channels that exist: the ones the modules publish (their event types: services/<module>/<module>.events.ts).
+export function channelsOf(manifests: Pick<ModuleManifest, "publishes">[]): ChannelName[] {
+	return [...new Set(manifests.flatMap(m => m.publishes))].sort();
 }
 
 // Every consumer group any module declares for the channel.

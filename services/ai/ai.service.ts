@@ -25,6 +25,7 @@ import { createNodeFetch } from "./transport";
 import { HostPolicy } from "../../lib/egress";
 import { redact } from "../../lib/redact";
 import { costOf, usageOf, Usage, estimateTokens } from "./usage";
+import { broadcast } from "../../lib/events/broadcast";
 
 const ORG_CONFIG_TTL_MS = 30_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
@@ -204,7 +205,7 @@ const AiService: ServiceSchema = {
 					 log_retention_days = CASE WHEN $6 THEN $5 ELSE ai_settings.log_retention_days END, updated_at = now()`,
 					[org, p.storeContent ?? null, p.cacheTtlSeconds ?? null, p.cooldownSeconds ?? null, p.logRetentionDays ?? null, p.logRetentionDays !== undefined]
 				);
-				this.broker.broadcast("ai.config.changed", { organizationId: org });
+				broadcast(this.broker, "ai.config.changed", { organizationId: org });
 				this.orgConfigs.delete(org);
 				return this.actions.settings({}, { parentCtx: ctx });
 			}

@@ -14,6 +14,7 @@ import { claimedService, IDENTITY_META, IdentityError, verifierFor } from "../..
 import { appendAudit, AuditEntry, verifyAudit } from "./audit";
 import { DecryptError, loadMasterKeys, MasterKey, MasterKeys, open, seal, toBuffer, unwrapKey, valueAad, wrapKey } from "./crypto";
 import { parseDotenv, serializeDotenv } from "./dotenv";
+import { broadcast } from "../../lib/events/broadcast";
 
 const MAX_VALUE = 65_536;
 const name = { type: "string", pattern: /^[A-Za-z_][A-Za-z0-9_./-]{0,199}$/, messages: { stringPattern: "must start with a letter or _ and use letters, digits, _ . / -" } };
@@ -351,7 +352,7 @@ const SecretsService: ServiceSchema = {
 						)
 					).rows[0];
 				});
-				this.broker.broadcast("secrets.changed", { organizationId: result.organization_id, grant: result.id });
+				broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, grant: result.id });
 				return result;
 			}
 		},
@@ -367,7 +368,7 @@ const SecretsService: ServiceSchema = {
 					if (!r.rowCount) throw notFound("grant");
 					return r.rows[0];
 				});
-				this.broker.broadcast("secrets.changed", { organizationId: result.organization_id, grant: result.id });
+				broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, grant: result.id });
 				return { id: result.id, revoked: true };
 			}
 		},
@@ -461,7 +462,7 @@ const SecretsService: ServiceSchema = {
 					}
 					return out;
 				});
-				this.broker.broadcast("secrets.changed", { organizationId: authOf(ctx)!.organizationId, environment: ctx.params.environment });
+				broadcast(this.broker, "secrets.changed", { organizationId: authOf(ctx)!.organizationId!, environment: ctx.params.environment });
 				return result;
 			}
 		},
@@ -511,7 +512,7 @@ const SecretsService: ServiceSchema = {
 					vault.key_version = next;
 					return { keyVersion: next, reencryptedVersions: rows.length };
 				});
-				this.broker.broadcast("secrets.changed", { organizationId: authOf(ctx)!.organizationId });
+				broadcast(this.broker, "secrets.changed", { organizationId: authOf(ctx)!.organizationId! });
 				return result;
 			}
 		},
@@ -547,7 +548,7 @@ const SecretsService: ServiceSchema = {
 
 		announce(this: any, result: any) {
 			// Clients drop cached values of this secret; the value itself never travels in an event.
-			this.broker.broadcast("secrets.changed", { organizationId: result.organization_id, secretId: result.id, environment: result.environment, name: result.name });
+			broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, secretId: result.id, environment: result.environment, name: result.name });
 		},
 
 		assertEnvironment(vault: Vault, env: string) {
