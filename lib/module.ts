@@ -5,6 +5,7 @@ import fs from "fs";
 import path from "path";
 import type { ChannelName } from "./events/types";
 import { derivePermissionTable, PERMISSION_NAME, PermissionSpec, ROLES } from "./permissions";
+import { ENV_NAME, Setting } from "./settings";
 
 export const SERVICES_DIR = path.resolve(__dirname, "../services");
 
@@ -15,7 +16,6 @@ export interface ConsumedChannel {
 	group: string;
 }
 
-// Issue 11 adds settings here.
 export interface ModuleManifest {
 	name: string; // the folder's name
 	description: string;
@@ -29,6 +29,9 @@ export interface ModuleManifest {
 	// What the module's services may do when they act for an organization without a user (a job's principal,
 	// mixins/service-identity.mixin.ts): permissions like "ai:write". None: they cannot act that way.
 	servicePermissions?: string[];
+	// The environment variables it reads, by the name its code reads them with (lib/settings.ts, `setting.int(…)`):
+	// validated at start-up by lib/config.ts, listed in README.md's configuration table.
+	settings?: Record<string, Setting<unknown>>;
 }
 
 export function defineModule<M extends ModuleManifest>(manifest: M): M {
@@ -86,6 +89,12 @@ function readManifest(dir: string, mod: string): ModuleManifest {
 	}
 	if (m.dependsOn !== undefined && (!Array.isArray(m.dependsOn) || m.dependsOn.some(d => !NAME.test(d))))
 		throw fail("dependsOn must be a list of module names");
+	for (const [key, s] of Object.entries(m.settings ?? {})) {
+		if (typeof s?.env !== "string" || !ENV_NAME.test(s.env))
+			throw fail(`setting ${key}: env ${JSON.stringify(s?.env)} is not a variable name like AI_LOG_BATCH_MS`);
+		if (typeof s.description !== "string" || !s.description.trim()) throw fail(`setting ${s.env} has no description`);
+		if (typeof s.parse !== "function") throw fail(`setting ${s.env} was not made with setting.int/string/custom`);
+	}
 	return m as ModuleManifest;
 }
 

@@ -4,7 +4,8 @@ import crypto from "crypto";
 import { Errors } from "moleculer";
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import { ConfigError, getConfig } from "../../lib/config";
+import { ConfigError, getConfig, moduleSettings } from "../../lib/config";
+import secretsModule from "./secrets.module";
 import { acquireDb, getDb, releaseDb, Queryable } from "../../lib/db";
 import { authOf, grants } from "../../lib/authz";
 import { conflict, forbidden, invalid, notFound, unavailable } from "../../lib/errors";
@@ -705,7 +706,7 @@ const SecretsService: ServiceSchema = {
 
 	created(this: any) {
 		const config = getConfig();
-		this.keys = loadMasterKeys(config) as MasterKeys;
+		this.keys = loadMasterKeys(config, moduleSettings(secretsModule)) as MasterKeys;
 		// Secrets issues and checks every service's identity: without the root it could tell no service from another.
 		if (!config.serviceIdentityKey)
 			throw new ConfigError("SERVICE_IDENTITY_KEY", "is required on a node that runs secrets (32+ characters)");
