@@ -41,7 +41,8 @@ interface Common {
 
 export const setting = {
 	int(o: Common & { default: number; min?: number; max?: number }): Setting<number> {
-		return { env: o.env, description: o.description, parse: raw => intVar({ [o.env]: raw }, o.env, o.default, o.min, o.max) };
+		const parse = (raw: string | undefined) => intVar({ [o.env]: raw }, o.env, o.default, o.min, o.max);
+		return { env: o.env, description: o.description, parse };
 	},
 	// Free text (a key, a path); unset is undefined. Never echoed in an error.
 	string(o: Common): Setting<string | undefined> {

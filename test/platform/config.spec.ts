@@ -37,7 +37,10 @@ describe("configuration", () => {
 		expect(c).toMatchObject({ mode: "embedded", services: "all", port: 3000, transporterUrl: undefined, databaseUrl: undefined, cacherUrl: undefined });
 		// AI providers reach public hosts only, embedded too: local models are allowed explicitly.
 		expect(c.modules.ai).toEqual({ allowedPrivateHosts: [], logBatchMs: 200 });
-		const hosts = loadConfig({ DATA_DIR: "/tmp/cide-config-test", AI_ALLOWED_PRIVATE_HOSTS: "localhost:11434, 10.0.0.0/8" });
+		const hosts = loadConfig({
+			DATA_DIR: "/tmp/cide-config-test",
+			AI_ALLOWED_PRIVATE_HOSTS: "localhost:11434, 10.0.0.0/8"
+		});
 		expect(hosts.modules.ai.allowedPrivateHosts).toEqual([
 			{ kind: "name", name: "localhost", port: 11434 },
 			{ kind: "range", address: "10.0.0.0", prefix: 8 }

@@ -31,7 +31,8 @@ export default defineModule({ name: "${name}", description: "d", publishes: [], 
 // The variables README.md's configuration table names (`A`, `B` in a row's first cell).
 function readmeVariables(): Set<string> {
 	const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
-	const section = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("\n## ", readme.indexOf("## Configuration") + 1));
+	const start = readme.indexOf("## Configuration");
+	const section = readme.slice(start, readme.indexOf("\n## ", start + 1));
 	const names = section
 		.split("\n")
 		.filter(line => line.startsWith("| `"))
@@ -93,14 +94,31 @@ describe("module settings", () => {
 			}
 		});
 		expect(manifest.settings.mode.parse(undefined)).toBe("safe");
-		expect(() => manifest.settings.mode.parse("slow")).toThrow(new ConfigError("X_MODE", 'must be fast or safe, got "slow"'));
+		const refused = new ConfigError("X_MODE", 'must be fast or safe, got "slow"');
+		expect(() => manifest.settings.mode.parse("slow")).toThrow(refused);
 	});
 
 	test.each([
-		["a setting without a description", `settings: { a: setting.int({ env: "X_A", default: 1, description: "" }) }`, /setting X_A has no description/],
-		["a setting whose env is not a variable name", `settings: { a: setting.string({ env: "x-a", description: "d" }) }`, /setting a: env "x-a" is not a variable name/],
-		["a setting not made with setting.*", `settings: { a: { env: "X_A", description: "d" } as any }`, /setting X_A was not made with setting/],
-		["a variable another module declares", `settings: { a: setting.string({ env: "AI_LOG_BATCH_MS", description: "d" }) }`, /setting AI_LOG_BATCH_MS is already declared by module "ai"/]
+		[
+			"a setting without a description",
+			`settings: { a: setting.int({ env: "X_A", default: 1, description: "" }) }`,
+			/setting X_A has no description/
+		],
+		[
+			"a setting whose env is not a variable name",
+			`settings: { a: setting.string({ env: "x-a", description: "d" }) }`,
+			/setting a: env "x-a" is not a variable name/
+		],
+		[
+			"a setting not made with setting.*",
+			`settings: { a: { env: "X_A", description: "d" } as any }`,
+			/setting X_A was not made with setting/
+		],
+		[
+			"a variable another module declares",
+			`settings: { a: setting.string({ env: "AI_LOG_BATCH_MS", description: "d" }) }`,
+			/setting AI_LOG_BATCH_MS is already declared by module "ai"/
+		]
 	])("%s is refused", (_what, body, message) => {
 		const dir = moduleDir("x", body);
 		if (String(message).includes("already declared")) {
