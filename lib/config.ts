@@ -1,20 +1,14 @@
-// Configuration: every environment variable the platform reads, validated in one place.
+// Configuration: every environment variable the platform reads, validated in one place: the platform's own here,
+// each module's as its manifest declares them (`settings`, lib/settings.ts), read here too.
 // Embedded mode (nothing set) runs everything in one process; each *_URL switches one part to real infrastructure.
 import fs from "fs";
 import path from "path";
 import crypto from "crypto";
-import { parseHostRules, HostRule } from "./egress";
 import { embeddedRoot } from "./service-identity";
+import { ConfigError, Env, intVar, readModuleSettings, SettingValues } from "./settings";
+import { loadManifests, ModuleManifest, SERVICES_DIR } from "./module";
 
-export class ConfigError extends Error {
-	constructor(
-		public variable: string,
-		message: string
-	) {
-		super(`${variable}: ${message}`);
-		this.name = "ConfigError";
-	}
-}
+export { ConfigError };
 
 export interface Config {
 	mode: "embedded" | "cluster";
@@ -57,28 +51,12 @@ export interface Config {
 	socketCallsPerSecond: number;
 	socketsPerUser: number;
 	metricsToken?: string;
-	aiLogBatchMs: number;
-	// Internal hosts AI providers may reach anyway (loopback, private ranges, …); public hosts always may.
-	aiAllowedPrivateHosts: HostRule[];
 	// Service identity (lib/service-identity.ts): the root that issues every service's credential (secrets nodes;
 	// embedded: derived), and the credentials of the services this node runs, by service name.
 	serviceIdentityKey?: string;
 	serviceCredentials: Map<string, string>;
-	// Read by the secrets service only (services/secrets/crypto.ts validates them).
-	masterKey?: string;
-	masterKeyFile?: string;
-	masterKeyPrevious?: string;
-}
-
-type Env = Record<string, string | undefined>;
-
-function intVar(env: Env, name: string, def: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-	const raw = env[name];
-	if (raw == null || raw === "") return def;
-	const n = Number(raw);
-	if (!Number.isInteger(n) || n < min || n > max)
-		throw new ConfigError(name, `must be an integer between ${min} and ${max}, got "${raw}"`);
-	return n;
+	// Every module's settings as its manifest declares them, by module name (read them with moduleSettings).
+	modules: Record<string, Record<string, unknown>>;
 }
 
 function urlVar(env: Env, name: string, protocols: string[]): string | undefined {
@@ -93,15 +71,6 @@ function urlVar(env: Env, name: string, protocols: string[]): string | undefined
 	if (!protocols.includes(parsed.protocol))
 		throw new ConfigError(name, `must start with ${protocols.join(" or ")}, got "${parsed.protocol}"`);
 	return raw;
-}
-
-function hostRulesVar(env: Env, name: string): HostRule[] {
-	try {
-		return parseHostRules(env[name]);
-	} catch (err: any) {
-		const expected = `expected host names, IP addresses or CIDR ranges, e.g. "localhost:11434,10.0.0.0/8"`;
-		throw new ConfigError(name, `${err.message} (${expected})`);
-	}
 }
 
 // "ai:<credential>,workflow:<credential>": what `npm run service-credential -- <service>` prints, joined by commas.
@@ -178,13 +147,9 @@ export function loadConfig(env: Env = process.env): Config {
 		socketCallsPerSecond: intVar(env, "SOCKET_CALLS_PER_SECOND", 20, 1),
 		socketsPerUser: intVar(env, "SOCKETS_PER_USER", 10, 1, 10_000),
 		metricsToken: env.METRICS_TOKEN || undefined,
-		aiLogBatchMs: intVar(env, "AI_LOG_BATCH_MS", 200, 0, 10_000),
-		aiAllowedPrivateHosts: hostRulesVar(env, "AI_ALLOWED_PRIVATE_HOSTS"),
 		serviceIdentityKey: env.SERVICE_IDENTITY_KEY || undefined,
 		serviceCredentials: credentialsVar(env, "SERVICE_CREDENTIALS"),
-		masterKey: env.MASTER_KEY || undefined,
-		masterKeyFile: env.MASTER_KEY_FILE || undefined,
-		masterKeyPrevious: env.MASTER_KEY_PREVIOUS || undefined
+		modules: {}
 	};
 	for (const origin of config.corsOrigins)
 		if (origin !== "*" && !/^https?:\/\/[^/]+$/.test(origin)) throw new ConfigError("CORS_ORIGINS", `"${origin}" is not an origin like https://ide.example.com`);
@@ -200,7 +165,22 @@ export function loadConfig(env: Env = process.env): Config {
 	// Packets between nodes carry secret values (secrets.resolve): a cluster must encrypt them.
 	if (config.mode === "cluster" && !config.transitKey) throw new ConfigError("TRANSIT_KEY", "is required in cluster mode (32+ characters, the same on every node)");
 	if (config.transitKey && config.transitKey.length < 32) throw new ConfigError("TRANSIT_KEY", "must be at least 32 characters");
+	// Every module's, loaded here or not (as before they moved to the manifests): a bad value stops any node.
+	config.modules = readModuleSettings(moduleManifests(config), env);
 	return config;
+}
+
+// The platform's modules and, with SERVICES_DIR, the modules there.
+function moduleManifests(config: Config): ModuleManifest[] {
+	const dirs = [...new Set([SERVICES_DIR, config.servicesDir ?? SERVICES_DIR])];
+	return dirs.flatMap(dir => loadManifests(dir));
+}
+
+// A module's settings, typed from its manifest: `moduleSettings(aiModule).logBatchMs`.
+export function moduleSettings<M extends ModuleManifest>(manifest: M): SettingValues<NonNullable<M["settings"]>> {
+	const values = getConfig().modules[manifest.name];
+	if (!values) throw new Error(`module "${manifest.name}" is not in the services directories this node reads`);
+	return values as SettingValues<NonNullable<M["settings"]>>;
 }
 
 // Cluster nodes must share one signing secret, so it must be given; an embedded install generates its own once.

@@ -3,8 +3,9 @@
 // channels with) is known to all: a producer declares those groups' queues before it publishes.
 import fs from "fs";
 import path from "path";
-import { CHANNELS, ChannelName } from "./events/types";
+import type { ChannelName } from "./events/types";
 import { derivePermissionTable, PERMISSION_NAME, PermissionSpec, ROLES } from "./permissions";
+import { ENV_NAME, Setting } from "./settings";
 
 export const SERVICES_DIR = path.resolve(__dirname, "../services");
 
@@ -15,7 +16,6 @@ export interface ConsumedChannel {
 	group: string;
 }
 
-// Issue 11 adds settings here.
 export interface ModuleManifest {
 	name: string; // the folder's name
 	description: string;
@@ -29,6 +29,9 @@ export interface ModuleManifest {
 	// What the module's services may do when they act for an organization without a user (a job's principal,
 	// mixins/service-identity.mixin.ts): permissions like "ai:write". None: they cannot act that way.
 	servicePermissions?: string[];
+	// The environment variables it reads, by the name its code reads them with (lib/settings.ts, `setting.int(…)`):
+	// validated at start-up by lib/config.ts, listed in README.md's configuration table.
+	settings?: Record<string, Setting<unknown>>;
 }
 
 export function defineModule<M extends ModuleManifest>(manifest: M): M {
@@ -51,7 +54,7 @@ export function moduleNames(dir: string): string[] {
 }
 
 const NAME = /^[a-z][a-z0-9-]*$/;
-const CHANNEL_NAME = /^[a-z][a-z0-9-]*\.events$/;
+const CHANNEL = /^[a-z][a-z0-9-]*\.events$/;
 
 function manifestFile(dir: string, mod: string): string {
 	for (const ext of [".module.ts", ".module.js"]) {
@@ -69,13 +72,9 @@ function readManifest(dir: string, mod: string): ModuleManifest {
 	if (m?.name !== mod) throw fail(`name must be "${mod}" (its folder), got ${JSON.stringify(m?.name)}`);
 	if (typeof m.description !== "string" || !m.description) throw fail("description is missing");
 	if (!Array.isArray(m.publishes) || !Array.isArray(m.consumes)) throw fail("publishes and consumes must be lists");
-	// A module's own channel is "<module>.events" (its events.ts types it); the seed's channels are known here.
-	for (const channel of m.publishes)
-		if (!CHANNELS.includes(channel) && channel !== `${mod}.events`)
-			throw fail(`publishes ${JSON.stringify(channel)}: a module's channel is "${mod}.events"`);
-	for (const c of m.consumes)
-		if (typeof c?.channel !== "string" || !CHANNEL_NAME.test(c.channel))
-			throw fail(`consumes ${JSON.stringify(c?.channel)}, which is not a channel name`);
+	for (const channel of [...m.publishes, ...m.consumes.map(c => c?.channel)])
+		if (typeof channel !== "string" || !CHANNEL.test(channel))
+			throw fail(`channel ${JSON.stringify(channel)} is not a name like "${mod}.events"`);
 	for (const c of m.consumes)
 		if (typeof c.group !== "string" || !NAME.test(c.group))
 			throw fail(`consumer group ${JSON.stringify(c.group)} is not a name`);
@@ -90,6 +89,12 @@ function readManifest(dir: string, mod: string): ModuleManifest {
 	}
 	if (m.dependsOn !== undefined && (!Array.isArray(m.dependsOn) || m.dependsOn.some(d => !NAME.test(d))))
 		throw fail("dependsOn must be a list of module names");
+	for (const [key, s] of Object.entries(m.settings ?? {})) {
+		if (typeof s?.env !== "string" || !ENV_NAME.test(s.env))
+			throw fail(`setting ${key}: env ${JSON.stringify(s?.env)} is not a variable name like AI_LOG_BATCH_MS`);
+		if (typeof s.description !== "string" || !s.description.trim()) throw fail(`setting ${s.env} has no description`);
+		if (typeof s.parse !== "function") throw fail(`setting ${s.env} was not made with setting.int/string/custom`);
+	}
 	return m as ModuleManifest;
 }
 
@@ -102,15 +107,14 @@ export function loadManifests(dir: string): ModuleManifest[] {
 	const cached = cache.get(key);
 	if (cached) return cached;
 	const manifests = moduleNames(key).map(mod => readManifest(key, mod));
-	// A channel no module publishes and the seed does not list would never carry an event.
-	const channels = new Set<string>([...CHANNELS, ...manifests.flatMap(m => m.publishes)]);
-	for (const m of manifests)
-		for (const { channel } of m.consumes)
-			if (!channels.has(channel))
-				throw new ManifestError(m.name, `consumes unknown channel "${channel}" (known: ${[...channels].join(", ")})`);
+	const published = channelsOf(manifests);
 	const owner = new Map<string, string>();
 	for (const m of manifests)
 		for (const { channel, group } of m.consumes) {
+			if (!published.includes(channel)) {
+				const known = published.length ? published.join(", ") : "none";
+				throw new ManifestError(m.name, `consumes ${channel}, which no module publishes (published: ${known})`);
+			}
 			const id = `${channel} as group "${group}"`;
 			const other = owner.get(id);
 			if (other && other !== m.name)
@@ -124,6 +128,11 @@ export function loadManifests(dir: string): ModuleManifest[] {
 	}
 	cache.set(key, manifests);
 	return manifests;
+}
+
+// The channels that exist: the ones the modules publish (their event types: services/<module>/<module>.events.ts).
+export function channelsOf(manifests: Pick<ModuleManifest, "publishes">[]): ChannelName[] {
+	return [...new Set(manifests.flatMap(m => m.publishes))].sort();
 }
 
 // Every consumer group any module declares for the channel.

@@ -8,6 +8,7 @@ import { PgAdapter } from "../lib/db/pg-adapter";
 import { getDb, Queryable } from "../lib/db";
 import { authOf } from "../lib/authz";
 import { forbidden, fromDbError, invalid, notFound } from "../lib/errors";
+import { broadcast } from "../lib/events/broadcast";
 
 export interface DbMixinOptions {
 	table: string;
@@ -104,7 +105,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			// After every write (moleculer-db calls it): one broadcast drops the service's cached answers on every
 			// replica. Awaited, so this node's copy (and a shared Redis cache) is gone before the write answers.
 			async clearCache(this: any) {
-				await this.broker.broadcast(`cache.clean.${this.fullName}`).catch((err: Error) => {
+				await broadcast(this.broker, `cache.clean.${this.fullName}`).catch((err: Error) => {
 					this.logger.warn(`cached ${this.fullName} answers may outlive this write: ${err.message}`);
 				});
 			},

@@ -16,7 +16,7 @@ import { AmqpTopology } from "../lib/events/topology";
 import { loadManifests, manifestOfServiceFile, ModuleManifest, SERVICES_DIR } from "../lib/module";
 import type { EventData, EventType, PlatformEvent } from "../lib/events/types";
 
-type Publish = <T extends EventType>(type: T, data: EventData<T>) => Extract<PlatformEvent, { type: T }>;
+export type Publish = <T extends EventType>(type: T, data: EventData<T>) => Extract<PlatformEvent, { type: T }>;
 
 // One relay per broker, shared by every service of the process that publishes. The entry is registered before
 // the first await, so services starting side by side share it instead of each starting (and leaking) their own.

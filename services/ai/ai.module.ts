@@ -1,5 +1,7 @@
 // Manifest of the ai module (lib/module.ts).
 import { defineModule } from "../../lib/module";
+import { parseHostRules } from "../../lib/egress";
+import { setting } from "../../lib/settings";
 
 export default defineModule({
 	name: "ai",
@@ -12,5 +14,27 @@ export default defineModule({
 		"ai:read": { description: "See models, providers, routing, limits, settings and the completion log", role: "viewer" },
 		"ai:write": { description: "Run completions and embeddings (playground, /v1)", role: "member" },
 		"ai:manage": { description: "Configure providers, models, routing, presets, limits and settings", role: "admin" }
+	},
+	settings: {
+		logBatchMs: setting.int({
+			env: "AI_LOG_BATCH_MS",
+			default: 200,
+			min: 0,
+			max: 10_000,
+			description: "completion logs and their ai.events are written in one transaction per batch this often"
+		}),
+		// Internal hosts AI providers may reach anyway (loopback, private ranges, …); public hosts always may.
+		allowedPrivateHosts: setting.custom({
+			env: "AI_ALLOWED_PRIVATE_HOSTS",
+			description: "internal hosts AI providers may reach anyway (host names, addresses, CIDR ranges)",
+			parse: raw => {
+				try {
+					return parseHostRules(raw);
+				} catch (err) {
+					const expected = `expected host names, IP addresses or CIDR ranges, e.g. "localhost:11434,10.0.0.0/8"`;
+					throw new Error(`${(err as Error).message} (${expected})`);
+				}
+			}
+		})
 	}
 });

@@ -6,7 +6,8 @@ import { Readable } from "stream";
 import { Errors } from "moleculer";
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import { getConfig } from "../../lib/config";
+import { getConfig, moduleSettings } from "../../lib/config";
+import aiModule from "./ai.module";
 import { acquireDb, getDb, releaseDb } from "../../lib/db";
 import { authOf } from "../../lib/authz";
 import { createRateLimiter, RateLimiter, Reservation } from "../../lib/rate-limit";
@@ -25,6 +26,7 @@ import { createNodeFetch } from "./transport";
 import { HostPolicy } from "../../lib/egress";
 import { redact } from "../../lib/redact";
 import { costOf, usageOf, Usage, estimateTokens } from "./usage";
+import { broadcast } from "../../lib/events/broadcast";
 
 const ORG_CONFIG_TTL_MS = 30_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
@@ -204,7 +206,7 @@ const AiService: ServiceSchema = {
 					 log_retention_days = CASE WHEN $6 THEN $5 ELSE ai_settings.log_retention_days END, updated_at = now()`,
 					[org, p.storeContent ?? null, p.cacheTtlSeconds ?? null, p.cooldownSeconds ?? null, p.logRetentionDays ?? null, p.logRetentionDays !== undefined]
 				);
-				this.broker.broadcast("ai.config.changed", { organizationId: org });
+				broadcast(this.broker, "ai.config.changed", { organizationId: org });
 				this.orgConfigs.delete(org);
 				return this.actions.settings({}, { parentCtx: ctx });
 			}
@@ -717,13 +719,14 @@ const AiService: ServiceSchema = {
 		this.inFlight = new Map<string, AbortController>();
 		this.orgConfigs = new Map();
 		// Every connection to a provider is checked against the operator's host policy (README: Provider hosts).
-		const policy = new HostPolicy(config.aiAllowedPrivateHosts, { variable: "AI_ALLOWED_PRIVATE_HOSTS" });
+		const settings = moduleSettings(aiModule);
+		const policy = new HostPolicy(settings.allowedPrivateHosts, { variable: "AI_ALLOWED_PRIVATE_HOSTS" });
 		this.upstreams = new UpstreamClients(createNodeFetch(policy));
 		this.limiter = createRateLimiter(config.redisUrl, `${config.namespace}:ai`) as RateLimiter;
 		this.cache = new CompletionCache(config.redisUrl, `${config.namespace}:ai-cache`);
 		this.logWriter = new LogWriter(
 			fn => this.withEvents(fn),
-			config.aiLogBatchMs,
+			settings.logBatchMs,
 			(err, pending, dropped) =>
 				this.logger.error(
 					`Could not write completion logs (${err.message}); ${pending} waiting for a retry${dropped ? `, ${dropped} oldest given up (too many waiting)` : ""}`

@@ -3,6 +3,7 @@
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { DbMixin, TenantReference } from "../../mixins/db.mixin";
+import { broadcast } from "../../lib/events/broadcast";
 
 export function AiConfigMixin(
 	table: string,
@@ -12,7 +13,7 @@ export function AiConfigMixin(
 	references?: Record<string, TenantReference>
 ): Partial<ServiceSchema> {
 	const changed = function (this: any, _json: unknown, ctx: Context) {
-		this.broker.broadcast("ai.config.changed", { organizationId: (ctx.meta as any).auth?.organizationId });
+		broadcast(this.broker, "ai.config.changed", { organizationId: (ctx.meta as any).auth?.organizationId });
 	};
 	return {
 		mixins: [

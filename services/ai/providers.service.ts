@@ -3,7 +3,8 @@
 // those secrets. The host must be one the operator's policy lets the platform reach.
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import { getConfig } from "../../lib/config";
+import { moduleSettings } from "../../lib/config";
+import aiModule from "./ai.module";
 import { HostPolicy } from "../../lib/egress";
 import { invalid } from "../../lib/errors";
 import { isCredentialHeader } from "../../lib/redact";
@@ -105,7 +106,8 @@ const AiProvidersService: ServiceSchema = {
 	},
 
 	created(this: any) {
-		this.hostPolicy = new HostPolicy(getConfig().aiAllowedPrivateHosts, { variable: "AI_ALLOWED_PRIVATE_HOSTS" });
+		const hosts = moduleSettings(aiModule).allowedPrivateHosts;
+		this.hostPolicy = new HostPolicy(hosts, { variable: "AI_ALLOWED_PRIVATE_HOSTS" });
 	}
 };
 

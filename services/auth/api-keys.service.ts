@@ -8,6 +8,7 @@ import { assertRoleWithin, authOf, grants } from "../../lib/authz";
 import { ROLES, Role } from "../../lib/permissions";
 import { notFound } from "../../lib/errors";
 import { newApiKey } from "./credentials";
+import { broadcast } from "../../lib/events/broadcast";
 
 const FIELDS = [
 	...["id", "organization_id", "user_id", "parent_id", "name", "prefix", "role"],
@@ -101,7 +102,7 @@ const ApiKeysService: ServiceSchema = {
 					 WHERE id IN (SELECT id FROM lineage) AND revoked_at IS NULL RETURNING id`,
 					[key.id]
 				);
-				for (const { id } of rows) this.broker.broadcast("auth.apikey.revoked", { apiKeyId: id });
+				for (const { id } of rows) broadcast(this.broker, "auth.apikey.revoked", { apiKeyId: id });
 				return this.transformDocuments(ctx, {}, await this.adapter.findById(key.id));
 			}
 		}

@@ -12,6 +12,7 @@ import { isUuid } from "../../mixins/db.mixin";
 import { slugify } from "./slug";
 import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
 import { digest, hashPassword, randomToken, signAccessToken, verifyAccessToken, verifyPassword } from "./credentials";
+import { broadcast } from "../../lib/events/broadcast";
 
 const email = { type: "email", normalize: true, max: 254 };
 const password = { type: "string", min: 10, max: 200 };
@@ -99,7 +100,7 @@ const AuthService: ServiceSchema = {
 				});
 				if (outcome.reused) {
 					this.logger.warn("Refresh token reuse detected; session family revoked.");
-					this.broker.broadcast("auth.session.revoked", { sessionId: outcome.familyId });
+					broadcast(this.broker, "auth.session.revoked", { sessionId: outcome.familyId });
 				}
 				if (!outcome.tokens) throw unauthorized(outcome.error);
 				return outcome.tokens;
@@ -116,7 +117,7 @@ const AuthService: ServiceSchema = {
 				if (sessionId) {
 					await db.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL", [sessionId]);
 					// Gateways drop cached identities and close sockets of this session.
-					this.broker.broadcast("auth.session.revoked", { sessionId });
+					broadcast(this.broker, "auth.session.revoked", { sessionId });
 				}
 				return { ok: true };
 			}

@@ -8,6 +8,7 @@ import { assertRoleWithin, authOf, permissionsFor } from "../../lib/authz";
 import { conflict, forbidden, notFound } from "../../lib/errors";
 import { isUuid } from "../../mixins/db.mixin";
 import { slugify } from "./slug";
+import { broadcast } from "../../lib/events/broadcast";
 
 const role = { type: "enum", values: [...ROLES] };
 
@@ -164,7 +165,7 @@ const OrganizationsService: ServiceSchema = {
 		// Awaited: this node's caches (and a shared Redis cache) are clean before the change answers; other
 		// replicas follow as the broadcast reaches them. A failed broadcast does not undo a committed change.
 		async membershipChanged(this: any, change: { organizationId: string; userId?: string }) {
-			await this.broker.broadcast("auth.membership.changed", change).catch((err: Error) => {
+			await broadcast(this.broker, "auth.membership.changed", change).catch((err: Error) => {
 				this.logger.warn(`auth.membership.changed did not reach every node: ${err.message}`);
 			});
 		},

@@ -5,6 +5,7 @@ import type { ServiceBroker } from "moleculer";
 import { jsonBodyParsers } from "./body";
 import { formatError } from "./errors";
 import { ndjson } from "./ndjson";
+import { broadcast } from "../../lib/events/broadcast";
 
 type Req = any;
 type Res = any;
@@ -85,7 +86,7 @@ async function streamChat(broker: ServiceBroker, ctx: any, res: Res, params: any
 	let ended = false;
 	res.on("close", () => {
 		if (ended) return;
-		broker.broadcast("ai.cancel", { requestId });
+		broadcast(broker, "ai.cancel", { requestId });
 		upstream.destroy?.();
 	});
 	res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", Connection: "keep-alive", "X-Request-Id": requestId });

@@ -9,6 +9,7 @@ import type { RequestLimits } from "../../lib/rate-limit";
 import { jsonTooDeepError, valueTooDeep } from "./body";
 import { formatError } from "./errors";
 import { ndjson } from "./ndjson";
+import { broadcast } from "../../lib/events/broadcast";
 
 export interface SocketIdentity {
 	userId: string;
@@ -198,7 +199,7 @@ export class SocketBridge {
 	}
 
 	private cancel(requestId: string, streams: Map<string, any>) {
-		this.broker.broadcast("ai.cancel", { requestId });
+		broadcast(this.broker, "ai.cancel", { requestId });
 		streams.get(requestId)?.destroy?.();
 		streams.delete(requestId);
 	}

@@ -5,6 +5,10 @@ import crypto from "crypto";
 import fs from "fs";
 import path from "path";
 import { Config, ConfigError } from "../../lib/config";
+import type { SettingValues } from "../../lib/settings";
+import type secretsModule from "./secrets.module";
+
+type SecretsSettings = SettingValues<NonNullable<(typeof secretsModule)["settings"]>>;
 
 export interface MasterKey {
 	id: string; // fingerprint stored beside each wrapped DEK: a wrong key is named, never used to produce garbage
@@ -26,15 +30,15 @@ function parseKey(variable: string, raw: string): MasterKey {
 }
 
 // MASTER_KEY (or MASTER_KEY_FILE) is required in cluster mode; an embedded install generates one into DATA_DIR.
-export function loadMasterKeys(config: Config): MasterKeys {
-	let raw = config.masterKey;
+export function loadMasterKeys(config: Pick<Config, "mode" | "dataDir">, settings: SecretsSettings): MasterKeys {
+	let raw = settings.masterKey;
 	let variable = "MASTER_KEY";
-	if (!raw && config.masterKeyFile) {
+	if (!raw && settings.masterKeyFile) {
 		variable = "MASTER_KEY_FILE";
 		try {
-			raw = fs.readFileSync(config.masterKeyFile, "utf8");
+			raw = fs.readFileSync(settings.masterKeyFile, "utf8");
 		} catch (err: any) {
-			throw new ConfigError(variable, `cannot read ${config.masterKeyFile}: ${err.code}`);
+			throw new ConfigError(variable, `cannot read ${settings.masterKeyFile}: ${err.code}`);
 		}
 	}
 	if (!raw) {
@@ -48,7 +52,7 @@ export function loadMasterKeys(config: Config): MasterKeys {
 		variable = "DATA_DIR/master-key";
 	}
 	const current = parseKey(variable, raw);
-	const previous = config.masterKeyPrevious ? parseKey("MASTER_KEY_PREVIOUS", config.masterKeyPrevious) : undefined;
+	const previous = settings.masterKeyPrevious ? parseKey("MASTER_KEY_PREVIOUS", settings.masterKeyPrevious) : undefined;
 	return { current, previous };
 }
 

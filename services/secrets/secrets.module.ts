@@ -1,5 +1,6 @@
 // Manifest of the secrets module (lib/module.ts).
 import { defineModule } from "../../lib/module";
+import { setting } from "../../lib/settings";
 
 export default defineModule({
 	name: "secrets",
@@ -17,5 +18,11 @@ export default defineModule({
 			role: "admin"
 		},
 		"secrets:own": { description: "Rotate the organization's data key", role: "owner" }
+	},
+	// Validated as keys by services/secrets/crypto.ts when the secrets service starts (only its nodes need them).
+	settings: {
+		masterKey: setting.string({ env: "MASTER_KEY", description: "secrets master key, 32 bytes as hex or base64" }),
+		masterKeyFile: setting.string({ env: "MASTER_KEY_FILE", description: "read the master key from a file instead" }),
+		masterKeyPrevious: setting.string({ env: "MASTER_KEY_PREVIOUS", description: "the old master key while rotating" })
 	}
 });

@@ -4,7 +4,8 @@ import crypto from "crypto";
 import { Errors } from "moleculer";
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import { ConfigError, getConfig } from "../../lib/config";
+import { ConfigError, getConfig, moduleSettings } from "../../lib/config";
+import secretsModule from "./secrets.module";
 import { acquireDb, getDb, releaseDb, Queryable } from "../../lib/db";
 import { authOf, grants } from "../../lib/authz";
 import { conflict, forbidden, invalid, notFound, unavailable } from "../../lib/errors";
@@ -14,6 +15,7 @@ import { claimedService, IDENTITY_META, IdentityError, verifierFor } from "../..
 import { appendAudit, AuditEntry, verifyAudit } from "./audit";
 import { DecryptError, loadMasterKeys, MasterKey, MasterKeys, open, seal, toBuffer, unwrapKey, valueAad, wrapKey } from "./crypto";
 import { parseDotenv, serializeDotenv } from "./dotenv";
+import { broadcast } from "../../lib/events/broadcast";
 
 const MAX_VALUE = 65_536;
 const name = { type: "string", pattern: /^[A-Za-z_][A-Za-z0-9_./-]{0,199}$/, messages: { stringPattern: "must start with a letter or _ and use letters, digits, _ . / -" } };
@@ -351,7 +353,7 @@ const SecretsService: ServiceSchema = {
 						)
 					).rows[0];
 				});
-				this.broker.broadcast("secrets.changed", { organizationId: result.organization_id, grant: result.id });
+				broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, grant: result.id });
 				return result;
 			}
 		},
@@ -367,7 +369,7 @@ const SecretsService: ServiceSchema = {
 					if (!r.rowCount) throw notFound("grant");
 					return r.rows[0];
 				});
-				this.broker.broadcast("secrets.changed", { organizationId: result.organization_id, grant: result.id });
+				broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, grant: result.id });
 				return { id: result.id, revoked: true };
 			}
 		},
@@ -461,7 +463,7 @@ const SecretsService: ServiceSchema = {
 					}
 					return out;
 				});
-				this.broker.broadcast("secrets.changed", { organizationId: authOf(ctx)!.organizationId, environment: ctx.params.environment });
+				broadcast(this.broker, "secrets.changed", { organizationId: authOf(ctx)!.organizationId!, environment: ctx.params.environment });
 				return result;
 			}
 		},
@@ -511,7 +513,7 @@ const SecretsService: ServiceSchema = {
 					vault.key_version = next;
 					return { keyVersion: next, reencryptedVersions: rows.length };
 				});
-				this.broker.broadcast("secrets.changed", { organizationId: authOf(ctx)!.organizationId });
+				broadcast(this.broker, "secrets.changed", { organizationId: authOf(ctx)!.organizationId! });
 				return result;
 			}
 		},
@@ -547,7 +549,7 @@ const SecretsService: ServiceSchema = {
 
 		announce(this: any, result: any) {
 			// Clients drop cached values of this secret; the value itself never travels in an event.
-			this.broker.broadcast("secrets.changed", { organizationId: result.organization_id, secretId: result.id, environment: result.environment, name: result.name });
+			broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, secretId: result.id, environment: result.environment, name: result.name });
 		},
 
 		assertEnvironment(vault: Vault, env: string) {
@@ -704,7 +706,7 @@ const SecretsService: ServiceSchema = {
 
 	created(this: any) {
 		const config = getConfig();
-		this.keys = loadMasterKeys(config) as MasterKeys;
+		this.keys = loadMasterKeys(config, moduleSettings(secretsModule)) as MasterKeys;
 		// Secrets issues and checks every service's identity: without the root it could tell no service from another.
 		if (!config.serviceIdentityKey)
 			throw new ConfigError("SERVICE_IDENTITY_KEY", "is required on a node that runs secrets (32+ characters)");

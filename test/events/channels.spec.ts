@@ -192,7 +192,7 @@ describeWith(["postgres"])("durable events, embedded (in-process adapter)", () =
 				consumer_group: FAILING_GROUP,
 				channel: DEMO_CHANNEL,
 				event_id: eventId,
-				payload: expect.objectContaining({ id: eventId, type: "knowledge.article.created" }),
+				payload: expect.objectContaining({ id: eventId, type: "demo.article.created" }),
 				error: expect.stringContaining("demo-failing always fails")
 			}
 		]);
@@ -204,7 +204,7 @@ describeWith(["postgres"])("durable events, embedded (in-process adapter)", () =
 	});
 
 	test("an event id delivered twice is handled once", async () => {
-		const event = makeEvent("knowledge.article.created", { articleId: crypto.randomUUID(), projectId: PROJECT_ID });
+		const event = makeEvent("demo.article.created", { articleId: crypto.randomUUID(), projectId: PROJECT_ID });
 		const before = { good: deliveries(DEMO_GROUP).total, failing: deliveries(FAILING_GROUP).total };
 		await (broker as any).sendToChannel(DEMO_CHANNEL, event);
 		await (broker as any).sendToChannel(DEMO_CHANNEL, event);
@@ -344,7 +344,7 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 				const msg = await withAmqp(ch => ch.get(dlq, { noAck: false }));
 				expect(msg).not.toBe(false);
 				if (!msg) return;
-				expect(JSON.parse(msg.content.toString())).toMatchObject({ id: eventId, type: "knowledge.article.created" });
+				expect(JSON.parse(msg.content.toString())).toMatchObject({ id: eventId, type: "demo.article.created" });
 				expect(msg.properties.headers).toMatchObject({ "x-original-group": FAILING_GROUP, "x-original-channel": `${dl.ns}.${DEMO_CHANNEL}` });
 
 				// Nothing of the failed attempts was committed; the healthy group of the same channel handled the event once.

@@ -67,24 +67,30 @@ describe("module manifests", () => {
 			/name must be "x" \(its folder\), got "y"/
 		],
 		[
-			"publishing another module's channel",
-			{ x: { "x.module.js": manifestOf("x", { publishes: ["nope.events"] }) } },
-			/publishes "nope.events": a module's channel is "x.events"/
+			"a channel that is not a name",
+			{ x: { "x.module.js": manifestOf("x", { publishes: ["x events"] }) } },
+			/channel "x events" is not a name like "x.events"/
 		],
 		[
-			"consuming a channel nobody publishes",
-			{ x: { "x.module.js": manifestOf("x", { consumes: [{ channel: "nope.events", group: "x" }] }) } },
-			/consumes unknown channel "nope.events"/
+			"consuming a channel no module publishes",
+			{
+				p: { "p.module.js": manifestOf("p", { publishes: ["p.events"] }) },
+				x: { "x.module.js": manifestOf("x", { consumes: [{ channel: "nope.events", group: "x" }] }) }
+			},
+			/x: consumes nope\.events, which no module publishes \(published: p\.events\)/
 		],
 		[
 			"two modules consuming a channel as one group",
-			Object.fromEntries(
-				["a", "b"].map(name => [
-					name,
-					{ [`${name}.module.js`]: manifestOf(name, { consumes: [{ channel: DEMO_CHANNEL, group: "g" }] }) }
-				])
-			),
-			/knowledge\.events as group "g" is already consumed by module "a"/
+			{
+				p: { "p.module.js": manifestOf("p", { publishes: [DEMO_CHANNEL] }) },
+				...Object.fromEntries(
+					["a", "b"].map(name => [
+						name,
+						{ [`${name}.module.js`]: manifestOf(name, { consumes: [{ channel: DEMO_CHANNEL, group: "g" }] }) }
+					])
+				)
+			},
+			/demo\.events as group "g" is already consumed by module "a"/
 		]
 	])("%s is refused", (_what, modules, message) => {
 		const dir = servicesDir(modules);
@@ -100,7 +106,7 @@ describe("module manifests", () => {
 		broker.createService(schema);
 		try {
 			await expect(broker.start()).rejects.toThrow(
-				`Service "stray" consumes knowledge.events but was not loaded from a module folder in ${FIXTURES_DIR}`
+				`Service "stray" consumes demo.events but was not loaded from a module folder in ${FIXTURES_DIR}`
 			);
 		} finally {
 			await broker.stop().catch(() => undefined);
@@ -219,8 +225,8 @@ export default { name: "rogue", mixins: [EventsMixin], channels: { "${DEMO_CHANN
 		const node = spawn("rogue", "rogue", { SERVICES_DIR: dir });
 		expect(await node.exited).toBe(1);
 		expect(node.output()).toContain(
-			`Start-up failed: Service "rogue" consumes knowledge.events as group "rogue", which module "rogue" does not ` +
-				`declare: add { channel: "knowledge.events", group: "rogue" } to consumes in ${dir}/rogue/rogue.module.ts`
+			`Start-up failed: Service "rogue" consumes demo.events as group "rogue", which module "rogue" does not ` +
+				`declare: add { channel: "demo.events", group: "rogue" } to consumes in ${dir}/rogue/rogue.module.ts`
 		);
 		expect(await queueExists(`rogue.${ns}.${DEMO_CHANNEL}`)).toBe(false);
 	});

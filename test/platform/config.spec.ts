@@ -16,6 +16,8 @@ describe("configuration", () => {
 		[{ TRANSIT_KEY: "short" }, "TRANSIT_KEY"],
 		[{ AI_ALLOWED_PRIVATE_HOSTS: "10.0.0.0/33" }, "AI_ALLOWED_PRIVATE_HOSTS"],
 		[{ AI_ALLOWED_PRIVATE_HOSTS: "localhost, http://127.0.0.1:11434" }, "AI_ALLOWED_PRIVATE_HOSTS"],
+		[{ AI_LOG_BATCH_MS: "-1" }, "AI_LOG_BATCH_MS"],
+		[{ AI_LOG_BATCH_MS: "soon" }, "AI_LOG_BATCH_MS"],
 		[{ METRICS_TOKEN: "short" }, "METRICS_TOKEN"],
 		[{ SOCKETS_PER_USER: "0" }, "SOCKETS_PER_USER"]
 	])("%j is refused naming %s", (env, variable) => {
@@ -34,8 +36,12 @@ describe("configuration", () => {
 		const c = loadConfig({ DATA_DIR: "/tmp/cide-config-test" });
 		expect(c).toMatchObject({ mode: "embedded", services: "all", port: 3000, transporterUrl: undefined, databaseUrl: undefined, cacherUrl: undefined });
 		// AI providers reach public hosts only, embedded too: local models are allowed explicitly.
-		expect(c.aiAllowedPrivateHosts).toEqual([]);
-		expect(loadConfig({ DATA_DIR: "/tmp/cide-config-test", AI_ALLOWED_PRIVATE_HOSTS: "localhost:11434, 10.0.0.0/8" }).aiAllowedPrivateHosts).toEqual([
+		expect(c.modules.ai).toEqual({ allowedPrivateHosts: [], logBatchMs: 200 });
+		const hosts = loadConfig({
+			DATA_DIR: "/tmp/cide-config-test",
+			AI_ALLOWED_PRIVATE_HOSTS: "localhost:11434, 10.0.0.0/8"
+		});
+		expect(hosts.modules.ai.allowedPrivateHosts).toEqual([
 			{ kind: "name", name: "localhost", port: 11434 },
 			{ kind: "range", address: "10.0.0.0", prefix: 8 }
 		]);
