@@ -29,6 +29,9 @@ export interface ModuleManifest {
 	// What the module's services may do when they act for an organization without a user (a job's principal,
 	// mixins/service-identity.mixin.ts): permissions like "ai:write". None: they cannot act that way.
 	servicePermissions?: string[];
+	// HTTP routes outside /api that the gateway mounts for the module (an API in another's shape, such as OpenAI's
+	// /v1): the name of a file in the module's folder, without extension, exporting them (lib/module-routes.ts).
+	routes?: string;
 }
 
 export function defineModule<M extends ModuleManifest>(manifest: M): M {
@@ -85,6 +88,10 @@ function readManifest(dir: string, mod: string): ModuleManifest {
 	}
 	if (m.dependsOn !== undefined && (!Array.isArray(m.dependsOn) || m.dependsOn.some(d => !NAME.test(d))))
 		throw fail("dependsOn must be a list of module names");
+	if (m.routes !== undefined && (typeof m.routes !== "string" || !/^[\w-]+(\.[\w-]+)*$/.test(m.routes)))
+		throw fail('routes must name a file in the module\'s folder, without its extension ("<module>.routes")');
+	if (m.routes !== undefined && ![".ts", ".js"].some(ext => fs.existsSync(path.join(dir, mod, m.routes + ext))))
+		throw fail(`routes: ${m.routes}.ts does not exist in the module's folder`);
 	return m as ModuleManifest;
 }
 
