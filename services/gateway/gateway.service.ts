@@ -185,7 +185,7 @@ const GatewayService: ServiceSchema = {
 
 		// Credentials become ctx.meta.auth; the actions' `permission` then decides (lib/authz.ts).
 		async authenticate(this: any, ctx: Context<any, any>, _route: any, req: any) {
-			// OpenAI clients send the platform API key as a bearer token.
+			// Clients that only send bearer tokens (SDKs built for other APIs) send the platform API key as one.
 			const presented = bearer(req);
 			const token = presented && !presented.startsWith("cide_") ? presented : undefined;
 			const apiKey = header(req, "x-api-key") ?? (presented?.startsWith("cide_") ? presented : undefined);
@@ -228,7 +228,7 @@ const GatewayService: ServiceSchema = {
 		// One error shape for every failure: { error: { code, message, fields? } }.
 		sendError(this: any, req: any, res: any, err: any) {
 			if (res.headersSent) return;
-			// A route with an error format of its own (the OpenAI-compatible API) answers in it.
+			// A route with an error format of its own (a module route in another API's shape) answers in it.
 			if (req.$route?.onError) return req.$route.onError.call(this, req, res, err);
 			const { status, body } = formatError(err);
 			if (status === 429) res.setHeader("Retry-After", String(err?.data?.retryAfter ?? req.$retryAfter ?? 60));
