@@ -195,6 +195,8 @@ export class SocketBridge {
 			let answered = false;
 			try {
 				await this.charge(socket);
+				// The id the call runs under (ctx.requestID), as the service's logs will name it.
+				socket.emit("stream:start", { id, requestId: open.requestId });
 				const result: any = await this.broker.call(msg.action, msg.params ?? {}, options(open.requestId));
 				if (open.cancelled || socket.disconnected) {
 					result?.destroy?.();
