@@ -21,7 +21,7 @@ import {
 import { IDENTITY_META, IdentityError, permissionsBinding, verifierFor } from "./service-identity";
 
 // The platform's modules and, when SERVICES_DIR names another folder (test fixtures), that folder's too.
-function moduleDirs(): string[] {
+export function moduleDirs(): string[] {
 	return [...new Set([SERVICES_DIR, getConfig().servicesDir ?? SERVICES_DIR])];
 }
 

@@ -32,6 +32,9 @@ export interface ModuleManifest {
 	// The environment variables it reads, by the name its code reads them with (lib/settings.ts, `setting.int(…)`):
 	// validated at start-up by lib/config.ts, listed in README.md's configuration table.
 	settings?: Record<string, Setting<unknown>>;
+	// HTTP routes outside /api that the gateway mounts for the module (an API in another's shape, such as OpenAI's
+	// /v1): the name of a file in the module's folder, without extension, exporting them (lib/module-routes.ts).
+	routes?: string;
 }
 
 export function defineModule<M extends ModuleManifest>(manifest: M): M {
@@ -95,6 +98,10 @@ function readManifest(dir: string, mod: string): ModuleManifest {
 		if (typeof s.description !== "string" || !s.description.trim()) throw fail(`setting ${s.env} has no description`);
 		if (typeof s.parse !== "function") throw fail(`setting ${s.env} was not made with setting.int/string/custom`);
 	}
+	if (m.routes !== undefined && (typeof m.routes !== "string" || !/^[\w-]+(\.[\w-]+)*$/.test(m.routes)))
+		throw fail('routes must name a file in the module\'s folder, without its extension ("<module>.routes")');
+	if (m.routes !== undefined && ![".ts", ".js"].some(ext => fs.existsSync(path.join(dir, mod, m.routes + ext))))
+		throw fail(`routes: ${m.routes}.ts does not exist in the module's folder`);
 	return m as ModuleManifest;
 }
 

@@ -8,6 +8,7 @@ export default defineModule({
 	description: "LLM gateway: providers, models, routing, fallbacks, rate limits, cache, completion logs",
 	tablePrefix: "ai_",
 	dependsOn: ["auth", "secrets"],
+	routes: "ai.routes",
 	publishes: ["ai.events"],
 	consumes: [],
 	permissions: {

@@ -131,8 +131,8 @@ const AiService: ServiceSchema = {
 
 		// Resolves once the first token is there (after any fallbacks), with a stream of NDJSON lines: chunks in
 		// OpenAI's chat.completion.chunk shape, then {"done":true,...} — or {"error":...} if the upstream broke.
+		// Published without a REST route: clients stream it over the socket's `stream` (services/gateway/socket-bridge.ts).
 		stream: {
-			visibility: "public",
 			permission: "ai:write",
 			external: true,
 			params: { $$strict: "remove", ...chatParams },
@@ -256,7 +256,7 @@ const AiService: ServiceSchema = {
 	},
 
 	events: {
-		// Any gateway replica announces a client that went away; the replica running the request aborts it.
+		// A caller that went away or pressed Stop (lib/cancel.ts), on any node: the replica running it aborts it.
 		"ai.cancel"(this: any, ctx: Context<{ requestId: string }>) {
 			this.inFlight.get(ctx.params.requestId)?.abort(new UpstreamFailure("cancelled", "request cancelled by the client"));
 		},

@@ -3,7 +3,7 @@ import { defineModule } from "../../lib/module";
 
 export default defineModule({
 	name: "gateway",
-	description: "REST API, OpenAI-compatible /v1, socket.io bridge, OpenAPI, health, metrics and the web UI",
+	description: "REST API, routes the modules declare, socket.io bridge, OpenAPI, health, metrics and the web UI",
 	dependsOn: ["auth"],
 	publishes: [],
 	consumes: [],

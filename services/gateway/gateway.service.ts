@@ -12,15 +12,28 @@ import { prometheusText } from "../../lib/metrics";
 import { RequestLimits } from "../../lib/rate-limit";
 import { jsonBodyParsers } from "./body";
 import { formatError } from "./errors";
-import { openAiRoute } from "./openai-compat";
 import { buildOpenApi } from "./openapi";
-import { permissionTable } from "../../lib/authz";
+import { moduleDirs, permissionTable } from "../../lib/authz";
+import { loadModuleRoutes } from "../../lib/module-routes";
 import { SocketBridge, SocketIdentity } from "./socket-bridge";
 
 const PUBLIC_DIR = path.resolve(__dirname, "../../public");
 const IDENTITY_TTL_MS = 10_000;
 const IDENTITY_CACHE_MAX = 10_000;
 const config = getConfig();
+
+// Routes the modules contribute outside /api (their manifests' `routes`), mounted with the gateway's body rules.
+const MODULE_ROUTES = loadModuleRoutes(moduleDirs()).map(({ route }) => ({
+	authentication: true,
+	...route,
+	bodyParsers: jsonBodyParsers(config.bodyLimit)
+}));
+const MOUNTED = MODULE_ROUTES.map(r => r.path.slice(1));
+const under = (prefixes: string[]) =>
+	new RegExp(`^/(${prefixes.map(p => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})(/|$)`);
+// API calls (the per-IP limit), and paths that never get the UI's index.html.
+const API_PATHS = under(["api", ...MOUNTED]);
+const NOT_APP = under(["api", "metrics", "socket.io", ...MOUNTED]);
 
 const SECURITY_HEADERS: Record<string, string> = {
 	"X-Content-Type-Options": "nosniff",
@@ -99,7 +112,7 @@ const GatewayService: ServiceSchema = {
 					}
 				},
 			},
-			openAiRoute(config.bodyLimit),
+			...MODULE_ROUTES,
 			// Never anonymous on the public port: only with METRICS_TOKEN set, and only for its holder. Without it,
 			// metrics are on the private HEALTH_PORT / METRICS_PORT only.
 			...(config.metricsToken ? [metricsRoute(config.metricsToken)] : [])
@@ -153,7 +166,7 @@ const GatewayService: ServiceSchema = {
 				const ms = Number(process.hrtime.bigint() - started) / 1e6;
 				this.logger.info(`${req.method} ${path} ${res.statusCode} ${ms.toFixed(1)}ms`);
 			});
-			if (/^\/(api|v1)\//.test(req.url ?? "")) {
+			if (API_PATHS.test(path)) {
 				try {
 					await this.limits.ip(clientIp(req));
 				} catch (err: any) {
@@ -167,12 +180,12 @@ const GatewayService: ServiceSchema = {
 		// History-mode UI: a GET for a page path (no file extension, not an API) gets the app's index.html.
 		shouldServeApp(this: any, req: any): boolean {
 			const url: string = (req.url ?? "").split("?")[0];
-			return !!this.settings.assets && !/^\/(api|v1|metrics|socket\.io)(\/|$)/.test(url) && !path.extname(url) && (req.headers.accept ?? "").includes("text/html");
+			return !!this.settings.assets && !NOT_APP.test(url) && !path.extname(url) && (req.headers.accept ?? "").includes("text/html");
 		},
 
 		// Credentials become ctx.meta.auth; the actions' `permission` then decides (lib/authz.ts).
 		async authenticate(this: any, ctx: Context<any, any>, _route: any, req: any) {
-			// OpenAI clients send the platform API key as a bearer token.
+			// Clients that only send bearer tokens (SDKs built for other APIs) send the platform API key as one.
 			const presented = bearer(req);
 			const token = presented && !presented.startsWith("cide_") ? presented : undefined;
 			const apiKey = header(req, "x-api-key") ?? (presented?.startsWith("cide_") ? presented : undefined);
@@ -215,7 +228,7 @@ const GatewayService: ServiceSchema = {
 		// One error shape for every failure: { error: { code, message, fields? } }.
 		sendError(this: any, req: any, res: any, err: any) {
 			if (res.headersSent) return;
-			// A route with an error format of its own (the OpenAI-compatible API) answers in it.
+			// A route with an error format of its own (a module route in another API's shape) answers in it.
 			if (req.$route?.onError) return req.$route.onError.call(this, req, res, err);
 			const { status, body } = formatError(err);
 			if (status === 429) res.setHeader("Retry-After", String(err?.data?.retryAfter ?? req.$retryAfter ?? 60));

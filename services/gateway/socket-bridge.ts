@@ -1,6 +1,7 @@
 // The socket.io bridge on the gateway's HTTP server. A socket authenticates with the same credentials as REST,
-// joins `user:<id>` and `org:<id>`, may call published actions (authorized exactly like REST), and receives what
-// any service pushes with the broadcast event `gateway.push` — every gateway replica relays to its own sockets.
+// joins `user:<id>` and `org:<id>`, may call published actions and stream what they return (authorized and charged
+// exactly like REST), and receives what any service pushes with the broadcast event `gateway.push` — every gateway
+// replica relays to its own sockets. The protocol is in README.md's Gateway section.
 import crypto from "crypto";
 import type { Server as HttpServer } from "http";
 import { Server, Socket } from "socket.io";
@@ -8,8 +9,8 @@ import type { ServiceBroker } from "moleculer";
 import type { RequestLimits } from "../../lib/rate-limit";
 import { jsonTooDeepError, valueTooDeep } from "./body";
 import { formatError } from "./errors";
-import { ndjson } from "./ndjson";
-import { broadcast } from "../../lib/events/broadcast";
+import { ndjson } from "../../lib/ndjson";
+import { cancelCall } from "../../lib/cancel";
 
 export interface SocketIdentity {
 	userId: string;
@@ -31,7 +32,23 @@ export interface BridgeOptions {
 }
 
 const ROOM = /^(org|user):[0-9a-f-]{36}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const STREAM_ID = /^[\w.:-]{1,100}$/;
+
+// A stream a socket asked for: the service running the call and the request id it runs under, for `cancel`.
+interface OpenStream {
+	service: string;
+	requestId: string;
+	stream?: NodeJS.ReadableStream & { destroy?: () => void };
+	cancelled?: boolean;
+}
+
+const isStream = (v: any): v is NodeJS.ReadableStream =>
+	v != null && typeof v.pipe === "function" && typeof v[Symbol.asyncIterator] === "function";
+
+// An object-mode stream's items as they are; a byte stream is read as NDJSON, one item a line.
+function items(stream: NodeJS.ReadableStream): AsyncIterable<unknown> {
+	return (stream as any).readableObjectMode ? (stream as AsyncIterable<unknown>) : ndjson(stream as AsyncIterable<Buffer>);
+}
 
 // Token bucket per socket: bursts up to twice the rate, then the rate.
 class Bucket {
@@ -124,92 +141,114 @@ export class SocketBridge {
 		const bucket = new Bucket(this.opts.callsPerSecond);
 		let inFlight = 0;
 		let refused = 0;
-		socket.on("call", async (msg: any, ack: unknown) => {
-			if (typeof ack !== "function") return;
-			const reply = ack as (r: unknown) => void;
+		// What `call` and `stream` check before anything runs: the connection's own budget, the message's shape and
+		// depth, and that the action is one clients may call. A refusal, or the service that owns the action.
+		const admit = (msg: any): { refusal: unknown } | { service: string } => {
 			if (!bucket.take()) {
 				// A client that keeps flooding after being told is cut off.
 				if (++refused > 100) socket.disconnect(true);
-				return reply({ error: { code: "RATE_LIMITED", message: "too many calls on this connection; slow down" } });
+				return { refusal: { error: { code: "RATE_LIMITED", message: "too many calls on this connection; slow down" } } };
 			}
 			refused = 0;
-			if (inFlight >= this.opts.maxInFlight) return reply({ error: { code: "TOO_MANY_IN_FLIGHT", message: "too many calls in progress on this connection" } });
+			if (inFlight >= this.opts.maxInFlight)
+				return { refusal: { error: { code: "TOO_MANY_IN_FLIGHT", message: "too many calls in progress on this connection" } } };
 			if (!msg || typeof msg.action !== "string" || (msg.params != null && (typeof msg.params !== "object" || Array.isArray(msg.params))))
-				return reply({ error: { code: "BAD_REQUEST", message: "expected { action: string, params?: object }" } });
-			if (valueTooDeep(msg.params)) return reply(refusal(jsonTooDeepError()));
-			if (!this.isPublished(msg.action)) return reply({ error: { code: "NOT_FOUND", message: "no such action" } });
+				return { refusal: { error: { code: "BAD_REQUEST", message: "expected { action: string, params?: object }" } } };
+			if (valueTooDeep(msg.params)) return { refusal: refusal(jsonTooDeepError()) };
+			const service = this.publishedService(msg.action);
+			if (!service) return { refusal: { error: { code: "NOT_FOUND", message: "no such action" } } };
+			return { service };
+		};
+		const options = (requestID?: string) => ({ meta: { auth: socket.data.auth }, timeout: this.opts.timeout, requestID });
+
+		socket.on("call", async (msg: any, ack: unknown) => {
+			if (typeof ack !== "function") return;
+			const reply = ack as (r: unknown) => void;
+			const admitted = admit(msg);
+			if ("refusal" in admitted) return reply(admitted.refusal);
 			inFlight++;
 			try {
 				await this.charge(socket);
-				const data = await this.broker.call(msg.action, msg.params ?? {}, { meta: { auth: socket.data.auth }, timeout: this.opts.timeout });
-				reply({ data });
+				reply({ data: await this.broker.call(msg.action, msg.params ?? {}, options()) });
 			} catch (err) {
 				reply(refusal(err));
 			} finally {
 				inFlight--;
 			}
 		});
-		// Chat streaming for the web UI: chunks as `ai:chunk`, then `ai:done` or `ai:error`. A socket that goes away
-		// cancels its running requests on whichever AI replica runs them.
-		// requestId -> the running stream (null while waiting for its first token)
-		const streams = new Map<string, (NodeJS.ReadableStream & { destroy?: () => void }) | null>();
-		socket.on("ai:chat", async (msg: any, ack: unknown) => {
-			const reply = typeof ack === "function" ? (ack as (r: unknown) => void) : () => undefined;
-			if (!bucket.take()) return reply({ error: { code: "RATE_LIMITED", message: "too many calls on this connection; slow down" } });
-			if (!msg || typeof msg.params !== "object" || msg.params === null) return reply({ error: { code: "BAD_REQUEST", message: "expected { params: { model, messages }, requestId? }" } });
-			if (valueTooDeep(msg.params)) return reply(refusal(jsonTooDeepError()));
+
+		// `stream`: an action that returns a stream, its items sent as `stream:data` until `stream:end` or
+		// `stream:error`. The client names the stream (`id`, unique on its socket) so that `cancel` works before the
+		// action has answered; the call itself gets a request id of the bridge's own, so no client can name another's.
+		const streams = new Map<string, OpenStream>();
+		socket.on("stream", async (msg: any, ack: unknown) => {
+			if (typeof ack !== "function") return;
+			const reply = ack as (r: unknown) => void;
+			const admitted = admit(msg);
+			if ("refusal" in admitted) return reply(admitted.refusal);
+			const id = msg.id;
+			if (typeof id !== "string" || !STREAM_ID.test(id) || streams.has(id))
+				return reply({ error: { code: "BAD_REQUEST", message: "expected id: a name (1-100 characters) not in use on this connection" } });
+			const open: OpenStream = { service: admitted.service, requestId: crypto.randomUUID() };
+			streams.set(id, open);
+			inFlight++;
+			let answered = false;
 			try {
 				await this.charge(socket);
-			} catch (err) {
-				return reply(refusal(err));
-			}
-			// A client-chosen id lets Stop work before the first token; it is registered before the call, so a
-			// socket that goes away meanwhile cancels it too.
-			const requestId = typeof msg.requestId === "string" && UUID.test(msg.requestId) && !streams.has(msg.requestId) ? msg.requestId : crypto.randomUUID();
-			streams.set(requestId, null);
-			try {
-				const stream: any = await this.broker.call("ai.stream", { ...msg.params, requestId }, { meta: { auth: socket.data.auth }, timeout: this.opts.timeout });
-				if (!streams.has(requestId) || socket.disconnected) {
-					stream.destroy?.();
-					return;
+				// The id the call runs under (ctx.requestID), as the service's logs will name it.
+				socket.emit("stream:start", { id, requestId: open.requestId });
+				const result: any = await this.broker.call(msg.action, msg.params ?? {}, options(open.requestId));
+				if (open.cancelled || socket.disconnected) {
+					result?.destroy?.();
+					return reply({ status: 499, error: { code: "CANCELLED", message: "cancelled" } });
 				}
-				streams.set(requestId, stream);
-				reply({ data: { requestId } });
-				for await (const line of ndjson(stream)) {
-					if (line.done) socket.emit("ai:done", { requestId, usage: line.usage });
-					else if (line.error) socket.emit("ai:error", { requestId, error: line.error });
-					else socket.emit("ai:chunk", { requestId, chunk: line });
+				open.stream = isStream(result) ? result : undefined;
+				reply({ data: { id } });
+				answered = true;
+				for await (const item of isStream(result) ? items(result) : [result]) {
+					if (open.cancelled) return;
+					socket.emit("stream:data", { id, data: item });
 				}
+				if (!open.cancelled) socket.emit("stream:end", { id });
 			} catch (err) {
+				if (open.cancelled) return;
 				const refused = refusal(err);
-				if (streams.get(requestId)) socket.emit("ai:error", { requestId, error: refused.error });
+				if (answered) socket.emit("stream:error", { id, error: refused.error, status: refused.status });
 				else reply(refused);
 			} finally {
-				streams.delete(requestId);
+				inFlight--;
+				streams.delete(id);
 			}
 		});
-		socket.on("ai:cancel", (msg: any) => {
-			if (typeof msg?.requestId === "string" && streams.has(msg.requestId)) this.cancel(msg.requestId, streams);
+		socket.on("cancel", (msg: any, ack: unknown) => {
+			const open = typeof msg?.id === "string" ? streams.get(msg.id) : undefined;
+			if (open) this.cancel(open);
+			if (typeof ack === "function") ack(open ? { data: { id: msg.id } } : { error: { code: "NOT_FOUND", message: "no such stream" } });
 		});
 		socket.once("disconnect", () => {
-			for (const id of [...streams.keys()]) this.cancel(id, streams);
+			for (const open of streams.values()) this.cancel(open);
 		});
 
 		socket.emit("ready", { userId: auth.userId, organizationId: auth.organizationId ?? null });
 	}
 
-	private cancel(requestId: string, streams: Map<string, any>) {
-		broadcast(this.broker, "ai.cancel", { requestId });
-		streams.get(requestId)?.destroy?.();
-		streams.delete(requestId);
+	// The stream's holder drops it here, and the replica running the call aborts it (lib/cancel.ts), even before it
+	// has answered.
+	private cancel(open: OpenStream) {
+		if (open.cancelled) return;
+		open.cancelled = true;
+		cancelCall(this.broker, open.service, open.requestId);
+		open.stream?.destroy?.();
 	}
 
 	// Only actions published to clients; internal ones (visibility "public" or narrower) do not exist here.
-	private isPublished(action: string): boolean {
-		if (!/^[A-Za-z0-9_.$-]{1,100}$/.test(action) || action.startsWith("$")) return false;
+	// The name of the service that owns it, for cancellation.
+	private publishedService(action: string): string | undefined {
+		if (!/^[A-Za-z0-9_.$-]{1,100}$/.test(action) || action.startsWith("$")) return undefined;
 		const endpoint: any = (this.broker.registry as any).getActionEndpoints(action)?.getFirst();
 		const def = endpoint?.action;
-		return !!def && (def.visibility == null || def.visibility === "published");
+		if (!def || (def.visibility != null && def.visibility !== "published")) return undefined;
+		return endpoint.service?.fullName ?? endpoint.service?.name;
 	}
 
 	push(room: string, event: string, payload: unknown) {

@@ -136,7 +136,7 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 
 	test("a completion slower than the request timeout reaches the upstream once and is answered, on every path", async () => {
 		up.set("up-slow", { delayMs: SLOW_MS });
-		const ids = { call: "slow-call", stream: "slow-stream", v1: "slow-v1", sse: "slow-sse", socket: crypto.randomUUID() };
+		const ids = { call: "slow-call", stream: "slow-stream", v1: "slow-v1", sse: "slow-sse", socket: "" };
 		const slow = (content: string, requestId: string) => ({ model: "slow", ...ask(content), requestId });
 
 		const direct = broker.call<any, any>("ai.complete", slow("direct", ids.call), as(b.auth));
@@ -150,15 +150,17 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 			s.once("connect_error", reject);
 		});
 		let socketText = "";
-		socket.on("ai:chunk", ({ chunk }) => (socketText += chunk.choices[0]?.delta?.content ?? ""));
+		socket.on("stream:start", ({ requestId }) => (ids.socket = requestId));
+		socket.on("stream:data", ({ data }) => (socketText += data.choices?.[0]?.delta?.content ?? ""));
 		const socketDone = new Promise<any>((resolve, reject) => {
-			socket.once("ai:done", resolve);
-			socket.once("ai:error", reject);
+			socket.once("stream:end", resolve);
+			socket.once("stream:error", reject);
 		});
-		const chat = { params: { model: "slow", ...ask("socket") }, requestId: ids.socket };
-		const ack: any = await new Promise(r => socket.emit("ai:chat", chat, r));
+		const chat = { id: "slow-socket", action: "ai.stream", params: { model: "slow", ...ask("socket") } };
+		const ack: any = await new Promise(r => socket.emit("stream", chat, r));
 		try {
-			expect(ack).toEqual({ data: { requestId: ids.socket } });
+			expect(ack).toEqual({ data: { id: "slow-socket" } });
+			expect(ids.socket).toMatch(/^[0-9a-f-]{36}$/);
 			expect((await direct).choices[0].message.content).toBe("echo(up-slow): direct");
 			expect((await streamed).at(-1)).toMatchObject({ done: true });
 			expect(await rest).toMatchObject({ status: 200, body: { choices: [{ message: { content: "echo(up-slow): rest" } }] } });

@@ -166,13 +166,17 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		});
 		try {
 			let text = "";
-			const done = new Promise<any>(resolve => s.on("ai:done", resolve));
-			s.on("ai:chunk", ({ chunk }) => (text += chunk.choices[0]?.delta?.content ?? ""));
-			const ack: any = await new Promise(r => s.emit("ai:chat", { params: { model: "gpt-test", messages: [{ role: "user", content: "over the socket" }] } }, r));
-			expect(ack.data.requestId).toBeDefined();
-			expect((await done).usage.total_tokens).toBeGreaterThan(0);
+			let last: any;
+			const ended = new Promise<any>(resolve => s.on("stream:end", resolve));
+			s.on("stream:data", ({ data }) => ((last = data), (text += data.choices?.[0]?.delta?.content ?? "")));
+			const chat = { model: "gpt-test", messages: [{ role: "user", content: "over the socket" }] };
+			const ack: any = await new Promise(r => s.emit("stream", { id: "chat", action: "ai.stream", params: chat }, r));
+			expect(ack).toEqual({ data: { id: "chat" } });
+			await ended;
+			expect(last.usage.total_tokens).toBeGreaterThan(0);
 			expect(text).toBe("echo(up-chat): over the socket");
-			const bad: any = await new Promise(r => s.emit("ai:chat", { params: { model: "no-such-model", messages: [{ role: "user", content: "x" }] } }, r));
+			const nowhere = { model: "no-such-model", messages: [{ role: "user", content: "x" }] };
+			const bad: any = await new Promise(r => s.emit("stream", { id: "bad", action: "ai.stream", params: nowhere }, r));
 			expect(bad).toMatchObject({ status: 404, error: { code: "MODEL_NOT_FOUND" } });
 		} finally {
 			s.close();
@@ -199,10 +203,10 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 			});
 			try {
 				let text = "";
-				s.on("ai:chunk", ({ chunk }) => (text += chunk.choices[0]?.delta?.content ?? ""));
-				const done = new Promise<any>((resolve, reject) => (s.once("ai:done", resolve), s.once("ai:error", reject)));
-				const ack: any = await new Promise(r => s.emit("ai:chat", { params: ask("slow socket") }, r));
-				expect(ack.data?.requestId).toBeDefined();
+				s.on("stream:data", ({ data }) => (text += data.choices?.[0]?.delta?.content ?? ""));
+				const done = new Promise<any>((resolve, reject) => (s.once("stream:end", resolve), s.once("stream:error", reject)));
+				const ack: any = await new Promise(r => s.emit("stream", { id: "slow", action: "ai.stream", params: ask("slow socket") }, r));
+				expect(ack).toEqual({ data: { id: "slow" } });
 				await done;
 				expect(text).toBe("echo(up-slow): slow socket");
 			} finally {

@@ -1,15 +1,13 @@
 // ai: the current organization's AI gateway set-up (providers and their deployments, presets, routing rules,
 // fallback chains, rate limits, settings), the completion log with its filters, and the playground: a conversation
-// streamed token by token over the socket (`ai:chat` → `ai:chunk`… then `ai:done` or `ai:error`; `ai:cancel` stops).
-//
-// The playground uses a socket of its own, opened on the first message: the shared realtime connection
-// (stores/realtime.ts) offers `call` and `on` but cannot emit other events, and the server sends a chat's chunks
-// only to the socket that asked for them. Switching organization or signing out closes it and empties everything.
+// streamed token by token as `ai.stream` over the app's one socket (stores/realtime.ts `stream`: OpenAI chunks, then
+// a line with `done` and usage, or one with `error`; cancelling stops the request upstream). Switching organization
+// or signing out stops what runs and empties everything.
 import { defineStore } from "pinia";
 import { computed, reactive, ref, watch, type Ref } from "vue";
-import { io, type Socket } from "socket.io-client";
-import { ApiError, refreshSession } from "@/lib/api";
+import type { ApiError } from "@/lib/api";
 import { useAuthStore } from "./auth";
+import { useRealtimeStore } from "./realtime";
 import {
 	aiApi,
 	type AiSettings,
@@ -114,12 +112,11 @@ export function readableError(code: string | undefined, message: string | undefi
 	}
 }
 
-const CHAT_ACK_TIMEOUT_MS = 5 * 60_000;
-
 // ---- The store --------------------------------------------------------------------------------------------------
 
 export const useAiStore = defineStore("ai", () => {
 	const auth = useAuthStore();
+	const realtime = useRealtimeStore();
 
 	const providers = ref<Provider[] | null>(null);
 	const deployments = ref<Deployment[] | null>(null);
@@ -165,15 +162,10 @@ export const useAiStore = defineStore("ai", () => {
 		playground.system = "";
 	}
 	watch(() => auth.organizationId, reset);
-	// Signed out: the playground's socket goes with the session.
+	// Signed out: what runs stops with the session.
 	watch(
 		() => auth.accessToken,
-		token => {
-			if (!token) {
-				stopAll("Signed out.");
-				closeSocket();
-			}
-		}
+		token => !token && stopAll("Signed out.")
 	);
 
 	// Applies a loaded result only if the user has not switched organization while it was loading.
@@ -266,136 +258,45 @@ export const useAiStore = defineStore("ai", () => {
 		);
 	}
 
-	// ---- Playground: the chat socket --------------------------------------------------------------------------
+	// ---- Playground: the chat stream ---------------------------------------------------------------------------
 
-	let socket: Socket | null = null;
-	let socketIdentity = "";
-	let connecting: Promise<Socket> | null = null;
-	// Events that arrive for a request whose id the ack has not told yet (kept in order, replayed on the ack).
-	const early = new Map<string, [string, any][]>();
-
-	function closeSocket() {
-		connecting = null;
-		if (socket) {
-			socket.removeAllListeners();
-			socket.disconnect();
-			socket = null;
-		}
-		socketIdentity = "";
-	}
-
-	function turnOf(requestId: string | undefined) {
-		return requestId ? turns.value.find(t => t.requestId === requestId) : undefined;
-	}
-
-	function onStreamEvent(event: string, payload: any) {
-		const id = payload?.requestId;
-		const turn = turnOf(id);
-		if (!turn) {
-			if (typeof id === "string" && running.value && !running.value.requestId) {
-				const list = early.get(id) ?? [];
-				list.push([event, payload]);
-				early.set(id, list);
-			}
-			return;
-		}
-		// After Stop, whatever was already on its way is ignored.
-		if (turn.status !== "waiting" && turn.status !== "streaming") return;
-		if (event === "ai:chunk") {
-			let text = "";
-			for (const c of payload.chunk?.choices ?? []) text += c?.delta?.content ?? "";
-			if (text) {
-				if (turn.status === "waiting") turn.firstTokenMs = Date.now() - started.get(turn.id)!;
-				turn.status = "streaming";
-				turn.content += text;
-			}
-		} else if (event === "ai:done") {
-			turn.status = "done";
-			turn.usage = payload.usage;
-			finish(turn);
-		} else if (event === "ai:error") {
-			turn.status = "error";
-			const e = payload.error ?? {};
-			turn.error = readableError(e.code, e.message);
-			finish(turn);
-		}
-	}
-
+	// How to stop each running answer (by turn id).
+	const cancels = new Map<number, () => void>();
 	const started = new Map<number, number>();
 	function finish(turn: Turn) {
 		const t0 = started.get(turn.id);
 		if (t0) turn.durationMs = Date.now() - t0;
 		started.delete(turn.id);
+		cancels.delete(turn.id);
 	}
 
-	function openSocket(token: string, organizationId: string): Promise<Socket> {
-		return new Promise((resolve, reject) => {
-			const s = io(window.location.origin, { path: "/socket.io", transports: ["websocket"], auth: { token, organizationId }, reconnection: false });
-			const fail = (err: ApiError) => {
-				s.removeAllListeners();
-				s.disconnect();
-				reject(err);
-			};
-			s.once("ready", () => {
-				s.off("connect_error");
-				resolve(s);
-			});
-			s.once("connect_error", (err: Error & { data?: { code?: string; status?: number } }) =>
-				fail(new ApiError(err.data?.status ?? 0, { code: err.data?.code ?? "OFFLINE", message: err.message || "Cannot reach the server." }))
-			);
-		});
-	}
-
-	// The socket for the current session and organization, (re)opened when needed; a refused token is renewed once.
-	async function chatSocket(): Promise<Socket> {
-		const identity = `${auth.accessToken}|${auth.organizationId}`;
-		if (socket?.connected && socketIdentity === identity) return socket;
-		if (connecting && socketIdentity === identity) return connecting;
-		closeSocket();
-		const token = auth.accessToken;
-		const org = auth.organizationId;
-		if (!token || !org) throw new ApiError(0, { code: "UNAUTHORIZED", message: "Not signed in." });
-		socketIdentity = identity;
-		const attempt = (async () => {
-			let s: Socket;
-			try {
-				s = await openSocket(token, org);
-			} catch (e) {
-				if (!(e instanceof ApiError && (e.code === "UNAUTHORIZED" || e.status === 401)) || !(await refreshSession(token)) || !auth.accessToken) throw e;
-				socketIdentity = `${auth.accessToken}|${org}`;
-				s = await openSocket(auth.accessToken, org);
+	// One item of ai.stream: an OpenAI chunk, the closing line ({ done, usage }), or an upstream failure ({ error }).
+	function onItem(turn: Turn, item: any) {
+		// After Stop, whatever was already on its way is ignored.
+		if (turn.status !== "waiting" && turn.status !== "streaming") return;
+		if (item?.done) {
+			turn.status = "done";
+			turn.usage = item.usage;
+			finish(turn);
+		} else if (item?.error) {
+			turn.status = "error";
+			turn.error = readableError(item.error.code, item.error.message);
+			finish(turn);
+		} else {
+			let text = "";
+			for (const c of item?.choices ?? []) text += c?.delta?.content ?? "";
+			if (text) {
+				if (turn.status === "waiting") turn.firstTokenMs = Date.now() - started.get(turn.id)!;
+				turn.status = "streaming";
+				turn.content += text;
 			}
-			for (const event of ["ai:chunk", "ai:done", "ai:error"]) s.on(event, (payload: any) => onStreamEvent(event, payload));
-			s.on("disconnect", () => {
-				// A running answer loses its stream with the connection.
-				for (const t of turns.value)
-					if (t.role === "assistant" && (t.status === "waiting" || t.status === "streaming")) {
-						t.status = "error";
-						t.error = readableError("DISCONNECTED", undefined);
-						finish(t);
-					}
-				if (socket === s) closeSocket();
-			});
-			return s;
-		})();
-		connecting = attempt;
-		try {
-			socket = await attempt;
-			return socket;
-		} catch (e) {
-			socketIdentity = "";
-			throw e;
-		} finally {
-			if (connecting === attempt) connecting = null;
 		}
 	}
 
 	let nextTurn = 1;
-	// Set when Stop is pressed before the server has told the request's id (it does so with the first token).
-	const cancelOnAck = new Set<number>();
 
 	// Sends the user's message with the conversation so far; the answer streams into a new assistant turn.
-	async function send(text: string) {
+	function send(text: string) {
 		const model = playground.model;
 		if (!model || !text.trim() || running.value) return;
 		// The exchanges so far that got an answer (a stopped one keeps what arrived); failed ones are left out.
@@ -408,60 +309,50 @@ export const useAiStore = defineStore("ai", () => {
 		const messages = [...(playground.system.trim() ? [{ role: "system", content: playground.system.trim() }] : []), ...history, { role: "user", content: text }];
 		turns.value.push({ id: nextTurn++, role: "user", content: text });
 		turns.value.push({ id: nextTurn++, role: "assistant", content: "", model, status: "waiting" });
+		// The reactive turn, so that changes below reach the screen.
 		const turn = turns.value[turns.value.length - 1];
 		started.set(turn.id, Date.now());
 		const params: Record<string, unknown> = { model, messages };
 		if (playground.useTemperature) params.temperature = Number(playground.temperature);
-
-		const fail = (e: ReadableError) => {
-			if (turn.status !== "waiting" && turn.status !== "streaming") return;
-			turn.status = "error";
-			turn.error = e;
-			finish(turn);
-		};
-		let s: Socket;
-		try {
-			s = await chatSocket();
-		} catch (e: any) {
-			return fail(readableError(e?.code, e?.message, e?.status));
-		}
-		if (turn.status !== "waiting") return; // stopped while connecting
-		s.timeout(CHAT_ACK_TIMEOUT_MS).emit("ai:chat", { params }, (timeout: Error | null, res: { data?: { requestId: string }; error?: any; status?: number }) => {
-			const stoppedEarly = cancelOnAck.delete(turn.id);
-			if (timeout) return fail(readableError("SERVICE_UNAVAILABLE", undefined));
-			if (res?.error) return fail(readableError(res.error.code, res.error.message, res.status));
-			const requestId = res?.data?.requestId;
-			if (!requestId) return fail(readableError("ERROR", "The server did not start the request."));
-			turn.requestId = requestId;
-			if (stoppedEarly) {
-				s.emit("ai:cancel", { requestId });
-				early.delete(requestId);
-				return;
+		const cancel = realtime.stream("ai.stream", params, {
+			start: requestId => (turn.requestId = requestId),
+			data: item => onItem(turn, item),
+			end: () => {
+				// A stream that ends without its closing line was cut off.
+				if (turn.status !== "waiting" && turn.status !== "streaming") return;
+				turn.status = "error";
+				turn.error = readableError("DISCONNECTED", undefined);
+				finish(turn);
+			},
+			error: (e: ApiError) => {
+				if (turn.status !== "waiting" && turn.status !== "streaming") return;
+				turn.status = "error";
+				turn.error = readableError(e.code, e.message, e.status);
+				finish(turn);
 			}
-			for (const [event, payload] of early.get(requestId) ?? []) onStreamEvent(event, payload);
-			early.delete(requestId);
 		});
+		cancels.set(turn.id, cancel);
 	}
 
 	// Stop: the server cancels the upstream request; what arrived so far stays, marked as stopped.
 	function stop() {
 		const turn = running.value;
 		if (!turn) return;
+		const cancel = cancels.get(turn.id);
 		turn.status = "stopped";
 		finish(turn);
-		if (turn.requestId) socket?.emit("ai:cancel", { requestId: turn.requestId });
-		else cancelOnAck.add(turn.id);
+		cancel?.();
 	}
 
 	function stopAll(reason: string) {
 		for (const t of turns.value)
 			if (t.role === "assistant" && (t.status === "waiting" || t.status === "streaming")) {
-				if (t.requestId) socket?.emit("ai:cancel", { requestId: t.requestId });
+				const cancel = cancels.get(t.id);
 				t.status = "error";
 				t.error = { code: "CANCELLED", title: "Stopped", detail: reason };
 				finish(t);
+				cancel?.();
 			}
-		closeSocket();
 	}
 
 	function clearConversation() {

@@ -1,7 +1,8 @@
 // realtime: the socket.io connection for the signed-in user in the current organization. The server
 // authenticates the handshake with the access token, joins rooms user:<id> and org:<id>, says "ready", answers
-// `call` with { data } or { error }, and pushes events by name. Modules use `call` and `on`; pushed
-// `notification` events become toasts here.
+// `call` with { data } or { error }, streams what an action returns (`stream` → `stream:data`… then `stream:end` or
+// `stream:error`; `cancel` stops it), and pushes events by name. Modules use `call`, `stream` and `on`; pushed
+// `notification` events become toasts here. It is the one socket of the app.
 import { defineStore } from "pinia";
 import { ref, watch } from "vue";
 import { io, type Socket } from "socket.io-client";
@@ -12,6 +13,15 @@ import { useToastsStore, type ToastKind } from "./toasts";
 export type RealtimeStatus = "offline" | "connecting" | "live";
 
 type Handler = (payload: any) => void;
+
+// What a stream started with `stream` reports: its items, then exactly one of end or error.
+export interface StreamHandlers {
+	// The id the call runs under on the server (its logs name it), told before the action answers.
+	start?: (requestId: string) => void;
+	data: (item: any) => void;
+	end: () => void;
+	error: (err: ApiError) => void;
+}
 
 const RETRY_MS = 10_000;
 
@@ -25,9 +35,19 @@ export const useRealtimeStore = defineStore("realtime", () => {
 	const handlers = new Map<string, Set<Handler>>();
 	let socket: Socket | null = null;
 	let retryTimer: ReturnType<typeof setTimeout> | undefined;
+	// Running streams by id; a connection that goes away ends them all.
+	const streams = new Map<string, StreamHandlers>();
+	let nextStream = 1;
+
+	function endStreams() {
+		const lost = [...streams.values()];
+		streams.clear();
+		for (const h of lost) h.error(new ApiError(0, { code: "DISCONNECTED", message: "The live connection was lost." }));
+	}
 
 	function disconnect() {
 		clearTimeout(retryTimer);
+		endStreams();
 		if (socket) {
 			socket.removeAllListeners();
 			socket.disconnect();
@@ -56,6 +76,7 @@ export const useRealtimeStore = defineStore("realtime", () => {
 		});
 		s.on("disconnect", async reason => {
 			status.value = "offline";
+			endStreams();
 			// The server closes a socket whose identity stopped being true: the token expired (a sleeping tab missed
 			// its renewal), the session ended, or the membership changed. Renew once; the watcher then reconnects,
 			// or the session is over and the watcher stops.
@@ -75,6 +96,18 @@ export const useRealtimeStore = defineStore("realtime", () => {
 			scheduleRetry(s);
 		});
 		s.on("notification", (payload: any) => showNotification(payload));
+		s.on("stream:start", (m: { id: string; requestId: string }) => streams.get(m?.id)?.start?.(m.requestId));
+		s.on("stream:data", (m: { id: string; data: unknown }) => streams.get(m?.id)?.data(m.data));
+		s.on("stream:end", (m: { id: string }) => {
+			const h = streams.get(m?.id);
+			streams.delete(m?.id);
+			h?.end();
+		});
+		s.on("stream:error", (m: { id: string; error: any; status?: number }) => {
+			const h = streams.get(m?.id);
+			streams.delete(m?.id);
+			h?.error(toApiError(m.status ?? 0, m.error));
+		});
 		s.onAny((event: string, payload: unknown) => handlers.get(event)?.forEach(h => h(payload)));
 	}
 
@@ -107,6 +140,50 @@ export const useRealtimeStore = defineStore("realtime", () => {
 		});
 	}
 
+	// The connection once it is live (it may be reconnecting after a token renewal), or an OFFLINE error.
+	function live(timeoutMs = 10_000): Promise<Socket> {
+		if (socket?.connected && status.value === "live") return Promise.resolve(socket);
+		return new Promise((resolve, reject) => {
+			const timer = setTimeout(() => {
+				stop();
+				reject(new ApiError(0, { code: "OFFLINE", message: "The live connection is offline." }));
+			}, timeoutMs);
+			const stop = watch(status, st => {
+				if (st !== "live" || !socket) return;
+				clearTimeout(timer);
+				stop();
+				resolve(socket);
+			});
+		});
+	}
+
+	// Streams what an action returns over the live connection. The returned function cancels it: the server stops
+	// the call wherever it runs, even before its first item, and no handler is called after.
+	function stream(action: string, params: Record<string, unknown>, h: StreamHandlers, ackTimeoutMs = 5 * 60_000): () => void {
+		const id = `s${nextStream++}`;
+		let cancelled = false;
+		let s: Socket | null = null;
+		void live().then(
+			ready => {
+				if (cancelled) return;
+				s = ready;
+				streams.set(id, h);
+				ready.timeout(ackTimeoutMs).emit("stream", { id, action, params }, (timeout: Error | null, res: { error?: any; status?: number }) => {
+					if (!streams.has(id)) return;
+					if (timeout || res?.error) {
+						streams.delete(id);
+						h.error(timeout ? new ApiError(0, { code: "TIMEOUT", message: `${action} did not answer in time.` }) : toApiError(res.status ?? 0, res.error));
+					}
+				});
+			},
+			(err: ApiError) => !cancelled && h.error(err)
+		);
+		return () => {
+			cancelled = true;
+			if (streams.delete(id) && s?.connected) s.emit("cancel", { id });
+		};
+	}
+
 	// Subscribes to a pushed event; returns the unsubscribe function.
 	function on(event: string, handler: Handler): () => void {
 		if (!handlers.has(event)) handlers.set(event, new Set());
@@ -121,5 +198,5 @@ export const useRealtimeStore = defineStore("realtime", () => {
 		{ immediate: true }
 	);
 
-	return { status, lastError, call, on };
+	return { status, lastError, call, stream, on };
 });

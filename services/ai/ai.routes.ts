@@ -1,11 +1,12 @@
 // The OpenAI-compatible API (/v1/chat/completions with SSE streaming, /v1/embeddings, /v1/models): any OpenAI client
-// or IDE extension points its base URL at the platform and authenticates with a platform API key.
+// or IDE extension points its base URL at the platform and authenticates with a platform API key. The gateway mounts
+// these routes from the manifest (lib/module-routes.ts), with its JSON body limits and credentials.
 import crypto from "crypto";
 import type { ServiceBroker } from "moleculer";
-import { jsonBodyParsers } from "./body";
-import { formatError } from "./errors";
-import { ndjson } from "./ndjson";
-import { broadcast } from "../../lib/events/broadcast";
+import { cancelCall } from "../../lib/cancel";
+import type { ModuleRoute } from "../../lib/module-routes";
+import { ndjson } from "../../lib/ndjson";
+import { formatError } from "../gateway/errors";
 
 type Req = any;
 type Res = any;
@@ -39,12 +40,11 @@ function sendOpenAiError(req: Req, res: Res, err: any) {
 
 const strip = ({ stream, stream_options, n, ...rest }: any) => ({ rest, stream: !!stream, includeUsage: !!stream_options?.include_usage, n });
 
-export function openAiRoute(bodyLimit: string) {
-	return {
+const routes: ModuleRoute[] = [
+	{
 		path: "/v1",
 		authentication: true,
 		mappingPolicy: "restrict",
-		bodyParsers: jsonBodyParsers(bodyLimit),
 		aliases: {
 			async "POST /chat/completions"(this: any, req: Req, res: Res) {
 				const ctx = req.$ctx;
@@ -75,8 +75,9 @@ export function openAiRoute(bodyLimit: string) {
 			}
 		},
 		onError: sendOpenAiError
-	};
-}
+	}
+];
+export default routes;
 
 // Server-sent events from the AI service's NDJSON stream. A client that goes away cancels the upstream request on
 // whichever AI replica runs it.
@@ -86,7 +87,7 @@ async function streamChat(broker: ServiceBroker, ctx: any, res: Res, params: any
 	let ended = false;
 	res.on("close", () => {
 		if (ended) return;
-		broadcast(broker, "ai.cancel", { requestId });
+		cancelCall(broker, "ai", requestId);
 		upstream.destroy?.();
 	});
 	res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", Connection: "keep-alive", "X-Request-Id": requestId });

@@ -1,4 +1,5 @@
-// The AI service streams NDJSON (one JSON value a line); transport chunks may split or join lines anywhere.
+// NDJSON (one JSON value a line), as streaming actions such as ai.stream return it; transport chunks may split or join
+// lines anywhere.
 export async function* ndjson(stream: AsyncIterable<Buffer | string>): AsyncGenerator<any> {
 	let rest = "";
 	for await (const chunk of stream) {

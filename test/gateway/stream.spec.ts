@@ -1,0 +1,167 @@
+// The socket's generic `stream` (services/gateway/socket-bridge.ts) with a module that is no AI (the demo-stream
+// fixture): items of object and NDJSON streams, refusals exactly like `call`, cancellation reaching the service, the
+// same rate limits as REST; and routes a module declares in its manifest, mounted by a gateway that names no module.
+import fs from "fs";
+import path from "path";
+import type { Socket } from "socket.io-client";
+import { describeWith, createTestDatabase, uniqueNamespace, REDIS_URL } from "../helpers/infra";
+import { ROOT } from "../helpers/broker";
+import { startGateway, TestGateway, http, register, connect, Member } from "../helpers/gateway";
+
+const FIXTURES_DIR = path.join(ROOT, "test/fixtures/services");
+const USER_LIMIT = 25;
+
+type Outcome = { ack: any; items: unknown[]; end?: boolean; error?: any };
+
+// Starts a stream and collects what it sends until it ends, fails, or `stopAfter` items arrived.
+function stream(s: Socket, id: string, action: string, params: unknown = {}, stopAfter = Infinity): Promise<Outcome> {
+	return new Promise(resolve => {
+		const out: Outcome = { ack: undefined, items: [] };
+		const done = () => {
+			s.off("stream:data", onData).off("stream:end", onEnd).off("stream:error", onError);
+			resolve(out);
+		};
+		const onData = (m: any) => m.id === id && out.items.push(m.data) >= stopAfter && done();
+		const onEnd = (m: any) => m.id === id && ((out.end = true), done());
+		const onError = (m: any) => m.id === id && ((out.error = m), done());
+		s.on("stream:data", onData).on("stream:end", onEnd).on("stream:error", onError);
+		s.emit("stream", { id, action, params }, (ack: any) => {
+			out.ack = ack;
+			if (ack?.error) done();
+		});
+	});
+}
+
+async function until(check: () => boolean, what: string) {
+	const deadline = Date.now() + 10_000;
+	while (!check()) {
+		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+		await new Promise(r => setTimeout(r, 20));
+	}
+}
+
+describeWith(["postgres", "redis"])("the socket's generic stream protocol, and module routes", () => {
+	let db: Awaited<ReturnType<typeof createTestDatabase>>;
+	let g: TestGateway;
+	let owner: Member, viewer: Member;
+	const sockets: Socket[] = [];
+	const open = async (m: Member) => {
+		const s = await connect(g.port, { token: m.accessToken, organizationId: owner.organization.id });
+		sockets.push(s);
+		return s;
+	};
+	const demo = () => g.broker.getLocalService("demo-stream") as any;
+
+	beforeAll(async () => {
+		db = await createTestDatabase();
+		const env = {
+			DATABASE_URL: db.url,
+			REDIS_URL,
+			NAMESPACE: uniqueNamespace("stream"),
+			SERVICES_DIR: FIXTURES_DIR,
+			RATE_LIMIT_USER_PER_MINUTE: String(USER_LIMIT)
+		};
+		g = await startGateway(env, ["test/fixtures/services/demo-stream/demo-stream.service.ts"]);
+		owner = await register(g.port, "stream-owner@example.com");
+		viewer = await register(g.port, "stream-viewer@example.com");
+		const org = owner.organization.id;
+		const added = await http(g.port, "POST", `/api/auth/organizations/${org}/members`, {
+			token: owner.accessToken,
+			org,
+			body: { email: "stream-viewer@example.com", role: "viewer" }
+		});
+		expect(added.status).toBe(200);
+	}, 60_000);
+
+	afterAll(async () => {
+		for (const s of sockets) s.close();
+		await g?.stop();
+		await db?.drop();
+	});
+
+	test("an object stream's items arrive in order, then stream:end; an NDJSON stream's lines arrive as items", async () => {
+		const s = await open(owner);
+		const counted = await stream(s, "c1", "demo-stream.count", { n: 5 });
+		expect(counted).toEqual({ ack: { data: { id: "c1" } }, items: [0, 1, 2, 3, 4].map(i => ({ i })), end: true });
+		const lines = await stream(s, "l1", "demo-stream.lines");
+		expect(lines).toEqual({ ack: { data: { id: "l1" } }, items: [{ line: 1 }, { line: 2 }], end: true });
+		// The id is free again once its stream ended.
+		expect((await stream(s, "c1", "demo-stream.count", { n: 1 })).end).toBe(true);
+	});
+
+	test("refused like `call`: the declared permission, validation, unknown and internal actions, bad ids", async () => {
+		const s = await open(viewer);
+		expect((await stream(s, "v1", "demo-stream.count", { n: 1 })).end).toBe(true);
+		const denied = await stream(s, "v2", "demo-stream.lines");
+		expect(denied).toMatchObject({ ack: { status: 403, error: { code: "FORBIDDEN" } }, items: [] });
+		const invalid = await stream(s, "v3", "demo-stream.count", { n: "many" });
+		expect(invalid.ack).toMatchObject({ status: 422, error: { code: "VALIDATION_ERROR" } });
+		for (const action of ["demo-stream.nothing", "auth.resolve", "$node.list"])
+			expect([action, (await stream(s, "v4", action)).ack.error.code]).toEqual([action, "NOT_FOUND"]);
+		expect((await stream(s, "", "demo-stream.count", { n: 1 })).ack.error.code).toBe("BAD_REQUEST");
+		expect((await stream(s, "x".repeat(101), "demo-stream.count", { n: 1 })).ack.error.code).toBe("BAD_REQUEST");
+	});
+
+	test("a stream that fails midway ends in stream:error with the platform's error", async () => {
+		const s = await open(owner);
+		const broken = await stream(s, "b1", "demo-stream.broken");
+		expect(broken.items).toEqual([{ i: 0 }]);
+		expect(broken.error).toMatchObject({ id: "b1", status: 502, error: { code: "UPSTREAM_FAILED", message: "the counter broke" } });
+	});
+
+	test("cancel stops a running stream in the service that runs it, and frees its id", async () => {
+		const s = await open(owner);
+		const first = await stream(s, "k1", "demo-stream.count", { n: 10_000, everyMs: 5 }, 3);
+		expect(first.items.length).toBe(3);
+		const before = demo().cancelled.length;
+		const ack = await new Promise<any>(r => s.emit("cancel", { id: "k1" }, r));
+		expect(ack).toEqual({ data: { id: "k1" } });
+		await until(() => demo().cancelled.length > before, "the service to hear the cancellation");
+		expect(demo().running.size).toBe(0);
+		expect(await new Promise<any>(r => s.emit("cancel", { id: "k1" }, r))).toMatchObject({ error: { code: "NOT_FOUND" } });
+		// A socket that goes away cancels what it still streams.
+		const other = await open(owner);
+		await stream(other, "k2", "demo-stream.count", { n: 10_000, everyMs: 5 }, 1);
+		other.close();
+		await until(() => demo().cancelled.length > before + 1 && demo().running.size === 0, "the disconnect to cancel");
+	});
+
+	test("a stream spends the same per-user budget as REST", async () => {
+		const fresh = await register(g.port, "stream-budget@example.com");
+		const s = await connect(g.port, { token: fresh.accessToken, organizationId: fresh.organization.id });
+		sockets.push(s);
+		let refused: any;
+		for (let i = 0; i < USER_LIMIT + 1 && !refused; i++) {
+			const r = await stream(s, `r${i}`, "demo-stream.count", { n: 1 });
+			if (r.ack?.status === 429) refused = r.ack;
+		}
+		expect(refused).toMatchObject({ status: 429, error: { code: "RATE_LIMITED" } });
+		expect((await http(g.port, "GET", "/api/auth/me", { token: fresh.accessToken })).status).toBe(429);
+	});
+
+	test("a module's manifest routes are mounted with the gateway's credentials and body rules", async () => {
+		const asOwner = { token: owner.accessToken, org: owner.organization.id };
+		const echoed = await http(g.port, "POST", "/demo-stream/echo", { ...asOwner, body: { hello: "route" } });
+		expect(echoed).toMatchObject({ status: 200, body: { echo: { hello: "route" }, userId: owner.user.id } });
+		// Without credentials the request goes on anonymous: the actions it calls refuse it (as /api's do).
+		expect((await http(g.port, "POST", "/demo-stream/echo", { body: {} })).body).toEqual({ echo: {}, userId: null });
+		const forged = await http(g.port, "POST", "/demo-stream/echo", { token: "forged", body: {} });
+		expect(forged).toMatchObject({ status: 401, body: { error: { code: "UNAUTHORIZED" } } });
+		const deep = "[".repeat(100) + "]".repeat(100);
+		expect((await http(g.port, "POST", "/demo-stream/echo", { ...asOwner, raw: deep })).body.error.code).toBe("JSON_TOO_DEEP");
+	});
+
+	test("the gateway's code names no module: it imports only its own folder and lib/", () => {
+		const dir = path.join(ROOT, "services/gateway");
+		// auth is the one module the gateway depends on by design: it resolves credentials (auth.resolve, its events).
+		const modules = fs.readdirSync(path.join(ROOT, "services")).filter(m => m !== "gateway" && m !== "auth");
+		for (const file of fs.readdirSync(dir).filter(f => f.endsWith(".ts"))) {
+			const source = fs.readFileSync(path.join(dir, file), "utf8");
+			const imports = [...source.matchAll(/from "([^"]+)"/g)].map(m => m[1]).filter(i => i.startsWith("."));
+			for (const i of imports) expect([file, i, /^\.\/|^\.\.\/\.\.\/(lib|package\.json)/.test(i)]).toEqual([file, i, true]);
+			// Calls, events and routes by another module's name (`"ai.stream"`, `"ai:chat"`, "/v1") do not appear.
+			for (const m of modules) expect([file, m, new RegExp(`["'\`/]${m}[.:/]`).test(source)]).toEqual([file, m, false]);
+			expect([file, /\/v1\b|openai/i.test(source)]).toEqual([file, false]);
+		}
+	});
+});
