@@ -18,6 +18,10 @@ export class LocalCache<V extends {}> {
 		return this.lru.get(key);
 	}
 
+	has(key: string): boolean {
+		return this.lru.has(key);
+	}
+
 	// `ttlMs` shortens the entry's life (e.g. a credential that expires sooner); never lengthens it.
 	set(key: string, value: V, ttlMs?: number): void {
 		this.lru.set(key, value, ttlMs !== undefined ? { ttl: Math.max(1, Math.min(ttlMs, this.lru.ttl)) } : undefined);
