@@ -80,8 +80,10 @@ export class ChainVerifier {
 	result(head?: { seq: number | string; hash: string }): VerifyResult {
 		const entries = this.count;
 		if (this.bad) return { ok: false, entries, firstBad: this.bad };
-		if (head && Number(head.seq) !== entries) return { ok: false, entries, firstBad: { seq: entries + 1, problem: "removed" } };
-		if (head && head.hash !== this.prevHash) return { ok: false, entries, firstBad: { seq: entries, problem: "altered" } };
+		if (head && Number(head.seq) !== entries)
+			return { ok: false, entries, firstBad: { seq: entries + 1, problem: "removed" } };
+		if (head && head.hash !== this.prevHash)
+			return { ok: false, entries, firstBad: { seq: entries, problem: "altered" } };
 		return { ok: true, entries };
 	}
 }
