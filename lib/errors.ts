@@ -38,9 +38,10 @@ function fromDataException(err: any, field?: string): Error {
 	return invalid(field ?? err.column ?? "value", `a value does not fit its column (${reason})`);
 }
 
-// PostgreSQL constraint violations and data exceptions become client errors instead of 500s.
+// PostgreSQL constraint violations and data exceptions become client errors instead of 500s; `field` names the
+// input the conflict or bad value is about.
 export function fromDbError(err: any, what = "record", field?: string): Error {
-	if (err && err.code === "23505") return conflict(`${what} already exists`);
+	if (err && err.code === "23505") return conflict(`${what} already exists`, field);
 	if (err && err.code === "23503") return notFound(`referenced ${what}`);
 	if (isDataException(err)) return fromDataException(err, field);
 	return err;

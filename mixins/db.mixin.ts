@@ -199,11 +199,6 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				return doc;
 			},
 
-			// Plain SQL for what CRUD does not cover (joins, membership tables).
-			async sql(sql: string, params: unknown[] = []) {
-				return (await getDb()).query(sql, params);
-			},
-
 			// Runs fn in one database transaction; the adapter bound to it is `tx.adapter`.
 			async transaction<T>(this: any, fn: (tx: Queryable & { adapter: PgAdapter }) => Promise<T>): Promise<T> {
 				const db = await getDb();

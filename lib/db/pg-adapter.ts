@@ -24,6 +24,11 @@ export interface PgAdapterOptions {
 
 const IDENT = /^[a-z_][a-z0-9_]*$/;
 
+// An ILIKE pattern matching `text` anywhere, its own % _ and \\ taken literally.
+export function likeContains(text: string): string {
+	return `%${text.replace(/[\\%_]/g, c => "\\" + c)}%`;
+}
+
 export class PgAdapter {
 	readonly table: string;
 	readonly columns: Set<string>;
@@ -91,7 +96,7 @@ export class PgAdapter {
 			}
 		}
 		if (search && search.text) {
-			params.push(`%${search.text.replace(/[\\%_]/g, c => "\\" + c)}%`);
+			params.push(likeContains(search.text));
 			const n = params.length;
 			parts.push("(" + search.fields.map(f => `${this.column(f)}::text ILIKE $${n}`).join(" OR ") + ")");
 		}

@@ -8,8 +8,8 @@ import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getConfig, moduleSettings } from "../../lib/config";
 import aiModule from "./ai.module";
-import { acquireDb, getDb, releaseDb } from "../../lib/db";
-import { authOf } from "../../lib/authz";
+import { getDb } from "../../lib/db";
+import { TenantSql, tenantSql, where } from "../../lib/db/tenant";
 import { createRateLimiter, RateLimiter, Reservation } from "../../lib/rate-limit";
 import { ExternalFailure } from "../../lib/errors";
 import { makeEvent } from "../../lib/events/outbox";
@@ -17,6 +17,10 @@ import { LogWriter, pruneCompletionLogs } from "./log-writer";
 import { EventsMixin } from "../../mixins/events.mixin";
 import { SecretsClientMixin } from "../../mixins/secrets-client.mixin";
 import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
+import { DatabaseMixin } from "../../mixins/database.mixin";
+import { CancellableMixin } from "../../mixins/cancellable.mixin";
+import { LocalCacheMixin } from "../../mixins/local-cache.mixin";
+import { OrgSettingsMixin, Settings } from "../../mixins/org-settings.mixin";
 import { CompletionCache, cacheKey } from "./cache";
 import { DeploymentHealth, Deployment, Strategy } from "./router";
 import { UpstreamClients, UpstreamFailure, classify } from "./upstream";
@@ -29,6 +33,7 @@ import { costOf, usageOf, Usage, estimateTokens } from "./usage";
 import { broadcast } from "../../lib/events/broadcast";
 
 const ORG_CONFIG_TTL_MS = 30_000;
+const ORG_CONFIG_MAX = 10_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
 const message = {
 	type: "object",
@@ -111,7 +116,43 @@ function estimateOf(kind: "chat" | "embedding", body: Record<string, any>): numb
 
 const AiService: ServiceSchema = {
 	name: "ai",
-	mixins: [EventsMixin, SecretsClientMixin, HousekeepingMixin("prune", PRUNE_EVERY_MS, "prune the AI tables")],
+	mixins: [
+		DatabaseMixin,
+		EventsMixin,
+		SecretsClientMixin,
+		HousekeepingMixin("prune", PRUNE_EVERY_MS, "prune the AI tables"),
+		CancellableMixin("ai.cancel", why => new UpstreamFailure("cancelled", why)),
+		// Each organization's AI set-up (orgConfig), dropped on every replica when any part of it changes.
+		LocalCacheMixin<object, { organizationId: string }>("orgConfigs", {
+			max: ORG_CONFIG_MAX,
+			ttlMs: ORG_CONFIG_TTL_MS,
+			dropOn: { "ai.config.changed": changed => (_cfg, org) => org === changed.organizationId }
+		}),
+		OrgSettingsMixin({
+			table: "ai_settings",
+			permissions: { read: "ai:read", write: "ai:manage" },
+			touch: "updated_at",
+			fields: {
+				storeContent: { column: "store_content", default: false, rule: { type: "boolean" } },
+				cacheTtlSeconds: {
+					column: "cache_ttl_seconds",
+					default: 3600,
+					rule: { type: "number", integer: true, min: 1, max: 2592000, convert: true }
+				},
+				cooldownSeconds: {
+					column: "cooldown_seconds",
+					default: 30,
+					rule: { type: "number", integer: true, min: 1, max: 3600, convert: true }
+				},
+				// null: keep the log for good.
+				logRetentionDays: {
+					column: "log_retention_days",
+					default: null,
+					rule: { type: "number", integer: true, min: 1, max: 3650, nullable: true, convert: true }
+				}
+			}
+		})
+	],
 	dependencies: ["secrets"],
 	settings: { rest: "/ai" },
 
@@ -166,49 +207,11 @@ const AiService: ServiceSchema = {
 			rest: "GET /models",
 			permission: "ai:read",
 			async handler(this: any, ctx: Context) {
-				const cfg = await this.orgConfig(authOf(ctx)!.organizationId!);
+				const cfg = await this.orgConfig(tenantSql(ctx));
 				const names = new Map<string, string>();
 				for (const m of cfg.models) names.set(m.name, m.kind);
 				for (const c of cfg.configurations) names.set(c.name, "configuration");
 				return [...names].map(([id, kind]) => ({ id, object: "model", created: 0, owned_by: "coder-ide", kind }));
-			}
-		},
-
-		settings: {
-			rest: "GET /settings",
-			permission: "ai:read",
-			async handler(this: any, ctx: Context) {
-				const s = (await this.orgConfig(authOf(ctx)!.organizationId!)).settings;
-				return { storeContent: s.store_content, cacheTtlSeconds: s.cache_ttl_seconds, cooldownSeconds: s.cooldown_seconds, logRetentionDays: s.log_retention_days ?? null };
-			}
-		},
-
-		configure: {
-			rest: "PATCH /settings",
-			permission: "ai:manage",
-			params: {
-				$$strict: true,
-				storeContent: { type: "boolean", optional: true },
-				cacheTtlSeconds: { type: "number", integer: true, min: 1, max: 2592000, optional: true, convert: true },
-				cooldownSeconds: { type: "number", integer: true, min: 1, max: 3600, optional: true, convert: true },
-				// null: keep the log for good.
-				logRetentionDays: { type: "number", integer: true, min: 1, max: 3650, optional: true, nullable: true, convert: true }
-			},
-			async handler(this: any, ctx: Context<any>) {
-				const org = authOf(ctx)!.organizationId!;
-				const p = ctx.params;
-				// An absent setting stays as it is; logRetentionDays may also be set back to null.
-				await (await getDb()).query(
-					`INSERT INTO ai_settings (organization_id, store_content, cache_ttl_seconds, cooldown_seconds, log_retention_days)
-					 VALUES ($1, COALESCE($2, false), COALESCE($3, 3600), COALESCE($4, 30), $5)
-					 ON CONFLICT (organization_id) DO UPDATE SET store_content = COALESCE($2, ai_settings.store_content), cache_ttl_seconds = COALESCE($3, ai_settings.cache_ttl_seconds),
-					 cooldown_seconds = COALESCE($4, ai_settings.cooldown_seconds),
-					 log_retention_days = CASE WHEN $6 THEN $5 ELSE ai_settings.log_retention_days END, updated_at = now()`,
-					[org, p.storeContent ?? null, p.cacheTtlSeconds ?? null, p.cooldownSeconds ?? null, p.logRetentionDays ?? null, p.logRetentionDays !== undefined]
-				);
-				broadcast(this.broker, "ai.config.changed", { organizationId: org });
-				this.orgConfigs.delete(org);
-				return this.actions.settings({}, { parentCtx: ctx });
 			}
 		},
 
@@ -226,15 +229,17 @@ const AiService: ServiceSchema = {
 			},
 			async handler(ctx: Context<any>) {
 				const p = ctx.params;
-				const where = ["organization_id = $1"];
-				const args: unknown[] = [authOf(ctx)!.organizationId];
-				if (p.model) where.push(`(requested_model = $${args.push(p.model)} OR served_model = $${args.length})`);
-				if (p.status) where.push(`status = $${args.push(p.status)}`);
-				if (p.userId) where.push(`user_id = $${args.push(p.userId)}`);
-				if (p.from) where.push(`created_at >= $${args.push(p.from)}`);
-				if (p.to) where.push(`created_at < $${args.push(p.to)}`);
-				const db = await getDb();
-				const w = where.join(" AND ");
+				const args: unknown[] = [];
+				const w = where(
+					args,
+					["organization_id = $org", null],
+					["(requested_model = ? OR served_model = ?)", p.model || undefined],
+					["status = ?", p.status || undefined],
+					["user_id = ?", p.userId || undefined],
+					["created_at >= ?", p.from || undefined],
+					["created_at < ?", p.to || undefined]
+				);
+				const db = tenantSql(ctx);
 				const rows = (
 					await db.query(
 						`SELECT id, request_id, user_id, api_key_id, service, kind, requested_model, served_model, provider_id, fallback_path, stream, cache_hit,
@@ -255,31 +260,19 @@ const AiService: ServiceSchema = {
 		}
 	},
 
-	events: {
-		// A caller that went away or pressed Stop (lib/cancel.ts), on any node: the replica running it aborts it.
-		"ai.cancel"(this: any, ctx: Context<{ requestId: string }>) {
-			this.inFlight.get(ctx.params.requestId)?.abort(new UpstreamFailure("cancelled", "request cancelled by the client"));
-		},
-		"ai.config.changed"(this: any, ctx: Context<{ organizationId: string }>) {
-			this.orgConfigs.delete(ctx.params.organizationId);
-		}
-	},
-
 	methods: {
 		// Everything about an organization's AI set-up, read once and reused for a short while.
-		async orgConfig(this: any, org: string) {
-			const hit = this.orgConfigs.get(org);
-			if (hit && hit.expires > Date.now()) return hit;
-			const db = await getDb();
-			const q = async (sql: string) => (await db.query(sql, [org])).rows;
+		async orgConfig(this: any, t: TenantSql) {
+			const hit = this.orgConfigs.get(t.organizationId);
+			if (hit) return hit;
 			const [providers, models, configurations, rules, chains, limits, settings] = await Promise.all([
-				q("SELECT * FROM ai_providers WHERE organization_id = $1 AND enabled"),
-				q("SELECT * FROM ai_models WHERE organization_id = $1 AND enabled"),
-				q("SELECT * FROM ai_model_configurations WHERE organization_id = $1"),
-				q("SELECT * FROM ai_routing_rules WHERE organization_id = $1"),
-				q("SELECT * FROM ai_fallback_chains WHERE organization_id = $1"),
-				q("SELECT * FROM ai_rate_limit_configs WHERE organization_id = $1"),
-				q("SELECT * FROM ai_settings WHERE organization_id = $1")
+				t.rows("SELECT * FROM ai_providers WHERE organization_id = $org AND enabled"),
+				t.rows("SELECT * FROM ai_models WHERE organization_id = $org AND enabled"),
+				t.rows("SELECT * FROM ai_model_configurations WHERE organization_id = $org"),
+				t.rows("SELECT * FROM ai_routing_rules WHERE organization_id = $org"),
+				t.rows("SELECT * FROM ai_fallback_chains WHERE organization_id = $org"),
+				t.rows("SELECT * FROM ai_rate_limit_configs WHERE organization_id = $org"),
+				this.readSettings(t) as Promise<Settings>
 			]);
 			const cfg = {
 				providers: new Map(providers.map((p: any) => [p.id, p])),
@@ -288,18 +281,25 @@ const AiService: ServiceSchema = {
 				rules,
 				chains,
 				limits,
-				settings: settings[0] ?? { store_content: false, cache_ttl_seconds: 3600, cooldown_seconds: 30, log_retention_days: null },
-				expires: Date.now() + ORG_CONFIG_TTL_MS
+				settings
 			};
-			this.orgConfigs.set(org, cfg);
+			this.orgConfigs.set(t.organizationId, cfg);
 			return cfg;
+		},
+
+		// After `configure` (OrgSettingsMixin): every replica drops its copy of the organization's set-up.
+		settingsChanged(this: any, ctx: Context) {
+			const org = tenantSql(ctx).organizationId;
+			broadcast(this.broker, "ai.config.changed", { organizationId: org });
+			this.orgConfigs.delete(org);
 		},
 
 		// Resolves the request's model or configuration, checks rate limits, and registers it for cancellation.
 		async begin(this: any, ctx: Context<any>, kind: "chat" | "embedding", stream: boolean): Promise<Run> {
-			const auth = authOf(ctx)!;
-			const org = auth.organizationId!;
-			const cfg = await this.orgConfig(org);
+			const t = tenantSql(ctx);
+			const auth = t.auth!;
+			const org = t.organizationId;
+			const cfg = await this.orgConfig(t);
 			const p = ctx.params;
 			const body: Record<string, any> = {};
 			for (const k of kind === "chat" ? PASS_THROUGH : ["input", "dimensions", "encoding_format", "user"]) if (p[k] !== undefined) body[k] = p[k];
@@ -339,7 +339,7 @@ const AiService: ServiceSchema = {
 				await this.settleTokens(run, 0);
 				throw err;
 			}
-			this.inFlight.set(run.requestId, run.controller);
+			this.inFlight.add(run.requestId, run.controller);
 			return run;
 		},
 
@@ -411,7 +411,7 @@ const AiService: ServiceSchema = {
 		// client's cancellation both end it with a reason the router understands.
 		async withFallbacks(this: any, run: Run, attempt: (d: Deployment, client: any, signal: AbortSignal, control: AbortController) => Promise<any>) {
 			const cfg = run.cfg;
-			const cooldownMs = cfg.settings.cooldown_seconds * 1000;
+			const cooldownMs = cfg.settings.cooldownSeconds * 1000;
 			let last: UpstreamFailure | undefined;
 			let previousModel: string | undefined;
 			for (const { model, deployments } of this.plan(run)) {
@@ -513,7 +513,7 @@ const AiService: ServiceSchema = {
 					usage: { prompt_tokens: usage.prompt, completion_tokens: usage.completion, total_tokens: usage.prompt + usage.completion, prompt_tokens_details: { cached_tokens: usage.cached } }
 				};
 				await this.finish(run, { deployment, provider, model, usage, response });
-				if (key) await this.cache.set(await getDb(), run.org, key, model, response, cfg.settings.cache_ttl_seconds);
+				if (key) await this.cache.set(await getDb(), run.org, key, model, response, cfg.settings.cacheTtlSeconds);
 				return response;
 			} catch (err) {
 				throw await this.fail(run, err);
@@ -679,7 +679,7 @@ const AiService: ServiceSchema = {
 		// One completion-log row and the request's events, written together (batched off the request's path).
 		async record(this: any, run: Run, r: { status: string; error?: string; servedModel?: string; provider?: any; usage?: Usage; cost?: number; response?: any; firstTokenMs?: number; cacheHit?: boolean }) {
 			const cfg = run.cfg;
-			const store = cfg.settings.store_content;
+			const store = cfg.settings.storeContent;
 			const events = run.events.splice(0);
 			await this.logWriter.add({
 				events,
@@ -716,8 +716,6 @@ const AiService: ServiceSchema = {
 	created(this: any) {
 		const config = getConfig();
 		this.health = new DeploymentHealth();
-		this.inFlight = new Map<string, AbortController>();
-		this.orgConfigs = new Map();
 		// Every connection to a provider is checked against the operator's host policy (README: Provider hosts).
 		const settings = moduleSettings(aiModule);
 		const policy = new HostPolicy(settings.allowedPrivateHosts, { variable: "AI_ALLOWED_PRIVATE_HOSTS" });
@@ -734,17 +732,13 @@ const AiService: ServiceSchema = {
 		);
 	},
 
-	async started(this: any) {
-		await acquireDb();
-	},
-
 	async stopped(this: any) {
-		for (const c of this.inFlight.values()) c.abort(new UpstreamFailure("cancelled", "service stopping"));
+		// Before the log writer closes, so the cancelled requests' log rows are still written.
+		this.inFlight.abortAll(new UpstreamFailure("cancelled", "service stopping"));
 		const unwritten = await this.logWriter.close();
 		if (unwritten) this.logger.error(`${unwritten} completion log entries could not be written before stopping and are lost`);
 		await this.limiter.close();
 		this.cache.close();
-		await releaseDb();
 	}
 };
 

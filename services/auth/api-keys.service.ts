@@ -4,7 +4,8 @@
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { DbMixin } from "../../mixins/db.mixin";
-import { assertRoleWithin, authOf, grants } from "../../lib/authz";
+import { assertRoleWithin, grants } from "../../lib/authz";
+import { tenantSql } from "../../lib/db/tenant";
 import { ROLES, Role } from "../../lib/permissions";
 import { notFound } from "../../lib/errors";
 import { newApiKey } from "./credentials";
@@ -17,8 +18,8 @@ const FIELDS = [
 
 // A key and every key made from it, at any depth.
 const LINEAGE = `WITH RECURSIVE lineage AS (
-	SELECT id FROM api_keys WHERE id = $1
-	UNION SELECT k.id FROM api_keys k JOIN lineage l ON k.parent_id = l.id)`;
+	SELECT id FROM api_keys WHERE id = $1 AND organization_id = $org
+	UNION SELECT k.id FROM api_keys k JOIN lineage l ON k.parent_id = l.id WHERE k.organization_id = $org)`;
 
 const ApiKeysService: ServiceSchema = {
 	name: "apikeys",
@@ -45,7 +46,8 @@ const ApiKeysService: ServiceSchema = {
 				expiresInDays: { type: "number", integer: true, min: 1, max: 3650, optional: true, convert: true }
 			},
 			async handler(this: any, ctx: Context<{ name: string; role?: Role; expiresInDays?: number }>) {
-				const auth = authOf(ctx)!;
+				const t = tenantSql(ctx);
+				const auth = t.auth!;
 				if (ctx.params.role) assertRoleWithin(auth, ctx.params.role);
 				// Made by a session: the owner's role unless lower is asked. Made by a key: that key's ceiling.
 				const parent = auth.kind === "apiKey" ? auth : undefined;
@@ -55,7 +57,7 @@ const ApiKeysService: ServiceSchema = {
 				if (cap && (!expiresAt || expiresAt > cap)) expiresAt = cap;
 				const { key, prefix, hash } = newApiKey();
 				const row = await this.adapter.insert({
-					organization_id: auth.organizationId,
+					organization_id: t.organizationId,
 					user_id: auth.userId,
 					parent_id: parent?.apiKeyId ?? null,
 					name: ctx.params.name,
@@ -74,10 +76,9 @@ const ApiKeysService: ServiceSchema = {
 			rest: "GET /",
 			permission: "apikeys:read",
 			async handler(this: any, ctx: Context) {
-				const auth = authOf(ctx)!;
-				const query: Record<string, unknown> = { organization_id: auth.organizationId };
-				if (!grants(auth.role, "apikeys:manage")) query.user_id = auth.userId;
-				const rows = await this.adapter.find({ query, sort: "-created_at" });
+				const auth = tenantSql(ctx).auth!;
+				const query: Record<string, unknown> = grants(auth.role, "apikeys:manage") ? {} : { user_id: auth.userId };
+				const rows = await this.adapter.find({ query: this.scope(ctx, query), sort: "-created_at" });
 				return this.transformDocuments(ctx, {}, rows);
 			}
 		},
@@ -87,19 +88,20 @@ const ApiKeysService: ServiceSchema = {
 			permission: "apikeys:write",
 			params: { id: "string" },
 			async handler(this: any, ctx: Context<{ id: string }>) {
-				const auth = authOf(ctx)!;
+				const t = tenantSql(ctx);
+				const auth = t.auth!;
 				const key = await this.findScoped(ctx, ctx.params.id);
 				const manager = grants(auth.role, "apikeys:manage");
 				if (key.user_id !== auth.userId && !manager) throw notFound("api_key");
 				// Without the manage permission a key revokes only itself and the keys made from it.
 				if (auth.kind === "apiKey" && !manager) {
-					const mine = await this.sql(`${LINEAGE} SELECT 1 FROM lineage WHERE id = $2`, [auth.apiKeyId, key.id]);
-					if (!mine.rows.length) throw notFound("api_key");
+					const mine = await t.one(`${LINEAGE} SELECT 1 FROM lineage WHERE id = $2`, [auth.apiKeyId, key.id]);
+					if (!mine) throw notFound("api_key");
 				}
 				// The keys made from this one go with it.
-				const { rows } = await this.sql(
+				const rows = await t.rows(
 					`${LINEAGE} UPDATE api_keys SET revoked_at = now()
-					 WHERE id IN (SELECT id FROM lineage) AND revoked_at IS NULL RETURNING id`,
+					 WHERE id IN (SELECT id FROM lineage) AND organization_id = $org AND revoked_at IS NULL RETURNING id`,
 					[key.id]
 				);
 				for (const { id } of rows) broadcast(this.broker, "auth.apikey.revoked", { apiKeyId: id });

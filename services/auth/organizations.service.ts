@@ -3,6 +3,7 @@
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb } from "../../lib/db";
+import { TenantSql, tenantSql } from "../../lib/db/tenant";
 import { ACCOUNT, AUTHENTICATED, ROLES, Role } from "../../lib/permissions";
 import { assertRoleWithin, authOf, permissionsFor } from "../../lib/authz";
 import { conflict, forbidden, notFound } from "../../lib/errors";
@@ -12,18 +13,18 @@ import { broadcast } from "../../lib/events/broadcast";
 
 const role = { type: "enum", values: [...ROLES] };
 
-// The organization named by the request must be the one the caller acts in.
-function currentOrg(ctx: Context<any>, id: string): string {
-	const auth = authOf(ctx)!;
-	if (!isUuid(id) || id !== auth.organizationId) throw notFound("organization");
-	return id;
+// The organization named by the request must be the one the caller acts in; its SQL is bound to it.
+function currentOrg(ctx: Context<any>, id: string): TenantSql {
+	const t = tenantSql(ctx);
+	if (!isUuid(id) || id !== t.organizationId) throw notFound("organization");
+	return t;
 }
 
 // Only an owner hands out or takes away the owner role.
-function assertCanAssign(ctx: Context<any>, from: Role | undefined, to: Role) {
-	const mine = authOf(ctx)!.role!;
-	if ((to === "owner" || from === "owner") && mine !== "owner") throw forbidden("only an owner can grant or change the owner role");
-	assertRoleWithin(authOf(ctx)!, to);
+function assertCanAssign(t: TenantSql, from: Role | undefined, to: Role) {
+	const auth = t.auth!;
+	if ((to === "owner" || from === "owner") && auth.role !== "owner") throw forbidden("only an owner can grant or change the owner role");
+	assertRoleWithin(auth, to);
 }
 
 const OrganizationsService: ServiceSchema = {
@@ -70,11 +71,10 @@ const OrganizationsService: ServiceSchema = {
 			permission: "organizations:read",
 			params: { id: "string" },
 			async handler(ctx: Context<{ id: string }>) {
-				const id = currentOrg(ctx, ctx.params.id);
-				const db = await getDb();
-				const org = (await db.query("SELECT * FROM organizations WHERE id = $1", [id])).rows[0];
+				const t = currentOrg(ctx, ctx.params.id);
+				const org = await t.one("SELECT * FROM organizations WHERE id = $org");
 				if (!org) throw notFound("organization");
-				return { ...org, role: authOf(ctx)!.role };
+				return { ...org, role: t.auth!.role };
 			}
 		},
 
@@ -83,9 +83,8 @@ const OrganizationsService: ServiceSchema = {
 			permission: "organizations:manage",
 			params: { $$strict: true, id: "string", name: { type: "string", min: 1, max: 100, trim: true } },
 			async handler(ctx: Context<{ id: string; name: string }>) {
-				const id = currentOrg(ctx, ctx.params.id);
-				const db = await getDb();
-				return (await db.query("UPDATE organizations SET name = $2, updated_at = now() WHERE id = $1 RETURNING *", [id, ctx.params.name])).rows[0];
+				const t = currentOrg(ctx, ctx.params.id);
+				return t.one("UPDATE organizations SET name = $1, updated_at = now() WHERE id = $org RETURNING *", [ctx.params.name]);
 			}
 		},
 
@@ -94,13 +93,12 @@ const OrganizationsService: ServiceSchema = {
 			permission: "organizations:own",
 			params: { id: "string" },
 			async handler(this: any, ctx: Context<{ id: string }>) {
-				const id = currentOrg(ctx, ctx.params.id);
-				const db = await getDb();
-				const org = (await db.query("SELECT personal FROM organizations WHERE id = $1", [id])).rows[0];
+				const t = currentOrg(ctx, ctx.params.id);
+				const org = await t.one("SELECT personal FROM organizations WHERE id = $org");
 				if (org?.personal) throw conflict("a personal organization cannot be deleted");
-				await db.query("DELETE FROM organizations WHERE id = $1", [id]);
-				await this.membershipChanged({ organizationId: id });
-				return { id, deleted: true };
+				await t.query("DELETE FROM organizations WHERE id = $org");
+				await this.membershipChanged({ organizationId: t.organizationId });
+				return { id: t.organizationId, deleted: true };
 			}
 		},
 
@@ -109,14 +107,10 @@ const OrganizationsService: ServiceSchema = {
 			permission: "members:read",
 			params: { id: "string" },
 			async handler(ctx: Context<{ id: string }>) {
-				const id = currentOrg(ctx, ctx.params.id);
-				const db = await getDb();
-				const { rows } = await db.query(
+				return currentOrg(ctx, ctx.params.id).rows(
 					`SELECT u.id AS "userId", u.email, u.name, m.role, m.created_at AS "joinedAt" FROM organization_members m
-					 JOIN users u ON u.id = m.user_id WHERE m.organization_id = $1 ORDER BY m.created_at`,
-					[id]
+					 JOIN users u ON u.id = m.user_id WHERE m.organization_id = $org ORDER BY m.created_at`
 				);
-				return rows;
 			}
 		},
 
@@ -126,14 +120,15 @@ const OrganizationsService: ServiceSchema = {
 			permission: "members:manage",
 			params: { $$strict: true, id: "string", email: { type: "email", normalize: true }, role: { ...role, default: "member" } },
 			async handler(ctx: Context<{ id: string; email: string; role: Role }>) {
-				const id = currentOrg(ctx, ctx.params.id);
-				assertCanAssign(ctx, undefined, ctx.params.role);
+				const t = currentOrg(ctx, ctx.params.id);
+				assertCanAssign(t, undefined, ctx.params.role);
+				// Users are not a tenant table: any account can be added by its email.
 				const db = await getDb();
 				const user = (await db.query("SELECT id, email, name FROM users WHERE email = $1", [ctx.params.email.toLowerCase()])).rows[0];
 				if (!user) throw notFound("user with this email", "email");
-				const res = await db.query(
-					"INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-					[id, user.id, ctx.params.role]
+				const res = await t.query(
+					"INSERT INTO organization_members (organization_id, user_id, role) VALUES ($org, $1, $2) ON CONFLICT DO NOTHING",
+					[user.id, ctx.params.role]
 				);
 				if (res.rowCount === 0) throw conflict("this user is already a member", "email");
 				return { userId: user.id, email: user.email, name: user.name, role: ctx.params.role };
@@ -145,8 +140,7 @@ const OrganizationsService: ServiceSchema = {
 			permission: "members:manage",
 			params: { $$strict: true, id: "string", userId: "string", role },
 			async handler(this: any, ctx: Context<{ id: string; userId: string; role: Role }>) {
-				const id = currentOrg(ctx, ctx.params.id);
-				return this.changeMembership(ctx, id, ctx.params.userId, ctx.params.role);
+				return this.changeMembership(currentOrg(ctx, ctx.params.id), ctx.params.userId, ctx.params.role);
 			}
 		},
 
@@ -155,8 +149,7 @@ const OrganizationsService: ServiceSchema = {
 			permission: "members:manage",
 			params: { id: "string", userId: "string" },
 			async handler(this: any, ctx: Context<{ id: string; userId: string }>) {
-				const id = currentOrg(ctx, ctx.params.id);
-				return this.changeMembership(ctx, id, ctx.params.userId, null);
+				return this.changeMembership(currentOrg(ctx, ctx.params.id), ctx.params.userId, null);
 			}
 		}
 	},
@@ -171,26 +164,25 @@ const OrganizationsService: ServiceSchema = {
 		},
 
 		// Changes or removes one membership; an organization always keeps at least one owner.
-		async changeMembership(this: any, ctx: Context, orgId: string, userId: string, newRole: Role | null) {
+		async changeMembership(this: any, scope: TenantSql, userId: string, newRole: Role | null) {
 			if (!isUuid(userId)) throw notFound("member");
-			const db = await getDb();
-			const result = await db.transaction(async tx => {
-				const members = (await tx.query("SELECT user_id, role FROM organization_members WHERE organization_id = $1 FOR UPDATE", [orgId])).rows;
+			const result = await scope.transaction(async t => {
+				const members = await t.rows("SELECT user_id, role FROM organization_members WHERE organization_id = $org FOR UPDATE");
 				const target = members.find((m: any) => m.user_id === userId);
 				if (!target) throw notFound("member");
-				assertCanAssign(ctx, target.role, newRole ?? target.role);
+				assertCanAssign(t, target.role, newRole ?? target.role);
 				const owners = members.filter((m: any) => m.role === "owner").length;
 				if (target.role === "owner" && newRole !== "owner" && owners === 1) throw conflict("an organization must keep at least one owner");
 				if (newRole) {
-					await tx.query("UPDATE organization_members SET role = $3 WHERE organization_id = $1 AND user_id = $2", [orgId, userId, newRole]);
+					await t.query("UPDATE organization_members SET role = $2 WHERE organization_id = $org AND user_id = $1", [userId, newRole]);
 					return { userId, role: newRole };
 				}
-				await tx.query("DELETE FROM organization_members WHERE organization_id = $1 AND user_id = $2", [orgId, userId]);
-				await tx.query("DELETE FROM team_members WHERE organization_id = $1 AND user_id = $2", [orgId, userId]);
+				await t.query("DELETE FROM organization_members WHERE organization_id = $org AND user_id = $1", [userId]);
+				await t.query("DELETE FROM team_members WHERE organization_id = $org AND user_id = $1", [userId]);
 				return { userId, removed: true };
 			});
 			// Identities cached by gateways (role, membership) and cached team memberships are stale now.
-			await this.membershipChanged({ organizationId: orgId, userId });
+			await this.membershipChanged({ organizationId: scope.organizationId, userId });
 			return result;
 		}
 	}

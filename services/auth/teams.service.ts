@@ -3,6 +3,7 @@ import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { DbMixin, isUuid } from "../../mixins/db.mixin";
 import { notFound, conflict } from "../../lib/errors";
+import { organizationSql, tenantSql } from "../../lib/db/tenant";
 
 const TeamsService: ServiceSchema = {
 	name: "teams",
@@ -26,12 +27,11 @@ const TeamsService: ServiceSchema = {
 			params: { id: "string" },
 			async handler(this: any, ctx: Context<{ id: string }>) {
 				const team = await this.findScoped(ctx, ctx.params.id);
-				const { rows } = await this.sql(
+				return tenantSql(ctx).rows(
 					`SELECT u.id AS "userId", u.email, u.name, tm.role FROM team_members tm JOIN users u ON u.id = tm.user_id
-					 WHERE tm.team_id = $1 ORDER BY tm.created_at`,
+					 WHERE tm.team_id = $1 AND tm.organization_id = $org ORDER BY tm.created_at`,
 					[team.id]
 				);
-				return rows;
 			}
 		},
 
@@ -42,14 +42,12 @@ const TeamsService: ServiceSchema = {
 			async handler(this: any, ctx: Context<{ id: string; userId: string; role: string }>) {
 				const team = await this.findScoped(ctx, ctx.params.id);
 				if (!isUuid(ctx.params.userId)) throw notFound("organization member");
-				const member = await this.sql("SELECT 1 FROM organization_members WHERE organization_id = $1 AND user_id = $2", [
-					team.organization_id,
-					ctx.params.userId
-				]);
-				if (!member.rows.length) throw notFound("organization member");
-				const res = await this.sql(
-					"INSERT INTO team_members (team_id, user_id, organization_id, role) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-					[team.id, ctx.params.userId, team.organization_id, ctx.params.role]
+				const t = tenantSql(ctx);
+				const member = await t.one("SELECT 1 FROM organization_members WHERE organization_id = $org AND user_id = $1", [ctx.params.userId]);
+				if (!member) throw notFound("organization member");
+				const res = await t.query(
+					"INSERT INTO team_members (team_id, user_id, organization_id, role) VALUES ($1, $2, $org, $3) ON CONFLICT DO NOTHING",
+					[team.id, ctx.params.userId, ctx.params.role]
 				);
 				if (!res.rowCount) throw conflict("already a member of this team");
 				await this.clearCache();
@@ -63,8 +61,10 @@ const TeamsService: ServiceSchema = {
 			cache: { keys: ["userId", "organizationId"], ttl: 30 },
 			params: { userId: "uuid", organizationId: "uuid" },
 			async handler(this: any, ctx: Context<{ userId: string; organizationId: string }>) {
-				const { rows } = await this.sql("SELECT team_id FROM team_members WHERE user_id = $1 AND organization_id = $2", [ctx.params.userId, ctx.params.organizationId]);
-				return rows.map((r: any) => r.team_id);
+				// Internal: the organization is the one the calling service acts in (secrets: its caller's).
+				const t = organizationSql(ctx.params.organizationId);
+				const rows = await t.rows("SELECT team_id FROM team_members WHERE user_id = $1 AND organization_id = $org", [ctx.params.userId]);
+				return rows.map(r => r.team_id);
 			}
 		},
 
@@ -75,7 +75,10 @@ const TeamsService: ServiceSchema = {
 			async handler(this: any, ctx: Context<{ id: string; userId: string }>) {
 				const team = await this.findScoped(ctx, ctx.params.id);
 				if (!isUuid(ctx.params.userId)) throw notFound("team member");
-				const res = await this.sql("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2", [team.id, ctx.params.userId]);
+				const res = await tenantSql(ctx).query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2 AND organization_id = $org", [
+					team.id,
+					ctx.params.userId
+				]);
 				if (!res.rowCount) throw notFound("team member");
 				await this.clearCache();
 				return { teamId: team.id, userId: ctx.params.userId, removed: true };

@@ -16,6 +16,7 @@ import { buildOpenApi } from "./openapi";
 import { moduleDirs, permissionTable } from "../../lib/authz";
 import { loadModuleRoutes } from "../../lib/module-routes";
 import { SocketBridge, SocketIdentity } from "./socket-bridge";
+import { LocalCache } from "../../lib/local-cache";
 
 const PUBLIC_DIR = path.resolve(__dirname, "../../public");
 const IDENTITY_TTL_MS = 10_000;
@@ -201,16 +202,14 @@ const GatewayService: ServiceSchema = {
 		async resolveIdentity(this: any, creds: { token?: string; apiKey?: string; organizationId?: string }): Promise<SocketIdentity> {
 			const key = crypto.createHash("sha256").update(`${creds.token ?? ""}|${creds.apiKey ?? ""}|${creds.organizationId ?? ""}`).digest("base64url");
 			const hit = this.identities.get(key);
-			if (hit && hit.expires > Date.now()) return hit.auth;
+			if (hit) return hit;
 			const auth = await this.broker.call("auth.resolve", creds);
-			if (this.identities.size >= IDENTITY_CACHE_MAX) this.identities.delete(this.identities.keys().next().value);
-			const expires = Math.min(Date.now() + IDENTITY_TTL_MS, auth.expiresAt ? auth.expiresAt * 1000 : Infinity);
-			this.identities.set(key, { auth, expires });
+			this.identities.set(key, auth, auth.expiresAt ? auth.expiresAt * 1000 - Date.now() : undefined);
 			return auth;
 		},
 
 		forgetIdentities(this: any, match: (a: SocketIdentity) => boolean) {
-			for (const [key, entry] of this.identities) if (match(entry.auth)) this.identities.delete(key);
+			this.identities.dropWhere(match);
 			this.bridge?.disconnectWhere(match);
 		},
 
@@ -256,7 +255,7 @@ const GatewayService: ServiceSchema = {
 	},
 
 	created(this: any) {
-		this.identities = new Map();
+		this.identities = new LocalCache<SocketIdentity>({ max: IDENTITY_CACHE_MAX, ttlMs: IDENTITY_TTL_MS });
 		this.limits = new RequestLimits({
 			redisUrl: config.redisUrl,
 			prefix: `${config.namespace}:ratelimit`,

@@ -6,13 +6,18 @@ import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { ConfigError, getConfig, moduleSettings } from "../../lib/config";
 import secretsModule from "./secrets.module";
-import { acquireDb, getDb, releaseDb, Queryable } from "../../lib/db";
-import { authOf, grants } from "../../lib/authz";
-import { conflict, forbidden, invalid, notFound, unavailable } from "../../lib/errors";
+import { getDb } from "../../lib/db";
+import { likeContains } from "../../lib/db/pg-adapter";
+import { organizationSql, TenantSql, tenantSql, where } from "../../lib/db/tenant";
+import { grants } from "../../lib/authz";
+import type { AuthInfo } from "../../lib/permissions";
+import { conflict, forbidden, fromDbError, invalid, notFound, unavailable } from "../../lib/errors";
 import { isUuid } from "../../mixins/db.mixin";
+import { DatabaseMixin } from "../../mixins/database.mixin";
+import { AuditEntry, AuditMixin } from "../../mixins/audit.mixin";
+import { OrgSettingsMixin } from "../../mixins/org-settings.mixin";
 import { resolveBinding } from "../../mixins/secrets-client.mixin";
 import { claimedService, IDENTITY_META, IdentityError, verifierFor } from "../../lib/service-identity";
-import { appendAudit, AuditEntry, verifyAudit } from "./audit";
 import { DecryptError, loadMasterKeys, MasterKey, MasterKeys, open, seal, toBuffer, unwrapKey, valueAad, wrapKey } from "./crypto";
 import { parseDotenv, serializeDotenv } from "./dotenv";
 import { broadcast } from "../../lib/events/broadcast";
@@ -35,8 +40,6 @@ interface Vault {
 	kek_id: string;
 	environments: string[];
 	max_versions: number;
-	audit_seq: number;
-	audit_hash: string;
 }
 
 type Need = "read" | "write";
@@ -53,8 +56,34 @@ function decrypting<T>(what: string, fn: () => T): T {
 	}
 }
 
+type Access = (secret: { environment: string; name: string; id?: string }, need: Need) => Promise<void>;
+type Op<T> = (t: TenantSql, vault: Vault, access: Access) => Promise<T>;
+
 const SecretsService: ServiceSchema = {
 	name: "secrets",
+	mixins: [
+		DatabaseMixin,
+		AuditMixin({ log: "secret_audit_logs", heads: "secret_audit_heads", permission: "secrets:manage" }),
+		OrgSettingsMixin({
+			table: "vault_configurations",
+			permissions: { read: "secrets:read", write: "secrets:manage" },
+			fields: {
+				environments: {
+					column: "environments",
+					default: ["development", "staging", "production"],
+					rule: { type: "array", items: environment, min: 1, max: 50 },
+					normalize: (envs: string[]) => [...new Set(envs)]
+				},
+				maxVersions: {
+					column: "max_versions",
+					default: 50,
+					rule: { type: "number", integer: true, min: 1, max: 1000, convert: true }
+				},
+				keyVersion: { column: "key_version", default: null },
+				rotatedAt: { column: "rotated_at", default: null }
+			}
+		})
+	],
 	dependencies: ["teams"],
 	settings: { rest: "/secrets" },
 
@@ -69,16 +98,19 @@ const SecretsService: ServiceSchema = {
 				search: { type: "string", max: 200, optional: true },
 				includeDeleted: { type: "boolean", convert: true, optional: true }
 			},
-			async handler(this: any, ctx: Context<any>) {
-				const org = authOf(ctx)!.organizationId!;
-				const where = ["s.organization_id = $1"];
-				const params: unknown[] = [org];
-				if (ctx.params.environment) where.push(`s.environment = $${params.push(ctx.params.environment)}`);
-				if (ctx.params.projectId) where.push(`s.project_id = $${params.push(ctx.params.projectId)}`);
-				if (ctx.params.search) where.push(`(s.name ILIKE $${params.push(`%${ctx.params.search.replace(/[\\%_]/g, (c: string) => "\\" + c)}%`)} OR s.description ILIKE $${params.length})`);
-				if (!ctx.params.includeDeleted) where.push("s.deleted_at IS NULL");
-				const { rows } = await (await getDb()).query(`SELECT ${META} FROM secrets s WHERE ${where.join(" AND ")} ORDER BY s.environment, s.name LIMIT 1000`, params);
-				return rows;
+			async handler(ctx: Context<any>) {
+				const p = ctx.params;
+				const args: unknown[] = [];
+				const filter = where(
+					args,
+					["s.organization_id = $org", null],
+					["s.environment = ?", p.environment || undefined],
+					["s.project_id = ?", p.projectId || undefined],
+					["(s.name ILIKE ? OR s.description ILIKE ?)", p.search ? likeContains(p.search) : undefined],
+					["s.deleted_at IS NULL", p.includeDeleted ? undefined : null]
+				);
+				const sql = `SELECT ${META} FROM secrets s WHERE ${filter} ORDER BY s.environment, s.name LIMIT 1000`;
+				return tenantSql(ctx).rows(sql, args);
 			}
 		},
 
@@ -87,11 +119,13 @@ const SecretsService: ServiceSchema = {
 			permission: "secrets:read",
 			params: { id },
 			async handler(this: any, ctx: Context<any>) {
-				const db = await getDb();
-				const secret = await this.findSecret(db, authOf(ctx)!.organizationId!, ctx.params.id, true);
-				const versions = (
-					await db.query("SELECT version, created_by, created_at, destroyed_at, key_version FROM secret_versions WHERE secret_id = $1 ORDER BY version DESC", [secret.id])
-				).rows;
+				const t = tenantSql(ctx);
+				const secret = await this.findSecret(t, ctx.params.id, true);
+				const versions = await t.rows(
+					`SELECT version, created_by, created_at, destroyed_at, key_version FROM secret_versions
+					 WHERE secret_id = $1 AND organization_id = $org ORDER BY version DESC`,
+					[secret.id]
+				);
 				return { ...this.meta(secret), versions };
 			}
 		},
@@ -112,21 +146,19 @@ const SecretsService: ServiceSchema = {
 			},
 			async handler(this: any, ctx: Context<any>) {
 				const p = ctx.params;
-				const result = await this.audited(ctx, "create", `${p.environment}/${p.name}`, async (tx: Queryable, vault: Vault, access: (s: any, n: Need) => Promise<void>) => {
+				const result = await this.audited(ctx, "create", `${p.environment}/${p.name}`, async (t: TenantSql, vault: Vault, access: Access) => {
 					this.assertEnvironment(vault, p.environment);
 					await access({ environment: p.environment, name: p.name }, "write");
-					const secret = (
-						await tx
-							.query(
-								`INSERT INTO secrets (organization_id, project_id, environment, name, description, tags, created_by)
-								 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
-								[vault.organization_id, p.projectId ?? null, p.environment, p.name, p.description ?? "", p.tags ?? [], authOf(ctx)!.userId]
-							)
-							.catch((e: any) => {
-								throw e.code === "23505" ? conflict(`a secret named ${p.name} already exists in ${p.environment}`, "name") : e;
-							})
-					).rows[0];
-					const version = await this.writeVersion(tx, vault, secret, p.value, ctx);
+					const secret = await t
+						.one(
+							`INSERT INTO secrets (organization_id, project_id, environment, name, description, tags, created_by)
+							 VALUES ($org, $1, $2, $3, $4, $5, $6) RETURNING *`,
+							[p.projectId ?? null, p.environment, p.name, p.description ?? "", p.tags ?? [], t.auth!.userId]
+						)
+						.catch(e => {
+							throw fromDbError(e, `a secret named ${p.name} in ${p.environment}`, "name");
+						});
+					const version = await this.writeVersion(t, vault, secret, p.value);
 					return { ...this.meta(secret), current_version: version };
 				});
 				this.announce(result);
@@ -149,19 +181,21 @@ const SecretsService: ServiceSchema = {
 			},
 			async handler(this: any, ctx: Context<any>) {
 				const p = ctx.params;
-				const result = await this.audited(ctx, p.value !== undefined ? "update" : "update-metadata", p.id, async (tx: Queryable, vault: Vault, access: any) => {
-					const secret = await this.findSecret(tx, vault.organization_id, p.id, false, true);
+				const action = p.value !== undefined ? "update" : "update-metadata";
+				const result = await this.audited(ctx, action, p.id, async (t: TenantSql, vault: Vault, access: Access) => {
+					const secret = await this.findSecret(t, p.id, false, true);
 					await access(secret, "write");
 					if (p.cas !== undefined && p.cas !== secret.current_version)
 						throw conflict(`version ${p.cas} is no longer the latest (latest is ${secret.current_version})`, "cas");
 					if (p.description !== undefined || p.tags !== undefined)
-						await tx.query("UPDATE secrets SET description = COALESCE($2, description), tags = COALESCE($3, tags), updated_at = now() WHERE id = $1", [
-							secret.id,
-							p.description ?? null,
-							p.tags ?? null
-						]);
-					const version = p.value !== undefined ? await this.writeVersion(tx, vault, secret, p.value, ctx) : secret.current_version;
-					return { ...this.meta(secret), description: p.description ?? secret.description, tags: p.tags ?? secret.tags, current_version: version };
+						await t.query(
+							`UPDATE secrets SET description = COALESCE($2, description), tags = COALESCE($3, tags), updated_at = now()
+							 WHERE id = $1 AND organization_id = $org`,
+							[secret.id, p.description ?? null, p.tags ?? null]
+						);
+					const version = p.value !== undefined ? await this.writeVersion(t, vault, secret, p.value) : secret.current_version;
+					const metadata = { description: p.description ?? secret.description, tags: p.tags ?? secret.tags };
+					return { ...this.meta(secret), ...metadata, current_version: version };
 				});
 				this.announce(result);
 				return result;
@@ -173,11 +207,12 @@ const SecretsService: ServiceSchema = {
 			permission: "secrets:reveal",
 			params: { $$strict: true, id, version: { type: "number", integer: true, min: 1, optional: true, convert: true } },
 			async handler(this: any, ctx: Context<any>) {
-				return this.audited(ctx, "reveal", ctx.params.id, async (tx: Queryable, vault: Vault, access: any) => {
-					const secret = await this.findSecret(tx, vault.organization_id, ctx.params.id);
+				return this.audited(ctx, "reveal", ctx.params.id, async (t: TenantSql, vault: Vault, access: Access) => {
+					const secret = await this.findSecret(t, ctx.params.id);
 					await access(secret, "read");
 					const version = ctx.params.version ?? secret.current_version;
-					return { id: secret.id, name: secret.name, environment: secret.environment, version, value: await this.readValue(tx, vault, secret, version) };
+					const value = await this.readValue(t, vault, secret, version);
+					return { id: secret.id, name: secret.name, environment: secret.environment, version, value };
 				});
 			}
 		},
@@ -191,24 +226,21 @@ const SecretsService: ServiceSchema = {
 				const p = ctx.params;
 				const token = ctx.meta[IDENTITY_META];
 				const claimed = claimedService(token);
-				return this.audited(
-					ctx,
-					"resolve",
-					`${p.environment}/${p.name}`,
-					async (tx: Queryable, vault: Vault) => {
-						const service = this.proveService(token, "secrets.resolve", p.organizationId, resolveBinding(p));
-						const secret = (
-							await tx.query(
-								`SELECT * FROM secrets WHERE organization_id = $1 AND environment = $2 AND name = $3 AND deleted_at IS NULL
-								 AND project_id IS NOT DISTINCT FROM $4`,
-								[p.organizationId, p.environment, p.name, p.projectId ?? null]
-							)
-						).rows[0];
-						if (!secret || !(await this.hasGrant(tx, secret, "read", [["service", service]]))) throw new Denied(`service ${service} has no read grant on ${p.environment}/${p.name}`);
-						return { name: secret.name, environment: secret.environment, version: secret.current_version, value: await this.readValue(tx, vault, secret, secret.current_version) };
-					},
-					{ organizationId: p.organizationId, actor: { actorType: "service", actorId: claimed }, anonymous: true }
-				);
+				const op = async (t: TenantSql, vault: Vault) => {
+					const service = this.proveService(token, "secrets.resolve", p.organizationId, resolveBinding(p));
+					const secret = await t.one(
+						`SELECT * FROM secrets WHERE organization_id = $org AND environment = $1 AND name = $2 AND deleted_at IS NULL
+						 AND project_id IS NOT DISTINCT FROM $3`,
+						[p.environment, p.name, p.projectId ?? null]
+					);
+					if (!secret || !(await this.hasGrant(t, secret, "read", [["service", service]])))
+						throw new Denied(`service ${service} has no read grant on ${p.environment}/${p.name}`);
+					const value = await this.readValue(t, vault, secret, secret.current_version);
+					return { name: secret.name, environment: secret.environment, version: secret.current_version, value };
+				};
+				// The organization is the one the service's token is bound to (checked in op), not a session's.
+				const actor = { actorType: "service" as const, actorId: claimed };
+				return this.audited(ctx, "resolve", `${p.environment}/${p.name}`, op, { organizationId: p.organizationId, actor });
 			}
 		},
 
@@ -240,11 +272,11 @@ const SecretsService: ServiceSchema = {
 			permission: "secrets:write",
 			params: { $$strict: true, id, version: { type: "number", integer: true, min: 1, convert: true } },
 			async handler(this: any, ctx: Context<any>) {
-				const result = await this.audited(ctx, "rollback", ctx.params.id, async (tx: Queryable, vault: Vault, access: any) => {
-					const secret = await this.findSecret(tx, vault.organization_id, ctx.params.id, false, true);
+				const result = await this.audited(ctx, "rollback", ctx.params.id, async (t: TenantSql, vault: Vault, access: Access) => {
+					const secret = await this.findSecret(t, ctx.params.id, false, true);
 					await access(secret, "write");
-					const old = await this.readValue(tx, vault, secret, ctx.params.version);
-					const version = await this.writeVersion(tx, vault, secret, old, ctx);
+					const old = await this.readValue(t, vault, secret, ctx.params.version);
+					const version = await this.writeVersion(t, vault, secret, old);
 					return { ...this.meta(secret), current_version: version, rolledBackTo: ctx.params.version };
 				});
 				this.announce(result);
@@ -257,9 +289,9 @@ const SecretsService: ServiceSchema = {
 			permission: "secrets:manage",
 			params: { id },
 			async handler(this: any, ctx: Context<any>) {
-				const result = await this.audited(ctx, "delete", ctx.params.id, async (tx: Queryable, vault: Vault) => {
-					const secret = await this.findSecret(tx, vault.organization_id, ctx.params.id, false, true);
-					await tx.query("UPDATE secrets SET deleted_at = now(), updated_at = now() WHERE id = $1", [secret.id]);
+				const result = await this.audited(ctx, "delete", ctx.params.id, async (t: TenantSql) => {
+					const secret = await this.findSecret(t, ctx.params.id, false, true);
+					await t.query("UPDATE secrets SET deleted_at = now(), updated_at = now() WHERE id = $1 AND organization_id = $org", [secret.id]);
 					return { ...this.meta(secret), deleted: true };
 				});
 				this.announce(result);
@@ -272,12 +304,14 @@ const SecretsService: ServiceSchema = {
 			permission: "secrets:manage",
 			params: { id },
 			async handler(this: any, ctx: Context<any>) {
-				const result = await this.audited(ctx, "restore", ctx.params.id, async (tx: Queryable, vault: Vault) => {
-					const secret = await this.findSecret(tx, vault.organization_id, ctx.params.id, true, true);
+				const result = await this.audited(ctx, "restore", ctx.params.id, async (t: TenantSql) => {
+					const secret = await this.findSecret(t, ctx.params.id, true, true);
 					if (!secret.deleted_at) throw conflict("secret is not deleted");
-					await tx.query("UPDATE secrets SET deleted_at = NULL, updated_at = now() WHERE id = $1", [secret.id]).catch((e: any) => {
-						throw e.code === "23505" ? conflict("another secret with this name exists now") : e;
-					});
+					await t
+						.query("UPDATE secrets SET deleted_at = NULL, updated_at = now() WHERE id = $1 AND organization_id = $org", [secret.id])
+						.catch(e => {
+							throw fromDbError(e, "another secret with this name");
+						});
 					return { ...this.meta(secret), deleted_at: null };
 				});
 				this.announce(result);
@@ -291,14 +325,16 @@ const SecretsService: ServiceSchema = {
 			permission: "secrets:manage",
 			params: { id, version: { type: "number", integer: true, min: 1, convert: true } },
 			async handler(this: any, ctx: Context<any>) {
-				const result = await this.audited(ctx, "destroy-version", `${ctx.params.id}@${ctx.params.version}`, async (tx: Queryable, vault: Vault) => {
-					const secret = await this.findSecret(tx, vault.organization_id, ctx.params.id, true, true);
-					const r = await tx.query(
-						"UPDATE secret_versions SET ciphertext = NULL, iv = NULL, auth_tag = NULL, destroyed_at = now() WHERE secret_id = $1 AND version = $2 AND destroyed_at IS NULL",
-						[secret.id, ctx.params.version]
+				const { id: secretId, version } = ctx.params;
+				const result = await this.audited(ctx, "destroy-version", `${secretId}@${version}`, async (t: TenantSql) => {
+					const secret = await this.findSecret(t, secretId, true, true);
+					const r = await t.query(
+						`UPDATE secret_versions SET ciphertext = NULL, iv = NULL, auth_tag = NULL, destroyed_at = now()
+						 WHERE secret_id = $1 AND version = $2 AND destroyed_at IS NULL AND organization_id = $org`,
+						[secret.id, version]
 					);
 					if (!r.rowCount) throw notFound("version");
-					return { ...this.meta(secret), destroyedVersion: ctx.params.version };
+					return { ...this.meta(secret), destroyedVersion: version };
 				});
 				this.announce(result);
 				return result;
@@ -309,15 +345,12 @@ const SecretsService: ServiceSchema = {
 			rest: "GET /grants",
 			permission: "secrets:manage",
 			params: { secretId: { type: "string", optional: true } },
-			async handler(this: any, ctx: Context<any>) {
-				const org = authOf(ctx)!.organizationId!;
-				const params: unknown[] = [org];
-				let sql = "SELECT * FROM secret_access_grants WHERE organization_id = $1";
-				if (ctx.params.secretId) {
-					if (!isUuid(ctx.params.secretId)) return [];
-					sql += ` AND secret_id = $${params.push(ctx.params.secretId)}`;
-				}
-				return (await (await getDb()).query(sql + " ORDER BY created_at", params)).rows;
+			async handler(ctx: Context<any>) {
+				const secretId = ctx.params.secretId;
+				if (secretId && !isUuid(secretId)) return [];
+				const args: unknown[] = [];
+				const filter = where(args, ["organization_id = $org", null], ["secret_id = ?", secretId || undefined]);
+				return tenantSql(ctx).rows(`SELECT * FROM secret_access_grants WHERE ${filter} ORDER BY created_at`, args);
 			}
 		},
 
@@ -337,21 +370,22 @@ const SecretsService: ServiceSchema = {
 			},
 			async handler(this: any, ctx: Context<any>) {
 				const p = ctx.params;
-				if (!!p.secretId === (p.namePrefix != null && !!p.environment)) throw invalid("secretId", "give either secretId, or environment and namePrefix");
+				if (!!p.secretId === (p.namePrefix != null && !!p.environment))
+					throw invalid("secretId", "give either secretId, or environment and namePrefix");
 				if (p.expiresAt && p.expiresAt <= new Date()) throw invalid("expiresAt", "must be in the future");
 				if (p.granteeType !== "service" && !isUuid(p.granteeId)) throw invalid("granteeId", "must be a user or team id");
 				// Other services are called before the transaction: embedded (PGlite, one connection) they would wait for it.
 				if (p.granteeType !== "service") await this.assertGrantee(ctx, p.granteeType, p.granteeId);
-				const result = await this.audited(ctx, "grant", p.secretId ?? `${p.environment}/${p.namePrefix}*`, async (tx: Queryable, vault: Vault) => {
-					if (p.secretId) await this.findSecret(tx, vault.organization_id, p.secretId, true);
+				const target = p.secretId ?? `${p.environment}/${p.namePrefix}*`;
+				const result = await this.audited(ctx, "grant", target, async (t: TenantSql, vault: Vault) => {
+					if (p.secretId) await this.findSecret(t, p.secretId, true);
 					else this.assertEnvironment(vault, p.environment);
-					return (
-						await tx.query(
-							`INSERT INTO secret_access_grants (organization_id, secret_id, environment, name_prefix, permission, grantee_type, grantee_id, expires_at, created_by)
-							 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
-							[vault.organization_id, p.secretId ?? null, p.secretId ? null : p.environment, p.secretId ? null : p.namePrefix, p.permission, p.granteeType, p.granteeId, p.expiresAt ?? null, authOf(ctx)!.userId]
-						)
-					).rows[0];
+					const [env, prefix] = p.secretId ? [null, null] : [p.environment, p.namePrefix];
+					return t.one(
+						`INSERT INTO secret_access_grants (organization_id, secret_id, environment, name_prefix, permission, grantee_type,
+						 grantee_id, expires_at, created_by) VALUES ($org, $1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
+						[p.secretId ?? null, env, prefix, p.permission, p.granteeType, p.granteeId, p.expiresAt ?? null, t.auth!.userId]
+					);
 				});
 				broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, grant: result.id });
 				return result;
@@ -363,63 +397,15 @@ const SecretsService: ServiceSchema = {
 			permission: "secrets:manage",
 			params: { grantId: "string" },
 			async handler(this: any, ctx: Context<any>) {
-				const result = await this.audited(ctx, "revoke-grant", ctx.params.grantId, async (tx: Queryable, vault: Vault) => {
+				const result = await this.audited(ctx, "revoke-grant", ctx.params.grantId, async (t: TenantSql) => {
 					if (!isUuid(ctx.params.grantId)) throw notFound("grant");
-					const r = await tx.query("DELETE FROM secret_access_grants WHERE id = $1 AND organization_id = $2 RETURNING *", [ctx.params.grantId, vault.organization_id]);
-					if (!r.rowCount) throw notFound("grant");
-					return r.rows[0];
+					const sql = "DELETE FROM secret_access_grants WHERE id = $1 AND organization_id = $org RETURNING *";
+					const revoked = await t.one(sql, [ctx.params.grantId]);
+					if (!revoked) throw notFound("grant");
+					return revoked;
 				});
 				broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, grant: result.id });
 				return { id: result.id, revoked: true };
-			}
-		},
-
-		audit: {
-			rest: "GET /audit",
-			permission: "secrets:manage",
-			params: { limit: { type: "number", integer: true, min: 1, max: 500, default: 100, convert: true }, before: { type: "number", integer: true, min: 1, optional: true, convert: true } },
-			async handler(ctx: Context<any>) {
-				const org = authOf(ctx)!.organizationId!;
-				const { rows } = await (await getDb()).query(
-					`SELECT seq, actor_type, actor_id, action, target, outcome, request_id, details, created_at FROM secret_audit_logs
-					 WHERE organization_id = $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3`,
-					[org, ctx.params.before ?? null, ctx.params.limit]
-				);
-				return rows;
-			}
-		},
-
-		"audit.verify": {
-			rest: "POST /audit/verify",
-			permission: "secrets:manage",
-			async handler(ctx: Context) {
-				return verifyAudit(await getDb(), authOf(ctx)!.organizationId!);
-			}
-		},
-
-		configure: {
-			rest: "PATCH /settings",
-			permission: "secrets:manage",
-			params: { $$strict: true, environments: { type: "array", items: environment, min: 1, max: 50, optional: true }, maxVersions: { type: "number", integer: true, min: 1, max: 1000, optional: true, convert: true } },
-			async handler(this: any, ctx: Context<any>) {
-				return this.audited(ctx, "configure", null, async (tx: Queryable, vault: Vault) => {
-					const envs = ctx.params.environments ? [...new Set<string>(ctx.params.environments)] : vault.environments;
-					await tx.query("UPDATE vault_configurations SET environments = $2, max_versions = $3 WHERE organization_id = $1", [vault.organization_id, envs, ctx.params.maxVersions ?? vault.max_versions]);
-					return { environments: envs, maxVersions: ctx.params.maxVersions ?? vault.max_versions };
-				});
-			}
-		},
-
-		settings: {
-			rest: "GET /settings",
-			permission: "secrets:read",
-			async handler(this: any, ctx: Context) {
-				const db = await getDb();
-				const org = authOf(ctx)!.organizationId!;
-				const row = (await db.query("SELECT environments, max_versions, key_version, rotated_at FROM vault_configurations WHERE organization_id = $1", [org])).rows[0];
-				return row
-					? { environments: row.environments, maxVersions: row.max_versions, keyVersion: row.key_version, rotatedAt: row.rotated_at }
-					: { environments: ["development", "staging", "production"], maxVersions: 50, keyVersion: null, rotatedAt: null };
 			}
 		},
 
@@ -429,41 +415,37 @@ const SecretsService: ServiceSchema = {
 			permission: "secrets:manage",
 			params: { $$strict: true, environment, content: { type: "string", max: 1_000_000 }, overwrite: { type: "boolean", default: false } },
 			async handler(this: any, ctx: Context<any>) {
+				const { environment: env, overwrite } = ctx.params;
 				const { entries, errors } = parseDotenv(ctx.params.content);
 				if (errors.length) throw invalid("content", `line ${errors[0].line}: ${errors[0].message}`);
-				const result = await this.audited(ctx, "import", ctx.params.environment, async (tx: Queryable, vault: Vault) => {
-					this.assertEnvironment(vault, ctx.params.environment);
+				const result = await this.audited(ctx, "import", env, async (t: TenantSql, vault: Vault) => {
+					this.assertEnvironment(vault, env);
 					const out = { created: [] as string[], updated: [] as string[], skipped: [] as string[] };
 					for (const e of entries) {
 						if (e.value.length > MAX_VALUE) throw invalid("content", `${e.name}: value too long`);
-						const existing = (
-							await tx.query("SELECT * FROM secrets WHERE organization_id = $1 AND environment = $2 AND name = $3 AND project_id IS NULL FOR UPDATE", [
-								vault.organization_id,
-								ctx.params.environment,
-								e.name
-							])
-						).rows[0];
-						if (existing && existing.deleted_at === null && !ctx.params.overwrite) {
+						const existing = await t.one(
+							`SELECT * FROM secrets WHERE organization_id = $org AND environment = $1 AND name = $2 AND project_id IS NULL
+							 FOR UPDATE`,
+							[env, e.name]
+						);
+						if (existing && existing.deleted_at === null && !overwrite) {
 							out.skipped.push(e.name);
 							continue;
 						}
 						const secret =
 							existing ??
-							(
-								await tx.query("INSERT INTO secrets (organization_id, environment, name, created_by) VALUES ($1, $2, $3, $4) RETURNING *", [
-									vault.organization_id,
-									ctx.params.environment,
-									e.name,
-									authOf(ctx)!.userId
-								])
-							).rows[0];
-						if (existing?.deleted_at) await tx.query("UPDATE secrets SET deleted_at = NULL WHERE id = $1", [existing.id]);
-						await this.writeVersion(tx, vault, secret, e.value, ctx);
+							(await t.one(
+								"INSERT INTO secrets (organization_id, environment, name, created_by) VALUES ($org, $1, $2, $3) RETURNING *",
+								[env, e.name, t.auth!.userId]
+							));
+						if (existing?.deleted_at)
+							await t.query("UPDATE secrets SET deleted_at = NULL WHERE id = $1 AND organization_id = $org", [existing.id]);
+						await this.writeVersion(t, vault, secret, e.value);
 						(existing ? out.updated : out.created).push(e.name);
 					}
 					return out;
 				});
-				broadcast(this.broker, "secrets.changed", { organizationId: authOf(ctx)!.organizationId!, environment: ctx.params.environment });
+				broadcast(this.broker, "secrets.changed", { organizationId: tenantSql(ctx).organizationId, environment: env });
 				return result;
 			}
 		},
@@ -473,14 +455,16 @@ const SecretsService: ServiceSchema = {
 			permission: "secrets:manage",
 			params: { $$strict: true, environment },
 			async handler(this: any, ctx: Context<any>) {
-				return this.audited(ctx, "export", ctx.params.environment, async (tx: Queryable, vault: Vault) => {
-					const { rows } = await tx.query("SELECT * FROM secrets WHERE organization_id = $1 AND environment = $2 AND deleted_at IS NULL AND project_id IS NULL ORDER BY name", [
-						vault.organization_id,
-						ctx.params.environment
-					]);
+				const env = ctx.params.environment;
+				return this.audited(ctx, "export", env, async (t: TenantSql, vault: Vault) => {
+					const rows = await t.rows(
+						`SELECT * FROM secrets WHERE organization_id = $org AND environment = $1 AND deleted_at IS NULL
+						 AND project_id IS NULL ORDER BY name`,
+						[env]
+					);
 					const entries = [];
-					for (const s of rows) entries.push({ name: s.name, value: await this.readValue(tx, vault, s, s.current_version) });
-					return { environment: ctx.params.environment, count: entries.length, content: serializeDotenv(entries) };
+					for (const s of rows) entries.push({ name: s.name, value: await this.readValue(t, vault, s, s.current_version) });
+					return { environment: env, count: entries.length, content: serializeDotenv(entries) };
 				});
 			}
 		},
@@ -491,29 +475,34 @@ const SecretsService: ServiceSchema = {
 			rest: "POST /rotate-data-key",
 			permission: "secrets:own",
 			async handler(this: any, ctx: Context) {
-				const result = await this.audited(ctx, "rotate-data-key", null, async (tx: Queryable, vault: Vault) => {
+				const result = await this.audited(ctx, "rotate-data-key", null, async (t: TenantSql, vault: Vault) => {
 					const oldKey = this.dataKey(vault);
 					const newKey = crypto.randomBytes(32);
 					const next = vault.key_version + 1;
-					const { rows } = await tx.query("SELECT id, secret_id, version, ciphertext, iv, auth_tag FROM secret_versions WHERE organization_id = $1 AND ciphertext IS NOT NULL", [
-						vault.organization_id
-					]);
+					const rows = await t.rows(
+						`SELECT id, secret_id, version, ciphertext, iv, auth_tag FROM secret_versions
+						 WHERE organization_id = $org AND ciphertext IS NOT NULL`
+					);
 					for (const v of rows) {
-						const aad = valueAad(vault.organization_id, v.secret_id, v.version);
-						const plain = decrypting(`version ${v.version} of secret ${v.secret_id}`, () => open(oldKey, { ciphertext: toBuffer(v.ciphertext), iv: toBuffer(v.iv), authTag: toBuffer(v.auth_tag) }, aad));
+						const aad = valueAad(t.organizationId, v.secret_id, v.version);
+						const sealed = { ciphertext: toBuffer(v.ciphertext), iv: toBuffer(v.iv), authTag: toBuffer(v.auth_tag) };
+						const plain = decrypting(`version ${v.version} of secret ${v.secret_id}`, () => open(oldKey, sealed, aad));
 						const s = seal(newKey, plain, aad);
-						await tx.query("UPDATE secret_versions SET ciphertext = $2, iv = $3, auth_tag = $4, key_version = $5 WHERE id = $1", [v.id, s.ciphertext, s.iv, s.authTag, next]);
+						await t.query(
+							`UPDATE secret_versions SET ciphertext = $2, iv = $3, auth_tag = $4, key_version = $5
+							 WHERE id = $1 AND organization_id = $org`,
+							[v.id, s.ciphertext, s.iv, s.authTag, next]
+						);
 					}
-					await tx.query("UPDATE vault_configurations SET key_version = $2, wrapped_key = $3, kek_id = $4, rotated_at = now() WHERE organization_id = $1", [
-						vault.organization_id,
-						next,
-						wrapKey(this.keys.current, newKey, vault.organization_id, next),
-						this.keys.current.id
-					]);
+					await t.query(
+						`UPDATE vault_configurations SET key_version = $1, wrapped_key = $2, kek_id = $3, rotated_at = now()
+						 WHERE organization_id = $org`,
+						[next, wrapKey(this.keys.current, newKey, t.organizationId, next), this.keys.current.id]
+					);
 					vault.key_version = next;
 					return { keyVersion: next, reencryptedVersions: rows.length };
 				});
-				broadcast(this.broker, "secrets.changed", { organizationId: authOf(ctx)!.organizationId! });
+				broadcast(this.broker, "secrets.changed", { organizationId: tenantSql(ctx).organizationId });
 				return result;
 			}
 		},
@@ -523,27 +512,28 @@ const SecretsService: ServiceSchema = {
 		rotateMasterKey: {
 			visibility: "public",
 			async handler(this: any) {
-				const db = await getDb();
-				const { rows } = await db.query("SELECT organization_id FROM vault_configurations WHERE kek_id <> $1", [this.keys.current.id]);
+				const kek = this.keys.current;
+				// Across organizations (an operator's task): each one is then re-wrapped in its own transaction.
+				const { rows } = await (await getDb()).query("SELECT organization_id FROM vault_configurations WHERE kek_id <> $1", [kek.id]);
 				for (const { organization_id } of rows)
-					await db.transaction(async tx => {
-						const vault: Vault = (await tx.query("SELECT * FROM vault_configurations WHERE organization_id = $1 FOR UPDATE", [organization_id])).rows[0];
+					await organizationSql(organization_id).transaction(async t => {
+						const vault: Vault = await this.lockVault(t);
 						const dek = this.dataKey(vault);
-						await tx.query("UPDATE vault_configurations SET wrapped_key = $2, kek_id = $3, rotated_at = now() WHERE organization_id = $1", [
-							organization_id,
-							wrapKey(this.keys.current, dek, organization_id, vault.key_version),
-							this.keys.current.id
+						await t.query("UPDATE vault_configurations SET wrapped_key = $1, kek_id = $2, rotated_at = now() WHERE organization_id = $org", [
+							wrapKey(kek, dek, organization_id, vault.key_version),
+							kek.id
 						]);
-						await appendAudit(tx, organization_id, vault, { actorType: "system", action: "rotate-master-key", outcome: "success", details: { kekId: this.keys.current.id } });
+						await this.appendAudit(t, { actorType: "system", action: "rotate-master-key", outcome: "success", details: { kekId: kek.id } });
 					});
-				return { rewrapped: rows.length, kekId: this.keys.current.id };
+				return { rewrapped: rows.length, kekId: kek.id };
 			}
 		}
 	},
 
 	methods: {
 		meta(secret: any) {
-			const { organization_id, project_id, environment, name, description, tags, current_version, created_by, created_at, updated_at, deleted_at, id } = secret;
+			const { organization_id, project_id, environment, name, description, tags, current_version } = secret;
+			const { created_by, created_at, updated_at, deleted_at, id } = secret;
 			return { id, organization_id, project_id, environment, name, description, tags, current_version, created_by, created_at, updated_at, deleted_at };
 		},
 
@@ -553,69 +543,75 @@ const SecretsService: ServiceSchema = {
 		},
 
 		assertEnvironment(vault: Vault, env: string) {
-			if (!vault.environments.includes(env)) throw invalid("environment", `"${env}" is not one of this organization's environments (${vault.environments.join(", ")})`);
+			if (!vault.environments.includes(env))
+				throw invalid("environment", `"${env}" is not one of this organization's environments (${vault.environments.join(", ")})`);
 		},
 
-		async assertGrantee(this: any, ctx: Context, type: string, granteeId: string) {
-			const org = authOf(ctx)!.organizationId;
+		async assertGrantee(ctx: Context, type: string, granteeId: string) {
 			if (type === "team") await ctx.call("teams.get", { id: granteeId });
 			else {
-				const members: any[] = await ctx.call("organizations.members", { id: org });
+				const members: any[] = await ctx.call("organizations.members", { id: tenantSql(ctx).organizationId });
 				if (!members.some(m => m.userId === granteeId)) throw notFound("organization member");
 			}
 		},
 
-		async findSecret(this: any, q: Queryable, org: string, secretId: string, includeDeleted = false, lock = false) {
+		async findSecret(t: TenantSql, secretId: string, includeDeleted = false, lock = false) {
 			if (!isUuid(secretId)) throw notFound("secret");
-			const s = (await q.query(`SELECT * FROM secrets WHERE id = $1 AND organization_id = $2${lock ? " FOR UPDATE" : ""}`, [secretId, org])).rows[0];
+			const s = await t.one(`SELECT * FROM secrets WHERE id = $1 AND organization_id = $org${lock ? " FOR UPDATE" : ""}`, [secretId]);
 			if (!s || (s.deleted_at && !includeDeleted)) throw notFound("secret");
 			return s;
 		},
 
 		dataKey(this: any, vault: Vault): Buffer {
 			const kek: MasterKey | undefined = [this.keys.current, this.keys.previous].find((k: MasterKey | undefined) => k && k.id === vault.kek_id);
-			if (!kek) throw unavailable(`the configured master key (id ${this.keys.current.id}) is not the one that wrapped this organization's data key (id ${vault.kek_id}); set MASTER_KEY_PREVIOUS`);
+			if (!kek)
+				throw unavailable(
+					`the configured master key (id ${this.keys.current.id}) is not the one that wrapped this organization's data key (id ${vault.kek_id}); set MASTER_KEY_PREVIOUS`
+				);
 			return decrypting("data key", () => unwrapKey(kek, toBuffer(vault.wrapped_key), vault.organization_id, vault.key_version));
 		},
 
-		async readValue(this: any, tx: Queryable, vault: Vault, secret: any, version: number): Promise<string> {
-			const v = (await tx.query("SELECT * FROM secret_versions WHERE secret_id = $1 AND version = $2", [secret.id, version])).rows[0];
+		async readValue(this: any, t: TenantSql, vault: Vault, secret: any, version: number): Promise<string> {
+			const v = await t.one("SELECT * FROM secret_versions WHERE secret_id = $1 AND version = $2 AND organization_id = $org", [secret.id, version]);
 			if (!v) throw notFound("version");
 			if (!v.ciphertext) throw Object.assign(notFound("version"), { message: `version ${version} was destroyed` });
 			const key = this.dataKey(vault);
-			const plain = decrypting(`version ${version} of ${secret.name}`, () =>
-				open(key, { ciphertext: toBuffer(v.ciphertext), iv: toBuffer(v.iv), authTag: toBuffer(v.auth_tag) }, valueAad(vault.organization_id, secret.id, version))
-			);
+			const sealed = { ciphertext: toBuffer(v.ciphertext), iv: toBuffer(v.iv), authTag: toBuffer(v.auth_tag) };
+			const plain = decrypting(`version ${version} of ${secret.name}`, () => open(key, sealed, valueAad(t.organizationId, secret.id, version)));
 			return plain.toString("utf8");
 		},
 
 		// Appends version n+1 (the secret row is locked by the caller) and keeps at most max_versions of them.
-		async writeVersion(this: any, tx: Queryable, vault: Vault, secret: any, plaintext: string, ctx: Context): Promise<number> {
-			const current = (await tx.query("SELECT current_version FROM secrets WHERE id = $1 FOR UPDATE", [secret.id])).rows[0].current_version;
-			const version = current + 1;
-			const s = seal(this.dataKey(vault), Buffer.from(plaintext, "utf8"), valueAad(vault.organization_id, secret.id, version));
-			await tx.query(
-				`INSERT INTO secret_versions (secret_id, organization_id, version, ciphertext, iv, auth_tag, key_version, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-				[secret.id, vault.organization_id, version, s.ciphertext, s.iv, s.authTag, vault.key_version, authOf(ctx)?.userId ?? null]
+		async writeVersion(this: any, t: TenantSql, vault: Vault, secret: any, plaintext: string): Promise<number> {
+			const locked = await t.one("SELECT current_version FROM secrets WHERE id = $1 AND organization_id = $org FOR UPDATE", [secret.id]);
+			const version = locked.current_version + 1;
+			const s = seal(this.dataKey(vault), Buffer.from(plaintext, "utf8"), valueAad(t.organizationId, secret.id, version));
+			await t.query(
+				`INSERT INTO secret_versions (secret_id, organization_id, version, ciphertext, iv, auth_tag, key_version, created_by)
+				 VALUES ($1, $org, $2, $3, $4, $5, $6, $7)`,
+				[secret.id, version, s.ciphertext, s.iv, s.authTag, vault.key_version, t.auth?.userId ?? null]
 			);
-			await tx.query("UPDATE secrets SET current_version = $2, updated_at = now() WHERE id = $1", [secret.id, version]);
-			await tx.query("DELETE FROM secret_versions WHERE secret_id = $1 AND version <= $2", [secret.id, version - vault.max_versions]);
+			await t.query("UPDATE secrets SET current_version = $2, updated_at = now() WHERE id = $1 AND organization_id = $org", [secret.id, version]);
+			await t.query("DELETE FROM secret_versions WHERE secret_id = $1 AND version <= $2 AND organization_id = $org", [
+				secret.id,
+				version - vault.max_versions
+			]);
 			secret.current_version = version;
 			return version;
 		},
 
-		async hasGrant(tx: Queryable, secret: any, need: Need, grantees: [string, string][]) {
+		async hasGrant(t: TenantSql, secret: any, need: Need, grantees: [string, string][]) {
 			if (!grantees.length) return false;
-			const params: unknown[] = [secret.organization_id, secret.id, secret.environment, secret.name];
-			const who = grantees.map(([t, g]) => `(grantee_type = $${params.push(t)} AND grantee_id = $${params.push(g)})`).join(" OR ");
+			const params: unknown[] = [secret.id, secret.environment, secret.name];
+			const who = grantees.map(([type, g]) => `(grantee_type = $${params.push(type)} AND grantee_id = $${params.push(g)})`).join(" OR ");
 			const perms = need === "read" ? "('read', 'write')" : "('write')";
-			const { rows } = await tx.query(
-				`SELECT 1 FROM secret_access_grants WHERE organization_id = $1
-				 AND (secret_id = $2 OR (environment = $3 AND starts_with($4, name_prefix)))
+			const row = await t.one(
+				`SELECT 1 FROM secret_access_grants WHERE organization_id = $org
+				 AND (secret_id = $1 OR (environment = $2 AND starts_with($3, name_prefix)))
 				 AND permission IN ${perms} AND (expires_at IS NULL OR expires_at > now()) AND (${who}) LIMIT 1`,
 				params
 			);
-			return rows.length > 0;
+			return !!row;
 		},
 
 		// The service a token proves, or Denied (audited, then 403).
@@ -630,77 +626,86 @@ const SecretsService: ServiceSchema = {
 
 		// Admins and owners manage every secret; anyone else needs a user or team grant; a service principal, a grant
 		// to its service.
-		async grantees(ctx: Context): Promise<[string, string][] | null> {
-			const auth = authOf(ctx)!;
+		async grantees(ctx: Context, auth: AuthInfo): Promise<[string, string][] | null> {
 			if (auth.kind === "service") return [["service", auth.service!]];
 			if (grants(auth.role, "secrets:manage")) return null;
-			return [
-				["user", auth.userId!],
-				...((await ctx.call("teams.memberships", { userId: auth.userId, organizationId: auth.organizationId })) as string[]).map(t => ["team", t] as [string, string])
-			];
+			const teams: string[] = await ctx.call("teams.memberships", { userId: auth.userId, organizationId: auth.organizationId });
+			return [["user", auth.userId!], ...teams.map(team => ["team", team] as [string, string])];
 		},
 
-		accessChecker(this: any, ctx: Context, tx: Queryable, grantees: [string, string][] | null) {
-			const auth = authOf(ctx)!;
+		accessChecker(this: any, t: TenantSql, grantees: [string, string][] | null): Access {
 			if (!grantees) return async () => undefined;
-			return async (secret: any, need: Need) => {
-				if (!(await this.hasGrant(tx, { organization_id: auth.organizationId, ...secret }, need, grantees)))
-					throw new Denied(`no ${need} grant on ${secret.environment}/${secret.name}`);
+			return async (secret, need) => {
+				if (!(await this.hasGrant(t, secret, need, grantees))) throw new Denied(`no ${need} grant on ${secret.environment}/${secret.name}`);
 			};
 		},
 
-		// Locks (creating if needed) the organization's vault row: it orders the audit chain and key rotations.
-		async lockVault(this: any, tx: Queryable, org: string): Promise<Vault> {
-			const existing = (await tx.query("SELECT * FROM vault_configurations WHERE organization_id = $1 FOR UPDATE", [org])).rows[0];
+		// Locks (creating if needed) the organization's vault row: it orders key rotations and its writes.
+		async lockVault(this: any, t: TenantSql): Promise<Vault> {
+			const existing = await t.one("SELECT * FROM vault_configurations WHERE organization_id = $org FOR UPDATE");
 			if (existing) return existing;
-			const dek = crypto.randomBytes(32);
-			await tx.query("INSERT INTO vault_configurations (organization_id, key_version, wrapped_key, kek_id) VALUES ($1, 1, $2, $3) ON CONFLICT DO NOTHING", [
-				org,
-				wrapKey(this.keys.current, dek, org, 1),
-				this.keys.current.id
-			]);
-			return (await tx.query("SELECT * FROM vault_configurations WHERE organization_id = $1 FOR UPDATE", [org])).rows[0];
+			const wrapped = wrapKey(this.keys.current, crypto.randomBytes(32), t.organizationId, 1);
+			await t.query(
+				"INSERT INTO vault_configurations (organization_id, key_version, wrapped_key, kek_id) VALUES ($org, 1, $1, $2) ON CONFLICT DO NOTHING",
+				[wrapped, this.keys.current.id]
+			);
+			return (await t.one("SELECT * FROM vault_configurations WHERE organization_id = $org FOR UPDATE"))!;
 		},
 
 		// Runs op in a transaction with the audit entry of its outcome. If the entry cannot be written, the
 		// operation fails with it. A denied attempt is recorded in a transaction of its own, then refused.
-		async audited(this: any, ctx: Context, action: string, target: string | null, op: (tx: Queryable, vault: Vault, access: any) => Promise<any>, opts: { organizationId?: string; actor?: Pick<AuditEntry, "actorType" | "actorId">; anonymous?: boolean } = {}) {
-			// An internal call (resolve) ignores whatever principal its caller's meta claims: its op decides access.
-			const auth = opts.anonymous ? undefined : authOf(ctx);
-			const org = opts.organizationId ?? auth?.organizationId;
-			if (!org) throw forbidden("no organization selected");
+		// An internal call (resolve) names its organization and ignores whatever principal its caller's meta claims.
+		async audited<T>(
+			this: any,
+			ctx: Context,
+			action: string,
+			target: string | null,
+			op: Op<T>,
+			internal?: { organizationId: string; actor: Pick<AuditEntry, "actorType" | "actorId"> }
+		): Promise<T> {
+			const scope = internal ? organizationSql(internal.organizationId) : tenantSql(ctx);
+			const auth = scope.auth;
 			const byService = auth?.kind === "service";
-			const actor = opts.actor ?? {
-				actorType: byService ? ("service" as const) : ("user" as const),
-				actorId: (byService ? auth!.service : auth?.userId) ?? null
-			};
-			const entry = (outcome: AuditEntry["outcome"], details?: Record<string, unknown>): AuditEntry => ({ ...actor, action, target, outcome, requestId: ctx.requestID, details });
-			const db = await getDb();
-			const grantees = auth ? await this.grantees(ctx) : null;
+			const actor = internal?.actor ?? { actorType: byService ? "service" : "user", actorId: (byService ? auth!.service : auth?.userId) ?? null };
+			const entry = (outcome: AuditEntry["outcome"], details?: Record<string, unknown>): AuditEntry => ({
+				...actor,
+				action,
+				target,
+				outcome,
+				requestId: ctx.requestID,
+				details
+			});
+			const grantees = auth ? await this.grantees(ctx, auth) : null;
 			try {
-				return await db.transaction(async tx => {
-					const vault = await this.lockVault(tx, org);
-					const result = await op(tx, vault, auth ? this.accessChecker(ctx, tx, grantees) : undefined);
-					await appendAudit(tx, org, vault, entry("success", result?.current_version ? { version: result.current_version } : undefined));
+				return await scope.transaction(async t => {
+					const vault = await this.lockVault(t);
+					const result: any = await op(t, vault, auth ? this.accessChecker(t, grantees) : (undefined as any));
+					await this.appendAudit(t, entry("success", result?.current_version ? { version: result.current_version } : undefined));
 					return result;
 				});
-			} catch (err: any) {
+			} catch (err) {
 				if (!(err instanceof Denied)) throw err;
-				await db.transaction(async tx => appendAudit(tx, org, await this.lockVault(tx, org), entry("denied", { reason: err.message })));
+				await scope.transaction(async t => this.appendAudit(t, entry("denied", { reason: err.message })));
 				throw forbidden(err.message);
 			}
 		},
 
+		// Configuring (OrgSettingsMixin) is audited, in the vault's lock.
+		settingsTransaction<T>(this: any, ctx: Context, fn: (t: TenantSql) => Promise<T>): Promise<T> {
+			return this.audited(ctx, "configure", null, (t: TenantSql) => fn(t));
+		},
+
 		// A master key that matches none of the wrapped data keys stops start-up instead of failing every read.
 		async checkMasterKey(this: any) {
-			const db = await getDb();
 			const known = [this.keys.current.id, this.keys.previous?.id].filter(Boolean);
-			const { rows } = await db.query("SELECT DISTINCT kek_id FROM vault_configurations");
+			const { rows } = await (await getDb()).query("SELECT DISTINCT kek_id FROM vault_configurations");
 			const unknown = rows.map(r => r.kek_id).filter(k => !known.includes(k));
-			if (unknown.length)
+			if (unknown.length) {
+				const previous = this.keys.previous ? ` (previous ${this.keys.previous.id})` : "";
 				throw new Error(
-					`MASTER_KEY: the data keys were wrapped with master key id ${unknown.join(", ")}, but the configured key is id ${this.keys.current.id}${this.keys.previous ? ` (previous ${this.keys.previous.id})` : ""}`
+					`MASTER_KEY: the data keys were wrapped with master key id ${unknown.join(", ")}, but the configured key is id ${this.keys.current.id}${previous}`
 				);
+			}
 		}
 	},
 
@@ -714,12 +719,7 @@ const SecretsService: ServiceSchema = {
 	},
 
 	async started(this: any) {
-		await acquireDb();
 		await this.checkMasterKey();
-	},
-
-	async stopped() {
-		await releaseDb();
 	}
 };
 

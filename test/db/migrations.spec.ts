@@ -289,12 +289,14 @@ describeWith(["postgres"])("migrations on PostgreSQL", () => {
 		const conn = await openPostgres(db.url, 2);
 		try {
 			await migrateTheOldWay(conn, 4); // 0001_core to 0004_ai
-			expect((await migrate(conn)).applied).toEqual([
-				"auth/0001_api_key_parents",
-				"ai/0003_provider_same_org",
-				"ai/0004_provider_secret_headers",
-				...SINCE_OLD_LAYOUT()
-			]);
+			// The ones it lacks, in the runner's order (module by module): old ones and ones written since alike.
+			const lacking = ["auth/0001_api_key_parents", "ai/0003_provider_same_org", "ai/0004_provider_secret_headers"];
+			const since = SINCE_OLD_LAYOUT();
+			const expected = readMigrations()
+				.map(migrationId)
+				.filter(id => lacking.includes(id) || since.includes(id));
+			expect(expected.length).toBe(lacking.length + since.length);
+			expect((await migrate(conn)).applied).toEqual(expected);
 			const ids = (await history(conn)).map(r => migrationId(r));
 			expect(ids.sort()).toEqual(readMigrations().map(migrationId).sort());
 		} finally {

@@ -5,7 +5,8 @@ import AiService from "../../services/ai/ai.service";
 
 describe("OpenAPI document", () => {
 	test("nullable parameters are documented as nullable, and the document validates", async () => {
-		const configure = (AiService.actions as any).configure;
+		// `configure` comes from the service's settings mixin (mixins/org-settings.mixin.ts).
+		const configure = AiService.mixins!.map(m => m.actions?.configure).find(Boolean);
 		const doc: any = buildOpenApi([{ methods: "PATCH", fullPath: "/api/ai/settings", actionName: "ai.configure" }], new Map([["ai.configure", configure]]), "test");
 		const body = doc.paths["/api/ai/settings"].patch.requestBody.content["application/json"].schema;
 		expect(body.properties.logRetentionDays).toEqual({ type: "integer", minimum: 1, maximum: 3650, nullable: true });

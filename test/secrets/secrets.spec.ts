@@ -233,7 +233,7 @@ describeWith(["postgres"])("secrets module (PostgreSQL)", () => {
 		await sql.query("UPDATE secret_audit_logs SET actor_id = 'someone-else' WHERE organization_id = $1 AND seq = $2", [owner.organization.id, victim.seq]);
 		expect(await broker.call("secrets.audit.verify", {}, as(ownerAuth))).toMatchObject({ ok: false, firstBad: { seq: Number(victim.seq), problem: "altered" } });
 
-		const head = (await sql.query("SELECT audit_seq FROM vault_configurations WHERE organization_id = $1", [owner.organization.id])).rows[0].audit_seq;
+		const head = (await sql.query("SELECT seq AS audit_seq FROM secret_audit_heads WHERE organization_id = $1", [owner.organization.id])).rows[0].audit_seq;
 		const otherOrgVerify: any = await broker.call("secrets.audit.verify", {}, as(otherAuth));
 		expect(otherOrgVerify.ok).toBe(true);
 		await sql.query("DELETE FROM secret_audit_logs WHERE organization_id = $1 AND seq = $2", [owner.organization.id, Number(head)]);

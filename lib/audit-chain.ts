@@ -1,0 +1,89 @@
+// The hash chain of an audit log: each entry's hash covers the previous hash and the entry, so an altered or removed
+// entry breaks every hash after it. Pure functions; mixins/audit.mixin.ts stores and walks the chain.
+import crypto from "crypto";
+
+export interface AuditEntry {
+	actorType: "user" | "service" | "system";
+	actorId?: string | null;
+	action: string;
+	target?: string | null;
+	outcome: "success" | "denied" | "error";
+	requestId?: string | null;
+	details?: Record<string, unknown>;
+}
+
+// A stored entry, as its columns are named.
+export interface AuditRow {
+	organization_id: string;
+	seq: number | string;
+	actor_type: string;
+	actor_id: string | null;
+	action: string;
+	target: string | null;
+	outcome: string;
+	request_id: string | null;
+	details: unknown;
+	created_at: Date | string;
+}
+
+// Key order must not change the hash (jsonb reorders keys).
+export function canonical(v: unknown): string {
+	if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+	if (v && typeof v === "object" && !(v instanceof Date))
+		return `{${Object.keys(v)
+			.sort()
+			.map(k => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+			.join(",")}}`;
+	return JSON.stringify(v instanceof Date ? v.toISOString() : (v ?? null));
+}
+
+export function entryHash(prevHash: string, row: AuditRow): string {
+	const fields = [row.organization_id, Number(row.seq), row.actor_type, row.actor_id, row.action, row.target];
+	const rest = [row.outcome, row.request_id, row.details, new Date(row.created_at).toISOString()];
+	return crypto
+		.createHash("sha256")
+		.update(prevHash + "\n")
+		.update(canonical([...fields, ...rest]))
+		.digest("hex");
+}
+
+export interface VerifyResult {
+	ok: boolean;
+	entries: number;
+	firstBad?: { seq: number; problem: "altered" | "removed" };
+}
+
+// Walks rows in seq order (page by page: `next` continues where the last call stopped, -1 when done).
+export class ChainVerifier {
+	private prevHash = "";
+	expected = 1;
+	private count = 0;
+	private bad?: VerifyResult["firstBad"];
+
+	add(rows: (AuditRow & { prev_hash: string; hash: string })[]): boolean {
+		for (const row of rows) {
+			if (this.bad) return false;
+			const seq = Number(row.seq);
+			if (seq !== this.expected) this.bad = { seq: this.expected, problem: "removed" };
+			else if (row.prev_hash !== this.prevHash || entryHash(this.prevHash, row) !== row.hash)
+				this.bad = { seq, problem: "altered" };
+			else {
+				this.prevHash = row.hash;
+				this.expected++;
+				this.count++;
+			}
+		}
+		return !this.bad;
+	}
+
+	// The recorded head must point at the last entry: entries removed from the end leave it pointing past it.
+	result(head?: { seq: number | string; hash: string }): VerifyResult {
+		const entries = this.count;
+		if (this.bad) return { ok: false, entries, firstBad: this.bad };
+		if (head && Number(head.seq) !== entries)
+			return { ok: false, entries, firstBad: { seq: entries + 1, problem: "removed" } };
+		if (head && head.hash !== this.prevHash)
+			return { ok: false, entries, firstBad: { seq: entries, problem: "altered" } };
+		return { ok: true, entries };
+	}
+}

@@ -1,0 +1,101 @@
+// AuditMixin: a hash-chained audit log per organization (lib/audit-chain.ts). `await this.appendAudit(t, entry)`
+// writes an entry in the caller's transaction, after the organization's chain head (its own table, locked by the
+// append, which orders concurrent writers); the `audit` and `audit.verify` actions list and check the chain.
+// Tables: `<log>` (organization_id, seq, actor_type, actor_id, action, target, outcome, request_id, details,
+// created_at, prev_hash, hash) and `<heads>` (organization_id, seq, hash), created by the module's migration.
+import type { Context } from "moleculer";
+import type { ServiceSchema } from "../lib/schema";
+import { AuditEntry, AuditRow, ChainVerifier, entryHash, VerifyResult } from "../lib/audit-chain";
+import { TenantSql, tenantSql } from "../lib/db/tenant";
+
+export type { AuditEntry } from "../lib/audit-chain";
+
+export interface AuditOptions {
+	log: string;
+	heads: string;
+	// Who may read and verify the log.
+	permission: string;
+}
+
+export interface AuditMethods {
+	appendAudit(t: TenantSql, e: AuditEntry): Promise<void>;
+	verifyAudit(t: TenantSql): Promise<VerifyResult>;
+}
+
+const IDENT = /^[a-z_][a-z0-9_]*$/;
+const PAGE = 1000;
+
+export function AuditMixin(opts: AuditOptions): Partial<ServiceSchema> {
+	for (const t of [opts.log, opts.heads]) if (!IDENT.test(t)) throw new Error(`AuditMixin: "${t}" is not a table name`);
+	const { log, heads } = opts;
+
+	async function appendAudit(t: TenantSql, e: AuditEntry): Promise<void> {
+		// Creates or locks the head: the next writer of this organization's chain waits for this transaction.
+		const head = (await t.one<{ seq: string; hash: string }>(
+			`INSERT INTO ${heads} (organization_id) VALUES ($org)
+			 ON CONFLICT (organization_id) DO UPDATE SET seq = ${heads}.seq RETURNING seq, hash`
+		))!;
+		const row: AuditRow = {
+			organization_id: t.organizationId,
+			seq: Number(head.seq) + 1,
+			actor_type: e.actorType,
+			actor_id: e.actorId ?? null,
+			action: e.action,
+			target: e.target ?? null,
+			outcome: e.outcome,
+			request_id: e.requestId ?? null,
+			details: e.details ?? {},
+			created_at: new Date()
+		};
+		const hash = entryHash(head.hash, row);
+		await t.query(
+			`INSERT INTO ${log} (organization_id, seq, actor_type, actor_id, action, target, outcome, request_id, details,
+			 created_at, prev_hash, hash) VALUES ($org, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			[row.seq, row.actor_type, row.actor_id, row.action, row.target, row.outcome, row.request_id,
+				JSON.stringify(row.details), row.created_at, head.hash, hash]
+		);
+		await t.query(`UPDATE ${heads} SET seq = $1, hash = $2 WHERE organization_id = $org`, [row.seq, hash]);
+	}
+
+	async function verifyAudit(t: TenantSql): Promise<VerifyResult> {
+		const head = await t.one(`SELECT seq, hash FROM ${heads} WHERE organization_id = $org`);
+		const chain = new ChainVerifier();
+		for (;;) {
+			const rows = await t.rows(
+				`SELECT * FROM ${log} WHERE organization_id = $org AND seq >= $1 ORDER BY seq LIMIT $2`,
+				[chain.expected, PAGE]
+			);
+			if (!chain.add(rows) || rows.length < PAGE) break;
+		}
+		return chain.result(head);
+	}
+
+	return {
+		actions: {
+			audit: {
+				rest: "GET /audit",
+				permission: opts.permission,
+				params: {
+					limit: { type: "number", integer: true, min: 1, max: 500, default: 100, convert: true },
+					before: { type: "number", integer: true, min: 1, optional: true, convert: true }
+				},
+				async handler(ctx: Context<{ limit: number; before?: number }>) {
+					return tenantSql(ctx).rows(
+						`SELECT seq, actor_type, actor_id, action, target, outcome, request_id, details, created_at FROM ${log}
+						 WHERE organization_id = $org AND ($1::bigint IS NULL OR seq < $1) ORDER BY seq DESC LIMIT $2`,
+						[ctx.params.before ?? null, ctx.params.limit]
+					);
+				}
+			},
+
+			"audit.verify": {
+				rest: "POST /audit/verify",
+				permission: opts.permission,
+				handler(ctx: Context) {
+					return verifyAudit(tenantSql(ctx));
+				}
+			}
+		},
+		methods: { appendAudit, verifyAudit }
+	};
+}

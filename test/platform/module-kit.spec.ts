@@ -1,0 +1,116 @@
+// The generic pieces modules share (no infrastructure): tenant SQL binding, optional filters, the audit chain's
+// verifier, the broadcast-dropped local cache and the in-flight registry.
+import { bindOrganization, where } from "../../lib/db/tenant";
+import { likeContains } from "../../lib/db/pg-adapter";
+import { AuditRow, ChainVerifier, entryHash } from "../../lib/audit-chain";
+import { LocalCache } from "../../lib/local-cache";
+import { InFlight } from "../../lib/in-flight";
+
+const ORG = "00000000-0000-4000-8000-000000000001";
+
+describe("tenant SQL", () => {
+	test("$org is bound to the caller's organization as the next parameter, wherever it appears", () => {
+		expect(bindOrganization("SELECT * FROM t WHERE id = $1 AND organization_id = $org", ["x"], ORG)).toEqual([
+			"SELECT * FROM t WHERE id = $1 AND organization_id = $2",
+			["x", ORG]
+		]);
+		const [sql] = bindOrganization("INSERT INTO t (organization_id) VALUES ($org) ON CONFLICT DO NOTHING; -- $org", [], ORG);
+		expect(sql).not.toContain("$org");
+	});
+
+	test("a statement without the organization filter is refused before it reaches the database", () => {
+		expect(() => bindOrganization("SELECT * FROM secrets WHERE id = $1", ["x"], ORG)).toThrow(/must filter by organization/);
+		expect(() => bindOrganization("SELECT * FROM t WHERE x = $organization", [], ORG)).toThrow(/must filter by organization/);
+	});
+
+	test("optional filters skip undefined values and number the rest; a repeated ? is one parameter", () => {
+		const args: unknown[] = [];
+		const sql = where(args, ["organization_id = $org", null], ["env = ?", undefined], ["(a ILIKE ? OR b ILIKE ?)", "%x%"], ["n = ?", 3]);
+		expect(sql).toBe("organization_id = $org AND (a ILIKE $1 OR b ILIKE $1) AND n = $2");
+		expect(args).toEqual(["%x%", 3]);
+	});
+
+	test("search text is matched literally (the adapter's escaping)", () => {
+		expect(likeContains("50%_a\\b")).toBe("%50\\%\\_a\\\\b%");
+	});
+});
+
+describe("audit chain", () => {
+	const entry = (seq: number, prev: string): AuditRow & { prev_hash: string; hash: string } => {
+		const row: AuditRow = {
+			organization_id: ORG,
+			seq,
+			actor_type: "user",
+			actor_id: "u",
+			action: "create",
+			target: null,
+			outcome: "success",
+			request_id: null,
+			details: { b: 1, a: 2 },
+			created_at: new Date(1_700_000_000_000 + seq)
+		};
+		return { ...row, prev_hash: prev, hash: entryHash(prev, row) };
+	};
+	const chain = (n: number) => {
+		const rows = [];
+		for (let i = 1, prev = ""; i <= n; prev = rows[rows.length - 1].hash, i++) rows.push(entry(i, prev));
+		return rows;
+	};
+
+	test("an intact chain verifies against its head; key order in details does not change a hash", () => {
+		const rows = chain(3);
+		const v = new ChainVerifier();
+		v.add(rows);
+		expect(v.result({ seq: 3, hash: rows[2].hash })).toEqual({ ok: true, entries: 3 });
+		expect(entryHash("", { ...rows[0], details: { a: 2, b: 1 } })).toBe(rows[0].hash);
+	});
+
+	test("names the first altered entry, a removed middle entry, and entries removed from the end", () => {
+		const rows = chain(4);
+		const altered = new ChainVerifier();
+		altered.add([rows[0], { ...rows[1], actor_id: "someone-else" }, rows[2], rows[3]]);
+		expect(altered.result()).toMatchObject({ ok: false, firstBad: { seq: 2, problem: "altered" } });
+		const gap = new ChainVerifier();
+		gap.add([rows[0], rows[2], rows[3]]);
+		expect(gap.result()).toMatchObject({ ok: false, firstBad: { seq: 2, problem: "removed" } });
+		const cut = new ChainVerifier();
+		cut.add(rows.slice(0, 3));
+		expect(cut.result({ seq: 4, hash: rows[3].hash })).toMatchObject({ ok: false, firstBad: { seq: 4, problem: "removed" } });
+	});
+});
+
+describe("local cache", () => {
+	test("bounded, and entries a change makes stale are dropped", () => {
+		const cache = new LocalCache<{ org: string }>({ max: 2, ttlMs: 60_000 });
+		cache.set("a", { org: "1" });
+		cache.set("b", { org: "2" });
+		cache.set("c", { org: "1" });
+		expect(cache.size).toBe(2);
+		expect(cache.has("a")).toBe(false);
+		cache.dropWhere(v => v.org === "1");
+		expect([cache.has("b"), cache.has("c")]).toEqual([true, false]);
+	});
+
+	test("a shorter life for one entry is kept; a longer one is capped at the cache's", () => {
+		const cache = new LocalCache<string>({ max: 10, ttlMs: 60_000 });
+		cache.set("expired", "x", 0);
+		cache.set("long", "y", 10 * 60_000);
+		expect((cache as any).lru.getRemainingTTL("long")).toBeLessThanOrEqual(60_000);
+	});
+});
+
+describe("in-flight registry", () => {
+	test("aborts one request by id, or all of them, with the given reason", () => {
+		const reg = new InFlight();
+		const a = new AbortController();
+		const b = new AbortController();
+		reg.add("a", a);
+		reg.add("b", b);
+		expect(reg.abort("a", "cancelled")).toBe(true);
+		expect(a.signal.reason).toBe("cancelled");
+		expect(reg.abort("missing", "x")).toBe(false);
+		reg.delete("a");
+		expect(reg.abortAll("stopping")).toBe(1);
+		expect(b.signal.reason).toBe("stopping");
+	});
+});
