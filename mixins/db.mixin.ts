@@ -99,15 +99,30 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				return this.dropCache(ctx);
 			};
 			schema.events = { ...schema.events, [`cache.clean.${schema.name}`]: drop };
+			// Asked by the replica that wrote, when caches are per node (clearCache).
+			schema.actions = { ...schema.actions, dropCachedAnswers: { visibility: "public", handler: drop } };
 		},
 
 		methods: {
 			// After every write (moleculer-db calls it): one broadcast drops the service's cached answers on every
 			// replica. Awaited, so this node's copy (and a shared Redis cache) is gone before the write answers.
+			// With per-node caches (memory, no Redis) a broadcast reaches the other replicas later than the write
+			// answers, so a read right after it could be served from another replica's stale copy (a removed team
+			// member still revealing a team-granted secret): the write waits until every replica has dropped its copy.
 			async clearCache(this: any) {
-				await broadcast(this.broker, `cache.clean.${this.fullName}`).catch((err: Error) => {
+				const warn = (err: Error) =>
 					this.logger.warn(`cached ${this.fullName} answers may outlive this write: ${err.message}`);
-				});
+				await broadcast(this.broker, `cache.clean.${this.fullName}`).catch(warn);
+				const cacher = this.broker.cacher;
+				if (!cacher || cacher instanceof Cachers.Redis) return;
+				const action = `${this.fullName}.dropCachedAnswers`;
+				const endpoints: { id: string; local: boolean }[] =
+					this.broker.registry.getActionEndpoints(action)?.endpoints ?? [];
+				await Promise.all(
+					endpoints
+						.filter(ep => !ep.local)
+						.map(ep => this.broker.call(action, {}, { nodeID: ep.id, timeout: 2000, retries: 0 }).catch(warn))
+				);
 			},
 
 			// Drops this node's cached answers of the service, on a broadcast (`ctx`) or where the change happened. A
