@@ -8,6 +8,7 @@ import { replCommands } from "./lib/repl-commands";
 import { PrometheusText } from "./lib/metrics";
 import { PlatformValidator } from "./lib/validator";
 import { TransitEncryption } from "./lib/transit-encryption";
+import { ClusterAmqpTransporter, ClusterCallRouting } from "./lib/transporter";
 
 export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 	return {
@@ -17,8 +18,12 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 
 		// Moleculer's AMQP defaults (prefetch 1, Nagle on) serialize requests: measured 23 req/s vs ~6,000 tuned.
 		transporter: config.transporterUrl
-			? { type: "AMQP", options: { url: config.transporterUrl, prefetch: config.transporterPrefetch, socketOptions: { noDelay: true } } as any }
+			? new ClusterAmqpTransporter({ url: config.transporterUrl, prefetch: config.transporterPrefetch, socketOptions: { noDelay: true } } as any)
 			: undefined,
+		// Requests go to one RabbitMQ queue per action that all its replicas consume, acked after the answer: a replica
+		// that dies hands its unanswered requests to another at once (lib/transporter.ts). Calls this node can answer
+		// stay in process (ClusterCallRouting below).
+		disableBalancer: !!config.transporterUrl,
 		cacher: !config.cacheEnabled
 			? undefined
 			: config.cacherUrl
@@ -55,6 +60,7 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 		// outside the cacher, so a cached answer is never served to a caller the action would refuse.
 		internalMiddlewares: false,
 		middlewares: [
+			...(config.transporterUrl ? [ClusterCallRouting()] : []),
 			"ActionHook",
 			DependencyErrorsMiddleware as any,
 			"Validator",
