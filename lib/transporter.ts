@@ -6,12 +6,14 @@
 // middleware sent them again; callers kept choosing the dead node until its heartbeats were missed.
 //
 // What this subclass changes in the stock transporter (moleculer 0.15.2):
-// - A node that stops cancels its shared-queue consumers. Moleculer calls unsubscribeFromBalancedCommands when
-//   stop() begins (with an empty service list), but the stock transporter does nothing there: a stopping node kept
-//   taking requests and refused them as ServiceNotAvailable, left to the callers' retries. It also stops consumers
-//   piling up, since Moleculer subscribes again on every change of the local services.
+// - It keeps one consumer per shared queue and cancels those of services that are gone. Moleculer re-subscribes on
+//   every change of the local services, and the stock transporter never cancels anything: consumers piled up, and a
+//   node that was stopping (Moleculer re-subscribes with an empty service list when stop() begins) kept taking
+//   requests and refused them as ServiceNotAvailable, left to the callers' retries.
+// - A node's INFO naming an action goes out only once the action's queue is consumed (see publish).
 // - At-most-once actions: an action whose schema turns retries off (`retryPolicy: { enabled: false }`, e.g. a call
-//   that reaches a paid upstream) is acked on receipt. A replica that dies loses such a call; it never runs twice.
+//   that reaches a paid upstream) is consumed without acks. A replica that dies loses such a call (its caller gets
+//   its timeout, as before); it never runs twice. Prefetch does not limit these consumers.
 // - Each delivery is acked on the channel it came from. The stock code acks on whatever channel is current: after a
 //   reconnect that is a new channel where the delivery tag is unknown, and RabbitMQ closes it for good.
 // - A request carries its caller's timeout as the message's expiration: one that nobody took in time is dropped by
@@ -24,46 +26,51 @@ import { Middleware, ServiceBroker, Transporters } from "moleculer";
 
 const PACKET_REQUEST = "REQ";
 const PACKET_EVENT = "EVENT";
+const PACKET_INFO = "INFO";
 
 interface Delivery {
 	content: Buffer;
-	fields: { deliveryTag: number };
 }
-interface Consumer {
-	channel: unknown;
-	tag: string;
+interface SharedQueue {
+	queue: string;
+	cmd: string;
+	queueOptions: Record<string, unknown>;
+	atMostOnce: boolean;
+}
+interface NodeService {
+	name: string;
+	actions?: Record<string, unknown>;
+	events?: Record<string, { group?: string }>;
 }
 
 export class ClusterAmqpTransporter extends Transporters.AMQP {
-	private consumers: Consumer[] = [];
-	private subscribing = new Set<Promise<unknown>>();
-	private subscriptions: Promise<unknown> = Promise.resolve();
+	// Shared queue → its consumer on this node.
+	private consumers = new Map<string, { channel: unknown; tag: string }>();
+	private syncing: Promise<unknown> = Promise.resolve();
 
-	// One (re)subscription at a time: Moleculer starts one per local-service change and per INFO it sends.
+	// Moleculer calls this on every change of the local services (an empty list when stop() begins).
 	makeBalancedSubscriptions(): Promise<void> {
-		const run = () => super.makeBalancedSubscriptions();
-		const next = this.subscriptions.then(run, run);
-		this.subscriptions = next.catch(() => undefined);
-		return next;
+		return this.sync(this.broker.getLocalNodeInfo().services as unknown as NodeService[], true);
 	}
 
-	async unsubscribeFromBalancedCommands(): Promise<void> {
-		// Moleculer does not wait for the event subscriptions it starts: they have to finish before being cancelled.
-		await Promise.allSettled([...this.subscribing]);
-		const current = this.consumers.filter(c => c.channel === this.channel);
-		this.consumers = [];
-		await Promise.all(current.map(c => this.channel.cancel(c.tag).catch((err: Error) => this.logger.warn(`AMQP consumer ${c.tag} not cancelled:`, err.message))));
+	unsubscribeFromBalancedCommands(): Promise<void> {
+		return this.sync([], true);
 	}
 
-	subscribeBalancedRequest(action: string): Promise<void> {
-		const queue = `${this.prefix}.${PACKET_REQUEST}B.${action}`;
-		// Expiring like the per-node queues, unlike the stock balanced ones.
-		return this.consumeShared(queue, this._getQueueOptions(PACKET_REQUEST, false), PACKET_REQUEST, this.atMostOnce(action));
-	}
-
-	subscribeBalancedEvent(event: string, group: string): Promise<void> {
-		const queue = `${this.prefix}.${PACKET_EVENT}B.${group}.${event}`;
-		return this.consumeShared(queue, this._getQueueOptions(PACKET_EVENT + "LB", true), PACKET_EVENT, false);
+	publish(packet: any): Promise<void> {
+		if (packet.target === this.nodeID) {
+			packet.payload.ver = this.broker.PROTOCOL_VERSION;
+			packet.payload.sender = this.nodeID;
+			const handle = (this as unknown as { messageHandler: (cmd: string, packet: unknown) => unknown }).messageHandler;
+			return Promise.resolve(handle(packet.type, packet)).then(() => undefined);
+		}
+		// Never tell another node about an action before its queue is consumed here: Moleculer answers other nodes'
+		// DISCOVER with the services as soon as they are registered, and subscribes only a second later (its
+		// debounced service-change handler); a request sent meanwhile went to a queue that did not exist yet, which
+		// RabbitMQ drops without a word.
+		if (packet.type === PACKET_INFO && packet.payload.services?.length)
+			return this.sync(packet.payload.services, false).then(() => super.publish(packet));
+		return super.publish(packet);
 	}
 
 	send(topic: string, data: Buffer, meta: Record<string, any>): Promise<void> {
@@ -75,22 +82,57 @@ export class ClusterAmqpTransporter extends Transporters.AMQP {
 		return Promise.resolve();
 	}
 
-	publish(packet: any): Promise<void> {
-		if (packet.target !== this.nodeID) return super.publish(packet);
-		packet.payload.ver = this.broker.PROTOCOL_VERSION;
-		packet.payload.sender = this.nodeID;
-		const handle = (this as unknown as { messageHandler: (cmd: string, packet: unknown) => unknown }).messageHandler;
-		return Promise.resolve(handle(packet.type, packet)).then(() => undefined);
+	// Consumes the shared queues of `services` that are not consumed yet (and with `exclusive`, stops consuming the
+	// others), one sync at a time. After a reconnect every queue is consumed again on the new channel.
+	private sync(services: NodeService[], exclusive: boolean): Promise<void> {
+		const run = async () => {
+			const channel = this.channel;
+			if (!channel) return;
+			for (const [queue, c] of this.consumers) if (c.channel !== channel) this.consumers.delete(queue);
+			const wanted = this.sharedQueues(services);
+			if (exclusive) {
+				const keep = new Set(wanted.map(w => w.queue));
+				const drop = [...this.consumers].filter(([queue]) => !keep.has(queue));
+				for (const [queue] of drop) this.consumers.delete(queue);
+				await Promise.all(
+					drop.map(([queue, c]) => channel.cancel(c.tag).catch((err: Error) => this.logger.warn(`AMQP consumer of ${queue} not cancelled:`, err.message)))
+				);
+			}
+			await Promise.all(wanted.filter(w => !this.consumers.has(w.queue)).map(w => this.consume(channel, w)));
+		};
+		const next = this.syncing.then(run, run);
+		this.syncing = next.catch(() => undefined);
+		return next;
 	}
 
-	private atMostOnce(action: string): boolean {
+	private sharedQueues(services: NodeService[]): SharedQueue[] {
+		const list: SharedQueue[] = [];
+		for (const svc of services) {
+			for (const action of Object.keys(svc.actions ?? {}))
+				list.push({
+					queue: `${this.prefix}.${PACKET_REQUEST}B.${action}`,
+					cmd: PACKET_REQUEST,
+					// Expiring like the per-node queues, unlike the stock balanced ones.
+					queueOptions: this._getQueueOptions(PACKET_REQUEST, false),
+					atMostOnce: this.isAtMostOnce(action)
+				});
+			for (const [event, def] of Object.entries(svc.events ?? {}))
+				list.push({
+					queue: `${this.prefix}.${PACKET_EVENT}B.${def.group || svc.name}.${event}`,
+					cmd: PACKET_EVENT,
+					queueOptions: this._getQueueOptions(PACKET_EVENT + "LB", true),
+					atMostOnce: false
+				});
+		}
+		return list;
+	}
+
+	private isAtMostOnce(action: string): boolean {
 		const local = this.broker.registry.getActionEndpoints(action)?.localEndpoints ?? [];
 		return local.some((ep: any) => ep.action?.retryPolicy?.enabled === false);
 	}
 
-	private consumeShared(queue: string, queueOptions: Record<string, any>, cmd: string, ackOnReceipt: boolean): Promise<void> {
-		const channel = this.channel;
-		if (!channel) return Promise.resolve();
+	private async consume(channel: any, { queue, cmd, queueOptions, atMostOnce }: SharedQueue): Promise<void> {
 		const settle = (msg: Delivery, ok: boolean) => {
 			try {
 				if (ok) channel.ack(msg);
@@ -101,11 +143,13 @@ export class ClusterAmqpTransporter extends Transporters.AMQP {
 			}
 		};
 		const onMessage = (msg: Delivery | null) => {
-			// null: RabbitMQ cancelled the consumer (the queue was deleted); the next subscription declares it again.
-			if (!msg) return this.logger.warn(`AMQP consumer of ${queue} cancelled by the server.`);
-			if (ackOnReceipt) settle(msg, true);
+			// null: RabbitMQ cancelled the consumer (the queue was deleted); the next sync declares it again.
+			if (!msg) {
+				if (this.consumers.get(queue)?.channel === channel) this.consumers.delete(queue);
+				return this.logger.warn(`AMQP consumer of ${queue} cancelled by the server.`);
+			}
 			const result: any = this.receive(cmd, msg.content);
-			if (ackOnReceipt) return result;
+			if (atMostOnce) return result;
 			if (!result || typeof result.then !== "function") return settle(msg, true);
 			return result.then(
 				() => settle(msg, true),
@@ -115,12 +159,11 @@ export class ClusterAmqpTransporter extends Transporters.AMQP {
 				}
 			);
 		};
-		const p: Promise<void> = channel
-			.assertQueue(queue, queueOptions)
-			.then(() => channel.consume(queue, onMessage, this.opts.consumeOptions))
-			.then(({ consumerTag }: { consumerTag: string }) => void this.consumers.push({ channel, tag: consumerTag }));
-		this.subscribing.add(p);
-		return p.finally(() => this.subscribing.delete(p));
+		await channel.assertQueue(queue, queueOptions);
+		// noAck: RabbitMQ counts the message delivered once it is sent. An ack sent on receipt is not enough: the
+		// process may die before amqplib writes it (or the kernel resets the socket on a kill and drops it).
+		const { consumerTag } = await channel.consume(queue, onMessage, { ...this.opts.consumeOptions, ...(atMostOnce ? { noAck: true } : {}) });
+		this.consumers.set(queue, { channel, tag: consumerTag });
 	}
 }
 

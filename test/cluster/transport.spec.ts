@@ -1,0 +1,99 @@
+// What the cluster transport (lib/transporter.ts) promises about a request, with replicas as separate processes on
+// real RabbitMQ: a request that a replica was running when it was killed is run by another one; one for an action
+// that turns retries off is never run twice; one that waited in the queue past its caller's timeout is never run.
+// The caller is a platform broker in this process with retries off, so nothing here is the Retry middleware's doing.
+import amqp from "amqplib";
+import { Errors, ServiceBroker } from "moleculer";
+import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
+import { startNode, NodeProcess, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
+import { loadConfig } from "../../lib/config";
+import { brokerOptions } from "../../moleculer.config";
+
+type Node = NodeProcess & { ready: Promise<void> };
+
+describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requests", () => {
+	const NAMESPACE = uniqueNamespace("transport");
+	const ID = NAMESPACE.split("-")[1];
+	let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+	let caller: ServiceBroker;
+	const nodes: Node[] = [];
+
+	const env = () => ({ TRANSPORTER: AMQP_URL, DATABASE_URL: db!.url, NAMESPACE, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY: TEST_TRANSIT_KEY });
+	const replica = async (name: string, extra: Record<string, string> = {}) => {
+		const n = startNode({ ...env(), SERVICES_DIR: "test/fixtures/services", SERVICES: "slow-work", NODE_ID: `${name}-${ID}`, ...extra });
+		nodes.push(n);
+		await n.ready;
+		return n;
+	};
+	const live = () => nodes.filter(n => n.proc.exitCode === null && n.proc.signalCode === null);
+	const started = (n: Node, key: string) => n.output().includes(`started ${key}\n`);
+	// SIGKILL for whichever live replica starts `key`, as soon as it prints so.
+	async function killWhoeverStarts(key: string): Promise<Node> {
+		const candidates = live();
+		await Promise.race(candidates.map(n => n.waitFor(new RegExp(`started ${key}\\n`), 20_000)));
+		const victim = candidates.find(n => started(n, key))!;
+		await victim.stop("SIGKILL");
+		return victim;
+	}
+
+	beforeAll(async () => {
+		db = await createTestDatabase();
+		await Promise.all([replica("work-a"), replica("work-b")]);
+		const options = brokerOptions(loadConfig({ ...env(), NODE_ID: `caller-${ID}`, REQUEST_RETRIES: "0", LOG_LEVEL: "warn" }));
+		caller = new ServiceBroker({ ...options, logger: false });
+		await caller.start();
+		await caller.waitForServices(["slow-work"], 20_000);
+	}, 60_000);
+
+	afterAll(async () => {
+		await caller?.stop().catch(() => undefined);
+		await Promise.all(nodes.map(n => n.stop("SIGKILL")));
+		await db?.drop();
+		const conn = await amqp.connect(AMQP_URL).catch(() => undefined);
+		if (conn) {
+			const ch = await conn.createChannel();
+			for (const id of [`caller-${ID}`, ...nodes.map(n => n.nodeID)])
+				for (const kind of ["REQ", "RES", "EVENT"]) await ch.deleteQueue(`MOL-${NAMESPACE}.${kind}.${id}`).catch(() => undefined);
+			for (const action of ["again", "once"]) await ch.deleteQueue(`MOL-${NAMESPACE}.REQB.slow-work.${action}`).catch(() => undefined);
+			await conn.close().catch(() => undefined);
+		}
+	});
+
+	test("a request the killed replica was running is run again by another replica, and answered", async () => {
+		const call = caller.call<any, any>("slow-work.again", { key: "k1", ms: 1500 });
+		const victim = await killWhoeverStarts("k1");
+
+		const res = await call;
+		expect(res.key).toBe("k1");
+		expect(res.nodeID).not.toBe(victim.nodeID);
+		expect(started(live()[0], "k1")).toBe(true);
+	}, 60_000);
+
+	test("a request for an action with retries off is lost with the killed replica, never run twice", async () => {
+		await replica("work-c");
+		const call = caller.call("slow-work.once", { key: "k2", ms: 1000 }, { timeout: 3000 });
+		const victim = await killWhoeverStarts("k2");
+
+		await expect(call).rejects.toBeInstanceOf(Errors.RequestTimeoutError);
+		// The caller waited 3 s: had RabbitMQ handed the request on, the other replica would have started it at once.
+		const [other] = live();
+		expect(other.nodeID).not.toBe(victim.nodeID);
+		expect(started(other, "k2")).toBe(false);
+	}, 60_000);
+
+	test("a request that waited in the queue past its caller's timeout is dropped, not run late", async () => {
+		// One replica taking one request at a time, busy with a long one.
+		await Promise.all(live().map(n => n.stop("SIGTERM")));
+		const w = await replica("work-d", { TRANSPORTER_PREFETCH: "1" });
+		await caller.waitForServices(["slow-work"], 20_000);
+		const busy = caller.call("slow-work.again", { key: "k3-busy", ms: 2000 });
+		await w.waitFor(/started k3-busy\n/);
+
+		await expect(caller.call("slow-work.again", { key: "k3", ms: 0 }, { timeout: 500 })).rejects.toBeInstanceOf(Errors.RequestTimeoutError);
+		await busy;
+		// The queue is first in, first out: had k3 still been there, w would have started it before k4.
+		await caller.call("slow-work.again", { key: "k4", ms: 0 });
+		expect(started(w, "k4")).toBe(true);
+		expect(started(w, "k3")).toBe(false);
+	}, 60_000);
+});
