@@ -1,8 +1,8 @@
 // A replica's death under load: gateway + 2 auth replicas as processes (RabbitMQ, Redis, PostgreSQL), authenticated
 // REST reads (GET /api/auth/teams/:id and /api/auth/me alternating) in an open loop at a fixed rate; part-way through,
 // one replica gets SIGKILL (a crash) or SIGTERM (a deploy). Prints p50/p99/max latency and failed requests of the
-// whole stream and of the requests started in the 2 s after the signal, and when the gateway dropped the node from
-// its registry. Writes bench/results/failover.json.
+// whole stream and of the requests started in the 2 s after the signal, how many took over a second, and when the
+// gateway dropped the node from its registry. Writes bench/results/failover.json.
 //
 // Env: BENCH_FAILOVER_RATE (100 req/s), BENCH_FAILOVER_DURATION_MS (8000), BENCH_FAILOVER_AT_MS (2000: signal),
 // BENCH_FAILOVER_RUNS (1 per signal), BENCH_FAILOVER_ONLY (kill,term), BENCH_ENV_<VAR>=… (to every node),
@@ -38,6 +38,7 @@ function stats(samples: Sample[]) {
 		p50: round(percentile(ok, 50)),
 		p99: round(percentile(ok, 99)),
 		max: round(Math.max(...ok)),
+		over1s: ok.filter(ms => ms > 1000).length,
 		firstError: samples.find(s => s.error)?.error
 	};
 }
@@ -118,7 +119,7 @@ async function main() {
 				results.push(r);
 				const line = (label: string, s: ReturnType<typeof stats>) =>
 					`  ${label.padEnd(14)} ${String(s.requests).padStart(5)} req  p50 ${s.p50} ms  p99 ${s.p99} ms  ` +
-					`max ${s.max} ms  failed ${s.failed}${s.firstError ? ` (${s.firstError})` : ""}`;
+					`max ${s.max} ms  over 1 s ${s.over1s}  failed ${s.failed}${s.firstError ? ` (${s.firstError})` : ""}`;
 				console.log(`${signal} of one of two auth replicas (exit ${r.exitCode}), dropped by the gateway after ` + `${r.droppedAfterMs} ms:`);
 				console.log(line("whole stream", r.all));
 				console.log(line("2 s after it", r.next2s));

@@ -1,9 +1,11 @@
 // The cluster's RabbitMQ transport. Moleculer's AMQP transporter with the broker's `disableBalancer`: each action has
 // one queue (MOL-<namespace>.REQB.<action>) that every replica consumes, instead of the caller picking a node and
 // writing to that node's own queue. A request is acked after its response has been sent, so when a replica dies
-// (kill -9, OOM, lost host) RabbitMQ sees its connection close and gives the requests it held to another replica at
+// (kill -9, OOM, a crash) RabbitMQ sees its connection close and gives the requests it held to another replica at
 // once. With the built-in balancer they sat in the dead node's queue until the caller's timeout (10 s), and the Retry
-// middleware sent them again; callers kept choosing the dead node until its heartbeats were missed.
+// middleware sent them again; callers kept choosing the dead node until its heartbeats were missed. (A host that
+// vanishes without closing its connections is noticed by AMQP heartbeats, 60 s by default: `?heartbeat=10` in
+// TRANSPORTER shortens that; until then the caller's timeout and the Retry middleware cover it, as before.)
 //
 // What this subclass changes in the stock transporter (moleculer 0.15.2):
 // - It keeps one consumer per shared queue and cancels those of services that are gone. Moleculer re-subscribes on
