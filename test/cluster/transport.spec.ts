@@ -1,6 +1,7 @@
 // What the cluster transport (lib/transporter.ts) promises about a request, with replicas as separate processes on
 // real RabbitMQ: a request that a replica was running when it was killed is run by another one; one for an action
-// that turns retries off is never run twice; one that waited in the queue past its caller's timeout is never run.
+// that turns retries off is never run twice; one that waited in the queue past its caller's timeout is never run; a
+// node whose connection to RabbitMQ dropped consumes its queues again once reconnected, and requests wait for it.
 // The caller is a platform broker in this process with retries off, so nothing here is the Retry middleware's doing.
 import amqp from "amqplib";
 import { Errors, ServiceBroker } from "moleculer";
@@ -52,9 +53,9 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 		const conn = await amqp.connect(AMQP_URL).catch(() => undefined);
 		if (conn) {
 			const ch = await conn.createChannel();
-			for (const id of [`caller-${ID}`, ...nodes.map(n => n.nodeID)])
+			for (const id of [`caller-${ID}`, `echo-${ID}`, ...nodes.map(n => n.nodeID)])
 				for (const kind of ["REQ", "RES", "EVENT"]) await ch.deleteQueue(`MOL-${NAMESPACE}.${kind}.${id}`).catch(() => undefined);
-			for (const action of ["again", "once"]) await ch.deleteQueue(`MOL-${NAMESPACE}.REQB.slow-work.${action}`).catch(() => undefined);
+			for (const action of ["slow-work.again", "slow-work.once", "echo.hit"]) await ch.deleteQueue(`MOL-${NAMESPACE}.REQB.${action}`).catch(() => undefined);
 			await conn.close().catch(() => undefined);
 		}
 	});
@@ -95,5 +96,35 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 		await caller.call("slow-work.again", { key: "k4", ms: 0 });
 		expect(started(w, "k4")).toBe(true);
 		expect(started(w, "k3")).toBe(false);
+	}, 60_000);
+
+	test("a node whose RabbitMQ connection dropped consumes its queues again once reconnected; a request waits for it", async () => {
+		// An in-process node, so that its socket can be cut: RabbitMQ sees the connection die as it would on a network
+		// fault or a broker restart, and the node reconnects by itself (after Moleculer's 5 s back-off).
+		const node = new ServiceBroker({ ...brokerOptions(loadConfig({ ...env(), NODE_ID: `echo-${ID}`, LOG_LEVEL: "warn" })), logger: false });
+		node.createService({ name: "echo", actions: { hit: { visibility: "public", handler: () => node.nodeID } } });
+		await node.start();
+		try {
+			await caller.waitForServices(["echo"], 20_000);
+			expect(await caller.call("echo.hit")).toBe(node.nodeID);
+
+			const tx: any = (node as any).transit.tx;
+			const reconnected = new Promise(resolve => node.localBus.once("$transporter.connected", resolve));
+			tx.connection.connection.stream.destroy(new Error("cut by the test"));
+			// Sent while the node is away: it waits in the shared queue instead of failing.
+			const during = caller.call("echo.hit", {}, { timeout: 20_000 });
+			await reconnected;
+			expect(await during).toBe(node.nodeID);
+			expect(await caller.call("echo.hit")).toBe(node.nodeID);
+
+			// Exactly one consumer: the one of the dead channel is gone, and the re-subscription made no second one.
+			const conn = await amqp.connect(AMQP_URL);
+			const ch = await conn.createChannel();
+			const q = await ch.checkQueue(`MOL-${NAMESPACE}.REQB.echo.hit`);
+			await conn.close();
+			expect(q.consumerCount).toBe(1);
+		} finally {
+			await node.stop();
+		}
 	}, 60_000);
 });
