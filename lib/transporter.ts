@@ -16,8 +16,11 @@
 // - At-most-once actions: an action whose schema turns retries off (`retryPolicy: { enabled: false }`, e.g. a call
 //   that reaches a paid upstream) is consumed without acks. A replica that dies loses such a call (its caller gets
 //   its timeout, as before); it never runs twice. Prefetch does not limit these consumers.
-// - Each delivery is acked on the channel it came from. The stock code acks on whatever channel is current: after a
-//   reconnect that is a new channel where the delivery tag is unknown, and RabbitMQ closes it for good.
+// - Each delivery is acked on the channel it came from (also on the node's own request queue). The stock code acks
+//   on whatever channel is current: after a reconnect that is a new channel where the delivery tag is unknown, and
+//   RabbitMQ closes it for good.
+// - Events: `emit` goes to one queue per consumer group (EVENTB), handed out by RabbitMQ and acked after the handler;
+//   `broadcast` goes to every node's own queue, as before.
 // - A request carries its caller's timeout as the message's expiration: one that nobody took in time is dropped by
 //   RabbitMQ, not run later by a replica that comes back after its caller gave up.
 // - The shared queues expire after the same time without consumers as the per-node queues (autoDeleteQueues,
@@ -134,7 +137,14 @@ export class ClusterAmqpTransporter extends Transporters.AMQP {
 		return local.some((ep: any) => ep.action?.retryPolicy?.enabled === false);
 	}
 
-	private async consume(channel: any, { queue, cmd, queueOptions, atMostOnce }: SharedQueue): Promise<void> {
+	// The stock handler for a node's own queues (requests named to this node, responses, broadcasts), with requests
+	// settled on the channel they came from like the shared queues' deliveries.
+	_consumeCB(cmd: string, needAck = false): (msg: any) => void | Promise<void> {
+		return needAck ? this.handler(this.channel, cmd, true) : super._consumeCB(cmd, needAck);
+	}
+
+	// Hands a delivery to Moleculer; with `ack`, acks it on `channel` once handled (for a request: once answered).
+	private handler(channel: any, cmd: string, ack: boolean, onCancel?: () => void) {
 		const settle = (msg: Delivery, ok: boolean) => {
 			try {
 				if (ok) channel.ack(msg);
@@ -144,14 +154,11 @@ export class ClusterAmqpTransporter extends Transporters.AMQP {
 				this.logger.debug("AMQP delivery not settled (its channel is closed):", err.message);
 			}
 		};
-		const onMessage = (msg: Delivery | null) => {
-			// null: RabbitMQ cancelled the consumer (the queue was deleted); the next sync declares it again.
-			if (!msg) {
-				if (this.consumers.get(queue)?.channel === channel) this.consumers.delete(queue);
-				return this.logger.warn(`AMQP consumer of ${queue} cancelled by the server.`);
-			}
+		return (msg: Delivery | null) => {
+			// null: RabbitMQ cancelled the consumer (its queue was deleted).
+			if (!msg) return onCancel?.();
 			const result: any = this.receive(cmd, msg.content);
-			if (atMostOnce) return result;
+			if (!ack) return result;
 			if (!result || typeof result.then !== "function") return settle(msg, true);
 			return result.then(
 				() => settle(msg, true),
@@ -161,10 +168,19 @@ export class ClusterAmqpTransporter extends Transporters.AMQP {
 				}
 			);
 		};
+	}
+
+	private async consume(channel: any, { queue, cmd, queueOptions, atMostOnce }: SharedQueue): Promise<void> {
+		const onCancel = () => {
+			// The next sync declares the queue again.
+			if (this.consumers.get(queue)?.channel === channel) this.consumers.delete(queue);
+			this.logger.warn(`AMQP consumer of ${queue} cancelled by the server.`);
+		};
 		await channel.assertQueue(queue, queueOptions);
 		// noAck: RabbitMQ counts the message delivered once it is sent. An ack sent on receipt is not enough: the
 		// process may die before amqplib writes it (or the kernel resets the socket on a kill and drops it).
-		const { consumerTag } = await channel.consume(queue, onMessage, { ...this.opts.consumeOptions, ...(atMostOnce ? { noAck: true } : {}) });
+		const options = { ...this.opts.consumeOptions, ...(atMostOnce ? { noAck: true } : {}) };
+		const { consumerTag } = await channel.consume(queue, this.handler(channel, cmd, !atMostOnce, onCancel), options);
 		this.consumers.set(queue, { channel, tag: consumerTag });
 	}
 }
