@@ -3,7 +3,7 @@
 import fs from "fs";
 import path from "path";
 import crypto from "crypto";
-import type { Db } from "./driver";
+import { Db, ProgressLog, withProgress } from "./driver";
 
 export const MIGRATIONS_DIR = path.resolve(__dirname, "../../migrations");
 const LOCK_KEY = 0x636f6465; // "code": one fixed key for every node of the platform
@@ -33,7 +33,7 @@ export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
 	});
 }
 
-export async function migrate(db: Db, dir = MIGRATIONS_DIR): Promise<{ applied: string[] }> {
+export async function migrate(db: Db, dir = MIGRATIONS_DIR, log?: ProgressLog): Promise<{ applied: string[] }> {
 	const migrations = readMigrations(dir);
 	return db.withAdvisoryLock(LOCK_KEY, async conn => {
 		await conn.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -54,17 +54,23 @@ export async function migrate(db: Db, dir = MIGRATIONS_DIR): Promise<{ applied: 
 				);
 		}
 		const applied: string[] = [];
-		for (const m of migrations) {
-			if (done.has(m.version)) continue;
-			await db.transaction(async tx => {
-				await tx.exec(m.sql);
-				await tx.query("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", [
-					m.version,
-					m.name,
-					m.checksum
-				]);
-			});
-			applied.push(`${String(m.version).padStart(4, "0")}_${m.name}`);
+		const pending = migrations.filter(m => !done.has(m.version));
+		for (const [i, m] of pending.entries()) {
+			const file = `${String(m.version).padStart(4, "0")}_${m.name}`;
+			log?.(`Applying migration ${i + 1}/${pending.length}: ${file}.sql`);
+			await withProgress(
+				log,
+				`applying ${file}.sql`,
+				db.transaction(async tx => {
+					await tx.exec(m.sql);
+					await tx.query("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", [
+						m.version,
+						m.name,
+						m.checksum
+					]);
+				})
+			);
+			applied.push(file);
 		}
 		return { applied };
 	});
