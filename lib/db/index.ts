@@ -1,7 +1,7 @@
 // The process's one database handle: opened (and migrated) by the first user, closed when the last one lets go,
 // so one service stopping never closes a pool the others still use.
 import { getConfig } from "../config";
-import { Db, openPGlite, openPostgres, ProgressLog } from "./driver";
+import { Db, openPGlite, openPostgres, ProgressLog, withProgress } from "./driver";
 import { migrate } from "./migrate";
 
 export type { Db, Queryable, QueryResult } from "./driver";
@@ -28,7 +28,8 @@ export function acquireDb(opts: { log?: ProgressLog; connectTimeoutMs?: number }
 			const db = config.databaseUrl
 				? await deadline(openPostgres(config.databaseUrl, config.databasePoolSize), opts.connectTimeoutMs, "PostgreSQL")
 				: await openPGlite(config.dataDir, opts.log);
-			if (config.migrate) await migrate(db, undefined, opts.log);
+			// On PostgreSQL this may first wait for the migration lock another replica holds.
+			if (config.migrate) await withProgress(opts.log, "checking and applying migrations", migrate(db, undefined, opts.log));
 			return db;
 		})();
 		opening.catch(() => (opening = undefined));

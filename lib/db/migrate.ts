@@ -3,10 +3,10 @@
 import fs from "fs";
 import path from "path";
 import crypto from "crypto";
-import { Db, ProgressLog, withProgress } from "./driver";
+import type { Db, ProgressLog } from "./driver";
 
 export const MIGRATIONS_DIR = path.resolve(__dirname, "../../migrations");
-const LOCK_KEY = 0x636f6465; // "code": one fixed key for every node of the platform
+export const LOCK_KEY = 0x636f6465; // "code": one fixed key for every node of the platform
 
 export interface Migration {
 	version: number;
@@ -58,18 +58,14 @@ export async function migrate(db: Db, dir = MIGRATIONS_DIR, log?: ProgressLog): 
 		for (const [i, m] of pending.entries()) {
 			const file = `${String(m.version).padStart(4, "0")}_${m.name}`;
 			log?.(`Applying migration ${i + 1}/${pending.length}: ${file}.sql`);
-			await withProgress(
-				log,
-				`applying ${file}.sql`,
-				db.transaction(async tx => {
-					await tx.exec(m.sql);
-					await tx.query("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", [
-						m.version,
-						m.name,
-						m.checksum
-					]);
-				})
-			);
+			await db.transaction(async tx => {
+				await tx.exec(m.sql);
+				await tx.query("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", [
+					m.version,
+					m.name,
+					m.checksum
+				]);
+			});
 			applied.push(file);
 		}
 		return { applied };
