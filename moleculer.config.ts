@@ -18,7 +18,11 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 
 		// Moleculer's AMQP defaults (prefetch 1, Nagle on) serialize requests: measured 23 req/s vs ~6,000 tuned.
 		transporter: config.transporterUrl
-			? new ClusterAmqpTransporter({ url: config.transporterUrl, prefetch: config.transporterPrefetch, socketOptions: { noDelay: true } } as any)
+			? new ClusterAmqpTransporter({
+					url: config.transporterUrl,
+					prefetch: config.transporterPrefetch,
+					socketOptions: { noDelay: true }
+				} as any)
 			: undefined,
 		// Requests go to one RabbitMQ queue per action that all its replicas consume, acked after the answer: a replica
 		// that dies hands its unanswered requests to another at once (lib/transporter.ts). Calls this node can answer
@@ -34,8 +38,8 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 
 		requestTimeout: config.requestTimeout,
 		// A node that dies without a goodbye (SIGKILL, OOM, lost host) is dropped from the registries by its missing
-		// heartbeats: with 2 s / 6 s (checked every 6 s), 4-14 s after its death. Requests do not wait for that (they go
-		// to shared queues and RabbitMQ requeues what the dead node held); broadcasts to it and the node list do.
+		// heartbeats: with 2 s / 6 s (checked every 6 s), 4-14 s after its death. Requests do not wait for that (they
+		// go to shared queues and RabbitMQ requeues what the dead node held); broadcasts to it and the node list do.
 		heartbeatInterval: 2,
 		heartbeatTimeout: 6,
 		// Only errors Moleculer marks retryable (node gone, timeout on a lost request) are retried.

@@ -119,8 +119,10 @@ async function main() {
 				results.push(r);
 				const line = (label: string, s: ReturnType<typeof stats>) =>
 					`  ${label.padEnd(14)} ${String(s.requests).padStart(5)} req  p50 ${s.p50} ms  p99 ${s.p99} ms  ` +
-					`max ${s.max} ms  over 1 s ${s.over1s}  failed ${s.failed}${s.firstError ? ` (${s.firstError})` : ""}`;
-				console.log(`${signal} of one of two auth replicas (exit ${r.exitCode}), dropped by the gateway after ` + `${r.droppedAfterMs} ms:`);
+					`max ${s.max} ms  over 1 s ${s.over1s}  failed ${s.failed}` +
+					(s.firstError ? ` (${s.firstError})` : "");
+				const drop = `dropped by the gateway after ${r.droppedAfterMs} ms`;
+				console.log(`${signal} of one of two auth replicas (exit ${r.exitCode}), ${drop}:`);
 				console.log(line("whole stream", r.all));
 				console.log(line("2 s after it", r.next2s));
 			}
@@ -128,10 +130,8 @@ async function main() {
 		await db.drop();
 	}
 	const file = path.resolve(__dirname, "results/failover.json");
-	fs.writeFileSync(
-		file,
-		JSON.stringify({ date: new Date().toISOString(), rate: RATE, durationMs: DURATION_MS, atMs: AT_MS, env: EXTRA_ENV, results }, null, 2) + "\n"
-	);
+	const run = { date: new Date().toISOString(), rate: RATE, durationMs: DURATION_MS, atMs: AT_MS, env: EXTRA_ENV };
+	fs.writeFileSync(file, JSON.stringify({ ...run, results }, null, 2) + "\n");
 	console.log(`Written ${path.relative(process.cwd(), file)}`);
 }
 

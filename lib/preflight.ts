@@ -51,9 +51,12 @@ async function checkDatabase(config: Config, log?: ProgressLog) {
 		await acquireDb({ log, connectTimeoutMs: config.preflightTimeoutMs });
 	} catch (err: any) {
 		if (err instanceof MigrationError) throw new ConfigError("migrations", err.message);
-		if (config.databaseUrl) throw new ConfigError("DATABASE_URL", `cannot open PostgreSQL at ${redact(config.databaseUrl)}: ${err.message || err.code}`);
-		const message = err instanceof EmbeddedDbError ? err.message : `cannot open the embedded database in ${config.dataDir}: ${err.message || err.code}`;
-		throw new ConfigError("DATA_DIR", message);
+		const reason = err.message || err.code;
+		if (config.databaseUrl)
+			throw new ConfigError("DATABASE_URL", `cannot open PostgreSQL at ${redact(config.databaseUrl)}: ${reason}`);
+		// The driver's own message names the directory and what to do.
+		if (err instanceof EmbeddedDbError) throw new ConfigError("DATA_DIR", err.message);
+		throw new ConfigError("DATA_DIR", `cannot open the embedded database in ${config.dataDir}: ${reason}`);
 	}
 }
 

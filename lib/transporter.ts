@@ -66,8 +66,8 @@ export class ClusterAmqpTransporter extends Transporters.AMQP {
 		if (packet.target === this.nodeID) {
 			packet.payload.ver = this.broker.PROTOCOL_VERSION;
 			packet.payload.sender = this.nodeID;
-			const handle = (this as unknown as { messageHandler: (cmd: string, packet: unknown) => unknown }).messageHandler;
-			return Promise.resolve(handle(packet.type, packet)).then(() => undefined);
+			const self = this as unknown as { messageHandler: (cmd: string, packet: unknown) => unknown };
+			return Promise.resolve(self.messageHandler(packet.type, packet)).then(() => undefined);
 		}
 		// Never tell another node about an action before its queue is consumed here: Moleculer answers other nodes'
 		// DISCOVER with the services as soon as they are registered, and subscribes only a second later (its
@@ -99,9 +99,8 @@ export class ClusterAmqpTransporter extends Transporters.AMQP {
 				const keep = new Set(wanted.map(w => w.queue));
 				const drop = [...this.consumers].filter(([queue]) => !keep.has(queue));
 				for (const [queue] of drop) this.consumers.delete(queue);
-				await Promise.all(
-					drop.map(([queue, c]) => channel.cancel(c.tag).catch((err: Error) => this.logger.warn(`AMQP consumer of ${queue} not cancelled:`, err.message)))
-				);
+				const warn = (queue: string, err: Error) => this.logger.warn(`AMQP consumer of ${queue}:`, err.message);
+				await Promise.all(drop.map(([q, c]) => channel.cancel(c.tag).catch((err: Error) => warn(q, err))));
 			}
 			await Promise.all(wanted.filter(w => !this.consumers.has(w.queue)).map(w => this.consume(channel, w)));
 		};
@@ -180,7 +179,8 @@ export class ClusterAmqpTransporter extends Transporters.AMQP {
 		// noAck: RabbitMQ counts the message delivered once it is sent. An ack sent on receipt is not enough: the
 		// process may die before amqplib writes it (or the kernel resets the socket on a kill and drops it).
 		const options = { ...this.opts.consumeOptions, ...(atMostOnce ? { noAck: true } : {}) };
-		const { consumerTag } = await channel.consume(queue, this.handler(channel, cmd, !atMostOnce, onCancel), options);
+		const onMessage = this.handler(channel, cmd, !atMostOnce, onCancel);
+		const { consumerTag } = await channel.consume(queue, onMessage, options);
 		this.consumers.set(queue, { channel, tag: consumerTag });
 	}
 }
@@ -207,7 +207,8 @@ export function ClusterCallRouting(): Middleware {
 				if (!name || (opts.nodeID != null && opts.nodeID !== broker.nodeID)) return next(target, params, opts);
 				const list: any = broker.registry.getActionEndpoints(name);
 				// The balanced path with preferLocal (moleculer.config.ts) picks this node's endpoint.
-				if (list?.localEndpoints.some((ep: any) => ep.isAvailable)) return balancedCall.call(broker, name, params as any, opts);
+				if (list?.localEndpoints.some((ep: any) => ep.isAvailable))
+					return balancedCall.call(broker, name, params as any, opts);
 				return next(name, params, opts);
 			};
 		}

@@ -40,7 +40,8 @@ export type ProgressLog = (message: string) => void;
 export async function withProgress<T>(log: ProgressLog | undefined, what: string, work: Promise<T>): Promise<T> {
 	if (!log) return work;
 	const started = Date.now();
-	const timer = setInterval(() => log(`Still ${what} (${Math.round((Date.now() - started) / 1000)} s so far)`), 15_000);
+	const seconds = () => Math.round((Date.now() - started) / 1000);
+	const timer = setInterval(() => log(`Still ${what} (${seconds()} s so far)`), 15_000);
 	try {
 		return await work;
 	} finally {
@@ -260,7 +261,11 @@ function lockDataDir(dir: string): () => void {
 			if (err.code !== "EEXIST") throw err;
 			const owner = Number(fs.readFileSync(file, "utf8"));
 			const held = owner === process.pid ? heldLocks.has(file) : owner > 0 && isRunning(owner);
-			if (held) throw new EmbeddedDbError(`the embedded database in ${dir} is in use by process ${owner}; stop it, or set DATA_DIR to another directory`);
+			if (held)
+				throw new EmbeddedDbError(
+					`the embedded database in ${dir} is in use by process ${owner}; ` +
+						"stop it, or set DATA_DIR to another directory"
+				);
 			fs.rmSync(file, { force: true });
 		}
 	}
@@ -284,13 +289,20 @@ export async function openPGlite(dataDir: string, log?: ProgressLog): Promise<Db
 	fs.mkdirSync(dir, { recursive: true });
 	const unlock = lockDataDir(dir);
 	const creating = !fs.existsSync(path.join(dir, "PG_VERSION"));
-	log?.(creating ? `Creating the embedded database in ${dir} (first start; a minute or more on a busy machine)` : `Opening the embedded database in ${dir}`);
+	log?.(
+		creating
+			? `Creating the embedded database in ${dir} (first start; a minute or more on a busy machine)`
+			: `Opening the embedded database in ${dir}`
+	);
 	const worker = new Worker(path.join(__dirname, "pglite-worker.mjs"), { workerData: { dir } });
 	const started = Date.now();
 	try {
 		const ready = new Promise<void>((resolve, reject) => {
 			const failed = (reason: string) => {
-				const what = creating ? "" : "; it holds files that are not a usable database: move them away, or set DATA_DIR to another directory";
+				const what = creating
+					? ""
+					: "; it holds files that are not a usable database: move them away, " +
+						"or set DATA_DIR to another directory";
 				reject(new EmbeddedDbError(`cannot open the embedded database in ${dir}: ${reason}${what}`));
 			};
 			const onError = (err: Error) => failed(err.message);

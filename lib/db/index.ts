@@ -13,7 +13,9 @@ let users = 0;
 function deadline<T>(p: Promise<T>, ms: number | undefined, what: string): Promise<T> {
 	if (!ms) return p;
 	let timer: NodeJS.Timeout;
-	const late = new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms (${what})`)), ms)));
+	const late = new Promise<T>((_, reject) => {
+		timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms (${what})`)), ms);
+	});
 	return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
@@ -25,11 +27,13 @@ export function acquireDb(opts: { log?: ProgressLog; connectTimeoutMs?: number }
 	if (!opening) {
 		const config = getConfig();
 		opening = (async () => {
+			const openServer = () => openPostgres(config.databaseUrl!, config.databasePoolSize);
 			const db = config.databaseUrl
-				? await deadline(openPostgres(config.databaseUrl, config.databasePoolSize), opts.connectTimeoutMs, "PostgreSQL")
+				? await deadline(openServer(), opts.connectTimeoutMs, "PostgreSQL")
 				: await openPGlite(config.dataDir, opts.log);
 			// On PostgreSQL this may first wait for the migration lock another replica holds.
-			if (config.migrate) await withProgress(opts.log, "checking and applying migrations", migrate(db, undefined, opts.log));
+			if (config.migrate)
+				await withProgress(opts.log, "checking and applying migrations", migrate(db, undefined, opts.log));
 			return db;
 		})();
 		opening.catch(() => (opening = undefined));

@@ -42,7 +42,11 @@ const ServedBy = {
 	}
 };
 
-const countBy = (list: Attempt[]) => list.reduce<Record<string, number>>((acc, a) => ((acc[String(a.nodeID)] = (acc[String(a.nodeID)] ?? 0) + 1), acc), {});
+function countBy(list: Attempt[]) {
+	const counts: Record<string, number> = {};
+	for (const { nodeID } of list) counts[String(nodeID)] = (counts[String(nodeID)] ?? 0) + 1;
+	return counts;
+}
 const delay = (ms: number) => new Promise(r => setTimeout(r, ms));
 
 describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate processes over RabbitMQ", () => {
@@ -217,7 +221,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 		expect(writes).toBeGreaterThan(50);
 	});
 
-	test("SIGKILL on one replica during a stream of reads: the other takes over at once, no call is retried", async () => {
+	test("SIGKILL on one replica during a stream of reads: the other takes over, no call is retried", async () => {
 		const [a] = nodes;
 		const c = replica("auth-c");
 		await c.ready;
@@ -248,7 +252,8 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 		expect(drop!.at - killedAt).toBeLessThan(20_000);
 		expect(endpointsOf("teams.get")).toEqual([c.nodeID]);
 
-		expect(Object.keys(countBy(attempts.filter(x => x.ended < killedAt))).sort()).toEqual([a.nodeID, c.nodeID].sort());
+		const beforeKill = attempts.filter(x => x.ended < killedAt);
+		expect(Object.keys(countBy(beforeKill)).sort()).toEqual([a.nodeID, c.nodeID].sort());
 		const afterKill = attempts.filter(x => x.started > exitedAt);
 		expect(afterKill.length).toBeGreaterThan(100);
 		expect(afterKill.every(x => x.nodeID === c.nodeID)).toBe(true);

@@ -15,7 +15,8 @@ describeWith(["postgres", "rabbitmq", "redis"])("a replica's death under a strea
 	let cluster: AuthCluster;
 
 	// Calls of the auth reads a replica has handled (its own metrics, read from its health port).
-	const handled = async (port: number) => (await requestsHandled(port, "teams.get")) + (await requestsHandled(port, "auth.me"));
+	const handled = async (port: number) =>
+		(await requestsHandled(port, "teams.get")) + (await requestsHandled(port, "auth.me"));
 
 	beforeAll(async () => {
 		db = await createTestDatabase();
@@ -38,7 +39,8 @@ describeWith(["postgres", "rabbitmq", "redis"])("a replica's death under a strea
 			const ch = await conn.createChannel();
 			const ids = [cluster?.gateway, ...(cluster?.replicas ?? [])].filter(Boolean).map(n => n!.nodeID);
 			for (const id of ids)
-				for (const kind of ["REQ", "RES", "EVENT"]) await ch.deleteQueue(`MOL-${NAMESPACE}.${kind}.${id}`).catch(() => undefined);
+				for (const kind of ["REQ", "RES", "EVENT"])
+					await ch.deleteQueue(`MOL-${NAMESPACE}.${kind}.${id}`).catch(() => undefined);
 			await conn.close().catch(() => undefined);
 		}
 	});
@@ -52,14 +54,21 @@ describeWith(["postgres", "rabbitmq", "redis"])("a replica's death under a strea
 	test("SIGTERM of one of two replicas: it exits 0 and no request fails", async () => {
 		const [a, b] = cluster.replicas;
 		const before = await handled(cluster.healthPorts[1]);
-		const { samples, atResult } = await openLoop({ rate: RATE, durationMs: 4000, request: authRead(cluster), atMs: 1000, at: () => a.stop("SIGTERM") });
+		const { samples, atResult } = await openLoop({
+			rate: RATE,
+			durationMs: 4000,
+			request: authRead(cluster),
+			atMs: 1000,
+			at: () => a.stop("SIGTERM")
+		});
 
 		expect(atResult).toBe(0);
 		expect(a.output()).toContain("SIGTERM received");
 		expectNoneFailedOrTimedOut(samples);
 		expect(samples.length).toBe(RATE * 4);
 		// The other replica answered what the stopped one no longer took: at least every read made after the signal.
-		expect((await handled(cluster.healthPorts[1])) - before).toBeGreaterThanOrEqual(samples.filter(s => s.start > 1000).length);
+		const afterSignal = samples.filter(s => s.start > 1000).length;
+		expect((await handled(cluster.healthPorts[1])) - before).toBeGreaterThanOrEqual(afterSignal);
 		expect(b.proc.exitCode).toBeNull();
 	}, 60_000);
 

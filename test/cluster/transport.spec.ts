@@ -19,9 +19,21 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 	let caller: ServiceBroker;
 	const nodes: Node[] = [];
 
-	const env = () => ({ TRANSPORTER: AMQP_URL, DATABASE_URL: db!.url, NAMESPACE, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY: TEST_TRANSIT_KEY });
+	const env = () => ({
+		TRANSPORTER: AMQP_URL,
+		DATABASE_URL: db!.url,
+		NAMESPACE,
+		JWT_SECRET: TEST_JWT_SECRET,
+		TRANSIT_KEY: TEST_TRANSIT_KEY
+	});
 	const replica = async (name: string, extra: Record<string, string> = {}) => {
-		const n = startNode({ ...env(), SERVICES_DIR: "test/fixtures/services", SERVICES: "slow-work", NODE_ID: `${name}-${ID}`, ...extra });
+		const n = startNode({
+			...env(),
+			SERVICES_DIR: "test/fixtures/services",
+			SERVICES: "slow-work",
+			NODE_ID: `${name}-${ID}`,
+			...extra
+		});
 		nodes.push(n);
 		await n.ready;
 		return n;
@@ -40,7 +52,8 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 	beforeAll(async () => {
 		db = await createTestDatabase();
 		await Promise.all([replica("work-a"), replica("work-b")]);
-		const options = brokerOptions(loadConfig({ ...env(), NODE_ID: `caller-${ID}`, REQUEST_RETRIES: "0", LOG_LEVEL: "warn" }));
+		const config = loadConfig({ ...env(), NODE_ID: `caller-${ID}`, REQUEST_RETRIES: "0", LOG_LEVEL: "warn" });
+		const options = brokerOptions(config);
 		caller = new ServiceBroker({ ...options, logger: false });
 		await caller.start();
 		await caller.waitForServices(["slow-work"], 20_000);
@@ -54,8 +67,10 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 		if (conn) {
 			const ch = await conn.createChannel();
 			for (const id of [`caller-${ID}`, `echo-${ID}`, ...nodes.map(n => n.nodeID)])
-				for (const kind of ["REQ", "RES", "EVENT"]) await ch.deleteQueue(`MOL-${NAMESPACE}.${kind}.${id}`).catch(() => undefined);
-			for (const action of ["slow-work.again", "slow-work.once", "echo.hit"]) await ch.deleteQueue(`MOL-${NAMESPACE}.REQB.${action}`).catch(() => undefined);
+				for (const kind of ["REQ", "RES", "EVENT"])
+					await ch.deleteQueue(`MOL-${NAMESPACE}.${kind}.${id}`).catch(() => undefined);
+			for (const action of ["slow-work.again", "slow-work.once", "echo.hit"])
+				await ch.deleteQueue(`MOL-${NAMESPACE}.REQB.${action}`).catch(() => undefined);
 			await conn.close().catch(() => undefined);
 		}
 	});
@@ -90,7 +105,8 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 		const busy = caller.call("slow-work.again", { key: "k3-busy", ms: 2000 });
 		await w.waitFor(/started k3-busy\n/);
 
-		await expect(caller.call("slow-work.again", { key: "k3", ms: 0 }, { timeout: 500 })).rejects.toBeInstanceOf(Errors.RequestTimeoutError);
+		const late = caller.call("slow-work.again", { key: "k3", ms: 0 }, { timeout: 500 });
+		await expect(late).rejects.toBeInstanceOf(Errors.RequestTimeoutError);
 		await busy;
 		// The queue is first in, first out: had k3 still been there, w would have started it before k4.
 		await caller.call("slow-work.again", { key: "k4", ms: 0 });
@@ -98,10 +114,11 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 		expect(started(w, "k3")).toBe(false);
 	}, 60_000);
 
-	test("a node whose RabbitMQ connection dropped consumes its queues again once reconnected; a request waits for it", async () => {
+	test("a node whose RabbitMQ connection dropped consumes its queues again; a request waits for it", async () => {
 		// An in-process node, so that its socket can be cut: RabbitMQ sees the connection die as it would on a network
 		// fault or a broker restart, and the node reconnects by itself (after Moleculer's 5 s back-off).
-		const node = new ServiceBroker({ ...brokerOptions(loadConfig({ ...env(), NODE_ID: `echo-${ID}`, LOG_LEVEL: "warn" })), logger: false });
+		const config = loadConfig({ ...env(), NODE_ID: `echo-${ID}`, LOG_LEVEL: "warn" });
+		const node = new ServiceBroker({ ...brokerOptions(config), logger: false });
 		node.createService({ name: "echo", actions: { hit: { visibility: "public", handler: () => node.nodeID } } });
 		await node.start();
 		try {

@@ -65,7 +65,8 @@ export async function startAuthCluster(opts: {
 	const replicas: ClusterNode[] = [];
 	const startReplica = async () => {
 		const port = await freePort();
-		const node = startNode({ ...env, SERVICES: "auth", NODE_ID: `auth-${String.fromCharCode(97 + replicas.length)}-${id}`, HEALTH_PORT: String(port) });
+		const name = `auth-${String.fromCharCode(97 + replicas.length)}-${id}`;
+		const node = startNode({ ...env, SERVICES: "auth", NODE_ID: name, HEALTH_PORT: String(port) });
 		healthPorts.push(port);
 		replicas.push(node);
 		nodes.push(node);
@@ -79,7 +80,13 @@ export async function startAuthCluster(opts: {
 	try {
 		for (let i = 0; i < (opts.replicas ?? 2); i++) await startReplica();
 		const port = await freePort();
-		const gateway = startNode({ ...env, ...opts.gatewayEnv, SERVICES: "gateway", PORT: String(port), NODE_ID: `gw-${id}` });
+		const gateway = startNode({
+			...env,
+			...opts.gatewayEnv,
+			SERVICES: "gateway",
+			PORT: String(port),
+			NODE_ID: `gw-${id}`
+		});
 		nodes.push(gateway);
 		await Promise.all(nodes.map(n => n.ready));
 
@@ -93,7 +100,7 @@ export async function startAuthCluster(opts: {
 		const reg = await json(`${base}/api/auth/register`, {
 			method: "POST",
 			headers: { "content-type": "application/json" },
-			body: JSON.stringify({ email: `failover-${id}@example.com`, password: "correct horse battery", name: "Failover" })
+			body: JSON.stringify({ email: `failover-${id}@example.com`, password: "correct horse battery", name: "F" })
 		});
 		const headers = { authorization: `Bearer ${reg.accessToken}`, "x-organization-id": reg.organization.id };
 		const team = await json(`${base}/api/auth/teams`, {
@@ -101,7 +108,8 @@ export async function startAuthCluster(opts: {
 			headers: { ...headers, "content-type": "application/json" },
 			body: JSON.stringify({ name: "Replicas" })
 		});
-		return { base, gateway, replicas, healthPorts, headers, teamId: team.id, userId: reg.user.id, addReplica, stop };
+		const ids = { teamId: team.id, userId: reg.user.id };
+		return { base, gateway, replicas, healthPorts, headers, ...ids, addReplica, stop };
 	} catch (err) {
 		await stop();
 		throw err;
@@ -151,7 +159,10 @@ export async function openLoop(opts: {
 		pending.push(
 			opts.request(i).then(
 				() => void samples.push({ start: start - t0, ms: performance.now() - start }),
-				(err: any) => void samples.push({ start: start - t0, ms: performance.now() - start, error: err?.message ?? String(err) })
+				(err: any) => {
+					const error = err?.message ?? String(err);
+					samples.push({ start: start - t0, ms: performance.now() - start, error });
+				}
 			)
 		);
 	}
@@ -171,6 +182,7 @@ export async function requestsHandled(healthPort: number, action: string): Promi
 	const text = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
 	let n = 0;
 	for (const line of text.split("\n"))
-		if (line.startsWith("moleculer_request_total{") && line.includes(`action="${action}"`)) n += Number(line.split(" ").pop());
+		if (line.startsWith("moleculer_request_total{") && line.includes(`action="${action}"`))
+			n += Number(line.split(" ").pop());
 	return n;
 }

@@ -13,7 +13,10 @@ import { describeWith, createTestDatabase } from "../helpers/infra";
 import { LOCK_KEY, readMigrations } from "../../lib/db/migrate";
 
 // Embedded mode: every infrastructure URL empty.
-const EMBEDDED = { JWT_SECRET: "", TRANSPORTER: "", CACHER: "", DATABASE_URL: "", CHANNELS_URL: "", REDIS_URL: "", SERVICES: "auth" };
+const EMBEDDED = {
+	...{ JWT_SECRET: "", TRANSPORTER: "", CACHER: "", DATABASE_URL: "", CHANNELS_URL: "", REDIS_URL: "" },
+	SERVICES: "auth"
+};
 
 describe("the embedded database's first start", () => {
 	const dirs: string[] = [];
@@ -58,7 +61,8 @@ describe("the embedded database's first start", () => {
 
 		expect(await node.exited).toBe(1);
 		const line = node.output().split("\n").find(l => l.startsWith("Start-up failed:"));
-		expect(line).toContain(`Start-up failed: DATA_DIR: cannot open the embedded database in ${path.join(dataDir, "pglite")}`);
+		const dir = path.join(dataDir, "pglite");
+		expect(line).toContain(`Start-up failed: DATA_DIR: cannot open the embedded database in ${dir}`);
 		// What is wrong and what to do, not a timeout.
 		expect(line).toMatch(/not a usable database/);
 		expect(line).toMatch(/set DATA_DIR to another directory/);
@@ -76,9 +80,10 @@ describeWith(["postgres"])("start-up on PostgreSQL while another node holds the 
 		try {
 			await other.query("SELECT pg_advisory_lock($1)", [LOCK_KEY]);
 			// Polled, not slept: the node's session shows up waiting for the lock.
-			const waiting = async () =>
-				(await other.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rows[0].n;
-			for (let i = 0; i < 600 && (await waiting()) === 0 && node.proc.exitCode === null; i++) await new Promise(r => setTimeout(r, 50));
+			const sql = "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
+			const waiting = async () => (await other.query(sql)).rows[0].n;
+			for (let i = 0; i < 600 && (await waiting()) === 0 && node.proc.exitCode === null; i++)
+				await new Promise(r => setTimeout(r, 50));
 			// Well past the 100 ms: still waiting, not failed.
 			await new Promise(r => setTimeout(r, 500));
 			expect(node.proc.exitCode).toBeNull();
