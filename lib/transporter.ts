@@ -13,9 +13,9 @@
 //   node that was stopping (Moleculer re-subscribes with an empty service list when stop() begins) kept taking
 //   requests and refused them as ServiceNotAvailable, left to the callers' retries.
 // - A node's INFO naming an action goes out only once the action's queue is consumed (see publish).
-// - At-most-once actions: an action whose schema turns retries off (`retryPolicy: { enabled: false }`, e.g. a call
-//   that reaches a paid upstream) is consumed without acks. A replica that dies loses such a call (its caller gets
-//   its timeout, as before); it never runs twice. Prefetch does not limit these consumers.
+// - At-most-once actions (see atMostOnce): their shared queues, should a caller use them, are consumed without acks,
+//   so a replica that dies loses such a call rather than another running it again. ClusterCallRouting sends these
+//   calls to one node's own queue instead.
 // - Each delivery is acked on the channel it came from (also on the node's own request queue). The stock code acks
 //   on whatever channel is current: after a reconnect that is a new channel where the delivery tag is unknown, and
 //   RabbitMQ closes it for good.
@@ -28,6 +28,12 @@
 // - A packet addressed to this node itself (a broadcast's local handlers, a call with its own nodeID) is handled in
 //   process, as with the built-in balancer, instead of a round trip through RabbitMQ.
 import { Middleware, ServiceBroker, Transporters } from "moleculer";
+
+// An action that must never run twice: it reaches a paid or side-effecting system outside the platform (`external:
+// true`, lib/external-calls.ts) or its schema turns retries off. Its calls are not handed to another replica.
+export function atMostOnce(action: { external?: boolean; retryPolicy?: { enabled?: boolean } } | undefined): boolean {
+	return action?.external === true || action?.retryPolicy?.enabled === false;
+}
 
 const PACKET_REQUEST = "REQ";
 const PACKET_EVENT = "EVENT";
@@ -133,7 +139,7 @@ export class ClusterAmqpTransporter extends Transporters.AMQP {
 
 	private isAtMostOnce(action: string): boolean {
 		const local = this.broker.registry.getActionEndpoints(action)?.localEndpoints ?? [];
-		return local.some((ep: any) => ep.action?.retryPolicy?.enabled === false);
+		return local.some((ep: any) => atMostOnce(ep.action));
 	}
 
 	// The stock handler for a node's own queues (requests named to this node, responses, broadcasts), with requests
@@ -192,7 +198,10 @@ export class ClusterAmqpTransporter extends Transporters.AMQP {
 // - a call given an endpoint object instead of a name goes to the shared queue too: moleculer-web passes the endpoint
 //   its own lookup picked (findNextActionEndpoint, the built-in balancer), and Moleculer would send the request to
 //   that node's own queue, where it waits out the timeout if the node has died. A caller that wants one node names
-//   it with `nodeID`.
+//   it with `nodeID`;
+// - a call of an at-most-once action goes to one node's own queue, picked by the built-in balancer, as before: if
+//   that node dies the call must not run elsewhere, and it fails when the node is dropped from the registry (such
+//   calls may have no timeout: in a shared queue they would wait for an answer forever).
 export function ClusterCallRouting(): Middleware {
 	let broker: ServiceBroker;
 	const balancedCall = ServiceBroker.prototype.call;
@@ -209,6 +218,10 @@ export function ClusterCallRouting(): Middleware {
 				// The balanced path with preferLocal (moleculer.config.ts) picks this node's endpoint.
 				if (list?.localEndpoints.some((ep: any) => ep.isAvailable))
 					return balancedCall.call(broker, name, params as any, opts);
+				if (atMostOnce(list?.endpoints[0]?.action)) {
+					const endpoint = broker.findNextActionEndpoint(name, opts);
+					if (!(endpoint instanceof Error)) return next(endpoint, params, opts);
+				}
 				return next(name, params, opts);
 			};
 		}

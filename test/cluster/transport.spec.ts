@@ -1,6 +1,6 @@
 // What the cluster transport (lib/transporter.ts) promises about a request, with replicas as separate processes on
 // real RabbitMQ: a request that a replica was running when it was killed is run by another one; one for an action
-// that turns retries off is never run twice; one that waited in the queue past its caller's timeout is never run; a
+// that must run at most once is never run twice; one that waited in the queue past its caller's timeout is never run; a
 // node whose connection to RabbitMQ dropped consumes its queues again once reconnected, and requests wait for it.
 // The caller is a platform broker in this process with retries off, so nothing here is the Retry middleware's doing.
 import amqp from "amqplib";
@@ -40,6 +40,13 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 	};
 	const live = () => nodes.filter(n => n.proc.exitCode === null && n.proc.signalCode === null);
 	const started = (n: Node, key: string) => n.output().includes(`started ${key}\n`);
+	const endpointsOf = (action: string): string[] =>
+		((caller as any).registry.getActionEndpoints(action)?.endpoints ?? []).map((ep: any) => ep.id);
+	// Synchronisation, not an assertion: polls `done` for at most 30 s.
+	async function until(done: () => boolean) {
+		for (let i = 0; i < 600 && !done(); i++) await new Promise(r => setTimeout(r, 50));
+		if (!done()) throw new Error("condition not reached within 30 s");
+	}
 	// SIGKILL for whichever live replica starts `key`, as soon as it prints so.
 	async function killWhoeverStarts(key: string): Promise<Node> {
 		const candidates = live();
@@ -85,13 +92,17 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 		expect(started(live()[0], "k1")).toBe(true);
 	}, 60_000);
 
-	test("a request for an action with retries off is lost with the killed replica, never run twice", async () => {
+	test("an at-most-once call dies with the killed replica, never runs twice, and does not hang", async () => {
 		await replica("work-c");
-		const call = caller.call("slow-work.once", { key: "k2", ms: 1000 }, { timeout: 3000 });
+		// Such calls go to a node the caller picks: wait until the caller has dropped the node killed before.
+		const alive = () => live().map(n => n.nodeID).sort().join();
+		await until(() => endpointsOf("slow-work.once").sort().join() === alive());
+		// No timeout, as the platform calls an `external` action: only the node's death can end this call.
+		const call = caller.call("slow-work.once", { key: "k2", ms: 1000 }, { timeout: 0 });
 		const victim = await killWhoeverStarts("k2");
 
-		await expect(call).rejects.toBeInstanceOf(Errors.RequestTimeoutError);
-		// The caller waited 3 s: had RabbitMQ handed the request on, the other replica would have started it at once.
+		// Rejected once the caller drops the dead node (missed heartbeats), not handed to the other replica.
+		await expect(call).rejects.toBeInstanceOf(Errors.RequestRejectedError);
 		const [other] = live();
 		expect(other.nodeID).not.toBe(victim.nodeID);
 		expect(started(other, "k2")).toBe(false);
