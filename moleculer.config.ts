@@ -11,6 +11,7 @@ import { replCommands } from "./lib/repl-commands";
 import { PrometheusText } from "./lib/metrics";
 import { PlatformValidator } from "./lib/validator";
 import { TransitEncryption } from "./lib/transit-encryption";
+import { ClusterAmqpTransporter, ClusterCallRouting } from "./lib/transporter";
 
 export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 	const cacheOptions = { ttl: config.cacheTtl, keygen: cacheKeygen };
@@ -26,8 +27,16 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 
 		// Moleculer's AMQP defaults (prefetch 1, Nagle on) serialize requests: measured 23 req/s vs ~6,000 tuned.
 		transporter: config.transporterUrl
-			? { type: "AMQP", options: { url: config.transporterUrl, prefetch: config.transporterPrefetch, socketOptions: { noDelay: true } } as any }
+			? new ClusterAmqpTransporter({
+					url: config.transporterUrl,
+					prefetch: config.transporterPrefetch,
+					socketOptions: { noDelay: true }
+				} as any)
 			: undefined,
+		// Requests go to one RabbitMQ queue per action that all its replicas consume, acked after the answer: a replica
+		// that dies hands its unanswered requests to another at once (lib/transporter.ts). Calls this node can answer
+		// stay in process (ClusterCallRouting below).
+		disableBalancer: !!config.transporterUrl,
 		// Keys that no two different requests share (lib/cache-keys.ts).
 		cacher: !config.cacheEnabled
 			? undefined
@@ -38,10 +47,9 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 		validator: new PlatformValidator() as any,
 
 		requestTimeout: config.requestTimeout,
-		// A node that dies without a goodbye (SIGKILL, OOM, lost host) is only noticed by its missing heartbeats; until
-		// then callers keep sending it requests that nobody will answer (they sit in its own AMQP queue). Moleculer's
-		// defaults (every 10 s, dead after 30 s, checked every 30 s) meant 30-60 s of such calls: retries ran out and
-		// calls failed (test/cluster/cluster.spec.ts). 2 s / 6 s drops a dead node within ~6-13 s; the retry policy covers that.
+		// A node that dies without a goodbye (SIGKILL, OOM, lost host) is dropped from the registries by its missing
+		// heartbeats: with 2 s / 6 s (checked every 6 s), 4-14 s after its death. Requests do not wait for that (they
+		// go to shared queues and RabbitMQ requeues what the dead node held); broadcasts to it and the node list do.
 		heartbeatInterval: 2,
 		heartbeatTimeout: 6,
 		// Only errors Moleculer marks retryable (node gone, timeout on a lost request) are retried.
@@ -74,6 +82,7 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 		// outside the cacher, so a cached answer is never served to a caller the action would refuse.
 		internalMiddlewares: false,
 		middlewares: [
+			...(config.transporterUrl ? [ClusterCallRouting()] : []),
 			"ActionHook",
 			DependencyErrorsMiddleware as any,
 			"Validator",

@@ -1,9 +1,17 @@
 // Entry point of every process: `npm start` (embedded, all services) or one cluster node (SERVICES=…).
-import { ConfigError, loadConfig, setConfig } from "./config";
+import { Config, ConfigError, loadConfig, setConfig } from "./config";
+import type { ProgressLog } from "./db/driver";
 import { preflight } from "./preflight";
 import { createNode, serviceFiles } from "./node";
 import { releaseDb } from "./db";
 import { startHealthServer } from "./health";
+
+// Start-up progress (creating the embedded database, migrations) comes before the broker and its logger exist: the
+// same line format as the broker's "short" logger.
+function startupLog(config: Config): ProgressLog | undefined {
+	if (!["info", "debug", "trace"].includes(config.logLevel)) return undefined;
+	return message => process.stdout.write(`[${new Date().toISOString().slice(11)}] INFO  STARTUP: ${message}\n`);
+}
 
 function fail(message: string): never {
 	process.stderr.write(`Start-up failed: ${message}\n`);
@@ -16,7 +24,7 @@ async function main() {
 		config = loadConfig();
 		setConfig(config);
 		files = serviceFiles(config);
-		await preflight(config);
+		await preflight(config, startupLog(config));
 	} catch (err: any) {
 		fail(err instanceof ConfigError ? err.message : err.message || String(err));
 	}

@@ -5,6 +5,7 @@ import Redis from "ioredis";
 import type { Config } from "./config";
 import { ConfigError } from "./config";
 import { acquireDb } from "./db";
+import { EmbeddedDbError, ProgressLog } from "./db/driver";
 import { MigrationError } from "./db/migrate";
 
 // Credentials never go to logs.
@@ -43,22 +44,27 @@ async function checkRedis(variable: string, url: string, ms: number) {
 	}
 }
 
-async function checkDatabase(config: Config) {
-	const variable = config.databaseUrl ? "DATABASE_URL" : "DATA_DIR";
+// The timeout bounds only a PostgreSQL server's answer; the embedded database's first start and migrations take as
+// long as they need and report progress through `log`.
+async function checkDatabase(config: Config, log?: ProgressLog) {
 	try {
-		await withTimeout(acquireDb(), "database", config.preflightTimeoutMs);
+		await acquireDb({ log, connectTimeoutMs: config.preflightTimeoutMs });
 	} catch (err: any) {
 		if (err instanceof MigrationError) throw new ConfigError("migrations", err.message);
-		const where = config.databaseUrl ? `PostgreSQL at ${redact(config.databaseUrl)}` : `embedded database in ${config.dataDir}`;
-		throw new ConfigError(variable, `cannot open ${where}: ${err.message || err.code}`);
+		const reason = err.message || err.code;
+		if (config.databaseUrl)
+			throw new ConfigError("DATABASE_URL", `cannot open PostgreSQL at ${redact(config.databaseUrl)}: ${reason}`);
+		// The driver's own message names the directory and what to do.
+		if (err instanceof EmbeddedDbError) throw new ConfigError("DATA_DIR", err.message);
+		throw new ConfigError("DATA_DIR", `cannot open the embedded database in ${config.dataDir}: ${reason}`);
 	}
 }
 
-export async function preflight(config: Config) {
+export async function preflight(config: Config, log?: ProgressLog) {
 	if (config.transporterUrl) await checkAmqp("TRANSPORTER", config.transporterUrl, config.preflightTimeoutMs);
 	if (config.channelsUrl) await checkAmqp("CHANNELS_URL", config.channelsUrl, config.preflightTimeoutMs);
 	if (config.cacherUrl) await checkRedis("CACHER", config.cacherUrl, config.preflightTimeoutMs);
 	if (config.redisUrl && config.redisUrl !== config.cacherUrl) await checkRedis("REDIS_URL", config.redisUrl, config.preflightTimeoutMs);
-	await checkDatabase(config);
+	await checkDatabase(config, log);
 }
 

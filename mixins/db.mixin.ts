@@ -112,6 +112,9 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			async clearCache(this: any) {
 				const warn = (err: Error) =>
 					this.logger.warn(`cached ${this.fullName} answers may outlive this write: ${err.message}`);
+				// This node's copy (or the shared Redis one) first: in a cluster a broadcast reaches even this node's own
+				// handler through the transporter, after the write has answered.
+				await this.dropCache();
 				await broadcast(this.broker, `cache.clean.${this.fullName}`).catch(warn);
 				const cacher = this.broker.cacher;
 				if (!cacher || cacher instanceof Cachers.Redis) return;

@@ -33,6 +33,27 @@ export interface Db extends Queryable {
 	close(): Promise<void>;
 }
 
+// Start-up progress for whoever watches a start (lib/main.ts prints it; the broker's logger does not exist yet).
+export type ProgressLog = (message: string) => void;
+
+// `work`'s outcome; meanwhile a line every 15 s saying it is still at it, so a slow start never looks hung.
+export async function withProgress<T>(log: ProgressLog | undefined, what: string, work: Promise<T>): Promise<T> {
+	if (!log) return work;
+	const started = Date.now();
+	const seconds = () => Math.round((Date.now() - started) / 1000);
+	const timer = setInterval(() => log(`Still ${what} (${seconds()} s so far)`), 15_000);
+	try {
+		return await work;
+	} finally {
+		clearInterval(timer);
+	}
+}
+
+// The embedded database cannot be opened; the message names the directory and what to do.
+export class EmbeddedDbError extends Error {
+	name = "EmbeddedDbError";
+}
+
 // Counts and sums come back as numbers on both engines (PGlite already does this).
 pg.types.setTypeParser(20, v => Number(v));
 pg.types.setTypeParser(1700, v => Number(v));
@@ -240,7 +261,11 @@ function lockDataDir(dir: string): () => void {
 			if (err.code !== "EEXIST") throw err;
 			const owner = Number(fs.readFileSync(file, "utf8"));
 			const held = owner === process.pid ? heldLocks.has(file) : owner > 0 && isRunning(owner);
-			if (held) throw new Error(`the embedded database in ${dir} is in use by process ${owner}; stop it, or set DATA_DIR to another directory`);
+			if (held)
+				throw new EmbeddedDbError(
+					`the embedded database in ${dir} is in use by process ${owner}; ` +
+						"stop it, or set DATA_DIR to another directory"
+				);
 			fs.rmSync(file, { force: true });
 		}
 	}
@@ -256,25 +281,44 @@ function isRunning(pid: number): boolean {
 	}
 }
 
-export async function openPGlite(dataDir: string): Promise<Db> {
+// Opening an existing database takes about a second. Creating one (PGlite's initdb) takes several, and much longer on
+// a busy machine: there is no deadline, only progress lines. What fails is a directory whose files PGlite cannot
+// start from (it reports that within a second or so).
+export async function openPGlite(dataDir: string, log?: ProgressLog): Promise<Db> {
 	const dir = path.join(dataDir, "pglite");
 	fs.mkdirSync(dir, { recursive: true });
 	const unlock = lockDataDir(dir);
+	const creating = !fs.existsSync(path.join(dir, "PG_VERSION"));
+	log?.(
+		creating
+			? `Creating the embedded database in ${dir} (first start; a minute or more on a busy machine)`
+			: `Opening the embedded database in ${dir}`
+	);
 	const worker = new Worker(path.join(__dirname, "pglite-worker.mjs"), { workerData: { dir } });
+	const started = Date.now();
 	try {
-		await new Promise<void>((resolve, reject) => {
-			const onError = (err: Error) => reject(new Error(`cannot open the embedded database in ${dir}: ${err.message}`));
+		const ready = new Promise<void>((resolve, reject) => {
+			const failed = (reason: string) => {
+				const what = creating
+					? ""
+					: "; it holds files that are not a usable database: move them away, " +
+						"or set DATA_DIR to another directory";
+				reject(new EmbeddedDbError(`cannot open the embedded database in ${dir}: ${reason}${what}`));
+			};
+			const onError = (err: Error) => failed(err.message);
 			worker.once("error", onError);
-			worker.once("exit", code => reject(new Error(`cannot open the embedded database in ${dir} (worker exit ${code})`)));
+			worker.once("exit", code => failed(`worker exit ${code}`));
 			worker.once("message", () => {
 				worker.off("error", onError);
 				resolve();
 			});
 		});
+		await withProgress(log, creating ? "creating the embedded database" : "opening the embedded database", ready);
 	} catch (err) {
 		unlock();
 		throw err;
 	}
 	worker.removeAllListeners("exit");
+	if (creating) log?.(`Embedded database created in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 	return new PGliteDb(worker, unlock);
 }

@@ -6,9 +6,10 @@ import { migrate } from "./migrate";
 async function main() {
 	const config = loadConfig();
 	setConfig(config);
-	const db = config.databaseUrl ? await openPostgres(config.databaseUrl, 2) : await openPGlite(config.dataDir);
+	const log = (message: string) => console.log(message);
+	const db = config.databaseUrl ? await openPostgres(config.databaseUrl, 2) : await openPGlite(config.dataDir, log);
 	try {
-		const { applied } = await migrate(db);
+		const { applied } = await migrate(db, undefined, log);
 		console.log(applied.length ? `applied: ${applied.join(", ")}` : "applied: none (up to date)");
 	} finally {
 		await db.close();

@@ -11,13 +11,13 @@
 import fs from "fs";
 import path from "path";
 import crypto from "crypto";
-import type { Db, Queryable } from "./driver";
+import type { Db, ProgressLog, Queryable } from "./driver";
 import { dependencyOrder, loadManifests, ModuleManifest, SERVICES_DIR } from "../module";
 
 export const MIGRATIONS_DIR = path.resolve(__dirname, "../../migrations");
 // Not a module (there is no services/platform): the shared tables, applied before every module's.
 export const PLATFORM = "platform";
-const LOCK_KEY = 0x636f6465; // "code": one fixed key for every node of the platform
+export const LOCK_KEY = 0x636f6465; // "code": one fixed key for every node of the platform
 const FILE = /^(\d{4})_([a-z0-9][a-z0-9_-]*)\.sql$/;
 
 export interface Migration {
@@ -147,7 +147,11 @@ async function convertLegacyHistory(db: Db, conn: Queryable): Promise<void> {
 	});
 }
 
-export async function migrate(db: Db, source: MigrationSource = {}): Promise<{ applied: string[] }> {
+export async function migrate(
+	db: Db,
+	source: MigrationSource = {},
+	log?: ProgressLog
+): Promise<{ applied: string[] }> {
 	const migrations = readMigrations(source);
 	return db.withAdvisoryLock(LOCK_KEY, async conn => {
 		await convertLegacyHistory(db, conn);
@@ -164,8 +168,9 @@ export async function migrate(db: Db, source: MigrationSource = {}): Promise<{ a
 				);
 		}
 		const applied: string[] = [];
-		for (const m of migrations) {
-			if (done.has(`${m.module}/${m.version}`)) continue;
+		const pending = migrations.filter(m => !done.has(`${m.module}/${m.version}`));
+		for (const [i, m] of pending.entries()) {
+			log?.(`Applying migration ${i + 1}/${pending.length}: ${fileOf(m)}`);
 			await db.transaction(async tx => {
 				await tx.exec(m.sql);
 				await tx.query(
