@@ -20,7 +20,10 @@ const ids = (ds: Deployment[]) => ds.map(d => d.id);
 describe("routing strategies", () => {
 	test("priority: the lowest priority number is tried first", () => {
 		const h = new DeploymentHealth();
-		const order = h.order([dep("b", { priority: 2 }), dep("c", { priority: 3 }), dep("a", { priority: 1 })], "priority");
+		const order = h.order(
+			[dep("b", { priority: 2 }), dep("c", { priority: 3 }), dep("a", { priority: 1 })],
+			"priority"
+		);
 		expect(ids(order)).toEqual(["a", "b", "c"]);
 	});
 
@@ -84,7 +87,8 @@ describe("deployment health from live traffic", () => {
 		expect(ids(h.order(ds, "priority"))).toEqual(["a", "b"]); // two failures are not enough
 		expect(h.failure("a", 60_000)).toBe("unhealthy");
 		expect(h.available("a")).toBe(false);
-		for (const s of ["priority", "cost", "latency", "least-busy", "weighted"] as const) expect(ids(h.order(ds, s))[1]).toBe("a");
+		for (const s of ["priority", "cost", "latency", "least-busy", "weighted"] as const)
+			expect(ids(h.order(ds, s))[1]).toBe("a");
 		// Still failing after its cooldown: cooled again, but not announced a second time.
 		for (let i = 0; i < 3; i++) expect(h.failure("a", 60_000)).toBeUndefined();
 	});

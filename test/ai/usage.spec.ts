@@ -4,7 +4,11 @@ import { costOf, estimateTokens, usageOf } from "../../services/ai/usage";
 describe("usage and cost", () => {
 	test("the provider's reported usage is used as is, cached prompt tokens included", () => {
 		const reported = { prompt_tokens: 120, completion_tokens: 30, prompt_tokens_details: { cached_tokens: 100 } };
-		expect(usageOf(reported, [{ role: "user", content: "x" }], "y")).toEqual({ prompt: 120, completion: 30, cached: 100 });
+		expect(usageOf(reported, [{ role: "user", content: "x" }], "y")).toEqual({
+			prompt: 120,
+			completion: 30,
+			cached: 100
+		});
 		expect(usageOf({ prompt_tokens: 5 }, [], "")).toEqual({ prompt: 5, completion: 0, cached: 0 });
 	});
 
@@ -21,9 +25,15 @@ describe("usage and cost", () => {
 	test("cost is per million tokens; cached prompt tokens are charged at the cached price, not twice", () => {
 		const prices = { input_price: 2, output_price: 8, cached_input_price: 0.5 };
 		expect(costOf({ prompt: 1_000_000, completion: 0, cached: 0 }, prices)).toBe(2);
-		expect(costOf({ prompt: 1000, completion: 500, cached: 0 }, prices)).toBeCloseTo((1000 * 2 + 500 * 8) / 1e6, 12);
+		expect(costOf({ prompt: 1000, completion: 500, cached: 0 }, prices)).toBeCloseTo(
+			(1000 * 2 + 500 * 8) / 1e6,
+			12
+		);
 		// 1000 prompt tokens of which 800 cached: 200 at 2, 800 at 0.5, 500 completion at 8.
-		expect(costOf({ prompt: 1000, completion: 500, cached: 800 }, prices)).toBeCloseTo((200 * 2 + 800 * 0.5 + 500 * 8) / 1e6, 12);
+		expect(costOf({ prompt: 1000, completion: 500, cached: 800 }, prices)).toBeCloseTo(
+			(200 * 2 + 800 * 0.5 + 500 * 8) / 1e6,
+			12
+		);
 	});
 
 	test("prices as PostgreSQL returns numerics (strings) give the same cost; free models cost nothing", () => {
@@ -34,7 +44,10 @@ describe("usage and cost", () => {
 	});
 
 	test("a report claiming more cached tokens than prompt tokens never makes a negative cost", () => {
-		const cost = costOf({ prompt: 10, completion: 0, cached: 50 }, { input_price: 2, output_price: 8, cached_input_price: 1 });
+		const cost = costOf(
+			{ prompt: 10, completion: 0, cached: 50 },
+			{ input_price: 2, output_price: 8, cached_input_price: 1 }
+		);
 		expect(cost).toBeGreaterThanOrEqual(0);
 	});
 });

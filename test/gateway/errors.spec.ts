@@ -26,18 +26,28 @@ describe("formatError: the platform's error shape", () => {
 
 	test("a client error keeps its status, type and message", () => {
 		const err = new Errors.MoleculerClientError("secret not found", 404, "NOT_FOUND");
-		expect(formatError(err)).toEqual({ status: 404, body: { error: { code: "NOT_FOUND", message: "secret not found" } } });
+		expect(formatError(err)).toEqual({
+			status: 404,
+			body: { error: { code: "NOT_FOUND", message: "secret not found" } }
+		});
 	});
 
 	test("a bug's message (SQL, hosts, client text) never leaves: 500 internal error", () => {
 		const err = new Error('duplicate key value violates unique constraint "users_email_key" at db.internal:5432');
-		expect(formatError(err)).toEqual({ status: 500, body: { error: { code: "INTERNAL_ERROR", message: "internal error" } } });
+		expect(formatError(err)).toEqual({
+			status: 500,
+			body: { error: { code: "INTERNAL_ERROR", message: "internal error" } }
+		});
 		const typed = new Errors.MoleculerServerError("connect ECONNREFUSED 10.1.2.3:5432", 500, "DB_DOWN");
 		expect(formatError(typed).body.error.message).toBe("internal error");
 	});
 
 	test("an upstream failure explained by the platform keeps its explanation", () => {
-		const err = new Errors.MoleculerServerError("upstream refused the request (400): bad model", 502, "UPSTREAM_FAILED");
+		const err = new Errors.MoleculerServerError(
+			"upstream refused the request (400): bad model",
+			502,
+			"UPSTREAM_FAILED"
+		);
 		expect(formatError(err)).toEqual({
 			status: 502,
 			body: { error: { code: "UPSTREAM_FAILED", message: "upstream refused the request (400): bad model" } }
@@ -71,7 +81,8 @@ describe("formatError: the platform's error shape", () => {
 			[{ type: "encoding.unsupported" }, 415, "UNSUPPORTED_ENCODING"],
 			[{ code: "Z_DATA_ERROR", message: "incorrect header check" }, 400, "MALFORMED_BODY"]
 		];
-		for (const [err, status, code] of cases) expect([formatError(err).status, formatError(err).body.error.code]).toEqual([status, code]);
+		for (const [err, status, code] of cases)
+			expect([formatError(err).status, formatError(err).body.error.code]).toEqual([status, code]);
 	});
 });
 
@@ -79,7 +90,14 @@ describe("openAiError: /v1 errors in OpenAI's shape", () => {
 	test("invalid parameters are a 400 invalid_request_error naming the first field as param", () => {
 		expect(openAiError(validation())).toEqual({
 			status: 400,
-			body: { error: { message: "invalid parameters: name, team_id", type: "invalid_request_error", param: "name", code: null } }
+			body: {
+				error: {
+					message: "invalid parameters: name, team_id",
+					type: "invalid_request_error",
+					param: "name",
+					code: null
+				}
+			}
 		});
 	});
 
@@ -95,12 +113,22 @@ describe("openAiError: /v1 errors in OpenAI's shape", () => {
 
 	test("an unknown model names the model parameter, as OpenAI's API does", () => {
 		const r = openAiError(new Errors.MoleculerClientError("model 'gpt-x' not found", 404, "MODEL_NOT_FOUND"));
-		expect(r.body).toEqual({ error: { message: "model 'gpt-x' not found", type: "invalid_request_error", param: "model", code: "model_not_found" } });
+		expect(r.body).toEqual({
+			error: {
+				message: "model 'gpt-x' not found",
+				type: "invalid_request_error",
+				param: "model",
+				code: "model_not_found"
+			}
+		});
 	});
 
 	test("server failures are api_error with the platform's generic message", () => {
 		const r = openAiError(new Error("TypeError: cannot read properties of undefined (reading 'rows')"));
-		expect(r).toEqual({ status: 500, body: { error: { message: "internal error", type: "api_error", param: null, code: null } } });
+		expect(r).toEqual({
+			status: 500,
+			body: { error: { message: "internal error", type: "api_error", param: null, code: null } }
+		});
 		expect(openAiError(new Errors.ServiceNotAvailableError({ action: "ai.complete" })).status).toBe(503);
 	});
 });

@@ -25,9 +25,18 @@ describeWith(["postgres", "redis"])("refusals through a real gateway (Redis cach
 		sockets.push(s);
 		return s;
 	};
-	const closed = (s: Socket) => waitUntil("the socket to be closed by the server", async () => s.connected, c => !c, 10_000, 25);
+	const closed = (s: Socket) =>
+		waitUntil(
+			"the socket to be closed by the server",
+			async () => s.connected,
+			c => !c,
+			10_000,
+			25
+		);
 	const login = async (email: string): Promise<Member> => {
-		const r = await http(gw.port, "POST", "/api/auth/login", { body: { email, password: "correct horse battery" } });
+		const r = await http(gw.port, "POST", "/api/auth/login", {
+			body: { email, password: "correct horse battery" }
+		});
 		expect(r.status).toBe(200);
 		return r.body;
 	};
@@ -68,7 +77,9 @@ describeWith(["postgres", "redis"])("refusals through a real gateway (Redis cach
 			const staying = await open({ token: second.accessToken, organizationId: org });
 			expect((await call(ending, "auth.me")).data).toBeTruthy();
 
-			expect((await http(gw.port, "POST", "/api/auth/logout", { token: first.accessToken, org })).status).toBe(200);
+			expect((await http(gw.port, "POST", "/api/auth/logout", { token: first.accessToken, org })).status).toBe(
+				200
+			);
 			await closed(ending);
 			// The other session's socket still works, and the ended session cannot open a new one.
 			expect((await call(staying, "auth.me")).data).toMatchObject({ user: { id: first.user.id } });
@@ -80,7 +91,11 @@ describeWith(["postgres", "redis"])("refusals through a real gateway (Redis cach
 			const owner = await register(gw.port, "keys@example.com");
 			const org = owner.organization.id;
 			const mint = async (name: string) => {
-				const r = await http(gw.port, "POST", "/api/auth/api-keys", { token: owner.accessToken, org, body: { name } });
+				const r = await http(gw.port, "POST", "/api/auth/api-keys", {
+					token: owner.accessToken,
+					org,
+					body: { name }
+				});
 				expect(r.status).toBe(200);
 				return r.body as { id: string; key: string };
 			};
@@ -104,7 +119,11 @@ describeWith(["postgres", "redis"])("refusals through a real gateway (Redis cach
 			const member = await register(gw.port, "temp@example.com");
 			const org = owner.organization.id;
 			const body = { email: "temp@example.com", role: "member" };
-			const add = await http(gw.port, "POST", `/api/auth/organizations/${org}/members`, { token: owner.accessToken, org, body });
+			const add = await http(gw.port, "POST", `/api/auth/organizations/${org}/members`, {
+				token: owner.accessToken,
+				org,
+				body
+			});
 			expect(add.status).toBe(200);
 			const inOrg = await open({ token: member.accessToken, organizationId: org });
 			const inOwn = await open({ token: member.accessToken, organizationId: member.organization.id });
@@ -120,8 +139,12 @@ describeWith(["postgres", "redis"])("refusals through a real gateway (Redis cach
 		const b = await register(gw.port, "cache-b@example.com");
 		const asA = { token: a.accessToken, org: a.organization.id };
 		const asB = { token: b.accessToken, org: b.organization.id };
-		expect((await http(gw.port, "POST", "/api/auth/teams", { ...asA, body: { name: "Alpha only" } })).status).toBe(200);
-		expect((await http(gw.port, "POST", "/api/auth/teams", { ...asB, body: { name: "Beta only" } })).status).toBe(200);
+		expect((await http(gw.port, "POST", "/api/auth/teams", { ...asA, body: { name: "Alpha only" } })).status).toBe(
+			200
+		);
+		expect((await http(gw.port, "POST", "/api/auth/teams", { ...asB, body: { name: "Beta only" } })).status).toBe(
+			200
+		);
 		const names = (r: { body: any }) => r.body.rows.map((t: any) => t.name);
 
 		// A reads first: its list is cached in Redis, keyed by A's organization.
