@@ -7,12 +7,11 @@ import { io, Socket } from "socket.io-client";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL, REDIS_URL } from "../helpers/infra";
 import { startNode, TEST_JWT_SECRET } from "../helpers/process";
 import { FakeOpenAI } from "../helpers/fake-openai";
+import { freePorts } from "../helpers/ports";
 
-const PORT = 3971;
-const BASE = `http://127.0.0.1:${PORT}`;
+let BASE = "";
 // A second gateway whose request timeout (1 s) is shorter than the slow upstream's answer.
-const SHORT_PORT = 3972;
-const SHORT = `http://127.0.0.1:${SHORT_PORT}`;
+let SHORT = "";
 const TRANSIT_KEY = "ai-cluster-transit-key-0123456789abcdef";
 const RPM = 10;
 
@@ -37,6 +36,8 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 	let apiKey: string;
 
 	beforeAll(async () => {
+		const [PORT, SHORT_PORT] = await freePorts(2);
+		[BASE, SHORT] = [`http://127.0.0.1:${PORT}`, `http://127.0.0.1:${SHORT_PORT}`];
 		const upstream = await up.start();
 		db = await createTestDatabase();
 		const env = { TRANSPORTER: AMQP_URL, CACHER: REDIS_URL, CHANNELS_URL: AMQP_URL, DATABASE_URL: db.url, NAMESPACE: namespace, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY, AI_LOG_BATCH_MS: "0" };

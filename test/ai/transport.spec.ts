@@ -9,6 +9,7 @@ import zlib from "zlib";
 import OpenAI from "openai";
 import { createNodeFetch } from "../../services/ai/transport";
 import { HostPolicy, parseHostRules, EgressRefused } from "../../lib/egress";
+import { waitUntil } from "../helpers/wait";
 
 const COMPLETION = { id: "c1", object: "chat.completion", created: 1, model: "m", choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }] };
 // These servers listen on loopback, which the platform's default policy refuses: allowed here as an operator would.
@@ -107,7 +108,7 @@ describe("AI upstream transport", () => {
 			const reading = (async () => {
 				for await (const chunk of stream) chunks.push(chunk.choices[0]?.delta?.content ?? "");
 			})();
-			await new Promise(r => setTimeout(r, 50));
+			await waitUntil("the first chunk", async () => chunks.length, n => n > 0, 5000, 5);
 			controller.abort(new Error("client went away"));
 			await expect(reading).rejects.toThrow();
 			expect(chunks).toEqual(["a"]);

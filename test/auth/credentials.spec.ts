@@ -9,12 +9,13 @@ import pg from "pg";
 import { ServiceBroker } from "moleculer";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
 import { ROOT } from "../helpers/broker";
+import { freePort } from "../helpers/ports";
 import { TEST_JWT_SECRET, TEST_SERVICE_IDENTITY_KEY, TEST_TRANSIT_KEY } from "../helpers/process";
 import { loadConfig, setConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
 import { acquireDb, releaseDb } from "../../lib/db";
 
-const PORT = 3951;
+let PORT = 0;
 const TOKEN_TTL = 10; // ACCESS_TOKEN_TTL's minimum: the expiry test waits about this long
 const PASSWORD = "correct horse battery";
 const MASTER_KEY = crypto.randomBytes(32).toString("base64");
@@ -73,6 +74,7 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 	}
 
 	beforeAll(async () => {
+		PORT = await freePort();
 		db = await createTestDatabase();
 		sql = new pg.Client({ connectionString: db.url });
 		await sql.connect();

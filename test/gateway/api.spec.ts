@@ -4,11 +4,12 @@ import { ServiceBroker } from "moleculer";
 import { io, Socket } from "socket.io-client";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL, REDIS_URL } from "../helpers/infra";
 import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
+import { freePorts } from "../helpers/ports";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
 
-const G1 = 3941;
-const G2 = 3942;
+let G1 = 0;
+let G2 = 0;
 const USER_LIMIT = 40;
 
 type Res = { status: number; body: any; headers: Headers };
@@ -70,6 +71,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("gateway (two replicas, auth in 
 	let alice: any, bob: any, viewer: any, bobAuthOrg: string;
 
 	beforeAll(async () => {
+		[G1, G2] = await freePorts(2);
 		db = await createTestDatabase();
 		nodes = [
 			startNode({ ...env(), SERVICES: "auth", NODE_ID: `${namespace}-auth` }),

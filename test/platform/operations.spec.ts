@@ -3,8 +3,9 @@ import { execFileSync } from "child_process";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
 import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
 import { ROOT } from "../helpers/broker";
+import { freePort } from "../helpers/ports";
 
-const HEALTH_PORT = 3931;
+let HEALTH_PORT = 0;
 
 async function until<T>(fn: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
 	const deadline = Date.now() + timeoutMs;
@@ -23,6 +24,7 @@ describeWith(["postgres", "rabbitmq"])("operating a cluster node", () => {
 	const session = `cide-repl-${process.pid}`;
 
 	beforeAll(async () => {
+		HEALTH_PORT = await freePort();
 		db = await createTestDatabase();
 		env = { TRANSPORTER: AMQP_URL, DATABASE_URL: db.url, NAMESPACE: namespace, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY: TEST_TRANSIT_KEY };
 		node = startNode({ ...env, SERVICES: "auth", HEALTH_PORT: String(HEALTH_PORT), NODE_ID: "ops-auth-1" });

@@ -7,11 +7,12 @@ import { ServiceBroker } from "moleculer";
 import { io, Socket } from "socket.io-client";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL, REDIS_URL } from "../helpers/infra";
 import { startNode, TEST_JWT_SECRET } from "../helpers/process";
+import { freePort } from "../helpers/ports";
 import { deriveCredential, IDENTITY_META, signCall } from "../../lib/service-identity";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
 
-const PORT = 3961;
+let PORT = 0;
 const TRANSIT_KEY = "secrets-cluster-transit-key-0123456789";
 const MASTER_KEY = crypto.randomBytes(32).toString("base64");
 // The operator's root is on the secrets node only; the consumer's node holds its own credential, nothing more.
@@ -60,6 +61,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("secrets across processes", () =
 	};
 
 	beforeAll(async () => {
+		PORT = await freePort();
 		db = await createTestDatabase();
 		nodes = [
 			startNode({ ...env(), SERVICES: "auth,secrets", MASTER_KEY, SERVICE_IDENTITY_KEY: IDENTITY_ROOT, NODE_ID: `${namespace}-secrets` }),

@@ -1,0 +1,53 @@
+// Tokens and cost of a completion as the logs and budgets record them. Pure logic: no infrastructure.
+import { costOf, estimateTokens, usageOf } from "../../services/ai/usage";
+
+describe("usage and cost", () => {
+	test("the provider's reported usage is used as is, cached prompt tokens included", () => {
+		const reported = { prompt_tokens: 120, completion_tokens: 30, prompt_tokens_details: { cached_tokens: 100 } };
+		expect(usageOf(reported, [{ role: "user", content: "x" }], "y")).toEqual({
+			prompt: 120,
+			completion: 30,
+			cached: 100
+		});
+		expect(usageOf({ prompt_tokens: 5 }, [], "")).toEqual({ prompt: 5, completion: 0, cached: 0 });
+	});
+
+	test("without a report, tokens are estimated at about four characters each (never zero for some text)", () => {
+		const messages = [{ role: "user", content: "a".repeat(400) }];
+		const u = usageOf(undefined, messages, "b".repeat(40));
+		expect(u.prompt).toBe(Math.ceil(JSON.stringify(messages).length / 4));
+		expect(u.completion).toBe(10);
+		expect(u.cached).toBe(0);
+		expect(estimateTokens("x")).toBe(1);
+		expect(estimateTokens("")).toBe(0);
+	});
+
+	test("cost is per million tokens; cached prompt tokens are charged at the cached price, not twice", () => {
+		const prices = { input_price: 2, output_price: 8, cached_input_price: 0.5 };
+		expect(costOf({ prompt: 1_000_000, completion: 0, cached: 0 }, prices)).toBe(2);
+		expect(costOf({ prompt: 1000, completion: 500, cached: 0 }, prices)).toBeCloseTo(
+			(1000 * 2 + 500 * 8) / 1e6,
+			12
+		);
+		// 1000 prompt tokens of which 800 cached: 200 at 2, 800 at 0.5, 500 completion at 8.
+		expect(costOf({ prompt: 1000, completion: 500, cached: 800 }, prices)).toBeCloseTo(
+			(200 * 2 + 800 * 0.5 + 500 * 8) / 1e6,
+			12
+		);
+	});
+
+	test("prices as PostgreSQL returns numerics (strings) give the same cost; free models cost nothing", () => {
+		const u = { prompt: 1234, completion: 567, cached: 34 };
+		const asNumbers = costOf(u, { input_price: 2.5, output_price: 10, cached_input_price: 1.25 });
+		expect(costOf(u, { input_price: "2.5", output_price: "10", cached_input_price: "1.25" })).toBe(asNumbers);
+		expect(costOf(u, { input_price: 0, output_price: 0, cached_input_price: 0 })).toBe(0);
+	});
+
+	test("a report claiming more cached tokens than prompt tokens never makes a negative cost", () => {
+		const cost = costOf(
+			{ prompt: 10, completion: 0, cached: 50 },
+			{ input_price: 2, output_price: 8, cached_input_price: 1 }
+		);
+		expect(cost).toBeGreaterThanOrEqual(0);
+	});
+});
