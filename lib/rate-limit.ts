@@ -46,7 +46,13 @@ const windowOf = (key: string, windowMs: number, now: number) => {
 const secondsUntil = (at: number, now: number) => Math.max(1, Math.ceil((at - now) / 1000));
 
 // A refused hit is not counted: a client that keeps knocking is admitted again as its earlier hits age out.
-export function slidingHit(w: SlidingWindow | undefined, index: number, elapsed: number, windowMs: number, limit: number) {
+export function slidingHit(
+	w: SlidingWindow | undefined,
+	index: number,
+	elapsed: number,
+	windowMs: number,
+	limit: number
+) {
 	const current = w?.index === index ? w.count : 0;
 	const previous = w?.index === index ? w.previous : w?.index === index - 1 ? w.count : 0;
 	const weight = (windowMs - elapsed) / windowMs;
@@ -113,7 +119,9 @@ for _, key in ipairs(KEYS) do
 end
 return 0`;
 
-type SlidingRedis = Redis & { slidingHit(key: string, windowMs: string, limit: string): Promise<[number, number, number]> };
+type SlidingRedis = Redis & {
+	slidingHit(key: string, windowMs: string, limit: string): Promise<[number, number, number]>;
+};
 
 export class RedisRateLimiter implements RateLimiter {
 	private redis: SlidingRedis;
@@ -125,7 +133,8 @@ export class RedisRateLimiter implements RateLimiter {
 	}
 
 	async hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
-		const [allowed, remaining, retryMs] = await this.redis.slidingHit(`${this.prefix}:${key}`, String(windowMs), String(limit));
+		const args = [String(windowMs), String(limit)] as const;
+		const [allowed, remaining, retryMs] = await this.redis.slidingHit(`${this.prefix}:${key}`, ...args);
 		return { allowed: allowed === 1, remaining, retryAfterSec: secondsUntil(retryMs, 0) };
 	}
 

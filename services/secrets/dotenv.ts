@@ -38,7 +38,8 @@ export function parseDotenv(text: string): { entries: DotenvEntry[]; errors: Dot
 		const [, name, after] = m;
 		const rest = after.trimStart();
 		if (!NAME.test(name)) {
-			errors.push({ line, message: `${name.slice(0, 40)}: a name starts with a letter or _, then letters, digits, _ . - (at most 200)` });
+			const rule = "a name starts with a letter or _, then letters, digits, _ . - (at most 200)";
+			errors.push({ line, message: `${name.slice(0, 40)}: ${rule}` });
 			continue;
 		}
 		// A quoted value ends at the first matching quote followed only by spaces or a comment, maybe lines later.
