@@ -1,5 +1,9 @@
-// Fixed-window rate limits. In a cluster the counters live in Redis, so every replica shares one count per key;
-// embedded, in process memory. One atomic round trip per hit or reservation (a Lua script).
+// Rate limits. In a cluster the counters live in Redis, so every replica shares one count per key; embedded, in
+// process memory. One atomic round trip per hit or reservation (a Lua script).
+// Request limits are sliding windows (a window's count plus the previous window's, weighted by how much of it the
+// last windowMs still covers): a fixed window let a full burst through at the end of one window and another at the
+// start of the next. rate-limiter-flexible (evaluated for issue 11) only has fixed windows in its stores, and cannot
+// reserve against several budgets at once and settle later, so both stay here (bench/rate-limit.ts, bench/README.md).
 import Redis from "ioredis";
 import { Errors } from "moleculer";
 
@@ -41,11 +45,60 @@ const windowOf = (key: string, windowMs: number, now: number) => {
 };
 const secondsUntil = (at: number, now: number) => Math.max(1, Math.ceil((at - now) / 1000));
 
+// A refused hit is not counted: a client that keeps knocking is admitted again as its earlier hits age out.
+export function slidingHit(
+	w: SlidingWindow | undefined,
+	index: number,
+	elapsed: number,
+	windowMs: number,
+	limit: number
+) {
+	const current = w?.index === index ? w.count : 0;
+	const previous = w?.index === index ? w.previous : w?.index === index - 1 ? w.count : 0;
+	const weight = (windowMs - elapsed) / windowMs;
+	const allowed = previous * weight + current + 1 <= limit;
+	const count = allowed ? current + 1 : current;
+	// When there will be room for one more: once enough of the previous window has aged out, or in the next window.
+	let retryMs = 0;
+	if (!allowed)
+		retryMs =
+			current + 1 <= limit
+				? windowMs - ((limit - current - 1) * windowMs) / previous - elapsed
+				: windowMs - elapsed + (count > 0 ? windowMs * (1 - (limit - 1) / count) : 0);
+	const remaining = Math.max(0, Math.floor(limit - previous * weight - count));
+	return { allowed, window: { index, count, previous }, remaining, retryMs };
+}
+export interface SlidingWindow {
+	index: number;
+	count: number;
+	previous: number;
+}
+
+// The same computation in Redis, on Redis's clock (one for every replica); the key is a hash { i, c, p }.
 const HIT_SCRIPT = `
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-local ttl = redis.call('PTTL', KEYS[1])
-return { n, ttl }`;
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local win, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local index = math.floor(now / win)
+local elapsed = now - index * win
+local h = redis.call('HMGET', KEYS[1], 'i', 'c', 'p')
+local i, c, p = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
+if i ~= index then
+	if i == index - 1 then p = c else p = 0 end
+	c = 0
+end
+local weighted = p * (win - elapsed) / win
+local allowed = weighted + c + 1 <= limit
+if allowed then c = c + 1 end
+redis.call('HSET', KEYS[1], 'i', index, 'c', c, 'p', p)
+redis.call('PEXPIRE', KEYS[1], 2 * win)
+local retry = 0
+if not allowed then
+	if c + 1 <= limit then retry = win - (limit - c - 1) * win / p - elapsed
+	elseif c > 0 then retry = win - elapsed + win * (1 - (limit - 1) / c)
+	else retry = win - elapsed end
+end
+return { allowed and 1 or 0, math.max(0, math.floor(limit - weighted - c)), math.ceil(retry) }`;
 
 // KEYS: one counter per budget; ARGV: amount, time to live (ms), then each budget's limit.
 const RESERVE_SCRIPT = `
@@ -66,16 +119,23 @@ for _, key in ipairs(KEYS) do
 end
 return 0`;
 
+type SlidingRedis = Redis & {
+	slidingHit(key: string, windowMs: string, limit: string): Promise<[number, number, number]>;
+};
+
 export class RedisRateLimiter implements RateLimiter {
-	private redis: Redis;
+	private redis: SlidingRedis;
 	constructor(url: string, private prefix: string) {
-		this.redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
+		this.redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true }) as SlidingRedis;
 		this.redis.on("error", () => undefined);
+		// EVALSHA: the script's text is sent once, not with every hit.
+		this.redis.defineCommand("slidingHit", { numberOfKeys: 1, lua: HIT_SCRIPT });
 	}
 
 	async hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
-		const [n, ttl] = (await this.redis.eval(HIT_SCRIPT, 1, `${this.prefix}:${key}`, String(windowMs))) as [number, number];
-		return { allowed: n <= limit, remaining: Math.max(0, limit - n), retryAfterSec: Math.max(1, Math.ceil(ttl / 1000)) };
+		const args = [String(windowMs), String(limit)] as const;
+		const [allowed, remaining, retryMs] = await this.redis.slidingHit(`${this.prefix}:${key}`, ...args);
+		return { allowed: allowed === 1, remaining, retryAfterSec: secondsUntil(retryMs, 0) };
 	}
 
 	async reserve(budgets: Budget[], amount: number, windowMs: number): Promise<ReserveResult> {
@@ -102,20 +162,19 @@ export class RedisRateLimiter implements RateLimiter {
 
 export class MemoryRateLimiter implements RateLimiter {
 	private windows = new Map<string, { count: number; resetAt: number }>();
+	private sliding = new Map<string, SlidingWindow & { expiresAt: number }>();
 	private sweeper = setInterval(() => {
 		const now = Date.now();
 		for (const [k, w] of this.windows) if (w.resetAt <= now) this.windows.delete(k);
+		for (const [k, w] of this.sliding) if (w.expiresAt <= now) this.sliding.delete(k);
 	}, 60_000).unref();
 
 	async hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult> {
 		const now = Date.now();
-		let w = this.windows.get(key);
-		if (!w || w.resetAt <= now) {
-			w = { count: 0, resetAt: now + windowMs };
-			this.windows.set(key, w);
-		}
-		w.count++;
-		return { allowed: w.count <= limit, remaining: Math.max(0, limit - w.count), retryAfterSec: Math.max(1, Math.ceil((w.resetAt - now) / 1000)) };
+		const index = Math.floor(now / windowMs);
+		const r = slidingHit(this.sliding.get(key), index, now - index * windowMs, windowMs, limit);
+		this.sliding.set(key, { ...r.window, expiresAt: (index + 2) * windowMs });
+		return { allowed: r.allowed, remaining: r.remaining, retryAfterSec: secondsUntil(r.retryMs, 0) };
 	}
 
 	// Check and reserve happen in one synchronous step: nothing else runs in between.

@@ -1,21 +1,17 @@
 // Exact-match response cache: hot copies in Redis (process memory when embedded), the durable record in ai_cache.
 // The key covers the organization, the model and the normalized request, so organizations never share an entry.
 import crypto from "crypto";
+import canonicalize from "canonicalize";
 import Redis from "ioredis";
 import type { Db } from "../../lib/db";
 
 const CACHED_FIELDS = ["messages", "temperature", "max_tokens", "max_completion_tokens", "top_p", "stop", "tools", "tool_choice", "response_format", "seed", "n"];
 
-function canonical(v: unknown): string {
-	if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
-	if (v && typeof v === "object") return `{${Object.keys(v).sort().filter(k => (v as any)[k] !== undefined).map(k => `${JSON.stringify(k)}:${canonical((v as any)[k])}`).join(",")}}`;
-	return JSON.stringify(v ?? null);
-}
-
+// RFC 8785 canonical JSON: key order does not change the key (the same text the hand-written serializer gave).
 export function cacheKey(organizationId: string, model: string, body: Record<string, unknown>): string {
 	const picked: Record<string, unknown> = {};
 	for (const f of CACHED_FIELDS) if (body[f] !== undefined) picked[f] = body[f];
-	return crypto.createHash("sha256").update(`${organizationId}\n${model}\n${canonical(picked)}`).digest("hex");
+	return crypto.createHash("sha256").update(`${organizationId}\n${model}\n${canonicalize(picked)}`).digest("hex");
 }
 
 const MEMORY_ENTRIES = 5000;

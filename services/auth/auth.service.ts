@@ -196,7 +196,7 @@ const AuthService: ServiceSchema = {
 					};
 				}
 
-				const claims = token ? verifyAccessToken(getConfig().jwtSecret, token) : null;
+				const claims = token ? await verifyAccessToken(getConfig().jwtSecret, token) : null;
 				if (!claims) throw unauthorized("invalid or expired token");
 				const ended = (
 					await db.query("SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL LIMIT 1", [claims.sid])
@@ -241,7 +241,7 @@ const AuthService: ServiceSchema = {
 					throw fromDbError(e, "session");
 				});
 			return {
-				accessToken: signAccessToken(config.jwtSecret, { sub: userId, sid: familyId }, config.accessTokenTtl),
+				accessToken: await signAccessToken(config.jwtSecret, { sub: userId, sid: familyId }, config.accessTokenTtl),
 				refreshToken,
 				expiresIn: config.accessTokenTtl
 			};

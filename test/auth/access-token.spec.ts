@@ -24,9 +24,9 @@ function trailingBitsVariant(segment: string): string {
 
 // A token whose signature has a character that standard base64 spells differently ('-' or '_'), and whose payload
 // has unused bits in its last character, so that every variant below is really another spelling.
-function tokenWithVariants(): string {
+async function tokenWithVariants(): Promise<string> {
 	for (;;) {
-		const t = signAccessToken(SECRET, CLAIMS, 900);
+		const t = await signAccessToken(SECRET, CLAIMS, 900);
 		const [, p, s] = t.split(".");
 		if (/[-_]/.test(s) && p.length % 4 !== 0) return t;
 		CLAIMS.sid = crypto.randomUUID();
@@ -34,16 +34,19 @@ function tokenWithVariants(): string {
 }
 
 describe("access token verification", () => {
-	const token = tokenWithVariants();
-	const [h, p, s] = token.split(".");
+	let token: string, h: string, p: string, s: string;
+	beforeAll(async () => {
+		token = await tokenWithVariants();
+		[h, p, s] = token.split(".");
+	});
 
-	test("a token as issued is accepted, with its claims", () => {
-		const claims = verifyAccessToken(SECRET, token);
+	test("a token as issued is accepted, with its claims", async () => {
+		const claims = await verifyAccessToken(SECRET, token);
 		expect(claims).toMatchObject(CLAIMS);
 		expect(claims!.exp - claims!.iat).toBe(900);
 	});
 
-	test("another encoding of the same signature is refused", () => {
+	test("another encoding of the same signature is refused", async () => {
 		const bytes = Buffer.from(s, "base64url");
 		const variants: Record<string, string> = {
 			"padded base64url": `${s}=`,
@@ -55,10 +58,10 @@ describe("access token verification", () => {
 			"a newline at the end": `${s}\n`
 		};
 		expect(new Set([s, ...Object.values(variants)]).size).toBe(Object.keys(variants).length + 1);
-		for (const [name, sig] of Object.entries(variants)) expect([name, verifyAccessToken(SECRET, `${h}.${p}.${sig}`)]).toEqual([name, null]);
+		for (const [name, sig] of Object.entries(variants)) expect([name, await verifyAccessToken(SECRET, `${h}.${p}.${sig}`)]).toEqual([name, null]);
 	});
 
-	test("another encoding of the same header or payload is refused", () => {
+	test("another encoding of the same header or payload is refused", async () => {
 		const variants: Record<string, string> = {
 			"padded payload": `${h}.${p}==.${s}`,
 			"payload trailing bits": `${h}.${trailingBitsVariant(p)}.${s}`,
@@ -67,10 +70,10 @@ describe("access token verification", () => {
 			"four segments": `${token}.`,
 			"two segments": `${h}.${p}`
 		};
-		for (const [name, t] of Object.entries(variants)) expect([name, verifyAccessToken(SECRET, t)]).toEqual([name, null]);
+		for (const [name, t] of Object.entries(variants)) expect([name, await verifyAccessToken(SECRET, t)]).toEqual([name, null]);
 	});
 
-	test("the algorithm is pinned, even when the rest is signed with the real secret", () => {
+	test("the algorithm is pinned, even when the rest is signed with the real secret", async () => {
 		const payload = enc({ ...CLAIMS, iat: now(), exp: now() + 900 });
 		const headers: Record<string, string> = {
 			none: enc({ alg: "none", typ: "JWT" }),
@@ -80,13 +83,13 @@ describe("access token verification", () => {
 			"with a key id": enc({ alg: "HS256", typ: "JWT", kid: "x" }),
 			"with crit": enc({ alg: "HS256", typ: "JWT", crit: ["exp"] })
 		};
-		for (const [name, header] of Object.entries(headers)) expect([name, verifyAccessToken(SECRET, sign(header, payload))]).toEqual([name, null]);
-		expect(verifyAccessToken(SECRET, `${enc({ alg: "none", typ: "JWT" })}.${payload}.`)).toBeNull();
+		for (const [name, header] of Object.entries(headers)) expect([name, await verifyAccessToken(SECRET, sign(header, payload))]).toEqual([name, null]);
+		expect(await verifyAccessToken(SECRET, `${enc({ alg: "none", typ: "JWT" })}.${payload}.`)).toBeNull();
 		// The control: the same payload under the pinned header is accepted.
-		expect(verifyAccessToken(SECRET, sign(HEADER, payload))).toMatchObject(CLAIMS);
+		expect(await verifyAccessToken(SECRET, sign(HEADER, payload))).toMatchObject(CLAIMS);
 	});
 
-	test("exp, nbf and iat are checked, and claims must have their types", () => {
+	test("exp, nbf and iat are checked, and claims must have their types", async () => {
 		const t = now();
 		const payloads: Record<string, unknown> = {
 			expired: { ...CLAIMS, iat: t - 1000, exp: t - 1 },
@@ -104,12 +107,12 @@ describe("access token verification", () => {
 			"not JSON": "{sub:",
 			null: null
 		};
-		for (const [name, payload] of Object.entries(payloads)) expect([name, verifyAccessToken(SECRET, sign(HEADER, enc(payload)))]).toEqual([name, null]);
-		expect(verifyAccessToken(SECRET, sign(HEADER, enc({ ...CLAIMS, iat: t, nbf: t, exp: t + 900 })))).toMatchObject(CLAIMS);
+		for (const [name, payload] of Object.entries(payloads)) expect([name, await verifyAccessToken(SECRET, sign(HEADER, enc(payload)))]).toEqual([name, null]);
+		expect(await verifyAccessToken(SECRET, sign(HEADER, enc({ ...CLAIMS, iat: t, nbf: t, exp: t + 900 })))).toMatchObject(CLAIMS);
 	});
 
-	test("a token signed with another secret is refused", () => {
-		expect(verifyAccessToken(SECRET, signAccessToken(`${SECRET}-other`, CLAIMS, 900))).toBeNull();
-		expect(verifyAccessToken(`${SECRET}-other`, token)).toBeNull();
+	test("a token signed with another secret is refused", async () => {
+		expect(await verifyAccessToken(SECRET, await signAccessToken(`${SECRET}-other`, CLAIMS, 900))).toBeNull();
+		expect(await verifyAccessToken(`${SECRET}-other`, token)).toBeNull();
 	});
 });

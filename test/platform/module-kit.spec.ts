@@ -65,6 +65,35 @@ describe("audit chain", () => {
 		expect(entryHash("", { ...rows[0], details: { a: 2, b: 1 } })).toBe(rows[0].hash);
 	});
 
+	// Hashes computed before the chain moved to RFC 8785 canonical JSON (lib/audit-chain.ts): chains in databases
+	// must still verify, so the hash input of a stored row is unchanged.
+	test("an entry hashed the old way verifies after the change to RFC 8785", () => {
+		const old: AuditRow = {
+			organization_id: "00000000-0000-4000-8000-000000000001",
+			seq: 7,
+			actor_type: "user",
+			actor_id: "u-1",
+			action: "secrets.reveal",
+			target: "s-1",
+			outcome: "success",
+			request_id: "r-1",
+			details: { z: [1, 2.5, "é\u2028"], a: { y: null, x: true }, "\u00e9": "ü", "10": 1, "9": -0 },
+			created_at: "2024-05-01T12:00:00.123Z"
+		};
+		const hash = "093133bcfddd60f8c36af9dd86eb6fc6e49ac0f75933c6025ba63ae9d283d527";
+		expect(entryHash("abc", old)).toBe(hash);
+		const v = new ChainVerifier();
+		v.expected = 7;
+		expect(v.add([{ ...old, prev_hash: "", hash: entryHash("", old) }])).toBe(true);
+	});
+
+	test("details hash as the database gives them back (undefined dropped, NaN as null)", () => {
+		const written = entry(1, "");
+		const appended = { ...written, details: { gone: undefined, n: Number.NaN, k: "v" } };
+		const readBack = { ...written, details: JSON.parse(JSON.stringify(appended.details)) };
+		expect(entryHash("", appended)).toBe(entryHash("", readBack));
+	});
+
 	test("names the first altered entry, a removed middle entry, and entries removed from the end", () => {
 		const rows = chain(4);
 		const altered = new ChainVerifier();

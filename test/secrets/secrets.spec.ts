@@ -205,18 +205,25 @@ describeWith(["postgres"])("secrets module (PostgreSQL)", () => {
 	});
 
 	test("import and export an environment as .env", async () => {
-		const content = `# comment\nexport API_URL=https://api.example.com\nQUOTED="line1\\nline2 \\"q\\""\nSINGLE='a b c'\n`;
+		const content = `# comment\nexport API_URL=https://api.example.com\nQUOTED="line1\\nline2 'q'"\nSINGLE='a "b" c'\n`;
 		const r: any = await broker.call("secrets.import", { environment: "development", content }, as(ownerAuth));
 		expect(r.created.sort()).toEqual(["API_URL", "QUOTED", "SINGLE"]);
 		const again: any = await broker.call("secrets.import", { environment: "development", content: "API_URL=changed\n" }, as(ownerAuth));
 		expect(again.skipped).toEqual(["API_URL"]);
 		const exp: any = await broker.call("secrets.export", { environment: "development" }, as(ownerAuth));
-		expect(exp.content).toContain('API_URL="https://api.example.com"');
-		expect(exp.content).toContain('QUOTED="line1\\nline2 \\"q\\""');
+		expect(exp.content).toContain("API_URL='https://api.example.com'");
+		expect(exp.content).toContain("QUOTED=`line1\nline2 'q'`");
 		const roundTrip: any = await broker.call("secrets.import", { environment: "staging", content: exp.content }, as(ownerAuth));
 		expect(roundTrip.created).toContain("QUOTED");
-		const quoted = ((await broker.call("secrets.list", { environment: "staging" }, as(ownerAuth))) as any[]).find(s => s.name === "QUOTED");
-		expect(await broker.call("secrets.reveal", { id: quoted.id }, as(ownerAuth))).toMatchObject({ value: 'line1\nline2 "q"' });
+		const staged = (await broker.call("secrets.list", { environment: "staging" }, as(ownerAuth))) as any[];
+		const reveal = (name: string) => broker.call("secrets.reveal", { id: staged.find(s => s.name === name).id }, as(ownerAuth));
+		expect(await reveal("QUOTED")).toMatchObject({ value: "line1\nline2 'q'" });
+		expect(await reveal("SINGLE")).toMatchObject({ value: 'a "b" c' });
+		// What dotenv would skip or cut without a word is refused with its line.
+		await expect(broker.call("secrets.import", { environment: "development", content: "A=1\nPASSWORD=abc#123\n" }, as(ownerAuth))).rejects.toMatchObject({
+			code: 422,
+			message: expect.stringContaining("line 2: PASSWORD")
+		});
 		await expect(broker.call("secrets.import", { environment: "development", content: "not a line" }, as(ownerAuth))).rejects.toMatchObject({ code: 422 });
 		await expect(broker.call("secrets.export", { environment: "development" }, as(memberAuth))).rejects.toMatchObject({ code: 403 });
 	});

@@ -1,0 +1,82 @@
+// Request limits are sliding windows: a full burst at the end of one window and another at the start of the next
+// (twice the limit within moments, which a fixed window lets through) is held to about one limit. In process memory
+// (embedded) and in Redis (shared by replicas), with the same arithmetic.
+import { describeWith, REDIS_URL, uniqueNamespace } from "../helpers/infra";
+import { MemoryRateLimiter, RateLimiter, RedisRateLimiter, slidingHit } from "../../lib/rate-limit";
+
+const LIMIT = 10;
+const WINDOW_MS = 2000;
+
+const sleepUntil = async (at: number) => {
+	while (Date.now() < at) await new Promise(r => setTimeout(r, Math.min(20, Math.max(1, at - Date.now()))));
+};
+
+// Bursts of LIMIT hits just before a window edge and just after it; returns how many each burst got through and how
+// long after the first burst began the second ended. A window's edge is either on the clock (windows aligned to
+// multiples of WINDOW_MS) or WINDOW_MS after the hit that opened it: both are tried.
+async function edgeBursts(limiter: Pick<RateLimiter, "hit">, key: string, edge: "clock" | "first hit") {
+	const burst = async () => {
+		const results = await Promise.all(Array.from({ length: LIMIT }, () => limiter.hit(key, LIMIT, WINDOW_MS)));
+		return results.filter(r => r.allowed).length;
+	};
+	let boundary: number;
+	let before = 0;
+	if (edge === "clock") {
+		while (Date.now() % WINDOW_MS < WINDOW_MS * 0.8) await new Promise(r => setTimeout(r, 20));
+		boundary = (Math.floor(Date.now() / WINDOW_MS) + 1) * WINDOW_MS;
+	} else {
+		// One hit opens the window; the bursts straddle its end.
+		const opened = Date.now();
+		before += (await limiter.hit(key, LIMIT, WINDOW_MS)).allowed ? 1 : 0;
+		boundary = opened + WINDOW_MS;
+		await sleepUntil(boundary - 150);
+	}
+	const start = Date.now();
+	before += await burst();
+	await sleepUntil(boundary + 150);
+	const after = await burst();
+	return { before, after, spanMs: Date.now() - start };
+}
+
+function expectHeldToOneLimit({ before, after, spanMs }: { before: number; after: number; spanMs: number }) {
+	expect(before).toBe(LIMIT);
+	// What aged out of the trailing window between the bursts, at most, plus one (rounding).
+	expect(after).toBeLessThanOrEqual(Math.ceil((LIMIT * spanMs) / WINDOW_MS) + 1);
+	expect(before + after).toBeLessThan(2 * LIMIT);
+}
+
+describe("sliding-window request limits", () => {
+	test.each(["clock", "first hit"] as const)("a burst at a window edge (%s) cannot pass twice the limit (process memory)", async edge => {
+		const limiter = new MemoryRateLimiter();
+		expectHeldToOneLimit(await edgeBursts(limiter, "ip:edge", edge));
+		await limiter.close();
+	});
+
+	test("the arithmetic: the previous window weighs by how much of it is still in the trailing window", () => {
+		// Halfway through a window after a full previous one: half of it still counts.
+		const half = slidingHit({ index: 0, count: LIMIT, previous: 0 }, 1, WINDOW_MS / 2, WINDOW_MS, LIMIT);
+		expect(half).toMatchObject({ allowed: true, remaining: LIMIT / 2 - 1 });
+		// A full current window refuses, and names when the next hit will fit (not counted meanwhile).
+		const full = slidingHit({ index: 1, count: LIMIT, previous: 0 }, 1, 500, WINDOW_MS, LIMIT);
+		expect(full).toMatchObject({ allowed: false, window: { count: LIMIT } });
+		expect(full.retryMs).toBeGreaterThan(WINDOW_MS - 500);
+		expect(slidingHit(full.window, 2, full.retryMs - (WINDOW_MS - 500), WINDOW_MS, LIMIT).allowed).toBe(true);
+		// Two windows later nothing is left.
+		expect(slidingHit({ index: 0, count: LIMIT, previous: LIMIT }, 2, 0, WINDOW_MS, LIMIT).remaining).toBe(LIMIT - 1);
+	});
+});
+
+describeWith(["redis"])("sliding-window request limits in Redis", () => {
+	test.each(["clock", "first hit"] as const)("a burst at a window edge (%s) cannot pass twice the limit, whichever replica counts", async edge => {
+		const prefix = uniqueNamespace("rl");
+		const [a, b] = [new RedisRateLimiter(REDIS_URL, prefix), new RedisRateLimiter(REDIS_URL, prefix)];
+		const alternating: Pick<RateLimiter, "hit"> = {
+			hit: (key, limit, windowMs) => (Math.random() < 0.5 ? a : b).hit(key, limit, windowMs)
+		};
+		expectHeldToOneLimit(await edgeBursts(alternating, "ip:edge", edge));
+		const refused = await a.hit("ip:edge", LIMIT, WINDOW_MS);
+		expect(refused).toMatchObject({ allowed: false, remaining: 0 });
+		expect(refused.retryAfterSec).toBeGreaterThanOrEqual(1);
+		await Promise.all([a.close(), b.close()]);
+	});
+});
