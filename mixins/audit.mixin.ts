@@ -1,12 +1,15 @@
 // AuditMixin: a hash-chained audit log per organization (lib/audit-chain.ts). `await this.appendAudit(t, entry)`
 // writes an entry in the caller's transaction, after the organization's chain head (its own table, locked by the
 // append, which orders concurrent writers); the `audit` and `audit.verify` actions list and check the chain.
+// `this.auditedTransaction(ctx, action, target, op)` runs op in a transaction with the entry of its outcome; an op
+// that throws AuditDenied is refused (403) after its "denied" entry is written in a transaction of its own.
 // Tables: `<log>` (organization_id, seq, actor_type, actor_id, action, target, outcome, request_id, details,
 // created_at, prev_hash, hash) and `<heads>` (organization_id, seq, hash), created by the module's migration.
 import type { Context } from "moleculer";
+import { forbidden } from "../lib/errors";
 import type { ServiceSchema } from "../lib/schema";
 import { AuditEntry, AuditRow, ChainVerifier, entryHash, VerifyResult } from "../lib/audit-chain";
-import { TenantSql, tenantSql } from "../lib/db/tenant";
+import { organizationSql, TenantSql, tenantSql } from "../lib/db/tenant";
 
 export type { AuditEntry } from "../lib/audit-chain";
 
@@ -17,9 +20,26 @@ export interface AuditOptions {
 	permission: string;
 }
 
+// A refusal worth recording: the audited operation is denied, its entry says why, the caller gets a 403.
+export class AuditDenied extends Error {}
+
+export interface AuditedOptions<T> {
+	// An internal call names its organization and actor and ignores whatever principal its caller's meta claims.
+	internal?: { organizationId: string; actor: Pick<AuditEntry, "actorType" | "actorId"> };
+	// What the success entry records of the result.
+	details?: (result: T) => Record<string, unknown> | undefined;
+}
+
 export interface AuditMethods {
 	appendAudit(t: TenantSql, e: AuditEntry): Promise<void>;
 	verifyAudit(t: TenantSql): Promise<VerifyResult>;
+	auditedTransaction<T>(
+		ctx: Context,
+		action: string,
+		target: string | null,
+		op: (t: TenantSql) => Promise<T>,
+		opts?: AuditedOptions<T>
+	): Promise<T>;
 }
 
 const IDENT = /^[a-z_][a-z0-9_]*$/;
@@ -70,6 +90,44 @@ export function AuditMixin(opts: AuditOptions): Partial<ServiceSchema> {
 		return chain.result(head);
 	}
 
+	// If the entry cannot be written, the operation fails with it. The actor is the caller's user, or the service
+	// acting without one (a job's principal).
+	async function auditedTransaction<T>(
+		ctx: Context,
+		action: string,
+		target: string | null,
+		op: (t: TenantSql) => Promise<T>,
+		opts: AuditedOptions<T> = {}
+	): Promise<T> {
+		const { internal } = opts;
+		const scope = internal ? organizationSql(internal.organizationId) : tenantSql(ctx);
+		const auth = scope.auth;
+		const byService = auth?.kind === "service";
+		const actor = internal?.actor ?? {
+			actorType: byService ? ("service" as const) : ("user" as const),
+			actorId: (byService ? auth!.service : auth?.userId) ?? null
+		};
+		const entry = (outcome: AuditEntry["outcome"], details?: Record<string, unknown>): AuditEntry => ({
+			...actor,
+			action,
+			target,
+			outcome,
+			requestId: ctx.requestID,
+			details
+		});
+		try {
+			return await scope.transaction(async t => {
+				const result = await op(t);
+				await appendAudit(t, entry("success", opts.details?.(result)));
+				return result;
+			});
+		} catch (err) {
+			if (!(err instanceof AuditDenied)) throw err;
+			await scope.transaction(async t => appendAudit(t, entry("denied", { reason: err.message })));
+			throw forbidden(err.message);
+		}
+	}
+
 	return {
 		actions: {
 			audit: {
@@ -96,6 +154,6 @@ export function AuditMixin(opts: AuditOptions): Partial<ServiceSchema> {
 				}
 			}
 		},
-		methods: { appendAudit, verifyAudit }
+		methods: { appendAudit, verifyAudit, auditedTransaction }
 	};
 }

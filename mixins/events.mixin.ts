@@ -14,6 +14,7 @@ import { acquireDb, getDb, releaseDb, Queryable } from "../lib/db";
 import { OutboxRelay, makeEvent, writeManyToOutbox } from "../lib/events/outbox";
 import { AmqpTopology } from "../lib/events/topology";
 import { loadManifests, manifestOfServiceFile, ModuleManifest, SERVICES_DIR } from "../lib/module";
+import { exponentialDelay } from "../lib/resilience";
 import type { EventData, EventType, PlatformEvent } from "../lib/events/types";
 
 export type Publish = <T extends EventType>(type: T, data: EventData<T>) => Extract<PlatformEvent, { type: T }>;
@@ -52,7 +53,7 @@ async function stopRelay(broker: ServiceBroker) {
 }
 
 export function retryDelay(attempt: number): number {
-	return Math.min(30_000, getConfig().channelsRetryBaseMs * 2 ** attempt);
+	return exponentialDelay(getConfig().channelsRetryBaseMs, 30_000)(attempt);
 }
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));

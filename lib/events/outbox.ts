@@ -5,6 +5,7 @@ import crypto from "crypto";
 import type { ServiceBroker } from "moleculer";
 import type { Db, Queryable } from "../db";
 import { AmqpTopology } from "./topology";
+import { exponentialDelay } from "../resilience";
 import { channelOf, EventData, EventType, PlatformEvent } from "./types";
 
 export interface OutboxRow {
@@ -29,7 +30,8 @@ export async function writeManyToOutbox(tx: Queryable, events: { id: string; typ
 const BATCH = 100;
 const PRUNE_EVERY_MS = 10 * 60_000;
 const PROCESSED_KEEP_DAYS = 30;
-const MAX_BACKOFF_MS = 60_000;
+// A row that failed n times waits 500 ms · 2^n, at most a minute, before its next attempt.
+const backoff = exponentialDelay(500, 60_000);
 
 export class OutboxRelay {
 	private timer?: NodeJS.Timeout;
@@ -125,11 +127,10 @@ export class OutboxRelay {
 				await sent[i];
 				published.push(row.id);
 			} catch (err: any) {
-				const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** row.attempts);
 				await tx.query(
 					`UPDATE outbox SET attempts = attempts + 1, last_error = $2,
 					 next_attempt_at = now() + ($3 || ' milliseconds')::interval WHERE id = $1`,
-					[row.id, String(err?.message ?? err).slice(0, 500), String(backoff)]
+					[row.id, String(err?.message ?? err).slice(0, 500), String(backoff(row.attempts))]
 				);
 			}
 		}

@@ -4,16 +4,21 @@
 import crypto from "crypto";
 import { Readable } from "stream";
 import { Errors } from "moleculer";
-import type { Context } from "moleculer";
+import type { Context, Service } from "moleculer";
+import type OpenAI from "openai";
 import type { ServiceSchema } from "../../lib/schema";
 import { getConfig, moduleSettings } from "../../lib/config";
 import aiModule from "./ai.module";
 import { getDb } from "../../lib/db";
+import type { Queryable } from "../../lib/db";
 import { TenantSql, tenantSql, where } from "../../lib/db/tenant";
-import { createRateLimiter, RateLimiter, Reservation } from "../../lib/rate-limit";
-import { ExternalFailure } from "../../lib/errors";
 import { makeEvent } from "../../lib/events/outbox";
-import { LogWriter, pruneCompletionLogs } from "./log-writer";
+import { broadcast } from "../../lib/events/broadcast";
+import { HostPolicy } from "../../lib/egress";
+import type { InFlight } from "../../lib/in-flight";
+import type { LocalCache } from "../../lib/local-cache";
+import { redact } from "../../lib/redact";
+import { firstSuccess } from "../../lib/resilience";
 import { EventsMixin } from "../../mixins/events.mixin";
 import { SecretsClientMixin } from "../../mixins/secrets-client.mixin";
 import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
@@ -21,16 +26,16 @@ import { DatabaseMixin } from "../../mixins/database.mixin";
 import { CancellableMixin } from "../../mixins/cancellable.mixin";
 import { LocalCacheMixin } from "../../mixins/local-cache.mixin";
 import { OrgSettingsMixin, Settings } from "../../mixins/org-settings.mixin";
+import { Limit, RateLimitMethods, RateLimitMixin } from "../../mixins/rate-limit.mixin";
 import { CompletionCache, cacheKey } from "./cache";
-import { DeploymentHealth, Deployment, Strategy } from "./router";
-import { UpstreamClients, UpstreamFailure, classify } from "./upstream";
+import { completionValues, LogWriter, pruneCompletionLogs } from "./log-writer";
+import { DeploymentHealth, Deployment, planAttempts } from "./router";
+import { estimateOf, Outcome, RequestKind, Run } from "./run";
+import { UpstreamClients, UpstreamFailure, classify, clientError } from "./upstream";
 import { readChatCompletion, checkStreamResponse, checkChunk, readEmbeddings } from "./upstream";
 import type { Credentials, HeaderValue } from "./upstream";
 import { createNodeFetch } from "./transport";
-import { HostPolicy } from "../../lib/egress";
-import { redact } from "../../lib/redact";
 import { costOf, usageOf, Usage, estimateTokens } from "./usage";
-import { broadcast } from "../../lib/events/broadcast";
 
 const ORG_CONFIG_TTL_MS = 30_000;
 const ORG_CONFIG_MAX = 10_000;
@@ -67,52 +72,43 @@ const chatParams = {
 };
 const PASS_THROUGH = ["messages", "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "tools", "tool_choice", "response_format", "seed", "user", "presence_penalty", "frequency_penalty"];
 
-interface Target {
-	requested: string;
-	chain: string[];
-	body: Record<string, any>; // what goes upstream
-	tags: string[];
-	cache?: boolean;
-	firstTokenTimeoutMs?: number;
+// What the service's methods see as `this`: its own state, its methods and its mixins'.
+interface AiThis extends Service, RateLimitMethods {
+	health: DeploymentHealth;
+	upstreams: UpstreamClients;
+	cache: CompletionCache;
+	logWriter: LogWriter;
+	inFlight: InFlight;
+	orgConfigs: LocalCache<OrgConfig>;
+	withEvents<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+	readSettings(t: TenantSql): Promise<Settings>;
+	resolveSecret(ref: { organizationId: string; environment: string; name: string }): Promise<string>;
+	orgConfig(t: TenantSql): Promise<OrgConfig>;
+	begin(ctx: Context<any>, kind: RequestKind, stream: boolean): Promise<Run>;
+	checkLimits(run: Run, model: string): Promise<void>;
+	settleTokens(run: Run, tokens: number): Promise<void>;
+	withFallbacks<T>(run: Run, attempt: AttemptFn<T>): Promise<Served<T>>;
+	providerCredentials(run: Run, provider: any): Promise<Credentials>;
+	completeChat(run: Run): Promise<unknown>;
+	streamChat(run: Run): Promise<Readable>;
+	embed(run: Run, params: any): Promise<unknown>;
+	finish(run: Run, r: { deployment: Deployment; provider: any; model: string; usage: Usage; response: unknown; firstTokenMs?: number }): Promise<void>;
+	fail(run: Run, err: unknown): Promise<Error>;
+	record(run: Run, r: Outcome): Promise<void>;
 }
 
-interface Run {
-	requestId: string;
-	org: string;
-	cfg: any; // the organization's AI set-up, one snapshot for the whole request
-	auth: any;
-	target: Target;
-	started: number;
-	events: any[];
-	path: string[];
-	controller: AbortController;
-	kind: "chat" | "embedding";
-	stream: boolean;
-	reservation?: Reservation; // tokens held against the tokens-per-minute limits until the call settles
-	secrets: string[]; // every secret value sent upstream for this request: cut out of whatever it answers
+interface OrgConfig {
+	providers: Map<string, any>;
+	models: any[];
+	configurations: any[];
+	rules: any[];
+	chains: any[];
+	limits: any[];
+	settings: Settings;
 }
 
-type LimitKind = "requests_per_minute" | "tokens_per_minute";
-
-// Names the limit that refused: its scope (in parentheses, as clients parse it) and which budget ran out.
-class RateLimited extends Errors.MoleculerClientError {
-	constructor(scope: string, limit: LimitKind, perMinute: number, retryAfterSec: number) {
-		const what = `${perMinute} ${limit === "tokens_per_minute" ? "tokens" : "requests"} per minute`;
-		super(`rate limit exceeded (${scope}): ${what}; retry in ${retryAfterSec}s`, 429, "RATE_LIMITED", {
-			retryAfter: retryAfterSec,
-			scope,
-			limit,
-			perMinute
-		});
-	}
-}
-
-// What a request is expected to use, reserved against token limits before it runs: its prompt, plus the output cap
-// it asks for. Output beyond the estimate (a request without a cap) is counted when the request settles.
-function estimateOf(kind: "chat" | "embedding", body: Record<string, any>): number {
-	if (kind === "embedding") return estimateTokens(body.input);
-	return estimateTokens(body.messages) + (body.max_completion_tokens ?? body.max_tokens ?? 0);
-}
+type AttemptFn<T> = (d: Deployment, client: OpenAI, signal: AbortSignal, control: AbortController) => Promise<T>;
+type Served<T> = { result: T; deployment: Deployment; provider: any; model: string; control: AbortController };
 
 const AiService: ServiceSchema = {
 	name: "ai",
@@ -122,6 +118,7 @@ const AiService: ServiceSchema = {
 		SecretsClientMixin,
 		HousekeepingMixin("prune", PRUNE_EVERY_MS, "prune the AI tables"),
 		CancellableMixin("ai.cancel", why => new UpstreamFailure("cancelled", why)),
+		RateLimitMixin("ai"),
 		// Each organization's AI set-up (orgConfig), dropped on every replica when any part of it changes.
 		LocalCacheMixin<object, { organizationId: string }>("orgConfigs", {
 			max: ORG_CONFIG_MAX,
@@ -164,7 +161,7 @@ const AiService: ServiceSchema = {
 			permission: "ai:write",
 			external: true,
 			params: { $$strict: "remove", ...chatParams },
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: AiThis, ctx: Context<any>) {
 				const run = await this.begin(ctx, "chat", false);
 				return this.completeChat(run);
 			}
@@ -177,7 +174,7 @@ const AiService: ServiceSchema = {
 			permission: "ai:write",
 			external: true,
 			params: { $$strict: "remove", ...chatParams },
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: AiThis, ctx: Context<any>) {
 				const run = await this.begin(ctx, "chat", true);
 				return this.streamChat(run);
 			}
@@ -197,7 +194,7 @@ const AiService: ServiceSchema = {
 				tags: { type: "array", items: "string", optional: true },
 				requestId: { type: "string", max: 100, optional: true }
 			},
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: AiThis, ctx: Context<any>) {
 				const run = await this.begin(ctx, "embedding", false);
 				return this.embed(run, ctx.params);
 			}
@@ -206,7 +203,7 @@ const AiService: ServiceSchema = {
 		models: {
 			rest: "GET /models",
 			permission: "ai:read",
-			async handler(this: any, ctx: Context) {
+			async handler(this: AiThis, ctx: Context) {
 				const cfg = await this.orgConfig(tenantSql(ctx));
 				const names = new Map<string, string>();
 				for (const m of cfg.models) names.set(m.name, m.kind);
@@ -262,7 +259,7 @@ const AiService: ServiceSchema = {
 
 	methods: {
 		// Everything about an organization's AI set-up, read once and reused for a short while.
-		async orgConfig(this: any, t: TenantSql) {
+		async orgConfig(this: AiThis, t: TenantSql) {
 			const hit = this.orgConfigs.get(t.organizationId);
 			if (hit) return hit;
 			const [providers, models, configurations, rules, chains, limits, settings] = await Promise.all([
@@ -288,14 +285,14 @@ const AiService: ServiceSchema = {
 		},
 
 		// After `configure` (OrgSettingsMixin): every replica drops its copy of the organization's set-up.
-		settingsChanged(this: any, ctx: Context) {
+		settingsChanged(this: AiThis, ctx: Context) {
 			const org = tenantSql(ctx).organizationId;
 			broadcast(this.broker, "ai.config.changed", { organizationId: org });
 			this.orgConfigs.delete(org);
 		},
 
 		// Resolves the request's model or configuration, checks rate limits, and registers it for cancellation.
-		async begin(this: any, ctx: Context<any>, kind: "chat" | "embedding", stream: boolean): Promise<Run> {
+		async begin(this: AiThis, ctx: Context<any>, kind: RequestKind, stream: boolean): Promise<Run> {
 			const t = tenantSql(ctx);
 			const auth = t.auth!;
 			const org = t.organizationId;
@@ -330,7 +327,7 @@ const AiService: ServiceSchema = {
 				stream,
 				secrets: []
 			};
-			await this.checkLimits(run, cfg, model, estimateOf(kind, body));
+			await this.checkLimits(run, model);
 			try {
 				// Announced now (with the next batch), not with the request's outcome: a long stream is seen as started.
 				const started = { requestId: run.requestId, model: p.model, organizationId: org };
@@ -343,119 +340,89 @@ const AiService: ServiceSchema = {
 			return run;
 		},
 
-		// Every limit is counted atomically where every replica sees it (Redis in a cluster). Tokens first, as a
-		// reservation of the request's estimate against all its token budgets at once, settled to the real usage when
-		// the request ends; then requests, whose refusal gives the reservation back.
-		async checkLimits(this: any, run: Run, cfg: any, model: string, estimate: number) {
-			const applicable = cfg.limits
-				.map((l: any) => ({ l, subject: this.limitSubject(l, run, model) as string | undefined }))
-				.filter((x: { subject?: string }) => x.subject);
-			const tokenLimits = applicable.filter((x: any) => x.l.tokens_per_minute);
-			if (tokenLimits.length) {
-				const budgets = tokenLimits.map(({ l, subject }: any) => ({
-					key: `tpm:${l.id}:${subject}`,
-					limit: l.tokens_per_minute
-				}));
-				const r = await this.limiter.reserve(budgets, estimate, 60_000);
-				if (!r.allowed) await this.refuse(run, tokenLimits[r.refused].l, "tokens_per_minute", r.retryAfterSec);
-				else run.reservation = r.reservation;
+		// Every limit of the organization that applies to this request, counted for its subject (RateLimitMixin).
+		async checkLimits(this: AiThis, run: Run, model: string) {
+			const limits: Limit[] = [];
+			for (const l of run.cfg.limits) {
+				if (l.model && l.model !== model && l.model !== run.target.requested) continue;
+				const { org, auth } = run;
+				const bySubject: Record<string, string | undefined> = { organization: org, user: auth.userId, api_key: auth.apiKeyId };
+				const subject = l.scope in bySubject ? bySubject[l.scope] : `${org}:${model}`;
+				if (!subject) continue;
+				const scope = l.model ? `${l.scope}:${l.model}` : l.scope;
+				const perMinute = { requestsPerMinute: l.requests_per_minute, tokensPerMinute: l.tokens_per_minute };
+				limits.push({ scope, key: `${l.id}:${subject}`, ...perMinute });
 			}
-			for (const { l, subject } of applicable) {
-				if (!l.requests_per_minute) continue;
-				const r = await this.limiter.hit(`rpm:${l.id}:${subject}`, l.requests_per_minute, 60_000);
-				if (r.allowed) continue;
-				await this.settleTokens(run, 0);
-				await this.refuse(run, l, "requests_per_minute", r.retryAfterSec);
-			}
-		},
-
-		async refuse(this: any, run: Run, l: any, limit: LimitKind, retryAfterSec: number) {
-			const scope = l.model ? `${l.scope}:${l.model}` : l.scope;
-			run.events.push(makeEvent("ai.ratelimit.exceeded", { organizationId: run.org, userId: run.auth.userId, scope }));
-			await this.record(run, { status: "rate_limited", error: `rate limit ${scope}: ${limit}` });
-			throw new RateLimited(scope, limit, l[limit], retryAfterSec);
+			run.reservation = await this.admitLimits(limits, estimateOf(run.kind, run.target.body), async (l, kind) => {
+				run.events.push(makeEvent("ai.ratelimit.exceeded", { organizationId: run.org, userId: run.auth.userId, scope: l.scope }));
+				await this.record(run, { status: "rate_limited", error: `rate limit ${l.scope}: ${kind}` });
+			});
 		},
 
 		// Replaces the request's token reservation by what it really used (0: nothing reached a model); once.
-		async settleTokens(this: any, run: Run, tokens: number) {
+		async settleTokens(this: AiThis, run: Run, tokens: number) {
 			const reservation = run.reservation;
-			if (!reservation) return;
 			run.reservation = undefined;
-			await this.limiter
-				.settle(reservation, tokens)
-				.catch((err: Error) => this.logger.warn(`Could not settle a token reservation: ${err.message}`));
-		},
-
-		// Who a limit counts for this request (undefined: the limit does not apply).
-		limitSubject(l: any, run: Run, model: string): string | undefined {
-			if (l.model && l.model !== model && l.model !== run.target.requested) return undefined;
-			if (l.scope === "organization") return run.org;
-			if (l.scope === "user") return run.auth.userId;
-			if (l.scope === "api_key") return run.auth.apiKeyId;
-			return `${run.org}:${model}`;
-		},
-
-		// Deployments to try, model by model along the fallback chain, ordered by the model's routing rule.
-		plan(this: any, run: Run) {
-			const cfg = run.cfg;
-			const tags = run.target.tags;
-			return run.target.chain.map((model: string) => {
-				const rule = cfg.rules.find((r: any) => r.model === model && r.tag && tags.includes(r.tag)) ?? cfg.rules.find((r: any) => r.model === model && !r.tag);
-				const deployments: Deployment[] = cfg.models.filter((m: any) => m.name === model && m.kind === run.kind);
-				return { model, deployments: this.health.order(deployments, (rule?.strategy ?? "priority") as Strategy) as Deployment[] };
-			});
+			await this.settleLimits(reservation, tokens);
 		},
 
 		// Tries deployments in order until `attempt` succeeds; announces fallbacks and health changes. Each attempt
 		// gets its own abort signal: the provider's timeout (until the answer, or a stream's first token) and the
 		// client's cancellation both end it with a reason the router understands.
-		async withFallbacks(this: any, run: Run, attempt: (d: Deployment, client: any, signal: AbortSignal, control: AbortController) => Promise<any>) {
+		async withFallbacks<T>(this: AiThis, run: Run, attempt: AttemptFn<T>): Promise<Served<T>> {
 			const cfg = run.cfg;
 			const cooldownMs = cfg.settings.cooldownSeconds * 1000;
+			const healthChanged = (d: Deployment, status: string) =>
+				run.events.push(makeEvent("ai.provider.health.changed", { providerId: d.provider_id, status, organizationId: run.org }));
 			let last: UpstreamFailure | undefined;
 			let previousModel: string | undefined;
-			for (const { model, deployments } of this.plan(run)) {
-				if (previousModel && deployments.length)
-					run.events.push(makeEvent("ai.completion.fallback", { requestId: run.requestId, fromModel: previousModel, toModel: model, reason: last?.kind ?? "unavailable" }));
-				if (deployments.length) previousModel = model;
-				for (const d of deployments) {
+			const served = await firstSuccess(planAttempts(this.health, cfg, run.target.chain, run.kind, run.target.tags), {
+				signal: run.controller.signal,
+				timeout: ({ deployment: d }) => {
+					const ms = cfg.providers.get(d.provider_id).timeout_ms;
+					return { ms, reason: () => new UpstreamFailure("timeout", `upstream did not answer within ${ms} ms`) };
+				},
+				attempt: async ({ model, deployment: d }, control) => {
+					if (previousModel && previousModel !== model) {
+						const fallback = { requestId: run.requestId, fromModel: previousModel, toModel: model, reason: last?.kind ?? "unavailable" };
+						run.events.push(makeEvent("ai.completion.fallback", fallback));
+					}
+					previousModel = model;
 					const provider = cfg.providers.get(d.provider_id);
 					const started = Date.now();
-					const control = new AbortController();
-					const cancel = () => control.abort(run.controller.signal.reason);
-					run.controller.signal.addEventListener("abort", cancel);
-					const timer = setTimeout(() => control.abort(new UpstreamFailure("timeout", `upstream did not answer within ${provider.timeout_ms} ms`)), provider.timeout_ms);
 					this.health.begin(d.id);
 					try {
 						const credentials = await this.providerCredentials(run, provider);
 						const result = await attempt(d, this.upstreams.clientFor(provider, credentials), control.signal, control);
-						if (this.health.success(d.id, Date.now() - started)) this.healthChanged(run, d, "healthy");
+						if (this.health.success(d.id, Date.now() - started)) healthChanged(d, "healthy");
 						run.path.push(`${model}@${provider.name}:ok`);
-						return { result, deployment: d, provider, model, control };
-					} catch (err: any) {
-						run.controller.signal.removeEventListener("abort", cancel);
-						const failure =
-							err?.code === 403 && err?.type === "FORBIDDEN"
-								? new UpstreamFailure(
-										"client_error",
-										`the AI service may not read a secret of provider ${provider.name} (${redact(err.message, run.secrets)})`
-									)
-								: classify(err, control.signal, run.secrets);
-						run.path.push(`${model}@${provider.name}:${failure.kind}`);
-						if (failure.kind === "cancelled" || !failure.retryable) throw failure;
-						if (this.health.failure(d.id, cooldownMs)) this.healthChanged(run, d, "unhealthy");
-						last = failure;
+						return result;
 					} finally {
-						clearTimeout(timer);
 						this.health.end(d.id);
 					}
+				},
+				failed: ({ model, deployment: d }, err: any, control) => {
+					const provider = cfg.providers.get(d.provider_id);
+					const failure =
+						err?.code === 403 && err?.type === "FORBIDDEN"
+							? new UpstreamFailure(
+									"client_error",
+									`the AI service may not read a secret of provider ${provider.name} (${redact(err.message, run.secrets)})`
+								)
+							: classify(err, control.signal, run.secrets);
+					run.path.push(`${model}@${provider.name}:${failure.kind}`);
+					if (failure.kind === "cancelled" || !failure.retryable) return failure;
+					if (this.health.failure(d.id, cooldownMs)) healthChanged(d, "unhealthy");
+					last = failure;
+					return undefined;
 				}
-			}
-			throw last ?? new UpstreamFailure("connection", "no deployment available");
+			}, () => last ?? new UpstreamFailure("connection", "no deployment available"));
+			const { deployment, model } = served.candidate;
+			return { result: served.result, deployment, provider: cfg.providers.get(deployment.provider_id), model, control: served.control };
 		},
 
 		// Housekeeping: expired cached answers, and completion logs past their organization's retention.
-		async prune(this: any) {
+		async prune(this: AiThis) {
 			const db = await getDb();
 			await this.cache.prune(db);
 			const logs = await pruneCompletionLogs(db);
@@ -463,7 +430,7 @@ const AiService: ServiceSchema = {
 		},
 
 		// The key and header values a call to `provider` sends, secrets resolved (and remembered for redaction).
-		async providerCredentials(this: any, run: Run, provider: any): Promise<Credentials> {
+		async providerCredentials(this: AiThis, run: Run, provider: any): Promise<Credentials> {
 			const environment = provider.api_key_environment;
 			const read = (name: string): Promise<string> => this.resolveSecret({ organizationId: run.org, environment, name });
 			const apiKey = provider.api_key_secret ? await read(provider.api_key_secret) : "";
@@ -480,11 +447,7 @@ const AiService: ServiceSchema = {
 			return { apiKey, headers };
 		},
 
-		healthChanged(this: any, run: Run, d: Deployment, status: string) {
-			run.events.push(makeEvent("ai.provider.health.changed", { providerId: d.provider_id, status, organizationId: run.org }));
-		},
-
-		async completeChat(this: any, run: Run) {
+		async completeChat(this: AiThis, run: Run) {
 			const cfg = run.cfg;
 			const body = run.target.body;
 			// Deterministic requests only (temperature 0, or an explicit opt-in); `cache: false` bypasses.
@@ -522,7 +485,7 @@ const AiService: ServiceSchema = {
 			}
 		},
 
-		async streamChat(this: any, run: Run) {
+		async streamChat(this: AiThis, run: Run) {
 			const body = run.target.body;
 			let firstTokenAt = 0;
 			let opened: any;
@@ -632,7 +595,7 @@ const AiService: ServiceSchema = {
 			return readable;
 		},
 
-		async embed(this: any, run: Run, params: any) {
+		async embed(this: AiThis, run: Run, params: any) {
 			try {
 				const body = run.target.body;
 				// Asked in base64 unless the client chose (a quarter of the bytes, as the SDK does), decoded for it then.
@@ -651,7 +614,7 @@ const AiService: ServiceSchema = {
 			}
 		},
 
-		async finish(this: any, run: Run, r: { deployment: Deployment; provider: any; model: string; usage: Usage; response: any; firstTokenMs?: number }) {
+		async finish(this: AiThis, run: Run, r: { deployment: Deployment; provider: any; model: string; usage: Usage; response: any; firstTokenMs?: number }) {
 			const tokens = r.usage.prompt + r.usage.completion;
 			run.events.push(makeEvent("ai.completion.completed", { requestId: run.requestId, model: r.model, tokensUsed: tokens, durationMs: Date.now() - run.started, organizationId: run.org }));
 			await this.settleTokens(run, tokens);
@@ -659,71 +622,34 @@ const AiService: ServiceSchema = {
 		},
 
 		// Turns any failure into the client's error and records it; the upstream's words are kept, its keys never.
-		async fail(this: any, run: Run, err: any): Promise<Error> {
+		async fail(this: AiThis, run: Run, err: unknown): Promise<Error> {
 			await this.settleTokens(run, 0);
-			if (err instanceof RateLimited || (err instanceof Errors.MoleculerError && !(err instanceof UpstreamFailure))) return err;
+			if (err instanceof Errors.MoleculerError) return err;
 			const f = classify(err, run.controller.signal, run.secrets);
 			if (f.kind !== "cancelled")
 				run.events.push(makeEvent("ai.completion.failed", { requestId: run.requestId, model: run.target.requested, error: f.message, organizationId: run.org }));
 			await this.record(run, { status: f.kind === "cancelled" ? "cancelled" : "error", error: f.message }).catch(() => undefined);
-			if (f.kind === "cancelled") return new Errors.MoleculerClientError("request cancelled", 499, "CANCELLED");
-			// The upstream's failures are reported as such (ExternalFailure): the circuit breaker leaves them alone.
-			if (f.kind === "client_error")
-				return new ExternalFailure(f.message, f.status === 404 ? 404 : 400, "UPSTREAM_REFUSED");
-			const tried = `${f.message}; every deployment and fallback was tried`;
-			if (f.kind === "rate_limit") return new ExternalFailure(tried, 429, "UPSTREAM_RATE_LIMITED", { retryAfter: 5 });
-			const status = f.kind === "timeout" || f.kind === "first_token_timeout" ? 504 : 502;
-			return new ExternalFailure(tried, status, "UPSTREAM_FAILED");
+			return clientError(f);
 		},
 
 		// One completion-log row and the request's events, written together (batched off the request's path).
-		async record(this: any, run: Run, r: { status: string; error?: string; servedModel?: string; provider?: any; usage?: Usage; cost?: number; response?: any; firstTokenMs?: number; cacheHit?: boolean }) {
-			const cfg = run.cfg;
-			const store = cfg.settings.storeContent;
+		async record(this: AiThis, run: Run, r: Outcome) {
 			const events = run.events.splice(0);
-			await this.logWriter.add({
-				events,
-				values: [
-					run.requestId,
-					run.org,
-					run.auth.userId ?? null,
-					run.auth.apiKeyId ?? null,
-					run.kind,
-					run.target.requested,
-					r.servedModel ?? null,
-					r.provider?.id ?? null,
-					run.path,
-					run.stream,
-					r.cacheHit ?? false,
-					r.usage?.prompt ?? 0,
-					r.usage?.completion ?? 0,
-					r.usage?.cached ?? 0,
-					r.cost ?? 0,
-					Date.now() - run.started,
-					r.firstTokenMs ?? null,
-					r.status,
-					r.error ? redact(r.error, run.secrets) : null,
-					store ? JSON.stringify(run.target.body) : null,
-					store && r.response ? JSON.stringify(r.response) : null,
-					new Date(),
-					// A service acting without a user (lib/permissions.ts AuthInfo kind "service") is the actor.
-					run.auth.service ?? null
-				]
-			});
+			await this.logWriter.add({ events, values: completionValues(run, r, run.cfg.settings.storeContent) });
 		}
 	},
 
-	created(this: any) {
+	created(this: Service) {
+		const self = this as AiThis;
 		const config = getConfig();
-		this.health = new DeploymentHealth();
+		self.health = new DeploymentHealth();
 		// Every connection to a provider is checked against the operator's host policy (README: Provider hosts).
 		const settings = moduleSettings(aiModule);
 		const policy = new HostPolicy(settings.allowedPrivateHosts, { variable: "AI_ALLOWED_PRIVATE_HOSTS" });
-		this.upstreams = new UpstreamClients(createNodeFetch(policy));
-		this.limiter = createRateLimiter(config.redisUrl, `${config.namespace}:ai`) as RateLimiter;
-		this.cache = new CompletionCache(config.redisUrl, `${config.namespace}:ai-cache`);
-		this.logWriter = new LogWriter(
-			fn => this.withEvents(fn),
+		self.upstreams = new UpstreamClients(createNodeFetch(policy));
+		self.cache = new CompletionCache(config.redisUrl, `${config.namespace}:ai-cache`);
+		self.logWriter = new LogWriter(
+			fn => self.withEvents(fn),
 			settings.logBatchMs,
 			(err, pending, dropped) =>
 				this.logger.error(
@@ -732,13 +658,13 @@ const AiService: ServiceSchema = {
 		);
 	},
 
-	async stopped(this: any) {
+	async stopped(this: Service) {
+		const self = this as AiThis;
 		// Before the log writer closes, so the cancelled requests' log rows are still written.
-		this.inFlight.abortAll(new UpstreamFailure("cancelled", "service stopping"));
-		const unwritten = await this.logWriter.close();
+		self.inFlight.abortAll(new UpstreamFailure("cancelled", "service stopping"));
+		const unwritten = await self.logWriter.close();
 		if (unwritten) this.logger.error(`${unwritten} completion log entries could not be written before stopping and are lost`);
-		await this.limiter.close();
-		this.cache.close();
+		self.cache.close();
 	}
 };
 

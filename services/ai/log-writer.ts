@@ -4,6 +4,9 @@
 // an outage loses nothing unless it outlasts `maxPending` entries (then the oldest go, and say so).
 import type { Db, Queryable } from "../../lib/db";
 import { writeManyToOutbox } from "../../lib/events/outbox";
+import { exponentialDelay } from "../../lib/resilience";
+import { redact } from "../../lib/redact";
+import type { Outcome, Run } from "./run";
 
 export interface LogEntry {
 	values?: unknown[]; // in COLUMNS order; created_at is the request's end, not the batch's transaction time (none: events only)
@@ -24,6 +27,22 @@ const WIDTH = 23;
 const MAX_BATCH = 200; // 4,600 parameters per INSERT, well under PostgreSQL's 65,535
 const DEFAULTS: LogWriterOptions = { maxPending: 20_000, retryMinMs: 500, retryMaxMs: 30_000 };
 
+// A request's completion-log row, in COLUMNS order. Its bodies only where the organization stores content; the
+// upstream's words with every secret sent to it cut out.
+export function completionValues(run: Run, r: Outcome, storeContent: boolean): unknown[] {
+	const body = storeContent ? JSON.stringify(run.target.body) : null;
+	const response = storeContent && r.response ? JSON.stringify(r.response) : null;
+	const { usage } = r;
+	return [
+		run.requestId, run.org, run.auth.userId ?? null, run.auth.apiKeyId ?? null, run.kind, run.target.requested,
+		r.servedModel ?? null, r.provider?.id ?? null, run.path, run.stream, r.cacheHit ?? false,
+		usage?.prompt ?? 0, usage?.completion ?? 0, usage?.cached ?? 0, r.cost ?? 0, Date.now() - run.started,
+		r.firstTokenMs ?? null, r.status, r.error ? redact(r.error, run.secrets) : null, body, response, new Date(),
+		// A service acting without a user (lib/permissions.ts AuthInfo kind "service") is the actor.
+		run.auth.service ?? null
+	];
+}
+
 export class LogWriter {
 	private queue: LogEntry[] = [];
 	private timer?: NodeJS.Timeout;
@@ -32,6 +51,7 @@ export class LogWriter {
 	private dropped = 0; // given up since the last report
 	private writing: Promise<void> = Promise.resolve();
 	private options: LogWriterOptions;
+	private delay: (attempt: number) => number;
 
 	constructor(
 		// Runs fn in a transaction whose outbox events are relayed after commit (EventsMixin.withEvents).
@@ -42,6 +62,7 @@ export class LogWriter {
 		options: Partial<LogWriterOptions> = {}
 	) {
 		this.options = { ...DEFAULTS, ...options };
+		this.delay = exponentialDelay(this.options.retryMinMs, this.options.retryMaxMs);
 	}
 
 	async add(entry: LogEntry) {
@@ -84,7 +105,7 @@ export class LogWriter {
 				this.failures++;
 				this.onError(err as Error, this.queue.length, this.dropped);
 				this.dropped = 0;
-				const delay = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** (this.failures - 1));
+				const delay = this.delay(this.failures - 1);
 				clearTimeout(this.retryTimer);
 				this.retryTimer = setTimeout(() => {
 					this.retryTimer = undefined;

@@ -113,3 +113,26 @@ function weightedShuffle(items: Deployment[], random: () => number): Deployment[
 	}
 	return out.concat(items.filter(d => d.weight <= 0));
 }
+
+export interface Attempt {
+	model: string;
+	deployment: Deployment;
+}
+
+// Deployments to try, model by model along the fallback chain, each model's ordered by its routing rule (the one
+// for a tag the request carries, else the model's default).
+export function planAttempts(
+	health: DeploymentHealth,
+	cfg: { rules: { model: string; tag?: string | null; strategy?: string | null }[]; models: (Deployment & { kind: string })[] },
+	chain: string[],
+	kind: string,
+	tags: string[]
+): Attempt[] {
+	return chain.flatMap(model => {
+		const rule =
+			cfg.rules.find(r => r.model === model && r.tag && tags.includes(r.tag)) ??
+			cfg.rules.find(r => r.model === model && !r.tag);
+		const deployments = cfg.models.filter(m => m.name === model && m.kind === kind);
+		return health.order(deployments, (rule?.strategy ?? "priority") as Strategy).map(deployment => ({ model, deployment }));
+	});
+}

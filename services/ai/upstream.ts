@@ -2,7 +2,9 @@
 // key arrives), the checks that an answer is OpenAI-shaped before anything of it is relayed, and the
 // classification of failures the router falls back on.
 import OpenAI from "openai";
+import { Errors } from "moleculer";
 import { redact } from "../../lib/redact";
+import { ExternalFailure } from "../../lib/errors";
 
 // A header's value is typed in, or names a secret (in the provider's key environment). `secret: null` marks a
 // credential header whose typed value was removed on upgrade (migrations/ai/0004_provider_secret_headers.sql): a
@@ -74,6 +76,17 @@ export class UpstreamFailure extends Error {
 	get retryable() {
 		return this.kind !== "client_error" && this.kind !== "cancelled";
 	}
+}
+
+// The client's error for a classified failure, once every deployment and fallback was tried. The upstream's
+// failures are reported as such (ExternalFailure): the circuit breaker leaves them alone.
+export function clientError(f: UpstreamFailure): Error {
+	if (f.kind === "cancelled") return new Errors.MoleculerClientError("request cancelled", 499, "CANCELLED");
+	if (f.kind === "client_error") return new ExternalFailure(f.message, f.status === 404 ? 404 : 400, "UPSTREAM_REFUSED");
+	const tried = `${f.message}; every deployment and fallback was tried`;
+	if (f.kind === "rate_limit") return new ExternalFailure(tried, 429, "UPSTREAM_RATE_LIMITED", { retryAfter: 5 });
+	const status = f.kind === "timeout" || f.kind === "first_token_timeout" ? 504 : 502;
+	return new ExternalFailure(tried, status, "UPSTREAM_FAILED");
 }
 
 const MAX_UPSTREAM_TEXT = 300;

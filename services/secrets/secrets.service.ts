@@ -2,22 +2,23 @@
 // plaintext exists. People reveal values through the gateway; services resolve them with the internal `resolve`.
 import crypto from "crypto";
 import { Errors } from "moleculer";
-import type { Context } from "moleculer";
+import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import { ConfigError, getConfig, moduleSettings } from "../../lib/config";
+import { getConfig, moduleSettings } from "../../lib/config";
 import secretsModule from "./secrets.module";
 import { getDb } from "../../lib/db";
 import { likeContains } from "../../lib/db/pg-adapter";
 import { organizationSql, TenantSql, tenantSql, where } from "../../lib/db/tenant";
 import { grants } from "../../lib/authz";
 import type { AuthInfo } from "../../lib/permissions";
-import { conflict, forbidden, fromDbError, invalid, notFound, unavailable } from "../../lib/errors";
+import { conflict, fromDbError, invalid, notFound, unavailable } from "../../lib/errors";
 import { isUuid } from "../../mixins/db.mixin";
 import { DatabaseMixin } from "../../mixins/database.mixin";
-import { AuditEntry, AuditMixin } from "../../mixins/audit.mixin";
+import { AuditDenied, AuditedOptions, AuditMethods, AuditMixin } from "../../mixins/audit.mixin";
+import { IdentityAuthorityMethods, IdentityAuthorityMixin } from "../../mixins/identity-authority.mixin";
 import { OrgSettingsMixin } from "../../mixins/org-settings.mixin";
 import { resolveBinding } from "../../mixins/secrets-client.mixin";
-import { claimedService, IDENTITY_META, IdentityError, verifierFor } from "../../lib/service-identity";
+import { claimedService, IDENTITY_META } from "../../lib/service-identity";
 import { DecryptError, loadMasterKeys, MasterKey, MasterKeys, open, seal, toBuffer, unwrapKey, valueAad, wrapKey } from "./crypto";
 import { parseDotenv, serializeDotenv } from "./dotenv";
 import { broadcast } from "../../lib/events/broadcast";
@@ -44,8 +45,6 @@ interface Vault {
 
 type Need = "read" | "write";
 
-class Denied extends Error {}
-
 // Tampered, moved or wrongly keyed ciphertext is an integrity failure with a name, never garbage.
 function decrypting<T>(what: string, fn: () => T): T {
 	try {
@@ -58,12 +57,34 @@ function decrypting<T>(what: string, fn: () => T): T {
 
 type Access = (secret: { environment: string; name: string; id?: string }, need: Need) => Promise<void>;
 type Op<T> = (t: TenantSql, vault: Vault, access: Access) => Promise<T>;
+type Grantees = [string, string][] | null;
+
+// What the service's methods see as `this`: its keys, its methods and its mixins'.
+interface SecretsThis extends Service, AuditMethods, IdentityAuthorityMethods {
+	keys: MasterKeys;
+	meta(secret: any): Record<string, unknown>;
+	announce(result: any): void;
+	assertEnvironment(vault: Vault, env: string): void;
+	assertGrantee(ctx: Context, type: string, granteeId: string): Promise<void>;
+	findSecret(t: TenantSql, secretId: string, includeDeleted?: boolean, lock?: boolean): Promise<any>;
+	dataKey(vault: Vault): Buffer;
+	readValue(t: TenantSql, vault: Vault, secret: any, version: number): Promise<string>;
+	writeVersion(t: TenantSql, vault: Vault, secret: any, plaintext: string): Promise<number>;
+	hasGrant(t: TenantSql, secret: any, need: Need, grantees: [string, string][]): Promise<boolean>;
+	grantees(ctx: Context, auth: AuthInfo): Promise<Grantees>;
+	accessChecker(t: TenantSql, grantees: Grantees): Access;
+	lockVault(t: TenantSql): Promise<Vault>;
+	audited<T>(ctx: Context, action: string, target: string | null, op: Op<T>, internal?: AuditedOptions<T>["internal"]): Promise<T>;
+	checkMasterKey(): Promise<void>;
+}
 
 const SecretsService: ServiceSchema = {
 	name: "secrets",
 	mixins: [
 		DatabaseMixin,
 		AuditMixin({ log: "secret_audit_logs", heads: "secret_audit_heads", permission: "secrets:manage" }),
+		// Secrets issues and checks every service's identity (`verifyIdentity`, `proveService`).
+		IdentityAuthorityMixin,
 		OrgSettingsMixin({
 			table: "vault_configurations",
 			permissions: { read: "secrets:read", write: "secrets:manage" },
@@ -118,7 +139,7 @@ const SecretsService: ServiceSchema = {
 			rest: "GET /:id",
 			permission: "secrets:read",
 			params: { id },
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: SecretsThis, ctx: Context<any>) {
 				const t = tenantSql(ctx);
 				const secret = await this.findSecret(t, ctx.params.id, true);
 				const versions = await t.rows(
@@ -144,7 +165,7 @@ const SecretsService: ServiceSchema = {
 				tags,
 				projectId: { type: "uuid", optional: true }
 			},
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: SecretsThis, ctx: Context<any>) {
 				const p = ctx.params;
 				const result = await this.audited(ctx, "create", `${p.environment}/${p.name}`, async (t: TenantSql, vault: Vault, access: Access) => {
 					this.assertEnvironment(vault, p.environment);
@@ -179,7 +200,7 @@ const SecretsService: ServiceSchema = {
 				description: { type: "string", max: 1000, optional: true },
 				tags
 			},
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: SecretsThis, ctx: Context<any>) {
 				const p = ctx.params;
 				const action = p.value !== undefined ? "update" : "update-metadata";
 				const result = await this.audited(ctx, action, p.id, async (t: TenantSql, vault: Vault, access: Access) => {
@@ -206,7 +227,7 @@ const SecretsService: ServiceSchema = {
 			rest: "POST /:id/reveal",
 			permission: "secrets:reveal",
 			params: { $$strict: true, id, version: { type: "number", integer: true, min: 1, optional: true, convert: true } },
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: SecretsThis, ctx: Context<any>) {
 				return this.audited(ctx, "reveal", ctx.params.id, async (t: TenantSql, vault: Vault, access: Access) => {
 					const secret = await this.findSecret(t, ctx.params.id);
 					await access(secret, "read");
@@ -222,7 +243,7 @@ const SecretsService: ServiceSchema = {
 		resolve: {
 			visibility: "public",
 			params: { $$strict: true, organizationId: "uuid", environment, name, projectId: { type: "uuid", optional: true } },
-			async handler(this: any, ctx: Context<any, Record<string, unknown>>) {
+			async handler(this: SecretsThis, ctx: Context<any, Record<string, unknown>>) {
 				const p = ctx.params;
 				const token = ctx.meta[IDENTITY_META];
 				const claimed = claimedService(token);
@@ -234,7 +255,7 @@ const SecretsService: ServiceSchema = {
 						[p.environment, p.name, p.projectId ?? null]
 					);
 					if (!secret || !(await this.hasGrant(t, secret, "read", [["service", service]])))
-						throw new Denied(`service ${service} has no read grant on ${p.environment}/${p.name}`);
+						throw new AuditDenied(`service ${service} has no read grant on ${p.environment}/${p.name}`);
 					const value = await this.readValue(t, vault, secret, secret.current_version);
 					return { name: secret.name, environment: secret.environment, version: secret.current_version, value };
 				};
@@ -244,34 +265,12 @@ const SecretsService: ServiceSchema = {
 			}
 		},
 
-		// Internal: the identity check for nodes that do not hold SERVICE_IDENTITY_KEY (lib/authz.ts): which service
-		// the token proves for that action and organization. Each token is accepted once.
-		verifyIdentity: {
-			visibility: "public",
-			params: {
-				$$strict: true,
-				token: { type: "string", max: 300 },
-				action: { type: "string", max: 200 },
-				organizationId: { type: "string", max: 100, optional: true },
-				binding: { type: "string", max: 2000, optional: true }
-			},
-			handler(this: any, ctx: Context<any>) {
-				const p = ctx.params;
-				try {
-					return { service: this.proveService(p.token, p.action, p.organizationId, p.binding) };
-				} catch (err) {
-					if (err instanceof Denied) throw forbidden(err.message);
-					throw err;
-				}
-			}
-		},
-
 		rollback: {
 			retryPolicy: { enabled: false },
 			rest: "POST /:id/rollback",
 			permission: "secrets:write",
 			params: { $$strict: true, id, version: { type: "number", integer: true, min: 1, convert: true } },
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: SecretsThis, ctx: Context<any>) {
 				const result = await this.audited(ctx, "rollback", ctx.params.id, async (t: TenantSql, vault: Vault, access: Access) => {
 					const secret = await this.findSecret(t, ctx.params.id, false, true);
 					await access(secret, "write");
@@ -288,7 +287,7 @@ const SecretsService: ServiceSchema = {
 			rest: "DELETE /:id",
 			permission: "secrets:manage",
 			params: { id },
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: SecretsThis, ctx: Context<any>) {
 				const result = await this.audited(ctx, "delete", ctx.params.id, async (t: TenantSql) => {
 					const secret = await this.findSecret(t, ctx.params.id, false, true);
 					await t.query("UPDATE secrets SET deleted_at = now(), updated_at = now() WHERE id = $1 AND organization_id = $org", [secret.id]);
@@ -303,7 +302,7 @@ const SecretsService: ServiceSchema = {
 			rest: "POST /:id/restore",
 			permission: "secrets:manage",
 			params: { id },
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: SecretsThis, ctx: Context<any>) {
 				const result = await this.audited(ctx, "restore", ctx.params.id, async (t: TenantSql) => {
 					const secret = await this.findSecret(t, ctx.params.id, true, true);
 					if (!secret.deleted_at) throw conflict("secret is not deleted");
@@ -324,7 +323,7 @@ const SecretsService: ServiceSchema = {
 			rest: "DELETE /:id/versions/:version",
 			permission: "secrets:manage",
 			params: { id, version: { type: "number", integer: true, min: 1, convert: true } },
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: SecretsThis, ctx: Context<any>) {
 				const { id: secretId, version } = ctx.params;
 				const result = await this.audited(ctx, "destroy-version", `${secretId}@${version}`, async (t: TenantSql) => {
 					const secret = await this.findSecret(t, secretId, true, true);
@@ -368,7 +367,7 @@ const SecretsService: ServiceSchema = {
 				granteeId: { type: "string", min: 1, max: 100 },
 				expiresAt: { type: "date", convert: true, optional: true }
 			},
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: SecretsThis, ctx: Context<any>) {
 				const p = ctx.params;
 				if (!!p.secretId === (p.namePrefix != null && !!p.environment))
 					throw invalid("secretId", "give either secretId, or environment and namePrefix");
@@ -396,7 +395,7 @@ const SecretsService: ServiceSchema = {
 			rest: "DELETE /grants/:grantId",
 			permission: "secrets:manage",
 			params: { grantId: "string" },
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: SecretsThis, ctx: Context<any>) {
 				const result = await this.audited(ctx, "revoke-grant", ctx.params.grantId, async (t: TenantSql) => {
 					if (!isUuid(ctx.params.grantId)) throw notFound("grant");
 					const sql = "DELETE FROM secret_access_grants WHERE id = $1 AND organization_id = $org RETURNING *";
@@ -414,7 +413,7 @@ const SecretsService: ServiceSchema = {
 			rest: "POST /import",
 			permission: "secrets:manage",
 			params: { $$strict: true, environment, content: { type: "string", max: 1_000_000 }, overwrite: { type: "boolean", default: false } },
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: SecretsThis, ctx: Context<any>) {
 				const { environment: env, overwrite } = ctx.params;
 				const { entries, errors } = parseDotenv(ctx.params.content);
 				if (errors.length) throw invalid("content", `line ${errors[0].line}: ${errors[0].message}`);
@@ -454,7 +453,7 @@ const SecretsService: ServiceSchema = {
 			rest: "POST /export",
 			permission: "secrets:manage",
 			params: { $$strict: true, environment },
-			async handler(this: any, ctx: Context<any>) {
+			async handler(this: SecretsThis, ctx: Context<any>) {
 				const env = ctx.params.environment;
 				return this.audited(ctx, "export", env, async (t: TenantSql, vault: Vault) => {
 					const rows = await t.rows(
@@ -474,7 +473,7 @@ const SecretsService: ServiceSchema = {
 			retryPolicy: { enabled: false },
 			rest: "POST /rotate-data-key",
 			permission: "secrets:own",
-			async handler(this: any, ctx: Context) {
+			async handler(this: SecretsThis, ctx: Context) {
 				const result = await this.audited(ctx, "rotate-data-key", null, async (t: TenantSql, vault: Vault) => {
 					const oldKey = this.dataKey(vault);
 					const newKey = crypto.randomBytes(32);
@@ -511,7 +510,7 @@ const SecretsService: ServiceSchema = {
 		// re-wrap every organization's data key under the new master key. Values are not touched.
 		rotateMasterKey: {
 			visibility: "public",
-			async handler(this: any) {
+			async handler(this: SecretsThis) {
 				const kek = this.keys.current;
 				// Across organizations (an operator's task): each one is then re-wrapped in its own transaction.
 				const { rows } = await (await getDb()).query("SELECT organization_id FROM vault_configurations WHERE kek_id <> $1", [kek.id]);
@@ -537,7 +536,7 @@ const SecretsService: ServiceSchema = {
 			return { id, organization_id, project_id, environment, name, description, tags, current_version, created_by, created_at, updated_at, deleted_at };
 		},
 
-		announce(this: any, result: any) {
+		announce(this: SecretsThis, result: any) {
 			// Clients drop cached values of this secret; the value itself never travels in an event.
 			broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, secretId: result.id, environment: result.environment, name: result.name });
 		},
@@ -562,7 +561,7 @@ const SecretsService: ServiceSchema = {
 			return s;
 		},
 
-		dataKey(this: any, vault: Vault): Buffer {
+		dataKey(this: SecretsThis, vault: Vault): Buffer {
 			const kek: MasterKey | undefined = [this.keys.current, this.keys.previous].find((k: MasterKey | undefined) => k && k.id === vault.kek_id);
 			if (!kek)
 				throw unavailable(
@@ -571,7 +570,7 @@ const SecretsService: ServiceSchema = {
 			return decrypting("data key", () => unwrapKey(kek, toBuffer(vault.wrapped_key), vault.organization_id, vault.key_version));
 		},
 
-		async readValue(this: any, t: TenantSql, vault: Vault, secret: any, version: number): Promise<string> {
+		async readValue(this: SecretsThis, t: TenantSql, vault: Vault, secret: any, version: number): Promise<string> {
 			const v = await t.one("SELECT * FROM secret_versions WHERE secret_id = $1 AND version = $2 AND organization_id = $org", [secret.id, version]);
 			if (!v) throw notFound("version");
 			if (!v.ciphertext) throw Object.assign(notFound("version"), { message: `version ${version} was destroyed` });
@@ -582,7 +581,7 @@ const SecretsService: ServiceSchema = {
 		},
 
 		// Appends version n+1 (the secret row is locked by the caller) and keeps at most max_versions of them.
-		async writeVersion(this: any, t: TenantSql, vault: Vault, secret: any, plaintext: string): Promise<number> {
+		async writeVersion(this: SecretsThis, t: TenantSql, vault: Vault, secret: any, plaintext: string): Promise<number> {
 			const locked = await t.one("SELECT current_version FROM secrets WHERE id = $1 AND organization_id = $org FOR UPDATE", [secret.id]);
 			const version = locked.current_version + 1;
 			const s = seal(this.dataKey(vault), Buffer.from(plaintext, "utf8"), valueAad(t.organizationId, secret.id, version));
@@ -614,16 +613,6 @@ const SecretsService: ServiceSchema = {
 			return !!row;
 		},
 
-		// The service a token proves, or Denied (audited, then 403).
-		proveService(this: any, token: unknown, action: string, organizationId?: string, binding?: string): string {
-			try {
-				return this.identity.verify(token, action, organizationId ?? "", binding ?? "");
-			} catch (err) {
-				if (err instanceof IdentityError) throw new Denied(`${err.message} (${err.claimed})`);
-				throw err;
-			}
-		},
-
 		// Admins and owners manage every secret; anyone else needs a user or team grant; a service principal, a grant
 		// to its service.
 		async grantees(ctx: Context, auth: AuthInfo): Promise<[string, string][] | null> {
@@ -633,15 +622,15 @@ const SecretsService: ServiceSchema = {
 			return [["user", auth.userId!], ...teams.map(team => ["team", team] as [string, string])];
 		},
 
-		accessChecker(this: any, t: TenantSql, grantees: [string, string][] | null): Access {
+		accessChecker(this: SecretsThis, t: TenantSql, grantees: [string, string][] | null): Access {
 			if (!grantees) return async () => undefined;
 			return async (secret, need) => {
-				if (!(await this.hasGrant(t, secret, need, grantees))) throw new Denied(`no ${need} grant on ${secret.environment}/${secret.name}`);
+				if (!(await this.hasGrant(t, secret, need, grantees))) throw new AuditDenied(`no ${need} grant on ${secret.environment}/${secret.name}`);
 			};
 		},
 
 		// Locks (creating if needed) the organization's vault row: it orders key rotations and its writes.
-		async lockVault(this: any, t: TenantSql): Promise<Vault> {
+		async lockVault(this: SecretsThis, t: TenantSql): Promise<Vault> {
 			const existing = await t.one("SELECT * FROM vault_configurations WHERE organization_id = $org FOR UPDATE");
 			if (existing) return existing;
 			const wrapped = wrapKey(this.keys.current, crypto.randomBytes(32), t.organizationId, 1);
@@ -652,51 +641,36 @@ const SecretsService: ServiceSchema = {
 			return (await t.one("SELECT * FROM vault_configurations WHERE organization_id = $org FOR UPDATE"))!;
 		},
 
-		// Runs op in a transaction with the audit entry of its outcome. If the entry cannot be written, the
-		// operation fails with it. A denied attempt is recorded in a transaction of its own, then refused.
-		// An internal call (resolve) names its organization and ignores whatever principal its caller's meta claims.
+		// Runs op in the vault's lock, in a transaction with the audit entry of its outcome (AuditMixin); a denied
+		// attempt is recorded, then refused. An internal call (resolve) names its organization and actor.
 		async audited<T>(
-			this: any,
+			this: SecretsThis,
 			ctx: Context,
 			action: string,
 			target: string | null,
 			op: Op<T>,
-			internal?: { organizationId: string; actor: Pick<AuditEntry, "actorType" | "actorId"> }
+			internal?: AuditedOptions<T>["internal"]
 		): Promise<T> {
-			const scope = internal ? organizationSql(internal.organizationId) : tenantSql(ctx);
-			const auth = scope.auth;
-			const byService = auth?.kind === "service";
-			const actor = internal?.actor ?? { actorType: byService ? "service" : "user", actorId: (byService ? auth!.service : auth?.userId) ?? null };
-			const entry = (outcome: AuditEntry["outcome"], details?: Record<string, unknown>): AuditEntry => ({
-				...actor,
-				action,
-				target,
-				outcome,
-				requestId: ctx.requestID,
-				details
-			});
+			const auth = internal ? undefined : tenantSql(ctx).auth;
+			// Other services are asked before the transaction (embedded, PGlite's one connection would wait for it).
 			const grantees = auth ? await this.grantees(ctx, auth) : null;
-			try {
-				return await scope.transaction(async t => {
-					const vault = await this.lockVault(t);
-					const result: any = await op(t, vault, auth ? this.accessChecker(t, grantees) : (undefined as any));
-					await this.appendAudit(t, entry("success", result?.current_version ? { version: result.current_version } : undefined));
-					return result;
-				});
-			} catch (err) {
-				if (!(err instanceof Denied)) throw err;
-				await scope.transaction(async t => this.appendAudit(t, entry("denied", { reason: err.message })));
-				throw forbidden(err.message);
-			}
+			const access: (t: TenantSql) => Access = t =>
+				auth ? this.accessChecker(t, grantees) : async () => Promise.reject(new AuditDenied("no caller to check"));
+			const details = (result: T) => {
+				const version = (result as { current_version?: number } | undefined)?.current_version;
+				return version ? { version } : undefined;
+			};
+			const run = async (t: TenantSql) => op(t, await this.lockVault(t), access(t));
+			return this.auditedTransaction(ctx, action, target, run, { internal, details });
 		},
 
 		// Configuring (OrgSettingsMixin) is audited, in the vault's lock.
-		settingsTransaction<T>(this: any, ctx: Context, fn: (t: TenantSql) => Promise<T>): Promise<T> {
+		settingsTransaction<T>(this: SecretsThis, ctx: Context, fn: (t: TenantSql) => Promise<T>): Promise<T> {
 			return this.audited(ctx, "configure", null, (t: TenantSql) => fn(t));
 		},
 
 		// A master key that matches none of the wrapped data keys stops start-up instead of failing every read.
-		async checkMasterKey(this: any) {
+		async checkMasterKey(this: SecretsThis) {
 			const known = [this.keys.current.id, this.keys.previous?.id].filter(Boolean);
 			const { rows } = await (await getDb()).query("SELECT DISTINCT kek_id FROM vault_configurations");
 			const unknown = rows.map(r => r.kek_id).filter(k => !known.includes(k));
@@ -709,17 +683,12 @@ const SecretsService: ServiceSchema = {
 		}
 	},
 
-	created(this: any) {
-		const config = getConfig();
-		this.keys = loadMasterKeys(config, moduleSettings(secretsModule)) as MasterKeys;
-		// Secrets issues and checks every service's identity: without the root it could tell no service from another.
-		if (!config.serviceIdentityKey)
-			throw new ConfigError("SERVICE_IDENTITY_KEY", "is required on a node that runs secrets (32+ characters)");
-		this.identity = verifierFor(config.serviceIdentityKey);
+	created(this: Service) {
+		(this as SecretsThis).keys = loadMasterKeys(getConfig(), moduleSettings(secretsModule)) as MasterKeys;
 	},
 
-	async started(this: any) {
-		await this.checkMasterKey();
+	async started(this: Service) {
+		await (this as SecretsThis).checkMasterKey();
 	}
 };
 

@@ -1,0 +1,63 @@
+// Resilience helpers every module shares: back-off delays (cockatiel's exponential generator) and trying candidates
+// in order, each attempt with its own deadline and the caller's cancellation.
+//
+// Our retries keep their attempt count outside the process (outbox rows, AMQP redelivery headers, a queued batch),
+// so they need the delay for attempt n, not cockatiel's RetryPolicy loop. An attempt's signal must stay linked to
+// the caller's after it succeeds (a stream it opened is still cancellable), which cockatiel's TimeoutPolicy undoes
+// when `execute` returns, so `firstSuccess` keeps its own few lines; it builds no policy object per request.
+import { IExponentialBackoffOptions, noJitterGenerator } from "cockatiel";
+
+// The delay before retry `attempt` (0: the first retry): initialMs, doubled each time, at most maxMs.
+export function exponentialDelay(initialMs: number, maxMs: number): (attempt: number) => number {
+	const options: IExponentialBackoffOptions<number> = {
+		generator: noJitterGenerator,
+		initialDelay: initialMs,
+		maxDelay: maxMs,
+		exponent: 2
+	};
+	return attempt => noJitterGenerator(Math.max(0, attempt), options)[0];
+}
+
+export interface FirstSuccessOptions<C, T> {
+	// The caller's cancellation: aborts the running attempt with the same reason.
+	signal: AbortSignal;
+	// The attempt's deadline, and the reason its signal carries when it passes.
+	timeout: (candidate: C) => { ms: number; reason: () => unknown };
+	attempt: (candidate: C, control: AbortController) => Promise<T>;
+	// A failed attempt: return the error that ends the search, or undefined to go on with the next candidate.
+	failed: (candidate: C, err: unknown, control: AbortController) => unknown;
+}
+
+export interface Success<C, T> {
+	candidate: C;
+	result: T;
+	// The successful attempt's controller, still aborted by the caller's signal.
+	control: AbortController;
+}
+
+// Tries candidates in order until one succeeds; `last` is thrown when every one failed (or none was there).
+export async function firstSuccess<C, T>(
+	candidates: Iterable<C>,
+	opts: FirstSuccessOptions<C, T>,
+	last: (lastError: unknown) => unknown
+): Promise<Success<C, T>> {
+	let lastError: unknown;
+	for (const candidate of candidates) {
+		const control = new AbortController();
+		const cancel = () => control.abort(opts.signal.reason);
+		opts.signal.addEventListener("abort", cancel);
+		const deadline = opts.timeout(candidate);
+		const timer = setTimeout(() => control.abort(deadline.reason()), deadline.ms);
+		try {
+			return { candidate, result: await opts.attempt(candidate, control), control };
+		} catch (err) {
+			opts.signal.removeEventListener("abort", cancel);
+			const stop = opts.failed(candidate, err, control);
+			if (stop !== undefined) throw stop;
+			lastError = err;
+		} finally {
+			clearTimeout(timer);
+		}
+	}
+	throw last(lastError);
+}

@@ -1,0 +1,51 @@
+// One AI request as the service carries it from admission to its log row: what was asked, for whom, what it tried.
+import type { AuthInfo } from "../../lib/permissions";
+import type { Reservation } from "../../lib/rate-limit";
+import { estimateTokens, Usage } from "./usage";
+
+export interface Target {
+	requested: string;
+	chain: string[];
+	body: Record<string, any>; // what goes upstream
+	tags: string[];
+	cache?: boolean;
+	firstTokenTimeoutMs?: number;
+}
+
+export type RequestKind = "chat" | "embedding";
+
+export interface Run {
+	requestId: string;
+	org: string;
+	cfg: any; // the organization's AI set-up, one snapshot for the whole request
+	auth: AuthInfo;
+	target: Target;
+	started: number;
+	events: { id: string; type: string }[]; // outbox events, written with the next log batch
+	path: string[];
+	controller: AbortController;
+	kind: RequestKind;
+	stream: boolean;
+	reservation?: Reservation; // tokens held against the tokens-per-minute limits until the call settles
+	secrets: string[]; // every secret value sent upstream for this request: cut out of whatever it answers
+}
+
+// How a request ended, as its completion-log row records it.
+export interface Outcome {
+	status: "success" | "error" | "cancelled" | "rate_limited";
+	error?: string;
+	servedModel?: string;
+	provider?: { id: string };
+	usage?: Usage;
+	cost?: number;
+	response?: unknown;
+	firstTokenMs?: number;
+	cacheHit?: boolean;
+}
+
+// What a request is expected to use, reserved against token limits before it runs: its prompt, plus the output cap
+// it asks for. Output beyond the estimate (a request without a cap) is counted when the request settles.
+export function estimateOf(kind: RequestKind, body: Record<string, any>): number {
+	if (kind === "embedding") return estimateTokens(body.input);
+	return estimateTokens(body.messages) + (body.max_completion_tokens ?? body.max_tokens ?? 0);
+}
