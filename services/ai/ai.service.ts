@@ -31,6 +31,7 @@ import { HostPolicy } from "../../lib/egress";
 import { redact } from "../../lib/redact";
 import { costOf, usageOf, Usage, estimateTokens } from "./usage";
 import { broadcast } from "../../lib/events/broadcast";
+import * as R from "./ai.responses";
 
 const ORG_CONFIG_TTL_MS = 30_000;
 const ORG_CONFIG_MAX = 10_000;
@@ -130,6 +131,7 @@ const AiService: ServiceSchema = {
 		}),
 		OrgSettingsMixin({
 			table: "ai_settings",
+			schemaName: "AiSettings",
 			permissions: { read: "ai:read", write: "ai:manage" },
 			touch: "updated_at",
 			fields: {
@@ -205,6 +207,7 @@ const AiService: ServiceSchema = {
 
 		models: {
 			rest: "GET /models",
+			response: R.AvailableModels,
 			permission: "ai:read",
 			async handler(this: any, ctx: Context) {
 				const cfg = await this.orgConfig(tenantSql(ctx));
@@ -217,6 +220,7 @@ const AiService: ServiceSchema = {
 
 		logs: {
 			rest: "GET /logs",
+			response: R.CompletionLogs,
 			permission: "ai:read",
 			params: {
 				$$strict: true,

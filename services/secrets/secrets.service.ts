@@ -21,6 +21,7 @@ import { claimedService, IDENTITY_META, IdentityError, verifierFor } from "../..
 import { DecryptError, loadMasterKeys, MasterKey, MasterKeys, open, seal, toBuffer, unwrapKey, valueAad, wrapKey } from "./crypto";
 import { parseDotenv, serializeDotenv } from "./dotenv";
 import { broadcast } from "../../lib/events/broadcast";
+import * as R from "./secrets.responses";
 
 const MAX_VALUE = 65_536;
 const name = { type: "string", pattern: /^[A-Za-z_][A-Za-z0-9_./-]{0,199}$/, messages: { stringPattern: "must start with a letter or _ and use letters, digits, _ . / -" } };
@@ -66,6 +67,7 @@ const SecretsService: ServiceSchema = {
 		AuditMixin({ log: "secret_audit_logs", heads: "secret_audit_heads", permission: "secrets:manage" }),
 		OrgSettingsMixin({
 			table: "vault_configurations",
+			schemaName: "VaultSettings",
 			permissions: { read: "secrets:read", write: "secrets:manage" },
 			fields: {
 				environments: {
@@ -79,8 +81,8 @@ const SecretsService: ServiceSchema = {
 					default: 50,
 					rule: { type: "number", integer: true, min: 1, max: 1000, convert: true }
 				},
-				keyVersion: { column: "key_version", default: null },
-				rotatedAt: { column: "rotated_at", default: null }
+				keyVersion: { column: "key_version", default: null, type: "number|integer|nullable" },
+				rotatedAt: { column: "rotated_at", default: null, type: "date|nullable" }
 			}
 		})
 	],
@@ -90,6 +92,7 @@ const SecretsService: ServiceSchema = {
 	actions: {
 		list: {
 			rest: "GET /",
+			response: R.listOf(R.SecretMeta),
 			permission: "secrets:read",
 			params: {
 				$$strict: true,
@@ -116,6 +119,7 @@ const SecretsService: ServiceSchema = {
 
 		get: {
 			rest: "GET /:id",
+			response: R.SecretDetail,
 			permission: "secrets:read",
 			params: { id },
 			async handler(this: any, ctx: Context<any>) {
@@ -133,6 +137,7 @@ const SecretsService: ServiceSchema = {
 		create: {
 			retryPolicy: { enabled: false },
 			rest: "POST /",
+			response: R.SecretMeta,
 			// Below secrets:manage, also a write grant covering the name in that environment (checked in the handler).
 			permission: "secrets:write",
 			params: {
@@ -170,6 +175,7 @@ const SecretsService: ServiceSchema = {
 		update: {
 			retryPolicy: { enabled: false },
 			rest: "PATCH /:id",
+			response: R.SecretMeta,
 			permission: "secrets:write",
 			params: {
 				$$strict: true,
@@ -204,6 +210,7 @@ const SecretsService: ServiceSchema = {
 
 		reveal: {
 			rest: "POST /:id/reveal",
+			response: R.Revealed,
 			permission: "secrets:reveal",
 			params: { $$strict: true, id, version: { type: "number", integer: true, min: 1, optional: true, convert: true } },
 			async handler(this: any, ctx: Context<any>) {
@@ -269,6 +276,7 @@ const SecretsService: ServiceSchema = {
 		rollback: {
 			retryPolicy: { enabled: false },
 			rest: "POST /:id/rollback",
+			response: R.extend(R.SecretMeta, { rolledBackTo: "number|integer" }),
 			permission: "secrets:write",
 			params: { $$strict: true, id, version: { type: "number", integer: true, min: 1, convert: true } },
 			async handler(this: any, ctx: Context<any>) {
@@ -286,6 +294,7 @@ const SecretsService: ServiceSchema = {
 
 		remove: {
 			rest: "DELETE /:id",
+			response: R.extend(R.SecretMeta, { deleted: { type: "equal", value: true } }),
 			permission: "secrets:manage",
 			params: { id },
 			async handler(this: any, ctx: Context<any>) {
@@ -301,6 +310,7 @@ const SecretsService: ServiceSchema = {
 
 		restore: {
 			rest: "POST /:id/restore",
+			response: R.SecretMeta,
 			permission: "secrets:manage",
 			params: { id },
 			async handler(this: any, ctx: Context<any>) {
@@ -322,6 +332,7 @@ const SecretsService: ServiceSchema = {
 		// The version's ciphertext is erased; its number stays in the history as destroyed.
 		destroyVersion: {
 			rest: "DELETE /:id/versions/:version",
+			response: R.extend(R.SecretMeta, { destroyedVersion: "number|integer" }),
 			permission: "secrets:manage",
 			params: { id, version: { type: "number", integer: true, min: 1, convert: true } },
 			async handler(this: any, ctx: Context<any>) {
@@ -343,6 +354,7 @@ const SecretsService: ServiceSchema = {
 
 		grants: {
 			rest: "GET /grants",
+			response: R.listOf(R.Grant),
 			permission: "secrets:manage",
 			params: { secretId: { type: "string", optional: true } },
 			async handler(ctx: Context<any>) {
@@ -357,6 +369,7 @@ const SecretsService: ServiceSchema = {
 		grant: {
 			retryPolicy: { enabled: false },
 			rest: "POST /grants",
+			response: R.Grant,
 			permission: "secrets:manage",
 			params: {
 				$$strict: true,
@@ -394,6 +407,7 @@ const SecretsService: ServiceSchema = {
 
 		revokeGrant: {
 			rest: "DELETE /grants/:grantId",
+			response: R.Revoked,
 			permission: "secrets:manage",
 			params: { grantId: "string" },
 			async handler(this: any, ctx: Context<any>) {
@@ -412,6 +426,7 @@ const SecretsService: ServiceSchema = {
 		import: {
 			retryPolicy: { enabled: false },
 			rest: "POST /import",
+			response: R.ImportResult,
 			permission: "secrets:manage",
 			params: { $$strict: true, environment, content: { type: "string", max: 1_000_000 }, overwrite: { type: "boolean", default: false } },
 			async handler(this: any, ctx: Context<any>) {
@@ -452,6 +467,7 @@ const SecretsService: ServiceSchema = {
 
 		export: {
 			rest: "POST /export",
+			response: R.Exported,
 			permission: "secrets:manage",
 			params: { $$strict: true, environment },
 			async handler(this: any, ctx: Context<any>) {
@@ -473,6 +489,7 @@ const SecretsService: ServiceSchema = {
 		rotateDataKey: {
 			retryPolicy: { enabled: false },
 			rest: "POST /rotate-data-key",
+			response: R.Rotated,
 			permission: "secrets:own",
 			async handler(this: any, ctx: Context) {
 				const result = await this.audited(ctx, "rotate-data-key", null, async (t: TenantSql, vault: Vault) => {
