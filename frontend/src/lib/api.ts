@@ -2,11 +2,18 @@
 // X-Organization-Id, one silent token refresh on a 401, and the platform's error shape
 // `{ error: { code, message, fields? } }` turned into an ApiError that forms can show next to the named fields.
 
-export interface Tokens {
-	accessToken: string;
-	refreshToken: string;
-	expiresIn: number;
+import type { components, operations } from "@/api/schema";
+
+// Types of the API's answers, generated from its OpenAPI document (npm run api-types): a named shape, or what one
+// operation (its action's name) answers.
+export type Schema<N extends keyof components["schemas"]> = components["schemas"][N];
+export type Answer<Op extends keyof operations> = operations[Op] extends {
+	responses: { 200: { content: { "application/json": infer T } } };
 }
+	? T
+	: never;
+
+export type Tokens = Schema<"Tokens">;
 
 // What the helper needs from whoever owns the session (the auth store); kept as hooks to avoid an import cycle.
 export interface SessionHooks {
