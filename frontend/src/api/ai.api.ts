@@ -1,15 +1,9 @@
 // ai module: /api/ai. The organization's LLM gateway: providers (OpenAI-compatible endpoints whose API key is the
 // NAME of a secret in the vault, never a value), deployments of models on them with prices, presets, routing rules,
 // fallback chains, rate limits, settings, and the completion log. Chat itself streams over the socket (stores/ai.ts).
-import { api, type Schema } from "@/lib/api";
+import { api, crud, type Schema } from "@/lib/api";
 
-export interface Page<T> {
-	rows: T[];
-	total: number;
-	page: number;
-	pageSize: number;
-	totalPages: number;
-}
+export type { Page } from "@/lib/api";
 
 export type Provider = Schema<"AiProvider">;
 export type ProviderHeader = Provider["headers"][string];
@@ -82,24 +76,6 @@ export interface LogQuery {
 }
 export type LogTotals = Schema<"LogTotals">;
 
-// The generic CRUD of one configuration table (DbMixin): list pages of at most 100 rows.
-function crud<T, In>(path: string) {
-	const one = (id: string) => `${path}/${encodeURIComponent(id)}`;
-	return {
-		list: (page = 1) => api.get<Page<T>>(path, { page, pageSize: 100, sort: "created_at" }),
-		async all(): Promise<T[]> {
-			const first = await api.get<Page<T>>(path, { page: 1, pageSize: 100, sort: "created_at" });
-			const rows = [...first.rows];
-			for (let p = 2; p <= first.totalPages; p++) rows.push(...(await api.get<Page<T>>(path, { page: p, pageSize: 100, sort: "created_at" })).rows);
-			return rows;
-		},
-		get: (id: string) => api.get<T>(one(id)),
-		create: (body: In) => api.post<T>(path, body),
-		update: (id: string, body: In) => api.patch<T>(one(id), body),
-		remove: (id: string) => api.delete<T>(one(id))
-	};
-}
-
 export const aiApi = {
 	providers: crud<Provider, ProviderInput>("/ai/providers"),
 	deployments: crud<Deployment, DeploymentInput>("/ai/deployments"),
@@ -114,4 +90,3 @@ export const aiApi = {
 	logs: (query: LogQuery = {}) => api.get<{ rows: CompletionLog[]; totals: LogTotals }>("/ai/logs", { ...query })
 };
 
-export type CrudApi<T, In> = ReturnType<typeof crud<T, In>>;
