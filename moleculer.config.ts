@@ -10,6 +10,7 @@ import { channelsMiddleware } from "./lib/events/channels";
 import { replCommands } from "./lib/repl-commands";
 import { PrometheusText } from "./lib/metrics";
 import { PlatformValidator } from "./lib/validator";
+import { ResponsesMiddleware } from "./lib/response";
 import { TransitEncryption } from "./lib/transit-encryption";
 
 export function brokerOptions(config: Config = getConfig()): BrokerOptions {
@@ -74,6 +75,7 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 		// outside the cacher, so a cached answer is never served to a caller the action would refuse.
 		internalMiddlewares: false,
 		middlewares: [
+			ResponsesMiddleware,
 			"ActionHook",
 			DependencyErrorsMiddleware as any,
 			"Validator",

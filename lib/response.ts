@@ -61,3 +61,21 @@ function asRead(rule: unknown): ResponseRule {
 	}
 	return "any";
 }
+
+// A node's service descriptions travel to other nodes with every object that appears twice dropped (Moleculer's
+// circular-reference guard), so a shape shared by two actions (`response: SecretMeta` on list, get, create…) would
+// reach a remote gateway's OpenAPI only once. Each action gets its own copy when its service is created.
+export const ResponsesMiddleware = {
+	name: "Responses",
+	serviceCreating(_service: unknown, schema: { actions?: Record<string, unknown> }) {
+		for (const action of Object.values(schema.actions ?? {}))
+			if (action && typeof action === "object" && "response" in action)
+				(action as { response: unknown }).response = copy((action as { response: unknown }).response);
+	}
+};
+
+function copy(value: unknown): any {
+	if (Array.isArray(value)) return value.map(copy);
+	if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, copy(v)]));
+	return value;
+}
