@@ -31,8 +31,8 @@ export function extend(base: { [key: string]: unknown }, props: Record<string, R
 }
 
 // The row a table's writable rules describe, as a client reads it back: every column present; a column clients may
-// leave out has its default, one they may set to null (`nullable`) may be null; `id`, `organization_id` and the `*_at` timestamps are typed by convention
-// and any other column is typed by `known` (or left open).
+// leave out has its default, one they may set to null (`nullable`) may be null; `id`, `organization_id` and the
+// `*_at` timestamps are typed by convention and any other column is typed by `known` (or left open).
 export function rowOf(
 	columns: string[],
 	writable: Record<string, unknown>,
@@ -42,7 +42,8 @@ export function rowOf(
 	for (const column of columns) {
 		if (known[column] !== undefined) props[column] = known[column];
 		else if (column === "id" || column === "organization_id") props[column] = "uuid";
-		else if (column.endsWith("_at")) props[column] = column === "created_at" || column === "updated_at" ? "date" : "date|nullable";
+		else if (column.endsWith("_at"))
+			props[column] = column === "created_at" || column === "updated_at" ? "date" : "date|nullable";
 		else if (writable[column] !== undefined) props[column] = asRead(writable[column]);
 		else props[column] = "any";
 	}
@@ -56,8 +57,8 @@ function asRead(rule: unknown): ResponseRule {
 		return [type, ...mods.filter(m => m === "integer" || m === "nullable")].join("|");
 	}
 	if (rule && typeof rule === "object" && !Array.isArray(rule)) {
-		const { optional: _o, default: _d, convert: _c, trim: _t, min: _min, max: _max, ...rest } = rule as Record<string, unknown>;
-		return rest;
+		const { optional: _o, default: _d, convert: _c, trim: _t, min: _n, max: _x, ...read } = rule as Record<string, unknown>;
+		return read;
 	}
 	return "any";
 }
