@@ -57,7 +57,9 @@ function asRead(rule: unknown): ResponseRule {
 		return [type, ...mods.filter(m => m === "integer" || m === "nullable")].join("|");
 	}
 	if (rule && typeof rule === "object" && !Array.isArray(rule)) {
-		const { optional: _o, default: _d, convert: _c, trim: _t, min: _n, max: _x, ...read } = rule as Record<string, unknown>;
+		const { optional: _o, default: _d, convert: _c, trim: _t, min: _n, max: _x, ...read } = rule as {
+			[key: string]: unknown;
+		};
 		return read;
 	}
 	return "any";

@@ -57,6 +57,12 @@ export const ImportResult = named("ImportResult", {
 	skipped: listOf("string")
 });
 
-export const Exported = { type: "object", props: { environment: "string", count: "number|integer", content: "string" } };
+export const Exported = {
+	type: "object",
+	props: { environment: "string", count: "number|integer", content: "string" }
+};
 export const Revoked = { type: "object", props: { id: "uuid", revoked: { type: "equal", value: true } } };
-export const Rotated = { type: "object", props: { keyVersion: "number|integer", reencryptedVersions: "number|integer" } };
+export const Rotated = {
+	type: "object",
+	props: { keyVersion: "number|integer", reencryptedVersions: "number|integer" }
+};
