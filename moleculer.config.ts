@@ -10,6 +10,7 @@ import { channelsMiddleware } from "./lib/events/channels";
 import { replCommands } from "./lib/repl-commands";
 import { PrometheusText } from "./lib/metrics";
 import { PlatformValidator } from "./lib/validator";
+import { ResponsesMiddleware } from "./lib/response";
 import { TransitEncryption } from "./lib/transit-encryption";
 import { ClusterAmqpTransporter, ClusterCallRouting } from "./lib/transporter";
 
@@ -83,6 +84,7 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 		internalMiddlewares: false,
 		middlewares: [
 			...(config.transporterUrl ? [ClusterCallRouting()] : []),
+			ResponsesMiddleware,
 			"ActionHook",
 			DependencyErrorsMiddleware as any,
 			"Validator",

@@ -10,6 +10,29 @@ import { forbidden } from "../lib/errors";
 import type { ServiceSchema } from "../lib/schema";
 import { AuditEntry, AuditRow, ChainVerifier, entryHash, VerifyResult } from "../lib/audit-chain";
 import { organizationSql, TenantSql, tenantSql } from "../lib/db/tenant";
+import { listOf, named } from "../lib/response";
+
+// What `audit` and `audit.verify` answer (OpenAPI, the UI's generated types).
+const AUDIT_ENTRY = named("AuditEntry", {
+	seq: "number|integer",
+	actor_type: { type: "enum", values: ["user", "service", "system"] },
+	actor_id: "string|nullable",
+	action: "string",
+	target: "string|nullable",
+	outcome: { type: "enum", values: ["success", "denied", "error"] },
+	request_id: "string|nullable",
+	details: "record",
+	created_at: "date"
+});
+const AUDIT_VERIFICATION = named("AuditVerification", {
+	ok: "boolean",
+	entries: "number|integer",
+	firstBad: {
+		type: "object",
+		optional: true,
+		props: { seq: "number|integer", problem: { type: "enum", values: ["altered", "removed"] } }
+	}
+});
 
 export type { AuditEntry } from "../lib/audit-chain";
 
@@ -133,6 +156,7 @@ export function AuditMixin(opts: AuditOptions): Partial<ServiceSchema> {
 			audit: {
 				rest: "GET /audit",
 				permission: opts.permission,
+				response: listOf(AUDIT_ENTRY),
 				params: {
 					limit: { type: "number", integer: true, min: 1, max: 500, default: 100, convert: true },
 					before: { type: "number", integer: true, min: 1, optional: true, convert: true }
@@ -149,6 +173,7 @@ export function AuditMixin(opts: AuditOptions): Partial<ServiceSchema> {
 			"audit.verify": {
 				rest: "POST /audit/verify",
 				permission: opts.permission,
+				response: AUDIT_VERIFICATION,
 				handler(ctx: Context) {
 					return verifyAudit(tenantSql(ctx));
 				}

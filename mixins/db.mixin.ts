@@ -9,6 +9,7 @@ import { getDb, Queryable } from "../lib/db";
 import { authOf } from "../lib/authz";
 import { forbidden, fromDbError, invalid, notFound } from "../lib/errors";
 import { broadcast } from "../lib/events/broadcast";
+import { listOf, named, pageOf, rowOf, type ResponseRule } from "../lib/response";
 
 export interface DbMixinOptions {
 	table: string;
@@ -28,6 +29,11 @@ export interface DbMixinOptions {
 	// Columns that hold ids of rows in other tenant tables, e.g. { provider_id: { table: "ai_providers", entity:
 	// "provider" } }: a write naming a row outside the caller's organization is refused (checkTenantReferences).
 	references?: Record<string, TenantReference>;
+	// The row clients read, for OpenAPI and the UI's generated types: derived from columns and writable rules
+	// (lib/response.ts rowOf); `entity` types the columns that derivation cannot (numerics read as strings, JSON).
+	entity?: Record<string, ResponseRule>;
+	// Name of the row's schema in OpenAPI (default: entityName in PascalCase, e.g. "ai model" -> AiModel).
+	schemaName?: string;
 }
 
 export interface TenantReference {
@@ -43,6 +49,9 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 	const orgKey = "#auth.organizationId";
 	const perms = opts.permissions;
 
+	const schemaName = opts.schemaName ?? entity.replace(/(^|[\s_-]+)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+	const row = named(schemaName, rowOf(opts.fields ?? opts.columns, opts.writable, opts.entity));
+
 	const updateRules: Record<string, any> = {};
 	for (const [k, rule] of Object.entries(opts.writable))
 		updateRules[k] = typeof rule === "string" ? { type: rule, optional: true } : { ...rule, optional: true };
@@ -55,14 +64,19 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 		// Reads are cached (keys: see `merged`); the cache is cleaned on every write (moleculer-db's clearCache).
 		const route = (r: string) => (opts.rest ? { rest: r } : {});
 		Object.assign(actions, {
-			find: { ...route("GET /all"), permission: read, cache: true },
-			count: { ...route("GET /count"), permission: read, cache: true },
-			list: { ...route("GET /"), permission: read, cache: true },
-			get: { ...route("GET /:id"), permission: read, cache: true, params: { id: "string" } },
-			create: { ...route("POST /"), permission: write, params: { $$strict: true, ...opts.writable } },
+			find: { ...route("GET /all"), permission: read, cache: true, response: listOf(row) },
+			count: { ...route("GET /count"), permission: read, cache: true, response: "number|integer" },
+			list: { ...route("GET /"), permission: read, cache: true, response: pageOf(row) },
+			get: { ...route("GET /:id"), permission: read, cache: true, params: { id: "string" }, response: row },
+			create: { ...route("POST /"), permission: write, params: { $$strict: true, ...opts.writable }, response: row },
 			insert: false,
-			update: { ...route("PATCH /:id"), permission: write, params: { $$strict: true, id: "string", ...updateRules } },
-			remove: { ...route("DELETE /:id"), permission: write, params: { id: "string" } }
+			update: {
+				...route("PATCH /:id"),
+				permission: write,
+				params: { $$strict: true, id: "string", ...updateRules },
+				response: row
+			},
+			remove: { ...route("DELETE /:id"), permission: write, params: { id: "string" }, response: row }
 		});
 	}
 

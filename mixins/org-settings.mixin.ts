@@ -6,6 +6,7 @@
 import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
 import { TenantSql, tenantSql } from "../lib/db/tenant";
+import { named, type ResponseRule } from "../lib/response";
 
 export interface SettingField {
 	column: string;
@@ -13,6 +14,8 @@ export interface SettingField {
 	default: unknown;
 	// The validation rule of a field `configure` may change; without one the field is read only.
 	rule?: Record<string, unknown>;
+	// How a read-only field (one without `rule`) reads, for OpenAPI and the UI's types.
+	type?: ResponseRule;
 	// Applied to a written value before it is stored (e.g. de-duplicating a list).
 	normalize?: (value: any) => unknown;
 }
@@ -23,6 +26,8 @@ export interface OrgSettingsOptions {
 	fields: Record<string, SettingField>;
 	// A column the write sets to now().
 	touch?: string;
+	// Name of the settings' schema in OpenAPI (default: the table's name in PascalCase).
+	schemaName?: string;
 }
 
 export type Settings = Record<string, any>;
@@ -44,6 +49,12 @@ export function OrgSettingsMixin(opts: OrgSettingsOptions): Partial<ServiceSchem
 	const columns = Object.values(fields).map(f => f.column);
 	const params: Record<string, unknown> = { $$strict: true };
 	for (const [name, f] of Object.entries(fields)) if (f.rule) params[name] = { ...f.rule, optional: true };
+	const shape: Record<string, ResponseRule> = {};
+	for (const [name, f] of Object.entries(fields)) {
+		const { min: _min, max: _max, convert: _c, ...read } = f.rule ?? {};
+		shape[name] = f.type ?? (f.rule ? read : "any");
+	}
+	const response = named(opts.schemaName ?? table.replace(/(^|_)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase()), shape);
 
 	async function readSettings(t: TenantSql): Promise<Settings> {
 		const row = await t.one(`SELECT ${columns.join(", ")} FROM ${table} WHERE organization_id = $org`);
@@ -57,6 +68,7 @@ export function OrgSettingsMixin(opts: OrgSettingsOptions): Partial<ServiceSchem
 			settings: {
 				rest: "GET /settings",
 				permission: opts.permissions.read,
+				response,
 				handler(ctx: Context) {
 					return readSettings(tenantSql(ctx));
 				}
@@ -66,6 +78,7 @@ export function OrgSettingsMixin(opts: OrgSettingsOptions): Partial<ServiceSchem
 				rest: "PATCH /settings",
 				permission: opts.permissions.write,
 				params,
+				response,
 				async handler(this: SettingsService, ctx: Context<Record<string, unknown>>) {
 					const settings = await this.settingsTransaction(ctx, async t => {
 						const values: unknown[] = [];

@@ -163,45 +163,23 @@ describeWith(["postgres"])("${name} (in-process broker, real PostgreSQL)", () =>
 	});
 });
 `,
-		[`frontend/src/api/${name}.api.ts`]: `// ${name} module: /api/${name}, in the organization chosen in the switcher.
-import { api } from "@/lib/api";
+		[`frontend/src/api/${name}.api.ts`]: `// ${name} module: /api/${name}, in the organization chosen in the switcher. Types come from the generated
+// schema.d.ts (npm run api-types), whose ${pascal}Item is the row DbMixin declares.
+import { crud, type Schema } from "@/lib/api";
 
-export interface ${pascal}Item {
-	id: string;
-	name: string;
-	description: string;
-	created_at: string;
-}
+export type ${pascal}Item = Schema<"${pascal}Item">;
+export type ${pascal}ItemInput = { name?: string; description?: string };
 
-export const ${camel}Api = {
-	list: () => api.get<{ rows: ${pascal}Item[] }>("/api/${name}", { pageSize: 100 }),
-	create: (item: { name: string; description?: string }) => api.post<${pascal}Item>("/api/${name}", item),
-	remove: (id: string) => api.delete<${pascal}Item>(\`/api/${name}/\${id}\`)
-};
+export const ${camel}Api = crud<${pascal}Item, ${pascal}ItemInput>("/${name}");
 `,
-		[`frontend/src/stores/${name}.ts`]: `// ${name}: the current organization's items; switching organization empties them.
+		[`frontend/src/stores/${name}.ts`]: `// ${name}: the current organization's items; switching organization empties them (lib/use-crud.ts).
 import { defineStore } from "pinia";
-import { ref, watch } from "vue";
-import { useAuthStore } from "./auth";
-import { ${camel}Api, type ${pascal}Item } from "@/api/${name}.api";
+import { useCrud } from "@/lib/use-crud";
+import { ${camel}Api } from "@/api/${name}.api";
 
 export const use${pascal}Store = defineStore("${name}", () => {
-	const auth = useAuthStore();
-	const items = ref<${pascal}Item[] | null>(null);
-	watch(() => auth.organizationId, () => (items.value = null));
-
-	async function load() {
-		items.value = (await ${camel}Api.list()).rows;
-	}
-	async function create(name: string) {
-		await ${camel}Api.create({ name });
-		await load();
-	}
-	async function remove(id: string) {
-		await ${camel}Api.remove(id);
-		await load();
-	}
-	return { items, load, create, remove };
+	const items = useCrud(${camel}Api);
+	return { items: items.items, loading: items.loading, error: items.error, load: items.load, create: items.create, remove: items.remove };
 });
 `,
 		[`frontend/src/components/${name}/${pascal}List.vue`]: `<script setup lang="ts">
@@ -231,7 +209,7 @@ const name = ref("");
 useLoadOnMount(store.load);
 
 async function add() {
-	await store.create(name.value);
+	await store.create({ name: name.value });
 	name.value = "";
 }
 </script>
@@ -278,13 +256,21 @@ export function createModule(name: string, root: string): string[] {
 	return Object.keys(files);
 }
 
+// The UI's API types with the new module's routes in them: its api file names its row type from there.
+export async function regenerateApiTypes(root: string): Promise<string> {
+	const { openApiFromServices, renderApiTypes, SCHEMA_FILE } = await import("./api-types");
+	fs.writeFileSync(path.join(root, SCHEMA_FILE), await renderApiTypes(openApiFromServices(path.join(root, "services"))));
+	return SCHEMA_FILE;
+}
+
 if (require.main === module) {
 	const root = path.resolve(process.env.ROOT ?? path.join(__dirname, ".."));
-	try {
+	(async () => {
 		const written = createModule(process.argv[2], root);
+		written.push(await regenerateApiTypes(root));
 		console.log(`module ${process.argv[2]}:\n  ${written.join("\n  ")}\nnext: npm run compose, npm test`);
-	} catch (err) {
+	})().catch(err => {
 		console.error(`new-module: ${(err as Error).message}`);
 		process.exit(1);
-	}
+	});
 }

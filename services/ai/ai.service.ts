@@ -36,6 +36,7 @@ import { readChatCompletion, checkStreamResponse, checkChunk, readEmbeddings } f
 import type { Credentials, HeaderValue } from "./upstream";
 import { createNodeFetch } from "./transport";
 import { costOf, usageOf, Usage, estimateTokens } from "./usage";
+import * as R from "./ai.responses";
 
 const ORG_CONFIG_TTL_MS = 30_000;
 const ORG_CONFIG_MAX = 10_000;
@@ -127,6 +128,7 @@ const AiService: ServiceSchema = {
 		}),
 		OrgSettingsMixin({
 			table: "ai_settings",
+			schemaName: "AiSettings",
 			permissions: { read: "ai:read", write: "ai:manage" },
 			touch: "updated_at",
 			fields: {
@@ -202,6 +204,7 @@ const AiService: ServiceSchema = {
 
 		models: {
 			rest: "GET /models",
+			response: R.AvailableModels,
 			permission: "ai:read",
 			async handler(this: AiThis, ctx: Context) {
 				const cfg = await this.orgConfig(tenantSql(ctx));
@@ -214,6 +217,7 @@ const AiService: ServiceSchema = {
 
 		logs: {
 			rest: "GET /logs",
+			response: R.CompletionLogs,
 			permission: "ai:read",
 			params: {
 				$$strict: true,

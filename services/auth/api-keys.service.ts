@@ -10,6 +10,7 @@ import { ROLES, Role } from "../../lib/permissions";
 import { notFound } from "../../lib/errors";
 import { newApiKey } from "./credentials";
 import { broadcast } from "../../lib/events/broadcast";
+import * as R from "./auth.responses";
 
 const FIELDS = [
 	...["id", "organization_id", "user_id", "parent_id", "name", "prefix", "role"],
@@ -38,6 +39,7 @@ const ApiKeysService: ServiceSchema = {
 	actions: {
 		create: {
 			rest: "POST /",
+			response: R.NewApiKey,
 			permission: "apikeys:write",
 			params: {
 				$$strict: true,
@@ -74,6 +76,7 @@ const ApiKeysService: ServiceSchema = {
 
 		list: {
 			rest: "GET /",
+			response: R.listOf(R.ApiKey),
 			permission: "apikeys:read",
 			async handler(this: any, ctx: Context) {
 				const auth = tenantSql(ctx).auth!;
@@ -85,6 +88,7 @@ const ApiKeysService: ServiceSchema = {
 
 		revoke: {
 			rest: "DELETE /:id",
+			response: R.ApiKey,
 			permission: "apikeys:write",
 			params: { id: "string" },
 			async handler(this: any, ctx: Context<{ id: string }>) {

@@ -13,6 +13,7 @@ import { slugify } from "./slug";
 import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
 import { digest, hashPassword, randomToken, signAccessToken, verifyAccessToken, verifyPassword } from "./credentials";
 import { broadcast } from "../../lib/events/broadcast";
+import * as R from "./auth.responses";
 
 const email = { type: "email", normalize: true, max: 254 };
 const password = { type: "string", min: 10, max: 200 };
@@ -29,6 +30,7 @@ const AuthService: ServiceSchema = {
 	actions: {
 		register: {
 			rest: "POST /register",
+			response: R.Registered,
 			permission: PUBLIC,
 			params: { $$strict: true, email, password, name: { type: "string", min: 1, max: 100, trim: true } },
 			async handler(this: any, ctx: Context<{ email: string; password: string; name: string }>) {
@@ -61,6 +63,7 @@ const AuthService: ServiceSchema = {
 
 		login: {
 			rest: "POST /login",
+			response: R.LoggedIn,
 			permission: PUBLIC,
 			params: { $$strict: true, email, password: { type: "string", min: 1, max: 200 } },
 			async handler(this: any, ctx: Context<{ email: string; password: string }>) {
@@ -82,6 +85,7 @@ const AuthService: ServiceSchema = {
 		// Rotation: each refresh token works once. Presenting a used one means it leaked: the whole session dies.
 		refresh: {
 			rest: "POST /refresh",
+			response: R.Tokens,
 			permission: PUBLIC,
 			params: { $$strict: true, refreshToken: { type: "string", min: 10, max: 200 } },
 			async handler(this: any, ctx: Context<{ refreshToken: string }>) {
@@ -109,6 +113,7 @@ const AuthService: ServiceSchema = {
 
 		logout: {
 			rest: "POST /logout",
+			response: R.Ok,
 			permission: AUTHENTICATED,
 			async handler(this: any, ctx: Context) {
 				const auth = authOf(ctx)!;
@@ -125,6 +130,7 @@ const AuthService: ServiceSchema = {
 
 		me: {
 			rest: "GET /me",
+			response: R.Me,
 			permission: AUTHENTICATED,
 			async handler(this: any, ctx: Context) {
 				const auth = authOf(ctx)!;

@@ -22,6 +22,7 @@ import { claimedService, IDENTITY_META } from "../../lib/service-identity";
 import { DecryptError, loadMasterKeys, MasterKey, MasterKeys, open, seal, toBuffer, unwrapKey, valueAad, wrapKey } from "./crypto";
 import { parseDotenv, serializeDotenv } from "./dotenv";
 import { broadcast } from "../../lib/events/broadcast";
+import * as R from "./secrets.responses";
 
 const MAX_VALUE = 65_536;
 const name = { type: "string", pattern: /^[A-Za-z_][A-Za-z0-9_./-]{0,199}$/, messages: { stringPattern: "must start with a letter or _ and use letters, digits, _ . / -" } };
@@ -87,6 +88,7 @@ const SecretsService: ServiceSchema = {
 		IdentityAuthorityMixin,
 		OrgSettingsMixin({
 			table: "vault_configurations",
+			schemaName: "VaultSettings",
 			permissions: { read: "secrets:read", write: "secrets:manage" },
 			fields: {
 				environments: {
@@ -100,8 +102,8 @@ const SecretsService: ServiceSchema = {
 					default: 50,
 					rule: { type: "number", integer: true, min: 1, max: 1000, convert: true }
 				},
-				keyVersion: { column: "key_version", default: null },
-				rotatedAt: { column: "rotated_at", default: null }
+				keyVersion: { column: "key_version", default: null, type: "number|integer|nullable" },
+				rotatedAt: { column: "rotated_at", default: null, type: "date|nullable" }
 			}
 		})
 	],
@@ -111,6 +113,7 @@ const SecretsService: ServiceSchema = {
 	actions: {
 		list: {
 			rest: "GET /",
+			response: R.listOf(R.SecretMeta),
 			permission: "secrets:read",
 			params: {
 				$$strict: true,
@@ -137,6 +140,7 @@ const SecretsService: ServiceSchema = {
 
 		get: {
 			rest: "GET /:id",
+			response: R.SecretDetail,
 			permission: "secrets:read",
 			params: { id },
 			async handler(this: SecretsThis, ctx: Context<any>) {
@@ -154,6 +158,7 @@ const SecretsService: ServiceSchema = {
 		create: {
 			retryPolicy: { enabled: false },
 			rest: "POST /",
+			response: R.SecretMeta,
 			// Below secrets:manage, also a write grant covering the name in that environment (checked in the handler).
 			permission: "secrets:write",
 			params: {
@@ -191,6 +196,7 @@ const SecretsService: ServiceSchema = {
 		update: {
 			retryPolicy: { enabled: false },
 			rest: "PATCH /:id",
+			response: R.SecretMeta,
 			permission: "secrets:write",
 			params: {
 				$$strict: true,
@@ -225,6 +231,7 @@ const SecretsService: ServiceSchema = {
 
 		reveal: {
 			rest: "POST /:id/reveal",
+			response: R.Revealed,
 			permission: "secrets:reveal",
 			params: { $$strict: true, id, version: { type: "number", integer: true, min: 1, optional: true, convert: true } },
 			async handler(this: SecretsThis, ctx: Context<any>) {
@@ -268,6 +275,7 @@ const SecretsService: ServiceSchema = {
 		rollback: {
 			retryPolicy: { enabled: false },
 			rest: "POST /:id/rollback",
+			response: R.extend(R.SecretMeta, { rolledBackTo: "number|integer" }),
 			permission: "secrets:write",
 			params: { $$strict: true, id, version: { type: "number", integer: true, min: 1, convert: true } },
 			async handler(this: SecretsThis, ctx: Context<any>) {
@@ -285,6 +293,7 @@ const SecretsService: ServiceSchema = {
 
 		remove: {
 			rest: "DELETE /:id",
+			response: R.extend(R.SecretMeta, { deleted: { type: "equal", value: true } }),
 			permission: "secrets:manage",
 			params: { id },
 			async handler(this: SecretsThis, ctx: Context<any>) {
@@ -300,6 +309,7 @@ const SecretsService: ServiceSchema = {
 
 		restore: {
 			rest: "POST /:id/restore",
+			response: R.SecretMeta,
 			permission: "secrets:manage",
 			params: { id },
 			async handler(this: SecretsThis, ctx: Context<any>) {
@@ -321,6 +331,7 @@ const SecretsService: ServiceSchema = {
 		// The version's ciphertext is erased; its number stays in the history as destroyed.
 		destroyVersion: {
 			rest: "DELETE /:id/versions/:version",
+			response: R.extend(R.SecretMeta, { destroyedVersion: "number|integer" }),
 			permission: "secrets:manage",
 			params: { id, version: { type: "number", integer: true, min: 1, convert: true } },
 			async handler(this: SecretsThis, ctx: Context<any>) {
@@ -342,6 +353,7 @@ const SecretsService: ServiceSchema = {
 
 		grants: {
 			rest: "GET /grants",
+			response: R.listOf(R.Grant),
 			permission: "secrets:manage",
 			params: { secretId: { type: "string", optional: true } },
 			async handler(ctx: Context<any>) {
@@ -356,6 +368,7 @@ const SecretsService: ServiceSchema = {
 		grant: {
 			retryPolicy: { enabled: false },
 			rest: "POST /grants",
+			response: R.Grant,
 			permission: "secrets:manage",
 			params: {
 				$$strict: true,
@@ -393,6 +406,7 @@ const SecretsService: ServiceSchema = {
 
 		revokeGrant: {
 			rest: "DELETE /grants/:grantId",
+			response: R.Revoked,
 			permission: "secrets:manage",
 			params: { grantId: "string" },
 			async handler(this: SecretsThis, ctx: Context<any>) {
@@ -411,6 +425,7 @@ const SecretsService: ServiceSchema = {
 		import: {
 			retryPolicy: { enabled: false },
 			rest: "POST /import",
+			response: R.ImportResult,
 			permission: "secrets:manage",
 			params: { $$strict: true, environment, content: { type: "string", max: 1_000_000 }, overwrite: { type: "boolean", default: false } },
 			async handler(this: SecretsThis, ctx: Context<any>) {
@@ -451,6 +466,7 @@ const SecretsService: ServiceSchema = {
 
 		export: {
 			rest: "POST /export",
+			response: R.Exported,
 			permission: "secrets:manage",
 			params: { $$strict: true, environment },
 			async handler(this: SecretsThis, ctx: Context<any>) {
@@ -472,6 +488,7 @@ const SecretsService: ServiceSchema = {
 		rotateDataKey: {
 			retryPolicy: { enabled: false },
 			rest: "POST /rotate-data-key",
+			response: R.Rotated,
 			permission: "secrets:own",
 			async handler(this: SecretsThis, ctx: Context) {
 				const result = await this.audited(ctx, "rotate-data-key", null, async (t: TenantSql, vault: Vault) => {

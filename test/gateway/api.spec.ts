@@ -7,6 +7,7 @@ import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process
 import { freePorts } from "../helpers/ports";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
+import { openApiFromServices } from "../../scripts/api-types";
 
 let G1 = 0;
 let G2 = 0;
@@ -280,6 +281,12 @@ describeWith(["postgres", "rabbitmq", "redis"])("gateway (two replicas, auth in 
 		expect(documented.sort()).toEqual(expect.arrayContaining(routed));
 		expect(documented).not.toContain("post /api/auth/resolve");
 		expect(doc.paths["/api/auth/login"].post.security).toEqual([]);
+		// The UI's types are generated from the document built without a server (npm run api-types): it says what
+		// the served one says.
+		const offline: any = openApiFromServices();
+		for (const [p, ops] of Object.entries<any>(doc.paths))
+			for (const [method, op] of Object.entries<any>(ops)) expect([p, method, offline.paths[p]?.[method]]).toEqual([p, method, op]);
+		for (const [name, schema] of Object.entries(doc.components.schemas)) expect([name, offline.components.schemas[name]]).toEqual([name, schema]);
 	});
 
 	test("a dependency that does not answer gets a 503, not a hang", async () => {

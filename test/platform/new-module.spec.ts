@@ -55,6 +55,16 @@ test("the generator writes the module's files and refuses bad or taken names", (
 	expect(fs.existsSync(path.join(copy, "services/Bad_Name"))).toBe(false);
 });
 
+test("its UI types come from the regenerated API types, and its store from the shared CRUD composable", () => {
+	const schema = fs.readFileSync(path.join(copy, "frontend/src/api/schema.d.ts"), "utf8");
+	expect(schema).toMatch(/"\/api\/example\/\{id\}": \{/);
+	expect(schema).toMatch(/ExampleItem: \{[^}]*description: string;[^}]*name: string;/s);
+	const api = fs.readFileSync(path.join(copy, "frontend/src/api/example.api.ts"), "utf8");
+	expect(api).toContain('export type ExampleItem = Schema<"ExampleItem">;');
+	expect(api).toContain('crud<ExampleItem, ExampleItemInput>("/example")');
+	expect(fs.readFileSync(path.join(copy, "frontend/src/stores/example.ts"), "utf8")).toContain("useCrud(exampleApi)");
+});
+
 test("its hand-written code is a few dozen lines", () => {
 	const code = ["module", "events", "service"]
 		.map(role => `services/example/example.${role}.ts`)

@@ -1,6 +1,6 @@
 // organizations module: /api/auth/organizations (+ members), /api/auth/teams (+ members), /api/auth/api-keys.
 // Every call acts in the organization chosen in the switcher (X-Organization-Id, added by lib/api.ts).
-import { api } from "@/lib/api";
+import { api, type Schema } from "@/lib/api";
 import type { Role } from "@/lib/permissions";
 
 export interface Organization {
@@ -22,13 +22,7 @@ export interface Member {
 	joinedAt: string;
 }
 
-export interface Team {
-	id: string;
-	name: string;
-	description: string | null;
-	created_at: string;
-	updated_at: string;
-}
+export type Team = Schema<"Team">;
 
 export type TeamRole = "lead" | "member";
 
@@ -39,19 +33,8 @@ export interface TeamMember {
 	role: TeamRole;
 }
 
-export interface ApiKey {
-	id: string;
-	user_id: string;
-	// The key it was made with (a key made with a key never exceeds it), or null.
-	parent_id: string | null;
-	name: string;
-	prefix: string;
-	role: Role | null;
-	expires_at: string | null;
-	last_used_at: string | null;
-	revoked_at: string | null;
-	created_at: string;
-}
+// parent_id: the key it was made with (a key made with a key never exceeds it), or null.
+export type ApiKey = Schema<"ApiKey">;
 
 export interface Page<T> {
 	rows: T[];
@@ -89,6 +72,6 @@ export const teamsApi = {
 
 export const apiKeysApi = {
 	list: () => api.get<ApiKey[]>("/auth/api-keys"),
-	create: (body: { name: string; role?: Role; expiresInDays?: number }) => api.post<ApiKey & { key: string }>("/auth/api-keys", body),
+	create: (body: { name: string; role?: Role; expiresInDays?: number }) => api.post<Schema<"ApiKey"> & { key: string }>("/auth/api-keys", body),
 	revoke: (id: string) => api.delete<ApiKey>(`/auth/api-keys/${encodeURIComponent(id)}`)
 };

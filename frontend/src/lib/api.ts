@@ -2,11 +2,18 @@
 // X-Organization-Id, one silent token refresh on a 401, and the platform's error shape
 // `{ error: { code, message, fields? } }` turned into an ApiError that forms can show next to the named fields.
 
-export interface Tokens {
-	accessToken: string;
-	refreshToken: string;
-	expiresIn: number;
+import type { components, operations } from "@/api/schema";
+
+// Types of the API's answers, generated from its OpenAPI document (npm run api-types): a named shape, or what one
+// operation (its action's name) answers.
+export type Schema<N extends keyof components["schemas"]> = components["schemas"][N];
+export type Answer<Op extends keyof operations> = operations[Op] extends {
+	responses: { 200: { content: { "application/json": infer T } } };
 }
+	? T
+	: never;
+
+export type Tokens = Schema<"Tokens">;
 
 // What the helper needs from whoever owns the session (the auth store); kept as hooks to avoid an import cycle.
 export interface SessionHooks {
@@ -164,4 +171,31 @@ async function doRefresh(staleAccessToken: string | undefined): Promise<boolean>
 async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
 	const locks = typeof navigator !== "undefined" ? (navigator as any).locks : undefined;
 	return locks ? locks.request(name, fn) : fn();
+}
+
+// moleculer-db's `list` page.
+export interface Page<T> {
+	rows: T[];
+	total: number;
+	page: number;
+	pageSize: number;
+	totalPages: number;
+}
+
+// The generic CRUD of one DbMixin table under /api<path>: list pages of at most 100 rows.
+export function crud<T, In>(path: string) {
+	const one = (id: string) => `${path}/${encodeURIComponent(id)}`;
+	return {
+		list: (page = 1) => api.get<Page<T>>(path, { page, pageSize: 100, sort: "created_at" }),
+		async all(): Promise<T[]> {
+			const first = await api.get<Page<T>>(path, { page: 1, pageSize: 100, sort: "created_at" });
+			const rows = [...first.rows];
+			for (let p = 2; p <= first.totalPages; p++) rows.push(...(await api.get<Page<T>>(path, { page: p, pageSize: 100, sort: "created_at" })).rows);
+			return rows;
+		},
+		get: (id: string) => api.get<T>(one(id)),
+		create: (body: In) => api.post<T>(path, body),
+		update: (id: string, body: In) => api.patch<T>(one(id), body),
+		remove: (id: string) => api.delete<T>(one(id))
+	};
 }

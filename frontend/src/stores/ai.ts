@@ -4,31 +4,19 @@
 // a line with `done` and usage, or one with `error`; cancelling stops the request upstream). Switching organization
 // or signing out stops what runs and empties everything.
 import { defineStore } from "pinia";
-import { computed, reactive, ref, watch, type Ref } from "vue";
+import { computed, reactive, ref, watch } from "vue";
 import type { ApiError } from "@/lib/api";
 import { useAuthStore } from "./auth";
 import { useRealtimeStore } from "./realtime";
+import { useCrud, useOrgScope } from "@/lib/use-crud";
 import {
 	aiApi,
 	type AiSettings,
 	type AvailableModel,
 	type CompletionLog,
-	type Configuration,
-	type ConfigurationInput,
-	type CrudApi,
-	type Deployment,
-	type DeploymentInput,
-	type FallbackChain,
-	type FallbackChainInput,
 	type LogQuery,
 	type LogStatus,
-	type LogTotals,
-	type Provider,
-	type ProviderInput,
-	type RateLimit,
-	type RateLimitInput,
-	type RoutingRule,
-	type RoutingRuleInput
+	type LogTotals
 } from "@/api/ai.api";
 
 // ---- Playground types -------------------------------------------------------------------------------------------
@@ -118,14 +106,22 @@ export const useAiStore = defineStore("ai", () => {
 	const auth = useAuthStore();
 	const realtime = useRealtimeStore();
 
-	const providers = ref<Provider[] | null>(null);
-	const deployments = ref<Deployment[] | null>(null);
-	const configurations = ref<Configuration[] | null>(null);
-	const routingRules = ref<RoutingRule[] | null>(null);
-	const fallbackChains = ref<FallbackChain[] | null>(null);
-	const rateLimits = ref<RateLimit[] | null>(null);
 	const settings = ref<AiSettings | null>(null);
 	const models = ref<AvailableModel[] | null>(null);
+	// The configuration tables (the list of model names changes with each write).
+	const forgetModels = () => (models.value = null);
+	const providerOps = useCrud(aiApi.providers, forgetModels);
+	const deploymentOps = useCrud(aiApi.deployments, forgetModels);
+	const configurationOps = useCrud(aiApi.configurations, forgetModels);
+	const routingRuleOps = useCrud(aiApi.routingRules, forgetModels);
+	const fallbackChainOps = useCrud(aiApi.fallbackChains, forgetModels);
+	const rateLimitOps = useCrud(aiApi.rateLimits, forgetModels);
+	const providers = providerOps.items;
+	const deployments = deploymentOps.items;
+	const configurations = configurationOps.items;
+	const routingRules = routingRuleOps.items;
+	const fallbackChains = fallbackChainOps.items;
+	const rateLimits = rateLimitOps.items;
 
 	// The completion log and its filters, kept while the user moves between pages.
 	const logFilters = reactive<{ model: string; status: LogStatus | ""; userId: string; from: string; to: string; limit: number }>({
@@ -145,12 +141,6 @@ export const useAiStore = defineStore("ai", () => {
 	const running = computed(() => turns.value.find(t => t.role === "assistant" && (t.status === "waiting" || t.status === "streaming")) ?? null);
 
 	function reset() {
-		providers.value = null;
-		deployments.value = null;
-		configurations.value = null;
-		routingRules.value = null;
-		fallbackChains.value = null;
-		rateLimits.value = null;
 		settings.value = null;
 		models.value = null;
 		logs.value = null;
@@ -161,54 +151,12 @@ export const useAiStore = defineStore("ai", () => {
 		playground.model = "";
 		playground.system = "";
 	}
-	watch(() => auth.organizationId, reset);
+	const { load } = useOrgScope(reset);
 	// Signed out: what runs stops with the session.
 	watch(
 		() => auth.accessToken,
 		token => !token && stopAll("Signed out.")
 	);
-
-	// Applies a loaded result only if the user has not switched organization while it was loading.
-	async function load<T>(fetch: () => Promise<T>, apply: (value: T) => void) {
-		const org = auth.organizationId;
-		const value = await fetch();
-		if (auth.organizationId === org) apply(value);
-		return value;
-	}
-
-	// ---- Configuration tables: load, and write then reload ----------------------------------------------------
-
-	function table<T extends { id: string }, In>(list: Ref<T[] | null>, crud: CrudApi<T, In>) {
-		const reload = () => load(() => crud.all(), rows => (list.value = rows));
-		return {
-			load: reload,
-			async create(body: In) {
-				const row = await crud.create(body);
-				await reload();
-				models.value = null;
-				return row;
-			},
-			async update(id: string, body: In) {
-				const row = await crud.update(id, body);
-				await reload();
-				models.value = null;
-				return row;
-			},
-			async remove(id: string) {
-				const row = await crud.remove(id);
-				list.value = list.value?.filter(r => r.id !== id) ?? null;
-				models.value = null;
-				return row;
-			}
-		};
-	}
-
-	const providerOps = table<Provider, ProviderInput>(providers, aiApi.providers);
-	const deploymentOps = table<Deployment, DeploymentInput>(deployments, aiApi.deployments);
-	const configurationOps = table<Configuration, ConfigurationInput>(configurations, aiApi.configurations);
-	const routingRuleOps = table<RoutingRule, RoutingRuleInput>(routingRules, aiApi.routingRules);
-	const fallbackChainOps = table<FallbackChain, FallbackChainInput>(fallbackChains, aiApi.fallbackChains);
-	const rateLimitOps = table<RateLimit, RateLimitInput>(rateLimits, aiApi.rateLimits);
 
 	// A provider's deployments go with it (ON DELETE CASCADE).
 	async function removeProvider(id: string) {

@@ -1,7 +1,8 @@
 // organizations: the current organization's members and roles, teams and their members, and API keys.
 // Everything here belongs to one organization; switching organization empties it.
 import { defineStore } from "pinia";
-import { ref, watch } from "vue";
+import { ref } from "vue";
+import { useOrgScope } from "@/lib/use-crud";
 import { useAuthStore } from "./auth";
 import { organizationsApi, teamsApi, apiKeysApi, type ApiKey, type Member, type Team, type TeamMember, type TeamRole } from "@/api/organizations.api";
 import { ROLES, roleRank, type Role } from "@/lib/permissions";
@@ -22,7 +23,7 @@ export const useOrganizationsStore = defineStore("organizations", () => {
 		teamMembers.value = {};
 		apiKeys.value = null;
 	}
-	watch(() => auth.organizationId, reset);
+	const scope = useOrgScope(reset);
 
 	function currentOrg(): string {
 		if (!auth.organizationId) throw new Error("No organization selected.");
@@ -30,11 +31,7 @@ export const useOrganizationsStore = defineStore("organizations", () => {
 	}
 
 	// Applies a loaded result only if the user has not switched organization while it was loading.
-	async function load<T>(fetch: () => Promise<T>, apply: (value: T) => void) {
-		const org = currentOrg();
-		const value = await fetch();
-		if (auth.organizationId === org) apply(value);
-	}
+	const load = <T>(fetch: () => Promise<T>, apply: (value: T) => void) => (currentOrg(), scope.load(fetch, apply));
 
 	// Roles the current user may hand out: never above their own, and the owner role only by an owner.
 	function assignableRoles(): Role[] {

@@ -1,10 +1,10 @@
 // secrets: the current organization's vault: its settings (environments, versions kept, data key), the secrets of
 // one environment, the secret being looked at with its versions, access grants and the audit log. Values are never
 // kept here: a revealed value lives only in the component that shows it, for as long as it is shown.
-// Switching organization empties everything.
+// Switching organization empties everything (lib/use-crud.ts useOrgScope).
 import { defineStore } from "pinia";
-import { ref, watch } from "vue";
-import { useAuthStore } from "./auth";
+import { ref } from "vue";
+import { useOrgScope } from "@/lib/use-crud";
 import {
 	secretsApi,
 	type AuditEntry,
@@ -19,7 +19,6 @@ import {
 export const AUDIT_PAGE = 50;
 
 export const useSecretsStore = defineStore("secrets", () => {
-	const auth = useAuthStore();
 
 	const settings = ref<VaultSettings | null>(null);
 	// The environment the list shows; kept while the user moves between the module's pages.
@@ -48,15 +47,10 @@ export const useSecretsStore = defineStore("secrets", () => {
 		verification.value = null;
 		known.value = {};
 	}
-	watch(() => auth.organizationId, reset);
+	const scope = useOrgScope(reset);
 
 	// Applies a loaded result only if the user has not switched organization while it was loading.
-	async function load<T>(fetch: () => Promise<T>, apply: (value: T) => void) {
-		const org = auth.organizationId;
-		const value = await fetch();
-		if (auth.organizationId === org) apply(value);
-		return value;
-	}
+	const load = scope.load;
 
 	function remember(list: SecretMeta[]) {
 		for (const s of list) known.value[s.id] = { name: s.name, environment: s.environment };

@@ -1,0 +1,51 @@
+// What the ai module's actions answer (their `response`), besides the configuration tables (DbMixin derives those):
+// OpenAPI and the UI's generated types come from here.
+import { listOf, named } from "../../lib/response";
+
+export const AvailableModel = named("AvailableModel", {
+	id: "string",
+	object: { type: "equal", value: "model" },
+	created: "number|integer",
+	owned_by: "string",
+	kind: { type: "enum", values: ["chat", "embedding", "configuration"] }
+});
+export const AvailableModels = listOf(AvailableModel);
+
+export const LOG_STATUSES = ["success", "error", "cancelled", "rate_limited"];
+
+export const CompletionLog = named("CompletionLog", {
+	id: "uuid",
+	request_id: "string",
+	user_id: "uuid|nullable",
+	api_key_id: "uuid|nullable",
+	service: "string|nullable",
+	kind: { type: "enum", values: ["chat", "embedding"] },
+	requested_model: "string",
+	served_model: "string|nullable",
+	provider_id: "uuid|nullable",
+	fallback_path: listOf("string"),
+	stream: "boolean",
+	cache_hit: "boolean",
+	prompt_tokens: "number|integer",
+	completion_tokens: "number|integer",
+	cached_tokens: "number|integer",
+	cost: "number",
+	latency_ms: "number|integer|nullable",
+	first_token_ms: "number|integer|nullable",
+	status: { type: "enum", values: LOG_STATUSES },
+	error: "string|nullable",
+	created_at: "date"
+});
+
+export const CompletionLogs = {
+	type: "object",
+	props: {
+		rows: listOf(CompletionLog),
+		totals: named("LogTotals", {
+			requests: "number|integer",
+			prompt_tokens: "number|integer",
+			completion_tokens: "number|integer",
+			cost: "number"
+		})
+	}
+};
