@@ -224,9 +224,9 @@ describeWithBrowser()("secrets UI (browser)", () => {
 		const file = path.join(ARTIFACTS, "secrets-export.env");
 		await download.saveAs(file);
 		const content = fs.readFileSync(file, "utf8");
-		expect(content).toContain('DATABASE_URL="postgres://app:v1-secret@db.internal/prod"');
-		expect(content).toContain('REDIS_URL="redis://cache.internal:6379"');
-		expect(content).toContain('STRIPE_KEY="sk_test_51abc"');
+		expect(content).toContain("DATABASE_URL='postgres://app:v1-secret@db.internal/prod'");
+		expect(content).toContain("REDIS_URL='redis://cache.internal:6379'");
+		expect(content).toContain("STRIPE_KEY='sk_test_51abc'");
 		fs.rmSync(file);
 		await shot(page, "7-list-after-import");
 	});
