@@ -41,6 +41,9 @@ export class SafeConsoleLogger extends Loggers.Console {
 		const handler = super.getLogHandler(bindings);
 		if (!handler) return null;
 		return (type: any, args: unknown[]) =>
-			handler(type, args.map(a => (typeof a === "string" ? escape(a) : a instanceof Error ? safeError(a) : a)));
+			handler(
+				type,
+				args.map(a => (typeof a === "string" ? escape(a) : a instanceof Error ? safeError(a) : a))
+			);
 	}
 }

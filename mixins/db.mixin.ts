@@ -49,7 +49,8 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 	const orgKey = "#auth.organizationId";
 	const perms = opts.permissions;
 
-	const schemaName = opts.schemaName ?? entity.replace(/(^|[\s_-]+)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+	const schemaName =
+		opts.schemaName ?? entity.replace(/(^|[\s_-]+)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
 	const row = named(schemaName, rowOf(opts.fields ?? opts.columns, opts.writable, opts.entity));
 
 	const updateRules: Record<string, any> = {};
@@ -68,7 +69,12 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			count: { ...route("GET /count"), permission: read, cache: true, response: "number|integer" },
 			list: { ...route("GET /"), permission: read, cache: true, response: pageOf(row) },
 			get: { ...route("GET /:id"), permission: read, cache: true, params: { id: "string" }, response: row },
-			create: { ...route("POST /"), permission: write, params: { $$strict: true, ...opts.writable }, response: row },
+			create: {
+				...route("POST /"),
+				permission: write,
+				params: { $$strict: true, ...opts.writable },
+				response: row
+			},
 			insert: false,
 			update: {
 				...route("PATCH /:id"),
@@ -138,7 +144,9 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				await Promise.all(
 					endpoints
 						.filter(ep => !ep.local)
-						.map(ep => this.broker.call(action, {}, { nodeID: ep.id, timeout: 2000, retries: 0 }).catch(warn))
+						.map(ep =>
+							this.broker.call(action, {}, { nodeID: ep.id, timeout: 2000, retries: 0 }).catch(warn)
+						)
 				);
 			},
 
@@ -195,9 +203,11 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			async _create(this: any, ctx: Context, params: any) {
 				const org = this.tenantId(ctx);
 				if (org && opts.references) await checkTenantReferences(await getDb(), org, opts.references, params);
-				const row = await this.adapter.insert(org ? { ...params, organization_id: org } : params).catch((e: any) => {
-					throw fromDbError(e, entity);
-				});
+				const row = await this.adapter
+					.insert(org ? { ...params, organization_id: org } : params)
+					.catch((e: any) => {
+						throw fromDbError(e, entity);
+					});
 				const json = await this.transformDocuments(ctx, {}, row);
 				await this.entityChanged("created", json, ctx, row);
 				return json;
@@ -207,9 +217,11 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				const { id, ...changes } = params;
 				const org = this.tenantId(ctx);
 				if (org && opts.references) await checkTenantReferences(await getDb(), org, opts.references, changes);
-				const rows = await this.adapter.updateMany(this.scope(ctx, { id }), { $set: changes }).catch((e: any) => {
-					throw fromDbError(e, entity);
-				});
+				const rows = await this.adapter
+					.updateMany(this.scope(ctx, { id }), { $set: changes })
+					.catch((e: any) => {
+						throw fromDbError(e, entity);
+					});
 				if (!rows.length) throw notFound(entity);
 				const json = await this.transformDocuments(ctx, {}, rows[0]);
 				await this.entityChanged("updated", json, ctx, rows[0]);

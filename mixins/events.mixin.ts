@@ -102,7 +102,13 @@ function idempotent(group: string, channel: string, handler: ChannelHandler) {
 					const db = await getDb();
 					await db.query(
 						"INSERT INTO dead_letter_events (consumer_group, channel, event_id, payload, error) VALUES ($1, $2, $3, $4, $5)",
-						[group, channel, payload?.id ?? null, JSON.stringify(payload), String(err?.message ?? err).slice(0, 1000)]
+						[
+							group,
+							channel,
+							payload?.id ?? null,
+							JSON.stringify(payload),
+							String(err?.message ?? err).slice(0, 1000)
+						]
 					);
 					return;
 				}

@@ -7,7 +7,10 @@ export function HousekeepingMixin(method: string, everyMs: number, what: string)
 	const timer = `$housekeeping_${method}`;
 	return {
 		started(this: any) {
-			this[timer] = setInterval(() => this[method]().catch((err: Error) => this.logger.warn(`Could not ${what}:`, err.message)), everyMs).unref();
+			this[timer] = setInterval(
+				() => this[method]().catch((err: Error) => this.logger.warn(`Could not ${what}:`, err.message)),
+				everyMs
+			).unref();
 		},
 		stopped(this: any) {
 			clearInterval(this[timer]);

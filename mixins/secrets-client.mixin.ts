@@ -24,20 +24,21 @@ export const resolveBinding = (r: Omit<SecretRef, "organizationId">) =>
 export const SecretsClientMixin: Partial<ServiceSchema> = {
 	mixins: [
 		ServiceIdentityMixin,
-		LocalCacheMixin<{ ref: SecretRef; value: string }, { organizationId: string; environment?: string; name?: string }>(
-			"secretCache",
-			{
-				max: MAX_ENTRIES,
-				ttlMs: TTL_MS,
-				// A change we cannot pin to one name (grant, rotation, import) drops the organization's entries.
-				dropOn: {
-					"secrets.changed":
-						({ organizationId, environment, name }) =>
-						({ ref: r }) =>
-							r.organizationId === organizationId && (!name || (r.name === name && r.environment === environment))
-				}
+		LocalCacheMixin<
+			{ ref: SecretRef; value: string },
+			{ organizationId: string; environment?: string; name?: string }
+		>("secretCache", {
+			max: MAX_ENTRIES,
+			ttlMs: TTL_MS,
+			// A change we cannot pin to one name (grant, rotation, import) drops the organization's entries.
+			dropOn: {
+				"secrets.changed":
+					({ organizationId, environment, name }) =>
+					({ ref: r }) =>
+						r.organizationId === organizationId &&
+						(!name || (r.name === name && r.environment === environment))
 			}
-		)
+		})
 	],
 
 	methods: {
@@ -46,7 +47,10 @@ export const SecretsClientMixin: Partial<ServiceSchema> = {
 			const hit = this.secretCache.get(key);
 			if (hit) return hit.value;
 			const meta = this.identityMeta("secrets.resolve", ref.organizationId, resolveBinding(ref));
-			const res: { value: string } = await this.broker.call("secrets.resolve", ref, { caller: this.fullName, meta });
+			const res: { value: string } = await this.broker.call("secrets.resolve", ref, {
+				caller: this.fullName,
+				meta
+			});
 			this.secretCache.set(key, { ref, value: res.value });
 			return res.value;
 		},

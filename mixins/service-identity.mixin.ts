@@ -26,7 +26,13 @@ export const ServiceIdentityMixin: Partial<ServiceSchema> = {
 			return this.declaredPermissions;
 		},
 
-		callForOrganization(this: any, organizationId: string, action: string, params: unknown, opts: CallingOptions = {}) {
+		callForOrganization(
+			this: any,
+			organizationId: string,
+			action: string,
+			params: unknown,
+			opts: CallingOptions = {}
+		) {
 			const permissions: string[] = this.principalPermissions();
 			const auth: AuthInfo = {
 				kind: "service",

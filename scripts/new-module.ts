@@ -259,7 +259,10 @@ export function createModule(name: string, root: string): string[] {
 // The UI's API types with the new module's routes in them: its api file names its row type from there.
 export async function regenerateApiTypes(root: string): Promise<string> {
 	const { openApiFromServices, renderApiTypes, SCHEMA_FILE } = await import("./api-types");
-	fs.writeFileSync(path.join(root, SCHEMA_FILE), await renderApiTypes(openApiFromServices(path.join(root, "services"))));
+	fs.writeFileSync(
+		path.join(root, SCHEMA_FILE),
+		await renderApiTypes(openApiFromServices(path.join(root, "services")))
+	);
 	return SCHEMA_FILE;
 }
 

@@ -13,7 +13,16 @@ jest.setTimeout(120_000);
 // A copy of what the generator and a broker need, node_modules shared by a link.
 function projectCopy(): string {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-new-module-"));
-	for (const entry of ["lib", "mixins", "services", "migrations", "scripts", "test/helpers", "test/ai", "frontend/src"])
+	for (const entry of [
+		"lib",
+		"mixins",
+		"services",
+		"migrations",
+		"scripts",
+		"test/helpers",
+		"test/ai",
+		"frontend/src"
+	])
 		fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
 	for (const file of ["moleculer.config.ts", "package.json", "docker-compose.yml", "tsconfig.json"])
 		fs.copyFileSync(path.join(ROOT, file), path.join(dir, file));
@@ -78,7 +87,9 @@ test("it is in compose and in the UI's module list without editing either", () =
 	const lib: typeof import("../../lib/module") = require(path.join(copy, "lib/module"));
 	const text = fs.readFileSync(path.join(copy, "docker-compose.yml"), "utf8");
 	const derived = compose.renderCompose(text, lib.loadManifests(path.join(copy, "services")));
-	expect(derived).toContain("  example:\n    <<: *service\n    environment:\n      <<: *service-env\n      SERVICES: example\n");
+	expect(derived).toContain(
+		"  example:\n    <<: *service\n    environment:\n      <<: *service-env\n      SERVICES: example\n"
+	);
 	// The UI finds modules/*.module.ts by import.meta.glob: the generated entry matches and is a module.
 	const index = fs.readFileSync(path.join(copy, "frontend/src/modules/index.ts"), "utf8");
 	expect(index).toContain('import.meta.glob<Record<string, unknown>>("./*.module.ts"');
