@@ -150,7 +150,10 @@ export async function runFixedRate(
 	await new Promise<void>(resolve => {
 		const timer = setInterval(() => {
 			const now = performance.now();
-			if (!started && now >= measureFrom) ((started = true), hooks.onMeasureStart?.());
+			if (!started && now >= measureFrom) {
+				started = true;
+				hooks.onMeasureStart?.();
+			}
 			if (now >= measureTo) {
 				clearInterval(timer);
 				hooks.onMeasureEnd?.();

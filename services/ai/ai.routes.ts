@@ -135,7 +135,7 @@ async function streamChat(broker: ServiceBroker, ctx: any, res: Res, params: any
 			if (line.choices?.length === 0 && !includeUsage) continue;
 			res.write(`data: ${JSON.stringify(line)}\n\n`);
 		}
-	} catch (err: any) {
+	} catch {
 		if (!res.destroyed)
 			res.write(
 				`data: ${JSON.stringify({ error: { message: "stream interrupted", type: "api_error", code: null } })}\n\n`

@@ -200,7 +200,7 @@ const AuthService: ServiceSchema = {
 			): Promise<AuthInfo & { user: any }> {
 				const db = await getDb();
 				const { token, apiKey } = ctx.params;
-				let organizationId = ctx.params.organizationId;
+				const organizationId = ctx.params.organizationId;
 				if (organizationId && !isUuid(organizationId)) throw forbidden("not a member of this organization");
 
 				if (apiKey) {
