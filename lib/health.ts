@@ -1,7 +1,7 @@
 // Health of one node: liveness (the process answers) and readiness (database, transporter, channels, cache reachable).
 // Every process runs this service; `broker.call("health.ready", {}, { nodeID })` asks one node in particular.
 import http from "http";
-import type { ServiceBroker } from "moleculer";
+import type { Service, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "./schema";
 import { getDb } from "./db";
 import { prometheusText } from "./metrics";
@@ -24,13 +24,13 @@ export const HealthService: ServiceSchema = {
 	actions: {
 		live: {
 			visibility: "public",
-			handler(this: any) {
+			handler(this: Service) {
 				return { status: "ok", nodeID: this.broker.nodeID, uptime: Math.round(process.uptime()) };
 			}
 		},
 		ready: {
 			visibility: "public",
-			async handler(this: any) {
+			async handler(this: Service) {
 				const broker: any = this.broker;
 				const checks: Record<string, { ok: boolean; ms?: number; error?: string }> = {
 					database: await timed(async () => (await getDb()).query("SELECT 1"))

@@ -5,7 +5,9 @@
 // (ServiceIdentityMixin): a node that merely claims the service's name is refused.
 import type { ServiceSchema } from "../lib/schema";
 import { ServiceIdentityMixin } from "./service-identity.mixin";
+import type { ServiceIdentity } from "./service-identity.mixin";
 import { LocalCacheMixin } from "./local-cache.mixin";
+import type { LocalCache } from "../lib/local-cache";
 
 export interface SecretRef {
 	organizationId: string;
@@ -13,6 +15,8 @@ export interface SecretRef {
 	name: string;
 	projectId?: string;
 }
+
+type SecretsClient = ServiceIdentity & { secretCache: LocalCache<{ ref: SecretRef; value: string }> };
 
 const TTL_MS = 5 * 60_000;
 const MAX_ENTRIES = 10_000;
@@ -42,7 +46,7 @@ export const SecretsClientMixin: Partial<ServiceSchema> = {
 	],
 
 	methods: {
-		async resolveSecret(this: any, ref: SecretRef): Promise<string> {
+		async resolveSecret(this: SecretsClient, ref: SecretRef): Promise<string> {
 			const key = keyOf(ref);
 			const hit = this.secretCache.get(key);
 			if (hit) return hit.value;
@@ -55,7 +59,7 @@ export const SecretsClientMixin: Partial<ServiceSchema> = {
 			return res.value;
 		},
 
-		forgetSecrets(this: any) {
+		forgetSecrets(this: SecretsClient) {
 			this.secretCache.clear();
 		}
 	}
