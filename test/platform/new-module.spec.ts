@@ -24,7 +24,16 @@ function projectCopy(): string {
 		"frontend/src"
 	])
 		fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
-	for (const file of ["moleculer.config.ts", "package.json", "docker-compose.yml", "tsconfig.json"])
+	for (const file of [
+		"moleculer.config.ts",
+		"package.json",
+		"docker-compose.yml",
+		"tsconfig.json",
+		"eslint.config.mjs",
+		".prettierrc",
+		".prettierignore",
+		".editorconfig"
+	])
 		fs.copyFileSync(path.join(ROOT, file), path.join(dir, file));
 	fs.symlinkSync(fs.realpathSync(path.join(ROOT, "node_modules")), path.join(dir, "node_modules"));
 	return dir;
@@ -80,6 +89,18 @@ test("its hand-written code is a few dozen lines", () => {
 		.flatMap(f => fs.readFileSync(path.join(copy, f), "utf8").split("\n"))
 		.filter(line => line.trim() && !line.trim().startsWith("//"));
 	expect(code.length).toBeLessThan(100);
+});
+
+test("its files pass ESLint and Prettier as generated (npm run lint)", () => {
+	const files = written
+		.split("\n")
+		.map(l => l.trim())
+		.filter(f => /^(services|test|frontend)\/.*\.(ts|vue)$/.test(f) && !f.endsWith("schema.d.ts"));
+	expect(files.length).toBeGreaterThanOrEqual(8);
+	const lint = (bin: string, args: string[]) =>
+		execFileSync(path.join(copy, "node_modules/.bin", bin), [...args, ...files], { cwd: copy, encoding: "utf8" });
+	expect(() => lint("prettier", ["--check", "--log-level", "warn"])).not.toThrow();
+	expect(() => lint("eslint", ["--max-warnings", "0"])).not.toThrow();
 });
 
 test("it is in compose and in the UI's module list without editing either", () => {
