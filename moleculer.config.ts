@@ -42,7 +42,14 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 		cacher: !config.cacheEnabled
 			? undefined
 			: config.cacherUrl
-				? { type: "Redis", options: { ...cacheOptions, redis: config.cacherUrl, prefix: `${config.namespace}-cache` } as any }
+				? {
+						type: "Redis",
+						options: {
+							...cacheOptions,
+							redis: config.cacherUrl,
+							prefix: `${config.namespace}-cache`
+						} as any
+					}
 				: { type: "Memory", options: cacheOptions as any },
 		serializer: "JSON",
 		validator: new PlatformValidator() as any,

@@ -4,7 +4,11 @@ import { FakeOpenAI } from "../test/helpers/fake-openai";
 
 const up = new FakeOpenAI();
 up.set("bench-upstream", { content: "const answer = 42;" });
-up.set("bench-stream", { content: "function add(a, b) {\n  return a + b;\n}\n// twenty words or so of completion, streamed one word at a time", chunkDelayMs: 1 });
+up.set("bench-stream", {
+	content:
+		"function add(a, b) {\n  return a + b;\n}\n// twenty words or so of completion, streamed one word at a time",
+	chunkDelayMs: 1
+});
 up.start().then(url => console.log(`upstream listening at ${url}`));
 // The fake keeps every request it saw for the tests' assertions; here nothing reads them.
 setInterval(() => (up.requests.length = 0), 1000).unref();

@@ -41,7 +41,8 @@ interface Sample {
 	achievedRps: number;
 }
 
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN);
+const pct = (sorted: number[], p: number) =>
+	sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
 
 // Open loop: requests start on a fixed schedule whatever the answers do, so a slow server shows as latency.
 async function openLoop(rate: number, durationMs: number, send: () => Promise<unknown>): Promise<Sample> {
@@ -68,10 +69,21 @@ async function openLoop(rate: number, durationMs: number, send: () => Promise<un
 	return { ok: latencies.length, errors, latencies, achievedRps: Math.round((latencies.length / elapsed) * 1000) };
 }
 
-async function api(base: string, method: string, p: string, token: string | undefined, org: string | undefined, body?: unknown) {
+async function api(
+	base: string,
+	method: string,
+	p: string,
+	token: string | undefined,
+	org: string | undefined,
+	body?: unknown
+) {
 	const r = await fetch(`${base}${p}`, {
 		method,
-		headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(org ? { "x-organization-id": org } : {}), ...(body ? { "content-type": "application/json" } : {}) },
+		headers: {
+			...(token ? { authorization: `Bearer ${token}` } : {}),
+			...(org ? { "x-organization-id": org } : {}),
+			...(body ? { "content-type": "application/json" } : {})
+		},
 		body: body ? JSON.stringify(body) : undefined
 	});
 	const json: any = await r.json();
@@ -82,16 +94,45 @@ async function api(base: string, method: string, p: string, token: string | unde
 // Registers an owner, stores the upstream key as a secret, configures provider and deployment, returns an API key.
 async function configure(base: string, upstream: string): Promise<string> {
 	for (let i = 0; i < 150; i++) {
-		const ready = await fetch(`${base}/api/health/ready`).then(r => r.json()).catch(() => ({}));
-		if (["auth", "secrets", "ai"].every(s => ready.services?.includes(s)) && (await fetch(`${base}/api/ai/models`).then(r => r.status).catch(() => 0)) === 401) break;
+		const ready = await fetch(`${base}/api/health/ready`)
+			.then(r => r.json())
+			.catch(() => ({}));
+		if (
+			["auth", "secrets", "ai"].every(s => ready.services?.includes(s)) &&
+			(await fetch(`${base}/api/ai/models`)
+				.then(r => r.status)
+				.catch(() => 0)) === 401
+		)
+			break;
 		await new Promise(r => setTimeout(r, 200));
 	}
-	const owner = await api(base, "POST", "/api/auth/register", undefined, undefined, { email: `bench-${Date.now()}@example.com`, password: "correct horse battery", name: "Bench" });
-	const t = owner.accessToken, o = owner.organization.id;
-	await api(base, "POST", "/api/secrets", t, o, { environment: "production", name: "UPSTREAM", value: "sk-bench-upstream" });
-	const provider = await api(base, "POST", "/api/ai/providers", t, o, { name: "fake", base_url: upstream, api_key_secret: "UPSTREAM" });
-	await api(base, "POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "bench-model", provider_model: "bench-upstream" });
-	await api(base, "POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "bench-stream-model", provider_model: "bench-stream" });
+	const owner = await api(base, "POST", "/api/auth/register", undefined, undefined, {
+		email: `bench-${Date.now()}@example.com`,
+		password: "correct horse battery",
+		name: "Bench"
+	});
+	const t = owner.accessToken,
+		o = owner.organization.id;
+	await api(base, "POST", "/api/secrets", t, o, {
+		environment: "production",
+		name: "UPSTREAM",
+		value: "sk-bench-upstream"
+	});
+	const provider = await api(base, "POST", "/api/ai/providers", t, o, {
+		name: "fake",
+		base_url: upstream,
+		api_key_secret: "UPSTREAM"
+	});
+	await api(base, "POST", "/api/ai/deployments", t, o, {
+		provider_id: provider.id,
+		name: "bench-model",
+		provider_model: "bench-upstream"
+	});
+	await api(base, "POST", "/api/ai/deployments", t, o, {
+		provider_id: provider.id,
+		name: "bench-stream-model",
+		provider_model: "bench-stream"
+	});
 	return (await api(base, "POST", "/api/auth/api-keys", t, o, { name: "bench" })).key;
 }
 
@@ -113,11 +154,20 @@ async function cpuMsOf<T>(pids: number[], fn: () => Promise<T>): Promise<[T, num
 
 // `floorBase`: the bare proxy, also alternated with in the one-at-a-time run, so that the platform's own cost (its
 // latency over the floor's) is read off requests that saw the same machine.
-async function measure(mode: string, base: string, upstreamUrl: string, apiKey: string, targets: Child[], floorBase?: string) {
+async function measure(
+	mode: string,
+	base: string,
+	upstreamUrl: string,
+	apiKey: string,
+	targets: Child[],
+	floorBase?: string
+) {
 	const pids = targets.map(t => t.pid);
 	const direct = new OpenAI({ apiKey: "sk-bench-upstream", baseURL: upstreamUrl, maxRetries: 0 });
 	const platform = new OpenAI({ apiKey, baseURL: `${base}/v1`, maxRetries: 0 });
-	const floorClient = floorBase ? new OpenAI({ apiKey: "none", baseURL: `${floorBase}/v1`, maxRetries: 0 }) : undefined;
+	const floorClient = floorBase
+		? new OpenAI({ apiKey: "none", baseURL: `${floorBase}/v1`, maxRetries: 0 })
+		: undefined;
 	const body = { messages: [{ role: "user" as const, content: "complete this line of code" }], temperature: 0.7 };
 	const viaDirect = () => direct.chat.completions.create({ model: "bench-upstream", ...body });
 	const viaPlatform = () => platform.chat.completions.create({ model: "bench-model", ...body });
@@ -126,7 +176,9 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 	await openLoop(50, 1000, viaDirect);
 	await openLoop(50, 1000, viaPlatform);
 	if (viaFloor) await openLoop(50, 1000, viaFloor);
-	const [oneAtATime, unloadedCpuMs] = await cpuMsOf(pids, () => interleaved(PAIRS, timed(viaDirect), timed(viaPlatform), viaFloor && timed(viaFloor)));
+	const [oneAtATime, unloadedCpuMs] = await cpuMsOf(pids, () =>
+		interleaved(PAIRS, timed(viaDirect), timed(viaPlatform), viaFloor && timed(viaFloor))
+	);
 	const unloaded = { ...oneAtATime, cpuMsPerRequest: round(unloadedCpuMs / PAIRS) };
 	// Streams (the IDE's usual way): time to the first token, one at a time. The floor proxy does not stream.
 	const firstToken = async (client: OpenAI, model: string) => {
@@ -136,13 +188,35 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 			if (Number.isNaN(first) && chunk.choices[0]?.delta?.content) first = performance.now() - t0;
 		return first;
 	};
-	const stream = mode === "floor" ? undefined : await interleaved(STREAM_PAIRS, () => firstToken(direct, "bench-stream"), () => firstToken(platform, "bench-stream-model"));
+	const stream =
+		mode === "floor"
+			? undefined
+			: await interleaved(
+					STREAM_PAIRS,
+					() => firstToken(direct, "bench-stream"),
+					() => firstToken(platform, "bench-stream-model")
+				);
 	const rows: Row[] = [];
 	for (const rate of RATES.filter(Boolean)) {
 		const d = await openLoop(rate, DURATION_MS, viaDirect);
 		const [p, cpuMs] = await cpuMsOf(pids, () => openLoop(rate, DURATION_MS, viaPlatform));
-		const s = (x: Sample) => ({ p50: round(pct(x.latencies, 50)), p99: round(pct(x.latencies, 99)), rps: x.achievedRps, errors: x.errors });
-		rows.push({ mode, rate, direct: s(d), platform: s(p), overhead: { p50: round(pct(p.latencies, 50) - pct(d.latencies, 50)), p99: round(pct(p.latencies, 99) - pct(d.latencies, 99)) }, cpuMsPerRequest: round(cpuMs / p.ok) });
+		const s = (x: Sample) => ({
+			p50: round(pct(x.latencies, 50)),
+			p99: round(pct(x.latencies, 99)),
+			rps: x.achievedRps,
+			errors: x.errors
+		});
+		rows.push({
+			mode,
+			rate,
+			direct: s(d),
+			platform: s(p),
+			overhead: {
+				p50: round(pct(p.latencies, 50) - pct(d.latencies, 50)),
+				p99: round(pct(p.latencies, 99) - pct(d.latencies, 99))
+			},
+			cpuMsPerRequest: round(cpuMs / p.ok)
+		});
 	}
 	// Sustained: the offered rate is met (within 5%) with no errors and p99 under one second.
 	let sustained = 0;
@@ -158,8 +232,15 @@ async function measure(mode: string, base: string, upstreamUrl: string, apiKey: 
 
 // One request at a time, alternating direct, platform (and the floor), so all see the same machine: the path's own
 // cost. Each call measures itself (a whole request, or a stream's time to its first token).
-async function interleaved(pairs: number, direct: () => Promise<number>, platform: () => Promise<number>, floor?: () => Promise<number>) {
-	const d: number[] = [], p: number[] = [], f: number[] = [];
+async function interleaved(
+	pairs: number,
+	direct: () => Promise<number>,
+	platform: () => Promise<number>,
+	floor?: () => Promise<number>
+) {
+	const d: number[] = [],
+		p: number[] = [],
+		f: number[] = [];
 	for (let i = 0; i < pairs; i++) {
 		d.push(await direct());
 		p.push(await platform());
@@ -167,8 +248,16 @@ async function interleaved(pairs: number, direct: () => Promise<number>, platfor
 	}
 	for (const x of [d, p, f]) x.sort((a, b) => a - b);
 	const s = (x: number[]) => ({ p50: round(pct(x, 50)), p99: round(pct(x, 99)) });
-	const over = (x: number[], y: number[]) => ({ p50: round(pct(x, 50) - pct(y, 50)), p99: round(pct(x, 99) - pct(y, 99)) });
-	return { direct: s(d), platform: s(p), overhead: over(p, d), ...(floor && { floor: s(f), floorOverhead: over(f, d), overFloor: over(p, f) }) };
+	const over = (x: number[], y: number[]) => ({
+		p50: round(pct(x, 50) - pct(y, 50)),
+		p99: round(pct(x, 99) - pct(y, 99))
+	});
+	return {
+		direct: s(d),
+		platform: s(p),
+		overhead: over(p, d),
+		...(floor && { floor: s(f), floorOverhead: over(f, d), overFloor: over(p, f) })
+	};
 }
 
 const timed = (fn: () => Promise<unknown>) => async () => {
@@ -183,7 +272,12 @@ const round = (n: number) => Math.round(n * 100) / 100;
 // runs for the whole bench: the platform modes alternate with it one request at a time.
 const FLOOR_BASE = "http://127.0.0.1:3993";
 function startFloor(upstreamUrl: string) {
-	const env = { UPSTREAM_URL: upstreamUrl, UPSTREAM_KEY: "sk-bench-upstream", PORT: "3993", AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" };
+	const env = {
+		UPSTREAM_URL: upstreamUrl,
+		UPSTREAM_KEY: "sk-bench-upstream",
+		PORT: "3993",
+		AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1"
+	};
 	return spawnChild("bare proxy", "bench/bare-ai-proxy.ts", env);
 }
 
@@ -205,7 +299,14 @@ async function cluster(upstreamUrl: string) {
 	const db = await createTestDatabase("cide_bench_ai", PG_ADMIN);
 	const children: Child[] = [];
 	try {
-		const env = { ...BASE_ENV, TRANSPORTER: AMQP, CHANNELS_URL: AMQP, CACHER: REDIS, DATABASE_URL: db.url, NAMESPACE: `bench-ai-${crypto.randomBytes(3).toString("hex")}` };
+		const env = {
+			...BASE_ENV,
+			TRANSPORTER: AMQP,
+			CHANNELS_URL: AMQP,
+			CACHER: REDIS,
+			DATABASE_URL: db.url,
+			NAMESPACE: `bench-ai-${crypto.randomBytes(3).toString("hex")}`
+		};
 		const port = 3992;
 		// As compose runs it: the root on the secrets node, only its own credential on the ai node.
 		const root = crypto.randomBytes(32).toString("hex");
@@ -231,12 +332,18 @@ async function main() {
 	console.log("AI gateway overhead bench…");
 	const up = spawnChild("upstream", "bench/ai-upstream.ts", {});
 	const upstreamUrl = (await up.waitFor(/upstream listening at (\S+)/, 60_000))[1];
-	const results: any = { generatedAt: new Date().toISOString(), machine: { nproc: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) }, durationMs: DURATION_MS, modes: {} };
+	const results: any = {
+		generatedAt: new Date().toISOString(),
+		machine: { nproc: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
+		durationMs: DURATION_MS,
+		modes: {}
+	};
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-bench-ai-"));
 	const floorProxy = startFloor(upstreamUrl);
 	try {
 		await floorProxy.waitFor(/listening/, 60_000);
-		if (MODES.includes("floor")) results.modes.floor = await measure("floor", FLOOR_BASE, upstreamUrl, "none", [floorProxy]);
+		if (MODES.includes("floor"))
+			results.modes.floor = await measure("floor", FLOOR_BASE, upstreamUrl, "none", [floorProxy]);
 		if (MODES.includes("embedded")) results.modes.embedded = await embedded(upstreamUrl, dataDir);
 		if (MODES.includes("cluster")) results.modes.cluster = await cluster(upstreamUrl);
 	} finally {
@@ -246,19 +353,35 @@ async function main() {
 	}
 
 	console.log("\nAI gateway overhead: openai SDK → upstream directly vs → platform /v1/chat/completions");
-	console.log("mode      offered/s   direct p50/p99 ms   platform p50/p99 ms   overhead p50/p99 ms   errors   platform CPU ms/request");
+	console.log(
+		"mode      offered/s   direct p50/p99 ms   platform p50/p99 ms   overhead p50/p99 ms   errors   platform CPU ms/request"
+	);
 	for (const mode of Object.keys(results.modes)) {
 		const u = results.modes[mode].unloaded;
-		console.log(`${mode.padEnd(9)} ${"1 at a time".padStart(11)} ${`${u.direct.p50} / ${u.direct.p99}`.padStart(17)}   ${`${u.platform.p50} / ${u.platform.p99}`.padStart(19)}   ${`${u.overhead.p50} / ${u.overhead.p99}`.padStart(19)}        -   ${u.cpuMsPerRequest}`);
-		if (u.floor) console.log(`${mode.padEnd(9)} ${"1 at a time".padStart(11)}   floor alternated: ${u.floor.p50} / ${u.floor.p99} ms (floor adds ${u.floorOverhead.p50} / ${u.floorOverhead.p99}; platform over floor ${u.overFloor.p50} / ${u.overFloor.p99})`);
+		console.log(
+			`${mode.padEnd(9)} ${"1 at a time".padStart(11)} ${`${u.direct.p50} / ${u.direct.p99}`.padStart(17)}   ${`${u.platform.p50} / ${u.platform.p99}`.padStart(19)}   ${`${u.overhead.p50} / ${u.overhead.p99}`.padStart(19)}        -   ${u.cpuMsPerRequest}`
+		);
+		if (u.floor)
+			console.log(
+				`${mode.padEnd(9)} ${"1 at a time".padStart(11)}   floor alternated: ${u.floor.p50} / ${u.floor.p99} ms (floor adds ${u.floorOverhead.p50} / ${u.floorOverhead.p99}; platform over floor ${u.overFloor.p50} / ${u.overFloor.p99})`
+			);
 		const st = results.modes[mode].stream;
-		if (st) console.log(`${mode.padEnd(9)} ${"stream TTFT".padStart(11)} ${`${st.direct.p50} / ${st.direct.p99}`.padStart(17)}   ${`${st.platform.p50} / ${st.platform.p99}`.padStart(19)}   ${`${st.overhead.p50} / ${st.overhead.p99}`.padStart(19)}        -   (time to first token, one at a time)`);
+		if (st)
+			console.log(
+				`${mode.padEnd(9)} ${"stream TTFT".padStart(11)} ${`${st.direct.p50} / ${st.direct.p99}`.padStart(17)}   ${`${st.platform.p50} / ${st.platform.p99}`.padStart(19)}   ${`${st.overhead.p50} / ${st.overhead.p99}`.padStart(19)}        -   (time to first token, one at a time)`
+			);
 		for (const r of results.modes[mode].rows as Row[])
 			console.log(
 				`${mode.padEnd(9)} ${String(r.rate).padStart(9)}   ${`${r.direct.p50} / ${r.direct.p99}`.padStart(17)}   ${`${r.platform.p50} / ${r.platform.p99}`.padStart(19)}   ${`${r.overhead.p50} / ${r.overhead.p99}`.padStart(19)}   ${String(r.platform.errors).padStart(6)}   ${r.cpuMsPerRequest}`
 			);
-		console.log(`${mode.padEnd(9)} highest sustained rate with no errors: ${results.modes[mode].sustained || `< ${SUSTAIN_STEPS[0]}`} req/s`);
-		console.log(`${mode.padEnd(9)} peak RSS: ${Object.entries(results.modes[mode].peakRss).map(([name, mib]) => `${name} ${mib} MiB`).join(", ")}`);
+		console.log(
+			`${mode.padEnd(9)} highest sustained rate with no errors: ${results.modes[mode].sustained || `< ${SUSTAIN_STEPS[0]}`} req/s`
+		);
+		console.log(
+			`${mode.padEnd(9)} peak RSS: ${Object.entries(results.modes[mode].peakRss)
+				.map(([name, mib]) => `${name} ${mib} MiB`)
+				.join(", ")}`
+		);
 	}
 	fs.mkdirSync(path.join(__dirname, "results"), { recursive: true });
 	fs.writeFileSync(path.join(__dirname, "results", "ai.json"), JSON.stringify(results, null, 2) + "\n");

@@ -32,5 +32,7 @@ const server = http.createServer((req, res) => {
 		}
 	});
 });
-server.listen(Number(process.env.PORT), "127.0.0.1", () => console.log(`bare AI proxy listening on ${process.env.PORT}`));
+server.listen(Number(process.env.PORT), "127.0.0.1", () =>
+	console.log(`bare AI proxy listening on ${process.env.PORT}`)
+);
 process.on("SIGTERM", () => server.close(() => process.exit(0)));

@@ -12,7 +12,10 @@ broker.createService({
 		get: {
 			params: { id: "string", org: "string" },
 			async handler(ctx: any) {
-				const { rows } = await pool.query("SELECT id, organization_id, name, description, created_at, updated_at FROM teams WHERE id = $1 AND organization_id = $2", [ctx.params.id, ctx.params.org]);
+				const { rows } = await pool.query(
+					"SELECT id, organization_id, name, description, created_at, updated_at FROM teams WHERE id = $1 AND organization_id = $2",
+					[ctx.params.id, ctx.params.org]
+				);
 				return rows[0];
 			}
 		}
@@ -21,7 +24,17 @@ broker.createService({
 broker.createService({
 	name: "web",
 	mixins: [ApiGateway as any],
-	settings: { port: Number(process.env.PORT), routes: [{ path: "/api", aliases: { "GET /teams/:org/:id": "teams.get" } }], logRequest: null, logResponse: null }
+	settings: {
+		port: Number(process.env.PORT),
+		routes: [{ path: "/api", aliases: { "GET /teams/:org/:id": "teams.get" } }],
+		logRequest: null,
+		logResponse: null
+	}
 });
 broker.start().then(() => console.log("bare web up"));
-process.on("SIGTERM", () => broker.stop().then(() => pool.end()).then(() => process.exit(0)));
+process.on("SIGTERM", () =>
+	broker
+		.stop()
+		.then(() => pool.end())
+		.then(() => process.exit(0))
+);

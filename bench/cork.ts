@@ -20,7 +20,8 @@ export function setCork(on: boolean) {
 
 export function corkMuxer(channelModel: any): boolean {
 	const mux = channelModel?.connection?.muxer;
-	if (!mux || typeof mux._readIncoming !== "function" || typeof mux.out?.cork !== "function" || mux.__corked) return false;
+	if (!mux || typeof mux._readIncoming !== "function" || typeof mux.out?.cork !== "function" || mux.__corked)
+		return false;
 	const readIncoming = mux._readIncoming;
 	mux._readIncoming = function (this: any) {
 		this.out.cork();

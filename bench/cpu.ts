@@ -60,7 +60,11 @@ export function cpuMeter(targets: Record<string, number | "self" | RegExp>) {
 			}
 			const busy = m1.busy - m0.busy;
 			const all = busy + m1.idle - m0.idle;
-			return { cpuUs, machineBusyPct: all ? Math.round((100 * busy) / all) : 0, windowUs: Number(process.hrtime.bigint() - t0) / 1000 };
+			return {
+				cpuUs,
+				machineBusyPct: all ? Math.round((100 * busy) / all) : 0,
+				windowUs: Number(process.hrtime.bigint() - t0) / 1000
+			};
 		}
 	};
 }
@@ -93,6 +97,8 @@ export async function runLoadWithCpu(
 	for (const [k, v] of Object.entries(result?.cpuUs ?? {})) cpuUsPerRequest[k] = Math.round(v / n);
 	const cores = os.availableParallelism?.() ?? os.cpus().length;
 	const ours = result ? Object.values(result.cpuUs).reduce((a, b) => a + b, 0) / result.windowUs : 0;
-	const otherLoadCores = result ? Math.max(0, Math.round(((result.machineBusyPct / 100) * cores - ours) * 100) / 100) : 0;
+	const otherLoadCores = result
+		? Math.max(0, Math.round(((result.machineBusyPct / 100) * cores - ours) * 100) / 100)
+		: 0;
 	return { ...stats, cpuUsPerRequest, machineBusyPct: result?.machineBusyPct ?? 0, otherLoadCores };
 }

@@ -22,14 +22,20 @@ broker.createService({
 		},
 		pg: {
 			async handler(ctx: any) {
-				const { rows } = await pool!.query("SELECT * FROM pg_class WHERE relname = $1 LIMIT 1", [ctx.params.name ?? "pg_class"]);
+				const { rows } = await pool!.query("SELECT * FROM pg_class WHERE relname = $1 LIMIT 1", [
+					ctx.params.name ?? "pg_class"
+				]);
 				return { relname: rows[0]?.relname };
 			}
 		},
 		// The same SELECT as a named (prepared) statement: parsed and planned once per connection.
 		pgprep: {
 			async handler(ctx: any) {
-				const { rows } = await pool!.query({ name: "echo_pg", text: "SELECT * FROM pg_class WHERE relname = $1 LIMIT 1", values: [ctx.params.name ?? "pg_class"] });
+				const { rows } = await pool!.query({
+					name: "echo_pg",
+					text: "SELECT * FROM pg_class WHERE relname = $1 LIMIT 1",
+					values: [ctx.params.name ?? "pg_class"]
+				});
 				return { relname: rows[0]?.relname };
 			}
 		},

@@ -17,9 +17,16 @@ async function main() {
 	await preflight(config);
 	const broker = createNode(config);
 	await broker.start();
-	const info = { cacher: (broker as any).cacher ? (broker as any).cacher.constructor.name : null, db: config.databaseUrl ? "postgres" : "pglite" };
+	const info = {
+		cacher: (broker as any).cacher ? (broker as any).cacher.constructor.name : null,
+		db: config.databaseUrl ? "postgres" : "pglite"
+	};
 	const fixture = await prepareFixture(broker);
-	const stats = await runLoadWithCpu(readTeam(broker, fixture), { node: "self", ...(config.databaseUrl ? { postgres: POSTGRES } : {}) }, DEFAULT_LOAD);
+	const stats = await runLoadWithCpu(
+		readTeam(broker, fixture),
+		{ node: "self", ...(config.databaseUrl ? { postgres: POSTGRES } : {}) },
+		DEFAULT_LOAD
+	);
 	process.stdout.write(`BENCH_RESULT ${JSON.stringify({ ...stats, ...info })}\n`);
 
 	stopNodeOnSignal(broker, releaseDb);

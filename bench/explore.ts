@@ -46,21 +46,51 @@ async function main() {
 			for (const [vi, v] of variants.entries()) {
 				const ns = `bench-x-${RUN}-${r}-${vi}`;
 				const env = { TRANSPORTER: AMQP_URL, NAMESPACE: ns, ...BENCH_SECRETS, DATA_DIR: path.join(TMP, "d") };
-				const { SCRIPT, CALLER, ACTION, CALLER_OVERRIDES, CALLER_CORK, CALLER_DROP_MIDDLEWARES, ...nodeVars } = v.env;
+				const { SCRIPT, CALLER, ACTION, CALLER_OVERRIDES, CALLER_CORK, CALLER_DROP_MIDDLEWARES, ...nodeVars } =
+					v.env;
 				setCork(!!CALLER_CORK);
-				const node = spawnChild(v.label, SCRIPT ?? "bench/variant-node.ts", { ...env, SERVICES: "auth", NODE_ID: `auth-${ns}`, DATABASE_URL: dbUrl, CACHER: "none", LOG_LEVEL: "info", ...nodeVars });
+				const node = spawnChild(v.label, SCRIPT ?? "bench/variant-node.ts", {
+					...env,
+					SERVICES: "auth",
+					NODE_ID: `auth-${ns}`,
+					DATABASE_URL: dbUrl,
+					CACHER: "none",
+					LOG_LEVEL: "info",
+					...nodeVars
+				});
 				let b: ServiceBroker | undefined;
 				try {
 					await node.waitFor(/(Coder IDE|echo) node .* up/, 60_000);
 					const callerKind = CALLER ?? defaultCaller;
 					const action = ACTION ?? defaultAction;
-					const callerEnv = { ...env, CACHER: "none", LOG_LEVEL: "warn", ...JSON.parse(process.env.X_CALLER_ENV ?? "{}"), ...(CALLER_OVERRIDES ? { BENCH_OVERRIDES: CALLER_OVERRIDES } : {}), ...(CALLER_DROP_MIDDLEWARES ? { BENCH_DROP_MIDDLEWARES: CALLER_DROP_MIDDLEWARES } : {}) };
+					const callerEnv = {
+						...env,
+						CACHER: "none",
+						LOG_LEVEL: "warn",
+						...JSON.parse(process.env.X_CALLER_ENV ?? "{}"),
+						...(CALLER_OVERRIDES ? { BENCH_OVERRIDES: CALLER_OVERRIDES } : {}),
+						...(CALLER_DROP_MIDDLEWARES ? { BENCH_DROP_MIDDLEWARES: CALLER_DROP_MIDDLEWARES } : {})
+					};
 					b =
 						callerKind === "bare"
-							? new ServiceBroker({ ...bareBrokerOptions(env), heartbeatInterval: 2, heartbeatTimeout: 6, nodeID: `caller-${ns}` })
+							? new ServiceBroker({
+									...bareBrokerOptions(env),
+									heartbeatInterval: 2,
+									heartbeatTimeout: 6,
+									nodeID: `caller-${ns}`
+								})
 							: callerKind === "bare+enc" // bare, plus only the packet encryption platform nodes require
-								? new ServiceBroker({ ...bareBrokerOptions(env), heartbeatInterval: 2, heartbeatTimeout: 6, middlewares: [TransitEncryption(BENCH_SECRETS.TRANSIT_KEY)], nodeID: `caller-${ns}` })
-								: new ServiceBroker({ ...variantOptions(brokerOptions(loadConfig(callerEnv)), callerEnv), nodeID: `caller-${ns}` });
+								? new ServiceBroker({
+										...bareBrokerOptions(env),
+										heartbeatInterval: 2,
+										heartbeatTimeout: 6,
+										middlewares: [TransitEncryption(BENCH_SECRETS.TRANSIT_KEY)],
+										nodeID: `caller-${ns}`
+									})
+								: new ServiceBroker({
+										...variantOptions(brokerOptions(loadConfig(callerEnv)), callerEnv),
+										nodeID: `caller-${ns}`
+									});
 					await b.start();
 					const isEcho = action.startsWith("echo.");
 					await b.waitForServices(isEcho ? ["echo"] : ["auth", "teams"], 20_000);
@@ -72,7 +102,12 @@ async function main() {
 							: isEcho
 								? () => bb.call(action, { id: "0d1c2b3a-0000-4000-8000-000000000000" })
 								: () => bb.call("teams.get", { id: f!.teamId }, { meta: { auth: f!.auth } });
-					const s = await runLoadWithCpu(call, { caller: "self", node: node.pid, rabbitmq: RABBITMQ, postgres: POSTGRES }, DEFAULT_LOAD, rate);
+					const s = await runLoadWithCpu(
+						call,
+						{ caller: "self", node: node.pid, rabbitmq: RABBITMQ, postgres: POSTGRES },
+						DEFAULT_LOAD,
+						rate
+					);
 					const c = s.cpuUsPerRequest;
 					console.log(
 						`${r} ${v.label.padEnd(18)} ${String(s.rps).padStart(6)} req/s  p50 ${String(s.p50).padStart(6)}  p99 ${String(s.p99).padStart(7)}  err ${s.errors}  ` +
@@ -93,10 +128,13 @@ async function main() {
 	}
 }
 
-setTimeout(() => {
-	console.error("explore: deadline");
-	stopAll().finally(() => process.exit(2));
-}, Number(process.env.X_DEADLINE_MS ?? 300_000)).unref();
+setTimeout(
+	() => {
+		console.error("explore: deadline");
+		stopAll().finally(() => process.exit(2));
+	},
+	Number(process.env.X_DEADLINE_MS ?? 300_000)
+).unref();
 
 main().then(
 	() => process.exit(0),

@@ -35,14 +35,30 @@ async function json(url: string, init: RequestInit = {}) {
 // A REST read as a signed-in user, through a gateway on `port`, for the whole run.
 async function restFixture(port: number) {
 	const base = `http://127.0.0.1:${port}`;
-	for (let i = 0; i < 150 && (await fetch(`${base}/api/auth/login`, { method: "POST" }).then(r => r.status).catch(() => 0)) !== 422; i++) await new Promise(r => setTimeout(r, 200));
+	for (
+		let i = 0;
+		i < 150 &&
+		(await fetch(`${base}/api/auth/login`, { method: "POST" })
+			.then(r => r.status)
+			.catch(() => 0)) !== 422;
+		i++
+	)
+		await new Promise(r => setTimeout(r, 200));
 	const reg = await json(`${base}/api/auth/register`, {
 		method: "POST",
 		headers: { "content-type": "application/json" },
-		body: JSON.stringify({ email: `layers-${crypto.randomBytes(4).toString("hex")}@example.com`, password: "correct horse battery", name: "Layers" })
+		body: JSON.stringify({
+			email: `layers-${crypto.randomBytes(4).toString("hex")}@example.com`,
+			password: "correct horse battery",
+			name: "Layers"
+		})
 	});
 	const headers = { authorization: `Bearer ${reg.accessToken}`, "x-organization-id": reg.organization.id };
-	const team = await json(`${base}/api/auth/teams`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify({ name: "Layers" }) });
+	const team = await json(`${base}/api/auth/teams`, {
+		method: "POST",
+		headers: { ...headers, "content-type": "application/json" },
+		body: JSON.stringify({ name: "Layers" })
+	});
 	return { base, headers, teamUrl: `${base}/api/auth/teams/${team.id}`, reg };
 }
 
@@ -58,7 +74,14 @@ async function main() {
 	const children: Child[] = [];
 	const db = await createTestDatabase("cide_bench_layers", PG_ADMIN);
 	const namespace = `bench-layers-${crypto.randomBytes(3).toString("hex")}`;
-	const env = { ...SECRETS, LOG_LEVEL: "warn", TRANSPORTER: AMQP, DATABASE_URL: db.url, RATE_LIMIT_IP_PER_MINUTE: "100000000", RATE_LIMIT_USER_PER_MINUTE: "100000000" };
+	const env = {
+		...SECRETS,
+		LOG_LEVEL: "warn",
+		TRANSPORTER: AMQP,
+		DATABASE_URL: db.url,
+		RATE_LIMIT_IP_PER_MINUTE: "100000000",
+		RATE_LIMIT_USER_PER_MINUTE: "100000000"
+	};
 	const start = async (name: string, extra: Record<string, string>) => {
 		const c = spawnChild(name, "lib/main.ts", { ...env, LOG_LEVEL: "info", ...extra });
 		children.push(c);
@@ -75,10 +98,18 @@ async function main() {
 		]) {
 			const ns = `${namespace}-${key}`;
 			await start(`auth-${key}`, { SERVICES: "auth", NAMESPACE: ns, CACHER: cacher });
-			const gw = await start(`gateway-${key}`, { SERVICES: "gateway", NAMESPACE: ns, CACHER: cacher, PORT: "3994" });
+			const gw = await start(`gateway-${key}`, {
+				SERVICES: "gateway",
+				NAMESPACE: ns,
+				CACHER: cacher,
+				PORT: "3994"
+			});
 			const f = await restFixture(3994);
 			team ??= { id: f.teamUrl.split("/").pop()!, org: f.reg.organization.id };
-			results[key] = { label: `authenticated REST read: ${label}`, ...(await runLoad(get(f.teamUrl, f.headers), DEFAULT_LOAD)) };
+			results[key] = {
+				label: `authenticated REST read: ${label}`,
+				...(await runLoad(get(f.teamUrl, f.headers), DEFAULT_LOAD))
+			};
 			await Promise.all(children.splice(0).map(c => c.stop()));
 			void gw;
 		}
@@ -87,22 +118,45 @@ async function main() {
 		const bareWeb = spawnChild("bare-web", "bench/bare-web.ts", { DATABASE_URL: env.DATABASE_URL, PORT: "3993" });
 		children.push(bareWeb);
 		await bareWeb.waitFor(/bare web up/, 30_000);
-		results.bareWeb = { label: "bare moleculer-web → local action, same PostgreSQL read", ...(await runLoad(get(`http://127.0.0.1:3993/api/teams/${team!.org}/${team!.id}`, {}), DEFAULT_LOAD)) };
+		results.bareWeb = {
+			label: "bare moleculer-web → local action, same PostgreSQL read",
+			...(await runLoad(get(`http://127.0.0.1:3993/api/teams/${team!.org}/${team!.id}`, {}), DEFAULT_LOAD))
+		};
 		await Promise.all(children.splice(0).map(c => c.stop()));
 
 		// secrets.resolve from this process (another node) to the secrets node over RabbitMQ.
 		const ns = `${namespace}-secrets`;
-		await start("auth+secrets", { SERVICES: "auth,secrets", NAMESPACE: ns, MASTER_KEY: crypto.randomBytes(32).toString("base64") });
+		await start("auth+secrets", {
+			SERVICES: "auth,secrets",
+			NAMESPACE: ns,
+			MASTER_KEY: crypto.randomBytes(32).toString("base64")
+		});
 		await start("gateway-secrets", { SERVICES: "gateway", NAMESPACE: ns, PORT: "3995" });
 		const f = await restFixture(3995);
-		await json(`${f.base}/api/secrets`, { method: "POST", headers: { ...f.headers, "content-type": "application/json" }, body: JSON.stringify({ environment: "production", name: "BENCH_KEY", value: "sk-bench-resolve" }) });
-		const secret = (await json(`${f.base}/api/secrets?environment=production`, { headers: f.headers })).find((s: any) => s.name === "BENCH_KEY");
+		await json(`${f.base}/api/secrets`, {
+			method: "POST",
+			headers: { ...f.headers, "content-type": "application/json" },
+			body: JSON.stringify({ environment: "production", name: "BENCH_KEY", value: "sk-bench-resolve" })
+		});
+		const secret = (await json(`${f.base}/api/secrets?environment=production`, { headers: f.headers })).find(
+			(s: any) => s.name === "BENCH_KEY"
+		);
 		await json(`${f.base}/api/secrets/grants`, {
 			method: "POST",
 			headers: { ...f.headers, "content-type": "application/json" },
-			body: JSON.stringify({ secretId: secret.id, permission: "read", granteeType: "service", granteeId: "bench-consumer" })
+			body: JSON.stringify({
+				secretId: secret.id,
+				permission: "read",
+				granteeType: "service",
+				granteeId: "bench-consumer"
+			})
 		});
-		const config = loadConfig({ ...env, NAMESPACE: ns, SERVICES: "", DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "cide-layers-")) });
+		const config = loadConfig({
+			...env,
+			NAMESPACE: ns,
+			SERVICES: "",
+			DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "cide-layers-"))
+		});
 		setConfig(config);
 		caller = new ServiceBroker({ ...brokerOptions(config), nodeID: `${ns}-caller`, logger: false });
 		const consumer = caller.createService({ name: "bench-consumer", mixins: [SecretsClientMixin as any] }) as any;
@@ -116,7 +170,10 @@ async function main() {
 				return caller!.call("secrets.resolve", ref, { meta });
 			}, DEFAULT_LOAD))
 		};
-		results.resolveCached = { label: "resolveSecret through SecretsClientMixin (in-process cache)", ...(await runLoad(() => consumer.resolveSecret(ref), DEFAULT_LOAD)) };
+		results.resolveCached = {
+			label: "resolveSecret through SecretsClientMixin (in-process cache)",
+			...(await runLoad(() => consumer.resolveSecret(ref), DEFAULT_LOAD))
+		};
 	} finally {
 		await caller?.stop().catch(() => undefined);
 		await Promise.all(children.map(c => c.stop().catch(() => undefined)));
@@ -126,10 +183,21 @@ async function main() {
 	const bareRps = results.bareWeb.rps;
 	console.log(`\nLayers (${DEFAULT_LOAD.concurrency} concurrent callers, ${DEFAULT_LOAD.durationMs / 1000} s):`);
 	console.log("scenario".padEnd(96) + "req/s     p50 ms   p99 ms   errors  ratio to bare web");
-	for (const r of [results.bareWeb, results.gatewayMiss, results.gatewayHit, results.resolveDirect, results.resolveCached])
-		console.log(`${r.label.padEnd(96)}${String(r.rps).padEnd(10)}${String(r.p50).padEnd(9)}${String(r.p99).padEnd(9)}${String(r.errors).padEnd(8)}${r.label.startsWith("authenticated") ? (r.rps / bareRps).toFixed(2) : ""}`);
+	for (const r of [
+		results.bareWeb,
+		results.gatewayMiss,
+		results.gatewayHit,
+		results.resolveDirect,
+		results.resolveCached
+	])
+		console.log(
+			`${r.label.padEnd(96)}${String(r.rps).padEnd(10)}${String(r.p50).padEnd(9)}${String(r.p99).padEnd(9)}${String(r.errors).padEnd(8)}${r.label.startsWith("authenticated") ? (r.rps / bareRps).toFixed(2) : ""}`
+		);
 	fs.mkdirSync(path.join(__dirname, "results"), { recursive: true });
-	fs.writeFileSync(path.join(__dirname, "results", "layers.json"), JSON.stringify({ generatedAt: new Date().toISOString(), load: DEFAULT_LOAD, results }, null, 2) + "\n");
+	fs.writeFileSync(
+		path.join(__dirname, "results", "layers.json"),
+		JSON.stringify({ generatedAt: new Date().toISOString(), load: DEFAULT_LOAD, results }, null, 2) + "\n"
+	);
 	process.exit(0);
 }
 

@@ -40,7 +40,11 @@ function percentile(sorted: Float64Array, p: number): number {
 
 const round = (n: number, d = 2) => (Number.isFinite(n) ? Math.round(n * 10 ** d) / 10 ** d : null);
 
-export async function runLoad(call: () => Promise<unknown>, opts: LoadOptions = DEFAULT_LOAD, hooks: WindowHooks = {}): Promise<LoadStats> {
+export async function runLoad(
+	call: () => Promise<unknown>,
+	opts: LoadOptions = DEFAULT_LOAD,
+	hooks: WindowHooks = {}
+): Promise<LoadStats> {
 	const start = performance.now();
 	let started = false;
 	let ended = false;
@@ -126,7 +130,12 @@ export function resetPeakRss(pid: number | "self" = "self"): boolean {
 
 // Open loop at a fixed rate (diagnosis): the same work per second whatever the variant, so CPU time per request
 // compares options without the feedback of closed-loop throughput on batching. Returns latency like runLoad.
-export async function runFixedRate(call: () => Promise<unknown>, ratePerSec: number, opts: LoadOptions = DEFAULT_LOAD, hooks: WindowHooks = {}): Promise<LoadStats> {
+export async function runFixedRate(
+	call: () => Promise<unknown>,
+	ratePerSec: number,
+	opts: LoadOptions = DEFAULT_LOAD,
+	hooks: WindowHooks = {}
+): Promise<LoadStats> {
 	const tickMs = 10;
 	const perTick = ratePerSec / (1000 / tickMs);
 	const start = performance.now();
@@ -141,7 +150,10 @@ export async function runFixedRate(call: () => Promise<unknown>, ratePerSec: num
 	await new Promise<void>(resolve => {
 		const timer = setInterval(() => {
 			const now = performance.now();
-			if (!started && now >= measureFrom) ((started = true), hooks.onMeasureStart?.());
+			if (!started && now >= measureFrom) {
+				started = true;
+				hooks.onMeasureStart?.();
+			}
 			if (now >= measureTo) {
 				clearInterval(timer);
 				hooks.onMeasureEnd?.();

@@ -15,13 +15,20 @@ async function main() {
 	const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "cide-micro-"));
 	const db = await createTestDatabase("cide_bench_mt");
 	try {
-		const config = loadConfig({ ...BENCH_SECRETS, DATA_DIR: TMP, DATABASE_URL: db.url, CACHER: "none", LOG_LEVEL: "warn" });
+		const config = loadConfig({
+			...BENCH_SECRETS,
+			DATA_DIR: TMP,
+			DATABASE_URL: db.url,
+			CACHER: "none",
+			LOG_LEVEL: "warn"
+		});
 		setConfig(config);
 		await acquireDb();
 		const overrides = process.env.BENCH_OVERRIDES ? JSON.parse(process.env.BENCH_OVERRIDES) : {};
 		const broker = new ServiceBroker({ ...brokerOptions(config), logger: false, ...overrides });
 		broker.createService(HealthService);
-		for (const f of ["auth.service.ts", "teams.service.ts"]) broker.loadService(path.resolve(__dirname, "../services/auth", f));
+		for (const f of ["auth.service.ts", "teams.service.ts"])
+			broker.loadService(path.resolve(__dirname, "../services/auth", f));
 		await broker.start();
 		const f = await prepareFixture(broker);
 		const N = Number(process.env.MICRO_N ?? 60000);
@@ -45,4 +52,7 @@ async function main() {
 		fs.rmSync(TMP, { recursive: true, force: true });
 	}
 }
-main().then(() => process.exit(0), e => (console.error(e), process.exit(1)));
+main().then(
+	() => process.exit(0),
+	e => (console.error(e), process.exit(1))
+);

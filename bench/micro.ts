@@ -39,7 +39,13 @@ const echoSchema = { name: "echo", actions: { echo: { permission: "public", hand
 async function main() {
 	const db = await createTestDatabase("cide_bench_m");
 	const dbUrl = db.url;
-	const config = loadConfig({ ...BENCH_SECRETS, DATA_DIR: TMP, DATABASE_URL: dbUrl, CACHER: "none", LOG_LEVEL: "warn" });
+	const config = loadConfig({
+		...BENCH_SECRETS,
+		DATA_DIR: TMP,
+		DATABASE_URL: dbUrl,
+		CACHER: "none",
+		LOG_LEVEL: "warn"
+	});
 	setConfig(config);
 	await acquireDb();
 	const base: any = { ...brokerOptions(config), logger: false };
@@ -56,51 +62,60 @@ async function main() {
 	try {
 		const rounds = Number(process.env.MICRO_ROUNDS ?? 2);
 		for (let round = 0; round < rounds; round++)
-		for (const [name, opts] of Object.entries(variants)) {
-			const broker = new ServiceBroker({ ...opts, nodeID: `micro-${crypto.randomBytes(2).toString("hex")}` });
-			broker.createService(echoSchema as any);
-			const platform = name !== "bare";
-			if (platform) {
-				broker.createService(HealthService);
-				for (const f of ["auth.service.ts", "teams.service.ts"]) broker.loadService(path.resolve(__dirname, "../services/auth", f));
-			}
-			await broker.start();
-			const e = await measure(() => broker.call("echo.echo", { id: "x" }));
-			let t = { cpuUs: NaN, rps: NaN };
-			if (!platform) {
-				// The same read with no platform code: a plain pg pool, prepared, same table and row shape.
-				const pool = new pg.Pool({ connectionString: dbUrl, max: 10 });
-				const { rows } = await pool.query("SELECT id, organization_id FROM teams LIMIT 1");
-				if (rows[0]) {
-					broker.createService({
-						name: "plain",
-						actions: {
-							get: {
-								params: { id: "string" },
-								async handler(ctx: any) {
-									const r = await pool.query({
-										name: "plain_get",
-										text: 'SELECT "id", "organization_id", "name", "description", "created_at", "updated_at" FROM teams WHERE "id" = $1 AND "organization_id" = $2 LIMIT 1',
-										values: [ctx.params.id, ctx.meta.auth.organizationId]
-									});
-									return r.rows[0];
+			for (const [name, opts] of Object.entries(variants)) {
+				const broker = new ServiceBroker({ ...opts, nodeID: `micro-${crypto.randomBytes(2).toString("hex")}` });
+				broker.createService(echoSchema as any);
+				const platform = name !== "bare";
+				if (platform) {
+					broker.createService(HealthService);
+					for (const f of ["auth.service.ts", "teams.service.ts"])
+						broker.loadService(path.resolve(__dirname, "../services/auth", f));
+				}
+				await broker.start();
+				const e = await measure(() => broker.call("echo.echo", { id: "x" }));
+				let t = { cpuUs: NaN, rps: NaN };
+				if (!platform) {
+					// The same read with no platform code: a plain pg pool, prepared, same table and row shape.
+					const pool = new pg.Pool({ connectionString: dbUrl, max: 10 });
+					const { rows } = await pool.query("SELECT id, organization_id FROM teams LIMIT 1");
+					if (rows[0]) {
+						broker.createService({
+							name: "plain",
+							actions: {
+								get: {
+									params: { id: "string" },
+									async handler(ctx: any) {
+										const r = await pool.query({
+											name: "plain_get",
+											text: 'SELECT "id", "organization_id", "name", "description", "created_at", "updated_at" FROM teams WHERE "id" = $1 AND "organization_id" = $2 LIMIT 1',
+											values: [ctx.params.id, ctx.meta.auth.organizationId]
+										});
+										return r.rows[0];
+									}
 								}
 							}
-						}
-					});
-					await broker.waitForServices("plain");
-					const auth = { organizationId: rows[0].organization_id, userId: "u" };
-					t = await measure(() => broker.call("plain.get", { id: rows[0].id }, { meta: { auth } }), N / 2);
+						});
+						await broker.waitForServices("plain");
+						const auth = { organizationId: rows[0].organization_id, userId: "u" };
+						t = await measure(
+							() => broker.call("plain.get", { id: rows[0].id }, { meta: { auth } }),
+							N / 2
+						);
+					}
+					await pool.end();
 				}
-				await pool.end();
+				if (platform) {
+					const f = await prepareFixture(broker);
+					t = await measure(
+						() => broker.call("teams.get", { id: f.teamId }, { meta: { auth: f.auth } }),
+						N / 2
+					);
+				}
+				console.log(
+					`${round} ${name.padEnd(34)} echo ${String(e.cpuUs).padStart(6)} µs/call (${e.rps}/s)   teams.get ${String(t.cpuUs).padStart(6)} µs/call (${t.rps}/s)`
+				);
+				await broker.stop();
 			}
-			if (platform) {
-				const f = await prepareFixture(broker);
-				t = await measure(() => broker.call("teams.get", { id: f.teamId }, { meta: { auth: f.auth } }), N / 2);
-			}
-			console.log(`${round} ${name.padEnd(34)} echo ${String(e.cpuUs).padStart(6)} µs/call (${e.rps}/s)   teams.get ${String(t.cpuUs).padStart(6)} µs/call (${t.rps}/s)`);
-			await broker.stop();
-		}
 	} finally {
 		await releaseDb();
 		await db.drop();

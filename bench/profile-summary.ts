@@ -22,7 +22,7 @@ for (let i = 0; i < prof.samples.length; i++) {
 	clock += dts[i] ?? 0;
 	const sec = Math.floor(clock / 1e6);
 	const idle = nodes.get(prof.samples[i]).callFrame.functionName === "(idle)";
-	busy[sec] = (busy[sec] ?? 0) + (idle ? 0 : dts[i] ?? 0);
+	busy[sec] = (busy[sec] ?? 0) + (idle ? 0 : (dts[i] ?? 0));
 	if (clock < from || clock > to) continue;
 	self.set(prof.samples[i], (self.get(prof.samples[i]) ?? 0) + (dts[i] ?? 0));
 }
@@ -34,7 +34,9 @@ const where = (n: any) => {
 	const m = /node_modules\/((?:@[^/]+\/)?[^/]+)(\/src\/[^/]+)?/.exec(url);
 	if (m) return process.env.PROF_SUBDIRS && m[2] ? m[1] + m[2] : m[1];
 	if (url.startsWith("node:")) return url;
-	return url.replace(/^file:\/\//, "").replace(process.cwd() + "/", "") || `(${n.callFrame.functionName || "program"})`;
+	return (
+		url.replace(/^file:\/\//, "").replace(process.cwd() + "/", "") || `(${n.callFrame.functionName || "program"})`
+	);
 };
 
 const byFn = new Map<string, number>();

@@ -46,7 +46,9 @@ async function teamReads(dbUrl: string): Promise<number> {
 	try {
 		await c.query("SELECT pg_stat_force_next_flush()").catch(() => undefined);
 		await c.query("SELECT pg_stat_clear_snapshot()");
-		const { rows } = await c.query("SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) AS n FROM pg_stat_user_tables WHERE relname = 'teams'");
+		const { rows } = await c.query(
+			"SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) AS n FROM pg_stat_user_tables WHERE relname = 'teams'"
+		);
 		return Number(rows[0]?.n ?? 0);
 	} finally {
 		await c.end();
@@ -84,14 +86,29 @@ const passThrough = Object.fromEntries(
 		.map(([k, v]) => [k.slice("BENCH_ENV_".length), v as string])
 );
 if (process.env.BENCH_NO_PREPARE) passThrough.BENCH_NO_PREPARE = "1";
-const nodeEnv = (extra: Record<string, string>) => ({ ...BENCH_SECRETS, LOG_LEVEL: "info", DATA_DIR: path.join(TMP, "data"), ...extra, ...passThrough });
+const nodeEnv = (extra: Record<string, string>) => ({
+	...BENCH_SECRETS,
+	LOG_LEVEL: "info",
+	DATA_DIR: path.join(TMP, "data"),
+	...extra,
+	...passThrough
+});
 
 // -------------------------------------------------------------------------------------------------- scenarios
 
 // (a) one embedded process; the load runs inside it.
-async function embedded(id: string, label: string, env: Record<string, string>, dbUrl?: string): Promise<ScenarioResult> {
+async function embedded(
+	id: string,
+	label: string,
+	env: Record<string, string>,
+	dbUrl?: string
+): Promise<ScenarioResult> {
 	const before = dbUrl ? await teamReads(dbUrl) : undefined;
-	const child = spawnChild(id, "bench/embedded-worker.ts", nodeEnv({ SERVICES: "auth", CACHER: "none", NODE_ID: `bench-${id}-${RUN}`, ...env }));
+	const child = spawnChild(
+		id,
+		"bench/embedded-worker.ts",
+		nodeEnv({ SERVICES: "auth", CACHER: "none", NODE_ID: `bench-${id}-${RUN}`, ...env })
+	);
 	try {
 		const m = await child.waitFor(/BENCH_RESULT (.*)\n|BENCH_ERROR ([\s\S]*)/, 60_000);
 		if (m[2]) throw new Error(`${id} failed: ${m[2]}`);
@@ -100,7 +117,12 @@ async function embedded(id: string, label: string, env: Record<string, string>, 
 		if (stats.cacher) throw new Error(`${id}: a ${stats.cacher} is active, reads would not reach the database`);
 		delete stats.cacher;
 		delete stats.db;
-		const res: ScenarioResult = { id, label, ...stats, processes: [{ role: "embedded node (caller + auth services)", peakRssMiB: rss }] };
+		const res: ScenarioResult = {
+			id,
+			label,
+			...stats,
+			processes: [{ role: "embedded node (caller + auth services)", peakRssMiB: rss }]
+		};
 		await child.stop();
 		if (dbUrl && before !== undefined) res.dbReadsPerRequest = await readsPerRequest(dbUrl, before, res.requests);
 		return res;
@@ -117,7 +139,15 @@ async function readsPerRequest(dbUrl: string, before: number, requests: number) 
 }
 
 async function platformCaller(namespace: string) {
-	const config = loadConfig({ ...passThrough, TRANSPORTER: AMQP_URL, NAMESPACE: namespace, CACHER: "none", ...BENCH_SECRETS, LOG_LEVEL: "warn", DATA_DIR: path.join(TMP, "data") });
+	const config = loadConfig({
+		...passThrough,
+		TRANSPORTER: AMQP_URL,
+		NAMESPACE: namespace,
+		CACHER: "none",
+		...BENCH_SECRETS,
+		LOG_LEVEL: "warn",
+		DATA_DIR: path.join(TMP, "data")
+	});
 	const broker = new ServiceBroker({ ...brokerOptions(config), nodeID: `bench-caller-${RUN}` });
 	await broker.start();
 	return broker;
@@ -127,7 +157,18 @@ async function platformCaller(namespace: string) {
 async function remote(id: string, label: string, dbUrl: string, cacher: string): Promise<ScenarioResult> {
 	const namespace = `bench-${id}-${RUN}`;
 	// BENCH_NO_PREPARE=1 (before/after of the adapter's prepared statements): the same node, findOne as before.
-	const node = spawnChild(id, process.env.BENCH_NO_PREPARE ? "bench/variant-node.ts" : "lib/main.ts", nodeEnv({ SERVICES: "auth", TRANSPORTER: AMQP_URL, NAMESPACE: namespace, NODE_ID: `auth-${id}-${RUN}`, DATABASE_URL: dbUrl, CACHER: cacher }));
+	const node = spawnChild(
+		id,
+		process.env.BENCH_NO_PREPARE ? "bench/variant-node.ts" : "lib/main.ts",
+		nodeEnv({
+			SERVICES: "auth",
+			TRANSPORTER: AMQP_URL,
+			NAMESPACE: namespace,
+			NODE_ID: `auth-${id}-${RUN}`,
+			DATABASE_URL: dbUrl,
+			CACHER: cacher
+		})
+	);
 	let broker: ServiceBroker | undefined;
 	try {
 		await node.waitFor(/Coder IDE node .* up/, 60_000);
@@ -136,7 +177,12 @@ async function remote(id: string, label: string, dbUrl: string, cacher: string):
 		await broker.waitForServices(["auth", "teams"], 20_000);
 		const fixture = await prepareFixture(broker);
 		const before = await teamReads(dbUrl);
-		const stats = await runLoadWithCpu(readTeam(broker, fixture), { caller: "self", node: node.pid, rabbitmq: RABBITMQ, postgres: POSTGRES });
+		const stats = await runLoadWithCpu(readTeam(broker, fixture), {
+			caller: "self",
+			node: node.pid,
+			rabbitmq: RABBITMQ,
+			postgres: POSTGRES
+		});
 		const res: ScenarioResult = {
 			id,
 			label,
@@ -150,7 +196,10 @@ async function remote(id: string, label: string, dbUrl: string, cacher: string):
 		broker = undefined;
 		await node.stop();
 		// Log lines the node wrote while serving (start-up and shutdown excluded roughly): per-request logging shows here.
-		if (process.env.BENCH_SHOW_NODE_LOG) console.log(`--- ${id} node output (${node.output().split("\n").length} lines):\n${node.output().slice(-4000)}`);
+		if (process.env.BENCH_SHOW_NODE_LOG)
+			console.log(
+				`--- ${id} node output (${node.output().split("\n").length} lines):\n${node.output().slice(-4000)}`
+			);
 		res.dbReadsPerRequest = await readsPerRequest(dbUrl, before, res.requests);
 		return res;
 	} finally {
@@ -174,7 +223,12 @@ async function barePair(id: string, label: string): Promise<ScenarioResult> {
 		await broker.waitForServices(["echo"], 20_000);
 		const params = { id: crypto.randomUUID() };
 		const b = broker;
-		const stats = await runLoadWithCpu(() => b.call("echo.echo", params), { caller: "self", node: node.pid, rabbitmq: RABBITMQ, postgres: POSTGRES });
+		const stats = await runLoadWithCpu(() => b.call("echo.echo", params), {
+			caller: "self",
+			node: node.pid,
+			rabbitmq: RABBITMQ,
+			postgres: POSTGRES
+		});
 		return {
 			id,
 			label,
@@ -193,7 +247,8 @@ async function barePair(id: string, label: string): Promise<ScenarioResult> {
 // ----------------------------------------------------------------------------------------------------- output
 
 function machine() {
-	const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim() ?? os.cpus()[0]?.model;
+	const cpu =
+		/model name\s*:\s*(.*)/.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim() ?? os.cpus()[0]?.model;
 	return {
 		nproc: os.availableParallelism?.() ?? os.cpus().length,
 		cpu,
@@ -205,7 +260,11 @@ function machine() {
 
 function formatTable(head: string[], rows: string[][], leftAligned: number[]) {
 	const widths = head.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)));
-	const line = (cells: string[]) => cells.map((c, i) => (leftAligned.includes(i) ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ").trimEnd();
+	const line = (cells: string[]) =>
+		cells
+			.map((c, i) => (leftAligned.includes(i) ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+			.join("  ")
+			.trimEnd();
 	return [line(head), widths.map(w => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
@@ -247,8 +306,12 @@ async function main() {
 	const want = (id: string) => !only || only.includes(id);
 	const m = machine();
 	console.log(`Coder IDE bench: ${m.nproc} × ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}`);
-	console.log(`teams.get, ${DEFAULT_LOAD.concurrency} concurrent callers, ${DEFAULT_LOAD.warmupMs} ms warm-up + ${DEFAULT_LOAD.durationMs} ms measured per scenario`);
-	console.log("platform scenarios run as deployed (TRANSIT_KEY encryption, metrics, LOG_LEVEL=info); the bare pair is plain Moleculer\n");
+	console.log(
+		`teams.get, ${DEFAULT_LOAD.concurrency} concurrent callers, ${DEFAULT_LOAD.warmupMs} ms warm-up + ${DEFAULT_LOAD.durationMs} ms measured per scenario`
+	);
+	console.log(
+		"platform scenarios run as deployed (TRANSIT_KEY encryption, metrics, LOG_LEVEL=info); the bare pair is plain Moleculer\n"
+	);
 
 	const db = await createTestDatabase("cide_bench", PG_ADMIN_URL);
 	dropDatabase = db.drop;
@@ -258,14 +321,20 @@ async function main() {
 		const t = Date.now();
 		const r = await fn();
 		results.push(r);
-		console.log(`  ${id}: ${r.rps} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.errors} errors${r.firstError ? ` (${r.firstError})` : ""}  [${((Date.now() - t) / 1000).toFixed(1)} s]`);
+		console.log(
+			`  ${id}: ${r.rps} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.errors} errors${r.firstError ? ` (${r.firstError})` : ""}  [${((Date.now() - t) / 1000).toFixed(1)} s]`
+		);
 	};
 	try {
 		await step("d", () => barePair("d", "bare Moleculer pair, echo over RabbitMQ (baseline)"));
 		await step("b", () => remote("b", "RabbitMQ → auth node, PostgreSQL, no cache", db.url, "none"));
 		await step("c", () => remote("c", "RabbitMQ → auth node, Redis cache hits", db.url, REDIS_URL));
-		await step("a-pg", () => embedded("a-pg", "embedded, local calls, PostgreSQL, no cache", { DATABASE_URL: db.url }, db.url));
-		await step("a-pglite", () => embedded("a-pglite", "embedded, local calls, PGlite, no cache", { DATA_DIR: path.join(TMP, "pglite") }));
+		await step("a-pg", () =>
+			embedded("a-pg", "embedded, local calls, PostgreSQL, no cache", { DATABASE_URL: db.url }, db.url)
+		);
+		await step("a-pglite", () =>
+			embedded("a-pglite", "embedded, local calls, PGlite, no cache", { DATA_DIR: path.join(TMP, "pglite") })
+		);
 	} finally {
 		await stopAll();
 		await db.drop().catch(err => console.error(`could not drop the bench database: ${err.message}`));
@@ -278,20 +347,28 @@ async function main() {
 	results.sort((x, y) => order.indexOf(x.id) - order.indexOf(y.id));
 
 	console.log("\n" + table(results));
-	console.log("\nCPU time per request (µs; RabbitMQ and PostgreSQL are whole servers; embedded: node = the one process)");
+	console.log(
+		"\nCPU time per request (µs; RabbitMQ and PostgreSQL are whole servers; embedded: node = the one process)"
+	);
 	console.log(cpuTable(results));
 	const out = {
 		generatedAt: new Date().toISOString(),
 		machine: m,
 		action: "teams.get (DbMixin, tenant-scoped) on one real row, meta.auth of a registered owner",
 		load: DEFAULT_LOAD,
-		transporter: { type: "AMQP", prefetch: loadConfig({ ...BENCH_SECRETS, DATA_DIR: TMP }).transporterPrefetch, noDelay: true },
+		transporter: {
+			type: "AMQP",
+			prefetch: loadConfig({ ...BENCH_SECRETS, DATA_DIR: TMP }).transporterPrefetch,
+			noDelay: true
+		},
 		notes: [
 			"b and c: the caller is this process as a platform broker (moleculer.config.ts options, no services); packets are AES-256-GCM encrypted (TRANSIT_KEY), as every cluster must be",
 			"d: bare Moleculer brokers with only the platform's transporter settings and serializer (no encryption, metrics, middlewares)",
 			"cpuUsPerRequest: CPU time per measured request; rabbitmq and postgres are whole servers, so other users of them count too; otherLoadCores: CPU used meanwhile by processes not measured (a shared machine)"
 		],
-		...(process.env.BENCH_NO_PREPARE ? { variant: "BENCH_NO_PREPARE: PgAdapter.findOne without prepared statements (before)" } : {}),
+		...(process.env.BENCH_NO_PREPARE
+			? { variant: "BENCH_NO_PREPARE: PgAdapter.findOne without prepared statements (before)" }
+			: {}),
 		scenarios: results.map(({ firstError, ...r }) => (firstError ? { ...r, firstError } : r)),
 		wallSeconds: Math.round((Date.now() - started) / 100) / 10
 	};

@@ -11,7 +11,11 @@ export default defineConfig({
 	root,
 	plugins: [vue()],
 	resolve: { alias: { "@": `${root}src` } },
-	define: { __VUE_OPTIONS_API__: "false", __VUE_PROD_DEVTOOLS__: "false", __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: "false" },
+	define: {
+		__VUE_OPTIONS_API__: "false",
+		__VUE_PROD_DEVTOOLS__: "false",
+		__VUE_PROD_HYDRATION_MISMATCH_DETAILS__: "false"
+	},
 	build: {
 		outDir: fileURLToPath(new URL("../public", import.meta.url)),
 		emptyOutDir: true,

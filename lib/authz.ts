@@ -146,7 +146,11 @@ export const AuthzMiddleware: Middleware = {
 		return async function authzHandler(ctx: Context<any, any>) {
 			const auth = authOf(ctx);
 			if (auth?.kind === "service") {
-				if (permission === AUTHENTICATED || permission === ACCOUNT || !servicePermits(auth.permissions, permission))
+				if (
+					permission === AUTHENTICATED ||
+					permission === ACCOUNT ||
+					!servicePermits(auth.permissions, permission)
+				)
 					throw forbidden(`service ${auth.service} does not declare permission ${permission}`);
 				assertInsideBinding(auth, permission);
 				await assertServiceProven(ctx, auth, action.name);
@@ -162,4 +166,3 @@ export const AuthzMiddleware: Middleware = {
 		};
 	}
 } as Middleware;
-

@@ -76,7 +76,10 @@ function urlVar(env: Env, name: string, protocols: string[]): string | undefined
 // "ai:<credential>,workflow:<credential>": what `npm run service-credential -- <service>` prints, joined by commas.
 function credentialsVar(env: Env, name: string): Map<string, string> {
 	const found = new Map<string, string>();
-	for (const entry of (env[name] || "").split(",").map(s => s.trim()).filter(Boolean)) {
+	for (const entry of (env[name] || "")
+		.split(",")
+		.map(s => s.trim())
+		.filter(Boolean)) {
 		const m = /^([a-z][a-z0-9-]*):([A-Za-z0-9_-]{43})$/.exec(entry);
 		// Never echoes a credential: only the name before the colon.
 		const what = entry.includes(":") ? `"${entry.split(":")[0]}:…"` : "an entry without a service name";
@@ -101,7 +104,13 @@ export function loadConfig(env: Env = process.env): Config {
 	if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}`);
 
 	const servicesRaw = (env.SERVICES || "").trim();
-	const services = servicesRaw === "" || servicesRaw === "all" ? "all" : servicesRaw.split(",").map(s => s.trim()).filter(Boolean);
+	const services =
+		servicesRaw === "" || servicesRaw === "all"
+			? "all"
+			: servicesRaw
+					.split(",")
+					.map(s => s.trim())
+					.filter(Boolean);
 	if (services !== "all")
 		for (const s of services)
 			if (!/^[a-z][a-z0-9-]*$/.test(s)) throw new ConfigError("SERVICES", `"${s}" is not a module name`);
@@ -140,7 +149,10 @@ export function loadConfig(env: Env = process.env): Config {
 		accessTokenTtl: intVar(env, "ACCESS_TOKEN_TTL", 900, 10),
 		refreshTokenTtl: intVar(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600, 60),
 		migrate: env.MIGRATE !== "false",
-		corsOrigins: (env.CORS_ORIGINS || "").split(",").map(s => s.trim()).filter(Boolean),
+		corsOrigins: (env.CORS_ORIGINS || "")
+			.split(",")
+			.map(s => s.trim())
+			.filter(Boolean),
 		rateLimitIpPerMinute: intVar(env, "RATE_LIMIT_IP_PER_MINUTE", 600, 1),
 		rateLimitUserPerMinute: intVar(env, "RATE_LIMIT_USER_PER_MINUTE", 1200, 1),
 		bodyLimit: env.BODY_LIMIT || "1mb",
@@ -152,10 +164,12 @@ export function loadConfig(env: Env = process.env): Config {
 		modules: {}
 	};
 	for (const origin of config.corsOrigins)
-		if (origin !== "*" && !/^https?:\/\/[^/]+$/.test(origin)) throw new ConfigError("CORS_ORIGINS", `"${origin}" is not an origin like https://ide.example.com`);
+		if (origin !== "*" && !/^https?:\/\/[^/]+$/.test(origin))
+			throw new ConfigError("CORS_ORIGINS", `"${origin}" is not an origin like https://ide.example.com`);
 	if (config.metricsToken && config.metricsToken.length < 32)
 		throw new ConfigError("METRICS_TOKEN", "must be at least 32 characters");
-	if (!/^\d+(b|kb|mb)$/i.test(config.bodyLimit)) throw new ConfigError("BODY_LIMIT", `must look like 512kb or 1mb, got "${config.bodyLimit}"`);
+	if (!/^\d+(b|kb|mb)$/i.test(config.bodyLimit))
+		throw new ConfigError("BODY_LIMIT", `must look like 512kb or 1mb, got "${config.bodyLimit}"`);
 	config.jwtSecret = resolveJwtSecret(env, config);
 	if (config.serviceIdentityKey && config.serviceIdentityKey.length < 32)
 		throw new ConfigError("SERVICE_IDENTITY_KEY", "must be at least 32 characters");
@@ -163,8 +177,10 @@ export function loadConfig(env: Env = process.env): Config {
 	if (config.mode === "embedded" && !config.serviceIdentityKey)
 		config.serviceIdentityKey = embeddedRoot(config.jwtSecret);
 	// Packets between nodes carry secret values (secrets.resolve): a cluster must encrypt them.
-	if (config.mode === "cluster" && !config.transitKey) throw new ConfigError("TRANSIT_KEY", "is required in cluster mode (32+ characters, the same on every node)");
-	if (config.transitKey && config.transitKey.length < 32) throw new ConfigError("TRANSIT_KEY", "must be at least 32 characters");
+	if (config.mode === "cluster" && !config.transitKey)
+		throw new ConfigError("TRANSIT_KEY", "is required in cluster mode (32+ characters, the same on every node)");
+	if (config.transitKey && config.transitKey.length < 32)
+		throw new ConfigError("TRANSIT_KEY", "must be at least 32 characters");
 	// Every module's, loaded here or not (as before they moved to the manifests): a bad value stops any node.
 	config.modules = readModuleSettings(moduleManifests(config), env);
 	return config;
@@ -190,7 +206,8 @@ function resolveJwtSecret(env: Env, config: Config): string {
 		if (given.length < 32) throw new ConfigError("JWT_SECRET", "must be at least 32 characters");
 		return given;
 	}
-	if (config.mode === "cluster") throw new ConfigError("JWT_SECRET", "is required in cluster mode (TRANSPORTER is set)");
+	if (config.mode === "cluster")
+		throw new ConfigError("JWT_SECRET", "is required in cluster mode (TRANSPORTER is set)");
 	return readOrCreateKeyFile(config.dataDir, "jwt-secret");
 }
 

@@ -6,14 +6,7 @@ import dns from "dns";
 import net from "net";
 
 export type AddressClass =
-	| "metadata"
-	| "unspecified"
-	| "loopback"
-	| "private"
-	| "shared"
-	| "link-local"
-	| "multicast"
-	| "reserved";
+	"metadata" | "unspecified" | "loopback" | "private" | "shared" | "link-local" | "multicast" | "reserved";
 
 const DESCRIPTION: Record<AddressClass, string> = {
 	metadata: "a cloud metadata address",

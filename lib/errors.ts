@@ -3,12 +3,15 @@ import { Errors } from "moleculer";
 
 const { MoleculerClientError, MoleculerError } = Errors;
 
-export const unauthorized = (message = "authentication required") => new MoleculerClientError(message, 401, "UNAUTHORIZED");
+export const unauthorized = (message = "authentication required") =>
+	new MoleculerClientError(message, 401, "UNAUTHORIZED");
 export const forbidden = (message = "not allowed") => new MoleculerClientError(message, 403, "FORBIDDEN");
 // `field` names the input a form should show the message next to.
 const withField = (field: string | undefined, message: string) => (field ? [{ field, message }] : undefined);
-export const notFound = (what: string, field?: string) => new MoleculerClientError(`${what} not found`, 404, "NOT_FOUND", withField(field, `${what} not found`));
-export const conflict = (message: string, field?: string) => new MoleculerClientError(message, 409, "CONFLICT", withField(field, message));
+export const notFound = (what: string, field?: string) =>
+	new MoleculerClientError(`${what} not found`, 404, "NOT_FOUND", withField(field, `${what} not found`));
+export const conflict = (message: string, field?: string) =>
+	new MoleculerClientError(message, 409, "CONFLICT", withField(field, message));
 export const unavailable = (message: string) => new MoleculerError(message, 503, "SERVICE_UNAVAILABLE");
 
 // A 422 that names the offending field, in the same shape as the validator's errors.
@@ -48,9 +51,26 @@ export function fromDbError(err: any, what = "record", field?: string): Error {
 }
 
 // A database or broker that cannot be reached is a 503 for the client, never a 500 with driver details.
-const DEPENDENCY_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08006"]);
+const DEPENDENCY_CODES = new Set([
+	"ECONNREFUSED",
+	"ECONNRESET",
+	"ETIMEDOUT",
+	"EPIPE",
+	"57P01",
+	"57P02",
+	"57P03",
+	"08000",
+	"08001",
+	"08003",
+	"08006"
+]);
 export function mapDependencyError(err: any): Error {
-	if (err && !(err instanceof Errors.MoleculerError) && (DEPENDENCY_CODES.has(err.code) || /Connection terminated|timeout exceeded when trying to connect/i.test(err.message ?? "")))
+	if (
+		err &&
+		!(err instanceof Errors.MoleculerError) &&
+		(DEPENDENCY_CODES.has(err.code) ||
+			/Connection terminated|timeout exceeded when trying to connect/i.test(err.message ?? ""))
+	)
 		return unavailable("a dependency of this service is unavailable (database)");
 	return err;
 }

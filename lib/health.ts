@@ -1,7 +1,7 @@
 // Health of one node: liveness (the process answers) and readiness (database, transporter, channels, cache reachable).
 // Every process runs this service; `broker.call("health.ready", {}, { nodeID })` asks one node in particular.
 import http from "http";
-import type { ServiceBroker } from "moleculer";
+import type { Service, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "./schema";
 import { getDb } from "./db";
 import { prometheusText } from "./metrics";
@@ -9,7 +9,10 @@ import { prometheusText } from "./metrics";
 async function timed(check: () => Promise<unknown>): Promise<{ ok: boolean; ms: number; error?: string }> {
 	const t = Date.now();
 	try {
-		await Promise.race([check(), new Promise((_, rej) => setTimeout(() => rej(new Error("timeout")), 2000).unref())]);
+		await Promise.race([
+			check(),
+			new Promise((_, rej) => setTimeout(() => rej(new Error("timeout")), 2000).unref())
+		]);
 		return { ok: true, ms: Date.now() - t };
 	} catch (err: any) {
 		return { ok: false, ms: Date.now() - t, error: err.message };
@@ -21,13 +24,13 @@ export const HealthService: ServiceSchema = {
 	actions: {
 		live: {
 			visibility: "public",
-			handler(this: any) {
+			handler(this: Service) {
 				return { status: "ok", nodeID: this.broker.nodeID, uptime: Math.round(process.uptime()) };
 			}
 		},
 		ready: {
 			visibility: "public",
-			async handler(this: any) {
+			async handler(this: Service) {
 				const broker: any = this.broker;
 				const checks: Record<string, { ok: boolean; ms?: number; error?: string }> = {
 					database: await timed(async () => (await getDb()).query("SELECT 1"))
@@ -47,7 +50,8 @@ export const HealthService: ServiceSchema = {
 export function startHealthServer(broker: ServiceBroker, port: number): http.Server {
 	const server = http.createServer(async (req, res) => {
 		try {
-			if (req.url === "/health") return send(res, 200, await broker.call("health.live", {}, { nodeID: broker.nodeID }));
+			if (req.url === "/health")
+				return send(res, 200, await broker.call("health.live", {}, { nodeID: broker.nodeID }));
 			if (req.url === "/ready") {
 				const r: any = await broker.call("health.ready", {}, { nodeID: broker.nodeID });
 				return send(res, r.status === "ready" ? 200 : 503, r);

@@ -7,7 +7,7 @@ export interface LocalCacheOptions {
 	ttlMs: number;
 }
 
-export class LocalCache<V extends {}> {
+export class LocalCache<V extends NonNullable<unknown>> {
 	private readonly lru: LRUCache<string, V>;
 
 	constructor(opts: LocalCacheOptions) {

@@ -5,6 +5,7 @@ import { Loggers } from "moleculer";
 
 type Bindings = Parameters<InstanceType<typeof Loggers.Console>["getLogHandler"]>[0];
 
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this escapes
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\\]/g;
 const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\" };
 
@@ -41,6 +42,9 @@ export class SafeConsoleLogger extends Loggers.Console {
 		const handler = super.getLogHandler(bindings);
 		if (!handler) return null;
 		return (type: any, args: unknown[]) =>
-			handler(type, args.map(a => (typeof a === "string" ? escape(a) : a instanceof Error ? safeError(a) : a)));
+			handler(
+				type,
+				args.map(a => (typeof a === "string" ? escape(a) : a instanceof Error ? safeError(a) : a))
+			);
 	}
 }

@@ -62,7 +62,9 @@ async function main() {
 		fail(err.message);
 	}
 	if (config.repl) broker.repl();
-	broker.logger.info(`Coder IDE node ${broker.nodeID} up (${config.mode}; services: ${broker.services.map(s => s.name).join(", ")})`);
+	broker.logger.info(
+		`Coder IDE node ${broker.nodeID} up (${config.mode}; services: ${broker.services.map(s => s.name).join(", ")})`
+	);
 }
 
 main();

@@ -33,7 +33,9 @@ export function loadModuleRoutes(dirs: string[]): { module: string; route: Modul
 			for (const route of routes as ModuleRoute[]) {
 				const p = route?.path;
 				if (typeof p !== "string" || !PATH.test(p) || RESERVED.test(p))
-					throw fail(`route path ${JSON.stringify(p)} must be like "/v1" and not /, /api, /metrics or /socket.io`);
+					throw fail(
+						`route path ${JSON.stringify(p)} must be like "/v1" and not /, /api, /metrics or /socket.io`
+					);
 				const other = owner.get(p.toLowerCase());
 				if (other) throw fail(`route path ${p} is already mounted by module "${other}"`);
 				owner.set(p.toLowerCase(), m.name);

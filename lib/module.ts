@@ -95,7 +95,8 @@ function readManifest(dir: string, mod: string): ModuleManifest {
 	for (const [key, s] of Object.entries(m.settings ?? {})) {
 		if (typeof s?.env !== "string" || !ENV_NAME.test(s.env))
 			throw fail(`setting ${key}: env ${JSON.stringify(s?.env)} is not a variable name like AI_LOG_BATCH_MS`);
-		if (typeof s.description !== "string" || !s.description.trim()) throw fail(`setting ${s.env} has no description`);
+		if (typeof s.description !== "string" || !s.description.trim())
+			throw fail(`setting ${s.env} has no description`);
 		if (typeof s.parse !== "function") throw fail(`setting ${s.env} was not made with setting.int/string/custom`);
 	}
 	if (m.routes !== undefined && (typeof m.routes !== "string" || !/^[\w-]+(\.[\w-]+)*$/.test(m.routes)))

@@ -13,9 +13,11 @@ export function serviceFiles(config: Config, dir = config.servicesDir ?? SERVICE
 	const wanted = config.services === "all" ? known : config.services;
 	const files: string[] = [];
 	for (const mod of wanted) {
-		if (!known.includes(mod)) throw new ConfigError("SERVICES", `unknown module "${mod}" (known: ${known.join(", ")})`);
+		if (!known.includes(mod))
+			throw new ConfigError("SERVICES", `unknown module "${mod}" (known: ${known.join(", ")})`);
 		const folder = path.join(dir, mod);
-		for (const f of fs.readdirSync(folder).sort()) if (f.endsWith(".service.ts") || f.endsWith(".service.js")) files.push(path.join(folder, f));
+		for (const f of fs.readdirSync(folder).sort())
+			if (f.endsWith(".service.ts") || f.endsWith(".service.js")) files.push(path.join(folder, f));
 	}
 	return files;
 }

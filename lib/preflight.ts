@@ -20,7 +20,10 @@ export function redact(url: string): string {
 }
 
 function withTimeout<T>(p: Promise<T>, what: string, ms: number): Promise<T> {
-	return Promise.race([p, new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`no answer within ${ms} ms (${what})`)), ms).unref())]);
+	return Promise.race([
+		p,
+		new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`no answer within ${ms} ms (${what})`)), ms).unref())
+	]);
 }
 
 async function checkAmqp(variable: string, url: string, ms: number) {
@@ -33,10 +36,19 @@ async function checkAmqp(variable: string, url: string, ms: number) {
 }
 
 async function checkRedis(variable: string, url: string, ms: number) {
-	const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: ms });
+	const client = new Redis(url, {
+		lazyConnect: true,
+		maxRetriesPerRequest: 0,
+		retryStrategy: () => null,
+		connectTimeout: ms
+	});
 	client.on("error", () => undefined);
 	try {
-		await withTimeout(client.connect().then(() => client.ping()), "Redis PING", ms);
+		await withTimeout(
+			client.connect().then(() => client.ping()),
+			"Redis PING",
+			ms
+		);
 	} catch (err: any) {
 		throw new ConfigError(variable, `cannot connect to Redis at ${redact(url)}: ${err.message || err.code}`);
 	} finally {
@@ -64,7 +76,7 @@ export async function preflight(config: Config, log?: ProgressLog) {
 	if (config.transporterUrl) await checkAmqp("TRANSPORTER", config.transporterUrl, config.preflightTimeoutMs);
 	if (config.channelsUrl) await checkAmqp("CHANNELS_URL", config.channelsUrl, config.preflightTimeoutMs);
 	if (config.cacherUrl) await checkRedis("CACHER", config.cacherUrl, config.preflightTimeoutMs);
-	if (config.redisUrl && config.redisUrl !== config.cacherUrl) await checkRedis("REDIS_URL", config.redisUrl, config.preflightTimeoutMs);
+	if (config.redisUrl && config.redisUrl !== config.cacherUrl)
+		await checkRedis("REDIS_URL", config.redisUrl, config.preflightTimeoutMs);
 	await checkDatabase(config, log);
 }
-

@@ -25,8 +25,7 @@ export interface Reservation {
 	amount: number;
 }
 export type ReserveResult =
-	| { allowed: true; reservation: Reservation }
-	| { allowed: false; refused: number; retryAfterSec: number };
+	{ allowed: true; reservation: Reservation } | { allowed: false; refused: number; retryAfterSec: number };
 
 export interface RateLimiter {
 	hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult>;
@@ -125,7 +124,10 @@ type SlidingRedis = Redis & {
 
 export class RedisRateLimiter implements RateLimiter {
 	private redis: SlidingRedis;
-	constructor(url: string, private prefix: string) {
+	constructor(
+		url: string,
+		private prefix: string
+	) {
 		this.redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true }) as SlidingRedis;
 		this.redis.on("error", () => undefined);
 		// EVALSHA: the script's text is sent once, not with every hit.
@@ -144,8 +146,11 @@ export class RedisRateLimiter implements RateLimiter {
 		const ttl = windows[0].endsAt - now + 1000;
 		const n = Math.ceil(amount);
 		const args = [String(n), String(ttl), ...budgets.map(b => String(b.limit))];
-		const refused = Number(await this.redis.eval(RESERVE_SCRIPT, windows.length, ...windows.map(w => w.key), ...args));
-		if (refused) return { allowed: false, refused: refused - 1, retryAfterSec: secondsUntil(windows[0].endsAt, now) };
+		const refused = Number(
+			await this.redis.eval(RESERVE_SCRIPT, windows.length, ...windows.map(w => w.key), ...args)
+		);
+		if (refused)
+			return { allowed: false, refused: refused - 1, retryAfterSec: secondsUntil(windows[0].endsAt, now) };
 		return { allowed: true, reservation: { keys: windows.map(w => w.key), amount: n } };
 	}
 
@@ -234,7 +239,10 @@ return 1`;
 
 export class RedisLeases implements Leases {
 	private redis: Redis;
-	constructor(url: string, private prefix: string) {
+	constructor(
+		url: string,
+		private prefix: string
+	) {
 		this.redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
 		this.redis.on("error", () => undefined);
 	}

@@ -6,13 +6,15 @@ export const replCommands = [
 		command: "health",
 		description: "Readiness of every node in the cluster (database, transporter, channels, cache)",
 		async action(broker: ServiceBroker) {
-			const nodes = (broker.registry.getNodeList({ onlyAvailable: true, withServices: true }) as any[]).filter(n =>
-				n.services.some((s: any) => s.name === "health")
+			const nodes = (broker.registry.getNodeList({ onlyAvailable: true, withServices: true }) as any[]).filter(
+				n => n.services.some((s: any) => s.name === "health")
 			);
 			for (const node of nodes) {
 				try {
 					const r: any = await broker.call("health.ready", {}, { nodeID: node.id, timeout: 3000 });
-					const checks = Object.entries(r.checks).map(([k, v]: any) => `${k}=${v.ok ? "ok" : "FAIL " + (v.error ?? "")}`);
+					const checks = Object.entries(r.checks).map(
+						([k, v]: any) => `${k}=${v.ok ? "ok" : "FAIL " + (v.error ?? "")}`
+					);
 					console.log(`${node.id.padEnd(40)} ${r.status.padEnd(10)} ${checks.join(" ")}`);
 				} catch (err: any) {
 					console.log(`${node.id.padEnd(40)} unreachable ${err.message}`);
@@ -30,7 +32,10 @@ export const replCommands = [
 				"SELECT channel, count(*)::int AS pending, min(created_at) AS oldest, max(attempts) AS max_attempts FROM outbox WHERE published_at IS NULL GROUP BY channel ORDER BY channel"
 			);
 			if (!rows.length) console.log("outbox is empty: every event has been relayed");
-			for (const r of rows) console.log(`${r.channel.padEnd(20)} pending=${r.pending} oldest=${new Date(r.oldest).toISOString()} attempts<=${r.max_attempts}`);
+			for (const r of rows)
+				console.log(
+					`${r.channel.padEnd(20)} pending=${r.pending} oldest=${new Date(r.oldest).toISOString()} attempts<=${r.max_attempts}`
+				);
 		}
 	},
 	{

@@ -8,7 +8,11 @@ async function main() {
 	try {
 		const config = { ...loadConfig(), services: [] as string[] };
 		// Embedded data belongs to the one running process; a second one cannot open it or reach its services.
-		if (config.mode === "embedded") throw new ConfigError("TRANSPORTER", "is not set: the REPL joins a cluster; for the embedded platform run `REPL=1 npm start`");
+		if (config.mode === "embedded")
+			throw new ConfigError(
+				"TRANSPORTER",
+				"is not set: the REPL joins a cluster; for the embedded platform run `REPL=1 npm start`"
+			);
 		setConfig(config);
 		await preflight(config);
 		const broker = createNode(config, { nodeID: `repl-${process.pid}` });

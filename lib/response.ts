@@ -57,7 +57,15 @@ function asRead(rule: unknown): ResponseRule {
 		return [type, ...mods.filter(m => m === "integer" || m === "nullable")].join("|");
 	}
 	if (rule && typeof rule === "object" && !Array.isArray(rule)) {
-		const { optional: _o, default: _d, convert: _c, trim: _t, min: _n, max: _x, ...read } = rule as {
+		const {
+			optional: _o,
+			default: _d,
+			convert: _c,
+			trim: _t,
+			min: _n,
+			max: _x,
+			...read
+		} = rule as {
 			[key: string]: unknown;
 		};
 		return read;
@@ -79,6 +87,7 @@ export const ResponsesMiddleware = {
 
 function copy(value: unknown): any {
 	if (Array.isArray(value)) return value.map(copy);
-	if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, copy(v)]));
+	if (value && typeof value === "object")
+		return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, copy(v)]));
 	return value;
 }

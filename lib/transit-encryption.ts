@@ -2,14 +2,14 @@
 // with AES-256-GCM and a fresh IV per packet instead of the stock middleware's CBC with a fixed IV, so packets
 // are also authenticated. Every node of a cluster shares TRANSIT_KEY; a node without it cannot read or join.
 import crypto from "crypto";
-import type { Middleware } from "moleculer";
+import type { Middleware, ServiceBroker } from "moleculer";
 
 export function TransitEncryption(secret: string): Middleware {
 	const key = crypto.createHash("sha256").update(secret).digest();
 	let logger: any;
 	return {
 		name: "TransitEncryption",
-		created(this: any) {
+		created(this: ServiceBroker) {
 			logger = this.logger;
 		},
 		transporterSend(next: any) {

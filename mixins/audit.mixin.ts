@@ -69,7 +69,8 @@ const IDENT = /^[a-z_][a-z0-9_]*$/;
 const PAGE = 1000;
 
 export function AuditMixin(opts: AuditOptions): Partial<ServiceSchema> {
-	for (const t of [opts.log, opts.heads]) if (!IDENT.test(t)) throw new Error(`AuditMixin: "${t}" is not a table name`);
+	for (const t of [opts.log, opts.heads])
+		if (!IDENT.test(t)) throw new Error(`AuditMixin: "${t}" is not a table name`);
 	const { log, heads } = opts;
 
 	async function appendAudit(t: TenantSql, e: AuditEntry): Promise<void> {
@@ -94,8 +95,19 @@ export function AuditMixin(opts: AuditOptions): Partial<ServiceSchema> {
 		await t.query(
 			`INSERT INTO ${log} (organization_id, seq, actor_type, actor_id, action, target, outcome, request_id, details,
 			 created_at, prev_hash, hash) VALUES ($org, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			[row.seq, row.actor_type, row.actor_id, row.action, row.target, row.outcome, row.request_id,
-				JSON.stringify(row.details), row.created_at, head.hash, hash]
+			[
+				row.seq,
+				row.actor_type,
+				row.actor_id,
+				row.action,
+				row.target,
+				row.outcome,
+				row.request_id,
+				JSON.stringify(row.details),
+				row.created_at,
+				head.hash,
+				hash
+			]
 		);
 		await t.query(`UPDATE ${heads} SET seq = $1, hash = $2 WHERE organization_id = $org`, [row.seq, hash]);
 	}

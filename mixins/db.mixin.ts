@@ -2,7 +2,7 @@
 // to the caller's organization, whatever ids the caller sends: another organization's rows simply do not exist.
 import DbService from "moleculer-db";
 import { Cachers } from "moleculer";
-import type { Context } from "moleculer";
+import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
 import { PgAdapter } from "../lib/db/pg-adapter";
 import { getDb, Queryable } from "../lib/db";
@@ -41,6 +41,17 @@ export interface TenantReference {
 	entity: string;
 }
 
+// `this` in DbMixin's methods: the service with the adapter, moleculer-db's methods and the ones defined here.
+interface DbThis extends Service {
+	adapter: PgAdapter;
+	tenantId(ctx: Context): string | undefined;
+	scope(ctx: Context, query?: Record<string, unknown>): Record<string, unknown>;
+	findScoped(ctx: Context, id: string): Promise<Record<string, unknown>>;
+	dropCache(ctx?: Context): Promise<void>;
+	transformDocuments(ctx: Context, params: Record<string, unknown>, docs: unknown): Promise<unknown>;
+	entityChanged(type: string, json: unknown, ctx: Context, raw?: unknown): Promise<void>;
+}
+
 const CRUD_ACTIONS = ["find", "count", "list", "get", "create", "insert", "update", "remove"];
 
 export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
@@ -49,7 +60,8 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 	const orgKey = "#auth.organizationId";
 	const perms = opts.permissions;
 
-	const schemaName = opts.schemaName ?? entity.replace(/(^|[\s_-]+)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+	const schemaName =
+		opts.schemaName ?? entity.replace(/(^|[\s_-]+)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
 	const row = named(schemaName, rowOf(opts.fields ?? opts.columns, opts.writable, opts.entity));
 
 	const updateRules: Record<string, any> = {};
@@ -68,7 +80,12 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			count: { ...route("GET /count"), permission: read, cache: true, response: "number|integer" },
 			list: { ...route("GET /"), permission: read, cache: true, response: pageOf(row) },
 			get: { ...route("GET /:id"), permission: read, cache: true, params: { id: "string" }, response: row },
-			create: { ...route("POST /"), permission: write, params: { $$strict: true, ...opts.writable }, response: row },
+			create: {
+				...route("POST /"),
+				permission: write,
+				params: { $$strict: true, ...opts.writable },
+				response: row
+			},
 			insert: false,
 			update: {
 				...route("PATCH /:id"),
@@ -109,7 +126,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				const declared = { $$strict: "remove", ...action.params };
 				schema.actions![name] = { ...action, params: declared, cache: { ...cache, keys } };
 			}
-			const drop = function (this: any, ctx: Context) {
+			const drop = function (this: DbThis, ctx: Context) {
 				return this.dropCache(ctx);
 			};
 			schema.events = { ...schema.events, [`cache.clean.${schema.name}`]: drop };
@@ -123,7 +140,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			// With per-node caches (memory, no Redis) a broadcast reaches the other replicas later than the write
 			// answers, so a read right after it could be served from another replica's stale copy (a removed team
 			// member still revealing a team-granted secret): the write waits until every replica has dropped its copy.
-			async clearCache(this: any) {
+			async clearCache(this: DbThis) {
 				const warn = (err: Error) =>
 					this.logger.warn(`cached ${this.fullName} answers may outlive this write: ${err.message}`);
 				// This node's copy (or the shared Redis one) first: in a cluster a broadcast reaches even this node's own
@@ -138,14 +155,16 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				await Promise.all(
 					endpoints
 						.filter(ep => !ep.local)
-						.map(ep => this.broker.call(action, {}, { nodeID: ep.id, timeout: 2000, retries: 0 }).catch(warn))
+						.map(ep =>
+							this.broker.call(action, {}, { nodeID: ep.id, timeout: 2000, retries: 0 }).catch(warn)
+						)
 				);
 			},
 
 			// Drops this node's cached answers of the service, on a broadcast (`ctx`) or where the change happened. A
 			// shared Redis cache is dropped once, where the change happened: a replica's late second drop would only
 			// throw away answers cached after the change.
-			async dropCache(this: any, ctx?: Context) {
+			async dropCache(this: DbThis, ctx?: Context) {
 				const cacher = this.broker.cacher;
 				if (!cacher || (cacher instanceof Cachers.Redis && ctx && ctx.nodeID !== this.broker.nodeID)) return;
 				await cacher.clean(`${this.fullName}.**`);
@@ -159,12 +178,12 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				return org;
 			},
 
-			scope(this: any, ctx: Context, query: Record<string, unknown> = {}) {
+			scope(this: DbThis, ctx: Context, query: Record<string, unknown> = {}) {
 				const org = this.tenantId(ctx);
 				return org ? { ...query, organization_id: org } : query;
 			},
 
-			sanitizeParams(this: any, ctx: Context, params: any) {
+			sanitizeParams(this: DbThis, ctx: Context, params: any) {
 				const query = clientQuery(params.query);
 				const p = (DbService as any).methods.sanitizeParams.call(this, ctx, { ...params, query });
 				p.query = this.scope(ctx, p.query);
@@ -177,46 +196,50 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			},
 
 			// A value PostgreSQL refuses for its column (a non-UUID id, a malformed date, a NUL byte) is the client's.
-			_find(this: any, ctx: Context, params: any) {
+			_find(this: DbThis, ctx: Context, params: any) {
 				return queryErrors((DbService as any).methods._find.call(this, ctx, params), entity);
 			},
-			_count(this: any, ctx: Context, params: any) {
+			_count(this: DbThis, ctx: Context, params: any) {
 				return queryErrors((DbService as any).methods._count.call(this, ctx, params), entity);
 			},
-			_list(this: any, ctx: Context, params: any) {
+			_list(this: DbThis, ctx: Context, params: any) {
 				return queryErrors((DbService as any).methods._list.call(this, ctx, params), entity);
 			},
 
-			async _get(this: any, ctx: Context, params: any) {
+			async _get(this: DbThis, ctx: Context, params: any) {
 				const doc = await this.findScoped(ctx, params.id);
 				return this.transformDocuments(ctx, params, doc);
 			},
 
-			async _create(this: any, ctx: Context, params: any) {
+			async _create(this: DbThis, ctx: Context, params: any) {
 				const org = this.tenantId(ctx);
 				if (org && opts.references) await checkTenantReferences(await getDb(), org, opts.references, params);
-				const row = await this.adapter.insert(org ? { ...params, organization_id: org } : params).catch((e: any) => {
-					throw fromDbError(e, entity);
-				});
+				const row = await this.adapter
+					.insert(org ? { ...params, organization_id: org } : params)
+					.catch((e: any) => {
+						throw fromDbError(e, entity);
+					});
 				const json = await this.transformDocuments(ctx, {}, row);
 				await this.entityChanged("created", json, ctx, row);
 				return json;
 			},
 
-			async _update(this: any, ctx: Context, params: any) {
+			async _update(this: DbThis, ctx: Context, params: any) {
 				const { id, ...changes } = params;
 				const org = this.tenantId(ctx);
 				if (org && opts.references) await checkTenantReferences(await getDb(), org, opts.references, changes);
-				const rows = await this.adapter.updateMany(this.scope(ctx, { id }), { $set: changes }).catch((e: any) => {
-					throw fromDbError(e, entity);
-				});
+				const rows = await this.adapter
+					.updateMany(this.scope(ctx, { id }), { $set: changes })
+					.catch((e: any) => {
+						throw fromDbError(e, entity);
+					});
 				if (!rows.length) throw notFound(entity);
 				const json = await this.transformDocuments(ctx, {}, rows[0]);
 				await this.entityChanged("updated", json, ctx, rows[0]);
 				return json;
 			},
 
-			async _remove(this: any, ctx: Context, params: any) {
+			async _remove(this: DbThis, ctx: Context, params: any) {
 				const doc = await this.findScoped(ctx, params.id);
 				await this.adapter.removeMany(this.scope(ctx, { id: params.id }));
 				const json = await this.transformDocuments(ctx, {}, doc);
@@ -224,7 +247,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				return json;
 			},
 
-			async findScoped(this: any, ctx: Context, id: string) {
+			async findScoped(this: DbThis, ctx: Context, id: string) {
 				if (!isUuid(id)) throw notFound(entity);
 				const doc = await this.adapter.findOne(this.scope(ctx, { id }));
 				if (!doc) throw notFound(entity);
@@ -232,7 +255,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			},
 
 			// Runs fn in one database transaction; the adapter bound to it is `tx.adapter`.
-			async transaction<T>(this: any, fn: (tx: Queryable & { adapter: PgAdapter }) => Promise<T>): Promise<T> {
+			async transaction<T>(this: DbThis, fn: (tx: Queryable & { adapter: PgAdapter }) => Promise<T>): Promise<T> {
 				const db = await getDb();
 				return db.transaction(tx => fn(Object.assign(tx, { adapter: this.adapter.withTx(tx) })));
 			}

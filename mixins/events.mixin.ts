@@ -58,11 +58,11 @@ export function retryDelay(attempt: number): number {
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
-type ChannelHandler = (this: any, event: any, tx: Queryable) => Promise<unknown> | unknown;
+type ChannelHandler = (this: Service, event: any, tx: Queryable) => Promise<unknown> | unknown;
 
 // Wraps a channel handler: de-duplicate by event id, run in a transaction, back off before a retry.
 function idempotent(group: string, channel: string, handler: ChannelHandler) {
-	return async function (this: any, payload: any, raw: any) {
+	return async function (this: Service, payload: any, raw: any) {
 		const config = getConfig();
 		const amqpHeaders = raw?.properties?.headers;
 		const run = async () => {
@@ -102,7 +102,13 @@ function idempotent(group: string, channel: string, handler: ChannelHandler) {
 					const db = await getDb();
 					await db.query(
 						"INSERT INTO dead_letter_events (consumer_group, channel, event_id, payload, error) VALUES ($1, $2, $3, $4, $5)",
-						[group, channel, payload?.id ?? null, JSON.stringify(payload), String(err?.message ?? err).slice(0, 1000)]
+						[
+							group,
+							channel,
+							payload?.id ?? null,
+							JSON.stringify(payload),
+							String(err?.message ?? err).slice(0, 1000)
+						]
 					);
 					return;
 				}
@@ -154,7 +160,7 @@ export const EventsMixin: Partial<ServiceSchema> = {
 
 	methods: {
 		// Runs fn in a transaction; events it publishes are written to the outbox there and relayed after commit.
-		async withEvents<T>(this: any, fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T> {
+		async withEvents<T>(this: Service, fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T> {
 			const db = await getDb();
 			const events: PlatformEvent[] = [];
 			const result = await db.transaction(async tx => {
@@ -181,7 +187,7 @@ export const EventsMixin: Partial<ServiceSchema> = {
 		if (mod) relay.publishesTo(mod.publishes);
 	},
 
-	async stopped(this: any) {
+	async stopped(this: Service) {
 		await stopRelay(this.broker);
 	}
 };

@@ -60,7 +60,10 @@ export const IdentityAuthorityMixin: Partial<ServiceSchema> = {
 		const config = getConfig();
 		// The authority tells services apart by the root: without it, it could tell no service from another.
 		if (!config.serviceIdentityKey)
-			throw new ConfigError("SERVICE_IDENTITY_KEY", `is required on a node that runs ${this.name} (32+ characters)`);
+			throw new ConfigError(
+				"SERVICE_IDENTITY_KEY",
+				`is required on a node that runs ${this.name} (32+ characters)`
+			);
 		(this as This).identity = verifierFor(config.serviceIdentityKey);
 	}
 };

@@ -5,7 +5,7 @@ import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
 import { LocalCache, LocalCacheOptions } from "../lib/local-cache";
 
-export function LocalCacheMixin<V extends {}, P = Record<string, unknown>>(
+export function LocalCacheMixin<V extends NonNullable<unknown>, P = Record<string, unknown>>(
 	name: string,
 	opts: LocalCacheOptions & { dropOn: Record<string, (payload: P) => (value: V, key: string) => boolean> }
 ): Partial<ServiceSchema> {

@@ -54,7 +54,10 @@ export function OrgSettingsMixin(opts: OrgSettingsOptions): Partial<ServiceSchem
 		const { min: _min, max: _max, convert: _c, ...read } = f.rule ?? {};
 		shape[name] = f.type ?? (f.rule ? read : "any");
 	}
-	const response = named(opts.schemaName ?? table.replace(/(^|_)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase()), shape);
+	const response = named(
+		opts.schemaName ?? table.replace(/(^|_)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase()),
+		shape
+	);
 
 	async function readSettings(t: TenantSql): Promise<Settings> {
 		const row = await t.one(`SELECT ${columns.join(", ")} FROM ${table} WHERE organization_id = $org`);
@@ -90,7 +93,11 @@ export function OrgSettingsMixin(opts: OrgSettingsOptions): Partial<ServiceSchem
 							sets.push(`${f.column} = $${values.length}`);
 						}
 						if (opts.touch) sets.push(`${opts.touch} = now()`);
-						if (sets.length) await t.query(`UPDATE ${table} SET ${sets.join(", ")} WHERE organization_id = $org`, values);
+						if (sets.length)
+							await t.query(
+								`UPDATE ${table} SET ${sets.join(", ")} WHERE organization_id = $org`,
+								values
+							);
 						return readSettings(t);
 					});
 					await this.settingsChanged(ctx, settings);

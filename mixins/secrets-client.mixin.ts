@@ -5,7 +5,9 @@
 // (ServiceIdentityMixin): a node that merely claims the service's name is refused.
 import type { ServiceSchema } from "../lib/schema";
 import { ServiceIdentityMixin } from "./service-identity.mixin";
+import type { ServiceIdentity } from "./service-identity.mixin";
 import { LocalCacheMixin } from "./local-cache.mixin";
+import type { LocalCache } from "../lib/local-cache";
 
 export interface SecretRef {
 	organizationId: string;
@@ -13,6 +15,8 @@ export interface SecretRef {
 	name: string;
 	projectId?: string;
 }
+
+type SecretsClient = ServiceIdentity & { secretCache: LocalCache<{ ref: SecretRef; value: string }> };
 
 const TTL_MS = 5 * 60_000;
 const MAX_ENTRIES = 10_000;
@@ -24,34 +28,38 @@ export const resolveBinding = (r: Omit<SecretRef, "organizationId">) =>
 export const SecretsClientMixin: Partial<ServiceSchema> = {
 	mixins: [
 		ServiceIdentityMixin,
-		LocalCacheMixin<{ ref: SecretRef; value: string }, { organizationId: string; environment?: string; name?: string }>(
-			"secretCache",
-			{
-				max: MAX_ENTRIES,
-				ttlMs: TTL_MS,
-				// A change we cannot pin to one name (grant, rotation, import) drops the organization's entries.
-				dropOn: {
-					"secrets.changed":
-						({ organizationId, environment, name }) =>
-						({ ref: r }) =>
-							r.organizationId === organizationId && (!name || (r.name === name && r.environment === environment))
-				}
+		LocalCacheMixin<
+			{ ref: SecretRef; value: string },
+			{ organizationId: string; environment?: string; name?: string }
+		>("secretCache", {
+			max: MAX_ENTRIES,
+			ttlMs: TTL_MS,
+			// A change we cannot pin to one name (grant, rotation, import) drops the organization's entries.
+			dropOn: {
+				"secrets.changed":
+					({ organizationId, environment, name }) =>
+					({ ref: r }) =>
+						r.organizationId === organizationId &&
+						(!name || (r.name === name && r.environment === environment))
 			}
-		)
+		})
 	],
 
 	methods: {
-		async resolveSecret(this: any, ref: SecretRef): Promise<string> {
+		async resolveSecret(this: SecretsClient, ref: SecretRef): Promise<string> {
 			const key = keyOf(ref);
 			const hit = this.secretCache.get(key);
 			if (hit) return hit.value;
 			const meta = this.identityMeta("secrets.resolve", ref.organizationId, resolveBinding(ref));
-			const res: { value: string } = await this.broker.call("secrets.resolve", ref, { caller: this.fullName, meta });
+			const res: { value: string } = await this.broker.call("secrets.resolve", ref, {
+				caller: this.fullName,
+				meta
+			});
 			this.secretCache.set(key, { ref, value: res.value });
 			return res.value;
 		},
 
-		forgetSecrets(this: any) {
+		forgetSecrets(this: SecretsClient) {
 			this.secretCache.clear();
 		}
 	}

@@ -28,7 +28,8 @@ function block(m: ModuleManifest): string {
 export function renderCompose(text: string, manifests: ModuleManifest[]): string {
 	const start = text.indexOf(BEGIN);
 	const end = text.indexOf(END);
-	if (start < 0 || end < start) throw new Error(`docker-compose.yml: the markers "${BEGIN.trim()}" … "${END.trim()}" are missing`);
+	if (start < 0 || end < start)
+		throw new Error(`docker-compose.yml: the markers "${BEGIN.trim()}" … "${END.trim()}" are missing`);
 	const outside = text.slice(0, start) + text.slice(end);
 	const handWritten = (name: string) => new RegExp(`^  ${name}:`, "m").test(outside);
 	const blocks = manifests.filter(m => !handWritten(m.name)).map(block);

@@ -256,10 +256,29 @@ export function createModule(name: string, root: string): string[] {
 	return Object.keys(files);
 }
 
+// The written files in the project's Prettier style (the templates cannot know where a long name breaks a line);
+// files Prettier ignores or has no parser for (SQL) are left as written.
+export async function formatFiles(root: string, files: string[]): Promise<void> {
+	const prettier = await import("prettier");
+	const ignorePath = path.join(root, ".prettierignore");
+	for (const rel of files) {
+		const file = path.join(root, rel);
+		const info = await prettier.getFileInfo(file, {
+			ignorePath: fs.existsSync(ignorePath) ? ignorePath : undefined
+		});
+		if (info.ignored || !info.inferredParser) continue;
+		const options = await prettier.resolveConfig(file);
+		fs.writeFileSync(file, await prettier.format(fs.readFileSync(file, "utf8"), { ...options, filepath: file }));
+	}
+}
+
 // The UI's API types with the new module's routes in them: its api file names its row type from there.
 export async function regenerateApiTypes(root: string): Promise<string> {
 	const { openApiFromServices, renderApiTypes, SCHEMA_FILE } = await import("./api-types");
-	fs.writeFileSync(path.join(root, SCHEMA_FILE), await renderApiTypes(openApiFromServices(path.join(root, "services"))));
+	fs.writeFileSync(
+		path.join(root, SCHEMA_FILE),
+		await renderApiTypes(openApiFromServices(path.join(root, "services")))
+	);
 	return SCHEMA_FILE;
 }
 
@@ -267,6 +286,7 @@ if (require.main === module) {
 	const root = path.resolve(process.env.ROOT ?? path.join(__dirname, ".."));
 	(async () => {
 		const written = createModule(process.argv[2], root);
+		await formatFiles(root, written);
 		written.push(await regenerateApiTypes(root));
 		console.log(`module ${process.argv[2]}:\n  ${written.join("\n  ")}\nnext: npm run compose, npm test`);
 	})().catch(err => {

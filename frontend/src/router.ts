@@ -8,14 +8,29 @@ import AppLayout from "./components/layout/AppLayout.vue";
 export const router = createRouter({
 	history: createWebHistory(),
 	routes: [
-		{ path: "/sign-in", name: "sign-in", component: () => import("./pages/auth/SignInPage.vue"), meta: { public: true, title: "Sign in" } },
-		{ path: "/sign-up", name: "sign-up", component: () => import("./pages/auth/SignUpPage.vue"), meta: { public: true, title: "Create account" } },
+		{
+			path: "/sign-in",
+			name: "sign-in",
+			component: () => import("./pages/auth/SignInPage.vue"),
+			meta: { public: true, title: "Sign in" }
+		},
+		{
+			path: "/sign-up",
+			name: "sign-up",
+			component: () => import("./pages/auth/SignUpPage.vue"),
+			meta: { public: true, title: "Create account" }
+		},
 		{
 			path: "/",
 			component: AppLayout,
 			children: [
 				...modules.flatMap(m => m.routes),
-				{ path: ":pathMatch(.*)*", name: "not-found", component: () => import("./pages/NotFoundPage.vue"), meta: { title: "Not found" } }
+				{
+					path: ":pathMatch(.*)*",
+					name: "not-found",
+					component: () => import("./pages/NotFoundPage.vue"),
+					meta: { title: "Not found" }
+				}
 			]
 		}
 	]

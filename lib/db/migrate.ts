@@ -147,11 +147,7 @@ async function convertLegacyHistory(db: Db, conn: Queryable): Promise<void> {
 	});
 }
 
-export async function migrate(
-	db: Db,
-	source: MigrationSource = {},
-	log?: ProgressLog
-): Promise<{ applied: string[] }> {
+export async function migrate(db: Db, source: MigrationSource = {}, log?: ProgressLog): Promise<{ applied: string[] }> {
 	const migrations = readMigrations(source);
 	return db.withAdvisoryLock(LOCK_KEY, async conn => {
 		await convertLegacyHistory(db, conn);

@@ -38,7 +38,10 @@ export class PgAdapter {
 	private db?: Db;
 	private conn?: Queryable;
 
-	constructor(private opts: PgAdapterOptions, conn?: Queryable) {
+	constructor(
+		private opts: PgAdapterOptions,
+		conn?: Queryable
+	) {
 		for (const c of [opts.table, ...opts.columns])
 			if (!IDENT.test(c)) throw new Error(`invalid SQL identifier "${c}"`);
 		this.table = opts.table;
@@ -107,13 +110,25 @@ export class PgAdapter {
 		if (!sort) return "";
 		const fields = (Array.isArray(sort) ? sort : sort.split(/[,\s]+/)).filter(Boolean);
 		if (!fields.length) return "";
-		return " ORDER BY " + fields.map(f => (f.startsWith("-") ? `${this.column(f.slice(1))} DESC` : `${this.column(f)} ASC`)).join(", ");
+		return (
+			" ORDER BY " +
+			fields
+				.map(f => (f.startsWith("-") ? `${this.column(f.slice(1))} DESC` : `${this.column(f)} ASC`))
+				.join(", ")
+		);
 	}
 
 	async find(params: FindParams = {}) {
 		const values: unknown[] = [];
-		const searchFields = typeof params.searchFields === "string" ? params.searchFields.split(/[,\s]+/) : params.searchFields;
-		let sql = `SELECT * FROM ${this.table}` + this.where(params.query, values, params.search ? { text: params.search, fields: searchFields ?? [] } : undefined);
+		const searchFields =
+			typeof params.searchFields === "string" ? params.searchFields.split(/[,\s]+/) : params.searchFields;
+		let sql =
+			`SELECT * FROM ${this.table}` +
+			this.where(
+				params.query,
+				values,
+				params.search ? { text: params.search, fields: searchFields ?? [] } : undefined
+			);
 		sql += this.orderBy(params.sort);
 		if (params.limit != null) sql += ` LIMIT ${Math.max(0, Math.floor(params.limit))}`;
 		if (params.offset != null) sql += ` OFFSET ${Math.max(0, Math.floor(params.offset))}`;
@@ -124,7 +139,11 @@ export class PgAdapter {
 	// only on the query's keys (arrays use ANY), so each table prepares a handful of them at most.
 	async findOne(query: Query) {
 		const values: unknown[] = [];
-		const { rows } = await this.q.query(`SELECT ${this.selectList} FROM ${this.table}${this.where(query, values)} LIMIT 1`, values, { prepare: true });
+		const { rows } = await this.q.query(
+			`SELECT ${this.selectList} FROM ${this.table}${this.where(query, values)} LIMIT 1`,
+			values,
+			{ prepare: true }
+		);
 		return rows[0] ?? null;
 	}
 
@@ -138,10 +157,15 @@ export class PgAdapter {
 
 	async count(params: FindParams = {}) {
 		const values: unknown[] = [];
-		const searchFields = typeof params.searchFields === "string" ? params.searchFields.split(/[,\s]+/) : params.searchFields;
+		const searchFields =
+			typeof params.searchFields === "string" ? params.searchFields.split(/[,\s]+/) : params.searchFields;
 		const { rows } = await this.q.query<{ n: number }>(
 			`SELECT count(*)::int AS n FROM ${this.table}` +
-				this.where(params.query, values, params.search ? { text: params.search, fields: searchFields ?? [] } : undefined),
+				this.where(
+					params.query,
+					values,
+					params.search ? { text: params.search, fields: searchFields ?? [] } : undefined
+				),
 			values
 		);
 		return rows[0].n;
@@ -188,7 +212,10 @@ export class PgAdapter {
 
 	async removeById(id: unknown) {
 		const values: unknown[] = [id];
-		const { rows } = await this.q.query(`DELETE FROM ${this.table} WHERE ${this.column(this.idField)} = $1 RETURNING *`, values);
+		const { rows } = await this.q.query(
+			`DELETE FROM ${this.table} WHERE ${this.column(this.idField)} = $1 RETURNING *`,
+			values
+		);
 		return rows[0] ?? null;
 	}
 
@@ -212,7 +239,8 @@ export class PgAdapter {
 	// Objects go to jsonb columns as JSON text (both engines accept that); arrays go to PostgreSQL array columns
 	// as they are, unless the column is listed as JSON.
 	private toDb(column: string, value: unknown) {
-		if (value === null || typeof value !== "object" || value instanceof Date || Buffer.isBuffer(value)) return value;
+		if (value === null || typeof value !== "object" || value instanceof Date || Buffer.isBuffer(value))
+			return value;
 		if (Array.isArray(value) && !this.jsonColumns.has(column)) return value;
 		return JSON.stringify(value);
 	}

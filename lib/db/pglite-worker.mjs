@@ -15,7 +15,19 @@ const ROLLBACK = Symbol("rollback");
 
 function errorFields(err) {
 	const out = { message: String(err?.message ?? err), name: err?.name ?? "Error" };
-	for (const key of ["code", "detail", "hint", "constraint", "table", "column", "schema", "severity", "position", "where", "routine"])
+	for (const key of [
+		"code",
+		"detail",
+		"hint",
+		"constraint",
+		"table",
+		"column",
+		"schema",
+		"severity",
+		"position",
+		"where",
+		"routine"
+	])
 		if (err?.[key] !== undefined) out[key] = err[key];
 	return out;
 }

@@ -1,6 +1,9 @@
 // @moleculer/channels set-up: the AMQP adapter tuned for durability in cluster mode, the in-process adapter embedded.
 // The package's type declarations do not describe its callable default export.
-const { Middleware: ChannelsMiddleware, Adapters } = require("@moleculer/channels") as { Middleware: (opts: unknown) => any; Adapters: any };
+const { Middleware: ChannelsMiddleware, Adapters } = require("@moleculer/channels") as {
+	Middleware: (opts: unknown) => any;
+	Adapters: any;
+};
 import type { Config } from "../config";
 import { EXCHANGE_OPTIONS, QUEUE_OPTIONS } from "./topology";
 
@@ -29,8 +32,13 @@ class AmqpAdapter extends Adapters.AMQP {
 		return (msg: unknown) => {
 			const pinned = Object.create(this, { channel: { value: this.channel } });
 			return settle
-				.call(pinned, chan)(msg)
-				.catch((err: Error) => this.logger.warn("AMQP message left unsettled (RabbitMQ redelivers it):", err.message));
+				.call(
+					pinned,
+					chan
+				)(msg)
+				.catch((err: Error) =>
+					this.logger.warn("AMQP message left unsettled (RabbitMQ redelivers it):", err.message)
+				);
 		};
 	}
 }

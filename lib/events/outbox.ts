@@ -23,7 +23,10 @@ export function makeEvent<T extends EventType>(type: T, data: EventData<T>): Ext
 export async function writeManyToOutbox(tx: Queryable, events: { id: string; type: string }[], channel?: string) {
 	if (!events.length) return;
 	const values: unknown[] = [];
-	const tuples = events.map(e => `($${values.push(e.id)}, $${values.push(channel ?? channelOf(e.type))}, $${values.push(JSON.stringify(e))})`);
+	const tuples = events.map(
+		e =>
+			`($${values.push(e.id)}, $${values.push(channel ?? channelOf(e.type))}, $${values.push(JSON.stringify(e))})`
+	);
 	await tx.query(`INSERT INTO outbox (id, channel, payload) VALUES ${tuples.join(", ")}`, values);
 }
 
@@ -95,7 +98,10 @@ export class OutboxRelay {
 		}
 		// Publishing declares again anyway (once per connection): a failure here only waits for the next pass.
 		for (const channel of this.undeclared)
-			await this.topology?.ensure(channel).then(() => this.undeclared.delete(channel), () => undefined);
+			await this.topology?.ensure(channel).then(
+				() => this.undeclared.delete(channel),
+				() => undefined
+			);
 		for (;;) {
 			const published = await this.db.transaction(tx => this.relayBatch(tx));
 			if (published < BATCH) return;
@@ -134,7 +140,11 @@ export class OutboxRelay {
 				);
 			}
 		}
-		if (published.length) await tx.query("UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::uuid[])", [published]);
+		if (published.length)
+			await tx.query(
+				"UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::uuid[])",
+				[published]
+			);
 		return rows.length;
 	}
 
@@ -142,7 +152,9 @@ export class OutboxRelay {
 	private publish(row: OutboxRow): Promise<void> {
 		const headers = { "x-event-id": row.id, "x-event-type": row.payload.type };
 		if (this.topology) return this.topology.publish(row.channel, row.payload, headers);
-		return Promise.resolve((this.broker as any).sendToChannel(row.channel, row.payload, { persistent: true, headers } as any));
+		return Promise.resolve(
+			(this.broker as any).sendToChannel(row.channel, row.payload, { persistent: true, headers } as any)
+		);
 	}
 
 	async stop() {
@@ -155,7 +167,11 @@ export class OutboxRelay {
 	// Published rows are kept a while for inspection, then removed. Consumers' records of handled events go after
 	// PROCESSED_KEEP_DAYS: far beyond any redelivery (retries end in minutes, then the dead-letter queue).
 	async prune(olderThanHours = 24) {
-		await this.db.query(`DELETE FROM outbox WHERE published_at < now() - ($1 || ' hours')::interval`, [String(olderThanHours)]);
-		await this.db.query(`DELETE FROM processed_events WHERE processed_at < now() - ($1 || ' days')::interval`, [String(PROCESSED_KEEP_DAYS)]);
+		await this.db.query(`DELETE FROM outbox WHERE published_at < now() - ($1 || ' hours')::interval`, [
+			String(olderThanHours)
+		]);
+		await this.db.query(`DELETE FROM processed_events WHERE processed_at < now() - ($1 || ' days')::interval`, [
+			String(PROCESSED_KEEP_DAYS)
+		]);
 	}
 }

@@ -69,11 +69,17 @@ export class AmqpTopology {
 			const timer = setTimeout(() => reject(new Error(`no publisher confirm within ${timeoutMs} ms`)), timeoutMs);
 			timer.unref?.();
 			try {
-				ch.publish(this.prefixed(channel), "", Buffer.from(JSON.stringify(payload)), { persistent: true, headers }, err => {
-					clearTimeout(timer);
-					if (err) reject(err);
-					else resolve();
-				});
+				ch.publish(
+					this.prefixed(channel),
+					"",
+					Buffer.from(JSON.stringify(payload)),
+					{ persistent: true, headers },
+					err => {
+						clearTimeout(timer);
+						if (err) reject(err);
+						else resolve();
+					}
+				);
 			} catch (err) {
 				clearTimeout(timer);
 				reject(err);

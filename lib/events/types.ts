@@ -17,7 +17,7 @@ export interface EventMeta {
 }
 
 // One event type: `E<"ai.completion.started", { requestId: string }>`. Modules build their unions with it.
-export type E<T extends string, D = {}> = { type: T } & D & EventMeta;
+export type E<T extends string, D = unknown> = { type: T } & D & EventMeta;
 
 // Channel name -> the union of the events it carries. Filled by the modules' events files.
 export interface ChannelEvents {}

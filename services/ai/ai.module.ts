@@ -12,9 +12,15 @@ export default defineModule({
 	publishes: ["ai.events"],
 	consumes: [],
 	permissions: {
-		"ai:read": { description: "See models, providers, routing, limits, settings and the completion log", role: "viewer" },
+		"ai:read": {
+			description: "See models, providers, routing, limits, settings and the completion log",
+			role: "viewer"
+		},
 		"ai:write": { description: "Run completions and embeddings (playground, /v1)", role: "member" },
-		"ai:manage": { description: "Configure providers, models, routing, presets, limits and settings", role: "admin" }
+		"ai:manage": {
+			description: "Configure providers, models, routing, presets, limits and settings",
+			role: "admin"
+		}
 	},
 	settings: {
 		logBatchMs: setting.int({

@@ -17,7 +17,10 @@ export function openAiError(err: any): { status: number; body: unknown } {
 	const e = body.error;
 	const field = e.fields?.[0]?.field ?? null;
 	if (status === 422 || e.code === "MALFORMED_JSON" || e.code === "UNSUPPORTED_MEDIA_TYPE")
-		return { status: 400, body: { error: { message: e.message, type: "invalid_request_error", param: field, code: null } } };
+		return {
+			status: 400,
+			body: { error: { message: e.message, type: "invalid_request_error", param: field, code: null } }
+		};
 	const byStatus: Record<number, [string, string | null]> = {
 		401: ["invalid_request_error", "invalid_api_key"],
 		403: ["invalid_request_error", "permission_denied"],
@@ -25,7 +28,10 @@ export function openAiError(err: any): { status: number; body: unknown } {
 		429: ["rate_limit_error", "rate_limit_exceeded"]
 	};
 	const [type, code] = byStatus[status] ?? (status >= 500 ? ["api_error", null] : ["invalid_request_error", null]);
-	return { status, body: { error: { message: e.message, type, param: e.code === "MODEL_NOT_FOUND" ? "model" : field, code } } };
+	return {
+		status,
+		body: { error: { message: e.message, type, param: e.code === "MODEL_NOT_FOUND" ? "model" : field, code } }
+	};
 }
 
 function sendOpenAiError(req: Req, res: Res, err: any) {
@@ -37,8 +43,12 @@ function sendOpenAiError(req: Req, res: Res, err: any) {
 	res.end(JSON.stringify(body));
 }
 
-
-const strip = ({ stream, stream_options, n, ...rest }: any) => ({ rest, stream: !!stream, includeUsage: !!stream_options?.include_usage, n });
+const strip = ({ stream, stream_options, n, ...rest }: any) => ({
+	rest,
+	stream: !!stream,
+	includeUsage: !!stream_options?.include_usage,
+	n
+});
 
 const routes: ModuleRoute[] = [
 	{
@@ -50,9 +60,18 @@ const routes: ModuleRoute[] = [
 				const ctx = req.$ctx;
 				try {
 					const body = req.body ?? {};
-					if (typeof body !== "object" || Array.isArray(body)) throw Object.assign(new Error("body must be a JSON object"), { code: 422, type: "VALIDATION_ERROR" });
+					if (typeof body !== "object" || Array.isArray(body))
+						throw Object.assign(new Error("body must be a JSON object"), {
+							code: 422,
+							type: "VALIDATION_ERROR"
+						});
 					const { rest, stream, includeUsage, n } = strip(body);
-					if (n !== undefined && n !== 1) throw Object.assign(new Error("only n = 1 is supported"), { code: 422, type: "VALIDATION_ERROR", data: [{ field: "n", message: "only 1 is supported" }] });
+					if (n !== undefined && n !== 1)
+						throw Object.assign(new Error("only n = 1 is supported"), {
+							code: 422,
+							type: "VALIDATION_ERROR",
+							data: [{ field: "n", message: "only 1 is supported" }]
+						});
 					if (!stream) return this.sendJson(res, 200, await ctx.call("ai.complete", rest));
 					await streamChat(this.broker, ctx, res, rest, includeUsage);
 				} catch (err) {
@@ -90,12 +109,20 @@ async function streamChat(broker: ServiceBroker, ctx: any, res: Res, params: any
 		cancelCall(broker, "ai", requestId);
 		upstream.destroy?.();
 	});
-	res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", Connection: "keep-alive", "X-Request-Id": requestId });
+	res.writeHead(200, {
+		"Content-Type": "text/event-stream; charset=utf-8",
+		"Cache-Control": "no-cache",
+		Connection: "keep-alive",
+		"X-Request-Id": requestId
+	});
 	res.flushHeaders?.();
 	try {
 		for await (const line of ndjson(upstream)) {
 			if (line.done) {
-				if (includeUsage) res.write(`data: ${JSON.stringify({ id: `chatcmpl-${requestId}`, object: "chat.completion.chunk", model: params.model, choices: [], usage: line.usage })}\n\n`);
+				if (includeUsage)
+					res.write(
+						`data: ${JSON.stringify({ id: `chatcmpl-${requestId}`, object: "chat.completion.chunk", model: params.model, choices: [], usage: line.usage })}\n\n`
+					);
 				res.write("data: [DONE]\n\n");
 				break;
 			}
@@ -108,8 +135,11 @@ async function streamChat(broker: ServiceBroker, ctx: any, res: Res, params: any
 			if (line.choices?.length === 0 && !includeUsage) continue;
 			res.write(`data: ${JSON.stringify(line)}\n\n`);
 		}
-	} catch (err: any) {
-		if (!res.destroyed) res.write(`data: ${JSON.stringify({ error: { message: "stream interrupted", type: "api_error", code: null } })}\n\n`);
+	} catch {
+		if (!res.destroyed)
+			res.write(
+				`data: ${JSON.stringify({ error: { message: "stream interrupted", type: "api_error", code: null } })}\n\n`
+			);
 	} finally {
 		ended = true;
 		res.end();

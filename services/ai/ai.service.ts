@@ -58,7 +58,10 @@ const chatParams = {
 	top_p: { type: "number", min: 0, max: 1, optional: true },
 	max_tokens: { type: "number", integer: true, positive: true, optional: true },
 	max_completion_tokens: { type: "number", integer: true, positive: true, optional: true },
-	stop: [{ type: "string", optional: true }, { type: "array", items: "string", optional: true }],
+	stop: [
+		{ type: "string", optional: true },
+		{ type: "array", items: "string", optional: true }
+	],
 	tools: { type: "array", optional: true },
 	tool_choice: { type: "any", optional: true },
 	response_format: { type: "object", optional: true },
@@ -71,7 +74,21 @@ const chatParams = {
 	cache: { type: "boolean", optional: true },
 	requestId: { type: "string", max: 100, optional: true }
 };
-const PASS_THROUGH = ["messages", "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "tools", "tool_choice", "response_format", "seed", "user", "presence_penalty", "frequency_penalty"];
+const PASS_THROUGH = [
+	"messages",
+	"temperature",
+	"top_p",
+	"max_tokens",
+	"max_completion_tokens",
+	"stop",
+	"tools",
+	"tool_choice",
+	"response_format",
+	"seed",
+	"user",
+	"presence_penalty",
+	"frequency_penalty"
+];
 
 // What the service's methods see as `this`: its own state, its methods and its mixins'.
 interface AiThis extends Service, RateLimitMethods {
@@ -93,7 +110,17 @@ interface AiThis extends Service, RateLimitMethods {
 	completeChat(run: Run): Promise<unknown>;
 	streamChat(run: Run): Promise<Readable>;
 	embed(run: Run, params: any): Promise<unknown>;
-	finish(run: Run, r: { deployment: Deployment; provider: any; model: string; usage: Usage; response: unknown; firstTokenMs?: number }): Promise<void>;
+	finish(
+		run: Run,
+		r: {
+			deployment: Deployment;
+			provider: any;
+			model: string;
+			usage: Usage;
+			response: unknown;
+			firstTokenMs?: number;
+		}
+	): Promise<void>;
 	fail(run: Run, err: unknown): Promise<Error>;
 	record(run: Run, r: Outcome): Promise<void>;
 }
@@ -189,7 +216,10 @@ const AiService: ServiceSchema = {
 			params: {
 				$$strict: "remove",
 				model: { type: "string", min: 1, max: 200 },
-				input: [{ type: "string", max: 100_000 }, { type: "array", items: { type: "string", max: 100_000 }, min: 1, max: 2048 }],
+				input: [
+					{ type: "string", max: 100_000 },
+					{ type: "array", items: { type: "string", max: 100_000 }, min: 1, max: 2048 }
+				],
 				dimensions: { type: "number", integer: true, positive: true, optional: true },
 				encoding_format: { type: "enum", values: ["float", "base64"], optional: true },
 				user: { type: "string", optional: true },
@@ -211,7 +241,13 @@ const AiService: ServiceSchema = {
 				const names = new Map<string, string>();
 				for (const m of cfg.models) names.set(m.name, m.kind);
 				for (const c of cfg.configurations) names.set(c.name, "configuration");
-				return [...names].map(([id, kind]) => ({ id, object: "model", created: 0, owned_by: "coder-ide", kind }));
+				return [...names].map(([id, kind]) => ({
+					id,
+					object: "model",
+					created: 0,
+					owned_by: "coder-ide",
+					kind
+				}));
 			}
 		},
 
@@ -303,26 +339,44 @@ const AiService: ServiceSchema = {
 			const cfg = await this.orgConfig(t);
 			const p = ctx.params;
 			const body: Record<string, any> = {};
-			for (const k of kind === "chat" ? PASS_THROUGH : ["input", "dimensions", "encoding_format", "user"]) if (p[k] !== undefined) body[k] = p[k];
+			for (const k of kind === "chat" ? PASS_THROUGH : ["input", "dimensions", "encoding_format", "user"])
+				if (p[k] !== undefined) body[k] = p[k];
 			let model = p.model;
 			const preset = cfg.configurations.find((c: any) => c.name === model);
 			if (preset && kind === "chat") {
 				model = preset.model;
-				if (body.temperature === undefined && preset.temperature !== null) body.temperature = Number(preset.temperature);
+				if (body.temperature === undefined && preset.temperature !== null)
+					body.temperature = Number(preset.temperature);
 				if (body.max_tokens === undefined && preset.max_tokens !== null) body.max_tokens = preset.max_tokens;
-				if (body.response_format === undefined && preset.response_format) body.response_format = preset.response_format;
-				if (preset.system_prompt) body.messages = [{ role: "system", content: preset.system_prompt }, ...body.messages];
+				if (body.response_format === undefined && preset.response_format)
+					body.response_format = preset.response_format;
+				if (preset.system_prompt)
+					body.messages = [{ role: "system", content: preset.system_prompt }, ...body.messages];
 			}
 			const chainRow = cfg.chains.find((c: any) => c.model === model);
-			const chain = [model, ...(chainRow?.fallbacks ?? [])].filter((m: string, i: number, all: string[]) => all.indexOf(m) === i);
+			const chain = [model, ...(chainRow?.fallbacks ?? [])].filter(
+				(m: string, i: number, all: string[]) => all.indexOf(m) === i
+			);
 			if (!chain.some((m: string) => cfg.models.some((d: any) => d.name === m && d.kind === kind)))
-				throw new Errors.MoleculerClientError(`model "${p.model}" does not exist or has no enabled ${kind} deployment`, 404, "MODEL_NOT_FOUND", [{ field: "model", message: "unknown model" }]);
+				throw new Errors.MoleculerClientError(
+					`model "${p.model}" does not exist or has no enabled ${kind} deployment`,
+					404,
+					"MODEL_NOT_FOUND",
+					[{ field: "model", message: "unknown model" }]
+				);
 			const run: Run = {
 				requestId: p.requestId ?? ctx.requestID ?? crypto.randomUUID(),
 				org,
 				cfg,
 				auth,
-				target: { requested: p.model, chain, body, tags: p.tags ?? [], cache: p.cache, firstTokenTimeoutMs: chainRow?.first_token_timeout_ms ?? undefined },
+				target: {
+					requested: p.model,
+					chain,
+					body,
+					tags: p.tags ?? [],
+					cache: p.cache,
+					firstTokenTimeoutMs: chainRow?.first_token_timeout_ms ?? undefined
+				},
 				started: Date.now(),
 				events: [],
 				path: [],
@@ -350,7 +404,11 @@ const AiService: ServiceSchema = {
 			for (const l of run.cfg.limits) {
 				if (l.model && l.model !== model && l.model !== run.target.requested) continue;
 				const { org, auth } = run;
-				const bySubject: Record<string, string | undefined> = { organization: org, user: auth.userId, api_key: auth.apiKeyId };
+				const bySubject: Record<string, string | undefined> = {
+					organization: org,
+					user: auth.userId,
+					api_key: auth.apiKeyId
+				};
 				const subject = l.scope in bySubject ? bySubject[l.scope] : `${org}:${model}`;
 				if (!subject) continue;
 				const scope = l.model ? `${l.scope}:${l.model}` : l.scope;
@@ -358,7 +416,13 @@ const AiService: ServiceSchema = {
 				limits.push({ scope, key: `${l.id}:${subject}`, ...perMinute });
 			}
 			run.reservation = await this.admitLimits(limits, estimateOf(run.kind, run.target.body), async (l, kind) => {
-				run.events.push(makeEvent("ai.ratelimit.exceeded", { organizationId: run.org, userId: run.auth.userId, scope: l.scope }));
+				run.events.push(
+					makeEvent("ai.ratelimit.exceeded", {
+						organizationId: run.org,
+						userId: run.auth.userId,
+						scope: l.scope
+					})
+				);
 				await this.record(run, { status: "rate_limited", error: `rate limit ${l.scope}: ${kind}` });
 			});
 		},
@@ -377,52 +441,81 @@ const AiService: ServiceSchema = {
 			const cfg = run.cfg;
 			const cooldownMs = cfg.settings.cooldownSeconds * 1000;
 			const healthChanged = (d: Deployment, status: string) =>
-				run.events.push(makeEvent("ai.provider.health.changed", { providerId: d.provider_id, status, organizationId: run.org }));
+				run.events.push(
+					makeEvent("ai.provider.health.changed", {
+						providerId: d.provider_id,
+						status,
+						organizationId: run.org
+					})
+				);
 			let last: UpstreamFailure | undefined;
 			let previousModel: string | undefined;
-			const served = await firstSuccess(planAttempts(this.health, cfg, run.target.chain, run.kind, run.target.tags), {
-				signal: run.controller.signal,
-				timeout: ({ deployment: d }) => {
-					const ms = cfg.providers.get(d.provider_id).timeout_ms;
-					return { ms, reason: () => new UpstreamFailure("timeout", `upstream did not answer within ${ms} ms`) };
-				},
-				attempt: async ({ model, deployment: d }, control) => {
-					if (previousModel && previousModel !== model) {
-						const fallback = { requestId: run.requestId, fromModel: previousModel, toModel: model, reason: last?.kind ?? "unavailable" };
-						run.events.push(makeEvent("ai.completion.fallback", fallback));
+			const served = await firstSuccess(
+				planAttempts(this.health, cfg, run.target.chain, run.kind, run.target.tags),
+				{
+					signal: run.controller.signal,
+					timeout: ({ deployment: d }) => {
+						const ms = cfg.providers.get(d.provider_id).timeout_ms;
+						return {
+							ms,
+							reason: () => new UpstreamFailure("timeout", `upstream did not answer within ${ms} ms`)
+						};
+					},
+					attempt: async ({ model, deployment: d }, control) => {
+						if (previousModel && previousModel !== model) {
+							const fallback = {
+								requestId: run.requestId,
+								fromModel: previousModel,
+								toModel: model,
+								reason: last?.kind ?? "unavailable"
+							};
+							run.events.push(makeEvent("ai.completion.fallback", fallback));
+						}
+						previousModel = model;
+						const provider = cfg.providers.get(d.provider_id);
+						const started = Date.now();
+						this.health.begin(d.id);
+						try {
+							const credentials = await this.providerCredentials(run, provider);
+							const result = await attempt(
+								d,
+								this.upstreams.clientFor(provider, credentials),
+								control.signal,
+								control
+							);
+							if (this.health.success(d.id, Date.now() - started)) healthChanged(d, "healthy");
+							run.path.push(`${model}@${provider.name}:ok`);
+							return result;
+						} finally {
+							this.health.end(d.id);
+						}
+					},
+					failed: ({ model, deployment: d }, err: any, control) => {
+						const provider = cfg.providers.get(d.provider_id);
+						const failure =
+							err?.code === 403 && err?.type === "FORBIDDEN"
+								? new UpstreamFailure(
+										"client_error",
+										`the AI service may not read a secret of provider ${provider.name} (${redact(err.message, run.secrets)})`
+									)
+								: classify(err, control.signal, run.secrets);
+						run.path.push(`${model}@${provider.name}:${failure.kind}`);
+						if (failure.kind === "cancelled" || !failure.retryable) return failure;
+						if (this.health.failure(d.id, cooldownMs)) healthChanged(d, "unhealthy");
+						last = failure;
+						return undefined;
 					}
-					previousModel = model;
-					const provider = cfg.providers.get(d.provider_id);
-					const started = Date.now();
-					this.health.begin(d.id);
-					try {
-						const credentials = await this.providerCredentials(run, provider);
-						const result = await attempt(d, this.upstreams.clientFor(provider, credentials), control.signal, control);
-						if (this.health.success(d.id, Date.now() - started)) healthChanged(d, "healthy");
-						run.path.push(`${model}@${provider.name}:ok`);
-						return result;
-					} finally {
-						this.health.end(d.id);
-					}
 				},
-				failed: ({ model, deployment: d }, err: any, control) => {
-					const provider = cfg.providers.get(d.provider_id);
-					const failure =
-						err?.code === 403 && err?.type === "FORBIDDEN"
-							? new UpstreamFailure(
-									"client_error",
-									`the AI service may not read a secret of provider ${provider.name} (${redact(err.message, run.secrets)})`
-								)
-							: classify(err, control.signal, run.secrets);
-					run.path.push(`${model}@${provider.name}:${failure.kind}`);
-					if (failure.kind === "cancelled" || !failure.retryable) return failure;
-					if (this.health.failure(d.id, cooldownMs)) healthChanged(d, "unhealthy");
-					last = failure;
-					return undefined;
-				}
-			}, () => last ?? new UpstreamFailure("connection", "no deployment available"));
+				() => last ?? new UpstreamFailure("connection", "no deployment available")
+			);
 			const { deployment, model } = served.candidate;
-			return { result: served.result, deployment, provider: cfg.providers.get(deployment.provider_id), model, control: served.control };
+			return {
+				result: served.result,
+				deployment,
+				provider: cfg.providers.get(deployment.provider_id),
+				model,
+				control: served.control
+			};
 		},
 
 		// Housekeeping: expired cached answers, and completion logs past their organization's retention.
@@ -436,7 +529,8 @@ const AiService: ServiceSchema = {
 		// The key and header values a call to `provider` sends, secrets resolved (and remembered for redaction).
 		async providerCredentials(this: AiThis, run: Run, provider: any): Promise<Credentials> {
 			const environment = provider.api_key_environment;
-			const read = (name: string): Promise<string> => this.resolveSecret({ organizationId: run.org, environment, name });
+			const read = (name: string): Promise<string> =>
+				this.resolveSecret({ organizationId: run.org, environment, name });
 			const apiKey = provider.api_key_secret ? await read(provider.api_key_secret) : "";
 			const headers: Record<string, string> = {};
 			for (const [name, value] of Object.entries<HeaderValue>(provider.headers ?? {})) {
@@ -463,24 +557,48 @@ const AiService: ServiceSchema = {
 					if (cached) {
 						await this.settleTokens(run, 0);
 						await this.cache.hit(await getDb(), run.org, key);
-						run.events.push(makeEvent("ai.completion.completed", { requestId: run.requestId, model: run.target.requested, tokensUsed: 0, durationMs: Date.now() - run.started }));
-						await this.record(run, { status: "success", cacheHit: true, servedModel: cached.model, response: cached });
+						run.events.push(
+							makeEvent("ai.completion.completed", {
+								requestId: run.requestId,
+								model: run.target.requested,
+								tokensUsed: 0,
+								durationMs: Date.now() - run.started
+							})
+						);
+						await this.record(run, {
+							status: "success",
+							cacheHit: true,
+							servedModel: cached.model,
+							response: cached
+						});
 						return { ...cached, id: `chatcmpl-${run.requestId}` };
 					}
 				}
 				// The raw answer, read and checked here: the SDK has already turned any non-2xx into its error by then.
-				const { result, deployment, provider, model } = await this.withFallbacks(run, async (d: Deployment, client: any, signal: AbortSignal) =>
-					readChatCompletion(await client.chat.completions.create({ ...body, model: d.provider_model, stream: false }, { signal }).asResponse())
+				const { result, deployment, provider, model } = await this.withFallbacks(
+					run,
+					async (d: Deployment, client: any, signal: AbortSignal) =>
+						readChatCompletion(
+							await client.chat.completions
+								.create({ ...body, model: d.provider_model, stream: false }, { signal })
+								.asResponse()
+						)
 				);
 				const text = result.choices?.map((c: any) => c.message?.content ?? "").join("") ?? "";
 				const usage = usageOf(result.usage, body.messages, text);
 				const response = {
 					...result,
 					model: run.target.requested,
-					usage: { prompt_tokens: usage.prompt, completion_tokens: usage.completion, total_tokens: usage.prompt + usage.completion, prompt_tokens_details: { cached_tokens: usage.cached } }
+					usage: {
+						prompt_tokens: usage.prompt,
+						completion_tokens: usage.completion,
+						total_tokens: usage.prompt + usage.completion,
+						prompt_tokens_details: { cached_tokens: usage.cached }
+					}
 				};
 				await this.finish(run, { deployment, provider, model, usage, response });
-				if (key) await this.cache.set(await getDb(), run.org, key, model, response, cfg.settings.cacheTtlSeconds);
+				if (key)
+					await this.cache.set(await getDb(), run.org, key, model, response, cfg.settings.cacheTtlSeconds);
 				return response;
 			} catch (err) {
 				throw await this.fail(run, err);
@@ -494,26 +612,48 @@ const AiService: ServiceSchema = {
 			let firstTokenAt = 0;
 			let opened: any;
 			try {
-				opened = await this.withFallbacks(run, async (d: Deployment, client: any, signal: AbortSignal, control: AbortController) => {
-					// The first token must arrive in time, or the next deployment gets the request.
-					const deadline = run.target.firstTokenTimeoutMs;
-					const timer = deadline ? setTimeout(() => control.abort(new UpstreamFailure("first_token_timeout", `no first token within ${deadline} ms`)), deadline) : undefined;
-					try {
-						const { data: upstream, response } = await client.chat.completions
-							.create({ ...body, model: d.provider_model, stream: true, stream_options: { include_usage: true } }, { signal })
-							.withResponse();
-						checkStreamResponse(response);
-						const iterator = upstream[Symbol.asyncIterator]();
-						const first = await iterator.next();
-						// An aborted read may look like a clean end of stream: the signal says which it was.
-						if (signal.aborted) throw signal.reason;
-						if (!first.done) checkChunk(first.value);
-						firstTokenAt = Date.now();
-						return { iterator, first };
-					} finally {
-						if (timer) clearTimeout(timer);
+				opened = await this.withFallbacks(
+					run,
+					async (d: Deployment, client: any, signal: AbortSignal, control: AbortController) => {
+						// The first token must arrive in time, or the next deployment gets the request.
+						const deadline = run.target.firstTokenTimeoutMs;
+						const timer = deadline
+							? setTimeout(
+									() =>
+										control.abort(
+											new UpstreamFailure(
+												"first_token_timeout",
+												`no first token within ${deadline} ms`
+											)
+										),
+									deadline
+								)
+							: undefined;
+						try {
+							const { data: upstream, response } = await client.chat.completions
+								.create(
+									{
+										...body,
+										model: d.provider_model,
+										stream: true,
+										stream_options: { include_usage: true }
+									},
+									{ signal }
+								)
+								.withResponse();
+							checkStreamResponse(response);
+							const iterator = upstream[Symbol.asyncIterator]();
+							const first = await iterator.next();
+							// An aborted read may look like a clean end of stream: the signal says which it was.
+							if (signal.aborted) throw signal.reason;
+							if (!first.done) checkChunk(first.value);
+							firstTokenAt = Date.now();
+							return { iterator, first };
+						} finally {
+							if (timer) clearTimeout(timer);
+						}
 					}
-				});
+				);
 			} catch (err) {
 				this.inFlight.delete(run.requestId);
 				throw await this.fail(run, err);
@@ -525,7 +665,8 @@ const AiService: ServiceSchema = {
 			// A stream has no total deadline (a long answer takes minutes), only the provider's timeout for silence.
 			const idleMs = provider.timeout_ms;
 			const next = async () => {
-				const silent = () => attempt.abort(new UpstreamFailure("timeout", `the upstream sent nothing for ${idleMs} ms`));
+				const silent = () =>
+					attempt.abort(new UpstreamFailure("timeout", `the upstream sent nothing for ${idleMs} ms`));
 				const idle = setTimeout(silent, idleMs);
 				try {
 					return await iterator.next();
@@ -552,18 +693,36 @@ const AiService: ServiceSchema = {
 					}
 					if (attempt.signal.aborted) throw attempt.signal.reason;
 					// Every complete OpenAI stream says why it finished; one that just stops was cut off.
-					if (!finishReason) throw new UpstreamFailure("connection", "the upstream stream ended before the model finished");
+					if (!finishReason)
+						throw new UpstreamFailure("connection", "the upstream stream ended before the model finished");
 					finished = true;
 					const usage = usageOf(reported, body.messages, text);
-					await self.finish(run, { deployment, provider, model, usage, firstTokenMs: firstTokenAt - run.started, response: { content: text } });
-					yield line({ done: true, requestId: run.requestId, usage: { prompt_tokens: usage.prompt, completion_tokens: usage.completion, total_tokens: usage.prompt + usage.completion } });
+					await self.finish(run, {
+						deployment,
+						provider,
+						model,
+						usage,
+						firstTokenMs: firstTokenAt - run.started,
+						response: { content: text }
+					});
+					yield line({
+						done: true,
+						requestId: run.requestId,
+						usage: {
+							prompt_tokens: usage.prompt,
+							completion_tokens: usage.completion,
+							total_tokens: usage.prompt + usage.completion
+						}
+					});
 				} catch (err) {
 					finished = true;
 					// A consumer that went away shows up here as an AbortError thrown into the generator.
 					const gone = readable.destroyed;
 					// An attempt aborted by its own deadline says why (its signal's reason).
 					const signal = attempt.signal.aborted ? attempt.signal : run.controller.signal;
-					const failure = gone ? new UpstreamFailure("cancelled", "client disconnected") : classify(err, signal, run.secrets);
+					const failure = gone
+						? new UpstreamFailure("cancelled", "client disconnected")
+						: classify(err, signal, run.secrets);
 					if (failure.kind === "cancelled") attempt.abort(failure);
 					const partial = usageOf(undefined, body.messages, text);
 					await self.settleTokens(run, partial.prompt + partial.completion);
@@ -577,7 +736,14 @@ const AiService: ServiceSchema = {
 						cost: costOf(partial, deployment)
 					});
 					// Tokens were sent already: the client gets an error, never a clean finish.
-					if (!gone) yield line({ error: { message: `stream interrupted: ${failure.message}`, type: "upstream_error", code: failure.kind } });
+					if (!gone)
+						yield line({
+							error: {
+								message: `stream interrupted: ${failure.message}`,
+								type: "upstream_error",
+								code: failure.kind
+							}
+						});
 				} finally {
 					self.inFlight.delete(run.requestId);
 					if (!finished) {
@@ -586,7 +752,15 @@ const AiService: ServiceSchema = {
 						const partial = usageOf(undefined, body.messages, text);
 						await self.settleTokens(run, partial.prompt + partial.completion);
 						await self
-							.record(run, { status: "cancelled", error: "client disconnected", servedModel: model, provider, firstTokenMs: firstTokenAt - run.started, usage: partial, cost: costOf(partial, deployment) })
+							.record(run, {
+								status: "cancelled",
+								error: "client disconnected",
+								servedModel: model,
+								provider,
+								firstTokenMs: firstTokenAt - run.started,
+								usage: partial,
+								cost: costOf(partial, deployment)
+							})
 							.catch(() => undefined);
 					}
 				}
@@ -594,7 +768,8 @@ const AiService: ServiceSchema = {
 			const readable = Readable.from(lines(), { objectMode: false });
 			// A consumer that destroys the stream (a client gone) cancels the upstream request at once.
 			readable.once("close", () => {
-				if (!readable.readableEnded) run.controller.abort(new UpstreamFailure("cancelled", "client disconnected"));
+				if (!readable.readableEnded)
+					run.controller.abort(new UpstreamFailure("cancelled", "client disconnected"));
 			});
 			return readable;
 		},
@@ -604,11 +779,26 @@ const AiService: ServiceSchema = {
 				const body = run.target.body;
 				// Asked in base64 unless the client chose (a quarter of the bytes, as the SDK does), decoded for it then.
 				const format = body.encoding_format ?? "base64";
-				const { result, deployment, provider, model } = await this.withFallbacks(run, async (d: Deployment, client: any, signal: AbortSignal) =>
-					readEmbeddings(await client.embeddings.create({ ...body, encoding_format: format, model: d.provider_model }, { signal }).asResponse(), !body.encoding_format)
+				const { result, deployment, provider, model } = await this.withFallbacks(
+					run,
+					async (d: Deployment, client: any, signal: AbortSignal) =>
+						readEmbeddings(
+							await client.embeddings
+								.create({ ...body, encoding_format: format, model: d.provider_model }, { signal })
+								.asResponse(),
+							!body.encoding_format
+						)
 				);
-				const usage: Usage = { prompt: result.usage?.prompt_tokens ?? estimateTokens(params.input), completion: 0, cached: 0 };
-				const response = { ...result, model: run.target.requested, usage: { prompt_tokens: usage.prompt, total_tokens: usage.prompt } };
+				const usage: Usage = {
+					prompt: result.usage?.prompt_tokens ?? estimateTokens(params.input),
+					completion: 0,
+					cached: 0
+				};
+				const response = {
+					...result,
+					model: run.target.requested,
+					usage: { prompt_tokens: usage.prompt, total_tokens: usage.prompt }
+				};
 				await this.finish(run, { deployment, provider, model, usage, response: null });
 				return response;
 			} catch (err) {
@@ -618,11 +808,38 @@ const AiService: ServiceSchema = {
 			}
 		},
 
-		async finish(this: AiThis, run: Run, r: { deployment: Deployment; provider: any; model: string; usage: Usage; response: any; firstTokenMs?: number }) {
+		async finish(
+			this: AiThis,
+			run: Run,
+			r: {
+				deployment: Deployment;
+				provider: any;
+				model: string;
+				usage: Usage;
+				response: any;
+				firstTokenMs?: number;
+			}
+		) {
 			const tokens = r.usage.prompt + r.usage.completion;
-			run.events.push(makeEvent("ai.completion.completed", { requestId: run.requestId, model: r.model, tokensUsed: tokens, durationMs: Date.now() - run.started, organizationId: run.org }));
+			run.events.push(
+				makeEvent("ai.completion.completed", {
+					requestId: run.requestId,
+					model: r.model,
+					tokensUsed: tokens,
+					durationMs: Date.now() - run.started,
+					organizationId: run.org
+				})
+			);
 			await this.settleTokens(run, tokens);
-			await this.record(run, { status: "success", servedModel: r.model, provider: r.provider, usage: r.usage, cost: costOf(r.usage, r.deployment), response: r.response, firstTokenMs: r.firstTokenMs });
+			await this.record(run, {
+				status: "success",
+				servedModel: r.model,
+				provider: r.provider,
+				usage: r.usage,
+				cost: costOf(r.usage, r.deployment),
+				response: r.response,
+				firstTokenMs: r.firstTokenMs
+			});
 		},
 
 		// Turns any failure into the client's error and records it; the upstream's words are kept, its keys never.
@@ -631,8 +848,17 @@ const AiService: ServiceSchema = {
 			if (err instanceof Errors.MoleculerError) return err;
 			const f = classify(err, run.controller.signal, run.secrets);
 			if (f.kind !== "cancelled")
-				run.events.push(makeEvent("ai.completion.failed", { requestId: run.requestId, model: run.target.requested, error: f.message, organizationId: run.org }));
-			await this.record(run, { status: f.kind === "cancelled" ? "cancelled" : "error", error: f.message }).catch(() => undefined);
+				run.events.push(
+					makeEvent("ai.completion.failed", {
+						requestId: run.requestId,
+						model: run.target.requested,
+						error: f.message,
+						organizationId: run.org
+					})
+				);
+			await this.record(run, { status: f.kind === "cancelled" ? "cancelled" : "error", error: f.message }).catch(
+				() => undefined
+			);
 			return clientError(f);
 		},
 
@@ -667,7 +893,8 @@ const AiService: ServiceSchema = {
 		// Before the log writer closes, so the cancelled requests' log rows are still written.
 		self.inFlight.abortAll(new UpstreamFailure("cancelled", "service stopping"));
 		const unwritten = await self.logWriter.close();
-		if (unwritten) this.logger.error(`${unwritten} completion log entries could not be written before stopping and are lost`);
+		if (unwritten)
+			this.logger.error(`${unwritten} completion log entries could not be written before stopping and are lost`);
 		self.cache.close();
 	}
 };

@@ -5,13 +5,28 @@ import canonicalize from "canonicalize";
 import Redis from "ioredis";
 import type { Db } from "../../lib/db";
 
-const CACHED_FIELDS = ["messages", "temperature", "max_tokens", "max_completion_tokens", "top_p", "stop", "tools", "tool_choice", "response_format", "seed", "n"];
+const CACHED_FIELDS = [
+	"messages",
+	"temperature",
+	"max_tokens",
+	"max_completion_tokens",
+	"top_p",
+	"stop",
+	"tools",
+	"tool_choice",
+	"response_format",
+	"seed",
+	"n"
+];
 
 // RFC 8785 canonical JSON: key order does not change the key (the same text the hand-written serializer gave).
 export function cacheKey(organizationId: string, model: string, body: Record<string, unknown>): string {
 	const picked: Record<string, unknown> = {};
 	for (const f of CACHED_FIELDS) if (body[f] !== undefined) picked[f] = body[f];
-	return crypto.createHash("sha256").update(`${organizationId}\n${model}\n${canonicalize(picked)}`).digest("hex");
+	return crypto
+		.createHash("sha256")
+		.update(`${organizationId}\n${model}\n${canonicalize(picked)}`)
+		.digest("hex");
 }
 
 const MEMORY_ENTRIES = 5000;
@@ -20,7 +35,10 @@ export class CompletionCache {
 	private redis?: Redis;
 	private memory = new Map<string, { value: string; expires: number }>();
 
-	constructor(redisUrl: string | undefined, private prefix: string) {
+	constructor(
+		redisUrl: string | undefined,
+		private prefix: string
+	) {
 		if (redisUrl) {
 			this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
 			this.redis.on("error", () => undefined);
@@ -35,7 +53,12 @@ export class CompletionCache {
 		const hot = this.hotKey(org, key);
 		const cached = this.redis ? await this.redis.get(hot).catch(() => null) : this.memoryGet(hot);
 		if (cached) return JSON.parse(cached);
-		const row = (await db.query("SELECT response, expires_at FROM ai_cache WHERE organization_id = $1 AND cache_key = $2 AND expires_at > now()", [org, key])).rows[0];
+		const row = (
+			await db.query(
+				"SELECT response, expires_at FROM ai_cache WHERE organization_id = $1 AND cache_key = $2 AND expires_at > now()",
+				[org, key]
+			)
+		).rows[0];
 		if (!row) return undefined;
 		const ttl = Math.max(1, Math.floor((new Date(row.expires_at).getTime() - Date.now()) / 1000));
 		await this.setHot(hot, JSON.stringify(row.response), ttl);
@@ -53,7 +76,9 @@ export class CompletionCache {
 	}
 
 	async hit(db: Db, org: string, key: string) {
-		await db.query("UPDATE ai_cache SET hits = hits + 1 WHERE organization_id = $1 AND cache_key = $2", [org, key]).catch(() => undefined);
+		await db
+			.query("UPDATE ai_cache SET hits = hits + 1 WHERE organization_id = $1 AND cache_key = $2", [org, key])
+			.catch(() => undefined);
 	}
 
 	private async setHot(key: string, value: string, ttlSec: number) {

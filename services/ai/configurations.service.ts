@@ -13,7 +13,14 @@ const AiConfigurationsService: ServiceSchema = {
 				name: { type: "string", min: 1, max: 200, trim: true },
 				model: { type: "string", min: 1, max: 200 },
 				temperature: { type: "number", min: 0, max: 2, optional: true, nullable: true, convert: true },
-				max_tokens: { type: "number", integer: true, positive: true, optional: true, nullable: true, convert: true },
+				max_tokens: {
+					type: "number",
+					integer: true,
+					positive: true,
+					optional: true,
+					nullable: true,
+					convert: true
+				},
 				system_prompt: { type: "string", max: 100000, optional: true, nullable: true },
 				response_format: { type: "object", optional: true, nullable: true }
 			},

@@ -12,7 +12,15 @@ const AiFallbackChainsService: ServiceSchema = {
 			{
 				model: { type: "string", min: 1, max: 200 },
 				fallbacks: { type: "array", items: { type: "string", min: 1, max: 200 }, min: 1, max: 10 },
-				first_token_timeout_ms: { type: "number", integer: true, min: 50, max: 600000, optional: true, nullable: true, convert: true }
+				first_token_timeout_ms: {
+					type: "number",
+					integer: true,
+					min: 50,
+					max: 600000,
+					optional: true,
+					nullable: true,
+					convert: true
+				}
 			},
 			"/ai/fallback-chains"
 		)

@@ -11,8 +11,22 @@ const AiRateLimitsService: ServiceSchema = {
 			{
 				scope: { type: "enum", values: ["organization", "user", "api_key", "model"] },
 				model: { type: "string", max: 200, optional: true, nullable: true },
-				requests_per_minute: { type: "number", integer: true, positive: true, optional: true, nullable: true, convert: true },
-				tokens_per_minute: { type: "number", integer: true, positive: true, optional: true, nullable: true, convert: true }
+				requests_per_minute: {
+					type: "number",
+					integer: true,
+					positive: true,
+					optional: true,
+					nullable: true,
+					convert: true
+				},
+				tokens_per_minute: {
+					type: "number",
+					integer: true,
+					positive: true,
+					optional: true,
+					nullable: true,
+					convert: true
+				}
 			},
 			"/ai/rate-limits"
 		)

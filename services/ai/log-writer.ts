@@ -34,10 +34,28 @@ export function completionValues(run: Run, r: Outcome, storeContent: boolean): u
 	const response = storeContent && r.response ? JSON.stringify(r.response) : null;
 	const { usage } = r;
 	return [
-		run.requestId, run.org, run.auth.userId ?? null, run.auth.apiKeyId ?? null, run.kind, run.target.requested,
-		r.servedModel ?? null, r.provider?.id ?? null, run.path, run.stream, r.cacheHit ?? false,
-		usage?.prompt ?? 0, usage?.completion ?? 0, usage?.cached ?? 0, r.cost ?? 0, Date.now() - run.started,
-		r.firstTokenMs ?? null, r.status, r.error ? redact(r.error, run.secrets) : null, body, response, new Date(),
+		run.requestId,
+		run.org,
+		run.auth.userId ?? null,
+		run.auth.apiKeyId ?? null,
+		run.kind,
+		run.target.requested,
+		r.servedModel ?? null,
+		r.provider?.id ?? null,
+		run.path,
+		run.stream,
+		r.cacheHit ?? false,
+		usage?.prompt ?? 0,
+		usage?.completion ?? 0,
+		usage?.cached ?? 0,
+		r.cost ?? 0,
+		Date.now() - run.started,
+		r.firstTokenMs ?? null,
+		r.status,
+		r.error ? redact(r.error, run.secrets) : null,
+		body,
+		response,
+		new Date(),
 		// A service acting without a user (lib/permissions.ts AuthInfo kind "service") is the actor.
 		run.auth.service ?? null
 	];
@@ -122,9 +140,15 @@ export class LogWriter {
 // One statement for the rows, one for their events.
 async function write(tx: Queryable, batch: LogEntry[]) {
 	const rows = batch.flatMap(e => (e.values ? [e.values] : []));
-	const tuples = rows.map((_, r) => `(${Array.from({ length: WIDTH }, (_, c) => `$${r * WIDTH + c + 1}`).join(", ")})`);
-	if (rows.length) await tx.query(`INSERT INTO ai_completion_logs (${COLUMNS}) VALUES ${tuples.join(", ")}`, rows.flat());
-	await writeManyToOutbox(tx, batch.flatMap(e => e.events));
+	const tuples = rows.map(
+		(_, r) => `(${Array.from({ length: WIDTH }, (_, c) => `$${r * WIDTH + c + 1}`).join(", ")})`
+	);
+	if (rows.length)
+		await tx.query(`INSERT INTO ai_completion_logs (${COLUMNS}) VALUES ${tuples.join(", ")}`, rows.flat());
+	await writeManyToOutbox(
+		tx,
+		batch.flatMap(e => e.events)
+	);
 }
 
 const PRUNE_BATCH = 5000;

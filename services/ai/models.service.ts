@@ -8,14 +8,32 @@ const AiModelsService: ServiceSchema = {
 	mixins: [
 		AiConfigMixin(
 			"ai_models",
-			["provider_id", "name", "provider_model", "kind", "context_window", "capabilities", "input_price", "output_price", "cached_input_price", "priority", "weight", "tags", "enabled"],
+			[
+				"provider_id",
+				"name",
+				"provider_model",
+				"kind",
+				"context_window",
+				"capabilities",
+				"input_price",
+				"output_price",
+				"cached_input_price",
+				"priority",
+				"weight",
+				"tags",
+				"enabled"
+			],
 			{
 				provider_id: "uuid",
 				name: { type: "string", min: 1, max: 200, trim: true },
 				provider_model: { type: "string", min: 1, max: 200 },
 				kind: { type: "enum", values: ["chat", "embedding"], optional: true },
 				context_window: { type: "number", integer: true, positive: true, optional: true, convert: true },
-				capabilities: { type: "object", props: { tools: "boolean|optional", json: "boolean|optional", vision: "boolean|optional" }, optional: true },
+				capabilities: {
+					type: "object",
+					props: { tools: "boolean|optional", json: "boolean|optional", vision: "boolean|optional" },
+					optional: true
+				},
 				input_price: { type: "number", min: 0, optional: true, convert: true },
 				output_price: { type: "number", min: 0, optional: true, convert: true },
 				cached_input_price: { type: "number", min: 0, optional: true, convert: true },

@@ -86,7 +86,12 @@ const AiProvidersService: ServiceSchema = {
 			if (!secret) throw invalid(field, `no secret named ${name} in ${environment}`);
 			const grants: any[] = await ctx.call("secrets.grants", { secretId: secret.id });
 			if (!grants.some(g => g.grantee_type === "service" && g.grantee_id === "ai" && !g.expires_at))
-				await ctx.call("secrets.grant", { secretId: secret.id, permission: "read", granteeType: "service", granteeId: "ai" });
+				await ctx.call("secrets.grant", {
+					secretId: secret.id,
+					permission: "read",
+					granteeType: "service",
+					granteeId: "ai"
+				});
 		},
 
 		// A clear 422 now for a host the policy refuses; the AI service checks again on every connection.

@@ -90,10 +90,17 @@ export class DeploymentHealth {
 				sorted = [...ready].sort((a, b) => (this.get(a.id).latencyMs ?? 0) - (this.get(b.id).latencyMs ?? 0));
 				break;
 			case "least-busy":
-				sorted = [...ready].sort((a, b) => this.get(a.id).inFlight - this.get(b.id).inFlight || a.priority - b.priority);
+				sorted = [...ready].sort(
+					(a, b) => this.get(a.id).inFlight - this.get(b.id).inFlight || a.priority - b.priority
+				);
 				break;
 			case "cost":
-				sorted = [...ready].sort((a, b) => Number(a.input_price) + Number(a.output_price) - (Number(b.input_price) + Number(b.output_price)));
+				sorted = [...ready].sort(
+					(a, b) =>
+						Number(a.input_price) +
+						Number(a.output_price) -
+						(Number(b.input_price) + Number(b.output_price))
+				);
 				break;
 			default:
 				sorted = [...ready].sort((a, b) => a.priority - b.priority);
@@ -123,7 +130,10 @@ export interface Attempt {
 // for a tag the request carries, else the model's default).
 export function planAttempts(
 	health: DeploymentHealth,
-	cfg: { rules: { model: string; tag?: string | null; strategy?: string | null }[]; models: (Deployment & { kind: string })[] },
+	cfg: {
+		rules: { model: string; tag?: string | null; strategy?: string | null }[];
+		models: (Deployment & { kind: string })[];
+	},
 	chain: string[],
 	kind: string,
 	tags: string[]
@@ -133,6 +143,8 @@ export function planAttempts(
 			cfg.rules.find(r => r.model === model && r.tag && tags.includes(r.tag)) ??
 			cfg.rules.find(r => r.model === model && !r.tag);
 		const deployments = cfg.models.filter(m => m.name === model && m.kind === kind);
-		return health.order(deployments, (rule?.strategy ?? "priority") as Strategy).map(deployment => ({ model, deployment }));
+		return health
+			.order(deployments, (rule?.strategy ?? "priority") as Strategy)
+			.map(deployment => ({ model, deployment }));
 	});
 }

@@ -41,7 +41,14 @@ class NodeResponse {
 	get body(): Readable {
 		if (this.decoded) return this.decoded;
 		const encoding = this.headers.get("content-encoding")?.trim().toLowerCase();
-		const unpack = encoding === "gzip" || encoding === "x-gzip" ? zlib.createGunzip() : encoding === "deflate" ? zlib.createInflate() : encoding === "br" ? zlib.createBrotliDecompress() : undefined;
+		const unpack =
+			encoding === "gzip" || encoding === "x-gzip"
+				? zlib.createGunzip()
+				: encoding === "deflate"
+					? zlib.createInflate()
+					: encoding === "br"
+						? zlib.createBrotliDecompress()
+						: undefined;
 		if (!unpack) return (this.decoded = this.message);
 		this.message.on("error", err => unpack.destroy(err));
 		return (this.decoded = this.message.pipe(unpack));
@@ -88,24 +95,38 @@ export function createNodeFetch(policy: HostPolicy) {
 		const agent = agents[url.protocol as keyof typeof agents];
 		if (!agent) return Promise.reject(new TypeError(`unsupported protocol ${url.protocol}`));
 		const body = init.body as string | Uint8Array | null | undefined;
-		if (body != null && typeof body !== "string" && !(body instanceof Uint8Array)) return Promise.reject(new TypeError("nodeFetch sends string or byte bodies only"));
+		if (body != null && typeof body !== "string" && !(body instanceof Uint8Array))
+			return Promise.reject(new TypeError("nodeFetch sends string or byte bodies only"));
 		const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
 		const literal = url.hostname.replace(/^\[(.*)\]$/, "$1");
 		const refused = net.isIP(literal) ? policy.check(literal, port, literal) : undefined;
 		if (refused) return Promise.reject(refused);
 		const signal = init.signal ?? undefined;
-		const options = { method: init.method ?? "GET", headers: plainHeaders(init.headers), agent, lookup: policy.lookupFor(port) };
+		const options = {
+			method: init.method ?? "GET",
+			headers: plainHeaders(init.headers),
+			agent,
+			lookup: policy.lookupFor(port)
+		};
 		return new Promise((resolve, reject) => {
 			const send = (retry: boolean) => {
 				if (signal?.aborted) return reject(signal.reason);
-				const request = (url.protocol === "https:" ? https : http).request(url, options, message => resolve(new NodeResponse(url.href, message) as unknown as Response));
-				const onAbort = () => request.destroy(signal!.reason instanceof Error ? signal!.reason : Object.assign(new Error("aborted"), { name: "AbortError" }));
+				const request = (url.protocol === "https:" ? https : http).request(url, options, message =>
+					resolve(new NodeResponse(url.href, message) as unknown as Response)
+				);
+				const onAbort = () =>
+					request.destroy(
+						signal!.reason instanceof Error
+							? signal!.reason
+							: Object.assign(new Error("aborted"), { name: "AbortError" })
+					);
 				signal?.addEventListener("abort", onAbort, { once: true });
 				request.once("close", () => signal?.removeEventListener("abort", onAbort));
 				request.once("error", err => {
 					// A kept-alive connection the server closed while it was idle fails at once, before any answer:
 					// the request never reached the server, so it goes again on a fresh connection.
-					if (retry && request.reusedSocket && (err as any).code === "ECONNRESET" && !signal?.aborted) return send(false);
+					if (retry && request.reusedSocket && (err as any).code === "ECONNRESET" && !signal?.aborted)
+						return send(false);
 					reject(err);
 				});
 				request.end(body ?? undefined);

@@ -30,5 +30,10 @@ export interface Prices {
 // Prices are per million tokens.
 export function costOf(u: Usage, p: Prices): number {
 	const uncached = Math.max(0, u.prompt - u.cached);
-	return (uncached * Number(p.input_price) + u.cached * Number(p.cached_input_price) + u.completion * Number(p.output_price)) / 1_000_000;
+	return (
+		(uncached * Number(p.input_price) +
+			u.cached * Number(p.cached_input_price) +
+			u.completion * Number(p.output_price)) /
+		1_000_000
+	);
 }

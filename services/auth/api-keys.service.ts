@@ -80,7 +80,9 @@ const ApiKeysService: ServiceSchema = {
 			permission: "apikeys:read",
 			async handler(this: any, ctx: Context) {
 				const auth = tenantSql(ctx).auth!;
-				const query: Record<string, unknown> = grants(auth.role, "apikeys:manage") ? {} : { user_id: auth.userId };
+				const query: Record<string, unknown> = grants(auth.role, "apikeys:manage")
+					? {}
+					: { user_id: auth.userId };
 				const rows = await this.adapter.find({ query: this.scope(ctx, query), sort: "-created_at" });
 				return this.transformDocuments(ctx, {}, rows);
 			}

@@ -21,7 +21,6 @@ const password = { type: "string", min: 10, max: 200 };
 const SESSION_PRUNE_MS = 60 * 60_000;
 const publicUser = (u: any) => ({ id: u.id, email: u.email, name: u.name, createdAt: u.created_at });
 
-
 const AuthService: ServiceSchema = {
 	name: "auth",
 	mixins: [HousekeepingMixin("pruneSessions", SESSION_PRUNE_MS, "prune ended sessions")],
@@ -41,23 +40,39 @@ const AuthService: ServiceSchema = {
 				const { user, organization } = await db
 					.transaction(async tx => {
 						const user = (
-							await tx.query("INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING *", [mail, name, passwordHash])
+							await tx.query(
+								"INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING *",
+								[mail, name, passwordHash]
+							)
 						).rows[0];
 						const organization = (
-							await tx.query("INSERT INTO organizations (name, slug, personal, created_by) VALUES ($1, $2, true, $3) RETURNING *", [
-								`${name}'s workspace`,
-								slugify(name),
-								user.id
-							])
+							await tx.query(
+								"INSERT INTO organizations (name, slug, personal, created_by) VALUES ($1, $2, true, $3) RETURNING *",
+								[`${name}'s workspace`, slugify(name), user.id]
+							)
 						).rows[0];
-						await tx.query("INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'owner')", [organization.id, user.id]);
+						await tx.query(
+							"INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'owner')",
+							[organization.id, user.id]
+						);
 						return { user, organization };
 					})
 					.catch((err: any) => {
-						throw err.code === "23505" ? conflict("an account with this email already exists", "email") : err;
+						throw err.code === "23505"
+							? conflict("an account with this email already exists", "email")
+							: err;
 					});
 				const tokens = await this.issueSession(user.id, organization.id);
-				return { user: publicUser(user), organization: { id: organization.id, name: organization.name, slug: organization.slug, role: "owner" }, ...tokens };
+				return {
+					user: publicUser(user),
+					organization: {
+						id: organization.id,
+						name: organization.name,
+						slug: organization.slug,
+						role: "owner"
+					},
+					...tokens
+				};
 			}
 		},
 
@@ -68,9 +83,11 @@ const AuthService: ServiceSchema = {
 			params: { $$strict: true, email, password: { type: "string", min: 1, max: 200 } },
 			async handler(this: any, ctx: Context<{ email: string; password: string }>) {
 				const db = await getDb();
-				const user = (await db.query("SELECT * FROM users WHERE email = $1", [ctx.params.email.toLowerCase()])).rows[0];
+				const user = (await db.query("SELECT * FROM users WHERE email = $1", [ctx.params.email.toLowerCase()]))
+					.rows[0];
 				// Same answer, same work, for an unknown email and a wrong password.
-				if (!(await verifyPassword(user?.password_hash, ctx.params.password))) throw unauthorized("invalid email or password");
+				if (!(await verifyPassword(user?.password_hash, ctx.params.password)))
+					throw unauthorized("invalid email or password");
 				const org = (
 					await db.query(
 						"SELECT organization_id FROM organization_members WHERE user_id = $1 ORDER BY (role = 'owner') DESC, created_at LIMIT 1",
@@ -91,12 +108,23 @@ const AuthService: ServiceSchema = {
 			async handler(this: any, ctx: Context<{ refreshToken: string }>) {
 				const db = await getDb();
 				const outcome = await db.transaction(async tx => {
-					const row = (await tx.query("SELECT * FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE", [digest(ctx.params.refreshToken)])).rows[0];
+					const row = (
+						await tx.query("SELECT * FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE", [
+							digest(ctx.params.refreshToken)
+						])
+					).rows[0];
 					if (!row) return { error: "invalid refresh token" };
 					if (row.revoked_at) return { error: "session has ended" };
 					if (row.used_at) {
-						await tx.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL", [row.family_id]);
-						return { error: "refresh token was already used; the session has been revoked", reused: true, familyId: row.family_id as string };
+						await tx.query(
+							"UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+							[row.family_id]
+						);
+						return {
+							error: "refresh token was already used; the session has been revoked",
+							reused: true,
+							familyId: row.family_id as string
+						};
 					}
 					if (new Date(row.expires_at) <= new Date()) return { error: "refresh token expired" };
 					await tx.query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1", [row.id]);
@@ -120,7 +148,10 @@ const AuthService: ServiceSchema = {
 				const db = await getDb();
 				const sessionId = auth.sessionId;
 				if (sessionId) {
-					await db.query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL", [sessionId]);
+					await db.query(
+						"UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+						[sessionId]
+					);
 					// Gateways drop cached identities and close sockets of this session.
 					broadcast(this.broker, "auth.session.revoked", { sessionId });
 				}
@@ -169,7 +200,7 @@ const AuthService: ServiceSchema = {
 			): Promise<AuthInfo & { user: any }> {
 				const db = await getDb();
 				const { token, apiKey } = ctx.params;
-				let organizationId = ctx.params.organizationId;
+				const organizationId = ctx.params.organizationId;
 				if (organizationId && !isUuid(organizationId)) throw forbidden("not a member of this organization");
 
 				if (apiKey) {
@@ -181,14 +212,19 @@ const AuthService: ServiceSchema = {
 							[digest(apiKey)]
 						)
 					).rows[0];
-					if (!key || key.revoked_at || (key.expires_at && new Date(key.expires_at) <= new Date())) throw unauthorized("invalid API key");
-					if (organizationId && organizationId !== key.organization_id) throw forbidden("this API key belongs to another organization");
+					if (!key || key.revoked_at || (key.expires_at && new Date(key.expires_at) <= new Date()))
+						throw unauthorized("invalid API key");
+					if (organizationId && organizationId !== key.organization_id)
+						throw forbidden("this API key belongs to another organization");
 					// A key never grants more than its owner currently has.
-					const role: Role = key.role && roleRank(key.role) < roleRank(key.member_role) ? key.role : key.member_role;
-					db.query("UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')", [key.id]).catch(
-						() => undefined
-					);
-					const user = (await db.query("SELECT id, email, name FROM users WHERE id = $1", [key.user_id])).rows[0];
+					const role: Role =
+						key.role && roleRank(key.role) < roleRank(key.member_role) ? key.role : key.member_role;
+					db.query(
+						"UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+						[key.id]
+					).catch(() => undefined);
+					const user = (await db.query("SELECT id, email, name FROM users WHERE id = $1", [key.user_id]))
+						.rows[0];
 					return {
 						userId: key.user_id,
 						user,
@@ -205,7 +241,10 @@ const AuthService: ServiceSchema = {
 				const claims = token ? await verifyAccessToken(getConfig().jwtSecret, token) : null;
 				if (!claims) throw unauthorized("invalid or expired token");
 				const ended = (
-					await db.query("SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL LIMIT 1", [claims.sid])
+					await db.query(
+						"SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NOT NULL LIMIT 1",
+						[claims.sid]
+					)
 				).rows[0];
 				if (ended) throw unauthorized("session has ended");
 				const user = (await db.query("SELECT id, email, name FROM users WHERE id = $1", [claims.sub])).rows[0];
@@ -214,7 +253,10 @@ const AuthService: ServiceSchema = {
 				const session = { userId: user.id, user, kind: "session" as const, sessionId: claims.sid, expiresAt };
 				if (!organizationId) return { ...session, permissions: [] };
 				const member = (
-					await db.query("SELECT role FROM organization_members WHERE organization_id = $1 AND user_id = $2", [organizationId, user.id])
+					await db.query(
+						"SELECT role FROM organization_members WHERE organization_id = $1 AND user_id = $2",
+						[organizationId, user.id]
+					)
 				).rows[0];
 				if (!member) throw forbidden("not a member of this organization");
 				return { ...session, organizationId, role: member.role, permissions: permissionsFor(member.role) };
@@ -226,14 +268,21 @@ const AuthService: ServiceSchema = {
 		// A session whose newest refresh token expired over a day ago can never be refreshed again, and its access
 		// tokens have long expired: its rows (kept until then for reuse detection) leave the table.
 		async pruneSessions() {
-			await (await getDb()).query(
+			await (
+				await getDb()
+			).query(
 				`DELETE FROM refresh_tokens WHERE family_id IN
 				 (SELECT family_id FROM refresh_tokens GROUP BY family_id HAVING max(expires_at) < now() - interval '1 day')`
 			);
 		},
 
 		// A session is a refresh-token family; the access token names it so logout can end it at once.
-		async issueSession(userId: string, organizationId: string | null, familyId: string = crypto.randomUUID(), tx?: Queryable) {
+		async issueSession(
+			userId: string,
+			organizationId: string | null,
+			familyId: string = crypto.randomUUID(),
+			tx?: Queryable
+		) {
 			const config = getConfig();
 			const refreshToken = `rt_${randomToken()}`;
 			const q = tx ?? (await getDb());
@@ -247,7 +296,11 @@ const AuthService: ServiceSchema = {
 					throw fromDbError(e, "session");
 				});
 			return {
-				accessToken: await signAccessToken(config.jwtSecret, { sub: userId, sid: familyId }, config.accessTokenTtl),
+				accessToken: await signAccessToken(
+					config.jwtSecret,
+					{ sub: userId, sid: familyId },
+					config.accessTokenTtl
+				),
 				refreshToken,
 				expiresIn: config.accessTokenTtl
 			};

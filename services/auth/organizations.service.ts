@@ -23,7 +23,8 @@ function currentOrg(ctx: Context<any>, id: string): TenantSql {
 // Only an owner hands out or takes away the owner role.
 function assertCanAssign(t: TenantSql, from: Role | undefined, to: Role) {
 	const auth = t.auth!;
-	if ((to === "owner" || from === "owner") && auth.role !== "owner") throw forbidden("only an owner can grant or change the owner role");
+	if ((to === "owner" || from === "owner") && auth.role !== "owner")
+		throw forbidden("only an owner can grant or change the owner role");
 	assertRoleWithin(auth, to);
 }
 
@@ -41,8 +42,16 @@ const OrganizationsService: ServiceSchema = {
 				const db = await getDb();
 				const slug = slugify(ctx.params.name);
 				const org = await db.transaction(async tx => {
-					const org = (await tx.query("INSERT INTO organizations (name, slug, created_by) VALUES ($1, $2, $3) RETURNING *", [ctx.params.name, slug, auth.userId])).rows[0];
-					await tx.query("INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'owner')", [org.id, auth.userId]);
+					const org = (
+						await tx.query(
+							"INSERT INTO organizations (name, slug, created_by) VALUES ($1, $2, $3) RETURNING *",
+							[ctx.params.name, slug, auth.userId]
+						)
+					).rows[0];
+					await tx.query(
+						"INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'owner')",
+						[org.id, auth.userId]
+					);
 					return org;
 				});
 				return { ...org, role: "owner" };
@@ -84,7 +93,9 @@ const OrganizationsService: ServiceSchema = {
 			params: { $$strict: true, id: "string", name: { type: "string", min: 1, max: 100, trim: true } },
 			async handler(ctx: Context<{ id: string; name: string }>) {
 				const t = currentOrg(ctx, ctx.params.id);
-				return t.one("UPDATE organizations SET name = $1, updated_at = now() WHERE id = $org RETURNING *", [ctx.params.name]);
+				return t.one("UPDATE organizations SET name = $1, updated_at = now() WHERE id = $org RETURNING *", [
+					ctx.params.name
+				]);
 			}
 		},
 
@@ -118,13 +129,22 @@ const OrganizationsService: ServiceSchema = {
 		addMember: {
 			rest: "POST /:id/members",
 			permission: "members:manage",
-			params: { $$strict: true, id: "string", email: { type: "email", normalize: true }, role: { ...role, default: "member" } },
+			params: {
+				$$strict: true,
+				id: "string",
+				email: { type: "email", normalize: true },
+				role: { ...role, default: "member" }
+			},
 			async handler(ctx: Context<{ id: string; email: string; role: Role }>) {
 				const t = currentOrg(ctx, ctx.params.id);
 				assertCanAssign(t, undefined, ctx.params.role);
 				// Users are not a tenant table: any account can be added by its email.
 				const db = await getDb();
-				const user = (await db.query("SELECT id, email, name FROM users WHERE email = $1", [ctx.params.email.toLowerCase()])).rows[0];
+				const user = (
+					await db.query("SELECT id, email, name FROM users WHERE email = $1", [
+						ctx.params.email.toLowerCase()
+					])
+				).rows[0];
 				if (!user) throw notFound("user with this email", "email");
 				const res = await t.query(
 					"INSERT INTO organization_members (organization_id, user_id, role) VALUES ($org, $1, $2) ON CONFLICT DO NOTHING",
@@ -167,17 +187,25 @@ const OrganizationsService: ServiceSchema = {
 		async changeMembership(this: any, scope: TenantSql, userId: string, newRole: Role | null) {
 			if (!isUuid(userId)) throw notFound("member");
 			const result = await scope.transaction(async t => {
-				const members = await t.rows("SELECT user_id, role FROM organization_members WHERE organization_id = $org FOR UPDATE");
+				const members = await t.rows(
+					"SELECT user_id, role FROM organization_members WHERE organization_id = $org FOR UPDATE"
+				);
 				const target = members.find((m: any) => m.user_id === userId);
 				if (!target) throw notFound("member");
 				assertCanAssign(t, target.role, newRole ?? target.role);
 				const owners = members.filter((m: any) => m.role === "owner").length;
-				if (target.role === "owner" && newRole !== "owner" && owners === 1) throw conflict("an organization must keep at least one owner");
+				if (target.role === "owner" && newRole !== "owner" && owners === 1)
+					throw conflict("an organization must keep at least one owner");
 				if (newRole) {
-					await t.query("UPDATE organization_members SET role = $2 WHERE organization_id = $org AND user_id = $1", [userId, newRole]);
+					await t.query(
+						"UPDATE organization_members SET role = $2 WHERE organization_id = $org AND user_id = $1",
+						[userId, newRole]
+					);
 					return { userId, role: newRole };
 				}
-				await t.query("DELETE FROM organization_members WHERE organization_id = $org AND user_id = $1", [userId]);
+				await t.query("DELETE FROM organization_members WHERE organization_id = $org AND user_id = $1", [
+					userId
+				]);
 				await t.query("DELETE FROM team_members WHERE organization_id = $org AND user_id = $1", [userId]);
 				return { userId, removed: true };
 			});

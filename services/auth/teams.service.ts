@@ -11,7 +11,10 @@ const TeamsService: ServiceSchema = {
 		DbMixin({
 			table: "teams",
 			columns: ["id", "organization_id", "name", "description", "created_at", "updated_at"],
-			writable: { name: { type: "string", min: 1, max: 100, trim: true }, description: { type: "string", max: 2000, optional: true } },
+			writable: {
+				name: { type: "string", min: 1, max: 100, trim: true },
+				description: { type: "string", max: 2000, optional: true }
+			},
 			fields: ["id", "organization_id", "name", "description", "created_at", "updated_at"],
 			tenant: true,
 			searchFields: ["name", "description"],
@@ -38,12 +41,20 @@ const TeamsService: ServiceSchema = {
 		addMember: {
 			rest: "POST /:id/members",
 			permission: "teams:manage",
-			params: { $$strict: true, id: "string", userId: "string", role: { type: "enum", values: ["lead", "member"], default: "member" } },
+			params: {
+				$$strict: true,
+				id: "string",
+				userId: "string",
+				role: { type: "enum", values: ["lead", "member"], default: "member" }
+			},
 			async handler(this: any, ctx: Context<{ id: string; userId: string; role: string }>) {
 				const team = await this.findScoped(ctx, ctx.params.id);
 				if (!isUuid(ctx.params.userId)) throw notFound("organization member");
 				const t = tenantSql(ctx);
-				const member = await t.one("SELECT 1 FROM organization_members WHERE organization_id = $org AND user_id = $1", [ctx.params.userId]);
+				const member = await t.one(
+					"SELECT 1 FROM organization_members WHERE organization_id = $org AND user_id = $1",
+					[ctx.params.userId]
+				);
 				if (!member) throw notFound("organization member");
 				const res = await t.query(
 					"INSERT INTO team_members (team_id, user_id, organization_id, role) VALUES ($1, $2, $org, $3) ON CONFLICT DO NOTHING",
@@ -63,7 +74,10 @@ const TeamsService: ServiceSchema = {
 			async handler(this: any, ctx: Context<{ userId: string; organizationId: string }>) {
 				// Internal: the organization is the one the calling service acts in (secrets: its caller's).
 				const t = organizationSql(ctx.params.organizationId);
-				const rows = await t.rows("SELECT team_id FROM team_members WHERE user_id = $1 AND organization_id = $org", [ctx.params.userId]);
+				const rows = await t.rows(
+					"SELECT team_id FROM team_members WHERE user_id = $1 AND organization_id = $org",
+					[ctx.params.userId]
+				);
 				return rows.map(r => r.team_id);
 			}
 		},
@@ -75,10 +89,10 @@ const TeamsService: ServiceSchema = {
 			async handler(this: any, ctx: Context<{ id: string; userId: string }>) {
 				const team = await this.findScoped(ctx, ctx.params.id);
 				if (!isUuid(ctx.params.userId)) throw notFound("team member");
-				const res = await tenantSql(ctx).query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2 AND organization_id = $org", [
-					team.id,
-					ctx.params.userId
-				]);
+				const res = await tenantSql(ctx).query(
+					"DELETE FROM team_members WHERE team_id = $1 AND user_id = $2 AND organization_id = $org",
+					[team.id, ctx.params.userId]
+				);
 				if (!res.rowCount) throw notFound("team member");
 				await this.clearCache();
 				return { teamId: team.id, userId: ctx.params.userId, removed: true };

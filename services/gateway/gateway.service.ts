@@ -66,7 +66,10 @@ function metricsRoute(token: string) {
 		path: "/metrics",
 		aliases: {
 			"GET /"(this: any, req: any, res: any) {
-				const given = crypto.createHash("sha256").update(bearer(req) ?? "").digest();
+				const given = crypto
+					.createHash("sha256")
+					.update(bearer(req) ?? "")
+					.digest();
 				if (!crypto.timingSafeEqual(given, expected)) {
 					res.setHeader("WWW-Authenticate", 'Bearer realm="metrics"');
 					const err = { code: 401, type: "UNAUTHORIZED", message: "metrics need the metrics token" };
@@ -88,7 +91,12 @@ const GatewayService: ServiceSchema = {
 		port: config.port,
 		ip: config.host,
 		cors: config.corsOrigins.length
-			? { origin: config.corsOrigins, methods: ["GET", "POST", "PUT", "PATCH", "DELETE"], allowedHeaders: ["Authorization", "Content-Type", "X-Api-Key", "X-Organization-Id"], maxAge: 600 }
+			? {
+					origin: config.corsOrigins,
+					methods: ["GET", "POST", "PUT", "PATCH", "DELETE"],
+					allowedHeaders: ["Authorization", "Content-Type", "X-Api-Key", "X-Organization-Id"],
+					maxAge: 600
+				}
 			: undefined,
 		routes: [
 			{
@@ -101,9 +109,15 @@ const GatewayService: ServiceSchema = {
 				use: [
 					// A body that is not JSON is refused rather than silently ignored.
 					function requireJson(req: any, _res: any, next: (err?: unknown) => void) {
-						const hasBody = Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] != null;
+						const hasBody =
+							Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] != null;
 						if (hasBody && !/^application\/json\b/i.test(req.headers["content-type"] ?? ""))
-							return next(Object.assign(new Error("send the body as application/json"), { code: 415, type: "UNSUPPORTED_MEDIA_TYPE" }));
+							return next(
+								Object.assign(new Error("send the body as application/json"), {
+									code: 415,
+									type: "UNSUPPORTED_MEDIA_TYPE"
+								})
+							);
 						next();
 					}
 				],
@@ -111,14 +125,16 @@ const GatewayService: ServiceSchema = {
 					"GET /openapi.json"(this: any, _req: any, res: any) {
 						this.sendJson(res, 200, this.openApiDocument());
 					}
-				},
+				}
 			},
 			...MODULE_ROUTES,
 			// Never anonymous on the public port: only with METRICS_TOKEN set, and only for its holder. Without it,
 			// metrics are on the private HEALTH_PORT / METRICS_PORT only.
 			...(config.metricsToken ? [metricsRoute(config.metricsToken)] : [])
 		],
-		assets: fs.existsSync(PUBLIC_DIR) ? { folder: PUBLIC_DIR, options: { index: "index.html", maxAge: "1h" } } : undefined,
+		assets: fs.existsSync(PUBLIC_DIR)
+			? { folder: PUBLIC_DIR, options: { index: "index.html", maxAge: "1h" } }
+			: undefined,
 		logRequest: null,
 		logResponse: null,
 		logRequestParams: null,
@@ -152,7 +168,9 @@ const GatewayService: ServiceSchema = {
 		},
 		"auth.membership.changed"(this: any, ctx: Context<{ organizationId: string; userId?: string }>) {
 			const { organizationId, userId } = ctx.params;
-			this.forgetIdentities((a: SocketIdentity) => a.organizationId === organizationId && (!userId || a.userId === userId));
+			this.forgetIdentities(
+				(a: SocketIdentity) => a.organizationId === organizationId && (!userId || a.userId === userId)
+			);
 		}
 	},
 
@@ -181,7 +199,12 @@ const GatewayService: ServiceSchema = {
 		// History-mode UI: a GET for a page path (no file extension, not an API) gets the app's index.html.
 		shouldServeApp(this: any, req: any): boolean {
 			const url: string = (req.url ?? "").split("?")[0];
-			return !!this.settings.assets && !NOT_APP.test(url) && !path.extname(url) && (req.headers.accept ?? "").includes("text/html");
+			return (
+				!!this.settings.assets &&
+				!NOT_APP.test(url) &&
+				!path.extname(url) &&
+				(req.headers.accept ?? "").includes("text/html")
+			);
 		},
 
 		// Credentials become ctx.meta.auth; the actions' `permission` then decides (lib/authz.ts).
@@ -191,7 +214,11 @@ const GatewayService: ServiceSchema = {
 			const token = presented && !presented.startsWith("cide_") ? presented : undefined;
 			const apiKey = header(req, "x-api-key") ?? (presented?.startsWith("cide_") ? presented : undefined);
 			if (!token && !apiKey) return null;
-			const auth = await this.resolveIdentity({ token, apiKey, organizationId: header(req, "x-organization-id") });
+			const auth = await this.resolveIdentity({
+				token,
+				apiKey,
+				organizationId: header(req, "x-organization-id")
+			});
 			ctx.meta.auth = auth;
 			await this.limits.user(auth.userId);
 			return auth.user;
@@ -199,8 +226,14 @@ const GatewayService: ServiceSchema = {
 
 		// auth.resolve costs a few queries; its answer is reused for a few seconds, never past the credential's own
 		// expiry, and dropped at once when the auth module announces a logout, a revoked key or a membership change.
-		async resolveIdentity(this: any, creds: { token?: string; apiKey?: string; organizationId?: string }): Promise<SocketIdentity> {
-			const key = crypto.createHash("sha256").update(`${creds.token ?? ""}|${creds.apiKey ?? ""}|${creds.organizationId ?? ""}`).digest("base64url");
+		async resolveIdentity(
+			this: any,
+			creds: { token?: string; apiKey?: string; organizationId?: string }
+		): Promise<SocketIdentity> {
+			const key = crypto
+				.createHash("sha256")
+				.update(`${creds.token ?? ""}|${creds.apiKey ?? ""}|${creds.organizationId ?? ""}`)
+				.digest("base64url");
 			const hit = this.identities.get(key);
 			if (hit) return hit;
 			const auth = await this.broker.call("auth.resolve", creds);
@@ -246,9 +279,16 @@ const GatewayService: ServiceSchema = {
 		},
 
 		openApiDocument(this: any) {
-			const aliases = (this.aliases as any[]).filter(a => a.action).map(a => ({ methods: a.method, fullPath: a.fullPath, actionName: a.action }));
+			const aliases = (this.aliases as any[])
+				.filter(a => a.action)
+				.map(a => ({ methods: a.method, fullPath: a.fullPath, actionName: a.action }));
 			const actions = new Map<string, any>();
-			for (const a of this.broker.registry.getActionList({ onlyAvailable: true, skipInternal: true, withEndpoints: false }) as any[]) actions.set(a.name, a.action);
+			for (const a of this.broker.registry.getActionList({
+				onlyAvailable: true,
+				skipInternal: true,
+				withEndpoints: false
+			}) as any[])
+				actions.set(a.name, a.action);
 			const version = require("../../package.json").version;
 			return buildOpenApi(aliases, actions, version, permissionTable().declared);
 		}

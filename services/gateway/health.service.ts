@@ -20,7 +20,9 @@ const HealthApiService: ServiceSchema = {
 			permission: PUBLIC,
 			async handler(this: any, ctx: Context<any, any>) {
 				const node: any = await ctx.call("health.ready", {}, { nodeID: this.broker.nodeID });
-				const services = [...new Set((this.broker.registry.getServiceList({ onlyAvailable: true }) as any[]).map(s => s.name))]
+				const services = [
+					...new Set((this.broker.registry.getServiceList({ onlyAvailable: true }) as any[]).map(s => s.name))
+				]
 					.filter(n => !n.startsWith("$"))
 					.sort();
 				if (node.status !== "ready") ctx.meta.$statusCode = 503;

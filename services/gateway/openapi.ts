@@ -81,10 +81,18 @@ function objectSchema(params: Record<string, Rule>, skip: string[] = [], named?:
 		properties[name] = schema;
 		if (!optional) required.push(name);
 	}
-	return { type: "object", properties, ...(required.length ? { required } : {}), ...(params.$$strict ? { additionalProperties: false } : {}) };
+	return {
+		type: "object",
+		properties,
+		...(required.length ? { required } : {}),
+		...(params.$$strict ? { additionalProperties: false } : {})
+	};
 }
 
-const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } });
+const errorResponse = (description: string) => ({
+	description,
+	content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } }
+});
 
 // What an operation requires, with the permission's description and the roles holding it by default (from the
 // declaring module's manifest).
@@ -139,7 +147,12 @@ export function buildOpenApi(
 		const pathParams = [...alias.fullPath.matchAll(/:([A-Za-z0-9_]+)/g)].map(m => m[1]);
 		const path = alias.fullPath.replace(/:([A-Za-z0-9_]+)/g, "{$1}").replace(/\/+$/, "") || "/";
 		const params: Record<string, Rule> = action.params ?? {};
-		const parameters: any[] = pathParams.map(name => ({ name, in: "path", required: true, schema: params[name] ? toSchema(params[name]).schema : { type: "string" } }));
+		const parameters: any[] = pathParams.map(name => ({
+			name,
+			in: "path",
+			required: true,
+			schema: params[name] ? toSchema(params[name]).schema : { type: "string" }
+		}));
 		let requestBody: any;
 		if (method === "get" || method === "delete") {
 			for (const [name, rule] of Object.entries(params)) {
@@ -148,7 +161,10 @@ export function buildOpenApi(
 				parameters.push({ name, in: "query", required: !optional, schema });
 			}
 		} else if (Object.keys(params).some(k => !k.startsWith("$$") && !pathParams.includes(k))) {
-			requestBody = { required: true, content: { "application/json": { schema: objectSchema(params, pathParams) } } };
+			requestBody = {
+				required: true,
+				content: { "application/json": { schema: objectSchema(params, pathParams) } }
+			};
 		}
 		const isPublic = action.permission === PUBLIC;
 		paths[path] ??= {};
@@ -164,9 +180,19 @@ export function buildOpenApi(
 			...(parameters.length ? { parameters } : {}),
 			...(requestBody ? { requestBody } : {}),
 			responses: {
-				"200": { description: "OK", content: { "application/json": { schema: responseSchema(action, named) } } },
-				...(isPublic ? {} : { "401": errorResponse("Missing or invalid credentials"), "403": errorResponse("Not allowed in this organization") }),
-				...(Object.keys(params).length ? { "422": errorResponse("Invalid parameters; `fields` names them") } : {}),
+				"200": {
+					description: "OK",
+					content: { "application/json": { schema: responseSchema(action, named) } }
+				},
+				...(isPublic
+					? {}
+					: {
+							"401": errorResponse("Missing or invalid credentials"),
+							"403": errorResponse("Not allowed in this organization")
+						}),
+				...(Object.keys(params).length
+					? { "422": errorResponse("Invalid parameters; `fields` names them") }
+					: {}),
 				"429": errorResponse("Rate limited; see Retry-After")
 			}
 		};
@@ -194,7 +220,13 @@ export function buildOpenApi(
 							properties: {
 								code: { type: "string" },
 								message: { type: "string" },
-								fields: { type: "array", items: { type: "object", properties: { field: { type: "string" }, message: { type: "string" } } } }
+								fields: {
+									type: "array",
+									items: {
+										type: "object",
+										properties: { field: { type: "string" }, message: { type: "string" } }
+									}
+								}
 							}
 						}
 					}

@@ -47,7 +47,9 @@ const isStream = (v: any): v is NodeJS.ReadableStream =>
 
 // An object-mode stream's items as they are; a byte stream is read as NDJSON, one item a line.
 function items(stream: NodeJS.ReadableStream): AsyncIterable<unknown> {
-	return (stream as any).readableObjectMode ? (stream as AsyncIterable<unknown>) : ndjson(stream as AsyncIterable<Buffer>);
+	return (stream as any).readableObjectMode
+		? (stream as AsyncIterable<unknown>)
+		: ndjson(stream as AsyncIterable<Buffer>);
 }
 
 // Token bucket per socket: bursts up to twice the rate, then the rate.
@@ -88,7 +90,12 @@ export class SocketBridge {
 			maxHttpBufferSize: 1e6,
 			cors: opts.corsOrigins.length ? { origin: opts.corsOrigins, credentials: true } : undefined
 		});
-		this.io.use((socket, next) => this.authenticate(socket).then(() => next(), err => next(this.handshakeError(err))));
+		this.io.use((socket, next) =>
+			this.authenticate(socket).then(
+				() => next(),
+				err => next(this.handshakeError(err))
+			)
+		);
 		this.io.on("connection", socket => this.onConnection(socket));
 		// Open sockets keep their places under the per-user cap; a replica that dies stops renewing them.
 		this.renewer = setInterval(() => this.renewLeases(), Math.max(1000, opts.limits.socketLeaseMs / 3));
@@ -100,8 +107,10 @@ export class SocketBridge {
 		await this.opts.limits.ip(socket.handshake.address);
 		const a = socket.handshake.auth ?? {};
 		const str = (v: unknown) => (typeof v === "string" && v.length < 4096 ? v : undefined);
-		const token = str(a.token), apiKey = str(a.apiKey);
-		if (!token && !apiKey) throw Object.assign(new Error("authentication required"), { type: "UNAUTHORIZED", code: 401 });
+		const token = str(a.token),
+			apiKey = str(a.apiKey);
+		if (!token && !apiKey)
+			throw Object.assign(new Error("authentication required"), { type: "UNAUTHORIZED", code: 401 });
 		const auth = await this.opts.resolve({ token, apiKey, organizationId: str(a.organizationId) });
 		await this.opts.limits.user(auth.userId);
 		await this.opts.limits.openSocket(auth.userId, socket.id);
@@ -147,19 +156,37 @@ export class SocketBridge {
 			if (!bucket.take()) {
 				// A client that keeps flooding after being told is cut off.
 				if (++refused > 100) socket.disconnect(true);
-				return { refusal: { error: { code: "RATE_LIMITED", message: "too many calls on this connection; slow down" } } };
+				return {
+					refusal: {
+						error: { code: "RATE_LIMITED", message: "too many calls on this connection; slow down" }
+					}
+				};
 			}
 			refused = 0;
 			if (inFlight >= this.opts.maxInFlight)
-				return { refusal: { error: { code: "TOO_MANY_IN_FLIGHT", message: "too many calls in progress on this connection" } } };
-			if (!msg || typeof msg.action !== "string" || (msg.params != null && (typeof msg.params !== "object" || Array.isArray(msg.params))))
-				return { refusal: { error: { code: "BAD_REQUEST", message: "expected { action: string, params?: object }" } } };
+				return {
+					refusal: {
+						error: { code: "TOO_MANY_IN_FLIGHT", message: "too many calls in progress on this connection" }
+					}
+				};
+			if (
+				!msg ||
+				typeof msg.action !== "string" ||
+				(msg.params != null && (typeof msg.params !== "object" || Array.isArray(msg.params)))
+			)
+				return {
+					refusal: { error: { code: "BAD_REQUEST", message: "expected { action: string, params?: object }" } }
+				};
 			if (valueTooDeep(msg.params)) return { refusal: refusal(jsonTooDeepError()) };
 			const service = this.publishedService(msg.action);
 			if (!service) return { refusal: { error: { code: "NOT_FOUND", message: "no such action" } } };
 			return { service };
 		};
-		const options = (requestID?: string) => ({ meta: { auth: socket.data.auth }, timeout: this.opts.timeout, requestID });
+		const options = (requestID?: string) => ({
+			meta: { auth: socket.data.auth },
+			timeout: this.opts.timeout,
+			requestID
+		});
 
 		socket.on("call", async (msg: any, ack: unknown) => {
 			if (typeof ack !== "function") return;
@@ -188,7 +215,12 @@ export class SocketBridge {
 			if ("refusal" in admitted) return reply(admitted.refusal);
 			const id = msg.id;
 			if (typeof id !== "string" || !STREAM_ID.test(id) || streams.has(id))
-				return reply({ error: { code: "BAD_REQUEST", message: "expected id: a name (1-100 characters) not in use on this connection" } });
+				return reply({
+					error: {
+						code: "BAD_REQUEST",
+						message: "expected id: a name (1-100 characters) not in use on this connection"
+					}
+				});
 			const open: OpenStream = { service: admitted.service, requestId: crypto.randomUUID() };
 			streams.set(id, open);
 			inFlight++;
@@ -223,7 +255,8 @@ export class SocketBridge {
 		socket.on("cancel", (msg: any, ack: unknown) => {
 			const open = typeof msg?.id === "string" ? streams.get(msg.id) : undefined;
 			if (open) this.cancel(open);
-			if (typeof ack === "function") ack(open ? { data: { id: msg.id } } : { error: { code: "NOT_FOUND", message: "no such stream" } });
+			if (typeof ack === "function")
+				ack(open ? { data: { id: msg.id } } : { error: { code: "NOT_FOUND", message: "no such stream" } });
 		});
 		socket.once("disconnect", () => {
 			for (const open of streams.values()) this.cancel(open);

@@ -24,8 +24,13 @@ function parseKey(variable: string, raw: string): MasterKey {
 	const text = raw.trim();
 	let key: Buffer | undefined;
 	if (/^[0-9a-f]{64}$/i.test(text)) key = Buffer.from(text, "hex");
-	else if (/^[A-Za-z0-9+/_-]{43}=?$/.test(text)) key = Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64");
-	if (!key || key.length !== 32) throw new ConfigError(variable, "must be 32 bytes, as 64 hex characters or 44 base64 characters (openssl rand -base64 32)");
+	else if (/^[A-Za-z0-9+/_-]{43}=?$/.test(text))
+		key = Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+	if (!key || key.length !== 32)
+		throw new ConfigError(
+			variable,
+			"must be 32 bytes, as 64 hex characters or 44 base64 characters (openssl rand -base64 32)"
+		);
 	return { key, id: crypto.createHash("sha256").update(key).digest("hex").slice(0, 16) };
 }
 
@@ -42,7 +47,11 @@ export function loadMasterKeys(config: Pick<Config, "mode" | "dataDir">, setting
 		}
 	}
 	if (!raw) {
-		if (config.mode === "cluster") throw new ConfigError("MASTER_KEY", "is required by the secrets service in cluster mode (openssl rand -base64 32)");
+		if (config.mode === "cluster")
+			throw new ConfigError(
+				"MASTER_KEY",
+				"is required by the secrets service in cluster mode (openssl rand -base64 32)"
+			);
 		const file = path.join(config.dataDir, "master-key");
 		if (!fs.existsSync(file)) {
 			fs.mkdirSync(config.dataDir, { recursive: true });
@@ -52,7 +61,9 @@ export function loadMasterKeys(config: Pick<Config, "mode" | "dataDir">, setting
 		variable = "DATA_DIR/master-key";
 	}
 	const current = parseKey(variable, raw);
-	const previous = settings.masterKeyPrevious ? parseKey("MASTER_KEY_PREVIOUS", settings.masterKeyPrevious) : undefined;
+	const previous = settings.masterKeyPrevious
+		? parseKey("MASTER_KEY_PREVIOUS", settings.masterKeyPrevious)
+		: undefined;
 	return { current, previous };
 }
 
@@ -92,9 +103,14 @@ export function wrapKey(kek: MasterKey, dek: Buffer, organizationId: string, key
 }
 
 export function unwrapKey(kek: MasterKey, wrapped: Buffer, organizationId: string, keyVersion: number): Buffer {
-	return open(kek.key, { iv: wrapped.subarray(0, 12), authTag: wrapped.subarray(12, 28), ciphertext: wrapped.subarray(28) }, `dek:${organizationId}:${keyVersion}`);
+	return open(
+		kek.key,
+		{ iv: wrapped.subarray(0, 12), authTag: wrapped.subarray(12, 28), ciphertext: wrapped.subarray(28) },
+		`dek:${organizationId}:${keyVersion}`
+	);
 }
 
-export const valueAad = (organizationId: string, secretId: string, version: number) => `secret:${organizationId}:${secretId}:${version}`;
+export const valueAad = (organizationId: string, secretId: string, version: number) =>
+	`secret:${organizationId}:${secretId}:${version}`;
 
 export const toBuffer = (v: unknown): Buffer => (Buffer.isBuffer(v) ? v : Buffer.from(v as Uint8Array));

@@ -66,7 +66,8 @@ export function parseDotenv(text: string): { entries: DotenvEntry[]; errors: Dot
 			i = last;
 			continue;
 		}
-		if (firstLine.has(name)) errors.push({ line, message: `${name} is already set on line ${firstLine.get(name)}` });
+		if (firstLine.has(name))
+			errors.push({ line, message: `${name} is already set on line ${firstLine.get(name)}` });
 		else firstLine.set(name, line);
 		entries.push({ name, value });
 		i = last;

@@ -5,6 +5,12 @@ declare module "../../lib/events/types" {
 	interface BroadcastEvents {
 		// A secret, a grant or the organization's vault changed: every SecretsClientMixin drops the values it caches
 		// for that organization (narrowed to one environment or name when given). Carries no value.
-		"secrets.changed": { organizationId: string; environment?: string; name?: string; secretId?: string; grant?: string };
+		"secrets.changed": {
+			organizationId: string;
+			environment?: string;
+			name?: string;
+			secretId?: string;
+			grant?: string;
+		};
 	}
 }

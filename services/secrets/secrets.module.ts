@@ -12,9 +12,13 @@ export default defineModule({
 	permissions: {
 		"secrets:read": { description: "See secret names, metadata, versions and vault settings", role: "viewer" },
 		"secrets:reveal": { description: "Reveal the values a read grant covers", role: "viewer" },
-		"secrets:write": { description: "Create, update and roll back the secrets a write grant covers", role: "member" },
+		"secrets:write": {
+			description: "Create, update and roll back the secrets a write grant covers",
+			role: "member"
+		},
 		"secrets:manage": {
-			description: "Every secret without grants; delete, restore, destroy versions, grants, audit, import, export",
+			description:
+				"Every secret without grants; delete, restore, destroy versions, grants, audit, import, export",
 			role: "admin"
 		},
 		"secrets:own": { description: "Rotate the organization's data key", role: "owner" }
@@ -22,7 +26,13 @@ export default defineModule({
 	// Validated as keys by services/secrets/crypto.ts when the secrets service starts (only its nodes need them).
 	settings: {
 		masterKey: setting.string({ env: "MASTER_KEY", description: "secrets master key, 32 bytes as hex or base64" }),
-		masterKeyFile: setting.string({ env: "MASTER_KEY_FILE", description: "read the master key from a file instead" }),
-		masterKeyPrevious: setting.string({ env: "MASTER_KEY_PREVIOUS", description: "the old master key while rotating" })
+		masterKeyFile: setting.string({
+			env: "MASTER_KEY_FILE",
+			description: "read the master key from a file instead"
+		}),
+		masterKeyPrevious: setting.string({
+			env: "MASTER_KEY_PREVIOUS",
+			description: "the old master key while rotating"
+		})
 	}
 });

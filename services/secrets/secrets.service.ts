@@ -19,14 +19,33 @@ import { IdentityAuthorityMethods, IdentityAuthorityMixin } from "../../mixins/i
 import { OrgSettingsMixin } from "../../mixins/org-settings.mixin";
 import { resolveBinding } from "../../mixins/secrets-client.mixin";
 import { claimedService, IDENTITY_META } from "../../lib/service-identity";
-import { DecryptError, loadMasterKeys, MasterKey, MasterKeys, open, seal, toBuffer, unwrapKey, valueAad, wrapKey } from "./crypto";
+import {
+	DecryptError,
+	loadMasterKeys,
+	MasterKey,
+	MasterKeys,
+	open,
+	seal,
+	toBuffer,
+	unwrapKey,
+	valueAad,
+	wrapKey
+} from "./crypto";
 import { parseDotenv, serializeDotenv } from "./dotenv";
 import { broadcast } from "../../lib/events/broadcast";
 import * as R from "./secrets.responses";
 
 const MAX_VALUE = 65_536;
-const name = { type: "string", pattern: /^[A-Za-z_][A-Za-z0-9_./-]{0,199}$/, messages: { stringPattern: "must start with a letter or _ and use letters, digits, _ . / -" } };
-const environment = { type: "string", pattern: /^[a-z][a-z0-9-]{0,39}$/, messages: { stringPattern: "must be lowercase letters, digits and -" } };
+const name = {
+	type: "string",
+	pattern: /^[A-Za-z_][A-Za-z0-9_./-]{0,199}$/,
+	messages: { stringPattern: "must start with a letter or _ and use letters, digits, _ . / -" }
+};
+const environment = {
+	type: "string",
+	pattern: /^[a-z][a-z0-9-]{0,39}$/,
+	messages: { stringPattern: "must be lowercase letters, digits and -" }
+};
 const value = { type: "string", max: MAX_VALUE };
 const id = { type: "string" };
 const tags = { type: "array", items: { type: "string", max: 50 }, max: 20, optional: true };
@@ -51,7 +70,8 @@ function decrypting<T>(what: string, fn: () => T): T {
 	try {
 		return fn();
 	} catch (err) {
-		if (err instanceof DecryptError) throw new Errors.MoleculerError(`${what} does not decrypt: ${err.message}`, 500, "DECRYPT_FAILED");
+		if (err instanceof DecryptError)
+			throw new Errors.MoleculerError(`${what} does not decrypt: ${err.message}`, 500, "DECRYPT_FAILED");
 		throw err;
 	}
 }
@@ -75,7 +95,13 @@ interface SecretsThis extends Service, AuditMethods, IdentityAuthorityMethods {
 	grantees(ctx: Context, auth: AuthInfo): Promise<Grantees>;
 	accessChecker(t: TenantSql, grantees: Grantees): Access;
 	lockVault(t: TenantSql): Promise<Vault>;
-	audited<T>(ctx: Context, action: string, target: string | null, op: Op<T>, internal?: AuditedOptions<T>["internal"]): Promise<T>;
+	audited<T>(
+		ctx: Context,
+		action: string,
+		target: string | null,
+		op: Op<T>,
+		internal?: AuditedOptions<T>["internal"]
+	): Promise<T>;
 	checkMasterKey(): Promise<void>;
 }
 
@@ -172,21 +198,33 @@ const SecretsService: ServiceSchema = {
 			},
 			async handler(this: SecretsThis, ctx: Context<any>) {
 				const p = ctx.params;
-				const result = await this.audited(ctx, "create", `${p.environment}/${p.name}`, async (t: TenantSql, vault: Vault, access: Access) => {
-					this.assertEnvironment(vault, p.environment);
-					await access({ environment: p.environment, name: p.name }, "write");
-					const secret = await t
-						.one(
-							`INSERT INTO secrets (organization_id, project_id, environment, name, description, tags, created_by)
+				const result = await this.audited(
+					ctx,
+					"create",
+					`${p.environment}/${p.name}`,
+					async (t: TenantSql, vault: Vault, access: Access) => {
+						this.assertEnvironment(vault, p.environment);
+						await access({ environment: p.environment, name: p.name }, "write");
+						const secret = await t
+							.one(
+								`INSERT INTO secrets (organization_id, project_id, environment, name, description, tags, created_by)
 							 VALUES ($org, $1, $2, $3, $4, $5, $6) RETURNING *`,
-							[p.projectId ?? null, p.environment, p.name, p.description ?? "", p.tags ?? [], t.auth!.userId]
-						)
-						.catch(e => {
-							throw fromDbError(e, `a secret named ${p.name} in ${p.environment}`, "name");
-						});
-					const version = await this.writeVersion(t, vault, secret, p.value);
-					return { ...this.meta(secret), current_version: version };
-				});
+								[
+									p.projectId ?? null,
+									p.environment,
+									p.name,
+									p.description ?? "",
+									p.tags ?? [],
+									t.auth!.userId
+								]
+							)
+							.catch(e => {
+								throw fromDbError(e, `a secret named ${p.name} in ${p.environment}`, "name");
+							});
+						const version = await this.writeVersion(t, vault, secret, p.value);
+						return { ...this.meta(secret), current_version: version };
+					}
+				);
 				this.announce(result);
 				return result;
 			}
@@ -209,21 +247,35 @@ const SecretsService: ServiceSchema = {
 			async handler(this: SecretsThis, ctx: Context<any>) {
 				const p = ctx.params;
 				const action = p.value !== undefined ? "update" : "update-metadata";
-				const result = await this.audited(ctx, action, p.id, async (t: TenantSql, vault: Vault, access: Access) => {
-					const secret = await this.findSecret(t, p.id, false, true);
-					await access(secret, "write");
-					if (p.cas !== undefined && p.cas !== secret.current_version)
-						throw conflict(`version ${p.cas} is no longer the latest (latest is ${secret.current_version})`, "cas");
-					if (p.description !== undefined || p.tags !== undefined)
-						await t.query(
-							`UPDATE secrets SET description = COALESCE($2, description), tags = COALESCE($3, tags), updated_at = now()
+				const result = await this.audited(
+					ctx,
+					action,
+					p.id,
+					async (t: TenantSql, vault: Vault, access: Access) => {
+						const secret = await this.findSecret(t, p.id, false, true);
+						await access(secret, "write");
+						if (p.cas !== undefined && p.cas !== secret.current_version)
+							throw conflict(
+								`version ${p.cas} is no longer the latest (latest is ${secret.current_version})`,
+								"cas"
+							);
+						if (p.description !== undefined || p.tags !== undefined)
+							await t.query(
+								`UPDATE secrets SET description = COALESCE($2, description), tags = COALESCE($3, tags), updated_at = now()
 							 WHERE id = $1 AND organization_id = $org`,
-							[secret.id, p.description ?? null, p.tags ?? null]
-						);
-					const version = p.value !== undefined ? await this.writeVersion(t, vault, secret, p.value) : secret.current_version;
-					const metadata = { description: p.description ?? secret.description, tags: p.tags ?? secret.tags };
-					return { ...this.meta(secret), ...metadata, current_version: version };
-				});
+								[secret.id, p.description ?? null, p.tags ?? null]
+							);
+						const version =
+							p.value !== undefined
+								? await this.writeVersion(t, vault, secret, p.value)
+								: secret.current_version;
+						const metadata = {
+							description: p.description ?? secret.description,
+							tags: p.tags ?? secret.tags
+						};
+						return { ...this.meta(secret), ...metadata, current_version: version };
+					}
+				);
 				this.announce(result);
 				return result;
 			}
@@ -233,15 +285,24 @@ const SecretsService: ServiceSchema = {
 			rest: "POST /:id/reveal",
 			response: R.Revealed,
 			permission: "secrets:reveal",
-			params: { $$strict: true, id, version: { type: "number", integer: true, min: 1, optional: true, convert: true } },
+			params: {
+				$$strict: true,
+				id,
+				version: { type: "number", integer: true, min: 1, optional: true, convert: true }
+			},
 			async handler(this: SecretsThis, ctx: Context<any>) {
-				return this.audited(ctx, "reveal", ctx.params.id, async (t: TenantSql, vault: Vault, access: Access) => {
-					const secret = await this.findSecret(t, ctx.params.id);
-					await access(secret, "read");
-					const version = ctx.params.version ?? secret.current_version;
-					const value = await this.readValue(t, vault, secret, version);
-					return { id: secret.id, name: secret.name, environment: secret.environment, version, value };
-				});
+				return this.audited(
+					ctx,
+					"reveal",
+					ctx.params.id,
+					async (t: TenantSql, vault: Vault, access: Access) => {
+						const secret = await this.findSecret(t, ctx.params.id);
+						await access(secret, "read");
+						const version = ctx.params.version ?? secret.current_version;
+						const value = await this.readValue(t, vault, secret, version);
+						return { id: secret.id, name: secret.name, environment: secret.environment, version, value };
+					}
+				);
 			}
 		},
 
@@ -249,7 +310,13 @@ const SecretsService: ServiceSchema = {
 		// its token proves (lib/service-identity.ts), never what the request claims (ctx.caller can be anything).
 		resolve: {
 			visibility: "public",
-			params: { $$strict: true, organizationId: "uuid", environment, name, projectId: { type: "uuid", optional: true } },
+			params: {
+				$$strict: true,
+				organizationId: "uuid",
+				environment,
+				name,
+				projectId: { type: "uuid", optional: true }
+			},
 			async handler(this: SecretsThis, ctx: Context<any, Record<string, unknown>>) {
 				const p = ctx.params;
 				const token = ctx.meta[IDENTITY_META];
@@ -264,11 +331,19 @@ const SecretsService: ServiceSchema = {
 					if (!secret || !(await this.hasGrant(t, secret, "read", [["service", service]])))
 						throw new AuditDenied(`service ${service} has no read grant on ${p.environment}/${p.name}`);
 					const value = await this.readValue(t, vault, secret, secret.current_version);
-					return { name: secret.name, environment: secret.environment, version: secret.current_version, value };
+					return {
+						name: secret.name,
+						environment: secret.environment,
+						version: secret.current_version,
+						value
+					};
 				};
 				// The organization is the one the service's token is bound to (checked in op), not a session's.
 				const actor = { actorType: "service" as const, actorId: claimed };
-				return this.audited(ctx, "resolve", `${p.environment}/${p.name}`, op, { organizationId: p.organizationId, actor });
+				return this.audited(ctx, "resolve", `${p.environment}/${p.name}`, op, {
+					organizationId: p.organizationId,
+					actor
+				});
 			}
 		},
 
@@ -279,13 +354,18 @@ const SecretsService: ServiceSchema = {
 			permission: "secrets:write",
 			params: { $$strict: true, id, version: { type: "number", integer: true, min: 1, convert: true } },
 			async handler(this: SecretsThis, ctx: Context<any>) {
-				const result = await this.audited(ctx, "rollback", ctx.params.id, async (t: TenantSql, vault: Vault, access: Access) => {
-					const secret = await this.findSecret(t, ctx.params.id, false, true);
-					await access(secret, "write");
-					const old = await this.readValue(t, vault, secret, ctx.params.version);
-					const version = await this.writeVersion(t, vault, secret, old);
-					return { ...this.meta(secret), current_version: version, rolledBackTo: ctx.params.version };
-				});
+				const result = await this.audited(
+					ctx,
+					"rollback",
+					ctx.params.id,
+					async (t: TenantSql, vault: Vault, access: Access) => {
+						const secret = await this.findSecret(t, ctx.params.id, false, true);
+						await access(secret, "write");
+						const old = await this.readValue(t, vault, secret, ctx.params.version);
+						const version = await this.writeVersion(t, vault, secret, old);
+						return { ...this.meta(secret), current_version: version, rolledBackTo: ctx.params.version };
+					}
+				);
 				this.announce(result);
 				return result;
 			}
@@ -299,7 +379,10 @@ const SecretsService: ServiceSchema = {
 			async handler(this: SecretsThis, ctx: Context<any>) {
 				const result = await this.audited(ctx, "delete", ctx.params.id, async (t: TenantSql) => {
 					const secret = await this.findSecret(t, ctx.params.id, false, true);
-					await t.query("UPDATE secrets SET deleted_at = now(), updated_at = now() WHERE id = $1 AND organization_id = $org", [secret.id]);
+					await t.query(
+						"UPDATE secrets SET deleted_at = now(), updated_at = now() WHERE id = $1 AND organization_id = $org",
+						[secret.id]
+					);
 					return { ...this.meta(secret), deleted: true };
 				});
 				this.announce(result);
@@ -317,7 +400,10 @@ const SecretsService: ServiceSchema = {
 					const secret = await this.findSecret(t, ctx.params.id, true, true);
 					if (!secret.deleted_at) throw conflict("secret is not deleted");
 					await t
-						.query("UPDATE secrets SET deleted_at = NULL, updated_at = now() WHERE id = $1 AND organization_id = $org", [secret.id])
+						.query(
+							"UPDATE secrets SET deleted_at = NULL, updated_at = now() WHERE id = $1 AND organization_id = $org",
+							[secret.id]
+						)
 						.catch(e => {
 							throw fromDbError(e, "another secret with this name");
 						});
@@ -336,16 +422,21 @@ const SecretsService: ServiceSchema = {
 			params: { id, version: { type: "number", integer: true, min: 1, convert: true } },
 			async handler(this: SecretsThis, ctx: Context<any>) {
 				const { id: secretId, version } = ctx.params;
-				const result = await this.audited(ctx, "destroy-version", `${secretId}@${version}`, async (t: TenantSql) => {
-					const secret = await this.findSecret(t, secretId, true, true);
-					const r = await t.query(
-						`UPDATE secret_versions SET ciphertext = NULL, iv = NULL, auth_tag = NULL, destroyed_at = now()
+				const result = await this.audited(
+					ctx,
+					"destroy-version",
+					`${secretId}@${version}`,
+					async (t: TenantSql) => {
+						const secret = await this.findSecret(t, secretId, true, true);
+						const r = await t.query(
+							`UPDATE secret_versions SET ciphertext = NULL, iv = NULL, auth_tag = NULL, destroyed_at = now()
 						 WHERE secret_id = $1 AND version = $2 AND destroyed_at IS NULL AND organization_id = $org`,
-						[secret.id, version]
-					);
-					if (!r.rowCount) throw notFound("version");
-					return { ...this.meta(secret), destroyedVersion: version };
-				});
+							[secret.id, version]
+						);
+						if (!r.rowCount) throw notFound("version");
+						return { ...this.meta(secret), destroyedVersion: version };
+					}
+				);
 				this.announce(result);
 				return result;
 			}
@@ -361,7 +452,10 @@ const SecretsService: ServiceSchema = {
 				if (secretId && !isUuid(secretId)) return [];
 				const args: unknown[] = [];
 				const filter = where(args, ["organization_id = $org", null], ["secret_id = ?", secretId || undefined]);
-				return tenantSql(ctx).rows(`SELECT * FROM secret_access_grants WHERE ${filter} ORDER BY created_at`, args);
+				return tenantSql(ctx).rows(
+					`SELECT * FROM secret_access_grants WHERE ${filter} ORDER BY created_at`,
+					args
+				);
 			}
 		},
 
@@ -385,7 +479,8 @@ const SecretsService: ServiceSchema = {
 				if (!!p.secretId === (p.namePrefix != null && !!p.environment))
 					throw invalid("secretId", "give either secretId, or environment and namePrefix");
 				if (p.expiresAt && p.expiresAt <= new Date()) throw invalid("expiresAt", "must be in the future");
-				if (p.granteeType !== "service" && !isUuid(p.granteeId)) throw invalid("granteeId", "must be a user or team id");
+				if (p.granteeType !== "service" && !isUuid(p.granteeId))
+					throw invalid("granteeId", "must be a user or team id");
 				// Other services are called before the transaction: embedded (PGlite, one connection) they would wait for it.
 				if (p.granteeType !== "service") await this.assertGrantee(ctx, p.granteeType, p.granteeId);
 				const target = p.secretId ?? `${p.environment}/${p.namePrefix}*`;
@@ -396,7 +491,16 @@ const SecretsService: ServiceSchema = {
 					return t.one(
 						`INSERT INTO secret_access_grants (organization_id, secret_id, environment, name_prefix, permission, grantee_type,
 						 grantee_id, expires_at, created_by) VALUES ($org, $1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
-						[p.secretId ?? null, env, prefix, p.permission, p.granteeType, p.granteeId, p.expiresAt ?? null, t.auth!.userId]
+						[
+							p.secretId ?? null,
+							env,
+							prefix,
+							p.permission,
+							p.granteeType,
+							p.granteeId,
+							p.expiresAt ?? null,
+							t.auth!.userId
+						]
 					);
 				});
 				broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, grant: result.id });
@@ -427,7 +531,12 @@ const SecretsService: ServiceSchema = {
 			rest: "POST /import",
 			response: R.ImportResult,
 			permission: "secrets:manage",
-			params: { $$strict: true, environment, content: { type: "string", max: 1_000_000 }, overwrite: { type: "boolean", default: false } },
+			params: {
+				$$strict: true,
+				environment,
+				content: { type: "string", max: 1_000_000 },
+				overwrite: { type: "boolean", default: false }
+			},
 			async handler(this: SecretsThis, ctx: Context<any>) {
 				const { environment: env, overwrite } = ctx.params;
 				const { entries, errors } = parseDotenv(ctx.params.content);
@@ -453,13 +562,19 @@ const SecretsService: ServiceSchema = {
 								[env, e.name, t.auth!.userId]
 							));
 						if (existing?.deleted_at)
-							await t.query("UPDATE secrets SET deleted_at = NULL WHERE id = $1 AND organization_id = $org", [existing.id]);
+							await t.query(
+								"UPDATE secrets SET deleted_at = NULL WHERE id = $1 AND organization_id = $org",
+								[existing.id]
+							);
 						await this.writeVersion(t, vault, secret, e.value);
 						(existing ? out.updated : out.created).push(e.name);
 					}
 					return out;
 				});
-				broadcast(this.broker, "secrets.changed", { organizationId: tenantSql(ctx).organizationId, environment: env });
+				broadcast(this.broker, "secrets.changed", {
+					organizationId: tenantSql(ctx).organizationId,
+					environment: env
+				});
 				return result;
 			}
 		},
@@ -478,7 +593,8 @@ const SecretsService: ServiceSchema = {
 						[env]
 					);
 					const entries = [];
-					for (const s of rows) entries.push({ name: s.name, value: await this.readValue(t, vault, s, s.current_version) });
+					for (const s of rows)
+						entries.push({ name: s.name, value: await this.readValue(t, vault, s, s.current_version) });
 					return { environment: env, count: entries.length, content: serializeDotenv(entries) };
 				});
 			}
@@ -501,8 +617,14 @@ const SecretsService: ServiceSchema = {
 					);
 					for (const v of rows) {
 						const aad = valueAad(t.organizationId, v.secret_id, v.version);
-						const sealed = { ciphertext: toBuffer(v.ciphertext), iv: toBuffer(v.iv), authTag: toBuffer(v.auth_tag) };
-						const plain = decrypting(`version ${v.version} of secret ${v.secret_id}`, () => open(oldKey, sealed, aad));
+						const sealed = {
+							ciphertext: toBuffer(v.ciphertext),
+							iv: toBuffer(v.iv),
+							authTag: toBuffer(v.auth_tag)
+						};
+						const plain = decrypting(`version ${v.version} of secret ${v.secret_id}`, () =>
+							open(oldKey, sealed, aad)
+						);
 						const s = seal(newKey, plain, aad);
 						await t.query(
 							`UPDATE secret_versions SET ciphertext = $2, iv = $3, auth_tag = $4, key_version = $5
@@ -530,16 +652,23 @@ const SecretsService: ServiceSchema = {
 			async handler(this: SecretsThis) {
 				const kek = this.keys.current;
 				// Across organizations (an operator's task): each one is then re-wrapped in its own transaction.
-				const { rows } = await (await getDb()).query("SELECT organization_id FROM vault_configurations WHERE kek_id <> $1", [kek.id]);
+				const { rows } = await (
+					await getDb()
+				).query("SELECT organization_id FROM vault_configurations WHERE kek_id <> $1", [kek.id]);
 				for (const { organization_id } of rows)
 					await organizationSql(organization_id).transaction(async t => {
 						const vault: Vault = await this.lockVault(t);
 						const dek = this.dataKey(vault);
-						await t.query("UPDATE vault_configurations SET wrapped_key = $1, kek_id = $2, rotated_at = now() WHERE organization_id = $org", [
-							wrapKey(kek, dek, organization_id, vault.key_version),
-							kek.id
-						]);
-						await this.appendAudit(t, { actorType: "system", action: "rotate-master-key", outcome: "success", details: { kekId: kek.id } });
+						await t.query(
+							"UPDATE vault_configurations SET wrapped_key = $1, kek_id = $2, rotated_at = now() WHERE organization_id = $org",
+							[wrapKey(kek, dek, organization_id, vault.key_version), kek.id]
+						);
+						await this.appendAudit(t, {
+							actorType: "system",
+							action: "rotate-master-key",
+							outcome: "success",
+							details: { kekId: kek.id }
+						});
 					});
 				return { rewrapped: rows.length, kekId: kek.id };
 			}
@@ -550,17 +679,38 @@ const SecretsService: ServiceSchema = {
 		meta(secret: any) {
 			const { organization_id, project_id, environment, name, description, tags, current_version } = secret;
 			const { created_by, created_at, updated_at, deleted_at, id } = secret;
-			return { id, organization_id, project_id, environment, name, description, tags, current_version, created_by, created_at, updated_at, deleted_at };
+			return {
+				id,
+				organization_id,
+				project_id,
+				environment,
+				name,
+				description,
+				tags,
+				current_version,
+				created_by,
+				created_at,
+				updated_at,
+				deleted_at
+			};
 		},
 
 		announce(this: SecretsThis, result: any) {
 			// Clients drop cached values of this secret; the value itself never travels in an event.
-			broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, secretId: result.id, environment: result.environment, name: result.name });
+			broadcast(this.broker, "secrets.changed", {
+				organizationId: result.organization_id,
+				secretId: result.id,
+				environment: result.environment,
+				name: result.name
+			});
 		},
 
 		assertEnvironment(vault: Vault, env: string) {
 			if (!vault.environments.includes(env))
-				throw invalid("environment", `"${env}" is not one of this organization's environments (${vault.environments.join(", ")})`);
+				throw invalid(
+					"environment",
+					`"${env}" is not one of this organization's environments (${vault.environments.join(", ")})`
+				);
 		},
 
 		async assertGrantee(ctx: Context, type: string, granteeId: string) {
@@ -573,45 +723,74 @@ const SecretsService: ServiceSchema = {
 
 		async findSecret(t: TenantSql, secretId: string, includeDeleted = false, lock = false) {
 			if (!isUuid(secretId)) throw notFound("secret");
-			const s = await t.one(`SELECT * FROM secrets WHERE id = $1 AND organization_id = $org${lock ? " FOR UPDATE" : ""}`, [secretId]);
+			const s = await t.one(
+				`SELECT * FROM secrets WHERE id = $1 AND organization_id = $org${lock ? " FOR UPDATE" : ""}`,
+				[secretId]
+			);
 			if (!s || (s.deleted_at && !includeDeleted)) throw notFound("secret");
 			return s;
 		},
 
 		dataKey(this: SecretsThis, vault: Vault): Buffer {
-			const kek: MasterKey | undefined = [this.keys.current, this.keys.previous].find((k: MasterKey | undefined) => k && k.id === vault.kek_id);
+			const kek: MasterKey | undefined = [this.keys.current, this.keys.previous].find(
+				(k: MasterKey | undefined) => k && k.id === vault.kek_id
+			);
 			if (!kek)
 				throw unavailable(
 					`the configured master key (id ${this.keys.current.id}) is not the one that wrapped this organization's data key (id ${vault.kek_id}); set MASTER_KEY_PREVIOUS`
 				);
-			return decrypting("data key", () => unwrapKey(kek, toBuffer(vault.wrapped_key), vault.organization_id, vault.key_version));
+			return decrypting("data key", () =>
+				unwrapKey(kek, toBuffer(vault.wrapped_key), vault.organization_id, vault.key_version)
+			);
 		},
 
 		async readValue(this: SecretsThis, t: TenantSql, vault: Vault, secret: any, version: number): Promise<string> {
-			const v = await t.one("SELECT * FROM secret_versions WHERE secret_id = $1 AND version = $2 AND organization_id = $org", [secret.id, version]);
+			const v = await t.one(
+				"SELECT * FROM secret_versions WHERE secret_id = $1 AND version = $2 AND organization_id = $org",
+				[secret.id, version]
+			);
 			if (!v) throw notFound("version");
-			if (!v.ciphertext) throw Object.assign(notFound("version"), { message: `version ${version} was destroyed` });
+			if (!v.ciphertext)
+				throw Object.assign(notFound("version"), { message: `version ${version} was destroyed` });
 			const key = this.dataKey(vault);
 			const sealed = { ciphertext: toBuffer(v.ciphertext), iv: toBuffer(v.iv), authTag: toBuffer(v.auth_tag) };
-			const plain = decrypting(`version ${version} of ${secret.name}`, () => open(key, sealed, valueAad(t.organizationId, secret.id, version)));
+			const plain = decrypting(`version ${version} of ${secret.name}`, () =>
+				open(key, sealed, valueAad(t.organizationId, secret.id, version))
+			);
 			return plain.toString("utf8");
 		},
 
 		// Appends version n+1 (the secret row is locked by the caller) and keeps at most max_versions of them.
-		async writeVersion(this: SecretsThis, t: TenantSql, vault: Vault, secret: any, plaintext: string): Promise<number> {
-			const locked = await t.one("SELECT current_version FROM secrets WHERE id = $1 AND organization_id = $org FOR UPDATE", [secret.id]);
+		async writeVersion(
+			this: SecretsThis,
+			t: TenantSql,
+			vault: Vault,
+			secret: any,
+			plaintext: string
+		): Promise<number> {
+			const locked = await t.one(
+				"SELECT current_version FROM secrets WHERE id = $1 AND organization_id = $org FOR UPDATE",
+				[secret.id]
+			);
 			const version = locked.current_version + 1;
-			const s = seal(this.dataKey(vault), Buffer.from(plaintext, "utf8"), valueAad(t.organizationId, secret.id, version));
+			const s = seal(
+				this.dataKey(vault),
+				Buffer.from(plaintext, "utf8"),
+				valueAad(t.organizationId, secret.id, version)
+			);
 			await t.query(
 				`INSERT INTO secret_versions (secret_id, organization_id, version, ciphertext, iv, auth_tag, key_version, created_by)
 				 VALUES ($1, $org, $2, $3, $4, $5, $6, $7)`,
 				[secret.id, version, s.ciphertext, s.iv, s.authTag, vault.key_version, t.auth?.userId ?? null]
 			);
-			await t.query("UPDATE secrets SET current_version = $2, updated_at = now() WHERE id = $1 AND organization_id = $org", [secret.id, version]);
-			await t.query("DELETE FROM secret_versions WHERE secret_id = $1 AND version <= $2 AND organization_id = $org", [
-				secret.id,
-				version - vault.max_versions
-			]);
+			await t.query(
+				"UPDATE secrets SET current_version = $2, updated_at = now() WHERE id = $1 AND organization_id = $org",
+				[secret.id, version]
+			);
+			await t.query(
+				"DELETE FROM secret_versions WHERE secret_id = $1 AND version <= $2 AND organization_id = $org",
+				[secret.id, version - vault.max_versions]
+			);
 			secret.current_version = version;
 			return version;
 		},
@@ -619,7 +798,9 @@ const SecretsService: ServiceSchema = {
 		async hasGrant(t: TenantSql, secret: any, need: Need, grantees: [string, string][]) {
 			if (!grantees.length) return false;
 			const params: unknown[] = [secret.id, secret.environment, secret.name];
-			const who = grantees.map(([type, g]) => `(grantee_type = $${params.push(type)} AND grantee_id = $${params.push(g)})`).join(" OR ");
+			const who = grantees
+				.map(([type, g]) => `(grantee_type = $${params.push(type)} AND grantee_id = $${params.push(g)})`)
+				.join(" OR ");
 			const perms = need === "read" ? "('read', 'write')" : "('write')";
 			const row = await t.one(
 				`SELECT 1 FROM secret_access_grants WHERE organization_id = $org
@@ -635,14 +816,18 @@ const SecretsService: ServiceSchema = {
 		async grantees(ctx: Context, auth: AuthInfo): Promise<[string, string][] | null> {
 			if (auth.kind === "service") return [["service", auth.service!]];
 			if (grants(auth.role, "secrets:manage")) return null;
-			const teams: string[] = await ctx.call("teams.memberships", { userId: auth.userId, organizationId: auth.organizationId });
+			const teams: string[] = await ctx.call("teams.memberships", {
+				userId: auth.userId,
+				organizationId: auth.organizationId
+			});
 			return [["user", auth.userId!], ...teams.map(team => ["team", team] as [string, string])];
 		},
 
 		accessChecker(this: SecretsThis, t: TenantSql, grantees: [string, string][] | null): Access {
 			if (!grantees) return async () => undefined;
 			return async (secret, need) => {
-				if (!(await this.hasGrant(t, secret, need, grantees))) throw new AuditDenied(`no ${need} grant on ${secret.environment}/${secret.name}`);
+				if (!(await this.hasGrant(t, secret, need, grantees)))
+					throw new AuditDenied(`no ${need} grant on ${secret.environment}/${secret.name}`);
 			};
 		},
 
@@ -672,7 +857,9 @@ const SecretsService: ServiceSchema = {
 			// Other services are asked before the transaction (embedded, PGlite's one connection would wait for it).
 			const grantees = auth ? await this.grantees(ctx, auth) : null;
 			const access: (t: TenantSql) => Access = t =>
-				auth ? this.accessChecker(t, grantees) : async () => Promise.reject(new AuditDenied("no caller to check"));
+				auth
+					? this.accessChecker(t, grantees)
+					: async () => Promise.reject(new AuditDenied("no caller to check"));
 			const details = (result: T) => {
 				const version = (result as { current_version?: number } | undefined)?.current_version;
 				return version ? { version } : undefined;

@@ -35,7 +35,10 @@ const ask = (content: string, extra: Record<string, unknown> = {}) => ({
 async function drain(stream: NodeJS.ReadableStream): Promise<any[]> {
 	let text = "";
 	for await (const c of stream as any) text += c.toString();
-	return text.split("\n").filter(Boolean).map(l => JSON.parse(l));
+	return text
+		.split("\n")
+		.filter(Boolean)
+		.map(l => JSON.parse(l));
 }
 
 async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000) {
@@ -67,10 +70,18 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 	const aiIdle = () => until(() => ai().inFlight.size === 0, "the AI service to finish its requests");
 
 	async function organization(email: string, baseUrl: string) {
-		const owner: any = await broker.call("auth.register", { email, password: "correct horse battery", name: email }, SETUP);
+		const owner: any = await broker.call(
+			"auth.register",
+			{ email, password: "correct horse battery", name: email },
+			SETUP
+		);
 		const creds = { token: owner.accessToken, organizationId: owner.organization.id };
 		const auth = await broker.call("auth.resolve", creds, SETUP);
-		const provider = await setup("ai-providers.create", { name: "main", base_url: baseUrl, timeout_ms: 10_000 }, auth);
+		const provider = await setup(
+			"ai-providers.create",
+			{ name: "main", base_url: baseUrl, timeout_ms: 10_000 },
+			auth
+		);
 		return { owner, auth, provider };
 	}
 
@@ -93,7 +104,11 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 		base = `http://127.0.0.1:${((broker.getLocalService("gateway") as any).server.address() as AddressInfo).port}`;
 		a = await organization("calls-a@example.com", "http://127.0.0.1:9/v1");
 		b = await organization("calls-b@example.com", upstream);
-		await setup("ai-models.create", { provider_id: a.provider.id, name: "broken", provider_model: "nowhere" }, a.auth);
+		await setup(
+			"ai-models.create",
+			{ provider_id: a.provider.id, name: "broken", provider_model: "nowhere" },
+			a.auth
+		);
 		for (const name of ["healthy", "slow", "counted"])
 			await setup("ai-models.create", { provider_id: b.provider.id, name, provider_model: `up-${name}` }, b.auth);
 	}, 120_000);
@@ -122,7 +137,9 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 		// More failures than the circuit breaker's minimum (20 requests, half failing) would need to open.
 		const failures: any[] = [];
 		for (let i = 0; i < 25; i++)
-			failures.push(await broker.call("ai.complete", { model: "broken", ...ask(`fail ${i}`) }, as(a.auth)).catch(e => e));
+			failures.push(
+				await broker.call("ai.complete", { model: "broken", ...ask(`fail ${i}`) }, as(a.auth)).catch(e => e)
+			);
 		const r: any = await broker.call("ai.complete", { model: "healthy", ...ask("still there?") }, as(b.auth));
 		expect(r.choices[0].message.content).toBe("echo(up-healthy): still there?");
 		const http = await v1({ model: "healthy", ...ask("over /v1") });
@@ -142,7 +159,10 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 		const direct = broker.call<any, any>("ai.complete", slow("direct", ids.call), as(b.auth));
 		const streamed = broker.call<any, any>("ai.stream", slow("streamed", ids.stream), as(b.auth)).then(drain);
 		const rest = v1(slow("rest", ids.v1)).then(async r => ({ status: r.status, body: await r.json() }));
-		const sse = v1({ ...slow("sse", ids.sse), stream: true }).then(async r => ({ status: r.status, text: await r.text() }));
+		const sse = v1({ ...slow("sse", ids.sse), stream: true }).then(async r => ({
+			status: r.status,
+			text: await r.text()
+		}));
 		const socket: Socket = await new Promise((resolve, reject) => {
 			const auth = { token: b.owner.accessToken, organizationId: b.owner.organization.id };
 			const s = io(base, { path: "/socket.io", auth, transports: ["websocket"], reconnection: false });
@@ -163,7 +183,10 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 			expect(ids.socket).toMatch(/^[0-9a-f-]{36}$/);
 			expect((await direct).choices[0].message.content).toBe("echo(up-slow): direct");
 			expect((await streamed).at(-1)).toMatchObject({ done: true });
-			expect(await rest).toMatchObject({ status: 200, body: { choices: [{ message: { content: "echo(up-slow): rest" } }] } });
+			expect(await rest).toMatchObject({
+				status: 200,
+				body: { choices: [{ message: { content: "echo(up-slow): rest" } }] }
+			});
 			const events = await sse;
 			expect(events.status).toBe(200);
 			expect(events.text).toContain("data: [DONE]");
@@ -185,7 +208,11 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 		await until(() => !ai().orgConfigs.has(b.owner.organization.id), "the configuration to be dropped");
 		try {
 			up.set("up-slow", { chunkDelayMs: 1000, content: "one two three" });
-			const stream: any = await broker.call("ai.stream", { model: "slow", ...ask("silence"), requestId: "idle-1" }, as(b.auth));
+			const stream: any = await broker.call(
+				"ai.stream",
+				{ model: "slow", ...ask("silence"), requestId: "idle-1" },
+				as(b.auth)
+			);
 			const lines = await drain(stream);
 			expect(lines.at(-1).error).toMatchObject({ code: "timeout" });
 			expect(lines.some(l => l.done)).toBe(false);
@@ -210,8 +237,12 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 				const params = { model: "counted", ...ask(`burst ${String(i).padStart(2, "0")}`), ...extra };
 				return broker.call<any, any>("ai.complete", params, as(b.auth));
 			};
-			const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => burst(i, { max_tokens: 10 })));
-			const admitted = results.filter(r => r.status === "fulfilled").map(r => (r as PromiseFulfilledResult<any>).value);
+			const results = await Promise.allSettled(
+				Array.from({ length: 20 }, (_, i) => burst(i, { max_tokens: 10 }))
+			);
+			const admitted = results
+				.filter(r => r.status === "fulfilled")
+				.map(r => (r as PromiseFulfilledResult<any>).value);
 			const refused = results.filter(r => r.status === "rejected").map(r => (r as PromiseRejectedResult).reason);
 			const spent = admitted.reduce((n, r) => n + r.usage.total_tokens, 0);
 			expect(admitted[0].usage.total_tokens).toBe(20);
@@ -221,7 +252,9 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 			for (const e of refused) {
 				const data = { scope: "model:counted", limit: "tokens_per_minute", perMinute: 100 };
 				expect(e).toMatchObject({ code: 429, type: "RATE_LIMITED", data });
-				expect(e.message).toMatch(/^rate limit exceeded \(model:counted\): 100 tokens per minute; retry in \d+s$/);
+				expect(e.message).toMatch(
+					/^rate limit exceeded \(model:counted\): 100 tokens per minute; retry in \d+s$/
+				);
 			}
 			await expect(burst(99)).rejects.toMatchObject({ code: 429 });
 		} finally {
@@ -237,7 +270,8 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 			if (left < 8000) await new Promise(r => setTimeout(r, left + 50));
 			// Declaring 1000 output tokens reserves more than the whole budget: alone in the window it may run, and
 			// the concurrent ones wait for it.
-			const big = (i: number) => broker.call("ai.complete", { model: "counted", ...ask(`big ${i}`), max_tokens: 1000 }, as(b.auth));
+			const big = (i: number) =>
+				broker.call("ai.complete", { model: "counted", ...ask(`big ${i}`), max_tokens: 1000 }, as(b.auth));
 			const calls = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => big(i)));
 			expect(calls.filter(r => r.status === "fulfilled")).toHaveLength(1);
 			// It used 20 tokens and gave the rest back: smaller calls fit again.
@@ -250,29 +284,45 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 
 	test("a deployment names only its own organization's provider; another's id gets the answer an unknown id gets", async () => {
 		const attempt = (provider_id: string) =>
-			setup("ai-models.create", { provider_id, name: "borrowed", provider_model: "x" }, a.auth).catch((e: any) => ({
-				code: e.code,
-				type: e.type,
-				message: e.message,
-				data: e.data
-			}));
+			setup("ai-models.create", { provider_id, name: "borrowed", provider_model: "x" }, a.auth).catch(
+				(e: any) => ({
+					code: e.code,
+					type: e.type,
+					message: e.message,
+					data: e.data
+				})
+			);
 		const onProviderId = [expect.objectContaining({ field: "provider_id" })];
 		const foreign = await attempt(b.provider.id);
 		const unknown = await attempt(crypto.randomUUID());
-		expect(foreign).toEqual({ code: 422, type: "VALIDATION_ERROR", message: expect.any(String), data: onProviderId });
+		expect(foreign).toEqual({
+			code: 422,
+			type: "VALIDATION_ERROR",
+			message: expect.any(String),
+			data: onProviderId
+		});
 		expect(unknown).toEqual(foreign);
 		expect(await attempt("not-a-uuid")).toMatchObject({ code: 422, data: onProviderId });
 
 		// Moving an existing deployment onto another organization's provider is refused the same way.
-		const own = await setup("ai-models.create", { provider_id: a.provider.id, name: "own", provider_model: "x" }, a.auth);
-		const moved = await setup("ai-models.update", { id: own.id, provider_id: b.provider.id }, a.auth).catch((e: any) => e);
+		const own = await setup(
+			"ai-models.create",
+			{ provider_id: a.provider.id, name: "own", provider_model: "x" },
+			a.auth
+		);
+		const moved = await setup("ai-models.update", { id: own.id, provider_id: b.provider.id }, a.auth).catch(
+			(e: any) => e
+		);
 		expect(moved).toMatchObject({ code: 422, data: onProviderId });
 		const kept = await sql.query("SELECT provider_id FROM ai_models WHERE id = $1", [own.id]);
 		expect(kept.rows[0].provider_id).toBe(a.provider.id);
 
 		// The database holds the same rule for any writer that bypasses the service.
-		const insert = "INSERT INTO ai_models (organization_id, provider_id, name, provider_model) VALUES ($1, $2, 'sneaky', 'x')";
-		await expect(sql.query(insert, [a.owner.organization.id, b.provider.id])).rejects.toMatchObject({ code: "23503" });
+		const insert =
+			"INSERT INTO ai_models (organization_id, provider_id, name, provider_model) VALUES ($1, $2, 'sneaky', 'x')";
+		await expect(sql.query(insert, [a.owner.organization.id, b.provider.id])).rejects.toMatchObject({
+			code: "23503"
+		});
 	});
 
 	test("presets and fallback chains name models, resolved only among the organization's own deployments", async () => {

@@ -18,7 +18,11 @@ const RPM = 10;
 async function api(method: string, path: string, token: string, org: string, body?: unknown) {
 	const r = await fetch(`${BASE}${path}`, {
 		method,
-		headers: { authorization: `Bearer ${token}`, "x-organization-id": org, ...(body ? { "content-type": "application/json" } : {}) },
+		headers: {
+			authorization: `Bearer ${token}`,
+			"x-organization-id": org,
+			...(body ? { "content-type": "application/json" } : {})
+		},
 		body: body ? JSON.stringify(body) : undefined
 	});
 	const json = await r.json();
@@ -40,38 +44,99 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		[BASE, SHORT] = [`http://127.0.0.1:${PORT}`, `http://127.0.0.1:${SHORT_PORT}`];
 		const upstream = await up.start();
 		db = await createTestDatabase();
-		const env = { TRANSPORTER: AMQP_URL, CACHER: REDIS_URL, CHANNELS_URL: AMQP_URL, DATABASE_URL: db.url, NAMESPACE: namespace, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY, AI_LOG_BATCH_MS: "0" };
+		const env = {
+			TRANSPORTER: AMQP_URL,
+			CACHER: REDIS_URL,
+			CHANNELS_URL: AMQP_URL,
+			DATABASE_URL: db.url,
+			NAMESPACE: namespace,
+			JWT_SECRET: TEST_JWT_SECRET,
+			TRANSIT_KEY,
+			AI_LOG_BATCH_MS: "0"
+		};
 		// The fake upstream is on loopback, which AI providers may reach only when the operator allows it.
 		const aiEnv = { ...env, SERVICES: "ai", AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" };
 		nodes = [
-			startNode({ ...env, SERVICES: "auth,secrets", MASTER_KEY: crypto.randomBytes(32).toString("base64"), NODE_ID: `${namespace}-core` }),
+			startNode({
+				...env,
+				SERVICES: "auth,secrets",
+				MASTER_KEY: crypto.randomBytes(32).toString("base64"),
+				NODE_ID: `${namespace}-core`
+			}),
 			startNode({ ...aiEnv, NODE_ID: `${namespace}-ai-1` }),
 			startNode({ ...aiEnv, NODE_ID: `${namespace}-ai-2` }),
 			startNode({ ...env, SERVICES: "gateway", PORT: String(PORT), NODE_ID: `${namespace}-gw` }),
-			startNode({ ...env, SERVICES: "gateway", PORT: String(SHORT_PORT), REQUEST_TIMEOUT: "1000", NODE_ID: `${namespace}-gw-short` })
+			startNode({
+				...env,
+				SERVICES: "gateway",
+				PORT: String(SHORT_PORT),
+				REQUEST_TIMEOUT: "1000",
+				NODE_ID: `${namespace}-gw-short`
+			})
 		];
 		await Promise.all(nodes.map(n => n.ready));
 		const deadline = Date.now() + 30_000;
 		while (Date.now() < deadline) {
-			const ready = await fetch(`${BASE}/api/health/ready`).then(r => r.json()).catch(() => ({ services: [] }));
-			const aiNodes = await fetch(`${BASE}/api/ai/models`).then(r => r.status).catch(() => 0);
+			const ready = await fetch(`${BASE}/api/health/ready`)
+				.then(r => r.json())
+				.catch(() => ({ services: [] }));
+			const aiNodes = await fetch(`${BASE}/api/ai/models`)
+				.then(r => r.status)
+				.catch(() => 0);
 			if (ready.services?.includes("ai") && ready.services?.includes("secrets") && aiNodes === 401) break;
 			await new Promise(r => setTimeout(r, 250));
 		}
 		owner = await (
-			await fetch(`${BASE}/api/auth/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "llm@example.com", password: "correct horse battery", name: "LLM" }) })
+			await fetch(`${BASE}/api/auth/register`, {
+				method: "POST",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ email: "llm@example.com", password: "correct horse battery", name: "LLM" })
+			})
 		).json();
-		const t = owner.accessToken, o = owner.organization.id;
-		await api("POST", "/api/secrets", t, o, { environment: "production", name: "UPSTREAM_KEY", value: "sk-upstream-cluster-9f31" });
-		const provider = await api("POST", "/api/ai/providers", t, o, { name: "fake", base_url: upstream, api_key_secret: "UPSTREAM_KEY", timeout_ms: 2000 });
-		await api("POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "gpt-test", provider_model: "up-chat", input_price: 1, output_price: 2 });
-		await api("POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "embed-test", provider_model: "up-embed", kind: "embedding" });
+		const t = owner.accessToken,
+			o = owner.organization.id;
+		await api("POST", "/api/secrets", t, o, {
+			environment: "production",
+			name: "UPSTREAM_KEY",
+			value: "sk-upstream-cluster-9f31"
+		});
+		const provider = await api("POST", "/api/ai/providers", t, o, {
+			name: "fake",
+			base_url: upstream,
+			api_key_secret: "UPSTREAM_KEY",
+			timeout_ms: 2000
+		});
+		await api("POST", "/api/ai/deployments", t, o, {
+			provider_id: provider.id,
+			name: "gpt-test",
+			provider_model: "up-chat",
+			input_price: 1,
+			output_price: 2
+		});
+		await api("POST", "/api/ai/deployments", t, o, {
+			provider_id: provider.id,
+			name: "embed-test",
+			provider_model: "up-embed",
+			kind: "embedding"
+		});
 		// A provider slower than the short gateway's request timeout, and one at an address nobody listens on.
 		const patient = { name: "patient", base_url: upstream, api_key_secret: "UPSTREAM_KEY", timeout_ms: 10_000 };
 		const slow = await api("POST", "/api/ai/providers", t, o, patient);
-		await api("POST", "/api/ai/deployments", t, o, { provider_id: slow.id, name: "slow-test", provider_model: "up-slow" });
-		const dead = await api("POST", "/api/ai/providers", t, o, { name: "dead", base_url: "http://127.0.0.1:9/v1", timeout_ms: 2000 });
-		await api("POST", "/api/ai/deployments", t, o, { provider_id: dead.id, name: "dead-test", provider_model: "x" });
+		await api("POST", "/api/ai/deployments", t, o, {
+			provider_id: slow.id,
+			name: "slow-test",
+			provider_model: "up-slow"
+		});
+		const dead = await api("POST", "/api/ai/providers", t, o, {
+			name: "dead",
+			base_url: "http://127.0.0.1:9/v1",
+			timeout_ms: 2000
+		});
+		await api("POST", "/api/ai/deployments", t, o, {
+			provider_id: dead.id,
+			name: "dead-test",
+			provider_model: "x"
+		});
 		apiKey = (await api("POST", "/api/auth/api-keys", t, o, { name: "ide-extension" })).key;
 		client = new OpenAI({ apiKey, baseURL: `${BASE}/v1`, maxRetries: 0 });
 	}, 120_000);
@@ -83,7 +148,10 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 	});
 
 	test("chat completions, models and embeddings with the official SDK", async () => {
-		const r = await client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "hi there" }] });
+		const r = await client.chat.completions.create({
+			model: "gpt-test",
+			messages: [{ role: "user", content: "hi there" }]
+		});
 		expect(r.choices[0].message.content).toBe("echo(up-chat): hi there");
 		expect(r.usage?.total_tokens).toBeGreaterThan(0);
 		expect(up.requests.at(-1)!.authorization).toBe("Bearer sk-upstream-cluster-9f31");
@@ -95,7 +163,12 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 	});
 
 	test("streaming with the official SDK, usage included", async () => {
-		const stream = await client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "stream to me" }], stream: true, stream_options: { include_usage: true } });
+		const stream = await client.chat.completions.create({
+			model: "gpt-test",
+			messages: [{ role: "user", content: "stream to me" }],
+			stream: true,
+			stream_options: { include_usage: true }
+		});
 		let text = "";
 		let usage: any;
 		for await (const chunk of stream) {
@@ -109,7 +182,11 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 	test("a stream that breaks after tokens were sent is an error for the client, not a clean finish", async () => {
 		up.set("up-chat", { cutAfterChunks: 2, chunkDelayMs: 30 });
 		try {
-			const stream = await client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "this one will be cut short" }], stream: true });
+			const stream = await client.chat.completions.create({
+				model: "gpt-test",
+				messages: [{ role: "user", content: "this one will be cut short" }],
+				stream: true
+			});
 			let received = 0;
 			await expect(
 				(async () => {
@@ -123,19 +200,31 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 	});
 
 	test("bad requests get OpenAI-style errors with the right status", async () => {
-		await expect(client.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "x" }] })).rejects.toMatchObject({
+		await expect(
+			client.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "x" }] })
+		).rejects.toMatchObject({
 			status: 404,
 			code: "model_not_found",
 			type: "invalid_request_error"
 		});
-		await expect(client.chat.completions.create({ model: "gpt-test", messages: [{ role: "wizard", content: "x" }] as any })).rejects.toMatchObject({
+		await expect(
+			client.chat.completions.create({ model: "gpt-test", messages: [{ role: "wizard", content: "x" }] as any })
+		).rejects.toMatchObject({
 			status: 400,
 			type: "invalid_request_error"
 		});
-		await expect(client.chat.completions.create({ model: "gpt-test", messages: "hello" as any })).rejects.toMatchObject({ status: 400, param: "messages" });
+		await expect(
+			client.chat.completions.create({ model: "gpt-test", messages: "hello" as any })
+		).rejects.toMatchObject({ status: 400, param: "messages" });
 		const anonymous = new OpenAI({ apiKey: "cide_00000000_notarealkey", baseURL: `${BASE}/v1`, maxRetries: 0 });
-		await expect(anonymous.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "x" }] })).rejects.toMatchObject({ status: 401, code: "invalid_api_key" });
-		const raw = await fetch(`${BASE}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+		await expect(
+			anonymous.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "x" }] })
+		).rejects.toMatchObject({ status: 401, code: "invalid_api_key" });
+		const raw = await fetch(`${BASE}/v1/chat/completions`, {
+			method: "POST",
+			headers: { "content-type": "application/json" },
+			body: "{}"
+		});
 		expect(raw.status).toBe(401);
 		expect((await raw.json()).error.type).toBe("invalid_request_error");
 	});
@@ -144,7 +233,10 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		up.set("up-chat", { chunkDelayMs: 150, content: "a b c d e f g h i j k l m n o p" });
 		try {
 			const controller = new AbortController();
-			const stream = await client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "long" }], stream: true }, { signal: controller.signal });
+			const stream = await client.chat.completions.create(
+				{ model: "gpt-test", messages: [{ role: "user", content: "long" }], stream: true },
+				{ signal: controller.signal }
+			);
 			// The SDK may end the iteration or throw on abort; what matters is what the upstream saw.
 			await (async () => {
 				for await (const _ of stream) controller.abort();
@@ -161,7 +253,12 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 
 	test("the web UI streams over the socket bridge", async () => {
 		const s: Socket = await new Promise((resolve, reject) => {
-			const c = io(BASE, { path: "/socket.io", auth: { token: owner.accessToken, organizationId: owner.organization.id }, transports: ["websocket"], reconnection: false });
+			const c = io(BASE, {
+				path: "/socket.io",
+				auth: { token: owner.accessToken, organizationId: owner.organization.id },
+				transports: ["websocket"],
+				reconnection: false
+			});
 			c.once("ready", () => resolve(c));
 			c.once("connect_error", reject);
 		});
@@ -171,13 +268,17 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 			const ended = new Promise<any>(resolve => s.on("stream:end", resolve));
 			s.on("stream:data", ({ data }) => ((last = data), (text += data.choices?.[0]?.delta?.content ?? "")));
 			const chat = { model: "gpt-test", messages: [{ role: "user", content: "over the socket" }] };
-			const ack: any = await new Promise(r => s.emit("stream", { id: "chat", action: "ai.stream", params: chat }, r));
+			const ack: any = await new Promise(r =>
+				s.emit("stream", { id: "chat", action: "ai.stream", params: chat }, r)
+			);
 			expect(ack).toEqual({ data: { id: "chat" } });
 			await ended;
 			expect(last.usage.total_tokens).toBeGreaterThan(0);
 			expect(text).toBe("echo(up-chat): over the socket");
 			const nowhere = { model: "no-such-model", messages: [{ role: "user", content: "x" }] };
-			const bad: any = await new Promise(r => s.emit("stream", { id: "bad", action: "ai.stream", params: nowhere }, r));
+			const bad: any = await new Promise(r =>
+				s.emit("stream", { id: "bad", action: "ai.stream", params: nowhere }, r)
+			);
 			expect(bad).toMatchObject({ status: 404, error: { code: "MODEL_NOT_FOUND" } });
 		} finally {
 			s.close();
@@ -205,8 +306,12 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 			try {
 				let text = "";
 				s.on("stream:data", ({ data }) => (text += data.choices?.[0]?.delta?.content ?? ""));
-				const done = new Promise<any>((resolve, reject) => (s.once("stream:end", resolve), s.once("stream:error", reject)));
-				const ack: any = await new Promise(r => s.emit("stream", { id: "slow", action: "ai.stream", params: ask("slow socket") }, r));
+				const done = new Promise<any>(
+					(resolve, reject) => (s.once("stream:end", resolve), s.once("stream:error", reject))
+				);
+				const ack: any = await new Promise(r =>
+					s.emit("stream", { id: "slow", action: "ai.stream", params: ask("slow socket") }, r)
+				);
 				expect(ack).toEqual({ data: { id: "slow" } });
 				await done;
 				expect(text).toBe("echo(up-slow): slow socket");
@@ -221,7 +326,9 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 			const deadline = Date.now() + 10_000;
 			let rows: any[] = [];
 			while (Date.now() < deadline) {
-				rows = (await api("GET", "/api/ai/logs?model=slow-test&limit=100", owner.accessToken, owner.organization.id)).rows;
+				rows = (
+					await api("GET", "/api/ai/logs?model=slow-test&limit=100", owner.accessToken, owner.organization.id)
+				).rows;
 				if (rows.length >= 3) break;
 				await new Promise(r => setTimeout(r, 100));
 			}
@@ -232,11 +339,21 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 	});
 
 	test("an upstream echoing the key: the key reaches no /v1 error, stream, logs API, event or node output", async () => {
-		const t = owner.accessToken, o = owner.organization.id;
+		const t = owner.accessToken,
+			o = owner.organization.id;
 		const key = "AIzaClusterEchoKey9d02e7";
 		await api("POST", "/api/secrets", t, o, { environment: "production", name: "ECHO_KEY", value: key });
-		const provider = await api("POST", "/api/ai/providers", t, o, { name: "echoing", base_url: up.baseUrl, api_key_secret: "ECHO_KEY", timeout_ms: 2000 });
-		await api("POST", "/api/ai/deployments", t, o, { provider_id: provider.id, name: "echo-test", provider_model: "up-echo" });
+		const provider = await api("POST", "/api/ai/providers", t, o, {
+			name: "echoing",
+			base_url: up.baseUrl,
+			api_key_secret: "ECHO_KEY",
+			timeout_ms: 2000
+		});
+		await api("POST", "/api/ai/deployments", t, o, {
+			provider_id: provider.id,
+			name: "echo-test",
+			provider_model: "up-echo"
+		});
 		up.set("up-echo", { echoCredentials: true });
 		try {
 			const ask = { model: "echo-test", messages: [{ role: "user" as const, content: "hi" }] };
@@ -250,9 +367,13 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 			expect(logs.rows.some((r: any) => r.requested_model === "echo-test" && r.status === "error")).toBe(true);
 			const sql = new pg.Client({ connectionString: db.url });
 			await sql.connect();
-			const stored = await sql.query("SELECT payload FROM outbox UNION ALL SELECT to_jsonb(l) FROM ai_completion_logs l").finally(() => sql.end());
+			const stored = await sql
+				.query("SELECT payload FROM outbox UNION ALL SELECT to_jsonb(l) FROM ai_completion_logs l")
+				.finally(() => sql.end());
 			expect(stored.rows.some(r => JSON.stringify(r).includes("echo-test"))).toBe(true);
-			const everything = JSON.stringify([err.message, err.error, streamed.message, streamed.error, logs, stored.rows]) + nodes.map(n => n.output()).join("\n");
+			const everything =
+				JSON.stringify([err.message, err.error, streamed.message, streamed.error, logs, stored.rows]) +
+				nodes.map(n => n.output()).join("\n");
 			expect(everything).not.toContain(key);
 		} finally {
 			up.reset();
@@ -265,20 +386,39 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		const viaShort = new OpenAI({ apiKey, baseURL: `${SHORT}/v1`, maxRetries: 0 });
 		const statuses: number[] = [];
 		for (let i = 0; i < 45; i++) {
-			const failing = viaShort.chat.completions.create({ model: "dead-test", messages: [{ role: "user", content: `${i}` }] });
-			statuses.push(await failing.then(() => 200, (e: any) => e.status));
+			const failing = viaShort.chat.completions.create({
+				model: "dead-test",
+				messages: [{ role: "user", content: `${i}` }]
+			});
+			statuses.push(
+				await failing.then(
+					() => 200,
+					(e: any) => e.status
+				)
+			);
 		}
-		const r = await viaShort.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: "still open" }] });
+		const r = await viaShort.chat.completions.create({
+			model: "gpt-test",
+			messages: [{ role: "user", content: "still open" }]
+		});
 		expect(r.choices[0].message.content).toBe("echo(up-chat): still open");
 		expect(new Set(statuses)).toEqual(new Set([502]));
 	});
 
 	test("rate limits: with two AI replicas exactly the configured number per window succeed, the rest get 429", async () => {
-		await api("POST", "/api/ai/rate-limits", owner.accessToken, owner.organization.id, { scope: "organization", requests_per_minute: RPM });
+		await api("POST", "/api/ai/rate-limits", owner.accessToken, owner.organization.id, {
+			scope: "organization",
+			requests_per_minute: RPM
+		});
 		// Both replicas drop their cached set-up on the change event (a broadcast): give it a moment to arrive.
 		await new Promise(r => setTimeout(r, 300));
 		const results = await Promise.allSettled(
-			Array.from({ length: RPM + 6 }, (_, i) => client.chat.completions.create({ model: "gpt-test", messages: [{ role: "user", content: `burst ${i}` }] }))
+			Array.from({ length: RPM + 6 }, (_, i) =>
+				client.chat.completions.create({
+					model: "gpt-test",
+					messages: [{ role: "user", content: `burst ${i}` }]
+				})
+			)
 		);
 		const ok = results.filter(r => r.status === "fulfilled").length;
 		const limited = results.filter(r => r.status === "rejected" && (r.reason as any).status === 429);

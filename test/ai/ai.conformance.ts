@@ -4,7 +4,10 @@ import type { ConformanceSamples } from "../helpers/conformance";
 const samples: ConformanceSamples = {
 	params: {
 		"ai-models.create": async call => {
-			const provider = await call("ai-providers.create", { name: `p-${Date.now()}`, base_url: "http://127.0.0.1:9/v1" });
+			const provider = await call("ai-providers.create", {
+				name: `p-${Date.now()}`,
+				base_url: "http://127.0.0.1:9/v1"
+			});
 			return { provider_id: provider.id, name: `m-${Date.now()}`, provider_model: "gpt-test" };
 		}
 	}

@@ -26,12 +26,18 @@ const FILES = [
 ];
 const KEY_1 = "sk-provider-key-ONE-3b9c71";
 const KEY_2 = "sk-provider-key-TWO-e40d18";
-const ask = (content: string, extra: Record<string, unknown> = {}) => ({ messages: [{ role: "user", content }], ...extra });
+const ask = (content: string, extra: Record<string, unknown> = {}) => ({
+	messages: [{ role: "user", content }],
+	...extra
+});
 
 async function drain(stream: NodeJS.ReadableStream): Promise<any[]> {
 	let text = "";
 	for await (const c of stream as any) text += c.toString();
-	return text.split("\n").filter(Boolean).map(l => JSON.parse(l));
+	return text
+		.split("\n")
+		.filter(Boolean)
+		.map(l => JSON.parse(l));
 }
 
 describeWith(["postgres"])("AI service", () => {
@@ -44,8 +50,14 @@ describeWith(["postgres"])("AI service", () => {
 
 	const call = (action: string, params: any, who = auth) => broker.call<any, any>(action, params, as(who));
 	const logs = async (requestId?: string) =>
-		(await sql.query(`SELECT * FROM ai_completion_logs ${requestId ? "WHERE request_id = $1" : ""} ORDER BY created_at`, requestId ? [requestId] : [])).rows;
-	const outboxTypes = async () => (await sql.query("SELECT payload->>'type' AS type, payload FROM outbox ORDER BY created_at")).rows;
+		(
+			await sql.query(
+				`SELECT * FROM ai_completion_logs ${requestId ? "WHERE request_id = $1" : ""} ORDER BY created_at`,
+				requestId ? [requestId] : []
+			)
+		).rows;
+	const outboxTypes = async () =>
+		(await sql.query("SELECT payload->>'type' AS type, payload FROM outbox ORDER BY created_at")).rows;
 
 	beforeAll(async () => {
 		const base = await up.start();
@@ -53,27 +65,82 @@ describeWith(["postgres"])("AI service", () => {
 		sql = new pg.Client({ connectionString: db.url });
 		await sql.connect();
 		// The fake upstream is on loopback, which providers may reach only when the operator allows it.
-		const t = await createTestBroker({ DATABASE_URL: db.url, CHANNELS_RETRY_BASE_MS: "10", AI_LOG_BATCH_MS: "0", AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" }, FILES);
+		const t = await createTestBroker(
+			{
+				DATABASE_URL: db.url,
+				CHANNELS_RETRY_BASE_MS: "10",
+				AI_LOG_BATCH_MS: "0",
+				AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1"
+			},
+			FILES
+		);
 		broker = t.broker;
 		stop = t.stop;
-		owner = await broker.call("auth.register", { email: "ai-owner@example.com", password: "correct horse battery", name: "Owner" });
+		owner = await broker.call("auth.register", {
+			email: "ai-owner@example.com",
+			password: "correct horse battery",
+			name: "Owner"
+		});
 		auth = await broker.call("auth.resolve", { token: owner.accessToken, organizationId: owner.organization.id });
-		const other: any = await broker.call("auth.register", { email: "ai-other@example.com", password: "correct horse battery", name: "Other" });
-		otherAuth = await broker.call("auth.resolve", { token: other.accessToken, organizationId: other.organization.id });
+		const other: any = await broker.call("auth.register", {
+			email: "ai-other@example.com",
+			password: "correct horse battery",
+			name: "Other"
+		});
+		otherAuth = await broker.call("auth.resolve", {
+			token: other.accessToken,
+			organizationId: other.organization.id
+		});
 
 		keySecret = await call("secrets.create", { environment: "production", name: "FAKE_OPENAI_KEY", value: KEY_1 });
-		const p1 = await call("ai-providers.create", { name: "primary", base_url: base, api_key_secret: "FAKE_OPENAI_KEY", timeout_ms: 400 });
-		const p2 = await call("ai-providers.create", { name: "secondary", base_url: base, api_key_secret: "FAKE_OPENAI_KEY", timeout_ms: 400 });
-		const dead = await call("ai-providers.create", { name: "unreachable", base_url: "http://127.0.0.1:9/v1", timeout_ms: 400 });
+		const p1 = await call("ai-providers.create", {
+			name: "primary",
+			base_url: base,
+			api_key_secret: "FAKE_OPENAI_KEY",
+			timeout_ms: 400
+		});
+		const p2 = await call("ai-providers.create", {
+			name: "secondary",
+			base_url: base,
+			api_key_secret: "FAKE_OPENAI_KEY",
+			timeout_ms: 400
+		});
+		const dead = await call("ai-providers.create", {
+			name: "unreachable",
+			base_url: "http://127.0.0.1:9/v1",
+			timeout_ms: 400
+		});
 		const price = { input_price: 2, output_price: 8, cached_input_price: 1 };
-		await call("ai-models.create", { provider_id: p1.id, name: "smart", provider_model: "a-smart", priority: 1, ...price });
-		await call("ai-models.create", { provider_id: p2.id, name: "smart", provider_model: "b-smart", priority: 2, ...price });
+		await call("ai-models.create", {
+			provider_id: p1.id,
+			name: "smart",
+			provider_model: "a-smart",
+			priority: 1,
+			...price
+		});
+		await call("ai-models.create", {
+			provider_id: p2.id,
+			name: "smart",
+			provider_model: "b-smart",
+			priority: 2,
+			...price
+		});
 		await call("ai-models.create", { provider_id: p1.id, name: "backup", provider_model: "a-backup", ...price });
 		await call("ai-models.create", { provider_id: dead.id, name: "offline", provider_model: "x" });
-		await call("ai-models.create", { provider_id: p1.id, name: "embedder", provider_model: "a-embed", kind: "embedding" });
+		await call("ai-models.create", {
+			provider_id: p1.id,
+			name: "embedder",
+			provider_model: "a-embed",
+			kind: "embedding"
+		});
 		await call("ai-fallback-chains.create", { model: "smart", fallbacks: ["backup"], first_token_timeout_ms: 300 });
 		await call("ai-fallback-chains.create", { model: "offline", fallbacks: ["backup"] });
-		await call("ai-configurations.create", { name: "reviewer", model: "smart", temperature: 0, system_prompt: "You review code." });
+		await call("ai-configurations.create", {
+			name: "reviewer",
+			model: "smart",
+			temperature: 0,
+			system_prompt: "You review code."
+		});
 		await call("ai.configure", { cooldownSeconds: 1 });
 	}, 60_000);
 
@@ -81,7 +148,7 @@ describeWith(["postgres"])("AI service", () => {
 	beforeEach(() => {
 		up.reset();
 		const ai: any = broker.getLocalService("ai");
-		ai.health = new (ai.health.constructor)();
+		ai.health = new ai.health.constructor();
 	});
 
 	afterAll(async () => {
@@ -97,7 +164,12 @@ describeWith(["postgres"])("AI service", () => {
 		expect(r.model).toBe("smart");
 		expect(up.requests[0].authorization).toBe(`Bearer ${KEY_1}`);
 		const [row] = (await logs()).slice(-1);
-		expect(row).toMatchObject({ requested_model: "smart", served_model: "smart", status: "success", fallback_path: ["smart@primary:ok"] });
+		expect(row).toMatchObject({
+			requested_model: "smart",
+			served_model: "smart",
+			status: "success",
+			fallback_path: ["smart@primary:ok"]
+		});
 		expect(row.prompt_tokens).toBe(r.usage.prompt_tokens);
 		expect(Number(row.cost)).toBeCloseTo((r.usage.prompt_tokens * 2 + r.usage.completion_tokens * 8) / 1e6, 10);
 		expect(row.request_body).toBeNull(); // content is not stored unless the organization turns it on
@@ -129,7 +201,9 @@ describeWith(["postgres"])("AI service", () => {
 		expect(r.choices[0].message.content).toBe("echo(a-backup): anyone?");
 		const [row] = await logs("chain-1");
 		expect(row.fallback_path).toEqual(["offline@unreachable:connection", "backup@primary:ok"]);
-		const fallback = (await outboxTypes()).find(e => e.type === "ai.completion.fallback" && e.payload.requestId === "chain-1");
+		const fallback = (await outboxTypes()).find(
+			e => e.type === "ai.completion.fallback" && e.payload.requestId === "chain-1"
+		);
 		expect(fallback.payload).toMatchObject({ fromModel: "offline", toModel: "backup", reason: "connection" });
 	});
 
@@ -140,43 +214,68 @@ describeWith(["postgres"])("AI service", () => {
 		// Cooled down: the next requests go straight to the healthy deployment.
 		await call("ai.complete", { model: "smart", ...ask("skip the sick one") });
 		expect(up.count("a-smart")).toBe(3);
-		const health = (await outboxTypes()).filter(e => e.type === "ai.provider.health.changed").map(e => e.payload.status);
+		const health = (await outboxTypes())
+			.filter(e => e.type === "ai.provider.health.changed")
+			.map(e => e.payload.status);
 		expect(health).toContain("unhealthy");
 
 		up.reset();
 		await new Promise(r => setTimeout(r, 1100)); // cooldown_seconds = 1
 		const r = await call("ai.complete", { model: "smart", ...ask("back?") });
 		expect(r.choices[0].message.content).toBe("echo(a-smart): back?");
-		expect((await outboxTypes()).filter(e => e.type === "ai.provider.health.changed").map(e => e.payload.status)).toContain("healthy");
+		expect(
+			(await outboxTypes()).filter(e => e.type === "ai.provider.health.changed").map(e => e.payload.status)
+		).toContain("healthy");
 	});
 
 	test("every deployment and fallback failing is a clear 502, logged and announced, with no key in it", async () => {
 		up.set("a-smart", { status: 500 });
 		up.set("b-smart", { status: 500 });
 		up.set("a-backup", { status: 500 });
-		const err: any = await call("ai.complete", { model: "smart", ...ask("doomed"), requestId: "doomed-1" }).catch(e => e);
+		const err: any = await call("ai.complete", { model: "smart", ...ask("doomed"), requestId: "doomed-1" }).catch(
+			e => e
+		);
 		expect(err).toMatchObject({ code: 502, type: "UPSTREAM_FAILED" });
 		expect(JSON.stringify(err)).not.toContain(KEY_1);
 		const [row] = await logs("doomed-1");
 		expect(row.status).toBe("error");
-		expect((await outboxTypes()).some(e => e.type === "ai.completion.failed" && e.payload.requestId === "doomed-1")).toBe(true);
+		expect(
+			(await outboxTypes()).some(e => e.type === "ai.completion.failed" && e.payload.requestId === "doomed-1")
+		).toBe(true);
 		await sql.query("UPDATE ai_models SET enabled = enabled"); // keep the table warm; no effect
 	});
 
 	test("streams: chunks arrive, usage is logged; a missed first-token deadline falls back; a broken stream ends in an error", async () => {
-		const lines = await drain(await call("ai.stream", { model: "smart", ...ask("stream this please"), requestId: "s-1" }));
+		const lines = await drain(
+			await call("ai.stream", { model: "smart", ...ask("stream this please"), requestId: "s-1" })
+		);
 		expect(lines.at(-1)).toMatchObject({ done: true });
-		expect(lines.slice(0, -1).map(l => l.choices[0]?.delta?.content ?? "").join("")).toBe("echo(a-smart): stream this please");
+		expect(
+			lines
+				.slice(0, -1)
+				.map(l => l.choices[0]?.delta?.content ?? "")
+				.join("")
+		).toBe("echo(a-smart): stream this please");
 		expect((await logs("s-1"))[0]).toMatchObject({ status: "success", stream: true });
 		expect((await logs("s-1"))[0].first_token_ms).not.toBeNull();
 
 		up.set("a-smart", { delayMs: 1000 });
 		const slow = await drain(await call("ai.stream", { model: "smart", ...ask("too slow"), requestId: "s-2" }));
-		expect(slow.slice(0, -1).map(l => l.choices[0]?.delta?.content ?? "").join("")).toBe("echo(b-smart): too slow");
-		expect((await logs("s-2"))[0].fallback_path).toEqual(["smart@primary:first_token_timeout", "smart@secondary:ok"]);
+		expect(
+			slow
+				.slice(0, -1)
+				.map(l => l.choices[0]?.delta?.content ?? "")
+				.join("")
+		).toBe("echo(b-smart): too slow");
+		expect((await logs("s-2"))[0].fallback_path).toEqual([
+			"smart@primary:first_token_timeout",
+			"smart@secondary:ok"
+		]);
 
 		up.set("a-smart", { cutAfterChunks: 2, chunkDelayMs: 30 });
-		const cut = await drain(await call("ai.stream", { model: "smart", ...ask("this will break off midway"), requestId: "s-3" }));
+		const cut = await drain(
+			await call("ai.stream", { model: "smart", ...ask("this will break off midway"), requestId: "s-3" })
+		);
 		expect(cut.at(-1).error).toBeDefined();
 		expect(cut.some(l => l.done)).toBe(false);
 		expect((await logs("s-3"))[0].status).toBe("error");
@@ -190,7 +289,8 @@ describeWith(["postgres"])("AI service", () => {
 		expect(announced).toEqual(["ai.completion.started"]);
 		for await (const _ of stream) break; // first chunk, then the consumer goes away
 		const deadline = Date.now() + 3000;
-		while (!up.requests.find(r => r.model === "a-smart")?.aborted && Date.now() < deadline) await new Promise(r => setTimeout(r, 50));
+		while (!up.requests.find(r => r.model === "a-smart")?.aborted && Date.now() < deadline)
+			await new Promise(r => setTimeout(r, 50));
 		expect(up.requests.find(r => r.model === "a-smart")?.aborted).toBe(true);
 		const deadlineLog = Date.now() + 3000;
 		while (!(await logs("s-cancel")).length && Date.now() < deadlineLog) await new Promise(r => setTimeout(r, 50));
@@ -203,7 +303,13 @@ describeWith(["postgres"])("AI service", () => {
 		const second = await call("ai.complete", { model: "reviewer", ...ask("review this") });
 		expect(second.choices).toEqual(first.choices);
 		expect(up.count()).toBe(1);
-		expect((await sql.query("SELECT count(*)::int AS n FROM ai_cache WHERE organization_id = $1", [owner.organization.id])).rows[0].n).toBe(1);
+		expect(
+			(
+				await sql.query("SELECT count(*)::int AS n FROM ai_cache WHERE organization_id = $1", [
+					owner.organization.id
+				])
+			).rows[0].n
+		).toBe(1);
 		// Bypass on request.
 		await call("ai.complete", { model: "reviewer", ...ask("review this"), cache: false });
 		expect(up.count()).toBe(2);
@@ -212,7 +318,9 @@ describeWith(["postgres"])("AI service", () => {
 		await call("ai.complete", { model: "smart", ...ask("creative"), temperature: 1 });
 		expect(up.count()).toBe(4);
 		// Organization B, same request, has no such model at all: it can never see A's entry.
-		await expect(call("ai.complete", { model: "reviewer", ...ask("review this") }, otherAuth)).rejects.toMatchObject({ code: 404, type: "MODEL_NOT_FOUND" });
+		await expect(
+			call("ai.complete", { model: "reviewer", ...ask("review this") }, otherAuth)
+		).rejects.toMatchObject({ code: 404, type: "MODEL_NOT_FOUND" });
 	});
 
 	test("cache: expired answers are pruned from ai_cache, live ones stay", async () => {
@@ -223,23 +331,44 @@ describeWith(["postgres"])("AI service", () => {
 			[org]
 		);
 		await (broker.getLocalService("ai") as any).cache.prune(await getDb());
-		const keys = (await sql.query("SELECT cache_key FROM ai_cache WHERE organization_id = $1 AND cache_key IN ('expired-key', 'live-key')", [org])).rows.map((r: any) => r.cache_key);
+		const keys = (
+			await sql.query(
+				"SELECT cache_key FROM ai_cache WHERE organization_id = $1 AND cache_key IN ('expired-key', 'live-key')",
+				[org]
+			)
+		).rows.map((r: any) => r.cache_key);
 		expect(keys).toEqual(["live-key"]);
 	});
 
 	test("logs: rows older than the organization's retention are pruned; newer rows and other organizations' stay", async () => {
-		const org = owner.organization.id, otherOrg = otherAuth.organizationId;
+		const org = owner.organization.id,
+			otherOrg = otherAuth.organizationId;
 		await expect(call("ai.configure", { logRetentionDays: 0 })).rejects.toMatchObject({ code: 422 });
-		await expect(call("ai.configure", { logRetentionDays: 7 }, otherAuth)).resolves.toMatchObject({ logRetentionDays: 7 });
+		await expect(call("ai.configure", { logRetentionDays: 7 }, otherAuth)).resolves.toMatchObject({
+			logRetentionDays: 7
+		});
 		await call("ai.configure", { logRetentionDays: null }, otherAuth);
-		expect(await call("ai.configure", { logRetentionDays: 7 })).toEqual({ storeContent: false, cacheTtlSeconds: 3600, cooldownSeconds: 1, logRetentionDays: 7 });
+		expect(await call("ai.configure", { logRetentionDays: 7 })).toEqual({
+			storeContent: false,
+			cacheTtlSeconds: 3600,
+			cooldownSeconds: 1,
+			logRetentionDays: 7
+		});
 		const insert = (o: string, id: string, daysAgo: number) =>
-			sql.query(`INSERT INTO ai_completion_logs (request_id, organization_id, requested_model, status, created_at) VALUES ($1, $2, 'smart', 'success', now() - make_interval(days => $3))`, [id, o, daysAgo]);
+			sql.query(
+				`INSERT INTO ai_completion_logs (request_id, organization_id, requested_model, status, created_at) VALUES ($1, $2, 'smart', 'success', now() - make_interval(days => $3))`,
+				[id, o, daysAgo]
+			);
 		await insert(org, "retention-old", 8);
 		await insert(org, "retention-recent", 6);
 		await insert(otherOrg, "retention-other-old", 400);
 		const prune = () => (broker.getLocalService("ai") as any).prune();
-		const kept = async () => (await sql.query("SELECT request_id FROM ai_completion_logs WHERE request_id LIKE 'retention-%' ORDER BY request_id")).rows.map((r: any) => r.request_id);
+		const kept = async () =>
+			(
+				await sql.query(
+					"SELECT request_id FROM ai_completion_logs WHERE request_id LIKE 'retention-%' ORDER BY request_id"
+				)
+			).rows.map((r: any) => r.request_id);
 		await prune();
 		expect(await kept()).toEqual(["retention-other-old", "retention-recent"]);
 		// Back to keeping the log for good: nothing more goes.
@@ -259,7 +388,11 @@ describeWith(["postgres"])("AI service", () => {
 			seen = up.requests[0].authorization ?? "";
 		}
 		expect(seen).toBe(`Bearer ${KEY_2}`);
-		const everything = JSON.stringify([(await sql.query("SELECT * FROM ai_completion_logs")).rows, (await sql.query("SELECT * FROM outbox")).rows, (await sql.query("SELECT * FROM ai_providers")).rows]);
+		const everything = JSON.stringify([
+			(await sql.query("SELECT * FROM ai_completion_logs")).rows,
+			(await sql.query("SELECT * FROM outbox")).rows,
+			(await sql.query("SELECT * FROM ai_providers")).rows
+		]);
 		for (const key of [KEY_1, KEY_2]) expect(everything.includes(key)).toBe(false);
 	});
 
@@ -270,7 +403,9 @@ describeWith(["postgres"])("AI service", () => {
 			const err: any = await call("ai.complete", { model: "smart", ...ask("one too many") }).catch(e => e);
 			expect(err).toMatchObject({ code: 429, type: "RATE_LIMITED" });
 			expect(err.data.retryAfter).toBeGreaterThan(0);
-			expect((await outboxTypes()).some(e => e.type === "ai.ratelimit.exceeded" && e.payload.scope === "user")).toBe(true);
+			expect(
+				(await outboxTypes()).some(e => e.type === "ai.ratelimit.exceeded" && e.payload.scope === "user")
+			).toBe(true);
 			expect((await logs()).at(-1).status).toBe("rate_limited");
 		} finally {
 			await call("ai-rate-limits.remove", { id: limit.id });
@@ -280,9 +415,15 @@ describeWith(["postgres"])("AI service", () => {
 	test("rate limits: tokens per minute stop further requests once used up", async () => {
 		const limit = await call("ai-rate-limits.create", { scope: "model", model: "backup", tokens_per_minute: 30 });
 		try {
-			const first = await call("ai.complete", { model: "backup", ...ask("a question long enough to use up the small token budget of this model") });
+			const first = await call("ai.complete", {
+				model: "backup",
+				...ask("a question long enough to use up the small token budget of this model")
+			});
 			expect(first.usage.total_tokens).toBeGreaterThanOrEqual(30);
-			await expect(call("ai.complete", { model: "backup", ...ask("again") })).rejects.toMatchObject({ code: 429, data: { scope: "model:backup" } });
+			await expect(call("ai.complete", { model: "backup", ...ask("again") })).rejects.toMatchObject({
+				code: 429,
+				data: { scope: "model:backup" }
+			});
 			// Other models are not affected.
 			expect((await call("ai.complete", { model: "smart", ...ask("fine") })).choices).toHaveLength(1);
 		} finally {
@@ -297,26 +438,53 @@ describeWith(["postgres"])("AI service", () => {
 		try {
 			const left = 60_000 - (Date.now() % 60_000);
 			if (left < 5000) await new Promise(r => setTimeout(r, left + 50));
-			const burst = (i: number) => call("ai.complete", { model: "backup", ...ask(`burst ${String(i).padStart(2, "0")}`), max_tokens: 10 });
+			const burst = (i: number) =>
+				call("ai.complete", { model: "backup", ...ask(`burst ${String(i).padStart(2, "0")}`), max_tokens: 10 });
 			const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => burst(i)));
-			const admitted = results.filter(r => r.status === "fulfilled").map(r => (r as PromiseFulfilledResult<any>).value);
+			const admitted = results
+				.filter(r => r.status === "fulfilled")
+				.map(r => (r as PromiseFulfilledResult<any>).value);
 			expect(admitted.map(r => r.usage.total_tokens)).toEqual([20, 20, 20, 20, 20]);
-			expect(results.filter(r => r.status === "rejected").map(r => (r as PromiseRejectedResult).reason.code)).toEqual(Array(15).fill(429));
+			expect(
+				results.filter(r => r.status === "rejected").map(r => (r as PromiseRejectedResult).reason.code)
+			).toEqual(Array(15).fill(429));
 		} finally {
 			await call("ai-rate-limits.remove", { id: limit.id });
 		}
 	});
 
 	test("bad requests: unknown model 404, malformed messages 422 naming the field, viewers may not spend", async () => {
-		await expect(call("ai.complete", { model: "nope", ...ask("x") })).rejects.toMatchObject({ code: 404, type: "MODEL_NOT_FOUND" });
-		await expect(call("ai.complete", { model: "smart", messages: [{ role: "wizard", content: "x" }] })).rejects.toMatchObject({ code: 422 });
-		await expect(call("ai.complete", { model: "smart", messages: "hello" })).rejects.toMatchObject({ code: 422, data: [expect.objectContaining({ field: "messages" })] });
-		await expect(call("ai.complete", { model: "smart", ...ask("x") }, { ...auth, role: "viewer" })).rejects.toMatchObject({ code: 403 });
-		await expect(call("ai-providers.create", { name: "bad", base_url: "http://127.0.0.1:1/v1", headers: { Authorization: "Bearer x" } })).rejects.toMatchObject({
+		await expect(call("ai.complete", { model: "nope", ...ask("x") })).rejects.toMatchObject({
+			code: 404,
+			type: "MODEL_NOT_FOUND"
+		});
+		await expect(
+			call("ai.complete", { model: "smart", messages: [{ role: "wizard", content: "x" }] })
+		).rejects.toMatchObject({ code: 422 });
+		await expect(call("ai.complete", { model: "smart", messages: "hello" })).rejects.toMatchObject({
+			code: 422,
+			data: [expect.objectContaining({ field: "messages" })]
+		});
+		await expect(
+			call("ai.complete", { model: "smart", ...ask("x") }, { ...auth, role: "viewer" })
+		).rejects.toMatchObject({ code: 403 });
+		await expect(
+			call("ai-providers.create", {
+				name: "bad",
+				base_url: "http://127.0.0.1:1/v1",
+				headers: { Authorization: "Bearer x" }
+			})
+		).rejects.toMatchObject({
 			code: 422,
 			data: [expect.objectContaining({ field: "headers" })]
 		});
-		await expect(call("ai-providers.create", { name: "bad2", base_url: "http://127.0.0.1:1/v1", api_key_secret: "NO_SUCH_SECRET" })).rejects.toMatchObject({
+		await expect(
+			call("ai-providers.create", {
+				name: "bad2",
+				base_url: "http://127.0.0.1:1/v1",
+				api_key_secret: "NO_SUCH_SECRET"
+			})
+		).rejects.toMatchObject({
 			code: 422,
 			data: [expect.objectContaining({ field: "api_key_secret" })]
 		});
@@ -342,24 +510,45 @@ describeWith(["postgres"])("AI service", () => {
 	test("a completion log row PostgreSQL refuses is written, with its events, once it accepts again; the request itself succeeds", async () => {
 		await sql.query("ALTER TABLE ai_completion_logs RENAME TO ai_completion_logs_away");
 		try {
-			const r = await call("ai.complete", { model: "smart", ...ask("logged later"), temperature: 0.7, requestId: "log-retry-1" });
+			const r = await call("ai.complete", {
+				model: "smart",
+				...ask("logged later"),
+				temperature: 0.7,
+				requestId: "log-retry-1"
+			});
 			expect(r.choices[0].message.content).toBe("echo(a-smart): logged later");
 		} finally {
 			await sql.query("ALTER TABLE ai_completion_logs_away RENAME TO ai_completion_logs");
 		}
-		const completed = async () => (await outboxTypes()).filter(e => e.type === "ai.completion.completed" && e.payload.requestId === "log-retry-1");
+		const completed = async () =>
+			(await outboxTypes()).filter(
+				e => e.type === "ai.completion.completed" && e.payload.requestId === "log-retry-1"
+			);
 		expect(await completed()).toEqual([]); // the events wait with their row
 		const deadline = Date.now() + 10_000;
 		while (!(await logs("log-retry-1")).length && Date.now() < deadline) await new Promise(r => setTimeout(r, 50));
-		expect(await logs("log-retry-1")).toEqual([expect.objectContaining({ status: "success", requested_model: "smart" })]);
+		expect(await logs("log-retry-1")).toEqual([
+			expect.objectContaining({ status: "success", requested_model: "smart" })
+		]);
 		expect(await completed()).toHaveLength(1);
 	});
 
 	describe("what the upstream answers", () => {
 		// A deployment of its own (no fallbacks), created for the test and removed after it.
-		async function withModel<T>(name: string, providerModel: string, kind: string, fn: () => Promise<T>, providerName = "primary"): Promise<T> {
+		async function withModel<T>(
+			name: string,
+			providerModel: string,
+			kind: string,
+			fn: () => Promise<T>,
+			providerName = "primary"
+		): Promise<T> {
 			const provider = (await call("ai-providers.list", {})).rows.find((p: any) => p.name === providerName);
-			const model = await call("ai-models.create", { provider_id: provider.id, name, provider_model: providerModel, kind });
+			const model = await call("ai-models.create", {
+				provider_id: provider.id,
+				name,
+				provider_model: providerModel,
+				kind
+			});
 			try {
 				return await fn();
 			} finally {
@@ -367,21 +556,41 @@ describeWith(["postgres"])("AI service", () => {
 			}
 		}
 		const everythingStored = async () =>
-			JSON.stringify([(await sql.query("SELECT * FROM ai_completion_logs")).rows, (await sql.query("SELECT * FROM outbox")).rows, await call("ai.logs", { limit: 500 })]);
+			JSON.stringify([
+				(await sql.query("SELECT * FROM ai_completion_logs")).rows,
+				(await sql.query("SELECT * FROM outbox")).rows,
+				await call("ai.logs", { limit: 500 })
+			]);
 
 		test("an HTML page, plain text or another API's JSON is a 502 upstream error that relays none of it", async () => {
 			const secret = "INTERNAL-ADMIN-PAGE-7731";
 			await withModel("odd", "a-odd", "chat", async () => {
 				const cases = [
-					[{ status: 200, contentType: "text/html", body: `<html><body>${secret}</body></html>` }, /chat completion \(content type text\/html\)/],
-					[{ status: 200, contentType: "application/json", body: JSON.stringify({ internal: secret }) }, /chat completion \(no choices with a message\)/],
+					[
+						{ status: 200, contentType: "text/html", body: `<html><body>${secret}</body></html>` },
+						/chat completion \(content type text\/html\)/
+					],
+					[
+						{ status: 200, contentType: "application/json", body: JSON.stringify({ internal: secret }) },
+						/chat completion \(no choices with a message\)/
+					],
 					[{ status: 200, body: secret }, /content type none/],
-					[{ status: 404, contentType: "text/plain", body: secret }, /answered 404 with a non-OpenAI body \(content type text\/plain\)/],
-					[{ status: 401, contentType: "text/html; charset=utf-8", body: `<h1>${secret}</h1>` }, /answered 401 with a non-OpenAI body \(content type text\/html\)/]
+					[
+						{ status: 404, contentType: "text/plain", body: secret },
+						/answered 404 with a non-OpenAI body \(content type text\/plain\)/
+					],
+					[
+						{ status: 401, contentType: "text/html; charset=utf-8", body: `<h1>${secret}</h1>` },
+						/answered 401 with a non-OpenAI body \(content type text\/html\)/
+					]
 				] as const;
 				for (const [i, [raw, message]] of cases.entries()) {
 					up.set("a-odd", { raw });
-					const err: any = await call("ai.complete", { model: "odd", ...ask("hi"), requestId: `odd-${i}` }).catch(e => e);
+					const err: any = await call("ai.complete", {
+						model: "odd",
+						...ask("hi"),
+						requestId: `odd-${i}`
+					}).catch(e => e);
 					expect(err).toMatchObject({ code: 502, type: "UPSTREAM_FAILED" });
 					expect(err.message).toMatch(message);
 					expect(JSON.stringify(err)).not.toContain(secret);
@@ -390,19 +599,41 @@ describeWith(["postgres"])("AI service", () => {
 				// A stream that is not an event stream, and an event stream of something else.
 				up.set("a-odd", { raw: { status: 200, contentType: "text/html", body: secret } });
 				const html: any = await call("ai.stream", { model: "odd", ...ask("hi") }).catch(e => e);
-				expect(html).toMatchObject({ code: 502, message: expect.stringMatching(/not an OpenAI-compatible stream \(content type text\/html\)/) });
-				up.set("a-odd", { raw: { status: 200, contentType: "text/event-stream", body: `data: ${JSON.stringify({ secret })}\n\ndata: [DONE]\n\n` } });
+				expect(html).toMatchObject({
+					code: 502,
+					message: expect.stringMatching(/not an OpenAI-compatible stream \(content type text\/html\)/)
+				});
+				up.set("a-odd", {
+					raw: {
+						status: 200,
+						contentType: "text/event-stream",
+						body: `data: ${JSON.stringify({ secret })}\n\ndata: [DONE]\n\n`
+					}
+				});
 				const other: any = await call("ai.stream", { model: "odd", ...ask("hi") }).catch(e => e);
-				expect(other).toMatchObject({ code: 502, message: expect.stringMatching(/stream \(a chunk has no choices\)/) });
-				up.set("a-odd", { raw: { status: 200, contentType: "text/event-stream", body: `data: <b>${secret}</b>\n\n` } });
+				expect(other).toMatchObject({
+					code: 502,
+					message: expect.stringMatching(/stream \(a chunk has no choices\)/)
+				});
+				up.set("a-odd", {
+					raw: { status: 200, contentType: "text/event-stream", body: `data: <b>${secret}</b>\n\n` }
+				});
 				const notJson: any = await call("ai.stream", { model: "odd", ...ask("hi") }).catch(e => e);
-				expect(notJson).toMatchObject({ code: 502, message: expect.stringMatching(/stream \(a line is not JSON\)/) });
+				expect(notJson).toMatchObject({
+					code: 502,
+					message: expect.stringMatching(/stream \(a line is not JSON\)/)
+				});
 				expect(JSON.stringify([html, other, notJson])).not.toContain(secret);
 			});
 			await withModel("odd-embed", "a-odd-embed", "embedding", async () => {
-				up.set("a-odd-embed", { raw: { status: 200, contentType: "application/json", body: JSON.stringify({ data: secret }) } });
+				up.set("a-odd-embed", {
+					raw: { status: 200, contentType: "application/json", body: JSON.stringify({ data: secret }) }
+				});
 				const err: any = await call("ai.embed", { model: "odd-embed", input: "x" }).catch(e => e);
-				expect(err).toMatchObject({ code: 502, message: expect.stringMatching(/not an OpenAI-compatible embedding list/) });
+				expect(err).toMatchObject({
+					code: 502,
+					message: expect.stringMatching(/not an OpenAI-compatible embedding list/)
+				});
 				expect(JSON.stringify(err)).not.toContain(secret);
 			});
 			expect(await everythingStored()).not.toContain(secret);
@@ -415,10 +646,17 @@ describeWith(["postgres"])("AI service", () => {
 			await new Promise<void>(r => target.listen(0, "127.0.0.1", r));
 			try {
 				await withModel("moved", "a-moved", "chat", async () => {
-					for (const location of [`http://127.0.0.1:${(target.address() as AddressInfo).port}/v1/chat/completions`, "http://169.254.169.254/latest/meta-data/"]) {
+					for (const location of [
+						`http://127.0.0.1:${(target.address() as AddressInfo).port}/v1/chat/completions`,
+						"http://169.254.169.254/latest/meta-data/"
+					]) {
 						up.set("a-moved", { raw: { status: 302, headers: { location } } });
 						const err: any = await call("ai.complete", { model: "moved", ...ask("hi") }).catch(e => e);
-						expect(err).toMatchObject({ code: 502, type: "UPSTREAM_FAILED", message: expect.stringContaining("redirect (302), which is not followed") });
+						expect(err).toMatchObject({
+							code: 502,
+							type: "UPSTREAM_FAILED",
+							message: expect.stringContaining("redirect (302), which is not followed")
+						});
 						expect(err.message).not.toContain(location);
 					}
 				});
@@ -432,23 +670,40 @@ describeWith(["postgres"])("AI service", () => {
 			// Not shaped like an sk-… key: only knowing the value can redact it.
 			const key = "AIzaFakeUpstreamKey0e7d41c9";
 			await call("secrets.create", { environment: "production", name: "ECHO_KEY", value: key });
-			await call("ai-providers.create", { name: "echoing", base_url: up.baseUrl, api_key_secret: "ECHO_KEY", timeout_ms: 400 });
+			await call("ai-providers.create", {
+				name: "echoing",
+				base_url: up.baseUrl,
+				api_key_secret: "ECHO_KEY",
+				timeout_ms: 400
+			});
 			await withModel(
 				"echoed",
 				"a-echo",
 				"chat",
 				async () => {
 					up.set("a-echo", { echoCredentials: true });
-					const err: any = await call("ai.complete", { model: "echoed", ...ask("hi"), requestId: "echo-1" }).catch(e => e);
+					const err: any = await call("ai.complete", {
+						model: "echoed",
+						...ask("hi"),
+						requestId: "echo-1"
+					}).catch(e => e);
 					expect(up.requests.at(-1)!.authorization).toBe(`Bearer ${key}`);
 					expect(err).toMatchObject({ code: 400, type: "UPSTREAM_REFUSED" });
 					// The upstream's words stay, the key does not.
-					expect(err.message).toContain("upstream refused the request (401): Incorrect API key provided: authorization=Bearer [redacted]");
-					const streamed: any = await call("ai.stream", { model: "echoed", ...ask("hi"), requestId: "echo-2" }).catch(e => e);
+					expect(err.message).toContain(
+						"upstream refused the request (401): Incorrect API key provided: authorization=Bearer [redacted]"
+					);
+					const streamed: any = await call("ai.stream", {
+						model: "echoed",
+						...ask("hi"),
+						requestId: "echo-2"
+					}).catch(e => e);
 					expect(streamed).toMatchObject({ code: 400 });
 					expect(JSON.stringify([err, streamed, err.message, streamed.message])).not.toContain(key);
 					expect((await logs("echo-1"))[0].error).toContain("[redacted]");
-					const failed = (await outboxTypes()).filter(e => e.type === "ai.completion.failed" && ["echo-1", "echo-2"].includes(e.payload.requestId));
+					const failed = (await outboxTypes()).filter(
+						e => e.type === "ai.completion.failed" && ["echo-1", "echo-2"].includes(e.payload.requestId)
+					);
 					expect(failed).toHaveLength(2);
 					expect(await everythingStored()).not.toContain(key);
 				},
@@ -461,18 +716,45 @@ describeWith(["postgres"])("AI service", () => {
 			await call("secrets.create", { environment: "production", name: "GOOGLE_KEY", value: headerKey });
 			// Typed in, a credential header is refused, naming the header.
 			for (const name of ["X-Goog-Api-Key", "Proxy-Authorization", "api-key", "X-Auth-Token"]) {
-				const err: any = await call("ai-providers.create", { name: "typed", base_url: up.baseUrl, headers: { [name]: "typed-in-value" } }).catch(e => e);
-				expect(err).toMatchObject({ code: 422, data: [expect.objectContaining({ field: "headers", message: expect.stringContaining(`"${name}" carries a credential`) })] });
+				const err: any = await call("ai-providers.create", {
+					name: "typed",
+					base_url: up.baseUrl,
+					headers: { [name]: "typed-in-value" }
+				}).catch(e => e);
+				expect(err).toMatchObject({
+					code: 422,
+					data: [
+						expect.objectContaining({
+							field: "headers",
+							message: expect.stringContaining(`"${name}" carries a credential`)
+						})
+					]
+				});
 			}
-			const missing: any = await call("ai-providers.create", { name: "typed", base_url: up.baseUrl, headers: { "X-Goog-Api-Key": { secret: "NO_SUCH_SECRET" } } }).catch(e => e);
-			expect(missing).toMatchObject({ code: 422, data: [expect.objectContaining({ field: "headers", message: "no secret named NO_SUCH_SECRET in production" })] });
+			const missing: any = await call("ai-providers.create", {
+				name: "typed",
+				base_url: up.baseUrl,
+				headers: { "X-Goog-Api-Key": { secret: "NO_SUCH_SECRET" } }
+			}).catch(e => e);
+			expect(missing).toMatchObject({
+				code: 422,
+				data: [
+					expect.objectContaining({
+						field: "headers",
+						message: "no secret named NO_SUCH_SECRET in production"
+					})
+				]
+			});
 			const provider = await call("ai-providers.create", {
 				name: "google-like",
 				base_url: up.baseUrl,
 				headers: { "X-Goog-Api-Key": { secret: "GOOGLE_KEY" }, "OpenAI-Organization": "org-visible" },
 				timeout_ms: 400
 			});
-			expect(provider.headers).toEqual({ "X-Goog-Api-Key": { secret: "GOOGLE_KEY" }, "OpenAI-Organization": "org-visible" });
+			expect(provider.headers).toEqual({
+				"X-Goog-Api-Key": { secret: "GOOGLE_KEY" },
+				"OpenAI-Organization": "org-visible"
+			});
 			await withModel(
 				"googled",
 				"a-google",
@@ -483,20 +765,37 @@ describeWith(["postgres"])("AI service", () => {
 					expect(up.requests.at(-1)!.headers["x-goog-api-key"]).toBe(headerKey);
 					expect(up.requests.at(-1)!.headers["openai-organization"]).toBe("org-visible");
 					up.set("a-google", { echoCredentials: true, status: 403 });
-					const err: any = await call("ai.complete", { model: "googled", ...ask("hi"), requestId: "echo-header" }).catch(e => e);
+					const err: any = await call("ai.complete", {
+						model: "googled",
+						...ask("hi"),
+						requestId: "echo-header"
+					}).catch(e => e);
 					expect(err.message).toContain("x-goog-api-key=[redacted]");
 					expect(JSON.stringify(err)).not.toContain(headerKey);
 				},
 				"google-like"
 			);
-			const stored = JSON.stringify([(await sql.query("SELECT * FROM ai_providers")).rows, await call("ai-providers.list", {}), await everythingStored()]);
+			const stored = JSON.stringify([
+				(await sql.query("SELECT * FROM ai_providers")).rows,
+				await call("ai-providers.list", {}),
+				await everythingStored()
+			]);
 			expect(stored).not.toContain(headerKey);
 		});
 
 		test("a credential header typed in before the upgrade is removed by the migration; the provider then says which secret to choose", async () => {
-			const provider = await call("ai-providers.create", { name: "legacy", base_url: up.baseUrl, timeout_ms: 400 });
-			await sql.query(`UPDATE ai_providers SET headers = '{"X-Goog-Api-Key": "legacy-typed-key-4410", "OpenAI-Organization": "org-1"}' WHERE id = $1`, [provider.id]);
-			await sql.query(fs.readFileSync(path.resolve(__dirname, "../../migrations/ai/0004_provider_secret_headers.sql"), "utf8"));
+			const provider = await call("ai-providers.create", {
+				name: "legacy",
+				base_url: up.baseUrl,
+				timeout_ms: 400
+			});
+			await sql.query(
+				`UPDATE ai_providers SET headers = '{"X-Goog-Api-Key": "legacy-typed-key-4410", "OpenAI-Organization": "org-1"}' WHERE id = $1`,
+				[provider.id]
+			);
+			await sql.query(
+				fs.readFileSync(path.resolve(__dirname, "../../migrations/ai/0004_provider_secret_headers.sql"), "utf8")
+			);
 			const row = (await sql.query("SELECT headers FROM ai_providers WHERE id = $1", [provider.id])).rows[0];
 			expect(row.headers).toEqual({ "X-Goog-Api-Key": { secret: null }, "OpenAI-Organization": "org-1" });
 			broker.broadcast("ai.config.changed", { organizationId: owner.organization.id });
@@ -506,15 +805,22 @@ describeWith(["postgres"])("AI service", () => {
 				"chat",
 				async () => {
 					const err: any = await call("ai.complete", { model: "legacy-model", ...ask("hi") }).catch(e => e);
-					expect(err).toMatchObject({ code: 400, message: expect.stringContaining("header X-Goog-Api-Key needs a secret") });
+					expect(err).toMatchObject({
+						code: 400,
+						message: expect.stringContaining("header X-Goog-Api-Key needs a secret")
+					});
 					expect(up.count("a-legacy")).toBe(0);
 				},
 				"legacy"
 			);
 			// Moving the provider to another environment must settle the header too.
-			await expect(call("ai-providers.update", { id: provider.id, api_key_environment: "staging" })).rejects.toMatchObject({
+			await expect(
+				call("ai-providers.update", { id: provider.id, api_key_environment: "staging" })
+			).rejects.toMatchObject({
 				code: 422,
-				data: [expect.objectContaining({ field: "headers", message: expect.stringContaining("X-Goog-Api-Key") })]
+				data: [
+					expect.objectContaining({ field: "headers", message: expect.stringContaining("X-Goog-Api-Key") })
+				]
 			});
 		});
 	});

@@ -14,7 +14,8 @@ function fakeDatabase() {
 		await fn({
 			query: async (text: string, values: unknown[] = []) => {
 				statements.push({ text, params: values.length });
-				if (text.startsWith("INSERT INTO ai_completion_logs")) for (let i = 0; i < values.length; i += 23) rows.push(values[i] as string);
+				if (text.startsWith("INSERT INTO ai_completion_logs"))
+					for (let i = 0; i < values.length; i += 23) rows.push(values[i] as string);
 				return { rows: [], rowCount: 0 };
 			}
 		});
@@ -23,7 +24,10 @@ function fakeDatabase() {
 	return { written, statements, inTransaction, setDown: (d: boolean) => (down = d) };
 }
 
-const entry = (id: string): LogEntry => ({ values: [id, ...Array(22).fill(null)], events: [{ id: `ev-${id}`, type: "ai.completion.completed" }] });
+const entry = (id: string): LogEntry => ({
+	values: [id, ...Array(22).fill(null)],
+	events: [{ id: `ev-${id}`, type: "ai.completion.completed" }]
+});
 const until = async (cond: () => boolean, ms = 5000) => {
 	const end = Date.now() + ms;
 	while (!cond()) {
@@ -36,7 +40,10 @@ describe("completion log writer", () => {
 	test("entries refused during an outage are written once the database is back, in order and once each", async () => {
 		const db = fakeDatabase();
 		const errors: [number, number][] = [];
-		const writer = new LogWriter(db.inTransaction, 0, (_err, pending, dropped) => errors.push([pending, dropped]), { retryMinMs: 20, retryMaxMs: 40 });
+		const writer = new LogWriter(db.inTransaction, 0, (_err, pending, dropped) => errors.push([pending, dropped]), {
+			retryMinMs: 20,
+			retryMaxMs: 40
+		});
 		await writer.add(entry("a"));
 		db.setDown(true);
 		await writer.add(entry("b"));
@@ -67,7 +74,11 @@ describe("completion log writer", () => {
 	test("past its bound the oldest entries are given up and counted; close reports what is still unwritten", async () => {
 		const db = fakeDatabase();
 		const errors: [number, number][] = [];
-		const writer = new LogWriter(db.inTransaction, 0, (_err, pending, dropped) => errors.push([pending, dropped]), { maxPending: 5, retryMinMs: 10_000, retryMaxMs: 10_000 });
+		const writer = new LogWriter(db.inTransaction, 0, (_err, pending, dropped) => errors.push([pending, dropped]), {
+			maxPending: 5,
+			retryMinMs: 10_000,
+			retryMaxMs: 10_000
+		});
 		db.setDown(true);
 		for (let i = 0; i < 8; i++) await writer.add(entry(`x${i}`));
 		expect(errors).toEqual([[1, 0]]); // one attempt, then the queue waits for the retry

@@ -48,12 +48,28 @@ describeWith(["postgres"])("a service acting for an organization", () => {
 		const t = await createTestBroker(env, FILES);
 		broker = t.broker;
 		stop = t.stop;
-		const owner: any = await broker.call("auth.register", { email: "jobs@example.com", password: "correct horse battery", name: "Jobs" });
+		const owner: any = await broker.call("auth.register", {
+			email: "jobs@example.com",
+			password: "correct horse battery",
+			name: "Jobs"
+		});
 		org = owner.organization.id;
 		const auth = await broker.call("auth.resolve", { token: owner.accessToken, organizationId: org });
-		await broker.call("secrets.create", { environment: "production", name: "JOB_KEY", value: KEY }, as(auth as AuthInfo));
-		const p: any = await broker.call("ai-providers.create", { name: "p", base_url: base, api_key_secret: "JOB_KEY" }, as(auth as AuthInfo));
-		await broker.call("ai-models.create", { provider_id: p.id, name: "smart", provider_model: "a-smart" }, as(auth as AuthInfo));
+		await broker.call(
+			"secrets.create",
+			{ environment: "production", name: "JOB_KEY", value: KEY },
+			as(auth as AuthInfo)
+		);
+		const p: any = await broker.call(
+			"ai-providers.create",
+			{ name: "p", base_url: base, api_key_secret: "JOB_KEY" },
+			as(auth as AuthInfo)
+		);
+		await broker.call(
+			"ai-models.create",
+			{ provider_id: p.id, name: "smart", provider_model: "a-smart" },
+			as(auth as AuthInfo)
+		);
 	}, 60_000);
 
 	afterAll(async () => {
@@ -79,18 +95,27 @@ describeWith(["postgres"])("a service acting for an organization", () => {
 		const cred = deriveCredential(getConfig().serviceIdentityKey!, "demo-job");
 		const binding = permissionsBinding(["ai:write"]);
 		const forEmbed = signCall("demo-job", cred, "ai.embed", org, binding);
-		await expect(broker.call("ai.complete", ask, { meta: { auth: forged, [IDENTITY_META]: forEmbed } })).rejects.toMatchObject({ code: 403 });
+		await expect(
+			broker.call("ai.complete", ask, { meta: { auth: forged, [IDENTITY_META]: forEmbed } })
+		).rejects.toMatchObject({ code: 403 });
 		// Permissions widened after signing are not the ones proven.
 		const signed = signCall("demo-job", cred, "ai.configure", org, binding);
 		const widened = principal(org, ["ai:manage"]);
-		await expect(broker.call("ai.configure", { cooldownSeconds: 5 }, { meta: { auth: widened, [IDENTITY_META]: signed } })).rejects.toMatchObject({ code: 403 });
+		await expect(
+			broker.call("ai.configure", { cooldownSeconds: 5 }, { meta: { auth: widened, [IDENTITY_META]: signed } })
+		).rejects.toMatchObject({ code: 403 });
 		// With its proof and a permission it declares, the same call goes through.
 		const ok = signCall("demo-job", cred, "ai.complete", org, binding);
-		await expect(broker.call("ai.complete", ask, { meta: { auth: forged, [IDENTITY_META]: ok } })).resolves.toMatchObject({ object: "chat.completion" });
+		await expect(
+			broker.call("ai.complete", ask, { meta: { auth: forged, [IDENTITY_META]: ok } })
+		).resolves.toMatchObject({ object: "chat.completion" });
 	});
 
 	test("a service acts only with the permissions its manifest declares", async () => {
 		const job: any = broker.getLocalService("demo-job");
-		await expect(job.callForOrganization(org, "ai.configure", { cooldownSeconds: 5 })).rejects.toMatchObject({ code: 403, message: expect.stringContaining("does not declare permission ai:manage") });
+		await expect(job.callForOrganization(org, "ai.configure", { cooldownSeconds: 5 })).rejects.toMatchObject({
+			code: 403,
+			message: expect.stringContaining("does not declare permission ai:manage")
+		});
 	});
 });

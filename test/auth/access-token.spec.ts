@@ -58,7 +58,8 @@ describe("access token verification", () => {
 			"a newline at the end": `${s}\n`
 		};
 		expect(new Set([s, ...Object.values(variants)]).size).toBe(Object.keys(variants).length + 1);
-		for (const [name, sig] of Object.entries(variants)) expect([name, await verifyAccessToken(SECRET, `${h}.${p}.${sig}`)]).toEqual([name, null]);
+		for (const [name, sig] of Object.entries(variants))
+			expect([name, await verifyAccessToken(SECRET, `${h}.${p}.${sig}`)]).toEqual([name, null]);
 	});
 
 	test("another encoding of the same header or payload is refused", async () => {
@@ -70,7 +71,8 @@ describe("access token verification", () => {
 			"four segments": `${token}.`,
 			"two segments": `${h}.${p}`
 		};
-		for (const [name, t] of Object.entries(variants)) expect([name, await verifyAccessToken(SECRET, t)]).toEqual([name, null]);
+		for (const [name, t] of Object.entries(variants))
+			expect([name, await verifyAccessToken(SECRET, t)]).toEqual([name, null]);
 	});
 
 	test("the algorithm is pinned, even when the rest is signed with the real secret", async () => {
@@ -83,7 +85,8 @@ describe("access token verification", () => {
 			"with a key id": enc({ alg: "HS256", typ: "JWT", kid: "x" }),
 			"with crit": enc({ alg: "HS256", typ: "JWT", crit: ["exp"] })
 		};
-		for (const [name, header] of Object.entries(headers)) expect([name, await verifyAccessToken(SECRET, sign(header, payload))]).toEqual([name, null]);
+		for (const [name, header] of Object.entries(headers))
+			expect([name, await verifyAccessToken(SECRET, sign(header, payload))]).toEqual([name, null]);
 		expect(await verifyAccessToken(SECRET, `${enc({ alg: "none", typ: "JWT" })}.${payload}.`)).toBeNull();
 		// The control: the same payload under the pinned header is accepted.
 		expect(await verifyAccessToken(SECRET, sign(HEADER, payload))).toMatchObject(CLAIMS);
@@ -107,8 +110,11 @@ describe("access token verification", () => {
 			"not JSON": "{sub:",
 			null: null
 		};
-		for (const [name, payload] of Object.entries(payloads)) expect([name, await verifyAccessToken(SECRET, sign(HEADER, enc(payload)))]).toEqual([name, null]);
-		expect(await verifyAccessToken(SECRET, sign(HEADER, enc({ ...CLAIMS, iat: t, nbf: t, exp: t + 900 })))).toMatchObject(CLAIMS);
+		for (const [name, payload] of Object.entries(payloads))
+			expect([name, await verifyAccessToken(SECRET, sign(HEADER, enc(payload)))]).toEqual([name, null]);
+		expect(
+			await verifyAccessToken(SECRET, sign(HEADER, enc({ ...CLAIMS, iat: t, nbf: t, exp: t + 900 })))
+		).toMatchObject(CLAIMS);
 	});
 
 	test("a token signed with another secret is refused", async () => {

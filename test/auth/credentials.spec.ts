@@ -19,7 +19,9 @@ let PORT = 0;
 const TOKEN_TTL = 10; // ACCESS_TOKEN_TTL's minimum: the expiry test waits about this long
 const PASSWORD = "correct horse battery";
 const MASTER_KEY = crypto.randomBytes(32).toString("base64");
-const AUTH = ["auth.service.ts", "organizations.service.ts", "teams.service.ts", "api-keys.service.ts"].map(f => `services/auth/${f}`);
+const AUTH = ["auth.service.ts", "organizations.service.ts", "teams.service.ts", "api-keys.service.ts"].map(
+	f => `services/auth/${f}`
+);
 
 type Res = { status: number; body: any };
 type Creds = { token?: string; apiKey?: string; org?: string };
@@ -29,7 +31,11 @@ async function http(method: string, url: string, creds: Creds = {}, body?: unkno
 	if (creds.apiKey) headers["x-api-key"] = creds.apiKey;
 	if (creds.org) headers["x-organization-id"] = creds.org;
 	if (body !== undefined) headers["content-type"] = "application/json";
-	const r = await fetch(`http://127.0.0.1:${PORT}/api${url}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+	const r = await fetch(`http://127.0.0.1:${PORT}/api${url}`, {
+		method,
+		headers,
+		body: body === undefined ? undefined : JSON.stringify(body)
+	});
 	const text = await r.text();
 	return { status: r.status, body: text ? JSON.parse(text) : undefined };
 }
@@ -47,7 +53,8 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 	const brokers: ServiceBroker[] = [];
 	let owner: any, member: any, orgId: string, ownerKey: string, secretId: string;
 
-	const login = async (email: string) => (await http("POST", "/auth/login", {}, { email, password: PASSWORD })).body.accessToken as string;
+	const login = async (email: string) =>
+		(await http("POST", "/auth/login", {}, { email, password: PASSWORD })).body.accessToken as string;
 	const mintKey = async (creds: Creds, body: Record<string, unknown>) => http("POST", "/auth/api-keys", creds, body);
 
 	async function node(nodeID: string, files: string[]) {
@@ -84,16 +91,30 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 		await a.waitForServices(["secrets", "teams", "auth"], 20_000);
 		// The gateway routes node B's services once it has seen them (moleculer-web regenerates its aliases).
 		const deadline = Date.now() + 20_000;
-		const routed = async () => (await http("POST", "/auth/login", {}, {})).status !== 404 && (await http("GET", "/secrets")).status !== 404;
+		const routed = async () =>
+			(await http("POST", "/auth/login", {}, {})).status !== 404 &&
+			(await http("GET", "/secrets")).status !== 404;
 		while (!(await routed()) && Date.now() < deadline) await new Promise(r => setTimeout(r, 100));
 
-		const reg = async (email: string) => (await http("POST", "/auth/register", {}, { email, password: PASSWORD, name: email.split("@")[0] })).body;
+		const reg = async (email: string) =>
+			(await http("POST", "/auth/register", {}, { email, password: PASSWORD, name: email.split("@")[0] })).body;
 		owner = await reg("owner@example.com");
 		member = await reg("member@example.com");
 		orgId = owner.organization.id;
 		const asOwner = { token: owner.accessToken, org: orgId };
-		expect((await http("POST", `/auth/organizations/${orgId}/members`, asOwner, { email: "member@example.com", role: "member" })).status).toBe(200);
-		const secret = await http("POST", "/secrets", asOwner, { environment: "production", name: "DEPLOY_TOKEN", value: "deploy-VALUE-1" });
+		expect(
+			(
+				await http("POST", `/auth/organizations/${orgId}/members`, asOwner, {
+					email: "member@example.com",
+					role: "member"
+				})
+			).status
+		).toBe(200);
+		const secret = await http("POST", "/secrets", asOwner, {
+			environment: "production",
+			name: "DEPLOY_TOKEN",
+			value: "deploy-VALUE-1"
+		});
 		expect(secret.status).toBe(200);
 		secretId = secret.body.id;
 		ownerKey = (await mintKey(asOwner, { name: "owner-full" })).body.key;
@@ -107,7 +128,9 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 		const conn = await amqp.connect(AMQP_URL).catch(() => undefined);
 		if (conn) {
 			const ch = await conn.createChannel();
-			for (const id of nodeIds) for (const kind of ["REQ", "RES", "EVENT"]) await ch.deleteQueue(`MOL-${namespace}.${kind}.${id}`).catch(() => undefined);
+			for (const id of nodeIds)
+				for (const kind of ["REQ", "RES", "EVENT"])
+					await ch.deleteQueue(`MOL-${namespace}.${kind}.${id}`).catch(() => undefined);
 			await conn.close().catch(() => undefined);
 		}
 	});
@@ -130,7 +153,9 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 			}
 			expect((await mintKey({ apiKey: limited.key }, { name: "down", role: "viewer" })).body.role).toBe("viewer");
 			// The owner's full-rights key still reveals: the refusals above are the ceiling, not a broken key.
-			expect((await http("POST", `/secrets/${secretId}/reveal`, { apiKey: ownerKey })).body.value).toBe("deploy-VALUE-1");
+			expect((await http("POST", `/secrets/${secretId}/reveal`, { apiKey: ownerKey })).body.value).toBe(
+				"deploy-VALUE-1"
+			);
 		});
 
 		test("a key minted by a key never outlives it: capped at its expiry, revoked with it", async () => {
@@ -138,11 +163,13 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 			const longer = (await mintKey({ apiKey: parent.key }, { name: "year", expiresInDays: 365 })).body;
 			const unlimited = (await mintKey({ apiKey: parent.key }, { name: "forever" })).body;
 			const grandchild = (await mintKey({ apiKey: unlimited.key }, { name: "deeper" })).body;
-			for (const k of [longer, unlimited, grandchild]) expect(new Date(k.expires_at).getTime()).toBeLessThanOrEqual(new Date(parent.expires_at).getTime());
+			for (const k of [longer, unlimited, grandchild])
+				expect(new Date(k.expires_at).getTime()).toBeLessThanOrEqual(new Date(parent.expires_at).getTime());
 			expect((await http("GET", "/auth/me", { apiKey: grandchild.key })).status).toBe(200);
 
 			expect((await http("DELETE", `/auth/api-keys/${parent.id}`, { apiKey: ownerKey })).status).toBe(200);
-			for (const k of [parent, longer, unlimited, grandchild]) expect([k.name, (await http("GET", "/auth/me", { apiKey: k.key })).status]).toEqual([k.name, 401]);
+			for (const k of [parent, longer, unlimited, grandchild])
+				expect([k.name, (await http("GET", "/auth/me", { apiKey: k.key })).status]).toEqual([k.name, 401]);
 		});
 
 		test("a key cannot revoke keys that are not its own descendants", async () => {
@@ -165,12 +192,25 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 			const created = await http("POST", "/auth/organizations", { apiKey: key }, { name: "Sneaky" });
 			expect(created.status).toBe(403);
 			expect(created.body.error.message).toMatch(/API key/);
-			expect((await http("GET", "/auth/organizations", { apiKey: key })).body.map((o: any) => o.id)).toEqual([orgId]);
-			expect((await http("GET", "/auth/me", { apiKey: key })).body.organizations.map((o: any) => o.id)).toEqual([orgId]);
+			expect((await http("GET", "/auth/organizations", { apiKey: key })).body.map((o: any) => o.id)).toEqual([
+				orgId
+			]);
+			expect((await http("GET", "/auth/me", { apiKey: key })).body.organizations.map((o: any) => o.id)).toEqual([
+				orgId
+			]);
 			// Switching organization, or reaching into the other one by id.
 			expect((await http("GET", "/auth/teams", { apiKey: key, org: other.body.id })).status).toBe(403);
 			expect((await http("GET", `/auth/organizations/${other.body.id}`, { apiKey: key })).status).toBe(404);
-			expect((await http("POST", `/auth/organizations/${other.body.id}/members`, { apiKey: key }, { email: "member@example.com" })).status).toBe(404);
+			expect(
+				(
+					await http(
+						"POST",
+						`/auth/organizations/${other.body.id}/members`,
+						{ apiKey: key },
+						{ email: "member@example.com" }
+					)
+				).status
+			).toBe(404);
 			expect((await http("DELETE", `/auth/organizations/${other.body.id}`, { apiKey: key })).status).toBe(404);
 			// Its user's session still reaches both.
 			expect((await http("GET", "/auth/teams", { token, org: other.body.id })).status).toBe(200);
@@ -178,13 +218,43 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 
 		test("a limited key cannot hand out a role above its own, by invitation or role change", async () => {
 			const admin = (await mintKey({ apiKey: ownerKey }, { name: "admin", role: "admin" })).body;
-			await http("POST", "/auth/register", {}, { email: "invitee@example.com", password: PASSWORD, name: "invitee" });
-			const invite = await http("POST", `/auth/organizations/${orgId}/members`, { apiKey: admin.key }, { email: "invitee@example.com", role: "owner" });
+			await http(
+				"POST",
+				"/auth/register",
+				{},
+				{ email: "invitee@example.com", password: PASSWORD, name: "invitee" }
+			);
+			const invite = await http(
+				"POST",
+				`/auth/organizations/${orgId}/members`,
+				{ apiKey: admin.key },
+				{ email: "invitee@example.com", role: "owner" }
+			);
 			expect(invite.status).toBe(403);
 			expect(invite.body.error.message).toContain("owner");
-			expect((await http("POST", `/auth/organizations/${orgId}/members`, { apiKey: admin.key }, { email: "invitee@example.com", role: "member" })).status).toBe(200);
-			const userId = (await http("GET", `/auth/organizations/${orgId}/members`, { apiKey: admin.key })).body.find((m: any) => m.email === "invitee@example.com").userId;
-			expect((await http("PATCH", `/auth/organizations/${orgId}/members/${userId}`, { apiKey: admin.key }, { role: "owner" })).status).toBe(403);
+			expect(
+				(
+					await http(
+						"POST",
+						`/auth/organizations/${orgId}/members`,
+						{ apiKey: admin.key },
+						{ email: "invitee@example.com", role: "member" }
+					)
+				).status
+			).toBe(200);
+			const userId = (await http("GET", `/auth/organizations/${orgId}/members`, { apiKey: admin.key })).body.find(
+				(m: any) => m.email === "invitee@example.com"
+			).userId;
+			expect(
+				(
+					await http(
+						"PATCH",
+						`/auth/organizations/${orgId}/members/${userId}`,
+						{ apiKey: admin.key },
+						{ role: "owner" }
+					)
+				).status
+			).toBe(403);
 		});
 	});
 
@@ -202,7 +272,10 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 
 		test("an API key stops working at its expires_at, even with its identity cached", async () => {
 			const key = (await mintKey({ apiKey: ownerKey }, { name: "short", expiresInDays: 1 })).body;
-			const { rows } = await sql.query("UPDATE api_keys SET expires_at = now() + interval '2 seconds' WHERE id = $1 RETURNING expires_at", [key.id]);
+			const { rows } = await sql.query(
+				"UPDATE api_keys SET expires_at = now() + interval '2 seconds' WHERE id = $1 RETURNING expires_at",
+				[key.id]
+			);
 			const expires = new Date(rows[0].expires_at).getTime();
 			expect((await http("GET", "/auth/me", { apiKey: key.key })).status).toBe(200);
 			await until(expires + 1);
@@ -213,9 +286,22 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 	describe("team-granted access ends with the membership, on every replica", () => {
 		async function grantedMember() {
 			const asOwner = { token: await login("owner@example.com"), org: orgId };
-			const team = (await http("POST", "/auth/teams", asOwner, { name: `team-${crypto.randomBytes(3).toString("hex")}` })).body;
-			expect((await http("POST", `/auth/teams/${team.id}/members`, asOwner, { userId: member.user.id })).status).toBe(200);
-			expect((await http("POST", "/secrets/grants", asOwner, { secretId, permission: "read", granteeType: "team", granteeId: team.id })).status).toBe(200);
+			const team = (
+				await http("POST", "/auth/teams", asOwner, { name: `team-${crypto.randomBytes(3).toString("hex")}` })
+			).body;
+			expect(
+				(await http("POST", `/auth/teams/${team.id}/members`, asOwner, { userId: member.user.id })).status
+			).toBe(200);
+			expect(
+				(
+					await http("POST", "/secrets/grants", asOwner, {
+						secretId,
+						permission: "read",
+						granteeType: "team",
+						granteeId: team.id
+					})
+				).status
+			).toBe(200);
 			const asMember = { token: await login("member@example.com"), org: orgId };
 			// Team membership is now cached on node B, where secrets asks for it.
 			expect((await http("POST", `/secrets/${secretId}/reveal`, asMember)).body.value).toBe("deploy-VALUE-1");
@@ -225,7 +311,9 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 
 		test("removed from the team: the very next reveal is refused", async () => {
 			const { asOwner, asMember, team } = await grantedMember();
-			expect((await http("DELETE", `/auth/teams/${team.id}/members/${member.user.id}`, asOwner)).status).toBe(200);
+			expect((await http("DELETE", `/auth/teams/${team.id}/members/${member.user.id}`, asOwner)).status).toBe(
+				200
+			);
 			expect((await http("POST", `/secrets/${secretId}/reveal`, asMember)).status).toBe(403);
 		});
 
@@ -237,8 +325,17 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 
 		test("removed from the organization and added back: the old team grant is gone", async () => {
 			const { asOwner, team } = await grantedMember();
-			expect((await http("DELETE", `/auth/organizations/${orgId}/members/${member.user.id}`, asOwner)).status).toBe(200);
-			expect((await http("POST", `/auth/organizations/${orgId}/members`, asOwner, { email: "member@example.com", role: "member" })).status).toBe(200);
+			expect(
+				(await http("DELETE", `/auth/organizations/${orgId}/members/${member.user.id}`, asOwner)).status
+			).toBe(200);
+			expect(
+				(
+					await http("POST", `/auth/organizations/${orgId}/members`, asOwner, {
+						email: "member@example.com",
+						role: "member"
+					})
+				).status
+			).toBe(200);
 			const asMember = { token: await login("member@example.com"), org: orgId };
 			expect((await http("GET", `/auth/teams/${team.id}/members`, asOwner)).body).toEqual([]);
 			expect((await http("POST", `/secrets/${secretId}/reveal`, asMember)).status).toBe(403);

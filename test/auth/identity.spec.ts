@@ -5,15 +5,22 @@ import type { ServiceBroker } from "moleculer";
 import { getDb } from "../../lib/db";
 import { digest } from "../../services/auth/credentials";
 
-const AUTH_FILES = ["services/auth/auth.service.ts", "services/auth/organizations.service.ts", "services/auth/teams.service.ts", "services/auth/api-keys.service.ts"];
+const AUTH_FILES = [
+	"services/auth/auth.service.ts",
+	"services/auth/organizations.service.ts",
+	"services/auth/teams.service.ts",
+	"services/auth/api-keys.service.ts"
+];
 
 describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 	let broker: ServiceBroker;
 	let stop: () => Promise<void>;
 	let drop: () => Promise<void>;
 
-	const register = (email: string) => broker.call<any, any>("auth.register", { email, password: "correct horse battery", name: email.split("@")[0] });
-	const resolve = (token: string, organizationId?: string) => broker.call<any, any>("auth.resolve", { token, organizationId });
+	const register = (email: string) =>
+		broker.call<any, any>("auth.register", { email, password: "correct horse battery", name: email.split("@")[0] });
+	const resolve = (token: string, organizationId?: string) =>
+		broker.call<any, any>("auth.resolve", { token, organizationId });
 
 	beforeAll(async () => {
 		const db = await createTestDatabase();
@@ -44,23 +51,38 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 	});
 
 	test("malformed input gets a 422 that names the field", async () => {
-		await expect(broker.call("auth.register", { email: "not-an-email", password: "correct horse battery", name: "x" })).rejects.toMatchObject({
+		await expect(
+			broker.call("auth.register", { email: "not-an-email", password: "correct horse battery", name: "x" })
+		).rejects.toMatchObject({
 			code: 422,
 			data: [expect.objectContaining({ field: "email" })]
 		});
-		await expect(broker.call("auth.register", { email: "b@example.com", password: "short", name: "x" })).rejects.toMatchObject({
+		await expect(
+			broker.call("auth.register", { email: "b@example.com", password: "short", name: "x" })
+		).rejects.toMatchObject({
 			code: 422,
 			data: [expect.objectContaining({ field: "password" })]
 		});
-		await expect(broker.call("auth.register", { email: "b@example.com", password: "correct horse battery", name: "x", admin: true })).rejects.toMatchObject({
+		await expect(
+			broker.call("auth.register", {
+				email: "b@example.com",
+				password: "correct horse battery",
+				name: "x",
+				admin: true
+			})
+		).rejects.toMatchObject({
 			code: 422,
 			data: [expect.objectContaining({ field: "admin" })]
 		});
 	});
 
 	test("wrong password and unknown user get the same 401", async () => {
-		const wrong: any = await broker.call("auth.login", { email: "ada@example.com", password: "wrong password!!" }).catch(e => e);
-		const unknown: any = await broker.call("auth.login", { email: "nobody@example.com", password: "wrong password!!" }).catch(e => e);
+		const wrong: any = await broker
+			.call("auth.login", { email: "ada@example.com", password: "wrong password!!" })
+			.catch(e => e);
+		const unknown: any = await broker
+			.call("auth.login", { email: "nobody@example.com", password: "wrong password!!" })
+			.catch(e => e);
 		expect(wrong.code).toBe(401);
 		expect(unknown.code).toBe(401);
 		expect(wrong.message).toBe(unknown.message);
@@ -68,38 +90,60 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 	});
 
 	test("refresh rotates; reusing a used refresh token revokes the whole session", async () => {
-		const login = await broker.call<any, any>("auth.login", { email: "ada@example.com", password: "correct horse battery" });
+		const login = await broker.call<any, any>("auth.login", {
+			email: "ada@example.com",
+			password: "correct horse battery"
+		});
 		const second = await broker.call<any, any>("auth.refresh", { refreshToken: login.refreshToken });
 		expect(second.refreshToken).not.toBe(login.refreshToken);
 		const third = await broker.call<any, any>("auth.refresh", { refreshToken: second.refreshToken });
 		// Replaying the first token: refused, and every token of the family dies with it.
-		await expect(broker.call("auth.refresh", { refreshToken: login.refreshToken })).rejects.toMatchObject({ code: 401 });
-		await expect(broker.call("auth.refresh", { refreshToken: third.refreshToken })).rejects.toMatchObject({ code: 401 });
+		await expect(broker.call("auth.refresh", { refreshToken: login.refreshToken })).rejects.toMatchObject({
+			code: 401
+		});
+		await expect(broker.call("auth.refresh", { refreshToken: third.refreshToken })).rejects.toMatchObject({
+			code: 401
+		});
 		await expect(resolve(third.accessToken)).rejects.toMatchObject({ code: 401 });
 	});
 
 	test("sessions that can no longer be refreshed are pruned; live ones (and their used tokens) stay", async () => {
 		const db = await getDb();
-		const ended = await broker.call<any, any>("auth.login", { email: "ada@example.com", password: "correct horse battery" });
-		const live = await broker.call<any, any>("auth.login", { email: "ada@example.com", password: "correct horse battery" });
+		const ended = await broker.call<any, any>("auth.login", {
+			email: "ada@example.com",
+			password: "correct horse battery"
+		});
+		const live = await broker.call<any, any>("auth.login", {
+			email: "ada@example.com",
+			password: "correct horse battery"
+		});
 		await broker.call("auth.refresh", { refreshToken: live.refreshToken }); // the live session now holds a used token too
 		const family = async (refreshToken: string) =>
-			(await db.query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1", [digest(refreshToken)])).rows[0]?.family_id;
+			(await db.query("SELECT family_id FROM refresh_tokens WHERE token_hash = $1", [digest(refreshToken)]))
+				.rows[0]?.family_id;
 		const [endedFamily, liveFamily] = [await family(ended.refreshToken), await family(live.refreshToken)];
 		expect(endedFamily && liveFamily).toBeTruthy();
-		await db.query("UPDATE refresh_tokens SET expires_at = now() - interval '2 days' WHERE family_id = $1", [endedFamily]);
+		await db.query("UPDATE refresh_tokens SET expires_at = now() - interval '2 days' WHERE family_id = $1", [
+			endedFamily
+		]);
 		await (broker.getLocalService("auth") as any).pruneSessions();
-		const count = async (f: string) => (await db.query("SELECT count(*)::int AS n FROM refresh_tokens WHERE family_id = $1", [f])).rows[0].n;
+		const count = async (f: string) =>
+			(await db.query("SELECT count(*)::int AS n FROM refresh_tokens WHERE family_id = $1", [f])).rows[0].n;
 		expect(await count(endedFamily)).toBe(0);
 		expect(await count(liveFamily)).toBe(2);
 	});
 
 	test("logout ends the session: its access and refresh tokens stop working", async () => {
-		const login = await broker.call<any, any>("auth.login", { email: "ada@example.com", password: "correct horse battery" });
+		const login = await broker.call<any, any>("auth.login", {
+			email: "ada@example.com",
+			password: "correct horse battery"
+		});
 		const auth = await resolve(login.accessToken, login.defaultOrganizationId);
 		await broker.call("auth.logout", {}, as(auth));
 		await expect(resolve(login.accessToken)).rejects.toMatchObject({ code: 401 });
-		await expect(broker.call("auth.refresh", { refreshToken: login.refreshToken })).rejects.toMatchObject({ code: 401 });
+		await expect(broker.call("auth.refresh", { refreshToken: login.refreshToken })).rejects.toMatchObject({
+			code: 401
+		});
 	});
 
 	test("a forged or tampered token is refused", async () => {
@@ -147,53 +191,95 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 			}
 			const listA: any = await broker.call("teams.list", {}, as(authA));
 			expect(listA.rows).toEqual([]);
-			const found: any = await broker.call("teams.find", { query: { organization_id: ownerB.organization.id } }, as(authA));
+			const found: any = await broker.call(
+				"teams.find",
+				{ query: { organization_id: ownerB.organization.id } },
+				as(authA)
+			);
 			expect(found).toEqual([]);
 			// B's team is untouched.
 			expect(await broker.call("teams.get", { id: teamB.id }, as(authB))).toMatchObject({ name: "Platform" });
 		});
 
 		test("a client cannot move a row to another organization", async () => {
-			await expect(broker.call("teams.create", { name: "x", organization_id: ownerB.organization.id }, as(authA))).rejects.toMatchObject({ code: 422 });
-			await expect(broker.call("teams.update", { id: teamB.id, organization_id: ownerA.organization.id }, as(authB))).rejects.toMatchObject({ code: 422 });
+			await expect(
+				broker.call("teams.create", { name: "x", organization_id: ownerB.organization.id }, as(authA))
+			).rejects.toMatchObject({ code: 422 });
+			await expect(
+				broker.call("teams.update", { id: teamB.id, organization_id: ownerA.organization.id }, as(authB))
+			).rejects.toMatchObject({ code: 422 });
 		});
 
 		test("roles: a viewer reads but cannot write; an admin cannot make owners", async () => {
 			const viewer = await register("viewer@example.com");
 			const admin = await register("admin@example.com");
-			await broker.call("organizations.addMember", { id: ownerB.organization.id, email: "viewer@example.com", role: "viewer" }, as(authB));
-			await broker.call("organizations.addMember", { id: ownerB.organization.id, email: "admin@example.com", role: "admin" }, as(authB));
+			await broker.call(
+				"organizations.addMember",
+				{ id: ownerB.organization.id, email: "viewer@example.com", role: "viewer" },
+				as(authB)
+			);
+			await broker.call(
+				"organizations.addMember",
+				{ id: ownerB.organization.id, email: "admin@example.com", role: "admin" },
+				as(authB)
+			);
 			const authViewer = await resolve(viewer.accessToken, ownerB.organization.id);
 			const authAdmin = await resolve(admin.accessToken, ownerB.organization.id);
 			expect(authViewer.role).toBe("viewer");
 
 			expect(await broker.call("teams.get", { id: teamB.id }, as(authViewer))).toMatchObject({ id: teamB.id });
-			await expect(broker.call("teams.create", { name: "nope" }, as(authViewer))).rejects.toMatchObject({ code: 403 });
-			await expect(broker.call("apikeys.create", { name: "nope" }, as(authViewer))).rejects.toMatchObject({ code: 403 });
-			await expect(broker.call("organizations.update", { id: ownerB.organization.id, name: "x" }, as(authViewer))).rejects.toMatchObject({ code: 403 });
+			await expect(broker.call("teams.create", { name: "nope" }, as(authViewer))).rejects.toMatchObject({
+				code: 403
+			});
+			await expect(broker.call("apikeys.create", { name: "nope" }, as(authViewer))).rejects.toMatchObject({
+				code: 403
+			});
+			await expect(
+				broker.call("organizations.update", { id: ownerB.organization.id, name: "x" }, as(authViewer))
+			).rejects.toMatchObject({ code: 403 });
 
 			await expect(
-				broker.call("organizations.updateMember", { id: ownerB.organization.id, userId: viewer.user.id, role: "owner" }, as(authAdmin))
+				broker.call(
+					"organizations.updateMember",
+					{ id: ownerB.organization.id, userId: viewer.user.id, role: "owner" },
+					as(authAdmin)
+				)
 			).rejects.toMatchObject({ code: 403 });
 			expect(
-				await broker.call("organizations.updateMember", { id: ownerB.organization.id, userId: viewer.user.id, role: "member" }, as(authAdmin))
+				await broker.call(
+					"organizations.updateMember",
+					{ id: ownerB.organization.id, userId: viewer.user.id, role: "member" },
+					as(authAdmin)
+				)
 			).toMatchObject({ role: "member" });
 			// The last owner cannot be demoted or removed.
 			await expect(
-				broker.call("organizations.updateMember", { id: ownerB.organization.id, userId: ownerB.user.id, role: "admin" }, as(authB))
+				broker.call(
+					"organizations.updateMember",
+					{ id: ownerB.organization.id, userId: ownerB.user.id, role: "admin" },
+					as(authB)
+				)
 			).rejects.toMatchObject({ code: 409 });
 		});
 
 		test("teams: CRUD, members must belong to the organization", async () => {
 			const member = await register("member@example.com");
-			await broker.call("organizations.addMember", { id: ownerB.organization.id, email: "member@example.com" }, as(authB));
+			await broker.call(
+				"organizations.addMember",
+				{ id: ownerB.organization.id, email: "member@example.com" },
+				as(authB)
+			);
 			await broker.call("teams.addMember", { id: teamB.id, userId: member.user.id, role: "lead" }, as(authB));
-			await expect(broker.call("teams.addMember", { id: teamB.id, userId: ownerA.user.id }, as(authB))).rejects.toMatchObject({ code: 404 });
+			await expect(
+				broker.call("teams.addMember", { id: teamB.id, userId: ownerA.user.id }, as(authB))
+			).rejects.toMatchObject({ code: 404 });
 			const members: any = await broker.call("teams.members", { id: teamB.id }, as(authB));
 			expect(members).toEqual([expect.objectContaining({ userId: member.user.id, role: "lead" })]);
 			const updated: any = await broker.call("teams.update", { id: teamB.id, description: "renamed" }, as(authB));
 			expect(updated.description).toBe("renamed");
-			await expect(broker.call("teams.create", { name: "Platform" }, as(authB))).rejects.toMatchObject({ code: 409 });
+			await expect(broker.call("teams.create", { name: "Platform" }, as(authB))).rejects.toMatchObject({
+				code: 409
+			});
 		});
 
 		test("API keys: shown once, stored hashed, resolve to the owner's role, revocable", async () => {
@@ -203,7 +289,12 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 			expect(listed.find(k => k.id === created.id)).toBeDefined();
 			expect(JSON.stringify(listed)).not.toContain(created.key);
 			const viaKey = await broker.call<any, any>("auth.resolve", { apiKey: created.key });
-			expect(viaKey).toMatchObject({ userId: ownerA.user.id, organizationId: ownerA.organization.id, role: "viewer", apiKeyId: created.id });
+			expect(viaKey).toMatchObject({
+				userId: ownerA.user.id,
+				organizationId: ownerA.organization.id,
+				role: "viewer",
+				apiKeyId: created.id
+			});
 			await broker.call("apikeys.revoke", { id: created.id }, as(authA));
 			await expect(broker.call("auth.resolve", { apiKey: created.key })).rejects.toMatchObject({ code: 401 });
 		});
@@ -211,15 +302,23 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 		test("an API key's binding holds for every action, whatever organization a call names", async () => {
 			const created: any = await broker.call("apikeys.create", { name: "bound" }, as(authA));
 			const viaKey = await broker.call<any, any>("auth.resolve", { apiKey: created.key });
-			expect(viaKey).toMatchObject({ kind: "apiKey", boundOrganizationId: ownerA.organization.id, role: "owner" });
+			expect(viaKey).toMatchObject({
+				kind: "apiKey",
+				boundOrganizationId: ownerA.organization.id,
+				role: "owner"
+			});
 			expect(authA).toMatchObject({ kind: "session" });
 			expect(authA.boundOrganizationId).toBeUndefined();
 			// A call made for the key that names another organization (a service passing meta along, say) is refused.
 			const elsewhere = { ...viaKey, organizationId: ownerB.organization.id };
 			for (const action of ["teams.list", "apikeys.list", "auth.me", "organizations.list"])
 				await expect(broker.call(action, {}, as(elsewhere))).rejects.toMatchObject({ code: 403 });
-			await expect(broker.call("organizations.create", { name: "From a key" }, as(viaKey))).rejects.toMatchObject({ code: 403 });
-			expect(await broker.call("organizations.create", { name: "From a session" }, as(authA))).toMatchObject({ role: "owner" });
+			await expect(broker.call("organizations.create", { name: "From a key" }, as(viaKey))).rejects.toMatchObject(
+				{ code: 403 }
+			);
+			expect(await broker.call("organizations.create", { name: "From a session" }, as(authA))).toMatchObject({
+				role: "owner"
+			});
 			expect(((await broker.call("teams.list", {}, as(viaKey))) as any).rows).toEqual([]);
 		});
 
@@ -227,7 +326,9 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 			expect(await broker.call("teams.get", { id: teamB.id }, as(authB))).toMatchObject({ id: teamB.id });
 			// Same organization and id (same cache key), but no role in it: refused, not served from the cache.
 			const roleless = { userId: ownerA.user.id, organizationId: ownerB.organization.id, permissions: [] };
-			await expect(broker.call("teams.get", { id: teamB.id }, as(roleless as any))).rejects.toMatchObject({ code: 403 });
+			await expect(broker.call("teams.get", { id: teamB.id }, as(roleless as any))).rejects.toMatchObject({
+				code: 403
+			});
 			await expect(broker.call("teams.get", { id: teamB.id })).rejects.toMatchObject({ code: 401 });
 		});
 

@@ -9,9 +9,6 @@ import { type Page } from "playwright-core";
 import { ARTIFACTS, describeWithBrowser, signUp, startUiPlatform } from "../helpers/browser";
 import { FakeOpenAI } from "../helpers/fake-openai";
 
-
-
-
 const stamp = Date.now();
 const owner = { name: "Ada Lovelace", email: `ada-ai-${stamp}@example.com`, password: "correct horse battery" };
 const UPSTREAM_KEY = "sk-fake-upstream-KEY-7f3a9c21";
@@ -27,7 +24,9 @@ describeWithBrowser()("AI UI (browser)", () => {
 	const requests: Record<string, string> = {};
 
 	async function shot(name: string) {
-		await page.evaluate(() => document.querySelectorAll<HTMLButtonElement>('[data-testid="toast"] button').forEach(b => b.click()));
+		await page.evaluate(() =>
+			document.querySelectorAll<HTMLButtonElement>('[data-testid="toast"] button').forEach(b => b.click())
+		);
 		await page.getByTestId("toast").first().waitFor({ state: "detached" });
 		await page.screenshot({ path: path.join(ARTIFACTS, `ai-${name}.png`), fullPage: true });
 	}
@@ -63,7 +62,15 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await signUp(page, base, owner);
 
 		// The AI section is in the sidebar for an owner.
-		for (const nav of ["ai-playground", "ai-logs", "ai-providers", "ai-routing", "ai-presets", "ai-rate-limits", "ai-settings"])
+		for (const nav of [
+			"ai-playground",
+			"ai-logs",
+			"ai-providers",
+			"ai-routing",
+			"ai-presets",
+			"ai-rate-limits",
+			"ai-settings"
+		])
 			await page.getByTestId(`nav-${nav}`).waitFor();
 
 		await open("secrets", "Secrets");
@@ -118,7 +125,9 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await card.waitFor();
 		expect(await card.getByTestId("provider-key").textContent()).toContain("production/FAKE_OPENAI_KEY");
 		expect(await card.getByTestId("provider-url").textContent()).toBe(up.baseUrl);
-		expect(await card.getByTestId("provider-headers").textContent()).toBe("X-Test-Client, X-Goog-Api-Key (secret FAKE_OPENAI_KEY)");
+		expect(await card.getByTestId("provider-headers").textContent()).toBe(
+			"X-Test-Client, X-Goog-Api-Key (secret FAKE_OPENAI_KEY)"
+		);
 		await card.getByTestId("deployments-empty").waitFor();
 
 		await card.getByTestId("deployment-new").click();
@@ -145,12 +154,19 @@ describeWithBrowser()("AI UI (browser)", () => {
 		const providers = await page.evaluate(async () => {
 			const session = JSON.parse(localStorage.getItem("coder-ide.session")!);
 			const res = await fetch("/api/ai/providers", {
-				headers: { authorization: `Bearer ${session.accessToken}`, "x-organization-id": localStorage.getItem("coder-ide.organization")! }
+				headers: {
+					authorization: `Bearer ${session.accessToken}`,
+					"x-organization-id": localStorage.getItem("coder-ide.organization")!
+				}
 			});
 			return res.json();
 		});
 		expect(providers.rows).toHaveLength(1);
-		expect(providers.rows[0]).toMatchObject({ api_key_secret: "FAKE_OPENAI_KEY", api_key_environment: "production", headers: { "X-Goog-Api-Key": { secret: "FAKE_OPENAI_KEY" }, "X-Test-Client": "coder-ide-browser-test" } });
+		expect(providers.rows[0]).toMatchObject({
+			api_key_secret: "FAKE_OPENAI_KEY",
+			api_key_environment: "production",
+			headers: { "X-Goog-Api-Key": { secret: "FAKE_OPENAI_KEY" }, "X-Test-Client": "coder-ide-browser-test" }
+		});
 		expect(JSON.stringify(providers)).not.toContain(UPSTREAM_KEY);
 	});
 
@@ -186,7 +202,12 @@ describeWithBrowser()("AI UI (browser)", () => {
 		expect(seen.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
 		expect(seen.headers["x-goog-api-key"]).toBe(UPSTREAM_KEY);
 		expect(seen.headers["x-test-client"]).toBe("coder-ide-browser-test");
-		expect(seen.body).toMatchObject({ model: FAKE_MODEL, stream: true, temperature: 0.3, messages: [{ role: "user", content: question }] });
+		expect(seen.body).toMatchObject({
+			model: FAKE_MODEL,
+			stream: true,
+			temperature: 0.3,
+			messages: [{ role: "user", content: question }]
+		});
 		await shot("4-answered");
 	});
 
@@ -216,7 +237,10 @@ describeWithBrowser()("AI UI (browser)", () => {
 		const early = await ask("are you there?");
 		await page.locator('[data-testid="chat-message"][data-role="assistant"][data-status="waiting"]').waitFor();
 		await page.getByTestId("chat-stop").click();
-		await page.locator('[data-testid="chat-message"][data-role="assistant"][data-status="stopped"]').last().waitFor();
+		await page
+			.locator('[data-testid="chat-message"][data-role="assistant"][data-status="stopped"]')
+			.last()
+			.waitFor();
 		await page.getByTestId("chat-send").waitFor();
 		const waiting = up.requests.filter(r => r.path === "/v1/chat/completions").pop()!;
 		const until = Date.now() + 8000;
@@ -255,7 +279,9 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await error.waitFor();
 		expect(await error.getAttribute("data-code")).toBe("RATE_LIMITED");
 		expect(await error.getByTestId("chat-error-title").textContent()).toBe("Rate limited");
-		expect(await error.textContent()).toMatch(/The model's rate limit for gpt-ui is used up for this minute\. Try again in \d+ s\./);
+		expect(await error.textContent()).toMatch(
+			/The model's rate limit for gpt-ui is used up for this minute\. Try again in \d+ s\./
+		);
 		await second.getByTestId("chat-retry").waitFor();
 		await shot("6-rate-limited");
 
@@ -282,12 +308,17 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await dialog.getByTestId("chain-add").click();
 		await dialog.locator(".field__error").filter({ hasText: "cannot fall back to itself" }).waitFor();
 		await dialog.getByTestId("chain-add-input").fill("");
-		const order = () => dialog.getByTestId("chain-item").evaluateAll(items => items.map(i => i.getAttribute("data-name")));
+		const order = () =>
+			dialog.getByTestId("chain-item").evaluateAll(items => items.map(i => i.getAttribute("data-name")));
 		expect(await order()).toEqual(["backup-a", "backup-b", "backup-c"]);
 		// "Move up" on backup-c, then Alt+ArrowUp with focus still on it: it is first.
 		await dialog.locator('[data-testid="chain-item"][data-name="backup-c"]').getByTestId("chain-up").click();
 		expect(await order()).toEqual(["backup-a", "backup-c", "backup-b"]);
-		expect(await page.evaluate(() => document.activeElement?.closest("[data-testid=chain-item]")?.getAttribute("data-name"))).toBe("backup-c");
+		expect(
+			await page.evaluate(() =>
+				document.activeElement?.closest("[data-testid=chain-item]")?.getAttribute("data-name")
+			)
+		).toBe("backup-c");
 		await page.keyboard.press("Alt+ArrowUp");
 		expect(await order()).toEqual(["backup-c", "backup-a", "backup-b"]);
 		await dialog.locator('[data-testid="chain-item"][data-name="backup-b"]').getByTestId("chain-remove").click();
@@ -322,11 +353,15 @@ describeWithBrowser()("AI UI (browser)", () => {
 		expect(Number(await ok.getByTestId("log-cost").getAttribute("data-cost"))).toBeCloseTo(expectedCost, 12);
 		expect(await ok.getByTestId("log-cost").textContent()).toMatch(/^\$0\.0+[1-9]\d*$/);
 		for (const id of [requests.cancelled, requests.early])
-			expect(await page.locator(`[data-testid="log-row"][data-request-id="${id}"]`).getAttribute("data-status")).toBe("cancelled");
+			expect(
+				await page.locator(`[data-testid="log-row"][data-request-id="${id}"]`).getAttribute("data-status")
+			).toBe("cancelled");
 
 		// Totals add up the rows.
 		expect(await page.getByTestId("logs-total-requests").textContent()).toBe("5");
-		const costs = await rows.evaluateAll(rs => rs.map(r => Number(r.querySelector('[data-testid="log-cost"]')!.getAttribute("data-cost"))));
+		const costs = await rows.evaluateAll(rs =>
+			rs.map(r => Number(r.querySelector('[data-testid="log-cost"]')!.getAttribute("data-cost")))
+		);
 		expect(Number(await page.getByTestId("logs-total-cost").getAttribute("data-cost"))).toBeCloseTo(
 			costs.reduce((a, b) => a + b, 0),
 			12
@@ -364,7 +399,6 @@ describeWithBrowser()("AI UI (browser)", () => {
 		// By model (every request so far was for gpt-ui).
 		await page.getByTestId("logs-model").selectOption("gpt-ui");
 		await page.waitForFunction(() => document.querySelectorAll('[data-testid="log-row"]').length === 5);
-
 	});
 
 	test("routing rules, presets and settings are edited, and a preset becomes a model of the playground", async () => {
@@ -398,7 +432,8 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await toast("Preset created");
 		const preset = page.locator('[data-testid="preset-row"][data-name="reviewer"]');
 		await preset.waitFor();
-		for (const s of ["gpt-ui", "512", "You review code", "JSON object"]) expect(await preset.textContent()).toContain(s);
+		for (const s of ["gpt-ui", "512", "You review code", "JSON object"])
+			expect(await preset.textContent()).toContain(s);
 		await shot("10-presets");
 		// The row's Edit opens the preset as saved; a change shows in the row.
 		expect(await preset.getByTestId("preset-edit").textContent()).toContain("Edit reviewer");
@@ -406,7 +441,9 @@ describeWithBrowser()("AI UI (browser)", () => {
 		expect(await dialog.getByTestId("preset-name").inputValue()).toBe("reviewer");
 		await dialog.getByTestId("preset-max-tokens").fill("640");
 		await dialog.getByTestId("preset-save").click();
-		await page.waitForFunction(() => document.querySelector('[data-testid="preset-row"][data-name="reviewer"]')?.textContent?.includes("640"));
+		await page.waitForFunction(() =>
+			document.querySelector('[data-testid="preset-row"][data-name="reviewer"]')?.textContent?.includes("640")
+		);
 
 		await open("ai-settings", "AI settings");
 		const save = page.getByTestId("ai-settings-save");
@@ -430,7 +467,9 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await page.getByTestId("logs-retention").filter({ hasText: "Kept for 90 days" }).waitFor();
 
 		await open("ai-playground", "Playground");
-		await page.locator('[data-testid="chat-model"] optgroup[label="Presets"] option[value="reviewer"]').waitFor({ state: "attached" });
+		await page
+			.locator('[data-testid="chat-model"] optgroup[label="Presets"] option[value="reviewer"]')
+			.waitFor({ state: "attached" });
 
 		expect(ui!.pageErrors).toEqual([]);
 		expect(ui!.cspViolations).toEqual([]);

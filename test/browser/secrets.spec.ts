@@ -7,9 +7,6 @@ import path from "path";
 import { type BrowserContext, type Page } from "playwright-core";
 import { ARTIFACTS, describeWithBrowser, signIn, signUp, startUiPlatform } from "../helpers/browser";
 
-
-
-
 const stamp = Date.now();
 const owner = { name: "Ada Lovelace", email: `ada-${stamp}@example.com`, password: "correct horse battery" };
 const viewer = { name: "Grace Hopper", email: `grace-${stamp}@example.com`, password: "another horse battery" };
@@ -28,12 +25,15 @@ describeWithBrowser()("secrets UI (browser)", () => {
 
 	// Toasts are dismissed first (without moving focus, which would hide a revealed value) so they cover nothing.
 	async function shot(p: Page, name: string) {
-		await p.evaluate(() => document.querySelectorAll<HTMLButtonElement>('[data-testid="toast"] button').forEach(b => b.click()));
+		await p.evaluate(() =>
+			document.querySelectorAll<HTMLButtonElement>('[data-testid="toast"] button').forEach(b => b.click())
+		);
 		await p.getByTestId("toast").first().waitFor({ state: "detached" });
 		await p.evaluate(() => window.scrollTo(0, 0));
 		await p.screenshot({ path: path.join(ARTIFACTS, `secrets-${name}.png`), fullPage: true });
 	}
-	const toast = (p: Page, text: string | RegExp) => p.getByTestId("toast").filter({ hasText: text }).first().waitFor();
+	const toast = (p: Page, text: string | RegExp) =>
+		p.getByTestId("toast").filter({ hasText: text }).first().waitFor();
 	const row = (p: Page, name: string) => p.locator(`[data-testid="secret-row"][data-name="${name}"]`);
 	const versionRow = (p: Page, v: number) => p.locator(`[data-testid="version-row"][data-version="${v}"]`);
 
@@ -66,7 +66,10 @@ describeWithBrowser()("secrets UI (browser)", () => {
 		await dialog.getByTestId("secret-name").fill("1-not-a-name");
 		await dialog.getByTestId("secret-value-input").fill(V1);
 		await dialog.getByTestId("secret-save").click();
-		await dialog.locator(".field__error").filter({ hasText: /must start with a letter/ }).waitFor();
+		await dialog
+			.locator(".field__error")
+			.filter({ hasText: /must start with a letter/ })
+			.waitFor();
 
 		await dialog.getByTestId("secret-name").fill("DATABASE_URL");
 		await dialog.getByTestId("secret-description").fill("Primary database of the app");
@@ -104,7 +107,9 @@ describeWithBrowser()("secrets UI (browser)", () => {
 		await r.getByTestId("secret-reveal").focus();
 		await page.keyboard.press("Enter");
 		await r.getByTestId("secret-value-text").filter({ hasText: V1 }).waitFor();
-		expect(await page.evaluate(() => document.activeElement?.getAttribute("data-testid"))).toBe("secret-value-text");
+		expect(await page.evaluate(() => document.activeElement?.getAttribute("data-testid"))).toBe(
+			"secret-value-text"
+		);
 		await page.keyboard.press("Escape");
 		await r.getByTestId("secret-value-text").waitFor({ state: "detached" });
 
@@ -135,7 +140,11 @@ describeWithBrowser()("secrets UI (browser)", () => {
 				const session = JSON.parse(localStorage.getItem("coder-ide.session")!);
 				const res = await fetch(`/api/secrets/${id}`, {
 					method: "PATCH",
-					headers: { "content-type": "application/json", authorization: `Bearer ${session.accessToken}`, "x-organization-id": localStorage.getItem("coder-ide.organization")! },
+					headers: {
+						"content-type": "application/json",
+						authorization: `Bearer ${session.accessToken}`,
+						"x-organization-id": localStorage.getItem("coder-ide.organization")!
+					},
 					body: JSON.stringify({ value })
 				});
 				return res.status;
@@ -146,7 +155,10 @@ describeWithBrowser()("secrets UI (browser)", () => {
 
 		await dialog.getByTestId("secret-value-input").fill(V2);
 		await dialog.getByTestId("secret-save").click();
-		await dialog.getByTestId("secret-conflict").filter({ hasText: /someone changed this secret since you opened it/i }).waitFor();
+		await dialog
+			.getByTestId("secret-conflict")
+			.filter({ hasText: /someone changed this secret since you opened it/i })
+			.waitFor();
 		await shot(page, "3-conflict");
 
 		await dialog.getByTestId("secret-conflict-reload").click();
@@ -186,10 +198,14 @@ describeWithBrowser()("secrets UI (browser)", () => {
 		await page.getByTestId("nav-secrets-audit").click();
 		await page.getByTestId("page-title").filter({ hasText: "Audit log" }).waitFor();
 		await page.getByTestId("audit-row").first().waitFor();
-		const actions = await page.getByTestId("audit-row").evaluateAll(rows => rows.map(r => r.getAttribute("data-action")));
+		const actions = await page
+			.getByTestId("audit-row")
+			.evaluateAll(rows => rows.map(r => r.getAttribute("data-action")));
 		expect(actions[0]).toBe("reveal"); // the last thing done
 		for (const a of ["create", "reveal", "update", "rollback"]) expect(actions).toContain(a);
-		const seqs = await page.getByTestId("audit-row").evaluateAll(rows => rows.map(r => Number(r.querySelector("td")?.textContent)));
+		const seqs = await page
+			.getByTestId("audit-row")
+			.evaluateAll(rows => rows.map(r => Number(r.querySelector("td")?.textContent)));
 		expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
 		expect(await page.getByTestId("audit-table").textContent()).toContain("production/DATABASE_URL");
 
@@ -206,7 +222,9 @@ describeWithBrowser()("secrets UI (browser)", () => {
 		await page.getByTestId("secrets-import").click();
 		const dialog = page.getByTestId("import-dialog");
 		expect(await dialog.getByTestId("import-environment").inputValue()).toBe("production");
-		await dialog.getByTestId("import-content").fill('# cache and payments\nREDIS_URL=redis://cache.internal:6379\nexport STRIPE_KEY="sk_test_51abc"\n');
+		await dialog
+			.getByTestId("import-content")
+			.fill('# cache and payments\nREDIS_URL=redis://cache.internal:6379\nexport STRIPE_KEY="sk_test_51abc"\n');
 		await dialog.getByTestId("import-submit").click();
 		await dialog.getByTestId("import-result").waitFor();
 		expect(await dialog.getByTestId("import-created").textContent()).toContain("2 created");
@@ -219,7 +237,10 @@ describeWithBrowser()("secrets UI (browser)", () => {
 		await row(page, "STRIPE_KEY").waitFor();
 		expect(await page.getByTestId("secret-row").count()).toBe(3);
 
-		const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("secrets-export").click()]);
+		const [download] = await Promise.all([
+			page.waitForEvent("download"),
+			page.getByTestId("secrets-export").click()
+		]);
 		expect(download.suggestedFilename()).toBe("production.env");
 		const file = path.join(ARTIFACTS, "secrets-export.env");
 		await download.saveAs(file);

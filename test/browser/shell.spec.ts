@@ -5,9 +5,6 @@ import path from "path";
 import { type Page } from "playwright-core";
 import { ARTIFACTS, describeWithBrowser, signIn, startUiPlatform } from "../helpers/browser";
 
-
-
-
 const user = { name: "Ada Lovelace", email: `ada-${Date.now()}@example.com`, password: "correct horse battery" };
 const ORG1 = `${user.name}'s workspace`;
 
@@ -40,7 +37,10 @@ describeWithBrowser()("web IDE shell (browser)", () => {
 		// The server's validation message appears next to the field it names.
 		await page.getByLabel("Password").fill("short");
 		await page.getByTestId("submit").click();
-		await page.locator(".field__error").filter({ hasText: "Password must be at least 10 characters long" }).waitFor();
+		await page
+			.locator(".field__error")
+			.filter({ hasText: "Password must be at least 10 characters long" })
+			.waitFor();
 		expect(await page.getByLabel("Password").getAttribute("aria-invalid")).toBe("true");
 
 		await page.getByLabel("Password").fill(user.password);
@@ -75,7 +75,8 @@ describeWithBrowser()("web IDE shell (browser)", () => {
 		await page.getByText("No teams yet").waitFor();
 
 		// A field's `style` sizes the field in its row (the description takes twice the name's share), not the input.
-		const fieldWidth = (testid: string) => page.locator(".field", { has: page.getByTestId(testid) }).evaluate(el => el.getBoundingClientRect().width);
+		const fieldWidth = (testid: string) =>
+			page.locator(".field", { has: page.getByTestId(testid) }).evaluate(el => el.getBoundingClientRect().width);
 		expect(await fieldWidth("team-description")).toBeGreaterThan((await fieldWidth("team-name")) * 1.3);
 		await page.getByTestId("team-name").fill("Platform");
 		await page.getByTestId("team-description").fill("Runtime, build and deploy");
@@ -94,7 +95,11 @@ describeWithBrowser()("web IDE shell (browser)", () => {
 	});
 
 	test("adds an existing user by email and changes their role; that user sees only what the role allows", async () => {
-		const grace = { name: "Grace Hopper", email: `grace-${Date.now()}@example.com`, password: "another horse battery" };
+		const grace = {
+			name: "Grace Hopper",
+			email: `grace-${Date.now()}@example.com`,
+			password: "another horse battery"
+		};
 		const registered = await fetch(`${base}/api/auth/register`, {
 			method: "POST",
 			headers: { "content-type": "application/json" },
@@ -106,7 +111,10 @@ describeWithBrowser()("web IDE shell (browser)", () => {
 		await page.getByTestId("member-email").fill("nobody@example.com");
 		await page.getByTestId("member-add").click();
 		// The API names the email field, so the message stands next to it.
-		await page.locator(".field__error").filter({ hasText: /not found/i }).waitFor();
+		await page
+			.locator(".field__error")
+			.filter({ hasText: /not found/i })
+			.waitFor();
 
 		await page.getByTestId("member-email").fill(grace.email);
 		await page.getByTestId("member-role").selectOption("viewer");
@@ -140,7 +148,13 @@ describeWithBrowser()("web IDE shell (browser)", () => {
 		await toast("Role changed");
 		await page.reload();
 		await page.getByTestId("member-row").filter({ hasText: grace.email }).waitFor();
-		expect(await page.getByTestId("member-row").filter({ hasText: grace.email }).getByTestId("member-role-select").inputValue()).toBe("admin");
+		expect(
+			await page
+				.getByTestId("member-row")
+				.filter({ hasText: grace.email })
+				.getByTestId("member-role-select")
+				.inputValue()
+		).toBe("admin");
 	});
 
 	test("creates an API key, sees it once and can copy it", async () => {

@@ -25,13 +25,25 @@ describeWith(["postgres", "rabbitmq", "redis"])("shared Redis cache across auth 
 	let caller: ServiceBroker;
 	let orgA: { auth: any; team: any }, orgB: { auth: any; team: any };
 
-	const env = () => ({ TRANSPORTER: AMQP_URL, CACHER: REDIS_URL, DATABASE_URL: db!.url, NAMESPACE, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY: TEST_TRANSIT_KEY });
+	const env = () => ({
+		TRANSPORTER: AMQP_URL,
+		CACHER: REDIS_URL,
+		DATABASE_URL: db!.url,
+		NAMESPACE,
+		JWT_SECRET: TEST_JWT_SECRET,
+		TRANSIT_KEY: TEST_TRANSIT_KEY
+	});
 	const keys = async () => (await redis.keys(`${PREFIX}*`)).sort();
 	const teamsGetKeys = async () => (await keys()).filter(k => k.includes("teams.get"));
-	const get = (who: { auth: any }, id: string, node: NodeProcess) => caller.call<any, any>("teams.get", { id }, { ...as(who.auth), nodeID: node.nodeID });
+	const get = (who: { auth: any }, id: string, node: NodeProcess) =>
+		caller.call<any, any>("teams.get", { id }, { ...as(who.auth), nodeID: node.nodeID });
 
 	async function member(email: string, teamName: string) {
-		const reg: any = await caller.call("auth.register", { email, password: "correct horse battery", name: teamName });
+		const reg: any = await caller.call("auth.register", {
+			email,
+			password: "correct horse battery",
+			name: teamName
+		});
 		const auth = await caller.call("auth.resolve", { token: reg.accessToken, organizationId: reg.organization.id });
 		const team = await caller.call("teams.create", { name: teamName, description: "first" }, as(auth as any));
 		return { auth, team };
@@ -45,7 +57,10 @@ describeWith(["postgres", "rabbitmq", "redis"])("shared Redis cache across auth 
 		nodes.push(r1, r2);
 		await Promise.all([r1.ready, r2.ready]);
 
-		caller = new ServiceBroker({ ...brokerOptions(loadConfig({ ...env(), NODE_ID: CALLER_ID, LOG_LEVEL: "warn" })), logger: false });
+		caller = new ServiceBroker({
+			...brokerOptions(loadConfig({ ...env(), NODE_ID: CALLER_ID, LOG_LEVEL: "warn" })),
+			logger: false
+		});
 		await caller.start();
 		await caller.waitForServices(["auth", "teams"], 20_000);
 		// Synchronisation, not an assertion: bounded wait until the caller knows teams on both replicas.
@@ -77,7 +92,8 @@ describeWith(["postgres", "rabbitmq", "redis"])("shared Redis cache across auth 
 		if (conn) {
 			const ch = await conn.createChannel();
 			for (const id of [CALLER_ID, ...nodes.map(n => n.nodeID)])
-				for (const kind of ["REQ", "RES", "EVENT"]) await ch.deleteQueue(`MOL-${NAMESPACE}.${kind}.${id}`).catch(() => undefined);
+				for (const kind of ["REQ", "RES", "EVENT"])
+					await ch.deleteQueue(`MOL-${NAMESPACE}.${kind}.${id}`).catch(() => undefined);
 			await conn.close().catch(() => undefined);
 		}
 	});
@@ -127,7 +143,11 @@ describeWith(["postgres", "rabbitmq", "redis"])("shared Redis cache across auth 
 			expect(await teamsGetKeys()).toContainEqual(expect.stringContaining(orgA.auth.organizationId));
 			// …the other replica writes…
 			const description = `round ${round}, written on ${writer.nodeID}`;
-			const updated: any = await caller.call("teams.update", { id: orgA.team.id, description }, { ...as(orgA.auth), nodeID: writer.nodeID });
+			const updated: any = await caller.call(
+				"teams.update",
+				{ id: orgA.team.id, description },
+				{ ...as(orgA.auth), nodeID: writer.nodeID }
+			);
 			expect(updated.description).toBe(description);
 			expect(before.description).not.toBe(description);
 			// …and the reader's very next read has the new value.

@@ -60,7 +60,13 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 	let team: any;
 	let user: any;
 
-	const env = () => ({ TRANSPORTER: AMQP_URL, DATABASE_URL: db!.url, NAMESPACE, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY: TEST_TRANSIT_KEY });
+	const env = () => ({
+		TRANSPORTER: AMQP_URL,
+		DATABASE_URL: db!.url,
+		NAMESPACE,
+		JWT_SECRET: TEST_JWT_SECRET,
+		TRANSIT_KEY: TEST_TRANSIT_KEY
+	});
 	const replica = (name: string) => {
 		const n = startNode({ ...env(), SERVICES: "auth", NODE_ID: `${name}-${ID}` });
 		nodes.push(n);
@@ -79,7 +85,8 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 		const deadline = Date.now() + timeoutMs;
 		for (const action of ["auth.me", "teams.get", "teams.update", "health.live"])
 			while (JSON.stringify(endpointsOf(action)) !== want) {
-				if (Date.now() > deadline) throw new Error(`caller sees ${action} on [${endpointsOf(action)}], expected ${want}`);
+				if (Date.now() > deadline)
+					throw new Error(`caller sees ${action} on [${endpointsOf(action)}], expected ${want}`);
 				await delay(50);
 			}
 	}
@@ -97,7 +104,10 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 	// `concurrency` loops of calls (reads, and with `writes` every fifth call a teams.update) that start new calls until
 	// `done()` says so or `maxMs` has passed; `during` runs alongside. Every call is checked: a rejected call, or an
 	// answer about another user or team, is a failure.
-	async function stream(opts: { concurrency: number; maxMs: number; done: () => boolean; writes: boolean }, during: () => Promise<void>) {
+	async function stream(
+		opts: { concurrency: number; maxMs: number; done: () => boolean; writes: boolean },
+		during: () => Promise<void>
+	) {
 		const hardStop = Date.now() + opts.maxMs;
 		const failures: string[] = [];
 		const calls: { started: number; ended: number }[] = [];
@@ -125,7 +135,10 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 				calls.push({ started, ended: Date.now() });
 			}
 		};
-		const [side] = await Promise.allSettled([during(), ...Array.from({ length: opts.concurrency }, (_, i) => loop(i))]);
+		const [side] = await Promise.allSettled([
+			during(),
+			...Array.from({ length: opts.concurrency }, (_, i) => loop(i))
+		]);
 		if (side.status === "rejected") throw side.reason;
 		return { failures, calls, writes };
 	}
@@ -136,15 +149,27 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 		await Promise.all([a.ready, b.ready]);
 
 		const options = brokerOptions(loadConfig({ ...env(), NODE_ID: CALLER_ID, LOG_LEVEL: "warn" }));
-		caller = new ServiceBroker({ ...options, logger: false, middlewares: [ServedBy as any, ...(options.middlewares ?? [])] });
+		caller = new ServiceBroker({
+			...options,
+			logger: false,
+			middlewares: [ServedBy as any, ...(options.middlewares ?? [])]
+		});
 		await caller.start();
 		await caller.waitForServices(["auth", "teams"], 20_000);
 		await waitForEndpoints([a.nodeID, b.nodeID]);
 
-		const reg: any = await caller.call("auth.register", { email: "cluster@example.com", password: "correct horse battery", name: "Cluster" });
+		const reg: any = await caller.call("auth.register", {
+			email: "cluster@example.com",
+			password: "correct horse battery",
+			name: "Cluster"
+		});
 		user = reg.user;
 		auth = await caller.call("auth.resolve", { token: reg.accessToken, organizationId: reg.organization.id });
-		team = await caller.call("teams.create", { name: "Replicas", description: "served by whichever node" }, as(auth));
+		team = await caller.call(
+			"teams.create",
+			{ name: "Replicas", description: "served by whichever node" },
+			as(auth)
+		);
 	}, 60_000);
 
 	afterAll(async () => {
@@ -157,7 +182,8 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 		if (conn) {
 			const ch = await conn.createChannel();
 			for (const id of [CALLER_ID, ...nodes.map(n => n.nodeID)])
-				for (const kind of ["REQ", "RES", "EVENT"]) await ch.deleteQueue(`MOL-${NAMESPACE}.${kind}.${id}`).catch(() => undefined);
+				for (const kind of ["REQ", "RES", "EVENT"])
+					await ch.deleteQueue(`MOL-${NAMESPACE}.${kind}.${id}`).catch(() => undefined);
 			await conn.close().catch(() => undefined);
 		}
 	});
@@ -176,9 +202,15 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 		const N = 200;
 		for (let batch = 0; batch < N / 20; batch++) {
 			const results = await Promise.all(
-				Array.from({ length: 20 }, (_, i) => (i % 2 ? caller.call<any, any>("auth.me", {}, as(auth)) : caller.call<any, any>("teams.get", { id: team.id }, as(auth))))
+				Array.from({ length: 20 }, (_, i) =>
+					i % 2
+						? caller.call<any, any>("auth.me", {}, as(auth))
+						: caller.call<any, any>("teams.get", { id: team.id }, as(auth))
+				)
 			);
-			expect(results.map((r, i) => (i % 2 ? r.user.id : r.id))).toEqual(results.map((_, i) => (i % 2 ? user.id : team.id)));
+			expect(results.map((r, i) => (i % 2 ? r.user.id : r.id))).toEqual(
+				results.map((_, i) => (i % 2 ? user.id : team.id))
+			);
 		}
 		expect(attempts).toHaveLength(N);
 		expect(attempts.every(x => x.ok)).toBe(true);
@@ -196,12 +228,15 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 		let exitedAt = 0;
 		let exitCode: number | null = -1;
 		const start = Date.now();
-		const { failures, writes } = await stream({ concurrency: 50, maxMs: 4000, done: () => Date.now() > start + 4000, writes: true }, async () => {
-			await delay(1000);
-			sigtermAt = Date.now();
-			exitCode = await b.stop("SIGTERM");
-			exitedAt = Date.now();
-		});
+		const { failures, writes } = await stream(
+			{ concurrency: 50, maxMs: 4000, done: () => Date.now() > start + 4000, writes: true },
+			async () => {
+				await delay(1000);
+				sigtermAt = Date.now();
+				exitCode = await b.stop("SIGTERM");
+				exitedAt = Date.now();
+			}
+		);
 
 		expect(failures).toEqual([]);
 		// Not even an attempt failed: the stopping node took no request it would have refused, so none was retried.
@@ -209,12 +244,17 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 		expect(exitCode).toBe(0);
 		expect(b.output()).toContain("SIGTERM received");
 		// The stopping node said goodbye: the caller dropped it as a clean disconnect, not by a missed heartbeat.
-		const drop = await Promise.race([gone, delay(5000).then(() => ({ at: 0, unexpected: "never dropped" as any }))]);
+		const drop = await Promise.race([
+			gone,
+			delay(5000).then(() => ({ at: 0, unexpected: "never dropped" as any }))
+		]);
 		expect(drop.unexpected).toBe(false);
 		expect(drop.at).toBeLessThan(exitedAt + 1000);
 		expect(endpointsOf("teams.get")).toEqual([a.nodeID]);
 		// Both replicas served before the signal; every call made after the stopped one exited was served by the other.
-		expect(Object.keys(countBy(attempts.filter(x => x.ok && x.ended < sigtermAt))).sort()).toEqual([a.nodeID, b.nodeID].sort());
+		expect(Object.keys(countBy(attempts.filter(x => x.ok && x.ended < sigtermAt))).sort()).toEqual(
+			[a.nodeID, b.nodeID].sort()
+		);
 		const after = attempts.filter(x => x.started > exitedAt);
 		expect(after.length).toBeGreaterThan(100);
 		expect(after.every(x => x.ok && x.nodeID === a.nodeID)).toBe(true);
@@ -234,12 +274,15 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 		let killedAt = 0;
 		let exitedAt = 0;
 		// Calls keep starting until 1.5 s after the caller has dropped the dead node (at most 30 s).
-		const { failures } = await stream({ concurrency: 50, maxMs: 30_000, done: () => !!drop && Date.now() > drop.at + 1500, writes: false }, async () => {
-			await delay(1000);
-			killedAt = Date.now();
-			await a.stop("SIGKILL");
-			exitedAt = Date.now();
-		});
+		const { failures } = await stream(
+			{ concurrency: 50, maxMs: 30_000, done: () => !!drop && Date.now() > drop.at + 1500, writes: false },
+			async () => {
+				await delay(1000);
+				killedAt = Date.now();
+				await a.stop("SIGKILL");
+				exitedAt = Date.now();
+			}
+		);
 
 		expect(a.proc.signalCode).toBe("SIGKILL");
 		expect(failures).toEqual([]);

@@ -95,7 +95,11 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 	test("an at-most-once call dies with the killed replica, never runs twice, and does not hang", async () => {
 		await replica("work-c");
 		// Such calls go to a node the caller picks: wait until the caller has dropped the node killed before.
-		const alive = () => live().map(n => n.nodeID).sort().join();
+		const alive = () =>
+			live()
+				.map(n => n.nodeID)
+				.sort()
+				.join();
 		await until(() => endpointsOf("slow-work.once").sort().join() === alive());
 		// No timeout, as the platform calls an `external` action: only the node's death can end this call.
 		const call = caller.call("slow-work.once", { key: "k2", ms: 1000 }, { timeout: 0 });

@@ -37,7 +37,11 @@ describe.each(engines)("DbMixin on %s", (_engine, setup) => {
 		const t = await createTestBroker(s.env, FILES);
 		broker = t.broker;
 		stop = t.stop;
-		const r: any = await broker.call("auth.register", { email: "crud@example.com", password: "correct horse battery", name: "Crud" });
+		const r: any = await broker.call("auth.register", {
+			email: "crud@example.com",
+			password: "correct horse battery",
+			name: "Crud"
+		});
 		auth = await broker.call("auth.resolve", { token: r.accessToken, organizationId: r.organization.id });
 	}, 60_000);
 	afterAll(async () => {
@@ -46,7 +50,8 @@ describe.each(engines)("DbMixin on %s", (_engine, setup) => {
 	});
 
 	test("create, list with search, sort and pages, count, update, remove", async () => {
-		for (const name of ["delta", "alpha", "charlie", "bravo", "echo"]) await broker.call("teams.create", { name, description: `team ${name}` }, as(auth));
+		for (const name of ["delta", "alpha", "charlie", "bravo", "echo"])
+			await broker.call("teams.create", { name, description: `team ${name}` }, as(auth));
 		const page1: any = await broker.call("teams.list", { sort: "name", page: 1, pageSize: 2 }, as(auth));
 		expect(page1).toMatchObject({ total: 5, totalPages: 3, page: 1 });
 		expect(page1.rows.map((r: any) => r.name)).toEqual(["alpha", "bravo"]);
@@ -57,7 +62,8 @@ describe.each(engines)("DbMixin on %s", (_engine, setup) => {
 		// LIKE wildcards in the search text are matched literally.
 		expect(await broker.call("teams.find", { search: "%" }, as(auth))).toEqual([]);
 		expect(await broker.call("teams.count", {}, as(auth))).toBe(5);
-		const echo = found.length && (await broker.call<any, any>("teams.find", { query: { name: "echo" } }, as(auth)))[0];
+		const echo =
+			found.length && (await broker.call<any, any>("teams.find", { query: { name: "echo" } }, as(auth)))[0];
 		const updated: any = await broker.call("teams.update", { id: echo.id, description: "changed" }, as(auth));
 		expect(updated.description).toBe("changed");
 		expect(new Date(updated.updated_at).getTime()).toBeGreaterThanOrEqual(new Date(echo.updated_at).getTime());
@@ -67,8 +73,12 @@ describe.each(engines)("DbMixin on %s", (_engine, setup) => {
 	});
 
 	test("an unknown column in a query is refused, never interpolated", async () => {
-		await expect(broker.call("teams.find", { query: { "name; DROP TABLE teams": "x" } }, as(auth))).rejects.toMatchObject({ code: 422 });
-		await expect(broker.call("teams.find", { sort: "name; DROP TABLE teams" }, as(auth))).rejects.toMatchObject({ code: 422 });
+		await expect(
+			broker.call("teams.find", { query: { "name; DROP TABLE teams": "x" } }, as(auth))
+		).rejects.toMatchObject({ code: 422 });
+		await expect(broker.call("teams.find", { sort: "name; DROP TABLE teams" }, as(auth))).rejects.toMatchObject({
+			code: 422
+		});
 		expect(await broker.call("teams.count", {}, as(auth))).toBeGreaterThan(0);
 	});
 
@@ -77,7 +87,9 @@ describe.each(engines)("DbMixin on %s", (_engine, setup) => {
 		const before = (await db.query("SELECT count(*)::int AS n FROM teams")).rows[0].n;
 		await expect(
 			db.transaction(async tx => {
-				await tx.query("INSERT INTO teams (organization_id, name) VALUES ($1, 'tx-team')", [auth.organizationId]);
+				await tx.query("INSERT INTO teams (organization_id, name) VALUES ($1, 'tx-team')", [
+					auth.organizationId
+				]);
 				throw new Error("boom");
 			})
 		).rejects.toThrow("boom");

@@ -154,7 +154,11 @@ describe("migration layout", () => {
 		[
 			"a dependency cycle",
 			{ "a/0001_x.sql": "" },
-			[{ name: "a", dependsOn: ["b"] }, { name: "b", dependsOn: ["c"] }, { name: "c", dependsOn: ["a"] }],
+			[
+				{ name: "a", dependsOn: ["b"] },
+				{ name: "b", dependsOn: ["c"] },
+				{ name: "c", dependsOn: ["a"] }
+			],
 			/module manifest a: dependsOn forms a cycle: a -> b -> c -> a/
 		],
 		[
@@ -290,7 +294,11 @@ describeWith(["postgres"])("migrations on PostgreSQL", () => {
 		try {
 			await migrateTheOldWay(conn, 4); // 0001_core to 0004_ai
 			// The ones it lacks, in the runner's order (module by module): old ones and ones written since alike.
-			const lacking = ["auth/0001_api_key_parents", "ai/0003_provider_same_org", "ai/0004_provider_secret_headers"];
+			const lacking = [
+				"auth/0001_api_key_parents",
+				"ai/0003_provider_same_org",
+				"ai/0004_provider_secret_headers"
+			];
 			const since = SINCE_OLD_LAYOUT();
 			const expected = readMigrations()
 				.map(migrationId)

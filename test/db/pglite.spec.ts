@@ -24,7 +24,9 @@ describe("embedded PGlite driver (worker thread)", () => {
 	beforeAll(async () => {
 		dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-pglite-driver-"));
 		db = await openPGlite(dataDir);
-		await db.exec("CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL, data bytea, meta jsonb, at timestamptz)");
+		await db.exec(
+			"CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL, data bytea, meta jsonb, at timestamptz)"
+		);
 	}, 60_000);
 
 	afterAll(async () => {
@@ -35,9 +37,18 @@ describe("embedded PGlite driver (worker thread)", () => {
 	test("values cross the thread boundary intact", async () => {
 		const at = new Date("2026-01-02T03:04:05.678Z");
 		const bytes = Buffer.from([0, 1, 2, 250, 255]);
-		const ins = await db.query("INSERT INTO items (id, label, data, meta, at) VALUES ($1, $2, $3, $4, $5)", [1, "one", bytes, { a: [1, "x"] }, at]);
+		const ins = await db.query("INSERT INTO items (id, label, data, meta, at) VALUES ($1, $2, $3, $4, $5)", [
+			1,
+			"one",
+			bytes,
+			{ a: [1, "x"] },
+			at
+		]);
 		expect(ins.rowCount).toBe(1);
-		const { rows } = await db.query("SELECT id, label, data, meta, at, count(*) OVER ()::bigint AS n FROM items WHERE id = $1", [1]);
+		const { rows } = await db.query(
+			"SELECT id, label, data, meta, at, count(*) OVER ()::bigint AS n FROM items WHERE id = $1",
+			[1]
+		);
 		expect(rows[0]).toMatchObject({ id: 1, label: "one", meta: { a: [1, "x"] }, n: 1 });
 		expect(Buffer.from(rows[0].data)).toEqual(bytes);
 		expect(rows[0].at).toEqual(at);

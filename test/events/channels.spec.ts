@@ -77,7 +77,8 @@ const clusterEnv = (sc: Scenario): Record<string, string> => ({
 	TRANSPORTER: AMQP_URL,
 	CHANNELS_URL: AMQP_URL,
 	DATABASE_URL: sc.dbUrl,
-	JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY: TEST_TRANSIT_KEY,
+	JWT_SECRET: TEST_JWT_SECRET,
+	TRANSIT_KEY: TEST_TRANSIT_KEY,
 	CHANNELS_RETRY_BASE_MS: "50",
 	CHANNELS_MAX_RETRIES: String(MAX_RETRIES)
 });
@@ -94,7 +95,9 @@ function spawnNode(sc: Scenario, name: string, services: string, env: Record<str
 // The in-test caller: a service-less broker from the platform's own broker options that calls the fixtures over the
 // transporter (its channels stay in-process: it consumes nothing).
 async function callerFor(sc: Scenario, ...services: string[]) {
-	const options = brokerOptions(loadConfig({ ...clusterEnv(sc), CHANNELS_URL: "", NODE_ID: `${sc.ns}-caller`, LOG_LEVEL: "warn" }));
+	const options = brokerOptions(
+		loadConfig({ ...clusterEnv(sc), CHANNELS_URL: "", NODE_ID: `${sc.ns}-caller`, LOG_LEVEL: "warn" })
+	);
 	const broker = new ServiceBroker({ ...options, logger: false });
 	sc.callers.push(broker);
 	await broker.start();
@@ -120,7 +123,11 @@ async function stopScenario(sc: Scenario | undefined) {
 const isAlive = (n: Node) => n.proc.exitCode === null && n.proc.signalCode === null;
 const alive = (n: Node) => [n.nodeID, isAlive(n) ? "alive" : n.output().slice(-4000)];
 function assertAlive(nodes: Node[]) {
-	for (const n of nodes) if (!isAlive(n)) throw new Fatal(`node ${n.nodeID} exited (${n.proc.exitCode ?? n.proc.signalCode}). Output:\n${n.output().slice(-4000)}`);
+	for (const n of nodes)
+		if (!isAlive(n))
+			throw new Fatal(
+				`node ${n.nodeID} exited (${n.proc.exitCode ?? n.proc.signalCode}). Output:\n${n.output().slice(-4000)}`
+			);
 }
 
 const queueOf = (ns: string, group: string) => `${group}.${ns}.${DEMO_CHANNEL}`;
@@ -162,7 +169,11 @@ describeWith(["postgres"])("durable events, embedded (in-process adapter)", () =
 		pool.on("error", () => undefined);
 		await pool.query(DEMO_TABLES_SQL);
 		sql = async (text, params) => (await pool.query(text, params as any[])).rows;
-		const env = { DATABASE_URL: db.url, NAMESPACE: uniqueNamespace("eve"), CHANNELS_MAX_RETRIES: String(MAX_RETRIES) };
+		const env = {
+			DATABASE_URL: db.url,
+			NAMESPACE: uniqueNamespace("eve"),
+			CHANNELS_MAX_RETRIES: String(MAX_RETRIES)
+		};
 		const t = await createTestBroker({ ...env, SERVICES_DIR: FIXTURES_DIR }, FIXTURES);
 		broker = t.broker;
 		stop = t.stop;
@@ -177,15 +188,23 @@ describeWith(["postgres"])("durable events, embedded (in-process adapter)", () =
 
 	// Deliveries of the channel to a group so far, and how many are still being handled.
 	const deliveries = (group: string) => {
-		const value = (name: string) => (broker.metrics.getMetric(name) as any)?.get({ channel: DEMO_CHANNEL, group })?.value ?? 0;
-		return { total: value("moleculer.channels.messages.total"), active: value("moleculer.channels.messages.active") };
+		const value = (name: string) =>
+			(broker.metrics.getMetric(name) as any)?.get({ channel: DEMO_CHANNEL, group })?.value ?? 0;
+		return {
+			total: value("moleculer.channels.messages.total"),
+			active: value("moleculer.channels.messages.active")
+		};
 	};
 
 	test("a handler that always throws is retried, then parked in dead_letter_events; other groups are unaffected", async () => {
 		const { eventId } = await broker.call<any, any>("demo-producer.create", { title: "embedded", stream: "t5" });
 		const dead = await waitUntil(
 			"the event in dead_letter_events",
-			() => sql("SELECT consumer_group, channel, event_id, payload, error FROM dead_letter_events WHERE event_id = $1", [eventId]),
+			() =>
+				sql(
+					"SELECT consumer_group, channel, event_id, payload, error FROM dead_letter_events WHERE event_id = $1",
+					[eventId]
+				),
 			rows => rows.length > 0,
 			10_000
 		);
@@ -200,8 +219,18 @@ describeWith(["postgres"])("durable events, embedded (in-process adapter)", () =
 		]);
 		expect(await broker.call("demo-failing.attempts", { eventId })).toBe(MAX_RETRIES);
 		// The failed attempts rolled back their de-duplication record; the healthy group handled the event once.
-		expect(await sql("SELECT 1 FROM processed_events WHERE consumer_group = $1 AND event_id = $2", [FAILING_GROUP, eventId])).toEqual([]);
-		await waitUntil("the healthy group to handle it", () => handledOf(sql, "t5"), h => h.ids > 0, 10_000);
+		expect(
+			await sql("SELECT 1 FROM processed_events WHERE consumer_group = $1 AND event_id = $2", [
+				FAILING_GROUP,
+				eventId
+			])
+		).toEqual([]);
+		await waitUntil(
+			"the healthy group to handle it",
+			() => handledOf(sql, "t5"),
+			h => h.ids > 0,
+			10_000
+		);
 		expect(await handledOf(sql, "t5")).toEqual({ rows: 1, ids: 1 });
 	});
 
@@ -214,14 +243,23 @@ describeWith(["postgres"])("durable events, embedded (in-process adapter)", () =
 		await waitUntil(
 			"both deliveries to be handled",
 			async () => ({ good: deliveries(DEMO_GROUP), failing: deliveries(FAILING_GROUP) }),
-			d => d.good.total >= before.good + 2 && d.good.active === 0 && d.failing.total >= before.failing + 2 && d.failing.active === 0,
+			d =>
+				d.good.total >= before.good + 2 &&
+				d.good.active === 0 &&
+				d.failing.total >= before.failing + 2 &&
+				d.failing.active === 0,
 			10_000,
 			20
 		);
 		expect(deliveries(DEMO_GROUP).total).toBe(before.good + 2);
 		const rows = await sql("SELECT event_id, consumer_group FROM demo_handled WHERE event_id = $1", [event.id]);
 		expect(rows).toEqual([{ event_id: event.id, consumer_group: DEMO_GROUP }]);
-		expect(await sql("SELECT event_id FROM processed_events WHERE consumer_group = $1 AND event_id = $2", [DEMO_GROUP, event.id])).toHaveLength(1);
+		expect(
+			await sql("SELECT event_id FROM processed_events WHERE consumer_group = $1 AND event_id = $2", [
+				DEMO_GROUP,
+				event.id
+			])
+		).toHaveLength(1);
 	});
 });
 
@@ -242,8 +280,12 @@ describeWith(["postgres"])("event plumbing housekeeping", () => {
 				[oldSeen, newSeen]
 			);
 			await new OutboxRelay({} as ServiceBroker, conn).prune();
-			expect((await conn.query("SELECT id FROM outbox ORDER BY id")).rows.map(r => r.id).sort()).toEqual([newOut, pending].sort());
-			expect((await conn.query("SELECT event_id FROM processed_events")).rows.map(r => r.event_id)).toEqual([newSeen]);
+			expect((await conn.query("SELECT id FROM outbox ORDER BY id")).rows.map(r => r.id).sort()).toEqual(
+				[newOut, pending].sort()
+			);
+			expect((await conn.query("SELECT event_id FROM processed_events")).rows.map(r => r.event_id)).toEqual([
+				newSeen
+			]);
 		} finally {
 			await conn.close();
 			await db.drop();
@@ -276,7 +318,9 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 	afterAll(async () => {
 		await Promise.all(scenarios.map(stopScenario));
 		await ensureRabbitUp();
-		await deleteRabbitObjects(scenarios.map(s => s.ns)).catch(err => console.warn("RabbitMQ clean-up failed:", err.message));
+		await deleteRabbitObjects(scenarios.map(s => s.ns)).catch(err =>
+			console.warn("RabbitMQ clean-up failed:", err.message)
+		);
 		for (const c of dbCleanups) await c().catch(err => console.warn("database clean-up failed:", err.message));
 	}, 90_000);
 
@@ -299,7 +343,10 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 			producer = spawnNode(sc, "p", "demo-producer");
 			dlNode = spawnNode(dl, "n", "demo-producer,demo-consumer,demo-failing");
 			await Promise.all([c1, c2, producer, dlNode].map(n => n.ready));
-			[caller, dlCaller] = await Promise.all([callerFor(sc, "demo-producer"), callerFor(dl, "demo-producer", "demo-failing")]);
+			[caller, dlCaller] = await Promise.all([
+				callerFor(sc, "demo-producer"),
+				callerFor(dl, "demo-producer", "demo-failing")
+			]);
 		});
 		afterAll(() => Promise.all([stopScenario(sc), stopScenario(dl)]));
 
@@ -310,22 +357,45 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 				for (let i = 0; i < N; i += 50)
 					created.push(
 						...(await Promise.all(
-							Array.from({ length: Math.min(50, N - i) }, (_, k) => caller.call<any, any>("demo-producer.create", { title: `a-${i + k}`, stream: "t1" }))
+							Array.from({ length: Math.min(50, N - i) }, (_, k) =>
+								caller.call<any, any>("demo-producer.create", { title: `a-${i + k}`, stream: "t1" })
+							)
 						))
 					);
 				expect(new Set(created.map(c => c.eventId)).size).toBe(N);
 
-				await waitUntil("every event to be handled", () => (assertAlive([c1, c2, producer]), handledOf(sc.sql, "t1")), h => h.ids >= N, 30_000);
+				await waitUntil(
+					"every event to be handled",
+					() => (assertAlive([c1, c2, producer]), handledOf(sc.sql, "t1")),
+					h => h.ids >= N,
+					30_000
+				);
 				// Nothing is left in the queue (no redelivery pending) and every outbox row was relayed.
-				await waitUntil("the group's queue to drain", () => queueDepth(queueOf(sc.ns, DEMO_GROUP)), n => n === 0, 10_000);
-				expect(await sc.sql("SELECT count(*)::int AS total, count(published_at)::int AS published FROM outbox")).toEqual([{ total: N, published: N }]);
+				await waitUntil(
+					"the group's queue to drain",
+					() => queueDepth(queueOf(sc.ns, DEMO_GROUP)),
+					n => n === 0,
+					10_000
+				);
+				expect(
+					await sc.sql("SELECT count(*)::int AS total, count(published_at)::int AS published FROM outbox")
+				).toEqual([{ total: N, published: N }]);
 
 				expect(await handledOf(sc.sql, "t1")).toEqual({ rows: N, ids: N });
-				const handled = await sc.sql<{ event_id: string }>("SELECT event_id FROM demo_handled WHERE consumer_group = $1", [DEMO_GROUP]);
+				const handled = await sc.sql<{ event_id: string }>(
+					"SELECT event_id FROM demo_handled WHERE consumer_group = $1",
+					[DEMO_GROUP]
+				);
 				expect(new Set(handled.map(h => h.event_id))).toEqual(new Set(created.map(c => c.eventId)));
-				expect(await sc.sql("SELECT count(*)::int AS n FROM processed_events WHERE consumer_group = $1", [DEMO_GROUP])).toEqual([{ n: N }]);
+				expect(
+					await sc.sql("SELECT count(*)::int AS n FROM processed_events WHERE consumer_group = $1", [
+						DEMO_GROUP
+					])
+				).toEqual([{ n: N }]);
 
-				const perNode = await sc.sql<{ node_id: string; n: number }>("SELECT node_id, count(*)::int AS n FROM demo_handled GROUP BY node_id");
+				const perNode = await sc.sql<{ node_id: string; n: number }>(
+					"SELECT node_id, count(*)::int AS n FROM demo_handled GROUP BY node_id"
+				);
 				expect(perNode.map(r => r.node_id).sort()).toEqual([c1.nodeID, c2.nodeID].sort());
 				for (const r of perNode) expect(r.n).toBeGreaterThan(0);
 			});
@@ -335,9 +405,17 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 			test(`is retried ${MAX_RETRIES} times, then the event waits in the group's dead-letter queue`, async () => {
 				const dlq = deadLetterQueueOf(dl.ns, FAILING_GROUP);
 				expect(await queueDepth(dlq)).toBe(0);
-				const { eventId } = await dlCaller.call<any, any>("demo-producer.create", { title: "doomed", stream: "t4" });
+				const { eventId } = await dlCaller.call<any, any>("demo-producer.create", {
+					title: "doomed",
+					stream: "t4"
+				});
 
-				await waitUntil("the event in the dead-letter queue", () => queueDepth(dlq), n => n > 0, 15_000);
+				await waitUntil(
+					"the event in the dead-letter queue",
+					() => queueDepth(dlq),
+					n => n > 0,
+					15_000
+				);
 				expect(await dlCaller.call("demo-failing.attempts", { eventId })).toBe(MAX_RETRIES);
 				expect(await queueDepth(dlq)).toBe(1);
 				expect(await queueDepth(queueOf(dl.ns, FAILING_GROUP))).toBe(0);
@@ -347,11 +425,20 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 				expect(msg).not.toBe(false);
 				if (!msg) return;
 				expect(JSON.parse(msg.content.toString())).toMatchObject({ id: eventId, type: "demo.article.created" });
-				expect(msg.properties.headers).toMatchObject({ "x-original-group": FAILING_GROUP, "x-original-channel": `${dl.ns}.${DEMO_CHANNEL}` });
+				expect(msg.properties.headers).toMatchObject({
+					"x-original-group": FAILING_GROUP,
+					"x-original-channel": `${dl.ns}.${DEMO_CHANNEL}`
+				});
 
 				// Nothing of the failed attempts was committed; the healthy group of the same channel handled the event once.
-				expect(await dl.sql("SELECT 1 FROM processed_events WHERE consumer_group = $1", [FAILING_GROUP])).toEqual([]);
-				await waitUntil("the healthy group to handle it", () => handledOf(dl.sql, "t4"), h => h.ids > 0);
+				expect(
+					await dl.sql("SELECT 1 FROM processed_events WHERE consumer_group = $1", [FAILING_GROUP])
+				).toEqual([]);
+				await waitUntil(
+					"the healthy group to handle it",
+					() => handledOf(dl.sql, "t4"),
+					h => h.ids > 0
+				);
 				expect(await handledOf(dl.sql, "t4")).toEqual({ rows: 1, ids: 1 });
 				expect(alive(dlNode)).toEqual([dlNode.nodeID, "alive"]);
 			});
@@ -364,14 +451,29 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 			test("a RabbitMQ restart in the middle of a steady stream loses no event and handles none twice", async () => {
 				const COUNT = 160; // 20 per second for 8 s
 				const BURST = 3000; // a backlog being relayed (and consumed) at the moment RabbitMQ stops
-				const produced = () => sc.sql("SELECT count(*)::int AS n FROM demo_articles WHERE stream = 't3'").then(r => r[0].n as number);
-				const published = () => sc.sql("SELECT count(published_at)::int AS n FROM outbox").then(r => r[0].n as number);
+				const produced = () =>
+					sc
+						.sql("SELECT count(*)::int AS n FROM demo_articles WHERE stream = 't3'")
+						.then(r => r[0].n as number);
+				const published = () =>
+					sc.sql("SELECT count(published_at)::int AS n FROM outbox").then(r => r[0].n as number);
 				await caller.call("demo-producer.stream", { stream: "t3", count: COUNT, intervalMs: 50 });
-				await waitUntil("the stream to flow end to end", () => handledOf(sc.sql, "t3"), h => h.ids >= 20, 15_000);
+				await waitUntil(
+					"the stream to flow end to end",
+					() => handledOf(sc.sql, "t3"),
+					h => h.ids >= 20,
+					15_000
+				);
 
 				const before = await published();
 				await caller.call("demo-producer.createMany", { stream: "t3", count: BURST });
-				await waitUntil("the relay to be publishing the backlog", published, n => n >= before + 100, 10_000, 10);
+				await waitUntil(
+					"the relay to be publishing the backlog",
+					published,
+					n => n >= before + 100,
+					10_000,
+					10
+				);
 				const stoppedAt = new Date();
 				try {
 					await run("rabbitmqctl", ["stop_app"], { timeout: 60_000 });
@@ -394,7 +496,10 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 				// (RabbitMQ may have had them already: those arrive twice, and must still be handled once).
 				await waitUntil(
 					"every outbox row to be relayed",
-					() => (assertAlive([c1, c2, producer]), sc.sql("SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL")),
+					() => (
+						assertAlive([c1, c2, producer]),
+						sc.sql("SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL")
+					),
 					r => r[0].n === 0,
 					45_000,
 					250
@@ -406,13 +511,22 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 					60_000,
 					250
 				);
-				await waitUntil("the group's queue to drain", () => queueDepth(queueOf(sc.ns, DEMO_GROUP)), n => n === 0, 10_000);
+				await waitUntil(
+					"the group's queue to drain",
+					() => queueDepth(queueOf(sc.ns, DEMO_GROUP)),
+					n => n === 0,
+					10_000
+				);
 
 				expect(await handledOf(sc.sql, "t3")).toEqual({ rows: COUNT + BURST, ids: COUNT + BURST });
 				expect(
-					await sc.sql(`SELECT event_id FROM demo_articles a WHERE stream = 't3' AND NOT EXISTS (SELECT 1 FROM demo_handled h WHERE h.event_id = a.event_id)`)
+					await sc.sql(
+						`SELECT event_id FROM demo_articles a WHERE stream = 't3' AND NOT EXISTS (SELECT 1 FROM demo_handled h WHERE h.event_id = a.event_id)`
+					)
 				).toEqual([]);
-				expect(await sc.sql("SELECT event_id FROM demo_handled GROUP BY event_id HAVING count(*) > 1")).toEqual([]);
+				expect(await sc.sql("SELECT event_id FROM demo_handled GROUP BY event_id HAVING count(*) > 1")).toEqual(
+					[]
+				);
 				expect(await sc.sql("SELECT id FROM outbox WHERE published_at IS NULL")).toEqual([]);
 				// Every node lived through the restart.
 				for (const n of [c1, c2, producer]) expect(alive(n)).toEqual([n.nodeID, "alive"]);
@@ -422,8 +536,16 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 				const dlq = deadLetterQueueOf(dl.ns, FAILING_GROUP);
 				const before = await queueDepth(dlq);
 				await dlCaller.waitForServices(["demo-producer", "demo-failing"], 20_000);
-				const { eventId } = await dlCaller.call<any, any>("demo-producer.create", { title: "doomed after restart", stream: "t6" });
-				await waitUntil("the event in the dead-letter queue", () => (assertAlive([dlNode]), queueDepth(dlq)), n => n > before, 20_000);
+				const { eventId } = await dlCaller.call<any, any>("demo-producer.create", {
+					title: "doomed after restart",
+					stream: "t6"
+				});
+				await waitUntil(
+					"the event in the dead-letter queue",
+					() => (assertAlive([dlNode]), queueDepth(dlq)),
+					n => n > before,
+					20_000
+				);
 				expect(await queueDepth(dlq)).toBe(before + 1);
 				expect(await dlCaller.call("demo-failing.attempts", { eventId })).toBe(MAX_RETRIES);
 				// Not in a queue of another name (the adapter re-subscribes on reconnect).

@@ -86,7 +86,11 @@ describe("module manifests", () => {
 				...Object.fromEntries(
 					["a", "b"].map(name => [
 						name,
-						{ [`${name}.module.js`]: manifestOf(name, { consumes: [{ channel: DEMO_CHANNEL, group: "g" }] }) }
+						{
+							[`${name}.module.js`]: manifestOf(name, {
+								consumes: [{ channel: DEMO_CHANNEL, group: "g" }]
+							})
+						}
 					])
 				)
 			},
@@ -172,7 +176,12 @@ describeWith(["postgres", "rabbitmq"])("consumer groups declared by the consumin
 		const producer = spawn("producer", "demo-producer");
 		await producer.ready;
 		// At start, before any event, it declares the queues of the channels its manifest `publishes` to.
-		await waitUntil("the producer to declare the group's queue", () => queueExists(queue), ok => ok, 10_000);
+		await waitUntil(
+			"the producer to declare the group's queue",
+			() => queueExists(queue),
+			ok => ok,
+			10_000
+		);
 		const callerEnv = { ...env(), CHANNELS_URL: "", NODE_ID: `${ns}-caller`, LOG_LEVEL: "warn" };
 		const options = brokerOptions(loadConfig(callerEnv));
 		caller = new ServiceBroker({ ...options, logger: false });
@@ -190,7 +199,12 @@ describeWith(["postgres", "rabbitmq"])("consumer groups declared by the consumin
 		);
 		expect(await sql("SELECT count(*)::int AS total FROM outbox")).toEqual([{ total: N }]);
 		// ...and waits in the queue of each group any module declares, loaded in this process or not.
-		await waitUntil("the events to wait in the consumer group's queue", () => queueDepth(queue), n => n === N, 5_000);
+		await waitUntil(
+			"the events to wait in the consumer group's queue",
+			() => queueDepth(queue),
+			n => n === N,
+			5_000
+		);
 		expect(await queueDepth(`${FAILING_GROUP}.${ns}.${DEMO_CHANNEL}`)).toBe(N);
 		expect(await sql("SELECT event_id FROM demo_handled")).toEqual([]);
 
@@ -202,10 +216,17 @@ describeWith(["postgres", "rabbitmq"])("consumer groups declared by the consumin
 			r => r[0].n === N,
 			30_000
 		);
-		await waitUntil("the group's queue to drain", () => queueDepth(queue), n => n === 0, 10_000);
+		await waitUntil(
+			"the group's queue to drain",
+			() => queueDepth(queue),
+			n => n === 0,
+			10_000
+		);
 		// Exactly once: one handling per event, each one an event the producer wrote, all by the new consumer.
 		const handled = await sql<{ event_id: string; node_id: string }>("SELECT event_id, node_id FROM demo_handled");
-		const produced = await sql<{ event_id: string }>("SELECT event_id FROM demo_articles WHERE stream = 'worst-order'");
+		const produced = await sql<{ event_id: string }>(
+			"SELECT event_id FROM demo_articles WHERE stream = 'worst-order'"
+		);
 		expect(handled).toHaveLength(N);
 		expect(new Set(handled.map(h => h.event_id))).toEqual(new Set(produced.map(p => p.event_id)));
 		expect(new Set(handled.map(h => h.node_id))).toEqual(new Set([consumer.nodeID]));

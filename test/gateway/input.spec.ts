@@ -47,7 +47,9 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 
 	beforeAll(async () => {
 		db = await createTestDatabase();
-		gw = await startGateway({ DATABASE_URL: db.url, NODE_ID: "input-gw-1", METRICS_TOKEN }, ["services/ai/providers.service.ts"]);
+		gw = await startGateway({ DATABASE_URL: db.url, NODE_ID: "input-gw-1", METRICS_TOKEN }, [
+			"services/ai/providers.service.ts"
+		]);
 		gw.broker.createService(ProbeService as any);
 		await gw.broker.waitForServices(["probe"]);
 		// Routes of a service created after start appear with the next alias regeneration.
@@ -70,7 +72,9 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 	describe("cached lists", () => {
 		test("a viewer's ?fields=id never changes what the next caller of a list or get receives", async () => {
 			for (const name of ["Core", "Web"])
-				expect((await http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), body: { name } })).status).toBe(200);
+				expect((await http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), body: { name } })).status).toBe(
+					200
+				);
 			const body = { name: "Local", base_url: "https://llm.example.com/v1" };
 			const provider = await http(gw.port, "POST", "/api/ai/providers", { ...asOwner(), body });
 			expect(provider.status).toBe(200);
@@ -83,7 +87,8 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 				for (const who of [asOwner(), asViewer()]) {
 					const full = await http(gw.port, "GET", base, who);
 					expect(full.status).toBe(200);
-					for (const row of full.body.rows ?? [full.body]) expect([base, row.name]).toEqual([base, expect.any(String)]);
+					for (const row of full.body.rows ?? [full.body])
+						expect([base, row.name]).toEqual([base, expect.any(String)]);
 				}
 				const excluded = await http(gw.port, "GET", `${base}?excludeFields=name`, asViewer());
 				for (const row of excluded.body.rows ?? [excluded.body]) expect(row.name).toBeUndefined();
@@ -122,7 +127,11 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 		});
 
 		test("page and offset beyond any real table are 422", async () => {
-			const paths = ["/api/auth/teams?page=1e300", "/api/auth/teams/all?offset=1e300", "/api/auth/teams/all?limit=5&offset=1e20"];
+			const paths = [
+				"/api/auth/teams?page=1e300",
+				"/api/auth/teams/all?offset=1e300",
+				"/api/auth/teams/all?limit=5&offset=1e20"
+			];
 			for (const path of paths) {
 				const r = await http(gw.port, "GET", path, asOwner());
 				expect([path, r.status, r.body.error?.code]).toEqual([path, 422, "VALIDATION_ERROR"]);
@@ -136,21 +145,33 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 				expect(r).toMatchObject({ status: 400, body: { error } });
 			}
 			// Strings full of brackets are not nesting.
-			const r = await http(gw.port, "POST", "/api/probe/echo", { raw: JSON.stringify({ a: deep(1000), b: { c: [[["\\\"["]]] } }) });
+			const r = await http(gw.port, "POST", "/api/probe/echo", {
+				raw: JSON.stringify({ a: deep(1000), b: { c: [[['\\"[']]] } })
+			});
 			expect(r).toMatchObject({ status: 200, body: { keys: ["a", "b"] } });
-			const v1 = await http(gw.port, "POST", "/v1/chat/completions", { raw: deep(100_000), headers: { "x-api-key": "cide_nope" } });
+			const v1 = await http(gw.port, "POST", "/v1/chat/completions", {
+				raw: deep(100_000),
+				headers: { "x-api-key": "cide_nope" }
+			});
 			expect(v1).toMatchObject({ status: 400, body: { error: { type: "invalid_request_error" } } });
 		});
 
 		test("a gzip body that is not gzip is a 400; a gzip bomb is a 413; an unknown encoding a 415", async () => {
 			const post = (raw: string | Uint8Array, encoding: string) =>
-				http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), raw, headers: { "content-encoding": encoding } });
+				http(gw.port, "POST", "/api/auth/teams", {
+					...asOwner(),
+					raw,
+					headers: { "content-encoding": encoding }
+				});
 			const garbage = await post(Buffer.from("definitely not gzip"), "gzip");
 			const malformed = { code: "MALFORMED_BODY", message: expect.stringMatching(/Content-Encoding/) };
 			expect(garbage).toMatchObject({ status: 400, body: { error: malformed } });
 			const bomb = zlib.gzipSync(JSON.stringify({ name: "x".repeat(5_000_000) }));
 			expect(bomb.length).toBeLessThan(100_000);
-			expect(await post(bomb, "gzip")).toMatchObject({ status: 413, body: { error: { code: "PAYLOAD_TOO_LARGE" } } });
+			expect(await post(bomb, "gzip")).toMatchObject({
+				status: 413,
+				body: { error: { code: "PAYLOAD_TOO_LARGE" } }
+			});
 			const good = await post(zlib.gzipSync(JSON.stringify({ name: "Zipped" })), "gzip");
 			expect(good).toMatchObject({ status: 200, body: { name: "Zipped" } });
 			const odd = await post("{}", "compress");
@@ -162,7 +183,12 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 				http(gw.port, "POST", "/api/auth/teams", { ...asOwner(), raw, headers: { "content-type": type } });
 			const big = await post(JSON.stringify({ name: "x".repeat(2_000_000) }));
 			expect(big).toMatchObject({ status: 413, body: { error: { code: "PAYLOAD_TOO_LARGE" } } });
-			const types = ["text/plain", "application/x-www-form-urlencoded", "application/jsonp", "multipart/form-data; boundary=x"];
+			const types = [
+				"text/plain",
+				"application/x-www-form-urlencoded",
+				"application/jsonp",
+				"multipart/form-data; boundary=x"
+			];
 			for (const type of types) {
 				const r = await post('{"name":"x"}', type);
 				expect([type, r.status, r.body.error?.code]).toEqual([type, 415, "UNSUPPORTED_MEDIA_TYPE"]);
@@ -179,32 +205,45 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 					(s as any).acks[id] = resolve;
 					(s as any).io.engine.write(`2${id}["call",{"action":"teams.list","params":${paramsJson}}]`);
 				});
-			for (const [id, n] of [[9001, 100_000], [9002, 65]]) {
+			for (const [id, n] of [
+				[9001, 100_000],
+				[9002, 65]
+			]) {
 				const r = await rawCall(id, `{"query":{"name":${"[".repeat(n)}"x"${"]".repeat(n)}}}`);
 				expect(r).toMatchObject({ status: 400, error: { code: "JSON_TOO_DEEP" } });
 			}
-			expect(await call(s, "teams.list", { query: "{broken" })).toMatchObject({ status: 422, error: { code: "VALIDATION_ERROR" } });
+			expect(await call(s, "teams.list", { query: "{broken" })).toMatchObject({
+				status: 422,
+				error: { code: "VALIDATION_ERROR" }
+			});
 			expect((await call(s, "teams.list", {})).data.rows.length).toBeGreaterThan(0);
 		});
 	});
 
 	describe("the log", () => {
 		test("client text in a log line is escaped: no forged lines, no terminal escapes", async () => {
-			const forged = "x\n2030-01-01T00:00:00.000Z INFO  gateway: FORGED admin logged in\u001b[2J\u001b[31m\r\u2028";
+			const forged =
+				"x\n2030-01-01T00:00:00.000Z INFO  gateway: FORGED admin logged in\u001b[2J\u001b[31m\r\u2028";
 			const r = await http(gw.port, "POST", "/api/probe/fail", { body: { text: forged } });
-			expect(r).toMatchObject({ status: 500, body: { error: { code: "INTERNAL_ERROR", message: "internal error" } } });
+			expect(r).toMatchObject({
+				status: 500,
+				body: { error: { code: "INTERNAL_ERROR", message: "internal error" } }
+			});
 			await http(gw.port, "GET", "/api/%0AFORGED%1B%5B31m/x", asOwner());
 			const deadline = Date.now() + 5000;
 			const mentioned = () => gw.lines.filter(l => l.includes("FORGED")).length;
 			while (mentioned() < 2 && Date.now() < deadline) await new Promise(res => setTimeout(res, 20));
 			const mentions = gw.lines.filter(l => l.includes("FORGED"));
 			expect(mentions.length).toBeGreaterThanOrEqual(2);
+			// eslint-disable-next-line no-control-regex -- no control character may reach the log
 			for (const line of mentions) expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
 			expect(mentions.some(l => l.includes("\\n2030-01-01") && l.includes("\\x1b[2J"))).toBe(true);
 		});
 
 		test("logSafe escapes control characters, Unicode line breaks and bidi overrides, and bounds the length", () => {
-			expect(logSafe("a\nb\r\tc\u001b[0m\u0085\u2028\u202e\\")).toBe("a\\nb\\r\\tc\\x1b[0m\\x85\\u2028\\u202e\\\\");
+			expect(logSafe("a\nb\r\tc\u001b[0m\u0085\u2028\u202e\\")).toBe(
+				"a\\nb\\r\\tc\\x1b[0m\\x85\\u2028\\u202e\\\\"
+			);
 			expect(logSafe("plain /api/teams?x=1 ünïcode")).toBe("plain /api/teams?x=1 ünïcode");
 			expect(logSafe("y".repeat(5000)).length).toBeLessThanOrEqual(501);
 			expect(logSafe(undefined)).toBe("undefined");
@@ -216,12 +255,22 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 			await http(gw.port, "POST", "/api/probe/echo", { body: { marker: PROBE } });
 			await http(gw.port, "GET", `/api/auth/teams?search=${PROBE}`, asOwner());
 			expect((await http(gw.port, "GET", "/metrics")).status).toBe(401);
-			expect((await http(gw.port, "GET", "/metrics", { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+			expect(
+				(await http(gw.port, "GET", "/metrics", { headers: { authorization: "Bearer wrong" } })).status
+			).toBe(401);
 			expect((await http(gw.port, "GET", "/metrics", { token: owner.accessToken })).status).toBe(401);
 			const r = await http(gw.port, "GET", "/metrics", { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
 			expect(r.status).toBe(200);
 			expect(r.text).toMatch(/moleculer_request_total/);
-			const forbidden = [PROBE, owner.user.id, viewer.user.id, org, "owner@example.com", os.hostname(), os.homedir()];
+			const forbidden = [
+				PROBE,
+				owner.user.id,
+				viewer.user.id,
+				org,
+				"owner@example.com",
+				os.hostname(),
+				os.homedir()
+			];
 			for (const addrs of Object.values(os.networkInterfaces()))
 				for (const a of addrs ?? []) if (!a.internal) forbidden.push(a.address, a.mac);
 			for (const s of forbidden) expect([s, r.text.includes(s)]).toEqual([s, false]);

@@ -127,7 +127,9 @@ describeWith(["postgres", "redis"])("one budget per client over REST and sockets
 		const u = await register(g1, "rest-ip@example.com");
 		await freshWindows();
 		// Anonymous requests (401) spend the address's budget too: the limit comes before credentials.
-		const spent = await Promise.all(Array.from({ length: IP_LIMIT }, (_, i) => http(i % 2 ? g1 : g2, "GET", "/api/auth/me")));
+		const spent = await Promise.all(
+			Array.from({ length: IP_LIMIT }, (_, i) => http(i % 2 ? g1 : g2, "GET", "/api/auth/me"))
+		);
 		expect(spent.map(r => r.status)).toEqual(Array(IP_LIMIT).fill(401));
 		for (const port of [g1, g2]) {
 			// A forwarded-for header the client wrote itself does not buy a fresh budget.

@@ -7,9 +7,18 @@ describe("OpenAPI document", () => {
 	test("nullable parameters are documented as nullable, and the document validates", async () => {
 		// `configure` comes from the service's settings mixin (mixins/org-settings.mixin.ts).
 		const configure = AiService.mixins!.map(m => m.actions?.configure).find(Boolean);
-		const doc: any = buildOpenApi([{ methods: "PATCH", fullPath: "/api/ai/settings", actionName: "ai.configure" }], new Map([["ai.configure", configure]]), "test");
+		const doc: any = buildOpenApi(
+			[{ methods: "PATCH", fullPath: "/api/ai/settings", actionName: "ai.configure" }],
+			new Map([["ai.configure", configure]]),
+			"test"
+		);
 		const body = doc.paths["/api/ai/settings"].patch.requestBody.content["application/json"].schema;
-		expect(body.properties.logRetentionDays).toEqual({ type: "integer", minimum: 1, maximum: 3650, nullable: true });
+		expect(body.properties.logRetentionDays).toEqual({
+			type: "integer",
+			minimum: 1,
+			maximum: 3650,
+			nullable: true
+		});
 		expect(body.properties.storeContent).toEqual({ type: "boolean" });
 		expect(body.additionalProperties).toBe(false);
 		const { Validator } = await import("@seriousme/openapi-schema-validator");
@@ -34,11 +43,17 @@ describe("OpenAPI converter: action params become the documented schema", () => 
 		note: { type: "string", nullable: true, optional: true }
 	};
 	const doc = (methods: string, actionName = "demo.act") =>
-		buildOpenApi([{ methods, fullPath: "/api/demo/:id/items/", actionName }], new Map([[actionName, { params, permission: "demo:write" }]]), "t");
+		buildOpenApi(
+			[{ methods, fullPath: "/api/demo/:id/items/", actionName }],
+			new Map([[actionName, { params, permission: "demo:write" }]]),
+			"t"
+		);
 
 	test("a POST documents path parameters in the path and the rest as a strict JSON body with its constraints", () => {
 		const op: any = doc("POST").paths["/api/demo/{id}/items"].post;
-		expect(op.parameters).toEqual([{ name: "id", in: "path", required: true, schema: { type: "string", format: "uuid" } }]);
+		expect(op.parameters).toEqual([
+			{ name: "id", in: "path", required: true, schema: { type: "string", format: "uuid" } }
+		]);
 		const body = op.requestBody.content["application/json"].schema;
 		expect(body.additionalProperties).toBe(false);
 		expect(body.properties.id).toBeUndefined();
@@ -55,7 +70,12 @@ describe("OpenAPI converter: action params become the documented schema", () => 
 				properties: { name: { type: "string" }, value: { type: "string" } },
 				required: ["name"]
 			},
-			target: { oneOf: [{ type: "string", format: "uuid" }, { type: "string", maxLength: 10 }] },
+			target: {
+				oneOf: [
+					{ type: "string", format: "uuid" },
+					{ type: "string", maxLength: 10 }
+				]
+			},
 			note: { type: "string", nullable: true }
 		});
 		expect(op["x-permission"]).toBe("demo:write");
@@ -66,8 +86,20 @@ describe("OpenAPI converter: action params become the documented schema", () => 
 	test("a GET documents every parameter as a query parameter, required only when the validator requires it", async () => {
 		const op: any = doc("GET").paths["/api/demo/{id}/items"].get;
 		expect(op.requestBody).toBeUndefined();
-		const q = Object.fromEntries(op.parameters.filter((p: any) => p.in === "query").map((p: any) => [p.name, p.required]));
-		expect(q).toEqual({ name: true, email: false, role: false, limit: false, score: true, tags: false, headers: false, target: true, note: false });
+		const q = Object.fromEntries(
+			op.parameters.filter((p: any) => p.in === "query").map((p: any) => [p.name, p.required])
+		);
+		expect(q).toEqual({
+			name: true,
+			email: false,
+			role: false,
+			limit: false,
+			score: true,
+			tags: false,
+			headers: false,
+			target: true,
+			note: false
+		});
 		const { Validator } = await import("@seriousme/openapi-schema-validator");
 		expect((await new Validator().validate(doc("GET"))).errors ?? []).toEqual([]);
 	});

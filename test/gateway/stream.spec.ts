@@ -106,7 +106,11 @@ describeWith(["postgres", "redis"])("the socket's generic stream protocol, and m
 		const s = await open(owner);
 		const broken = await stream(s, "b1", "demo-stream.broken");
 		expect(broken.items).toEqual([{ i: 0 }]);
-		expect(broken.error).toMatchObject({ id: "b1", status: 502, error: { code: "UPSTREAM_FAILED", message: "the counter broke" } });
+		expect(broken.error).toMatchObject({
+			id: "b1",
+			status: 502,
+			error: { code: "UPSTREAM_FAILED", message: "the counter broke" }
+		});
 	});
 
 	test("cancel stops a running stream in the service that runs it, and frees its id", async () => {
@@ -118,12 +122,17 @@ describeWith(["postgres", "redis"])("the socket's generic stream protocol, and m
 		expect(ack).toEqual({ data: { id: "k1" } });
 		await until(() => demo().cancelled.length > before, "the service to hear the cancellation");
 		expect(demo().running.size).toBe(0);
-		expect(await new Promise<any>(r => s.emit("cancel", { id: "k1" }, r))).toMatchObject({ error: { code: "NOT_FOUND" } });
+		expect(await new Promise<any>(r => s.emit("cancel", { id: "k1" }, r))).toMatchObject({
+			error: { code: "NOT_FOUND" }
+		});
 		// A socket that goes away cancels what it still streams.
 		const other = await open(owner);
 		await stream(other, "k2", "demo-stream.count", { n: 10_000, everyMs: 5 }, 1);
 		other.close();
-		await until(() => demo().cancelled.length > before + 1 && demo().running.size === 0, "the disconnect to cancel");
+		await until(
+			() => demo().cancelled.length > before + 1 && demo().running.size === 0,
+			"the disconnect to cancel"
+		);
 	});
 
 	test("a stream spends the same per-user budget as REST", async () => {
@@ -144,11 +153,16 @@ describeWith(["postgres", "redis"])("the socket's generic stream protocol, and m
 		const echoed = await http(g.port, "POST", "/demo-stream/echo", { ...asOwner, body: { hello: "route" } });
 		expect(echoed).toMatchObject({ status: 200, body: { echo: { hello: "route" }, userId: owner.user.id } });
 		// Without credentials the request goes on anonymous: the actions it calls refuse it (as /api's do).
-		expect((await http(g.port, "POST", "/demo-stream/echo", { body: {} })).body).toEqual({ echo: {}, userId: null });
+		expect((await http(g.port, "POST", "/demo-stream/echo", { body: {} })).body).toEqual({
+			echo: {},
+			userId: null
+		});
 		const forged = await http(g.port, "POST", "/demo-stream/echo", { token: "forged", body: {} });
 		expect(forged).toMatchObject({ status: 401, body: { error: { code: "UNAUTHORIZED" } } });
 		const deep = "[".repeat(100) + "]".repeat(100);
-		expect((await http(g.port, "POST", "/demo-stream/echo", { ...asOwner, raw: deep })).body.error.code).toBe("JSON_TOO_DEEP");
+		expect((await http(g.port, "POST", "/demo-stream/echo", { ...asOwner, raw: deep })).body.error.code).toBe(
+			"JSON_TOO_DEEP"
+		);
 	});
 
 	test("the gateway's code names no module: it imports only its own folder and lib/", () => {
@@ -158,9 +172,11 @@ describeWith(["postgres", "redis"])("the socket's generic stream protocol, and m
 		for (const file of fs.readdirSync(dir).filter(f => f.endsWith(".ts"))) {
 			const source = fs.readFileSync(path.join(dir, file), "utf8");
 			const imports = [...source.matchAll(/from "([^"]+)"/g)].map(m => m[1]).filter(i => i.startsWith("."));
-			for (const i of imports) expect([file, i, /^\.\/|^\.\.\/\.\.\/(lib|package\.json)/.test(i)]).toEqual([file, i, true]);
+			for (const i of imports)
+				expect([file, i, /^\.\/|^\.\.\/\.\.\/(lib|package\.json)/.test(i)]).toEqual([file, i, true]);
 			// Calls, events and routes by another module's name (`"ai.stream"`, `"ai:chat"`, "/v1") do not appear.
-			for (const m of modules) expect([file, m, new RegExp(`["'\`/]${m}[.:/]`).test(source)]).toEqual([file, m, false]);
+			for (const m of modules)
+				expect([file, m, new RegExp(`["'\`/]${m}[.:/]`).test(source)]).toEqual([file, m, false]);
 			expect([file, /\/v1\b|openai/i.test(source)]).toEqual([file, false]);
 		}
 	});

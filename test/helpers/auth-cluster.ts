@@ -93,7 +93,9 @@ export async function startAuthCluster(opts: {
 		const base = `http://127.0.0.1:${port}`;
 		// moleculer-web registers auto-aliases about a second after start: wait until the route answers.
 		for (let i = 0; i < 150; i++) {
-			const status = await fetch(`${base}/api/auth/login`, { method: "POST" }).then(r => r.status).catch(() => 0);
+			const status = await fetch(`${base}/api/auth/login`, { method: "POST" })
+				.then(r => r.status)
+				.catch(() => 0);
 			if (status === 422) break;
 			await new Promise(r => setTimeout(r, 200));
 		}

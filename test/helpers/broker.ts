@@ -9,8 +9,16 @@ import type { AuthInfo } from "../../lib/permissions";
 
 export const ROOT = path.resolve(__dirname, "../..");
 
-export async function createTestBroker(env: Record<string, string | undefined>, serviceFiles: string[], extra: BrokerOptions = {}) {
-	const config: Config = loadConfig({ JWT_SECRET: "test-secret-test-secret-test-secret-0123", LOG_LEVEL: "warn", ...env });
+export async function createTestBroker(
+	env: Record<string, string | undefined>,
+	serviceFiles: string[],
+	extra: BrokerOptions = {}
+) {
+	const config: Config = loadConfig({
+		JWT_SECRET: "test-secret-test-secret-test-secret-0123",
+		LOG_LEVEL: "warn",
+		...env
+	});
 	setConfig(config);
 	await acquireDb();
 	const broker = new ServiceBroker({ ...brokerOptions(config), logger: false, ...extra });

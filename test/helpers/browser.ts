@@ -31,24 +31,49 @@ export function freePort(): Promise<number> {
 
 // Always from the current sources, so a test never passes on a stale public/.
 export function buildUi() {
-	execFileSync(process.execPath, [path.join(ROOT, "node_modules/vite/bin/vite.js"), "build", "--config", "frontend/vite.config.ts", "--logLevel", "error"], { cwd: ROOT, stdio: "pipe" });
+	execFileSync(
+		process.execPath,
+		[
+			path.join(ROOT, "node_modules/vite/bin/vite.js"),
+			"build",
+			"--config",
+			"frontend/vite.config.ts",
+			"--logLevel",
+			"error"
+		],
+		{ cwd: ROOT, stdio: "pipe" }
+	);
 	if (!fs.existsSync(path.join(ROOT, "public/index.html"))) throw new Error("the UI build left no public/index.html");
 	fs.mkdirSync(ARTIFACTS, { recursive: true });
 }
 
-
 export function launchChromium(): Promise<Browser> {
-	return chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+	return chromium.launch({
+		executablePath: CHROMIUM,
+		args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+	});
 }
 
 // The embedded platform (every infrastructure URL empty) on a free port, serving the UI built from the current
 // sources, and Chromium with one page open on a 1280×800 context. Pages passed to `watch` (the first one is)
 // record uncaught errors and Content-Security-Policy violations, which every browser test expects to stay empty.
-export async function startUiPlatform(name: string, opts: { timeoutMs: number; context?: BrowserContextOptions; env?: Record<string, string> }) {
+export async function startUiPlatform(
+	name: string,
+	opts: { timeoutMs: number; context?: BrowserContextOptions; env?: Record<string, string> }
+) {
 	buildUi();
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `cide-${name}-`));
 	const port = await freePort();
-	const node = startNode({ DATA_DIR: dataDir, PORT: String(port), TRANSPORTER: "", CACHER: "", DATABASE_URL: "", CHANNELS_URL: "", REDIS_URL: "", ...opts.env });
+	const node = startNode({
+		DATA_DIR: dataDir,
+		PORT: String(port),
+		TRANSPORTER: "",
+		CACHER: "",
+		DATABASE_URL: "",
+		CHANNELS_URL: "",
+		REDIS_URL: "",
+		...opts.env
+	});
 	let browser: Browser | undefined;
 	const stop = async () => {
 		await browser?.close();
@@ -63,10 +88,18 @@ export async function startUiPlatform(name: string, opts: { timeoutMs: number; c
 		const watch = (p: Page) => {
 			p.setDefaultTimeout(opts.timeoutMs);
 			p.on("pageerror", err => pageErrors.push(err.message));
-			p.on("console", msg => msg.type() === "error" && /Content Security Policy/i.test(msg.text()) && cspViolations.push(msg.text()));
+			p.on(
+				"console",
+				msg =>
+					msg.type() === "error" &&
+					/Content Security Policy/i.test(msg.text()) &&
+					cspViolations.push(msg.text())
+			);
 			return p;
 		};
-		const page = watch(await (await browser.newContext({ viewport: { width: 1280, height: 800 }, ...opts.context })).newPage());
+		const page = watch(
+			await (await browser.newContext({ viewport: { width: 1280, height: 800 }, ...opts.context })).newPage()
+		);
 		return { base: `http://127.0.0.1:${port}`, browser, page, watch, pageErrors, cspViolations, stop };
 	} catch (err) {
 		await stop();
@@ -81,7 +114,10 @@ export async function signUp(page: Page, base: string, user: { name: string; ema
 	await page.getByLabel("Email").fill(user.email);
 	await page.getByLabel("Password").fill(user.password);
 	await page.getByTestId("submit").click();
-	await page.getByTestId("greeting").filter({ hasText: user.name.split(" ")[0] }).waitFor();
+	await page
+		.getByTestId("greeting")
+		.filter({ hasText: user.name.split(" ")[0] })
+		.waitFor();
 }
 
 // Signs an existing user in through the form and waits for the shell to greet them.
@@ -90,5 +126,8 @@ export async function signIn(page: Page, base: string, user: { name: string; ema
 	await page.getByLabel("Email").fill(user.email);
 	await page.getByLabel("Password").fill(user.password);
 	await page.getByTestId("submit").click();
-	await page.getByTestId("greeting").filter({ hasText: user.name.split(" ")[0] }).waitFor();
+	await page
+		.getByTestId("greeting")
+		.filter({ hasText: user.name.split(" ")[0] })
+		.waitFor();
 }

@@ -143,7 +143,9 @@ export function sampleValue(rule: any): unknown {
 		case "string":
 		default:
 			// Unique, so creating twice does not collide with a unique name.
-			return `conformance-${crypto.randomBytes(4).toString("hex")}`.padEnd(r.min ?? 0, "x").slice(0, r.max ?? 100);
+			return `conformance-${crypto.randomBytes(4).toString("hex")}`
+				.padEnd(r.min ?? 0, "x")
+				.slice(0, r.max ?? 100);
 	}
 }
 
@@ -182,7 +184,9 @@ export async function startCluster(
 	const db = await createTestDatabase();
 	const gw = await startGateway(
 		{ DATABASE_URL: db.url, MASTER_KEY: crypto.randomBytes(32).toString("base64"), ...env },
-		files.filter(f => ![...AUTH_FILES, GATEWAY_FILE].map(x => path.resolve(ROOT, x)).includes(path.resolve(ROOT, f)))
+		files.filter(
+			f => ![...AUTH_FILES, GATEWAY_FILE].map(x => path.resolve(ROOT, x)).includes(path.resolve(ROOT, f))
+		)
 	);
 	const a = await register(gw.port, `a-${crypto.randomBytes(3).toString("hex")}@example.com`);
 	const b = await register(gw.port, `b-${crypto.randomBytes(3).toString("hex")}@example.com`);
@@ -235,7 +239,8 @@ export function describeConformance(modules: ModuleUnderTest[], cluster: () => C
 					test(`${action.name}: declares a permission (${permission ?? "none"}) enforced as declared`, async () => {
 						expect(permission).toBeTruthy();
 						const p = permission!;
-						if (!SPECIAL_PERMISSIONS.includes(p)) expect(Object.keys(manifest.permissions ?? {})).toContain(p);
+						if (!SPECIAL_PERMISSIONS.includes(p))
+							expect(Object.keys(manifest.permissions ?? {})).toContain(p);
 						const { broker, a } = cluster();
 						const params = await paramsFor(mod, action, broker, authAs(a, "owner"));
 						if (p === PUBLIC) return;
@@ -246,7 +251,13 @@ export function describeConformance(modules: ModuleUnderTest[], cluster: () => C
 						for (const role of ROLES) {
 							const got = await outcome(broker, action.name, params, authAs(a, role));
 							const above = roleRank(role) >= roleRank(lowest);
-							if (above) expect([action.name, role, got.code, got.message]).not.toEqual([action.name, role, 403, got.message]);
+							if (above)
+								expect([action.name, role, got.code, got.message]).not.toEqual([
+									action.name,
+									role,
+									403,
+									got.message
+								]);
 							else expect([action.name, role, got.code]).toEqual([action.name, role, 403]);
 						}
 					});
@@ -271,8 +282,10 @@ export function describeConformance(modules: ModuleUnderTest[], cluster: () => C
 				const published = new Set(allManifests().flatMap(m => m.publishes));
 				// What a module publishes is typed by its events file (services/<module>/<module>.events.ts).
 				const eventsFile = path.join(mod.dir, manifest.name, `${manifest.name}.events.ts`);
-				if (manifest.publishes.length) expect([eventsFile, fs.existsSync(eventsFile)]).toEqual([eventsFile, true]);
-				for (const c of manifest.consumes) expect([c.channel, published.has(c.channel)]).toEqual([c.channel, true]);
+				if (manifest.publishes.length)
+					expect([eventsFile, fs.existsSync(eventsFile)]).toEqual([eventsFile, true]);
+				for (const c of manifest.consumes)
+					expect([c.channel, published.has(c.channel)]).toEqual([c.channel, true]);
 				for (const svc of mod.services) {
 					const schema = require(svc.file).default ?? require(svc.file);
 					for (const [channel, def] of Object.entries<any>(schema.channels ?? {})) {
@@ -289,7 +302,11 @@ export function describeConformance(modules: ModuleUnderTest[], cluster: () => C
 					const { broker, a, b } = cluster();
 					const mine = authAs(a, "owner");
 					const theirs = authAs(b, "owner");
-					const row: any = await broker.call(create.name, await paramsFor(mod, create, broker, mine), as(mine));
+					const row: any = await broker.call(
+						create.name,
+						await paramsFor(mod, create, broker, mine),
+						as(mine)
+					);
 					expect(row.id).toBeTruthy();
 					for (const verb of ["get", "update", "remove"]) {
 						if (!svc.actions.some(x => x.name === `${svc.name}.${verb}`)) continue;
@@ -302,7 +319,11 @@ export function describeConformance(modules: ModuleUnderTest[], cluster: () => C
 						const rows: any[] = Array.isArray(seen) ? seen : seen.rows;
 						expect(rows.map(r => r.id)).not.toContain(row.id);
 						// Even asked for by column, the other organization's row is not there.
-						const asked: any = await broker.call(`${svc.name}.${verb}`, { query: { id: row.id } }, as(theirs));
+						const asked: any = await broker.call(
+							`${svc.name}.${verb}`,
+							{ query: { id: row.id } },
+							as(theirs)
+						);
 						expect((Array.isArray(asked) ? asked : asked.rows).map((r: any) => r.id)).not.toContain(row.id);
 					}
 					// Untouched in its own organization.
@@ -317,7 +338,10 @@ export function describeConformance(modules: ModuleUnderTest[], cluster: () => C
 			if (listing)
 				test(`another organization in X-Organization-Id is refused: GET ${listing.rest!.path}`, async () => {
 					const { port, a, b } = cluster();
-					const r = await http(port, "GET", `/api${listing.rest!.path}`, { token: a.accessToken, org: b.organization.id });
+					const r = await http(port, "GET", `/api${listing.rest!.path}`, {
+						token: a.accessToken,
+						org: b.organization.id
+					});
 					expect(r.status).toBe(403);
 					expect(r.body.error).toMatchObject({ code: expect.any(String), message: expect.any(String) });
 				});
@@ -336,7 +360,12 @@ export function describeConformance(modules: ModuleUnderTest[], cluster: () => C
 					const path = `/api${validated.rest!.path}`;
 					const r = await waitUntil(
 						`route ${path}`,
-						() => http(port, validated.rest!.method, path, { token: a.accessToken, org: a.organization.id, body: {} }),
+						() =>
+							http(port, validated.rest!.method, path, {
+								token: a.accessToken,
+								org: a.organization.id,
+								body: {}
+							}),
 						res => res.status !== 404
 					);
 					expect(r.status).toBe(422);

@@ -75,28 +75,58 @@ export class FakeOpenAI {
 			return this.json(res, 400, { error: { message: "bad json", type: "invalid_request_error" } });
 		}
 		const path = (req.url ?? "").split("?")[0];
-		const seen: SeenRequest = { path, model: body.model, authorization: req.headers.authorization, headers: req.headers, body, aborted: false, finished: false };
+		const seen: SeenRequest = {
+			path,
+			model: body.model,
+			authorization: req.headers.authorization,
+			headers: req.headers,
+			body,
+			aborted: false,
+			finished: false
+		};
 		this.requests.push(seen);
 		res.on("close", () => {
 			if (!res.writableFinished) seen.aborted = true;
 		});
 		res.on("finish", () => (seen.finished = true));
 
-		if (path === "/v1/models") return this.json(res, 200, { object: "list", data: [...this.behaviours.keys()].map(id => ({ id, object: "model", created: 0, owned_by: "fake" })) });
+		if (path === "/v1/models")
+			return this.json(res, 200, {
+				object: "list",
+				data: [...this.behaviours.keys()].map(id => ({ id, object: "model", created: 0, owned_by: "fake" }))
+			});
 		const b = this.behaviours.get(body.model) ?? {};
 		if (b.hang) return;
 		if (b.delayMs && !body.stream) await sleep(b.delayMs);
 		if (b.raw) {
-			res.writeHead(b.raw.status, { ...(b.raw.contentType ? { "Content-Type": b.raw.contentType } : {}), ...b.raw.headers });
+			res.writeHead(b.raw.status, {
+				...(b.raw.contentType ? { "Content-Type": b.raw.contentType } : {}),
+				...b.raw.headers
+			});
 			return res.end(b.raw.body ?? "");
 		}
 		if (b.echoCredentials) {
-			const sent = Object.entries(req.headers).filter(([k]) => /authorization|key|token/i.test(k)).map(([k, v]) => `${k}=${v}`);
-			return this.json(res, b.status ?? 401, { error: { message: `Incorrect API key provided: ${sent.join(", ")}`, type: "invalid_request_error", code: "invalid_api_key" } });
+			const sent = Object.entries(req.headers)
+				.filter(([k]) => /authorization|key|token/i.test(k))
+				.map(([k, v]) => `${k}=${v}`);
+			return this.json(res, b.status ?? 401, {
+				error: {
+					message: `Incorrect API key provided: ${sent.join(", ")}`,
+					type: "invalid_request_error",
+					code: "invalid_api_key"
+				}
+			});
 		}
-		if (b.status) return this.json(res, b.status, { error: { message: `fake upstream failure ${b.status}`, type: b.status === 429 ? "rate_limit_error" : "server_error" } });
+		if (b.status)
+			return this.json(res, b.status, {
+				error: {
+					message: `fake upstream failure ${b.status}`,
+					type: b.status === 429 ? "rate_limit_error" : "server_error"
+				}
+			});
 		if (path === "/v1/embeddings") return this.embeddings(res, body);
-		if (path === "/v1/chat/completions") return body.stream ? this.stream(res, body, b) : this.complete(res, body, b);
+		if (path === "/v1/chat/completions")
+			return body.stream ? this.stream(res, body, b) : this.complete(res, body, b);
 		this.json(res, 404, { error: { message: "no such route" } });
 	}
 
@@ -108,7 +138,12 @@ export class FakeOpenAI {
 	private usage(body: any, content: string) {
 		const prompt = Math.ceil(JSON.stringify(body.messages ?? []).length / 4);
 		const completion = Math.ceil(content.length / 4);
-		return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: 0 } };
+		return {
+			prompt_tokens: prompt,
+			completion_tokens: completion,
+			total_tokens: prompt + completion,
+			prompt_tokens_details: { cached_tokens: 0 }
+		};
 	}
 
 	private complete(res: http.ServerResponse, body: any, b: Behaviour) {
@@ -124,7 +159,11 @@ export class FakeOpenAI {
 	}
 
 	private async stream(res: http.ServerResponse, body: any, b: Behaviour) {
-		res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" });
+		res.writeHead(200, {
+			"Content-Type": "text/event-stream",
+			"Cache-Control": "no-cache",
+			Connection: "keep-alive"
+		});
 		res.flushHeaders();
 		if (b.delayMs) await sleep(b.delayMs);
 		const content = this.answer(body, b);
@@ -142,7 +181,10 @@ export class FakeOpenAI {
 			if (b.chunkDelayMs) await sleep(b.chunkDelayMs);
 		}
 		res.write(chunk({}, "stop"));
-		if (body.stream_options?.include_usage && !b.noUsage) res.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", model: body.model, choices: [], usage: this.usage(body, content) })}\n\n`);
+		if (body.stream_options?.include_usage && !b.noUsage)
+			res.write(
+				`data: ${JSON.stringify({ id, object: "chat.completion.chunk", model: body.model, choices: [], usage: this.usage(body, content) })}\n\n`
+			);
 		res.end("data: [DONE]\n\n");
 	}
 
@@ -153,11 +195,19 @@ export class FakeOpenAI {
 			const h = crypto.createHash("sha256").update(String(text)).digest();
 			const vector = Array.from({ length: dims }, (_, i) => h[i % h.length] / 255);
 			// As OpenAI does: base64 of little-endian float32 when asked (the official SDK asks by default).
-			const embedding = body.encoding_format === "base64" ? Buffer.from(new Float32Array(vector).buffer).toString("base64") : vector;
+			const embedding =
+				body.encoding_format === "base64"
+					? Buffer.from(new Float32Array(vector).buffer).toString("base64")
+					: vector;
 			return { object: "embedding", index, embedding };
 		});
 		const tokens = inputs.reduce((n, t) => n + Math.ceil(String(t).length / 4), 0);
-		this.json(res, 200, { object: "list", data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } });
+		this.json(res, 200, {
+			object: "list",
+			data,
+			model: body.model,
+			usage: { prompt_tokens: tokens, total_tokens: tokens }
+		});
 	}
 
 	private json(res: http.ServerResponse, status: number, body: unknown) {

@@ -16,14 +16,22 @@ export interface TestGateway {
 	stop: () => Promise<void>;
 }
 
-export async function startGateway(env: Record<string, string>, files: string[] = [], extra: BrokerOptions = {}): Promise<TestGateway> {
+export async function startGateway(
+	env: Record<string, string>,
+	files: string[] = [],
+	extra: BrokerOptions = {}
+): Promise<TestGateway> {
 	// The platform's own logger at info level; what it prints to the console is kept in `lines` instead.
 	const lines: string[] = [];
 	const spies = (["log", "info", "warn", "error"] as const).map(m =>
 		jest.spyOn(console, m).mockImplementation((...args: unknown[]) => void lines.push(util.format(...args)))
 	);
 	const logger = new SafeConsoleLogger({ level: "info", formatter: "short", colors: false });
-	const t = await createTestBroker({ PORT: "0", HOST: "127.0.0.1", ...env }, [...AUTH_FILES, ...files, GATEWAY_FILE], { logger, ...extra });
+	const t = await createTestBroker(
+		{ PORT: "0", HOST: "127.0.0.1", ...env },
+		[...AUTH_FILES, ...files, GATEWAY_FILE],
+		{ logger, ...extra }
+	);
 	const gateway: any = t.broker.getLocalService("gateway");
 	return {
 		broker: t.broker,
@@ -42,7 +50,13 @@ export async function http(
 	port: number,
 	method: string,
 	path: string,
-	opts: { token?: string; org?: string; body?: unknown; raw?: string | Uint8Array; headers?: Record<string, string> } = {}
+	opts: {
+		token?: string;
+		org?: string;
+		body?: unknown;
+		raw?: string | Uint8Array;
+		headers?: Record<string, string>;
+	} = {}
 ): Promise<Res> {
 	const headers: Record<string, string> = {};
 	if (opts.token) headers.authorization = `Bearer ${opts.token}`;

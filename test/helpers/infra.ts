@@ -27,7 +27,8 @@ export function describeWith(services: Service[]): jest.Describe {
 	const available = (process.env.INFRA_AVAILABLE ?? "").split(",");
 	const missing = services.filter(s => !available.includes(s));
 	if (!missing.length) return describe;
-	if (process.env.REQUIRE_INFRA === "1") throw new Error(`REQUIRE_INFRA=1 but ${missing.join(", ")} not reachable on 127.0.0.1`);
+	if (process.env.REQUIRE_INFRA === "1")
+		throw new Error(`REQUIRE_INFRA=1 but ${missing.join(", ")} not reachable on 127.0.0.1`);
 	return describe.skip;
 }
 
@@ -39,7 +40,10 @@ export async function probeInfra(): Promise<string> {
 
 // A fresh database per test file; dropped by the returned function.
 // A throwaway database (the bench makes its own with another prefix and admin URL); drop() removes it.
-export async function createTestDatabase(prefix = "cide_test", adminUrl = PG_ADMIN_URL): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+export async function createTestDatabase(
+	prefix = "cide_test",
+	adminUrl = PG_ADMIN_URL
+): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
 	const name = `${prefix}_${crypto.randomBytes(5).toString("hex")}`;
 	const admin = new pg.Client({ connectionString: adminUrl });
 	await admin.connect();

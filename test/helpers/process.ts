@@ -17,11 +17,23 @@ export const TEST_TRANSIT_KEY = "test-transit-key-test-transit-key-0123";
 // its own credential, as an operator would).
 export const TEST_SERVICE_IDENTITY_KEY = "test-service-identity-key-0123456789abcdef";
 
-export function startNode(env: Record<string, string>, opts: { waitUp?: boolean } = {}): NodeProcess & { ready: Promise<void> } {
+export function startNode(
+	env: Record<string, string>,
+	opts: { waitUp?: boolean } = {}
+): NodeProcess & { ready: Promise<void> } {
 	const nodeID = env.NODE_ID ?? `node-${Math.random().toString(36).slice(2, 8)}`;
 	const proc = spawn(process.execPath, ["--import", "tsx", "lib/main.ts"], {
 		cwd: ROOT,
-		env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY: TEST_TRANSIT_KEY, SERVICE_IDENTITY_KEY: TEST_SERVICE_IDENTITY_KEY, LOG_LEVEL: "info", NODE_ID: nodeID, ...env },
+		env: {
+			PATH: process.env.PATH!,
+			HOME: process.env.HOME ?? "/root",
+			JWT_SECRET: TEST_JWT_SECRET,
+			TRANSIT_KEY: TEST_TRANSIT_KEY,
+			SERVICE_IDENTITY_KEY: TEST_SERVICE_IDENTITY_KEY,
+			LOG_LEVEL: "info",
+			NODE_ID: nodeID,
+			...env
+		},
 		stdio: ["ignore", "pipe", "pipe"]
 	});
 	let out = "";
@@ -44,7 +56,11 @@ export function startNode(env: Record<string, string>, opts: { waitUp?: boolean 
 			};
 			const timer = setTimeout(() => {
 				cleanup();
-				reject(new Error(`node ${nodeID} did not print ${pattern} within ${timeoutMs} ms. Output:\n${out.slice(-3000)}`));
+				reject(
+					new Error(
+						`node ${nodeID} did not print ${pattern} within ${timeoutMs} ms. Output:\n${out.slice(-3000)}`
+					)
+				);
 			}, timeoutMs);
 			const onExit = () => {
 				setTimeout(() => {

@@ -16,7 +16,11 @@ import { AUTHENTICATED, PUBLIC } from "../../lib/permissions";
 const NOT_IN_KEY: Record<string, Record<string, string>> = {};
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-cache-keys-"));
-const config = loadConfig({ JWT_SECRET: "test-secret-test-secret-test-secret-0123", DATA_DIR: dataDir, LOG_LEVEL: "warn" });
+const config = loadConfig({
+	JWT_SECRET: "test-secret-test-secret-test-secret-0123",
+	DATA_DIR: dataDir,
+	LOG_LEVEL: "warn"
+});
 setConfig(config);
 const broker = new ServiceBroker({ ...brokerOptions(config), logger: false });
 for (const file of serviceFiles(config)) broker.loadService(file);
@@ -46,7 +50,9 @@ afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 describe("cache keys of every cached action", () => {
 	test("the services define cached actions (the generated tests below are not empty)", () => {
 		const names = cached.map(c => c.name);
-		expect(names).toEqual(expect.arrayContaining(["teams.list", "ai-providers.list", "ai-providers.get", "ai-models.find"]));
+		expect(names).toEqual(
+			expect.arrayContaining(["teams.list", "ai-providers.list", "ai-providers.get", "ai-models.find"])
+		);
 	});
 
 	test.each(cached.map(c => [c.name, c] as const))("%s: every declared parameter is in the key", (_name, c) => {
@@ -59,28 +65,34 @@ describe("cache keys of every cached action", () => {
 		expect([true, "remove"]).toContain(c.action.params?.$$strict);
 	});
 
-	test.each(cached.map(c => [c.name, c] as const))("%s: keyed by the caller where the answer depends on them", (_name, c) => {
-		const published = (c.action.visibility ?? "published") === "published";
-		if (published && c.action.permission !== PUBLIC && c.action.permission !== AUTHENTICATED)
-			expect(c.keys).toContain("#auth.organizationId");
-		if (published && c.action.permission === AUTHENTICATED) expect(c.keys).toContain("#auth.userId");
-		// Reached here for public actions and internal ones (keyed by their params, checked above).
-		expect(c.keys).toBeInstanceOf(Array);
-	});
+	test.each(cached.map(c => [c.name, c] as const))(
+		"%s: keyed by the caller where the answer depends on them",
+		(_name, c) => {
+			const published = (c.action.visibility ?? "published") === "published";
+			if (published && c.action.permission !== PUBLIC && c.action.permission !== AUTHENTICATED)
+				expect(c.keys).toContain("#auth.organizationId");
+			if (published && c.action.permission === AUTHENTICATED) expect(c.keys).toContain("#auth.userId");
+			// Reached here for public actions and internal ones (keyed by their params, checked above).
+			expect(c.keys).toBeInstanceOf(Array);
+		}
+	);
 
-	test.each(cached.map(c => [c.name, c] as const))("%s: different values of any key give different keys", (_name, c) => {
-		const base = keyOf(c, {}, { auth: { organizationId: "org-a", userId: "user-a" } });
-		for (const key of c.keys!) {
-			const path = key.startsWith("#") ? key.slice(1).split(".") : undefined;
-			for (const value of ["x", ["id"], { a: 1 }, 0, null]) {
-				const meta = { auth: { organizationId: "org-a", userId: "user-a" } } as any;
-				const params: Record<string, unknown> = {};
-				if (path) meta[path[0]] = { ...meta[path[0]], [path[1]]: value };
-				else params[key] = value;
-				expect([key, value, keyOf(c, params, meta)]).not.toEqual([key, value, base]);
+	test.each(cached.map(c => [c.name, c] as const))(
+		"%s: different values of any key give different keys",
+		(_name, c) => {
+			const base = keyOf(c, {}, { auth: { organizationId: "org-a", userId: "user-a" } });
+			for (const key of c.keys!) {
+				const path = key.startsWith("#") ? key.slice(1).split(".") : undefined;
+				for (const value of ["x", ["id"], { a: 1 }, 0, null]) {
+					const meta = { auth: { organizationId: "org-a", userId: "user-a" } } as any;
+					const params: Record<string, unknown> = {};
+					if (path) meta[path[0]] = { ...meta[path[0]], [path[1]]: value };
+					else params[key] = value;
+					expect([key, value, keyOf(c, params, meta)]).not.toEqual([key, value, base]);
+				}
 			}
 		}
-	});
+	);
 });
 
 describe("the key generator", () => {
@@ -92,7 +104,10 @@ describe("the key generator", () => {
 		// Moleculer's own generator joins values with "|" unescaped: the first two pairs got one key each.
 		const pairs: [Record<string, unknown>, Record<string, unknown>][] = [
 			[{ query: { a: 1, b: 2 } }, { query: { "a|1|b": 2 } }],
-			[{ sort: 'n"|"x', query: "q" }, { sort: "n", search: "x", query: { undefined: "q" } }],
+			[
+				{ sort: 'n"|"x', query: "q" },
+				{ sort: "n", search: "x", query: { undefined: "q" } }
+			],
 			[{ search: "1" }, { search: 1 }],
 			[{ search: null }, {}],
 			[{ search: "null" }, { search: null }],

@@ -17,5 +17,5 @@ test("a module without a hand-written block gets a derived one, after the module
 		"  calendar:\n    <<: *service\n    environment:\n      <<: *service-env\n      SERVICES: calendar\n" +
 			"    depends_on:\n      <<: *infra\n      auth: { condition: service_healthy }\n"
 	);
-	expect(derived.match(/^  secrets:/gm)).toHaveLength(1);
+	expect(derived.match(/^ {2}secrets:/gm)).toHaveLength(1);
 });

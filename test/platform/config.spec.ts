@@ -34,7 +34,14 @@ describe("configuration", () => {
 
 	test("defaults are the embedded platform", () => {
 		const c = loadConfig({ DATA_DIR: "/tmp/cide-config-test" });
-		expect(c).toMatchObject({ mode: "embedded", services: "all", port: 3000, transporterUrl: undefined, databaseUrl: undefined, cacherUrl: undefined });
+		expect(c).toMatchObject({
+			mode: "embedded",
+			services: "all",
+			port: 3000,
+			transporterUrl: undefined,
+			databaseUrl: undefined,
+			cacherUrl: undefined
+		});
 		// AI providers reach public hosts only, embedded too: local models are allowed explicitly.
 		expect(c.modules.ai).toEqual({ allowedPrivateHosts: [], logBatchMs: 200 });
 		const hosts = loadConfig({
@@ -54,14 +61,18 @@ describe("configuration", () => {
 		[{ CACHER: "redis://127.0.0.1:1" }, "CACHER"],
 		[{ DATABASE_URL: "postgres://postgres:hunter2secret@127.0.0.1:1/coder_ide" }, "DATABASE_URL"],
 		[{ SERVICES: "auth,warp-drive" }, "SERVICES"]
-	])("unreachable %j stops start-up naming %s", async (env, variable) => {
-		const node = startNode({ DATA_DIR: "/tmp/cide-config-test", PORT: "0", ...env }, { waitUp: false });
-		const code = await node.exited;
-		const lines = node.output().trim().split("\n");
-		expect(code).toBe(1);
-		expect(lines).toHaveLength(1);
-		expect(lines[0]).toMatch(new RegExp(`^Start-up failed: ${variable}: `));
-		expect(node.output()).not.toContain("hunter2secret");
-		expect(node.output()).not.toMatch(/\n\s+at /);
-	}, 30_000);
+	])(
+		"unreachable %j stops start-up naming %s",
+		async (env, variable) => {
+			const node = startNode({ DATA_DIR: "/tmp/cide-config-test", PORT: "0", ...env }, { waitUp: false });
+			const code = await node.exited;
+			const lines = node.output().trim().split("\n");
+			expect(code).toBe(1);
+			expect(lines).toHaveLength(1);
+			expect(lines[0]).toMatch(new RegExp(`^Start-up failed: ${variable}: `));
+			expect(node.output()).not.toContain("hunter2secret");
+			expect(node.output()).not.toMatch(/\n\s+at /);
+		},
+		30_000
+	);
 });

@@ -13,7 +13,9 @@ describeWith(["postgres"])("conformance of every module (in-process gateway, rea
 	let c: (Cluster & { stop(): Promise<void> }) | undefined;
 
 	beforeAll(async () => {
-		const files = modules.flatMap(m => m.services.map(s => path.relative(path.resolve(SERVICES_DIR, ".."), s.file)));
+		const files = modules.flatMap(m =>
+			m.services.map(s => path.relative(path.resolve(SERVICES_DIR, ".."), s.file))
+		);
 		c = await startCluster({ NODE_ID: "conformance", AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" }, files);
 		await waitForRoutes(c, modules);
 	});

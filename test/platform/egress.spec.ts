@@ -34,13 +34,30 @@ describe("outbound host policy", () => {
 		expect(classifyAddress(address)).toBe(expected);
 	});
 
-	test.each(["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "172.32.0.1", "100.128.0.1"])("%s is public", address => {
+	test.each([
+		"8.8.8.8",
+		"1.1.1.1",
+		"2606:4700:4700::1111",
+		"::ffff:8.8.8.8",
+		"64:ff9b::808:808",
+		"172.32.0.1",
+		"100.128.0.1"
+	])("%s is public", address => {
 		expect(classifyAddress(address)).toBeUndefined();
 	});
 
 	test("the default policy refuses every internal address and names why", () => {
 		const policy = new HostPolicy([], { variable: "AI_ALLOWED_PRIVATE_HOSTS" });
-		for (const ip of ["127.0.0.1", "10.0.0.5", "169.254.169.254", "::1", "::ffff:127.0.0.1", "fd00:ec2::254", "0.0.0.0", "100.64.1.1"])
+		for (const ip of [
+			"127.0.0.1",
+			"10.0.0.5",
+			"169.254.169.254",
+			"::1",
+			"::ffff:127.0.0.1",
+			"fd00:ec2::254",
+			"0.0.0.0",
+			"100.64.1.1"
+		])
 			expect(policy.check(ip, 80, ip)).toBeDefined();
 		expect(policy.check("8.8.8.8", 443, "8.8.8.8")).toBeUndefined();
 		expect(policy.check("10.0.0.5", 80, "10.0.0.5")!.message).toBe(
@@ -51,7 +68,9 @@ describe("outbound host policy", () => {
 	});
 
 	test("an allow list lets through exactly what it names", () => {
-		const policy = new HostPolicy(parseHostRules("127.0.0.1, ollama.internal [::1]:8080 10.0.0.0/8 localhost:11434"));
+		const policy = new HostPolicy(
+			parseHostRules("127.0.0.1, ollama.internal [::1]:8080 10.0.0.0/8 localhost:11434")
+		);
 		expect(policy.check("127.0.0.1", 5432, "127.0.0.1")).toBeUndefined(); // an address: any port
 		expect(policy.check("::ffff:127.0.0.1", 80, "::ffff:127.0.0.1")).toBeUndefined(); // the same address, mapped
 		expect(policy.check("127.0.0.2", 80, "127.0.0.2")).toBeDefined();
@@ -69,18 +88,32 @@ describe("outbound host policy", () => {
 		expect(any.check("192.168.0.1", 80, "192.168.0.1")).toBeUndefined();
 		expect(any.check("169.254.1.1", 80, "169.254.1.1")).toBeUndefined();
 		expect(any.check("169.254.169.254", 80, "169.254.169.254")?.addressClass).toBe("metadata");
-		expect(new HostPolicy(parseHostRules("169.254.169.254")).check("169.254.169.254", 80, "169.254.169.254")).toBeUndefined();
+		expect(
+			new HostPolicy(parseHostRules("169.254.169.254")).check("169.254.169.254", 80, "169.254.169.254")
+		).toBeUndefined();
 	});
 
 	test("URLs are checked on the address they name, however it is spelled", async () => {
 		const policy = new HostPolicy([]);
-		for (const url of ["http://127.0.0.1:8080/x?y=", "http://2130706433/", "http://0x7f.1/", "http://[::ffff:127.0.0.1]/", "http://[::1]:1/", "http://localhost:1/", "http://0.0.0.0/", "http://metadata.google.internal/computeMetadata/v1/"])
+		for (const url of [
+			"http://127.0.0.1:8080/x?y=",
+			"http://2130706433/",
+			"http://0x7f.1/",
+			"http://[::ffff:127.0.0.1]/",
+			"http://[::1]:1/",
+			"http://localhost:1/",
+			"http://0.0.0.0/",
+			"http://metadata.google.internal/computeMetadata/v1/"
+		])
 			expect(await policy.checkUrl(new URL(url))).toBeDefined();
 	});
 
-	test.each(["http://127.0.0.1:11434", "10.0.0.0/33", "a..b", "host:0", "-bad", "::1/129"])("%s is not an allow-list entry", entry => {
-		expect(() => parseHostRules(entry)).toThrow(/is not|invalid/);
-	});
+	test.each(["http://127.0.0.1:11434", "10.0.0.0/33", "a..b", "host:0", "-bad", "::1/129"])(
+		"%s is not an allow-list entry",
+		entry => {
+			expect(() => parseHostRules(entry)).toThrow(/is not|invalid/);
+		}
+	);
 });
 
 describe("secret redaction", () => {

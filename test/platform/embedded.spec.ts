@@ -7,12 +7,22 @@ import { startNode } from "../helpers/process";
 import { freePort } from "../helpers/ports";
 
 let PORT = 0;
-const api = (p: string, init?: RequestInit) => fetch(`http://127.0.0.1:${PORT}${p}`, init).then(async r => ({ status: r.status, body: await r.json() }));
+const api = (p: string, init?: RequestInit) =>
+	fetch(`http://127.0.0.1:${PORT}${p}`, init).then(async r => ({ status: r.status, body: await r.json() }));
 
 describe("embedded mode (npm start)", () => {
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-embedded-"));
 	// Point every infrastructure URL at closed ports: embedded mode must use none of them.
-	const env = { DATA_DIR: dataDir, PORT: "", JWT_SECRET: "", TRANSPORTER: "", CACHER: "", DATABASE_URL: "", CHANNELS_URL: "", REDIS_URL: "" };
+	const env = {
+		DATA_DIR: dataDir,
+		PORT: "",
+		JWT_SECRET: "",
+		TRANSPORTER: "",
+		CACHER: "",
+		DATABASE_URL: "",
+		CHANNELS_URL: "",
+		REDIS_URL: ""
+	};
 
 	beforeAll(async () => {
 		PORT = await freePort();

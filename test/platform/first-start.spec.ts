@@ -60,7 +60,10 @@ describe("the embedded database's first start", () => {
 		const node = startNode({ ...EMBEDDED, DATA_DIR: dataDir }, { waitUp: false });
 
 		expect(await node.exited).toBe(1);
-		const line = node.output().split("\n").find(l => l.startsWith("Start-up failed:"));
+		const line = node
+			.output()
+			.split("\n")
+			.find(l => l.startsWith("Start-up failed:"));
 		const dir = path.join(dataDir, "pglite");
 		expect(line).toContain(`Start-up failed: DATA_DIR: cannot open the embedded database in ${dir}`);
 		// What is wrong and what to do, not a timeout.

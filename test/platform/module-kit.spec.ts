@@ -14,18 +14,32 @@ describe("tenant SQL", () => {
 			"SELECT * FROM t WHERE id = $1 AND organization_id = $2",
 			["x", ORG]
 		]);
-		const [sql] = bindOrganization("INSERT INTO t (organization_id) VALUES ($org) ON CONFLICT DO NOTHING; -- $org", [], ORG);
+		const [sql] = bindOrganization(
+			"INSERT INTO t (organization_id) VALUES ($org) ON CONFLICT DO NOTHING; -- $org",
+			[],
+			ORG
+		);
 		expect(sql).not.toContain("$org");
 	});
 
 	test("a statement without the organization filter is refused before it reaches the database", () => {
-		expect(() => bindOrganization("SELECT * FROM secrets WHERE id = $1", ["x"], ORG)).toThrow(/must filter by organization/);
-		expect(() => bindOrganization("SELECT * FROM t WHERE x = $organization", [], ORG)).toThrow(/must filter by organization/);
+		expect(() => bindOrganization("SELECT * FROM secrets WHERE id = $1", ["x"], ORG)).toThrow(
+			/must filter by organization/
+		);
+		expect(() => bindOrganization("SELECT * FROM t WHERE x = $organization", [], ORG)).toThrow(
+			/must filter by organization/
+		);
 	});
 
 	test("optional filters skip undefined values and number the rest; a repeated ? is one parameter", () => {
 		const args: unknown[] = [];
-		const sql = where(args, ["organization_id = $org", null], ["env = ?", undefined], ["(a ILIKE ? OR b ILIKE ?)", "%x%"], ["n = ?", 3]);
+		const sql = where(
+			args,
+			["organization_id = $org", null],
+			["env = ?", undefined],
+			["(a ILIKE ? OR b ILIKE ?)", "%x%"],
+			["n = ?", 3]
+		);
 		expect(sql).toBe("organization_id = $org AND (a ILIKE $1 OR b ILIKE $1) AND n = $2");
 		expect(args).toEqual(["%x%", 3]);
 	});
@@ -104,7 +118,10 @@ describe("audit chain", () => {
 		expect(gap.result()).toMatchObject({ ok: false, firstBad: { seq: 2, problem: "removed" } });
 		const cut = new ChainVerifier();
 		cut.add(rows.slice(0, 3));
-		expect(cut.result({ seq: 4, hash: rows[3].hash })).toMatchObject({ ok: false, firstBad: { seq: 4, problem: "removed" } });
+		expect(cut.result({ seq: 4, hash: rows[3].hash })).toMatchObject({
+			ok: false,
+			firstBad: { seq: 4, problem: "removed" }
+		});
 	});
 });
 

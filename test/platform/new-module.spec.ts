@@ -13,9 +13,27 @@ jest.setTimeout(120_000);
 // A copy of what the generator and a broker need, node_modules shared by a link.
 function projectCopy(): string {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-new-module-"));
-	for (const entry of ["lib", "mixins", "services", "migrations", "scripts", "test/helpers", "test/ai", "frontend/src"])
+	for (const entry of [
+		"lib",
+		"mixins",
+		"services",
+		"migrations",
+		"scripts",
+		"test/helpers",
+		"test/ai",
+		"frontend/src"
+	])
 		fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
-	for (const file of ["moleculer.config.ts", "package.json", "docker-compose.yml", "tsconfig.json"])
+	for (const file of [
+		"moleculer.config.ts",
+		"package.json",
+		"docker-compose.yml",
+		"tsconfig.json",
+		"eslint.config.mjs",
+		".prettierrc",
+		".prettierignore",
+		".editorconfig"
+	])
 		fs.copyFileSync(path.join(ROOT, file), path.join(dir, file));
 	fs.symlinkSync(fs.realpathSync(path.join(ROOT, "node_modules")), path.join(dir, "node_modules"));
 	return dir;
@@ -73,12 +91,26 @@ test("its hand-written code is a few dozen lines", () => {
 	expect(code.length).toBeLessThan(100);
 });
 
+test("its files pass ESLint and Prettier as generated (npm run lint)", () => {
+	const files = written
+		.split("\n")
+		.map(l => l.trim())
+		.filter(f => /^(services|test|frontend)\/.*\.(ts|vue)$/.test(f) && !f.endsWith("schema.d.ts"));
+	expect(files.length).toBeGreaterThanOrEqual(8);
+	const lint = (bin: string, args: string[]) =>
+		execFileSync(path.join(copy, "node_modules/.bin", bin), [...args, ...files], { cwd: copy, encoding: "utf8" });
+	expect(() => lint("prettier", ["--check", "--log-level", "warn"])).not.toThrow();
+	expect(() => lint("eslint", ["--max-warnings", "0"])).not.toThrow();
+});
+
 test("it is in compose and in the UI's module list without editing either", () => {
 	const compose: typeof import("../../scripts/compose") = require(path.join(copy, "scripts/compose"));
 	const lib: typeof import("../../lib/module") = require(path.join(copy, "lib/module"));
 	const text = fs.readFileSync(path.join(copy, "docker-compose.yml"), "utf8");
 	const derived = compose.renderCompose(text, lib.loadManifests(path.join(copy, "services")));
-	expect(derived).toContain("  example:\n    <<: *service\n    environment:\n      <<: *service-env\n      SERVICES: example\n");
+	expect(derived).toContain(
+		"  example:\n    <<: *service\n    environment:\n      <<: *service-env\n      SERVICES: example\n"
+	);
 	// The UI finds modules/*.module.ts by import.meta.glob: the generated entry matches and is a module.
 	const index = fs.readFileSync(path.join(copy, "frontend/src/modules/index.ts"), "utf8");
 	expect(index).toContain('import.meta.glob<Record<string, unknown>>("./*.module.ts"');

@@ -26,7 +26,13 @@ describeWith(["postgres", "rabbitmq"])("operating a cluster node", () => {
 	beforeAll(async () => {
 		HEALTH_PORT = await freePort();
 		db = await createTestDatabase();
-		env = { TRANSPORTER: AMQP_URL, DATABASE_URL: db.url, NAMESPACE: namespace, JWT_SECRET: TEST_JWT_SECRET, TRANSIT_KEY: TEST_TRANSIT_KEY };
+		env = {
+			TRANSPORTER: AMQP_URL,
+			DATABASE_URL: db.url,
+			NAMESPACE: namespace,
+			JWT_SECRET: TEST_JWT_SECRET,
+			TRANSIT_KEY: TEST_TRANSIT_KEY
+		};
 		node = startNode({ ...env, SERVICES: "auth", HEALTH_PORT: String(HEALTH_PORT), NODE_ID: "ops-auth-1" });
 		await node.ready;
 	}, 60_000);
@@ -58,13 +64,19 @@ describeWith(["postgres", "rabbitmq"])("operating a cluster node", () => {
 		const { loadConfig } = await import("../../lib/config");
 		const { brokerOptions } = await import("../../moleculer.config");
 		const make = (key: string, id: string) =>
-			new ServiceBroker({ ...brokerOptions(loadConfig({ ...env, TRANSIT_KEY: key, SERVICES: "" })), nodeID: id, logger: false });
+			new ServiceBroker({
+				...brokerOptions(loadConfig({ ...env, TRANSIT_KEY: key, SERVICES: "" })),
+				nodeID: id,
+				logger: false
+			});
 		const intruder = make("another-transit-key-another-transit-key", `${namespace}-intruder`);
 		const member = make(TEST_TRANSIT_KEY, `${namespace}-member`);
 		await Promise.all([intruder.start(), member.start()]);
 		try {
 			await member.waitForServices(["auth"], 10_000);
-			expect(await member.call("health.live", {}, { nodeID: "ops-auth-1" })).toMatchObject({ nodeID: "ops-auth-1" });
+			expect(await member.call("health.live", {}, { nodeID: "ops-auth-1" })).toMatchObject({
+				nodeID: "ops-auth-1"
+			});
 			await expect(intruder.waitForServices(["auth"], 3000)).rejects.toThrow();
 		} finally {
 			await Promise.all([intruder.stop(), member.stop()]);
@@ -73,7 +85,20 @@ describeWith(["postgres", "rabbitmq"])("operating a cluster node", () => {
 
 	test("npm run repl joins the running cluster and runs the platform commands", async () => {
 		const envArgs = Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
-		execFileSync("tmux", ["new-session", "-d", "-s", session, "-x", "200", "-y", "50", "-c", ROOT, ...envArgs, "npm run repl"]);
+		execFileSync("tmux", [
+			"new-session",
+			"-d",
+			"-s",
+			session,
+			"-x",
+			"200",
+			"-y",
+			"50",
+			"-c",
+			ROOT,
+			...envArgs,
+			"npm run repl"
+		]);
 		const screen = () => execFileSync("tmux", ["capture-pane", "-p", "-t", session, "-S", "-200"]).toString();
 		expect(await until(screen, s => /mol \$/.test(s))).toMatch(/mol \$/);
 		execFileSync("tmux", ["send-keys", "-t", session, "health", "Enter"]);
@@ -82,7 +107,13 @@ describeWith(["postgres", "rabbitmq"])("operating a cluster node", () => {
 		execFileSync("tmux", ["send-keys", "-t", session, "migrations", "Enter"]);
 		const migrations = await until(screen, s => /platform\/0001_identity_and_event_tables/.test(s));
 		expect(migrations).toMatch(/platform\/0001_identity_and_event_tables\s+\d{4}-/);
-		execFileSync("tmux", ["send-keys", "-t", session, "call auth.login --email nobody@example.com --password wrongwrongwrong", "Enter"]);
+		execFileSync("tmux", [
+			"send-keys",
+			"-t",
+			session,
+			"call auth.login --email nobody@example.com --password wrongwrongwrong",
+			"Enter"
+		]);
 		expect(await until(screen, s => /invalid email or password/.test(s))).toMatch(/invalid email or password/);
 	}, 60_000);
 });

@@ -86,7 +86,13 @@ describe("role table derived from the manifests", () => {
 });
 
 describe("actions enforce the permission their module declares", () => {
-	const auth = (role: Role): AuthInfo => ({ userId: "u", kind: "session", organizationId: "o", role, permissions: [] });
+	const auth = (role: Role): AuthInfo => ({
+		userId: "u",
+		kind: "session",
+		organizationId: "o",
+		role,
+		permissions: []
+	});
 	let broker: ServiceBroker | undefined;
 
 	beforeEach(() => {

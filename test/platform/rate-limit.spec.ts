@@ -46,11 +46,14 @@ function expectHeldToOneLimit({ before, after, spanMs }: { before: number; after
 }
 
 describe("sliding-window request limits", () => {
-	test.each(["clock", "first hit"] as const)("a burst at a window edge (%s) cannot pass twice the limit (process memory)", async edge => {
-		const limiter = new MemoryRateLimiter();
-		expectHeldToOneLimit(await edgeBursts(limiter, "ip:edge", edge));
-		await limiter.close();
-	});
+	test.each(["clock", "first hit"] as const)(
+		"a burst at a window edge (%s) cannot pass twice the limit (process memory)",
+		async edge => {
+			const limiter = new MemoryRateLimiter();
+			expectHeldToOneLimit(await edgeBursts(limiter, "ip:edge", edge));
+			await limiter.close();
+		}
+	);
 
 	test("the arithmetic: the previous window weighs by how much of it is still in the trailing window", () => {
 		// Halfway through a window after a full previous one: half of it still counts.
@@ -62,21 +65,26 @@ describe("sliding-window request limits", () => {
 		expect(full.retryMs).toBeGreaterThan(WINDOW_MS - 500);
 		expect(slidingHit(full.window, 2, full.retryMs - (WINDOW_MS - 500), WINDOW_MS, LIMIT).allowed).toBe(true);
 		// Two windows later nothing is left.
-		expect(slidingHit({ index: 0, count: LIMIT, previous: LIMIT }, 2, 0, WINDOW_MS, LIMIT).remaining).toBe(LIMIT - 1);
+		expect(slidingHit({ index: 0, count: LIMIT, previous: LIMIT }, 2, 0, WINDOW_MS, LIMIT).remaining).toBe(
+			LIMIT - 1
+		);
 	});
 });
 
 describeWith(["redis"])("sliding-window request limits in Redis", () => {
-	test.each(["clock", "first hit"] as const)("a burst at a window edge (%s) cannot pass twice the limit, whichever replica counts", async edge => {
-		const prefix = uniqueNamespace("rl");
-		const [a, b] = [new RedisRateLimiter(REDIS_URL, prefix), new RedisRateLimiter(REDIS_URL, prefix)];
-		const alternating: Pick<RateLimiter, "hit"> = {
-			hit: (key, limit, windowMs) => (Math.random() < 0.5 ? a : b).hit(key, limit, windowMs)
-		};
-		expectHeldToOneLimit(await edgeBursts(alternating, "ip:edge", edge));
-		const refused = await a.hit("ip:edge", LIMIT, WINDOW_MS);
-		expect(refused).toMatchObject({ allowed: false, remaining: 0 });
-		expect(refused.retryAfterSec).toBeGreaterThanOrEqual(1);
-		await Promise.all([a.close(), b.close()]);
-	});
+	test.each(["clock", "first hit"] as const)(
+		"a burst at a window edge (%s) cannot pass twice the limit, whichever replica counts",
+		async edge => {
+			const prefix = uniqueNamespace("rl");
+			const [a, b] = [new RedisRateLimiter(REDIS_URL, prefix), new RedisRateLimiter(REDIS_URL, prefix)];
+			const alternating: Pick<RateLimiter, "hit"> = {
+				hit: (key, limit, windowMs) => (Math.random() < 0.5 ? a : b).hit(key, limit, windowMs)
+			};
+			expectHeldToOneLimit(await edgeBursts(alternating, "ip:edge", edge));
+			const refused = await a.hit("ip:edge", LIMIT, WINDOW_MS);
+			expect(refused).toMatchObject({ allowed: false, remaining: 0 });
+			expect(refused.retryAfterSec).toBeGreaterThanOrEqual(1);
+			await Promise.all([a.close(), b.close()]);
+		}
+	);
 });

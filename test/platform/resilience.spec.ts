@@ -10,7 +10,9 @@ describe("exponentialDelay", () => {
 
 describe("firstSuccess", () => {
 	const never = (c: string, control: AbortController) =>
-		new Promise<string>((_, reject) => control.signal.addEventListener("abort", () => reject(control.signal.reason)));
+		new Promise<string>((_, reject) =>
+			control.signal.addEventListener("abort", () => reject(control.signal.reason))
+		);
 
 	test("goes on after a failure the caller lets pass, and returns the first success with its candidate", async () => {
 		const failures: string[] = [];
@@ -46,7 +48,9 @@ describe("firstSuccess", () => {
 		const all = firstSuccess(["x", "y"], { ...opts, failed: c => void tried.push(c) }, e => e);
 		await expect(all).rejects.toThrow("y");
 		expect(tried).toEqual(["x", "y"]);
-		await expect(firstSuccess([], { ...opts, failed: () => undefined }, () => new Error("none"))).rejects.toThrow("none");
+		await expect(firstSuccess([], { ...opts, failed: () => undefined }, () => new Error("none"))).rejects.toThrow(
+			"none"
+		);
 	});
 
 	test("aborts an attempt at its deadline with the deadline's reason", async () => {
@@ -69,7 +73,12 @@ describe("firstSuccess", () => {
 		const caller = new AbortController();
 		const running = firstSuccess(
 			["one"],
-			{ signal: caller.signal, timeout: () => ({ ms: 5000, reason: () => "late" }), attempt: never, failed: e => e },
+			{
+				signal: caller.signal,
+				timeout: () => ({ ms: 5000, reason: () => "late" }),
+				attempt: never,
+				failed: e => e
+			},
 			() => undefined
 		);
 		caller.abort("client gone");
@@ -78,7 +87,12 @@ describe("firstSuccess", () => {
 		const later = new AbortController();
 		const ok = await firstSuccess(
 			["s"],
-			{ signal: later.signal, timeout: () => ({ ms: 5000, reason: () => "late" }), attempt: async () => 1, failed: () => 1 },
+			{
+				signal: later.signal,
+				timeout: () => ({ ms: 5000, reason: () => "late" }),
+				attempt: async () => 1,
+				failed: () => 1
+			},
 			() => undefined
 		);
 		later.abort("client gone");

@@ -9,16 +9,30 @@ const cred = (service: string, root = ROOT) => deriveCredential(root, service);
 describe("service identity tokens", () => {
 	test("a token made with a service's credential proves that service for its action and organization", () => {
 		const v = new IdentityVerifier(ROOT);
-		expect(v.verify(signCall("ai", cred("ai"), "secrets.resolve", ORG, "x"), "secrets.resolve", ORG, "x")).toBe("ai");
+		expect(v.verify(signCall("ai", cred("ai"), "secrets.resolve", ORG, "x"), "secrets.resolve", ORG, "x")).toBe(
+			"ai"
+		);
 	});
 
 	test.each([
 		["another action", () => signCall("ai", cred("ai"), "secrets.reveal", ORG), "does not prove"],
 		["another organization", () => signCall("ai", cred("ai"), "secrets.resolve", "other-org"), "does not prove"],
 		["another bound secret", () => signCall("ai", cred("ai"), "secrets.resolve", ORG, "OTHER"), "does not prove"],
-		["another service's credential", () => signCall("ai", cred("demo-job"), "secrets.resolve", ORG), "does not prove"],
-		["a credential from another root", () => signCall("ai", cred("ai", "x".repeat(40)), "secrets.resolve", ORG), "does not prove"],
-		["an old timestamp", () => signCall("ai", cred("ai"), "secrets.resolve", ORG, "", Date.now() - WINDOW_MS - 1000), "expired"],
+		[
+			"another service's credential",
+			() => signCall("ai", cred("demo-job"), "secrets.resolve", ORG),
+			"does not prove"
+		],
+		[
+			"a credential from another root",
+			() => signCall("ai", cred("ai", "x".repeat(40)), "secrets.resolve", ORG),
+			"does not prove"
+		],
+		[
+			"an old timestamp",
+			() => signCall("ai", cred("ai"), "secrets.resolve", ORG, "", Date.now() - WINDOW_MS - 1000),
+			"expired"
+		],
 		["no token", () => undefined, "no service credential"],
 		["a forged shape", () => "ai.1.2", "malformed"]
 	])("is refused for %s", (_label, make, reason) => {
@@ -47,10 +61,16 @@ describe("service identity configuration", () => {
 	});
 
 	test("bad values are refused naming the variable, without echoing a credential", () => {
-		expect(() => loadConfig({ ...base, SERVICE_IDENTITY_KEY: "short" })).toThrow("SERVICE_IDENTITY_KEY: must be at least 32");
-		expect(() => loadConfig({ ...base, SERVICE_CREDENTIALS: "ai:tooShortCredential" })).toThrow(/SERVICE_CREDENTIALS: "ai:…" is not/);
+		expect(() => loadConfig({ ...base, SERVICE_IDENTITY_KEY: "short" })).toThrow(
+			"SERVICE_IDENTITY_KEY: must be at least 32"
+		);
+		expect(() => loadConfig({ ...base, SERVICE_CREDENTIALS: "ai:tooShortCredential" })).toThrow(
+			/SERVICE_CREDENTIALS: "ai:…" is not/
+		);
 		const bare = cred("ai");
-		expect(() => loadConfig({ ...base, SERVICE_CREDENTIALS: bare })).toThrow(expect.objectContaining({ message: expect.not.stringContaining(bare) }));
+		expect(() => loadConfig({ ...base, SERVICE_CREDENTIALS: bare })).toThrow(
+			expect.objectContaining({ message: expect.not.stringContaining(bare) })
+		);
 	});
 
 	test("an embedded install derives its own root, so its services hold their credentials", () => {

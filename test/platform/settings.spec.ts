@@ -72,7 +72,9 @@ describe("module settings", () => {
 		for (const bad of ["0", "501", "many"]) {
 			const refused = () => loadConfig({ SERVICES_DIR: dir, NOTES_PAGE_SIZE: bad });
 			expect(refused).toThrow(ConfigError);
-			expect(refused).toThrow(new RegExp(`^NOTES_PAGE_SIZE: must be an integer between 1 and 500, got "${bad}"$`));
+			expect(refused).toThrow(
+				new RegExp(`^NOTES_PAGE_SIZE: must be an integer between 1 and 500, got "${bad}"$`)
+			);
 		}
 	});
 
@@ -87,7 +89,8 @@ describe("module settings", () => {
 					env: "X_MODE",
 					description: "fast or safe",
 					parse: raw => {
-						if (raw !== undefined && raw !== "fast" && raw !== "safe") throw new Error(`must be fast or safe, got "${raw}"`);
+						if (raw !== undefined && raw !== "fast" && raw !== "safe")
+							throw new Error(`must be fast or safe, got "${raw}"`);
 						return raw ?? "safe";
 					}
 				})

@@ -12,7 +12,7 @@ const TRICKY: Record<string, string> = {
 	DOUBLE_QUOTES: 'say "hi"',
 	SINGLE_QUOTE: "it's",
 	BOTH_QUOTES: `it's "quoted"`,
-	ALL_QUOTES: "it's \"quoted\" `too` \\",
+	ALL_QUOTES: 'it\'s "quoted" `too` \\',
 	NEWLINES: "line1\nline2\n\nline4\n",
 	CRLF: "windows\r\nline",
 	BACKSLASHES: "C:\\path\\to\\n\\file",
@@ -35,7 +35,7 @@ describe(".env files", () => {
 		const text = [
 			"# a comment",
 			"export API_URL=https://api.example.com  # trailing comment",
-			"DQ=\"line1\\nline2\"",
+			'DQ="line1\\nline2"',
 			"SQ='a \"b\" #c'",
 			"MULTI='first",
 			"second'",
@@ -46,7 +46,14 @@ describe(".env files", () => {
 		const { entries, errors } = parseDotenv(text);
 		expect(errors).toEqual([]);
 		expect(Object.fromEntries(entries.map(e => [e.name, e.value]))).toEqual(dotenv.parse(text));
-		expect(entries.map(e => e.value)).toEqual(["https://api.example.com", "line1\nline2", 'a "b" #c', "first\nsecond", "it's", ""]);
+		expect(entries.map(e => e.value)).toEqual([
+			"https://api.example.com",
+			"line1\nline2",
+			'a "b" #c',
+			"first\nsecond",
+			"it's",
+			""
+		]);
 	});
 
 	test("what dotenv would skip, cut or overwrite silently is refused with its line and name", () => {

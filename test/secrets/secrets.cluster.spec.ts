@@ -31,7 +31,11 @@ async function http(method: string, path: string, token?: string, org?: string, 
 	if (body !== undefined) headers["content-type"] = "application/json";
 	const sendBody = body !== undefined && method !== "GET";
 	if (!sendBody) delete headers["content-type"];
-	const r = await fetch(`http://127.0.0.1:${PORT}${path}`, { method, headers, body: sendBody ? JSON.stringify(body) : undefined });
+	const r = await fetch(`http://127.0.0.1:${PORT}${path}`, {
+		method,
+		headers,
+		body: sendBody ? JSON.stringify(body) : undefined
+	});
 	return { status: r.status, text: await r.text() };
 }
 
@@ -64,7 +68,13 @@ describeWith(["postgres", "rabbitmq", "redis"])("secrets across processes", () =
 		PORT = await freePort();
 		db = await createTestDatabase();
 		nodes = [
-			startNode({ ...env(), SERVICES: "auth,secrets", MASTER_KEY, SERVICE_IDENTITY_KEY: IDENTITY_ROOT, NODE_ID: `${namespace}-secrets` }),
+			startNode({
+				...env(),
+				SERVICES: "auth,secrets",
+				MASTER_KEY,
+				SERVICE_IDENTITY_KEY: IDENTITY_ROOT,
+				NODE_ID: `${namespace}-secrets`
+			}),
 			startNode({ ...env(), SERVICES: "gateway", PORT: String(PORT), NODE_ID: `${namespace}-gw` }),
 			startNode({
 				...env(),
@@ -76,7 +86,11 @@ describeWith(["postgres", "rabbitmq", "redis"])("secrets across processes", () =
 		];
 		await Promise.all(nodes.map(n => n.ready));
 		// The test's own node: it knows TRANSIT_KEY (it is a node) and holds no service's credential.
-		caller = new ServiceBroker({ ...brokerOptions(loadConfig({ ...env(), SERVICES: "" })), nodeID: `${namespace}-caller`, logger: false });
+		caller = new ServiceBroker({
+			...brokerOptions(loadConfig({ ...env(), SERVICES: "" })),
+			nodeID: `${namespace}-caller`,
+			logger: false
+		});
 		// Every broadcast event of the cluster, recorded for the leak scan.
 		caller.createService({
 			name: "event-recorder",
@@ -91,13 +105,22 @@ describeWith(["postgres", "rabbitmq", "redis"])("secrets across processes", () =
 		// The recorder hears broadcasts only once the secrets node has learned of it (INFO travels both ways).
 		const known = Date.now() + 20_000;
 		for (;;) {
-			const services: any[] = await caller.call("$node.services", { onlyAvailable: true }, { nodeID: `${namespace}-secrets` });
+			const services: any[] = await caller.call(
+				"$node.services",
+				{ onlyAvailable: true },
+				{ nodeID: `${namespace}-secrets` }
+			);
 			if (services.some(s => s.name === "event-recorder") || Date.now() > known) break;
 			await new Promise(r => setTimeout(r, 100));
 		}
 		const deadline = Date.now() + 20_000;
-		while ((await http("GET", "/api/secrets")).status === 404 && Date.now() < deadline) await new Promise(r => setTimeout(r, 200));
-		const reg = await http("POST", "/api/auth/register", undefined, undefined, { email: "ops@example.com", password: "correct horse battery", name: "Ops" });
+		while ((await http("GET", "/api/secrets")).status === 404 && Date.now() < deadline)
+			await new Promise(r => setTimeout(r, 200));
+		const reg = await http("POST", "/api/auth/register", undefined, undefined, {
+			email: "ops@example.com",
+			password: "correct horse battery",
+			name: "Ops"
+		});
 		owner = JSON.parse(reg.text);
 	}, 90_000);
 
@@ -108,33 +131,56 @@ describeWith(["postgres", "rabbitmq", "redis"])("secrets across processes", () =
 	});
 
 	test("a provider key stored through the gateway is resolved by a service in another process, and rotation takes effect without a restart", async () => {
-		const created = await call("POST", "/api/secrets", { environment: "production", name: "OPENAI_API_KEY", value: KEY_V1 });
+		const created = await call("POST", "/api/secrets", {
+			environment: "production",
+			name: "OPENAI_API_KEY",
+			value: KEY_V1
+		});
 		expect(created.status).toBe(200);
 		secretId = created.body.id;
 		const org = owner.organization.id;
 
 		// Without a grant the service is refused, and the refusal is audited.
-		await expect(caller.call("provider-consumer.keyFingerprint", { organizationId: org })).rejects.toMatchObject({ code: 403 });
-		expect((await call("POST", "/api/secrets/grants", { secretId, permission: "read", granteeType: "service", granteeId: "provider-consumer" })).status).toBe(200);
+		await expect(caller.call("provider-consumer.keyFingerprint", { organizationId: org })).rejects.toMatchObject({
+			code: 403
+		});
+		expect(
+			(
+				await call("POST", "/api/secrets/grants", {
+					secretId,
+					permission: "read",
+					granteeType: "service",
+					granteeId: "provider-consumer"
+				})
+			).status
+		).toBe(200);
 		expect(await caller.call("provider-consumer.keyFingerprint", { organizationId: org })).toBe(sha(KEY_V1));
 
 		// A new version: the consumer's in-process cache drops the entry on the change event.
 		expect((await call("PATCH", `/api/secrets/${secretId}`, { value: KEY_V2 })).status).toBe(200);
 		const deadline = Date.now() + 5000;
 		let seen = "";
-		while (seen !== sha(KEY_V2) && Date.now() < deadline) seen = await caller.call("provider-consumer.keyFingerprint", { organizationId: org });
+		while (seen !== sha(KEY_V2) && Date.now() < deadline)
+			seen = await caller.call("provider-consumer.keyFingerprint", { organizationId: org });
 		expect(seen).toBe(sha(KEY_V2));
 
 		// A data-key rotation keeps it readable; another new version is picked up too.
 		expect((await call("POST", "/api/secrets/rotate-data-key")).status).toBe(200);
 		expect((await call("PATCH", `/api/secrets/${secretId}`, { value: KEY_V3 })).status).toBe(200);
 		const deadline3 = Date.now() + 5000;
-		while (seen !== sha(KEY_V3) && Date.now() < deadline3) seen = await caller.call("provider-consumer.keyFingerprint", { organizationId: org });
+		while (seen !== sha(KEY_V3) && Date.now() < deadline3)
+			seen = await caller.call("provider-consumer.keyFingerprint", { organizationId: org });
 		expect(seen).toBe(sha(KEY_V3));
 
 		const audit = await call("GET", "/api/secrets/audit?limit=100");
 		const kinds = audit.body.map((e: any) => `${e.action}:${e.outcome}:${e.actor_type}`);
-		expect(kinds).toEqual(expect.arrayContaining(["resolve:denied:service", "resolve:success:service", "rotate-data-key:success:user"]));
+		expect(kinds).toEqual(
+			expect.arrayContaining([
+				"resolve:denied:service",
+				"resolve:success:service",
+				"rotate-data-key:success:user"
+			])
+		);
 	});
 
 	test("a node holding only TRANSIT_KEY cannot resolve as a service; the service's own node can, until its grant is revoked", async () => {
@@ -142,7 +188,12 @@ describeWith(["postgres", "rabbitmq", "redis"])("secrets across processes", () =
 		const name = "DEPLOY_TOKEN";
 		const created = await call("POST", "/api/secrets", { environment: "production", name, value: KEY_V1 });
 		expect(created.status).toBe(200);
-		const grant = await call("POST", "/api/secrets/grants", { secretId: created.body.id, permission: "read", granteeType: "service", granteeId: "provider-consumer" });
+		const grant = await call("POST", "/api/secrets/grants", {
+			secretId: created.body.id,
+			permission: "read",
+			granteeType: "service",
+			granteeId: "provider-consumer"
+		});
 		expect(grant.status).toBe(200);
 		expect(await caller.call("provider-consumer.keyFingerprint", { organizationId: org, name })).toBe(sha(KEY_V1));
 
@@ -150,11 +201,39 @@ describeWith(["postgres", "rabbitmq", "redis"])("secrets across processes", () =
 		const now = Date.now();
 		const forgeries: [string, Record<string, unknown>][] = [
 			["the caller's name", { caller: "provider-consumer" }],
-			["a token of the right shape", { meta: { [IDENTITY_META]: `provider-consumer.${now}.bm9uY2U.${"A".repeat(43)}` } }],
+			[
+				"a token of the right shape",
+				{ meta: { [IDENTITY_META]: `provider-consumer.${now}.bm9uY2U.${"A".repeat(43)}` } }
+			],
 			// A credential made from what every node knows is not the service's credential.
-			["a token from TRANSIT_KEY", { meta: { [IDENTITY_META]: signCall("provider-consumer", deriveCredential(TRANSIT_KEY, "provider-consumer"), "secrets.resolve", org) } }],
+			[
+				"a token from TRANSIT_KEY",
+				{
+					meta: {
+						[IDENTITY_META]: signCall(
+							"provider-consumer",
+							deriveCredential(TRANSIT_KEY, "provider-consumer"),
+							"secrets.resolve",
+							org
+						)
+					}
+				}
+			],
 			// A real token for another secret does not read this one.
-			["a token for another secret", { meta: { [IDENTITY_META]: signCall("provider-consumer", CONSUMER_CREDENTIAL, "secrets.resolve", org, "|production|OPENAI_API_KEY") } }]
+			[
+				"a token for another secret",
+				{
+					meta: {
+						[IDENTITY_META]: signCall(
+							"provider-consumer",
+							CONSUMER_CREDENTIAL,
+							"secrets.resolve",
+							org,
+							"|production|OPENAI_API_KEY"
+						)
+					}
+				}
+			]
 		];
 		for (const [label, opts] of forgeries) {
 			const outcome = await caller.call("secrets.resolve", ref, opts).then(
@@ -164,7 +243,9 @@ describeWith(["postgres", "rabbitmq", "redis"])("secrets across processes", () =
 			expect([label, outcome]).toEqual([label, 403]);
 		}
 		const audit = await call("GET", "/api/secrets/audit?limit=100");
-		const refused = audit.body.filter((e: any) => e.action === "resolve" && e.target === `production/${name}` && e.outcome === "denied");
+		const refused = audit.body.filter(
+			(e: any) => e.action === "resolve" && e.target === `production/${name}` && e.outcome === "denied"
+		);
 		expect(refused.length).toBe(forgeries.length);
 
 		// Revoked in the gateway's process, the consumer's process is refused from then on (its cached value dropped).
@@ -172,7 +253,9 @@ describeWith(["postgres", "rabbitmq", "redis"])("secrets across processes", () =
 		const deadline = Date.now() + 10_000;
 		let last: unknown;
 		while (Date.now() < deadline) {
-			last = await caller.call("provider-consumer.keyFingerprint", { organizationId: org, name }).catch((e: any) => e.code);
+			last = await caller
+				.call("provider-consumer.keyFingerprint", { organizationId: org, name })
+				.catch((e: any) => e.code);
 			if (last === 403) break;
 		}
 		expect(last).toBe(403);
@@ -185,28 +268,71 @@ describeWith(["postgres", "rabbitmq", "redis"])("secrets across processes", () =
 			["POST", "/api/secrets.resolve"],
 			["POST", "/api/secrets/rotateMasterKey"]
 		]) {
-			const r = await call(method, path, { organizationId: owner.organization.id, environment: "production", name: "OPENAI_API_KEY" });
+			const r = await call(method, path, {
+				organizationId: owner.organization.id,
+				environment: "production",
+				name: "OPENAI_API_KEY"
+			});
 			expect([method, path, r.status]).toEqual([method, path, 404]);
 		}
 		const s: Socket = await new Promise((resolve, reject) => {
-			const c = io(`http://127.0.0.1:${PORT}`, { path: "/socket.io", auth: { token: owner.accessToken, organizationId: owner.organization.id }, transports: ["websocket"], reconnection: false });
+			const c = io(`http://127.0.0.1:${PORT}`, {
+				path: "/socket.io",
+				auth: { token: owner.accessToken, organizationId: owner.organization.id },
+				transports: ["websocket"],
+				reconnection: false
+			});
 			c.once("ready", () => resolve(c));
 			c.once("connect_error", reject);
 		});
-		const reply: any = await new Promise(r => s.emit("call", { action: "secrets.resolve", params: { organizationId: owner.organization.id, environment: "production", name: "OPENAI_API_KEY" } }, r));
+		const reply: any = await new Promise(r =>
+			s.emit(
+				"call",
+				{
+					action: "secrets.resolve",
+					params: { organizationId: owner.organization.id, environment: "production", name: "OPENAI_API_KEY" }
+				},
+				r
+			)
+		);
 		responses.push(JSON.stringify(reply));
 		expect(reply.error.code).toBe("NOT_FOUND");
 		// Reveal is the person's way, and works over the socket like REST.
-		const revealed: any = await new Promise(r => s.emit("call", { action: "secrets.reveal", params: { id: secretId } }, r));
+		const revealed: any = await new Promise(r =>
+			s.emit("call", { action: "secrets.reveal", params: { id: secretId } }, r)
+		);
 		expect(revealed.data.value).toBe(KEY_V3);
 		s.close();
 	});
 
 	test("no secret value in any log line, Redis key or value, event payload or error response", async () => {
 		// Provoke errors that mention the secret, to see that they do not echo the value.
-		responses.push((await http("POST", "/api/secrets", owner.accessToken, owner.organization.id, { environment: "production", name: "OPENAI_API_KEY", value: KEY_V1 })).text);
-		responses.push((await http("POST", "/api/secrets", owner.accessToken, owner.organization.id, { environment: "nowhere", name: "X", value: KEY_V1 })).text);
-		responses.push((await http("PATCH", `/api/secrets/${secretId}`, owner.accessToken, owner.organization.id, { value: KEY_V2, cas: 1 })).text);
+		responses.push(
+			(
+				await http("POST", "/api/secrets", owner.accessToken, owner.organization.id, {
+					environment: "production",
+					name: "OPENAI_API_KEY",
+					value: KEY_V1
+				})
+			).text
+		);
+		responses.push(
+			(
+				await http("POST", "/api/secrets", owner.accessToken, owner.organization.id, {
+					environment: "nowhere",
+					name: "X",
+					value: KEY_V1
+				})
+			).text
+		);
+		responses.push(
+			(
+				await http("PATCH", `/api/secrets/${secretId}`, owner.accessToken, owner.organization.id, {
+					value: KEY_V2,
+					cas: 1
+				})
+			).text
+		);
 		expect(responses.filter(r => r.includes('"error"')).length).toBeGreaterThanOrEqual(3);
 
 		const redis = new Redis(REDIS_URL);

@@ -17,18 +17,29 @@ describeWith(["postgres"])("secrets permissions over REST (in-process gateway, r
 
 	beforeAll(async () => {
 		db = await createTestDatabase();
-		const env = { DATABASE_URL: db.url, NODE_ID: "secrets-perm-gw", MASTER_KEY: crypto.randomBytes(32).toString("base64") };
+		const env = {
+			DATABASE_URL: db.url,
+			NODE_ID: "secrets-perm-gw",
+			MASTER_KEY: crypto.randomBytes(32).toString("base64")
+		};
 		gw = await startGateway(env, ["services/secrets/secrets.service.ts"]);
 		owner = await register(gw.port, "owner@example.com");
 		member = await register(gw.port, "member@example.com");
 		viewer = await register(gw.port, "viewer@example.com");
 		org = owner.organization.id;
-		for (const [email, role] of [["member@example.com", "member"], ["viewer@example.com", "viewer"]]) {
+		for (const [email, role] of [
+			["member@example.com", "member"],
+			["viewer@example.com", "viewer"]
+		]) {
 			const added = await req(owner, "POST", `/auth/organizations/${org}/members`, { email, role });
 			expect(added.status).toBe(200);
 		}
 		// Aliases of the services register shortly after start.
-		await waitUntil("secrets routes", () => req(owner, "GET", "/secrets"), r => r.status === 200);
+		await waitUntil(
+			"secrets routes",
+			() => req(owner, "GET", "/secrets"),
+			r => r.status === 200
+		);
 	});
 
 	afterAll(async () => {
@@ -44,7 +55,13 @@ describeWith(["postgres"])("secrets permissions over REST (in-process gateway, r
 
 		// A write grant on DB_* in staging to both, so only the declared permission tells them apart.
 		for (const who of [member, viewer]) {
-			const grant = { environment: "staging", namePrefix: "DB_", permission: "write", granteeType: "user", granteeId: who.user.id };
+			const grant = {
+				environment: "staging",
+				namePrefix: "DB_",
+				permission: "write",
+				granteeType: "user",
+				granteeId: who.user.id
+			};
 			expect((await req(owner, "POST", "/secrets/grants", grant)).status).toBe(200);
 		}
 		const attempts: [string, string, object][] = [
@@ -64,10 +81,16 @@ describeWith(["postgres"])("secrets permissions over REST (in-process gateway, r
 		}
 
 		// Outside the grant a member holds secrets:write but no row rule lets them write; an admin-level caller would.
-		const outside = await req(member, "POST", "/secrets", { environment: "staging", name: "API_TOKEN", value: "x" });
+		const outside = await req(member, "POST", "/secrets", {
+			environment: "staging",
+			name: "API_TOKEN",
+			value: "x"
+		});
 		expect(outside.status).toBe(403);
 		expect(outside.body.error.message).toMatch(/no write grant on staging\/API_TOKEN/);
-		expect((await req(owner, "POST", "/secrets", { environment: "staging", name: "API_TOKEN", value: "x" })).status).toBe(200);
+		expect(
+			(await req(owner, "POST", "/secrets", { environment: "staging", name: "API_TOKEN", value: "x" })).status
+		).toBe(200);
 	});
 
 	test("OpenAPI and /api/auth/me show the permissions that are enforced", async () => {

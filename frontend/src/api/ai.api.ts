@@ -7,7 +7,12 @@ export type { Page } from "@/lib/api";
 
 export type Provider = Schema<"AiProvider">;
 export type ProviderHeader = Provider["headers"][string];
-export type ProviderInput = Partial<Pick<Provider, "name" | "base_url" | "api_key_secret" | "api_key_environment" | "timeout_ms" | "headers" | "enabled">>;
+export type ProviderInput = Partial<
+	Pick<
+		Provider,
+		"name" | "base_url" | "api_key_secret" | "api_key_environment" | "timeout_ms" | "headers" | "enabled"
+	>
+>;
 
 export type ModelKind = "chat" | "embedding";
 export interface Capabilities {
@@ -55,7 +60,12 @@ export type FallbackChainInput = { model?: string; fallbacks?: string[]; first_t
 export const LIMIT_SCOPES = ["organization", "user", "api_key", "model"] as const;
 export type LimitScope = (typeof LIMIT_SCOPES)[number];
 export type RateLimit = Schema<"AiRateLimitConfig">;
-export type RateLimitInput = { scope?: LimitScope; model?: string | null; requests_per_minute?: number | null; tokens_per_minute?: number | null };
+export type RateLimitInput = {
+	scope?: LimitScope;
+	model?: string | null;
+	requests_per_minute?: number | null;
+	tokens_per_minute?: number | null;
+};
 
 // logRetentionDays null: the completion log is kept for good.
 export type AiSettings = Schema<"AiSettings">;
@@ -89,4 +99,3 @@ export const aiApi = {
 	configure: (body: Partial<AiSettings>) => api.patch<AiSettings>("/ai/settings", body),
 	logs: (query: LogQuery = {}) => api.get<{ rows: CompletionLog[]; totals: LogTotals }>("/ai/logs", { ...query })
 };
-

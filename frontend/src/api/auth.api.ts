@@ -6,8 +6,10 @@ export type RegisterResult = Answer<"auth.register">;
 export type LoginResult = Answer<"auth.login">;
 
 export const authApi = {
-	register: (body: { name: string; email: string; password: string }) => request<RegisterResult>("POST", "/auth/register", { body, auth: false }),
-	login: (body: { email: string; password: string }) => request<LoginResult>("POST", "/auth/login", { body, auth: false }),
+	register: (body: { name: string; email: string; password: string }) =>
+		request<RegisterResult>("POST", "/auth/register", { body, auth: false }),
+	login: (body: { email: string; password: string }) =>
+		request<LoginResult>("POST", "/auth/login", { body, auth: false }),
 	logout: () => api.post<Answer<"auth.logout">>("/auth/logout"),
 	me: () => api.get<Schema<"Me">>("/auth/me")
 };

@@ -56,22 +56,27 @@ export const organizationsApi = {
 
 	members: (id: string) => api.get<Member[]>(`${org(id)}/members`),
 	addMember: (id: string, email: string, role: Role) => api.post<Member>(`${org(id)}/members`, { email, role }),
-	updateMember: (id: string, userId: string, role: Role) => api.patch<{ userId: string; role: Role }>(`${org(id)}/members/${userId}`, { role }),
-	removeMember: (id: string, userId: string) => api.delete<{ userId: string; removed: true }>(`${org(id)}/members/${userId}`)
+	updateMember: (id: string, userId: string, role: Role) =>
+		api.patch<{ userId: string; role: Role }>(`${org(id)}/members/${userId}`, { role }),
+	removeMember: (id: string, userId: string) =>
+		api.delete<{ userId: string; removed: true }>(`${org(id)}/members/${userId}`)
 };
 
 export const teamsApi = {
-	list: (query: { search?: string; page?: number; pageSize?: number } = {}) => api.get<Page<Team>>("/auth/teams", { sort: "name", pageSize: 100, ...query }),
+	list: (query: { search?: string; page?: number; pageSize?: number } = {}) =>
+		api.get<Page<Team>>("/auth/teams", { sort: "name", pageSize: 100, ...query }),
 	create: (body: { name: string; description?: string }) => api.post<Team>("/auth/teams", body),
 	update: (id: string, body: { name?: string; description?: string }) => api.patch<Team>(team(id), body),
 	remove: (id: string) => api.delete<Team>(team(id)),
 	members: (id: string) => api.get<TeamMember[]>(`${team(id)}/members`),
-	addMember: (id: string, userId: string, role: TeamRole) => api.post<{ teamId: string; userId: string; role: TeamRole }>(`${team(id)}/members`, { userId, role }),
+	addMember: (id: string, userId: string, role: TeamRole) =>
+		api.post<{ teamId: string; userId: string; role: TeamRole }>(`${team(id)}/members`, { userId, role }),
 	removeMember: (id: string, userId: string) => api.delete<{ removed: true }>(`${team(id)}/members/${userId}`)
 };
 
 export const apiKeysApi = {
 	list: () => api.get<ApiKey[]>("/auth/api-keys"),
-	create: (body: { name: string; role?: Role; expiresInDays?: number }) => api.post<Schema<"ApiKey"> & { key: string }>("/auth/api-keys", body),
+	create: (body: { name: string; role?: Role; expiresInDays?: number }) =>
+		api.post<Schema<"ApiKey"> & { key: string }>("/auth/api-keys", body),
 	revoke: (id: string) => api.delete<ApiKey>(`/auth/api-keys/${encodeURIComponent(id)}`)
 };

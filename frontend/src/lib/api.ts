@@ -89,7 +89,8 @@ interface RequestOptions {
 
 function url(path: string, query?: Query) {
 	const qs = new URLSearchParams();
-	for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== null && v !== "") qs.set(k, String(v));
+	for (const [k, v] of Object.entries(query ?? {}))
+		if (v !== undefined && v !== null && v !== "") qs.set(k, String(v));
 	const s = qs.toString();
 	return `/api${path}${s ? `?${s}` : ""}`;
 }
@@ -109,7 +110,10 @@ async function send(method: string, path: string, opts: RequestOptions, token: s
 			body: opts.body === undefined ? undefined : JSON.stringify(opts.body)
 		});
 	} catch {
-		throw new ApiError(0, { code: "NETWORK", message: "Cannot reach the server. Check your connection and try again." });
+		throw new ApiError(0, {
+			code: "NETWORK",
+			message: "Cannot reach the server. Check your connection and try again."
+		});
 	}
 }
 
@@ -128,13 +132,16 @@ async function parse<T>(res: Response): Promise<T> {
 export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
 	const token = opts.auth === false ? undefined : hooks?.accessToken();
 	let res = await send(method, path, opts, token);
-	if (res.status === 401 && token && (await refreshSession(token))) res = await send(method, path, opts, hooks?.accessToken());
+	if (res.status === 401 && token && (await refreshSession(token)))
+		res = await send(method, path, opts, hooks?.accessToken());
 	return parse<T>(res);
 }
 
 export const api = {
-	get: <T>(path: string, query?: Query, opts: Omit<RequestOptions, "query"> = {}) => request<T>("GET", path, { ...opts, query }),
-	post: <T>(path: string, body: unknown = {}, opts: Omit<RequestOptions, "body"> = {}) => request<T>("POST", path, { ...opts, body }),
+	get: <T>(path: string, query?: Query, opts: Omit<RequestOptions, "query"> = {}) =>
+		request<T>("GET", path, { ...opts, query }),
+	post: <T>(path: string, body: unknown = {}, opts: Omit<RequestOptions, "body"> = {}) =>
+		request<T>("POST", path, { ...opts, body }),
 	patch: <T>(path: string, body: unknown) => request<T>("PATCH", path, { body }),
 	delete: <T>(path: string) => request<T>("DELETE", path)
 };
@@ -144,7 +151,9 @@ export const api = {
 let refreshing: Promise<boolean> | undefined;
 
 export function refreshSession(staleAccessToken: string | undefined): Promise<boolean> {
-	refreshing ??= withLock("coder-ide.refresh", () => doRefresh(staleAccessToken)).finally(() => (refreshing = undefined));
+	refreshing ??= withLock("coder-ide.refresh", () => doRefresh(staleAccessToken)).finally(
+		() => (refreshing = undefined)
+	);
 	return refreshing;
 }
 
@@ -161,7 +170,11 @@ async function doRefresh(staleAccessToken: string | undefined): Promise<boolean>
 		return false; // offline: keep the session; the caller sees its 401
 	}
 	if (!res.ok) {
-		hooks.ended(res.status === 401 ? "Your session has ended. Please sign in again." : "Could not renew your session. Please sign in again.");
+		hooks.ended(
+			res.status === 401
+				? "Your session has ended. Please sign in again."
+				: "Could not renew your session. Please sign in again."
+		);
 		return false;
 	}
 	hooks.saveTokens(await res.json());
@@ -190,7 +203,8 @@ export function crud<T, In>(path: string) {
 		async all(): Promise<T[]> {
 			const first = await api.get<Page<T>>(path, { page: 1, pageSize: 100, sort: "created_at" });
 			const rows = [...first.rows];
-			for (let p = 2; p <= first.totalPages; p++) rows.push(...(await api.get<Page<T>>(path, { page: p, pageSize: 100, sort: "created_at" })).rows);
+			for (let p = 2; p <= first.totalPages; p++)
+				rows.push(...(await api.get<Page<T>>(path, { page: p, pageSize: 100, sort: "created_at" })).rows);
 			return rows;
 		},
 		get: (id: string) => api.get<T>(one(id)),

@@ -51,7 +51,10 @@ export function useCrud<T extends { id: string }, In>(source: CrudSource<T, In>,
 		loading.value = true;
 		error.value = null;
 		try {
-			return await scope.load(() => source.all(), rows => (items.value = rows));
+			return await scope.load(
+				() => source.all(),
+				rows => (items.value = rows)
+			);
 		} catch (e) {
 			error.value = e instanceof Error ? e.message : String(e);
 			throw e;
@@ -71,19 +74,22 @@ export function useCrud<T extends { id: string }, In>(source: CrudSource<T, In>,
 		loading,
 		error,
 		load,
-		create: body => write(async () => {
-			const row = await source.create(body);
-			await load();
-			return row;
-		}),
-		update: (id, body) => write(async () => {
-			const row = await source.update(id, body);
-			await load();
-			return row;
-		}),
-		remove: id => write(async () => {
-			await source.remove(id);
-			items.value = items.value?.filter(r => r.id !== id) ?? null;
-		})
+		create: body =>
+			write(async () => {
+				const row = await source.create(body);
+				await load();
+				return row;
+			}),
+		update: (id, body) =>
+			write(async () => {
+				const row = await source.update(id, body);
+				await load();
+				return row;
+			}),
+		remove: id =>
+			write(async () => {
+				await source.remove(id);
+				items.value = items.value?.filter(r => r.id !== id) ?? null;
+			})
 	};
 }

@@ -25,7 +25,10 @@ export function useForm(shown: string[] = []) {
 		} catch (e) {
 			const named = e instanceof ApiError ? Object.entries(e.fields) : [];
 			const other: string[] = [];
-			for (const [k, v] of named) shown.includes(k) ? (fields[k] = v) : other.push(v);
+			for (const [k, v] of named) {
+				if (shown.includes(k)) fields[k] = v;
+				else other.push(v);
+			}
 			if (!named.length) error.value = e instanceof Error ? e.message : String(e);
 			else if (other.length) error.value = other.join(" ");
 			return false;

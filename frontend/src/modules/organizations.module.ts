@@ -37,6 +37,12 @@ export const organizationsModule: AppModule = {
 		{ route: "organization-members", label: "Members", icon: "users", section, permission: "members:read" },
 		{ route: "organization-teams", label: "Teams", icon: "team", section, permission: "teams:read" },
 		{ route: "organization-api-keys", label: "API keys", icon: "key", section, permission: "apikeys:read" },
-		{ route: "organization-settings", label: "Settings", icon: "settings", section, permission: "organizations:read" }
+		{
+			route: "organization-settings",
+			label: "Settings",
+			icon: "settings",
+			section,
+			permission: "organizations:read"
+		}
 	]
 };

@@ -54,9 +54,19 @@ export function readableError(code: string | undefined, message: string | undefi
 			// "rate limit exceeded (model:gpt-4o); retry in 12s", or the socket's own "too many calls on this connection".
 			const wait = /retry in (\d+)\s*s/i.exec(text)?.[1];
 			const scope = /\(([^)]+)\)/.exec(text)?.[1];
-			if (!scope) return { code: c, title: "Rate limited", detail: sentence || "Too many requests; wait a moment and try again." };
+			if (!scope)
+				return {
+					code: c,
+					title: "Rate limited",
+					detail: sentence || "Too many requests; wait a moment and try again."
+				};
 			const [kind, model] = scope.split(":");
-			const whose: Record<string, string> = { organization: "The organization's", user: "Your", api_key: "This API key's", model: "The model's" };
+			const whose: Record<string, string> = {
+				organization: "The organization's",
+				user: "Your",
+				api_key: "This API key's",
+				model: "The model's"
+			};
 			return {
 				code: c,
 				title: "Rate limited",
@@ -64,39 +74,69 @@ export function readableError(code: string | undefined, message: string | undefi
 			};
 		}
 		case "UPSTREAM_RATE_LIMITED":
-			return { code: c, title: "The provider is rate limiting", detail: sentence || "Every deployment and fallback answered 429. Try again shortly." };
+			return {
+				code: c,
+				title: "The provider is rate limiting",
+				detail: sentence || "Every deployment and fallback answered 429. Try again shortly."
+			};
 		case "MODEL_NOT_FOUND":
-			return { code: c, title: "Model not found", detail: sentence || "No enabled deployment serves this model." };
+			return {
+				code: c,
+				title: "Model not found",
+				detail: sentence || "No enabled deployment serves this model."
+			};
 		case "UPSTREAM_REFUSED":
 			return { code: c, title: "The provider refused the request", detail: sentence };
 		case "UPSTREAM_FAILED":
 			return {
 				code: c,
 				title: status === 504 ? "The model did not answer in time" : "The provider failed",
-				detail: generic ? "Every deployment and fallback of this model was tried. Check the provider's URL, key and health." : sentence
+				detail: generic
+					? "Every deployment and fallback of this model was tried. Check the provider's URL, key and health."
+					: sentence
 			};
 		case "upstream_error":
 		case "connection":
 		case "timeout":
 		case "server_error":
 		case "first_token_timeout":
-			return { code: c, title: "The answer was cut off", detail: sentence || "The provider stopped answering mid-way." };
+			return {
+				code: c,
+				title: "The answer was cut off",
+				detail: sentence || "The provider stopped answering mid-way."
+			};
 		case "CANCELLED":
 		case "cancelled":
 			return { code: c, title: "Stopped", detail: "The request was cancelled." };
 		case "FORBIDDEN":
-			return { code: c, title: "Not allowed", detail: "Using models needs the member role or higher in this organization." };
+			return {
+				code: c,
+				title: "Not allowed",
+				detail: "Using models needs the member role or higher in this organization."
+			};
 		case "UNAUTHORIZED":
 			return { code: c, title: "Signed out", detail: "Your session has ended. Please sign in again." };
 		case "VALIDATION_ERROR":
 			return { code: c, title: "Invalid request", detail: sentence };
 		case "SERVICE_UNAVAILABLE":
-			return { code: c, title: "AI service unavailable", detail: "The AI service did not answer in time or is not running. Try again." };
+			return {
+				code: c,
+				title: "AI service unavailable",
+				detail: "The AI service did not answer in time or is not running. Try again."
+			};
 		case "OFFLINE":
 		case "DISCONNECTED":
-			return { code: c, title: "Connection lost", detail: sentence || "The live connection dropped; the answer may be incomplete." };
+			return {
+				code: c,
+				title: "Connection lost",
+				detail: sentence || "The live connection dropped; the answer may be incomplete."
+			};
 		default:
-			return { code: c, title: status && status >= 500 ? "Server error" : "Request failed", detail: generic ? "Something went wrong on the server." : sentence };
+			return {
+				code: c,
+				title: status && status >= 500 ? "Server error" : "Request failed",
+				detail: generic ? "Something went wrong on the server." : sentence
+			};
 	}
 }
 
@@ -124,7 +164,14 @@ export const useAiStore = defineStore("ai", () => {
 	const rateLimits = rateLimitOps.items;
 
 	// The completion log and its filters, kept while the user moves between pages.
-	const logFilters = reactive<{ model: string; status: LogStatus | ""; userId: string; from: string; to: string; limit: number }>({
+	const logFilters = reactive<{
+		model: string;
+		status: LogStatus | "";
+		userId: string;
+		from: string;
+		to: string;
+		limit: number;
+	}>({
 		model: "",
 		status: "",
 		userId: "",
@@ -138,7 +185,11 @@ export const useAiStore = defineStore("ai", () => {
 	// The playground: settings and the conversation.
 	const playground = reactive({ model: "", temperature: 0.7, useTemperature: true, system: "" });
 	const turns = ref<Turn[]>([]);
-	const running = computed(() => turns.value.find(t => t.role === "assistant" && (t.status === "waiting" || t.status === "streaming")) ?? null);
+	const running = computed(
+		() =>
+			turns.value.find(t => t.role === "assistant" && (t.status === "waiting" || t.status === "streaming")) ??
+			null
+	);
 
 	function reset() {
 		settings.value = null;
@@ -164,8 +215,16 @@ export const useAiStore = defineStore("ai", () => {
 		deployments.value = deployments.value?.filter(d => d.provider_id !== id) ?? null;
 	}
 
-	const loadModels = () => load(() => aiApi.models(), m => (models.value = m));
-	const loadSettings = () => load(() => aiApi.settings(), s => (settings.value = s));
+	const loadModels = () =>
+		load(
+			() => aiApi.models(),
+			m => (models.value = m)
+		);
+	const loadSettings = () =>
+		load(
+			() => aiApi.settings(),
+			s => (settings.value = s)
+		);
 	async function configure(body: Partial<AiSettings>) {
 		const s = await aiApi.configure(body);
 		settings.value = s;
@@ -251,10 +310,19 @@ export const useAiStore = defineStore("ai", () => {
 		const history: { role: string; content: string }[] = [];
 		turns.value.forEach((t, i) => {
 			const answer = turns.value[i + 1];
-			if (t.role === "user" && answer?.role === "assistant" && (answer.status === "done" || answer.status === "stopped") && answer.content)
+			if (
+				t.role === "user" &&
+				answer?.role === "assistant" &&
+				(answer.status === "done" || answer.status === "stopped") &&
+				answer.content
+			)
 				history.push({ role: "user", content: t.content }, { role: "assistant", content: answer.content });
 		});
-		const messages = [...(playground.system.trim() ? [{ role: "system", content: playground.system.trim() }] : []), ...history, { role: "user", content: text }];
+		const messages = [
+			...(playground.system.trim() ? [{ role: "system", content: playground.system.trim() }] : []),
+			...history,
+			{ role: "user", content: text }
+		];
 		turns.value.push({ id: nextTurn++, role: "user", content: text });
 		turns.value.push({ id: nextTurn++, role: "assistant", content: "", model, status: "waiting" });
 		// The reactive turn, so that changes below reach the screen.
@@ -370,4 +438,3 @@ export const useAiStore = defineStore("ai", () => {
 		clearConversation
 	};
 });
-

@@ -51,7 +51,12 @@ export const useAuthStore = defineStore("auth", () => {
 
 	function setTokens(tokens: Tokens, u: User | undefined = session.value?.user) {
 		if (!u) return;
-		session.value = { user: u, accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: Date.now() + tokens.expiresIn * 1000 };
+		session.value = {
+			user: u,
+			accessToken: tokens.accessToken,
+			refreshToken: tokens.refreshToken,
+			expiresAt: Date.now() + tokens.expiresIn * 1000
+		};
 		writeSession(session.value);
 		scheduleRefresh();
 	}
@@ -101,7 +106,10 @@ export const useAuthStore = defineStore("auth", () => {
 	async function loadOrganizations(fallbackId: string | null = null) {
 		organizations.value = await organizationsApi.listMine();
 		if (organization.value) return;
-		const fallback = organizations.value.find(o => o.id === fallbackId) ?? organizations.value.find(o => o.personal) ?? organizations.value[0];
+		const fallback =
+			organizations.value.find(o => o.id === fallbackId) ??
+			organizations.value.find(o => o.personal) ??
+			organizations.value[0];
 		setOrganization(fallback?.id ?? null);
 	}
 

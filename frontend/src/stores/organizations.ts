@@ -4,7 +4,16 @@ import { defineStore } from "pinia";
 import { ref } from "vue";
 import { useOrgScope } from "@/lib/use-crud";
 import { useAuthStore } from "./auth";
-import { organizationsApi, teamsApi, apiKeysApi, type ApiKey, type Member, type Team, type TeamMember, type TeamRole } from "@/api/organizations.api";
+import {
+	organizationsApi,
+	teamsApi,
+	apiKeysApi,
+	type ApiKey,
+	type Member,
+	type Team,
+	type TeamMember,
+	type TeamRole
+} from "@/api/organizations.api";
 import { ROLES, roleRank, type Role } from "@/lib/permissions";
 
 export const useOrganizationsStore = defineStore("organizations", () => {
@@ -40,7 +49,11 @@ export const useOrganizationsStore = defineStore("organizations", () => {
 		return ROLES.filter(r => roleRank(r) <= roleRank(mine) && (r !== "owner" || mine === "owner"));
 	}
 
-	const loadMembers = () => load(() => organizationsApi.members(currentOrg()), v => (members.value = v));
+	const loadMembers = () =>
+		load(
+			() => organizationsApi.members(currentOrg()),
+			v => (members.value = v)
+		);
 
 	async function addMember(email: string, role: Role) {
 		const added = await organizationsApi.addMember(currentOrg(), email, role);
@@ -59,7 +72,8 @@ export const useOrganizationsStore = defineStore("organizations", () => {
 	async function removeMember(userId: string) {
 		await organizationsApi.removeMember(currentOrg(), userId);
 		members.value = members.value?.filter(m => m.userId !== userId) ?? null;
-		for (const list of Object.values(teamMembers.value)) list.splice(0, list.length, ...list.filter(m => m.userId !== userId));
+		for (const list of Object.values(teamMembers.value))
+			list.splice(0, list.length, ...list.filter(m => m.userId !== userId));
 		if (userId === auth.user?.id) await auth.loadOrganizations();
 	}
 
@@ -85,7 +99,11 @@ export const useOrganizationsStore = defineStore("organizations", () => {
 		delete teamMembers.value[id];
 	}
 
-	const loadTeamMembers = (teamId: string) => load(() => teamsApi.members(teamId), v => (teamMembers.value[teamId] = v));
+	const loadTeamMembers = (teamId: string) =>
+		load(
+			() => teamsApi.members(teamId),
+			v => (teamMembers.value[teamId] = v)
+		);
 
 	async function addTeamMember(teamId: string, userId: string, role: TeamRole) {
 		await teamsApi.addMember(teamId, userId, role);
@@ -97,7 +115,11 @@ export const useOrganizationsStore = defineStore("organizations", () => {
 		teamMembers.value[teamId] = (teamMembers.value[teamId] ?? []).filter(m => m.userId !== userId);
 	}
 
-	const loadApiKeys = () => load(() => apiKeysApi.list(), v => (apiKeys.value = v));
+	const loadApiKeys = () =>
+		load(
+			() => apiKeysApi.list(),
+			v => (apiKeys.value = v)
+		);
 
 	// Resolves with the key itself: the only time it is ever shown.
 	async function createApiKey(body: { name: string; role?: Role; expiresInDays?: number }) {

@@ -42,7 +42,8 @@ export const useRealtimeStore = defineStore("realtime", () => {
 	function endStreams() {
 		const lost = [...streams.values()];
 		streams.clear();
-		for (const h of lost) h.error(new ApiError(0, { code: "DISCONNECTED", message: "The live connection was lost." }));
+		for (const h of lost)
+			h.error(new ApiError(0, { code: "DISCONNECTED", message: "The live connection was lost." }));
 	}
 
 	function disconnect() {
@@ -130,13 +131,19 @@ export const useRealtimeStore = defineStore("realtime", () => {
 	// Calls an action over the live connection: resolves with `data`, rejects with an ApiError.
 	function call<T = unknown>(action: string, params: Record<string, unknown> = {}, timeoutMs = 10_000): Promise<T> {
 		const s = socket;
-		if (!s || !s.connected) return Promise.reject(new ApiError(0, { code: "OFFLINE", message: "The live connection is offline." }));
+		if (!s || !s.connected)
+			return Promise.reject(new ApiError(0, { code: "OFFLINE", message: "The live connection is offline." }));
 		return new Promise((resolve, reject) => {
-			s.timeout(timeoutMs).emit("call", { action, params }, (timeout: Error | null, res: { data?: T; error?: any; status?: number }) => {
-				if (timeout) reject(new ApiError(0, { code: "TIMEOUT", message: `${action} did not answer in time.` }));
-				else if (res?.error) reject(toApiError(res.status ?? 0, res.error));
-				else resolve(res?.data as T);
-			});
+			s.timeout(timeoutMs).emit(
+				"call",
+				{ action, params },
+				(timeout: Error | null, res: { data?: T; error?: any; status?: number }) => {
+					if (timeout)
+						reject(new ApiError(0, { code: "TIMEOUT", message: `${action} did not answer in time.` }));
+					else if (res?.error) reject(toApiError(res.status ?? 0, res.error));
+					else resolve(res?.data as T);
+				}
+			);
 		});
 	}
 
@@ -159,7 +166,12 @@ export const useRealtimeStore = defineStore("realtime", () => {
 
 	// Streams what an action returns over the live connection. The returned function cancels it: the server stops
 	// the call wherever it runs, even before its first item, and no handler is called after.
-	function stream(action: string, params: Record<string, unknown>, h: StreamHandlers, ackTimeoutMs = 5 * 60_000): () => void {
+	function stream(
+		action: string,
+		params: Record<string, unknown>,
+		h: StreamHandlers,
+		ackTimeoutMs = 5 * 60_000
+	): () => void {
 		const id = `s${nextStream++}`;
 		let cancelled = false;
 		let s: Socket | null = null;
@@ -168,13 +180,26 @@ export const useRealtimeStore = defineStore("realtime", () => {
 				if (cancelled) return;
 				s = ready;
 				streams.set(id, h);
-				ready.timeout(ackTimeoutMs).emit("stream", { id, action, params }, (timeout: Error | null, res: { error?: any; status?: number }) => {
-					if (!streams.has(id)) return;
-					if (timeout || res?.error) {
-						streams.delete(id);
-						h.error(timeout ? new ApiError(0, { code: "TIMEOUT", message: `${action} did not answer in time.` }) : toApiError(res.status ?? 0, res.error));
-					}
-				});
+				ready
+					.timeout(ackTimeoutMs)
+					.emit(
+						"stream",
+						{ id, action, params },
+						(timeout: Error | null, res: { error?: any; status?: number }) => {
+							if (!streams.has(id)) return;
+							if (timeout || res?.error) {
+								streams.delete(id);
+								h.error(
+									timeout
+										? new ApiError(0, {
+												code: "TIMEOUT",
+												message: `${action} did not answer in time.`
+											})
+										: toApiError(res.status ?? 0, res.error)
+								);
+							}
+						}
+					);
 			},
 			(err: ApiError) => !cancelled && h.error(err)
 		);

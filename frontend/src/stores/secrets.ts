@@ -19,7 +19,6 @@ import {
 export const AUDIT_PAGE = 50;
 
 export const useSecretsStore = defineStore("secrets", () => {
-
 	const settings = ref<VaultSettings | null>(null);
 	// The environment the list shows; kept while the user moves between the module's pages.
 	const environment = ref<string | null>(null);
@@ -61,7 +60,8 @@ export const useSecretsStore = defineStore("secrets", () => {
 			() => secretsApi.settings(),
 			s => {
 				settings.value = s;
-				if (!environment.value || !s.environments.includes(environment.value)) environment.value = s.environments[0] ?? null;
+				if (!environment.value || !s.environments.includes(environment.value))
+					environment.value = s.environments[0] ?? null;
 			}
 		);
 	}
@@ -73,7 +73,12 @@ export const useSecretsStore = defineStore("secrets", () => {
 		if (!env) return;
 		const mine = ++listRequest;
 		await load(
-			() => secretsApi.list({ environment: env, search: search.value.trim() || undefined, includeDeleted: showDeleted.value }),
+			() =>
+				secretsApi.list({
+					environment: env,
+					search: search.value.trim() || undefined,
+					includeDeleted: showDeleted.value
+				}),
 			list => {
 				remember(list);
 				if (mine === listRequest) secrets.value = list;
@@ -100,16 +105,26 @@ export const useSecretsStore = defineStore("secrets", () => {
 		return result;
 	}
 
-	const create = async (body: { environment: string; name: string; value: string; description?: string; tags?: string[] }) =>
-		refreshAfter(await secretsApi.create(body));
+	const create = async (body: {
+		environment: string;
+		name: string;
+		value: string;
+		description?: string;
+		tags?: string[];
+	}) => refreshAfter(await secretsApi.create(body));
 	const update = async (id: string, body: { value?: string; cas?: number; description?: string; tags?: string[] }) =>
 		refreshAfter(await secretsApi.update(id, body));
 	const rollback = async (id: string, version: number) => refreshAfter(await secretsApi.rollback(id, version));
 	const remove = async (id: string) => refreshAfter(await secretsApi.remove(id));
 	const restore = async (id: string) => refreshAfter(await secretsApi.restore(id));
-	const destroyVersion = async (id: string, version: number) => refreshAfter(await secretsApi.destroyVersion(id, version));
+	const destroyVersion = async (id: string, version: number) =>
+		refreshAfter(await secretsApi.destroyVersion(id, version));
 
-	const loadGrants = () => load(() => secretsApi.grants(), g => (grants.value = g));
+	const loadGrants = () =>
+		load(
+			() => secretsApi.grants(),
+			g => (grants.value = g)
+		);
 
 	async function addGrant(body: NewGrant) {
 		const g = await secretsApi.grant(body);
@@ -134,7 +149,11 @@ export const useSecretsStore = defineStore("secrets", () => {
 		);
 	}
 
-	const verifyAudit = () => load(() => secretsApi.verifyAudit(), v => (verification.value = v));
+	const verifyAudit = () =>
+		load(
+			() => secretsApi.verifyAudit(),
+			v => (verification.value = v)
+		);
 
 	async function configure(body: { environments?: string[]; maxVersions?: number }) {
 		await secretsApi.configure(body);

@@ -2,11 +2,20 @@
 
 export function formatDateTime(value: string | null | undefined): string {
 	if (!value) return "—";
-	return new Date(value).toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+	return new Date(value).toLocaleString(undefined, {
+		year: "numeric",
+		month: "short",
+		day: "numeric",
+		hour: "2-digit",
+		minute: "2-digit",
+		second: "2-digit"
+	});
 }
 
-export const formatDay = (value: string) => new Date(value).toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
-export const formatTime = (value: string) => new Date(value).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+export const formatDay = (value: string) =>
+	new Date(value).toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
+export const formatTime = (value: string) =>
+	new Date(value).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
 // Costs of single requests are fractions of a cent: show enough digits to tell them apart, never an exponent.
 export function formatCost(value: number | string | null | undefined): string {
@@ -37,7 +46,14 @@ export function formatMs(ms: number | null | undefined): string {
 
 // "db, core ,  db" -> ["db", "core"]
 export function parseList(text: string): string[] {
-	return [...new Set(text.split(",").map(t => t.trim()).filter(Boolean))];
+	return [
+		...new Set(
+			text
+				.split(",")
+				.map(t => t.trim())
+				.filter(Boolean)
+		)
+	];
 }
 
 // A blank number input is "not set".

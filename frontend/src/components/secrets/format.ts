@@ -6,7 +6,13 @@ export const isUuid = (s: string) => UUID.test(s);
 
 export function formatDateTime(value: string | null | undefined): string {
 	if (!value) return "—";
-	return new Date(value).toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+	return new Date(value).toLocaleString(undefined, {
+		year: "numeric",
+		month: "short",
+		day: "numeric",
+		hour: "2-digit",
+		minute: "2-digit"
+	});
 }
 
 // "just now", "5 min ago", "3 h ago", "2 d ago", then the date.
@@ -22,7 +28,14 @@ export function timeAgo(value: string | null | undefined, now = Date.now()): str
 
 // "db, core ,  db" -> ["db", "core"]
 export function parseTags(text: string): string[] {
-	return [...new Set(text.split(",").map(t => t.trim()).filter(Boolean))];
+	return [
+		...new Set(
+			text
+				.split(",")
+				.map(t => t.trim())
+				.filter(Boolean)
+		)
+	];
 }
 
 export const sameTags = (a: string[], b: string[]) => a.length === b.length && a.every((t, i) => t === b[i]);
