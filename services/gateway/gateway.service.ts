@@ -317,6 +317,8 @@ const GatewayService: ServiceSchema = {
 	},
 
 	async stopped(this: any) {
+		// moleculer-web regenerates its aliases 500 ms after the services it sees change: a stopped gateway must not.
+		this.regenerateAllAutoAliases?.cancel?.();
 		await this.bridge?.close();
 		await this.limits?.close();
 	}
