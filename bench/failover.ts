@@ -10,9 +10,8 @@
 import fs from "fs";
 import path from "path";
 import crypto from "crypto";
-import Redis from "ioredis";
 import { performance } from "perf_hooks";
-import { createTestDatabase, REDIS_URL } from "../test/helpers/infra";
+import { cleanRedis, createTestDatabase } from "../test/helpers/infra";
 import { TEST_JWT_SECRET } from "../test/helpers/process";
 import { authRead, openLoop, percentile, Sample, startAuthCluster } from "../test/helpers/auth-cluster";
 
@@ -41,24 +40,6 @@ function stats(samples: Sample[]) {
 		over1s: ok.filter(ms => ms > 1000).length,
 		firstError: samples.find(s => s.error)?.error
 	};
-}
-
-async function cleanRedis(prefix: string) {
-	const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-	r.on("error", () => undefined);
-	try {
-		await r.connect();
-		let cursor = "0";
-		do {
-			const [next, keys] = await r.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-			cursor = next;
-			if (keys.length) await r.del(...keys);
-		} while (cursor !== "0");
-	} catch {
-		/* keys expire with their TTL anyway */
-	} finally {
-		r.disconnect();
-	}
 }
 
 async function scenario(signal: "SIGKILL" | "SIGTERM", dbUrl: string) {

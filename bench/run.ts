@@ -9,7 +9,6 @@ import os from "os";
 import path from "path";
 import crypto from "crypto";
 import pg from "pg";
-import Redis from "ioredis";
 import { ServiceBroker } from "moleculer";
 import { loadConfig } from "../lib/config";
 import { brokerOptions } from "../moleculer.config";
@@ -18,7 +17,7 @@ import { DEFAULT_LOAD, LoadStats, peakRssMiB, resetPeakRss } from "./load";
 import { CpuStats, POSTGRES, RABBITMQ, runLoadWithCpu } from "./cpu";
 import { BENCH_SECRETS, prepareFixture, readTeam } from "./setup";
 import { ROOT, spawnChild, stopAll } from "./proc";
-import { createTestDatabase } from "../test/helpers/infra";
+import { cleanRedis, createTestDatabase } from "../test/helpers/infra";
 
 const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const AMQP_URL = process.env.BENCH_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -59,24 +58,6 @@ async function settledTeamReads(dbUrl: string): Promise<number> {
 	// Other backends flush their pending counters at most once a second while busy, and when idle.
 	await new Promise(r => setTimeout(r, 1200));
 	return teamReads(dbUrl);
-}
-
-async function cleanRedis(prefix: string) {
-	const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-	r.on("error", () => undefined);
-	try {
-		await r.connect();
-		let cursor = "0";
-		do {
-			const [next, keys] = await r.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-			cursor = next;
-			if (keys.length) await r.del(...keys);
-		} while (cursor !== "0");
-	} catch {
-		/* keys expire with the cache TTL anyway */
-	} finally {
-		r.disconnect();
-	}
 }
 
 // BENCH_ENV_<NAME>=value is passed to every platform node as <NAME>=value (experiments: BENCH_ENV_DATABASE_POOL_SIZE=20).
@@ -205,7 +186,7 @@ async function remote(id: string, label: string, dbUrl: string, cacher: string):
 	} finally {
 		await broker?.stop().catch(() => undefined);
 		await node.stop();
-		if (cacher !== "none") await cleanRedis(`${namespace}-cache`);
+		if (cacher !== "none") await cleanRedis(`${namespace}-cache`, REDIS_URL);
 	}
 }
 

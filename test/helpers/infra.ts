@@ -3,6 +3,7 @@
 import net from "net";
 import crypto from "crypto";
 import pg from "pg";
+import Redis from "ioredis";
 
 export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 export const AMQP_URL = process.env.TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -63,3 +64,22 @@ export async function createTestDatabase(
 }
 
 export const uniqueNamespace = (prefix = "t") => `${prefix}-${crypto.randomBytes(4).toString("hex")}`;
+
+// Removes a run's Redis keys (its namespace prefix); best effort, since they expire with their TTL anyway.
+export async function cleanRedis(prefix: string, url = REDIS_URL): Promise<void> {
+	const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+	r.on("error", () => undefined);
+	try {
+		await r.connect();
+		let cursor = "0";
+		do {
+			const [next, keys] = await r.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+			cursor = next;
+			if (keys.length) await r.del(...keys);
+		} while (cursor !== "0");
+	} catch {
+		// keys expire with their TTL anyway
+	} finally {
+		r.disconnect();
+	}
+}
