@@ -10,37 +10,12 @@ import { io, Socket } from "socket.io-client";
 import { describeWith, createTestDatabase, uniqueNamespace, REDIS_URL } from "../helpers/infra";
 import { createTestBroker, as } from "../helpers/broker";
 import { FakeOpenAI } from "../helpers/fake-openai";
+import { AI_STACK, ask, drain } from "../helpers/ai";
 
-const FILES = [
-	"services/auth/auth.service.ts",
-	"services/auth/organizations.service.ts",
-	"services/auth/teams.service.ts",
-	"services/secrets/secrets.service.ts",
-	"services/ai/ai.service.ts",
-	"services/ai/providers.service.ts",
-	"services/ai/models.service.ts",
-	"services/ai/limits.service.ts",
-	"services/ai/configurations.service.ts",
-	"services/ai/fallbacks.service.ts",
-	"services/gateway/gateway.service.ts"
-];
+const FILES = [...AI_STACK, "services/gateway/gateway.service.ts"];
 // Setting up (argon2 hashing, provider checks) may take longer than the 1 s the calls under test get.
 const SETUP = { timeout: 30_000 };
 const SLOW_MS = 2500;
-const ask = (content: string, extra: Record<string, unknown> = {}) => ({
-	messages: [{ role: "user", content }],
-	...extra
-});
-
-async function drain(stream: NodeJS.ReadableStream): Promise<any[]> {
-	let text = "";
-	for await (const c of stream as any) text += c.toString();
-	return text
-		.split("\n")
-		.filter(Boolean)
-		.map(l => JSON.parse(l));
-}
-
 async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000) {
 	const deadline = Date.now() + timeoutMs;
 	while (!(await check())) {

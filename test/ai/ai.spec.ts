@@ -10,36 +10,11 @@ import { describeWith, createTestDatabase } from "../helpers/infra";
 import { createTestBroker, as } from "../helpers/broker";
 import { FakeOpenAI } from "../helpers/fake-openai";
 import { getDb } from "../../lib/db";
+import { AI_STACK, ask, drain } from "../helpers/ai";
 
-const FILES = [
-	"services/auth/auth.service.ts",
-	"services/auth/organizations.service.ts",
-	"services/auth/teams.service.ts",
-	"services/secrets/secrets.service.ts",
-	"services/ai/ai.service.ts",
-	"services/ai/providers.service.ts",
-	"services/ai/models.service.ts",
-	"services/ai/configurations.service.ts",
-	"services/ai/routing.service.ts",
-	"services/ai/fallbacks.service.ts",
-	"services/ai/limits.service.ts"
-];
+const FILES = AI_STACK;
 const KEY_1 = "sk-provider-key-ONE-3b9c71";
 const KEY_2 = "sk-provider-key-TWO-e40d18";
-const ask = (content: string, extra: Record<string, unknown> = {}) => ({
-	messages: [{ role: "user", content }],
-	...extra
-});
-
-async function drain(stream: NodeJS.ReadableStream): Promise<any[]> {
-	let text = "";
-	for await (const c of stream as any) text += c.toString();
-	return text
-		.split("\n")
-		.filter(Boolean)
-		.map(l => JSON.parse(l));
-}
-
 describeWith(["postgres"])("AI service", () => {
 	let db: Awaited<ReturnType<typeof createTestDatabase>>;
 	let broker: ServiceBroker;

@@ -9,16 +9,9 @@ import pg from "pg";
 import type { ServiceBroker } from "moleculer";
 import { describeWith, createTestDatabase } from "../helpers/infra";
 import { createTestBroker, as } from "../helpers/broker";
+import { AI_STACK } from "../helpers/ai";
 
-const FILES = [
-	"services/auth/auth.service.ts",
-	"services/auth/organizations.service.ts",
-	"services/auth/teams.service.ts",
-	"services/secrets/secrets.service.ts",
-	"services/ai/ai.service.ts",
-	"services/ai/providers.service.ts",
-	"services/ai/models.service.ts"
-];
+const FILES = AI_STACK;
 const INTERNAL = "INTERNAL-SERVICE-SECRET-51fe";
 
 describeWith(["postgres"])("AI provider host policy (default: internal hosts refused)", () => {

@@ -8,17 +8,9 @@ import { FakeOpenAI } from "../helpers/fake-openai";
 import { getConfig } from "../../lib/config";
 import type { AuthInfo } from "../../lib/permissions";
 import { deriveCredential, IDENTITY_META, permissionsBinding, signCall } from "../../lib/service-identity";
+import { AI_STACK } from "../helpers/ai";
 
-const FILES = [
-	"services/auth/auth.service.ts",
-	"services/auth/organizations.service.ts",
-	"services/auth/teams.service.ts",
-	"services/secrets/secrets.service.ts",
-	"services/ai/ai.service.ts",
-	"services/ai/providers.service.ts",
-	"services/ai/models.service.ts",
-	"test/fixtures/services/demo-job/demo-job.service.ts"
-];
+const FILES = [...AI_STACK, "test/fixtures/services/demo-job/demo-job.service.ts"];
 const KEY = "sk-job-provider-key-5d2a90";
 
 describeWith(["postgres"])("a service acting for an organization", () => {
