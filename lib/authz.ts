@@ -25,16 +25,16 @@ export function moduleDirs(): string[] {
 	return [...new Set([SERVICES_DIR, getConfig().servicesDir ?? SERVICES_DIR])];
 }
 
-let table: { key: string; table: PermissionTable } | undefined;
+let table: { servicesDir: string | undefined; table: PermissionTable } | undefined;
 
-// Role → permissions, derived once per process from every manifest (loaded modules or not).
+// Role → permissions, derived once per process from every manifest (loaded modules or not). Checked on every call:
+// only a change of SERVICES_DIR (tests load fixture modules) derives it again.
 export function permissionTable(): PermissionTable {
-	const dirs = moduleDirs();
-	const key = dirs.join("\0");
-	if (table?.key !== key) {
+	const servicesDir = getConfig().servicesDir;
+	if (!table || table.servicesDir !== servicesDir) {
 		const manifests = new Map<string, ModuleManifest>();
-		for (const dir of dirs) for (const m of loadManifests(dir)) manifests.set(m.name, m);
-		table = { key, table: derivePermissionTable([...manifests.values()]) };
+		for (const dir of moduleDirs()) for (const m of loadManifests(dir)) manifests.set(m.name, m);
+		table = { servicesDir, table: derivePermissionTable([...manifests.values()]) };
 	}
 	return table.table;
 }
