@@ -5,6 +5,16 @@ import type { ServiceSchema } from "../../lib/schema";
 import { DbMixin, TenantReference } from "../../mixins/db.mixin";
 import { broadcast } from "../../lib/events/broadcast";
 
+// A positive whole number an admin may leave unset or clear (a limit, a token cap).
+export const optionalCount = {
+	type: "number",
+	integer: true,
+	positive: true,
+	optional: true,
+	nullable: true,
+	convert: true
+} as const;
+
 export function AiConfigMixin(
 	table: string,
 	columns: string[],

@@ -1,7 +1,7 @@
 // Model configurations: named presets (model or alias, temperature, max tokens, system prompt, response format)
 // that other modules and clients use as a model name.
 import type { ServiceSchema } from "../../lib/schema";
-import { AiConfigMixin } from "./config.mixin";
+import { AiConfigMixin, optionalCount } from "./config.mixin";
 
 const AiConfigurationsService: ServiceSchema = {
 	name: "ai-configurations",
@@ -13,14 +13,7 @@ const AiConfigurationsService: ServiceSchema = {
 				name: { type: "string", min: 1, max: 200, trim: true },
 				model: { type: "string", min: 1, max: 200 },
 				temperature: { type: "number", min: 0, max: 2, optional: true, nullable: true, convert: true },
-				max_tokens: {
-					type: "number",
-					integer: true,
-					positive: true,
-					optional: true,
-					nullable: true,
-					convert: true
-				},
+				max_tokens: optionalCount,
 				system_prompt: { type: "string", max: 100000, optional: true, nullable: true },
 				response_format: { type: "object", optional: true, nullable: true }
 			},

@@ -1,6 +1,6 @@
 // Rate limits: requests and tokens per minute for the organization, each user, each API key, or one model.
 import type { ServiceSchema } from "../../lib/schema";
-import { AiConfigMixin } from "./config.mixin";
+import { AiConfigMixin, optionalCount } from "./config.mixin";
 
 const AiRateLimitsService: ServiceSchema = {
 	name: "ai-rate-limits",
@@ -11,22 +11,8 @@ const AiRateLimitsService: ServiceSchema = {
 			{
 				scope: { type: "enum", values: ["organization", "user", "api_key", "model"] },
 				model: { type: "string", max: 200, optional: true, nullable: true },
-				requests_per_minute: {
-					type: "number",
-					integer: true,
-					positive: true,
-					optional: true,
-					nullable: true,
-					convert: true
-				},
-				tokens_per_minute: {
-					type: "number",
-					integer: true,
-					positive: true,
-					optional: true,
-					nullable: true,
-					convert: true
-				}
+				requests_per_minute: optionalCount,
+				tokens_per_minute: optionalCount
 			},
 			"/ai/rate-limits"
 		)
