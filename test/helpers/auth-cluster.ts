@@ -1,22 +1,11 @@
 // A gateway and auth replicas as separate processes on RabbitMQ, Redis and PostgreSQL, a signed-in user with a team,
 // and an open-loop stream of authenticated REST reads: what the failover test and bench/failover.ts share.
-import net from "net";
 import { performance } from "perf_hooks";
 import { startNode, NodeProcess } from "./process";
 import { AMQP_URL, REDIS_URL } from "./infra";
+import { freePort } from "./ports";
 
 export type ClusterNode = NodeProcess & { ready: Promise<void> };
-
-export function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const srv = net.createServer();
-		srv.once("error", reject);
-		srv.listen(0, "127.0.0.1", () => {
-			const { port } = srv.address() as net.AddressInfo;
-			srv.close(() => resolve(port));
-		});
-	});
-}
 
 export interface AuthCluster {
 	base: string;

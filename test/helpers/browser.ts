@@ -2,11 +2,11 @@
 // Debian's Chromium driven by playwright-core. Skipped without Chromium unless REQUIRE_BROWSER=1.
 import fs from "fs";
 import os from "os";
-import net from "net";
 import path from "path";
 import { execFileSync } from "child_process";
 import { chromium, type Browser, type BrowserContextOptions, type Page } from "playwright-core";
 import { startNode } from "./process";
+import { freePort } from "./ports";
 
 export const ROOT = path.resolve(__dirname, "../..");
 export const ARTIFACTS = path.join(ROOT, "test-artifacts");
@@ -16,17 +16,6 @@ export function describeWithBrowser(): jest.Describe {
 	if (fs.existsSync(CHROMIUM)) return describe;
 	if (process.env.REQUIRE_BROWSER === "1") throw new Error(`REQUIRE_BROWSER=1 but no Chromium at ${CHROMIUM}`);
 	return describe.skip;
-}
-
-export function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const srv = net.createServer();
-		srv.once("error", reject);
-		srv.listen(0, "127.0.0.1", () => {
-			const { port } = srv.address() as net.AddressInfo;
-			srv.close(() => resolve(port));
-		});
-	});
 }
 
 // Always from the current sources, so a test never passes on a stale public/.
