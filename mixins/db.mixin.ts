@@ -1,6 +1,6 @@
 // DbMixin: moleculer-db CRUD over the platform adapter. With `tenant: true` every read, write and cache key is scoped
 // to the caller's organization, whatever ids the caller sends: another organization's rows simply do not exist.
-import DbService from "moleculer-db";
+import MoleculerDb from "moleculer-db";
 import { Cachers } from "moleculer";
 import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
@@ -41,14 +41,21 @@ export interface TenantReference {
 	entity: string;
 }
 
-// `this` in DbMixin's methods: the service with the adapter, moleculer-db's methods and the ones defined here.
-interface DbThis extends Service {
+type Row = Record<string, unknown>;
+
+// `this` in a service built with DbMixin (and in DbMixin's own methods): the service with the adapter, moleculer-db's
+// methods and the ones defined here. A service with methods of its own extends it.
+export interface DbService extends Service {
 	adapter: PgAdapter;
 	tenantId(ctx: Context): string | undefined;
 	scope(ctx: Context, query?: Record<string, unknown>): Record<string, unknown>;
-	findScoped(ctx: Context, id: string): Promise<Record<string, unknown>>;
+	findScoped(ctx: Context, id: string): Promise<Row>;
+	clearCache(): Promise<void>;
 	dropCache(ctx?: Context): Promise<void>;
-	transformDocuments(ctx: Context, params: Record<string, unknown>, docs: unknown): Promise<unknown>;
+	transaction<T>(fn: (tx: Queryable & { adapter: PgAdapter }) => Promise<T>): Promise<T>;
+	// One document in, one out; a list in, a list out (the service's `fields`, populated).
+	transformDocuments(ctx: Context, params: Record<string, unknown>, doc: Row): Promise<Row>;
+	transformDocuments(ctx: Context, params: Record<string, unknown>, docs: Row[]): Promise<Row[]>;
 	entityChanged(type: string, json: unknown, ctx: Context, raw?: unknown): Promise<void>;
 }
 
@@ -98,7 +105,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 	}
 
 	return {
-		mixins: [DbService as any],
+		mixins: [MoleculerDb as any],
 		adapter: new PgAdapter({ table: opts.table, columns: opts.columns }),
 		settings: {
 			...(opts.rest ? { rest: opts.rest } : {}),
@@ -126,7 +133,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				const declared = { $$strict: "remove", ...action.params };
 				schema.actions![name] = { ...action, params: declared, cache: { ...cache, keys } };
 			}
-			const drop = function (this: DbThis, ctx: Context) {
+			const drop = function (this: DbService, ctx: Context) {
 				return this.dropCache(ctx);
 			};
 			schema.events = { ...schema.events, [`cache.clean.${schema.name}`]: drop };
@@ -140,7 +147,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			// With per-node caches (memory, no Redis) a broadcast reaches the other replicas later than the write
 			// answers, so a read right after it could be served from another replica's stale copy (a removed team
 			// member still revealing a team-granted secret): the write waits until every replica has dropped its copy.
-			async clearCache(this: DbThis) {
+			async clearCache(this: DbService) {
 				const warn = (err: Error) =>
 					this.logger.warn(`cached ${this.fullName} answers may outlive this write: ${err.message}`);
 				// This node's copy (or the shared Redis one) first: in a cluster a broadcast reaches even this node's own
@@ -164,7 +171,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			// Drops this node's cached answers of the service, on a broadcast (`ctx`) or where the change happened. A
 			// shared Redis cache is dropped once, where the change happened: a replica's late second drop would only
 			// throw away answers cached after the change.
-			async dropCache(this: DbThis, ctx?: Context) {
+			async dropCache(this: DbService, ctx?: Context) {
 				const cacher = this.broker.cacher;
 				if (!cacher || (cacher instanceof Cachers.Redis && ctx && ctx.nodeID !== this.broker.nodeID)) return;
 				await cacher.clean(`${this.fullName}.**`);
@@ -178,14 +185,14 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				return org;
 			},
 
-			scope(this: DbThis, ctx: Context, query: Record<string, unknown> = {}) {
+			scope(this: DbService, ctx: Context, query: Record<string, unknown> = {}) {
 				const org = this.tenantId(ctx);
 				return org ? { ...query, organization_id: org } : query;
 			},
 
-			sanitizeParams(this: DbThis, ctx: Context, params: any) {
+			sanitizeParams(this: DbService, ctx: Context, params: any) {
 				const query = clientQuery(params.query);
-				const p = (DbService as any).methods.sanitizeParams.call(this, ctx, { ...params, query });
+				const p = (MoleculerDb as any).methods.sanitizeParams.call(this, ctx, { ...params, query });
 				p.query = this.scope(ctx, p.query);
 				if (p.searchFields == null && opts.searchFields) p.searchFields = opts.searchFields;
 				// A page or offset past any real table would be written into SQL as 1e+300.
@@ -196,22 +203,22 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			},
 
 			// A value PostgreSQL refuses for its column (a non-UUID id, a malformed date, a NUL byte) is the client's.
-			_find(this: DbThis, ctx: Context, params: any) {
-				return queryErrors((DbService as any).methods._find.call(this, ctx, params), entity);
+			_find(this: DbService, ctx: Context, params: any) {
+				return queryErrors((MoleculerDb as any).methods._find.call(this, ctx, params), entity);
 			},
-			_count(this: DbThis, ctx: Context, params: any) {
-				return queryErrors((DbService as any).methods._count.call(this, ctx, params), entity);
+			_count(this: DbService, ctx: Context, params: any) {
+				return queryErrors((MoleculerDb as any).methods._count.call(this, ctx, params), entity);
 			},
-			_list(this: DbThis, ctx: Context, params: any) {
-				return queryErrors((DbService as any).methods._list.call(this, ctx, params), entity);
+			_list(this: DbService, ctx: Context, params: any) {
+				return queryErrors((MoleculerDb as any).methods._list.call(this, ctx, params), entity);
 			},
 
-			async _get(this: DbThis, ctx: Context, params: any) {
+			async _get(this: DbService, ctx: Context, params: any) {
 				const doc = await this.findScoped(ctx, params.id);
 				return this.transformDocuments(ctx, params, doc);
 			},
 
-			async _create(this: DbThis, ctx: Context, params: any) {
+			async _create(this: DbService, ctx: Context, params: any) {
 				const org = this.tenantId(ctx);
 				if (org && opts.references) await checkTenantReferences(await getDb(), org, opts.references, params);
 				const row = await this.adapter
@@ -224,7 +231,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				return json;
 			},
 
-			async _update(this: DbThis, ctx: Context, params: any) {
+			async _update(this: DbService, ctx: Context, params: any) {
 				const { id, ...changes } = params;
 				const org = this.tenantId(ctx);
 				if (org && opts.references) await checkTenantReferences(await getDb(), org, opts.references, changes);
@@ -239,7 +246,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				return json;
 			},
 
-			async _remove(this: DbThis, ctx: Context, params: any) {
+			async _remove(this: DbService, ctx: Context, params: any) {
 				const doc = await this.findScoped(ctx, params.id);
 				await this.adapter.removeMany(this.scope(ctx, { id: params.id }));
 				const json = await this.transformDocuments(ctx, {}, doc);
@@ -247,7 +254,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				return json;
 			},
 
-			async findScoped(this: DbThis, ctx: Context, id: string) {
+			async findScoped(this: DbService, ctx: Context, id: string) {
 				if (!isUuid(id)) throw notFound(entity);
 				const doc = await this.adapter.findOne(this.scope(ctx, { id }));
 				if (!doc) throw notFound(entity);
@@ -255,7 +262,10 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			},
 
 			// Runs fn in one database transaction; the adapter bound to it is `tx.adapter`.
-			async transaction<T>(this: DbThis, fn: (tx: Queryable & { adapter: PgAdapter }) => Promise<T>): Promise<T> {
+			async transaction<T>(
+				this: DbService,
+				fn: (tx: Queryable & { adapter: PgAdapter }) => Promise<T>
+			): Promise<T> {
 				const db = await getDb();
 				return db.transaction(tx => fn(Object.assign(tx, { adapter: this.adapter.withTx(tx) })));
 			}

@@ -3,7 +3,7 @@
 // A key made with a key never exceeds it: at most its role, never past its expiry, revoked with it.
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import { DbMixin } from "../../mixins/db.mixin";
+import { DbMixin, type DbService } from "../../mixins/db.mixin";
 import { assertRoleWithin, grants } from "../../lib/authz";
 import { tenantSql } from "../../lib/db/tenant";
 import { ROLES, Role } from "../../lib/permissions";
@@ -47,7 +47,7 @@ const ApiKeysService: ServiceSchema = {
 				role: { type: "enum", values: [...ROLES], optional: true },
 				expiresInDays: { type: "number", integer: true, min: 1, max: 3650, optional: true, convert: true }
 			},
-			async handler(this: any, ctx: Context<{ name: string; role?: Role; expiresInDays?: number }>) {
+			async handler(this: DbService, ctx: Context<{ name: string; role?: Role; expiresInDays?: number }>) {
 				const t = tenantSql(ctx);
 				const auth = t.auth!;
 				if (ctx.params.role) assertRoleWithin(auth, ctx.params.role);
@@ -78,7 +78,7 @@ const ApiKeysService: ServiceSchema = {
 			rest: "GET /",
 			response: R.listOf(R.ApiKey),
 			permission: "apikeys:read",
-			async handler(this: any, ctx: Context) {
+			async handler(this: DbService, ctx: Context) {
 				const auth = tenantSql(ctx).auth!;
 				const query: Record<string, unknown> = grants(auth.role, "apikeys:manage")
 					? {}
@@ -93,7 +93,7 @@ const ApiKeysService: ServiceSchema = {
 			response: R.ApiKey,
 			permission: "apikeys:write",
 			params: { id: "string" },
-			async handler(this: any, ctx: Context<{ id: string }>) {
+			async handler(this: DbService, ctx: Context<{ id: string }>) {
 				const t = tenantSql(ctx);
 				const auth = t.auth!;
 				const key = await this.findScoped(ctx, ctx.params.id);

@@ -1,7 +1,7 @@
 // Auth: users and their sessions (register, login, refresh rotation with reuse detection, logout, me), and the
 // internal `auth.resolve` that turns a bearer token or API key into { user, organization, role, permissions }.
 import crypto from "crypto";
-import type { Context } from "moleculer";
+import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getConfig } from "../../lib/config";
 import { getDb, Queryable } from "../../lib/db";
@@ -21,6 +21,17 @@ const password = { type: "string", min: 10, max: 200 };
 const SESSION_PRUNE_MS = 60 * 60_000;
 const publicUser = (u: any) => ({ id: u.id, email: u.email, name: u.name, createdAt: u.created_at });
 
+interface Tokens {
+	accessToken: string;
+	refreshToken: string;
+	expiresIn: number;
+}
+
+// What the service's handlers see as `this`.
+interface AuthThis extends Service {
+	issueSession(userId: string, organizationId: string | null, familyId?: string, tx?: Queryable): Promise<Tokens>;
+}
+
 const AuthService: ServiceSchema = {
 	name: "auth",
 	mixins: [HousekeepingMixin("pruneSessions", SESSION_PRUNE_MS, "prune ended sessions")],
@@ -32,7 +43,7 @@ const AuthService: ServiceSchema = {
 			response: R.Registered,
 			permission: PUBLIC,
 			params: { $$strict: true, email, password, name: { type: "string", min: 1, max: 100, trim: true } },
-			async handler(this: any, ctx: Context<{ email: string; password: string; name: string }>) {
+			async handler(this: AuthThis, ctx: Context<{ email: string; password: string; name: string }>) {
 				const { name } = ctx.params;
 				const mail = ctx.params.email.toLowerCase();
 				const passwordHash = await hashPassword(ctx.params.password);
@@ -81,7 +92,7 @@ const AuthService: ServiceSchema = {
 			response: R.LoggedIn,
 			permission: PUBLIC,
 			params: { $$strict: true, email, password: { type: "string", min: 1, max: 200 } },
-			async handler(this: any, ctx: Context<{ email: string; password: string }>) {
+			async handler(this: AuthThis, ctx: Context<{ email: string; password: string }>) {
 				const db = await getDb();
 				const user = (await db.query("SELECT * FROM users WHERE email = $1", [ctx.params.email.toLowerCase()]))
 					.rows[0];
@@ -105,7 +116,7 @@ const AuthService: ServiceSchema = {
 			response: R.Tokens,
 			permission: PUBLIC,
 			params: { $$strict: true, refreshToken: { type: "string", min: 10, max: 200 } },
-			async handler(this: any, ctx: Context<{ refreshToken: string }>) {
+			async handler(this: AuthThis, ctx: Context<{ refreshToken: string }>) {
 				const db = await getDb();
 				const outcome = await db.transaction(async tx => {
 					const row = (
@@ -143,7 +154,7 @@ const AuthService: ServiceSchema = {
 			rest: "POST /logout",
 			response: R.Ok,
 			permission: AUTHENTICATED,
-			async handler(this: any, ctx: Context) {
+			async handler(this: AuthThis, ctx: Context) {
 				const auth = authOf(ctx)!;
 				const db = await getDb();
 				const sessionId = auth.sessionId;
@@ -163,7 +174,7 @@ const AuthService: ServiceSchema = {
 			rest: "GET /me",
 			response: R.Me,
 			permission: AUTHENTICATED,
-			async handler(this: any, ctx: Context) {
+			async handler(this: AuthThis, ctx: Context) {
 				const auth = authOf(ctx)!;
 				const db = await getDb();
 				const user = (await db.query("SELECT * FROM users WHERE id = $1", [auth.userId])).rows[0];
@@ -195,7 +206,7 @@ const AuthService: ServiceSchema = {
 				organizationId: { type: "string", optional: true }
 			},
 			async handler(
-				this: any,
+				this: AuthThis,
 				ctx: Context<{ token?: string; apiKey?: string; organizationId?: string }>
 			): Promise<AuthInfo & { user: any }> {
 				const db = await getDb();
@@ -282,7 +293,7 @@ const AuthService: ServiceSchema = {
 			organizationId: string | null,
 			familyId: string = crypto.randomUUID(),
 			tx?: Queryable
-		) {
+		): Promise<Tokens> {
 			const config = getConfig();
 			const refreshToken = `rt_${randomToken()}`;
 			const q = tx ?? (await getDb());

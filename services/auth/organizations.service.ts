@@ -1,6 +1,6 @@
 // Organizations and their memberships (roles owner, admin, member, viewer). A request acts in one organization,
 // the one its credentials were resolved for; any other organization id is answered as not found.
-import type { Context } from "moleculer";
+import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb } from "../../lib/db";
 import { TenantSql, tenantSql } from "../../lib/db/tenant";
@@ -26,6 +26,16 @@ function assertCanAssign(t: TenantSql, from: Role | undefined, to: Role) {
 	if ((to === "owner" || from === "owner") && auth.role !== "owner")
 		throw forbidden("only an owner can grant or change the owner role");
 	assertRoleWithin(auth, to);
+}
+
+type MembershipChange = { organizationId: string; userId?: string };
+// A member's new role, or `removed`.
+type MembershipResult = { userId: string; role?: Role; removed?: boolean };
+
+// What the service's handlers and methods see as `this`.
+interface OrganizationsThis extends Service {
+	membershipChanged(change: MembershipChange): Promise<void>;
+	changeMembership(scope: TenantSql, userId: string, newRole: Role | null): Promise<MembershipResult>;
 }
 
 const OrganizationsService: ServiceSchema = {
@@ -103,7 +113,7 @@ const OrganizationsService: ServiceSchema = {
 			rest: "DELETE /:id",
 			permission: "organizations:own",
 			params: { id: "string" },
-			async handler(this: any, ctx: Context<{ id: string }>) {
+			async handler(this: OrganizationsThis, ctx: Context<{ id: string }>) {
 				const t = currentOrg(ctx, ctx.params.id);
 				const org = await t.one("SELECT personal FROM organizations WHERE id = $org");
 				if (org?.personal) throw conflict("a personal organization cannot be deleted");
@@ -159,7 +169,7 @@ const OrganizationsService: ServiceSchema = {
 			rest: "PATCH /:id/members/:userId",
 			permission: "members:manage",
 			params: { $$strict: true, id: "string", userId: "string", role },
-			async handler(this: any, ctx: Context<{ id: string; userId: string; role: Role }>) {
+			async handler(this: OrganizationsThis, ctx: Context<{ id: string; userId: string; role: Role }>) {
 				return this.changeMembership(currentOrg(ctx, ctx.params.id), ctx.params.userId, ctx.params.role);
 			}
 		},
@@ -168,7 +178,7 @@ const OrganizationsService: ServiceSchema = {
 			rest: "DELETE /:id/members/:userId",
 			permission: "members:manage",
 			params: { id: "string", userId: "string" },
-			async handler(this: any, ctx: Context<{ id: string; userId: string }>) {
+			async handler(this: OrganizationsThis, ctx: Context<{ id: string; userId: string }>) {
 				return this.changeMembership(currentOrg(ctx, ctx.params.id), ctx.params.userId, null);
 			}
 		}
@@ -177,14 +187,19 @@ const OrganizationsService: ServiceSchema = {
 	methods: {
 		// Awaited: this node's caches (and a shared Redis cache) are clean before the change answers; other
 		// replicas follow as the broadcast reaches them. A failed broadcast does not undo a committed change.
-		async membershipChanged(this: any, change: { organizationId: string; userId?: string }) {
+		async membershipChanged(this: OrganizationsThis, change: MembershipChange) {
 			await broadcast(this.broker, "auth.membership.changed", change).catch((err: Error) => {
 				this.logger.warn(`auth.membership.changed did not reach every node: ${err.message}`);
 			});
 		},
 
 		// Changes or removes one membership; an organization always keeps at least one owner.
-		async changeMembership(this: any, scope: TenantSql, userId: string, newRole: Role | null) {
+		async changeMembership(
+			this: OrganizationsThis,
+			scope: TenantSql,
+			userId: string,
+			newRole: Role | null
+		): Promise<MembershipResult> {
 			if (!isUuid(userId)) throw notFound("member");
 			const result = await scope.transaction(async t => {
 				const members = await t.rows(

@@ -1,7 +1,7 @@
 // Teams inside an organization: CRUD from DbMixin (tenant-scoped), plus membership of organization members.
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import { DbMixin, isUuid } from "../../mixins/db.mixin";
+import { DbMixin, type DbService, isUuid } from "../../mixins/db.mixin";
 import { notFound, conflict } from "../../lib/errors";
 import { organizationSql, tenantSql } from "../../lib/db/tenant";
 
@@ -28,7 +28,7 @@ const TeamsService: ServiceSchema = {
 			rest: "GET /:id/members",
 			permission: "teams:read",
 			params: { id: "string" },
-			async handler(this: any, ctx: Context<{ id: string }>) {
+			async handler(this: DbService, ctx: Context<{ id: string }>) {
 				const team = await this.findScoped(ctx, ctx.params.id);
 				return tenantSql(ctx).rows(
 					`SELECT u.id AS "userId", u.email, u.name, tm.role FROM team_members tm JOIN users u ON u.id = tm.user_id
@@ -47,7 +47,7 @@ const TeamsService: ServiceSchema = {
 				userId: "string",
 				role: { type: "enum", values: ["lead", "member"], default: "member" }
 			},
-			async handler(this: any, ctx: Context<{ id: string; userId: string; role: string }>) {
+			async handler(this: DbService, ctx: Context<{ id: string; userId: string; role: string }>) {
 				const team = await this.findScoped(ctx, ctx.params.id);
 				if (!isUuid(ctx.params.userId)) throw notFound("organization member");
 				const t = tenantSql(ctx);
@@ -71,7 +71,7 @@ const TeamsService: ServiceSchema = {
 			visibility: "public",
 			cache: { keys: ["userId", "organizationId"], ttl: 30 },
 			params: { userId: "uuid", organizationId: "uuid" },
-			async handler(this: any, ctx: Context<{ userId: string; organizationId: string }>) {
+			async handler(ctx: Context<{ userId: string; organizationId: string }>) {
 				// Internal: the organization is the one the calling service acts in (secrets: its caller's).
 				const t = organizationSql(ctx.params.organizationId);
 				const rows = await t.rows(
@@ -86,7 +86,7 @@ const TeamsService: ServiceSchema = {
 			rest: "DELETE /:id/members/:userId",
 			permission: "teams:manage",
 			params: { id: "string", userId: "string" },
-			async handler(this: any, ctx: Context<{ id: string; userId: string }>) {
+			async handler(this: DbService, ctx: Context<{ id: string; userId: string }>) {
 				const team = await this.findScoped(ctx, ctx.params.id);
 				if (!isUuid(ctx.params.userId)) throw notFound("team member");
 				const res = await tenantSql(ctx).query(
@@ -102,7 +102,7 @@ const TeamsService: ServiceSchema = {
 
 	events: {
 		// Leaving the organization (or its deletion) ends team memberships too: cached memberships go on every replica.
-		"auth.membership.changed"(this: any, ctx: Context) {
+		"auth.membership.changed"(this: DbService, ctx: Context) {
 			return this.dropCache(ctx);
 		}
 	}
