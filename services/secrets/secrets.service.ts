@@ -49,9 +49,9 @@ const value = { type: "string", max: MAX_VALUE };
 const id = { type: "string" };
 const tags = { type: "array", items: { type: "string", max: 50 }, max: 20, optional: true };
 
-// What a listing shows: names and metadata, never values or ciphertext.
-const META = `s.id, s.organization_id, s.project_id, s.environment, s.name, s.description, s.tags, s.current_version,
-	s.created_by, s.created_at, s.updated_at, s.deleted_at`;
+// What a listing shows: names and metadata (the SecretMeta response), never values or ciphertext.
+const META_FIELDS = Object.keys((R.SecretMeta as { props: Record<string, unknown> }).props);
+const META = META_FIELDS.map(f => `s.${f}`).join(", ");
 
 interface Vault {
 	organization_id: string;
@@ -673,22 +673,7 @@ const SecretsService: ServiceSchema = {
 
 	methods: {
 		meta(secret: any) {
-			const { organization_id, project_id, environment, name, description, tags, current_version } = secret;
-			const { created_by, created_at, updated_at, deleted_at, id } = secret;
-			return {
-				id,
-				organization_id,
-				project_id,
-				environment,
-				name,
-				description,
-				tags,
-				current_version,
-				created_by,
-				created_at,
-				updated_at,
-				deleted_at
-			};
+			return Object.fromEntries(META_FIELDS.map(f => [f, secret[f]]));
 		},
 
 		announce(this: SecretsThis, result: any) {
