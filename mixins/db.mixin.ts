@@ -6,6 +6,7 @@ import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
 import { PgAdapter } from "../lib/db/pg-adapter";
 import { getDb, Queryable } from "../lib/db";
+import { isUuid } from "../lib/db/tenant";
 import { authOf } from "../lib/authz";
 import { forbidden, fromDbError, invalid, notFound } from "../lib/errors";
 import { broadcast } from "../lib/events/broadcast";
@@ -300,10 +301,7 @@ function clientQuery(raw: unknown): Record<string, unknown> | undefined {
 	return query as Record<string, unknown>;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export function isUuid(v: unknown): v is string {
-	return typeof v === "string" && UUID.test(v);
-}
+export { isUuid };
 
 // Each referenced id (or array of ids) in `values` must name a row of the organization; otherwise a 422 names the
 // field, with the same words whether the id belongs to another organization or to nothing, so nobody can probe ids.

@@ -16,6 +16,10 @@ export interface SecretRef {
 	projectId?: string;
 }
 
+// What a secret's name and environment look like: the vault's rules, and those of any module that stores a reference.
+export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_./-]{0,199}$/;
+export const SECRET_ENVIRONMENT = /^[a-z][a-z0-9-]{0,39}$/;
+
 type SecretsClient = ServiceIdentity & { secretCache: LocalCache<{ ref: SecretRef; value: string }> };
 
 const TTL_MS = 5 * 60_000;

@@ -5,10 +5,15 @@
 import type { Context } from "moleculer";
 import { getDb, Queryable, QueryResult } from "./index";
 import { authOf } from "../authz";
-import { forbidden } from "../errors";
+import { forbidden, notFound } from "../errors";
 import type { AuthInfo } from "../permissions";
 
 const ORG = /\$org\b/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(v: unknown): v is string {
+	return typeof v === "string" && UUID.test(v);
+}
 
 // `$org` becomes the next positional parameter; the statement must name it.
 export function bindOrganization(sql: string, params: unknown[], organizationId: string): [string, unknown[]] {
@@ -48,6 +53,15 @@ export class TenantSql {
 
 	async one<T = any>(sql: string, params: unknown[] = []): Promise<T | undefined> {
 		return (await this.query<T>(sql, params)).rows[0];
+	}
+
+	// The row a client's id names ($1 of sql; further params are $2…), or a 404 for `what`. An id that is not a UUID
+	// names nothing, like another organization's: a 404, not PostgreSQL's 422 for the uuid column.
+	async byId<T = any>(what: string, sql: string, id: unknown, params: unknown[] = []): Promise<T> {
+		if (!isUuid(id)) throw notFound(what);
+		const row = await this.one<T>(sql, [id, ...params]);
+		if (!row) throw notFound(what);
+		return row;
 	}
 
 	// fn's statements run in one transaction, bound to the same organization.

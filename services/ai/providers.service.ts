@@ -10,8 +10,8 @@ import { invalid } from "../../lib/errors";
 import { isCredentialHeader } from "../../lib/redact";
 import { AiConfigMixin } from "./config.mixin";
 import type { HeaderValue } from "./upstream";
+import { SECRET_ENVIRONMENT, SECRET_NAME } from "../../mixins/secrets-client.mixin";
 
-const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_./-]{0,199}$/;
 // What Node's HTTP client accepts as a header name and value.
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
@@ -29,7 +29,7 @@ const AiProvidersService: ServiceSchema = {
 				name: { type: "string", min: 1, max: 100, trim: true },
 				base_url: { type: "url" },
 				api_key_secret: { type: "string", pattern: SECRET_NAME, optional: true, nullable: true },
-				api_key_environment: { type: "string", pattern: /^[a-z][a-z0-9-]{0,39}$/, optional: true },
+				api_key_environment: { type: "string", pattern: SECRET_ENVIRONMENT, optional: true },
 				timeout_ms: { type: "number", integer: true, min: 100, max: 600000, optional: true, convert: true },
 				// A typed value, or { secret: NAME } for a value from the vault (in the key's environment).
 				headers: {

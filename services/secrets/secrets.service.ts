@@ -8,16 +8,15 @@ import { getConfig, moduleSettings } from "../../lib/config";
 import secretsModule from "./secrets.module";
 import { getDb } from "../../lib/db";
 import { likeContains } from "../../lib/db/pg-adapter";
-import { organizationSql, TenantSql, tenantSql, where } from "../../lib/db/tenant";
+import { isUuid, organizationSql, TenantSql, tenantSql, where } from "../../lib/db/tenant";
 import { grants } from "../../lib/authz";
 import type { AuthInfo } from "../../lib/permissions";
 import { conflict, fromDbError, invalid, notFound, unavailable } from "../../lib/errors";
-import { isUuid } from "../../mixins/db.mixin";
 import { DatabaseMixin } from "../../mixins/database.mixin";
 import { AuditDenied, AuditedOptions, AuditMethods, AuditMixin } from "../../mixins/audit.mixin";
 import { IdentityAuthorityMethods, IdentityAuthorityMixin } from "../../mixins/identity-authority.mixin";
 import { OrgSettingsMixin } from "../../mixins/org-settings.mixin";
-import { resolveBinding } from "../../mixins/secrets-client.mixin";
+import { resolveBinding, SECRET_ENVIRONMENT, SECRET_NAME } from "../../mixins/secrets-client.mixin";
 import { claimedService, IDENTITY_META } from "../../lib/service-identity";
 import {
 	DecryptError,
@@ -38,21 +37,21 @@ import * as R from "./secrets.responses";
 const MAX_VALUE = 65_536;
 const name = {
 	type: "string",
-	pattern: /^[A-Za-z_][A-Za-z0-9_./-]{0,199}$/,
+	pattern: SECRET_NAME,
 	messages: { stringPattern: "must start with a letter or _ and use letters, digits, _ . / -" }
 };
 const environment = {
 	type: "string",
-	pattern: /^[a-z][a-z0-9-]{0,39}$/,
+	pattern: SECRET_ENVIRONMENT,
 	messages: { stringPattern: "must be lowercase letters, digits and -" }
 };
 const value = { type: "string", max: MAX_VALUE };
 const id = { type: "string" };
 const tags = { type: "array", items: { type: "string", max: 50 }, max: 20, optional: true };
 
-// What a listing shows: names and metadata, never values or ciphertext.
-const META = `s.id, s.organization_id, s.project_id, s.environment, s.name, s.description, s.tags, s.current_version,
-	s.created_by, s.created_at, s.updated_at, s.deleted_at`;
+// What a listing shows: names and metadata (the SecretMeta response), never values or ciphertext.
+const META_FIELDS = Object.keys((R.SecretMeta as { props: Record<string, unknown> }).props);
+const META = META_FIELDS.map(f => `s.${f}`).join(", ");
 
 interface Vault {
 	organization_id: string;
@@ -515,11 +514,8 @@ const SecretsService: ServiceSchema = {
 			params: { grantId: "string" },
 			async handler(this: SecretsThis, ctx: Context<any>) {
 				const result = await this.audited(ctx, "revoke-grant", ctx.params.grantId, async (t: TenantSql) => {
-					if (!isUuid(ctx.params.grantId)) throw notFound("grant");
 					const sql = "DELETE FROM secret_access_grants WHERE id = $1 AND organization_id = $org RETURNING *";
-					const revoked = await t.one(sql, [ctx.params.grantId]);
-					if (!revoked) throw notFound("grant");
-					return revoked;
+					return t.byId("grant", sql, ctx.params.grantId);
 				});
 				broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, grant: result.id });
 				return { id: result.id, revoked: true };
@@ -677,22 +673,7 @@ const SecretsService: ServiceSchema = {
 
 	methods: {
 		meta(secret: any) {
-			const { organization_id, project_id, environment, name, description, tags, current_version } = secret;
-			const { created_by, created_at, updated_at, deleted_at, id } = secret;
-			return {
-				id,
-				organization_id,
-				project_id,
-				environment,
-				name,
-				description,
-				tags,
-				current_version,
-				created_by,
-				created_at,
-				updated_at,
-				deleted_at
-			};
+			return Object.fromEntries(META_FIELDS.map(f => [f, secret[f]]));
 		},
 
 		announce(this: SecretsThis, result: any) {
@@ -722,12 +703,9 @@ const SecretsService: ServiceSchema = {
 		},
 
 		async findSecret(t: TenantSql, secretId: string, includeDeleted = false, lock = false) {
-			if (!isUuid(secretId)) throw notFound("secret");
-			const s = await t.one(
-				`SELECT * FROM secrets WHERE id = $1 AND organization_id = $org${lock ? " FOR UPDATE" : ""}`,
-				[secretId]
-			);
-			if (!s || (s.deleted_at && !includeDeleted)) throw notFound("secret");
+			const sql = `SELECT * FROM secrets WHERE id = $1 AND organization_id = $org${lock ? " FOR UPDATE" : ""}`;
+			const s = await t.byId("secret", sql, secretId);
+			if (s.deleted_at && !includeDeleted) throw notFound("secret");
 			return s;
 		},
 

@@ -1,6 +1,6 @@
 // The generic pieces modules share (no infrastructure): tenant SQL binding, optional filters, the audit chain's
 // verifier, the broadcast-dropped local cache and the in-flight registry.
-import { bindOrganization, where } from "../../lib/db/tenant";
+import { bindOrganization, TenantSql, where } from "../../lib/db/tenant";
 import { likeContains } from "../../lib/db/pg-adapter";
 import { AuditRow, ChainVerifier, entryHash } from "../../lib/audit-chain";
 import { LocalCache } from "../../lib/local-cache";
@@ -42,6 +42,28 @@ describe("tenant SQL", () => {
 		);
 		expect(sql).toBe("organization_id = $org AND (a ILIKE $1 OR b ILIKE $1) AND n = $2");
 		expect(args).toEqual(["%x%", 3]);
+	});
+
+	test("byId: a client's id names its organization's row, or a 404; a non-UUID never reaches the database", async () => {
+		const sent: unknown[][] = [];
+		const rows: Record<string, unknown> = { [ORG]: { id: ORG } };
+		const conn = {
+			async query(_sql: string, params: unknown[] = []) {
+				sent.push(params);
+				const row = rows[params[0] as string];
+				return { rows: row ? [row] : [], rowCount: row ? 1 : 0 };
+			}
+		};
+		const t = new TenantSql(ORG, undefined, conn as any);
+		const sql = "SELECT * FROM t WHERE id = $1 AND organization_id = $org AND n = $2";
+		await expect(t.byId("thing", sql, ORG, [7])).resolves.toEqual({ id: ORG });
+		expect(sent[0]).toEqual([ORG, 7, ORG]);
+		await expect(t.byId("thing", sql, "00000000-0000-4000-8000-000000000002")).rejects.toMatchObject({
+			code: 404,
+			message: "thing not found"
+		});
+		await expect(t.byId("thing", sql, "not-a-uuid")).rejects.toMatchObject({ code: 404 });
+		expect(sent).toHaveLength(2);
 	});
 
 	test("search text is matched literally (the adapter's escaping)", () => {
