@@ -4,8 +4,10 @@
 import fs from "fs";
 import path from "path";
 import crypto from "crypto";
+import type { IncomingMessage, Server as HttpServer } from "http";
 import ApiGateway from "moleculer-web";
-import type { Context } from "moleculer";
+import type { Alias, ApiSettingsSchema, GatewayResponse, IncomingRequest, Route } from "moleculer-web";
+import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getConfig } from "../../lib/config";
 import { prometheusText } from "../../lib/metrics";
@@ -17,6 +19,45 @@ import { moduleDirs, permissionTable } from "../../lib/authz";
 import { loadModuleRoutes } from "../../lib/module-routes";
 import { SocketBridge, SocketIdentity } from "./socket-bridge";
 import { LocalCache } from "../../lib/local-cache";
+
+type Credentials = { token?: string; apiKey?: string; organizationId?: string };
+
+// A route as moleculer-web builds it; its typings leave out the route's own error handler.
+interface GatewayRoute extends Route {
+	onError?: (this: GatewayThis, req: GatewayRequest, res: GatewayResponse, err: unknown) => void;
+}
+interface GatewayRequest extends IncomingRequest {
+	$route: GatewayRoute;
+	$retryAfter?: number;
+}
+
+// What moleculer-web puts on the service at run time and this file uses; its typings declare none of it.
+interface ApiGatewayThis extends Service<ApiSettingsSchema> {
+	server: HttpServer;
+	routes: GatewayRoute[];
+	aliases: (Alias & { fullPath: string })[];
+	regenerateAutoAliases(route: GatewayRoute): void;
+	// lodash's debounce, set in created().
+	regenerateAllAutoAliases?: { cancel(): void };
+}
+
+// `this` of the gateway: moleculer-web's service plus the fields and methods below.
+interface GatewayThis extends ApiGatewayThis {
+	identities: LocalCache<SocketIdentity>;
+	limits: RequestLimits;
+	bridge?: SocketBridge;
+	shouldServeApp(req: GatewayRequest): boolean;
+	resolveIdentity(creds: Credentials): Promise<SocketIdentity>;
+	forgetIdentities(match: (a: SocketIdentity) => boolean): void;
+	sendRateLimited(res: GatewayResponse, retryAfterSec: number): void;
+	sendJson(res: GatewayResponse, status: number, body: unknown): void;
+	sendError(req: GatewayRequest, res: GatewayResponse, err: any): void;
+	openApiDocument(): ReturnType<typeof buildOpenApi>;
+}
+
+// moleculer-web's request handling, which the gateway's own httpHandler runs after its checks.
+const apiHttpHandler = ApiGateway.methods?.httpHandler;
+if (!apiHttpHandler) throw new Error("moleculer-web has no methods.httpHandler for the gateway to wrap");
 
 const PUBLIC_DIR = path.resolve(__dirname, "../../public");
 const IDENTITY_TTL_MS = 10_000;
@@ -45,17 +86,17 @@ const SECURITY_HEADERS: Record<string, string> = {
 		"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'"
 };
 
-function header(req: any, name: string): string | undefined {
+function header(req: IncomingMessage, name: string): string | undefined {
 	const v = req.headers[name];
 	return typeof v === "string" && v.length > 0 ? v : undefined;
 }
 
-function bearer(req: any): string | undefined {
+function bearer(req: IncomingMessage): string | undefined {
 	const h = header(req, "authorization");
 	return h && /^Bearer /i.test(h) ? h.slice(7).trim() : undefined;
 }
 
-function clientIp(req: any): string {
+function clientIp(req: IncomingMessage): string {
 	return req.socket?.remoteAddress ?? "unknown";
 }
 
@@ -65,7 +106,7 @@ function metricsRoute(token: string) {
 	return {
 		path: "/metrics",
 		aliases: {
-			"GET /"(this: any, req: any, res: any) {
+			"GET /"(this: GatewayThis, req: GatewayRequest, res: GatewayResponse) {
 				const given = crypto
 					.createHash("sha256")
 					.update(bearer(req) ?? "")
@@ -84,7 +125,7 @@ function metricsRoute(token: string) {
 
 const GatewayService: ServiceSchema = {
 	name: "gateway",
-	mixins: [ApiGateway as any],
+	mixins: [ApiGateway],
 	dependencies: ["auth"],
 
 	settings: {
@@ -108,7 +149,7 @@ const GatewayService: ServiceSchema = {
 				callOptions: { timeout: config.requestTimeout },
 				use: [
 					// A body that is not JSON is refused rather than silently ignored.
-					function requireJson(req: any, _res: any, next: (err?: unknown) => void) {
+					function requireJson(req: GatewayRequest, _res: GatewayResponse, next: (err?: unknown) => void) {
 						const hasBody =
 							Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] != null;
 						if (hasBody && !/^application\/json\b/i.test(req.headers["content-type"] ?? ""))
@@ -122,7 +163,7 @@ const GatewayService: ServiceSchema = {
 					}
 				],
 				aliases: {
-					"GET /openapi.json"(this: any, _req: any, res: any) {
+					"GET /openapi.json"(this: GatewayThis, _req: GatewayRequest, res: GatewayResponse) {
 						this.sendJson(res, 200, this.openApiDocument());
 					}
 				}
@@ -151,33 +192,36 @@ const GatewayService: ServiceSchema = {
 
 	events: {
 		// Routes of local services exist as soon as the node is up, not a debounce later.
-		"$broker.started"(this: any) {
-			this.routes.forEach((route: any) => route.opts.autoAliases && this.regenerateAutoAliases(route));
+		"$broker.started"(this: GatewayThis) {
+			this.routes.forEach(route => route.opts.autoAliases && this.regenerateAutoAliases(route));
 		},
 
 		// Any service reaches a user's or an organization's sockets on every gateway replica.
-		"gateway.push"(this: any, ctx: Context<{ room: string; event: string; payload: unknown }>) {
+		"gateway.push"(this: GatewayThis, ctx: Context<{ room: string; event: string; payload: unknown }>) {
 			this.bridge?.push(ctx.params.room, ctx.params.event, ctx.params.payload);
 		},
 
-		"auth.session.revoked"(this: any, ctx: Context<{ sessionId: string }>) {
-			this.forgetIdentities((a: SocketIdentity) => a.sessionId === ctx.params.sessionId);
+		"auth.session.revoked"(this: GatewayThis, ctx: Context<{ sessionId: string }>) {
+			this.forgetIdentities(a => a.sessionId === ctx.params.sessionId);
 		},
-		"auth.apikey.revoked"(this: any, ctx: Context<{ apiKeyId: string }>) {
-			this.forgetIdentities((a: SocketIdentity) => a.apiKeyId === ctx.params.apiKeyId);
+		"auth.apikey.revoked"(this: GatewayThis, ctx: Context<{ apiKeyId: string }>) {
+			this.forgetIdentities(a => a.apiKeyId === ctx.params.apiKeyId);
 		},
-		"auth.membership.changed"(this: any, ctx: Context<{ organizationId: string; userId?: string }>) {
+		"auth.membership.changed"(this: GatewayThis, ctx: Context<{ organizationId: string; userId?: string }>) {
 			const { organizationId, userId } = ctx.params;
-			this.forgetIdentities(
-				(a: SocketIdentity) => a.organizationId === organizationId && (!userId || a.userId === userId)
-			);
+			this.forgetIdentities(a => a.organizationId === organizationId && (!userId || a.userId === userId));
 		}
 	},
 
 	methods: {
 		// Every request: security headers, a log line without credentials or bodies (the logger escapes client text),
 		// and the per-IP limit.
-		async httpHandler(this: any, req: any, res: any, next: any) {
+		async httpHandler(
+			this: GatewayThis,
+			req: GatewayRequest,
+			res: GatewayResponse,
+			next?: (err?: unknown) => void
+		) {
 			for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
 			const started = process.hrtime.bigint();
 			const path = (req.url ?? "").split("?")[0];
@@ -193,11 +237,11 @@ const GatewayService: ServiceSchema = {
 				}
 			}
 			if (req.method === "GET" && this.shouldServeApp(req)) req.url = "/index.html";
-			return (ApiGateway as any).methods.httpHandler.call(this, req, res, next);
+			return apiHttpHandler.call(this, req, res, next);
 		},
 
 		// History-mode UI: a GET for a page path (no file extension, not an API) gets the app's index.html.
-		shouldServeApp(this: any, req: any): boolean {
+		shouldServeApp(this: GatewayThis, req: GatewayRequest): boolean {
 			const url: string = (req.url ?? "").split("?")[0];
 			return (
 				!!this.settings.assets &&
@@ -208,7 +252,12 @@ const GatewayService: ServiceSchema = {
 		},
 
 		// Credentials become ctx.meta.auth; the actions' `permission` then decides (lib/authz.ts).
-		async authenticate(this: any, ctx: Context<any, any>, _route: any, req: any) {
+		async authenticate(
+			this: GatewayThis,
+			ctx: Context<unknown, { auth?: SocketIdentity }>,
+			_route: GatewayRoute,
+			req: GatewayRequest
+		) {
 			// Clients that only send bearer tokens (SDKs built for other APIs) send the platform API key as one.
 			const presented = bearer(req);
 			const token = presented && !presented.startsWith("cide_") ? presented : undefined;
@@ -226,39 +275,36 @@ const GatewayService: ServiceSchema = {
 
 		// auth.resolve costs a few queries; its answer is reused for a few seconds, never past the credential's own
 		// expiry, and dropped at once when the auth module announces a logout, a revoked key or a membership change.
-		async resolveIdentity(
-			this: any,
-			creds: { token?: string; apiKey?: string; organizationId?: string }
-		): Promise<SocketIdentity> {
+		async resolveIdentity(this: GatewayThis, creds: Credentials): Promise<SocketIdentity> {
 			const key = crypto
 				.createHash("sha256")
 				.update(`${creds.token ?? ""}|${creds.apiKey ?? ""}|${creds.organizationId ?? ""}`)
 				.digest("base64url");
 			const hit = this.identities.get(key);
 			if (hit) return hit;
-			const auth = await this.broker.call("auth.resolve", creds);
+			const auth = await this.broker.call<SocketIdentity, Credentials>("auth.resolve", creds);
 			this.identities.set(key, auth, auth.expiresAt ? auth.expiresAt * 1000 - Date.now() : undefined);
 			return auth;
 		},
 
-		forgetIdentities(this: any, match: (a: SocketIdentity) => boolean) {
+		forgetIdentities(this: GatewayThis, match: (a: SocketIdentity) => boolean) {
 			this.identities.dropWhere(match);
 			this.bridge?.disconnectWhere(match);
 		},
 
-		sendRateLimited(this: any, res: any, retryAfterSec: number) {
+		sendRateLimited(this: GatewayThis, res: GatewayResponse, retryAfterSec: number) {
 			res.setHeader("Retry-After", String(retryAfterSec));
 			this.sendJson(res, 429, { error: { code: "RATE_LIMITED", message: "too many requests; retry later" } });
 		},
 
-		sendJson(_res: any, status: number, body: unknown) {
+		sendJson(_res: GatewayResponse, status: number, body: unknown) {
 			_res.statusCode = status;
 			_res.setHeader("Content-Type", "application/json; charset=utf-8");
 			_res.end(JSON.stringify(body));
 		},
 
 		// One error shape for every failure: { error: { code, message, fields? } }.
-		sendError(this: any, req: any, res: any, err: any) {
+		sendError(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, err: any) {
 			if (res.headersSent) return;
 			// A route with an error format of its own (a module route in another API's shape) answers in it.
 			if (req.$route?.onError) return req.$route.onError.call(this, req, res, err);
@@ -270,16 +316,16 @@ const GatewayService: ServiceSchema = {
 		},
 
 		// moleculer-web would log stacks and error data; sendError logs 5xx without either.
-		errorHandler(this: any, req: any, res: any, err: any) {
+		errorHandler(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, err: unknown) {
 			this.sendError(req, res, err);
 		},
 
-		send404(this: any, req: any, res: any) {
+		send404(this: GatewayThis, req: GatewayRequest, res: GatewayResponse) {
 			this.sendError(req, res, { code: 404, type: "NOT_FOUND", message: "no such endpoint" });
 		},
 
-		openApiDocument(this: any) {
-			const aliases = (this.aliases as any[])
+		openApiDocument(this: GatewayThis) {
+			const aliases = this.aliases
 				.filter(a => a.action)
 				.map(a => ({ methods: a.method, fullPath: a.fullPath, actionName: a.action }));
 			const actions = new Map<string, any>();
@@ -287,16 +333,18 @@ const GatewayService: ServiceSchema = {
 				onlyAvailable: true,
 				skipInternal: true,
 				withEndpoints: false
-			}) as any[])
+			}))
 				actions.set(a.name, a.action);
 			const version = require("../../package.json").version;
 			return buildOpenApi(aliases, actions, version, permissionTable().declared);
 		}
 	},
 
-	created(this: any) {
-		this.identities = new LocalCache<SocketIdentity>({ max: IDENTITY_CACHE_MAX, ttlMs: IDENTITY_TTL_MS });
-		this.limits = new RequestLimits({
+	// Lifecycle handlers are typed with moleculer's plain Service as `this`; the gateway's fields are set here.
+	created(this: Service) {
+		const self = this as GatewayThis;
+		self.identities = new LocalCache<SocketIdentity>({ max: IDENTITY_CACHE_MAX, ttlMs: IDENTITY_TTL_MS });
+		self.limits = new RequestLimits({
 			redisUrl: config.redisUrl,
 			prefix: `${config.namespace}:ratelimit`,
 			perIpPerMinute: config.rateLimitIpPerMinute,
@@ -305,10 +353,11 @@ const GatewayService: ServiceSchema = {
 		});
 	},
 
-	started(this: any) {
-		this.bridge = new SocketBridge(this.broker, this.server, {
-			resolve: creds => this.resolveIdentity(creds),
-			limits: this.limits,
+	started(this: Service) {
+		const self = this as GatewayThis;
+		self.bridge = new SocketBridge(self.broker, self.server, {
+			resolve: creds => self.resolveIdentity(creds),
+			limits: self.limits,
 			corsOrigins: config.corsOrigins,
 			callsPerSecond: config.socketCallsPerSecond,
 			maxInFlight: 20,
@@ -316,11 +365,12 @@ const GatewayService: ServiceSchema = {
 		});
 	},
 
-	async stopped(this: any) {
+	async stopped(this: Service) {
+		const self = this as GatewayThis;
 		// moleculer-web regenerates its aliases 500 ms after the services it sees change: a stopped gateway must not.
-		this.regenerateAllAutoAliases?.cancel?.();
-		await this.bridge?.close();
-		await this.limits?.close();
+		self.regenerateAllAutoAliases?.cancel?.();
+		await self.bridge?.close();
+		await self.limits?.close();
 	}
 };
 

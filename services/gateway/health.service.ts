@@ -1,8 +1,15 @@
 // Health over HTTP: /api/health (liveness) and /api/health/ready (readiness of this node and which services the
 // cluster offers). The per-node checks themselves live in lib/health.ts, which every process runs.
-import type { Context } from "moleculer";
+import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { PUBLIC } from "../../lib/permissions";
+
+// What health.ready (lib/health.ts) answers for one node.
+interface NodeReadiness {
+	status: "ready" | "not ready";
+	nodeID: string;
+	checks: Record<string, { ok: boolean; ms?: number; error?: string }>;
+}
 
 const HealthApiService: ServiceSchema = {
 	name: "healthz",
@@ -11,17 +18,21 @@ const HealthApiService: ServiceSchema = {
 		live: {
 			rest: "GET /",
 			permission: PUBLIC,
-			handler(this: any, ctx: Context) {
+			handler(this: Service, ctx: Context) {
 				return ctx.call("health.live", {}, { nodeID: this.broker.nodeID });
 			}
 		},
 		ready: {
 			rest: "GET /ready",
 			permission: PUBLIC,
-			async handler(this: any, ctx: Context<any, any>) {
-				const node: any = await ctx.call("health.ready", {}, { nodeID: this.broker.nodeID });
+			async handler(this: Service, ctx: Context<unknown, { $statusCode?: number }>) {
+				const node = await ctx.call<NodeReadiness, Record<string, never>>(
+					"health.ready",
+					{},
+					{ nodeID: this.broker.nodeID }
+				);
 				const services = [
-					...new Set((this.broker.registry.getServiceList({ onlyAvailable: true }) as any[]).map(s => s.name))
+					...new Set(this.broker.registry.getServiceList({ onlyAvailable: true }).map(s => s.name))
 				]
 					.filter(n => !n.startsWith("$"))
 					.sort();
