@@ -6,7 +6,20 @@ import type { ServiceSchema } from "./schema";
 import { getDb } from "./db";
 import { prometheusText } from "./metrics";
 
-async function timed(check: () => Promise<unknown>): Promise<{ ok: boolean; ms: number; error?: string }> {
+export interface Check {
+	ok: boolean;
+	ms?: number;
+	error?: string;
+}
+
+// What `health.ready` answers for one node.
+export interface NodeReadiness {
+	status: "ready" | "not ready";
+	nodeID: string;
+	checks: Record<string, Check>;
+}
+
+async function timed(check: () => Promise<unknown>): Promise<Check> {
 	const t = Date.now();
 	try {
 		await Promise.race([
@@ -30,9 +43,9 @@ export const HealthService: ServiceSchema = {
 		},
 		ready: {
 			visibility: "public",
-			async handler(this: Service) {
+			async handler(this: Service): Promise<NodeReadiness> {
 				const broker: any = this.broker;
-				const checks: Record<string, { ok: boolean; ms?: number; error?: string }> = {
+				const checks: Record<string, Check> = {
 					database: await timed(async () => (await getDb()).query("SELECT 1"))
 				};
 				if (broker.transit) checks.transporter = { ok: !!broker.transit.connected };

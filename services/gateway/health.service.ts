@@ -3,14 +3,9 @@
 import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { PUBLIC } from "../../lib/permissions";
+import type { NodeReadiness } from "../../lib/health";
 
 // What health.ready (lib/health.ts) answers for one node.
-interface NodeReadiness {
-	status: "ready" | "not ready";
-	nodeID: string;
-	checks: Record<string, { ok: boolean; ms?: number; error?: string }>;
-}
-
 const HealthApiService: ServiceSchema = {
 	name: "healthz",
 	settings: { rest: "/health" },
