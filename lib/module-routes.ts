@@ -5,7 +5,13 @@
 // limit, credentials resolved into ctx.meta.auth (unless the route says `authentication: false`), and its error
 // shape unless the route brings its own `onError`.
 import path from "path";
+import type { Service } from "moleculer";
 import { loadManifests, ManifestError } from "./module";
+
+// What a module route's alias handler sees as `this`: the gateway service.
+export interface ModuleRouteThis extends Service {
+	sendJson(res: any, status: number, body: unknown): void;
+}
 
 export interface ModuleRoute {
 	path: string; // e.g. "/v1"

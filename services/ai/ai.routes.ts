@@ -4,7 +4,7 @@
 import crypto from "crypto";
 import type { ServiceBroker } from "moleculer";
 import { cancelCall } from "../../lib/cancel";
-import type { ModuleRoute } from "../../lib/module-routes";
+import type { ModuleRoute, ModuleRouteThis } from "../../lib/module-routes";
 import { ndjson } from "../../lib/ndjson";
 import { formatError } from "../gateway/errors";
 
@@ -56,7 +56,7 @@ const routes: ModuleRoute[] = [
 		authentication: true,
 		mappingPolicy: "restrict",
 		aliases: {
-			async "POST /chat/completions"(this: any, req: Req, res: Res) {
+			async "POST /chat/completions"(this: ModuleRouteThis, req: Req, res: Res) {
 				const ctx = req.$ctx;
 				try {
 					const body = req.body ?? {};
@@ -78,14 +78,14 @@ const routes: ModuleRoute[] = [
 					sendOpenAiError(req, res, err);
 				}
 			},
-			async "POST /embeddings"(this: any, req: Req, res: Res) {
+			async "POST /embeddings"(this: ModuleRouteThis, req: Req, res: Res) {
 				try {
 					this.sendJson(res, 200, await req.$ctx.call("ai.embed", req.body ?? {}));
 				} catch (err) {
 					sendOpenAiError(req, res, err);
 				}
 			},
-			async "GET /models"(this: any, req: Req, res: Res) {
+			async "GET /models"(this: ModuleRouteThis, req: Req, res: Res) {
 				try {
 					this.sendJson(res, 200, { object: "list", data: await req.$ctx.call("ai.models") });
 				} catch (err) {

@@ -1,6 +1,6 @@
 // The AI module's configuration tables share one shape: tenant CRUD for admins (read for everyone in the
 // organization), and every change tells the AI replicas to drop their cached copy of the organization's set-up.
-import type { Context } from "moleculer";
+import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { DbMixin, TenantReference } from "../../mixins/db.mixin";
 import { broadcast } from "../../lib/events/broadcast";
@@ -22,7 +22,7 @@ export function AiConfigMixin(
 	rest: string,
 	references?: Record<string, TenantReference>
 ): Partial<ServiceSchema> {
-	const changed = function (this: any, _json: unknown, ctx: Context) {
+	const changed = function (this: Service, _json: unknown, ctx: Context) {
 		broadcast(this.broker, "ai.config.changed", { organizationId: (ctx.meta as any).auth?.organizationId });
 	};
 	return {

@@ -1,7 +1,7 @@
 // AI providers: any OpenAI-compatible endpoint. Credentials are named, not stored: the API key and any header that
 // carries one live in the secrets service, and saving a provider grants the AI service read access to exactly
 // those secrets. The host must be one the operator's policy lets the platform reach.
-import type { Context } from "moleculer";
+import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { moduleSettings } from "../../lib/config";
 import aiModule from "./ai.module";
@@ -18,6 +18,13 @@ const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 // Resolving a name at save time is advice, not the guard (that runs on every connection): a slow resolver does not
 // hold the form up.
 const SAVE_LOOKUP_TIMEOUT_MS = 2000;
+
+// What the service's methods see as `this`.
+interface ProvidersThis extends Service {
+	hostPolicy: HostPolicy;
+	allowSecret(ctx: Context, name: string, environment: string, field: string): Promise<void>;
+	checkHost(baseUrl: string): Promise<void>;
+}
 
 const AiProvidersService: ServiceSchema = {
 	name: "ai-providers",
@@ -55,7 +62,7 @@ const AiProvidersService: ServiceSchema = {
 	},
 
 	methods: {
-		async checkProvider(this: any, ctx: Context<any>) {
+		async checkProvider(this: ProvidersThis, ctx: Context<any>) {
 			const p = ctx.params;
 			if (p.base_url) await this.checkHost(p.base_url);
 			for (const [name, value] of Object.entries<HeaderValue>(p.headers ?? {}))
@@ -80,7 +87,7 @@ const AiProvidersService: ServiceSchema = {
 		},
 
 		// The secret must exist in `environment` (shared, not a project's); the AI service gets read access to it.
-		async allowSecret(this: any, ctx: Context, name: string, environment: string, field: string) {
+		async allowSecret(this: ProvidersThis, ctx: Context, name: string, environment: string, field: string) {
 			const found: any[] = await ctx.call("secrets.list", { environment, search: name });
 			const secret = found.find(s => s.name === name && !s.project_id);
 			if (!secret) throw invalid(field, `no secret named ${name} in ${environment}`);
@@ -95,7 +102,7 @@ const AiProvidersService: ServiceSchema = {
 		},
 
 		// A clear 422 now for a host the policy refuses; the AI service checks again on every connection.
-		async checkHost(this: any, baseUrl: string) {
+		async checkHost(this: ProvidersThis, baseUrl: string) {
 			const url = new URL(baseUrl);
 			if (url.protocol !== "http:" && url.protocol !== "https:")
 				throw invalid("base_url", "must start with http:// or https://");
@@ -110,9 +117,9 @@ const AiProvidersService: ServiceSchema = {
 		}
 	},
 
-	created(this: any) {
+	created(this: Service) {
 		const hosts = moduleSettings(aiModule).allowedPrivateHosts;
-		this.hostPolicy = new HostPolicy(hosts, { variable: "AI_ALLOWED_PRIVATE_HOSTS" });
+		(this as ProvidersThis).hostPolicy = new HostPolicy(hosts, { variable: "AI_ALLOWED_PRIVATE_HOSTS" });
 	}
 };
 
