@@ -72,6 +72,5 @@ export default tseslint.config(
 			"vue/html-quotes": "off"
 		}
 	},
-	{ files: ["mixins/**", "lib/**"], rules: { "no-restricted-syntax": ["error", thisAny] } },
-	{ files: ["services/**"], rules: { "no-restricted-syntax": ["warn", thisAny] } }
+	{ files: ["services/**", "mixins/**", "lib/**"], rules: { "no-restricted-syntax": ["error", thisAny] } }
 );
