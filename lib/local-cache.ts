@@ -27,6 +27,15 @@ export class LocalCache<V extends NonNullable<unknown>> {
 		this.lru.set(key, value, ttlMs !== undefined ? { ttl: Math.max(1, Math.min(ttlMs, this.lru.ttl)) } : undefined);
 	}
 
+	// The cached value, or what `load` returns, kept for next time. Concurrent misses each load (no sharing).
+	async getOrLoad(key: string, load: () => Promise<V>): Promise<V> {
+		const hit = this.lru.get(key);
+		if (hit !== undefined) return hit;
+		const value = await load();
+		this.set(key, value);
+		return value;
+	}
+
 	delete(key: string): void {
 		this.lru.delete(key);
 	}

@@ -61,3 +61,14 @@ export async function firstSuccess<C, T>(
 	}
 	throw last(lastError);
 }
+
+// Runs `fn`; `expired` runs (typically aborting what `fn` waits for) if `fn` has not settled within `ms`. No `ms`:
+// no deadline. E.g. a stream's first token, or the silence allowed between two chunks.
+export async function withDeadline<T>(ms: number | undefined, expired: () => void, fn: () => Promise<T>): Promise<T> {
+	const timer = ms ? setTimeout(expired, ms) : undefined;
+	try {
+		return await fn();
+	} finally {
+		if (timer) clearTimeout(timer);
+	}
+}

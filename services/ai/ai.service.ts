@@ -2,7 +2,7 @@
 // of the named model (or configuration), fall back along the model's chain, enforce rate limits shared through
 // Redis, serve deterministic requests from the cache, and log and announce every completion.
 import crypto from "crypto";
-import { Readable } from "stream";
+import type { Readable } from "stream";
 import { Errors } from "moleculer";
 import type { Context, Service } from "moleculer";
 import type OpenAI from "openai";
@@ -18,7 +18,8 @@ import { HostPolicy } from "../../lib/egress";
 import type { InFlight } from "../../lib/in-flight";
 import type { LocalCache } from "../../lib/local-cache";
 import { redact } from "../../lib/redact";
-import { firstSuccess } from "../../lib/resilience";
+import { firstSuccess, withDeadline } from "../../lib/resilience";
+import { ndjsonReadable } from "../../lib/ndjson";
 import { EventsMixin } from "../../mixins/events.mixin";
 import { SecretsClientMixin } from "../../mixins/secrets-client.mixin";
 import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
@@ -102,6 +103,7 @@ interface AiThis extends Service, RateLimitMethods {
 	readSettings(t: TenantSql): Promise<Settings>;
 	resolveSecret(ref: { organizationId: string; environment: string; name: string }): Promise<string>;
 	orgConfig(t: TenantSql): Promise<OrgConfig>;
+	loadOrgConfig(t: TenantSql): Promise<OrgConfig>;
 	begin(ctx: Context<any>, kind: RequestKind, stream: boolean): Promise<Run>;
 	checkLimits(run: Run, model: string): Promise<void>;
 	settleTokens(run: Run, tokens: number): Promise<void>;
@@ -300,8 +302,10 @@ const AiService: ServiceSchema = {
 	methods: {
 		// Everything about an organization's AI set-up, read once and reused for a short while.
 		async orgConfig(this: AiThis, t: TenantSql) {
-			const hit = this.orgConfigs.get(t.organizationId);
-			if (hit) return hit;
+			return this.orgConfigs.getOrLoad(t.organizationId, () => this.loadOrgConfig(t));
+		},
+
+		async loadOrgConfig(this: AiThis, t: TenantSql): Promise<OrgConfig> {
 			const [providers, models, configurations, rules, chains, limits, settings] = await Promise.all([
 				t.rows("SELECT * FROM ai_providers WHERE organization_id = $org AND enabled"),
 				t.rows("SELECT * FROM ai_models WHERE organization_id = $org AND enabled"),
@@ -311,7 +315,7 @@ const AiService: ServiceSchema = {
 				t.rows("SELECT * FROM ai_rate_limit_configs WHERE organization_id = $org"),
 				this.readSettings(t) as Promise<Settings>
 			]);
-			const cfg = {
+			return {
 				providers: new Map(providers.map((p: any) => [p.id, p])),
 				models: models.filter((m: any) => providers.some((p: any) => p.id === m.provider_id)),
 				configurations,
@@ -320,8 +324,6 @@ const AiService: ServiceSchema = {
 				limits,
 				settings
 			};
-			this.orgConfigs.set(t.organizationId, cfg);
-			return cfg;
 		},
 
 		// After `configure` (OrgSettingsMixin): every replica drops its copy of the organization's set-up.
@@ -617,19 +619,11 @@ const AiService: ServiceSchema = {
 					async (d: Deployment, client: any, signal: AbortSignal, control: AbortController) => {
 						// The first token must arrive in time, or the next deployment gets the request.
 						const deadline = run.target.firstTokenTimeoutMs;
-						const timer = deadline
-							? setTimeout(
-									() =>
-										control.abort(
-											new UpstreamFailure(
-												"first_token_timeout",
-												`no first token within ${deadline} ms`
-											)
-										),
-									deadline
-								)
-							: undefined;
-						try {
+						const late = () =>
+							control.abort(
+								new UpstreamFailure("first_token_timeout", `no first token within ${deadline} ms`)
+							);
+						return withDeadline(deadline, late, async () => {
 							const { data: upstream, response } = await client.chat.completions
 								.create(
 									{
@@ -649,9 +643,7 @@ const AiService: ServiceSchema = {
 							if (!first.done) checkChunk(first.value);
 							firstTokenAt = Date.now();
 							return { iterator, first };
-						} finally {
-							if (timer) clearTimeout(timer);
-						}
+						});
 					}
 				);
 			} catch (err) {
@@ -661,19 +653,11 @@ const AiService: ServiceSchema = {
 			const { deployment, provider, model, control: attempt } = opened;
 			const { iterator, first } = opened.result;
 			const self = this;
-			const line = (o: unknown) => Buffer.from(JSON.stringify(o) + "\n");
 			// A stream has no total deadline (a long answer takes minutes), only the provider's timeout for silence.
 			const idleMs = provider.timeout_ms;
-			const next = async () => {
-				const silent = () =>
-					attempt.abort(new UpstreamFailure("timeout", `the upstream sent nothing for ${idleMs} ms`));
-				const idle = setTimeout(silent, idleMs);
-				try {
-					return await iterator.next();
-				} finally {
-					clearTimeout(idle);
-				}
-			};
+			const silent = () =>
+				attempt.abort(new UpstreamFailure("timeout", `the upstream sent nothing for ${idleMs} ms`));
+			const next = () => withDeadline(idleMs, silent, () => iterator.next());
 
 			async function* lines() {
 				let text = "";
@@ -689,7 +673,7 @@ const AiService: ServiceSchema = {
 							text += c.delta?.content ?? "";
 							if (c.finish_reason) finishReason = c.finish_reason;
 						}
-						yield line({ ...chunk, model: run.target.requested });
+						yield { ...chunk, model: run.target.requested };
 					}
 					if (attempt.signal.aborted) throw attempt.signal.reason;
 					// Every complete OpenAI stream says why it finished; one that just stops was cut off.
@@ -705,7 +689,7 @@ const AiService: ServiceSchema = {
 						firstTokenMs: firstTokenAt - run.started,
 						response: { content: text }
 					});
-					yield line({
+					yield {
 						done: true,
 						requestId: run.requestId,
 						usage: {
@@ -713,7 +697,7 @@ const AiService: ServiceSchema = {
 							completion_tokens: usage.completion,
 							total_tokens: usage.prompt + usage.completion
 						}
-					});
+					};
 				} catch (err) {
 					finished = true;
 					// A consumer that went away shows up here as an AbortError thrown into the generator.
@@ -737,13 +721,13 @@ const AiService: ServiceSchema = {
 					});
 					// Tokens were sent already: the client gets an error, never a clean finish.
 					if (!gone)
-						yield line({
+						yield {
 							error: {
 								message: `stream interrupted: ${failure.message}`,
 								type: "upstream_error",
 								code: failure.kind
 							}
-						});
+						};
 				} finally {
 					self.inFlight.delete(run.requestId);
 					if (!finished) {
@@ -765,12 +749,10 @@ const AiService: ServiceSchema = {
 					}
 				}
 			}
-			const readable = Readable.from(lines(), { objectMode: false });
 			// A consumer that destroys the stream (a client gone) cancels the upstream request at once.
-			readable.once("close", () => {
-				if (!readable.readableEnded)
-					run.controller.abort(new UpstreamFailure("cancelled", "client disconnected"));
-			});
+			const readable = ndjsonReadable(lines(), () =>
+				run.controller.abort(new UpstreamFailure("cancelled", "client disconnected"))
+			);
 			return readable;
 		},
 

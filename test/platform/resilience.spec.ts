@@ -1,5 +1,5 @@
-// lib/resilience.ts: back-off delays (cockatiel's generator) and trying candidates in order. No infrastructure.
-import { exponentialDelay, firstSuccess } from "../../lib/resilience";
+// lib/resilience.ts: back-off delays (cockatiel's generator), trying candidates in order, deadlines. No infrastructure.
+import { exponentialDelay, firstSuccess, withDeadline } from "../../lib/resilience";
 
 describe("exponentialDelay", () => {
 	test("doubles from the first delay and stops at the cap", () => {
@@ -98,5 +98,37 @@ describe("firstSuccess", () => {
 		later.abort("client gone");
 		expect(ok.control.signal.aborted).toBe(true);
 		expect(ok.control.signal.reason).toBe("client gone");
+	});
+});
+
+describe("withDeadline", () => {
+	test("calls `expired` when the work outlasts its deadline, and not once it has settled", async () => {
+		const control = new AbortController();
+		const late = withDeadline(
+			20,
+			() => control.abort("late"),
+			() =>
+				new Promise((_, reject) =>
+					control.signal.addEventListener("abort", () => reject(control.signal.reason))
+				)
+		);
+		await expect(late).rejects.toBe("late");
+		let expired = 0;
+		await expect(
+			withDeadline(
+				20,
+				() => expired++,
+				async () => "quick"
+			)
+		).resolves.toBe("quick");
+		await expect(
+			withDeadline(
+				undefined,
+				() => expired++,
+				() => new Promise(r => setTimeout(() => r("slow"), 30))
+			)
+		).resolves.toBe("slow");
+		await new Promise(r => setTimeout(r, 40));
+		expect(expired).toBe(0);
 	});
 });
