@@ -130,7 +130,7 @@ interface AiThis extends Service, RateLimitMethods {
 interface OrgConfig {
 	providers: Map<string, any>;
 	models: any[];
-	configurations: any[];
+	presets: any[];
 	rules: any[];
 	chains: any[];
 	limits: any[];
@@ -242,7 +242,7 @@ const AiService: ServiceSchema = {
 				const cfg = await this.orgConfig(tenantSql(ctx));
 				const names = new Map<string, string>();
 				for (const m of cfg.models) names.set(m.name, m.kind);
-				for (const c of cfg.configurations) names.set(c.name, "configuration");
+				for (const c of cfg.presets) names.set(c.name, "preset");
 				return [...names].map(([id, kind]) => ({
 					id,
 					object: "model",
@@ -306,19 +306,19 @@ const AiService: ServiceSchema = {
 		},
 
 		async loadOrgConfig(this: AiThis, t: TenantSql): Promise<OrgConfig> {
-			const [providers, models, configurations, rules, chains, limits, settings] = await Promise.all([
+			const [providers, models, presets, rules, chains, limits, settings] = await Promise.all([
 				t.rows("SELECT * FROM ai_providers WHERE organization_id = $org AND enabled"),
-				t.rows("SELECT * FROM ai_models WHERE organization_id = $org AND enabled"),
-				t.rows("SELECT * FROM ai_model_configurations WHERE organization_id = $org"),
+				t.rows("SELECT * FROM ai_deployments WHERE organization_id = $org AND enabled"),
+				t.rows("SELECT * FROM ai_presets WHERE organization_id = $org"),
 				t.rows("SELECT * FROM ai_routing_rules WHERE organization_id = $org"),
 				t.rows("SELECT * FROM ai_fallback_chains WHERE organization_id = $org"),
-				t.rows("SELECT * FROM ai_rate_limit_configs WHERE organization_id = $org"),
+				t.rows("SELECT * FROM ai_rate_limits WHERE organization_id = $org"),
 				this.readSettings(t) as Promise<Settings>
 			]);
 			return {
 				providers: new Map(providers.map((p: any) => [p.id, p])),
 				models: models.filter((m: any) => providers.some((p: any) => p.id === m.provider_id)),
-				configurations,
+				presets,
 				rules,
 				chains,
 				limits,
@@ -344,7 +344,7 @@ const AiService: ServiceSchema = {
 			for (const k of kind === "chat" ? PASS_THROUGH : ["input", "dimensions", "encoding_format", "user"])
 				if (p[k] !== undefined) body[k] = p[k];
 			let model = p.model;
-			const preset = cfg.configurations.find((c: any) => c.name === model);
+			const preset = cfg.presets.find((c: any) => c.name === model);
 			if (preset && kind === "chat") {
 				model = preset.model;
 				if (body.temperature === undefined && preset.temperature !== null)
