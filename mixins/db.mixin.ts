@@ -10,6 +10,7 @@ import { isUuid } from "../lib/db/tenant";
 import { authOf } from "../lib/authz";
 import { forbidden, fromDbError, invalid, notFound } from "../lib/errors";
 import { broadcast } from "../lib/events/broadcast";
+import { announceChange, type ChangeAction } from "../lib/live";
 import { listOf, named, pageOf, rowOf, type ResponseRule } from "../lib/response";
 
 export interface DbMixinOptions {
@@ -35,6 +36,9 @@ export interface DbMixinOptions {
 	entity?: Record<string, ResponseRule>;
 	// Name of the row's schema in OpenAPI (default: entityName in PascalCase, e.g. "ai model" -> AiModel).
 	schemaName?: string;
+	// Live notices (lib/live.ts) after each generated write of a tenant table with permissions: the word for one row
+	// ("team", "provider") and the column that names it (default "name"). `false`: the service announces itself.
+	live?: { noun: string; label?: string } | false;
 }
 
 export interface TenantReference {
@@ -143,6 +147,21 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 		},
 
 		methods: {
+			// moleculer-db's (cache cleaning, the entityCreated… hooks), then the organization's open pages are told.
+			async entityChanged(this: DbService, type: string, json: any, ctx: Context, raw?: unknown) {
+				await (MoleculerDb as any).methods.entityChanged.call(this, type, json, ctx, raw);
+				if (!tenant || !perms || !opts.live || !json?.id) return;
+				const label = json[opts.live.label ?? "name"];
+				announceChange(this.broker, ctx, {
+					entity: this.fullName,
+					noun: opts.live.noun,
+					id: String(json.id),
+					action: type as ChangeAction,
+					label: label == null ? undefined : String(label),
+					permission: perms.read
+				});
+			},
+
 			// After every write (moleculer-db calls it): one broadcast drops the service's cached answers on every
 			// replica. Awaited, so this node's copy (and a shared Redis cache) is gone before the write answers.
 			// With per-node caches (memory, no Redis) a broadcast reaches the other replicas later than the write

@@ -15,6 +15,16 @@ export const optionalCount = {
 	convert: true
 } as const;
 
+// How open pages name a row of each table in a live notice ("Ana created provider OpenAI").
+const LIVE: Record<string, { noun: string; label?: string }> = {
+	ai_providers: { noun: "provider" },
+	ai_deployments: { noun: "deployment" },
+	ai_presets: { noun: "preset" },
+	ai_routing_rules: { noun: "routing rule", label: "model" },
+	ai_fallback_chains: { noun: "fallback chain", label: "model" },
+	ai_rate_limits: { noun: "rate limit", label: "scope" }
+};
+
 export function AiConfigMixin(
 	table: string,
 	columns: string[],
@@ -34,7 +44,8 @@ export function AiConfigMixin(
 				tenant: true,
 				permissions: { read: "ai:read", write: "ai:manage" },
 				rest,
-				references
+				references,
+				live: LIVE[table] ?? { noun: table.replace(/^ai_|s$/g, "").replace(/_/g, " ") }
 			})
 		],
 		actions: { count: false },

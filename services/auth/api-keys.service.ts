@@ -1,7 +1,7 @@
 // API keys: a secret shown once at creation (only its SHA-256 digest is kept), acting for its owner in one
 // organization, optionally with a lower role and an expiry. Members manage their own keys; admins see and revoke all.
 // A key made with a key never exceeds it: at most its role, never past its expiry, revoked with it.
-import type { Context } from "moleculer";
+import type { Context, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { DbMixin, type DbService } from "../../mixins/db.mixin";
 import { assertRoleWithin, grants } from "../../lib/authz";
@@ -11,6 +11,21 @@ import { notFound } from "../../lib/errors";
 import { newApiKey } from "./credentials";
 import { broadcast } from "../../lib/events/broadcast";
 import * as R from "./auth.responses";
+import { announceChange } from "../../lib/live";
+
+// Keys are seen by their owner and by managers: only they hear of a change.
+function announceKey(broker: ServiceBroker, ctx: Context, key: Record<string, any>, action: "created" | "removed") {
+	announceChange(broker, ctx, {
+		entity: "api-keys",
+		noun: "API key",
+		id: String(key.id),
+		action,
+		label: key.name,
+		permission: "api-keys:read",
+		ownerId: key.user_id,
+		ownerPermission: "api-keys:manage"
+	});
+}
 
 const FIELDS = [
 	...["id", "organization_id", "user_id", "parent_id", "name", "prefix", "role"],
@@ -69,6 +84,7 @@ const ApiKeysService: ServiceSchema = {
 					expires_at: expiresAt
 				});
 				const json = await this.transformDocuments(ctx, {}, row);
+				announceKey(this.broker, ctx, row, "created");
 				// The only time the key itself is returned.
 				return { ...json, key };
 			}
@@ -111,6 +127,7 @@ const ApiKeysService: ServiceSchema = {
 					[key.id]
 				);
 				for (const { id } of rows) broadcast(this.broker, "auth.apikey.revoked", { apiKeyId: id });
+				if (rows.length) announceKey(this.broker, ctx, key, "removed");
 				return this.transformDocuments(ctx, {}, await this.adapter.findById(key.id));
 			}
 		}

@@ -10,6 +10,19 @@ import { conflict, forbidden, notFound } from "../../lib/errors";
 import { isUuid } from "../../mixins/db.mixin";
 import { slugify } from "./slug";
 import { broadcast } from "../../lib/events/broadcast";
+import { announceChange, type ChangeAction } from "../../lib/live";
+
+// The member list changed: pages showing it read it again.
+function announceMember(ctx: Context, user: { id: string; name?: string | null; email?: string }, action: ChangeAction) {
+	announceChange(ctx.broker, ctx, {
+		entity: "members",
+		noun: "member",
+		id: user.id,
+		action,
+		label: user.name || user.email,
+		permission: "members:read"
+	});
+}
 
 const role = { type: "enum", values: [...ROLES] };
 
@@ -26,6 +39,12 @@ function assertCanAssign(t: TenantSql, from: Role | undefined, to: Role) {
 	if ((to === "owner" || from === "owner") && auth.role !== "owner")
 		throw forbidden("only an owner can grant or change the owner role");
 	assertRoleWithin(auth, to);
+}
+
+// A user's name and email, for a live notice.
+async function userOf(id: string): Promise<{ id: string; name?: string | null; email?: string }> {
+	const db = await getDb();
+	return (await db.query("SELECT id, name, email FROM users WHERE id = $1", [id])).rows[0] ?? { id };
 }
 
 type MembershipChange = { organizationId: string; userId?: string };
@@ -161,6 +180,7 @@ const OrganizationsService: ServiceSchema = {
 					[user.id, ctx.params.role]
 				);
 				if (res.rowCount === 0) throw conflict("this user is already a member", "email");
+				announceMember(ctx, user, "created");
 				return { userId: user.id, email: user.email, name: user.name, role: ctx.params.role };
 			}
 		},
@@ -170,7 +190,13 @@ const OrganizationsService: ServiceSchema = {
 			permission: "members:manage",
 			params: { $$strict: true, id: "string", userId: "string", role },
 			async handler(this: OrganizationsThis, ctx: Context<{ id: string; userId: string; role: Role }>) {
-				return this.changeMembership(currentOrg(ctx, ctx.params.id), ctx.params.userId, ctx.params.role);
+				const result = await this.changeMembership(
+					currentOrg(ctx, ctx.params.id),
+					ctx.params.userId,
+					ctx.params.role
+				);
+				announceMember(ctx, await userOf(result.userId), "updated");
+				return result;
 			}
 		},
 
@@ -179,7 +205,9 @@ const OrganizationsService: ServiceSchema = {
 			permission: "members:manage",
 			params: { id: "string", userId: "string" },
 			async handler(this: OrganizationsThis, ctx: Context<{ id: string; userId: string }>) {
-				return this.changeMembership(currentOrg(ctx, ctx.params.id), ctx.params.userId, null);
+				const result = await this.changeMembership(currentOrg(ctx, ctx.params.id), ctx.params.userId, null);
+				announceMember(ctx, await userOf(result.userId), "removed");
+				return result;
 			}
 		}
 	},

@@ -1,9 +1,22 @@
 // Teams inside an organization: CRUD from DbMixin (tenant-scoped), plus membership of organization members.
-import type { Context } from "moleculer";
+import type { Context, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { DbMixin, type DbService, isUuid } from "../../mixins/db.mixin";
 import { notFound, conflict } from "../../lib/errors";
 import { organizationSql, tenantSql } from "../../lib/db/tenant";
+import { announceChange } from "../../lib/live";
+
+// A team's members changed: pages showing the team read it again.
+function announceTeam(broker: ServiceBroker, ctx: Context, team: Record<string, unknown>) {
+	announceChange(broker, ctx, {
+		entity: "teams",
+		noun: "team",
+		id: String(team.id),
+		action: "updated",
+		label: String(team.name),
+		permission: "teams:read"
+	});
+}
 
 const TeamsService: ServiceSchema = {
 	name: "teams",
@@ -19,7 +32,8 @@ const TeamsService: ServiceSchema = {
 			tenant: true,
 			searchFields: ["name", "description"],
 			permissions: { read: "teams:read", write: "teams:manage" },
-			rest: "/auth/teams"
+			rest: "/auth/teams",
+			live: { noun: "team" }
 		})
 	],
 
@@ -62,6 +76,7 @@ const TeamsService: ServiceSchema = {
 				);
 				if (!res.rowCount) throw conflict("already a member of this team");
 				await this.clearCache();
+				announceTeam(this.broker, ctx, team);
 				return { teamId: team.id, userId: ctx.params.userId, role: ctx.params.role };
 			}
 		},
@@ -95,6 +110,7 @@ const TeamsService: ServiceSchema = {
 				);
 				if (!res.rowCount) throw notFound("team member");
 				await this.clearCache();
+				announceTeam(this.broker, ctx, team);
 				return { teamId: team.id, userId: ctx.params.userId, removed: true };
 			}
 		}

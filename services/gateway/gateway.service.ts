@@ -19,6 +19,7 @@ import { moduleDirs, permissionTable } from "../../lib/authz";
 import { loadModuleRoutes } from "../../lib/module-routes";
 import { SocketBridge, SocketIdentity } from "./socket-bridge";
 import { LocalCache } from "../../lib/local-cache";
+import type { ChangeNotice } from "../../lib/live";
 
 type Credentials = { token?: string; apiKey?: string; organizationId?: string };
 
@@ -199,6 +200,11 @@ const GatewayService: ServiceSchema = {
 		// Any service reaches a user's or an organization's sockets on every gateway replica.
 		"gateway.push"(this: GatewayThis, ctx: Context<{ room: string; event: string; payload: unknown }>) {
 			this.bridge?.push(ctx.params.room, ctx.params.event, ctx.params.payload);
+		},
+
+		// A change an organization's open pages show (lib/live.ts): to the sockets whose caller may read it.
+		"gateway.changed"(this: GatewayThis, ctx: Context<ChangeNotice>) {
+			this.bridge?.pushChange(ctx.params);
 		},
 
 		"auth.session.revoked"(this: GatewayThis, ctx: Context<{ sessionId: string }>) {

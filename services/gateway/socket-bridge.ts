@@ -11,6 +11,7 @@ import { jsonTooDeepError, valueTooDeep } from "./body";
 import { formatError } from "./errors";
 import { ndjson } from "../../lib/ndjson";
 import { cancelCall } from "../../lib/cancel";
+import { mayReceive, type ChangeNotice } from "../../lib/live";
 
 export interface SocketIdentity {
 	userId: string;
@@ -287,6 +288,17 @@ export class SocketBridge {
 	push(room: string, event: string, payload: unknown) {
 		if (!ROOM.test(room) || typeof event !== "string" || !event || event.length > 100) return;
 		this.io.to(room).emit(event, payload);
+	}
+
+	// A live notice goes as `changed` to this replica's sockets of the organization whose caller may read the
+	// entity; who may see it (permission, owner) stays on the server.
+	pushChange(notice: ChangeNotice) {
+		const { organizationId, permission, ownerId, ownerPermission, ...shown } = notice;
+		const room = this.io.sockets.adapter.rooms.get(`org:${organizationId}`);
+		for (const id of room ?? []) {
+			const socket = this.io.sockets.sockets.get(id);
+			if (socket && mayReceive(socket.data.auth, notice)) socket.emit("changed", shown);
+		}
 	}
 
 	// Sockets whose identity is no longer true (logout, revoked key, membership change) are closed.

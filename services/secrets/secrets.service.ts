@@ -32,6 +32,7 @@ import {
 } from "./crypto";
 import { parseDotenv, serializeDotenv } from "./dotenv";
 import { broadcast } from "../../lib/events/broadcast";
+import { announceChange, type ChangeAction } from "../../lib/live";
 import * as R from "./secrets.responses";
 
 const MAX_VALUE = 65_536;
@@ -83,7 +84,7 @@ type Grantees = [string, string][] | null;
 interface SecretsThis extends Service, AuditMethods, IdentityAuthorityMethods {
 	keys: MasterKeys;
 	meta(secret: any): Record<string, unknown>;
-	announce(result: any): void;
+	announce(result: any, ctx: Context, action: ChangeAction): void;
 	assertEnvironment(vault: Vault, env: string): void;
 	assertGrantee(ctx: Context, type: string, granteeId: string): Promise<void>;
 	findSecret(t: TenantSql, secretId: string, includeDeleted?: boolean, lock?: boolean): Promise<any>;
@@ -224,7 +225,7 @@ const SecretsService: ServiceSchema = {
 						return { ...this.meta(secret), current_version: version };
 					}
 				);
-				this.announce(result);
+				this.announce(result, ctx, "created");
 				return result;
 			}
 		},
@@ -275,7 +276,7 @@ const SecretsService: ServiceSchema = {
 						return { ...this.meta(secret), ...metadata, current_version: version };
 					}
 				);
-				this.announce(result);
+				this.announce(result, ctx, "updated");
 				return result;
 			}
 		},
@@ -365,7 +366,7 @@ const SecretsService: ServiceSchema = {
 						return { ...this.meta(secret), current_version: version, rolledBackTo: ctx.params.version };
 					}
 				);
-				this.announce(result);
+				this.announce(result, ctx, "updated");
 				return result;
 			}
 		},
@@ -384,7 +385,7 @@ const SecretsService: ServiceSchema = {
 					);
 					return { ...this.meta(secret), deleted: true };
 				});
-				this.announce(result);
+				this.announce(result, ctx, "removed");
 				return result;
 			}
 		},
@@ -408,7 +409,7 @@ const SecretsService: ServiceSchema = {
 						});
 					return { ...this.meta(secret), deleted_at: null };
 				});
-				this.announce(result);
+				this.announce(result, ctx, "updated");
 				return result;
 			}
 		},
@@ -436,7 +437,7 @@ const SecretsService: ServiceSchema = {
 						return { ...this.meta(secret), destroyedVersion: version };
 					}
 				);
-				this.announce(result);
+				this.announce(result, ctx, "updated");
 				return result;
 			}
 		},
@@ -571,6 +572,14 @@ const SecretsService: ServiceSchema = {
 					organizationId: tenantSql(ctx).organizationId,
 					environment: env
 				});
+				announceChange(this.broker, ctx, {
+					entity: "secrets",
+					noun: "secrets of",
+					id: env,
+					action: "updated",
+					label: env,
+					permission: "secrets:read"
+				});
 				return result;
 			}
 		},
@@ -676,13 +685,23 @@ const SecretsService: ServiceSchema = {
 			return Object.fromEntries(META_FIELDS.map(f => [f, secret[f]]));
 		},
 
-		announce(this: SecretsThis, result: any) {
+		announce(this: SecretsThis, result: any, ctx: Context, action: ChangeAction) {
 			// Clients drop cached values of this secret; the value itself never travels in an event.
 			broadcast(this.broker, "secrets.changed", {
 				organizationId: result.organization_id,
 				secretId: result.id,
 				environment: result.environment,
 				name: result.name
+			});
+			// Open pages read the list again: the notice carries the name, as the list does, never the value.
+			announceChange(this.broker, ctx, {
+				organizationId: result.organization_id,
+				entity: "secrets",
+				noun: "secret",
+				id: result.id,
+				action,
+				label: `${result.environment}/${result.name}`,
+				permission: "secrets:read"
 			});
 		},
 
