@@ -66,3 +66,20 @@ export const Rotated = {
 	type: "object",
 	props: { keyVersion: "number|integer", reencryptedVersions: "number|integer" }
 };
+
+// What the caller may do: `all` (secrets:manage, no grant needed), else its own unexpired grants. An exact grant
+// names one secret (namePrefix is then its name); a prefix grant covers names starting with namePrefix.
+export const Access = named("SecretsAccess", {
+	all: "boolean",
+	permissions: listOf("string"),
+	grants: listOf(
+		named("OwnGrant", {
+			secretId: "uuid|nullable",
+			environment: "string|nullable",
+			namePrefix: "string|nullable",
+			exact: "boolean",
+			permission: { type: "enum", values: ["read", "write"] },
+			expiresAt: "date|nullable"
+		})
+	)
+});

@@ -85,6 +85,7 @@ interface SecretsThis extends Service, AuditMethods, IdentityAuthorityMethods {
 	keys: MasterKeys;
 	meta(secret: any): Record<string, unknown>;
 	announce(result: any, ctx: Context, action: ChangeAction): void;
+	announceGrant(grant: any, ctx: Context, action: ChangeAction): void;
 	assertEnvironment(vault: Vault, env: string): void;
 	assertGrantee(ctx: Context, type: string, granteeId: string): Promise<void>;
 	findSecret(t: TenantSql, secretId: string, includeDeleted?: boolean, lock?: boolean): Promise<any>;
@@ -459,6 +460,35 @@ const SecretsService: ServiceSchema = {
 			}
 		},
 
+		// What the caller may do with secrets, for the UI to offer only that: the permissions its role holds and, below
+		// secrets:manage, its own grants (to the user or a team of theirs, unexpired). Names and prefixes, no values.
+		access: {
+			rest: "GET /access",
+			response: R.Access,
+			permission: "secrets:read",
+			async handler(this: SecretsThis, ctx: Context) {
+				const t = tenantSql(ctx);
+				const auth = t.auth!;
+				const permissions = (auth.permissions ?? []).filter(p => p.startsWith("secrets:"));
+				const grantees = await this.grantees(ctx, auth);
+				if (!grantees) return { all: true, permissions, grants: [] };
+				const params: unknown[] = [];
+				const who = grantees
+					.map(([type, g]) => `(grantee_type = $${params.push(type)} AND grantee_id = $${params.push(g)})`)
+					.join(" OR ");
+				const grants = await t.rows(
+					`SELECT g.secret_id AS "secretId", COALESCE(g.environment, s.environment) AS environment,
+					 COALESCE(g.name_prefix, s.name) AS "namePrefix", g.secret_id IS NOT NULL AS exact, g.permission,
+					 g.expires_at AS "expiresAt"
+					 FROM secret_access_grants g LEFT JOIN secrets s ON s.id = g.secret_id AND s.organization_id = $org
+					 WHERE g.organization_id = $org AND (g.expires_at IS NULL OR g.expires_at > now()) AND (${who})
+					 ORDER BY environment, "namePrefix"`,
+					params
+				);
+				return { all: false, permissions, grants };
+			}
+		},
+
 		grant: {
 			retryPolicy: { enabled: false },
 			rest: "POST /grants",
@@ -504,6 +534,7 @@ const SecretsService: ServiceSchema = {
 					);
 				});
 				broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, grant: result.id });
+				this.announceGrant(result, ctx, "created");
 				return result;
 			}
 		},
@@ -519,6 +550,7 @@ const SecretsService: ServiceSchema = {
 					return t.byId("grant", sql, ctx.params.grantId);
 				});
 				broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, grant: result.id });
+				this.announceGrant(result, ctx, "removed");
 				return { id: result.id, revoked: true };
 			}
 		},
@@ -701,6 +733,19 @@ const SecretsService: ServiceSchema = {
 				id: result.id,
 				action,
 				label: `${result.environment}/${result.name}`,
+				permission: "secrets:read"
+			});
+		},
+
+		// Who may do what changed: pages offering actions read the caller's access again.
+		announceGrant(this: SecretsThis, grant: any, ctx: Context, action: ChangeAction) {
+			announceChange(this.broker, ctx, {
+				organizationId: grant.organization_id,
+				entity: "secret-grants",
+				noun: `${grant.permission} grant`,
+				id: grant.id,
+				action,
+				label: grant.secret_id ? undefined : `${grant.environment}/${grant.name_prefix}*`,
 				permission: "secrets:read"
 			});
 		},

@@ -93,6 +93,32 @@ describeWith(["postgres"])("secrets permissions over REST (in-process gateway, r
 		).toBe(200);
 	});
 
+	test("GET /secrets/access tells each caller what it may do: everything, or its own grants only", async () => {
+		const mine = await req(owner, "GET", "/secrets/access");
+		expect(mine.status).toBe(200);
+		expect(mine.body).toMatchObject({ all: true, grants: [] });
+		expect(mine.body.permissions).toContain("secrets:manage");
+
+		const other = await register(gw.port, "stranger@example.com");
+		const m = await req(member, "GET", "/secrets/access");
+		expect(m.status).toBe(200);
+		expect(m.body.all).toBe(false);
+		expect(m.body.permissions).toEqual(expect.arrayContaining(["secrets:read", "secrets:write"]));
+		expect(m.body.permissions).not.toContain("secrets:manage");
+		// The write grant on DB_* in staging from the test above, and nobody else's.
+		expect(m.body.grants).toEqual([
+			expect.objectContaining({ environment: "staging", namePrefix: "DB_", permission: "write", exact: false })
+		]);
+		const v = await req(viewer, "GET", "/secrets/access");
+		expect(v.body.permissions).not.toContain("secrets:write");
+		// Another organization's caller sees its own organization only (none of these grants).
+		const o = await http(gw.port, "GET", "/api/secrets/access", {
+			token: other.accessToken,
+			org: other.organization.id
+		});
+		expect(o.body).toMatchObject({ all: true, grants: [] });
+	});
+
 	test("OpenAPI and /api/auth/me show the permissions that are enforced", async () => {
 		const doc = (await http(gw.port, "GET", "/api/openapi.json")).body;
 		const op = (method: string, path: string) => doc.paths[path]?.[method];

@@ -199,6 +199,8 @@ export interface Page<T> {
 export function crud<T, In>(path: string) {
 	const one = (id: string) => `${path}/${encodeURIComponent(id)}`;
 	return {
+		// The service's name ("/ai/providers" -> "ai-providers"): routes and services are named alike.
+		entity: path.slice(1).replace(/\//g, "-"),
 		list: (page = 1) => api.get<Page<T>>(path, { page, pageSize: 100, sort: "created_at" }),
 		async all(): Promise<T[]> {
 			const first = await api.get<Page<T>>(path, { page: 1, pageSize: 100, sort: "created_at" });

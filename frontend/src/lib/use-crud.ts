@@ -3,6 +3,7 @@
 // list/create/update/remove of one API resource with loading and error state.
 import { ref, watch, type Ref } from "vue";
 import { useAuthStore } from "@/stores/auth";
+import { useRealtimeStore, type ChangeNotice } from "@/stores/realtime";
 
 // Call inside a setup store: `reset` runs on every organization switch; `load` applies an answer only if the
 // organization is still the one it was asked for.
@@ -18,12 +19,32 @@ export function useOrgScope(reset?: () => void) {
 	return { load };
 }
 
+// Call inside a setup store: `reload` runs when another member changes `entity` (a service name, e.g. "teams"; the
+// socket's live notices). Notices arriving together cause one reload; a failed reload keeps what is shown.
+export function useLive(entity: string, reload: (notices: ChangeNotice[]) => unknown) {
+	let pending: ChangeNotice[] = [];
+	let timer: ReturnType<typeof setTimeout> | undefined;
+	useRealtimeStore().onChange(entity, n => {
+		pending.push(n);
+		clearTimeout(timer);
+		timer = setTimeout(() => {
+			const batch = pending;
+			pending = [];
+			void Promise.resolve()
+				.then(() => reload(batch))
+				.catch(() => undefined);
+		}, 100);
+	});
+}
+
 // What useCrud needs from a module's API file (ai.api.ts `crud()` makes one for a DbMixin table).
 export interface CrudSource<T, In> {
 	all(): Promise<T[]>;
 	create(body: In): Promise<T>;
 	update(id: string, body: In): Promise<T>;
 	remove(id: string): Promise<unknown>;
+	// The service behind it, whose live notices make a loaded list read itself again.
+	entity?: string;
 }
 
 export interface Crud<T, In> {
@@ -37,7 +58,7 @@ export interface Crud<T, In> {
 }
 
 // One resource of the current organization: `items` is null until loaded and after a switch; a write reloads the
-// list (a remove drops the row); `changed` runs after every write (e.g. to forget what depends on the resource).
+// list (a remove drops the row), and so does another member's change (useLive); `changed` runs after every write (e.g. to forget what depends on the resource).
 export function useCrud<T extends { id: string }, In>(source: CrudSource<T, In>, changed?: () => void): Crud<T, In> {
 	const items = ref<T[] | null>(null) as Ref<T[] | null>;
 	const loading = ref(false);
@@ -46,6 +67,11 @@ export function useCrud<T extends { id: string }, In>(source: CrudSource<T, In>,
 		items.value = null;
 		error.value = null;
 	});
+	// Another member's change: a list already shown is read again (one never opened stays unloaded).
+	if (source.entity)
+		useLive(source.entity, () => {
+			if (items.value) return load().then(() => changed?.());
+		});
 
 	async function load(): Promise<T[]> {
 		loading.value = true;

@@ -2,7 +2,7 @@
 // Everything here belongs to one organization; switching organization empties it.
 import { defineStore } from "pinia";
 import { ref } from "vue";
-import { useOrgScope } from "@/lib/use-crud";
+import { useLive, useOrgScope } from "@/lib/use-crud";
 import { useAuthStore } from "./auth";
 import {
 	organizationsApi,
@@ -133,6 +133,17 @@ export const useOrganizationsStore = defineStore("organizations", () => {
 		await apiKeysApi.revoke(id);
 		await loadApiKeys();
 	}
+
+	// Another member's change: what is shown is read again, what was never opened stays unloaded.
+	useLive("members", () => members.value && loadMembers());
+	useLive("api-keys", () => apiKeys.value && loadApiKeys());
+	useLive("teams", async notices => {
+		if (teams.value) await loadTeams();
+		for (const n of notices) {
+			if (n.action === "removed") delete teamMembers.value[n.id];
+			else if (teamMembers.value[n.id]) await loadTeamMembers(n.id);
+		}
+	});
 
 	async function renameOrganization(name: string) {
 		await organizationsApi.update(currentOrg(), name);

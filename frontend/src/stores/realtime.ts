@@ -1,7 +1,8 @@
 // realtime: the socket.io connection for the signed-in user in the current organization. The server
 // authenticates the handshake with the access token, joins rooms user:<id> and org:<id>, says "ready", answers
 // `call` with { data } or { error }, streams what an action returns (`stream` → `stream:data`… then `stream:end` or
-// `stream:error`; `cancel` stops it), and pushes events by name. Modules use `call`, `stream` and `on`; pushed
+// `stream:error`; `cancel` stops it), and pushes events by name; `changed` (another member changed a list this
+// user may read) becomes a toast here and reaches the stores that show that list (lib/use-crud.ts useLive). Modules use `call`, `stream` and `on`; pushed
 // `notification` events become toasts here. It is the one socket of the app.
 import { defineStore } from "pinia";
 import { ref, watch } from "vue";
@@ -11,6 +12,16 @@ import { useAuthStore } from "./auth";
 import { useToastsStore, type ToastKind } from "./toasts";
 
 export type RealtimeStatus = "offline" | "connecting" | "live";
+
+// What the server says when another member changed something this user may see (lib/live.ts): never a value.
+export interface ChangeNotice {
+	entity: string;
+	noun: string;
+	id: string;
+	action: "created" | "updated" | "removed";
+	label?: string;
+	actor?: { id: string; name: string };
+}
 
 type Handler = (payload: any) => void;
 
@@ -97,6 +108,13 @@ export const useRealtimeStore = defineStore("realtime", () => {
 			scheduleRetry(s);
 		});
 		s.on("notification", (payload: any) => showNotification(payload));
+		s.on("changed", (n: ChangeNotice) => {
+			if (!n?.entity) return;
+			// The user's own change was answered where they made it; another member's is said here, once.
+			if (n.actor && n.actor.id !== auth.user?.id)
+				toasts.show("info", [n.actor.name, n.action, n.noun, n.label].filter(Boolean).join(" "));
+			handlers.get(`changed:${n.entity}`)?.forEach(h => h(n));
+		});
 		s.on("stream:start", (m: { id: string; requestId: string }) => streams.get(m?.id)?.start?.(m.requestId));
 		s.on("stream:data", (m: { id: string; data: unknown }) => streams.get(m?.id)?.data(m.data));
 		s.on("stream:end", (m: { id: string }) => {
@@ -216,6 +234,9 @@ export const useRealtimeStore = defineStore("realtime", () => {
 		return () => handlers.get(event)?.delete(handler);
 	}
 
+	// Subscribes to live notices about one kind of entity (a service name: "teams", "ai-providers").
+	const onChange = (entity: string, handler: (n: ChangeNotice) => void) => on(`changed:${entity}`, handler);
+
 	// A new token (refresh), another organization, or signing in/out: the connection follows.
 	watch(
 		() => [auth.accessToken, auth.organizationId] as const,
@@ -223,5 +244,5 @@ export const useRealtimeStore = defineStore("realtime", () => {
 		{ immediate: true }
 	);
 
-	return { status, lastError, call, stream, on };
+	return { status, lastError, call, stream, on, onChange };
 });

@@ -4,7 +4,7 @@
 // Switching organization empties everything (lib/use-crud.ts useOrgScope).
 import { defineStore } from "pinia";
 import { ref } from "vue";
-import { useOrgScope } from "@/lib/use-crud";
+import { useLive, useOrgScope } from "@/lib/use-crud";
 import {
 	secretsApi,
 	type AuditEntry,
@@ -119,6 +119,13 @@ export const useSecretsStore = defineStore("secrets", () => {
 	const restore = async (id: string) => refreshAfter(await secretsApi.restore(id));
 	const destroyVersion = async (id: string, version: number) =>
 		refreshAfter(await secretsApi.destroyVersion(id, version));
+
+	// Another member's change: the list shown, and the secret open, are read again.
+	useLive("secrets", async notices => {
+		if (secrets.value) await loadSecrets();
+		const open = current.value?.id;
+		if (open && notices.some(n => n.id === open)) await loadSecret(open);
+	});
 
 	const loadGrants = () =>
 		load(
