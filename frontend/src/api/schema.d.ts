@@ -1033,6 +1033,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/secrets/access": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * secrets.access
+         * @description Requires permission `secrets:read` (See secret names, metadata, versions and vault settings); held by default by owner, admin, member, viewer.
+         */
+        get: operations["secrets.access"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/secrets/audit": {
         parameters: {
             query?: never;
@@ -1467,6 +1487,17 @@ export interface components {
             role: "owner" | "admin" | "member" | "viewer" | null;
             user: components["schemas"]["User"];
         };
+        OwnGrant: {
+            environment: string | null;
+            exact: boolean;
+            /** Format: date-time */
+            expiresAt: string | null;
+            namePrefix: string | null;
+            /** @enum {string} */
+            permission: "read" | "write";
+            /** Format: uuid */
+            secretId: string | null;
+        };
         Revealed: {
             environment: string;
             /** Format: uuid */
@@ -1495,6 +1526,11 @@ export interface components {
             tags: string[];
             /** Format: date-time */
             updated_at: string;
+        };
+        SecretsAccess: {
+            all: boolean;
+            grants: components["schemas"]["OwnGrant"][];
+            permissions: string[];
         };
         SecretVersion: {
             /** Format: date-time */
@@ -6521,6 +6557,53 @@ export interface operations {
             };
             /** @description Invalid parameters; `fields` names them */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "secrets.access": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretsAccess"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

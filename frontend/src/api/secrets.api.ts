@@ -23,6 +23,7 @@ export type AuditEntry = Schema<"AuditEntry">;
 export type AuditVerification = Schema<"AuditVerification">;
 export type VaultSettings = Schema<"VaultSettings">;
 export type ImportResult = Schema<"ImportResult">;
+export type SecretsAccess = Schema<"SecretsAccess">;
 
 const secret = (id: string) => `/secrets/${encodeURIComponent(id)}`;
 
@@ -42,6 +43,7 @@ export const secretsApi = {
 	destroyVersion: (id: string, version: number) =>
 		api.delete<Answer<"secrets.destroyVersion">>(`${secret(id)}/versions/${version}`),
 
+	access: () => api.get<SecretsAccess>("/secrets/access"),
 	grants: (secretId?: string) => api.get<Grant[]>("/secrets/grants", { secretId }),
 	grant: (body: NewGrant) => api.post<Grant>("/secrets/grants", body),
 	revokeGrant: (grantId: string) =>

@@ -5,6 +5,7 @@
 import { defineStore } from "pinia";
 import { ref } from "vue";
 import { useLive, useOrgScope } from "@/lib/use-crud";
+import { useAuthStore } from "./auth";
 import {
 	secretsApi,
 	type AuditEntry,
@@ -13,12 +14,20 @@ import {
 	type NewGrant,
 	type SecretDetail,
 	type SecretMeta,
+	type SecretsAccess,
 	type VaultSettings
 } from "@/api/secrets.api";
 
 export const AUDIT_PAGE = 50;
 
+// Why an action is not offered to the user, or null when it is: their role's permission, then their grants.
+export type Refusal = string | null;
+type Target = { id?: string; environment: string; name?: string };
+
 export const useSecretsStore = defineStore("secrets", () => {
+	const auth = useAuthStore();
+	// What the user may do (GET /secrets/access): permissions and own grants; null until loaded.
+	const access = ref<SecretsAccess | null>(null);
 	const settings = ref<VaultSettings | null>(null);
 	// The environment the list shows; kept while the user moves between the module's pages.
 	const environment = ref<string | null>(null);
@@ -34,6 +43,7 @@ export const useSecretsStore = defineStore("secrets", () => {
 	const known = ref<Record<string, { name: string; environment: string }>>({});
 
 	function reset() {
+		access.value = null;
 		settings.value = null;
 		environment.value = null;
 		search.value = "";
@@ -120,6 +130,47 @@ export const useSecretsStore = defineStore("secrets", () => {
 	const destroyVersion = async (id: string, version: number) =>
 		refreshAfter(await secretsApi.destroyVersion(id, version));
 
+	const loadAccess = () =>
+		load(
+			() => secretsApi.access(),
+			a => (access.value = a)
+		);
+
+	// A grant covers a secret by id, or by environment and name prefix; a new secret (no id, maybe no name yet) is
+	// covered by any prefix grant of its environment that its name could start with.
+	function granted(t: Target, need: "read" | "write"): boolean {
+		const a = access.value;
+		if (!a) return false;
+		if (a.all) return true;
+		return a.grants.some(
+			g =>
+				(need === "read" || g.permission === "write") &&
+				(g.exact
+					? g.secretId === t.id
+					: g.environment === t.environment &&
+						(t.name === undefined ? true : t.name.startsWith(g.namePrefix ?? "")))
+		);
+	}
+	const roleName = () => auth.role ?? "role";
+	function refusal(t: Target, permission: string, need: "read" | "write", what: string): Refusal {
+		if (!auth.can(permission)) return `Your role (${roleName()}) cannot ${what}.`;
+		if (!access.value) return null; // not known yet: the server still decides
+		if (granted(t, need)) return null;
+		const where = t.name ? `${t.environment}/${t.name}` : `${t.environment}`;
+		return `You need a ${need} grant on ${where} to ${what}; an admin can grant it on the Access page.`;
+	}
+	const whyNotCreate = (environment: string): Refusal =>
+		refusal({ environment }, "secrets:write", "write", "create secrets");
+	const whyNotWrite = (s: Target): Refusal => refusal(s, "secrets:write", "write", "change this secret");
+	const whyNotReveal = (s: Target): Refusal => refusal(s, "secrets:reveal", "read", "reveal this value");
+	const whyNotManage = (): Refusal =>
+		auth.can("secrets:manage") ? null : `Only admins and owners can do this (your role: ${roleName()}).`;
+
+	// Grants changed: what the user is offered changes with them.
+	useLive("secret-grants", async () => {
+		if (access.value) await loadAccess();
+		if (grants.value) await loadGrants();
+	});
 	// Another member's change: the list shown, and the secret open, are read again.
 	useLive("secrets", async notices => {
 		if (secrets.value) await loadSecrets();
@@ -182,6 +233,12 @@ export const useSecretsStore = defineStore("secrets", () => {
 	const exportEnv = (env: string) => secretsApi.exportEnv(env);
 
 	return {
+		access,
+		loadAccess,
+		whyNotCreate,
+		whyNotWrite,
+		whyNotReveal,
+		whyNotManage,
 		settings,
 		environment,
 		search,
