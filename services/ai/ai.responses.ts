@@ -1,6 +1,6 @@
 // What the ai module's actions answer (their `response`), besides the configuration tables (DbMixin derives those):
 // OpenAPI and the UI's generated types come from here.
-import { listOf, named } from "../../lib/response";
+import { listOf, named, type ResponseRule } from "../../lib/response";
 
 export const AvailableModel = named("AvailableModel", {
 	id: "string",
@@ -18,11 +18,13 @@ export const CompletionLog = named("CompletionLog", {
 	request_id: "string",
 	user_id: "uuid|nullable",
 	api_key_id: "uuid|nullable",
+	api_key_name: "string|nullable",
 	service: "string|nullable",
 	kind: { type: "enum", values: ["chat", "embedding"] },
 	requested_model: "string",
 	served_model: "string|nullable",
 	provider_id: "uuid|nullable",
+	provider_name: "string|nullable",
 	fallback_path: listOf("string"),
 	stream: "boolean",
 	cache_hit: "boolean",
@@ -49,3 +51,32 @@ export const CompletionLogs = {
 		})
 	}
 };
+
+// One entry: the list's row, who made it, and the request and answer when the organization keeps them.
+export const CompletionLogDetail = named("CompletionLogDetail", {
+	...(CompletionLog.props as Record<string, ResponseRule>),
+	user_name: "string|nullable",
+	user_email: "string|nullable",
+	content_stored: "boolean",
+	request_body: { type: "any", nullable: true },
+	response_body: { type: "any", nullable: true }
+});
+
+export const LogStats = named("LogStats", {
+	bucket: { type: "enum", values: ["hour", "day"] },
+	from: "string",
+	to: "string",
+	rows: listOf(
+		named("LogStatsRow", {
+			bucket: "string",
+			model: "string",
+			requests: "number|integer",
+			errors: "number|integer",
+			prompt_tokens: "number|integer",
+			completion_tokens: "number|integer",
+			cost: "number",
+			avg_latency_ms: "number|integer|nullable",
+			p95_latency_ms: "number|integer|nullable"
+		})
+	)
+});

@@ -11,7 +11,7 @@ import { getConfig, moduleSettings } from "../../lib/config";
 import aiModule from "./ai.module";
 import { getDb } from "../../lib/db";
 import type { Queryable } from "../../lib/db";
-import { TenantSql, tenantSql, where } from "../../lib/db/tenant";
+import { TenantSql, tenantSql } from "../../lib/db/tenant";
 import { makeEvent } from "../../lib/events/outbox";
 import { broadcast } from "../../lib/events/broadcast";
 import { HostPolicy } from "../../lib/egress";
@@ -38,6 +38,7 @@ import type { Credentials, HeaderValue } from "./upstream";
 import { createNodeFetch } from "./transport";
 import { costOf, usageOf, Usage, estimateTokens } from "./usage";
 import * as R from "./ai.responses";
+import { logActions } from "./logs";
 
 const ORG_CONFIG_TTL_MS = 30_000;
 const ORG_CONFIG_MAX = 10_000;
@@ -253,50 +254,8 @@ const AiService: ServiceSchema = {
 			}
 		},
 
-		logs: {
-			rest: "GET /logs",
-			response: R.CompletionLogs,
-			permission: "ai:read",
-			params: {
-				$$strict: true,
-				model: { type: "string", optional: true },
-				status: { type: "enum", values: ["success", "error", "cancelled", "rate_limited"], optional: true },
-				userId: { type: "uuid", optional: true },
-				from: { type: "date", convert: true, optional: true },
-				to: { type: "date", convert: true, optional: true },
-				limit: { type: "number", integer: true, min: 1, max: 500, default: 100, convert: true }
-			},
-			async handler(ctx: Context<any>) {
-				const p = ctx.params;
-				const args: unknown[] = [];
-				const w = where(
-					args,
-					["organization_id = $org", null],
-					["(requested_model = ? OR served_model = ?)", p.model || undefined],
-					["status = ?", p.status || undefined],
-					["user_id = ?", p.userId || undefined],
-					["created_at >= ?", p.from || undefined],
-					["created_at < ?", p.to || undefined]
-				);
-				const db = tenantSql(ctx);
-				const rows = (
-					await db.query(
-						`SELECT id, request_id, user_id, api_key_id, service, kind, requested_model, served_model, provider_id, fallback_path, stream, cache_hit,
-						 prompt_tokens, completion_tokens, cached_tokens, cost, latency_ms, first_token_ms, status, error, created_at
-						 FROM ai_completion_logs WHERE ${w} ORDER BY created_at DESC LIMIT ${p.limit}`,
-						args
-					)
-				).rows;
-				const totals = (
-					await db.query(
-						`SELECT count(*)::int AS requests, COALESCE(sum(prompt_tokens), 0)::int AS prompt_tokens, COALESCE(sum(completion_tokens), 0)::int AS completion_tokens,
-						 COALESCE(sum(cost), 0) AS cost FROM ai_completion_logs WHERE ${w}`,
-						args
-					)
-				).rows[0];
-				return { rows, totals: { ...totals, cost: Number(totals.cost) } };
-			}
-		}
+		// The completion log: list, one entry, statistics and CSV export (services/ai/logs.ts).
+		...logActions
 	},
 
 	methods: {

@@ -49,7 +49,7 @@ describeWithBrowser()("live pages and permission-aware buttons (browser)", () =>
 				body: JSON.stringify(u)
 			});
 			const json = await r.json();
-			if (u === ana) ({ accessToken: token } = json), (org = json.organization.id);
+			if (u === ana) (({ accessToken: token } = json), (org = json.organization.id));
 		}
 		await asAna("POST", `/api/auth/organizations/${org}/members`, { email: ben.email, role: "member" });
 		benPage = ui.watch(await (await ui.browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage());
@@ -89,7 +89,9 @@ describeWithBrowser()("live pages and permission-aware buttons (browser)", () =>
 		await asAna("POST", "/api/secrets", { environment: "production", name: "DATABASE_URL", value: "pg://x" });
 		await benPage.locator('[data-testid="secret-row"][data-name="DATABASE_URL"]').waitFor();
 		await toast(benPage, "Ana created secret production/DATABASE_URL").waitFor();
-		const edit = benPage.locator('[data-testid="secret-row"][data-name="DATABASE_URL"] [data-testid="secret-edit"]');
+		const edit = benPage.locator(
+			'[data-testid="secret-row"][data-name="DATABASE_URL"] [data-testid="secret-edit"]'
+		);
 		await expect(edit.isDisabled()).resolves.toBe(true);
 
 		await asAna("POST", "/api/secrets/grants", {

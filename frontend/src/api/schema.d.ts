@@ -164,6 +164,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ai/logs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ai.log
+         * @description Requires permission `ai:read` (See models, providers, routing, limits, settings and the completion log); held by default by owner, admin, member, viewer.
+         */
+        get: operations["ai.log"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/logs/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ai.exportLogs
+         * @description Requires permission `ai:read` (See models, providers, routing, limits, settings and the completion log); held by default by owner, admin, member, viewer.
+         */
+        get: operations["ai.exportLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/logs/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ai.logStats
+         * @description Requires permission `ai:read` (See models, providers, routing, limits, settings and the completion log); held by default by owner, admin, member, viewer.
+         */
+        get: operations["ai.logStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/ai/models": {
         parameters: {
             query?: never;
@@ -1401,6 +1461,7 @@ export interface components {
         CompletionLog: {
             /** Format: uuid */
             api_key_id: string | null;
+            api_key_name: string | null;
             cache_hit: boolean;
             cached_tokens: number;
             completion_tokens: number;
@@ -1418,6 +1479,7 @@ export interface components {
             prompt_tokens: number;
             /** Format: uuid */
             provider_id: string | null;
+            provider_name: string | null;
             request_id: string;
             requested_model: string;
             served_model: string | null;
@@ -1427,6 +1489,43 @@ export interface components {
             stream: boolean;
             /** Format: uuid */
             user_id: string | null;
+        };
+        CompletionLogDetail: {
+            /** Format: uuid */
+            api_key_id: string | null;
+            api_key_name: string | null;
+            cache_hit: boolean;
+            cached_tokens: number;
+            completion_tokens: number;
+            content_stored: boolean;
+            cost: number;
+            /** Format: date-time */
+            created_at: string;
+            error: string | null;
+            fallback_path: string[];
+            first_token_ms: number | null;
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "chat" | "embedding";
+            latency_ms: number | null;
+            prompt_tokens: number;
+            /** Format: uuid */
+            provider_id: string | null;
+            provider_name: string | null;
+            request_body: unknown;
+            request_id: string;
+            requested_model: string;
+            response_body: unknown;
+            served_model: string | null;
+            service: string | null;
+            /** @enum {string} */
+            status: "success" | "error" | "cancelled" | "rate_limited";
+            stream: boolean;
+            user_email: string | null;
+            /** Format: uuid */
+            user_id: string | null;
+            user_name: string | null;
         };
         Error: {
             error: {
@@ -1463,6 +1562,24 @@ export interface components {
             created: string[];
             skipped: string[];
             updated: string[];
+        };
+        LogStats: {
+            /** @enum {string} */
+            bucket: "hour" | "day";
+            from: string;
+            rows: components["schemas"]["LogStatsRow"][];
+            to: string;
+        };
+        LogStatsRow: {
+            avg_latency_ms: number | null;
+            bucket: string;
+            completion_tokens: number;
+            cost: number;
+            errors: number;
+            model: string;
+            p95_latency_ms: number | null;
+            prompt_tokens: number;
+            requests: number;
         };
         LogTotals: {
             completion_tokens: number;
@@ -2409,6 +2526,7 @@ export interface operations {
     "ai.logs": {
         parameters: {
             query?: {
+                apiKeyId?: string;
                 from?: string;
                 limit?: number;
                 model?: string;
@@ -2432,6 +2550,191 @@ export interface operations {
                         rows: components["schemas"]["CompletionLog"][];
                         totals: components["schemas"]["LogTotals"];
                     };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ai.log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CompletionLogDetail"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ai.exportLogs": {
+        parameters: {
+            query?: {
+                apiKeyId?: string;
+                from?: string;
+                model?: string;
+                status?: "success" | "error" | "cancelled" | "rate_limited";
+                to?: string;
+                userId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ai.logStats": {
+        parameters: {
+            query?: {
+                apiKeyId?: string;
+                bucket?: "hour" | "day";
+                from?: string;
+                model?: string;
+                status?: "success" | "error" | "cancelled" | "rate_limited";
+                to?: string;
+                userId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogStats"];
                 };
             };
             /** @description Missing or invalid credentials */
