@@ -34,7 +34,21 @@ export interface RateLimiter {
 	reserve(budgets: Budget[], amount: number, windowMs: number): Promise<ReserveResult>;
 	// Replaces the reservation by the amount really used; a window that has ended meanwhile is left alone.
 	settle(reservation: Reservation, used: number): Promise<void>;
+	// What is used now, without counting anything: requests as `hit` weighs them (sliding), tokens of this window.
+	peek(
+		requestKeys: string[],
+		tokenKeys: string[],
+		windowMs: number
+	): Promise<{ requests: number[]; tokens: number[] }>;
 	close(): Promise<void>;
+}
+
+// A sliding window's weighted count at `now`, as slidingHit sees it before a hit.
+function slidingUsed(w: SlidingWindow | undefined, now: number, windowMs: number): number {
+	const index = Math.floor(now / windowMs);
+	const current = w?.index === index ? w.count : 0;
+	const previous = w?.index === index ? w.previous : w?.index === index - 1 ? w.count : 0;
+	return Math.ceil(previous * ((windowMs - (now - index * windowMs)) / windowMs) + current);
 }
 
 // Token windows are aligned to the clock, so a settlement finds the window its reservation was made in (by name).
@@ -160,6 +174,22 @@ export class RedisRateLimiter implements RateLimiter {
 		if (delta && keys.length) await this.redis.eval(SETTLE_SCRIPT, keys.length, ...keys, String(delta));
 	}
 
+	async peek(requestKeys: string[], tokenKeys: string[], windowMs: number) {
+		const [sec, micro] = await this.redis.time();
+		const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+		const pipeline = this.redis.pipeline();
+		for (const k of requestKeys) pipeline.hmget(`${this.prefix}:${k}`, "i", "c", "p");
+		for (const k of tokenKeys) pipeline.get(windowOf(`${this.prefix}:${k}`, windowMs, now).key);
+		const answers = ((await pipeline.exec()) ?? []).map(([err, v]) => (err ? null : v));
+		const requests = requestKeys.map((_, i) => {
+			const [wi, c, p] = (answers[i] as (string | null)[] | null) ?? [];
+			const w = wi == null ? undefined : { index: Number(wi), count: Number(c ?? 0), previous: Number(p ?? 0) };
+			return slidingUsed(w, now, windowMs);
+		});
+		const tokens = tokenKeys.map((_, i) => Number(answers[requestKeys.length + i] ?? 0));
+		return { requests, tokens };
+	}
+
 	async close() {
 		this.redis.disconnect();
 	}
@@ -203,6 +233,16 @@ export class MemoryRateLimiter implements RateLimiter {
 			const c = this.windows.get(key);
 			if (c && c.resetAt > now) c.count += Math.ceil(used) - reservation.amount;
 		}
+	}
+
+	async peek(requestKeys: string[], tokenKeys: string[], windowMs: number) {
+		const now = Date.now();
+		const requests = requestKeys.map(k => slidingUsed(this.sliding.get(k), now, windowMs));
+		const tokens = tokenKeys.map(k => {
+			const c = this.windows.get(windowOf(k, windowMs, now).key);
+			return c && c.resetAt > now ? c.count : 0;
+		});
+		return { requests, tokens };
 	}
 
 	async close() {

@@ -43,6 +43,13 @@ export interface RateLimitMethods {
 		onRefused?: (limit: Limit, kind: LimitKind) => Promise<void>
 	): Promise<Reservation | undefined>;
 	settleLimits(reservation: Reservation | undefined, used: number): Promise<void>;
+	peekLimits(limits: Limit[]): Promise<LimitUsage[]>;
+}
+
+// A limit's use in the current window (null: the limit sets no such budget).
+export interface LimitUsage {
+	requests: number | null;
+	tokens: number | null;
 }
 
 type This = Service & RateLimitMethods & { rateLimiter: RateLimiter };
@@ -85,10 +92,25 @@ async function settleLimits(this: This, reservation: Reservation | undefined, us
 		.catch((err: Error) => this.logger.warn(`Could not settle a token reservation: ${err.message}`));
 }
 
+// How much of each limit is used now, read from the same counters admitLimits counts on; counts nothing.
+async function peekLimits(this: This, limits: Limit[]): Promise<LimitUsage[]> {
+	const rpm = limits.filter(l => l.requestsPerMinute);
+	const tpm = limits.filter(l => l.tokensPerMinute);
+	const used = await this.rateLimiter.peek(
+		rpm.map(l => `rpm:${l.key}`),
+		tpm.map(l => `tpm:${l.key}`),
+		WINDOW_MS
+	);
+	return limits.map(l => ({
+		requests: l.requestsPerMinute ? used.requests[rpm.indexOf(l)] : null,
+		tokens: l.tokensPerMinute ? used.tokens[tpm.indexOf(l)] : null
+	}));
+}
+
 // `prefix` separates this module's counters from other modules' (a Redis key prefix under the namespace).
 export function RateLimitMixin(prefix: string): Partial<ServiceSchema> {
 	return {
-		methods: { admitLimits, settleLimits },
+		methods: { admitLimits, settleLimits, peekLimits },
 		created(this: Service) {
 			const config = getConfig();
 			(this as This).rateLimiter = createRateLimiter(config.redisUrl, `${config.namespace}:${prefix}`);

@@ -39,6 +39,7 @@ import { createNodeFetch } from "./transport";
 import { costOf, usageOf, Usage, estimateTokens } from "./usage";
 import * as R from "./ai.responses";
 import { logActions } from "./logs";
+import { limitSubject, limitUsageActions } from "./limit-usage";
 
 const ORG_CONFIG_TTL_MS = 30_000;
 const ORG_CONFIG_MAX = 10_000;
@@ -255,7 +256,8 @@ const AiService: ServiceSchema = {
 		},
 
 		// The completion log: list, one entry, statistics and CSV export (services/ai/logs.ts).
-		...logActions
+		...logActions,
+		...limitUsageActions
 	},
 
 	methods: {
@@ -364,13 +366,7 @@ const AiService: ServiceSchema = {
 			const limits: Limit[] = [];
 			for (const l of run.cfg.limits) {
 				if (l.model && l.model !== model && l.model !== run.target.requested) continue;
-				const { org, auth } = run;
-				const bySubject: Record<string, string | undefined> = {
-					organization: org,
-					user: auth.userId,
-					api_key: auth.apiKeyId
-				};
-				const subject = l.scope in bySubject ? bySubject[l.scope] : `${org}:${model}`;
+				const subject = limitSubject(l, run.org, run.auth, model);
 				if (!subject) continue;
 				const scope = l.model ? `${l.scope}:${l.model}` : l.scope;
 				const perMinute = { requestsPerMinute: l.requests_per_minute, tokensPerMinute: l.tokens_per_minute };

@@ -1,7 +1,7 @@
 // The completion log as a client reads it, over a real gateway and PostgreSQL: one entry with its stored request
 // and answer (only when the organization keeps content), filters by API key and status, statistics per hour and
 // model computed in SQL, a streamed CSV export with the same filters; another organization reaches none of it.
-import { describeWith, createTestDatabase, uniqueNamespace } from "../helpers/infra";
+import { describeWith, createTestDatabase, uniqueNamespace, REDIS_URL } from "../helpers/infra";
 import { startGateway, http, register, TestGateway, Member } from "../helpers/gateway";
 import { FakeOpenAI } from "../helpers/fake-openai";
 import { waitUntil } from "../helpers/wait";
@@ -10,10 +10,11 @@ const FILES = [
 	"services/secrets/secrets.service.ts",
 	"services/ai/ai.service.ts",
 	"services/ai/providers.service.ts",
-	"services/ai/deployments.service.ts"
+	"services/ai/deployments.service.ts",
+	"services/ai/limits.service.ts"
 ];
 
-describeWith(["postgres"])("completion log: detail, filters, stats, CSV", () => {
+describeWith(["postgres", "redis"])("completion log: detail, filters, stats, CSV; rate limit usage", () => {
 	const up = new FakeOpenAI();
 	let db: Awaited<ReturnType<typeof createTestDatabase>>;
 	let gw: TestGateway;
@@ -34,6 +35,8 @@ describeWith(["postgres"])("completion log: detail, filters, stats, CSV", () => 
 			{
 				DATABASE_URL: db.url,
 				NAMESPACE: uniqueNamespace("logs"),
+				// The rate limit counters live in Redis, as in a cluster.
+				REDIS_URL,
 				AI_LOG_BATCH_MS: "0",
 				AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1"
 			},
@@ -136,5 +139,33 @@ describeWith(["postgres"])("completion log: detail, filters, stats, CSV", () => 
 		expect(csv.text).not.toContain("six times seven");
 		const theirs = await http(gw.port, "GET", "/api/ai/logs/export", asB());
 		expect(theirs.text.trim().split("\r\n")).toHaveLength(1);
+	});
+
+	test("rate limits show what the caller has used of each in the current minute", async () => {
+		const limit = (body: object) => http(gw.port, "POST", "/api/ai/rate-limits", { ...asA(), body });
+		const org = await limit({ scope: "organization", requests_per_minute: 100, tokens_per_minute: 100000 });
+		const perKey = await limit({ scope: "api_key", requests_per_minute: 10 });
+		const perModel = await limit({ scope: "model", model: "fast", requests_per_minute: 20 });
+		for (const r of [org, perKey, perModel]) expect(r.status).toBe(200);
+		for (let i = 0; i < 3; i++) expect((await chat(keyA.key, "fast", `hello ${i}`)).status).toBe(200);
+		expect((await chat(keyB.key, "fast", "from the other key")).status).toBe(200);
+
+		const asSession = await http(gw.port, "GET", "/api/ai/rate-limit-usage", asA());
+		expect(asSession.status).toBe(200);
+		const byId = (rows: any[]) => Object.fromEntries(rows.map(r => [r.id, r]));
+		const s = byId(asSession.body);
+		expect(s[org.body.id]).toMatchObject({ subject: "organization", requests_per_minute: 100, requests_used: 4 });
+		expect(s[org.body.id].tokens_used).toBeGreaterThan(0);
+		expect(s[perModel.body.id]).toMatchObject({ subject: "fast", requests_used: 4 });
+		// A session has no API key of its own: a per-key limit has no counter to show it.
+		expect(s[perKey.body.id]).toMatchObject({ subject: null, requests_used: null, requests_per_minute: 10 });
+
+		const asKey = byId((await http(gw.port, "GET", "/api/ai/rate-limit-usage", { token: keyA.key })).body);
+		expect(asKey[perKey.body.id]).toMatchObject({ subject: "this API key", requests_used: 3 });
+
+		// Reading the usage counts nothing.
+		const again = byId((await http(gw.port, "GET", "/api/ai/rate-limit-usage", asA())).body);
+		expect(again[org.body.id].requests_used).toBe(4);
+		expect((await http(gw.port, "GET", "/api/ai/rate-limit-usage", asB())).body).toEqual([]);
 	});
 });

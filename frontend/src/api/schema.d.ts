@@ -388,6 +388,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ai/rate-limit-usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ai.limitUsage
+         * @description Requires permission `ai:read` (See models, providers, routing, limits, settings and the completion log); held by default by owner, admin, member, viewer.
+         */
+        get: operations["ai.limitUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/ai/rate-limits": {
         parameters: {
             query?: never;
@@ -1614,6 +1634,18 @@ export interface components {
             permission: "read" | "write";
             /** Format: uuid */
             secretId: string | null;
+        };
+        RateLimitUsage: {
+            /** Format: uuid */
+            id: string;
+            model: string | null;
+            requests_per_minute: number | null;
+            requests_used: number | null;
+            scope: string;
+            subject: string | null;
+            tokens_per_minute: number | null;
+            tokens_used: number | null;
+            window_seconds: number;
         };
         Revealed: {
             environment: string;
@@ -3622,6 +3654,53 @@ export interface operations {
             };
             /** @description Invalid parameters; `fields` names them */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ai.limitUsage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimitUsage"][];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
