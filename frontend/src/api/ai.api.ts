@@ -1,7 +1,7 @@
 // ai module: /api/ai. The organization's LLM gateway: providers (OpenAI-compatible endpoints whose API key is the
 // NAME of a secret in the vault, never a value), deployments of models on them with prices, presets, routing rules,
 // fallback chains, rate limits, settings, and the completion log. Chat itself streams over the socket (stores/ai.ts).
-import { api, crud, type Schema } from "@/lib/api";
+import { api, crud, download, type Schema } from "@/lib/api";
 
 export type { Page } from "@/lib/api";
 
@@ -80,11 +80,16 @@ export interface LogQuery {
 	model?: string;
 	status?: LogStatus;
 	userId?: string;
+	apiKeyId?: string;
 	from?: string;
 	to?: string;
 	limit?: number;
 }
 export type LogTotals = Schema<"LogTotals">;
+export type CompletionLogDetail = Schema<"CompletionLogDetail">;
+export type LogStats = Schema<"LogStats">;
+export type LogBucket = LogStats["bucket"];
+export type RateLimitUsage = Schema<"RateLimitUsage">;
 
 export const aiApi = {
 	providers: crud<Provider, ProviderInput>("/ai/providers"),
@@ -97,5 +102,10 @@ export const aiApi = {
 	models: () => api.get<AvailableModel[]>("/ai/models"),
 	settings: () => api.get<AiSettings>("/ai/settings"),
 	configure: (body: Partial<AiSettings>) => api.patch<AiSettings>("/ai/settings", body),
-	logs: (query: LogQuery = {}) => api.get<{ rows: CompletionLog[]; totals: LogTotals }>("/ai/logs", { ...query })
+	logs: (query: LogQuery = {}) => api.get<{ rows: CompletionLog[]; totals: LogTotals }>("/ai/logs", { ...query }),
+	log: (id: string) => api.get<CompletionLogDetail>(`/ai/logs/${encodeURIComponent(id)}`),
+	logStats: (query: Omit<LogQuery, "limit"> & { bucket: LogBucket }) =>
+		api.get<LogStats>("/ai/logs/stats", { ...query }),
+	exportLogs: (query: Omit<LogQuery, "limit">) => download("/ai/logs/export", { ...query }),
+	rateLimitUsage: () => api.get<RateLimitUsage[]>("/ai/rate-limit-usage")
 };

@@ -137,6 +137,16 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
 	return parse<T>(res);
 }
 
+// A file the API streams (a CSV export), with the same credentials and one refresh like every call.
+export async function download(path: string, query?: Query): Promise<Blob> {
+	const token = hooks?.accessToken();
+	let res = await send("GET", path, { query }, token);
+	if (res.status === 401 && token && (await refreshSession(token)))
+		res = await send("GET", path, { query }, hooks?.accessToken());
+	if (!res.ok) return parse<never>(res);
+	return res.blob();
+}
+
 export const api = {
 	get: <T>(path: string, query?: Query, opts: Omit<RequestOptions, "query"> = {}) =>
 		request<T>("GET", path, { ...opts, query }),

@@ -15,8 +15,11 @@ import {
 	type AvailableModel,
 	type CompletionLog,
 	type LogQuery,
+	type LogBucket,
+	type LogStats,
 	type LogStatus,
-	type LogTotals
+	type LogTotals,
+	type RateLimitUsage
 } from "@/api/ai.api";
 
 // ---- Playground types -------------------------------------------------------------------------------------------
@@ -168,6 +171,7 @@ export const useAiStore = defineStore("ai", () => {
 		model: string;
 		status: LogStatus | "";
 		userId: string;
+		apiKeyId: string;
 		from: string;
 		to: string;
 		limit: number;
@@ -175,12 +179,16 @@ export const useAiStore = defineStore("ai", () => {
 		model: "",
 		status: "",
 		userId: "",
+		apiKeyId: "",
 		from: "",
 		to: "",
 		limit: 100
 	});
 	const logs = ref<CompletionLog[] | null>(null);
 	const logTotals = ref<LogTotals | null>(null);
+	const logStats = ref<LogStats | null>(null);
+	// Each rate limit's use in the current minute (GET /ai/rate-limit-usage).
+	const rateLimitUsage = ref<RateLimitUsage[] | null>(null);
 
 	// The playground: settings and the conversation.
 	const playground = reactive({ model: "", temperature: 0.7, useTemperature: true, system: "" });
@@ -196,7 +204,9 @@ export const useAiStore = defineStore("ai", () => {
 		models.value = null;
 		logs.value = null;
 		logTotals.value = null;
-		Object.assign(logFilters, { model: "", status: "", userId: "", from: "", to: "", limit: 100 });
+		logStats.value = null;
+		rateLimitUsage.value = null;
+		Object.assign(logFilters, { model: "", status: "", userId: "", apiKeyId: "", from: "", to: "", limit: 100 });
 		stopAll("Switched organization.");
 		turns.value = [];
 		playground.model = "";
@@ -242,12 +252,13 @@ export const useAiStore = defineStore("ai", () => {
 
 	// Only the answer to the latest request is shown, however the responses arrive.
 	let logRequest = 0;
-	async function loadLogs() {
-		const mine = ++logRequest;
-		const q: LogQuery = { limit: logFilters.limit };
+	// The filters as the API takes them; the list, the charts and the export share them.
+	function logQuery(): Omit<LogQuery, "limit"> {
+		const q: Omit<LogQuery, "limit"> = {};
 		if (logFilters.model) q.model = logFilters.model;
 		if (logFilters.status) q.status = logFilters.status;
 		if (logFilters.userId) q.userId = logFilters.userId;
+		if (logFilters.apiKeyId) q.apiKeyId = logFilters.apiKeyId;
 		// Dates are days in the user's time zone: from its start, to the end of the "to" day.
 		if (logFilters.from) q.from = new Date(`${logFilters.from}T00:00:00`).toISOString();
 		if (logFilters.to) {
@@ -255,8 +266,13 @@ export const useAiStore = defineStore("ai", () => {
 			end.setDate(end.getDate() + 1);
 			q.to = end.toISOString();
 		}
+		return q;
+	}
+
+	async function loadLogs() {
+		const mine = ++logRequest;
 		await load(
-			() => aiApi.logs(q),
+			() => aiApi.logs({ ...logQuery(), limit: logFilters.limit }),
 			r => {
 				if (mine !== logRequest) return;
 				logs.value = r.rows;
@@ -264,6 +280,23 @@ export const useAiStore = defineStore("ai", () => {
 			}
 		);
 	}
+
+	let statsRequest = 0;
+	async function loadLogStats(bucket: LogBucket) {
+		const mine = ++statsRequest;
+		await load(
+			() => aiApi.logStats({ ...logQuery(), bucket }),
+			r => mine === statsRequest && (logStats.value = r)
+		);
+	}
+
+	const exportLogs = () => aiApi.exportLogs(logQuery());
+	const loadLogEntry = (id: string) => aiApi.log(id);
+	const loadRateLimitUsage = () =>
+		load(
+			() => aiApi.rateLimitUsage(),
+			u => (rateLimitUsage.value = u)
+		);
 
 	// ---- Playground: the chat stream ---------------------------------------------------------------------------
 
@@ -399,6 +432,8 @@ export const useAiStore = defineStore("ai", () => {
 		logFilters,
 		logs,
 		logTotals,
+		logStats,
+		rateLimitUsage,
 		playground,
 		turns,
 		running,
@@ -431,6 +466,10 @@ export const useAiStore = defineStore("ai", () => {
 		loadSettings,
 		configure,
 		loadLogs,
+		loadLogStats,
+		exportLogs,
+		loadLogEntry,
+		loadRateLimitUsage,
 
 		send,
 		stop,
