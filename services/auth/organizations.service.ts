@@ -13,7 +13,11 @@ import { broadcast } from "../../lib/events/broadcast";
 import { announceChange, type ChangeAction } from "../../lib/live";
 
 // The member list changed: pages showing it read it again.
-function announceMember(ctx: Context, user: { id: string; name?: string | null; email?: string }, action: ChangeAction) {
+function announceMember(
+	ctx: Context,
+	user: { id: string; name?: string | null; email?: string },
+	action: ChangeAction
+) {
 	announceChange(ctx.broker, ctx, {
 		entity: "members",
 		noun: "member",

@@ -49,7 +49,9 @@ describeWithBrowser()("live pages and permission-aware buttons (browser)", () =>
 				body: JSON.stringify(u)
 			});
 			const json = await r.json();
-			if (u === ana) (({ accessToken: token } = json), (org = json.organization.id));
+			if (u !== ana) continue;
+			token = json.accessToken;
+			org = json.organization.id;
 		}
 		await asAna("POST", `/api/auth/organizations/${org}/members`, { email: ben.email, role: "member" });
 		benPage = ui.watch(await (await ui.browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage());
