@@ -1,6 +1,6 @@
 // The secrets UI as people use it: the built web UI served by an embedded platform process, driven in headless
 // Chromium. An owner creates a secret in production, reveals it, edits it (and meets a concurrent change), rolls
-// back, checks the audit chain, imports and exports a .env; a viewer sees names but needs a grant to read a value.
+// back, checks the audit chain, imports and exports a .env; a viewer sees names, is offered Reveal only once granted.
 // Skipped when no Chromium is installed (CHROMIUM_PATH, default /usr/bin/chromium), unless REQUIRE_BROWSER=1.
 import fs from "fs";
 import path from "path";
@@ -282,9 +282,14 @@ describeWithBrowser()("secrets UI (browser)", () => {
 		// Writing needs secrets:write, which viewers do not hold (the API refuses it too, grant or not).
 		expect(await viewerPage.getByTestId("secret-new").count()).toBe(0);
 
+		// Without a grant the Reveal button is not offered: disabled, saying which grant is missing.
 		const r = row(viewerPage, "DATABASE_URL");
-		await r.getByTestId("secret-reveal").click();
-		await r.getByTestId("secret-need-grant").filter({ hasText: "You need a grant to read this value" }).waitFor();
+		const reveal = r.getByTestId("secret-reveal");
+		await viewerPage.waitForFunction(
+			() => !!document.querySelector('[data-testid="secret-row"] [data-testid="secret-reveal"][disabled]')
+		);
+		expect(await reveal.getAttribute("title")).toMatch(/You need a read grant on production\/DATABASE_URL/);
+		expect(await r.getByTestId("secret-edit").count()).toBe(0);
 		expect(await r.getByTestId("secret-value-text").count()).toBe(0);
 		await shot(viewerPage, "8-viewer-needs-grant");
 	});
@@ -305,7 +310,9 @@ describeWithBrowser()("secrets UI (browser)", () => {
 		expect(await grant.textContent()).toContain("production/DATABASE_URL");
 		await shot(page, "9-grant");
 
+		// The viewer's open page learns of the grant (a live notice) and offers Reveal, without a reload.
 		const r = row(viewerPage, "DATABASE_URL");
+		await r.locator('[data-testid="secret-reveal"]:not([disabled])').waitFor();
 		await r.getByTestId("secret-reveal").click();
 		await r.getByTestId("secret-value-text").filter({ hasText: V1 }).waitFor();
 		expect(await r.getByTestId("secret-need-grant").count()).toBe(0);
@@ -313,8 +320,7 @@ describeWithBrowser()("secrets UI (browser)", () => {
 
 		// The grant is for that secret only.
 		const other = row(viewerPage, "REDIS_URL");
-		await other.getByTestId("secret-reveal").click();
-		await other.getByTestId("secret-need-grant").waitFor();
+		expect(await other.getByTestId("secret-reveal").isDisabled()).toBe(true);
 		await viewerContext.close();
 	});
 
