@@ -104,4 +104,27 @@ describeWith(["postgres", "redis"])("live notices", () => {
 		expect(keyNotice(vicSocket)).toEqual([]);
 		expect(JSON.stringify(seen.get(anaSocket))).not.toContain(key.body.key);
 	});
+
+	test("a new member is announced to the organization's readers, a role change too; the other organization hears nothing", async () => {
+		const vicSocket = await listen(viewer, ana.organization.id);
+		const otherSocket = await listen(other);
+		const dora = await register(gw.port, "dora@live.test");
+		const org = ana.organization.id;
+		const added = await as(ana, "POST", `/api/auth/organizations/${org}/members`, {
+			email: "dora@live.test",
+			role: "viewer"
+		});
+		expect(added.status).toBe(200);
+		const changed = await as(ana, "PATCH", `/api/auth/organizations/${org}/members/${dora.user.id}`, {
+			role: "member"
+		});
+		expect(changed.status).toBe(200);
+		await settle();
+		const notices = seen.get(vicSocket)!.filter(n => n.entity === "members");
+		expect(notices).toEqual([
+			expect.objectContaining({ id: dora.user.id, action: "created", label: "dora" }),
+			expect.objectContaining({ id: dora.user.id, action: "updated", label: "dora" })
+		]);
+		expect(seen.get(otherSocket)).toEqual([]);
+	});
 });

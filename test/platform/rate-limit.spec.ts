@@ -88,3 +88,31 @@ describeWith(["redis"])("sliding-window request limits in Redis", () => {
 		}
 	);
 });
+
+// What the rate limits page shows: `peek` reads the counters `hit` and `reserve` keep, counting nothing itself.
+describe.each([
+	["memory", () => new MemoryRateLimiter() as RateLimiter],
+	["redis", () => new RedisRateLimiter(REDIS_URL, uniqueNamespace("peek")) as RateLimiter]
+])("peek (%s)", (kind, make) => {
+	const available = kind === "memory" || (process.env.INFRA_AVAILABLE ?? "").split(",").includes("redis");
+	(available ? test : test.skip)(
+		"reads requests and reserved tokens of the current window without counting",
+		async () => {
+			const limiter = make();
+			const window = 60_000;
+			try {
+				const minute = Math.floor(Date.now() / window);
+				for (let i = 0; i < 3; i++) await limiter.hit("rpm:a", 100, window);
+				await limiter.reserve([{ key: "tpm:a", limit: 1000 }], 120, window);
+				const first = await limiter.peek(["rpm:a", "rpm:none"], ["tpm:a", "tpm:none"], window);
+				const again = await limiter.peek(["rpm:a"], ["tpm:a"], window);
+				// Exact within one clock minute (a test straddling a minute's edge sees the weighted remainder).
+				if (Math.floor(Date.now() / window) === minute)
+					expect(first).toEqual({ requests: [3, 0], tokens: [120, 0] });
+				expect(again).toEqual({ requests: [first.requests[0]], tokens: [first.tokens[0]] });
+			} finally {
+				await limiter.close();
+			}
+		}
+	);
+});
