@@ -1,6 +1,6 @@
 // Pages that keep up, as two members of one organization see them in two browsers: when Ana creates a team, a secret
-// or a provider, Ben's open list shows it without a reload and a toast says who did what; Carl, in another
-// organization, sees nothing of it. Ben, a member without a grant, is shown "New secret" disabled with the reason,
+// or a provider, Ben's open list (and the playground's models) shows it without a reload and a toast says who did
+// what; Carl, in another organization, sees nothing of it. Ben, a member without a grant, is shown "New secret" disabled with the reason,
 // and enabled as soon as Ana grants him write access, again without a reload.
 import path from "path";
 import type { Page } from "playwright-core";
@@ -117,6 +117,17 @@ describeWithBrowser()("live pages and permission-aware buttons (browser)", () =>
 		await asAna("POST", "/api/ai/providers", { name: "Local LLM", base_url: "http://127.0.0.1:9/v1" });
 		await benPage.locator('[data-testid="provider-card"][data-name="Local LLM"]').waitFor();
 		await toast(benPage, "Ana created provider Local LLM").waitFor();
+
+		// The playground's model list follows too: a model Ana deploys can be picked at once.
+		await open(benPage, "ai-playground", "Playground");
+		await benPage.getByTestId("playground-no-models").waitFor();
+		const provider = (await asAna("GET", "/api/ai/providers")).rows[0];
+		await asAna("POST", "/api/ai/deployments", {
+			provider_id: provider.id,
+			name: "live-model",
+			provider_model: "m"
+		});
+		await benPage.locator('[data-testid="chat-model"] option[value="live-model"]').waitFor({ state: "attached" });
 		expect(await carlPage.getByTestId("toast").count()).toBe(0);
 		expect(ui!.pageErrors).toEqual([]);
 	});

@@ -67,10 +67,12 @@ export function useCrud<T extends { id: string }, In>(source: CrudSource<T, In>,
 		items.value = null;
 		error.value = null;
 	});
-	// Another member's change: a list already shown is read again (one never opened stays unloaded).
+	// Another member's change: a list already shown is read again (one never opened stays unloaded), and what
+	// depends on it learns of the change either way.
 	if (source.entity)
-		useLive(source.entity, () => {
-			if (items.value) return load().then(() => changed?.());
+		useLive(source.entity, async () => {
+			if (items.value) await load();
+			changed?.();
 		});
 
 	async function load(): Promise<T[]> {

@@ -151,8 +151,11 @@ export const useAiStore = defineStore("ai", () => {
 
 	const settings = ref<AiSettings | null>(null);
 	const models = ref<AvailableModel[] | null>(null);
-	// The configuration tables (the list of model names changes with each write).
-	const forgetModels = () => (models.value = null);
+	// The configuration tables: the list of model names changes with each write, ours or another member's; a list
+	// shown is read again (the old one stays until the new one is there).
+	const forgetModels = () => {
+		if (models.value) loadModels().catch(() => (models.value = null));
+	};
 	const providerOps = useCrud(aiApi.providers, forgetModels);
 	const deploymentOps = useCrud(aiApi.deployments, forgetModels);
 	const presetOps = useCrud(aiApi.presets, forgetModels);
