@@ -672,7 +672,9 @@ const AiService: ServiceSchema = {
 						provider,
 						firstTokenMs: firstTokenAt - run.started,
 						usage: partial,
-						cost: costOf(partial, deployment)
+						cost: costOf(partial, deployment),
+						// What arrived before the break, kept like a whole answer (storeContent).
+						response: { content: text }
 					});
 					// Tokens were sent already: the client gets an error, never a clean finish.
 					if (!gone)
@@ -698,7 +700,8 @@ const AiService: ServiceSchema = {
 								provider,
 								firstTokenMs: firstTokenAt - run.started,
 								usage: partial,
-								cost: costOf(partial, deployment)
+								cost: costOf(partial, deployment),
+								response: { content: text }
 							})
 							.catch(() => undefined);
 					}

@@ -49,7 +49,7 @@ describeWith(["postgres", "redis"])("completion log: detail, filters, stats, CSV
 			body: { name: "Fake", base_url: upstream }
 		});
 		expect(provider.status).toBe(200);
-		for (const name of ["fast", "broken"])
+		for (const name of ["fast", "broken", "cut"])
 			expect(
 				(
 					await http(gw.port, "POST", "/api/ai/deployments", {
@@ -60,6 +60,7 @@ describeWith(["postgres", "redis"])("completion log: detail, filters, stats, CSV
 			).toBe(200);
 		up.set("broken", { status: 500 });
 		up.set("fast", { content: "the answer is 42" });
+		up.set("cut", { content: "alpha beta gamma delta", cutAfterChunks: 2, chunkDelayMs: 50 });
 		keyA = (await http(gw.port, "POST", "/api/auth/api-keys", { ...asA(), body: { name: "laptop" } })).body;
 		keyB = (await http(gw.port, "POST", "/api/auth/api-keys", { ...asA(), body: { name: "ci" } })).body;
 	}, 60_000);
@@ -106,12 +107,29 @@ describeWith(["postgres", "redis"])("completion log: detail, filters, stats, CSV
 		expect((await http(gw.port, "GET", "/api/ai/logs/not-an-id", asA())).status).toBe(404);
 	});
 
+	test("a stream cut short keeps what arrived as its answer", async () => {
+		const r = await http(gw.port, "POST", "/v1/chat/completions", {
+			token: keyA.key,
+			body: { model: "cut", stream: true, messages: [{ role: "user", content: "count" }] }
+		});
+		expect(r.text).toContain("alpha");
+		const row = await waitUntil(
+			"the cut stream's row",
+			() => http(gw.port, "GET", "/api/ai/logs?model=cut", asA()),
+			x => x.body.rows?.length === 1
+		);
+		const detail = await http(gw.port, "GET", `/api/ai/logs/${row.body.rows[0].id}`, asA());
+		expect(detail.body.status).toBe("error");
+		expect(detail.body.response_body).toEqual({ content: "alpha beta " });
+		expect(detail.body.request_body.messages).toEqual([{ role: "user", content: "count" }]);
+	});
+
 	test("filters by API key and status; stats per hour and model; CSV export with the same filters", async () => {
 		expect((await chat(keyB.key, "broken", "fails")).status).toBeGreaterThanOrEqual(500);
 		await waitUntil(
-			"the failed row",
+			"the failed rows (this one and the cut stream)",
 			() => http(gw.port, "GET", "/api/ai/logs?status=error", asA()),
-			r => r.body.rows?.length === 1
+			r => r.body.rows?.length === 2
 		);
 		const byKey = await http(gw.port, "GET", `/api/ai/logs?apiKeyId=${keyB.id}`, asA());
 		expect(byKey.body.rows.map((r: any) => [r.api_key_name, r.status])).toEqual([["ci", "error"]]);
