@@ -18,6 +18,7 @@ import VaultActions from "./vault";
 import VersionActions from "./versions";
 import GrantActions from "./grants";
 import TransferActions from "./transfer";
+import EnvironmentActions from "./environments";
 
 const SecretsService: ServiceSchema = {
 	name: "secrets",
@@ -49,7 +50,8 @@ const SecretsService: ServiceSchema = {
 		VaultActions,
 		VersionActions,
 		GrantActions,
-		TransferActions
+		TransferActions,
+		EnvironmentActions
 	],
 	dependencies: ["teams"],
 	settings: { rest: "/secrets" },

@@ -1171,6 +1171,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/secrets/audit/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * secrets.audit.export
+         * @description Requires permission `secrets:manage` (Every secret without grants; delete, restore, destroy versions, grants, audit, import, export); held by default by owner, admin.
+         */
+        get: operations["secrets.audit.export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/secrets/audit/verify": {
         parameters: {
             query?: never;
@@ -1185,6 +1205,46 @@ export interface paths {
          * @description Requires permission `secrets:manage` (Every secret without grants; delete, restore, destroy versions, grants, audit, import, export); held by default by owner, admin.
          */
         post: operations["secrets.audit.verify"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/secrets/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * secrets.compare
+         * @description Requires permission `secrets:read` (See secret names, metadata, versions and vault settings); held by default by owner, admin, member, viewer.
+         */
+        get: operations["secrets.compare"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/secrets/environments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * secrets.environments
+         * @description Requires permission `secrets:read` (See secret names, metadata, versions and vault settings); held by default by owner, admin, member, viewer.
+         */
+        get: operations["secrets.environments"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1496,6 +1556,16 @@ export interface components {
             object: "model";
             owned_by: string;
         };
+        Comparison: {
+            environments: string[];
+            rows: {
+                name: string;
+                same: boolean | null;
+                versions: {
+                    [key: string]: number | null;
+                };
+            }[];
+        };
         CompletionLog: {
             /** Format: uuid */
             api_key_id: string | null;
@@ -1525,6 +1595,12 @@ export interface components {
             stream: boolean;
             /** Format: uuid */
             user_id: string | null;
+        };
+        EnvironmentCount: {
+            count: number;
+            environment: string;
+            /** Format: date-time */
+            updated_at: string | null;
         };
         Error: {
             error: {
@@ -7108,8 +7184,14 @@ export interface operations {
     "secrets.audit": {
         parameters: {
             query?: {
+                action?: string;
+                actor?: string;
                 before?: number;
+                from?: string;
                 limit?: number;
+                outcome?: "success" | "denied" | "error";
+                search?: string;
+                to?: string;
             };
             header?: never;
             path?: never;
@@ -7124,6 +7206,69 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEntry"][];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "secrets.audit.export": {
+        parameters: {
+            query?: {
+                action?: string;
+                actor?: string;
+                from?: string;
+                outcome?: "success" | "denied" | "error";
+                search?: string;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
                 };
             };
             /** @description Missing or invalid credentials */
@@ -7180,6 +7325,112 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditVerification"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "secrets.compare": {
+        parameters: {
+            query: {
+                from: string;
+                to: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comparison"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "secrets.environments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnvironmentCount"][];
                 };
             };
             /** @description Missing or invalid credentials */
