@@ -127,12 +127,14 @@ export async function* sseEvents(
 		rest += chunk.toString();
 		let i: number;
 		while ((i = rest.search(/\r\n|\r|\n/)) >= 0) {
+			// A CR that ends the chunk may be the first half of a CRLF: wait for the next byte.
+			if (rest[i] === "\r" && i === rest.length - 1) break;
 			const line = rest.slice(0, i);
 			rest = rest.slice(rest[i] === "\r" && rest[i + 1] === "\n" ? i + 2 : i + 1);
 			yield* field(line);
 		}
 	}
-	yield* field(rest);
+	yield* field(rest.replace(/\r$/, ""));
 	yield* field("");
 }
 

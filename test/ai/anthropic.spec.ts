@@ -10,7 +10,7 @@ import { FakeOpenAI } from "../helpers/fake-openai";
 import { FakeAnthropic } from "../helpers/fake-anthropic";
 import { waitUntil } from "../helpers/wait";
 
-const AI_FILES = ["secrets/secrets", "ai/ai", "ai/providers", "ai/models", "ai/fallbacks"].map(
+const AI_FILES = ["secrets/secrets", "ai/ai", "ai/providers", "ai/deployments", "ai/fallbacks"].map(
 	s => `services/${s}.service.ts`
 );
 const ANTHROPIC_KEY = "sk-ant-fake-5a7c1e";
