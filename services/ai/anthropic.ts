@@ -217,13 +217,16 @@ export function fromMessage(msg: Json, created = Math.floor(Date.now() / 1000)):
 }
 
 // An Anthropic event stream, one event at a time, as OpenAI chunks: the role on the first, tool calls numbered in
-// the order they open, the finish reason from message_delta, usage in a last chunk without choices.
+// the order they open, the finish reason from message_delta, usage in a last chunk without choices. message_start
+// comes before the model has produced anything, so it yields no chunk: the first chunk is the first token, which is
+// what the router's first-token deadline and fallbacks wait for.
 export class ChunksOfEvents {
 	private id = "";
 	private model: string;
 	private created = Math.floor(Date.now() / 1000);
 	private usage: Json = {};
 	private tools = new Map<number, number>(); // content block index → tool call index
+	private roleSent = false;
 	ended = false;
 
 	constructor(model: string) {
@@ -231,6 +234,10 @@ export class ChunksOfEvents {
 	}
 
 	private chunk(delta: Json, finish: string | null = null): Json {
+		if (!this.roleSent) {
+			delta = { role: "assistant", ...delta };
+			this.roleSent = true;
+		}
 		const choice = { index: 0, delta, finish_reason: finish, logprobs: null };
 		return {
 			id: this.id,
@@ -248,7 +255,7 @@ export class ChunksOfEvents {
 				this.id = m.id ?? this.id;
 				this.model = m.model ?? this.model;
 				this.usage = { ...m.usage };
-				return [this.chunk({ role: "assistant", content: "" })];
+				return [];
 			}
 			case "content_block_start": {
 				const b = event.content_block ?? {};
@@ -276,7 +283,16 @@ export class ChunksOfEvents {
 			}
 			case "message_stop":
 				this.ended = true;
-				return [{ ...this.chunk({}), choices: [], usage: openAiUsage(this.usage) }];
+				return [
+					{
+						id: this.id,
+						object: "chat.completion.chunk",
+						created: this.created,
+						model: this.model,
+						choices: [],
+						usage: openAiUsage(this.usage)
+					}
+				];
 			default:
 				return []; // ping, content_block_stop, and kinds of block OpenAI has no words for (thinking)
 		}

@@ -121,14 +121,13 @@ describe("Anthropic events → OpenAI chunks", () => {
 			{ type: "message_stop" }
 		].flatMap(e => c.next(e));
 		expect(all.map(x => x.choices[0]?.delta ?? x.usage)).toEqual([
-			{ role: "assistant", content: "" },
-			{ content: "Hi" },
+			{ role: "assistant", content: "Hi" },
 			{ tool_calls: [{ index: 0, id: "toolu_a", type: "function", function: { name: "f", arguments: "" } }] },
 			{ tool_calls: [{ index: 0, function: { arguments: '{"a' } }] },
 			{},
 			{ prompt_tokens: 12, completion_tokens: 9, total_tokens: 21, prompt_tokens_details: { cached_tokens: 0 } }
 		]);
-		expect(all[4].choices[0].finish_reason).toBe("length");
+		expect(all[3].choices[0].finish_reason).toBe("length");
 		expect(new Set(all.map(x => x.id))).toEqual(new Set(["msg_1"]));
 		expect(c.ended).toBe(true);
 	});

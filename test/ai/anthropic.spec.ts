@@ -69,12 +69,15 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 		await deploy(claude, "claude-overloaded", "claude-overloaded-up");
 		await deploy(claude, "claude-breaks", "claude-breaks-up");
 		await deploy(claude, "claude-html", "claude-html-up");
+		await deploy(claude, "claude-early", "claude-early-up");
 		await deploy(gpt, "gpt", "gpt-up");
 		await deploy(gpt, "gpt-tools", "gpt-tools-up");
 		await admin("POST", "/api/ai/fallback-chains", { model: "claude-overloaded", fallbacks: ["gpt"] });
+		await admin("POST", "/api/ai/fallback-chains", { model: "claude-early", fallbacks: ["gpt"] });
 		anthropicUp.set("claude-tools-up", { content: "Let me look.", tool: { name: "get_weather", input: WEATHER } });
 		anthropicUp.set("claude-overloaded-up", { status: 529 });
 		anthropicUp.set("claude-breaks-up", { content: "one two three four five", errorAfterDeltas: 2 });
+		anthropicUp.set("claude-early-up", { content: "never said", errorAfterDeltas: 0 });
 		anthropicUp.set("claude-html-up", { raw: { status: 200, contentType: "text/html", body: "<html>hi</html>" } });
 		anthropicUp.set("claude-up", { cacheRead: 7 });
 		openAiUp.set("gpt-tools-up", { toolCall: { name: "get_weather", arguments: JSON.stringify(WEATHER) } });
@@ -256,6 +259,21 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 				Boolean
 			);
 			expect(row.fallback_path).toEqual(["claude-overloaded@anthropic:server_error", "gpt@openai:ok"]);
+		});
+
+		test("an error event after message_start but before the first token: the fallback model streams instead", async () => {
+			const stream = openai.chat.completions.stream({
+				model: "claude-early",
+				messages: [{ role: "user", content: "early" }]
+			});
+			const final = await stream.finalChatCompletion();
+			expect(final.choices[0].message.content).toBe("echo(gpt-up): early");
+			const row = await waitUntil<any>(
+				"the completion log row",
+				async () => (await logs("claude-early"))[0],
+				Boolean
+			);
+			expect(row.fallback_path).toEqual(["claude-early@anthropic:server_error", "gpt@openai:ok"]);
 		});
 
 		test("an error event mid-stream reaches the client as an error, never as a clean finish", async () => {
