@@ -178,6 +178,11 @@ export function toMessagesRequest(body: Json, model: string): Json {
 		});
 	const choice = toolChoice(body.tool_choice);
 	if (choice) out.tool_choice = choice;
+	if (body.parallel_tool_calls === false && choice?.type !== "none")
+		out.tool_choice = { ...(choice ?? { type: "auto" }), disable_parallel_tool_use: true };
+	if (body.n !== undefined && body.n !== 1)
+		throw new Untranslatable("n", "an Anthropic provider answers with one choice");
+	if (body.logprobs) throw new Untranslatable("logprobs", "an Anthropic provider has no log probabilities");
 	const format = body.response_format?.type;
 	if (format && format !== "text")
 		throw new Untranslatable("response_format", `${format} is not available from an Anthropic provider`);
@@ -301,10 +306,12 @@ export class ChunksOfEvents {
 
 // ---- inbound: Messages request → the platform's chat request -------------------------------------------------
 
-function inboundText(blocks: Json[], field: string): string {
+// The text of `blocks`, skipping blocks of the `skip` types; any other kind is refused naming its place.
+function inboundText(blocks: Json[], field: string, skip: string[] = []): string {
 	return blocks
-		.map((b, i) => {
-			if (b.type === "text") return String(b.text ?? "");
+		.flatMap((b, i) => {
+			if (b.type === "text") return [String(b.text ?? "")];
+			if (skip.includes(b.type)) return [];
 			throw new Untranslatable(`${field}[${i}].type`, `${JSON.stringify(b.type)} is not supported here`);
 		})
 		.join("\n");
@@ -365,19 +372,22 @@ export function fromMessagesRequest(body: unknown): { params: Json; stream: bool
 			return;
 		}
 		// Tool results answer the previous assistant turn, so in OpenAI's terms they come first, one message each.
+		// OpenAI's tool messages carry text only: a result's images (a screenshot tool's) follow in the user's turn.
 		const rest: Json[] = [];
+		const images: Json[] = [];
 		blocks.forEach((b, j) => {
 			if (b.type !== "tool_result") return void rest.push(b);
-			const content =
-				b.content === undefined
-					? ""
-					: inboundText(blocksOf(b.content, `${at}.content[${j}].content`), `${at}.content[${j}].content`);
+			const field = `${at}.content[${j}].content`;
+			const parts = b.content === undefined ? [] : blocksOf(b.content, field);
+			images.push(...parts.filter(p => p.type === "image"));
+			const content = inboundText(parts, field, ["image"]);
 			messages.push({
 				role: "tool",
 				tool_call_id: String(b.tool_use_id),
 				content: b.is_error ? `Error: ${content}` : content
 			});
 		});
+		rest.push(...images);
 		if (!rest.length) return;
 		const parts = userParts(rest, `${at}.content`);
 		const textOnly = parts.every(p => p.type === "text");
@@ -402,7 +412,9 @@ export function fromMessagesRequest(body: unknown): { params: Json; stream: bool
 		else if (choice.type in byType) params.tool_choice = byType[choice.type];
 		else throw new Untranslatable("tool_choice.type", "must be auto, any, tool or none");
 	}
-	if (typeof body.metadata?.user_id === "string") params.user = body.metadata.user_id;
+	// An end-user tag only: one longer than the platform keeps is left out rather than failing the request.
+	const user = body.metadata?.user_id;
+	if (typeof user === "string" && user.length <= 200) params.user = user;
 	return { params, stream: body.stream === true };
 }
 
@@ -497,7 +509,10 @@ export class EventsOfChunks {
 
 	next(line: Json): SseEvent[] {
 		if (line.error) {
-			const error = { type: "api_error", message: String(line.error.message ?? "stream interrupted") };
+			const kind = String(line.error.code ?? "");
+			const type =
+				kind === "rate_limit" ? "rate_limit_error" : /timeout/.test(kind) ? "timeout_error" : "api_error";
+			const error = { type, message: String(line.error.message ?? "stream interrupted") };
 			return [{ event: "error", data: { type: "error", error } }];
 		}
 		if (line.done) {

@@ -90,7 +90,15 @@ describe("OpenAI chat request → Messages request", () => {
 		expect(refused({ messages: [badArgs] })).toBe("messages[0].tool_calls[0].function.arguments");
 		expect(refused({ response_format: { type: "json_schema", json_schema: {} } })).toBe("response_format");
 		expect(refused({ tool_choice: { type: "allowed_tools" } })).toBe("tool_choice");
+		expect(refused({ n: 2 })).toBe("n");
+		expect(refused({ logprobs: true })).toBe("logprobs");
 		expect(refused({ seed: 1, presence_penalty: 0.5 })).toBe("accepted");
+		const tools = [{ type: "function", function: { name: "f" } }];
+		const serial = toMessagesRequest(
+			{ messages: [{ role: "user", content: "x" }], tools, parallel_tool_calls: false },
+			"m"
+		);
+		expect(serial.tool_choice).toEqual({ type: "auto", disable_parallel_tool_use: true });
 	});
 });
 
@@ -151,6 +159,14 @@ describe("Messages request → the platform's chat request, and its chunks → A
 							content: [{ type: "text", text: "boom" }],
 							is_error: true
 						},
+						{
+							type: "tool_result",
+							tool_use_id: "t2",
+							content: [
+								{ type: "text", text: "shot:" },
+								{ type: "image", source: { type: "base64", media_type: "image/png", data: "AAAA" } }
+							]
+						},
 						{ type: "text", text: "see" },
 						{ type: "image", source: { type: "url", url: "https://example.com/a.png" } }
 					]
@@ -165,11 +181,13 @@ describe("Messages request → the platform's chat request, and its chunks → A
 			messages: [
 				{ role: "system", content: "Sys." },
 				{ role: "tool", tool_call_id: "t1", content: "Error: boom" },
+				{ role: "tool", tool_call_id: "t2", content: "shot:" },
 				{
 					role: "user",
 					content: [
 						{ type: "text", text: "see" },
-						{ type: "image_url", image_url: { url: "https://example.com/a.png" } }
+						{ type: "image_url", image_url: { url: "https://example.com/a.png" } },
+						{ type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }
 					]
 				}
 			]

@@ -72,6 +72,7 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 		await deploy(claude, "claude-early", "claude-early-up");
 		await deploy(gpt, "gpt", "gpt-up");
 		await deploy(gpt, "gpt-tools", "gpt-tools-up");
+		await deploy(gpt, "gpt-slow", "gpt-slow-up");
 		await admin("POST", "/api/ai/fallback-chains", { model: "claude-overloaded", fallbacks: ["gpt"] });
 		await admin("POST", "/api/ai/fallback-chains", { model: "claude-early", fallbacks: ["gpt"] });
 		anthropicUp.set("claude-tools-up", { content: "Let me look.", tool: { name: "get_weather", input: WEATHER } });
@@ -80,6 +81,7 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 		anthropicUp.set("claude-early-up", { content: "never said", errorAfterDeltas: 0 });
 		anthropicUp.set("claude-html-up", { raw: { status: 200, contentType: "text/html", body: "<html>hi</html>" } });
 		anthropicUp.set("claude-up", { cacheRead: 7 });
+		openAiUp.set("gpt-slow-up", { content: "a b c d e f g h i j k l m n o p", chunkDelayMs: 150 });
 		openAiUp.set("gpt-tools-up", { toolCall: { name: "get_weather", arguments: JSON.stringify(WEATHER) } });
 		apiKey = (await admin("POST", "/api/auth/api-keys", { name: "agent" })).key;
 		openai = new OpenAI({ apiKey, baseURL: `http://127.0.0.1:${gw.port}/v1`, maxRetries: 0 });
@@ -428,6 +430,22 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 				},
 				{ role: "tool", tool_call_id: use.id, content: "sunny" }
 			]);
+		});
+
+		test("a client that aborts the stream cancels the upstream request; the log says cancelled", async () => {
+			const stream = anthropic.messages.stream({
+				model: "gpt-slow",
+				max_tokens: 100,
+				messages: [{ role: "user", content: "slowly" }]
+			});
+			await new Promise<void>(resolve => stream.on("text", () => resolve()));
+			stream.abort();
+			await expect(stream.done()).rejects.toThrow();
+			const seen = openAiUp.requests.find(r => r.model === "gpt-slow-up")!;
+			await waitUntil("the upstream request to be aborted", async () => seen.aborted, Boolean, 5000);
+			expect(seen.finished).toBe(false);
+			const row = await waitUntil<any>("the cancelled log row", async () => (await logs("gpt-slow"))[0], Boolean);
+			expect(row).toMatchObject({ status: "cancelled", stream: true });
 		});
 
 		test("served by the Anthropic provider: both translations, streamed tool use intact", async () => {
