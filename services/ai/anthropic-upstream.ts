@@ -104,7 +104,7 @@ async function translateError(url: string, response: Response): Promise<Response
 
 // Server-sent events from a byte stream: `event:` and `data:` fields, an event per blank line; comments skipped.
 export async function* sseEvents(
-	body: AsyncIterable<Buffer | string>
+	body: AsyncIterable<Buffer | string> | Iterable<Buffer | string>
 ): AsyncGenerator<{ event: string; data: string }> {
 	let rest = "";
 	let event = "";
