@@ -464,9 +464,11 @@ export class EventsOfChunks {
 	private openTool: number | undefined; // the OpenAI tool call index of the open tool block
 	private stop: string | null = null;
 
+	// `inputEstimate`: message_start's input_tokens, before the provider has counted (message_delta says the count).
 	constructor(
 		private id: string,
-		private model: string
+		private model: string,
+		private inputEstimate = 0
 	) {}
 
 	start(): SseEvent[] {
@@ -478,7 +480,7 @@ export class EventsOfChunks {
 			content: [],
 			stop_reason: null,
 			stop_sequence: null,
-			usage: { input_tokens: 0, output_tokens: 0 }
+			usage: { input_tokens: this.inputEstimate, output_tokens: 0 }
 		};
 		return [
 			{ event: "message_start", data: { type: "message_start", message } },

@@ -8,6 +8,7 @@ import { cancelCall } from "../../lib/cancel";
 import type { ModuleRouteThis } from "../../lib/module-routes";
 import { ndjson } from "../../lib/ndjson";
 import { formatError } from "../gateway/errors";
+import { estimateTokens } from "./usage";
 import { EventsOfChunks, fromMessagesRequest, SseEvent, toMessage, Untranslatable } from "./anthropic";
 
 type Req = any;
@@ -84,7 +85,7 @@ async function streamMessage(broker: ServiceBroker, ctx: any, res: Res, params: 
 		"X-Request-Id": requestId,
 		"request-id": requestId
 	});
-	const events = new EventsOfChunks(requestId, params.model);
+	const events = new EventsOfChunks(requestId, params.model, estimateTokens([params.messages, params.tools]));
 	res.write(events.start().map(sse).join(""));
 	try {
 		for await (const line of ndjson(upstream)) {
