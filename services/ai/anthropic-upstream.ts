@@ -7,6 +7,7 @@ import { Readable } from "stream";
 import type { Credentials } from "./upstream";
 import {
 	ANTHROPIC_VERSION,
+	asksJson,
 	ChunksOfEvents,
 	fromMessage,
 	isMessage,
@@ -140,8 +141,8 @@ export async function* sseEvents(
 
 // The upstream's event stream as OpenAI's SSE lines. An error event becomes an error line (the SDK raises it as
 // the upstream's error); a stream that ends before message_stop just ends (the router reports it as cut off).
-async function* chunkLines(body: Readable, model: string): AsyncGenerator<string> {
-	const chunks = new ChunksOfEvents(model);
+async function* chunkLines(body: Readable, model: string, json: boolean): AsyncGenerator<string> {
+	const chunks = new ChunksOfEvents(model, json);
 	try {
 		for await (const sse of sseEvents(body)) {
 			let event: Json;
@@ -206,7 +207,9 @@ export function anthropicFetch(fetch: Fetch, baseUrl: string, credentials: Crede
 				(response.body as unknown as Readable | null)?.destroy?.();
 				throw new NotAnthropic("the upstream's answer is not an Anthropic stream (not text/event-stream)");
 			}
-			const lines = Readable.from(chunkLines(response.body as unknown as Readable, body.model));
+			const lines = Readable.from(
+				chunkLines(response.body as unknown as Readable, body.model, asksJson(request))
+			);
 			return new MadeResponse(url, 200, { "content-type": "text/event-stream" }, lines) as unknown as Response;
 		}
 		let message: unknown;
@@ -216,6 +219,6 @@ export function anthropicFetch(fetch: Fetch, baseUrl: string, credentials: Crede
 			message = undefined;
 		}
 		if (!isMessage(message)) throw new NotAnthropic("the upstream's answer is not an Anthropic message");
-		return made(url, 200, fromMessage(message));
+		return made(url, 200, fromMessage(message, asksJson(request)));
 	};
 }

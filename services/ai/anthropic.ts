@@ -6,6 +6,8 @@
 export const ANTHROPIC_VERSION = "2023-06-01";
 // Anthropic requires an output cap; OpenAI clients often send none.
 export const DEFAULT_MAX_TOKENS = 4096;
+// A response_format is asked of Anthropic as a forced call of a tool of that shape: the call's input is the answer.
+export const JSON_TOOL = "json_response";
 
 type Json = Record<string, any>;
 const isObject = (x: unknown): x is Json => typeof x === "object" && x !== null && !Array.isArray(x);
@@ -184,7 +186,16 @@ export function toMessagesRequest(body: Json, model: string): Json {
 		throw new Untranslatable("n", "an Anthropic provider answers with one choice");
 	if (body.logprobs) throw new Untranslatable("logprobs", "an Anthropic provider has no log probabilities");
 	const format = body.response_format?.type;
-	if (format && format !== "text")
+	if (format === "json_object" || format === "json_schema") {
+		if (out.tools)
+			throw new Untranslatable("response_format", "cannot be combined with tools for an Anthropic provider");
+		const schema = format === "json_schema" ? body.response_format.json_schema?.schema : {};
+		if (!isObject(schema) || (schema.type !== undefined && schema.type !== "object"))
+			throw new Untranslatable("response_format.json_schema.schema", "must describe a JSON object");
+		const description = "Answer with a JSON object of this shape.";
+		out.tools = [{ name: JSON_TOOL, description, input_schema: { ...schema, type: "object" } }];
+		out.tool_choice = { type: "tool", name: JSON_TOOL };
+	} else if (format && format !== "text")
 		throw new Untranslatable("response_format", `${format} is not available from an Anthropic provider`);
 	if (typeof body.user === "string") out.metadata = { user_id: body.user };
 	if (body.stream) out.stream = true;
@@ -197,13 +208,20 @@ export function isMessage(x: unknown): x is Json {
 	return isObject(x) && x.type === "message" && Array.isArray(x.content) && x.content.every(isObject);
 }
 
-export function fromMessage(msg: Json, created = Math.floor(Date.now() / 1000)): Json {
-	const text = msg.content
-		.filter((b: Json) => b.type === "text")
-		.map((b: Json) => b.text ?? "")
-		.join("");
+// `json`: the request asked for a response_format (JSON_TOOL's input is the answer's content).
+export const asksJson = (request: Json) =>
+	request.tool_choice?.type === "tool" && request.tool_choice.name === JSON_TOOL;
+
+export function fromMessage(msg: Json, json = false, created = Math.floor(Date.now() / 1000)): Json {
+	const answer = json ? msg.content.find((b: Json) => b.type === "tool_use" && b.name === JSON_TOOL) : undefined;
+	const text = answer
+		? JSON.stringify(answer.input ?? {})
+		: msg.content
+				.filter((b: Json) => b.type === "text")
+				.map((b: Json) => b.text ?? "")
+				.join("");
 	const calls = msg.content
-		.filter((b: Json) => b.type === "tool_use")
+		.filter((b: Json) => b.type === "tool_use" && b !== answer)
 		.map((b: Json) => ({
 			id: b.id,
 			type: "function",
@@ -216,7 +234,14 @@ export function fromMessage(msg: Json, created = Math.floor(Date.now() / 1000)):
 		object: "chat.completion",
 		created,
 		model: msg.model,
-		choices: [{ index: 0, message, finish_reason: finishOf(msg.stop_reason) ?? "stop", logprobs: null }],
+		choices: [
+			{
+				index: 0,
+				message,
+				finish_reason: answer ? "stop" : (finishOf(msg.stop_reason) ?? "stop"),
+				logprobs: null
+			}
+		],
 		usage: openAiUsage(msg.usage)
 	};
 }
@@ -231,10 +256,14 @@ export class ChunksOfEvents {
 	private created = Math.floor(Date.now() / 1000);
 	private usage: Json = {};
 	private tools = new Map<number, number>(); // content block index → tool call index
+	private answerBlock: number | undefined; // the JSON_TOOL block whose input is the answer (json)
 	private roleSent = false;
 	ended = false;
 
-	constructor(model: string) {
+	constructor(
+		model: string,
+		private json = false
+	) {
 		this.model = model;
 	}
 
@@ -264,6 +293,10 @@ export class ChunksOfEvents {
 			}
 			case "content_block_start": {
 				const b = event.content_block ?? {};
+				if (b.type === "tool_use" && this.json && b.name === JSON_TOOL) {
+					this.answerBlock = event.index;
+					return [];
+				}
 				if (b.type === "tool_use") {
 					const index = this.tools.size;
 					this.tools.set(event.index, index);
@@ -275,6 +308,8 @@ export class ChunksOfEvents {
 			case "content_block_delta": {
 				const d = event.delta ?? {};
 				if (d.type === "text_delta") return [this.chunk({ content: d.text ?? "" })];
+				if (d.type === "input_json_delta" && event.index === this.answerBlock)
+					return d.partial_json ? [this.chunk({ content: d.partial_json })] : [];
 				const index = this.tools.get(event.index);
 				if (d.type === "input_json_delta" && index !== undefined)
 					return [this.chunk({ tool_calls: [{ index, function: { arguments: d.partial_json ?? "" } }] })];
@@ -283,7 +318,8 @@ export class ChunksOfEvents {
 			case "message_delta": {
 				// Counters here are whole-message totals, present only when they apply.
 				for (const [k, v] of Object.entries(event.usage ?? {})) if (v != null) this.usage[k] = v;
-				const finish = finishOf(event.delta?.stop_reason);
+				const stop = event.delta?.stop_reason;
+				const finish = stop === "tool_use" && this.answerBlock !== undefined ? "stop" : finishOf(stop);
 				return finish ? [this.chunk({}, finish)] : [];
 			}
 			case "message_stop":

@@ -88,7 +88,9 @@ describe("OpenAI chat request → Messages request", () => {
 		);
 		const badArgs = { role: "assistant", tool_calls: [{ id: "a", function: { name: "f", arguments: "{oops" } }] };
 		expect(refused({ messages: [badArgs] })).toBe("messages[0].tool_calls[0].function.arguments");
-		expect(refused({ response_format: { type: "json_schema", json_schema: {} } })).toBe("response_format");
+		expect(refused({ response_format: { type: "json_schema", json_schema: { schema: { type: "array" } } } })).toBe(
+			"response_format.json_schema.schema"
+		);
 		expect(refused({ tool_choice: { type: "allowed_tools" } })).toBe("tool_choice");
 		expect(refused({ n: 2 })).toBe("n");
 		expect(refused({ logprobs: true })).toBe("logprobs");

@@ -70,6 +70,7 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 		await deploy(claude, "claude-breaks", "claude-breaks-up");
 		await deploy(claude, "claude-html", "claude-html-up");
 		await deploy(claude, "claude-early", "claude-early-up");
+		await deploy(claude, "claude-json", "claude-json-up");
 		await deploy(gpt, "gpt", "gpt-up");
 		await deploy(gpt, "gpt-tools", "gpt-tools-up");
 		await deploy(gpt, "gpt-slow", "gpt-slow-up");
@@ -78,6 +79,7 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 		anthropicUp.set("claude-tools-up", { content: "Let me look.", tool: { name: "get_weather", input: WEATHER } });
 		anthropicUp.set("claude-overloaded-up", { status: 529 });
 		anthropicUp.set("claude-breaks-up", { content: "one two three four five", errorAfterDeltas: 2 });
+		anthropicUp.set("claude-json-up", { content: "", tool: { name: "json_response", input: WEATHER } });
 		anthropicUp.set("claude-early-up", { content: "never said", errorAfterDeltas: 0 });
 		anthropicUp.set("claude-html-up", { raw: { status: 200, contentType: "text/html", body: "<html>hi</html>" } });
 		anthropicUp.set("claude-up", { cacheRead: 7 });
@@ -249,6 +251,35 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 			expect(final.choices[0].finish_reason).toBe("tool_calls");
 		});
 
+		test("response_format json_schema: parse() and stream() get the JSON, asked of Anthropic as a forced tool call", async () => {
+			const schema = {
+				type: "object",
+				properties: { city: { type: "string" }, days: { type: "integer" }, units: { type: "string" } },
+				required: ["city", "days", "units"],
+				additionalProperties: false
+			};
+			const response_format: OpenAI.ResponseFormatJSONSchema = {
+				type: "json_schema",
+				json_schema: { name: "forecast", schema, strict: true }
+			};
+			const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [{ role: "user", content: "Zürich, 3 days" }];
+			const parsed = await openai.chat.completions.parse({ model: "claude-json", messages, response_format });
+			expect(parsed.choices[0].message.parsed).toEqual(WEATHER);
+			expect(parsed.choices[0].message.tool_calls ?? []).toEqual([]);
+			expect(parsed.choices[0].finish_reason).toBe("stop");
+			expect(anthropicUp.last().body).toMatchObject({
+				tools: [{ name: "json_response", input_schema: schema }],
+				tool_choice: { type: "tool", name: "json_response" }
+			});
+
+			const final = await openai.chat.completions
+				.stream({ model: "claude-json", messages, response_format })
+				.finalChatCompletion();
+			// The stream helper parses only zod formats; the content is the JSON.
+			expect(JSON.parse(final.choices[0].message.content!)).toEqual(WEATHER);
+			expect(final.choices[0].finish_reason).toBe("stop");
+		});
+
 		test("529 overloaded is the upstream's failure: the fallback model serves the request", async () => {
 			const r = await openai.chat.completions.create({
 				model: "claude-overloaded",
@@ -292,15 +323,16 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 		});
 
 		test("refusals: an upstream 400 is quoted, an HTML answer is named, a wrong key is the upstream's 401", async () => {
-			const tooHot = await openai.chat.completions
+			const both = await openai.chat.completions
 				.create({
 					model: "claude",
 					messages: [{ role: "user", content: "x" }],
+					tools: [weatherTool],
 					response_format: { type: "json_object" }
 				})
 				.catch(e => e);
-			expect(tooHot).toBeInstanceOf(OpenAI.BadRequestError);
-			expect(tooHot.message).toMatch(/response_format: json_object is not available from an Anthropic provider/);
+			expect(both).toBeInstanceOf(OpenAI.BadRequestError);
+			expect(both.message).toMatch(/response_format: cannot be combined with tools for an Anthropic provider/);
 
 			const html = await openai.chat.completions
 				.create({ model: "claude-html", messages: [{ role: "user", content: "x" }] })
