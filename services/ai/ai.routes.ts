@@ -7,7 +7,7 @@ import { cancelCall } from "../../lib/cancel";
 import type { ModuleRoute, ModuleRouteThis } from "../../lib/module-routes";
 import { ndjson } from "../../lib/ndjson";
 import { formatError } from "../gateway/errors";
-import { createMessage, isMessagesRequest, sendAnthropicError } from "./messages.route";
+import { countTokens, createMessage, isMessagesRequest, sendAnthropicError } from "./messages.route";
 
 type Req = any;
 type Res = any;
@@ -88,6 +88,7 @@ const routes: ModuleRoute[] = [
 			},
 			// Anthropic's Messages API (messages.route.ts), answering in its own shapes.
 			"POST /messages": createMessage,
+			"POST /messages/count_tokens": countTokens,
 			async "GET /models"(this: ModuleRouteThis, req: Req, res: Res) {
 				try {
 					this.sendJson(res, 200, { object: "list", data: await req.$ctx.call("ai.models") });

@@ -3,6 +3,7 @@
 // chat request (ai.complete, or ai.stream for Anthropic's event stream), so it reaches any provider kind, and is
 // logged and limited like /v1/chat/completions; answers and errors come back in Anthropic's shapes.
 import crypto from "crypto";
+import { Errors } from "moleculer";
 import type { ServiceBroker } from "moleculer";
 import { cancelCall } from "../../lib/cancel";
 import type { ModuleRouteThis } from "../../lib/module-routes";
@@ -64,6 +65,21 @@ export async function createMessage(this: ModuleRouteThis, req: Req, res: Res) {
 	}
 }
 
+// The platform's own estimate (the one its token limits reserve), for agents that size their context with it; the
+// model must be one the caller may use (ai.models, which also makes this need a credential).
+export async function countTokens(this: ModuleRouteThis, req: Req, res: Res) {
+	try {
+		const body = req.body;
+		const { params } = fromMessagesRequest({ ...body, max_tokens: 1, stream: false });
+		const models: { id: string }[] = await req.$ctx.call("ai.models");
+		if (!models.some(m => m.id === params.model))
+			throw new Errors.MoleculerClientError(`model "${params.model}" does not exist`, 404, "MODEL_NOT_FOUND");
+		this.sendJson(res, 200, { input_tokens: estimateTokens([params.messages, params.tools ?? []]) });
+	} catch (err) {
+		sendAnthropicError(req, res, err);
+	}
+}
+
 const sse = (e: SseEvent) => `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;
 
 // Anthropic's event stream from the AI service's NDJSON lines. Nothing is written before the first token is there
@@ -85,7 +101,7 @@ async function streamMessage(broker: ServiceBroker, ctx: any, res: Res, params: 
 		"X-Request-Id": requestId,
 		"request-id": requestId
 	});
-	const events = new EventsOfChunks(requestId, params.model, estimateTokens([params.messages, params.tools]));
+	const events = new EventsOfChunks(requestId, params.model, estimateTokens([params.messages, params.tools ?? []]));
 	res.write(events.start().map(sse).join(""));
 	try {
 		for await (const line of ndjson(upstream)) {

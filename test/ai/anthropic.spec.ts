@@ -503,6 +503,35 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 			expect(anthropicUp.last().body).toMatchObject({ max_tokens: 200, tools: [{ name: "get_weather" }] });
 		});
 
+		test("the beta endpoint (?beta=true, as Claude Code calls it) and count_tokens", async () => {
+			const msg = await anthropic.beta.messages.create({
+				model: "gpt",
+				max_tokens: 20,
+				system: [{ type: "text", text: "Cached system.", cache_control: { type: "ephemeral" } }],
+				messages: [
+					{ role: "user", content: [{ type: "text", text: "beta hi", cache_control: { type: "ephemeral" } }] }
+				],
+				betas: ["interleaved-thinking-2025-05-14"]
+			});
+			expect(msg.content).toEqual([{ type: "text", text: "echo(gpt-up): beta hi" }]);
+
+			const counted = await anthropic.messages.countTokens({
+				model: "gpt",
+				messages: [{ role: "user", content: "x".repeat(400) }],
+				tools: [anthropicTool]
+			});
+			expect(counted.input_tokens).toBeGreaterThan(100);
+			const unknown = await anthropic.messages
+				.countTokens({ model: "nope", messages: [{ role: "user", content: "x" }] })
+				.catch(e => e);
+			expect(unknown).toBeInstanceOf(Anthropic.NotFoundError);
+			const anonymous = await http(gw.port, "POST", "/v1/messages/count_tokens", {
+				body: { model: "gpt", messages: [{ role: "user", content: "x" }] }
+			});
+			expect(anonymous.status).toBe(401);
+			expect(anonymous.body.error.type).toBe("authentication_error");
+		});
+
 		test("an x-api-key or a bearer token; errors in Anthropic's shape with the right status", async () => {
 			const bearer = new Anthropic({ authToken: apiKey, baseURL: `http://127.0.0.1:${gw.port}`, maxRetries: 0 });
 			const msg = await bearer.messages.create({
