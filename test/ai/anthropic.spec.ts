@@ -62,6 +62,13 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 			api_key_secret: "OPENAI_KEY",
 			timeout_ms: 5000
 		});
+		const impatient = await admin("POST", "/api/ai/providers", {
+			name: "anthropic-impatient",
+			kind: "anthropic",
+			base_url: anthropicUrl,
+			api_key_secret: "ANTHROPIC_KEY",
+			timeout_ms: 300
+		});
 		const deploy = (provider: any, name: string, provider_model: string) =>
 			admin("POST", "/api/ai/deployments", { provider_id: provider.id, name, provider_model });
 		await deploy(claude, "claude", "claude-up");
@@ -71,6 +78,7 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 		await deploy(claude, "claude-html", "claude-html-up");
 		await deploy(claude, "claude-early", "claude-early-up");
 		await deploy(claude, "claude-json", "claude-json-up");
+		await deploy(impatient, "claude-hangs", "claude-hangs-up");
 		await deploy(gpt, "gpt", "gpt-up");
 		await deploy(gpt, "gpt-tools", "gpt-tools-up");
 		await deploy(gpt, "gpt-slow", "gpt-slow-up");
@@ -80,6 +88,7 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 		anthropicUp.set("claude-overloaded-up", { status: 529 });
 		anthropicUp.set("claude-breaks-up", { content: "one two three four five", errorAfterDeltas: 2 });
 		anthropicUp.set("claude-json-up", { content: "", tool: { name: "json_response", input: WEATHER } });
+		anthropicUp.set("claude-hangs-up", { hang: true });
 		anthropicUp.set("claude-early-up", { content: "never said", errorAfterDeltas: 0 });
 		anthropicUp.set("claude-html-up", { raw: { status: 200, contentType: "text/html", body: "<html>hi</html>" } });
 		anthropicUp.set("claude-up", { cacheRead: 7 });
@@ -307,6 +316,17 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 				Boolean
 			);
 			expect(row.fallback_path).toEqual(["claude-early@anthropic:server_error", "gpt@openai:ok"]);
+		});
+
+		test("the provider's timeout applies: a silent upstream is a 504 after timeout_ms", async () => {
+			const started = Date.now();
+			const err = await openai.chat.completions
+				.create({ model: "claude-hangs", messages: [{ role: "user", content: "hello?" }] })
+				.catch(e => e);
+			expect(err).toBeInstanceOf(OpenAI.APIError);
+			expect(err.status).toBe(504);
+			expect(err.message).toMatch(/upstream did not answer within 300 ms/);
+			expect(Date.now() - started).toBeLessThan(3000);
 		});
 
 		test("an error event mid-stream reaches the client as an error, never as a clean finish", async () => {
@@ -569,6 +589,15 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 			expect(raw.body).toEqual({
 				type: "error",
 				error: { type: "invalid_request_error", message: expect.stringMatching(/^max_tokens: /) }
+			});
+			const malformed = await http(gw.port, "POST", "/v1/messages", {
+				headers: { "x-api-key": apiKey },
+				raw: "{"
+			});
+			expect(malformed.status).toBe(400);
+			expect(malformed.body).toEqual({
+				type: "error",
+				error: { type: "invalid_request_error", message: "request body is not valid JSON" }
 			});
 
 			const overloaded = await anthropic.messages

@@ -12,6 +12,7 @@ export interface AnthropicBehaviour {
 	status?: number; // answer with this HTTP status in Anthropic's error shape (529: overloaded_error)
 	errorAfterDeltas?: number; // stream: send this many text deltas, then an error event (overloaded_error)
 	cacheRead?: number; // usage.cache_read_input_tokens
+	hang?: boolean; // never answer
 	raw?: { status: number; contentType?: string; body?: string };
 }
 
@@ -78,6 +79,7 @@ export class FakeAnthropic {
 		if (!Array.isArray(body.messages) || !body.messages.length)
 			return this.error(res, 400, "messages: at least one message is required");
 		const b = this.behaviours.get(body.model) ?? {};
+		if (b.hang) return;
 		if (b.raw) {
 			res.writeHead(b.raw.status, b.raw.contentType ? { "Content-Type": b.raw.contentType } : {});
 			return res.end(b.raw.body ?? "");
