@@ -23,10 +23,32 @@ export class NotAnthropic extends Error {}
 
 const MAX_ERROR_TEXT = 300;
 
-// {base}/v1/messages as the Anthropic SDK builds it; a base that already ends in /v1 is taken as meant.
-export function messagesUrl(base: string): string {
+// {base}/v1/<path> as the Anthropic SDK builds it; a base that already ends in /v1 is taken as meant.
+export function apiUrl(base: string, path: string): string {
 	const trimmed = base.replace(/\/+$/, "");
-	return /\/v1$/.test(trimmed) ? `${trimmed}/messages` : `${trimmed}/v1/messages`;
+	return /\/v1$/.test(trimmed) ? `${trimmed}/${path}` : `${trimmed}/v1/${path}`;
+}
+export const messagesUrl = (base: string) => apiUrl(base, "messages");
+
+// Anthropic's model list ({data: [{id, display_name, created_at}]}) as OpenAI's, for whoever lists a provider's models.
+async function translateModels(url: string, response: Response): Promise<Response> {
+	if (!response.ok) return translateError(url, response);
+	let body: any;
+	try {
+		body = await response.json();
+	} catch {
+		body = undefined;
+	}
+	if (!Array.isArray(body?.data)) throw new NotAnthropic("the upstream's answer is not an Anthropic model list");
+	const data = body.data
+		.filter((m: unknown) => typeof (m as Json)?.id === "string")
+		.map((m: Json) => ({
+			id: m.id,
+			object: "model",
+			created: Math.floor((Date.parse(m.created_at) || 0) / 1000),
+			owned_by: "anthropic"
+		}));
+	return made(url, 200, { object: "list", data });
 }
 
 // The parts of a Response the openai SDK and the router read, for an answer made here.
@@ -176,8 +198,20 @@ export function anthropicFetch(fetch: Fetch, baseUrl: string, credentials: Crede
 	const endpoint = messagesUrl(baseUrl);
 	return async (input, init = {}) => {
 		const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-		if (!new URL(url).pathname.endsWith("/chat/completions"))
-			return refusal(url, 400, "an Anthropic provider serves chat completions only");
+		const path = new URL(url).pathname;
+		const headers: Record<string, string> = {
+			"content-type": "application/json",
+			"anthropic-version": ANTHROPIC_VERSION,
+			// The provider's headers may choose another version or add anthropic-beta.
+			...credentials.headers
+		};
+		if (credentials.apiKey) headers["x-api-key"] = credentials.apiKey;
+		if (path.endsWith("/models") && (init.method ?? "GET") === "GET") {
+			const models = await fetch(apiUrl(baseUrl, "models?limit=1000"), { headers, signal: init.signal });
+			return translateModels(url, models);
+		}
+		if (!path.endsWith("/chat/completions"))
+			return refusal(url, 400, "an Anthropic provider serves chat completions and its model list only");
 		const body = JSON.parse(String(init.body ?? "{}"));
 		let request: Json;
 		try {
@@ -186,17 +220,9 @@ export function anthropicFetch(fetch: Fetch, baseUrl: string, credentials: Crede
 			if (err instanceof Untranslatable) return refusal(url, 400, err.message, err.field);
 			throw err;
 		}
-		const headers: Record<string, string> = {
-			"content-type": "application/json",
-			accept: request.stream ? "text/event-stream" : "application/json",
-			"anthropic-version": ANTHROPIC_VERSION,
-			// The provider's headers may choose another version or add anthropic-beta.
-			...credentials.headers
-		};
-		if (credentials.apiKey) headers["x-api-key"] = credentials.apiKey;
 		const response = await fetch(endpoint, {
 			method: "POST",
-			headers,
+			headers: { ...headers, accept: request.stream ? "text/event-stream" : "application/json" },
 			body: JSON.stringify(request),
 			signal: init.signal
 		});

@@ -314,6 +314,19 @@ describe("an Anthropic provider's calls", () => {
 		expect(up.last().headers["anthropic-beta"]).toBe("x-1");
 	});
 
+	test("the model list is Anthropic's, in OpenAI's shape; embeddings are refused", async () => {
+		up.set("claude-sonnet-x", {});
+		const clients = new UpstreamClients(createNodeFetch(new HostPolicy(parseHostRules("127.0.0.1"))));
+		const client = clients.clientFor(provider(base), { apiKey: KEY, headers: {} });
+		const models = await client.models.list();
+		expect(models.data).toEqual([
+			{ id: "claude-sonnet-x", object: "model", created: 1759104000, owned_by: "anthropic" }
+		]);
+		expect(up.last().path).toBe("/v1/models");
+		const err = await client.embeddings.create({ model: "claude-sonnet-x", input: "x" }).catch(e => e);
+		expect(classify(err).kind).toBe("client_error");
+	});
+
 	test("a wrong key is the upstream's refusal (not retryable), in its words, without the key", async () => {
 		const clients = new UpstreamClients(createNodeFetch(new HostPolicy(parseHostRules("127.0.0.1"))));
 		const err = await clients

@@ -71,6 +71,15 @@ export class FakeAnthropic {
 			return this.error(res, 400, "invalid JSON");
 		}
 		this.requests.push({ path, headers: req.headers, body });
+		if (req.method === "GET" && path === "/v1/models" && req.headers["x-api-key"] === this.apiKey) {
+			const data = [...this.behaviours.keys()].map(id => ({
+				type: "model",
+				id,
+				display_name: id,
+				created_at: "2025-09-29T00:00:00Z"
+			}));
+			return this.json(res, 200, { data, has_more: false, first_id: data[0]?.id ?? null, last_id: null });
+		}
 		if (req.method !== "POST" || path !== "/v1/messages")
 			return this.error(res, 404, "Not found", "not_found_error");
 		if (req.headers["x-api-key"] !== this.apiKey) return this.error(res, 401, "invalid x-api-key");
