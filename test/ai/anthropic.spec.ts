@@ -10,7 +10,7 @@ import { FakeOpenAI } from "../helpers/fake-openai";
 import { FakeAnthropic } from "../helpers/fake-anthropic";
 import { waitUntil } from "../helpers/wait";
 
-const AI_FILES = ["secrets/secrets", "ai/ai", "ai/providers", "ai/deployments", "ai/fallbacks"].map(
+const AI_FILES = ["secrets/secrets", "ai/ai", "ai/providers", "ai/deployments", "ai/fallbacks", "ai/limits"].map(
 	s => `services/${s}.service.ts`
 );
 const ANTHROPIC_KEY = "sk-ant-fake-5a7c1e";
@@ -82,6 +82,8 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 		await deploy(gpt, "gpt", "gpt-up");
 		await deploy(gpt, "gpt-tools", "gpt-tools-up");
 		await deploy(gpt, "gpt-slow", "gpt-slow-up");
+		await deploy(gpt, "gpt-limited", "gpt-up");
+		await admin("POST", "/api/ai/rate-limits", { scope: "model", model: "gpt-limited", requests_per_minute: 1 });
 		await admin("POST", "/api/ai/fallback-chains", { model: "claude-overloaded", fallbacks: ["gpt"] });
 		await admin("POST", "/api/ai/fallback-chains", { model: "claude-early", fallbacks: ["gpt"] });
 		anthropicUp.set("claude-tools-up", { content: "Let me look.", tool: { name: "get_weather", input: WEATHER } });
@@ -599,6 +601,18 @@ describeWith(["postgres", "redis"])("Anthropic: a provider kind, and /v1/message
 				type: "error",
 				error: { type: "invalid_request_error", message: "request body is not valid JSON" }
 			});
+
+			const missingStream = await anthropic.messages
+				.create({ model: "nope", max_tokens: 5, messages: [{ role: "user", content: "x" }], stream: true })
+				.catch(e => e);
+			expect(missingStream).toBeInstanceOf(Anthropic.NotFoundError);
+
+			const ask = { model: "gpt-limited", max_tokens: 5, messages: [{ role: "user" as const, content: "x" }] };
+			await anthropic.messages.create(ask);
+			const limited = await anthropic.messages.create(ask).catch(e => e);
+			expect(limited).toBeInstanceOf(Anthropic.RateLimitError);
+			expect(limited.error.error.type).toBe("rate_limit_error");
+			expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
 
 			const overloaded = await anthropic.messages
 				.create({
