@@ -1,6 +1,7 @@
-// AI providers: any OpenAI-compatible endpoint, or Anthropic's Messages API (kind "anthropic"). Credentials are named, not stored: the API key and any header that
-// carries one live in the secrets service, and saving a provider grants the AI service read access to exactly
-// those secrets. The host must be one the operator's policy lets the platform reach.
+// AI providers: any OpenAI-compatible endpoint, or Anthropic's Messages API (kind "anthropic"). Credentials are
+// named, not stored: the API key and any header that carries one live in the secrets service, and saving a provider
+// grants the AI service read access to exactly those secrets. The host must be one the operator's policy lets the
+// platform reach.
 import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { moduleSettings } from "../../lib/config";
