@@ -46,7 +46,8 @@ const message = {
 	type: "object",
 	props: {
 		role: { type: "enum", values: ["system", "developer", "user", "assistant", "tool"] },
-		content: [{ type: "string" }, { type: "array" }, { type: "equal", value: null }],
+		// null or absent on an assistant turn that only calls tools, as OpenAI's SDK sends it back.
+		content: { type: "multi", rules: [{ type: "string" }, { type: "array" }], nullable: true, optional: true },
 		name: { type: "string", optional: true },
 		tool_calls: { type: "array", optional: true },
 		tool_call_id: { type: "string", optional: true }

@@ -1458,6 +1458,8 @@ export interface components {
             };
             /** Format: uuid */
             id: string;
+            /** @enum {string} */
+            kind: "openai" | "anthropic";
             name: string;
             /** Format: uuid */
             organization_id: string;
@@ -3215,6 +3217,8 @@ export interface operations {
                             secret: string;
                         };
                     };
+                    /** @enum {string} */
+                    kind?: "openai" | "anthropic";
                     name: string;
                     timeout_ms?: number;
                 };
@@ -3411,6 +3415,8 @@ export interface operations {
                             secret: string;
                         };
                     };
+                    /** @enum {string} */
+                    kind?: "openai" | "anthropic";
                     name?: string;
                     timeout_ms?: number;
                 };
