@@ -1,6 +1,7 @@
 // Teams inside an organization: CRUD from DbMixin (tenant-scoped), plus membership of organization members.
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
+import * as R from "./auth.responses";
 import { DbMixin, type DbService, isUuid } from "../../mixins/db.mixin";
 import { notFound, conflict } from "../../lib/errors";
 import { organizationSql, tenantSql } from "../../lib/db/tenant";
@@ -26,6 +27,7 @@ const TeamsService: ServiceSchema = {
 	actions: {
 		members: {
 			rest: "GET /:id/members",
+			response: R.listOf(R.TeamMember),
 			permission: "teams:read",
 			params: { id: "string" },
 			async handler(this: DbService, ctx: Context<{ id: string }>) {
@@ -40,6 +42,7 @@ const TeamsService: ServiceSchema = {
 
 		addMember: {
 			rest: "POST /:id/members",
+			response: R.TeamMembership,
 			permission: "teams:manage",
 			params: {
 				$$strict: true,
@@ -84,6 +87,7 @@ const TeamsService: ServiceSchema = {
 
 		removeMember: {
 			rest: "DELETE /:id/members/:userId",
+			response: R.TeamMembership,
 			permission: "teams:manage",
 			params: { id: "string", userId: "string" },
 			async handler(this: DbService, ctx: Context<{ id: string; userId: string }>) {

@@ -1383,6 +1383,15 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AddedMember: {
+            /** Format: email */
+            email: string;
+            name: string;
+            /** @enum {string} */
+            role: "owner" | "admin" | "member" | "viewer";
+            /** Format: uuid */
+            userId: string;
+        };
         AiDeployment: {
             cached_input_price: number;
             capabilities: {
@@ -1678,6 +1687,12 @@ export interface components {
             /** @enum {string} */
             role: "owner" | "admin" | "member" | "viewer";
         };
+        Liveness: {
+            nodeID: string;
+            /** @enum {string} */
+            status: "ok";
+            uptime: number;
+        };
         LogTotals: {
             completion_tokens: number;
             cost: number;
@@ -1700,6 +1715,51 @@ export interface components {
             /** @enum {string|null} */
             role: "owner" | "admin" | "member" | "viewer" | null;
             user: components["schemas"]["User"];
+        };
+        Member: {
+            /** Format: email */
+            email: string;
+            /** Format: date-time */
+            joinedAt: string;
+            name: string;
+            /** @enum {string} */
+            role: "owner" | "admin" | "member" | "viewer";
+            /** Format: uuid */
+            userId: string;
+        };
+        MembershipChange: {
+            /** @enum {boolean} */
+            removed?: true;
+            /** @enum {string} */
+            role?: "owner" | "admin" | "member" | "viewer";
+            /** Format: uuid */
+            userId: string;
+        };
+        Organization: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            created_by: string | null;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            personal: boolean;
+            slug: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        Readiness: {
+            checks: {
+                [key: string]: {
+                    error?: string;
+                    ms?: number;
+                    ok: boolean;
+                };
+            };
+            nodeID: string;
+            services: string[];
+            /** @enum {string} */
+            status: "ready" | "not ready";
         };
         Revealed: {
             environment: string;
@@ -1751,6 +1811,25 @@ export interface components {
             organization_id: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        TeamMember: {
+            /** Format: email */
+            email: string;
+            name: string;
+            /** @enum {string} */
+            role: "lead" | "member";
+            /** Format: uuid */
+            userId: string;
+        };
+        TeamMembership: {
+            /** @enum {boolean} */
+            removed?: true;
+            /** @enum {string} */
+            role?: "lead" | "member";
+            /** Format: uuid */
+            teamId: string;
+            /** Format: uuid */
+            userId: string;
         };
         Tokens: {
             accessToken: string;
@@ -5100,7 +5179,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: uuid */
+                        created_by: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        permissions: string[];
+                        personal: boolean;
+                        /** @enum {string} */
+                        role: "owner" | "admin" | "member" | "viewer";
+                        slug: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    }[];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -5153,7 +5247,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: uuid */
+                        created_by: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        personal: boolean;
+                        /** @enum {string} */
+                        role: "owner" | "admin" | "member" | "viewer";
+                        slug: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
                 };
             };
             /** @description Missing or invalid credentials */
@@ -5211,7 +5319,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: uuid */
+                        created_by: string | null;
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        personal: boolean;
+                        /** @enum {string} */
+                        role: "owner" | "admin" | "member" | "viewer";
+                        slug: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
                 };
             };
             /** @description Missing or invalid credentials */
@@ -5269,7 +5391,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": {
+                        /** @enum {boolean} */
+                        deleted: true;
+                        /** Format: uuid */
+                        id: string;
+                    };
                 };
             };
             /** @description Missing or invalid credentials */
@@ -5333,7 +5460,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Organization"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -5391,7 +5518,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Member"][];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -5461,7 +5588,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["AddedMember"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -5520,7 +5647,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["MembershipChange"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -5586,7 +5713,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["MembershipChange"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -6186,7 +6313,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["TeamMember"][];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -6255,7 +6382,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["TeamMembership"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -6314,7 +6441,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["TeamMembership"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -6502,7 +6629,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Liveness"];
                 };
             };
             /** @description Rate limited; see Retry-After */
@@ -6531,7 +6658,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Readiness"];
                 };
             };
             /** @description Rate limited; see Retry-After */
