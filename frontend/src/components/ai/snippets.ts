@@ -19,14 +19,13 @@ const pythonLiteral = (v: unknown, indent = 4): string =>
 	json(v, indent).replace(/(?<=[\s[:,])(true|false|null)(?=[\s,\]}]|$)/gm, w =>
 		w === "true" ? "True" : w === "false" ? "False" : "None"
 	);
-const indentBy = (text: string, pad: string) => text.replace(/\n/g, `\n${pad}`);
 
 // The gateway's origin without /v1 (the Anthropic SDK adds /v1/messages itself).
 export const originOf = (baseUrl: string) => baseUrl.replace(/\/v1\/?$/, "");
 
 export function curlSnippet(baseUrl: string, key: string, body: Record<string, unknown>): string {
 	return [
-		`curl ${baseUrl}/chat/completions \\`,
+		`curl ${body.stream ? "-N " : ""}${baseUrl}/chat/completions \\`,
 		`  -H "Authorization: Bearer ${key}" \\`,
 		`  -H "Content-Type: application/json" \\`,
 		`  -d ${shellQuote(json(body))}`
@@ -41,9 +40,16 @@ const client = new OpenAI({
   apiKey: process.env.CODER_IDE_API_KEY ?? "${key}",
 });
 
-const completion = await client.chat.completions.create(${indentBy(json(body), "")});
+${
+	body.stream
+		? `const stream = await client.chat.completions.create(${json(body)});
+for await (const chunk of stream) {
+  process.stdout.write(chunk.choices[0]?.delta?.content ?? "");
+}`
+		: `const completion = await client.chat.completions.create(${json(body)});
 console.log(completion.choices[0].message);
-console.log("served by", completion.model);`;
+console.log("served by", completion.model);`
+}`;
 }
 
 export function pythonSnippet(baseUrl: string, key: string, body: Record<string, unknown>): string {
@@ -55,9 +61,16 @@ client = OpenAI(
     api_key=os.environ.get("CODER_IDE_API_KEY", "${key}"),
 )
 
-completion = client.chat.completions.create(**${indentBy(pythonLiteral(body), "")})
+${
+	body.stream
+		? `stream = client.chat.completions.create(**${pythonLiteral(body)})
+for chunk in stream:
+    if chunk.choices:
+        print(chunk.choices[0].delta.content or "", end="", flush=True)`
+		: `completion = client.chat.completions.create(**${pythonLiteral(body)})
 print(completion.choices[0].message)
-print("served by", completion.model)`;
+print("served by", completion.model)`
+}`;
 }
 
 export function anthropicSnippet(baseUrl: string, key: string, model: string): string {
