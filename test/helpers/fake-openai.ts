@@ -14,6 +14,8 @@ export interface Behaviour {
 	content?: string;
 	// Answer exactly this (an HTML page, plain text, a redirect, JSON of another API) instead of OpenAI's shapes.
 	raw?: { status: number; contentType?: string; body?: string; headers?: Record<string, string> };
+	// Answer with a call of this tool (streamed in two argument pieces, as OpenAI does) instead of text.
+	toolCall?: { name: string; arguments: string };
 	// Refuse with `status` (default 401) in OpenAI's error shape, quoting the credentials received, as many do.
 	echoCredentials?: boolean;
 }
@@ -184,6 +186,29 @@ export class FakeOpenAI {
 		const id = `chatcmpl-${crypto.randomUUID()}`;
 		const chunk = (delta: any, finish: string | null, extra: any = {}) =>
 			`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: body.model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`;
+		if (b.toolCall) {
+			const half = Math.ceil(b.toolCall.arguments.length / 2);
+			const call = { index: 0, id: "call_1", type: "function" };
+			res.write(
+				chunk(
+					{
+						role: "assistant",
+						tool_calls: [
+							{
+								...call,
+								function: { name: b.toolCall.name, arguments: b.toolCall.arguments.slice(0, half) }
+							}
+						]
+					},
+					null
+				)
+			);
+			res.write(
+				chunk({ tool_calls: [{ index: 0, function: { arguments: b.toolCall.arguments.slice(half) } }] }, null)
+			);
+			res.write(chunk({}, "tool_calls"));
+			return res.end("data: [DONE]\n\n");
+		}
 		for (let i = 0; i < words.length; i++) {
 			if (res.destroyed) return;
 			if (b.cutAfterChunks !== undefined && i >= b.cutAfterChunks) {
