@@ -37,11 +37,11 @@ hljs.registerAliases(["py"], { languageName: "python" });
 hljs.registerAliases(["html", "vue"], { languageName: "xml" });
 hljs.registerAliases(["yml"], { languageName: "yaml" });
 
-const escape = (s: string) =>
+export const escapeHtml = (s: string) =>
 	s.replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 // Highlighted HTML for `code`; a language it does not know is shown plain (escaped).
 export function highlight(code: string, language?: string): string {
 	if (language && hljs.getLanguage(language)) return hljs.highlight(code, { language, ignoreIllegals: true }).value;
-	return escape(code);
+	return escapeHtml(code);
 }

@@ -1,14 +1,18 @@
 // A model's answer as Markdown: rendered by marked, code blocks highlighted, and the HTML sanitized by DOMPurify
-// before it reaches the page. An answer is untrusted text: raw HTML in it (a <script>, an onerror attribute, a
-// javascript: link) must never run, so sanitizing is the last step, after everything that produces HTML.
+// before it reaches the page. An answer is untrusted text. Raw HTML in it (a <script>, an onerror attribute) is shown
+// as the text it is, never parsed: even DOMPurify's inert parse makes Chrome compile an on* handler (a CSP report).
+// Sanitizing stays the last step, for what marked itself makes of a link (`[x](javascript:…)`).
 import { Marked } from "marked";
 import DOMPurify from "dompurify";
-import { highlight } from "./highlight";
+import { escapeHtml, highlight } from "./highlight";
 
 const marked = new Marked({
 	gfm: true,
 	breaks: true,
 	renderer: {
+		html({ text }) {
+			return escapeHtml(text);
+		},
 		code({ text, lang }) {
 			const language = (lang ?? "").trim().split(/\s+/)[0].toLowerCase();
 			const label = language ? `<span class="md-code__lang">${highlight(language)}</span>` : "";
