@@ -81,8 +81,14 @@ describeWith(["postgres"])("AI provider checks", () => {
 			{ provider_model: "big-model", context_window: 131072, capabilities: { tools: true } },
 			{ provider_model: "small-model", name: "small" }
 		];
-		expect(await call("ai-providers.importModels", { id: provider.id, models })).toEqual({ created: 2, skipped: 0 });
-		expect(await call("ai-providers.importModels", { id: provider.id, models })).toEqual({ created: 0, skipped: 2 });
+		expect(await call("ai-providers.importModels", { id: provider.id, models })).toEqual({
+			created: 2,
+			skipped: 0
+		});
+		expect(await call("ai-providers.importModels", { id: provider.id, models })).toEqual({
+			created: 0,
+			skipped: 2
+		});
 		const rows = await call("ai-deployments.find", { query: { provider_id: provider.id } });
 		expect(rows.map((d: any) => [d.name, d.provider_model, d.context_window, d.capabilities]).sort()).toEqual([
 			["big-model", "big-model", 131072, { tools: true }],
@@ -107,7 +113,8 @@ describeWith(["postgres"])("AI provider checks", () => {
 			status: "unknown",
 			providerId: dead.id
 		});
-		for (let i = 0; i < 3; i++) await call("ai.complete", { model: "offline", ...ask("hi") }).catch(() => undefined);
+		for (let i = 0; i < 3; i++)
+			await call("ai.complete", { model: "offline", ...ask("hi") }).catch(() => undefined);
 		h = await call("ai.providerHealth", {});
 		const row = h.deployments.find((x: any) => x.deploymentId === d.id);
 		expect(row.status).toBe("cooling");

@@ -168,7 +168,7 @@ describeWithBrowser()("AI pages a new organization uses first (browser)", () => 
 		expect(await row.textContent()).toContain("imp-large");
 		expect(await row.textContent()).toContain("32,000 ctx");
 		// Not used yet: the routers know nothing of it.
-		await row.getByTestId("deployment-health").filter({ hasText: "No traffic yet" }).waitFor();
+		await row.getByTestId("deployment-health").filter({ hasText: "No traffic" }).waitFor();
 		// Importing again offers it as deployed already.
 		await card.getByTestId("provider-import").click();
 		await dialog.locator('[data-testid="import-row"][data-model="imp-large"] .badge').waitFor();
