@@ -30,7 +30,8 @@ DOMPurify.addHook("afterSanitizeAttributes", node => {
 });
 
 export function renderMarkdown(text: string): string {
-	const html = marked.parse(text, { async: false }) as string;
+	// Without the newline marked ends each block with: the answer's text is the text the model wrote.
+	const html = (marked.parse(text, { async: false }) as string).trim();
 	return DOMPurify.sanitize(html, {
 		FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "iframe", "object", "embed"],
 		FORBID_ATTR: ["style"],
