@@ -14,12 +14,21 @@ export const KEY_PLACEHOLDER = "YOUR_CODER_IDE_API_KEY";
 const json = (v: unknown, indent = 2) => JSON.stringify(v, null, indent);
 // A string as a single-quoted shell word.
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-// JSON as Python literals (true/false/null), keeping JSON's quoting, which Python reads as well.
-const pythonLiteral = (v: unknown, indent = 4): string =>
-	json(v, indent).replace(/(?<=[\s[:,])(true|false|null)(?=[\s,\]}]|$)/gm, w =>
-		w === "true" ? "True" : w === "false" ? "False" : "None"
-	);
-
+// A JSON value as a Python literal (True/False/None; JSON's string escapes are Python's too).
+function pythonLiteral(v: unknown, level = 0): string {
+	const pad = (n: number) => "    ".repeat(n);
+	if (v === null || v === undefined) return "None";
+	if (typeof v === "boolean") return v ? "True" : "False";
+	if (typeof v !== "object") return JSON.stringify(v);
+	const entries = Array.isArray(v)
+		? v.map(x => pythonLiteral(x, level + 1))
+		: Object.entries(v as Record<string, unknown>).map(
+				([k, x]) => `${JSON.stringify(k)}: ${pythonLiteral(x, level + 1)}`
+			);
+	const [open, close] = Array.isArray(v) ? ["[", "]"] : ["{", "}"];
+	if (!entries.length) return open + close;
+	return `${open}\n${entries.map(e => pad(level + 1) + e).join(",\n")}\n${pad(level)}${close}`;
+}
 // The gateway's origin without /v1 (the Anthropic SDK adds /v1/messages itself).
 export const originOf = (baseUrl: string) => baseUrl.replace(/\/v1\/?$/, "");
 
