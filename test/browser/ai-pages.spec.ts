@@ -34,6 +34,7 @@ describeWithBrowser()("AI pages a new organization uses first (browser)", () => 
 	let session: { accessToken: string; organization: { id: string } };
 	const up = new FakeOpenAI();
 	let providerId = "";
+	let apiKey = "";
 
 	const rest = async (method: string, url: string, body?: unknown) => {
 		const res = await fetch(base + url, {
@@ -199,6 +200,7 @@ describeWithBrowser()("AI pages a new organization uses first (browser)", () => 
 		await page.getByTestId("connect-key-create").click();
 		const key = (await page.getByTestId("connect-key").textContent())!.trim();
 		expect(key.length).toBeGreaterThan(20);
+		apiKey = key;
 
 		const snippet = async (tab: string) => {
 			await page.locator(`[data-testid="connect-tab"][data-tab="${tab}"]`).click();
@@ -291,6 +293,28 @@ describeWithBrowser()("AI pages a new organization uses first (browser)", () => 
 		await page.getByTestId("chat-tools-toggle").uncheck();
 	});
 
+	test("providers: a deployment that keeps failing shows as cooling down, and home shows its provider failing", async () => {
+		const dead = await rest("POST", "/api/ai/providers", {
+			name: "dead-upstream",
+			base_url: "http://127.0.0.1:9/v1",
+			timeout_ms: 1000
+		});
+		await rest("POST", "/api/ai/deployments", { provider_id: dead.id, name: "offline", provider_model: "x" });
+		for (let i = 0; i < 3; i++) {
+			const res = await fetch(`${base}/v1/chat/completions`, {
+				method: "POST",
+				headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
+				body: JSON.stringify({ model: "offline", messages: [{ role: "user", content: "hi" }] })
+			});
+			expect(res.status).toBe(502);
+		}
+		await open("ai-providers", "Providers & models");
+		const row = page.locator('[data-testid="deployment-row"][data-name="offline"]');
+		const badge = row.getByTestId("deployment-health");
+		await badge.filter({ hasText: "Cooling down" }).waitFor();
+		expect(await badge.getAttribute("title")).toMatch(/skipped by the router until/);
+	});
+
 	test("home: the checklist ticks from real data, with today's usage and provider health", async () => {
 		await open("home", "Home");
 		await page.getByTestId("getting-started").waitFor({ state: "detached" });
@@ -302,6 +326,10 @@ describeWithBrowser()("AI pages a new organization uses first (browser)", () => 
 			.locator('[data-testid="home-provider"]')
 			.filter({ hasText: "fake-upstream" })
 			.filter({ hasText: "Healthy" })
+			.waitFor();
+		await page
+			.locator('[data-testid="home-provider"][data-status="failing"]')
+			.filter({ hasText: "dead-upstream" })
 			.waitFor();
 		expect(await page.getByTestId("home-activity-item").count()).toBeGreaterThan(0);
 		expect(providerId).toBeTruthy();
