@@ -36,6 +36,7 @@ import { UpstreamClients, UpstreamFailure, classify, clientError } from "./upstr
 import { readChatCompletion, checkStreamResponse, checkChunk, readEmbeddings } from "./upstream";
 import type { Credentials, HeaderValue } from "./upstream";
 import { createNodeFetch } from "./transport";
+import { ProviderChecksMixin } from "./provider-checks.mixin";
 import { costOf, usageOf, Usage, estimateTokens } from "./usage";
 import * as R from "./ai.responses";
 
@@ -150,6 +151,8 @@ const AiService: ServiceSchema = {
 		HousekeepingMixin("prune", PRUNE_EVERY_MS, "prune the AI tables"),
 		CancellableMixin("ai.cancel", why => new UpstreamFailure("cancelled", why)),
 		RateLimitMixin("ai"),
+		// Connection tests, upstream model lists, and every replica's health view (provider-checks.mixin.ts).
+		ProviderChecksMixin,
 		// Each organization's AI set-up (orgConfig), dropped on every replica when any part of it changes.
 		LocalCacheMixin<object, { organizationId: string }>("orgConfigs", {
 			max: ORG_CONFIG_MAX,

@@ -34,6 +34,10 @@ export class FakeOpenAI {
 	private server = http.createServer((req, res) => this.handle(req, res));
 	private behaviours = new Map<string, Behaviour>();
 	readonly requests: SeenRequest[] = [];
+	// When set, a request without this bearer key is refused (401, OpenAI's shape), as real providers do.
+	requiredKey?: string;
+	// Model ids GET /v1/models lists besides the configured behaviours', with a context length.
+	listed: { id: string; context_length?: number }[] = [];
 	private sockets = new Set<import("net").Socket>();
 
 	async start(): Promise<string> {
@@ -55,6 +59,8 @@ export class FakeOpenAI {
 
 	reset() {
 		this.behaviours.clear();
+		this.requiredKey = undefined;
+		this.listed = [];
 		this.requests.length = 0;
 	}
 
@@ -92,10 +98,17 @@ export class FakeOpenAI {
 		});
 		res.on("finish", () => (seen.finished = true));
 
+		if (this.requiredKey && req.headers.authorization !== `Bearer ${this.requiredKey}`)
+			return this.json(res, 401, {
+				error: { message: "Incorrect API key provided", type: "invalid_request_error", code: "invalid_api_key" }
+			});
 		if (path === "/v1/models")
 			return this.json(res, 200, {
 				object: "list",
-				data: [...this.behaviours.keys()].map(id => ({ id, object: "model", created: 0, owned_by: "fake" }))
+				data: [
+					...[...this.behaviours.keys()].map(id => ({ id, object: "model", created: 0, owned_by: "fake" })),
+					...this.listed.map(m => ({ ...m, object: "model", created: 0, owned_by: "fake" }))
+				]
 			});
 		const b = this.behaviours.get(body.model) ?? {};
 		if (b.hang) return;

@@ -86,6 +86,21 @@ export interface LogQuery {
 }
 export type LogTotals = Schema<"LogTotals">;
 
+// Test connection: ok with the time it took, or why not (never the key).
+export type ProviderTest = Schema<"ProviderTest">;
+export type UpstreamModel = Schema<"UpstreamModel">;
+export interface ImportedModel {
+	provider_model: string;
+	name?: string;
+	kind?: ModelKind;
+	context_window?: number;
+	capabilities?: Capabilities;
+}
+// The routers' view of each deployment, merged over every AI replica ("unknown": no request has gone to it yet).
+export type DeploymentHealth = Schema<"DeploymentHealth">;
+
+const providerPath = (id: string, rest: string) => `/ai/providers/${encodeURIComponent(id)}/${rest}`;
+
 export const aiApi = {
 	providers: crud<Provider, ProviderInput>("/ai/providers"),
 	deployments: crud<Deployment, DeploymentInput>("/ai/deployments"),
@@ -97,5 +112,10 @@ export const aiApi = {
 	models: () => api.get<AvailableModel[]>("/ai/models"),
 	settings: () => api.get<AiSettings>("/ai/settings"),
 	configure: (body: Partial<AiSettings>) => api.patch<AiSettings>("/ai/settings", body),
-	logs: (query: LogQuery = {}) => api.get<{ rows: CompletionLog[]; totals: LogTotals }>("/ai/logs", { ...query })
+	logs: (query: LogQuery = {}) => api.get<{ rows: CompletionLog[]; totals: LogTotals }>("/ai/logs", { ...query }),
+	testProvider: (id: string) => api.post<ProviderTest>(providerPath(id, "test"), {}),
+	upstreamModels: (id: string) => api.get<{ models: UpstreamModel[] }>(providerPath(id, "upstream-models")),
+	importModels: (id: string, models: ImportedModel[]) =>
+		api.post<{ created: number; skipped: number }>(providerPath(id, "import"), { models }),
+	providerHealth: () => api.get<{ replicas: number; deployments: DeploymentHealth[] }>("/ai/provider-health")
 };

@@ -256,6 +256,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ai/provider-health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ai.providerHealth
+         * @description Requires permission `ai:read` (See models, providers, routing, limits, settings and the completion log); held by default by owner, admin, member, viewer.
+         */
+        get: operations["ai.providerHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/ai/providers": {
         parameters: {
             query?: never;
@@ -306,6 +326,66 @@ export interface paths {
          * @description Requires permission `ai:manage` (Configure providers, models, routing, presets, limits and settings); held by default by owner, admin.
          */
         patch: operations["ai-providers.update"];
+        trace?: never;
+    };
+    "/api/ai/providers/{id}/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * ai-providers.importModels
+         * @description Requires permission `ai:manage` (Configure providers, models, routing, presets, limits and settings); held by default by owner, admin.
+         */
+        post: operations["ai-providers.importModels"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/providers/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * ai-providers.test
+         * @description Requires permission `ai:manage` (Configure providers, models, routing, presets, limits and settings); held by default by owner, admin.
+         */
+        post: operations["ai-providers.test"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/providers/{id}/upstream-models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ai-providers.upstreamModels
+         * @description Requires permission `ai:manage` (Configure providers, models, routing, presets, limits and settings); held by default by owner, admin.
+         */
+        get: operations["ai-providers.upstreamModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/ai/providers/all": {
@@ -1607,6 +1687,18 @@ export interface components {
             /** Format: uuid */
             user_id: string | null;
         };
+        DeploymentHealth: {
+            coolingUntil: string | null;
+            /** Format: uuid */
+            deploymentId: string;
+            failures: number;
+            inFlight: number;
+            latencyMs: number | null;
+            /** Format: uuid */
+            providerId: string;
+            /** @enum {string} */
+            status: "healthy" | "unhealthy" | "cooling" | "unknown";
+        };
         EnvironmentCount: {
             count: number;
             environment: string;
@@ -1748,6 +1840,16 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        ProviderTest: {
+            error?: {
+                kind: string;
+                message: string;
+                status?: number;
+            };
+            latencyMs: number;
+            models?: number;
+            ok: boolean;
+        };
         Readiness: {
             checks: {
                 [key: string]: {
@@ -1835,6 +1937,10 @@ export interface components {
             accessToken: string;
             expiresIn: number;
             refreshToken: string;
+        };
+        UpstreamModel: {
+            context_window?: number;
+            id: string;
         };
         User: {
             /** Format: date-time */
@@ -3201,6 +3307,56 @@ export interface operations {
             };
         };
     };
+    "ai.providerHealth": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deployments: components["schemas"]["DeploymentHealth"][];
+                        replicas: number;
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "ai-providers.list": {
         parameters: {
             query?: {
@@ -3509,6 +3665,202 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AiProvider"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ai-providers.importModels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    models: {
+                        capabilities?: {
+                            json?: boolean;
+                            tools?: boolean;
+                            vision?: boolean;
+                        };
+                        context_window?: number;
+                        /** @enum {string} */
+                        kind?: "chat" | "embedding";
+                        name?: string;
+                        provider_model: string;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        created: number;
+                        skipped: number;
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ai-providers.test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderTest"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "ai-providers.upstreamModels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        models: components["schemas"]["UpstreamModel"][];
+                    };
                 };
             };
             /** @description Missing or invalid credentials */
