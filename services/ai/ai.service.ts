@@ -36,6 +36,7 @@ import { UpstreamClients, UpstreamFailure, classify, clientError } from "./upstr
 import { readChatCompletion, checkStreamResponse, checkChunk, readEmbeddings } from "./upstream";
 import type { Credentials, HeaderValue } from "./upstream";
 import { createNodeFetch } from "./transport";
+import { ProviderChecksMixin } from "./provider-checks.mixin";
 import { costOf, usageOf, Usage, estimateTokens } from "./usage";
 import * as R from "./ai.responses";
 import { logActions } from "./logs";
@@ -48,7 +49,8 @@ const message = {
 	type: "object",
 	props: {
 		role: { type: "enum", values: ["system", "developer", "user", "assistant", "tool"] },
-		content: [{ type: "string" }, { type: "array" }, { type: "equal", value: null }],
+		// null or absent on an assistant turn that only calls tools, as OpenAI's SDK sends it back.
+		content: { type: "multi", rules: [{ type: "string" }, { type: "array" }], nullable: true, optional: true },
 		name: { type: "string", optional: true },
 		tool_calls: { type: "array", optional: true },
 		tool_call_id: { type: "string", optional: true }
@@ -151,6 +153,8 @@ const AiService: ServiceSchema = {
 		HousekeepingMixin("prune", PRUNE_EVERY_MS, "prune the AI tables"),
 		CancellableMixin("ai.cancel", why => new UpstreamFailure("cancelled", why)),
 		RateLimitMixin("ai"),
+		// Connection tests, upstream model lists, and every replica's health view (provider-checks.mixin.ts).
+		ProviderChecksMixin,
 		// Each organization's AI set-up (orgConfig), dropped on every replica when any part of it changes.
 		LocalCacheMixin<object, { organizationId: string }>("orgConfigs", {
 			max: ORG_CONFIG_MAX,

@@ -5,6 +5,7 @@ import { Readable } from "stream";
 import type { Context } from "moleculer";
 import { TenantSql, tenantSql, where } from "../../lib/db/tenant";
 import { invalid } from "../../lib/errors";
+import { asCsvDownload, csvField } from "../../lib/csv";
 import * as R from "./ai.responses";
 
 export const filterParams = {
@@ -132,14 +133,6 @@ const CSV_COLUMNS = [
 ];
 const PAGE = 1000;
 
-// A spreadsheet must not run what it opens: a cell starting with = + - @ is quoted as text.
-function csvCell(v: unknown): string {
-	if (v == null) return "";
-	let s = v instanceof Date ? v.toISOString() : Array.isArray(v) ? v.join(" > ") : String(v);
-	if (/^[=+\-@\t\r]/.test(s) && typeof v === "string") s = `'${s}`;
-	return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
 // The filtered log as CSV, newest first, read a page at a time (keyset on created_at, id) as the client takes it.
 export function logCsv(t: TenantSql, p: LogFilter): Readable {
 	async function* lines() {
@@ -157,7 +150,10 @@ export function logCsv(t: TenantSql, p: LogFilter): Readable {
 				 ORDER BY l.created_at DESC, l.id DESC LIMIT ${PAGE}`,
 				args
 			);
-			if (rows.length) yield rows.map(r => CSV_COLUMNS.map(c => csvCell(r[c])).join(",") + "\r\n").join("");
+			// The path reads as steps, not as JSON.
+			const cell = (r: Record<string, any>, c: string) => (c === "fallback_path" ? r[c]?.join(" > ") : r[c]);
+			if (rows.length)
+				yield rows.map(r => CSV_COLUMNS.map(c => csvField(cell(r, c))).join(",") + "\r\n").join("");
 			if (rows.length < PAGE) return;
 			after = rows[rows.length - 1];
 		}
@@ -194,12 +190,13 @@ export const logActions = {
 	exportLogs: {
 		rest: "GET /logs/export",
 		permission: "ai:read",
+		response: "string",
+		responseType: "text/csv",
 		params: { $$strict: true, ...filterParams },
-		handler(ctx: Context<LogFilter, { $responseType?: string; $responseHeaders?: Record<string, string> }>) {
+		handler(ctx: Context<LogFilter>) {
 			const stream = logCsv(tenantSql(ctx), ctx.params);
-			ctx.meta.$responseType = "text/csv; charset=utf-8";
 			const day = new Date().toISOString().slice(0, 10);
-			ctx.meta.$responseHeaders = { "Content-Disposition": `attachment; filename="completion-log-${day}.csv"` };
+			asCsvDownload(ctx.meta as Record<string, unknown>, `completion-log-${day}.csv`);
 			return stream;
 		}
 	},

@@ -1,6 +1,7 @@
-// AI providers: any OpenAI-compatible endpoint. Credentials are named, not stored: the API key and any header that
-// carries one live in the secrets service, and saving a provider grants the AI service read access to exactly
-// those secrets. The host must be one the operator's policy lets the platform reach.
+// AI providers: any OpenAI-compatible endpoint, or Anthropic's Messages API (kind "anthropic"). Credentials are
+// named, not stored: the API key and any header that carries one live in the secrets service, and saving a provider
+// grants the AI service read access to exactly those secrets. The host must be one the operator's policy lets the
+// platform reach.
 import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { moduleSettings } from "../../lib/config";
@@ -9,6 +10,8 @@ import { HostPolicy } from "../../lib/egress";
 import { invalid } from "../../lib/errors";
 import { isCredentialHeader } from "../../lib/redact";
 import { AiConfigMixin } from "./config.mixin";
+import { tenantSql } from "../../lib/db/tenant";
+import { broadcast } from "../../lib/events/broadcast";
 import type { HeaderValue } from "./upstream";
 import { SECRET_ENVIRONMENT, SECRET_NAME } from "../../mixins/secrets-client.mixin";
 
@@ -31,9 +34,11 @@ const AiProvidersService: ServiceSchema = {
 	mixins: [
 		AiConfigMixin(
 			"ai_providers",
-			["name", "base_url", "api_key_secret", "api_key_environment", "timeout_ms", "headers", "enabled"],
+			["name", "kind", "base_url", "api_key_secret", "api_key_environment", "timeout_ms", "headers", "enabled"],
 			{
 				name: { type: "string", min: 1, max: 100, trim: true },
+				// The API it speaks; requests and answers are translated for "anthropic" (anthropic-upstream.ts).
+				kind: { type: "enum", values: ["openai", "anthropic"], optional: true },
 				base_url: { type: "url" },
 				api_key_secret: { type: "string", pattern: SECRET_NAME, optional: true, nullable: true },
 				api_key_environment: { type: "string", pattern: SECRET_ENVIRONMENT, optional: true },
@@ -53,6 +58,128 @@ const AiProvidersService: ServiceSchema = {
 			"/ai/providers"
 		)
 	],
+
+	actions: {
+		// Lists the upstream's models with the provider's own key (or sends one token when it lists none); answers
+		// whether that worked, how long it took and why not, in the words the router uses. Never the key.
+		test: {
+			rest: "POST /:id/test",
+			permission: "ai:manage",
+			params: { id: "string" },
+			response: {
+				type: "object",
+				$$name: "ProviderTest",
+				props: {
+					ok: "boolean",
+					latencyMs: "number|integer",
+					models: "number|integer|optional",
+					error: {
+						type: "object",
+						optional: true,
+						props: { kind: "string", message: "string", status: "number|integer|optional" }
+					}
+				}
+			},
+			handler(ctx: Context<{ id: string }>) {
+				return ctx.call("ai.probeProvider", { id: ctx.params.id, what: "test" });
+			}
+		},
+
+		// The upstream's model list, to choose which to deploy (a 4xx the upstream gave, or a 502).
+		upstreamModels: {
+			rest: "GET /:id/upstream-models",
+			permission: "ai:manage",
+			params: { id: "string" },
+			response: {
+				type: "object",
+				props: {
+					models: {
+						type: "array",
+						items: {
+							type: "object",
+							$$name: "UpstreamModel",
+							props: { id: "string", context_window: "number|integer|optional" }
+						}
+					}
+				}
+			},
+			handler(ctx: Context<{ id: string }>) {
+				return ctx.call("ai.probeProvider", { id: ctx.params.id, what: "models" });
+			}
+		},
+
+		// Deploys chosen upstream models on the provider in one transaction: all of them, or (on any error) none.
+		importModels: {
+			rest: "POST /:id/import",
+			permission: "ai:manage",
+			params: {
+				$$strict: true,
+				id: "string",
+				models: {
+					type: "array",
+					min: 1,
+					max: 500,
+					items: {
+						type: "object",
+						strict: true,
+						props: {
+							provider_model: { type: "string", min: 1, max: 200 },
+							name: { type: "string", min: 1, max: 200, trim: true, optional: true },
+							kind: { type: "enum", values: ["chat", "embedding"], optional: true },
+							context_window: { type: "number", integer: true, positive: true, optional: true },
+							capabilities: {
+								type: "object",
+								strict: true,
+								props: {
+									tools: "boolean|optional",
+									json: "boolean|optional",
+									vision: "boolean|optional"
+								},
+								optional: true
+							}
+						}
+					}
+				}
+			},
+			response: { type: "object", props: { created: "number|integer", skipped: "number|integer" } },
+			async handler(this: ProvidersThis, ctx: Context<any>) {
+				const t = tenantSql(ctx);
+				await t.byId(
+					"provider",
+					"SELECT id FROM ai_providers WHERE id = $1 AND organization_id = $org",
+					ctx.params.id
+				);
+				const models: any[] = ctx.params.models;
+				// A model already deployed under that name on this provider is left as it is (importing twice is safe).
+				const created = await t.transaction(async tx => {
+					let n = 0;
+					for (const m of models)
+						n +=
+							(
+								await tx.query(
+									`INSERT INTO ai_deployments (organization_id, provider_id, name, provider_model, kind, context_window, capabilities)
+							 VALUES ($org, $1, $2, $3, $4, $5, $6) ON CONFLICT (organization_id, name, provider_id) DO NOTHING`,
+									[
+										ctx.params.id,
+										m.name ?? m.provider_model,
+										m.provider_model,
+										m.kind ?? "chat",
+										m.context_window ?? null,
+										JSON.stringify(m.capabilities ?? {})
+									]
+								)
+							).rowCount ?? 0;
+					return n;
+				});
+				// The deployments service's cached lists and every replica's copy of the set-up are stale now.
+				// (This node's cache, or the shared Redis one, here; other nodes' in-memory caches on the broadcast.)
+				await this.broker.cacher?.clean("ai-deployments.**");
+				await broadcast(this.broker, "cache.clean.ai-deployments").catch(() => undefined);
+				broadcast(this.broker, "ai.config.changed", { organizationId: t.organizationId });
+				return { created, skipped: models.length - created };
+			}
+		}
+	},
 
 	hooks: {
 		before: {

@@ -72,6 +72,11 @@ export class DeploymentHealth {
 		}
 	}
 
+	// What is known of a deployment, without starting to track it.
+	peek(id: string): Readonly<Health> | undefined {
+		return this.byId.get(id);
+	}
+
 	snapshot(id: string) {
 		return { ...this.get(id) };
 	}

@@ -47,3 +47,72 @@ export const ApiKey = named("ApiKey", {
 
 // The key itself is in this answer only: it is never shown again.
 export const NewApiKey = extend(ApiKey, { key: "string" });
+
+export const Invitation = named("Invitation", {
+	id: "uuid",
+	organization_id: "uuid",
+	email: "email",
+	role,
+	created_by: "uuid|nullable",
+	// Who invited, by name, for the list.
+	invited_by: "string|nullable",
+	expires_at: "date",
+	expired: "boolean",
+	created_at: "date"
+});
+
+// The token is in this answer only; `path` is the page that accepts it (the UI makes it a full link).
+export const NewInvitation = extend(Invitation, { token: "string", path: "string" });
+
+// What someone holding the link sees before accepting: no other member's data.
+export const InvitationPreview = named("InvitationPreview", {
+	organization: { type: "object", props: { id: "uuid", name: "string" } },
+	email: "email",
+	role,
+	invited_by: "string|nullable",
+	expires_at: "date"
+});
+
+export const Joined = named("Joined", { organizationId: "uuid", role });
+
+export const ResetLink = named("ResetLink", { email: "email", token: "string", path: "string", expiresAt: "date" });
+
+export const Organization = named("Organization", {
+	id: "uuid",
+	name: "string",
+	slug: "string",
+	personal: "boolean",
+	created_by: "uuid|nullable",
+	created_at: "date",
+	updated_at: "date"
+});
+
+// The organization with the caller's role in it.
+export const MyOrganization = extend(Organization, { role });
+
+// …and what that role holds there, so the UI shows exactly what the API allows.
+export const MyOrganizationWithPermissions = extend(MyOrganization, { permissions: listOf("string") });
+
+export const Deleted = { type: "object", props: { id: "uuid", deleted: { type: "equal", value: true } } };
+
+export const Member = named("Member", { userId: "uuid", email: "email", name: "string", role, joinedAt: "date" });
+
+export const AddedMember = named("AddedMember", { userId: "uuid", email: "email", name: "string", role });
+
+// A membership change: the new role, or `removed`.
+export const MembershipChange = named("MembershipChange", {
+	userId: "uuid",
+	role: { ...role, optional: true },
+	removed: { type: "equal", value: true, optional: true }
+});
+
+const teamRole = { type: "enum", values: ["lead", "member"] };
+
+export const TeamMember = named("TeamMember", { userId: "uuid", email: "email", name: "string", role: teamRole });
+
+export const TeamMembership = named("TeamMembership", {
+	teamId: "uuid",
+	userId: "uuid",
+	role: { ...teamRole, optional: true },
+	removed: { type: "equal", value: true, optional: true }
+});

@@ -10,6 +10,7 @@ import { conflict, forbidden, notFound } from "../../lib/errors";
 import { isUuid } from "../../mixins/db.mixin";
 import { slugify } from "./slug";
 import { broadcast } from "../../lib/events/broadcast";
+import * as R from "./auth.responses";
 import { announceChange, type ChangeAction } from "../../lib/live";
 
 // The member list changed: pages showing it read it again.
@@ -68,6 +69,7 @@ const OrganizationsService: ServiceSchema = {
 	actions: {
 		create: {
 			rest: "POST /",
+			response: R.MyOrganization,
 			permission: ACCOUNT,
 			params: { $$strict: true, name: { type: "string", min: 1, max: 100, trim: true } },
 			async handler(ctx: Context<{ name: string }>) {
@@ -93,6 +95,7 @@ const OrganizationsService: ServiceSchema = {
 
 		list: {
 			rest: "GET /",
+			response: R.listOf(R.MyOrganizationWithPermissions),
 			permission: AUTHENTICATED,
 			async handler(ctx: Context) {
 				const db = await getDb();
@@ -110,6 +113,7 @@ const OrganizationsService: ServiceSchema = {
 
 		get: {
 			rest: "GET /:id",
+			response: R.MyOrganization,
 			permission: "organizations:read",
 			params: { id: "string" },
 			async handler(ctx: Context<{ id: string }>) {
@@ -122,6 +126,7 @@ const OrganizationsService: ServiceSchema = {
 
 		update: {
 			rest: "PATCH /:id",
+			response: R.Organization,
 			permission: "organizations:manage",
 			params: { $$strict: true, id: "string", name: { type: "string", min: 1, max: 100, trim: true } },
 			async handler(ctx: Context<{ id: string; name: string }>) {
@@ -134,6 +139,7 @@ const OrganizationsService: ServiceSchema = {
 
 		remove: {
 			rest: "DELETE /:id",
+			response: R.Deleted,
 			permission: "organizations:own",
 			params: { id: "string" },
 			async handler(this: OrganizationsThis, ctx: Context<{ id: string }>) {
@@ -148,6 +154,7 @@ const OrganizationsService: ServiceSchema = {
 
 		members: {
 			rest: "GET /:id/members",
+			response: R.listOf(R.Member),
 			permission: "members:read",
 			params: { id: "string" },
 			async handler(ctx: Context<{ id: string }>) {
@@ -161,6 +168,7 @@ const OrganizationsService: ServiceSchema = {
 		// Adds an existing user by email (an invitation for someone who already has an account).
 		addMember: {
 			rest: "POST /:id/members",
+			response: R.AddedMember,
 			permission: "members:manage",
 			params: {
 				$$strict: true,
@@ -191,6 +199,7 @@ const OrganizationsService: ServiceSchema = {
 
 		updateMember: {
 			rest: "PATCH /:id/members/:userId",
+			response: R.MembershipChange,
 			permission: "members:manage",
 			params: { $$strict: true, id: "string", userId: "string", role },
 			async handler(this: OrganizationsThis, ctx: Context<{ id: string; userId: string; role: Role }>) {
@@ -206,6 +215,7 @@ const OrganizationsService: ServiceSchema = {
 
 		removeMember: {
 			rest: "DELETE /:id/members/:userId",
+			response: R.MembershipChange,
 			permission: "members:manage",
 			params: { id: "string", userId: "string" },
 			async handler(this: OrganizationsThis, ctx: Context<{ id: string; userId: string }>) {

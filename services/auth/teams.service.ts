@@ -1,6 +1,7 @@
 // Teams inside an organization: CRUD from DbMixin (tenant-scoped), plus membership of organization members.
 import type { Context, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
+import * as R from "./auth.responses";
 import { DbMixin, type DbService, isUuid } from "../../mixins/db.mixin";
 import { notFound, conflict } from "../../lib/errors";
 import { organizationSql, tenantSql } from "../../lib/db/tenant";
@@ -40,6 +41,7 @@ const TeamsService: ServiceSchema = {
 	actions: {
 		members: {
 			rest: "GET /:id/members",
+			response: R.listOf(R.TeamMember),
 			permission: "teams:read",
 			params: { id: "string" },
 			async handler(this: DbService, ctx: Context<{ id: string }>) {
@@ -54,6 +56,7 @@ const TeamsService: ServiceSchema = {
 
 		addMember: {
 			rest: "POST /:id/members",
+			response: R.TeamMembership,
 			permission: "teams:manage",
 			params: {
 				$$strict: true,
@@ -99,6 +102,7 @@ const TeamsService: ServiceSchema = {
 
 		removeMember: {
 			rest: "DELETE /:id/members/:userId",
+			response: R.TeamMembership,
 			permission: "teams:manage",
 			params: { id: "string", userId: "string" },
 			async handler(this: DbService, ctx: Context<{ id: string; userId: string }>) {

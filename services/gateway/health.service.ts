@@ -4,6 +4,19 @@ import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { PUBLIC } from "../../lib/permissions";
 import type { NodeReadiness } from "../../lib/health";
+import { listOf, named } from "../../lib/response";
+
+const Live = named("Liveness", { status: { type: "equal", value: "ok" }, nodeID: "string", uptime: "number|integer" });
+const Ready = named("Readiness", {
+	status: { type: "enum", values: ["ready", "not ready"] },
+	nodeID: "string",
+	checks: {
+		type: "record",
+		key: "string",
+		value: { type: "object", props: { ok: "boolean", ms: "number|optional", error: "string|optional" } }
+	},
+	services: listOf("string")
+});
 
 // What health.ready (lib/health.ts) answers for one node.
 const HealthApiService: ServiceSchema = {
@@ -12,6 +25,7 @@ const HealthApiService: ServiceSchema = {
 	actions: {
 		live: {
 			rest: "GET /",
+			response: Live,
 			permission: PUBLIC,
 			handler(this: Service, ctx: Context) {
 				return ctx.call("health.live", {}, { nodeID: this.broker.nodeID });
@@ -19,6 +33,7 @@ const HealthApiService: ServiceSchema = {
 		},
 		ready: {
 			rest: "GET /ready",
+			response: Ready,
 			permission: PUBLIC,
 			async handler(this: Service, ctx: Context<unknown, { $statusCode?: number }>) {
 				const node = await ctx.call<NodeReadiness, Record<string, never>>(

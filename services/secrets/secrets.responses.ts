@@ -67,6 +67,26 @@ export const Rotated = {
 	props: { keyVersion: "number|integer", reencryptedVersions: "number|integer" }
 };
 
+export const EnvironmentCount = named("EnvironmentCount", {
+	environment: "string",
+	count: "number|integer",
+	updated_at: "date|nullable"
+});
+
+// Names across two environments: which has each, at which version, and whether the values match (null when the
+// caller may not read both, or one is missing). Values themselves never leave the service.
+export const Comparison = named("Comparison", {
+	environments: listOf("string"),
+	rows: listOf({
+		type: "object",
+		props: {
+			name: "string",
+			versions: { type: "record", key: "string", value: "number|integer|nullable" },
+			same: "boolean|nullable"
+		}
+	})
+});
+
 // What the caller may do: `all` (secrets:manage, no grant needed), else its own unexpired grants. An exact grant
 // names one secret (namePrefix is then its name); a prefix grant covers names starting with namePrefix.
 export const Access = named("SecretsAccess", {

@@ -266,6 +266,11 @@ export function describeConformance(modules: ModuleUnderTest[], cluster: () => C
 					});
 
 					if (action.rest)
+						test(`${action.name}: declares what it answers (response), for OpenAPI and the UI's types`, () => {
+							expect([action.name, action.def.response != null]).toEqual([action.name, true]);
+						});
+
+					if (action.rest)
 						test(`${action.name}: has an OpenAPI entry (${action.rest.method} ${action.rest.path})`, async () => {
 							const doc = (await http(cluster().port, "GET", "/api/openapi.json")).body;
 							const ops = Object.entries<any>(doc.paths).flatMap(([p, byMethod]) =>

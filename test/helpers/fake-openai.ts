@@ -16,6 +16,8 @@ export interface Behaviour {
 	raw?: { status: number; contentType?: string; body?: string; headers?: Record<string, string> };
 	// Refuse with `status` (default 401) in OpenAI's error shape, quoting the credentials received, as many do.
 	echoCredentials?: boolean;
+	// Answer with a call of this tool (streamed: its arguments in pieces of 4 characters).
+	toolCall?: { name: string; arguments: string };
 }
 
 export interface SeenRequest {
@@ -32,6 +34,10 @@ export class FakeOpenAI {
 	private server = http.createServer((req, res) => this.handle(req, res));
 	private behaviours = new Map<string, Behaviour>();
 	readonly requests: SeenRequest[] = [];
+	// When set, a request without this bearer key is refused (401, OpenAI's shape), as real providers do.
+	requiredKey?: string;
+	// Model ids GET /v1/models lists besides the configured behaviours', with a context length.
+	listed: { id: string; context_length?: number }[] = [];
 	private sockets = new Set<import("net").Socket>();
 
 	async start(): Promise<string> {
@@ -53,6 +59,8 @@ export class FakeOpenAI {
 
 	reset() {
 		this.behaviours.clear();
+		this.requiredKey = undefined;
+		this.listed = [];
 		this.requests.length = 0;
 	}
 
@@ -90,10 +98,17 @@ export class FakeOpenAI {
 		});
 		res.on("finish", () => (seen.finished = true));
 
+		if (this.requiredKey && req.headers.authorization !== `Bearer ${this.requiredKey}`)
+			return this.json(res, 401, {
+				error: { message: "Incorrect API key provided", type: "invalid_request_error", code: "invalid_api_key" }
+			});
 		if (path === "/v1/models")
 			return this.json(res, 200, {
 				object: "list",
-				data: [...this.behaviours.keys()].map(id => ({ id, object: "model", created: 0, owned_by: "fake" }))
+				data: [
+					...[...this.behaviours.keys()].map(id => ({ id, object: "model", created: 0, owned_by: "fake" })),
+					...this.listed.map(m => ({ ...m, object: "model", created: 0, owned_by: "fake" }))
+				]
 			});
 		const b = this.behaviours.get(body.model) ?? {};
 		if (b.hang) return;
@@ -125,6 +140,10 @@ export class FakeOpenAI {
 				}
 			});
 		if (path === "/v1/embeddings") return this.embeddings(res, body);
+		if (path === "/v1/chat/completions" && b.toolCall)
+			return body.stream
+				? this.streamToolCall(res, body, b.toolCall)
+				: this.completeToolCall(res, body, b.toolCall);
 		if (path === "/v1/chat/completions")
 			return body.stream ? this.stream(res, body, b) : this.complete(res, body, b);
 		this.json(res, 404, { error: { message: "no such route" } });
@@ -184,6 +203,44 @@ export class FakeOpenAI {
 		if (body.stream_options?.include_usage && !b.noUsage)
 			res.write(
 				`data: ${JSON.stringify({ id, object: "chat.completion.chunk", model: body.model, choices: [], usage: this.usage(body, content) })}\n\n`
+			);
+		res.end("data: [DONE]\n\n");
+	}
+
+	private completeToolCall(res: http.ServerResponse, body: any, call: { name: string; arguments: string }) {
+		const tool_calls = [{ id: `call_${crypto.randomUUID()}`, type: "function", function: call }];
+		this.json(res, 200, {
+			id: `chatcmpl-${crypto.randomUUID()}`,
+			object: "chat.completion",
+			created: Math.floor(Date.now() / 1000),
+			model: body.model,
+			choices: [
+				{ index: 0, message: { role: "assistant", content: null, tool_calls }, finish_reason: "tool_calls" }
+			],
+			usage: this.usage(body, call.arguments)
+		});
+	}
+
+	private streamToolCall(res: http.ServerResponse, body: any, call: { name: string; arguments: string }) {
+		res.writeHead(200, { "Content-Type": "text/event-stream" });
+		const id = `chatcmpl-${crypto.randomUUID()}`;
+		const chunk = (delta: any, finish: string | null) =>
+			`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+		const first = {
+			index: 0,
+			id: `call_${crypto.randomUUID()}`,
+			type: "function",
+			function: { name: call.name, arguments: "" }
+		};
+		res.write(chunk({ role: "assistant", content: null, tool_calls: [first] }, null));
+		for (let i = 0; i < call.arguments.length; i += 4)
+			res.write(
+				chunk({ tool_calls: [{ index: 0, function: { arguments: call.arguments.slice(i, i + 4) } }] }, null)
+			);
+		res.write(chunk({}, "tool_calls"));
+		if (body.stream_options?.include_usage)
+			res.write(
+				`data: ${JSON.stringify({ id, object: "chat.completion.chunk", model: body.model, choices: [], usage: this.usage(body, call.arguments) })}\n\n`
 			);
 		res.end("data: [DONE]\n\n");
 	}

@@ -10,7 +10,7 @@ export type ProviderHeader = Provider["headers"][string];
 export type ProviderInput = Partial<
 	Pick<
 		Provider,
-		"name" | "base_url" | "api_key_secret" | "api_key_environment" | "timeout_ms" | "headers" | "enabled"
+		"name" | "kind" | "base_url" | "api_key_secret" | "api_key_environment" | "timeout_ms" | "headers" | "enabled"
 	>
 >;
 
@@ -91,6 +91,21 @@ export type LogStats = Schema<"LogStats">;
 export type LogBucket = LogStats["bucket"];
 export type RateLimitUsage = Schema<"RateLimitUsage">;
 
+// Test connection: ok with the time it took, or why not (never the key).
+export type ProviderTest = Schema<"ProviderTest">;
+export type UpstreamModel = Schema<"UpstreamModel">;
+export interface ImportedModel {
+	provider_model: string;
+	name?: string;
+	kind?: ModelKind;
+	context_window?: number;
+	capabilities?: Capabilities;
+}
+// The routers' view of each deployment, merged over every AI replica ("unknown": no request has gone to it yet).
+export type DeploymentHealth = Schema<"DeploymentHealth">;
+
+const providerPath = (id: string, rest: string) => `/ai/providers/${encodeURIComponent(id)}/${rest}`;
+
 export const aiApi = {
 	providers: crud<Provider, ProviderInput>("/ai/providers"),
 	deployments: crud<Deployment, DeploymentInput>("/ai/deployments"),
@@ -103,9 +118,15 @@ export const aiApi = {
 	settings: () => api.get<AiSettings>("/ai/settings"),
 	configure: (body: Partial<AiSettings>) => api.patch<AiSettings>("/ai/settings", body),
 	logs: (query: LogQuery = {}) => api.get<{ rows: CompletionLog[]; totals: LogTotals }>("/ai/logs", { ...query }),
+	testProvider: (id: string) => api.post<ProviderTest>(providerPath(id, "test"), {}),
+	upstreamModels: (id: string) => api.get<{ models: UpstreamModel[] }>(providerPath(id, "upstream-models")),
+	importModels: (id: string, models: ImportedModel[]) =>
+		api.post<{ created: number; skipped: number }>(providerPath(id, "import"), { models }),
+	providerHealth: () => api.get<{ replicas: number; deployments: DeploymentHealth[] }>("/ai/provider-health"),
 	log: (id: string) => api.get<CompletionLogDetail>(`/ai/logs/${encodeURIComponent(id)}`),
 	logStats: (query: Omit<LogQuery, "limit"> & { bucket: LogBucket }) =>
 		api.get<LogStats>("/ai/logs/stats", { ...query }),
-	exportLogs: (query: Omit<LogQuery, "limit">) => download("/ai/logs/export", { ...query }),
+	exportLogs: (query: Omit<LogQuery, "limit">) =>
+		download("/ai/logs/export", { ...query }, `completion-log-${new Date().toISOString().slice(0, 10)}.csv`),
 	rateLimitUsage: () => api.get<RateLimitUsage[]>("/ai/rate-limit-usage")
 };

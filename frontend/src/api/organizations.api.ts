@@ -1,37 +1,19 @@
 // organizations module: /api/auth/organizations (+ members), /api/auth/teams (+ members), /api/auth/api-keys.
 // Every call acts in the organization chosen in the switcher (X-Organization-Id, added by lib/api.ts).
-import { api, type Schema } from "@/lib/api";
+import { api, type Answer, type Schema } from "@/lib/api";
 import type { Role } from "@/lib/permissions";
 
-export interface Organization {
-	id: string;
-	name: string;
-	slug: string;
-	personal: boolean;
-	role: Role;
-	// What the role holds here, derived by the server from the modules' manifests.
-	permissions: string[];
-	created_at?: string;
-}
+// An organization of the caller's, with their role and what it holds there (derived by the server from the
+// modules' manifests).
+export type Organization = Answer<"organizations.list">[number];
 
-export interface Member {
-	userId: string;
-	email: string;
-	name: string;
-	role: Role;
-	joinedAt: string;
-}
+export type Member = Schema<"Member">;
 
 export type Team = Schema<"Team">;
 
 export type TeamRole = "lead" | "member";
 
-export interface TeamMember {
-	userId: string;
-	email: string;
-	name: string;
-	role: TeamRole;
-}
+export type TeamMember = Schema<"TeamMember">;
 
 // parent_id: the key it was made with (a key made with a key never exceeds it), or null.
 export type ApiKey = Schema<"ApiKey">;
@@ -55,7 +37,8 @@ export const organizationsApi = {
 	remove: (id: string) => api.delete<{ id: string; deleted: true }>(org(id)),
 
 	members: (id: string) => api.get<Member[]>(`${org(id)}/members`),
-	addMember: (id: string, email: string, role: Role) => api.post<Member>(`${org(id)}/members`, { email, role }),
+	addMember: (id: string, email: string, role: Role) =>
+		api.post<Answer<"organizations.addMember">>(`${org(id)}/members`, { email, role }),
 	updateMember: (id: string, userId: string, role: Role) =>
 		api.patch<{ userId: string; role: Role }>(`${org(id)}/members/${userId}`, { role }),
 	removeMember: (id: string, userId: string) =>

@@ -17,6 +17,12 @@ export const aiModule: AppModule = {
 			meta: { title: "Playground", permission: "ai:write" }
 		},
 		{
+			path: "ai/connect",
+			name: "ai-connect",
+			component: () => import("@/pages/ai/ConnectPage.vue"),
+			meta: { title: "Connect your IDE", permission: "ai:read" }
+		},
+		{
 			path: "ai/logs",
 			name: "ai-logs",
 			component: () => import("@/pages/ai/LogsPage.vue"),
@@ -55,6 +61,7 @@ export const aiModule: AppModule = {
 	],
 	nav: [
 		{ route: "ai-playground", label: "Playground", icon: "code", section, permission: "ai:write" },
+		{ route: "ai-connect", label: "Connect your IDE", icon: "plug", section, permission: "ai:read" },
 		{ route: "ai-logs", label: "Completion log", icon: "activity", section, permission: "ai:read" },
 		{ route: "ai-providers", label: "Providers & models", icon: "building", section, permission: "ai:read" },
 		{ route: "ai-routing", label: "Routing & fallbacks", icon: "arrow", section, permission: "ai:read" },

@@ -44,6 +44,35 @@ export interface Turn {
 	usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 	firstTokenMs?: number;
 	durationMs?: number;
+	// The request exactly as sent (for "View code"), and what served it: the model that answered (after any
+	// fallback) and the path the router took, e.g. ["gpt-4o@openai:timeout", "gpt-4o-mini@azure:ok"].
+	request?: Record<string, unknown>;
+	servedModel?: string;
+	fallbackPath?: string[];
+	toolCalls?: ToolCall[];
+}
+
+export interface ToolCall {
+	id?: string;
+	name: string;
+	arguments: string;
+}
+
+// The playground's tools box: a JSON array of OpenAI tool definitions (or one), or nothing.
+export function parseTools(text: string): { tools?: unknown[]; error?: string } {
+	if (!text.trim()) return {};
+	let value: unknown;
+	try {
+		value = JSON.parse(text);
+	} catch (e) {
+		return { error: `Not valid JSON: ${(e as Error).message}` };
+	}
+	const list = Array.isArray(value) ? value : [value];
+	const bad = list.findIndex(
+		(t: any) => !t || t.type !== "function" || typeof t.function?.name !== "string" || !t.function.name
+	);
+	if (bad >= 0) return { error: `Tool ${bad + 1} needs "type": "function" and a function with a name.` };
+	return { tools: list };
 }
 
 // An error of the platform (REST, socket ack or a stream's `ai:error`) in words a user can act on.
@@ -194,7 +223,15 @@ export const useAiStore = defineStore("ai", () => {
 	const rateLimitUsage = ref<RateLimitUsage[] | null>(null);
 
 	// The playground: settings and the conversation.
-	const playground = reactive({ model: "", temperature: 0.7, useTemperature: true, system: "" });
+	const playground = reactive({
+		model: "",
+		temperature: 0.7,
+		useTemperature: true,
+		system: "",
+		jsonMode: false,
+		useTools: false,
+		tools: ""
+	});
 	const turns = ref<Turn[]>([]);
 	const running = computed(
 		() =>
@@ -320,6 +357,9 @@ export const useAiStore = defineStore("ai", () => {
 		if (item?.done) {
 			turn.status = "done";
 			turn.usage = item.usage;
+			// What served the answer, when the service says (else the chunks' model, below).
+			if (typeof item.served_model === "string") turn.servedModel = item.served_model;
+			if (Array.isArray(item.fallback_path)) turn.fallbackPath = item.fallback_path;
 			finish(turn);
 		} else if (item?.error) {
 			turn.status = "error";
@@ -327,7 +367,21 @@ export const useAiStore = defineStore("ai", () => {
 			finish(turn);
 		} else {
 			let text = "";
-			for (const c of item?.choices ?? []) text += c?.delta?.content ?? "";
+			if (typeof item?.model === "string" && !turn.servedModel) turn.servedModel = item.model;
+			for (const c of item?.choices ?? []) {
+				text += c?.delta?.content ?? "";
+				// Tool calls stream in pieces: the first names the call, later ones add to its arguments.
+				for (const d of c?.delta?.tool_calls ?? []) {
+					const calls = (turn.toolCalls ??= []);
+					const i = typeof d.index === "number" ? d.index : calls.length;
+					calls[i] ??= { id: d.id, name: "", arguments: "" };
+					if (d.id) calls[i].id = d.id;
+					if (d.function?.name) calls[i].name += d.function.name;
+					if (d.function?.arguments) calls[i].arguments += d.function.arguments;
+					if (turn.status === "waiting") turn.firstTokenMs = Date.now() - started.get(turn.id)!;
+					turn.status = "streaming";
+				}
+			}
 			if (text) {
 				if (turn.status === "waiting") turn.firstTokenMs = Date.now() - started.get(turn.id)!;
 				turn.status = "streaming";
@@ -366,6 +420,10 @@ export const useAiStore = defineStore("ai", () => {
 		started.set(turn.id, Date.now());
 		const params: Record<string, unknown> = { model, messages };
 		if (playground.useTemperature) params.temperature = Number(playground.temperature);
+		if (playground.jsonMode) params.response_format = { type: "json_object" };
+		const { tools } = playground.useTools ? parseTools(playground.tools) : {};
+		if (tools) params.tools = tools;
+		turn.request = JSON.parse(JSON.stringify(params));
 		const cancel = realtime.stream("ai.stream", params, {
 			start: requestId => (turn.requestId = requestId),
 			data: item => onItem(turn, item),
