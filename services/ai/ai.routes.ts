@@ -1,12 +1,13 @@
-// The OpenAI-compatible API (/v1/chat/completions with SSE streaming, /v1/embeddings, /v1/models): any OpenAI client
-// or IDE extension points its base URL at the platform and authenticates with a platform API key. The gateway mounts
-// these routes from the manifest (lib/module-routes.ts), with its JSON body limits and credentials.
+// The OpenAI-compatible API (/v1/chat/completions with SSE streaming, /v1/embeddings, /v1/models, /v1/models/{id}):
+// any OpenAI client or IDE extension points its base URL at the platform and authenticates with a platform API key.
+// The gateway mounts these routes from the manifest (lib/module-routes.ts), with its JSON body limits and credentials.
 import crypto from "crypto";
 import type { ServiceBroker } from "moleculer";
 import { cancelCall } from "../../lib/cancel";
 import type { ModuleRoute, ModuleRouteThis } from "../../lib/module-routes";
 import { ndjson } from "../../lib/ndjson";
 import { formatError } from "../gateway/errors";
+import type { ServedBy } from "./run";
 
 type Req = any;
 type Res = any;
@@ -43,12 +44,26 @@ function sendOpenAiError(req: Req, res: Res, err: any) {
 	res.end(JSON.stringify(body));
 }
 
-const strip = ({ stream, stream_options, n, ...rest }: any) => ({
+const strip = ({ stream, stream_options, ...rest }: any) => ({
 	rest,
 	stream: !!stream,
-	includeUsage: !!stream_options?.include_usage,
-	n
+	includeUsage: !!stream_options?.include_usage
 });
+
+// Header values are ASCII: anything else in a model or provider name (and the list's comma) is percent-encoded.
+const headerValue = (s: string) => s.replace(/[^\x20-\x2b\x2d-\x7e]/g, c => encodeURIComponent(c));
+
+// Which model answered and the way there, for clients that cannot see the body's `coder` (a stream's chunks).
+function servedHeaders(served: ServedBy | undefined): Record<string, string> {
+	if (!served) return {};
+	return {
+		"x-coder-requested-model": headerValue(served.requested_model),
+		"x-coder-served-model": headerValue(served.served_model),
+		...(served.provider ? { "x-coder-provider": headerValue(served.provider) } : {}),
+		"x-coder-fallback-path": served.fallback_path.map(headerValue).join(", "),
+		"x-coder-cache": served.cache_hit ? "hit" : "miss"
+	};
+}
 
 const routes: ModuleRoute[] = [
 	{
@@ -65,14 +80,12 @@ const routes: ModuleRoute[] = [
 							code: 422,
 							type: "VALIDATION_ERROR"
 						});
-					const { rest, stream, includeUsage, n } = strip(body);
-					if (n !== undefined && n !== 1)
-						throw Object.assign(new Error("only n = 1 is supported"), {
-							code: 422,
-							type: "VALIDATION_ERROR",
-							data: [{ field: "n", message: "only 1 is supported" }]
-						});
-					if (!stream) return this.sendJson(res, 200, await ctx.call("ai.complete", rest));
+					const { rest, stream, includeUsage } = strip(body);
+					if (!stream) {
+						const answer = await ctx.call("ai.complete", rest);
+						for (const [k, v] of Object.entries(servedHeaders(ctx.meta.aiServed))) res.setHeader(k, v);
+						return this.sendJson(res, 200, answer);
+					}
 					await streamChat(this.broker, ctx, res, rest, includeUsage);
 				} catch (err) {
 					sendOpenAiError(req, res, err);
@@ -80,7 +93,9 @@ const routes: ModuleRoute[] = [
 			},
 			async "POST /embeddings"(this: ModuleRouteThis, req: Req, res: Res) {
 				try {
-					this.sendJson(res, 200, await req.$ctx.call("ai.embed", req.body ?? {}));
+					const answer = await req.$ctx.call("ai.embed", req.body ?? {});
+					for (const [k, v] of Object.entries(servedHeaders(req.$ctx.meta.aiServed))) res.setHeader(k, v);
+					this.sendJson(res, 200, answer);
 				} catch (err) {
 					sendOpenAiError(req, res, err);
 				}
@@ -88,6 +103,23 @@ const routes: ModuleRoute[] = [
 			async "GET /models"(this: ModuleRouteThis, req: Req, res: Res) {
 				try {
 					this.sendJson(res, 200, { object: "list", data: await req.$ctx.call("ai.models") });
+				} catch (err) {
+					sendOpenAiError(req, res, err);
+				}
+			},
+			// Model names may hold slashes ("meta-llama/Llama-3.1-8B"): the id is the rest of the path.
+			async "GET /models/*id"(this: ModuleRouteThis, req: Req, res: Res) {
+				try {
+					const raw = req.$params.id;
+					const id = Array.isArray(raw) ? raw.join("/") : String(raw);
+					const models: { id: string }[] = await req.$ctx.call("ai.models");
+					const model = models.find(m => m.id === id);
+					if (!model)
+						throw Object.assign(new Error(`The model '${id}' does not exist`), {
+							code: 404,
+							type: "MODEL_NOT_FOUND"
+						});
+					this.sendJson(res, 200, model);
 				} catch (err) {
 					sendOpenAiError(req, res, err);
 				}
@@ -103,6 +135,7 @@ export default routes;
 async function streamChat(broker: ServiceBroker, ctx: any, res: Res, params: any, includeUsage: boolean) {
 	const requestId = params.requestId ?? crypto.randomUUID();
 	const upstream: any = await ctx.call("ai.stream", { ...params, requestId });
+	const served: ServedBy | undefined = ctx.meta.aiServed;
 	let ended = false;
 	res.on("close", () => {
 		if (ended) return;
@@ -113,16 +146,24 @@ async function streamChat(broker: ServiceBroker, ctx: any, res: Res, params: any
 		"Content-Type": "text/event-stream; charset=utf-8",
 		"Cache-Control": "no-cache",
 		Connection: "keep-alive",
-		"X-Request-Id": requestId
+		"X-Request-Id": requestId,
+		...servedHeaders(served)
 	});
 	res.flushHeaders?.();
 	try {
+		let created = Math.floor(Date.now() / 1000);
 		for await (const line of ndjson(upstream)) {
 			if (line.done) {
-				if (includeUsage)
-					res.write(
-						`data: ${JSON.stringify({ id: `chatcmpl-${requestId}`, object: "chat.completion.chunk", model: params.model, choices: [], usage: line.usage })}\n\n`
-					);
+				// The usage chunk is one of the answer's chunks: the same id, model and creation time.
+				const usage = {
+					id: `chatcmpl-${requestId}`,
+					object: "chat.completion.chunk",
+					created,
+					model: served?.served_model ?? params.model,
+					choices: [],
+					usage: line.usage
+				};
+				if (includeUsage) res.write(`data: ${JSON.stringify(usage)}\n\n`);
 				res.write("data: [DONE]\n\n");
 				break;
 			}
@@ -131,8 +172,7 @@ async function streamChat(broker: ServiceBroker, ctx: any, res: Res, params: any
 				res.write(`data: ${JSON.stringify({ error: line.error })}\n\n`);
 				break;
 			}
-			if (line.usage && !includeUsage) delete line.usage;
-			if (line.choices?.length === 0 && !includeUsage) continue;
+			if (typeof line.created === "number") created = line.created;
 			res.write(`data: ${JSON.stringify(line)}\n\n`);
 		}
 	} catch {
