@@ -1257,6 +1257,7 @@ export interface components {
             name: string;
             /** Format: uuid */
             organization_id: string;
+            overrides_model: boolean;
             response_format: {
                 [key: string]: unknown;
             } | null;
@@ -2571,6 +2572,7 @@ export interface operations {
                     max_tokens?: number | null;
                     model: string;
                     name: string;
+                    overrides_model?: boolean;
                     response_format?: {
                         [key: string]: unknown;
                     } | null;
@@ -2763,6 +2765,7 @@ export interface operations {
                     max_tokens?: number | null;
                     model?: string;
                     name?: string;
+                    overrides_model?: boolean;
                     response_format?: {
                         [key: string]: unknown;
                     } | null;
