@@ -1,4 +1,5 @@
-// The OpenAI-compatible API (/v1/chat/completions with SSE streaming, /v1/embeddings, /v1/models, /v1/models/{id}):
+// The OpenAI-compatible API (/v1/chat/completions and /v1/responses with SSE streaming, /v1/embeddings, /v1/models,
+// /v1/models/{id}):
 // any OpenAI client or IDE extension points its base URL at the platform and authenticates with a platform API key.
 // The gateway mounts these routes from the manifest (lib/module-routes.ts), with its JSON body limits and credentials.
 import crypto from "crypto";
@@ -91,6 +92,30 @@ const routes: ModuleRoute[] = [
 					sendOpenAiError(req, res, err);
 				}
 			},
+			async "POST /responses"(this: ModuleRouteThis, req: Req, res: Res) {
+				const ctx = req.$ctx;
+				try {
+					const body = req.body ?? {};
+					if (typeof body !== "object" || Array.isArray(body))
+						throw Object.assign(new Error("body must be a JSON object"), {
+							code: 422,
+							type: "VALIDATION_ERROR"
+						});
+					if (!body.stream) {
+						const answer = await ctx.call("ai.respond", body);
+						for (const [k, v] of Object.entries(servedHeaders(ctx.meta.aiServed))) res.setHeader(k, v);
+						return this.sendJson(res, 200, answer);
+					}
+					await relay(this.broker, ctx, res, "ai.respond", body, {
+						// Server-sent events named by their type, as OpenAI sends them; the stream ends with the last one.
+						line: l => `event: ${l.type}\ndata: ${JSON.stringify(l)}\n\n`,
+						done: () => "",
+						error: e => `event: error\ndata: ${JSON.stringify({ type: "error", ...e })}\n\n`
+					});
+				} catch (err) {
+					sendOpenAiError(req, res, err);
+				}
+			},
 			async "POST /embeddings"(this: ModuleRouteThis, req: Req, res: Res) {
 				try {
 					const answer = await req.$ctx.call("ai.embed", req.body ?? {});
@@ -130,12 +155,53 @@ const routes: ModuleRoute[] = [
 ];
 export default routes;
 
-// Server-sent events from the AI service's NDJSON stream. A client that goes away cancels the upstream request on
-// whichever AI replica runs it.
+// How a stream's NDJSON lines become server-sent events.
+interface SseFormat {
+	line(line: any): string;
+	done(line: any): string;
+	error(error: any): string;
+}
+
+// Chat completion chunks; the usage chunk (asked for with stream_options.include_usage) is one of the answer's
+// chunks: the same id, model and creation time. An upstream that broke mid-stream: an error event and no [DONE], so
+// no client mistakes it for a finish.
+function chatFormat(requestId: string, params: any, includeUsage: boolean, served?: ServedBy): SseFormat {
+	let created = Math.floor(Date.now() / 1000);
+	return {
+		line(l) {
+			if (typeof l.created === "number") created = l.created;
+			return `data: ${JSON.stringify(l)}\n\n`;
+		},
+		done(l) {
+			const model = served?.served_model ?? params.model;
+			const usage = { id: `chatcmpl-${requestId}`, object: "chat.completion.chunk", created, model, choices: [] };
+			return `${includeUsage ? `data: ${JSON.stringify({ ...usage, usage: l.usage })}\n\n` : ""}data: [DONE]\n\n`;
+		},
+		error: e => `data: ${JSON.stringify({ error: e })}\n\n`
+	};
+}
+
 async function streamChat(broker: ServiceBroker, ctx: any, res: Res, params: any, includeUsage: boolean) {
 	const requestId = params.requestId ?? crypto.randomUUID();
-	const upstream: any = await ctx.call("ai.stream", { ...params, requestId });
+	await relay(broker, ctx, res, "ai.stream", { ...params, requestId }, served =>
+		chatFormat(requestId, params, includeUsage, served)
+	);
+}
+
+// Server-sent events from an AI action's NDJSON stream, with the x-coder-* headers of the model that answered. A
+// client that goes away cancels the upstream request on whichever AI replica runs it.
+async function relay(
+	broker: ServiceBroker,
+	ctx: any,
+	res: Res,
+	action: string,
+	params: any,
+	format: SseFormat | ((served?: ServedBy) => SseFormat)
+) {
+	const requestId = params.requestId ?? crypto.randomUUID();
+	const upstream: any = await ctx.call(action, { ...params, requestId });
 	const served: ServedBy | undefined = ctx.meta.aiServed;
+	const sse = typeof format === "function" ? format(served) : format;
 	let ended = false;
 	res.on("close", () => {
 		if (ended) return;
@@ -151,35 +217,19 @@ async function streamChat(broker: ServiceBroker, ctx: any, res: Res, params: any
 	});
 	res.flushHeaders?.();
 	try {
-		let created = Math.floor(Date.now() / 1000);
 		for await (const line of ndjson(upstream)) {
 			if (line.done) {
-				// The usage chunk is one of the answer's chunks: the same id, model and creation time.
-				const usage = {
-					id: `chatcmpl-${requestId}`,
-					object: "chat.completion.chunk",
-					created,
-					model: served?.served_model ?? params.model,
-					choices: [],
-					usage: line.usage
-				};
-				if (includeUsage) res.write(`data: ${JSON.stringify(usage)}\n\n`);
-				res.write("data: [DONE]\n\n");
+				res.write(sse.done(line));
 				break;
 			}
-			// An upstream that broke mid-stream: an error event, and no [DONE], so no client mistakes it for a finish.
 			if (line.error) {
-				res.write(`data: ${JSON.stringify({ error: line.error })}\n\n`);
+				res.write(sse.error(line.error));
 				break;
 			}
-			if (typeof line.created === "number") created = line.created;
-			res.write(`data: ${JSON.stringify(line)}\n\n`);
+			res.write(sse.line(line));
 		}
 	} catch {
-		if (!res.destroyed)
-			res.write(
-				`data: ${JSON.stringify({ error: { message: "stream interrupted", type: "api_error", code: null } })}\n\n`
-			);
+		if (!res.destroyed) res.write(sse.error({ message: "stream interrupted", type: "api_error", code: null }));
 	} finally {
 		ended = true;
 		res.end();

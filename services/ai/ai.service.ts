@@ -38,6 +38,7 @@ import type { Credentials, HeaderValue } from "./upstream";
 import { createNodeFetch } from "./transport";
 import { costOf, usageOf, Usage, estimateTokens } from "./usage";
 import * as R from "./ai.responses";
+import { createResponse, streamResponse } from "./responses-api";
 
 const ORG_CONFIG_TTL_MS = 30_000;
 const ORG_CONFIG_MAX = 10_000;
@@ -103,8 +104,35 @@ const PASS_THROUGH = [
 	"reasoning_effort"
 ];
 
+// The Responses API's request fields relayed upstream (services/ai/responses-api.ts).
+const RESPONSES_FIELDS = [
+	"input",
+	"instructions",
+	"tools",
+	"tool_choice",
+	"text",
+	"temperature",
+	"top_p",
+	"max_output_tokens",
+	"reasoning",
+	"metadata",
+	"parallel_tool_calls",
+	"previous_response_id",
+	"store",
+	"truncation",
+	"include",
+	"top_logprobs",
+	"user"
+];
+type Api = "chat" | "responses" | "embeddings";
+const FIELDS: Record<Api, string[]> = {
+	chat: PASS_THROUGH,
+	responses: RESPONSES_FIELDS,
+	embeddings: ["input", "dimensions", "encoding_format", "user"]
+};
+
 // What the service's methods see as `this`: its own state, its methods and its mixins'.
-interface AiThis extends Service, RateLimitMethods {
+export interface AiThis extends Service, RateLimitMethods {
 	health: DeploymentHealth;
 	upstreams: UpstreamClients;
 	cache: CompletionCache;
@@ -116,7 +144,7 @@ interface AiThis extends Service, RateLimitMethods {
 	resolveSecret(ref: { organizationId: string; environment: string; name: string }): Promise<string>;
 	orgConfig(t: TenantSql): Promise<OrgConfig>;
 	loadOrgConfig(t: TenantSql): Promise<OrgConfig>;
-	begin(ctx: Context<any>, kind: RequestKind, stream: boolean): Promise<Run>;
+	begin(ctx: Context<any>, kind: RequestKind, stream: boolean, api?: Api): Promise<Run>;
 	checkLimits(run: Run, model: string): Promise<void>;
 	settleTokens(run: Run, tokens: number): Promise<void>;
 	withFallbacks<T>(run: Run, attempt: AttemptFn<T>): Promise<Served<T>>;
@@ -139,7 +167,7 @@ interface AiThis extends Service, RateLimitMethods {
 	record(run: Run, r: Outcome): Promise<void>;
 }
 
-interface OrgConfig {
+export interface OrgConfig {
 	providers: Map<string, any>;
 	models: any[];
 	deploymentNames: Set<string>; // every deployment's name, enabled or not
@@ -154,8 +182,8 @@ interface OrgConfig {
 // /v1 routes turn it into x-coder-* headers, before a stream's first byte.
 type AiContext = Context<any, { aiServed?: ServedBy }>;
 
-type AttemptFn<T> = (d: Deployment, client: OpenAI, signal: AbortSignal, control: AbortController) => Promise<T>;
-type Served<T> = { result: T; deployment: Deployment; provider: any; model: string; control: AbortController };
+export type AttemptFn<T> = (d: Deployment, client: OpenAI, signal: AbortSignal, control: AbortController) => Promise<T>;
+export type Served<T> = { result: T; deployment: Deployment; provider: any; model: string; control: AbortController };
 
 // The preset a model name means: none when a deployment has that name, unless the preset was saved to override it
 // (presets saved before that choice existed could still collide; the real model wins for them).
@@ -236,6 +264,35 @@ const AiService: ServiceSchema = {
 				const stream = await this.streamChat(run);
 				ctx.meta.aiServed = run.served;
 				return stream;
+			}
+		},
+
+		// The Responses API, relayed to the upstream's /v1/responses (services/ai/responses-api.ts); with `stream`, NDJSON
+		// of the upstream's events, then {"done":true,...} or {"error":...}.
+		respond: {
+			visibility: "public",
+			permission: "ai:write",
+			external: true,
+			params: {
+				$$strict: "remove",
+				model: { type: "string", min: 1, max: 200 },
+				input: [
+					{ type: "string", max: 1_000_000 },
+					{ type: "array", max: 1000 }
+				],
+				stream: { type: "boolean", optional: true },
+				...Object.fromEntries(
+					RESPONSES_FIELDS.filter(f => f !== "input").map(f => [f, { type: "any", optional: true }])
+				),
+				tags: { type: "array", items: "string", max: 10, optional: true },
+				requestId: { type: "string", max: 100, optional: true }
+			},
+			async handler(this: AiThis, ctx: AiContext) {
+				const stream = !!ctx.params.stream;
+				const run = await this.begin(ctx, "chat", stream, "responses");
+				const answer = stream ? await streamResponse(this, run) : await createResponse(this, run);
+				ctx.meta.aiServed = run.served;
+				return answer;
 			}
 		},
 
@@ -368,18 +425,30 @@ const AiService: ServiceSchema = {
 		},
 
 		// Resolves the request's model or configuration, checks rate limits, and registers it for cancellation.
-		async begin(this: AiThis, ctx: Context<any>, kind: RequestKind, stream: boolean): Promise<Run> {
+		async begin(
+			this: AiThis,
+			ctx: Context<any>,
+			kind: RequestKind,
+			stream: boolean,
+			api: Api = kind === "chat" ? "chat" : "embeddings"
+		): Promise<Run> {
 			const t = tenantSql(ctx);
 			const auth = t.auth!;
 			const org = t.organizationId;
 			const cfg = await this.orgConfig(t);
 			const p = ctx.params;
 			const body: Record<string, any> = {};
-			for (const k of kind === "chat" ? PASS_THROUGH : ["input", "dimensions", "encoding_format", "user"])
-				if (p[k] !== undefined) body[k] = p[k];
+			for (const k of FIELDS[api]) if (p[k] !== undefined) body[k] = p[k];
 			let model = p.model;
 			const preset = presetFor(cfg, model);
-			if (preset && kind === "chat") {
+			if (preset && api === "responses") {
+				model = preset.model;
+				if (body.temperature === undefined && preset.temperature !== null)
+					body.temperature = Number(preset.temperature);
+				if (body.max_output_tokens === undefined && preset.max_tokens !== null)
+					body.max_output_tokens = preset.max_tokens;
+				if (body.instructions === undefined && preset.system_prompt) body.instructions = preset.system_prompt;
+			} else if (preset && api === "chat") {
 				model = preset.model;
 				if (body.temperature === undefined && preset.temperature !== null)
 					body.temperature = Number(preset.temperature);

@@ -68,5 +68,6 @@ export interface Outcome {
 // it asks for. Output beyond the estimate (a request without a cap) is counted when the request settles.
 export function estimateOf(kind: RequestKind, body: Record<string, any>): number {
 	if (kind === "embedding") return estimateTokens(body.input);
-	return estimateTokens(body.messages) + (body.max_completion_tokens ?? body.max_tokens ?? 0);
+	const output = body.max_completion_tokens ?? body.max_tokens ?? body.max_output_tokens ?? 0;
+	return estimateTokens(body.messages ?? body.input) + output;
 }

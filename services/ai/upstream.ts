@@ -83,7 +83,9 @@ export class UpstreamFailure extends Error {
 export function clientError(f: UpstreamFailure): Error {
 	if (f.kind === "cancelled") return new Errors.MoleculerClientError("request cancelled", 499, "CANCELLED");
 	if (f.kind === "client_error")
-		return new ExternalFailure(f.message, f.status === 404 ? 404 : 400, "UPSTREAM_REFUSED");
+		return f.status === 501
+			? new ExternalFailure(f.message, 501, "NOT_SUPPORTED")
+			: new ExternalFailure(f.message, f.status === 404 ? 404 : 400, "UPSTREAM_REFUSED");
 	const tried = `${f.message}; every deployment and fallback was tried`;
 	if (f.kind === "rate_limit") return new ExternalFailure(tried, 429, "UPSTREAM_RATE_LIMITED", { retryAfter: 5 });
 	const status = f.kind === "timeout" || f.kind === "first_token_timeout" ? 504 : 502;
