@@ -47,7 +47,11 @@ const message = {
 	type: "object",
 	props: {
 		role: { type: "enum", values: ["system", "developer", "user", "assistant", "tool"] },
-		content: [{ type: "string" }, { type: "array" }, { type: "equal", value: null }],
+		// null or absent on an assistant message that calls tools (as OpenAI answers it, and clients send it back).
+		content: [
+			{ type: "string", optional: true, nullable: true },
+			{ type: "array", optional: true, nullable: true }
+		],
 		name: { type: "string", optional: true },
 		tool_calls: { type: "array", optional: true },
 		tool_call_id: { type: "string", optional: true }
@@ -782,15 +786,25 @@ const AiService: ServiceSchema = {
 						// A chunk without choices (Azure's prompt filter results, the usage-only last chunk) has nothing
 						// for the client: usage is told once, at the end.
 						if (!chunk.choices.length) continue;
+						// Each choice opens as OpenAI's do, with a delta that has the role and no tokens: the SDK's stream
+						// helper needs the role, and counts the first chunk's logprobs twice.
+						const openers: any[] = [];
 						const choices = chunk.choices.map((c: any, i: number) => {
 							const index = c.index ?? i;
 							text += c.delta?.content ?? "";
 							if (c.finish_reason) finishReason = c.finish_reason;
-							if (started.has(index)) return c;
+							if (started.has(index)) return { ...c, index };
 							started.add(index);
-							// The first delta of a choice says who speaks, as OpenAI's do (the SDK's stream helper needs it).
-							return { ...c, index, delta: { ...c.delta, role: c.delta?.role || "assistant" } };
+							if (!c.delta?.role || c.logprobs?.content?.length)
+								openers.push({
+									index,
+									delta: { role: "assistant", content: c.delta?.tool_calls ? null : "" },
+									logprobs: c.logprobs ? { content: [], refusal: null } : null,
+									finish_reason: null
+								});
+							return { ...c, index };
 						});
+						if (openers.length) yield { ...chunk, id, model, choices: openers };
 						yield { ...chunk, id, model, choices };
 					}
 					if (attempt.signal.aborted) throw attempt.signal.reason;

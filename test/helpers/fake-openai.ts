@@ -248,6 +248,18 @@ export class FakeOpenAI {
 		const pieces = choices.map(c =>
 			c.toolCall ? c.toolCall.arguments.match(/[\s\S]{1,7}/g)! : c.content!.split(/(?<= )/)
 		);
+		// As OpenAI does: a first chunk per choice with the role and empty content (unless the upstream sends none).
+		if (!b.noRole)
+			choices.forEach((c, index) =>
+				send([
+					{
+						index,
+						delta: { role: "assistant", content: c.toolCall ? null : "" },
+						logprobs: body.logprobs ? { content: [], refusal: null } : null,
+						finish_reason: null
+					}
+				])
+			);
 		const steps = Math.max(...pieces.map(p => p.length));
 		for (let i = 0; i < steps; i++) {
 			if (res.destroyed) return;
@@ -258,10 +270,8 @@ export class FakeOpenAI {
 			choices.forEach((c, index) => {
 				const piece = pieces[index][i];
 				if (piece === undefined) return;
-				const role = i === 0 && !b.noRole ? { role: "assistant" } : {};
 				const delta = c.toolCall
 					? {
-							...role,
 							...(i === 0 ? { content: null } : {}),
 							tool_calls: [
 								i === 0
@@ -274,7 +284,7 @@ export class FakeOpenAI {
 									: { index: 0, function: { arguments: piece } }
 							]
 						}
-					: { ...role, content: piece };
+					: { content: piece };
 				send([{ index, delta, logprobs: c.toolCall ? null : this.logprobs(body, piece), finish_reason: null }]);
 			});
 			if (i === 1) res.write(": keep-alive\n\n");
