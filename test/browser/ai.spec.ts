@@ -458,10 +458,12 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await dialog.getByTestId("preset-collision").waitFor();
 		expect(await dialog.getByTestId("preset-save").isDisabled()).toBe(true);
 		await dialog.getByTestId("preset-overrides").check();
+		await shot("10a-preset-takeover");
 		await dialog.getByTestId("preset-save").click();
 		await toast("Preset created");
 		const takeover = page.locator('[data-testid="preset-row"][data-name="backup-a"]');
 		await takeover.getByTestId("preset-overrides-badge").waitFor();
+		await shot("10b-preset-overrides-badge");
 		await takeover.getByTestId("preset-delete").click();
 		await page.getByTestId("confirm-button").click();
 		await toast("Preset deleted");
