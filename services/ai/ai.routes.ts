@@ -1,13 +1,14 @@
 // The OpenAI-compatible API (/v1/chat/completions and /v1/responses with SSE streaming, /v1/embeddings, /v1/models,
-// /v1/models/{id}):
-// any OpenAI client or IDE extension points its base URL at the platform and authenticates with a platform API key.
-// The gateway mounts these routes from the manifest (lib/module-routes.ts), with its JSON body limits and credentials.
+// /v1/models/{id}): any OpenAI client or IDE extension points its base URL at the platform and authenticates with a
+// platform API key. The gateway mounts these routes from the manifest (lib/module-routes.ts), with its JSON body
+// limits and credentials.
 import crypto from "crypto";
 import type { ServiceBroker } from "moleculer";
 import { cancelCall } from "../../lib/cancel";
 import type { ModuleRoute, ModuleRouteThis } from "../../lib/module-routes";
 import { ndjson } from "../../lib/ndjson";
 import { formatError } from "../gateway/errors";
+import { countTokens, createMessage, isMessagesRequest, sendAnthropicError } from "./messages.route";
 import type { ServedBy } from "./run";
 
 type Req = any;
@@ -125,6 +126,9 @@ const routes: ModuleRoute[] = [
 					sendOpenAiError(req, res, err);
 				}
 			},
+			// Anthropic's Messages API (messages.route.ts), answering in its own shapes.
+			"POST /messages": createMessage,
+			"POST /messages/count_tokens": countTokens,
 			async "GET /models"(this: ModuleRouteThis, req: Req, res: Res) {
 				try {
 					this.sendJson(res, 200, { object: "list", data: await req.$ctx.call("ai.models") });
@@ -150,7 +154,8 @@ const routes: ModuleRoute[] = [
 				}
 			}
 		},
-		onError: sendOpenAiError
+		onError: (req: Req, res: Res, err: any) =>
+			isMessagesRequest(req) ? sendAnthropicError(req, res, err) : sendOpenAiError(req, res, err)
 	}
 ];
 export default routes;

@@ -47,11 +47,8 @@ const message = {
 	type: "object",
 	props: {
 		role: { type: "enum", values: ["system", "developer", "user", "assistant", "tool"] },
-		// null or absent on an assistant message that calls tools (as OpenAI answers it, and clients send it back).
-		content: [
-			{ type: "string", optional: true, nullable: true },
-			{ type: "array", optional: true, nullable: true }
-		],
+		// null or absent on an assistant turn that only calls tools, as OpenAI's SDK sends it back.
+		content: { type: "multi", rules: [{ type: "string" }, { type: "array" }], nullable: true, optional: true },
 		name: { type: "string", optional: true },
 		tool_calls: { type: "array", optional: true },
 		tool_call_id: { type: "string", optional: true }

@@ -27,6 +27,8 @@ export interface Behaviour {
 	noRole?: boolean;
 	// No /v1/responses (most OpenAI-compatible servers): 404 as such servers answer.
 	noResponsesApi?: boolean;
+	// Answer with a call of this tool, whatever tools were offered (streamed: its arguments in pieces).
+	toolCall?: { name: string; arguments: string };
 }
 
 export interface SeenRequest {
@@ -151,11 +153,13 @@ export class FakeOpenAI {
 	// What choice `index` answers: a call of the first tool (when tools are offered and no tool result came back
 	// yet), JSON following the response_format's schema, or text.
 	private choice(body: any, b: Behaviour, index: number): Choice {
+		const id = `call_${crypto.randomUUID().slice(0, 8)}`;
+		if (b.toolCall) return { toolCall: { id, ...b.toolCall } };
 		const lastRole = body.messages?.at(-1)?.role;
 		if (body.tools?.length && lastRole !== "tool" && body.tool_choice !== "none") {
 			const name = body.tools[0].function?.name ?? "tool";
 			const args = JSON.stringify({ query: this.lastUserText(body), index });
-			return { toolCall: { id: `call_${crypto.randomUUID().slice(0, 8)}`, name, arguments: args } };
+			return { toolCall: { id, name, arguments: args } };
 		}
 		const format = body.response_format;
 		if (format?.type === "json_schema") return { content: JSON.stringify(sample(format.json_schema?.schema)) };

@@ -10,7 +10,7 @@ export type ProviderHeader = Provider["headers"][string];
 export type ProviderInput = Partial<
 	Pick<
 		Provider,
-		"name" | "base_url" | "api_key_secret" | "api_key_environment" | "timeout_ms" | "headers" | "enabled"
+		"name" | "kind" | "base_url" | "api_key_secret" | "api_key_environment" | "timeout_ms" | "headers" | "enabled"
 	>
 >;
 
