@@ -607,7 +607,9 @@ const AiService: ServiceSchema = {
 								: classify(err, control.signal, run.secrets);
 						run.path.push(`${model}@${provider.name}:${failure.kind}`);
 						if (failure.kind === "cancelled" || !failure.retryable) return failure;
-						if (this.health.failure(d.id, cooldownMs)) healthChanged(d, "unhealthy");
+						// A provider that lacks an API is not unhealthy: its chat requests must not be cooled down.
+						if (failure.kind !== "unsupported" && this.health.failure(d.id, cooldownMs))
+							healthChanged(d, "unhealthy");
 						last = failure;
 						return undefined;
 					}

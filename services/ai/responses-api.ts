@@ -1,6 +1,7 @@
 // The Responses API (/v1/responses, `ai.respond`) relayed to OpenAI-dialect upstreams: routed, fallen back, rate
 // limited and logged like a chat completion. The answer is the upstream's own, with `model` naming the model that
-// served it. An upstream without the API (most OpenAI-compatible servers answer 404) is a 501 for the client.
+// served it. A deployment whose provider lacks the API (an Anthropic provider; an OpenAI-compatible server answering
+// 404) is skipped for the next one; when none has it, the client gets a 501.
 import type { Readable } from "stream";
 import OpenAI from "openai";
 import { ndjsonReadable } from "../../lib/ndjson";
@@ -14,14 +15,18 @@ import { costOf, estimateTokens, type Usage } from "./usage";
 const isObject = (x: unknown): x is Record<string, any> => typeof x === "object" && x !== null && !Array.isArray(x);
 const ENDED = new Set(["response.completed", "response.incomplete", "response.failed"]);
 
+const UNSUPPORTED = "this model's provider does not offer the Responses API";
+
 // An upstream that has no /v1/responses answers 404 or 405 (not a missing model: that keeps its own error).
-async function offered<T>(call: () => Promise<T>): Promise<T> {
+async function offered<T>(run: Run, d: Deployment, call: () => Promise<T>): Promise<T> {
+	if ((run.cfg.providers.get(d.provider_id)?.kind ?? "openai") !== "openai")
+		throw new UpstreamFailure("unsupported", UNSUPPORTED);
 	try {
 		return await call();
 	} catch (err) {
 		const missingModel = (err as any)?.error?.code === "model_not_found";
 		if (err instanceof OpenAI.APIError && (err.status === 404 || err.status === 405) && !missingModel)
-			throw new UpstreamFailure("client_error", "this model's provider does not offer the Responses API", 501);
+			throw new UpstreamFailure("unsupported", UNSUPPORTED, err.status);
 		throw err;
 	}
 }
@@ -63,7 +68,7 @@ export async function createResponse(svc: AiThis, run: Run): Promise<unknown> {
 			run,
 			async (d: Deployment, client: OpenAI, signal: AbortSignal) =>
 				readResponse(
-					await offered(() =>
+					await offered(run, d, () =>
 						client.responses
 							.create({ ...body, model: d.provider_model, stream: false } as any, { signal })
 							.asResponse()
@@ -94,7 +99,7 @@ export async function streamResponse(svc: AiThis, run: Run): Promise<Readable> {
 				const late = () =>
 					control.abort(new UpstreamFailure("first_token_timeout", `no first event within ${deadline} ms`));
 				return withDeadline(deadline, late, async () => {
-					const { data, response } = await offered(() =>
+					const { data, response } = await offered(run, d, () =>
 						client.responses
 							.create({ ...body, model: d.provider_model, stream: true } as any, { signal })
 							.withResponse()

@@ -67,7 +67,9 @@ export type FailureKind =
 	| "server_error"
 	| "first_token_timeout"
 	| "client_error"
-	| "cancelled";
+	| "cancelled"
+	// The deployment's provider does not offer what was asked (the Responses API): the next one may.
+	| "unsupported";
 
 export class UpstreamFailure extends Error {
 	constructor(
@@ -88,9 +90,8 @@ export class UpstreamFailure extends Error {
 export function clientError(f: UpstreamFailure): Error {
 	if (f.kind === "cancelled") return new Errors.MoleculerClientError("request cancelled", 499, "CANCELLED");
 	if (f.kind === "client_error")
-		return f.status === 501
-			? new ExternalFailure(f.message, 501, "NOT_SUPPORTED")
-			: new ExternalFailure(f.message, f.status === 404 ? 404 : 400, "UPSTREAM_REFUSED");
+		return new ExternalFailure(f.message, f.status === 404 ? 404 : 400, "UPSTREAM_REFUSED");
+	if (f.kind === "unsupported") return new ExternalFailure(f.message, 501, "NOT_SUPPORTED");
 	const tried = `${f.message}; every deployment and fallback was tried`;
 	if (f.kind === "rate_limit") return new ExternalFailure(tried, 429, "UPSTREAM_RATE_LIMITED", { retryAfter: 5 });
 	const status = f.kind === "timeout" || f.kind === "first_token_timeout" ? 504 : 502;

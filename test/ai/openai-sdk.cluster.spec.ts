@@ -92,6 +92,15 @@ describeWith(["postgres", "rabbitmq", "redis"])("the openai SDK and its helpers 
 		await deploy("gpt-quirky", "up-quirky");
 		await deploy("gpt-primary", "up-failing", { priority: 1 });
 		await deploy("gpt-bare", "up-bare");
+		// The preferred deployment lacks the Responses API, the other has it.
+		await deploy("gpt-mixed", "up-bare", { priority: 1 });
+		const second = await ok("POST", "/api/ai/providers", { name: "fake-2", base_url: upstream, timeout_ms: 5000 });
+		await ok("POST", "/api/ai/deployments", {
+			provider_id: second.id,
+			name: "gpt-mixed",
+			provider_model: "up-chat",
+			priority: 2
+		});
 		await deploy("meta-llama/Llama-3.1-8B", "up-chat");
 		await deploy("embed-float", "up-embed-float", { kind: "embedding" });
 		await deploy("embed-b64", "up-embed-b64", { kind: "embedding" });
@@ -340,6 +349,13 @@ describeWith(["postgres", "rabbitmq", "redis"])("the openai SDK and its helpers 
 			type: "api_error",
 			message: expect.stringContaining("does not offer the Responses API")
 		});
+		// A deployment without the API is skipped for one that has it, and is not cooled down for it.
+		for (let i = 0; i < 4; i++) {
+			const mixed = await client.responses.create({ model: "gpt-mixed", input: `mixed ${i}` });
+			expect(mixed.output_text).toBe(`echo(up-chat): mixed ${i}`);
+		}
+		const chat = await client.chat.completions.create({ model: "gpt-mixed", messages: ask("still preferred") });
+		expect(chat.choices[0].message.content).toBe("echo(up-bare): still preferred");
 		const logs = await ok("GET", "/api/ai/logs?limit=500");
 		expect(logs.rows.some((l: any) => l.requested_model === "gpt-sdk" && l.stream && l.status === "success")).toBe(
 			true
