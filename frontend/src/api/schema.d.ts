@@ -1524,6 +1524,7 @@ export interface components {
             name: string;
             /** Format: uuid */
             organization_id: string;
+            overrides_model: boolean;
             response_format: {
                 [key: string]: unknown;
             } | null;
@@ -2990,6 +2991,7 @@ export interface operations {
                     max_tokens?: number | null;
                     model: string;
                     name: string;
+                    overrides_model?: boolean;
                     response_format?: {
                         [key: string]: unknown;
                     } | null;
@@ -3182,6 +3184,7 @@ export interface operations {
                     max_tokens?: number | null;
                     model?: string;
                     name?: string;
+                    overrides_model?: boolean;
                     response_format?: {
                         [key: string]: unknown;
                     } | null;

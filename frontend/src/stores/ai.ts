@@ -268,6 +268,17 @@ export const useAiStore = defineStore("ai", () => {
 		return s;
 	}
 
+	// The names configuration may refer to (presets, routing rules, fallback chains): the deployments' names, every
+	// kind or chat only. The server refuses any other name.
+	const deploymentNames = computed(() =>
+		[...new Set((deployments.value ?? []).map(d => d.name))].sort((a, b) => a.localeCompare(b))
+	);
+	const chatDeploymentNames = computed(() =>
+		[...new Set((deployments.value ?? []).filter(d => d.kind !== "embedding").map(d => d.name))].sort((a, b) =>
+			a.localeCompare(b)
+		)
+	);
+
 	// Every model name known to the set-up: deployed models and presets, for the selects of the other pages.
 	const modelNames = computed(() => {
 		const names = new Set<string>();
@@ -454,6 +465,8 @@ export const useAiStore = defineStore("ai", () => {
 		settings,
 		models,
 		modelNames,
+		deploymentNames,
+		chatDeploymentNames,
 		logFilters,
 		logs,
 		logTotals,
