@@ -428,6 +428,21 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await page.waitForFunction(() => document.querySelectorAll('[data-testid="log-row"]').length === 5);
 	});
 
+	test("an answer served by a fallback is labelled with the model that served it and the path it took", async () => {
+		up.set(FAKE_MODEL, { status: 500 });
+		await open("ai-playground", "Playground");
+		await page.getByTestId("chat-model").selectOption("gpt-ui");
+		const answer = await ask("who answers?");
+		await answer.and(page.locator('[data-status="done"]')).waitFor();
+		expect(await answer.getByTestId("chat-message-text").textContent()).toBe("echo(backup-c): who answers?");
+		expect(await answer.getByTestId("chat-meta-served").textContent()).toContain("backup-c");
+		expect(await answer.getByTestId("chat-fallback-path").textContent()).toMatch(
+			/gpt-ui\S*server_error → backup-c/
+		);
+		await shot("7b-fallback-answer");
+		up.set(FAKE_MODEL, {});
+	});
+
 	test("routing rules, presets and settings are edited, and a preset becomes a model of the playground", async () => {
 		await open("ai-routing", "Routing & fallbacks");
 		await page.getByTestId("rules-empty").waitFor();

@@ -332,9 +332,10 @@ export const useAiStore = defineStore("ai", () => {
 		if (item?.done) {
 			turn.status = "done";
 			turn.usage = item.usage;
-			// What served the answer, when the service says (else the chunks' model, below).
-			if (typeof item.served_model === "string") turn.servedModel = item.served_model;
-			if (Array.isArray(item.fallback_path)) turn.fallbackPath = item.fallback_path;
+			// What served the answer and the path it took, as the service says (`coder`); else the chunks' model.
+			const served = item.coder ?? {};
+			if (typeof served.served_model === "string") turn.servedModel = served.served_model;
+			if (Array.isArray(served.fallback_path)) turn.fallbackPath = served.fallback_path;
 			finish(turn);
 		} else if (item?.error) {
 			turn.status = "error";
