@@ -35,6 +35,9 @@ export interface ModuleManifest {
 	// HTTP routes outside /api that the gateway mounts for the module (an API in another's shape, such as OpenAI's
 	// /v1): the name of a file in the module's folder, without extension, exporting them (lib/module-routes.ts).
 	routes?: string;
+	// What its container needs besides the shared environment (docker-compose.yml, `npm run compose`): variables
+	// only it may hold (a master key, its service credential) and published ports.
+	container?: { environment?: Record<string, string>; ports?: string[] };
 }
 
 export function defineModule<M extends ModuleManifest>(manifest: M): M {
@@ -99,6 +102,9 @@ function readManifest(dir: string, mod: string): ModuleManifest {
 			throw fail(`setting ${s.env} has no description`);
 		if (typeof s.parse !== "function") throw fail(`setting ${s.env} was not made with setting.int/string/custom`);
 	}
+	for (const k of Object.keys(m.container?.environment ?? {}))
+		if (!/^[A-Z][A-Z0-9_]*$/.test(k))
+			throw fail(`container.environment: "${k}" is not an environment variable name`);
 	if (m.routes !== undefined && (typeof m.routes !== "string" || !/^[\w-]+(\.[\w-]+)*$/.test(m.routes)))
 		throw fail('routes must name a file in the module\'s folder, without its extension ("<module>.routes")');
 	if (m.routes !== undefined && ![".ts", ".js"].some(ext => fs.existsSync(path.join(dir, mod, m.routes + ext))))

@@ -1,6 +1,6 @@
 // docker-compose.yml's per-module containers, derived from the manifests: `npm run compose` rewrites the marked
-// section with one block for every module that has no hand-written block (those carry settings only they need:
-// the master key, a service credential, a port). `npm run compose -- --check` fails when the file is out of date.
+// section with one block per module, in dependency order, with what its manifest's `container` adds (variables
+// only it holds, published ports). `npm run compose -- --check` fails when the file is out of date.
 import fs from "fs";
 import path from "path";
 import { loadManifests, ModuleManifest, SERVICES_DIR } from "../lib/module";
@@ -11,6 +11,10 @@ const END = "  # <<< derived modules";
 
 function block(m: ModuleManifest): string {
 	const deps = (m.dependsOn ?? []).map(d => `\n      ${d}: { condition: service_healthy }`).join("");
+	const env = Object.entries(m.container?.environment ?? {}).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`);
+	const ports = m.container?.ports?.length
+		? ["    ports:", ...m.container.ports.map(p => `      - ${JSON.stringify(p)}`)]
+		: [];
 	return [
 		`  # --- ${m.name}: ${m.description}`,
 		`  ${m.name}:`,
@@ -18,10 +22,25 @@ function block(m: ModuleManifest): string {
 		"    environment:",
 		"      <<: *service-env",
 		`      SERVICES: ${m.name}`,
+		...env,
+		...ports,
 		"    depends_on:",
 		`      <<: *infra${deps}`,
 		""
 	].join("\n");
+}
+
+// Modules after the ones they depend on (the seed's start-up order), otherwise by name.
+function inStartOrder(manifests: ModuleManifest[]): ModuleManifest[] {
+	const byName = new Map(manifests.map(m => [m.name, m]));
+	const out: ModuleManifest[] = [];
+	const visit = (m: ModuleManifest) => {
+		if (out.includes(m)) return;
+		for (const d of m.dependsOn ?? []) if (byName.has(d)) visit(byName.get(d)!);
+		out.push(m);
+	};
+	[...manifests].sort((a, b) => a.name.localeCompare(b.name)).forEach(visit);
+	return out;
 }
 
 // The compose text with its derived section rebuilt from `manifests`.
@@ -30,9 +49,7 @@ export function renderCompose(text: string, manifests: ModuleManifest[]): string
 	const end = text.indexOf(END);
 	if (start < 0 || end < start)
 		throw new Error(`docker-compose.yml: the markers "${BEGIN.trim()}" … "${END.trim()}" are missing`);
-	const outside = text.slice(0, start) + text.slice(end);
-	const handWritten = (name: string) => new RegExp(`^  ${name}:`, "m").test(outside);
-	const blocks = manifests.filter(m => !handWritten(m.name)).map(block);
+	const blocks = inStartOrder(manifests).map(block);
 	return `${text.slice(0, start)}${BEGIN}\n${blocks.join("\n")}${text.slice(end)}`;
 }
 

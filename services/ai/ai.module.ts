@@ -8,6 +8,8 @@ export default defineModule({
 	description: "LLM gateway: providers, models, routing, fallbacks, rate limits, cache, completion logs",
 	tablePrefix: "ai_",
 	dependsOn: ["auth", "secrets"],
+	// Only its own credential: enough to act as ai, not as any other service.
+	container: { environment: { SERVICE_CREDENTIALS: "ai:${AI_SERVICE_CREDENTIAL:?set AI_SERVICE_CREDENTIAL}" } },
 	routes: "ai.routes",
 	publishes: ["ai.events"],
 	consumes: [],

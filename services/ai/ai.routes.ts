@@ -1,6 +1,7 @@
-// The OpenAI-compatible API (/v1/chat/completions with SSE streaming, /v1/embeddings, /v1/models): any OpenAI client
-// or IDE extension points its base URL at the platform and authenticates with a platform API key. The gateway mounts
-// these routes from the manifest (lib/module-routes.ts), with its JSON body limits and credentials.
+// The OpenAI-compatible API (/v1/chat/completions and /v1/responses with SSE streaming, /v1/embeddings, /v1/models,
+// /v1/models/{id}): any OpenAI client or IDE extension points its base URL at the platform and authenticates with a
+// platform API key. The gateway mounts these routes from the manifest (lib/module-routes.ts), with its JSON body
+// limits and credentials.
 import crypto from "crypto";
 import type { ServiceBroker } from "moleculer";
 import { cancelCall } from "../../lib/cancel";
@@ -8,6 +9,7 @@ import type { ModuleRoute, ModuleRouteThis } from "../../lib/module-routes";
 import { ndjson } from "../../lib/ndjson";
 import { formatError } from "../gateway/errors";
 import { countTokens, createMessage, isMessagesRequest, sendAnthropicError } from "./messages.route";
+import type { ServedBy } from "./run";
 
 type Req = any;
 type Res = any;
@@ -44,12 +46,26 @@ function sendOpenAiError(req: Req, res: Res, err: any) {
 	res.end(JSON.stringify(body));
 }
 
-const strip = ({ stream, stream_options, n, ...rest }: any) => ({
+const strip = ({ stream, stream_options, ...rest }: any) => ({
 	rest,
 	stream: !!stream,
-	includeUsage: !!stream_options?.include_usage,
-	n
+	includeUsage: !!stream_options?.include_usage
 });
+
+// Header values are ASCII: anything else in a model or provider name (and the list's comma) is percent-encoded.
+const headerValue = (s: string) => s.replace(/[^\x20-\x2b\x2d-\x7e]/g, c => encodeURIComponent(c));
+
+// Which model answered and the way there, for clients that cannot see the body's `coder` (a stream's chunks).
+function servedHeaders(served: ServedBy | undefined): Record<string, string> {
+	if (!served) return {};
+	return {
+		"x-coder-requested-model": headerValue(served.requested_model),
+		"x-coder-served-model": headerValue(served.served_model),
+		...(served.provider ? { "x-coder-provider": headerValue(served.provider) } : {}),
+		"x-coder-fallback-path": served.fallback_path.map(headerValue).join(", "),
+		"x-coder-cache": served.cache_hit ? "hit" : "miss"
+	};
+}
 
 const routes: ModuleRoute[] = [
 	{
@@ -66,22 +82,46 @@ const routes: ModuleRoute[] = [
 							code: 422,
 							type: "VALIDATION_ERROR"
 						});
-					const { rest, stream, includeUsage, n } = strip(body);
-					if (n !== undefined && n !== 1)
-						throw Object.assign(new Error("only n = 1 is supported"), {
-							code: 422,
-							type: "VALIDATION_ERROR",
-							data: [{ field: "n", message: "only 1 is supported" }]
-						});
-					if (!stream) return this.sendJson(res, 200, await ctx.call("ai.complete", rest));
+					const { rest, stream, includeUsage } = strip(body);
+					if (!stream) {
+						const answer = await ctx.call("ai.complete", rest);
+						for (const [k, v] of Object.entries(servedHeaders(ctx.meta.aiServed))) res.setHeader(k, v);
+						return this.sendJson(res, 200, answer);
+					}
 					await streamChat(this.broker, ctx, res, rest, includeUsage);
+				} catch (err) {
+					sendOpenAiError(req, res, err);
+				}
+			},
+			async "POST /responses"(this: ModuleRouteThis, req: Req, res: Res) {
+				const ctx = req.$ctx;
+				try {
+					const body = req.body ?? {};
+					if (typeof body !== "object" || Array.isArray(body))
+						throw Object.assign(new Error("body must be a JSON object"), {
+							code: 422,
+							type: "VALIDATION_ERROR"
+						});
+					if (!body.stream) {
+						const answer = await ctx.call("ai.respond", body);
+						for (const [k, v] of Object.entries(servedHeaders(ctx.meta.aiServed))) res.setHeader(k, v);
+						return this.sendJson(res, 200, answer);
+					}
+					await relay(this.broker, ctx, res, "ai.respond", body, {
+						// Server-sent events named by their type, as OpenAI sends them; the stream ends with the last one.
+						line: l => `event: ${l.type}\ndata: ${JSON.stringify(l)}\n\n`,
+						done: () => "",
+						error: e => `event: error\ndata: ${JSON.stringify({ type: "error", ...e })}\n\n`
+					});
 				} catch (err) {
 					sendOpenAiError(req, res, err);
 				}
 			},
 			async "POST /embeddings"(this: ModuleRouteThis, req: Req, res: Res) {
 				try {
-					this.sendJson(res, 200, await req.$ctx.call("ai.embed", req.body ?? {}));
+					const answer = await req.$ctx.call("ai.embed", req.body ?? {});
+					for (const [k, v] of Object.entries(servedHeaders(req.$ctx.meta.aiServed))) res.setHeader(k, v);
+					this.sendJson(res, 200, answer);
 				} catch (err) {
 					sendOpenAiError(req, res, err);
 				}
@@ -95,6 +135,23 @@ const routes: ModuleRoute[] = [
 				} catch (err) {
 					sendOpenAiError(req, res, err);
 				}
+			},
+			// Model names may hold slashes ("meta-llama/Llama-3.1-8B"): the id is the rest of the path.
+			async "GET /models/*id"(this: ModuleRouteThis, req: Req, res: Res) {
+				try {
+					const raw = req.$params.id;
+					const id = Array.isArray(raw) ? raw.join("/") : String(raw);
+					const models: { id: string }[] = await req.$ctx.call("ai.models");
+					const model = models.find(m => m.id === id);
+					if (!model)
+						throw Object.assign(new Error(`The model '${id}' does not exist`), {
+							code: 404,
+							type: "MODEL_NOT_FOUND"
+						});
+					this.sendJson(res, 200, model);
+				} catch (err) {
+					sendOpenAiError(req, res, err);
+				}
 			}
 		},
 		onError: (req: Req, res: Res, err: any) =>
@@ -103,11 +160,53 @@ const routes: ModuleRoute[] = [
 ];
 export default routes;
 
-// Server-sent events from the AI service's NDJSON stream. A client that goes away cancels the upstream request on
-// whichever AI replica runs it.
+// How a stream's NDJSON lines become server-sent events.
+interface SseFormat {
+	line(line: any): string;
+	done(line: any): string;
+	error(error: any): string;
+}
+
+// Chat completion chunks; the usage chunk (asked for with stream_options.include_usage) is one of the answer's
+// chunks: the same id, model and creation time. An upstream that broke mid-stream: an error event and no [DONE], so
+// no client mistakes it for a finish.
+function chatFormat(requestId: string, params: any, includeUsage: boolean, served?: ServedBy): SseFormat {
+	let created = Math.floor(Date.now() / 1000);
+	return {
+		line(l) {
+			if (typeof l.created === "number") created = l.created;
+			return `data: ${JSON.stringify(l)}\n\n`;
+		},
+		done(l) {
+			const model = served?.served_model ?? params.model;
+			const usage = { id: `chatcmpl-${requestId}`, object: "chat.completion.chunk", created, model, choices: [] };
+			return `${includeUsage ? `data: ${JSON.stringify({ ...usage, usage: l.usage })}\n\n` : ""}data: [DONE]\n\n`;
+		},
+		error: e => `data: ${JSON.stringify({ error: e })}\n\n`
+	};
+}
+
 async function streamChat(broker: ServiceBroker, ctx: any, res: Res, params: any, includeUsage: boolean) {
 	const requestId = params.requestId ?? crypto.randomUUID();
-	const upstream: any = await ctx.call("ai.stream", { ...params, requestId });
+	await relay(broker, ctx, res, "ai.stream", { ...params, requestId }, served =>
+		chatFormat(requestId, params, includeUsage, served)
+	);
+}
+
+// Server-sent events from an AI action's NDJSON stream, with the x-coder-* headers of the model that answered. A
+// client that goes away cancels the upstream request on whichever AI replica runs it.
+async function relay(
+	broker: ServiceBroker,
+	ctx: any,
+	res: Res,
+	action: string,
+	params: any,
+	format: SseFormat | ((served?: ServedBy) => SseFormat)
+) {
+	const requestId = params.requestId ?? crypto.randomUUID();
+	const upstream: any = await ctx.call(action, { ...params, requestId });
+	const served: ServedBy | undefined = ctx.meta.aiServed;
+	const sse = typeof format === "function" ? format(served) : format;
 	let ended = false;
 	res.on("close", () => {
 		if (ended) return;
@@ -118,33 +217,24 @@ async function streamChat(broker: ServiceBroker, ctx: any, res: Res, params: any
 		"Content-Type": "text/event-stream; charset=utf-8",
 		"Cache-Control": "no-cache",
 		Connection: "keep-alive",
-		"X-Request-Id": requestId
+		"X-Request-Id": requestId,
+		...servedHeaders(served)
 	});
 	res.flushHeaders?.();
 	try {
 		for await (const line of ndjson(upstream)) {
 			if (line.done) {
-				if (includeUsage)
-					res.write(
-						`data: ${JSON.stringify({ id: `chatcmpl-${requestId}`, object: "chat.completion.chunk", model: params.model, choices: [], usage: line.usage })}\n\n`
-					);
-				res.write("data: [DONE]\n\n");
+				res.write(sse.done(line));
 				break;
 			}
-			// An upstream that broke mid-stream: an error event, and no [DONE], so no client mistakes it for a finish.
 			if (line.error) {
-				res.write(`data: ${JSON.stringify({ error: line.error })}\n\n`);
+				res.write(sse.error(line.error));
 				break;
 			}
-			if (line.usage && !includeUsage) delete line.usage;
-			if (line.choices?.length === 0 && !includeUsage) continue;
-			res.write(`data: ${JSON.stringify(line)}\n\n`);
+			res.write(sse.line(line));
 		}
 	} catch {
-		if (!res.destroyed)
-			res.write(
-				`data: ${JSON.stringify({ error: { message: "stream interrupted", type: "api_error", code: null } })}\n\n`
-			);
+		if (!res.destroyed) res.write(sse.error({ message: "stream interrupted", type: "api_error", code: null }));
 	} finally {
 		ended = true;
 		res.end();

@@ -31,7 +31,7 @@ import { Limit, RateLimitMethods, RateLimitMixin } from "../../mixins/rate-limit
 import { CompletionCache, cacheKey } from "./cache";
 import { completionValues, LogWriter, pruneCompletionLogs } from "./log-writer";
 import { DeploymentHealth, Deployment, planAttempts } from "./router";
-import { estimateOf, Outcome, RequestKind, Run } from "./run";
+import { estimateOf, Outcome, RequestKind, Run, ServedBy, servedBy } from "./run";
 import { UpstreamClients, UpstreamFailure, classify, clientError } from "./upstream";
 import { readChatCompletion, checkStreamResponse, checkChunk, readEmbeddings } from "./upstream";
 import type { Credentials, HeaderValue } from "./upstream";
@@ -41,6 +41,7 @@ import { costOf, usageOf, Usage, estimateTokens } from "./usage";
 import * as R from "./ai.responses";
 import { logActions } from "./logs";
 import { limitSubject, limitUsageActions } from "./limit-usage";
+import { createResponse, streamResponse } from "./responses-api";
 
 const ORG_CONFIG_TTL_MS = 30_000;
 const ORG_CONFIG_MAX = 10_000;
@@ -74,6 +75,12 @@ const chatParams = {
 	user: { type: "string", max: 200, optional: true },
 	presence_penalty: { type: "number", optional: true },
 	frequency_penalty: { type: "number", optional: true },
+	n: { type: "number", integer: true, min: 1, max: 16, optional: true },
+	logprobs: { type: "boolean", optional: true },
+	top_logprobs: { type: "number", integer: true, min: 0, max: 20, optional: true },
+	logit_bias: { type: "object", optional: true },
+	parallel_tool_calls: { type: "boolean", optional: true },
+	reasoning_effort: { type: "string", max: 20, optional: true },
 	// Platform options: routing tags, cache opt-in (true) or bypass (false), a client-chosen id for cancellation.
 	tags: { type: "array", items: "string", max: 10, optional: true },
 	cache: { type: "boolean", optional: true },
@@ -92,11 +99,44 @@ const PASS_THROUGH = [
 	"seed",
 	"user",
 	"presence_penalty",
-	"frequency_penalty"
+	"frequency_penalty",
+	"n",
+	"logprobs",
+	"top_logprobs",
+	"logit_bias",
+	"parallel_tool_calls",
+	"reasoning_effort"
 ];
 
+// The Responses API's request fields relayed upstream (services/ai/responses-api.ts).
+const RESPONSES_FIELDS = [
+	"input",
+	"instructions",
+	"tools",
+	"tool_choice",
+	"text",
+	"temperature",
+	"top_p",
+	"max_output_tokens",
+	"reasoning",
+	"metadata",
+	"parallel_tool_calls",
+	"previous_response_id",
+	"store",
+	"truncation",
+	"include",
+	"top_logprobs",
+	"user"
+];
+type Api = "chat" | "responses" | "embeddings";
+const FIELDS: Record<Api, string[]> = {
+	chat: PASS_THROUGH,
+	responses: RESPONSES_FIELDS,
+	embeddings: ["input", "dimensions", "encoding_format", "user"]
+};
+
 // What the service's methods see as `this`: its own state, its methods and its mixins'.
-interface AiThis extends Service, RateLimitMethods {
+export interface AiThis extends Service, RateLimitMethods {
 	health: DeploymentHealth;
 	upstreams: UpstreamClients;
 	cache: CompletionCache;
@@ -108,7 +148,7 @@ interface AiThis extends Service, RateLimitMethods {
 	resolveSecret(ref: { organizationId: string; environment: string; name: string }): Promise<string>;
 	orgConfig(t: TenantSql): Promise<OrgConfig>;
 	loadOrgConfig(t: TenantSql): Promise<OrgConfig>;
-	begin(ctx: Context<any>, kind: RequestKind, stream: boolean): Promise<Run>;
+	begin(ctx: Context<any>, kind: RequestKind, stream: boolean, api?: Api): Promise<Run>;
 	checkLimits(run: Run, model: string): Promise<void>;
 	settleTokens(run: Run, tokens: number): Promise<void>;
 	withFallbacks<T>(run: Run, attempt: AttemptFn<T>): Promise<Served<T>>;
@@ -131,9 +171,10 @@ interface AiThis extends Service, RateLimitMethods {
 	record(run: Run, r: Outcome): Promise<void>;
 }
 
-interface OrgConfig {
+export interface OrgConfig {
 	providers: Map<string, any>;
 	models: any[];
+	deploymentNames: Set<string>; // every deployment's name, enabled or not
 	presets: any[];
 	rules: any[];
 	chains: any[];
@@ -141,8 +182,19 @@ interface OrgConfig {
 	settings: Settings;
 }
 
-type AttemptFn<T> = (d: Deployment, client: OpenAI, signal: AbortSignal, control: AbortController) => Promise<T>;
-type Served<T> = { result: T; deployment: Deployment; provider: any; model: string; control: AbortController };
+// Who served a request, handed back to the caller in its context's meta (merged back across the transporter): the
+// /v1 routes turn it into x-coder-* headers, before a stream's first byte.
+type AiContext = Context<any, { aiServed?: ServedBy }>;
+
+export type AttemptFn<T> = (d: Deployment, client: OpenAI, signal: AbortSignal, control: AbortController) => Promise<T>;
+export type Served<T> = { result: T; deployment: Deployment; provider: any; model: string; control: AbortController };
+
+// The preset a model name means: none when a deployment has that name, unless the preset was saved to override it
+// (presets saved before that choice existed could still collide; the real model wins for them).
+function presetFor(cfg: OrgConfig, name: string): any {
+	const preset = cfg.presets.find(c => c.name === name);
+	return preset && (preset.overrides_model || !cfg.deploymentNames.has(name)) ? preset : undefined;
+}
 
 const AiService: ServiceSchema = {
 	name: "ai",
@@ -198,9 +250,11 @@ const AiService: ServiceSchema = {
 			permission: "ai:write",
 			external: true,
 			params: { $$strict: "remove", ...chatParams },
-			async handler(this: AiThis, ctx: Context<any>) {
+			async handler(this: AiThis, ctx: AiContext) {
 				const run = await this.begin(ctx, "chat", false);
-				return this.completeChat(run);
+				const answer = await this.completeChat(run);
+				ctx.meta.aiServed = run.served;
+				return answer;
 			}
 		},
 
@@ -211,9 +265,40 @@ const AiService: ServiceSchema = {
 			permission: "ai:write",
 			external: true,
 			params: { $$strict: "remove", ...chatParams },
-			async handler(this: AiThis, ctx: Context<any>) {
+			async handler(this: AiThis, ctx: AiContext) {
 				const run = await this.begin(ctx, "chat", true);
-				return this.streamChat(run);
+				const stream = await this.streamChat(run);
+				ctx.meta.aiServed = run.served;
+				return stream;
+			}
+		},
+
+		// The Responses API, relayed to the upstream's /v1/responses (services/ai/responses-api.ts); with `stream`, NDJSON
+		// of the upstream's events, then {"done":true,...} or {"error":...}.
+		respond: {
+			visibility: "public",
+			permission: "ai:write",
+			external: true,
+			params: {
+				$$strict: "remove",
+				model: { type: "string", min: 1, max: 200 },
+				input: [
+					{ type: "string", max: 1_000_000 },
+					{ type: "array", max: 1000 }
+				],
+				stream: { type: "boolean", optional: true },
+				...Object.fromEntries(
+					RESPONSES_FIELDS.filter(f => f !== "input").map(f => [f, { type: "any", optional: true }])
+				),
+				tags: { type: "array", items: "string", max: 10, optional: true },
+				requestId: { type: "string", max: 100, optional: true }
+			},
+			async handler(this: AiThis, ctx: AiContext) {
+				const stream = !!ctx.params.stream;
+				const run = await this.begin(ctx, "chat", stream, "responses");
+				const answer = stream ? await streamResponse(this, run) : await createResponse(this, run);
+				ctx.meta.aiServed = run.served;
+				return answer;
 			}
 		},
 
@@ -234,9 +319,11 @@ const AiService: ServiceSchema = {
 				tags: { type: "array", items: "string", optional: true },
 				requestId: { type: "string", max: 100, optional: true }
 			},
-			async handler(this: AiThis, ctx: Context<any>) {
+			async handler(this: AiThis, ctx: AiContext) {
 				const run = await this.begin(ctx, "embedding", false);
-				return this.embed(run, ctx.params);
+				const answer = await this.embed(run, ctx.params);
+				ctx.meta.aiServed = run.served;
+				return answer;
 			}
 		},
 
@@ -248,7 +335,10 @@ const AiService: ServiceSchema = {
 				const cfg = await this.orgConfig(tenantSql(ctx));
 				const names = new Map<string, string>();
 				for (const m of cfg.models) names.set(m.name, m.kind);
-				for (const c of cfg.presets) names.set(c.name, "preset");
+				// A preset is listed when it applies (see presetFor) and its model has an enabled deployment.
+				for (const c of cfg.presets)
+					if (presetFor(cfg, c.name) === c && cfg.models.some(m => m.name === c.model && m.kind === "chat"))
+						names.set(c.name, "preset");
 				return [...names].map(([id, kind]) => ({
 					id,
 					object: "model",
@@ -273,7 +363,7 @@ const AiService: ServiceSchema = {
 		async loadOrgConfig(this: AiThis, t: TenantSql): Promise<OrgConfig> {
 			const [providers, models, presets, rules, chains, limits, settings] = await Promise.all([
 				t.rows("SELECT * FROM ai_providers WHERE organization_id = $org AND enabled"),
-				t.rows("SELECT * FROM ai_deployments WHERE organization_id = $org AND enabled"),
+				t.rows("SELECT * FROM ai_deployments WHERE organization_id = $org"),
 				t.rows("SELECT * FROM ai_presets WHERE organization_id = $org"),
 				t.rows("SELECT * FROM ai_routing_rules WHERE organization_id = $org"),
 				t.rows("SELECT * FROM ai_fallback_chains WHERE organization_id = $org"),
@@ -282,7 +372,8 @@ const AiService: ServiceSchema = {
 			]);
 			return {
 				providers: new Map(providers.map((p: any) => [p.id, p])),
-				models: models.filter((m: any) => providers.some((p: any) => p.id === m.provider_id)),
+				models: models.filter((m: any) => m.enabled && providers.some((p: any) => p.id === m.provider_id)),
+				deploymentNames: new Set(models.map((m: any) => m.name)),
 				presets,
 				rules,
 				chains,
@@ -299,18 +390,30 @@ const AiService: ServiceSchema = {
 		},
 
 		// Resolves the request's model or configuration, checks rate limits, and registers it for cancellation.
-		async begin(this: AiThis, ctx: Context<any>, kind: RequestKind, stream: boolean): Promise<Run> {
+		async begin(
+			this: AiThis,
+			ctx: Context<any>,
+			kind: RequestKind,
+			stream: boolean,
+			api: Api = kind === "chat" ? "chat" : "embeddings"
+		): Promise<Run> {
 			const t = tenantSql(ctx);
 			const auth = t.auth!;
 			const org = t.organizationId;
 			const cfg = await this.orgConfig(t);
 			const p = ctx.params;
 			const body: Record<string, any> = {};
-			for (const k of kind === "chat" ? PASS_THROUGH : ["input", "dimensions", "encoding_format", "user"])
-				if (p[k] !== undefined) body[k] = p[k];
+			for (const k of FIELDS[api]) if (p[k] !== undefined) body[k] = p[k];
 			let model = p.model;
-			const preset = cfg.presets.find((c: any) => c.name === model);
-			if (preset && kind === "chat") {
+			const preset = presetFor(cfg, model);
+			if (preset && api === "responses") {
+				model = preset.model;
+				if (body.temperature === undefined && preset.temperature !== null)
+					body.temperature = Number(preset.temperature);
+				if (body.max_output_tokens === undefined && preset.max_tokens !== null)
+					body.max_output_tokens = preset.max_tokens;
+				if (body.instructions === undefined && preset.system_prompt) body.instructions = preset.system_prompt;
+			} else if (preset && api === "chat") {
 				model = preset.model;
 				if (body.temperature === undefined && preset.temperature !== null)
 					body.temperature = Number(preset.temperature);
@@ -462,7 +565,9 @@ const AiService: ServiceSchema = {
 								: classify(err, control.signal, run.secrets);
 						run.path.push(`${model}@${provider.name}:${failure.kind}`);
 						if (failure.kind === "cancelled" || !failure.retryable) return failure;
-						if (this.health.failure(d.id, cooldownMs)) healthChanged(d, "unhealthy");
+						// A provider that lacks an API is not unhealthy: its chat requests must not be cooled down.
+						if (failure.kind !== "unsupported" && this.health.failure(d.id, cooldownMs))
+							healthChanged(d, "unhealthy");
 						last = failure;
 						return undefined;
 					}
@@ -532,7 +637,8 @@ const AiService: ServiceSchema = {
 							servedModel: cached.model,
 							response: cached
 						});
-						return { ...cached, id: `chatcmpl-${run.requestId}` };
+						run.served = servedBy(run, cached.model, null, true);
+						return { ...cached, id: `chatcmpl-${run.requestId}`, coder: run.served };
 					}
 				}
 				// The raw answer, read and checked here: the SDK has already turned any non-2xx into its error by then.
@@ -547,9 +653,10 @@ const AiService: ServiceSchema = {
 				);
 				const text = result.choices?.map((c: any) => c.message?.content ?? "").join("") ?? "";
 				const usage = usageOf(result.usage, body.messages, text);
+				// `model` is the model that answered (a fallback's, a preset's target), as OpenAI's answers name theirs.
 				const response = {
 					...result,
-					model: run.target.requested,
+					model,
 					usage: {
 						prompt_tokens: usage.prompt,
 						completion_tokens: usage.completion,
@@ -560,7 +667,8 @@ const AiService: ServiceSchema = {
 				await this.finish(run, { deployment, provider, model, usage, response });
 				if (key)
 					await this.cache.set(await getDb(), run.org, key, model, response, cfg.settings.cacheTtlSeconds);
-				return response;
+				run.served = servedBy(run, model, provider);
+				return { ...response, coder: run.served };
 			} catch (err) {
 				throw await this.fail(run, err);
 			} finally {
@@ -611,7 +719,10 @@ const AiService: ServiceSchema = {
 			}
 			const { deployment, provider, model, control: attempt } = opened;
 			const { iterator, first } = opened.result;
+			run.served = servedBy(run, model, provider);
 			const self = this;
+			// One id for every chunk of the answer, whichever upstream (and fallback) produced it.
+			const id = `chatcmpl-${run.requestId}`;
 			// A stream has no total deadline (a long answer takes minutes), only the provider's timeout for silence.
 			const idleMs = provider.timeout_ms;
 			const silent = () =>
@@ -623,16 +734,35 @@ const AiService: ServiceSchema = {
 				let reported: any;
 				let finishReason: string | undefined;
 				let finished = false;
+				const started = new Set<number>();
 				try {
 					for (let step = first; !step.done; step = await next()) {
-						const chunk = step.value;
+						const { usage, ...chunk } = step.value;
 						checkChunk(chunk);
-						if (chunk.usage) reported = chunk.usage;
-						for (const c of chunk.choices ?? []) {
+						if (usage) reported = usage;
+						// A chunk without choices (Azure's prompt filter results, the usage-only last chunk) has nothing
+						// for the client: usage is told once, at the end.
+						if (!chunk.choices.length) continue;
+						// Each choice opens as OpenAI's do, with a delta that has the role and no tokens: the SDK's stream
+						// helper needs the role, and counts the first chunk's logprobs twice.
+						const openers: any[] = [];
+						const choices = chunk.choices.map((c: any, i: number) => {
+							const index = c.index ?? i;
 							text += c.delta?.content ?? "";
 							if (c.finish_reason) finishReason = c.finish_reason;
-						}
-						yield { ...chunk, model: run.target.requested };
+							if (started.has(index)) return { ...c, index };
+							started.add(index);
+							if (!c.delta?.role || c.logprobs?.content?.length)
+								openers.push({
+									index,
+									delta: { role: "assistant", content: c.delta?.tool_calls ? null : "" },
+									logprobs: c.logprobs ? { content: [], refusal: null } : null,
+									finish_reason: null
+								});
+							return { ...c, index };
+						});
+						if (openers.length) yield { ...chunk, id, model, choices: openers };
+						yield { ...chunk, id, model, choices };
 					}
 					if (attempt.signal.aborted) throw attempt.signal.reason;
 					// Every complete OpenAI stream says why it finished; one that just stops was cut off.
@@ -655,7 +785,8 @@ const AiService: ServiceSchema = {
 							prompt_tokens: usage.prompt,
 							completion_tokens: usage.completion,
 							total_tokens: usage.prompt + usage.completion
-						}
+						},
+						coder: run.served
 					};
 				} catch (err) {
 					finished = true;
@@ -721,7 +852,8 @@ const AiService: ServiceSchema = {
 		async embed(this: AiThis, run: Run, params: any) {
 			try {
 				const body = run.target.body;
-				// Asked in base64 unless the client chose (a quarter of the bytes, as the SDK does), decoded for it then.
+				// Asked in base64 unless the client chose (a quarter of the bytes, as the SDK does). Many upstreams ignore
+				// the parameter, so the answer is converted to what the client asked for (floats when it did not say).
 				const format = body.encoding_format ?? "base64";
 				const { result, deployment, provider, model } = await this.withFallbacks(
 					run,
@@ -730,7 +862,7 @@ const AiService: ServiceSchema = {
 							await client.embeddings
 								.create({ ...body, encoding_format: format, model: d.provider_model }, { signal })
 								.asResponse(),
-							!body.encoding_format
+							body.encoding_format ?? "float"
 						)
 				);
 				const usage: Usage = {
@@ -740,10 +872,11 @@ const AiService: ServiceSchema = {
 				};
 				const response = {
 					...result,
-					model: run.target.requested,
+					model,
 					usage: { prompt_tokens: usage.prompt, total_tokens: usage.prompt }
 				};
 				await this.finish(run, { deployment, provider, model, usage, response: null });
+				run.served = servedBy(run, model, provider);
 				return response;
 			} catch (err) {
 				throw await this.fail(run, err);

@@ -16,7 +16,12 @@ const CACHED_FIELDS = [
 	"tool_choice",
 	"response_format",
 	"seed",
-	"n"
+	"n",
+	"logprobs",
+	"top_logprobs",
+	"logit_bias",
+	"parallel_tool_calls",
+	"reasoning_effort"
 ];
 
 // RFC 8785 canonical JSON: key order does not change the key (the same text the hand-written serializer gave).

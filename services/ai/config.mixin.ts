@@ -4,6 +4,8 @@ import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { DbMixin, TenantReference } from "../../mixins/db.mixin";
 import { broadcast } from "../../lib/events/broadcast";
+import { isUuid, tenantSql } from "../../lib/db/tenant";
+import type { ConfigCheck } from "./model-references";
 
 // A positive whole number an admin may leave unset or clear (a limit, a token cap).
 export const optionalCount = {
@@ -30,7 +32,10 @@ export function AiConfigMixin(
 	columns: string[],
 	writable: Record<string, any>,
 	rest: string,
-	references?: Record<string, TenantReference>
+	references?: Record<string, TenantReference>,
+	// Checks a row before it is written (model names against real deployments): on create every field, on update
+	// the fields the update changes, seen with the rest of the row.
+	check?: ConfigCheck
 ): Partial<ServiceSchema> {
 	const changed = function (this: Service, _json: unknown, ctx: Context) {
 		broadcast(this.broker, "ai.config.changed", { organizationId: (ctx.meta as any).auth?.organizationId });
@@ -49,6 +54,23 @@ export function AiConfigMixin(
 			})
 		],
 		actions: { count: false },
+		...(check && {
+			hooks: {
+				before: {
+					async create(ctx: Context<Record<string, any>>) {
+						await check(tenantSql(ctx), ctx.params, new Set(Object.keys(ctx.params)));
+					},
+					async update(ctx: Context<Record<string, any>>) {
+						const { id, ...changes } = ctx.params;
+						const t = tenantSql(ctx);
+						const sql = `SELECT * FROM ${table} WHERE id = $1 AND organization_id = $org`;
+						// A row that is not there is the update's own 404.
+						const row = isUuid(id) ? await t.one(sql, [id]) : undefined;
+						if (row) await check(t, { ...row, ...changes }, new Set(Object.keys(changes)));
+					}
+				}
+			}
+		}),
 		entityCreated: changed,
 		entityUpdated: changed,
 		entityRemoved: changed

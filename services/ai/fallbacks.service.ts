@@ -2,6 +2,7 @@
 // error, 429, 5xx, or for streams a missed first-token deadline).
 import type { ServiceSchema } from "../../lib/schema";
 import { AiConfigMixin } from "./config.mixin";
+import { checkFallbackChain } from "./model-references";
 
 const AiFallbackChainsService: ServiceSchema = {
 	name: "ai-fallback-chains",
@@ -22,7 +23,9 @@ const AiFallbackChainsService: ServiceSchema = {
 					convert: true
 				}
 			},
-			"/ai/fallback-chains"
+			"/ai/fallback-chains",
+			undefined,
+			checkFallbackChain
 		)
 	]
 };

@@ -1,6 +1,7 @@
 // Routing rules: how a model's deployments are chosen (per model, optionally per request tag).
 import type { ServiceSchema } from "../../lib/schema";
 import { AiConfigMixin } from "./config.mixin";
+import { checkRoutingRule } from "./model-references";
 
 const AiRoutingRulesService: ServiceSchema = {
 	name: "ai-routing-rules",
@@ -13,7 +14,9 @@ const AiRoutingRulesService: ServiceSchema = {
 				tag: { type: "string", max: 100, optional: true, nullable: true },
 				strategy: { type: "enum", values: ["priority", "weighted", "latency", "least-busy", "cost"] }
 			},
-			"/ai/routing-rules"
+			"/ai/routing-rules",
+			undefined,
+			checkRoutingRule
 		)
 	]
 };

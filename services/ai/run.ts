@@ -28,6 +28,27 @@ export interface Run {
 	stream: boolean;
 	reservation?: Reservation; // tokens held against the tokens-per-minute limits until the call settles
 	secrets: string[]; // every secret value sent upstream for this request: cut out of whatever it answers
+	served?: ServedBy; // once answered: who answered, and how it got there
+}
+
+// Which model answered and the path the request took (every deployment tried, `<model>@<provider>:<outcome>`), as
+// clients see it: `coder` in ai.complete's answer, the `done` line of ai.stream, the /v1 x-coder-* headers.
+export interface ServedBy {
+	requested_model: string;
+	served_model: string;
+	provider: string | null;
+	fallback_path: string[];
+	cache_hit: boolean;
+}
+
+export function servedBy(run: Run, model: string, provider: { name: string } | null, cacheHit = false): ServedBy {
+	return {
+		requested_model: run.target.requested,
+		served_model: model,
+		provider: provider?.name ?? null,
+		fallback_path: [...run.path],
+		cache_hit: cacheHit
+	};
 }
 
 // How a request ended, as its completion-log row records it.
@@ -47,5 +68,6 @@ export interface Outcome {
 // it asks for. Output beyond the estimate (a request without a cap) is counted when the request settles.
 export function estimateOf(kind: RequestKind, body: Record<string, any>): number {
 	if (kind === "embedding") return estimateTokens(body.input);
-	return estimateTokens(body.messages) + (body.max_completion_tokens ?? body.max_tokens ?? 0);
+	const output = body.max_completion_tokens ?? body.max_tokens ?? body.max_output_tokens ?? 0;
+	return estimateTokens(body.messages ?? body.input) + output;
 }

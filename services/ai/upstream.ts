@@ -67,7 +67,9 @@ export type FailureKind =
 	| "server_error"
 	| "first_token_timeout"
 	| "client_error"
-	| "cancelled";
+	| "cancelled"
+	// The deployment's provider does not offer what was asked (the Responses API): the next one may.
+	| "unsupported";
 
 export class UpstreamFailure extends Error {
 	constructor(
@@ -89,6 +91,7 @@ export function clientError(f: UpstreamFailure): Error {
 	if (f.kind === "cancelled") return new Errors.MoleculerClientError("request cancelled", 499, "CANCELLED");
 	if (f.kind === "client_error")
 		return new ExternalFailure(f.message, f.status === 404 ? 404 : 400, "UPSTREAM_REFUSED");
+	if (f.kind === "unsupported") return new ExternalFailure(f.message, 501, "NOT_SUPPORTED");
 	const tried = `${f.message}; every deployment and fallback was tried`;
 	if (f.kind === "rate_limit") return new ExternalFailure(tried, 429, "UPSTREAM_RATE_LIMITED", { retryAfter: 5 });
 	const status = f.kind === "timeout" || f.kind === "first_token_timeout" ? 504 : 502;
@@ -183,9 +186,10 @@ export function checkChunk(chunk: unknown) {
 		throw notOpenAi("stream", "a chunk has no choices");
 }
 
-// Embeddings are asked for in base64 unless the client chose a format (as the SDK does: a quarter of the bytes), and
-// decoded here for a client that did not choose.
-export async function readEmbeddings(response: Response, decodeBase64: boolean): Promise<any> {
+// Embeddings in the format the client asked for (`want`), whatever the upstream answered: many OpenAI-compatible
+// servers ignore `encoding_format`, and a client (the official SDK among them) that asked for base64 and got floats
+// decodes them as base64 into nonsense.
+export async function readEmbeddings(response: Response, want: "float" | "base64"): Promise<any> {
 	const type = response.headers.get("content-type");
 	if (!isJson(type)) throw notOpenAi("embedding list", `content type ${mediaType(type)}`);
 	let body: unknown;
@@ -194,15 +198,18 @@ export async function readEmbeddings(response: Response, decodeBase64: boolean):
 	} catch {
 		throw notOpenAi("embedding list", "invalid JSON");
 	}
-	const item = (d: unknown) => isObject(d) && (Array.isArray(d.embedding) || typeof d.embedding === "string");
+	const numbers = (e: unknown) => Array.isArray(e) && e.every(x => typeof x === "number");
+	const item = (d: unknown) => isObject(d) && (numbers(d.embedding) || typeof d.embedding === "string");
 	if (!isObject(body) || !Array.isArray(body.data) || !body.data.every(item))
 		throw notOpenAi("embedding list", "no data with embeddings");
-	if (decodeBase64)
-		for (const d of body.data)
-			if (typeof d.embedding === "string") {
-				const bytes = Buffer.from(d.embedding, "base64");
-				if (bytes.length % 4) throw notOpenAi("embedding list", "an embedding is not base64 float32");
-				d.embedding = Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4));
-			}
+	for (const d of body.data) {
+		if (want === "float" && typeof d.embedding === "string") {
+			const bytes = Buffer.from(d.embedding, "base64");
+			if (bytes.length % 4) throw notOpenAi("embedding list", "an embedding is not base64 float32");
+			// Copied out: the decoded buffer may be a view into a pool at an unaligned offset.
+			d.embedding = Array.from(new Float32Array(new Uint8Array(bytes).buffer));
+		} else if (want === "base64" && Array.isArray(d.embedding))
+			d.embedding = Buffer.from(new Float32Array(d.embedding).buffer).toString("base64");
+	}
 	return body;
 }

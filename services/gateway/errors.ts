@@ -31,7 +31,7 @@ const UNAVAILABLE = new Set([
 	"CIRCUIT_BREAKER_OPEN"
 ]);
 
-const EXPLAINED = new Set(["UPSTREAM_FAILED", "UPSTREAM_RATE_LIMITED"]);
+const EXPLAINED = new Set(["UPSTREAM_FAILED", "UPSTREAM_RATE_LIMITED", "NOT_SUPPORTED"]);
 
 export interface FormattedError {
 	status: number;

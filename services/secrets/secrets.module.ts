@@ -6,6 +6,13 @@ export default defineModule({
 	name: "secrets",
 	description: "Organization-scoped credentials: encrypted at rest, versioned, granted and audited",
 	dependsOn: ["auth"],
+	// The only container that holds the master key, and the one that issues and checks every service's identity.
+	container: {
+		environment: {
+			MASTER_KEY: "${MASTER_KEY:?set MASTER_KEY}",
+			SERVICE_IDENTITY_KEY: "${SERVICE_IDENTITY_KEY:?set SERVICE_IDENTITY_KEY}"
+		}
+	},
 	publishes: [],
 	consumes: [],
 	// Below secrets:manage, values are reached only through grants (per secret, checked in the handler).

@@ -305,17 +305,35 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 	});
 
 	test("presets and fallback chains name models, resolved only among the organization's own deployments", async () => {
-		// A names B's model "healthy" in a preset and as a fallback: neither reaches B's deployment.
-		const preset = await setup("ai-presets.create", { name: "borrowing", model: "healthy" }, a.auth);
-		const chain = await setup("ai-fallback-chains.create", { model: "broken", fallbacks: ["healthy"] }, a.auth);
+		// A names B's model "healthy" in a preset and as a fallback: saving is refused, naming the field.
+		await expect(setup("ai-presets.create", { name: "borrowing", model: "healthy" }, a.auth)).rejects.toMatchObject(
+			{
+				code: 422,
+				data: [{ field: "model" }]
+			}
+		);
+		await expect(
+			setup("ai-fallback-chains.create", { model: "broken", fallbacks: ["healthy"] }, a.auth)
+		).rejects.toMatchObject({ code: 422, data: [{ field: "fallbacks[0]" }] });
+		// Rows saved before names were checked: neither reaches B's deployment.
+		const org = a.owner.organization.id;
+		await sql.query("INSERT INTO ai_presets (organization_id, name, model) VALUES ($1, 'borrowing', 'healthy')", [
+			org
+		]);
+		await sql.query(
+			"INSERT INTO ai_fallback_chains (organization_id, model, fallbacks) VALUES ($1, 'broken', '{healthy}')",
+			[org]
+		);
+		ai().orgConfigs.delete(org);
 		try {
 			const complete = (model: string) => broker.call("ai.complete", { model, ...ask("anyone?") }, as(a.auth));
 			await expect(complete("borrowing")).rejects.toMatchObject({ code: 404, type: "MODEL_NOT_FOUND" });
 			await expect(complete("broken")).rejects.toMatchObject({ code: 502 });
 			expect(up.count("up-healthy")).toBe(0);
 		} finally {
-			await setup("ai-presets.remove", { id: preset.id }, a.auth);
-			await setup("ai-fallback-chains.remove", { id: chain.id }, a.auth);
+			await sql.query("DELETE FROM ai_presets WHERE organization_id = $1", [org]);
+			await sql.query("DELETE FROM ai_fallback_chains WHERE organization_id = $1", [org]);
+			ai().orgConfigs.delete(org);
 		}
 	});
 });

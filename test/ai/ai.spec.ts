@@ -187,6 +187,23 @@ describeWith(["postgres"])("AI service", () => {
 		expect(fallback.payload).toMatchObject({ fromModel: "offline", toModel: "backup", reason: "connection" });
 	});
 
+	test("the answer says which model served it and the path it took: ai.complete's coder, ai.stream's chunks and done line", async () => {
+		const served = {
+			requested_model: "offline",
+			served_model: "backup",
+			provider: "primary",
+			fallback_path: ["offline@unreachable:connection", "backup@primary:ok"],
+			cache_hit: false
+		};
+		const r: any = await call("ai.complete", { model: "offline", ...ask("who?") });
+		expect([r.model, r.coder]).toEqual(["backup", served]);
+		const lines = await drain(await call("ai.stream", { model: "offline", ...ask("who streams?") }));
+		const chunks = lines.filter(l => l.choices);
+		expect(new Set(chunks.map(c => c.model))).toEqual(new Set(["backup"]));
+		expect(new Set(chunks.map(c => c.id)).size).toBe(1);
+		expect(lines.at(-1)).toMatchObject({ done: true, coder: served });
+	});
+
 	test("a deployment that keeps failing is cooled down, announced, and recovers", async () => {
 		up.set("a-smart", { status: 503 });
 		for (let i = 0; i < 3; i++) await call("ai.complete", { model: "smart", ...ask(`fail ${i}`) });

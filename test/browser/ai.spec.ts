@@ -38,6 +38,25 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await page.getByTestId("page-title").filter({ hasText: title }).waitFor();
 	}
 
+	// The REST API as the signed-in page calls it.
+	const api = (method: string, url: string, body?: unknown) =>
+		page.evaluate(
+			async ([method, url, body]) => {
+				const session = JSON.parse(localStorage.getItem("coder-ide.session")!);
+				const res = await fetch(url as string, {
+					method: method as string,
+					headers: {
+						authorization: `Bearer ${session.accessToken}`,
+						"x-organization-id": localStorage.getItem("coder-ide.organization")!,
+						...(body ? { "content-type": "application/json" } : {})
+					},
+					body: body ? JSON.stringify(body) : undefined
+				});
+				return { status: res.status, body: await res.json() };
+			},
+			[method, url, body] as const
+		);
+
 	async function ask(text: string) {
 		const before = await page.locator('[data-testid="chat-message"][data-role="assistant"]').count();
 		await page.getByTestId("chat-input").fill(text);
@@ -296,18 +315,26 @@ describeWithBrowser()("AI UI (browser)", () => {
 	test("a fallback chain is created and reordered by keyboard", async () => {
 		await open("ai-routing", "Routing & fallbacks");
 		await page.getByTestId("chains-empty").waitFor();
+		// Fallbacks are picked among the organization's deployments: three more on the same provider.
+		const provider = (await api("GET", "/api/ai/providers")).body.rows[0];
+		for (const name of ["backup-a", "backup-b", "backup-c"])
+			expect(
+				(await api("POST", "/api/ai/deployments", { provider_id: provider.id, name, provider_model: name }))
+					.status
+			).toBe(200);
+		await page.reload();
+		await page.getByTestId("chains-empty").waitFor();
 		await page.getByTestId("chain-new").click();
 		const dialog = page.getByTestId("chain-dialog");
-		await dialog.getByTestId("chain-model").fill("gpt-ui");
+		// Pickers, not free text: only deployed names are offered, and the model itself is not among its fallbacks.
+		expect(await dialog.getByTestId("chain-model").evaluate(el => el.tagName)).toBe("SELECT");
+		await dialog.getByTestId("chain-model").selectOption("gpt-ui");
+		const offered = await dialog.getByTestId("chain-add-input").locator("option").allTextContents();
+		expect(offered.slice(1)).toEqual(["backup-a", "backup-b", "backup-c"]);
 		for (const m of ["backup-a", "backup-b", "backup-c"]) {
-			await dialog.getByTestId("chain-add-input").fill(m);
-			await dialog.getByTestId("chain-add-input").press("Enter");
+			await dialog.getByTestId("chain-add-input").selectOption(m);
+			await dialog.getByTestId("chain-add").click();
 		}
-		// A model cannot fall back to itself.
-		await dialog.getByTestId("chain-add-input").fill("gpt-ui");
-		await dialog.getByTestId("chain-add").click();
-		await dialog.locator(".field__error").filter({ hasText: "cannot fall back to itself" }).waitFor();
-		await dialog.getByTestId("chain-add-input").fill("");
 		const order = () =>
 			dialog.getByTestId("chain-item").evaluateAll(items => items.map(i => i.getAttribute("data-name")));
 		expect(await order()).toEqual(["backup-a", "backup-b", "backup-c"]);
@@ -401,10 +428,32 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await page.waitForFunction(() => document.querySelectorAll('[data-testid="log-row"]').length === 5);
 	});
 
+	test("an answer served by a fallback is labelled with the model that served it and the path it took", async () => {
+		up.set(FAKE_MODEL, { status: 500 });
+		await open("ai-playground", "Playground");
+		await page.getByTestId("chat-model").selectOption("gpt-ui");
+		const answer = await ask("who answers?");
+		await answer.and(page.locator('[data-status="done"]')).waitFor();
+		expect(await answer.getByTestId("chat-message-text").textContent()).toBe("echo(backup-c): who answers?");
+		expect(await answer.getByTestId("chat-meta-served").textContent()).toContain("backup-c");
+		expect(await answer.getByTestId("chat-fallback-path").textContent()).toMatch(
+			/gpt-ui\S*server_error → backup-c/
+		);
+		await shot("7b-fallback-answer");
+		up.set(FAKE_MODEL, {});
+	});
+
 	test("routing rules, presets and settings are edited, and a preset becomes a model of the playground", async () => {
 		await open("ai-routing", "Routing & fallbacks");
 		await page.getByTestId("rules-empty").waitFor();
-		await page.getByTestId("rule-model").fill("gpt-ui");
+		expect(await page.getByTestId("rule-model").locator("option").allTextContents()).toEqual([
+			"Choose a model",
+			"backup-a",
+			"backup-b",
+			"backup-c",
+			"gpt-ui"
+		]);
+		await page.getByTestId("rule-model").selectOption("gpt-ui");
 		await page.getByTestId("rule-new-strategy").selectOption("cost");
 		await page.getByTestId("rule-add").click();
 		await toast("Routing rule added");
@@ -418,8 +467,25 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await page.getByTestId("presets-empty").waitFor();
 		await page.getByTestId("preset-new").click();
 		const dialog = page.getByTestId("preset-dialog");
+		// A preset named like a deployed model would take its requests over: only when ticked, and then shown.
+		await dialog.getByTestId("preset-name").fill("backup-a");
+		await dialog.getByTestId("preset-model").selectOption("gpt-ui");
+		await dialog.getByTestId("preset-collision").waitFor();
+		expect(await dialog.getByTestId("preset-save").isDisabled()).toBe(true);
+		await dialog.getByTestId("preset-overrides").check();
+		await shot("10a-preset-takeover");
+		await dialog.getByTestId("preset-save").click();
+		await toast("Preset created");
+		const takeover = page.locator('[data-testid="preset-row"][data-name="backup-a"]');
+		await takeover.getByTestId("preset-overrides-badge").waitFor();
+		await shot("10b-preset-overrides-badge");
+		await takeover.getByTestId("preset-delete").click();
+		await page.getByTestId("confirm-button").click();
+		await toast("Preset deleted");
+		await page.getByTestId("presets-empty").waitFor();
+		await page.getByTestId("preset-new").click();
 		await dialog.getByTestId("preset-name").fill("reviewer");
-		await dialog.getByTestId("preset-model").fill("gpt-ui");
+		await dialog.getByTestId("preset-model").selectOption("gpt-ui");
 		await dialog.getByTestId("preset-temperature").fill("0");
 		await dialog.getByTestId("preset-max-tokens").fill("512");
 		await dialog.getByTestId("preset-system-prompt").fill("You review code and answer briefly.");

@@ -1,5 +1,8 @@
-// An OpenAI-compatible upstream on 127.0.0.1 for tests: chat completions (plain and SSE), embeddings, models.
-// Per upstream model it can answer, wait, fail with a status, hang, delay the first token, or cut a stream.
+// An OpenAI-compatible upstream on 127.0.0.1 for tests: chat completions (plain and SSE), embeddings, models, and
+// the Responses API. Per upstream model it can answer, wait, fail with a status, hang, delay the first token, or cut a
+// stream. Its streams have the edge cases real providers have: keep-alive comment lines, finish_reason on a chunk of
+// its own, a usage-only final chunk, tool-call arguments split mid-JSON, `n` choices interleaved; optionally an
+// opening chunk with no choices (Azure), no `role` on the first delta, embeddings in a format nobody asked for.
 import http from "http";
 import crypto from "crypto";
 import type { AddressInfo } from "net";
@@ -16,7 +19,15 @@ export interface Behaviour {
 	raw?: { status: number; contentType?: string; body?: string; headers?: Record<string, string> };
 	// Refuse with `status` (default 401) in OpenAI's error shape, quoting the credentials received, as many do.
 	echoCredentials?: boolean;
-	// Answer with a call of this tool (streamed: its arguments in pieces of 4 characters).
+	// Embeddings always in this format, whatever `encoding_format` asked (many OpenAI-compatible servers ignore it).
+	embeddingFormat?: "float" | "base64";
+	// Stream: open with a chunk whose `choices` is empty (Azure's prompt-filter chunk).
+	emptyChoicesChunk?: boolean;
+	// Stream: no `role` on the first delta (some OpenAI-compatible servers).
+	noRole?: boolean;
+	// No /v1/responses (most OpenAI-compatible servers): 404 as such servers answer.
+	noResponsesApi?: boolean;
+	// Answer with a call of this tool, whatever tools were offered (streamed: its arguments in pieces).
 	toolCall?: { name: string; arguments: string };
 }
 
@@ -139,24 +150,45 @@ export class FakeOpenAI {
 					type: b.status === 429 ? "rate_limit_error" : "server_error"
 				}
 			});
-		if (path === "/v1/embeddings") return this.embeddings(res, body);
-		if (path === "/v1/chat/completions" && b.toolCall)
-			return body.stream
-				? this.streamToolCall(res, body, b.toolCall)
-				: this.completeToolCall(res, body, b.toolCall);
+		if (path === "/v1/embeddings") return this.embeddings(res, body, b);
 		if (path === "/v1/chat/completions")
 			return body.stream ? this.stream(res, body, b) : this.complete(res, body, b);
-		this.json(res, 404, { error: { message: "no such route" } });
+		if (path === "/v1/responses" && !b.noResponsesApi)
+			return body.stream ? this.streamResponse(res, body, b) : this.json(res, 200, this.response(body, b));
+		this.json(res, 404, { error: { message: "no such route", type: "invalid_request_error", code: null } });
 	}
 
-	private answer(body: any, b: Behaviour) {
+	private lastUserText(body: any) {
 		const last = [...(body.messages ?? [])].reverse().find((m: any) => m.role === "user");
-		return b.content ?? `echo(${body.model}): ${typeof last?.content === "string" ? last.content : "…"}`;
+		return typeof last?.content === "string" ? last.content : "…";
 	}
 
-	private usage(body: any, content: string) {
-		const prompt = Math.ceil(JSON.stringify(body.messages ?? []).length / 4);
-		const completion = Math.ceil(content.length / 4);
+	// What choice `index` answers: a call of the first tool (when tools are offered and no tool result came back
+	// yet), JSON following the response_format's schema, or text.
+	private choice(body: any, b: Behaviour, index: number): Choice {
+		const id = `call_${crypto.randomUUID().slice(0, 8)}`;
+		if (b.toolCall) return { toolCall: { id, ...b.toolCall } };
+		const lastRole = body.messages?.at(-1)?.role;
+		if (body.tools?.length && lastRole !== "tool" && body.tool_choice !== "none") {
+			const name = body.tools[0].function?.name ?? "tool";
+			const args = JSON.stringify({ query: this.lastUserText(body), index });
+			return { toolCall: { id, name, arguments: args } };
+		}
+		const format = body.response_format;
+		if (format?.type === "json_schema") return { content: JSON.stringify(sample(format.json_schema?.schema)) };
+		if (format?.type === "json_object") return { content: JSON.stringify({ answer: this.lastUserText(body) }) };
+		const text = b.content ?? `echo(${body.model}): ${this.lastUserText(body)}`;
+		return { content: index ? `(${index}) ${text}` : text };
+	}
+
+	private choices(body: any, b: Behaviour): Choice[] {
+		return Array.from({ length: body.n ?? 1 }, (_, i) => this.choice(body, b, i));
+	}
+
+	private usage(body: any, choices: Choice[]) {
+		const prompt = Math.ceil(JSON.stringify(body.messages ?? body.input ?? []).length / 4);
+		const out = choices.reduce((n, c) => n + (c.content ?? c.toolCall?.arguments ?? "").length, 0);
+		const completion = Math.ceil(out / 4);
 		return {
 			prompt_tokens: prompt,
 			completion_tokens: completion,
@@ -165,15 +197,49 @@ export class FakeOpenAI {
 		};
 	}
 
+	private logprobs(body: any, text: string) {
+		if (!body.logprobs) return null;
+		const entry = (token: string) => ({ token, logprob: -0.25, bytes: [...Buffer.from(token)], top_logprobs: [] });
+		const top = (token: string) =>
+			Array.from({ length: body.top_logprobs ?? 0 }, (_, i) => ({
+				...entry(i ? `${token}~${i}` : token),
+				logprob: -0.25 * (i + 1)
+			}));
+		return {
+			content: text
+				.split(/(?<= )/)
+				.filter(Boolean)
+				.map(t => ({ ...entry(t), top_logprobs: top(t) })),
+			refusal: null
+		};
+	}
+
 	private complete(res: http.ServerResponse, body: any, b: Behaviour) {
-		const content = this.answer(body, b);
+		const choices = this.choices(body, b);
 		this.json(res, 200, {
 			id: `chatcmpl-${crypto.randomUUID()}`,
 			object: "chat.completion",
 			created: Math.floor(Date.now() / 1000),
 			model: body.model,
-			choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
-			...(b.noUsage ? {} : { usage: this.usage(body, content) })
+			choices: choices.map((c, index) => ({
+				index,
+				message: c.toolCall
+					? {
+							role: "assistant",
+							content: null,
+							tool_calls: [
+								{
+									id: c.toolCall.id,
+									type: "function",
+									function: { name: c.toolCall.name, arguments: c.toolCall.arguments }
+								}
+							]
+						}
+					: { role: "assistant", content: c.content, refusal: null },
+				logprobs: this.logprobs(body, c.content ?? ""),
+				finish_reason: c.toolCall ? "tool_calls" : "stop"
+			})),
+			...(b.noUsage ? {} : { usage: this.usage(body, choices) })
 		});
 	}
 
@@ -184,79 +250,142 @@ export class FakeOpenAI {
 			Connection: "keep-alive"
 		});
 		res.flushHeaders();
+		// Comment lines keep proxies from timing the connection out; every SSE client must skip them.
+		res.write(": keep-alive\n\n");
 		if (b.delayMs) await sleep(b.delayMs);
-		const content = this.answer(body, b);
-		const words = content.split(/(?<= )/);
+		const choices = this.choices(body, b);
 		const id = `chatcmpl-${crypto.randomUUID()}`;
-		const chunk = (delta: any, finish: string | null, extra: any = {}) =>
-			`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: body.model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`;
-		for (let i = 0; i < words.length; i++) {
+		const created = Math.floor(Date.now() / 1000);
+		const send = (choices: any[], extra: any = {}) =>
+			res.write(
+				`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices, ...extra })}\n\n`
+			);
+		if (b.emptyChoicesChunk) send([], { prompt_filter_results: [{ prompt_index: 0, content_filter_results: {} }] });
+		// Text in words; tool-call arguments in pieces of 7 characters, cut anywhere in the JSON.
+		const pieces = choices.map(c =>
+			c.toolCall ? c.toolCall.arguments.match(/[\s\S]{1,7}/g)! : c.content!.split(/(?<= )/)
+		);
+		// As OpenAI does: a first chunk per choice with the role and empty content (unless the upstream sends none).
+		if (!b.noRole)
+			choices.forEach((c, index) =>
+				send([
+					{
+						index,
+						delta: { role: "assistant", content: c.toolCall ? null : "" },
+						logprobs: body.logprobs ? { content: [], refusal: null } : null,
+						finish_reason: null
+					}
+				])
+			);
+		const steps = Math.max(...pieces.map(p => p.length));
+		for (let i = 0; i < steps; i++) {
 			if (res.destroyed) return;
 			if (b.cutAfterChunks !== undefined && i >= b.cutAfterChunks) {
 				res.socket?.destroy();
 				return;
 			}
-			res.write(chunk(i === 0 ? { role: "assistant", content: words[i] } : { content: words[i] }, null));
+			choices.forEach((c, index) => {
+				const piece = pieces[index][i];
+				if (piece === undefined) return;
+				const delta = c.toolCall
+					? {
+							...(i === 0 ? { content: null } : {}),
+							tool_calls: [
+								i === 0
+									? {
+											index: 0,
+											id: c.toolCall.id,
+											type: "function",
+											function: { name: c.toolCall.name, arguments: piece }
+										}
+									: { index: 0, function: { arguments: piece } }
+							]
+						}
+					: { content: piece };
+				send([{ index, delta, logprobs: c.toolCall ? null : this.logprobs(body, piece), finish_reason: null }]);
+			});
+			if (i === 1) res.write(": keep-alive\n\n");
 			if (b.chunkDelayMs) await sleep(b.chunkDelayMs);
 		}
-		res.write(chunk({}, "stop"));
-		if (body.stream_options?.include_usage && !b.noUsage)
-			res.write(
-				`data: ${JSON.stringify({ id, object: "chat.completion.chunk", model: body.model, choices: [], usage: this.usage(body, content) })}\n\n`
-			);
+		// finish_reason on a chunk of its own, with an empty delta, as OpenAI sends it.
+		choices.forEach((c, index) => send([{ index, delta: {}, finish_reason: c.toolCall ? "tool_calls" : "stop" }]));
+		if (body.stream_options?.include_usage && !b.noUsage) send([], { usage: this.usage(body, choices) });
 		res.end("data: [DONE]\n\n");
 	}
 
-	private completeToolCall(res: http.ServerResponse, body: any, call: { name: string; arguments: string }) {
-		const tool_calls = [{ id: `call_${crypto.randomUUID()}`, type: "function", function: call }];
-		this.json(res, 200, {
-			id: `chatcmpl-${crypto.randomUUID()}`,
-			object: "chat.completion",
-			created: Math.floor(Date.now() / 1000),
+	// The Responses API, its text answer only: enough for clients that speak it, relayed as-is by the platform.
+	private response(body: any, b: Behaviour, status = "completed") {
+		const input = typeof body.input === "string" ? body.input : JSON.stringify(body.input ?? "");
+		const text = b.content ?? `echo(${body.model}): ${input}`;
+		const inputTokens = Math.ceil(input.length / 4);
+		const outputTokens = Math.ceil(text.length / 4);
+		return {
+			id: `resp_${crypto.randomUUID().replace(/-/g, "")}`,
+			object: "response",
+			created_at: Math.floor(Date.now() / 1000),
+			status,
 			model: body.model,
-			choices: [
-				{ index: 0, message: { role: "assistant", content: null, tool_calls }, finish_reason: "tool_calls" }
+			output: [
+				{
+					type: "message",
+					id: "msg_1",
+					status: "completed",
+					role: "assistant",
+					content: [{ type: "output_text", text, annotations: [] }]
+				}
 			],
-			usage: this.usage(body, call.arguments)
-		});
-	}
-
-	private streamToolCall(res: http.ServerResponse, body: any, call: { name: string; arguments: string }) {
-		res.writeHead(200, { "Content-Type": "text/event-stream" });
-		const id = `chatcmpl-${crypto.randomUUID()}`;
-		const chunk = (delta: any, finish: string | null) =>
-			`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-		const first = {
-			index: 0,
-			id: `call_${crypto.randomUUID()}`,
-			type: "function",
-			function: { name: call.name, arguments: "" }
+			usage: {
+				input_tokens: inputTokens,
+				output_tokens: outputTokens,
+				total_tokens: inputTokens + outputTokens,
+				input_tokens_details: { cached_tokens: 0 },
+				output_tokens_details: { reasoning_tokens: 0 }
+			}
 		};
-		res.write(chunk({ role: "assistant", content: null, tool_calls: [first] }, null));
-		for (let i = 0; i < call.arguments.length; i += 4)
-			res.write(
-				chunk({ tool_calls: [{ index: 0, function: { arguments: call.arguments.slice(i, i + 4) } }] }, null)
-			);
-		res.write(chunk({}, "tool_calls"));
-		if (body.stream_options?.include_usage)
-			res.write(
-				`data: ${JSON.stringify({ id, object: "chat.completion.chunk", model: body.model, choices: [], usage: this.usage(body, call.arguments) })}\n\n`
-			);
-		res.end("data: [DONE]\n\n");
 	}
 
-	private embeddings(res: http.ServerResponse, body: any) {
+	private async streamResponse(res: http.ServerResponse, body: any, b: Behaviour) {
+		res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache" });
+		if (b.delayMs) await sleep(b.delayMs);
+		const final = this.response(body, b);
+		const text = final.output[0].content[0].text;
+		let seq = 0;
+		const event = (type: string, data: any) =>
+			res.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`);
+		const item = { output_index: 0, item_id: "msg_1" };
+		event("response.created", { response: { ...final, status: "in_progress", output: [], usage: null } });
+		event("response.output_item.added", {
+			output_index: 0,
+			item: { ...final.output[0], status: "in_progress", content: [] }
+		});
+		event("response.content_part.added", {
+			...item,
+			content_index: 0,
+			part: { type: "output_text", text: "", annotations: [] }
+		});
+		const words = text.split(/(?<= )/);
+		for (let i = 0; i < words.length; i++) {
+			if (b.cutAfterChunks !== undefined && i >= b.cutAfterChunks) return res.socket?.destroy();
+			event("response.output_text.delta", { ...item, content_index: 0, delta: words[i] });
+			if (b.chunkDelayMs) await sleep(b.chunkDelayMs);
+		}
+		event("response.output_text.done", { ...item, content_index: 0, text });
+		event("response.content_part.done", { ...item, content_index: 0, part: final.output[0].content[0] });
+		event("response.output_item.done", { output_index: 0, item: final.output[0] });
+		event("response.completed", { response: final });
+		res.end();
+	}
+
+	private embeddings(res: http.ServerResponse, body: any, b: Behaviour) {
 		const inputs: string[] = Array.isArray(body.input) ? body.input : [body.input];
 		const dims = body.dimensions ?? 8;
+		const format = b.embeddingFormat ?? body.encoding_format ?? "float";
 		const data = inputs.map((text, index) => {
-			const h = crypto.createHash("sha256").update(String(text)).digest();
-			const vector = Array.from({ length: dims }, (_, i) => h[i % h.length] / 255);
+			const embedding = FakeOpenAI.vector(String(text), dims);
 			// As OpenAI does: base64 of little-endian float32 when asked (the official SDK asks by default).
-			const embedding =
-				body.encoding_format === "base64"
-					? Buffer.from(new Float32Array(vector).buffer).toString("base64")
-					: vector;
-			return { object: "embedding", index, embedding };
+			const encoded =
+				format === "base64" ? Buffer.from(new Float32Array(embedding).buffer).toString("base64") : embedding;
+			return { object: "embedding", index, embedding: encoded };
 		});
 		const tokens = inputs.reduce((n, t) => n + Math.ceil(String(t).length / 4), 0);
 		this.json(res, 200, {
@@ -267,6 +396,12 @@ export class FakeOpenAI {
 		});
 	}
 
+	// The embedding this upstream gives `text` (float32 precision), for tests to compare with what clients get.
+	static vector(text: string, dims = 8): number[] {
+		const h = crypto.createHash("sha256").update(text).digest();
+		return Array.from(new Float32Array(Array.from({ length: dims }, (_, i) => h[i % h.length] / 255)));
+	}
+
 	private json(res: http.ServerResponse, status: number, body: unknown) {
 		res.writeHead(status, { "Content-Type": "application/json" });
 		res.end(JSON.stringify(body));
@@ -274,3 +409,22 @@ export class FakeOpenAI {
 }
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+
+interface Choice {
+	content?: string;
+	toolCall?: { id: string; name: string; arguments: string };
+}
+
+// A value that fits a JSON schema (the subset structured outputs use), for json_schema response formats.
+function sample(schema: any): unknown {
+	if (!schema || typeof schema !== "object") return null;
+	if (schema.enum) return schema.enum[0];
+	const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
+	if (type === "object" || schema.properties)
+		return Object.fromEntries(Object.entries<any>(schema.properties ?? {}).map(([k, v]) => [k, sample(v)]));
+	if (type === "array") return [sample(schema.items)];
+	if (type === "string") return "sample";
+	if (type === "integer" || type === "number") return 1;
+	if (type === "boolean") return true;
+	return null;
+}

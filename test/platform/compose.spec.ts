@@ -19,3 +19,14 @@ test("a module without a hand-written block gets a derived one, after the module
 	);
 	expect(derived.match(/^ {2}secrets:/gm)).toHaveLength(1);
 });
+
+test("what only one container may hold is in its block alone: the master key, a service credential, the port", () => {
+	const text = fs.readFileSync(COMPOSE_FILE, "utf8");
+	const blockOf = (name: string) =>
+		text.slice(text.indexOf(`\n  ${name}:\n`), text.indexOf("\n\n", text.indexOf(`\n  ${name}:\n`)));
+	expect(blockOf("secrets")).toContain("MASTER_KEY:");
+	expect(blockOf("ai")).toContain('SERVICE_CREDENTIALS: "ai:${AI_SERVICE_CREDENTIAL');
+	expect(blockOf("gateway")).toContain('- "${PORT:-3000}:3000"');
+	expect(text.match(/MASTER_KEY: "/g)).toHaveLength(1);
+	expect(text.match(/\$\{PORT:-3000\}:3000/g)).toHaveLength(1);
+});

@@ -47,6 +47,7 @@ export interface PresetInput {
 	max_tokens?: number | null;
 	system_prompt?: string | null;
 	response_format?: Record<string, unknown> | null;
+	overrides_model?: boolean;
 }
 
 export const STRATEGIES = ["priority", "weighted", "latency", "least-busy", "cost"] as const;

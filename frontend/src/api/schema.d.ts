@@ -1624,6 +1624,7 @@ export interface components {
             name: string;
             /** Format: uuid */
             organization_id: string;
+            overrides_model: boolean;
             response_format: {
                 [key: string]: unknown;
             } | null;
@@ -3361,6 +3362,7 @@ export interface operations {
                     max_tokens?: number | null;
                     model: string;
                     name: string;
+                    overrides_model?: boolean;
                     response_format?: {
                         [key: string]: unknown;
                     } | null;
@@ -3553,6 +3555,7 @@ export interface operations {
                     max_tokens?: number | null;
                     model?: string;
                     name?: string;
+                    overrides_model?: boolean;
                     response_format?: {
                         [key: string]: unknown;
                     } | null;

@@ -281,6 +281,17 @@ export const useAiStore = defineStore("ai", () => {
 		return s;
 	}
 
+	// The names configuration may refer to (presets, routing rules, fallback chains): the deployments' names, every
+	// kind or chat only. The server refuses any other name.
+	const deploymentNames = computed(() =>
+		[...new Set((deployments.value ?? []).map(d => d.name))].sort((a, b) => a.localeCompare(b))
+	);
+	const chatDeploymentNames = computed(() =>
+		[...new Set((deployments.value ?? []).filter(d => d.kind !== "embedding").map(d => d.name))].sort((a, b) =>
+			a.localeCompare(b)
+		)
+	);
+
 	// Every model name known to the set-up: deployed models and presets, for the selects of the other pages.
 	const modelNames = computed(() => {
 		const names = new Set<string>();
@@ -357,9 +368,10 @@ export const useAiStore = defineStore("ai", () => {
 		if (item?.done) {
 			turn.status = "done";
 			turn.usage = item.usage;
-			// What served the answer, when the service says (else the chunks' model, below).
-			if (typeof item.served_model === "string") turn.servedModel = item.served_model;
-			if (Array.isArray(item.fallback_path)) turn.fallbackPath = item.fallback_path;
+			// What served the answer and the path it took, as the service says (`coder`); else the chunks' model.
+			const served = item.coder ?? {};
+			if (typeof served.served_model === "string") turn.servedModel = served.served_model;
+			if (Array.isArray(served.fallback_path)) turn.fallbackPath = served.fallback_path;
 			finish(turn);
 		} else if (item?.error) {
 			turn.status = "error";
@@ -490,6 +502,8 @@ export const useAiStore = defineStore("ai", () => {
 		settings,
 		models,
 		modelNames,
+		deploymentNames,
+		chatDeploymentNames,
 		logFilters,
 		logs,
 		logTotals,
