@@ -6,7 +6,7 @@ import type { Readable } from "stream";
 import OpenAI from "openai";
 import { ndjsonReadable } from "../../lib/ndjson";
 import { withDeadline } from "../../lib/resilience";
-import type { AiThis } from "./ai.service";
+import type { AiThis } from "./ai.types";
 import type { Deployment } from "./router";
 import { servedBy, type Run } from "./run";
 import { checkStreamResponse, classify, UpstreamFailure } from "./upstream";
