@@ -1,9 +1,10 @@
 // Rate limits. In a cluster the counters live in Redis, so every replica shares one count per key; embedded, in
 // process memory. One atomic round trip per hit or reservation (a Lua script).
-// Request limits are sliding windows (a window's count plus the previous window's, weighted by how much of it the
-// last windowMs still covers): a fixed window let a full burst through at the end of one window and another at the
-// start of the next. rate-limiter-flexible (evaluated for issue 11) only has fixed windows in its stores, and cannot
-// reserve against several budgets at once and settle later, so both stay here (bench/rate-limit.ts, bench/README.md).
+// Request limits and token budgets are sliding windows (a window's count plus the previous window's, weighted by how
+// much of it the last windowMs still covers): a fixed window let a full burst through at the end of one window and
+// another at the start of the next. rate-limiter-flexible (evaluated for issue 11) only has fixed windows in its
+// stores, and cannot reserve against several budgets at once and settle later, so both stay here
+// (bench/rate-limit.ts, bench/README.md).
 import Redis from "ioredis";
 import { Errors } from "moleculer";
 
@@ -51,11 +52,40 @@ function slidingUsed(w: SlidingWindow | undefined, now: number, windowMs: number
 	return Math.ceil(previous * ((windowMs - (now - index * windowMs)) / windowMs) + current);
 }
 
-// Token windows are aligned to the clock, so a settlement finds the window its reservation was made in (by name).
+// Token windows are aligned to the clock, so a settlement finds the window its reservation was made in (by name);
+// the previous window's counter is kept for one more window, weighted like a request window's.
 const windowOf = (key: string, windowMs: number, now: number) => {
 	const index = Math.floor(now / windowMs);
-	return { key: `${key}:${index}`, endsAt: (index + 1) * windowMs };
+	const elapsed = now - index * windowMs;
+	return {
+		key: `${key}:${index}`,
+		previousKey: `${key}:${index - 1}`,
+		weight: (windowMs - elapsed) / windowMs,
+		elapsed,
+		endsAt: (index + 1) * windowMs
+	};
 };
+
+// A token budget's sliding use: this window's count plus the part of the previous one still in the trailing window.
+export const slidingTokens = (current: number, previous: number, weight: number) =>
+	Math.ceil(current + previous * weight);
+
+// When `amount` more will fit in a budget of `limit` that a refusal found at (current, previous): once enough of
+// the previous window has aged out, or else once this window ages out in the next one.
+export function tokenRetryMs(
+	current: number,
+	previous: number,
+	elapsed: number,
+	windowMs: number,
+	limit: number,
+	amount: number
+): number {
+	const room = limit - amount;
+	if (current <= room && previous > 0)
+		return Math.max(0, windowMs - (room - current) * (windowMs / previous) - elapsed);
+	const inNext = current > 0 && room > 0 ? Math.max(0, windowMs - room * (windowMs / current)) : windowMs;
+	return windowMs - elapsed + inNext;
+}
 const secondsUntil = (at: number, now: number) => Math.max(1, Math.ceil((at - now) / 1000));
 
 // A refused hit is not counted: a client that keeps knocking is admitted again as its earlier hits age out.
@@ -113,18 +143,23 @@ if not allowed then
 end
 return { allowed and 1 or 0, math.max(0, math.floor(limit - weighted - c)), math.ceil(retry) }`;
 
-// KEYS: one counter per budget; ARGV: amount, time to live (ms), then each budget's limit.
+// KEYS: per budget, this window's counter then the previous one's; ARGV: amount, time to live (ms), the previous
+// window's weight, then each budget's limit. Refused: { budget, its current count, its previous count }.
 const RESERVE_SCRIPT = `
-local amount = tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
-	local used = tonumber(redis.call('GET', key) or '0')
-	if used > 0 and used + amount > tonumber(ARGV[i + 2]) then return i end
+local amount, weight = tonumber(ARGV[1]), tonumber(ARGV[3])
+local n = #KEYS / 2
+for i = 1, n do
+	local current = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+	local previous = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
+	local used = math.ceil(current + previous * weight)
+	if used > 0 and used + amount > tonumber(ARGV[i + 3]) then return { i, current, previous } end
 end
-for _, key in ipairs(KEYS) do
+for i = 1, n do
+	local key = KEYS[2 * i - 1]
 	redis.call('INCRBY', key, amount)
 	if redis.call('PTTL', key) < 0 then redis.call('PEXPIRE', key, ARGV[2]) end
 end
-return 0`;
+return { 0, 0, 0 }`;
 
 const SETTLE_SCRIPT = `
 for _, key in ipairs(KEYS) do
@@ -157,15 +192,23 @@ export class RedisRateLimiter implements RateLimiter {
 	async reserve(budgets: Budget[], amount: number, windowMs: number): Promise<ReserveResult> {
 		const now = Date.now();
 		const windows = budgets.map(b => windowOf(`${this.prefix}:${b.key}`, windowMs, now));
-		const ttl = windows[0].endsAt - now + 1000;
+		const w = windows[0];
+		// Kept through the next window, where it is the previous one.
+		const ttl = w.endsAt - now + windowMs + 1000;
 		const n = Math.ceil(amount);
-		const args = [String(n), String(ttl), ...budgets.map(b => String(b.limit))];
-		const refused = Number(
-			await this.redis.eval(RESERVE_SCRIPT, windows.length, ...windows.map(w => w.key), ...args)
-		);
-		if (refused)
-			return { allowed: false, refused: refused - 1, retryAfterSec: secondsUntil(windows[0].endsAt, now) };
-		return { allowed: true, reservation: { keys: windows.map(w => w.key), amount: n } };
+		const args = [String(n), String(ttl), String(w.weight), ...budgets.map(b => String(b.limit))];
+		const keys = windows.flatMap(x => [x.key, x.previousKey]);
+		const [refused, current, previous] = (await this.redis.eval(
+			RESERVE_SCRIPT,
+			keys.length,
+			...keys,
+			...args
+		)) as number[];
+		if (refused) {
+			const retryMs = tokenRetryMs(current, previous, w.elapsed, windowMs, budgets[refused - 1].limit, n);
+			return { allowed: false, refused: refused - 1, retryAfterSec: secondsUntil(retryMs, 0) };
+		}
+		return { allowed: true, reservation: { keys: windows.map(x => x.key), amount: n } };
 	}
 
 	async settle(reservation: Reservation, used: number) {
@@ -179,14 +222,19 @@ export class RedisRateLimiter implements RateLimiter {
 		const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
 		const pipeline = this.redis.pipeline();
 		for (const k of requestKeys) pipeline.hmget(`${this.prefix}:${k}`, "i", "c", "p");
-		for (const k of tokenKeys) pipeline.get(windowOf(`${this.prefix}:${k}`, windowMs, now).key);
+		// Token windows are on this process's clock, as `reserve` names them.
+		const tokenWindows = tokenKeys.map(k => windowOf(`${this.prefix}:${k}`, windowMs, Date.now()));
+		for (const w of tokenWindows) pipeline.get(w.key).get(w.previousKey);
 		const answers = ((await pipeline.exec()) ?? []).map(([err, v]) => (err ? null : v));
 		const requests = requestKeys.map((_, i) => {
 			const [wi, c, p] = (answers[i] as (string | null)[] | null) ?? [];
 			const w = wi == null ? undefined : { index: Number(wi), count: Number(c ?? 0), previous: Number(p ?? 0) };
 			return slidingUsed(w, now, windowMs);
 		});
-		const tokens = tokenKeys.map((_, i) => Number(answers[requestKeys.length + i] ?? 0));
+		const tokens = tokenWindows.map((w, i) => {
+			const at = requestKeys.length + 2 * i;
+			return slidingTokens(Number(answers[at] ?? 0), Number(answers[at + 1] ?? 0), w.weight);
+		});
 		return { requests, tokens };
 	}
 
@@ -212,18 +260,26 @@ export class MemoryRateLimiter implements RateLimiter {
 		return { allowed: r.allowed, remaining: r.remaining, retryAfterSec: secondsUntil(r.retryMs, 0) };
 	}
 
+	private tokenCount(key: string, now: number) {
+		const c = this.windows.get(key);
+		return c && c.resetAt > now ? c.count : 0;
+	}
+
 	// Check and reserve happen in one synchronous step: nothing else runs in between.
 	async reserve(budgets: Budget[], amount: number, windowMs: number): Promise<ReserveResult> {
 		const now = Date.now();
 		const windows = budgets.map(b => windowOf(b.key, windowMs, now));
 		const n = Math.ceil(amount);
-		const used = windows.map(w => {
-			const c = this.windows.get(w.key);
-			return c && c.resetAt > now ? c.count : 0;
-		});
+		const counts = windows.map(w => [this.tokenCount(w.key, now), this.tokenCount(w.previousKey, now)]);
+		const used = counts.map(([c, p], i) => slidingTokens(c, p, windows[i].weight));
 		const refused = budgets.findIndex((b, i) => used[i] > 0 && used[i] + n > b.limit);
-		if (refused >= 0) return { allowed: false, refused, retryAfterSec: secondsUntil(windows[refused].endsAt, now) };
-		windows.forEach((w, i) => this.windows.set(w.key, { count: used[i] + n, resetAt: w.endsAt }));
+		if (refused >= 0) {
+			const [c, p] = counts[refused];
+			const retryMs = tokenRetryMs(c, p, windows[refused].elapsed, windowMs, budgets[refused].limit, n);
+			return { allowed: false, refused, retryAfterSec: secondsUntil(retryMs, 0) };
+		}
+		// Kept through the next window, where it is the previous one.
+		windows.forEach((w, i) => this.windows.set(w.key, { count: counts[i][0] + n, resetAt: w.endsAt + windowMs }));
 		return { allowed: true, reservation: { keys: windows.map(w => w.key), amount: n } };
 	}
 
@@ -239,8 +295,8 @@ export class MemoryRateLimiter implements RateLimiter {
 		const now = Date.now();
 		const requests = requestKeys.map(k => slidingUsed(this.sliding.get(k), now, windowMs));
 		const tokens = tokenKeys.map(k => {
-			const c = this.windows.get(windowOf(k, windowMs, now).key);
-			return c && c.resetAt > now ? c.count : 0;
+			const w = windowOf(k, windowMs, now);
+			return slidingTokens(this.tokenCount(w.key, now), this.tokenCount(w.previousKey, now), w.weight);
 		});
 		return { requests, tokens };
 	}

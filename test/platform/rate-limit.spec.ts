@@ -1,8 +1,8 @@
-// Request limits are sliding windows: a full burst at the end of one window and another at the start of the next
+// Request limits and token budgets are sliding windows: a full burst at the end of one window and another at the start of the next
 // (twice the limit within moments, which a fixed window lets through) is held to about one limit. In process memory
 // (embedded) and in Redis (shared by replicas), with the same arithmetic.
 import { describeWith, REDIS_URL, uniqueNamespace } from "../helpers/infra";
-import { MemoryRateLimiter, RateLimiter, RedisRateLimiter, slidingHit } from "../../lib/rate-limit";
+import { MemoryRateLimiter, RateLimiter, RedisRateLimiter, slidingHit, tokenRetryMs } from "../../lib/rate-limit";
 
 const LIMIT = 10;
 const WINDOW_MS = 2000;
@@ -115,4 +115,45 @@ describe.each([
 			}
 		}
 	);
+});
+
+// Token budgets slide too: a budget used up at the end of one window still counts, weighted, at the start of the
+// next (a fixed window would hand out a whole new budget there). The clock is set by hand: both limiters compute
+// the previous window's weight from Date.now.
+describe.each([
+	["memory", () => new MemoryRateLimiter() as RateLimiter],
+	["redis", () => new RedisRateLimiter(REDIS_URL, uniqueNamespace("tokens")) as RateLimiter]
+])("sliding token budgets (%s)", (kind, make) => {
+	const available = kind === "memory" || (process.env.INFRA_AVAILABLE ?? "").split(",").includes("redis");
+	(available ? test : test.skip)("a full budget at a window's end still counts at the next one's start", async () => {
+		const limiter = make();
+		const window = 60_000;
+		const start = (Math.floor(Date.now() / window) + 1) * window;
+		const clock = jest.spyOn(Date, "now");
+		const budget = [{ key: "tpm:org", limit: 1000 }];
+		try {
+			clock.mockReturnValue(start + 59_000);
+			expect((await limiter.reserve(budget, 1000, window)).allowed).toBe(true);
+			// One second into the next window 59/60 of it still counts: 984 used, 100 more do not fit.
+			clock.mockReturnValue(start + window + 1_000);
+			expect((await limiter.peek([], ["tpm:org"], window)).tokens).toEqual([984]);
+			const refused = await limiter.reserve(budget, 100, window);
+			// Room for 100 once the previous window weighs 900 or less: 5 s later.
+			expect(refused).toEqual({ allowed: false, refused: 0, retryAfterSec: 5 });
+			clock.mockReturnValue(start + window + 6_000);
+			expect((await limiter.reserve(budget, 100, window)).allowed).toBe(true);
+		} finally {
+			clock.mockRestore();
+			await limiter.close();
+		}
+	});
+});
+
+test("token retry arithmetic: the previous window ages out first, else the current one in the next window", () => {
+	// 900 of room needed against a full previous window (1000): wait until it weighs 900 → 6 s in, 5 s from now.
+	expect(tokenRetryMs(0, 1000, 1_000, 60_000, 1000, 100)).toBe(5_000);
+	// The current window alone is full: into the next window, until this one weighs little enough.
+	expect(tokenRetryMs(1000, 0, 30_000, 60_000, 1000, 100)).toBe(30_000 + 6_000);
+	// A request as large as the budget waits for this window to age out completely.
+	expect(tokenRetryMs(500, 0, 30_000, 60_000, 1000, 1000)).toBe(30_000 + 60_000);
 });
