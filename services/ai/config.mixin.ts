@@ -20,7 +20,8 @@ export function AiConfigMixin(
 	columns: string[],
 	writable: Record<string, any>,
 	rest: string,
-	references?: Record<string, TenantReference>
+	// What the UI calls a row ("routing rule"), and the tenant references of DbMixin.
+	entity: { entityName: string; references?: Record<string, TenantReference> }
 ): Partial<ServiceSchema> {
 	const changed = function (this: Service, _json: unknown, ctx: Context) {
 		broadcast(this.broker, "ai.config.changed", { organizationId: (ctx.meta as any).auth?.organizationId });
@@ -34,7 +35,7 @@ export function AiConfigMixin(
 				tenant: true,
 				permissions: { read: "ai:read", write: "ai:manage" },
 				rest,
-				references
+				...entity
 			})
 		],
 		actions: { count: false },

@@ -17,7 +17,8 @@ const AiConfigurationsService: ServiceSchema = {
 				system_prompt: { type: "string", max: 100000, optional: true, nullable: true },
 				response_format: { type: "object", optional: true, nullable: true }
 			},
-			"/ai/configurations"
+			"/ai/configurations",
+			{ entityName: "preset" }
 		)
 	]
 };

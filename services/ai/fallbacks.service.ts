@@ -19,10 +19,12 @@ const AiFallbackChainsService: ServiceSchema = {
 					max: 600000,
 					optional: true,
 					nullable: true,
-					convert: true
+					convert: true,
+					label: "First-token timeout (ms)"
 				}
 			},
-			"/ai/fallback-chains"
+			"/ai/fallback-chains",
+			{ entityName: "fallback chain" }
 		)
 	]
 };

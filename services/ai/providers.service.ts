@@ -34,10 +34,29 @@ const AiProvidersService: ServiceSchema = {
 			["name", "base_url", "api_key_secret", "api_key_environment", "timeout_ms", "headers", "enabled"],
 			{
 				name: { type: "string", min: 1, max: 100, trim: true },
-				base_url: { type: "url" },
-				api_key_secret: { type: "string", pattern: SECRET_NAME, optional: true, nullable: true },
-				api_key_environment: { type: "string", pattern: SECRET_ENVIRONMENT, optional: true },
-				timeout_ms: { type: "number", integer: true, min: 100, max: 600000, optional: true, convert: true },
+				base_url: { type: "url", label: "Base URL" },
+				api_key_secret: {
+					type: "string",
+					pattern: SECRET_NAME,
+					optional: true,
+					nullable: true,
+					label: "Secret"
+				},
+				api_key_environment: {
+					type: "string",
+					pattern: SECRET_ENVIRONMENT,
+					optional: true,
+					label: "Environment"
+				},
+				timeout_ms: {
+					type: "number",
+					integer: true,
+					min: 100,
+					max: 600000,
+					optional: true,
+					convert: true,
+					label: "Timeout (ms)"
+				},
 				// A typed value, or { secret: NAME } for a value from the vault (in the key's environment).
 				headers: {
 					type: "record",
@@ -50,7 +69,8 @@ const AiProvidersService: ServiceSchema = {
 				},
 				enabled: { type: "boolean", optional: true }
 			},
-			"/ai/providers"
+			"/ai/providers",
+			{ entityName: "provider" }
 		)
 	],
 

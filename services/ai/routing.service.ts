@@ -13,7 +13,8 @@ const AiRoutingRulesService: ServiceSchema = {
 				tag: { type: "string", max: 100, optional: true, nullable: true },
 				strategy: { type: "enum", values: ["priority", "weighted", "latency", "least-busy", "cost"] }
 			},
-			"/ai/routing-rules"
+			"/ai/routing-rules",
+			{ entityName: "routing rule" }
 		)
 	]
 };

@@ -55,13 +55,18 @@ export function toApiError(status: number, error: WireError | undefined) {
 	return new ApiError(status, error);
 }
 
-// "The 'expiresInDays' field must be a number." -> "Expires in days must be a number."
+// "The 'expiresInDays' field must be a number." -> "Expires in days must be a number."; a field the service labels
+// is quoted by its label, the form's own words: "The 'Cache lifetime (seconds)' field must be …".
 export function readableFieldMessage(field: string, message: string): string {
-	const label = field
-		.replace(/([a-z])([A-Z])/g, "$1 $2")
-		.replace(/[._]/g, " ")
-		.toLowerCase();
-	const text = message.replace(/^The '[^']*' field /, `${label.charAt(0).toUpperCase()}${label.slice(1)} `);
+	const quoted = /^The '(.+?)' field /.exec(message)?.[1];
+	const label =
+		quoted && quoted !== field
+			? quoted
+			: field
+					.replace(/([a-z])([A-Z])/g, "$1 $2")
+					.replace(/[._]/g, " ")
+					.toLowerCase();
+	const text = message.replace(/^The '(.+?)' field /, `${label.charAt(0).toUpperCase()}${label.slice(1)} `);
 	return text
 		.replace("must be greater than or equal to", "must be at least")
 		.replace("must be less than or equal to", "must be at most")
