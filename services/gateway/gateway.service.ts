@@ -260,7 +260,11 @@ const GatewayService: ServiceSchema = {
 			res.setHeader("Retry-After", "1");
 			if (req.method === "GET" && path === "/api/health/ready") {
 				const ready = await this.broker
-					.call<{ status: string }>("healthz.ready", {}, { nodeID: this.broker.nodeID })
+					.call<{ status: string }, Record<string, never>>(
+						"healthz.ready",
+						{},
+						{ nodeID: this.broker.nodeID }
+					)
 					.catch(() => ({ status: "not ready", checks: { services: { ok: false, error: "starting" } } }));
 				return this.sendJson(res, 503, { ...ready, status: "not ready" });
 			}

@@ -5,7 +5,7 @@ import { describeWith, createTestDatabase } from "../helpers/infra";
 import { createTestBroker, as } from "../helpers/broker";
 import { AI_STACK } from "../helpers/ai";
 import { formatError } from "../../services/gateway/errors";
-import { ApiError } from "../../frontend/src/lib/api";
+import { readableFieldMessage } from "../../frontend/src/lib/field-message";
 
 describeWith(["postgres"])("error words (AI module, real PostgreSQL)", () => {
 	let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -13,7 +13,8 @@ describeWith(["postgres"])("error words (AI module, real PostgreSQL)", () => {
 	let stop: () => Promise<void>;
 	let auth: any;
 	const call = (action: string, params: any) => broker.call<any, any>(action, params, as(auth));
-	// What the UI shows for a failed call: the gateway's error shape read by the UI's own ApiError.
+	// What the UI shows for a failed call: the gateway's error shape, each field's message as the form shows it, and
+	// the message (capitalized as the UI's ApiError does).
 	const shown = async (pending: Promise<unknown>) => {
 		const err = await pending.then(
 			() => undefined,
@@ -21,7 +22,10 @@ describeWith(["postgres"])("error words (AI module, real PostgreSQL)", () => {
 		);
 		expect(err).toBeDefined();
 		const { status, body } = formatError(err);
-		return new ApiError(status, body.error);
+		const fields: Record<string, string> = {};
+		for (const f of body.error.fields ?? []) fields[f.field] ??= readableFieldMessage(f.field, f.message);
+		const text = Object.values(fields).join(" ") || body.error.message;
+		return { status, fields, message: text.charAt(0).toUpperCase() + text.slice(1) };
 	};
 
 	beforeAll(async () => {

@@ -16,6 +16,7 @@ export const icons = {
 	check: ["M20 6 9 17l-5-5"],
 	chevrons: ["m7 15 5 5 5-5", "m7 9 5-5 5 5"],
 	x: ["M18 6 6 18", "m6 6 12 12"],
+	menu: ["M4 6h16", "M4 12h16", "M4 18h16"],
 	trash: ["M3 6h18", "M8 6V4h8v2", "m19 6-1 14H6L5 6"],
 	building: [
 		"M4 21V4a1 1 0 0 1 1-1h10a1 1 0 0 1 1 1v17",
