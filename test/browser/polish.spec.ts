@@ -94,7 +94,13 @@ describeWithBrowser()("long text, tokens and words (browser)", () => {
 	test("long names and descriptions never widen the page, at 1400×900 and on a 390×844 phone", async () => {
 		for (const viewport of VIEWPORTS) {
 			const page = await signedInPage(viewport, validSession());
-			const pages = ["/", "/organization/members", "/organization/teams", "/organization/api-keys", "/secrets?env=production"];
+			const pages = [
+				"/",
+				"/organization/members",
+				"/organization/teams",
+				"/organization/api-keys",
+				"/secrets?env=production"
+			];
 			for (const p of [...pages, "/ai/providers"]) {
 				await page.goto(base + p);
 				await page.getByTestId("page-title").waitFor();
