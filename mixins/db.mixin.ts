@@ -35,7 +35,7 @@ export interface DbMixinOptions {
 	// The row clients read, for OpenAPI and the UI's generated types: derived from columns and writable rules
 	// (lib/response.ts rowOf); `entity` types the columns that derivation cannot (numerics read as strings, JSON).
 	entity?: Record<string, ResponseRule>;
-	// Name of the row's schema in OpenAPI (default: entityName in PascalCase, e.g. "ai model" -> AiModel).
+	// Name of the row's schema in OpenAPI (default: the table's name, singular, in PascalCase: ai_models -> AiModel).
 	schemaName?: string;
 }
 
@@ -75,8 +75,10 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 	const orgKey = "#auth.organizationId";
 	const perms = opts.permissions;
 
+	// Named after the table, not the words users read, so the UI's generated type names stay put.
 	const schemaName =
-		opts.schemaName ?? entity.replace(/(^|[\s_-]+)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+		opts.schemaName ??
+		opts.table.replace(/s$/, "").replace(/(^|[\s_-]+)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
 	const row = named(schemaName, rowOf(opts.fields ?? opts.columns, opts.writable, opts.entity));
 
 	const updateRules: Record<string, any> = {};
