@@ -108,6 +108,16 @@ describeWithBrowser()("long text, tokens and words (browser)", () => {
 				// Wait until the long text is on screen, so the measure includes it.
 				const marker = p.startsWith("/secrets") ? "AAAAAAAAAA" : "WWWWWWWWWW";
 				await page.waitForFunction(m => document.body.innerText.includes(m), marker);
+				// Inside a table the text stays in its own cell rather than running under the next column.
+				const spills = await page.evaluate(
+					() =>
+						[...document.querySelectorAll(".table td")].filter(td =>
+							[...td.querySelectorAll("*")].some(
+								e => e.getBoundingClientRect().right > td.getBoundingClientRect().right + 1
+							)
+						).length
+				);
+				expect([p, viewport.width, spills]).toEqual([p, viewport.width, 0]);
 				const width = await page.evaluate(() => document.documentElement.scrollWidth);
 				if (width > viewport.width)
 					await page.screenshot({
