@@ -65,13 +65,13 @@ export const HealthService: ServiceSchema = {
 			async handler(this: Service): Promise<NodeReadiness> {
 				const broker: any = this.broker;
 				const checks: Record<string, Check> = {
-					services: startingServices(this.broker),
 					database: await timed(async () => (await getDb()).query("SELECT 1"))
 				};
 				if (broker.transit) checks.transporter = { ok: !!broker.transit.connected };
 				const channels = broker.channelAdapter;
 				if (channels) checks.channels = { ok: !!channels.connected };
 				if (broker.cacher?.client?.ping) checks.cache = await timed(() => broker.cacher.client.ping());
+				checks.services = startingServices(this.broker);
 				const ready = Object.values(checks).every(c => c.ok);
 				return { status: ready ? "ready" : "not ready", nodeID: broker.nodeID, checks };
 			}
