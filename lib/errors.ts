@@ -12,6 +12,8 @@ export const notFound = (what: string, field?: string) =>
 	new MoleculerClientError(`${what} not found`, 404, "NOT_FOUND", withField(field, `${what} not found`));
 export const conflict = (message: string, field?: string) =>
 	new MoleculerClientError(message, 409, "CONFLICT", withField(field, message));
+// A link or token that existed but no longer works (expired, used): the client should ask for a new one.
+export const gone = (message: string) => new MoleculerClientError(message, 410, "GONE");
 export const unavailable = (message: string) => new MoleculerError(message, 503, "SERVICE_UNAVAILABLE");
 
 // A 422 that names the offending field, in the same shape as the validator's errors.

@@ -11,6 +11,9 @@ import type { ServiceSchema } from "../lib/schema";
 import { AuditEntry, AuditRow, ChainVerifier, entryHash, VerifyResult } from "../lib/audit-chain";
 import { organizationSql, TenantSql, tenantSql } from "../lib/db/tenant";
 import { listOf, named } from "../lib/response";
+import { likeContains } from "../lib/db/pg-adapter";
+import { where } from "../lib/db/tenant";
+import { asCsvDownload, toCsv } from "../lib/csv";
 
 // What `audit` and `audit.verify` answer (OpenAPI, the UI's generated types).
 const AUDIT_ENTRY = named("AuditEntry", {
@@ -35,6 +38,34 @@ const AUDIT_VERIFICATION = named("AuditVerification", {
 });
 
 export type { AuditEntry } from "../lib/audit-chain";
+
+// Filters shared by the list and its CSV export.
+const FILTERS = {
+	action: { type: "string", max: 100, optional: true },
+	outcome: { type: "enum", values: ["success", "denied", "error"], optional: true },
+	actor: { type: "string", max: 200, optional: true },
+	search: { type: "string", max: 200, optional: true },
+	from: { type: "date", convert: true, optional: true },
+	to: { type: "date", convert: true, optional: true }
+};
+type Filters = { action?: string; outcome?: string; actor?: string; search?: string; from?: Date; to?: Date };
+const COLUMNS = ["seq", "actor_type", "actor_id", "action", "target", "outcome", "request_id", "details", "created_at"];
+const EXPORT_MAX = 100_000;
+
+// The WHERE clause of a filtered read of the log ("search" looks in the target and the details).
+function filtered(args: unknown[], f: Filters, before?: number): string {
+	return where(
+		args,
+		["organization_id = $org", null],
+		["seq < ?", before],
+		["action = ?", f.action || undefined],
+		["outcome = ?", f.outcome],
+		["actor_id = ?", f.actor || undefined],
+		["(target ILIKE ? OR details::text ILIKE ?)", f.search ? likeContains(f.search) : undefined],
+		["created_at >= ?", f.from],
+		["created_at < ?", f.to]
+	);
+}
 
 export interface AuditOptions {
 	log: string;
@@ -171,14 +202,34 @@ export function AuditMixin(opts: AuditOptions): Partial<ServiceSchema> {
 				response: listOf(AUDIT_ENTRY),
 				params: {
 					limit: { type: "number", integer: true, min: 1, max: 500, default: 100, convert: true },
-					before: { type: "number", integer: true, min: 1, optional: true, convert: true }
+					before: { type: "number", integer: true, min: 1, optional: true, convert: true },
+					...FILTERS
 				},
-				async handler(ctx: Context<{ limit: number; before?: number }>) {
+				async handler(ctx: Context<Filters & { limit: number; before?: number }>) {
+					const args: unknown[] = [];
+					const cond = filtered(args, ctx.params, ctx.params.before);
 					return tenantSql(ctx).rows(
-						`SELECT seq, actor_type, actor_id, action, target, outcome, request_id, details, created_at FROM ${log}
-						 WHERE organization_id = $org AND ($1::bigint IS NULL OR seq < $1) ORDER BY seq DESC LIMIT $2`,
-						[ctx.params.before ?? null, ctx.params.limit]
+						`SELECT ${COLUMNS.join(", ")} FROM ${log} WHERE ${cond} ORDER BY seq DESC LIMIT ${ctx.params.limit}`,
+						args
 					);
+				}
+			},
+
+			// The filtered log as a CSV file, oldest first (at most EXPORT_MAX entries).
+			"audit.export": {
+				rest: "GET /audit/export",
+				permission: opts.permission,
+				response: "string",
+				responseType: "text/csv",
+				params: FILTERS,
+				async handler(ctx: Context<Filters>) {
+					const args: unknown[] = [];
+					const rows = await tenantSql(ctx).rows(
+						`SELECT ${COLUMNS.join(", ")} FROM ${log} WHERE ${filtered(args, ctx.params)} ORDER BY seq LIMIT ${EXPORT_MAX}`,
+						args
+					);
+					asCsvDownload(ctx.meta as Record<string, unknown>, `${log}.csv`);
+					return toCsv(COLUMNS, rows);
 				}
 			},
 

@@ -21,9 +21,28 @@ export const router = createRouter({
 			meta: { public: true, title: "Create account" }
 		},
 		{
+			path: "/reset-password/:token",
+			name: "reset-password",
+			component: () => import("./pages/auth/ResetPasswordPage.vue"),
+			meta: { public: true, title: "New password" }
+		},
+		// Opened signed in or not: the page offers to accept, or to sign up with the invited email.
+		{
+			path: "/invitations/:token",
+			name: "invitation",
+			component: () => import("./pages/auth/InvitationPage.vue"),
+			meta: { open: true, title: "Invitation" }
+		},
+		{
 			path: "/",
 			component: AppLayout,
 			children: [
+				{
+					path: "account",
+					name: "account",
+					component: () => import("./pages/auth/AccountPage.vue"),
+					meta: { title: "Account" }
+				},
 				...modules.flatMap(m => m.routes),
 				{
 					path: ":pathMatch(.*)*",
@@ -39,6 +58,7 @@ export const router = createRouter({
 router.beforeEach(async to => {
 	const auth = useAuthStore();
 	await auth.ready;
+	if (to.meta.open) return true;
 	if (to.meta.public) return auth.isSignedIn ? { name: "home" } : true;
 	if (!auth.isSignedIn) return { name: "sign-in", query: to.fullPath === "/" ? {} : { redirect: to.fullPath } };
 	if (to.meta.permission && !auth.can(to.meta.permission)) return { name: "home" };

@@ -7,7 +7,7 @@ export const AvailableModel = named("AvailableModel", {
 	object: { type: "equal", value: "model" },
 	created: "number|integer",
 	owned_by: "string",
-	kind: { type: "enum", values: ["chat", "embedding", "configuration"] }
+	kind: { type: "enum", values: ["chat", "embedding", "preset"] }
 });
 export const AvailableModels = listOf(AvailableModel);
 

@@ -7,6 +7,7 @@ import { cancelCall } from "../../lib/cancel";
 import type { ModuleRoute, ModuleRouteThis } from "../../lib/module-routes";
 import { ndjson } from "../../lib/ndjson";
 import { formatError } from "../gateway/errors";
+import { countTokens, createMessage, isMessagesRequest, sendAnthropicError } from "./messages.route";
 
 type Req = any;
 type Res = any;
@@ -85,6 +86,9 @@ const routes: ModuleRoute[] = [
 					sendOpenAiError(req, res, err);
 				}
 			},
+			// Anthropic's Messages API (messages.route.ts), answering in its own shapes.
+			"POST /messages": createMessage,
+			"POST /messages/count_tokens": countTokens,
 			async "GET /models"(this: ModuleRouteThis, req: Req, res: Res) {
 				try {
 					this.sendJson(res, 200, { object: "list", data: await req.$ctx.call("ai.models") });
@@ -93,7 +97,8 @@ const routes: ModuleRoute[] = [
 				}
 			}
 		},
-		onError: sendOpenAiError
+		onError: (req: Req, res: Res, err: any) =>
+			isMessagesRequest(req) ? sendAnthropicError(req, res, err) : sendOpenAiError(req, res, err)
 	}
 ];
 export default routes;

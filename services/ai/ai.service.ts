@@ -46,7 +46,8 @@ const message = {
 	type: "object",
 	props: {
 		role: { type: "enum", values: ["system", "developer", "user", "assistant", "tool"] },
-		content: [{ type: "string" }, { type: "array" }, { type: "equal", value: null }],
+		// null or absent on an assistant turn that only calls tools, as OpenAI's SDK sends it back.
+		content: { type: "multi", rules: [{ type: "string" }, { type: "array" }], nullable: true, optional: true },
 		name: { type: "string", optional: true },
 		tool_calls: { type: "array", optional: true },
 		tool_call_id: { type: "string", optional: true }
@@ -130,7 +131,7 @@ interface AiThis extends Service, RateLimitMethods {
 interface OrgConfig {
 	providers: Map<string, any>;
 	models: any[];
-	configurations: any[];
+	presets: any[];
 	rules: any[];
 	chains: any[];
 	limits: any[];
@@ -264,7 +265,7 @@ const AiService: ServiceSchema = {
 				const cfg = await this.orgConfig(tenantSql(ctx));
 				const names = new Map<string, string>();
 				for (const m of cfg.models) names.set(m.name, m.kind);
-				for (const c of cfg.configurations) names.set(c.name, "configuration");
+				for (const c of cfg.presets) names.set(c.name, "preset");
 				return [...names].map(([id, kind]) => ({
 					id,
 					object: "model",
@@ -328,19 +329,19 @@ const AiService: ServiceSchema = {
 		},
 
 		async loadOrgConfig(this: AiThis, t: TenantSql): Promise<OrgConfig> {
-			const [providers, models, configurations, rules, chains, limits, settings] = await Promise.all([
+			const [providers, models, presets, rules, chains, limits, settings] = await Promise.all([
 				t.rows("SELECT * FROM ai_providers WHERE organization_id = $org AND enabled"),
-				t.rows("SELECT * FROM ai_models WHERE organization_id = $org AND enabled"),
-				t.rows("SELECT * FROM ai_model_configurations WHERE organization_id = $org"),
+				t.rows("SELECT * FROM ai_deployments WHERE organization_id = $org AND enabled"),
+				t.rows("SELECT * FROM ai_presets WHERE organization_id = $org"),
 				t.rows("SELECT * FROM ai_routing_rules WHERE organization_id = $org"),
 				t.rows("SELECT * FROM ai_fallback_chains WHERE organization_id = $org"),
-				t.rows("SELECT * FROM ai_rate_limit_configs WHERE organization_id = $org"),
+				t.rows("SELECT * FROM ai_rate_limits WHERE organization_id = $org"),
 				this.readSettings(t) as Promise<Settings>
 			]);
 			return {
 				providers: new Map(providers.map((p: any) => [p.id, p])),
 				models: models.filter((m: any) => providers.some((p: any) => p.id === m.provider_id)),
-				configurations,
+				presets,
 				rules,
 				chains,
 				limits,
@@ -366,7 +367,7 @@ const AiService: ServiceSchema = {
 			for (const k of kind === "chat" ? PASS_THROUGH : ["input", "dimensions", "encoding_format", "user"])
 				if (p[k] !== undefined) body[k] = p[k];
 			let model = p.model;
-			const preset = cfg.configurations.find((c: any) => c.name === model);
+			const preset = cfg.presets.find((c: any) => c.name === model);
 			if (preset && kind === "chat") {
 				model = preset.model;
 				if (body.temperature === undefined && preset.temperature !== null)

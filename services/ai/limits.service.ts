@@ -6,7 +6,7 @@ const AiRateLimitsService: ServiceSchema = {
 	name: "ai-rate-limits",
 	mixins: [
 		AiConfigMixin(
-			"ai_rate_limit_configs",
+			"ai_rate_limits",
 			["scope", "model", "requests_per_minute", "tokens_per_minute"],
 			{
 				scope: { type: "enum", values: ["organization", "user", "api_key", "model"], label: "Applies to" },

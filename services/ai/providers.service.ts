@@ -1,6 +1,7 @@
-// AI providers: any OpenAI-compatible endpoint. Credentials are named, not stored: the API key and any header that
-// carries one live in the secrets service, and saving a provider grants the AI service read access to exactly
-// those secrets. The host must be one the operator's policy lets the platform reach.
+// AI providers: any OpenAI-compatible endpoint, or Anthropic's Messages API (kind "anthropic"). Credentials are
+// named, not stored: the API key and any header that carries one live in the secrets service, and saving a provider
+// grants the AI service read access to exactly those secrets. The host must be one the operator's policy lets the
+// platform reach.
 import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { moduleSettings } from "../../lib/config";
@@ -31,9 +32,11 @@ const AiProvidersService: ServiceSchema = {
 	mixins: [
 		AiConfigMixin(
 			"ai_providers",
-			["name", "base_url", "api_key_secret", "api_key_environment", "timeout_ms", "headers", "enabled"],
+			["name", "kind", "base_url", "api_key_secret", "api_key_environment", "timeout_ms", "headers", "enabled"],
 			{
 				name: { type: "string", min: 1, max: 100, trim: true },
+				// The API it speaks; requests and answers are translated for "anthropic" (anthropic-upstream.ts).
+				kind: { type: "enum", values: ["openai", "anthropic"], optional: true },
 				base_url: { type: "url", label: "Base URL" },
 				api_key_secret: {
 					type: "string",

@@ -3,7 +3,7 @@
 export type Strategy = "priority" | "weighted" | "latency" | "least-busy" | "cost";
 
 export interface Deployment {
-	id: string; // ai_models row
+	id: string; // ai_deployments row
 	provider_id: string;
 	name: string;
 	provider_model: string;

@@ -5,6 +5,7 @@ import OpenAI from "openai";
 import { Errors } from "moleculer";
 import { redact } from "../../lib/redact";
 import { ExternalFailure } from "../../lib/errors";
+import { anthropicFetch, NotAnthropic } from "./anthropic-upstream";
 
 // A header's value is typed in, or names a secret (in the provider's key environment). `secret: null` marks a
 // credential header whose typed value was removed on upgrade (migrations/ai/0004_provider_secret_headers.sql): a
@@ -14,6 +15,8 @@ export type HeaderValue = string | { secret: string | null };
 export interface Provider {
 	id: string;
 	name: string;
+	// The API it speaks: "openai" (any OpenAI-compatible endpoint) or "anthropic" (the Messages API).
+	kind?: string;
 	base_url: string;
 	timeout_ms: number;
 	headers: Record<string, HeaderValue>;
@@ -32,7 +35,7 @@ export class UpstreamClients {
 
 	clientFor(provider: Provider, credentials: Credentials): OpenAI {
 		// An edited base URL or header, or a rotated secret, gets a new client.
-		const fingerprint = JSON.stringify([provider.base_url, credentials.apiKey, credentials.headers]);
+		const fingerprint = JSON.stringify([provider.kind, provider.base_url, credentials.apiKey, credentials.headers]);
 		const hit = this.clients.get(provider.id);
 		if (hit && hit.fingerprint === fingerprint) return hit.client;
 		const client = new OpenAI({
@@ -46,7 +49,9 @@ export class UpstreamClients {
 			defaultHeaders: credentials.headers,
 			// The SDK would print an unparsable stream line (upstream text) to the console; the router reports.
 			logLevel: "off",
-			fetch: this.fetch
+			// An Anthropic provider answers the SDK through a translator on the same egress-checked fetch.
+			fetch:
+				provider.kind === "anthropic" ? anthropicFetch(this.fetch, provider.base_url, credentials) : this.fetch
 		});
 		this.clients.set(provider.id, { fingerprint, client });
 		return client;
@@ -110,6 +115,8 @@ export function classify(err: any, signal?: AbortSignal, secrets: Iterable<strin
 		return new UpstreamFailure("cancelled", "request cancelled by the client");
 	}
 	const text = (s: string) => redact(s, secrets).slice(0, MAX_UPSTREAM_TEXT);
+	const notAnthropic = err instanceof NotAnthropic ? err : err?.cause instanceof NotAnthropic ? err.cause : undefined;
+	if (notAnthropic) return new UpstreamFailure("bad_response", notAnthropic.message);
 	if (err instanceof OpenAI.APIConnectionTimeoutError) return new UpstreamFailure("timeout", "upstream timed out");
 	if (err instanceof OpenAI.APIConnectionError) {
 		const cause = err.cause as any;

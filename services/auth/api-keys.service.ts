@@ -23,7 +23,7 @@ const LINEAGE = `WITH RECURSIVE lineage AS (
 	UNION SELECT k.id FROM api_keys k JOIN lineage l ON k.parent_id = l.id WHERE k.organization_id = $org)`;
 
 const ApiKeysService: ServiceSchema = {
-	name: "apikeys",
+	name: "api-keys",
 	mixins: [
 		DbMixin({
 			table: "api_keys",
@@ -41,7 +41,7 @@ const ApiKeysService: ServiceSchema = {
 		create: {
 			rest: "POST /",
 			response: R.NewApiKey,
-			permission: "apikeys:write",
+			permission: "api-keys:write",
 			params: {
 				$$strict: true,
 				name: { type: "string", min: 1, max: 100, trim: true },
@@ -86,10 +86,10 @@ const ApiKeysService: ServiceSchema = {
 		list: {
 			rest: "GET /",
 			response: R.listOf(R.ApiKey),
-			permission: "apikeys:read",
+			permission: "api-keys:read",
 			async handler(this: DbService, ctx: Context) {
 				const auth = tenantSql(ctx).auth!;
-				const query: Record<string, unknown> = grants(auth.role, "apikeys:manage")
+				const query: Record<string, unknown> = grants(auth.role, "api-keys:manage")
 					? {}
 					: { user_id: auth.userId };
 				const rows = await this.adapter.find({ query: this.scope(ctx, query), sort: "-created_at" });
@@ -100,13 +100,13 @@ const ApiKeysService: ServiceSchema = {
 		revoke: {
 			rest: "DELETE /:id",
 			response: R.ApiKey,
-			permission: "apikeys:write",
+			permission: "api-keys:write",
 			params: { id: "string" },
 			async handler(this: DbService, ctx: Context<{ id: string }>) {
 				const t = tenantSql(ctx);
 				const auth = t.auth!;
 				const key = await this.findScoped(ctx, ctx.params.id);
-				const manager = grants(auth.role, "apikeys:manage");
+				const manager = grants(auth.role, "api-keys:manage");
 				if (key.user_id !== auth.userId && !manager) throw notFound("api_key");
 				// Without the manage permission a key revokes only itself and the keys made from it.
 				if (auth.kind === "apiKey" && !manager) {

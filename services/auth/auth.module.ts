@@ -14,8 +14,8 @@ export default defineModule({
 		"members:manage": { description: "Add and remove members, change roles up to one's own", role: "admin" },
 		"teams:read": { description: "See teams and their members", role: "viewer" },
 		"teams:manage": { description: "Create, change and delete teams and their members", role: "admin" },
-		"apikeys:read": { description: "See one's own API keys", role: "viewer" },
-		"apikeys:write": { description: "Create API keys and revoke one's own", role: "member" },
-		"apikeys:manage": { description: "See and revoke every member's API keys", role: "admin" }
+		"api-keys:read": { description: "See one's own API keys", role: "viewer" },
+		"api-keys:write": { description: "Create API keys and revoke one's own", role: "member" },
+		"api-keys:manage": { description: "See and revoke every member's API keys", role: "admin" }
 	}
 });

@@ -47,3 +47,32 @@ export const ApiKey = named("ApiKey", {
 
 // The key itself is in this answer only: it is never shown again.
 export const NewApiKey = extend(ApiKey, { key: "string" });
+
+export const Invitation = named("Invitation", {
+	id: "uuid",
+	organization_id: "uuid",
+	email: "email",
+	role,
+	created_by: "uuid|nullable",
+	// Who invited, by name, for the list.
+	invited_by: "string|nullable",
+	expires_at: "date",
+	expired: "boolean",
+	created_at: "date"
+});
+
+// The token is in this answer only; `path` is the page that accepts it (the UI makes it a full link).
+export const NewInvitation = extend(Invitation, { token: "string", path: "string" });
+
+// What someone holding the link sees before accepting: no other member's data.
+export const InvitationPreview = named("InvitationPreview", {
+	organization: { type: "object", props: { id: "uuid", name: "string" } },
+	email: "email",
+	role,
+	invited_by: "string|nullable",
+	expires_at: "date"
+});
+
+export const Joined = named("Joined", { organizationId: "uuid", role });
+
+export const ResetLink = named("ResetLink", { email: "email", token: "string", path: "string", expiresAt: "date" });

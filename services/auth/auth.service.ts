@@ -1,5 +1,6 @@
-// Auth: users and their sessions (register, login, refresh rotation with reuse detection, logout, me), and the
-// internal `auth.resolve` that turns a bearer token or API key into { user, organization, role, permissions }.
+// Auth: users and their sessions (register, login, refresh rotation with reuse detection, logout, me; passwords in
+// passwords.ts), and the internal `auth.resolve` that turns a bearer token or API key into { user, organization,
+// role, permissions }.
 import crypto from "crypto";
 import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
@@ -14,9 +15,9 @@ import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
 import { digest, hashPassword, randomToken, signAccessToken, verifyAccessToken, verifyPassword } from "./credentials";
 import { broadcast } from "../../lib/events/broadcast";
 import * as R from "./auth.responses";
+import { password, PasswordActions } from "./passwords";
 
 const email = { type: "email", normalize: true, max: 254 };
-const password = { type: "string", min: 10, max: 200 };
 
 const SESSION_PRUNE_MS = 60 * 60_000;
 const publicUser = (u: any) => ({ id: u.id, email: u.email, name: u.name, createdAt: u.created_at });
@@ -34,7 +35,7 @@ interface AuthThis extends Service {
 
 const AuthService: ServiceSchema = {
 	name: "auth",
-	mixins: [HousekeepingMixin("pruneSessions", SESSION_PRUNE_MS, "prune ended sessions")],
+	mixins: [HousekeepingMixin("pruneSessions", SESSION_PRUNE_MS, "prune ended sessions"), PasswordActions],
 	settings: { rest: "/auth" },
 
 	actions: {
@@ -285,6 +286,7 @@ const AuthService: ServiceSchema = {
 				`DELETE FROM refresh_tokens WHERE family_id IN
 				 (SELECT family_id FROM refresh_tokens GROUP BY family_id HAVING max(expires_at) < now() - interval '1 day')`
 			);
+			await (await getDb()).query("DELETE FROM password_resets WHERE expires_at < now() - interval '1 day'");
 		},
 
 		// A session is a refresh-token family; the access token names it so logout can end it at once.

@@ -182,7 +182,8 @@ export function buildOpenApi(
 			responses: {
 				"200": {
 					description: "OK",
-					content: { "application/json": { schema: responseSchema(action, named) } }
+					// `responseType` names what a download answers (a CSV export); JSON otherwise.
+					content: { [action.responseType ?? "application/json"]: { schema: responseSchema(action, named) } }
 				},
 				...(isPublic
 					? {}

@@ -66,3 +66,23 @@ export const Rotated = {
 	type: "object",
 	props: { keyVersion: "number|integer", reencryptedVersions: "number|integer" }
 };
+
+export const EnvironmentCount = named("EnvironmentCount", {
+	environment: "string",
+	count: "number|integer",
+	updated_at: "date|nullable"
+});
+
+// Names across two environments: which has each, at which version, and whether the values match (null when the
+// caller may not read both, or one is missing). Values themselves never leave the service.
+export const Comparison = named("Comparison", {
+	environments: listOf("string"),
+	rows: listOf({
+		type: "object",
+		props: {
+			name: "string",
+			versions: { type: "record", key: "string", value: "number|integer|nullable" },
+			same: "boolean|nullable"
+		}
+	})
+});

@@ -1,108 +1,24 @@
 // Secrets: organization-scoped credentials, encrypted at rest, versioned, granted and audited; the only place
 // plaintext exists. People reveal values through the gateway; services resolve them with the internal `resolve`.
-import crypto from "crypto";
-import { Errors } from "moleculer";
-import type { Context, Service } from "moleculer";
+import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import { getConfig, moduleSettings } from "../../lib/config";
-import secretsModule from "./secrets.module";
-import { getDb } from "../../lib/db";
 import { likeContains } from "../../lib/db/pg-adapter";
-import { isUuid, organizationSql, TenantSql, tenantSql, where } from "../../lib/db/tenant";
-import { grants } from "../../lib/authz";
-import type { AuthInfo } from "../../lib/permissions";
-import { conflict, fromDbError, invalid, notFound, unavailable } from "../../lib/errors";
+import { TenantSql, tenantSql, where } from "../../lib/db/tenant";
+import { conflict, fromDbError, invalid, notFound } from "../../lib/errors";
 import { DatabaseMixin } from "../../mixins/database.mixin";
-import { AuditDenied, AuditedOptions, AuditMethods, AuditMixin } from "../../mixins/audit.mixin";
-import { IdentityAuthorityMethods, IdentityAuthorityMixin } from "../../mixins/identity-authority.mixin";
+import { AuditDenied, AuditedOptions, AuditMixin } from "../../mixins/audit.mixin";
+import { IdentityAuthorityMixin } from "../../mixins/identity-authority.mixin";
 import { OrgSettingsMixin } from "../../mixins/org-settings.mixin";
-import { resolveBinding, SECRET_ENVIRONMENT, SECRET_NAME } from "../../mixins/secrets-client.mixin";
+import { resolveBinding } from "../../mixins/secrets-client.mixin";
 import { claimedService, IDENTITY_META } from "../../lib/service-identity";
-import {
-	DecryptError,
-	loadMasterKeys,
-	MasterKey,
-	MasterKeys,
-	open,
-	seal,
-	toBuffer,
-	unwrapKey,
-	valueAad,
-	wrapKey
-} from "./crypto";
-import { parseDotenv, serializeDotenv } from "./dotenv";
 import { broadcast } from "../../lib/events/broadcast";
 import * as R from "./secrets.responses";
-
-const MAX_VALUE = 65_536;
-const name = {
-	type: "string",
-	pattern: SECRET_NAME,
-	messages: { stringPattern: "must start with a letter or _ and use letters, digits, _ . / -" }
-};
-const environment = {
-	type: "string",
-	pattern: SECRET_ENVIRONMENT,
-	messages: { stringPattern: "must be lowercase letters, digits and -" }
-};
-const value = { type: "string", max: MAX_VALUE };
-const id = { type: "string" };
-const tags = { type: "array", items: { type: "string", max: 50 }, max: 20, optional: true };
-
-// What a listing shows: names and metadata (the SecretMeta response), never values or ciphertext.
-const META_FIELDS = Object.keys((R.SecretMeta as { props: Record<string, unknown> }).props);
-const META = META_FIELDS.map(f => `s.${f}`).join(", ");
-
-interface Vault {
-	organization_id: string;
-	key_version: number;
-	wrapped_key: Buffer;
-	kek_id: string;
-	environments: string[];
-	max_versions: number;
-}
-
-type Need = "read" | "write";
-
-// Tampered, moved or wrongly keyed ciphertext is an integrity failure with a name, never garbage.
-function decrypting<T>(what: string, fn: () => T): T {
-	try {
-		return fn();
-	} catch (err) {
-		if (err instanceof DecryptError)
-			throw new Errors.MoleculerError(`${what} does not decrypt: ${err.message}`, 500, "DECRYPT_FAILED");
-		throw err;
-	}
-}
-
-type Access = (secret: { environment: string; name: string; id?: string }, need: Need) => Promise<void>;
-type Op<T> = (t: TenantSql, vault: Vault, access: Access) => Promise<T>;
-type Grantees = [string, string][] | null;
-
-// What the service's methods see as `this`: its keys, its methods and its mixins'.
-interface SecretsThis extends Service, AuditMethods, IdentityAuthorityMethods {
-	keys: MasterKeys;
-	meta(secret: any): Record<string, unknown>;
-	announce(result: any): void;
-	assertEnvironment(vault: Vault, env: string): void;
-	assertGrantee(ctx: Context, type: string, granteeId: string): Promise<void>;
-	findSecret(t: TenantSql, secretId: string, includeDeleted?: boolean, lock?: boolean): Promise<any>;
-	dataKey(vault: Vault): Buffer;
-	readValue(t: TenantSql, vault: Vault, secret: any, version: number): Promise<string>;
-	writeVersion(t: TenantSql, vault: Vault, secret: any, plaintext: string): Promise<number>;
-	hasGrant(t: TenantSql, secret: any, need: Need, grantees: [string, string][]): Promise<boolean>;
-	grantees(ctx: Context, auth: AuthInfo): Promise<Grantees>;
-	accessChecker(t: TenantSql, grantees: Grantees): Access;
-	lockVault(t: TenantSql): Promise<Vault>;
-	audited<T>(
-		ctx: Context,
-		action: string,
-		target: string | null,
-		op: Op<T>,
-		internal?: AuditedOptions<T>["internal"]
-	): Promise<T>;
-	checkMasterKey(): Promise<void>;
-}
+import { environment, id, name, tags, value, META, META_FIELDS, Vault, Access, Op, SecretsThis } from "./secrets.types";
+import VaultActions from "./vault";
+import VersionActions from "./versions";
+import GrantActions from "./grants";
+import TransferActions from "./transfer";
+import EnvironmentActions from "./environments";
 
 const SecretsService: ServiceSchema = {
 	name: "secrets",
@@ -130,7 +46,12 @@ const SecretsService: ServiceSchema = {
 				keyVersion: { column: "key_version", default: null, type: "number|integer|nullable" },
 				rotatedAt: { column: "rotated_at", default: null, type: "date|nullable" }
 			}
-		})
+		}),
+		VaultActions,
+		VersionActions,
+		GrantActions,
+		TransferActions,
+		EnvironmentActions
 	],
 	dependencies: ["teams"],
 	settings: { rest: "/secrets" },
@@ -346,30 +267,6 @@ const SecretsService: ServiceSchema = {
 			}
 		},
 
-		rollback: {
-			retryPolicy: { enabled: false },
-			rest: "POST /:id/rollback",
-			response: R.extend(R.SecretMeta, { rolledBackTo: "number|integer" }),
-			permission: "secrets:write",
-			params: { $$strict: true, id, version: { type: "number", integer: true, min: 1, convert: true } },
-			async handler(this: SecretsThis, ctx: Context<any>) {
-				const result = await this.audited(
-					ctx,
-					"rollback",
-					ctx.params.id,
-					async (t: TenantSql, vault: Vault, access: Access) => {
-						const secret = await this.findSecret(t, ctx.params.id, false, true);
-						await access(secret, "write");
-						const old = await this.readValue(t, vault, secret, ctx.params.version);
-						const version = await this.writeVersion(t, vault, secret, old);
-						return { ...this.meta(secret), current_version: version, rolledBackTo: ctx.params.version };
-					}
-				);
-				this.announce(result);
-				return result;
-			}
-		},
-
 		remove: {
 			rest: "DELETE /:id",
 			response: R.extend(R.SecretMeta, { deleted: { type: "equal", value: true } }),
@@ -411,263 +308,6 @@ const SecretsService: ServiceSchema = {
 				this.announce(result);
 				return result;
 			}
-		},
-
-		// The version's ciphertext is erased; its number stays in the history as destroyed.
-		destroyVersion: {
-			rest: "DELETE /:id/versions/:version",
-			response: R.extend(R.SecretMeta, { destroyedVersion: "number|integer" }),
-			permission: "secrets:manage",
-			params: { id, version: { type: "number", integer: true, min: 1, convert: true } },
-			async handler(this: SecretsThis, ctx: Context<any>) {
-				const { id: secretId, version } = ctx.params;
-				const result = await this.audited(
-					ctx,
-					"destroy-version",
-					`${secretId}@${version}`,
-					async (t: TenantSql) => {
-						const secret = await this.findSecret(t, secretId, true, true);
-						const r = await t.query(
-							`UPDATE secret_versions SET ciphertext = NULL, iv = NULL, auth_tag = NULL, destroyed_at = now()
-						 WHERE secret_id = $1 AND version = $2 AND destroyed_at IS NULL AND organization_id = $org`,
-							[secret.id, version]
-						);
-						if (!r.rowCount) throw notFound("version");
-						return { ...this.meta(secret), destroyedVersion: version };
-					}
-				);
-				this.announce(result);
-				return result;
-			}
-		},
-
-		grants: {
-			rest: "GET /grants",
-			response: R.listOf(R.Grant),
-			permission: "secrets:manage",
-			params: { secretId: { type: "string", optional: true } },
-			async handler(ctx: Context<any>) {
-				const secretId = ctx.params.secretId;
-				if (secretId && !isUuid(secretId)) return [];
-				const args: unknown[] = [];
-				const filter = where(args, ["organization_id = $org", null], ["secret_id = ?", secretId || undefined]);
-				return tenantSql(ctx).rows(
-					`SELECT * FROM secret_access_grants WHERE ${filter} ORDER BY created_at`,
-					args
-				);
-			}
-		},
-
-		grant: {
-			retryPolicy: { enabled: false },
-			rest: "POST /grants",
-			response: R.Grant,
-			permission: "secrets:manage",
-			params: {
-				$$strict: true,
-				secretId: { type: "uuid", optional: true },
-				environment: { ...environment, optional: true },
-				namePrefix: { type: "string", max: 200, optional: true },
-				permission: { type: "enum", values: ["read", "write"] },
-				granteeType: { type: "enum", values: ["user", "team", "service"] },
-				granteeId: { type: "string", min: 1, max: 100 },
-				expiresAt: { type: "date", convert: true, optional: true }
-			},
-			async handler(this: SecretsThis, ctx: Context<any>) {
-				const p = ctx.params;
-				if (!!p.secretId === (p.namePrefix != null && !!p.environment))
-					throw invalid("secretId", "give either secretId, or environment and namePrefix");
-				if (p.expiresAt && p.expiresAt <= new Date()) throw invalid("expiresAt", "must be in the future");
-				if (p.granteeType !== "service" && !isUuid(p.granteeId))
-					throw invalid("granteeId", "must be a user or team id");
-				// Other services are called before the transaction: embedded (PGlite, one connection) they would wait for it.
-				if (p.granteeType !== "service") await this.assertGrantee(ctx, p.granteeType, p.granteeId);
-				const target = p.secretId ?? `${p.environment}/${p.namePrefix}*`;
-				const result = await this.audited(ctx, "grant", target, async (t: TenantSql, vault: Vault) => {
-					if (p.secretId) await this.findSecret(t, p.secretId, true);
-					else this.assertEnvironment(vault, p.environment);
-					const [env, prefix] = p.secretId ? [null, null] : [p.environment, p.namePrefix];
-					return t.one(
-						`INSERT INTO secret_access_grants (organization_id, secret_id, environment, name_prefix, permission, grantee_type,
-						 grantee_id, expires_at, created_by) VALUES ($org, $1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
-						[
-							p.secretId ?? null,
-							env,
-							prefix,
-							p.permission,
-							p.granteeType,
-							p.granteeId,
-							p.expiresAt ?? null,
-							t.auth!.userId
-						]
-					);
-				});
-				broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, grant: result.id });
-				return result;
-			}
-		},
-
-		revokeGrant: {
-			rest: "DELETE /grants/:grantId",
-			response: R.Revoked,
-			permission: "secrets:manage",
-			params: { grantId: "string" },
-			async handler(this: SecretsThis, ctx: Context<any>) {
-				const result = await this.audited(ctx, "revoke-grant", ctx.params.grantId, async (t: TenantSql) => {
-					const sql = "DELETE FROM secret_access_grants WHERE id = $1 AND organization_id = $org RETURNING *";
-					return t.byId("grant", sql, ctx.params.grantId);
-				});
-				broadcast(this.broker, "secrets.changed", { organizationId: result.organization_id, grant: result.id });
-				return { id: result.id, revoked: true };
-			}
-		},
-
-		import: {
-			retryPolicy: { enabled: false },
-			rest: "POST /import",
-			response: R.ImportResult,
-			permission: "secrets:manage",
-			params: {
-				$$strict: true,
-				environment,
-				content: { type: "string", max: 1_000_000 },
-				overwrite: { type: "boolean", default: false }
-			},
-			async handler(this: SecretsThis, ctx: Context<any>) {
-				const { environment: env, overwrite } = ctx.params;
-				const { entries, errors } = parseDotenv(ctx.params.content);
-				if (errors.length) throw invalid("content", `line ${errors[0].line}: ${errors[0].message}`);
-				const result = await this.audited(ctx, "import", env, async (t: TenantSql, vault: Vault) => {
-					this.assertEnvironment(vault, env);
-					const out = { created: [] as string[], updated: [] as string[], skipped: [] as string[] };
-					for (const e of entries) {
-						if (e.value.length > MAX_VALUE) throw invalid("content", `${e.name}: value too long`);
-						const existing = await t.one(
-							`SELECT * FROM secrets WHERE organization_id = $org AND environment = $1 AND name = $2 AND project_id IS NULL
-							 FOR UPDATE`,
-							[env, e.name]
-						);
-						if (existing && existing.deleted_at === null && !overwrite) {
-							out.skipped.push(e.name);
-							continue;
-						}
-						const secret =
-							existing ??
-							(await t.one(
-								"INSERT INTO secrets (organization_id, environment, name, created_by) VALUES ($org, $1, $2, $3) RETURNING *",
-								[env, e.name, t.auth!.userId]
-							));
-						if (existing?.deleted_at)
-							await t.query(
-								"UPDATE secrets SET deleted_at = NULL WHERE id = $1 AND organization_id = $org",
-								[existing.id]
-							);
-						await this.writeVersion(t, vault, secret, e.value);
-						(existing ? out.updated : out.created).push(e.name);
-					}
-					return out;
-				});
-				broadcast(this.broker, "secrets.changed", {
-					organizationId: tenantSql(ctx).organizationId,
-					environment: env
-				});
-				return result;
-			}
-		},
-
-		export: {
-			rest: "POST /export",
-			response: R.Exported,
-			permission: "secrets:manage",
-			params: { $$strict: true, environment },
-			async handler(this: SecretsThis, ctx: Context<any>) {
-				const env = ctx.params.environment;
-				return this.audited(ctx, "export", env, async (t: TenantSql, vault: Vault) => {
-					const rows = await t.rows(
-						`SELECT * FROM secrets WHERE organization_id = $org AND environment = $1 AND deleted_at IS NULL
-						 AND project_id IS NULL ORDER BY name`,
-						[env]
-					);
-					const entries = [];
-					for (const s of rows)
-						entries.push({ name: s.name, value: await this.readValue(t, vault, s, s.current_version) });
-					return { environment: env, count: entries.length, content: serializeDotenv(entries) };
-				});
-			}
-		},
-
-		// Re-encrypts every version of the organization under a new data key, in one transaction.
-		rotateDataKey: {
-			retryPolicy: { enabled: false },
-			rest: "POST /rotate-data-key",
-			response: R.Rotated,
-			permission: "secrets:own",
-			async handler(this: SecretsThis, ctx: Context) {
-				const result = await this.audited(ctx, "rotate-data-key", null, async (t: TenantSql, vault: Vault) => {
-					const oldKey = this.dataKey(vault);
-					const newKey = crypto.randomBytes(32);
-					const next = vault.key_version + 1;
-					const rows = await t.rows(
-						`SELECT id, secret_id, version, ciphertext, iv, auth_tag FROM secret_versions
-						 WHERE organization_id = $org AND ciphertext IS NOT NULL`
-					);
-					for (const v of rows) {
-						const aad = valueAad(t.organizationId, v.secret_id, v.version);
-						const sealed = {
-							ciphertext: toBuffer(v.ciphertext),
-							iv: toBuffer(v.iv),
-							authTag: toBuffer(v.auth_tag)
-						};
-						const plain = decrypting(`version ${v.version} of secret ${v.secret_id}`, () =>
-							open(oldKey, sealed, aad)
-						);
-						const s = seal(newKey, plain, aad);
-						await t.query(
-							`UPDATE secret_versions SET ciphertext = $2, iv = $3, auth_tag = $4, key_version = $5
-							 WHERE id = $1 AND organization_id = $org`,
-							[v.id, s.ciphertext, s.iv, s.authTag, next]
-						);
-					}
-					await t.query(
-						`UPDATE vault_configurations SET key_version = $1, wrapped_key = $2, kek_id = $3, rotated_at = now()
-						 WHERE organization_id = $org`,
-						[next, wrapKey(this.keys.current, newKey, t.organizationId, next), this.keys.current.id]
-					);
-					vault.key_version = next;
-					return { keyVersion: next, reencryptedVersions: rows.length };
-				});
-				broadcast(this.broker, "secrets.changed", { organizationId: tenantSql(ctx).organizationId });
-				return result;
-			}
-		},
-
-		// Operators (REPL): after setting MASTER_KEY to the new key and MASTER_KEY_PREVIOUS to the old one,
-		// re-wrap every organization's data key under the new master key. Values are not touched.
-		rotateMasterKey: {
-			visibility: "public",
-			async handler(this: SecretsThis) {
-				const kek = this.keys.current;
-				// Across organizations (an operator's task): each one is then re-wrapped in its own transaction.
-				const { rows } = await (
-					await getDb()
-				).query("SELECT organization_id FROM vault_configurations WHERE kek_id <> $1", [kek.id]);
-				for (const { organization_id } of rows)
-					await organizationSql(organization_id).transaction(async t => {
-						const vault: Vault = await this.lockVault(t);
-						const dek = this.dataKey(vault);
-						await t.query(
-							"UPDATE vault_configurations SET wrapped_key = $1, kek_id = $2, rotated_at = now() WHERE organization_id = $org",
-							[wrapKey(kek, dek, organization_id, vault.key_version), kek.id]
-						);
-						await this.appendAudit(t, {
-							actorType: "system",
-							action: "rotate-master-key",
-							outcome: "success",
-							details: { kekId: kek.id }
-						});
-					});
-				return { rewrapped: rows.length, kekId: kek.id };
-			}
 		}
 	},
 
@@ -694,131 +334,11 @@ const SecretsService: ServiceSchema = {
 				);
 		},
 
-		async assertGrantee(ctx: Context, type: string, granteeId: string) {
-			if (type === "team") await ctx.call("teams.get", { id: granteeId });
-			else {
-				const members: any[] = await ctx.call("organizations.members", { id: tenantSql(ctx).organizationId });
-				if (!members.some(m => m.userId === granteeId)) throw notFound("organization member");
-			}
-		},
-
 		async findSecret(t: TenantSql, secretId: string, includeDeleted = false, lock = false) {
 			const sql = `SELECT * FROM secrets WHERE id = $1 AND organization_id = $org${lock ? " FOR UPDATE" : ""}`;
 			const s = await t.byId("secret", sql, secretId);
 			if (s.deleted_at && !includeDeleted) throw notFound("secret");
 			return s;
-		},
-
-		dataKey(this: SecretsThis, vault: Vault): Buffer {
-			const kek: MasterKey | undefined = [this.keys.current, this.keys.previous].find(
-				(k: MasterKey | undefined) => k && k.id === vault.kek_id
-			);
-			if (!kek)
-				throw unavailable(
-					`the configured master key (id ${this.keys.current.id}) is not the one that wrapped this organization's data key (id ${vault.kek_id}); set MASTER_KEY_PREVIOUS`
-				);
-			return decrypting("data key", () =>
-				unwrapKey(kek, toBuffer(vault.wrapped_key), vault.organization_id, vault.key_version)
-			);
-		},
-
-		async readValue(this: SecretsThis, t: TenantSql, vault: Vault, secret: any, version: number): Promise<string> {
-			const v = await t.one(
-				"SELECT * FROM secret_versions WHERE secret_id = $1 AND version = $2 AND organization_id = $org",
-				[secret.id, version]
-			);
-			if (!v) throw notFound("version");
-			if (!v.ciphertext)
-				throw Object.assign(notFound("version"), { message: `version ${version} was destroyed` });
-			const key = this.dataKey(vault);
-			const sealed = { ciphertext: toBuffer(v.ciphertext), iv: toBuffer(v.iv), authTag: toBuffer(v.auth_tag) };
-			const plain = decrypting(`version ${version} of ${secret.name}`, () =>
-				open(key, sealed, valueAad(t.organizationId, secret.id, version))
-			);
-			return plain.toString("utf8");
-		},
-
-		// Appends version n+1 (the secret row is locked by the caller) and keeps at most max_versions of them.
-		async writeVersion(
-			this: SecretsThis,
-			t: TenantSql,
-			vault: Vault,
-			secret: any,
-			plaintext: string
-		): Promise<number> {
-			const locked = await t.one(
-				"SELECT current_version FROM secrets WHERE id = $1 AND organization_id = $org FOR UPDATE",
-				[secret.id]
-			);
-			const version = locked.current_version + 1;
-			const s = seal(
-				this.dataKey(vault),
-				Buffer.from(plaintext, "utf8"),
-				valueAad(t.organizationId, secret.id, version)
-			);
-			await t.query(
-				`INSERT INTO secret_versions (secret_id, organization_id, version, ciphertext, iv, auth_tag, key_version, created_by)
-				 VALUES ($1, $org, $2, $3, $4, $5, $6, $7)`,
-				[secret.id, version, s.ciphertext, s.iv, s.authTag, vault.key_version, t.auth?.userId ?? null]
-			);
-			await t.query(
-				"UPDATE secrets SET current_version = $2, updated_at = now() WHERE id = $1 AND organization_id = $org",
-				[secret.id, version]
-			);
-			await t.query(
-				"DELETE FROM secret_versions WHERE secret_id = $1 AND version <= $2 AND organization_id = $org",
-				[secret.id, version - vault.max_versions]
-			);
-			secret.current_version = version;
-			return version;
-		},
-
-		async hasGrant(t: TenantSql, secret: any, need: Need, grantees: [string, string][]) {
-			if (!grantees.length) return false;
-			const params: unknown[] = [secret.id, secret.environment, secret.name];
-			const who = grantees
-				.map(([type, g]) => `(grantee_type = $${params.push(type)} AND grantee_id = $${params.push(g)})`)
-				.join(" OR ");
-			const perms = need === "read" ? "('read', 'write')" : "('write')";
-			const row = await t.one(
-				`SELECT 1 FROM secret_access_grants WHERE organization_id = $org
-				 AND (secret_id = $1 OR (environment = $2 AND starts_with($3, name_prefix)))
-				 AND permission IN ${perms} AND (expires_at IS NULL OR expires_at > now()) AND (${who}) LIMIT 1`,
-				params
-			);
-			return !!row;
-		},
-
-		// Admins and owners manage every secret; anyone else needs a user or team grant; a service principal, a grant
-		// to its service.
-		async grantees(ctx: Context, auth: AuthInfo): Promise<[string, string][] | null> {
-			if (auth.kind === "service") return [["service", auth.service!]];
-			if (grants(auth.role, "secrets:manage")) return null;
-			const teams: string[] = await ctx.call("teams.memberships", {
-				userId: auth.userId,
-				organizationId: auth.organizationId
-			});
-			return [["user", auth.userId!], ...teams.map(team => ["team", team] as [string, string])];
-		},
-
-		accessChecker(this: SecretsThis, t: TenantSql, grantees: [string, string][] | null): Access {
-			if (!grantees) return async () => undefined;
-			return async (secret, need) => {
-				if (!(await this.hasGrant(t, secret, need, grantees)))
-					throw new AuditDenied(`no ${need} grant on ${secret.environment}/${secret.name}`);
-			};
-		},
-
-		// Locks (creating if needed) the organization's vault row: it orders key rotations and its writes.
-		async lockVault(this: SecretsThis, t: TenantSql): Promise<Vault> {
-			const existing = await t.one("SELECT * FROM vault_configurations WHERE organization_id = $org FOR UPDATE");
-			if (existing) return existing;
-			const wrapped = wrapKey(this.keys.current, crypto.randomBytes(32), t.organizationId, 1);
-			await t.query(
-				"INSERT INTO vault_configurations (organization_id, key_version, wrapped_key, kek_id) VALUES ($org, 1, $1, $2) ON CONFLICT DO NOTHING",
-				[wrapped, this.keys.current.id]
-			);
-			return (await t.one("SELECT * FROM vault_configurations WHERE organization_id = $org FOR UPDATE"))!;
 		},
 
 		// Runs op in the vault's lock, in a transaction with the audit entry of its outcome (AuditMixin); a denied
@@ -849,28 +369,7 @@ const SecretsService: ServiceSchema = {
 		// Configuring (OrgSettingsMixin) is audited, in the vault's lock.
 		settingsTransaction<T>(this: SecretsThis, ctx: Context, fn: (t: TenantSql) => Promise<T>): Promise<T> {
 			return this.audited(ctx, "configure", null, (t: TenantSql) => fn(t));
-		},
-
-		// A master key that matches none of the wrapped data keys stops start-up instead of failing every read.
-		async checkMasterKey(this: SecretsThis) {
-			const known = [this.keys.current.id, this.keys.previous?.id].filter(Boolean);
-			const { rows } = await (await getDb()).query("SELECT DISTINCT kek_id FROM vault_configurations");
-			const unknown = rows.map(r => r.kek_id).filter(k => !known.includes(k));
-			if (unknown.length) {
-				const previous = this.keys.previous ? ` (previous ${this.keys.previous.id})` : "";
-				throw new Error(
-					`MASTER_KEY: the data keys were wrapped with master key id ${unknown.join(", ")}, but the configured key is id ${this.keys.current.id}${previous}`
-				);
-			}
 		}
-	},
-
-	created(this: Service) {
-		(this as SecretsThis).keys = loadMasterKeys(getConfig(), moduleSettings(secretsModule)) as MasterKeys;
-	},
-
-	async started(this: Service) {
-		await (this as SecretsThis).checkMasterKey();
 	}
 };
 

@@ -80,12 +80,16 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 		a = await organization("calls-a@example.com", "http://127.0.0.1:9/v1");
 		b = await organization("calls-b@example.com", upstream);
 		await setup(
-			"ai-models.create",
+			"ai-deployments.create",
 			{ provider_id: a.provider.id, name: "broken", provider_model: "nowhere" },
 			a.auth
 		);
 		for (const name of ["healthy", "slow", "counted"])
-			await setup("ai-models.create", { provider_id: b.provider.id, name, provider_model: `up-${name}` }, b.auth);
+			await setup(
+				"ai-deployments.create",
+				{ provider_id: b.provider.id, name, provider_model: `up-${name}` },
+				b.auth
+			);
 	}, 120_000);
 
 	afterAll(async () => {
@@ -259,7 +263,7 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 
 	test("a deployment names only its own organization's provider; another's id gets the answer an unknown id gets", async () => {
 		const attempt = (provider_id: string) =>
-			setup("ai-models.create", { provider_id, name: "borrowed", provider_model: "x" }, a.auth).catch(
+			setup("ai-deployments.create", { provider_id, name: "borrowed", provider_model: "x" }, a.auth).catch(
 				(e: any) => ({
 					code: e.code,
 					type: e.type,
@@ -281,20 +285,20 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 
 		// Moving an existing deployment onto another organization's provider is refused the same way.
 		const own = await setup(
-			"ai-models.create",
+			"ai-deployments.create",
 			{ provider_id: a.provider.id, name: "own", provider_model: "x" },
 			a.auth
 		);
-		const moved = await setup("ai-models.update", { id: own.id, provider_id: b.provider.id }, a.auth).catch(
+		const moved = await setup("ai-deployments.update", { id: own.id, provider_id: b.provider.id }, a.auth).catch(
 			(e: any) => e
 		);
 		expect(moved).toMatchObject({ code: 422, data: onProviderId });
-		const kept = await sql.query("SELECT provider_id FROM ai_models WHERE id = $1", [own.id]);
+		const kept = await sql.query("SELECT provider_id FROM ai_deployments WHERE id = $1", [own.id]);
 		expect(kept.rows[0].provider_id).toBe(a.provider.id);
 
 		// The database holds the same rule for any writer that bypasses the service.
 		const insert =
-			"INSERT INTO ai_models (organization_id, provider_id, name, provider_model) VALUES ($1, $2, 'sneaky', 'x')";
+			"INSERT INTO ai_deployments (organization_id, provider_id, name, provider_model) VALUES ($1, $2, 'sneaky', 'x')";
 		await expect(sql.query(insert, [a.owner.organization.id, b.provider.id])).rejects.toMatchObject({
 			code: "23503"
 		});
@@ -302,7 +306,7 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 
 	test("presets and fallback chains name models, resolved only among the organization's own deployments", async () => {
 		// A names B's model "healthy" in a preset and as a fallback: neither reaches B's deployment.
-		const preset = await setup("ai-configurations.create", { name: "borrowing", model: "healthy" }, a.auth);
+		const preset = await setup("ai-presets.create", { name: "borrowing", model: "healthy" }, a.auth);
 		const chain = await setup("ai-fallback-chains.create", { model: "broken", fallbacks: ["healthy"] }, a.auth);
 		try {
 			const complete = (model: string) => broker.call("ai.complete", { model, ...ask("anyone?") }, as(a.auth));
@@ -310,7 +314,7 @@ describeWith(["postgres", "redis"])("AI calls: isolation, timeouts, token budget
 			await expect(complete("broken")).rejects.toMatchObject({ code: 502 });
 			expect(up.count("up-healthy")).toBe(0);
 		} finally {
-			await setup("ai-configurations.remove", { id: preset.id }, a.auth);
+			await setup("ai-presets.remove", { id: preset.id }, a.auth);
 			await setup("ai-fallback-chains.remove", { id: chain.id }, a.auth);
 		}
 	});

@@ -3,7 +3,7 @@ import type { ConformanceSamples } from "../helpers/conformance";
 
 const samples: ConformanceSamples = {
 	params: {
-		"ai-models.create": async call => {
+		"ai-deployments.create": async call => {
 			const provider = await call("ai-providers.create", {
 				name: `p-${Date.now()}`,
 				base_url: "http://127.0.0.1:9/v1"

@@ -86,23 +86,28 @@ describeWith(["postgres"])("AI service", () => {
 			timeout_ms: 400
 		});
 		const price = { input_price: 2, output_price: 8, cached_input_price: 1 };
-		await call("ai-models.create", {
+		await call("ai-deployments.create", {
 			provider_id: p1.id,
 			name: "smart",
 			provider_model: "a-smart",
 			priority: 1,
 			...price
 		});
-		await call("ai-models.create", {
+		await call("ai-deployments.create", {
 			provider_id: p2.id,
 			name: "smart",
 			provider_model: "b-smart",
 			priority: 2,
 			...price
 		});
-		await call("ai-models.create", { provider_id: p1.id, name: "backup", provider_model: "a-backup", ...price });
-		await call("ai-models.create", { provider_id: dead.id, name: "offline", provider_model: "x" });
-		await call("ai-models.create", {
+		await call("ai-deployments.create", {
+			provider_id: p1.id,
+			name: "backup",
+			provider_model: "a-backup",
+			...price
+		});
+		await call("ai-deployments.create", { provider_id: dead.id, name: "offline", provider_model: "x" });
+		await call("ai-deployments.create", {
 			provider_id: p1.id,
 			name: "embedder",
 			provider_model: "a-embed",
@@ -110,7 +115,7 @@ describeWith(["postgres"])("AI service", () => {
 		});
 		await call("ai-fallback-chains.create", { model: "smart", fallbacks: ["backup"], first_token_timeout_ms: 300 });
 		await call("ai-fallback-chains.create", { model: "offline", fallbacks: ["backup"] });
-		await call("ai-configurations.create", {
+		await call("ai-presets.create", {
 			name: "reviewer",
 			model: "smart",
 			temperature: 0,
@@ -217,7 +222,7 @@ describeWith(["postgres"])("AI service", () => {
 		expect(
 			(await outboxTypes()).some(e => e.type === "ai.completion.failed" && e.payload.requestId === "doomed-1")
 		).toBe(true);
-		await sql.query("UPDATE ai_models SET enabled = enabled"); // keep the table warm; no effect
+		await sql.query("UPDATE ai_deployments SET enabled = enabled"); // keep the table warm; no effect
 	});
 
 	test("streams: chunks arrive, usage is logged; a missed first-token deadline falls back; a broken stream ends in an error", async () => {
@@ -518,7 +523,7 @@ describeWith(["postgres"])("AI service", () => {
 			providerName = "primary"
 		): Promise<T> {
 			const provider = (await call("ai-providers.list", {})).rows.find((p: any) => p.name === providerName);
-			const model = await call("ai-models.create", {
+			const model = await call("ai-deployments.create", {
 				provider_id: provider.id,
 				name,
 				provider_model: providerModel,
@@ -527,7 +532,7 @@ describeWith(["postgres"])("AI service", () => {
 			try {
 				return await fn();
 			} finally {
-				await call("ai-models.remove", { id: model.id });
+				await call("ai-deployments.remove", { id: model.id });
 			}
 		}
 		const everythingStored = async () =>

@@ -106,7 +106,7 @@ describeWith(["postgres"])("AI provider host policy (default: internal hosts ref
 					[org, name, url]
 				)
 			).rows[0];
-			await call("ai-models.create", { provider_id: provider.id, name, provider_model: "m", kind });
+			await call("ai-deployments.create", { provider_id: provider.id, name, provider_model: "m", kind });
 		};
 		await deploy("by-address", `http://127.0.0.1:${port}/anything?x=`);
 		await deploy("by-name", `http://localhost:${port}/v1`);

@@ -43,7 +43,7 @@ describeWith(["postgres"])("error words (AI module, real PostgreSQL)", () => {
 		});
 		auth = await broker.call("auth.resolve", { token: owner.accessToken, organizationId: owner.organization.id });
 		const provider = await call("ai-providers.create", { name: "local", base_url: "http://127.0.0.1:9/v1" });
-		await call("ai-models.create", { provider_id: provider.id, name: "gpt-4o", provider_model: "gpt-4o" });
+		await call("ai-deployments.create", { provider_id: provider.id, name: "gpt-4o", provider_model: "gpt-4o" });
 	}, 60_000);
 	afterAll(async () => {
 		await stop?.();
@@ -66,7 +66,7 @@ describeWith(["postgres"])("error words (AI module, real PostgreSQL)", () => {
 		// A deployment's name is labelled "Model name" in its form.
 		const provider = (await call("ai-providers.find", {}))[0];
 		const dup = await shown(
-			call("ai-models.create", { provider_id: provider.id, name: "gpt-4o", provider_model: "gpt-4o" })
+			call("ai-deployments.create", { provider_id: provider.id, name: "gpt-4o", provider_model: "gpt-4o" })
 		);
 		expect(dup.message).toMatch(/^A deployment with this model name/);
 	});

@@ -58,7 +58,7 @@ describeWith(["postgres"])("a service acting for an organization", () => {
 			as(auth as AuthInfo)
 		);
 		await broker.call(
-			"ai-models.create",
+			"ai-deployments.create",
 			{ provider_id: p.id, name: "smart", provider_model: "a-smart" },
 			as(auth as AuthInfo)
 		);

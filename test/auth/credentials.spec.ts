@@ -14,14 +14,12 @@ import { TEST_JWT_SECRET, TEST_SERVICE_IDENTITY_KEY, TEST_TRANSIT_KEY } from "..
 import { loadConfig, setConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
 import { acquireDb, releaseDb } from "../../lib/db";
+import { AUTH_FILES as AUTH } from "../helpers/gateway";
 
 let PORT = 0;
 const TOKEN_TTL = 10; // ACCESS_TOKEN_TTL's minimum: the expiry test waits about this long
 const PASSWORD = "correct horse battery";
 const MASTER_KEY = crypto.randomBytes(32).toString("base64");
-const AUTH = ["auth.service.ts", "organizations.service.ts", "teams.service.ts", "api-keys.service.ts"].map(
-	f => `services/auth/${f}`
-);
 
 type Res = { status: number; body: any };
 type Creds = { token?: string; apiKey?: string; org?: string };

@@ -164,7 +164,7 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 			ownerB = await register("owner-b@example.com");
 			authB = await resolve(ownerB.accessToken, ownerB.organization.id);
 			teamB = await broker.call("teams.create", { name: "Platform", description: "B's team" }, as(authB));
-			keyB = await broker.call("apikeys.create", { name: "ci" }, as(authB));
+			keyB = await broker.call("api-keys.create", { name: "ci" }, as(authB));
 		});
 
 		test("a user cannot act in an organization they do not belong to", async () => {
@@ -178,7 +178,7 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 				["teams.remove", { id: teamB.id }],
 				["teams.members", { id: teamB.id }],
 				["teams.addMember", { id: teamB.id, userId: ownerA.user.id }],
-				["apikeys.revoke", { id: keyB.id }],
+				["api-keys.revoke", { id: keyB.id }],
 				["organizations.get", { id: ownerB.organization.id }],
 				["organizations.update", { id: ownerB.organization.id, name: "pwned" }],
 				["organizations.members", { id: ownerB.organization.id }],
@@ -231,7 +231,7 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 			await expect(broker.call("teams.create", { name: "nope" }, as(authViewer))).rejects.toMatchObject({
 				code: 403
 			});
-			await expect(broker.call("apikeys.create", { name: "nope" }, as(authViewer))).rejects.toMatchObject({
+			await expect(broker.call("api-keys.create", { name: "nope" }, as(authViewer))).rejects.toMatchObject({
 				code: 403
 			});
 			await expect(
@@ -283,9 +283,9 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 		});
 
 		test("API keys: shown once, stored hashed, resolve to the owner's role, revocable", async () => {
-			const created: any = await broker.call("apikeys.create", { name: "laptop", role: "viewer" }, as(authA));
+			const created: any = await broker.call("api-keys.create", { name: "laptop", role: "viewer" }, as(authA));
 			expect(created.key).toMatch(/^cide_/);
-			const listed: any[] = await broker.call("apikeys.list", {}, as(authA));
+			const listed: any[] = await broker.call("api-keys.list", {}, as(authA));
 			expect(listed.find(k => k.id === created.id)).toBeDefined();
 			expect(JSON.stringify(listed)).not.toContain(created.key);
 			const viaKey = await broker.call<any, any>("auth.resolve", { apiKey: created.key });
@@ -295,12 +295,12 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 				role: "viewer",
 				apiKeyId: created.id
 			});
-			await broker.call("apikeys.revoke", { id: created.id }, as(authA));
+			await broker.call("api-keys.revoke", { id: created.id }, as(authA));
 			await expect(broker.call("auth.resolve", { apiKey: created.key })).rejects.toMatchObject({ code: 401 });
 		});
 
 		test("an API key's binding holds for every action, whatever organization a call names", async () => {
-			const created: any = await broker.call("apikeys.create", { name: "bound" }, as(authA));
+			const created: any = await broker.call("api-keys.create", { name: "bound" }, as(authA));
 			const viaKey = await broker.call<any, any>("auth.resolve", { apiKey: created.key });
 			expect(viaKey).toMatchObject({
 				kind: "apiKey",
@@ -311,7 +311,7 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 			expect(authA.boundOrganizationId).toBeUndefined();
 			// A call made for the key that names another organization (a service passing meta along, say) is refused.
 			const elsewhere = { ...viaKey, organizationId: ownerB.organization.id };
-			for (const action of ["teams.list", "apikeys.list", "auth.me", "organizations.list"])
+			for (const action of ["teams.list", "api-keys.list", "auth.me", "organizations.list"])
 				await expect(broker.call(action, {}, as(elsewhere))).rejects.toMatchObject({ code: 403 });
 			await expect(broker.call("organizations.create", { name: "From a key" }, as(viaKey))).rejects.toMatchObject(
 				{ code: 403 }

@@ -252,6 +252,80 @@ describeWithBrowser()("secrets UI (browser)", () => {
 		await shot(page, "7-list-after-import");
 	});
 
+	test("tabs count secrets; environments compare without values; a version diffs with the current one", async () => {
+		const count = (env: string) =>
+			page.locator(`[data-testid="env-tab"][data-env="${env}"] [data-testid="env-count"]`).textContent();
+		expect(await count("production")).toBe("3");
+		expect(await count("staging")).toBe("0");
+
+		await openEnvironment(page, "staging");
+		await page.getByTestId("secrets-import").click();
+		const dialog = page.getByTestId("import-dialog");
+		await dialog
+			.getByTestId("import-content")
+			.fill("REDIS_URL=redis://cache.internal:6379\nSTRIPE_KEY=sk_test_other\n");
+		await dialog.getByTestId("import-submit").click();
+		await dialog.getByTestId("import-result").waitFor();
+		await dialog.getByTestId("import-done").click();
+		await page
+			.locator('[data-testid="env-tab"][data-env="staging"] [data-testid="env-count"]')
+			.filter({ hasText: "2" })
+			.waitFor();
+
+		await page.getByTestId("nav-secrets-compare").click();
+		await page.getByTestId("page-title").filter({ hasText: "Compare environments" }).waitFor();
+		await page.getByTestId("compare-from").selectOption("production");
+		await page.getByTestId("compare-to").selectOption("staging");
+		const status = (name: string) =>
+			page
+				.locator(`[data-testid="compare-row"][data-name="${name}"] [data-testid="compare-status"]`)
+				.textContent();
+		await page.locator('[data-testid="compare-row"][data-name="STRIPE_KEY"]').waitFor();
+		expect(await status("DATABASE_URL")).toBe("Only in production");
+		expect(await status("REDIS_URL")).toBe("Same value");
+		expect(await status("STRIPE_KEY")).toBe("Differs");
+		const table = (await page.getByTestId("compare-table").textContent()) ?? "";
+		expect(table).not.toContain("sk_test");
+		await shot(page, "7b-compare");
+
+		await page.goto(`${base}/secrets/${secretId}`);
+		await versionRow(page, 2).getByTestId("version-diff").click();
+		const diff = page.getByTestId("version-diff-body");
+		await diff.waitFor();
+		// Word by word: what only v2 had, and what only the current version has.
+		const removed = (await diff.locator('[data-change="removed"]').allTextContents()).join(" ");
+		const added = (await diff.locator('[data-change="added"]').allTextContents()).join(" ");
+		expect(removed).toMatch(/changed.*someone-else/);
+		expect(added).toMatch(/v1.*secret/);
+		expect(removed).not.toContain("db.internal");
+		await shot(page, "7c-version-diff");
+		await page.getByTestId("version-diff-close").click();
+		await page.getByTestId("version-diff-body").waitFor({ state: "detached" });
+	});
+
+	test("the audit log filters by action and exports what it shows as CSV", async () => {
+		await page.getByTestId("nav-secrets-audit").click();
+		await page.getByTestId("audit-row").first().waitFor();
+		await page.getByTestId("audit-filter-action").selectOption("compare");
+		await page.waitForFunction(() => !document.querySelector('[data-testid="audit-row"][data-action="reveal"]'));
+		const actions = await page
+			.getByTestId("audit-row")
+			.evaluateAll(rows => rows.map(r => r.getAttribute("data-action")));
+		expect(actions.length).toBeGreaterThan(0);
+		expect(new Set(actions)).toEqual(new Set(["compare"]));
+
+		const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("audit-export").click()]);
+		expect(download.suggestedFilename()).toBe("secrets-audit.csv");
+		const file = path.join(ARTIFACTS, "secrets-audit.csv");
+		await download.saveAs(file);
+		const lines = fs.readFileSync(file, "utf8").trim().split("\r\n");
+		fs.rmSync(file);
+		expect(lines[0]).toBe("seq,actor_type,actor_id,action,target,outcome,request_id,details,created_at");
+		expect(lines.length - 1).toBe(actions.length);
+		await page.getByTestId("audit-filter-action").selectOption({ label: "Any action" });
+		await page.locator('[data-testid="audit-row"][data-action="reveal"]').first().waitFor();
+	});
+
 	test("a viewer sees the names but needs a grant to read a value", async () => {
 		const registered = await fetch(`${base}/api/auth/register`, {
 			method: "POST",

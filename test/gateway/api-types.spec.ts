@@ -19,12 +19,15 @@ test("auth, secrets and ai operations document their answers, and the document v
 	expect(ok("/api/secrets/settings", "get")).toEqual({ $ref: "#/components/schemas/VaultSettings" });
 	// The configuration tables' rows come from DbMixin's declared columns and rules.
 	expect(ok("/api/ai/providers", "get").properties.rows.items).toEqual({ $ref: "#/components/schemas/AiProvider" });
-	expect(ok("/api/ai/deployments/{id}", "get")).toEqual({ $ref: "#/components/schemas/AiModel" });
+	expect(ok("/api/ai/deployments/{id}", "get")).toEqual({ $ref: "#/components/schemas/AiDeployment" });
 	expect(ok("/api/ai/logs", "get").properties.rows.items).toEqual({ $ref: "#/components/schemas/CompletionLog" });
 	const secret = doc.components.schemas.SecretMeta;
 	expect(secret.required).toContain("current_version");
 	expect(secret.properties.deleted_at).toEqual({ type: "string", format: "date-time", nullable: true });
-	expect(doc.components.schemas.AiModel.properties.kind).toEqual({ type: "string", enum: ["chat", "embedding"] });
+	expect(doc.components.schemas.AiDeployment.properties.kind).toEqual({
+		type: "string",
+		enum: ["chat", "embedding"]
+	});
 	const { Validator } = await import("@seriousme/openapi-schema-validator");
 	const result = await new Validator().validate(doc);
 	expect(result.errors ?? []).toEqual([]);

@@ -9,7 +9,7 @@ import { startGateway, http, register, connect, call, TestGateway, Member } from
 import { FakeOpenAI } from "../helpers/fake-openai";
 import { waitUntil } from "../helpers/wait";
 
-const AI_FILES = ["secrets/secrets", "ai/ai", "ai/providers", "ai/models"].map(s => `services/${s}.service.ts`);
+const AI_FILES = ["secrets/secrets", "ai/ai", "ai/providers", "ai/deployments"].map(s => `services/${s}.service.ts`);
 
 describeWith(["postgres", "redis"])("refusals through a real gateway (Redis cache)", () => {
 	const namespace = uniqueNamespace("ref");

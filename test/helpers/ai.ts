@@ -9,8 +9,8 @@ export const AI_STACK = [
 	"services/secrets/secrets.service.ts",
 	"services/ai/ai.service.ts",
 	"services/ai/providers.service.ts",
-	"services/ai/models.service.ts",
-	"services/ai/configurations.service.ts",
+	"services/ai/deployments.service.ts",
+	"services/ai/presets.service.ts",
 	"services/ai/routing.service.ts",
 	"services/ai/fallbacks.service.ts",
 	"services/ai/limits.service.ts"

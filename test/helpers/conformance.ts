@@ -37,6 +37,8 @@ export interface StaticService {
 	actions: StaticAction[];
 	// A DbMixin table scoped to the caller's organization.
 	tenantTable?: string;
+	// The service's REST base path (settings.rest), if it has one.
+	rest?: string;
 }
 
 export interface ModuleUnderTest {
@@ -105,7 +107,8 @@ export function modulesUnderTest(dir = SERVICES_DIR, only?: string[]): ModuleUnd
 						def,
 						rest: parseRest(def.rest, settings.rest ?? "")
 					}));
-				return { name: schema.name as string, file, actions, tenantTable: tenantTableOf(schema) };
+				const rest = typeof settings.rest === "string" ? settings.rest : undefined;
+				return { name: schema.name as string, file, actions, tenantTable: tenantTableOf(schema), rest };
 			});
 			const samplesFile = [path.join(ROOT, "test", manifest.name, `${manifest.name}.conformance.ts`)].find(f =>
 				fs.existsSync(f)
@@ -277,6 +280,20 @@ export function describeConformance(modules: ModuleUnderTest[], cluster: () => C
 							expect(found[0].op["x-permission"]).toBe(action.def.permission);
 						});
 				}
+
+			// One name per entity: service <module>-<entity> (or <entity>), route /<module>/<entity>, table
+			// <prefix><entity> with underscores; the module's own service is /<module>. The gateway's routes are the
+			// platform's own (/api/health, /api/openapi.json).
+			for (const svc of mod.services.filter(
+				s => manifest.name !== "gateway" && (s.rest !== undefined || s.tenantTable)
+			))
+				test(`${svc.name}: one name for service, route and table`, () => {
+					const m = manifest.name;
+					const entity = svc.name === m ? "" : svc.name.replace(new RegExp(`^${m}-`), "");
+					if (svc.rest !== undefined) expect(svc.rest).toBe(entity ? `/${m}/${entity}` : `/${m}`);
+					if (svc.tenantTable && entity)
+						expect(svc.tenantTable).toBe(`${manifest.tablePrefix ?? ""}${entity.replace(/-/g, "_")}`);
+				});
 
 			test("events: published channels exist; consumed channels are published; handlers' groups declared", () => {
 				const published = new Set(allManifests().flatMap(m => m.publishes));

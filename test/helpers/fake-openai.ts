@@ -16,6 +16,8 @@ export interface Behaviour {
 	raw?: { status: number; contentType?: string; body?: string; headers?: Record<string, string> };
 	// Refuse with `status` (default 401) in OpenAI's error shape, quoting the credentials received, as many do.
 	echoCredentials?: boolean;
+	// Answer with a call of this tool (streamed: its arguments in pieces of 4 characters).
+	toolCall?: { name: string; arguments: string };
 }
 
 export interface SeenRequest {
@@ -125,6 +127,10 @@ export class FakeOpenAI {
 				}
 			});
 		if (path === "/v1/embeddings") return this.embeddings(res, body);
+		if (path === "/v1/chat/completions" && b.toolCall)
+			return body.stream
+				? this.streamToolCall(res, body, b.toolCall)
+				: this.completeToolCall(res, body, b.toolCall);
 		if (path === "/v1/chat/completions")
 			return body.stream ? this.stream(res, body, b) : this.complete(res, body, b);
 		this.json(res, 404, { error: { message: "no such route" } });
@@ -184,6 +190,44 @@ export class FakeOpenAI {
 		if (body.stream_options?.include_usage && !b.noUsage)
 			res.write(
 				`data: ${JSON.stringify({ id, object: "chat.completion.chunk", model: body.model, choices: [], usage: this.usage(body, content) })}\n\n`
+			);
+		res.end("data: [DONE]\n\n");
+	}
+
+	private completeToolCall(res: http.ServerResponse, body: any, call: { name: string; arguments: string }) {
+		const tool_calls = [{ id: `call_${crypto.randomUUID()}`, type: "function", function: call }];
+		this.json(res, 200, {
+			id: `chatcmpl-${crypto.randomUUID()}`,
+			object: "chat.completion",
+			created: Math.floor(Date.now() / 1000),
+			model: body.model,
+			choices: [
+				{ index: 0, message: { role: "assistant", content: null, tool_calls }, finish_reason: "tool_calls" }
+			],
+			usage: this.usage(body, call.arguments)
+		});
+	}
+
+	private streamToolCall(res: http.ServerResponse, body: any, call: { name: string; arguments: string }) {
+		res.writeHead(200, { "Content-Type": "text/event-stream" });
+		const id = `chatcmpl-${crypto.randomUUID()}`;
+		const chunk = (delta: any, finish: string | null) =>
+			`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+		const first = {
+			index: 0,
+			id: `call_${crypto.randomUUID()}`,
+			type: "function",
+			function: { name: call.name, arguments: "" }
+		};
+		res.write(chunk({ role: "assistant", content: null, tool_calls: [first] }, null));
+		for (let i = 0; i < call.arguments.length; i += 4)
+			res.write(
+				chunk({ tool_calls: [{ index: 0, function: { arguments: call.arguments.slice(i, i + 4) } }] }, null)
+			);
+		res.write(chunk({}, "tool_calls"));
+		if (body.stream_options?.include_usage)
+			res.write(
+				`data: ${JSON.stringify({ id, object: "chat.completion.chunk", model: body.model, choices: [], usage: this.usage(body, call.arguments) })}\n\n`
 			);
 		res.end("data: [DONE]\n\n");
 	}

@@ -1,12 +1,17 @@
 // A real gateway in this process (moleculer-web on a free port, socket.io bridge) with the auth module, for tests of
 // what a client sees; plus HTTP and socket helpers and a logger that keeps every line as the console would print it.
+import fs from "fs";
 import util from "util";
 import { BrokerOptions, ServiceBroker } from "moleculer";
 import { io, Socket } from "socket.io-client";
 import { createTestBroker } from "./broker";
 import { SafeConsoleLogger } from "../../lib/log-safe";
 
-export const AUTH_FILES = ["auth", "organizations", "teams", "api-keys"].map(s => `services/auth/${s}.service.ts`);
+// Every service of the auth module, as its folder holds them.
+export const AUTH_FILES = fs
+	.readdirSync("services/auth")
+	.filter(f => f.endsWith(".service.ts"))
+	.map(f => `services/auth/${f}`);
 export const GATEWAY_FILE = "services/gateway/gateway.service.ts";
 
 export interface TestGateway {

@@ -10,7 +10,7 @@ export type ProviderHeader = Provider["headers"][string];
 export type ProviderInput = Partial<
 	Pick<
 		Provider,
-		"name" | "base_url" | "api_key_secret" | "api_key_environment" | "timeout_ms" | "headers" | "enabled"
+		"name" | "kind" | "base_url" | "api_key_secret" | "api_key_environment" | "timeout_ms" | "headers" | "enabled"
 	>
 >;
 
@@ -22,7 +22,7 @@ export interface Capabilities {
 }
 
 // Prices are per million tokens.
-export type Deployment = Schema<"AiModel">;
+export type Deployment = Schema<"AiDeployment">;
 export interface DeploymentInput {
 	provider_id?: string;
 	name?: string;
@@ -39,8 +39,8 @@ export interface DeploymentInput {
 	enabled?: boolean;
 }
 
-export type Configuration = Schema<"AiModelConfiguration">;
-export interface ConfigurationInput {
+export type Preset = Schema<"AiPreset">;
+export interface PresetInput {
 	name?: string;
 	model?: string;
 	temperature?: number | null;
@@ -59,7 +59,7 @@ export type FallbackChainInput = { model?: string; fallbacks?: string[]; first_t
 
 export const LIMIT_SCOPES = ["organization", "user", "api_key", "model"] as const;
 export type LimitScope = (typeof LIMIT_SCOPES)[number];
-export type RateLimit = Schema<"AiRateLimitConfig">;
+export type RateLimit = Schema<"AiRateLimit">;
 export type RateLimitInput = {
 	scope?: LimitScope;
 	model?: string | null;
@@ -89,7 +89,7 @@ export type LogTotals = Schema<"LogTotals">;
 export const aiApi = {
 	providers: crud<Provider, ProviderInput>("/ai/providers"),
 	deployments: crud<Deployment, DeploymentInput>("/ai/deployments"),
-	configurations: crud<Configuration, ConfigurationInput>("/ai/configurations"),
+	presets: crud<Preset, PresetInput>("/ai/presets"),
 	routingRules: crud<RoutingRule, RoutingRuleInput>("/ai/routing-rules"),
 	fallbackChains: crud<FallbackChain, FallbackChainInput>("/ai/fallback-chains"),
 	rateLimits: crud<RateLimit, RateLimitInput>("/ai/rate-limits"),

@@ -1,6 +1,6 @@
 // secrets module: /api/secrets. Listings and metadata never carry values; a value travels only in the answer to
 // `reveal` (and in an export), and every such read is written to the organization's audit chain.
-import { api, type Answer, type Schema } from "@/lib/api";
+import { api, download, type Answer, type Schema } from "@/lib/api";
 
 export type SecretMeta = Schema<"SecretMeta">;
 export type SecretVersion = Schema<"SecretVersion">;
@@ -23,6 +23,14 @@ export type AuditEntry = Schema<"AuditEntry">;
 export type AuditVerification = Schema<"AuditVerification">;
 export type VaultSettings = Schema<"VaultSettings">;
 export type ImportResult = Schema<"ImportResult">;
+export type EnvironmentCount = Schema<"EnvironmentCount">;
+export type Comparison = Schema<"Comparison">;
+export type AuditOutcome = "success" | "denied" | "error";
+export type AuditQuery = {
+	action?: string;
+	outcome?: AuditOutcome;
+	search?: string;
+};
 
 const secret = (id: string) => `/secrets/${encodeURIComponent(id)}`;
 
@@ -47,7 +55,11 @@ export const secretsApi = {
 	revokeGrant: (grantId: string) =>
 		api.delete<Answer<"secrets.revokeGrant">>(`/secrets/grants/${encodeURIComponent(grantId)}`),
 
-	audit: (query: { limit?: number; before?: number } = {}) => api.get<AuditEntry[]>("/secrets/audit", query),
+	audit: (query: AuditQuery & { limit?: number; before?: number } = {}) =>
+		api.get<AuditEntry[]>("/secrets/audit", query),
+	exportAudit: (query: AuditQuery = {}) => download("/secrets/audit/export", query, "secrets-audit.csv"),
+	environments: () => api.get<EnvironmentCount[]>("/secrets/environments"),
+	compare: (from: string, to: string) => api.get<Comparison>("/secrets/compare", { from, to }),
 	verifyAudit: () => api.post<AuditVerification>("/secrets/audit/verify"),
 
 	settings: () => api.get<VaultSettings>("/secrets/settings"),

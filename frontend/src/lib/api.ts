@@ -132,6 +132,21 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
 	return parse<T>(res);
 }
 
+// Saves what GET path answers (a CSV export) as a file, with the session's credentials like any call.
+export async function download(path: string, query: Query, filename: string): Promise<void> {
+	const token = hooks?.accessToken();
+	let res = await send("GET", path, { query }, token);
+	if (res.status === 401 && token && (await refreshSession(token)))
+		res = await send("GET", path, { query }, hooks?.accessToken());
+	if (!res.ok) await parse(res);
+	const href = URL.createObjectURL(await res.blob());
+	const a = Object.assign(document.createElement("a"), { href, download: filename });
+	document.body.append(a);
+	a.click();
+	a.remove();
+	setTimeout(() => URL.revokeObjectURL(href), 10_000);
+}
+
 export const api = {
 	get: <T>(path: string, query?: Query, opts: Omit<RequestOptions, "query"> = {}) =>
 		request<T>("GET", path, { ...opts, query }),

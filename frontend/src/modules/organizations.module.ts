@@ -24,7 +24,7 @@ export const organizationsModule: AppModule = {
 			path: "organization/api-keys",
 			name: "organization-api-keys",
 			component: () => import("@/pages/organizations/ApiKeysPage.vue"),
-			meta: { title: "API keys", permission: "apikeys:read" }
+			meta: { title: "API keys", permission: "api-keys:read" }
 		},
 		{
 			path: "organization/settings",
@@ -36,7 +36,7 @@ export const organizationsModule: AppModule = {
 	nav: [
 		{ route: "organization-members", label: "Members", icon: "users", section, permission: "members:read" },
 		{ route: "organization-teams", label: "Teams", icon: "team", section, permission: "teams:read" },
-		{ route: "organization-api-keys", label: "API keys", icon: "key", section, permission: "apikeys:read" },
+		{ route: "organization-api-keys", label: "API keys", icon: "key", section, permission: "api-keys:read" },
 		{
 			route: "organization-settings",
 			label: "Settings",

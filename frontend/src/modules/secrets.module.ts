@@ -16,6 +16,12 @@ export const secretsModule: AppModule = {
 			meta: { title: "Secrets", permission: "secrets:read" }
 		},
 		{
+			path: "secrets/compare",
+			name: "secrets-compare",
+			component: () => import("@/pages/secrets/ComparePage.vue"),
+			meta: { title: "Compare environments", permission: "secrets:read" }
+		},
+		{
 			path: "secrets/access",
 			name: "secrets-access",
 			component: () => import("@/pages/secrets/AccessPage.vue"),
@@ -36,6 +42,7 @@ export const secretsModule: AppModule = {
 	],
 	nav: [
 		{ route: "secrets", label: "Secrets", icon: "key", section, permission: "secrets:read" },
+		{ route: "secrets-compare", label: "Compare", icon: "compare", section, permission: "secrets:read" },
 		{ route: "secrets-access", label: "Access grants", icon: "users", section, permission: "secrets:manage" },
 		{ route: "secrets-audit", label: "Audit log", icon: "activity", section, permission: "secrets:manage" },
 		{ route: "secrets-settings", label: "Vault settings", icon: "settings", section, permission: "secrets:manage" }

@@ -27,6 +27,8 @@ declare module "vue-router" {
 		title?: string;
 		// Reachable signed out (sign-in, sign-up); signed-in users are sent home.
 		public?: boolean;
+		// Reachable signed in or out (an invitation link).
+		open?: boolean;
 		// Permission the current role needs; without it the router sends the user home.
 		permission?: string;
 	}

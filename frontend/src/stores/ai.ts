@@ -152,13 +152,13 @@ export const useAiStore = defineStore("ai", () => {
 	const forgetModels = () => (models.value = null);
 	const providerOps = useCrud(aiApi.providers, forgetModels);
 	const deploymentOps = useCrud(aiApi.deployments, forgetModels);
-	const configurationOps = useCrud(aiApi.configurations, forgetModels);
+	const presetOps = useCrud(aiApi.presets, forgetModels);
 	const routingRuleOps = useCrud(aiApi.routingRules, forgetModels);
 	const fallbackChainOps = useCrud(aiApi.fallbackChains, forgetModels);
 	const rateLimitOps = useCrud(aiApi.rateLimits, forgetModels);
 	const providers = providerOps.items;
 	const deployments = deploymentOps.items;
-	const configurations = configurationOps.items;
+	const presets = presetOps.items;
 	const routingRules = routingRuleOps.items;
 	const fallbackChains = fallbackChainOps.items;
 	const rateLimits = rateLimitOps.items;
@@ -235,7 +235,7 @@ export const useAiStore = defineStore("ai", () => {
 	const modelNames = computed(() => {
 		const names = new Set<string>();
 		for (const d of deployments.value ?? []) names.add(d.name);
-		for (const c of configurations.value ?? []) names.add(c.name);
+		for (const c of presets.value ?? []) names.add(c.name);
 		for (const m of models.value ?? []) names.add(m.id);
 		return [...names].sort((a, b) => a.localeCompare(b));
 	});
@@ -389,7 +389,7 @@ export const useAiStore = defineStore("ai", () => {
 	return {
 		providers,
 		deployments,
-		configurations,
+		presets,
 		routingRules,
 		fallbackChains,
 		rateLimits,
@@ -411,10 +411,10 @@ export const useAiStore = defineStore("ai", () => {
 		createDeployment: deploymentOps.create,
 		updateDeployment: deploymentOps.update,
 		removeDeployment: deploymentOps.remove,
-		loadConfigurations: configurationOps.load,
-		createConfiguration: configurationOps.create,
-		updateConfiguration: configurationOps.update,
-		removeConfiguration: configurationOps.remove,
+		loadPresets: presetOps.load,
+		createPreset: presetOps.create,
+		updatePreset: presetOps.update,
+		removePreset: presetOps.remove,
 		loadRoutingRules: routingRuleOps.load,
 		createRoutingRule: routingRuleOps.create,
 		updateRoutingRule: routingRuleOps.update,

@@ -8,6 +8,7 @@ import { useOrgScope } from "@/lib/use-crud";
 import {
 	secretsApi,
 	type AuditEntry,
+	type AuditQuery,
 	type AuditVerification,
 	type Grant,
 	type NewGrant,
@@ -45,6 +46,7 @@ export const useSecretsStore = defineStore("secrets", () => {
 		auditComplete.value = false;
 		verification.value = null;
 		known.value = {};
+		counts.value = {};
 	}
 	const scope = useOrgScope(reset);
 
@@ -72,6 +74,8 @@ export const useSecretsStore = defineStore("secrets", () => {
 		const env = environment.value;
 		if (!env) return;
 		const mine = ++listRequest;
+		// The tabs' counts change with whatever changed the list.
+		void loadCounts().catch(() => undefined);
 		await load(
 			() =>
 				secretsApi.list({
@@ -83,6 +87,15 @@ export const useSecretsStore = defineStore("secrets", () => {
 				remember(list);
 				if (mine === listRequest) secrets.value = list;
 			}
+		);
+	}
+
+	// How many live secrets each environment holds, for the tabs.
+	const counts = ref<Record<string, number>>({});
+	async function loadCounts() {
+		await load(
+			() => secretsApi.environments(),
+			list => (counts.value = Object.fromEntries(list.map(e => [e.environment, e.count])))
 		);
 	}
 
@@ -137,11 +150,12 @@ export const useSecretsStore = defineStore("secrets", () => {
 		grants.value = grants.value?.filter(g => g.id !== id) ?? null;
 	}
 
-	// Newest first; `more` appends the page before the oldest entry shown.
+	// Newest first, with the filters shown on the page; `more` appends the page before the oldest entry shown.
+	const auditFilters = ref<AuditQuery>({});
 	async function loadAudit(more = false) {
 		const oldest = more && audit.value?.length ? Number(audit.value[audit.value.length - 1].seq) : undefined;
 		await load(
-			() => secretsApi.audit({ limit: AUDIT_PAGE, before: oldest }),
+			() => secretsApi.audit({ ...auditFilters.value, limit: AUDIT_PAGE, before: oldest }),
 			page => {
 				audit.value = more ? [...(audit.value ?? []), ...page] : page;
 				auditComplete.value = page.length < AUDIT_PAGE;
@@ -184,6 +198,9 @@ export const useSecretsStore = defineStore("secrets", () => {
 		grants,
 		audit,
 		auditComplete,
+		auditFilters,
+		counts,
+		loadCounts,
 		verification,
 		known,
 		loadSettings,

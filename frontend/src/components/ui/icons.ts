@@ -28,7 +28,8 @@ export const icons = {
 	],
 	activity: ["M22 12h-4l-3 9L9 3l-3 9H2"],
 	arrow: ["M5 12h14", "m13 5 7 7-7 7"],
-	code: ["m8 6-6 6 6 6", "m16 6 6 6-6 6"]
+	code: ["m8 6-6 6 6 6", "m16 6 6 6-6 6"],
+	compare: ["M12 3v18", "M4 7h5", "M4 12h5", "M15 7h5", "M15 12h5", "M15 17h5"]
 } satisfies Record<string, string[]>;
 
 export type IconName = keyof typeof icons;

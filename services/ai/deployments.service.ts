@@ -1,13 +1,13 @@
-// AI models: a name clients use, deployed on a provider as its own model id, with capabilities and prices
+// AI deployments: a model name clients use, deployed on a provider as its own model id, with capabilities and prices
 // (per million tokens). Several rows with one name are deployments the router chooses among.
 import type { ServiceSchema } from "../../lib/schema";
 import { AiConfigMixin } from "./config.mixin";
 
-const AiModelsService: ServiceSchema = {
-	name: "ai-models",
+const AiDeploymentsService: ServiceSchema = {
+	name: "ai-deployments",
 	mixins: [
 		AiConfigMixin(
-			"ai_models",
+			"ai_deployments",
 			[
 				"provider_id",
 				"name",
@@ -49,4 +49,4 @@ const AiModelsService: ServiceSchema = {
 	]
 };
 
-export default AiModelsService;
+export default AiDeploymentsService;

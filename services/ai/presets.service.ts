@@ -1,13 +1,13 @@
-// Model configurations: named presets (model or alias, temperature, max tokens, system prompt, response format)
+// Presets: named model configurations (model or alias, temperature, max tokens, system prompt, response format)
 // that other modules and clients use as a model name.
 import type { ServiceSchema } from "../../lib/schema";
 import { AiConfigMixin, optionalCount } from "./config.mixin";
 
-const AiConfigurationsService: ServiceSchema = {
-	name: "ai-configurations",
+const AiPresetsService: ServiceSchema = {
+	name: "ai-presets",
 	mixins: [
 		AiConfigMixin(
-			"ai_model_configurations",
+			"ai_presets",
 			["name", "model", "temperature", "max_tokens", "system_prompt", "response_format"],
 			{
 				name: { type: "string", min: 1, max: 200, trim: true },
@@ -17,10 +17,10 @@ const AiConfigurationsService: ServiceSchema = {
 				system_prompt: { type: "string", max: 100000, optional: true, nullable: true },
 				response_format: { type: "object", optional: true, nullable: true }
 			},
-			"/ai/configurations",
+			"/ai/presets",
 			{ entityName: "preset" }
 		)
 	]
 };
 
-export default AiConfigurationsService;
+export default AiPresetsService;
