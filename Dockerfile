@@ -22,6 +22,8 @@ COPY --from=build /app/public ./public
 # Run unprivileged; only the data directory (DATA_DIR, default ./data) is writable.
 RUN mkdir -p data && chown node:node data
 USER node
+# Inside a container the gateway listens on every interface; outside one it defaults to 127.0.0.1.
+ENV HOST=0.0.0.0
 EXPOSE 3000
 # node itself is the main process (not npm), so SIGTERM reaches the broker.
 CMD ["node", "--import", "tsx", "lib/main.ts"]

@@ -139,7 +139,7 @@ export function loadConfig(env: Env = process.env): Config {
 		tracing: !!env.TRACING,
 		dataDir,
 		port: intVar(env, "PORT", 3000, 0, 65535),
-		host: env.HOST || "0.0.0.0",
+		host: env.HOST || "127.0.0.1",
 		healthPort: env.HEALTH_PORT ? intVar(env, "HEALTH_PORT", 0, 0, 65535) : undefined,
 		metricsPort: env.METRICS_PORT ? intVar(env, "METRICS_PORT", 0, 0, 65535) : undefined,
 		logLevel,

@@ -43,6 +43,19 @@ function fromDataException(err: any, field?: string): Error {
 	return invalid(field ?? err.column ?? "value", `a value does not fit its column (${reason})`);
 }
 
+// A unique key refusing a write, in the words of the UI: "a routing rule with this model already exists". `labels`
+// are the writable fields' labels (field -> label) and `values` what was written: the fields named are those of the
+// key PostgreSQL reports ("Key (organization_id, model, COALESCE(tag, ''::text))=(…)") that the write set. Never the
+// values themselves: they may be anything a client sent.
+export function duplicate(err: any, entity: string, labels: Record<string, string>, values: Record<string, unknown>) {
+	const key = /^Key \((.*)\)=\(/s.exec(String(err?.detail ?? ""))?.[1] ?? "";
+	const named = [...new Set(key.match(/[a-z_][a-z0-9_]*/gi) ?? [])].filter(c => c in labels && values[c] != null);
+	const article = /^[aeiou]/i.test(entity) ? "an" : "a";
+	if (!named.length) return conflict(`${article} ${entity} like this already exists`);
+	const words = named.map(c => labels[c].replace(/^[A-Z](?![A-Z])/, ch => ch.toLowerCase()));
+	return conflict(`${article} ${entity} with this ${words.join(" and ")} already exists`, named[0]);
+}
+
 // PostgreSQL constraint violations and data exceptions become client errors instead of 500s; `field` names the
 // input the conflict or bad value is about.
 export function fromDbError(err: any, what = "record", field?: string): Error {

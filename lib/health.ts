@@ -1,4 +1,5 @@
-// Health of one node: liveness (the process answers) and readiness (database, transporter, channels, cache reachable).
+// Health of one node: liveness (the process answers) and readiness (every service of the node started; database,
+// transporter, channels, cache reachable).
 // Every process runs this service; `broker.call("health.ready", {}, { nodeID })` asks one node in particular.
 import http from "http";
 import type { Service, ServiceBroker } from "moleculer";
@@ -17,6 +18,24 @@ export interface NodeReadiness {
 	status: "ready" | "not ready";
 	nodeID: string;
 	checks: Record<string, Check>;
+}
+
+// This node's services that have not started yet, each with the services it still waits for: a node whose gateway
+// already listens may still be starting the rest (a service waits for its dependencies), and is not ready until then.
+export function startingServices(broker: ServiceBroker): Check {
+	const started = new Set(
+		broker.registry.getServiceList({ onlyLocal: true }).map((s: { fullName: string }) => s.fullName)
+	);
+	const known = new Set(broker.registry.getServiceList({ onlyAvailable: true }).map((s: { name: string }) => s.name));
+	const waiting = broker.services
+		.filter(s => !started.has(s.fullName))
+		.map(s => {
+			const deps = ((s.schema.dependencies ?? []) as (string | { name: string })[])
+				.map(d => (typeof d === "string" ? d : d.name))
+				.filter(d => !known.has(d));
+			return deps.length ? `${s.fullName} (waiting for ${deps.join(", ")})` : s.fullName;
+		});
+	return waiting.length ? { ok: false, error: `starting: ${waiting.join("; ")}` } : { ok: true };
 }
 
 async function timed(check: () => Promise<unknown>): Promise<Check> {
@@ -52,6 +71,7 @@ export const HealthService: ServiceSchema = {
 				const channels = broker.channelAdapter;
 				if (channels) checks.channels = { ok: !!channels.connected };
 				if (broker.cacher?.client?.ping) checks.cache = await timed(() => broker.cacher.client.ping());
+				checks.services = startingServices(this.broker);
 				const ready = Object.values(checks).every(c => c.ok);
 				return { status: ready ? "ready" : "not ready", nodeID: broker.nodeID, checks };
 			}

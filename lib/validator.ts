@@ -4,8 +4,16 @@ import { Validators } from "moleculer";
 
 type Check = (params: unknown, opts?: unknown) => true | any[] | Promise<true | any[]>;
 
+// A rule's `label` (the UI's name for the field) replaces the key in its messages; fastest-validator also pins the
+// last label it compiled on a strict object's error ("The object 'Cache lifetime' contains forbidden keys"), so that
+// error is worded here, naming the key to remove.
 function nameFields(errors: any[]) {
-	for (const e of errors) if (e.type === "objectStrict" && !e.field) e.field = String(e.actual);
+	for (const e of errors)
+		if (e.type === "objectStrict" && !e.field) {
+			e.field = String(e.actual);
+			e.message = `The '${e.field}' field is not allowed.`;
+			delete e.label;
+		}
 	return errors;
 }
 

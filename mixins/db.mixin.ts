@@ -8,7 +8,7 @@ import { PgAdapter } from "../lib/db/pg-adapter";
 import { getDb, Queryable } from "../lib/db";
 import { isUuid } from "../lib/db/tenant";
 import { authOf } from "../lib/authz";
-import { forbidden, fromDbError, invalid, notFound } from "../lib/errors";
+import { duplicate, forbidden, fromDbError, invalid, notFound } from "../lib/errors";
 import { broadcast } from "../lib/events/broadcast";
 import { announceChange, type ChangeAction } from "../lib/live";
 import { listOf, named, pageOf, rowOf, type ResponseRule } from "../lib/response";
@@ -27,6 +27,8 @@ export interface DbMixinOptions {
 	permissions?: { read: string; write: string } | false;
 	// REST base path (e.g. "/auth/teams"): the generated actions get the usual routes under it.
 	rest?: string;
+	// What users call a row, as the UI does ("routing rule"): errors name it so. Default: the table's name, singular.
+	// The writable rules' `label`s (the UI's field labels) name the fields in validation and duplicate-key errors.
 	entityName?: string;
 	// Columns that hold ids of rows in other tenant tables, e.g. { provider_id: { table: "ai_providers", entity:
 	// "provider" } }: a write naming a row outside the caller's organization is refused (checkTenantReferences).
@@ -34,7 +36,7 @@ export interface DbMixinOptions {
 	// The row clients read, for OpenAPI and the UI's generated types: derived from columns and writable rules
 	// (lib/response.ts rowOf); `entity` types the columns that derivation cannot (numerics read as strings, JSON).
 	entity?: Record<string, ResponseRule>;
-	// Name of the row's schema in OpenAPI (default: entityName in PascalCase, e.g. "ai model" -> AiModel).
+	// Name of the row's schema in OpenAPI (default: the table's name, singular, in PascalCase: ai_models -> AiModel).
 	schemaName?: string;
 	// Live notices (lib/live.ts) after each generated write of a tenant table with permissions: the word for one row
 	// ("team", "provider") and the column that names it (default "name"). `false`: the service announces itself.
@@ -68,12 +70,19 @@ const CRUD_ACTIONS = ["find", "count", "list", "get", "create", "insert", "updat
 
 export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 	const tenant = opts.tenant ?? false;
-	const entity = opts.entityName ?? opts.table.replace(/s$/, "");
+	const entity = opts.entityName ?? opts.table.replace(/s$/, "").replace(/_/g, " ");
+	const labels: Record<string, string> = {};
+	for (const [k, rule] of Object.entries(opts.writable))
+		labels[k] = (typeof rule === "object" && rule?.label) || k.replace(/_/g, " ");
+	const writeError = (e: any, values: Row) =>
+		e?.code === "23505" ? duplicate(e, entity, labels, values) : fromDbError(e, entity);
 	const orgKey = "#auth.organizationId";
 	const perms = opts.permissions;
 
+	// Named after the table, not the words users read, so the UI's generated type names stay put.
 	const schemaName =
-		opts.schemaName ?? entity.replace(/(^|[\s_-]+)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+		opts.schemaName ??
+		opts.table.replace(/s$/, "").replace(/(^|[\s_-]+)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
 	const row = named(schemaName, rowOf(opts.fields ?? opts.columns, opts.writable, opts.entity));
 
 	const updateRules: Record<string, any> = {};
@@ -244,7 +253,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				const row = await this.adapter
 					.insert(org ? { ...params, organization_id: org } : params)
 					.catch((e: any) => {
-						throw fromDbError(e, entity);
+						throw writeError(e, params);
 					});
 				const json = await this.transformDocuments(ctx, {}, row);
 				await this.entityChanged("created", json, ctx, row);
@@ -258,7 +267,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				const rows = await this.adapter
 					.updateMany(this.scope(ctx, { id }), { $set: changes })
 					.catch((e: any) => {
-						throw fromDbError(e, entity);
+						throw writeError(e, changes);
 					});
 				if (!rows.length) throw notFound(entity);
 				const json = await this.transformDocuments(ctx, {}, rows[0]);

@@ -66,18 +66,40 @@ const AiService: ServiceSchema = {
 				cacheTtlSeconds: {
 					column: "cache_ttl_seconds",
 					default: 3600,
-					rule: { type: "number", integer: true, min: 1, max: 2592000, convert: true }
+					rule: {
+						type: "number",
+						integer: true,
+						min: 1,
+						max: 2592000,
+						convert: true,
+						label: "Cache lifetime (seconds)"
+					}
 				},
 				cooldownSeconds: {
 					column: "cooldown_seconds",
 					default: 30,
-					rule: { type: "number", integer: true, min: 1, max: 3600, convert: true }
+					rule: {
+						type: "number",
+						integer: true,
+						min: 1,
+						max: 3600,
+						convert: true,
+						label: "Cooldown (seconds)"
+					}
 				},
 				// null: keep the log for good.
 				logRetentionDays: {
 					column: "log_retention_days",
 					default: null,
-					rule: { type: "number", integer: true, min: 1, max: 3650, nullable: true, convert: true }
+					rule: {
+						type: "number",
+						integer: true,
+						min: 1,
+						max: 3650,
+						nullable: true,
+						convert: true,
+						label: "Keep the completion log (days)"
+					}
 				}
 			}
 		}),

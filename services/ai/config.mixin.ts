@@ -32,7 +32,8 @@ export function AiConfigMixin(
 	columns: string[],
 	writable: Record<string, any>,
 	rest: string,
-	references?: Record<string, TenantReference>,
+	// What the UI calls a row ("routing rule"), and the tenant references of DbMixin.
+	entity: { entityName: string; references?: Record<string, TenantReference> },
 	// Checks a row before it is written (model names against real deployments): on create every field, on update
 	// the fields the update changes, seen with the rest of the row.
 	check?: ConfigCheck
@@ -49,7 +50,7 @@ export function AiConfigMixin(
 				tenant: true,
 				permissions: { read: "ai:read", write: "ai:manage" },
 				rest,
-				references,
+				...entity,
 				live: LIVE[table] ?? { noun: table.replace(/^ai_|s$/g, "").replace(/_/g, " ") }
 			})
 		],

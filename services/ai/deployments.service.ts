@@ -24,9 +24,9 @@ const AiDeploymentsService: ServiceSchema = {
 				"enabled"
 			],
 			{
-				provider_id: "uuid",
-				name: { type: "string", min: 1, max: 200, trim: true },
-				provider_model: { type: "string", min: 1, max: 200 },
+				provider_id: { type: "uuid", label: "Provider" },
+				name: { type: "string", min: 1, max: 200, trim: true, label: "Model name" },
+				provider_model: { type: "string", min: 1, max: 200, label: "Provider's model" },
 				kind: { type: "enum", values: ["chat", "embedding"], optional: true },
 				context_window: { type: "number", integer: true, positive: true, optional: true, convert: true },
 				capabilities: {
@@ -44,7 +44,7 @@ const AiDeploymentsService: ServiceSchema = {
 			},
 			"/ai/deployments",
 			// A deployment runs on one of the organization's own providers, never on another's.
-			{ provider_id: { table: "ai_providers", entity: "provider" } }
+			{ entityName: "deployment", references: { provider_id: { table: "ai_providers", entity: "provider" } } }
 		)
 	]
 };

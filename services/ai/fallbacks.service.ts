@@ -20,11 +20,12 @@ const AiFallbackChainsService: ServiceSchema = {
 					max: 600000,
 					optional: true,
 					nullable: true,
-					convert: true
+					convert: true,
+					label: "First-token timeout (ms)"
 				}
 			},
 			"/ai/fallback-chains",
-			undefined,
+			{ entityName: "fallback chain" },
 			checkFallbackChain
 		)
 	]

@@ -9,12 +9,13 @@ const AiRateLimitsService: ServiceSchema = {
 			"ai_rate_limits",
 			["scope", "model", "requests_per_minute", "tokens_per_minute"],
 			{
-				scope: { type: "enum", values: ["organization", "user", "api_key", "model"] },
+				scope: { type: "enum", values: ["organization", "user", "api_key", "model"], label: "Applies to" },
 				model: { type: "string", max: 200, optional: true, nullable: true },
 				requests_per_minute: optionalCount,
 				tokens_per_minute: optionalCount
 			},
-			"/ai/rate-limits"
+			"/ai/rate-limits",
+			{ entityName: "rate limit" }
 		)
 	]
 };

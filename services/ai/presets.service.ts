@@ -21,7 +21,7 @@ const AiPresetsService: ServiceSchema = {
 				overrides_model: { type: "boolean", optional: true }
 			},
 			"/ai/presets",
-			undefined,
+			{ entityName: "preset" },
 			checkPreset
 		)
 	]

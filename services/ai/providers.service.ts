@@ -39,10 +39,29 @@ const AiProvidersService: ServiceSchema = {
 				name: { type: "string", min: 1, max: 100, trim: true },
 				// The API it speaks; requests and answers are translated for "anthropic" (anthropic-upstream.ts).
 				kind: { type: "enum", values: ["openai", "anthropic"], optional: true },
-				base_url: { type: "url" },
-				api_key_secret: { type: "string", pattern: SECRET_NAME, optional: true, nullable: true },
-				api_key_environment: { type: "string", pattern: SECRET_ENVIRONMENT, optional: true },
-				timeout_ms: { type: "number", integer: true, min: 100, max: 600000, optional: true, convert: true },
+				base_url: { type: "url", label: "Base URL" },
+				api_key_secret: {
+					type: "string",
+					pattern: SECRET_NAME,
+					optional: true,
+					nullable: true,
+					label: "Secret"
+				},
+				api_key_environment: {
+					type: "string",
+					pattern: SECRET_ENVIRONMENT,
+					optional: true,
+					label: "Environment"
+				},
+				timeout_ms: {
+					type: "number",
+					integer: true,
+					min: 100,
+					max: 600000,
+					optional: true,
+					convert: true,
+					label: "Timeout (ms)"
+				},
 				// A typed value, or { secret: NAME } for a value from the vault (in the key's environment).
 				headers: {
 					type: "record",
@@ -55,7 +74,8 @@ const AiProvidersService: ServiceSchema = {
 				},
 				enabled: { type: "boolean", optional: true }
 			},
-			"/ai/providers"
+			"/ai/providers",
+			{ entityName: "provider" }
 		)
 	],
 

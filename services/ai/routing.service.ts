@@ -15,7 +15,7 @@ const AiRoutingRulesService: ServiceSchema = {
 				strategy: { type: "enum", values: ["priority", "weighted", "latency", "least-busy", "cost"] }
 			},
 			"/ai/routing-rules",
-			undefined,
+			{ entityName: "routing rule" },
 			checkRoutingRule
 		)
 	]

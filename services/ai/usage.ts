@@ -27,13 +27,14 @@ export interface Prices {
 	cached_input_price: number | string;
 }
 
-// Prices are per million tokens.
+// Prices are per million tokens. Rounded to a millionth of a millionth of a dollar: binary floating point would
+// otherwise store and show 0.0000021 as 0.0000021000000000000002.
 export function costOf(u: Usage, p: Prices): number {
 	const uncached = Math.max(0, u.prompt - u.cached);
-	return (
+	const dollars =
 		(uncached * Number(p.input_price) +
 			u.cached * Number(p.cached_input_price) +
 			u.completion * Number(p.output_price)) /
-		1_000_000
-	);
+		1_000_000;
+	return Math.round(dollars * 1e12) / 1e12;
 }

@@ -46,6 +46,7 @@ const ApiKeysService: ServiceSchema = {
 			writable: {},
 			fields: FIELDS,
 			tenant: true,
+			entityName: "API key",
 			permissions: false
 		})
 	],
@@ -60,7 +61,15 @@ const ApiKeysService: ServiceSchema = {
 				$$strict: true,
 				name: { type: "string", min: 1, max: 100, trim: true },
 				role: { type: "enum", values: [...ROLES], optional: true },
-				expiresInDays: { type: "number", integer: true, min: 1, max: 3650, optional: true, convert: true }
+				expiresInDays: {
+					type: "number",
+					integer: true,
+					min: 1,
+					max: 3650,
+					optional: true,
+					convert: true,
+					label: "Expires"
+				}
 			},
 			async handler(this: DbService, ctx: Context<{ name: string; role?: Role; expiresInDays?: number }>) {
 				const t = tenantSql(ctx);

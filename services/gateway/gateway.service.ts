@@ -36,7 +36,7 @@ interface GatewayRequest extends IncomingRequest {
 interface ApiGatewayThis extends Service<ApiSettingsSchema> {
 	server: HttpServer;
 	routes: GatewayRoute[];
-	aliases: (Alias & { fullPath: string })[];
+	aliases: (Alias & { fullPath: string; toString(): string })[];
 	regenerateAutoAliases(route: GatewayRoute): void;
 	// lodash's debounce, set in created().
 	regenerateAllAutoAliases?: { cancel(): void };
@@ -46,8 +46,12 @@ interface ApiGatewayThis extends Service<ApiSettingsSchema> {
 interface GatewayThis extends ApiGatewayThis {
 	identities: LocalCache<SocketIdentity>;
 	limits: RequestLimits;
+	// The route table as last logged; undefined until every local service has started (the first full table).
+	loggedRoutes?: Set<string>;
 	bridge?: SocketBridge;
 	shouldServeApp(req: GatewayRequest): boolean;
+	sendStarting(req: GatewayRequest, res: GatewayResponse, path: string): Promise<void>;
+	logRoutes(): void;
 	resolveIdentity(creds: Credentials): Promise<SocketIdentity>;
 	forgetIdentities(match: (a: SocketIdentity) => boolean): void;
 	sendRateLimited(res: GatewayResponse, retryAfterSec: number): void;
@@ -177,6 +181,9 @@ const GatewayService: ServiceSchema = {
 		assets: fs.existsSync(PUBLIC_DIR)
 			? { folder: PUBLIC_DIR, options: { index: "index.html", maxAge: "1h" } }
 			: undefined,
+		// moleculer-web logs the whole table at every regeneration (each time services change, debounced): the
+		// gateway logs it once when the node has started, then only the routes that come and go (logRoutes).
+		logRouteRegistration: "debug",
 		logRequest: null,
 		logResponse: null,
 		logRequestParams: null,
@@ -195,6 +202,12 @@ const GatewayService: ServiceSchema = {
 		// Routes of local services exist as soon as the node is up, not a debounce later.
 		"$broker.started"(this: GatewayThis) {
 			this.routes.forEach(route => route.opts.autoAliases && this.regenerateAutoAliases(route));
+			this.logRoutes();
+		},
+
+		// moleculer-web's debounced regeneration after services came or went (broadcast by every gateway replica).
+		"$api.aliases.regenerated"(this: GatewayThis) {
+			if (this.loggedRoutes) this.logRoutes();
 		},
 
 		// Any service reaches a user's or an organization's sockets on every gateway replica.
@@ -235,6 +248,9 @@ const GatewayService: ServiceSchema = {
 				const ms = Number(process.hrtime.bigint() - started) / 1e6;
 				this.logger.info(`${req.method} ${path} ${res.statusCode} ${ms.toFixed(1)}ms`);
 			});
+			// The port opens when the gateway starts, before the node's other services and the route table: until then
+			// an API call is told to come back (readiness says what is missing), not that its endpoint does not exist.
+			if (!this.loggedRoutes && API_PATHS.test(path)) return this.sendStarting(req, res, path);
 			if (API_PATHS.test(path)) {
 				try {
 					await this.limits.ip(clientIp(req));
@@ -244,6 +260,37 @@ const GatewayService: ServiceSchema = {
 			}
 			if (req.method === "GET" && this.shouldServeApp(req)) req.url = "/index.html";
 			return apiHttpHandler.call(this, req, res, next);
+		},
+
+		async sendStarting(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, path: string) {
+			res.setHeader("Retry-After", "1");
+			if (req.method === "GET" && path === "/api/health/ready") {
+				const ready = await this.broker
+					.call<{ status: string }, Record<string, never>>(
+						"healthz.ready",
+						{},
+						{ nodeID: this.broker.nodeID }
+					)
+					.catch(() => ({ status: "not ready", checks: { services: { ok: false, error: "starting" } } }));
+				return this.sendJson(res, 503, { ...ready, status: "not ready" });
+			}
+			const message = "the platform is starting; try again in a moment";
+			this.sendJson(res, 503, { error: { code: "SERVICE_UNAVAILABLE", message } });
+		},
+
+		// The whole table once, when every local service has started; afterwards the routes that came or went
+		// (services of other nodes joining or leaving the cluster).
+		logRoutes(this: GatewayThis) {
+			const now = new Set(this.aliases.map(a => a.toString().trim()));
+			const before = this.loggedRoutes;
+			this.loggedRoutes = now;
+			if (!before) {
+				this.logger.info(`Routes (${now.size}):`);
+				for (const line of now) this.logger.info(`  ${line}`);
+				return;
+			}
+			for (const line of now) if (!before.has(line)) this.logger.info(`Route added: ${line}`);
+			for (const line of before) if (!now.has(line)) this.logger.info(`Route removed: ${line}`);
 		},
 
 		// History-mode UI: a GET for a page path (no file extension, not an API) gets the app's index.html.

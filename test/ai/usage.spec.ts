@@ -2,6 +2,14 @@
 import { costOf, estimateTokens, usageOf } from "../../services/ai/usage";
 
 describe("usage and cost", () => {
+	test("a cost is the decimal it should be, not a floating-point artefact (0.0000021, not 0.0000021000000000000002)", () => {
+		const cost = costOf(
+			{ prompt: 1, completion: 1, cached: 0 },
+			{ input_price: 0.5, output_price: 1.6, cached_input_price: 0 }
+		);
+		expect(String(cost)).toBe("0.0000021");
+	});
+
 	test("the provider's reported usage is used as is, cached prompt tokens included", () => {
 		const reported = { prompt_tokens: 120, completion_tokens: 30, prompt_tokens_details: { cached_tokens: 100 } };
 		expect(usageOf(reported, [{ role: "user", content: "x" }], "y")).toEqual({

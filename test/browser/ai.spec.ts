@@ -463,7 +463,7 @@ describeWithBrowser()("AI UI (browser)", () => {
 		await toast("Routing rule saved");
 		await shot("9-routing");
 
-		await open("ai-presets", "Model presets");
+		await open("ai-presets", "Presets");
 		await page.getByTestId("presets-empty").waitFor();
 		await page.getByTestId("preset-new").click();
 		const dialog = page.getByTestId("preset-dialog");

@@ -432,7 +432,7 @@ describeWithBrowser()("secrets UI (browser)", () => {
 
 	test("the access page lists every grant; a prefix grant to a service is added and revoked", async () => {
 		await page.getByTestId("nav-secrets-access").click();
-		await page.getByTestId("page-title").filter({ hasText: "Secret access" }).waitFor();
+		await page.getByTestId("page-title").filter({ hasText: "Access grants" }).waitFor();
 		const panel = page.getByTestId("grants-panel");
 		await panel.getByTestId("grant-row").filter({ hasText: viewer.name }).waitFor();
 

@@ -38,6 +38,8 @@ describe("configuration", () => {
 			mode: "embedded",
 			services: "all",
 			port: 3000,
+			// A laptop's platform is not on its LAN unless asked (containers set HOST=0.0.0.0).
+			host: "127.0.0.1",
 			transporterUrl: undefined,
 			databaseUrl: undefined,
 			cacherUrl: undefined

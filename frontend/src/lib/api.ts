@@ -3,6 +3,7 @@
 // `{ error: { code, message, fields? } }` turned into an ApiError that forms can show next to the named fields.
 
 import type { components, operations } from "@/api/schema";
+import { readableFieldMessage } from "./field-message";
 
 // Types of the API's answers, generated from its OpenAPI document (npm run api-types): a named shape, or what one
 // operation (its action's name) answers.
@@ -18,6 +19,8 @@ export type Tokens = Schema<"Tokens">;
 // What the helper needs from whoever owns the session (the auth store); kept as hooks to avoid an import cycle.
 export interface SessionHooks {
 	accessToken(): string | undefined;
+	// When the access token expires (ms epoch, by this browser's clock when it was received).
+	accessTokenExpiresAt(): number | undefined;
 	refreshToken(): string | undefined;
 	organizationId(): string | undefined;
 	saveTokens(tokens: Tokens): void;
@@ -53,21 +56,6 @@ export class ApiError extends Error {
 
 export function toApiError(status: number, error: WireError | undefined) {
 	return new ApiError(status, error);
-}
-
-// "The 'expiresInDays' field must be a number." -> "Expires in days must be a number."
-export function readableFieldMessage(field: string, message: string): string {
-	const label = field
-		.replace(/([a-z])([A-Z])/g, "$1 $2")
-		.replace(/[._]/g, " ")
-		.toLowerCase();
-	const text = message.replace(/^The '[^']*' field /, `${label.charAt(0).toUpperCase()}${label.slice(1)} `);
-	return text
-		.replace("must be greater than or equal to", "must be at least")
-		.replace("must be less than or equal to", "must be at most")
-		.replace(/length must be at least 1 characters long\.?/, "is required.")
-		.replace(/length must be at least (\d+) characters long/, "must be at least $1 characters long")
-		.replace(/length must be at most (\d+) characters long/, "must be at most $1 characters long");
 }
 
 let hooks: SessionHooks | undefined;
@@ -129,8 +117,15 @@ async function parse<T>(res: Response): Promise<T> {
 	throw new ApiError(res.status, body?.error ?? { code: `HTTP_${res.status}`, message: res.statusText || undefined });
 }
 
+// Renewed this long before it expires, so no request goes out with a token the server is about to refuse.
+const EXPIRY_MARGIN_MS = 30_000;
+
 export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-	const token = opts.auth === false ? undefined : hooks?.accessToken();
+	let token = opts.auth === false ? undefined : hooks?.accessToken();
+	// A stored token that expired (a tab reopened the next day) is renewed first instead of earning a 401.
+	const expiresAt = hooks?.accessTokenExpiresAt();
+	if (token && expiresAt !== undefined && expiresAt - Date.now() < EXPIRY_MARGIN_MS && (await refreshSession(token)))
+		token = hooks?.accessToken();
 	let res = await send(method, path, opts, token);
 	if (res.status === 401 && token && (await refreshSession(token)))
 		res = await send(method, path, opts, hooks?.accessToken());

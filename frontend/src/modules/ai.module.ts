@@ -44,7 +44,7 @@ export const aiModule: AppModule = {
 			path: "ai/presets",
 			name: "ai-presets",
 			component: () => import("@/pages/ai/PresetsPage.vue"),
-			meta: { title: "Model presets", permission: "ai:read" }
+			meta: { title: "Presets", permission: "ai:read" }
 		},
 		{
 			path: "ai/rate-limits",

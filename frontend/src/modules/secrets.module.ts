@@ -25,7 +25,7 @@ export const secretsModule: AppModule = {
 			path: "secrets/access",
 			name: "secrets-access",
 			component: () => import("@/pages/secrets/AccessPage.vue"),
-			meta: { title: "Secret access", permission: "secrets:manage" }
+			meta: { title: "Access grants", permission: "secrets:manage" }
 		},
 		{
 			path: "secrets/audit",

@@ -78,6 +78,7 @@ export const useAuthStore = defineStore("auth", () => {
 	// localStorage is the source of truth so that a refresh done by another tab is seen at once.
 	connectSession({
 		accessToken: () => readSession()?.accessToken,
+		accessTokenExpiresAt: () => readSession()?.expiresAt,
 		refreshToken: () => readSession()?.refreshToken,
 		organizationId: () => organizationId.value ?? undefined,
 		saveTokens: tokens => setTokens(tokens, readSession()?.user ?? session.value?.user),

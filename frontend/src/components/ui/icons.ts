@@ -16,6 +16,7 @@ export const icons = {
 	check: ["M20 6 9 17l-5-5"],
 	chevrons: ["m7 15 5 5 5-5", "m7 9 5-5 5 5"],
 	x: ["M18 6 6 18", "m6 6 12 12"],
+	menu: ["M4 6h16", "M4 12h16", "M4 18h16"],
 	trash: ["M3 6h18", "M8 6V4h8v2", "m19 6-1 14H6L5 6"],
 	building: [
 		"M4 21V4a1 1 0 0 1 1-1h10a1 1 0 0 1 1 1v17",
@@ -27,7 +28,6 @@ export const icons = {
 	],
 	activity: ["M22 12h-4l-3 9L9 3l-3 9H2"],
 	arrow: ["M5 12h14", "m13 5 7 7-7 7"],
-	menu: ["M4 6h16", "M4 12h16", "M4 18h16"],
 	plug: ["M9 2v6", "M15 2v6", "M6 8h12v4a6 6 0 0 1-12 0z", "M12 18v4"],
 	code: ["m8 6-6 6 6 6", "m16 6 6 6-6 6"],
 	compare: ["M12 3v18", "M4 7h5", "M4 12h5", "M15 7h5", "M15 12h5", "M15 17h5"]
