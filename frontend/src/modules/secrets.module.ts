@@ -42,7 +42,13 @@ export const secretsModule: AppModule = {
 	],
 	nav: [
 		{ route: "secrets", label: "Secrets", icon: "key", section, permission: "secrets:read" },
-		{ route: "secrets-compare", label: "Compare", icon: "compare", section, permission: "secrets:read" },
+		{
+			route: "secrets-compare",
+			label: "Compare environments",
+			icon: "compare",
+			section,
+			permission: "secrets:read"
+		},
 		{ route: "secrets-access", label: "Access grants", icon: "users", section, permission: "secrets:manage" },
 		{ route: "secrets-audit", label: "Audit log", icon: "activity", section, permission: "secrets:manage" },
 		{ route: "secrets-settings", label: "Vault settings", icon: "settings", section, permission: "secrets:manage" }
