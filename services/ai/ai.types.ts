@@ -32,6 +32,12 @@ export interface AiThis extends Service, RateLimitMethods {
 	begin(ctx: Context<any>, kind: RequestKind, stream: boolean, api?: Api): Promise<Run>;
 	checkLimits(run: Run, model: string): Promise<void>;
 	settleTokens(run: Run, tokens: number): Promise<void>;
+	interrupted(
+		run: Run,
+		s: { deployment: Deployment; provider: any; model: string; firstTokenMs: number; usage: Usage; text?: string },
+		status: "error" | "cancelled",
+		error: string
+	): Promise<void>;
 	withFallbacks<T>(run: Run, attempt: AttemptFn<T>): Promise<Served<T>>;
 	providerCredentials(run: Run, provider: any): Promise<Credentials>;
 	completeChat(run: Run): Promise<unknown>;

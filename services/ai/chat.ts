@@ -9,7 +9,7 @@ import { Deployment } from "./router";
 import { Run, servedBy } from "./run";
 import { UpstreamFailure, classify } from "./upstream";
 import { readChatCompletion, checkStreamResponse, checkChunk } from "./upstream";
-import { costOf, usageOf } from "./usage";
+import { usageOf } from "./usage";
 import { AiThis } from "./ai.types";
 
 export const ChatMethods: Partial<ServiceSchema> = {
@@ -124,6 +124,8 @@ export const ChatMethods: Partial<ServiceSchema> = {
 			const { iterator, first } = opened.result;
 			run.served = servedBy(run, model, provider);
 			const self = this;
+			// Who answered, for the log row of a stream that ends early (firstTokenAt is known by then).
+			const served = () => ({ deployment, provider, model, firstTokenMs: firstTokenAt - run.started });
 			// One id for every chunk of the answer, whichever upstream (and fallback) produced it.
 			const id = `chatcmpl-${run.requestId}`;
 			// A stream has no total deadline (a long answer takes minutes), only the provider's timeout for silence.
@@ -201,19 +203,12 @@ export const ChatMethods: Partial<ServiceSchema> = {
 						? new UpstreamFailure("cancelled", "client disconnected")
 						: classify(err, signal, run.secrets);
 					if (failure.kind === "cancelled") attempt.abort(failure);
-					const partial = usageOf(undefined, body.messages, text);
-					await self.settleTokens(run, partial.prompt + partial.completion);
-					await self.record(run, {
-						status: failure.kind === "cancelled" ? "cancelled" : "error",
-						error: failure.message,
-						servedModel: model,
-						provider,
-						firstTokenMs: firstTokenAt - run.started,
-						usage: partial,
-						cost: costOf(partial, deployment),
-						// What arrived before the break, kept like a whole answer (storeContent).
-						response: { content: text }
-					});
+					await self.interrupted(
+						run,
+						{ ...served(), usage: usageOf(undefined, body.messages, text), text },
+						failure.kind === "cancelled" ? "cancelled" : "error",
+						failure.message
+					);
 					// Tokens were sent already: the client gets an error, never a clean finish.
 					if (!gone)
 						yield {
@@ -228,19 +223,13 @@ export const ChatMethods: Partial<ServiceSchema> = {
 					if (!finished) {
 						// The consumer went away: stop the upstream request and log the cancellation.
 						attempt.abort(new UpstreamFailure("cancelled", "client disconnected"));
-						const partial = usageOf(undefined, body.messages, text);
-						await self.settleTokens(run, partial.prompt + partial.completion);
 						await self
-							.record(run, {
-								status: "cancelled",
-								error: "client disconnected",
-								servedModel: model,
-								provider,
-								firstTokenMs: firstTokenAt - run.started,
-								usage: partial,
-								cost: costOf(partial, deployment),
-								response: { content: text }
-							})
+							.interrupted(
+								run,
+								{ ...served(), usage: usageOf(undefined, body.messages, text), text },
+								"cancelled",
+								"client disconnected"
+							)
 							.catch(() => undefined);
 					}
 				}

@@ -126,6 +126,35 @@ export const RequestMethods: Partial<ServiceSchema> = {
 			});
 		},
 
+		// A stream that ended before its model finished (broken upstream, or its consumer gone): what it used is
+		// settled and logged, with what arrived when there is text to keep.
+		async interrupted(
+			this: AiThis,
+			run: Run,
+			s: {
+				deployment: Deployment;
+				provider: any;
+				model: string;
+				firstTokenMs: number;
+				usage: Usage;
+				text?: string;
+			},
+			status: "error" | "cancelled",
+			error: string
+		) {
+			await this.settleTokens(run, s.usage.prompt + s.usage.completion);
+			await this.record(run, {
+				status,
+				error,
+				servedModel: s.model,
+				provider: s.provider,
+				firstTokenMs: s.firstTokenMs,
+				usage: s.usage,
+				cost: costOf(s.usage, s.deployment),
+				...(s.text === undefined ? {} : { response: { content: s.text } })
+			});
+		},
+
 		// Replaces the request's token reservation by what it really used (0: nothing reached a model); once.
 		async settleTokens(this: AiThis, run: Run, tokens: number) {
 			const reservation = run.reservation;

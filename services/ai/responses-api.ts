@@ -10,7 +10,7 @@ import type { AiThis } from "./ai.types";
 import type { Deployment } from "./router";
 import { servedBy, type Run } from "./run";
 import { checkStreamResponse, classify, UpstreamFailure } from "./upstream";
-import { costOf, estimateTokens, type Usage } from "./usage";
+import { estimateTokens, type Usage } from "./usage";
 
 const isObject = (x: unknown): x is Record<string, any> => typeof x === "object" && x !== null && !Array.isArray(x);
 const ENDED = new Set(["response.completed", "response.incomplete", "response.failed"]);
@@ -124,19 +124,13 @@ export async function streamResponse(svc: AiThis, run: Run): Promise<Readable> {
 	const next = () => withDeadline(idleMs, silent, () => iterator.next());
 	const firstTokenMs = Date.now() - run.started;
 	let text = "";
-	const settle = async (status: "error" | "cancelled", error: string) => {
-		const partial = usageOf(undefined, body.input, text);
-		await svc.settleTokens(run, partial.prompt + partial.completion);
-		await svc.record(run, {
+	const settle = (status: "error" | "cancelled", error: string) =>
+		svc.interrupted(
+			run,
+			{ deployment, provider, model, firstTokenMs, usage: usageOf(undefined, body.input, text) },
 			status,
-			error,
-			servedModel: model,
-			provider,
-			firstTokenMs,
-			usage: partial,
-			cost: costOf(partial, deployment)
-		});
-	};
+			error
+		);
 
 	async function* events() {
 		let final: any;
