@@ -4,12 +4,11 @@
 // limits and credentials.
 import crypto from "crypto";
 import type { ServiceBroker } from "moleculer";
-import { cancelCall } from "../../lib/cancel";
 import type { ModuleRoute, ModuleRouteThis } from "../../lib/module-routes";
-import { ndjson } from "../../lib/ndjson";
 import { formatError } from "../gateway/errors";
 import { countTokens, createMessage, isMessagesRequest, sendAnthropicError } from "./messages.route";
 import type { ServedBy } from "./run";
+import { relay, servedHeaders, type SseFormat } from "./sse";
 
 type Req = any;
 type Res = any;
@@ -51,21 +50,6 @@ const strip = ({ stream, stream_options, ...rest }: any) => ({
 	stream: !!stream,
 	includeUsage: !!stream_options?.include_usage
 });
-
-// Header values are ASCII: anything else in a model or provider name (and the list's comma) is percent-encoded.
-const headerValue = (s: string) => s.replace(/[^\x20-\x2b\x2d-\x7e]/g, c => encodeURIComponent(c));
-
-// Which model answered and the way there, for clients that cannot see the body's `coder` (a stream's chunks).
-function servedHeaders(served: ServedBy | undefined): Record<string, string> {
-	if (!served) return {};
-	return {
-		"x-coder-requested-model": headerValue(served.requested_model),
-		"x-coder-served-model": headerValue(served.served_model),
-		...(served.provider ? { "x-coder-provider": headerValue(served.provider) } : {}),
-		"x-coder-fallback-path": served.fallback_path.map(headerValue).join(", "),
-		"x-coder-cache": served.cache_hit ? "hit" : "miss"
-	};
-}
 
 const routes: ModuleRoute[] = [
 	{
@@ -160,13 +144,6 @@ const routes: ModuleRoute[] = [
 ];
 export default routes;
 
-// How a stream's NDJSON lines become server-sent events.
-interface SseFormat {
-	line(line: any): string;
-	done(line: any): string;
-	error(error: any): string;
-}
-
 // Chat completion chunks; the usage chunk (asked for with stream_options.include_usage) is one of the answer's
 // chunks: the same id, model and creation time. An upstream that broke mid-stream: an error event and no [DONE], so
 // no client mistakes it for a finish.
@@ -191,52 +168,4 @@ async function streamChat(broker: ServiceBroker, ctx: any, res: Res, params: any
 	await relay(broker, ctx, res, "ai.stream", { ...params, requestId }, served =>
 		chatFormat(requestId, params, includeUsage, served)
 	);
-}
-
-// Server-sent events from an AI action's NDJSON stream, with the x-coder-* headers of the model that answered. A
-// client that goes away cancels the upstream request on whichever AI replica runs it.
-async function relay(
-	broker: ServiceBroker,
-	ctx: any,
-	res: Res,
-	action: string,
-	params: any,
-	format: SseFormat | ((served?: ServedBy) => SseFormat)
-) {
-	const requestId = params.requestId ?? crypto.randomUUID();
-	const upstream: any = await ctx.call(action, { ...params, requestId });
-	const served: ServedBy | undefined = ctx.meta.aiServed;
-	const sse = typeof format === "function" ? format(served) : format;
-	let ended = false;
-	res.on("close", () => {
-		if (ended) return;
-		cancelCall(broker, "ai", requestId);
-		upstream.destroy?.();
-	});
-	res.writeHead(200, {
-		"Content-Type": "text/event-stream; charset=utf-8",
-		"Cache-Control": "no-cache",
-		Connection: "keep-alive",
-		"X-Request-Id": requestId,
-		...servedHeaders(served)
-	});
-	res.flushHeaders?.();
-	try {
-		for await (const line of ndjson(upstream)) {
-			if (line.done) {
-				res.write(sse.done(line));
-				break;
-			}
-			if (line.error) {
-				res.write(sse.error(line.error));
-				break;
-			}
-			res.write(sse.line(line));
-		}
-	} catch {
-		if (!res.destroyed) res.write(sse.error({ message: "stream interrupted", type: "api_error", code: null }));
-	} finally {
-		ended = true;
-		res.end();
-	}
 }

@@ -5,11 +5,10 @@
 import crypto from "crypto";
 import { Errors } from "moleculer";
 import type { ServiceBroker } from "moleculer";
-import { cancelCall } from "../../lib/cancel";
 import type { ModuleRouteThis } from "../../lib/module-routes";
-import { ndjson } from "../../lib/ndjson";
 import { formatError } from "../gateway/errors";
 import { estimateTokens } from "./usage";
+import { relay } from "./sse";
 import { EventsOfChunks, fromMessagesRequest, SseEvent, toMessage, Untranslatable } from "./anthropic";
 
 type Req = any;
@@ -87,38 +86,13 @@ const sse = (e: SseEvent) => `event: ${e.event}\ndata: ${JSON.stringify(e.data)}
 // the upstream request on whichever AI replica runs it.
 async function streamMessage(broker: ServiceBroker, ctx: any, res: Res, params: any) {
 	const requestId = crypto.randomUUID();
-	const upstream: any = await ctx.call("ai.stream", { ...params, requestId });
-	let ended = false;
-	res.on("close", () => {
-		if (ended) return;
-		cancelCall(broker, "ai", requestId);
-		upstream.destroy?.();
-	});
-	res.writeHead(200, {
-		"Content-Type": "text/event-stream; charset=utf-8",
-		"Cache-Control": "no-cache",
-		Connection: "keep-alive",
-		"X-Request-Id": requestId,
-		"request-id": requestId
-	});
 	const events = new EventsOfChunks(requestId, params.model, estimateTokens([params.messages, params.tools ?? []]));
-	res.write(events.start().map(sse).join(""));
-	try {
-		for await (const line of ndjson(upstream)) {
-			const out = events.next(line);
-			if (out.length) res.write(out.map(sse).join(""));
-			if (line.done || line.error) break;
-		}
-	} catch {
-		if (!res.destroyed)
-			res.write(
-				sse({
-					event: "error",
-					data: { type: "error", error: { type: "api_error", message: "stream interrupted" } }
-				})
-			);
-	} finally {
-		ended = true;
-		res.end();
-	}
+	const write = (line: any) => events.next(line).map(sse).join("");
+	const format = {
+		start: () => events.start().map(sse).join(""),
+		line: write,
+		done: write,
+		error: (error: any) => write({ error })
+	};
+	await relay(broker, ctx, res, "ai.stream", { ...params, requestId }, format, { "request-id": requestId });
 }
