@@ -38,9 +38,9 @@ export interface DbMixinOptions {
 	entity?: Record<string, ResponseRule>;
 	// Name of the row's schema in OpenAPI (default: the table's name, singular, in PascalCase: ai_models -> AiModel).
 	schemaName?: string;
-	// Live notices (lib/live.ts) after each generated write of a tenant table with permissions: the word for one row
-	// ("team", "provider") and the column that names it (default "name"). `false`: the service announces itself.
-	live?: { noun: string; label?: string } | false;
+	// Live notices (lib/live.ts) after each generated write of a tenant table with permissions, naming the row by its
+	// entity name and by the column `label` (default "name"). Absent: the service announces itself, if at all.
+	live?: true | { label: string };
 }
 
 export interface TenantReference {
@@ -160,10 +160,10 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			async entityChanged(this: DbService, type: string, json: any, ctx: Context, raw?: unknown) {
 				await (MoleculerDb as any).methods.entityChanged.call(this, type, json, ctx, raw);
 				if (!tenant || !perms || !opts.live || !json?.id) return;
-				const label = json[opts.live.label ?? "name"];
+				const label = json[opts.live === true ? "name" : opts.live.label];
 				announceChange(this.broker, ctx, {
 					entity: this.fullName,
-					noun: opts.live.noun,
+					noun: entity,
 					id: String(json.id),
 					action: type as ChangeAction,
 					label: label == null ? undefined : String(label),

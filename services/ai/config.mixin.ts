@@ -17,14 +17,11 @@ export const optionalCount = {
 	convert: true
 } as const;
 
-// How open pages name a row of each table in a live notice ("Ana created provider OpenAI").
-const LIVE: Record<string, { noun: string; label?: string }> = {
-	ai_providers: { noun: "provider" },
-	ai_deployments: { noun: "deployment" },
-	ai_presets: { noun: "preset" },
-	ai_routing_rules: { noun: "routing rule", label: "model" },
-	ai_fallback_chains: { noun: "fallback chain", label: "model" },
-	ai_rate_limits: { noun: "rate limit", label: "scope" }
+// The column that names a row in a live notice ("Ana created routing rule gpt-4o"), where it is not `name`.
+const LIVE_LABEL: Record<string, string> = {
+	ai_routing_rules: "model",
+	ai_fallback_chains: "model",
+	ai_rate_limits: "scope"
 };
 
 export function AiConfigMixin(
@@ -51,7 +48,7 @@ export function AiConfigMixin(
 				permissions: { read: "ai:read", write: "ai:manage" },
 				rest,
 				...entity,
-				live: LIVE[table] ?? { noun: table.replace(/^ai_|s$/g, "").replace(/_/g, " ") }
+				live: table in LIVE_LABEL ? { label: LIVE_LABEL[table] } : true
 			})
 		],
 		actions: { count: false },

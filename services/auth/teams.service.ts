@@ -34,7 +34,7 @@ const TeamsService: ServiceSchema = {
 			searchFields: ["name", "description"],
 			permissions: { read: "teams:read", write: "teams:manage" },
 			rest: "/auth/teams",
-			live: { noun: "team" }
+			live: true
 		})
 	],
 
