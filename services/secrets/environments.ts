@@ -19,14 +19,14 @@ const EnvironmentActions: Partial<ServiceSchema> = {
 			permission: "secrets:read",
 			async handler(this: SecretsThis, ctx: Context) {
 				const t = tenantSql(ctx);
-				const vault = await t.one("SELECT environments FROM vault_configurations WHERE organization_id = $org");
+				// The vault's environments as its settings say (their default included).
+				const { environments } = (await this.readSettings(t)) as { environments: string[] };
 				const counts = await t.rows(
 					`SELECT environment, count(*)::int AS count, max(updated_at) AS updated_at FROM secrets
 					 WHERE organization_id = $org AND deleted_at IS NULL AND project_id IS NULL GROUP BY environment`
 				);
 				const byEnv = new Map(counts.map(c => [c.environment, c]));
-				const names: string[] = vault?.environments ?? ["development", "staging", "production"];
-				return names.map(environment => ({
+				return environments.map(environment => ({
 					environment,
 					count: byEnv.get(environment)?.count ?? 0,
 					updated_at: byEnv.get(environment)?.updated_at ?? null

@@ -1,4 +1,5 @@
 // The secrets service's shared shapes: parameter rules, the vault row, and what its methods see as `this`.
+import type { OrgSettingsMethods } from "../../mixins/org-settings.mixin";
 import { Errors } from "moleculer";
 import type { Context, Service } from "moleculer";
 import { TenantSql } from "../../lib/db/tenant";
@@ -56,7 +57,7 @@ export type Op<T> = (t: TenantSql, vault: Vault, access: Access) => Promise<T>;
 export type Grantees = [string, string][] | null;
 
 // What the service's methods see as `this`: its keys, its methods and its mixins'.
-export interface SecretsThis extends Service, AuditMethods, IdentityAuthorityMethods {
+export interface SecretsThis extends Service, AuditMethods, IdentityAuthorityMethods, OrgSettingsMethods {
 	keys: MasterKeys;
 	meta(secret: any): Record<string, unknown>;
 	announce(result: any, ctx: Context, action: ChangeAction): void;
