@@ -27,6 +27,11 @@
 //   2 minutes) instead of living forever.
 // - A packet addressed to this node itself (a broadcast's local handlers, a call with its own nodeID) is handled in
 //   process, as with the built-in balancer, instead of a round trip through RabbitMQ.
+// - A channel that RabbitMQ closes (any channel error: a refused declaration, an unknown delivery tag) takes the
+//   connection down with it, so that Moleculer reconnects. The stock transporter only reconnects on a lost
+//   connection: it set the channel to null and the node stayed connected but deaf, sending nothing and taking no
+//   requests, until other nodes dropped it for missed heartbeats. Meanwhile a packet sent into the closing channel
+//   threw from a heartbeat timer, an uncaught exception.
 import { Middleware, ServiceBroker, Transporters } from "moleculer";
 
 // An action that must never run twice: it reaches a paid or side-effecting system outside the platform (`external:
@@ -84,13 +89,45 @@ export class ClusterAmqpTransporter extends Transporters.AMQP {
 		return super.publish(packet);
 	}
 
+	// Moleculer passes its reconnect callback, which the typings leave out.
+	connect(...args: unknown[]): Promise<void> {
+		const connect = super.connect as (...a: unknown[]) => Promise<void>;
+		return connect.apply(this, args).then(() => this.watchChannel());
+	}
+
+	// After a channel error the connection is closed too, and Moleculer's reconnect (5 s later) opens both again and
+	// subscribes everything anew; the requests this node held go back to their queues when the connection closes.
+	private watchChannel(): void {
+		const channel = this.channel;
+		const connection = this.connection;
+		if (!channel || !connection) return;
+		let cause = "";
+		channel.on("error", (err: Error) => (cause = err.message));
+		channel.on("close", () => {
+			if (this.channelDisconnecting || this.connection !== connection) return;
+			this.logger.warn(`AMQP channel closed by the server (${cause || "no reason given"}); reconnecting.`);
+			connection.close().catch(() => undefined);
+		});
+	}
+
 	send(topic: string, data: Buffer, meta: Record<string, any>): Promise<void> {
 		const packet = meta.packet;
 		const timeout = packet?.type === PACKET_REQUEST ? packet.payload.timeout : 0;
-		if (!(timeout > 0) || !this.channel) return super.send(topic, data, meta);
-		// Requests always go to a queue (shared, or a node's own when the caller named the node).
-		this.channel.sendToQueue(topic, data, { ...this.opts.messageOptions, expiration: String(Math.ceil(timeout)) });
-		return Promise.resolve();
+		try {
+			if (!(timeout > 0) || !this.channel) return super.send(topic, data, meta);
+			// Requests always go to a queue (shared, or a node's own when the caller named the node).
+			this.channel.sendToQueue(topic, data, {
+				...this.opts.messageOptions,
+				expiration: String(Math.ceil(timeout))
+			});
+			return Promise.resolve();
+		} catch (err) {
+			// amqplib throws at once when the channel is closing (see watchChannel). A request fails to its caller, who
+			// may retry it; anything else (a heartbeat, an INFO) is lost like any packet sent into a dropped link.
+			if (packet?.type === PACKET_REQUEST) return Promise.reject(err);
+			this.logger.debug(`AMQP ${packet?.type ?? "packet"} not sent:`, (err as Error).message);
+			return Promise.resolve();
+		}
 	}
 
 	// Consumes the shared queues of `services` that are not consumed yet (and with `exclusive`, stops consuming the

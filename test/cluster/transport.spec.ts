@@ -159,4 +159,29 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 			await node.stop();
 		}
 	}, 60_000);
+
+	test("a node whose channel RabbitMQ closed reconnects instead of staying connected but deaf", async () => {
+		const config = loadConfig({ ...env(), NODE_ID: `deaf-${ID}`, LOG_LEVEL: "warn" });
+		const node = new ServiceBroker({ ...brokerOptions(config), logger: false });
+		node.createService({ name: "deaf", actions: { hit: { visibility: "public", handler: () => node.nodeID } } });
+		await node.start();
+		try {
+			await caller.waitForServices(["deaf"], 20_000);
+			expect(await caller.call("deaf.hit")).toBe(node.nodeID);
+
+			const tx: any = (node as any).transit.tx;
+			const before = tx.channel;
+			const reconnected = new Promise(resolve => node.localBus.once("$transporter.connected", resolve));
+			// A channel error: RabbitMQ closes the channel (404 NOT_FOUND) and leaves the connection open.
+			await expect(before.checkQueue(`MOL-${NAMESPACE}.no-such-queue`)).rejects.toThrow(/404/);
+			// Sent while the node is away: it waits in the shared queue, and the node takes it once back.
+			const during = caller.call("deaf.hit", {}, { timeout: 20_000 });
+			await reconnected;
+			expect(tx.channel).not.toBe(before);
+			expect(await during).toBe(node.nodeID);
+			expect(await caller.call("deaf.hit")).toBe(node.nodeID);
+		} finally {
+			await node.stop();
+		}
+	}, 60_000);
 });
