@@ -36,6 +36,12 @@ export const CompletionLog = named("CompletionLog", {
 	first_token_ms: "number|integer|nullable",
 	status: { type: "enum", values: LOG_STATUSES },
 	error: "string|nullable",
+	// The managed prompt it was rendered from (prompts module), or null.
+	prompt: {
+		type: "object",
+		nullable: true,
+		props: { templateId: "uuid", versionId: "uuid", variantId: "uuid|nullable" }
+	},
 	created_at: "date"
 });
 

@@ -3,7 +3,8 @@
 // platform API key. The gateway mounts these routes from the manifest (lib/module-routes.ts), with its JSON body
 // limits and credentials.
 import crypto from "crypto";
-import type { ServiceBroker } from "moleculer";
+import { Errors, type ServiceBroker } from "moleculer";
+import { invalid, unavailable } from "../../lib/errors";
 import type { ModuleRoute, ModuleRouteThis } from "../../lib/module-routes";
 import { formatError } from "../gateway/errors";
 import { countTokens, createMessage, isMessagesRequest, sendAnthropicError } from "./messages.route";
@@ -51,6 +52,36 @@ const strip = ({ stream, stream_options, ...rest }: any) => ({
 	includeUsage: !!stream_options?.include_usage
 });
 
+// `prompt: { name, label?, version?, variables? }`: a managed prompt (the prompts module) rendered into the
+// request. Its messages come first (the client's own, if any, after them), its model settings apply where the body
+// sets none, and the completion log names the template and version. Without the prompts module: a 503.
+async function withPrompt(ctx: any, body: any) {
+	const { prompt, ...request } = body;
+	if (prompt === undefined) return body;
+	if (!prompt || typeof prompt !== "object" || Array.isArray(prompt) || typeof prompt.name !== "string")
+		throw invalid("prompt", "must be an object naming a prompt template: { name, label?, version?, variables? }");
+	const requestId = typeof request.requestId === "string" ? request.requestId : crypto.randomUUID();
+	let rendered: any;
+	try {
+		rendered = await ctx.call("prompts.render", {
+			name: prompt.name,
+			label: prompt.label,
+			version: prompt.version,
+			variables: prompt.variables,
+			subject: typeof request.user === "string" ? request.user : undefined,
+			requestId
+		});
+	} catch (err) {
+		if (err instanceof Errors.ServiceNotFoundError)
+			throw unavailable("managed prompts are not available: the prompts module is not running");
+		throw err;
+	}
+	ctx.meta.prompt = { templateId: rendered.template.id, versionId: rendered.version.id, variantId: null };
+	const { model, ...settings } = rendered.model_settings ?? {};
+	const messages = [...rendered.messages, ...(Array.isArray(request.messages) ? request.messages : [])];
+	return { ...settings, ...request, model: request.model ?? model, messages, requestId };
+}
+
 const routes: ModuleRoute[] = [
 	{
 		path: "/v1",
@@ -66,7 +97,7 @@ const routes: ModuleRoute[] = [
 							code: 422,
 							type: "VALIDATION_ERROR"
 						});
-					const { rest, stream, includeUsage } = strip(body);
+					const { rest, stream, includeUsage } = strip(await withPrompt(ctx, body));
 					if (!stream) {
 						const answer = await ctx.call("ai.complete", rest);
 						for (const [k, v] of Object.entries(servedHeaders(ctx.meta.aiServed))) res.setHeader(k, v);

@@ -69,9 +69,16 @@ export interface OrgConfig {
 	settings: Settings;
 }
 
+export interface PromptRef {
+	templateId: string;
+	versionId: string;
+	variantId?: string | null;
+}
+
 // Who served a request, handed back to the caller in its context's meta (merged back across the transporter): the
 // /v1 routes turn it into x-coder-* headers, before a stream's first byte.
-export type AiContext = Context<any, { aiServed?: ServedBy }>;
+// `prompt`: which managed prompt the request was rendered from (set by the prompts module), kept in the completion log.
+export type AiContext = Context<any, { aiServed?: ServedBy; prompt?: PromptRef }>;
 
 export type AttemptFn<T> = (d: Deployment, client: OpenAI, signal: AbortSignal, control: AbortController) => Promise<T>;
 export type Served<T> = { result: T; deployment: Deployment; provider: any; model: string; control: AbortController };

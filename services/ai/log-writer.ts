@@ -22,8 +22,8 @@ export interface LogWriterOptions {
 
 const COLUMNS = `request_id, organization_id, user_id, api_key_id, kind, requested_model, served_model, provider_id, fallback_path,
 	stream, cache_hit, prompt_tokens, completion_tokens, cached_tokens, cost, latency_ms, first_token_ms, status, error, request_body, response_body,
-	created_at, service`;
-const WIDTH = 23;
+	created_at, service, prompt`;
+const WIDTH = 24;
 const MAX_BATCH = 200; // 4,600 parameters per INSERT, well under PostgreSQL's 65,535
 const DEFAULTS: LogWriterOptions = { maxPending: 20_000, retryMinMs: 500, retryMaxMs: 30_000 };
 
@@ -57,7 +57,8 @@ export function completionValues(run: Run, r: Outcome, storeContent: boolean): u
 		response,
 		new Date(),
 		// A service acting without a user (lib/permissions.ts AuthInfo kind "service") is the actor.
-		run.auth.service ?? null
+		run.auth.service ?? null,
+		run.prompt ? JSON.stringify(run.prompt) : null
 	];
 }
 

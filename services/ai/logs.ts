@@ -44,7 +44,7 @@ export function logWhere(args: unknown[], p: LogFilter): string {
 export const LIST_COLUMNS = `l.id, l.request_id, l.user_id, l.api_key_id, k.name AS api_key_name, l.service, l.kind,
 	l.requested_model, l.served_model, l.provider_id, p.name AS provider_name, l.fallback_path, l.stream, l.cache_hit,
 	l.prompt_tokens, l.completion_tokens, l.cached_tokens, l.cost, l.latency_ms, l.first_token_ms, l.status, l.error,
-	l.created_at`;
+	l.prompt, l.created_at`;
 export const JOINS = `LEFT JOIN api_keys k ON k.id = l.api_key_id AND k.organization_id = l.organization_id
 	LEFT JOIN ai_providers p ON p.id = l.provider_id AND p.organization_id = l.organization_id`;
 

@@ -4,7 +4,7 @@ import crypto from "crypto";
 import { Errors } from "moleculer";
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import { tenantSql } from "../../lib/db/tenant";
+import { isUuid, tenantSql } from "../../lib/db/tenant";
 import { makeEvent } from "../../lib/events/outbox";
 import { Limit } from "../../mixins/rate-limit.mixin";
 import { completionValues } from "./log-writer";
@@ -13,13 +13,21 @@ import { estimateOf, Outcome, RequestKind, Run } from "./run";
 import { classify, clientError } from "./upstream";
 import { costOf, Usage } from "./usage";
 import { limitSubject } from "./limit-usage";
-import { AiThis, OrgConfig } from "./ai.types";
+import { AiThis, OrgConfig, PromptRef } from "./ai.types";
 import { FIELDS, Api } from "./ai.params";
 // The preset a model name means: none when a deployment has that name, unless the preset was saved to override it
 // (presets saved before that choice existed could still collide; the real model wins for them).
 export function presetFor(cfg: OrgConfig, name: string): any {
 	const preset = cfg.presets.find(c => c.name === name);
 	return preset && (preset.overrides_model || !cfg.deploymentNames.has(name)) ? preset : undefined;
+}
+
+// The managed prompt a caller (the prompts module, the /v1 route) says the request was rendered from: meta only
+// services set, never a client's parameter; anything not shaped like one is ignored.
+function promptRefOf(meta: any): PromptRef | undefined {
+	const p = meta?.prompt;
+	if (!p || !isUuid(p.templateId) || !isUuid(p.versionId)) return undefined;
+	return { templateId: p.templateId, versionId: p.versionId, variantId: isUuid(p.variantId) ? p.variantId : null };
 }
 
 export const RequestMethods: Partial<ServiceSchema> = {
@@ -88,7 +96,8 @@ export const RequestMethods: Partial<ServiceSchema> = {
 				controller: new AbortController(),
 				kind,
 				stream,
-				secrets: []
+				secrets: [],
+				prompt: promptRefOf(ctx.meta)
 			};
 			await this.checkLimits(run, model);
 			try {

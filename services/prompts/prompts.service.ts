@@ -1,0 +1,749 @@
+// prompts: versioned chat templates with typed variables, movable labels, organization overrides of shared
+// templates, and rendering (liquidjs, render.ts) with or without a completion by the ai module. What is resolved for
+// a (template, label) is kept per replica until a version is published or a label moves anywhere (broadcast
+// `prompts.changed`). SQL lives in store.ts, variables in variables.ts, the diff in diff.ts.
+import crypto from "crypto";
+import { Errors, type Context } from "moleculer";
+import type { ServiceSchema } from "../../lib/schema";
+import { getDb as db, type Queryable } from "../../lib/db";
+import { authOf, grants } from "../../lib/authz";
+import { tenantSql } from "../../lib/db/tenant";
+import { broadcast } from "../../lib/events/broadcast";
+import { conflict, invalid, notFound, unavailable } from "../../lib/errors";
+import type { LocalCache } from "../../lib/local-cache";
+import { EventsMixin, type Publish } from "../../mixins/events.mixin";
+import { LocalCacheMixin } from "../../mixins/local-cache.mixin";
+import { diffVersions } from "./diff";
+import { parseMessages, partialText, renderMessages, type ChatMessage } from "./render";
+import { Scope, Store, TemplateRow, VersionRow } from "./store";
+import { bindVariables, checkDefinitions, type VariableDef } from "./variables";
+import { labelName, referenceParams, templateMeta, templateName, versionParams } from "./prompts.params";
+import * as R from "./prompts.responses";
+import "./prompts.events";
+
+// What a (template, label or version) resolved to, as one replica keeps it.
+interface Resolved {
+	name: string;
+	template: Pick<TemplateRow, "id" | "name" | "organization_id" | "overrides_template_id">;
+	version: VersionRow;
+	label: string | null;
+}
+
+interface VersionInput {
+	messages: ChatMessage[];
+	variables?: VariableDef[];
+	model_settings?: Record<string, unknown>;
+	note?: string;
+}
+
+interface RefParams {
+	name: string;
+	label?: string;
+	version?: number;
+	variables?: Record<string, unknown>;
+	subject?: string;
+	requestId?: string;
+}
+
+interface Self {
+	broker: Context["broker"];
+	resolved: LocalCache<Resolved>;
+	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
+	scopeOf(ctx: Context): Scope;
+	mayManage(ctx: Context): boolean;
+	changed(name: string): Promise<void>;
+	detail(store: Store, t: TemplateRow): Promise<unknown>;
+	publishIn(store: Store, publish: Publish, t: TemplateRow, v: VersionInput): Promise<VersionRow>;
+	resolve(scope: Scope, ref: { name: string; label?: string; version?: number }): Promise<Resolved>;
+	renderRef(ctx: Context, p: RefParams): Promise<{ resolved: Resolved; messages: ChatMessage[] }>;
+	record(
+		scope: Scope,
+		r: Resolved,
+		kind: "render" | "complete",
+		extra: {
+			subject?: string;
+			requestId?: string;
+			latencyMs?: number;
+			usage?: any;
+			success?: boolean;
+			error?: string;
+		}
+	): Promise<string>;
+	createIn(scope: Scope, p: any): Promise<unknown>;
+}
+
+const RESOLVED_MAX = 10_000;
+const RESOLVED_TTL_MS = 10 * 60_000; // bounds what a lost broadcast leaves; a move normally drops it at once
+
+const key = (scope: Scope, name: string, ref: string) => `${scope.organizationId ?? "shared"}\u0000${name}\u0000${ref}`;
+const shape = (t: TemplateRow) => ({ ...t, shared: t.organization_id === null });
+const renderedBy = (r: Resolved, executionId: string) => ({
+	template: {
+		id: r.template.id,
+		name: r.template.name,
+		shared: r.template.organization_id === null,
+		overrides_template_id: r.template.overrides_template_id
+	},
+	version: { id: r.version.id, number: r.version.number },
+	label: r.label,
+	execution_id: executionId
+});
+
+function checkVersion(v: VersionInput) {
+	checkDefinitions(v.variables ?? []);
+	parseMessages(v.messages);
+}
+
+const PromptsService: ServiceSchema = {
+	name: "prompts",
+	mixins: [
+		EventsMixin,
+		LocalCacheMixin<Resolved, { name: string }>("resolved", {
+			max: RESOLVED_MAX,
+			ttlMs: RESOLVED_TTL_MS,
+			dropOn: { "prompts.changed": changed => r => r.name === changed.name }
+		})
+	],
+	settings: { rest: "/prompts" },
+
+	actions: {
+		list: {
+			rest: "GET /",
+			permission: "prompts:read",
+			params: {
+				search: { type: "string", max: 200, optional: true },
+				tag: { type: "string", max: 50, optional: true }
+			},
+			response: R.PromptTemplates,
+			async handler(this: Self, ctx: Context<{ search?: string; tag?: string }>) {
+				const store = new Store(await db(), this.scopeOf(ctx));
+				return (await store.list(ctx.params.search, ctx.params.tag)).map(shape);
+			}
+		},
+
+		get: {
+			rest: "GET /:id",
+			permission: "prompts:read",
+			params: { id: "string" },
+			response: R.PromptTemplateDetail,
+			async handler(this: Self, ctx: Context<{ id: string }>) {
+				const store = new Store(await db(), this.scopeOf(ctx));
+				return this.detail(store, await store.visible(ctx.params.id));
+			}
+		},
+
+		// A new template and its version 1, labelled `label` when given.
+		create: {
+			rest: "POST /",
+			permission: "prompts:write",
+			params: { name: templateName, ...templateMeta, ...versionParams, label: { ...labelName, optional: true } },
+			response: R.PromptTemplateDetail,
+			handler(this: Self, ctx: Context<any>) {
+				return this.createIn(this.scopeOf(ctx), ctx.params);
+			}
+		},
+
+		update: {
+			rest: "PATCH /:id",
+			permission: "prompts:write",
+			params: { id: "string", ...templateMeta },
+			response: R.PromptTemplateDetail,
+			async handler(this: Self, ctx: Context<{ id: string; description?: string; tags?: string[] }>) {
+				const { id, description, tags } = ctx.params;
+				return this.withEvents(async tx => {
+					const store = new Store(tx, this.scopeOf(ctx));
+					const t = await store.own(id);
+					const { rows } = await tx.query<TemplateRow>(
+						`UPDATE prompts_templates SET description = COALESCE($2, description), tags = COALESCE($3, tags),
+						 updated_at = now() WHERE id = $1 RETURNING *`,
+						[t.id, description ?? null, tags ?? null]
+					);
+					return this.detail(store, rows[0]);
+				});
+			}
+		},
+
+		// Removes a template with every version, label and execution (an override: the shared one shows again).
+		remove: {
+			rest: "DELETE /:id",
+			permission: "prompts:manage",
+			params: { id: "string" },
+			response: R.PromptTemplate,
+			async handler(this: Self, ctx: Context<{ id: string }>) {
+				const t = await this.withEvents(async tx => {
+					const store = new Store(tx, this.scopeOf(ctx));
+					const t = await store.own(ctx.params.id);
+					await tx.query("DELETE FROM prompts_templates WHERE id = $1", [t.id]);
+					return t;
+				});
+				await this.changed(t.name);
+				return shape(t);
+			}
+		},
+
+		// A new immutable version; with `label`, the label moves to it (a protected one only with prompts:manage).
+		publish: {
+			rest: "POST /:id/versions",
+			permission: "prompts:write",
+			params: { id: "string", ...versionParams, label: { ...labelName, optional: true } },
+			response: R.PromptVersion,
+			async handler(this: Self, ctx: Context<VersionInput & { id: string; label?: string }>) {
+				const { id, label, ...input } = ctx.params;
+				checkVersion(input);
+				const { t, v } = await this.withEvents(async (tx, publish) => {
+					const store = new Store(tx, this.scopeOf(ctx));
+					const t = await store.own(id);
+					const v = await this.publishIn(store, publish, t, input);
+					if (label) await moveIn(store, publish, t, label, v, this.mayManage(ctx));
+					return { t, v };
+				});
+				await this.changed(t.name);
+				return { ...v, labels: label ? [label] : [] };
+			}
+		},
+
+		versions: {
+			rest: "GET /:id/versions",
+			permission: "prompts:read",
+			params: { id: "string" },
+			response: R.PromptVersions,
+			async handler(this: Self, ctx: Context<{ id: string }>) {
+				const store = new Store(await db(), this.scopeOf(ctx));
+				return store.versions((await store.visible(ctx.params.id)).id);
+			}
+		},
+
+		version: {
+			rest: "GET /:id/versions/:version",
+			permission: "prompts:read",
+			params: { id: "string", version: { type: "number", integer: true, positive: true, convert: true } },
+			response: R.PromptVersion,
+			async handler(this: Self, ctx: Context<{ id: string; version: number }>) {
+				const store = new Store(await db(), this.scopeOf(ctx));
+				const t = await store.visible(ctx.params.id);
+				const found = (await store.versions(t.id)).find(v => v.number === ctx.params.version);
+				if (!found) throw notFound("prompt version");
+				return found;
+			}
+		},
+
+		// What changed from one version to another (messages line by line, variables, model settings).
+		diff: {
+			rest: "GET /:id/diff",
+			permission: "prompts:read",
+			params: {
+				id: "string",
+				from: { type: "number", integer: true, positive: true, convert: true },
+				to: { type: "number", integer: true, positive: true, convert: true }
+			},
+			response: R.PromptDiff,
+			async handler(this: Self, ctx: Context<{ id: string; from: number; to: number }>) {
+				const store = new Store(await db(), this.scopeOf(ctx));
+				const t = await store.visible(ctx.params.id);
+				const [a, b] = [
+					await store.version(t.id, ctx.params.from, "from"),
+					await store.version(t.id, ctx.params.to, "to")
+				];
+				return diffVersions(a, b);
+			}
+		},
+
+		labels: {
+			rest: "GET /:id/labels",
+			permission: "prompts:read",
+			params: { id: "string" },
+			response: { type: "array", items: R.PromptLabel },
+			async handler(this: Self, ctx: Context<{ id: string }>) {
+				const store = new Store(await db(), this.scopeOf(ctx));
+				return labelsOf(store, (await store.visible(ctx.params.id)).id);
+			}
+		},
+
+		// Points a label at a version (creating the label). A protected label (production, unless changed) moves only
+		// with prompts:manage, which is also needed to set `protected`.
+		moveLabel: {
+			rest: "PUT /:id/labels/:label",
+			permission: "prompts:write",
+			params: {
+				id: "string",
+				label: labelName,
+				version: { type: "number", integer: true, positive: true, convert: true, label: "Version" },
+				protected: { type: "boolean", optional: true }
+			},
+			response: R.LabelMoveResult,
+			async handler(
+				this: Self,
+				ctx: Context<{ id: string; label: string; version: number; protected?: boolean }>
+			) {
+				const { id, label, version } = ctx.params;
+				const mayManage = this.mayManage(ctx);
+				if (ctx.params.protected !== undefined && !mayManage)
+					throw new Errors.MoleculerClientError(
+						"protecting a label requires permission prompts:manage",
+						403,
+						"FORBIDDEN"
+					);
+				const { t, result } = await this.withEvents(async (tx, publish) => {
+					const store = new Store(tx, this.scopeOf(ctx));
+					const t = await store.own(id);
+					const v = await store.version(t.id, version);
+					return { t, result: await moveIn(store, publish, t, label, v, mayManage, ctx.params.protected) };
+				});
+				await this.changed(t.name);
+				return result;
+			}
+		},
+
+		removeLabel: {
+			rest: "DELETE /:id/labels/:label",
+			permission: "prompts:write",
+			params: { id: "string", label: labelName },
+			response: R.PromptLabel,
+			async handler(this: Self, ctx: Context<{ id: string; label: string }>) {
+				const { t, removed } = await this.withEvents(async (tx, publish) => {
+					const store = new Store(tx, this.scopeOf(ctx));
+					const t = await store.own(ctx.params.id);
+					const [before] = (await labelsOf(store, t.id)).filter(l => l.name === ctx.params.label);
+					const gone = await store.removeLabel(t.id, ctx.params.label, this.mayManage(ctx));
+					publish("prompts.label.moved", {
+						organizationId: t.organization_id ?? undefined,
+						templateId: t.id,
+						name: t.name,
+						label: gone.name,
+						fromVersionId: gone.version_id,
+						toVersionId: null
+					});
+					return { t, removed: before };
+				});
+				await this.changed(t.name);
+				return removed;
+			}
+		},
+
+		// Where each label was and went, newest first (`?label=` for one).
+		labelHistory: {
+			rest: "GET /:id/label-moves",
+			permission: "prompts:read",
+			params: { id: "string", label: { ...labelName, optional: true } },
+			response: R.LabelMoves,
+			async handler(this: Self, ctx: Context<{ id: string; label?: string }>) {
+				const store = new Store(await db(), this.scopeOf(ctx));
+				return store.labelMoves((await store.visible(ctx.params.id)).id, ctx.params.label);
+			}
+		},
+
+		// Rollback: the label goes back to where it was before its last move (or to `version`), recorded as a move.
+		rollback: {
+			rest: "POST /:id/rollback",
+			permission: "prompts:write",
+			params: {
+				id: "string",
+				label: { ...labelName, default: "production" },
+				version: { type: "number", integer: true, positive: true, optional: true, convert: true }
+			},
+			response: R.LabelMoveResult,
+			async handler(this: Self, ctx: Context<{ id: string; label: string; version?: number }>) {
+				const { id, label, version } = ctx.params;
+				const { t, result } = await this.withEvents(async (tx, publish) => {
+					const store = new Store(tx, this.scopeOf(ctx));
+					const t = await store.own(id);
+					let target: VersionRow;
+					if (version) target = await store.version(t.id, version);
+					else {
+						const current = await store.labelled(t.id, label);
+						if (!current) throw invalid("label", `this template has no label ${label}`);
+						const { rows } = await tx.query<{ from_version_id: string | null }>(
+							`SELECT from_version_id FROM prompts_label_moves WHERE template_id = $1 AND label = $2 AND to_version_id = $3
+							 ORDER BY created_at DESC, id LIMIT 1`,
+							[t.id, label, current.id]
+						);
+						const previous = rows[0]?.from_version_id;
+						if (!previous) throw invalid("label", `label ${label} has no earlier version to go back to`);
+						const { rows: v } = await tx.query<VersionRow>("SELECT * FROM prompts_versions WHERE id = $1", [
+							previous
+						]);
+						target = v[0];
+					}
+					return { t, result: await moveIn(store, publish, t, label, target, this.mayManage(ctx)) };
+				});
+				await this.changed(t.name);
+				return result;
+			}
+		},
+
+		// The organization's own copy of a shared template, starting from the shared production version (or the
+		// content given), labelled production. From then on the organization sees its copy under the same name.
+		override: {
+			rest: "POST /:id/override",
+			permission: "prompts:write",
+			params: {
+				id: "string",
+				messages: { ...versionParams.messages, optional: true },
+				variables: versionParams.variables,
+				model_settings: versionParams.model_settings,
+				note: versionParams.note
+			},
+			response: R.PromptTemplateDetail,
+			async handler(this: Self, ctx: Context<Partial<VersionInput> & { id: string }>) {
+				const { id, ...content } = ctx.params;
+				const scope = this.scopeOf(ctx);
+				const out = await this.withEvents(async (tx, publish) => {
+					const store = new Store(tx, scope);
+					const shared = await store.visible(id);
+					if (shared.organization_id !== null)
+						throw invalid("id", "only a shared prompt template can be overridden");
+					const base =
+						(await store.labelled(shared.id, "production")) ?? (await store.versions(shared.id))[0];
+					const input: VersionInput = {
+						messages: content.messages ?? base.messages,
+						variables: content.variables ?? (content.messages ? [] : base.variables),
+						model_settings: content.model_settings ?? (content.messages ? {} : base.model_settings),
+						note: content.note ?? `override of ${shared.name} version ${base.number}`
+					};
+					checkVersion(input);
+					const t = await store
+						.insertTemplate({
+							name: shared.name,
+							description: shared.description,
+							tags: shared.tags,
+							overrides_template_id: shared.id
+						})
+						.catch(err => {
+							throw err?.code === "23505"
+								? conflict("this organization already has a template with this name", "id")
+								: err;
+						});
+					publish("prompts.override.created", {
+						organizationId: scope.organizationId ?? undefined,
+						templateId: t.id,
+						name: t.name,
+						overridesTemplateId: shared.id
+					});
+					const v = await this.publishIn(store, publish, t, input);
+					await moveIn(store, publish, t, "production", v, true);
+					return this.detail(store, t);
+				});
+				await this.changed((out as { template: TemplateRow }).template.name);
+				return out;
+			}
+		},
+
+		// name + label (default production) or version + variables → the rendered messages and model settings, and
+		// which template and version produced them. Recorded as an execution (prompts.rendered).
+		render: {
+			rest: "POST /render",
+			permission: "prompts:read",
+			params: { ...referenceParams, requestId: { type: "string", max: 100, optional: true } },
+			response: R.Rendered,
+			async handler(this: Self, ctx: Context<RefParams>) {
+				const started = Date.now();
+				const { resolved, messages } = await this.renderRef(ctx, ctx.params);
+				const executionId = await this.record(this.scopeOf(ctx), resolved, "render", {
+					subject: ctx.params.subject,
+					requestId: ctx.params.requestId,
+					latencyMs: Date.now() - started,
+					success: true
+				});
+				return {
+					messages,
+					model_settings: resolved.version.model_settings,
+					...renderedBy(resolved, executionId)
+				};
+			}
+		},
+
+		// Renders, then completes with the ai module (`ai.complete`, as the caller): the version's model settings, the
+		// model given here before the version's. The completion log names the template and version (its `prompt`).
+		complete: {
+			rest: "POST /complete",
+			permission: "prompts:write",
+			external: true,
+			params: { ...referenceParams, model: { type: "string", min: 1, max: 200, optional: true, label: "Model" } },
+			response: R.Completed,
+			async handler(this: Self, ctx: Context<RefParams & { model?: string }>) {
+				const started = Date.now();
+				const scope = this.scopeOf(ctx);
+				const { resolved, messages } = await this.renderRef(ctx, ctx.params);
+				const { model: versionModel, ...settings } = resolved.version.model_settings as { model?: string };
+				const model = ctx.params.model ?? versionModel;
+				if (!model) throw invalid("model", "this prompt version names no model: give one");
+				const requestId = crypto.randomUUID();
+				const prompt = { templateId: resolved.template.id, versionId: resolved.version.id, variantId: null };
+				let completion: any;
+				try {
+					completion = await ctx.call(
+						"ai.complete",
+						{ ...settings, model, messages, requestId },
+						{ meta: { prompt } }
+					);
+				} catch (err: any) {
+					await this.record(scope, resolved, "complete", {
+						subject: ctx.params.subject,
+						requestId,
+						latencyMs: Date.now() - started,
+						success: false,
+						error: String(err?.message ?? err).slice(0, 500)
+					});
+					if (err instanceof Errors.ServiceNotFoundError) throw unavailable("the ai module is not running");
+					throw err;
+				}
+				const executionId = await this.record(scope, resolved, "complete", {
+					subject: ctx.params.subject,
+					requestId,
+					latencyMs: Date.now() - started,
+					usage: completion?.usage,
+					success: true
+				});
+				return { completion, messages, ...renderedBy(resolved, executionId) };
+			}
+		},
+
+		// Shared templates, for the platform operator (REPL, seed scripts, a service): not published, so no client
+		// reaches them; every organization sees the result.
+		createShared: {
+			visibility: "public",
+			params: { name: templateName, ...templateMeta, ...versionParams, label: { ...labelName, optional: true } },
+			handler(this: Self, ctx: Context<any>) {
+				return this.createIn({ organizationId: null }, ctx.params);
+			}
+		},
+		publishShared: {
+			visibility: "public",
+			params: { name: templateName, ...versionParams, label: { ...labelName, optional: true } },
+			async handler(this: Self, ctx: Context<VersionInput & { name: string; label?: string }>) {
+				const { name, label, ...input } = ctx.params;
+				checkVersion(input);
+				const v = await this.withEvents(async (tx, publish) => {
+					const store = new Store(tx, { organizationId: null });
+					const found = await store.byName(name);
+					if (!found) throw notFound("shared prompt template");
+					const t = await store.own(found.id);
+					const v = await this.publishIn(store, publish, t, input);
+					if (label) await moveIn(store, publish, t, label, v, true);
+					return v;
+				});
+				await this.changed(name);
+				return v;
+			}
+		},
+		moveSharedLabel: {
+			visibility: "public",
+			params: {
+				name: templateName,
+				label: labelName,
+				version: { type: "number", integer: true, positive: true }
+			},
+			async handler(this: Self, ctx: Context<{ name: string; label: string; version: number }>) {
+				const result = await this.withEvents(async (tx, publish) => {
+					const store = new Store(tx, { organizationId: null });
+					const found = await store.byName(ctx.params.name);
+					if (!found) throw notFound("shared prompt template");
+					const t = await store.own(found.id);
+					return moveIn(
+						store,
+						publish,
+						t,
+						ctx.params.label,
+						await store.version(t.id, ctx.params.version),
+						true
+					);
+				});
+				await this.changed(ctx.params.name);
+				return result;
+			}
+		}
+	},
+
+	methods: {
+		scopeOf(ctx: Context): Scope {
+			const t = tenantSql(ctx);
+			return { organizationId: t.organizationId, auth: t.auth };
+		},
+
+		mayManage(ctx: Context): boolean {
+			const auth = authOf(ctx);
+			if (!auth) return false;
+			return auth.kind === "service"
+				? auth.permissions.includes("prompts:manage")
+				: grants(auth.role, "prompts:manage");
+		},
+
+		// Every replica drops what it resolved for the name; this one at once, before the write answers.
+		async changed(this: Self, name: string) {
+			this.resolved.dropWhere(r => r.name === name);
+			await broadcast(this.broker, "prompts.changed", { name });
+		},
+
+		async detail(store: Store, t: TemplateRow) {
+			const [versions, labels] = [await store.versions(t.id), await labelsOf(store, t.id)];
+			const template = {
+				...shape(t),
+				labels: Object.fromEntries(labels.map(l => [l.name, l.version])),
+				latest_version: versions[0]?.number ?? 0
+			};
+			return { template, labels, latest: versions[0] };
+		},
+
+		async publishIn(store: Store, publish: Publish, t: TemplateRow, input: VersionInput) {
+			const v = await store.insertVersion(t.id, input);
+			publish("prompts.version.published", {
+				organizationId: t.organization_id ?? undefined,
+				templateId: t.id,
+				name: t.name,
+				versionId: v.id,
+				version: v.number
+			});
+			return v;
+		},
+
+		async createIn(this: Self, scope: Scope, p: any) {
+			const { name, description, tags, label, ...input } = p;
+			checkVersion(input);
+			const out = await this.withEvents(async (tx, publish) => {
+				const store = new Store(tx, scope);
+				const existing = await store.byName(name);
+				if (existing?.organization_id === null && scope.organizationId)
+					throw conflict("a shared prompt template has this name: override it instead", "name");
+				const t = await store.insertTemplate({ name, description, tags }).catch(err => {
+					throw err?.code === "23505"
+						? conflict("a prompt template with this name already exists", "name")
+						: err;
+				});
+				publish("prompts.template.created", {
+					organizationId: t.organization_id ?? undefined,
+					templateId: t.id,
+					name: t.name,
+					shared: t.organization_id === null
+				});
+				const v = await this.publishIn(store, publish, t, input);
+				// A new template's first label is set by its author; protection applies to later moves.
+				if (label) await moveIn(store, publish, t, label, v, true);
+				return this.detail(store, t);
+			});
+			await this.changed(name);
+			return out;
+		},
+
+		// The template and version a reference names, as the scope sees it, from this replica's cache when it can.
+		async resolve(this: Self, scope: Scope, ref: { name: string; label?: string; version?: number }) {
+			if (ref.label && ref.version) throw invalid("version", "give a label or a version, not both");
+			const label = ref.version ? null : (ref.label ?? "production");
+			const k = key(scope, ref.name, label ?? `#${ref.version}`);
+			const hit = this.resolved.get(k);
+			if (hit) return hit;
+			const store = new Store(await db(), scope);
+			const t = await store.byName(ref.name);
+			if (!t) throw notFound("prompt template", "name");
+			const version = label ? await store.labelled(t.id, label) : await store.version(t.id, ref.version!);
+			if (!version) throw notFound(`label ${label} of prompt template ${ref.name}`, "label");
+			const resolved: Resolved = { name: ref.name, template: t, version, label };
+			this.resolved.set(k, resolved);
+			return resolved;
+		},
+
+		async renderRef(this: Self, ctx: Context, p: RefParams) {
+			const scope = this.scopeOf(ctx);
+			const resolved = await this.resolve(scope, p);
+			const variables = bindVariables(resolved.version.variables, p.variables ?? {});
+			const loadPartial = async (name: string) => {
+				try {
+					return partialText((await this.resolve(scope, { name })).version.messages);
+				} catch {
+					return undefined;
+				}
+			};
+			const messages = await renderMessages(
+				resolved.version.id,
+				resolved.version.messages,
+				variables,
+				loadPartial
+			);
+			return { resolved, messages };
+		},
+
+		// One execution row and its prompts.rendered event, in one transaction.
+		async record(this: Self, scope: Scope, r: Resolved, kind, extra) {
+			return this.withEvents(async (tx, publish) => {
+				const { rows } = await tx.query<{ id: string }>(
+					`INSERT INTO prompts_executions (organization_id, template_id, version_id, kind, subject, user_id, request_id,
+						latency_ms, prompt_tokens, completion_tokens, success, error)
+					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+					[
+						scope.organizationId,
+						r.template.id,
+						r.version.id,
+						kind,
+						extra.subject ?? null,
+						scope.auth?.userId ?? null,
+						extra.requestId ?? null,
+						extra.latencyMs ?? null,
+						extra.usage?.prompt_tokens ?? null,
+						extra.usage?.completion_tokens ?? null,
+						extra.success ?? null,
+						extra.error ?? null
+					]
+				);
+				publish("prompts.rendered", {
+					organizationId: scope.organizationId ?? undefined,
+					templateId: r.template.id,
+					name: r.template.name,
+					versionId: r.version.id,
+					executionId: rows[0].id,
+					kind,
+					latencyMs: extra.latencyMs,
+					success: extra.success
+				});
+				return rows[0].id;
+			});
+		}
+	} as ServiceSchema["methods"]
+};
+
+async function labelsOf(store: Store, templateId: string) {
+	return (await store.labels(templateId)).map(l => ({
+		name: l.name,
+		version: l.version,
+		version_id: l.version_id,
+		protected: l.protected,
+		updated_by: l.updated_by,
+		updated_at: l.updated_at
+	}));
+}
+
+async function moveIn(
+	store: Store,
+	publish: Publish,
+	t: TemplateRow,
+	label: string,
+	v: VersionRow,
+	mayManage: boolean,
+	protect?: boolean
+) {
+	const { label: saved, from } = await store.moveLabel(t.id, label, v, mayManage, protect);
+	if (from !== v.id)
+		publish("prompts.label.moved", {
+			organizationId: t.organization_id ?? undefined,
+			templateId: t.id,
+			name: t.name,
+			label,
+			fromVersionId: from,
+			toVersionId: v.id
+		});
+	const fromNumber = from
+		? ((await store.db.query<{ number: number }>("SELECT number FROM prompts_versions WHERE id = $1", [from]))
+				.rows[0]?.number ?? null)
+		: null;
+	return {
+		label: {
+			name: saved.name,
+			version: v.number,
+			version_id: v.id,
+			protected: saved.protected,
+			updated_by: saved.updated_by,
+			updated_at: saved.updated_at
+		},
+		from_version: fromNumber
+	};
+}
+
+export default PromptsService;

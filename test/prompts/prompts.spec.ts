@@ -1,0 +1,479 @@
+// prompts on real PostgreSQL, through the broker and the gateway: templates and typed variables, immutable
+// versions, labels (protected ones need prompts:manage), diff, rollback, shared templates and organization overrides
+// that never cross organizations, render and complete against a fake OpenAI upstream, and /v1/chat/completions with
+// a prompt reference. Permissions, error shape and OpenAPI: test/platform/conformance.spec.ts.
+import crypto from "crypto";
+import type { ServiceBroker } from "moleculer";
+import { describeWith, createTestDatabase } from "../helpers/infra";
+import { as } from "../helpers/broker";
+import { http, Member, register, startGateway, TestGateway } from "../helpers/gateway";
+import { FakeOpenAI } from "../helpers/fake-openai";
+import { waitUntil } from "../helpers/wait";
+import { permissionTable } from "../../lib/authz";
+import { getDb } from "../../lib/db";
+import type { AuthInfo, Role } from "../../lib/permissions";
+
+jest.setTimeout(60_000);
+
+const FILES = [
+	"services/secrets/secrets.service.ts",
+	"services/ai/ai.service.ts",
+	"services/ai/providers.service.ts",
+	"services/ai/deployments.service.ts",
+	"services/ai/presets.service.ts",
+	"services/ai/routing.service.ts",
+	"services/ai/fallbacks.service.ts",
+	"services/ai/limits.service.ts",
+	"services/prompts/prompts.service.ts"
+];
+
+const authAs = (m: Member, role: Role): AuthInfo => ({
+	kind: "session",
+	userId: m.user.id,
+	organizationId: m.organization.id,
+	role,
+	permissions: [...permissionTable().byRole[role]]
+});
+
+const REVIEW = {
+	messages: [
+		{ role: "system", content: "You review {{ language }} code{% if strict %}, strictly{% endif %}." },
+		{ role: "user", content: "Review:{% for f in files %} {{ f }}{% endfor %}" }
+	],
+	variables: [
+		{ name: "language", type: "string", maxLength: 20 },
+		{ name: "strict", type: "boolean", default: false },
+		{ name: "files", type: "list", maxLength: 5 }
+	],
+	model_settings: { model: "smart", temperature: 0.2 }
+};
+
+describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () => {
+	const up = new FakeOpenAI();
+	let db: Awaited<ReturnType<typeof createTestDatabase>>;
+	let gw: TestGateway;
+	let broker: ServiceBroker;
+	let a: Member, b: Member;
+	let owner: AuthInfo, member: AuthInfo, admin: AuthInfo, viewer: AuthInfo, bOwner: AuthInfo;
+	const call = (action: string, params: object, auth: AuthInfo) => broker.call<any, any>(action, params, as(auth));
+	const rejects = (p: Promise<unknown>, code: number, field?: string) =>
+		expect(p).rejects.toMatchObject({ code, ...(field ? { data: [expect.objectContaining({ field })] } : {}) });
+
+	beforeAll(async () => {
+		const base = await up.start();
+		db = await createTestDatabase();
+		gw = await startGateway(
+			{
+				DATABASE_URL: db.url,
+				MASTER_KEY: crypto.randomBytes(32).toString("base64"),
+				AI_LOG_BATCH_MS: "0",
+				AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1"
+			},
+			FILES
+		);
+		broker = gw.broker;
+		a = await register(gw.port, "prompts-a@example.com");
+		b = await register(gw.port, "prompts-b@example.com");
+		[owner, member, admin, viewer, bOwner] = [
+			authAs(a, "owner"),
+			authAs(a, "member"),
+			authAs(a, "admin"),
+			authAs(a, "viewer"),
+			authAs(b, "owner")
+		];
+		await call("secrets.create", { environment: "production", name: "KEY", value: "sk-prompts-test-1" }, owner);
+		const p = await call("ai-providers.create", { name: "p", base_url: base, api_key_secret: "KEY" }, owner);
+		await call("ai-deployments.create", { provider_id: p.id, name: "smart", provider_model: "a-smart" }, owner);
+	});
+
+	afterAll(async () => {
+		await gw?.stop();
+		await up.stop();
+		await db?.drop();
+	});
+
+	test("create makes version 1 and labels it; render binds typed variables and records an execution", async () => {
+		const created = await call("prompts.create", { name: "review", ...REVIEW, label: "production" }, member);
+		expect(created.template).toMatchObject({
+			name: "review",
+			shared: false,
+			labels: { production: 1 },
+			latest_version: 1
+		});
+		expect(created.labels).toEqual([expect.objectContaining({ name: "production", version: 1, protected: true })]);
+
+		const r = await call(
+			"prompts.render",
+			{ name: "review", variables: { language: "Go", strict: true, files: ["a.go", "b.go"] }, subject: "u-1" },
+			viewer
+		);
+		expect(r.messages).toEqual([
+			{ role: "system", content: "You review Go code, strictly." },
+			{ role: "user", content: "Review: a.go b.go" }
+		]);
+		expect(r).toMatchObject({
+			model_settings: { model: "smart", temperature: 0.2 },
+			template: { id: created.template.id, name: "review", shared: false },
+			version: { number: 1 },
+			label: "production"
+		});
+		const sql = await getDb();
+		const exec = (await sql.query("SELECT * FROM prompts_executions WHERE id = $1", [r.execution_id])).rows[0];
+		expect(exec).toMatchObject({
+			organization_id: a.organization.id,
+			kind: "render",
+			subject: "u-1",
+			success: true
+		});
+		const events = await waitUntil(
+			"prompts.rendered in the outbox",
+			async () => (await sql.query("SELECT payload FROM outbox WHERE channel = 'prompts.events'")).rows,
+			rows => rows.some(r => r.payload.type === "prompts.rendered")
+		);
+		expect(events.map(e => e.payload.type)).toEqual(
+			expect.arrayContaining(["prompts.template.created", "prompts.version.published", "prompts.label.moved"])
+		);
+	});
+
+	test("missing or ill-typed variables are a 422 naming the variable, over REST too", async () => {
+		await rejects(
+			call("prompts.render", { name: "review", variables: { files: [] } }, viewer),
+			422,
+			"variables.language"
+		);
+		await rejects(
+			call("prompts.render", { name: "review", variables: { language: "Go", files: "a.go" } }, viewer),
+			422,
+			"variables.files"
+		);
+		const res = await http(gw.port, "POST", "/api/prompts/render", {
+			token: a.accessToken,
+			org: a.organization.id,
+			body: { name: "review", variables: { language: 7, files: [] } }
+		});
+		expect(res.status).toBe(422);
+		expect(res.body.error.fields).toEqual([
+			expect.objectContaining({ field: "variables.language", message: "must be a string" })
+		]);
+		await rejects(call("prompts.render", { name: "nope", variables: {} }, viewer), 404);
+	});
+
+	test("versions are immutable; diff compares any two; labels move, protected ones only with prompts:manage", async () => {
+		const t = (await call("prompts.list", {}, viewer)).find((x: any) => x.name === "review");
+		const v2 = await call(
+			"prompts.publish",
+			{
+				id: t.id,
+				...REVIEW,
+				messages: [
+					REVIEW.messages[0],
+					{ role: "user", content: "Review carefully:{% for f in files %} {{ f }}{% endfor %}" }
+				],
+				model_settings: { model: "smart", temperature: 0.5 },
+				note: "be careful",
+				label: "staging"
+			},
+			member
+		);
+		expect(v2).toMatchObject({ number: 2, note: "be careful", labels: ["staging"] });
+		// No action changes or removes a version, and the table refuses an update.
+		expect(
+			broker.registry
+				.getActionList({})
+				.map((x: any) => x.name)
+				.filter((n: string) => /prompts\.(update|remove)Version/.test(n))
+		).toEqual([]);
+		await expect(
+			(await getDb()).query("UPDATE prompts_versions SET note = 'x' WHERE id = $1", [v2.id])
+		).rejects.toThrow(/immutable/);
+
+		const d = await call("prompts.diff", { id: t.id, from: 1, to: 2 }, viewer);
+		expect(d).toMatchObject({ from: 1, to: 2, changed: true });
+		expect(d.messages[0].change).toBe("unchanged");
+		expect(d.messages[1].change).toBe("changed");
+		expect(d.messages[1].content).toEqual(
+			expect.arrayContaining([
+				expect.objectContaining({ op: "removed", text: expect.stringContaining("Review:") }),
+				expect.objectContaining({ op: "added", text: expect.stringContaining("Review carefully:") })
+			])
+		);
+		expect(d.model_settings).toContainEqual({ key: "temperature", change: "changed", from: 0.2, to: 0.5 });
+		expect(d.variables.every((v: any) => v.change === "unchanged")).toBe(true);
+		await rejects(call("prompts.diff", { id: t.id, from: 1, to: 9 }, viewer), 422, "to");
+
+		// production is protected: a member cannot move it, nor protect a label; an admin can.
+		await rejects(call("prompts.moveLabel", { id: t.id, label: "production", version: 2 }, member), 403);
+		await rejects(call("prompts.moveLabel", { id: t.id, label: "qa", version: 2, protected: true }, member), 403);
+		await rejects(call("prompts.moveLabel", { id: t.id, label: "staging", version: 1 }, viewer), 403);
+		expect(await call("prompts.moveLabel", { id: t.id, label: "canary", version: 2 }, member)).toMatchObject({
+			label: { name: "canary", version: 2, protected: false },
+			from_version: null
+		});
+		expect(await call("prompts.moveLabel", { id: t.id, label: "production", version: 2 }, admin)).toMatchObject({
+			label: { name: "production", version: 2, protected: true },
+			from_version: 1
+		});
+		const rendered = await call(
+			"prompts.render",
+			{ name: "review", variables: { language: "Go", files: ["x"] } },
+			viewer
+		);
+		expect(rendered.version.number).toBe(2);
+		expect(rendered.messages[1].content).toBe("Review carefully: x");
+		// A pinned version and a label other than production.
+		expect(
+			(
+				await call(
+					"prompts.render",
+					{ name: "review", version: 1, variables: { language: "Go", files: [] } },
+					viewer
+				)
+			).version.number
+		).toBe(1);
+		await rejects(
+			call(
+				"prompts.render",
+				{ name: "review", label: "nolabel", variables: { language: "Go", files: [] } },
+				viewer
+			),
+			404
+		);
+		await rejects(
+			call("prompts.render", { name: "review", label: "staging", version: 1, variables: {} }, viewer),
+			422,
+			"version"
+		);
+	});
+
+	test("rollback moves the label back to where it was, recorded in the label's history", async () => {
+		const t = (await call("prompts.list", {}, viewer)).find((x: any) => x.name === "review");
+		await rejects(call("prompts.rollback", { id: t.id, label: "production" }, member), 403);
+		expect(await call("prompts.rollback", { id: t.id, label: "production" }, admin)).toMatchObject({
+			label: { name: "production", version: 1 },
+			from_version: 2
+		});
+		const history = await call("prompts.labelHistory", { id: t.id, label: "production" }, viewer);
+		expect(history.map((h: any) => [h.from_version, h.to_version])).toEqual([
+			[2, 1],
+			[1, 2],
+			[null, 1]
+		]);
+		expect(
+			(await call("prompts.render", { name: "review", variables: { language: "Go", files: [] } }, viewer)).version
+				.number
+		).toBe(1);
+		// Unprotected labels roll back with prompts:write.
+		await call("prompts.moveLabel", { id: t.id, label: "canary", version: 1 }, member);
+		expect((await call("prompts.rollback", { id: t.id, label: "canary" }, member)).label.version).toBe(2);
+	});
+
+	test("shared templates: every organization sees one; none changes it; an override stays in its organization", async () => {
+		// Only the operator (an internal call, no organization) creates or changes a shared template.
+		const shared: any = await broker.call("prompts.createShared", {
+			name: "commit-message",
+			description: "Conventional commit message",
+			messages: [{ role: "user", content: "Write a commit message for: {{ diff }}" }],
+			variables: [{ name: "diff", type: "string" }],
+			label: "production"
+		});
+		const sharedId = shared.template.id;
+		expect(shared.template).toMatchObject({ shared: true, organization_id: null });
+		for (const who of [owner, bOwner]) {
+			expect((await call("prompts.list", {}, who)).map((t: any) => t.name)).toContain("commit-message");
+			const r = await call("prompts.render", { name: "commit-message", variables: { diff: "fix" } }, who);
+			expect(r).toMatchObject({
+				template: { id: sharedId, shared: true },
+				messages: [{ content: "Write a commit message for: fix" }]
+			});
+		}
+		// Not even an organization's owner changes it.
+		await rejects(
+			call("prompts.publish", { id: sharedId, messages: [{ role: "user", content: "x" }] }, owner),
+			403
+		);
+		await rejects(call("prompts.moveLabel", { id: sharedId, label: "production", version: 1 }, owner), 403);
+		await rejects(call("prompts.update", { id: sharedId, description: "mine" }, owner), 403);
+		await rejects(call("prompts.remove", { id: sharedId }, owner), 403);
+		await rejects(
+			call("prompts.create", { name: "commit-message", messages: [{ role: "user", content: "x" }] }, owner),
+			409,
+			"name"
+		);
+		const res = await http(gw.port, "POST", `/api/prompts/${sharedId}/versions`, {
+			token: a.accessToken,
+			org: a.organization.id,
+			body: { messages: [{ role: "user", content: "x" }] }
+		});
+		expect(res.status).toBe(403);
+
+		// Organization A overrides it; B keeps the shared one and never sees A's.
+		const o = await call(
+			"prompts.override",
+			{
+				id: sharedId,
+				messages: [{ role: "user", content: "A-style commit for: {{ diff }}" }],
+				variables: [{ name: "diff", type: "string" }]
+			},
+			member
+		);
+		expect(o.template).toMatchObject({
+			name: "commit-message",
+			shared: false,
+			overrides_template_id: sharedId,
+			labels: { production: 1 }
+		});
+		const ra = await call("prompts.render", { name: "commit-message", variables: { diff: "fix" } }, viewer);
+		expect(ra).toMatchObject({
+			template: { id: o.template.id, overrides_template_id: sharedId },
+			messages: [{ content: "A-style commit for: fix" }]
+		});
+		const rb = await call("prompts.render", { name: "commit-message", variables: { diff: "fix" } }, bOwner);
+		expect(rb).toMatchObject({
+			template: { id: sharedId },
+			messages: [{ content: "Write a commit message for: fix" }]
+		});
+		const listA = (await call("prompts.list", {}, owner)).filter((t: any) => t.name === "commit-message");
+		expect(listA.map((t: any) => t.id)).toEqual([o.template.id]);
+		const listB = (await call("prompts.list", {}, bOwner)).filter((t: any) => t.name === "commit-message");
+		expect(listB.map((t: any) => t.id)).toEqual([sharedId]);
+		for (const action of ["get", "versions", "labels", "labelHistory"])
+			await rejects(call(`prompts.${action}`, { id: o.template.id }, bOwner), 404);
+		await rejects(call("prompts.diff", { id: o.template.id, from: 1, to: 1 }, bOwner), 404);
+		await rejects(
+			call("prompts.publish", { id: o.template.id, messages: [{ role: "user", content: "x" }] }, bOwner),
+			404
+		);
+		await rejects(call("prompts.override", { id: sharedId }, member), 409);
+		// A's own templates are A's alone.
+		const mine = (await call("prompts.list", {}, owner)).find((t: any) => t.name === "review");
+		await rejects(call("prompts.get", { id: mine.id }, bOwner), 404);
+		await rejects(
+			call("prompts.render", { name: "review", variables: { language: "Go", files: [] } }, bOwner),
+			404
+		);
+
+		// The operator publishes a new shared version: B sees it at once, A keeps its override.
+		await broker.call("prompts.publishShared", {
+			name: "commit-message",
+			messages: [{ role: "user", content: "v2 commit for: {{ diff }}" }],
+			variables: [{ name: "diff", type: "string" }],
+			label: "production"
+		});
+		expect(
+			(await call("prompts.render", { name: "commit-message", variables: { diff: "y" } }, bOwner)).messages[0]
+				.content
+		).toBe("v2 commit for: y");
+		expect(
+			(await call("prompts.render", { name: "commit-message", variables: { diff: "y" } }, owner)).messages[0]
+				.content
+		).toBe("A-style commit for: y");
+		// Removing the override shows the shared template again.
+		await call("prompts.remove", { id: o.template.id }, admin);
+		expect(
+			(await call("prompts.render", { name: "commit-message", variables: { diff: "y" } }, owner)).template.id
+		).toBe(sharedId);
+	});
+
+	test("partials are other templates of the organization, by name", async () => {
+		await call(
+			"prompts.create",
+			{ name: "house-style", messages: [{ role: "system", content: "Be terse." }], label: "production" },
+			member
+		);
+		await call(
+			"prompts.create",
+			{
+				name: "with-style",
+				messages: [{ role: "system", content: "{% render 'house-style' %} Topic: {{ t }}" }],
+				variables: [{ name: "t", type: "string" }],
+				label: "production"
+			},
+			member
+		);
+		const r = await call("prompts.render", { name: "with-style", variables: { t: "x" } }, viewer);
+		expect(r.messages[0].content).toBe("Be terse. Topic: x");
+		// Another organization's template is no partial of B's.
+		await call(
+			"prompts.create",
+			{
+				name: "b-uses-a",
+				messages: [{ role: "user", content: "{% render 'house-style' %}" }],
+				label: "production"
+			},
+			bOwner
+		);
+		await rejects(call("prompts.render", { name: "b-uses-a" }, bOwner), 422, "messages[0].content");
+	});
+
+	test("complete renders, calls ai.complete as the caller, and the completion log names template and version", async () => {
+		const r = await call(
+			"prompts.complete",
+			{ name: "review", variables: { language: "Go", files: ["m.go"] } },
+			member
+		);
+		expect(r.completion.choices[0].message.content).toBe("echo(a-smart): Review: m.go");
+		expect(up.requests.at(-1)!.body).toMatchObject({ temperature: 0.2, messages: r.messages });
+		expect(r.version.number).toBe(1);
+		const sql = await getDb();
+		const exec = (await sql.query("SELECT * FROM prompts_executions WHERE id = $1", [r.execution_id])).rows[0];
+		expect(exec).toMatchObject({ kind: "complete", success: true, prompt_tokens: expect.any(Number) });
+		const log = (
+			await sql.query("SELECT prompt, user_id FROM ai_completion_logs WHERE request_id = $1", [exec.request_id])
+		).rows[0];
+		expect(log).toEqual({
+			prompt: { templateId: r.template.id, versionId: r.version.id, variantId: null },
+			user_id: a.user.id
+		});
+		// A viewer may render but not complete; a version without a model needs one.
+		await rejects(
+			call("prompts.complete", { name: "review", variables: { language: "Go", files: [] } }, viewer),
+			403
+		);
+		await rejects(call("prompts.complete", { name: "house-style" }, member), 422, "model");
+		expect(
+			(await call("prompts.complete", { name: "house-style", model: "smart" }, member)).completion.object
+		).toBe("chat.completion");
+	});
+
+	test("/v1/chat/completions takes a prompt reference: rendered messages and settings, logged with the version", async () => {
+		const key = await call("api-keys.create", { name: "ide" }, owner);
+		const v1 = (body: object) =>
+			http(gw.port, "POST", "/v1/chat/completions", { headers: { authorization: `Bearer ${key.key}` }, body });
+		const res = await v1({
+			prompt: { name: "review", variables: { language: "Rust", files: ["lib.rs"] } },
+			messages: [{ role: "user", content: "and tests" }]
+		});
+		expect(res.status).toBe(200);
+		expect(res.body.choices[0].message.content).toBe("echo(a-smart): and tests");
+		expect(up.requests.at(-1)!.body.messages).toEqual([
+			{ role: "system", content: "You review Rust code." },
+			{ role: "user", content: "Review: lib.rs" },
+			{ role: "user", content: "and tests" }
+		]);
+		const logs = (await (await getDb()).query("SELECT prompt FROM ai_completion_logs WHERE api_key_id IS NOT NULL"))
+			.rows;
+		expect(logs.at(-1).prompt).toMatchObject({ templateId: expect.any(String), versionId: expect.any(String) });
+		const bad = await v1({ prompt: { name: "review", variables: { language: "Rust" } } });
+		expect(bad.status).toBe(400);
+		expect(bad.body.error).toMatchObject({ type: "invalid_request_error", param: "variables.files" });
+		expect((await v1({ prompt: "review" })).body.error).toMatchObject({ param: "prompt" });
+		expect((await v1({ prompt: { name: "missing" } })).status).toBe(404);
+	});
+
+	test("a label move or a new version is seen by the next render on this replica (no stale cache)", async () => {
+		const t = await call(
+			"prompts.create",
+			{ name: "cached", messages: [{ role: "user", content: "one" }], label: "production" },
+			member
+		);
+		expect((await call("prompts.render", { name: "cached" }, viewer)).messages[0].content).toBe("one");
+		await call(
+			"prompts.publish",
+			{ id: t.template.id, messages: [{ role: "user", content: "two" }], label: "production" },
+			admin
+		);
+		expect((await call("prompts.render", { name: "cached" }, viewer)).messages[0].content).toBe("two");
+		await call("prompts.rollback", { id: t.template.id }, admin);
+		expect((await call("prompts.render", { name: "cached" }, viewer)).messages[0].content).toBe("one");
+	});
+});
