@@ -32,7 +32,6 @@ export const PromptTemplate = named("PromptTemplate", {
 	created_at: "date",
 	updated_at: "date"
 });
-export const PromptTemplates = listOf(PromptTemplate);
 
 export const PromptVersion = named("PromptVersion", {
 	id: "uuid",

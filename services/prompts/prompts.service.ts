@@ -9,6 +9,7 @@ import { getDb as db, type Queryable } from "../../lib/db";
 import { authOf, grants } from "../../lib/authz";
 import { tenantSql } from "../../lib/db/tenant";
 import { broadcast } from "../../lib/events/broadcast";
+import { announceChange, type ChangeAction } from "../../lib/live";
 import { conflict, invalid, notFound, unavailable } from "../../lib/errors";
 import type { LocalCache } from "../../lib/local-cache";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
@@ -19,6 +20,7 @@ import { Scope, Store, TemplateRow, VersionRow } from "./store";
 import { bindVariables, checkDefinitions, type VariableDef } from "./variables";
 import { labelName, referenceParams, templateMeta, templateName, versionParams } from "./prompts.params";
 import * as R from "./prompts.responses";
+import { pageOf } from "../../lib/response";
 import "./prompts.events";
 
 // What a (template, label or version) resolved to, as one replica keeps it.
@@ -51,7 +53,7 @@ interface Self {
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
 	scopeOf(ctx: Context): Scope;
 	mayManage(ctx: Context): boolean;
-	changed(name: string): Promise<void>;
+	changed(name: string, live?: { ctx: Context; id: string; action: ChangeAction }): Promise<void>;
 	detail(store: Store, t: TemplateRow): Promise<unknown>;
 	publishIn(store: Store, publish: Publish, t: TemplateRow, v: VersionInput): Promise<VersionRow>;
 	resolve(scope: Scope, ref: { name: string; label?: string; version?: number }): Promise<Resolved>;
@@ -69,7 +71,7 @@ interface Self {
 			error?: string;
 		}
 	): Promise<string>;
-	createIn(scope: Scope, p: any): Promise<unknown>;
+	createIn(scope: Scope, p: any, ctx?: Context): Promise<unknown>;
 }
 
 const RESOLVED_MAX = 10_000;
@@ -107,17 +109,20 @@ const PromptsService: ServiceSchema = {
 	settings: { rest: "/prompts" },
 
 	actions: {
+		// A page of the templates the organization sees (its own, and shared ones it has not overridden), by name.
 		list: {
 			rest: "GET /",
 			permission: "prompts:read",
 			params: {
 				search: { type: "string", max: 200, optional: true },
-				tag: { type: "string", max: 50, optional: true }
+				tag: { type: "string", max: 50, optional: true },
+				page: { type: "number", integer: true, positive: true, max: 100_000, default: 1, convert: true },
+				pageSize: { type: "number", integer: true, positive: true, max: 100, default: 100, convert: true }
 			},
-			response: R.PromptTemplates,
-			async handler(this: Self, ctx: Context<{ search?: string; tag?: string }>) {
-				const store = new Store(await db(), this.scopeOf(ctx));
-				return (await store.list(ctx.params.search, ctx.params.tag)).map(shape);
+			response: pageOf(R.PromptTemplate),
+			async handler(this: Self, ctx: Context<{ search?: string; tag?: string; page: number; pageSize: number }>) {
+				const page = await new Store(await db(), this.scopeOf(ctx)).list(ctx.params);
+				return { ...page, rows: page.rows.map(shape) };
 			}
 		},
 
@@ -139,7 +144,7 @@ const PromptsService: ServiceSchema = {
 			params: { name: templateName, ...templateMeta, ...versionParams, label: { ...labelName, optional: true } },
 			response: R.PromptTemplateDetail,
 			handler(this: Self, ctx: Context<any>) {
-				return this.createIn(this.scopeOf(ctx), ctx.params);
+				return this.createIn(this.scopeOf(ctx), ctx.params, ctx);
 			}
 		},
 
@@ -150,7 +155,7 @@ const PromptsService: ServiceSchema = {
 			response: R.PromptTemplateDetail,
 			async handler(this: Self, ctx: Context<{ id: string; description?: string; tags?: string[] }>) {
 				const { id, description, tags } = ctx.params;
-				return this.withEvents(async tx => {
+				const out = await this.withEvents(async tx => {
 					const store = new Store(tx, this.scopeOf(ctx));
 					const t = await store.own(id);
 					const { rows } = await tx.query<TemplateRow>(
@@ -160,6 +165,9 @@ const PromptsService: ServiceSchema = {
 					);
 					return this.detail(store, rows[0]);
 				});
+				const { template } = out as { template: TemplateRow };
+				await this.changed(template.name, { ctx, id: template.id, action: "updated" });
+				return out;
 			}
 		},
 
@@ -176,7 +184,7 @@ const PromptsService: ServiceSchema = {
 					await tx.query("DELETE FROM prompts_templates WHERE id = $1", [t.id]);
 					return t;
 				});
-				await this.changed(t.name);
+				await this.changed(t.name, { ctx, id: t.id, action: "removed" });
 				return shape(t);
 			}
 		},
@@ -197,7 +205,7 @@ const PromptsService: ServiceSchema = {
 					if (label) await moveIn(store, publish, t, label, v, this.mayManage(ctx));
 					return { t, v };
 				});
-				await this.changed(t.name);
+				await this.changed(t.name, { ctx, id: t.id, action: "updated" });
 				return { ...v, labels: label ? [label] : [] };
 			}
 		},
@@ -289,7 +297,7 @@ const PromptsService: ServiceSchema = {
 					const v = await store.version(t.id, version);
 					return { t, result: await moveIn(store, publish, t, label, v, mayManage, ctx.params.protected) };
 				});
-				await this.changed(t.name);
+				await this.changed(t.name, { ctx, id: t.id, action: "updated" });
 				return result;
 			}
 		},
@@ -315,7 +323,7 @@ const PromptsService: ServiceSchema = {
 					});
 					return { t, removed: before };
 				});
-				await this.changed(t.name);
+				await this.changed(t.name, { ctx, id: t.id, action: "updated" });
 				return removed;
 			}
 		},
@@ -366,7 +374,7 @@ const PromptsService: ServiceSchema = {
 					}
 					return { t, result: await moveIn(store, publish, t, label, target, this.mayManage(ctx)) };
 				});
-				await this.changed(t.name);
+				await this.changed(t.name, { ctx, id: t.id, action: "updated" });
 				return result;
 			}
 		},
@@ -423,7 +431,8 @@ const PromptsService: ServiceSchema = {
 					await moveIn(store, publish, t, "production", v, true);
 					return this.detail(store, t);
 				});
-				await this.changed((out as { template: TemplateRow }).template.name);
+				const { template } = out as { template: TemplateRow };
+				await this.changed(template.name, { ctx, id: template.id, action: "created" });
 				return out;
 			}
 		},
@@ -568,10 +577,20 @@ const PromptsService: ServiceSchema = {
 				: grants(auth.role, "prompts:manage");
 		},
 
-		// Every replica drops what it resolved for the name; this one at once, before the write answers.
-		async changed(this: Self, name: string) {
+		// Every replica drops what it resolved for the name; this one at once, before the write answers. The
+		// organization's open pages are told (lib/live.ts).
+		async changed(this: Self, name: string, live?: { ctx: Context; id: string; action: ChangeAction }) {
 			this.resolved.dropWhere(r => r.name === name);
 			await broadcast(this.broker, "prompts.changed", { name });
+			if (live)
+				announceChange(this.broker, live.ctx, {
+					entity: "prompts",
+					noun: "prompt template",
+					id: live.id,
+					action: live.action,
+					label: name,
+					permission: "prompts:read"
+				});
 		},
 
 		async detail(store: Store, t: TemplateRow) {
@@ -596,7 +615,7 @@ const PromptsService: ServiceSchema = {
 			return v;
 		},
 
-		async createIn(this: Self, scope: Scope, p: any) {
+		async createIn(this: Self, scope: Scope, p: any, ctx?: Context) {
 			const { name, description, tags, label, ...input } = p;
 			checkVersion(input);
 			const out = await this.withEvents(async (tx, publish) => {
@@ -620,7 +639,8 @@ const PromptsService: ServiceSchema = {
 				if (label) await moveIn(store, publish, t, label, v, true);
 				return this.detail(store, t);
 			});
-			await this.changed(name);
+			const { template } = out as { template: TemplateRow };
+			await this.changed(name, ctx && { ctx, id: template.id, action: "created" });
 			return out;
 		},
 

@@ -103,29 +103,32 @@ export class Store {
 		return row;
 	}
 
-	// Every template the scope sees: its own and the shared ones it has not overridden, with labels and latest version.
-	async list(search?: string, tag?: string) {
+	// A page of the templates the scope sees: its own and the shared ones it has not overridden, by name, each with
+	// its labels (name -> version number) and latest version number.
+	async list(q: { search?: string; tag?: string; page: number; pageSize: number }) {
 		const params: unknown[] = [];
 		let filter = "";
-		if (search) {
-			params.push(`%${search.replace(/[\\%_]/g, c => "\\" + c)}%`);
+		if (q.search) {
+			params.push(`%${q.search.replace(/[\\%_]/g, c => "\\" + c)}%`);
 			filter += ` AND (t.name ILIKE $${params.length} OR t.description ILIKE $${params.length})`;
 		}
-		if (tag) {
-			params.push(tag);
+		if (q.tag) {
+			params.push(q.tag);
 			filter += ` AND $${params.length} = ANY (t.tags)`;
 		}
-		return this.rows<TemplateRow & { labels: Record<string, number>; latest_version: number }>(
+		const visible = `FROM prompts_templates t
+			 WHERE (t.organization_id = $org OR (t.organization_id IS NULL AND NOT EXISTS (
+				SELECT 1 FROM prompts_templates o WHERE o.organization_id = $org AND o.overrides_template_id = t.id)))${filter}`;
+		const [{ total }] = await this.rows<{ total: number }>(`SELECT count(*)::int AS total ${visible}`, params);
+		const rows = await this.rows<TemplateRow & { labels: Record<string, number>; latest_version: number }>(
 			`SELECT t.*,
 				COALESCE((SELECT jsonb_object_agg(l.name, v.number) FROM prompts_labels l JOIN prompts_versions v ON v.id = l.version_id
 					WHERE l.template_id = t.id), '{}') AS labels,
 				(SELECT max(number) FROM prompts_versions WHERE template_id = t.id) AS latest_version
-			 FROM prompts_templates t
-			 WHERE (t.organization_id = $org OR (t.organization_id IS NULL AND NOT EXISTS (
-				SELECT 1 FROM prompts_templates o WHERE o.organization_id = $org AND o.overrides_template_id = t.id)))${filter}
-			 ORDER BY t.name`,
+			 ${visible} ORDER BY t.name LIMIT ${q.pageSize} OFFSET ${(q.page - 1) * q.pageSize}`,
 			params
 		);
+		return { rows, total, page: q.page, pageSize: q.pageSize, totalPages: Math.ceil(total / q.pageSize) };
 	}
 
 	async versions(templateId: string): Promise<(VersionRow & { labels: string[] })[]> {

@@ -159,7 +159,7 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 	});
 
 	test("versions are immutable; diff compares any two; labels move, protected ones only with prompts:manage", async () => {
-		const t = (await call("prompts.list", {}, viewer)).find((x: any) => x.name === "review");
+		const t = (await call("prompts.list", {}, viewer)).rows.find((x: any) => x.name === "review");
 		const v2 = await call(
 			"prompts.publish",
 			{
@@ -246,7 +246,7 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 	});
 
 	test("rollback moves the label back to where it was, recorded in the label's history", async () => {
-		const t = (await call("prompts.list", {}, viewer)).find((x: any) => x.name === "review");
+		const t = (await call("prompts.list", {}, viewer)).rows.find((x: any) => x.name === "review");
 		await rejects(call("prompts.rollback", { id: t.id, label: "production" }, member), 403);
 		expect(await call("prompts.rollback", { id: t.id, label: "production" }, admin)).toMatchObject({
 			label: { name: "production", version: 1 },
@@ -279,7 +279,7 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 		const sharedId = shared.template.id;
 		expect(shared.template).toMatchObject({ shared: true, organization_id: null });
 		for (const who of [owner, bOwner]) {
-			expect((await call("prompts.list", {}, who)).map((t: any) => t.name)).toContain("commit-message");
+			expect((await call("prompts.list", {}, who)).rows.map((t: any) => t.name)).toContain("commit-message");
 			const r = await call("prompts.render", { name: "commit-message", variables: { diff: "fix" } }, who);
 			expect(r).toMatchObject({
 				template: { id: sharedId, shared: true },
@@ -332,9 +332,9 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 			template: { id: sharedId },
 			messages: [{ content: "Write a commit message for: fix" }]
 		});
-		const listA = (await call("prompts.list", {}, owner)).filter((t: any) => t.name === "commit-message");
+		const listA = (await call("prompts.list", {}, owner)).rows.filter((t: any) => t.name === "commit-message");
 		expect(listA.map((t: any) => t.id)).toEqual([o.template.id]);
-		const listB = (await call("prompts.list", {}, bOwner)).filter((t: any) => t.name === "commit-message");
+		const listB = (await call("prompts.list", {}, bOwner)).rows.filter((t: any) => t.name === "commit-message");
 		expect(listB.map((t: any) => t.id)).toEqual([sharedId]);
 		for (const action of ["get", "versions", "labels", "labelHistory"])
 			await rejects(call(`prompts.${action}`, { id: o.template.id }, bOwner), 404);
@@ -345,7 +345,7 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 		);
 		await rejects(call("prompts.override", { id: sharedId }, member), 409);
 		// A's own templates are A's alone.
-		const mine = (await call("prompts.list", {}, owner)).find((t: any) => t.name === "review");
+		const mine = (await call("prompts.list", {}, owner)).rows.find((t: any) => t.name === "review");
 		await rejects(call("prompts.get", { id: mine.id }, bOwner), 404);
 		await rejects(
 			call("prompts.render", { name: "review", variables: { language: "Go", files: [] } }, bOwner),

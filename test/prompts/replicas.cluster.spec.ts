@@ -1,0 +1,165 @@
+// No stale prompts across replicas: two prompts replicas in separate processes over RabbitMQ, each keeping what it
+// resolved in its own memory. A label moved or a version published through one is rendered by the other within a
+// second (polled, calls pinned to a replica with `nodeID`).
+import amqp from "amqplib";
+import pg from "pg";
+import { ServiceBroker } from "moleculer";
+import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
+import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
+import { as } from "../helpers/broker";
+import { waitUntil } from "../helpers/wait";
+import { loadConfig } from "../../lib/config";
+import { brokerOptions } from "../../moleculer.config";
+
+type NodeProcess = ReturnType<typeof startNode>;
+
+describeWith(["postgres", "rabbitmq"])("prompts caches across two replicas", () => {
+	const NAMESPACE = uniqueNamespace("prompts");
+	const ID = NAMESPACE.split("-")[1];
+	const CALLER_ID = `caller-${ID}`;
+	let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+	const nodes: NodeProcess[] = [];
+	let r1: NodeProcess, r2: NodeProcess;
+	let caller: ServiceBroker;
+	let admin: any;
+
+	const env = () => ({
+		TRANSPORTER: AMQP_URL,
+		CHANNELS_URL: AMQP_URL,
+		DATABASE_URL: db!.url,
+		NAMESPACE,
+		JWT_SECRET: TEST_JWT_SECRET,
+		TRANSIT_KEY: TEST_TRANSIT_KEY
+	});
+	const render = (node: NodeProcess) =>
+		caller.call<any, any>("prompts.render", { name: "greeting" }, { ...as(admin), nodeID: node.nodeID });
+
+	beforeAll(async () => {
+		db = await createTestDatabase();
+		nodes.push(startNode({ ...env(), SERVICES: "auth", NODE_ID: `auth-${ID}` }));
+		r1 = startNode({ ...env(), SERVICES: "prompts", NODE_ID: `prompts-1-${ID}` });
+		r2 = startNode({ ...env(), SERVICES: "prompts", NODE_ID: `prompts-2-${ID}` });
+		nodes.push(r1, r2);
+		await Promise.all(nodes.map(n => n.ready));
+		caller = new ServiceBroker({
+			...brokerOptions(loadConfig({ ...env(), NODE_ID: CALLER_ID, LOG_LEVEL: "warn" })),
+			logger: false
+		});
+		await caller.start();
+		await caller.waitForServices(["auth", "prompts"], 20_000);
+		// Synchronisation: the caller knows prompts on both replicas before calls are pinned to them.
+		await waitUntil(
+			"prompts.render on both replicas",
+			async () =>
+				((caller as any).registry.getActionEndpoints("prompts.render")?.endpoints ?? [])
+					.filter((ep: any) => ep.isAvailable)
+					.map((ep: any) => ep.id)
+					.sort(),
+			ids => JSON.stringify(ids) === JSON.stringify([r1.nodeID, r2.nodeID].sort())
+		);
+		const reg: any = await caller.call("auth.register", {
+			email: "replicas@example.com",
+			password: "correct horse battery",
+			name: "Replicas"
+		});
+		admin = await caller.call("auth.resolve", { token: reg.accessToken, organizationId: reg.organization.id });
+	}, 90_000);
+
+	afterAll(async () => {
+		await caller?.stop().catch(() => undefined);
+		await Promise.all(nodes.map(n => n.stop("SIGKILL")));
+		await db?.drop();
+		const conn = await amqp.connect(AMQP_URL).catch(() => undefined);
+		if (conn) {
+			const ch = await conn.createChannel();
+			for (const id of [CALLER_ID, ...nodes.map(n => n.nodeID)])
+				for (const kind of ["REQ", "RES", "EVENT"])
+					await ch.deleteQueue(`MOL-${NAMESPACE}.${kind}.${id}`).catch(() => undefined);
+			await conn.close().catch(() => undefined);
+		}
+	});
+
+	test("each replica keeps what it resolved: a label changed behind the platform's back is not seen", async () => {
+		// Written straight to the tables, so no broadcast is ever sent for this template.
+		const sql = new pg.Client({ connectionString: db!.url });
+		await sql.connect();
+		const org = admin.organizationId;
+		const t = (
+			await sql.query("INSERT INTO prompts_templates (organization_id, name) VALUES ($1, 'probe') RETURNING id", [
+				org
+			])
+		).rows[0].id;
+		const version = async (n: number) =>
+			(
+				await sql.query(
+					"INSERT INTO prompts_versions (template_id, number, messages) VALUES ($1, $2, $3) RETURNING id",
+					[t, n, JSON.stringify([{ role: "user", content: `probe ${n}` }])]
+				)
+			).rows[0].id;
+		const [one, two] = [await version(1), await version(2)];
+		await sql.query("INSERT INTO prompts_labels (template_id, name, version_id) VALUES ($1, 'production', $2)", [
+			t,
+			one
+		]);
+		const probe = (node: NodeProcess) =>
+			caller.call<any, any>("prompts.render", { name: "probe" }, { ...as(admin), nodeID: node.nodeID });
+		expect((await probe(r2)).messages[0].content).toBe("probe 1");
+		await sql.query("UPDATE prompts_labels SET version_id = $1 WHERE template_id = $2", [two, t]);
+		await sql.end();
+		expect((await probe(r2)).messages[0].content).toBe("probe 1");
+		// Replica 1 had not resolved it: it reads the table.
+		expect((await probe(r1)).messages[0].content).toBe("probe 2");
+	});
+
+	test("a label moved on one replica is rendered by the other within a second", async () => {
+		const t: any = await caller.call(
+			"prompts.create",
+			{ name: "greeting", messages: [{ role: "user", content: "v1" }], label: "production" },
+			{ ...as(admin), nodeID: r1.nodeID }
+		);
+		const id = t.template.id;
+		// Both replicas have resolved (and cached) production -> v1.
+		expect((await render(r1)).messages[0].content).toBe("v1");
+		expect((await render(r2)).messages[0].content).toBe("v1");
+
+		await caller.call(
+			"prompts.publish",
+			{ id, messages: [{ role: "user", content: "v2" }] },
+			{ ...as(admin), nodeID: r1.nodeID }
+		);
+
+		// The platform's move on replica 1 reaches replica 2 within a second; a rollback on 2 reaches 1 the same way.
+		await caller.call(
+			"prompts.moveLabel",
+			{ id, label: "production", version: 2 },
+			{ ...as(admin), nodeID: r1.nodeID }
+		);
+		await waitUntil(
+			"replica 2 renders v2",
+			() => render(r2),
+			r => r.messages[0].content === "v2",
+			1000,
+			20
+		);
+		await caller.call("prompts.rollback", { id }, { ...as(admin), nodeID: r2.nodeID });
+		await waitUntil(
+			"replica 1 renders v1 again",
+			() => render(r1),
+			r => r.messages[0].content === "v1",
+			1000,
+			20
+		);
+		await caller.call(
+			"prompts.publish",
+			{ id, messages: [{ role: "user", content: "v3" }], label: "production" },
+			{ ...as(admin), nodeID: r2.nodeID }
+		);
+		await waitUntil(
+			"replica 1 renders v3",
+			() => render(r1),
+			r => r.messages[0].content === "v3",
+			1000,
+			20
+		);
+	});
+});
