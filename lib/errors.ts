@@ -15,6 +15,10 @@ export const conflict = (message: string, field?: string) =>
 // A link or token that existed but no longer works (expired, used): the client should ask for a new one.
 export const gone = (message: string) => new MoleculerClientError(message, 410, "GONE");
 export const unavailable = (message: string) => new MoleculerError(message, 503, "SERVICE_UNAVAILABLE");
+// A call failed because no node serves `action` (its module is not deployed, or stopped): a soft dependency's
+// caller answers with its own 503 saying which module is missing.
+export const actionMissing = (err: any, action: string): boolean =>
+	["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE"].includes(err?.type) && err?.data?.action === action;
 
 // A 422 that names the offending field, in the same shape as the validator's errors.
 export const invalid = (field: string, message: string) =>

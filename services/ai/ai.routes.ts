@@ -3,8 +3,8 @@
 // platform API key. The gateway mounts these routes from the manifest (lib/module-routes.ts), with its JSON body
 // limits and credentials.
 import crypto from "crypto";
-import { Errors, type ServiceBroker } from "moleculer";
-import { invalid, unavailable } from "../../lib/errors";
+import type { ServiceBroker } from "moleculer";
+import { actionMissing, invalid, unavailable } from "../../lib/errors";
 import type { ModuleRoute, ModuleRouteThis } from "../../lib/module-routes";
 import { formatError } from "../gateway/errors";
 import { countTokens, createMessage, isMessagesRequest, sendAnthropicError } from "./messages.route";
@@ -72,7 +72,7 @@ async function withPrompt(ctx: any, body: any) {
 			requestId
 		});
 	} catch (err) {
-		if (err instanceof Errors.ServiceNotFoundError)
+		if (actionMissing(err, "prompts.render"))
 			throw unavailable("managed prompts are not available: the prompts module is not running");
 		throw err;
 	}

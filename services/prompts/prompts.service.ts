@@ -3,14 +3,14 @@
 // a (template, label) is kept per replica until a version is published or a label moves anywhere (broadcast
 // `prompts.changed`). SQL lives in store.ts, variables in variables.ts, the diff in diff.ts.
 import crypto from "crypto";
-import { Errors, type Context } from "moleculer";
+import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb as db, type Queryable } from "../../lib/db";
 import { authOf, grants } from "../../lib/authz";
 import { tenantSql } from "../../lib/db/tenant";
 import { broadcast } from "../../lib/events/broadcast";
 import { announceChange, type ChangeAction } from "../../lib/live";
-import { conflict, invalid, notFound, unavailable } from "../../lib/errors";
+import { actionMissing, conflict, forbidden, invalid, notFound, unavailable } from "../../lib/errors";
 import type { LocalCache } from "../../lib/local-cache";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { LocalCacheMixin } from "../../mixins/local-cache.mixin";
@@ -75,7 +75,9 @@ interface Self {
 }
 
 const RESOLVED_MAX = 10_000;
-const RESOLVED_TTL_MS = 10 * 60_000; // bounds what a lost broadcast leaves; a move normally drops it at once
+// A move drops an entry at once on every replica the writer knows of. A replica that has just joined may be unknown
+// to the writer for a moment and miss a drop: the time to live bounds what that leaves.
+const RESOLVED_TTL_MS = 30_000;
 
 const key = (scope: Scope, name: string, ref: string) => `${scope.organizationId ?? "shared"}\u0000${name}\u0000${ref}`;
 const shape = (t: TemplateRow) => ({ ...t, shared: t.organization_id === null });
@@ -286,11 +288,7 @@ const PromptsService: ServiceSchema = {
 				const { id, label, version } = ctx.params;
 				const mayManage = this.mayManage(ctx);
 				if (ctx.params.protected !== undefined && !mayManage)
-					throw new Errors.MoleculerClientError(
-						"protecting a label requires permission prompts:manage",
-						403,
-						"FORBIDDEN"
-					);
+					throw forbidden("protecting a label requires permission prompts:manage");
 				const { t, result } = await this.withEvents(async (tx, publish) => {
 					const store = new Store(tx, this.scopeOf(ctx));
 					const t = await store.own(id);
@@ -493,7 +491,7 @@ const PromptsService: ServiceSchema = {
 						success: false,
 						error: String(err?.message ?? err).slice(0, 500)
 					});
-					if (err instanceof Errors.ServiceNotFoundError) throw unavailable("the ai module is not running");
+					if (actionMissing(err, "ai.complete")) throw unavailable("the ai module is not running");
 					throw err;
 				}
 				const executionId = await this.record(scope, resolved, "complete", {

@@ -476,4 +476,15 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 		await call("prompts.rollback", { id: t.template.id }, admin);
 		expect((await call("prompts.render", { name: "cached" }, viewer)).messages[0].content).toBe("one");
 	});
+
+	test("without the prompts module, /v1 answers a prompt reference with a 503 and plain requests as before", async () => {
+		const key = await call("api-keys.create", { name: "ide-2" }, owner);
+		await broker.destroyService(broker.getLocalService("prompts")!);
+		const v1 = (body: object) =>
+			http(gw.port, "POST", "/v1/chat/completions", { headers: { authorization: `Bearer ${key.key}` }, body });
+		const res = await v1({ prompt: { name: "review", variables: {} } });
+		expect(res.status).toBe(503);
+		expect(res.body.error.message).toMatch(/prompts module is not running/);
+		expect((await v1({ model: "smart", messages: [{ role: "user", content: "hi" }] })).status).toBe(200);
+	});
 });

@@ -47,7 +47,9 @@ describeWith(["postgres", "rabbitmq"])("prompts caches across two replicas", () 
 		});
 		await caller.start();
 		await caller.waitForServices(["auth", "prompts"], 20_000);
-		// Synchronisation: the caller knows prompts on both replicas before calls are pinned to them.
+		// Synchronisation: the caller knows prompts on both replicas, and each replica knows the other listens to
+		// prompts.changed (a broadcast reaches only the nodes the sender knows of).
+		const both = JSON.stringify([r1.nodeID, r2.nodeID].sort());
 		await waitUntil(
 			"prompts.render on both replicas",
 			async () =>
@@ -55,8 +57,22 @@ describeWith(["postgres", "rabbitmq"])("prompts caches across two replicas", () 
 					.filter((ep: any) => ep.isAvailable)
 					.map((ep: any) => ep.id)
 					.sort(),
-			ids => JSON.stringify(ids) === JSON.stringify([r1.nodeID, r2.nodeID].sort())
+			ids => JSON.stringify(ids) === both
 		);
+		for (const node of [r1, r2])
+			await waitUntil(
+				`${node.nodeID} knows both listeners of prompts.changed`,
+				async () => {
+					const events: any[] = await caller.call(
+						"$node.events",
+						{ onlyLocal: false, skipInternal: true, withEndpoints: true },
+						{ nodeID: node.nodeID }
+					);
+					const changed = events.find(e => e.name === "prompts.changed");
+					return (changed?.endpoints ?? []).map((ep: any) => ep.nodeID).sort();
+				},
+				ids => JSON.stringify(ids) === both
+			);
 		const reg: any = await caller.call("auth.register", {
 			email: "replicas@example.com",
 			password: "correct horse battery",
