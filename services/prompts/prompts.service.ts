@@ -15,7 +15,7 @@ import type { LocalCache } from "../../lib/local-cache";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { LocalCacheMixin } from "../../mixins/local-cache.mixin";
 import { diffVersions } from "./diff";
-import { parseMessages, partialText, renderMessages, type ChatMessage } from "./render";
+import { checkVariablesUsed, partialText, renderMessages, type ChatMessage } from "./render";
 import { Scope, Store, TemplateRow, VersionRow } from "./store";
 import { bindVariables, checkDefinitions, type VariableDef } from "./variables";
 import { labelName, referenceParams, templateMeta, templateName, versionParams } from "./prompts.params";
@@ -95,7 +95,10 @@ const renderedBy = (r: Resolved, executionId: string) => ({
 
 function checkVersion(v: VersionInput) {
 	checkDefinitions(v.variables ?? []);
-	parseMessages(v.messages);
+	checkVariablesUsed(
+		v.messages,
+		(v.variables ?? []).map(d => d.name)
+	);
 }
 
 const PromptsService: ServiceSchema = {

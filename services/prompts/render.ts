@@ -74,6 +74,17 @@ export function parseMessages(messages: ChatMessage[], field = "messages"): Temp
 	});
 }
 
+// Every variable the messages read from outside (not assigned, captured or looped over in the template) must be
+// declared: a 422 naming the message and the variable, when the version is published rather than at each render.
+// Partials are not followed: each is a template of its own, checked when it is published.
+export function checkVariablesUsed(messages: ChatMessage[], declared: string[], field = "messages"): void {
+	parseMessages(messages, field).forEach((template, i) => {
+		for (const name of engine.globalVariablesSync(template, { partials: false }))
+			if (!declared.includes(name))
+				throw invalid(`${field}[${i}].content`, `uses variable ${name}, which the version does not declare`);
+	});
+}
+
 // Renders a version's messages with bound variables. A template error (an undefined variable or filter, a missing
 // partial, a limit reached) is a 422 naming the message and liquidjs' reason.
 export async function renderMessages(

@@ -158,6 +158,31 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 		await rejects(call("prompts.render", { name: "nope", variables: {} }, viewer), 404);
 	});
 
+	test("a version that reads an undeclared variable or does not parse is refused when published", async () => {
+		const bad = (content: string) =>
+			call(
+				"prompts.create",
+				{ name: `bad-${crypto.randomBytes(3).toString("hex")}`, messages: [{ role: "user", content }] },
+				member
+			);
+		await rejects(bad("Hi {{ who }}"), 422, "messages[0].content");
+		await rejects(bad("{{ constructor.constructor }}"), 422, "messages[0].content");
+		await rejects(bad("{% if %}"), 422, "messages[0].content");
+		await rejects(bad("{{ 'x' | no_such_filter }}"), 422, "messages[0].content");
+		const res = await http(gw.port, "POST", "/api/prompts", {
+			token: a.accessToken,
+			org: a.organization.id,
+			body: {
+				name: "bad-rest",
+				messages: [{ role: "user", content: "{{ x }}" }],
+				variables: [{ name: "x", type: "enum" }]
+			}
+		});
+		expect(res.status).toBe(422);
+		expect(res.body.error.fields).toEqual([expect.objectContaining({ field: "variables[0].values" })]);
+		expect((await call("prompts.list", { search: "bad-" }, viewer)).total).toBe(0);
+	});
+
 	test("versions are immutable; diff compares any two; labels move, protected ones only with prompts:manage", async () => {
 		const t = (await call("prompts.list", {}, viewer)).rows.find((x: any) => x.name === "review");
 		const v2 = await call(

@@ -1,6 +1,6 @@
 // The template language and typed variables, without infrastructure: liquidjs in strict, own-property-only mode
 // with no file system, and the checks a render's variables pass first.
-import { renderMessages, parseMessages, type ChatMessage } from "../../services/prompts/render";
+import { checkVariablesUsed, renderMessages, parseMessages, type ChatMessage } from "../../services/prompts/render";
 import { bindVariables, checkDefinitions, type VariableDef } from "../../services/prompts/variables";
 
 let n = 0;
@@ -76,6 +76,27 @@ describe("rendering", () => {
 });
 
 describe("variables", () => {
+	test("a version must declare every variable its messages read (loops, assigns and captures are its own)", () => {
+		const ok: ChatMessage[] = [
+			{
+				role: "user",
+				content:
+					"{% for f in files %}{{ forloop.index }}{{ f }}{% endfor %}{% assign u = name | upcase %}{{ u }}{% render 'x', a: name %}"
+			}
+		];
+		expect(() => checkVariablesUsed(ok, ["files", "name"])).not.toThrow();
+		expect(() => checkVariablesUsed(ok, ["files"])).toThrow(
+			expect.objectContaining({
+				code: 422,
+				data: [
+					expect.objectContaining({ field: "messages[0].content", message: expect.stringContaining("name") })
+				]
+			})
+		);
+		for (const hostile of ["{{ constructor }}", "{{ __proto__ }}", "{{ process.env }}"])
+			expect(() => checkVariablesUsed([{ role: "user", content: hostile }], [])).toThrow(/does not declare/);
+	});
+
 	const defs: VariableDef[] = [
 		{ name: "topic", type: "string", maxLength: 10 },
 		{ name: "count", type: "number", default: 3 },
