@@ -24,7 +24,8 @@ const FILES = [
 	"services/ai/routing.service.ts",
 	"services/ai/fallbacks.service.ts",
 	"services/ai/limits.service.ts",
-	"services/prompts/prompts.service.ts"
+	"services/prompts/prompts.service.ts",
+	"services/prompts/executions.service.ts"
 ];
 
 const authAs = (m: Member, role: Role): AuthInfo => ({
@@ -500,6 +501,41 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 		expect((await call("prompts.render", { name: "cached" }, viewer)).messages[0].content).toBe("two");
 		await call("prompts.rollback", { id: t.template.id }, admin);
 		expect((await call("prompts.render", { name: "cached" }, viewer)).messages[0].content).toBe("one");
+	});
+
+	test("executions are listed per organization and take the caller's reported outcome", async () => {
+		const r = await call("prompts.render", { name: "review", variables: { language: "Go", files: [] } }, viewer);
+		const rest = (method: string, path: string, member: Member, body?: object) =>
+			http(gw.port, method, path, { token: member.accessToken, org: member.organization.id, body });
+		const page = await rest(
+			"GET",
+			`/api/prompts/executions?query=${encodeURIComponent(JSON.stringify({ template_id: r.template.id }))}`,
+			a
+		);
+		expect(page.status).toBe(200);
+		expect(page.body.rows.map((e: any) => e.id)).toContain(r.execution_id);
+		expect((await rest("GET", `/api/prompts/executions/${r.execution_id}`, a)).body).toMatchObject({
+			kind: "render",
+			success: true
+		});
+		const fed = await rest("POST", `/api/prompts/executions/${r.execution_id}/feedback`, a, {
+			success: false,
+			feedback: -0.5
+		});
+		expect(fed.status).toBe(200);
+		expect(fed.body).toMatchObject({ id: r.execution_id, success: false, feedback: -0.5 });
+		expect(
+			(await rest("POST", `/api/prompts/executions/${r.execution_id}/feedback`, a, { feedback: 2 })).body.error
+				.fields
+		).toEqual([expect.objectContaining({ field: "feedback" })]);
+		// Another organization neither sees nor scores it.
+		expect((await rest("GET", `/api/prompts/executions/${r.execution_id}`, b)).status).toBe(404);
+		expect(
+			(await rest("POST", `/api/prompts/executions/${r.execution_id}/feedback`, b, { success: true })).status
+		).toBe(404);
+		expect((await rest("GET", "/api/prompts/executions", b)).body.rows.map((e: any) => e.id)).not.toContain(
+			r.execution_id
+		);
 	});
 
 	test("without the prompts module, /v1 answers a prompt reference with a 503 and plain requests as before", async () => {
