@@ -103,7 +103,8 @@ export class Store {
 		return row;
 	}
 
-	// A page of the templates the scope sees: its own and the shared ones it has not overridden, by name, each with
+	// A page of the templates the scope sees: its own and the shared ones it has not overridden (its own of the same
+	// name, an override or one made before the shared one, is what it renders), by name, each with
 	// its labels (name -> version number) and latest version number.
 	async list(q: { search?: string; tag?: string; page: number; pageSize: number }) {
 		const params: unknown[] = [];
@@ -118,7 +119,7 @@ export class Store {
 		}
 		const visible = `FROM prompts_templates t
 			 WHERE (t.organization_id = $org OR (t.organization_id IS NULL AND NOT EXISTS (
-				SELECT 1 FROM prompts_templates o WHERE o.organization_id = $org AND o.overrides_template_id = t.id)))${filter}`;
+				SELECT 1 FROM prompts_templates o WHERE o.organization_id = $org AND o.name = t.name)))${filter}`;
 		const [{ total }] = await this.rows<{ total: number }>(`SELECT count(*)::int AS total ${visible}`, params);
 		const rows = await this.rows<TemplateRow & { labels: Record<string, number>; latest_version: number }>(
 			`SELECT t.*,
