@@ -1,78 +1,30 @@
 // prompts: versioned chat templates with typed variables, movable labels, organization overrides of shared
 // templates, and rendering (liquidjs, render.ts) with or without a completion by the ai module. What is resolved for
 // a (template, label) is kept per replica until a version is published or a label moves anywhere (broadcast
-// `prompts.changed`). SQL lives in store.ts, variables in variables.ts, the diff in diff.ts.
+// `prompts.changed`). SQL lives in store.ts, variables in variables.ts, the diff in diff.ts; the label actions in
+// labels.actions.ts, the operator's shared-template actions in shared.actions.ts.
 import crypto from "crypto";
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import { getDb as db, type Queryable } from "../../lib/db";
+import { getDb as db } from "../../lib/db";
 import { authOf, grants } from "../../lib/authz";
 import { tenantSql } from "../../lib/db/tenant";
 import { broadcast } from "../../lib/events/broadcast";
 import { announceChange, type ChangeAction } from "../../lib/live";
-import { actionMissing, conflict, forbidden, invalid, notFound, unavailable } from "../../lib/errors";
-import type { LocalCache } from "../../lib/local-cache";
+import { actionMissing, conflict, invalid, notFound, unavailable } from "../../lib/errors";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { LocalCacheMixin } from "../../mixins/local-cache.mixin";
 import { diffVersions } from "./diff";
-import { checkVariablesUsed, partialText, renderMessages, type ChatMessage } from "./render";
-import { Scope, Store, TemplateRow, VersionRow } from "./store";
-import { bindVariables, checkDefinitions, type VariableDef } from "./variables";
+import { partialText, renderMessages } from "./render";
+import { Scope, Store, TemplateRow } from "./store";
+import { bindVariables } from "./variables";
 import { labelName, referenceParams, templateMeta, templateName, versionParams } from "./prompts.params";
+import { labelActions, labelsOf, moveIn } from "./labels.actions";
+import { sharedActions } from "./shared.actions";
+import { checkVersion, shape, type RefParams, type Resolved, type Self, type VersionInput } from "./prompts.types";
 import * as R from "./prompts.responses";
 import { pageOf } from "../../lib/response";
 import "./prompts.events";
-
-// What a (template, label or version) resolved to, as one replica keeps it.
-interface Resolved {
-	name: string;
-	template: Pick<TemplateRow, "id" | "name" | "organization_id" | "overrides_template_id">;
-	version: VersionRow;
-	label: string | null;
-}
-
-interface VersionInput {
-	messages: ChatMessage[];
-	variables?: VariableDef[];
-	model_settings?: Record<string, unknown>;
-	note?: string;
-}
-
-interface RefParams {
-	name: string;
-	label?: string;
-	version?: number;
-	variables?: Record<string, unknown>;
-	subject?: string;
-	requestId?: string;
-}
-
-interface Self {
-	broker: Context["broker"];
-	resolved: LocalCache<Resolved>;
-	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
-	scopeOf(ctx: Context): Scope;
-	mayManage(ctx: Context): boolean;
-	changed(name: string, live?: { ctx: Context; id: string; action: ChangeAction }): Promise<void>;
-	detail(store: Store, t: TemplateRow): Promise<unknown>;
-	publishIn(store: Store, publish: Publish, t: TemplateRow, v: VersionInput): Promise<VersionRow>;
-	resolve(scope: Scope, ref: { name: string; label?: string; version?: number }): Promise<Resolved>;
-	renderRef(ctx: Context, p: RefParams): Promise<{ resolved: Resolved; messages: ChatMessage[] }>;
-	record(
-		scope: Scope,
-		r: Resolved,
-		kind: "render" | "complete",
-		extra: {
-			subject?: string;
-			requestId?: string;
-			latencyMs?: number;
-			usage?: any;
-			success?: boolean;
-			error?: string;
-		}
-	): Promise<string>;
-	createIn(scope: Scope, p: any, ctx?: Context): Promise<unknown>;
-}
 
 const RESOLVED_MAX = 10_000;
 // A move drops an entry at once on every replica the writer knows of. A replica that has just joined may be unknown
@@ -80,7 +32,6 @@ const RESOLVED_MAX = 10_000;
 const RESOLVED_TTL_MS = 30_000;
 
 const key = (scope: Scope, name: string, ref: string) => `${scope.organizationId ?? "shared"}\u0000${name}\u0000${ref}`;
-const shape = (t: TemplateRow) => ({ ...t, shared: t.organization_id === null });
 const renderedBy = (r: Resolved, executionId: string) => ({
 	template: {
 		id: r.template.id,
@@ -92,14 +43,6 @@ const renderedBy = (r: Resolved, executionId: string) => ({
 	label: r.label,
 	execution_id: executionId
 });
-
-function checkVersion(v: VersionInput) {
-	checkDefinitions(v.variables ?? []);
-	checkVariablesUsed(
-		v.messages,
-		(v.variables ?? []).map(d => d.name)
-	);
-}
 
 const PromptsService: ServiceSchema = {
 	name: "prompts",
@@ -261,124 +204,7 @@ const PromptsService: ServiceSchema = {
 			}
 		},
 
-		labels: {
-			rest: "GET /:id/labels",
-			permission: "prompts:read",
-			params: { id: "string" },
-			response: { type: "array", items: R.PromptLabel },
-			async handler(this: Self, ctx: Context<{ id: string }>) {
-				const store = new Store(await db(), this.scopeOf(ctx));
-				return labelsOf(store, (await store.visible(ctx.params.id)).id);
-			}
-		},
-
-		// Points a label at a version (creating the label). A protected label (production, unless changed) moves only
-		// with prompts:manage, which is also needed to set `protected`.
-		moveLabel: {
-			rest: "PUT /:id/labels/:label",
-			permission: "prompts:write",
-			params: {
-				id: "string",
-				label: labelName,
-				version: { type: "number", integer: true, positive: true, convert: true, label: "Version" },
-				protected: { type: "boolean", optional: true }
-			},
-			response: R.LabelMoveResult,
-			async handler(
-				this: Self,
-				ctx: Context<{ id: string; label: string; version: number; protected?: boolean }>
-			) {
-				const { id, label, version } = ctx.params;
-				const mayManage = this.mayManage(ctx);
-				if (ctx.params.protected !== undefined && !mayManage)
-					throw forbidden("protecting a label requires permission prompts:manage");
-				const { t, result } = await this.withEvents(async (tx, publish) => {
-					const store = new Store(tx, this.scopeOf(ctx));
-					const t = await store.own(id);
-					const v = await store.version(t.id, version);
-					return { t, result: await moveIn(store, publish, t, label, v, mayManage, ctx.params.protected) };
-				});
-				await this.changed(t.name, { ctx, id: t.id, action: "updated" });
-				return result;
-			}
-		},
-
-		removeLabel: {
-			rest: "DELETE /:id/labels/:label",
-			permission: "prompts:write",
-			params: { id: "string", label: labelName },
-			response: R.PromptLabel,
-			async handler(this: Self, ctx: Context<{ id: string; label: string }>) {
-				const { t, removed } = await this.withEvents(async (tx, publish) => {
-					const store = new Store(tx, this.scopeOf(ctx));
-					const t = await store.own(ctx.params.id);
-					const [before] = (await labelsOf(store, t.id)).filter(l => l.name === ctx.params.label);
-					const gone = await store.removeLabel(t.id, ctx.params.label, this.mayManage(ctx));
-					publish("prompts.label.moved", {
-						organizationId: t.organization_id ?? undefined,
-						templateId: t.id,
-						name: t.name,
-						label: gone.name,
-						fromVersionId: gone.version_id,
-						toVersionId: null
-					});
-					return { t, removed: before };
-				});
-				await this.changed(t.name, { ctx, id: t.id, action: "updated" });
-				return removed;
-			}
-		},
-
-		// Where each label was and went, newest first (`?label=` for one).
-		labelHistory: {
-			rest: "GET /:id/label-moves",
-			permission: "prompts:read",
-			params: { id: "string", label: { ...labelName, optional: true } },
-			response: R.LabelMoves,
-			async handler(this: Self, ctx: Context<{ id: string; label?: string }>) {
-				const store = new Store(await db(), this.scopeOf(ctx));
-				return store.labelMoves((await store.visible(ctx.params.id)).id, ctx.params.label);
-			}
-		},
-
-		// Rollback: the label goes back to where it was before its last move (or to `version`), recorded as a move.
-		rollback: {
-			rest: "POST /:id/rollback",
-			permission: "prompts:write",
-			params: {
-				id: "string",
-				label: { ...labelName, default: "production" },
-				version: { type: "number", integer: true, positive: true, optional: true, convert: true }
-			},
-			response: R.LabelMoveResult,
-			async handler(this: Self, ctx: Context<{ id: string; label: string; version?: number }>) {
-				const { id, label, version } = ctx.params;
-				const { t, result } = await this.withEvents(async (tx, publish) => {
-					const store = new Store(tx, this.scopeOf(ctx));
-					const t = await store.own(id);
-					let target: VersionRow;
-					if (version) target = await store.version(t.id, version);
-					else {
-						const current = await store.labelled(t.id, label);
-						if (!current) throw invalid("label", `this template has no label ${label}`);
-						const { rows } = await tx.query<{ from_version_id: string | null }>(
-							`SELECT from_version_id FROM prompts_label_moves WHERE template_id = $1 AND label = $2 AND to_version_id = $3
-							 ORDER BY created_at DESC, id LIMIT 1`,
-							[t.id, label, current.id]
-						);
-						const previous = rows[0]?.from_version_id;
-						if (!previous) throw invalid("label", `label ${label} has no earlier version to go back to`);
-						const { rows: v } = await tx.query<VersionRow>("SELECT * FROM prompts_versions WHERE id = $1", [
-							previous
-						]);
-						target = v[0];
-					}
-					return { t, result: await moveIn(store, publish, t, label, target, this.mayManage(ctx)) };
-				});
-				await this.changed(t.name, { ctx, id: t.id, action: "updated" });
-				return result;
-			}
-		},
+		...labelActions,
 
 		// The organization's own copy of a shared template, starting from the shared production version (or the
 		// content given), labelled production. From then on the organization sees its copy under the same name.
@@ -508,60 +334,7 @@ const PromptsService: ServiceSchema = {
 			}
 		},
 
-		// Shared templates, for the platform operator (REPL, seed scripts, a service): not published, so no client
-		// reaches them; every organization sees the result.
-		createShared: {
-			visibility: "public",
-			params: { name: templateName, ...templateMeta, ...versionParams, label: { ...labelName, optional: true } },
-			handler(this: Self, ctx: Context<any>) {
-				return this.createIn({ organizationId: null }, ctx.params);
-			}
-		},
-		publishShared: {
-			visibility: "public",
-			params: { name: templateName, ...versionParams, label: { ...labelName, optional: true } },
-			async handler(this: Self, ctx: Context<VersionInput & { name: string; label?: string }>) {
-				const { name, label, ...input } = ctx.params;
-				checkVersion(input);
-				const v = await this.withEvents(async (tx, publish) => {
-					const store = new Store(tx, { organizationId: null });
-					const found = await store.byName(name);
-					if (!found) throw notFound("shared prompt template");
-					const t = await store.own(found.id);
-					const v = await this.publishIn(store, publish, t, input);
-					if (label) await moveIn(store, publish, t, label, v, true);
-					return v;
-				});
-				await this.changed(name);
-				return v;
-			}
-		},
-		moveSharedLabel: {
-			visibility: "public",
-			params: {
-				name: templateName,
-				label: labelName,
-				version: { type: "number", integer: true, positive: true }
-			},
-			async handler(this: Self, ctx: Context<{ name: string; label: string; version: number }>) {
-				const result = await this.withEvents(async (tx, publish) => {
-					const store = new Store(tx, { organizationId: null });
-					const found = await store.byName(ctx.params.name);
-					if (!found) throw notFound("shared prompt template");
-					const t = await store.own(found.id);
-					return moveIn(
-						store,
-						publish,
-						t,
-						ctx.params.label,
-						await store.version(t.id, ctx.params.version),
-						true
-					);
-				});
-				await this.changed(ctx.params.name);
-				return result;
-			}
-		}
+		...sharedActions
 	},
 
 	methods: {
@@ -719,52 +492,5 @@ const PromptsService: ServiceSchema = {
 		}
 	} as ServiceSchema["methods"]
 };
-
-async function labelsOf(store: Store, templateId: string) {
-	return (await store.labels(templateId)).map(l => ({
-		name: l.name,
-		version: l.version,
-		version_id: l.version_id,
-		protected: l.protected,
-		updated_by: l.updated_by,
-		updated_at: l.updated_at
-	}));
-}
-
-async function moveIn(
-	store: Store,
-	publish: Publish,
-	t: TemplateRow,
-	label: string,
-	v: VersionRow,
-	mayManage: boolean,
-	protect?: boolean
-) {
-	const { label: saved, from } = await store.moveLabel(t.id, label, v, mayManage, protect);
-	if (from !== v.id)
-		publish("prompts.label.moved", {
-			organizationId: t.organization_id ?? undefined,
-			templateId: t.id,
-			name: t.name,
-			label,
-			fromVersionId: from,
-			toVersionId: v.id
-		});
-	const fromNumber = from
-		? ((await store.db.query<{ number: number }>("SELECT number FROM prompts_versions WHERE id = $1", [from]))
-				.rows[0]?.number ?? null)
-		: null;
-	return {
-		label: {
-			name: saved.name,
-			version: v.number,
-			version_id: v.id,
-			protected: saved.protected,
-			updated_by: saved.updated_by,
-			updated_at: saved.updated_at
-		},
-		from_version: fromNumber
-	};
-}
 
 export default PromptsService;

@@ -1,0 +1,72 @@
+// What the prompts service's files share: what a reference resolves to, a version's content, and `this` of the service.
+import type { Context } from "moleculer";
+import type { Queryable } from "../../lib/db";
+import type { ChangeAction } from "../../lib/live";
+import type { LocalCache } from "../../lib/local-cache";
+import type { Publish } from "../../mixins/events.mixin";
+import { checkVariablesUsed, type ChatMessage } from "./render";
+import type { Scope, Store, TemplateRow, VersionRow } from "./store";
+import { checkDefinitions, type VariableDef } from "./variables";
+
+// What a (template, label or version) resolved to, as one replica keeps it.
+export interface Resolved {
+	name: string;
+	template: Pick<TemplateRow, "id" | "name" | "organization_id" | "overrides_template_id">;
+	version: VersionRow;
+	label: string | null;
+}
+
+export interface VersionInput {
+	messages: ChatMessage[];
+	variables?: VariableDef[];
+	model_settings?: Record<string, unknown>;
+	note?: string;
+}
+
+export interface RefParams {
+	name: string;
+	label?: string;
+	version?: number;
+	variables?: Record<string, unknown>;
+	subject?: string;
+	requestId?: string;
+}
+
+export interface Self {
+	broker: Context["broker"];
+	resolved: LocalCache<Resolved>;
+	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
+	scopeOf(ctx: Context): Scope;
+	mayManage(ctx: Context): boolean;
+	changed(name: string, live?: { ctx: Context; id: string; action: ChangeAction }): Promise<void>;
+	detail(store: Store, t: TemplateRow): Promise<unknown>;
+	publishIn(store: Store, publish: Publish, t: TemplateRow, v: VersionInput): Promise<VersionRow>;
+	resolve(scope: Scope, ref: { name: string; label?: string; version?: number }): Promise<Resolved>;
+	renderRef(ctx: Context, p: RefParams): Promise<{ resolved: Resolved; messages: ChatMessage[] }>;
+	record(
+		scope: Scope,
+		r: Resolved,
+		kind: "render" | "complete",
+		extra: {
+			subject?: string;
+			requestId?: string;
+			latencyMs?: number;
+			usage?: any;
+			success?: boolean;
+			error?: string;
+		}
+	): Promise<string>;
+	createIn(scope: Scope, p: any, ctx?: Context): Promise<unknown>;
+}
+
+// A template row as clients read it.
+export const shape = (t: TemplateRow) => ({ ...t, shared: t.organization_id === null });
+
+// A version's declarations and messages, checked before it is written.
+export function checkVersion(v: VersionInput) {
+	checkDefinitions(v.variables ?? []);
+	checkVariablesUsed(
+		v.messages,
+		(v.variables ?? []).map(d => d.name)
+	);
+}
