@@ -100,6 +100,22 @@ describeWith(["postgres", "redis"])("completion log: detail, filters, stats, CSV
 		const bare = await http(gw.port, "GET", `/api/ai/logs/${notKept.id}`, asA());
 		expect(bare.body).toMatchObject({ content_stored: false, request_body: null, response_body: null });
 
+		// A viewer of A's organization sees that the words were kept, not the words: they are the author's.
+		const viewer = await register(gw.port, "logs-viewer@example.com");
+		const added = await http(gw.port, "POST", `/api/auth/organizations/${a.organization.id}/members`, {
+			...asA(),
+			body: { email: "logs-viewer@example.com", role: "viewer" }
+		});
+		expect(added.status).toBe(200);
+		const seen = await http(gw.port, "GET", `/api/ai/logs/${kept.id}`, {
+			token: viewer.accessToken,
+			org: a.organization.id
+		});
+		expect(seen.status).toBe(200);
+		expect(seen.body).toMatchObject({ content_stored: true, content_hidden: true, request_body: null });
+		expect(seen.body.response_body).toBeNull();
+		expect(detail.body.content_hidden).toBe(false);
+
 		// Another organization: not found, whether by id or with A's organization header.
 		expect((await http(gw.port, "GET", `/api/ai/logs/${kept.id}`, asB())).status).toBe(404);
 		const cross = await http(gw.port, "GET", `/api/ai/logs/${kept.id}`, { ...asB(), org: a.organization.id });

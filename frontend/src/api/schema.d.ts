@@ -1797,6 +1797,7 @@ export interface components {
             cache_hit: boolean;
             cached_tokens: number;
             completion_tokens: number;
+            content_hidden: boolean;
             content_stored: boolean;
             cost: number;
             /** Format: date-time */
