@@ -498,6 +498,8 @@ export class EventsOfChunks {
 	private index = -1;
 	private open: "text" | "tool" | undefined;
 	private openTool: number | undefined; // the OpenAI tool call index of the open tool block
+	// Tool calls that started while another one's block was open, by OpenAI index: they go out whole at the end.
+	private waiting = new Map<number, { id: string; name: string; args: string }>();
 	private stop: string | null = null;
 
 	// `inputEstimate`: message_start's input_tokens, before the provider has counted (message_delta says the count).
@@ -541,6 +543,18 @@ export class EventsOfChunks {
 		return events;
 	}
 
+	private flushWaiting(): SseEvent[] {
+		const events: SseEvent[] = [];
+		for (const [, t] of [...this.waiting].sort(([a], [b]) => a - b)) {
+			events.push(...this.begin({ type: "tool_use", id: t.id, name: t.name, input: {} }));
+			if (t.args) events.push(this.delta({ type: "input_json_delta", partial_json: t.args }));
+			this.open = "tool";
+			events.push(...this.close());
+		}
+		this.waiting.clear();
+		return events;
+	}
+
 	private delta(delta: Json): SseEvent {
 		return { event: "content_block_delta", data: { type: "content_block_delta", index: this.index, delta } };
 	}
@@ -557,6 +571,7 @@ export class EventsOfChunks {
 			const usage = anthropicUsage(line.usage);
 			return [
 				...this.close(),
+				...this.flushWaiting(),
 				{
 					event: "message_delta",
 					data: {
@@ -581,7 +596,21 @@ export class EventsOfChunks {
 			}
 			for (const t of d.tool_calls ?? []) {
 				const n = t.index ?? 0;
-				if (this.open !== "tool" || this.openTool !== n) {
+				const args: string = t.function?.arguments ?? "";
+				// Parallel calls may arrive interleaved (pieces of 0, 1, 0, 1), and an Anthropic block cannot be
+				// reopened once another has started: the first call streams as it comes, and any call that starts while
+				// it is open waits and goes out whole at the end.
+				const waiting = this.waiting.get(n);
+				if (waiting) {
+					waiting.args += args;
+					continue;
+				}
+				if (this.open === "tool" && this.openTool !== n) {
+					const id = t.id ?? `toolu_${this.id}_${n}`;
+					this.waiting.set(n, { id, name: t.function?.name ?? "", args });
+					continue;
+				}
+				if (this.open !== "tool") {
 					const block = {
 						type: "tool_use",
 						id: t.id ?? `toolu_${this.id}_${n}`,
@@ -592,8 +621,7 @@ export class EventsOfChunks {
 					this.open = "tool";
 					this.openTool = n;
 				}
-				if (t.function?.arguments)
-					events.push(this.delta({ type: "input_json_delta", partial_json: t.function.arguments }));
+				if (args) events.push(this.delta({ type: "input_json_delta", partial_json: args }));
 			}
 			if (c.finish_reason) this.stop = stopOf(c.finish_reason);
 		}
