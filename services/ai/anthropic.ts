@@ -44,23 +44,26 @@ export const stopOf = (finish: string | null | undefined) => (finish ? (STOP_OF_
 // Anthropic counts cache reads and writes apart from input_tokens; OpenAI's prompt_tokens include them.
 export function openAiUsage(u: Json | undefined) {
 	const cached = u?.cache_read_input_tokens ?? 0;
-	const prompt = (u?.input_tokens ?? 0) + cached + (u?.cache_creation_input_tokens ?? 0);
+	const written = u?.cache_creation_input_tokens ?? 0;
+	const prompt = (u?.input_tokens ?? 0) + cached + written;
 	const completion = u?.output_tokens ?? 0;
 	return {
 		prompt_tokens: prompt,
 		completion_tokens: completion,
 		total_tokens: prompt + completion,
-		prompt_tokens_details: { cached_tokens: cached }
+		// cache_write_tokens is the platform's own: OpenAI has no cache writes to report.
+		prompt_tokens_details: { cached_tokens: cached, ...(written ? { cache_write_tokens: written } : {}) }
 	};
 }
 
 export function anthropicUsage(u: Json | undefined) {
 	const cached = u?.prompt_tokens_details?.cached_tokens ?? 0;
+	const written = u?.prompt_tokens_details?.cache_write_tokens ?? 0;
 	return {
-		input_tokens: Math.max(0, (u?.prompt_tokens ?? 0) - cached),
+		input_tokens: Math.max(0, (u?.prompt_tokens ?? 0) - cached - written),
 		output_tokens: u?.completion_tokens ?? 0,
 		cache_read_input_tokens: cached,
-		cache_creation_input_tokens: 0
+		cache_creation_input_tokens: written
 	};
 }
 

@@ -6,9 +6,11 @@ import { HostPolicy, parseHostRules } from "../../lib/egress";
 import { classify, UpstreamClients } from "../../services/ai/upstream";
 import { messagesUrl, sseEvents } from "../../services/ai/anthropic-upstream";
 import {
+	anthropicUsage,
 	ChunksOfEvents,
 	EventsOfChunks,
 	fromMessagesRequest,
+	openAiUsage,
 	toMessagesRequest,
 	Untranslatable
 } from "../../services/ai/anthropic";
@@ -253,6 +255,25 @@ describe("Messages request → the platform's chat request, and its chunks → A
 			delta: { stop_reason: "tool_use", stop_sequence: null },
 			usage: { input_tokens: 20, output_tokens: 5, cache_read_input_tokens: 10, cache_creation_input_tokens: 0 }
 		});
+	});
+});
+
+describe("usage between the two shapes", () => {
+	test("cache reads and writes survive Anthropic → OpenAI → Anthropic, and count in prompt_tokens", () => {
+		const anthropic = {
+			input_tokens: 10,
+			cache_read_input_tokens: 5,
+			cache_creation_input_tokens: 7,
+			output_tokens: 3
+		};
+		const openai = openAiUsage(anthropic);
+		expect(openai).toEqual({
+			prompt_tokens: 22,
+			completion_tokens: 3,
+			total_tokens: 25,
+			prompt_tokens_details: { cached_tokens: 5, cache_write_tokens: 7 }
+		});
+		expect(anthropicUsage(openai)).toEqual({ ...anthropic });
 	});
 });
 

@@ -1573,6 +1573,7 @@ export interface components {
             userId: string;
         };
         AiDeployment: {
+            cache_write_price: number | null;
             cached_input_price: number;
             capabilities: {
                 json?: boolean;
@@ -2239,6 +2240,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    cache_write_price?: number | null;
                     cached_input_price?: number;
                     capabilities?: {
                         json?: boolean;
@@ -2442,6 +2444,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    cache_write_price?: number | null;
                     cached_input_price?: number;
                     capabilities?: {
                         json?: boolean;
