@@ -1573,6 +1573,7 @@ export interface components {
             userId: string;
         };
         AiDeployment: {
+            cache_write_price: number | null;
             cached_input_price: number;
             capabilities: {
                 json?: boolean;
@@ -1797,6 +1798,7 @@ export interface components {
             cache_hit: boolean;
             cached_tokens: number;
             completion_tokens: number;
+            content_hidden: boolean;
             content_stored: boolean;
             cost: number;
             /** Format: date-time */
@@ -2238,6 +2240,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    cache_write_price?: number | null;
                     cached_input_price?: number;
                     capabilities?: {
                         json?: boolean;
@@ -2441,6 +2444,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    cache_write_price?: number | null;
                     cached_input_price?: number;
                     capabilities?: {
                         json?: boolean;
