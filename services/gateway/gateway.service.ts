@@ -70,8 +70,8 @@ const IDENTITY_CACHE_MAX = 10_000;
 const config = getConfig();
 
 // CORS for the allowed origins (CORS_ORIGINS). No allowedHeaders: a preflight gets back the headers it asks for. The
-// origins are the allow-list; the OpenAI and Anthropic SDKs send headers of their own (x-stainless-*,
-// anthropic-version) that a fixed list would refuse, and a browser client of /v1 must not break on an SDK upgrade.
+// origins are the allow-list; the API clients of module routes send headers of their own (SDK versions, retry
+// counts) that a fixed list would refuse, and a browser client must not break on an SDK upgrade.
 function corsOf(origins: string[]) {
 	return { origin: origins, methods: ["GET", "POST", "PUT", "PATCH", "DELETE"], maxAge: 600 };
 }
