@@ -70,10 +70,12 @@ export function assertRoleWithin(auth: AuthInfo, role: Role) {
 
 const VERBS = ["read", "write", "manage", "own"];
 
-// A service principal holds exactly what its module declares: "ai:write" covers ai's read and write actions.
-function servicePermits(permissions: string[], permission: string): boolean {
+// A service principal holds exactly what its module declares: "ai:write" covers ai's read and write actions; a verb
+// outside that ladder ("auth:teams-read") covers only itself.
+export function servicePermits(permissions: string[], permission: string): boolean {
 	const [mod, verb] = permission.split(":");
 	return permissions.some(p => {
+		if (p === permission) return true;
 		const [m, v] = p.split(":");
 		return (m === mod || m === "*") && VERBS.indexOf(v) >= VERBS.indexOf(verb) && VERBS.includes(verb);
 	});

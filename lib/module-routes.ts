@@ -18,6 +18,8 @@ export interface ModuleRoute {
 	aliases: Record<string, unknown>;
 	authentication?: boolean;
 	onError?: (req: any, res: any, err: unknown) => void;
+	// Response headers of its own that a browser client of another origin (CORS_ORIGINS) may read.
+	exposedHeaders?: string[];
 	[option: string]: unknown;
 }
 

@@ -88,6 +88,9 @@ function readManifest(dir: string, mod: string): ModuleManifest {
 		throw fail('permissions must be an object: { "<module>:<verb>": { description, role } }');
 	for (const [name, spec] of Object.entries(m.permissions ?? {})) {
 		if (!PERMISSION_NAME.test(name)) throw fail(`permission ${JSON.stringify(name)} is not "<module>:<verb>"`);
+		// One name per module: its permissions carry its name, so a permission says which module it belongs to.
+		if (!name.startsWith(`${mod}:`))
+			throw fail(`permission "${name}" does not start with "${mod}:": module "${mod}" declares only its own`);
 		if (typeof spec?.description !== "string" || !spec.description.trim())
 			throw fail(`permission ${name} has no description`);
 		if (!ROLES.includes(spec.role))

@@ -64,6 +64,8 @@ export const CompletionLogDetail = named("CompletionLogDetail", {
 	user_name: "string|nullable",
 	user_email: "string|nullable",
 	content_stored: "boolean",
+	// Kept, but not shown to this reader: only its author and those with ai:manage see a request's words.
+	content_hidden: "boolean",
 	request_body: { type: "any", nullable: true },
 	response_body: { type: "any", nullable: true }
 });

@@ -9,7 +9,7 @@ import type { ModuleRoute, ModuleRouteThis } from "../../lib/module-routes";
 import { formatError } from "../gateway/errors";
 import { countTokens, createMessage, isMessagesRequest, sendAnthropicError } from "./messages.route";
 import type { ServedBy } from "./run";
-import { relay, servedHeaders, type SseFormat } from "./sse";
+import { relay, SERVED_HEADERS, servedHeaders, type SseFormat } from "./sse";
 
 type Req = any;
 type Res = any;
@@ -87,6 +87,7 @@ const routes: ModuleRoute[] = [
 		path: "/v1",
 		authentication: true,
 		mappingPolicy: "restrict",
+		exposedHeaders: SERVED_HEADERS,
 		aliases: {
 			async "POST /chat/completions"(this: ModuleRouteThis, req: Req, res: Res) {
 				const ctx = req.$ctx;

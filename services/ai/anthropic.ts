@@ -44,23 +44,26 @@ export const stopOf = (finish: string | null | undefined) => (finish ? (STOP_OF_
 // Anthropic counts cache reads and writes apart from input_tokens; OpenAI's prompt_tokens include them.
 export function openAiUsage(u: Json | undefined) {
 	const cached = u?.cache_read_input_tokens ?? 0;
-	const prompt = (u?.input_tokens ?? 0) + cached + (u?.cache_creation_input_tokens ?? 0);
+	const written = u?.cache_creation_input_tokens ?? 0;
+	const prompt = (u?.input_tokens ?? 0) + cached + written;
 	const completion = u?.output_tokens ?? 0;
 	return {
 		prompt_tokens: prompt,
 		completion_tokens: completion,
 		total_tokens: prompt + completion,
-		prompt_tokens_details: { cached_tokens: cached }
+		// cache_write_tokens is the platform's own: OpenAI has no cache writes to report.
+		prompt_tokens_details: { cached_tokens: cached, ...(written ? { cache_write_tokens: written } : {}) }
 	};
 }
 
 export function anthropicUsage(u: Json | undefined) {
 	const cached = u?.prompt_tokens_details?.cached_tokens ?? 0;
+	const written = u?.prompt_tokens_details?.cache_write_tokens ?? 0;
 	return {
-		input_tokens: Math.max(0, (u?.prompt_tokens ?? 0) - cached),
+		input_tokens: Math.max(0, (u?.prompt_tokens ?? 0) - cached - written),
 		output_tokens: u?.completion_tokens ?? 0,
 		cache_read_input_tokens: cached,
-		cache_creation_input_tokens: 0
+		cache_creation_input_tokens: written
 	};
 }
 
@@ -498,6 +501,8 @@ export class EventsOfChunks {
 	private index = -1;
 	private open: "text" | "tool" | undefined;
 	private openTool: number | undefined; // the OpenAI tool call index of the open tool block
+	// Tool calls that started while another one's block was open, by OpenAI index: they go out whole at the end.
+	private waiting = new Map<number, { id: string; name: string; args: string }>();
 	private stop: string | null = null;
 
 	// `inputEstimate`: message_start's input_tokens, before the provider has counted (message_delta says the count).
@@ -541,6 +546,18 @@ export class EventsOfChunks {
 		return events;
 	}
 
+	private flushWaiting(): SseEvent[] {
+		const events: SseEvent[] = [];
+		for (const [, t] of [...this.waiting].sort(([a], [b]) => a - b)) {
+			events.push(...this.begin({ type: "tool_use", id: t.id, name: t.name, input: {} }));
+			if (t.args) events.push(this.delta({ type: "input_json_delta", partial_json: t.args }));
+			this.open = "tool";
+			events.push(...this.close());
+		}
+		this.waiting.clear();
+		return events;
+	}
+
 	private delta(delta: Json): SseEvent {
 		return { event: "content_block_delta", data: { type: "content_block_delta", index: this.index, delta } };
 	}
@@ -557,6 +574,7 @@ export class EventsOfChunks {
 			const usage = anthropicUsage(line.usage);
 			return [
 				...this.close(),
+				...this.flushWaiting(),
 				{
 					event: "message_delta",
 					data: {
@@ -581,7 +599,21 @@ export class EventsOfChunks {
 			}
 			for (const t of d.tool_calls ?? []) {
 				const n = t.index ?? 0;
-				if (this.open !== "tool" || this.openTool !== n) {
+				const args: string = t.function?.arguments ?? "";
+				// Parallel calls may arrive interleaved (pieces of 0, 1, 0, 1), and an Anthropic block cannot be
+				// reopened once another has started: the first call streams as it comes, and any call that starts while
+				// it is open waits and goes out whole at the end.
+				const waiting = this.waiting.get(n);
+				if (waiting) {
+					waiting.args += args;
+					continue;
+				}
+				if (this.open === "tool" && this.openTool !== n) {
+					const id = t.id ?? `toolu_${this.id}_${n}`;
+					this.waiting.set(n, { id, name: t.function?.name ?? "", args });
+					continue;
+				}
+				if (this.open !== "tool") {
 					const block = {
 						type: "tool_use",
 						id: t.id ?? `toolu_${this.id}_${n}`,
@@ -592,8 +624,7 @@ export class EventsOfChunks {
 					this.open = "tool";
 					this.openTool = n;
 				}
-				if (t.function?.arguments)
-					events.push(this.delta({ type: "input_json_delta", partial_json: t.function.arguments }));
+				if (args) events.push(this.delta({ type: "input_json_delta", partial_json: args }));
 			}
 			if (c.finish_reason) this.stop = stopOf(c.finish_reason);
 		}

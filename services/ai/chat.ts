@@ -9,6 +9,7 @@ import { Deployment } from "./router";
 import { Run, servedBy } from "./run";
 import { UpstreamFailure, classify } from "./upstream";
 import { readChatCompletion, checkStreamResponse, checkChunk } from "./upstream";
+import { StreamedToolCalls } from "./tool-calls";
 import { usageOf } from "./usage";
 import { AiThis } from "./ai.types";
 
@@ -140,6 +141,7 @@ export const ChatMethods: Partial<ServiceSchema> = {
 				let finishReason: string | undefined;
 				let finished = false;
 				const started = new Set<number>();
+				const toolCalls = new StreamedToolCalls();
 				try {
 					for (let step = first; !step.done; step = await next()) {
 						const { usage, ...chunk } = step.value;
@@ -154,6 +156,7 @@ export const ChatMethods: Partial<ServiceSchema> = {
 						const choices = chunk.choices.map((c: any, i: number) => {
 							const index = c.index ?? i;
 							text += c.delta?.content ?? "";
+							toolCalls.add(index, c.delta?.tool_calls);
 							if (c.finish_reason) finishReason = c.finish_reason;
 							if (started.has(index)) return { ...c, index };
 							started.add(index);
@@ -181,7 +184,7 @@ export const ChatMethods: Partial<ServiceSchema> = {
 						model,
 						usage,
 						firstTokenMs: firstTokenAt - run.started,
-						response: { content: text }
+						response: { content: text, ...(toolCalls.list() ? { tool_calls: toolCalls.list() } : {}) }
 					});
 					yield {
 						done: true,

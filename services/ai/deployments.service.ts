@@ -18,6 +18,7 @@ const AiDeploymentsService: ServiceSchema = {
 				"input_price",
 				"output_price",
 				"cached_input_price",
+				"cache_write_price",
 				"priority",
 				"weight",
 				"tags",
@@ -37,6 +38,8 @@ const AiDeploymentsService: ServiceSchema = {
 				input_price: { type: "number", min: 0, optional: true, convert: true },
 				output_price: { type: "number", min: 0, optional: true, convert: true },
 				cached_input_price: { type: "number", min: 0, optional: true, convert: true },
+				// Unset: cache writes cost what input does.
+				cache_write_price: { type: "number", min: 0, optional: true, nullable: true, convert: true },
 				priority: { type: "number", integer: true, optional: true, convert: true },
 				weight: { type: "number", integer: true, min: 0, optional: true, convert: true },
 				tags: { type: "array", items: "string", optional: true },

@@ -1,6 +1,7 @@
 // Rate limits: requests and tokens per minute for the organization, each user, each API key, or one model.
 import type { ServiceSchema } from "../../lib/schema";
 import { AiConfigMixin, optionalCount } from "./config.mixin";
+import { checkRateLimit } from "./model-references";
 
 const AiRateLimitsService: ServiceSchema = {
 	name: "ai-rate-limits",
@@ -15,7 +16,8 @@ const AiRateLimitsService: ServiceSchema = {
 				tokens_per_minute: optionalCount
 			},
 			"/ai/rate-limits",
-			{ entityName: "rate limit" }
+			{ entityName: "rate limit" },
+			checkRateLimit
 		)
 	]
 };

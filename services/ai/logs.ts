@@ -3,6 +3,7 @@
 // the filters are the same everywhere, so a chart, a table and an export of one filter agree.
 import { Readable } from "stream";
 import type { Context } from "moleculer";
+import type { AuthInfo } from "../../lib/permissions";
 import { TenantSql, tenantSql, where } from "../../lib/db/tenant";
 import { invalid } from "../../lib/errors";
 import { asCsvDownload, csvField } from "../../lib/csv";
@@ -64,8 +65,9 @@ export async function listLogs(t: TenantSql, p: LogFilter & { limit: number }) {
 	return { rows: rows.map(numeric), totals: { ...totals, cost: Number(totals.cost) } };
 }
 
-// One entry with who made it (user, key) and, where the organization keeps them, the request and the answer.
-export async function logDetail(t: TenantSql, id: string) {
+// One entry with who made it (user, key) and, where the organization keeps them, the request and the answer. Those
+// are the author's words: only the author and those who manage AI (`readsAll`) see them; others see that they exist.
+export async function logDetail(t: TenantSql, id: string, reader: { userId?: string; readsAll: boolean }) {
 	const row = await t.byId(
 		"completion log entry",
 		`SELECT ${LIST_COLUMNS}, u.name AS user_name, u.email AS user_email, l.request_body, l.response_body
@@ -74,7 +76,10 @@ export async function logDetail(t: TenantSql, id: string) {
 		 WHERE l.id = $1 AND l.organization_id = $org`,
 		id
 	);
-	return { ...numeric(row), content_stored: row.request_body != null || row.response_body != null };
+	const content_stored = row.request_body != null || row.response_body != null;
+	const content_hidden = content_stored && !reader.readsAll && (!row.user_id || row.user_id !== reader.userId);
+	if (content_hidden) Object.assign(row, { request_body: null, response_body: null });
+	return { ...numeric(row), content_stored, content_hidden };
 }
 
 const numeric = <T extends { cost?: unknown }>(row: T): T => ({ ...row, cost: Number(row.cost ?? 0) });
@@ -206,8 +211,10 @@ export const logActions = {
 		response: R.CompletionLogDetail,
 		permission: "ai:read",
 		params: { id: "string" },
-		handler(ctx: Context<{ id: string }>) {
-			return logDetail(tenantSql(ctx), ctx.params.id);
+		handler(ctx: Context<{ id: string }, { auth?: AuthInfo }>) {
+			const auth = ctx.meta.auth;
+			const readsAll = !!auth?.permissions.includes("ai:manage");
+			return logDetail(tenantSql(ctx), ctx.params.id, { userId: auth?.userId, readsAll });
 		}
 	}
 };

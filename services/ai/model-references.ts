@@ -1,4 +1,4 @@
-// Configuration that names models (presets, routing rules, fallback chains) is checked against the organization's
+// Configuration that names models (presets, routing rules, fallback chains, rate limits) is checked against the organization's
 // real deployments when it is saved: a name nothing serves would be listed as usable and then fail every request.
 import type { TenantSql } from "../../lib/db/tenant";
 import { conflict, invalid } from "../../lib/errors";
@@ -42,4 +42,15 @@ export const checkFallbackChain: ConfigCheck = async (t, v, changed) => {
 		(v.fallbacks as string[]).forEach((name, i) => {
 			if (!names.has(name)) throw unknown(`fallbacks[${i}]`, name);
 		});
+};
+
+// A limit counts requests for a model by the name asked for (a deployment or a preset) or the one that served them.
+export const checkRateLimit: ConfigCheck = async (t, v, changed) => {
+	if (!changed.has("model") && !changed.has("scope")) return;
+	if (v.scope === "model" && !v.model) throw invalid("model", "a limit that applies to one model names the model");
+	if (!v.model || !changed.has("model")) return;
+	const names = await deploymentNames(t);
+	const presets = await t.rows<{ name: string }>("SELECT name FROM ai_presets WHERE organization_id = $org");
+	for (const p of presets) names.add(p.name);
+	if (!names.has(v.model)) throw unknown("model", v.model, "deployment or preset");
 };

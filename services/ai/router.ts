@@ -12,6 +12,7 @@ export interface Deployment {
 	input_price: number;
 	output_price: number;
 	cached_input_price: number;
+	cache_write_price: number | null;
 	tags: string[];
 }
 

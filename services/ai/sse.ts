@@ -20,6 +20,14 @@ export interface SseFormat {
 const headerValue = (s: string) => s.replace(/[^\x20-\x2b\x2d-\x7e]/g, c => encodeURIComponent(c));
 
 // Which model answered and the way there, for clients that cannot see the body's `coder` (a stream's chunks).
+export const SERVED_HEADERS = [
+	"x-coder-requested-model",
+	"x-coder-served-model",
+	"x-coder-provider",
+	"x-coder-fallback-path",
+	"x-coder-cache"
+];
+
 export function servedHeaders(served: ServedBy | undefined): Record<string, string> {
 	if (!served) return {};
 	return {

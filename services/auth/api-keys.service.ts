@@ -21,9 +21,9 @@ function announceKey(broker: ServiceBroker, ctx: Context, key: Record<string, an
 		id: String(key.id),
 		action,
 		label: key.name,
-		permission: "api-keys:read",
+		permission: "auth:api-keys-read",
 		ownerId: key.user_id,
-		ownerPermission: "api-keys:manage"
+		ownerPermission: "auth:api-keys-manage"
 	});
 }
 
@@ -56,7 +56,7 @@ const ApiKeysService: ServiceSchema = {
 		create: {
 			rest: "POST /",
 			response: R.NewApiKey,
-			permission: "api-keys:write",
+			permission: "auth:api-keys-write",
 			params: {
 				$$strict: true,
 				name: { type: "string", min: 1, max: 100, trim: true },
@@ -102,10 +102,10 @@ const ApiKeysService: ServiceSchema = {
 		list: {
 			rest: "GET /",
 			response: R.listOf(R.ApiKey),
-			permission: "api-keys:read",
+			permission: "auth:api-keys-read",
 			async handler(this: DbService, ctx: Context) {
 				const auth = tenantSql(ctx).auth!;
-				const query: Record<string, unknown> = grants(auth.role, "api-keys:manage")
+				const query: Record<string, unknown> = grants(auth.role, "auth:api-keys-manage")
 					? {}
 					: { user_id: auth.userId };
 				const rows = await this.adapter.find({ query: this.scope(ctx, query), sort: "-created_at" });
@@ -116,13 +116,13 @@ const ApiKeysService: ServiceSchema = {
 		revoke: {
 			rest: "DELETE /:id",
 			response: R.ApiKey,
-			permission: "api-keys:write",
+			permission: "auth:api-keys-write",
 			params: { id: "string" },
 			async handler(this: DbService, ctx: Context<{ id: string }>) {
 				const t = tenantSql(ctx);
 				const auth = t.auth!;
 				const key = await this.findScoped(ctx, ctx.params.id);
-				const manager = grants(auth.role, "api-keys:manage");
+				const manager = grants(auth.role, "auth:api-keys-manage");
 				if (key.user_id !== auth.userId && !manager) throw notFound("api_key");
 				// Without the manage permission a key revokes only itself and the keys made from it.
 				if (auth.kind === "apiKey" && !manager) {

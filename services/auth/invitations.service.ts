@@ -38,7 +38,7 @@ const InvitationsService: ServiceSchema = {
 		create: {
 			rest: "POST /",
 			response: R.NewInvitation,
-			permission: "members:manage",
+			permission: "auth:members-manage",
 			params: {
 				$$strict: true,
 				email: { type: "email", normalize: true, max: 254 },
@@ -88,7 +88,7 @@ const InvitationsService: ServiceSchema = {
 		list: {
 			rest: "GET /",
 			response: R.listOf(R.Invitation),
-			permission: "members:read",
+			permission: "auth:members-read",
 			async handler(ctx: Context) {
 				return tenantSql(ctx).rows(
 					`SELECT ${COLUMNS} FROM invitations i LEFT JOIN users u ON u.id = i.created_by
@@ -101,7 +101,7 @@ const InvitationsService: ServiceSchema = {
 		revoke: {
 			rest: "DELETE /:id",
 			response: R.Invitation,
-			permission: "members:manage",
+			permission: "auth:members-manage",
 			params: { id: "string" },
 			async handler(ctx: Context<{ id: string }>) {
 				const t = tenantSql(ctx);

@@ -25,7 +25,7 @@ function announceMember(
 		id: user.id,
 		action,
 		label: user.name || user.email,
-		permission: "members:read"
+		permission: "auth:members-read"
 	});
 }
 
@@ -114,7 +114,7 @@ const OrganizationsService: ServiceSchema = {
 		get: {
 			rest: "GET /:id",
 			response: R.MyOrganization,
-			permission: "organizations:read",
+			permission: "auth:organizations-read",
 			params: { id: "string" },
 			async handler(ctx: Context<{ id: string }>) {
 				const t = currentOrg(ctx, ctx.params.id);
@@ -127,7 +127,7 @@ const OrganizationsService: ServiceSchema = {
 		update: {
 			rest: "PATCH /:id",
 			response: R.Organization,
-			permission: "organizations:manage",
+			permission: "auth:organizations-manage",
 			params: { $$strict: true, id: "string", name: { type: "string", min: 1, max: 100, trim: true } },
 			async handler(ctx: Context<{ id: string; name: string }>) {
 				const t = currentOrg(ctx, ctx.params.id);
@@ -140,7 +140,7 @@ const OrganizationsService: ServiceSchema = {
 		remove: {
 			rest: "DELETE /:id",
 			response: R.Deleted,
-			permission: "organizations:own",
+			permission: "auth:organizations-own",
 			params: { id: "string" },
 			async handler(this: OrganizationsThis, ctx: Context<{ id: string }>) {
 				const t = currentOrg(ctx, ctx.params.id);
@@ -155,7 +155,7 @@ const OrganizationsService: ServiceSchema = {
 		members: {
 			rest: "GET /:id/members",
 			response: R.listOf(R.Member),
-			permission: "members:read",
+			permission: "auth:members-read",
 			params: { id: "string" },
 			async handler(ctx: Context<{ id: string }>) {
 				return currentOrg(ctx, ctx.params.id).rows(
@@ -169,7 +169,7 @@ const OrganizationsService: ServiceSchema = {
 		addMember: {
 			rest: "POST /:id/members",
 			response: R.AddedMember,
-			permission: "members:manage",
+			permission: "auth:members-manage",
 			params: {
 				$$strict: true,
 				id: "string",
@@ -200,7 +200,7 @@ const OrganizationsService: ServiceSchema = {
 		updateMember: {
 			rest: "PATCH /:id/members/:userId",
 			response: R.MembershipChange,
-			permission: "members:manage",
+			permission: "auth:members-manage",
 			params: { $$strict: true, id: "string", userId: "string", role },
 			async handler(this: OrganizationsThis, ctx: Context<{ id: string; userId: string; role: Role }>) {
 				const result = await this.changeMembership(
@@ -216,7 +216,7 @@ const OrganizationsService: ServiceSchema = {
 		removeMember: {
 			rest: "DELETE /:id/members/:userId",
 			response: R.MembershipChange,
-			permission: "members:manage",
+			permission: "auth:members-manage",
 			params: { id: "string", userId: "string" },
 			async handler(this: OrganizationsThis, ctx: Context<{ id: string; userId: string }>) {
 				const result = await this.changeMembership(currentOrg(ctx, ctx.params.id), ctx.params.userId, null);

@@ -15,7 +15,7 @@ function announceTeam(broker: ServiceBroker, ctx: Context, team: Record<string, 
 		id: String(team.id),
 		action: "updated",
 		label: String(team.name),
-		permission: "teams:read"
+		permission: "auth:teams-read"
 	});
 }
 
@@ -32,7 +32,7 @@ const TeamsService: ServiceSchema = {
 			fields: ["id", "organization_id", "name", "description", "created_at", "updated_at"],
 			tenant: true,
 			searchFields: ["name", "description"],
-			permissions: { read: "teams:read", write: "teams:manage" },
+			permissions: { read: "auth:teams-read", write: "auth:teams-manage" },
 			rest: "/auth/teams",
 			live: true
 		})
@@ -42,7 +42,7 @@ const TeamsService: ServiceSchema = {
 		members: {
 			rest: "GET /:id/members",
 			response: R.listOf(R.TeamMember),
-			permission: "teams:read",
+			permission: "auth:teams-read",
 			params: { id: "string" },
 			async handler(this: DbService, ctx: Context<{ id: string }>) {
 				const team = await this.findScoped(ctx, ctx.params.id);
@@ -57,7 +57,7 @@ const TeamsService: ServiceSchema = {
 		addMember: {
 			rest: "POST /:id/members",
 			response: R.TeamMembership,
-			permission: "teams:manage",
+			permission: "auth:teams-manage",
 			params: {
 				$$strict: true,
 				id: "string",
@@ -103,7 +103,7 @@ const TeamsService: ServiceSchema = {
 		removeMember: {
 			rest: "DELETE /:id/members/:userId",
 			response: R.TeamMembership,
-			permission: "teams:manage",
+			permission: "auth:teams-manage",
 			params: { id: "string", userId: "string" },
 			async handler(this: DbService, ctx: Context<{ id: string; userId: string }>) {
 				const team = await this.findScoped(ctx, ctx.params.id);

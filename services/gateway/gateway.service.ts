@@ -69,10 +69,24 @@ const IDENTITY_TTL_MS = 10_000;
 const IDENTITY_CACHE_MAX = 10_000;
 const config = getConfig();
 
-// Routes the modules contribute outside /api (their manifests' `routes`), mounted with the gateway's body rules.
-const MODULE_ROUTES = loadModuleRoutes(moduleDirs()).map(({ route }) => ({
+// CORS for the allowed origins (CORS_ORIGINS). No allowedHeaders: a preflight gets back the headers it asks for. The
+// origins are the allow-list; the API clients of module routes send headers of their own (SDK versions, retry
+// counts) that a fixed list would refuse, and a browser client must not break on an SDK upgrade.
+function corsOf(origins: string[]) {
+	return { origin: origins, methods: ["GET", "POST", "PUT", "PATCH", "DELETE"], maxAge: 600 };
+}
+
+// What a browser client of another origin may read besides the simple headers: when to retry, a download's name.
+const EXPOSED_HEADERS = ["Retry-After", "Content-Disposition"];
+
+// Routes the modules contribute outside /api (their manifests' `routes`), mounted with the gateway's body rules and
+// CORS, plus the response headers the route names as readable (`exposedHeaders`).
+const MODULE_ROUTES = loadModuleRoutes(moduleDirs()).map(({ route: { exposedHeaders, ...route } }) => ({
 	authentication: true,
 	...route,
+	...(config.corsOrigins.length
+		? { cors: { ...corsOf(config.corsOrigins), exposedHeaders: [...EXPOSED_HEADERS, ...(exposedHeaders ?? [])] } }
+		: {}),
 	bodyParsers: jsonBodyParsers(config.bodyLimit)
 }));
 const MOUNTED = MODULE_ROUTES.map(r => r.path.slice(1));
@@ -137,12 +151,7 @@ const GatewayService: ServiceSchema = {
 		port: config.port,
 		ip: config.host,
 		cors: config.corsOrigins.length
-			? {
-					origin: config.corsOrigins,
-					methods: ["GET", "POST", "PUT", "PATCH", "DELETE"],
-					allowedHeaders: ["Authorization", "Content-Type", "X-Api-Key", "X-Organization-Id"],
-					maxAge: 600
-				}
+			? { ...corsOf(config.corsOrigins), exposedHeaders: EXPOSED_HEADERS }
 			: undefined,
 		routes: [
 			{

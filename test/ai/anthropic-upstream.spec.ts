@@ -6,9 +6,11 @@ import { HostPolicy, parseHostRules } from "../../lib/egress";
 import { classify, UpstreamClients } from "../../services/ai/upstream";
 import { messagesUrl, sseEvents } from "../../services/ai/anthropic-upstream";
 import {
+	anthropicUsage,
 	ChunksOfEvents,
 	EventsOfChunks,
 	fromMessagesRequest,
+	openAiUsage,
 	toMessagesRequest,
 	Untranslatable
 } from "../../services/ai/anthropic";
@@ -253,6 +255,80 @@ describe("Messages request → the platform's chat request, and its chunks → A
 			delta: { stop_reason: "tool_use", stop_sequence: null },
 			usage: { input_tokens: 20, output_tokens: 5, cache_read_input_tokens: 10, cache_creation_input_tokens: 0 }
 		});
+	});
+});
+
+describe("usage between the two shapes", () => {
+	test("cache reads and writes survive Anthropic → OpenAI → Anthropic, and count in prompt_tokens", () => {
+		const anthropic = {
+			input_tokens: 10,
+			cache_read_input_tokens: 5,
+			cache_creation_input_tokens: 7,
+			output_tokens: 3
+		};
+		const openai = openAiUsage(anthropic);
+		expect(openai).toEqual({
+			prompt_tokens: 22,
+			completion_tokens: 3,
+			total_tokens: 25,
+			prompt_tokens_details: { cached_tokens: 5, cache_write_tokens: 7 }
+		});
+		expect(anthropicUsage(openai)).toEqual({ ...anthropic });
+	});
+});
+
+describe("parallel tool calls → Anthropic events", () => {
+	test("calls that arrive interleaved still come out as one whole block each", () => {
+		const e = new EventsOfChunks("chatcmpl-7", "m");
+		const piece = (index: number, args: string, first?: { id: string; name: string }) => ({
+			choices: [
+				{
+					index: 0,
+					delta: {
+						tool_calls: [
+							{
+								index,
+								...(first ? { id: first.id } : {}),
+								function: { ...(first ? { name: first.name } : {}), arguments: args }
+							}
+						]
+					},
+					finish_reason: null
+				}
+			]
+		});
+		const events = [
+			...e.start(),
+			...e.next(piece(0, '{"city"', { id: "c1", name: "weather" })),
+			...e.next(piece(1, '{"zone"', { id: "c2", name: "time" })),
+			...e.next(piece(0, ':"Paris"}')),
+			...e.next(piece(1, ':"CET"}')),
+			...e.next({ choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] }),
+			...e.next({ done: true, usage: { prompt_tokens: 3, completion_tokens: 4 } })
+		];
+		// What the Anthropic SDK's accumulator rebuilds: each block's input from its own deltas only.
+		const blocks = new Map<number, { id: string; name: string; json: string }>();
+		const order: string[] = [];
+		for (const x of events) {
+			if (x.event === "content_block_start")
+				blocks.set(x.data.index, { id: x.data.content_block.id, name: x.data.content_block.name, json: "" });
+			if (x.event === "content_block_delta") blocks.get(x.data.index)!.json += x.data.delta.partial_json;
+			if (x.event.startsWith("content_block")) order.push(`${x.event}${x.data.index}`);
+		}
+		expect([...blocks.values()].map(b => [b.id, b.name, JSON.parse(b.json)])).toEqual([
+			["c1", "weather", { city: "Paris" }],
+			["c2", "time", { zone: "CET" }]
+		]);
+		// A block is never written to after the next one started.
+		expect(order).toEqual([
+			"content_block_start0",
+			"content_block_delta0",
+			"content_block_delta0",
+			"content_block_stop0",
+			"content_block_start1",
+			"content_block_delta1",
+			"content_block_stop1"
+		]);
 	});
 });
 

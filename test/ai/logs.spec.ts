@@ -49,7 +49,7 @@ describeWith(["postgres", "redis"])("completion log: detail, filters, stats, CSV
 			body: { name: "Fake", base_url: upstream }
 		});
 		expect(provider.status).toBe(200);
-		for (const name of ["fast", "broken", "cut"])
+		for (const name of ["fast", "broken", "cut", "tool"])
 			expect(
 				(
 					await http(gw.port, "POST", "/api/ai/deployments", {
@@ -60,6 +60,7 @@ describeWith(["postgres", "redis"])("completion log: detail, filters, stats, CSV
 			).toBe(200);
 		up.set("broken", { status: 500 });
 		up.set("fast", { content: "the answer is 42" });
+		up.set("tool", { toolCall: { name: "get_weather", arguments: '{"city":"Paris","unit":"celsius"}' } });
 		up.set("cut", { content: "alpha beta gamma delta", cutAfterChunks: 2, chunkDelayMs: 50 });
 		keyA = (await http(gw.port, "POST", "/api/auth/api-keys", { ...asA(), body: { name: "laptop" } })).body;
 		keyB = (await http(gw.port, "POST", "/api/auth/api-keys", { ...asA(), body: { name: "ci" } })).body;
@@ -100,6 +101,22 @@ describeWith(["postgres", "redis"])("completion log: detail, filters, stats, CSV
 		const bare = await http(gw.port, "GET", `/api/ai/logs/${notKept.id}`, asA());
 		expect(bare.body).toMatchObject({ content_stored: false, request_body: null, response_body: null });
 
+		// A viewer of A's organization sees that the words were kept, not the words: they are the author's.
+		const viewer = await register(gw.port, "logs-viewer@example.com");
+		const added = await http(gw.port, "POST", `/api/auth/organizations/${a.organization.id}/members`, {
+			...asA(),
+			body: { email: "logs-viewer@example.com", role: "viewer" }
+		});
+		expect(added.status).toBe(200);
+		const seen = await http(gw.port, "GET", `/api/ai/logs/${kept.id}`, {
+			token: viewer.accessToken,
+			org: a.organization.id
+		});
+		expect(seen.status).toBe(200);
+		expect(seen.body).toMatchObject({ content_stored: true, content_hidden: true, request_body: null });
+		expect(seen.body.response_body).toBeNull();
+		expect(detail.body.content_hidden).toBe(false);
+
 		// Another organization: not found, whether by id or with A's organization header.
 		expect((await http(gw.port, "GET", `/api/ai/logs/${kept.id}`, asB())).status).toBe(404);
 		const cross = await http(gw.port, "GET", `/api/ai/logs/${kept.id}`, { ...asB(), org: a.organization.id });
@@ -124,6 +141,33 @@ describeWith(["postgres", "redis"])("completion log: detail, filters, stats, CSV
 		expect(detail.body.request_body.messages).toEqual([{ role: "user", content: "count" }]);
 	});
 
+	test("a streamed tool call is kept whole, assembled from the pieces it arrived in", async () => {
+		expect(
+			(await http(gw.port, "PATCH", "/api/ai/settings", { ...asA(), body: { storeContent: true } })).status
+		).toBe(200);
+		const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object" } } }];
+		const r = await http(gw.port, "POST", "/v1/chat/completions", {
+			token: keyA.key,
+			body: { model: "tool", stream: true, tools, messages: [{ role: "user", content: "weather in Paris?" }] }
+		});
+		expect(r.status).toBe(200);
+		// The client got the arguments in several pieces (the fake cuts them every 7 characters).
+		expect(r.text.match(/"arguments":"/g)!.length).toBeGreaterThan(2);
+		const list = await waitUntil(
+			"the tool call's log row",
+			() => http(gw.port, "GET", "/api/ai/logs?model=tool", asA()),
+			l => l.body.rows?.length === 1
+		);
+		const detail = await http(gw.port, "GET", `/api/ai/logs/${list.body.rows[0].id}`, asA());
+		expect(detail.body.response_body.tool_calls).toEqual([
+			{
+				id: expect.any(String),
+				type: "function",
+				function: { name: "get_weather", arguments: '{"city":"Paris","unit":"celsius"}' }
+			}
+		]);
+	});
+
 	test("filters by API key and status; stats per hour and model; CSV export with the same filters", async () => {
 		expect((await chat(keyB.key, "broken", "fails")).status).toBeGreaterThanOrEqual(500);
 		await waitUntil(
@@ -145,7 +189,7 @@ describeWith(["postgres", "redis"])("completion log: detail, filters, stats, CSV
 		expect(far.status).toBe(422);
 		expect((await http(gw.port, "GET", "/api/ai/logs/stats", asB())).body.rows).toEqual([]);
 
-		const csv = await http(gw.port, "GET", `/api/ai/logs/export?status=success`, asA());
+		const csv = await http(gw.port, "GET", `/api/ai/logs/export?status=success&model=fast`, asA());
 		expect(csv.status).toBe(200);
 		expect(csv.headers.get("content-type")).toMatch(/text\/csv/);
 		expect(csv.headers.get("content-disposition")).toMatch(/attachment; filename="completion-log-/);

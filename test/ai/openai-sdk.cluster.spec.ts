@@ -378,6 +378,14 @@ describeWith(["postgres", "rabbitmq", "redis"])("the openai SDK and its helpers 
 			fallbacks: ["gpt-quirky", "gpt-9"]
 		});
 		expect([chain.status, chain.body.error.fields[0].field]).toEqual([422, "fallbacks[1]"]);
+		const limit = await api("POST", "/api/ai/rate-limits", {
+			scope: "model",
+			model: "gpt-9",
+			requests_per_minute: 5
+		});
+		expect([limit.status, limit.body.error.fields[0].field]).toEqual([422, "model"]);
+		const bare = await api("POST", "/api/ai/rate-limits", { scope: "model", requests_per_minute: 5 });
+		expect([bare.status, bare.body.error.fields[0].field]).toEqual([422, "model"]);
 		expect((await ok("GET", "/api/ai/models")).map((m: any) => m.id)).not.toContain("gpt-9");
 
 		// Explicitly: the preset takes over, and says so.

@@ -12,6 +12,7 @@ const dep = (id: string, over: Partial<Deployment> = {}): Deployment => ({
 	input_price: 1,
 	output_price: 1,
 	cached_input_price: 0,
+	cache_write_price: null,
 	tags: [],
 	...over
 });

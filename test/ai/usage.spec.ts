@@ -51,6 +51,23 @@ describe("usage and cost", () => {
 		expect(costOf(u, { input_price: 0, output_price: 0, cached_input_price: 0 })).toBe(0);
 	});
 
+	test("prompt-cache writes are charged at their own price, or at the input price when a deployment sets none", () => {
+		const reported = {
+			prompt_tokens: 1000,
+			completion_tokens: 0,
+			prompt_tokens_details: { cached_tokens: 200, cache_write_tokens: 300 }
+		};
+		const u = usageOf(reported, [], "");
+		expect(u).toEqual({ prompt: 1000, completion: 0, cached: 200, cacheWrite: 300 });
+		const prices = { input_price: 3, output_price: 15, cached_input_price: 0.3 };
+		// 500 plain input at 3, 200 cache reads at 0.3, 300 cache writes at 3.75.
+		expect(costOf(u, { ...prices, cache_write_price: "3.75" })).toBeCloseTo(
+			(500 * 3 + 200 * 0.3 + 300 * 3.75) / 1e6,
+			12
+		);
+		expect(costOf(u, { ...prices, cache_write_price: null })).toBeCloseTo((800 * 3 + 200 * 0.3) / 1e6, 12);
+	});
+
 	test("a report claiming more cached tokens than prompt tokens never makes a negative cost", () => {
 		const cost = costOf(
 			{ prompt: 10, completion: 0, cached: 50 },

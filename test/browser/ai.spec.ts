@@ -461,7 +461,27 @@ describeWithBrowser()("AI UI (browser)", () => {
 		expect(await rule.getByTestId("rule-strategy").inputValue()).toBe("cost");
 		await rule.getByTestId("rule-strategy").selectOption("latency");
 		await toast("Routing rule saved");
+		expect(await rule.getByTestId("model-missing").count()).toBe(0);
 		await shot("9-routing");
+
+		// A rule outlives the deployment it names: the page says it serves nothing.
+		const listed = (await api("GET", "/api/ai/deployments")).body;
+		const base = (listed.rows ?? listed).find((d: any) => d.name === "gpt-ui");
+		const temp = await api("POST", "/api/ai/deployments", {
+			provider_id: base.provider_id,
+			name: "short-lived",
+			provider_model: "short-lived"
+		});
+		expect((await api("POST", "/api/ai/routing-rules", { model: "short-lived", strategy: "cost" })).status).toBe(
+			200
+		);
+		expect((await api("DELETE", `/api/ai/deployments/${temp.body.id}`)).status).toBe(200);
+		await page.reload();
+		const orphan = page.locator('[data-testid="rule-row"][data-model="short-lived"]');
+		await orphan.getByTestId("model-missing").waitFor();
+		await orphan.getByTestId("rule-delete").click();
+		await page.getByTestId("confirm-button").click();
+		await orphan.waitFor({ state: "detached" });
 
 		await open("ai-presets", "Presets");
 		await page.getByTestId("presets-empty").waitFor();

@@ -75,7 +75,7 @@ describeWithBrowser()("long text, tokens and words (browser)", () => {
 		await ui?.stop();
 	});
 
-	test("a stored access token that has expired is renewed before any request: no 401 on load", async () => {
+	test("a stored access token that has expired is renewed before any request: no 401 on load, and the page goes live", async () => {
 		// The server cannot tell this token from an expired one: it refuses it. The browser knows it has expired.
 		const page = await signedInPage(VIEWPORTS[0], {
 			...validSession(),
@@ -87,6 +87,7 @@ describeWithBrowser()("long text, tokens and words (browser)", () => {
 		await page.goto(base + "/");
 		await page.getByTestId("greeting").waitFor();
 		await page.getByTestId("current-org").waitFor();
+		await page.getByTestId("live-indicator").filter({ hasText: "Live" }).waitFor();
 		expect(refused).toEqual([]);
 		await page.context().close();
 	});

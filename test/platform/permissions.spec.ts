@@ -7,7 +7,7 @@ import path from "path";
 import { ServiceBroker } from "moleculer";
 import { ROOT } from "../helpers/broker";
 import { loadConfig, setConfig } from "../../lib/config";
-import { AuthzMiddleware, grants, permissionsFor, permissionTable } from "../../lib/authz";
+import { AuthzMiddleware, grants, permissionsFor, permissionTable, servicePermits } from "../../lib/authz";
 import { loadManifests } from "../../lib/module";
 import { AuthInfo, derivePermissionTable, grantsIn, Role, ROLES } from "../../lib/permissions";
 
@@ -53,7 +53,7 @@ describe("role table derived from the manifests", () => {
 		const declared = permissionTable().declared;
 		expect(declared.get("secrets:write")).toMatchObject({ module: "secrets", role: "member" });
 		expect(declared.get("secrets:reveal")).toMatchObject({ module: "secrets", role: "viewer" });
-		expect(declared.get("members:manage")).toMatchObject({ module: "auth", role: "admin" });
+		expect(declared.get("auth:members-manage")).toMatchObject({ module: "auth", role: "admin" });
 		expect(declared.get("ai:write")).toMatchObject({ module: "ai", role: "member" });
 		expect(permissionsFor("viewer")).toEqual(expect.arrayContaining(["secrets:read", "secrets:reveal", "ai:read"]));
 		expect(permissionsFor("viewer")).not.toContain("secrets:write");
@@ -73,15 +73,35 @@ describe("role table derived from the manifests", () => {
 		["an unknown role", { x: { permissions: { "x:read": spec("guest", "d") } } }, /role "guest" is not one of/],
 		["permissions that are not an object", { x: { permissions: ["x:read"] } }, /permissions must be an object/],
 		[
-			"one permission declared by two modules",
+			"a permission named after another module",
 			{
 				a: { permissions: { "a:read": spec("viewer", "d") } },
-				b: { permissions: { "a:read": spec("admin", "d") } }
+				b: { permissions: { "b:read": spec("viewer", "d"), "a:manage": spec("admin", "d") } }
 			},
-			/permission a:read is declared by both module "a" and module "b"/
+			/b\.module\.js: permission "a:manage" does not start with "b:": module "b" declares only its own$/
 		]
 	])("%s is refused when the manifests load", (_what, manifests, message) => {
 		expect(() => loadManifests(modulesDir(manifests))).toThrow(message);
+	});
+
+	test("a service principal's permissions: the read < write < manage < own ladder within its module, else exact", () => {
+		expect(servicePermits(["ai:write"], "ai:read")).toBe(true);
+		expect(servicePermits(["ai:write"], "ai:manage")).toBe(false);
+		expect(servicePermits(["ai:write"], "secrets:read")).toBe(false);
+		expect(servicePermits(["auth:teams-read"], "auth:teams-read")).toBe(true);
+		expect(servicePermits(["auth:teams-manage"], "auth:teams-read")).toBe(false);
+		expect(servicePermits(["auth:teams-read"], "auth:members-read")).toBe(false);
+		expect(servicePermits(["secrets:manage"], "secrets:reveal")).toBe(false);
+	});
+
+	test("one permission declared by two modules is refused when the table is derived", () => {
+		const twice = [
+			{ name: "a", permissions: { "a:read": { description: "d", role: "viewer" as const } } },
+			{ name: "b", permissions: { "a:read": { description: "d", role: "admin" as const } } }
+		];
+		expect(() => derivePermissionTable(twice)).toThrow(
+			'permission a:read is declared by both module "a" and module "b"'
+		);
 	});
 });
 

@@ -33,6 +33,7 @@ export interface DeploymentInput {
 	input_price?: number;
 	output_price?: number;
 	cached_input_price?: number;
+	cache_write_price?: number | null; // null: as input
 	priority?: number;
 	weight?: number;
 	tags?: string[];

@@ -665,13 +665,13 @@ export interface paths {
         };
         /**
          * api-keys.list
-         * @description Requires permission `api-keys:read` (See one's own API keys); held by default by owner, admin, member, viewer.
+         * @description Requires permission `auth:api-keys-read` (See one's own API keys); held by default by owner, admin, member, viewer.
          */
         get: operations["api-keys.list"];
         put?: never;
         /**
          * api-keys.create
-         * @description Requires permission `api-keys:write` (Create API keys and revoke one's own); held by default by owner, admin, member.
+         * @description Requires permission `auth:api-keys-write` (Create API keys and revoke one's own); held by default by owner, admin, member.
          */
         post: operations["api-keys.create"];
         delete?: never;
@@ -692,7 +692,7 @@ export interface paths {
         post?: never;
         /**
          * api-keys.revoke
-         * @description Requires permission `api-keys:write` (Create API keys and revoke one's own); held by default by owner, admin, member.
+         * @description Requires permission `auth:api-keys-write` (Create API keys and revoke one's own); held by default by owner, admin, member.
          */
         delete: operations["api-keys.revoke"];
         options?: never;
@@ -709,13 +709,13 @@ export interface paths {
         };
         /**
          * invitations.list
-         * @description Requires permission `members:read` (See who belongs to the organization and their roles); held by default by owner, admin, member, viewer.
+         * @description Requires permission `auth:members-read` (See who belongs to the organization and their roles); held by default by owner, admin, member, viewer.
          */
         get: operations["invitations.list"];
         put?: never;
         /**
          * invitations.create
-         * @description Requires permission `members:manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
+         * @description Requires permission `auth:members-manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
          */
         post: operations["invitations.create"];
         delete?: never;
@@ -736,7 +736,7 @@ export interface paths {
         post?: never;
         /**
          * invitations.revoke
-         * @description Requires permission `members:manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
+         * @description Requires permission `auth:members-manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
          */
         delete: operations["invitations.revoke"];
         options?: never;
@@ -871,21 +871,21 @@ export interface paths {
         };
         /**
          * organizations.get
-         * @description Requires permission `organizations:read` (See the organization and its settings); held by default by owner, admin, member, viewer.
+         * @description Requires permission `auth:organizations-read` (See the organization and its settings); held by default by owner, admin, member, viewer.
          */
         get: operations["organizations.get"];
         put?: never;
         post?: never;
         /**
          * organizations.remove
-         * @description Requires permission `organizations:own` (Delete the organization); held by default by owner.
+         * @description Requires permission `auth:organizations-own` (Delete the organization); held by default by owner.
          */
         delete: operations["organizations.remove"];
         options?: never;
         head?: never;
         /**
          * organizations.update
-         * @description Requires permission `organizations:manage` (Rename the organization and change its settings); held by default by owner, admin.
+         * @description Requires permission `auth:organizations-manage` (Rename the organization and change its settings); held by default by owner, admin.
          */
         patch: operations["organizations.update"];
         trace?: never;
@@ -899,13 +899,13 @@ export interface paths {
         };
         /**
          * organizations.members
-         * @description Requires permission `members:read` (See who belongs to the organization and their roles); held by default by owner, admin, member, viewer.
+         * @description Requires permission `auth:members-read` (See who belongs to the organization and their roles); held by default by owner, admin, member, viewer.
          */
         get: operations["organizations.members"];
         put?: never;
         /**
          * organizations.addMember
-         * @description Requires permission `members:manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
+         * @description Requires permission `auth:members-manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
          */
         post: operations["organizations.addMember"];
         delete?: never;
@@ -926,14 +926,14 @@ export interface paths {
         post?: never;
         /**
          * organizations.removeMember
-         * @description Requires permission `members:manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
+         * @description Requires permission `auth:members-manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
          */
         delete: operations["organizations.removeMember"];
         options?: never;
         head?: never;
         /**
          * organizations.updateMember
-         * @description Requires permission `members:manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
+         * @description Requires permission `auth:members-manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
          */
         patch: operations["organizations.updateMember"];
         trace?: never;
@@ -1018,13 +1018,13 @@ export interface paths {
         };
         /**
          * teams.list
-         * @description Requires permission `teams:read` (See teams and their members); held by default by owner, admin, member, viewer.
+         * @description Requires permission `auth:teams-read` (See teams and their members); held by default by owner, admin, member, viewer.
          */
         get: operations["teams.list"];
         put?: never;
         /**
          * teams.create
-         * @description Requires permission `teams:manage` (Create, change and delete teams and their members); held by default by owner, admin.
+         * @description Requires permission `auth:teams-manage` (Create, change and delete teams and their members); held by default by owner, admin.
          */
         post: operations["teams.create"];
         delete?: never;
@@ -1042,21 +1042,21 @@ export interface paths {
         };
         /**
          * teams.get
-         * @description Requires permission `teams:read` (See teams and their members); held by default by owner, admin, member, viewer.
+         * @description Requires permission `auth:teams-read` (See teams and their members); held by default by owner, admin, member, viewer.
          */
         get: operations["teams.get"];
         put?: never;
         post?: never;
         /**
          * teams.remove
-         * @description Requires permission `teams:manage` (Create, change and delete teams and their members); held by default by owner, admin.
+         * @description Requires permission `auth:teams-manage` (Create, change and delete teams and their members); held by default by owner, admin.
          */
         delete: operations["teams.remove"];
         options?: never;
         head?: never;
         /**
          * teams.update
-         * @description Requires permission `teams:manage` (Create, change and delete teams and their members); held by default by owner, admin.
+         * @description Requires permission `auth:teams-manage` (Create, change and delete teams and their members); held by default by owner, admin.
          */
         patch: operations["teams.update"];
         trace?: never;
@@ -1070,13 +1070,13 @@ export interface paths {
         };
         /**
          * teams.members
-         * @description Requires permission `teams:read` (See teams and their members); held by default by owner, admin, member, viewer.
+         * @description Requires permission `auth:teams-read` (See teams and their members); held by default by owner, admin, member, viewer.
          */
         get: operations["teams.members"];
         put?: never;
         /**
          * teams.addMember
-         * @description Requires permission `teams:manage` (Create, change and delete teams and their members); held by default by owner, admin.
+         * @description Requires permission `auth:teams-manage` (Create, change and delete teams and their members); held by default by owner, admin.
          */
         post: operations["teams.addMember"];
         delete?: never;
@@ -1097,7 +1097,7 @@ export interface paths {
         post?: never;
         /**
          * teams.removeMember
-         * @description Requires permission `teams:manage` (Create, change and delete teams and their members); held by default by owner, admin.
+         * @description Requires permission `auth:teams-manage` (Create, change and delete teams and their members); held by default by owner, admin.
          */
         delete: operations["teams.removeMember"];
         options?: never;
@@ -1114,7 +1114,7 @@ export interface paths {
         };
         /**
          * teams.find
-         * @description Requires permission `teams:read` (See teams and their members); held by default by owner, admin, member, viewer.
+         * @description Requires permission `auth:teams-read` (See teams and their members); held by default by owner, admin, member, viewer.
          */
         get: operations["teams.find"];
         put?: never;
@@ -1134,7 +1134,7 @@ export interface paths {
         };
         /**
          * teams.count
-         * @description Requires permission `teams:read` (See teams and their members); held by default by owner, admin, member, viewer.
+         * @description Requires permission `auth:teams-read` (See teams and their members); held by default by owner, admin, member, viewer.
          */
         get: operations["teams.count"];
         put?: never;
@@ -1893,6 +1893,7 @@ export interface components {
             userId: string;
         };
         AiDeployment: {
+            cache_write_price: number | null;
             cached_input_price: number;
             capabilities: {
                 json?: boolean;
@@ -2125,6 +2126,7 @@ export interface components {
             cache_hit: boolean;
             cached_tokens: number;
             completion_tokens: number;
+            content_hidden: boolean;
             content_stored: boolean;
             cost: number;
             /** Format: date-time */
@@ -2755,6 +2757,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    cache_write_price?: number | null;
                     cached_input_price?: number;
                     capabilities?: {
                         json?: boolean;
@@ -2958,6 +2961,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    cache_write_price?: number | null;
                     cached_input_price?: number;
                     capabilities?: {
                         json?: boolean;

@@ -120,12 +120,16 @@ async function parse<T>(res: Response): Promise<T> {
 // Renewed this long before it expires, so no request goes out with a token the server is about to refuse.
 const EXPIRY_MARGIN_MS = 30_000;
 
+// True when the stored access token has expired or is about to (a tab reopened the next day): renew it first
+// instead of earning a 401 (a request) or a refused handshake (the live connection).
+export function accessTokenExpiring(): boolean {
+	const expiresAt = hooks?.accessTokenExpiresAt();
+	return expiresAt !== undefined && expiresAt - Date.now() < EXPIRY_MARGIN_MS;
+}
+
 export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
 	let token = opts.auth === false ? undefined : hooks?.accessToken();
-	// A stored token that expired (a tab reopened the next day) is renewed first instead of earning a 401.
-	const expiresAt = hooks?.accessTokenExpiresAt();
-	if (token && expiresAt !== undefined && expiresAt - Date.now() < EXPIRY_MARGIN_MS && (await refreshSession(token)))
-		token = hooks?.accessToken();
+	if (token && accessTokenExpiring() && (await refreshSession(token))) token = hooks?.accessToken();
 	let res = await send(method, path, opts, token);
 	if (res.status === 401 && token && (await refreshSession(token)))
 		res = await send(method, path, opts, hooks?.accessToken());

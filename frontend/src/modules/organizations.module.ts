@@ -12,37 +12,37 @@ export const organizationsModule: AppModule = {
 			path: "organization/members",
 			name: "organization-members",
 			component: () => import("@/pages/organizations/MembersPage.vue"),
-			meta: { title: "Members", permission: "members:read" }
+			meta: { title: "Members", permission: "auth:members-read" }
 		},
 		{
 			path: "organization/teams/:teamId?",
 			name: "organization-teams",
 			component: () => import("@/pages/organizations/TeamsPage.vue"),
-			meta: { title: "Teams", permission: "teams:read" }
+			meta: { title: "Teams", permission: "auth:teams-read" }
 		},
 		{
 			path: "organization/api-keys",
 			name: "organization-api-keys",
 			component: () => import("@/pages/organizations/ApiKeysPage.vue"),
-			meta: { title: "API keys", permission: "api-keys:read" }
+			meta: { title: "API keys", permission: "auth:api-keys-read" }
 		},
 		{
 			path: "organization/settings",
 			name: "organization-settings",
 			component: () => import("@/pages/organizations/SettingsPage.vue"),
-			meta: { title: "Settings", permission: "organizations:read" }
+			meta: { title: "Settings", permission: "auth:organizations-read" }
 		}
 	],
 	nav: [
-		{ route: "organization-members", label: "Members", icon: "users", section, permission: "members:read" },
-		{ route: "organization-teams", label: "Teams", icon: "team", section, permission: "teams:read" },
-		{ route: "organization-api-keys", label: "API keys", icon: "key", section, permission: "api-keys:read" },
+		{ route: "organization-members", label: "Members", icon: "users", section, permission: "auth:members-read" },
+		{ route: "organization-teams", label: "Teams", icon: "team", section, permission: "auth:teams-read" },
+		{ route: "organization-api-keys", label: "API keys", icon: "key", section, permission: "auth:api-keys-read" },
 		{
 			route: "organization-settings",
 			label: "Settings",
 			icon: "settings",
 			section,
-			permission: "organizations:read"
+			permission: "auth:organizations-read"
 		}
 	]
 };

@@ -7,7 +7,7 @@
 import { defineStore } from "pinia";
 import { ref, watch } from "vue";
 import { io, type Socket } from "socket.io-client";
-import { ApiError, refreshSession, toApiError } from "@/lib/api";
+import { accessTokenExpiring, ApiError, refreshSession, toApiError } from "@/lib/api";
 import { useAuthStore } from "./auth";
 import { useToastsStore, type ToastKind } from "./toasts";
 
@@ -74,6 +74,16 @@ export const useRealtimeStore = defineStore("realtime", () => {
 		const organizationId = auth.organizationId;
 		if (!token || !organizationId) return;
 		status.value = "connecting";
+		// An expired token would only be refused: renew it first, and the watcher below connects with the new one.
+		if (accessTokenExpiring()) {
+			void refreshSession(token).then(ok => {
+				if (ok || auth.accessToken !== token) return;
+				// Not renewed and the session kept: the server is out of reach. Try again later.
+				status.value = "offline";
+				retryTimer = setTimeout(() => auth.accessToken === token && connect(), RETRY_MS);
+			});
+			return;
+		}
 		const s = io(window.location.origin, {
 			path: "/socket.io",
 			transports: ["websocket"],
