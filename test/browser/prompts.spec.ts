@@ -11,7 +11,7 @@ import path from "path";
 import amqp from "amqplib";
 import { ServiceBroker } from "moleculer";
 import { type Page } from "playwright-core";
-import { ARTIFACTS, describeWithBrowser, signUp, startUiPlatform } from "../helpers/browser";
+import { ARTIFACTS, describeWithBrowser, signIn, signUp, startUiPlatform } from "../helpers/browser";
 import { FakeOpenAI } from "../helpers/fake-openai";
 import { AMQP_URL, describeWith, uniqueNamespace } from "../helpers/infra";
 import { TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
@@ -180,6 +180,7 @@ const withBrowser = describeWithBrowser();
 		await code.getByTestId("variable-maxlength").blur();
 		const strict = await variable(2, "strict", "boolean");
 		await strict.getByTestId("variable-default").selectOption("false");
+		await strict.getByTestId("variable-required").uncheck();
 
 		const model = dialog.getByTestId("model-settings-model");
 		await model.locator('option[value="gpt-ui"]').waitFor({ state: "attached" });
@@ -202,7 +203,7 @@ const withBrowser = describeWithBrowser();
 			variables: [
 				{ name: "language", type: "enum", required: true, values: ["Go", "TypeScript", "Python"] },
 				{ name: "code", type: "string", required: true, maxLength: 40 },
-				{ name: "strict", type: "boolean", default: false }
+				{ name: "strict", type: "boolean", required: false, default: false }
 			],
 			model_settings: { model: "gpt-ui", temperature: 0.2 }
 		});
@@ -350,6 +351,49 @@ const withBrowser = describeWithBrowser();
 		await page.getByTestId("prompt-back").click();
 		await byData("prompt-row", "name", "commit-message").getByTestId("prompt-override").waitFor();
 		expect(await byData("prompt-row", "name", "commit-message").getByTestId("prompt-shared").count()).toBe(0);
+	});
+
+	test("a member sees production's buttons disabled with the reason, and no Delete", async () => {
+		const ben = {
+			name: "Ben Member",
+			email: `ben-prompts-${stamp}@example.com`,
+			password: "correct horse battery"
+		};
+		const reg = await fetch(`${base}/api/auth/register`, {
+			method: "POST",
+			headers: { "content-type": "application/json" },
+			body: JSON.stringify(ben)
+		});
+		expect(reg.status).toBe(200);
+		const org = await page.evaluate(() => localStorage.getItem("coder-ide.organization")!);
+		expect(
+			(await api("POST", `/api/auth/organizations/${org}/members`, { email: ben.email, role: "member" })).status
+		).toBe(200);
+		const t = (await api("GET", "/api/prompts")).body.rows.find((r: any) => r.name === LONG_NAME);
+		const benPage = ui!.watch(
+			await (await ui!.browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage()
+		);
+		await signIn(benPage, base, ben);
+		await benPage.getByTestId("org-switcher").click();
+		await benPage.getByTestId("org-option").filter({ hasText: "Grace" }).click();
+		await benPage.getByTestId("current-org").filter({ hasText: "Grace" }).waitFor();
+		await benPage.goto(`${base}/prompts/${t.id}`);
+		const row = benPage.locator('[data-testid="label-row"][data-label="production"]');
+		await row.waitFor();
+		for (const id of ["label-move", "label-rollback", "label-delete", "label-version"]) {
+			expect(await row.getByTestId(id).isDisabled()).toBe(true);
+			expect(await row.getByTestId(id).getAttribute("title")).toContain("only admins and owners");
+		}
+		expect(await benPage.getByTestId("label-new-protected").isDisabled()).toBe(true);
+		// A member still publishes, and moves an unprotected label.
+		expect(await benPage.getByTestId("editor-publish").count()).toBe(1);
+		await benPage.getByTestId("label-new-name").fill("canary");
+		await benPage.getByTestId("label-add").click();
+		const canary = benPage.locator('[data-testid="label-row"][data-label="canary"]');
+		await canary.waitFor();
+		expect(await canary.getByTestId("label-move").getAttribute("title")).toBeNull();
+		expect(await benPage.getByTestId("prompt-delete").count()).toBe(0);
+		await benPage.context().close();
 	});
 
 	test("no uncaught errors or CSP violations on the way", () => {

@@ -19,8 +19,17 @@ export const emptyDraft = (): Draft => ({
 	model_settings: {}
 });
 
+// A variable is required unless it says otherwise or has a default (as the server reads a declaration).
+export const isRequired = (v: PromptVariable) => v.required ?? v.default === undefined;
+
 export const draftOf = (v: PromptVersion): Draft =>
-	JSON.parse(JSON.stringify({ messages: v.messages, variables: v.variables, model_settings: v.model_settings }));
+	JSON.parse(
+		JSON.stringify({
+			messages: v.messages,
+			variables: v.variables.map(d => ({ ...d, required: isRequired(d) })),
+			model_settings: v.model_settings
+		})
+	);
 
 // The draft as the API takes it: empty optional keys left out, model settings without blanks.
 export function cleanDraft(d: Draft): Draft {
@@ -28,8 +37,8 @@ export function cleanDraft(d: Draft): Draft {
 		Object.entries(d.model_settings).filter(([, v]) => v !== "" && v !== null && v !== undefined)
 	);
 	const variables = d.variables.map(v => {
-		const out: PromptVariable = { name: v.name.trim(), type: v.type };
-		if (v.required) out.required = true;
+		// Always said: left out, a variable without a default would count as required.
+		const out: PromptVariable = { name: v.name.trim(), type: v.type, required: !!v.required };
 		if (v.default !== undefined && v.default !== "") out.default = v.default;
 		if (v.maxLength && (v.type === "string" || v.type === "list")) out.maxLength = v.maxLength;
 		if (v.type === "enum") out.values = v.values ?? [];
