@@ -146,7 +146,7 @@ const withBrowser = describeWithBrowser();
 		await page.getByTestId("nav-prompts").click();
 		await page.getByTestId("page-title").filter({ hasText: "Prompts" }).waitFor();
 		await page.getByTestId("prompts-empty").waitFor();
-		await shots("1-empty");
+		await shots("0-empty");
 	});
 
 	test("creates a template with typed variables and a model from the gateway", async () => {
@@ -188,6 +188,7 @@ const withBrowser = describeWithBrowser();
 		await dialog.getByTestId("model-settings-temperature").fill("0.2");
 		await dialog.getByTestId("model-settings-temperature").blur();
 		expect(await dialog.getByTestId("prompt-label").inputValue()).toBe("production");
+		await shots("1-new-template");
 		await dialog.getByTestId("prompt-save").click();
 		await toast("Template created");
 		await page.getByTestId("prompt-title").filter({ hasText: LONG_NAME }).waitFor();
