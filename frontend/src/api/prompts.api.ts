@@ -1,6 +1,6 @@
 // prompts module: /api/prompts, in the organization chosen in the switcher. Types come from the generated
 // schema.d.ts (npm run api-types).
-import { crud, type Schema } from "@/lib/api";
+import { api, crud, request, type Page, type Schema } from "@/lib/api";
 
 export type PromptTemplate = Schema<"PromptTemplate">;
 export type PromptMessage = Schema<"PromptMessage">;
@@ -17,3 +17,45 @@ export type PromptTemplateInput = {
 };
 
 export const promptsApi = crud<PromptTemplate, PromptTemplateInput>("/prompts");
+
+// Templates, versions, labels, overrides, render and complete (the editor's pages).
+export type PromptTemplateDetail = Schema<"PromptTemplateDetail">;
+export type PromptVersion = Schema<"PromptVersion">;
+export type PromptLabel = Schema<"PromptLabel">;
+export type PromptLabelMove = Schema<"PromptLabelMove">;
+export type PromptLabelMoveResult = Schema<"PromptLabelMoveResult">;
+export type PromptDiff = Schema<"PromptDiff">;
+export type PromptRendered = Schema<"PromptRendered">;
+export type PromptCompleted = Schema<"PromptCompleted">;
+export type PromptExecution = Schema<"PromptExecution">;
+export type VariableType = PromptVariable["type"];
+export type VersionInput = Pick<PromptTemplateInput, "messages" | "variables" | "model_settings" | "note" | "label">;
+// Which version to render: a label's or a number.
+export type PromptRef = { name: string; label?: string; version?: number; variables?: Record<string, unknown> };
+
+const one = (id: string) => `/prompts/${encodeURIComponent(id)}`;
+
+export const promptTemplatesApi = {
+	list: (query: { search?: string; tag?: string } = {}) =>
+		api.get<Page<PromptTemplate>>("/prompts", { ...query, page: 1, pageSize: 100 }),
+	get: (id: string) => api.get<PromptTemplateDetail>(one(id)),
+	create: (body: PromptTemplateInput) => api.post<PromptTemplateDetail>("/prompts", body),
+	update: (id: string, body: { description?: string; tags?: string[] }) =>
+		api.patch<PromptTemplateDetail>(one(id), body),
+	remove: (id: string) => api.delete<PromptTemplate>(one(id)),
+	publish: (id: string, body: VersionInput) => api.post<PromptVersion>(`${one(id)}/versions`, body),
+	versions: (id: string) => api.get<PromptVersion[]>(`${one(id)}/versions`),
+	diff: (id: string, from: number, to: number) => api.get<PromptDiff>(`${one(id)}/diff`, { from, to }),
+	labels: (id: string) => api.get<PromptLabel[]>(`${one(id)}/labels`),
+	moveLabel: (id: string, label: string, body: { version: number; protected?: boolean }) =>
+		request<PromptLabelMoveResult>("PUT", `${one(id)}/labels/${encodeURIComponent(label)}`, { body }),
+	removeLabel: (id: string, label: string) =>
+		api.delete<PromptLabel>(`${one(id)}/labels/${encodeURIComponent(label)}`),
+	labelMoves: (id: string, label?: string) => api.get<PromptLabelMove[]>(`${one(id)}/label-moves`, { label }),
+	rollback: (id: string, body: { label: string; version?: number }) =>
+		api.post<PromptLabelMoveResult>(`${one(id)}/rollback`, body),
+	override: (id: string, body: VersionInput = {}) => api.post<PromptTemplateDetail>(`${one(id)}/override`, body),
+	render: (ref: PromptRef) => api.post<PromptRendered>("/prompts/render", ref),
+	complete: (ref: PromptRef & { model?: string }) => api.post<PromptCompleted>("/prompts/complete", ref),
+	execution: (id: string) => api.get<PromptExecution>(`/prompts/executions/${encodeURIComponent(id)}`)
+};

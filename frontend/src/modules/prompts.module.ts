@@ -1,16 +1,19 @@
-// prompts: the organization's prompt templates.
+// prompts: the organization's prompt templates: versions that never change, labels that point at them, the shared
+// templates every organization sees (and overrides), with a live preview and a "Try it" against the AI gateway.
 import type { AppModule } from "./types";
 
 export const promptsModule: AppModule = {
 	name: "prompts",
-	order: 100,
+	// After the AI section, whose models the templates use.
+	order: 35,
 	routes: [
 		{
-			path: "prompts",
+			// The list and, with an id, one template's editor.
+			path: "prompts/:id?",
 			name: "prompts",
 			component: () => import("@/pages/prompts/PromptsPage.vue"),
 			meta: { title: "Prompts", permission: "prompts:read" }
 		}
 	],
-	nav: [{ route: "prompts", label: "Prompts", icon: "code", permission: "prompts:read" }]
+	nav: [{ route: "prompts", label: "Prompts", icon: "code", section: "AI", permission: "prompts:read" }]
 };

@@ -30,6 +30,7 @@ export const icons = {
 	arrow: ["M5 12h14", "m13 5 7 7-7 7"],
 	plug: ["M9 2v6", "M15 2v6", "M6 8h12v4a6 6 0 0 1-12 0z", "M12 18v4"],
 	code: ["m8 6-6 6 6 6", "m16 6 6 6-6 6"],
+	lock: ["M5 11h14v10H5z", "M8 11V7a4 4 0 0 1 8 0v4"],
 	compare: ["M12 3v18", "M4 7h5", "M4 12h5", "M15 7h5", "M15 12h5", "M15 17h5"]
 } satisfies Record<string, string[]>;
 
