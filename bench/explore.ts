@@ -37,7 +37,7 @@ async function main() {
 	if (!variants.length) variants.push({ label: "base", env: {} });
 	const repeat = Number(process.env.X_REPEAT ?? 2);
 	const defaultCaller = process.env.X_CALLER ?? "platform";
-	const defaultAction = process.env.X_ACTION ?? "teams.get";
+	const defaultAction = process.env.X_ACTION ?? "auth-teams.get";
 	const rate = process.env.X_RATE ? Number(process.env.X_RATE) : undefined;
 	const db = await createTestDatabase("cide_bench_x", PG_ADMIN);
 	const dbUrl = db.url;
@@ -93,7 +93,7 @@ async function main() {
 									});
 					await b.start();
 					const isEcho = action.startsWith("echo.");
-					await b.waitForServices(isEcho ? ["echo"] : ["auth", "teams"], 20_000);
+					await b.waitForServices(isEcho ? ["echo"] : ["auth", "auth-teams"], 20_000);
 					const f = isEcho ? undefined : await prepareFixture(b);
 					const bb = b;
 					const call =
@@ -101,7 +101,7 @@ async function main() {
 							? () => bb.call("health.live", {}, { nodeID: `auth-${ns}` })
 							: isEcho
 								? () => bb.call(action, { id: "0d1c2b3a-0000-4000-8000-000000000000" })
-								: () => bb.call("teams.get", { id: f!.teamId }, { meta: { auth: f!.auth } });
+								: () => bb.call("auth-teams.get", { id: f!.teamId }, { meta: { auth: f!.auth } });
 					const s = await runLoadWithCpu(
 						call,
 						{ caller: "self", node: node.pid, rabbitmq: RABBITMQ, postgres: POSTGRES },

@@ -107,7 +107,7 @@ async function main() {
 				if (platform) {
 					const f = await prepareFixture(broker);
 					t = await measure(
-						() => broker.call("teams.get", { id: f.teamId }, { meta: { auth: f.auth } }),
+						() => broker.call("auth-teams.get", { id: f.teamId }, { meta: { auth: f.auth } }),
 						N / 2
 					);
 				}

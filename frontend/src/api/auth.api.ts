@@ -6,7 +6,7 @@ export type User = Schema<"User">;
 export type RegisterResult = Answer<"auth.register">;
 export type LoginResult = Answer<"auth.login">;
 export type Invitation = Schema<"Invitation">;
-export type NewInvitation = Answer<"invitations.create">;
+export type NewInvitation = Answer<"auth-invitations.create">;
 export type InvitationPreview = Schema<"InvitationPreview">;
 
 export const authApi = {
@@ -31,5 +31,5 @@ export const invitationsApi = {
 	revoke: (id: string) => api.delete<Invitation>(`/auth/invitations/${encodeURIComponent(id)}`),
 	preview: (token: string) => request<InvitationPreview>("GET", tokenPath(token), { auth: false }),
 	accept: (token: string) =>
-		api.post<Answer<"invitations.accept">>("/auth/invitations/accept", { token }, { organization: false })
+		api.post<Answer<"auth-invitations.accept">>("/auth/invitations/accept", { token }, { organization: false })
 };

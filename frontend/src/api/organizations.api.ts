@@ -5,7 +5,7 @@ import type { Role } from "@/lib/permissions";
 
 // An organization of the caller's, with their role and what it holds there (derived by the server from the
 // modules' manifests).
-export type Organization = Answer<"organizations.list">[number];
+export type Organization = Answer<"auth-organizations.list">[number];
 
 export type Member = Schema<"Member">;
 
@@ -38,7 +38,7 @@ export const organizationsApi = {
 
 	members: (id: string) => api.get<Member[]>(`${org(id)}/members`),
 	addMember: (id: string, email: string, role: Role) =>
-		api.post<Answer<"organizations.addMember">>(`${org(id)}/members`, { email, role }),
+		api.post<Answer<"auth-organizations.addMember">>(`${org(id)}/members`, { email, role }),
 	updateMember: (id: string, userId: string, role: Role) =>
 		api.patch<{ userId: string; role: Role }>(`${org(id)}/members/${userId}`, { role }),
 	removeMember: (id: string, userId: string) =>

@@ -135,9 +135,9 @@ export const useOrganizationsStore = defineStore("organizations", () => {
 	}
 
 	// Another member's change: what is shown is read again, what was never opened stays unloaded.
-	useLive("members", () => members.value && loadMembers());
-	useLive("api-keys", () => apiKeys.value && loadApiKeys());
-	useLive("teams", async notices => {
+	useLive("auth-members", () => members.value && loadMembers());
+	useLive("auth-api-keys", () => apiKeys.value && loadApiKeys());
+	useLive("auth-teams", async notices => {
 		if (teams.value) await loadTeams();
 		for (const n of notices) {
 			if (n.action === "removed") delete teamMembers.value[n.id];
