@@ -1,4 +1,4 @@
-// Diagnosis for the cross-process path: the same teams.get load against node variants (broker options changed by
+// Diagnosis for the cross-process path: the same auth-teams.get load against node variants (broker options changed by
 // env, see bench/variant-node.ts), with CPU time per request of every process involved (caller, node, RabbitMQ,
 // PostgreSQL) and how busy the whole machine was. Not part of `npm run bench`.
 //
@@ -6,7 +6,7 @@
 //
 // Each argument is label=<JSON env for the node>. X_CALLER=platform|bare|bare+enc (default platform; platform nodes
 // only understand encrypted packets, so a bare caller needs bare+enc), X_REPEAT (default 2,
-// variants interleaved), X_ACTION=teams.get|health.live, X_CALLER_ENV=<JSON env for the platform caller's config>.
+// variants interleaved), X_ACTION=auth-teams.get|health.live, X_CALLER_ENV=<JSON env for the platform caller's config>.
 import crypto from "crypto";
 import path from "path";
 import os from "os";

@@ -1,4 +1,4 @@
-// In-process profile target: platform teams.get on PostgreSQL in a loop (50 concurrent), CPU µs per call.
+// In-process profile target: platform auth-teams.get on PostgreSQL in a loop (50 concurrent), CPU µs per call.
 // node --cpu-prof --import tsx bench/micro-teams.ts   (not part of `npm run bench`)
 import path from "path";
 import os from "os";
