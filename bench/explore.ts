@@ -1,4 +1,4 @@
-// Diagnosis for the cross-process path: the same teams.get load against node variants (broker options changed by
+// Diagnosis for the cross-process path: the same auth-teams.get load against node variants (broker options changed by
 // env, see bench/variant-node.ts), with CPU time per request of every process involved (caller, node, RabbitMQ,
 // PostgreSQL) and how busy the whole machine was. Not part of `npm run bench`.
 //
@@ -6,7 +6,7 @@
 //
 // Each argument is label=<JSON env for the node>. X_CALLER=platform|bare|bare+enc (default platform; platform nodes
 // only understand encrypted packets, so a bare caller needs bare+enc), X_REPEAT (default 2,
-// variants interleaved), X_ACTION=teams.get|health.live, X_CALLER_ENV=<JSON env for the platform caller's config>.
+// variants interleaved), X_ACTION=auth-teams.get|health.live, X_CALLER_ENV=<JSON env for the platform caller's config>.
 import crypto from "crypto";
 import path from "path";
 import os from "os";
@@ -37,7 +37,7 @@ async function main() {
 	if (!variants.length) variants.push({ label: "base", env: {} });
 	const repeat = Number(process.env.X_REPEAT ?? 2);
 	const defaultCaller = process.env.X_CALLER ?? "platform";
-	const defaultAction = process.env.X_ACTION ?? "teams.get";
+	const defaultAction = process.env.X_ACTION ?? "auth-teams.get";
 	const rate = process.env.X_RATE ? Number(process.env.X_RATE) : undefined;
 	const db = await createTestDatabase("cide_bench_x", PG_ADMIN);
 	const dbUrl = db.url;
@@ -93,7 +93,7 @@ async function main() {
 									});
 					await b.start();
 					const isEcho = action.startsWith("echo.");
-					await b.waitForServices(isEcho ? ["echo"] : ["auth", "teams"], 20_000);
+					await b.waitForServices(isEcho ? ["echo"] : ["auth", "auth-teams"], 20_000);
 					const f = isEcho ? undefined : await prepareFixture(b);
 					const bb = b;
 					const call =
@@ -101,7 +101,7 @@ async function main() {
 							? () => bb.call("health.live", {}, { nodeID: `auth-${ns}` })
 							: isEcho
 								? () => bb.call(action, { id: "0d1c2b3a-0000-4000-8000-000000000000" })
-								: () => bb.call("teams.get", { id: f!.teamId }, { meta: { auth: f!.auth } });
+								: () => bb.call("auth-teams.get", { id: f!.teamId }, { meta: { auth: f!.auth } });
 					const s = await runLoadWithCpu(
 						call,
 						{ caller: "self", node: node.pid, rabbitmq: RABBITMQ, postgres: POSTGRES },

@@ -1,4 +1,4 @@
-// In-process profile target: platform teams.get on PostgreSQL in a loop (50 concurrent), CPU µs per call.
+// In-process profile target: platform auth-teams.get on PostgreSQL in a loop (50 concurrent), CPU µs per call.
 // node --cpu-prof --import tsx bench/micro-teams.ts   (not part of `npm run bench`)
 import path from "path";
 import os from "os";
@@ -36,7 +36,7 @@ async function main() {
 			let i = 0;
 			await Promise.all(
 				Array.from({ length: 50 }, async () => {
-					while (i++ < N) await broker.call("teams.get", { id: f.teamId }, { meta: { auth: f.auth } });
+					while (i++ < N) await broker.call("auth-teams.get", { id: f.teamId }, { meta: { auth: f.auth } });
 				})
 			);
 		};
@@ -44,7 +44,7 @@ async function main() {
 		const c0 = process.cpuUsage();
 		await run();
 		const c = process.cpuUsage(c0);
-		console.log(`teams.get in-process: ${((c.user + c.system) / N).toFixed(1)} µs CPU/call`);
+		console.log(`auth-teams.get in-process: ${((c.user + c.system) / N).toFixed(1)} µs CPU/call`);
 		await broker.stop();
 		await releaseDb();
 	} finally {

@@ -1,5 +1,5 @@
 // In-process cost of the broker options themselves: CPU µs per local call (process.cpuUsage, so other load on the
-// machine matters less than for throughput), for a trivial action and for teams.get on PostgreSQL, under broker
+// machine matters less than for throughput), for a trivial action and for auth-teams.get on PostgreSQL, under broker
 // option variants. Not part of `npm run bench`.  node --import tsx bench/micro.ts
 import crypto from "crypto";
 import path from "path";
@@ -107,12 +107,12 @@ async function main() {
 				if (platform) {
 					const f = await prepareFixture(broker);
 					t = await measure(
-						() => broker.call("teams.get", { id: f.teamId }, { meta: { auth: f.auth } }),
+						() => broker.call("auth-teams.get", { id: f.teamId }, { meta: { auth: f.auth } }),
 						N / 2
 					);
 				}
 				console.log(
-					`${round} ${name.padEnd(34)} echo ${String(e.cpuUs).padStart(6)} µs/call (${e.rps}/s)   teams.get ${String(t.cpuUs).padStart(6)} µs/call (${t.rps}/s)`
+					`${round} ${name.padEnd(34)} echo ${String(e.cpuUs).padStart(6)} µs/call (${e.rps}/s)   auth-teams.get ${String(t.cpuUs).padStart(6)} µs/call (${t.rps}/s)`
 				);
 				await broker.stop();
 			}

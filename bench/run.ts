@@ -1,4 +1,4 @@
-// `npm run bench`: throughput and latency of one DB-backed read (`teams.get` on a real row, as a registered user)
+// `npm run bench`: throughput and latency of one DB-backed read (`auth-teams.get` on a real row, as a registered user)
 // embedded, across processes over RabbitMQ (uncached and Redis-cached), against a bare Moleculer pair on the same
 // RabbitMQ with the same transporter settings. Prints a table and writes bench/results/latest.json.
 //
@@ -155,7 +155,7 @@ async function remote(id: string, label: string, dbUrl: string, cacher: string):
 		await node.waitFor(/Coder IDE node .* up/, 60_000);
 		resetPeakRss("self");
 		broker = await platformCaller(namespace);
-		await broker.waitForServices(["auth", "teams"], 20_000);
+		await broker.waitForServices(["auth", "auth-teams"], 20_000);
 		const fixture = await prepareFixture(broker);
 		const before = await teamReads(dbUrl);
 		const stats = await runLoadWithCpu(readTeam(broker, fixture), {
@@ -288,7 +288,7 @@ async function main() {
 	const m = machine();
 	console.log(`Coder IDE bench: ${m.nproc} × ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}`);
 	console.log(
-		`teams.get, ${DEFAULT_LOAD.concurrency} concurrent callers, ${DEFAULT_LOAD.warmupMs} ms warm-up + ${DEFAULT_LOAD.durationMs} ms measured per scenario`
+		`auth-teams.get, ${DEFAULT_LOAD.concurrency} concurrent callers, ${DEFAULT_LOAD.warmupMs} ms warm-up + ${DEFAULT_LOAD.durationMs} ms measured per scenario`
 	);
 	console.log(
 		"platform scenarios run as deployed (TRANSIT_KEY encryption, metrics, LOG_LEVEL=info); the bare pair is plain Moleculer\n"
@@ -335,7 +335,7 @@ async function main() {
 	const out = {
 		generatedAt: new Date().toISOString(),
 		machine: m,
-		action: "teams.get (DbMixin, tenant-scoped) on one real row, meta.auth of a registered owner",
+		action: "auth-teams.get (DbMixin, tenant-scoped) on one real row, meta.auth of a registered owner",
 		load: DEFAULT_LOAD,
 		transporter: {
 			type: "AMQP",

@@ -22,15 +22,15 @@ export async function prepareFixture(broker: ServiceBroker): Promise<Fixture> {
 	});
 	const auth = await broker.call("auth.resolve", { token: reg.accessToken, organizationId: reg.organization.id });
 	const team: any = await broker.call(
-		"teams.create",
+		"auth-teams.create",
 		{ name: `Bench team ${tag}`, description: "benchmark fixture" },
 		{ meta: { auth } }
 	);
 	// One read to prove the call works before timing it.
-	const got: any = await broker.call("teams.get", { id: team.id }, { meta: { auth } });
-	if (got?.id !== team.id) throw new Error(`teams.get returned ${JSON.stringify(got)}`);
+	const got: any = await broker.call("auth-teams.get", { id: team.id }, { meta: { auth } });
+	if (got?.id !== team.id) throw new Error(`auth-teams.get returned ${JSON.stringify(got)}`);
 	return { auth, teamId: team.id };
 }
 
 export const readTeam = (broker: ServiceBroker, f: Fixture) => () =>
-	broker.call("teams.get", { id: f.teamId }, { meta: { auth: f.auth } });
+	broker.call("auth-teams.get", { id: f.teamId }, { meta: { auth: f.auth } });

@@ -10,7 +10,7 @@ export type ChangeAction = "created" | "updated" | "removed";
 
 export interface ChangeNotice {
 	organizationId: string;
-	// The service whose list changed ("teams", "secrets", "ai-providers"): what a page subscribes to.
+	// The service whose list changed ("auth-teams", "secrets", "ai-providers"): what a page subscribes to.
 	entity: string;
 	// The word a person uses for one of them ("team", "secret", "provider"), for the toast.
 	noun: string;

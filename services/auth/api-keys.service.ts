@@ -16,7 +16,7 @@ import { announceChange } from "../../lib/live";
 // Keys are seen by their owner and by managers: only they hear of a change.
 function announceKey(broker: ServiceBroker, ctx: Context, key: Record<string, any>, action: "created" | "removed") {
 	announceChange(broker, ctx, {
-		entity: "api-keys",
+		entity: "auth-api-keys",
 		noun: "API key",
 		id: String(key.id),
 		action,
@@ -38,7 +38,7 @@ const LINEAGE = `WITH RECURSIVE lineage AS (
 	UNION SELECT k.id FROM api_keys k JOIN lineage l ON k.parent_id = l.id WHERE k.organization_id = $org)`;
 
 const ApiKeysService: ServiceSchema = {
-	name: "api-keys",
+	name: "auth-api-keys",
 	mixins: [
 		DbMixin({
 			table: "api_keys",

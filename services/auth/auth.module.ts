@@ -4,6 +4,9 @@ import { defineModule } from "../../lib/module";
 export default defineModule({
 	name: "auth",
 	description: "Users and sessions, organizations and members, teams, API keys; resolves credentials for the gateway",
+	// Its own tables (auth_invitations, auth_password_resets). users, organizations, teams, api_keys and the other
+	// identity tables are the platform's (migrations/platform), shared by every module.
+	tablePrefix: "auth_",
 	publishes: [],
 	consumes: [],
 	permissions: {

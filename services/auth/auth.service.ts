@@ -286,7 +286,7 @@ const AuthService: ServiceSchema = {
 				`DELETE FROM refresh_tokens WHERE family_id IN
 				 (SELECT family_id FROM refresh_tokens GROUP BY family_id HAVING max(expires_at) < now() - interval '1 day')`
 			);
-			await (await getDb()).query("DELETE FROM password_resets WHERE expires_at < now() - interval '1 day'");
+			await (await getDb()).query("DELETE FROM auth_password_resets WHERE expires_at < now() - interval '1 day'");
 		},
 
 		// A session is a refresh-token family; the access token names it so logout can end it at once.

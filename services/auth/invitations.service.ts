@@ -19,7 +19,7 @@ const COLUMNS = `i.id, i.organization_id, i.email, i.role, i.created_by, u.name 
 // A pending invitation by its token, locked when `lock`: unknown, revoked or used → 404; expired → 410.
 async function pending(q: Queryable, raw: string, lock = false) {
 	const { rows } = await q.query(
-		`SELECT i.*, o.name AS organization_name, u.name AS invited_by FROM invitations i
+		`SELECT i.*, o.name AS organization_name, u.name AS invited_by FROM auth_invitations i
 		 JOIN organizations o ON o.id = i.organization_id LEFT JOIN users u ON u.id = i.created_by
 		 WHERE i.token_hash = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL${lock ? " FOR UPDATE OF i" : ""}`,
 		[digest(raw)]
@@ -31,7 +31,7 @@ async function pending(q: Queryable, raw: string, lock = false) {
 }
 
 const InvitationsService: ServiceSchema = {
-	name: "invitations",
+	name: "auth-invitations",
 	settings: { rest: "/auth/invitations" },
 
 	actions: {
@@ -62,12 +62,12 @@ const InvitationsService: ServiceSchema = {
 					if (member) throw conflict("this person is already a member", "email");
 					// Inviting again replaces the pending invitation (and its link).
 					await tx.query(
-						`UPDATE invitations SET revoked_at = now()
+						`UPDATE auth_invitations SET revoked_at = now()
 						 WHERE organization_id = $org AND email = $1 AND accepted_at IS NULL AND revoked_at IS NULL`,
 						[email]
 					);
 					return tx.one(
-						`INSERT INTO invitations (organization_id, email, role, token_hash, created_by, expires_at)
+						`INSERT INTO auth_invitations (organization_id, email, role, token_hash, created_by, expires_at)
 						 VALUES ($org, $1, $2, $3, $4, now() + $5 * interval '1 day') RETURNING *`,
 						[email, ctx.params.role, digest(raw), auth.userId, ctx.params.expiresInDays]
 					);
@@ -91,7 +91,7 @@ const InvitationsService: ServiceSchema = {
 			permission: "auth:members-read",
 			async handler(ctx: Context) {
 				return tenantSql(ctx).rows(
-					`SELECT ${COLUMNS} FROM invitations i LEFT JOIN users u ON u.id = i.created_by
+					`SELECT ${COLUMNS} FROM auth_invitations i LEFT JOIN users u ON u.id = i.created_by
 					 WHERE i.organization_id = $org AND i.accepted_at IS NULL AND i.revoked_at IS NULL
 					 ORDER BY i.created_at DESC`
 				);
@@ -107,12 +107,12 @@ const InvitationsService: ServiceSchema = {
 				const t = tenantSql(ctx);
 				const row = await t.byId(
 					"invitation",
-					`UPDATE invitations SET revoked_at = now()
+					`UPDATE auth_invitations SET revoked_at = now()
 					 WHERE id = $1 AND organization_id = $org AND accepted_at IS NULL AND revoked_at IS NULL RETURNING id`,
 					ctx.params.id
 				);
 				return t.one(
-					`SELECT ${COLUMNS} FROM invitations i LEFT JOIN users u ON u.id = i.created_by WHERE i.id = $1
+					`SELECT ${COLUMNS} FROM auth_invitations i LEFT JOIN users u ON u.id = i.created_by WHERE i.id = $1
 					 AND i.organization_id = $org`,
 					[row.id]
 				);
@@ -156,7 +156,7 @@ const InvitationsService: ServiceSchema = {
 						 ON CONFLICT DO NOTHING`,
 						[inv.organization_id, auth.userId, inv.role]
 					);
-					await tx.query("UPDATE invitations SET accepted_at = now(), accepted_by = $2 WHERE id = $1", [
+					await tx.query("UPDATE auth_invitations SET accepted_at = now(), accepted_by = $2 WHERE id = $1", [
 						inv.id,
 						auth.userId
 					]);

@@ -20,7 +20,7 @@ function announceMember(
 	action: ChangeAction
 ) {
 	announceChange(ctx.broker, ctx, {
-		entity: "members",
+		entity: "auth-members",
 		noun: "member",
 		id: user.id,
 		action,
@@ -63,7 +63,7 @@ interface OrganizationsThis extends Service {
 }
 
 const OrganizationsService: ServiceSchema = {
-	name: "organizations",
+	name: "auth-organizations",
 	settings: { rest: "/auth/organizations" },
 
 	actions: {

@@ -64,7 +64,7 @@ export const PasswordActions: Partial<ServiceSchema> = {
 				if (!user) throw notFound("user with this email", "email");
 				const token = randomToken();
 				const { rows } = await db.query(
-					`INSERT INTO password_resets (user_id, token_hash, expires_at)
+					`INSERT INTO auth_password_resets (user_id, token_hash, expires_at)
 					 VALUES ($1, $2, now() + $3 * interval '1 minute') RETURNING expires_at`,
 					[user.id, digest(token), RESET_TTL_MINUTES]
 				);
@@ -82,14 +82,14 @@ export const PasswordActions: Partial<ServiceSchema> = {
 				const announce = await db.transaction(async tx => {
 					const reset = (
 						await tx.query(
-							"SELECT * FROM password_resets WHERE token_hash = $1 AND used_at IS NULL FOR UPDATE",
+							"SELECT * FROM auth_password_resets WHERE token_hash = $1 AND used_at IS NULL FOR UPDATE",
 							[digest(ctx.params.token)]
 						)
 					).rows[0];
 					if (!reset) throw notFound("reset link (it may have been used already)", "token");
 					if (new Date(reset.expires_at) <= new Date())
 						throw gone("this reset link has expired; ask for a new one");
-					await tx.query("UPDATE password_resets SET used_at = now() WHERE id = $1", [reset.id]);
+					await tx.query("UPDATE auth_password_resets SET used_at = now() WHERE id = $1", [reset.id]);
 					return setPassword(this, tx, reset.user_id, ctx.params.password);
 				});
 				announce();

@@ -10,7 +10,7 @@ import { announceChange } from "../../lib/live";
 // A team's members changed: pages showing the team read it again.
 function announceTeam(broker: ServiceBroker, ctx: Context, team: Record<string, unknown>) {
 	announceChange(broker, ctx, {
-		entity: "teams",
+		entity: "auth-teams",
 		noun: "team",
 		id: String(team.id),
 		action: "updated",
@@ -20,7 +20,7 @@ function announceTeam(broker: ServiceBroker, ctx: Context, team: Record<string, 
 }
 
 const TeamsService: ServiceSchema = {
-	name: "teams",
+	name: "auth-teams",
 	mixins: [
 		DbMixin({
 			table: "teams",

@@ -142,9 +142,11 @@ const GrantActions: Partial<ServiceSchema> = {
 
 	methods: {
 		async assertGrantee(ctx: Context, type: string, granteeId: string) {
-			if (type === "team") await ctx.call("teams.get", { id: granteeId });
+			if (type === "team") await ctx.call("auth-teams.get", { id: granteeId });
 			else {
-				const members: any[] = await ctx.call("organizations.members", { id: tenantSql(ctx).organizationId });
+				const members: any[] = await ctx.call("auth-organizations.members", {
+					id: tenantSql(ctx).organizationId
+				});
 				if (!members.some(m => m.userId === granteeId)) throw notFound("organization member");
 			}
 		},
@@ -170,7 +172,7 @@ const GrantActions: Partial<ServiceSchema> = {
 		async grantees(ctx: Context, auth: AuthInfo): Promise<[string, string][] | null> {
 			if (auth.kind === "service") return [["service", auth.service!]];
 			if (grants(auth.role, "secrets:manage")) return null;
-			const teams: string[] = await ctx.call("teams.memberships", {
+			const teams: string[] = await ctx.call("auth-teams.memberships", {
 				userId: auth.userId,
 				organizationId: auth.organizationId
 			});

@@ -54,7 +54,7 @@ const SecretsService: ServiceSchema = {
 		TransferActions,
 		EnvironmentActions
 	],
-	dependencies: ["teams"],
+	dependencies: ["auth-teams"],
 	settings: { rest: "/secrets" },
 
 	actions: {

@@ -86,7 +86,7 @@ describeWith(["postgres", "rabbitmq"])("credentials at the gateway (REST)", () =
 		const a = await node(nodeIds[0], [...AUTH, "services/gateway/gateway.service.ts"]);
 		const b = await node(nodeIds[1], ["services/auth/teams.service.ts", "services/secrets/secrets.service.ts"]);
 		await Promise.all([a.start(), b.start()]);
-		await a.waitForServices(["secrets", "teams", "auth"], 20_000);
+		await a.waitForServices(["secrets", "auth-teams", "auth"], 20_000);
 		// The gateway routes node B's services once it has seen them (moleculer-web regenerates its aliases).
 		const deadline = Date.now() + 20_000;
 		const routed = async () =>

@@ -163,8 +163,8 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 			authA = await resolve(ownerA.accessToken, ownerA.organization.id);
 			ownerB = await register("owner-b@example.com");
 			authB = await resolve(ownerB.accessToken, ownerB.organization.id);
-			teamB = await broker.call("teams.create", { name: "Platform", description: "B's team" }, as(authB));
-			keyB = await broker.call("api-keys.create", { name: "ci" }, as(authB));
+			teamB = await broker.call("auth-teams.create", { name: "Platform", description: "B's team" }, as(authB));
+			keyB = await broker.call("auth-api-keys.create", { name: "ci" }, as(authB));
 		});
 
 		test("a user cannot act in an organization they do not belong to", async () => {
@@ -173,40 +173,42 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 
 		test("a member of org A gets 404 for every org-B id it tries", async () => {
 			const attempts: [string, any][] = [
-				["teams.get", { id: teamB.id }],
-				["teams.update", { id: teamB.id, name: "pwned" }],
-				["teams.remove", { id: teamB.id }],
-				["teams.members", { id: teamB.id }],
-				["teams.addMember", { id: teamB.id, userId: ownerA.user.id }],
-				["api-keys.revoke", { id: keyB.id }],
-				["organizations.get", { id: ownerB.organization.id }],
-				["organizations.update", { id: ownerB.organization.id, name: "pwned" }],
-				["organizations.members", { id: ownerB.organization.id }],
-				["organizations.addMember", { id: ownerB.organization.id, email: "owner-a@example.com" }],
-				["organizations.removeMember", { id: ownerB.organization.id, userId: ownerB.user.id }]
+				["auth-teams.get", { id: teamB.id }],
+				["auth-teams.update", { id: teamB.id, name: "pwned" }],
+				["auth-teams.remove", { id: teamB.id }],
+				["auth-teams.members", { id: teamB.id }],
+				["auth-teams.addMember", { id: teamB.id, userId: ownerA.user.id }],
+				["auth-api-keys.revoke", { id: keyB.id }],
+				["auth-organizations.get", { id: ownerB.organization.id }],
+				["auth-organizations.update", { id: ownerB.organization.id, name: "pwned" }],
+				["auth-organizations.members", { id: ownerB.organization.id }],
+				["auth-organizations.addMember", { id: ownerB.organization.id, email: "owner-a@example.com" }],
+				["auth-organizations.removeMember", { id: ownerB.organization.id, userId: ownerB.user.id }]
 			];
 			for (const [action, params] of attempts) {
 				const err: any = await broker.call(action, params, as(authA)).catch(e => e);
 				expect([action, err.code]).toEqual([action, 404]);
 			}
-			const listA: any = await broker.call("teams.list", {}, as(authA));
+			const listA: any = await broker.call("auth-teams.list", {}, as(authA));
 			expect(listA.rows).toEqual([]);
 			const found: any = await broker.call(
-				"teams.find",
+				"auth-teams.find",
 				{ query: { organization_id: ownerB.organization.id } },
 				as(authA)
 			);
 			expect(found).toEqual([]);
 			// B's team is untouched.
-			expect(await broker.call("teams.get", { id: teamB.id }, as(authB))).toMatchObject({ name: "Platform" });
+			expect(await broker.call("auth-teams.get", { id: teamB.id }, as(authB))).toMatchObject({
+				name: "Platform"
+			});
 		});
 
 		test("a client cannot move a row to another organization", async () => {
 			await expect(
-				broker.call("teams.create", { name: "x", organization_id: ownerB.organization.id }, as(authA))
+				broker.call("auth-teams.create", { name: "x", organization_id: ownerB.organization.id }, as(authA))
 			).rejects.toMatchObject({ code: 422 });
 			await expect(
-				broker.call("teams.update", { id: teamB.id, organization_id: ownerA.organization.id }, as(authB))
+				broker.call("auth-teams.update", { id: teamB.id, organization_id: ownerA.organization.id }, as(authB))
 			).rejects.toMatchObject({ code: 422 });
 		});
 
@@ -214,12 +216,12 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 			const viewer = await register("viewer@example.com");
 			const admin = await register("admin@example.com");
 			await broker.call(
-				"organizations.addMember",
+				"auth-organizations.addMember",
 				{ id: ownerB.organization.id, email: "viewer@example.com", role: "viewer" },
 				as(authB)
 			);
 			await broker.call(
-				"organizations.addMember",
+				"auth-organizations.addMember",
 				{ id: ownerB.organization.id, email: "admin@example.com", role: "admin" },
 				as(authB)
 			);
@@ -227,27 +229,29 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 			const authAdmin = await resolve(admin.accessToken, ownerB.organization.id);
 			expect(authViewer.role).toBe("viewer");
 
-			expect(await broker.call("teams.get", { id: teamB.id }, as(authViewer))).toMatchObject({ id: teamB.id });
-			await expect(broker.call("teams.create", { name: "nope" }, as(authViewer))).rejects.toMatchObject({
+			expect(await broker.call("auth-teams.get", { id: teamB.id }, as(authViewer))).toMatchObject({
+				id: teamB.id
+			});
+			await expect(broker.call("auth-teams.create", { name: "nope" }, as(authViewer))).rejects.toMatchObject({
 				code: 403
 			});
-			await expect(broker.call("api-keys.create", { name: "nope" }, as(authViewer))).rejects.toMatchObject({
+			await expect(broker.call("auth-api-keys.create", { name: "nope" }, as(authViewer))).rejects.toMatchObject({
 				code: 403
 			});
 			await expect(
-				broker.call("organizations.update", { id: ownerB.organization.id, name: "x" }, as(authViewer))
+				broker.call("auth-organizations.update", { id: ownerB.organization.id, name: "x" }, as(authViewer))
 			).rejects.toMatchObject({ code: 403 });
 
 			await expect(
 				broker.call(
-					"organizations.updateMember",
+					"auth-organizations.updateMember",
 					{ id: ownerB.organization.id, userId: viewer.user.id, role: "owner" },
 					as(authAdmin)
 				)
 			).rejects.toMatchObject({ code: 403 });
 			expect(
 				await broker.call(
-					"organizations.updateMember",
+					"auth-organizations.updateMember",
 					{ id: ownerB.organization.id, userId: viewer.user.id, role: "member" },
 					as(authAdmin)
 				)
@@ -255,7 +259,7 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 			// The last owner cannot be demoted or removed.
 			await expect(
 				broker.call(
-					"organizations.updateMember",
+					"auth-organizations.updateMember",
 					{ id: ownerB.organization.id, userId: ownerB.user.id, role: "admin" },
 					as(authB)
 				)
@@ -265,27 +269,39 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 		test("teams: CRUD, members must belong to the organization", async () => {
 			const member = await register("member@example.com");
 			await broker.call(
-				"organizations.addMember",
+				"auth-organizations.addMember",
 				{ id: ownerB.organization.id, email: "member@example.com" },
 				as(authB)
 			);
-			await broker.call("teams.addMember", { id: teamB.id, userId: member.user.id, role: "lead" }, as(authB));
+			await broker.call(
+				"auth-teams.addMember",
+				{ id: teamB.id, userId: member.user.id, role: "lead" },
+				as(authB)
+			);
 			await expect(
-				broker.call("teams.addMember", { id: teamB.id, userId: ownerA.user.id }, as(authB))
+				broker.call("auth-teams.addMember", { id: teamB.id, userId: ownerA.user.id }, as(authB))
 			).rejects.toMatchObject({ code: 404 });
-			const members: any = await broker.call("teams.members", { id: teamB.id }, as(authB));
+			const members: any = await broker.call("auth-teams.members", { id: teamB.id }, as(authB));
 			expect(members).toEqual([expect.objectContaining({ userId: member.user.id, role: "lead" })]);
-			const updated: any = await broker.call("teams.update", { id: teamB.id, description: "renamed" }, as(authB));
+			const updated: any = await broker.call(
+				"auth-teams.update",
+				{ id: teamB.id, description: "renamed" },
+				as(authB)
+			);
 			expect(updated.description).toBe("renamed");
-			await expect(broker.call("teams.create", { name: "Platform" }, as(authB))).rejects.toMatchObject({
+			await expect(broker.call("auth-teams.create", { name: "Platform" }, as(authB))).rejects.toMatchObject({
 				code: 409
 			});
 		});
 
 		test("API keys: shown once, stored hashed, resolve to the owner's role, revocable", async () => {
-			const created: any = await broker.call("api-keys.create", { name: "laptop", role: "viewer" }, as(authA));
+			const created: any = await broker.call(
+				"auth-api-keys.create",
+				{ name: "laptop", role: "viewer" },
+				as(authA)
+			);
 			expect(created.key).toMatch(/^cide_/);
-			const listed: any[] = await broker.call("api-keys.list", {}, as(authA));
+			const listed: any[] = await broker.call("auth-api-keys.list", {}, as(authA));
 			expect(listed.find(k => k.id === created.id)).toBeDefined();
 			expect(JSON.stringify(listed)).not.toContain(created.key);
 			const viaKey = await broker.call<any, any>("auth.resolve", { apiKey: created.key });
@@ -295,12 +311,12 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 				role: "viewer",
 				apiKeyId: created.id
 			});
-			await broker.call("api-keys.revoke", { id: created.id }, as(authA));
+			await broker.call("auth-api-keys.revoke", { id: created.id }, as(authA));
 			await expect(broker.call("auth.resolve", { apiKey: created.key })).rejects.toMatchObject({ code: 401 });
 		});
 
 		test("an API key's binding holds for every action, whatever organization a call names", async () => {
-			const created: any = await broker.call("api-keys.create", { name: "bound" }, as(authA));
+			const created: any = await broker.call("auth-api-keys.create", { name: "bound" }, as(authA));
 			const viaKey = await broker.call<any, any>("auth.resolve", { apiKey: created.key });
 			expect(viaKey).toMatchObject({
 				kind: "apiKey",
@@ -311,29 +327,31 @@ describeWith(["postgres"])("auth module (PostgreSQL)", () => {
 			expect(authA.boundOrganizationId).toBeUndefined();
 			// A call made for the key that names another organization (a service passing meta along, say) is refused.
 			const elsewhere = { ...viaKey, organizationId: ownerB.organization.id };
-			for (const action of ["teams.list", "api-keys.list", "auth.me", "organizations.list"])
+			for (const action of ["auth-teams.list", "auth-api-keys.list", "auth.me", "auth-organizations.list"])
 				await expect(broker.call(action, {}, as(elsewhere))).rejects.toMatchObject({ code: 403 });
-			await expect(broker.call("organizations.create", { name: "From a key" }, as(viaKey))).rejects.toMatchObject(
-				{ code: 403 }
+			await expect(
+				broker.call("auth-organizations.create", { name: "From a key" }, as(viaKey))
+			).rejects.toMatchObject({ code: 403 });
+			expect(await broker.call("auth-organizations.create", { name: "From a session" }, as(authA))).toMatchObject(
+				{
+					role: "owner"
+				}
 			);
-			expect(await broker.call("organizations.create", { name: "From a session" }, as(authA))).toMatchObject({
-				role: "owner"
-			});
-			expect(((await broker.call("teams.list", {}, as(viaKey))) as any).rows).toEqual([]);
+			expect(((await broker.call("auth-teams.list", {}, as(viaKey))) as any).rows).toEqual([]);
 		});
 
 		test("a cached answer is never served to a caller the action refuses", async () => {
-			expect(await broker.call("teams.get", { id: teamB.id }, as(authB))).toMatchObject({ id: teamB.id });
+			expect(await broker.call("auth-teams.get", { id: teamB.id }, as(authB))).toMatchObject({ id: teamB.id });
 			// Same organization and id (same cache key), but no role in it: refused, not served from the cache.
 			const roleless = { userId: ownerA.user.id, organizationId: ownerB.organization.id, permissions: [] };
-			await expect(broker.call("teams.get", { id: teamB.id }, as(roleless as any))).rejects.toMatchObject({
+			await expect(broker.call("auth-teams.get", { id: teamB.id }, as(roleless as any))).rejects.toMatchObject({
 				code: 403
 			});
-			await expect(broker.call("teams.get", { id: teamB.id })).rejects.toMatchObject({ code: 401 });
+			await expect(broker.call("auth-teams.get", { id: teamB.id })).rejects.toMatchObject({ code: 401 });
 		});
 
 		test("protected actions refuse a caller without credentials", async () => {
-			await expect(broker.call("teams.list", {})).rejects.toMatchObject({ code: 401 });
+			await expect(broker.call("auth-teams.list", {})).rejects.toMatchObject({ code: 401 });
 			await expect(broker.call("auth.me", {})).rejects.toMatchObject({ code: 401 });
 		});
 	});

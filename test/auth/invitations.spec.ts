@@ -35,7 +35,7 @@ describeWith(["postgres"])("invitations and password resets (in-process gateway,
 		expect(created.body).toMatchObject({ email: "new.person@example.com", role: "viewer", expired: false });
 		expect(created.body.path).toBe(`/invitations/${created.body.token}`);
 		// Only the digest is stored.
-		const stored = await db.query("SELECT token_hash FROM invitations WHERE id = $1", [created.body.id]);
+		const stored = await db.query("SELECT token_hash FROM auth_invitations WHERE id = $1", [created.body.id]);
 		expect(stored.rows[0].token_hash).not.toContain(created.body.token);
 
 		const listed = await http(gw.port, "GET", "/api/auth/invitations", asOwner());
@@ -102,7 +102,9 @@ describeWith(["postgres"])("invitations and password resets (in-process gateway,
 		expect((await http(gw.port, "GET", `/api/auth/invitations/preview/${second.body.token}`)).status).toBe(404);
 
 		const late = await invite("late@example.com");
-		await db.query("UPDATE invitations SET expires_at = now() - interval '1 second' WHERE id = $1", [late.body.id]);
+		await db.query("UPDATE auth_invitations SET expires_at = now() - interval '1 second' WHERE id = $1", [
+			late.body.id
+		]);
 		const expired = await http(gw.port, "GET", `/api/auth/invitations/preview/${late.body.token}`);
 		expect(expired.status).toBe(410);
 		expect(expired.body.error.message).toMatch(/expired/);

@@ -34,9 +34,9 @@ describeWith(["postgres", "rabbitmq", "redis"])("shared Redis cache across auth 
 		TRANSIT_KEY: TEST_TRANSIT_KEY
 	});
 	const keys = async () => (await redis.keys(`${PREFIX}*`)).sort();
-	const teamsGetKeys = async () => (await keys()).filter(k => k.includes("teams.get"));
+	const teamsGetKeys = async () => (await keys()).filter(k => k.includes("auth-teams.get"));
 	const get = (who: { auth: any }, id: string, node: NodeProcess) =>
-		caller.call<any, any>("teams.get", { id }, { ...as(who.auth), nodeID: node.nodeID });
+		caller.call<any, any>("auth-teams.get", { id }, { ...as(who.auth), nodeID: node.nodeID });
 
 	async function member(email: string, teamName: string) {
 		const reg: any = await caller.call("auth.register", {
@@ -45,7 +45,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("shared Redis cache across auth 
 			name: teamName
 		});
 		const auth = await caller.call("auth.resolve", { token: reg.accessToken, organizationId: reg.organization.id });
-		const team = await caller.call("teams.create", { name: teamName, description: "first" }, as(auth as any));
+		const team = await caller.call("auth-teams.create", { name: teamName, description: "first" }, as(auth as any));
 		return { auth, team };
 	}
 
@@ -62,12 +62,12 @@ describeWith(["postgres", "rabbitmq", "redis"])("shared Redis cache across auth 
 			logger: false
 		});
 		await caller.start();
-		await caller.waitForServices(["auth", "teams"], 20_000);
+		await caller.waitForServices(["auth", "auth-teams"], 20_000);
 		// Synchronisation, not an assertion: bounded wait until the caller knows teams on both replicas.
 		const want = JSON.stringify([r1.nodeID, r2.nodeID].sort());
 		const seen = () =>
 			JSON.stringify(
-				((caller as any).registry.getActionEndpoints("teams.get")?.endpoints ?? [])
+				((caller as any).registry.getActionEndpoints("auth-teams.get")?.endpoints ?? [])
 					.filter((ep: any) => ep.isAvailable)
 					.map((ep: any) => ep.id)
 					.sort()
@@ -144,7 +144,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("shared Redis cache across auth 
 			// …the other replica writes…
 			const description = `round ${round}, written on ${writer.nodeID}`;
 			const updated: any = await caller.call(
-				"teams.update",
+				"auth-teams.update",
 				{ id: orgA.team.id, description },
 				{ ...as(orgA.auth), nodeID: writer.nodeID }
 			);

@@ -83,7 +83,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 	async function waitForEndpoints(nodeIDs: string[], timeoutMs = 20_000) {
 		const want = JSON.stringify([...nodeIDs].sort());
 		const deadline = Date.now() + timeoutMs;
-		for (const action of ["auth.me", "teams.get", "teams.update", "health.live"])
+		for (const action of ["auth.me", "auth-teams.get", "auth-teams.update", "health.live"])
 			while (JSON.stringify(endpointsOf(action)) !== want) {
 				if (Date.now() > deadline)
 					throw new Error(`caller sees ${action} on [${endpointsOf(action)}], expected ${want}`);
@@ -115,18 +115,19 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 		const loop = async (i: number) => {
 			for (let j = 0; j < 100_000 && !opts.done() && Date.now() < hardStop; j++) {
 				const started = Date.now();
-				const action = opts.writes && j % 5 === 4 ? "teams.update" : j % 2 ? "auth.me" : "teams.get";
+				const action = opts.writes && j % 5 === 4 ? "auth-teams.update" : j % 2 ? "auth.me" : "auth-teams.get";
 				try {
 					if (action === "auth.me") {
 						const me: any = await caller.call("auth.me", {}, as(auth));
 						if (me.user.id !== user.id) failures.push(`auth.me answered for ${me.user.id}`);
-					} else if (action === "teams.get") {
-						const t: any = await caller.call("teams.get", { id: team.id }, as(auth));
-						if (t.id !== team.id) failures.push(`teams.get answered ${t.id}`);
+					} else if (action === "auth-teams.get") {
+						const t: any = await caller.call("auth-teams.get", { id: team.id }, as(auth));
+						if (t.id !== team.id) failures.push(`auth-teams.get answered ${t.id}`);
 					} else {
 						const description = `loop ${i} call ${j}`;
-						const t: any = await caller.call("teams.update", { id: team.id, description }, as(auth));
-						if (t.description !== description) failures.push(`teams.update returned "${t.description}"`);
+						const t: any = await caller.call("auth-teams.update", { id: team.id, description }, as(auth));
+						if (t.description !== description)
+							failures.push(`auth-teams.update returned "${t.description}"`);
 						writes++;
 					}
 				} catch (err: any) {
@@ -155,7 +156,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 			middlewares: [ServedBy as any, ...(options.middlewares ?? [])]
 		});
 		await caller.start();
-		await caller.waitForServices(["auth", "teams"], 20_000);
+		await caller.waitForServices(["auth", "auth-teams"], 20_000);
 		await waitForEndpoints([a.nodeID, b.nodeID]);
 
 		const reg: any = await caller.call("auth.register", {
@@ -166,7 +167,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 		user = reg.user;
 		auth = await caller.call("auth.resolve", { token: reg.accessToken, organizationId: reg.organization.id });
 		team = await caller.call(
-			"teams.create",
+			"auth-teams.create",
 			{ name: "Replicas", description: "served by whichever node" },
 			as(auth)
 		);
@@ -205,7 +206,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 				Array.from({ length: 20 }, (_, i) =>
 					i % 2
 						? caller.call<any, any>("auth.me", {}, as(auth))
-						: caller.call<any, any>("teams.get", { id: team.id }, as(auth))
+						: caller.call<any, any>("auth-teams.get", { id: team.id }, as(auth))
 				)
 			);
 			expect(results.map((r, i) => (i % 2 ? r.user.id : r.id))).toEqual(
@@ -250,7 +251,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 		]);
 		expect(drop.unexpected).toBe(false);
 		expect(drop.at).toBeLessThan(exitedAt + 1000);
-		expect(endpointsOf("teams.get")).toEqual([a.nodeID]);
+		expect(endpointsOf("auth-teams.get")).toEqual([a.nodeID]);
 		// Both replicas served before the signal; every call made after the stopped one exited was served by the other.
 		expect(Object.keys(countBy(attempts.filter(x => x.ok && x.ended < sigtermAt))).sort()).toEqual(
 			[a.nodeID, b.nodeID].sort()
@@ -293,7 +294,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 		expect(drop!.unexpected).toBe(true);
 		// With the heartbeat settings of moleculer.config.ts (Moleculer's defaults took 30-60 s).
 		expect(drop!.at - killedAt).toBeLessThan(20_000);
-		expect(endpointsOf("teams.get")).toEqual([c.nodeID]);
+		expect(endpointsOf("auth-teams.get")).toEqual([c.nodeID]);
 
 		const beforeKill = attempts.filter(x => x.ended < killedAt);
 		expect(Object.keys(countBy(beforeKill)).sort()).toEqual([a.nodeID, c.nodeID].sort());

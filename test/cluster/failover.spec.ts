@@ -16,7 +16,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("a replica's death under a strea
 
 	// Calls of the auth reads a replica has handled (its own metrics, read from its health port).
 	const handled = async (port: number) =>
-		(await requestsHandled(port, "teams.get")) + (await requestsHandled(port, "auth.me"));
+		(await requestsHandled(port, "auth-teams.get")) + (await requestsHandled(port, "auth.me"));
 
 	beforeAll(async () => {
 		db = await createTestDatabase();

@@ -51,35 +51,39 @@ describe.each(engines)("DbMixin on %s", (_engine, setup) => {
 
 	test("create, list with search, sort and pages, count, update, remove", async () => {
 		for (const name of ["delta", "alpha", "charlie", "bravo", "echo"])
-			await broker.call("teams.create", { name, description: `team ${name}` }, as(auth));
-		const page1: any = await broker.call("teams.list", { sort: "name", page: 1, pageSize: 2 }, as(auth));
+			await broker.call("auth-teams.create", { name, description: `team ${name}` }, as(auth));
+		const page1: any = await broker.call("auth-teams.list", { sort: "name", page: 1, pageSize: 2 }, as(auth));
 		expect(page1).toMatchObject({ total: 5, totalPages: 3, page: 1 });
 		expect(page1.rows.map((r: any) => r.name)).toEqual(["alpha", "bravo"]);
-		const page3: any = await broker.call("teams.list", { sort: "-name", page: 3, pageSize: 2 }, as(auth));
+		const page3: any = await broker.call("auth-teams.list", { sort: "-name", page: 3, pageSize: 2 }, as(auth));
 		expect(page3.rows.map((r: any) => r.name)).toEqual(["alpha"]);
-		const found: any = await broker.call("teams.find", { search: "CHAR" }, as(auth));
+		const found: any = await broker.call("auth-teams.find", { search: "CHAR" }, as(auth));
 		expect(found.map((r: any) => r.name)).toEqual(["charlie"]);
 		// LIKE wildcards in the search text are matched literally.
-		expect(await broker.call("teams.find", { search: "%" }, as(auth))).toEqual([]);
-		expect(await broker.call("teams.count", {}, as(auth))).toBe(5);
+		expect(await broker.call("auth-teams.find", { search: "%" }, as(auth))).toEqual([]);
+		expect(await broker.call("auth-teams.count", {}, as(auth))).toBe(5);
 		const echo =
-			found.length && (await broker.call<any, any>("teams.find", { query: { name: "echo" } }, as(auth)))[0];
-		const updated: any = await broker.call("teams.update", { id: echo.id, description: "changed" }, as(auth));
+			found.length && (await broker.call<any, any>("auth-teams.find", { query: { name: "echo" } }, as(auth)))[0];
+		const updated: any = await broker.call("auth-teams.update", { id: echo.id, description: "changed" }, as(auth));
 		expect(updated.description).toBe("changed");
 		expect(new Date(updated.updated_at).getTime()).toBeGreaterThanOrEqual(new Date(echo.updated_at).getTime());
-		await broker.call("teams.remove", { id: echo.id }, as(auth));
-		await expect(broker.call("teams.get", { id: echo.id }, as(auth))).rejects.toMatchObject({ code: 404 });
-		await expect(broker.call("teams.get", { id: "not-a-uuid" }, as(auth))).rejects.toMatchObject({ code: 404 });
+		await broker.call("auth-teams.remove", { id: echo.id }, as(auth));
+		await expect(broker.call("auth-teams.get", { id: echo.id }, as(auth))).rejects.toMatchObject({ code: 404 });
+		await expect(broker.call("auth-teams.get", { id: "not-a-uuid" }, as(auth))).rejects.toMatchObject({
+			code: 404
+		});
 	});
 
 	test("an unknown column in a query is refused, never interpolated", async () => {
 		await expect(
-			broker.call("teams.find", { query: { "name; DROP TABLE teams": "x" } }, as(auth))
+			broker.call("auth-teams.find", { query: { "name; DROP TABLE teams": "x" } }, as(auth))
 		).rejects.toMatchObject({ code: 422 });
-		await expect(broker.call("teams.find", { sort: "name; DROP TABLE teams" }, as(auth))).rejects.toMatchObject({
+		await expect(
+			broker.call("auth-teams.find", { sort: "name; DROP TABLE teams" }, as(auth))
+		).rejects.toMatchObject({
 			code: 422
 		});
-		expect(await broker.call("teams.count", {}, as(auth))).toBeGreaterThan(0);
+		expect(await broker.call("auth-teams.count", {}, as(auth))).toBeGreaterThan(0);
 	});
 
 	test("a transaction that fails leaves nothing behind", async () => {

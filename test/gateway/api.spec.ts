@@ -314,18 +314,20 @@ describeWith(["postgres", "rabbitmq", "redis"])("gateway (two replicas, auth in 
 		const asViewer = await connect(G1, { token: viewer.accessToken, organizationId: bobAuthOrg });
 		const asBob = await connect(G2, { token: bob.accessToken, organizationId: bobAuthOrg });
 		sockets.push(asViewer, asBob);
-		const listed = await call(asViewer, "teams.list", {});
+		const listed = await call(asViewer, "auth-teams.list", {});
 		expect(listed.data.rows.length).toBeGreaterThan(0);
-		expect(await call(asViewer, "teams.create", { name: "Sneaky" })).toMatchObject({
+		expect(await call(asViewer, "auth-teams.create", { name: "Sneaky" })).toMatchObject({
 			status: 403,
 			error: { code: "FORBIDDEN" }
 		});
-		expect(await call(asBob, "teams.create", { name: "Socketed" })).toMatchObject({ data: { name: "Socketed" } });
-		expect(await call(asBob, "teams.create", {})).toMatchObject({
+		expect(await call(asBob, "auth-teams.create", { name: "Socketed" })).toMatchObject({
+			data: { name: "Socketed" }
+		});
+		expect(await call(asBob, "auth-teams.create", {})).toMatchObject({
 			status: 422,
 			error: { code: "VALIDATION_ERROR", fields: [expect.objectContaining({ field: "name" })] }
 		});
-		expect(await call(asBob, "teams.get", { id: "00000000-0000-0000-0000-000000000000" })).toMatchObject({
+		expect(await call(asBob, "auth-teams.get", { id: "00000000-0000-0000-0000-000000000000" })).toMatchObject({
 			status: 404
 		});
 		expect((await call(asBob, 42 as any)).error.code).toBe("BAD_REQUEST");

@@ -203,7 +203,7 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 			const rawCall = (id: number, paramsJson: string) =>
 				new Promise<any>(resolve => {
 					(s as any).acks[id] = resolve;
-					(s as any).io.engine.write(`2${id}["call",{"action":"teams.list","params":${paramsJson}}]`);
+					(s as any).io.engine.write(`2${id}["call",{"action":"auth-teams.list","params":${paramsJson}}]`);
 				});
 			for (const [id, n] of [
 				[9001, 100_000],
@@ -212,11 +212,11 @@ describeWith(["postgres"])("gateway input handling (in-process gateway, real Pos
 				const r = await rawCall(id, `{"query":{"name":${"[".repeat(n)}"x"${"]".repeat(n)}}}`);
 				expect(r).toMatchObject({ status: 400, error: { code: "JSON_TOO_DEEP" } });
 			}
-			expect(await call(s, "teams.list", { query: "{broken" })).toMatchObject({
+			expect(await call(s, "auth-teams.list", { query: "{broken" })).toMatchObject({
 				status: 422,
 				error: { code: "VALIDATION_ERROR" }
 			});
-			expect((await call(s, "teams.list", {})).data.rows.length).toBeGreaterThan(0);
+			expect((await call(s, "auth-teams.list", {})).data.rows.length).toBeGreaterThan(0);
 		});
 	});
 

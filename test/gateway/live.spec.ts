@@ -76,7 +76,7 @@ describeWith(["postgres", "redis"])("live notices", () => {
 		expect(got).toEqual(
 			expect.arrayContaining([
 				{
-					entity: "teams",
+					entity: "auth-teams",
 					noun: "team",
 					id: team.body.id,
 					action: "created",
@@ -98,7 +98,7 @@ describeWith(["postgres", "redis"])("live notices", () => {
 		const key = await as(ben, "POST", "/api/auth/api-keys", { name: "laptop" });
 		expect(key.status).toBe(200);
 		await settle();
-		const keyNotice = (s: Socket) => seen.get(s)!.filter(n => n.entity === "api-keys");
+		const keyNotice = (s: Socket) => seen.get(s)!.filter(n => n.entity === "auth-api-keys");
 		expect(keyNotice(benSocket)).toEqual([expect.objectContaining({ id: key.body.id, action: "created" })]);
 		expect(keyNotice(anaSocket)).toHaveLength(1);
 		expect(keyNotice(vicSocket)).toEqual([]);
@@ -120,7 +120,7 @@ describeWith(["postgres", "redis"])("live notices", () => {
 		});
 		expect(changed.status).toBe(200);
 		await settle();
-		const notices = seen.get(vicSocket)!.filter(n => n.entity === "members");
+		const notices = seen.get(vicSocket)!.filter(n => n.entity === "auth-members");
 		expect(notices).toEqual([
 			expect.objectContaining({ id: dora.user.id, action: "created", label: "dora" }),
 			expect.objectContaining({ id: dora.user.id, action: "updated", label: "dora" })

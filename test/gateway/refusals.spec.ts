@@ -150,7 +150,8 @@ describeWith(["postgres", "redis"])("refusals through a real gateway (Redis cach
 		// A reads first: its list is cached in Redis, keyed by A's organization.
 		const listA = await http(gw.port, "GET", "/api/auth/teams", asA);
 		expect([listA.status, names(listA)]).toEqual([200, ["Alpha only"]]);
-		const listKeys = async () => (await redis.keys(`${namespace}-cache*`)).filter(k => k.includes("teams.list"));
+		const listKeys = async () =>
+			(await redis.keys(`${namespace}-cache*`)).filter(k => k.includes("auth-teams.list"));
 		const [keyA, ...others] = await listKeys();
 		expect(others).toEqual([]);
 		// Mark A's entry behind the platform's back: whoever is served the marked entry was served from A's cache.

@@ -82,6 +82,22 @@ function parseRest(rest: unknown, base = ""): StaticAction["rest"] {
 	return { method: method.toUpperCase(), path: (base + p).replace(/\/+$/, "") || "/" };
 }
 
+// The tables the platform's own migrations create (migrations/platform): identity and events, shared by every module.
+let platformTableNames: Set<string> | undefined;
+function platformTables(): Set<string> {
+	if (platformTableNames) return platformTableNames;
+	const dir = path.join(ROOT, "migrations", "platform");
+	const sql = fs
+		.readdirSync(dir)
+		.filter(f => f.endsWith(".sql"))
+		.map(f => fs.readFileSync(path.join(dir, f), "utf8"))
+		.join("\n");
+	platformTableNames = new Set(
+		[...sql.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?([a-z_][a-z0-9_]*)/gi)].map(x => x[1])
+	);
+	return platformTableNames;
+}
+
 export function serviceFilesOf(dir: string, mod: string): string[] {
 	return fs
 		.readdirSync(path.join(dir, mod))
@@ -286,18 +302,23 @@ export function describeConformance(modules: ModuleUnderTest[], cluster: () => C
 						});
 				}
 
-			// One name per entity: service <module>-<entity> (or <entity>), route /<module>/<entity>, table
-			// <prefix><entity> with underscores; the module's own service is /<module>. The gateway's routes are the
-			// platform's own (/api/health, /api/openapi.json).
+			// One name per entity: service <module>-<entity>, route /<module>/<entity>, table <prefix><entity> with
+			// underscores; the module's own service is <module> at /<module>. A service over one of the platform's
+			// identity tables (migrations/platform: users, organizations, teams, …) names it without the prefix. The
+			// gateway's routes are the platform's own (/api/health, /api/openapi.json).
 			for (const svc of mod.services.filter(
 				s => manifest.name !== "gateway" && (s.rest !== undefined || s.tenantTable)
 			))
 				test(`${svc.name}: one name for service, route and table`, () => {
 					const m = manifest.name;
-					const entity = svc.name === m ? "" : svc.name.replace(new RegExp(`^${m}-`), "");
+					expect([svc.name, svc.name === m || svc.name.startsWith(`${m}-`)]).toEqual([svc.name, true]);
+					const entity = svc.name === m ? "" : svc.name.slice(m.length + 1);
 					if (svc.rest !== undefined) expect(svc.rest).toBe(entity ? `/${m}/${entity}` : `/${m}`);
-					if (svc.tenantTable && entity)
-						expect(svc.tenantTable).toBe(`${manifest.tablePrefix ?? ""}${entity.replace(/-/g, "_")}`);
+					if (svc.tenantTable && entity) {
+						const table = entity.replace(/-/g, "_");
+						const platform = platformTables().has(svc.tenantTable);
+						expect(svc.tenantTable).toBe(platform ? table : `${manifest.tablePrefix ?? ""}${table}`);
+					}
 				});
 
 			test("events: published channels exist; consumed channels are published; handlers' groups declared", () => {

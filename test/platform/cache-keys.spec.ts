@@ -51,7 +51,7 @@ describe("cache keys of every cached action", () => {
 	test("the services define cached actions (the generated tests below are not empty)", () => {
 		const names = cached.map(c => c.name);
 		expect(names).toEqual(
-			expect.arrayContaining(["teams.list", "ai-providers.list", "ai-providers.get", "ai-deployments.find"])
+			expect.arrayContaining(["auth-teams.list", "ai-providers.list", "ai-providers.get", "ai-deployments.find"])
 		);
 	});
 

@@ -462,7 +462,7 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 	});
 
 	test("/v1/chat/completions takes a prompt reference: rendered messages and settings, logged with the version", async () => {
-		const key = await call("api-keys.create", { name: "ide" }, owner);
+		const key = await call("auth-api-keys.create", { name: "ide" }, owner);
 		const v1 = (body: object) =>
 			http(gw.port, "POST", "/v1/chat/completions", { headers: { authorization: `Bearer ${key.key}` }, body });
 		const res = await v1({
@@ -539,7 +539,7 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 	});
 
 	test("without the prompts module, /v1 answers a prompt reference with a 503 and plain requests as before", async () => {
-		const key = await call("api-keys.create", { name: "ide-2" }, owner);
+		const key = await call("auth-api-keys.create", { name: "ide-2" }, owner);
 		await broker.destroyService(broker.getLocalService("prompts")!);
 		const v1 = (body: object) =>
 			http(gw.port, "POST", "/v1/chat/completions", { headers: { authorization: `Bearer ${key.key}` }, body });

@@ -43,12 +43,12 @@ describeWith(["postgres"])("secrets module (PostgreSQL)", () => {
 		member = await register("member@example.com");
 		viewer = await register("viewer@example.com");
 		await broker.call(
-			"organizations.addMember",
+			"auth-organizations.addMember",
 			{ id: owner.organization.id, email: "member@example.com", role: "member" },
 			as(ownerAuth)
 		);
 		await broker.call(
-			"organizations.addMember",
+			"auth-organizations.addMember",
 			{ id: owner.organization.id, email: "viewer@example.com", role: "viewer" },
 			as(ownerAuth)
 		);
@@ -265,8 +265,8 @@ describeWith(["postgres"])("secrets module (PostgreSQL)", () => {
 		).rejects.toMatchObject({ code: 403 });
 
 		// A write grant to a team on a name prefix in one environment.
-		const team: any = await broker.call("teams.create", { name: "Backend" }, as(ownerAuth));
-		await broker.call("teams.addMember", { id: team.id, userId: member.user.id }, as(ownerAuth));
+		const team: any = await broker.call("auth-teams.create", { name: "Backend" }, as(ownerAuth));
+		await broker.call("auth-teams.addMember", { id: team.id, userId: member.user.id }, as(ownerAuth));
 		await broker.call(
 			"secrets.grant",
 			{ environment: "staging", namePrefix: "DB_", permission: "write", granteeType: "team", granteeId: team.id },

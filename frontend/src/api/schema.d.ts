@@ -664,16 +664,16 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * api-keys.list
+         * auth-api-keys.list
          * @description Requires permission `auth:api-keys-read` (See one's own API keys); held by default by owner, admin, member, viewer.
          */
-        get: operations["api-keys.list"];
+        get: operations["auth-api-keys.list"];
         put?: never;
         /**
-         * api-keys.create
+         * auth-api-keys.create
          * @description Requires permission `auth:api-keys-write` (Create API keys and revoke one's own); held by default by owner, admin, member.
          */
-        post: operations["api-keys.create"];
+        post: operations["auth-api-keys.create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -691,10 +691,10 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * api-keys.revoke
+         * auth-api-keys.revoke
          * @description Requires permission `auth:api-keys-write` (Create API keys and revoke one's own); held by default by owner, admin, member.
          */
-        delete: operations["api-keys.revoke"];
+        delete: operations["auth-api-keys.revoke"];
         options?: never;
         head?: never;
         patch?: never;
@@ -708,16 +708,16 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * invitations.list
+         * auth-invitations.list
          * @description Requires permission `auth:members-read` (See who belongs to the organization and their roles); held by default by owner, admin, member, viewer.
          */
-        get: operations["invitations.list"];
+        get: operations["auth-invitations.list"];
         put?: never;
         /**
-         * invitations.create
+         * auth-invitations.create
          * @description Requires permission `auth:members-manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
          */
-        post: operations["invitations.create"];
+        post: operations["auth-invitations.create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -735,10 +735,10 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * invitations.revoke
+         * auth-invitations.revoke
          * @description Requires permission `auth:members-manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
          */
-        delete: operations["invitations.revoke"];
+        delete: operations["auth-invitations.revoke"];
         options?: never;
         head?: never;
         patch?: never;
@@ -754,10 +754,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * invitations.accept
+         * auth-invitations.accept
          * @description Requires permission `account`.
          */
-        post: operations["invitations.accept"];
+        post: operations["auth-invitations.accept"];
         delete?: never;
         options?: never;
         head?: never;
@@ -771,8 +771,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** invitations.inspect */
-        get: operations["invitations.inspect"];
+        /** auth-invitations.inspect */
+        get: operations["auth-invitations.inspect"];
         put?: never;
         post?: never;
         delete?: never;
@@ -846,16 +846,16 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * organizations.list
+         * auth-organizations.list
          * @description Requires permission `authenticated`.
          */
-        get: operations["organizations.list"];
+        get: operations["auth-organizations.list"];
         put?: never;
         /**
-         * organizations.create
+         * auth-organizations.create
          * @description Requires permission `account`.
          */
-        post: operations["organizations.create"];
+        post: operations["auth-organizations.create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -870,24 +870,24 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * organizations.get
+         * auth-organizations.get
          * @description Requires permission `auth:organizations-read` (See the organization and its settings); held by default by owner, admin, member, viewer.
          */
-        get: operations["organizations.get"];
+        get: operations["auth-organizations.get"];
         put?: never;
         post?: never;
         /**
-         * organizations.remove
+         * auth-organizations.remove
          * @description Requires permission `auth:organizations-own` (Delete the organization); held by default by owner.
          */
-        delete: operations["organizations.remove"];
+        delete: operations["auth-organizations.remove"];
         options?: never;
         head?: never;
         /**
-         * organizations.update
+         * auth-organizations.update
          * @description Requires permission `auth:organizations-manage` (Rename the organization and change its settings); held by default by owner, admin.
          */
-        patch: operations["organizations.update"];
+        patch: operations["auth-organizations.update"];
         trace?: never;
     };
     "/api/auth/organizations/{id}/members": {
@@ -898,16 +898,16 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * organizations.members
+         * auth-organizations.members
          * @description Requires permission `auth:members-read` (See who belongs to the organization and their roles); held by default by owner, admin, member, viewer.
          */
-        get: operations["organizations.members"];
+        get: operations["auth-organizations.members"];
         put?: never;
         /**
-         * organizations.addMember
+         * auth-organizations.addMember
          * @description Requires permission `auth:members-manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
          */
-        post: operations["organizations.addMember"];
+        post: operations["auth-organizations.addMember"];
         delete?: never;
         options?: never;
         head?: never;
@@ -925,17 +925,17 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * organizations.removeMember
+         * auth-organizations.removeMember
          * @description Requires permission `auth:members-manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
          */
-        delete: operations["organizations.removeMember"];
+        delete: operations["auth-organizations.removeMember"];
         options?: never;
         head?: never;
         /**
-         * organizations.updateMember
+         * auth-organizations.updateMember
          * @description Requires permission `auth:members-manage` (Add and remove members, change roles up to one's own); held by default by owner, admin.
          */
-        patch: operations["organizations.updateMember"];
+        patch: operations["auth-organizations.updateMember"];
         trace?: never;
     };
     "/api/auth/password": {
@@ -1017,16 +1017,16 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * teams.list
+         * auth-teams.list
          * @description Requires permission `auth:teams-read` (See teams and their members); held by default by owner, admin, member, viewer.
          */
-        get: operations["teams.list"];
+        get: operations["auth-teams.list"];
         put?: never;
         /**
-         * teams.create
+         * auth-teams.create
          * @description Requires permission `auth:teams-manage` (Create, change and delete teams and their members); held by default by owner, admin.
          */
-        post: operations["teams.create"];
+        post: operations["auth-teams.create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1041,24 +1041,24 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * teams.get
+         * auth-teams.get
          * @description Requires permission `auth:teams-read` (See teams and their members); held by default by owner, admin, member, viewer.
          */
-        get: operations["teams.get"];
+        get: operations["auth-teams.get"];
         put?: never;
         post?: never;
         /**
-         * teams.remove
+         * auth-teams.remove
          * @description Requires permission `auth:teams-manage` (Create, change and delete teams and their members); held by default by owner, admin.
          */
-        delete: operations["teams.remove"];
+        delete: operations["auth-teams.remove"];
         options?: never;
         head?: never;
         /**
-         * teams.update
+         * auth-teams.update
          * @description Requires permission `auth:teams-manage` (Create, change and delete teams and their members); held by default by owner, admin.
          */
-        patch: operations["teams.update"];
+        patch: operations["auth-teams.update"];
         trace?: never;
     };
     "/api/auth/teams/{id}/members": {
@@ -1069,16 +1069,16 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * teams.members
+         * auth-teams.members
          * @description Requires permission `auth:teams-read` (See teams and their members); held by default by owner, admin, member, viewer.
          */
-        get: operations["teams.members"];
+        get: operations["auth-teams.members"];
         put?: never;
         /**
-         * teams.addMember
+         * auth-teams.addMember
          * @description Requires permission `auth:teams-manage` (Create, change and delete teams and their members); held by default by owner, admin.
          */
-        post: operations["teams.addMember"];
+        post: operations["auth-teams.addMember"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1096,10 +1096,10 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * teams.removeMember
+         * auth-teams.removeMember
          * @description Requires permission `auth:teams-manage` (Create, change and delete teams and their members); held by default by owner, admin.
          */
-        delete: operations["teams.removeMember"];
+        delete: operations["auth-teams.removeMember"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1113,10 +1113,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * teams.find
+         * auth-teams.find
          * @description Requires permission `auth:teams-read` (See teams and their members); held by default by owner, admin, member, viewer.
          */
-        get: operations["teams.find"];
+        get: operations["auth-teams.find"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1133,10 +1133,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * teams.count
+         * auth-teams.count
          * @description Requires permission `auth:teams-read` (See teams and their members); held by default by owner, admin, member, viewer.
          */
-        get: operations["teams.count"];
+        get: operations["auth-teams.count"];
         put?: never;
         post?: never;
         delete?: never;
@@ -5820,7 +5820,7 @@ export interface operations {
             };
         };
     };
-    "api-keys.list": {
+    "auth-api-keys.list": {
         parameters: {
             query?: never;
             header?: never;
@@ -5867,7 +5867,7 @@ export interface operations {
             };
         };
     };
-    "api-keys.create": {
+    "auth-api-keys.create": {
         parameters: {
             query?: never;
             header?: never;
@@ -5954,7 +5954,7 @@ export interface operations {
             };
         };
     };
-    "api-keys.revoke": {
+    "auth-api-keys.revoke": {
         parameters: {
             query?: never;
             header?: never;
@@ -6012,7 +6012,7 @@ export interface operations {
             };
         };
     };
-    "invitations.list": {
+    "auth-invitations.list": {
         parameters: {
             query?: never;
             header?: never;
@@ -6059,7 +6059,7 @@ export interface operations {
             };
         };
     };
-    "invitations.create": {
+    "auth-invitations.create": {
         parameters: {
             query?: never;
             header?: never;
@@ -6148,7 +6148,7 @@ export interface operations {
             };
         };
     };
-    "invitations.revoke": {
+    "auth-invitations.revoke": {
         parameters: {
             query?: never;
             header?: never;
@@ -6206,7 +6206,7 @@ export interface operations {
             };
         };
     };
-    "invitations.accept": {
+    "auth-invitations.accept": {
         parameters: {
             query?: never;
             header?: never;
@@ -6268,7 +6268,7 @@ export interface operations {
             };
         };
     };
-    "invitations.inspect": {
+    "auth-invitations.inspect": {
         parameters: {
             query?: never;
             header?: never;
@@ -6458,7 +6458,7 @@ export interface operations {
             };
         };
     };
-    "organizations.list": {
+    "auth-organizations.list": {
         parameters: {
             query?: never;
             header?: never;
@@ -6520,7 +6520,7 @@ export interface operations {
             };
         };
     };
-    "organizations.create": {
+    "auth-organizations.create": {
         parameters: {
             query?: never;
             header?: never;
@@ -6596,7 +6596,7 @@ export interface operations {
             };
         };
     };
-    "organizations.get": {
+    "auth-organizations.get": {
         parameters: {
             query?: never;
             header?: never;
@@ -6668,7 +6668,7 @@ export interface operations {
             };
         };
     };
-    "organizations.remove": {
+    "auth-organizations.remove": {
         parameters: {
             query?: never;
             header?: never;
@@ -6731,7 +6731,7 @@ export interface operations {
             };
         };
     };
-    "organizations.update": {
+    "auth-organizations.update": {
         parameters: {
             query?: never;
             header?: never;
@@ -6795,7 +6795,7 @@ export interface operations {
             };
         };
     };
-    "organizations.members": {
+    "auth-organizations.members": {
         parameters: {
             query?: never;
             header?: never;
@@ -6853,7 +6853,7 @@ export interface operations {
             };
         };
     };
-    "organizations.addMember": {
+    "auth-organizations.addMember": {
         parameters: {
             query?: never;
             header?: never;
@@ -6923,7 +6923,7 @@ export interface operations {
             };
         };
     };
-    "organizations.removeMember": {
+    "auth-organizations.removeMember": {
         parameters: {
             query?: never;
             header?: never;
@@ -6982,7 +6982,7 @@ export interface operations {
             };
         };
     };
-    "organizations.updateMember": {
+    "auth-organizations.updateMember": {
         parameters: {
             query?: never;
             header?: never;
@@ -7266,7 +7266,7 @@ export interface operations {
             };
         };
     };
-    "teams.list": {
+    "auth-teams.list": {
         parameters: {
             query?: {
                 excludeFields?: string | string[];
@@ -7341,7 +7341,7 @@ export interface operations {
             };
         };
     };
-    "teams.create": {
+    "auth-teams.create": {
         parameters: {
             query?: never;
             header?: never;
@@ -7404,7 +7404,7 @@ export interface operations {
             };
         };
     };
-    "teams.get": {
+    "auth-teams.get": {
         parameters: {
             query?: {
                 excludeFields?: string | string[];
@@ -7467,7 +7467,7 @@ export interface operations {
             };
         };
     };
-    "teams.remove": {
+    "auth-teams.remove": {
         parameters: {
             query?: never;
             header?: never;
@@ -7525,7 +7525,7 @@ export interface operations {
             };
         };
     };
-    "teams.update": {
+    "auth-teams.update": {
         parameters: {
             query?: never;
             header?: never;
@@ -7590,7 +7590,7 @@ export interface operations {
             };
         };
     };
-    "teams.members": {
+    "auth-teams.members": {
         parameters: {
             query?: never;
             header?: never;
@@ -7648,7 +7648,7 @@ export interface operations {
             };
         };
     };
-    "teams.addMember": {
+    "auth-teams.addMember": {
         parameters: {
             query?: never;
             header?: never;
@@ -7717,7 +7717,7 @@ export interface operations {
             };
         };
     };
-    "teams.removeMember": {
+    "auth-teams.removeMember": {
         parameters: {
             query?: never;
             header?: never;
@@ -7776,7 +7776,7 @@ export interface operations {
             };
         };
     };
-    "teams.find": {
+    "auth-teams.find": {
         parameters: {
             query?: {
                 excludeFields?: string | string[];
@@ -7845,7 +7845,7 @@ export interface operations {
             };
         };
     };
-    "teams.count": {
+    "auth-teams.count": {
         parameters: {
             query?: {
                 iSearch?: string;

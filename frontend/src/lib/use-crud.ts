@@ -19,7 +19,7 @@ export function useOrgScope(reset?: () => void) {
 	return { load };
 }
 
-// Call inside a setup store: `reload` runs when another member changes `entity` (a service name, e.g. "teams"; the
+// Call inside a setup store: `reload` runs when another member changes `entity` (a service name, e.g. "auth-teams"; the
 // socket's live notices). Notices arriving together cause one reload; a failed reload keeps what is shown.
 export function useLive(entity: string, reload: (notices: ChangeNotice[]) => unknown) {
 	let pending: ChangeNotice[] = [];

@@ -244,7 +244,7 @@ export const useRealtimeStore = defineStore("realtime", () => {
 		return () => handlers.get(event)?.delete(handler);
 	}
 
-	// Subscribes to live notices about one kind of entity (a service name: "teams", "ai-providers").
+	// Subscribes to live notices about one kind of entity (a service name: "auth-teams", "ai-providers").
 	const onChange = (entity: string, handler: (n: ChangeNotice) => void) => on(`changed:${entity}`, handler);
 
 	// A new token (refresh), another organization, or signing in/out: the connection follows.

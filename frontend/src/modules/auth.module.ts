@@ -1,35 +1,36 @@
-// organizations: settings of the current organization: members and roles, teams, API keys.
+// auth: settings of the current organization: members and roles, teams, API keys (sign-in, sign-up and the account
+// page are the shell's own routes, router.ts).
 import type { AppModule } from "./types";
 
 const section = "Organization";
 
-export const organizationsModule: AppModule = {
-	name: "organizations",
+export const authModule: AppModule = {
+	name: "auth",
 	order: 10,
 	routes: [
 		{ path: "organization", redirect: { name: "organization-members" } },
 		{
 			path: "organization/members",
 			name: "organization-members",
-			component: () => import("@/pages/organizations/MembersPage.vue"),
+			component: () => import("@/pages/auth/MembersPage.vue"),
 			meta: { title: "Members", permission: "auth:members-read" }
 		},
 		{
 			path: "organization/teams/:teamId?",
 			name: "organization-teams",
-			component: () => import("@/pages/organizations/TeamsPage.vue"),
+			component: () => import("@/pages/auth/TeamsPage.vue"),
 			meta: { title: "Teams", permission: "auth:teams-read" }
 		},
 		{
 			path: "organization/api-keys",
 			name: "organization-api-keys",
-			component: () => import("@/pages/organizations/ApiKeysPage.vue"),
+			component: () => import("@/pages/auth/ApiKeysPage.vue"),
 			meta: { title: "API keys", permission: "auth:api-keys-read" }
 		},
 		{
 			path: "organization/settings",
 			name: "organization-settings",
-			component: () => import("@/pages/organizations/SettingsPage.vue"),
+			component: () => import("@/pages/auth/SettingsPage.vue"),
 			meta: { title: "Settings", permission: "auth:organizations-read" }
 		}
 	],
