@@ -29,6 +29,7 @@ export const icons = {
 	activity: ["M22 12h-4l-3 9L9 3l-3 9H2"],
 	arrow: ["M5 12h14", "m13 5 7 7-7 7"],
 	plug: ["M9 2v6", "M15 2v6", "M6 8h12v4a6 6 0 0 1-12 0z", "M12 18v4"],
+	flask: ["M9 3h6", "M10 3v6L4.5 19a1.3 1.3 0 0 0 1.1 2h12.8a1.3 1.3 0 0 0 1.1-2L14 9V3", "M7 15h10"],
 	code: ["m8 6-6 6 6 6", "m16 6 6 6-6 6"],
 	compare: ["M12 3v18", "M4 7h5", "M4 12h5", "M15 7h5", "M15 12h5", "M15 17h5"]
 } satisfies Record<string, string[]>;
