@@ -347,6 +347,7 @@ const PromptsService: ServiceSchema = {
 					requestId,
 					latencyMs: Date.now() - started,
 					usage: completion?.usage,
+					cost: (ctx.meta as { aiCost?: number }).aiCost,
 					success: true,
 					assigned
 				});

@@ -9,6 +9,7 @@ export interface RecordExtra {
 	requestId?: string;
 	latencyMs?: number;
 	usage?: { prompt_tokens?: number; completion_tokens?: number };
+	cost?: number;
 	success?: boolean;
 	error?: string;
 	assigned?: Assigned | null;
@@ -26,8 +27,8 @@ export async function recordExecution(
 	const success = extra.assigned && extra.success ? null : (extra.success ?? null);
 	const { rows } = await tx.query<{ id: string }>(
 		`INSERT INTO prompts_executions (organization_id, template_id, version_id, kind, subject, user_id, request_id,
-			latency_ms, prompt_tokens, completion_tokens, success, error, variant_id, experiment_id)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
+			latency_ms, prompt_tokens, completion_tokens, success, error, variant_id, experiment_id, cost)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id`,
 		[
 			scope.organizationId,
 			r.template.id,
@@ -42,7 +43,8 @@ export async function recordExecution(
 			success,
 			extra.error ?? null,
 			extra.assigned?.variantId ?? null,
-			extra.assigned?.experimentId ?? null
+			extra.assigned?.experimentId ?? null,
+			extra.cost ?? null
 		]
 	);
 	publish("prompts.rendered", {
