@@ -11,7 +11,7 @@ import { conflict, invalid } from "../../lib/errors";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
 import type { Queryable } from "../../lib/db";
-import { verdictOf, type Verdict } from "./experiments";
+import { variantLetter, verdictOf, type Verdict } from "./experiments";
 import { ExperimentStore, type ExperimentRow } from "./experiments.store";
 import { moveIn } from "./labels.actions";
 import { labelName } from "./prompts.params";
@@ -205,7 +205,16 @@ const PromptsExperimentsService: ServiceSchema = {
 			const test = verdictOf(samples, e.metric, e.min_samples, e.confidence);
 			if (e.status === "running") verdict = test;
 			else if (e.status === "completed")
-				verdict = { ...test, status: "winner", winner_variant_id: e.winner_variant_id };
+				// Outcomes reported after the end may move the figures; the call made stays what is shown.
+				verdict =
+					test.status === "winner" && test.winner_variant_id === e.winner_variant_id
+						? test
+						: {
+								status: "winner",
+								winner_variant_id: e.winner_variant_id,
+								p_value: null,
+								reason: `${variantLetter(variants.findIndex(v => v.id === e.winner_variant_id))} won`
+							};
 			else {
 				const promoted = variants.findIndex(v => v.id === e.winner_variant_id);
 				verdict = {
@@ -214,7 +223,7 @@ const PromptsExperimentsService: ServiceSchema = {
 					p_value: null,
 					reason:
 						promoted >= 0
-							? `Stopped; ${String.fromCharCode(65 + promoted)} (version ${variants[promoted].version}) promoted`
+							? `Stopped; ${variantLetter(promoted)} (version ${variants[promoted].version}) promoted`
 							: "Stopped without a winner"
 				};
 			}
