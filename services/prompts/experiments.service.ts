@@ -285,14 +285,20 @@ const PromptsExperimentsService: ServiceSchema = {
 		},
 
 		async evaluate(this: Self, organizationId: string, id: string) {
+			const winner = async (store: ExperimentStore, e: ExperimentRow) => {
+				if (e.status !== "running") return undefined;
+				const v = verdictOf((await store.figures(e)).samples, e.metric, e.min_samples, e.confidence);
+				return v.status === "winner" ? v.winner_variant_id : undefined;
+			};
+			// Most outcomes decide nothing: tested without a lock first, so concurrent outcomes do not queue.
+			const reader = new ExperimentStore(await db(), { organizationId });
+			if (!(await winner(reader, await reader.experiment(id)))) return;
 			const done = await this.withEvents(async (tx, publish) => {
 				const store = new ExperimentStore(tx, { organizationId });
 				const e = await store.experiment(id, true);
-				if (e.status !== "running") return undefined;
-				const { samples } = await store.figures(e);
-				const v = verdictOf(samples, e.metric, e.min_samples, e.confidence);
-				if (v.status !== "winner") return undefined;
-				const { name } = await this.finish(store, publish, e, "completed", v.winner_variant_id);
+				const w = await winner(store, e);
+				if (!w) return undefined;
+				const { name } = await this.finish(store, publish, e, "completed", w);
 				return { name, e };
 			});
 			if (done) await this.ended(done.name, done.e, "updated");
