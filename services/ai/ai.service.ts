@@ -124,6 +124,7 @@ const AiService: ServiceSchema = {
 				const run = await this.begin(ctx, "chat", false);
 				const answer = await this.completeChat(run);
 				ctx.meta.aiServed = run.served;
+				ctx.meta.aiCost = run.cost;
 				return answer;
 			}
 		},

@@ -78,7 +78,8 @@ export interface PromptRef {
 // Who served a request, handed back to the caller in its context's meta (merged back across the transporter): the
 // /v1 routes turn it into x-coder-* headers, before a stream's first byte.
 // `prompt`: which managed prompt the request was rendered from (set by the prompts module), kept in the completion log.
-export type AiContext = Context<any, { aiServed?: ServedBy; prompt?: PromptRef }>;
+// `aiCost`: what ai.complete's request cost, for a caller that records it (prompts.complete).
+export type AiContext = Context<any, { aiServed?: ServedBy; aiCost?: number; prompt?: PromptRef }>;
 
 export type AttemptFn<T> = (d: Deployment, client: OpenAI, signal: AbortSignal, control: AbortController) => Promise<T>;
 export type Served<T> = { result: T; deployment: Deployment; provider: any; model: string; control: AbortController };

@@ -227,6 +227,7 @@ export const RequestMethods: Partial<ServiceSchema> = {
 
 		// One completion-log row and the request's events, written together (batched off the request's path).
 		async record(this: AiThis, run: Run, r: Outcome) {
+			run.cost = r.cost;
 			const events = run.events.splice(0);
 			await this.logWriter.add({ events, values: completionValues(run, r, run.cfg.settings.storeContent) });
 		}

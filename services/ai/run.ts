@@ -31,6 +31,7 @@ export interface Run {
 	secrets: string[]; // every secret value sent upstream for this request: cut out of whatever it answers
 	served?: ServedBy; // once answered: who answered, and how it got there
 	prompt?: PromptRef; // the managed prompt (template, version, variant) it was rendered from
+	cost?: number; // once recorded: what the request cost, as its log row says
 }
 
 // Which model answered and the path the request took (every deployment tried, `<model>@<provider>:<outcome>`), as

@@ -83,6 +83,17 @@ const PromptsExecutionsService: ServiceSchema = {
 				const rows = await this.adapter.updateMany(this.scope(ctx, { id }), { $set: outcome });
 				if (!rows.length) throw notFound("prompt execution");
 				await this.clearCache();
+				// An outcome in an experiment may decide it: the test runs now rather than at the next round.
+				const row = rows[0] as { organization_id: string; experiment_id: string | null };
+				if (row.experiment_id)
+					await ctx
+						.call("prompts-experiments.evaluate", {
+							organizationId: row.organization_id,
+							id: row.experiment_id
+						})
+						.catch(err =>
+							this.logger.warn("Could not evaluate the prompt experiment:", (err as Error).message)
+						);
 				return this.transformDocuments(ctx, {}, rows[0]);
 			}
 		}

@@ -111,7 +111,10 @@ const RenderedBy = {
 	}),
 	version: named("PromptRenderedVersion", { id: "uuid", number: "number|integer" }),
 	label: "string|nullable",
-	execution_id: "uuid"
+	execution_id: "uuid",
+	// The experiment running on the label and the variant this caller was assigned (null outside experiments).
+	variant_id: "uuid|nullable",
+	experiment_id: "uuid|nullable"
 };
 export const Rendered = named("PromptRendered", {
 	messages: listOf(Message),
@@ -123,4 +126,56 @@ export const Completed = named("PromptCompleted", {
 	completion: "object",
 	messages: listOf(Message),
 	...RenderedBy
+});
+
+export const PromptExperiment = named("PromptExperiment", {
+	id: "uuid",
+	template_id: "uuid",
+	name: "string",
+	label: "string",
+	metric: { type: "enum", values: ["success", "feedback", "latency", "cost"] },
+	min_samples: "number|integer",
+	confidence: "number",
+	sticky_by: { type: "enum", values: ["user", "session"] },
+	status: { type: "enum", values: ["running", "completed", "stopped"] },
+	winner_variant_id: "uuid|nullable",
+	started_by: "uuid|nullable",
+	started_at: "date",
+	ended_at: "date|nullable"
+});
+
+export const PromptExperimentDetail = named("PromptExperimentDetail", {
+	experiment: PromptExperiment,
+	variants: listOf(
+		named("PromptVariant", {
+			id: "uuid",
+			version: "number|integer",
+			weight: "number",
+			// Observations of the experiment's metric.
+			samples: "number|integer",
+			successes: "number|integer",
+			conversion: "number|nullable",
+			mean_feedback: "number|nullable",
+			mean_latency_ms: "number|nullable",
+			mean_cost: "number|nullable",
+			mean_tokens: "number|nullable"
+		})
+	),
+	verdict: named("PromptExperimentVerdict", {
+		status: { type: "enum", values: ["collecting", "winner", "no_difference", "stopped"] },
+		winner_variant_id: "uuid|nullable",
+		p_value: "number|nullable",
+		reason: "string"
+	}),
+	// Each variant's executions by hour.
+	series: listOf(
+		named("PromptExperimentPoint", {
+			variant_id: "uuid",
+			bucket: "string",
+			samples: "number|integer",
+			conversion: "number|nullable",
+			mean_latency_ms: "number|nullable",
+			mean_cost: "number|nullable"
+		})
+	)
 });

@@ -21,7 +21,18 @@ import { bindVariables } from "./variables";
 import { labelName, referenceParams, templateMeta, templateName, versionParams } from "./prompts.params";
 import { labelActions, labelsOf, moveIn } from "./labels.actions";
 import { sharedActions } from "./shared.actions";
-import { checkVersion, shape, type RefParams, type Resolved, type Self, type VersionInput } from "./prompts.types";
+import {
+	checkVersion,
+	shape,
+	type Assigned,
+	type RefParams,
+	type Resolved,
+	type Self,
+	type VersionInput
+} from "./prompts.types";
+import { variantFor } from "./experiments";
+import { recordExecution, type RecordExtra } from "./record";
+import { ExperimentStore } from "./experiments.store";
 import * as R from "./prompts.responses";
 import { pageOf } from "../../lib/response";
 import "./prompts.events";
@@ -32,7 +43,7 @@ const RESOLVED_MAX = 10_000;
 const RESOLVED_TTL_MS = 30_000;
 
 const key = (scope: Scope, name: string, ref: string) => `${scope.organizationId ?? "shared"}\u0000${name}\u0000${ref}`;
-const renderedBy = (r: Resolved, executionId: string) => ({
+const renderedBy = (r: Resolved, executionId: string, assigned: Assigned | null) => ({
 	template: {
 		id: r.template.id,
 		name: r.template.name,
@@ -41,7 +52,9 @@ const renderedBy = (r: Resolved, executionId: string) => ({
 	},
 	version: { id: r.version.id, number: r.version.number },
 	label: r.label,
-	execution_id: executionId
+	execution_id: executionId,
+	variant_id: assigned?.variantId ?? null,
+	experiment_id: assigned?.experimentId ?? null
 });
 
 const PromptsService: ServiceSchema = {
@@ -273,17 +286,18 @@ const PromptsService: ServiceSchema = {
 			response: R.Rendered,
 			async handler(this: Self, ctx: Context<RefParams>) {
 				const started = Date.now();
-				const { resolved, messages } = await this.renderRef(ctx, ctx.params);
+				const { resolved, messages, assigned } = await this.renderRef(ctx, ctx.params);
 				const executionId = await this.record(this.scopeOf(ctx), resolved, "render", {
 					subject: ctx.params.subject,
 					requestId: ctx.params.requestId,
 					latencyMs: Date.now() - started,
-					success: true
+					success: true,
+					assigned
 				});
 				return {
 					messages,
 					model_settings: resolved.version.model_settings,
-					...renderedBy(resolved, executionId)
+					...renderedBy(resolved, executionId, assigned)
 				};
 			}
 		},
@@ -299,12 +313,16 @@ const PromptsService: ServiceSchema = {
 			async handler(this: Self, ctx: Context<RefParams & { model?: string }>) {
 				const started = Date.now();
 				const scope = this.scopeOf(ctx);
-				const { resolved, messages } = await this.renderRef(ctx, ctx.params);
+				const { resolved, messages, assigned } = await this.renderRef(ctx, ctx.params);
 				const { model: versionModel, ...settings } = resolved.version.model_settings as { model?: string };
 				const model = ctx.params.model ?? versionModel;
 				if (!model) throw invalid("model", "this prompt version names no model: give one");
 				const requestId = crypto.randomUUID();
-				const prompt = { templateId: resolved.template.id, versionId: resolved.version.id, variantId: null };
+				const prompt = {
+					templateId: resolved.template.id,
+					versionId: resolved.version.id,
+					variantId: assigned?.variantId ?? null
+				};
 				let completion: any;
 				try {
 					completion = await ctx.call(
@@ -318,7 +336,8 @@ const PromptsService: ServiceSchema = {
 						requestId,
 						latencyMs: Date.now() - started,
 						success: false,
-						error: String(err?.message ?? err).slice(0, 500)
+						error: String(err?.message ?? err).slice(0, 500),
+						assigned
 					});
 					if (actionMissing(err, "ai.complete")) throw unavailable("the ai module is not running");
 					throw err;
@@ -328,9 +347,11 @@ const PromptsService: ServiceSchema = {
 					requestId,
 					latencyMs: Date.now() - started,
 					usage: completion?.usage,
-					success: true
+					cost: (ctx.meta as { aiCost?: number }).aiCost,
+					success: true,
+					assigned
 				});
-				return { completion, messages, ...renderedBy(resolved, executionId) };
+				return { completion, messages, ...renderedBy(resolved, executionId, assigned) };
 			}
 		},
 
@@ -430,14 +451,26 @@ const PromptsService: ServiceSchema = {
 			if (!t) throw notFound("prompt template", "name");
 			const version = label ? await store.labelled(t.id, label) : await store.version(t.id, ref.version!);
 			if (!version) throw notFound(`label ${label} of prompt template ${ref.name}`, "label");
-			const resolved: Resolved = { name: ref.name, template: t, version, label };
+			// A running experiment on the label is resolved (and dropped) with it: renders stay one cache lookup.
+			const experiment = label ? await ExperimentStore.running(store.db, t.id, label) : undefined;
+			const resolved: Resolved = { name: ref.name, template: t, version, label, experiment };
 			this.resolved.set(k, resolved);
 			return resolved;
 		},
 
 		async renderRef(this: Self, ctx: Context, p: RefParams) {
 			const scope = this.scopeOf(ctx);
-			const resolved = await this.resolve(scope, p);
+			let resolved = await this.resolve(scope, p);
+			let assigned: Assigned | null = null;
+			if (resolved.experiment) {
+				const variant = variantFor(resolved.experiment, {
+					userId: scope.auth?.userId,
+					subject: p.subject,
+					requestId: p.requestId ?? ctx.requestID ?? ctx.id
+				});
+				resolved = { ...resolved, version: variant.version };
+				assigned = { experimentId: resolved.experiment!.id, variantId: variant.id };
+			}
 			const variables = bindVariables(resolved.version.variables, p.variables ?? {});
 			const loadPartial = async (name: string) => {
 				try {
@@ -452,43 +485,12 @@ const PromptsService: ServiceSchema = {
 				variables,
 				loadPartial
 			);
-			return { resolved, messages };
+			return { resolved, messages, assigned };
 		},
 
 		// One execution row and its prompts.rendered event, in one transaction.
-		async record(this: Self, scope: Scope, r: Resolved, kind, extra) {
-			return this.withEvents(async (tx, publish) => {
-				const { rows } = await tx.query<{ id: string }>(
-					`INSERT INTO prompts_executions (organization_id, template_id, version_id, kind, subject, user_id, request_id,
-						latency_ms, prompt_tokens, completion_tokens, success, error)
-					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
-					[
-						scope.organizationId,
-						r.template.id,
-						r.version.id,
-						kind,
-						extra.subject ?? null,
-						scope.auth?.userId ?? null,
-						extra.requestId ?? null,
-						extra.latencyMs ?? null,
-						extra.usage?.prompt_tokens ?? null,
-						extra.usage?.completion_tokens ?? null,
-						extra.success ?? null,
-						extra.error ?? null
-					]
-				);
-				publish("prompts.rendered", {
-					organizationId: scope.organizationId ?? undefined,
-					templateId: r.template.id,
-					name: r.template.name,
-					versionId: r.version.id,
-					executionId: rows[0].id,
-					kind,
-					latencyMs: extra.latencyMs,
-					success: extra.success
-				});
-				return rows[0].id;
-			});
+		async record(this: Self, scope: Scope, r: Resolved, kind: "render" | "complete", extra: RecordExtra) {
+			return this.withEvents((tx, publish) => recordExecution(tx, publish, scope, r, kind, extra));
 		}
 	} as ServiceSchema["methods"]
 };

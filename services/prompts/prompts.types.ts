@@ -6,6 +6,8 @@ import type { LocalCache } from "../../lib/local-cache";
 import type { Publish } from "../../mixins/events.mixin";
 import { checkVariablesUsed, type ChatMessage } from "./render";
 import type { Scope, Store, TemplateRow, VersionRow } from "./store";
+import type { RunningExperiment } from "./experiments.store";
+import type { RecordExtra } from "./record";
 import { checkDefinitions, type VariableDef } from "./variables";
 
 // What a (template, label or version) resolved to, as one replica keeps it.
@@ -14,6 +16,14 @@ export interface Resolved {
 	template: Pick<TemplateRow, "id" | "name" | "organization_id" | "overrides_template_id">;
 	version: VersionRow;
 	label: string | null;
+	// The experiment running on the label, when one does: renders pick one of its variants.
+	experiment?: RunningExperiment;
+}
+
+// Which variant of a running experiment a render used.
+export interface Assigned {
+	experimentId: string;
+	variantId: string;
 }
 
 export interface VersionInput {
@@ -42,20 +52,11 @@ export interface Self {
 	detail(store: Store, t: TemplateRow): Promise<unknown>;
 	publishIn(store: Store, publish: Publish, t: TemplateRow, v: VersionInput): Promise<VersionRow>;
 	resolve(scope: Scope, ref: { name: string; label?: string; version?: number }): Promise<Resolved>;
-	renderRef(ctx: Context, p: RefParams): Promise<{ resolved: Resolved; messages: ChatMessage[] }>;
-	record(
-		scope: Scope,
-		r: Resolved,
-		kind: "render" | "complete",
-		extra: {
-			subject?: string;
-			requestId?: string;
-			latencyMs?: number;
-			usage?: any;
-			success?: boolean;
-			error?: string;
-		}
-	): Promise<string>;
+	renderRef(
+		ctx: Context,
+		p: RefParams
+	): Promise<{ resolved: Resolved; messages: ChatMessage[]; assigned: Assigned | null }>;
+	record(scope: Scope, r: Resolved, kind: "render" | "complete", extra: RecordExtra): Promise<string>;
 	createIn(scope: Scope, p: any, ctx?: Context): Promise<unknown>;
 }
 

@@ -25,7 +25,8 @@ const FILES = [
 	"services/ai/fallbacks.service.ts",
 	"services/ai/limits.service.ts",
 	"services/prompts/prompts.service.ts",
-	"services/prompts/executions.service.ts"
+	"services/prompts/executions.service.ts",
+	"services/prompts/experiments.service.ts"
 ];
 
 const authAs = (m: Member, role: Role): AuthInfo => ({
@@ -84,7 +85,11 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 		];
 		await call("secrets.create", { environment: "production", name: "KEY", value: "sk-prompts-test-1" }, owner);
 		const p = await call("ai-providers.create", { name: "p", base_url: base, api_key_secret: "KEY" }, owner);
-		await call("ai-deployments.create", { provider_id: p.id, name: "smart", provider_model: "a-smart" }, owner);
+		await call(
+			"ai-deployments.create",
+			{ provider_id: p.id, name: "smart", provider_model: "a-smart", input_price: 3, output_price: 15 },
+			owner
+		);
 	});
 
 	afterAll(async () => {
@@ -443,13 +448,18 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 		const sql = await getDb();
 		const exec = (await sql.query("SELECT * FROM prompts_executions WHERE id = $1", [r.execution_id])).rows[0];
 		expect(exec).toMatchObject({ kind: "complete", success: true, prompt_tokens: expect.any(Number) });
-		const log = (
-			await sql.query("SELECT prompt, user_id FROM ai_completion_logs WHERE request_id = $1", [exec.request_id])
+		const { cost, ...log } = (
+			await sql.query("SELECT prompt, user_id, cost FROM ai_completion_logs WHERE request_id = $1", [
+				exec.request_id
+			])
 		).rows[0];
 		expect(log).toEqual({
 			prompt: { templateId: r.template.id, versionId: r.version.id, variantId: null },
 			user_id: a.user.id
 		});
+		// The execution records what the completion cost, as its log row says.
+		expect(Number(cost)).toBeGreaterThan(0);
+		expect(Number(exec.cost)).toBe(Number(cost));
 		// A viewer may render but not complete; a version without a model needs one.
 		await rejects(
 			call("prompts.complete", { name: "review", variables: { language: "Go", files: [] } }, viewer),
@@ -501,6 +511,60 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 		expect((await call("prompts.render", { name: "cached" }, viewer)).messages[0].content).toBe("two");
 		await call("prompts.rollback", { id: t.template.id }, admin);
 		expect((await call("prompts.render", { name: "cached" }, viewer)).messages[0].content).toBe("one");
+	});
+
+	test("a completion in an experiment uses the caller's variant; the log and the execution name it", async () => {
+		const t = await call(
+			"prompts.create",
+			{
+				name: "exp-complete",
+				messages: [{ role: "user", content: "one" }],
+				model_settings: { model: "smart" },
+				label: "production"
+			},
+			owner
+		);
+		await call(
+			"prompts.publish",
+			{ id: t.template.id, messages: [{ role: "user", content: "two" }], model_settings: { model: "smart" } },
+			owner
+		);
+		const x = await call(
+			"prompts-experiments.start",
+			{
+				template_id: t.template.id,
+				name: "complete",
+				metric: "cost",
+				variants: [
+					{ version: 1, weight: 1 },
+					{ version: 2, weight: 1 }
+				]
+			},
+			owner
+		);
+		const r = await call("prompts.complete", { name: "exp-complete" }, member);
+		expect(r.experiment_id).toBe(x.experiment.id);
+		const variant = x.variants.find((v: any) => v.id === r.variant_id);
+		expect(r.version.number).toBe(variant.version);
+		expect(r.completion.choices[0].message.content).toBe(`echo(a-smart): ${variant.version === 1 ? "one" : "two"}`);
+		// Sticky by user: the same member gets the same variant again.
+		expect((await call("prompts.complete", { name: "exp-complete" }, member)).variant_id).toBe(r.variant_id);
+		const sql = await getDb();
+		const exec = (await sql.query("SELECT * FROM prompts_executions WHERE id = $1", [r.execution_id])).rows[0];
+		expect(exec).toMatchObject({ variant_id: r.variant_id, experiment_id: x.experiment.id, success: null });
+		const log = await waitUntil(
+			"the completion's log row",
+			async () =>
+				(await sql.query("SELECT prompt FROM ai_completion_logs WHERE request_id = $1", [exec.request_id]))
+					.rows[0],
+			row => !!row
+		);
+		expect(log.prompt).toEqual({ templateId: t.template.id, versionId: r.version.id, variantId: r.variant_id });
+		const d = await call("prompts-experiments.get", { id: x.experiment.id }, member);
+		const figures = d.variants.find((v: any) => v.id === r.variant_id);
+		expect(figures).toMatchObject({ samples: 2, mean_tokens: expect.any(Number) });
+		expect(figures.mean_cost).toBeGreaterThan(0);
+		await call("prompts-experiments.stop", { id: x.experiment.id }, owner);
 	});
 
 	test("executions are listed per organization and take the caller's reported outcome", async () => {

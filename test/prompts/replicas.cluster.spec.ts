@@ -1,6 +1,7 @@
 // No stale prompts across replicas: two prompts replicas in separate processes over RabbitMQ, each keeping what it
 // resolved in its own memory. A label moved or a version published through one is rendered by the other within a
-// second (polled, calls pinned to a replica with `nodeID`).
+// second (polled, calls pinned to a replica with `nodeID`). An experiment's assignment needs no shared state: both
+// replicas put a subject in the same variant.
 import amqp from "amqplib";
 import pg from "pg";
 import { ServiceBroker } from "moleculer";
@@ -177,5 +178,54 @@ describeWith(["postgres", "rabbitmq"])("prompts caches across two replicas", () 
 			1000,
 			20
 		);
+	});
+
+	test("an experiment started on one replica splits renders on both, each subject in the same variant", async () => {
+		const on = (node: NodeProcess) => ({ ...as(admin), nodeID: node.nodeID });
+		const t: any = await caller.call(
+			"prompts.create",
+			{ name: "split", messages: [{ role: "user", content: "v1" }], label: "production" },
+			on(r1)
+		);
+		await caller.call(
+			"prompts.publish",
+			{ id: t.template.id, messages: [{ role: "user", content: "v2" }] },
+			on(r1)
+		);
+		const split = (node: NodeProcess, subject: string) =>
+			caller.call<any, any>("prompts.render", { name: "split", subject }, on(node));
+		// Both replicas have resolved production without an experiment.
+		expect((await split(r1, "s")).experiment_id).toBeNull();
+		expect((await split(r2, "s")).experiment_id).toBeNull();
+		const x: any = await caller.call(
+			"prompts-experiments.start",
+			{
+				template_id: t.template.id,
+				name: "split",
+				metric: "success",
+				sticky_by: "session",
+				variants: [
+					{ version: 1, weight: 1 },
+					{ version: 2, weight: 1 }
+				]
+			},
+			on(r1)
+		);
+		await waitUntil(
+			"replica 2 renders in the experiment",
+			() => split(r2, "s"),
+			r => r.experiment_id === x.experiment.id,
+			1000,
+			20
+		);
+		const seen = new Set<string>();
+		for (let i = 0; i < 30; i++) {
+			const [one, two] = [await split(r1, `session-${i}`), await split(r2, `session-${i}`)];
+			expect(one.experiment_id).toBe(x.experiment.id);
+			expect(two.variant_id).toBe(one.variant_id);
+			expect(two.messages).toEqual(one.messages);
+			seen.add(one.variant_id);
+		}
+		expect(seen.size).toBe(2);
 	});
 });

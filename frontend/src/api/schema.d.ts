@@ -1479,6 +1479,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/prompts/experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * prompts-experiments.list
+         * @description Requires permission `prompts:read` (See prompt templates, versions and labels; render them); held by default by owner, admin, member, viewer.
+         */
+        get: operations["prompts-experiments.list"];
+        put?: never;
+        /**
+         * prompts-experiments.start
+         * @description Requires permission `prompts:manage` (Move protected labels (production), protect labels, remove templates); held by default by owner, admin.
+         */
+        post: operations["prompts-experiments.start"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/experiments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * prompts-experiments.get
+         * @description Requires permission `prompts:read` (See prompt templates, versions and labels; render them); held by default by owner, admin, member, viewer.
+         */
+        get: operations["prompts-experiments.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/experiments/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * prompts-experiments.stop
+         * @description Requires permission `prompts:manage` (Move protected labels (production), protect labels, remove templates); held by default by owner, admin.
+         */
+        post: operations["prompts-experiments.stop"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/prompts/render": {
         parameters: {
             query?: never;
@@ -2353,9 +2417,13 @@ export interface components {
             };
             /** Format: uuid */
             execution_id: string;
+            /** Format: uuid */
+            experiment_id: string | null;
             label: string | null;
             messages: components["schemas"]["PromptMessage"][];
             template: components["schemas"]["PromptRenderedTemplate"];
+            /** Format: uuid */
+            variant_id: string | null;
             version: components["schemas"]["PromptRenderedVersion"];
         };
         PromptDiff: {
@@ -2418,6 +2486,53 @@ export interface components {
             /** Format: uuid */
             version_id: string;
         };
+        PromptExperiment: {
+            confidence: number;
+            /** Format: date-time */
+            ended_at: string | null;
+            /** Format: uuid */
+            id: string;
+            label: string;
+            /** @enum {string} */
+            metric: "success" | "feedback" | "latency" | "cost";
+            min_samples: number;
+            name: string;
+            /** Format: date-time */
+            started_at: string;
+            /** Format: uuid */
+            started_by: string | null;
+            /** @enum {string} */
+            status: "running" | "completed" | "stopped";
+            /** @enum {string} */
+            sticky_by: "user" | "session";
+            /** Format: uuid */
+            template_id: string;
+            /** Format: uuid */
+            winner_variant_id: string | null;
+        };
+        PromptExperimentDetail: {
+            experiment: components["schemas"]["PromptExperiment"];
+            series: components["schemas"]["PromptExperimentPoint"][];
+            variants: components["schemas"]["PromptVariant"][];
+            verdict: components["schemas"]["PromptExperimentVerdict"];
+        };
+        PromptExperimentPoint: {
+            bucket: string;
+            conversion: number | null;
+            mean_cost: number | null;
+            mean_latency_ms: number | null;
+            samples: number;
+            /** Format: uuid */
+            variant_id: string;
+        };
+        PromptExperimentVerdict: {
+            p_value: number | null;
+            reason: string;
+            /** @enum {string} */
+            status: "collecting" | "winner" | "no_difference" | "stopped";
+            /** Format: uuid */
+            winner_variant_id: string | null;
+        };
         PromptLabel: {
             name: string;
             protected: boolean;
@@ -2452,12 +2567,16 @@ export interface components {
         PromptRendered: {
             /** Format: uuid */
             execution_id: string;
+            /** Format: uuid */
+            experiment_id: string | null;
             label: string | null;
             messages: components["schemas"]["PromptMessage"][];
             model_settings: {
                 [key: string]: unknown;
             };
             template: components["schemas"]["PromptRenderedTemplate"];
+            /** Format: uuid */
+            variant_id: string | null;
             version: components["schemas"]["PromptRenderedVersion"];
         };
         PromptRenderedTemplate: {
@@ -2509,6 +2628,19 @@ export interface components {
             /** @enum {string} */
             type: "string" | "number" | "boolean" | "enum" | "list" | "object";
             values?: string[];
+        };
+        PromptVariant: {
+            conversion: number | null;
+            /** Format: uuid */
+            id: string;
+            mean_cost: number | null;
+            mean_feedback: number | null;
+            mean_latency_ms: number | null;
+            mean_tokens: number | null;
+            samples: number;
+            successes: number;
+            version: number;
+            weight: number;
         };
         PromptVersion: {
             /** Format: date-time */
@@ -9218,6 +9350,268 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PromptExecution"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "prompts-experiments.list": {
+        parameters: {
+            query?: {
+                status?: "running" | "completed" | "stopped";
+                template_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptExperiment"][];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "prompts-experiments.start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @default 0.95 */
+                    confidence?: number;
+                    /** @default production */
+                    label?: string;
+                    /** @enum {string} */
+                    metric: "success" | "feedback" | "latency" | "cost";
+                    /** @default 100 */
+                    min_samples?: number;
+                    name: string;
+                    /**
+                     * @default user
+                     * @enum {string}
+                     */
+                    sticky_by?: "user" | "session";
+                    template_id: string;
+                    variants: {
+                        version: number;
+                        weight: number;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptExperimentDetail"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "prompts-experiments.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptExperimentDetail"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "prompts-experiments.stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: uuid */
+                    promote_variant_id?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptExperimentDetail"];
                 };
             };
             /** @description Missing or invalid credentials */

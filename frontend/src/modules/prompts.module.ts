@@ -13,7 +13,17 @@ export const promptsModule: AppModule = {
 			name: "prompts",
 			component: () => import("@/pages/prompts/PromptsPage.vue"),
 			meta: { title: "Prompts", permission: "prompts:read" }
+		},
+		// Experiments: the list, and one experiment's dashboard.
+		{
+			path: "prompts/experiments/:id?",
+			name: "prompts-experiments",
+			component: () => import("@/pages/prompts/ExperimentsPage.vue"),
+			meta: { title: "Prompt experiments", permission: "prompts:read" }
 		}
 	],
-	nav: [{ route: "prompts", label: "Prompts", icon: "code", section: "AI", permission: "prompts:read" }]
+	nav: [
+		{ route: "prompts", label: "Prompts", icon: "code", section: "AI", permission: "prompts:read" },
+		{ route: "prompts-experiments", label: "Experiments", icon: "flask", section: "AI", permission: "prompts:read" }
+	]
 };
