@@ -24,6 +24,12 @@ export const promptsModule: AppModule = {
 	],
 	nav: [
 		{ route: "prompts", label: "Prompts", icon: "code", section: "AI", permission: "prompts:read" },
-		{ route: "prompts-experiments", label: "Experiments", icon: "flask", section: "AI", permission: "prompts:read" }
+		{
+			route: "prompts-experiments",
+			label: "Prompt experiments",
+			icon: "flask",
+			section: "AI",
+			permission: "prompts:read"
+		}
 	]
 };
