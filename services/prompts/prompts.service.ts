@@ -15,7 +15,7 @@ import { actionMissing, conflict, invalid, notFound, unavailable } from "../../l
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { LocalCacheMixin } from "../../mixins/local-cache.mixin";
 import { diffVersions } from "./diff";
-import { partialText, renderMessages } from "./render";
+import { partialText, renderMessages, type PartialLoader } from "./render";
 import { Scope, Store, TemplateRow } from "./store";
 import { bindVariables } from "./variables";
 import { labelName, referenceParams, templateMeta, templateName, versionParams } from "./prompts.params";
@@ -302,6 +302,34 @@ const PromptsService: ServiceSchema = {
 			}
 		},
 
+		// A draft (messages, variable declarations, model settings) rendered with sample values before it is
+		// published: the checks of publish and render, the same sandbox and limits. Partials are the caller's
+		// organization's (and shared) templates by name, as a render would use. A preview is not a use: no execution
+		// is recorded and no event is emitted.
+		preview: {
+			rest: "POST /preview",
+			permission: "prompts:read",
+			params: {
+				messages: versionParams.messages,
+				variables: versionParams.variables,
+				model_settings: versionParams.model_settings,
+				values: { type: "object", optional: true, label: "Sample values" }
+			},
+			response: R.Preview,
+			async handler(this: Self, ctx: Context<VersionInput & { values?: Record<string, unknown> }>) {
+				const { values, ...draft } = ctx.params;
+				checkVersion(draft);
+				const variables = bindVariables(draft.variables ?? [], values ?? {}, "values");
+				const messages = await renderMessages(
+					null,
+					draft.messages,
+					variables,
+					this.partialLoader(this.scopeOf(ctx))
+				);
+				return { messages, model_settings: draft.model_settings ?? {} };
+			}
+		},
+
 		// Renders, then completes with the ai module (`ai.complete`, as the caller): the version's model settings, the
 		// model given here before the version's. The completion log names the template and version (its `prompt`).
 		complete: {
@@ -472,20 +500,24 @@ const PromptsService: ServiceSchema = {
 				assigned = { experimentId: resolved.experiment!.id, variantId: variant.id };
 			}
 			const variables = bindVariables(resolved.version.variables, p.variables ?? {});
-			const loadPartial = async (name: string) => {
+			const messages = await renderMessages(
+				resolved.version.id,
+				resolved.version.messages,
+				variables,
+				this.partialLoader(scope)
+			);
+			return { resolved, messages, assigned };
+		},
+
+		// Partials by name: the production version of a template the scope sees.
+		partialLoader(this: Self, scope: Scope): PartialLoader {
+			return async (name: string) => {
 				try {
 					return partialText((await this.resolve(scope, { name })).version.messages);
 				} catch {
 					return undefined;
 				}
 			};
-			const messages = await renderMessages(
-				resolved.version.id,
-				resolved.version.messages,
-				variables,
-				loadPartial
-			);
-			return { resolved, messages, assigned };
 		},
 
 		// One execution row and its prompts.rendered event, in one transaction.

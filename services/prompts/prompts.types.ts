@@ -4,7 +4,7 @@ import type { Queryable } from "../../lib/db";
 import type { ChangeAction } from "../../lib/live";
 import type { LocalCache } from "../../lib/local-cache";
 import type { Publish } from "../../mixins/events.mixin";
-import { checkVariablesUsed, type ChatMessage } from "./render";
+import { checkVariablesUsed, type ChatMessage, type PartialLoader } from "./render";
 import type { Scope, Store, TemplateRow, VersionRow } from "./store";
 import type { RunningExperiment } from "./experiments.store";
 import type { RecordExtra } from "./record";
@@ -56,6 +56,7 @@ export interface Self {
 		ctx: Context,
 		p: RefParams
 	): Promise<{ resolved: Resolved; messages: ChatMessage[]; assigned: Assigned | null }>;
+	partialLoader(scope: Scope): PartialLoader;
 	record(scope: Scope, r: Resolved, kind: "render" | "complete", extra: RecordExtra): Promise<string>;
 	createIn(scope: Scope, p: any, ctx?: Context): Promise<unknown>;
 }

@@ -164,6 +164,95 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 		await rejects(call("prompts.render", { name: "nope", variables: {} }, viewer), 404);
 	});
 
+	test("preview renders a draft with sample values, refuses what publish and render refuse, records nothing", async () => {
+		const sql = await getDb();
+		const counts = async () =>
+			(
+				await sql.query(
+					`SELECT (SELECT count(*) FROM prompts_executions)::int AS executions,
+					 (SELECT count(*) FROM outbox WHERE channel = 'prompts.events')::int AS events`
+				)
+			).rows[0];
+		const before = await counts();
+		await call(
+			"prompts.create",
+			{
+				name: "signature",
+				messages: [{ role: "user", content: "-- the {{ team }} team" }],
+				variables: [{ name: "team", type: "string" }],
+				label: "production"
+			},
+			member
+		);
+		const afterCreate = await counts();
+		const preview = (draft: object, auth = viewer) => call("prompts.preview", draft, auth);
+
+		// Unpublished content, its partials from the organization's templates, the model settings echoed.
+		const out = await preview({
+			...REVIEW,
+			messages: [...REVIEW.messages, { role: "user", content: "{% render 'signature', team: language %}" }],
+			values: { language: "Rust", files: ["x.rs"] }
+		});
+		expect(out).toEqual({
+			messages: [
+				{ role: "system", content: "You review Rust code." },
+				{ role: "user", content: "Review: x.rs" },
+				{ role: "user", content: "-- the Rust team" }
+			],
+			model_settings: REVIEW.model_settings
+		});
+		// Another organization's template is no partial of this one.
+		await rejects(
+			preview({ messages: [{ role: "user", content: "{% render 'signature', team: 'x' %}" }] }, bOwner),
+			422,
+			"messages[0].content"
+		);
+
+		// A bad sample value names it under `values`; a bad declaration or a message that reads an undeclared
+		// variable is refused as publish refuses it.
+		await rejects(preview({ ...REVIEW, values: { files: [] } }), 422, "values.language");
+		await rejects(preview({ ...REVIEW, values: { language: 7, files: [] } }), 422, "values.language");
+		await rejects(preview({ ...REVIEW, values: { language: "Go", files: [], extra: 1 } }), 422, "values.extra");
+		await rejects(
+			preview({ ...REVIEW, variables: [...REVIEW.variables, { name: "tone", type: "enum" }], values: {} }),
+			422,
+			"variables[3].values"
+		);
+		await rejects(preview({ messages: [{ role: "user", content: "Hi {{ who }}" }] }), 422, "messages[0].content");
+		await rejects(preview({ messages: [{ role: "user", content: "{% if %}" }] }), 422, "messages[0].content");
+
+		// Hostile templates meet the same sandbox and limits as a render.
+		const hostile = (content: string, values: object = { x: {} }) =>
+			rejects(
+				preview({ messages: [{ role: "user", content }], variables: [{ name: "x", type: "object" }], values }),
+				422,
+				"messages[0].content"
+			);
+		await hostile("{{ constructor.constructor }}");
+		await hostile("{{ x.constructor.constructor }}");
+		await hostile("{{ x.__proto__.polluted }}");
+		await hostile("{% include '/etc/passwd' %}");
+		await hostile("{% render '../../package.json' %}");
+		await hostile("{% for i in (1..100000000) %}a{% endfor %}");
+		await hostile("{% assign a = 'x' %}{% for i in (1..40) %}{% assign a = a | append: a %}{% endfor %}{{ a }}");
+		expect(Object.prototype).not.toHaveProperty("polluted");
+
+		// Over REST, the field named in the error.
+		const res = await http(gw.port, "POST", "/api/prompts/preview", {
+			token: a.accessToken,
+			org: a.organization.id,
+			body: { ...REVIEW, values: { language: "x".repeat(21), files: [] } }
+		});
+		expect(res.status).toBe(422);
+		expect(res.body.error.fields).toEqual([
+			expect.objectContaining({ field: "values.language", message: "must be at most 20 characters" })
+		]);
+
+		// Not a use: no execution and no event came of any preview.
+		expect(await counts()).toEqual(afterCreate);
+		expect(afterCreate.executions).toBe(before.executions);
+	});
+
 	test("a version that reads an undeclared variable or does not parse is refused when published", async () => {
 		const bad = (content: string) =>
 			call(
