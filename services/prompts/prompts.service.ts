@@ -4,7 +4,7 @@
 // `prompts.changed`). SQL lives in store.ts, variables in variables.ts, the diff in diff.ts; the label actions in
 // labels.actions.ts, the operator's shared-template actions in shared.actions.ts.
 import crypto from "crypto";
-import type { Context } from "moleculer";
+import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb as db } from "../../lib/db";
 import { authOf, grants } from "../../lib/authz";
@@ -15,7 +15,9 @@ import { actionMissing, conflict, invalid, notFound, unavailable } from "../../l
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { LocalCacheMixin } from "../../mixins/local-cache.mixin";
 import { diffVersions } from "./diff";
-import { partialText, renderMessages, type PartialLoader } from "./render";
+import { partialText, renderMessages, type ChatMessage, type PartialLoader } from "./render";
+import { ndjson, ndjsonReadable } from "../../lib/ndjson";
+import { cancelEvent, type CancelRequest } from "../../lib/cancel";
 import { Scope, Store, TemplateRow } from "./store";
 import { bindVariables } from "./variables";
 import { labelName, referenceParams, templateMeta, templateName, versionParams } from "./prompts.params";
@@ -56,6 +58,20 @@ const renderedBy = (r: Resolved, executionId: string, assigned: Assigned | null)
 	variant_id: assigned?.variantId ?? null,
 	experiment_id: assigned?.experimentId ?? null
 });
+
+const completionModel = { type: "string", min: 1, max: 200, optional: true, label: "Model" };
+
+// What ai.complete / ai.stream get for a rendered version: its model settings, the model given before the version's,
+// and `prompt` (meta) for the completion log.
+function completionOf(r: Resolved, messages: ChatMessage[], assigned: Assigned | null, given?: string) {
+	const { model: versionModel, ...settings } = r.version.model_settings as { model?: string };
+	const model = given ?? versionModel;
+	if (!model) throw invalid("model", "this prompt version names no model: give one");
+	return {
+		body: { ...settings, model, messages },
+		prompt: { templateId: r.template.id, versionId: r.version.id, variantId: assigned?.variantId ?? null }
+	};
+}
 
 const PromptsService: ServiceSchema = {
 	name: "prompts",
@@ -336,54 +352,112 @@ const PromptsService: ServiceSchema = {
 			rest: "POST /complete",
 			permission: "prompts:write",
 			external: true,
-			params: { ...referenceParams, model: { type: "string", min: 1, max: 200, optional: true, label: "Model" } },
+			params: { ...referenceParams, model: completionModel },
 			response: R.Completed,
 			async handler(this: Self, ctx: Context<RefParams & { model?: string }>) {
 				const started = Date.now();
-				const scope = this.scopeOf(ctx);
 				const { resolved, messages, assigned } = await this.renderRef(ctx, ctx.params);
-				const { model: versionModel, ...settings } = resolved.version.model_settings as { model?: string };
-				const model = ctx.params.model ?? versionModel;
-				if (!model) throw invalid("model", "this prompt version names no model: give one");
+				const { body, prompt } = completionOf(resolved, messages, assigned, ctx.params.model);
 				const requestId = crypto.randomUUID();
-				const prompt = {
-					templateId: resolved.template.id,
-					versionId: resolved.version.id,
-					variantId: assigned?.variantId ?? null
-				};
-				let completion: any;
-				try {
-					completion = await ctx.call(
-						"ai.complete",
-						{ ...settings, model, messages, requestId },
-						{ meta: { prompt } }
-					);
-				} catch (err: any) {
-					await this.record(scope, resolved, "complete", {
+				const record = (extra: RecordExtra) =>
+					this.record(this.scopeOf(ctx), resolved, "complete", {
 						subject: ctx.params.subject,
 						requestId,
 						latencyMs: Date.now() - started,
-						success: false,
-						error: String(err?.message ?? err).slice(0, 500),
-						assigned
+						assigned,
+						...extra
 					});
+				let completion: any;
+				try {
+					completion = await ctx.call("ai.complete", { ...body, requestId }, { meta: { prompt } });
+				} catch (err: any) {
+					await record({ success: false, error: String(err?.message ?? err).slice(0, 500) });
 					if (actionMissing(err, "ai.complete")) throw unavailable("the ai module is not running");
 					throw err;
 				}
-				const executionId = await this.record(scope, resolved, "complete", {
-					subject: ctx.params.subject,
-					requestId,
-					latencyMs: Date.now() - started,
+				const executionId = await record({
 					usage: completion?.usage,
 					cost: (ctx.meta as { aiCost?: number }).aiCost,
-					success: true,
-					assigned
+					success: true
 				});
 				return { completion, messages, ...renderedBy(resolved, executionId, assigned) };
 			}
 		},
 
+		// complete, streamed: renders, then `ai.stream` as the caller, and returns its NDJSON as it comes (chunks, then
+		// `{ done, requestId, usage, cost, coder }` or `{ error }`). The execution is recorded when the stream ends —
+		// its latency, tokens and cost from the done line, or the error, or its cancellation — and the done line
+		// gains `prompt`: the template, version, label, variant and execution, as complete answers them. Published
+		// without a REST route: clients stream it over the socket's `stream` (services/gateway/socket-bridge.ts).
+		stream: {
+			permission: "prompts:write",
+			external: true,
+			params: { ...referenceParams, model: completionModel },
+			async handler(this: Self, ctx: Context<RefParams & { model?: string }>) {
+				const started = Date.now();
+				const { resolved, messages, assigned } = await this.renderRef(ctx, ctx.params);
+				const { body, prompt } = completionOf(resolved, messages, assigned, ctx.params.model);
+				// ai runs the stream under this call's request id, which the socket's `cancel` names.
+				const requestId = ctx.requestID ?? ctx.id;
+				const record = (extra: RecordExtra) =>
+					this.record(this.scopeOf(ctx), resolved, "complete", {
+						subject: ctx.params.subject,
+						requestId,
+						latencyMs: Date.now() - started,
+						assigned,
+						...extra
+					});
+				let upstream: NodeJS.ReadableStream & { destroy?: () => void };
+				try {
+					upstream = await ctx.call("ai.stream", body, { meta: { prompt } });
+				} catch (err: any) {
+					await record({ success: false, error: String(err?.message ?? err).slice(0, 500) });
+					if (actionMissing(err, "ai.stream")) throw unavailable("the ai module is not running");
+					throw err;
+				}
+				const streaming = this.streaming;
+				async function* relay() {
+					let recorded = false;
+					let error = "cancelled: the stream was closed before it ended";
+					try {
+						for await (const item of ndjson(upstream as AsyncIterable<Buffer>)) {
+							if (item?.done) {
+								recorded = true;
+								const executionId = await record({ usage: item.usage, cost: item.cost, success: true });
+								yield { ...item, prompt: renderedBy(resolved, executionId, assigned) };
+								continue;
+							}
+							if (item?.error) error = String(item.error.message ?? "stream interrupted").slice(0, 500);
+							yield item;
+						}
+					} finally {
+						streaming.delete(requestId);
+						upstream.destroy?.();
+						if (!recorded) await record({ success: false, error }).catch(() => undefined);
+					}
+				}
+				const out = ndjsonReadable(relay(), () => upstream.destroy?.());
+				streaming.set(requestId, out);
+				return out;
+			}
+		},
+
 		...sharedActions
+	},
+
+	events: {
+		// A client cancelled a stream (lib/cancel.ts): the replica holding it closes it and has ai stop the upstream
+		// request (running under the same request id).
+		"prompts.cancel"(this: Self, ctx: Context<CancelRequest>) {
+			const open = this.streaming.get(ctx.params.requestId);
+			if (!open) return;
+			open.destroy();
+			broadcast(this.broker, cancelEvent("ai"), { requestId: ctx.params.requestId });
+		}
+	},
+
+	created(this: Service) {
+		(this as unknown as Self).streaming = new Map();
 	},
 
 	methods: {

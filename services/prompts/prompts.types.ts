@@ -44,6 +44,8 @@ export interface RefParams {
 
 export interface Self {
 	broker: Context["broker"];
+	// The streams this replica relays (prompts.stream), by request id, for a client's cancel.
+	streaming: Map<string, { destroy(): void }>;
 	resolved: LocalCache<Resolved>;
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
 	scopeOf(ctx: Context): Scope;

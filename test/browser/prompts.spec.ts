@@ -333,12 +333,21 @@ const withBrowser = describeWithBrowser();
 		expect(r.body.version.number).toBe(1);
 	});
 
-	test("Try it completes the previewed version through the fake upstream", async () => {
+	test("Try it streams a published version's answer token by token through the fake upstream", async () => {
+		const full = `echo(${FAKE_MODEL}): Review this:\nlet a = 1\nBe strict.`;
+		// Chunks a moment apart, so the answer is seen growing before it is complete.
+		up.set(FAKE_MODEL, { chunkDelayMs: 200 });
 		await page.getByTestId("try-version").selectOption("2");
 		await page.getByTestId("try-run").click();
-		const answer = page.getByTestId("try-answer");
+		const streaming = page.locator('[data-testid="try-answer"][data-state="streaming"]');
+		await streaming.waitFor();
+		const partial = (await streaming.textContent())!.replace("▍", "");
+		expect(partial.length).toBeGreaterThan(0);
+		expect(full.startsWith(partial) && partial !== full).toBe(true);
+		const answer = page.locator('[data-testid="try-answer"][data-state="done"]');
 		await answer.waitFor();
-		expect(await answer.textContent()).toBe(`echo(${FAKE_MODEL}): Review this:\nlet a = 1\nBe strict.`);
+		up.set(FAKE_MODEL, {});
+		expect(await answer.textContent()).toBe(full);
 		// The gateway's deployment answered (its name), with the upstream's model behind it.
 		expect(await page.getByTestId("try-model").textContent()).toBe("gpt-ui");
 		await page.getByTestId("try-log-link").waitFor();
@@ -346,7 +355,17 @@ const withBrowser = describeWithBrowser();
 		expect(seen.body).toMatchObject({
 			model: FAKE_MODEL,
 			temperature: 0.7,
+			stream: true,
 			messages: [{ role: "system", content: "You review TypeScript code carefully." }, { role: "user" }]
+		});
+		// Recorded as the version's execution when the stream ended, under the request the panel names.
+		const requestId = await page.getByTestId("try-request-id").textContent();
+		const executions = await api("GET", "/api/prompts/executions");
+		expect(executions.body.rows.find((e: any) => e.request_id === requestId)).toMatchObject({
+			kind: "complete",
+			success: true,
+			prompt_tokens: expect.any(Number),
+			completion_tokens: expect.any(Number)
 		});
 		await shots("4-editor");
 	});
