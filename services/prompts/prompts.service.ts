@@ -7,11 +7,12 @@ import crypto from "crypto";
 import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb as db } from "../../lib/db";
-import { authOf, grants } from "../../lib/authz";
+import { authOf, grants, servicePermits } from "../../lib/authz";
 import { tenantSql } from "../../lib/db/tenant";
 import { broadcast } from "../../lib/events/broadcast";
 import { announceChange, type ChangeAction } from "../../lib/live";
-import { actionMissing, conflict, invalid, notFound, unavailable } from "../../lib/errors";
+import { actionMissing, conflict, forbidden, invalid, notFound, unavailable } from "../../lib/errors";
+import { ServiceIdentityMixin } from "../../mixins/service-identity.mixin";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { LocalCacheMixin } from "../../mixins/local-cache.mixin";
 import { diffVersions } from "./diff";
@@ -27,6 +28,7 @@ import {
 	checkVersion,
 	shape,
 	type Assigned,
+	type PromptRef,
 	type RefParams,
 	type Resolved,
 	type Self,
@@ -77,6 +79,7 @@ const PromptsService: ServiceSchema = {
 	name: "prompts",
 	mixins: [
 		EventsMixin,
+		ServiceIdentityMixin,
 		LocalCacheMixin<Resolved, { name: string }>("resolved", {
 			max: RESOLVED_MAX,
 			ttlMs: RESOLVED_TTL_MS,
@@ -346,7 +349,7 @@ const PromptsService: ServiceSchema = {
 			}
 		},
 
-		// Renders, then completes with the ai module (`ai.complete`, as the caller): the version's model settings, the
+		// Renders, then completes with the ai module (`ai.complete`, as the caller — see callAi): the version's model settings, the
 		// model given here before the version's. The completion log names the template and version (its `prompt`).
 		complete: {
 			rest: "POST /complete",
@@ -367,9 +370,14 @@ const PromptsService: ServiceSchema = {
 						assigned,
 						...extra
 					});
-				let completion: any;
+				let completion: any, cost: number | undefined;
 				try {
-					completion = await ctx.call("ai.complete", { ...body, requestId }, { meta: { prompt } });
+					({ result: completion, cost } = await this.callAi(
+						ctx,
+						"ai.complete",
+						{ ...body, requestId },
+						prompt
+					));
 				} catch (err: any) {
 					await record({ success: false, error: String(err?.message ?? err).slice(0, 500) });
 					if (actionMissing(err, "ai.complete")) throw unavailable("the ai module is not running");
@@ -377,7 +385,7 @@ const PromptsService: ServiceSchema = {
 				}
 				const executionId = await record({
 					usage: completion?.usage,
-					cost: (ctx.meta as { aiCost?: number }).aiCost,
+					cost,
 					success: true
 				});
 				return { completion, messages, ...renderedBy(resolved, executionId, assigned) };
@@ -409,7 +417,7 @@ const PromptsService: ServiceSchema = {
 					});
 				let upstream: NodeJS.ReadableStream & { destroy?: () => void };
 				try {
-					upstream = await ctx.call("ai.stream", body, { meta: { prompt } });
+					upstream = (await this.callAi(ctx, "ai.stream", body, prompt)).result;
 				} catch (err: any) {
 					await record({ success: false, error: String(err?.message ?? err).slice(0, 500) });
 					if (actionMissing(err, "ai.stream")) throw unavailable("the ai module is not running");
@@ -581,6 +589,34 @@ const PromptsService: ServiceSchema = {
 				this.partialLoader(scope)
 			);
 			return { resolved, messages, assigned };
+		},
+
+		// ai.complete / ai.stream for a rendered prompt, and what it cost. A user or API key calls as itself: ai checks
+		// its role. A job's principal (a service acting for an organization without a user) holds a proof for the
+		// prompts action it called, which ai would refuse: prompts calls as itself for that organization (its own
+		// credential and servicePermissions, so the completion log names service prompts) — only for a job that
+		// declares ai:write too, so that nothing it could not ask the AI directly goes through a prompt.
+		async callAi(
+			this: Self,
+			ctx: Context,
+			action: "ai.complete" | "ai.stream",
+			params: Record<string, unknown>,
+			prompt: PromptRef
+		): Promise<{ result: any; cost?: number }> {
+			const auth = authOf(ctx);
+			if (auth?.kind !== "service") {
+				const result = await ctx.call(action, params, { meta: { prompt } });
+				return { result, cost: (ctx.meta as { aiCost?: number }).aiCost };
+			}
+			if (!servicePermits(auth.permissions, "ai:write"))
+				throw forbidden(`service ${auth.service} does not declare permission ai:write`);
+			const call = this.callForOrganization(auth.organizationId!, action, params, {
+				parentCtx: ctx,
+				meta: { prompt }
+			});
+			const result = await call;
+			// The call's own context holds what ai answered in meta (this context is not the one it merged into).
+			return { result, cost: (call as { ctx?: Context<unknown, { aiCost?: number }> }).ctx?.meta.aiCost };
 		},
 
 		// Partials by name: the production version of a template the scope sees.

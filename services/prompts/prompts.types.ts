@@ -1,5 +1,5 @@
 // What the prompts service's files share: what a reference resolves to, a version's content, and `this` of the service.
-import type { Context } from "moleculer";
+import type { CallingOptions, Context } from "moleculer";
 import type { Queryable } from "../../lib/db";
 import type { ChangeAction } from "../../lib/live";
 import type { LocalCache } from "../../lib/local-cache";
@@ -18,6 +18,13 @@ export interface Resolved {
 	label: string | null;
 	// The experiment running on the label, when one does: renders pick one of its variants.
 	experiment?: RunningExperiment;
+}
+
+// What the completion log links a completion to (ai's meta `prompt`).
+export interface PromptRef {
+	templateId: string;
+	versionId: string;
+	variantId: string | null;
 }
 
 // Which variant of a running experiment a render used.
@@ -59,6 +66,19 @@ export interface Self {
 		p: RefParams
 	): Promise<{ resolved: Resolved; messages: ChatMessage[]; assigned: Assigned | null }>;
 	partialLoader(scope: Scope): PartialLoader;
+	callAi(
+		ctx: Context,
+		action: "ai.complete" | "ai.stream",
+		params: Record<string, unknown>,
+		prompt: PromptRef
+	): Promise<{ result: any; cost?: number }>;
+	// ServiceIdentityMixin: a call as service prompts for an organization without a user.
+	callForOrganization(
+		organizationId: string,
+		action: string,
+		params: unknown,
+		opts?: CallingOptions
+	): Promise<unknown>;
 	record(scope: Scope, r: Resolved, kind: "render" | "complete", extra: RecordExtra): Promise<string>;
 	createIn(scope: Scope, p: any, ctx?: Context): Promise<unknown>;
 }
