@@ -424,9 +424,12 @@ const PromptsService: ServiceSchema = {
 					throw err;
 				}
 				const streaming = this.streaming;
+				const cancelled = "cancelled: the stream was closed before it ended";
+				let reading = false;
 				async function* relay() {
+					reading = true;
 					let recorded = false;
-					let error = "cancelled: the stream was closed before it ended";
+					let error = cancelled;
 					try {
 						for await (const item of ndjson(upstream as AsyncIterable<Buffer>)) {
 							if (item?.done) {
@@ -444,7 +447,13 @@ const PromptsService: ServiceSchema = {
 						if (!recorded) await record({ success: false, error }).catch(() => undefined);
 					}
 				}
-				const out = ndjsonReadable(relay(), () => upstream.destroy?.());
+				// Closed before anything was read: the relay never ran, so its finally cannot tidy up.
+				const out = ndjsonReadable(relay(), () => {
+					upstream.destroy?.();
+					if (reading) return;
+					streaming.delete(requestId);
+					record({ success: false, error: cancelled }).catch(() => undefined);
+				});
 				streaming.set(requestId, out);
 				return out;
 			}
