@@ -17,6 +17,12 @@ export interface ServiceIdentity extends Service {
 	__filename?: string;
 	identityMeta(action: string, organizationId?: string, extra?: string): Record<string, string>;
 	principalPermissions(): string[];
+	callForOrganization(
+		organizationId: string,
+		action: string,
+		params: unknown,
+		opts?: CallingOptions
+	): Promise<unknown>;
 }
 
 export const ServiceIdentityMixin: Partial<ServiceSchema> = {

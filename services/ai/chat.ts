@@ -194,6 +194,8 @@ export const ChatMethods: Partial<ServiceSchema> = {
 							completion_tokens: usage.completion,
 							total_tokens: usage.prompt + usage.completion
 						},
+						// What the request cost, as its log row says (a caller that records it: prompts.stream).
+						cost: run.cost,
 						coder: run.served
 					};
 				} catch (err) {

@@ -18,6 +18,12 @@ export default defineModule({
 			role: "admin"
 		}
 	},
+	// A completion for a job's principal (a service acting for an organization) reaches the AI as service prompts,
+	// for that organization: its own credential (only it), and ai:write.
+	servicePermissions: ["ai:write"],
+	container: {
+		environment: { SERVICE_CREDENTIALS: "prompts:${PROMPTS_SERVICE_CREDENTIAL:?set PROMPTS_SERVICE_CREDENTIAL}" }
+	},
 	publishes: ["prompts.events"],
 	consumes: []
 });

@@ -121,6 +121,11 @@ export const Rendered = named("PromptRendered", {
 	model_settings: ModelSettings,
 	...RenderedBy
 });
+// A draft rendered with sample values (prompts.preview): what a render of it would give, recorded nowhere.
+export const Preview = named("PromptPreview", {
+	messages: listOf(Message),
+	model_settings: ModelSettings
+});
 export const Completed = named("PromptCompleted", {
 	// OpenAI's chat.completion, as ai.complete answers it (with `coder`: which model served it).
 	completion: "object",

@@ -4,18 +4,21 @@
 // `prompts.changed`). SQL lives in store.ts, variables in variables.ts, the diff in diff.ts; the label actions in
 // labels.actions.ts, the operator's shared-template actions in shared.actions.ts.
 import crypto from "crypto";
-import type { Context } from "moleculer";
+import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb as db } from "../../lib/db";
-import { authOf, grants } from "../../lib/authz";
+import { authOf, grants, servicePermits } from "../../lib/authz";
 import { tenantSql } from "../../lib/db/tenant";
 import { broadcast } from "../../lib/events/broadcast";
 import { announceChange, type ChangeAction } from "../../lib/live";
-import { actionMissing, conflict, invalid, notFound, unavailable } from "../../lib/errors";
+import { actionMissing, conflict, forbidden, invalid, notFound, unavailable } from "../../lib/errors";
+import { ServiceIdentityMixin } from "../../mixins/service-identity.mixin";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { LocalCacheMixin } from "../../mixins/local-cache.mixin";
 import { diffVersions } from "./diff";
-import { partialText, renderMessages } from "./render";
+import { partialText, renderMessages, type ChatMessage, type PartialLoader } from "./render";
+import { ndjson, ndjsonReadable } from "../../lib/ndjson";
+import { cancelEvent, type CancelRequest } from "../../lib/cancel";
 import { Scope, Store, TemplateRow } from "./store";
 import { bindVariables } from "./variables";
 import { labelName, referenceParams, templateMeta, templateName, versionParams } from "./prompts.params";
@@ -25,6 +28,7 @@ import {
 	checkVersion,
 	shape,
 	type Assigned,
+	type PromptRef,
 	type RefParams,
 	type Resolved,
 	type Self,
@@ -57,10 +61,25 @@ const renderedBy = (r: Resolved, executionId: string, assigned: Assigned | null)
 	experiment_id: assigned?.experimentId ?? null
 });
 
+const completionModel = { type: "string", min: 1, max: 200, optional: true, label: "Model" };
+
+// What ai.complete / ai.stream get for a rendered version: its model settings, the model given before the version's,
+// and `prompt` (meta) for the completion log.
+function completionOf(r: Resolved, messages: ChatMessage[], assigned: Assigned | null, given?: string) {
+	const { model: versionModel, ...settings } = r.version.model_settings as { model?: string };
+	const model = given ?? versionModel;
+	if (!model) throw invalid("model", "this prompt version names no model: give one");
+	return {
+		body: { ...settings, model, messages },
+		prompt: { templateId: r.template.id, versionId: r.version.id, variantId: assigned?.variantId ?? null }
+	};
+}
+
 const PromptsService: ServiceSchema = {
 	name: "prompts",
 	mixins: [
 		EventsMixin,
+		ServiceIdentityMixin,
 		LocalCacheMixin<Resolved, { name: string }>("resolved", {
 			max: RESOLVED_MAX,
 			ttlMs: RESOLVED_TTL_MS,
@@ -302,60 +321,160 @@ const PromptsService: ServiceSchema = {
 			}
 		},
 
-		// Renders, then completes with the ai module (`ai.complete`, as the caller): the version's model settings, the
+		// A draft (messages, variable declarations, model settings) rendered with sample values before it is
+		// published: the checks of publish and render, the same sandbox and limits. Partials are the caller's
+		// organization's (and shared) templates by name, as a render would use. A preview is not a use: no execution
+		// is recorded and no event is emitted.
+		preview: {
+			rest: "POST /preview",
+			permission: "prompts:read",
+			params: {
+				messages: versionParams.messages,
+				variables: versionParams.variables,
+				model_settings: versionParams.model_settings,
+				values: { type: "object", optional: true, label: "Sample values" }
+			},
+			response: R.Preview,
+			async handler(this: Self, ctx: Context<VersionInput & { values?: Record<string, unknown> }>) {
+				const { values, ...draft } = ctx.params;
+				checkVersion(draft);
+				const variables = bindVariables(draft.variables ?? [], values ?? {}, "values");
+				const messages = await renderMessages(
+					null,
+					draft.messages,
+					variables,
+					this.partialLoader(this.scopeOf(ctx))
+				);
+				return { messages, model_settings: draft.model_settings ?? {} };
+			}
+		},
+
+		// Renders, then completes with the ai module (`ai.complete`, as the caller — see callAi): the version's model settings, the
 		// model given here before the version's. The completion log names the template and version (its `prompt`).
 		complete: {
 			rest: "POST /complete",
 			permission: "prompts:write",
 			external: true,
-			params: { ...referenceParams, model: { type: "string", min: 1, max: 200, optional: true, label: "Model" } },
+			params: { ...referenceParams, model: completionModel },
 			response: R.Completed,
 			async handler(this: Self, ctx: Context<RefParams & { model?: string }>) {
 				const started = Date.now();
-				const scope = this.scopeOf(ctx);
 				const { resolved, messages, assigned } = await this.renderRef(ctx, ctx.params);
-				const { model: versionModel, ...settings } = resolved.version.model_settings as { model?: string };
-				const model = ctx.params.model ?? versionModel;
-				if (!model) throw invalid("model", "this prompt version names no model: give one");
+				const { body, prompt } = completionOf(resolved, messages, assigned, ctx.params.model);
 				const requestId = crypto.randomUUID();
-				const prompt = {
-					templateId: resolved.template.id,
-					versionId: resolved.version.id,
-					variantId: assigned?.variantId ?? null
-				};
-				let completion: any;
-				try {
-					completion = await ctx.call(
-						"ai.complete",
-						{ ...settings, model, messages, requestId },
-						{ meta: { prompt } }
-					);
-				} catch (err: any) {
-					await this.record(scope, resolved, "complete", {
+				const record = (extra: RecordExtra) =>
+					this.record(this.scopeOf(ctx), resolved, "complete", {
 						subject: ctx.params.subject,
 						requestId,
 						latencyMs: Date.now() - started,
-						success: false,
-						error: String(err?.message ?? err).slice(0, 500),
-						assigned
+						assigned,
+						...extra
 					});
+				let completion: any, cost: number | undefined;
+				try {
+					({ result: completion, cost } = await this.callAi(
+						ctx,
+						"ai.complete",
+						{ ...body, requestId },
+						prompt
+					));
+				} catch (err: any) {
+					await record({ success: false, error: String(err?.message ?? err).slice(0, 500) });
 					if (actionMissing(err, "ai.complete")) throw unavailable("the ai module is not running");
 					throw err;
 				}
-				const executionId = await this.record(scope, resolved, "complete", {
-					subject: ctx.params.subject,
-					requestId,
-					latencyMs: Date.now() - started,
+				const executionId = await record({
 					usage: completion?.usage,
-					cost: (ctx.meta as { aiCost?: number }).aiCost,
-					success: true,
-					assigned
+					cost,
+					success: true
 				});
 				return { completion, messages, ...renderedBy(resolved, executionId, assigned) };
 			}
 		},
 
+		// complete, streamed: renders, then `ai.stream` as the caller, and returns its NDJSON as it comes (chunks, then
+		// `{ done, requestId, usage, cost, coder }` or `{ error }`). The execution is recorded when the stream ends —
+		// its latency, tokens and cost from the done line, or the error, or its cancellation — and the done line
+		// gains `prompt`: the template, version, label, variant and execution, as complete answers them. Published
+		// without a REST route: clients stream it over the socket's `stream` (services/gateway/socket-bridge.ts).
+		stream: {
+			permission: "prompts:write",
+			external: true,
+			params: { ...referenceParams, model: completionModel },
+			async handler(this: Self, ctx: Context<RefParams & { model?: string }>) {
+				const started = Date.now();
+				const { resolved, messages, assigned } = await this.renderRef(ctx, ctx.params);
+				const { body, prompt } = completionOf(resolved, messages, assigned, ctx.params.model);
+				// ai runs the stream under this call's request id, which the socket's `cancel` names.
+				const requestId = ctx.requestID ?? ctx.id;
+				const record = (extra: RecordExtra) =>
+					this.record(this.scopeOf(ctx), resolved, "complete", {
+						subject: ctx.params.subject,
+						requestId,
+						latencyMs: Date.now() - started,
+						assigned,
+						...extra
+					});
+				let upstream: NodeJS.ReadableStream & { destroy?: () => void };
+				try {
+					upstream = (await this.callAi(ctx, "ai.stream", body, prompt)).result;
+				} catch (err: any) {
+					await record({ success: false, error: String(err?.message ?? err).slice(0, 500) });
+					if (actionMissing(err, "ai.stream")) throw unavailable("the ai module is not running");
+					throw err;
+				}
+				const streaming = this.streaming;
+				const cancelled = "cancelled: the stream was closed before it ended";
+				let reading = false;
+				async function* relay() {
+					reading = true;
+					let recorded = false;
+					let error = cancelled;
+					try {
+						for await (const item of ndjson(upstream as AsyncIterable<Buffer>)) {
+							if (item?.done) {
+								recorded = true;
+								const executionId = await record({ usage: item.usage, cost: item.cost, success: true });
+								yield { ...item, prompt: renderedBy(resolved, executionId, assigned) };
+								continue;
+							}
+							if (item?.error) error = String(item.error.message ?? "stream interrupted").slice(0, 500);
+							yield item;
+						}
+					} finally {
+						streaming.delete(requestId);
+						upstream.destroy?.();
+						if (!recorded) await record({ success: false, error }).catch(() => undefined);
+					}
+				}
+				// Closed before anything was read: the relay never ran, so its finally cannot tidy up.
+				const out = ndjsonReadable(relay(), () => {
+					upstream.destroy?.();
+					if (reading) return;
+					streaming.delete(requestId);
+					record({ success: false, error: cancelled }).catch(() => undefined);
+				});
+				streaming.set(requestId, out);
+				return out;
+			}
+		},
+
 		...sharedActions
+	},
+
+	events: {
+		// A client cancelled a stream (lib/cancel.ts): the replica holding it closes it and has ai stop the upstream
+		// request (running under the same request id).
+		"prompts.cancel"(this: Self, ctx: Context<CancelRequest>) {
+			const open = this.streaming.get(ctx.params.requestId);
+			if (!open) return;
+			open.destroy();
+			broadcast(this.broker, cancelEvent("ai"), { requestId: ctx.params.requestId });
+		}
+	},
+
+	created(this: Service) {
+		(this as unknown as Self).streaming = new Map();
 	},
 
 	methods: {
@@ -472,20 +591,52 @@ const PromptsService: ServiceSchema = {
 				assigned = { experimentId: resolved.experiment!.id, variantId: variant.id };
 			}
 			const variables = bindVariables(resolved.version.variables, p.variables ?? {});
-			const loadPartial = async (name: string) => {
+			const messages = await renderMessages(
+				resolved.version.id,
+				resolved.version.messages,
+				variables,
+				this.partialLoader(scope)
+			);
+			return { resolved, messages, assigned };
+		},
+
+		// ai.complete / ai.stream for a rendered prompt, and what it cost. A user or API key calls as itself: ai checks
+		// its role. A job's principal (a service acting for an organization without a user) holds a proof for the
+		// prompts action it called, which ai would refuse: prompts calls as itself for that organization (its own
+		// credential and servicePermissions, so the completion log names service prompts) — only for a job that
+		// declares ai:write too, so that nothing it could not ask the AI directly goes through a prompt.
+		async callAi(
+			this: Self,
+			ctx: Context,
+			action: "ai.complete" | "ai.stream",
+			params: Record<string, unknown>,
+			prompt: PromptRef
+		): Promise<{ result: any; cost?: number }> {
+			const auth = authOf(ctx);
+			if (auth?.kind !== "service") {
+				const result = await ctx.call(action, params, { meta: { prompt } });
+				return { result, cost: (ctx.meta as { aiCost?: number }).aiCost };
+			}
+			if (!servicePermits(auth.permissions, "ai:write"))
+				throw forbidden(`service ${auth.service} does not declare permission ai:write`);
+			const call = this.callForOrganization(auth.organizationId!, action, params, {
+				parentCtx: ctx,
+				meta: { prompt }
+			});
+			const result = await call;
+			// The call's own context holds what ai answered in meta (this context is not the one it merged into).
+			return { result, cost: (call as { ctx?: Context<unknown, { aiCost?: number }> }).ctx?.meta.aiCost };
+		},
+
+		// Partials by name: the production version of a template the scope sees.
+		partialLoader(this: Self, scope: Scope): PartialLoader {
+			return async (name: string) => {
 				try {
 					return partialText((await this.resolve(scope, { name })).version.messages);
 				} catch {
 					return undefined;
 				}
 			};
-			const messages = await renderMessages(
-				resolved.version.id,
-				resolved.version.messages,
-				variables,
-				loadPartial
-			);
-			return { resolved, messages, assigned };
 		},
 
 		// One execution row and its prompts.rendered event, in one transaction.

@@ -1,10 +1,10 @@
 // What the prompts service's files share: what a reference resolves to, a version's content, and `this` of the service.
-import type { Context } from "moleculer";
+import type { CallingOptions, Context } from "moleculer";
 import type { Queryable } from "../../lib/db";
 import type { ChangeAction } from "../../lib/live";
 import type { LocalCache } from "../../lib/local-cache";
 import type { Publish } from "../../mixins/events.mixin";
-import { checkVariablesUsed, type ChatMessage } from "./render";
+import { checkVariablesUsed, type ChatMessage, type PartialLoader } from "./render";
 import type { Scope, Store, TemplateRow, VersionRow } from "./store";
 import type { RunningExperiment } from "./experiments.store";
 import type { RecordExtra } from "./record";
@@ -18,6 +18,13 @@ export interface Resolved {
 	label: string | null;
 	// The experiment running on the label, when one does: renders pick one of its variants.
 	experiment?: RunningExperiment;
+}
+
+// What the completion log links a completion to (ai's meta `prompt`).
+export interface PromptRef {
+	templateId: string;
+	versionId: string;
+	variantId: string | null;
 }
 
 // Which variant of a running experiment a render used.
@@ -44,6 +51,8 @@ export interface RefParams {
 
 export interface Self {
 	broker: Context["broker"];
+	// The streams this replica relays (prompts.stream), by request id, for a client's cancel.
+	streaming: Map<string, { destroy(): void }>;
 	resolved: LocalCache<Resolved>;
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
 	scopeOf(ctx: Context): Scope;
@@ -56,6 +65,20 @@ export interface Self {
 		ctx: Context,
 		p: RefParams
 	): Promise<{ resolved: Resolved; messages: ChatMessage[]; assigned: Assigned | null }>;
+	partialLoader(scope: Scope): PartialLoader;
+	callAi(
+		ctx: Context,
+		action: "ai.complete" | "ai.stream",
+		params: Record<string, unknown>,
+		prompt: PromptRef
+	): Promise<{ result: any; cost?: number }>;
+	// ServiceIdentityMixin: a call as service prompts for an organization without a user.
+	callForOrganization(
+		organizationId: string,
+		action: string,
+		params: unknown,
+		opts?: CallingOptions
+	): Promise<unknown>;
 	record(scope: Scope, r: Resolved, kind: "render" | "complete", extra: RecordExtra): Promise<string>;
 	createIn(scope: Scope, p: any, ctx?: Context): Promise<unknown>;
 }

@@ -86,17 +86,18 @@ export function checkVariablesUsed(messages: ChatMessage[], declared: string[], 
 }
 
 // Renders a version's messages with bound variables. A template error (an undefined variable or filter, a missing
-// partial, a limit reached) is a 422 naming the message and liquidjs' reason.
+// partial, a limit reached) is a 422 naming the message and liquidjs' reason. `versionId` null: a draft, parsed for
+// this render only (it may change at every keystroke, so it is not kept).
 export async function renderMessages(
-	versionId: string,
+	versionId: string | null,
 	messages: ChatMessage[],
 	variables: Record<string, unknown>,
 	load: PartialLoader
 ): Promise<ChatMessage[]> {
-	let templates = parsed.get(versionId);
+	let templates = versionId === null ? undefined : parsed.get(versionId);
 	if (!templates) {
 		templates = parseMessages(messages);
-		parsed.set(versionId, templates);
+		if (versionId !== null) parsed.set(versionId, templates);
 	}
 	const out: ChatMessage[] = [];
 	let length = 0;

@@ -80,26 +80,31 @@ function typeProblem(d: VariableDef, value: unknown): string | undefined {
 }
 
 // The values a render uses: each declared variable from `given` or its default, type-checked; a missing required
-// one, an ill-typed one or one the template does not declare is refused naming it. Values are copied through JSON,
-// so what reaches the template is plain data (no functions, getters or prototypes of the caller's objects).
-export function bindVariables(defs: VariableDef[], given: Record<string, unknown> = {}): Record<string, unknown> {
+// one, an ill-typed one or one the template does not declare is refused naming it (`<field>.<name>`). Values are
+// copied through JSON, so what reaches the template is plain data (no functions, getters or prototypes of the
+// caller's objects).
+export function bindVariables(
+	defs: VariableDef[],
+	given: Record<string, unknown> = {},
+	field = "variables"
+): Record<string, unknown> {
 	const declared = new Set(defs.map(d => d.name));
 	for (const name of Object.keys(given))
-		if (!declared.has(name)) throw invalid(`variables.${name}`, "is not a variable of this template");
+		if (!declared.has(name)) throw invalid(`${field}.${name}`, "is not a variable of this template");
 	const out: Record<string, unknown> = {};
 	for (const d of defs) {
 		const has = Object.prototype.hasOwnProperty.call(given, d.name) && given[d.name] !== undefined;
 		const value = has ? given[d.name] : d.default;
 		if (value === undefined || value === null) {
 			if (d.required !== false && d.default === undefined)
-				throw invalid(`variables.${d.name}`, `is required (${d.type})`);
+				throw invalid(`${field}.${d.name}`, `is required (${d.type})`);
 			out[d.name] = null; // optional and absent: defined, so strict rendering sees an empty value
 			continue;
 		}
 		const problem = typeProblem(d, value);
-		if (problem) throw invalid(`variables.${d.name}`, problem);
+		if (problem) throw invalid(`${field}.${d.name}`, problem);
 		const json = JSON.stringify(value);
-		if (json.length > MAX_VALUE_JSON) throw invalid(`variables.${d.name}`, "is too large");
+		if (json.length > MAX_VALUE_JSON) throw invalid(`${field}.${d.name}`, "is too large");
 		out[d.name] = JSON.parse(json);
 	}
 	return out;

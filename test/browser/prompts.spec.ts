@@ -1,9 +1,10 @@
 // The prompts UI as people use it: the built web UI served by a platform process, driven in headless Chromium, with
 // an OpenAI-compatible fake upstream on 127.0.0.1. An owner creates a template with typed variables, watches the
-// live preview follow the sample values (and a value the version refuses named beside its input), publishes a
-// second version, compares the two, moves production and rolls it back, runs "Try it" against the fake upstream,
-// and overrides a shared template created by the operator (an internal action, called by a broker that joins the
-// platform's namespace over RabbitMQ, as the REPL would).
+// live preview follow the sample values (a value the version refuses named beside its input) and the editor's
+// unpublished changes (a refused message named beside it), publishes a second version, compares the two, moves
+// production and rolls it back, runs "Try it" against the fake upstream, and overrides a shared template created by
+// the operator (an internal action, called by a broker that joins the platform's namespace over RabbitMQ, as the
+// REPL would).
 // Skipped when no Chromium is installed (CHROMIUM_PATH, default /usr/bin/chromium), unless REQUIRE_BROWSER=1.
 import crypto from "crypto";
 import fs from "fs";
@@ -238,10 +239,42 @@ const withBrowser = describeWithBrowser();
 		expect(await preview.getByTestId("sample-error").count()).toBe(0);
 	});
 
+	test("the preview follows the editor before publishing; a refused message is named beside it", async () => {
+		const editor = page.getByTestId("prompt-editor");
+		const preview = page.getByTestId("prompt-preview");
+		const content = preview.getByTestId("rendered-content");
+		expect(await page.getByTestId("editor-publish").isDisabled()).toBe(true);
+		await editor.getByTestId("message-content").first().fill("You review {{ language }} code with care.");
+		await content.filter({ hasText: "You review TypeScript code with care." }).waitFor();
+		// A variable the draft does not declare: the server's 422 goes beside that message, and nothing renders.
+		await editor.getByTestId("message-content").nth(1).fill("Review this:\n{{ code }} in {{ repo }}");
+		const error = editor.locator('[data-testid="message-row"][data-index="1"]').getByTestId("message-error");
+		await error.waitFor();
+		expect(await error.textContent()).toContain("uses variable repo, which the version does not declare");
+		expect(await editor.getByTestId("message-error").count()).toBe(1);
+		await preview.getByTestId("preview-refused").waitFor();
+		expect(await preview.getByTestId("rendered-messages").count()).toBe(0);
+		await shots("2-preview-draft-refused");
+		await editor
+			.getByTestId("message-content")
+			.nth(1)
+			.fill("Review this:\n{{ code }}{% if strict %}\nBe strict.{% endif %}");
+		await content.filter({ hasText: "Be strict." }).waitFor();
+		expect(await editor.getByTestId("message-error").count()).toBe(0);
+		// Nothing was published by previewing.
+		const t = (await api("GET", "/api/prompts")).body.rows.find((r: any) => r.name === LONG_NAME);
+		expect((await api("GET", `/api/prompts/${t.id}/versions`)).body).toHaveLength(1);
+	});
+
 	test("publishes a second version and shows the diff side by side", async () => {
 		const editor = page.getByTestId("prompt-editor");
-		expect(await page.getByTestId("editor-publish").isDisabled()).toBe(true);
+		expect(await page.getByTestId("editor-publish").isDisabled()).toBe(false);
 		await editor.getByTestId("message-content").first().fill("You review {{ language }} code carefully.");
+		await page
+			.getByTestId("prompt-preview")
+			.getByTestId("rendered-content")
+			.filter({ hasText: "You review TypeScript code carefully." })
+			.waitFor();
 		await editor.getByTestId("model-settings-temperature").fill("0.7");
 		await editor.getByTestId("model-settings-temperature").blur();
 		await page.getByTestId("editor-publish").click();
@@ -300,12 +333,21 @@ const withBrowser = describeWithBrowser();
 		expect(r.body.version.number).toBe(1);
 	});
 
-	test("Try it completes the previewed version through the fake upstream", async () => {
-		await page.getByTestId("preview-version").selectOption("2");
+	test("Try it streams a published version's answer token by token through the fake upstream", async () => {
+		const full = `echo(${FAKE_MODEL}): Review this:\nlet a = 1\nBe strict.`;
+		// Chunks a moment apart, so the answer is seen growing before it is complete.
+		up.set(FAKE_MODEL, { chunkDelayMs: 200 });
+		await page.getByTestId("try-version").selectOption("2");
 		await page.getByTestId("try-run").click();
-		const answer = page.getByTestId("try-answer");
+		const streaming = page.locator('[data-testid="try-answer"][data-state="streaming"]');
+		await streaming.waitFor();
+		const partial = (await streaming.textContent())!.replace("▍", "");
+		expect(partial.length).toBeGreaterThan(0);
+		expect(full.startsWith(partial) && partial !== full).toBe(true);
+		const answer = page.locator('[data-testid="try-answer"][data-state="done"]');
 		await answer.waitFor();
-		expect(await answer.textContent()).toBe(`echo(${FAKE_MODEL}): Review this:\nlet a = 1\nBe strict.`);
+		up.set(FAKE_MODEL, {});
+		expect(await answer.textContent()).toBe(full);
 		// The gateway's deployment answered (its name), with the upstream's model behind it.
 		expect(await page.getByTestId("try-model").textContent()).toBe("gpt-ui");
 		await page.getByTestId("try-log-link").waitFor();
@@ -313,7 +355,17 @@ const withBrowser = describeWithBrowser();
 		expect(seen.body).toMatchObject({
 			model: FAKE_MODEL,
 			temperature: 0.7,
+			stream: true,
 			messages: [{ role: "system", content: "You review TypeScript code carefully." }, { role: "user" }]
+		});
+		// Recorded as the version's execution when the stream ended, under the request the panel names.
+		const requestId = await page.getByTestId("try-request-id").textContent();
+		const executions = await api("GET", "/api/prompts/executions");
+		expect(executions.body.rows.find((e: any) => e.request_id === requestId)).toMatchObject({
+			kind: "complete",
+			success: true,
+			prompt_tokens: expect.any(Number),
+			completion_tokens: expect.any(Number)
 		});
 		await shots("4-editor");
 	});

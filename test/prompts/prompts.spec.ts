@@ -6,7 +6,7 @@ import crypto from "crypto";
 import type { ServiceBroker } from "moleculer";
 import { describeWith, createTestDatabase } from "../helpers/infra";
 import { as } from "../helpers/broker";
-import { http, Member, register, startGateway, TestGateway } from "../helpers/gateway";
+import { connect, http, Member, register, startGateway, TestGateway } from "../helpers/gateway";
 import { FakeOpenAI } from "../helpers/fake-openai";
 import { waitUntil } from "../helpers/wait";
 import { permissionTable } from "../../lib/authz";
@@ -162,6 +162,95 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 			expect.objectContaining({ field: "variables.language", message: "must be a string" })
 		]);
 		await rejects(call("prompts.render", { name: "nope", variables: {} }, viewer), 404);
+	});
+
+	test("preview renders a draft with sample values, refuses what publish and render refuse, records nothing", async () => {
+		const sql = await getDb();
+		const counts = async () =>
+			(
+				await sql.query(
+					`SELECT (SELECT count(*) FROM prompts_executions)::int AS executions,
+					 (SELECT count(*) FROM outbox WHERE channel = 'prompts.events')::int AS events`
+				)
+			).rows[0];
+		const before = await counts();
+		await call(
+			"prompts.create",
+			{
+				name: "signature",
+				messages: [{ role: "user", content: "-- the {{ team }} team" }],
+				variables: [{ name: "team", type: "string" }],
+				label: "production"
+			},
+			member
+		);
+		const afterCreate = await counts();
+		const preview = (draft: object, auth = viewer) => call("prompts.preview", draft, auth);
+
+		// Unpublished content, its partials from the organization's templates, the model settings echoed.
+		const out = await preview({
+			...REVIEW,
+			messages: [...REVIEW.messages, { role: "user", content: "{% render 'signature', team: language %}" }],
+			values: { language: "Rust", files: ["x.rs"] }
+		});
+		expect(out).toEqual({
+			messages: [
+				{ role: "system", content: "You review Rust code." },
+				{ role: "user", content: "Review: x.rs" },
+				{ role: "user", content: "-- the Rust team" }
+			],
+			model_settings: REVIEW.model_settings
+		});
+		// Another organization's template is no partial of this one.
+		await rejects(
+			preview({ messages: [{ role: "user", content: "{% render 'signature', team: 'x' %}" }] }, bOwner),
+			422,
+			"messages[0].content"
+		);
+
+		// A bad sample value names it under `values`; a bad declaration or a message that reads an undeclared
+		// variable is refused as publish refuses it.
+		await rejects(preview({ ...REVIEW, values: { files: [] } }), 422, "values.language");
+		await rejects(preview({ ...REVIEW, values: { language: 7, files: [] } }), 422, "values.language");
+		await rejects(preview({ ...REVIEW, values: { language: "Go", files: [], extra: 1 } }), 422, "values.extra");
+		await rejects(
+			preview({ ...REVIEW, variables: [...REVIEW.variables, { name: "tone", type: "enum" }], values: {} }),
+			422,
+			"variables[3].values"
+		);
+		await rejects(preview({ messages: [{ role: "user", content: "Hi {{ who }}" }] }), 422, "messages[0].content");
+		await rejects(preview({ messages: [{ role: "user", content: "{% if %}" }] }), 422, "messages[0].content");
+
+		// Hostile templates meet the same sandbox and limits as a render.
+		const hostile = (content: string, values: object = { x: {} }) =>
+			rejects(
+				preview({ messages: [{ role: "user", content }], variables: [{ name: "x", type: "object" }], values }),
+				422,
+				"messages[0].content"
+			);
+		await hostile("{{ constructor.constructor }}");
+		await hostile("{{ x.constructor.constructor }}");
+		await hostile("{{ x.__proto__.polluted }}");
+		await hostile("{% include '/etc/passwd' %}");
+		await hostile("{% render '../../package.json' %}");
+		await hostile("{% for i in (1..100000000) %}a{% endfor %}");
+		await hostile("{% assign a = 'x' %}{% for i in (1..40) %}{% assign a = a | append: a %}{% endfor %}{{ a }}");
+		expect(Object.prototype).not.toHaveProperty("polluted");
+
+		// Over REST, the field named in the error.
+		const res = await http(gw.port, "POST", "/api/prompts/preview", {
+			token: a.accessToken,
+			org: a.organization.id,
+			body: { ...REVIEW, values: { language: "x".repeat(21), files: [] } }
+		});
+		expect(res.status).toBe(422);
+		expect(res.body.error.fields).toEqual([
+			expect.objectContaining({ field: "values.language", message: "must be at most 20 characters" })
+		]);
+
+		// Not a use: no execution and no event came of any preview.
+		expect(await counts()).toEqual(afterCreate);
+		expect(afterCreate.executions).toBe(before.executions);
 	});
 
 	test("a version that reads an undeclared variable or does not parse is refused when published", async () => {
@@ -469,6 +558,137 @@ describeWith(["postgres"])("prompts (in-process gateway, real PostgreSQL)", () =
 		expect(
 			(await call("prompts.complete", { name: "house-style", model: "smart" }, member)).completion.object
 		).toBe("chat.completion");
+	});
+
+	test("stream renders and streams ai.stream's NDJSON over the socket; the execution is recorded when it ends", async () => {
+		const socket = await connect(gw.port, { token: a.accessToken, organizationId: a.organization.id });
+		type Streamed = { ack: any; requestId?: string; items: any[]; end?: boolean; error?: any };
+		// Starts a stream over the socket's generic protocol and collects its items until it ends or fails.
+		const streamed = (id: string, params: object) =>
+			new Promise<Streamed>(resolve => {
+				const out: Streamed = { ack: undefined, items: [] };
+				const done = () => {
+					socket.off("stream:start", onStart);
+					socket.off("stream:data", onData).off("stream:end", onEnd).off("stream:error", onError);
+					resolve(out);
+				};
+				const onStart = (m: any) => m.id === id && (out.requestId = m.requestId);
+				const onData = (m: any) => m.id === id && out.items.push(m.data);
+				const onEnd = (m: any) => m.id === id && ((out.end = true), done());
+				const onError = (m: any) => m.id === id && ((out.error = m), done());
+				socket.on("stream:start", onStart);
+				socket.on("stream:data", onData).on("stream:end", onEnd).on("stream:error", onError);
+				socket.emit("stream", { id, action: "prompts.stream", params }, (ack: any) => {
+					out.ack = ack;
+					if (ack?.error) done();
+				});
+			});
+		const sql = await getDb();
+		try {
+			const out = await streamed("p-1", { name: "review", variables: { language: "Go", files: ["s.go"] } });
+			expect(out).toMatchObject({ ack: { data: { id: "p-1" } }, end: true });
+			const chunks = out.items.filter(i => i.choices);
+			expect(chunks.length).toBeGreaterThan(1);
+			expect(chunks.map(c => c.choices[0].delta?.content ?? "").join("")).toBe("echo(a-smart): Review: s.go");
+			const done = out.items.at(-1);
+			expect(done).toMatchObject({
+				done: true,
+				usage: { prompt_tokens: expect.any(Number), completion_tokens: expect.any(Number) },
+				prompt: { template: { name: "review" }, version: { number: 1 }, label: "production" }
+			});
+			expect(up.requests.at(-1)!.body).toMatchObject({ stream: true, temperature: 0.2 });
+
+			const exec = (await sql.query("SELECT * FROM prompts_executions WHERE id = $1", [done.prompt.execution_id]))
+				.rows[0];
+			expect(exec).toMatchObject({
+				organization_id: a.organization.id,
+				user_id: a.user.id,
+				kind: "complete",
+				success: true,
+				request_id: done.requestId,
+				prompt_tokens: done.usage.prompt_tokens,
+				completion_tokens: done.usage.completion_tokens,
+				latency_ms: expect.any(Number)
+			});
+			const log = (
+				await sql.query("SELECT prompt, stream, cost FROM ai_completion_logs WHERE request_id = $1", [
+					done.requestId
+				])
+			).rows[0];
+			expect(log).toMatchObject({
+				stream: true,
+				prompt: { templateId: done.prompt.template.id, versionId: done.prompt.version.id, variantId: null }
+			});
+			expect(Number(log.cost)).toBeGreaterThan(0);
+			expect(Number(exec.cost)).toBe(Number(log.cost));
+
+			// A stream the upstream breaks off ends in an error line, recorded as a failed execution.
+			up.set("a-smart", { cutAfterChunks: 2, chunkDelayMs: 30 });
+			const broken = await streamed("p-2", {
+				name: "review",
+				variables: { language: "Go", files: ["a.go", "b.go", "c.go"] }
+			});
+			expect(broken.ack).toEqual({ data: { id: "p-2" } });
+			expect(broken.items.at(-1)).toMatchObject({ error: { type: "upstream_error" } });
+			const failed = await sql.query("SELECT * FROM prompts_executions WHERE request_id = $1", [
+				broken.requestId
+			]);
+			expect(failed.rows).toEqual([expect.objectContaining({ kind: "complete", success: false })]);
+			expect(failed.rows[0].error).toMatch(/stream interrupted/);
+			expect(broken.items.some(i => i.done)).toBe(false);
+
+			// Cancelled after its first item: the upstream request stops (its log row says so) and the execution is
+			// recorded as not successful.
+			up.set("a-smart", { chunkDelayMs: 300 });
+			const cancelled = await new Promise<Streamed>(resolve => {
+				const out: Streamed = { ack: undefined, items: [] };
+				socket.on("stream:start", (m: any) => m.id === "p-4" && (out.requestId = m.requestId));
+				const onData = (m: any) => {
+					if (m.id !== "p-4") return;
+					out.items.push(m.data);
+					socket.off("stream:data", onData);
+					socket.emit("cancel", { id: "p-4" }, () => resolve(out));
+				};
+				socket.on("stream:data", onData);
+				socket.emit(
+					"stream",
+					{
+						id: "p-4",
+						action: "prompts.stream",
+						params: { name: "review", variables: { language: "Go", files: ["a", "b", "c", "d", "e"] } }
+					},
+					() => undefined
+				);
+			});
+			const stopped = await waitUntil(
+				"the cancelled stream's execution and log row",
+				async () => ({
+					exec: (
+						await sql.query("SELECT * FROM prompts_executions WHERE request_id = $1", [cancelled.requestId])
+					).rows,
+					log: (
+						await sql.query("SELECT status FROM ai_completion_logs WHERE request_id = $1", [
+							cancelled.requestId
+						])
+					).rows
+				}),
+				r => r.exec.length > 0 && r.log.length > 0
+			);
+			expect(stopped.exec).toEqual([expect.objectContaining({ kind: "complete", success: false })]);
+			expect(stopped.exec[0].error).toMatch(/cancelled/);
+			expect(stopped.log).toEqual([{ status: "cancelled" }]);
+			up.set("a-smart", {});
+
+			// Refused before anything streams: a missing variable, named.
+			const refused = await streamed("p-3", { name: "review", variables: { files: [] } });
+			expect(refused.ack).toMatchObject({
+				status: 422,
+				error: { fields: [expect.objectContaining({ field: "variables.language" })] }
+			});
+		} finally {
+			up.reset();
+			socket.close();
+		}
 	});
 
 	test("/v1/chat/completions takes a prompt reference: rendered messages and settings, logged with the version", async () => {

@@ -27,6 +27,11 @@ export type PromptLabelMoveResult = Schema<"PromptLabelMoveResult">;
 export type PromptDiff = Schema<"PromptDiff">;
 export type PromptRendered = Schema<"PromptRendered">;
 export type PromptCompleted = Schema<"PromptCompleted">;
+export type PromptPreview = Schema<"PromptPreview">;
+// A draft to preview: a version's content and sample values for its variables.
+export type PreviewInput = Pick<PromptTemplateInput, "messages" | "variables" | "model_settings"> & {
+	values?: Record<string, unknown>;
+};
 export type PromptExecution = Schema<"PromptExecution">;
 export type VariableType = PromptVariable["type"];
 export type VersionInput = Pick<PromptTemplateInput, "messages" | "variables" | "model_settings" | "note" | "label">;
@@ -56,6 +61,7 @@ export const promptTemplatesApi = {
 		api.post<PromptLabelMoveResult>(`${one(id)}/rollback`, body),
 	override: (id: string, body: VersionInput = {}) => api.post<PromptTemplateDetail>(`${one(id)}/override`, body),
 	render: (ref: PromptRef) => api.post<PromptRendered>("/prompts/render", ref),
+	preview: (draft: PreviewInput) => api.post<PromptPreview>("/prompts/preview", draft),
 	complete: (ref: PromptRef & { model?: string }) => api.post<PromptCompleted>("/prompts/complete", ref),
 	execution: (id: string) => api.get<PromptExecution>(`/prompts/executions/${encodeURIComponent(id)}`)
 };

@@ -1543,6 +1543,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/prompts/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * prompts.preview
+         * @description Requires permission `prompts:read` (See prompt templates, versions and labels; render them); held by default by owner, admin, member, viewer.
+         */
+        post: operations["prompts.preview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/prompts/render": {
         parameters: {
             query?: never;
@@ -2563,6 +2583,12 @@ export interface components {
             content: string;
             /** @enum {string} */
             role: "system" | "user" | "assistant";
+        };
+        PromptPreview: {
+            messages: components["schemas"]["PromptMessage"][];
+            model_settings: {
+                [key: string]: unknown;
+            };
         };
         PromptRendered: {
             /** Format: uuid */
@@ -9612,6 +9638,100 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PromptExperimentDetail"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "prompts.preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    messages: {
+                        content: string;
+                        /** @enum {string} */
+                        role: "system" | "user" | "assistant";
+                    }[];
+                    model_settings?: {
+                        frequency_penalty?: number;
+                        max_completion_tokens?: number;
+                        max_tokens?: number;
+                        model?: string;
+                        presence_penalty?: number;
+                        reasoning_effort?: string;
+                        response_format?: {
+                            [key: string]: unknown;
+                        };
+                        seed?: number;
+                        stop?: string[];
+                        temperature?: number;
+                        top_p?: number;
+                    };
+                    values?: {
+                        [key: string]: unknown;
+                    };
+                    variables?: {
+                        default?: unknown;
+                        description?: string;
+                        maxLength?: number;
+                        name: string;
+                        required?: boolean;
+                        /** @enum {string} */
+                        type: "string" | "number" | "boolean" | "enum" | "list" | "object";
+                        values?: string[];
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptPreview"];
                 };
             };
             /** @description Missing or invalid credentials */
