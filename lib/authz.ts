@@ -81,6 +81,13 @@ export function servicePermits(permissions: string[], permission: string): boole
 	});
 }
 
+// Whether the caller holds a permission, for a rule an action enforces inside its handler (a protected label, whose
+// content a reader may see): a service principal by its module's declaration, anyone else by their (capped) role.
+export function holds(auth: AuthInfo | undefined, permission: string): boolean {
+	if (!auth) return false;
+	return auth.kind === "service" ? servicePermits(auth.permissions, permission) : grants(auth.role, permission);
+}
+
 // A service principal is whatever its sender wrote in meta unless its token proves the service, for this action
 // and organization with these permissions: checked here with the root, or by secrets where the root is not held.
 async function assertServiceProven(ctx: Context<any, any>, auth: AuthInfo, action: string) {

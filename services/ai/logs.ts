@@ -4,6 +4,7 @@
 import { Readable } from "stream";
 import type { Context } from "moleculer";
 import type { AuthInfo } from "../../lib/permissions";
+import { holds } from "../../lib/authz";
 import { TenantSql, tenantSql, where } from "../../lib/db/tenant";
 import { invalid } from "../../lib/errors";
 import { asCsvDownload, csvField } from "../../lib/csv";
@@ -213,7 +214,7 @@ export const logActions = {
 		params: { id: "string" },
 		handler(ctx: Context<{ id: string }, { auth?: AuthInfo }>) {
 			const auth = ctx.meta.auth;
-			const readsAll = !!auth?.permissions.includes("ai:manage");
+			const readsAll = holds(auth, "ai:manage");
 			return logDetail(tenantSql(ctx), ctx.params.id, { userId: auth?.userId, readsAll });
 		}
 	}
