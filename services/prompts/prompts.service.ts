@@ -3,32 +3,30 @@
 // a (template, label) is kept per replica until a version is published or a label moves anywhere (broadcast
 // `prompts.changed`). SQL lives in store.ts, variables in variables.ts, the diff in diff.ts; the label actions in
 // labels.actions.ts, the operator's shared-template actions in shared.actions.ts.
-import crypto from "crypto";
-import type { Context, Service } from "moleculer";
+import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb as db } from "../../lib/db";
-import { authOf, grants, servicePermits } from "../../lib/authz";
+import { authOf, holds } from "../../lib/authz";
 import { tenantSql } from "../../lib/db/tenant";
 import { broadcast } from "../../lib/events/broadcast";
 import { announceChange, type ChangeAction } from "../../lib/live";
-import { actionMissing, conflict, forbidden, invalid, notFound, unavailable } from "../../lib/errors";
+import { conflict, invalid, notFound } from "../../lib/errors";
 import { ServiceIdentityMixin } from "../../mixins/service-identity.mixin";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { LocalCacheMixin } from "../../mixins/local-cache.mixin";
 import { diffVersions } from "./diff";
-import { partialText, renderMessages, type ChatMessage, type PartialLoader } from "./render";
-import { ndjson, ndjsonReadable } from "../../lib/ndjson";
-import { cancelEvent, type CancelRequest } from "../../lib/cancel";
+import { partialText, renderMessages, type PartialLoader } from "./render";
+import { CancellableMixin } from "../../mixins/cancellable.mixin";
 import { Scope, Store, TemplateRow } from "./store";
 import { bindVariables } from "./variables";
 import { labelName, referenceParams, templateMeta, templateName, versionParams } from "./prompts.params";
 import { labelActions, labelsOf, moveIn } from "./labels.actions";
 import { sharedActions } from "./shared.actions";
+import { completionActions, completionMethods, renderedBy } from "./completion.actions";
 import {
 	checkVersion,
 	shape,
 	type Assigned,
-	type PromptRef,
 	type RefParams,
 	type Resolved,
 	type Self,
@@ -47,39 +45,13 @@ const RESOLVED_MAX = 10_000;
 const RESOLVED_TTL_MS = 30_000;
 
 const key = (scope: Scope, name: string, ref: string) => `${scope.organizationId ?? "shared"}\u0000${name}\u0000${ref}`;
-const renderedBy = (r: Resolved, executionId: string, assigned: Assigned | null) => ({
-	template: {
-		id: r.template.id,
-		name: r.template.name,
-		shared: r.template.organization_id === null,
-		overrides_template_id: r.template.overrides_template_id
-	},
-	version: { id: r.version.id, number: r.version.number },
-	label: r.label,
-	execution_id: executionId,
-	variant_id: assigned?.variantId ?? null,
-	experiment_id: assigned?.experimentId ?? null
-});
-
-const completionModel = { type: "string", min: 1, max: 200, optional: true, label: "Model" };
-
-// What ai.complete / ai.stream get for a rendered version: its model settings, the model given before the version's,
-// and `prompt` (meta) for the completion log.
-function completionOf(r: Resolved, messages: ChatMessage[], assigned: Assigned | null, given?: string) {
-	const { model: versionModel, ...settings } = r.version.model_settings as { model?: string };
-	const model = given ?? versionModel;
-	if (!model) throw invalid("model", "this prompt version names no model: give one");
-	return {
-		body: { ...settings, model, messages },
-		prompt: { templateId: r.template.id, versionId: r.version.id, variantId: assigned?.variantId ?? null }
-	};
-}
-
 const PromptsService: ServiceSchema = {
 	name: "prompts",
 	mixins: [
 		EventsMixin,
 		ServiceIdentityMixin,
+		// The streams this replica relays (prompts.stream), by request id, for a client's cancel.
+		CancellableMixin("prompts.cancel", why => new Error(why)),
 		LocalCacheMixin<Resolved, { name: string }>("resolved", {
 			max: RESOLVED_MAX,
 			ttlMs: RESOLVED_TTL_MS,
@@ -349,132 +321,8 @@ const PromptsService: ServiceSchema = {
 			}
 		},
 
-		// Renders, then completes with the ai module (`ai.complete`, as the caller — see callAi): the version's model settings, the
-		// model given here before the version's. The completion log names the template and version (its `prompt`).
-		complete: {
-			rest: "POST /complete",
-			permission: "prompts:write",
-			external: true,
-			params: { ...referenceParams, model: completionModel },
-			response: R.Completed,
-			async handler(this: Self, ctx: Context<RefParams & { model?: string }>) {
-				const started = Date.now();
-				const { resolved, messages, assigned } = await this.renderRef(ctx, ctx.params);
-				const { body, prompt } = completionOf(resolved, messages, assigned, ctx.params.model);
-				const requestId = crypto.randomUUID();
-				const record = (extra: RecordExtra) =>
-					this.record(this.scopeOf(ctx), resolved, "complete", {
-						subject: ctx.params.subject,
-						requestId,
-						latencyMs: Date.now() - started,
-						assigned,
-						...extra
-					});
-				let completion: any, cost: number | undefined;
-				try {
-					({ result: completion, cost } = await this.callAi(
-						ctx,
-						"ai.complete",
-						{ ...body, requestId },
-						prompt
-					));
-				} catch (err: any) {
-					await record({ success: false, error: String(err?.message ?? err).slice(0, 500) });
-					if (actionMissing(err, "ai.complete")) throw unavailable("the ai module is not running");
-					throw err;
-				}
-				const executionId = await record({
-					usage: completion?.usage,
-					cost,
-					success: true
-				});
-				return { completion, messages, ...renderedBy(resolved, executionId, assigned) };
-			}
-		},
-
-		// complete, streamed: renders, then `ai.stream` as the caller, and returns its NDJSON as it comes (chunks, then
-		// `{ done, requestId, usage, cost, coder }` or `{ error }`). The execution is recorded when the stream ends —
-		// its latency, tokens and cost from the done line, or the error, or its cancellation — and the done line
-		// gains `prompt`: the template, version, label, variant and execution, as complete answers them. Published
-		// without a REST route: clients stream it over the socket's `stream` (services/gateway/socket-bridge.ts).
-		stream: {
-			permission: "prompts:write",
-			external: true,
-			params: { ...referenceParams, model: completionModel },
-			async handler(this: Self, ctx: Context<RefParams & { model?: string }>) {
-				const started = Date.now();
-				const { resolved, messages, assigned } = await this.renderRef(ctx, ctx.params);
-				const { body, prompt } = completionOf(resolved, messages, assigned, ctx.params.model);
-				// ai runs the stream under this call's request id, which the socket's `cancel` names.
-				const requestId = ctx.requestID ?? ctx.id;
-				const record = (extra: RecordExtra) =>
-					this.record(this.scopeOf(ctx), resolved, "complete", {
-						subject: ctx.params.subject,
-						requestId,
-						latencyMs: Date.now() - started,
-						assigned,
-						...extra
-					});
-				let upstream: NodeJS.ReadableStream & { destroy?: () => void };
-				try {
-					upstream = (await this.callAi(ctx, "ai.stream", body, prompt)).result;
-				} catch (err: any) {
-					await record({ success: false, error: String(err?.message ?? err).slice(0, 500) });
-					if (actionMissing(err, "ai.stream")) throw unavailable("the ai module is not running");
-					throw err;
-				}
-				const streaming = this.streaming;
-				const cancelled = "cancelled: the stream was closed before it ended";
-				let reading = false;
-				async function* relay() {
-					reading = true;
-					let recorded = false;
-					let error = cancelled;
-					try {
-						for await (const item of ndjson(upstream as AsyncIterable<Buffer>)) {
-							if (item?.done) {
-								recorded = true;
-								const executionId = await record({ usage: item.usage, cost: item.cost, success: true });
-								yield { ...item, prompt: renderedBy(resolved, executionId, assigned) };
-								continue;
-							}
-							if (item?.error) error = String(item.error.message ?? "stream interrupted").slice(0, 500);
-							yield item;
-						}
-					} finally {
-						streaming.delete(requestId);
-						upstream.destroy?.();
-						if (!recorded) await record({ success: false, error }).catch(() => undefined);
-					}
-				}
-				// Closed before anything was read: the relay never ran, so its finally cannot tidy up.
-				const out = ndjsonReadable(relay(), () => {
-					upstream.destroy?.();
-					if (reading) return;
-					streaming.delete(requestId);
-					record({ success: false, error: cancelled }).catch(() => undefined);
-				});
-				streaming.set(requestId, out);
-				return out;
-			}
-		},
-
+		...completionActions,
 		...sharedActions
-	},
-
-	events: {
-		// A client cancelled a stream (lib/cancel.ts): the replica holding it closes it and has ai stop the upstream
-		// request (running under the same request id).
-		"prompts.cancel"(this: Self, ctx: Context<CancelRequest>) {
-			const open = this.streaming.get(ctx.params.requestId);
-			if (!open) return;
-			open.destroy();
-			broadcast(this.broker, cancelEvent("ai"), { requestId: ctx.params.requestId });
-		}
-	},
-
-	created(this: Service) {
-		(this as unknown as Self).streaming = new Map();
 	},
 
 	methods: {
@@ -484,11 +332,7 @@ const PromptsService: ServiceSchema = {
 		},
 
 		mayManage(ctx: Context): boolean {
-			const auth = authOf(ctx);
-			if (!auth) return false;
-			return auth.kind === "service"
-				? auth.permissions.includes("prompts:manage")
-				: grants(auth.role, "prompts:manage");
+			return holds(authOf(ctx), "prompts:manage");
 		},
 
 		// Every replica drops what it resolved for the name; this one at once, before the write answers. The
@@ -600,33 +444,7 @@ const PromptsService: ServiceSchema = {
 			return { resolved, messages, assigned };
 		},
 
-		// ai.complete / ai.stream for a rendered prompt, and what it cost. A user or API key calls as itself: ai checks
-		// its role. A job's principal (a service acting for an organization without a user) holds a proof for the
-		// prompts action it called, which ai would refuse: prompts calls as itself for that organization (its own
-		// credential and servicePermissions, so the completion log names service prompts) — only for a job that
-		// declares ai:write too, so that nothing it could not ask the AI directly goes through a prompt.
-		async callAi(
-			this: Self,
-			ctx: Context,
-			action: "ai.complete" | "ai.stream",
-			params: Record<string, unknown>,
-			prompt: PromptRef
-		): Promise<{ result: any; cost?: number }> {
-			const auth = authOf(ctx);
-			if (auth?.kind !== "service") {
-				const result = await ctx.call(action, params, { meta: { prompt } });
-				return { result, cost: (ctx.meta as { aiCost?: number }).aiCost };
-			}
-			if (!servicePermits(auth.permissions, "ai:write"))
-				throw forbidden(`service ${auth.service} does not declare permission ai:write`);
-			const call = this.callForOrganization(auth.organizationId!, action, params, {
-				parentCtx: ctx,
-				meta: { prompt }
-			});
-			const result = await call;
-			// The call's own context holds what ai answered in meta (this context is not the one it merged into).
-			return { result, cost: (call as { ctx?: Context<unknown, { aiCost?: number }> }).ctx?.meta.aiCost };
-		},
+		...completionMethods,
 
 		// Partials by name: the production version of a template the scope sees.
 		partialLoader(this: Self, scope: Scope): PartialLoader {

@@ -1,4 +1,5 @@
 // What the prompts service's files share: what a reference resolves to, a version's content, and `this` of the service.
+import type { InFlight } from "../../lib/in-flight";
 import type { CallingOptions, Context } from "moleculer";
 import type { Queryable } from "../../lib/db";
 import type { ChangeAction } from "../../lib/live";
@@ -49,10 +50,17 @@ export interface RefParams {
 	requestId?: string;
 }
 
+type AiCall = (
+	ctx: Context,
+	action: "ai.complete" | "ai.stream",
+	params: Record<string, unknown>,
+	prompt: PromptRef
+) => Promise<{ result: any; cost?: number }>;
+
 export interface Self {
 	broker: Context["broker"];
-	// The streams this replica relays (prompts.stream), by request id, for a client's cancel.
-	streaming: Map<string, { destroy(): void }>;
+	// The streams this replica relays (prompts.stream), by request id (CancellableMixin).
+	inFlight: InFlight;
 	resolved: LocalCache<Resolved>;
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
 	scopeOf(ctx: Context): Scope;
@@ -66,12 +74,8 @@ export interface Self {
 		p: RefParams
 	): Promise<{ resolved: Resolved; messages: ChatMessage[]; assigned: Assigned | null }>;
 	partialLoader(scope: Scope): PartialLoader;
-	callAi(
-		ctx: Context,
-		action: "ai.complete" | "ai.stream",
-		params: Record<string, unknown>,
-		prompt: PromptRef
-	): Promise<{ result: any; cost?: number }>;
+	callAi: AiCall;
+	callAiAs: AiCall;
 	// ServiceIdentityMixin: a call as service prompts for an organization without a user.
 	callForOrganization(
 		organizationId: string,
