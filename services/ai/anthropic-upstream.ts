@@ -5,6 +5,7 @@
 // timeouts, cancellation, fallbacks and failure classification (upstream.ts) then apply unchanged.
 import { Readable } from "stream";
 import type { Credentials } from "./upstream";
+import type { Json } from "./json";
 import {
 	ANTHROPIC_VERSION,
 	asksJson,
@@ -16,7 +17,6 @@ import {
 } from "./anthropic";
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
-type Json = Record<string, any>;
 
 // An answer that is not the Anthropic API's (classify in upstream.ts reports it as a bad response).
 export class NotAnthropic extends Error {}

@@ -2,15 +2,13 @@
 // provider): the platform's OpenAI-shaped request becomes a Messages request, and the message or its event stream
 // becomes a chat completion or its chunks. Inbound (/v1/messages): a Messages request becomes the platform's chat
 // request, and its completion or chunks become a message or Anthropic's event sequence. Pure code over parsed JSON.
+import { isObject, type Json } from "./json";
 
 export const ANTHROPIC_VERSION = "2023-06-01";
 // Anthropic requires an output cap; OpenAI clients often send none.
 export const DEFAULT_MAX_TOKENS = 4096;
 // A response_format is asked of Anthropic as a forced call of a tool of that shape: the call's input is the answer.
 export const JSON_TOOL = "json_response";
-
-type Json = Record<string, any>;
-const isObject = (x: unknown): x is Json => typeof x === "object" && x !== null && !Array.isArray(x);
 
 // A request one API can say and the other cannot: a 4xx naming the field, never a silent change of meaning.
 export class Untranslatable extends Error {

@@ -10,9 +10,9 @@ import type { AiThis } from "./ai.types";
 import type { Deployment } from "./router";
 import { servedBy, type Run } from "./run";
 import { checkStreamResponse, classify, UpstreamFailure } from "./upstream";
+import { isObject } from "./json";
 import { estimateTokens, type Usage } from "./usage";
 
-const isObject = (x: unknown): x is Record<string, any> => typeof x === "object" && x !== null && !Array.isArray(x);
 const ENDED = new Set(["response.completed", "response.incomplete", "response.failed"]);
 
 const UNSUPPORTED = "this model's provider does not offer the Responses API";

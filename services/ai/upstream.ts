@@ -6,6 +6,7 @@ import { Errors } from "moleculer";
 import { redact } from "../../lib/redact";
 import { ExternalFailure } from "../../lib/errors";
 import { anthropicFetch, NotAnthropic } from "./anthropic-upstream";
+import { isObject } from "./json";
 
 // A header's value is typed in, or names a secret (in the provider's key environment). `secret: null` marks a
 // credential header whose typed value was removed on upgrade (migrations/ai/0004_provider_secret_headers.sql): a
@@ -158,7 +159,6 @@ export function classify(err: any, signal?: AbortSignal, secrets: Iterable<strin
 
 // The answers relayed to clients, checked before anything of them is: a page or a JSON document of another API
 // is a failure of the upstream, never passed on.
-const isObject = (x: unknown): x is Record<string, any> => typeof x === "object" && x !== null && !Array.isArray(x);
 
 export async function readChatCompletion(response: Response): Promise<any> {
 	const type = response.headers.get("content-type");
