@@ -9,7 +9,7 @@ import { makeEvent } from "../../lib/events/outbox";
 import { Limit } from "../../mixins/rate-limit.mixin";
 import { completionValues } from "./log-writer";
 import { Deployment } from "./router";
-import { estimateOf, Outcome, RequestKind, Run } from "./run";
+import { estimateOf, Outcome, RequestKind, Run, usageEvent } from "./run";
 import { classify, clientError } from "./upstream";
 import { costOf, Usage } from "./usage";
 import { limitSubject } from "./limit-usage";
@@ -228,6 +228,8 @@ export const RequestMethods: Partial<ServiceSchema> = {
 		// One completion-log row and the request's events, written together (batched off the request's path).
 		async record(this: AiThis, run: Run, r: Outcome) {
 			run.cost = r.cost;
+			const metered = usageEvent(run, r);
+			if (metered) run.events.push(makeEvent("ai.usage.recorded", metered));
 			const events = run.events.splice(0);
 			await this.logWriter.add({ events, values: completionValues(run, r, run.cfg.settings.storeContent) });
 		}

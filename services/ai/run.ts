@@ -3,6 +3,7 @@ import type { AuthInfo } from "../../lib/permissions";
 import type { Reservation } from "../../lib/rate-limit";
 import type { PromptRef } from "./ai.types";
 import { estimateTokens, Usage } from "./usage";
+import type { AIUsage } from "./ai.events";
 
 export interface Target {
 	requested: string;
@@ -73,4 +74,37 @@ export function estimateOf(kind: RequestKind, body: Record<string, any>): number
 	if (kind === "embedding") return estimateTokens(body.input);
 	const output = body.max_completion_tokens ?? body.max_tokens ?? body.max_output_tokens ?? 0;
 	return estimateTokens(body.messages ?? body.input) + output;
+}
+
+// The metering event of a request's outcome (ai.usage.recorded), or none when nothing reached a model or the cache:
+// refused before it ran, or failed without a token produced.
+export function usageEvent(run: Run, r: Outcome): AIUsage | undefined {
+	const u = r.usage;
+	const tokens = u ? u.prompt + u.completion : 0;
+	if (r.status === "rate_limited" || (!r.cacheHit && tokens === 0)) return undefined;
+	const response = r.response as { tool_calls?: unknown[]; choices?: { message?: { tool_calls?: unknown[] } }[] };
+	const toolCalls =
+		response?.tool_calls?.length ??
+		response?.choices?.reduce((n, c) => n + (c.message?.tool_calls?.length ?? 0), 0) ??
+		0;
+	return {
+		requestId: run.requestId,
+		organizationId: run.org,
+		...(run.auth.userId ? { userId: run.auth.userId } : {}),
+		...(run.auth.apiKeyId ? { apiKeyId: run.auth.apiKeyId } : {}),
+		...(run.auth.service ? { service: run.auth.service } : {}),
+		kind: run.kind === "embedding" ? "embedding" : "completion",
+		requestedModel: run.target.requested,
+		model: r.servedModel ?? run.target.requested,
+		...(r.provider?.id ? { providerId: r.provider.id } : {}),
+		status: r.status,
+		cacheHit: r.cacheHit ?? false,
+		inputTokens: u?.prompt ?? 0,
+		outputTokens: u?.completion ?? 0,
+		cachedTokens: u?.cached ?? 0,
+		cacheWriteTokens: u?.cacheWrite ?? 0,
+		toolCalls,
+		cost: r.cacheHit ? 0 : (r.cost ?? 0),
+		occurredAt: new Date().toISOString()
+	};
 }
