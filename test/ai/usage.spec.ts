@@ -1,5 +1,6 @@
 // Tokens and cost of a completion as the logs and budgets record them. Pure logic: no infrastructure.
 import { costOf, estimateTokens, usageOf } from "../../services/ai/usage";
+import { Run, usageEvent } from "../../services/ai/run";
 
 describe("usage and cost", () => {
 	test("a cost is the decimal it should be, not a floating-point artefact (0.0000021, not 0.0000021000000000000002)", () => {
@@ -74,5 +75,60 @@ describe("usage and cost", () => {
 			{ input_price: 2, output_price: 8, cached_input_price: 1 }
 		);
 		expect(cost).toBeGreaterThanOrEqual(0);
+	});
+});
+
+describe("the metering event of a request (ai.usage.recorded)", () => {
+	const run = {
+		requestId: "r1",
+		org: "org-1",
+		auth: { kind: "apiKey", userId: "u1", apiKeyId: "k1", permissions: [] },
+		target: { requested: "fast", chain: ["fast"], body: {}, tags: [] },
+		kind: "chat"
+	} as unknown as Run;
+
+	test("names who used what, with the model that answered and the tool calls it made", () => {
+		const e = usageEvent(run, {
+			status: "success",
+			servedModel: "gpt-x",
+			provider: { id: "p1" },
+			usage: { prompt: 100, completion: 20, cached: 40, cacheWrite: 10 },
+			cost: 0.5,
+			response: { choices: [{ message: { tool_calls: [{}, {}] } }] }
+		});
+		expect(e).toMatchObject({
+			requestId: "r1",
+			organizationId: "org-1",
+			userId: "u1",
+			apiKeyId: "k1",
+			kind: "completion",
+			requestedModel: "fast",
+			model: "gpt-x",
+			providerId: "p1",
+			status: "success",
+			inputTokens: 100,
+			outputTokens: 20,
+			cachedTokens: 40,
+			cacheWriteTokens: 10,
+			toolCalls: 2,
+			cost: 0.5,
+			cacheHit: false
+		});
+	});
+
+	test("a cancelled stream is metered for what it produced; a refused or token-less request is not metered", () => {
+		const partial = usageEvent(run, {
+			status: "cancelled",
+			usage: { prompt: 50, completion: 7, cached: 0 },
+			cost: 1
+		});
+		expect(partial).toMatchObject({ status: "cancelled", inputTokens: 50, outputTokens: 7, cost: 1 });
+		expect(usageEvent(run, { status: "rate_limited", error: "rate limit" })).toBeUndefined();
+		expect(usageEvent(run, { status: "error", error: "upstream down" })).toBeUndefined();
+	});
+
+	test("a cache hit is one metered request at no cost", () => {
+		const hit = usageEvent(run, { status: "success", cacheHit: true, servedModel: "gpt-x", response: {} });
+		expect(hit).toMatchObject({ cacheHit: true, cost: 0, inputTokens: 0, outputTokens: 0 });
 	});
 });
