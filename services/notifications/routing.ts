@@ -8,8 +8,8 @@
 //     decide). Webhooks carry the organization's events (the types a webhook lists, or every type that notifies by
 //     default), regardless of who is a recipient.
 //   coalescing: repeats of a type with a subject (catalog's `coalesce`) within the window raise the count of the
-//     unread notification and of the e-mail or webhook delivery still waiting; those deliveries wait for the window
-//     to close, so they carry the digest.
+//     unread notification. On e-mail and webhooks the first of a burst goes at once; the repeats within the window
+//     join one delivery sent when the window closes (a digest with their count).
 import type { Queryable } from "../../lib/db";
 import { isUuid } from "../../lib/db/tenant";
 import { permissionTable } from "../../lib/authz";
@@ -121,20 +121,19 @@ export async function routeEvent(tx: Queryable, event: AnyEvent, o: RouteOptions
 
 	const now = o.now ?? new Date();
 	const coalesceKey = kind.coalesce && o.coalesceMs > 0 ? `${e.type}|${kind.coalesce(e)}` : null;
-	const dueAt = coalesceKey ? new Date(now.getTime() + o.coalesceMs) : now;
 	const inAppWording = users.some(u => wants(u, "in_app")) ? await o.templates(e.type, "in_app") : undefined;
 
 	for (const user of users) {
 		if (wants(user, "in_app")) routed.inbox.push(await storeInApp(tx, e, user, coalesceKey, o, inAppWording, now));
 		if (email && wants(user, "email")) {
 			const quiet = kind.critical ? undefined : await quietUntil(tx, org, user, now);
-			const due = quiet && quiet > dueAt ? quiet : dueAt;
-			await queueDelivery(tx, e, { channel: "email", channelId: email.id, userId: user }, coalesceKey, due);
+			const to = { channel: "email" as const, channelId: email.id, userId: user };
+			await queueDelivery(tx, e, to, coalesceKey, o, now, quiet);
 			routed.deliveries++;
 		}
 	}
 	for (const hook of webhooks) {
-		await queueDelivery(tx, e, { channel: "webhook", channelId: hook.id, userId: null }, coalesceKey, dueAt);
+		await queueDelivery(tx, e, { channel: "webhook", channelId: hook.id, userId: null }, coalesceKey, o, now);
 		routed.deliveries++;
 	}
 	return routed;
@@ -197,21 +196,35 @@ async function queueDelivery(
 	e: Record<string, unknown> & { type: string; id: string },
 	to: { channel: "email" | "webhook"; channelId: string; userId: string | null },
 	coalesceKey: string | null,
-	due: Date
+	o: RouteOptions,
+	now: Date,
+	notBefore?: Date
 ) {
+	let due = now;
 	if (coalesceKey) {
-		await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [
-			`notifications|${to.channelId}|${to.userId}|${coalesceKey}`
-		]);
-		// Still waiting, never tried, not claimed by a sender: it carries this event too.
+		const key = `notifications|${to.channelId}|${to.userId}|${coalesceKey}`;
+		await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [key]);
+		// A digest still waiting for its window to close (never tried, not claimed): it carries this event too.
 		const joined = await tx.query(
 			`UPDATE notifications_deliveries SET count = count + 1, event = $5, updated_at = now()
 			 WHERE organization_id = $1 AND channel_id = $2 AND user_id IS NOT DISTINCT FROM $3 AND coalesce_key = $4
-			   AND status = 'pending' AND attempts = 0 AND claimed_until IS NULL`,
-			[e.organizationId, to.channelId, to.userId, coalesceKey, JSON.stringify(e)]
+			   AND status = 'pending' AND attempts = 0 AND claimed_until IS NULL AND next_attempt_at > $6`,
+			[e.organizationId, to.channelId, to.userId, coalesceKey, JSON.stringify(e), now.toISOString()]
 		);
 		if (joined.rowCount) return;
+		// The first of a burst goes at once; what follows within the window waits for it to close, as one digest.
+		const recent = (
+			await tx.query<{ created_at: Date }>(
+				`SELECT created_at FROM notifications_deliveries
+				 WHERE organization_id = $1 AND channel_id = $2 AND user_id IS NOT DISTINCT FROM $3 AND coalesce_key = $4
+				   AND created_at > $5::timestamptz - ($6 || ' milliseconds')::interval
+				 ORDER BY created_at DESC LIMIT 1`,
+				[e.organizationId, to.channelId, to.userId, coalesceKey, now.toISOString(), String(o.coalesceMs)]
+			)
+		).rows[0];
+		if (recent) due = new Date(new Date(recent.created_at).getTime() + o.coalesceMs);
 	}
+	if (notBefore && notBefore > due) due = notBefore;
 	await tx.query(
 		`INSERT INTO notifications_deliveries (organization_id, channel_id, channel, user_id, event_id, event_type, event,
 		 coalesce_key, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
