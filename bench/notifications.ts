@@ -33,7 +33,10 @@ const FILES = [
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
-async function until(check: () => Promise<boolean>, timeoutMs = Number(process.env.BENCH_NOTIFY_TIMEOUT_MS ?? 300_000)) {
+async function until(
+	check: () => Promise<boolean>,
+	timeoutMs = Number(process.env.BENCH_NOTIFY_TIMEOUT_MS ?? 300_000)
+) {
 	const deadline = Date.now() + timeoutMs;
 	while (!(await check())) {
 		if (Date.now() > deadline) throw new Error("timed out");
@@ -84,7 +87,10 @@ async function main() {
 			MASTER_KEY: crypto.randomBytes(32).toString("base64"),
 			NOTIFICATIONS_ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
 			NOTIFICATIONS_POLL_MS: "50",
-			RATE_LIMIT_USER_PER_MINUTE: "100000000"
+			RATE_LIMIT_USER_PER_MINUTE: "100000000",
+			// The knobs of a consumer's parallelism, passed through for a run that varies them.
+			CHANNELS_MAX_IN_FLIGHT: process.env.CHANNELS_MAX_IN_FLIGHT,
+			DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE
 		},
 		FILES,
 		process.env.BENCH_LOG ? { logger: { type: "Console", options: { level: process.env.BENCH_LOG } } } : {}
@@ -162,6 +168,7 @@ async function main() {
 				p50ReceivedMs: pct(latencies, 50),
 				notSent: failed
 			},
+			channelsMaxInFlight: t.config.channelsMaxInFlight,
 			machine: { cpus: (await import("os")).cpus().length, node: process.version },
 			at: new Date().toISOString()
 		};
@@ -169,7 +176,8 @@ async function main() {
 			"in-app": { "notifications/s": result.inApp.perSecond, seconds: result.inApp.seconds },
 			webhook: { "notifications/s": result.webhook.perSecond, seconds: result.webhook.seconds }
 		});
-		fs.writeFileSync(path.join(__dirname, "results", "notifications.json"), JSON.stringify(result, null, 2) + "\n");
+		const out = process.env.BENCH_NOTIFY_OUT ?? "notifications.json";
+		fs.writeFileSync(path.join(__dirname, "results", out), JSON.stringify(result, null, 2) + "\n");
 	} finally {
 		await t.stop();
 		await watcher.end();
