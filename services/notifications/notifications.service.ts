@@ -35,6 +35,7 @@ interface Self extends ServiceIdentity {
 	sendDelivery(row: DeliveryRow): Promise<void>;
 	sendVia(org: string, channelId: string, message: OutboundMessage): Promise<void>;
 	recipient(userId: string): Promise<{ email: string; name: string }>;
+	tellTabs(user: string, payload: { organizationId: string; ids?: string[]; all?: boolean }): void;
 	userOf(ctx: Context): { org: string; user: string };
 }
 
@@ -115,11 +116,7 @@ const NotificationsService: ServiceSchema = {
 					ctx.params.id,
 					[user]
 				);
-				broadcast(this.broker, "gateway.push", {
-					room: `user:${user}`,
-					event: "notifications.read",
-					payload: { organizationId: row.organization_id, ids: [row.id] }
-				});
+				this.tellTabs(user, { organizationId: row.organization_id, ids: [row.id] });
 				return shown(row);
 			}
 		},
@@ -135,11 +132,7 @@ const NotificationsService: ServiceSchema = {
 					 WHERE organization_id = $org AND user_id = $1 AND read_at IS NULL`,
 					[user]
 				);
-				broadcast(this.broker, "gateway.push", {
-					room: `user:${user}`,
-					event: "notifications.read",
-					payload: { organizationId: org, all: true }
-				});
+				this.tellTabs(user, { organizationId: org, all: true });
 				return { count: res.rowCount ?? 0 };
 			}
 		},
@@ -209,7 +202,11 @@ const NotificationsService: ServiceSchema = {
 					templates: (type, channel) => this.templateOf(tx, org, type, channel)
 				});
 				afterCommit(() => {
-					if (routed.inbox.length) void this.push(routed.inbox);
+					// Best effort: the notification is stored; a page that missed the push reads it on its next load.
+					if (routed.inbox.length)
+						this.push(routed.inbox).catch(err =>
+							this.logger.warn(`live push of notifications failed: ${(err as Error).message}`)
+						);
 					if (routed.deliveries) this.worker?.kick();
 				});
 			}
@@ -249,6 +246,15 @@ const NotificationsService: ServiceSchema = {
 					}
 				});
 			}
+		},
+
+		// The user's other tabs drop their unread marks.
+		tellTabs(this: Self, user: string, payload: { organizationId: string; ids?: string[]; all?: boolean }) {
+			broadcast(this.broker, "gateway.push", {
+				room: `user:${user}`,
+				event: "notifications.read",
+				payload
+			}).catch(err => this.logger.warn(`notifications.read not pushed: ${(err as Error).message}`));
 		},
 
 		// Users are the platform's core table (migrations/platform).
