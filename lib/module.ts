@@ -21,7 +21,12 @@ export interface ModuleManifest {
 	description: string;
 	tablePrefix?: string; // every table the module owns starts with it
 	publishes: ChannelName[]; // channels whose events it writes to the outbox
+	// Channels it reads. After loadManifests, this also holds what `consumesAll` expands to.
 	consumes: ConsumedChannel[];
+	// Reads every channel any module publishes, except its own, as consumer group `group` (a notifier, an audit
+	// trail): loadManifests expands it into `consumes`, so a module added later is consumed with no edit here.
+	// A service takes them all with `channels: { "*": { group, handler } }` (mixins/events.mixin.ts).
+	consumesAll?: { group: string };
 	// Every permission its actions declare (lib/authz.ts refuses any other), with the lowest role holding it.
 	permissions?: Record<string, PermissionSpec>;
 	// Modules it needs first (the seed's start-up order): their migrations are applied before its own.
@@ -84,6 +89,8 @@ function readManifest(dir: string, mod: string): ModuleManifest {
 	for (const c of m.consumes)
 		if (typeof c.group !== "string" || !NAME.test(c.group))
 			throw fail(`consumer group ${JSON.stringify(c.group)} is not a name`);
+	if (m.consumesAll !== undefined && (typeof m.consumesAll?.group !== "string" || !NAME.test(m.consumesAll.group)))
+		throw fail(`consumesAll: group ${JSON.stringify(m.consumesAll?.group)} is not a name`);
 	if (m.permissions !== undefined && (typeof m.permissions !== "object" || Array.isArray(m.permissions)))
 		throw fail('permissions must be an object: { "<module>:<verb>": { description, role } }');
 	for (const [name, spec] of Object.entries(m.permissions ?? {})) {
@@ -123,7 +130,7 @@ export function loadManifests(dir: string): ModuleManifest[] {
 	const key = path.resolve(dir);
 	const cached = cache.get(key);
 	if (cached) return cached;
-	const manifests = moduleNames(key).map(mod => readManifest(key, mod));
+	const manifests = expandConsumesAll(moduleNames(key).map(mod => readManifest(key, mod)));
 	const published = channelsOf(manifests);
 	const owner = new Map<string, string>();
 	for (const m of manifests)
@@ -150,6 +157,27 @@ export function loadManifests(dir: string): ModuleManifest[] {
 // The channels that exist: the ones the modules publish (their event types: services/<module>/<module>.events.ts).
 export function channelsOf(manifests: Pick<ModuleManifest, "publishes">[]): ChannelName[] {
 	return [...new Set(manifests.flatMap(m => m.publishes))].sort();
+}
+
+// `consumesAll` becomes one `consumes` entry per channel published by the other modules (never its own: a notifier
+// would otherwise read what it writes). Entries it lists itself stay.
+export function expandConsumesAll(manifests: ModuleManifest[]): ModuleManifest[] {
+	const published = channelsOf(manifests);
+	return manifests.map(m => {
+		if (!m.consumesAll) return m;
+		const group = m.consumesAll.group;
+		const own = new Set(m.publishes);
+		const extra = published
+			.filter(channel => !own.has(channel))
+			.filter(channel => !m.consumes.some(c => c.channel === channel && c.group === group))
+			.map(channel => ({ channel, group }));
+		return { ...m, consumes: [...m.consumes, ...extra] };
+	});
+}
+
+// The channels a consumer group of the module reads: what a service's `channels: { "*": … }` stands for.
+export function channelsConsumedBy(manifests: ModuleManifest[], group: string): ChannelName[] {
+	return manifests.flatMap(m => m.consumes.filter(c => c.group === group).map(c => c.channel)).sort();
 }
 
 // Every consumer group any module declares for the channel.

@@ -6,6 +6,7 @@
 //        transaction); failures are retried with back-off, then dead-lettered. The service's module declares each
 //        channel and group it consumes in its manifest (`consumes` in services/<module>/<module>.module.ts), or the
 //        service does not start: producers in other processes read the manifests to declare the groups' queues.
+//     `channels: { "*": { group, handler } }` reads every channel the module's `consumesAll` stands for.
 import path from "path";
 import { Errors, Service, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
@@ -13,7 +14,7 @@ import { getConfig } from "../lib/config";
 import { acquireDb, getDb, releaseDb, Queryable } from "../lib/db";
 import { OutboxRelay, makeEvent, writeManyToOutbox } from "../lib/events/outbox";
 import { AmqpTopology } from "../lib/events/topology";
-import { loadManifests, manifestOfServiceFile, ModuleManifest, SERVICES_DIR } from "../lib/module";
+import { channelsConsumedBy, loadManifests, manifestOfServiceFile, ModuleManifest, SERVICES_DIR } from "../lib/module";
 import { exponentialDelay } from "../lib/resilience";
 import type { EventData, EventType, PlatformEvent } from "../lib/events/types";
 
@@ -58,7 +59,14 @@ export function retryDelay(attempt: number): number {
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
-type ChannelHandler = (this: Service, event: any, tx: Queryable) => Promise<unknown> | unknown;
+// `afterCommit(fn)`: fn runs once the handler's transaction has committed (a live push of what it stored).
+export type AfterCommit = (fn: () => void) => void;
+type ChannelHandler = (
+	this: Service,
+	event: any,
+	tx: Queryable,
+	afterCommit: AfterCommit
+) => Promise<unknown> | unknown;
 
 // Wraps a channel handler: de-duplicate by event id, run in a transaction, back off before a retry.
 function idempotent(group: string, channel: string, handler: ChannelHandler) {
@@ -67,6 +75,7 @@ function idempotent(group: string, channel: string, handler: ChannelHandler) {
 		const amqpHeaders = raw?.properties?.headers;
 		const run = async () => {
 			const db = await getDb();
+			const committed: (() => void)[] = [];
 			await db.transaction(async tx => {
 				if (payload?.id) {
 					const fresh = await tx.query(
@@ -75,8 +84,14 @@ function idempotent(group: string, channel: string, handler: ChannelHandler) {
 					);
 					if (fresh.rowCount === 0) return; // already handled: at-least-once delivery sent it again
 				}
-				await handler.call(this, payload, tx);
+				await handler.call(this, payload, tx, fn => committed.push(fn));
 			});
+			for (const fn of committed)
+				try {
+					fn();
+				} catch (err) {
+					this.logger.warn(`After-commit step of ${channel} failed:`, (err as Error).message);
+				}
 		};
 
 		if (amqpHeaders) {
@@ -139,8 +154,27 @@ function checkConsumesDeclared(svc: Service, dir: string, mod: ModuleManifest | 
 	}
 }
 
+// `channels: { "*": { group, handler } }`: one entry per channel that group reads, as the module's manifest says
+// (its `consumesAll`, expanded by loadManifests to every channel the other modules publish).
+function expandWildcard(schema: any) {
+	const def = schema.channels?.["*"];
+	if (!def) return;
+	const group = def.group ?? schema.name;
+	const manifests = loadManifests(getConfig().servicesDir ?? SERVICES_DIR);
+	if (!manifests.some(m => m.consumesAll?.group === group))
+		throw new Errors.ServiceSchemaError(
+			`Service "${schema.name}" consumes "*" as group "${group}", which no module declares: add ` +
+				`consumesAll: { group: "${group}" } to its manifest`,
+			{ group }
+		);
+	delete schema.channels["*"];
+	for (const channel of channelsConsumedBy(manifests, group))
+		schema.channels[channel] ??= { ...(typeof def === "function" ? { handler: def } : def), group };
+}
+
 export const EventsMixin: Partial<ServiceSchema> = {
 	merged(schema: any) {
+		expandWildcard(schema);
 		const group = schema.name;
 		for (const [channel, def] of Object.entries<any>(schema.channels ?? {})) {
 			const handler: ChannelHandler = typeof def === "function" ? def : def.handler;

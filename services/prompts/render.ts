@@ -1,13 +1,12 @@
-// The template language: liquidjs in its strict, own-property-only mode (conditionals, loops, filters), with no file
-// system. `{% render 'name' %}` / `{% include 'name' %}` name another template the organization sees (its own or a
-// shared one, its `production` version), looked up through `PartialLoader` for the render in progress; any other
-// name (a path, `..`, a URL) is not found. A template reaches only the variables it is given: undefined names and
-// filters are errors, prototype and constructor properties do not exist, and a render is bounded in time, work and
-// memory.
+// The template language: the platform's liquid sandbox (lib/templates.ts). `{% render 'name' %}` /
+// `{% include 'name' %}` name another template the organization sees (its own or a shared one, its `production`
+// version), looked up through `PartialLoader` for the render in progress; any other name (a path, `..`, a URL) is
+// not found. Undefined names and filters are errors.
 import { AsyncLocalStorage } from "async_hooks";
-import { Liquid, type Template } from "liquidjs";
+import type { Template } from "liquidjs";
 import { LRUCache } from "lru-cache";
 import { invalid } from "../../lib/errors";
+import { createSandbox } from "../../lib/templates";
 
 export interface ChatMessage {
 	role: "system" | "user" | "assistant";
@@ -36,16 +35,7 @@ const noSync = () => {
 	throw new Error("templates render asynchronously");
 };
 
-export const engine = new Liquid({
-	strictVariables: true,
-	strictFilters: true,
-	ownPropertyOnly: true,
-	// Partials are templates of the organization, read at each render (labels move): never cached by path.
-	cache: false,
-	relativeReference: false,
-	root: [""],
-	partials: [""],
-	layouts: [""],
+export const engine = createSandbox({
 	fs: {
 		exists: async file => PARTIAL_NAME.test(file),
 		existsSync: () => false,
@@ -54,10 +44,7 @@ export const engine = new Liquid({
 		resolve: (_dir, file) => file,
 		contains: async () => true,
 		containsSync: () => true
-	},
-	parseLimit: 200_000,
-	renderLimit: 250, // ms per render
-	memoryLimit: 10_000_000
+	}
 });
 
 // Parsed messages per version (versions never change), so a warm render does not parse.

@@ -102,6 +102,60 @@ describe("module manifests", () => {
 		expect(() => loadManifests(dir)).toThrow(message);
 	});
 
+	test("consumesAll reads every channel the other modules publish, a module added later included", () => {
+		const modules: Record<string, Record<string, string>> = {
+			a: { "a.module.js": manifestOf("a", { publishes: ["a.events"] }) },
+			b: { "b.module.js": manifestOf("b", { publishes: ["b.events"] }) },
+			n: { "n.module.js": manifestOf("n", { publishes: ["n.events"], consumesAll: { group: "n" } }) }
+		};
+		const dir = servicesDir(modules);
+		tmpDirs.push(dir);
+		const manifests = loadManifests(dir);
+		expect(manifests.find(m => m.name === "n")!.consumes).toEqual([
+			{ channel: "a.events", group: "n" },
+			{ channel: "b.events", group: "n" }
+		]);
+		// Producers declare its queue on their channels, and none on its own (it would read what it writes).
+		expect(consumerGroupsOf(manifests, "a.events")).toEqual(["n"]);
+		expect(consumerGroupsOf(manifests, "n.events")).toEqual([]);
+		const later = servicesDir({ ...modules, c: { "c.module.js": manifestOf("c", { publishes: ["c.events"] }) } });
+		tmpDirs.push(later);
+		expect(consumerGroupsOf(loadManifests(later), "c.events")).toEqual(["n"]);
+		expect(() =>
+			loadManifests(servicesDir({ x: { "x.module.js": manifestOf("x", { consumesAll: { group: "X Y" } }) } }))
+		).toThrow(/consumesAll: group "X Y" is not a name/);
+
+		// A service's `channels: { "*": … }` becomes one consumer per channel of its group, as its module declares.
+		setConfig(loadConfig({ SERVICES_DIR: later, LOG_LEVEL: "fatal" }));
+		const broker = new ServiceBroker({ ...brokerOptions(), logger: false });
+		const handler = () => undefined;
+		const svc = broker.createService({
+			name: "n",
+			mixins: [EventsMixin],
+			channels: { "*": { group: "n", handler } }
+		} as ServiceSchema);
+		expect(Object.keys((svc.schema as ServiceSchema).channels ?? {}).sort()).toEqual([
+			"a.events",
+			"b.events",
+			"c.events"
+		]);
+		expect(() =>
+			broker.createService({
+				name: "m",
+				mixins: [EventsMixin],
+				channels: { "*": { group: "m", handler } }
+			} as ServiceSchema)
+		).toThrow(/consumes "\*" as group "m", which no module declares/);
+	});
+
+	test("the notifications module consumes every platform channel but its own", () => {
+		const platform = loadManifests(SERVICES_DIR);
+		const own = platform.find(m => m.name === "notifications")!;
+		const others = platform.filter(m => m.name !== "notifications").flatMap(m => m.publishes);
+		expect(own.consumes.map(c => c.channel).sort()).toEqual([...new Set(others)].sort());
+		expect(own.consumes.every(c => c.group === "notifications")).toBe(true);
+	});
+
 	test("a consumer that belongs to no module folder does not start", async () => {
 		setConfig(loadConfig({ SERVICES_DIR: FIXTURES_DIR, LOG_LEVEL: "fatal" }));
 		const broker = new ServiceBroker({ ...brokerOptions(), logger: false });

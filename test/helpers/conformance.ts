@@ -333,7 +333,12 @@ export function describeConformance(modules: ModuleUnderTest[], cluster: () => C
 					const schema = require(svc.file).default ?? require(svc.file);
 					for (const [channel, def] of Object.entries<any>(schema.channels ?? {})) {
 						const group = def?.group ?? schema.name;
-						expect(manifest.consumes).toContainEqual({ channel, group });
+						// "*": every channel the manifest's consumesAll expands to, none of the module's own.
+						if (channel === "*") {
+							expect(manifest.consumesAll).toEqual({ group });
+							for (const own of manifest.publishes)
+								expect(manifest.consumes).not.toContainEqual({ channel: own, group });
+						} else expect(manifest.consumes).toContainEqual({ channel, group });
 					}
 				}
 			});

@@ -157,6 +157,7 @@ export const api = {
 	post: <T>(path: string, body: unknown = {}, opts: Omit<RequestOptions, "body"> = {}) =>
 		request<T>("POST", path, { ...opts, body }),
 	patch: <T>(path: string, body: unknown) => request<T>("PATCH", path, { body }),
+	put: <T>(path: string, body: unknown) => request<T>("PUT", path, { body }),
 	delete: <T>(path: string) => request<T>("DELETE", path)
 };
 

@@ -1,7 +1,7 @@
 // The modules of the IDE, in sidebar order: every modules/<module>.module.ts, found at build time, sorted by its
 // declared `order`. A new module adds its file here (and pages/<module>/, components/<module>/, stores/<module>.ts,
 // api/<module>.api.ts); nothing lists it by hand.
-import type { AppModule, NavEntry } from "./types";
+import type { AppModule, HeaderItem, NavEntry } from "./types";
 
 const isModule = (v: unknown): v is AppModule =>
 	typeof v === "object" && v !== null && "name" in v && "routes" in v && "nav" in v;
@@ -14,4 +14,7 @@ export const modules: AppModule[] = Object.values(found)
 
 export const navigation: NavEntry[] = modules.flatMap(m => m.nav);
 
-export type { AppModule, NavEntry };
+// What modules put in the top bar, in module order.
+export const headerItems: HeaderItem[] = modules.flatMap(m => m.header ?? []);
+
+export type { AppModule, HeaderItem, NavEntry };

@@ -1,4 +1,5 @@
 // What a module plugs into the shell: its routes (children of the signed-in layout) and its sidebar entries.
+import type { Component } from "vue";
 import type { RouteRecordRaw } from "vue-router";
 import type { IconName } from "@/components/ui/icons";
 
@@ -13,12 +14,20 @@ export interface NavEntry {
 	permission?: string;
 }
 
+// Something a module shows in the shell's top bar on every page (the notifications bell).
+export interface HeaderItem {
+	component: Component;
+	// Permission the current role needs; hidden otherwise.
+	permission?: string;
+}
+
 export interface AppModule {
 	name: string;
 	// Place in the sidebar, lowest first (modules/index.ts finds every *.module.ts; equal orders sort by name).
 	order: number;
 	routes: RouteRecordRaw[];
 	nav: NavEntry[];
+	header?: HeaderItem[];
 }
 
 declare module "vue-router" {

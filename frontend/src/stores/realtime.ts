@@ -147,6 +147,13 @@ export const useRealtimeStore = defineStore("realtime", () => {
 
 	// Payloads so far are { title?, message? | body? | text?, level? }; a bare string is the message itself.
 	function showNotification(payload: any) {
+		// The notifications module's push (the bell's store keeps the inbox): { organizationId, notification, unread }.
+		if (payload?.notification) {
+			if (payload.organizationId !== auth.organizationId) return;
+			const n = payload.notification;
+			toasts.show(n.critical ? "warning" : "info", String(n.title), n.body ? String(n.body) : undefined);
+			return;
+		}
 		const p = typeof payload === "string" ? { text: payload } : (payload ?? {});
 		const level = String(p.level ?? p.severity ?? "info");
 		const kind: ToastKind = (["success", "warning", "error"] as const).find(k => k === level) ?? "info";
