@@ -69,6 +69,8 @@ type BatchHandler = (this: Service, events: any[], tx: Queryable) => Promise<unk
 export interface BatchOptions {
 	max: number;
 	ms: number;
+	// Batches of one consumer in flight at once (default 1): a second overlaps the first's round trips to the database.
+	concurrency?: number;
 }
 
 // Runs one delivery of `payload` with the group's retry policy. Cluster: the AMQP adapter redelivers (counting
@@ -151,7 +153,7 @@ interface Waiting {
 class Batcher {
 	private waiting: Waiting[] = [];
 	private timer?: NodeJS.Timeout;
-	private running?: Promise<void>;
+	private running = 0;
 
 	constructor(
 		private svc: Service,
@@ -173,7 +175,7 @@ class Batcher {
 	}
 
 	private kick() {
-		if (this.running || !this.waiting.length) return;
+		if (this.running >= (this.opts.concurrency ?? 1) || !this.waiting.length) return;
 		if (this.waiting.length >= this.opts.max) return this.run();
 		this.timer ??= setTimeout(() => this.run(), this.opts.ms);
 	}
@@ -181,20 +183,23 @@ class Batcher {
 	private run() {
 		if (this.timer) clearTimeout(this.timer);
 		this.timer = undefined;
-		if (this.running || !this.waiting.length) return;
-		const batch = this.waiting.splice(0, this.opts.max);
-		this.running = this.commit(batch.map(w => w.payload)).then(
-			() => batch.forEach(w => w.resolve()),
-			err => {
-				this.svc.logger.warn(`Batch of ${batch.length} on ${this.channel} failed:`, (err as Error)?.message);
-				batch.forEach(w => w.reject(err));
-			}
-		);
-		// What arrived during this batch's transaction has waited long enough: it goes next, without the timer.
-		void this.running.finally(() => {
-			this.running = undefined;
-			if (this.waiting.length) this.run();
-		});
+		while (this.running < (this.opts.concurrency ?? 1) && this.waiting.length) {
+			const batch = this.waiting.splice(0, this.opts.max);
+			this.running++;
+			void this.commit(batch.map(w => w.payload))
+				.then(
+					() => batch.forEach(w => w.resolve()),
+					err => {
+						this.svc.logger.warn(`Batch of ${batch.length} on ${this.channel} failed:`, (err as Error)?.message);
+						batch.forEach(w => w.reject(err));
+					}
+				)
+				.finally(() => {
+					this.running--;
+					// What arrived during this batch's transaction has waited long enough: it goes next, no timer.
+					if (this.waiting.length) this.run();
+				});
+		}
 	}
 
 	private async commit(payloads: any[]) {
@@ -264,8 +269,9 @@ export const EventsMixin: Partial<ServiceSchema> = {
 				...(typeof def === "function" ? {} : def),
 				group: chanGroup,
 				handler: batch ? batched(chanGroup, channel, handler, batch) : idempotent(chanGroup, channel, handler),
-				// A batch fills only if that many messages may be unacknowledged at once (the AMQP prefetch).
-				...(batch ? { maxInFlight: def.maxInFlight ?? batch.max * 2 } : {}),
+				// A batch fills only if that many messages may be unacknowledged at once (the AMQP prefetch): room for the
+				// batches in flight and the next one.
+				...(batch ? { maxInFlight: def.maxInFlight ?? batch.max * ((batch.concurrency ?? 1) + 1) } : {}),
 				deadLettering: {
 					enabled: true,
 					queueName: `${chanGroup}.${channel}.dead`,

@@ -17,7 +17,7 @@ import "../ai/ai.events";
 type UsageRecorded = Extract<AIEvent, { type: "ai.usage.recorded" }>;
 
 // Up to 500 events per transaction; an idle consumer waits at most 20 ms for more (bench/usage.ts measures both).
-const BATCH = { max: 500, ms: 20 };
+const BATCH = { max: 500, ms: 20, concurrency: 2 };
 
 const rangeParams = { from: "string|optional", to: "string|optional" };
 const reportParams = {
