@@ -83,6 +83,7 @@ async function main() {
 	// On a shared machine, load from other processes makes a noisy run: it is recorded with the figures.
 	const result: Record<string, unknown> = {
 		events: EVENTS,
+		settings: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("USAGE_"))),
 		at: new Date().toISOString(),
 		loadAverageAtStart: os.loadavg()[0]
 	};
@@ -111,7 +112,9 @@ async function main() {
 						SERVICES: "usage",
 						CHANNELS_URL: AMQP_URL,
 						DATABASE_URL: db.url,
-						LOG_LEVEL: "info"
+						LOG_LEVEL: "info",
+						// The module's settings (USAGE_BATCH_MAX, …) as this run was given them.
+						...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("USAGE_")))
 					},
 					{ waitUp: false }
 				);

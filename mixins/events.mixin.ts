@@ -110,7 +110,13 @@ async function deliver(
 				const db = await getDb();
 				await db.query(
 					"INSERT INTO dead_letter_events (consumer_group, channel, event_id, payload, error) VALUES ($1, $2, $3, $4, $5)",
-					[group, channel, payload?.id ?? null, JSON.stringify(payload), String(err?.message ?? err).slice(0, 1000)]
+					[
+						group,
+						channel,
+						payload?.id ?? null,
+						JSON.stringify(payload),
+						String(err?.message ?? err).slice(0, 1000)
+					]
 				);
 				return;
 			}
@@ -190,7 +196,10 @@ class Batcher {
 				.then(
 					() => batch.forEach(w => w.resolve()),
 					err => {
-						this.svc.logger.warn(`Batch of ${batch.length} on ${this.channel} failed:`, (err as Error)?.message);
+						this.svc.logger.warn(
+							`Batch of ${batch.length} on ${this.channel} failed:`,
+							(err as Error)?.message
+						);
 						batch.forEach(w => w.reject(err));
 					}
 				)
@@ -231,9 +240,15 @@ function batched(group: string, channel: string, handler: BatchHandler, opts: Ba
 		let batcher = mine.get(channel);
 		if (!batcher) mine.set(channel, (batcher = new Batcher(this, group, channel, opts, handler)));
 		const b = batcher;
-		await deliver(this, group, channel, payload, raw, attempt =>
-			attempt === 0 ? b.add(payload) : b.alone(payload)
-		, true);
+		await deliver(
+			this,
+			group,
+			channel,
+			payload,
+			raw,
+			attempt => (attempt === 0 ? b.add(payload) : b.alone(payload)),
+			true
+		);
 	};
 }
 
@@ -264,9 +279,11 @@ export const EventsMixin: Partial<ServiceSchema> = {
 		for (const [channel, def] of Object.entries<any>(schema.channels ?? {})) {
 			const handler: ChannelHandler = typeof def === "function" ? def : def.handler;
 			const chanGroup = def.group ?? group;
-			const batch: BatchOptions | undefined = def.batch;
+			// `batch` may be a function, for options read from settings when the service is created.
+			const batch: BatchOptions | undefined = typeof def.batch === "function" ? def.batch() : def.batch;
 			schema.channels[channel] = {
 				...(typeof def === "function" ? {} : def),
+				...(batch ? { batch } : {}),
 				group: chanGroup,
 				handler: batch ? batched(chanGroup, channel, handler, batch) : idempotent(chanGroup, channel, handler),
 				// A batch fills only if that many messages may be unacknowledged at once (the AMQP prefetch): room for the

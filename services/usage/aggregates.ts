@@ -83,8 +83,7 @@ export async function recordUsage(tx: Queryable, events: (AIUsage & { id: string
 	if (!events.length) return 0;
 	const { rows } = await tx.query<{ id: string }>(
 		`INSERT INTO usage_events (${EVENT_COLUMNS}, cost, pricing_id)
-		 SELECT ${EVENT_COLUMNS
-				.split(", ")
+		 SELECT ${EVENT_COLUMNS.split(", ")
 				.map(c => `e.${c}`)
 				.join(", ")}, ${COST_SQL}, p.id
 		 FROM jsonb_to_recordset($1::jsonb) AS e(${ROW_TYPE})

@@ -69,7 +69,8 @@ export function rangeOf(params: { from?: unknown; to?: unknown }, g: Granularity
 }
 
 export const granularityOf = (v: unknown) => oneOf("granularity", v, GRANULARITIES, "day");
-export const groupOf = (v: unknown) => (v === undefined || v === "" ? undefined : oneOf("group_by", v, GROUPS, "model"));
+export const groupOf = (v: unknown) =>
+	v === undefined || v === "" ? undefined : oneOf("group_by", v, GROUPS, "model");
 
 // "cost,requests" or ["cost", "requests"]; every measure when absent.
 export function metricsOf(v: unknown): Measure[] {

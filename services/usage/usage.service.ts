@@ -7,6 +7,8 @@ import type { Queryable } from "../../lib/db";
 import { tenantSql } from "../../lib/db/tenant";
 import { asCsvDownload, toCsv } from "../../lib/csv";
 import { EventsMixin } from "../../mixins/events.mixin";
+import { moduleSettings } from "../../lib/config";
+import usageModule from "./usage.module";
 import type { AIEvent, AIUsage } from "../ai/ai.events";
 import { MEASURES, recordUsage, type Measure } from "./aggregates";
 import { granularityOf, groupOf, metricsOf, rangeOf, series, summary, top, TOP_BY } from "./reports";
@@ -16,8 +18,11 @@ import "../ai/ai.events";
 
 type UsageRecorded = Extract<AIEvent, { type: "ai.usage.recorded" }>;
 
-// Up to 500 events per transaction; an idle consumer waits at most 20 ms for more (bench/usage.ts measures both).
-const BATCH = { max: 500, ms: 20, concurrency: 2 };
+// Batch size, wait and concurrency: the module's settings (USAGE_BATCH_*), read when the service is created.
+function batchOptions() {
+	const s = moduleSettings(usageModule);
+	return { max: s.batchMax, ms: s.batchMs, concurrency: s.batchConcurrency };
+}
 
 const rangeParams = { from: "string|optional", to: "string|optional" };
 const reportParams = {
@@ -73,7 +78,13 @@ const UsageService: ServiceSchema = {
 				limit: { type: "number", integer: true, min: 1, max: 100, convert: true, optional: true }
 			},
 			async handler(
-				ctx: Context<{ from?: string; to?: string; by: (typeof TOP_BY)[number]; metric?: Measure; limit?: number }>
+				ctx: Context<{
+					from?: string;
+					to?: string;
+					by: (typeof TOP_BY)[number];
+					metric?: Measure;
+					limit?: number;
+				}>
 			) {
 				const range = rangeOf(ctx.params, "day");
 				const metric = ctx.params.metric ?? "cost";
@@ -116,7 +127,7 @@ const UsageService: ServiceSchema = {
 	channels: {
 		"ai.events": {
 			group: "usage",
-			batch: BATCH,
+			batch: batchOptions,
 			// Only what a request used matters here; other ai events are acknowledged and left alone.
 			async handler(events: AIEvent[], tx: Queryable) {
 				const usage = events.filter((e): e is UsageRecorded => e.type === "ai.usage.recorded");
