@@ -31,6 +31,12 @@ const ORGS = 5;
 const MODELS = ["gpt-a", "gpt-b", "claude-c", "embed-d"];
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const round = (v: number) => Math.round(v * 10) / 10;
+const percentiles = (sorted: number[]) => ({
+	p50: round(pct(sorted, 50)),
+	p99: round(pct(sorted, 99)),
+	max: round(sorted[sorted.length - 1])
+});
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
 function makeEvents(orgs: { id: string; users: string[] }[], n: number, at = () => new Date().toISOString()) {
@@ -71,6 +77,49 @@ async function floor(ns: string, events: object[]) {
 	const seconds = (performance.now() - started) / 1000;
 	await conn.close();
 	return { events: events.length, perSecond: Math.round(events.length / seconds) };
+}
+
+// Publishes events open loop at RATE/s for LATENCY_MS (each stamped when made, just before it is sent); returns how
+// many were sent.
+async function openLoop(ns: string, orgs: { id: string; users: string[] }[]) {
+	const publisher = await amqp.connect(AMQP_URL, { noDelay: true });
+	const ch = await publisher.createConfirmChannel();
+	const total = Math.round((RATE * LATENCY_MS) / 1000);
+	const tick = 10;
+	const perTick = Math.max(1, Math.round((RATE * tick) / 1000));
+	const started = performance.now();
+	let sent = 0;
+	while (sent < total) {
+		const due = Math.min(total, Math.round(((performance.now() - started) / 1000) * RATE) + perTick);
+		for (const e of makeEvents(orgs, due - sent))
+			ch.publish(`${ns}.ai.events`, "", Buffer.from(JSON.stringify(e)), { persistent: true, headers: {} });
+		sent = due;
+		await sleep(tick);
+	}
+	await ch.waitForConfirms();
+	await publisher.close();
+	return total;
+}
+
+// The latency floor: the same open loop to the same kind of queue, read by a bare consumer here (publication to
+// receipt, no database).
+async function latencyFloor(orgs: { id: string; users: string[] }[]) {
+	const ns = uniqueNamespace("bench-usage-latfloor");
+	await declareUsageQueue(ns);
+	const conn = await amqp.connect(AMQP_URL, { noDelay: true });
+	const ch = await conn.createChannel();
+	await ch.prefetch(1000);
+	const ms: number[] = [];
+	await ch.consume(usageQueue(ns), msg => {
+		if (!msg) return;
+		ms.push(Date.now() - Date.parse(JSON.parse(msg.content.toString()).occurredAt));
+		ch.ack(msg);
+	});
+	const total = await openLoop(ns, orgs);
+	while (ms.length < total) await sleep(100);
+	await conn.close();
+	await deleteRabbitObjects([ns]).catch(() => undefined);
+	return percentiles(ms.sort((a, b) => a - b));
 }
 
 async function main() {
@@ -121,8 +170,20 @@ async function main() {
 				nodes.push(node);
 				return node;
 			});
+		// Stops the consumers; returns how many batches failed (a deadlock or another error: retried, so still counted once).
 		const stopAll = async () => {
-			for (const n of nodes.splice(0)) await n.stop("SIGTERM");
+			let failed = 0;
+			for (const n of nodes.splice(0)) {
+				await n.stop("SIGTERM");
+				failed += n.output().match(/Batch of \d+ on .* failed/g)?.length ?? 0;
+				for (const line of n
+					.output()
+					.split("\n")
+					.filter(l => /deadlock/i.test(l))
+					.slice(0, 3))
+					console.log(line);
+			}
+			return failed;
 		};
 
 		const floorNs = uniqueNamespace("bench-usage-floor");
@@ -152,7 +213,7 @@ async function main() {
 				if (depth === 0) break;
 				await sleep(200);
 			}
-			await stopAll();
+			const failedBatches = await stopAll();
 			const span = await one(
 				`SELECT count(*)::int AS n, extract(epoch FROM max(recorded_at) - min(recorded_at))::float8 AS s FROM usage_events`
 			);
@@ -163,6 +224,7 @@ async function main() {
 				recorded: span.n,
 				aggregatedRequests: agg.r,
 				exactlyOnce: span.n === EVENTS && agg.r === EVENTS,
+				failedBatches,
 				perSecond: Math.round(EVENTS / span.s)
 			};
 			console.log(`${n} consumer process(es): ${JSON.stringify(result[key])}`);
@@ -176,22 +238,7 @@ async function main() {
 		const [node] = consumers(ns, 1);
 		await node.waitFor(/Coder IDE node .* up/, 120_000);
 		await sleep(1000);
-		const publisher = await amqp.connect(AMQP_URL, { noDelay: true });
-		const ch = await publisher.createConfirmChannel();
-		const total = Math.round((RATE * LATENCY_MS) / 1000);
-		const tick = 10;
-		const perTick = Math.max(1, Math.round((RATE * tick) / 1000));
-		const started = performance.now();
-		let sent = 0;
-		while (sent < total) {
-			const due = Math.min(total, Math.round(((performance.now() - started) / 1000) * RATE) + perTick);
-			for (const e of makeEvents(orgs, due - sent))
-				ch.publish(`${ns}.ai.events`, "", Buffer.from(JSON.stringify(e)), { persistent: true, headers: {} });
-			sent = due;
-			await sleep(tick);
-		}
-		await ch.waitForConfirms();
-		await publisher.close();
+		const total = await openLoop(ns, orgs);
 		for (;;) {
 			const { c } = await one("SELECT count(*)::int AS c FROM usage_events");
 			if (c >= total) break;
@@ -206,9 +253,9 @@ async function main() {
 		result.latency = {
 			rate: RATE,
 			events: total,
-			p50: Math.round(pct(lat, 50) * 10) / 10,
-			p99: Math.round(pct(lat, 99) * 10) / 10,
-			max: Math.round(lat[lat.length - 1] * 10) / 10
+			...percentiles(lat),
+			// Measured right after, in the same minute: publication to a bare consumer.
+			floor: await latencyFloor(orgs)
 		};
 		console.log(`event-to-aggregate latency at ${RATE}/s (ms): ${JSON.stringify(result.latency)}`);
 		fs.mkdirSync(path.join(__dirname, "results"), { recursive: true });
