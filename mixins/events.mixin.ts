@@ -7,6 +7,9 @@
 //        channel and group it consumes in its manifest (`consumes` in services/<module>/<module>.module.ts), or the
 //        service does not start: producers in other processes read the manifests to declare the groups' queues.
 //     `channels: { "*": { group, handler } }` reads every channel the module's `consumesAll` stands for.
+//   batched:    `channels: { "ai.events": { batch: { max: 500, ms: 20 }, handler(events, tx) {...} } }`
+//     -> the handler gets a batch's fresh events (de-duplicated in one statement) in one transaction; each message
+//        is acknowledged after its batch commits, and a failed batch fails each of its messages (see Batcher).
 import path from "path";
 import { Errors, Service, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
@@ -67,12 +70,77 @@ type ChannelHandler = (
 	tx: Queryable,
 	afterCommit: AfterCommit
 ) => Promise<unknown> | unknown;
+type BatchHandler = (
+	this: Service,
+	events: any[],
+	tx: Queryable,
+	afterCommit: AfterCommit
+) => Promise<unknown> | unknown;
+
+// A batched channel (`batch: { max, ms }`): its handler gets up to `max` fresh events at once, collected for at most
+// `ms` while the consumer is idle (and, under load, whatever arrived during the previous batch's transaction).
+export interface BatchOptions {
+	max: number;
+	ms: number;
+	// Batches of one consumer in flight at once (default 1): a second overlaps the first's round trips to the database.
+	concurrency?: number;
+}
+
+// Runs one delivery of `payload` with the group's retry policy. Cluster: the AMQP adapter redelivers (counting
+// attempts in a header) and dead-letters after maxRetries, so this only backs off before rethrowing. Embedded: the
+// in-process adapter neither retries nor dead-letters, so this does both. `attemptOnce(n)` runs attempt n.
+async function deliver(
+	svc: Service,
+	group: string,
+	channel: string,
+	payload: any,
+	raw: any,
+	attemptOnce: (attempt: number) => Promise<void>,
+	logged = false // the failure was already logged (a batch logs once for all its messages)
+) {
+	const config = getConfig();
+	const amqpHeaders = raw?.properties?.headers;
+	const warn = (attempt: number, err: any) => {
+		if (!logged) svc.logger.warn(`Handler of ${channel} failed (attempt ${attempt + 1}):`, err?.message);
+	};
+	if (amqpHeaders) {
+		const attempt = Number(amqpHeaders["x-redelivered-count"] ?? 0);
+		try {
+			await attemptOnce(attempt);
+		} catch (err) {
+			warn(attempt, err);
+			if (attempt + 1 < config.channelsMaxRetries) await sleep(retryDelay(attempt));
+			throw err;
+		}
+		return;
+	}
+	for (let attempt = 0; ; attempt++) {
+		try {
+			return await attemptOnce(attempt);
+		} catch (err: any) {
+			warn(attempt, err);
+			if (attempt + 1 >= config.channelsMaxRetries) {
+				const db = await getDb();
+				await db.query(
+					"INSERT INTO dead_letter_events (consumer_group, channel, event_id, payload, error) VALUES ($1, $2, $3, $4, $5)",
+					[
+						group,
+						channel,
+						payload?.id ?? null,
+						JSON.stringify(payload),
+						String(err?.message ?? err).slice(0, 1000)
+					]
+				);
+				return;
+			}
+			await sleep(retryDelay(attempt));
+		}
+	}
+}
 
 // Wraps a channel handler: de-duplicate by event id, run in a transaction, back off before a retry.
 function idempotent(group: string, channel: string, handler: ChannelHandler) {
 	return async function (this: Service, payload: any, raw: any) {
-		const config = getConfig();
-		const amqpHeaders = raw?.properties?.headers;
 		const run = async () => {
 			const db = await getDb();
 			const committed: (() => void)[] = [];
@@ -93,43 +161,121 @@ function idempotent(group: string, channel: string, handler: ChannelHandler) {
 					this.logger.warn(`After-commit step of ${channel} failed:`, (err as Error).message);
 				}
 		};
+		await deliver(this, group, channel, payload, raw, run);
+	};
+}
 
-		if (amqpHeaders) {
-			// Cluster: the adapter redelivers (counting attempts in a header) and dead-letters after maxRetries.
+interface Waiting {
+	payload: any;
+	resolve: () => void;
+	reject: (err: unknown) => void;
+}
+
+// Collects one service's messages of one channel into batches, one transaction each, one batch at a time: the
+// processed_events rows of the whole batch in one INSERT … RETURNING (ids sorted, so replicas lock them in the same
+// order), then the handler with the events that were fresh. A message is settled (acked) only when its batch has
+// committed; a failed batch fails each of its messages, which are then retried alone so one bad event cannot keep
+// failing its neighbours.
+class Batcher {
+	private waiting: Waiting[] = [];
+	private timer?: NodeJS.Timeout;
+	private running = 0;
+
+	constructor(
+		private svc: Service,
+		private group: string,
+		private channel: string,
+		private opts: BatchOptions,
+		private handler: BatchHandler
+	) {}
+
+	add(payload: any): Promise<void> {
+		return new Promise((resolve, reject) => {
+			this.waiting.push({ payload, resolve, reject });
+			this.kick();
+		});
+	}
+
+	alone(payload: any): Promise<void> {
+		return this.commit([payload]);
+	}
+
+	private kick() {
+		if (this.running >= (this.opts.concurrency ?? 1) || !this.waiting.length) return;
+		if (this.waiting.length >= this.opts.max) return this.run();
+		this.timer ??= setTimeout(() => this.run(), this.opts.ms);
+	}
+
+	private run() {
+		if (this.timer) clearTimeout(this.timer);
+		this.timer = undefined;
+		while (this.running < (this.opts.concurrency ?? 1) && this.waiting.length) {
+			const batch = this.waiting.splice(0, this.opts.max);
+			this.running++;
+			void this.commit(batch.map(w => w.payload))
+				.then(
+					() => batch.forEach(w => w.resolve()),
+					err => {
+						this.svc.logger.warn(
+							`Batch of ${batch.length} on ${this.channel} failed:`,
+							(err as Error)?.message
+						);
+						batch.forEach(w => w.reject(err));
+					}
+				)
+				.finally(() => {
+					this.running--;
+					// What arrived during this batch's transaction has waited long enough: it goes next, no timer.
+					if (this.waiting.length) this.run();
+				});
+		}
+	}
+
+	private async commit(payloads: any[]) {
+		const db = await getDb();
+		const committed: (() => void)[] = [];
+		await db.transaction(async tx => {
+			const ids = [...new Set(payloads.map(p => p?.id).filter((id): id is string => !!id))].sort();
+			let fresh = new Set<string>();
+			if (ids.length) {
+				const { rows } = await tx.query<{ event_id: string }>(
+					`INSERT INTO processed_events (consumer_group, event_id) SELECT $1, unnest($2::uuid[])
+					 ON CONFLICT DO NOTHING RETURNING event_id`,
+					[this.group, ids]
+				);
+				fresh = new Set(rows.map(r => r.event_id.toLowerCase()));
+			}
+			// Each fresh id once, even when the batch holds two deliveries of it.
+			const events = payloads.filter(p => !p?.id || fresh.delete(String(p.id).toLowerCase()));
+			if (events.length) await this.handler.call(this.svc, events, tx, fn => committed.push(fn));
+		});
+		for (const fn of committed)
 			try {
-				await run();
+				fn();
 			} catch (err) {
-				const attempt = Number(amqpHeaders["x-redelivered-count"] ?? 0);
-				this.logger.warn(`Handler of ${channel} failed (attempt ${attempt + 1}):`, (err as Error).message);
-				if (attempt + 1 < config.channelsMaxRetries) await sleep(retryDelay(attempt));
-				throw err;
+				this.svc.logger.warn(`After-commit step of ${this.channel} failed:`, (err as Error).message);
 			}
-			return;
-		}
+	}
+}
 
-		// Embedded: the in-process adapter neither retries nor dead-letters, so this does both.
-		for (let attempt = 0; ; attempt++) {
-			try {
-				return await run();
-			} catch (err: any) {
-				this.logger.warn(`Handler of ${channel} failed (attempt ${attempt + 1}):`, err.message);
-				if (attempt + 1 >= config.channelsMaxRetries) {
-					const db = await getDb();
-					await db.query(
-						"INSERT INTO dead_letter_events (consumer_group, channel, event_id, payload, error) VALUES ($1, $2, $3, $4, $5)",
-						[
-							group,
-							channel,
-							payload?.id ?? null,
-							JSON.stringify(payload),
-							String(err?.message ?? err).slice(0, 1000)
-						]
-					);
-					return;
-				}
-				await sleep(retryDelay(attempt));
-			}
-		}
+const batchers = new WeakMap<Service, Map<string, Batcher>>();
+
+function batched(group: string, channel: string, handler: BatchHandler, opts: BatchOptions) {
+	return async function (this: Service, payload: any, raw: any) {
+		let mine = batchers.get(this);
+		if (!mine) batchers.set(this, (mine = new Map()));
+		let batcher = mine.get(channel);
+		if (!batcher) mine.set(channel, (batcher = new Batcher(this, group, channel, opts, handler)));
+		const b = batcher;
+		await deliver(
+			this,
+			group,
+			channel,
+			payload,
+			raw,
+			attempt => (attempt === 0 ? b.add(payload) : b.alone(payload)),
+			true
+		);
 	};
 }
 
@@ -177,12 +323,19 @@ export const EventsMixin: Partial<ServiceSchema> = {
 		expandWildcard(schema);
 		const group = schema.name;
 		for (const [channel, def] of Object.entries<any>(schema.channels ?? {})) {
-			const handler: ChannelHandler = typeof def === "function" ? def : def.handler;
+			// One event, or a batch's events when `batch` is set.
+			const handler: ChannelHandler & BatchHandler = typeof def === "function" ? def : def.handler;
 			const chanGroup = def.group ?? group;
+			// `batch` may be a function, for options read from settings when the service is created.
+			const batch: BatchOptions | undefined = typeof def.batch === "function" ? def.batch() : def.batch;
 			schema.channels[channel] = {
 				...(typeof def === "function" ? {} : def),
+				...(batch ? { batch } : {}),
 				group: chanGroup,
-				handler: idempotent(chanGroup, channel, handler),
+				handler: batch ? batched(chanGroup, channel, handler, batch) : idempotent(chanGroup, channel, handler),
+				// A batch fills only if that many messages may be unacknowledged at once (the AMQP prefetch): room for the
+				// batches in flight and the next one.
+				...(batch ? { maxInFlight: def.maxInFlight ?? batch.max * ((batch.concurrency ?? 1) + 1) } : {}),
 				deadLettering: {
 					enabled: true,
 					queueName: `${chanGroup}.${channel}.dead`,

@@ -21,10 +21,26 @@ class AmqpAdapter extends Adapters.AMQP {
 		super(opts);
 	}
 
+	// A channel with its own maxInFlight (a batched consumer) gets it as its consumer's prefetch: the stock adapter
+	// sets one prefetch for the whole AMQP channel. RabbitMQ applies a prefetch to consumers started after it, so
+	// subscriptions run one at a time, each with its own, then the default is restored.
+	private subscribing: Promise<unknown> = Promise.resolve();
+
 	subscribe(chan: any) {
 		chan.declaredDeadLettering ??= { ...chan.deadLettering };
 		chan.deadLettering = { ...chan.declaredDeadLettering };
-		return super.subscribe(chan);
+		const own = chan.maxInFlight != null && chan.maxInFlight !== this.opts.maxInFlight;
+		const run = async () => {
+			if (own) await this.channel.prefetch(chan.maxInFlight);
+			try {
+				return await super.subscribe(chan);
+			} finally {
+				if (own) await this.channel.prefetch(this.opts.maxInFlight).catch(() => undefined);
+			}
+		};
+		const done = this.subscribing.then(run, run);
+		this.subscribing = done.catch(() => undefined);
+		return done;
 	}
 
 	createConsumerHandler(chan: unknown) {

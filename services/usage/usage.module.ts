@@ -1,5 +1,6 @@
 // Manifest of the usage module (lib/module.ts): metering of what AI calls use, pricing, quotas and budgets.
 import { defineModule } from "../../lib/module";
+import { setting } from "../../lib/settings";
 
 export default defineModule({
 	name: "usage",
@@ -14,6 +15,30 @@ export default defineModule({
 		"usage:manage": { description: "Set prices, quotas and budgets; re-price a past period", role: "admin" }
 	},
 	publishes: ["usage.events"],
+	// Metering's batched ingestion of ai.events (EventsMixin's batch option; bench/usage.ts measures them).
+	settings: {
+		batchMax: setting.int({
+			env: "USAGE_BATCH_MAX",
+			default: 500,
+			min: 1,
+			max: 5000,
+			description: "usage events recorded per transaction at most"
+		}),
+		batchMs: setting.int({
+			env: "USAGE_BATCH_MS",
+			default: 20,
+			min: 0,
+			max: 10_000,
+			description: "how long an idle usage consumer waits for more events before recording a batch"
+		}),
+		batchConcurrency: setting.int({
+			env: "USAGE_BATCH_CONCURRENCY",
+			default: 2,
+			min: 1,
+			max: 16,
+			description: "batches of usage events one consumer records at once"
+		})
+	},
 	// embedding.events and mcp.events join when those modules publish them.
 	consumes: [
 		{ channel: "ai.events", group: "usage" },

@@ -1,58 +1,137 @@
-// usage: the organization's items. CRUD, tenancy and REST come from DbMixin; creating one publishes
-// usage.item.created through the outbox, in the insert's transaction.
+// usage: metering of what AI calls use. Consumes ai.events (group "usage") in batches, recording each
+// ai.usage.recorded event exactly once with the aggregates it adds to in the same transaction (EventsMixin's batched
+// mode); answers reports over the aggregates (time series, top-N, summary, CSV).
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import type { PgAdapter } from "../../lib/db/pg-adapter";
 import type { Queryable } from "../../lib/db";
-import { fromDbError } from "../../lib/errors";
-import { DbMixin } from "../../mixins/db.mixin";
+import { tenantSql } from "../../lib/db/tenant";
+import { asCsvDownload, toCsv } from "../../lib/csv";
 import { EventsMixin } from "../../mixins/events.mixin";
+import { moduleSettings } from "../../lib/config";
+import usageModule from "./usage.module";
+import type { AIEvent, AIUsage } from "../ai/ai.events";
+import { MEASURES, recordUsage, type Measure } from "./aggregates";
+import { granularityOf, groupOf, metricsOf, rangeOf, series, summary, top, TOP_BY } from "./reports";
+import * as R from "./usage.responses";
 import "./usage.events";
+import "../ai/ai.events";
 
-type Item = { id: string; name: string; description: string };
-interface Self {
-	adapter: PgAdapter;
-	tenantId(ctx: Context): string;
-	withEvents<T>(
-		fn: (tx: Queryable, publish: (type: "usage.item.created", data: object) => unknown) => Promise<T>
-	): Promise<T>;
-	clearCache(): Promise<void>;
-	transformDocuments(ctx: Context, params: object, row: Item): Promise<Item>;
+type UsageRecorded = Extract<AIEvent, { type: "ai.usage.recorded" }>;
+
+// Batch size, wait and concurrency: the module's settings (USAGE_BATCH_*), read when the service is created.
+function batchOptions() {
+	const s = moduleSettings(usageModule);
+	return { max: s.batchMax, ms: s.batchMs, concurrency: s.batchConcurrency };
+}
+
+const rangeParams = { from: "string|optional", to: "string|optional" };
+const reportParams = {
+	$$strict: true,
+	...rangeParams,
+	granularity: "string|optional",
+	group_by: "string|optional",
+	metrics: { type: "multi", optional: true, rules: ["string", { type: "array", items: "string" }] }
+};
+type ReportParams = { from?: string; to?: string; granularity?: string; group_by?: string; metrics?: unknown };
+
+function seriesOf(ctx: Context<ReportParams>, exact: boolean) {
+	const g = granularityOf(ctx.params.granularity);
+	const range = rangeOf(ctx.params, g);
+	const group = groupOf(ctx.params.group_by);
+	const metrics = metricsOf(ctx.params.metrics);
+	return { g, range, group, metrics, rows: series(tenantSql(ctx), g, range, metrics, group, exact) };
 }
 
 const UsageService: ServiceSchema = {
 	name: "usage",
-	mixins: [
-		DbMixin({
-			table: "usage_items",
-			columns: ["id", "organization_id", "name", "description", "created_at", "updated_at"],
-			writable: {
-				name: { type: "string", min: 1, max: 200, trim: true },
-				description: { type: "string", max: 2000, optional: true }
-			},
-			tenant: true,
-			searchFields: ["name", "description"],
-			permissions: { read: "usage:read", write: "usage:manage" },
-			rest: "/usage",
-			entityName: "usage item"
-		}),
-		EventsMixin
-	],
+	mixins: [EventsMixin],
+	settings: { rest: "/usage" },
+
 	actions: {
-		create: {
-			async handler(this: Self, ctx: Context<{ name: string; description?: string }>) {
-				const organizationId = this.tenantId(ctx);
-				const row = await this.withEvents(async (tx, publish) => {
-					const item: Item = await this.adapter
-						.withTx(tx)
-						.insert({ ...ctx.params, organization_id: organizationId });
-					publish("usage.item.created", { organizationId, itemId: item.id, name: item.name });
-					return item;
-				}).catch((err: unknown) => {
-					throw fromDbError(err, "usage item");
-				});
-				await this.clearCache();
-				return this.transformDocuments(ctx, {}, row);
+		series: {
+			rest: "GET /series",
+			permission: "usage:read",
+			response: R.UsageSeries,
+			params: reportParams,
+			async handler(ctx: Context<ReportParams>) {
+				const s = seriesOf(ctx, false);
+				return {
+					granularity: s.g,
+					from: s.range.from,
+					to: s.range.to,
+					group_by: s.group ?? null,
+					metrics: s.metrics,
+					points: await s.rows
+				};
+			}
+		},
+
+		top: {
+			rest: "GET /top",
+			permission: "usage:read",
+			response: R.UsageTop,
+			params: {
+				$$strict: true,
+				...rangeParams,
+				by: { type: "enum", values: [...TOP_BY] },
+				metric: { type: "enum", values: [...MEASURES], optional: true },
+				limit: { type: "number", integer: true, min: 1, max: 100, convert: true, optional: true }
+			},
+			async handler(
+				ctx: Context<{
+					from?: string;
+					to?: string;
+					by: (typeof TOP_BY)[number];
+					metric?: Measure;
+					limit?: number;
+				}>
+			) {
+				const range = rangeOf(ctx.params, "day");
+				const metric = ctx.params.metric ?? "cost";
+				const rows = await top(tenantSql(ctx), ctx.params.by, range, metric, ctx.params.limit ?? 10);
+				return { by: ctx.params.by, metric, from: range.from, to: range.to, rows };
+			}
+		},
+
+		summary: {
+			rest: "GET /summary",
+			permission: "usage:read",
+			response: R.UsageSummary,
+			params: { $$strict: true, ...rangeParams },
+			async handler(ctx: Context<{ from?: string; to?: string }>) {
+				const range = rangeOf(ctx.params, "day");
+				return { from: range.from, to: range.to, ...(await summary(tenantSql(ctx), range)) };
+			}
+		},
+
+		// The series as CSV, the cost exact (as stored) rather than a JSON number.
+		export: {
+			rest: "GET /export",
+			permission: "usage:read",
+			response: "string",
+			responseType: "text/csv",
+			params: reportParams,
+			async handler(ctx: Context<ReportParams>) {
+				const s = seriesOf(ctx, true);
+				const rows = (await s.rows).map(r => ({ ...r, bucket: new Date(r.bucket).toISOString() }));
+				const columns = ["bucket", ...(s.group ? ["key", "label"] : []), ...s.metrics];
+				asCsvDownload(
+					ctx.meta as Record<string, unknown>,
+					`usage-${s.g}-${s.range.from.toISOString().slice(0, 10)}.csv`
+				);
+				return toCsv(columns, rows);
+			}
+		}
+	},
+
+	channels: {
+		"ai.events": {
+			group: "usage",
+			batch: batchOptions,
+			// Only what a request used matters here; other ai events are acknowledged and left alone.
+			async handler(events: AIEvent[], tx: Queryable) {
+				const usage = events.filter((e): e is UsageRecorded => e.type === "ai.usage.recorded");
+				await recordUsage(tx, usage as (AIUsage & { id: string; time: string })[]);
 			}
 		}
 	}

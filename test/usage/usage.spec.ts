@@ -1,68 +1,304 @@
-// usage: CRUD in an organization, and the event its create publishes. Permissions, tenancy, error shape and
-// OpenAPI are checked for every module by test/platform/conformance.spec.ts.
-import { createTestBroker, as } from "../helpers/broker";
+// usage metering on real PostgreSQL, through the broker and the gateway: ai.usage.recorded events consumed in
+// batches (the embedded channels adapter) exactly once whatever the redelivery, priced at the organization's price
+// in force when they happened, re-priced on request, reported by series / top / summary / CSV within the caller's
+// organization only, with every bad parameter named. Permissions, error shape and OpenAPI:
+// test/platform/conformance.spec.ts.
+import type { ServiceBroker } from "moleculer";
 import { describeWith, createTestDatabase } from "../helpers/infra";
+import { as } from "../helpers/broker";
+import { http, Member, register, startGateway, TestGateway } from "../helpers/gateway";
 import { waitUntil } from "../helpers/wait";
 import { permissionTable } from "../../lib/authz";
 import { getDb } from "../../lib/db";
-import type { AuthInfo } from "../../lib/permissions";
+import type { AuthInfo, Role } from "../../lib/permissions";
+import { totalsOf, usageEvent, type UsageRecorded } from "./events";
 
-describeWith(["postgres"])("usage (in-process broker, real PostgreSQL)", () => {
+jest.setTimeout(60_000);
+
+const FILES = ["services/usage/usage.service.ts", "services/usage/pricing.service.ts"];
+const authAs = (m: Member, role: Role): AuthInfo => ({
+	kind: "session",
+	userId: m.user.id,
+	organizationId: m.organization.id,
+	role,
+	permissions: [...permissionTable().byRole[role]]
+});
+const q = async <T = any>(sql: string, params: unknown[] = []) => (await (await getDb()).query<T>(sql, params)).rows;
+const MEASURES =
+	"sum(input_tokens)::int AS input_tokens, sum(output_tokens)::int AS output_tokens, " +
+	"sum(cached_tokens)::int AS cached_tokens, sum(requests)::int AS requests, sum(tool_calls)::int AS tool_calls, " +
+	"sum(embeddings)::int AS embeddings";
+const HOUR = 3_600_000;
+
+describeWith(["postgres"])("usage metering (in-process gateway, real PostgreSQL)", () => {
 	let db: Awaited<ReturnType<typeof createTestDatabase>>;
-	let t: Awaited<ReturnType<typeof createTestBroker>>;
-	let owner: AuthInfo;
+	let gw: TestGateway;
+	let broker: ServiceBroker;
+	let a: Member, b: Member;
+	let owner: AuthInfo, viewer: AuthInfo, bOwner: AuthInfo;
+	const call = (action: string, params: object, auth: AuthInfo) => broker.call<any, any>(action, params, as(auth));
+	const send = (e: object) => (broker as any).sendToChannel("ai.events", e) as Promise<void>;
+	const recorded = (ids: string[]) =>
+		waitUntil(
+			`${ids.length} usage events recorded`,
+			async () => (await q("SELECT count(*)::int AS n FROM usage_events WHERE id = ANY($1)", [ids]))[0].n,
+			n => n === ids.length
+		);
+	const rejects = (p: Promise<unknown>, code: number, field: string) =>
+		expect(p).rejects.toMatchObject({ code, data: [expect.objectContaining({ field })] });
 
 	beforeAll(async () => {
 		db = await createTestDatabase();
-		t = await createTestBroker({ DATABASE_URL: db.url }, [
-			"services/auth/auth.service.ts",
-			"services/usage/usage.service.ts"
-		]);
-		const user: any = await t.broker.call("auth.register", {
-			email: "o@example.com",
-			password: "correct horse battery",
-			name: "o"
-		});
-		const org = user.organization.id;
-		owner = {
-			kind: "session",
-			userId: user.user.id,
-			organizationId: org,
-			role: "owner",
-			permissions: [...permissionTable().byRole.owner]
-		};
+		gw = await startGateway({ DATABASE_URL: db.url, CHANNELS_RETRY_BASE_MS: "5" }, FILES);
+		broker = gw.broker;
+		a = await register(gw.port, "usage-a@example.com");
+		b = await register(gw.port, "usage-b@example.com");
+		[owner, viewer, bOwner] = [authAs(a, "owner"), authAs(a, "viewer"), authAs(b, "owner")];
 	});
 
 	afterAll(async () => {
-		await t?.stop();
+		await gw?.stop();
 		await db?.drop();
 	});
 
-	test("create, list, update and remove an item; create publishes usage.item.created", async () => {
-		const item: any = await t.broker.call("usage.create", { name: "First" }, as(owner));
-		expect(item).toMatchObject({ name: "First", description: "" });
-		const listed: any = await t.broker.call("usage.list", {}, as(owner));
-		expect(listed.rows.map((r: any) => r.id)).toEqual([item.id]);
-		expect(await t.broker.call("usage.update", { id: item.id, description: "changed" }, as(owner))).toMatchObject({
-			description: "changed"
-		});
-		await expect(t.broker.call("usage.create", { name: "First" }, as(owner))).rejects.toMatchObject({ code: 409 });
-		await t.broker.call("usage.remove", { id: item.id }, as(owner));
-		await expect(t.broker.call("usage.get", { id: item.id }, as(owner))).rejects.toMatchObject({ code: 404 });
-		const events = await waitUntil(
-			"the created event in the outbox",
-			async () =>
-				(
-					await (
-						await getDb()
-					).query<{ payload: any }>("SELECT payload FROM outbox WHERE channel = $1", ["usage.events"])
-				).rows,
-			rows => rows.length === 1
+	test("replaying every event 1 to 5 times, in any order, gives the totals of each event once", async () => {
+		const base = Date.UTC(2026, 0, 30, 20); // crosses an hour, a day and a month boundary
+		const events: UsageRecorded[] = [];
+		for (let i = 0; i < 300; i++)
+			events.push(
+				usageEvent(a.organization.id, {
+					userId: i % 3 ? a.user.id : undefined,
+					model: ["m1", "m2", "m3"][i % 3],
+					kind: i % 7 === 0 ? "embedding" : "completion",
+					inputTokens: 10 + i,
+					outputTokens: i % 11,
+					cachedTokens: i % 5,
+					toolCalls: i % 4 === 0 ? 1 : 0,
+					occurredAt: new Date(base + i * 17 * 60_000).toISOString()
+				})
+			);
+		const deliveries = events.flatMap((e, i) => Array.from({ length: 1 + (i % 5) }, () => e));
+		deliveries.sort(() => Math.random() - 0.5);
+		await Promise.all(deliveries.map(send));
+		await recorded(events.map(e => e.id));
+
+		const expected = totalsOf(events);
+		for (const table of ["usage_aggregates_hourly", "usage_aggregates_daily", "usage_aggregates_monthly"]) {
+			const [got] = await q(`SELECT ${MEASURES} FROM ${table} WHERE organization_id = $1`, [a.organization.id]);
+			expect([table, got]).toEqual([table, expected]);
+		}
+		// Per model and month, as the series report answers.
+		const s = await call(
+			"usage.series",
+			{
+				from: new Date(base).toISOString(),
+				to: new Date(base + 400 * 17 * 60_000).toISOString(),
+				granularity: "month",
+				group_by: "model",
+				metrics: "requests,input_tokens"
+			},
+			viewer
 		);
-		expect(events[0].payload).toMatchObject({
-			type: "usage.item.created",
-			itemId: item.id,
-			organizationId: owner.organizationId
+		const byModel: Record<string, number> = {};
+		for (const p of s.points) byModel[p.key] = (byModel[p.key] ?? 0) + p.requests;
+		expect(byModel).toEqual({ m1: 100, m2: 100, m3: 100 });
+		expect(s.points.map((p: any) => new Date(p.bucket).toISOString().slice(0, 7))).toEqual(
+			expect.arrayContaining(["2026-01", "2026-02"])
+		);
+		// Each event once in processed_events too.
+		const [{ n }] = await q("SELECT count(*)::int AS n FROM processed_events WHERE consumer_group = 'usage'");
+		expect(n).toBeGreaterThanOrEqual(events.length);
+	});
+
+	test("other ai events are acknowledged and ignored", async () => {
+		const other = { type: "ai.completion.started", id: crypto.randomUUID(), time: new Date().toISOString() };
+		await send({ ...other, requestId: "r", model: "m1", organizationId: a.organization.id });
+		await waitUntil(
+			"the event marked processed",
+			async () => (await q("SELECT 1 FROM processed_events WHERE event_id = $1", [other.id])).length,
+			n => n === 1
+		);
+		expect(await q("SELECT 1 FROM usage_events WHERE id = $1", [other.id])).toEqual([]);
+	});
+
+	test("an event is priced at the organization's price in force when it happened, else at its own cost", async () => {
+		const t0 = Date.UTC(2026, 2, 1);
+		const t1 = t0 + 10 * HOUR;
+		await call(
+			"usage-pricing.create",
+			{ model: "priced", input_price: 1, output_price: 2, effective_from: new Date(t0).toISOString() },
+			owner
+		);
+		await call(
+			"usage-pricing.create",
+			{
+				model: "priced",
+				input_price: 10,
+				output_price: 20,
+				cached_input_price: 5,
+				cache_write_price: 12,
+				effective_from: new Date(t1).toISOString()
+			},
+			owner
+		);
+		const at = (ms: number, over = {}) =>
+			usageEvent(a.organization.id, {
+				model: "priced",
+				inputTokens: 1_000_000,
+				outputTokens: 1_000_000,
+				cost: 0.5,
+				occurredAt: new Date(ms).toISOString(),
+				...over
+			});
+		const before = at(t0 - HOUR);
+		const first = at(t0 + HOUR);
+		const second = at(t1 + HOUR, { cachedTokens: 200_000, cacheWriteTokens: 100_000 });
+		const cached = at(t1 + HOUR, { cacheHit: true });
+		const elsewhere = usageEvent(b.organization.id, { model: "priced", cost: 0.25, occurredAt: first.occurredAt });
+		for (const e of [before, first, second, cached, elsewhere]) await send(e);
+		await recorded([before, first, second, cached, elsewhere].map(e => e.id));
+		const cost = async (id: string) =>
+			Number((await q("SELECT cost FROM usage_events WHERE id = $1", [id]))[0].cost);
+		expect(await cost(before.id)).toBe(0.5);
+		expect(await cost(first.id)).toBe(3); // 1M in at $1 + 1M out at $2
+		// 700k uncached at $10, 200k cached at $5, 100k written at $12, 1M out at $20
+		expect(await cost(second.id)).toBeCloseTo(7 + 1 + 1.2 + 20, 10);
+		expect(await cost(cached.id)).toBe(0); // served from the response cache: no model was paid
+		expect(await cost(elsewhere.id)).toBe(0.25); // another organization's prices do not apply
+	});
+
+	test("re-pricing a past period recomputes its events and rebuilds their buckets, saying what changed", async () => {
+		const day = Date.UTC(2026, 3, 10);
+		const events = [0, 1, 2].map(i =>
+			usageEvent(a.organization.id, {
+				model: "late",
+				inputTokens: 1_000_000,
+				outputTokens: 0,
+				cost: 1,
+				occurredAt: new Date(day + i * HOUR).toISOString()
+			})
+		);
+		for (const e of events) await send(e);
+		await recorded(events.map(e => e.id));
+		const dailyCost = async () =>
+			Number(
+				(
+					await q(
+						"SELECT sum(cost) AS c FROM usage_aggregates_daily WHERE organization_id = $1 AND model = 'late'",
+						[a.organization.id]
+					)
+				)[0].c
+			);
+		expect(await dailyCost()).toBe(3);
+		// A price added afterwards, effective before the events: nothing changes until the period is re-priced.
+		await call(
+			"usage-pricing.create",
+			{ model: "late", input_price: 4, output_price: 0, effective_from: new Date(day - HOUR).toISOString() },
+			owner
+		);
+		expect(await dailyCost()).toBe(3);
+		const r = await http(gw.port, "POST", "/api/usage/pricing/reprice", {
+			token: a.accessToken,
+			org: a.organization.id,
+			body: { from: new Date(day).toISOString(), to: new Date(day + 2 * HOUR).toISOString(), model: "late" }
 		});
+		expect(r.status).toBe(200);
+		expect(r.body).toMatchObject({ events: 2, changed: 2, cost_before: 2, model: "late" });
+		expect(r.body.cost_after).toBe(8);
+		expect(r.body.buckets).toEqual({ hour: 2, day: 1, month: 1 });
+		// The third event is outside the period: still at its old cost, and the day's bucket holds both.
+		expect(await dailyCost()).toBe(9);
+		for (const table of ["usage_aggregates_hourly", "usage_aggregates_monthly"]) {
+			const [{ c }] = await q(
+				`SELECT sum(cost) AS c FROM ${table} WHERE organization_id = $1 AND model = 'late'`,
+				[a.organization.id]
+			);
+			expect([table, Number(c)]).toEqual([table, 9]);
+		}
+		// Only usage:manage may re-price.
+		await expect(
+			call("usage-pricing.reprice", { from: new Date(day).toISOString(), to: new Date().toISOString() }, viewer)
+		).rejects.toMatchObject({ code: 403 });
+	});
+
+	test("prices are versions: no update; one organization never sees another's prices or usage", async () => {
+		const mine = await call("usage-pricing.create", { model: "v", input_price: 1, output_price: 1 }, owner);
+		expect(mine).toMatchObject({ model: "v", input_price: 1, created_by: a.user.id });
+		const patch = await http(gw.port, "PATCH", `/api/usage/pricing/${mine.id}`, {
+			token: a.accessToken,
+			org: a.organization.id,
+			body: { input_price: 2 }
+		});
+		expect(patch.status).toBe(404);
+		expect((await call("usage-pricing.list", { pageSize: 100 }, bOwner)).rows.map((r: any) => r.id)).not.toContain(
+			mine.id
+		);
+		await expect(call("usage-pricing.get", { id: mine.id }, bOwner)).rejects.toMatchObject({ code: 404 });
+		await expect(call("usage-pricing.remove", { id: mine.id }, bOwner)).rejects.toMatchObject({ code: 404 });
+
+		const range = { from: "2026-01-01T00:00:00Z", to: "2026-12-01T00:00:00Z", granularity: "month" };
+		const seenByB = await call("usage.series", { ...range, group_by: "model" }, bOwner);
+		expect(seenByB.points.map((p: any) => p.key)).toEqual(["priced"]); // its one event, nothing of A's
+		const topB = await call("usage.top", { by: "user", from: range.from, to: range.to }, bOwner);
+		expect(topB.rows.map((r: any) => r.key)).not.toContain(a.user.id);
+		const sumA = await call("usage.summary", { from: range.from, to: range.to }, viewer);
+		const sumB = await call("usage.summary", { from: range.from, to: range.to }, bOwner);
+		expect(sumB.requests).toBe(1);
+		expect(sumA.requests).toBeGreaterThan(300);
+		// Another organization named in the header is refused, not answered with its data.
+		const r = await http(gw.port, "GET", "/api/usage/summary", { token: a.accessToken, org: b.organization.id });
+		expect(r.status).toBe(403);
+	});
+
+	test("top-N by model, user and key, and the CSV export", async () => {
+		const range = { from: "2026-01-01T00:00:00Z", to: "2026-12-01T00:00:00Z" };
+		const byModel = await call("usage.top", { ...range, by: "model", metric: "requests", limit: 2 }, viewer);
+		expect(byModel.rows.map((r: any) => r.key)).toEqual(["m1", "m2"]);
+		expect(byModel.rows[0].requests).toBe(100);
+		const byUser = await call("usage.top", { ...range, by: "user" }, viewer);
+		expect(byUser.rows.find((r: any) => r.key === a.user.id)).toMatchObject({ label: "usage-a" });
+		const byKey = await call("usage.top", { ...range, by: "api_key" }, viewer);
+		expect(byKey.rows.map((r: any) => r.key)).toEqual([null]); // no request came with an API key
+
+		const csv = await http(
+			gw.port,
+			"GET",
+			"/api/usage/export?granularity=month&group_by=model&metrics=requests,cost" +
+				`&from=${range.from}&to=${range.to}`,
+			{ token: a.accessToken, org: a.organization.id }
+		);
+		expect(csv.status).toBe(200);
+		expect(csv.headers.get("content-type")).toMatch(/text\/csv/);
+		const lines = csv.text.trim().split("\r\n");
+		expect(lines[0]).toBe("bucket,key,label,requests,cost");
+		expect(lines).toContain("2026-04-01T00:00:00.000Z,late,late,3,9.000000000000");
+	});
+
+	test("every bad parameter is a 422 naming it", async () => {
+		const get = (path: string) => http(gw.port, "GET", path, { token: a.accessToken, org: a.organization.id });
+		const field = async (path: string) => {
+			const r = await get(path);
+			return [r.status, r.body.error?.fields?.map((f: any) => f.field)];
+		};
+		expect(await field("/api/usage/series?granularity=week")).toEqual([422, ["granularity"]]);
+		expect(await field("/api/usage/series?group_by=color")).toEqual([422, ["group_by"]]);
+		expect(await field("/api/usage/series?metrics=cost,joy")).toEqual([422, ["metrics"]]);
+		expect(await field("/api/usage/series?from=yesterday")).toEqual([422, ["from"]]);
+		expect(await field("/api/usage/series?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z")).toEqual([
+			422,
+			["from"]
+		]);
+		expect(
+			await field("/api/usage/series?granularity=hour&from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z")
+		).toEqual([422, ["to"]]);
+		expect(await field("/api/usage/top?by=color")).toEqual([422, ["by"]]);
+		expect(await field("/api/usage/top?by=model&limit=1000")).toEqual([422, ["limit"]]);
+		await rejects(
+			call("usage-pricing.create", { model: "x", input_price: -1, output_price: 0 }, owner),
+			422,
+			"input_price"
+		);
+		await rejects(call("usage-pricing.reprice", { from: "2026-02-01", to: "2026-01-01" }, owner), 422, "from");
+		await rejects(call("usage-pricing.reprice", { from: "2020-01-01", to: "2026-01-01" }, owner), 422, "to");
 	});
 });

@@ -2331,7 +2331,7 @@ export interface paths {
         patch: operations["secrets.configure"];
         trace?: never;
     };
-    "/api/usage": {
+    "/api/usage/export": {
         parameters: {
             query?: never;
             header?: never;
@@ -2339,62 +2339,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * usage.list
+         * usage.export
          * @description Requires permission `usage:read` (See the organization's usage, costs, quotas, budgets and alerts); held by default by owner, admin, member, viewer.
          */
-        get: operations["usage.list"];
-        put?: never;
-        /**
-         * usage.create
-         * @description Requires permission `usage:manage` (Set prices, quotas and budgets; re-price a past period); held by default by owner, admin.
-         */
-        post: operations["usage.create"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/usage/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * usage.get
-         * @description Requires permission `usage:read` (See the organization's usage, costs, quotas, budgets and alerts); held by default by owner, admin, member, viewer.
-         */
-        get: operations["usage.get"];
-        put?: never;
-        post?: never;
-        /**
-         * usage.remove
-         * @description Requires permission `usage:manage` (Set prices, quotas and budgets; re-price a past period); held by default by owner, admin.
-         */
-        delete: operations["usage.remove"];
-        options?: never;
-        head?: never;
-        /**
-         * usage.update
-         * @description Requires permission `usage:manage` (Set prices, quotas and budgets; re-price a past period); held by default by owner, admin.
-         */
-        patch: operations["usage.update"];
-        trace?: never;
-    };
-    "/api/usage/all": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * usage.find
-         * @description Requires permission `usage:read` (See the organization's usage, costs, quotas, budgets and alerts); held by default by owner, admin, member, viewer.
-         */
-        get: operations["usage.find"];
+        get: operations["usage.export"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2403,7 +2351,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/usage/count": {
+    "/api/usage/pricing": {
         parameters: {
             query?: never;
             header?: never;
@@ -2411,10 +2359,158 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * usage.count
+         * usage-pricing.list
          * @description Requires permission `usage:read` (See the organization's usage, costs, quotas, budgets and alerts); held by default by owner, admin, member, viewer.
          */
-        get: operations["usage.count"];
+        get: operations["usage-pricing.list"];
+        put?: never;
+        /**
+         * usage-pricing.create
+         * @description Requires permission `usage:manage` (Set prices, quotas and budgets; re-price a past period); held by default by owner, admin.
+         */
+        post: operations["usage-pricing.create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/usage/pricing/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * usage-pricing.get
+         * @description Requires permission `usage:read` (See the organization's usage, costs, quotas, budgets and alerts); held by default by owner, admin, member, viewer.
+         */
+        get: operations["usage-pricing.get"];
+        put?: never;
+        post?: never;
+        /**
+         * usage-pricing.remove
+         * @description Requires permission `usage:manage` (Set prices, quotas and budgets; re-price a past period); held by default by owner, admin.
+         */
+        delete: operations["usage-pricing.remove"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/usage/pricing/all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * usage-pricing.find
+         * @description Requires permission `usage:read` (See the organization's usage, costs, quotas, budgets and alerts); held by default by owner, admin, member, viewer.
+         */
+        get: operations["usage-pricing.find"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/usage/pricing/count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * usage-pricing.count
+         * @description Requires permission `usage:read` (See the organization's usage, costs, quotas, budgets and alerts); held by default by owner, admin, member, viewer.
+         */
+        get: operations["usage-pricing.count"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/usage/pricing/reprice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * usage-pricing.reprice
+         * @description Requires permission `usage:manage` (Set prices, quotas and budgets; re-price a past period); held by default by owner, admin.
+         */
+        post: operations["usage-pricing.reprice"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/usage/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * usage.series
+         * @description Requires permission `usage:read` (See the organization's usage, costs, quotas, budgets and alerts); held by default by owner, admin, member, viewer.
+         */
+        get: operations["usage.series"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/usage/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * usage.summary
+         * @description Requires permission `usage:read` (See the organization's usage, costs, quotas, budgets and alerts); held by default by owner, admin, member, viewer.
+         */
+        get: operations["usage.summary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/usage/top": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * usage.top
+         * @description Requires permission `usage:read` (See the organization's usage, costs, quotas, budgets and alerts); held by default by owner, admin, member, viewer.
+         */
+        get: operations["usage.top"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3379,17 +3475,111 @@ export interface components {
             context_window?: number;
             id: string;
         };
-        UsageItem: {
+        UsagePoint: {
+            /** Format: date-time */
+            bucket: string;
+            cache_write_tokens?: number;
+            cached_tokens?: number;
+            cost?: number;
+            embeddings?: number;
+            input_tokens?: number;
+            key?: string | null;
+            label?: string | null;
+            output_tokens?: number;
+            requests?: number;
+            tool_calls?: number;
+        };
+        UsagePricing: {
+            cache_write_price: number | null;
+            cached_input_price: number;
             /** Format: date-time */
             created_at: string;
-            description: string;
+            /** Format: uuid */
+            created_by: string | null;
+            /** Format: date-time */
+            effective_from: string;
             /** Format: uuid */
             id: string;
-            name: string;
+            input_price: number;
+            model: string;
             /** Format: uuid */
             organization_id: string;
+            output_price: number;
+        };
+        UsageRebuiltBuckets: {
+            day: number;
+            hour: number;
+            month: number;
+        };
+        UsageRepriced: {
+            buckets: components["schemas"]["UsageRebuiltBuckets"];
+            changed: number;
+            cost_after: number;
+            cost_before: number;
+            events: number;
             /** Format: date-time */
-            updated_at: string;
+            from: string;
+            model: string | null;
+            /** Format: date-time */
+            to: string;
+        };
+        UsageSeries: {
+            /** Format: date-time */
+            from: string;
+            /** @enum {string} */
+            granularity: "hour" | "day" | "month";
+            group_by: string | null;
+            metrics: string[];
+            points: components["schemas"]["UsagePoint"][];
+            /** Format: date-time */
+            to: string;
+        };
+        UsageSummary: {
+            by_kind: components["schemas"]["UsageTotals"][];
+            cache_write_tokens: number;
+            cached_tokens: number;
+            cost: number;
+            embeddings: number;
+            /** Format: date-time */
+            from: string;
+            input_tokens: number;
+            output_tokens: number;
+            requests: number;
+            /** Format: date-time */
+            to: string;
+            tool_calls: number;
+        };
+        UsageTop: {
+            by: string;
+            /** Format: date-time */
+            from: string;
+            metric: string;
+            rows: components["schemas"]["UsageTopRow"][];
+            /** Format: date-time */
+            to: string;
+        };
+        UsageTopRow: {
+            cache_write_tokens: number;
+            cached_tokens: number;
+            cost: number;
+            embeddings: number;
+            input_tokens: number;
+            key: string | null;
+            label: string | null;
+            output_tokens: number;
+            requests: number;
+            tool_calls: number;
+        };
+        UsageTotals: {
+            cache_write_tokens: number;
+            cached_tokens: number;
+            cost: number;
+            embeddings: number;
+            input_tokens: number;
+            kind: string;
+            output_tokens: number;
+            requests: number;
+            tool_calls: number;
         };
         User: {
             /** Format: date-time */
@@ -13401,7 +13591,69 @@ export interface operations {
             };
         };
     };
-    "usage.list": {
+    "usage.export": {
+        parameters: {
+            query?: {
+                from?: string;
+                granularity?: string;
+                group_by?: string;
+                metrics?: unknown;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "usage-pricing.list": {
         parameters: {
             query?: {
                 excludeFields?: string | string[];
@@ -13432,7 +13684,7 @@ export interface operations {
                     "application/json": {
                         page: number;
                         pageSize: number;
-                        rows: components["schemas"]["UsageItem"][];
+                        rows: components["schemas"]["UsagePricing"][];
                         total: number;
                         totalPages: number;
                     };
@@ -13476,7 +13728,7 @@ export interface operations {
             };
         };
     };
-    "usage.create": {
+    "usage-pricing.create": {
         parameters: {
             query?: never;
             header?: never;
@@ -13486,8 +13738,14 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    description?: string;
-                    name: string;
+                    cache_write_price?: number | null;
+                    /** @default 0 */
+                    cached_input_price?: number;
+                    /** Format: date-time */
+                    effective_from?: string;
+                    input_price: number;
+                    model: string;
+                    output_price: number;
                 };
             };
         };
@@ -13498,7 +13756,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UsageItem"];
+                    "application/json": components["schemas"]["UsagePricing"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -13539,7 +13797,7 @@ export interface operations {
             };
         };
     };
-    "usage.get": {
+    "usage-pricing.get": {
         parameters: {
             query?: {
                 excludeFields?: string | string[];
@@ -13561,7 +13819,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UsageItem"];
+                    "application/json": components["schemas"]["UsagePricing"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -13602,7 +13860,7 @@ export interface operations {
             };
         };
     };
-    "usage.remove": {
+    "usage-pricing.remove": {
         parameters: {
             query?: never;
             header?: never;
@@ -13619,7 +13877,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UsageItem"];
+                    "application/json": components["schemas"]["UsagePricing"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -13660,72 +13918,7 @@ export interface operations {
             };
         };
     };
-    "usage.update": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    description?: string;
-                    name?: string;
-                };
-            };
-        };
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["UsageItem"];
-                };
-            };
-            /** @description Missing or invalid credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not allowed in this organization */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Invalid parameters; `fields` names them */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Rate limited; see Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    "usage.find": {
+    "usage-pricing.find": {
         parameters: {
             query?: {
                 excludeFields?: string | string[];
@@ -13753,7 +13946,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UsageItem"][];
+                    "application/json": components["schemas"]["UsagePricing"][];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -13794,7 +13987,7 @@ export interface operations {
             };
         };
     };
-    "usage.count": {
+    "usage-pricing.count": {
         parameters: {
             query?: {
                 iSearch?: string;
@@ -13817,6 +14010,255 @@ export interface operations {
                 };
                 content: {
                     "application/json": number;
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "usage-pricing.reprice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: date-time */
+                    from: string;
+                    model?: string;
+                    /** Format: date-time */
+                    to: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageRepriced"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "usage.series": {
+        parameters: {
+            query?: {
+                from?: string;
+                granularity?: string;
+                group_by?: string;
+                metrics?: unknown;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageSeries"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "usage.summary": {
+        parameters: {
+            query?: {
+                from?: string;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageSummary"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "usage.top": {
+        parameters: {
+            query: {
+                by: "model" | "user" | "api_key";
+                from?: string;
+                limit?: number;
+                metric?: "input_tokens" | "output_tokens" | "cached_tokens" | "cache_write_tokens" | "requests" | "tool_calls" | "embeddings" | "cost";
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageTop"];
                 };
             };
             /** @description Missing or invalid credentials */

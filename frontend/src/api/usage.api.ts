@@ -1,8 +1,63 @@
-// usage module: /api/usage, in the organization chosen in the switcher. Types come from the generated
-// schema.d.ts (npm run api-types), whose UsageItem is the row DbMixin declares.
-import { crud, type Schema } from "@/lib/api";
+// usage module: /api/usage (reports over the metered AI usage) and /api/usage/pricing (the organization's price
+// list, versioned by effective date), in the organization chosen in the switcher. Types come from the generated
+// schema.d.ts (npm run api-types).
+import { api, crud, download, type Schema } from "@/lib/api";
 
-export type UsageItem = Schema<"UsageItem">;
-export type UsageItemInput = { name?: string; description?: string };
+export type UsageSeries = Schema<"UsageSeries">;
+export type UsagePoint = Schema<"UsagePoint">;
+export type UsageTop = Schema<"UsageTop">;
+export type UsageTopRow = Schema<"UsageTopRow">;
+export type UsageSummary = Schema<"UsageSummary">;
+export type UsagePricing = Schema<"UsagePricing">;
+export type UsageRepriced = Schema<"UsageRepriced">;
 
-export const usageApi = crud<UsageItem, UsageItemInput>("/usage");
+export type Granularity = "hour" | "day" | "month";
+export type UsageGroup = "model" | "user" | "api_key" | "team" | "provider" | "kind";
+export type TopBy = "model" | "user" | "api_key";
+export type Metric =
+	| "input_tokens"
+	| "output_tokens"
+	| "cached_tokens"
+	| "cache_write_tokens"
+	| "requests"
+	| "tool_calls"
+	| "embeddings"
+	| "cost";
+
+export interface Range {
+	from: string;
+	to: string;
+}
+export interface SeriesQuery extends Range {
+	granularity: Granularity;
+	group_by?: UsageGroup;
+	metrics?: string; // "cost,requests"
+}
+
+export type UsagePricingInput = {
+	model: string;
+	input_price: number;
+	output_price: number;
+	cached_input_price?: number;
+	cache_write_price?: number | null;
+	effective_from?: string;
+};
+
+export const usageApi = {
+	series: (q: SeriesQuery) => api.get<UsageSeries>("/usage/series", { ...q }),
+	top: (q: Range & { by: TopBy; metric?: Metric; limit?: number }) => api.get<UsageTop>("/usage/top", { ...q }),
+	summary: (q: Range) => api.get<UsageSummary>("/usage/summary", { ...q }),
+	exportCsv: (q: SeriesQuery) =>
+		download("/usage/export", { ...q }, `usage-${q.granularity}-${q.from.slice(0, 10)}.csv`)
+};
+
+// A price is never edited: a new version (row) takes over from its effective date; remove drops a version.
+const pricing = crud<UsagePricing, UsagePricingInput>("/usage/pricing");
+export const usagePricingApi = {
+	entity: pricing.entity,
+	all: pricing.all,
+	create: pricing.create,
+	update: pricing.update,
+	remove: pricing.remove,
+	reprice: (body: Range & { model?: string }) => api.post<UsageRepriced>("/usage/pricing/reprice", body)
+};

@@ -1,4 +1,5 @@
-// usage: the organization's items.
+// usage: the organization's metered AI usage (over time, by model, user and key; cost breakdown; CSV) and its price
+// list. One route per page, so pages of the usage module added later join the list.
 import type { AppModule } from "./types";
 
 export const usageModule: AppModule = {
@@ -10,7 +11,16 @@ export const usageModule: AppModule = {
 			name: "usage",
 			component: () => import("@/pages/usage/UsagePage.vue"),
 			meta: { title: "Usage", permission: "usage:read" }
+		},
+		{
+			path: "usage/pricing",
+			name: "usage-pricing",
+			component: () => import("@/pages/usage/PricingPage.vue"),
+			meta: { title: "Usage pricing", permission: "usage:read" }
 		}
 	],
-	nav: [{ route: "usage", label: "Usage", icon: "code", permission: "usage:read" }]
+	nav: [
+		{ route: "usage", label: "Usage", icon: "activity", section: "Usage", permission: "usage:read" },
+		{ route: "usage-pricing", label: "Pricing", icon: "settings", section: "Usage", permission: "usage:read" }
+	]
 };

@@ -1,0 +1,152 @@
+// The SQL of metering: recording usage events (priced in the statement that inserts them) and keeping the hourly,
+// daily and monthly aggregates, incrementally for a batch or rebuilt for a period (re-pricing).
+import type { Queryable } from "../../lib/db";
+import { isUuid } from "../../lib/db/tenant";
+import type { AIUsage } from "../ai/ai.events";
+
+export const GRANULARITIES = ["hour", "day", "month"] as const;
+export type Granularity = (typeof GRANULARITIES)[number];
+export const tableOf = (g: Granularity) =>
+	({ hour: "usage_aggregates_hourly", day: "usage_aggregates_daily", month: "usage_aggregates_monthly" })[g];
+
+// The dimensions, in the order of the unique index and of every upsert (the same lock order on every replica).
+export const DIMENSIONS = ["team_id", "user_id", "api_key_id", "model", "provider_id", "kind"] as const;
+export const MEASURES = [
+	"input_tokens",
+	"output_tokens",
+	"cached_tokens",
+	"cache_write_tokens",
+	"requests",
+	"tool_calls",
+	"embeddings",
+	"cost"
+] as const;
+export type Measure = (typeof MEASURES)[number];
+
+// What the organization is charged for an event `e` at a usage_pricing row `p` (dollars; prices per million tokens):
+// uncached input, cached input, cache writes (at the input price unless set) and output. A cache hit of the ai
+// module's own response cache reached no model: it costs nothing. Without a price row, the deployment's price stands.
+export const COST_SQL = `CASE WHEN e.cache_hit THEN 0 WHEN p.id IS NULL THEN e.reported_cost ELSE round((
+	greatest(0, e.input_tokens - e.cached_tokens - e.cache_write_tokens) * p.input_price
+	+ e.cached_tokens * p.cached_input_price
+	+ e.cache_write_tokens * coalesce(p.cache_write_price, p.input_price)
+	+ e.output_tokens * p.output_price) / 1000000, 12) END`;
+
+// The price row in force for event `e` when it happened: the organization's latest for the model not after it.
+export const PRICE_JOIN = `LEFT JOIN LATERAL (
+	SELECT * FROM usage_pricing pr
+	WHERE pr.organization_id = e.organization_id AND pr.model = e.model AND pr.effective_from <= e.occurred_at
+	ORDER BY pr.effective_from DESC LIMIT 1) p ON true`;
+
+const uuidOrNull = (v: unknown) => (isUuid(v) ? v.toLowerCase() : null);
+const count = (v: unknown) => (Number.isFinite(v) && (v as number) > 0 ? Math.floor(v as number) : 0);
+
+// An ai.usage.recorded event as a usage_events row (before pricing). API keys have no team in this platform yet,
+// so team_id stays null; ids that are not UUIDs are dropped rather than failing the batch.
+function rowOf(e: AIUsage & { id: string; time: string }) {
+	return {
+		id: e.id,
+		organization_id: e.organizationId,
+		request_id: String(e.requestId ?? e.id),
+		team_id: null,
+		user_id: uuidOrNull(e.userId),
+		api_key_id: uuidOrNull(e.apiKeyId),
+		service: e.service ?? null,
+		kind: e.kind === "embedding" ? "embedding" : "completion",
+		requested_model: String(e.requestedModel ?? e.model ?? ""),
+		model: String(e.model ?? e.requestedModel ?? ""),
+		provider_id: uuidOrNull(e.providerId),
+		status: String(e.status ?? "success"),
+		cache_hit: e.cacheHit === true,
+		input_tokens: count(e.inputTokens),
+		output_tokens: count(e.outputTokens),
+		cached_tokens: count(e.cachedTokens),
+		cache_write_tokens: count(e.cacheWriteTokens),
+		tool_calls: count(e.toolCalls),
+		reported_cost: Number.isFinite(e.cost) && e.cost > 0 ? e.cost : 0,
+		occurred_at: e.occurredAt ?? e.time
+	};
+}
+
+const ROW_TYPE = `id uuid, organization_id uuid, request_id text, team_id uuid, user_id uuid, api_key_id uuid,
+	service text, kind text, requested_model text, model text, provider_id uuid, status text, cache_hit boolean,
+	input_tokens bigint, output_tokens bigint, cached_tokens bigint, cache_write_tokens bigint, tool_calls integer,
+	reported_cost numeric, occurred_at timestamptz`;
+const EVENT_COLUMNS =
+	"id, organization_id, request_id, team_id, user_id, api_key_id, service, kind, requested_model, model, " +
+	"provider_id, status, cache_hit, input_tokens, output_tokens, cached_tokens, cache_write_tokens, tool_calls, " +
+	"reported_cost, occurred_at";
+
+// Records a batch of events (each at most once: the id is the key) and adds the new ones to every aggregate.
+// Events of an organization that no longer exists are dropped. Returns how many were new.
+export async function recordUsage(tx: Queryable, events: (AIUsage & { id: string; time: string })[]) {
+	if (!events.length) return 0;
+	const { rows } = await tx.query<{ id: string }>(
+		`INSERT INTO usage_events (${EVENT_COLUMNS}, cost, pricing_id)
+		 SELECT ${EVENT_COLUMNS.split(", ")
+				.map(c => `e.${c}`)
+				.join(", ")}, ${COST_SQL}, p.id
+		 FROM jsonb_to_recordset($1::jsonb) AS e(${ROW_TYPE})
+		 JOIN organizations o ON o.id = e.organization_id
+		 ${PRICE_JOIN}
+		 ORDER BY e.id
+		 ON CONFLICT (id) DO NOTHING
+		 RETURNING id`,
+		[JSON.stringify(events.map(rowOf))]
+	);
+	if (!rows.length) return 0;
+	const ids = rows.map(r => r.id);
+	for (const g of GRANULARITIES) await addToAggregates(tx, g, "id = ANY($1::uuid[])", [ids]);
+	return rows.length;
+}
+
+const KEY = `organization_id, bucket, ${DIMENSIONS.join(", ")}`;
+const SUMS = `sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(cache_write_tokens), count(*),
+	sum(tool_calls), count(*) FILTER (WHERE kind = 'embedding'), sum(cost)`;
+
+// Adds the usage_events rows matching `where` to granularity g's buckets: grouped in the statement, upserted in the
+// index's order so that two replicas updating the same rows take their locks in the same order (no deadlock).
+export async function addToAggregates(tx: Pick<Queryable, "query">, g: Granularity, where: string, params: unknown[]) {
+	const table = tableOf(g);
+	await tx.query(
+		`INSERT INTO ${table} AS a (${KEY}, ${MEASURES.join(", ")})
+		 SELECT organization_id, date_trunc('${g}', occurred_at, 'UTC') AS bucket, ${DIMENSIONS.join(", ")}, ${SUMS}
+		 FROM usage_events WHERE ${where}
+		 GROUP BY ${KEY}
+		 ORDER BY ${KEY}
+		 ON CONFLICT (${KEY}) DO UPDATE SET ${MEASURES.map(m => `${m} = a.${m} + EXCLUDED.${m}`).join(", ")}`,
+		params
+	);
+}
+
+const STEP: Record<Granularity, string> = { hour: "1 hour", day: "1 day", month: "1 month" };
+
+// Rebuilds granularity g's buckets of the organization that overlap [from, to) (of one model, if given) from
+// usage_events, whole buckets at a time: a bucket partly in the range is summed again from all its events.
+// `t` binds $org (TenantSql). Returns how many bucket rows were rebuilt.
+export async function rebuildAggregates(
+	t: Pick<Queryable, "query">,
+	g: Granularity,
+	from: Date,
+	to: Date,
+	model: string | null
+) {
+	const inRange = (col: string) =>
+		`${col} >= date_trunc('${g}', $1::timestamptz, 'UTC') AND ` +
+		`${col} < date_trunc('${g}', $2::timestamptz - interval '1 microsecond', 'UTC') + interval '${STEP[g]}'`;
+	const modelFilter = "($3::text IS NULL OR model = $3)";
+	await t.query(
+		`DELETE FROM ${tableOf(g)} WHERE organization_id = $org AND ${inRange("bucket")} AND ${modelFilter}`,
+		[from, to, model]
+	);
+	await addToAggregates(t, g, `organization_id = $org AND ${inRange("occurred_at")} AND ${modelFilter}`, [
+		from,
+		to,
+		model
+	]);
+	const { rows } = await t.query<{ n: number }>(
+		`SELECT count(*)::int AS n FROM ${tableOf(g)} WHERE organization_id = $org AND ${inRange("bucket")} AND ${modelFilter}`,
+		[from, to, model]
+	);
+	return rows[0].n;
+}
