@@ -1,5 +1,6 @@
 // Manifest of the usage module (lib/module.ts): metering of what AI calls use, pricing, quotas and budgets.
 import { defineModule } from "../../lib/module";
+import { setting } from "../../lib/settings";
 
 export default defineModule({
 	name: "usage",
@@ -18,5 +19,22 @@ export default defineModule({
 	consumes: [
 		{ channel: "ai.events", group: "usage" },
 		{ channel: "ai.events", group: "usage-limits" }
-	]
+	],
+	settings: {
+		// Read by the services that enforce quotas and budgets (mixins/usage-limits.mixin.ts: the ai replicas).
+		reservationTtlMs: setting.int({
+			env: "USAGE_RESERVATION_TTL_MS",
+			default: 600_000,
+			min: 1000,
+			max: 86_400_000,
+			description: "a quota or budget reservation a replica never settled (it crashed) is freed after this long"
+		}),
+		limitsCacheMs: setting.int({
+			env: "USAGE_LIMITS_CACHE_MS",
+			default: 60_000,
+			min: 0,
+			max: 3_600_000,
+			description: "each replica keeps an organization's quotas and budgets this long (changes drop them at once)"
+		})
+	}
 });
