@@ -19,8 +19,9 @@ interface LimitRow {
 	thresholds: number[];
 }
 
-// A subject_id matches when the caller is that user, that API key, or a member of that team.
-const APPLIES = `(scope = 'organization' OR (scope = 'user' AND subject_id = $2) OR (scope = 'api_key' AND subject_id = $3)
+// A subject_id matches when the caller is that user, that API key, or a member of that team. A limit counts what
+// happened after it was created (an event still in flight from before is not its).
+const APPLIES = `created_at <= $4 AND (scope = 'organization' OR (scope = 'user' AND subject_id = $2) OR (scope = 'api_key' AND subject_id = $3)
 	OR (scope = 'team' AND subject_id IN (SELECT team_id FROM team_members WHERE user_id = $2 AND organization_id = $1)))`;
 const LIMITS_SQL = `
 	SELECT 'quota' AS kind, id, name, metric, scope, subject_id, period, amount, thresholds FROM usage_quotas
@@ -31,8 +32,9 @@ const LIMITS_SQL = `
 
 // Counts one event against every limit of its organization that applies to its caller; returns the crossings.
 export async function consume(tx: Queryable, e: AIUsage): Promise<UsageEvent[]> {
-	const limits = (await tx.query<LimitRow>(LIMITS_SQL, [e.organizationId, e.userId ?? null, e.apiKeyId ?? null]))
-		.rows;
+	const limits = (
+		await tx.query<LimitRow>(LIMITS_SQL, [e.organizationId, e.userId ?? null, e.apiKeyId ?? null, e.occurredAt])
+	).rows;
 	const amounts = amountsOf(e);
 	const at = new Date(e.occurredAt);
 	const events: UsageEvent[] = [];

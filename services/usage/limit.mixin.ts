@@ -40,7 +40,7 @@ export const limitWritable = {
 	// Fractions of the limit at which a warning is sent, e.g. [0.5, 0.8].
 	thresholds: {
 		type: "array",
-		items: { type: "number", gt: 0, lt: 1 },
+		items: { type: "number", min: 0.01, max: 0.99 },
 		max: 5,
 		unique: true,
 		optional: true,
