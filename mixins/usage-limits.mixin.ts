@@ -50,14 +50,22 @@ export class UsageLimitExceeded extends Errors.MoleculerClientError {
 		period: { start: Date; used: number; reserved: number }
 	) {
 		const budget = limit.kind === "budget";
-		const fmt = (v: number) => (budget ? `$${Number(v.toFixed(6))}` : `${v} ${limit.metric.replace("_", " ")}`);
+		const fmt = (v: number) => (budget ? `$${Number(v.toFixed(6))}` : String(v));
+		const unit = budget ? "" : ` ${limit.metric.replace("_", " ")}`;
 		const whose = limit.scope === "organization" ? "organization" : `${limit.scope.replace("_", " ")}`;
+		// The message carries what the REST error body keeps (code and message): which limit, whose, how much.
 		super(
 			`${budget ? "budget" : "quota"} "${limit.name}" (${whose}, per ${limit.period}) exceeded: ` +
-				`${fmt(period.used + period.reserved)} of ${fmt(limit.amount)} used this ${limit.period}`,
+				`${fmt(period.used + period.reserved)} of ${fmt(limit.amount)}${unit} used this ${limit.period} ` +
+				`(${budget ? "budget" : "quota"} ${limit.id})`,
 			budget ? 402 : 429,
 			budget ? "BUDGET_EXCEEDED" : "QUOTA_EXCEEDED",
 			{
+				// Room comes back when the period ends (or the limit is raised).
+				retryAfter: Math.max(
+					1,
+					Math.ceil((periodEnd(limit.period, period.start).getTime() - Date.now()) / 1000)
+				),
 				[budget ? "budget" : "quota"]: {
 					id: limit.id,
 					name: limit.name,

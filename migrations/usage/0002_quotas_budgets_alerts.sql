@@ -60,10 +60,11 @@ CREATE TABLE usage_alerts (
 	budget_id uuid REFERENCES usage_budgets (id) ON DELETE CASCADE,
 	limit_id uuid GENERATED ALWAYS AS (coalesce(quota_id, budget_id)) STORED,
 	period_start timestamptz NOT NULL,
-	threshold numeric(6, 4) NOT NULL,
+	-- What was used when the alert was sent, and the limit then (dollars for a budget): for display only.
+	threshold double precision NOT NULL,
 	kind text NOT NULL CHECK (kind IN ('warning', 'exceeded')),
-	used numeric(24, 9) NOT NULL,
-	amount numeric(24, 9) NOT NULL,
+	used double precision NOT NULL,
+	amount double precision NOT NULL,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	CHECK (num_nonnulls(quota_id, budget_id) = 1),
 	UNIQUE (limit_id, period_start, threshold)

@@ -39,7 +39,16 @@ const UsageAlertsService: ServiceSchema = {
 		})
 	],
 	settings: { sort: ["-created_at"] },
-	actions: { create: false, update: false, remove: false }
+	// The consumer writes alerts straight in its transaction, past DbMixin's cache cleaning: reads are not cached.
+	actions: {
+		find: { cache: false },
+		count: { cache: false },
+		list: { cache: false },
+		get: { cache: false },
+		create: false,
+		update: false,
+		remove: false
+	}
 };
 
 export default UsageAlertsService;
