@@ -243,10 +243,11 @@ export const RequestMethods: Partial<ServiceSchema> = {
 			run.cost = r.cost;
 			const metered = usageEvent(run, r);
 			if (metered) run.events.push(makeEvent("ai.usage.recorded", metered));
-			// Quotas and budgets are settled to what the metering event bills (nothing reached a model: released).
+			// Quotas and budgets are settled to what the metering event bills (nothing reached a model: released), off
+			// the answer's path: until it lands the reservation still holds the estimate.
 			const reservation = run.usageReservation;
 			run.usageReservation = undefined;
-			await this.settleUsage(reservation, metered && amountsOf(metered));
+			void this.settleUsage(reservation, metered && amountsOf(metered));
 			const events = run.events.splice(0);
 			await this.logWriter.add({ events, values: completionValues(run, r, run.cfg.settings.storeContent) });
 		}

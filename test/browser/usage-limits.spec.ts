@@ -77,11 +77,15 @@ describeWithBrowser()("Quotas and budgets UI (browser)", () => {
 		// A warning at 150% of the limit is refused, and said so beside the field.
 		await page.getByTestId("usage-limit-thresholds").fill("50, 150");
 		await page.getByTestId("usage-limit-save").click();
-		await page.getByTestId("usage-limit-dialog").getByText(/threshold/i).first().waitFor();
+		await page
+			.getByTestId("usage-limit-dialog")
+			.getByText(/threshold/i)
+			.first()
+			.waitFor();
 		await page.getByTestId("usage-limit-thresholds").fill("50");
 		await page.getByTestId("usage-limit-save").click();
 		const row = page.locator('[data-testid="usage-limit-row"][data-name="Two a day"]');
-		await row.getByTestId("usage-limit-used").filter({ hasText: "0 requests of 2 requests" }).waitFor();
+		await row.getByTestId("usage-limit-used").filter({ hasText: "0 of 2 requests" }).waitFor();
 
 		const ask = { model: "gpt-ui", messages: [{ role: "user", content: "hi" }] };
 		for (let i = 0; i < 2; i++) expect((await api("POST", "/v1/chat/completions", ask)).status).toBe(200);
@@ -90,7 +94,7 @@ describeWithBrowser()("Quotas and budgets UI (browser)", () => {
 		expect(refused.body.error.message).toContain('quota "Two a day"');
 
 		await page.reload();
-		await row.getByTestId("usage-limit-used").filter({ hasText: "2 requests of 2 requests" }).waitFor();
+		await row.getByTestId("usage-limit-used").filter({ hasText: "2 of 2 requests" }).waitFor();
 		expect(await row.getByRole("meter").getAttribute("aria-valuenow")).toBe("100");
 		// The alerts come from the consumer of ai.events; the page reads them again every few seconds.
 		await page.locator('[data-testid="usage-alert-row"][data-kind="exceeded"]').waitFor();

@@ -18,3 +18,9 @@ export const METRIC_LABELS: Record<LimitStatus["metric"], string> = {
 export function formatAmount(metric: LimitStatus["metric"], value: number): string {
 	return metric === "cost" ? formatCost(value) : `${Math.round(value).toLocaleString()} ${METRIC_LABELS[metric]}`;
 }
+
+// "2 of 5 requests", "$1.20 of $10.00".
+export function formatUse(metric: LimitStatus["metric"], used: number, limit: number): string {
+	if (metric === "cost") return `${formatCost(used)} of ${formatCost(limit)}`;
+	return `${Math.round(used).toLocaleString()} of ${formatAmount(metric, limit)}`;
+}
