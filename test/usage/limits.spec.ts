@@ -273,7 +273,12 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 			const produced = row.prompt_tokens + row.completion_tokens;
 			expect(produced).toBeGreaterThan(0);
 			expect(produced).toBeLessThan(500);
-			expect(await status(quota.id)).toMatchObject({ used: produced, reserved: 0 });
+			// Settled off the answer's path: soon after, not necessarily before the log row.
+			await waitUntil(
+				"the stream settled",
+				() => status(quota.id),
+				q => q.used === produced && q.reserved === 0
+			);
 			await waitUntil(
 				"the durable count",
 				() => consumed(quota.id),
@@ -369,7 +374,11 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 			r => r === 0
 		);
 		await complete();
-		expect(await status(quota.id)).toMatchObject({ used: 1, reserved: 0 });
+		await waitUntil(
+			"the request settled",
+			() => status(quota.id),
+			q => q.used === 1 && q.reserved === 0
+		);
 	});
 
 	test("counters Redis lost are rebuilt from PostgreSQL before anything more is admitted", async () => {
