@@ -12,6 +12,7 @@ import { waitUntil } from "../helpers/wait";
 import { periodStart, usageLimitPrefix } from "../../lib/usage-limits";
 
 const USAGE = [
+	"services/auth/api-keys.service.ts",
 	"services/usage/quotas.service.ts",
 	"services/usage/budgets.service.ts",
 	"services/usage/alerts.service.ts",
@@ -237,6 +238,57 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 			data: { budget: { id: budget.id, name: "Pocket money", scope: "organization", period: "day" } }
 		});
 		expect(broke.data.budget.used).toBeCloseTo(price * 2, 9);
+	});
+
+	test("an API key's quota counts only that key's requests; a tool-call quota counts the calls answered", async () => {
+		await disableAll();
+		const key = await call("auth-api-keys.create", { name: "ci" });
+		const keyAuth = await broker.call("auth.resolve", { apiKey: key.key, organizationId: auth.organizationId });
+		const quota = await call("usage-quotas.create", {
+			name: "CI key",
+			metric: "requests",
+			scope: "api_key",
+			subject_id: key.id,
+			period: "day",
+			amount: 1
+		});
+		const viaKey = () => call("ai.complete", { model: "gpt", ...ask("from ci"), max_tokens: 3 }, keyAuth);
+		await viaKey();
+		await expect(viaKey()).rejects.toMatchObject({ type: "QUOTA_EXCEEDED", data: { quota: { id: quota.id } } });
+		// The same user without the key is not counted on it.
+		await complete();
+		expect(await status(quota.id)).toMatchObject({ used: 1, subject_name: "ci" });
+
+		await disableAll();
+		const tools = await call("usage-quotas.create", {
+			name: "One tool call",
+			metric: "tool_calls",
+			scope: "organization",
+			period: "day",
+			amount: 1
+		});
+		up.set("up-gpt", { toolCall: { name: "search", arguments: '{"q":"x"}' } });
+		try {
+			// Nothing is reserved for tool calls: the first request runs and its call is counted when it settles.
+			const answer = await complete();
+			expect(answer.choices[0].message.tool_calls).toHaveLength(1);
+			await waitUntil(
+				"the tool call settled",
+				() => status(tools.id),
+				q => q.used === 1
+			);
+			await expect(complete()).rejects.toMatchObject({
+				type: "QUOTA_EXCEEDED",
+				data: { quota: { id: tools.id } }
+			});
+			await waitUntil(
+				"the durable count",
+				() => consumed(tools.id),
+				n => n === 1
+			);
+		} finally {
+			up.set("up-gpt", { content: CONTENT });
+		}
 	});
 
 	test("a cancelled stream is billed for what it produced, and its reservation is gone", async () => {
