@@ -135,7 +135,6 @@ async function main() {
 			const t0 = performance.now();
 			const estimate = { tokens: 20, requests: 1, tool_calls: 0, cost: 0.00002 };
 			const held = await ai.reserveUsage({
-				id: `bench-check-${i}`,
 				organizationId: limited.auth.organizationId,
 				userId: limited.auth.userId,
 				estimate

@@ -5,6 +5,7 @@
 // The organization's limits are kept in process memory (a check costs one Redis round trip, none without limits),
 // dropped on every replica by the usage module's `usage.limits.changed` broadcast; the time to live bounds what a
 // lost broadcast or a team's changed members leave behind.
+import crypto from "crypto";
 import { Errors } from "moleculer";
 import type { Service } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
@@ -31,7 +32,6 @@ const DAY_MS = 86_400_000;
 
 // What one call is charged to: its organization and caller, and its estimate per metric (cost in dollars).
 export interface UsageCharge {
-	id: string; // the request's id: names its reservation
 	organizationId: string;
 	userId?: string;
 	apiKeyId?: string;
@@ -39,7 +39,7 @@ export interface UsageCharge {
 }
 
 export interface UsageReservation {
-	id: string;
+	id: string; // unique per reservation (a client may send the same request id twice)
 	counters: { limit: LimitDef; periodStart: number }[];
 }
 
@@ -125,10 +125,11 @@ async function reserveUsage(this: This, charge: UsageCharge): Promise<UsageReser
 			max: toUnits(limit.metric, limit.amount)
 		};
 	});
+	const id = crypto.randomUUID();
 	for (let attempt = 0; ; attempt++) {
-		const answer = await this.usageLimitStore.reserve(charge.id, counters, this.reservationTtlMs);
+		const answer = await this.usageLimitStore.reserve(id, counters, this.reservationTtlMs);
 		if (answer.allowed)
-			return { id: charge.id, counters: counters.map(c => ({ limit: c.limit, periodStart: c.periodStart })) };
+			return { id, counters: counters.map(c => ({ limit: c.limit, periodStart: c.periodStart })) };
 		if ("refused" in answer) {
 			const c = counters[answer.refused];
 			const metric = c.limit.metric;

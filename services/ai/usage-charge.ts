@@ -15,7 +15,6 @@ export function usageChargeOf(run: Run): UsageCharge {
 	for (const d of run.cfg.models)
 		if (d.kind === run.kind && run.target.chain.includes(d.name)) cost = Math.max(cost, costOf(usage, d));
 	return {
-		id: run.requestId,
 		organizationId: run.org,
 		userId: run.auth.userId,
 		apiKeyId: run.auth.apiKeyId,

@@ -32,7 +32,7 @@ export default defineModule({
 		limitsCacheMs: setting.int({
 			env: "USAGE_LIMITS_CACHE_MS",
 			default: 60_000,
-			min: 0,
+			min: 1000,
 			max: 3_600_000,
 			description: "each replica keeps an organization's quotas and budgets this long (changes drop them at once)"
 		})

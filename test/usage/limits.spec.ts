@@ -412,7 +412,6 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 		const ai: any = broker.getLocalService("ai");
 		// As a replica that crashed mid-request leaves it: reserved, never settled.
 		const held = await ai.reserveUsage({
-			id: "crashed-request",
 			organizationId: auth.organizationId,
 			userId: auth.userId,
 			estimate: { tokens: 10, requests: 1, tool_calls: 0, cost: 0 }
