@@ -18,6 +18,7 @@ import { CancellableMixin } from "../../mixins/cancellable.mixin";
 import { LocalCacheMixin } from "../../mixins/local-cache.mixin";
 import { OrgSettingsMixin, Settings } from "../../mixins/org-settings.mixin";
 import { RateLimitMixin } from "../../mixins/rate-limit.mixin";
+import { UsageLimitsMixin } from "../../mixins/usage-limits.mixin";
 import { CompletionCache } from "./cache";
 import { LogWriter, pruneCompletionLogs } from "./log-writer";
 import { DeploymentHealth } from "./router";
@@ -48,6 +49,8 @@ const AiService: ServiceSchema = {
 		HousekeepingMixin("prune", PRUNE_EVERY_MS, "prune the AI tables"),
 		CancellableMixin("ai.cancel", why => new UpstreamFailure("cancelled", why)),
 		RateLimitMixin("ai"),
+		// The usage module's quotas and budgets, reserved before each call and settled after it.
+		UsageLimitsMixin,
 		// Connection tests, upstream model lists, and every replica's health view (provider-checks.mixin.ts).
 		ProviderChecksMixin,
 		// Each organization's AI set-up (orgConfig), dropped on every replica when any part of it changes.

@@ -8,6 +8,7 @@ import type { InFlight } from "../../lib/in-flight";
 import type { LocalCache } from "../../lib/local-cache";
 import { Settings } from "../../mixins/org-settings.mixin";
 import { RateLimitMethods } from "../../mixins/rate-limit.mixin";
+import type { UsageLimitsMethods } from "../../mixins/usage-limits.mixin";
 import { CompletionCache } from "./cache";
 import { LogWriter } from "./log-writer";
 import { DeploymentHealth, Deployment } from "./router";
@@ -17,7 +18,7 @@ import type { Credentials } from "./upstream";
 import { Usage } from "./usage";
 import type { Api } from "./ai.params";
 
-export interface AiThis extends Service, RateLimitMethods {
+export interface AiThis extends Service, RateLimitMethods, UsageLimitsMethods {
 	health: DeploymentHealth;
 	upstreams: UpstreamClients;
 	cache: CompletionCache;

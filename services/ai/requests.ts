@@ -13,6 +13,9 @@ import { estimateOf, Outcome, RequestKind, Run, usageEvent } from "./run";
 import { classify, clientError } from "./upstream";
 import { costOf, Usage } from "./usage";
 import { limitSubject } from "./limit-usage";
+import { usageChargeOf } from "./usage-charge";
+import { amountsOf } from "../../lib/usage-limits";
+import { UsageLimitExceeded } from "../../mixins/usage-limits.mixin";
 import { AiThis, OrgConfig, PromptRef } from "./ai.types";
 import { FIELDS, Api } from "./ai.params";
 // The preset a model name means: none when a deployment has that name, unless the preset was saved to override it
@@ -106,13 +109,15 @@ export const RequestMethods: Partial<ServiceSchema> = {
 				await this.logWriter.add({ events: [makeEvent("ai.completion.started", started)] });
 			} catch (err) {
 				await this.settleTokens(run, 0);
+				await this.settleUsage(run.usageReservation, undefined);
 				throw err;
 			}
 			this.inFlight.add(run.requestId, run.controller);
 			return run;
 		},
 
-		// Every limit of the organization that applies to this request, counted for its subject (RateLimitMixin).
+		// Every limit of the organization that applies to this request, counted for its subject (RateLimitMixin), then
+		// the usage module's quotas and budgets (UsageLimitsMixin); a refusal is logged as a rate-limited request.
 		async checkLimits(this: AiThis, run: Run, model: string) {
 			const limits: Limit[] = [];
 			for (const l of run.cfg.limits) {
@@ -133,6 +138,14 @@ export const RequestMethods: Partial<ServiceSchema> = {
 				);
 				await this.record(run, { status: "rate_limited", error: `rate limit ${l.scope}: ${kind}` });
 			});
+			try {
+				run.usageReservation = await this.reserveUsage(usageChargeOf(run));
+			} catch (err) {
+				await this.settleTokens(run, 0);
+				if (err instanceof UsageLimitExceeded)
+					await this.record(run, { status: "rate_limited", error: err.message });
+				throw err;
+			}
 		},
 
 		// A stream that ended before its model finished (broken upstream, or its consumer gone): what it used is
@@ -230,6 +243,11 @@ export const RequestMethods: Partial<ServiceSchema> = {
 			run.cost = r.cost;
 			const metered = usageEvent(run, r);
 			if (metered) run.events.push(makeEvent("ai.usage.recorded", metered));
+			// Quotas and budgets are settled to what the metering event bills (nothing reached a model: released), off
+			// the answer's path: until it lands the reservation still holds the estimate.
+			const reservation = run.usageReservation;
+			run.usageReservation = undefined;
+			void this.settleUsage(reservation, metered && amountsOf(metered));
 			const events = run.events.splice(0);
 			await this.logWriter.add({ events, values: completionValues(run, r, run.cfg.settings.storeContent) });
 		}

@@ -1,6 +1,7 @@
 // One AI request as the service carries it from admission to its log row: what was asked, for whom, what it tried.
 import type { AuthInfo } from "../../lib/permissions";
 import type { Reservation } from "../../lib/rate-limit";
+import type { UsageReservation } from "../../mixins/usage-limits.mixin";
 import type { PromptRef } from "./ai.types";
 import { estimateTokens, Usage } from "./usage";
 import type { AIUsage } from "./ai.events";
@@ -29,6 +30,7 @@ export interface Run {
 	kind: RequestKind;
 	stream: boolean;
 	reservation?: Reservation; // tokens held against the tokens-per-minute limits until the call settles
+	usageReservation?: UsageReservation; // its estimate held against the usage module's quotas and budgets
 	secrets: string[]; // every secret value sent upstream for this request: cut out of whatever it answers
 	served?: ServedBy; // once answered: who answered, and how it got there
 	prompt?: PromptRef; // the managed prompt (template, version, variant) it was rendered from

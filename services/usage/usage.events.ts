@@ -4,6 +4,8 @@ import type { E } from "../../lib/events/types";
 
 interface Crossing {
 	organizationId: string;
+	name: string; // the quota's or budget's name
+	threshold: number; // the fraction of the limit crossed (1: the limit itself)
 	scope: "organization" | "team" | "user" | "api_key";
 	subjectId?: string; // the team, user or API key (none for the organization)
 	period: "day" | "month";
@@ -21,5 +23,9 @@ export type UsageEvent =
 declare module "../../lib/events/types" {
 	interface ChannelEvents {
 		"usage.events": UsageEvent;
+	}
+	interface BroadcastEvents {
+		// An organization's quotas or budgets changed: every replica that enforces them drops its copy.
+		"usage.limits.changed": { organizationId: string };
 	}
 }

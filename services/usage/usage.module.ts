@@ -15,8 +15,13 @@ export default defineModule({
 		"usage:manage": { description: "Set prices, quotas and budgets; re-price a past period", role: "admin" }
 	},
 	publishes: ["usage.events"],
-	// Metering's batched ingestion of ai.events (EventsMixin's batch option; bench/usage.ts measures them).
+	// embedding.events and mcp.events join when those modules publish them.
+	consumes: [
+		{ channel: "ai.events", group: "usage" },
+		{ channel: "ai.events", group: "usage-limits" }
+	],
 	settings: {
+		// Metering's batched ingestion of ai.events (EventsMixin's batch option; bench/usage.ts measures them).
 		batchMax: setting.int({
 			env: "USAGE_BATCH_MAX",
 			default: 500,
@@ -37,11 +42,21 @@ export default defineModule({
 			min: 1,
 			max: 16,
 			description: "batches of usage events one consumer records at once"
+		}),
+		// Read by the services that enforce quotas and budgets (mixins/usage-limits.mixin.ts: the ai replicas).
+		reservationTtlMs: setting.int({
+			env: "USAGE_RESERVATION_TTL_MS",
+			default: 600_000,
+			min: 1000,
+			max: 86_400_000,
+			description: "a quota or budget reservation a replica never settled (it crashed) is freed after this long"
+		}),
+		limitsCacheMs: setting.int({
+			env: "USAGE_LIMITS_CACHE_MS",
+			default: 60_000,
+			min: 1000,
+			max: 3_600_000,
+			description: "each replica keeps an organization's quotas and budgets this long (changes drop them at once)"
 		})
-	},
-	// embedding.events and mcp.events join when those modules publish them.
-	consumes: [
-		{ channel: "ai.events", group: "usage" },
-		{ channel: "ai.events", group: "usage-limits" }
-	]
+	}
 });

@@ -17,10 +17,23 @@ export const usageModule: AppModule = {
 			name: "usage-pricing",
 			component: () => import("@/pages/usage/PricingPage.vue"),
 			meta: { title: "Usage pricing", permission: "usage:read" }
+		},
+		{
+			path: "usage/limits",
+			name: "usage-limits",
+			component: () => import("@/pages/usage/LimitsPage.vue"),
+			meta: { title: "Quotas and budgets", permission: "usage:read" }
 		}
 	],
 	nav: [
 		{ route: "usage", label: "Usage", icon: "activity", section: "Usage", permission: "usage:read" },
+		{
+			route: "usage-limits",
+			label: "Quotas and budgets",
+			icon: "chevrons",
+			section: "Usage",
+			permission: "usage:read"
+		},
 		{ route: "usage-pricing", label: "Pricing", icon: "settings", section: "Usage", permission: "usage:read" }
 	]
 };
