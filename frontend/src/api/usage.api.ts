@@ -1,7 +1,7 @@
 // usage module: /api/usage (reports over the metered AI usage) and /api/usage/pricing (the organization's price
 // list, versioned by effective date), in the organization chosen in the switcher. Types come from the generated
 // schema.d.ts (npm run api-types).
-import { api, crud, download, type Schema } from "@/lib/api";
+import { api, crud, download, type Page, type Schema } from "@/lib/api";
 
 export type UsageSeries = Schema<"UsageSeries">;
 export type UsagePoint = Schema<"UsagePoint">;
@@ -60,4 +60,34 @@ export const usagePricingApi = {
 	update: pricing.update,
 	remove: pricing.remove,
 	reprice: (body: Range & { model?: string }) => api.post<UsageRepriced>("/usage/pricing/reprice", body)
+};
+
+// Quotas (/api/usage/quotas), budgets (/api/usage/budgets), each limit with its current period's use
+// (/api/usage/limits) and the alerts sent when one crossed a threshold (/api/usage/alerts).
+export type Quota = Schema<"UsageQuota">;
+export type Budget = Schema<"UsageBudget">;
+export type LimitStatus = Schema<"UsageLimitStatus">;
+export type UsageAlert = Schema<"UsageAlert">;
+export type LimitScope = Quota["scope"];
+export type QuotaMetric = Quota["metric"];
+
+export const LIMIT_SCOPES: LimitScope[] = ["organization", "team", "user", "api_key"];
+export const QUOTA_METRICS: QuotaMetric[] = ["tokens", "requests", "tool_calls"];
+
+export interface LimitInput {
+	name?: string;
+	scope?: LimitScope;
+	subject_id?: string | null;
+	period?: "day" | "month";
+	amount?: number;
+	thresholds?: number[];
+	enabled?: boolean;
+	metric?: QuotaMetric; // quotas only
+}
+
+export const quotasApi = crud<Quota, LimitInput>("/usage/quotas");
+export const budgetsApi = crud<Budget, LimitInput>("/usage/budgets");
+export const limitsApi = { status: () => api.get<LimitStatus[]>("/usage/limits") };
+export const alertsApi = {
+	list: () => api.get<Page<UsageAlert>>("/usage/alerts", { page: 1, pageSize: 50, sort: "-created_at" })
 };

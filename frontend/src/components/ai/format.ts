@@ -1,4 +1,5 @@
-// Formatting helpers of the AI module's components: money, prices per million tokens, token counts, durations.
+// Formatting helpers of the AI module's components: prices per million tokens, token counts, durations (money: lib/format.ts).
+export { formatCost } from "@/lib/format";
 
 export function formatDateTime(value: string | null | undefined): string {
 	if (!value) return "—";
@@ -16,17 +17,6 @@ export const formatDay = (value: string) =>
 	new Date(value).toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
 export const formatTime = (value: string) =>
 	new Date(value).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-
-// Costs of single requests are fractions of a cent: show enough digits to tell them apart, never an exponent.
-export function formatCost(value: number | string | null | undefined): string {
-	const n = Number(value ?? 0);
-	if (!Number.isFinite(n) || n === 0) return "$0.00";
-	if (Math.abs(n) >= 1) return `$${n.toFixed(2)}`;
-	if (Math.abs(n) >= 0.01) return `$${n.toFixed(4)}`;
-	// Three significant digits, written out in full: 0.0000925 → $0.0000925
-	const digits = Math.min(12, Math.max(2, 2 - Math.floor(Math.log10(Math.abs(n)))));
-	return `$${n.toFixed(digits).replace(/0+$/, "").replace(/\.$/, ".0")}`;
-}
 
 // A price per million tokens: "$2.50".
 export function formatPrice(value: number | string | null | undefined): string {
