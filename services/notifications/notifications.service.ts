@@ -190,24 +190,32 @@ const NotificationsService: ServiceSchema = {
 	},
 
 	channels: {
-		// Every channel the manifest's consumesAll expands to: each event routed once (EventsMixin de-duplicates).
+		// Every channel the manifest's consumesAll expands to: each event routed once (EventsMixin de-duplicates), in
+		// batches of one transaction each (one commit for many events: routing is a few small statements per event).
 		"*": {
 			group: "notifications",
-			async handler(this: Self, event: AnyEvent, tx: Queryable, afterCommit: AfterCommit) {
-				const org = (event as { organizationId?: string }).organizationId;
-				if (!org) return;
+			batch: { max: 100, ms: 10 },
+			async handler(this: Self, events: AnyEvent[], tx: Queryable, afterCommit: AfterCommit) {
 				const { coalesceMs } = moduleSettings(manifest);
-				const routed = await routeEvent(tx, event, {
-					coalesceMs,
-					templates: (type, channel) => this.templateOf(tx, org, type, channel)
-				});
+				const inbox: InboxRow[] = [];
+				let deliveries = false;
+				for (const event of events) {
+					const org = (event as { organizationId?: string }).organizationId;
+					if (!org) continue;
+					const routed = await routeEvent(tx, event, {
+						coalesceMs,
+						templates: (type, channel) => this.templateOf(tx, org, type, channel)
+					});
+					inbox.push(...routed.inbox);
+					deliveries ||= !!routed.deliveries;
+				}
 				afterCommit(() => {
 					// Best effort: the notification is stored; a page that missed the push reads it on its next load.
-					if (routed.inbox.length)
-						this.push(routed.inbox).catch(err =>
+					if (inbox.length)
+						this.push(inbox).catch(err =>
 							this.logger.warn(`live push of notifications failed: ${(err as Error).message}`)
 						);
-					if (routed.deliveries) this.worker?.kick();
+					if (deliveries) this.worker?.kick();
 				});
 			}
 		}
