@@ -53,7 +53,7 @@ export class UsageLimitExceeded extends Errors.MoleculerClientError {
 		const fmt = (v: number) => (budget ? `$${Number(v.toFixed(6))}` : String(v));
 		const unit = budget ? "" : ` ${limit.metric.replace("_", " ")}`;
 		const whose = limit.scope === "organization" ? "organization" : `${limit.scope.replace("_", " ")}`;
-		// The message carries what the REST error body keeps (code and message): which limit, whose, how much.
+		// The message says which limit, whose and how much; `details` carries the same as data for the client.
 		super(
 			`${budget ? "budget" : "quota"} "${limit.name}" (${whose}, per ${limit.period}) exceeded: ` +
 				`${fmt(period.used + period.reserved)} of ${fmt(limit.amount)}${unit} used this ${limit.period} ` +
@@ -66,17 +66,20 @@ export class UsageLimitExceeded extends Errors.MoleculerClientError {
 					1,
 					Math.ceil((periodEnd(limit.period, period.start).getTime() - Date.now()) / 1000)
 				),
-				[budget ? "budget" : "quota"]: {
-					id: limit.id,
-					name: limit.name,
-					...(budget ? {} : { metric: limit.metric }),
-					scope: limit.scope,
-					subjectId: limit.subjectId,
-					period: limit.period,
-					periodStart: period.start.toISOString(),
-					limit: limit.amount,
-					used: period.used,
-					reserved: period.reserved
+				// Shown to the client in the error body (services/gateway/errors.ts).
+				details: {
+					[budget ? "budget" : "quota"]: {
+						id: limit.id,
+						name: limit.name,
+						...(budget ? {} : { metric: limit.metric }),
+						scope: limit.scope,
+						subjectId: limit.subjectId,
+						period: limit.period,
+						periodStart: period.start.toISOString(),
+						limit: limit.amount,
+						used: period.used,
+						reserved: period.reserved
+					}
 				}
 			}
 		);

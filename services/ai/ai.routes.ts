@@ -40,7 +40,8 @@ export function openAiError(err: any): { status: number; body: unknown } {
 function sendOpenAiError(req: Req, res: Res, err: any) {
 	if (res.headersSent) return res.end();
 	const { status, body } = openAiError(err);
-	if (status === 429) res.setHeader("Retry-After", String(err?.data?.retryAfter ?? req.$retryAfter ?? 1));
+	if (status === 429 || err?.data?.retryAfter)
+		res.setHeader("Retry-After", String(err?.data?.retryAfter ?? req.$retryAfter ?? 1));
 	res.statusCode = status;
 	res.setHeader("Content-Type", "application/json; charset=utf-8");
 	res.end(JSON.stringify(body));

@@ -1,4 +1,5 @@
-// The one error shape clients see, over REST and over the socket: { error: { code, message, fields? } }.
+// The one error shape clients see, over REST and over the socket: { error: { code, message, fields?, details? } }.
+// `details` is what a 4xx error puts in `data.details` for its client to act on (which budget refused, say).
 // Internal details (stack traces, SQL, hosts) never leave the gateway; 5xx messages are generic.
 import { MAX_JSON_DEPTH } from "./body";
 
@@ -35,7 +36,14 @@ const EXPLAINED = new Set(["UPSTREAM_FAILED", "UPSTREAM_RATE_LIMITED", "NOT_SUPP
 
 export interface FormattedError {
 	status: number;
-	body: { error: { code: string; message: string; fields?: { field: string; message: string }[] } };
+	body: {
+		error: {
+			code: string;
+			message: string;
+			fields?: { field: string; message: string }[];
+			details?: Record<string, unknown>;
+		};
+	};
 }
 
 export function formatError(err: any): FormattedError {
@@ -66,7 +74,12 @@ export function formatError(err: any): FormattedError {
 	// 5xx messages stay generic, except the platform's own explanations of an upstream failure (keys are already cut).
 	const message =
 		status >= 500 && status !== 503 && !EXPLAINED.has(err?.type) ? "internal error" : fieldsMessage(err, fields);
-	return { status, body: { error: { code, message, ...(fields.length ? { fields } : {}) } } };
+	const details = err?.data?.details;
+	const shown = status < 500 && details && typeof details === "object" && !Array.isArray(details);
+	return {
+		status,
+		body: { error: { code, message, ...(fields.length ? { fields } : {}), ...(shown ? { details } : {}) } }
+	};
 }
 
 function fieldsMessage(err: any, fields: { field: string }[]) {

@@ -371,7 +371,9 @@ const GatewayService: ServiceSchema = {
 			// A route with an error format of its own (a module route in another API's shape) answers in it.
 			if (req.$route?.onError) return req.$route.onError.call(this, req, res, err);
 			const { status, body } = formatError(err);
-			if (status === 429) res.setHeader("Retry-After", String(err?.data?.retryAfter ?? req.$retryAfter ?? 60));
+			// A refusal says when to come back: a rate limit, or a quota or budget until its period ends (402).
+			if (status === 429 || err?.data?.retryAfter)
+				res.setHeader("Retry-After", String(err?.data?.retryAfter ?? req.$retryAfter ?? 60));
 			const path = (req.originalUrl ?? req.url ?? "").split("?")[0];
 			if (status >= 500) this.logger.warn(`${req.method} ${path} failed:`, err?.message);
 			this.sendJson(res, status, body);

@@ -32,6 +32,21 @@ describe("formatError: the platform's error shape", () => {
 		});
 	});
 
+	test("a client error's details (which budget refused) reach the client; a server error's never do", () => {
+		const budget = { id: "b1", name: "Team budget", limit: 10, used: 10 };
+		const refused = new Errors.MoleculerClientError("budget exceeded", 402, "BUDGET_EXCEEDED", {
+			retryAfter: 60,
+			details: { budget }
+		});
+		expect(formatError(refused).body.error).toEqual({
+			code: "BUDGET_EXCEEDED",
+			message: "budget exceeded",
+			details: { budget }
+		});
+		const bug = new Errors.MoleculerError("boom", 500, "BUG", { details: { sql: "SELECT secret" } });
+		expect(formatError(bug).body.error).not.toHaveProperty("details");
+	});
+
 	test("a bug's message (SQL, hosts, client text) never leaves: 500 internal error", () => {
 		const err = new Error('duplicate key value violates unique constraint "users_email_key" at db.internal:5432');
 		expect(formatError(err)).toEqual({

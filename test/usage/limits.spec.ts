@@ -175,15 +175,17 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 			code: 429,
 			type: "QUOTA_EXCEEDED",
 			data: {
-				quota: {
-					id: quota.id,
-					name: "Three a day",
-					metric: "requests",
-					scope: "organization",
-					period: "day",
-					periodStart: periodStart("day").toISOString(),
-					limit: 3,
-					used: 3
+				details: {
+					quota: {
+						id: quota.id,
+						name: "Three a day",
+						metric: "requests",
+						scope: "organization",
+						period: "day",
+						periodStart: periodStart("day").toISOString(),
+						limit: 3,
+						used: 3
+					}
 				}
 			}
 		});
@@ -217,7 +219,11 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 		await complete();
 		await complete();
 		const refused = await complete().catch(e => e);
-		expect(refused).toMatchObject({ code: 429, type: "QUOTA_EXCEEDED", data: { quota: { id: quota.id } } });
+		expect(refused).toMatchObject({
+			code: 429,
+			type: "QUOTA_EXCEEDED",
+			data: { details: { quota: { id: quota.id } } }
+		});
 		expect(await status(quota.id)).toMatchObject({ used: tokens * 2, subject_name: "Platform" });
 		await disableAll();
 
@@ -235,9 +241,9 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 		expect(broke).toMatchObject({
 			code: 402,
 			type: "BUDGET_EXCEEDED",
-			data: { budget: { id: budget.id, name: "Pocket money", scope: "organization", period: "day" } }
+			data: { details: { budget: { id: budget.id, name: "Pocket money", scope: "organization", period: "day" } } }
 		});
-		expect(broke.data.budget.used).toBeCloseTo(price * 2, 9);
+		expect(broke.data.details.budget.used).toBeCloseTo(price * 2, 9);
 	});
 
 	test("an API key's quota counts only that key's requests; a tool-call quota counts the calls answered", async () => {
@@ -254,7 +260,10 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 		});
 		const viaKey = () => call("ai.complete", { model: "gpt", ...ask("from ci"), max_tokens: 3 }, keyAuth);
 		await viaKey();
-		await expect(viaKey()).rejects.toMatchObject({ type: "QUOTA_EXCEEDED", data: { quota: { id: quota.id } } });
+		await expect(viaKey()).rejects.toMatchObject({
+			type: "QUOTA_EXCEEDED",
+			data: { details: { quota: { id: quota.id } } }
+		});
 		// The same user without the key is not counted on it.
 		await complete();
 		expect(await status(quota.id)).toMatchObject({ used: 1, subject_name: "ci" });
@@ -279,7 +288,7 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 			);
 			await expect(complete()).rejects.toMatchObject({
 				type: "QUOTA_EXCEEDED",
-				data: { quota: { id: tools.id } }
+				data: { details: { quota: { id: tools.id } } }
 			});
 			await waitUntil(
 				"the durable count",
@@ -455,7 +464,10 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 			await cleanRedis(prefix);
 			expect(await redis.keys(`${prefix}:${quota.id}:*`)).toEqual([]);
 			await complete();
-			await expect(complete()).rejects.toMatchObject({ type: "QUOTA_EXCEEDED", data: { quota: { used: 3 } } });
+			await expect(complete()).rejects.toMatchObject({
+				type: "QUOTA_EXCEEDED",
+				data: { details: { quota: { used: 3 } } }
+			});
 			const key = `${prefix}:${quota.id}:${periodStart("day").getTime()}`;
 			expect(await redis.hget(key, "used")).toBe("3");
 		} finally {
