@@ -104,12 +104,18 @@ describeWith(["postgres"])("prompt experiments (in-process gateway, real Postgre
 
 	// `sessions` sessions render once each and report success with the probability of the version they saw.
 	async function simulate(name: string, sessions: number, conversion: Record<number, number>, seed: number) {
+		// Common random numbers: the k-th session of every variant draws the same number, so the outcome does not
+		// hang on which sessions the (experiment id's) hash sent where: equal rates give equal records.
 		const rand = prng(seed);
+		const draws = Array.from({ length: sessions }, () => rand());
+		const seen: Record<number, number> = {};
 		for (let i = 0; i < sessions; i++) {
 			const r = await call("prompts.render", { name, subject: `${name}-session-${i}` }, member);
+			const v = r.version.number;
+			const k = (seen[v] = (seen[v] ?? -1) + 1);
 			await call(
 				"prompts-executions.feedback",
-				{ id: r.execution_id, success: rand() < conversion[r.version.number] },
+				{ id: r.execution_id, success: draws[k] < conversion[v] },
 				member
 			);
 		}
