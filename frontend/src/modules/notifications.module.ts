@@ -13,7 +13,7 @@ export const notificationsModule: AppModule = {
 			path: "notifications",
 			name: "notifications",
 			component: () => import("@/pages/notifications/NotificationsPage.vue"),
-			meta: { title: "Notifications", permission: "notifications:read" }
+			meta: { title: "Inbox", permission: "notifications:read" }
 		},
 		{
 			path: "notifications/preferences",
@@ -32,14 +32,14 @@ export const notificationsModule: AppModule = {
 		{ route: "notifications", label: "Inbox", icon: "bell", section, permission: "notifications:read" },
 		{
 			route: "notifications-preferences",
-			label: "Preferences",
+			label: "Notification preferences",
 			icon: "settings",
 			section,
 			permission: "notifications:read"
 		},
 		{
 			route: "notifications-channels",
-			label: "Channels",
+			label: "Notification channels",
 			icon: "plug",
 			section,
 			permission: "notifications:manage"

@@ -34,6 +34,6 @@ export const usageModule: AppModule = {
 			section: "Usage",
 			permission: "usage:read"
 		},
-		{ route: "usage-pricing", label: "Pricing", icon: "settings", section: "Usage", permission: "usage:read" }
+		{ route: "usage-pricing", label: "Usage pricing", icon: "settings", section: "Usage", permission: "usage:read" }
 	]
 };
