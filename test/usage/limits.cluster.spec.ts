@@ -147,7 +147,9 @@ describeWith(["postgres", "rabbitmq", "redis"])("budgets across two ai replicas"
 			expect(err).toMatchObject({
 				code: 402,
 				type: "BUDGET_EXCEEDED",
-				data: { budget: { id: budget.id, name: "Ten requests", scope: "organization", period: "day" } }
+				data: {
+					details: { budget: { id: budget.id, name: "Ten requests", scope: "organization", period: "day" } }
+				}
 			});
 		// Every refusal is in the completion log (written in batches), as a rate-limited request is.
 		await waitUntil(
