@@ -77,48 +77,46 @@ const EVENT_COLUMNS =
 	"provider_id, status, cache_hit, input_tokens, output_tokens, cached_tokens, cache_write_tokens, tool_calls, " +
 	"reported_cost, occurred_at";
 
+// Records a batch of events (each at most once: the id is the key) and adds the new ones to every aggregate.
+// Events of an organization that no longer exists are dropped. Returns how many were new.
+export async function recordUsage(tx: Queryable, events: (AIUsage & { id: string; time: string })[]) {
+	if (!events.length) return 0;
+	const { rows } = await tx.query<{ id: string }>(
+		`INSERT INTO usage_events (${EVENT_COLUMNS}, cost, pricing_id)
+		 SELECT ${EVENT_COLUMNS.split(", ")
+				.map(c => `e.${c}`)
+				.join(", ")}, ${COST_SQL}, p.id
+		 FROM jsonb_to_recordset($1::jsonb) AS e(${ROW_TYPE})
+		 JOIN organizations o ON o.id = e.organization_id
+		 ${PRICE_JOIN}
+		 ORDER BY e.id
+		 ON CONFLICT (id) DO NOTHING
+		 RETURNING id`,
+		[JSON.stringify(events.map(rowOf))]
+	);
+	if (!rows.length) return 0;
+	const ids = rows.map(r => r.id);
+	for (const g of GRANULARITIES) await addToAggregates(tx, g, "id = ANY($1::uuid[])", [ids]);
+	return rows.length;
+}
+
 const KEY = `organization_id, bucket, ${DIMENSIONS.join(", ")}`;
 const SUMS = `sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(cache_write_tokens), count(*),
 	sum(tool_calls), count(*) FILTER (WHERE kind = 'embedding'), sum(cost)`;
 
-// Adds the rows of `source` (usage_events columns) to granularity g's buckets: grouped in the statement, upserted in
-// the index's order so that two replicas updating the same rows take their locks in the same order (no deadlock).
-function upsertAggregates(g: Granularity, source: string) {
-	return `INSERT INTO ${tableOf(g)} AS a (${KEY}, ${MEASURES.join(", ")})
-		SELECT organization_id, date_trunc('${g}', occurred_at, 'UTC') AS bucket, ${DIMENSIONS.join(", ")}, ${SUMS}
-		FROM ${source}
-		GROUP BY ${KEY}
-		ORDER BY ${KEY}
-		ON CONFLICT (${KEY}) DO UPDATE SET ${MEASURES.map(m => `${m} = a.${m} + EXCLUDED.${m}`).join(", ")}`;
-}
-
-// Records a batch of events (each at most once: the id is the key) and adds the new ones to every aggregate, in one
-// statement: the events' INSERT … RETURNING feeds the three upserts, so a batch is one round trip to the database.
-// Events of an organization that no longer exists are dropped. Returns how many were new.
-export async function recordUsage(tx: Queryable, events: (AIUsage & { id: string; time: string })[]) {
-	if (!events.length) return 0;
-	const { rows } = await tx.query<{ n: number }>(
-		`WITH fresh AS (
-			INSERT INTO usage_events (${EVENT_COLUMNS}, cost, pricing_id)
-			SELECT ${EVENT_COLUMNS.split(", ")
-				.map(c => `e.${c}`)
-				.join(", ")}, ${COST_SQL}, p.id
-			FROM jsonb_to_recordset($1::jsonb) AS e(${ROW_TYPE})
-			JOIN organizations o ON o.id = e.organization_id
-			${PRICE_JOIN}
-			ORDER BY e.id
-			ON CONFLICT (id) DO NOTHING
-			RETURNING *
-		), ${GRANULARITIES.map(g => `agg_${g} AS (${upsertAggregates(g, "fresh")})`).join(", ")}
-		SELECT count(*)::int AS n FROM fresh`,
-		[JSON.stringify(events.map(rowOf))]
-	);
-	return rows[0].n;
-}
-
-// Adds the usage_events rows matching `where` to granularity g's buckets (a rebuild after re-pricing).
+// Adds the usage_events rows matching `where` to granularity g's buckets: grouped in the statement, upserted in the
+// index's order so that two replicas updating the same rows take their locks in the same order (no deadlock).
 export async function addToAggregates(tx: Pick<Queryable, "query">, g: Granularity, where: string, params: unknown[]) {
-	await tx.query(upsertAggregates(g, `usage_events WHERE ${where}`), params);
+	const table = tableOf(g);
+	await tx.query(
+		`INSERT INTO ${table} AS a (${KEY}, ${MEASURES.join(", ")})
+		 SELECT organization_id, date_trunc('${g}', occurred_at, 'UTC') AS bucket, ${DIMENSIONS.join(", ")}, ${SUMS}
+		 FROM usage_events WHERE ${where}
+		 GROUP BY ${KEY}
+		 ORDER BY ${KEY}
+		 ON CONFLICT (${KEY}) DO UPDATE SET ${MEASURES.map(m => `${m} = a.${m} + EXCLUDED.${m}`).join(", ")}`,
+		params
+	);
 }
 
 const STEP: Record<Granularity, string> = { hour: "1 hour", day: "1 day", month: "1 month" };
