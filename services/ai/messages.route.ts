@@ -9,7 +9,8 @@ import type { ModuleRouteThis } from "../../lib/module-routes";
 import { formatError } from "../gateway/errors";
 import { estimateTokens } from "./usage";
 import { relay } from "./sse";
-import { EventsOfChunks, fromMessagesRequest, SseEvent, toMessage, Untranslatable } from "./anthropic";
+import { EventsOfChunks, fromMessagesRequest, SseEvent, toMessage } from "./anthropic-inbound";
+import { Untranslatable } from "./anthropic";
 
 type Req = any;
 type Res = any;

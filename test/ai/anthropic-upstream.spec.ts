@@ -8,12 +8,11 @@ import { messagesUrl, sseEvents } from "../../services/ai/anthropic-upstream";
 import {
 	anthropicUsage,
 	ChunksOfEvents,
-	EventsOfChunks,
-	fromMessagesRequest,
 	openAiUsage,
 	toMessagesRequest,
 	Untranslatable
 } from "../../services/ai/anthropic";
+import { EventsOfChunks, fromMessagesRequest } from "../../services/ai/anthropic-inbound";
 import { FakeAnthropic } from "../helpers/fake-anthropic";
 
 const KEY = "sk-ant-unit-77";
