@@ -6,7 +6,7 @@
 // Skipped when no Chromium is installed (CHROMIUM_PATH, default /usr/bin/chromium), unless REQUIRE_BROWSER=1.
 import path from "path";
 import { type Page } from "playwright-core";
-import { ARTIFACTS, describeWithBrowser, signUp, startUiPlatform } from "../helpers/browser";
+import { ARTIFACTS, describeWithBrowser, signUp, startUiPlatform, pageApi } from "../helpers/browser";
 import { FakeOpenAI } from "../helpers/fake-openai";
 
 const stamp = Date.now();
@@ -39,23 +39,7 @@ describeWithBrowser()("AI UI (browser)", () => {
 	}
 
 	// The REST API as the signed-in page calls it.
-	const api = (method: string, url: string, body?: unknown) =>
-		page.evaluate(
-			async ([method, url, body]) => {
-				const session = JSON.parse(localStorage.getItem("coder-ide.session")!);
-				const res = await fetch(url as string, {
-					method: method as string,
-					headers: {
-						authorization: `Bearer ${session.accessToken}`,
-						"x-organization-id": localStorage.getItem("coder-ide.organization")!,
-						...(body ? { "content-type": "application/json" } : {})
-					},
-					body: body ? JSON.stringify(body) : undefined
-				});
-				return { status: res.status, body: await res.json() };
-			},
-			[method, url, body] as const
-		);
+	const api = (method: string, url: string, body?: unknown) => pageApi(page, method, url, body);
 
 	async function ask(text: string) {
 		const before = await page.locator('[data-testid="chat-message"][data-role="assistant"]').count();

@@ -12,7 +12,7 @@ import path from "path";
 import amqp from "amqplib";
 import { ServiceBroker } from "moleculer";
 import { type Page } from "playwright-core";
-import { ARTIFACTS, describeWithBrowser, signIn, signUp, startUiPlatform } from "../helpers/browser";
+import { ARTIFACTS, describeWithBrowser, signIn, signUp, startUiPlatform, pageApi } from "../helpers/browser";
 import { FakeOpenAI } from "../helpers/fake-openai";
 import { AMQP_URL, describeWith, uniqueNamespace } from "../helpers/infra";
 import { TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
@@ -43,23 +43,7 @@ const withBrowser = describeWithBrowser();
 		page.locator(`[data-testid="${testid}"][data-${attr}="${value}"]`);
 
 	// The REST API as the signed-in page calls it.
-	const api = (method: string, url: string, body?: unknown) =>
-		page.evaluate(
-			async ([method, url, body]) => {
-				const session = JSON.parse(localStorage.getItem("coder-ide.session")!);
-				const res = await fetch(url as string, {
-					method: method as string,
-					headers: {
-						authorization: `Bearer ${session.accessToken}`,
-						"x-organization-id": localStorage.getItem("coder-ide.organization")!,
-						...(body ? { "content-type": "application/json" } : {})
-					},
-					body: body ? JSON.stringify(body) : undefined
-				});
-				return { status: res.status, body: await res.json() };
-			},
-			[method, url, body] as const
-		);
+	const api = (method: string, url: string, body?: unknown) => pageApi(page, method, url, body);
 
 	// Both sizes of the page; the phone view must not scroll sideways.
 	async function shots(name: string) {

@@ -6,7 +6,7 @@
 import fs from "fs";
 import path from "path";
 import { type Page } from "playwright-core";
-import { ARTIFACTS, describeWithBrowser, signUp, startUiPlatform } from "../helpers/browser";
+import { ARTIFACTS, describeWithBrowser, signUp, startUiPlatform, pageApi } from "../helpers/browser";
 import { FakeOpenAI } from "../helpers/fake-openai";
 
 const owner = {
@@ -23,23 +23,7 @@ describeWithBrowser()("Quotas and budgets UI (browser)", () => {
 	const up = new FakeOpenAI();
 
 	// The REST API as the signed-in page calls it.
-	const api = (method: string, url: string, body?: unknown) =>
-		page.evaluate(
-			async ([method, url, body]) => {
-				const session = JSON.parse(localStorage.getItem("coder-ide.session")!);
-				const res = await fetch(url as string, {
-					method: method as string,
-					headers: {
-						authorization: `Bearer ${session.accessToken}`,
-						"x-organization-id": localStorage.getItem("coder-ide.organization")!,
-						...(body ? { "content-type": "application/json" } : {})
-					},
-					body: body ? JSON.stringify(body) : undefined
-				});
-				return { status: res.status, body: await res.json() };
-			},
-			[method, url, body] as const
-		);
+	const api = (method: string, url: string, body?: unknown) => pageApi(page, method, url, body);
 
 	beforeAll(async () => {
 		await up.start();

@@ -120,3 +120,23 @@ export async function signIn(page: Page, base: string, user: { name: string; ema
 		.filter({ hasText: user.name.split(" ")[0] })
 		.waitFor();
 }
+
+// The REST API as the signed-in page calls it: its session's token and organization, from inside the page.
+export function pageApi(page: Page, method: string, url: string, body?: unknown) {
+	return page.evaluate(
+		async ([method, url, body]) => {
+			const session = JSON.parse(localStorage.getItem("coder-ide.session")!);
+			const res = await fetch(url as string, {
+				method: method as string,
+				headers: {
+					authorization: `Bearer ${session.accessToken}`,
+					"x-organization-id": localStorage.getItem("coder-ide.organization")!,
+					...(body ? { "content-type": "application/json" } : {})
+				},
+				body: body ? JSON.stringify(body) : undefined
+			});
+			return { status: res.status, body: await res.json() };
+		},
+		[method, url, body] as const
+	);
+}
