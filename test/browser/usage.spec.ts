@@ -75,7 +75,7 @@ describeWithBrowser()("Usage UI (browser)", () => {
 		await page.getByTestId("usage-cost-breakdown").getByText("gpt-usage").waitFor();
 		// Split by user: the owner's name is the legend's one entry.
 		await page.getByTestId("usage-group").selectOption("user");
-		await page.locator(".bars__legend").getByText(owner.name).waitFor();
+		await page.locator(".chart__legend").getByText(owner.name).waitFor();
 		fs.mkdirSync(ARTIFACTS, { recursive: true });
 		await page.screenshot({ path: path.join(ARTIFACTS, "usage-page.png"), fullPage: true });
 		expect(ui!.pageErrors).toEqual([]);
