@@ -89,7 +89,8 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 		const res = await call;
 		expect(res.key).toBe("k1");
 		expect(res.nodeID).not.toBe(victim.nodeID);
-		expect(started(live()[0], "k1")).toBe(true);
+		// Its stdout line can be read here after the answer came back over AMQP.
+		await live()[0].waitFor(/started k1\n/, 10_000);
 	}, 60_000);
 
 	test("an at-most-once call dies with the killed replica, never runs twice, and does not hang", async () => {
@@ -125,7 +126,8 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 		await busy;
 		// The queue is first in, first out: had k3 still been there, w would have started it before k4.
 		await caller.call("slow-work.again", { key: "k4", ms: 0 });
-		expect(started(w, "k4")).toBe(true);
+		// The answer can come back over AMQP before the replica's stdout line is read here.
+		await w.waitFor(/started k4\n/, 10_000);
 		expect(started(w, "k3")).toBe(false);
 	}, 60_000);
 
