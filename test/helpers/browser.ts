@@ -1,5 +1,6 @@
 // What every browser test needs: the UI built from the current sources, a free port for the embedded platform, and
 // Debian's Chromium driven by playwright-core. Skipped without Chromium unless REQUIRE_BROWSER=1.
+import crypto from "crypto";
 import fs from "fs";
 import os from "os";
 import path from "path";
@@ -18,21 +19,44 @@ export function describeWithBrowser(): jest.Describe {
 	return describe.skip;
 }
 
-// Always from the current sources, so a test never passes on a stale public/.
+// Always from the current sources, so a test never passes on a stale public/: built again whenever what the UI is
+// built from (frontend/, the lib/ files it imports, the lockfile) differs from what public/ was built from, which
+// public/.sources names by hash. A run of the browser suites builds once instead of once per suite.
+const UI_SOURCES = ["frontend", "lib", "package-lock.json"];
+const BUILT_FROM = path.join(ROOT, "public/.sources");
+
+function sourcesHash(): string {
+	const hash = crypto.createHash("sha256");
+	const visit = (rel: string) => {
+		const abs = path.join(ROOT, rel);
+		if (fs.statSync(abs).isDirectory()) {
+			for (const name of fs.readdirSync(abs).sort()) if (name !== "node_modules") visit(path.join(rel, name));
+		} else hash.update(`${rel}\0`).update(fs.readFileSync(abs)).update("\0");
+	};
+	for (const rel of UI_SOURCES) visit(rel);
+	return hash.digest("hex");
+}
+
 export function buildUi() {
-	execFileSync(
-		process.execPath,
-		[
-			path.join(ROOT, "node_modules/vite/bin/vite.js"),
-			"build",
-			"--config",
-			"frontend/vite.config.ts",
-			"--logLevel",
-			"error"
-		],
-		{ cwd: ROOT, stdio: "pipe" }
-	);
-	if (!fs.existsSync(path.join(ROOT, "public/index.html"))) throw new Error("the UI build left no public/index.html");
+	const sources = sourcesHash();
+	const built = fs.existsSync(path.join(ROOT, "public/index.html")) && fs.existsSync(BUILT_FROM);
+	if (!built || fs.readFileSync(BUILT_FROM, "utf8") !== sources) {
+		execFileSync(
+			process.execPath,
+			[
+				path.join(ROOT, "node_modules/vite/bin/vite.js"),
+				"build",
+				"--config",
+				"frontend/vite.config.ts",
+				"--logLevel",
+				"error"
+			],
+			{ cwd: ROOT, stdio: "pipe" }
+		);
+		if (!fs.existsSync(path.join(ROOT, "public/index.html")))
+			throw new Error("the UI build left no public/index.html");
+		fs.writeFileSync(BUILT_FROM, sources);
+	}
 	fs.mkdirSync(ARTIFACTS, { recursive: true });
 }
 
