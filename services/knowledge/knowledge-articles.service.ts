@@ -280,7 +280,11 @@ const KnowledgeArticlesService: ServiceSchema = {
 						 updated_at = now() WHERE id = $1 RETURNING *`,
 						[a.id, r.userId]
 					);
-					announce(publish, rows[0], a.published_at ? "knowledge.article.updated" : "knowledge.article.created");
+					announce(
+						publish,
+						rows[0],
+						a.published_at ? "knowledge.article.updated" : "knowledge.article.created"
+					);
 					return rows[0];
 				});
 			}
@@ -366,7 +370,8 @@ const KnowledgeArticlesService: ServiceSchema = {
 				return {
 					from: from.number,
 					to: to.number,
-					changed: titleChanged || tags.added.length + tags.removed.length > 0 || body.some(p => p.op !== "equal"),
+					changed:
+						titleChanged || tags.added.length + tags.removed.length > 0 || body.some(p => p.op !== "equal"),
 					title: { from: from.title, to: to.title, changed: titleChanged },
 					tags,
 					body

@@ -206,9 +206,14 @@ const KnowledgeCategoriesService: ServiceSchema = {
 				const q = await db();
 				await visibleCategory(q, r, id);
 				const teams = grants.map(g => g.team_id).filter((t): t is string => !!t);
-				await checkTenantReferences(q, r.organizationId, { team_id: { table: "teams", entity: "team" } }, {
-					team_id: teams
-				});
+				await checkTenantReferences(
+					q,
+					r.organizationId,
+					{ team_id: { table: "teams", entity: "team" } },
+					{
+						team_id: teams
+					}
+				);
 				await q
 					.transaction(async tx => {
 						await tx.query("DELETE FROM kb_category_grants WHERE category_id = $1", [id]);

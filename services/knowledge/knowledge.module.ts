@@ -8,7 +8,10 @@ export default defineModule({
 	tablePrefix: "kb_",
 	dependsOn: ["auth"],
 	permissions: {
-		"knowledge:read": { description: "Read and search the articles of the categories one may read", role: "viewer" },
+		"knowledge:read": {
+			description: "Read and search the articles of the categories one may read",
+			role: "viewer"
+		},
 		"knowledge:write": {
 			description: "Write, publish and restore articles and create categories where one may write",
 			role: "member"

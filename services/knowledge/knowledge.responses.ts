@@ -52,16 +52,18 @@ export const KbArticleDetail = named("KbArticleDetail", {
 export const KbArticlePage = {
 	type: "object",
 	props: {
-		rows: listOf(named("KbArticleSummary", {
-			id: "uuid",
-			category_id: "uuid",
-			title: "string",
-			slug: "string",
-			tags: listOf("string"),
-			status: { type: "enum", values: ["draft", "published"] },
-			revision: "number|integer",
-			updated_at: "date"
-		})),
+		rows: listOf(
+			named("KbArticleSummary", {
+				id: "uuid",
+				category_id: "uuid",
+				title: "string",
+				slug: "string",
+				tags: listOf("string"),
+				status: { type: "enum", values: ["draft", "published"] },
+				revision: "number|integer",
+				updated_at: "date"
+			})
+		),
 		total: "number|integer",
 		page: "number|integer",
 		pageSize: "number|integer",

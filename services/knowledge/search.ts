@@ -88,7 +88,6 @@ export async function readableHits(
 // lists of 1 / (k0 + its rank).
 export function fuse(lists: string[][], k0 = 60): Map<string, number> {
 	const scores = new Map<string, number>();
-	for (const list of lists)
-		list.forEach((id, i) => scores.set(id, (scores.get(id) ?? 0) + 1 / (k0 + i + 1)));
+	for (const list of lists) list.forEach((id, i) => scores.set(id, (scores.get(id) ?? 0) + 1 / (k0 + i + 1)));
 	return scores;
 }

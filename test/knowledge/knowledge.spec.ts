@@ -41,7 +41,12 @@ describeWith(["postgres"])("knowledge (in-process broker, real PostgreSQL)", () 
 		const cat = await w.call("knowledge-categories.create", { name: "Guides" }, owner);
 		const a = await w.call(
 			"knowledge-articles.create",
-			{ category_id: cat.id, title: "Deploying the API", body: "Run make deploy.\nThen check health.", tags: ["ops"] },
+			{
+				category_id: cat.id,
+				title: "Deploying the API",
+				body: "Run make deploy.\nThen check health.",
+				tags: ["ops"]
+			},
 			member
 		);
 		expect(a).toMatchObject({ slug: "deploying-the-api", status: "draft", revision: 1, tags: ["ops"] });
@@ -59,7 +64,9 @@ describeWith(["postgres"])("knowledge (in-process broker, real PostgreSQL)", () 
 		);
 		expect(edited.revision).toBe(2);
 		// Saving the same content again writes no revision.
-		expect((await w.call("knowledge-articles.update", { id: a.id, tags: ["ops", "api"] }, member)).revision).toBe(2);
+		expect((await w.call("knowledge-articles.update", { id: a.id, tags: ["ops", "api"] }, member)).revision).toBe(
+			2
+		);
 
 		const diff = await w.call("knowledge-articles.diff", { id: a.id, from: 1, to: 2 }, viewer);
 		expect(diff).toMatchObject({ from: 1, to: 2, changed: true, tags: { added: ["api"], removed: [] } });
@@ -130,7 +137,11 @@ describeWith(["postgres"])("knowledge (in-process broker, real PostgreSQL)", () 
 			})
 		]);
 
-		await w.call("knowledge-articles.update", { id: a.id, body: "Renew <b>every</b> quarter with certbot if 1 < 2 & <script>x</script>." }, member);
+		await w.call(
+			"knowledge-articles.update",
+			{ id: a.id, body: "Renew <b>every</b> quarter with certbot if 1 < 2 & <script>x</script>." },
+			member
+		);
 		await w.indexed(a.id, 2);
 		const renewed = await w.call("knowledge.search", { query: "certbot" }, viewer);
 		// Nothing of the body is markup in the snippet; only the marks are tags.

@@ -51,7 +51,10 @@ describeWith(["postgres"])("knowledge search respects category permissions (rand
 					const grant: Grant =
 						random() < 0.6
 							? { team_id: pick(teams), access: pick(["read", "write"] as const) }
-							: { role: pick(["viewer", "member", "admin"] as const), access: pick(["read", "write"] as const) };
+							: {
+									role: pick(["viewer", "member", "admin"] as const),
+									access: pick(["read", "write"] as const)
+								};
 					const key = grant.team_id ?? grant.role!;
 					if (!who.has(key)) grants.push(grant);
 					who.add(key);
@@ -85,7 +88,8 @@ describeWith(["postgres"])("knowledge search respects category permissions (rand
 		);
 
 		const byId = new Map(cats.map(c => [c.id, c]));
-		const governing = (c: Cat): Cat | null => (c.grants.length ? c : c.parent ? governing(byId.get(c.parent)!) : null);
+		const governing = (c: Cat): Cat | null =>
+			c.grants.length ? c : c.parent ? governing(byId.get(c.parent)!) : null;
 		const mayRead = (role: Role, inTeams: string[], c: Cat) => {
 			if (roleRank(role) >= roleRank("admin")) return true;
 			const gov = governing(c);
@@ -104,7 +108,9 @@ describeWith(["postgres"])("knowledge search respects category permissions (rand
 
 		let sawRestricted = false;
 		for (const p of people) {
-			const readable = new Set(articles.filter(a => mayRead(p.role, p.teams, byId.get(a.category)!)).map(a => a.id));
+			const readable = new Set(
+				articles.filter(a => mayRead(p.role, p.teams, byId.get(a.category)!)).map(a => a.id)
+			);
 			if (readable.size < articles.length) sawRestricted = true;
 			const what = `${p.role} in ${p.teams.length} team(s), seed ${seed}`;
 			for (const k of [3, 50]) {
@@ -148,7 +154,11 @@ describeWith(["postgres"])("knowledge search respects category permissions (rand
 		const secret = await w.team(org, "secret");
 		const viewer = await w.principal(org, "viewer");
 		const closed = await w.call("knowledge-categories.create", { name: "closed" }, owner);
-		await w.call("knowledge-categories.setGrants", { id: closed.id, grants: [{ team_id: secret, access: "read" }] }, owner);
+		await w.call(
+			"knowledge-categories.setGrants",
+			{ id: closed.id, grants: [{ team_id: secret, access: "read" }] },
+			owner
+		);
 		const open = await w.call("knowledge-categories.create", { name: "open" }, owner);
 		// 60 forbidden articles that rank higher (the word three times) than the 5 readable ones.
 		const ids: Record<string, string[]> = { closed: [], open: [] };

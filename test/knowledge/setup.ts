@@ -67,9 +67,12 @@ export async function knowledgeWorld(env: Record<string, string> = {}, files = K
 		waitUntil(
 			`article ${articleId} indexed at ${revision}`,
 			async () =>
-				(await sql.query<{ revision: number }>("SELECT revision FROM kb_search_index WHERE article_id = $1", [
-					articleId
-				])).rows[0]?.revision ?? null,
+				(
+					await sql.query<{ revision: number }>(
+						"SELECT revision FROM kb_search_index WHERE article_id = $1",
+						[articleId]
+					)
+				).rows[0]?.revision ?? null,
 			r => r === revision,
 			timeoutMs,
 			50
