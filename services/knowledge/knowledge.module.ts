@@ -6,7 +6,7 @@ export default defineModule({
 	name: "knowledge",
 	description: "Knowledge base: Markdown articles in nested categories, revisions, permission-safe search",
 	tablePrefix: "kb_",
-	dependsOn: ["auth"],
+	dependsOn: ["auth", "embeddings"],
 	permissions: {
 		"knowledge:read": {
 			description: "Read and search the articles of the categories one may read",

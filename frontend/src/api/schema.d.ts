@@ -1145,6 +1145,98 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/embeddings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * embeddings.list
+         * @description Requires permission `embeddings:read` (See collections, documents and jobs; search collections); held by default by owner, admin, member, viewer.
+         */
+        get: operations["embeddings.list"];
+        put?: never;
+        /**
+         * embeddings.create
+         * @description Requires permission `embeddings:write` (Add, change and remove documents; start ingest jobs); held by default by owner, admin, member.
+         */
+        post: operations["embeddings.create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/embeddings/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * embeddings.get
+         * @description Requires permission `embeddings:read` (See collections, documents and jobs; search collections); held by default by owner, admin, member, viewer.
+         */
+        get: operations["embeddings.get"];
+        put?: never;
+        post?: never;
+        /**
+         * embeddings.remove
+         * @description Requires permission `embeddings:write` (Add, change and remove documents; start ingest jobs); held by default by owner, admin, member.
+         */
+        delete: operations["embeddings.remove"];
+        options?: never;
+        head?: never;
+        /**
+         * embeddings.update
+         * @description Requires permission `embeddings:write` (Add, change and remove documents; start ingest jobs); held by default by owner, admin, member.
+         */
+        patch: operations["embeddings.update"];
+        trace?: never;
+    };
+    "/api/embeddings/all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * embeddings.find
+         * @description Requires permission `embeddings:read` (See collections, documents and jobs; search collections); held by default by owner, admin, member, viewer.
+         */
+        get: operations["embeddings.find"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/embeddings/count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * embeddings.count
+         * @description Requires permission `embeddings:read` (See collections, documents and jobs; search collections); held by default by owner, admin, member, viewer.
+         */
+        get: operations["embeddings.count"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -1179,7 +1271,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/knowledge": {
+    "/api/knowledge/articles": {
         parameters: {
             query?: never;
             header?: never;
@@ -1187,23 +1279,23 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * knowledge.list
-         * @description Requires permission `knowledge:read` (See the organization's knowledge items); held by default by owner, admin, member, viewer.
+         * knowledge-articles.list
+         * @description Requires permission `knowledge:read` (Read and search the articles of the categories one may read); held by default by owner, admin, member, viewer.
          */
-        get: operations["knowledge.list"];
+        get: operations["knowledge-articles.list"];
         put?: never;
         /**
-         * knowledge.create
-         * @description Requires permission `knowledge:write` (Create, change and remove knowledge items); held by default by owner, admin, member.
+         * knowledge-articles.create
+         * @description Requires permission `knowledge:write` (Write, publish and restore articles and create categories where one may write); held by default by owner, admin, member.
          */
-        post: operations["knowledge.create"];
+        post: operations["knowledge-articles.create"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/knowledge/{id}": {
+    "/api/knowledge/articles/{id}": {
         parameters: {
             query?: never;
             header?: never;
@@ -1211,27 +1303,27 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * knowledge.get
-         * @description Requires permission `knowledge:read` (See the organization's knowledge items); held by default by owner, admin, member, viewer.
+         * knowledge-articles.get
+         * @description Requires permission `knowledge:read` (Read and search the articles of the categories one may read); held by default by owner, admin, member, viewer.
          */
-        get: operations["knowledge.get"];
+        get: operations["knowledge-articles.get"];
         put?: never;
         post?: never;
         /**
-         * knowledge.remove
-         * @description Requires permission `knowledge:write` (Create, change and remove knowledge items); held by default by owner, admin, member.
+         * knowledge-articles.remove
+         * @description Requires permission `knowledge:write` (Write, publish and restore articles and create categories where one may write); held by default by owner, admin, member.
          */
-        delete: operations["knowledge.remove"];
+        delete: operations["knowledge-articles.remove"];
         options?: never;
         head?: never;
         /**
-         * knowledge.update
-         * @description Requires permission `knowledge:write` (Create, change and remove knowledge items); held by default by owner, admin, member.
+         * knowledge-articles.update
+         * @description Requires permission `knowledge:write` (Write, publish and restore articles and create categories where one may write); held by default by owner, admin, member.
          */
-        patch: operations["knowledge.update"];
+        patch: operations["knowledge-articles.update"];
         trace?: never;
     };
-    "/api/knowledge/all": {
+    "/api/knowledge/articles/{id}/diff": {
         parameters: {
             query?: never;
             header?: never;
@@ -1239,10 +1331,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * knowledge.find
-         * @description Requires permission `knowledge:read` (See the organization's knowledge items); held by default by owner, admin, member, viewer.
+         * knowledge-articles.diff
+         * @description Requires permission `knowledge:read` (Read and search the articles of the categories one may read); held by default by owner, admin, member, viewer.
          */
-        get: operations["knowledge.find"];
+        get: operations["knowledge-articles.diff"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1251,7 +1343,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/knowledge/count": {
+    "/api/knowledge/articles/{id}/publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * knowledge-articles.publish
+         * @description Requires permission `knowledge:write` (Write, publish and restore articles and create categories where one may write); held by default by owner, admin, member.
+         */
+        post: operations["knowledge-articles.publish"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/articles/{id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * knowledge-articles.restore
+         * @description Requires permission `knowledge:write` (Write, publish and restore articles and create categories where one may write); held by default by owner, admin, member.
+         */
+        post: operations["knowledge-articles.restore"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/articles/{id}/revisions": {
         parameters: {
             query?: never;
             header?: never;
@@ -1259,12 +1391,128 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * knowledge.count
-         * @description Requires permission `knowledge:read` (See the organization's knowledge items); held by default by owner, admin, member, viewer.
+         * knowledge-articles.revisions
+         * @description Requires permission `knowledge:read` (Read and search the articles of the categories one may read); held by default by owner, admin, member, viewer.
          */
-        get: operations["knowledge.count"];
+        get: operations["knowledge-articles.revisions"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/articles/{id}/unpublish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * knowledge-articles.unpublish
+         * @description Requires permission `knowledge:write` (Write, publish and restore articles and create categories where one may write); held by default by owner, admin, member.
+         */
+        post: operations["knowledge-articles.unpublish"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/categories": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * knowledge-categories.list
+         * @description Requires permission `knowledge:read` (Read and search the articles of the categories one may read); held by default by owner, admin, member, viewer.
+         */
+        get: operations["knowledge-categories.list"];
+        put?: never;
+        /**
+         * knowledge-categories.create
+         * @description Requires permission `knowledge:write` (Write, publish and restore articles and create categories where one may write); held by default by owner, admin, member.
+         */
+        post: operations["knowledge-categories.create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/categories/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * knowledge-categories.get
+         * @description Requires permission `knowledge:read` (Read and search the articles of the categories one may read); held by default by owner, admin, member, viewer.
+         */
+        get: operations["knowledge-categories.get"];
+        put?: never;
+        post?: never;
+        /**
+         * knowledge-categories.remove
+         * @description Requires permission `knowledge:manage` (See and change every category and article, grant categories to teams and roles); held by default by owner, admin.
+         */
+        delete: operations["knowledge-categories.remove"];
+        options?: never;
+        head?: never;
+        /**
+         * knowledge-categories.update
+         * @description Requires permission `knowledge:write` (Write, publish and restore articles and create categories where one may write); held by default by owner, admin, member.
+         */
+        patch: operations["knowledge-categories.update"];
+        trace?: never;
+    };
+    "/api/knowledge/categories/{id}/grants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * knowledge-categories.grants
+         * @description Requires permission `knowledge:read` (Read and search the articles of the categories one may read); held by default by owner, admin, member, viewer.
+         */
+        get: operations["knowledge-categories.grants"];
+        /**
+         * knowledge-categories.setGrants
+         * @description Requires permission `knowledge:manage` (See and change every category and article, grant categories to teams and roles); held by default by owner, admin.
+         */
+        put: operations["knowledge-categories.setGrants"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/knowledge/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * knowledge.search
+         * @description Requires permission `knowledge:read` (Read and search the articles of the categories one may read); held by default by owner, admin, member, viewer.
+         */
+        post: operations["knowledge.search"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3193,6 +3441,18 @@ export interface components {
             /** @enum {string} */
             status: "healthy" | "unhealthy" | "cooling" | "unknown";
         };
+        EmbeddingsItem: {
+            /** Format: date-time */
+            created_at: string;
+            description: string;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** Format: uuid */
+            organization_id: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
         EnvironmentCount: {
             count: number;
             environment: string;
@@ -3273,7 +3533,52 @@ export interface components {
             /** @enum {string} */
             role: "owner" | "admin" | "member" | "viewer";
         };
-        KnowledgeItem: {
+        KbArticle: {
+            body: string;
+            /** Format: uuid */
+            category_id: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            created_by: string | null;
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            published_at: string | null;
+            revision: number;
+            slug: string;
+            /** @enum {string} */
+            status: "draft" | "published";
+            tags: string[];
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** Format: uuid */
+            updated_by: string | null;
+        };
+        KbArticleDetail: {
+            article: components["schemas"]["KbArticle"];
+            backlinks: components["schemas"]["KbLinkedArticle"][];
+            can_write: boolean;
+            links: components["schemas"]["KbLinkedArticle"][];
+        };
+        KbArticleSummary: {
+            /** Format: uuid */
+            category_id: string;
+            /** Format: uuid */
+            id: string;
+            revision: number;
+            slug: string;
+            /** @enum {string} */
+            status: "draft" | "published";
+            tags: string[];
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        KbCategory: {
+            article_count: number;
+            can_write: boolean;
             /** Format: date-time */
             created_at: string;
             description: string;
@@ -3281,9 +3586,82 @@ export interface components {
             id: string;
             name: string;
             /** Format: uuid */
-            organization_id: string;
+            parent_id: string | null;
+            position: number;
+            restricted: boolean;
             /** Format: date-time */
             updated_at: string;
+        };
+        KbGrant: {
+            /** @enum {string} */
+            access: "read" | "write";
+            /** Format: uuid */
+            id: string;
+            role: string | null;
+            /** Format: uuid */
+            team_id: string | null;
+            team_name: string | null;
+        };
+        KbLinePart: {
+            /** @enum {string} */
+            op: "equal" | "added" | "removed";
+            text: string;
+        };
+        KbLinkedArticle: {
+            /** Format: uuid */
+            id: string;
+            slug: string;
+            title: string;
+        };
+        KbRevision: {
+            /** Format: uuid */
+            article_id: string;
+            body: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            created_by: string | null;
+            /** Format: uuid */
+            id: string;
+            note: string;
+            number: number;
+            tags: string[];
+            title: string;
+        };
+        KbRevisionDiff: {
+            body: components["schemas"]["KbLinePart"][];
+            changed: boolean;
+            from: number;
+            tags: {
+                added: string[];
+                removed: string[];
+            };
+            title: {
+                changed: boolean;
+                from: string;
+                to: string;
+            };
+            to: number;
+        };
+        KbSearchResult: {
+            /** Format: uuid */
+            category_id: string;
+            /** Format: uuid */
+            id: string;
+            rank: number;
+            score: number;
+            scores: {
+                fulltext?: number;
+                vector?: number;
+            };
+            slug: string;
+            snippet: string;
+            title: string;
+        };
+        KbSearchResults: {
+            /** @enum {string} */
+            mode: "fulltext" | "hybrid";
+            results: components["schemas"]["KbSearchResult"][];
         };
         Liveness: {
             nodeID: string;
@@ -9318,6 +9696,462 @@ export interface operations {
             };
         };
     };
+    "embeddings.list": {
+        parameters: {
+            query?: {
+                excludeFields?: string | string[];
+                fields?: string | string[];
+                iSearch?: string;
+                page?: number;
+                pageSize?: number;
+                populate?: string | string[];
+                query?: {
+                    [key: string]: unknown;
+                } | string;
+                search?: string;
+                searchFields?: string | string[];
+                sort?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        page: number;
+                        pageSize: number;
+                        rows: components["schemas"]["EmbeddingsItem"][];
+                        total: number;
+                        totalPages: number;
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "embeddings.create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    description?: string;
+                    name: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingsItem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "embeddings.get": {
+        parameters: {
+            query?: {
+                excludeFields?: string | string[];
+                fields?: string | string[];
+                mapping?: boolean;
+                populate?: string | string[];
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingsItem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "embeddings.remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingsItem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "embeddings.update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    description?: string;
+                    name?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingsItem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "embeddings.find": {
+        parameters: {
+            query?: {
+                excludeFields?: string | string[];
+                fields?: string | string[];
+                iSearch?: string;
+                limit?: number;
+                offset?: number;
+                populate?: string | string[];
+                query?: {
+                    [key: string]: unknown;
+                } | string;
+                search?: string;
+                searchFields?: string | string[];
+                sort?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingsItem"][];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "embeddings.count": {
+        parameters: {
+            query?: {
+                iSearch?: string;
+                query?: {
+                    [key: string]: unknown;
+                } | string;
+                search?: string;
+                searchFields?: string | string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": number;
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "healthz.live": {
         parameters: {
             query?: never;
@@ -9376,21 +10210,15 @@ export interface operations {
             };
         };
     };
-    "knowledge.list": {
+    "knowledge-articles.list": {
         parameters: {
             query?: {
-                excludeFields?: string | string[];
-                fields?: string | string[];
-                iSearch?: string;
+                category_id?: string;
                 page?: number;
                 pageSize?: number;
-                populate?: string | string[];
-                query?: {
-                    [key: string]: unknown;
-                } | string;
                 search?: string;
-                searchFields?: string | string[];
-                sort?: string;
+                status?: "draft" | "published";
+                tag?: string;
             };
             header?: never;
             path?: never;
@@ -9407,7 +10235,7 @@ export interface operations {
                     "application/json": {
                         page: number;
                         pageSize: number;
-                        rows: components["schemas"]["KnowledgeItem"][];
+                        rows: components["schemas"]["KbArticleSummary"][];
                         total: number;
                         totalPages: number;
                     };
@@ -9451,7 +10279,608 @@ export interface operations {
             };
         };
     };
-    "knowledge.create": {
+    "knowledge-articles.create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    body?: string;
+                    /** Format: uuid */
+                    category_id: string;
+                    note?: string;
+                    slug?: string;
+                    /** @enum {string} */
+                    status?: "draft" | "published";
+                    tags?: string[];
+                    title: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbArticle"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "knowledge-articles.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbArticleDetail"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "knowledge-articles.remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbArticle"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "knowledge-articles.update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    body?: string;
+                    /** Format: uuid */
+                    category_id?: string;
+                    note?: string;
+                    tags?: string[];
+                    title?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbArticle"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "knowledge-articles.diff": {
+        parameters: {
+            query: {
+                from: number;
+                to: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbRevisionDiff"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "knowledge-articles.publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbArticle"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "knowledge-articles.restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    revision: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbArticle"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "knowledge-articles.revisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbRevision"][];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "knowledge-articles.unpublish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbArticle"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "knowledge-categories.list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbCategory"][];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "knowledge-categories.create": {
         parameters: {
             query?: never;
             header?: never;
@@ -9463,6 +10892,9 @@ export interface operations {
                 "application/json": {
                     description?: string;
                     name: string;
+                    /** Format: uuid */
+                    parent_id?: string | null;
+                    position?: number;
                 };
             };
         };
@@ -9473,7 +10905,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["KnowledgeItem"];
+                    "application/json": components["schemas"]["KbCategory"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -9514,70 +10946,7 @@ export interface operations {
             };
         };
     };
-    "knowledge.get": {
-        parameters: {
-            query?: {
-                excludeFields?: string | string[];
-                fields?: string | string[];
-                mapping?: boolean;
-                populate?: string | string[];
-            };
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["KnowledgeItem"];
-                };
-            };
-            /** @description Missing or invalid credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not allowed in this organization */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Invalid parameters; `fields` names them */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Rate limited; see Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    "knowledge.remove": {
+    "knowledge-categories.get": {
         parameters: {
             query?: never;
             header?: never;
@@ -9594,7 +10963,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["KnowledgeItem"];
+                    "application/json": components["schemas"]["KbCategory"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -9635,7 +11004,65 @@ export interface operations {
             };
         };
     };
-    "knowledge.update": {
+    "knowledge-categories.remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbCategory"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "knowledge-categories.update": {
         parameters: {
             query?: never;
             header?: never;
@@ -9649,6 +11076,9 @@ export interface operations {
                 "application/json": {
                     description?: string;
                     name?: string;
+                    /** Format: uuid */
+                    parent_id?: string | null;
+                    position?: number;
                 };
             };
         };
@@ -9659,7 +11089,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["KnowledgeItem"];
+                    "application/json": components["schemas"]["KbCategory"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -9700,24 +11130,13 @@ export interface operations {
             };
         };
     };
-    "knowledge.find": {
+    "knowledge-categories.grants": {
         parameters: {
-            query?: {
-                excludeFields?: string | string[];
-                fields?: string | string[];
-                iSearch?: string;
-                limit?: number;
-                offset?: number;
-                populate?: string | string[];
-                query?: {
-                    [key: string]: unknown;
-                } | string;
-                search?: string;
-                searchFields?: string | string[];
-                sort?: string;
-            };
+            query?: never;
             header?: never;
-            path?: never;
+            path: {
+                id: string;
+            };
             cookie?: never;
         };
         requestBody?: never;
@@ -9728,7 +11147,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["KnowledgeItem"][];
+                    "application/json": components["schemas"]["KbGrant"][];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -9769,21 +11188,29 @@ export interface operations {
             };
         };
     };
-    "knowledge.count": {
+    "knowledge-categories.setGrants": {
         parameters: {
-            query?: {
-                iSearch?: string;
-                query?: {
-                    [key: string]: unknown;
-                } | string;
-                search?: string;
-                searchFields?: string | string[];
-            };
+            query?: never;
             header?: never;
-            path?: never;
+            path: {
+                id: string;
+            };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    grants: {
+                        /** @enum {string} */
+                        access: "read" | "write";
+                        /** @enum {string} */
+                        role?: "owner" | "admin" | "member" | "viewer";
+                        /** Format: uuid */
+                        team_id?: string;
+                    }[];
+                };
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -9791,7 +11218,73 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": number;
+                    "application/json": components["schemas"]["KbGrant"][];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "knowledge.search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: uuid */
+                    categoryId?: string;
+                    /** @default 10 */
+                    k?: number;
+                    query: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KbSearchResults"];
                 };
             };
             /** @description Missing or invalid credentials */
