@@ -1,5 +1,7 @@
 // Full-text search over kb_search_index, joined inside the query with the categories the caller may read: the
-// LIMIT applies to readable articles only, so k readable results come back however many others match. Snippets come
+// LIMIT applies to readable articles only, so k readable results come back however many others match. The join is
+// on the article's category and status now, not as last indexed: an article moved into a restricted category or
+// unpublished is out of reach at once, before the indexer has caught up. Snippets come
 // from ts_headline over the same rows, HTML-escaped here with the matches in <mark>.
 import type { Queryable } from "../../lib/db";
 import { ACCESS, accessParams, type Reader } from "./access";
@@ -50,12 +52,12 @@ export async function fullText(
 		`${SCOPE},
 		kb_top AS (
 			SELECT s.article_id, ts_rank_cd(s.tsv, wq, 1) AS score
-			FROM kb_search_index s JOIN kb_scope sc ON sc.id = s.category_id,
-				websearch_to_tsquery('english', $5) wq
+			FROM kb_search_index s JOIN kb_articles a ON a.id = s.article_id AND a.status = 'published'
+				JOIN kb_scope sc ON sc.id = a.category_id, websearch_to_tsquery('english', $5) wq
 			WHERE s.organization_id = $1::uuid AND s.tsv @@ wq
 			ORDER BY score DESC, s.article_id LIMIT $7
 		)
-		SELECT s.article_id AS id, s.category_id, s.title, a.slug, t.score,
+		SELECT s.article_id AS id, a.category_id, s.title, a.slug, t.score,
 			ts_headline('english', s.body, websearch_to_tsquery('english', $5), '${HEADLINE}') AS snippet
 		FROM kb_top t JOIN kb_search_index s ON s.article_id = t.article_id JOIN kb_articles a ON a.id = s.article_id
 		ORDER BY t.score DESC, s.article_id`,
@@ -75,9 +77,10 @@ export async function readableHits(
 	if (!ids.length) return [];
 	const { rows } = await q.query<Hit>(
 		`${SCOPE}
-		SELECT s.article_id AS id, s.category_id, s.title, a.slug, 0 AS score,
+		SELECT s.article_id AS id, a.category_id, s.title, a.slug, 0 AS score,
 			ts_headline('english', s.body, websearch_to_tsquery('english', $5), '${HEADLINE}') AS snippet
-		FROM kb_search_index s JOIN kb_scope sc ON sc.id = s.category_id JOIN kb_articles a ON a.id = s.article_id
+		FROM kb_search_index s JOIN kb_articles a ON a.id = s.article_id AND a.status = 'published'
+			JOIN kb_scope sc ON sc.id = a.category_id
 		WHERE s.organization_id = $1::uuid AND s.article_id = ANY($7::uuid[])`,
 		[...accessParams(r), query, within, ids]
 	);

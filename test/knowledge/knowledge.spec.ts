@@ -173,4 +173,39 @@ describeWith(["postgres"])("knowledge (in-process broker, real PostgreSQL)", () 
 		await expect(w.call("knowledge.search", { query: "" }, viewer)).rejects.toMatchObject({ code: 422 });
 		await expect(w.call("knowledge.search", { query: "x", k: 500 }, viewer)).rejects.toMatchObject({ code: 422 });
 	});
+
+	test("an article moved into a restricted category or unpublished is out of search at once", async () => {
+		const open = await w.call("knowledge-categories.create", { name: "Open" }, owner);
+		const closed = await w.call("knowledge-categories.create", { name: "Closed" }, owner);
+		await w.call(
+			"knowledge-categories.setGrants",
+			{ id: closed.id, grants: [{ role: "admin", access: "write" }] },
+			owner
+		);
+		const a = await w.call(
+			"knowledge-articles.create",
+			{ category_id: open.id, title: "Salaries", body: "The compensation bands.", status: "published" },
+			owner
+		);
+		await w.indexed(a.id, 1);
+		expect((await w.call("knowledge.search", { query: "compensation" }, viewer)).results).toHaveLength(1);
+		// Checked right after the move answers, whether or not the indexer has run yet.
+		await w.call("knowledge-articles.update", { id: a.id, category_id: closed.id }, owner);
+		expect((await w.call("knowledge.search", { query: "compensation" }, viewer)).results).toEqual([]);
+		expect((await w.call("knowledge.search", { query: "compensation" }, owner)).results).toHaveLength(1);
+		await expect(w.call("knowledge-articles.get", { id: a.id }, viewer)).rejects.toMatchObject({ code: 404 });
+		await w.call("knowledge-articles.unpublish", { id: a.id }, owner);
+		expect((await w.call("knowledge.search", { query: "compensation" }, owner)).results).toEqual([]);
+		// A member may read but not write a category granted to members for reading.
+		await w.call(
+			"knowledge-categories.setGrants",
+			{ id: closed.id, grants: [{ role: "member", access: "read" }] },
+			owner
+		);
+		expect((await w.call("knowledge-articles.get", { id: a.id }, member)).can_write).toBe(false);
+		await expect(w.call("knowledge-articles.update", { id: a.id, title: "Mine" }, member)).rejects.toMatchObject({
+			code: 403
+		});
+		await expect(w.call("knowledge-articles.get", { id: a.id }, viewer)).rejects.toMatchObject({ code: 404 });
+	});
 });
