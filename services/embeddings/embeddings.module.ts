@@ -10,9 +10,9 @@ export default defineModule({
 	dependsOn: ["auth", "ai"],
 	permissions: {
 		"embeddings:read": { description: "See collections, documents and jobs; search collections", role: "viewer" },
-		"embeddings:write": { description: "Add, change and remove documents; start ingest jobs", role: "member" },
+		"embeddings:write": { description: "Add, change and remove documents; start and cancel jobs", role: "member" },
 		"embeddings:manage": {
-			description: "Create and remove models and collections, re-embed a collection, cancel jobs",
+			description: "Create and remove models and collections; re-embed a collection",
 			role: "admin"
 		}
 	},
