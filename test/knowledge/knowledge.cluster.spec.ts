@@ -1,5 +1,5 @@
-// An edit is searchable within 5 s in cluster mode: auth and two knowledge replicas as separate processes over
-// RabbitMQ (transporter and durable channels). The edit is saved through one replica; its event goes through the
+// An edit is searchable within 5 s in cluster mode: auth, embeddings and two knowledge replicas as separate
+// processes over RabbitMQ (transporter and durable channels). The edit is saved through one replica; its event goes through the
 // outbox and the knowledge.events channel to whichever replica's indexer takes it; the search runs on the other
 // replica. The 5 s limit of the wait is the requirement itself.
 import amqp from "amqplib";
@@ -38,6 +38,7 @@ describeWith(["postgres", "rabbitmq"])("knowledge in cluster mode", () => {
 	beforeAll(async () => {
 		db = await createTestDatabase();
 		nodes.push(startNode({ ...env(), SERVICES: "auth", NODE_ID: `auth-${ID}` }));
+		nodes.push(startNode({ ...env(), SERVICES: "embeddings", NODE_ID: `emb-${ID}` }));
 		r1 = startNode({ ...env(), SERVICES: "knowledge", NODE_ID: `kb-1-${ID}` });
 		r2 = startNode({ ...env(), SERVICES: "knowledge", NODE_ID: `kb-2-${ID}` });
 		nodes.push(r1, r2);
@@ -47,7 +48,7 @@ describeWith(["postgres", "rabbitmq"])("knowledge in cluster mode", () => {
 			logger: false
 		});
 		await caller.start();
-		await caller.waitForServices(["auth", "knowledge", "knowledge-articles"], 30_000);
+		await caller.waitForServices(["auth", "embeddings", "knowledge", "knowledge-articles"], 30_000);
 		await waitUntil(
 			"knowledge.search on both replicas",
 			async () =>
@@ -88,7 +89,10 @@ describeWith(["postgres", "rabbitmq"])("knowledge in cluster mode", () => {
 			on(r1)
 		);
 		const search = (node: NodeProcess, query: string) =>
-			caller.call<any, any>("knowledge.search", { query }, on(node)).then(r => r.results.map((x: any) => x.id));
+			caller.call<any, any>("knowledge.search", { query }, on(node)).then(r => {
+				expect(r.mode).toBe("hybrid");
+				return r.results.filter((x: any) => x.scores.fulltext !== undefined).map((x: any) => x.id);
+			});
 		await waitUntil(
 			"the published article searchable",
 			() => search(r2, "snapshots"),
@@ -110,7 +114,17 @@ describeWith(["postgres", "rabbitmq"])("knowledge in cluster mode", () => {
 				50
 			);
 		}
-		// The replaced words are gone from the index.
+		// The replaced words are gone from the full-text index; the embeddings hold the last revision's text.
 		expect(await search(r1, "quasar")).toEqual([]);
+		const collection: any = await caller.call(
+			"embeddings-collections.ensure",
+			{ name: "knowledge" },
+			{ ...as(owner) }
+		);
+		const docs: any = await caller.call("embeddings-documents.list", { collectionId: collection.id }, as(owner));
+		const rows = docs.rows ?? docs;
+		expect(rows).toHaveLength(1);
+		const doc: any = await caller.call("embeddings-documents.get", { id: rows[0].id }, as(owner));
+		expect(JSON.stringify(doc)).toContain("pulsar");
 	});
 });

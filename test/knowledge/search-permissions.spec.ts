@@ -3,7 +3,7 @@
 // category the principal may not read never appears, and k readable results come back even when most matches are
 // forbidden (the permission join is inside the ranked query, not applied after its LIMIT). The expected access is
 // computed here from the rules as the README states them, independently of the SQL.
-import { knowledgeWorld } from "./setup";
+import { KNOWLEDGE_FILES, knowledgeWorld, WITH_EMBEDDINGS } from "./setup";
 import { describeWith } from "../helpers/infra";
 import { waitUntil } from "../helpers/wait";
 import { ROLES, roleRank, type AuthInfo, type Role } from "../../lib/permissions";
@@ -22,14 +22,18 @@ function rng(seed: number) {
 type Grant = { team_id?: string; role?: Role; access: "read" | "write" };
 type Cat = { id: string; parent: string | null; grants: Grant[] };
 
-describeWith(["postgres"])("knowledge search respects category permissions (randomised)", () => {
+// Full text alone, and hybrid with the embeddings module (whose vector neighbours are never filtered after the fact).
+describeWith(["postgres"]).each([
+	["full text", KNOWLEDGE_FILES],
+	["hybrid", WITH_EMBEDDINGS]
+])("knowledge search respects category permissions (randomised, %s)", (mode, files) => {
 	const seed = Number(process.env.KB_SEED ?? Date.now() % 1_000_000);
 	const random = rng(seed);
 	const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)];
 	let w: Awaited<ReturnType<typeof knowledgeWorld>>;
 
 	beforeAll(async () => {
-		w = await knowledgeWorld();
+		w = await knowledgeWorld({}, files);
 	});
 	afterAll(() => w?.stop());
 
@@ -86,6 +90,7 @@ describeWith(["postgres"])("knowledge search respects category permissions (rand
 			async () => (await w.sql.query("SELECT count(*)::int AS n FROM kb_search_index")).rows[0].n,
 			n => n === articles.length
 		);
+		if (mode === "hybrid") await w.embedded(org, articles.length);
 
 		const byId = new Map(cats.map(c => [c.id, c]));
 		const governing = (c: Cat): Cat | null =>
@@ -114,7 +119,9 @@ describeWith(["postgres"])("knowledge search respects category permissions (rand
 			if (readable.size < articles.length) sawRestricted = true;
 			const what = `${p.role} in ${p.teams.length} team(s), seed ${seed}`;
 			for (const k of [3, 50]) {
-				const { results } = await w.call("knowledge.search", { query: "zebra", k }, p.auth);
+				const found = await w.call("knowledge.search", { query: "zebra", k }, p.auth);
+				expect(found.mode).toBe(mode === "hybrid" ? "hybrid" : "fulltext");
+				const { results } = found;
 				const ids: string[] = results.map((r: any) => r.id);
 				expect({ what, forbidden: ids.filter(id => !readable.has(id)) }).toEqual({ what, forbidden: [] });
 				expect({ what, k, n: ids.length }).toEqual({ what, k, n: Math.min(k, readable.size) });
@@ -125,10 +132,15 @@ describeWith(["postgres"])("knowledge search respects category permissions (rand
 					expect(markers).toEqual([a.marker]);
 				}
 			}
-			// A forbidden article's own marker finds nothing; a readable one's finds it.
+			// A forbidden article's own marker never finds it; a readable one's finds it first (hybrid search adds
+			// readable vector neighbours after it).
 			const probe = pick(articles);
 			const { results } = await w.call("knowledge.search", { query: probe.marker }, p.auth);
-			expect(results.map((r: any) => r.id)).toEqual(readable.has(probe.id) ? [probe.id] : []);
+			const probed = results.map((r: any) => r.id);
+			if (readable.has(probe.id)) expect(probed[0]).toBe(probe.id);
+			else expect(probed).not.toContain(probe.id);
+			expect(probed.filter((id: string) => !readable.has(id))).toEqual([]);
+			if (mode !== "hybrid") expect(probed.length).toBe(readable.has(probe.id) ? 1 : 0);
 			// Searching within a category keeps both rules.
 			const within = pick(cats);
 			const sub = new Set<string>();
@@ -183,6 +195,7 @@ describeWith(["postgres"])("knowledge search respects category permissions (rand
 					.rows[0].n,
 			n => n === 65
 		);
+		if (mode === "hybrid") await w.embedded(org, 65);
 		const { results } = await w.call("knowledge.search", { query: "llama", k: 5 }, viewer);
 		expect(results.map((r: any) => r.id).sort()).toEqual([...ids.open].sort());
 		// The owner sees the higher-ranked closed ones first.

@@ -15,6 +15,16 @@ export const KNOWLEDGE_FILES = [
 	"services/knowledge/knowledge-articles.service.ts"
 ];
 
+// The embeddings module beside it: search becomes hybrid, the indexer feeds the "knowledge" collection.
+export const WITH_EMBEDDINGS = [
+	...KNOWLEDGE_FILES,
+	"services/embeddings/embeddings.service.ts",
+	"services/embeddings/models.service.ts",
+	"services/embeddings/collections.service.ts",
+	"services/embeddings/documents.service.ts",
+	"services/embeddings/jobs.service.ts"
+];
+
 export async function knowledgeWorld(env: Record<string, string> = {}, files = KNOWLEDGE_FILES) {
 	const db = await createTestDatabase();
 	const t = await createTestBroker({ DATABASE_URL: db.url, ...env }, files);
@@ -78,8 +88,24 @@ export async function knowledgeWorld(env: Record<string, string> = {}, files = K
 			50
 		);
 
+	// Waits until the organization's "knowledge" collection holds `n` documents.
+	const embedded = (organizationId: string, n: number) =>
+		waitUntil(
+			`${n} documents in the knowledge collection`,
+			async () =>
+				(
+					await sql.query<{ n: number }>(
+						`SELECT count(*)::int AS n FROM emb_documents d JOIN emb_collections c ON c.id = d.collection_id
+						 WHERE c.organization_id = $1 AND c.name = 'knowledge'`,
+						[organizationId]
+					)
+				).rows[0].n,
+			count => count === n
+		);
+
 	return {
 		db,
+		embedded,
 		t,
 		sql,
 		organization,
