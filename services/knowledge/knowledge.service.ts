@@ -1,25 +1,30 @@
 // knowledge: search across the articles the caller may read, and the indexer. The indexer reads knowledge.events
-// (its own channel): for each article event it indexes the article's current state — full text in kb_search_index,
-// chunks and embeddings in the organization's "knowledge" collection of the embeddings module — or takes it out of
-// both, then announces knowledge.search.indexed. Search fuses its full-text ranking with the embeddings' vector
+// (its own channel): for each article event it indexes the article's current state in kb_search_index (or takes it
+// out) and announces knowledge.search.indexed, in the event's transaction; after the commit the article's chunks and
+// embeddings follow in the organization's "knowledge" collection of the embeddings module (embedding-sync.ts). Search fuses its full-text ranking with the embeddings' vector
 // ranking (reciprocal rank fusion); both are limited to readable categories inside their queries.
 import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb as db, type Queryable } from "../../lib/db";
 import { actionMissing } from "../../lib/errors";
 import { makeEvent, writeManyToOutbox } from "../../lib/events/outbox";
-import { EventsMixin } from "../../mixins/events.mixin";
+import { EventsMixin, type AfterCommit } from "../../mixins/events.mixin";
 import { ServiceIdentityMixin, type ServiceIdentity } from "../../mixins/service-identity.mixin";
 import { categoriesFor, readerOf, type Reader } from "./access";
 import { fullText, fuse, readableHits, type Hit } from "./search";
+import { drainEmbeddings, queueEmbedding, type EmbeddingCalls } from "./embedding-sync";
 import type { KnowledgeEvent } from "./knowledge.events";
 import * as R from "./knowledge.responses";
 import "./knowledge.events";
 
 export const COLLECTION = "knowledge";
+const SYNC_EVERY_MS = 5_000;
 
 interface Self extends ServiceIdentity {
 	collections: Map<string, string>;
+	syncing?: Promise<void>;
+	syncTimer?: NodeJS.Timeout;
+	syncEmbeddings(): Promise<void>;
 	collectionOf(organizationId: string): Promise<string>;
 	embedded<T>(action: string, call: () => Promise<T>): Promise<T | undefined>;
 	vectorRanking(r: Reader, query: string, k: number, within: string | null): Promise<string[] | undefined>;
@@ -90,7 +95,7 @@ const KnowledgeService: ServiceSchema = {
 	channels: {
 		"knowledge.events": {
 			group: "knowledge",
-			async handler(this: Self, event: KnowledgeEvent, tx: Queryable) {
+			async handler(this: Self, event: KnowledgeEvent, tx: Queryable, afterCommit: AfterCommit) {
 				if (event.type === "knowledge.search.indexed" || !event.organizationId) return;
 				const org = event.organizationId;
 				const { rows } = await tx.query<ArticleState>(
@@ -99,7 +104,7 @@ const KnowledgeService: ServiceSchema = {
 				);
 				const a = rows[0];
 				const published = a?.status === "published";
-				if (published) {
+				if (published)
 					await tx.query(
 						`INSERT INTO kb_search_index (article_id, organization_id, category_id, revision, title, body)
 						 VALUES ($1, $2, $3, $4, $5, $6)
@@ -107,29 +112,9 @@ const KnowledgeService: ServiceSchema = {
 							indexed_at = now()`,
 						[a.id, org, a.category_id, a.revision, a.title, a.body]
 					);
-					await this.embedded("embeddings.upsert", async () =>
-						this.callForOrganization(org, "embeddings.upsert", {
-							id: await this.collectionOf(org),
-							documents: [
-								{
-									sourceId: a.id,
-									title: a.title,
-									text: `# ${a.title}\n\n${a.body}`,
-									kind: "markdown",
-									metadata: { categoryId: a.category_id, articleId: a.id }
-								}
-							]
-						})
-					);
-				} else {
-					await tx.query("DELETE FROM kb_search_index WHERE article_id = $1", [event.articleId]);
-					await this.embedded("embeddings.remove", async () =>
-						this.callForOrganization(org, "embeddings.remove", {
-							collectionId: await this.collectionOf(org),
-							sourceIds: [event.articleId]
-						})
-					);
-				}
+				else await tx.query("DELETE FROM kb_search_index WHERE article_id = $1", [event.articleId]);
+				await queueEmbedding(tx, org, event.articleId);
+				afterCommit(() => void this.syncEmbeddings());
 				const indexed = makeEvent("knowledge.search.indexed", {
 					organizationId: org,
 					articleId: event.articleId,
@@ -142,6 +127,43 @@ const KnowledgeService: ServiceSchema = {
 	},
 
 	methods: {
+		// Brings the queued articles' embeddings up to date (embedding-sync.ts); one run at a time per replica.
+		async syncEmbeddings(this: Self) {
+			if (this.syncing) return this.syncing;
+			const calls: EmbeddingCalls = {
+				served: () => served(this, "embeddings.upsert"),
+				upsert: async (org, a) =>
+					this.callForOrganization(org, "embeddings.upsert", {
+						id: await this.collectionOf(org),
+						documents: [
+							{
+								sourceId: a.id,
+								title: a.title,
+								text: `# ${a.title}\n\n${a.body}`,
+								kind: "markdown",
+								metadata: { categoryId: a.category_id, articleId: a.id }
+							}
+						]
+					}),
+				remove: async (org, id) =>
+					this.callForOrganization(org, "embeddings.remove", {
+						collectionId: await this.collectionOf(org),
+						sourceIds: [id]
+					}),
+				warn: message => this.logger.warn(message)
+			};
+			this.syncing = (async () => {
+				try {
+					await drainEmbeddings(await db(), calls);
+				} catch (err) {
+					this.logger.warn(`embedding sync stopped: ${(err as Error).message}`);
+				} finally {
+					this.syncing = undefined;
+				}
+			})();
+			return this.syncing;
+		},
+
 		// The organization's "knowledge" collection (created on first use by embeddings-collections.ensure).
 		async collectionOf(this: Self, organizationId: string): Promise<string> {
 			const known = this.collections.get(organizationId);
@@ -189,6 +211,19 @@ const KnowledgeService: ServiceSchema = {
 
 	created(this: Service) {
 		(this as Self).collections = new Map();
+	},
+
+	// What failed, or what a replica that died had claimed, is picked up here.
+	started(this: Service) {
+		const self = this as Self;
+		self.syncTimer = setInterval(() => void self.syncEmbeddings(), SYNC_EVERY_MS);
+		self.syncTimer.unref();
+	},
+
+	async stopped(this: Service) {
+		const self = this as Self;
+		clearInterval(self.syncTimer);
+		await self.syncing;
 	}
 };
 

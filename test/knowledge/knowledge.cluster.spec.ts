@@ -125,10 +125,23 @@ describeWith(["postgres", "rabbitmq"])("knowledge in cluster mode", () => {
 			{ name: "knowledge" },
 			{ ...as(owner) }
 		);
-		const docs: any = await caller.call("embeddings-documents.list", { collectionId: collection.id }, as(owner));
-		const rows = docs.rows ?? docs;
-		expect(rows).toHaveLength(1);
-		const doc: any = await caller.call("embeddings-documents.get", { id: rows[0].id }, as(owner));
-		expect(JSON.stringify(doc)).toContain("pulsar");
+		// The chunks and embeddings follow the commit of the full-text index, within the same 5 s.
+		await waitUntil(
+			"the last revision's text in the knowledge collection",
+			async () => {
+				const docs: any = await caller.call(
+					"embeddings-documents.list",
+					{ collectionId: collection.id },
+					as(owner)
+				);
+				if (docs.rows.length !== 1) return `${docs.rows.length} documents`;
+				return JSON.stringify(
+					await caller.call("embeddings-documents.get", { id: docs.rows[0].id }, as(owner))
+				);
+			},
+			text => text.includes("pulsar"),
+			5_000,
+			50
+		);
 	});
 });
