@@ -32,11 +32,12 @@ export async function queueEmbedding(tx: Queryable, organizationId: string, arti
 export async function drainEmbeddings(db: Queryable, calls: EmbeddingCalls): Promise<number> {
 	let done = 0;
 	while (calls.served()) {
-		const { rows } = await db.query<{ article_id: string; organization_id: string; queued_at: Date }>(
+		// queued_at as text: a JS Date would drop its microseconds and never match again.
+		const { rows } = await db.query<{ article_id: string; organization_id: string; queued_at: string }>(
 			`UPDATE kb_embedding_queue SET next_attempt_at = now() + make_interval(secs => $1), attempts = attempts + 1
 			 WHERE article_id = (SELECT article_id FROM kb_embedding_queue WHERE next_attempt_at <= now()
 				ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-			 RETURNING article_id, organization_id, queued_at, attempts`,
+			 RETURNING article_id, organization_id, queued_at::text, attempts`,
 			[LEASE_S]
 		);
 		const job = rows[0];
@@ -49,7 +50,7 @@ export async function drainEmbeddings(db: Queryable, calls: EmbeddingCalls): Pro
 			if (found[0]) await calls.upsert(job.organization_id, found[0]);
 			else await calls.remove(job.organization_id, job.article_id);
 			// Queued again meanwhile (another save): the newer row stays for the next round.
-			await db.query("DELETE FROM kb_embedding_queue WHERE article_id = $1 AND queued_at = $2", [
+			await db.query("DELETE FROM kb_embedding_queue WHERE article_id = $1 AND queued_at = $2::timestamptz", [
 				job.article_id,
 				job.queued_at
 			]);
@@ -58,7 +59,7 @@ export async function drainEmbeddings(db: Queryable, calls: EmbeddingCalls): Pro
 			calls.warn(`embeddings of article ${job.article_id} not updated (retried): ${(err as Error).message}`);
 			await db.query(
 				`UPDATE kb_embedding_queue SET next_attempt_at = now() + make_interval(secs => least(300, 2 ^ attempts))
-				 WHERE article_id = $1 AND queued_at = $2`,
+				 WHERE article_id = $1 AND queued_at = $2::timestamptz`,
 				[job.article_id, job.queued_at]
 			);
 		}

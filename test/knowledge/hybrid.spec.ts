@@ -4,6 +4,8 @@
 import { knowledgeWorld, WITH_EMBEDDINGS } from "./setup";
 import { describeWith } from "../helpers/infra";
 import { waitUntil } from "../helpers/wait";
+import { ROOT } from "../helpers/broker";
+import path from "path";
 
 describeWith(["postgres"])("knowledge search with embeddings (hybrid)", () => {
 	let w: Awaited<ReturnType<typeof knowledgeWorld>>;
@@ -67,6 +69,31 @@ describeWith(["postgres"])("knowledge search with embeddings (hybrid)", () => {
 			"the unpublished article out of search",
 			() => w.call("knowledge.search", { query: "zebra", k: 10 }, viewer),
 			r => !r.results.some((x: any) => x.id === made.open[0])
+		);
+	});
+
+	test("articles published while the embeddings module is away are embedded once it is back", async () => {
+		const org = await w.organization("later");
+		const owner = await w.principal(org, "owner");
+		const cat = await w.call("knowledge-categories.create", { name: "docs" }, owner);
+		const embeddings = w.t.broker.getLocalService("embeddings")!;
+		await w.t.broker.destroyService(embeddings);
+		const a = await w.call(
+			"knowledge-articles.create",
+			{ category_id: cat.id, title: "Offline", body: "Written while embeddings were away.", status: "published" },
+			owner
+		);
+		await w.indexed(a.id, 1);
+		const { rows } = await w.sql.query("SELECT article_id FROM kb_embedding_queue WHERE article_id = $1", [a.id]);
+		expect(rows).toHaveLength(1);
+		w.t.broker.loadService(path.resolve(ROOT, "services/embeddings/embeddings.service.ts"));
+		await w.t.broker.waitForServices(["embeddings"]);
+		// The sweep every few seconds picks it up.
+		await w.embedded(org, 1);
+		await waitUntil(
+			"the queue emptied",
+			async () => (await w.sql.query("SELECT 1 FROM kb_embedding_queue WHERE article_id = $1", [a.id])).rowCount,
+			n => n === 0
 		);
 	});
 });

@@ -132,6 +132,21 @@ describeWith(["postgres"]).each([
 					expect(markers).toEqual([a.marker]);
 				}
 			}
+			// Lists and reads follow the same rule.
+			const listed = await w.call("knowledge-articles.list", { pageSize: 100 }, p.auth);
+			expect(listed.rows.map((r: any) => r.id).sort()).toEqual([...readable].sort());
+			const visible = await w.call<any[]>("knowledge-categories.list", {}, p.auth);
+			expect(visible.map(c => c.id).sort()).toEqual(
+				cats
+					.filter(c => mayRead(p.role, p.teams, c))
+					.map(c => c.id)
+					.sort()
+			);
+			const other = articles.find(a => !readable.has(a.id));
+			if (other)
+				await expect(w.call("knowledge-articles.get", { id: other.id }, p.auth)).rejects.toMatchObject({
+					code: 404
+				});
 			// A forbidden article's own marker never finds it; a readable one's finds it first (hybrid search adds
 			// readable vector neighbours after it).
 			const probe = pick(articles);
