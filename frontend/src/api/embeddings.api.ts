@@ -5,16 +5,18 @@ import { api, type Page } from "@/lib/api";
 export interface EmbeddingModel {
 	id: string;
 	name: string;
-	// The AI deployment (kind embedding) that embeds; none for the built-in local-hash model.
-	deploymentId?: string | null;
-	deploymentName?: string | null;
+	// "local": the built-in lexical embedder; "deployment": an AI deployment of kind embedding, by name.
+	kind: "local" | "deployment";
+	deployment: string | null;
 	dimensions: number;
-	builtin?: boolean;
-	createdAt?: string;
+	builtIn: boolean;
+	createdAt: string;
+	updatedAt: string;
 }
 export interface ModelInput {
 	name?: string;
-	deploymentId?: string;
+	// Absent: the lexical embedder at these dimensions.
+	deployment?: string;
 	dimensions?: number;
 }
 

@@ -2,11 +2,16 @@
 import type { EmbeddingJob, EmbeddingModel } from "@/api/embeddings.api";
 
 export const LOCAL_MODEL = "local-hash";
+const LEXICAL = "lexical (feature hashing), offline";
 
-// The built-in model is not a neural one: say so wherever a model is picked or shown.
-export function modelLabel(m: Pick<EmbeddingModel, "name" | "dimensions"> | undefined | null, name?: string): string {
+// The lexical embedder is not a neural model: say so wherever a model is picked or shown.
+export function modelLabel(
+	m: Pick<EmbeddingModel, "name" | "kind" | "dimensions"> | undefined | null,
+	name?: string
+): string {
 	const n = m?.name ?? name ?? "—";
-	const what = n === LOCAL_MODEL ? "lexical (feature hashing), offline" : n;
+	const local = m ? m.kind === "local" : n === LOCAL_MODEL;
+	const what = local ? (n === LOCAL_MODEL ? LEXICAL : `${n} — ${LEXICAL}`) : n;
 	return m?.dimensions ? `${what} · ${m.dimensions} dims` : what;
 }
 
