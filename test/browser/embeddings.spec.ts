@@ -62,10 +62,7 @@ describeWithBrowser()("embeddings pages (browser)", () => {
 		await page.getByTestId("page-title").filter({ hasText: "Embeddings" }).waitFor();
 		await page.getByTestId("collections-empty").waitFor();
 		// The built-in model is listed and labelled for what it is.
-		await page
-			.getByTestId("embedding-model")
-			.filter({ hasText: "lexical (feature hashing), offline" })
-			.waitFor();
+		await page.getByTestId("embedding-model").filter({ hasText: "lexical (feature hashing), offline" }).waitFor();
 
 		await page.getByTestId("collection-new").click();
 		await page.getByTestId("collection-name").fill("Help center");
@@ -104,7 +101,10 @@ describeWithBrowser()("embeddings pages (browser)", () => {
 		await page.getByTestId("collection-documents").filter({ hasText: "3" }).waitFor();
 		await page.getByTestId("tab-documents").click();
 		await page.getByTestId("document-row").nth(2).waitFor();
-		await page.locator('[data-testid="document-row"][data-source-id="billing.ts"]').getByTestId("document-open").click();
+		await page
+			.locator('[data-testid="document-row"][data-source-id="billing.ts"]')
+			.getByTestId("document-open")
+			.click();
 		const dialog = page.getByTestId("document-dialog");
 		await dialog.getByTestId("chunk").first().waitFor();
 		expect(await dialog.getByTestId("chunk-symbol").allTextContents()).toEqual(
@@ -122,6 +122,7 @@ describeWithBrowser()("embeddings pages (browser)", () => {
 		await first.getByTestId("result-score-vector").waitFor();
 		await first.getByTestId("result-score-fulltext").waitFor();
 		expect(await page.getByTestId("search-summary").textContent()).toContain("hybrid");
+		await first.scrollIntoViewIfNeeded();
 		await page.screenshot({ path: path.join(ARTIFACTS, "embeddings-search.png") });
 
 		// Vector only: the weather parser for a query about rainfall, with a vector score and no full-text one.

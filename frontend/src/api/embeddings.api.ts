@@ -1,18 +1,8 @@
 // embeddings module: /api/embeddings — models, collections, their documents and chunks, ingest and re-embed jobs,
-// and search. Shapes as the module's REST API answers them (README, "Embeddings").
-import { api, type Page } from "@/lib/api";
+// and search. Types come from the generated schema.d.ts (npm run api-types).
+import { api, type Answer, type Page, type Schema } from "@/lib/api";
 
-export interface EmbeddingModel {
-	id: string;
-	name: string;
-	// "local": the built-in lexical embedder; "deployment": an AI deployment of kind embedding, by name.
-	kind: "local" | "deployment";
-	deployment: string | null;
-	dimensions: number;
-	builtIn: boolean;
-	createdAt: string;
-	updatedAt: string;
-}
+export type EmbeddingModel = Schema<"EmbModel">;
 export interface ModelInput {
 	name?: string;
 	// Absent: the lexical embedder at these dimensions.
@@ -20,50 +10,17 @@ export interface ModelInput {
 	dimensions?: number;
 }
 
-export type CollectionStatus = "ready" | "reembedding";
-export interface Collection {
-	id: string;
-	name: string;
-	description?: string | null;
-	modelId: string;
-	modelName: string;
-	dimensions: number;
-	documentCount: number;
-	chunkCount: number;
-	status: CollectionStatus;
-	reembedJobId?: string | null;
-	createdAt: string;
-	updatedAt: string;
-}
+export type Collection = Schema<"EmbCollection">;
 export interface CollectionInput {
 	name?: string;
 	description?: string;
 	modelId?: string;
 }
 
+export type EmbeddingDocument = Schema<"EmbDocument">;
+export type DocumentDetail = Answer<"embeddings-documents.get">;
+export type EmbeddingChunk = DocumentDetail["chunks"][number];
 export type DocumentKind = "prose" | "markdown" | "code";
-export interface EmbeddingDocument {
-	id: string;
-	collectionId: string;
-	sourceId: string;
-	title?: string | null;
-	kind?: DocumentKind | null;
-	language?: string | null;
-	path?: string | null;
-	metadata?: Record<string, unknown> | null;
-	chunkCount?: number;
-	createdAt: string;
-	updatedAt: string;
-}
-export interface EmbeddingChunk {
-	id?: string;
-	index: number;
-	text: string;
-	tokens: number;
-	heading?: string | null;
-	symbol?: string | null;
-}
-export type DocumentDetail = EmbeddingDocument & { chunks: EmbeddingChunk[] };
 // One document to add: its text and what the chunker should know of it.
 export interface DocumentInput {
 	sourceId: string;
@@ -75,19 +32,7 @@ export interface DocumentInput {
 	metadata?: Record<string, string | number | boolean | null>;
 }
 
-export type JobStatus = "queued" | "running" | "completed" | "failed" | "cancelled";
-export interface EmbeddingJob {
-	id: string;
-	collectionId: string;
-	kind: "ingest" | "reembed";
-	status: JobStatus;
-	done: number;
-	total: number;
-	error?: string | null;
-	createdAt: string;
-	startedAt?: string | null;
-	finishedAt?: string | null;
-}
+export type EmbeddingJob = Schema<"EmbJob">;
 
 export type SearchMode = "vector" | "fulltext" | "hybrid";
 export type MetadataFilter = Record<string, string | number | boolean | null | { in: (string | number | boolean)[] }>;
@@ -99,29 +44,12 @@ export interface SearchInput {
 	filter?: MetadataFilter;
 	rerank?: { deployment: string };
 }
-export interface SearchResult {
-	chunkId: string;
-	documentId: string;
-	sourceId: string;
-	title?: string | null;
-	text: string;
-	heading?: string | null;
-	metadata?: Record<string, unknown> | null;
-	score: number;
-	scores: { vector?: number; fulltext?: number; rerank?: number };
-	rank: number;
-}
-export interface SearchAnswer {
-	results: SearchResult[];
-	mode: SearchMode;
-	tookMs: number;
-}
+export type SearchResult = Schema<"EmbSearchHit">;
+export type SearchAnswer = Answer<"embeddings.search">;
 
-// Lists come as a page (DbMixin) or a plain array; the UI reads up to 100 rows, the most recent first where sorted.
-type Listed<T> = Page<T> | T[];
-const rows = <T>(answer: Listed<T>): T[] => (Array.isArray(answer) ? answer : answer.rows);
+// The first 100 rows of a list (the pages show no more).
 const list = async <T>(path: string, query: Record<string, string | number> = {}) =>
-	rows(await api.get<Listed<T>>(path, { page: 1, pageSize: 100, ...query }));
+	(await api.get<Page<T>>(path, { page: 1, pageSize: 100, ...query })).rows;
 const one = (path: string, id: string) => `/embeddings/${path}/${encodeURIComponent(id)}`;
 
 export const modelsApi = {
