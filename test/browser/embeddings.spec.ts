@@ -1,0 +1,149 @@
+// The embeddings pages in a browser, on the embedded platform: Ana creates a collection on the built-in lexical
+// model, adds documents by pasting Markdown and uploading a TypeScript and a Python file, watches the ingest job's
+// progress bar reach done, opens a document's chunks (named by function), and searches in hybrid, vector and
+// filtered modes, seeing each result's scores.
+import path from "path";
+import { ARTIFACTS, describeWithBrowser, signIn, startUiPlatform } from "../helpers/browser";
+
+const stamp = Date.now();
+const ana = { name: "Ana", email: `ana-embeddings-${stamp}@example.com`, password: "correct horse battery" };
+
+const markdown = [
+	"# Account help",
+	"",
+	"## Reset your password",
+	"Open Settings, choose Security and press Reset password. A link arrives by email within a minute.",
+	"",
+	"## Delete your account",
+	"Deleting an account removes every project and cannot be undone."
+].join("\n");
+
+const typescript = [
+	"// Billing: invoices and their totals.",
+	"export function invoiceTotal(lines: { price: number; quantity: number }[]): number {",
+	"\treturn lines.reduce((sum, l) => sum + l.price * l.quantity, 0);",
+	"}",
+	"",
+	"export class InvoiceMailer {",
+	"\tsend(to: string, total: number): string {",
+	"\t\treturn `Invoice for ${to}: ${total}`;",
+	"\t}",
+	"}"
+].join("\n");
+
+const python = [
+	"def parse_weather_report(text):",
+	'    """Reads temperature and rainfall from a station report."""',
+	"    values = dict(line.split(':') for line in text.splitlines())",
+	"    return float(values['temperature']), float(values['rainfall'])"
+].join("\n");
+
+describeWithBrowser()("embeddings pages (browser)", () => {
+	let ui: Awaited<ReturnType<typeof startUiPlatform>> | undefined;
+
+	beforeAll(async () => {
+		ui = await startUiPlatform("embeddings-browser", { timeoutMs: 20_000 });
+		const r = await fetch(`${ui.base}/api/auth/register`, {
+			method: "POST",
+			headers: { "content-type": "application/json" },
+			body: JSON.stringify(ana)
+		});
+		expect(r.status).toBe(200);
+		await signIn(ui.page, ui.base, ana);
+	}, 180_000);
+
+	afterAll(async () => {
+		await ui?.stop();
+	});
+
+	test("create a collection, ingest pasted and uploaded documents, watch the job finish, search with scores", async () => {
+		const page = ui!.page;
+		await page.goto(`${ui!.base}/embeddings`);
+		await page.getByTestId("page-title").filter({ hasText: "Embeddings" }).waitFor();
+		await page.getByTestId("collections-empty").waitFor();
+		// The built-in model is listed and labelled for what it is.
+		await page.getByTestId("embedding-model").filter({ hasText: "lexical (feature hashing), offline" }).waitFor();
+
+		await page.getByTestId("collection-new").click();
+		await page.getByTestId("collection-name").fill("Help center");
+		await page.getByTestId("collection-description").fill("Articles and code for the search demo");
+		const model = page.getByTestId("collection-model");
+		expect(await model.locator("option:checked").textContent()).toContain("lexical (feature hashing), offline");
+		await page.getByTestId("collection-save").click();
+		await page.getByTestId("collection-title").filter({ hasText: "Help center" }).waitFor();
+		await page.getByTestId("documents-empty").waitFor();
+
+		// One pasted Markdown article and two uploaded source files, with metadata for the filter below.
+		await page.getByTestId("paste-title").fill("Account help");
+		await page.getByTestId("paste-kind").selectOption("markdown");
+		await page.getByTestId("paste-text").fill(markdown);
+		await page.getByTestId("paste-add").click();
+		await page.getByTestId("file-input").setInputFiles([
+			{ name: "billing.ts", mimeType: "text/plain", buffer: Buffer.from(typescript) },
+			{ name: "weather.py", mimeType: "text/plain", buffer: Buffer.from(python) }
+		]);
+		await page.getByTestId("batch-row").nth(2).waitFor();
+		expect(await page.getByTestId("batch-row").count()).toBe(3);
+		await page.getByTestId("batch-metadata").fill("team=support");
+		await page.getByTestId("ingest").click();
+
+		// The jobs tab opens on the new job; its bar reaches 100% and the job completes.
+		const job = page.getByTestId("job").first();
+		await job.waitFor();
+		await page.locator('[data-testid="job"][data-status="completed"]').waitFor();
+		expect(await job.getByTestId("job-progress").getAttribute("aria-valuenow")).toBe("100");
+		const [done, total] = (await job.getByTestId("job-count").textContent())!.split("/").map(s => Number(s.trim()));
+		expect(done).toBe(total);
+		expect(total).toBeGreaterThan(0);
+		await page.screenshot({ path: path.join(ARTIFACTS, "embeddings-jobs.png") });
+
+		// The collection counts its documents and chunks; the code file's chunks are named by their functions.
+		await page.getByTestId("collection-documents").filter({ hasText: "3" }).waitFor();
+		await page.getByTestId("tab-documents").click();
+		await page.getByTestId("document-row").nth(2).waitFor();
+		await page
+			.locator('[data-testid="document-row"][data-source-id="billing.ts"]')
+			.getByTestId("document-open")
+			.click();
+		const dialog = page.getByTestId("document-dialog");
+		await dialog.getByTestId("chunk").first().waitFor();
+		expect(await dialog.getByTestId("chunk-symbol").allTextContents()).toEqual(
+			expect.arrayContaining([expect.stringContaining("invoiceTotal")])
+		);
+		await dialog.getByRole("button", { name: "Close" }).click();
+
+		// Hybrid search: the password article first, with its vector and full-text scores.
+		await page.getByTestId("tab-search").click();
+		await page.getByTestId("search-query").fill("reset password email");
+		await page.getByTestId("search-submit").click();
+		const first = page.getByTestId("search-result").first();
+		await first.waitFor();
+		expect(await first.textContent()).toContain("Reset password");
+		await first.getByTestId("result-score-vector").waitFor();
+		await first.getByTestId("result-score-fulltext").waitFor();
+		expect(await page.getByTestId("search-summary").textContent()).toContain("hybrid");
+		await first.scrollIntoViewIfNeeded();
+		await page.screenshot({ path: path.join(ARTIFACTS, "embeddings-search.png") });
+
+		// Vector only: the weather parser for a query about rainfall, with a vector score and no full-text one.
+		await page.getByTestId("search-mode-vector").check();
+		await page.getByTestId("search-query").fill("rainfall temperature station");
+		await page.getByTestId("search-submit").click();
+		await page.getByTestId("search-summary").filter({ hasText: "vector" }).waitFor();
+		const top = page.getByTestId("search-result").first();
+		expect(await top.textContent()).toContain("parse_weather_report");
+		await top.getByTestId("result-score-vector").waitFor();
+		expect(await top.getByTestId("result-score-fulltext").count()).toBe(0);
+
+		// A filter no document matches returns nothing; the documents' own metadata finds them again.
+		await page.getByTestId("search-filter").fill("team=billing");
+		await page.getByTestId("search-submit").click();
+		await page.getByTestId("search-results").filter({ hasText: "Nothing matched." }).waitFor();
+		await page.getByTestId("search-filter").fill("team=support|billing");
+		await page.getByTestId("search-submit").click();
+		await page.getByTestId("search-result").first().waitFor();
+
+		expect(ui!.pageErrors).toEqual([]);
+		expect(ui!.cspViolations).toEqual([]);
+	});
+});
