@@ -103,8 +103,10 @@ export const KbSearchResults = named("KbSearchResults", {
 			slug: "string",
 			// HTML-escaped text with the matched words in <mark>…</mark>.
 			snippet: "string",
+			// Fused (reciprocal rank) in hybrid mode, ts_rank_cd in full-text mode.
 			score: "number",
 			rank: "number|integer",
+			// ts_rank_cd, and the similarity of the article's best chunk.
 			scores: { type: "object", props: { fulltext: "number|optional", vector: "number|optional" } }
 		})
 	),

@@ -6,7 +6,6 @@
 import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb as db, type Queryable } from "../../lib/db";
-import { actionMissing } from "../../lib/errors";
 import { makeEvent, writeManyToOutbox } from "../../lib/events/outbox";
 import { EventsMixin, type AfterCommit } from "../../mixins/events.mixin";
 import { ServiceIdentityMixin, type ServiceIdentity } from "../../mixins/service-identity.mixin";
@@ -26,9 +25,11 @@ interface Self extends ServiceIdentity {
 	syncTimer?: NodeJS.Timeout;
 	syncEmbeddings(): Promise<void>;
 	collectionOf(organizationId: string): Promise<string>;
-	embedded<T>(action: string, call: () => Promise<T>): Promise<T | undefined>;
-	vectorRanking(r: Reader, query: string, k: number, within: string | null): Promise<string[] | undefined>;
+	vectorRanking(r: Reader, query: string, k: number, within: string | null): Promise<VectorHit[] | undefined>;
 }
+
+// An article found by the embeddings: its best chunk's similarity.
+type VectorHit = { id: string; similarity: number };
 
 type ArticleState = {
 	id: string;
@@ -71,12 +72,12 @@ const KnowledgeService: ServiceSchema = {
 					this.vectorRanking(r, query, pool, within)
 				]);
 				if (!vector) return { results: rank(text.slice(0, k), h => ({ fulltext: h.score })), mode: "fulltext" };
-				const scores = fuse([text.map(h => h.id), vector]);
+				const scores = fuse([text.map(h => h.id), vector.map(v => v.id)]);
 				const found = new Map(text.map(h => [h.id, h]));
-				const missing = vector.filter(id => !found.has(id));
+				const missing = vector.map(v => v.id).filter(id => !found.has(id));
 				for (const h of await readableHits(q, r, query, missing, within)) found.set(h.id, h);
 				const textScore = new Map(text.map(h => [h.id, h.score]));
-				const vectorRank = new Map(vector.map((id, i) => [id, i + 1]));
+				const similarity = new Map(vector.map(v => [v.id, v.similarity]));
 				const fused = [...found.values()]
 					.map(h => ({ ...h, score: scores.get(h.id) ?? 0 }))
 					.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id))
@@ -84,7 +85,7 @@ const KnowledgeService: ServiceSchema = {
 				return {
 					results: rank(fused, h => ({
 						...(textScore.has(h.id) ? { fulltext: textScore.get(h.id) } : {}),
-						...(vectorRank.has(h.id) ? { vector: 1 / (60 + vectorRank.get(h.id)!) } : {})
+						...(similarity.has(h.id) ? { vector: similarity.get(h.id) } : {})
 					})),
 					mode: "hybrid"
 				};
@@ -130,6 +131,11 @@ const KnowledgeService: ServiceSchema = {
 		// Brings the queued articles' embeddings up to date (embedding-sync.ts); one run at a time per replica.
 		async syncEmbeddings(this: Self) {
 			if (this.syncing) return this.syncing;
+			// A collection removed behind this replica's back is looked up (ensured) again after a failure.
+			const forget = (org: string) => (err: unknown) => {
+				this.collections.delete(org);
+				throw err;
+			};
 			const calls: EmbeddingCalls = {
 				served: () => served(this, "embeddings.upsert"),
 				upsert: async (org, a) =>
@@ -144,12 +150,12 @@ const KnowledgeService: ServiceSchema = {
 								metadata: { categoryId: a.category_id, articleId: a.id }
 							}
 						]
-					}),
+					}).catch(forget(org)),
 				remove: async (org, id) =>
 					this.callForOrganization(org, "embeddings.remove", {
 						collectionId: await this.collectionOf(org),
 						sourceIds: [id]
-					}),
+					}).catch(forget(org)),
 				warn: message => this.logger.warn(message)
 			};
 			this.syncing = (async () => {
@@ -176,36 +182,31 @@ const KnowledgeService: ServiceSchema = {
 			return c.id;
 		},
 
-		// Runs a call to the embeddings module; without that module deployed the knowledge base works on full text
-		// alone (undefined), any other failure is the caller's (an indexing event is retried).
-		async embedded<T>(this: Self, action: string, call: () => Promise<T>): Promise<T | undefined> {
-			if (!served(this, action)) return undefined;
-			try {
-				return await call();
-			} catch (err) {
-				if (actionMissing(err, action) || actionMissing(err, "embeddings-collections.ensure")) return undefined;
-				throw err;
-			}
-		},
-
-		// Article ids by vector similarity, limited inside the embeddings query to the readable categories (metadata
-		// filter); undefined when there is no embeddings module. Only ids are taken from it: titles and snippets
-		// come from this module's own index, under the same permission join.
+		// Articles by vector similarity, limited inside the embeddings query to the readable categories (metadata
+		// filter); undefined without the embeddings module, or when its search fails (full text still answers). Only
+		// ids and similarities are taken from it: titles and snippets come from this module's own index, under the
+		// same permission join.
 		async vectorRanking(this: Self, r: Reader, query: string, k: number, within: string | null) {
+			if (!served(this, "embeddings.search")) return undefined;
 			const readable = await categoriesFor(await db(), r, "read", within ?? undefined);
-			if (!readable.length) return served(this, "embeddings.search") ? [] : undefined;
-			const found = await this.embedded("embeddings.search", async () =>
-				this.callForOrganization(r.organizationId, "embeddings.search", {
+			if (!readable.length) return [];
+			try {
+				const found = (await this.callForOrganization(r.organizationId, "embeddings.search", {
 					id: await this.collectionOf(r.organizationId),
 					query,
 					k,
 					mode: "vector",
 					filter: { categoryId: { in: readable } }
-				})
-			);
-			if (!found) return undefined;
-			const ids = (found as { results: { sourceId: string }[] }).results.map(x => x.sourceId);
-			return [...new Set(ids)];
+				})) as { results: { sourceId: string; score: number; scores?: { vector?: number } }[] };
+				const best = new Map<string, number>();
+				for (const x of found.results)
+					if (!best.has(x.sourceId)) best.set(x.sourceId, x.scores?.vector ?? x.score);
+				return [...best].map(([id, similarity]) => ({ id, similarity }));
+			} catch (err) {
+				this.collections.delete(r.organizationId);
+				this.logger.warn(`vector search unavailable, full text only: ${(err as Error).message}`);
+				return undefined;
+			}
 		}
 	},
 
