@@ -4,7 +4,8 @@
 import type { Context } from "moleculer";
 import type { Queryable } from "../../lib/db";
 import { authOf, holds } from "../../lib/authz";
-import { forbidden } from "../../lib/errors";
+import { forbidden, invalid, notFound } from "../../lib/errors";
+import { isUuid } from "../../lib/db/tenant";
 import { ROLES, roleRank, type Role } from "../../lib/permissions";
 
 // The caller as the access query sees it. A service principal (a job) has no user and no role: it reads the open
@@ -88,4 +89,12 @@ export async function accessTo(
 		[...accessParams(r), categoryId]
 	);
 	return rows[0] ? { read: rows[0].can_read, write: r.writer && rows[0].can_write } : null;
+}
+
+// The category as the caller sees it; 404 when it does not exist for them, 403 when `write` is asked and refused.
+export async function visibleCategory(q: Queryable, r: Reader, id: string, write = false, field?: string) {
+	const access = isUuid(id) ? await accessTo(q, r, id) : null;
+	if (!access?.read) throw field ? invalid(field, "no such category") : notFound("category");
+	if (write && !access.write) throw forbidden("you may not write in this category");
+	return access;
 }

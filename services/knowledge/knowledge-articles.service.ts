@@ -1,114 +1,32 @@
 // knowledge-articles: Markdown articles in categories, every save a numbered revision (diff and restore), links
 // between articles, draft/published. Publishing, and every save of a published article, announces the article on
 // knowledge.events (outbox), which is how it reaches the search index; unpublishing or removing takes it out.
-import type { Context, Service } from "moleculer";
+import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import { getDb as db, type Queryable } from "../../lib/db";
-import { isUuid } from "../../lib/db/tenant";
-import { lineDiff } from "../../lib/diff";
-import { conflict, fromDbError, invalid, notFound } from "../../lib/errors";
-import { listOf } from "../../lib/response";
-import { EventsMixin, type Publish } from "../../mixins/events.mixin";
-import { ACCESS, accessParams, readerOf, type Reader } from "./access";
-import { visibleCategory } from "./knowledge-categories.service";
-import { saveLinks, slugify } from "./links";
+import { getDb as db } from "../../lib/db";
+import { conflict, fromDbError } from "../../lib/errors";
+import { EventsMixin } from "../../mixins/events.mixin";
+import { ACCESS, accessParams, readerOf, visibleCategory } from "./access";
+import {
+	announce,
+	addRevision,
+	body,
+	categoryId,
+	freeSlug,
+	note,
+	save,
+	tags,
+	title,
+	visibleArticle,
+	writableArticle,
+	type ArticleRow,
+	type Content,
+	type Self
+} from "./articles";
+import { slugify } from "./links";
+import { revisionActions } from "./revisions.actions";
 import * as R from "./knowledge.responses";
 import "./knowledge.events";
-
-interface Self extends Service {
-	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
-}
-
-export interface ArticleRow {
-	id: string;
-	organization_id: string;
-	category_id: string;
-	title: string;
-	slug: string;
-	body: string;
-	tags: string[];
-	status: "draft" | "published";
-	revision: number;
-	published_at: Date | null;
-}
-
-type Content = { title?: string; body?: string; tags?: string[]; category_id?: string; note?: string };
-
-const title = { type: "string", min: 1, max: 300, trim: true, label: "Title" };
-const body = { type: "string", max: 500_000, optional: true, label: "Body" };
-const tags = {
-	type: "array",
-	max: 20,
-	optional: true,
-	label: "Tags",
-	items: { type: "string", min: 1, max: 50, trim: true, pattern: /^[^,\n]+$/ }
-};
-const note = { type: "string", max: 500, optional: true, label: "Revision note" };
-const categoryId = { type: "uuid", label: "Category" };
-const revisionNumber = { type: "number", integer: true, positive: true, convert: true };
-
-const COLUMNS = `a.id, a.organization_id, a.category_id, a.title, a.slug, a.body, a.tags, a.status, a.revision,
-	a.published_at, a.created_by, a.updated_by, a.created_at, a.updated_at`;
-
-// The article if its category is readable by the caller (404 otherwise), with whether they may write it.
-async function visibleArticle(q: Queryable, r: Reader, id: string, lock = false) {
-	if (!isUuid(id)) throw notFound("article");
-	const { rows } = await q.query<ArticleRow & { can_write: boolean }>(
-		`${ACCESS} SELECT ${COLUMNS}, x.can_write FROM kb_articles a JOIN kb_access x ON x.id = a.category_id
-		 WHERE a.id = $5 AND a.organization_id = $1 AND x.can_read${lock ? " FOR UPDATE OF a" : ""}`,
-		[...accessParams(r), id]
-	);
-	if (!rows[0]) throw notFound("article");
-	return rows[0];
-}
-
-async function writableArticle(q: Queryable, r: Reader, id: string) {
-	const a = await visibleArticle(q, r, id, true);
-	await visibleCategory(q, r, a.category_id, true);
-	const { can_write: _, ...article } = a;
-	return article as ArticleRow;
-}
-
-function announce(publish: Publish, a: ArticleRow, type: "knowledge.article.created" | "knowledge.article.updated") {
-	publish(type, {
-		organizationId: a.organization_id,
-		articleId: a.id,
-		categoryId: a.category_id,
-		title: a.title,
-		revision: a.revision,
-		status: a.status
-	});
-}
-
-// A free slug: the title's, or with -2, -3, … when taken in the organization.
-async function freeSlug(q: Queryable, organizationId: string, base: string) {
-	const { rows } = await q.query<{ slug: string }>(
-		"SELECT slug FROM kb_articles WHERE organization_id = $1 AND (slug = $2 OR slug LIKE $2 || '-%')",
-		[organizationId, base]
-	);
-	const taken = new Set(rows.map(x => x.slug));
-	let n = 1;
-	while (taken.has(n === 1 ? base : `${base}-${n}`)) n++;
-	return n === 1 ? base : `${base}-${n}`;
-}
-
-async function addRevision(tx: Queryable, a: ArticleRow, userId: string | null, note = "") {
-	await tx.query(
-		`INSERT INTO kb_revisions (organization_id, article_id, number, title, body, tags, note, created_by)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		[a.organization_id, a.id, a.revision, a.title, a.body, a.tags, note, userId]
-	);
-	await saveLinks(tx, a.organization_id, a.id, a.body);
-}
-
-async function revisionOf(q: Queryable, articleId: string, n: number, field = "revision") {
-	const { rows } = await q.query<{ number: number; title: string; body: string; tags: string[] }>(
-		"SELECT * FROM kb_revisions WHERE article_id = $1 AND number = $2",
-		[articleId, n]
-	);
-	if (!rows[0]) throw invalid(field, `the article has no revision ${n}`);
-	return rows[0];
-}
 
 const KnowledgeArticlesService: ServiceSchema = {
 	name: "knowledge-articles",
@@ -333,101 +251,8 @@ const KnowledgeArticlesService: ServiceSchema = {
 			}
 		},
 
-		revisions: {
-			rest: "GET /:id/revisions",
-			permission: "knowledge:read",
-			params: { id: "string" },
-			response: listOf(R.KbRevision),
-			async handler(this: Self, ctx: Context<{ id: string }>) {
-				const q = await db();
-				const a = await visibleArticle(q, readerOf(ctx), ctx.params.id);
-				const { rows } = await q.query(
-					`SELECT id, article_id, number, title, body, tags, note, created_by, created_at FROM kb_revisions
-					 WHERE article_id = $1 ORDER BY number DESC`,
-					[a.id]
-				);
-				return rows;
-			}
-		},
-
-		// What changed from one revision to another: the title, the tags, the body line by line.
-		diff: {
-			rest: "GET /:id/diff",
-			permission: "knowledge:read",
-			params: { id: "string", from: revisionNumber, to: revisionNumber },
-			response: R.KbRevisionDiff,
-			async handler(this: Self, ctx: Context<{ id: string; from: number; to: number }>) {
-				const q = await db();
-				const a = await visibleArticle(q, readerOf(ctx), ctx.params.id);
-				const from = await revisionOf(q, a.id, ctx.params.from, "from");
-				const to = await revisionOf(q, a.id, ctx.params.to, "to");
-				const body = lineDiff(from.body, to.body);
-				const tags = {
-					added: to.tags.filter(t => !from.tags.includes(t)),
-					removed: from.tags.filter(t => !to.tags.includes(t))
-				};
-				const titleChanged = from.title !== to.title;
-				return {
-					from: from.number,
-					to: to.number,
-					changed:
-						titleChanged || tags.added.length + tags.removed.length > 0 || body.some(p => p.op !== "equal"),
-					title: { from: from.title, to: to.title, changed: titleChanged },
-					tags,
-					body
-				};
-			}
-		},
-
-		// Makes an old revision's content the newest revision (history is kept: nothing is rewritten).
-		restore: {
-			rest: "POST /:id/restore",
-			permission: "knowledge:write",
-			params: { $$strict: true, id: "string", revision: { ...revisionNumber, label: "Revision" } },
-			response: R.KbArticle,
-			async handler(this: Self, ctx: Context<{ id: string; revision: number }>) {
-				const r = readerOf(ctx);
-				return this.withEvents(async (tx, publish) => {
-					const a = await writableArticle(tx, r, ctx.params.id);
-					const old = await revisionOf(tx, a.id, ctx.params.revision);
-					const content = { title: old.title, body: old.body, tags: old.tags };
-					return save(tx, publish, r, a, content, `restored revision ${old.number}`, true);
-				});
-			}
-		}
+		...revisionActions
 	}
 };
-
-// Writes the next revision of `a` with `changes` (nothing changed: nothing written, unless `force`).
-async function save(
-	tx: Queryable,
-	publish: Publish,
-	r: Reader,
-	a: ArticleRow,
-	changes: Content,
-	note?: string,
-	force = false
-): Promise<ArticleRow> {
-	const next = {
-		title: changes.title ?? a.title,
-		body: changes.body ?? a.body,
-		tags: changes.tags ?? a.tags,
-		category_id: changes.category_id ?? a.category_id
-	};
-	const same =
-		next.title === a.title &&
-		next.body === a.body &&
-		next.category_id === a.category_id &&
-		JSON.stringify(next.tags) === JSON.stringify(a.tags);
-	if (same && !force) return a;
-	const { rows } = await tx.query<ArticleRow>(
-		`UPDATE kb_articles SET title = $2, body = $3, tags = $4, category_id = $5, revision = revision + 1,
-			updated_by = $6, updated_at = now() WHERE id = $1 RETURNING *`,
-		[a.id, next.title, next.body, next.tags, next.category_id, r.userId]
-	);
-	await addRevision(tx, rows[0], r.userId, note);
-	if (rows[0].status === "published") announce(publish, rows[0], "knowledge.article.updated");
-	return rows[0];
-}
 
 export default KnowledgeArticlesService;

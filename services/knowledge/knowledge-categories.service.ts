@@ -5,10 +5,10 @@ import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb as db, type Queryable } from "../../lib/db";
 import { isUuid } from "../../lib/db/tenant";
-import { conflict, forbidden, fromDbError, invalid, notFound } from "../../lib/errors";
+import { conflict, fromDbError, invalid, notFound } from "../../lib/errors";
 import { checkTenantReferences } from "../../mixins/db.mixin";
 import { listOf } from "../../lib/response";
-import { ACCESS, accessParams, accessTo, readerOf, type Reader } from "./access";
+import { ACCESS, accessParams, readerOf, visibleCategory, type Reader } from "./access";
 import * as R from "./knowledge.responses";
 
 type CategoryInput = { name?: string; description?: string; parent_id?: string | null; position?: number };
@@ -25,14 +25,6 @@ const SELECT = `${ACCESS}
 		(SELECT count(*)::int FROM kb_articles x WHERE x.category_id = c.id) AS article_count
 	FROM kb_categories c JOIN kb_access a ON a.id = c.id
 	WHERE a.can_read`;
-
-// The category as the caller sees it; 404 when it does not exist for them, 403 when `write` is asked and refused.
-export async function visibleCategory(q: Queryable, r: Reader, id: string, write = false, field?: string) {
-	const access = isUuid(id) ? await accessTo(q, r, id) : null;
-	if (!access?.read) throw field ? invalid(field, "no such category") : notFound("category");
-	if (write && !access.write) throw forbidden("you may not write in this category");
-	return access;
-}
 
 const KnowledgeCategoriesService: ServiceSchema = {
 	name: "knowledge-categories",
