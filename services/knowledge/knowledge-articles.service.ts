@@ -1,6 +1,7 @@
 // knowledge-articles: Markdown articles in categories, every save a numbered revision (diff and restore), links
 // between articles, draft/published. Publishing, and every save of a published article, announces the article on
-// knowledge.events (outbox), which is how it reaches the search index; unpublishing or removing takes it out.
+// knowledge.events (outbox), which is how it reaches the search index; unpublishing or removing takes it out. The
+// revision actions are in revisions.actions.ts, the pieces both use in articles.ts.
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb as db } from "../../lib/db";
