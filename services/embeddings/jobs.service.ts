@@ -8,6 +8,7 @@ import { notFound } from "../../lib/errors";
 import { pageOf } from "../../lib/response";
 import { EventsMixin } from "../../mixins/events.mixin";
 import { ServiceIdentityMixin } from "../../mixins/service-identity.mixin";
+import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
 import { JobsMixin, JobStopped, type JobRow, type JobRun, type JobsService } from "../../mixins/jobs.mixin";
 import embeddingsModule from "./embeddings.module";
 import {
@@ -50,6 +51,14 @@ async function ingest(this: Self, run: JobRun) {
 			() => ({ done: to })
 		);
 	}
+	await analyzeChunks();
+}
+
+// The planner chooses between a model's HNSW index and an exact scan of the collection by its row estimates: after
+// many rows changed they must be fresh, or a large collection is scanned exactly. PostgreSQL's autovacuum also does
+// this; embedded PGlite has none (the housekeeping timer below).
+async function analyzeChunks() {
+	await (await getDb()).query("ANALYZE emb_chunks");
 }
 
 // New-model chunks for every document, then, once none lacks them, the switch in one transaction; the old model's
@@ -119,6 +128,7 @@ async function reembed(this: Self, run: JobRun) {
 		);
 		if (!rowCount) break;
 	}
+	await analyzeChunks();
 }
 
 // A re-embed that fails or is cancelled leaves the collection on its model, without the new model's chunks.
@@ -144,6 +154,7 @@ const EmbeddingsJobsService: ServiceSchema = {
 	mixins: [
 		EventsMixin,
 		ServiceIdentityMixin,
+		HousekeepingMixin("refreshChunkStatistics", 10 * 60_000, "refresh emb_chunks' planner statistics"),
 		JobsMixin<Self>({
 			table: "emb_jobs",
 			handlers: { ingest, reembed },
@@ -158,6 +169,11 @@ const EmbeddingsJobsService: ServiceSchema = {
 		})
 	],
 	settings: { rest: "/embeddings/jobs" },
+	methods: {
+		async refreshChunkStatistics() {
+			if ((await getDb()).kind === "pglite") await analyzeChunks();
+		}
+	},
 	actions: {
 		list: {
 			rest: "GET /",
