@@ -33,6 +33,30 @@ describeWith(["postgres"])("knowledge (in-process broker, real PostgreSQL)", () 
 		).rejects.toMatchObject({ code: 422, data: [{ field: "parent_id" }] });
 		await expect(w.call("knowledge-categories.create", { name: "" }, member)).rejects.toMatchObject({ code: 422 });
 		await expect(w.call("knowledge-categories.create", { name: "X" }, viewer)).rejects.toMatchObject({ code: 403 });
+		// Grants name a team of the organization or a role, never both.
+		const elsewhere = await w.team(await w.organization("elsewhere"), "theirs");
+		await expect(
+			w.call(
+				"knowledge-categories.setGrants",
+				{ id: root.id, grants: [{ team_id: elsewhere, access: "read" }] },
+				owner
+			)
+		).rejects.toMatchObject({ code: 422, data: [{ field: "team_id" }] });
+		await expect(
+			w.call(
+				"knowledge-categories.setGrants",
+				{ id: root.id, grants: [{ role: "member", team_id: elsewhere, access: "read" }] },
+				owner
+			)
+		).rejects.toMatchObject({ code: 422, data: [{ field: "grants[0]" }] });
+		await expect(
+			w.call(
+				"knowledge-categories.setGrants",
+				{ id: root.id, grants: [{ role: "member", access: "read" }] },
+				member
+			)
+		).rejects.toMatchObject({ code: 403 });
+		expect(await w.call("knowledge-categories.grants", { id: root.id }, viewer)).toEqual([]);
 		const names = (await w.call<any[]>("knowledge-categories.list", {}, viewer)).map(c => c.name);
 		expect(names).toEqual(expect.arrayContaining(["Engineering", "Backend", "Backend"]));
 	});
