@@ -1,5 +1,5 @@
 // The knowledge UI as people use it: the built web UI served by an embedded platform process (PGlite, in-process
-// channels), driven in headless Chromium. An owner creates a category, writes an article with the Markdown preview
+// channels), driven in headless Chromium. An owner creates a category (renames it, restricts it by a grant), writes an article with the Markdown preview
 // beside the editor, publishes it, edits it, compares the two revisions side by side, and finds the edit by search
 // with the matching word highlighted in the snippet.
 // Skipped when no Chromium is installed (CHROMIUM_PATH, default /usr/bin/chromium), unless REQUIRE_BROWSER=1.
@@ -42,6 +42,17 @@ describeWithBrowser()("Knowledge UI (browser)", () => {
 		await page.getByTestId("kb-category-name").fill("Handbook");
 		await page.getByTestId("kb-category-add").click();
 		await page.locator('[data-testid="kb-category"][data-name="Handbook"]').waitFor();
+
+		// Renamed, then restricted to members and above by a grant (the tree marks it).
+		await page.getByTestId("kb-edit-Handbook").click();
+		await page.getByTestId("kb-category-rename").fill("Team handbook");
+		await page.getByTestId("kb-category-save").click();
+		await page.locator('[data-testid="kb-category"][data-name="Team handbook"]').waitFor();
+		await page.getByTestId("kb-permissions-Team handbook").click();
+		await page.getByTestId("kb-grant-add").click();
+		await page.getByTestId("kb-grants-save").click();
+		await page.locator('[data-testid="kb-category"][data-name="Team handbook"]').getByText("restricted").waitFor();
+		await page.locator('[data-testid="kb-category"][data-name="Team handbook"]').click();
 
 		await page.getByTestId("kb-article-new").click();
 		await page.getByTestId("kb-title").fill("Release checklist");
