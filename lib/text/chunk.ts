@@ -226,7 +226,8 @@ function withOverlap(text: string, pieces: Piece[], maxTokens: number, overlap: 
 }
 
 function overlapStart(text: string, prev: Piece, start: number, overlap: number, kind: ChunkKind): number {
-	const from = Math.max(prev.start, start - overlap * 16);
+	// A token is rarely over 6 characters on average: a wider window would only cost tokenizer calls.
+	const from = Math.max(prev.start, start - overlap * 6);
 	const level = kind === "prose" ? "word" : "line";
 	let cuts = boundaries(text, from, start, level).filter(c => c > prev.start && c < start);
 	if (!cuts.length && level === "line")
