@@ -263,10 +263,11 @@ function boundaries(text: string, start: number, end: number, level: "line" | "w
 	return cuts;
 }
 
-// A word longer than the budget (a minified line, a base64 blob): cuts every 32 characters.
+// A word longer than the budget (a minified line, a base64 blob): a cut at every character (never inside a
+// surrogate pair); the greedy packing then binary-searches the longest run that fits.
 function charCuts(text: string, start: number, end: number): number[] {
 	const cuts: number[] = [];
-	for (let c = start; c < end; c += 32) cuts.push(/[\udc00-\udfff]/.test(text[c] ?? "") ? c + 1 : c);
+	for (let c = start; c < end; c++) if (!/[\udc00-\udfff]/.test(text[c])) cuts.push(c);
 	cuts.push(end);
 	return cuts;
 }
