@@ -2,32 +2,11 @@
 // validation, on an in-process broker and real PostgreSQL with the built-in local embedder.
 import { createTestBroker, as } from "../helpers/broker";
 import { describeWith, createTestDatabase } from "../helpers/infra";
-import { permissionTable } from "../../lib/authz";
 import { getDb } from "../../lib/db";
-import type { AuthInfo, Role } from "../../lib/permissions";
+import type { AuthInfo } from "../../lib/permissions";
+import { EMBEDDINGS_SERVICES, registerOrg } from "./helpers";
 
 jest.setTimeout(60_000);
-
-export const EMBEDDINGS_SERVICES = [
-	"services/auth/auth.service.ts",
-	"services/embeddings/embeddings.service.ts",
-	"services/embeddings/models.service.ts",
-	"services/embeddings/collections.service.ts",
-	"services/embeddings/documents.service.ts",
-	"services/embeddings/jobs.service.ts"
-];
-
-export async function registerOrg(broker: any, email: string) {
-	const user: any = await broker.call("auth.register", { email, password: "correct horse battery", name: "o" });
-	const auth = (role: Role): AuthInfo => ({
-		kind: "session",
-		userId: user.user.id,
-		organizationId: user.organization.id,
-		role,
-		permissions: [...permissionTable().byRole[role]]
-	});
-	return auth;
-}
 
 const WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa".split(
 	" "
