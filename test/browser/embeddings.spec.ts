@@ -202,6 +202,17 @@ describeWithBrowser()("embeddings pages (browser)", () => {
 		await bigJob.and(page.locator('[data-status="completed"]')).waitFor({ timeout: 120_000 });
 		await page.getByTestId("collection-documents").filter({ hasText: "1,003" }).waitFor();
 
+		// The documents come 50 a page, and a search by source id finds one among them.
+		await page.getByTestId("tab-documents").click();
+		await page.getByTestId("documents-page").filter({ hasText: "Page 1 of 21" }).waitFor();
+		await page.getByTestId("documents-next").click();
+		await page.getByTestId("documents-page").filter({ hasText: "Page 2 of 21" }).waitFor();
+		await page.getByTestId("documents-search").fill("bulk-999");
+		await page.locator('[data-testid="document-row"][data-source-id="bulk-999"]').waitFor();
+		await page.getByTestId("documents-page").waitFor({ state: "detached" });
+		expect(await page.getByTestId("document-row").count()).toBe(1);
+		await page.getByTestId("tab-jobs").click();
+
 		// Re-embed with the 256-dimension model: a reembed job runs, then the collection names the new model.
 		await page.getByTestId("collection-reembed").click();
 		await page
