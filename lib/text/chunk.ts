@@ -226,7 +226,8 @@ function withOverlap(text: string, pieces: Piece[], maxTokens: number, overlap: 
 }
 
 function overlapStart(text: string, prev: Piece, start: number, overlap: number, kind: ChunkKind): number {
-	const from = Math.max(prev.start, start - overlap * 16);
+	// A token is rarely over 6 characters on average: a wider window would only cost tokenizer calls.
+	const from = Math.max(prev.start, start - overlap * 6);
 	const level = kind === "prose" ? "word" : "line";
 	let cuts = boundaries(text, from, start, level).filter(c => c > prev.start && c < start);
 	if (!cuts.length && level === "line")
@@ -262,10 +263,11 @@ function boundaries(text: string, start: number, end: number, level: "line" | "w
 	return cuts;
 }
 
-// A word longer than the budget (a minified line, a base64 blob): cuts every 32 characters.
+// A word longer than the budget (a minified line, a base64 blob): a cut at every character (never inside a
+// surrogate pair); the greedy packing then binary-searches the longest run that fits.
 function charCuts(text: string, start: number, end: number): number[] {
 	const cuts: number[] = [];
-	for (let c = start; c < end; c += 32) cuts.push(/[\udc00-\udfff]/.test(text[c] ?? "") ? c + 1 : c);
+	for (let c = start; c < end; c++) if (!/[\udc00-\udfff]/.test(text[c])) cuts.push(c);
 	cuts.push(end);
 	return cuts;
 }

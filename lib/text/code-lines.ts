@@ -15,6 +15,8 @@ export interface CodeLine {
 }
 
 const OPEN = "([{";
+// Characters that may open or close something (a bracket, string, comment or regex); everything else is plain.
+const PLAIN = /[^'"`/#()[\]{}]+/y;
 const CLOSE = ")]}";
 
 export function lexLines(text: string, rules: LanguageRules): CodeLine[] {
@@ -34,13 +36,26 @@ export function lexLines(text: string, rules: LanguageRules): CodeLine[] {
 		let sawComment = startedInside && state === "block";
 		let i = 0;
 		while (i < lineText.length) {
+			if (state === "code") {
+				// Fast path: a run of characters that open nothing (most of a line) is copied as it is.
+				PLAIN.lastIndex = i;
+				const run = PLAIN.exec(lineText);
+				if (run) {
+					code += run[0];
+					if (!sawCode && /\S/.test(run[0])) sawCode = true;
+					i += run[0].length;
+					continue;
+				}
+			}
 			const ch = lineText[i];
 			if (state === "block") {
 				const close = rules.blockComment![1];
-				if (lineText.startsWith(close, i)) {
+				const at = lineText.indexOf(close, i);
+				if (at === -1) i = lineText.length;
+				else {
 					state = "code";
-					i += close.length;
-				} else i++;
+					i = at + close.length;
+				}
 				continue;
 			}
 			if (state === "string") {

@@ -41,22 +41,44 @@ function fmix(h: number): number {
 	return h >>> 0;
 }
 
-// A growable list of feature hashes; counted after sorting (equal hashes side by side), cheaper than a Map.
+// The distinct feature hashes of one group and how often each occurred: an open-addressing table (cheaper than a
+// Map or a sort for the few thousand features of a chunk).
 class Hashes {
-	items = new Uint32Array(256);
-	length = 0;
+	keys = new Uint32Array(1024);
+	counts = new Uint32Array(1024);
+	slots: number[] = []; // occupied slots, in insertion order
+	length = 0; // occurrences pushed
 	push(h: number) {
-		if (this.length === this.items.length) {
-			const grown = new Uint32Array(this.items.length * 2);
-			grown.set(this.items);
-			this.items = grown;
+		this.length++;
+		if (this.slots.length * 2 >= this.keys.length) this.grow();
+		const mask = this.keys.length - 1;
+		let i = h & mask;
+		while (this.counts[i] && this.keys[i] !== h) i = (i + 1) & mask;
+		if (!this.counts[i]++) {
+			this.keys[i] = h;
+			this.slots.push(i);
 		}
-		this.items[this.length++] = h;
+	}
+	private grow() {
+		const { keys, counts, slots } = this;
+		this.keys = new Uint32Array(keys.length * 2);
+		this.counts = new Uint32Array(keys.length * 2);
+		this.slots = [];
+		const mask = this.keys.length - 1;
+		for (const old of slots) {
+			let i = keys[old] & mask;
+			while (this.counts[i]) i = (i + 1) & mask;
+			this.keys[i] = keys[old];
+			this.counts[i] = counts[old];
+			this.slots.push(i);
+		}
 	}
 }
 
 // "parseHTTPRequest_v2" → ["parse", "http", "request", "v2"]; [] when the word has no inner parts.
 function identifierParts(word: string): string[] {
+	// Most words have no inner capital or underscore: nothing to split, and no regex run for them.
+	if (!word.includes("_") && !/[A-Z]/.test(word.slice(1))) return [];
 	const parts = word
 		.replace(/([a-z0-9])([A-Z])/g, "$1 $2")
 		.replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2")
@@ -114,14 +136,10 @@ function features(text: string, keepStopWords = false): { words: Hashes; bigrams
 
 function accumulate(into: Float64Array, hashes: Hashes, weight: number, dimensions: number) {
 	if (!hashes.length) return;
-	const sorted = hashes.items.subarray(0, hashes.length).sort();
 	const group = new Float64Array(dimensions);
-	for (let i = 0; i < sorted.length;) {
-		const h = sorted[i];
-		let j = i + 1;
-		while (j < sorted.length && sorted[j] === h) j++;
-		group[h % dimensions] += (h & 0x80000000 ? -1 : 1) * (1 + Math.log(j - i));
-		i = j;
+	for (const slot of hashes.slots) {
+		const h = hashes.keys[slot];
+		group[h % dimensions] += (h & 0x80000000 ? -1 : 1) * (1 + Math.log(hashes.counts[slot]));
 	}
 	let norm = 0;
 	for (let i = 0; i < dimensions; i++) norm += group[i] * group[i];
@@ -142,6 +160,8 @@ export function embedLocal(texts: string[], dimensions: number = LOCAL_EMBEDDER.
 		let norm = 0;
 		for (let i = 0; i < dimensions; i++) norm += v[i] * v[i];
 		const scale = norm ? 1 / Math.sqrt(norm) : 0;
-		return Array.from(v, x => x * scale);
+		const out = new Array<number>(dimensions);
+		for (let i = 0; i < dimensions; i++) out[i] = v[i] * scale;
+		return out;
 	});
 }

@@ -18,6 +18,14 @@ export default defineModule({
 	},
 	// Embedding through an AI deployment and reranking act as the service for the organization (jobs have no user).
 	servicePermissions: ["ai:write"],
+	// embeddings (upserts, searches) and embeddings-jobs (jobs) each prove themselves with their own credential.
+	container: {
+		environment: {
+			SERVICE_CREDENTIALS:
+				"embeddings:${EMBEDDINGS_SERVICE_CREDENTIAL:?set EMBEDDINGS_SERVICE_CREDENTIAL}," +
+				"embeddings-jobs:${EMBEDDINGS_JOBS_SERVICE_CREDENTIAL:?set EMBEDDINGS_JOBS_SERVICE_CREDENTIAL}"
+		}
+	},
 	publishes: ["embedding.events"],
 	consumes: [],
 	settings: {

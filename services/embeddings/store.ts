@@ -139,30 +139,71 @@ export async function writeChunks(
 	doc: PreparedDocument
 ): Promise<void> {
 	await tx.query("DELETE FROM emb_chunks WHERE document_id = $1 AND model_id = $2", [documentId, modelId]);
-	const vectors = doc.vectors.get(modelId);
-	if (!vectors) throw new Error(`no vectors of model ${modelId}`);
-	const c = doc.chunks;
+	await insertChunks(tx, organizationId, collectionId, [{ documentId, modelId, doc }]);
+}
+
+// Every chunk of the given documents and models in one statement.
+async function insertChunks(
+	tx: Queryable,
+	organizationId: string,
+	collectionId: string,
+	items: { documentId: string; modelId: string; doc: PreparedDocument }[]
+): Promise<void> {
+	const cols = {
+		document: [] as string[],
+		model: [] as string[],
+		hash: [] as string[],
+		title: [] as string[],
+		metadata: [] as string[],
+		index: [] as number[],
+		text: [] as string[],
+		tokens: [] as number[],
+		heading: [] as (string | null)[],
+		symbol: [] as (string | null)[],
+		embedding: [] as string[]
+	};
+	for (const { documentId, modelId, doc } of items) {
+		const vectors = doc.vectors.get(modelId);
+		if (!vectors) throw new Error(`no vectors of model ${modelId}`);
+		const metadata = JSON.stringify(doc.input.metadata ?? {});
+		doc.chunks.forEach((c, i) => {
+			cols.document.push(documentId);
+			cols.model.push(modelId);
+			cols.hash.push(doc.hash);
+			cols.title.push(doc.input.title ?? "");
+			cols.metadata.push(metadata);
+			cols.index.push(c.index);
+			cols.text.push(c.text);
+			cols.tokens.push(c.tokens);
+			cols.heading.push(c.heading ?? null);
+			cols.symbol.push(c.symbol ?? null);
+			cols.embedding.push(vectorLiteral(vectors[i]));
+		});
+	}
+	if (!cols.document.length) return;
 	await tx.query(
 		`INSERT INTO emb_chunks (organization_id, collection_id, document_id, model_id, content_hash, index, text, tokens,
 			heading, symbol, metadata, embedding, tsv)
-		SELECT $1, $2, $3, $4, $5, x.index, x.text, x.tokens, x.heading, x.symbol, $6::jsonb, x.embedding::vector,
-			setweight(to_tsvector('english', $7 || ' ' || coalesce(x.heading, '')), 'A') || to_tsvector('english', x.text)
-		FROM unnest($8::int[], $9::text[], $10::int[], $11::text[], $12::text[], $13::text[])
-			AS x(index, text, tokens, heading, symbol, embedding)`,
+		SELECT $1, $2, x.document_id, x.model_id, x.hash, x.index, x.text, x.tokens, x.heading, x.symbol, x.metadata::jsonb,
+			x.embedding::vector,
+			setweight(to_tsvector('english', x.title || ' ' || coalesce(x.heading, '')), 'A') || to_tsvector('english', x.text)
+		FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::int[],
+			$11::text[], $12::text[], $13::text[])
+			AS x(document_id, model_id, hash, title, metadata, index, text, tokens, heading, symbol, embedding)`,
 		[
 			organizationId,
 			collectionId,
-			documentId,
-			modelId,
-			doc.hash,
-			JSON.stringify(doc.input.metadata ?? {}),
-			doc.input.title ?? "",
-			c.map(x => x.index),
-			c.map(x => x.text),
-			c.map(x => x.tokens),
-			c.map(x => x.heading ?? null),
-			c.map(x => x.symbol ?? null),
-			vectors.map(vectorLiteral)
+			cols.document,
+			cols.model,
+			cols.hash,
+			cols.title,
+			cols.metadata,
+			cols.index,
+			cols.text,
+			cols.tokens,
+			cols.heading,
+			cols.symbol,
+			cols.embedding
 		]
 	);
 }
@@ -173,63 +214,71 @@ export interface UpsertOutcome {
 	status: "created" | "updated" | "unchanged";
 }
 
-// Inserts or updates documents whose content changed and replaces their chunks for each prepared model, in the
-// caller's transaction. A document another writer changed to the same content meanwhile counts as unchanged.
+// Inserts or updates documents whose content changed and replaces their chunks for the collection's models, in the
+// caller's transaction, in three statements whatever the number of documents. A document another writer changed
+// to the same content meanwhile counts as unchanged.
 export async function writeDocuments(
 	tx: Queryable,
 	publish: Publish,
 	collection: CollectionRow,
 	prepared: PreparedDocument[]
 ): Promise<UpsertOutcome[]> {
-	const out: UpsertOutcome[] = [];
-	for (const p of prepared) {
-		const d = p.input;
-		const { rows } = await tx.query<{ id: string; created: boolean }>(
-			`INSERT INTO emb_documents (organization_id, collection_id, source_id, title, kind, language, path, metadata,
-				text, content_hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-			ON CONFLICT (collection_id, source_id) DO UPDATE SET title = EXCLUDED.title, kind = EXCLUDED.kind,
-				language = EXCLUDED.language, path = EXCLUDED.path, metadata = EXCLUDED.metadata, text = EXCLUDED.text,
-				content_hash = EXCLUDED.content_hash, updated_at = now()
-			WHERE emb_documents.content_hash <> EXCLUDED.content_hash OR emb_documents.metadata <> EXCLUDED.metadata
-			RETURNING id, (xmax = 0) AS created`,
-			[
-				collection.organization_id,
-				collection.id,
-				d.sourceId,
-				d.title ?? "",
-				d.kind ?? "prose",
-				d.language ?? null,
-				d.path ?? null,
-				JSON.stringify(d.metadata ?? {}),
-				d.text,
-				p.hash
-			]
-		);
-		if (!rows[0]) {
-			const existing = await tx.query<{ id: string }>(
-				"SELECT id FROM emb_documents WHERE collection_id = $1 AND source_id = $2",
-				[collection.id, d.sourceId]
-			);
-			out.push({ id: existing.rows[0].id, sourceId: d.sourceId, status: "unchanged" });
-			continue;
-		}
-		const { id, created } = rows[0];
-		// Only the models the collection has now (a re-embed may have switched it while this was embedded).
-		const models = [collection.model_id, ...(collection.pending_model_id ? [collection.pending_model_id] : [])];
-		await tx.query("DELETE FROM emb_chunks WHERE document_id = $1 AND NOT model_id = ANY($2::uuid[])", [
-			id,
-			models
-		]);
-		for (const modelId of models) await writeChunks(tx, collection.organization_id, collection.id, id, modelId, p);
-		const data = { collectionId: collection.id, documentId: id, sourceId: d.sourceId, chunks: p.chunks.length };
-		publish(created ? "embedding.document.created" : "embedding.document.updated", {
+	if (!prepared.length) return [];
+	// In source id order, so concurrent writers lock rows in the same order.
+	const docs = [...prepared].sort((a, b) => (a.input.sourceId < b.input.sourceId ? -1 : 1));
+	const col = <T>(f: (d: DocumentInput, p: PreparedDocument) => T) => docs.map(p => f(p.input, p));
+	const { rows } = await tx.query<{ id: string; source_id: string; created: boolean }>(
+		`INSERT INTO emb_documents (organization_id, collection_id, source_id, title, kind, language, path, metadata,
+			text, content_hash)
+		SELECT $1, $2, x.source_id, x.title, x.kind, x.language, x.path, x.metadata::jsonb, x.text, x.hash
+		FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+			AS x(source_id, title, kind, language, path, metadata, text, hash)
+		ON CONFLICT (collection_id, source_id) DO UPDATE SET title = EXCLUDED.title, kind = EXCLUDED.kind,
+			language = EXCLUDED.language, path = EXCLUDED.path, metadata = EXCLUDED.metadata, text = EXCLUDED.text,
+			content_hash = EXCLUDED.content_hash, updated_at = now()
+		WHERE emb_documents.content_hash <> EXCLUDED.content_hash OR emb_documents.metadata <> EXCLUDED.metadata
+		RETURNING id, source_id, (xmax = 0) AS created`,
+		[
+			collection.organization_id,
+			collection.id,
+			col(d => d.sourceId),
+			col(d => d.title ?? ""),
+			col(d => d.kind ?? "prose"),
+			col(d => d.language ?? null),
+			col(d => d.path ?? null),
+			col(d => JSON.stringify(d.metadata ?? {})),
+			col(d => d.text),
+			col((_, p) => p.hash)
+		]
+	);
+	const written = new Map(rows.map(r => [r.source_id, r]));
+	// Only the models the collection has now (a re-embed may have switched it while this was embedded).
+	const models = [collection.model_id, ...(collection.pending_model_id ? [collection.pending_model_id] : [])];
+	if (rows.length) {
+		await tx.query("DELETE FROM emb_chunks WHERE document_id = ANY($1::uuid[])", [rows.map(r => r.id)]);
+		const items = docs
+			.filter(p => written.has(p.input.sourceId))
+			.flatMap(p => models.map(modelId => ({ documentId: written.get(p.input.sourceId)!.id, modelId, doc: p })));
+		await insertChunks(tx, collection.organization_id, collection.id, items);
+	}
+	const unchanged = docs.filter(p => !written.has(p.input.sourceId)).map(p => p.input.sourceId);
+	const existing = unchanged.length
+		? await tx.query<{ id: string; source_id: string }>(
+				"SELECT id, source_id FROM emb_documents WHERE collection_id = $1 AND source_id = ANY($2)",
+				[collection.id, unchanged]
+			)
+		: { rows: [] };
+	const ids = new Map(existing.rows.map(r => [r.source_id, r.id]));
+	return prepared.map(p => {
+		const r = written.get(p.input.sourceId);
+		if (!r) return { id: ids.get(p.input.sourceId)!, sourceId: p.input.sourceId, status: "unchanged" };
+		const data = { collectionId: collection.id, documentId: r.id, sourceId: r.source_id, chunks: p.chunks.length };
+		publish(r.created ? "embedding.document.created" : "embedding.document.updated", {
 			organizationId: collection.organization_id,
 			...data
 		});
-		out.push({ id, sourceId: d.sourceId, status: created ? "created" : "updated" });
-	}
-	return out;
+		return { id: r.id, sourceId: r.source_id, status: r.created ? "created" : "updated" };
+	});
 }
 
 // The documents whose stored hash equals the given one (nothing to embed): source id -> document id, and whether

@@ -1,9 +1,10 @@
 // The embeddings pages in a browser, on the embedded platform: Ana creates a collection on the built-in lexical
 // model, adds documents by pasting Markdown and uploading a TypeScript and a Python file, watches the ingest job's
 // progress bar reach done, opens a document's chunks (named by function), and searches in hybrid, vector and
-// filtered modes, seeing each result's scores.
+// filtered modes, seeing each result's scores. Then, with one job per organization at a time, a large ingest's bar
+// moves while a second job waits queued and is cancelled, and the collection is re-embedded with another model.
 import path from "path";
-import { ARTIFACTS, describeWithBrowser, signIn, startUiPlatform } from "../helpers/browser";
+import { ARTIFACTS, describeWithBrowser, pageApi, signIn, startUiPlatform } from "../helpers/browser";
 
 const stamp = Date.now();
 const ana = { name: "Ana", email: `ana-embeddings-${stamp}@example.com`, password: "correct horse battery" };
@@ -42,7 +43,11 @@ describeWithBrowser()("embeddings pages (browser)", () => {
 	let ui: Awaited<ReturnType<typeof startUiPlatform>> | undefined;
 
 	beforeAll(async () => {
-		ui = await startUiPlatform("embeddings-browser", { timeoutMs: 20_000 });
+		// One job at a time, so a second job waits queued behind a large one; room for a large ingest's body.
+		ui = await startUiPlatform("embeddings-browser", {
+			timeoutMs: 20_000,
+			env: { EMBEDDINGS_JOBS_PER_ORGANIZATION: "1", BODY_LIMIT: "20mb" }
+		});
 		const r = await fetch(`${ui.base}/api/auth/register`, {
 			method: "POST",
 			headers: { "content-type": "application/json" },
@@ -146,4 +151,85 @@ describeWithBrowser()("embeddings pages (browser)", () => {
 		expect(ui!.pageErrors).toEqual([]);
 		expect(ui!.cspViolations).toEqual([]);
 	});
+
+	test("a large ingest's bar moves live; a queued job is cancelled; re-embedding switches the model", async () => {
+		const page = ui!.page;
+		await page.goto(`${ui!.base}/embeddings`);
+		await page.getByTestId("collection-row").first().waitFor();
+		// A second model: the lexical embedder at 256 dimensions (no AI deployment).
+		await page.getByTestId("model-name").fill("lexical-256");
+		await page.getByTestId("model-dimensions").fill("256");
+		await page.getByTestId("model-add").click();
+		await page.locator('[data-testid="embedding-model"][data-name="lexical-256"]').waitFor();
+
+		const collectionId = await page
+			.locator('[data-testid="collection-row"][data-name="Help center"] [data-testid="collection-link"]')
+			.getAttribute("href")
+			.then(href => href!.split("/").pop()!);
+		await page.goto(`${ui!.base}/embeddings/${collectionId}`);
+		await page.getByTestId("collection-title").waitFor();
+		await page.getByTestId("tab-jobs").click();
+		await page.getByTestId("job").first().waitFor();
+
+		const words = "index vector query chunk model score filter rank token search".split(" ");
+		const big = Array.from({ length: 1000 }, (_, i) => ({
+			sourceId: `bulk-${i}`,
+			text: Array.from({ length: 180 }, (_, j) => words[(i * 7 + j * 3) % words.length]).join(" ") + ` doc${i}.`
+		}));
+		const first = await pageApi(page, "POST", `/api/embeddings/collections/${collectionId}/ingest`, {
+			documents: big
+		});
+		expect(first.status).toBe(200);
+		const second = await pageApi(page, "POST", `/api/embeddings/collections/${collectionId}/ingest`, {
+			documents: [{ sourceId: "late", text: "A late document that never gets embedded." }]
+		});
+		expect(second.status).toBe(200);
+
+		// The large job's bar shows a value between the ends, carried by live notices (no reload here).
+		const bigJob = page.locator(`[data-testid="job"]`).filter({ hasText: "/ 1,000" });
+		await page.waitForFunction(() => {
+			const bars = [...document.querySelectorAll('[data-testid="job-progress"]')];
+			return bars.some(b => {
+				const v = Number(b.getAttribute("aria-valuenow"));
+				return v > 0 && v < 100;
+			});
+		});
+		// The small job waits behind it; cancelling it keeps it from ever running.
+		const queued = page.locator('[data-testid="job"][data-status="queued"]');
+		await queued.getByTestId("job-cancel").click();
+		await page.locator('[data-testid="job"][data-status="cancelled"]').waitFor();
+		await page.screenshot({ path: path.join(ARTIFACTS, "embeddings-progress.png") });
+		await bigJob.and(page.locator('[data-status="completed"]')).waitFor({ timeout: 120_000 });
+		await page.getByTestId("collection-documents").filter({ hasText: "1,003" }).waitFor();
+
+		// The documents come 50 a page, and a search by source id finds one among them.
+		await page.getByTestId("tab-documents").click();
+		await page.getByTestId("documents-page").filter({ hasText: "Page 1 of 21" }).waitFor();
+		await page.getByTestId("documents-next").click();
+		await page.getByTestId("documents-page").filter({ hasText: "Page 2 of 21" }).waitFor();
+		await page.getByTestId("documents-search").fill("bulk-999");
+		await page.locator('[data-testid="document-row"][data-source-id="bulk-999"]').waitFor();
+		await page.getByTestId("documents-page").waitFor({ state: "detached" });
+		expect(await page.getByTestId("document-row").count()).toBe(1);
+		await page.getByTestId("tab-jobs").click();
+
+		// Re-embed with the 256-dimension model: a reembed job runs, then the collection names the new model.
+		await page.getByTestId("collection-reembed").click();
+		await page
+			.getByTestId("reembed-model")
+			.selectOption({ label: "lexical-256 — lexical (feature hashing), offline · 256 dims" });
+		await page.getByTestId("reembed-start").click();
+		await page
+			.locator('[data-testid="job"][data-kind="reembed"][data-status="completed"]')
+			.waitFor({ timeout: 120_000 });
+		await page.getByTestId("collection-model-name").filter({ hasText: "lexical-256" }).waitFor();
+		await page.getByTestId("collection-status").filter({ hasText: "ready" }).waitFor();
+
+		await page.getByTestId("tab-search").click();
+		await page.getByTestId("search-query").fill("reset password");
+		await page.getByTestId("search-submit").click();
+		expect(await page.getByTestId("search-result").first().textContent()).toContain("Reset password");
+		expect(ui!.pageErrors).toEqual([]);
+		expect(ui!.cspViolations).toEqual([]);
+	}, 300_000);
 });

@@ -111,6 +111,47 @@ describeWith(["postgres"])("embeddings (in-process broker, real PostgreSQL)", ()
 		);
 	});
 
+	test("markdown is chunked by headings and code by functions; a search hit names its heading", async () => {
+		const c = await call("embeddings-collections.create", { name: "kinds" });
+		const markdown = [
+			"# Guide",
+			"",
+			"## Install",
+			"",
+			"Run the installer and accept the licence. ".repeat(40),
+			"",
+			"## Configure",
+			"",
+			"Set the port and the database address in the settings file. ".repeat(40)
+		].join("\n");
+		const code = [
+			"export function parseConfig(text: string) {",
+			...Array.from({ length: 60 }, (_, i) => `\tconst line${i} = text.split("\\n")[${i}];`),
+			"\treturn {};",
+			"}",
+			"",
+			"export function startServer(port: number) {",
+			...Array.from({ length: 60 }, (_, i) => `\tconsole.log("listening", port + ${i});`),
+			"}"
+		].join("\n");
+		const r = await call("embeddings.upsert", {
+			id: c.id,
+			documents: [
+				{ sourceId: "guide.md", text: markdown, kind: "markdown", title: "Guide" },
+				{ sourceId: "server.ts", text: code, kind: "code", path: "src/server.ts" }
+			]
+		});
+		const guide = await call("embeddings-documents.get", { id: r.documents[0].id });
+		const headings = new Set(guide.chunks.map((k: any) => k.heading));
+		expect(headings).toEqual(new Set(["Guide", "Guide > Install", "Guide > Configure"]));
+		const server = await call("embeddings-documents.get", { id: r.documents[1].id });
+		// Split by function (the chunker's own tests: test/text); a chunk names the functions it holds.
+		expect(server.chunks[0].symbol).toBe("parseConfig");
+		expect(server.chunks.at(-1).symbol).toBe("startServer");
+		const hit = await call("embeddings.search", { id: c.id, query: "database address settings", k: 1 });
+		expect(hit.results[0]).toMatchObject({ sourceId: "guide.md", heading: "Guide > Configure" });
+	});
+
 	describe("search", () => {
 		let c: any;
 		beforeAll(async () => {

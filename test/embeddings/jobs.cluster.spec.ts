@@ -128,10 +128,11 @@ describeWith(["postgres", "rabbitmq"])("embedding jobs across replicas (kill -9)
 			[queued.id]
 		);
 		expect(started.rows[0].n).toBe(1);
+		// On the surviving replica (the caller may not have noticed the dead node yet).
 		const found: any = await caller.call(
 			"embeddings.search",
 			{ id: c.id, query: "record 1499", mode: "fulltext", k: 1 },
-			as(admin)
+			{ ...as(admin), nodeID: second.nodeID }
 		);
 		expect(found.results[0].sourceId).toBe("s1499");
 	});

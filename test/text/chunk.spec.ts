@@ -78,6 +78,19 @@ test("a word longer than the budget (a minified blob) is cut by characters, stil
 	expect(chunks.length).toBeGreaterThan(10);
 });
 
+test("dense punctuation, emoji, CJK and CRLF line ends stay within a small budget, never cut inside a character", () => {
+	const texts = [
+		'`HOST=0.0.0.0`;`RABBITMQ_RESTART_TEST=1`,(`ctx.call("auth-teams.get")`)'.repeat(20),
+		"😀".repeat(300),
+		"日本語の文章です。".repeat(60),
+		Array.from({ length: 30 }, (_, i) => sentence(i)).join("\r\n")
+	];
+	for (const text of texts) {
+		const chunks = checked(text, { maxTokens: 8, overlapTokens: 2 });
+		for (const c of chunks) expect(c.text).not.toMatch(/^[\udc00-\udfff]|[\ud800-\udbff]$/);
+	}
+});
+
 describe("markdown", () => {
 	const doc = [
 		"Intro before any heading.",

@@ -75,7 +75,9 @@ export const collectionsApi = {
 
 export const documentsApi = {
 	entity: "embeddings-documents",
-	list: (collectionId: string) => list<EmbeddingDocument>("/embeddings/documents", { collectionId }),
+	// One page of a collection's documents, by source id; `search` matches source ids and titles.
+	page: (collectionId: string, query: { search?: string; page?: number } = {}) =>
+		api.get<Page<EmbeddingDocument>>("/embeddings/documents", { collectionId, pageSize: 50, ...query }),
 	get: (id: string) => api.get<DocumentDetail>(one("documents", id)),
 	remove: (id: string) => api.delete<EmbeddingDocument>(one("documents", id))
 };

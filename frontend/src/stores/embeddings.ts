@@ -32,6 +32,10 @@ export const useEmbeddingsStore = defineStore("embeddings", () => {
 	const openId = ref<string | null>(null);
 	const collection = ref<Collection | null>(null);
 	const documents = ref<EmbeddingDocument[] | null>(null);
+	// Which page of the documents is shown, and the source id / title search.
+	const documentsQuery = ref({ search: "", page: 1 });
+	const documentsTotal = ref(0);
+	const documentsPages = ref(1);
 	const jobs = ref<EmbeddingJob[] | null>(null);
 	const scope = useOrgScope(() => {
 		collection.value = null;
@@ -52,9 +56,17 @@ export const useEmbeddingsStore = defineStore("embeddings", () => {
 	const loadDocuments = (id: string) =>
 		forOpen(
 			id,
-			() => documentsApi.list(id),
-			d => (documents.value = d)
+			() => documentsApi.page(id, documentsQuery.value),
+			p => {
+				documents.value = p.rows;
+				documentsTotal.value = p.total;
+				documentsPages.value = Math.max(1, p.totalPages);
+			}
 		);
+	async function showDocuments(query: { search?: string; page?: number }) {
+		documentsQuery.value = { ...documentsQuery.value, page: 1, ...query };
+		if (openId.value) await loadDocuments(openId.value);
+	}
 	const loadJobs = (id: string) =>
 		forOpen(
 			id,
@@ -71,6 +83,7 @@ export const useEmbeddingsStore = defineStore("embeddings", () => {
 			collection.value = null;
 			documents.value = null;
 			jobs.value = null;
+			documentsQuery.value = { search: "", page: 1 };
 		}
 		openId.value = id;
 		await reloadOpen();
@@ -137,8 +150,7 @@ export const useEmbeddingsStore = defineStore("embeddings", () => {
 
 	async function removeDocument(id: string) {
 		await documentsApi.remove(id);
-		documents.value = documents.value?.filter(d => d.id !== id) ?? null;
-		if (openId.value) await loadCollection(openId.value);
+		if (openId.value) await Promise.all([loadDocuments(openId.value), loadCollection(openId.value)]);
 	}
 
 	return {
@@ -155,6 +167,10 @@ export const useEmbeddingsStore = defineStore("embeddings", () => {
 		removeCollection: collections.remove,
 		collection,
 		documents,
+		documentsQuery,
+		documentsTotal,
+		documentsPages,
+		showDocuments,
 		jobs,
 		open,
 		close,
