@@ -24,6 +24,8 @@ export interface ChangeNotice {
 	// Rows only their owner sees (API keys): the owner, and callers holding ownerPermission, get it.
 	ownerId?: string;
 	ownerPermission?: string;
+	// A job's progress (a count, never a value), so a progress bar moves without reading the job again.
+	progress?: { done: number; total: number };
 }
 
 declare module "./events/types" {

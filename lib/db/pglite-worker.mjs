@@ -32,7 +32,9 @@ function errorFields(err) {
 	return out;
 }
 
-const shape = res => ({ rows: res.rows, rowCount: res.affectedRows ?? res.rows.length });
+// rowCount as pg reports it: the rows a SELECT (or a RETURNING) gave, else the rows a DML statement touched. PGlite's
+// affectedRows is 0 for a SELECT, which made "SELECT … FOR UPDATE; if (rowCount)" checks false in embedded mode only.
+const shape = res => ({ rows: res.rows, rowCount: res.rows.length || res.affectedRows || 0 });
 
 async function handle(msg) {
 	switch (msg.op) {

@@ -1,6 +1,6 @@
 // The difference between two versions of a template, as structured JSON for a side-by-side view: messages compared
 // by position (role, and the content's lines through `diff`), variables by name, model settings by key.
-import { diffLines } from "diff";
+import { lineDiff, type LinePart } from "../../lib/diff";
 import type { ChatMessage } from "./render";
 import type { VariableDef } from "./variables";
 
@@ -12,10 +12,6 @@ export interface VersionContent {
 }
 
 type Change = "added" | "removed" | "changed" | "unchanged";
-export interface LinePart {
-	op: "equal" | "added" | "removed";
-	text: string;
-}
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -24,10 +20,7 @@ export function diffVersions(from: VersionContent, to: VersionContent) {
 		const a = from.messages[index];
 		const b = to.messages[index];
 		const change: Change = !a ? "added" : !b ? "removed" : same(a, b) ? "unchanged" : "changed";
-		const content: LinePart[] = diffLines(a?.content ?? "", b?.content ?? "").map(p => ({
-			op: p.added ? "added" : p.removed ? "removed" : "equal",
-			text: p.value
-		}));
+		const content: LinePart[] = lineDiff(a?.content ?? "", b?.content ?? "");
 		return { index, change, from_role: a?.role ?? null, to_role: b?.role ?? null, content };
 	});
 	const names = [...new Set([...from.variables.map(v => v.name), ...to.variables.map(v => v.name)])];

@@ -54,6 +54,15 @@ describe("embedded PGlite driver (worker thread)", () => {
 		expect(rows[0].at).toEqual(at);
 	});
 
+	test("rowCount is what pg reports: rows a SELECT returns, rows a DML statement touches", async () => {
+		await db.query("INSERT INTO items (id, label) VALUES (101, 'a'), (102, 'b'), (103, 'c')");
+		expect((await db.query("SELECT 1 FROM items WHERE id > 100")).rowCount).toBe(3);
+		expect((await db.query("SELECT 1 FROM items WHERE id = 101 FOR UPDATE")).rowCount).toBe(1);
+		expect((await db.query("SELECT 1 FROM items WHERE id = 999")).rowCount).toBe(0);
+		expect((await db.query("UPDATE items SET label = 'x' WHERE id > 101")).rowCount).toBe(2);
+		expect((await db.query("DELETE FROM items WHERE id > 100 RETURNING id")).rowCount).toBe(3);
+	});
+
 	test("errors keep their PostgreSQL code and constraint", async () => {
 		const err: any = await db.query("INSERT INTO items (id, label) VALUES (1, 'again')").catch(e => e);
 		expect(err).toBeInstanceOf(Error);

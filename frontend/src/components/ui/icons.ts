@@ -33,7 +33,9 @@ export const icons = {
 	flask: ["M9 3h6", "M10 3v6L4.5 19a1.3 1.3 0 0 0 1.1 2h12.8a1.3 1.3 0 0 0 1.1-2L14 9V3", "M7 15h10"],
 	code: ["m8 6-6 6 6 6", "m16 6 6 6-6 6"],
 	lock: ["M5 11h14v10H5z", "M8 11V7a4 4 0 0 1 8 0v4"],
-	compare: ["M12 3v18", "M4 7h5", "M4 12h5", "M15 7h5", "M15 12h5", "M15 17h5"]
+	compare: ["M12 3v18", "M4 7h5", "M4 12h5", "M15 7h5", "M15 12h5", "M15 17h5"],
+	book: ["M4 19.5v-15A2.5 2.5 0 0 1 6.5 2H20v20H6.5a2.5 2.5 0 0 1 0-5H20"],
+	search: ["M11 3a8 8 0 1 0 0 16 8 8 0 1 0 0-16", "m21 21-4.3-4.3"]
 } satisfies Record<string, string[]>;
 
 export type IconName = keyof typeof icons;

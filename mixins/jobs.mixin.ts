@@ -1,0 +1,380 @@
+// JobsMixin: durable background jobs in a module's jobs table, run by whichever replica claims them. A job is claimed
+// with FOR UPDATE SKIP LOCKED under a lease the runner keeps alive by heartbeats; a replica that dies (kill -9) stops
+// renewing it, and another replica claims the job once the lease has run out and continues from the job's cursor.
+// Work is done in steps (`run.step`), each one transaction that also records the cursor and progress, so a step is
+// either fully done and recorded or not at all; steps must be idempotent because the step a replica died in before
+// committing is run again. Cancel marks the row; the runner stops at its next step or heartbeat. At most
+// `perOrganization` jobs of one organization run at once over all replicas (an advisory lock per organization makes
+// the count and the claim one decision). Progress is published as the module's `<prefix>.progress` event (throttled)
+// and pushed to open pages as a live notice with `progress` (lib/live.ts).
+//
+// The table needs: id uuid, organization_id uuid, kind text, status text ('queued' | 'running' | 'completed' |
+// 'failed' | 'cancelled'), payload jsonb, cursor jsonb, done int, total int, error text, lease_owner text,
+// lease_until timestamptz, attempts int, created_at, started_at, finished_at (see migrations/embeddings/0001_*.sql).
+import crypto from "crypto";
+import type { Service, ServiceBroker } from "moleculer";
+import type { ServiceSchema } from "../lib/schema";
+import { getDb, Queryable } from "../lib/db";
+import { announceChange } from "../lib/live";
+import type { Publish } from "./events.mixin";
+import type { EventType } from "../lib/events/types";
+
+export type JobStatus = "queued" | "running" | "completed" | "failed" | "cancelled";
+
+export interface JobRow {
+	id: string;
+	organization_id: string;
+	kind: string;
+	status: JobStatus;
+	payload: any;
+	cursor: any;
+	done: number;
+	total: number;
+	error: string | null;
+	attempts: number;
+	[column: string]: unknown;
+}
+
+// Thrown inside a step when the job was cancelled or this replica lost its lease: the runner stops quietly.
+export class JobStopped extends Error {
+	name = "JobStopped";
+}
+
+export interface JobRun {
+	job: JobRow;
+	// Aborted when the job is cancelled, its lease is lost or the service stops.
+	signal: AbortSignal;
+	// One idempotent unit of work in a transaction that also records where the job is (cursor, done, total). Runs only
+	// while this replica holds the job; otherwise throws JobStopped and nothing of the step is kept.
+	step<T>(
+		fn: (tx: Queryable) => Promise<T>,
+		next: (result: T) => { cursor?: unknown; done: number; total?: number }
+	): Promise<T>;
+}
+
+// `S`: the service's own `this` (a JobsService with what the handlers use).
+export type JobHandler<S extends JobsService = JobsService> = (this: S, run: JobRun) => Promise<void>;
+
+export interface JobsMixinOptions<S extends JobsService = JobsService> {
+	table: string;
+	handlers: Record<string, JobHandler<S>>;
+	// Read when the service starts (the module's settings).
+	settings: () => { perOrganization: number; leaseMs: number; pollMs: number };
+	// Event types: "<prefix>.started" | ".progress" | ".completed" | ".failed" (the module's events file types them).
+	eventPrefix: string;
+	// Extra event fields from a job row (e.g. its collection).
+	eventData?: (job: JobRow) => Record<string, unknown>;
+	// Live notices to open pages: the jobs' service name and the permission to read them.
+	live: { entity: string; noun: string; permission: string };
+	// Undoes what a job leaves half done when it fails or is cancelled, in the transaction that records that.
+	ended?: (tx: Queryable, job: JobRow) => Promise<void>;
+	// Jobs one replica runs at once (of all organizations).
+	perReplica?: number;
+	// Least time between two progress events of one job.
+	progressEveryMs?: number;
+}
+
+export interface JobsService extends Service {
+	jobsOwner: string;
+	jobsRunning: Map<string, AbortController>;
+	jobsFinishing: Set<Promise<void>>;
+	jobsTimer?: NodeJS.Timeout;
+	jobsPolling?: Promise<void>;
+	jobsStopped: boolean;
+	jobsSettings: { perOrganization: number; leaseMs: number; pollMs: number };
+	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
+	enqueueJob(
+		tx: Queryable,
+		job: {
+			organizationId: string;
+			kind: string;
+			payload: unknown;
+			total: number;
+			columns?: Record<string, unknown>;
+		}
+	): Promise<JobRow>;
+	cancelJob(organizationId: string, id: string): Promise<JobRow | undefined>;
+	pollJobs(): void;
+	claimJob(): Promise<JobRow | undefined>;
+	runJob(job: JobRow): Promise<void>;
+	announceJob(job: Pick<JobRow, "id" | "organization_id" | "kind" | "done" | "total">): void;
+}
+
+const COLUMN = /^[a-z_][a-z0-9_]*$/;
+
+// Inserts a queued job in the caller's transaction (with the change that asks for it). After the commit,
+// `kickJobs` has this process's runners look at once; other replicas see it at their next poll.
+export async function insertJob(
+	tx: Queryable,
+	table: string,
+	job: { organizationId: string; kind: string; payload: unknown; total: number; columns?: Record<string, unknown> }
+): Promise<JobRow> {
+	const columns = Object.entries(job.columns ?? {});
+	for (const c of [table, ...columns.map(([c]) => c)])
+		if (!COLUMN.test(c)) throw new Error(`insertJob: "${c}" is not a name`);
+	const names = ["organization_id", "kind", "payload", "total", ...columns.map(([c]) => c)];
+	const values = [job.organizationId, job.kind, JSON.stringify(job.payload), job.total, ...columns.map(([, v]) => v)];
+	const { rows } = await tx.query<JobRow>(
+		`INSERT INTO ${table} (${names.join(", ")}) VALUES (${names.map((_, i) => `$${i + 1}`).join(", ")}) RETURNING *`,
+		values
+	);
+	return rows[0];
+}
+
+export function kickJobs(broker: ServiceBroker, table: string): void {
+	void broker.broadcastLocal(`jobs.queued.${table}`);
+}
+
+export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Partial<ServiceSchema> {
+	const t = opts.table;
+	if (!COLUMN.test(t)) throw new Error(`JobsMixin: "${t}" is not a table name`);
+	const perReplica = opts.perReplica ?? 4;
+	const progressEveryMs = opts.progressEveryMs ?? 1000;
+	const type = (what: string) => `${opts.eventPrefix}.${what}` as EventType;
+	const data = (job: JobRow, extra: Record<string, unknown>) =>
+		({
+			organizationId: job.organization_id,
+			jobId: job.id,
+			kind: job.kind,
+			...opts.eventData?.(job),
+			...extra
+		}) as any;
+
+	return {
+		methods: {
+			// Marks a queued or running job cancelled; its runner stops at its next step or heartbeat. Undefined: no
+			// such job of the organization; a finished job is returned unchanged.
+			async cancelJob(this: JobsService, organizationId: string, id: string) {
+				return this.withEvents(async (tx, publish) => {
+					const { rows } = await tx.query<JobRow>(
+						`UPDATE ${t} SET status = 'cancelled', finished_at = now(), lease_owner = NULL
+						WHERE id = $1 AND organization_id = $2 AND status IN ('queued', 'running') RETURNING *`,
+						[id, organizationId]
+					);
+					if (rows[0]) {
+						await opts.ended?.(tx, rows[0]);
+						publish(type("failed"), data(rows[0], { error: "cancelled" }));
+						return rows[0];
+					}
+					const found = await tx.query<JobRow>(`SELECT * FROM ${t} WHERE id = $1 AND organization_id = $2`, [
+						id,
+						organizationId
+					]);
+					return found.rows[0];
+				}).then(job => {
+					if (job) this.announceJob(job);
+					return job;
+				});
+			},
+
+			// Claims and starts jobs while this replica has room; one poll at a time.
+			pollJobs(this: JobsService) {
+				if (this.jobsStopped || this.jobsPolling) return;
+				this.jobsPolling = (async () => {
+					try {
+						while (!this.jobsStopped && this.jobsRunning.size < perReplica) {
+							const job = await this.claimJob();
+							if (!job) break;
+							const running = this.runJob(job);
+							this.jobsFinishing.add(running);
+							void running.finally(() => this.jobsFinishing.delete(running));
+						}
+					} catch (err) {
+						this.logger.warn(`jobs of ${t} not claimed: ${(err as Error).message}`);
+					} finally {
+						this.jobsPolling = undefined;
+					}
+				})();
+			},
+
+			// The oldest queued job, or a running one whose lease ran out, of an organization below its limit.
+			async claimJob(this: JobsService) {
+				const { perOrganization, leaseMs } = this.jobsSettings;
+				const db = await getDb();
+				return db.transaction(async tx => {
+					const candidates = await tx.query<{ id: string; organization_id: string }>(
+						`SELECT id, organization_id FROM ${t}
+						WHERE status = 'queued' OR (status = 'running' AND lease_until < now())
+						ORDER BY created_at LIMIT 20 FOR UPDATE SKIP LOCKED`
+					);
+					for (const c of candidates.rows) {
+						// One claimer per organization at a time: the count below and the claim are one decision.
+						await tx.query("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", [
+							t,
+							c.organization_id
+						]);
+						const running = await tx.query<{ n: number }>(
+							`SELECT count(*)::int AS n FROM ${t} WHERE organization_id = $1 AND status = 'running'
+							AND lease_until >= now() AND id <> $2`,
+							[c.organization_id, c.id]
+						);
+						if (running.rows[0].n >= perOrganization) continue;
+						const { rows } = await tx.query<JobRow>(
+							`UPDATE ${t} SET status = 'running', lease_owner = $2,
+							lease_until = now() + $3 * interval '1 millisecond', attempts = attempts + 1,
+							started_at = coalesce(started_at, now()) WHERE id = $1 RETURNING *`,
+							[c.id, this.jobsOwner, leaseMs]
+						);
+						return rows[0];
+					}
+					return undefined;
+				});
+			},
+
+			async runJob(this: JobsService, job: JobRow) {
+				const { leaseMs } = this.jobsSettings;
+				const abort = new AbortController();
+				this.jobsRunning.set(job.id, abort);
+				const db = await getDb();
+				const owner = this.jobsOwner;
+				let lastProgress = 0;
+				const stop = () => {
+					if (!abort.signal.aborted) abort.abort(new JobStopped("the job was cancelled or taken over"));
+				};
+				// Renews the lease between steps (a step may wait long on a model); a lost lease stops the runner.
+				const heartbeat = setInterval(
+					() => {
+						db.query(
+							`UPDATE ${t} SET lease_until = now() + $3 * interval '1 millisecond'
+						WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING id`,
+							[job.id, owner, leaseMs]
+						).then(
+							r => r.rowCount === 0 && stop(),
+							err => this.logger.warn(`job ${job.id} heartbeat failed: ${(err as Error).message}`)
+						);
+					},
+					Math.max(100, Math.floor(leaseMs / 3))
+				);
+
+				const run: JobRun = {
+					job,
+					signal: abort.signal,
+					step: async (fn, next) => {
+						if (abort.signal.aborted) throw new JobStopped("stopped");
+						let announce = false;
+						const result = await this.withEvents(async (tx, publish) => {
+							const held = await tx.query<{ status: string; lease_owner: string | null }>(
+								`SELECT status, lease_owner FROM ${t} WHERE id = $1 FOR UPDATE`,
+								[job.id]
+							);
+							if (held.rows[0]?.status !== "running" || held.rows[0].lease_owner !== owner)
+								throw new JobStopped("the job was cancelled or taken over");
+							const out = await fn(tx);
+							const n = next(out);
+							job.done = n.done;
+							if (n.total != null) job.total = n.total;
+							if (n.cursor !== undefined) job.cursor = n.cursor;
+							await tx.query(
+								`UPDATE ${t} SET cursor = $2, done = $3, total = $4,
+								lease_until = now() + $5 * interval '1 millisecond' WHERE id = $1`,
+								[job.id, JSON.stringify(job.cursor ?? null), job.done, job.total, leaseMs]
+							);
+							if (Date.now() - lastProgress >= progressEveryMs || job.done >= job.total) {
+								lastProgress = Date.now();
+								announce = true;
+								publish(type("progress"), data(job, { done: job.done, total: job.total }));
+							}
+							return out;
+						});
+						if (announce) this.announceJob(job);
+						return result;
+					}
+				};
+
+				try {
+					if (job.attempts === 1)
+						await this.withEvents(async (_tx, publish) => {
+							publish(type("started"), data(job, { total: job.total }));
+						});
+					this.announceJob(job);
+					const handler = opts.handlers[job.kind];
+					if (!handler) throw new Error(`no handler for jobs of kind "${job.kind}"`);
+					await handler.call(this as S, run);
+					await this.withEvents(async (tx, publish) => {
+						const { rowCount } = await tx.query(
+							`UPDATE ${t} SET status = 'completed', finished_at = now(), lease_owner = NULL
+							WHERE id = $1 AND lease_owner = $2 AND status = 'running'`,
+							[job.id, owner]
+						);
+						if (rowCount) publish(type("completed"), data(job, { done: job.done, total: job.total }));
+					});
+				} catch (err) {
+					if (!(err instanceof JobStopped) && !abort.signal.aborted) {
+						const message = (err as Error).message?.slice(0, 1000) || "failed";
+						this.logger.warn(`job ${job.id} (${job.kind}) failed: ${message}`);
+						await this.withEvents(async (tx, publish) => {
+							const { rowCount } = await tx.query(
+								`UPDATE ${t} SET status = 'failed', error = $3, finished_at = now(), lease_owner = NULL
+								WHERE id = $1 AND lease_owner = $2 AND status = 'running'`,
+								[job.id, owner, message]
+							);
+							if (!rowCount) return;
+							await opts.ended?.(tx, job);
+							publish(type("failed"), data(job, { error: message }));
+						}).catch(e => this.logger.warn(`job ${job.id}: failure not recorded: ${e.message}`));
+					}
+				} finally {
+					clearInterval(heartbeat);
+					this.jobsRunning.delete(job.id);
+					this.announceJob(job);
+					setImmediate(() => this.pollJobs());
+				}
+			},
+
+			announceJob(this: JobsService, job) {
+				announceChange(this.broker, undefined, {
+					organizationId: job.organization_id,
+					entity: opts.live.entity,
+					noun: opts.live.noun,
+					id: job.id,
+					action: "updated",
+					label: job.kind,
+					permission: opts.live.permission,
+					progress: { done: job.done, total: job.total }
+				});
+			}
+		},
+
+		events: {
+			[`jobs.queued.${t}`](this: JobsService) {
+				this.pollJobs();
+			}
+		},
+
+		created(this: Service) {
+			const self = this as JobsService;
+			self.jobsOwner = `${self.broker.nodeID}:${crypto.randomUUID()}`;
+			self.jobsRunning = new Map();
+			self.jobsFinishing = new Set();
+			self.jobsStopped = false;
+		},
+
+		async started(this: Service) {
+			const self = this as JobsService;
+			self.jobsSettings = opts.settings();
+			self.jobsTimer = setInterval(() => self.pollJobs(), self.jobsSettings.pollMs);
+			self.pollJobs();
+		},
+
+		// Running jobs are handed back at once (lease expired now) so another replica continues them without waiting.
+		async stopped(this: Service) {
+			const self = this as JobsService;
+			self.jobsStopped = true;
+			clearInterval(self.jobsTimer);
+			await self.jobsPolling;
+			const ids = [...self.jobsRunning.keys()];
+			for (const abort of self.jobsRunning.values()) abort.abort(new JobStopped("the service stops"));
+			// The step under way ends (committed or not) before the database may close.
+			await Promise.allSettled([...self.jobsFinishing]);
+			if (ids.length)
+				await (
+					await getDb()
+				)
+					.query(`UPDATE ${t} SET lease_until = now() WHERE id = ANY($1::uuid[]) AND lease_owner = $2`, [
+						ids,
+						self.jobsOwner
+					])
+					.catch(() => undefined);
+		}
+	};
+}
