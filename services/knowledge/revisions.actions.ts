@@ -4,7 +4,7 @@ import { getDb as db } from "../../lib/db";
 import { lineDiff } from "../../lib/diff";
 import { listOf } from "../../lib/response";
 import { readerOf } from "./access";
-import { revisionNumber, revisionOf, save, visibleArticle, writableArticle, type Self } from "./articles";
+import { revisionNumber, revisionOf, save, visibleArticle, writableArticle, type Self } from "./store";
 import * as R from "./knowledge.responses";
 
 export const revisionActions = {

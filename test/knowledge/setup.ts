@@ -11,8 +11,8 @@ import type { AuthInfo, Role } from "../../lib/permissions";
 export const KNOWLEDGE_FILES = [
 	"services/auth/auth.service.ts",
 	"services/knowledge/knowledge.service.ts",
-	"services/knowledge/knowledge-categories.service.ts",
-	"services/knowledge/knowledge-articles.service.ts"
+	"services/knowledge/categories.service.ts",
+	"services/knowledge/articles.service.ts"
 ];
 
 // The embeddings module beside it: search becomes hybrid, the indexer feeds the "knowledge" collection.

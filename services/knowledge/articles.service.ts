@@ -23,7 +23,7 @@ import {
 	type ArticleRow,
 	type Content,
 	type Self
-} from "./articles";
+} from "./store";
 import { slugify } from "./links";
 import { revisionActions } from "./revisions.actions";
 import * as R from "./knowledge.responses";
