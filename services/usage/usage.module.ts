@@ -15,7 +15,8 @@ export default defineModule({
 		"usage:manage": { description: "Set prices, quotas and budgets; re-price a past period", role: "admin" }
 	},
 	publishes: ["usage.events"],
-	// embedding.events and mcp.events join when those modules publish them.
+	// Not embedding.events: embeddings through an AI deployment are metered here from ai.events (kind "embedding"),
+	// and the built-in local embedder costs nothing. mcp.events joins when that module publishes it.
 	consumes: [
 		{ channel: "ai.events", group: "usage" },
 		{ channel: "ai.events", group: "usage-limits" }
