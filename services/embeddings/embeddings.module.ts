@@ -50,6 +50,13 @@ export default defineModule({
 			max: 600_000,
 			description: "how often each replica looks for queued or abandoned jobs"
 		}),
+		reembedGraceMs: setting.int({
+			env: "EMBEDDINGS_REEMBED_GRACE_MS",
+			default: 5000,
+			min: 0,
+			max: 600_000,
+			description: "after a re-embed switches models, how long the old chunks stay for searches already under way"
+		}),
 		batchSize: setting.int({
 			env: "EMBEDDINGS_BATCH_SIZE",
 			default: 64,
