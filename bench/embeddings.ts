@@ -7,7 +7,7 @@
 // - search: BENCH_EMB_CALLERS closed-loop callers for BENCH_DURATION_MS per mode (vector, full-text, hybrid): QPS,
 //   p50 and p95 latency.
 // PGlite runs BENCH_EMB_PGLITE_CHUNKS (default 20,000: single-threaded WASM inserts make 100k take very long).
-// Writes bench/results/embeddings.json. Env: BENCH_EMB_ONLY=postgres|pglite.
+// Writes bench/results/embeddings.json. Env: BENCH_EMB_ONLY=postgres|pglite, and the module's EMBEDDINGS_* settings.
 import fs from "fs";
 import os from "os";
 import path from "path";
@@ -57,7 +57,14 @@ async function run(engine: "postgres" | "pglite", n: number) {
 		env = { DATABASE_URL: "", DATA_DIR: dir };
 		drop = async () => fs.rmSync(dir, { recursive: true, force: true });
 	}
-	const config = loadConfig({ JWT_SECRET: "bench-secret-bench-secret-bench-secret-01", LOG_LEVEL: "warn", ...env });
+	// The module's settings from this process's environment (EMBEDDINGS_HNSW_EF_SEARCH=400 npm run bench …).
+	const settings = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("EMBEDDINGS_")));
+	const config = loadConfig({
+		JWT_SECRET: "bench-secret-bench-secret-bench-secret-01",
+		LOG_LEVEL: "warn",
+		...settings,
+		...env
+	});
 	setConfig(config);
 	await acquireDb();
 	const broker = new ServiceBroker({ ...brokerOptions(config), logger: false });
@@ -103,6 +110,10 @@ async function run(engine: "postgres" | "pglite", n: number) {
 
 		// Index build over the rows now there.
 		if (engine === "postgres") await db.query("SET maintenance_work_mem = '512MB'");
+		// BENCH_EMB_HNSW="m = 32, ef_construction = 128": the index rebuilt with other settings.
+		const options = process.env.BENCH_EMB_HNSW;
+		if (options && /^[a-z_]+ = \d+(, [a-z_]+ = \d+)*$/.test(options))
+			await db.query(`ALTER INDEX ${indexName(BUILTIN_MODEL_ID)} SET (${options})`);
 		const t1 = performance.now();
 		await db.query(`REINDEX INDEX ${indexName(BUILTIN_MODEL_ID)}`);
 		const buildS = (performance.now() - t1) / 1000;

@@ -119,7 +119,9 @@ async function reembed(this: Self, run: JobRun) {
 			if (switched) break;
 		}
 	}
-	// After the switch no search reads the old chunks; removed in slices so no transaction holds many rows.
+	// A search that read the collection's model just before the switch may still be reading the old chunks: they
+	// stay a grace period, then go in slices so no transaction holds many rows.
+	await new Promise(r => setTimeout(r, moduleSettings(embeddingsModule).reembedGraceMs));
 	for (;;) {
 		const { rowCount } = await db.query(
 			`DELETE FROM emb_chunks WHERE id IN (SELECT id FROM emb_chunks WHERE collection_id = $1 AND model_id = $2

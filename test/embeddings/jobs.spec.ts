@@ -47,7 +47,12 @@ describeWith(["postgres"])("embedding jobs (in-process broker, real PostgreSQL)"
 	beforeAll(async () => {
 		db = await createTestDatabase();
 		t = await createTestBroker(
-			{ DATABASE_URL: db.url, EMBEDDINGS_JOB_POLL_MS: "100", EMBEDDINGS_JOBS_PER_ORGANIZATION: "1" },
+			{
+				DATABASE_URL: db.url,
+				EMBEDDINGS_JOB_POLL_MS: "100",
+				EMBEDDINGS_JOBS_PER_ORGANIZATION: "1",
+				EMBEDDINGS_REEMBED_GRACE_MS: "300"
+			},
 			EMBEDDINGS_SERVICES
 		);
 		const spy = (broker: ServiceBroker) =>
