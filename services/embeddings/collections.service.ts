@@ -108,8 +108,9 @@ const EmbeddingsCollectionsService: ServiceSchema = {
 			}
 		},
 		// For other modules: the organization's collection of this name on the local-hash model, made if missing.
+		// It may create a collection, so it takes what creating one takes.
 		ensure: {
-			permission: "embeddings:read",
+			permission: "embeddings:write",
 			params: { $$strict: "remove", name, description },
 			response: collectionRow,
 			async handler(ctx: Context<{ name: string; description?: string }>) {
