@@ -1,81 +1,37 @@
 // A job survives its replica: an ingest job runs on one embeddings replica (a child process over RabbitMQ), which is
 // killed with SIGKILL mid-way; another replica claims it once the lease runs out, continues from the job's cursor
 // and finishes with every document stored once and no duplicate chunks.
-import amqp from "amqplib";
 import pg from "pg";
 import { ServiceBroker } from "moleculer";
-import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
-import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
+import { describeWith } from "../helpers/infra";
+import { startTestCluster, type TestCluster } from "../helpers/cluster";
 import { as } from "../helpers/broker";
 import { waitUntil } from "../helpers/wait";
-import { loadConfig } from "../../lib/config";
-import { brokerOptions } from "../../moleculer.config";
-
-type NodeProcess = ReturnType<typeof startNode>;
+import type { AuthInfo } from "../../lib/permissions";
 
 jest.setTimeout(120_000);
 
 describeWith(["postgres", "rabbitmq"])("embedding jobs across replicas (kill -9)", () => {
-	const NAMESPACE = uniqueNamespace("emb");
-	const ID = NAMESPACE.split("-")[1];
-	const CALLER_ID = `caller-${ID}`;
-	let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+	let cluster: TestCluster;
 	let sql: pg.Client;
-	const nodes: NodeProcess[] = [];
 	let caller: ServiceBroker;
-	let admin: any;
+	let admin: AuthInfo;
 
-	const env = () => ({
-		TRANSPORTER: AMQP_URL,
-		CHANNELS_URL: AMQP_URL,
-		DATABASE_URL: db!.url,
-		NAMESPACE,
-		JWT_SECRET: TEST_JWT_SECRET,
-		TRANSIT_KEY: TEST_TRANSIT_KEY,
-		EMBEDDINGS_JOB_LEASE_MS: "2000",
-		EMBEDDINGS_JOB_POLL_MS: "200"
-	});
-	const replica = (n: number) => {
-		const node = startNode({ ...env(), SERVICES: "embeddings", NODE_ID: `emb-${n}-${ID}` });
-		nodes.push(node);
-		return node;
-	};
+	const replica = (n: number) => cluster.start(`emb-${n}`, "embeddings");
 	const job = async (id: string) => (await sql.query("SELECT * FROM emb_jobs WHERE id = $1", [id])).rows[0];
 
 	beforeAll(async () => {
-		db = await createTestDatabase();
-		sql = new pg.Client({ connectionString: db.url });
+		cluster = await startTestCluster("emb", { EMBEDDINGS_JOB_LEASE_MS: "2000", EMBEDDINGS_JOB_POLL_MS: "200" });
+		sql = new pg.Client({ connectionString: cluster.db.url });
 		await sql.connect();
-		const auth = startNode({ ...env(), SERVICES: "auth", NODE_ID: `auth-${ID}` });
-		nodes.push(auth);
-		await auth.ready;
-		caller = new ServiceBroker({
-			...brokerOptions(loadConfig({ ...env(), NODE_ID: CALLER_ID, LOG_LEVEL: "warn" })),
-			logger: false
-		});
-		await caller.start();
-		await caller.waitForServices(["auth"], 20_000);
-		const reg: any = await caller.call("auth.register", {
-			email: "emb-cluster@example.com",
-			password: "correct horse battery",
-			name: "Cluster"
-		});
-		admin = await caller.call("auth.resolve", { token: reg.accessToken, organizationId: reg.organization.id });
+		await cluster.start("auth", "auth").ready;
+		caller = await cluster.caller(["auth"]);
+		admin = await cluster.register("emb-cluster@example.com");
 	}, 90_000);
 
 	afterAll(async () => {
-		await caller?.stop().catch(() => undefined);
-		await Promise.all(nodes.map(n => n.stop("SIGKILL")));
 		await sql?.end().catch(() => undefined);
-		await db?.drop();
-		const conn = await amqp.connect(AMQP_URL).catch(() => undefined);
-		if (conn) {
-			const ch = await conn.createChannel();
-			for (const id of [CALLER_ID, ...nodes.map(n => n.nodeID)])
-				for (const kind of ["REQ", "RES", "EVENT"])
-					await ch.deleteQueue(`MOL-${NAMESPACE}.${kind}.${id}`).catch(() => undefined);
-			await conn.close().catch(() => undefined);
-		}
+		await cluster?.stop();
 	});
 
 	test("a job whose replica is killed mid-way is resumed by another and finishes without duplicate chunks", async () => {

@@ -2,64 +2,34 @@
 // resolved in its own memory. A label moved or a version published through one is rendered by the other within a
 // second (polled, calls pinned to a replica with `nodeID`). An experiment's assignment needs no shared state: both
 // replicas put a subject in the same variant.
-import amqp from "amqplib";
 import pg from "pg";
 import { ServiceBroker } from "moleculer";
-import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
-import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
+import { describeWith } from "../helpers/infra";
+import { startTestCluster, type ClusterNode, type TestCluster } from "../helpers/cluster";
 import { as } from "../helpers/broker";
 import { waitUntil } from "../helpers/wait";
-import { loadConfig } from "../../lib/config";
-import { brokerOptions } from "../../moleculer.config";
-
-type NodeProcess = ReturnType<typeof startNode>;
+import type { AuthInfo } from "../../lib/permissions";
 
 describeWith(["postgres", "rabbitmq"])("prompts caches across two replicas", () => {
-	const NAMESPACE = uniqueNamespace("prompts");
-	const ID = NAMESPACE.split("-")[1];
-	const CALLER_ID = `caller-${ID}`;
-	let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
-	const nodes: NodeProcess[] = [];
-	let r1: NodeProcess, r2: NodeProcess;
+	let cluster: TestCluster;
+	let r1: ClusterNode, r2: ClusterNode;
 	let caller: ServiceBroker;
-	let admin: any;
+	let admin: AuthInfo;
 
-	const env = () => ({
-		TRANSPORTER: AMQP_URL,
-		CHANNELS_URL: AMQP_URL,
-		DATABASE_URL: db!.url,
-		NAMESPACE,
-		JWT_SECRET: TEST_JWT_SECRET,
-		TRANSIT_KEY: TEST_TRANSIT_KEY
-	});
-	const render = (node: NodeProcess) =>
+	const render = (node: ClusterNode) =>
 		caller.call<any, any>("prompts.render", { name: "greeting" }, { ...as(admin), nodeID: node.nodeID });
 
 	beforeAll(async () => {
-		db = await createTestDatabase();
-		nodes.push(startNode({ ...env(), SERVICES: "auth", NODE_ID: `auth-${ID}` }));
-		r1 = startNode({ ...env(), SERVICES: "prompts", NODE_ID: `prompts-1-${ID}` });
-		r2 = startNode({ ...env(), SERVICES: "prompts", NODE_ID: `prompts-2-${ID}` });
-		nodes.push(r1, r2);
-		await Promise.all(nodes.map(n => n.ready));
-		caller = new ServiceBroker({
-			...brokerOptions(loadConfig({ ...env(), NODE_ID: CALLER_ID, LOG_LEVEL: "warn" })),
-			logger: false
-		});
-		await caller.start();
-		await caller.waitForServices(["auth", "prompts"], 20_000);
-		// Synchronisation: the caller knows prompts on both replicas, and each replica knows the other listens to
-		// prompts.changed (a broadcast reaches only the nodes the sender knows of).
+		cluster = await startTestCluster("prompts");
+		const auth = cluster.start("auth", "auth");
+		r1 = cluster.start("prompts-1", "prompts");
+		r2 = cluster.start("prompts-2", "prompts");
+		await Promise.all([auth, r1, r2].map(n => n.ready));
+		caller = await cluster.caller(["auth", "prompts"]);
+		await cluster.servedBy("prompts.render", [r1, r2]);
+		// Each replica knows the other listens to prompts.changed (a broadcast reaches only the nodes the sender
+		// knows of).
 		const both = JSON.stringify([r1.nodeID, r2.nodeID].sort());
-		await waitUntil(
-			"prompts.render on both replicas",
-			async () =>
-				((caller as any).registry.getActionEndpoints("prompts.render")?.endpoints ?? [])
-					.filter((ep: any) => ep.isAvailable)
-					.map((ep: any) => ep.id)
-					.sort(),
-			ids => JSON.stringify(ids) === both
-		);
 		for (const node of [r1, r2])
 			await waitUntil(
 				`${node.nodeID} knows both listeners of prompts.changed`,
@@ -70,35 +40,18 @@ describeWith(["postgres", "rabbitmq"])("prompts caches across two replicas", () 
 						{ nodeID: node.nodeID }
 					);
 					const changed = events.find(e => e.name === "prompts.changed");
-					return (changed?.endpoints ?? []).map((ep: any) => ep.nodeID).sort();
+					return JSON.stringify((changed?.endpoints ?? []).map((ep: any) => ep.nodeID).sort());
 				},
-				ids => JSON.stringify(ids) === both
+				ids => ids === both
 			);
-		const reg: any = await caller.call("auth.register", {
-			email: "replicas@example.com",
-			password: "correct horse battery",
-			name: "Replicas"
-		});
-		admin = await caller.call("auth.resolve", { token: reg.accessToken, organizationId: reg.organization.id });
+		admin = await cluster.register("replicas@example.com");
 	}, 90_000);
 
-	afterAll(async () => {
-		await caller?.stop().catch(() => undefined);
-		await Promise.all(nodes.map(n => n.stop("SIGKILL")));
-		await db?.drop();
-		const conn = await amqp.connect(AMQP_URL).catch(() => undefined);
-		if (conn) {
-			const ch = await conn.createChannel();
-			for (const id of [CALLER_ID, ...nodes.map(n => n.nodeID)])
-				for (const kind of ["REQ", "RES", "EVENT"])
-					await ch.deleteQueue(`MOL-${NAMESPACE}.${kind}.${id}`).catch(() => undefined);
-			await conn.close().catch(() => undefined);
-		}
-	});
+	afterAll(() => cluster?.stop());
 
 	test("each replica keeps what it resolved: a label changed behind the platform's back is not seen", async () => {
 		// Written straight to the tables, so no broadcast is ever sent for this template.
-		const sql = new pg.Client({ connectionString: db!.url });
+		const sql = new pg.Client({ connectionString: cluster.db.url });
 		await sql.connect();
 		const org = admin.organizationId;
 		const t = (
@@ -118,7 +71,7 @@ describeWith(["postgres", "rabbitmq"])("prompts caches across two replicas", () 
 			t,
 			one
 		]);
-		const probe = (node: NodeProcess) =>
+		const probe = (node: ClusterNode) =>
 			caller.call<any, any>("prompts.render", { name: "probe" }, { ...as(admin), nodeID: node.nodeID });
 		expect((await probe(r2)).messages[0].content).toBe("probe 1");
 		await sql.query("UPDATE prompts_labels SET version_id = $1 WHERE template_id = $2", [two, t]);
@@ -181,7 +134,7 @@ describeWith(["postgres", "rabbitmq"])("prompts caches across two replicas", () 
 	});
 
 	test("an experiment started on one replica splits renders on both, each subject in the same variant", async () => {
-		const on = (node: NodeProcess) => ({ ...as(admin), nodeID: node.nodeID });
+		const on = (node: ClusterNode) => ({ ...as(admin), nodeID: node.nodeID });
 		const t: any = await caller.call(
 			"prompts.create",
 			{ name: "split", messages: [{ role: "user", content: "v1" }], label: "production" },
@@ -192,7 +145,7 @@ describeWith(["postgres", "rabbitmq"])("prompts caches across two replicas", () 
 			{ id: t.template.id, messages: [{ role: "user", content: "v2" }] },
 			on(r1)
 		);
-		const split = (node: NodeProcess, subject: string) =>
+		const split = (node: ClusterNode, subject: string) =>
 			caller.call<any, any>("prompts.render", { name: "split", subject }, on(node));
 		// Both replicas have resolved production without an experiment.
 		expect((await split(r1, "s")).experiment_id).toBeNull();
