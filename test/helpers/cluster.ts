@@ -1,8 +1,9 @@
 // A cluster of platform nodes as child processes over RabbitMQ (transporter and durable channels), sharing one test
 // database and namespace, and an in-test caller broker on the same transporter: what the *.cluster specs set up.
-// stop() removes everything the run created (processes, database, the namespace's queues and exchanges).
+// stop() removes everything the run created (processes, database, the namespace's queues and exchanges, and its Redis
+// keys when the cluster was given a CACHER).
 import { ServiceBroker } from "moleculer";
-import { AMQP_URL, createTestDatabase, uniqueNamespace } from "./infra";
+import { AMQP_URL, cleanRedis, createTestDatabase, uniqueNamespace } from "./infra";
 import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY, type NodeProcess } from "./process";
 import { deleteRabbitObjects } from "./rabbit";
 import { waitUntil } from "./wait";
@@ -35,7 +36,7 @@ export async function startTestCluster(prefix: string, extraEnv: Record<string, 
 	const namespace = uniqueNamespace(prefix);
 	const id = namespace.split("-")[1];
 	const db = await createTestDatabase();
-	const env = {
+	const env: Record<string, string> = {
 		TRANSPORTER: AMQP_URL,
 		CHANNELS_URL: AMQP_URL,
 		DATABASE_URL: db.url,
@@ -98,6 +99,7 @@ export async function startTestCluster(prefix: string, extraEnv: Record<string, 
 			await broker?.stop().catch(() => undefined);
 			await Promise.all(nodes.map(n => n.stop("SIGKILL")));
 			await deleteRabbitObjects([namespace]).catch(() => undefined);
+			if (env.CACHER) await cleanRedis(namespace);
 			await db.drop();
 		}
 	};

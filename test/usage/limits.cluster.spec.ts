@@ -2,88 +2,45 @@
 // the usage module in a third consuming ai.events; 50 concurrent completions, half on each replica, against a budget
 // with room for 10.
 import crypto from "crypto";
-import amqp from "amqplib";
 import pg from "pg";
 import Redis from "ioredis";
 import { ServiceBroker } from "moleculer";
-import { describeWith, createTestDatabase, uniqueNamespace, cleanRedis, AMQP_URL, REDIS_URL } from "../helpers/infra";
-import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
+import { describeWith, REDIS_URL } from "../helpers/infra";
+import { startTestCluster, type ClusterNode, type TestCluster } from "../helpers/cluster";
 import { as } from "../helpers/broker";
 import { ask } from "../helpers/ai";
 import { FakeOpenAI } from "../helpers/fake-openai";
 import { waitUntil } from "../helpers/wait";
-import { loadConfig } from "../../lib/config";
 import { periodStart, usageLimitPrefix } from "../../lib/usage-limits";
-import { brokerOptions } from "../../moleculer.config";
-
-type NodeProcess = ReturnType<typeof startNode>;
+import type { AuthInfo } from "../../lib/permissions";
 
 describeWith(["postgres", "rabbitmq", "redis"])("budgets across two ai replicas", () => {
-	const NAMESPACE = uniqueNamespace("ulimc");
-	const ID = NAMESPACE.split("-")[1];
-	const CALLER_ID = `caller-${ID}`;
 	const up = new FakeOpenAI();
-	let db: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+	let cluster: TestCluster;
 	let sql: pg.Client;
-	const nodes: NodeProcess[] = [];
-	let ai1: NodeProcess, ai2: NodeProcess;
+	let ai1: ClusterNode, ai2: ClusterNode;
 	let caller: ServiceBroker;
-	let admin: any;
+	let admin: AuthInfo;
 
-	const env = () => ({
-		TRANSPORTER: AMQP_URL,
-		CHANNELS_URL: AMQP_URL,
-		CACHER: REDIS_URL,
-		DATABASE_URL: db!.url,
-		NAMESPACE,
-		JWT_SECRET: TEST_JWT_SECRET,
-		TRANSIT_KEY: TEST_TRANSIT_KEY
-	});
 	const call = (action: string, params: any, opts: Record<string, unknown> = {}) =>
 		caller.call<any, any>(action, params, { ...as(admin), ...opts });
 
 	beforeAll(async () => {
 		const base = await up.start();
 		up.set("up-gpt", { content: "twelve chars", delayMs: 50 });
-		db = await createTestDatabase();
-		sql = new pg.Client({ connectionString: db.url });
+		cluster = await startTestCluster("ulimc", { CACHER: REDIS_URL });
+		sql = new pg.Client({ connectionString: cluster.db.url });
 		await sql.connect();
-		const aiEnv = { ...env(), SERVICES: "ai", AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" };
-		ai1 = startNode({ ...aiEnv, NODE_ID: `ai-1-${ID}` });
-		ai2 = startNode({ ...aiEnv, NODE_ID: `ai-2-${ID}` });
-		nodes.push(
-			startNode({
-				...env(),
-				SERVICES: "auth,secrets,usage",
-				MASTER_KEY: crypto.randomBytes(32).toString("base64"),
-				NODE_ID: `core-${ID}`
-			}),
-			ai1,
-			ai2
-		);
-		await Promise.all(nodes.map(n => n.ready));
-		caller = new ServiceBroker({
-			...brokerOptions(loadConfig({ ...env(), NODE_ID: CALLER_ID, LOG_LEVEL: "warn" })),
-			logger: false
+		const aiEnv = { AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" };
+		ai1 = cluster.start("ai-1", "ai", aiEnv);
+		ai2 = cluster.start("ai-2", "ai", aiEnv);
+		const core = cluster.start("core", "auth,secrets,usage", {
+			MASTER_KEY: crypto.randomBytes(32).toString("base64")
 		});
-		await caller.start();
-		await caller.waitForServices(["auth", "secrets", "ai", "usage-limits", "usage-budgets"], 30_000);
-		await waitUntil(
-			"ai.complete on both replicas",
-			async () =>
-				((caller as any).registry.getActionEndpoints("ai.complete")?.endpoints ?? [])
-					.filter((ep: any) => ep.isAvailable)
-					.map((ep: any) => ep.id)
-					.sort()
-					.join(","),
-			ids => ids === [ai1.nodeID, ai2.nodeID].sort().join(",")
-		);
-		const reg: any = await caller.call("auth.register", {
-			email: "budgets@example.com",
-			password: "correct horse battery",
-			name: "Budgets"
-		});
-		admin = await caller.call("auth.resolve", { token: reg.accessToken, organizationId: reg.organization.id });
+		await Promise.all([core, ai1, ai2].map(n => n.ready));
+		caller = await cluster.caller(["auth", "secrets", "ai", "usage-limits", "usage-budgets"]);
+		await cluster.servedBy("ai.complete", [ai1, ai2]);
+		admin = await cluster.register("budgets@example.com");
 		await call("secrets.create", { environment: "production", name: "UP_KEY", value: "sk-up-cluster-1" });
 		const p = await call("ai-providers.create", { name: "fake", base_url: base, api_key_secret: "UP_KEY" });
 		// Prices in dollars per million tokens: a request's cost is a whole number of thousandths of a cent.
@@ -97,25 +54,9 @@ describeWith(["postgres", "rabbitmq", "redis"])("budgets across two ai replicas"
 	}, 120_000);
 
 	afterAll(async () => {
-		await caller?.stop().catch(() => undefined);
-		await Promise.all(nodes.map(n => n.stop("SIGKILL")));
 		await sql?.end();
-		await db?.drop();
 		await up.stop();
-		await cleanRedis(NAMESPACE);
-		const conn = await amqp.connect(AMQP_URL).catch(() => undefined);
-		if (conn) {
-			const ch = await conn.createChannel();
-			for (const id of [CALLER_ID, ...nodes.map(n => n.nodeID)])
-				for (const kind of ["REQ", "RES", "EVENT"])
-					await ch.deleteQueue(`MOL-${NAMESPACE}.${kind}.${id}`).catch(() => undefined);
-			for (const [group, channel] of [
-				["usage", "ai.events"],
-				["usage-limits", "ai.events"]
-			])
-				await ch.deleteQueue(`${group}.${NAMESPACE}.${channel}`).catch(() => undefined);
-			await conn.close().catch(() => undefined);
-		}
+		await cluster?.stop();
 	});
 
 	test("50 concurrent completions, 25 on each replica, against a budget with room for 10: 10 run, 40 are refused naming it", async () => {
@@ -177,7 +118,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("budgets across two ai replicas"
 		expect(durable).toBeCloseTo(cost * 10, 9);
 		const redis = new Redis(REDIS_URL);
 		try {
-			const key = `${usageLimitPrefix(NAMESPACE)}:${budget.id}:${periodStart("day").getTime()}`;
+			const key = `${usageLimitPrefix(cluster.namespace)}:${budget.id}:${periodStart("day").getTime()}`;
 			const [used, reserved] = await redis.hmget(key, "used", "reserved");
 			expect([Number(used) / 1e9, Number(reserved)]).toEqual([cost * 10, 0]);
 		} finally {
