@@ -16,9 +16,25 @@ import { EXCHANGE_OPTIONS, QUEUE_OPTIONS } from "./topology";
 //   absorbs the repeat.
 // - on reconnect it subscribes each channel again and prefixes the dead-letter queue and exchange names a second
 //   time, so dead letters go to a new queue nobody watches. Each subscription starts from the names as declared.
+// - it reconnects only when the connection closes. When RabbitMQ closes the AMQP *channel* (any channel error), the
+//   node stayed connected but deaf: it consumed nothing more. So a channel closed by the server closes the connection,
+//   and the adapter's reconnect opens both again and subscribes every channel anew (as lib/transporter.ts does).
+// - a subscription that failed (at start-up, or on a reconnect) was never tried again: at start-up the node failed to
+//   start, on a reconnect the channel was silently dropped. It is retried with back-off until it succeeds or the
+//   service stops, and each failure is logged with RabbitMQ's reason.
 class AmqpAdapter extends Adapters.AMQP {
 	constructor(opts: unknown) {
 		super(opts);
+	}
+
+	async tryConnect() {
+		await super.tryConnect();
+		const { connection, channel } = this;
+		channel.on("close", () => {
+			if (this.stopping || this.connection !== connection) return;
+			this.logger.warn("AMQP channel closed by the server; closing the connection to reconnect.");
+			connection.close().catch(() => undefined);
+		});
 	}
 
 	// A channel with its own maxInFlight (a batched consumer) gets it as its consumer's prefetch: the stock adapter
@@ -27,6 +43,10 @@ class AmqpAdapter extends Adapters.AMQP {
 	private subscribing: Promise<unknown> = Promise.resolve();
 
 	subscribe(chan: any) {
+		return this.subscribeOnce(chan, 0);
+	}
+
+	private subscribeOnce(chan: any, attempt: number): Promise<unknown> {
 		chan.declaredDeadLettering ??= { ...chan.deadLettering };
 		chan.deadLettering = { ...chan.declaredDeadLettering };
 		const own = chan.maxInFlight != null && chan.maxInFlight !== this.opts.maxInFlight;
@@ -40,7 +60,21 @@ class AmqpAdapter extends Adapters.AMQP {
 		};
 		const done = this.subscribing.then(run, run);
 		this.subscribing = done.catch(() => undefined);
-		return done;
+		return done.catch((err: Error) => this.retrySubscribe(chan, err, attempt));
+	}
+
+	private retrySubscribe(chan: any, err: Error, attempt: number) {
+		if (this.stopping || chan.unsubscribing) throw err;
+		// Not subscribed any more: a reconnect in the meantime must not count it as subscribed.
+		this.subscriptions.delete(chan.id);
+		const delay = Math.min(30_000, 500 * 2 ** attempt);
+		this.logger.error(
+			`Subscribing to '${chan.name}' (group '${chan.group}') failed: ${err.message}. Retrying in ${delay} ms.`
+		);
+		setTimeout(() => {
+			if (this.stopping || chan.unsubscribing || this.subscriptions.has(chan.id)) return;
+			this.subscribeOnce(chan, attempt + 1).catch(() => undefined);
+		}, delay).unref();
 	}
 
 	createConsumerHandler(chan: unknown) {
