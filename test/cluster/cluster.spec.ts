@@ -230,7 +230,13 @@ describeWith(["postgres", "rabbitmq", "redis"])("auth replicas as separate proce
 		let exitCode: number | null = -1;
 		const start = Date.now();
 		const { failures, writes } = await stream(
-			{ concurrency: 50, maxMs: 4000, done: () => Date.now() > start + 4000, writes: true },
+			// Until 1.5 s after the stopped replica exited (a loaded host can take seconds to stop it), at least 4 s.
+			{
+				concurrency: 50,
+				maxMs: 30_000,
+				done: () => exitedAt > 0 && Date.now() > Math.max(start + 4000, exitedAt + 1500),
+				writes: true
+			},
 			async () => {
 				await delay(1000);
 				sigtermAt = Date.now();
