@@ -301,4 +301,70 @@ describeWith(["postgres"])("usage metering (in-process gateway, real PostgreSQL)
 		await rejects(call("usage-pricing.reprice", { from: "2026-02-01", to: "2026-01-01" }, owner), 422, "from");
 		await rejects(call("usage-pricing.reprice", { from: "2020-01-01", to: "2026-01-01" }, owner), 422, "to");
 	});
+
+	test("usage by team: each event counts in every team its user is a member of, as team quotas count it", async () => {
+		// Teams of organization A: the owner is in both, a second member in "Core" only; a service call has no user.
+		const c = await register(gw.port, "usage-c@example.com");
+		await q("INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'member')", [
+			a.organization.id,
+			c.user.id
+		]);
+		const [core, ops] = await q<{ id: string }>(
+			"INSERT INTO teams (organization_id, name) VALUES ($1, 'Core'), ($1, 'Ops') RETURNING id",
+			[a.organization.id]
+		);
+		await q(
+			"INSERT INTO team_members (team_id, user_id, organization_id) VALUES ($1, $3, $4), ($2, $3, $4), ($1, $5, $4)",
+			[core.id, ops.id, a.user.id, a.organization.id, c.user.id]
+		);
+		const month = Date.UTC(2025, 5, 1); // a month of its own: the other tests' ranges do not see it
+		const at = (h: number) => new Date(month + h * HOUR).toISOString();
+		const ev = (userId: string | undefined, h: number) =>
+			usageEvent(a.organization.id, { userId, model: "teamed", cost: 0.5, occurredAt: at(h) });
+		const first = [
+			...[1, 2, 3, 4].map(h => ev(a.user.id, h)),
+			...[5, 6].map(h => ev(c.user.id, h)),
+			ev(undefined, 7)
+		];
+		for (const e of first) await send(e);
+		await recorded(first.map(e => e.id));
+
+		const range = { from: at(0), to: at(24 * 30) };
+		const byTeam = async () => {
+			const s = await call("usage.series", { ...range, granularity: "month", group_by: "team" }, viewer);
+			return Object.fromEntries(s.points.map((p: any) => [p.label, [p.requests, p.cost]]));
+		};
+		expect(await byTeam()).toEqual({ Core: [6, 3], Ops: [4, 2] });
+		const top = await call("usage.top", { ...range, by: "team", metric: "requests" }, viewer);
+		expect(top.rows.map((r: any) => [r.key, r.label, r.requests])).toEqual([
+			[core.id, "Core", 6],
+			[ops.id, "Ops", 4]
+		]);
+		// The organization's totals count each event once, whatever the teams.
+		expect(await call("usage.summary", range, viewer)).toMatchObject({ requests: 7, cost: 3.5 });
+		// By hour too, and another organization sees none of it.
+		const hourly = await call(
+			"usage.series",
+			{ ...range, to: at(24), granularity: "hour", group_by: "team" },
+			viewer
+		);
+		expect(hourly.points.filter((p: any) => p.label === "Core").length).toBe(6);
+		const seenByB = await call("usage.series", { ...range, granularity: "month", group_by: "team" }, bOwner);
+		expect(seenByB.points).toEqual([]);
+
+		// Leaving a team changes where new usage goes, not where past usage went, even once the period is re-priced.
+		await q("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2", [ops.id, a.user.id]);
+		const later = ev(a.user.id, 8);
+		await send(later);
+		await recorded([later.id]);
+		expect(await byTeam()).toEqual({ Core: [7, 3.5], Ops: [4, 2] });
+		await call(
+			"usage-pricing.create",
+			{ model: "teamed", input_price: 0, output_price: 0, effective_from: at(0) },
+			owner
+		);
+		const r = await call("usage-pricing.reprice", { ...range, model: "teamed" }, owner);
+		expect(r).toMatchObject({ events: 8, changed: 8, cost_after: 0 });
+		expect(await byTeam()).toEqual({ Core: [7, 0], Ops: [4, 0] });
+	});
 });
