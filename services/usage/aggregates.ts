@@ -92,10 +92,17 @@ const TEAMS_CTE = `teams AS (
 	WHERE tm.user_id IN (SELECT b.user_id FROM batch b WHERE b.user_id IS NOT NULL)
 	GROUP BY tm.organization_id, tm.user_id)`;
 
+// One organization's metering lock (a transaction-level advisory lock): ingestion holds it shared for each
+// organization of its batch, a re-pricing exclusively for its own (services/usage/pricing.service.ts), so a
+// re-pricing waits for that organization's batches in flight and holds back only that organization's new ones.
+export const orgLockKey = (org: string) => `hashtextextended('usage:' || ${org}::text, 0)`;
+
 // Records a batch of events (each at most once: the id is the key) and adds the new ones to every aggregate.
 // Events of an organization that no longer exists are dropped. Returns how many were new.
 export async function recordUsage(tx: Queryable, events: (AIUsage & { id: string; time: string })[]) {
 	if (!events.length) return 0;
+	const orgs = [...new Set(events.map(e => String(e.organizationId).toLowerCase()))];
+	await tx.query(`SELECT pg_advisory_xact_lock_shared(${orgLockKey("o")}) FROM unnest($1::text[]) o`, [orgs]);
 	const { rows } = await tx.query<{ id: string; teams: boolean }>(
 		`WITH batch AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(${ROW_TYPE})), ${TEAMS_CTE}
 		 INSERT INTO usage_events (${EVENT_COLUMNS}, team_ids, cost, pricing_id)

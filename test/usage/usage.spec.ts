@@ -12,6 +12,7 @@ import { permissionTable } from "../../lib/authz";
 import { getDb } from "../../lib/db";
 import type { AuthInfo, Role } from "../../lib/permissions";
 import { totalsOf, usageEvent, type UsageRecorded } from "./events";
+import { recordUsage } from "../../services/usage/aggregates";
 
 jest.setTimeout(60_000);
 
@@ -366,5 +367,60 @@ describeWith(["postgres"])("usage metering (in-process gateway, real PostgreSQL)
 		const r = await call("usage-pricing.reprice", { ...range, model: "teamed" }, owner);
 		expect(r).toMatchObject({ events: 8, changed: 8, cost_after: 0 });
 		expect(await byTeam()).toEqual({ Core: [7, 0], Ops: [4, 0] });
+	});
+
+	test("a re-pricing holds back its own organization's ingestion only, and misses none of it", async () => {
+		// This database's advisory locks (other test runs share the server).
+		const locks = (where = "") =>
+			q(
+				`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' ${where}
+				 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+			);
+		const day = Date.UTC(2025, 7, 3);
+		const at = (h: number) => new Date(day + h * HOUR).toISOString();
+		const range = { from: at(0), to: at(24), model: "held" };
+		const db = await getDb();
+		// A batch of organization B being ingested (uncommitted) does not hold up organization A's re-pricing.
+		let releaseB!: () => void;
+		const bOpen = new Promise<void>(r => (releaseB = r));
+		const bBatch = db.transaction(async tx => {
+			await recordUsage(tx, [usageEvent(b.organization.id, { model: "held", occurredAt: at(1) })]);
+			await bOpen;
+		});
+		await waitUntil(
+			"B's batch in flight",
+			() => locks(),
+			r => r.length > 0
+		);
+		expect(await call("usage-pricing.reprice", range, owner)).toMatchObject({ events: 0 });
+		releaseB();
+		await bBatch;
+
+		// A batch of organization A in flight: A's re-pricing waits for it, then counts its event.
+		let releaseA!: () => void;
+		const aOpen = new Promise<void>(r => (releaseA = r));
+		const aBatch = db.transaction(async tx => {
+			await recordUsage(tx, [usageEvent(a.organization.id, { model: "held", cost: 2, occurredAt: at(2) })]);
+			await aOpen;
+		});
+		await waitUntil(
+			"A's batch in flight",
+			() => locks(),
+			r => r.length > 0
+		);
+		const repricing = call("usage-pricing.reprice", range, owner);
+		await waitUntil(
+			"the re-pricing waiting for A's batch",
+			() => locks("AND NOT granted"),
+			r => r.length > 0
+		);
+		releaseA();
+		await aBatch;
+		expect(await repricing).toMatchObject({ events: 1, cost_before: 2, cost_after: 2 });
+		const [{ c }] = await q(
+			"SELECT sum(cost)::float8 AS c FROM usage_aggregates_daily WHERE organization_id = $1 AND model = 'held'",
+			[a.organization.id]
+		);
+		expect(c).toBe(2);
 	});
 });
