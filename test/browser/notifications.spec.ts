@@ -1,6 +1,8 @@
 // The bell and the preferences page in a browser, on the embedded platform: Ana opts in to "Prompt template created"
 // on the preferences page; creating a template then lights the bell's unread badge without a reload, the panel
-// lists the notification, and opening it clears the badge. A critical type's boxes cannot be unticked.
+// lists the notification, and opening it clears the badge. A critical type's boxes cannot be unticked. Then the
+// templates page: a body that does not parse is named beside its field, the live preview renders the sample, and the
+// saved template words the next notification.
 import path from "path";
 import { ARTIFACTS, describeWithBrowser, signIn, startUiPlatform } from "../helpers/browser";
 
@@ -63,6 +65,47 @@ describeWithBrowser()("notifications bell and preferences (browser)", () => {
 		await page.screenshot({ path: path.join(ARTIFACTS, "notifications-bell.png") });
 		await item.click();
 		await page.getByTestId("notifications-unread").waitFor({ state: "detached" });
+		expect(ui!.pageErrors).toEqual([]);
+		expect(ui!.cspViolations).toEqual([]);
+	});
+
+	test("templates page: a broken body is named beside the field, the live preview renders, the template words the next one", async () => {
+		const page = ui!.page;
+		await page.goto(`${ui!.base}/notifications/templates`);
+		await page.getByTestId("page-title").filter({ hasText: "Notification templates" }).waitFor();
+		await page.getByTestId("template-new").click();
+		const editor = page.getByTestId("template-editor");
+		await editor.waitFor();
+		await page.getByTestId("template-event-type").fill("prompts.template.created");
+		// The catalog's wording is the start.
+		await page.getByTestId("template-from-default").click();
+		expect(await page.getByTestId("template-subject").inputValue()).toBe("Prompt template {{ name }} created");
+		// A body that does not parse: the preview's refusal beside Body.
+		await page.getByTestId("template-body").fill("{% if %}");
+		await editor.locator(".field--invalid").filter({ hasText: "Body" }).getByRole("alert").waitFor();
+		await page.getByTestId("template-subject").fill("New prompt: {{ name }}");
+		await page
+			.getByTestId("template-body")
+			.fill("{% if shared %}Shared with everyone.{% else %}Ours only.{% endif %}");
+		await page.getByTestId("template-sample").fill(JSON.stringify({ name: "greeter", shared: false }));
+		await page.getByTestId("template-preview-subject").filter({ hasText: "New prompt: greeter" }).waitFor();
+		await page.getByTestId("template-preview-body").filter({ hasText: "Ours only." }).waitFor();
+		expect(await editor.locator(".field--invalid").count()).toBe(0);
+		await page.screenshot({ path: path.join(ARTIFACTS, "notifications-templates.png") });
+		await page.getByTestId("template-save").click();
+		await page.getByTestId("toast").filter({ hasText: "Template saved" }).waitFor();
+		await page.getByTestId("notification-template").filter({ hasText: "prompts.template.created" }).waitFor();
+
+		// The next prompt template's notification (opted in above) is worded by it.
+		const created = await fetch(`${ui!.base}/api/prompts`, {
+			method: "POST",
+			headers: { authorization: `Bearer ${token}`, "x-organization-id": org, "content-type": "application/json" },
+			body: JSON.stringify({ name: "farewell", messages: [{ role: "user", content: "Goodbye" }] })
+		});
+		expect(created.status).toBe(200);
+		await page.getByTestId("notifications-unread").filter({ hasText: "1" }).waitFor();
+		await page.getByTestId("notifications-bell").click();
+		await page.getByTestId("notification").filter({ hasText: "New prompt: farewell" }).waitFor();
 		expect(ui!.pageErrors).toEqual([]);
 		expect(ui!.cspViolations).toEqual([]);
 	});
