@@ -537,5 +537,17 @@ describeWith(["postgres"])("notifications (in-process gateway, real PostgreSQL)"
 		});
 		// The viewer opted in too, but does not hold knowledge:manage.
 		expect((await inbox(viewer)).rows.some((r: any) => r.data.id === second.id)).toBe(false);
+
+		// Mark all read: every unread notification of the caller in this organization, nobody else's.
+		const unread = (m: Member) => api(m, "GET", "/notifications/unread-count").then(r => r.body.count);
+		const before = await unread(a);
+		expect(before).toBeGreaterThan(0);
+		const viewerBefore = await unread(viewer);
+		const all = await api(a, "POST", "/notifications/read-all");
+		expect(all.status).toBe(200);
+		expect(all.body).toEqual({ count: before });
+		expect(await unread(a)).toBe(0);
+		expect((await inbox(a, "?unread=true")).rows).toEqual([]);
+		expect(await unread(viewer)).toBe(viewerBefore);
 	});
 });
