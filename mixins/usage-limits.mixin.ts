@@ -1,7 +1,8 @@
 // UsageLimitsMixin: the quotas and budgets of the usage module, enforced by the service that runs paid calls (the
 // ai). Before a call `reserveUsage(charge)` reserves its estimate against every limit that applies to the caller,
 // all or none in one round trip (lib/usage-limits.ts), or throws UsageLimitExceeded naming the limit that refused;
-// after it, `settleUsage(reservation, used)` replaces the reservation by what was used (nothing: released).
+// after it, `settleUsage(reservation, used, at)` replaces the reservation by what was used (nothing: released), in
+// the period the request ended in (`at`, its metering event's occurredAt: where the usage module counts it too).
 // The organization's limits are kept in process memory (a check costs one Redis round trip, none without limits),
 // dropped on every replica by the usage module's `usage.limits.changed` broadcast; the time to live bounds what a
 // lost broadcast or a team's changed members leave behind.
@@ -89,7 +90,11 @@ export class UsageLimitExceeded extends Errors.MoleculerClientError {
 export interface UsageLimitsMethods {
 	usageLimitsOf(organizationId: string): Promise<LimitDef[]>;
 	reserveUsage(charge: UsageCharge): Promise<UsageReservation | undefined>;
-	settleUsage(reservation: UsageReservation | undefined, used: Amounts | undefined): Promise<void>;
+	settleUsage(
+		reservation: UsageReservation | undefined,
+		used: Amounts | undefined,
+		at?: string | Date
+	): Promise<void>;
 }
 
 type This = Service &
@@ -154,13 +159,27 @@ async function reserveUsage(this: This, charge: UsageCharge): Promise<UsageReser
 	}
 }
 
-async function settleUsage(this: This, reservation: UsageReservation | undefined, used: Amounts | undefined) {
+async function settleUsage(
+	this: This,
+	reservation: UsageReservation | undefined,
+	used: Amounts | undefined,
+	at: string | Date = new Date()
+) {
 	if (!reservation) return;
-	const counters = reservation.counters.map(c => ({
-		limitId: c.limit.id,
-		periodStart: c.periodStart,
-		used: used ? toUnits(c.limit.metric, used[c.limit.metric]) : 0
-	}));
+	const ended = new Date(at);
+	const counters = reservation.counters.flatMap(c => {
+		const amount = used ? toUnits(c.limit.metric, used[c.limit.metric]) : 0;
+		// A request that began before a period ended and finished after it belongs to the new period, as the durable
+		// consumption counts it (by occurredAt): the old period's reservation is released, the use goes to the new
+		// one (if its counter is not there yet, it is rebuilt from the durable consumption, this request included).
+		const end = Number.isNaN(ended.getTime()) ? c.periodStart : periodStart(c.limit.period, ended).getTime();
+		return end === c.periodStart
+			? [{ limitId: c.limit.id, periodStart: c.periodStart, used: amount }]
+			: [
+					{ limitId: c.limit.id, periodStart: c.periodStart, used: 0 },
+					{ limitId: c.limit.id, periodStart: end, used: amount }
+				];
+	});
 	// A settlement that fails leaves the reservation to expire; the durable consumption still counts the call.
 	await this.usageLimitStore
 		.settle(reservation.id, counters)

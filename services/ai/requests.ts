@@ -243,11 +243,12 @@ export const RequestMethods: Partial<ServiceSchema> = {
 			run.cost = r.cost;
 			const metered = usageEvent(run, r);
 			if (metered) run.events.push(makeEvent("ai.usage.recorded", metered));
-			// Quotas and budgets are settled to what the metering event bills (nothing reached a model: released), off
-			// the answer's path: until it lands the reservation still holds the estimate.
+			// Quotas and budgets are settled to what the metering event bills (nothing reached a model: released), in
+			// the period it is counted in (its occurredAt), off the answer's path: until it lands the reservation still
+			// holds the estimate.
 			const reservation = run.usageReservation;
 			run.usageReservation = undefined;
-			void this.settleUsage(reservation, metered && amountsOf(metered));
+			void this.settleUsage(reservation, metered && amountsOf(metered), metered?.occurredAt);
 			const events = run.events.splice(0);
 			await this.logWriter.add({ events, values: completionValues(run, r, run.cfg.settings.storeContent) });
 		}

@@ -1,8 +1,13 @@
 // What each event type means to people: who hears of it, on which channels by default, whether it can be muted,
 // whether repeats coalesce, and its default wording (liquid, rendered in the platform's sandbox). A type not listed
 // here (a module added later) still arrives: it notifies no one until someone opts in to it, or the organization
-// writes a template for it.
+// writes a template for it; its managers are the holders of the `:manage` permission of the module whose manifest
+// publishes its channel.
 import type { PlatformEvent } from "../../lib/events/types";
+import { channelOf } from "../../lib/events/types";
+import { moduleDirs } from "../../lib/authz";
+import { getConfig } from "../../lib/config";
+import { loadManifests } from "../../lib/module";
 
 export type UserChannel = "in_app" | "email";
 export type ChannelKind = UserChannel | "webhook";
@@ -168,20 +173,124 @@ export const CATALOG: Record<string, EventKind> = {
 		defaults: inApp,
 		title: "Experiment on {{ label }} completed",
 		body: "{% if winnerVersionId %}Winner: version {{ winnerVersionId }}.{% else %}No winner.{% endif %}"
+	},
+	// Embeddings: one event per document written (bulk ingestion sends thousands), so documents are opt-in and
+	// coalesce per collection; a job's progress is opt-in and coalesces per job; its end is on in-app.
+	"embedding.document.created": {
+		label: "Document embedded",
+		permission: "embeddings:manage",
+		defaults: off,
+		coalesce: e => `collection:${e.collectionId}`,
+		title: "Document {{ sourceId }} embedded",
+		body: "{{ chunks }} chunks."
+	},
+	"embedding.document.updated": {
+		label: "Document re-embedded",
+		permission: "embeddings:manage",
+		defaults: off,
+		coalesce: e => `collection:${e.collectionId}`,
+		title: "Document {{ sourceId }} re-embedded",
+		body: "{{ chunks }} chunks."
+	},
+	"embedding.document.deleted": {
+		label: "Embedded document removed",
+		permission: "embeddings:manage",
+		defaults: off,
+		coalesce: e => `collection:${e.collectionId}`,
+		title: "Document {{ sourceId }} removed",
+		body: ""
+	},
+	"embedding.job.started": {
+		label: "Embedding job started",
+		permission: "embeddings:manage",
+		defaults: off,
+		title: "Embedding job ({{ kind }}) started",
+		body: "{{ total }} to do."
+	},
+	"embedding.job.progress": {
+		label: "Embedding job progress",
+		permission: "embeddings:manage",
+		defaults: off,
+		coalesce: e => `job:${e.jobId}`,
+		title: "Embedding job ({{ kind }}): {{ done }} of {{ total }}",
+		body: ""
+	},
+	"embedding.job.completed": {
+		label: "Embedding job completed",
+		permission: "embeddings:manage",
+		defaults: inApp,
+		title: "Embedding job ({{ kind }}) completed",
+		body: "{{ done }} of {{ total }} done."
+	},
+	"embedding.job.failed": {
+		label: "Embedding job failed",
+		permission: "embeddings:manage",
+		defaults: inApp,
+		title: "Embedding job ({{ kind }}) failed",
+		body: "{{ error }}"
+	},
+	// Knowledge: an article's title is only for those who may read its category, so only managers (who see every
+	// category) hear of articles, and only if they opt in.
+	"knowledge.article.created": {
+		label: "Article published",
+		permission: "knowledge:manage",
+		defaults: off,
+		title: "Article published: {{ title }}",
+		body: ""
+	},
+	"knowledge.article.updated": {
+		label: "Article updated",
+		permission: "knowledge:manage",
+		defaults: off,
+		coalesce: e => `article:${e.articleId}`,
+		title: "Article updated: {{ title }}",
+		body: "Revision {{ revision }} ({{ status }})."
+	},
+	"knowledge.article.deleted": {
+		label: "Article removed",
+		permission: "knowledge:manage",
+		defaults: off,
+		title: "Article removed: {{ title }}",
+		body: ""
+	},
+	"knowledge.search.indexed": {
+		label: "Article indexed for search",
+		permission: "knowledge:manage",
+		defaults: off,
+		coalesce: e => `article:${e.articleId}`,
+		title: "Article {% if indexed %}indexed{% else %}dropped from search{% endif %}",
+		body: "Article {{ articleId }}{% if revision %}, revision {{ revision }}{% endif %}."
 	}
 };
+
+// Channel -> the `:manage` permission of the module whose manifest publishes it (per services directory).
+let managers: { servicesDir: string | undefined; byChannel: Map<string, string> } | undefined;
+function managePermissionOf(type: string): string | undefined {
+	const servicesDir = getConfig().servicesDir;
+	if (!managers || managers.servicesDir !== servicesDir) {
+		const byChannel = new Map<string, string>();
+		for (const dir of moduleDirs())
+			for (const m of loadManifests(dir)) {
+				const manage = Object.keys(m.permissions ?? {}).find(p => p.endsWith(":manage"));
+				if (manage) for (const channel of m.publishes ?? []) byChannel.set(channel, manage);
+			}
+		managers = { servicesDir, byChannel };
+	}
+	return managers.byChannel.get(channelOf(type));
+}
 
 // Security-relevant events of the identity and secrets modules are never muted, whatever the catalog says.
 const CRITICAL_TYPE = /^(auth|secrets)\.|\.security\./;
 
-// A type nobody described: named by itself, heard by the managers of its module once they opt in.
+// A type nobody described: named by itself, heard by the managers of the module that publishes it once they opt in
+// (owners and admins when that module has no manage permission, or no manifest publishes its channel).
 export function kindOf(type: string): EventKind {
 	const known = CATALOG[type];
 	const critical = CRITICAL_TYPE.test(type);
 	if (known) return critical ? { ...known, critical } : known;
 	return {
 		label: type,
-		permission: `${type.split(".")[0]}:manage`,
+		permission: managePermissionOf(type) ?? `${type.split(".")[0]}:manage`,
 		defaults: critical ? both : off,
 		critical,
 		title: "{{ type }}",

@@ -5,10 +5,10 @@ import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { DbMixin, type DbService } from "../../mixins/db.mixin";
 import { invalid } from "../../lib/errors";
-import { CHANNEL_KINDS } from "./catalog";
+import { CATALOG, CHANNEL_KINDS, kindOf } from "./catalog";
 import { parseTemplate, renderWording } from "./render";
 import * as R from "./notifications.responses";
-import { named } from "../../lib/response";
+import { listOf, named } from "../../lib/response";
 
 const EVENT_TYPE = /^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$/;
 
@@ -34,6 +34,36 @@ const NotificationsTemplatesService: ServiceSchema = {
 	],
 
 	actions: {
+		// The catalog's wording per event type (what a notification says without a template): the editor's start.
+		defaults: {
+			rest: "GET /defaults",
+			permission: "notifications:manage",
+			params: { $$strict: true },
+			response: listOf(
+				named("NotificationTemplateDefault", {
+					event_type: "string",
+					label: "string",
+					critical: "boolean",
+					subject: "string",
+					body: "string"
+				})
+			),
+			handler() {
+				return Object.keys(CATALOG)
+					.sort()
+					.map(type => {
+						const k = kindOf(type);
+						return {
+							event_type: type,
+							label: k.label,
+							critical: !!k.critical,
+							subject: k.title,
+							body: k.body
+						};
+					});
+			}
+		},
+
 		// What a template makes of a sample event, before it is saved.
 		preview: {
 			rest: "POST /preview",

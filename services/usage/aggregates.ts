@@ -8,9 +8,17 @@ export const GRANULARITIES = ["hour", "day", "month"] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
 export const tableOf = (g: Granularity) =>
 	({ hour: "usage_aggregates_hourly", day: "usage_aggregates_daily", month: "usage_aggregates_monthly" })[g];
+// What each team's members used (migrations/usage/0003): an event is in the row of every team in its team_ids.
+export const teamTableOf = (g: Granularity) =>
+	({
+		hour: "usage_team_aggregates_hourly",
+		day: "usage_team_aggregates_daily",
+		month: "usage_team_aggregates_monthly"
+	})[g];
 
 // The dimensions, in the order of the unique index and of every upsert (the same lock order on every replica).
-export const DIMENSIONS = ["team_id", "user_id", "api_key_id", "model", "provider_id", "kind"] as const;
+export const DIMENSIONS = ["user_id", "api_key_id", "model", "provider_id", "kind"] as const;
+const TEAM_DIMENSIONS = ["team_id", "model", "kind"] as const;
 export const MEASURES = [
 	"input_tokens",
 	"output_tokens",
@@ -41,14 +49,13 @@ export const PRICE_JOIN = `LEFT JOIN LATERAL (
 const uuidOrNull = (v: unknown) => (isUuid(v) ? v.toLowerCase() : null);
 const count = (v: unknown) => (Number.isFinite(v) && (v as number) > 0 ? Math.floor(v as number) : 0);
 
-// An ai.usage.recorded event as a usage_events row (before pricing). API keys have no team in this platform yet,
-// so team_id stays null; ids that are not UUIDs are dropped rather than failing the batch.
+// An ai.usage.recorded event as a usage_events row (before pricing and teams); ids that are not UUIDs are dropped
+// rather than failing the batch.
 function rowOf(e: AIUsage & { id: string; time: string }) {
 	return {
 		id: e.id,
 		organization_id: e.organizationId,
 		request_id: String(e.requestId ?? e.id),
-		team_id: null,
 		user_id: uuidOrNull(e.userId),
 		api_key_id: uuidOrNull(e.apiKeyId),
 		service: e.service ?? null,
@@ -68,48 +75,69 @@ function rowOf(e: AIUsage & { id: string; time: string }) {
 	};
 }
 
-const ROW_TYPE = `id uuid, organization_id uuid, request_id text, team_id uuid, user_id uuid, api_key_id uuid,
+const ROW_TYPE = `id uuid, organization_id uuid, request_id text, user_id uuid, api_key_id uuid,
 	service text, kind text, requested_model text, model text, provider_id uuid, status text, cache_hit boolean,
 	input_tokens bigint, output_tokens bigint, cached_tokens bigint, cache_write_tokens bigint, tool_calls integer,
 	reported_cost numeric, occurred_at timestamptz`;
 const EVENT_COLUMNS =
-	"id, organization_id, request_id, team_id, user_id, api_key_id, service, kind, requested_model, model, " +
+	"id, organization_id, request_id, user_id, api_key_id, service, kind, requested_model, model, " +
 	"provider_id, status, cache_hit, input_tokens, output_tokens, cached_tokens, cache_write_tokens, tool_calls, " +
 	"reported_cost, occurred_at";
+
+// The teams of an event's user in its organization, as the row is recorded: the rule team quotas count by
+// (services/usage/consumption.ts), so "by team" shows what those quotas see. The platform knows no team of a request
+// itself; an API key's requests are its owner's (the key's user). Memberships are read once per batch.
+const TEAMS_CTE = `teams AS (
+	SELECT tm.organization_id, tm.user_id, array_agg(tm.team_id ORDER BY tm.team_id) AS ids FROM team_members tm
+	WHERE tm.user_id IN (SELECT b.user_id FROM batch b WHERE b.user_id IS NOT NULL)
+	GROUP BY tm.organization_id, tm.user_id)`;
+
+// One organization's metering lock (a transaction-level advisory lock): ingestion holds it shared for each
+// organization of its batch, a re-pricing exclusively for its own (services/usage/pricing.service.ts), so a
+// re-pricing waits for that organization's batches in flight and holds back only that organization's new ones.
+export const orgLockKey = (org: string) => `hashtextextended('usage:' || ${org}::text, 0)`;
 
 // Records a batch of events (each at most once: the id is the key) and adds the new ones to every aggregate.
 // Events of an organization that no longer exists are dropped. Returns how many were new.
 export async function recordUsage(tx: Queryable, events: (AIUsage & { id: string; time: string })[]) {
 	if (!events.length) return 0;
-	const { rows } = await tx.query<{ id: string }>(
-		`INSERT INTO usage_events (${EVENT_COLUMNS}, cost, pricing_id)
+	const orgs = [...new Set(events.map(e => String(e.organizationId).toLowerCase()))];
+	await tx.query(`SELECT pg_advisory_xact_lock_shared(${orgLockKey("o")}) FROM unnest($1::text[]) o`, [orgs]);
+	const { rows } = await tx.query<{ id: string; teams: boolean }>(
+		`WITH batch AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(${ROW_TYPE})), ${TEAMS_CTE}
+		 INSERT INTO usage_events (${EVENT_COLUMNS}, team_ids, cost, pricing_id)
 		 SELECT ${EVENT_COLUMNS.split(", ")
 				.map(c => `e.${c}`)
-				.join(", ")}, ${COST_SQL}, p.id
-		 FROM jsonb_to_recordset($1::jsonb) AS e(${ROW_TYPE})
+				.join(", ")}, coalesce(t.ids, '{}'), ${COST_SQL}, p.id
+		 FROM batch e
 		 JOIN organizations o ON o.id = e.organization_id
+		 LEFT JOIN teams t ON t.organization_id = e.organization_id AND t.user_id = e.user_id
 		 ${PRICE_JOIN}
 		 ORDER BY e.id
 		 ON CONFLICT (id) DO NOTHING
-		 RETURNING id`,
+		 RETURNING id, cardinality(team_ids) > 0 AS teams`,
 		[JSON.stringify(events.map(rowOf))]
 	);
 	if (!rows.length) return 0;
 	const ids = rows.map(r => r.id);
 	for (const g of GRANULARITIES) await addToAggregates(tx, g, "id = ANY($1::uuid[])", [ids]);
+	// Most events of an organization without teams have none: no statement for them.
+	const teamed = rows.filter(r => r.teams).map(r => r.id);
+	if (teamed.length)
+		for (const g of GRANULARITIES) await addToTeamAggregates(tx, g, "id = ANY($1::uuid[])", [teamed]);
 	return rows.length;
 }
 
 const KEY = `organization_id, bucket, ${DIMENSIONS.join(", ")}`;
+const TEAM_KEY = `organization_id, bucket, ${TEAM_DIMENSIONS.join(", ")}`;
 const SUMS = `sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(cache_write_tokens), count(*),
 	sum(tool_calls), count(*) FILTER (WHERE kind = 'embedding'), sum(cost)`;
 
 // Adds the usage_events rows matching `where` to granularity g's buckets: grouped in the statement, upserted in the
 // index's order so that two replicas updating the same rows take their locks in the same order (no deadlock).
 export async function addToAggregates(tx: Pick<Queryable, "query">, g: Granularity, where: string, params: unknown[]) {
-	const table = tableOf(g);
 	await tx.query(
-		`INSERT INTO ${table} AS a (${KEY}, ${MEASURES.join(", ")})
+		`INSERT INTO ${tableOf(g)} AS a (${KEY}, ${MEASURES.join(", ")})
 		 SELECT organization_id, date_trunc('${g}', occurred_at, 'UTC') AS bucket, ${DIMENSIONS.join(", ")}, ${SUMS}
 		 FROM usage_events WHERE ${where}
 		 GROUP BY ${KEY}
@@ -119,11 +147,30 @@ export async function addToAggregates(tx: Pick<Queryable, "query">, g: Granulari
 	);
 }
 
+// The same for the teams' buckets: each event once per team of its team_ids, in the key's order.
+export async function addToTeamAggregates(
+	tx: Pick<Queryable, "query">,
+	g: Granularity,
+	where: string,
+	params: unknown[]
+) {
+	await tx.query(
+		`INSERT INTO ${teamTableOf(g)} AS a (${TEAM_KEY}, ${MEASURES.join(", ")})
+		 SELECT organization_id, date_trunc('${g}', occurred_at, 'UTC') AS bucket, team_id, model, kind, ${SUMS}
+		 FROM usage_events, unnest(team_ids) AS team_id WHERE ${where}
+		 GROUP BY ${TEAM_KEY}
+		 ORDER BY ${TEAM_KEY}
+		 ON CONFLICT (${TEAM_KEY}) DO UPDATE SET ${MEASURES.map(m => `${m} = a.${m} + EXCLUDED.${m}`).join(", ")}`,
+		params
+	);
+}
+
 const STEP: Record<Granularity, string> = { hour: "1 hour", day: "1 day", month: "1 month" };
 
 // Rebuilds granularity g's buckets of the organization that overlap [from, to) (of one model, if given) from
-// usage_events, whole buckets at a time: a bucket partly in the range is summed again from all its events.
-// `t` binds $org (TenantSql). Returns how many bucket rows were rebuilt.
+// usage_events, whole buckets at a time: a bucket partly in the range is summed again from all its events. The
+// teams' buckets too, from the teams each event was recorded with. `t` binds $org (TenantSql). Returns how many
+// (non-team) bucket rows were rebuilt.
 export async function rebuildAggregates(
 	t: Pick<Queryable, "query">,
 	g: Granularity,
@@ -135,15 +182,15 @@ export async function rebuildAggregates(
 		`${col} >= date_trunc('${g}', $1::timestamptz, 'UTC') AND ` +
 		`${col} < date_trunc('${g}', $2::timestamptz - interval '1 microsecond', 'UTC') + interval '${STEP[g]}'`;
 	const modelFilter = "($3::text IS NULL OR model = $3)";
-	await t.query(
-		`DELETE FROM ${tableOf(g)} WHERE organization_id = $org AND ${inRange("bucket")} AND ${modelFilter}`,
-		[from, to, model]
-	);
-	await addToAggregates(t, g, `organization_id = $org AND ${inRange("occurred_at")} AND ${modelFilter}`, [
-		from,
-		to,
-		model
-	]);
+	const events = `organization_id = $org AND ${inRange("occurred_at")} AND ${modelFilter}`;
+	for (const table of [tableOf(g), teamTableOf(g)])
+		await t.query(`DELETE FROM ${table} WHERE organization_id = $org AND ${inRange("bucket")} AND ${modelFilter}`, [
+			from,
+			to,
+			model
+		]);
+	await addToAggregates(t, g, events, [from, to, model]);
+	await addToTeamAggregates(t, g, events, [from, to, model]);
 	const { rows } = await t.query<{ n: number }>(
 		`SELECT count(*)::int AS n FROM ${tableOf(g)} WHERE organization_id = $org AND ${inRange("bucket")} AND ${modelFilter}`,
 		[from, to, model]

@@ -1,7 +1,8 @@
 // usage-pricing: the organization's price list by model, versioned by effective date (a row is never changed: a new
 // one takes over from its effective_from). Events are priced when recorded, at the row in force when they happened;
 // re-pricing a past period (after adding or removing a row) is the explicit `reprice`, which recomputes the events'
-// cost and rebuilds the aggregate buckets they fall in, in one transaction.
+// cost and rebuilds the aggregate buckets they fall in, in one transaction that holds back only that organization's
+// ingestion.
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb } from "../../lib/db";
@@ -9,7 +10,7 @@ import { tenantSql, TenantSql } from "../../lib/db/tenant";
 import { authOf } from "../../lib/authz";
 import { invalid } from "../../lib/errors";
 import { DbMixin, type DbService } from "../../mixins/db.mixin";
-import { COST_SQL, GRANULARITIES, PRICE_JOIN, rebuildAggregates } from "./aggregates";
+import { COST_SQL, GRANULARITIES, orgLockKey, PRICE_JOIN, rebuildAggregates } from "./aggregates";
 import * as R from "./usage.responses";
 
 const price = (label: string) => ({ type: "number", min: 0, max: 1_000_000, label });
@@ -94,12 +95,9 @@ const UsagePricingService: ServiceSchema = {
 					throw invalid("to", `a re-pricing spans at most ${MAX_REPRICE_DAYS} days`);
 				const scope = tenantSql(ctx);
 				return (await getDb()).transaction(async tx => {
-					// Ingestion waits meanwhile (its writes conflict with this lock): no event is added to a bucket
-					// between its recount and the commit. Same table order as ingestion, so no deadlock.
-					await tx.query(
-						`LOCK TABLE usage_events, usage_aggregates_hourly, usage_aggregates_daily, usage_aggregates_monthly
-						 IN SHARE ROW EXCLUSIVE MODE`
-					);
+					// That organization's ingestion waits meanwhile (and in-flight batches of it are waited for): no
+					// event of it is added to a bucket between its recount and the commit. Others go on.
+					await tx.query(`SELECT pg_advisory_xact_lock(${orgLockKey("$1")})`, [scope.organizationId]);
 					const t = new TenantSql(scope.organizationId, scope.auth, tx);
 					const period = "e.organization_id = $org AND e.occurred_at >= $1 AND e.occurred_at < $2";
 					const modelIs = "($3::text IS NULL OR e.model = $3)";

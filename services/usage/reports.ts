@@ -2,19 +2,20 @@
 // for a time series, a top-N and a summary, always within the caller's organization (TenantSql's $org).
 import { invalid } from "../../lib/errors";
 import type { TenantSql } from "../../lib/db/tenant";
-import { GRANULARITIES, MEASURES, tableOf, type Granularity, type Measure } from "./aggregates";
+import { GRANULARITIES, MEASURES, tableOf, teamTableOf, type Granularity, type Measure } from "./aggregates";
 
 export const GROUPS = ["model", "user", "api_key", "team", "provider", "kind"] as const;
 export type Group = (typeof GROUPS)[number];
-export const TOP_BY = ["model", "user", "api_key"] as const;
+export const TOP_BY = ["model", "user", "api_key", "team"] as const;
 
 const DAY = 86_400_000;
 // The longest range per granularity: a chart of at most ~750 hourly, ~370 daily or 120 monthly points.
 const MAX_RANGE_MS: Record<Granularity, number> = { hour: 31 * DAY, day: 366 * DAY, month: 3660 * DAY };
 
 // Column and label of each grouping; the label comes from the platform's identity tables or the ai module's
-// providers (a reporting join behind this module's action), and is absent for a removed user, key or team.
-const GROUP_SQL: Record<Group, { column: string; label: string; join: string }> = {
+// providers (a reporting join behind this module's action), and is absent for a removed user, key or team. Teams are
+// read from their own aggregates (`teams`): an event is in each of its user's teams, and in none if they have none.
+const GROUP_SQL: Record<Group, { column: string; label: string; join: string; teams?: true }> = {
 	model: { column: "a.model", label: "a.model", join: "" },
 	kind: { column: "a.kind", label: "a.kind", join: "" },
 	user: {
@@ -30,7 +31,8 @@ const GROUP_SQL: Record<Group, { column: string; label: string; join: string }> 
 	team: {
 		column: "a.team_id",
 		label: "t.name",
-		join: "LEFT JOIN teams t ON t.id = a.team_id AND t.organization_id = a.organization_id"
+		join: "LEFT JOIN teams t ON t.id = a.team_id AND t.organization_id = a.organization_id",
+		teams: true
 	},
 	provider: {
 		column: "a.provider_id",
@@ -103,7 +105,7 @@ export async function series(
 	const by = group ? GROUP_SQL[group] : undefined;
 	return db.rows<SeriesRow>(
 		`SELECT a.bucket${by ? `, ${by.column}::text AS key, max(${by.label}) AS label` : ""}, ${sums(metrics, !exact)}
-		 FROM ${tableOf(g)} a ${by?.join ?? ""}
+		 FROM ${by?.teams ? teamTableOf(g) : tableOf(g)} a ${by?.join ?? ""}
 		 WHERE ${RANGE_WHERE}
 		 GROUP BY a.bucket${by ? `, ${by.column}` : ""}
 		 ORDER BY a.bucket${by ? `, ${by.column} NULLS FIRST` : ""}`,
@@ -116,7 +118,7 @@ export async function top(db: TenantSql, by: Group, range: Range, metric: Measur
 	// Daily buckets: the range is counted by whole UTC days.
 	return db.rows(
 		`SELECT ${g.column}::text AS key, max(${g.label}) AS label, ${sums(MEASURES, true)}
-		 FROM usage_aggregates_daily a ${g.join}
+		 FROM ${g.teams ? teamTableOf("day") : tableOf("day")} a ${g.join}
 		 WHERE ${RANGE_WHERE}
 		 GROUP BY ${g.column}
 		 ORDER BY sum(a.${metric}) DESC, ${g.column} NULLS FIRST

@@ -85,7 +85,8 @@ describeWith(["postgres", "rabbitmq", "redis"])("notifications across gateway re
 		const tabs = await Promise.all(ports.map(port => connect(port, { token: owner.accessToken })));
 		sockets.push(...tabs);
 		const got: any[][] = tabs.map(() => []);
-		tabs.forEach((s, i) => s.on("notification", p => got[i].push(p)));
+		// Receipt time per notification: the outbox-to-tab latency is printed (a figure of this run, not asserted).
+		tabs.forEach((s, i) => s.on("notification", p => got[i].push({ ...p, receivedAt: Date.now() })));
 		const events = [];
 		for (let i = 0; i < 3; i++)
 			events.push(
@@ -105,6 +106,10 @@ describeWith(["postgres", "rabbitmq", "redis"])("notifications across gateway re
 			expect(g.every(p => p.organizationId === owner.organization.id)).toBe(true);
 		}
 		expect(Math.max(...got.flat().map(p => p.unread))).toBe(3);
+		const latency = got.map(g => g.map(p => p.receivedAt - Date.parse(p.notification.data.time)));
+		process.stdout.write(
+			`outbox → tab (ms), gateway 1: ${latency[0].join(", ")}; gateway 2: ${latency[1].join(", ")}\n`
+		);
 		// Each event was routed once across the two notifications replicas.
 		const rows = await pool.query("SELECT event_id FROM notifications_inbox WHERE user_id = $1", [owner.user.id]);
 		expect(rows.rowCount).toBe(3);

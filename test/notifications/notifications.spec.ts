@@ -487,4 +487,67 @@ describeWith(["postgres"])("notifications (in-process gateway, real PostgreSQL)"
 		expect((await api(b, "GET", "/notifications/channels")).body.rows).toEqual([]);
 		expect((await api(b, "GET", "/notifications/deliveries")).body.rows).toEqual([]);
 	});
+
+	test("the newer modules' events are routed: a job's end on by default, a type the catalog lacks opt-in", async () => {
+		const processed = (ids: string[]) =>
+			waitUntil(
+				"the events handled",
+				async () =>
+					(
+						await (
+							await getDb()
+						).query(
+							"SELECT 1 FROM processed_events WHERE consumer_group = 'notifications' AND event_id = ANY($1)",
+							[ids]
+						)
+					).rowCount,
+				n => n === ids.length
+			);
+		const org = a.organization.id;
+		const failed = await send("embedding.events", "embedding.job.failed", {
+			organizationId: org,
+			jobId: crypto.randomUUID(),
+			collectionId: null,
+			kind: "reembed",
+			error: "model gone"
+		});
+		// Not in the catalog: the knowledge module's managers may opt in; nobody hears of it before.
+		const unknown = { organizationId: org, articleId: crypto.randomUUID() };
+		const first = await send("knowledge.events", "knowledge.article.archived", unknown);
+		await processed([failed.id, first.id]);
+		const page = await inbox(a);
+		expect(page.rows.find((r: any) => r.data.id === failed.id)).toMatchObject({
+			title: "Embedding job (reembed) failed",
+			body: "model gone"
+		});
+		expect(page.rows.some((r: any) => r.event_type === "knowledge.article.archived")).toBe(false);
+		expect((await inbox(viewer)).rows.some((r: any) => r.data.id === failed.id)).toBe(false);
+
+		for (const m of [a, viewer]) {
+			const optIn = await api(m, "PUT", "/notifications/preferences", {
+				preferences: [{ eventType: "knowledge.article.archived", channel: "in_app", enabled: true }]
+			});
+			expect(optIn.status).toBe(200);
+		}
+		const second = await send("knowledge.events", "knowledge.article.archived", unknown);
+		await processed([second.id]);
+		expect((await inbox(a)).rows.find((r: any) => r.data.id === second.id)).toMatchObject({
+			event_type: "knowledge.article.archived",
+			title: "knowledge.article.archived"
+		});
+		// The viewer opted in too, but does not hold knowledge:manage.
+		expect((await inbox(viewer)).rows.some((r: any) => r.data.id === second.id)).toBe(false);
+
+		// Mark all read: every unread notification of the caller in this organization, nobody else's.
+		const unread = (m: Member) => api(m, "GET", "/notifications/unread-count").then(r => r.body.count);
+		const before = await unread(a);
+		expect(before).toBeGreaterThan(0);
+		const viewerBefore = await unread(viewer);
+		const all = await api(a, "POST", "/notifications/read-all");
+		expect(all.status).toBe(200);
+		expect(all.body).toEqual({ count: before });
+		expect(await unread(a)).toBe(0);
+		expect((await inbox(a, "?unread=true")).rows).toEqual([]);
+		expect(await unread(viewer)).toBe(viewerBefore);
+	});
 });

@@ -3,7 +3,9 @@
 // critical events naming a user reach the managers too).
 import { quietEnd } from "../../services/notifications/quiet-hours";
 import { recipientsOf } from "../../services/notifications/routing";
-import { kindOf } from "../../services/notifications/catalog";
+import { CATALOG, kindOf } from "../../services/notifications/catalog";
+import { channelsConsumedBy, channelsOf, loadManifests, SERVICES_DIR } from "../../lib/module";
+import { permissionTable } from "../../lib/authz";
 import { renderWording } from "../../services/notifications/render";
 
 const at = (iso: string) => new Date(iso);
@@ -52,6 +54,64 @@ describe("recipients", () => {
 	test("unknown types are opt-in; auth and secrets types are critical", () => {
 		expect(kindOf("calendar.event.created")).toMatchObject({ defaults: { in_app: false, email: false } });
 		expect(kindOf("secrets.secret.revealed").critical).toBe(true);
+	});
+});
+
+describe("every module's events", () => {
+	const manifests = loadManifests(SERVICES_DIR);
+	const owner = { user_id: "00000000-0000-4000-8000-000000000001", role: "owner" as const };
+	const admin = { user_id: "00000000-0000-4000-8000-000000000002", role: "admin" as const };
+	const member = { user_id: "00000000-0000-4000-8000-000000000003", role: "member" as const };
+	const members = [owner, admin, member];
+	const base = { id: "e", time: "t", organizationId: "o" };
+
+	test("notifications consume every channel another module publishes, the newer modules' included", () => {
+		const others = channelsOf(manifests.filter(m => m.name !== "notifications")).sort();
+		expect(channelsConsumedBy(manifests, "notifications").sort()).toEqual(others);
+		expect(others).toEqual(
+			expect.arrayContaining([
+				"ai.events",
+				"usage.events",
+				"prompts.events",
+				"embedding.events",
+				"knowledge.events"
+			])
+		);
+	});
+
+	test("every type the catalog describes names a permission some module declares", () => {
+		const declared = new Set(Object.values(permissionTable().byRole).flat());
+		const undeclared = Object.entries(CATALOG).filter(([, k]) => k.permission && !declared.has(k.permission));
+		expect(undeclared.map(([type, k]) => `${type}: ${k.permission}`)).toEqual([]);
+	});
+
+	test("embeddings and knowledge: their managers, opt-in but for a job's end, progress coalesced per job", () => {
+		const failed = { ...base, type: "embedding.job.failed", jobId: "j1", kind: "reembed", error: "x" };
+		expect(kindOf(failed.type)).toMatchObject({ permission: "embeddings:manage", defaults: { in_app: true } });
+		expect(recipientsOf(failed, members).sort()).toEqual([owner.user_id, admin.user_id].sort());
+		const progress = kindOf("embedding.job.progress");
+		expect(progress.defaults).toEqual({ in_app: false, email: false });
+		expect(progress.coalesce!({ jobId: "j1" })).toBe(progress.coalesce!({ jobId: "j1", done: 9 }));
+		expect(progress.coalesce!({ jobId: "j1" })).not.toBe(progress.coalesce!({ jobId: "j2" }));
+		// An article's title is for who may read its category: only knowledge managers hear of articles.
+		const article = { ...base, type: "knowledge.article.created", title: "Secret plans" };
+		expect(kindOf(article.type)).toMatchObject({ permission: "knowledge:manage", defaults: { in_app: false } });
+		expect(recipientsOf(article, members)).not.toContain(member.user_id);
+	});
+
+	test("a type the catalog does not know is its publishing module's managers', opt-in; a module with none, admins'", () => {
+		// "embedding.…" is published by the embeddings module, whose manage permission is embeddings:manage.
+		expect(kindOf("embedding.index.rebuilt")).toMatchObject({
+			label: "embedding.index.rebuilt",
+			permission: "embeddings:manage",
+			defaults: { in_app: false, email: false },
+			critical: false
+		});
+		// A channel no manifest here publishes (a module built elsewhere, e.g. mcp.events): owners and admins.
+		const later = { ...base, type: "later.server.failed" };
+		expect(recipientsOf(later, members).sort()).toEqual([owner.user_id, admin.user_id].sort());
+		// Security types of any module stay critical.
+		expect(kindOf("later.security.alert").critical).toBe(true);
 	});
 });
 

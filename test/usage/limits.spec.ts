@@ -474,4 +474,34 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 			redis.disconnect();
 		}
 	});
+
+	test("a request that ends after midnight is settled in the new day, where the usage module counts it", async () => {
+		await disableAll();
+		const quota = await call("usage-quotas.create", {
+			name: "Per day",
+			metric: "requests",
+			scope: "organization",
+			period: "day",
+			amount: 5
+		});
+		const ai: any = broker.getLocalService("ai");
+		const store = ai.usageLimitStore;
+		const today = periodStart("day").getTime();
+		const tomorrow = today + 86_400_000;
+		const counter = (start: number) => ({ limitId: quota.id, periodStart: start });
+		// Reserved today; tomorrow's counter already there (another request opened it).
+		const held = await ai.reserveUsage({
+			organizationId: auth.organizationId,
+			userId: auth.userId,
+			estimate: { tokens: 10, requests: 1, tool_calls: 0, cost: 0 }
+		});
+		await store.init([{ ...counter(tomorrow), expiresAt: tomorrow + 2 * 86_400_000, used: 0 }]);
+		expect(await store.peek([counter(today)])).toEqual([{ used: 0, reserved: 1 }]);
+		// It ended one second into tomorrow (its metering event's occurredAt).
+		await ai.settleUsage(held, { tokens: 10, requests: 1, tool_calls: 0, cost: 0 }, new Date(tomorrow + 1000));
+		expect(await store.peek([counter(today), counter(tomorrow)])).toEqual([
+			{ used: 0, reserved: 0 },
+			{ used: 1, reserved: 0 }
+		]);
+	});
 });

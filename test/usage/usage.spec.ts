@@ -12,6 +12,7 @@ import { permissionTable } from "../../lib/authz";
 import { getDb } from "../../lib/db";
 import type { AuthInfo, Role } from "../../lib/permissions";
 import { totalsOf, usageEvent, type UsageRecorded } from "./events";
+import { recordUsage } from "../../services/usage/aggregates";
 
 jest.setTimeout(60_000);
 
@@ -300,5 +301,126 @@ describeWith(["postgres"])("usage metering (in-process gateway, real PostgreSQL)
 		);
 		await rejects(call("usage-pricing.reprice", { from: "2026-02-01", to: "2026-01-01" }, owner), 422, "from");
 		await rejects(call("usage-pricing.reprice", { from: "2020-01-01", to: "2026-01-01" }, owner), 422, "to");
+	});
+
+	test("usage by team: each event counts in every team its user is a member of, as team quotas count it", async () => {
+		// Teams of organization A: the owner is in both, a second member in "Core" only; a service call has no user.
+		const c = await register(gw.port, "usage-c@example.com");
+		await q("INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'member')", [
+			a.organization.id,
+			c.user.id
+		]);
+		const [core, ops] = await q<{ id: string }>(
+			"INSERT INTO teams (organization_id, name) VALUES ($1, 'Core'), ($1, 'Ops') RETURNING id",
+			[a.organization.id]
+		);
+		await q(
+			"INSERT INTO team_members (team_id, user_id, organization_id) VALUES ($1, $3, $4), ($2, $3, $4), ($1, $5, $4)",
+			[core.id, ops.id, a.user.id, a.organization.id, c.user.id]
+		);
+		const month = Date.UTC(2025, 5, 1); // a month of its own: the other tests' ranges do not see it
+		const at = (h: number) => new Date(month + h * HOUR).toISOString();
+		const ev = (userId: string | undefined, h: number) =>
+			usageEvent(a.organization.id, { userId, model: "teamed", cost: 0.5, occurredAt: at(h) });
+		const first = [
+			...[1, 2, 3, 4].map(h => ev(a.user.id, h)),
+			...[5, 6].map(h => ev(c.user.id, h)),
+			ev(undefined, 7)
+		];
+		for (const e of first) await send(e);
+		await recorded(first.map(e => e.id));
+
+		const range = { from: at(0), to: at(24 * 30) };
+		const byTeam = async () => {
+			const s = await call("usage.series", { ...range, granularity: "month", group_by: "team" }, viewer);
+			return Object.fromEntries(s.points.map((p: any) => [p.label, [p.requests, p.cost]]));
+		};
+		expect(await byTeam()).toEqual({ Core: [6, 3], Ops: [4, 2] });
+		const top = await call("usage.top", { ...range, by: "team", metric: "requests" }, viewer);
+		expect(top.rows.map((r: any) => [r.key, r.label, r.requests])).toEqual([
+			[core.id, "Core", 6],
+			[ops.id, "Ops", 4]
+		]);
+		// The organization's totals count each event once, whatever the teams.
+		expect(await call("usage.summary", range, viewer)).toMatchObject({ requests: 7, cost: 3.5 });
+		// By hour too, and another organization sees none of it.
+		const hourly = await call(
+			"usage.series",
+			{ ...range, to: at(24), granularity: "hour", group_by: "team" },
+			viewer
+		);
+		expect(hourly.points.filter((p: any) => p.label === "Core").length).toBe(6);
+		const seenByB = await call("usage.series", { ...range, granularity: "month", group_by: "team" }, bOwner);
+		expect(seenByB.points).toEqual([]);
+
+		// Leaving a team changes where new usage goes, not where past usage went, even once the period is re-priced.
+		await q("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2", [ops.id, a.user.id]);
+		const later = ev(a.user.id, 8);
+		await send(later);
+		await recorded([later.id]);
+		expect(await byTeam()).toEqual({ Core: [7, 3.5], Ops: [4, 2] });
+		await call(
+			"usage-pricing.create",
+			{ model: "teamed", input_price: 0, output_price: 0, effective_from: at(0) },
+			owner
+		);
+		const r = await call("usage-pricing.reprice", { ...range, model: "teamed" }, owner);
+		expect(r).toMatchObject({ events: 8, changed: 8, cost_after: 0 });
+		expect(await byTeam()).toEqual({ Core: [7, 0], Ops: [4, 0] });
+	});
+
+	test("a re-pricing holds back its own organization's ingestion only, and misses none of it", async () => {
+		// This database's advisory locks (other test runs share the server).
+		const locks = (where = "") =>
+			q(
+				`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' ${where}
+				 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+			);
+		const day = Date.UTC(2025, 7, 3);
+		const at = (h: number) => new Date(day + h * HOUR).toISOString();
+		const range = { from: at(0), to: at(24), model: "held" };
+		const db = await getDb();
+		// A batch of organization B being ingested (uncommitted) does not hold up organization A's re-pricing.
+		let releaseB!: () => void;
+		const bOpen = new Promise<void>(r => (releaseB = r));
+		const bBatch = db.transaction(async tx => {
+			await recordUsage(tx, [usageEvent(b.organization.id, { model: "held", occurredAt: at(1) })]);
+			await bOpen;
+		});
+		await waitUntil(
+			"B's batch in flight",
+			() => locks(),
+			r => r.length > 0
+		);
+		expect(await call("usage-pricing.reprice", range, owner)).toMatchObject({ events: 0 });
+		releaseB();
+		await bBatch;
+
+		// A batch of organization A in flight: A's re-pricing waits for it, then counts its event.
+		let releaseA!: () => void;
+		const aOpen = new Promise<void>(r => (releaseA = r));
+		const aBatch = db.transaction(async tx => {
+			await recordUsage(tx, [usageEvent(a.organization.id, { model: "held", cost: 2, occurredAt: at(2) })]);
+			await aOpen;
+		});
+		await waitUntil(
+			"A's batch in flight",
+			() => locks(),
+			r => r.length > 0
+		);
+		const repricing = call("usage-pricing.reprice", range, owner);
+		await waitUntil(
+			"the re-pricing waiting for A's batch",
+			() => locks("AND NOT granted"),
+			r => r.length > 0
+		);
+		releaseA();
+		await aBatch;
+		expect(await repricing).toMatchObject({ events: 1, cost_before: 2, cost_after: 2 });
+		const [{ c }] = await q(
+			"SELECT sum(cost)::float8 AS c FROM usage_aggregates_daily WHERE organization_id = $1 AND model = 'held'",
+			[a.organization.id]
+		);
+		expect(c).toBe(2);
 	});
 });

@@ -8,7 +8,17 @@ export type NotificationEventType = Schema<"NotificationEventType">;
 export type QuietHours = Schema<"NotificationQuietHours">;
 export type NotificationChannel = Schema<"NotificationsChannel">;
 export type NotificationDelivery = Schema<"NotificationDelivery">;
+export type NotificationTemplate = Schema<"NotificationsTemplate">;
+export type NotificationTemplateDefault = Schema<"NotificationTemplateDefault">;
+export type NotificationPreview = Schema<"NotificationPreview">;
 export type UserChannel = "in_app" | "email";
+export type ChannelKind = UserChannel | "webhook";
+export interface TemplateInput {
+	event_type?: string;
+	channel?: ChannelKind;
+	subject?: string;
+	body?: string;
+}
 export interface ChannelInput {
 	name?: string;
 	kind?: "email" | "webhook";
@@ -34,6 +44,10 @@ export const notificationsApi = {
 	channels: crud<NotificationChannel, ChannelInput>("/notifications/channels"),
 	testChannel: (id: string) =>
 		api.post<{ ok: boolean; error?: string }>(`/notifications/channels/${encodeURIComponent(id)}/test`),
+	templates: crud<NotificationTemplate, TemplateInput>("/notifications/templates"),
+	templateDefaults: () => api.get<NotificationTemplateDefault[]>("/notifications/templates/defaults"),
+	previewTemplate: (body: { event_type: string; subject?: string; body: string; sample?: object; count?: number }) =>
+		api.post<NotificationPreview>("/notifications/templates/preview", body),
 	deliveries: (query: { status?: string; channel?: string; page?: number } = {}) =>
 		api.get<Page<NotificationDelivery>>("/notifications/deliveries", query)
 };

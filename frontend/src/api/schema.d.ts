@@ -2043,6 +2043,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/notifications/templates/defaults": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * notifications-templates.defaults
+         * @description Requires permission `notifications:manage` (Configure the organization's e-mail and webhook channels and templates; see deliveries); held by default by owner, admin.
+         */
+        get: operations["notifications-templates.defaults"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/notifications/templates/preview": {
         parameters: {
             query?: never;
@@ -4121,6 +4141,13 @@ export interface components {
         };
         NotificationsUnreadCount: {
             count: number;
+        };
+        NotificationTemplateDefault: {
+            body: string;
+            critical: boolean;
+            event_type: string;
+            label: string;
+            subject: string;
         };
         Organization: {
             /** Format: date-time */
@@ -13875,6 +13902,62 @@ export interface operations {
             };
         };
     };
+    "notifications-templates.defaults": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationTemplateDefault"][];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "notifications-templates.preview": {
         parameters: {
             query?: never;
@@ -19075,7 +19158,7 @@ export interface operations {
     "usage.top": {
         parameters: {
             query: {
-                by: "model" | "user" | "api_key";
+                by: "model" | "user" | "api_key" | "team";
                 from?: string;
                 limit?: number;
                 metric?: "input_tokens" | "output_tokens" | "cached_tokens" | "cache_write_tokens" | "requests" | "tool_calls" | "embeddings" | "cost";

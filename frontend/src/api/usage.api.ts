@@ -13,7 +13,7 @@ export type UsageRepriced = Schema<"UsageRepriced">;
 
 export type Granularity = "hour" | "day" | "month";
 export type UsageGroup = "model" | "user" | "api_key" | "team" | "provider" | "kind";
-export type TopBy = "model" | "user" | "api_key";
+export type TopBy = "model" | "user" | "api_key" | "team";
 export type Metric =
 	| "input_tokens"
 	| "output_tokens"

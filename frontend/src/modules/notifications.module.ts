@@ -1,5 +1,5 @@
 // notifications: the bell in the top bar (every page), the inbox, one's own preferences and, for admins, the
-// organization's e-mail and webhook channels.
+// organization's e-mail and webhook channels and its templates.
 import NotificationsBell from "@/components/notifications/NotificationsBell.vue";
 import type { AppModule } from "./types";
 
@@ -26,6 +26,12 @@ export const notificationsModule: AppModule = {
 			name: "notifications-channels",
 			component: () => import("@/pages/notifications/ChannelsPage.vue"),
 			meta: { title: "Notification channels", permission: "notifications:manage" }
+		},
+		{
+			path: "notifications/templates",
+			name: "notifications-templates",
+			component: () => import("@/pages/notifications/TemplatesPage.vue"),
+			meta: { title: "Notification templates", permission: "notifications:manage" }
 		}
 	],
 	nav: [
@@ -41,6 +47,13 @@ export const notificationsModule: AppModule = {
 			route: "notifications-channels",
 			label: "Notification channels",
 			icon: "plug",
+			section,
+			permission: "notifications:manage"
+		},
+		{
+			route: "notifications-templates",
+			label: "Notification templates",
+			icon: "code",
 			section,
 			permission: "notifications:manage"
 		}

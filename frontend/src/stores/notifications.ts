@@ -1,6 +1,6 @@
 // notifications: the signed-in user's inbox in the current organization (latest page and unread count), kept live by
 // the socket's `notification` pushes (from any gateway replica) and `notifications.read` (another tab read them);
-// their preferences; and, for admins, the organization's channels.
+// their preferences; and, for admins, the organization's channels and templates.
 import { defineStore } from "pinia";
 import { ref } from "vue";
 import { useAuthStore } from "@/stores/auth";
@@ -71,6 +71,7 @@ export const useNotificationsStore = defineStore("notifications", () => {
 	}
 
 	const channels = useCrud(notificationsApi.channels);
+	const templates = useCrud(notificationsApi.templates);
 
 	return {
 		items,
@@ -88,6 +89,11 @@ export const useNotificationsStore = defineStore("notifications", () => {
 		createChannel: channels.create,
 		updateChannel: channels.update,
 		removeChannel: channels.remove,
-		testChannel: notificationsApi.testChannel
+		testChannel: notificationsApi.testChannel,
+		templates: templates.items,
+		loadTemplates: templates.load,
+		createTemplate: templates.create,
+		updateTemplate: templates.update,
+		removeTemplate: templates.remove
 	};
 });

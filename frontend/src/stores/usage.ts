@@ -21,7 +21,8 @@ import {
 	type UsageRepriced,
 	type UsageSeries,
 	type UsageSummary,
-	type UsageTop
+	type UsageTop,
+	type TopBy
 } from "@/api/usage.api";
 
 const DAY = 86_400_000;
@@ -35,11 +36,12 @@ export const granularityOf = (p: Period): Granularity =>
 export const useUsageStore = defineStore("usage", () => {
 	const series = ref<UsageSeries | null>(null);
 	const summary = ref<UsageSummary | null>(null);
-	const top = ref<Record<"model" | "user" | "api_key", UsageTop | null>>({ model: null, user: null, api_key: null });
+	const noTops = (): Record<TopBy, UsageTop | null> => ({ model: null, user: null, api_key: null, team: null });
+	const top = ref(noTops());
 	const scope = useOrgScope(() => {
 		series.value = null;
 		summary.value = null;
-		top.value = { model: null, user: null, api_key: null };
+		top.value = noTops();
 	});
 	const pricing = useCrud(usagePricingApi);
 
@@ -62,7 +64,7 @@ export const useUsageStore = defineStore("usage", () => {
 				() => usageApi.summary(range),
 				s => (summary.value = s)
 			),
-			...(["model", "user", "api_key"] as const).map(by =>
+			...(["model", "user", "api_key", "team"] as const).map(by =>
 				scope.load(
 					() => usageApi.top({ ...range, by, metric, limit: 10 }),
 					t => (top.value = { ...top.value, [by]: t })
