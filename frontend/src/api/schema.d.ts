@@ -1715,31 +1715,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/mcp": {
+    "/api/mcp/call": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /**
-         * mcp.list
-         * @description Requires permission `mcp:read` (See the organization's mcp items); held by default by owner, admin, member, viewer.
-         */
-        get: operations["mcp.list"];
+        get?: never;
         put?: never;
         /**
-         * mcp.create
-         * @description Requires permission `mcp:write` (Create, change and remove mcp items); held by default by owner, admin, member.
+         * mcp.call
+         * @description Requires permission `mcp:write` (Call MCP tools); held by default by owner, admin, member.
          */
-        post: operations["mcp.create"];
+        post: operations["mcp.call"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/mcp/{id}": {
+    "/api/mcp/executions": {
         parameters: {
             query?: never;
             header?: never;
@@ -1747,38 +1743,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * mcp.get
-         * @description Requires permission `mcp:read` (See the organization's mcp items); held by default by owner, admin, member, viewer.
+         * mcp-executions.list
+         * @description Requires permission `mcp:read` (See MCP servers, their tools, health and the execution log); held by default by owner, admin, member, viewer.
          */
-        get: operations["mcp.get"];
-        put?: never;
-        post?: never;
-        /**
-         * mcp.remove
-         * @description Requires permission `mcp:write` (Create, change and remove mcp items); held by default by owner, admin, member.
-         */
-        delete: operations["mcp.remove"];
-        options?: never;
-        head?: never;
-        /**
-         * mcp.update
-         * @description Requires permission `mcp:write` (Create, change and remove mcp items); held by default by owner, admin, member.
-         */
-        patch: operations["mcp.update"];
-        trace?: never;
-    };
-    "/api/mcp/all": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * mcp.find
-         * @description Requires permission `mcp:read` (See the organization's mcp items); held by default by owner, admin, member, viewer.
-         */
-        get: operations["mcp.find"];
+        get: operations["mcp-executions.list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1787,7 +1755,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/mcp/count": {
+    "/api/mcp/executions/{id}": {
         parameters: {
             query?: never;
             header?: never;
@@ -1795,10 +1763,230 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * mcp.count
-         * @description Requires permission `mcp:read` (See the organization's mcp items); held by default by owner, admin, member, viewer.
+         * mcp-executions.get
+         * @description Requires permission `mcp:read` (See MCP servers, their tools, health and the execution log); held by default by owner, admin, member, viewer.
          */
-        get: operations["mcp.count"];
+        get: operations["mcp-executions.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp/servers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * mcp-servers.list
+         * @description Requires permission `mcp:read` (See MCP servers, their tools, health and the execution log); held by default by owner, admin, member, viewer.
+         */
+        get: operations["mcp-servers.list"];
+        put?: never;
+        /**
+         * mcp-servers.create
+         * @description Requires permission `mcp:manage` (Register, change and remove MCP servers, tool allow-lists and approval flags); held by default by owner, admin.
+         */
+        post: operations["mcp-servers.create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp/servers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * mcp-servers.get
+         * @description Requires permission `mcp:read` (See MCP servers, their tools, health and the execution log); held by default by owner, admin, member, viewer.
+         */
+        get: operations["mcp-servers.get"];
+        put?: never;
+        post?: never;
+        /**
+         * mcp-servers.remove
+         * @description Requires permission `mcp:manage` (Register, change and remove MCP servers, tool allow-lists and approval flags); held by default by owner, admin.
+         */
+        delete: operations["mcp-servers.remove"];
+        options?: never;
+        head?: never;
+        /**
+         * mcp-servers.update
+         * @description Requires permission `mcp:manage` (Register, change and remove MCP servers, tool allow-lists and approval flags); held by default by owner, admin.
+         */
+        patch: operations["mcp-servers.update"];
+        trace?: never;
+    };
+    "/api/mcp/servers/{id}/capabilities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * mcp-servers.capabilities
+         * @description Requires permission `mcp:read` (See MCP servers, their tools, health and the execution log); held by default by owner, admin, member, viewer.
+         */
+        get: operations["mcp-servers.capabilities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp/servers/{id}/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * mcp-servers.check
+         * @description Requires permission `mcp:manage` (Register, change and remove MCP servers, tool allow-lists and approval flags); held by default by owner, admin.
+         */
+        post: operations["mcp-servers.check"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp/servers/{id}/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * mcp-servers.health
+         * @description Requires permission `mcp:read` (See MCP servers, their tools, health and the execution log); held by default by owner, admin, member, viewer.
+         */
+        get: operations["mcp-servers.health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp/servers/{id}/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * mcp-servers.refresh
+         * @description Requires permission `mcp:manage` (Register, change and remove MCP servers, tool allow-lists and approval flags); held by default by owner, admin.
+         */
+        post: operations["mcp-servers.refresh"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * mcp-tools.list
+         * @description Requires permission `mcp:read` (See MCP servers, their tools, health and the execution log); held by default by owner, admin, member, viewer.
+         */
+        get: operations["mcp-tools.list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp/tools/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * mcp-tools.get
+         * @description Requires permission `mcp:read` (See MCP servers, their tools, health and the execution log); held by default by owner, admin, member, viewer.
+         */
+        get: operations["mcp-tools.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * mcp-tools.update
+         * @description Requires permission `mcp:manage` (Register, change and remove MCP servers, tool allow-lists and approval flags); held by default by owner, admin.
+         */
+        patch: operations["mcp-tools.update"];
+        trace?: never;
+    };
+    "/api/mcp/tools/allow-lists": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * mcp-tools.allowLists
+         * @description Requires permission `mcp:read` (See MCP servers, their tools, health and the execution log); held by default by owner, admin, member, viewer.
+         */
+        get: operations["mcp-tools.allowLists"];
+        /**
+         * mcp-tools.setAllowList
+         * @description Requires permission `mcp:manage` (Register, change and remove MCP servers, tool allow-lists and approval flags); held by default by owner, admin.
+         */
+        put: operations["mcp-tools.setAllowList"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mcp/tools/available": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * mcp-tools.available
+         * @description Requires permission `mcp:read` (See MCP servers, their tools, health and the execution log); held by default by owner, admin, member, viewer.
+         */
+        get: operations["mcp-tools.available"];
         put?: never;
         post?: never;
         delete?: never;
@@ -4064,17 +4252,193 @@ export interface components {
             prompt_tokens: number;
             requests: number;
         };
-        McpItem: {
-            /** Format: date-time */
-            created_at: string;
-            description: string;
+        McpAllowList: {
             /** Format: uuid */
             id: string;
+            /** Format: uuid */
+            server_id: string;
+            /** Format: uuid */
+            team_id: string | null;
+            tools: string[];
+            /** Format: date-time */
+            updated_at: string;
+        };
+        McpAvailableTool: {
+            description?: string;
+            input_schema: {
+                [key: string]: unknown;
+            };
+            name: string;
+            output_schema?: {
+                [key: string]: unknown;
+            };
+            requires_approval: boolean;
+            /** Format: uuid */
+            server_id: string;
+            server_name: string;
+            title?: string;
+        };
+        McpCall: {
+            content: unknown[];
+            duration_ms: number;
+            /** Format: uuid */
+            execution_id: string;
+            is_error: boolean;
+            structured_content?: unknown;
+        };
+        McpCheck: {
+            error?: string;
+            /** @enum {string} */
+            health: "unknown" | "healthy" | "unhealthy";
+            latencyMs: number;
+            ok: boolean;
+        };
+        McpDiscovery: {
+            drift: components["schemas"]["McpToolDrift"][];
+            prompts: number;
+            resource_templates: number;
+            resources: number;
+            tools: number;
+        };
+        McpExecution: {
+            /** Format: uuid */
+            api_key_id: string | null;
+            arguments: unknown;
+            duration_ms: number;
+            error: string | null;
+            /** Format: date-time */
+            finished_at: string;
+            /** Format: uuid */
+            id: string;
+            is_error: boolean;
+            /** Format: uuid */
+            organization_id: string;
+            /** @enum {string} */
+            outcome: "completed" | "error" | "timeout" | "cancelled" | "failed" | "too_large";
+            result: unknown;
+            /** Format: uuid */
+            server_id: string | null;
+            server_name: string;
+            /** Format: date-time */
+            started_at: string;
+            tool: string;
+            /** Format: uuid */
+            user_id: string | null;
+        };
+        McpHealthCheck: {
+            /** Format: date-time */
+            checked_at: string;
+            error: string | null;
+            /** @enum {string} */
+            health: "unknown" | "healthy" | "unhealthy";
+            id: number;
+            latency_ms: number | null;
+            ok: boolean;
+        };
+        McpServer: {
+            args: string[];
+            command: string | null;
+            consecutive_failures: number;
+            consecutive_successes: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            created_by: string | null;
+            cwd: string | null;
+            description: string;
+            /** Format: date-time */
+            discovered_at: string | null;
+            enabled: boolean;
+            env: {
+                [key: string]: unknown;
+            };
+            headers: {
+                [key: string]: unknown;
+            };
+            /** @enum {string} */
+            health: "unknown" | "healthy" | "unhealthy";
+            /** Format: date-time */
+            health_changed_at: string | null;
+            /** Format: uuid */
+            id: string;
+            last_error: string | null;
             name: string;
             /** Format: uuid */
             organization_id: string;
+            secret_environment: string;
+            server_info: {
+                [key: string]: unknown;
+            } | null;
+            timeout_ms: number | null;
+            tool_calls_per_minute: number | null;
+            /** @enum {string} */
+            transport: "stdio" | "http" | "sse";
             /** Format: date-time */
             updated_at: string;
+            /** Format: uri */
+            url: string | null;
+        };
+        McpServerCapabilities: {
+            capabilities: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            discovered_at: string;
+            instructions: string | null;
+            prompts: {
+                [key: string]: unknown;
+            }[];
+            resource_templates: {
+                [key: string]: unknown;
+            }[];
+            resources: {
+                [key: string]: unknown;
+            }[];
+            /** Format: uuid */
+            server_id: string;
+        };
+        McpTool: {
+            annotations: {
+                [key: string]: unknown;
+            } | null;
+            calls_per_minute: number | null;
+            /** @enum {boolean} */
+            changed: false;
+            /** Format: date-time */
+            changed_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+            description: string | null;
+            /** Format: uuid */
+            id: string;
+            input_schema: {
+                [key: string]: unknown;
+            };
+            name: unknown;
+            /** Format: uuid */
+            organization_id: string;
+            output_schema: {
+                [key: string]: unknown;
+            } | null;
+            previous_input_schema: {
+                [key: string]: unknown;
+            } | null;
+            previous_output_schema: {
+                [key: string]: unknown;
+            } | null;
+            removed: boolean;
+            requires_approval: boolean;
+            schema_hash: string;
+            /** Format: uuid */
+            server_id: string;
+            title: string | null;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        McpToolDrift: {
+            /** @enum {string} */
+            change: "input" | "output" | "removed";
+            tool: string;
         };
         Me: {
             /** Format: uuid */
@@ -12574,7 +12938,75 @@ export interface operations {
             };
         };
     };
-    "mcp.list": {
+    "mcp.call": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    approved?: boolean;
+                    arguments?: {
+                        [key: string]: unknown;
+                    };
+                    server: string;
+                    timeout_ms?: number;
+                    tool: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpCall"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-executions.list": {
         parameters: {
             query?: {
                 excludeFields?: string | string[];
@@ -12605,7 +13037,7 @@ export interface operations {
                     "application/json": {
                         page: number;
                         pageSize: number;
-                        rows: components["schemas"]["McpItem"][];
+                        rows: components["schemas"]["McpExecution"][];
                         total: number;
                         totalPages: number;
                     };
@@ -12649,70 +13081,7 @@ export interface operations {
             };
         };
     };
-    "mcp.create": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    description?: string;
-                    name: string;
-                };
-            };
-        };
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["McpItem"];
-                };
-            };
-            /** @description Missing or invalid credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not allowed in this organization */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Invalid parameters; `fields` names them */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Rate limited; see Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    "mcp.get": {
+    "mcp-executions.get": {
         parameters: {
             query?: {
                 excludeFields?: string | string[];
@@ -12734,7 +13103,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["McpItem"];
+                    "application/json": components["schemas"]["McpExecution"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -12775,137 +13144,14 @@ export interface operations {
             };
         };
     };
-    "mcp.remove": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["McpItem"];
-                };
-            };
-            /** @description Missing or invalid credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not allowed in this organization */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Invalid parameters; `fields` names them */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Rate limited; see Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    "mcp.update": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    description?: string;
-                    name?: string;
-                };
-            };
-        };
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["McpItem"];
-                };
-            };
-            /** @description Missing or invalid credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not allowed in this organization */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Invalid parameters; `fields` names them */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Rate limited; see Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    "mcp.find": {
+    "mcp-servers.list": {
         parameters: {
             query?: {
                 excludeFields?: string | string[];
                 fields?: string | string[];
                 iSearch?: string;
-                limit?: number;
-                offset?: number;
+                page?: number;
+                pageSize?: number;
                 populate?: string | string[];
                 query?: {
                     [key: string]: unknown;
@@ -12926,7 +13172,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["McpItem"][];
+                    "application/json": {
+                        page: number;
+                        pageSize: number;
+                        rows: components["schemas"]["McpServer"][];
+                        total: number;
+                        totalPages: number;
+                    };
                 };
             };
             /** @description Missing or invalid credentials */
@@ -12967,15 +13219,546 @@ export interface operations {
             };
         };
     };
-    "mcp.count": {
+    "mcp-servers.create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    args?: string[];
+                    command?: string | null;
+                    cwd?: string | null;
+                    description?: string;
+                    enabled?: boolean;
+                    env?: {
+                        [key: string]: string | {
+                            secret: string;
+                        };
+                    };
+                    headers?: {
+                        [key: string]: string | {
+                            secret: string;
+                        };
+                    };
+                    name: string;
+                    secret_environment?: string;
+                    timeout_ms?: number | null;
+                    tool_calls_per_minute?: number | null;
+                    /** @enum {string} */
+                    transport: "stdio" | "http" | "sse";
+                    /** Format: uri */
+                    url?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServer"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-servers.get": {
         parameters: {
             query?: {
+                excludeFields?: string | string[];
+                fields?: string | string[];
+                mapping?: boolean;
+                populate?: string | string[];
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServer"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-servers.remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServer"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-servers.update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    args?: string[];
+                    command?: string | null;
+                    cwd?: string | null;
+                    description?: string;
+                    enabled?: boolean;
+                    env?: {
+                        [key: string]: string | {
+                            secret: string;
+                        };
+                    };
+                    headers?: {
+                        [key: string]: string | {
+                            secret: string;
+                        };
+                    };
+                    name?: string;
+                    secret_environment?: string;
+                    timeout_ms?: number | null;
+                    tool_calls_per_minute?: number | null;
+                    /** @enum {string} */
+                    transport?: "stdio" | "http" | "sse";
+                    /** Format: uri */
+                    url?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServer"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-servers.capabilities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerCapabilities"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-servers.check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpCheck"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-servers.health": {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpHealthCheck"][];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-servers.refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpDiscovery"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-tools.list": {
+        parameters: {
+            query?: {
+                excludeFields?: string | string[];
+                fields?: string | string[];
                 iSearch?: string;
+                page?: number;
+                pageSize?: number;
+                populate?: string | string[];
                 query?: {
                     [key: string]: unknown;
                 } | string;
                 search?: string;
                 searchFields?: string | string[];
+                sort?: string;
             };
             header?: never;
             path?: never;
@@ -12989,7 +13772,327 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": number;
+                    "application/json": {
+                        page: number;
+                        pageSize: number;
+                        rows: components["schemas"]["McpTool"][];
+                        total: number;
+                        totalPages: number;
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-tools.get": {
+        parameters: {
+            query?: {
+                excludeFields?: string | string[];
+                fields?: string | string[];
+                mapping?: boolean;
+                populate?: string | string[];
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpTool"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-tools.update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    calls_per_minute?: number | null;
+                    /** @enum {boolean} */
+                    changed?: false;
+                    requires_approval?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpTool"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-tools.allowLists": {
+        parameters: {
+            query?: {
+                server_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpAllowList"][];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-tools.setAllowList": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    server_id: string;
+                    team_id?: string | null;
+                    tools: string[] | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        allow_list: components["schemas"]["McpAllowList"] | unknown;
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-tools.available": {
+        parameters: {
+            query?: {
+                servers?: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        tools: components["schemas"]["McpAvailableTool"][];
+                    };
                 };
             };
             /** @description Missing or invalid credentials */
