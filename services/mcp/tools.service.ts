@@ -67,6 +67,7 @@ const McpToolsService: ServiceSchema = {
 			schemaName: "McpTool",
 			entity: {
 				server_id: "uuid",
+				name: "string",
 				title: "string|nullable",
 				description: "string|nullable",
 				input_schema: "object",

@@ -4414,7 +4414,7 @@ export interface components {
             input_schema: {
                 [key: string]: unknown;
             };
-            name: unknown;
+            name: string;
             /** Format: uuid */
             organization_id: string;
             output_schema: {

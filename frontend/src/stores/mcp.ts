@@ -1,16 +1,17 @@
-// mcp: the current organization's items; switching organization empties them (lib/use-crud.ts).
+// mcp: the current organization's MCP servers; switching organization empties them (lib/use-crud.ts).
 import { defineStore } from "pinia";
 import { useCrud } from "@/lib/use-crud";
-import { mcpApi } from "@/api/mcp.api";
+import { mcpServersApi } from "@/api/mcp.api";
 
 export const useMcpStore = defineStore("mcp", () => {
-	const items = useCrud(mcpApi);
+	const servers = useCrud(mcpServersApi);
 	return {
-		items: items.items,
-		loading: items.loading,
-		error: items.error,
-		load: items.load,
-		create: items.create,
-		remove: items.remove
+		servers: servers.items,
+		loading: servers.loading,
+		error: servers.error,
+		load: servers.load,
+		create: servers.create,
+		update: servers.update,
+		remove: servers.remove
 	};
 });
