@@ -12,7 +12,7 @@ import { moduleSettings } from "../../lib/config";
 import { getDb, type Queryable } from "../../lib/db";
 import { organizationSql, tenantSql, type TenantSql } from "../../lib/db/tenant";
 import { HostPolicy } from "../../lib/egress";
-import { conflict, ExternalFailure, forbidden, invalid, notFound } from "../../lib/errors";
+import { conflict, ExternalFailure, forbidden, notFound } from "../../lib/errors";
 import { broadcast } from "../../lib/events/broadcast";
 import { announceChange } from "../../lib/live";
 import { redact } from "../../lib/redact";
