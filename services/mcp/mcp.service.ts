@@ -4,7 +4,6 @@
 import crypto from "crypto";
 import type { Context, Service } from "moleculer";
 import { Errors } from "moleculer";
-import { McpError, ErrorCode } from "@modelcontextprotocol/sdk/types.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { ServiceSchema } from "../../lib/schema";
 import { authOf } from "../../lib/authz";
@@ -35,6 +34,8 @@ type Settings = ReturnType<typeof moduleSettings<typeof mcpModule>>;
 // How much of an argument or result the log keeps.
 const LOG_KEEP_BYTES = 64 * 1024;
 const TICK_MS = 1000;
+// The SDK's ErrorCode.RequestTimeout (its McpError), by value: the SDK is loaded only with the first client.
+const REQUEST_TIMEOUT = -32001;
 const CLAIM_BATCH = 20;
 
 export interface CallParams {
@@ -252,11 +253,11 @@ const McpService: ServiceSchema = {
 						}
 					})) as CallToolResult;
 				} catch (err) {
-					const e = err as McpError;
+					const e = err as { code?: number; message?: string };
 					if (controller.signal.aborted) {
 						rec.outcome = "cancelled";
 						rec.error = "cancelled by the caller";
-					} else if (e instanceof McpError && e.code === ErrorCode.RequestTimeout) {
+					} else if (e?.code === REQUEST_TIMEOUT) {
 						rec.outcome = "timeout";
 						rec.error = `no answer within ${timeout} ms (the call was cancelled on the server)`;
 					} else {

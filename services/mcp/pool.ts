@@ -2,15 +2,8 @@
 // is one request on an open connection. An entry is closed (its stdio process group killed) when it has been idle
 // for the idle timeout, when its server changes or is removed, when the pool stops, and when it fails. A stdio
 // server whose process dies unexpectedly is reported (onCrash) and started again, a few times in a row at most.
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import {
-	PromptListChangedNotificationSchema,
-	ResourceListChangedNotificationSchema,
-	ToolListChangedNotificationSchema
-} from "@modelcontextprotocol/sdk/types.js";
 import type { HostPolicy } from "../../lib/egress";
 import { egressFetch } from "./egress-fetch";
 import { GroupStdioTransport, type StdioSpec } from "./stdio";
@@ -69,6 +62,28 @@ export class Entry {
 	}
 }
 
+// The SDK (and the zod schemas it builds on import) is loaded at the first connection, not when the service file is:
+// seconds of start-up on a busy host for every process that never runs an MCP client.
+type Sdk = {
+	Client: typeof import("@modelcontextprotocol/sdk/client/index.js").Client;
+	StreamableHTTPClientTransport: typeof import("@modelcontextprotocol/sdk/client/streamableHttp.js").StreamableHTTPClientTransport;
+	SSEClientTransport: typeof import("@modelcontextprotocol/sdk/client/sse.js").SSEClientTransport;
+	types: typeof import("@modelcontextprotocol/sdk/types.js");
+};
+let loaded: Sdk | undefined;
+function sdk(): Sdk {
+	 
+	loaded ??= {
+		Client: require("@modelcontextprotocol/sdk/client/index.js").Client,
+		StreamableHTTPClientTransport: require("@modelcontextprotocol/sdk/client/streamableHttp.js")
+			.StreamableHTTPClientTransport,
+		SSEClientTransport: require("@modelcontextprotocol/sdk/client/sse.js").SSEClientTransport,
+		types: require("@modelcontextprotocol/sdk/types.js")
+	};
+	 
+	return loaded;
+}
+
 const keyOf = (organizationId: string, serverId: string) => `${organizationId}:${serverId}`;
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
@@ -122,6 +137,7 @@ export class ClientPool {
 		if (kind === "stdio") return new GroupStdioTransport(spec.stdio!);
 		const opts = { fetch: egressFetch(this.o.hostPolicy), requestInit: { headers: spec.headers ?? {} } };
 		const url = new URL(spec.url!);
+		const { StreamableHTTPClientTransport, SSEClientTransport } = sdk();
 		return kind === "http" ? new StreamableHTTPClientTransport(url, opts) : new SSEClientTransport(url, opts);
 	}
 
@@ -138,14 +154,15 @@ export class ClientPool {
 
 	private async connectWith(e: Entry, kind: TransportKind): Promise<Client> {
 		const spec = e.spec;
+		const { Client, types } = sdk();
 		const client = new Client({ name: "coder-ide-platform", version: "1.0.0" }, { capabilities: {} });
 		const transport = this.makeTransport(spec, kind);
 		e.client = client;
 		e.transport = transport;
 		const refresh = (what: "tools" | "resources" | "prompts") => () => this.o.hooks.onListChanged(spec, what);
-		client.setNotificationHandler(ToolListChangedNotificationSchema, refresh("tools"));
-		client.setNotificationHandler(ResourceListChangedNotificationSchema, refresh("resources"));
-		client.setNotificationHandler(PromptListChangedNotificationSchema, refresh("prompts"));
+		client.setNotificationHandler(types.ToolListChangedNotificationSchema, refresh("tools"));
+		client.setNotificationHandler(types.ResourceListChangedNotificationSchema, refresh("resources"));
+		client.setNotificationHandler(types.PromptListChangedNotificationSchema, refresh("prompts"));
 		try {
 			await client.connect(transport, { timeout: this.o.connectTimeoutMs });
 		} catch (err) {

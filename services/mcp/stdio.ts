@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "child_process";
 import os from "os";
 import path from "path";
-import { ReadBuffer, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
+import type { ReadBuffer as SdkReadBuffer } from "@modelcontextprotocol/sdk/shared/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 
@@ -66,6 +66,12 @@ export function groupAlive(pid: number): boolean {
 	}
 }
 
+// Loaded with the first server (the SDK's framing pulls in its zod schemas; see pool.ts).
+type Framing = typeof import("@modelcontextprotocol/sdk/shared/stdio.js");
+let framing: Framing | undefined;
+ 
+const stdioFraming = (): Framing => (framing ??= require("@modelcontextprotocol/sdk/shared/stdio.js"));
+
 const STDERR_KEEP = 4096;
 const KILL_GRACE_MS = 2000;
 
@@ -75,7 +81,7 @@ export class GroupStdioTransport implements Transport {
 	onmessage?: (message: JSONRPCMessage) => void;
 
 	private child?: ChildProcess;
-	private readonly buffer = new ReadBuffer();
+	private readonly buffer: SdkReadBuffer = new (stdioFraming().ReadBuffer)();
 	private stderrTail = "";
 	private exited?: Promise<void>;
 	private closing = false;
@@ -139,7 +145,7 @@ export class GroupStdioTransport implements Transport {
 		const stdin = this.child?.stdin;
 		if (!stdin || !stdin.writable) return Promise.reject(new Error("the MCP server's process is not running"));
 		return new Promise(resolve => {
-			if (stdin.write(serializeMessage(message))) resolve();
+			if (stdin.write(stdioFraming().serializeMessage(message))) resolve();
 			else stdin.once("drain", resolve);
 		});
 	}
