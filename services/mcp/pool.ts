@@ -72,7 +72,6 @@ type Sdk = {
 };
 let loaded: Sdk | undefined;
 function sdk(): Sdk {
-	 
 	loaded ??= {
 		Client: require("@modelcontextprotocol/sdk/client/index.js").Client,
 		StreamableHTTPClientTransport: require("@modelcontextprotocol/sdk/client/streamableHttp.js")
@@ -80,7 +79,7 @@ function sdk(): Sdk {
 		SSEClientTransport: require("@modelcontextprotocol/sdk/client/sse.js").SSEClientTransport,
 		types: require("@modelcontextprotocol/sdk/types.js")
 	};
-	 
+
 	return loaded;
 }
 

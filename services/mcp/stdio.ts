@@ -69,7 +69,7 @@ export function groupAlive(pid: number): boolean {
 // Loaded with the first server (the SDK's framing pulls in its zod schemas; see pool.ts).
 type Framing = typeof import("@modelcontextprotocol/sdk/shared/stdio.js");
 let framing: Framing | undefined;
- 
+
 const stdioFraming = (): Framing => (framing ??= require("@modelcontextprotocol/sdk/shared/stdio.js"));
 
 const STDERR_KEEP = 4096;
