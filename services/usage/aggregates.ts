@@ -49,9 +49,9 @@ export const PRICE_JOIN = `LEFT JOIN LATERAL (
 const uuidOrNull = (v: unknown) => (isUuid(v) ? v.toLowerCase() : null);
 const count = (v: unknown) => (Number.isFinite(v) && (v as number) > 0 ? Math.floor(v as number) : 0);
 
-// An ai.usage.recorded event as a usage_events row (before pricing and teams); ids that are not UUIDs are dropped
-// rather than failing the batch.
-function rowOf(e: AIUsage & { id: string; time: string }) {
+// A usage event (ai.usage.recorded, or an MCP tool execution) as a usage_events row (before pricing and teams); ids
+// that are not UUIDs are dropped rather than failing the batch.
+function rowOf(e: UsageRecord) {
 	return {
 		id: e.id,
 		organization_id: e.organizationId,
@@ -59,7 +59,7 @@ function rowOf(e: AIUsage & { id: string; time: string }) {
 		user_id: uuidOrNull(e.userId),
 		api_key_id: uuidOrNull(e.apiKeyId),
 		service: e.service ?? null,
-		kind: e.kind === "embedding" ? "embedding" : "completion",
+		kind: e.kind === "embedding" || e.kind === "tool" ? e.kind : "completion",
 		requested_model: String(e.requestedModel ?? e.model ?? ""),
 		model: String(e.model ?? e.requestedModel ?? ""),
 		provider_id: uuidOrNull(e.providerId),
@@ -99,7 +99,9 @@ export const orgLockKey = (org: string) => `hashtextextended('usage:' || ${org}:
 
 // Records a batch of events (each at most once: the id is the key) and adds the new ones to every aggregate.
 // Events of an organization that no longer exists are dropped. Returns how many were new.
-export async function recordUsage(tx: Queryable, events: (AIUsage & { id: string; time: string })[]) {
+export type UsageRecord = Omit<AIUsage, "kind"> & { kind: AIUsage["kind"] | "tool"; id: string; time: string };
+
+export async function recordUsage(tx: Queryable, events: UsageRecord[]) {
 	if (!events.length) return 0;
 	const orgs = [...new Set(events.map(e => String(e.organizationId).toLowerCase()))];
 	await tx.query(`SELECT pg_advisory_xact_lock_shared(${orgLockKey("o")}) FROM unnest($1::text[]) o`, [orgs]);
@@ -130,7 +132,9 @@ export async function recordUsage(tx: Queryable, events: (AIUsage & { id: string
 
 const KEY = `organization_id, bucket, ${DIMENSIONS.join(", ")}`;
 const TEAM_KEY = `organization_id, bucket, ${TEAM_DIMENSIONS.join(", ")}`;
-const SUMS = `sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(cache_write_tokens), count(*),
+// An MCP tool execution (kind 'tool') is a tool call, not a model request.
+const SUMS = `sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(cache_write_tokens),
+	count(*) FILTER (WHERE kind <> 'tool'),
 	sum(tool_calls), count(*) FILTER (WHERE kind = 'embedding'), sum(cost)`;
 
 // Adds the usage_events rows matching `where` to granularity g's buckets: grouped in the statement, upserted in the
