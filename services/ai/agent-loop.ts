@@ -126,7 +126,11 @@ async function modelTurn(d: Driver, run: RunRow): Promise<RunRow> {
 	const message = answer.choices?.[0]?.message ?? { role: "assistant", content: "" };
 	const calls: any[] = message.tool_calls ?? [];
 	const tokens = answer.usage?.total_tokens ?? 0;
-	const assistant = { role: "assistant", content: message.content ?? null, ...(calls.length ? { tool_calls: calls } : {}) };
+	const assistant = {
+		role: "assistant",
+		content: message.content ?? null,
+		...(calls.length ? { tool_calls: calls } : {})
+	};
 	const step = await insertStep(d.t, run.id, {
 		kind: "model",
 		status: "completed",

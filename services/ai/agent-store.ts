@@ -5,13 +5,7 @@ import type { TenantSql } from "../../lib/db/tenant";
 import type { Catalogue } from "./agent-tools";
 
 export type RunStatus =
-	| "running"
-	| "awaiting_approval"
-	| "completed"
-	| "failed"
-	| "cancelled"
-	| "step_limit"
-	| "budget_exceeded";
+	"running" | "awaiting_approval" | "completed" | "failed" | "cancelled" | "step_limit" | "budget_exceeded";
 export const FINISHED: RunStatus[] = ["completed", "failed", "cancelled", "step_limit", "budget_exceeded"];
 
 export interface RunRow {
@@ -85,7 +79,11 @@ export async function insertRun(t: TenantSql, r: Partial<RunRow>): Promise<RunRo
 }
 
 export const getRun = (t: TenantSql, id: string) =>
-	t.byId<RunRow>("agent run", `SELECT ${RUN_COLUMNS} FROM ai_agent_runs WHERE id = $1 AND organization_id = $org`, id);
+	t.byId<RunRow>(
+		"agent run",
+		`SELECT ${RUN_COLUMNS} FROM ai_agent_runs WHERE id = $1 AND organization_id = $org`,
+		id
+	);
 
 export const stepsOf = (t: TenantSql, runId: string) =>
 	t.rows<StepRow>(

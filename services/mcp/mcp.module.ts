@@ -41,7 +41,8 @@ export default defineModule({
 		),
 		allowedPrivateHosts: setting.custom({
 			env: "MCP_ALLOWED_PRIVATE_HOSTS",
-			description: "internal hosts HTTP MCP servers may be reached at anyway (host names, addresses, CIDR ranges)",
+			description:
+				"internal hosts HTTP MCP servers may be reached at anyway (host names, addresses, CIDR ranges)",
 			parse: raw => {
 				try {
 					return parseHostRules(raw);
@@ -56,7 +57,8 @@ export default defineModule({
 			default: 60_000,
 			min: 100,
 			max: 3_600_000,
-			description: "the longest a tool call may take (a caller may ask for less); then it is cancelled on the server"
+			description:
+				"the longest a tool call may take (a caller may ask for less); then it is cancelled on the server"
 		}),
 		maxResultBytes: setting.int({
 			env: "MCP_MAX_RESULT_BYTES",
