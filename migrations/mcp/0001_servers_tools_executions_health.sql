@@ -30,6 +30,9 @@ CREATE TABLE mcp_servers (
 	server_info jsonb,
 	protocol_version text,
 	discovered_at timestamptz,
+	-- when a replica next checks its health and discovers it again (claimed with SKIP LOCKED: one replica each time)
+	next_health_at timestamptz NOT NULL DEFAULT now(),
+	next_refresh_at timestamptz NOT NULL DEFAULT now(),
 	created_by uuid REFERENCES users (id) ON DELETE SET NULL,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),

@@ -27,7 +27,9 @@ declare module "../../lib/events/types" {
 		"mcp.events": McpEvent;
 	}
 	interface BroadcastEvents {
-		// A server was changed or removed: every replica closes its pooled clients for it (and reaps stdio children).
-		"mcp.server.changed": { organizationId: string; serverId: string };
+		// A server, its tools or its allow-lists changed: every replica drops what it read about the organization's
+		// servers and, with `reconnect` (the server itself changed or was removed), closes its pooled clients for it
+		// (and reaps their stdio process groups).
+		"mcp.server.changed": { organizationId: string; serverId: string; reconnect: boolean };
 	}
 }
