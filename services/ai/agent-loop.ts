@@ -177,14 +177,13 @@ async function modelTurn(d: Driver, run: RunRow): Promise<RunRow> {
 	return next;
 }
 
-// The last turn's tool calls: undefined while one awaits a decision; otherwise those approved or not needing
-// approval run in parallel, and their results (a rejection's too) go back to the model in the calls' order.
+// The last turn's tool calls: those approved or not needing approval run in parallel; then, unless one still awaits
+// a decision (undefined: the run pauses), every result (a rejection's too) goes back to the model in the calls' order.
 async function finishTurn(d: Driver, run: RunRow): Promise<RunRow | undefined> {
 	const calls: any[] = run.messages.at(-1).tool_calls;
 	const all = await stepsOf(d.t, run.id);
 	const lastModel = all.filter(s => s.kind === "model").at(-1)!;
 	const steps = all.filter(s => s.kind === "tool" && s.seq > lastModel.seq);
-	if (steps.some(s => s.status === "awaiting_approval")) return undefined;
 	const toRun = steps.filter(s => s.status === "running" || s.status === "approved");
 	const done = await Promise.all(
 		toRun.map(async s => {
@@ -207,6 +206,8 @@ async function finishTurn(d: Driver, run: RunRow): Promise<RunRow | undefined> {
 			return updated ?? s;
 		})
 	);
+	// The calls that need no decision have run; those waiting for one keep the turn open.
+	if (steps.some(s => s.status === "awaiting_approval")) return undefined;
 	const byCall = new Map([...steps, ...done].map(s => [s.call_id, s]));
 	const results = calls.map(c => {
 		const s = byCall.get(c.id);
