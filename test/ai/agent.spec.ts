@@ -2,6 +2,7 @@
 // platform's own tools, through the real gateway: REST, the socket's stream and cancel, real PostgreSQL.
 import crypto from "crypto";
 import pg from "pg";
+import OpenAI from "openai";
 import type { Socket } from "socket.io-client";
 import { describeWith, createTestDatabase, uniqueNamespace, REDIS_URL } from "../helpers/infra";
 import { startGateway, register, http, connect, TestGateway, Member } from "../helpers/gateway";
@@ -245,6 +246,48 @@ describeWith(["postgres", "redis"])("agent runs", () => {
 			model.release();
 			socket.close();
 		}
+	});
+
+	test("/v1/chat/completions runs the tools of named tool-sets on the server, whole or streamed", async () => {
+		const key = (await http(gw.port, "POST", "/api/auth/api-keys", { ...asA(), body: { name: "sdk" } })).body.key;
+		const client = new OpenAI({ apiKey: key, baseURL: `http://127.0.0.1:${gw.port}/v1`, maxRetries: 0 });
+		model.script("planner", (body, turn) =>
+			turn === 1 ? { calls: [{ name: SECRETS, arguments: {} }] } : { content: `v1: ${toolResults(body).at(-1)}` }
+		);
+		const request = {
+			model: "planner",
+			messages: [{ role: "user" as const, content: "our secrets?" }],
+			tool_sets: ["platform"],
+			agent: { max_steps: 5 }
+		};
+		const answer: any = await client.chat.completions.create(request as any);
+		expect(answer.choices[0].finish_reason).toBe("stop");
+		expect(answer.choices[0].message.content).toMatch(/^v1: .*OPENAI_API_KEY/);
+		expect(answer.coder.agent_run.status).toBe("completed");
+		const run = await http(gw.port, "GET", `/api/ai/agent-runs/${answer.coder.agent_run.id}`, asA());
+		expect(run.body.steps.map((s: any) => s.kind)).toEqual(["model", "tool", "model"]);
+		expect(run.body.api_key_id).not.toBeNull();
+
+		model.script("planner", (body, turn) =>
+			turn === 1 ? { calls: [{ name: SECRETS, arguments: {} }] } : { content: "streamed answer" }
+		);
+		const stream = await client.chat.completions.create({ ...request, stream: true } as any);
+		let text = "";
+		const steps: string[] = [];
+		for await (const chunk of stream as any) {
+			if (chunk.coder?.agent_step) steps.push(`${chunk.coder.agent_step.kind}:${chunk.coder.agent_step.status}`);
+			text += chunk.choices[0]?.delta?.content ?? "";
+		}
+		expect(text).toBe("streamed answer");
+		expect(steps).toEqual(["model:completed", "tool:running", "tool:completed", "model:completed"]);
+
+		// The client's own tools and server-side tool-sets do not mix.
+		const mixed = await http(gw.port, "POST", "/v1/chat/completions", {
+			token: key,
+			body: { ...request, tools: [{ type: "function", function: { name: "x", parameters: {} } }] }
+		});
+		expect(mixed.status).toBe(400);
+		expect(mixed.body.error.param).toBe("tools");
 	});
 
 	test("bad input is a 4xx naming the field", async () => {
