@@ -16,7 +16,8 @@ CREATE TABLE ai_agent_runs (
 	max_steps integer NOT NULL CHECK (max_steps BETWEEN 1 AND 100),
 	max_tokens integer CHECK (max_tokens > 0),
 	max_cost numeric CHECK (max_cost >= 0),
-	steps integer NOT NULL DEFAULT 0,
+	-- Model turns taken (max_steps bounds them).
+	turns integer NOT NULL DEFAULT 0,
 	tokens integer NOT NULL DEFAULT 0,
 	cost numeric NOT NULL DEFAULT 0,
 	output text,

@@ -43,7 +43,7 @@ function answerOf(run: RunView) {
 	};
 }
 
-const coderOf = (run: RunView) => ({ agent_run: { id: run.id, status: run.status, steps: run.steps } });
+const coderOf = (run: RunView) => ({ agent_run: { id: run.id, status: run.status, turns: run.turns } });
 
 export async function agentCompletion(ctx: Context, body: Record<string, any>): Promise<unknown> {
 	const run: RunView = await ctx.call("ai-agents.start", { ...agentRequest(body), stream: false });

@@ -79,7 +79,7 @@ export async function drive(d: Driver, start: RunRow): Promise<RunRow> {
 				run = answered;
 			}
 			if (d.signal.aborted) throw new Cancelled("cancelled");
-			if (run.steps >= run.max_steps)
+			if (run.turns >= run.max_steps)
 				return await settle(d, run, "step_limit", { error: `stopped at the step limit (${run.max_steps})` });
 			if (run.max_tokens != null && run.tokens >= run.max_tokens)
 				return await settle(d, run, "budget_exceeded", {
@@ -108,7 +108,7 @@ export async function drive(d: Driver, start: RunRow): Promise<RunRow> {
 }
 
 async function modelTurn(d: Driver, run: RunRow): Promise<RunRow> {
-	const seq = run.steps + 1;
+	const seq = run.turns + 1;
 	const requestId = `agent-${run.id}-${seq}`;
 	const tools = functionsOf(run.tools);
 	const meta = d.ctx.meta as { aiCost?: number };
@@ -169,7 +169,7 @@ async function modelTurn(d: Driver, run: RunRow): Promise<RunRow> {
 	}
 	const next = await updateRun(d.t, run.id, "running", {
 		messages: [...run.messages, assistant],
-		steps: seq,
+		turns: seq,
 		tokens: run.tokens + tokens,
 		cost: Number(run.cost) + cost
 	});

@@ -21,7 +21,7 @@ export interface RunRow {
 	max_steps: number;
 	max_tokens: number | null;
 	max_cost: number | null;
-	steps: number;
+	turns: number;
 	tokens: number;
 	cost: number;
 	output: string | null;
@@ -54,7 +54,7 @@ export interface StepRow {
 }
 
 const RUN_COLUMNS = `id, organization_id, user_id, api_key_id, model, tool_sets, status, messages, tools, max_steps,
-	max_tokens, max_cost::float8 AS max_cost, steps, tokens, cost::float8 AS cost, output, error, created_at,
+	max_tokens, max_cost::float8 AS max_cost, turns, tokens, cost::float8 AS cost, output, error, created_at,
 	updated_at, finished_at`;
 const STEP_COLUMNS = `id, run_id, seq, kind, status, content, tool_calls, call_id, tool, server, arguments, result,
 	is_error, decided_by, tokens, cost::float8 AS cost, duration_ms, created_at, updated_at`;
@@ -105,7 +105,7 @@ export async function updateRun(
 	t: TenantSql,
 	id: string,
 	from: RunStatus | RunStatus[],
-	set: Partial<Pick<RunRow, "status" | "messages" | "steps" | "tokens" | "cost" | "output" | "error">>
+	set: Partial<Pick<RunRow, "status" | "messages" | "turns" | "tokens" | "cost" | "output" | "error">>
 ): Promise<RunRow | undefined> {
 	const cols: string[] = [];
 	const params: unknown[] = [id, Array.isArray(from) ? from : [from]];

@@ -215,7 +215,14 @@ const AgentsService: ServiceSchema = {
 			async handler(ctx: Context<{ id: string }>) {
 				const t = tenantSql(ctx);
 				const run = await getRun(t, ctx.params.id);
-				return { ...viewOf(run), steps: await stepsOf(t, run.id) };
+				const first = run.messages.findIndex(m => m.role === "assistant");
+				const asked = (first < 0 ? run.messages : run.messages.slice(0, first)).filter(m => m.role === "user");
+				const prompt = asked.at(-1)?.content;
+				return {
+					...viewOf(run),
+					prompt: typeof prompt === "string" ? prompt : null,
+					steps: await stepsOf(t, run.id)
+				};
 			}
 		}
 	},

@@ -110,7 +110,7 @@ export const AgentRun = named("AgentRun", {
 	max_steps: "number|integer",
 	max_tokens: "number|integer|nullable",
 	max_cost: "number|nullable",
-	steps: "number|integer",
+	turns: "number|integer",
 	tokens: "number|integer",
 	cost: "number",
 	output: "string|nullable",
@@ -146,5 +146,7 @@ export const AgentStep = named("AgentStep", {
 });
 export const AgentRunDetail = named("AgentRunDetail", {
 	...(AgentRun.props as Record<string, ResponseRule>),
+	// The task: the run's last user message before its first turn (null when it was given other messages only).
+	prompt: "string|nullable",
 	steps: listOf(AgentStep)
 });
