@@ -52,7 +52,16 @@ const McpExecutionsService: ServiceSchema = {
 			}
 		})
 	],
-	actions: { find: false, count: false, create: false, update: false, remove: false }
+	// Written on every tool call: not cached (a cache would be dropped on every call anyway).
+	actions: {
+		find: false,
+		count: false,
+		create: false,
+		update: false,
+		remove: false,
+		list: { cache: false },
+		get: { cache: false }
+	}
 };
 
 export default McpExecutionsService;

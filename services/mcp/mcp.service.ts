@@ -100,6 +100,7 @@ export interface McpThis extends Service, RateLimitMethods {
 	): Promise<Health>;
 	tick(): Promise<void>;
 	changed(organizationId: string, serverId: string, reconnect: boolean): void;
+	dropCaches(services: string[]): Promise<void>;
 }
 
 // A stored copy of a JSON value with the server's secret values removed, cut to LOG_KEEP_BYTES.
@@ -467,6 +468,14 @@ const McpService: ServiceSchema = {
 			void write.finally(() => this.writes.delete(write));
 		},
 
+		// The read services cache their answers (DbMixin): what discovery and checks wrote must not be served stale.
+		async dropCaches(this: McpThis, services: string[]) {
+			for (const name of services) {
+				await this.broker.cacher?.clean(`${name}.**`);
+				await Promise.resolve(broadcast(this.broker, `cache.clean.${name}`)).catch(() => undefined);
+			}
+		},
+
 		async flush(this: McpThis) {
 			while (this.writes.size) await Promise.all([...this.writes]);
 		},
@@ -653,6 +662,7 @@ const McpService: ServiceSchema = {
 					);
 				});
 				this.changed(organizationId, row.id, false);
+				await this.dropCaches(["mcp-tools", "mcp-servers"]);
 				announceChange(this.broker, undefined, {
 					organizationId,
 					entity: "mcp-tools",
@@ -752,6 +762,7 @@ const McpService: ServiceSchema = {
 				}
 				return next;
 			});
+			await this.dropCaches(["mcp-servers"]);
 			if (changed)
 				announceChange(this.broker, undefined, {
 					organizationId,

@@ -204,9 +204,13 @@ export class ClientPool {
 			if (e.inflight === 0 && now - e.lastUsed >= this.o.idleTimeoutMs) void this.closeEntry(e);
 	}
 
+	async closeAll(): Promise<void> {
+		await Promise.all([...this.entries.values()].map(e => this.closeEntry(e)));
+	}
+
 	async stop(): Promise<void> {
 		this.stopped = true;
 		clearInterval(this.sweeper);
-		await Promise.all([...this.entries.values()].map(e => this.closeEntry(e)));
+		await this.closeAll();
 	}
 }

@@ -184,7 +184,8 @@ const McpToolsService: ServiceSchema = {
 					label: "Tools"
 				}
 			},
-			response: { type: "object", props: { allow_list: { ...McpAllowList, nullable: true } } },
+			// null when the list was removed
+			response: { type: "object", props: { allow_list: [McpAllowList, "null"] } },
 			async handler(
 				this: ToolsThis,
 				ctx: Context<{ server_id: string; team_id?: string | null; tools: string[] | null }>

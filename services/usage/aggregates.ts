@@ -43,7 +43,7 @@ const count = (v: unknown) => (Number.isFinite(v) && (v as number) > 0 ? Math.fl
 
 // An ai.usage.recorded event as a usage_events row (before pricing). API keys have no team in this platform yet,
 // so team_id stays null; ids that are not UUIDs are dropped rather than failing the batch.
-function rowOf(e: AIUsage & { id: string; time: string }) {
+function rowOf(e: UsageRecord) {
 	return {
 		id: e.id,
 		organization_id: e.organizationId,
@@ -52,7 +52,7 @@ function rowOf(e: AIUsage & { id: string; time: string }) {
 		user_id: uuidOrNull(e.userId),
 		api_key_id: uuidOrNull(e.apiKeyId),
 		service: e.service ?? null,
-		kind: e.kind === "embedding" ? "embedding" : "completion",
+		kind: e.kind === "embedding" || e.kind === "tool" ? e.kind : "completion",
 		requested_model: String(e.requestedModel ?? e.model ?? ""),
 		model: String(e.model ?? e.requestedModel ?? ""),
 		provider_id: uuidOrNull(e.providerId),
@@ -79,7 +79,9 @@ const EVENT_COLUMNS =
 
 // Records a batch of events (each at most once: the id is the key) and adds the new ones to every aggregate.
 // Events of an organization that no longer exists are dropped. Returns how many were new.
-export async function recordUsage(tx: Queryable, events: (AIUsage & { id: string; time: string })[]) {
+export type UsageRecord = Omit<AIUsage, "kind"> & { kind: AIUsage["kind"] | "tool"; id: string; time: string };
+
+export async function recordUsage(tx: Queryable, events: UsageRecord[]) {
 	if (!events.length) return 0;
 	const { rows } = await tx.query<{ id: string }>(
 		`INSERT INTO usage_events (${EVENT_COLUMNS}, cost, pricing_id)
@@ -101,7 +103,9 @@ export async function recordUsage(tx: Queryable, events: (AIUsage & { id: string
 }
 
 const KEY = `organization_id, bucket, ${DIMENSIONS.join(", ")}`;
-const SUMS = `sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(cache_write_tokens), count(*),
+// An MCP tool execution (kind 'tool') is a tool call, not a model request.
+const SUMS = `sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(cache_write_tokens),
+	count(*) FILTER (WHERE kind <> 'tool'),
 	sum(tool_calls), count(*) FILTER (WHERE kind = 'embedding'), sum(cost)`;
 
 // Adds the usage_events rows matching `where` to granularity g's buckets: grouped in the statement, upserted in the

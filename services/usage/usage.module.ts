@@ -19,7 +19,8 @@ export default defineModule({
 	// and the built-in local embedder costs nothing. mcp.events joins when that module publishes it.
 	consumes: [
 		{ channel: "ai.events", group: "usage" },
-		{ channel: "ai.events", group: "usage-limits" }
+		{ channel: "ai.events", group: "usage-limits" },
+		{ channel: "mcp.events", group: "usage" }
 	],
 	settings: {
 		// Metering's batched ingestion of ai.events (EventsMixin's batch option; bench/usage.ts measures them).

@@ -1,4 +1,4 @@
-// usage: metering of what AI calls use. Consumes ai.events (group "usage") in batches, recording each
+// usage: metering of what AI calls use. Consumes ai.events and mcp.events (group "usage") in batches, recording each
 // ai.usage.recorded event exactly once with the aggregates it adds to in the same transaction (EventsMixin's batched
 // mode); answers reports over the aggregates (time series, top-N, summary, CSV).
 import type { Context } from "moleculer";
@@ -10,13 +10,46 @@ import { EventsMixin } from "../../mixins/events.mixin";
 import { moduleSettings } from "../../lib/config";
 import usageModule from "./usage.module";
 import type { AIEvent, AIUsage } from "../ai/ai.events";
-import { MEASURES, recordUsage, type Measure } from "./aggregates";
+import { MEASURES, recordUsage, type Measure, type UsageRecord } from "./aggregates";
 import { granularityOf, groupOf, metricsOf, rangeOf, series, summary, top, TOP_BY } from "./reports";
 import * as R from "./usage.responses";
 import "./usage.events";
 import "../ai/ai.events";
+import type { McpEvent } from "../mcp/mcp.events";
+import "../mcp/mcp.events";
 
 type UsageRecorded = Extract<AIEvent, { type: "ai.usage.recorded" }>;
+type ToolExecuted = Extract<McpEvent, { type: "mcp.tool.execution.completed" | "mcp.tool.execution.failed" }>;
+
+// An MCP tool execution as one tool call of kind "tool", its "model" the server and tool it ran.
+const toolCallOf = (e: ToolExecuted): UsageRecord => ({
+	id: e.id,
+	time: e.time,
+	requestId: e.executionId,
+	organizationId: e.organizationId!,
+	userId: e.userId,
+	apiKeyId: e.apiKeyId,
+	service: "mcp",
+	kind: "tool",
+	requestedModel: `mcp:${e.serverName}/${e.tool}`,
+	model: `mcp:${e.serverName}/${e.tool}`,
+	status:
+		e.type === "mcp.tool.execution.completed"
+			? e.isError
+				? "error"
+				: "success"
+			: e.outcome === "cancelled"
+				? "cancelled"
+				: "error",
+	cacheHit: false,
+	inputTokens: 0,
+	outputTokens: 0,
+	cachedTokens: 0,
+	cacheWriteTokens: 0,
+	toolCalls: 1,
+	cost: 0,
+	occurredAt: e.time
+});
 
 // Batch size, wait and concurrency: the module's settings (USAGE_BATCH_*), read when the service is created.
 function batchOptions() {
@@ -132,6 +165,18 @@ const UsageService: ServiceSchema = {
 			async handler(events: AIEvent[], tx: Queryable) {
 				const usage = events.filter((e): e is UsageRecorded => e.type === "ai.usage.recorded");
 				await recordUsage(tx, usage as (AIUsage & { id: string; time: string })[]);
+			}
+		},
+		// Every finished MCP tool execution, metered as a tool call.
+		"mcp.events": {
+			group: "usage",
+			batch: batchOptions,
+			async handler(events: McpEvent[], tx: Queryable) {
+				const done = events.filter(
+					(e): e is ToolExecuted =>
+						e.type === "mcp.tool.execution.completed" || e.type === "mcp.tool.execution.failed"
+				);
+				await recordUsage(tx, done.map(toolCallOf));
 			}
 		}
 	}

@@ -14518,17 +14518,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        allow_list: {
-                            /** Format: uuid */
-                            id: string;
-                            /** Format: uuid */
-                            server_id: string;
-                            /** Format: uuid */
-                            team_id: string | null;
-                            tools: string[];
-                            /** Format: date-time */
-                            updated_at: string;
-                        } | null;
+                        allow_list: components["schemas"]["McpAllowList"] | unknown;
                     };
                 };
             };
