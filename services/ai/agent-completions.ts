@@ -1,5 +1,5 @@
 // /v1/chat/completions with server-side tools: a request naming `tool_sets` (MCP server names, "platform" for the
-// platform's own tools) runs as an agent run (agents.service.ts) and answers with its final message in OpenAI's
+// platform's own tools) runs as an agent run (agent-runs.service.ts) and answers with its final message in OpenAI's
 // shape. `agent: { max_steps?, max_tokens?, max_cost? }` sets the run's limits. The run is in the agent run history
 // (`coder.agent_run` names it); a run that pauses for a person's approval answers with what it is waiting for and
 // continues when approved in the UI or the API. With `stream: true`: one chunk per step as it happens (no choices,
@@ -46,7 +46,7 @@ function answerOf(run: RunView) {
 const coderOf = (run: RunView) => ({ agent_run: { id: run.id, status: run.status, turns: run.turns } });
 
 export async function agentCompletion(ctx: Context, body: Record<string, any>): Promise<unknown> {
-	const run: RunView = await ctx.call("ai-agents.start", { ...agentRequest(body), stream: false });
+	const run: RunView = await ctx.call("ai-agent-runs.start", { ...agentRequest(body), stream: false });
 	const { content, finish_reason } = answerOf(run);
 	return {
 		id: `chatcmpl-agent-${run.id}`,
@@ -62,14 +62,14 @@ export async function agentCompletion(ctx: Context, body: Record<string, any>): 
 export async function streamAgentCompletion(ctx: Context, res: Res, body: Record<string, any>) {
 	const requestId = crypto.randomUUID();
 	const stream: any = await ctx.call(
-		"ai-agents.start",
+		"ai-agent-runs.start",
 		{ ...agentRequest(body), stream: true },
 		{ requestID: requestId }
 	);
 	let ended = false;
 	// A client that goes away gets no answer: the run is cancelled wherever it runs.
 	res.on("close", () => {
-		if (!ended) cancelCall(ctx.broker, "ai-agents", requestId);
+		if (!ended) cancelCall(ctx.broker, "ai-agent-runs", requestId);
 	});
 	res.writeHead(200, {
 		"Content-Type": "text/event-stream; charset=utf-8",

@@ -89,7 +89,7 @@ export const LogStats = named("LogStats", {
 	)
 });
 
-// Agent runs (services/ai/agents.service.ts): a run, and each of its steps (a model turn or one tool call).
+// Agent runs (services/ai/agent-runs.service.ts): a run, and each of its steps (a model turn or one tool call).
 export const AGENT_RUN_STATUSES = [
 	"running",
 	"awaiting_approval",

@@ -35,7 +35,7 @@ import RequestMethods, { presetFor } from "./requests";
 import AttemptMethods from "./attempts";
 import ChatMethods from "./chat";
 import EmbeddingActions from "./embeddings";
-import { agentParams, type StartParams } from "./agents.service";
+import { agentParams, type StartParams } from "./agent-runs.service";
 
 const ORG_CONFIG_TTL_MS = 30_000;
 const ORG_CONFIG_MAX = 10_000;
@@ -177,7 +177,7 @@ const AiService: ServiceSchema = {
 			}
 		},
 
-		// An agent run for other modules (planning): ai-agents.start (agents.service.ts), answering when the run ends
+		// An agent run for other modules (planning): ai-agent-runs.start (agent-runs.service.ts), answering when the run ends
 		// or pauses for an approval.
 		agent: {
 			visibility: "public",
@@ -185,7 +185,7 @@ const AiService: ServiceSchema = {
 			external: true,
 			params: { $$strict: "remove", ...agentParams },
 			async handler(ctx: Context<StartParams>) {
-				return ctx.call("ai-agents.start", { ...ctx.params, stream: false });
+				return ctx.call("ai-agent-runs.start", { ...ctx.params, stream: false });
 			}
 		},
 

@@ -9,7 +9,11 @@ import { ROOT } from "../helpers/broker";
 import { ScriptedModel, toolResults } from "./agent-model";
 
 const MCP_FILES = ["mcp", "servers", "tools", "executions"].map(s => `services/mcp/${s}.service.ts`);
-const FILES = [...AI_STACK.filter(f => !f.startsWith("services/auth/")), "services/ai/agents.service.ts", ...MCP_FILES];
+const FILES = [
+	...AI_STACK.filter(f => !f.startsWith("services/auth/")),
+	"services/ai/agent-runs.service.ts",
+	...MCP_FILES
+];
 const EVERYTHING = path.join(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js");
 
 describeWith(["postgres", "redis"])("agent runs with MCP tools and approvals", () => {

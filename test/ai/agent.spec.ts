@@ -10,7 +10,7 @@ import { waitUntil } from "../helpers/wait";
 import { AI_STACK } from "../helpers/ai";
 import { ScriptedModel, toolResults } from "./agent-model";
 
-const FILES = [...AI_STACK.filter(f => !f.startsWith("services/auth/")), "services/ai/agents.service.ts"];
+const FILES = [...AI_STACK.filter(f => !f.startsWith("services/auth/")), "services/ai/agent-runs.service.ts"];
 const SECRETS = "platform__secret_names";
 
 describeWith(["postgres", "redis"])("agent runs", () => {
@@ -199,7 +199,7 @@ describeWith(["postgres", "redis"])("agent runs", () => {
 					"stream",
 					{
 						id: "run-1",
-						action: "ai-agents.start",
+						action: "ai-agent-runs.start",
 						params: { model: "streamer", prompt: "go", tool_sets: ["platform"], stream: true }
 					},
 					r
@@ -225,7 +225,7 @@ describeWith(["postgres", "redis"])("agent runs", () => {
 			socket.on("stream:data", ({ id, data }) => id === "run-2" && seen.push(data));
 			socket.emit(
 				"stream",
-				{ id: "run-2", action: "ai-agents.start", params: { model: "slow", prompt: "wait", stream: true } },
+				{ id: "run-2", action: "ai-agent-runs.start", params: { model: "slow", prompt: "wait", stream: true } },
 				() => undefined
 			);
 			await waitUntil(

@@ -8,16 +8,16 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * ai-agents.list
+         * ai-agent-runs.list
          * @description Requires permission `ai:read` (See models, providers, routing, limits, settings and the completion log); held by default by owner, admin, member, viewer.
          */
-        get: operations["ai-agents.list"];
+        get: operations["ai-agent-runs.list"];
         put?: never;
         /**
-         * ai-agents.start
+         * ai-agent-runs.start
          * @description Requires permission `ai:write` (Run completions and embeddings (playground, /v1)); held by default by owner, admin, member.
          */
-        post: operations["ai-agents.start"];
+        post: operations["ai-agent-runs.start"];
         delete?: never;
         options?: never;
         head?: never;
@@ -32,10 +32,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * ai-agents.get
+         * ai-agent-runs.get
          * @description Requires permission `ai:read` (See models, providers, routing, limits, settings and the completion log); held by default by owner, admin, member, viewer.
          */
-        get: operations["ai-agents.get"];
+        get: operations["ai-agent-runs.get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -54,10 +54,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * ai-agents.cancel
+         * ai-agent-runs.cancel
          * @description Requires permission `ai:write` (Run completions and embeddings (playground, /v1)); held by default by owner, admin, member.
          */
-        post: operations["ai-agents.cancel"];
+        post: operations["ai-agent-runs.cancel"];
         delete?: never;
         options?: never;
         head?: never;
@@ -74,10 +74,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * ai-agents.decide
+         * ai-agent-runs.decide
          * @description Requires permission `ai:write` (Run completions and embeddings (playground, /v1)); held by default by owner, admin, member.
          */
-        post: operations["ai-agents.decide"];
+        post: operations["ai-agent-runs.decide"];
         delete?: never;
         options?: never;
         head?: never;
@@ -5377,7 +5377,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    "ai-agents.list": {
+    "ai-agent-runs.list": {
         parameters: {
             query?: {
                 limit?: number;
@@ -5436,7 +5436,7 @@ export interface operations {
             };
         };
     };
-    "ai-agents.start": {
+    "ai-agent-runs.start": {
         parameters: {
             query?: never;
             header?: never;
@@ -5508,7 +5508,7 @@ export interface operations {
             };
         };
     };
-    "ai-agents.get": {
+    "ai-agent-runs.get": {
         parameters: {
             query?: never;
             header?: never;
@@ -5566,7 +5566,7 @@ export interface operations {
             };
         };
     };
-    "ai-agents.cancel": {
+    "ai-agent-runs.cancel": {
         parameters: {
             query?: never;
             header?: never;
@@ -5624,7 +5624,7 @@ export interface operations {
             };
         };
     };
-    "ai-agents.decide": {
+    "ai-agent-runs.decide": {
         parameters: {
             query?: never;
             header?: never;

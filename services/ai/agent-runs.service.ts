@@ -49,8 +49,8 @@ export const agentParams = {
 const DEFAULT_MAX_STEPS = 10;
 
 const AgentsService: ServiceSchema = {
-	name: "ai-agents",
-	mixins: [CancellableMixin("ai-agents.cancel", why => new Cancelled(why))],
+	name: "ai-agent-runs",
+	mixins: [CancellableMixin("ai-agent-runs.cancel", why => new Cancelled(why))],
 	settings: { rest: "/ai/agent-runs" },
 
 	actions: {
@@ -188,7 +188,7 @@ const AgentsService: ServiceSchema = {
 					 WHERE run_id = $1 AND organization_id = $org AND status IN ('awaiting_approval', 'approved', 'running')`,
 					[run.id]
 				);
-				cancelCall(this.broker, "ai-agents", run.id);
+				cancelCall(this.broker, "ai-agent-runs", run.id);
 				return viewOf(cancelled);
 			}
 		},
@@ -230,7 +230,7 @@ const AgentsService: ServiceSchema = {
 	methods: {
 		// Drives the run: to its end or pause before answering, or (stream) answering at once with the steps as they
 		// come. A stream's reader that goes away does not stop the run (closing a page is not a cancellation); the
-		// socket's `cancel` does, through ai-agents.cancel with the call's request id.
+		// socket's `cancel` does, through ai-agent-runs.cancel with the call's request id.
 		async respond(this: AgentsThis, ctx: Context, t: TenantSql, run: RunRow, stream: boolean) {
 			const controller = new AbortController();
 			const keys = [run.id, ctx.requestID].filter((k): k is string => !!k);
