@@ -88,3 +88,65 @@ export const LogStats = named("LogStats", {
 		})
 	)
 });
+
+// Agent runs (services/ai/agent-runs.service.ts): a run, and each of its steps (a model turn or one tool call).
+export const AGENT_RUN_STATUSES = [
+	"running",
+	"awaiting_approval",
+	"completed",
+	"failed",
+	"cancelled",
+	"step_limit",
+	"budget_exceeded"
+];
+export const AgentRun = named("AgentRun", {
+	id: "uuid",
+	organization_id: "uuid",
+	user_id: "uuid|nullable",
+	api_key_id: "uuid|nullable",
+	model: "string",
+	tool_sets: listOf("string"),
+	status: { type: "enum", values: AGENT_RUN_STATUSES },
+	max_steps: "number|integer",
+	max_tokens: "number|integer|nullable",
+	max_cost: "number|nullable",
+	turns: "number|integer",
+	tokens: "number|integer",
+	cost: "number",
+	output: "string|nullable",
+	error: "string|nullable",
+	created_at: "date",
+	updated_at: "date",
+	finished_at: "date|nullable"
+});
+export const AgentStep = named("AgentStep", {
+	id: "uuid",
+	run_id: "uuid",
+	seq: "number|integer",
+	kind: { type: "enum", values: ["model", "tool"] },
+	status: {
+		type: "enum",
+		values: ["completed", "failed", "awaiting_approval", "approved", "rejected", "running", "cancelled"]
+	},
+	content: "string|nullable",
+	tool_calls: { type: "any", nullable: true },
+	call_id: "string|nullable",
+	tool: "string|nullable",
+	// The MCP server's name, or "platform" for the platform's own tools.
+	server: "string|nullable",
+	arguments: { type: "any", nullable: true },
+	result: { type: "any", nullable: true },
+	is_error: "boolean",
+	decided_by: "uuid|nullable",
+	tokens: "number|integer",
+	cost: "number",
+	duration_ms: "number|integer|nullable",
+	created_at: "date",
+	updated_at: "date"
+});
+export const AgentRunDetail = named("AgentRunDetail", {
+	...(AgentRun.props as Record<string, ResponseRule>),
+	// The task: the run's last user message before its first turn (null when it was given other messages only).
+	prompt: "string|nullable",
+	steps: listOf(AgentStep)
+});

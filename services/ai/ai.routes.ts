@@ -7,6 +7,7 @@ import type { ServiceBroker } from "moleculer";
 import { actionMissing, invalid, unavailable } from "../../lib/errors";
 import type { ModuleRoute, ModuleRouteThis } from "../../lib/module-routes";
 import { formatError } from "../gateway/errors";
+import { agentCompletion, streamAgentCompletion } from "./agent-completions";
 import { countTokens, createMessage, isMessagesRequest, sendAnthropicError } from "./messages.route";
 import type { ServedBy } from "./run";
 import { relay, SERVED_HEADERS, servedHeaders, type SseFormat } from "./sse";
@@ -99,7 +100,13 @@ const routes: ModuleRoute[] = [
 							code: 422,
 							type: "VALIDATION_ERROR"
 						});
-					const { rest, stream, includeUsage } = strip(await withPrompt(ctx, body));
+					const prepared = await withPrompt(ctx, body);
+					// Tool-sets named: tools run on the platform, as an agent run (agent-completions.ts).
+					if (prepared.tool_sets !== undefined) {
+						if (prepared.stream) return await streamAgentCompletion(ctx, res, prepared);
+						return this.sendJson(res, 200, await agentCompletion(ctx, prepared));
+					}
+					const { rest, stream, includeUsage } = strip(prepared);
 					if (!stream) {
 						const answer = await ctx.call("ai.complete", rest);
 						for (const [k, v] of Object.entries(servedHeaders(ctx.meta.aiServed))) res.setHeader(k, v);

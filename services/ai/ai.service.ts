@@ -35,6 +35,7 @@ import RequestMethods, { presetFor } from "./requests";
 import AttemptMethods from "./attempts";
 import ChatMethods from "./chat";
 import EmbeddingActions from "./embeddings";
+import { agentParams, type StartParams } from "./agent-runs.service";
 
 const ORG_CONFIG_TTL_MS = 30_000;
 const ORG_CONFIG_MAX = 10_000;
@@ -173,6 +174,18 @@ const AiService: ServiceSchema = {
 				const answer = stream ? await streamResponse(this, run) : await createResponse(this, run);
 				ctx.meta.aiServed = run.served;
 				return answer;
+			}
+		},
+
+		// An agent run for other modules (planning): ai-agent-runs.start (agent-runs.service.ts), answering when the run ends
+		// or pauses for an approval.
+		agent: {
+			visibility: "public",
+			permission: "ai:write",
+			external: true,
+			params: { $$strict: "remove", ...agentParams },
+			async handler(ctx: Context<StartParams>) {
+				return ctx.call("ai-agent-runs.start", { ...ctx.params, stream: false });
 			}
 		},
 

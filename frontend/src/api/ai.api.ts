@@ -132,3 +132,34 @@ export const aiApi = {
 		download("/ai/logs/export", { ...query }, `completion-log-${new Date().toISOString().slice(0, 10)}.csv`),
 	rateLimitUsage: () => api.get<RateLimitUsage[]>("/ai/rate-limit-usage")
 };
+
+// Agent runs (/api/ai/agent-runs): started and continued over the socket as streams of steps (pages/ai/AgentsPage.vue);
+// read, decided and cancelled here too.
+export type AgentRun = Schema<"AgentRun">;
+export type AgentStep = Schema<"AgentStep">;
+export type AgentRunDetail = Schema<"AgentRunDetail">;
+export interface AgentStart {
+	model: string;
+	prompt: string;
+	system?: string;
+	tool_sets: string[];
+	max_steps?: number;
+	max_tokens?: number;
+	max_cost?: number;
+}
+export interface AgentDecision {
+	step_id: string;
+	approve: boolean;
+	reason?: string;
+}
+export const agentRunsApi = {
+	list: (status?: string) => api.get<AgentRun[]>("/ai/agent-runs", status ? { status } : {}),
+	get: (id: string) => api.get<AgentRunDetail>(`/ai/agent-runs/${id}`),
+	cancel: (id: string) => api.post<AgentRun>(`/ai/agent-runs/${id}/cancel`),
+	// The MCP servers an agent may use as tool-sets (empty without the mcp module or without mcp:read).
+	servers: () =>
+		api
+			.get<{ rows: { name: string; enabled: boolean }[] }>("/mcp/servers", { pageSize: 100 })
+			.then(p => p.rows.filter(s => s.enabled).map(s => s.name))
+			.catch(() => [] as string[])
+};

@@ -17,6 +17,12 @@ export const aiModule: AppModule = {
 			meta: { title: "Playground", permission: "ai:write" }
 		},
 		{
+			path: "ai/agents",
+			name: "ai-agents",
+			component: () => import("@/pages/ai/AgentsPage.vue"),
+			meta: { title: "Agents", permission: "ai:read" }
+		},
+		{
 			path: "ai/connect",
 			name: "ai-connect",
 			component: () => import("@/pages/ai/ConnectPage.vue"),
@@ -61,6 +67,7 @@ export const aiModule: AppModule = {
 	],
 	nav: [
 		{ route: "ai-playground", label: "Playground", icon: "code", section, permission: "ai:write" },
+		{ route: "ai-agents", label: "Agents", icon: "flask", section, permission: "ai:read" },
 		{ route: "ai-connect", label: "Connect your IDE", icon: "plug", section, permission: "ai:read" },
 		{ route: "ai-logs", label: "Completion log", icon: "activity", section, permission: "ai:read" },
 		{ route: "ai-providers", label: "Providers & models", icon: "building", section, permission: "ai:read" },
