@@ -78,6 +78,15 @@ export default defineModule({
 			max: 1000,
 			description: "HNSW ef_construction of a new model's index"
 		}),
+		fulltextCandidates: setting.int({
+			env: "EMBEDDINGS_FULLTEXT_CANDIDATES",
+			// ts_rank_cd costs some µs a row: ranking the 60,000 matches of a broad OR query took 300 ms (bench/README.md).
+			default: 2000,
+			min: 10,
+			max: 1_000_000,
+			description:
+				"full-text matches ranked at most per search (plus as many matching all the words of an OR query)"
+		}),
 		hnswEfSearch: setting.int({
 			env: "EMBEDDINGS_HNSW_EF_SEARCH",
 			// Lexical vectors of generated text are near-orthogonal, the hard case for HNSW: on bench/embeddings.ts's

@@ -106,19 +106,40 @@ export async function vectorSearch(
 	);
 }
 
-// The k chunks that best match the query's words (websearch syntax: "quoted phrases", or, -not).
+// websearch syntax's OR between words ("a or b", "a OR b"); without it the words are ANDed.
+const OR = /(^|\s)or(\s|$)/i;
+
+// The k chunks that best match the query's words (websearch syntax: "quoted phrases", or, -not). Ranking reads every
+// candidate's tsvector, so a broad query (common words ORed) would rank most of the collection: at most `candidates`
+// matches are ranked, and for an OR query also up to `candidates` chunks matching all its words (the ones ts_rank_cd
+// puts first), so a cut-off broad query still ranks its best matches. Only the k ranked ids are then joined to
+// their text and document.
 export async function fulltextSearch(
 	db: Queryable,
-	s: { collectionId: string; modelId: string; query: string; k: number; filter?: Filter }
+	s: { collectionId: string; modelId: string; query: string; k: number; filter?: Filter },
+	candidates: number
 ): Promise<Row[]> {
-	const f = filterSql(s.filter, 5);
+	const f = filterSql(s.filter, 6);
+	const all = OR.test(s.query) ? s.query.replace(new RegExp(OR.source, "gi"), " ") : null;
+	const allAt = 6 + f.params.length;
+	const match = (q: string) => `c.tsv @@ websearch_to_tsquery('english', ${q})`;
+	const arm = (where: string) => `(SELECT c.id, c.tsv FROM emb_chunks c
+			WHERE c.model_id = $2 AND c.collection_id = $3 AND ${where}${f.sql} LIMIT $5)`;
 	return rowsOf(
 		db,
-		`SELECT ${COLUMNS}, ts_rank_cd(c.tsv, q, 1) AS value
-		FROM emb_chunks c JOIN emb_documents d ON d.id = c.document_id, websearch_to_tsquery('english', $1) q
-		WHERE c.model_id = $2 AND c.collection_id = $3 AND c.tsv @@ q${f.sql}
-		ORDER BY value DESC, c.id LIMIT $4`,
-		[s.query, s.modelId, s.collectionId, s.k, ...f.params]
+		`WITH candidates AS (
+			${
+				all === null
+					? arm(match("$1"))
+					: `${arm(match(`$${allAt}`))} UNION ALL ${arm(`${match("$1")} AND NOT ${match(`$${allAt}`)}`)}`
+			}
+		), ranked AS MATERIALIZED (
+			SELECT x.id, ts_rank_cd(x.tsv, websearch_to_tsquery('english', $1), 1) AS value FROM candidates x
+			ORDER BY value DESC, x.id LIMIT $4
+		)
+		SELECT ${COLUMNS}, r.value FROM ranked r JOIN emb_chunks c ON c.id = r.id JOIN emb_documents d ON d.id = c.document_id
+		ORDER BY r.value DESC, c.id`,
+		[s.query, s.modelId, s.collectionId, s.k, candidates, ...f.params, ...(all === null ? [] : [all])]
 	);
 }
 
