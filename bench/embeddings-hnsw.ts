@@ -1,5 +1,5 @@
 // HNSW settings explored on raw pgvector (no module in the way): BENCH_HNSW_CHUNKS vectors of 384 dimensions from the
-// built-in embedder over a generated corpus (bench/embeddings-corpus.ts: "topics" and "random"), an index built per
+// built-in embedder over a generated corpus (test/helpers/corpus.ts: "topics" and "random"), an index built per
 // setting, then recall@10 against an exact scan and single-caller latency over 100 queries, per ef_search, unfiltered
 // and with a 1% filter (iterative scans relaxed_order and strict_order). The floor is `SELECT 1` in the same run.
 // Env: BENCH_HNSW_CHUNKS (100,000), BENCH_HNSW_CORPORA (topics,random), BENCH_HNSW_BUILDS ("16/64,32/128"; a trailing
@@ -11,7 +11,7 @@ import pg from "pg";
 import { createTestDatabase } from "../test/helpers/infra";
 import { embedLocal } from "../lib/text/local-embedder";
 import { vectorLiteral } from "../services/embeddings/store";
-import { corpus, type CorpusKind } from "./embeddings-corpus";
+import { corpus, type CorpusKind } from "../test/helpers/corpus";
 
 const N = Number(process.env.BENCH_HNSW_CHUNKS ?? 100_000);
 const CORPORA = (process.env.BENCH_HNSW_CORPORA ?? "topics,random").split(",") as CorpusKind[];
@@ -45,8 +45,8 @@ async function main() {
 				const texts = Array.from({ length: Math.min(1000, N - i) }, (_, j) => gen.documents(i + j));
 				const vs = embedLocal(texts, 384).map(vectorLiteral);
 				await c.query(
-					"INSERT INTO t SELECT i, i % 100, v::vector FROM unnest($1::int[], $2::text[]) AS x(i, v)",
-					[texts.map((_, j) => i + j), vs]
+					"INSERT INTO t SELECT i, b, v::vector FROM unnest($1::int[], $2::int[], $3::text[]) AS x(i, b, v)",
+					[texts.map((_, j) => i + j), texts.map((_, j) => gen.bucket(i + j)), vs]
 				);
 			}
 			await c.query("VACUUM ANALYZE t");

@@ -171,7 +171,11 @@ const EmbeddingsService: ServiceSchema = {
 					mode === "fulltext"
 						? []
 						: embedTexts(model, [p.query], 1, call).then(([vector]) =>
-								vectorSearch(db, { ...s, dimensions: model.dimensions, vector }, settings.hnswEfSearch)
+								vectorSearch(
+									db,
+									{ ...s, dimensions: model.dimensions, vector },
+									{ efSearch: settings.hnswEfSearch, exactBelow: settings.exactSearchBelow }
+								)
 							),
 					mode === "vector" ? [] : fulltextSearch(db, { ...s, query: p.query }, settings.fulltextCandidates)
 				]);

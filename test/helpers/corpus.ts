@@ -1,4 +1,4 @@
-// Generated corpora for bench/embeddings.ts and test/embeddings/recall.spec.ts, both seeded (the same corpus on every
+// Generated corpora for bench/embeddings.ts, bench/embeddings-hnsw.ts and test/embeddings/recall.spec.ts, seeded (the same corpus on every
 // run, so recall does not depend on the machine's load).
 // - "topics": documents drawn from topics, as real text is: each topic has its own vocabulary (200 words, some shared
 //   with neighbouring topics) and a document takes most of its words from its topic, the rest from a Zipf-like
@@ -10,8 +10,11 @@
 export type CorpusKind = "topics" | "random";
 
 export interface Corpus {
+	// Document i's text (documents are made in order: a query paraphrases one made already).
 	documents: (i: number) => string;
 	queries: (n: number) => string[];
+	// A metadata value in 0..99 for document i, independent of its topic (a 1% filter picks from every topic).
+	bucket: (i: number) => number;
 }
 
 function random(seed: number) {
@@ -27,7 +30,11 @@ export function corpus(kind: CorpusKind, opts: { size: number; seed?: number; wo
 	const general = () => `w${Math.floor(20_000 * rand() ** 3)}`;
 	if (kind === "random") {
 		const sentence = (n: number) => Array.from({ length: n }, general).join(" ");
-		return { documents: () => sentence(words), queries: n => Array.from({ length: n }, () => sentence(5)) };
+		return {
+			documents: () => sentence(words),
+			queries: n => Array.from({ length: n }, () => sentence(5)),
+			bucket: i => i % 100
+		};
 	}
 	// About one topic per 250 documents, at least 8.
 	const topics = Math.max(8, Math.round(opts.size / 250));
@@ -44,6 +51,7 @@ export function corpus(kind: CorpusKind, opts: { size: number; seed?: number; wo
 	// The documents are generated in order and kept for the queries (a query paraphrases a document).
 	const made: string[][] = [];
 	return {
+		bucket: i => Math.floor(i / topics) % 100,
 		documents: i => {
 			const d = doc(i);
 			made[i] = d;
