@@ -1,11 +1,17 @@
 // embeddings: the module in this process (in-process broker, its services), on PostgreSQL and on embedded PGlite:
+// - corpus: BENCH_EMB_CORPUS (test/helpers/corpus.ts): "topics" (default: documents drawn from topics, queries that
+//   paraphrase a document, as real text and real embeddings have) or "random" (near-orthogonal vectors, the worst
+//   case; bench/embeddings-hnsw.ts measures both on raw pgvector without ingesting through the module);
 // - ingestion: BENCH_EMB_CHUNKS one-chunk documents (384 dimensions, the local embedder) through embeddings.upsert
 //   in batches of 100, BENCH_EMB_WRITERS at once, with the HNSW index live: chunks/s;
 // - index build: the model's HNSW index rebuilt over those rows (REINDEX; PostgreSQL with maintenance_work_mem
 //   512MB): seconds;
-// - recall@10 of vector search against an exact scan, over 100 queries (a hit as near as the exact tenth counts);
-// - search: BENCH_EMB_CALLERS closed-loop callers for BENCH_DURATION_MS per mode (vector, full-text, hybrid): QPS,
-//   p50 and p95 latency.
+// - recall@10 of vector search through the index against an exact scan, over 100 queries (a hit as near as the
+//   exact tenth counts), per ef_search in BENCH_EMB_EF (the module's setting changed between rounds), and of a
+//   search filtered to 1% (exact below EMBEDDINGS_EXACT_SEARCH_BELOW rows, as the module does, and through the index);
+// - search: BENCH_EMB_CALLERS closed-loop callers for BENCH_DURATION_MS per mode (vector, full-text, hybrid, and
+//   full-text and hybrid with the full-text candidate bound off, as before it), alternating with a floor (the
+//   collection's get action, the same path without a search) in the same run: QPS, p50 and p95 latency.
 // PGlite runs BENCH_EMB_PGLITE_CHUNKS (default 20,000: single-threaded WASM inserts make 100k take very long).
 // Writes bench/results/embeddings.json. Env: BENCH_EMB_ONLY=postgres|pglite, and the module's EMBEDDINGS_* settings.
 import fs from "fs";
@@ -19,6 +25,8 @@ import { brokerOptions } from "../moleculer.config";
 import { permissionTable } from "../lib/authz";
 import { embedLocal } from "../lib/text/local-embedder";
 import { indexName, vectorLiteral, BUILTIN_MODEL_ID } from "../services/embeddings/store";
+import { getConfig } from "../lib/config";
+import { corpus, type CorpusKind } from "../test/helpers/corpus";
 import type { AuthInfo } from "../lib/permissions";
 
 const CHUNKS = Number(process.env.BENCH_EMB_CHUNKS ?? 100_000);
@@ -27,6 +35,8 @@ const WRITERS = Number(process.env.BENCH_EMB_WRITERS ?? 4);
 const CALLERS = Number(process.env.BENCH_EMB_CALLERS ?? 8);
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
 const ONLY = process.env.BENCH_EMB_ONLY;
+const CORPUS = (process.env.BENCH_EMB_CORPUS ?? "topics") as CorpusKind;
+const EFS = (process.env.BENCH_EMB_EF ?? "100,200,400,800").split(",").map(Number);
 const SERVICES = [
 	"services/auth/auth.service.ts",
 	"services/embeddings/embeddings.service.ts",
@@ -36,11 +46,9 @@ const SERVICES = [
 	"services/embeddings/jobs.service.ts"
 ];
 
-let seed = 7;
-const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-// Zipf-like word choice over 20,000 words: a few common, many rare, as in text.
-const word = () => `w${Math.floor(20_000 * rand() ** 3)}`;
-const sentence = (n: number) => Array.from({ length: n }, word).join(" ");
+// The module's settings as searches read them (per call): the rounds below change them.
+type Settings = { hnswEfSearch: number; exactSearchBelow: number; fulltextCandidates: number };
+const tuned = () => getConfig().modules.embeddings as Settings;
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const round = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
@@ -87,6 +95,7 @@ async function run(engine: "postgres" | "pglite", n: number) {
 		const c = await call("embeddings-collections.create", { name: "bench" });
 
 		// Ingestion.
+		const gen = corpus(CORPUS, { size: n });
 		let next = 0;
 		const t0 = performance.now();
 		await Promise.all(
@@ -97,8 +106,8 @@ async function run(engine: "postgres" | "pglite", n: number) {
 					if (from >= n) return;
 					const documents = Array.from({ length: Math.min(100, n - from) }, (_, i) => ({
 						sourceId: `s${from + i}`,
-						text: sentence(20),
-						metadata: { bucket: (from + i) % 100 }
+						text: gen.documents(from + i),
+						metadata: { bucket: gen.bucket(from + i) }
 					}));
 					await call("embeddings.upsert", { id: c.id, documents });
 				}
@@ -118,24 +127,64 @@ async function run(engine: "postgres" | "pglite", n: number) {
 		await db.query(`REINDEX INDEX ${indexName(BUILTIN_MODEL_ID)}`);
 		const buildS = (performance.now() - t1) / 1000;
 
-		// Recall@10.
-		const queries = Array.from({ length: 100 }, () => sentence(5));
-		let found = 0;
-		for (const q of queries) {
-			const r = await call("embeddings.search", { id: c.id, query: q, mode: "vector", k: 10 });
-			const exact = await db.query<{ d: number }>(
+		// Recall@10 through the index, per ef_search; then a 1% filter, exact (the module's default path) and through
+		// the index.
+		const queries = gen.queries(100);
+		const defaults = { ...tuned() };
+		const exactTenth = async (q: string, filtered: boolean) => {
+			const r = await db.query<{ d: number }>(
 				`SELECT embedding <=> $1::vector AS d FROM emb_chunks WHERE collection_id = $2
-				ORDER BY embedding <=> $1::vector LIMIT 10`,
+				${filtered ? `AND metadata @> '{"bucket": 42}'` : ""} ORDER BY embedding <=> $1::vector LIMIT 10`,
 				[vectorLiteral(embedLocal([q])[0]), c.id]
 			);
-			const tenth = Number(exact.rows[9].d) + 1e-9;
-			found += r.results.filter((h: any) => 1 - h.scores.vector <= tenth).length;
+			return Number(r.rows[9].d) + 1e-9;
+		};
+		// One at a time: a hundred exact scans at once would queue past the pool's connect timeout.
+		const tenths: number[] = [];
+		const filteredTenths: number[] = [];
+		for (const q of queries) {
+			tenths.push(await exactTenth(q, false));
+			filteredTenths.push(await exactTenth(q, true));
 		}
-		const recall = found / (queries.length * 10);
+		const recallOf = async (filter?: object) => {
+			let found = 0;
+			let short = 0;
+			for (let i = 0; i < queries.length; i++) {
+				const r = await call("embeddings.search", {
+					id: c.id,
+					query: queries[i],
+					mode: "vector",
+					k: 10,
+					filter
+				});
+				if (r.results.length < 10) short++;
+				const tenth = filter ? filteredTenths[i] : tenths[i];
+				found += r.results.filter((h: any) => 1 - h.scores.vector <= tenth).length;
+			}
+			return { recall: round(found / (queries.length * 10), 3), short };
+		};
+		const recall: Record<string, unknown> = {};
+		tuned().exactSearchBelow = 0;
+		for (const ef of EFS) {
+			tuned().hnswEfSearch = ef;
+			recall[`ef_search_${ef}`] = (await recallOf()).recall;
+		}
+		tuned().hnswEfSearch = defaults.hnswEfSearch;
+		recall.filtered_1pct_index = await recallOf({ bucket: 42 });
+		tuned().exactSearchBelow = defaults.exactSearchBelow;
+		recall.filtered_1pct_default = await recallOf({ bucket: 42 });
 
-		// Search throughput and latency per mode.
+		// Search throughput and latency per mode, each round beside the floor (the collection's get: the same broker
+		// and database path without a search), as the machine may be shared.
 		const search: Record<string, unknown> = {};
-		for (const mode of ["vector", "fulltext", "hybrid"]) {
+		const rounds: [string, string, Partial<Settings>][] = [
+			["vector", "vector", {}],
+			["fulltext", "fulltext", {}],
+			["hybrid", "hybrid", {}],
+			["fulltext_unbounded", "fulltext", { fulltextCandidates: 1_000_000 }],
+			["hybrid_unbounded", "hybrid", { fulltextCandidates: 1_000_000 }]
+		];
+		const measure = async (f: (i: number) => Promise<unknown>) => {
 			const latencies: number[] = [];
 			let errors = 0;
 			const end = performance.now() + DURATION_MS;
@@ -143,10 +192,9 @@ async function run(engine: "postgres" | "pglite", n: number) {
 			await Promise.all(
 				Array.from({ length: CALLERS }, async () => {
 					while (performance.now() < end) {
-						const q = queries[i++ % queries.length].split(" ").slice(0, 3).join(" or ");
 						const s = performance.now();
 						try {
-							await call("embeddings.search", { id: c.id, query: q, mode, k: 10 });
+							await f(i++);
 							latencies.push(performance.now() - s);
 						} catch {
 							errors++;
@@ -155,20 +203,36 @@ async function run(engine: "postgres" | "pglite", n: number) {
 				})
 			);
 			latencies.sort((a, b) => a - b);
-			search[mode] = {
+			return {
 				qps: round(latencies.length / (DURATION_MS / 1000)),
 				p50_ms: round(pct(latencies, 50)),
 				p95_ms: round(pct(latencies, 95)),
 				errors
 			};
+		};
+		for (const [name, mode, changes] of rounds) {
+			Object.assign(tuned(), changes);
+			// Three words of a query, ORed: some are common words, matching much of the collection.
+			search[name] = await measure(i =>
+				call("embeddings.search", {
+					id: c.id,
+					query: queries[i % queries.length].split(" ").slice(0, 3).join(" or "),
+					mode,
+					k: 10
+				})
+			);
+			Object.assign(tuned(), defaults);
+			search[`${name}_floor`] = await measure(() => call("embeddings-collections.get", { id: c.id }));
 		}
 		return {
 			engine,
+			corpus: CORPUS,
 			chunks: n,
 			dimensions: 384,
 			ingest_chunks_per_s: round(n / ingestS),
 			hnsw_build_s: round(buildS, 2),
-			recall_at_10: round(recall, 3),
+			ef_search: defaults.hnswEfSearch,
+			recall_at_10: recall,
 			search
 		};
 	} finally {
@@ -200,7 +264,7 @@ async function main() {
 				chunks: r.chunks,
 				"ingest chunks/s": r.ingest_chunks_per_s,
 				"build s": r.hnsw_build_s,
-				"recall@10": r.recall_at_10,
+				"recall@10": (r.recall_at_10 as Record<string, unknown>)[`ef_search_${r.ef_search}`],
 				mode,
 				qps: s.qps,
 				"p95 ms": s.p95_ms

@@ -45,9 +45,10 @@ export interface JobRun {
 	// Aborted when the job is cancelled, its lease is lost or the service stops.
 	signal: AbortSignal;
 	// One idempotent unit of work in a transaction that also records where the job is (cursor, done, total). Runs only
-	// while this replica holds the job; otherwise throws JobStopped and nothing of the step is kept.
+	// while this replica holds the job, checked in that transaction (the job row locked): a cancel that committed
+	// before it throws JobStopped and nothing of the step is kept; one that comes during it waits for it.
 	step<T>(
-		fn: (tx: Queryable) => Promise<T>,
+		fn: (tx: Queryable, publish: Publish) => Promise<T>,
 		next: (result: T) => { cursor?: unknown; done: number; total?: number }
 	): Promise<T>;
 }
@@ -198,7 +199,8 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 						ORDER BY created_at LIMIT 20 FOR UPDATE SKIP LOCKED`
 					);
 					for (const c of candidates.rows) {
-						// One claimer per organization at a time: the count below and the claim are one decision.
+						// One claimer per organization at a time: the count below and the claim are one decision. (The claim's
+						// time is the clock's, not the transaction's start: that may be before a job it waited on finished.)
 						await tx.query("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", [
 							t,
 							c.organization_id
@@ -212,7 +214,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 						const { rows } = await tx.query<JobRow>(
 							`UPDATE ${t} SET status = 'running', lease_owner = $2,
 							lease_until = now() + $3 * interval '1 millisecond', attempts = attempts + 1,
-							started_at = coalesce(started_at, now()) WHERE id = $1 RETURNING *`,
+							started_at = coalesce(started_at, clock_timestamp()) WHERE id = $1 RETURNING *`,
 							[c.id, this.jobsOwner, leaseMs]
 						);
 						return rows[0];
@@ -259,7 +261,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 							);
 							if (held.rows[0]?.status !== "running" || held.rows[0].lease_owner !== owner)
 								throw new JobStopped("the job was cancelled or taken over");
-							const out = await fn(tx);
+							const out = await fn(tx, publish);
 							const n = next(out);
 							job.done = n.done;
 							if (n.total != null) job.total = n.total;

@@ -78,11 +78,30 @@ export default defineModule({
 			max: 1000,
 			description: "HNSW ef_construction of a new model's index"
 		}),
+		exactSearchBelow: setting.int({
+			env: "EMBEDDINGS_EXACT_SEARCH_BELOW",
+			// An exact scan of 10,000 rows costs about what an HNSW search at ef_search 400 does (bench/README.md).
+			default: 10_000,
+			min: 0,
+			max: 10_000_000,
+			description:
+				"a vector search whose collection and filter keep fewer chunks than this orders them exactly instead of using the HNSW index (0: always the index)"
+		}),
+		fulltextCandidates: setting.int({
+			env: "EMBEDDINGS_FULLTEXT_CANDIDATES",
+			// ts_rank_cd costs some µs a row: ranking the 60,000 matches of a broad OR query took 300 ms (bench/README.md).
+			default: 2000,
+			min: 10,
+			max: 1_000_000,
+			description:
+				"full-text matches ranked at most per search (plus as many matching all the words of an OR query)"
+		}),
 		hnswEfSearch: setting.int({
 			env: "EMBEDDINGS_HNSW_EF_SEARCH",
-			// Lexical vectors of generated text are near-orthogonal, the hard case for HNSW: on bench/embeddings.ts's
-			// corpus of 20,000 chunks recall@10 was 0.83 at 200 and 0.98 at 800 (m 16, ef_construction 64).
-			default: 800,
+			// On 100,000 chunks of topic-structured text (bench/embeddings-hnsw.ts, m 16, ef_construction 64),
+			// recall@10 was 0.943 at 200, 0.965 at 400 and 0.977 at 800, each doubling about doubling the time;
+			// near-orthogonal vectors (the random corpus) stay far below 0.95 whatever the setting.
+			default: 400,
 			min: 1,
 			max: 1000,
 			description: "HNSW ef_search of a vector search (candidates examined; higher: better recall, slower)"

@@ -11,7 +11,7 @@ import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { ServiceIdentityMixin } from "../../mixins/service-identity.mixin";
 import { insertJob, kickJobs } from "../../mixins/jobs.mixin";
 import embeddingsModule from "./embeddings.module";
-import { aiCaller, collectionOf, modelOf, upsertDocuments, type Writer } from "./ingest";
+import { aiCaller, collectionOf, modelOf, stageDocuments, upsertDocuments, type Writer } from "./ingest";
 import { embedTexts, type DocumentInput } from "./store";
 import { fulltextSearch, fuse, toHit, vectorSearch, type Filter, type Hit } from "./search";
 import { rerank } from "./rerank";
@@ -76,15 +76,17 @@ const EmbeddingsService: ServiceSchema = {
 			async handler(this: Self, ctx: Context<UpsertParams>) {
 				const organizationId = this.orgOf(ctx);
 				const collection = await collectionOf(await getDb(), organizationId, ctx.params.id);
-				const job = await this.withEvents(tx =>
-					insertJob(tx, "emb_jobs", {
+				const job = await this.withEvents(async tx => {
+					const row = await insertJob(tx, "emb_jobs", {
 						organizationId,
 						kind: "ingest",
-						payload: { documents: ctx.params.documents },
+						payload: {},
 						total: ctx.params.documents.length,
 						columns: { collection_id: collection.id, created_by: authOf(ctx)?.userId ?? null }
-					})
-				);
+					});
+					await stageDocuments(tx, row.id, ctx.params.documents);
+					return row;
+				});
 				kickJobs(this.broker, "emb_jobs");
 				return jobView(job);
 			}
@@ -169,9 +171,13 @@ const EmbeddingsService: ServiceSchema = {
 					mode === "fulltext"
 						? []
 						: embedTexts(model, [p.query], 1, call).then(([vector]) =>
-								vectorSearch(db, { ...s, dimensions: model.dimensions, vector }, settings.hnswEfSearch)
+								vectorSearch(
+									db,
+									{ ...s, dimensions: model.dimensions, vector },
+									{ efSearch: settings.hnswEfSearch, exactBelow: settings.exactSearchBelow }
+								)
 							),
-					mode === "vector" ? [] : fulltextSearch(db, { ...s, query: p.query })
+					mode === "vector" ? [] : fulltextSearch(db, { ...s, query: p.query }, settings.fulltextCandidates)
 				]);
 				let hits: Omit<Hit, "rank">[] =
 					mode === "vector"

@@ -59,13 +59,18 @@ export interface UpsertResult {
 	documents: UpsertOutcome[];
 }
 
+// The transaction the writes of an upsert are made in: the service's own (withEvents), or a job's step, which
+// also records the job's progress and holds only while the job is not cancelled.
+export type WriteIn = <T>(fn: (tx: Queryable, publish: Publish) => Promise<T>) => Promise<T>;
+
 // Documents whose content hash and metadata are stored already are left alone; a metadata-only change updates the
 // rows without embedding; the rest are chunked and embedded outside the transaction, then written in one.
 export async function upsertDocuments(
 	svc: Writer,
 	collectionId: string,
 	organizationId: string,
-	docs: DocumentInput[]
+	docs: DocumentInput[],
+	writeIn: WriteIn = fn => svc.withEvents(fn)
 ): Promise<UpsertResult> {
 	const db = await getDb();
 	const collection = await collectionOf(db, organizationId, collectionId);
@@ -83,35 +88,33 @@ export async function upsertDocuments(
 		batch,
 		aiCaller(svc, organizationId)
 	);
-	const written = await svc
-		.withEvents(async (tx, publish) => {
-			// The model may have switched while embedding (a re-embed finished): vectors of the model the collection
-			// serves now are required, or the chunks would be searched under the wrong model.
-			const now = await collectionOf(tx, organizationId, collectionId);
-			const missing = [now.model_id, now.pending_model_id].filter(m => m && !models.some(x => x.id === m));
-			if (missing.length) throw new Retry();
-			const out = await writeDocuments(tx, publish, now, prepared);
-			for (const d of metadataOnly) {
-				const id = stored.get(d.sourceId)!.id;
-				const meta = JSON.stringify(d.metadata ?? {});
-				await tx.query("UPDATE emb_documents SET metadata = $2, updated_at = now() WHERE id = $1", [id, meta]);
-				await tx.query("UPDATE emb_chunks SET metadata = $2 WHERE document_id = $1", [id, meta]);
-				publish("embedding.document.updated", {
-					organizationId,
-					collectionId,
-					documentId: id,
-					sourceId: d.sourceId,
-					chunks: -1
-				});
-				out.push({ id, sourceId: d.sourceId, status: "updated" });
-			}
-			return out;
-		})
-		.catch(async err => {
-			if (err instanceof Retry) return undefined;
-			throw err;
-		});
-	if (!written) return upsertDocuments(svc, collectionId, organizationId, docs);
+	const written = await writeIn(async (tx, publish) => {
+		// The model may have switched while embedding (a re-embed finished): vectors of the model the collection
+		// serves now are required, or the chunks would be searched under the wrong model.
+		const now = await collectionOf(tx, organizationId, collectionId);
+		const missing = [now.model_id, now.pending_model_id].filter(m => m && !models.some(x => x.id === m));
+		if (missing.length) throw new Retry();
+		const out = await writeDocuments(tx, publish, now, prepared);
+		for (const d of metadataOnly) {
+			const id = stored.get(d.sourceId)!.id;
+			const meta = JSON.stringify(d.metadata ?? {});
+			await tx.query("UPDATE emb_documents SET metadata = $2, updated_at = now() WHERE id = $1", [id, meta]);
+			await tx.query("UPDATE emb_chunks SET metadata = $2 WHERE document_id = $1", [id, meta]);
+			publish("embedding.document.updated", {
+				organizationId,
+				collectionId,
+				documentId: id,
+				sourceId: d.sourceId,
+				chunks: -1
+			});
+			out.push({ id, sourceId: d.sourceId, status: "updated" });
+		}
+		return out;
+	}).catch(async err => {
+		if (err instanceof Retry) return undefined;
+		throw err;
+	});
+	if (!written) return upsertDocuments(svc, collectionId, organizationId, docs, writeIn);
 	const unchanged = same.map(d => ({ id: stored.get(d.sourceId)!.id, sourceId: d.sourceId, status: "unchanged" }));
 	const bySource = new Map<string, UpsertOutcome>(
 		[...written, ...unchanged].map(o => [o.sourceId, o as UpsertOutcome])
@@ -122,6 +125,17 @@ export async function upsertDocuments(
 }
 
 class Retry extends Error {}
+
+// Stages an ingest job's documents (in the transaction that queues it).
+export async function stageDocuments(tx: Queryable, jobId: string, documents: DocumentInput[]): Promise<void> {
+	// In slices of 1,000: no statement carries the whole set (PGlite copies each parameter into its heap).
+	for (let i = 0; i < documents.length; i += 1000)
+		await tx.query(
+			`INSERT INTO emb_job_documents (job_id, position, document)
+			SELECT $1, $2 + d.n - 1, d.value FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS d(value, n)`,
+			[jobId, i, JSON.stringify(documents.slice(i, i + 1000))]
+		);
+}
 
 // The next `limit` documents (by id, after `after`) without chunks of `model` for their current content, chunked and
 // embedded (outside any transaction); a resumed re-embed finds nothing left to redo for what it finished.

@@ -21,7 +21,7 @@ import {
 	writeReembedded,
 	type Writer
 } from "./ingest";
-import type { CollectionRow } from "./store";
+import type { CollectionRow, DocumentInput } from "./store";
 import { jobResponse, jobView } from "./embeddings.responses";
 import "./embeddings.events";
 
@@ -33,22 +33,39 @@ async function collectionRow(db: Queryable, id: string): Promise<CollectionRow |
 	return (await db.query<CollectionRow>("SELECT * FROM emb_collections WHERE id = $1", [id])).rows[0];
 }
 
-// Documents in steps of STEP_DOCUMENTS from the cursor (job.done); a step redone after a crash finds its documents
-// stored with the same hash and embeds nothing again.
+// Documents in steps of STEP_DOCUMENTS from the cursor (job.done), read from emb_job_documents. Each step writes its
+// documents, deletes them from the staging table and records the progress in one transaction that holds only while
+// the job is not cancelled: once a cancel has answered, nothing more of the job lands. A step redone after a crash
+// finds its documents stored with the same hash and embeds nothing again.
 async function ingest(this: Self, run: JobRun) {
-	const docs = run.job.payload.documents;
-	while (run.job.done < docs.length) {
+	const db = await getDb();
+	const job = run.job;
+	while (job.done < job.total) {
 		if (run.signal.aborted) throw new JobStopped("stopped");
-		const to = Math.min(run.job.done + STEP_DOCUMENTS, docs.length);
+		const { rows } = await db.query<{ position: number; document: DocumentInput }>(
+			`SELECT position, document FROM emb_job_documents WHERE job_id = $1 AND position >= $2
+			ORDER BY position LIMIT $3`,
+			[job.id, job.done, STEP_DOCUMENTS]
+		);
+		if (!rows.length) throw new Error(`the job's documents from ${job.done} on are missing`);
+		const to = rows[rows.length - 1].position + 1;
 		await upsertDocuments(
 			this,
-			run.job.collection_id as string,
-			run.job.organization_id,
-			docs.slice(run.job.done, to)
-		);
-		await run.step(
-			async () => undefined,
-			() => ({ done: to })
+			job.collection_id as string,
+			job.organization_id,
+			rows.map(r => r.document),
+			work =>
+				run.step(
+					async (tx, publish) => {
+						const out = await work(tx, publish);
+						await tx.query("DELETE FROM emb_job_documents WHERE job_id = $1 AND position < $2", [
+							job.id,
+							to
+						]);
+						return out;
+					},
+					() => ({ done: to })
+				)
 		);
 	}
 	await analyzeChunks();
@@ -133,8 +150,10 @@ async function reembed(this: Self, run: JobRun) {
 	await analyzeChunks();
 }
 
-// A re-embed that fails or is cancelled leaves the collection on its model, without the new model's chunks.
+// An ingest that fails or is cancelled drops what it had left to do; a re-embed leaves the collection on its model,
+// without the new model's chunks.
 async function ended(tx: Queryable, job: JobRow) {
+	if (job.kind === "ingest") await tx.query("DELETE FROM emb_job_documents WHERE job_id = $1", [job.id]);
 	if (job.kind !== "reembed" || !job.collection_id) return;
 	const { rowCount } = await tx.query(
 		`UPDATE emb_collections SET pending_model_id = NULL, reembed_job_id = NULL, updated_at = now()

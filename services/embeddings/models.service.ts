@@ -47,6 +47,22 @@ const announce = (ctx: Context, id: string, name: string, action: "created" | "u
 
 const uuidParam = { id: { type: "uuid", label: "Model" } };
 
+// A model naming a deployment must be able to embed at its dimensions: one probe text through ai.embed, as the
+// caller (who configures the model), before anything is stored. A deployment that is missing, cannot embed or
+// returns another size is a 422 naming the field.
+async function probe(ctx: Context, deployment: string, dimensions: number): Promise<void> {
+	let answer: { data?: { embedding?: unknown }[] } | undefined;
+	try {
+		answer = await ctx.call("ai.embed", { model: deployment, input: ["dimension check"] });
+	} catch (err) {
+		throw invalid("deployment", `cannot embed with ${deployment}: ${(err as Error).message}`);
+	}
+	const vector = answer?.data?.[0]?.embedding;
+	if (!Array.isArray(vector)) throw invalid("deployment", `${deployment} returned no embedding`);
+	if (vector.length !== dimensions)
+		throw invalid("dimensions", `${deployment} returns ${vector.length} dimensions, not ${dimensions}`);
+}
+
 const EmbeddingsModelsService: ServiceSchema = {
 	name: "embeddings-models",
 	settings: { rest: "/embeddings/models" },
@@ -95,6 +111,7 @@ const EmbeddingsModelsService: ServiceSchema = {
 				const org = orgOf(ctx);
 				const p = ctx.params;
 				if (p.name === "local-hash") throw invalid("name", "local-hash is the built-in model's name");
+				if (p.deployment) await probe(ctx, p.deployment, p.dimensions);
 				const s = moduleSettings(embeddingsModule);
 				const row = await (
 					await getDb()
@@ -133,6 +150,8 @@ const EmbeddingsModelsService: ServiceSchema = {
 				const m = await ownModel(org, ctx.params.id);
 				if (ctx.params.name === "local-hash") throw invalid("name", "local-hash is the built-in model's name");
 				if (ctx.params.deployment && m.kind === "local") throw invalid("deployment", "a local model has none");
+				if (ctx.params.deployment && ctx.params.deployment !== m.deployment)
+					await probe(ctx, ctx.params.deployment, m.dimensions);
 				const { rows } = await (
 					await getDb()
 				)

@@ -65,11 +65,15 @@ interface Row {
 
 const COLUMNS = `c.id, c.document_id, d.source_id, d.title, c.text, c.heading, c.metadata`;
 
-// The k chunks nearest the query vector (cosine), best first; `value` is the cosine similarity.
+// The k chunks nearest the query vector (cosine), best first; `value` is the cosine similarity. A model's HNSW index
+// holds the chunks of every collection on that model, so a collection (with its filter) is a filter on the index:
+// when few rows pass it (below `exactBelow`), ordering them exactly is both exact and cheaper than an iterative
+// index scan, which for a small or correlated subset walks far and misses neighbours (bench/README.md: recall 0.5 for
+// a 1% filter that follows the topics). Otherwise the index, with iterative scans.
 export async function vectorSearch(
 	db: Db,
 	s: { collectionId: string; modelId: string; dimensions: number; vector: number[]; k: number; filter?: Filter },
-	efSearch: number
+	hnsw: { efSearch: number; exactBelow: number }
 ): Promise<Row[]> {
 	const dims = Math.trunc(s.dimensions);
 	if (!UUID.test(s.modelId)) throw new Error("bad model id");
@@ -77,48 +81,70 @@ export async function vectorSearch(
 	const params = [vectorLiteral(s.vector), s.collectionId, s.k, ...f.params];
 	// The model as a literal: the planner matches it to the model's partial index whatever the plan's parameters.
 	const where = `c.model_id = '${s.modelId}' AND c.collection_id = $2${f.sql}`;
+	// The k nearest ids first, then their text and document (the join carries only k rows).
+	const nearest = (order: string) =>
+		`WITH nearest AS MATERIALIZED (
+			SELECT c.id, ${order} AS distance FROM emb_chunks c WHERE ${where} ORDER BY ${order} LIMIT $3)
+		SELECT ${COLUMNS}, 1 - n.distance AS value FROM nearest n JOIN emb_chunks c ON c.id = n.id
+		JOIN emb_documents d ON d.id = c.document_id ORDER BY n.distance, c.id`;
+	// The filter's rows, ordered exactly (the untyped expression is not the index's, so no index scan).
+	const exact = () => rowsOf(db, nearest("c.embedding <=> $1::vector"), params);
+	if (hnsw.exactBelow > 0) {
+		const counted = filterSql(s.filter, 3);
+		const { rows } = await db.query<{ n: number }>(
+			`SELECT count(*)::int AS n FROM (SELECT 1 FROM emb_chunks c
+			WHERE c.model_id = '${s.modelId}' AND c.collection_id = $1${counted.sql} LIMIT $2) x`,
+			[s.collectionId, hnsw.exactBelow, ...counted.params]
+		);
+		if (rows[0].n < hnsw.exactBelow) return exact();
+	}
 	const indexed = await db.transaction(async tx => {
 		// Candidates examined per scan; with relaxed_order the index scan goes on past ef_search until k rows pass the
 		// filter (pgvector ≥ 0.8), in an order close to exact that the outer query makes exact.
 		await tx.query("SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', $2, true)", [
-			String(Math.max(efSearch, s.k)),
+			String(Math.max(hnsw.efSearch, s.k)),
 			"relaxed_order"
 		]);
-		return rowsOf(
-			tx,
-			`WITH nearest AS MATERIALIZED (
-				SELECT c.id, c.embedding::vector(${dims}) <=> $1::vector(${dims}) AS distance FROM emb_chunks c
-				WHERE ${where} ORDER BY c.embedding::vector(${dims}) <=> $1::vector(${dims}) LIMIT $3)
-			SELECT ${COLUMNS}, 1 - n.distance AS value FROM nearest n JOIN emb_chunks c ON c.id = n.id
-			JOIN emb_documents d ON d.id = c.document_id ORDER BY n.distance, c.id`,
-			params
-		);
+		return rowsOf(tx, nearest(`c.embedding::vector(${dims}) <=> $1::vector(${dims})`), params);
 	});
-	if (indexed.length >= s.k) return indexed;
-	// Fewer than k: the index scan gave up (hnsw.max_scan_tuples) before k rows passed a very selective filter. The
-	// filter's rows, few by then, are ordered exactly (the untyped expression is not the index's, so no index scan).
-	return rowsOf(
-		db,
-		`SELECT ${COLUMNS}, 1 - (c.embedding <=> $1::vector) AS value FROM emb_chunks c
-		JOIN emb_documents d ON d.id = c.document_id WHERE ${where}
-		ORDER BY c.embedding <=> $1::vector, c.id LIMIT $3`,
-		params
-	);
+	// Fewer than k: the index scan gave up (hnsw.max_scan_tuples) before k rows passed the filter.
+	return indexed.length >= s.k ? indexed : exact();
 }
 
-// The k chunks that best match the query's words (websearch syntax: "quoted phrases", or, -not).
+// websearch syntax's OR between words ("a or b", "a OR b"); without it the words are ANDed.
+const OR = /(^|\s)or(\s|$)/i;
+
+// The k chunks that best match the query's words (websearch syntax: "quoted phrases", or, -not). Ranking reads every
+// candidate's tsvector, so a broad query (common words ORed) would rank most of the collection: at most `candidates`
+// matches are ranked, and for an OR query also up to `candidates` chunks matching all its words (the ones ts_rank_cd
+// puts first), so a cut-off broad query still ranks its best matches. Only the k ranked ids are then joined to
+// their text and document.
 export async function fulltextSearch(
 	db: Queryable,
-	s: { collectionId: string; modelId: string; query: string; k: number; filter?: Filter }
+	s: { collectionId: string; modelId: string; query: string; k: number; filter?: Filter },
+	candidates: number
 ): Promise<Row[]> {
-	const f = filterSql(s.filter, 5);
+	const f = filterSql(s.filter, 6);
+	const all = OR.test(s.query) ? s.query.replace(new RegExp(OR.source, "gi"), " ") : null;
+	const allAt = 6 + f.params.length;
+	const match = (q: string) => `c.tsv @@ websearch_to_tsquery('english', ${q})`;
+	const arm = (where: string) => `(SELECT c.id, c.tsv FROM emb_chunks c
+			WHERE c.model_id = $2 AND c.collection_id = $3 AND ${where}${f.sql} LIMIT $5)`;
 	return rowsOf(
 		db,
-		`SELECT ${COLUMNS}, ts_rank_cd(c.tsv, q, 1) AS value
-		FROM emb_chunks c JOIN emb_documents d ON d.id = c.document_id, websearch_to_tsquery('english', $1) q
-		WHERE c.model_id = $2 AND c.collection_id = $3 AND c.tsv @@ q${f.sql}
-		ORDER BY value DESC, c.id LIMIT $4`,
-		[s.query, s.modelId, s.collectionId, s.k, ...f.params]
+		`WITH candidates AS (
+			${
+				all === null
+					? arm(match("$1"))
+					: `${arm(match(`$${allAt}`))} UNION ALL ${arm(`${match("$1")} AND NOT ${match(`$${allAt}`)}`)}`
+			}
+		), ranked AS MATERIALIZED (
+			SELECT x.id, ts_rank_cd(x.tsv, websearch_to_tsquery('english', $1), 1) AS value FROM candidates x
+			ORDER BY value DESC, x.id LIMIT $4
+		)
+		SELECT ${COLUMNS}, r.value FROM ranked r JOIN emb_chunks c ON c.id = r.id JOIN emb_documents d ON d.id = c.document_id
+		ORDER BY r.value DESC, c.id`,
+		[s.query, s.modelId, s.collectionId, s.k, candidates, ...f.params, ...(all === null ? [] : [all])]
 	);
 }
 

@@ -6,7 +6,8 @@ import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb as db } from "../../lib/db";
 import { conflict, fromDbError } from "../../lib/errors";
-import { EventsMixin } from "../../mixins/events.mixin";
+import { EventsMixin, type Publish } from "../../mixins/events.mixin";
+import type { ChangeAction } from "../../lib/live";
 import { ACCESS, accessParams, readerOf, visibleCategory } from "./access";
 import {
 	announce,
@@ -14,6 +15,7 @@ import {
 	body,
 	categoryId,
 	freeSlug,
+	liveChange,
 	note,
 	save,
 	tags,
@@ -28,6 +30,34 @@ import { slugify } from "./links";
 import { revisionActions } from "./revisions.actions";
 import * as R from "./knowledge.responses";
 import "./knowledge.events";
+
+// publish, unpublish and remove: the article the caller may write, changed by one statement ($1 its id, $2 the
+// caller; RETURNING * unless it removes), its event on knowledge.events in the same transaction, then the live
+// notice. `done`: the article is that way already (nothing written, nothing announced).
+async function changeArticle(
+	self: Self,
+	ctx: Context<{ id: string }>,
+	change: {
+		done?: (a: ArticleRow) => boolean;
+		sql: string;
+		params?: (a: ArticleRow, userId: string | null) => unknown[];
+		event: (publish: Publish, before: ArticleRow, after: ArticleRow) => void;
+		action: ChangeAction;
+	}
+): Promise<ArticleRow> {
+	const r = readerOf(ctx);
+	let changed = false;
+	const row = await self.withEvents(async (tx, publish) => {
+		const a = await writableArticle(tx, r, ctx.params.id);
+		if (change.done?.(a)) return a;
+		const { rows } = await tx.query<ArticleRow>(change.sql, change.params?.(a, r.userId) ?? [a.id, r.userId]);
+		change.event(publish, a, rows[0] ?? a);
+		changed = true;
+		return rows[0] ?? a;
+	});
+	if (changed) liveChange(self.broker, row.organization_id, "knowledge-articles", row.id, change.action);
+	return row;
+}
 
 const KnowledgeArticlesService: ServiceSchema = {
 	name: "knowledge-articles",
@@ -126,7 +156,7 @@ const KnowledgeArticlesService: ServiceSchema = {
 				const r = readerOf(ctx);
 				const p = ctx.params as typeof ctx.params & { status?: "draft" | "published" };
 				const published = p.status === "published";
-				return this.withEvents(async (tx, publish) => {
+				const row = await this.withEvents(async (tx, publish) => {
 					await visibleCategory(tx, r, p.category_id, true, "category_id");
 					const slug = p.slug ?? (await freeSlug(tx, r.organizationId, slugify(p.title)));
 					const { rows } = await tx
@@ -155,6 +185,8 @@ const KnowledgeArticlesService: ServiceSchema = {
 					if (published) announce(publish, rows[0], "knowledge.article.created");
 					return rows[0];
 				});
+				liveChange(this.broker, row.organization_id, "knowledge-articles", row.id, "created");
+				return row;
 			}
 		},
 
@@ -175,12 +207,14 @@ const KnowledgeArticlesService: ServiceSchema = {
 			async handler(this: Self, ctx: Context<Content & { id: string }>) {
 				const r = readerOf(ctx);
 				const { id, note: why, ...changes } = ctx.params;
-				return this.withEvents(async (tx, publish) => {
+				const row = await this.withEvents(async (tx, publish) => {
 					const a = await writableArticle(tx, r, id);
 					if (changes.category_id && changes.category_id !== a.category_id)
 						await visibleCategory(tx, r, changes.category_id, true, "category_id");
 					return save(tx, publish, r, a, changes, why);
 				});
+				liveChange(this.broker, row.organization_id, "knowledge-articles", row.id, "updated");
+				return row;
 			}
 		},
 
@@ -189,22 +223,18 @@ const KnowledgeArticlesService: ServiceSchema = {
 			permission: "knowledge:write",
 			params: { id: "string" },
 			response: R.KbArticle,
-			async handler(this: Self, ctx: Context<{ id: string }>) {
-				const r = readerOf(ctx);
-				return this.withEvents(async (tx, publish) => {
-					const a = await writableArticle(tx, r, ctx.params.id);
-					if (a.status === "published") return a;
-					const { rows } = await tx.query<ArticleRow>(
-						`UPDATE kb_articles SET status = 'published', published_at = now(), updated_by = $2,
-						 updated_at = now() WHERE id = $1 RETURNING *`,
-						[a.id, r.userId]
-					);
-					announce(
-						publish,
-						rows[0],
-						a.published_at ? "knowledge.article.updated" : "knowledge.article.created"
-					);
-					return rows[0];
+			handler(this: Self, ctx: Context<{ id: string }>) {
+				return changeArticle(this, ctx, {
+					done: a => a.status === "published",
+					sql: `UPDATE kb_articles SET status = 'published', published_at = now(), updated_by = $2,
+						updated_at = now() WHERE id = $1 RETURNING *`,
+					event: (publish, before, after) =>
+						announce(
+							publish,
+							after,
+							before.published_at ? "knowledge.article.updated" : "knowledge.article.created"
+						),
+					action: "updated"
 				});
 			}
 		},
@@ -215,18 +245,13 @@ const KnowledgeArticlesService: ServiceSchema = {
 			permission: "knowledge:write",
 			params: { id: "string" },
 			response: R.KbArticle,
-			async handler(this: Self, ctx: Context<{ id: string }>) {
-				const r = readerOf(ctx);
-				return this.withEvents(async (tx, publish) => {
-					const a = await writableArticle(tx, r, ctx.params.id);
-					if (a.status === "draft") return a;
-					const { rows } = await tx.query<ArticleRow>(
-						`UPDATE kb_articles SET status = 'draft', updated_by = $2, updated_at = now()
-						 WHERE id = $1 RETURNING *`,
-						[a.id, r.userId]
-					);
-					announce(publish, rows[0], "knowledge.article.updated");
-					return rows[0];
+			handler(this: Self, ctx: Context<{ id: string }>) {
+				return changeArticle(this, ctx, {
+					done: a => a.status === "draft",
+					sql: `UPDATE kb_articles SET status = 'draft', updated_by = $2, updated_at = now()
+						WHERE id = $1 RETURNING *`,
+					event: (publish, _, after) => announce(publish, after, "knowledge.article.updated"),
+					action: "updated"
 				});
 			}
 		},
@@ -236,18 +261,18 @@ const KnowledgeArticlesService: ServiceSchema = {
 			permission: "knowledge:write",
 			params: { id: "string" },
 			response: R.KbArticle,
-			async handler(this: Self, ctx: Context<{ id: string }>) {
-				const r = readerOf(ctx);
-				return this.withEvents(async (tx, publish) => {
-					const a = await writableArticle(tx, r, ctx.params.id);
-					await tx.query("DELETE FROM kb_articles WHERE id = $1", [a.id]);
-					publish("knowledge.article.deleted", {
-						organizationId: a.organization_id,
-						articleId: a.id,
-						categoryId: a.category_id,
-						title: a.title
-					});
-					return a;
+			handler(this: Self, ctx: Context<{ id: string }>) {
+				return changeArticle(this, ctx, {
+					sql: "DELETE FROM kb_articles WHERE id = $1",
+					params: a => [a.id],
+					event: (publish, a) =>
+						publish("knowledge.article.deleted", {
+							organizationId: a.organization_id,
+							articleId: a.id,
+							categoryId: a.category_id,
+							title: a.title
+						}),
+					action: "removed"
 				});
 			}
 		},

@@ -9,6 +9,7 @@ import { conflict, fromDbError, invalid, notFound } from "../../lib/errors";
 import { checkTenantReferences } from "../../mixins/db.mixin";
 import { listOf } from "../../lib/response";
 import { ACCESS, accessParams, readerOf, visibleCategory, type Reader } from "./access";
+import { liveChange } from "./store";
 import * as R from "./knowledge.responses";
 
 type CategoryInput = { name?: string; description?: string; parent_id?: string | null; position?: number };
@@ -73,6 +74,7 @@ const KnowledgeCategoriesService: ServiceSchema = {
 					.catch(err => {
 						throw siblingConflict(err);
 					});
+				liveChange(this.broker, r.organizationId, "knowledge-categories", rows[0].id, "created");
 				return one(q, r, rows[0].id);
 			}
 		},
@@ -124,6 +126,7 @@ const KnowledgeCategoriesService: ServiceSchema = {
 					.catch(err => {
 						throw siblingConflict(err);
 					});
+				liveChange(this.broker, r.organizationId, "knowledge-categories", id, "updated");
 				return one(q, r, id);
 			}
 		},
@@ -150,6 +153,7 @@ const KnowledgeCategoriesService: ServiceSchema = {
 					before.id,
 					r.organizationId
 				]);
+				liveChange(this.broker, r.organizationId, "knowledge-categories", before.id, "removed");
 				return before;
 			}
 		},
@@ -221,6 +225,8 @@ const KnowledgeCategoriesService: ServiceSchema = {
 							? invalid("grants", "names the same team or role twice")
 							: fromDbError(err, "grant");
 					});
+				// Who may read what changed: pages read the tree and the articles again.
+				liveChange(this.broker, r.organizationId, "knowledge-categories", id, "updated");
 				return grantsOf(q, id);
 			}
 		}

@@ -4,7 +4,7 @@ import { getDb as db } from "../../lib/db";
 import { lineDiff } from "../../lib/diff";
 import { listOf } from "../../lib/response";
 import { readerOf } from "./access";
-import { revisionNumber, revisionOf, save, visibleArticle, writableArticle, type Self } from "./store";
+import { liveChange, revisionNumber, revisionOf, save, visibleArticle, writableArticle, type Self } from "./store";
 import * as R from "./knowledge.responses";
 
 export const revisionActions = {
@@ -62,12 +62,14 @@ export const revisionActions = {
 		response: R.KbArticle,
 		async handler(this: Self, ctx: Context<{ id: string; revision: number }>) {
 			const r = readerOf(ctx);
-			return this.withEvents(async (tx, publish) => {
+			const row = await this.withEvents(async (tx, publish) => {
 				const a = await writableArticle(tx, r, ctx.params.id);
 				const old = await revisionOf(tx, a.id, ctx.params.revision);
 				const content = { title: old.title, body: old.body, tags: old.tags };
 				return save(tx, publish, r, a, content, `restored revision ${old.number}`, true);
 			});
+			liveChange(this.broker, row.organization_id, "knowledge-articles", row.id, "updated");
+			return row;
 		}
 	}
 };

@@ -1,6 +1,7 @@
 // The knowledge articles' shared pieces: the row, the parameter rules, reading an article through the caller's
 // category access, and writing the next revision (with its links and the event of a published article).
-import type { Service } from "moleculer";
+import type { Service, ServiceBroker } from "moleculer";
+import { announceChange, type ChangeAction } from "../../lib/live";
 import type { Queryable } from "../../lib/db";
 import { isUuid } from "../../lib/db/tenant";
 import { invalid, notFound } from "../../lib/errors";
@@ -11,6 +12,21 @@ import "./knowledge.events";
 
 export interface Self extends Service {
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
+}
+
+// Tells open knowledge pages, after the commit, that an article or a category changed: its kind and id, nothing
+// else (no title, no label, no actor). The gateway hands it to every member holding knowledge:read, including those
+// who cannot read the article's category; a page reads the article again through the permission-checked actions,
+// so such a member learns no more than that some id changed.
+export function liveChange(
+	broker: ServiceBroker,
+	organizationId: string,
+	entity: "knowledge-articles" | "knowledge-categories",
+	id: string,
+	action: ChangeAction
+): void {
+	const noun = entity === "knowledge-articles" ? "article" : "category";
+	announceChange(broker, undefined, { organizationId, entity, noun, id, action, permission: "knowledge:read" });
 }
 
 export interface ArticleRow {

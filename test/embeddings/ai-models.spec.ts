@@ -6,6 +6,7 @@ import { describeWith, createTestDatabase } from "../helpers/infra";
 import { FakeOpenAI } from "../helpers/fake-openai";
 import { AI_STACK } from "../helpers/ai";
 import type { AuthInfo } from "../../lib/permissions";
+import { getDb } from "../../lib/db";
 import { EMBEDDINGS_SERVICES, registerOrg } from "./helpers";
 
 jest.setTimeout(60_000);
@@ -18,6 +19,7 @@ describeWith(["postgres"])("embeddings with AI deployments (fake OpenAI upstream
 	let collection: any;
 	const call = (action: string, params: object, auth: AuthInfo = owner) =>
 		t.broker.call<any, any>(action, params, as(auth));
+	const sql = async (text: string, params: unknown[]) => (await getDb()).query(text, params);
 
 	beforeAll(async () => {
 		const base = await up.start();
@@ -106,13 +108,37 @@ describeWith(["postgres"])("embeddings with AI deployments (fake OpenAI upstream
 		).rejects.toMatchObject({ message: expect.stringContaining("rerank deployment judge") });
 	});
 
-	test("a model naming a deployment that answers other dimensions fails the write and stores nothing", async () => {
-		const wrong = await call("embeddings-models.create", {
-			name: "fake-16",
+	test("a model naming a missing deployment, or one answering other dimensions, is refused at creation (422)", async () => {
+		const refused = (params: object, field: string) =>
+			expect(call("embeddings-models.create", params)).rejects.toMatchObject({
+				code: 422,
+				data: [expect.objectContaining({ field })]
+			});
+		await refused({ name: "ghost", deployment: "no-such-deployment", dimensions: 8 }, "deployment");
+		await refused({ name: "fake-16", deployment: "embedder", dimensions: 16 }, "dimensions");
+		// A chat deployment cannot embed.
+		await refused({ name: "judge-8", deployment: "judge", dimensions: 8 }, "deployment");
+		const model = await call("embeddings-models.create", {
+			name: "fake-8b",
 			deployment: "embedder",
-			dimensions: 16
+			dimensions: 8
 		});
-		const c = await call("embeddings-collections.create", { name: "wrong", modelId: wrong.id });
+		await expect(
+			call("embeddings-models.update", { id: model.id, deployment: "no-such-deployment" })
+		).rejects.toMatchObject({ code: 422, data: [expect.objectContaining({ field: "deployment" })] });
+		const names = (await call("embeddings-models.list", {})).rows.map((m: any) => m.name);
+		expect(names).not.toContain("ghost");
+		expect(names).not.toContain("fake-16");
+	});
+
+	test("a deployment that answers other dimensions later fails the write and stores nothing", async () => {
+		// As if the deployment had been pointed at another model after the check: the row is written directly.
+		const { rows } = await sql(
+			`INSERT INTO emb_models (organization_id, name, kind, deployment, dimensions)
+			SELECT organization_id, 'fake-16', 'deployment', 'embedder', 16 FROM emb_collections WHERE id = $1 RETURNING id`,
+			[collection.id]
+		);
+		const c = await call("embeddings-collections.create", { name: "wrong", modelId: rows[0].id });
 		await expect(
 			call("embeddings.upsert", { id: c.id, documents: [{ sourceId: "x", text: "anything" }] })
 		).rejects.toMatchObject({ message: expect.stringContaining("8 dimensions, 16 expected") });

@@ -1,8 +1,12 @@
 // knowledge: the current organization's categories (as a tree), the articles of the chosen category, the open
-// article; switching organization empties them (lib/use-crud.ts).
+// article; switching organization empties them (lib/use-crud.ts). Another member's change reaches it as a live
+// notice naming only what kind of thing changed and its id (services/knowledge/store.ts liveChange): what is shown
+// is then read again through the API, with this user's permissions, so a notice about an article the user may not
+// read shows them nothing.
 import { computed, ref } from "vue";
 import { defineStore } from "pinia";
-import { useOrgScope } from "@/lib/use-crud";
+import { ApiError } from "@/lib/api";
+import { useLive, useOrgScope } from "@/lib/use-crud";
 import {
 	kbArticlesApi,
 	kbCategoriesApi,
@@ -69,6 +73,33 @@ export const useKnowledgeStore = defineStore("knowledge", () => {
 			detail => (current.value = detail)
 		);
 	}
+
+	// The open article read again; one removed, or no longer readable (its category's grants changed), closes.
+	async function reloadCurrent(id: string) {
+		try {
+			await loadArticle(id);
+		} catch (e) {
+			if (!(e instanceof ApiError && e.status === 404)) throw e;
+			if (current.value?.article.id === id) current.value = null;
+		}
+	}
+
+	useLive("knowledge-articles", async notices => {
+		const open = current.value?.article.id;
+		await Promise.all([
+			articles.value ? loadArticles() : undefined,
+			open && notices.some(n => n.id === open) ? reloadCurrent(open) : undefined
+		]);
+	});
+	// A category renamed, moved, removed or given other grants: the tree, the list and the open article may differ.
+	useLive("knowledge-categories", async () => {
+		const open = current.value?.article.id;
+		await Promise.all([
+			categories.value ? loadCategories() : undefined,
+			articles.value ? loadArticles() : undefined,
+			open ? reloadCurrent(open) : undefined
+		]);
+	});
 
 	return { categories, tree, selected, articles, current, loadCategories, loadArticles, select, loadArticle };
 });
