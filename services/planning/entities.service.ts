@@ -148,7 +148,9 @@ const PlanningEntitiesService: ServiceSchema = {
 			const before = id ? await this.findScoped(ctx, id) : null;
 			await checkTenantReferences(db, org, REFERENCES, values);
 			const kind = (values.kind ?? before?.kind) as Kind;
-			if (values.fields !== undefined || !before) values.fields = checkFields(kind, values.fields);
+			// A changed kind re-checks the stored fields against its own declaration.
+			if (values.fields !== undefined || values.kind !== undefined || !before)
+				values.fields = checkFields(kind, values.fields ?? before?.fields);
 			const start = values.start_date !== undefined ? values.start_date : before?.start_date;
 			const due = values.due_date !== undefined ? values.due_date : before?.due_date;
 			if (start != null && due != null && asDate(due)! <= asDate(start)!)
