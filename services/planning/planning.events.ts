@@ -1,0 +1,15 @@
+// planning's durable events (channel planning.events).
+import type { E } from "../../lib/events/types";
+
+export type PlanningEvent =
+	| E<"planning.entity.created", { entityId: string; kind: string; title: string }>
+	| E<"planning.task.unblocked", { entityId: string; title: string }>
+	| E<"planning.task.generated", { entityId: string; planId: string | null; articleIds: string[] }>
+	| E<"planning.plan.created", { planId: string; title: string }>
+	| E<"planning.plan.approved", { planId: string; revision: number; approvedBy: string | null }>;
+
+declare module "../../lib/events/types" {
+	interface ChannelEvents {
+		"planning.events": PlanningEvent;
+	}
+}
