@@ -184,6 +184,11 @@ describeWithBrowser()("embeddings pages (browser)", () => {
 			documents: [{ sourceId: "late", text: "A late document that never gets embedded." }]
 		});
 		expect(second.status).toBe(200);
+		// The small job waits behind the large one (one job per organization here); cancelling it, at once, while
+		// the large one has most of its work ahead, keeps it from ever running.
+		const small = page.locator(`[data-testid="job"][data-id="${second.body.id}"]`);
+		await small.and(page.locator('[data-status="queued"]')).getByTestId("job-cancel").click();
+		await small.and(page.locator('[data-status="cancelled"]')).waitFor();
 
 		// The large job's bar shows a value between the ends, carried by live notices (no reload here).
 		const bigJob = page.locator(`[data-testid="job"]`).filter({ hasText: "/ 1,000" });
@@ -194,10 +199,6 @@ describeWithBrowser()("embeddings pages (browser)", () => {
 				return v > 0 && v < 100;
 			});
 		});
-		// The small job waits behind it; cancelling it keeps it from ever running.
-		const queued = page.locator('[data-testid="job"][data-status="queued"]');
-		await queued.getByTestId("job-cancel").click();
-		await page.locator('[data-testid="job"][data-status="cancelled"]').waitFor();
 		await page.screenshot({ path: path.join(ARTIFACTS, "embeddings-progress.png") });
 		await bigJob.and(page.locator('[data-status="completed"]')).waitFor({ timeout: 120_000 });
 		await page.getByTestId("collection-documents").filter({ hasText: "1,003" }).waitFor();
