@@ -2,7 +2,7 @@
 // to the caller's organization, whatever ids the caller sends: another organization's rows simply do not exist.
 import MoleculerDb from "moleculer-db";
 import { Cachers } from "moleculer";
-import type { Context, Service } from "moleculer";
+import type { Context, Service, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
 import { PgAdapter } from "../lib/db/pg-adapter";
 import { getDb, Queryable } from "../lib/db";
@@ -177,24 +177,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			// answers, so a read right after it could be served from another replica's stale copy (a removed team
 			// member still revealing a team-granted secret): the write waits until every replica has dropped its copy.
 			async clearCache(this: DbService) {
-				const warn = (err: Error) =>
-					this.logger.warn(`cached ${this.fullName} answers may outlive this write: ${err.message}`);
-				// This node's copy (or the shared Redis one) first: in a cluster a broadcast reaches even this node's own
-				// handler through the transporter, after the write has answered.
-				await this.dropCache();
-				await broadcast(this.broker, `cache.clean.${this.fullName}`).catch(warn);
-				const cacher = this.broker.cacher;
-				if (!cacher || cacher instanceof Cachers.Redis) return;
-				const action = `${this.fullName}.dropCachedAnswers`;
-				const endpoints: { id: string; local: boolean }[] =
-					this.broker.registry.getActionEndpoints(action)?.endpoints ?? [];
-				await Promise.all(
-					endpoints
-						.filter(ep => !ep.local)
-						.map(ep =>
-							this.broker.call(action, {}, { nodeID: ep.id, timeout: 2000, retries: 0 }).catch(warn)
-						)
-				);
+				await dropCachedAnswers(this.broker, this.fullName, this.logger);
 			},
 
 			// Drops this node's cached answers of the service, on a broadcast (`ctx`) or where the change happened. A
@@ -348,4 +331,24 @@ export async function checkTenantReferences(
 		const found = ids.every(isUuid) ? (await db.query<{ n: number }>(sql, [organizationId, ids])).rows[0].n : 0;
 		if (found !== ids.length) throw invalid(field, `no such ${ref.entity} in this organization`);
 	}
+}
+
+// Drops `service`'s cached answers everywhere, awaited (DbMixin's clearCache after every write; a service that writes
+// a sibling's tables calls it for that sibling): this node's copy or the shared Redis one first (in a cluster a
+// broadcast reaches even this node's own handler through the transporter, after the write has answered), then every
+// replica by broadcast, and with per-node caches each other replica by a call, so no replica serves a stale copy
+// once the write answers.
+export async function dropCachedAnswers(broker: ServiceBroker, service: string, logger: Service["logger"]) {
+	const warn = (err: Error) => logger.warn(`cached ${service} answers may outlive this write: ${err.message}`);
+	const cacher = broker.cacher;
+	await cacher?.clean(`${service}.**`);
+	await broadcast(broker, `cache.clean.${service}`).catch(warn);
+	if (!cacher || cacher instanceof Cachers.Redis) return;
+	const action = `${service}.dropCachedAnswers`;
+	const endpoints: { id: string; local: boolean }[] = broker.registry.getActionEndpoints(action)?.endpoints ?? [];
+	await Promise.all(
+		endpoints
+			.filter(ep => !ep.local)
+			.map(ep => broker.call(action, {}, { nodeID: ep.id, timeout: 2000, retries: 0 }).catch(warn))
+	);
 }

@@ -17,6 +17,8 @@ import { announceChange } from "../../lib/live";
 import { redact } from "../../lib/redact";
 import type { AuthInfo } from "../../lib/permissions";
 import { CancellableMixin } from "../../mixins/cancellable.mixin";
+import { dropCachedAnswers } from "../../mixins/db.mixin";
+import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { RateLimitMixin, type Limit, type RateLimitMethods } from "../../mixins/rate-limit.mixin";
 import { SecretsClientMixin, type SecretRef } from "../../mixins/secrets-client.mixin";
@@ -81,7 +83,6 @@ export interface McpThis extends Service, RateLimitMethods {
 	states: Map<string, Promise<ServerState | undefined>>;
 	specs: Map<string, Promise<ServerSpec>>;
 	writes: Set<Promise<unknown>>;
-	ticker?: NodeJS.Timeout;
 	discovering: Map<string, Promise<unknown>>;
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
 	resolveSecret(ref: SecretRef): Promise<string>;
@@ -120,7 +121,17 @@ const McpService: ServiceSchema = {
 		EventsMixin,
 		SecretsClientMixin,
 		RateLimitMixin("mcp"),
-		CancellableMixin("mcp.cancel", why => cancelled(`tool call ${why}`))
+		CancellableMixin("mcp.cancel", why => cancelled(`tool call ${why}`)),
+		// Health checks and refreshes fall due per server; each tick claims the due ones (one replica each).
+		HousekeepingMixin(
+			"tick",
+			service => {
+				const { healthIntervalMs, refreshIntervalMs } = (service as McpThis).cfg;
+				const every = [healthIntervalMs, refreshIntervalMs].filter(Boolean);
+				return every.length ? Math.min(TICK_MS, ...every) : 0;
+			},
+			"run the MCP schedule"
+		)
 	],
 	settings: { rest: "/mcp" },
 
@@ -471,10 +482,7 @@ const McpService: ServiceSchema = {
 
 		// The read services cache their answers (DbMixin): what discovery and checks wrote must not be served stale.
 		async dropCaches(this: McpThis, services: string[]) {
-			for (const name of services) {
-				await this.broker.cacher?.clean(`${name}.**`);
-				await Promise.resolve(broadcast(this.broker, `cache.clean.${name}`)).catch(() => undefined);
-			}
+			for (const name of services) await dropCachedAnswers(this.broker, name, this.logger);
 		},
 
 		async flush(this: McpThis) {
@@ -831,26 +839,8 @@ const McpService: ServiceSchema = {
 		});
 	},
 
-	started(this: Service) {
-		const self = this as McpThis;
-		const every = [self.cfg.healthIntervalMs, self.cfg.refreshIntervalMs].filter(Boolean);
-		if (!every.length) return;
-		const period = Math.min(TICK_MS, ...every);
-		let running = false;
-		self.ticker = setInterval(() => {
-			if (running) return;
-			running = true;
-			void self
-				.tick()
-				.catch(err => self.logger.warn(`MCP schedule: ${(err as Error).message}`))
-				.finally(() => (running = false));
-		}, period);
-		self.ticker.unref();
-	},
-
 	async stopped(this: Service) {
 		const self = this as McpThis;
-		clearInterval(self.ticker);
 		await self.pool.stop();
 		await self.flush();
 	}
