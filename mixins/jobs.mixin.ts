@@ -66,7 +66,7 @@ export interface JobsMixinOptions<S extends JobsService = JobsService> {
 	// Extra event fields from a job row (e.g. its collection).
 	eventData?: (job: JobRow) => Record<string, unknown>;
 	// Live notices to open pages: the jobs' service name and the permission to read them.
-	live: { entity: string; noun: string; permission: string };
+	live: JobsLive;
 	// Undoes what a job leaves half done when it fails or is cancelled, in the transaction that records that.
 	ended?: (tx: Queryable, job: JobRow) => Promise<void>;
 	// Jobs one replica runs at once (of all organizations).
@@ -122,8 +122,31 @@ export async function insertJob(
 	return rows[0];
 }
 
-export function kickJobs(broker: ServiceBroker, table: string): void {
+export type JobsLive = { entity: string; noun: string; permission: string };
+
+// Also tells open pages of the new job: progress notices only come once it runs, and a queued job behind another
+// would otherwise stay unseen until that one ends.
+export function kickJobs(broker: ServiceBroker, table: string, queued?: { job: JobRow; live: JobsLive }): void {
+	if (queued) announceJobChange(broker, queued.live, queued.job, "created");
 	void broker.broadcastLocal(`jobs.queued.${table}`);
+}
+
+function announceJobChange(
+	broker: ServiceBroker,
+	live: JobsLive,
+	job: Pick<JobRow, "id" | "organization_id" | "kind" | "done" | "total">,
+	action: "created" | "updated"
+): void {
+	announceChange(broker, undefined, {
+		organizationId: job.organization_id,
+		entity: live.entity,
+		noun: live.noun,
+		id: job.id,
+		action,
+		label: job.kind,
+		permission: live.permission,
+		progress: { done: job.done, total: job.total }
+	});
 }
 
 export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Partial<ServiceSchema> {
@@ -324,16 +347,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 			},
 
 			announceJob(this: JobsService, job) {
-				announceChange(this.broker, undefined, {
-					organizationId: job.organization_id,
-					entity: opts.live.entity,
-					noun: opts.live.noun,
-					id: job.id,
-					action: "updated",
-					label: job.kind,
-					permission: opts.live.permission,
-					progress: { done: job.done, total: job.total }
-				});
+				announceJobChange(this.broker, opts.live, job, "updated");
 			}
 		},
 

@@ -11,7 +11,7 @@ import { EventsMixin } from "../../mixins/events.mixin";
 import { insertJob, kickJobs } from "../../mixins/jobs.mixin";
 import { collectionOf, orgOf, paged, pageParams } from "./ingest";
 import { BUILTIN_MODEL_ID } from "./store";
-import { collectionRow, jobResponse, jobView } from "./embeddings.responses";
+import { EMBEDDING_JOBS_LIVE, collectionRow, jobResponse, jobView } from "./embeddings.responses";
 import "./embeddings.events";
 
 const COLUMNS = `SELECT c.id, c.name, c.description, c.model_id AS "modelId", m.name AS "modelName", m.dimensions,
@@ -201,7 +201,7 @@ const EmbeddingsCollectionsService: ServiceSchema = {
 					);
 					return row;
 				});
-				kickJobs(this.broker, "emb_jobs");
+				kickJobs(this.broker, "emb_jobs", { job, live: EMBEDDING_JOBS_LIVE });
 				return jobView(job);
 			}
 		}

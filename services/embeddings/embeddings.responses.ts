@@ -1,6 +1,6 @@
 // What the embeddings module's actions take and answer (lib/response.ts): OpenAPI and the UI's types come from here.
 import { listOf, named } from "../../lib/response";
-import type { JobRow } from "../../mixins/jobs.mixin";
+import type { JobRow, JobsLive } from "../../mixins/jobs.mixin";
 
 // One document of an upsert or an ingest.
 export const documentRule = {
@@ -44,6 +44,13 @@ export const jobRow = named("EmbJob", {
 	finishedAt: { type: "date", nullable: true }
 });
 export const jobResponse = jobRow;
+
+// Live notices of jobs to open pages (queued, progress, ended).
+export const EMBEDDING_JOBS_LIVE: JobsLive = {
+	entity: "embeddings-jobs",
+	noun: "embedding job",
+	permission: "embeddings:read"
+};
 
 export function jobView(j: JobRow) {
 	return {

@@ -15,7 +15,14 @@ import { aiCaller, collectionOf, modelOf, stageDocuments, upsertDocuments, type 
 import { embedTexts, type DocumentInput } from "./store";
 import { fulltextSearch, fuse, toHit, vectorSearch, type Filter, type Hit } from "./search";
 import { rerank } from "./rerank";
-import { documentRule, jobView, searchResponse, upsertResponse, jobResponse } from "./embeddings.responses";
+import {
+	EMBEDDING_JOBS_LIVE,
+	documentRule,
+	jobView,
+	searchResponse,
+	upsertResponse,
+	jobResponse
+} from "./embeddings.responses";
 import "./embeddings.events";
 
 interface Self extends Writer {
@@ -87,7 +94,7 @@ const EmbeddingsService: ServiceSchema = {
 					await stageDocuments(tx, row.id, ctx.params.documents);
 					return row;
 				});
-				kickJobs(this.broker, "emb_jobs");
+				kickJobs(this.broker, "emb_jobs", { job, live: EMBEDDING_JOBS_LIVE });
 				return jobView(job);
 			}
 		},

@@ -22,7 +22,7 @@ import {
 	type Writer
 } from "./ingest";
 import type { CollectionRow, DocumentInput } from "./store";
-import { jobResponse, jobView } from "./embeddings.responses";
+import { EMBEDDING_JOBS_LIVE, jobResponse, jobView } from "./embeddings.responses";
 import "./embeddings.events";
 
 type Self = JobsService & Writer;
@@ -186,7 +186,7 @@ const EmbeddingsJobsService: ServiceSchema = {
 			},
 			eventPrefix: "embedding.job",
 			eventData: job => ({ collectionId: job.collection_id ?? null }),
-			live: { entity: "embeddings-jobs", noun: "embedding job", permission: "embeddings:read" }
+			live: EMBEDDING_JOBS_LIVE
 		})
 	],
 	settings: { rest: "/embeddings/jobs" },
