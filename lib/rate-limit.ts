@@ -2,7 +2,7 @@
 // process memory. One atomic round trip per hit or reservation (a Lua script).
 // Request limits and token budgets are sliding windows (a window's count plus the previous window's, weighted by how
 // much of it the last windowMs still covers): a fixed window let a full burst through at the end of one window and
-// another at the start of the next. rate-limiter-flexible (evaluated for issue 11) only has fixed windows in its
+// another at the start of the next. rate-limiter-flexible (evaluated) only has fixed windows in its
 // stores, and cannot reserve against several budgets at once and settle later, so both stay here
 // (bench/rate-limit.ts, bench/README.md).
 import Redis from "ioredis";
