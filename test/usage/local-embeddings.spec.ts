@@ -4,7 +4,7 @@
 // usage reports. Embeddings through a deployment are metered from ai.events (test/usage/usage.spec.ts).
 import crypto from "crypto";
 import { createTestBroker, as } from "../helpers/broker";
-import { describeWith, createTestDatabase } from "../helpers/infra";
+import { describeWith, DATABASE_ENGINE, DATABASE_SERVICES, createTestDatabase } from "../helpers/infra";
 import { waitUntil } from "../helpers/wait";
 import { getDb } from "../../lib/db";
 import type { AuthInfo } from "../../lib/permissions";
@@ -18,7 +18,7 @@ const MEASURES =
 	"sum(input_tokens)::int AS input_tokens, sum(requests)::int AS requests, sum(embeddings)::int AS embeddings, " +
 	"sum(cost)::float AS cost";
 
-describeWith(["postgres"])("metering of the local embedder (embedding.events → usage, real PostgreSQL)", () => {
+describeWith(DATABASE_SERVICES)(`metering of the local embedder (embedding.events → usage, ${DATABASE_ENGINE})`, () => {
 	let db: Awaited<ReturnType<typeof createTestDatabase>>;
 	let t: Awaited<ReturnType<typeof createTestBroker>>;
 	let owner: AuthInfo, other: AuthInfo;
@@ -44,10 +44,11 @@ describeWith(["postgres"])("metering of the local embedder (embedding.events →
 
 	beforeAll(async () => {
 		db = await createTestDatabase();
-		t = await createTestBroker(
-			{ DATABASE_URL: db.url, EMBEDDINGS_JOB_POLL_MS: "100", CHANNELS_RETRY_BASE_MS: "5" },
-			[...EMBEDDINGS_SERVICES, "services/usage/usage.service.ts", "services/usage/pricing.service.ts"]
-		);
+		t = await createTestBroker({ ...db.env, EMBEDDINGS_JOB_POLL_MS: "100", CHANNELS_RETRY_BASE_MS: "5" }, [
+			...EMBEDDINGS_SERVICES,
+			"services/usage/usage.service.ts",
+			"services/usage/pricing.service.ts"
+		]);
 		owner = (await registerOrg(t.broker, "local-emb-a@example.com"))("owner");
 		other = (await registerOrg(t.broker, "local-emb-b@example.com"))("owner");
 	});
