@@ -3,11 +3,14 @@
 // process of its own as deployed (its consumer's work is not the ai's).
 // - the budget check's added latency per completion: ai.complete for an organization without limits and for one
 //   with an organization budget and a user quota, alternating one at a time (so both see the same machine); the
-//   difference of their p50 and p99 is the reservation before the call plus the settlement after it;
+//   difference of their p50 and p99 is the reservation before the call plus the settlement after it; beside them a
+//   bare Redis PING after the same pause (the floor of one round trip) and, with BENCH_LIMITS_STAGES=1, each stage
+//   of the ai's request path timed per organization;
 // - event-to-quota-state: an ai.usage.recorded event published on ai.events (RabbitMQ) until the usage-limits
 //   consumer has committed it to the limit's durable consumption (polled every millisecond), one at a time.
 // Prints a table and writes bench/results/usage-limits.json. Env: BENCH_LIMITS_PAIRS (1000), BENCH_LIMITS_EVENTS
-// (300), BENCH_LIMITS_GAP_MS (20), BENCH_LIMITS_LOG_BATCH_MS (the ai's AI_LOG_BATCH_MS; default 200).
+// (300), BENCH_LIMITS_GAP_MS (20), BENCH_LIMITS_LOG_BATCH_MS (the ai's AI_LOG_BATCH_MS; default 200),
+// BENCH_LIMITS_STAGES (off).
 import fs from "fs";
 import path from "path";
 import crypto from "crypto";
