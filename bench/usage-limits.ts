@@ -3,15 +3,19 @@
 // process of its own as deployed (its consumer's work is not the ai's).
 // - the budget check's added latency per completion: ai.complete for an organization without limits and for one
 //   with an organization budget and a user quota, alternating one at a time (so both see the same machine); the
-//   difference of their p50 and p99 is the reservation before the call plus the settlement after it;
+//   difference of their p50 and p99 is the reservation before the call plus the settlement after it; beside them a
+//   bare Redis PING after the same pause (the floor of one round trip) and, with BENCH_LIMITS_STAGES=1, each stage
+//   of the ai's request path timed per organization;
 // - event-to-quota-state: an ai.usage.recorded event published on ai.events (RabbitMQ) until the usage-limits
 //   consumer has committed it to the limit's durable consumption (polled every millisecond), one at a time.
 // Prints a table and writes bench/results/usage-limits.json. Env: BENCH_LIMITS_PAIRS (1000), BENCH_LIMITS_EVENTS
-// (300), BENCH_LIMITS_GAP_MS (20), BENCH_LIMITS_LOG_BATCH_MS (the ai's AI_LOG_BATCH_MS; default 200).
+// (300), BENCH_LIMITS_GAP_MS (20), BENCH_LIMITS_LOG_BATCH_MS (the ai's AI_LOG_BATCH_MS; default 200),
+// BENCH_LIMITS_STAGES (off).
 import fs from "fs";
 import path from "path";
 import crypto from "crypto";
 import pg from "pg";
+import Redis from "ioredis";
 import amqp from "amqplib";
 import { createTestBroker, as } from "../test/helpers/broker";
 import { FakeOpenAI } from "../test/helpers/fake-openai";
@@ -112,10 +116,46 @@ async function main() {
 			if (GAP_MS) await new Promise(r => setTimeout(r, GAP_MS));
 			return elapsed;
 		};
+		// Per-stage timing inside the completions (BENCH_LIMITS_STAGES=1): the ai's own methods wrapped on its instance,
+		// each call's duration kept per organization, so the added time can be told apart by stage.
+		const stages: Record<string, Record<string, number[]>> = {};
+		if (process.env.BENCH_LIMITS_STAGES === "1") {
+			const svc: any = broker.getLocalService("ai");
+			for (const name of ["begin", "checkLimits", "reserveUsage", "usageLimitsOf", "record", "orgConfig"]) {
+				const inner = svc[name];
+				if (typeof inner !== "function") continue;
+				svc[name] = async function (this: unknown, ...args: any[]) {
+					const t0 = performance.now();
+					try {
+						return await inner.apply(svc, args);
+					} finally {
+						const a0 = args[0];
+						const id =
+							typeof a0 === "string"
+								? a0
+								: (a0?.org ??
+									a0?.organizationId ??
+									a0?.meta?.auth?.organizationId ??
+									a0?.meta?.organizationId);
+						const who = id === limited.auth.organizationId ? "limited" : id ? "free" : "unknown";
+						((stages[name] ??= {})[who] ??= []).push(performance.now() - t0);
+					}
+				};
+			}
+		}
 		for (let i = 0; i < 200; i++) await Promise.all([time(free), time(limited)]);
+		for (const k of Object.keys(stages)) delete stages[k];
+		// The floor of the check: one bare Redis round trip (PING), after the same pause, between the pairs. The
+		// reservation is one such round trip (a Lua script); what it adds above this is the check's own work.
+		const redis = new Redis(REDIS_URL);
+		const floor: number[] = [];
 		const without: number[] = [];
 		const withLimits: number[] = [];
 		for (let i = 0; i < PAIRS; i++) {
+			const t0 = performance.now();
+			await redis.ping();
+			floor.push(performance.now() - t0);
+			if (GAP_MS) await new Promise(r => setTimeout(r, GAP_MS));
 			// Alternating which goes first, so neither always follows the other.
 			if (i % 2) {
 				without.push(await time(free));
@@ -125,12 +165,20 @@ async function main() {
 				without.push(await time(free));
 			}
 		}
+		redis.disconnect();
 		const a = summary(without);
 		const b = summary(withLimits);
+		const f = summary(floor);
+		const stageTable = Object.fromEntries(
+			Object.entries(stages).flatMap(([name, byOrg]) =>
+				Object.entries(byOrg).map(([who, lat]) => [`${name} (${who})`, { n: lat.length, ...summary(lat) }])
+			)
+		);
 
 		// The check alone, as the ai runs it: reserve before the call, settle after it.
 		const ai: any = broker.getLocalService("ai");
 		const alone: number[] = [];
+		const reserveAlone: number[] = [];
 		for (let i = 0; i < PAIRS; i++) {
 			const t0 = performance.now();
 			const estimate = { tokens: 20, requests: 1, tool_calls: 0, cost: 0.00002 };
@@ -139,10 +187,12 @@ async function main() {
 				userId: limited.auth.userId,
 				estimate
 			});
+			reserveAlone.push(performance.now() - t0);
 			await ai.settleUsage(held, estimate);
 			alone.push(performance.now() - t0);
 		}
 		const c = summary(alone);
+		const r = summary(reserveAlone);
 
 		// Event to quota state: each event counts 1 token against the user quota.
 		const used = async () =>
@@ -193,15 +243,21 @@ async function main() {
 			added_p50_ms: ms(b.p50 - a.p50),
 			added_p99_ms: ms(b.p99 - a.p99),
 			gap_ms: GAP_MS,
+			redis_round_trip_floor: f,
+			reserve_alone: r,
 			reserve_and_settle_alone: c,
-			event_to_quota_state: e
+			event_to_quota_state: e,
+			...(Object.keys(stageTable).length ? { stages: stageTable } : {})
 		};
 		console.table({
 			"ai.complete, no limits": a,
 			"ai.complete, org budget + user quota": b,
+			"Redis PING after the same pause (floor)": f,
+			"reserve alone (the part on a completion's path)": r,
 			"reserve + settle alone": c,
 			"event → quota state": e
 		});
+		if (Object.keys(stageTable).length) console.table(stageTable);
 		console.log(`budget check adds ${result.added_p50_ms} ms p50, ${result.added_p99_ms} ms p99 per completion`);
 		fs.mkdirSync(path.join(__dirname, "results"), { recursive: true });
 		fs.writeFileSync(path.join(__dirname, "results", "usage-limits.json"), JSON.stringify(result, null, 2) + "\n");

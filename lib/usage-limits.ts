@@ -184,7 +184,13 @@ export class RedisUsageLimitStore implements UsageLimitStore {
 		url: string,
 		private prefix: string
 	) {
-		this.redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true }) as LimitRedis;
+		// Auto-pipelining: the commands of one event-loop turn (settlements of requests that ended together, and
+		// reservations of requests that began together) leave in one write and one read.
+		this.redis = new Redis(url, {
+			maxRetriesPerRequest: 2,
+			enableOfflineQueue: true,
+			enableAutoPipelining: true
+		}) as LimitRedis;
 		this.redis.on("error", () => undefined);
 		// EVALSHA: each script's text is sent once, not with every request.
 		const scripts = { usageReserve: RESERVE_SCRIPT, usageSettle: SETTLE_SCRIPT, usagePeek: PEEK_SCRIPT };

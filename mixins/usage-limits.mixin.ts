@@ -31,12 +31,14 @@ import "../services/usage/usage.events";
 
 const DAY_MS = 86_400_000;
 
-// What one call is charged to: its organization and caller, and its estimate per metric (cost in dollars).
+// What one call is charged to: its organization and caller, and its estimate per metric (cost in dollars). The
+// estimate may be given as a function: it is then computed only when a limit applies (an organization without
+// limits never pays for it).
 export interface UsageCharge {
 	organizationId: string;
 	userId?: string;
 	apiKeyId?: string;
-	estimate: Amounts;
+	estimate: Amounts | (() => Amounts);
 }
 
 export interface UsageReservation {
@@ -122,6 +124,7 @@ async function reserveUsage(this: This, charge: UsageCharge): Promise<UsageReser
 	const limits = (await this.usageLimitsOf(charge.organizationId)).filter(l => appliesTo(l, charge));
 	if (!limits.length) return undefined;
 	const now = new Date();
+	const estimate = typeof charge.estimate === "function" ? charge.estimate() : charge.estimate;
 	const counters: (Counter & { limit: LimitDef })[] = limits.map(limit => {
 		const start = periodStart(limit.period, now);
 		return {
@@ -129,7 +132,7 @@ async function reserveUsage(this: This, charge: UsageCharge): Promise<UsageReser
 			limitId: limit.id,
 			periodStart: start.getTime(),
 			expiresAt: periodEnd(limit.period, start).getTime() + DAY_MS,
-			amount: toUnits(limit.metric, charge.estimate[limit.metric]),
+			amount: toUnits(limit.metric, estimate[limit.metric]),
 			max: toUnits(limit.metric, limit.amount)
 		};
 	});
@@ -180,7 +183,11 @@ async function settleUsage(
 					{ limitId: c.limit.id, periodStart: end, used: amount }
 				];
 	});
-	// A settlement that fails leaves the reservation to expire; the durable consumption still counts the call.
+	// Sent on the next turn of the event loop, so a caller that does not wait (the ai, after a request) answers
+	// first; settlements of the same turn go to Redis in one write (auto-pipelining). Until it lands the reservation
+	// holds the estimate, so a late settlement can only refuse early, never overshoot. A settlement that fails leaves
+	// the reservation to expire; the durable consumption still counts the call.
+	await new Promise(resolve => setImmediate(resolve));
 	await this.usageLimitStore
 		.settle(reservation.id, counters)
 		.catch((err: Error) => this.logger.warn(`Could not settle a usage reservation: ${err.message}`));

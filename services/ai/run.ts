@@ -74,9 +74,10 @@ export interface Outcome {
 // it asks for. Output beyond the estimate (a request without a cap) is counted when the request settles.
 export function estimateOf(kind: RequestKind, body: Record<string, any>): number {
 	if (kind === "embedding") return estimateTokens(body.input);
-	const output = body.max_completion_tokens ?? body.max_tokens ?? body.max_output_tokens ?? 0;
-	return estimateTokens(body.messages ?? body.input) + output;
+	return estimateTokens(body.messages ?? body.input) + outputCapOf(body);
 }
+export const outputCapOf = (body: Record<string, any>): number =>
+	body.max_completion_tokens ?? body.max_tokens ?? body.max_output_tokens ?? 0;
 
 // The metering event of a request's outcome (ai.usage.recorded), or none when nothing reached a model or the cache:
 // refused before it ran, or failed without a token produced.

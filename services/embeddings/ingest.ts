@@ -10,6 +10,7 @@ import embeddingsModule from "./embeddings.module";
 import {
 	contentHash,
 	prepareDocuments,
+	publishLocalUsage,
 	unchangedDocuments,
 	writeChunks,
 	writeDocuments,
@@ -95,6 +96,7 @@ export async function upsertDocuments(
 		const missing = [now.model_id, now.pending_model_id].filter(m => m && !models.some(x => x.id === m));
 		if (missing.length) throw new Retry();
 		const out = await writeDocuments(tx, publish, now, prepared);
+		publishLocalUsage(publish, organizationId, models, prepared);
 		for (const d of metadataOnly) {
 			const id = stored.get(d.sourceId)!.id;
 			const meta = JSON.stringify(d.metadata ?? {});
@@ -172,11 +174,13 @@ export async function nextToReembed(
 // again: the upsert that changed it wrote both models' chunks, or the next pass does).
 export async function writeReembedded(
 	tx: Queryable,
+	publish: Publish,
 	collection: CollectionRow,
 	model: ModelRow,
 	ids: string[],
 	prepared: PreparedDocument[]
 ): Promise<void> {
+	publishLocalUsage(publish, collection.organization_id, [model], prepared);
 	for (let i = 0; i < ids.length; i++) {
 		const { rowCount } = await tx.query(
 			"SELECT 1 FROM emb_documents WHERE id = $1 AND content_hash = $2 FOR UPDATE",

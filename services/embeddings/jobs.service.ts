@@ -102,7 +102,7 @@ async function reembed(this: Self, run: JobRun) {
 			const next = await nextToReembed(this, collection, model, after, STEP_DOCUMENTS);
 			if (next.ids.length) {
 				await run.step(
-					tx => writeReembedded(tx, collection, model, next.ids, next.prepared),
+					(tx, publish) => writeReembedded(tx, publish, collection, model, next.ids, next.prepared),
 					() => ({
 						done: Math.min(run.job.done + next.ids.length, run.job.total),
 						cursor: { after: next.ids[next.ids.length - 1], oldModelId: oldModel }

@@ -71,6 +71,29 @@ export async function embedTexts(
 	return out;
 }
 
+// Meters what the built-in embedder embedded for the documents written in this transaction: one
+// embedding.usage.recorded per local model (a model of a deployment is metered by ai.embed on ai.events, so it is
+// left out here and never counted twice). Published with the write, so a rolled-back step meters nothing.
+export function publishLocalUsage(
+	publish: Publish,
+	organizationId: string,
+	models: ModelRow[],
+	prepared: PreparedDocument[]
+): void {
+	const chunks = prepared.flatMap(p => p.chunks);
+	if (!chunks.length) return;
+	const tokens = chunks.reduce((n, c) => n + c.tokens, 0);
+	for (const m of models)
+		if (m.kind === "local")
+			publish("embedding.usage.recorded", {
+				organizationId,
+				modelId: m.id,
+				model: m.name,
+				texts: chunks.length,
+				tokens
+			});
+}
+
 export const vectorLiteral = (v: number[]) => `[${v.map(x => (Number.isFinite(x) ? x : 0)).join(",")}]`;
 
 // What is chunked and embedded: equal hash, equal chunks and vectors.

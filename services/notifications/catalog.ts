@@ -229,6 +229,14 @@ export const CATALOG: Record<string, EventKind> = {
 		title: "Embedding job ({{ kind }}) failed",
 		body: "{{ error }}"
 	},
+	"embedding.usage.recorded": {
+		label: "Local embeddings recorded",
+		permission: "usage:manage",
+		defaults: off,
+		coalesce: e => `model:${e.model}`,
+		title: "Local embeddings on {{ model }}",
+		body: "{{ texts }} texts, {{ tokens }} tokens."
+	},
 	// Knowledge: an article's title is only for those who may read its category, so only managers (who see every
 	// category) hear of articles, and only if they opt in.
 	"knowledge.article.created": {

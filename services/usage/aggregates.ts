@@ -70,6 +70,7 @@ function rowOf(e: UsageRecord) {
 		cached_tokens: count(e.cachedTokens),
 		cache_write_tokens: count(e.cacheWriteTokens),
 		tool_calls: count(e.toolCalls),
+		texts_embedded: e.textsEmbedded === undefined ? null : count(e.textsEmbedded),
 		reported_cost: Number.isFinite(e.cost) && e.cost > 0 ? e.cost : 0,
 		occurred_at: e.occurredAt ?? e.time
 	};
@@ -78,11 +79,11 @@ function rowOf(e: UsageRecord) {
 const ROW_TYPE = `id uuid, organization_id uuid, request_id text, user_id uuid, api_key_id uuid,
 	service text, kind text, requested_model text, model text, provider_id uuid, status text, cache_hit boolean,
 	input_tokens bigint, output_tokens bigint, cached_tokens bigint, cache_write_tokens bigint, tool_calls integer,
-	reported_cost numeric, occurred_at timestamptz`;
+	texts_embedded integer, reported_cost numeric, occurred_at timestamptz`;
 const EVENT_COLUMNS =
 	"id, organization_id, request_id, user_id, api_key_id, service, kind, requested_model, model, " +
 	"provider_id, status, cache_hit, input_tokens, output_tokens, cached_tokens, cache_write_tokens, tool_calls, " +
-	"reported_cost, occurred_at";
+	"texts_embedded, reported_cost, occurred_at";
 
 // The teams of an event's user in its organization, as the row is recorded: the rule team quotas count by
 // (services/usage/consumption.ts), so "by team" shows what those quotas see. The platform knows no team of a request
@@ -99,7 +100,13 @@ export const orgLockKey = (org: string) => `hashtextextended('usage:' || ${org}:
 
 // Records a batch of events (each at most once: the id is the key) and adds the new ones to every aggregate.
 // Events of an organization that no longer exists are dropped. Returns how many were new.
-export type UsageRecord = Omit<AIUsage, "kind"> & { kind: AIUsage["kind"] | "tool"; id: string; time: string };
+// `textsEmbedded`: set only for what the built-in embedder embedded (embedding.events), which is no model request.
+export type UsageRecord = Omit<AIUsage, "kind"> & {
+	kind: AIUsage["kind"] | "tool";
+	id: string;
+	time: string;
+	textsEmbedded?: number;
+};
 
 export async function recordUsage(tx: Queryable, events: UsageRecord[]) {
 	if (!events.length) return 0;
@@ -132,10 +139,12 @@ export async function recordUsage(tx: Queryable, events: UsageRecord[]) {
 
 const KEY = `organization_id, bucket, ${DIMENSIONS.join(", ")}`;
 const TEAM_KEY = `organization_id, bucket, ${TEAM_DIMENSIONS.join(", ")}`;
-// An MCP tool execution (kind 'tool') is a tool call, not a model request.
+// An MCP tool execution (kind 'tool') is a tool call, not a model request; nor is what the built-in embedder
+// embedded (texts_embedded set), which counts its texts as embeddings where a model request of kind 'embedding'
+// counts one.
 const SUMS = `sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(cache_write_tokens),
-	count(*) FILTER (WHERE kind <> 'tool'),
-	sum(tool_calls), count(*) FILTER (WHERE kind = 'embedding'), sum(cost)`;
+	count(*) FILTER (WHERE kind <> 'tool' AND texts_embedded IS NULL),
+	sum(tool_calls), coalesce(sum(coalesce(texts_embedded, 1)) FILTER (WHERE kind = 'embedding'), 0), sum(cost)`;
 
 // Adds the usage_events rows matching `where` to granularity g's buckets: grouped in the statement, upserted in the
 // index's order so that two replicas updating the same rows take their locks in the same order (no deadlock).

@@ -15,12 +15,13 @@ export default defineModule({
 		"usage:manage": { description: "Set prices, quotas and budgets; re-price a past period", role: "admin" }
 	},
 	publishes: ["usage.events"],
-	// Not embedding.events: embeddings through an AI deployment are metered here from ai.events (kind "embedding"),
-	// and the built-in local embedder costs nothing. mcp.events joins when that module publishes it.
+	// Embeddings through an AI deployment are metered from ai.events (kind "embedding"); embedding.events brings
+	// only what the built-in local embedder embedded (embedding.usage.recorded), so nothing is counted twice.
 	consumes: [
 		{ channel: "ai.events", group: "usage" },
 		{ channel: "ai.events", group: "usage-limits" },
-		{ channel: "mcp.events", group: "usage" }
+		{ channel: "mcp.events", group: "usage" },
+		{ channel: "embedding.events", group: "usage" }
 	],
 	settings: {
 		// Metering's batched ingestion of ai.events (EventsMixin's batch option; bench/usage.ts measures them).

@@ -1,4 +1,4 @@
-// usage: metering of what AI calls use. Consumes ai.events and mcp.events (group "usage") in batches, recording each
+// usage: metering of what AI calls use. Consumes ai.events, mcp.events and embedding.events (group "usage") in batches, recording each
 // ai.usage.recorded event exactly once with the aggregates it adds to in the same transaction (EventsMixin's batched
 // mode); answers reports over the aggregates (time series, top-N, summary, CSV).
 import type { Context } from "moleculer";
@@ -17,6 +17,8 @@ import "./usage.events";
 import "../ai/ai.events";
 import type { McpEvent } from "../mcp/mcp.events";
 import "../mcp/mcp.events";
+import type { EmbeddingEvent } from "../embeddings/embeddings.events";
+import "../embeddings/embeddings.events";
 
 type UsageRecorded = Extract<AIEvent, { type: "ai.usage.recorded" }>;
 type ToolExecuted = Extract<McpEvent, { type: "mcp.tool.execution.completed" | "mcp.tool.execution.failed" }>;
@@ -47,6 +49,31 @@ const toolCallOf = (e: ToolExecuted): UsageRecord => ({
 	cachedTokens: 0,
 	cacheWriteTokens: 0,
 	toolCalls: 1,
+	cost: 0,
+	occurredAt: e.time
+});
+
+type LocalEmbedded = Extract<EmbeddingEvent, { type: "embedding.usage.recorded" }>;
+
+// What the built-in embedder embedded in one write, as usage of kind "embedding" under the model's name: its texts
+// count as embeddings (no model request), its tokens as input; priced by the price list (nothing without a row).
+const localEmbeddingOf = (e: LocalEmbedded): UsageRecord => ({
+	id: e.id,
+	time: e.time,
+	requestId: e.id,
+	organizationId: e.organizationId,
+	service: "embeddings",
+	kind: "embedding",
+	requestedModel: e.model,
+	model: e.model,
+	status: "success",
+	cacheHit: false,
+	inputTokens: e.tokens,
+	outputTokens: 0,
+	cachedTokens: 0,
+	cacheWriteTokens: 0,
+	toolCalls: 0,
+	textsEmbedded: e.texts,
 	cost: 0,
 	occurredAt: e.time
 });
@@ -177,6 +204,15 @@ const UsageService: ServiceSchema = {
 						e.type === "mcp.tool.execution.completed" || e.type === "mcp.tool.execution.failed"
 				);
 				await recordUsage(tx, done.map(toolCallOf));
+			}
+		},
+		// What the built-in embedder embedded (embeddings through a deployment come on ai.events, not here).
+		"embedding.events": {
+			group: "usage",
+			batch: batchOptions,
+			async handler(events: EmbeddingEvent[], tx: Queryable) {
+				const local = events.filter((e): e is LocalEmbedded => e.type === "embedding.usage.recorded");
+				await recordUsage(tx, local.map(localEmbeddingOf));
 			}
 		}
 	}

@@ -1,7 +1,7 @@
 // embeddings: collections, upserts by source id with content hashes, search modes and filters, tenancy and
 // validation, on an in-process broker and real PostgreSQL with the built-in local embedder.
 import { createTestBroker, as } from "../helpers/broker";
-import { describeWith, createTestDatabase } from "../helpers/infra";
+import { describeWith, DATABASE_ENGINE, DATABASE_SERVICES, createTestDatabase } from "../helpers/infra";
 import { getDb } from "../../lib/db";
 import type { AuthInfo } from "../../lib/permissions";
 import { EMBEDDINGS_SERVICES, registerOrg } from "./helpers";
@@ -12,7 +12,7 @@ const WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet ki
 	" "
 );
 
-describeWith(["postgres"])("embeddings (in-process broker, real PostgreSQL)", () => {
+describeWith(DATABASE_SERVICES)(`embeddings (in-process broker, ${DATABASE_ENGINE})`, () => {
 	let db: Awaited<ReturnType<typeof createTestDatabase>>;
 	let t: Awaited<ReturnType<typeof createTestBroker>>;
 	let owner: AuthInfo, viewer: AuthInfo, other: AuthInfo;
@@ -23,7 +23,7 @@ describeWith(["postgres"])("embeddings (in-process broker, real PostgreSQL)", ()
 
 	beforeAll(async () => {
 		db = await createTestDatabase();
-		t = await createTestBroker({ DATABASE_URL: db.url, EMBEDDINGS_JOB_POLL_MS: "100" }, EMBEDDINGS_SERVICES);
+		t = await createTestBroker({ ...db.env, EMBEDDINGS_JOB_POLL_MS: "100" }, EMBEDDINGS_SERVICES);
 		const a = await registerOrg(t.broker, "emb-a@example.com");
 		owner = a("owner");
 		viewer = a("viewer");

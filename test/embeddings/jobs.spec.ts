@@ -2,7 +2,7 @@
 // cancel, the per-organization limit, and re-embedding a collection with a new model while it is searched.
 import type { ServiceBroker } from "moleculer";
 import { createTestBroker, as } from "../helpers/broker";
-import { describeWith, createTestDatabase } from "../helpers/infra";
+import { describeWith, DATABASE_ENGINE, DATABASE_SERVICES, createTestDatabase } from "../helpers/infra";
 import { waitUntil } from "../helpers/wait";
 import { getDb } from "../../lib/db";
 import type { ChangeNotice } from "../../lib/live";
@@ -21,7 +21,7 @@ const docs = (n: number, prefix = "d") =>
 
 const rows = async (sql: string, params: unknown[] = []) => (await (await getDb()).query(sql, params)).rows;
 
-describeWith(["postgres"])("embedding jobs (in-process broker, real PostgreSQL)", () => {
+describeWith(DATABASE_SERVICES)(`embedding jobs (in-process broker, ${DATABASE_ENGINE})`, () => {
 	let db: Awaited<ReturnType<typeof createTestDatabase>>;
 	let t: Awaited<ReturnType<typeof createTestBroker>>;
 	let owner: AuthInfo, other: AuthInfo;
@@ -48,7 +48,7 @@ describeWith(["postgres"])("embedding jobs (in-process broker, real PostgreSQL)"
 		db = await createTestDatabase();
 		t = await createTestBroker(
 			{
-				DATABASE_URL: db.url,
+				...db.env,
 				EMBEDDINGS_JOB_POLL_MS: "100",
 				EMBEDDINGS_JOBS_PER_ORGANIZATION: "1",
 				EMBEDDINGS_REEMBED_GRACE_MS: "300"

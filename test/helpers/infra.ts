@@ -1,6 +1,9 @@
 // Real infrastructure for tests: PostgreSQL, RabbitMQ and Redis on 127.0.0.1. Without REQUIRE_INFRA=1 a missing
 // service skips the tests that need it; with it (CI) the run fails instead.
+import fs from "fs";
 import net from "net";
+import os from "os";
+import path from "path";
 import crypto from "crypto";
 import pg from "pg";
 import Redis from "ioredis";
@@ -39,13 +42,34 @@ export async function probeInfra(): Promise<string> {
 	return found.join(",");
 }
 
+// TEST_DB=pglite: the specs that take their database from createTestDatabase and their broker's database settings
+// from its `env` run on embedded PGlite instead (a fresh DATA_DIR each), the same SQL on the other engine.
+export const EMBEDDED_DB = process.env.TEST_DB === "pglite";
+// What a spec on the test database needs running: PostgreSQL, or nothing when it runs on PGlite.
+export const DATABASE_SERVICES: Service[] = EMBEDDED_DB ? [] : ["postgres"];
+export const DATABASE_ENGINE = EMBEDDED_DB ? "embedded PGlite" : "real PostgreSQL";
+
+export interface TestDatabase {
+	url: string;
+	name: string;
+	// The broker's database settings: DATABASE_URL, or for PGlite no URL and its own DATA_DIR.
+	env: Record<string, string>;
+	drop: () => Promise<void>;
+}
+
 // A fresh database per test file; dropped by the returned function.
 // A throwaway database (the bench makes its own with another prefix and admin URL); drop() removes it.
-export async function createTestDatabase(
-	prefix = "cide_test",
-	adminUrl = PG_ADMIN_URL
-): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+export async function createTestDatabase(prefix = "cide_test", adminUrl = PG_ADMIN_URL): Promise<TestDatabase> {
 	const name = `${prefix}_${crypto.randomBytes(5).toString("hex")}`;
+	if (EMBEDDED_DB) {
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
+		return {
+			url: "",
+			name,
+			env: { DATABASE_URL: "", DATA_DIR: dir },
+			drop: async () => fs.rmSync(dir, { recursive: true, force: true })
+		};
+	}
 	const admin = new pg.Client({ connectionString: adminUrl });
 	await admin.connect();
 	await admin.query(`CREATE DATABASE ${name}`);
@@ -54,6 +78,7 @@ export async function createTestDatabase(
 	return {
 		url,
 		name,
+		env: { DATABASE_URL: url },
 		drop: async () => {
 			const c = new pg.Client({ connectionString: adminUrl });
 			await c.connect();

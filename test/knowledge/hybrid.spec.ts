@@ -2,12 +2,12 @@
 // first use) as service knowledge, search fuses the vector ranking with its full-text one, and a vector neighbour
 // from a category the caller may not read never appears. Unpublishing takes the article out of the collection.
 import { knowledgeWorld, WITH_EMBEDDINGS } from "./setup";
-import { describeWith } from "../helpers/infra";
+import { describeWith, DATABASE_SERVICES } from "../helpers/infra";
 import { waitUntil } from "../helpers/wait";
 import { ROOT } from "../helpers/broker";
 import path from "path";
 
-describeWith(["postgres"])("knowledge search with embeddings (hybrid)", () => {
+describeWith(DATABASE_SERVICES)("knowledge search with embeddings (hybrid)", () => {
 	let w: Awaited<ReturnType<typeof knowledgeWorld>>;
 
 	beforeAll(async () => {

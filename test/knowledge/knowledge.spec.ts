@@ -2,10 +2,10 @@
 // the indexer into search. Permissions per role and the error shape are checked for every module by
 // test/platform/conformance.spec.ts; per-category grants in search-permissions.spec.ts.
 import { knowledgeWorld } from "./setup";
-import { describeWith } from "../helpers/infra";
+import { describeWith, DATABASE_ENGINE, DATABASE_SERVICES } from "../helpers/infra";
 import type { AuthInfo } from "../../lib/permissions";
 
-describeWith(["postgres"])("knowledge (in-process broker, real PostgreSQL)", () => {
+describeWith(DATABASE_SERVICES)(`knowledge (in-process broker, ${DATABASE_ENGINE})`, () => {
 	let w: Awaited<ReturnType<typeof knowledgeWorld>>;
 	let org: string, owner: AuthInfo, member: AuthInfo, viewer: AuthInfo, stranger: AuthInfo;
 

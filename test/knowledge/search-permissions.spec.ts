@@ -4,7 +4,7 @@
 // forbidden (the permission join is inside the ranked query, not applied after its LIMIT). The expected access is
 // computed here from the rules as the README states them, independently of the SQL.
 import { KNOWLEDGE_FILES, knowledgeWorld, WITH_EMBEDDINGS } from "./setup";
-import { describeWith } from "../helpers/infra";
+import { describeWith, DATABASE_SERVICES } from "../helpers/infra";
 import { waitUntil } from "../helpers/wait";
 import { ROLES, roleRank, type AuthInfo, type Role } from "../../lib/permissions";
 
@@ -23,7 +23,7 @@ type Grant = { team_id?: string; role?: Role; access: "read" | "write" };
 type Cat = { id: string; parent: string | null; grants: Grant[] };
 
 // Full text alone, and hybrid with the embeddings module (whose vector neighbours are never filtered after the fact).
-describeWith(["postgres"]).each([
+describeWith(DATABASE_SERVICES).each([
 	["full text", KNOWLEDGE_FILES],
 	["hybrid", WITH_EMBEDDINGS]
 ])("knowledge search respects category permissions (randomised, %s)", (mode, files) => {

@@ -1,9 +1,9 @@
-// The knowledge tests' world: a broker with auth and knowledge on a fresh database, organizations, and principals
+// The knowledge tests' world: a broker with auth and knowledge on a fresh database (PGlite with TEST_DB=pglite), organizations, and principals
 // made directly in SQL (users, memberships, teams) so a test can build many of them quickly.
 import crypto from "crypto";
-import pg from "pg";
 import { createTestBroker, as } from "../helpers/broker";
 import { createTestDatabase } from "../helpers/infra";
+import { getDb } from "../../lib/db";
 import { waitUntil } from "../helpers/wait";
 import { permissionsFor } from "../../lib/authz";
 import type { AuthInfo, Role } from "../../lib/permissions";
@@ -27,9 +27,9 @@ export const WITH_EMBEDDINGS = [
 
 export async function knowledgeWorld(env: Record<string, string> = {}, files = KNOWLEDGE_FILES) {
 	const db = await createTestDatabase();
-	const t = await createTestBroker({ DATABASE_URL: db.url, ...env }, files);
-	const sql = new pg.Client({ connectionString: db.url });
-	await sql.connect();
+	const t = await createTestBroker({ ...db.env, ...env }, files);
+	// The broker's own database (PostgreSQL, or PGlite with TEST_DB=pglite, whose one connection is the process's).
+	const sql = { query: async <T = any>(text: string, params?: unknown[]) => (await getDb()).query<T>(text, params) };
 
 	async function organization(name = "org") {
 		const { rows } = await sql.query<{ id: string }>(
@@ -115,7 +115,6 @@ export async function knowledgeWorld(env: Record<string, string> = {}, files = K
 		indexed,
 		async stop() {
 			await t.stop();
-			await sql.end();
 			await db.drop();
 		}
 	};
