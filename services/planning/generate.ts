@@ -1,0 +1,390 @@
+// A plan generated from a goal (planning-plans.generate): the caller's readable knowledge articles for the goal
+// (knowledge.search), a prompt rendered by the prompts module (the built-in template below, or a template of the
+// organization named in `prompt`), one completion by the ai module (its quotas and budgets apply), and the model's
+// JSON answer checked strictly before anything is written. Then, in one transaction, the plan with its steps and
+// the tasks (kind `task`, each with `article_ids`: the articles it used, which are only ever articles the search
+// returned to this caller), with planning.plan.created, planning.entity.created per task and
+// planning.task.generated in the outbox. A bad answer writes nothing.
+import Validator from "fastest-validator";
+import type { Context } from "moleculer";
+import { getDb, type Queryable } from "../../lib/db";
+import { authOf, holds } from "../../lib/authz";
+import { actionMissing, ExternalFailure, invalid, unavailable } from "../../lib/errors";
+import { announceChange } from "../../lib/live";
+import { listOf, named } from "../../lib/response";
+import { dropCachedAnswers, type DbService } from "../../mixins/db.mixin";
+import type { Publish } from "../../mixins/events.mixin";
+import { checkFields, checkStepConfig, KINDS, STEP_KIND_NAMES, type StepKind } from "./planning.kinds";
+import { ensureStates } from "./states.service";
+
+interface Self extends DbService {
+	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
+}
+type Message = { role: string; content: string };
+type Article = { id: string; title: string; snippet: string };
+type Answer = {
+	title: string;
+	steps: { kind: StepKind; title: string; config: Record<string, unknown> }[];
+	tasks: { title: string; description?: string; priority?: string; estimate?: number; article_ids: string[] }[];
+};
+export interface GenerateParams {
+	goal: string;
+	title?: string;
+	project_id?: string;
+	model?: string;
+	prompt?: { name: string; label?: string };
+	options?: { max_tasks?: number; articles?: number };
+}
+
+const PRIORITIES = KINDS.task.fields.priority.values;
+
+// The built-in template. A template of the organization replaces it when named in `prompt`; it receives the same
+// variables (goal, project, articles, max_tasks, step_kinds) and must declare each of them.
+export const DEFAULT_TEMPLATE = {
+	messages: [
+		{
+			role: "system" as const,
+			content:
+				"You turn a goal into a plan of work. Answer with one JSON object only: " +
+				'{"title": string, "steps": [{"kind": one of {{ step_kinds }}, "title": string, "config": object}], ' +
+				'"tasks": [{"title": string, "description": string, "priority": one of ' +
+				`${PRIORITIES.join(", ")}, "article_ids": [ids of the articles below the task relies on]}]}. ` +
+				"Cite only the articles listed, by their id; a task that needs none has an empty list."
+		},
+		{
+			role: "user" as const,
+			content:
+				"Goal: {{ goal }}\n{% if project %}Project: {{ project }}\n{% endif %}" +
+				"At most {{ max_tasks }} tasks.\nKnowledge articles:\n" +
+				"{% for a in articles %}- id {{ a.id }}: {{ a.title }}: {{ a.snippet }}\n{% else %}(none)\n{% endfor %}"
+		}
+	],
+	variables: [
+		{ name: "goal", type: "string" as const },
+		{ name: "project", type: "string" as const, required: false },
+		{ name: "articles", type: "list" as const },
+		{ name: "max_tasks", type: "number" as const },
+		{ name: "step_kinds", type: "string" as const }
+	]
+};
+
+// What the model is asked to answer (response_format). Checked again here: a model may ignore it.
+export const ANSWER_SCHEMA = {
+	type: "object",
+	additionalProperties: false,
+	required: ["title", "steps", "tasks"],
+	properties: {
+		title: { type: "string" },
+		steps: {
+			type: "array",
+			items: {
+				type: "object",
+				additionalProperties: false,
+				required: ["kind", "title", "config"],
+				properties: { kind: { enum: STEP_KIND_NAMES }, title: { type: "string" }, config: { type: "object" } }
+			}
+		},
+		tasks: {
+			type: "array",
+			items: {
+				type: "object",
+				additionalProperties: false,
+				required: ["title", "article_ids"],
+				properties: {
+					title: { type: "string" },
+					description: { type: "string" },
+					priority: { enum: PRIORITIES },
+					estimate: { type: "number" },
+					article_ids: { type: "array", items: { type: "string" } }
+				}
+			}
+		}
+	}
+};
+
+const checkAnswer = new Validator({ haltOnFirstError: true }).compile({
+	$$root: true,
+	type: "object",
+	strict: true,
+	props: {
+		title: { type: "string", min: 1, max: 300, trim: true },
+		steps: {
+			type: "array",
+			max: 200,
+			items: {
+				type: "object",
+				strict: true,
+				props: {
+					kind: { type: "enum", values: STEP_KIND_NAMES },
+					title: { type: "string", min: 1, max: 300, trim: true },
+					config: { type: "object", optional: true }
+				}
+			}
+		},
+		tasks: {
+			type: "array",
+			min: 1,
+			max: 50,
+			items: {
+				type: "object",
+				strict: true,
+				props: {
+					title: { type: "string", min: 1, max: 300, trim: true },
+					description: { type: "string", max: 20000, optional: true },
+					priority: { type: "enum", values: PRIORITIES, optional: true },
+					estimate: { type: "number", min: 0, max: 1000, optional: true },
+					article_ids: { type: "array", items: "string", max: 50 }
+				}
+			}
+		}
+	}
+}) as (value: unknown) => true | { field: string; message?: string }[];
+
+// The model answered, but not usefully: a 502 naming what in the answer was wrong (never the provider's secrets).
+export const badAnswer = (field: string, message: string) =>
+	new ExternalFailure(`the model's answer is unusable: ${field} ${message}`, 502, "BAD_MODEL_ANSWER", [
+		{ field, message }
+	]);
+
+// The answer's text as a checked plan: schema, step configs, task fields, and article ids among those offered.
+export function parseAnswer(text: unknown, offered: Set<string>, maxTasks: number): Answer {
+	if (typeof text !== "string" || !text.trim()) throw badAnswer("answer", "is empty");
+	let value: unknown;
+	try {
+		value = JSON.parse(text.replace(/^\s*```(?:json)?\s*|\s*```\s*$/g, ""));
+	} catch {
+		throw badAnswer("answer", "is not JSON");
+	}
+	const result = checkAnswer(value);
+	if (result !== true) {
+		const first = result[0];
+		const name = first.field?.replace(/^\$\$root\.?/, "") || "";
+		throw badAnswer(name ? `answer.${name}` : "answer", first.message ?? "does not fit the schema");
+	}
+	const answer = value as Answer;
+	if (answer.tasks.length > maxTasks)
+		throw badAnswer("answer.tasks", `has ${answer.tasks.length} tasks, more than the ${maxTasks} asked for`);
+	answer.steps.forEach((s, i) => {
+		try {
+			s.config = checkStepConfig(i, s.kind, s.config);
+		} catch (err) {
+			const d = (err as { data?: { field: string; message: string }[] }).data?.[0];
+			throw badAnswer(`answer.${d?.field ?? `steps[${i}]`}`, d?.message ?? "does not fit its kind");
+		}
+	});
+	answer.tasks.forEach((t, i) => {
+		t.article_ids.forEach((id, j) => {
+			if (!offered.has(id))
+				throw badAnswer(`answer.tasks[${i}].article_ids[${j}]`, "is not one of the articles offered");
+		});
+		t.article_ids = [...new Set(t.article_ids)];
+	});
+	return answer;
+}
+
+// The caller's readable articles for the goal: none when the caller may not read the knowledge base or the module is
+// not running (the plan is then made without articles). Snippets lose their <mark> highlighting.
+async function articlesFor(ctx: Context, goal: string, k: number): Promise<Article[]> {
+	if (k === 0 || !holds(authOf(ctx), "knowledge:read")) return [];
+	try {
+		const r = await ctx.call<{ results: Article[] }, object>("knowledge.search", { query: goal.slice(0, 500), k });
+		return r.results.map(a => ({ id: a.id, title: a.title, snippet: a.snippet.replace(/<\/?mark>/g, "") }));
+	} catch (err) {
+		if (actionMissing(err, "knowledge.search")) return [];
+		throw err;
+	}
+}
+
+async function call<T>(ctx: Context, action: string, params: object): Promise<T> {
+	try {
+		return await ctx.call<T, object>(action, params);
+	} catch (err) {
+		if (actionMissing(err, action)) throw unavailable(`${action} is not available: its module is not running`);
+		throw err;
+	}
+}
+
+type Rendered = { messages: Message[]; model_settings?: Record<string, unknown> | null };
+
+// The messages and model settings: the organization's template when named (it must be the organization's own, not a
+// shared one), the built-in one otherwise (rendered by the prompts module's sandbox, as a preview: not a recorded use).
+async function render(ctx: Context, p: GenerateParams, variables: Record<string, unknown>): Promise<Rendered> {
+	if (!p.prompt)
+		return call<Rendered>(ctx, "prompts.preview", {
+			messages: DEFAULT_TEMPLATE.messages,
+			variables: DEFAULT_TEMPLATE.variables,
+			values: variables
+		});
+	const r = await call<Rendered & { template: { shared: boolean } }>(ctx, "prompts.render", {
+		name: p.prompt.name,
+		...(p.prompt.label ? { label: p.prompt.label } : {}),
+		variables
+	});
+	if (r.template.shared) throw invalid("prompt.name", "must name a template of your organization");
+	return r;
+}
+
+const GeneratedTask = named("PlanningGeneratedTask", {
+	id: "uuid",
+	title: "string",
+	description: "string",
+	state_id: "uuid|nullable",
+	parent_id: "uuid|nullable",
+	fields: "object",
+	article_ids: listOf("uuid")
+});
+
+export const generateActions = {
+	// A goal → a plan with steps and its tasks, each task linked to the knowledge articles it used.
+	generate: {
+		rest: "POST /generate",
+		permission: "planning:write",
+		// It reaches a paid model: sent once, and timed by the provider's timeout, not the request's.
+		external: true,
+		params: {
+			$$strict: true,
+			goal: { type: "string", min: 1, max: 5000, trim: true, label: "goal" },
+			title: { type: "string", min: 1, max: 300, trim: true, optional: true, label: "title" },
+			project_id: { type: "uuid", optional: true, label: "project" },
+			model: { type: "string", min: 1, max: 200, optional: true, label: "model" },
+			prompt: {
+				type: "object",
+				strict: true,
+				optional: true,
+				props: {
+					name: { type: "string", min: 1, max: 200 },
+					label: { type: "string", min: 1, max: 50, optional: true }
+				}
+			},
+			options: {
+				type: "object",
+				strict: true,
+				optional: true,
+				props: {
+					max_tasks: { type: "number", integer: true, min: 1, max: 50, optional: true },
+					articles: { type: "number", integer: true, min: 0, max: 20, optional: true }
+				}
+			}
+		},
+		response: named("PlanningGenerated", {
+			plan: "object",
+			tasks: listOf(GeneratedTask),
+			article_ids: listOf("uuid")
+		}),
+		async handler(this: Self, ctx: Context<GenerateParams>) {
+			const org = this.tenantId(ctx)!;
+			const p = ctx.params;
+			const maxTasks = p.options?.max_tasks ?? 10;
+			let project: { id: string; title: string } | null = null;
+			if (p.project_id) {
+				const { rows } = await (
+					await getDb()
+				).query<{ id: string; title: string }>(
+					"SELECT id, title FROM planning_entities WHERE id = $1 AND organization_id = $2 AND kind = 'project'",
+					[p.project_id, org]
+				);
+				if (!rows.length) throw invalid("project_id", "is not a project of this organization");
+				project = rows[0];
+			}
+			const articles = await articlesFor(ctx, p.goal, p.options?.articles ?? 5);
+			const rendered = await render(ctx, p, {
+				goal: p.goal,
+				project: project?.title ?? null,
+				articles,
+				max_tasks: maxTasks,
+				step_kinds: STEP_KIND_NAMES.join(", ")
+			});
+			const { model: templateModel, ...settings } = rendered.model_settings ?? {};
+			const model = p.model ?? (templateModel as string | undefined);
+			if (!model) throw invalid("model", "is required: the template names no model");
+			const completion = await call<{ choices?: { message?: { content?: unknown } }[] }>(ctx, "ai.complete", {
+				...settings,
+				model,
+				messages: rendered.messages,
+				response_format: {
+					type: "json_schema",
+					json_schema: { name: "plan", strict: false, schema: ANSWER_SCHEMA }
+				}
+			});
+			const answer = parseAnswer(
+				completion.choices?.[0]?.message?.content,
+				new Set(articles.map(a => a.id)),
+				maxTasks
+			);
+			const fields = answer.tasks.map(t =>
+				checkFields("task", {
+					...(t.priority ? { priority: t.priority } : {}),
+					...(t.estimate != null ? { estimate: t.estimate } : {})
+				})
+			);
+
+			const { plan, tasks } = await this.withEvents(async (tx, publish) => {
+				const plan: Record<string, any> = await this.adapter.withTx(tx).insert({
+					organization_id: org,
+					title: p.title ?? answer.title,
+					goal: p.goal,
+					steps: JSON.stringify(answer.steps)
+				});
+				publish("planning.plan.created", { organizationId: org, planId: plan.id, title: plan.title });
+				await ensureStates(tx, org);
+				const { rows: backlog } = await tx.query<{ id: string }>(
+					`SELECT id FROM planning_states WHERE organization_id = $1 AND "group" = 'backlog'
+					 ORDER BY position LIMIT 1`,
+					[org]
+				);
+				const tasks: Record<string, any>[] = [];
+				for (const [i, t] of answer.tasks.entries()) {
+					const { rows } = await tx.query(
+						`INSERT INTO planning_entities
+						   (organization_id, kind, title, description, state_id, parent_id, position, fields, article_ids)
+						 VALUES ($1, 'task', $2, $3, $4, $5, $6, $7, $8)
+						 RETURNING id, title, description, state_id, parent_id, fields, article_ids`,
+						[
+							org,
+							t.title,
+							t.description ?? "",
+							backlog[0]?.id ?? null,
+							project?.id ?? null,
+							i,
+							JSON.stringify(fields[i]),
+							t.article_ids
+						]
+					);
+					tasks.push(rows[0]);
+					publish("planning.entity.created", {
+						organizationId: org,
+						entityId: rows[0].id,
+						kind: "task",
+						title: rows[0].title
+					});
+				}
+				publish("planning.task.generated", {
+					organizationId: org,
+					planId: plan.id,
+					taskCount: tasks.length,
+					taskIds: tasks.map(t => t.id),
+					articleIds: [...new Set(tasks.flatMap(t => t.article_ids as string[]))]
+				});
+				return { plan, tasks };
+			});
+
+			const json = await this.transformDocuments(ctx, {}, plan);
+			await this.entityChanged("created", json, ctx, plan);
+			await dropCachedAnswers(this.broker, "planning-entities", this.logger);
+			for (const t of tasks)
+				announceChange(this.broker, ctx, {
+					entity: "planning-entities",
+					noun: "planning entity",
+					id: t.id,
+					action: "created",
+					label: t.title,
+					permission: "planning:read"
+				});
+			return {
+				plan: json,
+				tasks,
+				article_ids: [...new Set(tasks.flatMap(t => t.article_ids as string[]))]
+			};
+		}
+	}
+};
