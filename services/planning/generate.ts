@@ -33,7 +33,7 @@ export interface GenerateParams {
 	project_id?: string;
 	model?: string;
 	prompt?: { name: string; label?: string };
-	options?: { max_tasks?: number; articles?: number };
+	options?: { max_tasks?: number; articles?: number; search?: string };
 }
 
 const PRIORITIES = KINDS.task.fields.priority.values;
@@ -138,7 +138,7 @@ const checkAnswer = new Validator({ haltOnFirstError: true }).compile({
 			}
 		}
 	}
-}) as (value: unknown) => true | { field: string; message?: string }[];
+}) as (value: unknown) => true | { type: string; field: string; message?: string; actual?: unknown }[];
 
 // The model answered, but not usefully: a 502 naming what in the answer was wrong (never the provider's secrets).
 export const badAnswer = (field: string, message: string) =>
@@ -158,8 +158,12 @@ export function parseAnswer(text: unknown, offered: Set<string>, maxTasks: numbe
 	const result = checkAnswer(value);
 	if (result !== true) {
 		const first = result[0];
-		const name = first.field?.replace(/^\$\$root\.?/, "") || "";
-		throw badAnswer(name ? `answer.${name}` : "answer", first.message ?? "does not fit the schema");
+		// A forbidden key is reported on its object: name the key itself.
+		const extra = (first as { actual?: unknown }).actual;
+		const key = first.type === "objectStrict" && typeof extra === "string" ? extra.split(", ")[0] : "";
+		const name = [first.field?.replace(/^\$\$root\.?/, ""), key].filter(Boolean).join(".");
+		const message = key ? "is not a field the schema allows" : (first.message ?? "does not fit the schema");
+		throw badAnswer(name ? `answer.${name}` : "answer", message);
 	}
 	const answer = value as Answer;
 	if (answer.tasks.length > maxTasks)
@@ -182,12 +186,24 @@ export function parseAnswer(text: unknown, offered: Set<string>, maxTasks: numbe
 	return answer;
 }
 
+// A goal is a sentence, and search's full-text side wants every word: any of its words instead (websearch `or`),
+// ranked by how many match.
+export function searchQueryOf(goal: string): string {
+	const words = [...new Set(goal.toLowerCase().match(/[\p{L}\p{N}][\p{L}\p{N}_-]{2,}/gu) ?? [])];
+	let query = "";
+	for (const w of words.filter(w => w !== "or").slice(0, 40)) {
+		if (query.length + w.length + 4 > 500) break;
+		query = query ? `${query} or ${w}` : w;
+	}
+	return query;
+}
+
 // The caller's readable articles for the goal: none when the caller may not read the knowledge base or the module is
 // not running (the plan is then made without articles). Snippets lose their <mark> highlighting.
-async function articlesFor(ctx: Context, goal: string, k: number): Promise<Article[]> {
-	if (k === 0 || !holds(authOf(ctx), "knowledge:read")) return [];
+async function articlesFor(ctx: Context, query: string, k: number): Promise<Article[]> {
+	if (k === 0 || !query || !holds(authOf(ctx), "knowledge:read")) return [];
 	try {
-		const r = await ctx.call<{ results: Article[] }, object>("knowledge.search", { query: goal.slice(0, 500), k });
+		const r = await ctx.call<{ results: Article[] }, object>("knowledge.search", { query, k });
 		return r.results.map(a => ({ id: a.id, title: a.title, snippet: a.snippet.replace(/<\/?mark>/g, "") }));
 	} catch (err) {
 		if (actionMissing(err, "knowledge.search")) return [];
@@ -262,7 +278,8 @@ export const generateActions = {
 				optional: true,
 				props: {
 					max_tasks: { type: "number", integer: true, min: 1, max: 50, optional: true },
-					articles: { type: "number", integer: true, min: 0, max: 20, optional: true }
+					articles: { type: "number", integer: true, min: 0, max: 20, optional: true },
+					search: { type: "string", min: 1, max: 500, trim: true, optional: true }
 				}
 			}
 		},
@@ -286,7 +303,8 @@ export const generateActions = {
 				if (!rows.length) throw invalid("project_id", "is not a project of this organization");
 				project = rows[0];
 			}
-			const articles = await articlesFor(ctx, p.goal, p.options?.articles ?? 5);
+			const query = p.options?.search ?? searchQueryOf(p.goal);
+			const articles = await articlesFor(ctx, query, p.options?.articles ?? 5);
 			const rendered = await render(ctx, p, {
 				goal: p.goal,
 				project: project?.title ?? null,

@@ -56,7 +56,9 @@ const PlanningRelationsService: ServiceSchema = {
 					await lockEntity(tx, ctx.params.target_id);
 					return tx.adapter.insert({ ...ctx.params, organization_id: org });
 				}).catch((e: any) => {
-					throw e?.code === "23505" ? duplicate(e, "relation", LABELS, ctx.params) : fromDbError(e, "relation");
+					throw e?.code === "23505"
+						? duplicate(e, "relation", LABELS, ctx.params)
+						: fromDbError(e, "relation");
 				});
 				const json = await this.transformDocuments(ctx, {}, row);
 				await this.entityChanged("created", json, ctx, row);
