@@ -344,6 +344,13 @@ export const generateActions = {
 					steps: JSON.stringify(answer.steps)
 				});
 				publish("planning.plan.created", { organizationId: org, planId: plan.id, title: plan.title });
+				// The project was checked before the model was asked; it must still be there for its tasks.
+				if (project) {
+					const { rows } = await tx.query("SELECT 1 FROM planning_entities WHERE id = $1 FOR SHARE", [
+						project.id
+					]);
+					if (!rows.length) throw invalid("project_id", "was removed while the plan was generated");
+				}
 				await ensureStates(tx, org);
 				const { rows: backlog } = await tx.query<{ id: string }>(
 					`SELECT id FROM planning_states WHERE organization_id = $1 AND "group" = 'backlog'
