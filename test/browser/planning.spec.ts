@@ -116,7 +116,7 @@ describeWithBrowser()("planning UI (browser)", () => {
 		await page.getByRole("button", { name: "Plans" }).click();
 		await page.getByText("Generate from goal").click();
 		await page.getByLabel("Goal to plan").fill("Launch version 2 to every customer");
-		await page.getByLabel("Model").fill("planner-ui");
+		await page.getByLabel("Model", { exact: true }).fill("planner-ui");
 		await page.getByRole("button", { name: "Generate", exact: true }).click();
 		await page.getByRole("status").filter({ hasText: "Asking the model" }).waitFor();
 		await page.getByRole("button", { name: "Generating…" }).waitFor();
@@ -130,11 +130,16 @@ describeWithBrowser()("planning UI (browser)", () => {
 		model.release();
 		await page.getByRole("status").filter({ hasText: "Generated “Launch plan” with 2 tasks" }).waitFor();
 		await page.locator(".plan-generator li", { hasText: "Book the launch call" }).waitFor();
-		expect(await page.getByLabel("Plan title").inputValue()).toBe("Launch plan");
+		// The new plan opens in the editor.
+		await waitUntil(
+			"the generated plan in the editor",
+			() => page.getByLabel("Plan title", { exact: true }).inputValue(),
+			v => v === "Launch plan"
+		);
 		await page.screenshot({ path: path.join(ARTIFACTS, "planning-generated.png"), fullPage: true });
 
 		await page.getByLabel("Goal to plan").fill("Another goal");
-		await page.getByLabel("Model").fill("broken-ui");
+		await page.getByLabel("Model", { exact: true }).fill("broken-ui");
 		await page.getByRole("button", { name: "Generate", exact: true }).click();
 		await page.locator(".plan-generator [role=alert]").filter({ hasText: "not JSON" }).waitFor();
 	});
