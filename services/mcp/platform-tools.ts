@@ -4,7 +4,7 @@
 // the agents and the /mcp endpoint offer it.
 
 import type { Context } from "moleculer";
-import { actionMissing, unavailable } from "../../lib/errors";
+import { callModule } from "../../lib/errors";
 
 export interface PlatformTool {
 	name: string;
@@ -18,14 +18,7 @@ export interface PlatformTool {
 }
 
 // The action's answer; a module that is not running is a 503 naming it, not a "service not found".
-async function callAction(ctx: Context, action: string, params: object): Promise<any> {
-	try {
-		return await ctx.call(action, params);
-	} catch (err) {
-		if (actionMissing(err, action)) throw unavailable(`${action} is not available: its module is not running`);
-		throw err;
-	}
-}
+const callAction = callModule;
 
 export const PLATFORM_TOOLS: PlatformTool[] = [
 	{

@@ -5,16 +5,16 @@
 // the tasks (kind `task`, each with `article_ids`: the articles it used, which are only ever articles the search
 // returned to this caller), with planning.plan.created, planning.entity.created per task and
 // planning.task.generated in the outbox. A bad answer writes nothing.
-import Validator from "fastest-validator";
 import type { Context } from "moleculer";
 import { getDb, type Queryable } from "../../lib/db";
 import { authOf, holds } from "../../lib/authz";
-import { actionMissing, ExternalFailure, invalid, unavailable } from "../../lib/errors";
+import { actionMissing, callModule as call, invalid } from "../../lib/errors";
 import { announceChange } from "../../lib/live";
 import { listOf, named } from "../../lib/response";
 import { dropCachedAnswers, type DbService } from "../../mixins/db.mixin";
 import type { Publish } from "../../mixins/events.mixin";
-import { checkFields, checkStepConfig, KINDS, STEP_KIND_NAMES, type StepKind } from "./planning.kinds";
+import { checkFields, STEP_KIND_NAMES } from "./planning.kinds";
+import { ANSWER_SCHEMA, parseAnswer, PRIORITIES } from "./generate-answer";
 import { ensureStates } from "./states.service";
 
 interface Self extends DbService {
@@ -22,11 +22,6 @@ interface Self extends DbService {
 }
 type Message = { role: string; content: string };
 type Article = { id: string; title: string; snippet: string };
-type Answer = {
-	title: string;
-	steps: { kind: StepKind; title: string; config: Record<string, unknown> }[];
-	tasks: { title: string; description?: string; priority?: string; estimate?: number; article_ids: string[] }[];
-};
 export interface GenerateParams {
 	goal: string;
 	title?: string;
@@ -35,8 +30,6 @@ export interface GenerateParams {
 	prompt?: { name: string; label?: string };
 	options?: { max_tasks?: number; articles?: number; search?: string };
 }
-
-const PRIORITIES = KINDS.task.fields.priority.values;
 
 // The built-in template. A template of the organization replaces it when named in `prompt`; it receives the same
 // variables (goal, project, articles, max_tasks, step_kinds) and must declare each of them.
@@ -68,124 +61,6 @@ export const DEFAULT_TEMPLATE = {
 	]
 };
 
-// What the model is asked to answer (response_format). Checked again here: a model may ignore it.
-export const ANSWER_SCHEMA = {
-	type: "object",
-	additionalProperties: false,
-	required: ["title", "steps", "tasks"],
-	properties: {
-		title: { type: "string" },
-		steps: {
-			type: "array",
-			items: {
-				type: "object",
-				additionalProperties: false,
-				required: ["kind", "title", "config"],
-				properties: { kind: { enum: STEP_KIND_NAMES }, title: { type: "string" }, config: { type: "object" } }
-			}
-		},
-		tasks: {
-			type: "array",
-			items: {
-				type: "object",
-				additionalProperties: false,
-				required: ["title", "article_ids"],
-				properties: {
-					title: { type: "string" },
-					description: { type: "string" },
-					priority: { enum: PRIORITIES },
-					estimate: { type: "number" },
-					article_ids: { type: "array", items: { type: "string" } }
-				}
-			}
-		}
-	}
-};
-
-const checkAnswer = new Validator({ haltOnFirstError: true }).compile({
-	$$root: true,
-	type: "object",
-	strict: true,
-	props: {
-		title: { type: "string", min: 1, max: 300, trim: true },
-		steps: {
-			type: "array",
-			max: 200,
-			items: {
-				type: "object",
-				strict: true,
-				props: {
-					kind: { type: "enum", values: STEP_KIND_NAMES },
-					title: { type: "string", min: 1, max: 300, trim: true },
-					config: { type: "object", optional: true }
-				}
-			}
-		},
-		tasks: {
-			type: "array",
-			min: 1,
-			max: 50,
-			items: {
-				type: "object",
-				strict: true,
-				props: {
-					title: { type: "string", min: 1, max: 300, trim: true },
-					description: { type: "string", max: 20000, optional: true },
-					priority: { type: "enum", values: PRIORITIES, optional: true },
-					estimate: { type: "number", min: 0, max: 1000, optional: true },
-					article_ids: { type: "array", items: "string", max: 50 }
-				}
-			}
-		}
-	}
-}) as (value: unknown) => true | { type: string; field: string; message?: string; actual?: unknown }[];
-
-// The model answered, but not usefully: a 502 naming what in the answer was wrong (never the provider's secrets).
-export const badAnswer = (field: string, message: string) =>
-	new ExternalFailure(`the model's answer is unusable: ${field} ${message}`, 502, "BAD_MODEL_ANSWER", [
-		{ field, message }
-	]);
-
-// The answer's text as a checked plan: schema, step configs, task fields, and article ids among those offered.
-export function parseAnswer(text: unknown, offered: Set<string>, maxTasks: number): Answer {
-	if (typeof text !== "string" || !text.trim()) throw badAnswer("answer", "is empty");
-	let value: unknown;
-	try {
-		value = JSON.parse(text.replace(/^\s*```(?:json)?\s*|\s*```\s*$/g, ""));
-	} catch {
-		throw badAnswer("answer", "is not JSON");
-	}
-	const result = checkAnswer(value);
-	if (result !== true) {
-		const first = result[0];
-		// A forbidden key is reported on its object: name the key itself.
-		const extra = (first as { actual?: unknown }).actual;
-		const key = first.type === "objectStrict" && typeof extra === "string" ? extra.split(", ")[0] : "";
-		const name = [first.field?.replace(/^\$\$root\.?/, ""), key].filter(Boolean).join(".");
-		const message = key ? "is not a field the schema allows" : (first.message ?? "does not fit the schema");
-		throw badAnswer(name ? `answer.${name}` : "answer", message);
-	}
-	const answer = value as Answer;
-	if (answer.tasks.length > maxTasks)
-		throw badAnswer("answer.tasks", `has ${answer.tasks.length} tasks, more than the ${maxTasks} asked for`);
-	answer.steps.forEach((s, i) => {
-		try {
-			s.config = checkStepConfig(i, s.kind, s.config);
-		} catch (err) {
-			const d = (err as { data?: { field: string; message: string }[] }).data?.[0];
-			throw badAnswer(`answer.${d?.field ?? `steps[${i}]`}`, d?.message ?? "does not fit its kind");
-		}
-	});
-	answer.tasks.forEach((t, i) => {
-		t.article_ids.forEach((id, j) => {
-			if (!offered.has(id))
-				throw badAnswer(`answer.tasks[${i}].article_ids[${j}]`, "is not one of the articles offered");
-		});
-		t.article_ids = [...new Set(t.article_ids)];
-	});
-	return answer;
-}
-
 // A goal is a sentence, and search's full-text side wants every word: any of its words instead (websearch `or`),
 // ranked by how many match.
 export function searchQueryOf(goal: string): string {
@@ -207,15 +82,6 @@ async function articlesFor(ctx: Context, query: string, k: number): Promise<Arti
 		return r.results.map(a => ({ id: a.id, title: a.title, snippet: a.snippet.replace(/<\/?mark>/g, "") }));
 	} catch (err) {
 		if (actionMissing(err, "knowledge.search")) return [];
-		throw err;
-	}
-}
-
-async function call<T>(ctx: Context, action: string, params: object): Promise<T> {
-	try {
-		return await ctx.call<T, object>(action, params);
-	} catch (err) {
-		if (actionMissing(err, action)) throw unavailable(`${action} is not available: its module is not running`);
 		throw err;
 	}
 }
