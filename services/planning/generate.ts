@@ -152,7 +152,8 @@ export const generateActions = {
 		response: named("PlanningGenerated", {
 			plan: "object",
 			tasks: listOf(GeneratedTask),
-			article_ids: listOf("uuid")
+			article_ids: listOf("uuid"),
+			articles: listOf({ type: "object", props: { id: "uuid", title: "string" } })
 		}),
 		async handler(this: Self, ctx: Context<GenerateParams>) {
 			const org = this.tenantId(ctx)!;
@@ -271,10 +272,13 @@ export const generateActions = {
 					label: t.title,
 					permission: "planning:read"
 				});
+			const used = new Set(tasks.flatMap(t => t.article_ids as string[]));
+			// The used articles' titles, for showing the links: the caller just read them in its own search.
 			return {
 				plan: json,
 				tasks,
-				article_ids: [...new Set(tasks.flatMap(t => t.article_ids as string[]))]
+				article_ids: [...used],
+				articles: articles.filter(a => used.has(a.id)).map(a => ({ id: a.id, title: a.title }))
 			};
 		}
 	}

@@ -100,13 +100,31 @@ describeWithBrowser()("planning UI (browser)", () => {
 					})
 				).status
 			).toBe(200);
-		model.script("planner-ui", () => ({
+		const category = await pageApi(page, "POST", "/api/knowledge/categories", { name: "Runbooks" });
+		const article = await pageApi(page, "POST", "/api/knowledge/articles", {
+			category_id: category.body.id,
+			title: "Launch checklist",
+			body: "Before a launch to customers: the announcement, the call, the rollback.",
+			status: "published"
+		});
+		expect(article.status).toBe(200);
+		await waitUntil(
+			"the article searchable",
+			() => pageApi(page, "POST", "/api/knowledge/search", { query: "launch" }),
+			r => r.body?.results?.some((x: any) => x.id === article.body.id)
+		);
+		// The model cites the articles it was offered (their ids are in the prompt).
+		model.script("planner-ui", body => ({
 			content: JSON.stringify({
 				title: "Launch plan",
 				steps: [{ kind: "manual_approval", title: "Sign off", config: {} }],
 				tasks: [
 					{ title: "Write the announcement", article_ids: [] },
-					{ title: "Book the launch call", priority: "high", article_ids: [] }
+					{
+						title: "Book the launch call",
+						priority: "high",
+						article_ids: JSON.stringify(body.messages).includes(article.body.id) ? [article.body.id] : []
+					}
 				]
 			})
 		}));
@@ -129,7 +147,10 @@ describeWithBrowser()("planning UI (browser)", () => {
 		model.holding.delete("planner-ui");
 		model.release();
 		await page.getByRole("status").filter({ hasText: "Generated “Launch plan” with 2 tasks" }).waitFor();
-		await page.locator(".plan-generator li", { hasText: "Book the launch call" }).waitFor();
+		await page
+			.locator(".plan-generator li", { hasText: "Book the launch call" })
+			.getByRole("link", { name: "Launch checklist" })
+			.waitFor();
 		// The new plan opens in the editor.
 		await waitUntil(
 			"the generated plan in the editor",

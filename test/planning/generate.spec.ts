@@ -115,6 +115,7 @@ describeWith(["postgres"])("planning: a plan generated from a goal", () => {
 		expect(r.plan.steps.map((s: any) => s.kind)).toEqual(["manual_approval", "ai_completion"]);
 		expect(r.tasks).toHaveLength(2);
 		expect(r.article_ids).toEqual([open.id]);
+		expect(r.articles).toEqual([{ id: open.id, title: open.title }]);
 		const stored = await w.call("planning-entities.find", { query: { parent_id: project.id } }, member);
 		const byTitle = Object.fromEntries(stored.map((t: any) => [t.title, t]));
 		expect(byTitle["Inventory the keys"]).toMatchObject({

@@ -5392,6 +5392,11 @@ export interface components {
         };
         PlanningGenerated: {
             article_ids: string[];
+            articles: {
+                /** Format: uuid */
+                id: string;
+                title: string;
+            }[];
             plan: {
                 [key: string]: unknown;
             };
