@@ -163,5 +163,10 @@ describeWithBrowser()("planning UI (browser)", () => {
 		await page.getByLabel("Model", { exact: true }).fill("broken-ui");
 		await page.getByRole("button", { name: "Generate", exact: true }).click();
 		await page.locator(".plan-generator [role=alert]").filter({ hasText: "not JSON" }).waitFor();
+
+		// The task on the board links to the article it was made from.
+		await page.getByRole("button", { name: "Board" }).click();
+		await card("Book the launch call").click();
+		await page.locator(".entity-detail .articles").getByRole("link", { name: "article 1" }).waitFor();
 	});
 });
