@@ -67,7 +67,7 @@ describeWith(["postgres"])("planning gating races", () => {
 		const started = await stateOf("started");
 		// The relation's insert, caught holding the task's lock (as planning-relations.create holds it).
 		await sql.query("BEGIN");
-		await sql.query("SELECT 1 FROM planning_entities WHERE id = $1 FOR UPDATE", [task.id]);
+		await sql.query("SELECT 1 FROM planning_entities WHERE id = $1 FOR NO KEY UPDATE", [task.id]);
 		const move = call("planning-entities.update", { id: task.id, state_id: started }).catch(e => e);
 		await queuedBehindLock();
 		await sql.query(
@@ -88,7 +88,7 @@ describeWith(["postgres"])("planning gating races", () => {
 		const started = await stateOf("started");
 		// The start, caught after its check under the task's lock and before its commit.
 		await sql.query("BEGIN");
-		await sql.query("SELECT 1 FROM planning_entities WHERE id = $1 FOR UPDATE", [task.id]);
+		await sql.query("SELECT 1 FROM planning_entities WHERE id = $1 FOR NO KEY UPDATE", [task.id]);
 		await sql.query("UPDATE planning_entities SET state_id = $2 WHERE id = $1", [task.id, started]);
 		let added = false;
 		const relation = call("planning-relations.create", {
