@@ -77,16 +77,19 @@ export async function startUiPlatform(
 	buildUi();
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `cide-${name}-`));
 	const port = await freePort();
-	const node = startNode({
-		DATA_DIR: dataDir,
-		PORT: String(port),
-		TRANSPORTER: "",
-		CACHER: "",
-		DATABASE_URL: "",
-		CHANNELS_URL: "",
-		REDIS_URL: "",
-		...opts.env
-	});
+	const node = startNode(
+		{
+			DATA_DIR: dataDir,
+			PORT: String(port),
+			TRANSPORTER: "",
+			CACHER: "",
+			DATABASE_URL: "",
+			CHANNELS_URL: "",
+			REDIS_URL: "",
+			...opts.env
+		},
+		{ waitUp: false }
+	);
 	let browser: Browser | undefined;
 	const stop = async () => {
 		await browser?.close();
@@ -94,7 +97,8 @@ export async function startUiPlatform(
 		fs.rmSync(dataDir, { recursive: true, force: true });
 	};
 	try {
-		await node.ready;
+		// A first start creates the embedded database: a minute or more on a loaded machine, as the node says.
+		await node.waitFor(/Coder IDE node .* up/, 150_000);
 		browser = await launchChromium();
 		const pageErrors: string[] = [];
 		const cspViolations: string[] = [];
