@@ -20,6 +20,20 @@ export const unavailable = (message: string) => new MoleculerError(message, 503,
 export const actionMissing = (err: any, action: string): boolean =>
 	["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE"].includes(err?.type) && err?.data?.action === action;
 
+// Another module's action, whose absence is a 503 naming it rather than a "service not found".
+export async function callModule<T = any>(
+	ctx: { call<R, P>(action: string, params: P): Promise<R> },
+	action: string,
+	params: object
+): Promise<T> {
+	try {
+		return await ctx.call<T, object>(action, params);
+	} catch (err) {
+		if (actionMissing(err, action)) throw unavailable(`${action} is not available: its module is not running`);
+		throw err;
+	}
+}
+
 // A 422 that names the offending field, in the same shape as the validator's errors.
 export const invalid = (field: string, message: string) =>
 	new Errors.ValidationError(`${field}: ${message}`, "VALIDATION_ERROR", [{ type: "invalid", field, message }]);

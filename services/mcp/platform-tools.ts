@@ -2,11 +2,9 @@
 // is a thin wrapper over a published action, called with the caller's context: the action's own permission check
 // (lib/authz.ts) decides, exactly as it does for REST, and the organization is the caller's. Add a tool here and both
 // the agents and the /mcp endpoint offer it.
-//
-// Planning tasks: the planning module does not exist yet. When it does, add a `planning_tasks` tool here calling its
-// list/create actions (e.g. `planning-tasks.list`); nothing else needs to change.
+
 import type { Context } from "moleculer";
-import { actionMissing, unavailable } from "../../lib/errors";
+import { callModule } from "../../lib/errors";
 
 export interface PlatformTool {
 	name: string;
@@ -20,14 +18,7 @@ export interface PlatformTool {
 }
 
 // The action's answer; a module that is not running is a 503 naming it, not a "service not found".
-async function callAction(ctx: Context, action: string, params: object): Promise<any> {
-	try {
-		return await ctx.call(action, params);
-	} catch (err) {
-		if (actionMissing(err, action)) throw unavailable(`${action} is not available: its module is not running`);
-		throw err;
-	}
-}
+const callAction = callModule;
 
 export const PLATFORM_TOOLS: PlatformTool[] = [
 	{
@@ -105,8 +96,80 @@ export const PLATFORM_TOOLS: PlatformTool[] = [
 			});
 			return { messages: r.messages, model_settings: r.model_settings ?? null, version: r.version?.version };
 		}
+	},
+	{
+		name: "planning_tasks",
+		title: "List or search planning tasks",
+		description: "The organization's planning tasks, newest first, optionally matching words or of one project.",
+		input_schema: {
+			type: "object",
+			properties: {
+				search: { type: "string", description: "words in the title or description" },
+				project_id: { type: "string", description: "only the tasks of this project (its id)" },
+				limit: { type: "integer", minimum: 1, maximum: 100, description: "how many (default 20)" }
+			}
+		},
+		action: "planning-entities.list",
+		async run(ctx, a) {
+			const page: { rows: Record<string, unknown>[]; total: number } = await callAction(
+				ctx,
+				"planning-entities.list",
+				{
+					query: { kind: "task", ...(a.project_id ? { parent_id: a.project_id } : {}) },
+					...(a.search ? { search: a.search } : {}),
+					pageSize: a.limit ?? 20,
+					sort: "-created_at"
+				}
+			);
+			return { tasks: page.rows.map(taskOf), total: page.total };
+		}
+	},
+	{
+		name: "planning_task_create",
+		title: "Create a planning task",
+		description: "Creates a task in the organization's backlog, optionally under a project.",
+		input_schema: {
+			type: "object",
+			properties: {
+				title: { type: "string", description: "what is to be done" },
+				description: { type: "string" },
+				project_id: { type: "string", description: "the project it belongs to (its id)" },
+				priority: { type: "string", enum: ["none", "low", "medium", "high", "urgent"] },
+				estimate: { type: "number", minimum: 0, description: "effort, in the team's unit" }
+			},
+			required: ["title"]
+		},
+		action: "planning-entities.create",
+		async run(ctx, a) {
+			const fields = {
+				...(a.priority != null ? { priority: a.priority } : {}),
+				...(a.estimate != null ? { estimate: a.estimate } : {})
+			};
+			const row = await callAction(ctx, "planning-entities.create", {
+				kind: "task",
+				title: a.title,
+				...(a.description != null ? { description: a.description } : {}),
+				...(a.project_id ? { parent_id: a.project_id } : {}),
+				fields
+			});
+			return { task: taskOf(row) };
+		}
 	}
 ];
+
+// What a tool tells of a task: no organization id or bookkeeping columns.
+function taskOf(r: Record<string, any>) {
+	return {
+		id: r.id,
+		title: r.title,
+		description: r.description,
+		state_id: r.state_id,
+		project_id: r.parent_id,
+		fields: r.fields,
+		article_ids: r.article_ids,
+		created_at: r.created_at
+	};
+}
 
 export function platformTool(name: string): PlatformTool | undefined {
 	return PLATFORM_TOOLS.find(t => t.name === name);

@@ -11,7 +11,7 @@ import { listOf } from "../../lib/response";
 import { checkTenantReferences, DbMixin, type DbService } from "../../mixins/db.mixin";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { checkFields, CLOSED_GROUPS, KIND_NAMES, type Kind } from "./planning.kinds";
-import { announceUnblocked, blockedBy, openBlockers, stateGroup } from "./planning.gating";
+import { announceUnblocked, blockedBy, lockEntity, openBlockers, stateGroup } from "./planning.gating";
 import { ensureStates } from "./states.service";
 import "./planning.events";
 
@@ -56,6 +56,16 @@ async function checkParent(db: Queryable, id: string | null, parentId: string | 
 		[parentId, id]
 	);
 	if (rows.length) throw invalid("parent_id", "would make a cycle of parents");
+}
+
+async function checkUnblocked(tx: Queryable, id: string) {
+	await lockEntity(tx, id);
+	const open = await openBlockers(tx, id);
+	if (open.length)
+		throw invalid(
+			"state_id",
+			`blocked by ${open.map(b => `"${b.title}" (${b.id})`).join(", ")}: finish or cancel it first`
+		);
 }
 
 const asDate = (v: unknown) => (v == null ? null : new Date(v as string | Date).getTime());
@@ -167,17 +177,12 @@ const PlanningEntitiesService: ServiceSchema = {
 			}
 			const newGroup = values.state_id !== undefined ? await stateGroup(db, values.state_id) : undefined;
 			const oldGroup = before ? await stateGroup(db, before.state_id as string | null) : null;
-			if (id && newGroup === "started" && oldGroup !== "started") {
-				const open = await openBlockers(db, id);
-				if (open.length)
-					throw invalid(
-						"state_id",
-						`blocked by ${open.map(b => `"${b.title}" (${b.id})`).join(", ")}: finish or cancel it first`
-					);
-			}
 			const row = await this.withEvents(async (tx, publish) => {
 				const adapter = this.adapter.withTx(tx);
 				let written: Row;
+				// Gating under the task's row lock, which adding a `blocks` relation to it also takes: a blocker
+				// added while the task starts is either seen here or added after the start committed.
+				if (id && newGroup === "started" && oldGroup !== "started") await checkUnblocked(tx, id);
 				if (!id) {
 					written = await adapter.insert({ ...values, organization_id: org });
 					publish("planning.entity.created", {

@@ -4,7 +4,8 @@ import type { E } from "../../lib/events/types";
 export type PlanningEvent =
 	| E<"planning.entity.created", { entityId: string; kind: string; title: string }>
 	| E<"planning.task.unblocked", { entityId: string; title: string }>
-	| E<"planning.task.generated", { entityId: string; planId: string | null; articleIds: string[] }>
+	// A plan generated from a goal, with its tasks and the knowledge articles they used.
+	| E<"planning.task.generated", { planId: string; taskCount: number; taskIds: string[]; articleIds: string[] }>
 	| E<"planning.plan.created", { planId: string; title: string }>
 	| E<"planning.plan.approved", { planId: string; revision: number; approvedBy: string | null }>;
 

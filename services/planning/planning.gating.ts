@@ -20,6 +20,14 @@ export async function openBlockers(db: Queryable, entityId: string): Promise<{ i
 	return rows;
 }
 
+// The lock gating takes on a task: held by a move into a started state while it checks for open blockers, and by
+// the insert of a `blocks` relation onto it, so one of the two always sees the other's committed result. NO KEY
+// UPDATE conflicts with itself but not with the key-share locks foreign-key checks take, so two relations inserted
+// in opposite directions at once cannot deadlock on each other's endpoints.
+export async function lockEntity(tx: Queryable, entityId: string): Promise<void> {
+	await tx.query("SELECT 1 FROM planning_entities WHERE id = $1 FOR NO KEY UPDATE", [entityId]);
+}
+
 // The entities `blockerId` blocks (read before a change that may release them).
 export async function blockedBy(db: Queryable, blockerId: string): Promise<string[]> {
 	const { rows } = await db.query<{ target_id: string }>(

@@ -11,6 +11,7 @@ import { conflict } from "../../lib/errors";
 import { DbMixin, type DbService } from "../../mixins/db.mixin";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { checkStepConfig, STEP_KIND_NAMES, type StepKind } from "./planning.kinds";
+import { generateActions } from "./generate";
 import "./planning.events";
 
 type Row = Record<string, any>;
@@ -161,7 +162,8 @@ const PlanningPlansService: ServiceSchema = {
 			async handler(this: Self, ctx: Context<{ id: string }>) {
 				return runnableOf(await this.findScoped(ctx, ctx.params.id));
 			}
-		}
+		},
+		...generateActions
 	}
 };
 export default PlanningPlansService;

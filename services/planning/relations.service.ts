@@ -3,12 +3,12 @@
 import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import type { Queryable } from "../../lib/db";
-import { invalid } from "../../lib/errors";
+import { duplicate, fromDbError, invalid } from "../../lib/errors";
 import { checkTenantReferences, DbMixin, type DbService } from "../../mixins/db.mixin";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { getDb } from "../../lib/db";
 import { RELATION_KINDS } from "./planning.kinds";
-import { announceUnblocked } from "./planning.gating";
+import { announceUnblocked, lockEntity } from "./planning.gating";
 import "./planning.events";
 
 interface Self extends DbService {
@@ -18,6 +18,8 @@ const REFERENCES = {
 	source_id: { table: "planning_entities", entity: "entity" },
 	target_id: { table: "planning_entities", entity: "entity" }
 };
+
+const LABELS = { kind: "kind", source_id: "source", target_id: "target" };
 
 const PlanningRelationsService: ServiceSchema = {
 	name: "planning-relations",
@@ -48,7 +50,19 @@ const PlanningRelationsService: ServiceSchema = {
 				if (ctx.params.source_id === ctx.params.target_id)
 					throw invalid("target_id", "an entity cannot be related to itself");
 				await checkTenantReferences(await getDb(), org, REFERENCES, ctx.params);
-				return (this as any)._create(ctx, ctx.params);
+				if (ctx.params.kind !== "blocks") return (this as any)._create(ctx, ctx.params);
+				// Under the target's row lock, as a move into a started state checks its blockers (planning.gating.ts).
+				const row = await this.transaction(async tx => {
+					await lockEntity(tx, ctx.params.target_id);
+					return tx.adapter.insert({ ...ctx.params, organization_id: org });
+				}).catch((e: any) => {
+					throw e?.code === "23505"
+						? duplicate(e, "relation", LABELS, ctx.params)
+						: fromDbError(e, "relation");
+				});
+				const json = await this.transformDocuments(ctx, {}, row);
+				await this.entityChanged("created", json, ctx, row);
+				return json;
 			}
 		},
 		remove: {

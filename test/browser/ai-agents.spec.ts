@@ -49,7 +49,7 @@ describeWithBrowser()("agent runs (browser)", () => {
 		const tools = await api("GET", `/api/mcp/tools?pageSize=100`);
 		const echo = tools.body.rows.find((t: any) => t.name === "echo");
 		expect((await api("PATCH", `/api/mcp/tools/${echo.id}`, { requires_approval: true })).status).toBe(200);
-	}, 180_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

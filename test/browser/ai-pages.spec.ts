@@ -100,7 +100,7 @@ describeWithBrowser()("AI pages a new organization uses first (browser)", () => 
 		});
 		session = (await res.json()) as any;
 		await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
-	}, 120_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

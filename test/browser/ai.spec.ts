@@ -54,7 +54,7 @@ describeWithBrowser()("AI UI (browser)", () => {
 		// The fake upstream is on loopback, which AI providers may reach only when the operator allows it.
 		ui = await startUiPlatform("ai-browser", { timeoutMs: 15_000, env: { AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" } });
 		({ page, base } = ui);
-	}, 120_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

@@ -55,7 +55,7 @@ describeWithBrowser()("embeddings pages (browser)", () => {
 		});
 		expect(r.status).toBe(200);
 		await signIn(ui.page, ui.base, ana);
-	}, 180_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

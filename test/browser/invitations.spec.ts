@@ -16,7 +16,7 @@ describeWithBrowser()("invitations (browser)", () => {
 		ui = await startUiPlatform("invitations", { timeoutMs: 10_000 });
 		({ page, base } = ui);
 		await signUp(page, base, owner);
-	}, 120_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

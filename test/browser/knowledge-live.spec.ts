@@ -72,7 +72,7 @@ describeWithBrowser()("knowledge pages refresh live, within permissions (browser
 			await p.getByTestId("kb-categories").waitFor();
 			await mark(p);
 		}
-	}, 180_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

@@ -23,7 +23,7 @@ describeWithBrowser()("Knowledge UI (browser)", () => {
 			context: { viewport: { width: 1400, height: 900 } }
 		});
 		({ page, base } = ui);
-	}, 120_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

@@ -63,7 +63,7 @@ describeWithBrowser()("live pages and permission-aware buttons (browser)", () =>
 		await benPage.getByTestId("org-option").filter({ hasText: "Ana's workspace" }).click();
 		await benPage.getByTestId("current-org").filter({ hasText: "Ana's workspace" }).waitFor();
 		await benPage.getByTestId("live-indicator").filter({ hasText: "Live" }).waitFor();
-	}, 180_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

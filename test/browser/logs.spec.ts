@@ -95,7 +95,7 @@ describeWithBrowser()("completion log and rate limit usage (browser)", () => {
 		expect((await chat(keys.laptop.key, "small", "What is six times seven?")).status).toBe(200);
 		expect((await chat(keys.ci.key, "down", "Will this fail?")).status).toBeGreaterThanOrEqual(500);
 		await signIn(page, base, owner);
-	}, 180_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

@@ -41,7 +41,7 @@ describeWithBrowser()("MCP servers (browser)", () => {
 			env: { MCP_ALLOWED_PRIVATE_HOSTS: "127.0.0.1", MCP_HEALTH_INTERVAL_MS: "0" }
 		});
 		({ page, base } = ui);
-	}, 120_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

@@ -33,7 +33,7 @@ describeWithBrowser()("notifications bell and preferences (browser)", () => {
 		token = json.accessToken;
 		org = json.organization.id;
 		await signIn(ui.page, ui.base, ana);
-	}, 180_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

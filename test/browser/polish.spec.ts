@@ -69,7 +69,7 @@ describeWithBrowser()("long text, tokens and words (browser)", () => {
 			{ provider_id: provider.id, name: `M${W(190)}`, provider_model: `m${W(190)}` },
 			org
 		);
-	}, 180_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

@@ -93,7 +93,7 @@ describeWithBrowser()("prompt experiments dashboard (browser)", () => {
 			messages: [{ role: "user", content: "Hi {{ who }}, how can I help?" }],
 			variables: [{ name: "who", type: "string", default: "there" }]
 		});
-	}, 120_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

@@ -102,7 +102,7 @@ const withBrowser = describeWithBrowser();
 		});
 		await caller.start();
 		await caller.waitForServices(["prompts"], 20_000);
-	}, 120_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await caller?.stop().catch(() => undefined);

@@ -47,7 +47,7 @@ describeWithBrowser()("secrets UI (browser)", () => {
 	beforeAll(async () => {
 		ui = await startUiPlatform("secrets-browser", { timeoutMs: 15_000, context: { acceptDownloads: true } });
 		({ page, base } = ui);
-	}, 120_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

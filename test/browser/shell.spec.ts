@@ -19,7 +19,7 @@ describeWithBrowser()("web IDE shell (browser)", () => {
 	beforeAll(async () => {
 		ui = await startUiPlatform("browser", { timeoutMs: 10_000 });
 		({ page, base } = ui);
-	}, 120_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

@@ -32,7 +32,7 @@ describeWithBrowser()("Quotas and budgets UI (browser)", () => {
 			env: { AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1", AI_LOG_BATCH_MS: "0" }
 		});
 		({ page, base } = ui);
-	}, 120_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();
@@ -88,5 +88,5 @@ describeWithBrowser()("Quotas and budgets UI (browser)", () => {
 		await page.screenshot({ path: path.join(SHOTS, "limits.png"), fullPage: true });
 		expect(ui!.pageErrors).toEqual([]);
 		expect(ui!.cspViolations).toEqual([]);
-	}, 120_000);
+	}, 240_000);
 });

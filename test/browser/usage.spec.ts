@@ -34,7 +34,7 @@ describeWithBrowser()("Usage UI (browser)", () => {
 			}
 		});
 		({ page, base } = ui);
-	}, 120_000);
+	}, 240_000);
 
 	afterAll(async () => {
 		await ui?.stop();

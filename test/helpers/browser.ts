@@ -97,8 +97,8 @@ export async function startUiPlatform(
 		fs.rmSync(dataDir, { recursive: true, force: true });
 	};
 	try {
-		// A first start creates the embedded database: "a minute or more on a busy machine", as the node says.
-		await node.waitFor(/Coder IDE node .* up/, 120_000);
+		// A first start creates the embedded database: a minute or more on a loaded machine, as the node says.
+		await node.waitFor(/Coder IDE node .* up/, 150_000);
 		browser = await launchChromium();
 		const pageErrors: string[] = [];
 		const cspViolations: string[] = [];

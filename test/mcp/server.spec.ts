@@ -5,7 +5,20 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { describeWith, createTestDatabase, uniqueNamespace } from "../helpers/infra";
 import { startGateway, register, http, TestGateway, Member } from "../helpers/gateway";
 
-const FILES = ["services/secrets/secrets.service.ts", "services/prompts/prompts.service.ts"];
+const FILES = [
+	"services/secrets/secrets.service.ts",
+	"services/prompts/prompts.service.ts",
+	"services/planning/states.service.ts",
+	"services/planning/entities.service.ts"
+];
+const TOOLS = [
+	"knowledge_search",
+	"planning_task_create",
+	"planning_tasks",
+	"prompts_render",
+	"secret_names",
+	"usage_summary"
+];
 
 describeWith(["postgres"])("the platform as an MCP server", () => {
 	let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -58,9 +71,7 @@ describeWith(["postgres"])("the platform as an MCP server", () => {
 		const c = await client(memberKey);
 		try {
 			const { tools } = await c.listTools();
-			expect(tools.map(t => t.name).sort()).toEqual(
-				["knowledge_search", "prompts_render", "secret_names", "usage_summary"].sort()
-			);
+			expect(tools.map(t => t.name).sort()).toEqual(TOOLS);
 			expect(tools.find(t => t.name === "knowledge_search")!.inputSchema.required).toEqual(["query"]);
 			const r: any = await c.callTool({ name: "secret_names", arguments: { environment: "production" } });
 			expect(r.isError).toBeFalsy();
@@ -82,6 +93,55 @@ describeWith(["postgres"])("the platform as an MCP server", () => {
 			expect(r.structuredContent.secrets).toEqual([]);
 		} finally {
 			await c.close();
+		}
+	});
+
+	test("planning tools: create and find tasks as the caller, through the planning actions' checks", async () => {
+		const c = await client(memberKey);
+		const other = await client(otherOrgKey);
+		try {
+			const project = await http(gw.port, "POST", "/api/planning/entities", {
+				...asA(),
+				body: { kind: "project", title: "Platform" }
+			});
+			const made: any = await c.callTool({
+				name: "planning_task_create",
+				arguments: { title: "Rotate the signing keys", project_id: project.body.id, priority: "high" }
+			});
+			expect(made.isError).toBeFalsy();
+			expect(made.structuredContent.task).toMatchObject({
+				title: "Rotate the signing keys",
+				project_id: project.body.id,
+				fields: { priority: "high" },
+				article_ids: []
+			});
+			await c.callTool({ name: "planning_task_create", arguments: { title: "Write the changelog" } });
+			const found: any = await c.callTool({ name: "planning_tasks", arguments: { search: "signing" } });
+			expect(found.structuredContent.tasks.map((t: any) => t.id)).toEqual([made.structuredContent.task.id]);
+			const ofProject: any = await c.callTool({
+				name: "planning_tasks",
+				arguments: { project_id: project.body.id }
+			});
+			expect(ofProject.structuredContent.total).toBe(1);
+			// The same 422 as REST, naming the field.
+			const bad: any = await c.callTool({
+				name: "planning_task_create",
+				arguments: { title: "x", priority: "whenever" }
+			});
+			expect(bad.isError).toBe(true);
+			expect(bad.content[0].text).toMatch(/^422 .*fields\.priority/);
+			// Another organization sees none of them, and cannot put a task under this one's project.
+			const theirs: any = await other.callTool({ name: "planning_tasks", arguments: {} });
+			expect(theirs.structuredContent).toEqual({ tasks: [], total: 0 });
+			const foreign: any = await other.callTool({
+				name: "planning_task_create",
+				arguments: { title: "Sneak in", project_id: project.body.id }
+			});
+			expect(foreign.isError).toBe(true);
+			expect(foreign.content[0].text).toMatch(/^422 .*parent_id/);
+		} finally {
+			await c.close();
+			await other.close();
 		}
 	});
 
@@ -109,7 +169,7 @@ describeWith(["postgres"])("the platform as an MCP server", () => {
 		expect((await raw.json()).error.message).toMatch(/invalid API key/);
 		const c = await client(viewerKey);
 		try {
-			expect((await c.listTools()).tools.length).toBe(4);
+			expect((await c.listTools()).tools.length).toBe(TOOLS.length);
 			const r: any = await c.callTool({ name: "secret_names", arguments: {} });
 			expect(r.isError).toBe(true);
 			expect(r.content[0].text).toMatch(/403 .*mcp:write/);

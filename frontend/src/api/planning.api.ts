@@ -7,6 +7,14 @@ export type PlanningState = Schema<"PlanningState">;
 export type PlanningRelation = Schema<"PlanningRelation">;
 export type PlanningCycle = Schema<"PlanningCycle">;
 export type PlanningPlan = Schema<"PlanningPlan">;
+export type PlanningGenerated = Schema<"PlanningGenerated">;
+export type GenerateInput = {
+	goal: string;
+	model?: string;
+	project_id?: string;
+	prompt?: { name: string; label?: string };
+	options?: { max_tasks?: number; articles?: number };
+};
 export type PlanStep = { kind: string; title: string; config?: Record<string, unknown> };
 
 export type EntityInput = Partial<
@@ -28,7 +36,8 @@ export const plansApi = {
 	approve: (id: string, revision: number) =>
 		api.post<PlanningPlan>(`/planning/plans/${encodeURIComponent(id)}/approve`, { revision }),
 	runnable: (id: string) =>
-		api.get<{ runnable: boolean; reason: string | null }>(`/planning/plans/${encodeURIComponent(id)}/runnable`)
+		api.get<{ runnable: boolean; reason: string | null }>(`/planning/plans/${encodeURIComponent(id)}/runnable`),
+	generate: (body: GenerateInput) => api.post<PlanningGenerated>("/planning/plans/generate", body)
 };
 
 export const ENTITY_KINDS = [

@@ -2803,6 +2803,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/planning/plans/generate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * planning-plans.generate
+         * @description Requires permission `planning:write` (Create, change and remove planning items); held by default by owner, admin, member.
+         */
+        post: operations["planning-plans.generate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/planning/relations": {
         parameters: {
             query?: never;
@@ -5369,6 +5389,32 @@ export interface components {
             title: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        PlanningGenerated: {
+            article_ids: string[];
+            articles: {
+                /** Format: uuid */
+                id: string;
+                title: string;
+            }[];
+            plan: {
+                [key: string]: unknown;
+            };
+            tasks: components["schemas"]["PlanningGeneratedTask"][];
+        };
+        PlanningGeneratedTask: {
+            article_ids: string[];
+            description: string;
+            fields: {
+                [key: string]: unknown;
+            };
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            parent_id: string | null;
+            /** Format: uuid */
+            state_id: string | null;
+            title: string;
         };
         PlanningPlan: {
             /** Format: date-time */
@@ -18407,6 +18453,81 @@ export interface operations {
                 };
                 content: {
                     "application/json": number;
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "planning-plans.generate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    goal: string;
+                    model?: string;
+                    options?: {
+                        articles?: number;
+                        max_tasks?: number;
+                        search?: string;
+                    };
+                    /** Format: uuid */
+                    project_id?: string;
+                    prompt?: {
+                        label?: string;
+                        name: string;
+                    };
+                    title?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanningGenerated"];
                 };
             };
             /** @description Missing or invalid credentials */
