@@ -16,6 +16,9 @@ export interface PlatformTool {
 	input_schema: { type: "object"; properties: Record<string, unknown>; required?: string[] };
 	// The action it calls: its permission is the one the tool needs.
 	action: string;
+	// As MCP's tool annotations: a read-only or idempotent tool is made again when a resumed agent run finds its call
+	// started but unanswered (services/ai/agent-loop.ts).
+	annotations: { readOnlyHint?: boolean; idempotentHint?: boolean };
 	run(ctx: Context, args: Record<string, any>): Promise<unknown>;
 }
 
@@ -43,6 +46,7 @@ export const PLATFORM_TOOLS: PlatformTool[] = [
 			required: ["query"]
 		},
 		action: "knowledge.search",
+		annotations: { readOnlyHint: true },
 		run: (ctx, a) => callAction(ctx, "knowledge.search", { query: a.query, ...(a.k ? { k: a.k } : {}) })
 	},
 	{
@@ -57,6 +61,7 @@ export const PLATFORM_TOOLS: PlatformTool[] = [
 			}
 		},
 		action: "usage.summary",
+		annotations: { readOnlyHint: true },
 		run: (ctx, a) =>
 			callAction(ctx, "usage.summary", { ...(a.from ? { from: a.from } : {}), ...(a.to ? { to: a.to } : {}) })
 	},
@@ -72,6 +77,7 @@ export const PLATFORM_TOOLS: PlatformTool[] = [
 			}
 		},
 		action: "secrets.list",
+		annotations: { readOnlyHint: true },
 		async run(ctx, a) {
 			const rows: { name: string; environment: string }[] = await callAction(ctx, "secrets.list", {
 				...(a.environment ? { environment: a.environment } : {}),
@@ -96,6 +102,7 @@ export const PLATFORM_TOOLS: PlatformTool[] = [
 			required: ["name"]
 		},
 		action: "prompts.render",
+		annotations: { readOnlyHint: true },
 		async run(ctx, a) {
 			const r = await callAction(ctx, "prompts.render", {
 				name: a.name,
