@@ -60,7 +60,7 @@ export class ScriptedModel {
 						function: { name: c.name, arguments: JSON.stringify(c.arguments) }
 					}))
 				: undefined;
-		const prompt = Math.ceil(JSON.stringify(body.messages).length / 4);
+		const prompt = promptTokensOf(body);
 		const completion = Math.ceil(JSON.stringify(t).length / 4);
 		this.json(res, 200, {
 			id: `chatcmpl-${turn}`,
@@ -76,7 +76,12 @@ export class ScriptedModel {
 					finish_reason: calls ? "tool_calls" : "stop"
 				}
 			],
-			usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
+			usage: {
+				prompt_tokens: prompt,
+				completion_tokens: completion,
+				total_tokens: prompt + completion,
+				prompt_tokens_details: { cached_tokens: cachedOf(prompt) }
+			}
 		});
 	}
 
@@ -85,6 +90,10 @@ export class ScriptedModel {
 		res.end(JSON.stringify(body));
 	}
 }
+
+// What a request's usage says: its prompt tokens, and how many of them were cached (a fixed share, to be summed).
+export const promptTokensOf = (body: any) => Math.ceil(JSON.stringify(body.messages).length / 4);
+export const cachedOf = (prompt: number) => Math.floor(prompt / 3);
 
 // The text of the tool results the model was sent in its last request.
 export const toolResults = (body: any): string[] =>
