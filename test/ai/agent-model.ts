@@ -13,8 +13,9 @@ export class ScriptedModel {
 	private turns = new Map<string, number>();
 	private held: (() => void)[] = [];
 	readonly requests: any[] = [];
-	// Models whose turns wait for release().
+	// Models whose turns wait for release(): all of them, or those the predicate picks by their request.
 	readonly holding = new Set<string>();
+	readonly holdingIf = new Map<string, (body: any) => boolean>();
 
 	async start(): Promise<string> {
 		await new Promise<void>(r => this.server.listen(0, "127.0.0.1", r));
@@ -49,7 +50,8 @@ export class ScriptedModel {
 		if (!script) return this.json(res, 404, { error: { message: "no such model", type: "invalid_request_error" } });
 		const turn = (this.turns.get(body.model) ?? 0) + 1;
 		this.turns.set(body.model, turn);
-		if (this.holding.has(body.model)) await new Promise<void>(r => this.held.push(r));
+		if (this.holding.has(body.model) || this.holdingIf.get(body.model)?.(body))
+			await new Promise<void>(r => this.held.push(r));
 		if (res.destroyed) return;
 		const t = script(body, turn);
 		const calls =
