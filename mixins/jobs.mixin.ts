@@ -60,8 +60,8 @@ export type JobHandler<S extends JobsService = JobsService> = (this: S, run: Job
 export interface JobsMixinOptions<S extends JobsService = JobsService> {
 	table: string;
 	handlers: Record<string, JobHandler<S>>;
-	// Read when the service starts (the module's settings).
-	settings: () => { perOrganization: number; leaseMs: number; pollMs: number };
+	// Read when the service starts (the module's settings); `perReplica` there overrides the option below.
+	settings: () => { perOrganization: number; leaseMs: number; pollMs: number; perReplica?: number };
 	// Event types: "<prefix>.started" | ".progress" | ".completed" | ".failed" (the module's events file types them).
 	// Without it no event is published (the jobs' own records tell what happened) and the service needs no outbox.
 	eventPrefix?: string;
@@ -71,7 +71,7 @@ export interface JobsMixinOptions<S extends JobsService = JobsService> {
 	live?: JobsLive;
 	// Undoes what a job leaves half done when it fails or is cancelled, in the transaction that records that.
 	ended?: (tx: Queryable, job: JobRow) => Promise<void>;
-	// Jobs one replica runs at once (of all organizations).
+	// Jobs one replica runs at once (of all organizations); 0: this replica runs none.
 	perReplica?: number;
 	// Least time between two progress events of one job.
 	progressEveryMs?: number;
@@ -84,7 +84,7 @@ export interface JobsService extends Service {
 	jobsTimer?: NodeJS.Timeout;
 	jobsPolling?: Promise<void>;
 	jobsStopped: boolean;
-	jobsSettings: { perOrganization: number; leaseMs: number; pollMs: number };
+	jobsSettings: { perOrganization: number; leaseMs: number; pollMs: number; perReplica?: number };
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
 	enqueueJob(
 		tx: Queryable,
@@ -206,7 +206,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 				if (this.jobsStopped || this.jobsPolling) return;
 				this.jobsPolling = (async () => {
 					try {
-						while (!this.jobsStopped && this.jobsRunning.size < perReplica) {
+						while (!this.jobsStopped && this.jobsRunning.size < (this.jobsSettings.perReplica ?? perReplica)) {
 							const job = await this.claimJob();
 							if (!job) break;
 							const running = this.runJob(job);

@@ -148,6 +148,7 @@ const AgentsService: ServiceSchema = {
 				const s = moduleSettings(aiModule);
 				return {
 					perOrganization: s.agentRunsPerOrganization,
+					perReplica: s.agentRunsPerReplica,
 					leaseMs: s.agentRunLeaseMs,
 					pollMs: s.agentRunPollMs
 				};

@@ -39,6 +39,13 @@ export default defineModule({
 			max: 1000,
 			description: "agent runs of one organization driven at once, over all replicas (more wait their turn)"
 		}),
+		agentRunsPerReplica: setting.int({
+			env: "AI_AGENT_RUNS_PER_REPLICA",
+			default: 20,
+			min: 0,
+			max: 1000,
+			description: "agent runs one replica drives at once (0: it drives none, only starts and follows them)"
+		}),
 		agentRunLeaseMs: setting.int({
 			env: "AI_AGENT_RUN_LEASE_MS",
 			default: 30_000,

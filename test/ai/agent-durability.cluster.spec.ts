@@ -2,7 +2,9 @@
 // and a stdio MCP server whose tools append to a ledger file (a side effect that can be counted). The node driving a
 // run is killed with SIGKILL mid-run; the other claims the run once its lease ran out and finishes it from its last
 // committed step: no recorded step redone, every side effect exactly once, and a tool call that was under way when
-// its node died (not marked safe to repeat) answered to the model as interrupted instead of being made again.
+// its node died (not marked safe to repeat) answered to the model as interrupted instead of being made again. The
+// runs are started on a third node that drives none (AI_AGENT_RUNS_PER_REPLICA=0): its caller's answer, or stream,
+// goes on with the steps of whichever node drives the run, the dead one's and then the survivor's.
 import crypto from "crypto";
 import fs from "fs";
 import os from "os";
@@ -14,6 +16,7 @@ import { startTestCluster, type ClusterNode, type TestCluster } from "../helpers
 import { as } from "../helpers/broker";
 import { waitUntil } from "../helpers/wait";
 import type { AuthInfo } from "../../lib/permissions";
+import { drain } from "../helpers/ai";
 import { ScriptedModel, toolResults } from "./agent-model";
 
 jest.setTimeout(180_000);
@@ -27,7 +30,9 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 	let admin: AuthInfo;
 	const model = new ScriptedModel();
 	const ledger = path.join(os.tmpdir(), `agent-ledger-${crypto.randomUUID()}.txt`);
+	// The nodes that drive runs, and the one that only starts and follows them.
 	const replicas: ClusterNode[] = [];
+	let follower: ClusterNode;
 
 	const lines = () => (fs.existsSync(ledger) ? fs.readFileSync(ledger, "utf8").split("\n").filter(Boolean) : []);
 	const runOf = async (id: string) => (await sql.query("SELECT * FROM ai_agent_runs WHERE id = $1", [id])).rows[0];
@@ -49,18 +54,20 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 		if (!node) throw new Error(`no replica holds ${job.lease_owner}`);
 		return node;
 	};
-	// Starts the run on a live replica without waiting for its answer (the caller may be the node that dies).
-	const startRun = async (model: string, prompt: string) => {
-		const live = replicas.filter(n => n.proc.exitCode === null && n.proc.signalCode === null);
-		void caller
-			.call("ai-agent-runs.start", { model, prompt, tool_sets: ["ledger"] }, { ...as(admin), nodeID: live[0].nodeID })
-			.catch(() => undefined);
+	// Starts the run on the follower; the promise of its answer (or stream) and the run's id once it exists.
+	const startRun = async (model: string, prompt: string, stream: boolean) => {
+		const answer = caller.call<any, any>(
+			"ai-agent-runs.start",
+			{ model, prompt, tool_sets: ["ledger"], stream },
+			{ ...as(admin), nodeID: follower.nodeID }
+		);
+		answer.catch(() => undefined);
 		const row = await waitUntil(
 			"the run is created",
 			async () => (await sql.query("SELECT id FROM ai_agent_runs WHERE model = $1", [model])).rows[0],
 			r => !!r
 		);
-		return row.id as string;
+		return { runId: row.id as string, answer };
 	};
 	const kill = async (node: ClusterNode) => {
 		node.proc.kill("SIGKILL");
@@ -81,9 +88,10 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 		await sql.connect();
 		await cluster.start("core", "auth,secrets", { MASTER_KEY: crypto.randomBytes(32).toString("base64") }).ready;
 		replicas.push(cluster.start("ai-1", "ai,mcp"), cluster.start("ai-2", "ai,mcp"));
-		await Promise.all(replicas.map(n => n.ready));
+		follower = cluster.start("ai-0", "ai,mcp", { AI_AGENT_RUNS_PER_REPLICA: "0" });
+		await Promise.all([...replicas, follower].map(n => n.ready));
 		caller = await cluster.caller(["auth", "ai-providers", "ai-deployments", "ai-agent-runs", "mcp-servers"]);
-		await cluster.servedBy("ai-agent-runs.start", replicas);
+		await cluster.servedBy("ai-agent-runs.start", [...replicas, follower]);
 		admin = await cluster.register("agent-durable@example.com");
 		const provider: any = await caller.call("ai-providers.create", { name: "scripted", base_url: base }, as(admin));
 		for (const name of ["durable", "interrupted"])
@@ -115,7 +123,8 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 		});
 		// The third turn (after both tool calls) waits until its node is dead.
 		model.holdingIf.set("durable", body => toolResults(body).length >= 2);
-		const runId = await startRun("durable", "record two entries");
+		const { runId, answer } = await startRun("durable", "record two entries", true);
+		const streamed = answer.then(drain);
 		await waitUntil("the third turn is under way", async () => model.waiting(), n => n === 1, 60_000);
 		const first = await holder(runId);
 		expect(lines()).toEqual(["durable-1", "durable-2"]);
@@ -157,6 +166,19 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 			{ ...as(admin), nodeID: survivor.nodeID }
 		);
 		expect(detail.steps).toHaveLength(5);
+		// The follower's stream went on with the survivor's steps, to the run's end.
+		const events = await streamed;
+		const told = events.filter(e => e.type === "step").map(e => `${e.step.kind}:${e.step.seq}:${e.step.status}`);
+		expect(told).toEqual([
+			"model:1:completed",
+			"tool:2:running",
+			"tool:2:completed",
+			"model:3:completed",
+			"tool:4:running",
+			"tool:4:completed",
+			"model:5:completed"
+		]);
+		expect(events.at(-1)).toMatchObject({ type: "run", run: { id: runId, status: "completed" } });
 	});
 
 	test("a tool call under way when its node dies is reported as interrupted, never made twice", async () => {
@@ -169,7 +191,7 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 			if (!results.length) return { calls: [{ name: "ledger__record_slow", arguments: { entry: "slow-1" } }] };
 			return { content: `outcome: ${results[0]}` };
 		});
-		const runId = await startRun("interrupted", "record slowly");
+		const { runId, answer } = await startRun("interrupted", "record slowly", false);
 		await waitUntil("the slow call made its side effect", async () => lines(), l => l.includes("slow-1"));
 		const step = (await stepsOf(runId)).find(s => s.kind === "tool");
 		expect(step.status).toBe("running");
@@ -188,5 +210,9 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 		expect(steps[1].attempts).toBe(1);
 		expect(end.output).toMatch(/^outcome: error: interrupted: .*outcome is unknown/);
 		expect(lines().filter(l => l === "slow-1")).toHaveLength(1);
+		// The caller waiting on the follower got the run's end.
+		const answered = await answer;
+		expect(answered).toMatchObject({ id: runId, status: "completed" });
+		expect(answered.steps.map((s: any) => s.status)).toEqual(["completed", "interrupted", "completed"]);
 	});
 });
