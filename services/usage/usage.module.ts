@@ -16,11 +16,13 @@ export default defineModule({
 	},
 	publishes: ["usage.events"],
 	// Not embedding.events: embeddings through an AI deployment are metered here from ai.events (kind "embedding"),
-	// and the built-in local embedder costs nothing. mcp.events joins when that module publishes it.
+	// and the built-in local embedder costs nothing. mcp.events: each tool execution is metered, and counted against
+	// tool-call quotas.
 	consumes: [
 		{ channel: "ai.events", group: "usage" },
 		{ channel: "ai.events", group: "usage-limits" },
-		{ channel: "mcp.events", group: "usage" }
+		{ channel: "mcp.events", group: "usage" },
+		{ channel: "mcp.events", group: "usage-limits" }
 	],
 	settings: {
 		// Metering's batched ingestion of ai.events (EventsMixin's batch option; bench/usage.ts measures them).

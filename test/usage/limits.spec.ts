@@ -10,8 +10,11 @@ import { FakeOpenAI } from "../helpers/fake-openai";
 import { AI_STACK, ask } from "../helpers/ai";
 import { waitUntil } from "../helpers/wait";
 import { periodStart, usageLimitPrefix } from "../../lib/usage-limits";
+import { MCP_STACK, TINY } from "../mcp/stack";
 
 const USAGE = [
+	// The mcp module's tool executions count as tool calls (its mcp.events).
+	...MCP_STACK.filter(f => f.startsWith("services/mcp/")),
 	"services/auth/api-keys.service.ts",
 	"services/usage/quotas.service.ts",
 	"services/usage/budgets.service.ts",
@@ -298,6 +301,31 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 		} finally {
 			up.set("up-gpt", { content: CONTENT });
 		}
+	});
+
+	test("MCP tool executions count against a tool-call quota: N go through, the next call is refused naming it", async () => {
+		await disableAll();
+		const quota = await call("usage-quotas.create", {
+			name: "Two tool calls",
+			metric: "tool_calls",
+			scope: "organization",
+			period: "day",
+			amount: 2
+		});
+		await call("mcp-servers.create", { name: "tiny", transport: "stdio", command: process.execPath, args: [TINY] });
+		const echo = (message: string) => call("mcp.call", { server: "tiny", tool: "echo", arguments: { message } });
+		for (const m of ["one", "two"]) expect((await echo(m)).is_error).toBe(false);
+		// Counted durably (each execution once) and in the live counters the AI replicas check.
+		await waitUntil("both executions consumed", () => consumed(quota.id), n => n === 2);
+		await waitUntil("the live counter", () => status(quota.id), q => q.used === 2);
+		const refused = complete();
+		await expect(refused).rejects.toMatchObject({
+			type: "QUOTA_EXCEEDED",
+			data: { details: { quota: { id: quota.id, name: "Two tool calls" } } }
+		});
+		await expect(refused).rejects.toThrow(/quota "Two tool calls" \(organization, per day\) exceeded: 2 of 2 tool calls/);
+		const [alert] = await outbox("usage.quota.exceeded").then(a => a.filter(e => e.quotaId === quota.id));
+		expect(alert).toMatchObject({ quotaId: quota.id, metric: "tool_calls", used: 2, limit: 2 });
 	});
 
 	test("a cancelled stream is billed for what it produced, and its reservation is gone", async () => {
