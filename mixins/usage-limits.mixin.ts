@@ -20,6 +20,7 @@ import {
 	createUsageLimitStore,
 	fromUnits,
 	LimitDef,
+	Metric,
 	periodEnd,
 	periodStart,
 	toUnits,
@@ -37,6 +38,8 @@ export interface UsageCharge {
 	userId?: string;
 	apiKeyId?: string;
 	estimate: Amounts;
+	// Only the limits of these metrics (a tool call about to run is checked against tool-call quotas alone).
+	metrics?: Metric[];
 }
 
 export interface UsageReservation {
@@ -119,7 +122,9 @@ async function usageLimitsOf(this: This, organizationId: string): Promise<LimitD
 }
 
 async function reserveUsage(this: This, charge: UsageCharge): Promise<UsageReservation | undefined> {
-	const limits = (await this.usageLimitsOf(charge.organizationId)).filter(l => appliesTo(l, charge));
+	const limits = (await this.usageLimitsOf(charge.organizationId)).filter(
+		l => appliesTo(l, charge) && (!charge.metrics || charge.metrics.includes(l.metric))
+	);
 	if (!limits.length) return undefined;
 	const now = new Date();
 	const counters: (Counter & { limit: LimitDef })[] = limits.map(limit => {

@@ -31,6 +31,8 @@ export interface Driver {
 	commit<T>(fn: (t: TenantSql) => Promise<T>): Promise<T>;
 	// Ends the job driving the run, in the transaction that pauses it for an approval.
 	release?(t: TenantSql): Promise<void>;
+	// Throws when a tool-call quota refuses one more MCP tool call (the usage module counts each execution).
+	admitToolCall?(): Promise<void>;
 }
 
 // What the model reads for a call whose replica died after making it and before recording its result.
@@ -234,6 +236,21 @@ async function callTool(d: Driver, run: RunRow, s: StepRow, fn: string | undefin
 		if (interrupted) d.emit({ type: "step", step: interrupted });
 		return interrupted ?? s;
 	}
+	if (tool?.server && d.admitToolCall)
+		try {
+			await d.admitToolCall();
+		} catch (err) {
+			// Refused: the call is not made; the run ends on the refusal (drive), as when a model turn is refused.
+			const refused = await d.commit(t =>
+				updateStep(t, s.id, ["running", "approved"], {
+					status: "failed",
+					is_error: true,
+					result: { content: [{ type: "text", text: `error: ${(err as Error).message}` }] }
+				})
+			);
+			if (refused) d.emit({ type: "step", step: refused });
+			throw err;
+		}
 	const key = s.idempotency_key ?? `agent-${run.id}-tool-${s.seq}`;
 	const recorded = await d.commit(t =>
 		updateStep(t, s.id, ["running", "approved"], {

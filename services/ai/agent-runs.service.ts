@@ -22,6 +22,7 @@ import { moduleSettings } from "../../lib/config";
 import type { AuthInfo } from "../../lib/permissions";
 import type { InFlight } from "../../lib/in-flight";
 import { CancellableMixin } from "../../mixins/cancellable.mixin";
+import { UsageLimitsMixin, type UsageCharge, type UsageReservation } from "../../mixins/usage-limits.mixin";
 import { JobsMixin, kickJobs, type JobRun, type JobsService } from "../../mixins/jobs.mixin";
 import { AgentEvent, Cancelled, drive, viewOf } from "./agent-loop";
 import { catalogueOf } from "./agent-tools";
@@ -53,6 +54,8 @@ interface Follower {
 
 interface AgentsThis extends JobsService {
 	inFlight: InFlight;
+	reserveUsage(charge: UsageCharge): Promise<UsageReservation | undefined>;
+	settleUsage(reservation: UsageReservation | undefined, used: undefined): Promise<void>;
 	followers: Map<string, Set<Follower>>;
 	follow(ctx: Context, t: TenantSql, f: Follower, stream: boolean): Promise<unknown>;
 	listen(runId: string): Follower;
@@ -101,7 +104,18 @@ async function driveJob(this: AgentsThis, job: JobRun): Promise<void> {
 						tx => fn(new TenantSql(org, auth, tx)),
 						() => ({ done: job.job.done })
 					),
-				release: tt => releaseJob(tt, job.job.id)
+				release: tt => releaseJob(tt, job.job.id),
+				// A check, not a charge: the usage module counts the execution itself from mcp.events.
+				admitToolCall: async () => {
+					const held = await this.reserveUsage({
+						organizationId: org,
+						userId: auth.userId,
+						apiKeyId: auth.apiKeyId,
+						estimate: { tokens: 0, requests: 0, tool_calls: 1, cost: 0 },
+						metrics: ["tool_calls"]
+					});
+					await this.settleUsage(held, undefined);
+				}
 			},
 			await getRun(t, runId)
 		);
@@ -141,6 +155,7 @@ const AgentsService: ServiceSchema = {
 	name: "ai-agent-runs",
 	mixins: [
 		CancellableMixin("ai-agent-runs.cancel", why => new Cancelled(why)),
+		UsageLimitsMixin,
 		JobsMixin<AgentsThis>({
 			table: JOBS,
 			handlers: { drive: driveJob },
