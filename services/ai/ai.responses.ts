@@ -145,6 +145,10 @@ export const AgentStep = named("AgentStep", {
 	tokens: "number|integer",
 	cost: "number",
 	duration_ms: "number|integer|nullable",
+	// A tool call's record before it is made: the key it is made under, when, and how often (README "Durability").
+	idempotency_key: "string|nullable",
+	call_started_at: "date|nullable",
+	attempts: "number|integer",
 	created_at: "date",
 	updated_at: "date"
 });
