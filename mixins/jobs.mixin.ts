@@ -206,7 +206,10 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 				if (this.jobsStopped || this.jobsPolling) return;
 				this.jobsPolling = (async () => {
 					try {
-						while (!this.jobsStopped && this.jobsRunning.size < (this.jobsSettings.perReplica ?? perReplica)) {
+						while (
+							!this.jobsStopped &&
+							this.jobsRunning.size < (this.jobsSettings.perReplica ?? perReplica)
+						) {
 							const job = await this.claimJob();
 							if (!job) break;
 							const running = this.runJob(job);

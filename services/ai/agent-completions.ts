@@ -101,8 +101,7 @@ export async function streamAgentCompletion(ctx: Context, res: Res, body: Record
 		const { content, finish_reason } = answerOf(last);
 		chunk([{ index: 0, delta: { role: "assistant", content }, logprobs: null, finish_reason: null }]);
 		chunk([{ index: 0, delta: {}, logprobs: null, finish_reason }], { coder: coderOf(last) });
-		if (body.stream_options?.include_usage)
-			chunk([], { usage: usageOf(last) });
+		if (body.stream_options?.include_usage) chunk([], { usage: usageOf(last) });
 		res.write("data: [DONE]\n\n");
 	} catch (err) {
 		const e = err as { message?: string; type?: string };

@@ -80,10 +80,9 @@ async function driveJob(this: AgentsThis, job: JobRun): Promise<void> {
 	const { runId, auth } = job.job.payload as { runId: string; auth: AuthInfo };
 	const org = job.job.organization_id;
 	const t = new TenantSql(org, auth);
-	const run = await t.one<RunRow>(
-		"SELECT id, status FROM ai_agent_runs WHERE id = $1 AND organization_id = $org",
-		[runId]
-	);
+	const run = await t.one<RunRow>("SELECT id, status FROM ai_agent_runs WHERE id = $1 AND organization_id = $org", [
+		runId
+	]);
 	if (run?.status !== "running") return;
 	const controller = new AbortController();
 	const onStop = () => controller.abort(job.signal.reason);
@@ -206,33 +205,35 @@ const AgentsService: ServiceSchema = {
 					...(p.prompt ? [{ role: "user", content: p.prompt }] : [])
 				];
 				let following: Follower | undefined;
-				const run = await t.transaction(async tx => {
-					const run = await insertRun(tx, {
-						user_id: tx.auth?.userId ?? null,
-						api_key_id: tx.auth?.apiKeyId ?? null,
-						model: p.model,
-						tool_sets: toolSets,
-						messages,
-						tools,
-						max_steps: p.max_steps ?? DEFAULT_MAX_STEPS,
-						max_tokens: p.max_tokens ?? null,
-						max_cost: p.max_cost ?? null
+				await t
+					.transaction(async tx => {
+						const run = await insertRun(tx, {
+							user_id: tx.auth?.userId ?? null,
+							api_key_id: tx.auth?.apiKeyId ?? null,
+							model: p.model,
+							tool_sets: toolSets,
+							messages,
+							tools,
+							max_steps: p.max_steps ?? DEFAULT_MAX_STEPS,
+							max_tokens: p.max_tokens ?? null,
+							max_cost: p.max_cost ?? null
+						});
+						await enqueueDrive(tx, run);
+						// Listening before the commit: no step of the run can be missed.
+						following = this.listen(run.id);
+						return run;
+					})
+					.catch(err => {
+						following?.close();
+						throw err;
 					});
-					await enqueueDrive(tx, run);
-					// Listening before the commit: no step of the run can be missed.
-					following = this.listen(run.id);
-					return run;
-				}).catch(err => {
-					following?.close();
-					throw err;
-				});
 				kickJobs(this.broker, JOBS);
 				return this.follow(ctx, t, following!, !!p.stream);
 			}
 		},
 
-		// A person's approval or rejection of tool calls awaiting one. Once none awaits, the run continues here, on
-		// whichever replica received the decision, with the decider's permissions.
+		// A person's approval or rejection of tool calls awaiting one. Once none awaits, the run continues with the
+		// decider's permissions, driven by whichever replica claims its job, and this call follows it.
 		decide: {
 			rest: "POST /:id/decisions",
 			permission: "ai:write",
@@ -270,48 +271,50 @@ const AgentsService: ServiceSchema = {
 				if (run.status !== "awaiting_approval")
 					throw conflict(`the run is ${run.status.replace("_", " ")}, not awaiting approval`, "id");
 				let following: Follower | undefined;
-				const claimed = await t.transaction(async tx => {
-					for (const d of ctx.params.decisions) {
-						const by = tx.auth?.userId ?? null;
-						const who = tx.auth?.userId ? "a person" : "the API";
-						const decided = await updateStep(
-							tx,
-							d.step_id,
-							["awaiting_approval"],
-							d.approve
-								? { status: "approved", decided_by: by }
-								: {
-										status: "rejected",
-										decided_by: by,
-										is_error: true,
-										result: {
-											content: [
-												{
-													type: "text",
-													text: `rejected by ${who}${d.reason ? `: ${d.reason}` : ""}`
-												}
-											]
+				const claimed = await t
+					.transaction(async tx => {
+						for (const d of ctx.params.decisions) {
+							const by = tx.auth?.userId ?? null;
+							const who = tx.auth?.userId ? "a person" : "the API";
+							const decided = await updateStep(
+								tx,
+								d.step_id,
+								["awaiting_approval"],
+								d.approve
+									? { status: "approved", decided_by: by }
+									: {
+											status: "rejected",
+											decided_by: by,
+											is_error: true,
+											result: {
+												content: [
+													{
+														type: "text",
+														text: `rejected by ${who}${d.reason ? `: ${d.reason}` : ""}`
+													}
+												]
+											}
 										}
-									}
-						);
-						if (!decided) throw invalid("decisions", `step ${d.step_id} is not awaiting approval`);
-					}
-					// The run is taken over by this call only when nothing awaits a decision any more.
-					const waiting = await tx.one(
-						`SELECT 1 FROM ai_agent_steps WHERE run_id = $1 AND organization_id = $org
+							);
+							if (!decided) throw invalid("decisions", `step ${d.step_id} is not awaiting approval`);
+						}
+						// The run is taken over by this call only when nothing awaits a decision any more.
+						const waiting = await tx.one(
+							`SELECT 1 FROM ai_agent_steps WHERE run_id = $1 AND organization_id = $org
 						 AND status = 'awaiting_approval'`,
-						[run.id]
-					);
-					if (waiting) return undefined;
-					const claimed = await updateRun(tx, run.id, "awaiting_approval", { status: "running" });
-					if (!claimed) return undefined;
-					await enqueueDrive(tx, claimed);
-					following = this.listen(run.id);
-					return claimed;
-				}).catch(err => {
-					following?.close();
-					throw err;
-				});
+							[run.id]
+						);
+						if (waiting) return undefined;
+						const claimed = await updateRun(tx, run.id, "awaiting_approval", { status: "running" });
+						if (!claimed) return undefined;
+						await enqueueDrive(tx, claimed);
+						following = this.listen(run.id);
+						return claimed;
+					})
+					.catch(err => {
+						following?.close();
+						throw err;
+					});
 				if (!claimed) {
 					const current = await getRun(t, run.id);
 					return { ...viewOf(current), steps: await stepsOf(t, run.id) };

@@ -177,7 +177,14 @@ export async function updateStep(
 	set: Partial<
 		Pick<
 			StepRow,
-			"status" | "result" | "is_error" | "decided_by" | "duration_ms" | "idempotency_key" | "call_started_at" | "attempts"
+			| "status"
+			| "result"
+			| "is_error"
+			| "decided_by"
+			| "duration_ms"
+			| "idempotency_key"
+			| "call_started_at"
+			| "attempts"
 		>
 	>
 ): Promise<StepRow | undefined> {

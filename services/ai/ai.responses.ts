@@ -130,7 +130,16 @@ export const AgentStep = named("AgentStep", {
 	kind: { type: "enum", values: ["model", "tool"] },
 	status: {
 		type: "enum",
-		values: ["completed", "failed", "awaiting_approval", "approved", "rejected", "running", "cancelled", "interrupted"]
+		values: [
+			"completed",
+			"failed",
+			"awaiting_approval",
+			"approved",
+			"rejected",
+			"running",
+			"cancelled",
+			"interrupted"
+		]
 	},
 	content: "string|nullable",
 	tool_calls: { type: "any", nullable: true },

@@ -52,7 +52,11 @@ export async function consume(
 		const amount = amounts[l.metric];
 		if (!(amount > 0)) continue;
 		const start = periodStart(l.period, at);
-		counted.push({ limit: { ...l, subjectId: l.subject_id, amount: Number(l.amount) }, periodStart: start, amount });
+		counted.push({
+			limit: { ...l, subjectId: l.subject_id, amount: Number(l.amount) },
+			periodStart: start,
+			amount
+		});
 		const [quotaId, budgetId] = l.kind === "quota" ? [l.id, null] : [null, l.id];
 		const { rows } = await tx.query<{ used: number }>(
 			`INSERT INTO usage_limit_consumption (organization_id, quota_id, budget_id, period_start, used)

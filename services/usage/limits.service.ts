@@ -203,7 +203,9 @@ const UsageLimitsService: ServiceSchema = {
 							used: toUnits(c.limit.metric, c.amount)
 						}))
 					)
-					.catch((err: Error) => this.logger.warn(`tool call not added to the live counters: ${err.message}`));
+					.catch((err: Error) =>
+						this.logger.warn(`tool call not added to the live counters: ${err.message}`)
+					);
 			}
 		}
 	},

@@ -125,7 +125,12 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 		model.holdingIf.set("durable", body => toolResults(body).length >= 2);
 		const { runId, answer } = await startRun("durable", "record two entries", true);
 		const streamed = answer.then(drain);
-		await waitUntil("the third turn is under way", async () => model.waiting(), n => n === 1, 60_000);
+		await waitUntil(
+			"the third turn is under way",
+			async () => model.waiting(),
+			n => n === 1,
+			60_000
+		);
 		const first = await holder(runId);
 		expect(lines()).toEqual(["durable-1", "durable-2"]);
 		expect((await runOf(runId)).status).toBe("running");
@@ -192,7 +197,11 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 			return { content: `outcome: ${results[0]}` };
 		});
 		const { runId, answer } = await startRun("interrupted", "record slowly", false);
-		await waitUntil("the slow call made its side effect", async () => lines(), l => l.includes("slow-1"));
+		await waitUntil(
+			"the slow call made its side effect",
+			async () => lines(),
+			l => l.includes("slow-1")
+		);
 		const step = (await stepsOf(runId)).find(s => s.kind === "tool");
 		expect(step.status).toBe("running");
 		expect(step.call_started_at).not.toBeNull();
@@ -206,7 +215,11 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 		);
 		expect(end.status).toBe("completed");
 		const steps = await stepsOf(runId);
-		expect(steps.map(s => `${s.kind}:${s.status}`)).toEqual(["model:completed", "tool:interrupted", "model:completed"]);
+		expect(steps.map(s => `${s.kind}:${s.status}`)).toEqual([
+			"model:completed",
+			"tool:interrupted",
+			"model:completed"
+		]);
 		expect(steps[1].attempts).toBe(1);
 		expect(end.output).toMatch(/^outcome: error: interrupted: .*outcome is unknown/);
 		expect(lines().filter(l => l === "slow-1")).toHaveLength(1);

@@ -317,14 +317,24 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 		const echo = (message: string) => call("mcp.call", { server: "tiny", tool: "echo", arguments: { message } });
 		for (const m of ["one", "two"]) expect((await echo(m)).is_error).toBe(false);
 		// Counted durably (each execution once) and in the live counters the AI replicas check.
-		await waitUntil("both executions consumed", () => consumed(quota.id), n => n === 2);
-		await waitUntil("the live counter", () => status(quota.id), q => q.used === 2);
+		await waitUntil(
+			"both executions consumed",
+			() => consumed(quota.id),
+			n => n === 2
+		);
+		await waitUntil(
+			"the live counter",
+			() => status(quota.id),
+			q => q.used === 2
+		);
 		const refused = complete();
 		await expect(refused).rejects.toMatchObject({
 			type: "QUOTA_EXCEEDED",
 			data: { details: { quota: { id: quota.id, name: "Two tool calls" } } }
 		});
-		await expect(refused).rejects.toThrow(/quota "Two tool calls" \(organization, per day\) exceeded: 2 of 2 tool calls/);
+		await expect(refused).rejects.toThrow(
+			/quota "Two tool calls" \(organization, per day\) exceeded: 2 of 2 tool calls/
+		);
 		const [alert] = await outbox("usage.quota.exceeded").then(a => a.filter(e => e.quotaId === quota.id));
 		expect(alert).toMatchObject({ quotaId: quota.id, metric: "tool_calls", used: 2, limit: 2 });
 	});
@@ -347,10 +357,14 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 				).rows[0].n
 			);
 		const before = await executions();
-		expect((await call("mcp.call", { server: "tiny", tool: "echo", arguments: { message: "direct" } })).is_error).toBe(
-			false
+		expect(
+			(await call("mcp.call", { server: "tiny", tool: "echo", arguments: { message: "direct" } })).is_error
+		).toBe(false);
+		await waitUntil(
+			"the execution counted",
+			() => status(quota.id),
+			q => q.used === 1
 		);
-		await waitUntil("the execution counted", () => status(quota.id), q => q.used === 1);
 		// The model asks for one tool call (counted with its turn: 2 of 2), so the call itself is one too many.
 		up.set("up-gpt", { toolCall: { name: "tiny__echo", arguments: '{"message":"from the agent"}' } });
 		try {
