@@ -4,7 +4,8 @@
 // committed step: no recorded step redone, every side effect exactly once, and a tool call that was under way when
 // its node died (not marked safe to repeat) answered to the model as interrupted instead of being made again. The
 // runs are started on a third node that drives none (AI_AGENT_RUNS_PER_REPLICA=0): its caller's answer, or stream,
-// goes on with the steps of whichever node drives the run, the dead one's and then the survivor's.
+// goes on with the steps of whichever node drives the run, the dead one's and then the survivor's. A run paused for an
+// approval holds no node: it stays paused when they all die, and the decision has a new node continue it.
 import crypto from "crypto";
 import fs from "fs";
 import os from "os";
@@ -33,6 +34,7 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 	// The nodes that drive runs, and the one that only starts and follows them.
 	const replicas: ClusterNode[] = [];
 	let follower: ClusterNode;
+	let ledgerServer: any;
 
 	const lines = () => (fs.existsSync(ledger) ? fs.readFileSync(ledger, "utf8").split("\n").filter(Boolean) : []);
 	const runOf = async (id: string) => (await sql.query("SELECT * FROM ai_agent_runs WHERE id = $1", [id])).rows[0];
@@ -94,13 +96,13 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 		await cluster.servedBy("ai-agent-runs.start", [...replicas, follower]);
 		admin = await cluster.register("agent-durable@example.com");
 		const provider: any = await caller.call("ai-providers.create", { name: "scripted", base_url: base }, as(admin));
-		for (const name of ["durable", "interrupted"])
+		for (const name of ["durable", "interrupted", "careful"])
 			await caller.call(
 				"ai-deployments.create",
 				{ provider_id: provider.id, name, provider_model: name },
 				as(admin)
 			);
-		await caller.call(
+		ledgerServer = await caller.call(
 			"mcp-servers.create",
 			{ name: "ledger", transport: "stdio", command: process.execPath, args: [LEDGER_SERVER, ledger] },
 			as(admin)
@@ -227,5 +229,50 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 		const answered = await answer;
 		expect(answered).toMatchObject({ id: runId, status: "completed" });
 		expect(answered.steps.map((s: any) => s.status)).toEqual(["completed", "interrupted", "completed"]);
+	});
+
+	test("a run awaiting approval stays paused when its nodes die, and the decision continues it elsewhere", async () => {
+		const tools: any = await caller.call(
+			"mcp-tools.list",
+			{ pageSize: 100, query: { server_id: ledgerServer.id } },
+			as(admin)
+		);
+		const record = tools.rows.find((t: any) => t.name === "record");
+		await caller.call("mcp-tools.update", { id: record.id, requires_approval: true }, as(admin));
+		model.script("careful", body => {
+			const results = toolResults(body);
+			if (!results.length) return { calls: [{ name: "ledger__record", arguments: { entry: "approved-1" } }] };
+			return { content: `ok: ${results[0]}` };
+		});
+		const { runId, answer } = await startRun("careful", "record after approval", false);
+		const paused = await answer;
+		expect(paused.status).toBe("awaiting_approval");
+		// Every node that could have held it dies; a new one comes up and looks for runs.
+		for (const n of replicas.filter(r => r.proc.exitCode === null && r.proc.signalCode === null)) await kill(n);
+		const fresh = cluster.start("ai-4", "ai,mcp");
+		replicas.push(fresh);
+		await fresh.ready;
+		await new Promise(r => setTimeout(r, 2500)); // a lease and a few polls: nothing may pick the run up
+		expect((await runOf(runId)).status).toBe("awaiting_approval");
+		const active = await sql.query(
+			"SELECT count(*)::int AS n FROM ai_agent_jobs WHERE run_id = $1 AND status IN ('queued', 'running')",
+			[runId]
+		);
+		expect(active.rows[0].n).toBe(0);
+		expect(lines()).not.toContain("approved-1");
+
+		const step = paused.steps.find((s: any) => s.kind === "tool");
+		const done: any = await caller.call(
+			"ai-agent-runs.decide",
+			{ id: runId, decisions: [{ step_id: step.id, approve: true }] },
+			{ ...as(admin), nodeID: follower.nodeID }
+		);
+		expect(done.status).toBe("completed");
+		expect(done.output).toBe("ok: recorded approved-1");
+		expect(lines().filter(l => l === "approved-1")).toHaveLength(1);
+		const jobs = (
+			await sql.query("SELECT status FROM ai_agent_jobs WHERE run_id = $1 ORDER BY created_at", [runId])
+		).rows;
+		expect(jobs.map(j => j.status)).toEqual(["completed", "completed"]);
 	});
 });
