@@ -158,6 +158,17 @@ const AgentsService: ServiceSchema = {
 		JobsMixin<AgentsThis>({
 			table: JOBS,
 			handlers: { drive: driveJob },
+			// A driver that failed outside the loop's own handling (the loop records a model's or tool's failure itself)
+			// leaves no run running that nobody drives.
+			ended: (tx, job) =>
+				tx
+					.query(
+						`UPDATE ai_agent_runs SET status = 'failed', error = 'the run could not be driven',
+						 updated_at = now(), finished_at = now()
+						 WHERE id = $1 AND organization_id = $2 AND status = 'running'`,
+						[job.run_id, job.organization_id]
+					)
+					.then(() => undefined),
 			settings: () => {
 				const s = moduleSettings(aiModule);
 				return {
@@ -424,6 +435,7 @@ const AgentsService: ServiceSchema = {
 				getRun(t, f.runId).then(
 					run => {
 						if (run.status === "running" || ended) return;
+						clearInterval(check);
 						f.events.push({ type: "run", run: viewOf(run) });
 						f.wake?.();
 					},
@@ -459,7 +471,13 @@ const AgentsService: ServiceSchema = {
 					done();
 				}
 			}
-			if (stream) return ndjsonReadable(events());
+			// A reader that goes away stops the following (not the run).
+			if (stream)
+				return ndjsonReadable(events(), () => {
+					ended = true;
+					done();
+					f.wake?.();
+				});
 			for await (const _ of events());
 			const final = await getRun(t, f.runId);
 			return { ...viewOf(final), steps: await stepsOf(t, final.id) };
