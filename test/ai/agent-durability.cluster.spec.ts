@@ -2,7 +2,8 @@
 // and a stdio MCP server whose tools append to a ledger file (a side effect that can be counted). The node driving a
 // run is killed with SIGKILL mid-run; the other claims the run once its lease ran out and finishes it from its last
 // committed step: no recorded step redone, every side effect exactly once, and a tool call that was under way when
-// its node died (not marked safe to repeat) answered to the model as interrupted instead of being made again. The
+// its node died answered to the model as interrupted instead of being made again, unless its tool says it is
+// read-only or idempotent (then it is made again, under the same idempotency key). The
 // runs are started on a third node that drives none (AI_AGENT_RUNS_PER_REPLICA=0): its caller's answer, or stream,
 // goes on with the steps of whichever node drives the run, the dead one's and then the survivor's. A run paused for an
 // approval holds no node: it stays paused when they all die, and the decision has a new node continue it.
@@ -96,7 +97,7 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 		await cluster.servedBy("ai-agent-runs.start", [...replicas, follower]);
 		admin = await cluster.register("agent-durable@example.com");
 		const provider: any = await caller.call("ai-providers.create", { name: "scripted", base_url: base }, as(admin));
-		for (const name of ["durable", "interrupted", "careful"])
+		for (const name of ["durable", "interrupted", "retrier", "careful"])
 			await caller.call(
 				"ai-deployments.create",
 				{ provider_id: provider.id, name, provider_model: name },
@@ -229,6 +230,29 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 		const answered = await answer;
 		expect(answered).toMatchObject({ id: runId, status: "completed" });
 		expect(answered.steps.map((s: any) => s.status)).toEqual(["completed", "interrupted", "completed"]);
+	});
+
+	test("a call under way when its node dies is made again when its tool says it is read-only", async () => {
+		const spare = cluster.start("ai-5", "ai,mcp");
+		replicas.push(spare);
+		await spare.ready;
+		model.script("retrier", body => {
+			const results = toolResults(body);
+			if (!results.length) return { calls: [{ name: "ledger__peek_slow", arguments: { entry: "peek-1" } }] };
+			return { content: `retried: ${results[0]}` };
+		});
+		const { runId, answer } = await startRun("retrier", "peek", false);
+		await waitUntil(
+			"the first call is under way",
+			async () => lines(),
+			l => l.includes("peek-1")
+		);
+		await kill(await holder(runId));
+		const answered = await answer;
+		expect(answered).toMatchObject({ status: "completed", output: "retried: peeked peek-1 (2)" });
+		const [, tool] = await stepsOf(runId);
+		expect(tool).toMatchObject({ status: "completed", attempts: 2, idempotency_key: `agent-${runId}-tool-2` });
+		expect(lines().filter(l => l === "peek-1")).toHaveLength(2);
 	});
 
 	test("a run awaiting approval stays paused when its nodes die, and the decision continues it elsewhere", async () => {
