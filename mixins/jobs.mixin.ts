@@ -6,7 +6,8 @@
 // committing is run again. Cancel marks the row; the runner stops at its next step or heartbeat. At most
 // `perOrganization` jobs of one organization run at once over all replicas (an advisory lock per organization makes
 // the count and the claim one decision). Progress is published as the module's `<prefix>.progress` event (throttled)
-// and pushed to open pages as a live notice with `progress` (lib/live.ts).
+// and pushed to open pages as a live notice with `progress` (lib/live.ts); both are optional (agent runs tell their
+// own progress).
 //
 // The table needs: id uuid, organization_id uuid, kind text, status text ('queued' | 'running' | 'completed' |
 // 'failed' | 'cancelled'), payload jsonb, cursor jsonb, done int, total int, error text, lease_owner text,
@@ -59,17 +60,18 @@ export type JobHandler<S extends JobsService = JobsService> = (this: S, run: Job
 export interface JobsMixinOptions<S extends JobsService = JobsService> {
 	table: string;
 	handlers: Record<string, JobHandler<S>>;
-	// Read when the service starts (the module's settings).
-	settings: () => { perOrganization: number; leaseMs: number; pollMs: number };
+	// Read when the service starts (the module's settings); `perReplica` there overrides the option below.
+	settings: () => { perOrganization: number; leaseMs: number; pollMs: number; perReplica?: number };
 	// Event types: "<prefix>.started" | ".progress" | ".completed" | ".failed" (the module's events file types them).
-	eventPrefix: string;
+	// Without it no event is published (the jobs' own records tell what happened) and the service needs no outbox.
+	eventPrefix?: string;
 	// Extra event fields from a job row (e.g. its collection).
 	eventData?: (job: JobRow) => Record<string, unknown>;
-	// Live notices to open pages: the jobs' service name and the permission to read them.
-	live: JobsLive;
+	// Live notices to open pages: the jobs' service name and the permission to read them (none without it).
+	live?: JobsLive;
 	// Undoes what a job leaves half done when it fails or is cancelled, in the transaction that records that.
 	ended?: (tx: Queryable, job: JobRow) => Promise<void>;
-	// Jobs one replica runs at once (of all organizations).
+	// Jobs one replica runs at once (of all organizations); 0: this replica runs none.
 	perReplica?: number;
 	// Least time between two progress events of one job.
 	progressEveryMs?: number;
@@ -82,7 +84,7 @@ export interface JobsService extends Service {
 	jobsTimer?: NodeJS.Timeout;
 	jobsPolling?: Promise<void>;
 	jobsStopped: boolean;
-	jobsSettings: { perOrganization: number; leaseMs: number; pollMs: number };
+	jobsSettings: { perOrganization: number; leaseMs: number; pollMs: number; perReplica?: number };
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
 	enqueueJob(
 		tx: Queryable,
@@ -126,8 +128,8 @@ export type JobsLive = { entity: string; noun: string; permission: string };
 
 // Also tells open pages of the new job: progress notices only come once it runs, and a queued job behind another
 // would otherwise stay unseen until that one ends.
-export function kickJobs(broker: ServiceBroker, table: string, queued?: { job: JobRow; live: JobsLive }): void {
-	if (queued) announceJobChange(broker, queued.live, queued.job, "created");
+export function kickJobs(broker: ServiceBroker, table: string, queued?: { job: JobRow; live?: JobsLive }): void {
+	if (queued?.live) announceJobChange(broker, queued.live, queued.job, "created");
 	void broker.broadcastLocal(`jobs.queued.${table}`);
 }
 
@@ -155,6 +157,14 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 	const perReplica = opts.perReplica ?? 4;
 	const progressEveryMs = opts.progressEveryMs ?? 1000;
 	const type = (what: string) => `${opts.eventPrefix}.${what}` as EventType;
+	// The module's outbox when it publishes the jobs' events; a plain transaction otherwise.
+	const inTransaction = async <T>(
+		self: JobsService,
+		fn: (tx: Queryable, publish: Publish) => Promise<T>
+	): Promise<T> =>
+		opts.eventPrefix
+			? self.withEvents(fn)
+			: (await getDb()).transaction(tx => fn(tx, (() => undefined) as unknown as Publish));
 	const data = (job: JobRow, extra: Record<string, unknown>) =>
 		({
 			organizationId: job.organization_id,
@@ -169,7 +179,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 			// Marks a queued or running job cancelled; its runner stops at its next step or heartbeat. Undefined: no
 			// such job of the organization; a finished job is returned unchanged.
 			async cancelJob(this: JobsService, organizationId: string, id: string) {
-				return this.withEvents(async (tx, publish) => {
+				return inTransaction(this, async (tx, publish) => {
 					const { rows } = await tx.query<JobRow>(
 						`UPDATE ${t} SET status = 'cancelled', finished_at = now(), lease_owner = NULL
 						WHERE id = $1 AND organization_id = $2 AND status IN ('queued', 'running') RETURNING *`,
@@ -196,7 +206,10 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 				if (this.jobsStopped || this.jobsPolling) return;
 				this.jobsPolling = (async () => {
 					try {
-						while (!this.jobsStopped && this.jobsRunning.size < perReplica) {
+						while (
+							!this.jobsStopped &&
+							this.jobsRunning.size < (this.jobsSettings.perReplica ?? perReplica)
+						) {
 							const job = await this.claimJob();
 							if (!job) break;
 							const running = this.runJob(job);
@@ -277,7 +290,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 					step: async (fn, next) => {
 						if (abort.signal.aborted) throw new JobStopped("stopped");
 						let announce = false;
-						const result = await this.withEvents(async (tx, publish) => {
+						const result = await inTransaction(this, async (tx, publish) => {
 							const held = await tx.query<{ status: string; lease_owner: string | null }>(
 								`SELECT status, lease_owner FROM ${t} WHERE id = $1 FOR UPDATE`,
 								[job.id]
@@ -307,7 +320,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 				};
 
 				try {
-					if (job.attempts === 1)
+					if (job.attempts === 1 && opts.eventPrefix)
 						await this.withEvents(async (_tx, publish) => {
 							publish(type("started"), data(job, { total: job.total }));
 						});
@@ -315,7 +328,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 					const handler = opts.handlers[job.kind];
 					if (!handler) throw new Error(`no handler for jobs of kind "${job.kind}"`);
 					await handler.call(this as S, run);
-					await this.withEvents(async (tx, publish) => {
+					await inTransaction(this, async (tx, publish) => {
 						const { rowCount } = await tx.query(
 							`UPDATE ${t} SET status = 'completed', finished_at = now(), lease_owner = NULL
 							WHERE id = $1 AND lease_owner = $2 AND status = 'running'`,
@@ -327,7 +340,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 					if (!(err instanceof JobStopped) && !abort.signal.aborted) {
 						const message = (err as Error).message?.slice(0, 1000) || "failed";
 						this.logger.warn(`job ${job.id} (${job.kind}) failed: ${message}`);
-						await this.withEvents(async (tx, publish) => {
+						await inTransaction(this, async (tx, publish) => {
 							const { rowCount } = await tx.query(
 								`UPDATE ${t} SET status = 'failed', error = $3, finished_at = now(), lease_owner = NULL
 								WHERE id = $1 AND lease_owner = $2 AND status = 'running'`,
@@ -347,7 +360,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 			},
 
 			announceJob(this: JobsService, job) {
-				announceJobChange(this.broker, opts.live, job, "updated");
+				if (opts.live) announceJobChange(this.broker, opts.live, job, "updated");
 			}
 		},
 

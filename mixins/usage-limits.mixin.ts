@@ -20,6 +20,7 @@ import {
 	createUsageLimitStore,
 	fromUnits,
 	LimitDef,
+	Metric,
 	periodEnd,
 	periodStart,
 	toUnits,
@@ -39,6 +40,8 @@ export interface UsageCharge {
 	userId?: string;
 	apiKeyId?: string;
 	estimate: Amounts | (() => Amounts);
+	// Only the limits of these metrics (a tool call about to run is checked against tool-call quotas alone).
+	metrics?: Metric[];
 }
 
 export interface UsageReservation {
@@ -121,7 +124,9 @@ async function usageLimitsOf(this: This, organizationId: string): Promise<LimitD
 }
 
 async function reserveUsage(this: This, charge: UsageCharge): Promise<UsageReservation | undefined> {
-	const limits = (await this.usageLimitsOf(charge.organizationId)).filter(l => appliesTo(l, charge));
+	const limits = (await this.usageLimitsOf(charge.organizationId)).filter(
+		l => appliesTo(l, charge) && (!charge.metrics || charge.metrics.includes(l.metric))
+	);
 	if (!limits.length) return undefined;
 	const now = new Date();
 	const estimate = typeof charge.estimate === "function" ? charge.estimate() : charge.estimate;

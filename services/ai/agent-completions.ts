@@ -45,6 +45,14 @@ function answerOf(run: RunView) {
 
 const coderOf = (run: RunView) => ({ agent_run: { id: run.id, status: run.status, turns: run.turns } });
 
+// OpenAI's usage object, summed over the run's model turns (cached: of the prompt tokens, where the provider tells).
+export const usageOf = (run: RunView) => ({
+	prompt_tokens: run.prompt_tokens,
+	completion_tokens: run.completion_tokens,
+	total_tokens: run.tokens,
+	prompt_tokens_details: { cached_tokens: run.cached_tokens }
+});
+
 export async function agentCompletion(ctx: Context, body: Record<string, any>): Promise<unknown> {
 	const run: RunView = await ctx.call("ai-agent-runs.start", { ...agentRequest(body), stream: false });
 	const { content, finish_reason } = answerOf(run);
@@ -54,7 +62,7 @@ export async function agentCompletion(ctx: Context, body: Record<string, any>): 
 		created: Math.floor(Date.now() / 1000),
 		model: run.model,
 		choices: [{ index: 0, message: { role: "assistant", content, refusal: null }, logprobs: null, finish_reason }],
-		usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: run.tokens },
+		usage: usageOf(run),
 		coder: coderOf(run)
 	};
 }
@@ -93,8 +101,7 @@ export async function streamAgentCompletion(ctx: Context, res: Res, body: Record
 		const { content, finish_reason } = answerOf(last);
 		chunk([{ index: 0, delta: { role: "assistant", content }, logprobs: null, finish_reason: null }]);
 		chunk([{ index: 0, delta: {}, logprobs: null, finish_reason }], { coder: coderOf(last) });
-		if (body.stream_options?.include_usage)
-			chunk([], { usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: last.tokens } });
+		if (body.stream_options?.include_usage) chunk([], { usage: usageOf(last) });
 		res.write("data: [DONE]\n\n");
 	} catch (err) {
 		const e = err as { message?: string; type?: string };

@@ -4,11 +4,19 @@
 // call is made with the context of whoever drives the run (its starter, or the approver after a pause), so their
 // permissions and the usage module's quotas and budgets apply as to any other call (ai.complete reserves and settles
 // each turn). Each step is written before it is told to the client (`emit`).
+//
+// Durability (README "Agents"): the loop's writes go through `commit`, which a job (agent-runs.service.ts) runs only
+// while its replica holds the run's lease. A model turn is committed as one transaction (its step, its tool calls'
+// steps and the run's conversation), so a turn is either wholly recorded or redone on resume; a recorded step is never
+// redone. A tool call is recorded (its idempotency key, call_started_at) before it is made; on resume, a call that was
+// started but has no result is made again only when its tool is safe to repeat (`retry_safe`: read-only or idempotent),
+// else it is answered to the model as interrupted, outcome unknown.
 import type { Context } from "moleculer";
 import type { TenantSql } from "../../lib/db/tenant";
 import { cancelCall } from "../../lib/cancel";
 import { announceChange } from "../../lib/live";
-import { functionsOf, resultText, runTool } from "./agent-tools";
+import { JobStopped } from "../../mixins/jobs.mixin";
+import { AgentTool, functionsOf, resultText, runTool } from "./agent-tools";
 import { insertStep, RunRow, RunStatus, StepRow, stepsOf, updateRun, updateStep } from "./agent-store";
 
 export type RunView = Omit<RunRow, "messages" | "tools">;
@@ -19,7 +27,18 @@ export interface Driver {
 	t: TenantSql;
 	signal: AbortSignal;
 	emit(e: AgentEvent): void;
+	// Runs the writes in one transaction while this replica may still drive the run (throws JobStopped otherwise).
+	commit<T>(fn: (t: TenantSql) => Promise<T>): Promise<T>;
+	// Ends the job driving the run, in the transaction that pauses it for an approval.
+	release?(t: TenantSql): Promise<void>;
+	// Throws when a tool-call quota refuses one more MCP tool call (the usage module counts each execution).
+	admitToolCall?(): Promise<void>;
 }
+
+// What the model reads for a call whose replica died after making it and before recording its result.
+export const INTERRUPTED =
+	"error: interrupted: the call was started but its outcome is unknown (the server running it stopped); it was not " +
+	"repeated because the tool is not known to be safe to repeat";
 
 export class Cancelled extends Error {
 	name = "Cancelled";
@@ -59,7 +78,12 @@ function announce(d: Driver, run: RunRow) {
 
 // The run's end (or pause). Undefined from updateRun: it was cancelled meanwhile, which stands.
 async function settle(d: Driver, run: RunRow, status: RunStatus, set: Partial<RunRow> = {}): Promise<RunRow> {
-	const next = (await updateRun(d.t, run.id, "running", { status, ...set })) ?? (await reload(d, run));
+	const updated = await d.commit(async t => {
+		const u = await updateRun(t, run.id, "running", { status, ...set });
+		if (u && status === "awaiting_approval") await d.release?.(t);
+		return u;
+	});
+	const next = updated ?? (await reload(d, run));
 	announce(d, next);
 	return next;
 }
@@ -95,15 +119,21 @@ export async function drive(d: Driver, start: RunRow): Promise<RunRow> {
 		}
 	} catch (err) {
 		const e = err as { type?: string; message?: string };
+		if (err instanceof JobStopped) throw err;
+		// Only the cancel action cancels a run (it writes so first); any other stop (this replica's service stopping,
+		// its lease lost) hands the run over, still running, to whichever replica claims it next.
 		if (err instanceof Cancelled || d.signal.aborted) {
-			const cancelled = await updateRun(d.t, run.id, ["running", "awaiting_approval"], { status: "cancelled" });
-			const final = cancelled ?? (await reload(d, run));
-			announce(d, final);
-			return final;
+			const current = await reload(d, run);
+			if (current.status === "running") throw new JobStopped("the run was stopped on this replica");
+			announce(d, current);
+			return current;
 		}
 		// The usage module's quota or budget refused the next turn.
 		const status = e.type === "BUDGET_EXCEEDED" || e.type === "QUOTA_EXCEEDED" ? "budget_exceeded" : "failed";
-		return settle(d, run, status, { error: String(e.message ?? err).slice(0, 2000) });
+		return settle(d, run, status, { error: String(e.message ?? err).slice(0, 2000) }).catch(async failed => {
+			if (failed instanceof JobStopped) throw failed;
+			throw err;
+		});
 	}
 }
 
@@ -125,56 +155,128 @@ async function modelTurn(d: Driver, run: RunRow): Promise<RunRow> {
 	const cost = Number(meta.aiCost ?? 0);
 	const message = answer.choices?.[0]?.message ?? { role: "assistant", content: "" };
 	const calls: any[] = message.tool_calls ?? [];
-	const tokens = answer.usage?.total_tokens ?? 0;
+	const usage = answer.usage ?? {};
+	const tokens = usage.total_tokens ?? 0;
 	const assistant = {
 		role: "assistant",
 		content: message.content ?? null,
 		...(calls.length ? { tool_calls: calls } : {})
 	};
-	const step = await insertStep(d.t, run.id, {
-		kind: "model",
-		status: "completed",
-		content: message.content ?? null,
-		tool_calls: calls.length ? calls : null,
-		tokens,
-		cost
-	});
-	d.emit({ type: "step", step });
-	// The tool steps, each written before anything runs: a pause or a crash leaves them for whoever continues.
-	for (const c of calls) {
-		const tool = run.tools[c.function?.name];
-		let args: unknown;
-		let problem: string | undefined;
-		try {
-			args = JSON.parse(c.function?.arguments || "{}");
-		} catch {
-			problem = "the arguments are not valid JSON";
+	// The turn, its tool calls' steps (none run yet) and the conversation: one commit, so a turn is recorded whole or
+	// not at all (then redone by whoever resumes the run).
+	const { next, shown } = await d.commit(async t => {
+		const shown: StepRow[] = [
+			await insertStep(t, run.id, {
+				kind: "model",
+				status: "completed",
+				content: message.content ?? null,
+				tool_calls: calls.length ? calls : null,
+				tokens,
+				cost
+			})
+		];
+		for (const c of calls) {
+			const tool = run.tools[c.function?.name];
+			let args: unknown;
+			let problem: string | undefined;
+			try {
+				args = JSON.parse(c.function?.arguments || "{}");
+			} catch {
+				problem = "the arguments are not valid JSON";
+			}
+			if (!tool) problem = `there is no tool named ${c.function?.name}`;
+			const s = await insertStep(t, run.id, {
+				kind: "tool",
+				status: problem ? "failed" : tool.requires_approval ? "awaiting_approval" : "running",
+				call_id: c.id,
+				tool: tool?.tool ?? c.function?.name ?? null,
+				server: tool ? (tool.server ?? "platform") : null,
+				arguments: args ?? c.function?.arguments ?? null
+			});
+			const failed = problem
+				? await updateStep(t, s.id, ["failed"], {
+						result: { content: [{ type: "text", text: `error: ${problem}` }] },
+						is_error: true
+					})
+				: undefined;
+			shown.push(failed ?? s);
 		}
-		if (!tool) problem = `there is no tool named ${c.function?.name}`;
-		const s = await insertStep(d.t, run.id, {
-			kind: "tool",
-			status: problem ? "failed" : tool.requires_approval ? "awaiting_approval" : "running",
-			call_id: c.id,
-			tool: tool?.tool ?? c.function?.name ?? null,
-			server: tool ? (tool.server ?? "platform") : null,
-			arguments: args ?? c.function?.arguments ?? null
+		const next = await updateRun(t, run.id, "running", {
+			messages: [...run.messages, assistant],
+			turns: seq,
+			tokens: run.tokens + tokens,
+			prompt_tokens: run.prompt_tokens + (usage.prompt_tokens ?? 0),
+			completion_tokens: run.completion_tokens + (usage.completion_tokens ?? 0),
+			cached_tokens: run.cached_tokens + (usage.prompt_tokens_details?.cached_tokens ?? 0),
+			cost: Number(run.cost) + cost
 		});
-		const shown = problem
-			? await updateStep(d.t, s.id, ["failed"], {
-					result: { content: [{ type: "text", text: `error: ${problem}` }] },
-					is_error: true
-				})
-			: s;
-		d.emit({ type: "step", step: shown ?? s });
-	}
-	const next = await updateRun(d.t, run.id, "running", {
-		messages: [...run.messages, assistant],
-		turns: seq,
-		tokens: run.tokens + tokens,
-		cost: Number(run.cost) + cost
+		return { next, shown };
 	});
 	if (!next) throw new Cancelled("cancelled");
+	for (const step of shown) d.emit({ type: "step", step });
 	return next;
+}
+
+// Whether a started call without a recorded result may be made again.
+const retrySafe = (tool: AgentTool | undefined) => !!tool?.retry_safe;
+
+// One tool call: recorded with its idempotency key before it is made, its result recorded after. A call found started
+// (a replica died during it) is made again under the same key only when its tool is safe to repeat; otherwise it is
+// answered as interrupted.
+async function callTool(d: Driver, run: RunRow, s: StepRow, fn: string | undefined): Promise<StepRow> {
+	const tool = fn ? run.tools[fn] : undefined;
+	if (s.call_started_at && !retrySafe(tool)) {
+		const interrupted = await d.commit(t =>
+			updateStep(t, s.id, ["running", "approved"], {
+				status: "interrupted",
+				is_error: true,
+				result: { content: [{ type: "text", text: INTERRUPTED }] }
+			})
+		);
+		if (interrupted) d.emit({ type: "step", step: interrupted });
+		return interrupted ?? s;
+	}
+	if (tool?.server && d.admitToolCall)
+		try {
+			await d.admitToolCall();
+		} catch (err) {
+			// Refused: the call is not made; the run ends on the refusal (drive), as when a model turn is refused.
+			const refused = await d.commit(t =>
+				updateStep(t, s.id, ["running", "approved"], {
+					status: "failed",
+					is_error: true,
+					result: { content: [{ type: "text", text: `error: ${(err as Error).message}` }] }
+				})
+			);
+			if (refused) d.emit({ type: "step", step: refused });
+			throw err;
+		}
+	const key = s.idempotency_key ?? `agent-${run.id}-tool-${s.seq}`;
+	const recorded = await d.commit(t =>
+		updateStep(t, s.id, ["running", "approved"], {
+			idempotency_key: key,
+			call_started_at: new Date().toISOString(),
+			attempts: s.attempts + 1
+		})
+	);
+	if (!recorded) return s;
+	const outcome = await abortable(d, "mcp", key, () =>
+		runTool(d.ctx, tool!, (s.arguments ?? {}) as Record<string, unknown>, {
+			approved: s.status === "approved",
+			requestId: key
+		})
+	);
+	const { duration_ms, is_error, ...result } = outcome;
+	const updated = await d.commit(t =>
+		updateStep(t, s.id, ["running", "approved"], {
+			status: is_error ? "failed" : "completed",
+			result,
+			is_error,
+			duration_ms
+		})
+	);
+	if (updated) d.emit({ type: "step", step: updated });
+	return updated ?? s;
 }
 
 // The last turn's tool calls: those approved or not needing approval run in parallel; then, unless one still awaits
@@ -186,25 +288,7 @@ async function finishTurn(d: Driver, run: RunRow): Promise<RunRow | undefined> {
 	const steps = all.filter(s => s.kind === "tool" && s.seq > lastModel.seq);
 	const toRun = steps.filter(s => s.status === "running" || s.status === "approved");
 	const done = await Promise.all(
-		toRun.map(async s => {
-			const fn = calls.find(c => c.id === s.call_id)?.function?.name;
-			const requestId = `agent-${run.id}-tool-${s.seq}`;
-			const outcome = await abortable(d, "mcp", requestId, () =>
-				runTool(d.ctx, run.tools[fn], (s.arguments ?? {}) as Record<string, unknown>, {
-					approved: s.status === "approved",
-					requestId
-				})
-			);
-			const { duration_ms, is_error, ...result } = outcome;
-			const updated = await updateStep(d.t, s.id, ["running", "approved"], {
-				status: is_error ? "failed" : "completed",
-				result,
-				is_error,
-				duration_ms
-			});
-			if (updated) d.emit({ type: "step", step: updated });
-			return updated ?? s;
-		})
+		toRun.map(s => callTool(d, run, s, calls.find(c => c.id === s.call_id)?.function?.name))
 	);
 	// The calls that need no decision have run; those waiting for one keep the turn open.
 	if (steps.some(s => s.status === "awaiting_approval")) return undefined;
@@ -214,7 +298,7 @@ async function finishTurn(d: Driver, run: RunRow): Promise<RunRow | undefined> {
 		const text = s?.result ? resultText(s.result as { content: unknown[] }) : "error: the call did not run";
 		return { role: "tool", tool_call_id: c.id, content: text };
 	});
-	const next = await updateRun(d.t, run.id, "running", { messages: [...run.messages, ...results] });
+	const next = await d.commit(t => updateRun(t, run.id, "running", { messages: [...run.messages, ...results] }));
 	if (!next) throw new Cancelled("cancelled");
 	return next;
 }

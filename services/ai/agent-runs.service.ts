@@ -4,22 +4,124 @@
 // `stream: true` (the socket's `stream`) every step is sent as it happens, as NDJSON lines
 // `{ "type": "run" | "step", ... }`. Other modules call `ai.agent` (ai.service.ts), which answers when the run ends
 // or pauses.
-import type { Context, Service } from "moleculer";
+//
+// Runs are durable: a run is driven by a job (ai_agent_jobs, JobsMixin) that whichever replica claims holds under a
+// lease renewed by heartbeats; a replica that dies (kill -9) stops renewing it and another replica claims the job once
+// the lease ran out and continues the run from its last committed step (agent-loop.ts tells what is never redone).
+// The call that started the run (or decided an approval) follows it wherever it is driven: the driver broadcasts
+// each step (`ai-agent-runs.event`) and the caller's replica answers or streams them, so a stream goes on with the
+// steps of the replica that resumed the run.
+import { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { tenantSql, TenantSql } from "../../lib/db/tenant";
 import { cancelCall } from "../../lib/cancel";
 import { conflict, invalid } from "../../lib/errors";
 import { ndjsonReadable } from "../../lib/ndjson";
+import { broadcast } from "../../lib/events/broadcast";
+import { moduleSettings } from "../../lib/config";
+import type { AuthInfo } from "../../lib/permissions";
 import type { InFlight } from "../../lib/in-flight";
 import { CancellableMixin } from "../../mixins/cancellable.mixin";
-import { AgentEvent, Cancelled, drive, Driver, viewOf } from "./agent-loop";
+import { UsageLimitsMixin, type UsageCharge, type UsageReservation } from "../../mixins/usage-limits.mixin";
+import { JobsMixin, kickJobs, type JobRun, type JobsService } from "../../mixins/jobs.mixin";
+import { AgentEvent, Cancelled, drive, viewOf } from "./agent-loop";
 import { catalogueOf } from "./agent-tools";
-import { getRun, insertRun, listRuns, RunRow, stepsOf, updateRun, updateStep } from "./agent-store";
+import {
+	enqueueDrive,
+	getRun,
+	insertRun,
+	listRuns,
+	releaseJob,
+	RunRow,
+	stepsOf,
+	updateRun,
+	updateStep
+} from "./agent-store";
+import aiModule from "./ai.module";
 import * as R from "./ai.responses";
 
-interface AgentsThis extends Service {
+const JOBS = "ai_agent_jobs";
+// How often a caller following a run re-reads it, in case a broadcast of its end did not reach this replica.
+const FOLLOW_CHECK_MS = 2000;
+
+// A caller following a run: the run's events as they come, until it ends or pauses.
+interface Follower {
+	runId: string;
+	events: AgentEvent[];
+	wake?: () => void;
+	close(): void;
+}
+
+interface AgentsThis extends JobsService {
 	inFlight: InFlight;
-	respond(ctx: Context, t: TenantSql, run: RunRow, stream: boolean): Promise<unknown>;
+	reserveUsage(charge: UsageCharge): Promise<UsageReservation | undefined>;
+	settleUsage(reservation: UsageReservation | undefined, used: undefined): Promise<void>;
+	followers: Map<string, Set<Follower>>;
+	follow(ctx: Context, t: TenantSql, f: Follower, stream: boolean): Promise<unknown>;
+	listen(runId: string): Follower;
+	cancelRun(t: TenantSql, id: string): Promise<RunRow>;
+}
+
+export interface RunEvent {
+	runId: string;
+	event: AgentEvent;
+}
+
+declare module "../../lib/events/types" {
+	interface BroadcastEvents {
+		// A step (or state) of an agent run, from the replica driving it to the one whose caller follows it.
+		"ai-agent-runs.event": RunEvent;
+	}
+}
+
+// The job: drives the run with the permissions of whoever asked for it (kept in the job), its writes made only while
+// this replica holds the lease. A run that is no longer running (cancelled, ended) leaves nothing to do.
+async function driveJob(this: AgentsThis, job: JobRun): Promise<void> {
+	const { runId, auth } = job.job.payload as { runId: string; auth: AuthInfo };
+	const org = job.job.organization_id;
+	const t = new TenantSql(org, auth);
+	const run = await t.one<RunRow>("SELECT id, status FROM ai_agent_runs WHERE id = $1 AND organization_id = $org", [
+		runId
+	]);
+	if (run?.status !== "running") return;
+	const controller = new AbortController();
+	const onStop = () => controller.abort(job.signal.reason);
+	job.signal.addEventListener("abort", onStop, { once: true });
+	this.inFlight.add(runId, controller);
+	// A root context carrying the driver's identity, as the request that asked for the run did (no endpoint: it is
+	// nobody's call).
+	const ctx = Context.create(this.broker, null as never, {}, { meta: { auth } });
+	try {
+		await drive(
+			{
+				ctx,
+				t,
+				signal: controller.signal,
+				emit: event => void broadcast(this.broker, "ai-agent-runs.event", { runId, event }),
+				commit: fn =>
+					job.step(
+						tx => fn(new TenantSql(org, auth, tx)),
+						() => ({ done: job.job.done })
+					),
+				release: tt => releaseJob(tt, job.job.id),
+				// A check, not a charge: the usage module counts the execution itself from mcp.events.
+				admitToolCall: async () => {
+					const held = await this.reserveUsage({
+						organizationId: org,
+						userId: auth.userId,
+						apiKeyId: auth.apiKeyId,
+						estimate: { tokens: 0, requests: 0, tool_calls: 1, cost: 0 },
+						metrics: ["tool_calls"]
+					});
+					await this.settleUsage(held, undefined);
+				}
+			},
+			await getRun(t, runId)
+		);
+	} finally {
+		job.signal.removeEventListener("abort", onStop);
+		this.inFlight.delete(runId);
+	}
 }
 
 export interface StartParams {
@@ -50,8 +152,48 @@ const DEFAULT_MAX_STEPS = 10;
 
 const AgentsService: ServiceSchema = {
 	name: "ai-agent-runs",
-	mixins: [CancellableMixin("ai-agent-runs.cancel", why => new Cancelled(why))],
+	mixins: [
+		CancellableMixin("ai-agent-runs.cancel", why => new Cancelled(why)),
+		UsageLimitsMixin,
+		JobsMixin<AgentsThis>({
+			table: JOBS,
+			handlers: { drive: driveJob },
+			// A driver that failed outside the loop's own handling (the loop records a model's or tool's failure itself)
+			// leaves no run running that nobody drives.
+			ended: (tx, job) =>
+				tx
+					.query(
+						`UPDATE ai_agent_runs SET status = 'failed', error = 'the run could not be driven',
+						 updated_at = now(), finished_at = now()
+						 WHERE id = $1 AND organization_id = $2 AND status = 'running'`,
+						[job.run_id, job.organization_id]
+					)
+					.then(() => undefined),
+			settings: () => {
+				const s = moduleSettings(aiModule);
+				return {
+					perOrganization: s.agentRunsPerOrganization,
+					perReplica: s.agentRunsPerReplica,
+					leaseMs: s.agentRunLeaseMs,
+					pollMs: s.agentRunPollMs
+				};
+			}
+		})
+	],
 	settings: { rest: "/ai/agent-runs" },
+
+	created(this: Service) {
+		(this as AgentsThis).followers = new Map();
+	},
+
+	events: {
+		"ai-agent-runs.event"(this: AgentsThis, ctx: Context<RunEvent>) {
+			for (const f of this.followers.get(ctx.params.runId) ?? []) {
+				f.events.push(ctx.params.event);
+				f.wake?.();
+			}
+		}
+	},
 
 	actions: {
 		// Runs until the run ends or pauses for an approval, answering the run with its steps; with `stream`, a stream
@@ -73,23 +215,36 @@ const AgentsService: ServiceSchema = {
 					...(p.messages ?? []),
 					...(p.prompt ? [{ role: "user", content: p.prompt }] : [])
 				];
-				const run = await insertRun(t, {
-					user_id: t.auth?.userId ?? null,
-					api_key_id: t.auth?.apiKeyId ?? null,
-					model: p.model,
-					tool_sets: toolSets,
-					messages,
-					tools,
-					max_steps: p.max_steps ?? DEFAULT_MAX_STEPS,
-					max_tokens: p.max_tokens ?? null,
-					max_cost: p.max_cost ?? null
-				});
-				return this.respond(ctx, t, run, !!p.stream);
+				let following: Follower | undefined;
+				await t
+					.transaction(async tx => {
+						const run = await insertRun(tx, {
+							user_id: tx.auth?.userId ?? null,
+							api_key_id: tx.auth?.apiKeyId ?? null,
+							model: p.model,
+							tool_sets: toolSets,
+							messages,
+							tools,
+							max_steps: p.max_steps ?? DEFAULT_MAX_STEPS,
+							max_tokens: p.max_tokens ?? null,
+							max_cost: p.max_cost ?? null
+						});
+						await enqueueDrive(tx, run);
+						// Listening before the commit: no step of the run can be missed.
+						following = this.listen(run.id);
+						return run;
+					})
+					.catch(err => {
+						following?.close();
+						throw err;
+					});
+				kickJobs(this.broker, JOBS);
+				return this.follow(ctx, t, following!, !!p.stream);
 			}
 		},
 
-		// A person's approval or rejection of tool calls awaiting one. Once none awaits, the run continues here, on
-		// whichever replica received the decision, with the decider's permissions.
+		// A person's approval or rejection of tool calls awaiting one. Once none awaits, the run continues with the
+		// decider's permissions, driven by whichever replica claims its job, and this call follows it.
 		decide: {
 			rest: "POST /:id/decisions",
 			permission: "ai:write",
@@ -126,45 +281,57 @@ const AgentsService: ServiceSchema = {
 				const run = await getRun(t, ctx.params.id);
 				if (run.status !== "awaiting_approval")
 					throw conflict(`the run is ${run.status.replace("_", " ")}, not awaiting approval`, "id");
-				const claimed = await t.transaction(async tx => {
-					for (const d of ctx.params.decisions) {
-						const by = tx.auth?.userId ?? null;
-						const who = tx.auth?.userId ? "a person" : "the API";
-						const decided = await updateStep(
-							tx,
-							d.step_id,
-							["awaiting_approval"],
-							d.approve
-								? { status: "approved", decided_by: by }
-								: {
-										status: "rejected",
-										decided_by: by,
-										is_error: true,
-										result: {
-											content: [
-												{
-													type: "text",
-													text: `rejected by ${who}${d.reason ? `: ${d.reason}` : ""}`
-												}
-											]
+				let following: Follower | undefined;
+				const claimed = await t
+					.transaction(async tx => {
+						for (const d of ctx.params.decisions) {
+							const by = tx.auth?.userId ?? null;
+							const who = tx.auth?.userId ? "a person" : "the API";
+							const decided = await updateStep(
+								tx,
+								d.step_id,
+								["awaiting_approval"],
+								d.approve
+									? { status: "approved", decided_by: by }
+									: {
+											status: "rejected",
+											decided_by: by,
+											is_error: true,
+											result: {
+												content: [
+													{
+														type: "text",
+														text: `rejected by ${who}${d.reason ? `: ${d.reason}` : ""}`
+													}
+												]
+											}
 										}
-									}
-						);
-						if (!decided) throw invalid("decisions", `step ${d.step_id} is not awaiting approval`);
-					}
-					// The run is taken over by this call only when nothing awaits a decision any more.
-					const waiting = await tx.one(
-						`SELECT 1 FROM ai_agent_steps WHERE run_id = $1 AND organization_id = $org
+							);
+							if (!decided) throw invalid("decisions", `step ${d.step_id} is not awaiting approval`);
+						}
+						// The run is taken over by this call only when nothing awaits a decision any more.
+						const waiting = await tx.one(
+							`SELECT 1 FROM ai_agent_steps WHERE run_id = $1 AND organization_id = $org
 						 AND status = 'awaiting_approval'`,
-						[run.id]
-					);
-					return waiting ? undefined : updateRun(tx, run.id, "awaiting_approval", { status: "running" });
-				});
+							[run.id]
+						);
+						if (waiting) return undefined;
+						const claimed = await updateRun(tx, run.id, "awaiting_approval", { status: "running" });
+						if (!claimed) return undefined;
+						await enqueueDrive(tx, claimed);
+						following = this.listen(run.id);
+						return claimed;
+					})
+					.catch(err => {
+						following?.close();
+						throw err;
+					});
 				if (!claimed) {
 					const current = await getRun(t, run.id);
 					return { ...viewOf(current), steps: await stepsOf(t, run.id) };
 				}
-				return this.respond(ctx, t, claimed, !!ctx.params.stream);
+				kickJobs(this.broker, JOBS);
+				return this.follow(ctx, t, following!, !!ctx.params.stream);
 			}
 		},
 
@@ -176,20 +343,7 @@ const AgentsService: ServiceSchema = {
 			params: { id: "uuid" },
 			response: R.AgentRun,
 			async handler(this: AgentsThis, ctx: Context<{ id: string }>) {
-				const t = tenantSql(ctx);
-				const run = await getRun(t, ctx.params.id);
-				const cancelled = await updateRun(t, run.id, ["running", "awaiting_approval"], {
-					status: "cancelled",
-					error: "cancelled"
-				});
-				if (!cancelled) throw conflict(`the run is ${run.status.replace("_", " ")} already`, "id");
-				await t.query(
-					`UPDATE ai_agent_steps SET status = 'cancelled', updated_at = now()
-					 WHERE run_id = $1 AND organization_id = $org AND status IN ('awaiting_approval', 'approved', 'running')`,
-					[run.id]
-				);
-				cancelCall(this.broker, "ai-agent-runs", run.id);
-				return viewOf(cancelled);
+				return viewOf(await this.cancelRun(tenantSql(ctx), ctx.params.id));
 			}
 		},
 
@@ -228,45 +382,105 @@ const AgentsService: ServiceSchema = {
 	},
 
 	methods: {
-		// Drives the run: to its end or pause before answering, or (stream) answering at once with the steps as they
-		// come. A stream's reader that goes away does not stop the run (closing a page is not a cancellation); the
-		// socket's `cancel` does, through ai-agent-runs.cancel with the call's request id.
-		async respond(this: AgentsThis, ctx: Context, t: TenantSql, run: RunRow, stream: boolean) {
-			const controller = new AbortController();
-			const keys = [run.id, ctx.requestID].filter((k): k is string => !!k);
-			for (const k of keys) this.inFlight.add(k, controller);
-			const queue: AgentEvent[] = [];
-			let wake: (() => void) | undefined;
-			let ended = false;
-			const d: Driver = {
-				ctx,
-				t,
-				signal: controller.signal,
-				emit: e => {
-					if (!stream) return;
-					queue.push(e);
-					wake?.();
+		// Written first, then told to the replica driving the run: a driver stopped otherwise hands the run over.
+		async cancelRun(this: AgentsThis, t: TenantSql, id: string) {
+			const run = await getRun(t, id);
+			const cancelled = await t.transaction(async tx => {
+				const cancelled = await updateRun(tx, run.id, ["running", "awaiting_approval"], {
+					status: "cancelled",
+					error: "cancelled"
+				});
+				if (!cancelled) return undefined;
+				await tx.query(
+					`UPDATE ai_agent_steps SET status = 'cancelled', updated_at = now()
+					 WHERE run_id = $1 AND organization_id = $org AND status IN ('awaiting_approval', 'approved', 'running')`,
+					[run.id]
+				);
+				await tx.query(
+					`UPDATE ai_agent_jobs SET status = 'cancelled', finished_at = now(), lease_owner = NULL
+					 WHERE run_id = $1 AND organization_id = $org AND status IN ('queued', 'running')`,
+					[run.id]
+				);
+				return cancelled;
+			});
+			if (!cancelled) throw conflict(`the run is ${run.status.replace("_", " ")} already`, "id");
+			cancelCall(this.broker, "ai-agent-runs", run.id);
+			return cancelled;
+		},
+
+		listen(this: AgentsThis, runId: string): Follower {
+			const f: Follower = {
+				runId,
+				events: [],
+				close: () => {
+					const set = this.followers.get(runId);
+					set?.delete(f);
+					if (set?.size === 0) this.followers.delete(runId);
 				}
 			};
-			const running = drive(d, run).finally(() => {
-				for (const k of keys) this.inFlight.delete(k);
-				ended = true;
-				wake?.();
+			const set = this.followers.get(runId) ?? new Set();
+			set.add(f);
+			this.followers.set(runId, set);
+			return f;
+		},
+
+		// Follows the run wherever it is driven: to its end or pause before answering, or (stream) answering at once
+		// with its events as they come. A stream's reader that goes away does not stop the run (closing a page is not a
+		// cancellation); the socket's `cancel` does, through ai-agent-runs.cancel with the call's request id.
+		async follow(this: AgentsThis, ctx: Context, t: TenantSql, f: Follower, stream: boolean) {
+			let ended = false;
+			const isEnd = (e: AgentEvent) => e.type === "run" && e.run.status !== "running";
+			// A broadcast lost on the way (a replica leaving) must not leave the caller waiting: the run is re-read.
+			const check = setInterval(() => {
+				getRun(t, f.runId).then(
+					run => {
+						if (run.status === "running" || ended) return;
+						clearInterval(check);
+						f.events.push({ type: "run", run: viewOf(run) });
+						f.wake?.();
+					},
+					err => this.logger.warn(`agent run ${f.runId} not re-read: ${(err as Error).message}`)
+				);
+			}, FOLLOW_CHECK_MS);
+			const controller = new AbortController();
+			// The caller's cancel (the socket's, by request id) cancels the run; this replica stopping does not.
+			controller.signal.addEventListener("abort", () => {
+				const why = controller.signal.reason as Error | undefined;
+				if (why instanceof Cancelled && why.message === "service stopping") return;
+				this.cancelRun(t, f.runId).catch(() => undefined);
 			});
-			if (!stream) {
-				const final = await running;
-				return { ...viewOf(final), steps: await stepsOf(t, final.id) };
-			}
-			running.catch(err => this.logger.error(`agent run ${run.id} failed: ${(err as Error).message}`));
+			if (ctx.requestID) this.inFlight.add(ctx.requestID, controller);
+			const done = () => {
+				clearInterval(check);
+				f.close();
+				if (ctx.requestID) this.inFlight.delete(ctx.requestID);
+			};
 			async function* events() {
-				for (;;) {
-					while (queue.length) yield queue.shift();
-					if (ended) return;
-					await new Promise<void>(r => (wake = r));
-					wake = undefined;
+				try {
+					while (!ended) {
+						while (f.events.length && !ended) {
+							const e = f.events.shift()!;
+							if (isEnd(e)) ended = true;
+							yield e;
+						}
+						if (ended) return;
+						await new Promise<void>(r => (f.wake = r));
+						f.wake = undefined;
+					}
+				} finally {
+					done();
 				}
 			}
-			return ndjsonReadable(events());
+			// A reader that goes away stops the following (not the run).
+			if (stream)
+				return ndjsonReadable(events(), () => {
+					ended = true;
+					done();
+					f.wake?.();
+				});
+			for await (const _ of events());
+			const final = await getRun(t, f.runId);
+			return { ...viewOf(final), steps: await stepsOf(t, final.id) };
 		}
 	}
 };

@@ -1,4 +1,5 @@
-// Agent runs and their steps in PostgreSQL (migrations/ai/0011_agent_runs.sql). Every change of a run's status is a
+// Agent runs and their steps in PostgreSQL (migrations/ai/0011_agent_runs.sql, 0012_agent_run_durability.sql), and
+// the jobs that drive them (ai_agent_jobs: mixins/jobs.mixin.ts). Every change of a run's status is a
 // conditional update from the status it is expected to have, so two replicas never both drive one run and a run
 // cancelled meanwhile is never written back to running or completed.
 import type { TenantSql } from "../../lib/db/tenant";
@@ -23,6 +24,9 @@ export interface RunRow {
 	max_cost: number | null;
 	turns: number;
 	tokens: number;
+	prompt_tokens: number;
+	completion_tokens: number;
+	cached_tokens: number;
 	cost: number;
 	output: string | null;
 	error: string | null;
@@ -49,15 +53,20 @@ export interface StepRow {
 	tokens: number;
 	cost: number;
 	duration_ms: number | null;
+	// A tool call's record before it is made: its key (the request id it is made with) and when it was started.
+	idempotency_key: string | null;
+	call_started_at: string | null;
+	attempts: number;
 	created_at: string;
 	updated_at: string;
 }
 
 const RUN_COLUMNS = `id, organization_id, user_id, api_key_id, model, tool_sets, status, messages, tools, max_steps,
-	max_tokens, max_cost::float8 AS max_cost, turns, tokens, cost::float8 AS cost, output, error, created_at,
-	updated_at, finished_at`;
+	max_tokens, max_cost::float8 AS max_cost, turns, tokens, prompt_tokens, completion_tokens, cached_tokens,
+	cost::float8 AS cost, output, error, created_at, updated_at, finished_at`;
 const STEP_COLUMNS = `id, run_id, seq, kind, status, content, tool_calls, call_id, tool, server, arguments, result,
-	is_error, decided_by, tokens, cost::float8 AS cost, duration_ms, created_at, updated_at`;
+	is_error, decided_by, tokens, cost::float8 AS cost, duration_ms, idempotency_key, call_started_at, attempts,
+	created_at, updated_at`;
 
 export async function insertRun(t: TenantSql, r: Partial<RunRow>): Promise<RunRow> {
 	return (await t.one<RunRow>(
@@ -105,7 +114,21 @@ export async function updateRun(
 	t: TenantSql,
 	id: string,
 	from: RunStatus | RunStatus[],
-	set: Partial<Pick<RunRow, "status" | "messages" | "turns" | "tokens" | "cost" | "output" | "error">>
+	set: Partial<
+		Pick<
+			RunRow,
+			| "status"
+			| "messages"
+			| "turns"
+			| "tokens"
+			| "prompt_tokens"
+			| "completion_tokens"
+			| "cached_tokens"
+			| "cost"
+			| "output"
+			| "error"
+		>
+	>
 ): Promise<RunRow | undefined> {
 	const cols: string[] = [];
 	const params: unknown[] = [id, Array.isArray(from) ? from : [from]];
@@ -151,7 +174,19 @@ export async function updateStep(
 	t: TenantSql,
 	id: string,
 	from: string[],
-	set: Partial<Pick<StepRow, "status" | "result" | "is_error" | "decided_by" | "duration_ms">>
+	set: Partial<
+		Pick<
+			StepRow,
+			| "status"
+			| "result"
+			| "is_error"
+			| "decided_by"
+			| "duration_ms"
+			| "idempotency_key"
+			| "call_started_at"
+			| "attempts"
+		>
+	>
 ): Promise<StepRow | undefined> {
 	const cols: string[] = [];
 	const params: unknown[] = [id, from];
@@ -163,5 +198,26 @@ export async function updateStep(
 		`UPDATE ai_agent_steps SET ${cols.join(", ")}, updated_at = now()
 		 WHERE id = $1 AND organization_id = $org AND status = ANY($2) RETURNING ${STEP_COLUMNS}`,
 		params
+	);
+}
+
+// Asks for the run to be driven (from its start, or on from an approval) by whichever replica claims the job, in the
+// transaction that makes it `running`. `auth` is who drives it (their permissions and quotas apply to its calls): what
+// the caller's context said, never a credential.
+export async function enqueueDrive(t: TenantSql, run: Pick<RunRow, "id" | "max_steps">): Promise<void> {
+	const { sessionId: _s, expiresAt: _e, ...auth } = t.auth ?? ({} as NonNullable<TenantSql["auth"]>);
+	await t.query(
+		`INSERT INTO ai_agent_jobs (organization_id, run_id, kind, payload, total) VALUES ($org, $1, 'drive', $2, $3)`,
+		[run.id, JSON.stringify({ runId: run.id, auth }), run.max_steps]
+	);
+}
+
+// The job stops counting as the run's driver (the run paused), in the transaction that pauses it, so a decision that
+// comes at once can ask for the next job.
+export async function releaseJob(t: TenantSql, jobId: string): Promise<void> {
+	await t.query(
+		`UPDATE ai_agent_jobs SET status = 'completed', finished_at = now(), lease_owner = NULL
+		 WHERE id = $1 AND organization_id = $org AND status = 'running'`,
+		[jobId]
 	);
 }

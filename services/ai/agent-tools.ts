@@ -12,6 +12,9 @@ export interface AgentTool {
 	server: string | null; // null: a platform tool
 	tool: string;
 	requires_approval: boolean;
+	// Safe to make again when a replica died during the call (its result unknown): the tool says it is read-only or
+	// idempotent (MCP's readOnlyHint / idempotentHint, the platform tool's own annotations). Absent: not safe.
+	retry_safe?: boolean;
 	description: string;
 	parameters: Record<string, unknown>;
 }
@@ -30,7 +33,10 @@ interface AvailableTool {
 	description?: string;
 	input_schema: Record<string, unknown>;
 	requires_approval: boolean;
+	annotations?: { readOnlyHint?: boolean; idempotentHint?: boolean } | null;
 }
+
+const repeatable = (a: AvailableTool["annotations"]) => a?.readOnlyHint === true || a?.idempotentHint === true;
 
 // OpenAI's function names: letters, digits, _ and -, at most 64.
 function functionName(set: string, tool: string, taken: Catalogue): string {
@@ -48,6 +54,7 @@ export async function catalogueOf(ctx: Context, toolSets: string[]): Promise<Cat
 				server: null,
 				tool: t.name,
 				requires_approval: false,
+				retry_safe: repeatable(t.annotations),
 				description: t.description,
 				parameters: t.input_schema
 			};
@@ -69,6 +76,7 @@ export async function catalogueOf(ctx: Context, toolSets: string[]): Promise<Cat
 			server: t.server_name,
 			tool: t.name,
 			requires_approval: !!t.requires_approval,
+			retry_safe: repeatable(t.annotations),
 			description: t.description ?? "",
 			parameters: t.input_schema ?? { type: "object", properties: {} }
 		};

@@ -32,6 +32,34 @@ export default defineModule({
 			max: 10_000,
 			description: "completion logs and their ai.events are written in one transaction per batch this often"
 		}),
+		agentRunsPerOrganization: setting.int({
+			env: "AI_AGENT_RUNS_PER_ORGANIZATION",
+			default: 10,
+			min: 1,
+			max: 1000,
+			description: "agent runs of one organization driven at once, over all replicas (more wait their turn)"
+		}),
+		agentRunsPerReplica: setting.int({
+			env: "AI_AGENT_RUNS_PER_REPLICA",
+			default: 20,
+			min: 0,
+			max: 1000,
+			description: "agent runs one replica drives at once (0: it drives none, only starts and follows them)"
+		}),
+		agentRunLeaseMs: setting.int({
+			env: "AI_AGENT_RUN_LEASE_MS",
+			default: 30_000,
+			min: 500,
+			max: 3_600_000,
+			description: "an agent run whose replica sent no heartbeat for this long is resumed by another replica"
+		}),
+		agentRunPollMs: setting.int({
+			env: "AI_AGENT_RUN_POLL_MS",
+			default: 2000,
+			min: 50,
+			max: 600_000,
+			description: "how often each replica looks for agent runs to drive (queued, or abandoned by a dead replica)"
+		}),
 		// Internal hosts AI providers may reach anyway (loopback, private ranges, …); public hosts always may.
 		allowedPrivateHosts: setting.custom({
 			env: "AI_ALLOWED_PRIVATE_HOSTS",

@@ -112,6 +112,10 @@ export const AgentRun = named("AgentRun", {
 	max_cost: "number|nullable",
 	turns: "number|integer",
 	tokens: "number|integer",
+	// The tokens' parts, summed over the model turns: prompt (cached ones among them) and completion.
+	prompt_tokens: "number|integer",
+	completion_tokens: "number|integer",
+	cached_tokens: "number|integer",
 	cost: "number",
 	output: "string|nullable",
 	error: "string|nullable",
@@ -126,7 +130,16 @@ export const AgentStep = named("AgentStep", {
 	kind: { type: "enum", values: ["model", "tool"] },
 	status: {
 		type: "enum",
-		values: ["completed", "failed", "awaiting_approval", "approved", "rejected", "running", "cancelled"]
+		values: [
+			"completed",
+			"failed",
+			"awaiting_approval",
+			"approved",
+			"rejected",
+			"running",
+			"cancelled",
+			"interrupted"
+		]
 	},
 	content: "string|nullable",
 	tool_calls: { type: "any", nullable: true },
@@ -141,6 +154,10 @@ export const AgentStep = named("AgentStep", {
 	tokens: "number|integer",
 	cost: "number",
 	duration_ms: "number|integer|nullable",
+	// A tool call's record before it is made: the key it is made under, when, and how often (README "Durability").
+	idempotency_key: "string|nullable",
+	call_started_at: "date|nullable",
+	attempts: "number|integer",
 	created_at: "date",
 	updated_at: "date"
 });

@@ -35,6 +35,8 @@ export const McpAvailableTool = named("McpAvailableTool", {
 	description: "string|optional",
 	input_schema: "object",
 	output_schema: "object|optional",
+	// The server's hints (MCP tool annotations: readOnlyHint, idempotentHint, …), when it gives them.
+	annotations: "object|optional",
 	requires_approval: "boolean"
 });
 

@@ -14,6 +14,9 @@ export interface PlatformTool {
 	input_schema: { type: "object"; properties: Record<string, unknown>; required?: string[] };
 	// The action it calls: its permission is the one the tool needs.
 	action: string;
+	// As MCP's tool annotations: a read-only or idempotent tool is made again when a resumed agent run finds its call
+	// started but unanswered (services/ai/agent-loop.ts).
+	annotations: { readOnlyHint?: boolean; idempotentHint?: boolean };
 	run(ctx: Context, args: Record<string, any>): Promise<unknown>;
 }
 
@@ -34,6 +37,7 @@ export const PLATFORM_TOOLS: PlatformTool[] = [
 			required: ["query"]
 		},
 		action: "knowledge.search",
+		annotations: { readOnlyHint: true },
 		run: (ctx, a) => callAction(ctx, "knowledge.search", { query: a.query, ...(a.k ? { k: a.k } : {}) })
 	},
 	{
@@ -48,6 +52,7 @@ export const PLATFORM_TOOLS: PlatformTool[] = [
 			}
 		},
 		action: "usage.summary",
+		annotations: { readOnlyHint: true },
 		run: (ctx, a) =>
 			callAction(ctx, "usage.summary", { ...(a.from ? { from: a.from } : {}), ...(a.to ? { to: a.to } : {}) })
 	},
@@ -63,6 +68,7 @@ export const PLATFORM_TOOLS: PlatformTool[] = [
 			}
 		},
 		action: "secrets.list",
+		annotations: { readOnlyHint: true },
 		async run(ctx, a) {
 			const rows: { name: string; environment: string }[] = await callAction(ctx, "secrets.list", {
 				...(a.environment ? { environment: a.environment } : {}),
@@ -87,6 +93,7 @@ export const PLATFORM_TOOLS: PlatformTool[] = [
 			required: ["name"]
 		},
 		action: "prompts.render",
+		annotations: { readOnlyHint: true },
 		async run(ctx, a) {
 			const r = await callAction(ctx, "prompts.render", {
 				name: a.name,
@@ -100,6 +107,7 @@ export const PLATFORM_TOOLS: PlatformTool[] = [
 	{
 		name: "planning_tasks",
 		title: "List or search planning tasks",
+		annotations: { readOnlyHint: true },
 		description: "The organization's planning tasks, newest first, optionally matching words or of one project.",
 		input_schema: {
 			type: "object",
@@ -126,6 +134,8 @@ export const PLATFORM_TOOLS: PlatformTool[] = [
 	},
 	{
 		name: "planning_task_create",
+		// Not idempotent: a resumed agent run reports an interrupted create instead of making a second task.
+		annotations: {},
 		title: "Create a planning task",
 		description: "Creates a task in the organization's backlog, optionally under a project.",
 		input_schema: {

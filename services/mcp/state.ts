@@ -38,6 +38,7 @@ export interface ToolRow {
 	requires_approval: boolean;
 	calls_per_minute: number | null;
 	removed: boolean;
+	annotations: Record<string, unknown> | null;
 }
 
 export interface ServerState {
@@ -55,8 +56,8 @@ export async function loadState(t: TenantSql, server: string): Promise<ServerSta
 	);
 	if (!row) return undefined;
 	const tools = await t.rows<ToolRow>(
-		`SELECT id, name, title, description, input_schema, output_schema, requires_approval, calls_per_minute, removed
-		 FROM mcp_tools WHERE server_id = $1 AND organization_id = $org`,
+		`SELECT id, name, title, description, input_schema, output_schema, requires_approval, calls_per_minute, removed,
+			annotations FROM mcp_tools WHERE server_id = $1 AND organization_id = $org`,
 		[row.id]
 	);
 	const lists = await t.rows<{ team_id: string | null; tools: string[] }>(

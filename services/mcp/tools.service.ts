@@ -145,6 +145,7 @@ const McpToolsService: ServiceSchema = {
 							...(tool.description ? { description: tool.description } : {}),
 							input_schema: tool.input_schema,
 							...(tool.output_schema ? { output_schema: tool.output_schema } : {}),
+							...(tool.annotations ? { annotations: tool.annotations } : {}),
 							requires_approval: tool.requires_approval
 						});
 					}

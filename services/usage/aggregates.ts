@@ -3,6 +3,7 @@
 import type { Queryable } from "../../lib/db";
 import { isUuid } from "../../lib/db/tenant";
 import type { AIUsage } from "../ai/ai.events";
+import type { McpEvent } from "../mcp/mcp.events";
 
 export const GRANULARITIES = ["hour", "day", "month"] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
@@ -107,6 +108,41 @@ export type UsageRecord = Omit<AIUsage, "kind"> & {
 	time: string;
 	textsEmbedded?: number;
 };
+
+export type ToolExecuted = Extract<McpEvent, { type: "mcp.tool.execution.completed" | "mcp.tool.execution.failed" }>;
+
+// An MCP tool execution as one tool call of kind "tool", its "model" the server and tool it ran.
+export const toolCallOf = (e: ToolExecuted): UsageRecord => ({
+	id: e.id,
+	time: e.time,
+	requestId: e.executionId,
+	organizationId: e.organizationId!,
+	userId: e.userId,
+	apiKeyId: e.apiKeyId,
+	service: "mcp",
+	kind: "tool",
+	requestedModel: `mcp:${e.serverName}/${e.tool}`,
+	model: `mcp:${e.serverName}/${e.tool}`,
+	status:
+		e.type === "mcp.tool.execution.completed"
+			? e.isError
+				? "error"
+				: "success"
+			: e.outcome === "cancelled"
+				? "cancelled"
+				: "error",
+	cacheHit: false,
+	inputTokens: 0,
+	outputTokens: 0,
+	cachedTokens: 0,
+	cacheWriteTokens: 0,
+	toolCalls: 1,
+	cost: 0,
+	occurredAt: e.time
+});
+
+export const isToolExecuted = (e: McpEvent): e is ToolExecuted =>
+	e.type === "mcp.tool.execution.completed" || e.type === "mcp.tool.execution.failed";
 
 export async function recordUsage(tx: Queryable, events: UsageRecord[]) {
 	if (!events.length) return 0;

@@ -1,5 +1,5 @@
-// The durable side of quotas and budgets: what each limit consumed per period, counted from ai.usage.recorded in the
-// consumer's transaction (EventsMixin records the event id there, so a replayed event counts nothing), and each
+// The durable side of quotas and budgets: what each limit consumed per period, counted from ai.usage.recorded and MCP
+// tool executions (mcp.events, one tool call each) in the consumer's transaction (EventsMixin records the event id there, so a replayed event counts nothing), and each
 // threshold crossing, recorded once per limit, period and threshold (a unique row) and announced in that transaction.
 import type { Queryable } from "../../lib/db";
 import { makeEvent } from "../../lib/events/outbox";
@@ -30,18 +30,33 @@ const LIMITS_SQL = `
 	SELECT 'budget', id, name, 'cost', scope, subject_id, period, amount, thresholds FROM usage_budgets
 	 WHERE organization_id = $1 AND enabled AND ${APPLIES}`;
 
-// Counts one event against every limit of its organization that applies to its caller; returns the crossings.
-export async function consume(tx: Queryable, e: AIUsage): Promise<UsageEvent[]> {
+export type Consumed = Pick<
+	AIUsage,
+	"organizationId" | "userId" | "apiKeyId" | "occurredAt" | "inputTokens" | "outputTokens" | "toolCalls" | "cost"
+>;
+
+// Counts one event against every limit of its organization that applies to its caller; returns the crossings and
+// what it added to each limit's period.
+export async function consume(
+	tx: Queryable,
+	e: Consumed
+): Promise<{ events: UsageEvent[]; counted: { limit: LimitDef; periodStart: Date; amount: number }[] }> {
 	const limits = (
 		await tx.query<LimitRow>(LIMITS_SQL, [e.organizationId, e.userId ?? null, e.apiKeyId ?? null, e.occurredAt])
 	).rows;
 	const amounts = amountsOf(e);
 	const at = new Date(e.occurredAt);
 	const events: UsageEvent[] = [];
+	const counted: { limit: LimitDef; periodStart: Date; amount: number }[] = [];
 	for (const l of limits) {
 		const amount = amounts[l.metric];
 		if (!(amount > 0)) continue;
 		const start = periodStart(l.period, at);
+		counted.push({
+			limit: { ...l, subjectId: l.subject_id, amount: Number(l.amount) },
+			periodStart: start,
+			amount
+		});
 		const [quotaId, budgetId] = l.kind === "quota" ? [l.id, null] : [null, l.id];
 		const { rows } = await tx.query<{ used: number }>(
 			`INSERT INTO usage_limit_consumption (organization_id, quota_id, budget_id, period_start, used)
@@ -67,7 +82,7 @@ export async function consume(tx: Queryable, e: AIUsage): Promise<UsageEvent[]> 
 			events.push(crossing(l, kind, threshold, start, used, e.organizationId));
 		}
 	}
-	return events;
+	return { events, counted };
 }
 
 function crossing(

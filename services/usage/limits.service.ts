@@ -1,5 +1,5 @@
-// usage-limits: quotas and budgets as they stand. Consumes ai.events (group "usage-limits") to keep each limit's
-// durable consumption per period and announce threshold crossings (consumption.ts); tells the replicas that enforce
+// usage-limits: quotas and budgets as they stand. Consumes ai.events and mcp.events (group "usage-limits") to keep
+// each limit's durable consumption per period and announce threshold crossings (consumption.ts); tells the replicas that enforce
 // limits (mixins/usage-limits.mixin.ts) which ones an organization has and what a lost counter held; shows each
 // limit with its current period's use (GET /api/usage/limits).
 import type { Context, Service } from "moleculer";
@@ -13,6 +13,7 @@ import {
 	createUsageLimitStore,
 	fromUnits,
 	LimitDef,
+	toUnits,
 	periodEnd,
 	periodStart,
 	UsageLimitStore,
@@ -20,6 +21,9 @@ import {
 } from "../../lib/usage-limits";
 import { EventsMixin } from "../../mixins/events.mixin";
 import type { AIEvent } from "../ai/ai.events";
+import type { McpEvent } from "../mcp/mcp.events";
+import "../mcp/mcp.events";
+import { isToolExecuted, toolCallOf } from "./aggregates";
 import { consume } from "./consumption";
 import "./usage.events";
 
@@ -177,7 +181,31 @@ const UsageLimitsService: ServiceSchema = {
 			async handler(this: Self, event: AIEvent, tx: Queryable) {
 				if (event.type !== "ai.usage.recorded") return;
 				// Announced in the same transaction: each crossing once, whatever the redelivery.
-				await writeManyToOutbox(tx, await consume(tx, event));
+				await writeManyToOutbox(tx, (await consume(tx, event)).events);
+			}
+		},
+		// An MCP tool execution is one tool call. The ai settles its own calls in the live counters; nobody settles a
+		// tool execution there, so this consumer adds it (to counters that exist: a missing one is rebuilt from the
+		// durable consumption, this execution included), and the next reservation sees a tool-call quota used up.
+		"mcp.events": {
+			group: "usage-limits",
+			async handler(this: Self, event: McpEvent, tx: Queryable) {
+				if (!isToolExecuted(event)) return;
+				const { events, counted } = await consume(tx, toolCallOf(event));
+				await writeManyToOutbox(tx, events);
+				if (!counted.length) return;
+				await this.store
+					.settle(
+						`mcp:${event.id}`,
+						counted.map(c => ({
+							limitId: c.limit.id,
+							periodStart: c.periodStart.getTime(),
+							used: toUnits(c.limit.metric, c.amount)
+						}))
+					)
+					.catch((err: Error) =>
+						this.logger.warn(`tool call not added to the live counters: ${err.message}`)
+					);
 			}
 		}
 	},

@@ -17,10 +17,12 @@ export default defineModule({
 	publishes: ["usage.events"],
 	// Embeddings through an AI deployment are metered from ai.events (kind "embedding"); embedding.events brings
 	// only what the built-in local embedder embedded (embedding.usage.recorded), so nothing is counted twice.
+	// mcp.events: each tool execution is metered, and counted against tool-call quotas.
 	consumes: [
 		{ channel: "ai.events", group: "usage" },
 		{ channel: "ai.events", group: "usage-limits" },
 		{ channel: "mcp.events", group: "usage" },
+		{ channel: "mcp.events", group: "usage-limits" },
 		{ channel: "embedding.events", group: "usage" }
 	],
 	settings: {

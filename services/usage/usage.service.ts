@@ -10,7 +10,7 @@ import { EventsMixin } from "../../mixins/events.mixin";
 import { moduleSettings } from "../../lib/config";
 import usageModule from "./usage.module";
 import type { AIEvent, AIUsage } from "../ai/ai.events";
-import { MEASURES, recordUsage, type Measure, type UsageRecord } from "./aggregates";
+import { isToolExecuted, MEASURES, recordUsage, toolCallOf, type Measure, type UsageRecord } from "./aggregates";
 import { granularityOf, groupOf, metricsOf, rangeOf, series, summary, top, TOP_BY } from "./reports";
 import * as R from "./usage.responses";
 import "./usage.events";
@@ -21,38 +21,6 @@ import type { EmbeddingEvent } from "../embeddings/embeddings.events";
 import "../embeddings/embeddings.events";
 
 type UsageRecorded = Extract<AIEvent, { type: "ai.usage.recorded" }>;
-type ToolExecuted = Extract<McpEvent, { type: "mcp.tool.execution.completed" | "mcp.tool.execution.failed" }>;
-
-// An MCP tool execution as one tool call of kind "tool", its "model" the server and tool it ran.
-const toolCallOf = (e: ToolExecuted): UsageRecord => ({
-	id: e.id,
-	time: e.time,
-	requestId: e.executionId,
-	organizationId: e.organizationId!,
-	userId: e.userId,
-	apiKeyId: e.apiKeyId,
-	service: "mcp",
-	kind: "tool",
-	requestedModel: `mcp:${e.serverName}/${e.tool}`,
-	model: `mcp:${e.serverName}/${e.tool}`,
-	status:
-		e.type === "mcp.tool.execution.completed"
-			? e.isError
-				? "error"
-				: "success"
-			: e.outcome === "cancelled"
-				? "cancelled"
-				: "error",
-	cacheHit: false,
-	inputTokens: 0,
-	outputTokens: 0,
-	cachedTokens: 0,
-	cacheWriteTokens: 0,
-	toolCalls: 1,
-	cost: 0,
-	occurredAt: e.time
-});
-
 type LocalEmbedded = Extract<EmbeddingEvent, { type: "embedding.usage.recorded" }>;
 
 // What the built-in embedder embedded in one write, as usage of kind "embedding" under the model's name: its texts
@@ -199,11 +167,7 @@ const UsageService: ServiceSchema = {
 			group: "usage",
 			batch: batchOptions,
 			async handler(events: McpEvent[], tx: Queryable) {
-				const done = events.filter(
-					(e): e is ToolExecuted =>
-						e.type === "mcp.tool.execution.completed" || e.type === "mcp.tool.execution.failed"
-				);
-				await recordUsage(tx, done.map(toolCallOf));
+				await recordUsage(tx, events.filter(isToolExecuted).map(toolCallOf));
 			}
 		},
 		// What the built-in embedder embedded (embeddings through a deployment come on ai.events, not here).

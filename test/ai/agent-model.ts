@@ -13,8 +13,9 @@ export class ScriptedModel {
 	private turns = new Map<string, number>();
 	private held: (() => void)[] = [];
 	readonly requests: any[] = [];
-	// Models whose turns wait for release().
+	// Models whose turns wait for release(): all of them, or those the predicate picks by their request.
 	readonly holding = new Set<string>();
+	readonly holdingIf = new Map<string, (body: any) => boolean>();
 
 	async start(): Promise<string> {
 		await new Promise<void>(r => this.server.listen(0, "127.0.0.1", r));
@@ -49,7 +50,8 @@ export class ScriptedModel {
 		if (!script) return this.json(res, 404, { error: { message: "no such model", type: "invalid_request_error" } });
 		const turn = (this.turns.get(body.model) ?? 0) + 1;
 		this.turns.set(body.model, turn);
-		if (this.holding.has(body.model)) await new Promise<void>(r => this.held.push(r));
+		if (this.holding.has(body.model) || this.holdingIf.get(body.model)?.(body))
+			await new Promise<void>(r => this.held.push(r));
 		if (res.destroyed) return;
 		const t = script(body, turn);
 		const calls =
@@ -60,7 +62,7 @@ export class ScriptedModel {
 						function: { name: c.name, arguments: JSON.stringify(c.arguments) }
 					}))
 				: undefined;
-		const prompt = Math.ceil(JSON.stringify(body.messages).length / 4);
+		const prompt = promptTokensOf(body);
 		const completion = Math.ceil(JSON.stringify(t).length / 4);
 		this.json(res, 200, {
 			id: `chatcmpl-${turn}`,
@@ -76,7 +78,12 @@ export class ScriptedModel {
 					finish_reason: calls ? "tool_calls" : "stop"
 				}
 			],
-			usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
+			usage: {
+				prompt_tokens: prompt,
+				completion_tokens: completion,
+				total_tokens: prompt + completion,
+				prompt_tokens_details: { cached_tokens: cachedOf(prompt) }
+			}
 		});
 	}
 
@@ -85,6 +92,10 @@ export class ScriptedModel {
 		res.end(JSON.stringify(body));
 	}
 }
+
+// What a request's usage says: its prompt tokens, and how many of them were cached (a fixed share, to be summed).
+export const promptTokensOf = (body: any) => Math.ceil(JSON.stringify(body.messages).length / 4);
+export const cachedOf = (prompt: number) => Math.floor(prompt / 3);
 
 // The text of the tool results the model was sent in its last request.
 export const toolResults = (body: any): string[] =>

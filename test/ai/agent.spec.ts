@@ -8,7 +8,7 @@ import { describeWith, createTestDatabase, uniqueNamespace, REDIS_URL } from "..
 import { startGateway, register, http, connect, TestGateway, Member } from "../helpers/gateway";
 import { waitUntil } from "../helpers/wait";
 import { AI_STACK } from "../helpers/ai";
-import { ScriptedModel, toolResults } from "./agent-model";
+import { cachedOf, promptTokensOf, ScriptedModel, toolResults } from "./agent-model";
 
 const FILES = [...AI_STACK.filter(f => !f.startsWith("services/auth/")), "services/ai/agent-runs.service.ts"];
 const SECRETS = "platform__secret_names";
@@ -260,8 +260,19 @@ describeWith(["postgres", "redis"])("agent runs", () => {
 			tool_sets: ["platform"],
 			agent: { max_steps: 5 }
 		};
+		const asked = model.requests.length;
 		const answer: any = await client.chat.completions.create(request as any);
 		expect(answer.choices[0].finish_reason).toBe("stop");
+		// The usage object sums the run's turns: prompt (cached among them) and completion tokens, as OpenAI tells them.
+		const turns = model.requests.slice(asked);
+		expect(turns).toHaveLength(2);
+		const prompt = turns.reduce((n, q) => n + promptTokensOf(q), 0);
+		expect(answer.usage.prompt_tokens).toBe(prompt);
+		expect(answer.usage.prompt_tokens_details.cached_tokens).toBe(
+			turns.reduce((n, q) => n + cachedOf(promptTokensOf(q)), 0)
+		);
+		expect(answer.usage.completion_tokens).toBeGreaterThan(0);
+		expect(answer.usage.total_tokens).toBe(prompt + answer.usage.completion_tokens);
 		expect(answer.choices[0].message.content).toMatch(/^v1: .*OPENAI_API_KEY/);
 		expect(answer.coder.agent_run.status).toBe("completed");
 		const run = await http(gw.port, "GET", `/api/ai/agent-runs/${answer.coder.agent_run.id}`, asA());
@@ -271,14 +282,23 @@ describeWith(["postgres", "redis"])("agent runs", () => {
 		model.script("planner", (body, turn) =>
 			turn === 1 ? { calls: [{ name: SECRETS, arguments: {} }] } : { content: "streamed answer" }
 		);
-		const stream = await client.chat.completions.create({ ...request, stream: true } as any);
+		const stream = await client.chat.completions.create({
+			...request,
+			stream: true,
+			stream_options: { include_usage: true }
+		} as any);
 		let text = "";
 		const steps: string[] = [];
+		let usage: any;
 		for await (const chunk of stream as any) {
 			if (chunk.coder?.agent_step) steps.push(`${chunk.coder.agent_step.kind}:${chunk.coder.agent_step.status}`);
 			text += chunk.choices[0]?.delta?.content ?? "";
+			usage = chunk.usage ?? usage;
 		}
 		expect(text).toBe("streamed answer");
+		expect(usage.prompt_tokens).toBeGreaterThan(0);
+		expect(usage.completion_tokens).toBeGreaterThan(0);
+		expect(usage.total_tokens).toBe(usage.prompt_tokens + usage.completion_tokens);
 		expect(steps).toEqual(["model:completed", "tool:running", "tool:completed", "model:completed"]);
 
 		// The client's own tools and server-side tool-sets do not mix.

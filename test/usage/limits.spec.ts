@@ -10,8 +10,12 @@ import { FakeOpenAI } from "../helpers/fake-openai";
 import { AI_STACK, ask } from "../helpers/ai";
 import { waitUntil } from "../helpers/wait";
 import { periodStart, usageLimitPrefix } from "../../lib/usage-limits";
+import { MCP_STACK, TINY } from "../mcp/stack";
 
 const USAGE = [
+	// The mcp module's tool executions count as tool calls (its mcp.events).
+	...MCP_STACK.filter(f => f.startsWith("services/mcp/")),
+	"services/ai/agent-runs.service.ts",
 	"services/auth/api-keys.service.ts",
 	"services/usage/quotas.service.ts",
 	"services/usage/budgets.service.ts",
@@ -295,6 +299,81 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 				() => consumed(tools.id),
 				n => n === 1
 			);
+		} finally {
+			up.set("up-gpt", { content: CONTENT });
+		}
+	});
+
+	test("MCP tool executions count against a tool-call quota: N go through, the next call is refused naming it", async () => {
+		await disableAll();
+		const quota = await call("usage-quotas.create", {
+			name: "Two tool calls",
+			metric: "tool_calls",
+			scope: "organization",
+			period: "day",
+			amount: 2
+		});
+		await call("mcp-servers.create", { name: "tiny", transport: "stdio", command: process.execPath, args: [TINY] });
+		const echo = (message: string) => call("mcp.call", { server: "tiny", tool: "echo", arguments: { message } });
+		for (const m of ["one", "two"]) expect((await echo(m)).is_error).toBe(false);
+		// Counted durably (each execution once) and in the live counters the AI replicas check.
+		await waitUntil(
+			"both executions consumed",
+			() => consumed(quota.id),
+			n => n === 2
+		);
+		await waitUntil(
+			"the live counter",
+			() => status(quota.id),
+			q => q.used === 2
+		);
+		const refused = complete();
+		await expect(refused).rejects.toMatchObject({
+			type: "QUOTA_EXCEEDED",
+			data: { details: { quota: { id: quota.id, name: "Two tool calls" } } }
+		});
+		await expect(refused).rejects.toThrow(
+			/quota "Two tool calls" \(organization, per day\) exceeded: 2 of 2 tool calls/
+		);
+		const [alert] = await outbox("usage.quota.exceeded").then(a => a.filter(e => e.quotaId === quota.id));
+		expect(alert).toMatchObject({ quotaId: quota.id, metric: "tool_calls", used: 2, limit: 2 });
+	});
+
+	test("an agent run's MCP tool call is refused by a tool-call quota before it is made", async () => {
+		await disableAll();
+		const quota = await call("usage-quotas.create", {
+			name: "Agent tools",
+			metric: "tool_calls",
+			scope: "organization",
+			period: "day",
+			amount: 2
+		});
+		const executions = async () =>
+			Number(
+				(
+					await sql.query("SELECT count(*)::int AS n FROM mcp_executions WHERE organization_id = $1", [
+						auth.organizationId
+					])
+				).rows[0].n
+			);
+		const before = await executions();
+		expect(
+			(await call("mcp.call", { server: "tiny", tool: "echo", arguments: { message: "direct" } })).is_error
+		).toBe(false);
+		await waitUntil(
+			"the execution counted",
+			() => status(quota.id),
+			q => q.used === 1
+		);
+		// The model asks for one tool call (counted with its turn: 2 of 2), so the call itself is one too many.
+		up.set("up-gpt", { toolCall: { name: "tiny__echo", arguments: '{"message":"from the agent"}' } });
+		try {
+			const run = await call("ai-agent-runs.start", { model: "gpt", prompt: "echo", tool_sets: ["tiny"] });
+			expect(run.status).toBe("budget_exceeded");
+			expect(run.error).toMatch(/quota "Agent tools" \(organization, per day\) exceeded: 2 of 2 tool calls/);
+			expect(run.steps.map((s: any) => `${s.kind}:${s.status}`)).toEqual(["model:completed", "tool:failed"]);
+			expect(run.steps[1].result.content[0].text).toContain('quota "Agent tools"');
+			expect(await executions()).toBe(before + 1);
 		} finally {
 			up.set("up-gpt", { content: CONTENT });
 		}

@@ -4275,6 +4275,8 @@ export interface components {
         AgentRun: {
             /** Format: uuid */
             api_key_id: string | null;
+            cached_tokens: number;
+            completion_tokens: number;
             cost: number;
             /** Format: date-time */
             created_at: string;
@@ -4290,6 +4292,7 @@ export interface components {
             /** Format: uuid */
             organization_id: string;
             output: string | null;
+            prompt_tokens: number;
             /** @enum {string} */
             status: "running" | "awaiting_approval" | "completed" | "failed" | "cancelled" | "step_limit" | "budget_exceeded";
             tokens: number;
@@ -4303,6 +4306,8 @@ export interface components {
         AgentRunDetail: {
             /** Format: uuid */
             api_key_id: string | null;
+            cached_tokens: number;
+            completion_tokens: number;
             cost: number;
             /** Format: date-time */
             created_at: string;
@@ -4319,6 +4324,7 @@ export interface components {
             organization_id: string;
             output: string | null;
             prompt: string | null;
+            prompt_tokens: number;
             /** @enum {string} */
             status: "running" | "awaiting_approval" | "completed" | "failed" | "cancelled" | "step_limit" | "budget_exceeded";
             steps: components["schemas"]["AgentStep"][];
@@ -4332,7 +4338,10 @@ export interface components {
         };
         AgentStep: {
             arguments: unknown;
+            attempts: number;
             call_id: string | null;
+            /** Format: date-time */
+            call_started_at: string | null;
             content: string | null;
             cost: number;
             /** Format: date-time */
@@ -4342,6 +4351,7 @@ export interface components {
             duration_ms: number | null;
             /** Format: uuid */
             id: string;
+            idempotency_key: string | null;
             is_error: boolean;
             /** @enum {string} */
             kind: "model" | "tool";
@@ -4351,7 +4361,7 @@ export interface components {
             seq: number;
             server: string | null;
             /** @enum {string} */
-            status: "completed" | "failed" | "awaiting_approval" | "approved" | "rejected" | "running" | "cancelled";
+            status: "completed" | "failed" | "awaiting_approval" | "approved" | "rejected" | "running" | "cancelled" | "interrupted";
             tokens: number;
             tool: string | null;
             tool_calls: unknown;
@@ -4990,6 +5000,9 @@ export interface components {
             updated_at: string;
         };
         McpAvailableTool: {
+            annotations?: {
+                [key: string]: unknown;
+            };
             description?: string;
             input_schema: {
                 [key: string]: unknown;
