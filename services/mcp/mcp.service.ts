@@ -29,6 +29,7 @@ import { McpCall, McpCheck, McpDiscovery } from "./mcp.responses";
 import { ExecutionLog } from "./execution-log";
 import { Discovery } from "./discovery";
 import { HealthChecks } from "./health";
+import { OAuth } from "./oauth";
 import type { CallAnswer, CallParams, ExecutionRecord, McpThis } from "./mcp.types";
 import "./mcp.events";
 
@@ -48,7 +49,8 @@ const McpService: ServiceSchema = {
 		CancellableMixin("mcp.cancel", why => cancelled(`tool call ${why}`)),
 		ExecutionLog,
 		Discovery,
-		HealthChecks
+		HealthChecks,
+		OAuth
 	],
 	settings: { rest: "/mcp" },
 
@@ -327,7 +329,9 @@ const McpService: ServiceSchema = {
 					});
 				const c = this.cfg;
 				const limits = { memoryMb: c.stdioMemoryMb, cpuSeconds: c.stdioCpuSeconds, maxFiles: c.stdioMaxFiles };
-				pending = specOf(row, resolve, limits);
+				pending = specOf(row, resolve, limits).then(spec =>
+					row.transport === "stdio" ? spec : { ...spec, authProvider: this.oauthProvider(row, false) }
+				);
 				this.specs.set(key, pending);
 				pending.catch(() => this.specs.delete(key));
 			}

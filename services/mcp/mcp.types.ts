@@ -14,6 +14,7 @@ import type mcpModule from "./mcp.module";
 import type { Health } from "./mcp.events";
 import type { ClientPool, ServerSpec } from "./pool";
 import type { ServerState } from "./state";
+import type { OAuthMethods } from "./oauth";
 
 export type Settings = ReturnType<typeof moduleSettings<typeof mcpModule>>;
 
@@ -51,7 +52,7 @@ export interface ExecutionRecord {
 	secrets: string[];
 }
 
-export interface McpThis extends Service, RateLimitMethods {
+export interface McpThis extends Service, RateLimitMethods, OAuthMethods {
 	settings: Record<string, unknown>;
 	cfg: Settings;
 	pool: ClientPool;
@@ -63,6 +64,9 @@ export interface McpThis extends Service, RateLimitMethods {
 	discovering: Map<string, Promise<unknown>>;
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
 	resolveSecret(ref: SecretRef): Promise<string>;
+	rememberSecret(ref: SecretRef, value: string | null): void;
+	identityMeta(action: string, organizationId?: string, extra?: string): Record<string, string>;
+	markChanged(row: ServerState["row"], reconnect: boolean): Promise<void>;
 	state(t: TenantSql, server: string): Promise<ServerState>;
 	specFor(state: ServerState): Promise<ServerSpec>;
 	teamsOf(t: TenantSql, auth: AuthInfo, state: ServerState): Promise<string[]>;
