@@ -3,6 +3,7 @@
 import type { Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { redact } from "../../lib/redact";
+import { WriteBehind } from "../../lib/write-behind";
 import type { ExecutionRecord, McpThis } from "./mcp.types";
 
 // How much of an argument or result the log keeps.
@@ -16,67 +17,89 @@ function logged(value: unknown, secrets: string[]): unknown {
 	return { truncated: true, bytes: text.length, preview: text.slice(0, LOG_KEEP_BYTES) };
 }
 
+// A batch waits at most this long: calls in a row share one transaction instead of each writing its own on the
+// event loop and database pool the next call needs.
+const BATCH_MS = 10;
+const BATCH_MAX = 200;
+const COLUMNS = 14;
+
+async function writeBatch(svc: McpThis, recs: ExecutionRecord[]) {
+	await svc.withEvents(async (tx, publish) => {
+		const values: unknown[] = [];
+		const rows = recs.map(rec => {
+			const at = values.length;
+			values.push(
+				rec.id,
+				rec.organizationId,
+				rec.server.id,
+				rec.server.name,
+				rec.tool,
+				rec.auth.userId ?? null,
+				rec.auth.apiKeyId ?? null,
+				JSON.stringify(logged(rec.args, rec.secrets)),
+				JSON.stringify(logged(rec.result, rec.secrets)),
+				rec.isError,
+				rec.outcome,
+				rec.error ?? null,
+				rec.durationMs,
+				rec.startedAt
+			);
+			return `(${Array.from({ length: COLUMNS }, (_, i) => `$${at + i + 1}`).join(", ")})`;
+		});
+		await tx.query(
+			`INSERT INTO mcp_executions (id, organization_id, server_id, server_name, tool, user_id, api_key_id,
+				arguments, result, is_error, outcome, error, duration_ms, started_at)
+			 VALUES ${rows.join(", ")}`,
+			values
+		);
+		for (const rec of recs) {
+			const base = {
+				organizationId: rec.organizationId,
+				executionId: rec.id,
+				serverId: rec.server.id,
+				serverName: rec.server.name,
+				tool: rec.tool,
+				...(rec.auth.userId ? { userId: rec.auth.userId } : {}),
+				...(rec.auth.apiKeyId ? { apiKeyId: rec.auth.apiKeyId } : {})
+			};
+			publish("mcp.tool.execution.started", base);
+			if (rec.outcome === "completed" || rec.outcome === "error")
+				publish("mcp.tool.execution.completed", {
+					...base,
+					durationMs: rec.durationMs,
+					isError: rec.isError,
+					...(rec.error ? { error: rec.error } : {})
+				});
+			else
+				publish("mcp.tool.execution.failed", {
+					...base,
+					durationMs: rec.durationMs,
+					outcome: rec.outcome,
+					error: rec.error ?? rec.outcome
+				});
+		}
+	});
+}
+
 export const ExecutionLog: Partial<ServiceSchema> = {
 	methods: {
-		// The log row and its events, in one transaction, off the caller's path (stopping waits for them).
+		// The log row and its events, off the caller's path: batched, one transaction a batch (stopping waits).
 		record(this: McpThis, rec: ExecutionRecord) {
-			const write = this.withEvents(async (tx, publish) => {
-				await tx.query(
-					`INSERT INTO mcp_executions (id, organization_id, server_id, server_name, tool, user_id, api_key_id,
-						arguments, result, is_error, outcome, error, duration_ms, started_at)
-					 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-					[
-						rec.id,
-						rec.organizationId,
-						rec.server.id,
-						rec.server.name,
-						rec.tool,
-						rec.auth.userId ?? null,
-						rec.auth.apiKeyId ?? null,
-						JSON.stringify(logged(rec.args, rec.secrets)),
-						JSON.stringify(logged(rec.result, rec.secrets)),
-						rec.isError,
-						rec.outcome,
-						rec.error ?? null,
-						rec.durationMs,
-						rec.startedAt
-					]
-				);
-				const base = {
-					organizationId: rec.organizationId,
-					executionId: rec.id,
-					serverId: rec.server.id,
-					serverName: rec.server.name,
-					tool: rec.tool,
-					...(rec.auth.userId ? { userId: rec.auth.userId } : {}),
-					...(rec.auth.apiKeyId ? { apiKeyId: rec.auth.apiKeyId } : {})
-				};
-				publish("mcp.tool.execution.started", base);
-				if (rec.outcome === "completed" || rec.outcome === "error")
-					publish("mcp.tool.execution.completed", {
-						...base,
-						durationMs: rec.durationMs,
-						isError: rec.isError,
-						...(rec.error ? { error: rec.error } : {})
-					});
-				else
-					publish("mcp.tool.execution.failed", {
-						...base,
-						durationMs: rec.durationMs,
-						outcome: rec.outcome,
-						error: rec.error ?? rec.outcome
-					});
-			}).catch(err => this.logger.error(`execution ${rec.id} not logged: ${(err as Error).message}`));
-			this.writes.add(write);
-			void write.finally(() => this.writes.delete(write));
+			this.executionLog.add(rec);
 		},
 
 		async flush(this: McpThis) {
-			while (this.writes.size) await Promise.all([...this.writes]);
+			await this.executionLog.flush();
 		}
 	},
 
 	created(this: Service) {
-		(this as McpThis).writes = new Set();
+		const self = this as McpThis;
+		self.executionLog = new WriteBehind<ExecutionRecord>({
+			max: BATCH_MAX,
+			ms: BATCH_MS,
+			write: recs => writeBatch(self, recs),
+			failed: (rec, err) => self.logger.error(`execution ${rec.id} not logged: ${err.message}`)
+		});
 	}
 };

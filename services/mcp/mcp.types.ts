@@ -7,6 +7,7 @@ import type { TenantSql } from "../../lib/db/tenant";
 import type { HostPolicy } from "../../lib/egress";
 import type { InFlight } from "../../lib/in-flight";
 import type { AuthInfo } from "../../lib/permissions";
+import type { WriteBehind } from "../../lib/write-behind";
 import type { Publish } from "../../mixins/events.mixin";
 import type { RateLimitMethods } from "../../mixins/rate-limit.mixin";
 import type { SecretRef } from "../../mixins/secrets-client.mixin";
@@ -60,7 +61,7 @@ export interface McpThis extends Service, RateLimitMethods, OAuthMethods {
 	inFlight: InFlight;
 	states: Map<string, Promise<ServerState | undefined>>;
 	specs: Map<string, Promise<ServerSpec>>;
-	writes: Set<Promise<unknown>>;
+	executionLog: WriteBehind<ExecutionRecord>;
 	discovering: Map<string, Promise<unknown>>;
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
 	resolveSecret(ref: SecretRef): Promise<string>;
