@@ -114,6 +114,8 @@ export const OAuth: Partial<ServiceSchema> = {
 		oauthCallback: {
 			rest: "GET /oauth/callback",
 			permission: PUBLIC,
+			// An empty body: the answer is the redirect (302, Location).
+			response: "string",
 			params: {
 				state: { type: "string", max: 200 },
 				code: { type: "string", max: 4000, optional: true },
