@@ -32,7 +32,8 @@ export interface ProviderOptions {
 	stored: boolean;
 	// A client registered by hand (the authorization server offers no dynamic registration).
 	configured?: { clientId: string; clientSecret: () => Promise<string | undefined> };
-	onRequired?: () => void;
+	// Awaited before the connection fails: whoever sees the failure sees the server marked.
+	onRequired?: () => Promise<void>;
 }
 
 export class NeedsAuthorization extends Error {
@@ -79,7 +80,7 @@ export class McpOAuthProvider implements OAuthClientProvider {
 			return { client_id: c.clientId, ...(secret ? { client_secret: secret } : {}) };
 		}
 		const client = (await this.load()).client;
-		if (!client && !this.o.interactive) throw this.refusal();
+		if (!client && !this.o.interactive) throw await this.refusal();
 		return client;
 	}
 
@@ -92,7 +93,7 @@ export class McpOAuthProvider implements OAuthClientProvider {
 	}
 
 	async redirectToAuthorization(url: URL): Promise<void> {
-		if (!this.o.interactive) throw this.refusal();
+		if (!this.o.interactive) throw await this.refusal();
 		this.authorizationUrl = url;
 	}
 
@@ -136,11 +137,11 @@ export class McpOAuthProvider implements OAuthClientProvider {
 
 	// The server asked for an authorization this connection cannot give. A 401 without any OAuth metadata is a
 	// credential problem, not an OAuth server.
-	private refusal(): Error {
+	private async refusal(): Promise<Error> {
 		const d = this.discovery;
 		if (!d?.resourceMetadata && !d?.authorizationServerMetadata)
 			return new Error("401 Unauthorized (the server offers no OAuth metadata: check its credentials)");
-		this.o.onRequired?.();
+		await this.o.onRequired?.();
 		return new NeedsAuthorization("the MCP server needs an OAuth authorization: an admin authorizes it");
 	}
 

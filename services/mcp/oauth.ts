@@ -204,7 +204,7 @@ export const OAuth: Partial<ServiceSchema> = {
 					}
 				},
 				onRequired: () =>
-					void this.oauthRequired(row).catch(err =>
+					this.oauthRequired(row).catch(err =>
 						this.logger.warn(`MCP server ${row.id}: ${(err as Error).message}`)
 					)
 			});

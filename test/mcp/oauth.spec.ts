@@ -9,6 +9,8 @@ import { startGateway, register, http, TestGateway, Member } from "../helpers/ga
 import { waitUntil } from "../helpers/wait";
 import { MCP_STACK } from "./stack";
 import { TestOAuthMcpServer } from "./oauth-server";
+import { resolveBinding } from "../../mixins/secrets-client.mixin";
+import type { McpThis } from "../../services/mcp/mcp.service";
 
 jest.setTimeout(120_000);
 
@@ -162,6 +164,30 @@ describeWith(["postgres"])("mcp: OAuth for HTTP servers that ask for it", () => 
 			async () => (await api("GET", `/api/mcp/servers/${serverId}`)).body.oauth_status,
 			s => s === "required"
 		);
+	});
+
+	test("secrets.store: only a proved service, only under its own prefix", async () => {
+		const mcpService = gw.broker.getLocalService("mcp") as unknown as McpThis;
+		const ref = { organizationId: a.organization.id, environment: "production", name: "mcp/oauth/test" };
+		const proof = (name: string) =>
+			mcpService.identityMeta("secrets.store", ref.organizationId, resolveBinding({ ...ref, name }));
+		// No proof of identity: refused.
+		await expect(gw.broker.call("secrets.store", { ...ref, value: "v" })).rejects.toMatchObject({ code: 403 });
+		// The mcp service's proof, but a name outside `mcp/`: refused.
+		await expect(
+			gw.broker.call(
+				"secrets.store",
+				{ ...ref, name: "OPENAI_API_KEY", value: "v" },
+				{ meta: proof("OPENAI_API_KEY") }
+			)
+		).rejects.toMatchObject({ code: 403 });
+		// Its proof for one name does not store another.
+		await expect(
+			gw.broker.call("secrets.store", { ...ref, name: "mcp/oauth/other", value: "v" }, { meta: proof(ref.name) })
+		).rejects.toMatchObject({ code: 403 });
+		expect(await gw.broker.call("secrets.store", { ...ref, value: "v" }, { meta: proof(ref.name) })).toEqual({
+			stored: true
+		});
 	});
 
 	test("a callback with an unknown state is refused without touching any server", async () => {
