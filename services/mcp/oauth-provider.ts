@@ -142,7 +142,7 @@ export class McpOAuthProvider implements OAuthClientProvider {
 		if (!d?.resourceMetadata && !d?.authorizationServerMetadata)
 			return new Error("401 Unauthorized (the server offers no OAuth metadata: check its credentials)");
 		await this.o.onRequired?.();
-		return new NeedsAuthorization("the MCP server needs an OAuth authorization: an admin authorizes it");
+		return new NeedsAuthorization("the MCP server needs an OAuth authorization (Authorize, on its page)");
 	}
 
 	private async load(): Promise<Stored> {

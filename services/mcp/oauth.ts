@@ -141,8 +141,9 @@ export const OAuth: Partial<ServiceSchema> = {
 						[sha256(ctx.params.state)]
 					)
 				).rows[0];
-				if (!taken) return back("/mcp", { oauth_error: "this authorization is unknown or was already used" });
-				const page = `/mcp/${taken.id}`;
+				if (!taken)
+					return back("/mcp-servers", { oauth_error: "this authorization is unknown or was already used" });
+				const page = `/mcp-servers/${taken.id}`;
 				if (new Date(taken.pending.expires_at) < new Date())
 					return back(page, { oauth_error: "the authorization took too long: start it again" });
 				if (ctx.params.error || !ctx.params.code)

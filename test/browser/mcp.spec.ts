@@ -119,7 +119,7 @@ describeWithBrowser()("MCP servers (browser)", () => {
 		await shots("mcp-oauth-needed");
 		// The browser leaves for the authorization server (which consents at once) and comes back by the callback.
 		await page.getByTestId("server-authorize").click();
-		await page.waitForURL(/\/mcp\/[0-9a-f-]+\?oauth=authorized$/);
+		await page.waitForURL(/\/mcp-servers\/[0-9a-f-]+\?oauth=authorized$/);
 		await page.getByTestId("server-note").filter({ hasText: "Authorized" }).waitFor();
 		await page.getByTestId("server-oauth").filter({ hasText: "OAuth authorized" }).waitFor();
 		await page.getByTestId("tool-add").waitFor();

@@ -95,7 +95,7 @@ describeWith(["postgres"])("mcp: OAuth for HTTP servers that ask for it", () => 
 		expect(callback).toContain("/api/mcp/oauth/callback?");
 		const back = await fetch(callback, { redirect: "manual" });
 		expect(back.status).toBe(302);
-		expect(back.headers.get("location")).toBe(`/mcp/${serverId}?oauth=authorized`);
+		expect(back.headers.get("location")).toBe(`/mcp-servers/${serverId}?oauth=authorized`);
 
 		const server = await api("GET", `/api/mcp/servers/${serverId}`);
 		expect(server.body.oauth_status).toBe("authorized");
@@ -108,7 +108,7 @@ describeWith(["postgres"])("mcp: OAuth for HTTP servers that ask for it", () => 
 
 		// The same callback again is refused: a state is used once.
 		const replay = await fetch(callback, { redirect: "manual" });
-		expect(replay.headers.get("location")).toMatch(/^\/mcp\?oauth_error=/);
+		expect(replay.headers.get("location")).toMatch(/^\/mcp-servers\?oauth_error=/);
 	});
 
 	test("an expired access token is refreshed by the pooled connection and stored as a new version", async () => {
@@ -195,7 +195,7 @@ describeWith(["postgres"])("mcp: OAuth for HTTP servers that ask for it", () => 
 			redirect: "manual"
 		});
 		expect(r.status).toBe(302);
-		expect(r.headers.get("location")).toMatch(/^\/mcp\?oauth_error=/);
+		expect(r.headers.get("location")).toMatch(/^\/mcp-servers\?oauth_error=/);
 	});
 
 	test("removing the server removes its stored tokens", async () => {
