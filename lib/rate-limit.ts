@@ -28,8 +28,13 @@ export interface Reservation {
 export type ReserveResult =
 	{ allowed: true; reservation: Reservation } | { allowed: false; refused: number; retryAfterSec: number };
 
+export type HitAllResult = { allowed: true } | { allowed: false; refused: number; retryAfterSec: number };
+
 export interface RateLimiter {
 	hit(key: string, limit: number, windowMs: number): Promise<RateLimitResult>;
+	// One request against several limits at once, in one step (one Redis round trip): counted in all of them when
+	// every one has room, in none otherwise; `refused` is the index of the first without room.
+	hitAll(budgets: Budget[], windowMs: number): Promise<HitAllResult>;
 	// Admitted when every budget has room for `amount`, or has nothing used yet in this window (a call larger than a
 	// whole budget may still run alone); `refused` is the index of the first budget without room.
 	reserve(budgets: Budget[], amount: number, windowMs: number): Promise<ReserveResult>;
@@ -143,6 +148,38 @@ if not allowed then
 end
 return { allowed and 1 or 0, math.max(0, math.floor(limit - weighted - c)), math.ceil(retry) }`;
 
+// hitAll: HIT_SCRIPT's check for every key first, then the hits, or none. ARGV: window, then each key's limit.
+// Refused: { key's number, retry in ms }.
+const HIT_ALL_SCRIPT = `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local win = tonumber(ARGV[1])
+local index = math.floor(now / win)
+local elapsed = now - index * win
+local cs, ps = {}, {}
+for k = 1, #KEYS do
+	local limit = tonumber(ARGV[k + 1])
+	local h = redis.call('HMGET', KEYS[k], 'i', 'c', 'p')
+	local i, c, p = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
+	if i ~= index then
+		if i == index - 1 then p = c else p = 0 end
+		c = 0
+	end
+	if p * (win - elapsed) / win + c + 1 > limit then
+		local retry
+		if c + 1 <= limit then retry = win - (limit - c - 1) * win / p - elapsed
+		elseif c > 0 then retry = win - elapsed + win * (1 - (limit - 1) / c)
+		else retry = win - elapsed end
+		return { k, math.ceil(retry) }
+	end
+	cs[k], ps[k] = c, p
+end
+for k = 1, #KEYS do
+	redis.call('HSET', KEYS[k], 'i', index, 'c', cs[k] + 1, 'p', ps[k])
+	redis.call('PEXPIRE', KEYS[k], 2 * win)
+end
+return { 0, 0 }`;
+
 // KEYS: per budget, this window's counter then the previous one's; ARGV: amount, time to live (ms), the previous
 // window's weight, then each budget's limit. Refused: { budget, its current count, its previous count }.
 const RESERVE_SCRIPT = `
@@ -187,6 +224,14 @@ export class RedisRateLimiter implements RateLimiter {
 		const args = [String(windowMs), String(limit)] as const;
 		const [allowed, remaining, retryMs] = await this.redis.slidingHit(`${this.prefix}:${key}`, ...args);
 		return { allowed: allowed === 1, remaining, retryAfterSec: secondsUntil(retryMs, 0) };
+	}
+
+	async hitAll(budgets: Budget[], windowMs: number): Promise<HitAllResult> {
+		const keys = budgets.map(b => `${this.prefix}:${b.key}`);
+		const args = [String(windowMs), ...budgets.map(b => String(b.limit))];
+		const [refused, retryMs] = (await this.redis.eval(HIT_ALL_SCRIPT, keys.length, ...keys, ...args)) as number[];
+		if (!refused) return { allowed: true };
+		return { allowed: false, refused: refused - 1, retryAfterSec: secondsUntil(retryMs, 0) };
 	}
 
 	async reserve(budgets: Budget[], amount: number, windowMs: number): Promise<ReserveResult> {
@@ -258,6 +303,19 @@ export class MemoryRateLimiter implements RateLimiter {
 		const r = slidingHit(this.sliding.get(key), index, now - index * windowMs, windowMs, limit);
 		this.sliding.set(key, { ...r.window, expiresAt: (index + 2) * windowMs });
 		return { allowed: r.allowed, remaining: r.remaining, retryAfterSec: secondsUntil(r.retryMs, 0) };
+	}
+
+	// Checked for every budget, then counted in all, in one synchronous step.
+	async hitAll(budgets: Budget[], windowMs: number): Promise<HitAllResult> {
+		const now = Date.now();
+		const index = Math.floor(now / windowMs);
+		const hits = budgets.map(b =>
+			slidingHit(this.sliding.get(b.key), index, now - index * windowMs, windowMs, b.limit)
+		);
+		const refused = hits.findIndex(h => !h.allowed);
+		if (refused >= 0) return { allowed: false, refused, retryAfterSec: secondsUntil(hits[refused].retryMs, 0) };
+		budgets.forEach((b, i) => this.sliding.set(b.key, { ...hits[i].window, expiresAt: (index + 2) * windowMs }));
+		return { allowed: true };
 	}
 
 	private tokenCount(key: string, now: number) {

@@ -1,9 +1,9 @@
 // RateLimitMixin: per-minute limits on requests and tokens, counted where every replica sees them (Redis in a
 // cluster, process memory embedded: lib/rate-limit.ts). A module names the limits that apply to a call (its own
 // scopes: organization, user, API key, model…) and `await this.admitLimits(limits, estimate, onRefused)`:
-// tokens are reserved first against every token budget at once, then each request limit is counted; a refusal gives
-// the reservation back and throws RateLimited, a 429 naming the limit. `settleLimits` replaces a reservation by what
-// the call really used, once.
+// tokens are reserved first against every token budget at once, then every request limit is counted at once (one
+// round trip; a call refused by one limit is counted by none); a refusal gives the reservation back and throws
+// RateLimited, a 429 naming the limit. `settleLimits` replaces a reservation by what the call really used, once.
 import { Errors } from "moleculer";
 import type { Service } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
@@ -75,12 +75,16 @@ async function admitLimits(
 			await refuse(l, "tokens_per_minute", l.tokensPerMinute!, r.retryAfterSec);
 		} else reservation = r.reservation;
 	}
-	for (const l of limits) {
-		if (!l.requestsPerMinute) continue;
-		const r = await this.rateLimiter.hit(`rpm:${l.key}`, l.requestsPerMinute, WINDOW_MS);
-		if (r.allowed) continue;
-		await this.settleLimits(reservation, 0);
-		await refuse(l, "requests_per_minute", l.requestsPerMinute, r.retryAfterSec);
+	// Every request limit in one step: a call refused by one is counted by none.
+	const requestLimits = limits.filter(l => l.requestsPerMinute);
+	if (requestLimits.length) {
+		const budgets = requestLimits.map(l => ({ key: `rpm:${l.key}`, limit: l.requestsPerMinute! }));
+		const r = await this.rateLimiter.hitAll(budgets, WINDOW_MS);
+		if (!r.allowed) {
+			await this.settleLimits(reservation, 0);
+			const l = requestLimits[r.refused];
+			await refuse(l, "requests_per_minute", l.requestsPerMinute!, r.retryAfterSec);
+		}
 	}
 	return reservation;
 }

@@ -63,6 +63,13 @@ export const SecretsClientMixin: Partial<ServiceSchema> = {
 			return res.value;
 		},
 
+		// A value this service has just stored itself (secrets.store): read back at once, before the change's
+		// broadcast drops the old one.
+		rememberSecret(this: SecretsClient, ref: SecretRef, value: string | null) {
+			if (value === null) this.secretCache.delete(keyOf(ref));
+			else this.secretCache.set(keyOf(ref), { ref, value });
+		},
+
 		forgetSecrets(this: SecretsClient) {
 			this.secretCache.clear();
 		}

@@ -52,6 +52,17 @@ export default defineModule({
 				}
 			}
 		}),
+		oauthRedirectUrl: setting.custom({
+			env: "MCP_OAUTH_REDIRECT_URL",
+			description:
+				"the platform's OAuth callback as the browser reaches it, e.g. https://ide.example.com/api/mcp/oauth/callback (default: http://localhost:PORT/api/mcp/oauth/callback)",
+			parse: raw => {
+				if (!raw) return undefined;
+				const url = new URL(raw);
+				if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error("expected an http(s) URL");
+				return url.href;
+			}
+		}),
 		callTimeoutMs: setting.int({
 			env: "MCP_CALL_TIMEOUT_MS",
 			default: 60_000,

@@ -27,6 +27,12 @@ export const McpCheck = named("McpCheck", {
 	error: "string|optional"
 });
 
+export const McpAuthorize = named("McpAuthorize", {
+	// true: stored tokens were enough (refreshed); otherwise the user goes to authorization_url
+	authorized: "boolean",
+	authorization_url: "string|optional"
+});
+
 export const McpAvailableTool = named("McpAvailableTool", {
 	server_id: "uuid",
 	server_name: "string",

@@ -3,6 +3,7 @@
 // for the idle timeout, when its server changes or is removed, when the pool stops, and when it fails. A stdio
 // server whose process dies unexpectedly is reported (onCrash) and started again, a few times in a row at most.
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { HostPolicy } from "../../lib/egress";
 import { egressFetch } from "./egress-fetch";
@@ -21,6 +22,8 @@ export interface ServerSpec {
 	stdio?: StdioSpec;
 	url?: string;
 	headers?: Record<string, string>;
+	// An HTTP server's OAuth client (oauth-provider.ts): tokens on each request, refreshed on a 401.
+	authProvider?: OAuthClientProvider;
 	// Every secret value the spec holds, to redact from errors and logs.
 	secrets: string[];
 }
@@ -134,7 +137,11 @@ export class ClientPool {
 
 	private makeTransport(spec: ServerSpec, kind: TransportKind): Transport {
 		if (kind === "stdio") return new GroupStdioTransport(spec.stdio!);
-		const opts = { fetch: egressFetch(this.o.hostPolicy), requestInit: { headers: spec.headers ?? {} } };
+		const opts = {
+			fetch: egressFetch(this.o.hostPolicy),
+			requestInit: { headers: spec.headers ?? {} },
+			authProvider: spec.authProvider
+		};
 		const url = new URL(spec.url!);
 		const { StreamableHTTPClientTransport, SSEClientTransport } = sdk();
 		return kind === "http" ? new StreamableHTTPClientTransport(url, opts) : new SSEClientTransport(url, opts);

@@ -19,7 +19,19 @@ export function schemaHash(input: unknown, output: unknown): string {
 		.digest("hex");
 }
 
+// By the schema object first: a tool's schema is one object in the cached server state, so a warm call neither
+// serializes nor hashes it.
+const bySchema = new WeakMap<object, ValidateFunction | Error>();
+
 function validatorOf(schema: object): ValidateFunction | Error {
+	const known = bySchema.get(schema);
+	if (known) return known;
+	const v = compiledFor(schema);
+	bySchema.set(schema, v);
+	return v;
+}
+
+function compiledFor(schema: object): ValidateFunction | Error {
 	const key = canonicalize(schema) ?? "";
 	let v = compiled.get(key);
 	if (!v) {

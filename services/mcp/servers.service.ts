@@ -16,7 +16,7 @@ import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { SECRET_ENVIRONMENT, SECRET_NAME } from "../../mixins/secrets-client.mixin";
 import type { Queryable } from "../../lib/db";
 import mcpModule from "./mcp.module";
-import { McpCapabilities, McpCheck, McpDiscovery, McpHealthCheck } from "./mcp.responses";
+import { McpAuthorize, McpCapabilities, McpCheck, McpDiscovery, McpHealthCheck } from "./mcp.responses";
 import type { Valued } from "./state";
 import "./mcp.events";
 
@@ -47,6 +47,9 @@ const COLUMNS = [
 	"next_health_at",
 	"next_refresh_at",
 	"oauth",
+	"oauth_status",
+	"oauth_client_id",
+	"oauth_client_secret",
 	"created_by",
 	"created_at",
 	"updated_at"
@@ -78,6 +81,8 @@ type Params = {
 	headers?: Record<string, Valued>;
 	secret_environment?: string;
 	enabled?: boolean;
+	oauth_client_id?: string | null;
+	oauth_client_secret?: { secret: string } | null;
 };
 
 interface ServersThis extends DbService {
@@ -109,7 +114,15 @@ const McpServersService: ServiceSchema = {
 				secret_environment: { type: "string", pattern: SECRET_ENVIRONMENT, optional: true },
 				enabled: { type: "boolean", optional: true },
 				timeout_ms: { ...optionalCount, min: 100, max: 3_600_000, label: "Timeout (ms)" },
-				tool_calls_per_minute: { ...optionalCount, label: "Calls per minute, per tool" }
+				tool_calls_per_minute: { ...optionalCount, label: "Calls per minute, per tool" },
+				oauth_client_id: { type: "string", min: 1, max: 500, optional: true, nullable: true },
+				oauth_client_secret: {
+					type: "object",
+					strict: true,
+					props: { secret: { type: "string", pattern: SECRET_NAME } },
+					optional: true,
+					nullable: true
+				}
 			},
 			tenant: true,
 			searchFields: ["name", "description"],
@@ -128,6 +141,9 @@ const McpServersService: ServiceSchema = {
 				last_error: "string|nullable",
 				server_info: "object|nullable",
 				discovered_at: "date|nullable",
+				oauth_status: { type: "enum", values: ["none", "required", "authorized"] },
+				oauth_client_id: "string|nullable",
+				oauth_client_secret: "object|nullable",
 				created_by: "uuid|nullable"
 			},
 			live: true
@@ -202,6 +218,14 @@ const McpServersService: ServiceSchema = {
 				});
 				this.changed(current.organization_id as string, current.id as string, true);
 				await this.clearCache();
+				// Its stored OAuth tokens go with it.
+				if (current.oauth_status !== "none")
+					await ctx
+						.call("mcp.forgetAuthorization", {
+							id: current.id,
+							secret_environment: current.secret_environment
+						})
+						.catch((err: Error) => this.logger.warn(`OAuth tokens of ${current.id} kept: ${err.message}`));
 				const json = await this.transformDocuments(ctx, {}, current);
 				await this.entityChanged("removed", json, ctx, current);
 				return json;
@@ -216,6 +240,17 @@ const McpServersService: ServiceSchema = {
 			response: McpDiscovery,
 			handler(ctx: Context<{ id: string }>) {
 				return ctx.call("mcp.discover", { id: ctx.params.id });
+			}
+		},
+
+		// Starts the server's OAuth authorization: the URL the browser opens (or `authorized: true` at once).
+		authorize: {
+			rest: "POST /:id/authorize",
+			permission: "mcp:manage",
+			params: { id: "string" },
+			response: McpAuthorize,
+			handler(ctx: Context<{ id: string }>) {
+				return ctx.call("mcp.authorize", { id: ctx.params.id });
 			}
 		},
 
@@ -291,6 +326,8 @@ const McpServersService: ServiceSchema = {
 				if (!next.command) throw invalid("command", "is required for a stdio server");
 				if (next.url || Object.keys(next.headers ?? {}).length)
 					throw invalid("url", "a stdio server has no URL or headers");
+				if (next.oauth_client_id || next.oauth_client_secret)
+					throw invalid("oauth_client_id", "a stdio server has no OAuth client");
 				out.url = null;
 			} else {
 				if (!next.url) throw invalid("url", "is required for an HTTP server");
@@ -304,7 +341,11 @@ const McpServersService: ServiceSchema = {
 				if (next.command || (next.args ?? []).length || Object.keys(next.env ?? {}).length)
 					throw invalid("command", "an HTTP server has no command, arguments or environment");
 				out.command = null;
+				// Tokens were issued for the old address: the new one is authorized again if it asks.
+				if (current && changes.url !== undefined && changes.url !== current.url) out.oauth_status = "none";
 			}
+			if (next.oauth_client_secret && !next.oauth_client_id)
+				throw invalid("oauth_client_secret", "is the secret of a client: give oauth_client_id too");
 			for (const [field, values, isCredential] of [
 				["headers", next.headers, isCredentialHeader],
 				["env", next.env, (k: string) => isCredentialHeader(k) || /KEY|PASS/i.test(k)]
@@ -325,7 +366,10 @@ const McpServersService: ServiceSchema = {
 				] as const)
 					for (const v of Object.values<Valued>(values ?? {}))
 						if (typeof v !== "string") await this.allowSecret(ctx, v.secret, environment, field);
-			for (const k of ["args", "env", "headers"]) if (out[k] !== undefined) out[k] = JSON.stringify(out[k]);
+			if (next.oauth_client_secret && (touched || changes.oauth_client_secret !== undefined))
+				await this.allowSecret(ctx, next.oauth_client_secret.secret, environment, "oauth_client_secret");
+			for (const k of ["args", "env", "headers", "oauth_client_secret"])
+				if (out[k] !== undefined && out[k] !== null) out[k] = JSON.stringify(out[k]);
 			return out;
 		},
 

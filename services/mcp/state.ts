@@ -25,6 +25,9 @@ export interface ServerRow {
 	timeout_ms: number | null;
 	tool_calls_per_minute: number | null;
 	health: "unknown" | "healthy" | "unhealthy";
+	oauth_status: "none" | "required" | "authorized";
+	oauth_client_id: string | null;
+	oauth_client_secret: { secret: string } | null;
 	updated_at: Date;
 }
 

@@ -268,6 +268,70 @@ const SecretsService: ServiceSchema = {
 			}
 		},
 
+		// Internal: a service keeps a credential it obtained itself (e.g. the mcp module's OAuth tokens), named under
+		// its own prefix (`<service>/…`) and proved like `resolve`. The secret is created with a read grant for that
+		// service; each store is a new version; `value: null` removes it. The value never leaves this action.
+		store: {
+			visibility: "public",
+			retryPolicy: { enabled: false },
+			params: {
+				$$strict: true,
+				organizationId: "uuid",
+				environment,
+				name,
+				value: { ...value, nullable: true },
+				description: { type: "string", max: 1000, optional: true }
+			},
+			async handler(this: SecretsThis, ctx: Context<any, Record<string, unknown>>) {
+				const p = ctx.params;
+				const token = ctx.meta[IDENTITY_META];
+				const op = async (t: TenantSql, vault: Vault) => {
+					const service = this.proveService(token, "secrets.store", p.organizationId, resolveBinding(p));
+					if (!p.name.startsWith(`${service}/`))
+						throw new AuditDenied(`service ${service} may store only secrets named ${service}/…`);
+					let secret = await t.one(
+						`SELECT * FROM secrets WHERE organization_id = $org AND environment = $1 AND name = $2
+						 AND project_id IS NULL FOR UPDATE`,
+						[p.environment, p.name]
+					);
+					if (p.value === null) {
+						if (secret && !secret.deleted_at)
+							await t.query(
+								"UPDATE secrets SET deleted_at = now(), updated_at = now() WHERE id = $1 AND organization_id = $org",
+								[secret.id]
+							);
+						return secret ?? null;
+					}
+					this.assertEnvironment(vault, p.environment);
+					if (!secret) {
+						secret = await t.one(
+							`INSERT INTO secrets (organization_id, environment, name, description) VALUES ($org, $1, $2, $3)
+							 RETURNING *`,
+							[p.environment, p.name, p.description ?? ""]
+						);
+						await t.query(
+							`INSERT INTO secret_access_grants (organization_id, secret_id, permission, grantee_type, grantee_id)
+							 VALUES ($org, $1, 'read', 'service', $2)`,
+							[secret!.id, service]
+						);
+					} else if (secret.deleted_at)
+						await t.query(
+							"UPDATE secrets SET deleted_at = NULL, updated_at = now() WHERE id = $1 AND organization_id = $org",
+							[secret.id]
+						);
+					await this.writeVersion(t, vault, secret, p.value);
+					return secret;
+				};
+				const actor = { actorType: "service" as const, actorId: claimedService(token) };
+				const secret = await this.audited(ctx, "store", `${p.environment}/${p.name}`, op, {
+					organizationId: p.organizationId,
+					actor
+				});
+				if (secret) this.announce(secret, ctx, "updated");
+				return { stored: p.value !== null };
+			}
+		},
+
 		remove: {
 			rest: "DELETE /:id",
 			response: R.extend(R.SecretMeta, { deleted: { type: "equal", value: true } }),

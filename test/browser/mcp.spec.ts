@@ -7,6 +7,7 @@ import path from "path";
 import type { Page } from "playwright-core";
 import { ARTIFACTS, describeWithBrowser, pageApi, signUp, startUiPlatform } from "../helpers/browser";
 import { TestMcpHttpServer } from "../mcp/http-server";
+import { TestOAuthMcpServer } from "../mcp/oauth-server";
 
 const owner = { name: "Grace Hopper", email: `grace-mcp-${Date.now()}@example.com`, password: "correct horse battery" };
 const SHOTS = process.env.SHOTS_DIR ?? ARTIFACTS;
@@ -17,6 +18,7 @@ describeWithBrowser()("MCP servers (browser)", () => {
 	let page: Page;
 	let base = "";
 	const mcp = new TestMcpHttpServer(TOKEN);
+	const guarded = new TestOAuthMcpServer();
 
 	async function shots(name: string) {
 		fs.mkdirSync(SHOTS, { recursive: true });
@@ -36,9 +38,14 @@ describeWithBrowser()("MCP servers (browser)", () => {
 
 	beforeAll(async () => {
 		await mcp.start();
+		await guarded.start();
 		ui = await startUiPlatform("mcp", {
 			timeoutMs: 15_000,
-			env: { MCP_ALLOWED_PRIVATE_HOSTS: "127.0.0.1", MCP_HEALTH_INTERVAL_MS: "0" }
+			env: port => ({
+				MCP_ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
+				MCP_HEALTH_INTERVAL_MS: "0",
+				MCP_OAUTH_REDIRECT_URL: `http://127.0.0.1:${port}/api/mcp/oauth/callback`
+			})
 		});
 		({ page, base } = ui);
 	}, 240_000);
@@ -46,6 +53,7 @@ describeWithBrowser()("MCP servers (browser)", () => {
 	afterAll(async () => {
 		await ui?.stop();
 		await mcp.stop();
+		await guarded.stop();
 	});
 
 	afterEach(() => {
@@ -97,5 +105,28 @@ describeWithBrowser()("MCP servers (browser)", () => {
 		await row.click();
 		expect(await page.getByTestId("execution-arguments").first().textContent()).toContain('"b": 3');
 		await shots("mcp-executions");
+	});
+
+	test("an OAuth server: 'authorization needed', Authorize, the authorization server and back, then usable", async () => {
+		await page.getByTestId("nav-mcp").click();
+		await page.getByTestId("server-new").click();
+		const dialog = page.getByTestId("server-dialog");
+		await dialog.getByTestId("server-name").fill("guarded");
+		await dialog.getByTestId("server-url").fill(guarded.url);
+		await dialog.getByTestId("server-submit").click();
+		await page.getByTestId("server-title").filter({ hasText: "guarded" }).waitFor();
+		await page.getByTestId("server-oauth").filter({ hasText: "authorization needed" }).waitFor();
+		await shots("mcp-oauth-needed");
+		// The browser leaves for the authorization server (which consents at once) and comes back by the callback.
+		await page.getByTestId("server-authorize").click();
+		await page.waitForURL(/\/mcp-servers\/[0-9a-f-]+\?oauth=authorized$/);
+		await page.getByTestId("server-note").filter({ hasText: "Authorized" }).waitFor();
+		await page.getByTestId("server-oauth").filter({ hasText: "OAuth authorized" }).waitFor();
+		await page.getByTestId("tool-add").waitFor();
+		await page.getByTestId("tool-add").click();
+		await page.getByTestId("arg-a").fill("20");
+		await page.getByTestId("arg-b").fill("22");
+		await page.getByTestId("tool-run").click();
+		await page.getByTestId("tool-result").filter({ hasText: "42" }).waitFor();
 	});
 });

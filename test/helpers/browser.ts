@@ -72,7 +72,12 @@ export function launchChromium(): Promise<Browser> {
 // record uncaught errors and Content-Security-Policy violations, which every browser test expects to stay empty.
 export async function startUiPlatform(
 	name: string,
-	opts: { timeoutMs: number; context?: BrowserContextOptions; env?: Record<string, string> }
+	// `env` may depend on the port (a URL of the platform the node must know, e.g. an OAuth callback).
+	opts: {
+		timeoutMs: number;
+		context?: BrowserContextOptions;
+		env?: Record<string, string> | ((port: number) => Record<string, string>);
+	}
 ) {
 	buildUi();
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `cide-${name}-`));
@@ -86,7 +91,7 @@ export async function startUiPlatform(
 			DATABASE_URL: "",
 			CHANNELS_URL: "",
 			REDIS_URL: "",
-			...opts.env
+			...(typeof opts.env === "function" ? opts.env(port) : opts.env)
 		},
 		{ waitUp: false }
 	);

@@ -13,4 +13,4 @@ export const MCP_STACK = [
 ];
 export const BIN = path.join(ROOT, "node_modules/.bin");
 export const TINY = path.join(ROOT, "test/mcp/fixtures/tiny-server.cjs");
-export const TINY_PY = path.join(ROOT, "test/mcp/fixtures/tiny-server.py");
+export const TINY_SH = path.join(ROOT, "test/mcp/fixtures/tiny-server.sh");

@@ -117,6 +117,36 @@ describe.each([
 	);
 });
 
+// Several request limits of one call (an organization's and a tool's) are counted in one step: all or none.
+describe.each([
+	["memory", () => new MemoryRateLimiter() as RateLimiter],
+	["redis", () => new RedisRateLimiter(REDIS_URL, uniqueNamespace("hitall")) as RateLimiter]
+])("hitAll (%s)", (kind, make) => {
+	const available = kind === "memory" || (process.env.INFRA_AVAILABLE ?? "").split(",").includes("redis");
+	(available ? test : test.skip)("counts a request in every limit, or in none when one has no room", async () => {
+		const limiter = make();
+		const window = 60_000;
+		try {
+			const minute = Math.floor(Date.now() / window);
+			const both = [
+				{ key: "rpm:org", limit: 5 },
+				{ key: "rpm:tool", limit: 2 }
+			];
+			expect(await limiter.hitAll(both, window)).toEqual({ allowed: true });
+			expect(await limiter.hitAll(both, window)).toEqual({ allowed: true });
+			const refused = await limiter.hitAll(both, window);
+			expect(refused).toMatchObject({ allowed: false, refused: 1 });
+			if (!refused.allowed) expect(refused.retryAfterSec).toBeGreaterThanOrEqual(1);
+			// The refused call was not counted against the organization's limit either.
+			if (Math.floor(Date.now() / window) === minute)
+				expect((await limiter.peek(["rpm:org", "rpm:tool"], [], window)).requests).toEqual([2, 2]);
+			expect(await limiter.hitAll([{ key: "rpm:org", limit: 5 }], window)).toEqual({ allowed: true });
+		} finally {
+			await limiter.close();
+		}
+	});
+});
+
 // Token budgets slide too: a budget used up at the end of one window still counts, weighted, at the start of the
 // next (a fixed window would hand out a whole new budget there). The clock is set by hand: both limiters compute
 // the previous window's weight from Date.now.

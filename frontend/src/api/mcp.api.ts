@@ -22,6 +22,8 @@ export type McpServerInput = {
 	enabled?: boolean;
 	timeout_ms?: number | null;
 	tool_calls_per_minute?: number | null;
+	oauth_client_id?: string | null;
+	oauth_client_secret?: { secret: string } | null;
 };
 
 export const mcpServersApi = crud<McpServer, McpServerInput>("/mcp/servers");
@@ -29,6 +31,8 @@ export const mcpServersApi = crud<McpServer, McpServerInput>("/mcp/servers");
 export const mcpApi = {
 	health: (id: string) => api.get<McpHealthCheck[]>(`/mcp/servers/${id}/health`, { limit: 60 }),
 	refresh: (id: string) => api.post<McpDiscovery>(`/mcp/servers/${id}/refresh`),
+	// The URL the browser opens to authorize the platform at the server (or authorized at once by a refresh).
+	authorize: (id: string) => api.post<Schema<"McpAuthorize">>(`/mcp/servers/${id}/authorize`),
 	check: (id: string) => api.post<Schema<"McpCheck">>(`/mcp/servers/${id}/check`),
 	tools: (serverId: string) =>
 		api.get<Page<McpTool>>("/mcp/tools", {

@@ -1859,6 +1859,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/mcp/oauth/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** mcp.oauthCallback */
+        get: operations["mcp.oauthCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/mcp/servers": {
         parameters: {
             query?: never;
@@ -1909,6 +1926,26 @@ export interface paths {
          * @description Requires permission `mcp:manage` (Register, change and remove MCP servers, tool allow-lists and approval flags); held by default by owner, admin.
          */
         patch: operations["mcp-servers.update"];
+        trace?: never;
+    };
+    "/api/mcp/servers/{id}/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * mcp-servers.authorize
+         * @description Requires permission `mcp:manage` (Register, change and remove MCP servers, tool allow-lists and approval flags); held by default by owner, admin.
+         */
+        post: operations["mcp-servers.authorize"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/mcp/servers/{id}/capabilities": {
@@ -4999,6 +5036,10 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        McpAuthorize: {
+            authorization_url?: string;
+            authorized: boolean;
+        };
         McpAvailableTool: {
             annotations?: {
                 [key: string]: unknown;
@@ -5102,6 +5143,12 @@ export interface components {
             id: string;
             last_error: string | null;
             name: string;
+            oauth_client_id: string | null;
+            oauth_client_secret: {
+                [key: string]: unknown;
+            } | null;
+            /** @enum {string} */
+            oauth_status: "none" | "required" | "authorized";
             /** Format: uuid */
             organization_id: string;
             secret_environment: string;
@@ -14332,6 +14379,48 @@ export interface operations {
             };
         };
     };
+    "mcp.oauthCallback": {
+        parameters: {
+            query: {
+                code?: string;
+                error?: string;
+                state: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string;
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     "mcp-servers.list": {
         parameters: {
             query?: {
@@ -14433,6 +14522,10 @@ export interface operations {
                         };
                     };
                     name: string;
+                    oauth_client_id?: string | null;
+                    oauth_client_secret?: {
+                        secret: string;
+                    } | null;
                     secret_environment?: string;
                     timeout_ms?: number | null;
                     tool_calls_per_minute?: number | null;
@@ -14640,6 +14733,10 @@ export interface operations {
                         };
                     };
                     name?: string;
+                    oauth_client_id?: string | null;
+                    oauth_client_secret?: {
+                        secret: string;
+                    } | null;
                     secret_environment?: string;
                     timeout_ms?: number | null;
                     tool_calls_per_minute?: number | null;
@@ -14658,6 +14755,64 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["McpServer"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "mcp-servers.authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpAuthorize"];
                 };
             };
             /** @description Missing or invalid credentials */

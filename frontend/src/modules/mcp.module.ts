@@ -8,8 +8,10 @@ export const mcpModule: AppModule = {
 	order: 37,
 	routes: [
 		{
-			// The registry and, with an id, one server: health timeline, tools, its calls.
-			path: "mcp/:id?",
+			// The registry and, with an id, one server: health timeline, tools, its calls. Not under /mcp: that path
+			// is the platform's own MCP endpoint, so a page there could not be loaded by its URL (a reload, the OAuth
+			// callback's return).
+			path: "mcp-servers/:id?",
 			name: "mcp",
 			component: () => import("@/pages/mcp/McpPage.vue"),
 			meta: { title: "MCP servers", permission: "mcp:read" }
