@@ -100,6 +100,7 @@ export interface UsageLimitsMethods {
 		used: Amounts | undefined,
 		at?: string | Date
 	): Promise<void>;
+	admitToolCall(caller: { organizationId: string; userId?: string; apiKeyId?: string }): Promise<void>;
 }
 
 type This = Service &
@@ -198,13 +199,28 @@ async function settleUsage(
 		.catch((err: Error) => this.logger.warn(`Could not settle a usage reservation: ${err.message}`));
 }
 
+// A tool call about to run, checked against the tool-call quotas that apply to its caller (refused, naming the quota,
+// when one is used up). A check, not a charge: the usage module counts the execution itself from mcp.events, so
+// calls admitted at the same moment may pass a quota by the number in flight.
+async function admitToolCall(
+	this: This,
+	caller: { organizationId: string; userId?: string; apiKeyId?: string }
+): Promise<void> {
+	const held = await this.reserveUsage({
+		...caller,
+		estimate: { tokens: 0, requests: 0, tool_calls: 1, cost: 0 },
+		metrics: ["tool_calls"]
+	});
+	await this.settleUsage(held, undefined);
+}
+
 export const UsageLimitsMixin: Partial<ServiceSchema> = {
 	events: {
 		"usage.limits.changed"(this: This, ctx: { params: { organizationId: string } }) {
 			this.usageLimitDefs.delete(ctx.params.organizationId);
 		}
 	},
-	methods: { usageLimitsOf, reserveUsage, settleUsage },
+	methods: { usageLimitsOf, reserveUsage, settleUsage, admitToolCall },
 	created(this: Service) {
 		const self = this as This;
 		const config = getConfig();

@@ -22,7 +22,7 @@ import { moduleSettings } from "../../lib/config";
 import type { AuthInfo } from "../../lib/permissions";
 import type { InFlight } from "../../lib/in-flight";
 import { CancellableMixin } from "../../mixins/cancellable.mixin";
-import { UsageLimitsMixin, type UsageCharge, type UsageReservation } from "../../mixins/usage-limits.mixin";
+import { UsageLimitsMixin, type UsageLimitsMethods } from "../../mixins/usage-limits.mixin";
 import { JobsMixin, kickJobs, type JobRun, type JobsService } from "../../mixins/jobs.mixin";
 import { AgentEvent, Cancelled, drive, viewOf } from "./agent-loop";
 import { catalogueOf } from "./agent-tools";
@@ -52,10 +52,8 @@ interface Follower {
 	close(): void;
 }
 
-interface AgentsThis extends JobsService {
+interface AgentsThis extends JobsService, Pick<UsageLimitsMethods, "admitToolCall"> {
 	inFlight: InFlight;
-	reserveUsage(charge: UsageCharge): Promise<UsageReservation | undefined>;
-	settleUsage(reservation: UsageReservation | undefined, used: undefined): Promise<void>;
 	followers: Map<string, Set<Follower>>;
 	follow(ctx: Context, t: TenantSql, f: Follower, stream: boolean): Promise<unknown>;
 	listen(runId: string): Follower;
@@ -104,17 +102,8 @@ async function driveJob(this: AgentsThis, job: JobRun): Promise<void> {
 						() => ({ done: job.job.done })
 					),
 				release: tt => releaseJob(tt, job.job.id),
-				// A check, not a charge: the usage module counts the execution itself from mcp.events.
-				admitToolCall: async () => {
-					const held = await this.reserveUsage({
-						organizationId: org,
-						userId: auth.userId,
-						apiKeyId: auth.apiKeyId,
-						estimate: { tokens: 0, requests: 0, tool_calls: 1, cost: 0 },
-						metrics: ["tool_calls"]
-					});
-					await this.settleUsage(held, undefined);
-				}
+				admitToolCall: () =>
+					this.admitToolCall({ organizationId: org, userId: auth.userId, apiKeyId: auth.apiKeyId })
 			},
 			await getRun(t, runId)
 		);

@@ -21,6 +21,7 @@ import { dropCachedAnswers } from "../../mixins/db.mixin";
 import { EventsMixin } from "../../mixins/events.mixin";
 import { RateLimitMixin, type Limit } from "../../mixins/rate-limit.mixin";
 import { SecretsClientMixin } from "../../mixins/secrets-client.mixin";
+import { UsageLimitsMixin } from "../../mixins/usage-limits.mixin";
 import mcpModule from "./mcp.module";
 import { ClientPool, type ServerSpec } from "./pool";
 import { check, validateArguments } from "./schemas";
@@ -46,6 +47,7 @@ const McpService: ServiceSchema = {
 		EventsMixin,
 		SecretsClientMixin,
 		RateLimitMixin("mcp"),
+		UsageLimitsMixin,
 		CancellableMixin("mcp.cancel", why => cancelled(`tool call ${why}`)),
 		ExecutionLog,
 		Discovery,
@@ -95,6 +97,11 @@ const McpService: ServiceSchema = {
 					);
 				const args = p.arguments ?? {};
 				validateArguments(tool.input_schema, args);
+				await this.admitToolCall({
+					organizationId: t.organizationId,
+					userId: auth.userId,
+					apiKeyId: auth.apiKeyId
+				});
 
 				const perTool = tool.calls_per_minute ?? row.tool_calls_per_minute;
 				const limits: Limit[] = [

@@ -1,6 +1,7 @@
 // What the mcp service's files share: its settings, the shape of a call and of its log record, and the service's
 // `this` (state, methods from its mixins).
 import type { Service } from "moleculer";
+import type { UsageLimitsMethods } from "../../mixins/usage-limits.mixin";
 import type { moduleSettings } from "../../lib/config";
 import type { Queryable } from "../../lib/db";
 import type { TenantSql } from "../../lib/db/tenant";
@@ -53,7 +54,7 @@ export interface ExecutionRecord {
 	secrets: string[];
 }
 
-export interface McpThis extends Service, RateLimitMethods, OAuthMethods {
+export interface McpThis extends Service, RateLimitMethods, OAuthMethods, Pick<UsageLimitsMethods, "admitToolCall"> {
 	settings: Record<string, unknown>;
 	cfg: Settings;
 	pool: ClientPool;

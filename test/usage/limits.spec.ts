@@ -337,6 +337,11 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 		);
 		const [alert] = await outbox("usage.quota.exceeded").then(a => a.filter(e => e.quotaId === quota.id));
 		expect(alert).toMatchObject({ quotaId: quota.id, metric: "tool_calls", used: 2, limit: 2 });
+		// A third direct call is refused the same way, before it reaches the server.
+		const third = echo("three");
+		await expect(third).rejects.toMatchObject({ type: "QUOTA_EXCEEDED" });
+		await expect(third).rejects.toThrow(/quota "Two tool calls" \(organization, per day\) exceeded: 2 of 2/);
+		expect(await consumed(quota.id)).toBe(2);
 	});
 
 	test("an agent run's MCP tool call is refused by a tool-call quota before it is made", async () => {
