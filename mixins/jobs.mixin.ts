@@ -3,7 +3,8 @@
 // renewing it, and another replica claims the job once the lease has run out and continues from the job's cursor.
 // Work is done in steps (`run.step`), each one transaction that also records the cursor and progress, so a step is
 // either fully done and recorded or not at all; steps must be idempotent because the step a replica died in before
-// committing is run again. Cancel marks the row; the runner stops at its next step or heartbeat. At most
+// committing is run again. A handler that must wait for a person throws JobWaiting: the job is parked ('waiting',
+// claimed by no one) until `resumeJob` queues it again. Cancel marks the row; the runner stops at its next step or heartbeat. At most
 // `perOrganization` jobs of one organization run at once over all replicas (an advisory lock per organization makes
 // the count and the claim one decision). Progress is published as the module's `<prefix>.progress` event (throttled)
 // and pushed to open pages as a live notice with `progress` (lib/live.ts).
@@ -19,7 +20,7 @@ import { announceChange } from "../lib/live";
 import type { Publish } from "./events.mixin";
 import type { EventType } from "../lib/events/types";
 
-export type JobStatus = "queued" | "running" | "completed" | "failed" | "cancelled";
+export type JobStatus = "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled";
 
 export interface JobRow {
 	id: string;
@@ -38,6 +39,11 @@ export interface JobRow {
 // Thrown inside a step when the job was cancelled or this replica lost its lease: the runner stops quietly.
 export class JobStopped extends Error {
 	name = "JobStopped";
+}
+
+// Thrown by a handler that cannot go on until someone acts (an approval): the job is parked, not failed.
+export class JobWaiting extends Error {
+	name = "JobWaiting";
 }
 
 export interface JobRun {
@@ -60,7 +66,7 @@ export interface JobsMixinOptions<S extends JobsService = JobsService> {
 	table: string;
 	handlers: Record<string, JobHandler<S>>;
 	// Read when the service starts (the module's settings).
-	settings: () => { perOrganization: number; leaseMs: number; pollMs: number };
+	settings: () => { perOrganization: number; leaseMs: number; pollMs: number; perReplica?: number };
 	// Event types: "<prefix>.started" | ".progress" | ".completed" | ".failed" (the module's events file types them).
 	eventPrefix: string;
 	// Extra event fields from a job row (e.g. its collection).
@@ -82,7 +88,7 @@ export interface JobsService extends Service {
 	jobsTimer?: NodeJS.Timeout;
 	jobsPolling?: Promise<void>;
 	jobsStopped: boolean;
-	jobsSettings: { perOrganization: number; leaseMs: number; pollMs: number };
+	jobsSettings: { perOrganization: number; leaseMs: number; pollMs: number; perReplica?: number };
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
 	enqueueJob(
 		tx: Queryable,
@@ -99,6 +105,16 @@ export interface JobsService extends Service {
 	claimJob(): Promise<JobRow | undefined>;
 	runJob(job: JobRow): Promise<void>;
 	announceJob(job: Pick<JobRow, "id" | "organization_id" | "kind" | "done" | "total">): void;
+}
+
+// Queues a parked ('waiting') job again, in the caller's transaction (with the change it waited for); `kickJobs`
+// after the commit. False when the job was not waiting.
+export async function resumeJob(tx: Queryable, table: string, id: string): Promise<boolean> {
+	if (!COLUMN.test(table)) throw new Error(`resumeJob: "${table}" is not a table name`);
+	const { rowCount } = await tx.query(`UPDATE ${table} SET status = 'queued' WHERE id = $1 AND status = 'waiting'`, [
+		id
+	]);
+	return (rowCount ?? 0) > 0;
 }
 
 const COLUMN = /^[a-z_][a-z0-9_]*$/;
@@ -172,7 +188,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 				return this.withEvents(async (tx, publish) => {
 					const { rows } = await tx.query<JobRow>(
 						`UPDATE ${t} SET status = 'cancelled', finished_at = now(), lease_owner = NULL
-						WHERE id = $1 AND organization_id = $2 AND status IN ('queued', 'running') RETURNING *`,
+						WHERE id = $1 AND organization_id = $2 AND status IN ('queued', 'running', 'waiting') RETURNING *`,
 						[id, organizationId]
 					);
 					if (rows[0]) {
@@ -196,7 +212,10 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 				if (this.jobsStopped || this.jobsPolling) return;
 				this.jobsPolling = (async () => {
 					try {
-						while (!this.jobsStopped && this.jobsRunning.size < perReplica) {
+						while (
+							!this.jobsStopped &&
+							this.jobsRunning.size < (this.jobsSettings.perReplica ?? perReplica)
+						) {
 							const job = await this.claimJob();
 							if (!job) break;
 							const running = this.runJob(job);
@@ -324,7 +343,15 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 						if (rowCount) publish(type("completed"), data(job, { done: job.done, total: job.total }));
 					});
 				} catch (err) {
-					if (!(err instanceof JobStopped) && !abort.signal.aborted) {
+					if (err instanceof JobWaiting && !abort.signal.aborted) {
+						await db
+							.query(
+								`UPDATE ${t} SET status = 'waiting', lease_owner = NULL
+								WHERE id = $1 AND lease_owner = $2 AND status = 'running'`,
+								[job.id, owner]
+							)
+							.catch(e => this.logger.warn(`job ${job.id}: wait not recorded: ${e.message}`));
+					} else if (!(err instanceof JobStopped) && !abort.signal.aborted) {
 						const message = (err as Error).message?.slice(0, 1000) || "failed";
 						this.logger.warn(`job ${job.id} (${job.kind}) failed: ${message}`);
 						await this.withEvents(async (tx, publish) => {

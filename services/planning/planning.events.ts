@@ -6,7 +6,9 @@ export type PlanningEvent =
 	| E<"planning.task.unblocked", { entityId: string; title: string }>
 	| E<"planning.task.generated", { entityId: string; planId: string | null; articleIds: string[] }>
 	| E<"planning.plan.created", { planId: string; title: string }>
-	| E<"planning.plan.approved", { planId: string; revision: number; approvedBy: string | null }>;
+	| E<"planning.plan.approved", { planId: string; revision: number; approvedBy: string | null }>
+	// Published by the execution module when a run of the plan ends.
+	| E<"planning.plan.executed", { planId: string; runId: string; status: "success" | "failed" }>;
 
 declare module "../../lib/events/types" {
 	interface ChannelEvents {
