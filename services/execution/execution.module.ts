@@ -15,6 +15,11 @@ export default defineModule({
 	},
 	// Steps run without a user (a replica may resume them): AI, prompt and MCP steps act as the service.
 	servicePermissions: ["prompts:write", "ai:write", "mcp:write"],
+	container: {
+		environment: {
+			SERVICE_CREDENTIALS: "execution-runs:${EXECUTION_RUNS_SERVICE_CREDENTIAL:?set EXECUTION_RUNS_SERVICE_CREDENTIAL}"
+		}
+	},
 	publishes: ["execution.events", "planning.events"],
 	consumes: [],
 	settings: {

@@ -1517,7 +1517,7 @@ export interface paths {
         patch: operations["embeddings-models.update"];
         trace?: never;
     };
-    "/api/execution": {
+    "/api/execution/runs": {
         parameters: {
             query?: never;
             header?: never;
@@ -1525,23 +1525,23 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * execution.list
-         * @description Requires permission `execution:read` (See the organization's execution items); held by default by owner, admin, member, viewer.
+         * execution-runs.list
+         * @description Requires permission `execution:read` (See plan runs, their steps and logs); held by default by owner, admin, member, viewer.
          */
-        get: operations["execution.list"];
+        get: operations["execution-runs.list"];
         put?: never;
         /**
-         * execution.create
-         * @description Requires permission `execution:write` (Create, change and remove execution items); held by default by owner, admin, member.
+         * execution-runs.start
+         * @description Requires permission `execution:run` (Run approved plans, cancel and roll back runs); held by default by owner, admin, member.
          */
-        post: operations["execution.create"];
+        post: operations["execution-runs.start"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/execution/{id}": {
+    "/api/execution/runs/{id}": {
         parameters: {
             query?: never;
             header?: never;
@@ -1549,38 +1549,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * execution.get
-         * @description Requires permission `execution:read` (See the organization's execution items); held by default by owner, admin, member, viewer.
+         * execution-runs.get
+         * @description Requires permission `execution:read` (See plan runs, their steps and logs); held by default by owner, admin, member, viewer.
          */
-        get: operations["execution.get"];
-        put?: never;
-        post?: never;
-        /**
-         * execution.remove
-         * @description Requires permission `execution:write` (Create, change and remove execution items); held by default by owner, admin, member.
-         */
-        delete: operations["execution.remove"];
-        options?: never;
-        head?: never;
-        /**
-         * execution.update
-         * @description Requires permission `execution:write` (Create, change and remove execution items); held by default by owner, admin, member.
-         */
-        patch: operations["execution.update"];
-        trace?: never;
-    };
-    "/api/execution/all": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * execution.find
-         * @description Requires permission `execution:read` (See the organization's execution items); held by default by owner, admin, member, viewer.
-         */
-        get: operations["execution.find"];
+        get: operations["execution-runs.get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1589,20 +1561,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/execution/count": {
+    "/api/execution/runs/{id}/approve": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /**
-         * execution.count
-         * @description Requires permission `execution:read` (See the organization's execution items); held by default by owner, admin, member, viewer.
-         */
-        get: operations["execution.count"];
+        get?: never;
         put?: never;
-        post?: never;
+        /**
+         * execution-runs.approve
+         * @description Requires permission `execution:approve` (Approve a step that waits for a person); held by default by owner, admin.
+         */
+        post: operations["execution-runs.approve"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/execution/runs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * execution-runs.cancel
+         * @description Requires permission `execution:run` (Run approved plans, cancel and roll back runs); held by default by owner, admin, member.
+         */
+        post: operations["execution-runs.cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/execution/runs/{id}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * execution-runs.rollback
+         * @description Requires permission `execution:run` (Run approved plans, cancel and roll back runs); held by default by owner, admin, member.
+         */
+        post: operations["execution-runs.rollback"];
         delete?: never;
         options?: never;
         head?: never;
@@ -4826,17 +4838,69 @@ export interface components {
                 message: string;
             };
         };
-        ExecutionItem: {
+        ExecutionRun: {
+            attempts: number;
             /** Format: date-time */
-            created_at: string;
-            description: string;
+            createdAt: string;
+            done: number;
+            error: string | null;
+            /** Format: date-time */
+            finishedAt: string | null;
             /** Format: uuid */
             id: string;
-            name: string;
+            /** @enum {string} */
+            kind: "execute" | "rollback";
+            /** @enum {string|null} */
+            outcome: "succeeded" | "failed" | null;
             /** Format: uuid */
-            organization_id: string;
+            planId: string;
+            planRevision: number;
             /** Format: date-time */
-            updated_at: string;
+            rolledBackAt: string | null;
+            /** Format: date-time */
+            startedAt: string | null;
+            /** @enum {string} */
+            status: "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled";
+            title: string;
+            total: number;
+        };
+        ExecutionRunDetail: {
+            run: components["schemas"]["ExecutionRun"];
+            steps: components["schemas"]["ExecutionStep"][];
+        };
+        ExecutionStep: {
+            /** Format: date-time */
+            approvedAt: string | null;
+            /** Format: uuid */
+            approvedBy: string | null;
+            attempts: number;
+            dependsOn: number[];
+            error: string | null;
+            failures: number;
+            /** Format: date-time */
+            finishedAt: string | null;
+            /** Format: date-time */
+            heartbeatAt: string | null;
+            idempotencyKey: string;
+            kind: string;
+            logs: {
+                at: string;
+                level: string;
+                message: string;
+            }[];
+            needsApproval: boolean;
+            output?: unknown;
+            position: number;
+            /** Format: date-time */
+            startedAt: string | null;
+            /** @enum {string} */
+            status: "pending" | "running" | "waiting_approval" | "succeeded" | "failed";
+            title: string;
+            undoable: boolean;
+            /** Format: date-time */
+            undoneAt: string | null;
+            /** @enum {string} */
+            undoStatus: "none" | "pending" | "running" | "done" | "failed";
         };
         Grant: {
             /** Format: date-time */
@@ -12998,345 +13062,12 @@ export interface operations {
             };
         };
     };
-    "execution.list": {
+    "execution-runs.list": {
         parameters: {
             query?: {
-                excludeFields?: string | string[];
-                fields?: string | string[];
-                iSearch?: string;
-                page?: number;
-                pageSize?: number;
-                populate?: string | string[];
-                query?: {
-                    [key: string]: unknown;
-                } | string;
-                search?: string;
-                searchFields?: string | string[];
-                sort?: string;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        page: number;
-                        pageSize: number;
-                        rows: components["schemas"]["ExecutionItem"][];
-                        total: number;
-                        totalPages: number;
-                    };
-                };
-            };
-            /** @description Missing or invalid credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not allowed in this organization */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Invalid parameters; `fields` names them */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Rate limited; see Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    "execution.create": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    description?: string;
-                    name: string;
-                };
-            };
-        };
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecutionItem"];
-                };
-            };
-            /** @description Missing or invalid credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not allowed in this organization */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Invalid parameters; `fields` names them */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Rate limited; see Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    "execution.get": {
-        parameters: {
-            query?: {
-                excludeFields?: string | string[];
-                fields?: string | string[];
-                mapping?: boolean;
-                populate?: string | string[];
-            };
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecutionItem"];
-                };
-            };
-            /** @description Missing or invalid credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not allowed in this organization */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Invalid parameters; `fields` names them */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Rate limited; see Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    "execution.remove": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecutionItem"];
-                };
-            };
-            /** @description Missing or invalid credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not allowed in this organization */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Invalid parameters; `fields` names them */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Rate limited; see Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    "execution.update": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    description?: string;
-                    name?: string;
-                };
-            };
-        };
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ExecutionItem"];
-                };
-            };
-            /** @description Missing or invalid credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not allowed in this organization */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Invalid parameters; `fields` names them */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Rate limited; see Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    "execution.find": {
-        parameters: {
-            query?: {
-                excludeFields?: string | string[];
-                fields?: string | string[];
-                iSearch?: string;
                 limit?: number;
-                offset?: number;
-                populate?: string | string[];
-                query?: {
-                    [key: string]: unknown;
-                } | string;
-                search?: string;
-                searchFields?: string | string[];
-                sort?: string;
+                planId?: string;
+                status?: "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled";
             };
             header?: never;
             path?: never;
@@ -13350,7 +13081,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ExecutionItem"][];
+                    "application/json": components["schemas"]["ExecutionRun"][];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -13391,18 +13122,76 @@ export interface operations {
             };
         };
     };
-    "execution.count": {
+    "execution-runs.start": {
         parameters: {
-            query?: {
-                iSearch?: string;
-                query?: {
-                    [key: string]: unknown;
-                } | string;
-                search?: string;
-                searchFields?: string | string[];
-            };
+            query?: never;
             header?: never;
             path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: uuid */
+                    planId: string;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionRun"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "execution-runs.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
             cookie?: never;
         };
         requestBody?: never;
@@ -13413,7 +13202,187 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": number;
+                    "application/json": components["schemas"]["ExecutionRunDetail"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "execution-runs.approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    position: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionRunDetail"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "execution-runs.cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionRun"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "execution-runs.rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionRun"];
                 };
             };
             /** @description Missing or invalid credentials */

@@ -1,9 +1,9 @@
-// execution: the organization's items.
+// execution: runs of approved plans with their live step timeline, approvals and rollback.
 import type { AppModule } from "./types";
 
 export const executionModule: AppModule = {
 	name: "execution",
-	order: 100,
+	order: 101,
 	routes: [
 		{
 			path: "execution",
@@ -12,5 +12,5 @@ export const executionModule: AppModule = {
 			meta: { title: "Execution", permission: "execution:read" }
 		}
 	],
-	nav: [{ route: "execution", label: "Execution", icon: "code", permission: "execution:read" }]
+	nav: [{ route: "execution", label: "Execution", icon: "activity", permission: "execution:read" }]
 };
