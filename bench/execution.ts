@@ -20,9 +20,17 @@ const TIMEOUT_MS = Number(process.env.BENCH_EXEC_TIMEOUT_MS ?? 240_000);
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 async function main() {
+	// When each step's request arrived and its answer was sent, by idempotency key (`<run>:<position>`).
+	const arrived = new Map<string, number>();
+	const answered = new Map<string, number>();
 	const server = http.createServer((req, res) => {
+		const key = String(req.headers["idempotency-key"]);
+		arrived.set(key, performance.timeOrigin + performance.now());
 		req.resume();
-		req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+		req.on("end", () => {
+			res.writeHead(200, { "content-type": "application/json" }).end("{}");
+			answered.set(key, performance.timeOrigin + performance.now());
+		});
 	});
 	await new Promise<void>(r => server.listen(0, "127.0.0.1", r));
 	const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -51,7 +59,12 @@ async function main() {
 		const plan = await call("planning-plans.create", { title: "Bench", steps });
 		await call("planning-plans.approve", { id: plan.id, revision: plan.revision });
 
-		const meter = cpuMeter({ postgres: POSTGRES });
+		const meter = cpuMeter({
+			postgres: POSTGRES,
+			engine1: nodes[1].proc.pid!,
+			engine2: nodes[2].proc.pid!,
+			base: nodes[0].proc.pid!
+		});
 		const t0 = Date.now();
 		const runIds: string[] = [];
 		for (let i = 0; i < RUNS; i += 20)
@@ -77,22 +90,22 @@ async function main() {
 			`SELECT count(*) FILTER (WHERE status <> 'completed')::int AS failed, min(created_at) AS first,
 			max(finished_at) AS last FROM execution_runs`
 		);
-		const { rows: gaps } = await pool.query<{ kind: string; ms: number }>(
-			`SELECT 'run' AS kind, extract(epoch FROM (s.started_at - r.created_at)) * 1000 AS ms
-			FROM execution_steps s JOIN execution_runs r ON r.id = s.run_id WHERE s.position = 0
-			UNION ALL
-			SELECT 'step', extract(epoch FROM (s.started_at - p.finished_at)) * 1000
-			FROM execution_steps s JOIN execution_steps p ON p.run_id = s.run_id AND p.position = s.position - 1`
+		const { rows: created } = await pool.query<{ id: string; at: Date }>(
+			"SELECT id, created_at AS at FROM execution_runs"
 		);
+		// A run's dispatch: created → its first step's request at the receiver. A step's: the answer to the step
+		// before it → its own request (what the engine spends between two effects: commits and scheduling).
+		const run = created.map(r => arrived.get(`${r.id}:0`)! - r.at.getTime()).sort((a, b) => a - b);
+		const step = created
+			.flatMap(r =>
+				Array.from(
+					{ length: STEPS - 1 },
+					(_, i) => arrived.get(`${r.id}:${i + 1}`)! - answered.get(`${r.id}:${i}`)!
+				)
+			)
+			.sort((a, b) => a - b);
 		const wallMs = ends[0].last.getTime() - ends[0].first.getTime();
 		const transitions = 2 * RUNS * STEPS;
-		const of = (kind: string) =>
-			gaps
-				.filter(g => g.kind === kind)
-				.map(g => Number(g.ms))
-				.sort((a, b) => a - b);
-		const run = of("run");
-		const step = of("step");
 		const result = {
 			runs: RUNS,
 			stepsPerRun: STEPS,
@@ -104,6 +117,7 @@ async function main() {
 			runDispatchMs: { p50: pct(run, 50), p99: pct(run, 99) },
 			stepDispatchMs: { p50: pct(step, 50), p99: pct(step, 99) },
 			postgresCpuUsPerTransition: Math.round(cpu.cpuUs.postgres / transitions),
+			enginesCpuUsPerTransition: Math.round((cpu.cpuUs.engine1 + cpu.cpuUs.engine2) / transitions),
 			machineBusyPct: cpu.machineBusyPct
 		};
 		console.table({
@@ -111,6 +125,7 @@ async function main() {
 			"run dispatch p50 / p99 ms": `${run.length ? pct(run, 50).toFixed(1) : "-"} / ${run.length ? pct(run, 99).toFixed(1) : "-"}`,
 			"step dispatch p50 / p99 ms": `${pct(step, 50).toFixed(1)} / ${pct(step, 99).toFixed(1)}`,
 			"PostgreSQL CPU µs / transition": result.postgresCpuUsPerTransition,
+			"engines' CPU µs / transition": result.enginesCpuUsPerTransition,
 			"machine busy %": result.machineBusyPct,
 			"failed runs": result.failedRuns
 		});

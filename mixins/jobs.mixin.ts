@@ -79,6 +79,8 @@ export interface JobsMixinOptions<S extends JobsService = JobsService> {
 	perReplica?: number;
 	// Least time between two progress events of one job.
 	progressEveryMs?: number;
+	// Least time between two live progress notices of one job to open pages (default: progressEveryMs).
+	liveEveryMs?: number;
 }
 
 export interface JobsService extends Service {
@@ -170,6 +172,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 	if (!COLUMN.test(t)) throw new Error(`JobsMixin: "${t}" is not a table name`);
 	const perReplica = opts.perReplica ?? 4;
 	const progressEveryMs = opts.progressEveryMs ?? 1000;
+	const liveEveryMs = opts.liveEveryMs ?? progressEveryMs;
 	const type = (what: string) => `${opts.eventPrefix}.${what}` as EventType;
 	const data = (job: JobRow, extra: Record<string, unknown>) =>
 		({
@@ -272,6 +275,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 				const db = await getDb();
 				const owner = this.jobsOwner;
 				let lastProgress = 0;
+				let lastNotice = 0;
 				const stop = () => {
 					if (!abort.signal.aborted) abort.abort(new JobStopped("the job was cancelled or taken over"));
 				};
@@ -315,8 +319,11 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 							);
 							if (Date.now() - lastProgress >= progressEveryMs || job.done >= job.total) {
 								lastProgress = Date.now();
-								announce = true;
 								publish(type("progress"), data(job, { done: job.done, total: job.total }));
+							}
+							if (Date.now() - lastNotice >= liveEveryMs || job.done >= job.total) {
+								lastNotice = Date.now();
+								announce = true;
 							}
 							return out;
 						});

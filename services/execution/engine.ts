@@ -34,6 +34,19 @@ export interface StepRow {
 	undo_status: UndoStatus;
 }
 
+// A step as the replica driving the run holds it; `prestarted`: its start was committed with the step before it.
+type Run = StepRow & { prestarted?: boolean };
+
+// Starts attempts of steps (their state committed before their effect begins).
+const START_SQL = `UPDATE execution_steps SET status = 'running', attempts = attempts + 1,
+	started_at = coalesce(started_at, now()), heartbeat_at = now(), logs = logs || $2::jsonb
+	WHERE id = ANY($1::uuid[]) RETURNING id, attempts`;
+
+const attemptLog = (s: StepRow, node: string) =>
+	s.status === "running"
+		? `attempt ${s.attempts + 1} on ${node}: resumed after the replica running it stopped`
+		: `attempt ${s.attempts + 1} on ${node}`;
+
 export interface EngineOptions {
 	env: StepEnv;
 	settings: () => { stepTimeoutMs: number; retryBaseMs: number; heartbeatMs: number };
@@ -44,8 +57,13 @@ const MAX_OUTPUT = 16_000;
 const log = (message: string, level = "info") =>
 	JSON.stringify([{ at: new Date().toISOString(), level, message: message.slice(0, 1000) }]);
 
-export async function stepsOf(db: Queryable, runId: string): Promise<StepRow[]> {
-	return (await db.query<StepRow>("SELECT * FROM execution_steps WHERE run_id = $1 ORDER BY position", [runId])).rows;
+// What the engine reads of a run's steps on every turn (not their logs or outputs, which only readers need).
+const STEP_COLUMNS = `id, run_id, organization_id, position, depends_on, kind, title, config, status, idempotency_key,
+	attempts, failures, error, approved_by, approved_at, undo_status`;
+
+export async function stepsOf(db: Queryable, runId: string, columns = STEP_COLUMNS): Promise<StepRow[]> {
+	const sql = `SELECT ${columns} FROM execution_steps WHERE run_id = $1 ORDER BY position`;
+	return (await db.query<StepRow>(sql, [runId])).rows;
 }
 
 // A step needs a person before it runs: an approval step, or one its plan marks irreversible (nothing undoes it).
@@ -112,34 +130,84 @@ function heartbeat(stepId: string, everyMs: number): () => void {
 export class Engine {
 	constructor(private o: EngineOptions) {}
 
-	// Drives the run's steps until all succeeded, one failed, or one waits for a person.
+	// Drives the run's steps until all succeeded, one failed, or what is left waits for a person. Steps start as
+	// soon as their dependencies succeed; a step's success commits, in the same transaction, the start of the steps
+	// it alone held back (a chain takes one transaction per step).
 	async execute(run: JobRun): Promise<void> {
 		for (;;) {
-			const steps = await stepsOf(await getDb(), run.job.id);
-			const done = steps.filter(s => s.status === "succeeded").length;
+			const steps: Run[] = await stepsOf(await getDb(), run.job.id);
+			const byPos = new Map(steps.map(s => [s.position, s]));
+			const counter = { done: steps.filter(s => s.status === "succeeded").length };
+			const inFlight = new Map<number, Promise<void>>();
+			const errors: Error[] = [];
+			const ended = () => errors.length > 0 || steps.some(s => s.status === "failed");
+			const ready = (s: Run) =>
+				s.status !== "succeeded" &&
+				s.status !== "failed" &&
+				s.status !== "waiting_approval" &&
+				s.depends_on.every(d => byPos.get(d)?.status === "succeeded");
+			const schedule = () => {
+				for (const s of steps) {
+					if (inFlight.has(s.position) || !ready(s)) continue;
+					// After a failure nothing new starts; a step started with the one before it is handed back.
+					if (ended()) {
+						s.prestarted = false;
+						continue;
+					}
+					const running = this.runStep(run, s, counter, steps)
+						.catch(err => void errors.push(err as Error))
+						.finally(() => {
+							inFlight.delete(s.position);
+							schedule();
+						});
+					inFlight.set(s.position, running);
+				}
+			};
+			schedule();
+			while (inFlight.size) await Promise.race(inFlight.values());
+			// Stopping wins; an unexpected error ends the run (the jobs mixin records it).
+			const first = errors.find(e => e instanceof JobStopped) ?? errors[0];
+			if (first) throw first;
 			const failed = steps.find(s => s.status === "failed");
 			if (failed)
-				return this.finish(run, done, `step ${failed.position + 1} (${failed.title}) failed: ${failed.error}`);
-			if (done === steps.length) return this.finish(run, done);
-			const state = new Map(steps.map(s => [s.position, s.status]));
-			const ready = steps.filter(
-				s => s.status !== "succeeded" && s.depends_on.every(d => state.get(d) === "succeeded")
+				return this.finish(
+					run,
+					counter.done,
+					`step ${failed.position + 1} (${failed.title}) failed: ${failed.error}`
+				);
+			if (counter.done === steps.length) return this.finish(run, counter.done);
+			if (!steps.some(s => s.status === "waiting_approval"))
+				return this.finish(run, counter.done, "no step can run: their dependencies never succeed");
+			// Parked under the run's lock, which an approval takes too: one given since the step began to wait is seen
+			// here (and the run goes on), one given after finds the run waiting and queues it again.
+			const parked = await run.step(
+				async tx => {
+					const { rows } = await tx.query(
+						"SELECT 1 FROM execution_steps WHERE run_id = $1 AND status = 'pending' AND approved_at IS NOT NULL",
+						[run.job.id]
+					);
+					if (rows.length) return false;
+					await tx.query("UPDATE execution_runs SET status = 'waiting', lease_owner = NULL WHERE id = $1", [
+						run.job.id
+					]);
+					return true;
+				},
+				() => ({ done: counter.done, total: run.job.total })
 			);
-			if (!ready.length) return this.finish(run, done, "no step can run: their dependencies never succeed");
-			const results = await Promise.allSettled(ready.map(s => this.runStep(run, s)));
-			const errors = results.flatMap(r => (r.status === "rejected" ? [r.reason as Error] : []));
-			// Stopping wins over waiting; an unexpected error ends the run (the jobs mixin records it).
-			const first =
-				errors.find(e => e instanceof JobStopped) ?? errors.find(e => !(e instanceof JobWaiting)) ?? errors[0];
-			if (first) throw first;
+			if (parked) throw new JobWaiting("waiting for approval");
 		}
 	}
 
-	// Records the plan's outcome once (planning.plan.executed) and ends the run; a failure ends it failed.
+	// Records the plan's outcome once (planning.plan.executed) and ends the run; a failure ends it failed. Nothing
+	// runs any more, so a step still marked running (started with one that then failed) is handed back.
 	private async finish(run: JobRun, done: number, error?: string): Promise<void> {
 		const total = run.job.total;
 		await run.step(
 			async (tx, publish) => {
+				await tx.query(
+					"UPDATE execution_steps SET status = 'pending' WHERE run_id = $1 AND status = 'running'",
+					[run.job.id]
+				);
 				const { rows } = await tx.query<{ plan_id: string }>(
 					"UPDATE execution_runs SET outcome = $2 WHERE id = $1 AND outcome IS NULL RETURNING plan_id",
 					[run.job.id, error ? "failed" : "succeeded"]
@@ -157,27 +225,18 @@ export class Engine {
 		if (error) throw new Error(error);
 	}
 
-	private async runStep(run: JobRun, step: StepRow): Promise<void> {
+	// `counter.done`: the run's succeeded steps, for its progress. `steps`: all of the run's, as this replica knows
+	// them (it alone changes them while it holds the lease).
+	private async runStep(run: JobRun, step: Run, counter: { done: number }, steps: Run[]): Promise<void> {
 		const { stepTimeoutMs, retryBaseMs, heartbeatMs } = this.o.settings();
-		const doneBefore = async (tx: Queryable) =>
-			(
-				await tx.query<{ n: number }>(
-					"SELECT count(*)::int AS n FROM execution_steps WHERE run_id = $1 AND status = 'succeeded'",
-					[run.job.id]
-				)
-			).rows[0].n;
-		const progress = (n: number) => ({ done: n, total: run.job.total });
+		const progress = () => ({ done: counter.done, total: run.job.total });
 
 		if (needsApproval(step) && !step.approved_at) {
-			// Parked in the transaction that marks the step, so an approval never finds one without the other.
 			await run.step(async (tx, publish) => {
 				await tx.query(
 					`UPDATE execution_steps SET status = 'waiting_approval', logs = logs || $2::jsonb WHERE id = $1`,
 					[step.id, log("waiting for a person's approval")]
 				);
-				await tx.query("UPDATE execution_runs SET status = 'waiting', lease_owner = NULL WHERE id = $1", [
-					run.job.id
-				]);
 				publish("execution.step.waiting", {
 					organizationId: step.organization_id,
 					runId: run.job.id,
@@ -185,35 +244,23 @@ export class Engine {
 					position: step.position,
 					title: step.title
 				});
-				return doneBefore(tx);
 			}, progress);
-			throw new JobWaiting("waiting for approval");
+			step.status = "waiting_approval";
+			return;
 		}
 
 		const retries = Number(step.config.retries ?? 2);
 		const timeoutMs = Number(step.config.timeout_ms ?? stepTimeoutMs);
 		for (;;) {
-			const resumed = step.status === "running";
-			const started = await run.step(
-				async tx => {
-					const { rows } = await tx.query<StepRow>(
-						`UPDATE execution_steps SET status = 'running', attempts = attempts + 1,
-						started_at = coalesce(started_at, now()), heartbeat_at = now(), logs = logs || $2::jsonb
-						WHERE id = $1 RETURNING *`,
-						[
-							step.id,
-							log(
-								resumed
-									? `attempt ${step.attempts + 1} on ${this.o.node}: resumed after the replica running it stopped`
-									: `attempt ${step.attempts + 1} on ${this.o.node}`
-							)
-						]
-					);
-					return { row: rows[0], n: await doneBefore(tx) };
-				},
-				r => progress(r.n)
-			);
-			Object.assign(step, started.row);
+			if (step.prestarted) step.prestarted = false;
+			else {
+				const message = attemptLog(step, this.o.node);
+				step.attempts = await run.step(async tx => {
+					const { rows } = await tx.query<{ attempts: number }>(START_SQL, [[step.id], log(message)]);
+					return rows[0].attempts;
+				}, progress);
+				step.status = "running";
+			}
 			const stopBeat = heartbeat(step.id, heartbeatMs);
 			let output: unknown;
 			let failure: Error | undefined;
@@ -240,15 +287,41 @@ export class Engine {
 			}
 			if (run.signal.aborted || failure instanceof JobStopped) throw new JobStopped("stopped");
 			if (!failure) {
-				await run.step(async tx => {
-					const undo = step.config.undo ? "pending" : "none";
-					await tx.query(
-						`UPDATE execution_steps SET status = 'succeeded', output = $2::jsonb, error = NULL,
+				// The steps this one alone held back start in its success's transaction.
+				const next = steps.filter(
+					n =>
+						n.status === "pending" &&
+						n.depends_on.includes(step.position) &&
+						n.depends_on.every(
+							d => d === step.position || steps.find(x => x.position === d)?.status === "succeeded"
+						) &&
+						!(needsApproval(n) && !n.approved_at)
+				);
+				const started = await run.step(
+					async tx => {
+						const undo = step.config.undo ? "pending" : "none";
+						await tx.query(
+							`UPDATE execution_steps SET status = 'succeeded', output = $2::jsonb, error = NULL,
 							finished_at = now(), undo_status = $3, logs = logs || $4::jsonb WHERE id = $1`,
-						[step.id, outputOf(output), undo, log("succeeded")]
-					);
-					return doneBefore(tx);
-				}, progress);
+							[step.id, outputOf(output), undo, log("succeeded")]
+						);
+						if (!next.length) return [];
+						const { rows } = await tx.query<{ id: string; attempts: number }>(START_SQL, [
+							next.map(n => n.id),
+							log(attemptLog(next[0], this.o.node))
+						]);
+						return rows;
+					},
+					() => {
+						counter.done++;
+						return progress();
+					}
+				);
+				step.status = "succeeded";
+				for (const r of started) {
+					const n = next.find(x => x.id === r.id)!;
+					Object.assign(n, { status: "running", attempts: r.attempts, prestarted: true });
+				}
 				return;
 			}
 			const message = failure.message?.slice(0, 1000) || "failed";
@@ -272,9 +345,9 @@ export class Engine {
 						)
 					]
 				);
-				return doneBefore(tx);
 			}, progress);
 			step.failures = failures;
+			step.error = message;
 			step.status = final ? "failed" : "pending";
 			if (final) return;
 			await sleep(wait, run.signal);

@@ -17,7 +17,8 @@ export default defineModule({
 	servicePermissions: ["prompts:write", "ai:write", "mcp:write"],
 	container: {
 		environment: {
-			SERVICE_CREDENTIALS: "execution-runs:${EXECUTION_RUNS_SERVICE_CREDENTIAL:?set EXECUTION_RUNS_SERVICE_CREDENTIAL}"
+			SERVICE_CREDENTIALS:
+				"execution-runs:${EXECUTION_RUNS_SERVICE_CREDENTIAL:?set EXECUTION_RUNS_SERVICE_CREDENTIAL}"
 		}
 	},
 	publishes: ["execution.events", "planning.events"],
