@@ -102,18 +102,23 @@ async function bounded<T>(
 	runSignal: AbortSignal,
 	timeoutMs: number
 ): Promise<T> {
-	const timeout = AbortSignal.timeout(timeoutMs);
-	const signal = AbortSignal.any([runSignal, timeout]);
-	let onAbort: () => void = () => undefined;
-	const aborted = new Promise<never>((_, reject) => {
-		onAbort = () =>
-			reject(timeout.aborted ? new Error(`timed out after ${timeoutMs} ms`) : new JobStopped("stopped"));
-		signal.addEventListener("abort", onAbort, { once: true });
-	});
+	// One controller and one timer per attempt (AbortSignal.any/timeout cost more and linger until collected).
+	const abort = new AbortController();
+	let fail: (err: Error) => void = () => undefined;
+	const aborted = new Promise<never>((_, reject) => (fail = reject));
+	const stop = (err: Error) => {
+		abort.abort(err);
+		fail(err);
+	};
+	const timer = setTimeout(() => stop(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+	const onRunAbort = () => stop(new JobStopped("stopped"));
+	if (runSignal.aborted) onRunAbort();
+	else runSignal.addEventListener("abort", onRunAbort, { once: true });
 	try {
-		return await Promise.race([fn(signal), aborted]);
+		return await Promise.race([fn(abort.signal), aborted]);
 	} finally {
-		signal.removeEventListener("abort", onAbort);
+		clearTimeout(timer);
+		runSignal.removeEventListener("abort", onRunAbort);
 	}
 }
 
