@@ -19,6 +19,38 @@ const STEPS = Number(process.env.BENCH_EXEC_STEPS ?? 10);
 const TIMEOUT_MS = Number(process.env.BENCH_EXEC_TIMEOUT_MS ?? 240_000);
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
+// The floor, in the same run: bare transactions of the shape one chained step commits (lock the run, update the
+// step, start the next, record the run's progress) from 100 concurrent clients for FLOOR_MS, no engine around them.
+const FLOOR_MS = 5000;
+async function floor(url: string): Promise<number> {
+	const pool = new pg.Pool({ connectionString: url, max: 20 });
+	await pool.query("CREATE TABLE bench_floor (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)");
+	await pool.query("INSERT INTO bench_floor SELECT g FROM generate_series(0, 299) g");
+	let txs = 0;
+	const end = Date.now() + FLOOR_MS;
+	await Promise.all(
+		Array.from({ length: 100 }, async (_, i) => {
+			while (Date.now() < end) {
+				const c = await pool.connect();
+				try {
+					await c.query("BEGIN");
+					await c.query("SELECT n FROM bench_floor WHERE id = $1 FOR UPDATE", [i]);
+					await c.query("UPDATE bench_floor SET n = n + 1 WHERE id = $1", [100 + i]);
+					await c.query("UPDATE bench_floor SET n = n + 1 WHERE id = $1", [200 + i]);
+					await c.query("UPDATE bench_floor SET n = n + 1 WHERE id = $1", [i]);
+					await c.query("COMMIT");
+					txs++;
+				} finally {
+					c.release();
+				}
+			}
+		})
+	);
+	await pool.query("DROP TABLE bench_floor");
+	await pool.end();
+	return Math.round((2 * txs) / (FLOOR_MS / 1000));
+}
+
 async function main() {
 	// When each step's request arrived and its answer was sent, by idempotency key (`<run>:<position>`).
 	const arrived = new Map<string, number>();
@@ -86,6 +118,7 @@ async function main() {
 			await new Promise(r => setTimeout(r, 100));
 		}
 		const cpu = meter.stop();
+		const floorPerSec = await floor(cluster.db.url);
 		const { rows: ends } = await pool.query<{ failed: number; first: Date; last: Date }>(
 			`SELECT count(*) FILTER (WHERE status <> 'completed')::int AS failed, min(created_at) AS first,
 			max(finished_at) AS last FROM execution_runs`
@@ -114,6 +147,7 @@ async function main() {
 			transitions,
 			wallMs,
 			transitionsPerSec: Math.round((transitions / wallMs) * 1000),
+			floorTransitionsPerSec: floorPerSec,
 			runDispatchMs: { p50: pct(run, 50), p99: pct(run, 99) },
 			stepDispatchMs: { p50: pct(step, 50), p99: pct(step, 99) },
 			postgresCpuUsPerTransition: Math.round(cpu.cpuUs.postgres / transitions),
@@ -122,6 +156,7 @@ async function main() {
 		};
 		console.table({
 			"transitions/s (2 replicas)": result.transitionsPerSec,
+			"floor: bare step transactions, as transitions/s": result.floorTransitionsPerSec,
 			"run dispatch p50 / p99 ms": `${run.length ? pct(run, 50).toFixed(1) : "-"} / ${run.length ? pct(run, 99).toFixed(1) : "-"}`,
 			"step dispatch p50 / p99 ms": `${pct(step, 50).toFixed(1)} / ${pct(step, 99).toFixed(1)}`,
 			"PostgreSQL CPU µs / transition": result.postgresCpuUsPerTransition,
