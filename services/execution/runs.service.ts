@@ -192,6 +192,8 @@ const ExecutionRunsService: ServiceSchema = {
 				const userId = authOf(ctx)?.userId ?? null;
 				const run = await this.withEvents(async tx => {
 					const run = await lockedRun(tx, organizationId, ctx.params.id);
+					if (!["waiting", "running", "queued"].includes(run.status))
+						throw conflict(`the run is ${run.status}: there is nothing to approve`, "id");
 					const { rows } = await tx.query<{ id: string; status: string; config: any; title: string }>(
 						"SELECT id, status, config, title FROM execution_steps WHERE run_id = $1 AND position = $2 FOR UPDATE",
 						[run.id, ctx.params.position]

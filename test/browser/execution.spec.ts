@@ -60,10 +60,10 @@ describeWithBrowser()("execution UI (browser)", () => {
 		await step(1).locator("summary", { hasText: "Logs" }).click();
 		await step(1).locator(".logs li", { hasText: "succeeded" }).waitFor();
 
-		await page.getByRole("button", { name: "Rollback" }).click();
+		await page.getByRole("button", { name: "Rollback", exact: true }).click();
 		await step(1).filter({ hasText: "undone" }).waitFor();
 		await page.locator(".run-status", { hasText: "rollback completed" }).waitFor();
 		expect(hook.received.map(r => r.path)).toEqual(["/deploy", "/undeploy"]);
-		await expect(page.getByRole("button", { name: "Rollback" }).count()).resolves.toBe(0);
+		await expect(page.getByRole("button", { name: "Rollback", exact: true }).count()).resolves.toBe(0);
 	});
 });

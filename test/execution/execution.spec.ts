@@ -193,6 +193,22 @@ describeWith(["postgres"])("execution (in-process broker, real PostgreSQL)", () 
 		expect(hook.received.filter(r => r.path === "/g2")).toHaveLength(1);
 	});
 
+	test("only the approvers a step names approve it; a waiting run can be cancelled and then takes no approval", async () => {
+		const plan = await approvedPlan("Cancelled", [
+			{ kind: "manual_approval", title: "only Bob", config: { approvers: [other.userId] } },
+			webhook("/c1")
+		]);
+		const run = await call("execution-runs.start", { planId: plan.id });
+		expect((await ended(run.id)).run.status).toBe("waiting");
+		await expect(call("execution-runs.approve", { id: run.id, position: 0 })).rejects.toMatchObject({ code: 403 });
+		expect(await call("execution-runs.cancel", { id: run.id })).toMatchObject({ status: "cancelled" });
+		await expect(call("execution-runs.approve", { id: run.id, position: 0 })).rejects.toMatchObject({
+			code: 409,
+			message: expect.stringContaining("cancelled")
+		});
+		expect(hook.received.filter(r => r.path === "/c1")).toEqual([]);
+	});
+
 	test("rollback undoes the completed steps last first, and asked again undoes nothing twice", async () => {
 		hook.statusOf.set("/r-fail", 500);
 		const undo = (p: string) => ({ undo: { url: `${hook.url}/undo${p}`, method: "DELETE" } });
