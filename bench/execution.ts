@@ -157,7 +157,7 @@ async function main() {
 		console.table({
 			"transitions/s (2 replicas)": result.transitionsPerSec,
 			"floor: bare step transactions, as transitions/s": result.floorTransitionsPerSec,
-			"run dispatch p50 / p99 ms": `${run.length ? pct(run, 50).toFixed(1) : "-"} / ${run.length ? pct(run, 99).toFixed(1) : "-"}`,
+			"run dispatch p50 / p99 ms": `${pct(run, 50).toFixed(1)} / ${pct(run, 99).toFixed(1)}`,
 			"step dispatch p50 / p99 ms": `${pct(step, 50).toFixed(1)} / ${pct(step, 99).toFixed(1)}`,
 			"PostgreSQL CPU µs / transition": result.postgresCpuUsPerTransition,
 			"engines' CPU µs / transition": result.enginesCpuUsPerTransition,

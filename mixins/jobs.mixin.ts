@@ -4,14 +4,15 @@
 // Work is done in steps (`run.step`), each one transaction that also records the cursor and progress, so a step is
 // either fully done and recorded or not at all; steps must be idempotent because the step a replica died in before
 // committing is run again. A handler that must wait for a person throws JobWaiting: the job is parked ('waiting',
-// claimed by no one) until `resumeJob` queues it again. Cancel marks the row; the runner stops at its next step or heartbeat. At most
-// `perOrganization` jobs of one organization run at once over all replicas (an advisory lock per organization makes
-// the count and the claim one decision). Progress is published as the module's `<prefix>.progress` event (throttled)
-// and pushed to open pages as a live notice with `progress` (lib/live.ts).
+// claimed by no one) until `resumeJob` queues it again. Cancel marks the row; the runner stops at its next step or
+// heartbeat. At most `perOrganization` jobs of one organization run at once over all replicas (an advisory lock per
+// organization makes the count and the claim one decision). Progress is published as the module's `<prefix>.progress`
+// event (throttled) and pushed to open pages as a live notice with `progress` (lib/live.ts).
 //
 // The table needs: id uuid, organization_id uuid, kind text, status text ('queued' | 'running' | 'completed' |
-// 'failed' | 'cancelled'), payload jsonb, cursor jsonb, done int, total int, error text, lease_owner text,
-// lease_until timestamptz, attempts int, created_at, started_at, finished_at (see migrations/embeddings/0001_*.sql).
+// 'failed' | 'cancelled'; 'waiting' where handlers park), payload jsonb, cursor jsonb, done int, total int, error
+// text, lease_owner text, lease_until timestamptz, attempts int, created_at, started_at, finished_at (see
+// migrations/embeddings/0001_*.sql).
 import crypto from "crypto";
 import type { Service, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
@@ -110,7 +111,8 @@ export interface JobsService extends Service {
 }
 
 // Queues a parked ('waiting') job again, in the caller's transaction (with the change it waited for); `kickJobs`
-// after the commit. False when the job was not waiting.
+// after the commit. False when the job was not waiting. A handler that parks its job itself in the `run.step` that
+// checks what it waits for (as the execution engine does) is never resumed between the check and the park.
 export async function resumeJob(tx: Queryable, table: string, id: string): Promise<boolean> {
 	if (!COLUMN.test(table)) throw new Error(`resumeJob: "${table}" is not a table name`);
 	const { rowCount } = await tx.query(`UPDATE ${table} SET status = 'queued' WHERE id = $1 AND status = 'waiting'`, [

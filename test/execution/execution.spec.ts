@@ -99,7 +99,7 @@ describeWith(["postgres"])("execution (in-process broker, real PostgreSQL)", () 
 		expect(await call("execution-runs.list", { planId: plan.id })).toEqual([]);
 	});
 
-	test("steps run in order with their idempotency keys; the end publishes planning.plan.executed (success)", async () => {
+	test("steps run in order with their keys; the end publishes planning.plan.executed (success)", async () => {
 		const plan = await approvedPlan("Three calls", [webhook("/a1"), webhook("/a2"), webhook("/a3")]);
 		const run = await call("execution-runs.start", { planId: plan.id });
 		expect(run).toMatchObject({ status: "queued", total: 3, planRevision: plan.revision });
@@ -193,7 +193,7 @@ describeWith(["postgres"])("execution (in-process broker, real PostgreSQL)", () 
 		expect(hook.received.filter(r => r.path === "/g2")).toHaveLength(1);
 	});
 
-	test("only the approvers a step names approve it; a waiting run can be cancelled and then takes no approval", async () => {
+	test("only a step's approvers approve it; a cancelled run takes no approval", async () => {
 		const plan = await approvedPlan("Cancelled", [
 			{ kind: "manual_approval", title: "only Bob", config: { approvers: [other.userId] } },
 			webhook("/c1")
