@@ -57,30 +57,50 @@ export async function sendRequest(env: StepEnv, req: StepRequest, key: string, s
 	return { status: res.status, body: text };
 }
 
+// A call into another module for the step. Its refusal of the request (a 4xx other than a timeout or throttling:
+// an unknown prompt, a missing permission) will be the same on every attempt, so it is not retried.
+async function callFor(env: StepEnv, s: StepInput, action: string, params: unknown, timeout: number) {
+	try {
+		return await env.call(s.organizationId, action, params, { timeout });
+	} catch (err) {
+		const code = Number((err as { code?: unknown }).code);
+		if (code >= 400 && code < 500 && code !== 408 && code !== 429)
+			throw new PermanentStepError((err as Error).message);
+		throw err;
+	}
+}
+
 export const STEP_RUNNERS: Record<StepKind, (env: StepEnv, s: StepInput) => Promise<unknown>> = {
 	http_webhook: (env, s) => sendRequest(env, s.config as StepRequest, s.key, s.signal),
 
 	ai_completion: (env, s) =>
-		env.call(
-			s.organizationId,
+		callFor(
+			env,
+			s,
 			"prompts.complete",
 			{ name: s.config.prompt, variables: s.config.variables ?? {}, subject: `execution:${s.key}` },
-			{ timeout: s.timeoutMs }
+			s.timeoutMs
 		),
 
-	// The agent is the model (deployment) it runs on; the input is its prompt.
-	agent_run: (env, s) =>
-		env.call(
-			s.organizationId,
+	// The agent is the model (deployment) it runs on; the input is its prompt. An agent run that ends failed fails
+	// the step with its error.
+	agent_run: async (env, s) => {
+		const run = (await callFor(
+			env,
+			s,
 			"ai-agent-runs.start",
 			{ model: s.config.agent, prompt: s.config.input || s.title },
-			{ timeout: s.timeoutMs }
-		),
+			s.timeoutMs
+		)) as { status?: string; error?: string | null };
+		if (run?.status === "failed") throw new Error(`the agent run failed: ${run.error ?? "no reason given"}`);
+		return run;
+	},
 
 	// A tool that needs a person's approval runs only when the step was approved (an irreversible step).
 	mcp_tool_call: (env, s) =>
-		env.call(
-			s.organizationId,
+		callFor(
+			env,
+			s,
 			"mcp.call",
 			{
 				server: s.config.server,
@@ -89,14 +109,13 @@ export const STEP_RUNNERS: Record<StepKind, (env: StepEnv, s: StepInput) => Prom
 				timeout_ms: s.timeoutMs,
 				...(s.approvedBy ? { approved: true } : {})
 			},
-			{ timeout: s.timeoutMs + 1000 }
+			s.timeoutMs + 1000
 		),
 
 	// The approval itself is the step: by the time it runs, a person approved it.
 	manual_approval: async (_env, s) => ({ approvedBy: s.approvedBy }),
 
-	sub_workflow: async s => {
-		void s;
+	sub_workflow: async () => {
 		throw new PermanentStepError(
 			"sub-workflow steps are not available yet: the workflow module that defines workflows does not exist"
 		);
