@@ -75,7 +75,7 @@ describeWith(["postgres"])("execution: AI completion and agent steps", () => {
 		await db?.drop();
 	});
 
-	test("a prompt step renders and completes the prompt as the service for the organization; its answer is kept", async () => {
+	test("a prompt step completes the prompt as the service for the organization; its answer is kept", async () => {
 		const d = await runPlan("AI plan", [
 			{
 				kind: "ai_completion",
