@@ -3,15 +3,17 @@
 // renewing it, and another replica claims the job once the lease has run out and continues from the job's cursor.
 // Work is done in steps (`run.step`), each one transaction that also records the cursor and progress, so a step is
 // either fully done and recorded or not at all; steps must be idempotent because the step a replica died in before
-// committing is run again. Cancel marks the row; the runner stops at its next step or heartbeat. At most
-// `perOrganization` jobs of one organization run at once over all replicas (an advisory lock per organization makes
-// the count and the claim one decision). Progress is published as the module's `<prefix>.progress` event (throttled)
-// and pushed to open pages as a live notice with `progress` (lib/live.ts); both are optional (agent runs tell their
-// own progress).
+// committing is run again. A handler that must wait for a person throws JobWaiting: the job is parked ('waiting',
+// claimed by no one) until `resumeJob` queues it again. Cancel marks the row; the runner stops at its next step or
+// heartbeat. At most `perOrganization` jobs of one organization run at once over all replicas (an advisory lock per
+// organization makes the count and the claim one decision). Progress is published as the module's `<prefix>.progress`
+// event (throttled) and pushed to open pages as a live notice with `progress` (lib/live.ts); both are optional (agent
+// runs tell their own progress).
 //
 // The table needs: id uuid, organization_id uuid, kind text, status text ('queued' | 'running' | 'completed' |
-// 'failed' | 'cancelled'), payload jsonb, cursor jsonb, done int, total int, error text, lease_owner text,
-// lease_until timestamptz, attempts int, created_at, started_at, finished_at (see migrations/embeddings/0001_*.sql).
+// 'failed' | 'cancelled'; 'waiting' where handlers park), payload jsonb, cursor jsonb, done int, total int, error
+// text, lease_owner text, lease_until timestamptz, attempts int, created_at, started_at, finished_at (see
+// migrations/embeddings/0001_*.sql).
 import crypto from "crypto";
 import type { Service, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
@@ -20,7 +22,7 @@ import { announceChange } from "../lib/live";
 import type { Publish } from "./events.mixin";
 import type { EventType } from "../lib/events/types";
 
-export type JobStatus = "queued" | "running" | "completed" | "failed" | "cancelled";
+export type JobStatus = "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled";
 
 export interface JobRow {
 	id: string;
@@ -39,6 +41,11 @@ export interface JobRow {
 // Thrown inside a step when the job was cancelled or this replica lost its lease: the runner stops quietly.
 export class JobStopped extends Error {
 	name = "JobStopped";
+}
+
+// Thrown by a handler that cannot go on until someone acts (an approval): the job is parked, not failed.
+export class JobWaiting extends Error {
+	name = "JobWaiting";
 }
 
 export interface JobRun {
@@ -75,6 +82,8 @@ export interface JobsMixinOptions<S extends JobsService = JobsService> {
 	perReplica?: number;
 	// Least time between two progress events of one job.
 	progressEveryMs?: number;
+	// Least time between two live progress notices of one job to open pages (default: progressEveryMs).
+	liveEveryMs?: number;
 }
 
 export interface JobsService extends Service {
@@ -101,6 +110,17 @@ export interface JobsService extends Service {
 	claimJob(): Promise<JobRow | undefined>;
 	runJob(job: JobRow): Promise<void>;
 	announceJob(job: Pick<JobRow, "id" | "organization_id" | "kind" | "done" | "total">): void;
+}
+
+// Queues a parked ('waiting') job again, in the caller's transaction (with the change it waited for); `kickJobs`
+// after the commit. False when the job was not waiting. A handler that parks its job itself in the `run.step` that
+// checks what it waits for (as the execution engine does) is never resumed between the check and the park.
+export async function resumeJob(tx: Queryable, table: string, id: string): Promise<boolean> {
+	if (!COLUMN.test(table)) throw new Error(`resumeJob: "${table}" is not a table name`);
+	const { rowCount } = await tx.query(`UPDATE ${table} SET status = 'queued' WHERE id = $1 AND status = 'waiting'`, [
+		id
+	]);
+	return (rowCount ?? 0) > 0;
 }
 
 const COLUMN = /^[a-z_][a-z0-9_]*$/;
@@ -156,6 +176,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 	if (!COLUMN.test(t)) throw new Error(`JobsMixin: "${t}" is not a table name`);
 	const perReplica = opts.perReplica ?? 4;
 	const progressEveryMs = opts.progressEveryMs ?? 1000;
+	const liveEveryMs = opts.liveEveryMs ?? progressEveryMs;
 	const type = (what: string) => `${opts.eventPrefix}.${what}` as EventType;
 	// The module's outbox when it publishes the jobs' events; a plain transaction otherwise.
 	const inTransaction = async <T>(
@@ -182,7 +203,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 				return inTransaction(this, async (tx, publish) => {
 					const { rows } = await tx.query<JobRow>(
 						`UPDATE ${t} SET status = 'cancelled', finished_at = now(), lease_owner = NULL
-						WHERE id = $1 AND organization_id = $2 AND status IN ('queued', 'running') RETURNING *`,
+						WHERE id = $1 AND organization_id = $2 AND status IN ('queued', 'running', 'waiting') RETURNING *`,
 						[id, organizationId]
 					);
 					if (rows[0]) {
@@ -266,6 +287,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 				const db = await getDb();
 				const owner = this.jobsOwner;
 				let lastProgress = 0;
+				let lastNotice = 0;
 				const stop = () => {
 					if (!abort.signal.aborted) abort.abort(new JobStopped("the job was cancelled or taken over"));
 				};
@@ -309,8 +331,11 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 							);
 							if (Date.now() - lastProgress >= progressEveryMs || job.done >= job.total) {
 								lastProgress = Date.now();
-								announce = true;
 								publish(type("progress"), data(job, { done: job.done, total: job.total }));
+							}
+							if (Date.now() - lastNotice >= liveEveryMs || job.done >= job.total) {
+								lastNotice = Date.now();
+								announce = true;
 							}
 							return out;
 						});
@@ -337,7 +362,15 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 						if (rowCount) publish(type("completed"), data(job, { done: job.done, total: job.total }));
 					});
 				} catch (err) {
-					if (!(err instanceof JobStopped) && !abort.signal.aborted) {
+					if (err instanceof JobWaiting && !abort.signal.aborted) {
+						await db
+							.query(
+								`UPDATE ${t} SET status = 'waiting', lease_owner = NULL
+								WHERE id = $1 AND lease_owner = $2 AND status = 'running'`,
+								[job.id, owner]
+							)
+							.catch(e => this.logger.warn(`job ${job.id}: wait not recorded: ${e.message}`));
+					} else if (!(err instanceof JobStopped) && !abort.signal.aborted) {
 						const message = (err as Error).message?.slice(0, 1000) || "failed";
 						this.logger.warn(`job ${job.id} (${job.kind}) failed: ${message}`);
 						await inTransaction(this, async (tx, publish) => {

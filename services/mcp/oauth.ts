@@ -15,7 +15,7 @@ import { announceChange } from "../../lib/live";
 import { PUBLIC } from "../../lib/permissions";
 import { redact } from "../../lib/redact";
 import { resolveBinding, type SecretRef } from "../../mixins/secrets-client.mixin";
-import { egressFetch } from "./egress-fetch";
+import { egressFetch } from "../../lib/egress-fetch";
 import { McpOAuthProvider } from "./oauth-provider";
 import { McpAuthorize } from "./mcp.responses";
 import type { McpThis } from "./mcp.types";

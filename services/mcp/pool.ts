@@ -6,7 +6,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { HostPolicy } from "../../lib/egress";
-import { egressFetch } from "./egress-fetch";
+import { egressFetch } from "../../lib/egress-fetch";
 import { GroupStdioTransport, type StdioSpec } from "./stdio";
 
 export type TransportKind = "stdio" | "http" | "sse";

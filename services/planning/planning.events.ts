@@ -7,7 +7,9 @@ export type PlanningEvent =
 	// A plan generated from a goal, with its tasks and the knowledge articles they used.
 	| E<"planning.task.generated", { planId: string; taskCount: number; taskIds: string[]; articleIds: string[] }>
 	| E<"planning.plan.created", { planId: string; title: string }>
-	| E<"planning.plan.approved", { planId: string; revision: number; approvedBy: string | null }>;
+	| E<"planning.plan.approved", { planId: string; revision: number; approvedBy: string | null }>
+	// Published by the execution module when a run of the plan ends.
+	| E<"planning.plan.executed", { planId: string; runId: string; status: "success" | "failed" }>;
 
 declare module "../../lib/events/types" {
 	interface ChannelEvents {

@@ -111,6 +111,20 @@ export const DEFAULT_STATES: { name: string; group: StateGroup; color: string }[
 
 export const RELATION_KINDS = ["blocks", "relates", "duplicates"] as const;
 
+// What every step's config may add, read by the execution engine: retries with back-off, a time limit, a request
+// that undoes the step in a rollback, and `irreversible` (a person approves the step before it runs).
+const REQUEST = {
+	url: { type: "url" },
+	method: { type: "enum", values: ["GET", "POST", "PUT", "PATCH", "DELETE"], optional: true },
+	body: { type: "any", optional: true }
+};
+const STEP_OPTIONS = {
+	retries: { type: "number", integer: true, min: 0, max: 10, optional: true },
+	timeout_ms: { type: "number", integer: true, min: 100, max: 86_400_000, optional: true },
+	undo: { type: "object", strict: true, props: REQUEST, optional: true },
+	irreversible: { type: "boolean", optional: true }
+};
+
 // Plan step kinds and the config each needs (the execution engine runs them; here they are stored and validated).
 export const STEP_KINDS = {
 	ai_completion: { prompt: { type: "string", min: 1, max: 200 }, variables: { type: "object", optional: true } },
@@ -120,11 +134,7 @@ export const STEP_KINDS = {
 		tool: { type: "string", min: 1, max: 200 },
 		arguments: { type: "object", optional: true }
 	},
-	http_webhook: {
-		url: { type: "url" },
-		method: { type: "enum", values: ["GET", "POST", "PUT", "PATCH", "DELETE"], optional: true },
-		body: { type: "any", optional: true }
-	},
+	http_webhook: REQUEST,
 	manual_approval: {
 		approvers: { type: "array", items: "string", optional: true },
 		message: { type: "string", max: 2000, optional: true }
@@ -132,9 +142,14 @@ export const STEP_KINDS = {
 	sub_workflow: { workflow: { type: "string", min: 1, max: 200 }, inputs: { type: "object", optional: true } }
 } satisfies Record<string, Rules>;
 export type StepKind = keyof typeof STEP_KINDS;
+export type StepOptions = { retries?: number; timeout_ms?: number; undo?: StepRequest; irreversible?: boolean };
+export type StepRequest = { url: string; method?: string; body?: unknown };
 export const STEP_KIND_NAMES = Object.keys(STEP_KINDS) as StepKind[];
 const stepChecks = Object.fromEntries(
-	STEP_KIND_NAMES.map(k => [k, v.compile({ $$root: true, type: "object", strict: true, props: STEP_KINDS[k] })])
+	STEP_KIND_NAMES.map(k => [
+		k,
+		v.compile({ $$root: true, type: "object", strict: true, props: { ...STEP_KINDS[k], ...STEP_OPTIONS } })
+	])
 ) as unknown as Record<StepKind, (value: unknown) => true | { field: string; message?: string }[] | Promise<unknown>>;
 
 // A step's config for its kind; a 422 names `steps[i].config.<name>`.

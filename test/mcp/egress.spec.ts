@@ -3,7 +3,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { HostPolicy, parseHostRules } from "../../lib/egress";
-import { egressFetch } from "../../services/mcp/egress-fetch";
+import { egressFetch } from "../../lib/egress-fetch";
 import { TestMcpHttpServer } from "./http-server";
 
 describe("egress of HTTP MCP transports", () => {

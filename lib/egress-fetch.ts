@@ -1,11 +1,11 @@
-// The fetch the SDK's HTTP transports use to reach a tenant's MCP server: node:http(s) whose connections go only to
-// addresses the operator's host policy allows (lib/egress.ts), checked after DNS on every connection, so a name
-// that resolves (or re-resolves) to an internal address is refused. No redirect is followed. The answer is a real
-// WHATWG Response (the transports read SSE streams from its body).
+// The fetch for hosts that tenants name (MCP servers over HTTP, webhook steps of plans): node:http(s) whose
+// connections go only to addresses the operator's host policy allows (lib/egress.ts), checked after DNS on every
+// connection, so a name that resolves (or re-resolves) to an internal address is refused. No redirect is followed.
+// The answer is a real WHATWG Response (the transports read SSE streams from its body).
 import http from "http";
 import https from "https";
 import { Readable } from "stream";
-import type { HostPolicy } from "../../lib/egress";
+import type { HostPolicy } from "./egress";
 
 const agents = {
 	"http:": new http.Agent({ keepAlive: true, maxSockets: 256 }),

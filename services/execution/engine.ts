@@ -1,0 +1,433 @@
+// The engine over a run's steps. A run is a set of steps with dependencies (`depends_on`, positions); every step
+// whose dependencies have succeeded is ready, and ready steps run side by side (a plan is a chain, so one at a
+// time). Each step's state is committed before its effect starts (running, attempt n) and after it ends (succeeded
+// with its output, or failed), in transactions that hold only while this replica holds the run's lease
+// (mixins/jobs.mixin.ts `run.step`). A replica killed anywhere leaves the run to another after the lease runs out:
+// succeeded steps are never run again, and the step it was in is run again with the same idempotency key.
+import type { Queryable } from "../../lib/db";
+import { getDb } from "../../lib/db";
+import { JobStopped, JobWaiting, type JobRun } from "../../mixins/jobs.mixin";
+import type { Publish } from "../../mixins/events.mixin";
+import type { StepKind, StepRequest } from "../planning/planning.kinds";
+import { PermanentStepError, sendRequest, STEP_RUNNERS, type StepEnv } from "./step-kinds";
+
+export type StepStatus = "pending" | "running" | "waiting_approval" | "succeeded" | "failed";
+export type UndoStatus = "none" | "pending" | "running" | "done" | "failed";
+
+export interface StepRow {
+	id: string;
+	run_id: string;
+	organization_id: string;
+	position: number;
+	depends_on: number[];
+	kind: StepKind;
+	title: string;
+	config: Record<string, any>;
+	status: StepStatus;
+	idempotency_key: string;
+	attempts: number;
+	failures: number;
+	output: unknown;
+	error: string | null;
+	approved_by: string | null;
+	approved_at: Date | null;
+	undo_status: UndoStatus;
+}
+
+// A step as the replica driving the run holds it; `prestarted`: its start was committed with the step before it.
+type Run = StepRow & { prestarted?: boolean };
+
+// Starts attempts of steps (their state committed before their effect begins).
+const START_SQL = `UPDATE execution_steps SET status = 'running', attempts = attempts + 1,
+	started_at = coalesce(started_at, now()), heartbeat_at = now(), logs = logs || $2::jsonb
+	WHERE id = ANY($1::uuid[]) RETURNING id, attempts`;
+
+const attemptLog = (s: StepRow, node: string) =>
+	s.status === "running"
+		? `attempt ${s.attempts + 1} on ${node}: resumed after the replica running it stopped`
+		: `attempt ${s.attempts + 1} on ${node}`;
+
+export interface EngineOptions {
+	env: StepEnv;
+	settings: () => { stepTimeoutMs: number; retryBaseMs: number; heartbeatMs: number };
+	node: string;
+}
+
+const MAX_OUTPUT = 16_000;
+const log = (message: string, level = "info") =>
+	JSON.stringify([{ at: new Date().toISOString(), level, message: message.slice(0, 1000) }]);
+
+// What the engine reads of a run's steps on every turn (not their logs or outputs, which only readers need).
+const STEP_COLUMNS = `id, run_id, organization_id, position, depends_on, kind, title, config, status, idempotency_key,
+	attempts, failures, error, approved_by, approved_at, undo_status`;
+
+export async function stepsOf(db: Queryable, runId: string, columns = STEP_COLUMNS): Promise<StepRow[]> {
+	const sql = `SELECT ${columns} FROM execution_steps WHERE run_id = $1 ORDER BY position`;
+	return (await db.query<StepRow>(sql, [runId])).rows;
+}
+
+// A step needs a person before it runs: an approval step, or one its plan marks irreversible (nothing undoes it).
+export const needsApproval = (s: Pick<StepRow, "kind" | "config">) =>
+	s.kind === "manual_approval" || s.config.irreversible === true;
+
+function outputOf(value: unknown): string {
+	const json = JSON.stringify(value ?? null);
+	return json.length <= MAX_OUTPUT ? json : JSON.stringify({ truncated: true, preview: json.slice(0, 2000) });
+}
+
+// Exponential back-off with jitter: base, 2×base, 4×base … (±25%), at most a minute.
+export function backoffMs(base: number, failures: number): number {
+	const ms = Math.min(60_000, base * 2 ** Math.max(0, failures - 1));
+	return Math.round(ms * (0.75 + Math.random() * 0.5));
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+	return new Promise((resolve, reject) => {
+		if (signal.aborted) return reject(new JobStopped("stopped"));
+		const timer = setTimeout(() => {
+			signal.removeEventListener("abort", onAbort);
+			resolve();
+		}, ms);
+		const onAbort = () => {
+			clearTimeout(timer);
+			reject(new JobStopped("stopped"));
+		};
+		signal.addEventListener("abort", onAbort, { once: true });
+	});
+}
+
+// Runs fn under the step's time limit and the run's signal; a step that overruns fails (and may be retried).
+async function bounded<T>(
+	fn: (signal: AbortSignal) => Promise<T>,
+	runSignal: AbortSignal,
+	timeoutMs: number
+): Promise<T> {
+	// One controller and one timer per attempt (AbortSignal.any/timeout cost more and linger until collected).
+	const abort = new AbortController();
+	let fail: (err: Error) => void = () => undefined;
+	const aborted = new Promise<never>((_, reject) => (fail = reject));
+	const stop = (err: Error) => {
+		abort.abort(err);
+		fail(err);
+	};
+	const timer = setTimeout(() => stop(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+	const onRunAbort = () => stop(new JobStopped("stopped"));
+	if (runSignal.aborted) onRunAbort();
+	else runSignal.addEventListener("abort", onRunAbort, { once: true });
+	try {
+		return await Promise.race([fn(abort.signal), aborted]);
+	} finally {
+		clearTimeout(timer);
+		runSignal.removeEventListener("abort", onRunAbort);
+	}
+}
+
+// Keeps the step's heartbeat (seen by people watching a long step) while it runs; the run's lease has its own.
+function heartbeat(stepId: string, everyMs: number): () => void {
+	const timer = setInterval(() => {
+		void getDb()
+			.then(db => db.query("UPDATE execution_steps SET heartbeat_at = now() WHERE id = $1", [stepId]))
+			.catch(() => undefined);
+	}, everyMs);
+	return () => clearInterval(timer);
+}
+
+export class Engine {
+	constructor(private o: EngineOptions) {}
+
+	// Drives the run's steps until all succeeded, one failed, or what is left waits for a person. Steps start as
+	// soon as their dependencies succeed; a step's success commits, in the same transaction, the start of the steps
+	// it alone held back (a chain takes one transaction per step).
+	async execute(run: JobRun): Promise<void> {
+		for (;;) {
+			const steps: Run[] = await stepsOf(await getDb(), run.job.id);
+			const byPos = new Map(steps.map(s => [s.position, s]));
+			const counter = { done: steps.filter(s => s.status === "succeeded").length };
+			const inFlight = new Map<number, Promise<void>>();
+			const errors: Error[] = [];
+			const ended = () => errors.length > 0 || steps.some(s => s.status === "failed");
+			const ready = (s: Run) =>
+				s.status !== "succeeded" &&
+				s.status !== "failed" &&
+				s.status !== "waiting_approval" &&
+				s.depends_on.every(d => byPos.get(d)?.status === "succeeded");
+			const schedule = () => {
+				for (const s of steps) {
+					if (inFlight.has(s.position) || !ready(s)) continue;
+					// After a failure nothing new starts; a step started with the one before it is handed back.
+					if (ended()) {
+						s.prestarted = false;
+						continue;
+					}
+					const running = this.runStep(run, s, counter, steps)
+						.catch(err => void errors.push(err as Error))
+						.finally(() => {
+							inFlight.delete(s.position);
+							schedule();
+						});
+					inFlight.set(s.position, running);
+				}
+			};
+			schedule();
+			while (inFlight.size) await Promise.race(inFlight.values());
+			// Stopping wins; an unexpected error ends the run (the jobs mixin records it).
+			const first = errors.find(e => e instanceof JobStopped) ?? errors[0];
+			if (first) throw first;
+			const failed = steps.find(s => s.status === "failed");
+			if (failed)
+				return this.finish(
+					run,
+					counter.done,
+					`step ${failed.position + 1} (${failed.title}) failed: ${failed.error}`
+				);
+			if (counter.done === steps.length) return this.finish(run, counter.done);
+			if (!steps.some(s => s.status === "waiting_approval"))
+				return this.finish(run, counter.done, "no step can run: their dependencies never succeed");
+			// Parked under the run's lock, which an approval takes too: one given since the step began to wait is seen
+			// here (and the run goes on), one given after finds the run waiting and queues it again.
+			const parked = await run.step(
+				async tx => {
+					const { rows } = await tx.query(
+						"SELECT 1 FROM execution_steps WHERE run_id = $1 AND status = 'pending' AND approved_at IS NOT NULL",
+						[run.job.id]
+					);
+					if (rows.length) return false;
+					await tx.query("UPDATE execution_runs SET status = 'waiting', lease_owner = NULL WHERE id = $1", [
+						run.job.id
+					]);
+					return true;
+				},
+				() => ({ done: counter.done, total: run.job.total })
+			);
+			if (parked) throw new JobWaiting("waiting for approval");
+		}
+	}
+
+	// Records the plan's outcome once (planning.plan.executed) and ends the run; a failure ends it failed. Nothing
+	// runs any more, so a step still marked running (started with one that then failed) is handed back.
+	private async finish(run: JobRun, done: number, error?: string): Promise<void> {
+		const total = run.job.total;
+		await run.step(
+			async (tx, publish) => {
+				await tx.query(
+					"UPDATE execution_steps SET status = 'pending' WHERE run_id = $1 AND status = 'running'",
+					[run.job.id]
+				);
+				const { rows } = await tx.query<{ plan_id: string }>(
+					"UPDATE execution_runs SET outcome = $2 WHERE id = $1 AND outcome IS NULL RETURNING plan_id",
+					[run.job.id, error ? "failed" : "succeeded"]
+				);
+				if (rows[0])
+					publish("planning.plan.executed", {
+						organizationId: run.job.organization_id,
+						planId: rows[0].plan_id,
+						runId: run.job.id,
+						status: error ? "failed" : "success"
+					});
+			},
+			() => ({ done, total })
+		);
+		if (error) throw new Error(error);
+	}
+
+	// `counter.done`: the run's succeeded steps, for its progress. `steps`: all of the run's, as this replica knows
+	// them (it alone changes them while it holds the lease).
+	private async runStep(run: JobRun, step: Run, counter: { done: number }, steps: Run[]): Promise<void> {
+		const { stepTimeoutMs, retryBaseMs, heartbeatMs } = this.o.settings();
+		const progress = () => ({ done: counter.done, total: run.job.total });
+
+		if (needsApproval(step) && !step.approved_at) {
+			await run.step(async (tx, publish) => {
+				await tx.query(
+					`UPDATE execution_steps SET status = 'waiting_approval', logs = logs || $2::jsonb WHERE id = $1`,
+					[step.id, log("waiting for a person's approval")]
+				);
+				publish("execution.step.waiting", {
+					organizationId: step.organization_id,
+					runId: run.job.id,
+					planId: run.job.payload.planId,
+					position: step.position,
+					title: step.title
+				});
+			}, progress);
+			step.status = "waiting_approval";
+			return;
+		}
+
+		const retries = Number(step.config.retries ?? 2);
+		const timeoutMs = Number(step.config.timeout_ms ?? stepTimeoutMs);
+		for (;;) {
+			if (step.prestarted) step.prestarted = false;
+			else {
+				const message = attemptLog(step, this.o.node);
+				step.attempts = await run.step(async tx => {
+					const { rows } = await tx.query<{ attempts: number }>(START_SQL, [[step.id], log(message)]);
+					return rows[0].attempts;
+				}, progress);
+				step.status = "running";
+			}
+			const stopBeat = heartbeat(step.id, heartbeatMs);
+			let output: unknown;
+			let failure: Error | undefined;
+			try {
+				output = await bounded(
+					signal =>
+						STEP_RUNNERS[step.kind](this.o.env, {
+							kind: step.kind,
+							title: step.title,
+							config: step.config,
+							organizationId: step.organization_id,
+							key: step.idempotency_key,
+							signal,
+							timeoutMs,
+							approvedBy: step.approved_by
+						}),
+					run.signal,
+					timeoutMs
+				);
+			} catch (err) {
+				failure = err as Error;
+			} finally {
+				stopBeat();
+			}
+			if (run.signal.aborted || failure instanceof JobStopped) throw new JobStopped("stopped");
+			if (!failure) {
+				// The steps this one alone held back start in its success's transaction.
+				const next = steps.filter(
+					n =>
+						n.status === "pending" &&
+						n.depends_on.includes(step.position) &&
+						n.depends_on.every(
+							d => d === step.position || steps.find(x => x.position === d)?.status === "succeeded"
+						) &&
+						!(needsApproval(n) && !n.approved_at)
+				);
+				const started = await run.step(
+					async tx => {
+						const undo = step.config.undo ? "pending" : "none";
+						await tx.query(
+							`UPDATE execution_steps SET status = 'succeeded', output = $2::jsonb, error = NULL,
+							finished_at = now(), undo_status = $3, logs = logs || $4::jsonb WHERE id = $1`,
+							[step.id, outputOf(output), undo, log("succeeded")]
+						);
+						if (!next.length) return [];
+						const { rows } = await tx.query<{ id: string; attempts: number }>(START_SQL, [
+							next.map(n => n.id),
+							log(attemptLog(next[0], this.o.node))
+						]);
+						return rows;
+					},
+					() => {
+						counter.done++;
+						return progress();
+					}
+				);
+				step.status = "succeeded";
+				for (const r of started) {
+					const n = next.find(x => x.id === r.id)!;
+					Object.assign(n, { status: "running", attempts: r.attempts, prestarted: true });
+				}
+				return;
+			}
+			const message = failure.message?.slice(0, 1000) || "failed";
+			const failures = step.failures + 1;
+			const final = failure instanceof PermanentStepError || failures > retries;
+			const wait = final ? 0 : backoffMs(retryBaseMs, failures);
+			await run.step(async tx => {
+				await tx.query(
+					`UPDATE execution_steps SET status = $2, failures = $3, error = $4, logs = logs || $5::jsonb,
+						finished_at = CASE WHEN $2 = 'failed' THEN now() END WHERE id = $1`,
+					[
+						step.id,
+						final ? "failed" : "pending",
+						failures,
+						message,
+						log(
+							final
+								? `failed: ${message}`
+								: `failed: ${message}; retry ${failures} of ${retries} in ${wait} ms`,
+							"error"
+						)
+					]
+				);
+			}, progress);
+			step.failures = failures;
+			step.error = message;
+			step.status = final ? "failed" : "pending";
+			if (final) return;
+			await sleep(wait, run.signal);
+		}
+	}
+
+	// Undoes the succeeded steps that have an undo request, last first. A step already undone is skipped, so a
+	// rollback asked twice, or resumed by another replica, undoes nothing twice (its request carries its own key).
+	async rollback(run: JobRun): Promise<void> {
+		const { stepTimeoutMs, retryBaseMs } = this.o.settings();
+		const steps = (await stepsOf(await getDb(), run.job.id)).filter(s =>
+			["pending", "running", "failed"].includes(s.undo_status)
+		);
+		steps.sort((a, b) => b.position - a.position);
+		const total = run.job.total;
+		let undone = 0;
+		for (const step of steps) {
+			const retries = Number(step.config.retries ?? 2);
+			const timeoutMs = Number(step.config.timeout_ms ?? stepTimeoutMs);
+			for (let failures = 0; ;) {
+				await run.step(
+					tx =>
+						tx.query(
+							"UPDATE execution_steps SET undo_status = 'running', logs = logs || $2::jsonb WHERE id = $1",
+							[step.id, log(`undoing on ${this.o.node}`)]
+						),
+					() => ({ done: undone, total })
+				);
+				try {
+					await bounded(
+						signal =>
+							sendRequest(
+								this.o.env,
+								step.config.undo as StepRequest,
+								`${step.idempotency_key}:undo`,
+								signal
+							),
+						run.signal,
+						timeoutMs
+					);
+				} catch (err) {
+					if (run.signal.aborted || err instanceof JobStopped) throw new JobStopped("stopped");
+					failures++;
+					const message = (err as Error).message?.slice(0, 1000) || "failed";
+					const final = err instanceof PermanentStepError || failures > retries;
+					await run.step(
+						tx =>
+							tx.query(
+								`UPDATE execution_steps SET undo_status = $2, logs = logs || $3::jsonb WHERE id = $1`,
+								[step.id, final ? "failed" : "pending", log(`undo failed: ${message}`, "error")]
+							),
+						() => ({ done: undone, total })
+					);
+					if (final) throw new Error(`undoing step ${step.position + 1} (${step.title}) failed: ${message}`);
+					await sleep(backoffMs(retryBaseMs, failures), run.signal);
+					continue;
+				}
+				undone++;
+				await run.step(
+					tx =>
+						tx.query(
+							`UPDATE execution_steps SET undo_status = 'done', undone_at = now(), logs = logs || $2::jsonb
+							WHERE id = $1`,
+							[step.id, log("undone")]
+						),
+					() => ({ done: undone, total })
+				);
+				break;
+			}
+		}
+		await run.step(
+			tx => tx.query("UPDATE execution_runs SET rolled_back_at = now() WHERE id = $1", [run.job.id]),
+			() => ({ done: undone, total })
+		);
+	}
+}
+
+export type { Publish };

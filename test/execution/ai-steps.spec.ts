@@ -1,0 +1,107 @@
+// execution's AI steps against the scripted OpenAI-compatible upstream: an ai_completion step renders and completes
+// a managed prompt as the execution-runs service for the organization (no user is there when a replica resumes a
+// run); the step's output is the answer. A prompt that does not exist fails the step at once (a 4xx is not retried);
+// an agent run that ends failed fails its step.
+import { describeWith, createTestDatabase } from "../helpers/infra";
+import { createTestBroker, as } from "../helpers/broker";
+import { FakeOpenAI } from "../helpers/fake-openai";
+import { AI_STACK } from "../helpers/ai";
+import { waitUntil } from "../helpers/wait";
+import type { AuthInfo } from "../../lib/permissions";
+
+jest.setTimeout(90_000);
+
+const FILES = [
+	...AI_STACK,
+	"services/ai/agent-runs.service.ts",
+	"services/prompts/prompts.service.ts",
+	"services/prompts/executions.service.ts",
+	"services/planning/plans.service.ts",
+	"services/execution/runs.service.ts"
+];
+
+describeWith(["postgres"])("execution: AI completion and agent steps", () => {
+	let db: Awaited<ReturnType<typeof createTestDatabase>>;
+	let t: Awaited<ReturnType<typeof createTestBroker>>;
+	let owner: AuthInfo;
+	const up = new FakeOpenAI();
+	const call = (action: string, params: object): Promise<any> => t.broker.call(action, params, as(owner));
+	const runPlan = async (title: string, steps: object[]) => {
+		const plan = await call("planning-plans.create", { title, steps });
+		await call("planning-plans.approve", { id: plan.id, revision: plan.revision });
+		const run = await call("execution-runs.start", { planId: plan.id });
+		return waitUntil(
+			`run of ${title} to end`,
+			() => call("execution-runs.get", { id: run.id }),
+			(d: any) => ["completed", "failed"].includes(d.run.status),
+			60_000
+		);
+	};
+
+	beforeAll(async () => {
+		const base = await up.start();
+		db = await createTestDatabase();
+		t = await createTestBroker(
+			{ DATABASE_URL: db.url, AI_LOG_BATCH_MS: "0", AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" },
+			FILES
+		);
+		const o: any = await t.broker.call("auth.register", {
+			email: "exec-ai@example.com",
+			password: "correct horse battery",
+			name: "O"
+		});
+		owner = await t.broker.call("auth.resolve", { token: o.accessToken, organizationId: o.organization.id });
+		await call("secrets.create", { environment: "production", name: "KEY", value: "sk-exec-1" });
+		const p = await call("ai-providers.create", { name: "p", base_url: base, api_key_secret: "KEY" });
+		await call("ai-deployments.create", {
+			provider_id: p.id,
+			name: "smart",
+			provider_model: "a-smart",
+			input_price: 3,
+			output_price: 15
+		});
+		await call("prompts.create", {
+			name: "release-notes",
+			messages: [{ role: "user", content: "Write notes for {{ version }}" }],
+			variables: [{ name: "version", type: "string" }],
+			model_settings: { model: "smart" },
+			label: "production"
+		});
+	}, 90_000);
+
+	afterAll(async () => {
+		await t?.stop();
+		await up.stop();
+		await db?.drop();
+	});
+
+	test("a prompt step completes the prompt as the service for the organization; its answer is kept", async () => {
+		const d = await runPlan("AI plan", [
+			{
+				kind: "ai_completion",
+				title: "notes",
+				config: { prompt: "release-notes", variables: { version: "1.2.0" } }
+			}
+		]);
+		expect(d.run).toMatchObject({ status: "completed", outcome: "succeeded" });
+		expect(d.steps[0].output.completion.choices[0].message.content).toBe("echo(a-smart): Write notes for 1.2.0");
+		expect(up.requests.filter(r => r.path === "/v1/chat/completions")).toHaveLength(1);
+	});
+
+	// An agent run started by a service principal cannot call the model yet (its proof is for ai-agent-runs.start,
+	// not ai.complete): the step must report that failure, not pass it off as an answer.
+	test("an agent step whose run ends failed fails, with the agent's error", async () => {
+		const d = await runPlan("Agent plan", [
+			{ kind: "agent_run", title: "agent", config: { agent: "smart", input: "Plan the rollout", retries: 0 } }
+		]);
+		expect(d.run).toMatchObject({ status: "failed", outcome: "failed" });
+		expect(d.steps[0].error).toMatch(/^the agent run failed: /);
+	});
+
+	test("a step naming a prompt that does not exist fails at once, naming it", async () => {
+		const d = await runPlan("Missing prompt", [{ kind: "ai_completion", title: "x", config: { prompt: "nope" } }]);
+		expect(d.run.status).toBe("failed");
+		expect(d.steps[0]).toMatchObject({ status: "failed", attempts: 1 });
+		expect(d.steps[0].error).toMatch(/nope|not found/i);
+	});
+});

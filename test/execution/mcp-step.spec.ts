@@ -1,0 +1,82 @@
+// execution's MCP step: a tool of the organization's MCP server (an HTTP server in the test, reached through the
+// platform's egress rules) is called as the execution-runs service for the organization; the step's output is the
+// tool's answer. A tool the server does not have fails the step at once (a 4xx is not retried).
+import { describeWith, createTestDatabase } from "../helpers/infra";
+import { createTestBroker, as } from "../helpers/broker";
+import { waitUntil } from "../helpers/wait";
+import { MCP_STACK } from "../mcp/stack";
+import { TestMcpHttpServer } from "../mcp/http-server";
+import type { AuthInfo } from "../../lib/permissions";
+
+jest.setTimeout(90_000);
+const TOKEN = "tok-exec-5d1c";
+
+describeWith(["postgres"])("execution: MCP tool call steps", () => {
+	let db: Awaited<ReturnType<typeof createTestDatabase>>;
+	let t: Awaited<ReturnType<typeof createTestBroker>>;
+	let owner: AuthInfo;
+	const mcp = new TestMcpHttpServer(TOKEN);
+	const call = (action: string, params: object): Promise<any> => t.broker.call(action, params, as(owner));
+	const runPlan = async (title: string, steps: object[]) => {
+		const plan = await call("planning-plans.create", { title, steps });
+		await call("planning-plans.approve", { id: plan.id, revision: plan.revision });
+		const run = await call("execution-runs.start", { planId: plan.id });
+		return waitUntil(
+			`run of ${title} to end`,
+			() => call("execution-runs.get", { id: run.id }),
+			(d: any) => ["completed", "failed"].includes(d.run.status),
+			60_000
+		);
+	};
+
+	beforeAll(async () => {
+		await mcp.start();
+		db = await createTestDatabase();
+		t = await createTestBroker(
+			{
+				DATABASE_URL: db.url,
+				MCP_ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
+				MCP_HEALTH_INTERVAL_MS: "0",
+				MCP_REFRESH_INTERVAL_MS: "0"
+			},
+			[...MCP_STACK, "services/planning/plans.service.ts", "services/execution/runs.service.ts"]
+		);
+		const o: any = await t.broker.call("auth.register", {
+			email: "exec-mcp@example.com",
+			password: "correct horse battery",
+			name: "O"
+		});
+		owner = await t.broker.call("auth.resolve", { token: o.accessToken, organizationId: o.organization.id });
+		await call("secrets.create", { environment: "production", name: "MCP_TOKEN", value: `Bearer ${TOKEN}` });
+		await call("mcp-servers.create", {
+			name: "calc",
+			transport: "http",
+			url: `${mcp.url}/mcp`,
+			headers: { Authorization: { secret: "MCP_TOKEN" } }
+		});
+	}, 90_000);
+
+	afterAll(async () => {
+		await t?.stop();
+		await mcp.stop();
+		await db?.drop();
+	});
+
+	test("a tool call step calls the tool as the service for the organization; its answer is kept", async () => {
+		const before = mcp.calls;
+		const d = await runPlan("MCP plan", [
+			{ kind: "mcp_tool_call", title: "add", config: { server: "calc", tool: "add", arguments: { a: 2, b: 3 } } }
+		]);
+		expect(d.run).toMatchObject({ status: "completed", outcome: "succeeded" });
+		expect(JSON.stringify(d.steps[0].output)).toContain('"sum":5');
+		expect(mcp.calls).toBe(before + 1);
+	});
+
+	test("a tool the server does not have fails the step at once", async () => {
+		const d = await runPlan("Missing tool", [
+			{ kind: "mcp_tool_call", title: "x", config: { server: "calc", tool: "nope" } }
+		]);
+		expect(d.steps[0]).toMatchObject({ status: "failed", attempts: 1 });
+		expect(d.steps[0].error).toMatch(/nope/);
+	});
+});
