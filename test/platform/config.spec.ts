@@ -45,7 +45,14 @@ describe("configuration", () => {
 			cacherUrl: undefined
 		});
 		// AI providers reach public hosts only, embedded too: local models are allowed explicitly.
-		expect(c.modules.ai).toEqual({ allowedPrivateHosts: [], logBatchMs: 200 });
+		expect(c.modules.ai).toEqual({
+			allowedPrivateHosts: [],
+			logBatchMs: 200,
+			agentRunsPerOrganization: 10,
+			agentRunsPerReplica: 20,
+			agentRunLeaseMs: 30_000,
+			agentRunPollMs: 2000
+		});
 		const hosts = loadConfig({
 			DATA_DIR: "/tmp/cide-config-test",
 			AI_ALLOWED_PRIVATE_HOSTS: "localhost:11434, 10.0.0.0/8"
