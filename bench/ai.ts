@@ -315,7 +315,7 @@ async function cluster(upstreamUrl: string) {
 		const core = spawnChild("auth+secrets", "lib/main.ts", coreEnv);
 		children.push(core);
 		await core.waitFor(/Coder IDE node .* up/, 60_000);
-		const aiCredential = `ai:${deriveCredential(root, "ai")}`;
+		const aiCredential = ["ai", "ai-agent-runs"].map(s => `${s}:${deriveCredential(root, s)}`).join(",");
 		const ai = spawnChild("ai", "lib/main.ts", { ...env, SERVICES: "ai", SERVICE_CREDENTIALS: aiCredential });
 		const gw = spawnChild("gateway", "lib/main.ts", { ...env, SERVICES: "gateway", PORT: String(port) });
 		children.push(ai, gw);

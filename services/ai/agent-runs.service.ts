@@ -11,7 +11,7 @@
 // The call that started the run (or decided an approval) follows it wherever it is driven: the driver broadcasts
 // each step (`ai-agent-runs.event`) and the caller's replica answers or streams them, so a stream goes on with the
 // steps of the replica that resumed the run.
-import { Context, Service } from "moleculer";
+import { Context, Service, type CallingOptions } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import { tenantSql, TenantSql } from "../../lib/db/tenant";
 import { cancelCall } from "../../lib/cancel";
@@ -21,7 +21,9 @@ import { broadcast } from "../../lib/events/broadcast";
 import { moduleSettings } from "../../lib/config";
 import type { AuthInfo } from "../../lib/permissions";
 import type { InFlight } from "../../lib/in-flight";
+import { permissionsBinding } from "../../lib/service-identity";
 import { CancellableMixin } from "../../mixins/cancellable.mixin";
+import { ServiceIdentityMixin, type ServiceIdentity } from "../../mixins/service-identity.mixin";
 import { UsageLimitsMixin, type UsageLimitsMethods } from "../../mixins/usage-limits.mixin";
 import { JobsMixin, kickJobs, type JobRun, type JobsService } from "../../mixins/jobs.mixin";
 import { AgentEvent, Cancelled, drive, viewOf } from "./agent-loop";
@@ -52,7 +54,8 @@ interface Follower {
 	close(): void;
 }
 
-interface AgentsThis extends JobsService, Pick<UsageLimitsMethods, "admitToolCall"> {
+interface AgentsThis
+	extends JobsService, Pick<UsageLimitsMethods, "admitToolCall">, Pick<ServiceIdentity, "identityMeta"> {
 	inFlight: InFlight;
 	followers: Map<string, Set<Follower>>;
 	follow(ctx: Context, t: TenantSql, f: Follower, stream: boolean): Promise<unknown>;
@@ -74,6 +77,29 @@ declare module "../../lib/events/types" {
 
 // The job: drives the run with the permissions of whoever asked for it (kept in the job), its writes made only while
 // this replica holds the lease. A run that is no longer running (cancelled, ended) leaves nothing to do.
+// A person's run goes on as that person. A run another module's service started (the execution engine's agent step)
+// goes on as this service for the organization, with the permissions the starter proved: the starter's proof was for
+// its call to start the run, and each call the run makes (the model, tools) needs a proof of its own.
+function driverContext(self: AgentsThis, org: string, auth: AuthInfo): Context {
+	if (auth.kind !== "service") return Context.create(self.broker, null as never, {}, { meta: { auth } });
+	const permissions = auth.permissions ?? [];
+	const driver: AuthInfo = {
+		...auth,
+		service: self.name,
+		organizationId: org,
+		boundOrganizationId: org,
+		permissions
+	};
+	const ctx = Context.create(self.broker, null as never, {}, { meta: { auth: driver } });
+	const call = ctx.call.bind(ctx) as (action: string, params?: unknown, opts?: CallingOptions) => Promise<unknown>;
+	ctx.call = ((action: string, params?: unknown, opts: CallingOptions = {}) =>
+		call(action, params, {
+			...opts,
+			meta: { ...opts.meta, ...self.identityMeta(action, org, permissionsBinding(permissions)) }
+		})) as Context["call"];
+	return ctx;
+}
+
 async function driveJob(this: AgentsThis, job: JobRun): Promise<void> {
 	const { runId, auth } = job.job.payload as { runId: string; auth: AuthInfo };
 	const org = job.job.organization_id;
@@ -88,7 +114,7 @@ async function driveJob(this: AgentsThis, job: JobRun): Promise<void> {
 	this.inFlight.add(runId, controller);
 	// A root context carrying the driver's identity, as the request that asked for the run did (no endpoint: it is
 	// nobody's call).
-	const ctx = Context.create(this.broker, null as never, {}, { meta: { auth } });
+	const ctx = driverContext(this, org, auth);
 	try {
 		await drive(
 			{
@@ -142,6 +168,7 @@ const DEFAULT_MAX_STEPS = 10;
 const AgentsService: ServiceSchema = {
 	name: "ai-agent-runs",
 	mixins: [
+		ServiceIdentityMixin,
 		CancellableMixin("ai-agent-runs.cancel", why => new Cancelled(why)),
 		UsageLimitsMixin,
 		JobsMixin<AgentsThis>({

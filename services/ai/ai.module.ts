@@ -9,7 +9,12 @@ export default defineModule({
 	tablePrefix: "ai_",
 	dependsOn: ["auth", "secrets"],
 	// Only its own credential: enough to act as ai, not as any other service.
-	container: { environment: { SERVICE_CREDENTIALS: "ai:${AI_SERVICE_CREDENTIAL:?set AI_SERVICE_CREDENTIAL}" } },
+	container: {
+		environment: {
+			SERVICE_CREDENTIALS:
+				"ai:${AI_SERVICE_CREDENTIAL:?set AI_SERVICE_CREDENTIAL},ai-agent-runs:${AI_AGENT_RUNS_SERVICE_CREDENTIAL:?set AI_AGENT_RUNS_SERVICE_CREDENTIAL}"
+		}
+	},
 	routes: "ai.routes",
 	publishes: ["ai.events"],
 	consumes: [],

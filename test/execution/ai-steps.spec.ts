@@ -1,7 +1,7 @@
 // execution's AI steps against the scripted OpenAI-compatible upstream: an ai_completion step renders and completes
 // a managed prompt as the execution-runs service for the organization (no user is there when a replica resumes a
 // run); the step's output is the answer. A prompt that does not exist fails the step at once (a 4xx is not retried);
-// an agent run that ends failed fails its step.
+// an agent step runs the agent as a service for the organization; an agent run that ends failed fails its step.
 import { describeWith, createTestDatabase } from "../helpers/infra";
 import { createTestBroker, as } from "../helpers/broker";
 import { FakeOpenAI } from "../helpers/fake-openai";
@@ -88,14 +88,25 @@ describeWith(["postgres"])("execution: AI completion and agent steps", () => {
 		expect(up.requests.filter(r => r.path === "/v1/chat/completions")).toHaveLength(1);
 	});
 
-	// An agent run started by a service principal cannot call the model yet (its proof is for ai-agent-runs.start,
-	// not ai.complete): the step must report that failure, not pass it off as an answer.
-	test("an agent step whose run ends failed fails, with the agent's error", async () => {
+	// The run is started by the execution service and goes on as the ai's agent-runs service for the organization,
+	// with the permissions execution proved: its model turn reaches the upstream, and the step keeps the run.
+	test("an agent step runs the agent as a service for the organization; the run's answer is the step's output", async () => {
+		const before = up.requests.filter(r => r.path === "/v1/chat/completions").length;
 		const d = await runPlan("Agent plan", [
 			{ kind: "agent_run", title: "agent", config: { agent: "smart", input: "Plan the rollout", retries: 0 } }
 		]);
+		expect(d.steps[0].error ?? null).toBeNull();
+		expect(d.run).toMatchObject({ status: "completed", outcome: "succeeded" });
+		expect(d.steps[0].output).toMatchObject({ status: "completed" });
+		expect(up.requests.filter(r => r.path === "/v1/chat/completions").length).toBe(before + 1);
+	});
+
+	test("an agent step whose run ends failed fails, with the agent's error", async () => {
+		const d = await runPlan("Agent plan, no such model", [
+			{ kind: "agent_run", title: "agent", config: { agent: "no-such-model", input: "Plan", retries: 0 } }
+		]);
 		expect(d.run).toMatchObject({ status: "failed", outcome: "failed" });
-		expect(d.steps[0].error).toMatch(/^the agent run failed: /);
+		expect(d.steps[0].error).toMatch(/no-such-model|the agent run failed: /);
 	});
 
 	test("a step naming a prompt that does not exist fails at once, naming it", async () => {
