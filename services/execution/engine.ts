@@ -203,7 +203,8 @@ export class Engine {
 		}
 	}
 
-	// Records the plan's outcome once (planning.plan.executed) and ends the run; a failure ends it failed. Nothing
+	// Records the plan's outcome once (execution.plan.executed; planning republishes it as planning.plan.executed) and
+	// ends the run; a failure ends it failed. Nothing
 	// runs any more, so a step still marked running (started with one that then failed) is handed back.
 	private async finish(run: JobRun, done: number, error?: string): Promise<void> {
 		const total = run.job.total;
@@ -218,7 +219,7 @@ export class Engine {
 					[run.job.id, error ? "failed" : "succeeded"]
 				);
 				if (rows[0])
-					publish("planning.plan.executed", {
+					publish("execution.plan.executed", {
 						organizationId: run.job.organization_id,
 						planId: rows[0].plan_id,
 						runId: run.job.id,

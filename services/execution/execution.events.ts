@@ -1,5 +1,5 @@
-// execution's durable events (channel execution.events); the plan's outcome goes on planning.events
-// (planning.plan.executed, typed in services/planning/planning.events.ts).
+// execution's durable events (channel execution.events). A run's outcome, `execution.plan.executed`, is published
+// once per run; the planning module turns it into its own planning.plan.executed.
 import type { E } from "../../lib/events/types";
 
 type RunData = { jobId: string; kind: string; planId: string };
@@ -8,7 +8,8 @@ export type ExecutionEvent =
 	| E<"execution.run.progress", RunData & { done: number; total: number }>
 	| E<"execution.run.completed", RunData & { done: number; total: number }>
 	| E<"execution.run.failed", RunData & { error: string }>
-	| E<"execution.step.waiting", { runId: string; planId: string; position: number; title: string }>;
+	| E<"execution.step.waiting", { runId: string; planId: string; position: number; title: string }>
+	| E<"execution.plan.executed", { planId: string; runId: string; status: "success" | "failed" }>;
 
 declare module "../../lib/events/types" {
 	interface ChannelEvents {

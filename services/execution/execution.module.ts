@@ -21,7 +21,7 @@ export default defineModule({
 				"execution-runs:${EXECUTION_RUNS_SERVICE_CREDENTIAL:?set EXECUTION_RUNS_SERVICE_CREDENTIAL}"
 		}
 	},
-	publishes: ["execution.events", "planning.events"],
+	publishes: ["execution.events"],
 	consumes: [],
 	settings: {
 		runsPerOrganization: setting.int({

@@ -11,5 +11,6 @@ export default defineModule({
 		"planning:manage": { description: "Manage the planning module", role: "admin" }
 	},
 	publishes: ["planning.events"],
-	consumes: []
+	// A plan run's outcome from the execution module, published again as planning.plan.executed.
+	consumes: [{ channel: "execution.events", group: "planning" }]
 });

@@ -10,6 +10,9 @@ import { getDb } from "../../lib/db";
 import { conflict } from "../../lib/errors";
 import { DbMixin, type DbService } from "../../mixins/db.mixin";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
+import { makeEvent, writeManyToOutbox } from "../../lib/events/outbox";
+import type { ExecutionEvent } from "../execution/execution.events";
+import "../execution/execution.events";
 import { checkStepConfig, STEP_KIND_NAMES, type StepKind } from "./planning.kinds";
 import { generateActions } from "./generate";
 import "./planning.events";
@@ -86,6 +89,25 @@ const PlanningPlansService: ServiceSchema = {
 		}),
 		EventsMixin
 	],
+	// A plan run's outcome, once per run (the execution module publishes it once; the consumer's transaction records
+	// the event id, so a redelivery publishes nothing again).
+	channels: {
+		"execution.events": {
+			group: "planning",
+			async handler(event: ExecutionEvent, tx: Queryable) {
+				if (event.type !== "execution.plan.executed") return;
+				await writeManyToOutbox(tx, [
+					makeEvent("planning.plan.executed", {
+						organizationId: event.organizationId,
+						planId: event.planId,
+						runId: event.runId,
+						status: event.status
+					})
+				]);
+			}
+		}
+	},
+
 	actions: {
 		create: {
 			async handler(this: Self, ctx: Context<{ title: string; goal?: string; steps?: Step[] }>) {

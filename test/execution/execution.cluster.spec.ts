@@ -165,10 +165,14 @@ describeWith(["postgres", "rabbitmq"])("execution: kill -9 of the executing repl
 			]).toEqual([s.position, true]);
 		expect(kills).toBeGreaterThanOrEqual(2 * STEPS - 1);
 		// One planning.plan.executed for the run, whatever the kills.
-		const { rows } = await pool.query<{ payload: any }>(
-			"SELECT payload FROM outbox WHERE payload->>'type' = 'planning.plan.executed' AND payload->>'runId' = $1",
-			[run.id]
-		);
-		expect(rows.map(r => r.payload.status)).toEqual(["success"]);
+		const executed = async () =>
+			(
+				await pool.query<{ payload: any }>(
+					"SELECT payload FROM outbox WHERE payload->>'type' = $1 AND payload->>'runId' = $2",
+					["planning.plan.executed", run.id]
+				)
+			).rows.map(r => r.payload.status);
+		await waitUntil("planning.plan.executed", executed, s => s.length > 0, 60_000);
+		expect(await executed()).toEqual(["success"]);
 	}, 900_000);
 });

@@ -118,7 +118,12 @@ describeWith(["postgres"])("execution (in-process broker, real PostgreSQL)", () 
 			expect.stringMatching(/^attempt 1 on /),
 			"succeeded"
 		]);
-		const events = (await planEvents()).filter(e => e.runId === run.id);
+		// execution.plan.executed, republished by planning's consumer as planning.plan.executed.
+		const events = await waitUntil(
+			"planning.plan.executed",
+			async () => (await planEvents()).filter(e => e.runId === run.id),
+			e => e.length > 0
+		);
 		expect(events).toEqual([expect.objectContaining({ planId: plan.id, status: "success" })]);
 		// Another organization sees nothing of it.
 		await expect(call("execution-runs.get", { id: run.id }, other)).rejects.toMatchObject({ code: 404 });
@@ -143,7 +148,11 @@ describeWith(["postgres"])("execution (in-process broker, real PostgreSQL)", () 
 			["pending", 0]
 		]);
 		expect(hook.received.filter(r => r.path === "/never")).toEqual([]);
-		const events = (await planEvents()).filter(e => e.planId === down.id);
+		const events = await waitUntil(
+			"planning.plan.executed",
+			async () => (await planEvents()).filter(e => e.planId === down.id),
+			e => e.length > 0
+		);
 		expect(events).toEqual([expect.objectContaining({ status: "failed" })]);
 	});
 
