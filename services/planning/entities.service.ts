@@ -6,8 +6,9 @@ import type { Context } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
 import type { Queryable } from "../../lib/db";
 import { getDb } from "../../lib/db";
+import { PgAdapter } from "../../lib/db/pg-adapter";
 import { invalid } from "../../lib/errors";
-import { listOf } from "../../lib/response";
+import { listOf, named, rowOf } from "../../lib/response";
 import { checkTenantReferences, DbMixin, type DbService } from "../../mixins/db.mixin";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { checkFields, CLOSED_GROUPS, KIND_NAMES, type Kind } from "./planning.kinds";
@@ -34,14 +35,41 @@ const COLUMNS = [
 	"position",
 	"fields",
 	"article_ids",
+	"plan_id",
 	"created_at",
 	"updated_at"
 ];
 const REFERENCES = {
 	state_id: { table: "planning_states", entity: "state" },
-	parent_id: { table: "planning_entities", entity: "parent" }
+	parent_id: { table: "planning_entities", entity: "parent" },
+	plan_id: { table: "planning_plans", entity: "plan" }
 };
 const date = { type: "date", convert: true, nullable: true, optional: true };
+const WRITABLE = {
+	kind: { type: "enum", values: KIND_NAMES, label: "kind" },
+	title: { type: "string", min: 1, max: 300, trim: true, label: "title" },
+	description: { type: "string", max: 20000, optional: true },
+	state_id: { type: "uuid", nullable: true, optional: true },
+	parent_id: { type: "uuid", nullable: true, optional: true },
+	start_date: date,
+	due_date: date,
+	position: { type: "number", optional: true },
+	fields: { type: "object", optional: true }
+};
+const ENTITY = {
+	start_date: "date|nullable",
+	due_date: "date|nullable",
+	fields: "object",
+	article_ids: { type: "array", items: "uuid" },
+	state_id: "uuid|nullable",
+	parent_id: "uuid|nullable",
+	// The plan a generated task was made for (planning-plans.generate); its tasks: planning-plans.tasks.
+	plan_id: "uuid|nullable",
+	position: "number"
+};
+// An entity as clients read it, for other actions that answer with entities (the same shape DbMixin names).
+export const ENTITY_ROW = named("PlanningEntity", rowOf(COLUMNS, WRITABLE, ENTITY));
+const entities = new PgAdapter({ table: "planning_entities", columns: COLUMNS });
 
 async function checkParent(db: Queryable, id: string | null, parentId: string | null | undefined) {
 	if (!parentId) return;
@@ -70,23 +98,70 @@ async function checkUnblocked(tx: Queryable, id: string) {
 
 const asDate = (v: unknown) => (v == null ? null : new Date(v as string | Date).getTime());
 
+// The one way an entity is written, in the caller's transaction (the service's create and update, and the tasks of a
+// generated plan): create (`before` null) or update of `before`, with the kind's fields, dates, references, parent
+// and gating checked and the default state given, and planning.entity.created or any planning.task.unblocked its new
+// state releases published with it. The caller drops the cached answers and announces the change after the commit.
+export async function writeEntity(
+	tx: Queryable,
+	publish: Publish,
+	org: string,
+	before: Row | null,
+	values: Row
+): Promise<Row> {
+	const id = (before?.id as string | undefined) ?? null;
+	await checkTenantReferences(tx, org, REFERENCES, values);
+	const kind = (values.kind ?? before?.kind) as Kind;
+	// A changed kind re-checks the stored fields against its own declaration.
+	if (values.fields !== undefined || values.kind !== undefined || !before)
+		values.fields = checkFields(kind, values.fields ?? before?.fields);
+	const start = values.start_date !== undefined ? values.start_date : before?.start_date;
+	const due = values.due_date !== undefined ? values.due_date : before?.due_date;
+	if (start != null && due != null && asDate(due)! <= asDate(start)!)
+		throw invalid("due_date", "must be after start_date");
+	await checkParent(tx, id, values.parent_id);
+	if (!before && values.state_id === undefined) {
+		await ensureStates(tx, org);
+		const { rows } = await tx.query<{ id: string }>(
+			`SELECT id FROM planning_states WHERE organization_id = $1 AND "group" = 'backlog'
+			 ORDER BY position LIMIT 1`,
+			[org]
+		);
+		values.state_id = rows[0]?.id ?? null;
+	}
+	const newGroup = values.state_id !== undefined ? await stateGroup(tx, values.state_id) : undefined;
+	const oldGroup = before ? await stateGroup(tx, before.state_id as string | null) : null;
+	const adapter = entities.withTx(tx);
+	const dueAfterStart = (e: any) => {
+		if (e?.code === "23514") throw invalid("due_date", "must be after start_date");
+		throw e;
+	};
+	if (!id) {
+		const written: Row = await adapter.insert({ ...values, organization_id: org }).catch(dueAfterStart);
+		publish("planning.entity.created", {
+			organizationId: org,
+			entityId: written.id,
+			kind: written.kind,
+			title: written.title
+		});
+		return written;
+	}
+	// Gating under the task's row lock, which adding a `blocks` relation to it also takes: a blocker added while the
+	// task starts is either seen here or added after the start committed.
+	if (newGroup === "started" && oldGroup !== "started") await checkUnblocked(tx, id);
+	const [written] = await adapter.updateMany({ id, organization_id: org }, { $set: values }).catch(dueAfterStart);
+	if (newGroup && CLOSED_GROUPS.includes(newGroup as never) && !CLOSED_GROUPS.includes(oldGroup as never))
+		await announceUnblocked(tx, publish, org, await blockedBy(tx, id));
+	return written;
+}
+
 const PlanningEntitiesService: ServiceSchema = {
 	name: "planning-entities",
 	mixins: [
 		DbMixin({
 			table: "planning_entities",
 			columns: COLUMNS,
-			writable: {
-				kind: { type: "enum", values: KIND_NAMES, label: "kind" },
-				title: { type: "string", min: 1, max: 300, trim: true, label: "title" },
-				description: { type: "string", max: 20000, optional: true },
-				state_id: { type: "uuid", nullable: true, optional: true },
-				parent_id: { type: "uuid", nullable: true, optional: true },
-				start_date: date,
-				due_date: date,
-				position: { type: "number", optional: true },
-				fields: { type: "object", optional: true }
-			},
+			writable: WRITABLE,
 			tenant: true,
 			searchFields: ["title", "description"],
 			permissions: { read: "planning:read", write: "planning:write" },
@@ -94,15 +169,7 @@ const PlanningEntitiesService: ServiceSchema = {
 			entityName: "planning entity",
 			schemaName: "PlanningEntity",
 			references: REFERENCES,
-			entity: {
-				start_date: "date|nullable",
-				due_date: "date|nullable",
-				fields: "object",
-				article_ids: { type: "array", items: "uuid" },
-				state_id: "uuid|nullable",
-				parent_id: "uuid|nullable",
-				position: "number"
-			},
+			entity: ENTITY,
 			live: { label: "title" }
 		}),
 		EventsMixin
@@ -150,62 +217,11 @@ const PlanningEntitiesService: ServiceSchema = {
 		}
 	},
 	methods: {
-		// Create (id null) or update: the kind's fields, dates, parent and gating checked, then the row written with
-		// any planning.task.unblocked its new state releases, in one transaction.
+		// Create (id null) or update, in a transaction of its own; then the caches and open pages are told.
 		async writeChecked(this: Self, ctx: Context, id: string | null, values: Row) {
 			const org = this.tenantId(ctx)!;
-			const db = await getDb();
 			const before = id ? await this.findScoped(ctx, id) : null;
-			await checkTenantReferences(db, org, REFERENCES, values);
-			const kind = (values.kind ?? before?.kind) as Kind;
-			// A changed kind re-checks the stored fields against its own declaration.
-			if (values.fields !== undefined || values.kind !== undefined || !before)
-				values.fields = checkFields(kind, values.fields ?? before?.fields);
-			const start = values.start_date !== undefined ? values.start_date : before?.start_date;
-			const due = values.due_date !== undefined ? values.due_date : before?.due_date;
-			if (start != null && due != null && asDate(due)! <= asDate(start)!)
-				throw invalid("due_date", "must be after start_date");
-			await checkParent(db, id, values.parent_id);
-			if (!before && values.state_id === undefined) {
-				await ensureStates(db, org);
-				const { rows } = await db.query<{ id: string }>(
-					`SELECT id FROM planning_states WHERE organization_id = $1 AND "group" = 'backlog'
-					 ORDER BY position LIMIT 1`,
-					[org]
-				);
-				values.state_id = rows[0]?.id ?? null;
-			}
-			const newGroup = values.state_id !== undefined ? await stateGroup(db, values.state_id) : undefined;
-			const oldGroup = before ? await stateGroup(db, before.state_id as string | null) : null;
-			const row = await this.withEvents(async (tx, publish) => {
-				const adapter = this.adapter.withTx(tx);
-				let written: Row;
-				// Gating under the task's row lock, which adding a `blocks` relation to it also takes: a blocker
-				// added while the task starts is either seen here or added after the start committed.
-				if (id && newGroup === "started" && oldGroup !== "started") await checkUnblocked(tx, id);
-				if (!id) {
-					written = await adapter.insert({ ...values, organization_id: org });
-					publish("planning.entity.created", {
-						organizationId: org,
-						entityId: written.id,
-						kind: written.kind,
-						title: written.title
-					});
-				} else {
-					const rows = await adapter.updateMany({ id, organization_id: org }, { $set: values });
-					written = rows[0];
-					if (
-						newGroup &&
-						CLOSED_GROUPS.includes(newGroup as never) &&
-						!CLOSED_GROUPS.includes(oldGroup as never)
-					)
-						await announceUnblocked(tx, publish, org, await blockedBy(tx, id));
-				}
-				return written;
-			}).catch((e: any) => {
-				if (e?.code === "23514") throw invalid("due_date", "must be after start_date");
-				throw e;
-			});
+			const row = await this.withEvents((tx, publish) => writeEntity(tx, publish, org, before, values));
 			const json = await this.transformDocuments(ctx, {}, row);
 			await this.entityChanged(id ? "updated" : "created", json, ctx, row);
 			return json;

@@ -2,9 +2,9 @@
 // (knowledge.search), a prompt rendered by the prompts module (the built-in template below, or a template of the
 // organization named in `prompt`), one completion by the ai module (its quotas and budgets apply), and the model's
 // JSON answer checked strictly before anything is written. Then, in one transaction, the plan with its steps and
-// the tasks (kind `task`, each with `article_ids`: the articles it used, which are only ever articles the search
-// returned to this caller), with planning.plan.created, planning.entity.created per task and
-// planning.task.generated in the outbox. A bad answer writes nothing.
+// the tasks (kind `task`, written as planning-entities writes any entity, each with `plan_id` and `article_ids`: the
+// articles it used, which are only ever articles the search returned to this caller), with planning.plan.created,
+// planning.entity.created per task and planning.task.generated in the outbox. A bad answer writes nothing.
 import type { Context } from "moleculer";
 import { getDb, type Queryable } from "../../lib/db";
 import { authOf, holds } from "../../lib/authz";
@@ -13,9 +13,9 @@ import { announceChange } from "../../lib/live";
 import { listOf, named } from "../../lib/response";
 import { dropCachedAnswers, type DbService } from "../../mixins/db.mixin";
 import type { Publish } from "../../mixins/events.mixin";
-import { checkFields, STEP_KIND_NAMES } from "./planning.kinds";
+import { STEP_KIND_NAMES } from "./planning.kinds";
 import { ANSWER_SCHEMA, parseAnswer, PRIORITIES } from "./generate-answer";
-import { ensureStates } from "./states.service";
+import { ENTITY_ROW, writeEntity } from "./entities.service";
 
 interface Self extends DbService {
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
@@ -106,16 +106,6 @@ async function render(ctx: Context, p: GenerateParams, variables: Record<string,
 	return r;
 }
 
-const GeneratedTask = named("PlanningGeneratedTask", {
-	id: "uuid",
-	title: "string",
-	description: "string",
-	state_id: "uuid|nullable",
-	parent_id: "uuid|nullable",
-	fields: "object",
-	article_ids: listOf("uuid")
-});
-
 export const generateActions = {
 	// A goal → a plan with steps and its tasks, each task linked to the knowledge articles it used.
 	generate: {
@@ -151,7 +141,7 @@ export const generateActions = {
 		},
 		response: named("PlanningGenerated", {
 			plan: "object",
-			tasks: listOf(GeneratedTask),
+			tasks: listOf(ENTITY_ROW),
 			article_ids: listOf("uuid"),
 			articles: listOf({ type: "object", props: { id: "uuid", title: "string" } })
 		}),
@@ -196,13 +186,6 @@ export const generateActions = {
 				new Set(articles.map(a => a.id)),
 				maxTasks
 			);
-			const fields = answer.tasks.map(t =>
-				checkFields("task", {
-					...(t.priority ? { priority: t.priority } : {}),
-					...(t.estimate != null ? { estimate: t.estimate } : {})
-				})
-			);
-
 			const { plan, tasks } = await this.withEvents(async (tx, publish) => {
 				const plan: Record<string, any> = await this.adapter.withTx(tx).insert({
 					organization_id: org,
@@ -218,38 +201,24 @@ export const generateActions = {
 					]);
 					if (!rows.length) throw invalid("project_id", "was removed while the plan was generated");
 				}
-				await ensureStates(tx, org);
-				const { rows: backlog } = await tx.query<{ id: string }>(
-					`SELECT id FROM planning_states WHERE organization_id = $1 AND "group" = 'backlog'
-					 ORDER BY position LIMIT 1`,
-					[org]
-				);
+				// Each task as one made by hand (its checks, defaults and event), recording the plan it was made for.
 				const tasks: Record<string, any>[] = [];
-				for (const [i, t] of answer.tasks.entries()) {
-					const { rows } = await tx.query(
-						`INSERT INTO planning_entities
-						   (organization_id, kind, title, description, state_id, parent_id, position, fields, article_ids)
-						 VALUES ($1, 'task', $2, $3, $4, $5, $6, $7, $8)
-						 RETURNING id, title, description, state_id, parent_id, fields, article_ids`,
-						[
-							org,
-							t.title,
-							t.description ?? "",
-							backlog[0]?.id ?? null,
-							project?.id ?? null,
-							i,
-							JSON.stringify(fields[i]),
-							t.article_ids
-						]
+				for (const [i, t] of answer.tasks.entries())
+					tasks.push(
+						await writeEntity(tx, publish, org, null, {
+							kind: "task",
+							title: t.title,
+							description: t.description ?? "",
+							parent_id: project?.id ?? null,
+							position: i,
+							fields: {
+								...(t.priority ? { priority: t.priority } : {}),
+								...(t.estimate != null ? { estimate: t.estimate } : {})
+							},
+							article_ids: t.article_ids,
+							plan_id: plan.id
+						})
 					);
-					tasks.push(rows[0]);
-					publish("planning.entity.created", {
-						organizationId: org,
-						entityId: rows[0].id,
-						kind: "task",
-						title: rows[0].title
-					});
-				}
 				publish("planning.task.generated", {
 					organizationId: org,
 					planId: plan.id,

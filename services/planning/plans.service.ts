@@ -8,6 +8,7 @@ import type { Queryable } from "../../lib/db";
 import { authOf } from "../../lib/authz";
 import { getDb } from "../../lib/db";
 import { conflict } from "../../lib/errors";
+import { listOf } from "../../lib/response";
 import { DbMixin, type DbService } from "../../mixins/db.mixin";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { makeEvent, writeManyToOutbox } from "../../lib/events/outbox";
@@ -15,6 +16,7 @@ import type { ExecutionEvent } from "../execution/execution.events";
 import "../execution/execution.events";
 import { checkStepConfig, STEP_KIND_NAMES, type StepKind } from "./planning.kinds";
 import { generateActions } from "./generate";
+import { ENTITY_ROW } from "./entities.service";
 import "./planning.events";
 
 type Row = Record<string, any>;
@@ -183,6 +185,17 @@ const PlanningPlansService: ServiceSchema = {
 			response: { type: "object", props: { runnable: "boolean", reason: "string|nullable" } },
 			async handler(this: Self, ctx: Context<{ id: string }>) {
 				return runnableOf(await this.findScoped(ctx, ctx.params.id));
+			}
+		},
+		// The tasks generated for the plan, in the order the plan gave them.
+		tasks: {
+			rest: "GET /:id/tasks",
+			permission: "planning:read",
+			params: { id: "string" },
+			response: listOf(ENTITY_ROW),
+			async handler(this: Self, ctx: Context<{ id: string }>) {
+				const plan = await this.findScoped(ctx, ctx.params.id);
+				return ctx.call("planning-entities.find", { query: { plan_id: plan.id }, sort: "position" });
 			}
 		},
 		...generateActions

@@ -143,6 +143,22 @@ describeWith(["postgres"])("planning: a plan generated from a goal", () => {
 				articleIds: [open.id]
 			})
 		]);
+		// Each task records its plan, in its own answer and as any entity reads; the plan lists its tasks in order.
+		expect(r.tasks.map((t: any) => t.plan_id)).toEqual([r.plan.id, r.plan.id]);
+		expect((await w.call("planning-entities.get", { id: r.tasks[0].id }, member)).plan_id).toBe(r.plan.id);
+		const listed = await w.call("planning-plans.tasks", { id: r.plan.id }, member);
+		expect(listed.map((t: any) => t.title)).toEqual(["Inventory the keys", "Rotate in staging"]);
+		expect(listed.every((t: any) => t.kind === "task" && t.plan_id === r.plan.id)).toBe(true);
+		expect((await w.call("planning-entities.get", { id: project.id }, member)).plan_id).toBeNull();
+		await expect(w.call("planning-plans.tasks", { id: r.plan.id }, stranger)).rejects.toMatchObject({ code: 404 });
+		// A task is created through the one entity write: planning.entity.created for each, as for one made by hand.
+		const created = await w.sql.query(
+			"SELECT payload FROM outbox WHERE channel = 'planning.events' AND payload->>'type' = 'planning.entity.created'"
+		);
+		for (const t of r.tasks)
+			expect(created.rows.map(x => x.payload)).toContainEqual(
+				expect.objectContaining({ entityId: t.id, kind: "task", title: t.title })
+			);
 		// The organization sees the plan; another does not.
 		expect((await w.call("planning-plans.get", { id: r.plan.id }, member)).id).toBe(r.plan.id);
 		await expect(w.call("planning-plans.get", { id: r.plan.id }, stranger)).rejects.toMatchObject({ code: 404 });

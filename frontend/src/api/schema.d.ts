@@ -2904,6 +2904,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/planning/plans/{id}/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * planning-plans.tasks
+         * @description Requires permission `planning:read` (See the organization's planning items); held by default by owner, admin, member, viewer.
+         */
+        get: operations["planning-plans.tasks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/planning/plans/all": {
         parameters: {
             query?: never;
@@ -5609,6 +5629,8 @@ export interface components {
             organization_id: string;
             /** Format: uuid */
             parent_id: string | null;
+            /** Format: uuid */
+            plan_id: string | null;
             position: number;
             /** Format: date-time */
             start_date: string | null;
@@ -5628,21 +5650,7 @@ export interface components {
             plan: {
                 [key: string]: unknown;
             };
-            tasks: components["schemas"]["PlanningGeneratedTask"][];
-        };
-        PlanningGeneratedTask: {
-            article_ids: string[];
-            description: string;
-            fields: {
-                [key: string]: unknown;
-            };
-            /** Format: uuid */
-            id: string;
-            /** Format: uuid */
-            parent_id: string | null;
-            /** Format: uuid */
-            state_id: string | null;
-            title: string;
+            tasks: components["schemas"]["PlanningEntity"][];
         };
         PlanningPlan: {
             /** Format: date-time */
@@ -19018,6 +19026,64 @@ export interface operations {
                         reason: string | null;
                         runnable: boolean;
                     };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "planning-plans.tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlanningEntity"][];
                 };
             };
             /** @description Missing or invalid credentials */
