@@ -4,7 +4,7 @@
 // `<set>__<tool>`; the run keeps the catalogue, so a run resumed on another replica offers the same tools.
 import type { Context } from "moleculer";
 import { actionMissing, invalid, unavailable } from "../../lib/errors";
-import { PLATFORM_TOOLS, platformTool } from "../mcp/platform-tools";
+import { needsApproval, PLATFORM_TOOLS, platformTool } from "../mcp/platform-tools";
 
 export const PLATFORM_SET = "platform";
 
@@ -53,7 +53,7 @@ export async function catalogueOf(ctx: Context, toolSets: string[]): Promise<Cat
 			catalogue[functionName(PLATFORM_SET, t.name, catalogue)] = {
 				server: null,
 				tool: t.name,
-				requires_approval: false,
+				requires_approval: needsApproval(t),
 				retry_safe: repeatable(t.annotations),
 				description: t.description,
 				parameters: t.input_schema

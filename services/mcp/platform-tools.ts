@@ -14,9 +14,10 @@ export interface PlatformTool {
 	input_schema: { type: "object"; properties: Record<string, unknown>; required?: string[] };
 	// The action it calls: its permission is the one the tool needs.
 	action: string;
-	// As MCP's tool annotations: a read-only or idempotent tool is made again when a resumed agent run finds its call
-	// started but unanswered (services/ai/agent-loop.ts).
-	annotations: { readOnlyHint?: boolean; idempotentHint?: boolean };
+	// MCP's tool annotations, told to MCP clients with the tool. A read-only or idempotent tool is made again when a
+	// resumed agent run finds its call started but unanswered (services/ai/agent-loop.ts); one not read-only writes,
+	// and an agent run asks a person before calling it (`needsApproval`).
+	annotations: { readOnlyHint?: boolean; idempotentHint?: boolean; destructiveHint?: boolean };
 	run(ctx: Context, args: Record<string, any>): Promise<unknown>;
 }
 
@@ -134,8 +135,8 @@ export const PLATFORM_TOOLS: PlatformTool[] = [
 	},
 	{
 		name: "planning_task_create",
-		// Not idempotent: a resumed agent run reports an interrupted create instead of making a second task.
-		annotations: {},
+		// Writes, and not idempotent: a resumed agent run reports an interrupted create instead of making a second task.
+		annotations: { readOnlyHint: false, destructiveHint: false },
 		title: "Create a planning task",
 		description: "Creates a task in the organization's backlog, optionally under a project.",
 		input_schema: {
@@ -180,6 +181,9 @@ function taskOf(r: Record<string, any>) {
 		created_at: r.created_at
 	};
 }
+
+// A tool that writes waits for a person's approval in an agent run, as an MCP server's tool marked requires_approval.
+export const needsApproval = (t: PlatformTool) => t.annotations.readOnlyHint !== true;
 
 export function platformTool(name: string): PlatformTool | undefined {
 	return PLATFORM_TOOLS.find(t => t.name === name);

@@ -10,7 +10,13 @@ import { waitUntil } from "../helpers/wait";
 import { AI_STACK } from "../helpers/ai";
 import { cachedOf, promptTokensOf, ScriptedModel, toolResults } from "./agent-model";
 
-const FILES = [...AI_STACK.filter(f => !f.startsWith("services/auth/")), "services/ai/agent-runs.service.ts"];
+const FILES = [
+	...AI_STACK.filter(f => !f.startsWith("services/auth/")),
+	"services/ai/agent-runs.service.ts",
+	// planning_task_create, a platform tool that writes.
+	"services/planning/states.service.ts",
+	"services/planning/entities.service.ts"
+];
 const SECRETS = "platform__secret_names";
 
 describeWith(["postgres", "redis"])("agent runs", () => {
@@ -308,6 +314,31 @@ describeWith(["postgres", "redis"])("agent runs", () => {
 		});
 		expect(mixed.status).toBe(400);
 		expect(mixed.body.error.param).toBe("tools");
+	});
+
+	test("a platform tool that writes (planning_task_create) waits for a person's approval, then runs", async () => {
+		const tasks = async () =>
+			(await sql("SELECT count(*)::int AS n FROM planning_entities WHERE title = 'Rotate the keys'")).rows[0].n;
+		model.script("planner", (body, turn) =>
+			turn === 1
+				? { calls: [{ name: "platform__planning_task_create", arguments: { title: "Rotate the keys" } }] }
+				: { content: `made: ${toolResults(body).join(" | ")}` }
+		);
+		const paused = await start({ model: "planner", prompt: "Make a task to rotate the keys" });
+		expect(paused.status).toBe(200);
+		expect(paused.body.status).toBe("awaiting_approval");
+		const create = paused.body.steps.find((s: any) => s.kind === "tool");
+		expect([create.tool, create.status]).toEqual(["planning_task_create", "awaiting_approval"]);
+		expect(await tasks()).toBe(0);
+
+		const done = await http(gw.port, "POST", `/api/ai/agent-runs/${paused.body.id}/decisions`, {
+			...asA(),
+			body: { decisions: [{ step_id: create.id, approve: true }] }
+		});
+		expect(done.status).toBe(200);
+		expect(done.body.status).toBe("completed");
+		expect(done.body.steps.find((s: any) => s.id === create.id).status).toBe("completed");
+		expect(await tasks()).toBe(1);
 	});
 
 	test("bad input is a 4xx naming the field", async () => {

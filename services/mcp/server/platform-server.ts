@@ -25,7 +25,8 @@ export function platformServer(ctx: Context): Server {
 			name: t.name,
 			title: t.title,
 			description: t.description,
-			inputSchema: t.input_schema
+			inputSchema: t.input_schema,
+			annotations: t.annotations
 		}))
 	}));
 	server.setRequestHandler(CallToolRequestSchema, async req => {
