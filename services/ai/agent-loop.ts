@@ -16,7 +16,7 @@ import type { TenantSql } from "../../lib/db/tenant";
 import { cancelCall } from "../../lib/cancel";
 import { announceChange } from "../../lib/live";
 import { JobStopped } from "../../mixins/jobs.mixin";
-import { AgentTool, functionsOf, resultText, runTool } from "./agent-tools";
+import { AgentTool, countedOnRun, functionsOf, limitRefusal, resultText, runTool } from "./agent-tools";
 import { insertStep, RunRow, RunStatus, StepRow, stepsOf, updateRun, updateStep } from "./agent-store";
 
 export type RunView = Omit<RunRow, "messages" | "tools">;
@@ -31,8 +31,6 @@ export interface Driver {
 	commit<T>(fn: (t: TenantSql) => Promise<T>): Promise<T>;
 	// Ends the job driving the run, in the transaction that pauses it for an approval.
 	release?(t: TenantSql): Promise<void>;
-	// Throws when a tool-call quota refuses one more MCP tool call (the usage module counts each execution).
-	admitToolCall?(): Promise<void>;
 }
 
 // What the model reads for a call whose replica died after making it and before recording its result.
@@ -129,7 +127,7 @@ export async function drive(d: Driver, start: RunRow): Promise<RunRow> {
 			return current;
 		}
 		// The usage module's quota or budget refused the next turn.
-		const status = e.type === "BUDGET_EXCEEDED" || e.type === "QUOTA_EXCEEDED" ? "budget_exceeded" : "failed";
+		const status = limitRefusal(err) ? "budget_exceeded" : "failed";
 		return settle(d, run, status, { error: String(e.message ?? err).slice(0, 2000) }).catch(async failed => {
 			if (failed instanceof JobStopped) throw failed;
 			throw err;
@@ -144,12 +142,11 @@ async function modelTurn(d: Driver, run: RunRow): Promise<RunRow> {
 	const meta = d.ctx.meta as { aiCost?: number };
 	delete meta.aiCost;
 	const answer: any = await abortable(d, "ai", requestId, () =>
-		d.ctx.call("ai.complete", {
-			model: run.model,
-			messages: run.messages,
-			...(tools.length ? { tools } : {}),
-			requestId
-		})
+		d.ctx.call(
+			"ai.complete",
+			{ model: run.model, messages: run.messages, ...(tools.length ? { tools } : {}), requestId },
+			{ meta: { countedOnRun: countedOnRun(run.tools) } }
+		)
 	);
 	// ai.complete tells what the turn cost in meta, which Moleculer merges back into the caller's.
 	const cost = Number(meta.aiCost ?? 0);
@@ -236,21 +233,6 @@ async function callTool(d: Driver, run: RunRow, s: StepRow, fn: string | undefin
 		if (interrupted) d.emit({ type: "step", step: interrupted });
 		return interrupted ?? s;
 	}
-	if (tool?.server && d.admitToolCall)
-		try {
-			await d.admitToolCall();
-		} catch (err) {
-			// Refused: the call is not made; the run ends on the refusal (drive), as when a model turn is refused.
-			const refused = await d.commit(t =>
-				updateStep(t, s.id, ["running", "approved"], {
-					status: "failed",
-					is_error: true,
-					result: { content: [{ type: "text", text: `error: ${(err as Error).message}` }] }
-				})
-			);
-			if (refused) d.emit({ type: "step", step: refused });
-			throw err;
-		}
 	const key = s.idempotency_key ?? `agent-${run.id}-tool-${s.seq}`;
 	const recorded = await d.commit(t =>
 		updateStep(t, s.id, ["running", "approved"], {
@@ -260,12 +242,25 @@ async function callTool(d: Driver, run: RunRow, s: StepRow, fn: string | undefin
 		})
 	);
 	if (!recorded) return s;
+	// An MCP tool call is checked against the tool-call quotas once, by mcp.call before it is sent.
 	const outcome = await abortable(d, "mcp", key, () =>
 		runTool(d.ctx, tool!, (s.arguments ?? {}) as Record<string, unknown>, {
 			approved: s.status === "approved",
 			requestId: key
 		})
-	);
+	).catch(async err => {
+		if (!limitRefusal(err)) throw err;
+		// Refused: the call was not made; the run ends on the refusal (drive), as when a model turn is refused.
+		const refused = await d.commit(t =>
+			updateStep(t, s.id, ["running", "approved"], {
+				status: "failed",
+				is_error: true,
+				result: { content: [{ type: "text", text: `error: ${(err as Error).message}` }] }
+			})
+		);
+		if (refused) d.emit({ type: "step", step: refused });
+		throw err;
+	});
 	const { duration_ms, is_error, ...result } = outcome;
 	const updated = await d.commit(t =>
 		updateStep(t, s.id, ["running", "approved"], {

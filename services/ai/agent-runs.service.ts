@@ -24,7 +24,6 @@ import type { InFlight } from "../../lib/in-flight";
 import { permissionsBinding } from "../../lib/service-identity";
 import { CancellableMixin } from "../../mixins/cancellable.mixin";
 import { ServiceIdentityMixin, type ServiceIdentity } from "../../mixins/service-identity.mixin";
-import { UsageLimitsMixin, type UsageLimitsMethods } from "../../mixins/usage-limits.mixin";
 import { JobsMixin, kickJobs, type JobRun, type JobsService } from "../../mixins/jobs.mixin";
 import { AgentEvent, Cancelled, drive, viewOf } from "./agent-loop";
 import { catalogueOf } from "./agent-tools";
@@ -54,8 +53,7 @@ interface Follower {
 	close(): void;
 }
 
-interface AgentsThis
-	extends JobsService, Pick<UsageLimitsMethods, "admitToolCall">, Pick<ServiceIdentity, "identityMeta"> {
+interface AgentsThis extends JobsService, Pick<ServiceIdentity, "identityMeta"> {
 	inFlight: InFlight;
 	followers: Map<string, Set<Follower>>;
 	follow(ctx: Context, t: TenantSql, f: Follower, stream: boolean): Promise<unknown>;
@@ -127,9 +125,7 @@ async function driveJob(this: AgentsThis, job: JobRun): Promise<void> {
 						tx => fn(new TenantSql(org, auth, tx)),
 						() => ({ done: job.job.done })
 					),
-				release: tt => releaseJob(tt, job.job.id),
-				admitToolCall: () =>
-					this.admitToolCall({ organizationId: org, userId: auth.userId, apiKeyId: auth.apiKeyId })
+				release: tt => releaseJob(tt, job.job.id)
 			},
 			await getRun(t, runId)
 		);
@@ -170,7 +166,6 @@ const AgentsService: ServiceSchema = {
 	mixins: [
 		ServiceIdentityMixin,
 		CancellableMixin("ai-agent-runs.cancel", why => new Cancelled(why)),
-		UsageLimitsMixin,
 		JobsMixin<AgentsThis>({
 			table: JOBS,
 			handlers: { drive: driveJob },

@@ -91,8 +91,22 @@ export function functionsOf(catalogue: Catalogue) {
 	}));
 }
 
+// A refusal by the usage module's quotas or budgets: it ends the run (budget_exceeded), whatever refused it.
+export const limitRefusal = (err: unknown) => {
+	const type = (err as { type?: string })?.type;
+	return type === "QUOTA_EXCEEDED" || type === "BUDGET_EXCEEDED";
+};
+
+// The function tools whose calls are counted where they run, not with the model turn that asks for them: an MCP
+// server's tool is counted by its execution (the mcp module's event), so each call counts once against a tool-call
+// quota. A platform tool's call is counted with the turn.
+export const countedOnRun = (catalogue: Catalogue) =>
+	Object.entries(catalogue)
+		.filter(([, t]) => t.server !== null)
+		.map(([name]) => name);
+
 // One call. A refusal or failure becomes an error result the model reads (it may try otherwise), never a thrown
-// error: one bad call does not end the run.
+// error: one bad call does not end the run. A quota or budget's refusal does (limitRefusal): it is thrown.
 export async function runTool(
 	ctx: Context,
 	t: AgentTool,
@@ -114,6 +128,7 @@ export async function runTool(
 		const r = await ctx.call<ToolOutcome, object>("mcp.call", params, { requestID: opts.requestId });
 		return { ...r, duration_ms: r.duration_ms ?? Date.now() - started };
 	} catch (err) {
+		if (limitRefusal(err)) throw err;
 		const e = err as { message?: string; code?: number };
 		return {
 			is_error: true,

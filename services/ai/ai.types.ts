@@ -80,7 +80,12 @@ export interface PromptRef {
 // /v1 routes turn it into x-coder-* headers, before a stream's first byte.
 // `prompt`: which managed prompt the request was rendered from (set by the prompts module), kept in the completion log.
 // `aiCost`: what ai.complete's request cost, for a caller that records it (prompts.complete).
-export type AiContext = Context<any, { aiServed?: ServedBy; aiCost?: number; prompt?: PromptRef }>;
+// `countedOnRun`: function tools whose calls the caller has counted where they run (an agent run's MCP tools), left
+// out of the completion's tool calls so that each call counts once.
+export type AiContext = Context<
+	any,
+	{ aiServed?: ServedBy; aiCost?: number; prompt?: PromptRef; countedOnRun?: string[] }
+>;
 
 export type AttemptFn<T> = (d: Deployment, client: OpenAI, signal: AbortSignal, control: AbortController) => Promise<T>;
 export type Served<T> = { result: T; deployment: Deployment; provider: any; model: string; control: AbortController };

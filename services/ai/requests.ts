@@ -33,6 +33,13 @@ function promptRefOf(meta: any): PromptRef | undefined {
 	return { templateId: p.templateId, versionId: p.versionId, variantId: isUuid(p.variantId) ? p.variantId : null };
 }
 
+// The function tools an agent run counts where their calls run (AiContext `countedOnRun`): meta only services set.
+function countedOnRunOf(meta: any): Pick<Run, "countedOnRun"> {
+	const names = meta?.countedOnRun;
+	if (!Array.isArray(names) || !names.length) return {};
+	return { countedOnRun: new Set(names.filter((n: unknown): n is string => typeof n === "string")) };
+}
+
 export const RequestMethods: Partial<ServiceSchema> = {
 	methods: {
 		// Resolves the request's model or configuration, checks rate limits, and registers it for cancellation.
@@ -100,7 +107,8 @@ export const RequestMethods: Partial<ServiceSchema> = {
 				kind,
 				stream,
 				secrets: [],
-				prompt: promptRefOf(ctx.meta)
+				prompt: promptRefOf(ctx.meta),
+				...countedOnRunOf(ctx.meta)
 			};
 			await this.checkLimits(run, model);
 			try {

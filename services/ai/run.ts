@@ -35,6 +35,7 @@ export interface Run {
 	served?: ServedBy; // once answered: who answered, and how it got there
 	prompt?: PromptRef; // the managed prompt (template, version, variant) it was rendered from
 	cost?: number; // once recorded: what the request cost, as its log row says
+	countedOnRun?: Set<string>; // function tools whose calls are counted where they run (AiContext meta)
 }
 
 // Which model answered and the path the request took (every deployment tried, `<model>@<provider>:<outcome>`), as
@@ -85,10 +86,13 @@ export function usageEvent(run: Run, r: Outcome): AIUsage | undefined {
 	const u = r.usage;
 	const tokens = u ? u.prompt + u.completion : 0;
 	if (r.status === "rate_limited" || (!r.cacheHit && tokens === 0)) return undefined;
-	const response = r.response as { tool_calls?: unknown[]; choices?: { message?: { tool_calls?: unknown[] } }[] };
+	type Call = { function?: { name?: string } };
+	const response = r.response as { tool_calls?: Call[]; choices?: { message?: { tool_calls?: Call[] } }[] };
+	const counted = (calls: Call[] | undefined) =>
+		calls && calls.filter(c => !run.countedOnRun?.has(c?.function?.name ?? "")).length;
 	const toolCalls =
-		response?.tool_calls?.length ??
-		response?.choices?.reduce((n, c) => n + (c.message?.tool_calls?.length ?? 0), 0) ??
+		counted(response?.tool_calls) ??
+		response?.choices?.reduce((n, c) => n + (counted(c.message?.tool_calls) ?? 0), 0) ??
 		0;
 	return {
 		requestId: run.requestId,

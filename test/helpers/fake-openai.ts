@@ -29,6 +29,8 @@ export interface Behaviour {
 	noResponsesApi?: boolean;
 	// Answer with a call of this tool, whatever tools were offered (streamed: its arguments in pieces).
 	toolCall?: { name: string; arguments: string };
+	// Awaited before answering: the test lets the platform catch up (an event counted) before the next answer.
+	before?: () => Promise<unknown>;
 }
 
 export interface SeenRequest {
@@ -123,6 +125,7 @@ export class FakeOpenAI {
 			});
 		const b = this.behaviours.get(body.model) ?? {};
 		if (b.hang) return;
+		await b.before?.();
 		if (b.delayMs && !body.stream) await sleep(b.delayMs);
 		if (b.raw) {
 			res.writeHead(b.raw.status, {

@@ -344,14 +344,14 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 		expect(await consumed(quota.id)).toBe(2);
 	});
 
-	test("an agent run's MCP tool call is refused by a tool-call quota before it is made", async () => {
+	test("a tool-call quota of N lets exactly N of an agent run's MCP tool calls through, each counted once", async () => {
 		await disableAll();
 		const quota = await call("usage-quotas.create", {
 			name: "Agent tools",
 			metric: "tool_calls",
 			scope: "organization",
 			period: "day",
-			amount: 2
+			amount: 3
 		});
 		const executions = async () =>
 			Number(
@@ -362,23 +362,39 @@ describeWith(["postgres", "redis"])("usage quotas and budgets (in-process broker
 				).rows[0].n
 			);
 		const before = await executions();
-		expect(
-			(await call("mcp.call", { server: "tiny", tool: "echo", arguments: { message: "direct" } })).is_error
-		).toBe(false);
-		await waitUntil(
-			"the execution counted",
-			() => status(quota.id),
-			q => q.used === 1
-		);
-		// The model asks for one tool call (counted with its turn: 2 of 2), so the call itself is one too many.
-		up.set("up-gpt", { toolCall: { name: "tiny__echo", arguments: '{"message":"from the agent"}' } });
+		// The model asks for one call every turn. Each answer waits until every call made so far is counted (the
+		// usage module counts an execution from its event), so no call is let through only because its predecessor
+		// was not counted yet.
+		up.set("up-gpt", {
+			toolCall: { name: "tiny__echo", arguments: '{"message":"from the agent"}' },
+			before: async () => {
+				const made = (await executions()) - before;
+				await waitUntil(
+					"the calls made so far counted",
+					() => status(quota.id),
+					q => q.used >= made
+				);
+			}
+		});
 		try {
-			const run = await call("ai-agent-runs.start", { model: "gpt", prompt: "echo", tool_sets: ["tiny"] });
+			const run = await call("ai-agent-runs.start", {
+				model: "gpt",
+				prompt: "echo",
+				tool_sets: ["tiny"],
+				max_steps: 10
+			});
 			expect(run.status).toBe("budget_exceeded");
-			expect(run.error).toMatch(/quota "Agent tools" \(organization, per day\) exceeded: 2 of 2 tool calls/);
-			expect(run.steps.map((s: any) => `${s.kind}:${s.status}`)).toEqual(["model:completed", "tool:failed"]);
-			expect(run.steps[1].result.content[0].text).toContain('quota "Agent tools"');
-			expect(await executions()).toBe(before + 1);
+			expect(run.error).toMatch(/quota "Agent tools" \(organization, per day\) exceeded: 3 of 3 tool calls/);
+			const tools = run.steps.filter((s: any) => s.kind === "tool");
+			expect(tools.filter((s: any) => s.status === "completed")).toHaveLength(3);
+			expect(await executions()).toBe(before + 3);
+			// Counted once each: the model turns that asked for them do not count them again.
+			await waitUntil(
+				"the executions counted",
+				() => status(quota.id),
+				q => q.used === 3
+			);
+			expect(await consumed(quota.id)).toBe(3);
 		} finally {
 			up.set("up-gpt", { content: CONTENT });
 		}
