@@ -6,7 +6,7 @@ import { describeWith, createTestDatabase } from "../helpers/infra";
 import { createTestBroker, as } from "../helpers/broker";
 import { FakeOpenAI } from "../helpers/fake-openai";
 import { AI_STACK } from "../helpers/ai";
-import { waitUntil } from "../helpers/wait";
+import { runPlan as run } from "../helpers/planning";
 import type { AuthInfo } from "../../lib/permissions";
 
 jest.setTimeout(90_000);
@@ -26,17 +26,7 @@ describeWith(["postgres"])("execution: AI completion and agent steps", () => {
 	let owner: AuthInfo;
 	const up = new FakeOpenAI();
 	const call = (action: string, params: object): Promise<any> => t.broker.call(action, params, as(owner));
-	const runPlan = async (title: string, steps: object[]) => {
-		const plan = await call("planning-plans.create", { title, steps });
-		await call("planning-plans.approve", { id: plan.id, revision: plan.revision });
-		const run = await call("execution-runs.start", { planId: plan.id });
-		return waitUntil(
-			`run of ${title} to end`,
-			() => call("execution-runs.get", { id: run.id }),
-			(d: any) => ["completed", "failed"].includes(d.run.status),
-			60_000
-		);
-	};
+	const runPlan = (title: string, steps: object[]) => run(call, title, steps);
 
 	beforeAll(async () => {
 		const base = await up.start();

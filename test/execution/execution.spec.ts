@@ -5,7 +5,7 @@
 import { createTestBroker, as } from "../helpers/broker";
 import { describeWith, createTestDatabase } from "../helpers/infra";
 import { waitUntil } from "../helpers/wait";
-import { permissionTable } from "../../lib/authz";
+import { approvedPlan as approved, registerOwner } from "../helpers/planning";
 import { getDb } from "../../lib/db";
 import type { AuthInfo } from "../../lib/permissions";
 import { WebhookReceiver } from "./webhook-receiver";
@@ -31,11 +31,7 @@ describeWith(["postgres"])("execution (in-process broker, real PostgreSQL)", () 
 		title: `call ${path}`,
 		config: { url: `${hook.url}${path}`, method: "POST", body: { path }, ...extra }
 	});
-	const approvedPlan = async (title: string, steps: object[]) => {
-		const plan = await call("planning-plans.create", { title, steps });
-		await call("planning-plans.approve", { id: plan.id, revision: plan.revision });
-		return plan;
-	};
+	const approvedPlan = (title: string, steps: object[]) => approved(call, title, steps);
 	const ended = (id: string, who: AuthInfo = owner) =>
 		waitUntil(
 			`run ${id} to end`,
@@ -60,22 +56,8 @@ describeWith(["postgres"])("execution (in-process broker, real PostgreSQL)", () 
 				"services/execution/runs.service.ts"
 			]
 		);
-		const member = async (email: string): Promise<AuthInfo> => {
-			const user: any = await t.broker.call("auth.register", {
-				email,
-				password: "correct horse battery",
-				name: "o"
-			});
-			return {
-				kind: "session",
-				userId: user.user.id,
-				organizationId: user.organization.id,
-				role: "owner",
-				permissions: [...permissionTable().byRole.owner]
-			};
-		};
-		owner = await member("o@example.com");
-		other = await member("x@example.com");
+		owner = await registerOwner(t.broker, "o@example.com");
+		other = await registerOwner(t.broker, "x@example.com");
 	});
 
 	afterAll(async () => {

@@ -3,7 +3,7 @@
 // tool's answer. A tool the server does not have fails the step at once (a 4xx is not retried).
 import { describeWith, createTestDatabase } from "../helpers/infra";
 import { createTestBroker, as } from "../helpers/broker";
-import { waitUntil } from "../helpers/wait";
+import { runPlan as run } from "../helpers/planning";
 import { MCP_STACK } from "../mcp/stack";
 import { TestMcpHttpServer } from "../mcp/http-server";
 import type { AuthInfo } from "../../lib/permissions";
@@ -17,17 +17,7 @@ describeWith(["postgres"])("execution: MCP tool call steps", () => {
 	let owner: AuthInfo;
 	const mcp = new TestMcpHttpServer(TOKEN);
 	const call = (action: string, params: object): Promise<any> => t.broker.call(action, params, as(owner));
-	const runPlan = async (title: string, steps: object[]) => {
-		const plan = await call("planning-plans.create", { title, steps });
-		await call("planning-plans.approve", { id: plan.id, revision: plan.revision });
-		const run = await call("execution-runs.start", { planId: plan.id });
-		return waitUntil(
-			`run of ${title} to end`,
-			() => call("execution-runs.get", { id: run.id }),
-			(d: any) => ["completed", "failed"].includes(d.run.status),
-			60_000
-		);
-	};
+	const runPlan = (title: string, steps: object[]) => run(call, title, steps);
 
 	beforeAll(async () => {
 		await mcp.start();

@@ -6,7 +6,7 @@ import pg from "pg";
 import { createTestBroker, as } from "../helpers/broker";
 import { describeWith, createTestDatabase } from "../helpers/infra";
 import { waitUntil } from "../helpers/wait";
-import { permissionTable } from "../../lib/authz";
+import { registerOwner } from "../helpers/planning";
 import type { AuthInfo } from "../../lib/permissions";
 
 describeWith(["postgres"])("planning gating races", () => {
@@ -41,18 +41,7 @@ describeWith(["postgres"])("planning gating races", () => {
 		]);
 		sql = new pg.Client({ connectionString: db.url });
 		await sql.connect();
-		const user: any = await t.broker.call("auth.register", {
-			email: "race@example.com",
-			password: "correct horse battery",
-			name: "r"
-		});
-		owner = {
-			kind: "session",
-			userId: user.user.id,
-			organizationId: user.organization.id,
-			role: "owner",
-			permissions: [...permissionTable().byRole.owner]
-		};
+		owner = await registerOwner(t.broker, "race@example.com");
 	});
 
 	afterAll(async () => {
