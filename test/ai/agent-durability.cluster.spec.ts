@@ -14,6 +14,7 @@ import path from "path";
 import pg from "pg";
 import { ServiceBroker } from "moleculer";
 import { describeWith } from "../helpers/infra";
+import { TINY } from "../mcp/stack";
 import { startTestCluster, type ClusterNode, type TestCluster } from "../helpers/cluster";
 import { as } from "../helpers/broker";
 import { waitUntil } from "../helpers/wait";
@@ -22,8 +23,6 @@ import { drain } from "../helpers/ai";
 import { ScriptedModel, toolResults } from "./agent-model";
 
 jest.setTimeout(180_000);
-
-const LEDGER_SERVER = path.join(__dirname, "fixtures/ledger-server.cjs");
 
 describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", () => {
 	let cluster: TestCluster;
@@ -76,6 +75,30 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 		node.proc.kill("SIGKILL");
 		await node.exited;
 	};
+	// A run of the model `name` whose one call of the ledger's `tool` is under way (its entry recorded, its answer not) when the
+	// node driving the run is killed. A fresh replica `spare` comes up first, so another one can take the run over.
+	// The model's last answer is `<reply>: <the call's result>`.
+	const killDuringCall = async (spare: string, name: string, tool: string, entry: string, reply: string) => {
+		const node = cluster.start(spare, "ai,mcp");
+		replicas.push(node);
+		await node.ready;
+		model.script(name, body => {
+			const results = toolResults(body);
+			if (!results.length) return { calls: [{ name: `ledger__${tool}`, arguments: { entry } }] };
+			return { content: `${reply}: ${results[0]}` };
+		});
+		const { runId, answer } = await startRun(name, `call ${tool}`, false);
+		await waitUntil(
+			"the call is under way",
+			async () => lines(),
+			l => l.includes(entry)
+		);
+		const step = (await stepsOf(runId)).find(s => s.kind === "tool");
+		expect(step.status).toBe("running");
+		expect(step.call_started_at).not.toBeNull();
+		await kill(await holder(runId));
+		return { runId, answer };
+	};
 
 	beforeAll(async () => {
 		const base = await model.start();
@@ -105,7 +128,7 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 			);
 		ledgerServer = await caller.call(
 			"mcp-servers.create",
-			{ name: "ledger", transport: "stdio", command: process.execPath, args: [LEDGER_SERVER, ledger] },
+			{ name: "ledger", transport: "stdio", command: process.execPath, args: [TINY, ledger] },
 			as(admin)
 		);
 	}, 120_000);
@@ -190,25 +213,8 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 	});
 
 	test("a tool call under way when its node dies is reported as interrupted, never made twice", async () => {
-		// The dead node's replacement, so two replicas again.
-		const third = cluster.start("ai-3", "ai,mcp");
-		replicas.push(third);
-		await third.ready;
-		model.script("interrupted", body => {
-			const results = toolResults(body);
-			if (!results.length) return { calls: [{ name: "ledger__record_slow", arguments: { entry: "slow-1" } }] };
-			return { content: `outcome: ${results[0]}` };
-		});
-		const { runId, answer } = await startRun("interrupted", "record slowly", false);
-		await waitUntil(
-			"the slow call made its side effect",
-			async () => lines(),
-			l => l.includes("slow-1")
-		);
-		const step = (await stepsOf(runId)).find(s => s.kind === "tool");
-		expect(step.status).toBe("running");
-		expect(step.call_started_at).not.toBeNull();
-		await kill(await holder(runId));
+		// ai-3 replaces the node the first test killed, so two replicas again.
+		const { runId, answer } = await killDuringCall("ai-3", "interrupted", "record_slow", "slow-1", "outcome");
 
 		const end = await waitUntil(
 			"the run is finished by the other replica",
@@ -233,21 +239,7 @@ describeWith(["postgres", "rabbitmq"])("agent runs across replicas (kill -9)", (
 	});
 
 	test("a call under way when its node dies is made again when its tool says it is read-only", async () => {
-		const spare = cluster.start("ai-5", "ai,mcp");
-		replicas.push(spare);
-		await spare.ready;
-		model.script("retrier", body => {
-			const results = toolResults(body);
-			if (!results.length) return { calls: [{ name: "ledger__peek_slow", arguments: { entry: "peek-1" } }] };
-			return { content: `retried: ${results[0]}` };
-		});
-		const { runId, answer } = await startRun("retrier", "peek", false);
-		await waitUntil(
-			"the first call is under way",
-			async () => lines(),
-			l => l.includes("peek-1")
-		);
-		await kill(await holder(runId));
+		const { runId, answer } = await killDuringCall("ai-5", "retrier", "peek_slow", "peek-1", "retried");
 		const answered = await answer;
 		expect(answered).toMatchObject({ status: "completed", output: "retried: peeked peek-1 (2)" });
 		const [, tool] = await stepsOf(runId);
