@@ -125,6 +125,8 @@ export async function resumeJob(tx: Queryable, table: string, id: string): Promi
 }
 
 const COLUMN = /^[a-z_][a-z0-9_]*$/;
+// The statements every step and heartbeat runs: parsed and planned once per connection (lib/db/driver.ts).
+const PREPARED = { prepare: true };
 
 // Inserts a queued job in the caller's transaction (with the change that asks for it). After the commit,
 // `kickJobs` has the runners of every replica look at once (the one that queued it may have no room).
@@ -323,7 +325,8 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 						db.query(
 							`UPDATE ${t} SET lease_until = now() + $3 * interval '1 millisecond'
 						WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING id`,
-							[job.id, owner, leaseMs]
+							[job.id, owner, leaseMs],
+							PREPARED
 						).then(
 							r => r.rowCount === 0 && stop(),
 							err => this.logger.warn(`job ${job.id} heartbeat failed: ${(err as Error).message}`)
@@ -341,7 +344,8 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 						const result = await inTransaction(this, async (tx, publish) => {
 							const held = await tx.query<{ status: string; lease_owner: string | null }>(
 								`SELECT status, lease_owner FROM ${t} WHERE id = $1 FOR UPDATE`,
-								[job.id]
+								[job.id],
+								PREPARED
 							);
 							if (held.rows[0]?.status !== "running" || held.rows[0].lease_owner !== owner)
 								throw new JobStopped("the job was cancelled or taken over");
@@ -353,7 +357,8 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 							await tx.query(
 								`UPDATE ${t} SET cursor = $2, done = $3, total = $4,
 								lease_until = now() + $5 * interval '1 millisecond' WHERE id = $1`,
-								[job.id, JSON.stringify(job.cursor ?? null), job.done, job.total, leaseMs]
+								[job.id, JSON.stringify(job.cursor ?? null), job.done, job.total, leaseMs],
+								PREPARED
 							);
 							if (Date.now() - lastProgress >= progressEveryMs || job.done >= job.total) {
 								lastProgress = Date.now();
