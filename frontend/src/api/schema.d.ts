@@ -6362,6 +6362,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    idempotency_key?: string;
                     max_cost?: number;
                     max_steps?: number;
                     max_tokens?: number;
@@ -14716,6 +14717,7 @@ export interface operations {
                     arguments?: {
                         [key: string]: unknown;
                     };
+                    idempotency_key?: string;
                     server: string;
                     timeout_ms?: number;
                     tool: string;
@@ -21152,6 +21154,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    idempotency_key?: string;
                     label?: string;
                     model?: string;
                     name: string;
