@@ -76,8 +76,9 @@ export interface JobsMixinOptions<S extends JobsService = JobsService> {
 	eventData?: (job: JobRow) => Record<string, unknown>;
 	// Live notices to open pages: the jobs' service name and the permission to read them (none without it).
 	live?: JobsLive;
-	// Undoes what a job leaves half done when it fails or is cancelled, in the transaction that records that.
-	ended?: (tx: Queryable, job: JobRow) => Promise<void>;
+	// Undoes what a job leaves half done when it fails or is cancelled (`why`), in the transaction that records that,
+	// and may publish what that means to the module (publish: the module's outbox, or nothing without eventPrefix).
+	ended?: (tx: Queryable, job: JobRow, publish: Publish, why: "failed" | "cancelled") => Promise<void>;
 	// Jobs one replica runs at once (of all organizations); 0: this replica runs none.
 	perReplica?: number;
 	// Least time between two progress events of one job.
@@ -210,7 +211,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 						[id, organizationId]
 					);
 					if (rows[0]) {
-						await opts.ended?.(tx, rows[0]);
+						await opts.ended?.(tx, rows[0], publish, "cancelled");
 						publish(type("failed"), data(rows[0], { error: "cancelled" }));
 						return rows[0];
 					}
@@ -411,7 +412,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 								[job.id, owner, message]
 							);
 							if (!rowCount) return;
-							await opts.ended?.(tx, job);
+							await opts.ended?.(tx, job, publish, "failed");
 							publish(type("failed"), data(job, { error: message }));
 						}).catch(e => this.logger.warn(`job ${job.id}: failure not recorded: ${e.message}`));
 					}

@@ -4918,7 +4918,7 @@ export interface components {
             /** @enum {string} */
             kind: "execute" | "rollback";
             /** @enum {string|null} */
-            outcome: "succeeded" | "failed" | null;
+            outcome: "succeeded" | "failed" | "cancelled" | null;
             /** Format: uuid */
             planId: string;
             planRevision: number;
