@@ -137,6 +137,24 @@ describeWith(["postgres"])("execution: AI completion and agent steps", () => {
 		expect(up.requests.filter(r => r.path === "/v1/chat/completions").length).toBe(before + 1);
 	});
 
+	test("an agent run started again with its key while it still runs is followed, not started twice", async () => {
+		const completions = () => up.requests.filter(r => r.path === "/v1/chat/completions").length;
+		const before = completions();
+		up.set("a-smart", { delayMs: 1500 });
+		try {
+			const agent = { model: "smart", prompt: "Plan slowly", idempotency_key: "k-agent-running" };
+			const [first, second] = await Promise.all([
+				call("ai-agent-runs.start", agent),
+				new Promise(r => setTimeout(r, 300)).then(() => call("ai-agent-runs.start", agent))
+			]);
+			expect(second.id).toBe(first.id);
+			expect(second).toMatchObject({ status: "completed" });
+			expect(completions()).toBe(before + 1);
+		} finally {
+			up.set("a-smart", {});
+		}
+	});
+
 	test("an agent step whose run ends failed fails, with the agent's error", async () => {
 		const d = await runPlan("Agent plan, no such model", [
 			{ kind: "agent_run", title: "agent", config: { agent: "no-such-model", input: "Plan", retries: 0 } }
