@@ -4,7 +4,7 @@ import fs from "fs";
 import os from "os";
 import { DEFAULT_LOAD, LoadOptions, LoadStats, runFixedRate, runLoad } from "./load";
 
-const TICK_US = 1e6 / 100; // USER_HZ is 100 on Linux
+export const TICK_US = 1e6 / 100; // USER_HZ is 100 on Linux
 
 export function cpuTicks(pid: number | "self"): number {
 	const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");

@@ -2,17 +2,19 @@
 // PostgreSQL), each step a webhook to a bare HTTP server on 127.0.0.1. A step transition is one committed state
 // change of a step (pending → running, running → succeeded: two per step), each its own transaction on the run's
 // lease. Measured: transitions/s from the first start to the last step's commit; dispatch latency (a run's creation
-// to its first step starting, and one step's success to the next one starting, from the database's clocks); CPU of
-// PostgreSQL's backends per transition. Bounded by BENCH_EXEC_RUNS × BENCH_EXEC_STEPS and BENCH_EXEC_TIMEOUT_MS.
-// Prints a table and writes bench/results/execution.json. The host is shared: figures are indicative.
+// to its first step's request, and one step's answer to the next one's request); CPU per transition of the
+// PostgreSQL backends serving the bench's database (not the server's other databases) and of the engines. Bounded by
+// BENCH_EXEC_RUNS × BENCH_EXEC_STEPS and BENCH_EXEC_TIMEOUT_MS. Prints a table and writes
+// bench/results/execution.json, with the load average: on a shared host the figures are indicative.
 import fs from "fs";
 import http from "http";
+import os from "os";
 import path from "path";
 import type { AddressInfo } from "net";
 import pg from "pg";
 import { startTestCluster } from "../test/helpers/cluster";
 import { as } from "../test/helpers/broker";
-import { cpuMeter, POSTGRES } from "./cpu";
+import { cpuMeter, cpuTicks, TICK_US } from "./cpu";
 
 const RUNS = Number(process.env.BENCH_EXEC_RUNS ?? 100);
 const STEPS = Number(process.env.BENCH_EXEC_STEPS ?? 10);
@@ -49,6 +51,22 @@ async function floor(url: string): Promise<number> {
 	await pool.query("DROP TABLE bench_floor");
 	await pool.end();
 	return Math.round((2 * txs) / (FLOOR_MS / 1000));
+}
+
+// CPU ticks of each backend connected to the bench's database (pg_stat_activity, then /proc/<pid>/stat). Counted
+// from a snapshot before the run to one after: a backend that ended in between is missed (the pools keep theirs).
+async function backends(pool: pg.Pool): Promise<Map<number, number>> {
+	const { rows } = await pool.query<{ pid: number }>(
+		"SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+	);
+	const ticks = new Map<number, number>();
+	for (const { pid } of rows)
+		try {
+			ticks.set(pid, cpuTicks(pid));
+		} catch {
+			/* ended */
+		}
+	return ticks;
 }
 
 async function main() {
@@ -91,8 +109,8 @@ async function main() {
 		const plan = await call("planning-plans.create", { title: "Bench", steps });
 		await call("planning-plans.approve", { id: plan.id, revision: plan.revision });
 
+		const db0 = await backends(pool);
 		const meter = cpuMeter({
-			postgres: POSTGRES,
 			engine1: nodes[1].proc.pid!,
 			engine2: nodes[2].proc.pid!,
 			base: nodes[0].proc.pid!
@@ -118,6 +136,9 @@ async function main() {
 			await new Promise(r => setTimeout(r, 100));
 		}
 		const cpu = meter.stop();
+		let dbTicks = 0;
+		for (const [pid, t] of await backends(pool)) dbTicks += t - (db0.get(pid) ?? 0);
+		const load = os.loadavg()[0];
 		const floorPerSec = await floor(cluster.db.url);
 		const { rows: ends } = await pool.query<{ failed: number; first: Date; last: Date }>(
 			`SELECT count(*) FILTER (WHERE status <> 'completed')::int AS failed, min(created_at) AS first,
@@ -150,18 +171,19 @@ async function main() {
 			floorTransitionsPerSec: floorPerSec,
 			runDispatchMs: { p50: pct(run, 50), p99: pct(run, 99) },
 			stepDispatchMs: { p50: pct(step, 50), p99: pct(step, 99) },
-			postgresCpuUsPerTransition: Math.round(cpu.cpuUs.postgres / transitions),
+			postgresCpuUsPerTransition: Math.round((dbTicks * TICK_US) / transitions),
 			enginesCpuUsPerTransition: Math.round((cpu.cpuUs.engine1 + cpu.cpuUs.engine2) / transitions),
-			machineBusyPct: cpu.machineBusyPct
+			machineBusyPct: cpu.machineBusyPct,
+			loadAverage: Math.round(load * 10) / 10
 		};
 		console.table({
 			"transitions/s (2 replicas)": result.transitionsPerSec,
 			"floor: bare step transactions, as transitions/s": result.floorTransitionsPerSec,
 			"run dispatch p50 / p99 ms": `${pct(run, 50).toFixed(1)} / ${pct(run, 99).toFixed(1)}`,
 			"step dispatch p50 / p99 ms": `${pct(step, 50).toFixed(1)} / ${pct(step, 99).toFixed(1)}`,
-			"PostgreSQL CPU µs / transition": result.postgresCpuUsPerTransition,
+			"PostgreSQL CPU µs / transition (this database's backends)": result.postgresCpuUsPerTransition,
 			"engines' CPU µs / transition": result.enginesCpuUsPerTransition,
-			"machine busy %": result.machineBusyPct,
+			"machine busy % / load average": `${result.machineBusyPct} / ${result.loadAverage}`,
 			"failed runs": result.failedRuns
 		});
 		fs.mkdirSync(path.join(__dirname, "results"), { recursive: true });

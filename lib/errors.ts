@@ -20,16 +20,26 @@ export const unavailable = (message: string) => new MoleculerError(message, 503,
 export const actionMissing = (err: any, action: string): boolean =>
 	["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE"].includes(err?.type) && err?.data?.action === action;
 
-// Another module's action, whose absence is a 503 naming it rather than a "service not found".
+// A status that refuses the request itself (a 4xx other than a timeout or throttling: an unknown name, a missing
+// permission, bad input): the same request will be refused again, so retrying it cannot help.
+export const isRefusal = (status: unknown): boolean => {
+	const code = Number(status);
+	return code >= 400 && code < 500 && code !== 408 && code !== 429;
+};
+
+// Another module's action, whose absence is a 503 naming it rather than a "service not found". `refused` turns the
+// module's refusal of the request (isRefusal) into the caller's own error, e.g. a failure that is not retried.
 export async function callModule<T = any>(
 	ctx: { call<R, P>(action: string, params: P): Promise<R> },
 	action: string,
-	params: object
+	params: object,
+	refused?: (err: Error) => Error
 ): Promise<T> {
 	try {
 		return await ctx.call<T, object>(action, params);
 	} catch (err) {
 		if (actionMissing(err, action)) throw unavailable(`${action} is not available: its module is not running`);
+		if (refused && isRefusal((err as { code?: unknown }).code)) throw refused(err as Error);
 		throw err;
 	}
 }

@@ -76,8 +76,9 @@ export interface JobsMixinOptions<S extends JobsService = JobsService> {
 	eventData?: (job: JobRow) => Record<string, unknown>;
 	// Live notices to open pages: the jobs' service name and the permission to read them (none without it).
 	live?: JobsLive;
-	// Undoes what a job leaves half done when it fails or is cancelled, in the transaction that records that.
-	ended?: (tx: Queryable, job: JobRow) => Promise<void>;
+	// Undoes what a job leaves half done when it fails or is cancelled (`why`), in the transaction that records that,
+	// and may publish what that means to the module (publish: the module's outbox, or nothing without eventPrefix).
+	ended?: (tx: Queryable, job: JobRow, publish: Publish, why: "failed" | "cancelled") => Promise<void>;
 	// Jobs one replica runs at once (of all organizations); 0: this replica runs none.
 	perReplica?: number;
 	// Least time between two progress events of one job.
@@ -92,6 +93,7 @@ export interface JobsService extends Service {
 	jobsFinishing: Set<Promise<void>>;
 	jobsTimer?: NodeJS.Timeout;
 	jobsPolling?: Promise<void>;
+	jobsPollAgain?: boolean;
 	jobsStopped: boolean;
 	jobsSettings: { perOrganization: number; leaseMs: number; pollMs: number; perReplica?: number };
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
@@ -107,7 +109,7 @@ export interface JobsService extends Service {
 	): Promise<JobRow>;
 	cancelJob(organizationId: string, id: string): Promise<JobRow | undefined>;
 	pollJobs(): void;
-	claimJob(): Promise<JobRow | undefined>;
+	claimJobs(free: number): Promise<JobRow[]>;
 	runJob(job: JobRow): Promise<void>;
 	announceJob(job: Pick<JobRow, "id" | "organization_id" | "kind" | "done" | "total">): void;
 }
@@ -124,9 +126,11 @@ export async function resumeJob(tx: Queryable, table: string, id: string): Promi
 }
 
 const COLUMN = /^[a-z_][a-z0-9_]*$/;
+// The statements every step and heartbeat runs: parsed and planned once per connection (lib/db/driver.ts).
+const PREPARED = { prepare: true };
 
 // Inserts a queued job in the caller's transaction (with the change that asks for it). After the commit,
-// `kickJobs` has this process's runners look at once; other replicas see it at their next poll.
+// `kickJobs` has the runners of every replica look at once (the one that queued it may have no room).
 export async function insertJob(
 	tx: Queryable,
 	table: string,
@@ -150,7 +154,7 @@ export type JobsLive = { entity: string; noun: string; permission: string };
 // would otherwise stay unseen until that one ends.
 export function kickJobs(broker: ServiceBroker, table: string, queued?: { job: JobRow; live?: JobsLive }): void {
 	if (queued?.live) announceJobChange(broker, queued.live, queued.job, "created");
-	void broker.broadcastLocal(`jobs.queued.${table}`);
+	void broker.broadcast(`jobs.queued.${table}`);
 }
 
 function announceJobChange(
@@ -207,7 +211,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 						[id, organizationId]
 					);
 					if (rows[0]) {
-						await opts.ended?.(tx, rows[0]);
+						await opts.ended?.(tx, rows[0], publish, "cancelled");
 						publish(type("failed"), data(rows[0], { error: "cancelled" }));
 						return rows[0];
 					}
@@ -222,61 +226,86 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 				});
 			},
 
-			// Claims and starts jobs while this replica has room; one poll at a time.
+			// Claims and starts jobs while this replica has room; one poll at a time. A poll asked for while one is under
+			// way runs again after it (the job that asked may have committed after that poll looked).
 			pollJobs(this: JobsService) {
-				if (this.jobsStopped || this.jobsPolling) return;
+				if (this.jobsStopped) return;
+				if (this.jobsPolling) {
+					this.jobsPollAgain = true;
+					return;
+				}
+				this.jobsPollAgain = false;
 				this.jobsPolling = (async () => {
 					try {
-						while (
-							!this.jobsStopped &&
-							this.jobsRunning.size < (this.jobsSettings.perReplica ?? perReplica)
-						) {
-							const job = await this.claimJob();
-							if (!job) break;
-							const running = this.runJob(job);
-							this.jobsFinishing.add(running);
-							void running.finally(() => this.jobsFinishing.delete(running));
+						for (;;) {
+							const free = (this.jobsSettings.perReplica ?? perReplica) - this.jobsRunning.size;
+							if (this.jobsStopped || free <= 0) break;
+							const jobs = await this.claimJobs(free);
+							for (const job of jobs) {
+								const running = this.runJob(job);
+								this.jobsFinishing.add(running);
+								void running.finally(() => this.jobsFinishing.delete(running));
+							}
+							// Fewer than asked: nothing more is claimable now.
+							if (jobs.length < free) break;
 						}
 					} catch (err) {
 						this.logger.warn(`jobs of ${t} not claimed: ${(err as Error).message}`);
 					} finally {
 						this.jobsPolling = undefined;
+						if (this.jobsPollAgain) setImmediate(() => this.pollJobs());
 					}
 				})();
 			},
 
-			// The oldest queued job, or a running one whose lease ran out, of an organization below its limit.
-			async claimJob(this: JobsService) {
+			// Up to `free` of the oldest queued jobs, or running ones whose lease ran out, in one transaction: each
+			// organization's share is what its limit leaves after the jobs it has running over all replicas.
+			async claimJobs(this: JobsService, free: number) {
 				const { perOrganization, leaseMs } = this.jobsSettings;
 				const db = await getDb();
 				return db.transaction(async tx => {
+					// A few more than wanted, so that an organization at its limit does not hold back the others.
 					const candidates = await tx.query<{ id: string; organization_id: string }>(
 						`SELECT id, organization_id FROM ${t}
 						WHERE status = 'queued' OR (status = 'running' AND lease_until < now())
-						ORDER BY created_at LIMIT 20 FOR UPDATE SKIP LOCKED`
+						ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
+						[free + 20]
 					);
+					if (!candidates.rows.length) return [];
+					// One claimer per organization at a time: the count below and the claim are one decision. The locks are
+					// taken in one order by every claimer (no deadlock), and the count is read after them (a new statement
+					// sees the claims committed before it).
+					const orgs = [...new Set(candidates.rows.map(c => c.organization_id))].sort();
+					for (const org of orgs)
+						await tx.query("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", [t, org]);
+					const running = await tx.query<{ organization_id: string; n: number }>(
+						`SELECT organization_id, count(*)::int AS n FROM ${t} WHERE organization_id = ANY($1::uuid[])
+						AND status = 'running' AND lease_until >= now() AND id <> ALL($2::uuid[])
+						GROUP BY organization_id`,
+						[orgs, candidates.rows.map(c => c.id)]
+					);
+					const room = new Map(orgs.map(o => [o, perOrganization]));
+					for (const r of running.rows) room.set(r.organization_id, perOrganization - r.n);
+					const ids: string[] = [];
 					for (const c of candidates.rows) {
-						// One claimer per organization at a time: the count below and the claim are one decision. (The claim's
-						// time is the clock's, not the transaction's start: that may be before a job it waited on finished.)
-						await tx.query("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", [
-							t,
-							c.organization_id
-						]);
-						const running = await tx.query<{ n: number }>(
-							`SELECT count(*)::int AS n FROM ${t} WHERE organization_id = $1 AND status = 'running'
-							AND lease_until >= now() AND id <> $2`,
-							[c.organization_id, c.id]
-						);
-						if (running.rows[0].n >= perOrganization) continue;
-						const { rows } = await tx.query<JobRow>(
-							`UPDATE ${t} SET status = 'running', lease_owner = $2,
-							lease_until = now() + $3 * interval '1 millisecond', attempts = attempts + 1,
-							started_at = coalesce(started_at, clock_timestamp()) WHERE id = $1 RETURNING *`,
-							[c.id, this.jobsOwner, leaseMs]
-						);
-						return rows[0];
+						if (ids.length >= free) break;
+						const left = room.get(c.organization_id)!;
+						if (left <= 0) continue;
+						room.set(c.organization_id, left - 1);
+						ids.push(c.id);
 					}
-					return undefined;
+					if (!ids.length) return [];
+					// (The claim's time is the clock's, not the transaction's start: that may be before a job it waited
+					// on finished.)
+					const { rows } = await tx.query<JobRow>(
+						`UPDATE ${t} SET status = 'running', lease_owner = $2,
+						lease_until = clock_timestamp() + $3 * interval '1 millisecond', attempts = attempts + 1,
+						started_at = coalesce(started_at, clock_timestamp()) WHERE id = ANY($1::uuid[]) RETURNING *`,
+						[ids, this.jobsOwner, leaseMs]
+					);
+					// In the order they were queued.
+					const order = new Map(ids.map((id, i) => [id, i]));
+					return rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
 				});
 			},
 
@@ -297,7 +326,8 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 						db.query(
 							`UPDATE ${t} SET lease_until = now() + $3 * interval '1 millisecond'
 						WHERE id = $1 AND lease_owner = $2 AND status = 'running' RETURNING id`,
-							[job.id, owner, leaseMs]
+							[job.id, owner, leaseMs],
+							PREPARED
 						).then(
 							r => r.rowCount === 0 && stop(),
 							err => this.logger.warn(`job ${job.id} heartbeat failed: ${(err as Error).message}`)
@@ -315,7 +345,8 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 						const result = await inTransaction(this, async (tx, publish) => {
 							const held = await tx.query<{ status: string; lease_owner: string | null }>(
 								`SELECT status, lease_owner FROM ${t} WHERE id = $1 FOR UPDATE`,
-								[job.id]
+								[job.id],
+								PREPARED
 							);
 							if (held.rows[0]?.status !== "running" || held.rows[0].lease_owner !== owner)
 								throw new JobStopped("the job was cancelled or taken over");
@@ -327,7 +358,8 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 							await tx.query(
 								`UPDATE ${t} SET cursor = $2, done = $3, total = $4,
 								lease_until = now() + $5 * interval '1 millisecond' WHERE id = $1`,
-								[job.id, JSON.stringify(job.cursor ?? null), job.done, job.total, leaseMs]
+								[job.id, JSON.stringify(job.cursor ?? null), job.done, job.total, leaseMs],
+								PREPARED
 							);
 							if (Date.now() - lastProgress >= progressEveryMs || job.done >= job.total) {
 								lastProgress = Date.now();
@@ -380,7 +412,7 @@ export function JobsMixin<S extends JobsService>(opts: JobsMixinOptions<S>): Par
 								[job.id, owner, message]
 							);
 							if (!rowCount) return;
-							await opts.ended?.(tx, job);
+							await opts.ended?.(tx, job, publish, "failed");
 							publish(type("failed"), data(job, { error: message }));
 						}).catch(e => this.logger.warn(`job ${job.id}: failure not recorded: ${e.message}`));
 					}

@@ -16,6 +16,7 @@ import type { ServiceSchema } from "../../lib/schema";
 import { tenantSql, TenantSql } from "../../lib/db/tenant";
 import { cancelCall } from "../../lib/cancel";
 import { conflict, invalid } from "../../lib/errors";
+import { idempotencyKeyParam } from "../../lib/idempotency";
 import { ndjsonReadable } from "../../lib/ndjson";
 import { broadcast } from "../../lib/events/broadcast";
 import { moduleSettings } from "../../lib/config";
@@ -33,6 +34,7 @@ import {
 	insertRun,
 	listRuns,
 	releaseJob,
+	runByKey,
 	RunRow,
 	stepsOf,
 	updateRun,
@@ -144,6 +146,7 @@ export interface StartParams {
 	max_steps?: number;
 	max_tokens?: number;
 	max_cost?: number;
+	idempotency_key?: string;
 	stream?: boolean;
 }
 
@@ -156,7 +159,9 @@ export const agentParams = {
 	tool_sets: { type: "array", items: { type: "string", min: 1, max: 200 }, max: 20, optional: true },
 	max_steps: { type: "number", integer: true, min: 1, max: 100, optional: true, convert: true, label: "Step limit" },
 	max_tokens: { type: "number", integer: true, positive: true, optional: true, convert: true, label: "Token budget" },
-	max_cost: { type: "number", min: 0, optional: true, convert: true, label: "Cost budget ($)" }
+	max_cost: { type: "number", min: 0, optional: true, convert: true, label: "Cost budget ($)" },
+	// A start repeated with the key within its window follows the run the first one started (running or ended).
+	idempotency_key: idempotencyKeyParam
 };
 
 const DEFAULT_MAX_STEPS = 10;
@@ -219,6 +224,12 @@ const AgentsService: ServiceSchema = {
 				const p = ctx.params;
 				if (!p.prompt && !p.messages) throw invalid("prompt", "give a prompt or messages");
 				const t = tenantSql(ctx);
+				const followFirst = async () => {
+					const first = p.idempotency_key ? await runByKey(t, p.idempotency_key) : undefined;
+					return first && this.follow(ctx, t, this.listen(first.id), !!p.stream);
+				};
+				const first = await followFirst();
+				if (first) return first;
 				const toolSets = [...new Set(p.tool_sets ?? [])];
 				const tools = await catalogueOf(ctx, toolSets);
 				const messages = [
@@ -238,7 +249,8 @@ const AgentsService: ServiceSchema = {
 							tools,
 							max_steps: p.max_steps ?? DEFAULT_MAX_STEPS,
 							max_tokens: p.max_tokens ?? null,
-							max_cost: p.max_cost ?? null
+							max_cost: p.max_cost ?? null,
+							idempotency_key: p.idempotency_key
 						});
 						await enqueueDrive(tx, run);
 						// Listening before the commit: no step of the run can be missed.
@@ -247,8 +259,11 @@ const AgentsService: ServiceSchema = {
 					})
 					.catch(err => {
 						following?.close();
-						throw err;
+						// The same key started side by side: the other start's run is the one followed.
+						if ((err as { code?: string }).code === "23505" && p.idempotency_key) following = undefined;
+						else throw err;
 					});
+				if (!following) return followFirst();
 				kickJobs(this.broker, JOBS);
 				return this.follow(ctx, t, following!, !!p.stream);
 			}

@@ -3,6 +3,7 @@
 // conditional update from the status it is expected to have, so two replicas never both drive one run and a run
 // cancelled meanwhile is never written back to running or completed.
 import type { TenantSql } from "../../lib/db/tenant";
+import { IDEMPOTENCY_RETENTION_HOURS } from "../../lib/idempotency";
 import type { Catalogue } from "./agent-tools";
 
 export type RunStatus =
@@ -68,11 +69,18 @@ const STEP_COLUMNS = `id, run_id, seq, kind, status, content, tool_calls, call_i
 	is_error, decided_by, tokens, cost::float8 AS cost, duration_ms, idempotency_key, call_started_at, attempts,
 	created_at, updated_at`;
 
-export async function insertRun(t: TenantSql, r: Partial<RunRow>): Promise<RunRow> {
+export async function insertRun(t: TenantSql, r: Partial<RunRow> & { idempotency_key?: string }): Promise<RunRow> {
+	if (r.idempotency_key)
+		// A key past its window is the new run's.
+		await t.query(
+			`UPDATE ai_agent_runs SET idempotency_key = NULL WHERE organization_id = $org AND idempotency_key = $1
+			AND created_at <= now() - interval '${IDEMPOTENCY_RETENTION_HOURS} hours'`,
+			[r.idempotency_key]
+		);
 	return (await t.one<RunRow>(
 		`INSERT INTO ai_agent_runs (organization_id, user_id, api_key_id, model, tool_sets, status, messages, tools,
-			max_steps, max_tokens, max_cost)
-		 VALUES ($org, $1, $2, $3, $4, 'running', $5, $6, $7, $8, $9) RETURNING ${RUN_COLUMNS}`,
+			max_steps, max_tokens, max_cost, idempotency_key)
+		 VALUES ($org, $1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10) RETURNING ${RUN_COLUMNS}`,
 		[
 			r.user_id ?? null,
 			r.api_key_id ?? null,
@@ -82,10 +90,19 @@ export async function insertRun(t: TenantSql, r: Partial<RunRow>): Promise<RunRo
 			JSON.stringify(r.tools),
 			r.max_steps,
 			r.max_tokens ?? null,
-			r.max_cost ?? null
+			r.max_cost ?? null,
+			r.idempotency_key ?? null
 		]
 	))!;
 }
+
+// The run started with this idempotency key within the retention window (lib/idempotency.ts), if any.
+export const runByKey = (t: TenantSql, key: string) =>
+	t.one<RunRow>(
+		`SELECT ${RUN_COLUMNS} FROM ai_agent_runs WHERE organization_id = $org AND idempotency_key = $1
+		AND created_at > now() - interval '${IDEMPOTENCY_RETENTION_HOURS} hours'`,
+		[key]
+	);
 
 export const getRun = (t: TenantSql, id: string) =>
 	t.byId<RunRow>(

@@ -42,6 +42,15 @@ const START_SQL = `UPDATE execution_steps SET status = 'running', attempts = att
 	started_at = coalesce(started_at, now()), heartbeat_at = now(), logs = logs || $2::jsonb
 	WHERE id = ANY($1::uuid[]) RETURNING id, attempts`;
 
+// A step's success and, in one statement, the start of the steps it alone held back ($5: none in a run's last step).
+const SUCCEED_SQL = `WITH succeeded AS (UPDATE execution_steps SET status = 'succeeded', output = $2::jsonb,
+	error = NULL, finished_at = now(), undo_status = $3, logs = logs || $4::jsonb WHERE id = $1)
+	UPDATE execution_steps SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()),
+	heartbeat_at = now(), logs = logs || $6::jsonb WHERE id = ANY($5::uuid[]) RETURNING id, attempts`;
+
+// The statements of every step, parsed and planned once per connection (lib/db/driver.ts).
+const PREPARED = { prepare: true };
+
 const attemptLog = (s: StepRow, node: string) =>
 	s.status === "running"
 		? `attempt ${s.attempts + 1} on ${node}: resumed after the replica running it stopped`
@@ -126,7 +135,7 @@ async function bounded<T>(
 function heartbeat(stepId: string, everyMs: number): () => void {
 	const timer = setInterval(() => {
 		void getDb()
-			.then(db => db.query("UPDATE execution_steps SET heartbeat_at = now() WHERE id = $1", [stepId]))
+			.then(db => db.query("UPDATE execution_steps SET heartbeat_at = now() WHERE id = $1", [stepId], PREPARED))
 			.catch(() => undefined);
 	}, everyMs);
 	return () => clearInterval(timer);
@@ -262,7 +271,11 @@ export class Engine {
 			else {
 				const message = attemptLog(step, this.o.node);
 				step.attempts = await run.step(async tx => {
-					const { rows } = await tx.query<{ attempts: number }>(START_SQL, [[step.id], log(message)]);
+					const { rows } = await tx.query<{ attempts: number }>(
+						START_SQL,
+						[[step.id], log(message)],
+						PREPARED
+					);
 					return rows[0].attempts;
 				}, progress);
 				step.status = "running";
@@ -305,17 +318,18 @@ export class Engine {
 				);
 				const started = await run.step(
 					async tx => {
-						const undo = step.config.undo ? "pending" : "none";
-						await tx.query(
-							`UPDATE execution_steps SET status = 'succeeded', output = $2::jsonb, error = NULL,
-							finished_at = now(), undo_status = $3, logs = logs || $4::jsonb WHERE id = $1`,
-							[step.id, outputOf(output), undo, log("succeeded")]
+						const { rows } = await tx.query<{ id: string; attempts: number }>(
+							SUCCEED_SQL,
+							[
+								step.id,
+								outputOf(output),
+								step.config.undo ? "pending" : "none",
+								log("succeeded"),
+								next.map(n => n.id),
+								next.length ? log(attemptLog(next[0], this.o.node)) : "[]"
+							],
+							PREPARED
 						);
-						if (!next.length) return [];
-						const { rows } = await tx.query<{ id: string; attempts: number }>(START_SQL, [
-							next.map(n => n.id),
-							log(attemptLog(next[0], this.o.node))
-						]);
 						return rows;
 					},
 					() => {

@@ -1,5 +1,6 @@
 // execution's durable events (channel execution.events). A run's outcome, `execution.plan.executed`, is published
-// once per run; the planning module turns it into its own planning.plan.executed.
+// once per run (success, failed, or cancelled before its end); the planning module turns it into its own
+// planning.plan.executed.
 import type { E } from "../../lib/events/types";
 
 type RunData = { jobId: string; kind: string; planId: string };
@@ -9,7 +10,7 @@ export type ExecutionEvent =
 	| E<"execution.run.completed", RunData & { done: number; total: number }>
 	| E<"execution.run.failed", RunData & { error: string }>
 	| E<"execution.step.waiting", { runId: string; planId: string; position: number; title: string }>
-	| E<"execution.plan.executed", { planId: string; runId: string; status: "success" | "failed" }>;
+	| E<"execution.plan.executed", { planId: string; runId: string; status: "success" | "failed" | "cancelled" }>;
 
 declare module "../../lib/events/types" {
 	interface ChannelEvents {

@@ -78,6 +78,21 @@ const ExecutionRunsService: ServiceSchema = {
 			},
 			eventPrefix: "execution.run",
 			eventData: job => ({ planId: job.plan_id }),
+			// A run cancelled, or ended by an error outside its steps, has an outcome too: published once, as the end
+			// of its steps publishes it (engine.ts finish), never after that.
+			ended: async (tx, job, publish, why) => {
+				const { rows } = await tx.query<{ plan_id: string }>(
+					"UPDATE execution_runs SET outcome = $2 WHERE id = $1 AND outcome IS NULL RETURNING plan_id",
+					[job.id, why]
+				);
+				if (rows[0])
+					publish("execution.plan.executed", {
+						organizationId: job.organization_id,
+						planId: rows[0].plan_id,
+						runId: job.id,
+						status: why
+					});
+			},
 			live: EXECUTION_RUNS_LIVE,
 			// Progress events are for consumers that care about counts, not every step (the steps are in the table).
 			// Open pages are told at most once a second per run, and always of its end or wait: each notice is a

@@ -1,10 +1,12 @@
 // What each plan step kind does, one function per kind (planning.kinds.ts validates their config). A step gets the
 // idempotency key of its run and position, the same on every attempt and on every replica: a webhook sends it as
-// Idempotency-Key, so a receiver that honours it applies a step's effect once even when a replica died after
-// sending and the step was sent again. Calls into other modules are made as the execution service for the
-// organization (no user is there when a replica resumes a run).
+// Idempotency-Key, and prompt, agent and MCP steps as their action's idempotency_key, so a receiver that honours it
+// (they do: lib/idempotency.ts) applies a step's effect once even when a replica died after sending and the step was
+// sent again. Calls into other modules are made as the execution service for the organization (no user is there when
+// a replica resumes a run).
 import type { CallingOptions } from "moleculer";
 import { egressFetch } from "../../lib/egress-fetch";
+import { callModule, isRefusal } from "../../lib/errors";
 import type { HostPolicy } from "../../lib/egress";
 import type { StepKind, StepRequest } from "../planning/planning.kinds";
 
@@ -50,24 +52,17 @@ export async function sendRequest(env: StepEnv, req: StepRequest, key: string, s
 	const text = (await res.text()).slice(0, MAX_BODY);
 	if (res.status >= 400) {
 		const message = `${method} ${new URL(req.url).host} answered ${res.status}`;
-		// A 4xx other than a timeout or throttling will answer the same again.
-		if (res.status < 500 && res.status !== 408 && res.status !== 429) throw new PermanentStepError(message);
+		if (isRefusal(res.status)) throw new PermanentStepError(message);
 		throw new Error(message);
 	}
 	return { status: res.status, body: text };
 }
 
-// A call into another module for the step. Its refusal of the request (a 4xx other than a timeout or throttling:
-// an unknown prompt, a missing permission) will be the same on every attempt, so it is not retried.
-async function callFor(env: StepEnv, s: StepInput, action: string, params: unknown, timeout: number) {
-	try {
-		return await env.call(s.organizationId, action, params, { timeout });
-	} catch (err) {
-		const code = Number((err as { code?: unknown }).code);
-		if (code >= 400 && code < 500 && code !== 408 && code !== 429)
-			throw new PermanentStepError((err as Error).message);
-		throw err;
-	}
+// A call into another module for the step, with the step's idempotency key. Its refusal of the request (an unknown
+// prompt, a missing permission) will be the same on every attempt, so the step fails at once.
+function callFor(env: StepEnv, s: StepInput, action: string, params: object, timeout: number) {
+	const as = { call: <R>(a: string, p: unknown) => env.call(s.organizationId, a, p, { timeout }) as Promise<R> };
+	return callModule(as, action, { ...params, idempotency_key: s.key }, err => new PermanentStepError(err.message));
 }
 
 export const STEP_RUNNERS: Record<StepKind, (env: StepEnv, s: StepInput) => Promise<unknown>> = {

@@ -15,6 +15,7 @@ import { conflict, ExternalFailure, forbidden, notFound } from "../../lib/errors
 import { broadcast } from "../../lib/events/broadcast";
 import { announceChange } from "../../lib/live";
 import { redact } from "../../lib/redact";
+import { idempotencyKeyParam, idempotent } from "../../lib/idempotency";
 import type { AuthInfo } from "../../lib/permissions";
 import { CancellableMixin } from "../../mixins/cancellable.mixin";
 import { dropCachedAnswers } from "../../mixins/db.mixin";
@@ -72,181 +73,14 @@ const McpService: ServiceSchema = {
 				tool: { type: "string", min: 1, max: 200 },
 				arguments: { type: "object", optional: true },
 				timeout_ms: { type: "number", integer: true, min: 1, max: 3_600_000, optional: true, convert: true },
-				approved: { type: "boolean", optional: true }
+				approved: { type: "boolean", optional: true },
+				idempotency_key: idempotencyKeyParam
 			},
 			response: McpCall,
-			async handler(this: McpThis, ctx: Context<CallParams>): Promise<CallAnswer> {
-				const p = ctx.params;
-				const auth = authOf(ctx)!;
-				const t = tenantSql(ctx);
-				const state = await this.state(t, p.server);
-				const row = state.row;
-				if (!row.enabled) throw conflict(`MCP server ${row.name} is disabled`, "server");
-				if (row.transport === "stdio" && !this.cfg.stdioEnabled)
-					throw forbidden("stdio MCP servers are turned off on this platform (MCP_STDIO_ENABLED)");
-				const tool = state.tools.get(p.tool);
-				if (!tool || tool.removed) throw notFound(`tool ${p.tool} on MCP server ${row.name}`, "tool");
-				if (!allowedFor(state, tool.name, await this.teamsOf(t, auth, state)))
-					throw forbidden(`tool ${tool.name} of MCP server ${row.name} is not on your allow-list`);
-				if (tool.requires_approval && !p.approved)
-					throw new Errors.MoleculerClientError(
-						`tool ${tool.name} of MCP server ${row.name} needs a person's approval (approved: true)`,
-						409,
-						"APPROVAL_REQUIRED",
-						{ server: row.name, tool: tool.name }
-					);
-				const args = p.arguments ?? {};
-				validateArguments(tool.input_schema, args);
-				await this.admitToolCall({
-					organizationId: t.organizationId,
-					userId: auth.userId,
-					apiKeyId: auth.apiKeyId
-				});
-
-				const perTool = tool.calls_per_minute ?? row.tool_calls_per_minute;
-				const limits: Limit[] = [
-					{
-						scope: "organization",
-						key: `org:${t.organizationId}`,
-						requestsPerMinute: this.cfg.orgCallsPerMinute || null
-					},
-					{
-						scope: `tool:${row.name}/${tool.name}`,
-						key: `tool:${t.organizationId}:${row.id}:${tool.name}`,
-						requestsPerMinute: perTool || null
-					}
-				];
-				await this.admitLimits(limits, 0, async (limit: Limit) => {
-					await this.withEvents(async (_tx, publish) => {
-						publish("mcp.server.rate_limit.exceeded", {
-							organizationId: t.organizationId,
-							serverId: row.id,
-							serverName: row.name,
-							tool: tool.name,
-							scope: limit.scope === "organization" ? "organization" : "tool",
-							limit: limit.requestsPerMinute!
-						});
-					}).catch(err => this.logger.warn(`rate-limit event not written: ${(err as Error).message}`));
-				});
-
-				const spec = await this.specFor(state);
-				const timeout = Math.min(
-					p.timeout_ms ?? row.timeout_ms ?? this.cfg.callTimeoutMs,
-					this.cfg.callTimeoutMs
-				);
-				const executionId = crypto.randomUUID();
-				const controller = new AbortController();
-				const requestId = ctx.requestID;
-				if (requestId) this.inFlight.add(requestId, controller);
-				const startedAt = new Date();
-				const started = performance.now();
-				const rec: ExecutionRecord = {
-					id: executionId,
-					organizationId: t.organizationId,
-					server: row,
-					tool: tool.name,
-					auth,
-					args,
-					isError: false,
-					outcome: "completed",
-					durationMs: 0,
-					startedAt,
-					secrets: spec.secrets
-				};
-				const finish = () => {
-					rec.durationMs = Math.round(performance.now() - started);
-					this.record(rec);
-				};
-				let result: CallToolResult;
-				const entry = await this.pool.acquire(spec).catch(err => {
-					rec.outcome = "failed";
-					rec.error = redact(`could not connect: ${(err as Error).message}`, spec.secrets);
-					finish();
-					throw new ExternalFailure(rec.error, 502, "MCP_UNAVAILABLE", { server: row.name });
-				});
-				entry.inflight++;
-				try {
-					result = (await entry.client.callTool({ name: tool.name, arguments: args }, undefined, {
-						signal: controller.signal,
-						timeout,
-						onprogress: progress => {
-							broadcast(this.broker, "mcp.progress", {
-								organizationId: t.organizationId,
-								executionId,
-								requestId: requestId ?? undefined,
-								progress: progress.progress,
-								total: progress.total,
-								message: progress.message ? redact(progress.message, spec.secrets) : undefined
-							});
-							announceChange(this.broker, ctx, {
-								entity: "mcp-executions",
-								noun: "tool call",
-								id: executionId,
-								action: "updated",
-								label: tool.name,
-								permission: "mcp:read",
-								progress: { done: progress.progress, total: progress.total ?? 0 }
-							});
-						}
-					})) as CallToolResult;
-				} catch (err) {
-					const e = err as { code?: number; message?: string };
-					if (controller.signal.aborted) {
-						rec.outcome = "cancelled";
-						rec.error = "cancelled by the caller";
-					} else if (e?.code === REQUEST_TIMEOUT) {
-						rec.outcome = "timeout";
-						rec.error = `no answer within ${timeout} ms (the call was cancelled on the server)`;
-					} else {
-						rec.outcome = "failed";
-						rec.error = redact(e?.message ?? String(err), spec.secrets);
-					}
-					finish();
-					if (rec.outcome === "cancelled") throw cancelled("tool call cancelled");
-					if (rec.outcome === "timeout")
-						throw new ExternalFailure(`tool call timed out: ${rec.error}`, 504, "MCP_TIMEOUT", {
-							executionId
-						});
-					throw new ExternalFailure(`MCP server ${row.name}: ${rec.error}`, 502, "MCP_SERVER_ERROR", {
-						executionId
-					});
-				} finally {
-					entry.inflight--;
-					entry.lastUsed = Date.now();
-					if (requestId) this.inFlight.delete(requestId);
-				}
-
-				// The limit is on what the server answered, before anything is kept or returned.
-				const size = Buffer.byteLength(JSON.stringify(result));
-				if (size > this.cfg.maxResultBytes) {
-					rec.outcome = "too_large";
-					rec.error = `the result is ${size} bytes, more than the ${this.cfg.maxResultBytes} allowed`;
-					finish();
-					throw new ExternalFailure(rec.error, 502, "MCP_RESULT_TOO_LARGE", { executionId });
-				}
-				let isError = !!result.isError;
-				let content = (result.content ?? []) as unknown[];
-				// A tool that declares an output schema must answer with structured content that matches it.
-				if (tool.output_schema && !isError) {
-					const problem =
-						result.structuredContent === undefined
-							? ["structured_content", "is missing, but the tool declares an output schema"]
-							: check(tool.output_schema, result.structuredContent, "structured_content");
-					if (problem) {
-						isError = true;
-						const text = `the tool's answer does not match its output schema: ${problem[0]} ${problem[1]}`;
-						content = [{ type: "text", text }];
-						rec.error = text;
-					}
-				}
-				rec.isError = isError;
-				rec.outcome = isError ? "error" : "completed";
-				rec.result = { content, structuredContent: result.structuredContent };
-				finish();
-				const answer: CallAnswer = { execution_id: executionId, is_error: isError, content, duration_ms: 0 };
-				if (result.structuredContent !== undefined) answer.structured_content = result.structuredContent;
-				answer.duration_ms = rec.durationMs;
-				return answer;
+			// With an idempotency key, a call repeated within the window answers the first call's answer again.
+			handler(this: McpThis, ctx: Context<CallParams>): Promise<CallAnswer> {
+				const org = authOf(ctx)!.organizationId!;
+				return idempotent("mcp_idempotency_keys", org, ctx.params.idempotency_key, () => this.callTool(ctx));
 			}
 		},
 
@@ -307,6 +141,178 @@ const McpService: ServiceSchema = {
 	},
 
 	methods: {
+		// One tool call (call, past its idempotency key).
+		async callTool(this: McpThis, ctx: Context<CallParams>): Promise<CallAnswer> {
+			const p = ctx.params;
+			const auth = authOf(ctx)!;
+			const t = tenantSql(ctx);
+			const state = await this.state(t, p.server);
+			const row = state.row;
+			if (!row.enabled) throw conflict(`MCP server ${row.name} is disabled`, "server");
+			if (row.transport === "stdio" && !this.cfg.stdioEnabled)
+				throw forbidden("stdio MCP servers are turned off on this platform (MCP_STDIO_ENABLED)");
+			const tool = state.tools.get(p.tool);
+			if (!tool || tool.removed) throw notFound(`tool ${p.tool} on MCP server ${row.name}`, "tool");
+			if (!allowedFor(state, tool.name, await this.teamsOf(t, auth, state)))
+				throw forbidden(`tool ${tool.name} of MCP server ${row.name} is not on your allow-list`);
+			if (tool.requires_approval && !p.approved)
+				throw new Errors.MoleculerClientError(
+					`tool ${tool.name} of MCP server ${row.name} needs a person's approval (approved: true)`,
+					409,
+					"APPROVAL_REQUIRED",
+					{ server: row.name, tool: tool.name }
+				);
+			const args = p.arguments ?? {};
+			validateArguments(tool.input_schema, args);
+			await this.admitToolCall({
+				organizationId: t.organizationId,
+				userId: auth.userId,
+				apiKeyId: auth.apiKeyId
+			});
+
+			const perTool = tool.calls_per_minute ?? row.tool_calls_per_minute;
+			const limits: Limit[] = [
+				{
+					scope: "organization",
+					key: `org:${t.organizationId}`,
+					requestsPerMinute: this.cfg.orgCallsPerMinute || null
+				},
+				{
+					scope: `tool:${row.name}/${tool.name}`,
+					key: `tool:${t.organizationId}:${row.id}:${tool.name}`,
+					requestsPerMinute: perTool || null
+				}
+			];
+			await this.admitLimits(limits, 0, async (limit: Limit) => {
+				await this.withEvents(async (_tx, publish) => {
+					publish("mcp.server.rate_limit.exceeded", {
+						organizationId: t.organizationId,
+						serverId: row.id,
+						serverName: row.name,
+						tool: tool.name,
+						scope: limit.scope === "organization" ? "organization" : "tool",
+						limit: limit.requestsPerMinute!
+					});
+				}).catch(err => this.logger.warn(`rate-limit event not written: ${(err as Error).message}`));
+			});
+
+			const spec = await this.specFor(state);
+			const timeout = Math.min(p.timeout_ms ?? row.timeout_ms ?? this.cfg.callTimeoutMs, this.cfg.callTimeoutMs);
+			const executionId = crypto.randomUUID();
+			const controller = new AbortController();
+			const requestId = ctx.requestID;
+			if (requestId) this.inFlight.add(requestId, controller);
+			const startedAt = new Date();
+			const started = performance.now();
+			const rec: ExecutionRecord = {
+				id: executionId,
+				organizationId: t.organizationId,
+				server: row,
+				tool: tool.name,
+				auth,
+				args,
+				isError: false,
+				outcome: "completed",
+				durationMs: 0,
+				startedAt,
+				secrets: spec.secrets
+			};
+			const finish = () => {
+				rec.durationMs = Math.round(performance.now() - started);
+				this.record(rec);
+			};
+			let result: CallToolResult;
+			const entry = await this.pool.acquire(spec).catch(err => {
+				rec.outcome = "failed";
+				rec.error = redact(`could not connect: ${(err as Error).message}`, spec.secrets);
+				finish();
+				throw new ExternalFailure(rec.error, 502, "MCP_UNAVAILABLE", { server: row.name });
+			});
+			entry.inflight++;
+			try {
+				result = (await entry.client.callTool({ name: tool.name, arguments: args }, undefined, {
+					signal: controller.signal,
+					timeout,
+					onprogress: progress => {
+						broadcast(this.broker, "mcp.progress", {
+							organizationId: t.organizationId,
+							executionId,
+							requestId: requestId ?? undefined,
+							progress: progress.progress,
+							total: progress.total,
+							message: progress.message ? redact(progress.message, spec.secrets) : undefined
+						});
+						announceChange(this.broker, ctx, {
+							entity: "mcp-executions",
+							noun: "tool call",
+							id: executionId,
+							action: "updated",
+							label: tool.name,
+							permission: "mcp:read",
+							progress: { done: progress.progress, total: progress.total ?? 0 }
+						});
+					}
+				})) as CallToolResult;
+			} catch (err) {
+				const e = err as { code?: number; message?: string };
+				if (controller.signal.aborted) {
+					rec.outcome = "cancelled";
+					rec.error = "cancelled by the caller";
+				} else if (e?.code === REQUEST_TIMEOUT) {
+					rec.outcome = "timeout";
+					rec.error = `no answer within ${timeout} ms (the call was cancelled on the server)`;
+				} else {
+					rec.outcome = "failed";
+					rec.error = redact(e?.message ?? String(err), spec.secrets);
+				}
+				finish();
+				if (rec.outcome === "cancelled") throw cancelled("tool call cancelled");
+				if (rec.outcome === "timeout")
+					throw new ExternalFailure(`tool call timed out: ${rec.error}`, 504, "MCP_TIMEOUT", {
+						executionId
+					});
+				throw new ExternalFailure(`MCP server ${row.name}: ${rec.error}`, 502, "MCP_SERVER_ERROR", {
+					executionId
+				});
+			} finally {
+				entry.inflight--;
+				entry.lastUsed = Date.now();
+				if (requestId) this.inFlight.delete(requestId);
+			}
+
+			// The limit is on what the server answered, before anything is kept or returned.
+			const size = Buffer.byteLength(JSON.stringify(result));
+			if (size > this.cfg.maxResultBytes) {
+				rec.outcome = "too_large";
+				rec.error = `the result is ${size} bytes, more than the ${this.cfg.maxResultBytes} allowed`;
+				finish();
+				throw new ExternalFailure(rec.error, 502, "MCP_RESULT_TOO_LARGE", { executionId });
+			}
+			let isError = !!result.isError;
+			let content = (result.content ?? []) as unknown[];
+			// A tool that declares an output schema must answer with structured content that matches it.
+			if (tool.output_schema && !isError) {
+				const problem =
+					result.structuredContent === undefined
+						? ["structured_content", "is missing, but the tool declares an output schema"]
+						: check(tool.output_schema, result.structuredContent, "structured_content");
+				if (problem) {
+					isError = true;
+					const text = `the tool's answer does not match its output schema: ${problem[0]} ${problem[1]}`;
+					content = [{ type: "text", text }];
+					rec.error = text;
+				}
+			}
+			rec.isError = isError;
+			rec.outcome = isError ? "error" : "completed";
+			rec.result = { content, structuredContent: result.structuredContent };
+			finish();
+			const answer: CallAnswer = { execution_id: executionId, is_error: isError, content, duration_ms: 0 };
+			if (result.structuredContent !== undefined) answer.structured_content = result.structuredContent;
+			answer.duration_ms = rec.durationMs;
+			return answer;
+		},
+
 		async state(this: McpThis, t: TenantSql, server: string): Promise<ServerState> {
 			const key = `${t.organizationId}:${server}`;
 			let pending = this.states.get(key);

@@ -1,6 +1,6 @@
 // What the mcp service's files share: its settings, the shape of a call and of its log record, and the service's
 // `this` (state, methods from its mixins).
-import type { Service } from "moleculer";
+import type { Context, Service } from "moleculer";
 import type { UsageLimitsMethods } from "../../mixins/usage-limits.mixin";
 import type { moduleSettings } from "../../lib/config";
 import type { Queryable } from "../../lib/db";
@@ -26,6 +26,7 @@ export interface CallParams {
 	arguments?: Record<string, unknown>;
 	timeout_ms?: number;
 	approved?: boolean;
+	idempotency_key?: string;
 }
 
 export interface CallAnswer {
@@ -65,6 +66,7 @@ export interface McpThis extends Service, RateLimitMethods, OAuthMethods, Pick<U
 	executionLog: WriteBehind<ExecutionRecord>;
 	discovering: Map<string, Promise<unknown>>;
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
+	callTool(ctx: Context<CallParams>): Promise<CallAnswer>;
 	resolveSecret(ref: SecretRef): Promise<string>;
 	rememberSecret(ref: SecretRef, value: string | null): void;
 	identityMeta(action: string, organizationId?: string, extra?: string): Record<string, string>;

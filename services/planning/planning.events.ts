@@ -8,8 +8,8 @@ export type PlanningEvent =
 	| E<"planning.task.generated", { planId: string; taskCount: number; taskIds: string[]; articleIds: string[] }>
 	| E<"planning.plan.created", { planId: string; title: string }>
 	| E<"planning.plan.approved", { planId: string; revision: number; approvedBy: string | null }>
-	// Published by the execution module when a run of the plan ends.
-	| E<"planning.plan.executed", { planId: string; runId: string; status: "success" | "failed" }>;
+	// Published when a run of the plan ends (execution.plan.executed, republished): once per run.
+	| E<"planning.plan.executed", { planId: string; runId: string; status: "success" | "failed" | "cancelled" }>;
 
 declare module "../../lib/events/types" {
 	interface ChannelEvents {

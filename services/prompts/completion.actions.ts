@@ -5,6 +5,7 @@ import crypto from "crypto";
 import type { Context } from "moleculer";
 import { authOf, servicePermits } from "../../lib/authz";
 import { actionMissing, forbidden, invalid, unavailable } from "../../lib/errors";
+import { idempotencyKeyParam, idempotent } from "../../lib/idempotency";
 import type { ChatMessage } from "./render";
 import { ndjson, ndjsonReadable } from "../../lib/ndjson";
 import { cancelCall } from "../../lib/cancel";
@@ -51,34 +52,13 @@ export const completionActions = {
 		rest: "POST /complete",
 		permission: "prompts:write",
 		external: true,
-		params: { ...referenceParams, model: completionModel },
+		params: { ...referenceParams, model: completionModel, idempotency_key: idempotencyKeyParam },
 		response: R.Completed,
-		async handler(this: Self, ctx: Context<RefParams & { model?: string }>) {
-			const started = Date.now();
-			const { resolved, messages, assigned } = await this.renderRef(ctx, ctx.params);
-			const { body, prompt } = completionOf(resolved, messages, assigned, ctx.params.model);
-			const requestId = crypto.randomUUID();
-			const record = (extra: RecordExtra) =>
-				this.record(this.scopeOf(ctx), resolved, "complete", {
-					subject: ctx.params.subject,
-					requestId,
-					latencyMs: Date.now() - started,
-					assigned,
-					...extra
-				});
-			let completion: any, cost: number | undefined;
-			try {
-				({ result: completion, cost } = await this.callAi(ctx, "ai.complete", { ...body, requestId }, prompt));
-			} catch (err: any) {
-				await record(failure(err));
-				throw err;
-			}
-			const executionId = await record({
-				usage: completion?.usage,
-				cost,
-				success: true
-			});
-			return { completion, messages, ...renderedBy(resolved, executionId, assigned) };
+		// With an idempotency key, a call repeated within the window answers the first completion again.
+		handler(this: Self, ctx: Context<RefParams & { model?: string; idempotency_key?: string }>) {
+			const org = authOf(ctx)?.organizationId;
+			if (!org || !ctx.params.idempotency_key) return this.completeNow(ctx);
+			return idempotent("prompts_idempotency_keys", org, ctx.params.idempotency_key, () => this.completeNow(ctx));
 		}
 	},
 
@@ -157,6 +137,35 @@ export const completionActions = {
 };
 
 export const completionMethods = {
+	// Renders and completes (complete, past its idempotency key).
+	async completeNow(this: Self, ctx: Context<RefParams & { model?: string }>) {
+		const started = Date.now();
+		const { resolved, messages, assigned } = await this.renderRef(ctx, ctx.params);
+		const { body, prompt } = completionOf(resolved, messages, assigned, ctx.params.model);
+		const requestId = crypto.randomUUID();
+		const record = (extra: RecordExtra) =>
+			this.record(this.scopeOf(ctx), resolved, "complete", {
+				subject: ctx.params.subject,
+				requestId,
+				latencyMs: Date.now() - started,
+				assigned,
+				...extra
+			});
+		let completion: any, cost: number | undefined;
+		try {
+			({ result: completion, cost } = await this.callAi(ctx, "ai.complete", { ...body, requestId }, prompt));
+		} catch (err: any) {
+			await record(failure(err));
+			throw err;
+		}
+		const executionId = await record({
+			usage: completion?.usage,
+			cost,
+			success: true
+		});
+		return { completion, messages, ...renderedBy(resolved, executionId, assigned) };
+	},
+
 	// ai.complete / ai.stream for a rendered prompt, and what it cost; the ai module not running is a 503.
 	async callAi(
 		this: Self,

@@ -75,6 +75,7 @@ export interface Self {
 	): Promise<{ resolved: Resolved; messages: ChatMessage[]; assigned: Assigned | null }>;
 	partialLoader(scope: Scope): PartialLoader;
 	callAi: AiCall;
+	completeNow(ctx: Context<RefParams & { model?: string }>): Promise<unknown>;
 	callAiAs: AiCall;
 	// ServiceIdentityMixin: a call as service prompts for an organization without a user.
 	callForOrganization(

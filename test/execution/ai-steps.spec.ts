@@ -76,6 +76,42 @@ describeWith(["postgres"])("execution: AI completion and agent steps", () => {
 		expect(d.run).toMatchObject({ status: "completed", outcome: "succeeded" });
 		expect(d.steps[0].output.completion.choices[0].message.content).toBe("echo(a-smart): Write notes for 1.2.0");
 		expect(up.requests.filter(r => r.path === "/v1/chat/completions")).toHaveLength(1);
+		// The step sent its key: sent again (its replica died before recording the answer), the prompt is not
+		// completed again and the first answer comes back.
+		const again = await call("prompts.complete", {
+			name: "release-notes",
+			variables: { version: "1.2.0" },
+			subject: `execution:${d.run.id}:0`,
+			idempotency_key: `${d.run.id}:0`
+		});
+		expect(again.completion).toEqual(d.steps[0].output.completion);
+		expect(up.requests.filter(r => r.path === "/v1/chat/completions")).toHaveLength(1);
+	});
+
+	test("a prompt or an agent run asked again with one idempotency key does the work once, per organization", async () => {
+		const completions = () => up.requests.filter(r => r.path === "/v1/chat/completions").length;
+		const before = completions();
+		const prompt = { name: "release-notes", variables: { version: "2.0.0" }, idempotency_key: "k-prompt" };
+		const first = await call("prompts.complete", prompt);
+		expect(await call("prompts.complete", prompt)).toEqual(first);
+		expect(completions()).toBe(before + 1);
+
+		const agent = { model: "smart", prompt: "Plan the release", idempotency_key: "k-agent" };
+		const run = await call("ai-agent-runs.start", agent);
+		const again = await call("ai-agent-runs.start", agent);
+		expect(again.id).toBe(run.id);
+		expect(completions()).toBe(before + 2);
+
+		// Another organization's call with the same key is its own: it has no such prompt.
+		const o: any = await t.broker.call("auth.register", {
+			email: "exec-ai-other@example.com",
+			password: "correct horse battery",
+			name: "P"
+		});
+		const other = await t.broker.call("auth.resolve", { token: o.accessToken, organizationId: o.organization.id });
+		await expect(t.broker.call("prompts.complete", prompt, as(other as AuthInfo))).rejects.toMatchObject({
+			code: 404
+		});
 	});
 
 	// The run is started by the execution service and goes on as the ai's agent-runs service for the organization,
@@ -89,6 +125,24 @@ describeWith(["postgres"])("execution: AI completion and agent steps", () => {
 		expect(d.run).toMatchObject({ status: "completed", outcome: "succeeded" });
 		expect(d.steps[0].output).toMatchObject({ status: "completed" });
 		expect(up.requests.filter(r => r.path === "/v1/chat/completions").length).toBe(before + 1);
+	});
+
+	test("an agent run started again with its key while it still runs is followed, not started twice", async () => {
+		const completions = () => up.requests.filter(r => r.path === "/v1/chat/completions").length;
+		const before = completions();
+		up.set("a-smart", { delayMs: 1500 });
+		try {
+			const agent = { model: "smart", prompt: "Plan slowly", idempotency_key: "k-agent-running" };
+			const [first, second] = await Promise.all([
+				call("ai-agent-runs.start", agent),
+				new Promise(r => setTimeout(r, 300)).then(() => call("ai-agent-runs.start", agent))
+			]);
+			expect(second.id).toBe(first.id);
+			expect(second).toMatchObject({ status: "completed" });
+			expect(completions()).toBe(before + 1);
+		} finally {
+			up.set("a-smart", {});
+		}
 	});
 
 	test("an agent step whose run ends failed fails, with the agent's error", async () => {

@@ -198,6 +198,20 @@ describeWith(["postgres"])("execution (in-process broker, real PostgreSQL)", () 
 			message: expect.stringContaining("cancelled")
 		});
 		expect(hook.received.filter(r => r.path === "/c1")).toEqual([]);
+		// Its outcome is published once, as cancelled (planning republishes it); a second cancel publishes nothing.
+		await expect(call("execution-runs.cancel", { id: run.id })).resolves.toMatchObject({ status: "cancelled" });
+		const events = await waitUntil(
+			"planning.plan.executed",
+			async () => (await planEvents()).filter(e => e.runId === run.id),
+			e => e.length > 0
+		);
+		expect(events).toEqual([expect.objectContaining({ planId: plan.id, status: "cancelled" })]);
+		expect((await call("execution-runs.get", { id: run.id })).run.outcome).toBe("cancelled");
+		// Rolled back and cancelled again, it has still ended once.
+		await call("execution-runs.rollback", { id: run.id });
+		await call("execution-runs.cancel", { id: run.id }).catch(() => undefined);
+		await ended(run.id);
+		expect((await planEvents()).filter(e => e.runId === run.id)).toHaveLength(1);
 	});
 
 	test("rollback undoes the completed steps last first, and asked again undoes nothing twice", async () => {

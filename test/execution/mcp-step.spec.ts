@@ -60,6 +60,27 @@ describeWith(["postgres"])("execution: MCP tool call steps", () => {
 		expect(d.run).toMatchObject({ status: "completed", outcome: "succeeded" });
 		expect(JSON.stringify(d.steps[0].output)).toContain('"sum":5');
 		expect(mcp.calls).toBe(before + 1);
+		// The step sent its key: the same call sent again (its replica died before recording the answer) is not made
+		// again, and the first answer comes back.
+		const again = await call("mcp.call", {
+			server: "calc",
+			tool: "add",
+			arguments: { a: 2, b: 3 },
+			idempotency_key: `${d.run.id}:0`
+		});
+		expect(again).toEqual(d.steps[0].output);
+		expect(mcp.calls).toBe(before + 1);
+	});
+
+	test("a tool call asked again with one idempotency key is made once", async () => {
+		const before = mcp.calls;
+		const params = { server: "calc", tool: "add", arguments: { a: 1, b: 1 }, idempotency_key: "k-mcp" };
+		const first = await call("mcp.call", params);
+		expect(await call("mcp.call", params)).toEqual(first);
+		expect(mcp.calls).toBe(before + 1);
+		// Without a key, each call is made.
+		await call("mcp.call", { ...params, idempotency_key: undefined });
+		expect(mcp.calls).toBe(before + 2);
 	});
 
 	test("a tool the server does not have fails the step at once", async () => {

@@ -4938,7 +4938,7 @@ export interface components {
             /** @enum {string} */
             kind: "execute" | "rollback";
             /** @enum {string|null} */
-            outcome: "succeeded" | "failed" | null;
+            outcome: "succeeded" | "failed" | "cancelled" | null;
             /** Format: uuid */
             planId: string;
             planRevision: number;
@@ -6370,6 +6370,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    idempotency_key?: string;
                     max_cost?: number;
                     max_steps?: number;
                     max_tokens?: number;
@@ -14724,6 +14725,7 @@ export interface operations {
                     arguments?: {
                         [key: string]: unknown;
                     };
+                    idempotency_key?: string;
                     server: string;
                     timeout_ms?: number;
                     tool: string;
@@ -21218,6 +21220,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    idempotency_key?: string;
                     label?: string;
                     model?: string;
                     name: string;
