@@ -14,6 +14,7 @@ import { cpuTicks } from "./cpu";
 import { peakRssMiB } from "./load";
 import { createTestDatabase } from "../test/helpers/infra";
 import { deriveCredential } from "../lib/service-identity";
+import { configure } from "./ai-setup";
 
 const PG_ADMIN = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const AMQP = "amqp://guest:guest@127.0.0.1:5672";
@@ -67,73 +68,6 @@ async function openLoop(rate: number, durationMs: number, send: () => Promise<un
 	const elapsed = performance.now() - started;
 	latencies.sort((a, b) => a - b);
 	return { ok: latencies.length, errors, latencies, achievedRps: Math.round((latencies.length / elapsed) * 1000) };
-}
-
-async function api(
-	base: string,
-	method: string,
-	p: string,
-	token: string | undefined,
-	org: string | undefined,
-	body?: unknown
-) {
-	const r = await fetch(`${base}${p}`, {
-		method,
-		headers: {
-			...(token ? { authorization: `Bearer ${token}` } : {}),
-			...(org ? { "x-organization-id": org } : {}),
-			...(body ? { "content-type": "application/json" } : {})
-		},
-		body: body ? JSON.stringify(body) : undefined
-	});
-	const json: any = await r.json();
-	if (r.status >= 400) throw new Error(`${method} ${p}: ${r.status} ${JSON.stringify(json)}`);
-	return json;
-}
-
-// Registers an owner, stores the upstream key as a secret, configures provider and deployment, returns an API key.
-async function configure(base: string, upstream: string): Promise<string> {
-	for (let i = 0; i < 150; i++) {
-		const ready = await fetch(`${base}/api/health/ready`)
-			.then(r => r.json())
-			.catch(() => ({}));
-		if (
-			["auth", "secrets", "ai"].every(s => ready.services?.includes(s)) &&
-			(await fetch(`${base}/api/ai/models`)
-				.then(r => r.status)
-				.catch(() => 0)) === 401
-		)
-			break;
-		await new Promise(r => setTimeout(r, 200));
-	}
-	const owner = await api(base, "POST", "/api/auth/register", undefined, undefined, {
-		email: `bench-${Date.now()}@example.com`,
-		password: "correct horse battery",
-		name: "Bench"
-	});
-	const t = owner.accessToken,
-		o = owner.organization.id;
-	await api(base, "POST", "/api/secrets", t, o, {
-		environment: "production",
-		name: "UPSTREAM",
-		value: "sk-bench-upstream"
-	});
-	const provider = await api(base, "POST", "/api/ai/providers", t, o, {
-		name: "fake",
-		base_url: upstream,
-		api_key_secret: "UPSTREAM"
-	});
-	await api(base, "POST", "/api/ai/deployments", t, o, {
-		provider_id: provider.id,
-		name: "bench-model",
-		provider_model: "bench-upstream"
-	});
-	await api(base, "POST", "/api/ai/deployments", t, o, {
-		provider_id: provider.id,
-		name: "bench-stream-model",
-		provider_model: "bench-stream"
-	});
-	return (await api(base, "POST", "/api/auth/api-keys", t, o, { name: "bench" })).key;
 }
 
 interface Row {

@@ -4,6 +4,7 @@ import path from "path";
 import crypto from "crypto";
 import pg from "pg";
 import { Worker } from "worker_threads";
+import { spawn } from "child_process";
 
 export interface QueryResult<T = any> {
 	rows: T[];
@@ -294,15 +295,22 @@ export async function openPGlite(dataDir: string, log?: ProgressLog): Promise<Db
 			? `Creating the embedded database in ${dir} (first start; a minute or more on a busy machine)`
 			: `Opening the embedded database in ${dir}`
 	);
-	const worker = new Worker(path.join(__dirname, "pglite-worker.mjs"), { workerData: { dir } });
 	const started = Date.now();
+	if (creating) {
+		try {
+			await withProgress(log, "creating the embedded database", createPGlite(dir));
+		} catch (err: any) {
+			unlock();
+			throw new EmbeddedDbError(`cannot create the embedded database in ${dir}: ${err.message}`);
+		}
+	}
+	const worker = new Worker(path.join(__dirname, "pglite-worker.mjs"), { workerData: { dir } });
 	try {
 		const ready = new Promise<void>((resolve, reject) => {
 			const failed = (reason: string) => {
-				const what = creating
-					? ""
-					: "; it holds files that are not a usable database: move them away, " +
-						"or set DATA_DIR to another directory";
+				const what =
+					"; it holds files that are not a usable database: move them away, " +
+					"or set DATA_DIR to another directory";
 				reject(new EmbeddedDbError(`cannot open the embedded database in ${dir}: ${reason}${what}`));
 			};
 			const onError = (err: Error) => failed(err.message);
@@ -313,7 +321,7 @@ export async function openPGlite(dataDir: string, log?: ProgressLog): Promise<Db
 				resolve();
 			});
 		});
-		await withProgress(log, creating ? "creating the embedded database" : "opening the embedded database", ready);
+		await withProgress(log, "opening the embedded database", ready);
 	} catch (err) {
 		unlock();
 		throw err;
@@ -321,4 +329,21 @@ export async function openPGlite(dataDir: string, log?: ProgressLog): Promise<Db
 	worker.removeAllListeners("exit");
 	if (creating) log?.(`Embedded database created in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 	return new PGliteDb(worker, unlock);
+}
+
+// initdb in a process of its own (lib/db/pglite-create.mjs says why); resolves once it exited having created the
+// database, else rejects with what it wrote on stderr.
+function createPGlite(dir: string): Promise<void> {
+	return new Promise((resolve, reject) => {
+		const child = spawn(process.execPath, [path.join(__dirname, "pglite-create.mjs"), dir], {
+			stdio: ["ignore", "ignore", "pipe"]
+		});
+		let stderr = "";
+		child.stderr.on("data", chunk => (stderr = (stderr + chunk).slice(-2000)));
+		child.on("error", reject);
+		child.on("exit", (code, signal) => {
+			if (code === 0) resolve();
+			else reject(new Error(stderr.trim() || `initdb process ended (${signal ?? `exit ${code}`})`));
+		});
+	});
 }

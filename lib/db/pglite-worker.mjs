@@ -5,9 +5,9 @@
 // by "begin" and stays open, holding PGlite's lock, until "end" commits or rolls it back.
 import { parentPort, workerData } from "node:worker_threads";
 import { PGlite } from "@electric-sql/pglite";
-import { vector } from "@electric-sql/pglite-pgvector";
+import { pgliteOptions } from "./pglite-settings.mjs";
 
-const db = await PGlite.create(workerData.dir, { extensions: { vector } });
+const db = await PGlite.create(workerData.dir, pgliteOptions);
 const transactions = new Map(); // tx id → { tx, decide(commit: boolean), done: Promise }
 let nextTx = 1;
 

@@ -2,7 +2,7 @@
 // fit), source code by functions, classes and methods. A unit too big is opened (code) or split by lines, then by
 // words; neighbouring chunks overlap by up to `overlapTokens`. Sizes are in cl100k_base tokens (the tokenizer of
 // OpenAI's embedding models), and every chunk is input.slice(start, end).
-import { countTokens as cl100kCount } from "gpt-tokenizer/cjs/encoding/cl100k_base";
+import type * as Cl100k from "gpt-tokenizer/cjs/encoding/cl100k_base";
 import { CodeStructure, type CodeUnit } from "./code-units";
 import { FALLBACK_CODE_RULES, resolveLanguage, type LanguageRules } from "./languages";
 import { markdownSections } from "./markdown";
@@ -35,8 +35,14 @@ interface Piece {
 	symbol?: string;
 }
 
+// Loaded on the first count: its merge table is about 15 MB of heap and 70 MB of RSS while it loads, which every
+// process importing the embeddings service paid at start even when it never chunks (bench/README.md, "Memory").
+let cl100k: typeof Cl100k | undefined;
+
 export function countTokens(text: string): number {
-	return text ? cl100kCount(text) : 0;
+	if (!text) return 0;
+	cl100k ??= require("gpt-tokenizer/cjs/encoding/cl100k_base") as typeof Cl100k;
+	return cl100k.countTokens(text);
 }
 
 export function chunkText(text: string, options: ChunkOptions = {}): Chunk[] {
