@@ -359,6 +359,7 @@ const WorkflowDefinitionsService: ServiceSchema = {
 			rest: "DELETE /:id",
 			permission: "workflow:write",
 			params: { id: idParam },
+			response: { type: "object", props: { id: "uuid", deleted: "boolean" } },
 			async handler(this: Self, ctx: Context<{ id: string }>) {
 				const organizationId = orgOf(ctx);
 				await this.withEvents(async (tx, publish) => {
