@@ -17,6 +17,7 @@ describeWith(["postgres"])("workflow (in-process broker, real PostgreSQL)", () =
 	let t: Awaited<ReturnType<typeof createTestBroker>>;
 	let owner: AuthInfo;
 	let other: AuthInfo;
+	let env: Record<string, string>;
 	const hook = new WebhookReceiver();
 	const call = (action: string, params: object, who: AuthInfo = owner): Promise<any> =>
 		t.broker.call(action, params, as(who));
@@ -44,21 +45,19 @@ describeWith(["postgres"])("workflow (in-process broker, real PostgreSQL)", () =
 	beforeAll(async () => {
 		await hook.start();
 		db = await createTestDatabase();
-		t = await createTestBroker(
-			{
-				DATABASE_URL: db.url,
-				EXECUTION_ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
-				EXECUTION_POLL_MS: "100",
-				EXECUTION_LEASE_MS: "2000",
-				EXECUTION_RETRY_BASE_MS: "20",
-				WORKFLOW_SCHEDULE_POLL_MS: "100"
-			},
-			[
-				"services/auth/auth.service.ts",
-				"services/execution/runs.service.ts",
-				"services/workflow/definitions.service.ts"
-			]
-		);
+		env = {
+			DATABASE_URL: db.url,
+			EXECUTION_ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
+			EXECUTION_POLL_MS: "100",
+			EXECUTION_LEASE_MS: "2000",
+			EXECUTION_RETRY_BASE_MS: "20",
+			WORKFLOW_SCHEDULE_POLL_MS: "100"
+		};
+		t = await createTestBroker(env, [
+			"services/auth/auth.service.ts",
+			"services/execution/runs.service.ts",
+			"services/workflow/definitions.service.ts"
+		]);
 		const member = async (email: string): Promise<AuthInfo> => {
 			const user: any = await t.broker.call("auth.register", {
 				email,
@@ -369,6 +368,75 @@ describeWith(["postgres"])("workflow (in-process broker, real PostgreSQL)", () =
 		expect(await call("workflow-definitions.list", {}, other)).toEqual([]);
 		await call("workflow-definitions.remove", { id: def.id });
 		await expect(call("workflow-definitions.get", { id: def.id })).rejects.toMatchObject({ code: 404 });
+	});
+
+	test("a cron schedule runs once per tick with two replicas ticking; missed ticks give one catch-up run", async () => {
+		// A second broker on the same database: another replica of both services.
+		const t2 = await createTestBroker({ ...env, NODE_ID: "second" }, [
+			"services/execution/runs.service.ts",
+			"services/workflow/definitions.service.ts"
+		]);
+		try {
+			const def = await call("workflow-definitions.create", {
+				name: "Every second",
+				graph: { nodes: [hookNode("tick")], edges: [] },
+				schedule: { cron: "* * * * * *" }
+			});
+			const ticks = async () =>
+				(
+					await (
+						await getDb()
+					).query<{ tick_at: Date; run_id: string }>(
+						"SELECT tick_at, run_id FROM workflow_schedule_ticks WHERE definition_id = $1 ORDER BY tick_at",
+						[def.id]
+					)
+				).rows;
+			await waitUntil("three ticks", ticks, rows => rows.length >= 3);
+			await call("workflow-definitions.update", { id: def.id, enabled: false });
+			const rows = await ticks();
+			const runs = await waitUntil(
+				"every tick's run to end",
+				() => call("workflow-definitions.runs", { id: def.id }),
+				(r: any[]) => r.length >= rows.length && r.every(x => x.status === "completed")
+			);
+			expect(runs).toHaveLength(rows.length);
+			expect(runs.every((r: any) => r.trigger === "schedule")).toBe(true);
+			expect(new Set(runs.map((r: any) => r.id))).toEqual(new Set(rows.map(r => r.run_id)));
+			expect(hits("/tick")).toBe(rows.length);
+			// One second apart: no tick twice, none left out between the first and the last.
+			const times = rows.map(r => r.tick_at.getTime());
+			expect(times.slice(1).map((x, i) => x - times[i])).toEqual(times.slice(1).map(() => 1000));
+
+			// Down for two years: of the ticks missed (Jan 1, 09:00 in Tokyo), only the latest runs, once.
+			const yearly = await call("workflow-definitions.create", {
+				name: "New year in Tokyo",
+				graph: { nodes: [hookNode("yearly")], edges: [] },
+				schedule: { cron: "0 9 1 1 *", timezone: "Asia/Tokyo" }
+			});
+			await (
+				await getDb()
+			).query("UPDATE workflow_definitions SET last_tick_at = now() - interval '2 years' WHERE id = $1", [
+				yearly.id
+			]);
+			const caught = await waitUntil(
+				"the catch-up run",
+				() => call("workflow-definitions.runs", { id: yearly.id }),
+				(r: any[]) => r.length > 0 && r[0].status === "completed"
+			);
+			await new Promise(r => setTimeout(r, 500));
+			expect(await call("workflow-definitions.runs", { id: yearly.id })).toHaveLength(1);
+			expect(caught[0].trigger).toBe("schedule");
+			const { rows: yearTicks } = await (
+				await getDb()
+			).query<{ tick_at: Date }>("SELECT tick_at FROM workflow_schedule_ticks WHERE definition_id = $1", [
+				yearly.id
+			]);
+			const year = new Date().getUTCFullYear();
+			expect(yearTicks.map(r => r.tick_at.toISOString())).toEqual([`${year}-01-01T00:00:00.000Z`]);
+			await call("workflow-definitions.update", { id: yearly.id, enabled: false });
+		} finally {
+			await t2.stop();
+		}
 	});
 
 	test("execution's startGraph is refused to anyone but the workflow service", async () => {
