@@ -439,6 +439,68 @@ describeWith(["postgres"])("workflow (in-process broker, real PostgreSQL)", () =
 		}
 	});
 
+	test("a sub_workflow step starts the child run and its run waits, parked, until the child ends", async () => {
+		await call("workflow-definitions.create", {
+			name: "Child",
+			graph: {
+				inputs: { who: { type: "string", required: true } },
+				nodes: [
+					{ id: "nap", kind: "wait", title: "nap", config: { seconds: 1 } },
+					{ ...hookNode("child-hook"), config: { url: `${hook.url}/child-{{inputs.who}}`, method: "POST" } }
+				],
+				edges: [{ from: "nap", to: "child-hook" }]
+			}
+		});
+		const parent = await call("workflow-definitions.create", {
+			name: "Parent",
+			graph: {
+				inputs: { who: { type: "string", default: "bob" } },
+				nodes: [
+					{
+						id: "sub",
+						kind: "sub_workflow",
+						title: "run the child",
+						config: { workflow: "Child", inputs: { who: "{{inputs.who}}" } }
+					},
+					{
+						...hookNode("after-child"),
+						config: {
+							url: `${hook.url}/after{{steps.sub.output.steps.child-hook.body.path}}`,
+							method: "POST"
+						}
+					}
+				],
+				edges: [{ from: "sub", to: "after-child" }]
+			}
+		});
+		const run = await call("workflow-definitions.startRun", { id: parent.id });
+		const parked = await waitUntil(
+			"the parent to park on its child",
+			() => call("execution-runs.get", { id: run.id }),
+			(d: any) => d.run.status === "waiting" && d.steps[0].status === "sleeping"
+		);
+		const childId = parked.steps[0].output.runId;
+		const d = await ended(run.id);
+		expect(d.run.status).toBe("completed");
+		expect(hits("/child-bob")).toBe(1);
+		expect(hits("/after/child-bob")).toBe(1);
+		const child = await call("execution-runs.get", { id: childId });
+		expect(child.run).toMatchObject({ status: "completed", trigger: "workflow" });
+		expect(d.steps[0]).toMatchObject({ status: "succeeded", output: { runId: childId, status: "completed" } });
+
+		// A workflow that starts itself is stopped by the nesting limit, and its step fails with why.
+		const loop = await call("workflow-definitions.create", {
+			name: "Loop",
+			graph: {
+				nodes: [{ id: "again", kind: "sub_workflow", title: "again", config: { workflow: "Loop" } }],
+				edges: []
+			}
+		});
+		const looped = await ended((await call("workflow-definitions.startRun", { id: loop.id })).id);
+		expect(looped.run.status).toBe("failed");
+		expect(looped.steps[0].error).toMatch(/nest at most 5 deep/);
+	});
+
 	test("execution's startGraph is refused to anyone but the workflow service", async () => {
 		await expect(
 			call("execution-runs.startGraph", {
