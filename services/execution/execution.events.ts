@@ -3,7 +3,8 @@
 // planning.plan.executed.
 import type { E } from "../../lib/events/types";
 
-type RunData = { jobId: string; kind: string; planId: string };
+// planId or workflowId: what the run runs (the other is null).
+type RunData = { jobId: string; kind: string; planId: string | null; workflowId: string | null };
 export type ExecutionEvent =
 	| E<"execution.run.started", RunData & { total: number }>
 	| E<"execution.run.progress", RunData & { done: number; total: number }>

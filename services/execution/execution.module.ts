@@ -1,11 +1,12 @@
-// execution: the durable engine that runs approved plans step by step, retries, waits for approvals and rolls back.
+// execution: the durable engine that runs approved plans and workflow graphs step by step, retries, waits for approvals
+// and rolls back.
 import { defineModule } from "../../lib/module";
 import { parseHostRules } from "../../lib/egress";
 import { setting } from "../../lib/settings";
 
 export default defineModule({
 	name: "execution",
-	description: "Runs of approved plans: durable step execution, approvals and rollback",
+	description: "Runs of approved plans and workflows: durable step execution, approvals and rollback",
 	tablePrefix: "execution_",
 	dependsOn: ["auth", "planning"],
 	permissions: {
@@ -14,7 +15,8 @@ export default defineModule({
 		"execution:approve": { description: "Approve a step that waits for a person", role: "admin" }
 	},
 	// Steps run without a user (a replica may resume them): AI, prompt and MCP steps act as the service.
-	servicePermissions: ["prompts:write", "ai:write", "mcp:write"],
+	// A sub-workflow step starts a workflow run (workflow-definitions.startChild takes only this service).
+	servicePermissions: ["prompts:write", "ai:write", "mcp:write", "workflow:run"],
 	container: {
 		environment: {
 			SERVICE_CREDENTIALS:

@@ -4420,6 +4420,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workflow/definitions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * workflow-definitions.list
+         * @description Requires permission `workflow:read` (See the organization's workflows, their versions and runs); held by default by owner, admin, member, viewer.
+         */
+        get: operations["workflow-definitions.list"];
+        put?: never;
+        /**
+         * workflow-definitions.create
+         * @description Requires permission `workflow:write` (Create, change and remove workflows); held by default by owner, admin, member.
+         */
+        post: operations["workflow-definitions.create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workflow/definitions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * workflow-definitions.get
+         * @description Requires permission `workflow:read` (See the organization's workflows, their versions and runs); held by default by owner, admin, member, viewer.
+         */
+        get: operations["workflow-definitions.get"];
+        /**
+         * workflow-definitions.update
+         * @description Requires permission `workflow:write` (Create, change and remove workflows); held by default by owner, admin, member.
+         */
+        put: operations["workflow-definitions.update"];
+        post?: never;
+        /**
+         * workflow-definitions.remove
+         * @description Requires permission `workflow:write` (Create, change and remove workflows); held by default by owner, admin, member.
+         */
+        delete: operations["workflow-definitions.remove"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workflow/definitions/{id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * workflow-definitions.runs
+         * @description Requires permission `workflow:read` (See the organization's workflows, their versions and runs); held by default by owner, admin, member, viewer.
+         */
+        get: operations["workflow-definitions.runs"];
+        put?: never;
+        /**
+         * workflow-definitions.startRun
+         * @description Requires permission `workflow:run` (Start workflow runs); held by default by owner, admin, member.
+         */
+        post: operations["workflow-definitions.startRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workflow/definitions/{id}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * workflow-definitions.version
+         * @description Requires permission `workflow:read` (See the organization's workflows, their versions and runs); held by default by owner, admin, member, viewer.
+         */
+        get: operations["workflow-definitions.version"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -4940,8 +5036,8 @@ export interface components {
             /** @enum {string|null} */
             outcome: "succeeded" | "failed" | "cancelled" | null;
             /** Format: uuid */
-            planId: string;
-            planRevision: number;
+            planId: string | null;
+            planRevision: number | null;
             /** Format: date-time */
             rolledBackAt: string | null;
             /** Format: date-time */
@@ -4950,6 +5046,11 @@ export interface components {
             status: "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled";
             title: string;
             total: number;
+            /** @enum {string|null} */
+            trigger: "manual" | "schedule" | "workflow" | null;
+            /** Format: uuid */
+            workflowId: string | null;
+            workflowVersion: number | null;
         };
         ExecutionRunDetail: {
             run: components["schemas"]["ExecutionRun"];
@@ -4976,18 +5077,21 @@ export interface components {
                 message: string;
             }[];
             needsApproval: boolean;
+            nodeId: string | null;
             output?: unknown;
             position: number;
             /** Format: date-time */
             startedAt: string | null;
             /** @enum {string} */
-            status: "pending" | "running" | "waiting_approval" | "succeeded" | "failed";
+            status: "pending" | "running" | "waiting_approval" | "sleeping" | "succeeded" | "skipped" | "failed";
             title: string;
             undoable: boolean;
             /** Format: date-time */
             undoneAt: string | null;
             /** @enum {string} */
             undoStatus: "none" | "pending" | "running" | "done" | "failed";
+            /** Format: date-time */
+            wakeAt: string | null;
         };
         Grant: {
             /** Format: date-time */
@@ -6291,6 +6395,25 @@ export interface components {
             maxVersions: number;
             /** Format: date-time */
             rotatedAt: string | null;
+        };
+        WorkflowDefinition: {
+            concurrency: {
+                limit: number;
+            } | null;
+            /** Format: date-time */
+            created_at: string;
+            description: string;
+            enabled: boolean;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            schedule: {
+                cron: string;
+                timezone?: string;
+            } | null;
+            /** Format: date-time */
+            updated_at: string;
+            version: number;
         };
     };
     responses: never;
@@ -13183,6 +13306,7 @@ export interface operations {
                 limit?: number;
                 planId?: string;
                 status?: "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled";
+                workflowId?: string;
             };
             header?: never;
             path?: never;
@@ -25295,6 +25419,550 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UsageTop"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "workflow-definitions.list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowDefinition"][];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "workflow-definitions.create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    concurrency?: {
+                        limit: number;
+                    } | null;
+                    description?: string;
+                    enabled?: boolean;
+                    graph: {
+                        [key: string]: unknown;
+                    };
+                    name: string;
+                    schedule?: {
+                        cron: string;
+                        inputs?: {
+                            [key: string]: unknown;
+                        };
+                        timezone?: string;
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowDefinition"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "workflow-definitions.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        concurrency: {
+                            limit: number;
+                        } | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        description: string;
+                        enabled: boolean;
+                        graph: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        schedule: {
+                            cron: string;
+                            timezone?: string;
+                        } | null;
+                        /** Format: date-time */
+                        updated_at: string;
+                        version: number;
+                        versions: {
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: uuid */
+                            created_by: string | null;
+                            version: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "workflow-definitions.update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    concurrency?: {
+                        limit: number;
+                    } | null;
+                    description?: string;
+                    enabled?: boolean;
+                    graph?: {
+                        [key: string]: unknown;
+                    };
+                    name?: string;
+                    schedule?: {
+                        cron: string;
+                        inputs?: {
+                            [key: string]: unknown;
+                        };
+                        timezone?: string;
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowDefinition"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "workflow-definitions.remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deleted: boolean;
+                        /** Format: uuid */
+                        id: string;
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "workflow-definitions.runs": {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionRun"][];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "workflow-definitions.startRun": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    inputs?: {
+                        [key: string]: unknown;
+                    };
+                    version?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionRun"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "workflow-definitions.version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        created_at: string;
+                        graph: {
+                            [key: string]: unknown;
+                        };
+                        version: number;
+                    };
                 };
             };
             /** @description Missing or invalid credentials */
