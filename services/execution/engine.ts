@@ -10,8 +10,17 @@ import { JobStopped, JobWaiting, type JobRun } from "../../mixins/jobs.mixin";
 import type { Publish } from "../../mixins/events.mixin";
 import type { StepKind, StepRequest } from "../planning/planning.kinds";
 import { PermanentStepError, sendRequest, STEP_RUNNERS, type StepEnv } from "./step-kinds";
+import {
+	evaluateCondition,
+	hasTemplates,
+	resolveTemplates,
+	wakeAtOf,
+	type ConditionOp,
+	type GraphStepKind
+} from "./graph-steps";
 
-export type StepStatus = "pending" | "running" | "waiting_approval" | "succeeded" | "failed";
+// sleeping: a wait step until its wake_at; skipped: on a branch a condition did not take (workflow runs).
+export type StepStatus = "pending" | "running" | "waiting_approval" | "sleeping" | "succeeded" | "skipped" | "failed";
 export type UndoStatus = "none" | "pending" | "running" | "done" | "failed";
 
 export interface StepRow {
@@ -20,7 +29,11 @@ export interface StepRow {
 	organization_id: string;
 	position: number;
 	depends_on: number[];
-	kind: StepKind;
+	// Workflow runs: the branch each dependency out of a condition must have taken ({ "<position>": true|false }).
+	depends_when: Record<string, boolean>;
+	node_id: string | null;
+	wake_at: Date | null;
+	kind: StepKind | GraphStepKind;
 	title: string;
 	config: Record<string, any>;
 	status: StepStatus;
@@ -58,8 +71,24 @@ const log = (message: string, level = "info") =>
 	JSON.stringify([{ at: new Date().toISOString(), level, message: message.slice(0, 1000) }]);
 
 // What the engine reads of a run's steps on every turn (not their logs or outputs, which only readers need).
-const STEP_COLUMNS = `id, run_id, organization_id, position, depends_on, kind, title, config, status, idempotency_key,
-	attempts, failures, error, approved_by, approved_at, undo_status`;
+const STEP_COLUMNS = `id, run_id, organization_id, position, depends_on, depends_when, node_id, wake_at, kind, title,
+	config, status, idempotency_key, attempts, failures, error, approved_by, approved_at, undo_status,
+	CASE WHEN kind = 'condition' THEN output END AS output`;
+
+// A step's way forward from its dependencies: open when all are settled and one at least let it through (succeeded,
+// on the branch it is on), skip when all are settled and none did, wait otherwise. A plan's step (a chain, no
+// branches) opens once the one before it succeeded.
+function gate(s: StepRow, byPos: Map<number, StepRow>): "open" | "skip" | "wait" {
+	let through = false;
+	for (const d of s.depends_on) {
+		const dep = byPos.get(d);
+		if (dep?.status === "skipped") continue;
+		if (dep?.status !== "succeeded") return "wait";
+		const when = s.depends_when?.[String(d)];
+		if (when === undefined || (dep.output as { result?: unknown } | null)?.result === when) through = true;
+	}
+	return through || !s.depends_on.length ? "open" : "skip";
+}
 
 export async function stepsOf(db: Queryable, runId: string, columns = STEP_COLUMNS): Promise<StepRow[]> {
 	const sql = `SELECT ${columns} FROM execution_steps WHERE run_id = $1 ORDER BY position`;
@@ -142,16 +171,31 @@ export class Engine {
 		for (;;) {
 			const steps: Run[] = await stepsOf(await getDb(), run.job.id);
 			const byPos = new Map(steps.map(s => [s.position, s]));
-			const counter = { done: steps.filter(s => s.status === "succeeded").length };
+			const settled = (s: Run) => s.status === "succeeded" || s.status === "skipped";
+			const counter = { done: steps.filter(settled).length };
 			const inFlight = new Map<number, Promise<void>>();
 			const errors: Error[] = [];
 			const ended = () => errors.length > 0 || steps.some(s => s.status === "failed");
 			const ready = (s: Run) =>
-				s.status !== "succeeded" &&
-				s.status !== "failed" &&
-				s.status !== "waiting_approval" &&
-				s.depends_on.every(d => byPos.get(d)?.status === "succeeded");
+				(s.status === "pending" ||
+					s.status === "running" ||
+					(s.status === "sleeping" && s.wake_at !== null && s.wake_at.getTime() <= Date.now())) &&
+				gate(s, byPos) === "open";
 			const schedule = () => {
+				// Steps no taken branch leads to are skipped first (in position order, which follows the edges).
+				for (const s of steps)
+					if (s.status === "pending" && !inFlight.has(s.position) && gate(s, byPos) === "skip") {
+						s.status = "skipped";
+						counter.done++;
+						const skip = this.skip(run, s, counter);
+						inFlight.set(s.position, skip);
+						void skip
+							.catch(err => void errors.push(err as Error))
+							.finally(() => {
+								inFlight.delete(s.position);
+								schedule();
+							});
+					}
 				for (const s of steps) {
 					if (inFlight.has(s.position) || !ready(s)) continue;
 					// After a failure nothing new starts; a step started with the one before it is handed back.
@@ -181,14 +225,16 @@ export class Engine {
 					`step ${failed.position + 1} (${failed.title}) failed: ${failed.error}`
 				);
 			if (counter.done === steps.length) return this.finish(run, counter.done);
-			if (!steps.some(s => s.status === "waiting_approval"))
+			if (!steps.some(s => s.status === "waiting_approval" || s.status === "sleeping"))
 				return this.finish(run, counter.done, "no step can run: their dependencies never succeed");
-			// Parked under the run's lock, which an approval takes too: one given since the step began to wait is seen
-			// here (and the run goes on), one given after finds the run waiting and queues it again.
+			// Parked under the run's lock, which an approval and the wake-up sweep take too: an approval given (or a
+			// wait over) since the step began to wait is seen here and the run goes on; one after finds the run
+			// waiting and queues it again.
 			const parked = await run.step(
 				async tx => {
 					const { rows } = await tx.query(
-						"SELECT 1 FROM execution_steps WHERE run_id = $1 AND status = 'pending' AND approved_at IS NOT NULL",
+						`SELECT 1 FROM execution_steps WHERE run_id = $1 AND ((status = 'pending' AND approved_at IS NOT NULL)
+						OR (status = 'sleeping' AND wake_at <= now()))`,
 						[run.job.id]
 					);
 					if (rows.length) return false;
@@ -199,7 +245,7 @@ export class Engine {
 				},
 				() => ({ done: counter.done, total: run.job.total })
 			);
-			if (parked) throw new JobWaiting("waiting for approval");
+			if (parked) throw new JobWaiting("waiting for approval or for a wait step's time");
 		}
 	}
 
@@ -218,7 +264,7 @@ export class Engine {
 					"UPDATE execution_runs SET outcome = $2 WHERE id = $1 AND outcome IS NULL RETURNING plan_id",
 					[run.job.id, error ? "failed" : "succeeded"]
 				);
-				if (rows[0])
+				if (rows[0]?.plan_id)
 					publish("execution.plan.executed", {
 						organizationId: run.job.organization_id,
 						planId: rows[0].plan_id,
@@ -255,6 +301,8 @@ export class Engine {
 			return;
 		}
 
+		if (step.kind === "wait" && !(await this.wake(run, step, progress))) return;
+
 		const retries = Number(step.config.retries ?? 2);
 		const timeoutMs = Number(step.config.timeout_ms ?? stepTimeoutMs);
 		for (;;) {
@@ -271,18 +319,23 @@ export class Engine {
 			let output: unknown;
 			let failure: Error | undefined;
 			try {
+				const config = await this.configOf(run, step);
 				output = await bounded(
 					signal =>
-						STEP_RUNNERS[step.kind](this.o.env, {
-							kind: step.kind,
-							title: step.title,
-							config: step.config,
-							organizationId: step.organization_id,
-							key: step.idempotency_key,
-							signal,
-							timeoutMs,
-							approvedBy: step.approved_by
-						}),
+						step.kind === "condition"
+							? Promise.resolve({ result: evaluateCondition(config as { op: ConditionOp }) })
+							: step.kind === "wait"
+								? Promise.resolve({ wokeAt: new Date().toISOString() })
+								: STEP_RUNNERS[step.kind](this.o.env, {
+										kind: step.kind,
+										title: step.title,
+										config,
+										organizationId: step.organization_id,
+										key: step.idempotency_key,
+										signal,
+										timeoutMs,
+										approvedBy: step.approved_by
+									}),
 					run.signal,
 					timeoutMs
 				);
@@ -294,9 +347,12 @@ export class Engine {
 			if (run.signal.aborted || failure instanceof JobStopped) throw new JobStopped("stopped");
 			if (!failure) {
 				// The steps this one alone held back start in its success's transaction.
+				// (Not past a condition: what follows it is decided by its result, in `schedule`.)
 				const next = steps.filter(
 					n =>
 						n.status === "pending" &&
+						step.kind !== "condition" &&
+						Object.keys(n.depends_when ?? {}).length === 0 &&
 						n.depends_on.includes(step.position) &&
 						n.depends_on.every(
 							d => d === step.position || steps.find(x => x.position === d)?.status === "succeeded"
@@ -324,6 +380,7 @@ export class Engine {
 					}
 				);
 				step.status = "succeeded";
+				step.output = output;
 				for (const r of started) {
 					const n = next.find(x => x.id === r.id)!;
 					Object.assign(n, { status: "running", attempts: r.attempts, prestarted: true });
@@ -358,6 +415,57 @@ export class Engine {
 			if (final) return;
 			await sleep(wait, run.signal);
 		}
+	}
+
+	// A step on a branch not taken: skipped, and counted as settled.
+	private async skip(run: JobRun, step: Run, counter: { done: number }): Promise<void> {
+		await run.step(
+			tx =>
+				tx.query(
+					`UPDATE execution_steps SET status = 'skipped', finished_at = now(), logs = logs || $2::jsonb
+					WHERE id = $1`,
+					[step.id, log("skipped: on a branch the condition did not take")]
+				),
+			() => ({ done: counter.done, total: run.job.total })
+		);
+	}
+
+	// A wait step: when it wakes is fixed the first time it is reached (the same on every replica). True when that
+	// time has come; otherwise it sleeps and the run parks once nothing else can go on.
+	private async wake(run: JobRun, step: Run, progress: () => { done: number; total: number }): Promise<boolean> {
+		if (!step.wake_at) {
+			const config = await this.configOf(run, step);
+			const wakeAt = wakeAtOf(config as { seconds?: number; until?: string }, new Date());
+			await run.step(
+				tx =>
+					tx.query(
+						`UPDATE execution_steps SET status = 'sleeping', wake_at = $2, started_at = coalesce(started_at, now()),
+						logs = logs || $3::jsonb WHERE id = $1`,
+						[step.id, wakeAt, log(`sleeping until ${wakeAt.toISOString()}`)]
+					),
+				progress
+			);
+			step.wake_at = wakeAt;
+		}
+		if (step.wake_at.getTime() <= Date.now()) return true;
+		step.status = "sleeping";
+		return false;
+	}
+
+	// The step's config with its templates filled in from the run's inputs and the outputs of its steps so far.
+	private async configOf(run: JobRun, step: Run): Promise<Record<string, any>> {
+		if (!hasTemplates(step.config)) return step.config;
+		const { rows } = await (
+			await getDb()
+		).query<{ node_id: string; output: unknown }>(
+			"SELECT node_id, output FROM execution_steps WHERE run_id = $1 AND status = 'succeeded' AND node_id IS NOT NULL",
+			[run.job.id]
+		);
+		const scope = {
+			inputs: (run.job.payload?.inputs ?? {}) as Record<string, unknown>,
+			steps: Object.fromEntries(rows.map(r => [r.node_id, r.output]))
+		};
+		return resolveTemplates(step.config, scope, "config", step.kind === "condition");
 	}
 
 	// Undoes the succeeded steps that have an undo request, last first. A step already undone is skipped, so a

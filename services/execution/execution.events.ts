@@ -2,7 +2,8 @@
 // once per run; the planning module turns it into its own planning.plan.executed.
 import type { E } from "../../lib/events/types";
 
-type RunData = { jobId: string; kind: string; planId: string };
+// planId or workflowId: what the run runs (the other is null).
+type RunData = { jobId: string; kind: string; planId: string | null; workflowId: string | null };
 export type ExecutionEvent =
 	| E<"execution.run.started", RunData & { total: number }>
 	| E<"execution.run.progress", RunData & { done: number; total: number }>

@@ -7,8 +7,12 @@ export const RUN_STATUSES = ["queued", "running", "waiting", "completed", "faile
 
 export const runRow = named("ExecutionRun", {
 	id: "uuid",
-	planId: "uuid",
-	planRevision: "number|integer",
+	// A run is of a plan's approved revision or of a workflow's version.
+	planId: "uuid|nullable",
+	planRevision: "number|integer|nullable",
+	workflowId: "uuid|nullable",
+	workflowVersion: "number|integer|nullable",
+	trigger: { type: "enum", values: ["manual", "schedule", "workflow"], nullable: true },
 	title: "string",
 	kind: { type: "enum", values: ["execute", "rollback"] },
 	status: { type: "enum", values: RUN_STATUSES },
@@ -27,9 +31,15 @@ const logLine = { type: "object", props: { at: "string", level: "string", messag
 export const stepRow = named("ExecutionStep", {
 	position: "number|integer",
 	dependsOn: { type: "array", items: "number" },
+	// The workflow graph's node the step was copied from (null in a plan's run).
+	nodeId: "string|nullable",
+	wakeAt: { type: "date", nullable: true },
 	kind: "string",
 	title: "string",
-	status: { type: "enum", values: ["pending", "running", "waiting_approval", "succeeded", "failed"] },
+	status: {
+		type: "enum",
+		values: ["pending", "running", "waiting_approval", "sleeping", "succeeded", "skipped", "failed"]
+	},
 	idempotencyKey: "string",
 	attempts: "number|integer",
 	failures: "number|integer",
@@ -62,11 +72,15 @@ export const EXECUTION_RUNS_LIVE: JobsLive = {
 export function runView(r: JobRow) {
 	return {
 		id: r.id,
-		planId: r.plan_id as string,
-		planRevision: r.plan_revision as number,
+		planId: (r.plan_id as string | null) ?? null,
+		planRevision: (r.plan_revision as number | null) ?? null,
+		workflowId: (r.workflow_id as string | null) ?? null,
+		workflowVersion: (r.workflow_version as number | null) ?? null,
+		trigger: (r.trigger as "manual" | "schedule" | "workflow" | null) ?? null,
 		title: r.title as string,
 		kind: r.kind as "execute" | "rollback",
-		status: r.status,
+		// A workflow run held over a concurrency limit is parked in the table, but to its reader it is in line.
+		status: r.held ? "queued" : r.status,
 		outcome: (r.outcome as "succeeded" | "failed" | null) ?? null,
 		done: r.done,
 		total: r.total,
@@ -83,6 +97,8 @@ export function stepView(s: StepRow & Record<string, any>) {
 	return {
 		position: s.position,
 		dependsOn: s.depends_on,
+		nodeId: s.node_id ?? null,
+		wakeAt: s.wake_at ?? null,
 		kind: s.kind,
 		title: s.title,
 		status: s.status,

@@ -10,6 +10,7 @@ import { HostPolicy, type HostRule } from "../../lib/egress";
 import { conflict, forbidden, invalid, notFound } from "../../lib/errors";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { ServiceIdentityMixin, type ServiceIdentity } from "../../mixins/service-identity.mixin";
+import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
 import {
 	insertJob,
 	JobsMixin,
@@ -27,6 +28,7 @@ import "../planning/planning.events";
 
 interface Self extends JobsService, ServiceIdentity {
 	engine: Engine;
+	resumeParked(): Promise<void>;
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
 	detail(organizationId: string, id: string): Promise<{ run: ReturnType<typeof runView>; steps: unknown[] }>;
 }
@@ -52,11 +54,42 @@ async function lockedRun(tx: Queryable, organizationId: string, id: string): Pro
 
 const idParam = { type: "uuid", label: "Run" };
 
+// A workflow run's limits, kept with it: runs over either are held (parked) until a slot frees.
+type Limits = { workflow: number | null; organization: number };
+const ACTIVE = "status IN ('queued', 'running', 'waiting') AND NOT held AND workflow_id IS NOT NULL";
+
+// Whether one more workflow run of the organization (and of this workflow) may go now. Called under the
+// organization's workflow-runs lock, so two starts cannot both take the last slot.
+async function hasSlot(tx: Queryable, organizationId: string, workflowId: string, limits: Limits) {
+	const { rows } = await tx.query<{ org: number; wf: number }>(
+		`SELECT count(*)::int AS org, count(*) FILTER (WHERE workflow_id = $2)::int AS wf FROM execution_runs
+		WHERE organization_id = $1 AND ${ACTIVE}`,
+		[organizationId, workflowId]
+	);
+	return rows[0].org < limits.organization && (limits.workflow == null || rows[0].wf < limits.workflow);
+}
+const lockWorkflowRuns = (tx: Queryable, organizationId: string) =>
+	tx.query("SELECT pg_advisory_xact_lock(hashtext('execution-workflow-runs'), hashtext($1))", [organizationId]);
+
+const graphStep = {
+	type: "object",
+	props: {
+		position: { type: "number", integer: true, min: 0 },
+		node_id: "string",
+		kind: "string",
+		title: "string",
+		config: "object",
+		depends_on: { type: "array", items: "number" },
+		depends_when: { type: "record", value: "boolean" }
+	}
+};
+
 const ExecutionRunsService: ServiceSchema = {
 	name: "execution-runs",
 	mixins: [
 		EventsMixin,
 		ServiceIdentityMixin,
+		HousekeepingMixin("resumeParked", () => settings().pollMs, "resume parked runs"),
 		JobsMixin<Self>({
 			table: "execution_runs",
 			handlers: {
@@ -77,7 +110,7 @@ const ExecutionRunsService: ServiceSchema = {
 				};
 			},
 			eventPrefix: "execution.run",
-			eventData: job => ({ planId: job.plan_id }),
+			eventData: job => ({ planId: job.plan_id ?? null, workflowId: job.workflow_id ?? null }),
 			live: EXECUTION_RUNS_LIVE,
 			// Progress events are for consumers that care about counts, not every step (the steps are in the table).
 			// Open pages are told at most once a second per run, and always of its end or wait: each notice is a
@@ -95,6 +128,7 @@ const ExecutionRunsService: ServiceSchema = {
 			permission: "execution:read",
 			params: {
 				planId: { type: "uuid", optional: true, label: "Plan" },
+				workflowId: { type: "uuid", optional: true, label: "Workflow" },
 				status: { type: "enum", values: RUN_STATUSES, optional: true, label: "Status" },
 				limit: {
 					type: "number",
@@ -107,13 +141,20 @@ const ExecutionRunsService: ServiceSchema = {
 				}
 			},
 			response: { type: "array", items: runRow },
-			async handler(ctx: Context<{ planId?: string; status?: string; limit?: number }>) {
+			async handler(ctx: Context<{ planId?: string; workflowId?: string; status?: string; limit?: number }>) {
 				const { rows } = await (
 					await getDb()
 				).query<JobRow>(
 					`SELECT * FROM execution_runs WHERE organization_id = $1 AND ($2::uuid IS NULL OR plan_id = $2)
-					AND ($3::text IS NULL OR status = $3) ORDER BY created_at DESC, id LIMIT $4`,
-					[orgOf(ctx), ctx.params.planId ?? null, ctx.params.status ?? null, ctx.params.limit ?? 50]
+					AND ($3::text IS NULL OR status = $3) AND ($5::uuid IS NULL OR workflow_id = $5)
+					ORDER BY created_at DESC, id LIMIT $4`,
+					[
+						orgOf(ctx),
+						ctx.params.planId ?? null,
+						ctx.params.status ?? null,
+						ctx.params.limit ?? 50,
+						ctx.params.workflowId ?? null
+					]
 				);
 				return rows.map(runView);
 			}
@@ -177,6 +218,100 @@ const ExecutionRunsService: ServiceSchema = {
 					return row;
 				});
 				kickJobs(this.broker, "execution_runs", { job, live: EXECUTION_RUNS_LIVE });
+				return runView(job);
+			}
+		},
+
+		// Internal: the workflow module starts a run of a workflow version, whose steps it sends (copied, so the run
+		// finishes on the version it started with). Only the workflow service, proved by its credential, may call it.
+		// `id` makes a start asked twice (a schedule tick retried) one run. Over a limit, the run is held.
+		startGraph: {
+			visibility: "public",
+			permission: "execution:run",
+			params: {
+				id: { type: "uuid", optional: true },
+				workflowId: "uuid",
+				workflowVersion: { type: "number", integer: true, min: 1 },
+				title: { type: "string", min: 1, max: 300 },
+				trigger: { type: "enum", values: ["manual", "schedule", "workflow"] },
+				createdBy: { type: "uuid", optional: true, nullable: true },
+				inputs: { type: "object", optional: true },
+				steps: { type: "array", min: 1, items: graphStep },
+				limits: {
+					type: "object",
+					props: {
+						workflow: { type: "number", integer: true, min: 1, nullable: true },
+						organization: { type: "number", integer: true, min: 1 }
+					}
+				}
+			},
+			response: runRow,
+			async handler(
+				this: Self,
+				ctx: Context<{
+					id?: string;
+					workflowId: string;
+					workflowVersion: number;
+					title: string;
+					trigger: string;
+					createdBy?: string | null;
+					inputs?: Record<string, unknown>;
+					steps: {
+						position: number;
+						node_id: string;
+						kind: string;
+						title: string;
+						config: object;
+						depends_on: number[];
+						depends_when: Record<string, boolean>;
+					}[];
+					limits: Limits;
+				}>
+			) {
+				const auth = authOf(ctx);
+				if (auth?.kind !== "service" || auth.service !== "workflow-definitions")
+					throw forbidden("only the workflow service starts workflow runs");
+				const organizationId = orgOf(ctx);
+				const p = ctx.params;
+				const { job, created } = await this.withEvents(async tx => {
+					await lockWorkflowRuns(tx, organizationId);
+					if (p.id) {
+						const { rows } = await tx.query<JobRow>(
+							"SELECT * FROM execution_runs WHERE id = $1 AND organization_id = $2",
+							[p.id, organizationId]
+						);
+						if (rows[0]) return { job: rows[0], created: false };
+					}
+					const held = !(await hasSlot(tx, organizationId, p.workflowId, p.limits));
+					const row = await insertJob(tx, "execution_runs", {
+						organizationId,
+						kind: "execute",
+						payload: { workflowId: p.workflowId, inputs: p.inputs ?? {}, limits: p.limits },
+						total: p.steps.length,
+						columns: {
+							...(p.id ? { id: p.id } : {}),
+							workflow_id: p.workflowId,
+							workflow_version: p.workflowVersion,
+							trigger: p.trigger,
+							title: p.title,
+							created_by: p.createdBy ?? null,
+							held,
+							...(held ? { status: "waiting" } : {})
+						}
+					});
+					await tx.query(
+						`INSERT INTO execution_steps (organization_id, run_id, position, depends_on, depends_when, node_id, kind,
+						title, config, idempotency_key)
+						SELECT $1, $2::uuid, s.position, s.depends_on, s.depends_when, s.node_id, s.kind, s.title, s.config,
+						$2::text || ':' || s.position
+						FROM jsonb_to_recordset($3::jsonb) AS s(position int, depends_on int[], depends_when jsonb, node_id text,
+						kind text, title text, config jsonb)`,
+						[organizationId, row.id, JSON.stringify(p.steps)]
+					);
+					return { job: row, created: true };
+				});
+				if (created && !job.held) kickJobs(this.broker, "execution_runs", { job, live: EXECUTION_RUNS_LIVE });
+				else if (created) this.announceJob(job);
 				return runView(job);
 			}
 		},
@@ -263,6 +398,43 @@ const ExecutionRunsService: ServiceSchema = {
 	},
 
 	methods: {
+		// Queues again the parked runs whose time came: a wait step whose wake_at passed, a held workflow run a slot
+		// freed for (oldest first, under the organization's lock that starts take too).
+		async resumeParked(this: Self) {
+			const db = await getDb();
+			const woken = await db.transaction(async tx => {
+				const { rows } = await tx.query<{ id: string }>(
+					`UPDATE execution_runs r SET status = 'queued' WHERE r.status = 'waiting' AND NOT r.held AND EXISTS (
+						SELECT 1 FROM execution_steps s WHERE s.run_id = r.id AND s.status = 'sleeping' AND s.wake_at <= now())
+					RETURNING r.id`
+				);
+				return rows.length;
+			});
+			let promoted = 0;
+			const { rows: orgs } = await db.query<{ organization_id: string }>(
+				"SELECT DISTINCT organization_id FROM execution_runs WHERE held AND status = 'waiting'"
+			);
+			for (const { organization_id: org } of orgs)
+				promoted += await db.transaction(async tx => {
+					await lockWorkflowRuns(tx, org);
+					const { rows: held } = await tx.query<JobRow>(
+						`SELECT * FROM execution_runs WHERE organization_id = $1 AND held AND status = 'waiting'
+						ORDER BY created_at, id FOR UPDATE`,
+						[org]
+					);
+					let n = 0;
+					for (const run of held) {
+						if (!(await hasSlot(tx, org, run.workflow_id as string, run.payload.limits as Limits)))
+							continue;
+						await tx.query("UPDATE execution_runs SET held = false WHERE id = $1", [run.id]);
+						await resumeJob(tx, "execution_runs", run.id);
+						n++;
+					}
+					return n;
+				});
+			if (woken || promoted) kickJobs(this.broker, "execution_runs");
+		},
+
 		async detail(this: Self, organizationId: string, id: string) {
 			const db = await getDb();
 			const { rows } = await db.query<JobRow>(
