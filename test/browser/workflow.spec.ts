@@ -5,8 +5,9 @@
 // as version 1 and run with an input; the run view colours the nodes live (both parallel webhooks and the true
 // branch succeed, the false branch is skipped) without a reload; the run is in the history; a second save makes
 // version 2 and version 1 opens read-only. Skipped when no Chromium is installed, unless REQUIRE_BROWSER=1.
+import path from "path";
 import { type Page } from "playwright-core";
-import { describeWithBrowser, signUp, startUiPlatform } from "../helpers/browser";
+import { ARTIFACTS, describeWithBrowser, signUp, startUiPlatform } from "../helpers/browser";
 import { WebhookReceiver } from "../execution/webhook-receiver";
 
 const owner = {
@@ -53,8 +54,6 @@ describeWithBrowser()("workflow UI (browser)", () => {
 	}, 240_000);
 
 	afterAll(async () => {
-		await page?.screenshot({ path: "/tmp/wf-last.png", fullPage: true }).catch(() => undefined);
-		console.log("DEBUG", ui?.pageErrors, page?.url());
 		await ui?.stop();
 		await hook.stop();
 	});
@@ -116,7 +115,8 @@ describeWithBrowser()("workflow UI (browser)", () => {
 		await page.getByTestId("wf-save").click();
 		await page.waitForURL(/\/workflows\/[0-9a-f-]{36}$/);
 		await page.getByTestId("wf-title").filter({ hasText: "Nightly sync" }).filter({ hasText: "v1" }).waitFor();
-		// The saved graph came back with its nodes where they were put.
+		// The saved graph came back with its nodes and edges.
+		await page.locator(".wf-node").nth(4).waitFor();
 		expect(await page.locator(".wf-node").count()).toBe(5);
 		expect(await page.locator(".vue-flow__edge").count()).toBe(4);
 
@@ -130,6 +130,7 @@ describeWithBrowser()("workflow UI (browser)", () => {
 			await page.locator(`.wf-node[data-node-id="${id}"][data-status="succeeded"]`).waitFor();
 		await page.locator('.wf-node[data-node-id="webhook_4"][data-status="skipped"]').waitFor();
 		await page.locator(".run-status", { hasText: "run completed" }).waitFor();
+		await page.screenshot({ path: path.join(ARTIFACTS, "workflow-run.png"), fullPage: true });
 		expect(hook.received.map(r => r.path).sort()).toEqual(["/a", "/b", "/yes"]);
 		await expect(page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed)).resolves.toBe(true);
 
@@ -139,6 +140,16 @@ describeWithBrowser()("workflow UI (browser)", () => {
 		const row = page.getByTestId("run-row").first();
 		await row.filter({ hasText: "completed" }).waitFor();
 		await expect(row.innerText()).resolves.toMatch(/v1[\s\S]*manual/);
+
+		// The list shows the workflow with its newest run.
+		await page.getByTestId("nav-workflow").click();
+		await page
+			.getByTestId("workflow-row")
+			.filter({ hasText: "Nightly sync" })
+			.getByTestId("workflow-last-run")
+			.filter({ hasText: "completed" })
+			.waitFor();
+		await page.getByRole("link", { name: "Nightly sync" }).click();
 
 		// A changed graph saves as version 2; version 1 opens read-only.
 		await page.getByTestId("tab-editor").click();

@@ -4400,7 +4400,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/workflow": {
+    "/api/workflow/definitions": {
         parameters: {
             query?: never;
             header?: never;
@@ -4408,23 +4408,23 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * workflow.list
-         * @description Requires permission `workflow:read` (See the organization's workflow items); held by default by owner, admin, member, viewer.
+         * workflow-definitions.list
+         * @description Requires permission `workflow:read` (See the organization's workflows, their versions and runs); held by default by owner, admin, member, viewer.
          */
-        get: operations["workflow.list"];
+        get: operations["workflow-definitions.list"];
         put?: never;
         /**
-         * workflow.create
-         * @description Requires permission `workflow:write` (Create, change and remove workflow items); held by default by owner, admin, member.
+         * workflow-definitions.create
+         * @description Requires permission `workflow:write` (Create, change and remove workflows); held by default by owner, admin, member.
          */
-        post: operations["workflow.create"];
+        post: operations["workflow-definitions.create"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/workflow/{id}": {
+    "/api/workflow/definitions/{id}": {
         parameters: {
             query?: never;
             header?: never;
@@ -4432,27 +4432,27 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * workflow.get
-         * @description Requires permission `workflow:read` (See the organization's workflow items); held by default by owner, admin, member, viewer.
+         * workflow-definitions.get
+         * @description Requires permission `workflow:read` (See the organization's workflows, their versions and runs); held by default by owner, admin, member, viewer.
          */
-        get: operations["workflow.get"];
-        put?: never;
+        get: operations["workflow-definitions.get"];
+        /**
+         * workflow-definitions.update
+         * @description Requires permission `workflow:write` (Create, change and remove workflows); held by default by owner, admin, member.
+         */
+        put: operations["workflow-definitions.update"];
         post?: never;
         /**
-         * workflow.remove
-         * @description Requires permission `workflow:write` (Create, change and remove workflow items); held by default by owner, admin, member.
+         * workflow-definitions.remove
+         * @description Requires permission `workflow:write` (Create, change and remove workflows); held by default by owner, admin, member.
          */
-        delete: operations["workflow.remove"];
+        delete: operations["workflow-definitions.remove"];
         options?: never;
         head?: never;
-        /**
-         * workflow.update
-         * @description Requires permission `workflow:write` (Create, change and remove workflow items); held by default by owner, admin, member.
-         */
-        patch: operations["workflow.update"];
+        patch?: never;
         trace?: never;
     };
-    "/api/workflow/all": {
+    "/api/workflow/definitions/{id}/runs": {
         parameters: {
             query?: never;
             header?: never;
@@ -4460,19 +4460,23 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * workflow.find
-         * @description Requires permission `workflow:read` (See the organization's workflow items); held by default by owner, admin, member, viewer.
+         * workflow-definitions.runs
+         * @description Requires permission `workflow:read` (See the organization's workflows, their versions and runs); held by default by owner, admin, member, viewer.
          */
-        get: operations["workflow.find"];
+        get: operations["workflow-definitions.runs"];
         put?: never;
-        post?: never;
+        /**
+         * workflow-definitions.startRun
+         * @description Requires permission `workflow:run` (Start workflow runs); held by default by owner, admin, member.
+         */
+        post: operations["workflow-definitions.startRun"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/workflow/count": {
+    "/api/workflow/definitions/{id}/versions/{version}": {
         parameters: {
             query?: never;
             header?: never;
@@ -4480,10 +4484,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * workflow.count
-         * @description Requires permission `workflow:read` (See the organization's workflow items); held by default by owner, admin, member, viewer.
+         * workflow-definitions.version
+         * @description Requires permission `workflow:read` (See the organization's workflows, their versions and runs); held by default by owner, admin, member, viewer.
          */
-        get: operations["workflow.count"];
+        get: operations["workflow-definitions.version"];
         put?: never;
         post?: never;
         delete?: never;
@@ -5012,8 +5016,8 @@ export interface components {
             /** @enum {string|null} */
             outcome: "succeeded" | "failed" | null;
             /** Format: uuid */
-            planId: string;
-            planRevision: number;
+            planId: string | null;
+            planRevision: number | null;
             /** Format: date-time */
             rolledBackAt: string | null;
             /** Format: date-time */
@@ -5022,6 +5026,11 @@ export interface components {
             status: "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled";
             title: string;
             total: number;
+            /** @enum {string|null} */
+            trigger: "manual" | "schedule" | "workflow" | null;
+            /** Format: uuid */
+            workflowId: string | null;
+            workflowVersion: number | null;
         };
         ExecutionRunDetail: {
             run: components["schemas"]["ExecutionRun"];
@@ -5048,18 +5057,21 @@ export interface components {
                 message: string;
             }[];
             needsApproval: boolean;
+            nodeId: string | null;
             output?: unknown;
             position: number;
             /** Format: date-time */
             startedAt: string | null;
             /** @enum {string} */
-            status: "pending" | "running" | "waiting_approval" | "succeeded" | "failed";
+            status: "pending" | "running" | "waiting_approval" | "sleeping" | "succeeded" | "skipped" | "failed";
             title: string;
             undoable: boolean;
             /** Format: date-time */
             undoneAt: string | null;
             /** @enum {string} */
             undoStatus: "none" | "pending" | "running" | "done" | "failed";
+            /** Format: date-time */
+            wakeAt: string | null;
         };
         Grant: {
             /** Format: date-time */
@@ -6376,17 +6388,24 @@ export interface components {
             /** Format: date-time */
             rotatedAt: string | null;
         };
-        WorkflowItem: {
+        WorkflowDefinition: {
+            concurrency: {
+                limit: number;
+            } | null;
             /** Format: date-time */
             created_at: string;
             description: string;
+            enabled: boolean;
             /** Format: uuid */
             id: string;
             name: string;
-            /** Format: uuid */
-            organization_id: string;
+            schedule: {
+                cron: string;
+                timezone?: string;
+            } | null;
             /** Format: date-time */
             updated_at: string;
+            version: number;
         };
     };
     responses: never;
@@ -13278,6 +13297,7 @@ export interface operations {
                 limit?: number;
                 planId?: string;
                 status?: "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled";
+                workflowId?: string;
             };
             header?: never;
             path?: never;
@@ -25370,22 +25390,9 @@ export interface operations {
             };
         };
     };
-    "workflow.list": {
+    "workflow-definitions.list": {
         parameters: {
-            query?: {
-                excludeFields?: string | string[];
-                fields?: string | string[];
-                iSearch?: string;
-                page?: number;
-                pageSize?: number;
-                populate?: string | string[];
-                query?: {
-                    [key: string]: unknown;
-                } | string;
-                search?: string;
-                searchFields?: string | string[];
-                sort?: string;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -25398,12 +25405,160 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/json": components["schemas"]["WorkflowDefinition"][];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "workflow-definitions.create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    concurrency?: {
+                        limit: number;
+                    } | null;
+                    description?: string;
+                    enabled?: boolean;
+                    graph: {
+                        [key: string]: unknown;
+                    };
+                    name: string;
+                    schedule?: {
+                        cron: string;
+                        inputs?: {
+                            [key: string]: unknown;
+                        };
+                        timezone?: string;
+                    } | null;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowDefinition"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "workflow-definitions.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
                     "application/json": {
-                        page: number;
-                        pageSize: number;
-                        rows: components["schemas"]["WorkflowItem"][];
-                        total: number;
-                        totalPages: number;
+                        concurrency: {
+                            limit: number;
+                        } | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        description: string;
+                        enabled: boolean;
+                        graph: {
+                            [key: string]: unknown;
+                        };
+                        /** Format: uuid */
+                        id: string;
+                        name: string;
+                        schedule: {
+                            cron: string;
+                            timezone?: string;
+                        } | null;
+                        /** Format: date-time */
+                        updated_at: string;
+                        version: number;
+                        versions: {
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: uuid */
+                            created_by: string | null;
+                            version: number;
+                        }[];
                     };
                 };
             };
@@ -25445,191 +25600,7 @@ export interface operations {
             };
         };
     };
-    "workflow.create": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    description?: string;
-                    name: string;
-                };
-            };
-        };
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["WorkflowItem"];
-                };
-            };
-            /** @description Missing or invalid credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not allowed in this organization */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Invalid parameters; `fields` names them */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Rate limited; see Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    "workflow.get": {
-        parameters: {
-            query?: {
-                excludeFields?: string | string[];
-                fields?: string | string[];
-                mapping?: boolean;
-                populate?: string | string[];
-            };
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["WorkflowItem"];
-                };
-            };
-            /** @description Missing or invalid credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not allowed in this organization */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Invalid parameters; `fields` names them */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Rate limited; see Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    "workflow.remove": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["WorkflowItem"];
-                };
-            };
-            /** @description Missing or invalid credentials */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Not allowed in this organization */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Invalid parameters; `fields` names them */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Rate limited; see Retry-After */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    "workflow.update": {
+    "workflow-definitions.update": {
         parameters: {
             query?: never;
             header?: never;
@@ -25641,8 +25612,22 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    concurrency?: {
+                        limit: number;
+                    } | null;
                     description?: string;
+                    enabled?: boolean;
+                    graph?: {
+                        [key: string]: unknown;
+                    };
                     name?: string;
+                    schedule?: {
+                        cron: string;
+                        inputs?: {
+                            [key: string]: unknown;
+                        };
+                        timezone?: string;
+                    } | null;
                 };
             };
         };
@@ -25653,7 +25638,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WorkflowItem"];
+                    "application/json": components["schemas"]["WorkflowDefinition"];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -25694,24 +25679,73 @@ export interface operations {
             };
         };
     };
-    "workflow.find": {
+    "workflow-definitions.remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "workflow-definitions.runs": {
         parameters: {
             query?: {
-                excludeFields?: string | string[];
-                fields?: string | string[];
-                iSearch?: string;
                 limit?: number;
-                offset?: number;
-                populate?: string | string[];
-                query?: {
-                    [key: string]: unknown;
-                } | string;
-                search?: string;
-                searchFields?: string | string[];
-                sort?: string;
             };
             header?: never;
-            path?: never;
+            path: {
+                id: string;
+            };
             cookie?: never;
         };
         requestBody?: never;
@@ -25722,7 +25756,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WorkflowItem"][];
+                    "application/json": components["schemas"]["ExecutionRun"][];
                 };
             };
             /** @description Missing or invalid credentials */
@@ -25763,18 +25797,81 @@ export interface operations {
             };
         };
     };
-    "workflow.count": {
+    "workflow-definitions.startRun": {
         parameters: {
-            query?: {
-                iSearch?: string;
-                query?: {
-                    [key: string]: unknown;
-                } | string;
-                search?: string;
-                searchFields?: string | string[];
-            };
+            query?: never;
             header?: never;
-            path?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    inputs?: {
+                        [key: string]: unknown;
+                    };
+                    version?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionRun"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed in this organization */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid parameters; `fields` names them */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "workflow-definitions.version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                version: number;
+            };
             cookie?: never;
         };
         requestBody?: never;
@@ -25785,7 +25882,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": number;
+                    "application/json": {
+                        /** Format: date-time */
+                        created_at: string;
+                        graph: {
+                            [key: string]: unknown;
+                        };
+                        version: number;
+                    };
                 };
             };
             /** @description Missing or invalid credentials */

@@ -1,7 +1,7 @@
 // workflow module: /api/workflow/definitions — versioned DAG definitions, their runs (execution runs whose steps
 // carry the graph's node ids), in the organization chosen in the switcher. Run detail, approve, cancel and rollback
 // are execution's (execution.api.ts).
-import { api } from "@/lib/api";
+import { api, type Answer, type Schema } from "@/lib/api";
 import type { ExecutionRun } from "./execution.api";
 
 export const NODE_KINDS = [
@@ -45,26 +45,13 @@ export interface WorkflowSchedule {
 	inputs?: Record<string, unknown>;
 }
 
-export interface WorkflowDefinition {
-	id: string;
-	name: string;
-	description: string | null;
-	version: number;
-	schedule: WorkflowSchedule | null;
-	concurrency: { limit: number } | null;
-	enabled: boolean;
-	updated_at: string;
-	last_run?: { status: ExecutionRun["status"]; started_at?: string | null } | null;
-}
-export interface WorkflowVersion {
-	version: number;
-	created_at: string;
-	created_by: string | null;
-}
-export interface WorkflowDefinitionDetail extends WorkflowDefinition {
+// The generated shapes, with the graph and the schedule typed as above (the schema leaves the graph open).
+export type WorkflowDefinition = Omit<Schema<"WorkflowDefinition">, "schedule"> & { schedule: WorkflowSchedule | null };
+export type WorkflowDefinitionDetail = Omit<Answer<"workflow-definitions.get">, "graph" | "schedule"> & {
 	graph: WorkflowGraph;
-	versions: WorkflowVersion[];
-}
+	schedule: WorkflowSchedule | null;
+};
+export type WorkflowVersion = WorkflowDefinitionDetail["versions"][number];
 export interface WorkflowInputBody {
 	name?: string;
 	description?: string;
@@ -73,17 +60,12 @@ export interface WorkflowInputBody {
 	concurrency?: { limit: number } | null;
 	enabled?: boolean;
 }
-export type WorkflowTrigger = "manual" | "schedule";
-export type WorkflowRun = ExecutionRun & {
-	workflow_id: string;
-	workflow_version: number;
-	trigger?: WorkflowTrigger;
-};
+// A workflow's run is an execution run carrying workflowId, workflowVersion and trigger.
+export type WorkflowRun = ExecutionRun;
 
 const path = (id: string, rest = "") => `/workflow/definitions/${encodeURIComponent(id)}${rest}`;
 
 export const workflowApi = {
-	entity: "workflow-definitions",
 	list: () => api.get<WorkflowDefinition[]>("/workflow/definitions"),
 	get: (id: string) => api.get<WorkflowDefinitionDetail>(path(id)),
 	create: (body: WorkflowInputBody) => api.post<WorkflowDefinition>("/workflow/definitions", body),
@@ -91,7 +73,7 @@ export const workflowApi = {
 	remove: (id: string) => api.delete<unknown>(path(id)),
 	version: (id: string, version: number) =>
 		api.get<{ version: number; graph: WorkflowGraph; created_at: string }>(path(id, `/versions/${version}`)),
-	runs: (id: string) => api.get<WorkflowRun[]>(path(id, "/runs")),
+	runs: (id: string, limit?: number) => api.get<WorkflowRun[]>(path(id, "/runs"), { limit }),
 	run: (id: string, body: { inputs?: Record<string, unknown>; version?: number }) =>
 		api.post<WorkflowRun>(path(id, "/runs"), body)
 };

@@ -17,6 +17,8 @@ import {
 
 export const useWorkflowStore = defineStore("workflow", () => {
 	const definitions = ref<WorkflowDefinition[] | null>(null);
+	// Each listed workflow's newest run (null: never run), read beside the list.
+	const lastRuns = ref<Record<string, WorkflowRun | null>>({});
 	const opened = ref<WorkflowDefinitionDetail | null>(null);
 	const runs = ref<WorkflowRun[] | null>(null);
 	const run = ref<ExecutionRunDetail | null>(null);
@@ -24,17 +26,27 @@ export const useWorkflowStore = defineStore("workflow", () => {
 	const runGraph = ref<WorkflowGraph | null>(null);
 	const scope = useOrgScope(() => {
 		definitions.value = null;
+		lastRuns.value = {};
 		opened.value = null;
 		runs.value = null;
 		run.value = null;
 		runGraph.value = null;
 	});
 
-	const load = () =>
-		scope.load(
+	async function load() {
+		const list = await scope.load(
 			() => workflowApi.list(),
 			v => (definitions.value = v)
 		);
+		await loadLastRuns(list);
+	}
+	async function loadLastRuns(list: WorkflowDefinition[]) {
+		const newest = await scope.load(
+			() => Promise.all(list.map(d => workflowApi.runs(d.id, 1).then(r => [d.id, r[0] ?? null] as const))),
+			v => (lastRuns.value = Object.fromEntries(v))
+		);
+		return newest;
+	}
 
 	async function open(id: string | null) {
 		if (!id) {
@@ -66,8 +78,8 @@ export const useWorkflowStore = defineStore("workflow", () => {
 			() => runsApi.get(runId),
 			v => (run.value = v)
 		);
-		const version = (detail.run as Partial<WorkflowRun>).workflow_version;
-		if (version === undefined) {
+		const version = detail.run.workflowVersion;
+		if (version === null) {
 			await open(workflowId);
 			runGraph.value = opened.value?.graph ?? null;
 		} else
@@ -77,9 +89,11 @@ export const useWorkflowStore = defineStore("workflow", () => {
 			);
 	}
 
-	// A run's step committed: the history and the opened run are read again (a failed read keeps what is shown).
+	// A run's step committed: the history, the newest runs in the list and the opened run are read again (a failed
+	// read keeps what is shown).
 	useLive(runsApi.entity, async () => {
 		await Promise.all([
+			definitions.value ? loadLastRuns(definitions.value) : undefined,
 			opened.value ? loadRuns(opened.value.id) : undefined,
 			run.value
 				? scope.load(
@@ -88,10 +102,6 @@ export const useWorkflowStore = defineStore("workflow", () => {
 					)
 				: undefined
 		]);
-	});
-	// Another member saved or removed a workflow: the list is read again.
-	useLive(workflowApi.entity, async () => {
-		if (definitions.value) await load();
 	});
 
 	async function create(body: WorkflowInputBody) {
@@ -126,6 +136,7 @@ export const useWorkflowStore = defineStore("workflow", () => {
 
 	return {
 		definitions,
+		lastRuns,
 		opened,
 		runs,
 		run,

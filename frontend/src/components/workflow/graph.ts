@@ -47,6 +47,9 @@ export interface NodeData {
 export type FlowNode = Node<NodeData>;
 export type FlowEdge = Edge<{ when?: boolean }>;
 
+// Configs are JSON; the store's are reactive proxies, which structuredClone refuses.
+const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v));
+
 export function newNodeId(kind: NodeKind, taken: Iterable<string>): string {
 	const used = new Set(taken);
 	const stem = kind === "http_webhook" ? "webhook" : kind;
@@ -58,7 +61,7 @@ export function newNode(kind: NodeKind, id: string, position: { x: number; y: nu
 		id,
 		type: "workflow",
 		position,
-		data: { kind, title: KIND_LABELS[kind], config: structuredClone(STARTING_CONFIG[kind]) }
+		data: { kind, title: KIND_LABELS[kind], config: clone(STARTING_CONFIG[kind]) }
 	};
 }
 
@@ -84,7 +87,7 @@ export function toFlow(graph: WorkflowGraph): { nodes: FlowNode[]; edges: FlowEd
 			type: "workflow",
 			// A graph written through the API may have no positions: a plain row.
 			position: n.position ?? { x: 40 + i * 240, y: 80 },
-			data: { kind: n.kind, title: n.title, config: structuredClone(n.config ?? {}) }
+			data: { kind: n.kind, title: n.title, config: clone(n.config ?? {}) }
 		})),
 		edges: graph.edges.map(flowEdge)
 	};
