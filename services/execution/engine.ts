@@ -48,7 +48,8 @@ export interface StepRow {
 }
 
 // A step as the replica driving the run holds it; `prestarted`: its start was committed with the step before it.
-type Run = StepRow & { prestarted?: boolean };
+// `parked`: a sub-workflow step whose child run was seen still going in this turn.
+type Run = StepRow & { prestarted?: boolean; parked?: boolean };
 
 // Starts attempts of steps (their state committed before their effect begins).
 const START_SQL = `UPDATE execution_steps SET status = 'running', attempts = attempts + 1,
@@ -73,7 +74,13 @@ const log = (message: string, level = "info") =>
 // What the engine reads of a run's steps on every turn (not their logs or outputs, which only readers need).
 const STEP_COLUMNS = `id, run_id, organization_id, position, depends_on, depends_when, node_id, wake_at, kind, title,
 	config, status, idempotency_key, attempts, failures, error, approved_by, approved_at, undo_status,
-	CASE WHEN kind = 'condition' THEN output END AS output`;
+	CASE WHEN kind IN ('condition', 'sub_workflow') THEN output END AS output`;
+
+// SQL: the step row `s` (a name or alias of execution_steps) is a sleeping sub-workflow step whose child run has
+// ended, so its run can go on.
+export const childEnded = (s: string) => `${s}.status = 'sleeping' AND ${s}.kind = 'sub_workflow' AND EXISTS (
+	SELECT 1 FROM execution_runs c WHERE c.id = (${s}.output->>'runId')::uuid
+	AND c.status IN ('completed', 'failed', 'cancelled'))`;
 
 // A step's way forward from its dependencies: open when all are settled and one at least let it through (succeeded,
 // on the branch it is on), skip when all are settled and none did, wait otherwise. A plan's step (a chain, no
@@ -179,7 +186,8 @@ export class Engine {
 			const ready = (s: Run) =>
 				(s.status === "pending" ||
 					s.status === "running" ||
-					(s.status === "sleeping" && s.wake_at !== null && s.wake_at.getTime() <= Date.now())) &&
+					(s.status === "sleeping" && s.wake_at !== null && s.wake_at.getTime() <= Date.now()) ||
+					(s.status === "sleeping" && s.kind === "sub_workflow" && !s.parked)) &&
 				gate(s, byPos) === "open";
 			const schedule = () => {
 				// Steps no taken branch leads to are skipped first (in position order, which follows the edges).
@@ -234,7 +242,7 @@ export class Engine {
 				async tx => {
 					const { rows } = await tx.query(
 						`SELECT 1 FROM execution_steps WHERE run_id = $1 AND ((status = 'pending' AND approved_at IS NOT NULL)
-						OR (status = 'sleeping' AND wake_at <= now()))`,
+						OR (status = 'sleeping' AND wake_at <= now()) OR (${childEnded("execution_steps")}))`,
 						[run.job.id]
 					);
 					if (rows.length) return false;
@@ -302,6 +310,12 @@ export class Engine {
 		}
 
 		if (step.kind === "wait" && !(await this.wake(run, step, progress))) return;
+		if (step.kind === "sub_workflow" && step.status === "sleeping") {
+			const { runId } = step.output as { runId: string };
+			// An ended child is taken up by the attempt below (a failed one fails the step there).
+			const outcome = await this.childOutcome(runId).catch(() => undefined);
+			if (outcome?.pending) return void (step.parked = true);
+		}
 
 		const retries = Number(step.config.retries ?? 2);
 		const timeoutMs = Number(step.config.timeout_ms ?? stepTimeoutMs);
@@ -335,7 +349,11 @@ export class Engine {
 										signal,
 										timeoutMs,
 										approvedBy: step.approved_by
-									}),
+									}).then(out =>
+										step.kind === "sub_workflow"
+											? this.childOutcome((out as { id: string }).id)
+											: out
+									),
 					run.signal,
 					timeoutMs
 				);
@@ -345,6 +363,21 @@ export class Engine {
 				stopBeat();
 			}
 			if (run.signal.aborted || failure instanceof JobStopped) throw new JobStopped("stopped");
+			if (!failure && (output as { pending?: boolean } | null)?.pending) {
+				// A child workflow run still going: the step sleeps until it ends (the sweep wakes the run).
+				const { runId } = output as { runId: string };
+				await run.step(
+					tx =>
+						tx.query(
+							`UPDATE execution_steps SET status = 'sleeping', output = $2::jsonb, logs = logs || $3::jsonb
+							WHERE id = $1`,
+							[step.id, JSON.stringify({ runId }), log(`waiting for workflow run ${runId}`)]
+						),
+					progress
+				);
+				Object.assign(step, { status: "sleeping", output: { runId }, parked: true });
+				return;
+			}
 			if (!failure) {
 				// The steps this one alone held back start in its success's transaction.
 				// (Not past a condition: what follows it is decided by its result, in `schedule`.)
@@ -450,6 +483,26 @@ export class Engine {
 		if (step.wake_at.getTime() <= Date.now()) return true;
 		step.status = "sleeping";
 		return false;
+	}
+
+	// A child workflow run's end, as its parent step's output: still going (pending), completed (with its steps'
+	// outputs by node), or a permanent failure of the step.
+	private async childOutcome(runId: string): Promise<Record<string, unknown>> {
+		const db = await getDb();
+		const { rows } = await db.query<{ status: string; error: string | null }>(
+			"SELECT status, error FROM execution_runs WHERE id = $1",
+			[runId]
+		);
+		const child = rows[0];
+		if (!child) throw new PermanentStepError(`workflow run ${runId} does not exist`);
+		if (!["completed", "failed", "cancelled"].includes(child.status)) return { pending: true, runId };
+		if (child.status !== "completed")
+			throw new PermanentStepError(`workflow run ${runId} ${child.status}: ${child.error ?? "no reason given"}`);
+		const { rows: outputs } = await db.query<{ node_id: string; output: unknown }>(
+			"SELECT node_id, output FROM execution_steps WHERE run_id = $1 AND status = 'succeeded'",
+			[runId]
+		);
+		return { runId, status: child.status, steps: Object.fromEntries(outputs.map(o => [o.node_id, o.output])) };
 	}
 
 	// The step's config with its templates filled in from the run's inputs and the outputs of its steps so far.

@@ -14,7 +14,8 @@ export default defineModule({
 		"execution:approve": { description: "Approve a step that waits for a person", role: "admin" }
 	},
 	// Steps run without a user (a replica may resume them): AI, prompt and MCP steps act as the service.
-	servicePermissions: ["prompts:write", "ai:write", "mcp:write"],
+	// A sub-workflow step starts a workflow run (workflow-definitions.startChild takes only this service).
+	servicePermissions: ["prompts:write", "ai:write", "mcp:write", "workflow:run"],
 	container: {
 		environment: {
 			SERVICE_CREDENTIALS:

@@ -2,7 +2,15 @@
 // and answers { result }; a `wait` step sleeps until a time (the run is parked meanwhile, holding no lease). String
 // values of a step's config may hold `{{inputs.<name>}}` and `{{steps.<node>.output.<path>}}`, resolved just before
 // the step runs; a reference to nothing fails the step for good (retrying cannot make the value appear).
+import crypto from "crypto";
 import { PermanentStepError } from "./step-kinds";
+
+// A uuid that is always the same for the same text (a schedule tick's run, a sub-workflow step's child run): a start
+// asked again, by any replica, names the run it already made.
+export function uuidFrom(text: string): string {
+	const h = crypto.createHash("sha256").update(text).digest("hex");
+	return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
 
 export const GRAPH_STEP_KINDS = ["condition", "wait"] as const;
 export type GraphStepKind = (typeof GRAPH_STEP_KINDS)[number];

@@ -21,7 +21,7 @@ import {
 	type JobsService
 } from "../../mixins/jobs.mixin";
 import executionModule from "./execution.module";
-import { Engine, stepsOf } from "./engine";
+import { childEnded, Engine, stepsOf } from "./engine";
 import { EXECUTION_RUNS_LIVE, runDetail, runRow, RUN_STATUSES, runView, stepView } from "./execution.responses";
 import "./execution.events";
 import "../planning/planning.events";
@@ -53,6 +53,7 @@ async function lockedRun(tx: Queryable, organizationId: string, id: string): Pro
 }
 
 const idParam = { type: "uuid", label: "Run" };
+const MAX_DEPTH = 5;
 
 // A workflow run's limits, kept with it: runs over either are held (parked) until a slot frees.
 type Limits = { workflow: number | null; organization: number };
@@ -230,6 +231,8 @@ const ExecutionRunsService: ServiceSchema = {
 			permission: "execution:run",
 			params: {
 				id: { type: "uuid", optional: true },
+				// The run whose sub-workflow step starts this one (nesting is limited).
+				parentRunId: { type: "uuid", optional: true },
 				workflowId: "uuid",
 				workflowVersion: { type: "number", integer: true, min: 1 },
 				title: { type: "string", min: 1, max: 300 },
@@ -250,6 +253,7 @@ const ExecutionRunsService: ServiceSchema = {
 				this: Self,
 				ctx: Context<{
 					id?: string;
+					parentRunId?: string;
 					workflowId: string;
 					workflowVersion: number;
 					title: string;
@@ -282,11 +286,25 @@ const ExecutionRunsService: ServiceSchema = {
 						);
 						if (rows[0]) return { job: rows[0], created: false };
 					}
+					let depth = 0;
+					if (p.parentRunId) {
+						const parent = await tx.query<{ payload: { depth?: number } }>(
+							"SELECT payload FROM execution_runs WHERE id = $1 AND organization_id = $2",
+							[p.parentRunId, organizationId]
+						);
+						if (!parent.rows[0]) throw notFound("parent run", "parentRunId");
+						depth = (parent.rows[0].payload.depth ?? 0) + 1;
+						if (depth > MAX_DEPTH)
+							throw invalid(
+								"workflow",
+								`sub-workflows nest at most ${MAX_DEPTH} deep (does one start itself?)`
+							);
+					}
 					const held = !(await hasSlot(tx, organizationId, p.workflowId, p.limits));
 					const row = await insertJob(tx, "execution_runs", {
 						organizationId,
 						kind: "execute",
-						payload: { workflowId: p.workflowId, inputs: p.inputs ?? {}, limits: p.limits },
+						payload: { workflowId: p.workflowId, inputs: p.inputs ?? {}, limits: p.limits, depth },
 						total: p.steps.length,
 						columns: {
 							...(p.id ? { id: p.id } : {}),
@@ -398,14 +416,15 @@ const ExecutionRunsService: ServiceSchema = {
 	},
 
 	methods: {
-		// Queues again the parked runs whose time came: a wait step whose wake_at passed, a held workflow run a slot
-		// freed for (oldest first, under the organization's lock that starts take too).
+		// Queues again the parked runs whose time came: a wait step whose wake_at passed, a sub-workflow step whose
+		// child run ended, a held workflow run a slot freed for (oldest first, under the organization's lock that starts take too).
 		async resumeParked(this: Self) {
 			const db = await getDb();
 			const woken = await db.transaction(async tx => {
 				const { rows } = await tx.query<{ id: string }>(
 					`UPDATE execution_runs r SET status = 'queued' WHERE r.status = 'waiting' AND NOT r.held AND EXISTS (
-						SELECT 1 FROM execution_steps s WHERE s.run_id = r.id AND s.status = 'sleeping' AND s.wake_at <= now())
+						SELECT 1 FROM execution_steps s WHERE s.run_id = r.id AND ((s.status = 'sleeping' AND s.wake_at <= now())
+						OR (${childEnded("s")})))
 					RETURNING r.id`
 				);
 				return rows.length;

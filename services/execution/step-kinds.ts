@@ -7,6 +7,7 @@ import type { CallingOptions } from "moleculer";
 import { egressFetch } from "../../lib/egress-fetch";
 import type { HostPolicy } from "../../lib/egress";
 import type { StepKind, StepRequest } from "../planning/planning.kinds";
+import { uuidFrom } from "./graph-steps";
 
 export interface StepInput {
 	kind: StepKind;
@@ -115,9 +116,19 @@ export const STEP_RUNNERS: Record<StepKind, (env: StepEnv, s: StepInput) => Prom
 	// The approval itself is the step: by the time it runs, a person approved it.
 	manual_approval: async (_env, s) => ({ approvedBy: s.approvedBy }),
 
-	sub_workflow: async () => {
-		throw new PermanentStepError(
-			"sub-workflow steps are not available yet: the workflow module that defines workflows does not exist"
-		);
-	}
+	// Starts the child workflow run (its id is the step's: asked again, it is the same run); the engine parks the
+	// step until that run ends.
+	sub_workflow: (env, s) =>
+		callFor(
+			env,
+			s,
+			"workflow-definitions.startChild",
+			{
+				id: uuidFrom(`sub-workflow\0${s.key}`),
+				workflow: s.config.workflow,
+				inputs: s.config.inputs ?? {},
+				parentRunId: s.key.split(":")[0]
+			},
+			s.timeoutMs
+		)
 };

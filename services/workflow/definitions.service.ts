@@ -2,7 +2,6 @@
 // immutable version; a run copies the steps of one version into the execution engine (execution-runs.startGraph,
 // which only this service may call), so it finishes on the version it started with. Schedules start runs by cron:
 // each tick is one row, inserted by the one replica that starts its run.
-import crypto from "crypto";
 import type { Context } from "moleculer";
 import { Cron } from "croner";
 import type { ServiceSchema } from "../../lib/schema";
@@ -15,6 +14,7 @@ import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
 import { ServiceIdentityMixin, type ServiceIdentity } from "../../mixins/service-identity.mixin";
 import { runRow } from "../execution/execution.responses";
+import { uuidFrom } from "../execution/graph-steps";
 import { checkInputs, stepsOf, validateGraph, type Graph } from "./graph";
 import workflowModule from "./workflow.module";
 import "./workflow.events";
@@ -40,7 +40,14 @@ interface Self extends ServiceIdentity {
 	withEvents<T>(fn: (tx: Queryable, publish: Publish) => Promise<T>): Promise<T>;
 	startRun(
 		def: DefinitionRow,
-		o: { version?: number; inputs?: Record<string, unknown>; trigger: Trigger; userId?: string | null; id?: string }
+		o: {
+			version?: number;
+			inputs?: Record<string, unknown>;
+			trigger: Trigger;
+			userId?: string | null;
+			id?: string;
+			parentRunId?: string;
+		}
 	): Promise<Record<string, unknown>>;
 	tickSchedules(): Promise<void>;
 }
@@ -128,10 +135,7 @@ function cronOf(schedule: NonNullable<Schedule>): Cron {
 }
 
 // A run's id for a schedule tick: the same for every replica and every retry of that tick.
-function tickRunId(definitionId: string, tick: Date): string {
-	const h = crypto.createHash("sha256").update(`${definitionId}\0${tick.toISOString()}`).digest("hex");
-	return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
+const tickRunId = (definitionId: string, tick: Date) => uuidFrom(`schedule\0${definitionId}\0${tick.toISOString()}`);
 
 async function definitionOf(db: Queryable, organizationId: string, id: string, lock = false): Promise<DefinitionRow> {
 	const { rows } = await db.query<DefinitionRow>(
@@ -359,6 +363,7 @@ const WorkflowDefinitionsService: ServiceSchema = {
 			rest: "DELETE /:id",
 			permission: "workflow:write",
 			params: { id: idParam },
+			response: { type: "object", props: { id: "uuid", deleted: "boolean" } },
 			async handler(this: Self, ctx: Context<{ id: string }>) {
 				const organizationId = orgOf(ctx);
 				await this.withEvents(async (tx, publish) => {
@@ -389,6 +394,43 @@ const WorkflowDefinitionsService: ServiceSchema = {
 					inputs: ctx.params.inputs,
 					trigger: "manual",
 					userId: authOf(ctx)?.userId ?? null
+				});
+			}
+		},
+
+		// Internal: a sub-workflow step of a run starts a workflow (by id or name) with its inputs. Only the execution
+		// service, proved by its credential, calls it; `id` (the step's) makes a start asked again the same run.
+		startChild: {
+			visibility: "public",
+			permission: "workflow:run",
+			params: {
+				id: "uuid",
+				workflow: { type: "string", min: 1, max: 200 },
+				inputs: { type: "object", optional: true },
+				parentRunId: "uuid"
+			},
+			response: runRow,
+			async handler(
+				this: Self,
+				ctx: Context<{ id: string; workflow: string; inputs?: Record<string, unknown>; parentRunId: string }>
+			) {
+				const auth = authOf(ctx);
+				if (auth?.kind !== "service" || auth.service !== "execution-runs")
+					throw forbidden("only the execution service starts sub-workflows");
+				const organizationId = orgOf(ctx);
+				const { rows } = await (
+					await getDb()
+				).query<DefinitionRow>(
+					`SELECT * FROM workflow_definitions WHERE organization_id = $1
+					AND (name = $2 OR id::text = $2) ORDER BY (id::text = $2) DESC LIMIT 1`,
+					[organizationId, ctx.params.workflow]
+				);
+				if (!rows[0]) throw notFound(`workflow "${ctx.params.workflow}"`, "workflow");
+				return this.startRun(rows[0], {
+					trigger: "workflow",
+					inputs: ctx.params.inputs,
+					id: ctx.params.id,
+					parentRunId: ctx.params.parentRunId
 				});
 			}
 		},
@@ -430,6 +472,7 @@ const WorkflowDefinitionsService: ServiceSchema = {
 			};
 			const run = (await this.callForOrganization(def.organization_id, "execution-runs.startGraph", {
 				...(o.id ? { id: o.id } : {}),
+				...(o.parentRunId ? { parentRunId: o.parentRunId } : {}),
 				workflowId: def.id,
 				workflowVersion: version,
 				title: def.name,

@@ -7,7 +7,7 @@ import { invalid } from "../../lib/errors";
 import { checkStepConfig, STEP_KIND_NAMES, type StepKind } from "../planning/planning.kinds";
 import { CONDITION_OPS, GRAPH_STEP_KINDS, parseReference, TEMPLATE, templatesIn } from "../execution/graph-steps";
 
-export const NODE_KINDS = [...STEP_KIND_NAMES.filter(k => k !== "sub_workflow"), ...GRAPH_STEP_KINDS];
+export const NODE_KINDS = [...STEP_KIND_NAMES, ...GRAPH_STEP_KINDS];
 export const INPUT_TYPES = ["string", "number", "boolean", "object"] as const;
 
 export interface GraphNode {

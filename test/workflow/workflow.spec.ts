@@ -17,6 +17,7 @@ describeWith(["postgres"])("workflow (in-process broker, real PostgreSQL)", () =
 	let t: Awaited<ReturnType<typeof createTestBroker>>;
 	let owner: AuthInfo;
 	let other: AuthInfo;
+	let env: Record<string, string>;
 	const hook = new WebhookReceiver();
 	const call = (action: string, params: object, who: AuthInfo = owner): Promise<any> =>
 		t.broker.call(action, params, as(who));
@@ -44,21 +45,19 @@ describeWith(["postgres"])("workflow (in-process broker, real PostgreSQL)", () =
 	beforeAll(async () => {
 		await hook.start();
 		db = await createTestDatabase();
-		t = await createTestBroker(
-			{
-				DATABASE_URL: db.url,
-				EXECUTION_ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
-				EXECUTION_POLL_MS: "100",
-				EXECUTION_LEASE_MS: "2000",
-				EXECUTION_RETRY_BASE_MS: "20",
-				WORKFLOW_SCHEDULE_POLL_MS: "100"
-			},
-			[
-				"services/auth/auth.service.ts",
-				"services/execution/runs.service.ts",
-				"services/workflow/definitions.service.ts"
-			]
-		);
+		env = {
+			DATABASE_URL: db.url,
+			EXECUTION_ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
+			EXECUTION_POLL_MS: "100",
+			EXECUTION_LEASE_MS: "2000",
+			EXECUTION_RETRY_BASE_MS: "20",
+			WORKFLOW_SCHEDULE_POLL_MS: "100"
+		};
+		t = await createTestBroker(env, [
+			"services/auth/auth.service.ts",
+			"services/execution/runs.service.ts",
+			"services/workflow/definitions.service.ts"
+		]);
 		const member = async (email: string): Promise<AuthInfo> => {
 			const user: any = await t.broker.call("auth.register", {
 				email,
@@ -369,6 +368,137 @@ describeWith(["postgres"])("workflow (in-process broker, real PostgreSQL)", () =
 		expect(await call("workflow-definitions.list", {}, other)).toEqual([]);
 		await call("workflow-definitions.remove", { id: def.id });
 		await expect(call("workflow-definitions.get", { id: def.id })).rejects.toMatchObject({ code: 404 });
+	});
+
+	test("a cron schedule runs once per tick with two replicas ticking; missed ticks give one catch-up run", async () => {
+		// A second broker on the same database: another replica of both services.
+		const t2 = await createTestBroker({ ...env, NODE_ID: "second" }, [
+			"services/execution/runs.service.ts",
+			"services/workflow/definitions.service.ts"
+		]);
+		try {
+			const def = await call("workflow-definitions.create", {
+				name: "Every second",
+				graph: { nodes: [hookNode("tick")], edges: [] },
+				schedule: { cron: "* * * * * *" }
+			});
+			const ticks = async () =>
+				(
+					await (
+						await getDb()
+					).query<{ tick_at: Date; run_id: string }>(
+						"SELECT tick_at, run_id FROM workflow_schedule_ticks WHERE definition_id = $1 ORDER BY tick_at",
+						[def.id]
+					)
+				).rows;
+			await waitUntil("three ticks", ticks, rows => rows.length >= 3);
+			await call("workflow-definitions.update", { id: def.id, enabled: false });
+			const rows = await ticks();
+			const runs = await waitUntil(
+				"every tick's run to end",
+				() => call("workflow-definitions.runs", { id: def.id }),
+				(r: any[]) => r.length >= rows.length && r.every(x => x.status === "completed")
+			);
+			expect(runs).toHaveLength(rows.length);
+			expect(runs.every((r: any) => r.trigger === "schedule")).toBe(true);
+			expect(new Set(runs.map((r: any) => r.id))).toEqual(new Set(rows.map(r => r.run_id)));
+			expect(hits("/tick")).toBe(rows.length);
+			// One second apart: no tick twice, none left out between the first and the last.
+			const times = rows.map(r => r.tick_at.getTime());
+			expect(times.slice(1).map((x, i) => x - times[i])).toEqual(times.slice(1).map(() => 1000));
+
+			// Down for two years: of the ticks missed (Jan 1, 09:00 in Tokyo), only the latest runs, once.
+			const yearly = await call("workflow-definitions.create", {
+				name: "New year in Tokyo",
+				graph: { nodes: [hookNode("yearly")], edges: [] },
+				schedule: { cron: "0 9 1 1 *", timezone: "Asia/Tokyo" }
+			});
+			await (
+				await getDb()
+			).query("UPDATE workflow_definitions SET last_tick_at = now() - interval '2 years' WHERE id = $1", [
+				yearly.id
+			]);
+			const caught = await waitUntil(
+				"the catch-up run",
+				() => call("workflow-definitions.runs", { id: yearly.id }),
+				(r: any[]) => r.length > 0 && r[0].status === "completed"
+			);
+			await new Promise(r => setTimeout(r, 500));
+			expect(await call("workflow-definitions.runs", { id: yearly.id })).toHaveLength(1);
+			expect(caught[0].trigger).toBe("schedule");
+			const { rows: yearTicks } = await (
+				await getDb()
+			).query<{ tick_at: Date }>("SELECT tick_at FROM workflow_schedule_ticks WHERE definition_id = $1", [
+				yearly.id
+			]);
+			const year = new Date().getUTCFullYear();
+			expect(yearTicks.map(r => r.tick_at.toISOString())).toEqual([`${year}-01-01T00:00:00.000Z`]);
+			await call("workflow-definitions.update", { id: yearly.id, enabled: false });
+		} finally {
+			await t2.stop();
+		}
+	});
+
+	test("a sub_workflow step starts the child run and its run waits, parked, until the child ends", async () => {
+		await call("workflow-definitions.create", {
+			name: "Child",
+			graph: {
+				inputs: { who: { type: "string", required: true } },
+				nodes: [
+					{ id: "nap", kind: "wait", title: "nap", config: { seconds: 1 } },
+					{ ...hookNode("child-hook"), config: { url: `${hook.url}/child-{{inputs.who}}`, method: "POST" } }
+				],
+				edges: [{ from: "nap", to: "child-hook" }]
+			}
+		});
+		const parent = await call("workflow-definitions.create", {
+			name: "Parent",
+			graph: {
+				inputs: { who: { type: "string", default: "bob" } },
+				nodes: [
+					{
+						id: "sub",
+						kind: "sub_workflow",
+						title: "run the child",
+						config: { workflow: "Child", inputs: { who: "{{inputs.who}}" } }
+					},
+					{
+						...hookNode("after-child"),
+						config: {
+							url: `${hook.url}/after{{steps.sub.output.steps.child-hook.body.path}}`,
+							method: "POST"
+						}
+					}
+				],
+				edges: [{ from: "sub", to: "after-child" }]
+			}
+		});
+		const run = await call("workflow-definitions.startRun", { id: parent.id });
+		const parked = await waitUntil(
+			"the parent to park on its child",
+			() => call("execution-runs.get", { id: run.id }),
+			(d: any) => d.run.status === "waiting" && d.steps[0].status === "sleeping"
+		);
+		const childId = parked.steps[0].output.runId;
+		const d = await ended(run.id);
+		expect(d.run.status).toBe("completed");
+		expect(hits("/child-bob")).toBe(1);
+		expect(hits("/after/child-bob")).toBe(1);
+		const child = await call("execution-runs.get", { id: childId });
+		expect(child.run).toMatchObject({ status: "completed", trigger: "workflow" });
+		expect(d.steps[0]).toMatchObject({ status: "succeeded", output: { runId: childId, status: "completed" } });
+
+		// A workflow that starts itself is stopped by the nesting limit, and its step fails with why.
+		const loop = await call("workflow-definitions.create", {
+			name: "Loop",
+			graph: {
+				nodes: [{ id: "again", kind: "sub_workflow", title: "again", config: { workflow: "Loop" } }],
+				edges: []
+			}
+		});
+		const looped = await ended((await call("workflow-definitions.startRun", { id: loop.id })).id);
+		expect(looped.run.status).toBe("failed");
+		expect(looped.steps[0].error).toMatch(/nest at most 5 deep/);
 	});
 
 	test("execution's startGraph is refused to anyone but the workflow service", async () => {
