@@ -11,7 +11,8 @@ export const NODE_KINDS = [
 	"mcp_tool_call",
 	"manual_approval",
 	"condition",
-	"wait"
+	"wait",
+	"sub_workflow"
 ] as const;
 export type NodeKind = (typeof NODE_KINDS)[number];
 

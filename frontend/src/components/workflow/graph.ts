@@ -18,7 +18,8 @@ export const KIND_LABELS: Record<NodeKind, string> = {
 	mcp_tool_call: "MCP tool call",
 	manual_approval: "Manual approval",
 	condition: "Condition",
-	wait: "Wait"
+	wait: "Wait",
+	sub_workflow: "Sub-workflow"
 };
 
 const STARTING_CONFIG: Record<NodeKind, Record<string, unknown>> = {
@@ -28,7 +29,8 @@ const STARTING_CONFIG: Record<NodeKind, Record<string, unknown>> = {
 	mcp_tool_call: { server: "", tool: "" },
 	manual_approval: {},
 	condition: { left: "", op: "eq", right: "" },
-	wait: { seconds: 60 }
+	wait: { seconds: 60 },
+	sub_workflow: { workflow: "" }
 };
 
 export const CONDITION_OPS = ["eq", "ne", "gt", "gte", "lt", "lte", "contains", "exists", "truthy"] as const;
