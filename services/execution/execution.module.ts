@@ -1,11 +1,12 @@
-// execution: the durable engine that runs approved plans step by step, retries, waits for approvals and rolls back.
+// execution: the durable engine that runs approved plans and workflow graphs step by step, retries, waits for approvals
+// and rolls back.
 import { defineModule } from "../../lib/module";
 import { parseHostRules } from "../../lib/egress";
 import { setting } from "../../lib/settings";
 
 export default defineModule({
 	name: "execution",
-	description: "Runs of approved plans: durable step execution, approvals and rollback",
+	description: "Runs of approved plans and workflows: durable step execution, approvals and rollback",
 	tablePrefix: "execution_",
 	dependsOn: ["auth", "planning"],
 	permissions: {

@@ -422,10 +422,10 @@ const ExecutionRunsService: ServiceSchema = {
 			const db = await getDb();
 			const woken = await db.transaction(async tx => {
 				const { rows } = await tx.query<{ id: string }>(
-					`UPDATE execution_runs r SET status = 'queued' WHERE r.status = 'waiting' AND NOT r.held AND EXISTS (
-						SELECT 1 FROM execution_steps s WHERE s.run_id = r.id AND ((s.status = 'sleeping' AND s.wake_at <= now())
-						OR (${childEnded("s")})))
-					RETURNING r.id`
+					// Driven by the sleeping steps (a partial index), not by every parked run.
+					`UPDATE execution_runs r SET status = 'queued' WHERE r.id IN (SELECT s.run_id FROM execution_steps s
+						WHERE s.status = 'sleeping' AND (s.wake_at <= now() OR (${childEnded("s")})))
+					AND r.status = 'waiting' AND NOT r.held RETURNING r.id`
 				);
 				return rows.length;
 			});

@@ -524,7 +524,21 @@ const WorkflowDefinitionsService: ServiceSchema = {
 							[def.id, tick]
 						);
 						if (!claimed.rows.length) return;
-						await this.startRun(def, { trigger: "schedule", inputs: def.schedule?.inputs, id: runId });
+						try {
+							await this.startRun(def, { trigger: "schedule", inputs: def.schedule?.inputs, id: runId });
+						} catch (err) {
+							// A refusal (inputs the version no longer takes) would be the same on every retry: the tick
+							// is kept, with no run, and said once. Anything else leaves the tick to the next round.
+							const code = Number((err as { code?: unknown }).code);
+							if (!(code >= 400 && code < 500)) throw err;
+							await tx.query(
+								"UPDATE workflow_schedule_ticks SET run_id = NULL WHERE definition_id = $1 AND tick_at = $2",
+								[def.id, tick]
+							);
+							this.logger.warn(
+								`workflow ${def.id}: the tick of ${tick!.toISOString()} started no run: ${(err as Error).message}`
+							);
+						}
 					})
 					.catch((err: Error) =>
 						this.logger.warn(

@@ -315,6 +315,14 @@ describeWith(["postgres"])("workflow (in-process broker, real PostgreSQL)", () =
 		expect((await call("workflow-definitions.version", { id: def.id, version: 1 })).graph.nodes[0].id).toBe(
 			"v-one-a"
 		);
+		// A run may ask for an older version; one that does not exist is a 404 naming it.
+		const old = await call("workflow-definitions.startRun", { id: def.id, version: 1 });
+		expect(old.workflowVersion).toBe(1);
+		await call("execution-runs.cancel", { id: old.id });
+		await expect(call("workflow-definitions.startRun", { id: def.id, version: 9 })).rejects.toMatchObject({
+			code: 404,
+			data: [expect.objectContaining({ field: "version" })]
+		});
 	});
 
 	test("a workflow's concurrency limit holds further runs queued; they start as slots free", async () => {
