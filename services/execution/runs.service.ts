@@ -315,7 +315,9 @@ const ExecutionRunsService: ServiceSchema = {
 								`sub-workflows nest at most ${MAX_DEPTH} deep (does one start itself?)`
 							);
 					}
-					const held = !(await hasSlot(tx, organizationId, p.workflowId, p.limits));
+					// A sub-workflow's run is part of its parent's, which already holds a slot: held behind its own parent
+					// (or behind parents that fill the limit, each waiting for its child) it would never start.
+					const held = !p.parentRunId && !(await hasSlot(tx, organizationId, p.workflowId, p.limits));
 					const row = await insertJob(tx, "execution_runs", {
 						organizationId,
 						kind: "execute",

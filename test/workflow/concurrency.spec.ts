@@ -106,4 +106,30 @@ describeWith(["postgres"])("workflow: runs per organization (in-process broker, 
 		await call("execution-runs.cancel", { id: second.id });
 		expect(hook.received.map(r => r.path)).toEqual(["/org-a"]);
 	});
+
+	test("a sub-workflow's run is not held behind its parent, which holds the organization's one slot", async () => {
+		const child = await call("workflow-definitions.create", {
+			name: "child",
+			graph: {
+				nodes: [{ id: "hit", kind: "http_webhook", title: "hit", config: { url: `${hook.url}/child` } }],
+				edges: []
+			}
+		});
+		const parent = await call("workflow-definitions.create", {
+			name: "parent",
+			graph: {
+				nodes: [{ id: "sub", kind: "sub_workflow", title: "sub", config: { workflow: "child" } }],
+				edges: []
+			}
+		});
+		expect(child.id).toBeTruthy();
+		const run = await call("workflow-definitions.startRun", { id: parent.id });
+		await waitUntil(
+			"the parent to end after its child",
+			() => get(run.id),
+			(d: any) => d.run.status === "completed" || d.run.status === "failed"
+		);
+		expect((await get(run.id)).run.status).toBe("completed");
+		expect(hook.received.filter(r => r.path === "/child")).toHaveLength(1);
+	});
 });
