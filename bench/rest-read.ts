@@ -24,7 +24,8 @@ const get = (url: string, headers: Record<string, string>) => async () => {
 	if (r.status !== 200) throw new Error(`status ${r.status}`);
 };
 
-async function tableReads(dbUrl: string): Promise<number> {
+// Table reads (sequential and index scans) and statements (transactions: each query outside one is its own) so far.
+async function tableReads(dbUrl: string): Promise<{ reads: number; statements: number }> {
 	await new Promise(r => setTimeout(r, 1200));
 	const c = new pg.Client({ connectionString: dbUrl });
 	await c.connect();
@@ -33,7 +34,11 @@ async function tableReads(dbUrl: string): Promise<number> {
 		const { rows } = await c.query(
 			"SELECT sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::int AS n FROM pg_stat_user_tables"
 		);
-		return rows[0].n;
+		const x = await c.query(
+			"SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()"
+		);
+		// This session's own snapshot query is one more.
+		return { reads: rows[0].n, statements: x.rows[0].n };
 	} finally {
 		await c.end();
 	}
@@ -85,9 +90,10 @@ async function main() {
 		const redis = await redisCommands(namespace, 200, platform);
 		const r0 = await tableReads(db.url);
 		for (let i = 0; i < 200; i++) await platform();
-		const pgPerRequest = ((await tableReads(db.url)) - r0) / 200;
+		const r1 = await tableReads(db.url);
+		const pgPerRequest = `${((r1.reads - r0.reads) / 200).toFixed(2)}, statements ${((r1.statements - r0.statements) / 200).toFixed(2)}`;
 		console.log(
-			`per request: Redis commands ${redis.perRequest.toFixed(2)} ${JSON.stringify(redis.byCmd)}, PostgreSQL table reads ${pgPerRequest.toFixed(2)}`
+			`per request: Redis commands ${redis.perRequest.toFixed(2)} ${JSON.stringify(redis.byCmd)}, PostgreSQL table reads ${pgPerRequest}`
 		);
 		const [gw, a1, a2] = [c.gateway, ...c.replicas].map(n => n.proc.pid!);
 		for (let round = 1; round <= ROUNDS; round++) {
