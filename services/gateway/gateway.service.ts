@@ -32,6 +32,8 @@ interface GatewayRequest extends IncomingRequest {
 	$retryAfter?: number;
 	// The user whose limit the request was already charged to with its IP's (a cached identity).
 	$chargedUser?: string;
+	// The identity cache's key of the request's credentials, computed once.
+	$identityKey?: string;
 }
 
 // What moleculer-web puts on the service at run time and this file uses; its typings declare none of it.
@@ -282,7 +284,8 @@ const GatewayService: ServiceSchema = {
 				// A caller whose identity is cached is charged to its IP and its user in one step; anyone else to the
 				// IP now, and to the user once authenticated.
 				const creds = credentialsOf(req);
-				const known = creds && this.identities.get(identityKey(creds));
+				if (creds) req.$identityKey = identityKey(creds);
+				const known = req.$identityKey && this.identities.get(req.$identityKey);
 				try {
 					if (known) {
 						await this.limits.ipAndUser(clientIp(req), known.userId);
@@ -347,7 +350,7 @@ const GatewayService: ServiceSchema = {
 		) {
 			const creds = credentialsOf(req);
 			if (!creds) return null;
-			const auth = await this.resolveIdentity(creds);
+			const auth = await this.resolveIdentity(creds, req.$identityKey);
 			ctx.meta.auth = auth;
 			if (req.$chargedUser !== auth.userId) await this.limits.user(auth.userId);
 			return auth.user;
