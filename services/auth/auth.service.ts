@@ -178,18 +178,24 @@ const AuthService: ServiceSchema = {
 			async handler(this: AuthThis, ctx: Context) {
 				const auth = authOf(ctx)!;
 				const db = await getDb();
-				const user = (await db.query("SELECT * FROM users WHERE id = $1", [auth.userId])).rows[0];
+				// The user and their organizations in one round trip (an API key sees only the one it is bound to).
+				const user = (
+					await db.query(
+						`SELECT u.id, u.email, u.name, u.created_at, coalesce((
+						   SELECT json_agg(json_build_object('id', o.id, 'name', o.name, 'slug', o.slug,
+						     'personal', o.personal, 'role', m.role) ORDER BY o.created_at)
+						   FROM organization_members m JOIN organizations o ON o.id = m.organization_id
+						   WHERE m.user_id = u.id AND ($2::uuid IS NULL OR o.id = $2)), '[]') AS organizations
+						 FROM users u WHERE u.id = $1`,
+						[auth.userId, auth.boundOrganizationId ?? null],
+						// Every signed-in page asks: parsed and planned once per connection.
+						{ prepare: true }
+					)
+				).rows[0];
 				if (!user) throw unauthorized();
-				// An API key sees only the organization it is bound to.
-				const { rows } = await db.query(
-					`SELECT o.id, o.name, o.slug, o.personal, m.role FROM organization_members m
-					 JOIN organizations o ON o.id = m.organization_id
-					 WHERE m.user_id = $1 AND ($2::uuid IS NULL OR o.id = $2) ORDER BY o.created_at`,
-					[auth.userId, auth.boundOrganizationId ?? null]
-				);
 				return {
 					user: publicUser(user),
-					organizations: rows,
+					organizations: user.organizations,
 					organizationId: auth.organizationId ?? null,
 					role: auth.role ?? null,
 					permissions: auth.role ? permissionsFor(auth.role) : []

@@ -30,6 +30,10 @@ interface GatewayRoute extends Route {
 interface GatewayRequest extends IncomingRequest {
 	$route: GatewayRoute;
 	$retryAfter?: number;
+	// The user whose limit the request was already charged to with its IP's (a cached identity).
+	$chargedUser?: string;
+	// The identity cache's key of the request's credentials, computed once.
+	$identityKey?: string;
 }
 
 // What moleculer-web puts on the service at run time and this file uses; its typings declare none of it.
@@ -52,7 +56,7 @@ interface GatewayThis extends ApiGatewayThis {
 	shouldServeApp(req: GatewayRequest): boolean;
 	sendStarting(req: GatewayRequest, res: GatewayResponse, path: string): Promise<void>;
 	logRoutes(): void;
-	resolveIdentity(creds: Credentials): Promise<SocketIdentity>;
+	resolveIdentity(creds: Credentials, key?: string): Promise<SocketIdentity>;
 	forgetIdentities(match: (a: SocketIdentity) => boolean): void;
 	sendRateLimited(res: GatewayResponse, retryAfterSec: number): void;
 	sendJson(res: GatewayResponse, status: number, body: unknown): void;
@@ -114,6 +118,22 @@ function bearer(req: IncomingMessage): string | undefined {
 	const h = header(req, "authorization");
 	return h && /^Bearer /i.test(h) ? h.slice(7).trim() : undefined;
 }
+
+// The credentials a request presents: a bearer token, or the platform API key (as X-API-Key, or as a bearer token by
+// clients that only send those), in the organization it names.
+function credentialsOf(req: IncomingMessage): Credentials | undefined {
+	const presented = bearer(req);
+	const token = presented && !presented.startsWith("cide_") ? presented : undefined;
+	const apiKey = header(req, "x-api-key") ?? (presented?.startsWith("cide_") ? presented : undefined);
+	if (!token && !apiKey) return undefined;
+	return { token, apiKey, organizationId: header(req, "x-organization-id") };
+}
+
+const identityKey = (creds: Credentials) =>
+	crypto
+		.createHash("sha256")
+		.update(`${creds.token ?? ""}|${creds.apiKey ?? ""}|${creds.organizationId ?? ""}`)
+		.digest("base64url");
 
 function clientIp(req: IncomingMessage): string {
 	return req.socket?.remoteAddress ?? "unknown";
@@ -261,8 +281,16 @@ const GatewayService: ServiceSchema = {
 			// an API call is told to come back (readiness says what is missing), not that its endpoint does not exist.
 			if (!this.loggedRoutes && API_PATHS.test(path)) return this.sendStarting(req, res, path);
 			if (API_PATHS.test(path)) {
+				// A caller whose identity is cached is charged to its IP and its user in one step; anyone else to the
+				// IP now, and to the user once authenticated.
+				const creds = credentialsOf(req);
+				if (creds) req.$identityKey = identityKey(creds);
+				const known = req.$identityKey && this.identities.get(req.$identityKey);
 				try {
-					await this.limits.ip(clientIp(req));
+					if (known) {
+						await this.limits.ipAndUser(clientIp(req), known.userId);
+						req.$chargedUser = known.userId;
+					} else await this.limits.ip(clientIp(req));
 				} catch (err: any) {
 					return this.sendRateLimited(res, err.data.retryAfter);
 				}
@@ -320,28 +348,21 @@ const GatewayService: ServiceSchema = {
 			_route: GatewayRoute,
 			req: GatewayRequest
 		) {
-			// Clients that only send bearer tokens (SDKs built for other APIs) send the platform API key as one.
-			const presented = bearer(req);
-			const token = presented && !presented.startsWith("cide_") ? presented : undefined;
-			const apiKey = header(req, "x-api-key") ?? (presented?.startsWith("cide_") ? presented : undefined);
-			if (!token && !apiKey) return null;
-			const auth = await this.resolveIdentity({
-				token,
-				apiKey,
-				organizationId: header(req, "x-organization-id")
-			});
+			const creds = credentialsOf(req);
+			if (!creds) return null;
+			const auth = await this.resolveIdentity(creds, req.$identityKey);
 			ctx.meta.auth = auth;
-			await this.limits.user(auth.userId);
+			if (req.$chargedUser !== auth.userId) await this.limits.user(auth.userId);
 			return auth.user;
 		},
 
 		// auth.resolve costs a few queries; its answer is reused for a few seconds, never past the credential's own
 		// expiry, and dropped at once when the auth module announces a logout, a revoked key or a membership change.
-		async resolveIdentity(this: GatewayThis, creds: Credentials): Promise<SocketIdentity> {
-			const key = crypto
-				.createHash("sha256")
-				.update(`${creds.token ?? ""}|${creds.apiKey ?? ""}|${creds.organizationId ?? ""}`)
-				.digest("base64url");
+		async resolveIdentity(
+			this: GatewayThis,
+			creds: Credentials,
+			key = identityKey(creds)
+		): Promise<SocketIdentity> {
 			const hit = this.identities.get(key);
 			if (hit) return hit;
 			const auth = await this.broker.call<SocketIdentity, Credentials>("auth.resolve", creds);

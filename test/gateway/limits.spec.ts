@@ -151,6 +151,19 @@ describeWith(["postgres", "redis"])("one budget per client over REST and sockets
 		expect(await getFrom("127.0.0.2", g1, "/api/auth/me", u.accessToken)).toBe(200);
 	});
 
+	test("REST as a known caller: each request spends the address's and the user's budgets together; past the user's the next is a 429", async () => {
+		const u = await register(g1, "rest-user@example.com");
+		await freshWindows();
+		const statuses: number[] = [];
+		// Sequential, alternating replicas: after its first request each gateway has the identity cached.
+		for (let i = 0; i <= USER_LIMIT; i++)
+			statuses.push((await http(i % 2 ? g1 : g2, "GET", "/api/auth/me", { token: u.accessToken })).status);
+		expect(statuses).toEqual([...Array(USER_LIMIT).fill(200), 429]);
+		// Both counters hold every admitted request, the refused one in neither.
+		expect(Number(await redis.hget(`${namespace}:ratelimit:user:${u.user.id}`, "c"))).toBe(USER_LIMIT);
+		expect(Number(await redis.hget(`${namespace}:ratelimit:ip:127.0.0.1`, "c"))).toBe(USER_LIMIT);
+	});
+
 	test("metrics are not served on the public port without METRICS_TOKEN", async () => {
 		await freshWindows();
 		expect((await http(g1, "GET", "/metrics")).status).toBe(404);
