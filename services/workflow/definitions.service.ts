@@ -4,6 +4,7 @@
 // each tick is one row, inserted by the one replica that starts its run.
 import type { Context } from "moleculer";
 import { Cron } from "croner";
+import canonicalize from "canonicalize";
 import type { ServiceSchema } from "../../lib/schema";
 import { getDb, type Queryable } from "../../lib/db";
 import { authOf } from "../../lib/authz";
@@ -157,17 +158,6 @@ async function graphOf(db: Queryable, def: DefinitionRow, version = def.version)
 
 const idParam = { type: "uuid", label: "Workflow" };
 
-// JSON with keys in one order (jsonb keeps its own): two saves of the same graph compare equal.
-function canonical(value: unknown): string {
-	if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-	if (value && typeof value === "object")
-		return `{${Object.keys(value)
-			.sort()
-			.map(k => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
-			.join(",")}}`;
-	return JSON.stringify(value);
-}
-
 const WorkflowDefinitionsService: ServiceSchema = {
 	name: "workflow-definitions",
 	mixins: [
@@ -317,7 +307,7 @@ const WorkflowDefinitionsService: ServiceSchema = {
 						cronOf(schedule);
 						checkInputs(current, schedule.inputs, "schedule.inputs");
 					}
-					const changed = graph !== undefined && canonical(graph) !== canonical(await graphOf(tx, def));
+					const changed = graph !== undefined && canonicalize(graph) !== canonicalize(await graphOf(tx, def));
 					const version = changed ? def.version + 1 : def.version;
 					if (changed)
 						await tx.query(
@@ -326,7 +316,7 @@ const WorkflowDefinitionsService: ServiceSchema = {
 							[def.id, organizationId, version, JSON.stringify(graph), userId]
 						);
 					// A new or changed schedule counts from now: ticks before it are not caught up.
-					const rescheduled = JSON.stringify(schedule) !== JSON.stringify(def.schedule);
+					const rescheduled = canonicalize(schedule) !== canonicalize(def.schedule);
 					const { rows } = await tx.query<DefinitionRow>(
 						`UPDATE workflow_definitions SET name = $2, description = $3, schedule = $4, concurrency = $5,
 						enabled = $6, version = $7, updated_at = now(),
