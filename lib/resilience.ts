@@ -72,3 +72,34 @@ export async function withDeadline<T>(ms: number | undefined, expired: () => voi
 		if (timer) clearTimeout(timer);
 	}
 }
+
+// A delay spread ±25% so that retries of many failures at once do not arrive together.
+export const jittered = (ms: number) => Math.round(ms * (0.75 + Math.random() * 0.5));
+
+// Runs `fn` with a signal of its own, aborted after `ms` (the attempt fails: timed out) or when `outer` aborts (it
+// fails with `stopped()`); an `fn` that ignores its signal is not waited for. One controller and one timer per
+// attempt (AbortSignal.any/timeout cost more and linger until collected).
+export async function withTimeLimit<T>(
+	fn: (signal: AbortSignal) => Promise<T>,
+	outer: AbortSignal,
+	ms: number,
+	stopped: () => Error
+): Promise<T> {
+	const abort = new AbortController();
+	let fail: (err: Error) => void = () => undefined;
+	const aborted = new Promise<never>((_, reject) => (fail = reject));
+	const stop = (err: Error) => {
+		abort.abort(err);
+		fail(err);
+	};
+	const timer = setTimeout(() => stop(new Error(`timed out after ${ms} ms`)), ms);
+	const onOuterAbort = () => stop(stopped());
+	if (outer.aborted) onOuterAbort();
+	else outer.addEventListener("abort", onOuterAbort, { once: true });
+	try {
+		return await Promise.race([fn(abort.signal), aborted]);
+	} finally {
+		clearTimeout(timer);
+		outer.removeEventListener("abort", onOuterAbort);
+	}
+}

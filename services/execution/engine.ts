@@ -4,9 +4,11 @@
 // with its output, or failed), in transactions that hold only while this replica holds the run's lease
 // (mixins/jobs.mixin.ts `run.step`). A replica killed anywhere leaves the run to another after the lease runs out:
 // succeeded steps are never run again, and the step it was in is run again with the same idempotency key.
+import { setTimeout as delay } from "node:timers/promises";
 import type { Queryable } from "../../lib/db";
 import { getDb } from "../../lib/db";
-import { JobStopped, JobWaiting, type JobRun } from "../../mixins/jobs.mixin";
+import { exponentialDelay, jittered, withTimeLimit } from "../../lib/resilience";
+import { JobStopped, JobWaiting, type JobRow, type JobRun } from "../../mixins/jobs.mixin";
 import type { Publish } from "../../mixins/events.mixin";
 import type { StepKind, StepRequest } from "../planning/planning.kinds";
 import { PermanentStepError, sendRequest, STEP_RUNNERS, type StepEnv } from "./step-kinds";
@@ -106,6 +108,27 @@ function gate(s: StepRow, byPos: Map<number, StepRow>): "open" | "skip" | "wait"
 	return through || !s.depends_on.length ? "open" : "skip";
 }
 
+// A run's outcome, recorded once whoever ends it (its last step, a cancel, an error outside its steps); a plan's run
+// reports it as execution.plan.executed, which planning publishes again as planning.plan.executed.
+export async function recordOutcome(
+	tx: Queryable,
+	publish: Publish,
+	job: Pick<JobRow, "id" | "organization_id">,
+	outcome: "succeeded" | "failed" | "cancelled"
+): Promise<void> {
+	const { rows } = await tx.query<{ plan_id: string | null }>(
+		"UPDATE execution_runs SET outcome = $2 WHERE id = $1 AND outcome IS NULL RETURNING plan_id",
+		[job.id, outcome]
+	);
+	if (rows[0]?.plan_id)
+		publish("execution.plan.executed", {
+			organizationId: job.organization_id,
+			planId: rows[0].plan_id,
+			runId: job.id,
+			status: outcome === "succeeded" ? "success" : outcome
+		});
+}
+
 export async function stepsOf(db: Queryable, runId: string, columns = STEP_COLUMNS): Promise<StepRow[]> {
 	const sql = `SELECT ${columns} FROM execution_steps WHERE run_id = $1 ORDER BY position`;
 	return (await db.query<StepRow>(sql, [runId])).rows;
@@ -121,51 +144,17 @@ function outputOf(value: unknown): string {
 }
 
 // Exponential back-off with jitter: base, 2×base, 4×base … (±25%), at most a minute.
-export function backoffMs(base: number, failures: number): number {
-	const ms = Math.min(60_000, base * 2 ** Math.max(0, failures - 1));
-	return Math.round(ms * (0.75 + Math.random() * 0.5));
-}
+export const backoffMs = (base: number, failures: number) => jittered(exponentialDelay(base, 60_000)(failures - 1));
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-	return new Promise((resolve, reject) => {
-		if (signal.aborted) return reject(new JobStopped("stopped"));
-		const timer = setTimeout(() => {
-			signal.removeEventListener("abort", onAbort);
-			resolve();
-		}, ms);
-		const onAbort = () => {
-			clearTimeout(timer);
-			reject(new JobStopped("stopped"));
-		};
-		signal.addEventListener("abort", onAbort, { once: true });
+// Waits out a back-off unless the run is stopped meanwhile.
+const pause = (ms: number, signal: AbortSignal) =>
+	delay(ms, undefined, { signal }).catch(() => {
+		throw new JobStopped("stopped");
 	});
-}
 
-// Runs fn under the step's time limit and the run's signal; a step that overruns fails (and may be retried).
-async function bounded<T>(
-	fn: (signal: AbortSignal) => Promise<T>,
-	runSignal: AbortSignal,
-	timeoutMs: number
-): Promise<T> {
-	// One controller and one timer per attempt (AbortSignal.any/timeout cost more and linger until collected).
-	const abort = new AbortController();
-	let fail: (err: Error) => void = () => undefined;
-	const aborted = new Promise<never>((_, reject) => (fail = reject));
-	const stop = (err: Error) => {
-		abort.abort(err);
-		fail(err);
-	};
-	const timer = setTimeout(() => stop(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-	const onRunAbort = () => stop(new JobStopped("stopped"));
-	if (runSignal.aborted) onRunAbort();
-	else runSignal.addEventListener("abort", onRunAbort, { once: true });
-	try {
-		return await Promise.race([fn(abort.signal), aborted]);
-	} finally {
-		clearTimeout(timer);
-		runSignal.removeEventListener("abort", onRunAbort);
-	}
-}
+// Runs a step's effect under its time limit and the run's signal; a step that overruns fails (and may be retried).
+const bounded = <T>(fn: (signal: AbortSignal) => Promise<T>, runSignal: AbortSignal, timeoutMs: number) =>
+	withTimeLimit(fn, runSignal, timeoutMs, () => new JobStopped("stopped"));
 
 // Keeps the step's heartbeat (seen by people watching a long step) while it runs; the run's lease has its own.
 function heartbeat(stepId: string, everyMs: number): () => void {
@@ -266,9 +255,8 @@ export class Engine {
 		}
 	}
 
-	// Records the plan's outcome once (execution.plan.executed; planning republishes it as planning.plan.executed) and
-	// ends the run; a failure ends it failed. Nothing
-	// runs any more, so a step still marked running (started with one that then failed) is handed back.
+	// Records the run's outcome (recordOutcome) and ends it; a failure ends it failed. Nothing runs any more, so a
+	// step still marked running (started with one that then failed) is handed back.
 	private async finish(run: JobRun, done: number, error?: string): Promise<void> {
 		const total = run.job.total;
 		await run.step(
@@ -277,17 +265,7 @@ export class Engine {
 					"UPDATE execution_steps SET status = 'pending' WHERE run_id = $1 AND status = 'running'",
 					[run.job.id]
 				);
-				const { rows } = await tx.query<{ plan_id: string }>(
-					"UPDATE execution_runs SET outcome = $2 WHERE id = $1 AND outcome IS NULL RETURNING plan_id",
-					[run.job.id, error ? "failed" : "succeeded"]
-				);
-				if (rows[0]?.plan_id)
-					publish("execution.plan.executed", {
-						organizationId: run.job.organization_id,
-						planId: rows[0].plan_id,
-						runId: run.job.id,
-						status: error ? "failed" : "success"
-					});
+				await recordOutcome(tx, publish, run.job, error ? "failed" : "succeeded");
 			},
 			() => ({ done, total })
 		);
@@ -460,7 +438,7 @@ export class Engine {
 			step.error = message;
 			step.status = final ? "failed" : "pending";
 			if (final) return;
-			await sleep(wait, run.signal);
+			await pause(wait, run.signal);
 		}
 	}
 
@@ -583,7 +561,7 @@ export class Engine {
 						() => ({ done: undone, total })
 					);
 					if (final) throw new Error(`undoing step ${step.position + 1} (${step.title}) failed: ${message}`);
-					await sleep(backoffMs(retryBaseMs, failures), run.signal);
+					await pause(backoffMs(retryBaseMs, failures), run.signal);
 					continue;
 				}
 				undone++;

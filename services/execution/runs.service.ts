@@ -21,7 +21,7 @@ import {
 	type JobsService
 } from "../../mixins/jobs.mixin";
 import executionModule from "./execution.module";
-import { childEnded, Engine, stepsOf } from "./engine";
+import { childEnded, Engine, recordOutcome, stepsOf } from "./engine";
 import { EXECUTION_RUNS_LIVE, runDetail, runRow, RUN_STATUSES, runView, stepView } from "./execution.responses";
 import "./execution.events";
 import "../planning/planning.events";
@@ -112,21 +112,8 @@ const ExecutionRunsService: ServiceSchema = {
 			},
 			eventPrefix: "execution.run",
 			eventData: job => ({ planId: job.plan_id ?? null, workflowId: job.workflow_id ?? null }),
-			// A run cancelled, or ended by an error outside its steps, has an outcome too: published once, as the end
-			// of its steps publishes it (engine.ts finish), never after that; a workflow run has no plan to report.
-			ended: async (tx, job, publish, why) => {
-				const { rows } = await tx.query<{ plan_id: string | null }>(
-					"UPDATE execution_runs SET outcome = $2 WHERE id = $1 AND outcome IS NULL RETURNING plan_id",
-					[job.id, why]
-				);
-				if (rows[0]?.plan_id)
-					publish("execution.plan.executed", {
-						organizationId: job.organization_id,
-						planId: rows[0].plan_id,
-						runId: job.id,
-						status: why
-					});
-			},
+			// A run cancelled, or ended by an error outside its steps, has an outcome too (published once).
+			ended: (tx, job, publish, why) => recordOutcome(tx, publish, job, why),
 			live: EXECUTION_RUNS_LIVE,
 			// Progress events are for consumers that care about counts, not every step (the steps are in the table).
 			// Open pages are told at most once a second per run, and always of its end or wait: each notice is a

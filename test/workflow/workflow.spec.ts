@@ -5,7 +5,7 @@
 import { createTestBroker, as } from "../helpers/broker";
 import { describeWith, createTestDatabase } from "../helpers/infra";
 import { waitUntil } from "../helpers/wait";
-import { permissionTable } from "../../lib/authz";
+import { registerOwner } from "../helpers/planning";
 import { getDb } from "../../lib/db";
 import type { AuthInfo } from "../../lib/permissions";
 import { WebhookReceiver } from "../execution/webhook-receiver";
@@ -58,22 +58,8 @@ describeWith(["postgres"])("workflow (in-process broker, real PostgreSQL)", () =
 			"services/execution/runs.service.ts",
 			"services/workflow/definitions.service.ts"
 		]);
-		const member = async (email: string): Promise<AuthInfo> => {
-			const user: any = await t.broker.call("auth.register", {
-				email,
-				password: "correct horse battery",
-				name: "o"
-			});
-			return {
-				kind: "session",
-				userId: user.user.id,
-				organizationId: user.organization.id,
-				role: "owner",
-				permissions: [...permissionTable().byRole.owner]
-			};
-		};
-		owner = await member("o@example.com");
-		other = await member("x@example.com");
+		owner = await registerOwner(t.broker, "o@example.com");
+		other = await registerOwner(t.broker, "x@example.com");
 	});
 
 	afterAll(async () => {
