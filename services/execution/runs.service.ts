@@ -149,7 +149,7 @@ const ExecutionRunsService: ServiceSchema = {
 					await getDb()
 				).query<JobRow>(
 					`SELECT * FROM execution_runs WHERE organization_id = $1 AND ($2::uuid IS NULL OR plan_id = $2)
-					AND ($3::text IS NULL OR status = $3) AND ($5::uuid IS NULL OR workflow_id = $5)
+					AND ($3::text IS NULL OR (CASE WHEN held THEN 'queued' ELSE status END) = $3) AND ($5::uuid IS NULL OR workflow_id = $5)
 					ORDER BY created_at DESC, id LIMIT $4`,
 					[
 						orgOf(ctx),
@@ -158,6 +158,26 @@ const ExecutionRunsService: ServiceSchema = {
 						ctx.params.limit ?? 50,
 						ctx.params.workflowId ?? null
 					]
+				);
+				return rows.map(runView);
+			}
+		},
+
+		// The newest run of each of these workflows, in one read (the workflow list shows them beside its rows).
+		latestOfWorkflows: {
+			visibility: "public",
+			permission: "execution:read",
+			params: { workflowIds: { type: "array", items: "uuid", max: 1000, label: "Workflows" } },
+			response: { type: "array", items: runRow },
+			async handler(ctx: Context<{ workflowIds: string[] }>) {
+				if (!ctx.params.workflowIds.length) return [];
+				const { rows } = await (
+					await getDb()
+				).query<JobRow>(
+					`SELECT r.* FROM unnest($2::uuid[]) AS w(id) CROSS JOIN LATERAL (
+						SELECT * FROM execution_runs WHERE workflow_id = w.id AND organization_id = $1
+						ORDER BY created_at DESC, id LIMIT 1) r`,
+					[orgOf(ctx), [...new Set(ctx.params.workflowIds)]]
 				);
 				return rows.map(runView);
 			}

@@ -9,7 +9,7 @@ import type { ServiceSchema } from "../../lib/schema";
 import { getDb, type Queryable } from "../../lib/db";
 import { authOf } from "../../lib/authz";
 import { moduleSettings } from "../../lib/config";
-import { forbidden, fromDbError, invalid, notFound } from "../../lib/errors";
+import { actionMissing, forbidden, fromDbError, invalid, notFound } from "../../lib/errors";
 import { extend, named } from "../../lib/response";
 import { EventsMixin, type Publish } from "../../mixins/events.mixin";
 import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
@@ -84,6 +84,11 @@ const definition = named("WorkflowDefinition", {
 	created_at: "date",
 	updated_at: "date"
 });
+// A row of the list: the definition and its newest run.
+const listed = {
+	...extend(definition, { lastRun: { ...extend(runRow, {}), nullable: true } }),
+	$$name: "WorkflowListItem"
+};
 const versionRow = {
 	type: "object",
 	props: { version: "number|integer", created_at: "date", created_by: "uuid|nullable" }
@@ -168,10 +173,11 @@ const WorkflowDefinitionsService: ServiceSchema = {
 	settings: { rest: "/workflow/definitions" },
 
 	actions: {
+		// Each workflow with its newest run (null: never run, or the execution module is not running).
 		list: {
 			rest: "GET /",
 			permission: "workflow:read",
-			response: { type: "array", items: definition },
+			response: { type: "array", items: listed },
 			async handler(ctx: Context) {
 				const { rows } = await (
 					await getDb()
@@ -179,7 +185,14 @@ const WorkflowDefinitionsService: ServiceSchema = {
 					"SELECT * FROM workflow_definitions WHERE organization_id = $1 ORDER BY name, id",
 					[orgOf(ctx)]
 				);
-				return rows.map(definitionView);
+				const latest = (await ctx
+					.call("execution-runs.latestOfWorkflows", { workflowIds: rows.map(r => r.id) })
+					.catch(err => {
+						if (actionMissing(err, "execution-runs.latestOfWorkflows")) return [];
+						throw err;
+					})) as { workflowId: string }[];
+				const byWorkflow = new Map(latest.map(r => [r.workflowId, r]));
+				return rows.map(r => ({ ...definitionView(r), lastRun: byWorkflow.get(r.id) ?? null }));
 			}
 		},
 

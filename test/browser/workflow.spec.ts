@@ -133,6 +133,8 @@ describeWithBrowser()("workflow UI (browser)", () => {
 		await page.screenshot({ path: path.join(ARTIFACTS, "workflow-run.png"), fullPage: true });
 		expect(hook.received.map(r => r.path).sort()).toEqual(["/a", "/b", "/yes"]);
 		await expect(page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed)).resolves.toBe(true);
+		// The sidebar still marks Workflows on a run's page, which no sidebar entry names.
+		await expect(page.getByTestId("nav-workflow").getAttribute("aria-current")).resolves.toBe("page");
 
 		// The history lists the run with its version and trigger.
 		await page.getByRole("link", { name: /Nightly sync/ }).click();

@@ -78,6 +78,17 @@ describeWith(["postgres"])("workflow: runs per organization (in-process broker, 
 			(d: any) => d.run.status === "waiting"
 		);
 		expect((await get(second.id)).run.status).toBe("queued");
+		// Listed as it reads: among the queued runs, not the waiting ones.
+		const listed = async (status: string) =>
+			((await call("execution-runs.list", { status })) as { id: string }[]).map(r => r.id);
+		expect(await listed("queued")).toContain(second.id);
+		expect(await listed("waiting")).not.toContain(second.id);
+		// The workflow list shows each workflow's newest run, read in one call.
+		const rows = (await call("workflow-definitions.list", {})) as { id: string; lastRun: { id: string } | null }[];
+		expect(Object.fromEntries(rows.map(r => [r.id, r.lastRun?.id ?? null]))).toEqual({
+			[a.id]: first.id,
+			[b.id]: second.id
+		});
 		await call("execution-runs.approve", { id: first.id, position: 0 });
 		await waitUntil(
 			"the first to end",

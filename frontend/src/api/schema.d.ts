@@ -6415,6 +6415,56 @@ export interface components {
             updated_at: string;
             version: number;
         };
+        WorkflowListItem: {
+            concurrency: {
+                limit: number;
+            } | null;
+            /** Format: date-time */
+            created_at: string;
+            description: string;
+            enabled: boolean;
+            /** Format: uuid */
+            id: string;
+            lastRun: {
+                attempts: number;
+                /** Format: date-time */
+                createdAt: string;
+                done: number;
+                error: string | null;
+                /** Format: date-time */
+                finishedAt: string | null;
+                /** Format: uuid */
+                id: string;
+                /** @enum {string} */
+                kind: "execute" | "rollback";
+                /** @enum {string|null} */
+                outcome: "succeeded" | "failed" | "cancelled" | null;
+                /** Format: uuid */
+                planId: string | null;
+                planRevision: number | null;
+                /** Format: date-time */
+                rolledBackAt: string | null;
+                /** Format: date-time */
+                startedAt: string | null;
+                /** @enum {string} */
+                status: "queued" | "running" | "waiting" | "completed" | "failed" | "cancelled";
+                title: string;
+                total: number;
+                /** @enum {string|null} */
+                trigger: "manual" | "schedule" | "workflow" | null;
+                /** Format: uuid */
+                workflowId: string | null;
+                workflowVersion: number | null;
+            } | null;
+            name: string;
+            schedule: {
+                cron: string;
+                timezone?: string;
+            } | null;
+            /** Format: date-time */
+            updated_at: string;
+            version: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -25474,7 +25524,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WorkflowDefinition"][];
+                    "application/json": components["schemas"]["WorkflowListItem"][];
                 };
             };
             /** @description Missing or invalid credentials */

@@ -48,6 +48,11 @@ export interface WorkflowSchedule {
 
 // The generated shapes, with the graph and the schedule typed as above (the schema leaves the graph open).
 export type WorkflowDefinition = Omit<Schema<"WorkflowDefinition">, "schedule"> & { schedule: WorkflowSchedule | null };
+// A row of the list: the definition with its newest run (null: never run).
+export type WorkflowListItem = Omit<Schema<"WorkflowListItem">, "schedule" | "lastRun"> & {
+	schedule: WorkflowSchedule | null;
+	lastRun: ExecutionRun | null;
+};
 export type WorkflowDefinitionDetail = Omit<Answer<"workflow-definitions.get">, "graph" | "schedule"> & {
 	graph: WorkflowGraph;
 	schedule: WorkflowSchedule | null;
@@ -67,7 +72,7 @@ export type WorkflowRun = ExecutionRun;
 const path = (id: string, rest = "") => `/workflow/definitions/${encodeURIComponent(id)}${rest}`;
 
 export const workflowApi = {
-	list: () => api.get<WorkflowDefinition[]>("/workflow/definitions"),
+	list: () => api.get<WorkflowListItem[]>("/workflow/definitions"),
 	get: (id: string) => api.get<WorkflowDefinitionDetail>(path(id)),
 	create: (body: WorkflowInputBody) => api.post<WorkflowDefinition>("/workflow/definitions", body),
 	update: (id: string, body: WorkflowInputBody) => api.put<WorkflowDefinition>(path(id), body),

@@ -4,7 +4,7 @@ import type { RouteRecordRaw } from "vue-router";
 import type { IconName } from "@/components/ui/icons";
 
 export interface NavEntry {
-	// Route name the entry opens; the entry is active on that route and its children.
+	// Route name the entry opens; the entry is active on that route, its children, and pages under its path.
 	route: string;
 	label: string;
 	icon: IconName;

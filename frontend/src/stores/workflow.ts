@@ -8,7 +8,7 @@ import { useLive, useOrgScope } from "@/lib/use-crud";
 import { runsApi, type ExecutionRunDetail } from "@/api/execution.api";
 import {
 	workflowApi,
-	type WorkflowDefinition,
+	type WorkflowListItem,
 	type WorkflowDefinitionDetail,
 	type WorkflowGraph,
 	type WorkflowInputBody,
@@ -16,9 +16,8 @@ import {
 } from "@/api/workflow.api";
 
 export const useWorkflowStore = defineStore("workflow", () => {
-	const definitions = ref<WorkflowDefinition[] | null>(null);
-	// Each listed workflow's newest run (null: never run), read beside the list.
-	const lastRuns = ref<Record<string, WorkflowRun | null>>({});
+	// Each with its newest run.
+	const definitions = ref<WorkflowListItem[] | null>(null);
 	const opened = ref<WorkflowDefinitionDetail | null>(null);
 	const runs = ref<WorkflowRun[] | null>(null);
 	const run = ref<ExecutionRunDetail | null>(null);
@@ -26,7 +25,6 @@ export const useWorkflowStore = defineStore("workflow", () => {
 	const runGraph = ref<WorkflowGraph | null>(null);
 	const scope = useOrgScope(() => {
 		definitions.value = null;
-		lastRuns.value = {};
 		opened.value = null;
 		runs.value = null;
 		run.value = null;
@@ -34,18 +32,10 @@ export const useWorkflowStore = defineStore("workflow", () => {
 	});
 
 	async function load() {
-		const list = await scope.load(
+		await scope.load(
 			() => workflowApi.list(),
 			v => (definitions.value = v)
 		);
-		await loadLastRuns(list);
-	}
-	async function loadLastRuns(list: WorkflowDefinition[]) {
-		const newest = await scope.load(
-			() => Promise.all(list.map(d => workflowApi.runs(d.id, 1).then(r => [d.id, r[0] ?? null] as const))),
-			v => (lastRuns.value = Object.fromEntries(v))
-		);
-		return newest;
 	}
 
 	async function open(id: string | null) {
@@ -93,7 +83,7 @@ export const useWorkflowStore = defineStore("workflow", () => {
 	// read keeps what is shown).
 	useLive(runsApi.entity, async () => {
 		await Promise.all([
-			definitions.value ? loadLastRuns(definitions.value) : undefined,
+			definitions.value ? load() : undefined,
 			opened.value ? loadRuns(opened.value.id) : undefined,
 			run.value
 				? scope.load(
@@ -136,7 +126,6 @@ export const useWorkflowStore = defineStore("workflow", () => {
 
 	return {
 		definitions,
-		lastRuns,
 		opened,
 		runs,
 		run,
