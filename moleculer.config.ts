@@ -12,6 +12,7 @@ import { PrometheusText } from "./lib/metrics";
 import { PlatformValidator } from "./lib/validator";
 import { ResponsesMiddleware } from "./lib/response";
 import { TransitEncryption } from "./lib/transit-encryption";
+import { CompactAuthMeta } from "./lib/compact-auth";
 import { ClusterAmqpTransporter, ClusterCallRouting } from "./lib/transporter";
 
 export function brokerOptions(config: Config = getConfig()): BrokerOptions {
@@ -111,6 +112,7 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 			"Debounce",
 			"Throttle",
 			channelsMiddleware(config),
+			...(config.transporterUrl ? [CompactAuthMeta()] : []),
 			...(config.transporterUrl && config.transitKey ? [TransitEncryption(config.transitKey)] : [])
 		] as any[],
 		replOptions: { customCommands: replCommands } as any,
