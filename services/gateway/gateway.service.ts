@@ -9,7 +9,7 @@ import ApiGateway from "moleculer-web";
 import type { Alias, ApiSettingsSchema, GatewayResponse, IncomingRequest, Route } from "moleculer-web";
 import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../../lib/schema";
-import { getConfig } from "../../lib/config";
+import { getConfig, moduleSettings } from "../../lib/config";
 import { prometheusText } from "../../lib/metrics";
 import { RequestLimits } from "../../lib/rate-limit";
 import { jsonBodyParsers } from "./body";
@@ -20,6 +20,8 @@ import { loadModuleRoutes } from "../../lib/module-routes";
 import { SocketBridge, SocketIdentity } from "./socket-bridge";
 import { LocalCache } from "../../lib/local-cache";
 import type { ChangeNotice } from "../../lib/live";
+import gatewayModule from "./gateway.module";
+import { InFlightCap, overloadedError } from "./load-shedding";
 
 type Credentials = { token?: string; apiKey?: string; organizationId?: string };
 
@@ -50,11 +52,14 @@ interface ApiGatewayThis extends Service<ApiSettingsSchema> {
 interface GatewayThis extends ApiGatewayThis {
 	identities: LocalCache<SocketIdentity>;
 	limits: RequestLimits;
+	// API requests in flight, capped (load shedding).
+	inFlight: InFlightCap;
 	// The route table as last logged; undefined until every local service has started (the first full table).
 	loggedRoutes?: Set<string>;
 	bridge?: SocketBridge;
 	shouldServeApp(req: GatewayRequest): boolean;
 	sendStarting(req: GatewayRequest, res: GatewayResponse, path: string): Promise<void>;
+	sendOverloaded(req: GatewayRequest, res: GatewayResponse, path: string): void;
 	logRoutes(): void;
 	resolveIdentity(creds: Credentials, key?: string): Promise<SocketIdentity>;
 	forgetIdentities(match: (a: SocketIdentity) => boolean): void;
@@ -98,6 +103,8 @@ const under = (prefixes: string[]) =>
 	new RegExp(`^/(${prefixes.map(p => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})(/|$)`);
 // API calls (the per-IP limit), and paths that never get the UI's index.html.
 const API_PATHS = under(["api", ...MOUNTED]);
+// Never shed: a probe must see a loaded node alive.
+const HEALTH_PATH = under(["api/health"]);
 const NOT_APP = under(["api", "metrics", "socket.io", ...MOUNTED]);
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -281,6 +288,7 @@ const GatewayService: ServiceSchema = {
 			// an API call is told to come back (readiness says what is missing), not that its endpoint does not exist.
 			if (!this.loggedRoutes && API_PATHS.test(path)) return this.sendStarting(req, res, path);
 			if (API_PATHS.test(path)) {
+				if (!HEALTH_PATH.test(path) && !this.inFlight.enter(res)) return this.sendOverloaded(req, res, path);
 				// A caller whose identity is cached is charged to its IP and its user in one step; anyone else to the
 				// IP now, and to the user once authenticated.
 				const creds = credentialsOf(req);
@@ -297,6 +305,21 @@ const GatewayService: ServiceSchema = {
 			}
 			if (req.method === "GET" && this.shouldServeApp(req)) req.url = "/index.html";
 			return apiHttpHandler.call(this, req, res, next);
+		},
+
+		// In the error shape of the route the request was for (an API of another shape answers in its own). Logged
+		// once a while, not per request: under overload a line each would add to the load.
+		sendOverloaded(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, path: string) {
+			const shed = this.inFlight.noteShed();
+			if (shed)
+				this.logger.warn(
+					`load shedding: ${shed} API requests refused with 503 (${this.inFlight.max} in flight)`
+				);
+			const err = overloadedError(1);
+			const route = this.routes.find(r => r.path.length > 1 && (path + "/").startsWith(r.path + "/"));
+			if (route?.onError) return route.onError.call(this, Object.assign(req, { $route: route }), res, err);
+			res.setHeader("Retry-After", String(err.data.retryAfter));
+			this.sendJson(res, 503, formatError(err).body);
 		},
 
 		async sendStarting(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, path: string) {
@@ -436,6 +459,7 @@ const GatewayService: ServiceSchema = {
 			perUserPerMinute: config.rateLimitUserPerMinute,
 			socketsPerUser: config.socketsPerUser
 		});
+		self.inFlight = new InFlightCap(moduleSettings(gatewayModule).maxInFlight, self.broker);
 	},
 
 	started(this: Service) {

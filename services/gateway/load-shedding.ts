@@ -1,0 +1,80 @@
+// Load shedding: a cap on the API requests one gateway has in flight. A node offered more than it can serve queues
+// every request in its memory (tens of KiB each) and answers all of them late; past the cap a request is refused at
+// once with 503 and Retry-After, so memory stays bounded and the requests taken are served in time. Health checks,
+// the UI's files, the socket and /metrics are never counted nor refused (the gateway applies it to API paths only).
+import type { ServerResponse } from "http";
+import type { ServiceBroker } from "moleculer";
+
+export const SHED_METRIC = "gateway.requests.shed.total";
+export const IN_FLIGHT_METRIC = "gateway.requests.in_flight";
+const SHED_HELP = "API requests refused with 503: the gateway had its maximum in flight";
+const IN_FLIGHT_HELP = "API requests in flight on this gateway";
+
+// The error a shed request gets, in the route's own error shape (the gateway's sendError or an API's onError).
+export function overloadedError(retryAfterSec: number) {
+	return {
+		code: 503,
+		type: "OVERLOADED",
+		message: `the server is at capacity; retry after ${retryAfterSec} s`,
+		data: { retryAfter: retryAfterSec }
+	};
+}
+
+const LOG_EVERY_MS = 10_000;
+
+interface Counter {
+	increment(labels?: unknown, value?: number): void;
+}
+interface Gauge {
+	set(value: number): void;
+}
+
+export class InFlightCap {
+	private count = 0;
+	private unreported = 0;
+	private reportedAt = 0;
+	private readonly shed?: Counter;
+	private readonly inFlightGauge?: Gauge;
+
+	// `max` 0: no cap (the count and the metric are still kept).
+	constructor(
+		readonly max: number,
+		broker?: ServiceBroker
+	) {
+		const metrics = broker?.isMetricsEnabled() ? broker.metrics : undefined;
+		if (!metrics) return;
+		// Registered once per broker: a restarted gateway service goes on counting in the same metrics.
+		const shed =
+			metrics.getMetric(SHED_METRIC) ??
+			metrics.register({ type: "counter", name: SHED_METRIC, description: SHED_HELP });
+		const inFlight =
+			metrics.getMetric(IN_FLIGHT_METRIC) ??
+			metrics.register({ type: "gauge", name: IN_FLIGHT_METRIC, description: IN_FLIGHT_HELP });
+		this.shed = (shed as Counter | null) ?? undefined;
+		this.inFlightGauge = (inFlight as Gauge | null) ?? undefined;
+	}
+
+	// Counts a refusal; every LOG_EVERY_MS, the number refused since the last report (else 0).
+	noteShed(now = Date.now()): number {
+		this.shed?.increment();
+		this.unreported++;
+		if (now - this.reportedAt < LOG_EVERY_MS) return 0;
+		const n = this.unreported;
+		this.unreported = 0;
+		this.reportedAt = now;
+		return n;
+	}
+
+	get inFlight(): number {
+		return this.count;
+	}
+
+	// Takes a slot for the request until its response ends (sent, or the connection closed); false when full.
+	enter(res: ServerResponse): boolean {
+		if (this.max > 0 && this.count >= this.max) return false;
+		this.inFlightGauge?.set(++this.count);
+		// "close" follows "finish", and also comes alone when the client goes away first: the slot is freed once.
+		res.once("close", () => this.inFlightGauge?.set(--this.count));
+		return true;
+	}
+}
