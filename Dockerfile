@@ -28,5 +28,6 @@ USER node
 # Inside a container the gateway listens on every interface; outside one it defaults to 127.0.0.1.
 ENV HOST=0.0.0.0
 EXPOSE 3000
-# node itself is the main process (not npm), so SIGTERM reaches the broker.
-CMD ["node", "dist/lib/main.js"]
+# node itself is the main process (not npm), so SIGTERM reaches the broker. The command is npm start's: a young
+# generation of 2 × 8 MiB instead of V8's 2 × 16, which start-up fills and an idle process keeps (~20 MiB RSS each).
+CMD ["node", "--max-semi-space-size=8", "dist/lib/main.js"]

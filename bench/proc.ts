@@ -16,11 +16,11 @@ export interface Child {
 
 const live = new Set<Child>();
 
-export function spawnChild(name: string, script: string, env: Record<string, string>): Child {
+export function spawnChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
 	// BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to every child, for profiling.
 	const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
 	const loader = script.endsWith(".ts") ? ["--import", "tsx"] : [];
-	const proc = spawn(process.execPath, [...extra, ...loader, script], {
+	const proc = spawn(process.execPath, [...extra, ...nodeArgs, ...loader, script], {
 		cwd: ROOT,
 		env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", ...env },
 		stdio: ["ignore", "pipe", "pipe"]

@@ -4,8 +4,9 @@
 // (default 10; 0: the idle figures only): REST reads, /v1 chat completions against the fake upstream of ai.ts, prompt
 // renders, knowledge search and article writes. Every BENCH_SOAK_SAMPLE_MS each process's VmRSS (/proc) and V8
 // heapUsed (its /metrics, moleculer's process metrics) are sampled.
-// The processes run as the image and `npm start` run them, compiled (dist/lib/main.js, built first when the sources
-// changed); BENCH_SOAK_RUN=tsx runs the sources through tsx as `npm run dev` does, `dist,tsx` both, one after the other.
+// The processes run as the image and `npm start` run them (its command line: the compiled dist/lib/main.js, built
+// first when the sources changed, with its node flags); BENCH_SOAK_RUN=tsx runs the sources through tsx as
+// `npm run dev` does, `dist,tsx` both, one after the other.
 // After the warm-up (the first BENCH_SOAK_WARMUP_FRACTION of the run) the samples are cut in thirds and, per process,
 // the minimum of each third is compared (a minimum is what survives garbage collection, where a mean would follow the
 // sawtooth of the heap). A process grows when its minima rose from the first to the last third by more than
@@ -19,7 +20,7 @@ import os from "os";
 import path from "path";
 import crypto from "crypto";
 import { spawnChild, Child, ROOT } from "./proc";
-import { build as buildServer, isCurrent as serverBuildIsCurrent } from "../scripts/build-server";
+import { buildIfStale } from "../scripts/build-server";
 import { api, configureOwner, type Owner } from "./ai-setup";
 import { createTestDatabase } from "../test/helpers/infra";
 import { deriveCredential } from "../lib/service-identity";
@@ -36,7 +37,10 @@ const MAX_GROWTH_MIB = Number(process.env.BENCH_SOAK_MAX_GROWTH_MIB ?? 25);
 const MAX_HEAP_GROWTH_MIB = Number(process.env.BENCH_SOAK_MAX_HEAP_GROWTH_MIB ?? 10);
 const MODES = (process.env.BENCH_SOAK_MODES ?? "cluster").split(",");
 const RUNS = (process.env.BENCH_SOAK_RUN ?? "dist").split(",") as Run[];
-const MAIN: Record<Run, string> = { dist: "dist/lib/main.js", tsx: "lib/main.ts" };
+// `npm start`'s command line (the image's CMD is the same): its node flags and compiled main.
+const START = (require("../package.json").scripts.start as string).split(" ").slice(1);
+const MAIN: Record<Run, string> = { dist: START[START.length - 1], tsx: "lib/main.ts" };
+const NODE_ARGS: Record<Run, string[]> = { dist: START.slice(0, -1), tsx: [] };
 
 type Run = "dist" | "tsx";
 
@@ -117,7 +121,12 @@ async function startCluster(run: Run): Promise<{ procs: Proc[]; base: string; cl
 	const gatewayPort = nextPort++;
 	const start = (name: string, extra: Record<string, string>) => {
 		const healthPort = nextPort++;
-		const child = spawnChild(name, MAIN[run], { ...env, ...extra, HEALTH_PORT: String(healthPort) });
+		const child = spawnChild(
+			name,
+			MAIN[run],
+			{ ...env, ...extra, HEALTH_PORT: String(healthPort) },
+			NODE_ARGS[run]
+		);
 		procs.push({ name, child, healthPort });
 		return child;
 	};
@@ -151,12 +160,17 @@ async function startEmbedded(run: Run): Promise<{ procs: Proc[]; base: string; c
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-bench-soak-"));
 	const port = nextPort++;
 	const healthPort = nextPort++;
-	const child = spawnChild("embedded", MAIN[run], {
-		...BASE_ENV,
-		DATA_DIR: dataDir,
-		PORT: String(port),
-		HEALTH_PORT: String(healthPort)
-	});
+	const child = spawnChild(
+		"embedded",
+		MAIN[run],
+		{
+			...BASE_ENV,
+			DATA_DIR: dataDir,
+			PORT: String(port),
+			HEALTH_PORT: String(healthPort)
+		},
+		NODE_ARGS[run]
+	);
 	const cleanup = async () => {
 		await child.stop().catch(() => undefined);
 		fs.rmSync(dataDir, { recursive: true, force: true });
@@ -391,10 +405,7 @@ async function main() {
 					`samples every ${SAMPLE_MS / 1000} s; flags growth over ${MAX_GROWTH_MIB} MiB RSS or ${MAX_HEAP_GROWTH_MIB} MiB heap`
 			: `Idle memory of each process (${MODES.join(", ")}; run as ${RUNS.join(", ")})`
 	);
-	if (RUNS.includes("dist") && !serverBuildIsCurrent()) {
-		console.log("Compiling the server into dist/…");
-		buildServer();
-	}
+	if (RUNS.includes("dist")) buildIfStale();
 	const results: any = { at: new Date().toISOString(), minutes: MINUTES, loadavg: os.loadavg(), modes: {} };
 	for (const mode of MODES)
 		for (const run of RUNS) results.modes[RUNS.length > 1 ? `${mode}-${run}` : mode] = await soak(mode, run);

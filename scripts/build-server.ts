@@ -107,6 +107,42 @@ export function build(out = DIST): number {
 	return files.length;
 }
 
+// One build at a time: several `npm start` of a fresh checkout at once (README: a cluster by hand) wait for the first
+// one's build, then find dist/ current. A lock older than two minutes is a build that died.
+function withLock(fn: () => void) {
+	const lock = `${DIST}.lock`;
+	for (;;) {
+		try {
+			fs.writeFileSync(lock, String(process.pid), { flag: "wx" });
+			break;
+		} catch {
+			const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+			if (age > 120_000) fs.rmSync(lock, { force: true });
+			else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+		}
+	}
+	try {
+		fn();
+	} finally {
+		fs.rmSync(lock, { force: true });
+	}
+}
+
+// dist/ compiled from the sources as they are now, compiling it (and saying so) when not.
+export function buildIfStale() {
+	withLock(() => {
+		if (isCurrent()) return;
+		console.log("Compiling the server into dist/ (the sources changed since the last build)…");
+		compile();
+	});
+}
+
+function compile() {
+	const t0 = Date.now();
+	const n = build();
+	console.log(`Compiled the server into dist/ (${n} files, ${((Date.now() - t0) / 1000).toFixed(1)} s).`);
+}
+
 function hasTypeScript(): boolean {
 	try {
 		require.resolve("typescript");
@@ -126,7 +162,6 @@ if (require.main === module) {
 		);
 		process.exit(1);
 	}
-	const t0 = Date.now();
-	const n = build();
-	console.log(`Compiled the server into dist/ (${n} files, ${((Date.now() - t0) / 1000).toFixed(1)} s).`);
+	if (ifStale) buildIfStale();
+	else withLock(compile);
 }
