@@ -79,8 +79,12 @@ describe("embedded mode (npm start)", () => {
 		try {
 			build(out);
 			expect(fs.existsSync(path.join(out, "lib", "db", "pglite-worker.mjs"))).toBe(true);
-			node = startNode({ ...env, DATA_DIR: compiledData }, { script: path.join(out, "lib", "main.js") });
-			await node.ready;
+			node = startNode(
+				{ ...env, DATA_DIR: compiledData },
+				{ script: path.join(out, "lib", "main.js"), waitUp: false }
+			);
+			// A first start (initdb, every migration) takes a minute or more on a busy machine.
+			await node.waitFor(/Coder IDE node .* up/, 150_000);
 			expect(node.output()).toMatch(/up \(embedded; services: .*gateway/);
 			expect((await api("/api/health")).status).toBe(200);
 			const reg = await api("/api/auth/register", {
@@ -98,5 +102,5 @@ describe("embedded mode (npm start)", () => {
 			fs.rmSync(out, { recursive: true, force: true });
 			fs.rmSync(compiledData, { recursive: true, force: true });
 		}
-	}, 180_000);
+	}, 240_000);
 });
