@@ -16,6 +16,7 @@ export default tseslint.config(
 		ignores: [
 			"node_modules/",
 			"public/",
+			"dist/",
 			"data/",
 			"coverage/",
 			"test-artifacts/",

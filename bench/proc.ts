@@ -1,4 +1,5 @@
-// Child processes of the bench: `node --import tsx <script>` from the project root, output kept (bounded) for errors.
+// Child processes of the bench: `node --import tsx <script>` from the project root (a compiled `.js` script with plain
+// node, as `npm start` and the image run dist/lib/main.js), output kept (bounded) for errors.
 import path from "path";
 import { spawn, ChildProcess } from "child_process";
 
@@ -15,10 +16,11 @@ export interface Child {
 
 const live = new Set<Child>();
 
-export function spawnChild(name: string, script: string, env: Record<string, string>): Child {
+export function spawnChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
 	// BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to every child, for profiling.
 	const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-	const proc = spawn(process.execPath, [...extra, "--import", "tsx", script], {
+	const loader = script.endsWith(".ts") ? ["--import", "tsx"] : [];
+	const proc = spawn(process.execPath, [...extra, ...nodeArgs, ...loader, script], {
 		cwd: ROOT,
 		env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/root", ...env },
 		stdio: ["ignore", "pipe", "pipe"]

@@ -1,18 +1,26 @@
 // Memory under a long mixed load: does any process keep growing? Starts the cluster as compose runs it (one process
 // per service over RabbitMQ, Redis, PostgreSQL; `embedded` too with BENCH_SOAK_MODES), records each process's idle
-// RSS and heap after start, then sends mixed traffic for BENCH_SOAK_MINUTES (default 10): REST reads, /v1 chat
-// completions against the fake upstream of ai.ts, prompt renders, knowledge search and article writes. Every
-// BENCH_SOAK_SAMPLE_MS each process's VmRSS (/proc) and V8 heapUsed (its /metrics, moleculer's process metrics) are
-// sampled. After the warm-up (the first BENCH_SOAK_WARMUP_FRACTION of the run) the rest is cut in thirds and, per
-// process, the minimum of each third is compared (a minimum is what survives garbage collection, where a mean would
-// follow the sawtooth of the heap): growth above BENCH_SOAK_MAX_GROWTH_MIB (RSS) or BENCH_SOAK_MAX_HEAP_GROWTH_MIB
-// (heap) between the first and the last third is flagged, and the bench exits 1.
-// Results: bench/results/soak.json (with every sample).
+// RSS, peak RSS and heap BENCH_SOAK_IDLE_MS after all are up, then sends mixed traffic for BENCH_SOAK_MINUTES
+// (default 10; 0: the idle figures only): REST reads, /v1 chat completions against the fake upstream of ai.ts, prompt
+// renders, knowledge search and article writes. Every BENCH_SOAK_SAMPLE_MS each process's VmRSS (/proc) and V8
+// heapUsed (its /metrics, moleculer's process metrics) are sampled.
+// The processes run as the image and `npm start` run them (its command line: the compiled dist/lib/main.js, built
+// first when the sources changed, with its node flags); BENCH_SOAK_RUN=tsx runs the sources through tsx as
+// `npm run dev` does, `dist,tsx` both, one after the other.
+// After the warm-up (the first BENCH_SOAK_WARMUP_FRACTION of the run) the samples are cut in thirds and, per process,
+// the minimum of each third is compared (a minimum is what survives garbage collection, where a mean would follow the
+// sawtooth of the heap). A process grows when its minima rose from the first to the last third by more than
+// BENCH_SOAK_MAX_GROWTH_MIB (RSS) or BENCH_SOAK_MAX_HEAP_GROWTH_MIB (heap) AND still rise over the last half of the
+// run: the slope of the minima of its sixths there, carried over the whole span after the warm-up, exceeds the same
+// limit. Memory that rose while warming up and then stayed flat (allocator arenas, compiled code) is reported, not
+// flagged. A flagged process makes the bench exit 1.
+// Results: bench/results/soak.json (with every sample). BENCH_SOAK_CHECK=<results file> checks a saved run again.
 import fs from "fs";
 import os from "os";
 import path from "path";
 import crypto from "crypto";
 import { spawnChild, Child, ROOT } from "./proc";
+import { buildIfStale } from "../scripts/build-server";
 import { api, configureOwner, type Owner } from "./ai-setup";
 import { createTestDatabase } from "../test/helpers/infra";
 import { deriveCredential } from "../lib/service-identity";
@@ -24,10 +32,17 @@ const MINUTES = Number(process.env.BENCH_SOAK_MINUTES ?? 10);
 const SAMPLE_MS = Number(process.env.BENCH_SOAK_SAMPLE_MS ?? 5000);
 const WARMUP_FRACTION = Number(process.env.BENCH_SOAK_WARMUP_FRACTION ?? 0.2);
 const CONCURRENCY = Number(process.env.BENCH_SOAK_CONCURRENCY ?? 4);
-const IDLE_MS = Number(process.env.BENCH_SOAK_IDLE_MS ?? 15_000);
+const IDLE_MS = Number(process.env.BENCH_SOAK_IDLE_MS ?? 30_000);
 const MAX_GROWTH_MIB = Number(process.env.BENCH_SOAK_MAX_GROWTH_MIB ?? 25);
 const MAX_HEAP_GROWTH_MIB = Number(process.env.BENCH_SOAK_MAX_HEAP_GROWTH_MIB ?? 10);
 const MODES = (process.env.BENCH_SOAK_MODES ?? "cluster").split(",");
+const RUNS = (process.env.BENCH_SOAK_RUN ?? "dist").split(",") as Run[];
+// `npm start`'s command line (the image's CMD is the same): its node flags and compiled main.
+const START = (require("../package.json").scripts.start as string).split(" ").slice(1);
+const MAIN: Record<Run, string> = { dist: START[START.length - 1], tsx: "lib/main.ts" };
+const NODE_ARGS: Record<Run, string[]> = { dist: START.slice(0, -1), tsx: [] };
+
+type Run = "dist" | "tsx";
 
 const BASE_ENV = {
 	JWT_SECRET: crypto.randomBytes(24).toString("hex"),
@@ -52,9 +67,10 @@ interface Sample {
 
 const MiB = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
 
-function rssMiB(pid: number): number | null {
+// VmRSS (now) or VmHWM (the peak so far) of a process, MiB.
+function rssMiB(pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): number | null {
 	try {
-		const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+		const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
 		return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : null;
 	} catch {
 		return null;
@@ -90,7 +106,7 @@ function composeServices(): { name: string; credentials: string[] }[] {
 
 let nextPort = 4400 + Math.floor(Math.random() * 400);
 
-async function startCluster(): Promise<{ procs: Proc[]; base: string; cleanup: () => Promise<void> }> {
+async function startCluster(run: Run): Promise<{ procs: Proc[]; base: string; cleanup: () => Promise<void> }> {
 	const db = await createTestDatabase("cide_bench_soak", PG_ADMIN);
 	const root = crypto.randomBytes(32).toString("hex");
 	const env = {
@@ -105,7 +121,12 @@ async function startCluster(): Promise<{ procs: Proc[]; base: string; cleanup: (
 	const gatewayPort = nextPort++;
 	const start = (name: string, extra: Record<string, string>) => {
 		const healthPort = nextPort++;
-		const child = spawnChild(name, "lib/main.ts", { ...env, ...extra, HEALTH_PORT: String(healthPort) });
+		const child = spawnChild(
+			name,
+			MAIN[run],
+			{ ...env, ...extra, HEALTH_PORT: String(healthPort) },
+			NODE_ARGS[run]
+		);
 		procs.push({ name, child, healthPort });
 		return child;
 	};
@@ -135,16 +156,21 @@ async function startCluster(): Promise<{ procs: Proc[]; base: string; cleanup: (
 	}
 }
 
-async function startEmbedded(): Promise<{ procs: Proc[]; base: string; cleanup: () => Promise<void> }> {
+async function startEmbedded(run: Run): Promise<{ procs: Proc[]; base: string; cleanup: () => Promise<void> }> {
 	const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-bench-soak-"));
 	const port = nextPort++;
 	const healthPort = nextPort++;
-	const child = spawnChild("embedded", "lib/main.ts", {
-		...BASE_ENV,
-		DATA_DIR: dataDir,
-		PORT: String(port),
-		HEALTH_PORT: String(healthPort)
-	});
+	const child = spawnChild(
+		"embedded",
+		MAIN[run],
+		{
+			...BASE_ENV,
+			DATA_DIR: dataDir,
+			PORT: String(port),
+			HEALTH_PORT: String(healthPort)
+		},
+		NODE_ARGS[run]
+	);
 	const cleanup = async () => {
 		await child.stop().catch(() => undefined);
 		fs.rmSync(dataDir, { recursive: true, force: true });
@@ -215,34 +241,109 @@ async function trafficOps(base: string, owner: Owner): Promise<{ ops: Record<str
 	return { ops, skipped };
 }
 
-// The smallest value of each third of the samples after the warm-up.
-function thirds(samples: Sample[], pick: (s: Sample) => number | null, warmupMs: number) {
-	const values = samples.filter(s => s.t >= warmupMs).map(pick);
-	const n = Math.floor(values.length / 3);
-	if (n < 1) return null;
-	const min = (xs: (number | null)[]) => {
-		const ok = xs.filter((x): x is number => x != null);
-		return ok.length ? Math.min(...ok) : null;
-	};
-	return [min(values.slice(0, n)), min(values.slice(n, 2 * n)), min(values.slice(values.length - n))];
+interface Growth {
+	thirds: (number | null)[]; // the minimum of each third after the warm-up, MiB
+	growth: number | null; // last third's minimum - first third's, MiB
+	recent: number | null; // the slope over the last half, carried over the span after the warm-up, MiB
+	flagged: boolean;
 }
 
-async function soak(mode: string) {
-	console.log(`\n${mode}: starting…`);
-	const { procs, base, cleanup } = mode === "embedded" ? await startEmbedded() : await startCluster();
-	const up = spawnChild("upstream", "bench/ai-upstream.ts", {});
+const minOf = (xs: (number | null)[]) => {
+	const ok = xs.filter((x): x is number => x != null);
+	return ok.length ? Math.min(...ok) : null;
+};
+
+// Whether a series keeps growing after the warm-up (see the top of this file): its minima rose by more than `limit`
+// from the first to the last third, and the minima of the sixths of the last half still rise at a rate that would
+// add more than `limit` over the span after the warm-up. A plateau reached early passes; a steady leak does not.
+export function growthOf(
+	samples: Sample[],
+	pick: (s: Sample) => number | null,
+	warmupMs: number,
+	limit: number
+): Growth {
+	const after = samples.filter(s => s.t >= warmupMs && pick(s) != null);
+	const none = { thirds: [], growth: null, recent: null, flagged: false };
+	if (after.length < 6) return none;
+	const part = (i: number, k: number) =>
+		after.slice(Math.floor((i * after.length) / k), Math.floor(((i + 1) * after.length) / k));
+	const thirds = [0, 1, 2].map(i => minOf(part(i, 3).map(pick)));
+	const growth = thirds[0] != null && thirds[2] != null ? thirds[2] - thirds[0] : null;
+	// Least-squares slope (MiB per ms) through the minimum of each of the last three sixths, at their mean times.
+	const points = [3, 4, 5].map(i => {
+		const p = part(i, 6);
+		return { t: p.reduce((a, s) => a + s.t, 0) / p.length, y: minOf(p.map(pick))! };
+	});
+	const mt = points.reduce((a, p) => a + p.t, 0) / points.length;
+	const my = points.reduce((a, p) => a + p.y, 0) / points.length;
+	const slope =
+		points.reduce((a, p) => a + (p.t - mt) * (p.y - my), 0) / points.reduce((a, p) => a + (p.t - mt) ** 2, 0);
+	const span = after[after.length - 1].t - after[0].t;
+	const recent = Math.round(slope * span * 10) / 10;
+	return { thirds, growth, recent, flagged: growth != null && growth > limit && recent > limit };
+}
+
+interface ModeResult {
+	idle: Record<string, { rss: number | null; peak: number | null; heap: number | null }>;
+	samples: Record<string, Sample[]>;
+	warmupMs: number;
+	[more: string]: unknown;
+}
+
+// Per process: its growth, printed, and the names of the flagged ones.
+function checkGrowth(label: string, r: Pick<ModeResult, "samples" | "warmupMs">) {
+	const growth: Record<string, { rss: Growth; heap: Growth; peakRss: number; flagged: boolean }> = {};
+	const flags: string[] = [];
+	console.log(
+		`${label}: after ${Math.round(r.warmupMs / 1000)} s of warm-up, the minimum of each third (MiB) and the rise ` +
+			"over the last half carried over the run: RSS | heapUsed"
+	);
+	const show = (g: Growth) =>
+		`${g.thirds.join(" → ")} (last half: ${g.recent != null && g.recent > 0 ? "+" : ""}${g.recent})`;
+	for (const [name, samples] of Object.entries(r.samples)) {
+		const rss = growthOf(samples, s => s.rss, r.warmupMs, MAX_GROWTH_MIB);
+		const heap = growthOf(samples, s => s.heap, r.warmupMs, MAX_HEAP_GROWTH_MIB);
+		const peakRss = Math.max(...samples.map(s => s.rss));
+		const flagged = rss.flagged || heap.flagged;
+		const plateau = !flagged && ((rss.growth ?? 0) > MAX_GROWTH_MIB || (heap.growth ?? 0) > MAX_HEAP_GROWTH_MIB);
+		if (flagged) flags.push(name);
+		growth[name] = { rss, heap, peakRss, flagged };
+		console.log(
+			`  ${name.padEnd(14)} ${show(rss)} | ${show(heap)}   peak RSS ${peakRss}` +
+				(flagged ? "   ← GROWS" : plateau ? "   (rose, then flat)" : "")
+		);
+	}
+	return { growth, flags };
+}
+
+async function soak(mode: string, run: Run) {
+	const label = RUNS.length > 1 ? `${mode} (${run})` : mode;
+	console.log(`\n${label}: starting…`);
+	const { procs, base, cleanup } = mode === "embedded" ? await startEmbedded(run) : await startCluster(run);
+	const up = MINUTES > 0 ? spawnChild("upstream", "bench/ai-upstream.ts", {}) : undefined;
 	try {
-		const upstreamUrl = (await up.waitFor(/upstream listening at (\S+)/, 60_000))[1];
 		// Idle: every process up, nothing asked yet (the readiness polling of configure comes after).
 		await new Promise(r => setTimeout(r, IDLE_MS));
-		const idle: Record<string, { rss: number | null; heap: number | null }> = {};
-		for (const p of procs) idle[p.name] = { rss: rssMiB(p.child.pid), heap: await heapMiB(p.healthPort) };
-		console.log(`${mode}: idle RSS / heapUsed MiB after start`);
-		for (const [name, v] of Object.entries(idle)) console.log(`  ${name.padEnd(14)} ${v.rss} / ${v.heap}`);
+		const idle: ModeResult["idle"] = {};
+		for (const p of procs)
+			idle[p.name] = {
+				rss: rssMiB(p.child.pid),
+				peak: rssMiB(p.child.pid, "VmHWM"),
+				heap: await heapMiB(p.healthPort)
+			};
+		console.log(`${label}: ${IDLE_MS / 1000} s after all were up, RSS / peak RSS / heapUsed MiB`);
+		for (const [name, v] of Object.entries(idle))
+			console.log(`  ${name.padEnd(14)} ${v.rss} / ${v.peak} / ${v.heap}`);
+		const rss = Object.values(idle).map(v => v.rss ?? 0);
+		console.log(
+			`  ${"largest".padEnd(14)} ${Math.max(...rss)}   sum ${Math.round(rss.reduce((a, b) => a + b, 0))}`
+		);
+		if (!up) return { run, idle, samples: {}, warmupMs: 0, growth: {}, flags: [] };
 
+		const upstreamUrl = (await up.waitFor(/upstream listening at (\S+)/, 60_000))[1];
 		const owner = await configureOwner(base, upstreamUrl);
 		const { ops, skipped } = await trafficOps(base, owner);
-		for (const s of skipped) console.log(`${mode}: left out ${s}`);
+		for (const s of skipped) console.log(`${label}: left out ${s}`);
 		const kinds = Object.keys(ops);
 		const counts: Record<string, { ok: number; errors: number; lastError?: string }> = Object.fromEntries(
 			kinds.map(k => [k, { ok: 0, errors: 0 }])
@@ -270,63 +371,60 @@ async function soak(mode: string) {
 		};
 		const progress = setInterval(() => {
 			const done = Object.values(counts).reduce((a, c) => a + c.ok, 0);
-			console.log(`${mode}: ${Math.round((Date.now() - started) / 1000)} s, ${done} requests`);
+			console.log(`${label}: ${Math.round((Date.now() - started) / 1000)} s, ${done} requests`);
 		}, 60_000);
 		await Promise.all(Array.from({ length: CONCURRENCY }, worker));
 		clearInterval(sampler);
 		clearInterval(progress);
 
 		const warmupMs = durationMs * WARMUP_FRACTION;
-		const growth: Record<string, any> = {};
-		const flags: string[] = [];
-		console.log(`${mode}: requests per kind (ok / errors)`);
+		console.log(`${label}: requests per kind (ok / errors)`);
 		for (const [k, c] of Object.entries(counts))
 			console.log(`  ${k.padEnd(16)} ${c.ok} / ${c.errors}${c.lastError ? `  last error: ${c.lastError}` : ""}`);
-		console.log(
-			`${mode}: after ${Math.round(warmupMs / 1000)} s of warm-up, the minimum of each third (MiB): RSS first → middle → last | heapUsed first → middle → last`
-		);
-		for (const p of procs) {
-			const rss = thirds(samples[p.name], s => s.rss, warmupMs);
-			const heap = thirds(samples[p.name], s => s.heap, warmupMs);
-			const peak = Math.max(...samples[p.name].map(s => s.rss));
-			const d = (v: (number | null)[] | null) => (v && v[0] != null && v[2] != null ? v[2] - v[0] : null);
-			const rssGrowth = d(rss);
-			const heapGrowth = d(heap);
-			const flagged =
-				(rssGrowth != null && rssGrowth > MAX_GROWTH_MIB) ||
-				(heapGrowth != null && heapGrowth > MAX_HEAP_GROWTH_MIB);
-			if (flagged) flags.push(p.name);
-			growth[p.name] = { rss, heap, rssGrowth, heapGrowth, peakRss: peak, flagged };
-			console.log(
-				`  ${p.name.padEnd(14)} ${rss?.join(" → ")} | ${heap?.join(" → ")}   peak RSS ${peak}${flagged ? "   ← GROWS" : ""}`
-			);
-		}
-		return { idle, counts, skipped, growth, flags, samples, durationMs, warmupMs };
+		const { growth, flags } = checkGrowth(label, { samples, warmupMs });
+		return { run, idle, counts, skipped, growth, flags, samples, durationMs, warmupMs };
 	} finally {
-		await up.stop().catch(() => undefined);
+		await up?.stop().catch(() => undefined);
 		await cleanup();
 	}
 }
 
 async function main() {
+	const check = process.env.BENCH_SOAK_CHECK;
+	if (check) {
+		const saved = JSON.parse(fs.readFileSync(check, "utf8"));
+		const flagged = Object.entries(saved.modes as Record<string, ModeResult>).flatMap(([mode, r]) =>
+			checkGrowth(mode, r).flags.map(f => `${mode}/${f}`)
+		);
+		if (flagged.length) console.log(`\nMemory keeps growing after warm-up in: ${flagged.join(", ")}`);
+		process.exit(flagged.length ? 1 : 0);
+	}
 	console.log(
-		`Memory soak: ${MINUTES} min of mixed traffic per mode (${MODES.join(", ")}), ${CONCURRENCY} in flight, ` +
-			`samples every ${SAMPLE_MS / 1000} s; flags growth over ${MAX_GROWTH_MIB} MiB RSS or ${MAX_HEAP_GROWTH_MIB} MiB heap`
+		MINUTES > 0
+			? `Memory soak: ${MINUTES} min of mixed traffic per mode (${MODES.join(", ")}), ${CONCURRENCY} in flight, ` +
+					`samples every ${SAMPLE_MS / 1000} s; flags growth over ${MAX_GROWTH_MIB} MiB RSS or ${MAX_HEAP_GROWTH_MIB} MiB heap`
+			: `Idle memory of each process (${MODES.join(", ")}; run as ${RUNS.join(", ")})`
 	);
+	if (RUNS.includes("dist")) buildIfStale();
 	const results: any = { at: new Date().toISOString(), minutes: MINUTES, loadavg: os.loadavg(), modes: {} };
-	for (const mode of MODES) results.modes[mode] = await soak(mode);
+	for (const mode of MODES)
+		for (const run of RUNS) results.modes[RUNS.length > 1 ? `${mode}-${run}` : mode] = await soak(mode, run);
 	results.loadavgEnd = os.loadavg();
 	fs.mkdirSync(path.join(__dirname, "results"), { recursive: true });
-	fs.writeFileSync(path.join(__dirname, "results", "soak.json"), JSON.stringify(results, null, 1) + "\n");
-	const flagged = MODES.flatMap(m => results.modes[m].flags.map((f: string) => `${m}/${f}`));
+	const file = MINUTES > 0 ? "soak.json" : "idle-memory.json";
+	fs.writeFileSync(path.join(__dirname, "results", file), JSON.stringify(results, null, 1) + "\n");
+	const flagged = Object.entries(results.modes).flatMap(([m, r]: [string, any]) =>
+		r.flags.map((f: string) => `${m}/${f}`)
+	);
 	if (flagged.length) {
 		console.log(`\nMemory keeps growing after warm-up in: ${flagged.join(", ")}`);
 		process.exit(1);
 	}
-	console.log("\nNo process grew beyond the thresholds after warm-up.");
+	if (MINUTES > 0) console.log("\nNo process kept growing after warm-up.");
 }
 
-main().catch(err => {
-	console.error(err);
-	process.exit(1);
-});
+if (require.main === module)
+	main().catch(err => {
+		console.error(err);
+		process.exit(1);
+	});

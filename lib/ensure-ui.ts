@@ -2,8 +2,8 @@
 import fs from "fs";
 import path from "path";
 import { spawnSync } from "child_process";
+import { ROOT as root } from "./paths";
 
-const root = path.resolve(__dirname, "..");
 if (!fs.existsSync(path.join(root, "public", "index.html"))) {
 	if (!fs.existsSync(path.join(root, "node_modules", "vite"))) {
 		console.warn("The web UI is not built and vite is not installed (production install): serving the API only.");

@@ -1,5 +1,8 @@
 // Platform commands for the Moleculer REPL (`npm run repl`), beside the built-in ones (call, nodes, services…).
 import type { ServiceBroker } from "moleculer";
+// Loaded when a command runs, not with the REPL (a plain require: compiled, a relative import() finds no ".js").
+import type * as Db from "./db";
+import type * as Migrate from "./db/migrate";
 
 export const replCommands = [
 	{
@@ -26,8 +29,7 @@ export const replCommands = [
 		command: "outbox",
 		description: "Events waiting in the outbox (not yet relayed to the channels)",
 		async action() {
-			const { getDb } = await import("./db");
-			const db = await getDb();
+			const db = await (require("./db") as typeof Db).getDb();
 			const { rows } = await db.query(
 				"SELECT channel, count(*)::int AS pending, min(created_at) AS oldest, max(attempts) AS max_attempts FROM outbox WHERE published_at IS NULL GROUP BY channel ORDER BY channel"
 			);
@@ -42,9 +44,8 @@ export const replCommands = [
 		command: "migrations",
 		description: "Applied database migrations (module/NNNN_name), oldest first",
 		async action() {
-			const { getDb } = await import("./db");
-			const { migrationId } = await import("./db/migrate");
-			const db = await getDb();
+			const { migrationId } = require("./db/migrate") as typeof Migrate;
+			const db = await (require("./db") as typeof Db).getDb();
 			const { rows } = await db.query(
 				"SELECT module, version, name, applied_at FROM schema_migrations ORDER BY applied_at, module, version"
 			);

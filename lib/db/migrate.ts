@@ -13,8 +13,9 @@ import path from "path";
 import crypto from "crypto";
 import type { Db, ProgressLog, Queryable } from "./driver";
 import { dependencyOrder, loadManifests, ModuleManifest, SERVICES_DIR } from "../module";
+import { ROOT } from "../paths";
 
-export const MIGRATIONS_DIR = path.resolve(__dirname, "../../migrations");
+export const MIGRATIONS_DIR = path.join(ROOT, "migrations");
 // Not a module (there is no services/platform): the shared tables, applied before every module's.
 export const PLATFORM = "platform";
 export const LOCK_KEY = 0x636f6465; // "code": one fixed key for every node of the platform

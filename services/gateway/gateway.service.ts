@@ -19,6 +19,7 @@ import { moduleDirs, permissionTable } from "../../lib/authz";
 import { loadModuleRoutes } from "../../lib/module-routes";
 import { SocketBridge, SocketIdentity } from "./socket-bridge";
 import { LocalCache } from "../../lib/local-cache";
+import { ROOT } from "../../lib/paths";
 import type { ChangeNotice } from "../../lib/live";
 import gatewayModule from "./gateway.module";
 import { InFlightCap, overloadedError } from "./load-shedding";
@@ -73,7 +74,7 @@ interface GatewayThis extends ApiGatewayThis {
 const apiHttpHandler = ApiGateway.methods?.httpHandler;
 if (!apiHttpHandler) throw new Error("moleculer-web has no methods.httpHandler for the gateway to wrap");
 
-const PUBLIC_DIR = path.resolve(__dirname, "../../public");
+const PUBLIC_DIR = path.join(ROOT, "public");
 const IDENTITY_TTL_MS = 10_000;
 const IDENTITY_CACHE_MAX = 10_000;
 const config = getConfig();
@@ -443,7 +444,7 @@ const GatewayService: ServiceSchema = {
 				withEndpoints: false
 			}))
 				actions.set(a.name, a.action);
-			const version = require("../../package.json").version;
+			const version = require(path.join(ROOT, "package.json")).version;
 			return buildOpenApi(aliases, actions, version, permissionTable().declared);
 		}
 	},

@@ -1,4 +1,5 @@
-// Platform nodes as real child processes (`node --import tsx lib/main.ts`), as an operator would run them.
+// Platform nodes as real child processes (`node --import tsx lib/main.ts`), as an operator would run them; `script`
+// (a compiled main.js) runs with plain node instead.
 import { spawn, ChildProcess } from "child_process";
 import { ROOT } from "./broker";
 
@@ -19,10 +20,10 @@ export const TEST_SERVICE_IDENTITY_KEY = "test-service-identity-key-0123456789ab
 
 export function startNode(
 	env: Record<string, string>,
-	opts: { waitUp?: boolean } = {}
+	opts: { waitUp?: boolean; script?: string } = {}
 ): NodeProcess & { ready: Promise<void> } {
 	const nodeID = env.NODE_ID ?? `node-${Math.random().toString(36).slice(2, 8)}`;
-	const proc = spawn(process.execPath, ["--import", "tsx", "lib/main.ts"], {
+	const proc = spawn(process.execPath, opts.script ? [opts.script] : ["--import", "tsx", "lib/main.ts"], {
 		cwd: ROOT,
 		env: {
 			PATH: process.env.PATH!,

@@ -5,6 +5,8 @@ import os from "os";
 import path from "path";
 import { startNode } from "../helpers/process";
 import { freePort } from "../helpers/ports";
+import { ROOT } from "../helpers/broker";
+import { build } from "../../scripts/build-server";
 
 let PORT = 0;
 const api = (p: string, init?: RequestInit) =>
@@ -65,4 +67,40 @@ describe("embedded mode (npm start)", () => {
 			await node.stop("SIGKILL");
 		}
 	}, 90_000);
+
+	// `npm start` and the image run the server compiled into dist/ with plain node: its modules (*.module.js,
+	// *.service.js, the module routes), PGlite's .mjs workers, the migrations and the UI are found as from the
+	// sources. Plain node cannot load a .ts file, so one required by the compiled code would stop it.
+	test("compiled (npm start, the image): the same platform runs with plain node, without tsx", async () => {
+		fs.mkdirSync(path.join(ROOT, "test-artifacts"), { recursive: true });
+		const out = fs.mkdtempSync(path.join(ROOT, "test-artifacts", "dist-"));
+		const compiledData = fs.mkdtempSync(path.join(os.tmpdir(), "cide-embedded-compiled-"));
+		let node: ReturnType<typeof startNode> | undefined;
+		try {
+			build(out);
+			expect(fs.existsSync(path.join(out, "lib", "db", "pglite-worker.mjs"))).toBe(true);
+			node = startNode(
+				{ ...env, DATA_DIR: compiledData },
+				{ script: path.join(out, "lib", "main.js"), waitUp: false }
+			);
+			// A first start (initdb, every migration) takes a minute or more on a busy machine.
+			await node.waitFor(/Coder IDE node .* up/, 150_000);
+			expect(node.output()).toMatch(/up \(embedded; services: .*gateway/);
+			expect((await api("/api/health")).status).toBe(200);
+			const reg = await api("/api/auth/register", {
+				method: "POST",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ email: "compiled@example.com", password: "correct horse battery", name: "Co" })
+			});
+			expect(reg.status).toBe(200);
+			const me = await api("/api/auth/me", { headers: { authorization: `Bearer ${reg.body.accessToken}` } });
+			expect(me.body.user?.email).toBe("compiled@example.com");
+			// A module route (ai.routes.js), mounted by the gateway: it answers, and asks for credentials.
+			expect((await api("/v1/models")).status).toBe(401);
+		} finally {
+			await node?.stop("SIGKILL");
+			fs.rmSync(out, { recursive: true, force: true });
+			fs.rmSync(compiledData, { recursive: true, force: true });
+		}
+	}, 240_000);
 });
