@@ -31,6 +31,8 @@ const MODES = (process.env.BENCH_AI_MODES ?? "floor,portkey,embedded,cluster").s
 const SATURATION_MS = Number(process.env.BENCH_AI_SATURATION_MS ?? 5000);
 const CONNECTIONS = Number(process.env.BENCH_AI_CONNECTIONS ?? 32);
 const PORTKEY_VERSION = "1.15.2";
+// A platform node's start-up: the embedded database's first creation alone takes a minute or more on a busy host.
+const START_MS = 240_000;
 const SUSTAIN_STEPS = (process.env.BENCH_AI_SUSTAIN ?? "250,500,750,1000,1500,2000").split(",").map(Number);
 const BASE_ENV = {
 	JWT_SECRET: crypto.randomBytes(24).toString("hex"),
@@ -339,7 +341,7 @@ async function embedded(upstreamUrl: string, dataDir: string) {
 	const port = 3991;
 	const node = spawnChild("embedded", "lib/main.ts", { ...BASE_ENV, DATA_DIR: dataDir, PORT: String(port) });
 	try {
-		await node.waitFor(/Coder IDE node .* up/, 60_000);
+		await node.waitFor(/Coder IDE node .* up/, START_MS);
 		const base = `http://127.0.0.1:${port}`;
 		const target = { base, apiKey: await configure(base, upstreamUrl), ...PLATFORM_MODELS };
 		return await measure("embedded", target, upstreamUrl, [node], FLOOR_BASE);
@@ -368,12 +370,12 @@ async function cluster(upstreamUrl: string) {
 		const coreEnv = { ...env, SERVICES: "auth,secrets", MASTER_KEY: masterKey, SERVICE_IDENTITY_KEY: root };
 		const core = spawnChild("auth+secrets", "lib/main.ts", coreEnv);
 		children.push(core);
-		await core.waitFor(/Coder IDE node .* up/, 60_000);
+		await core.waitFor(/Coder IDE node .* up/, START_MS);
 		const aiCredential = ["ai", "ai-agent-runs"].map(s => `${s}:${deriveCredential(root, s)}`).join(",");
 		const ai = spawnChild("ai", "lib/main.ts", { ...env, SERVICES: "ai", SERVICE_CREDENTIALS: aiCredential });
 		const gw = spawnChild("gateway", "lib/main.ts", { ...env, SERVICES: "gateway", PORT: String(port) });
 		children.push(ai, gw);
-		await Promise.all([ai.waitFor(/Coder IDE node .* up/, 60_000), gw.waitFor(/Coder IDE node .* up/, 60_000)]);
+		await Promise.all([ai.waitFor(/Coder IDE node .* up/, START_MS), gw.waitFor(/Coder IDE node .* up/, START_MS)]);
 		const base = `http://127.0.0.1:${port}`;
 		const target = { base, apiKey: await configure(base, upstreamUrl), ...PLATFORM_MODELS };
 		return await measure("cluster", target, upstreamUrl, children, FLOOR_BASE);
