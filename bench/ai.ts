@@ -2,12 +2,16 @@
 // OpenAI-compatible upstream on 127.0.0.1 and through the platform's /v1/chat/completions, side by side, at fixed
 // offered rates (open loop). Embedded (one process, PGlite) and cluster (gateway, AI, auth+secrets over RabbitMQ,
 // PostgreSQL, Redis). First one request at a time (the path's own cost, no queueing), then at fixed offered rates;
-// also the highest offered rate the platform sustains with no errors.
-// BENCH_AI_MODES, BENCH_AI_RATES, BENCH_AI_SUSTAIN, BENCH_AI_PAIRS, BENCH_AI_DURATION_MS narrow a run.
+// also the highest offered rate the platform sustains with no errors, and a closed loop at saturation (CPU per request).
+// Portkey's open-source gateway (npm @portkey-ai/gateway), installed on demand into bench/.cache/portkey, is measured
+// the same way against the same upstream.
+// BENCH_AI_MODES, BENCH_AI_RATES, BENCH_AI_SUSTAIN, BENCH_AI_PAIRS, BENCH_AI_DURATION_MS, BENCH_AI_SATURATION_MS,
+// BENCH_AI_CONNECTIONS narrow a run.
 import fs from "fs";
 import os from "os";
 import path from "path";
 import crypto from "crypto";
+import { execFileSync } from "child_process";
 import OpenAI from "openai";
 import { spawnChild, Child } from "./proc";
 import { cpuTicks } from "./cpu";
@@ -23,7 +27,12 @@ const DURATION_MS = Number(process.env.BENCH_AI_DURATION_MS ?? 4000);
 const RATES = (process.env.BENCH_AI_RATES ?? "100,500").split(",").map(Number);
 const PAIRS = Number(process.env.BENCH_AI_PAIRS ?? 2000);
 const STREAM_PAIRS = Number(process.env.BENCH_AI_STREAM_PAIRS ?? 500);
-const MODES = (process.env.BENCH_AI_MODES ?? "floor,embedded,cluster").split(",");
+const MODES = (process.env.BENCH_AI_MODES ?? "floor,portkey,embedded,cluster").split(",");
+const SATURATION_MS = Number(process.env.BENCH_AI_SATURATION_MS ?? 5000);
+const CONNECTIONS = Number(process.env.BENCH_AI_CONNECTIONS ?? 32);
+const PORTKEY_VERSION = "1.15.2";
+// A platform node's start-up: the embedded database's first creation alone takes a minute or more on a busy host.
+const START_MS = 240_000;
 const SUSTAIN_STEPS = (process.env.BENCH_AI_SUSTAIN ?? "250,500,750,1000,1500,2000").split(",").map(Number);
 const BASE_ENV = {
 	JWT_SECRET: crypto.randomBytes(24).toString("hex"),
@@ -86,25 +95,55 @@ async function cpuMsOf<T>(pids: number[], fn: () => Promise<T>): Promise<[T, num
 	return [result, (pids.reduce((a, p) => a + cpuTicks(p), 0) - before) * 10];
 }
 
-// `floorBase`: the bare proxy, also alternated with in the one-at-a-time run, so that the platform's own cost (its
+// Closed loop: `connections` callers each send the next request when the last one is answered, for durationMs.
+async function closedLoop(connections: number, durationMs: number, send: () => Promise<unknown>): Promise<Sample> {
+	const latencies: number[] = [];
+	let errors = 0;
+	const started = performance.now();
+	const end = started + durationMs;
+	const caller = async () => {
+		while (performance.now() < end) {
+			const t0 = performance.now();
+			await send().then(
+				() => void latencies.push(performance.now() - t0),
+				() => void errors++
+			);
+		}
+	};
+	await Promise.all(Array.from({ length: connections }, caller));
+	const elapsed = performance.now() - started;
+	latencies.sort((a, b) => a - b);
+	return { ok: latencies.length, errors, latencies, achievedRps: Math.round((latencies.length / elapsed) * 1000) };
+}
+
+// How a mode's target is called: the platform with its API key and deployment names, Portkey with the upstream's
+// key and its routing headers, the floor with the upstream's model.
+interface Target {
+	base: string;
+	apiKey: string;
+	model: string;
+	streamModel?: string; // none: streams are not measured
+
+	headers?: Record<string, string>;
+}
+
+// `floorBase`: the bare proxy, also alternated with in the one-at-a-time run, so that the target's own cost (its
 // latency over the floor's) is read off requests that saw the same machine.
-async function measure(
-	mode: string,
-	base: string,
-	upstreamUrl: string,
-	apiKey: string,
-	targets: Child[],
-	floorBase?: string
-) {
+async function measure(mode: string, target: Target, upstreamUrl: string, targets: Child[], floorBase?: string) {
 	const pids = targets.map(t => t.pid);
 	const direct = new OpenAI({ apiKey: "sk-bench-upstream", baseURL: upstreamUrl, maxRetries: 0 });
-	const platform = new OpenAI({ apiKey, baseURL: `${base}/v1`, maxRetries: 0 });
+	const platform = new OpenAI({
+		apiKey: target.apiKey,
+		baseURL: `${target.base}/v1`,
+		maxRetries: 0,
+		defaultHeaders: target.headers
+	});
 	const floorClient = floorBase
 		? new OpenAI({ apiKey: "none", baseURL: `${floorBase}/v1`, maxRetries: 0 })
 		: undefined;
 	const body = { messages: [{ role: "user" as const, content: "complete this line of code" }], temperature: 0.7 };
 	const viaDirect = () => direct.chat.completions.create({ model: "bench-upstream", ...body });
-	const viaPlatform = () => platform.chat.completions.create({ model: "bench-model", ...body });
+	const viaPlatform = () => platform.chat.completions.create({ model: target.model, ...body });
 	const viaFloor = floorClient && (() => floorClient.chat.completions.create({ model: "bench-upstream", ...body }));
 	// Warm the paths (connections, JIT, caches of the organization's set-up).
 	await openLoop(50, 1000, viaDirect);
@@ -115,6 +154,7 @@ async function measure(
 	);
 	const unloaded = { ...oneAtATime, cpuMsPerRequest: round(unloadedCpuMs / PAIRS) };
 	// Streams (the IDE's usual way): time to the first token, one at a time. The floor proxy does not stream.
+	const streamModel = target.streamModel;
 	const firstToken = async (client: OpenAI, model: string) => {
 		const t0 = performance.now();
 		let first = NaN;
@@ -123,12 +163,12 @@ async function measure(
 		return first;
 	};
 	const stream =
-		mode === "floor"
+		streamModel === undefined
 			? undefined
 			: await interleaved(
 					STREAM_PAIRS,
 					() => firstToken(direct, "bench-stream"),
-					() => firstToken(platform, "bench-stream-model")
+					() => firstToken(platform, streamModel)
 				);
 	const rows: Row[] = [];
 	for (const rate of RATES.filter(Boolean)) {
@@ -159,9 +199,19 @@ async function measure(
 		if (p.errors || p.achievedRps < rate * 0.95 || pct(p.latencies, 99) > 1000) break;
 		sustained = rate;
 	}
+	// Saturation: closed loop, the target's CPU per request and its throughput with two cores shared by all.
+	const [sat, satCpuMs] = await cpuMsOf(pids, () => closedLoop(CONNECTIONS, SATURATION_MS, viaPlatform));
+	const saturation = {
+		connections: CONNECTIONS,
+		rps: sat.achievedRps,
+		errors: sat.errors,
+		p50: round(pct(sat.latencies, 50)),
+		p99: round(pct(sat.latencies, 99)),
+		cpuMsPerRequest: round(satCpuMs / sat.ok)
+	};
 	// Peak resident memory of each of the target's processes over the whole run (VmHWM).
 	const peakRss = Object.fromEntries(targets.map(t => [t.name, peakRssMiB(t.pid)]));
-	return { unloaded, stream, rows, sustained, peakRss };
+	return { unloaded, stream, rows, sustained, saturation, peakRss };
 }
 
 // One request at a time, alternating direct, platform (and the floor), so all see the same machine: the path's own
@@ -181,9 +231,10 @@ async function interleaved(
 		if (floor) f.push(await floor());
 	}
 	for (const x of [d, p, f]) x.sort((a, b) => a - b);
-	const s = (x: number[]) => ({ p50: round(pct(x, 50)), p99: round(pct(x, 99)) });
+	const s = (x: number[]) => ({ p50: round(pct(x, 50)), p90: round(pct(x, 90)), p99: round(pct(x, 99)) });
 	const over = (x: number[], y: number[]) => ({
 		p50: round(pct(x, 50) - pct(y, 50)),
+		p90: round(pct(x, 90) - pct(y, 90)),
 		p99: round(pct(x, 99) - pct(y, 99))
 	});
 	return {
@@ -215,14 +266,85 @@ function startFloor(upstreamUrl: string) {
 	return spawnChild("bare proxy", "bench/bare-ai-proxy.ts", env);
 }
 
+// The deployments ai-setup.ts configures on the platform, in front of the upstream's two models.
+const PLATFORM_MODELS = { model: "bench-model", streamModel: "bench-stream-model" };
+// Called by the upstream's own name (the floor and Portkey, neither of which streams here).
+const UPSTREAM_MODELS = { model: "bench-upstream" };
+
+// Portkey's gateway from npm, into a cache folder the repository ignores; undefined (and said why) when it cannot be
+// installed, e.g. with no network.
+function installPortkey(): string | undefined {
+	const dir = path.join(__dirname, ".cache", "portkey");
+	const pkg = path.join(dir, "node_modules", "@portkey-ai", "gateway");
+	const installed = () => {
+		try {
+			return JSON.parse(fs.readFileSync(path.join(pkg, "package.json"), "utf8")).version === PORTKEY_VERSION;
+		} catch {
+			return false;
+		}
+	};
+	if (!installed()) {
+		console.log(`installing @portkey-ai/gateway@${PORTKEY_VERSION} into ${path.relative(process.cwd(), dir)}…`);
+		fs.mkdirSync(dir, { recursive: true });
+		fs.writeFileSync(path.join(dir, "package.json"), '{ "private": true }\n');
+		try {
+			execFileSync(
+				"npm",
+				[
+					"install",
+					"--prefix",
+					dir,
+					"--no-save",
+					"--no-audit",
+					"--no-fund",
+					`@portkey-ai/gateway@${PORTKEY_VERSION}`
+				],
+				{ stdio: "pipe", timeout: 180_000 }
+			);
+		} catch (err: any) {
+			console.log(
+				`portkey: npm install failed, mode skipped (${String(err.stderr ?? err.message)
+					.trim()
+					.slice(-300)})`
+			);
+			return undefined;
+		}
+	}
+	return installed() ? path.join(pkg, "build", "start-server.js") : undefined;
+}
+
+// Portkey: its Node server, routed to the upstream by headers (provider openai, the upstream as custom host), the
+// upstream's key passed through as the bearer token. Its streamed answers fail on Node 20 (a 500: it appends its
+// headers to the upstream's fetch Response, whose headers are immutable), so streams are not compared.
+async function portkey(upstreamUrl: string, entry: string) {
+	const port = 3994;
+	const node = spawnChild("portkey", "bench/portkey-launch.mjs", {
+		PORTKEY_ENTRY: entry,
+		PORTKEY_PORT: String(port)
+	});
+	try {
+		await node.waitFor(/Ready for connections/, 60_000);
+		const target = {
+			base: `http://127.0.0.1:${port}`,
+			apiKey: "sk-bench-upstream",
+			headers: { "x-portkey-provider": "openai", "x-portkey-custom-host": upstreamUrl },
+			...UPSTREAM_MODELS
+		};
+		return await measure("portkey", target, upstreamUrl, [node], FLOOR_BASE);
+	} finally {
+		await node.stop();
+	}
+}
+
 // Embedded: every service in one process, PGlite, in-memory cache and limits.
 async function embedded(upstreamUrl: string, dataDir: string) {
 	const port = 3991;
 	const node = spawnChild("embedded", "lib/main.ts", { ...BASE_ENV, DATA_DIR: dataDir, PORT: String(port) });
 	try {
-		await node.waitFor(/Coder IDE node .* up/, 60_000);
+		await node.waitFor(/Coder IDE node .* up/, START_MS);
 		const base = `http://127.0.0.1:${port}`;
-		return await measure("embedded", base, upstreamUrl, await configure(base, upstreamUrl), [node], FLOOR_BASE);
+		const target = { base, apiKey: await configure(base, upstreamUrl), ...PLATFORM_MODELS };
+		return await measure("embedded", target, upstreamUrl, [node], FLOOR_BASE);
 	} finally {
 		await node.stop();
 	}
@@ -248,14 +370,15 @@ async function cluster(upstreamUrl: string) {
 		const coreEnv = { ...env, SERVICES: "auth,secrets", MASTER_KEY: masterKey, SERVICE_IDENTITY_KEY: root };
 		const core = spawnChild("auth+secrets", "lib/main.ts", coreEnv);
 		children.push(core);
-		await core.waitFor(/Coder IDE node .* up/, 60_000);
+		await core.waitFor(/Coder IDE node .* up/, START_MS);
 		const aiCredential = ["ai", "ai-agent-runs"].map(s => `${s}:${deriveCredential(root, s)}`).join(",");
 		const ai = spawnChild("ai", "lib/main.ts", { ...env, SERVICES: "ai", SERVICE_CREDENTIALS: aiCredential });
 		const gw = spawnChild("gateway", "lib/main.ts", { ...env, SERVICES: "gateway", PORT: String(port) });
 		children.push(ai, gw);
-		await Promise.all([ai.waitFor(/Coder IDE node .* up/, 60_000), gw.waitFor(/Coder IDE node .* up/, 60_000)]);
+		await Promise.all([ai.waitFor(/Coder IDE node .* up/, START_MS), gw.waitFor(/Coder IDE node .* up/, START_MS)]);
 		const base = `http://127.0.0.1:${port}`;
-		return await measure("cluster", base, upstreamUrl, await configure(base, upstreamUrl), children, FLOOR_BASE);
+		const target = { base, apiKey: await configure(base, upstreamUrl), ...PLATFORM_MODELS };
+		return await measure("cluster", target, upstreamUrl, children, FLOOR_BASE);
 	} finally {
 		await Promise.all(children.map(c => c.stop().catch(() => undefined)));
 		await db.drop().catch(() => undefined);
@@ -277,7 +400,14 @@ async function main() {
 	try {
 		await floorProxy.waitFor(/listening/, 60_000);
 		if (MODES.includes("floor"))
-			results.modes.floor = await measure("floor", FLOOR_BASE, upstreamUrl, "none", [floorProxy]);
+			results.modes.floor = await measure(
+				"floor",
+				{ base: FLOOR_BASE, apiKey: "none", ...UPSTREAM_MODELS },
+				upstreamUrl,
+				[floorProxy]
+			);
+		const portkeyEntry = MODES.includes("portkey") ? installPortkey() : undefined;
+		if (portkeyEntry) results.modes.portkey = await portkey(upstreamUrl, portkeyEntry);
 		if (MODES.includes("embedded")) results.modes.embedded = await embedded(upstreamUrl, dataDir);
 		if (MODES.includes("cluster")) results.modes.cluster = await cluster(upstreamUrl);
 	} finally {
@@ -286,33 +416,45 @@ async function main() {
 		fs.rmSync(dataDir, { recursive: true, force: true });
 	}
 
-	console.log("\nAI gateway overhead: openai SDK → upstream directly vs → platform /v1/chat/completions");
+	console.log("\nAI gateway overhead: openai SDK → upstream directly vs → the target's /v1/chat/completions");
+	const pp = (x: { p50: number; p90?: number; p99: number }) =>
+		[x.p50, x.p90, x.p99].filter(v => v != null).join(" / ");
 	console.log(
-		"mode      offered/s   direct p50/p99 ms   platform p50/p99 ms   overhead p50/p99 ms   errors   platform CPU ms/request"
+		"mode      offered/s   direct p50/(p90/)p99 ms   target p50/(p90/)p99 ms   added p50/(p90/)p99 ms   errors   CPU ms/request"
 	);
 	for (const mode of Object.keys(results.modes)) {
 		const u = results.modes[mode].unloaded;
+		const m = mode.padEnd(9);
 		console.log(
-			`${mode.padEnd(9)} ${"1 at a time".padStart(11)} ${`${u.direct.p50} / ${u.direct.p99}`.padStart(17)}   ${`${u.platform.p50} / ${u.platform.p99}`.padStart(19)}   ${`${u.overhead.p50} / ${u.overhead.p99}`.padStart(19)}        -   ${u.cpuMsPerRequest}`
+			`${m} ${"1 at a time".padStart(11)} ${pp(u.direct).padStart(23)}   ${pp(u.platform).padStart(23)}   ${pp(u.overhead).padStart(22)}        -   ${u.cpuMsPerRequest}`
 		);
 		if (u.floor)
 			console.log(
-				`${mode.padEnd(9)} ${"1 at a time".padStart(11)}   floor alternated: ${u.floor.p50} / ${u.floor.p99} ms (floor adds ${u.floorOverhead.p50} / ${u.floorOverhead.p99}; platform over floor ${u.overFloor.p50} / ${u.overFloor.p99})`
+				`${m} ${"1 at a time".padStart(11)}   floor alternated: ${pp(u.floor)} ms (floor adds ${pp(u.floorOverhead)}; target over floor ${pp(u.overFloor)})`
 			);
 		const st = results.modes[mode].stream;
 		if (st)
 			console.log(
-				`${mode.padEnd(9)} ${"stream TTFT".padStart(11)} ${`${st.direct.p50} / ${st.direct.p99}`.padStart(17)}   ${`${st.platform.p50} / ${st.platform.p99}`.padStart(19)}   ${`${st.overhead.p50} / ${st.overhead.p99}`.padStart(19)}        -   (time to first token, one at a time)`
+				`${m} ${"stream TTFT".padStart(11)} ${pp(st.direct).padStart(23)}   ${pp(st.platform).padStart(23)}   ${pp(st.overhead).padStart(22)}        -   (time to first token, one at a time)`
 			);
 		for (const r of results.modes[mode].rows as Row[])
 			console.log(
-				`${mode.padEnd(9)} ${String(r.rate).padStart(9)}   ${`${r.direct.p50} / ${r.direct.p99}`.padStart(17)}   ${`${r.platform.p50} / ${r.platform.p99}`.padStart(19)}   ${`${r.overhead.p50} / ${r.overhead.p99}`.padStart(19)}   ${String(r.platform.errors).padStart(6)}   ${r.cpuMsPerRequest}`
+				`${m} ${String(r.rate).padStart(9)}   ${pp(r.direct).padStart(23)}   ${pp(r.platform).padStart(23)}   ${pp(r.overhead).padStart(22)}   ${String(r.platform.errors).padStart(6)}   ${r.cpuMsPerRequest}`
 			);
 		console.log(
-			`${mode.padEnd(9)} highest sustained rate with no errors: ${results.modes[mode].sustained || `< ${SUSTAIN_STEPS[0]}`} req/s`
+			`${m} highest sustained rate with no errors: ${results.modes[mode].sustained || `< ${SUSTAIN_STEPS[0]}`} req/s`
+		);
+		const sat = results.modes[mode].saturation;
+		const pk = results.modes.portkey?.saturation;
+		console.log(
+			`${m} saturation (${sat.connections} connections, closed loop): ${sat.rps} req/s, p50 / p99 ${sat.p50} / ${sat.p99} ms, ` +
+				`${sat.errors} errors, ${sat.cpuMsPerRequest} CPU ms/request` +
+				(pk && mode !== "portkey"
+					? ` (${round(sat.rps / pk.rps)}× Portkey's req/s, ${round(sat.cpuMsPerRequest / pk.cpuMsPerRequest)}× its CPU)`
+					: "")
 		);
 		console.log(
-			`${mode.padEnd(9)} peak RSS: ${Object.entries(results.modes[mode].peakRss)
+			`${m} peak RSS: ${Object.entries(results.modes[mode].peakRss)
 				.map(([name, mib]) => `${name} ${mib} MiB`)
 				.join(", ")}`
 		);

@@ -140,10 +140,16 @@ export interface HostPolicyOptions {
 	lookup?: Lookup;
 }
 
+// Allowed (host, port, address) triples a policy remembers: its rules never change, and classifying an address
+// through the BlockLists allocates on every call (an upstream at an IP literal is checked on every request).
+const ALLOWED_MAX = 1024;
+
 export class HostPolicy {
 	private matchers: { rule: HostRule; list?: net.BlockList }[];
 	private resolve: Lookup;
 	private hint: string;
+	private allowed = new Set<string>();
+	private lookups = new Map<number, net.LookupFunction>();
 
 	constructor(rules: HostRule[], options: HostPolicyOptions = {}) {
 		this.matchers = rules.map(rule => {
@@ -159,6 +165,17 @@ export class HostPolicy {
 
 	// The refusal for connecting to `address` (what `host` resolved to) on `port`, or undefined when allowed.
 	check(host: string, port: number, address: string): EgressRefused | undefined {
+		const key = `${host}|${port}|${address}`;
+		if (this.allowed.has(key)) return undefined;
+		const refused = this.verdict(host, port, address);
+		if (!refused) {
+			if (this.allowed.size >= ALLOWED_MAX) this.allowed.clear();
+			this.allowed.add(key);
+		}
+		return refused;
+	}
+
+	private verdict(host: string, port: number, address: string): EgressRefused | undefined {
 		const name = normalName(bare(host));
 		const ip = bare(address);
 		const c = METADATA_NAMES.has(name) ? "metadata" : classifyAddress(ip);
@@ -190,6 +207,12 @@ export class HostPolicy {
 
 	// A `lookup` for net/http/https connections to `port`: the socket connects only to addresses checked here.
 	lookupFor(port: number): net.LookupFunction {
+		let lookup = this.lookups.get(port);
+		if (!lookup) this.lookups.set(port, (lookup = this.makeLookup(port)));
+		return lookup;
+	}
+
+	private makeLookup(port: number): net.LookupFunction {
 		return ((host: string, options: dns.LookupOptions, callback: (...args: any[]) => void) => {
 			this.resolveChecked(host, port, (err, addresses) => {
 				if (err) return callback(err);

@@ -83,6 +83,19 @@ describe("outbound host policy", () => {
 		expect(policy.check("localhost", 11435, "::1")).toBeDefined();
 	});
 
+	test("a verdict it remembers is for that host, port and address only", () => {
+		const policy = new HostPolicy(parseHostRules("127.0.0.1:8080 ollama.internal"));
+		for (let i = 0; i < 2; i++) {
+			expect(policy.check("127.0.0.1", 8080, "127.0.0.1")).toBeUndefined();
+			expect(policy.check("127.0.0.1", 8081, "127.0.0.1")).toBeDefined();
+			expect(policy.check("ollama.internal", 80, "10.0.0.1")).toBeUndefined();
+			// The same address under another name (a rebinding answer) is judged on its own.
+			expect(policy.check("evil.example", 80, "10.0.0.1")).toBeDefined();
+		}
+		// Each refusal is its own error, with its own stack.
+		expect(policy.check("evil.example", 80, "10.0.0.1")).not.toBe(policy.check("evil.example", 80, "10.0.0.1"));
+	});
+
 	test("'*' and ranges allow every internal address but the cloud metadata service, which must be named exactly", () => {
 		const any = new HostPolicy(parseHostRules("*, 169.254.0.0/16"));
 		expect(any.check("192.168.0.1", 80, "192.168.0.1")).toBeUndefined();
