@@ -114,28 +114,46 @@ async function deliver(
 		}
 		return;
 	}
-	for (let attempt = 0; ; attempt++) {
-		try {
-			return await attemptOnce(attempt);
-		} catch (err: any) {
-			warn(attempt, err);
-			if (attempt + 1 >= config.channelsMaxRetries) {
-				const db = await getDb();
-				await db.query(
-					"INSERT INTO dead_letter_events (consumer_group, channel, event_id, payload, error) VALUES ($1, $2, $3, $4, $5)",
-					[
-						group,
-						channel,
-						payload?.id ?? null,
-						JSON.stringify(payload),
-						String(err?.message ?? err).slice(0, 1000)
-					]
-				);
-				return;
-			}
-			await sleep(retryDelay(attempt));
-		}
+	// The first attempt holds the publisher (the in-process adapter waits for it); the retries after a failure go on
+	// in the background, so one failing event does not hold back every other one for its whole back-off.
+	try {
+		return await attemptOnce(0);
+	} catch (err) {
+		warn(0, err);
+		if (config.channelsMaxRetries <= 1) return deadLetter(group, channel, payload, err);
 	}
+	const retries = (async () => {
+		for (let attempt = 1; ; attempt++) {
+			await sleep(retryDelay(attempt - 1));
+			try {
+				return await attemptOnce(attempt);
+			} catch (err: any) {
+				warn(attempt, err);
+				if (attempt + 1 >= config.channelsMaxRetries) return deadLetter(group, channel, payload, err);
+			}
+		}
+	})().catch(err =>
+		svc.logger.error(
+			`Retrying an event of ${channel} failed; it is neither handled nor dead-lettered:`,
+			err?.message
+		)
+	);
+	let mine = retrying.get(svc);
+	if (!mine) retrying.set(svc, (mine = new Set()));
+	const set = mine;
+	set.add(retries);
+	void retries.finally(() => set.delete(retries));
+}
+
+// Embedded: the retry chains still running, per service; its stop waits for them.
+const retrying = new WeakMap<Service, Set<Promise<unknown>>>();
+
+async function deadLetter(group: string, channel: string, payload: any, err: any) {
+	const db = await getDb();
+	await db.query(
+		"INSERT INTO dead_letter_events (consumer_group, channel, event_id, payload, error) VALUES ($1, $2, $3, $4, $5)",
+		[group, channel, payload?.id ?? null, JSON.stringify(payload), String(err?.message ?? err).slice(0, 1000)]
+	);
 }
 
 // Wraps a channel handler: de-duplicate by event id, run in a transaction, back off before a retry.
@@ -375,6 +393,7 @@ export const EventsMixin: Partial<ServiceSchema> = {
 	},
 
 	async stopped(this: Service) {
+		await Promise.all(retrying.get(this) ?? []);
 		await stopRelay(this.broker);
 	}
 };
