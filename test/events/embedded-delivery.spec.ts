@@ -1,15 +1,19 @@
 // Embedded mode's in-process channel adapter under a burst: the outbox relay waits for the consumers instead of
 // overrunning them, so a backlog of hundreds of events, handled by a slow consumer, is handled whole, each event once.
+// And a channel's `types`: other events are acknowledged before any transaction.
+import crypto from "crypto";
 import pg from "pg";
 import { Loggers, ServiceBroker } from "moleculer";
 import { describeWith, createTestDatabase, uniqueNamespace } from "../helpers/infra";
 import { createTestBroker } from "../helpers/broker";
 import { waitUntil } from "../helpers/wait";
-import { DEMO_TABLES_SQL, DEMO_GROUP } from "../fixtures/services/demo-groups";
+import { makeEvent } from "../../lib/events/outbox";
+import { DEMO_CHANNEL, DEMO_TABLES_SQL, DEMO_GROUP } from "../fixtures/services/demo-groups";
 
 jest.setTimeout(120_000);
 
 const BURST = 400;
+const PROJECT_ID = "00000000-0000-4000-8000-000000000001";
 
 // Keeps what the broker logs at warn and above.
 class CaptureLogger extends Loggers.Base<{ level: "warn" }> {
@@ -74,5 +78,18 @@ describeWith(["postgres"])("embedded delivery under a burst", () => {
 		});
 		expect(await sql("SELECT event_id FROM dead_letter_events")).toEqual([]);
 		expect(logger.lines).toEqual([]);
+	});
+
+	test("an event of a type the channel's `types` leaves out is acknowledged with no transaction and no record", async () => {
+		const other = { type: "demo.article.archived", id: crypto.randomUUID(), time: new Date().toISOString() };
+		const created = makeEvent("demo.article.created", { articleId: crypto.randomUUID(), projectId: PROJECT_ID });
+		// In-process, sending resolves once the consumer has taken each.
+		await (broker as any).sendToChannel(DEMO_CHANNEL, other);
+		await (broker as any).sendToChannel(DEMO_CHANNEL, created);
+		const recorded = await sql(
+			"SELECT event_id FROM processed_events WHERE consumer_group = $1 AND event_id = ANY($2::uuid[])",
+			[DEMO_GROUP, [other.id, created.id]]
+		);
+		expect(recorded).toEqual([{ event_id: created.id }]);
 	});
 });
