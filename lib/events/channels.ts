@@ -168,12 +168,10 @@ class InProcessAdapter extends Adapters.Base {
 	}
 
 	// Until the node has subscribed its consumers (the channels middleware connects and subscribes after the services
-	// started, the relay among them), and once one has begun to unsubscribe, publishing is refused: the relay keeps
-	// the row and publishes it later, where an event handed to no consumer would be marked published and lost.
-	private stopping = false;
-
+	// started, the relay among them), and once the broker is stopping (its services stop side by side), publishing is
+	// refused: the relay keeps the row and publishes it later, where an event handed to no consumer would be marked
+	// published and lost.
 	async connect() {
-		this.stopping = false;
 		this.connected = true;
 	}
 
@@ -192,7 +190,6 @@ class InProcessAdapter extends Adapters.Base {
 	async unsubscribe(chan: any) {
 		if (chan.unsubscribing) return;
 		chan.unsubscribing = true;
-		this.stopping = true;
 		const list = this.subscriptions.get(chan.name) ?? [];
 		const sub = list.find(s => s.chan === chan);
 		if (!sub) return;
@@ -205,8 +202,8 @@ class InProcessAdapter extends Adapters.Base {
 	}
 
 	async publish(channelName: string, payload: unknown, opts: { headers?: Record<string, string> } = {}) {
-		if (!this.connected || this.stopping)
-			throw new Error(`in-process channels are ${this.stopping ? "stopping" : "not started yet"}`);
+		if (!this.connected || this.broker.stopping)
+			throw new Error(`in-process channels are ${this.connected ? "stopping" : "not started yet"}`);
 		const raw = { payload, headers: opts.headers };
 		await Promise.all((this.subscriptions.get(channelName) ?? []).map(s => s.take(payload, raw)));
 	}
