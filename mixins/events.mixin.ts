@@ -10,6 +10,9 @@
 //   batched:    `channels: { "ai.events": { batch: { max: 500, ms: 20 }, handler(events, tx) {...} } }`
 //     -> the handler gets a batch's fresh events (de-duplicated in one statement) in one transaction; each message
 //        is acknowledged after its batch commits, and a failed batch fails each of its messages (see Batcher).
+//   only some types: `channels: { "ai.events": { types: ["ai.usage.recorded"] satisfies EventTypeOf<"ai.events">[],
+//        handler(event, tx) {...} } }` (batched or not)
+//     -> an event of another type is acknowledged at once: no transaction, no processed_events row, no handler call.
 import path from "path";
 import { Errors, Service, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
@@ -114,28 +117,46 @@ async function deliver(
 		}
 		return;
 	}
-	for (let attempt = 0; ; attempt++) {
-		try {
-			return await attemptOnce(attempt);
-		} catch (err: any) {
-			warn(attempt, err);
-			if (attempt + 1 >= config.channelsMaxRetries) {
-				const db = await getDb();
-				await db.query(
-					"INSERT INTO dead_letter_events (consumer_group, channel, event_id, payload, error) VALUES ($1, $2, $3, $4, $5)",
-					[
-						group,
-						channel,
-						payload?.id ?? null,
-						JSON.stringify(payload),
-						String(err?.message ?? err).slice(0, 1000)
-					]
-				);
-				return;
-			}
-			await sleep(retryDelay(attempt));
-		}
+	// The first attempt holds the publisher (the in-process adapter waits for it); the retries after a failure go on
+	// in the background, so one failing event does not hold back every other one for its whole back-off.
+	try {
+		return await attemptOnce(0);
+	} catch (err) {
+		warn(0, err);
+		if (config.channelsMaxRetries <= 1) return deadLetter(group, channel, payload, err);
 	}
+	const retries = (async () => {
+		for (let attempt = 1; ; attempt++) {
+			await sleep(retryDelay(attempt - 1));
+			try {
+				return await attemptOnce(attempt);
+			} catch (err: any) {
+				warn(attempt, err);
+				if (attempt + 1 >= config.channelsMaxRetries) return deadLetter(group, channel, payload, err);
+			}
+		}
+	})().catch(err =>
+		svc.logger.error(
+			`Retrying an event of ${channel} failed; it is neither handled nor dead-lettered:`,
+			err?.message
+		)
+	);
+	let mine = retrying.get(svc);
+	if (!mine) retrying.set(svc, (mine = new Set()));
+	const set = mine;
+	set.add(retries);
+	void retries.finally(() => set.delete(retries));
+}
+
+// Embedded: the retry chains still running, per service; its stop waits for them.
+const retrying = new WeakMap<Service, Set<Promise<unknown>>>();
+
+async function deadLetter(group: string, channel: string, payload: any, err: any) {
+	const db = await getDb();
+	await db.query(
+		"INSERT INTO dead_letter_events (consumer_group, channel, event_id, payload, error) VALUES ($1, $2, $3, $4, $5)",
+		[group, channel, payload?.id ?? null, JSON.stringify(payload), String(err?.message ?? err).slice(0, 1000)]
+	);
 }
 
 // Wraps a channel handler: de-duplicate by event id, run in a transaction, back off before a retry.
@@ -279,6 +300,18 @@ function batched(group: string, channel: string, handler: BatchHandler, opts: Ba
 	};
 }
 
+type RawHandler = (this: Service, payload: any, raw: any) => Promise<void>;
+
+// A channel's `types`: an event of another type is settled at once, before any transaction or de-duplication.
+function onlyOfTypes(types: string[] | undefined, handler: RawHandler): RawHandler {
+	if (!types) return handler;
+	const wanted = new Set(types);
+	return async function (this: Service, payload: any, raw: any) {
+		if (!wanted.has(payload?.type)) return;
+		await handler.call(this, payload, raw);
+	};
+}
+
 // Refuses a consumer whose group its module's manifest does not declare: no producer would declare its queue, and
 // events published while it is down would be dropped by RabbitMQ.
 function checkConsumesDeclared(svc: Service, dir: string, mod: ModuleManifest | undefined) {
@@ -324,7 +357,13 @@ export const EventsMixin: Partial<ServiceSchema> = {
 		const group = schema.name;
 		for (const [channel, def] of Object.entries<any>(schema.channels ?? {})) {
 			// One event, or a batch's events when `batch` is set.
-			const handler: ChannelHandler & BatchHandler = typeof def === "function" ? def : def.handler;
+			const given: ChannelHandler & BatchHandler = typeof def === "function" ? def : def.handler;
+			const types: unknown = typeof def === "function" ? undefined : def.types;
+			if (types !== undefined && (!Array.isArray(types) || !types.every(t => typeof t === "string")))
+				throw new Errors.ServiceSchemaError(
+					`Service "${schema.name}": channel ${channel}'s types must be a list of event types`,
+					{ channel }
+				);
 			const chanGroup = def.group ?? group;
 			// `batch` may be a function, for options read from settings when the service is created.
 			const batch: BatchOptions | undefined = typeof def.batch === "function" ? def.batch() : def.batch;
@@ -332,7 +371,10 @@ export const EventsMixin: Partial<ServiceSchema> = {
 				...(typeof def === "function" ? {} : def),
 				...(batch ? { batch } : {}),
 				group: chanGroup,
-				handler: batch ? batched(chanGroup, channel, handler, batch) : idempotent(chanGroup, channel, handler),
+				handler: onlyOfTypes(
+					types as string[] | undefined,
+					batch ? batched(chanGroup, channel, given, batch) : idempotent(chanGroup, channel, given)
+				),
 				// A batch fills only if that many messages may be unacknowledged at once (the AMQP prefetch): room for the
 				// batches in flight and the next one.
 				...(batch ? { maxInFlight: def.maxInFlight ?? batch.max * ((batch.concurrency ?? 1) + 1) } : {}),
@@ -375,6 +417,7 @@ export const EventsMixin: Partial<ServiceSchema> = {
 	},
 
 	async stopped(this: Service) {
+		await Promise.all(retrying.get(this) ?? []);
 		await stopRelay(this.broker);
 	}
 };

@@ -4,6 +4,7 @@ const { Middleware: ChannelsMiddleware, Adapters } = require("@moleculer/channel
 	Middleware: (opts: unknown) => any;
 	Adapters: any;
 };
+import crypto from "crypto";
 import type { Config } from "../config";
 import { EXCHANGE_OPTIONS, QUEUE_OPTIONS } from "./topology";
 
@@ -93,6 +94,125 @@ class AmqpAdapter extends Adapters.AMQP {
 	}
 }
 
+interface Waiter {
+	payload: unknown;
+	raw: { payload: unknown; headers?: Record<string, string> };
+	done: (err?: unknown) => void;
+}
+
+// One consumer group's subscription: at most maxInFlight handlers at once, the rest wait their turn (no bound: the
+// publisher waits for its events, so the queue holds at most what one relay pass sends).
+class InProcessSubscription {
+	private running = 0;
+	private waiting: Waiter[] = [];
+	private idle?: () => void;
+
+	constructor(
+		readonly chan: any,
+		private adapter: InProcessAdapter
+	) {}
+
+	take(payload: unknown, raw: Waiter["raw"]): Promise<void> {
+		return new Promise((resolve, reject) => {
+			this.waiting.push({ payload, raw, done: err => (err === undefined ? resolve() : reject(err)) });
+			this.next();
+		});
+	}
+
+	private next() {
+		while (this.running < this.chan.maxInFlight && this.waiting.length) {
+			const w = this.waiting.shift()!;
+			this.running++;
+			const id = crypto.randomUUID();
+			this.adapter.addChannelActiveMessages(this.chan.id, [id]);
+			Promise.resolve()
+				.then(() => this.chan.handler(w.payload, w.raw))
+				.then(
+					() => w.done(),
+					(err: Error) => {
+						this.adapter.logger.warn(
+							`Handler of '${this.chan.name}' (group '${this.chan.group}') failed:`,
+							err?.message
+						);
+						w.done(err ?? new Error("handler failed"));
+					}
+				)
+				.finally(() => {
+					this.adapter.removeChannelActiveMessages(this.chan.id, [id]);
+					this.running--;
+					this.next();
+				});
+		}
+		if (!this.running && !this.waiting.length) this.idle?.();
+	}
+
+	// Resolves once the handlers in flight have ended; nothing new is started after unsubscribe.
+	drained(): Promise<void> {
+		this.waiting.splice(0).forEach(w => w.done(new Error(`'${this.chan.name}' is being unsubscribed`)));
+		if (!this.running) return Promise.resolve();
+		return new Promise(resolve => (this.idle = resolve));
+	}
+}
+
+// Embedded mode's adapter. The stock in-process one ("Fake") emits a broker event and returns at once, and its
+// bulkhead throws QueueIsFullError when more events wait than its queue holds: the event was gone, though the outbox
+// had it marked published. Here publishing resolves once each subscribed group's handler has taken the event (in
+// EventsMixin: handled, or failed once with its retries going on in the background), so the outbox relay waits for
+// its consumers, a crash before that publishes it again (consumers de-duplicate), and nothing is ever dropped. A
+// handler that fails rejects the publish: the relay retries the row later.
+class InProcessAdapter extends Adapters.Base {
+	private subscriptions = new Map<string, InProcessSubscription[]>();
+
+	constructor(opts: unknown) {
+		super(opts);
+	}
+
+	// Until the node has subscribed its consumers (the channels middleware connects and subscribes after the services
+	// started, the relay among them), and once the broker is stopping (its services stop side by side), publishing is
+	// refused: the relay keeps the row and publishes it later, where an event handed to no consumer would be marked
+	// published and lost.
+	async connect() {
+		this.connected = true;
+	}
+
+	async disconnect() {
+		this.connected = false;
+	}
+
+	async subscribe(chan: any) {
+		chan.maxInFlight ??= this.opts.maxInFlight;
+		const list = this.subscriptions.get(chan.name) ?? [];
+		list.push(new InProcessSubscription(chan, this));
+		this.subscriptions.set(chan.name, list);
+		this.initChannelActiveMessages(chan.id, false);
+	}
+
+	async unsubscribe(chan: any) {
+		if (chan.unsubscribing) return;
+		chan.unsubscribing = true;
+		const list = this.subscriptions.get(chan.name) ?? [];
+		const sub = list.find(s => s.chan === chan);
+		if (!sub) return;
+		this.subscriptions.set(
+			chan.name,
+			list.filter(s => s !== sub)
+		);
+		await sub.drained();
+		this.stopChannelActiveMessages(chan.id);
+	}
+
+	async publish(channelName: string, payload: unknown, opts: { headers?: Record<string, string> } = {}) {
+		if (!this.connected || this.broker.stopping)
+			throw new Error(`in-process channels are ${this.connected ? "stopping" : "not started yet"}`);
+		const raw = { payload, headers: opts.headers };
+		await Promise.all((this.subscriptions.get(channelName) ?? []).map(s => s.take(payload, raw)));
+	}
+
+	parseMessageHeaders(raw: { headers?: Record<string, string> }) {
+		return raw.headers;
+	}
+}
+
 export function channelsMiddleware(config: Config) {
 	const adapter = config.channelsUrl
 		? new AmqpAdapter({
@@ -108,6 +228,6 @@ export function channelsMiddleware(config: Config) {
 				maxInFlight: config.channelsMaxInFlight,
 				maxRetries: config.channelsMaxRetries
 			})
-		: { type: "Fake", options: { maxInFlight: config.channelsMaxInFlight } };
+		: new InProcessAdapter({ maxInFlight: config.channelsMaxInFlight });
 	return ChannelsMiddleware({ adapter } as any);
 }

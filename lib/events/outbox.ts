@@ -103,16 +103,20 @@ export class OutboxRelay {
 				() => undefined
 			);
 		for (;;) {
-			const published = await this.db.transaction(tx => this.relayBatch(tx));
+			// In-process, publishing waits for the consumers, whose transactions must not queue behind the relay's (the
+			// embedded database runs one at a time), and one process relays: no transaction, no row locks.
+			const published = this.topology
+				? await this.db.transaction(tx => this.relayBatch(tx, true))
+				: await this.relayBatch(this.db, false);
 			if (published < BATCH) return;
 		}
 	}
 
-	private async relayBatch(tx: Queryable): Promise<number> {
+	private async relayBatch(tx: Queryable, lock: boolean): Promise<number> {
 		const { rows } = await tx.query<OutboxRow>(
 			`SELECT id, channel, payload, attempts FROM outbox
 			 WHERE published_at IS NULL AND next_attempt_at <= now()
-			 ORDER BY created_at LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`
+			 ORDER BY created_at LIMIT ${BATCH}${lock ? " FOR UPDATE SKIP LOCKED" : ""}`
 		);
 		// The whole batch is sent, then each row is marked by its own outcome (a publisher confirm in AMQP mode).
 		const sent: Promise<void>[] = [];
@@ -148,7 +152,8 @@ export class OutboxRelay {
 		return rows.length;
 	}
 
-	// In AMQP mode through the topology's confirm channel: published means RabbitMQ has it. Embedded: the in-process adapter.
+	// In AMQP mode through the topology's confirm channel: published means RabbitMQ has it. Embedded: the in-process
+	// adapter, where published means each consumer group has taken it (lib/events/channels.ts).
 	private publish(row: OutboxRow): Promise<void> {
 		const headers = { "x-event-id": row.id, "x-event-type": row.payload.type };
 		if (this.topology) return this.topology.publish(row.channel, row.payload, headers);

@@ -28,6 +28,8 @@ export interface BroadcastEvents {}
 export type ChannelName = keyof ChannelEvents & string;
 export type PlatformEvent = ChannelEvents[ChannelName];
 export type EventType = PlatformEvent["type"];
+// The event types one channel carries: `EventTypeOf<"ai.events">`.
+export type EventTypeOf<C extends ChannelName> = ChannelEvents[C]["type"];
 // The fields a publisher supplies for one event type (id and time are added on publish).
 export type EventData<T extends EventType> = Omit<Extract<PlatformEvent, { type: T }>, "type" | "id" | "time"> & {
 	organizationId?: string;

@@ -18,7 +18,7 @@ import { SecretsClientMixin, type SecretRef } from "../../mixins/secrets-client.
 import type { ServiceIdentity } from "../../mixins/service-identity.mixin";
 import manifest from "./notifications.module";
 import type { AnyEvent, ChannelKind } from "./catalog";
-import { routeEvent, type InboxRow } from "./routing";
+import { routeEvent, wantedOffByDefault, type InboxRow } from "./routing";
 import { renderWording, type Wording } from "./render";
 import { DeliveryWorker, type DeliveryRow } from "./deliveries";
 import { SENDERS, type OutboundMessage } from "./channels";
@@ -199,11 +199,13 @@ const NotificationsService: ServiceSchema = {
 				const { coalesceMs } = moduleSettings(manifest);
 				const inbox: InboxRow[] = [];
 				let deliveries = false;
+				const wanted = await wantedOffByDefault(tx, events);
 				for (const event of events) {
 					const org = (event as { organizationId?: string }).organizationId;
 					if (!org) continue;
 					const routed = await routeEvent(tx, event, {
 						coalesceMs,
+						wanted,
 						templates: (type, channel) => this.templateOf(tx, org, type, channel)
 					});
 					inbox.push(...routed.inbox);

@@ -70,6 +70,30 @@ export interface RouteOptions {
 	coalesceMs: number;
 	templates: TemplateLookup;
 	now?: Date;
+	// Which off-by-default types anyone wants, decided for a whole batch (wantedOffByDefault); else asked per event.
+	wanted?: Set<string>;
+}
+
+const wantedKey = (org: string, type: string) => `${org.toLowerCase()}|${type}`;
+
+// Of a batch's events of types off by default, which (organization, type) pairs anyone wants (a preference that
+// turns the type on, or a channel listing it): one query for the batch, where routing asked once per event.
+export async function wantedOffByDefault(tx: Queryable, events: AnyEvent[]): Promise<Set<string>> {
+	const pairs = new Map<string, [string, string]>();
+	for (const event of events) {
+		const { organizationId: org, type } = event as { organizationId?: unknown; type: string };
+		if (isUuid(org) && !notifiesByDefault(type)) pairs.set(wantedKey(org, type), [org, type]);
+	}
+	if (!pairs.size) return new Set();
+	const { rows } = await tx.query<{ org: string; type: string }>(
+		`SELECT w.org::text AS org, w.type FROM unnest($1::uuid[], $2::text[]) AS w(org, type)
+		 WHERE EXISTS (SELECT 1 FROM notifications_preferences p
+		               WHERE p.organization_id = w.org AND p.event_type = w.type AND p.enabled)
+		    OR EXISTS (SELECT 1 FROM notifications_channels c
+		               WHERE c.organization_id = w.org AND c.enabled AND w.type = ANY(c.event_types))`,
+		[[...pairs.values()].map(p => p[0]), [...pairs.values()].map(p => p[1])]
+	);
+	return new Set(rows.map(r => wantedKey(r.org, r.type)));
 }
 
 export async function routeEvent(tx: Queryable, event: AnyEvent, o: RouteOptions): Promise<Routed> {
@@ -80,8 +104,10 @@ export async function routeEvent(tx: Queryable, event: AnyEvent, o: RouteOptions
 	const kind = kindOf(e.type);
 	const byDefault = notifiesByDefault(e.type);
 
-	// A type off by default costs one query: does anyone here want it?
-	if (!byDefault) {
+	// A type off by default: does anyone here want it?
+	if (!byDefault && o.wanted) {
+		if (!o.wanted.has(wantedKey(org, e.type))) return routed;
+	} else if (!byDefault) {
 		const wanted = await tx.query(
 			`SELECT 1 FROM notifications_preferences WHERE organization_id = $1 AND event_type = $2 AND enabled
 			 UNION ALL SELECT 1 FROM notifications_channels WHERE organization_id = $1 AND enabled AND $2 = ANY(event_types)

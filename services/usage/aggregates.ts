@@ -47,6 +47,16 @@ export const PRICE_JOIN = `LEFT JOIN LATERAL (
 	WHERE pr.organization_id = e.organization_id AND pr.model = e.model AND pr.effective_from <= e.occurred_at
 	ORDER BY pr.effective_from DESC LIMIT 1) p ON true`;
 
+// The same within recordUsage's statement: the price rows of the batch's (organization, model) pairs are read once
+// for the batch, not looked up in usage_pricing again for each of its events.
+const BATCH_PRICES_CTE = `prices AS MATERIALIZED (
+	SELECT * FROM usage_pricing pr
+	WHERE (pr.organization_id, pr.model) IN (SELECT DISTINCT b.organization_id, b.model FROM batch b))`;
+const BATCH_PRICE_JOIN = `LEFT JOIN LATERAL (
+	SELECT * FROM prices pr
+	WHERE pr.organization_id = e.organization_id AND pr.model = e.model AND pr.effective_from <= e.occurred_at
+	ORDER BY pr.effective_from DESC LIMIT 1) p ON true`;
+
 const uuidOrNull = (v: unknown) => (isUuid(v) ? v.toLowerCase() : null);
 const count = (v: unknown) => (Number.isFinite(v) && (v as number) > 0 ? Math.floor(v as number) : 0);
 
@@ -141,15 +151,16 @@ export const toolCallOf = (e: ToolExecuted): UsageRecord => ({
 	occurredAt: e.time
 });
 
-export const isToolExecuted = (e: McpEvent): e is ToolExecuted =>
-	e.type === "mcp.tool.execution.completed" || e.type === "mcp.tool.execution.failed";
+// The MCP events metered as tool calls (a consumer's `types` on mcp.events).
+export const TOOL_EXECUTED: ToolExecuted["type"][] = ["mcp.tool.execution.completed", "mcp.tool.execution.failed"];
+export const isToolExecuted = (e: McpEvent): e is ToolExecuted => (TOOL_EXECUTED as string[]).includes(e.type);
 
 export async function recordUsage(tx: Queryable, events: UsageRecord[]) {
 	if (!events.length) return 0;
 	const orgs = [...new Set(events.map(e => String(e.organizationId).toLowerCase()))];
 	await tx.query(`SELECT pg_advisory_xact_lock_shared(${orgLockKey("o")}) FROM unnest($1::text[]) o`, [orgs]);
 	const { rows } = await tx.query<{ id: string; teams: boolean }>(
-		`WITH batch AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(${ROW_TYPE})), ${TEAMS_CTE}
+		`WITH batch AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS e(${ROW_TYPE})), ${TEAMS_CTE}, ${BATCH_PRICES_CTE}
 		 INSERT INTO usage_events (${EVENT_COLUMNS}, team_ids, cost, pricing_id)
 		 SELECT ${EVENT_COLUMNS.split(", ")
 				.map(c => `e.${c}`)
@@ -157,7 +168,7 @@ export async function recordUsage(tx: Queryable, events: UsageRecord[]) {
 		 FROM batch e
 		 JOIN organizations o ON o.id = e.organization_id
 		 LEFT JOIN teams t ON t.organization_id = e.organization_id AND t.user_id = e.user_id
-		 ${PRICE_JOIN}
+		 ${BATCH_PRICE_JOIN}
 		 ORDER BY e.id
 		 ON CONFLICT (id) DO NOTHING
 		 RETURNING id, cardinality(team_ids) > 0 AS teams`,

@@ -8,6 +8,7 @@ import { getConfig } from "../../lib/config";
 import type { Queryable } from "../../lib/db";
 import { organizationSql, tenantSql } from "../../lib/db/tenant";
 import { writeManyToOutbox } from "../../lib/events/outbox";
+import type { EventTypeOf } from "../../lib/events/types";
 import { listOf, named } from "../../lib/response";
 import {
 	createUsageLimitStore,
@@ -23,7 +24,7 @@ import { EventsMixin } from "../../mixins/events.mixin";
 import type { AIEvent } from "../ai/ai.events";
 import type { McpEvent } from "../mcp/mcp.events";
 import "../mcp/mcp.events";
-import { isToolExecuted, toolCallOf } from "./aggregates";
+import { isToolExecuted, TOOL_EXECUTED, toolCallOf } from "./aggregates";
 import { consume } from "./consumption";
 import "./usage.events";
 
@@ -178,6 +179,7 @@ const UsageLimitsService: ServiceSchema = {
 	channels: {
 		"ai.events": {
 			group: "usage-limits",
+			types: ["ai.usage.recorded"] satisfies EventTypeOf<"ai.events">[],
 			async handler(this: Self, event: AIEvent, tx: Queryable) {
 				if (event.type !== "ai.usage.recorded") return;
 				// Announced in the same transaction: each crossing once, whatever the redelivery.
@@ -189,6 +191,7 @@ const UsageLimitsService: ServiceSchema = {
 		// durable consumption, this execution included), and the next reservation sees a tool-call quota used up.
 		"mcp.events": {
 			group: "usage-limits",
+			types: TOOL_EXECUTED,
 			async handler(this: Self, event: McpEvent, tx: Queryable) {
 				if (!isToolExecuted(event)) return;
 				const { events, counted } = await consume(tx, toolCallOf(event));

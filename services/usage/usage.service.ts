@@ -10,7 +10,16 @@ import { EventsMixin } from "../../mixins/events.mixin";
 import { moduleSettings } from "../../lib/config";
 import usageModule from "./usage.module";
 import type { AIEvent, AIUsage } from "../ai/ai.events";
-import { isToolExecuted, MEASURES, recordUsage, toolCallOf, type Measure, type UsageRecord } from "./aggregates";
+import {
+	isToolExecuted,
+	MEASURES,
+	recordUsage,
+	TOOL_EXECUTED,
+	toolCallOf,
+	type Measure,
+	type UsageRecord
+} from "./aggregates";
+import type { EventTypeOf } from "../../lib/events/types";
 import { granularityOf, groupOf, metricsOf, rangeOf, series, summary, top, TOP_BY } from "./reports";
 import * as R from "./usage.responses";
 import "./usage.events";
@@ -157,6 +166,7 @@ const UsageService: ServiceSchema = {
 			group: "usage",
 			batch: batchOptions,
 			// Only what a request used matters here; other ai events are acknowledged and left alone.
+			types: ["ai.usage.recorded"] satisfies EventTypeOf<"ai.events">[],
 			async handler(events: AIEvent[], tx: Queryable) {
 				const usage = events.filter((e): e is UsageRecorded => e.type === "ai.usage.recorded");
 				await recordUsage(tx, usage as (AIUsage & { id: string; time: string })[]);
@@ -166,6 +176,7 @@ const UsageService: ServiceSchema = {
 		"mcp.events": {
 			group: "usage",
 			batch: batchOptions,
+			types: TOOL_EXECUTED,
 			async handler(events: McpEvent[], tx: Queryable) {
 				await recordUsage(tx, events.filter(isToolExecuted).map(toolCallOf));
 			}
@@ -174,6 +185,7 @@ const UsageService: ServiceSchema = {
 		"embedding.events": {
 			group: "usage",
 			batch: batchOptions,
+			types: ["embedding.usage.recorded"] satisfies EventTypeOf<"embedding.events">[],
 			async handler(events: EmbeddingEvent[], tx: Queryable) {
 				const local = events.filter((e): e is LocalEmbedded => e.type === "embedding.usage.recorded");
 				await recordUsage(tx, local.map(localEmbeddingOf));

@@ -66,7 +66,6 @@ describeWith(["postgres"])("batched consumers, embedded (in-process adapter)", (
 
 	test("each event once, whatever the duplicates; messages are handled in batches", async () => {
 		await d.sql("TRUNCATE demo_batch_handled, demo_batches");
-		// At most maxInFlight (200) plus the bulkhead's queue (100) at once: the in-process adapter drops the rest.
 		const events = Array.from({ length: 140 }, () => event());
 		const deliveries = events.flatMap((e, i) => Array.from({ length: 1 + (i % 3) }, () => e));
 		await Promise.all(deliveries.sort(() => Math.random() - 0.5).map(send));
@@ -81,6 +80,24 @@ describeWith(["postgres"])("batched consumers, embedded (in-process adapter)", (
 		);
 		expect(max).toBeGreaterThan(1);
 		expect(batches).toBeLessThan(140);
+	});
+
+	test("an event of a type the channel's `types` leaves out is acknowledged with no transaction and no record", async () => {
+		await d.sql("TRUNCATE demo_batch_handled, demo_batches");
+		const other = event({ type: "demo-batch.thing.ignored" });
+		const wanted = event();
+		// In-process, sending resolves once the consumer has taken each.
+		await Promise.all([send(other), send(wanted)]);
+		await waitUntil(
+			"the wanted event handled",
+			() => handledCounts(d.sql),
+			c => c.ids === 1
+		);
+		const recorded = await d.sql("SELECT event_id FROM processed_events WHERE event_id = ANY($1::uuid[])", [
+			[other.id, wanted.id]
+		]);
+		expect(recorded).toEqual([{ event_id: wanted.id }]);
+		expect(await d.sql("SELECT event_id FROM demo_batch_handled")).toEqual([{ event_id: wanted.id }]);
 	});
 
 	test("a failing batch fails each message; retried alone, the bad one is dead-lettered, the rest handled once", async () => {
