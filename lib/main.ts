@@ -62,6 +62,12 @@ async function main() {
 		fail(err.message);
 	}
 	if (config.repl) broker.repl();
+	// Without CHANNELS_URL durable events are delivered in this process only: a consumer on another node never hears them.
+	if (config.transporterUrl && !config.channelsUrl && broker.services.some(s => s.name !== "$node"))
+		broker.logger.warn(
+			"TRANSPORTER is set but CHANNELS_URL is not: durable events reach only this node's own consumers. " +
+				"Set CHANNELS_URL (RabbitMQ) on every node of a cluster."
+		);
 	broker.logger.info(
 		`Coder IDE node ${broker.nodeID} up (${config.mode}; services: ${broker.services.map(s => s.name).join(", ")})`
 	);
