@@ -13,7 +13,8 @@ import path from "path";
 import crypto from "crypto";
 import { execFileSync } from "child_process";
 import OpenAI from "openai";
-import { spawnChild, Child } from "./proc";
+import { spawnChild, Child, npmStart } from "./proc";
+import { buildIfStale } from "../scripts/build-server";
 import { cpuTicks } from "./cpu";
 import { peakRssMiB } from "./load";
 import { createTestDatabase } from "../test/helpers/infra";
@@ -339,7 +340,12 @@ async function portkey(upstreamUrl: string, entry: string) {
 // Embedded: every service in one process, PGlite, in-memory cache and limits.
 async function embedded(upstreamUrl: string, dataDir: string) {
 	const port = 3991;
-	const node = spawnChild("embedded", "lib/main.ts", { ...BASE_ENV, DATA_DIR: dataDir, PORT: String(port) });
+	const node = spawnChild(
+		"embedded",
+		npmStart.main,
+		{ ...BASE_ENV, DATA_DIR: dataDir, PORT: String(port) },
+		npmStart.nodeArgs
+	);
 	try {
 		await node.waitFor(/Coder IDE node .* up/, START_MS);
 		const base = `http://127.0.0.1:${port}`;
@@ -368,12 +374,22 @@ async function cluster(upstreamUrl: string) {
 		const root = crypto.randomBytes(32).toString("hex");
 		const masterKey = crypto.randomBytes(32).toString("base64");
 		const coreEnv = { ...env, SERVICES: "auth,secrets", MASTER_KEY: masterKey, SERVICE_IDENTITY_KEY: root };
-		const core = spawnChild("auth+secrets", "lib/main.ts", coreEnv);
+		const core = spawnChild("auth+secrets", npmStart.main, coreEnv, npmStart.nodeArgs);
 		children.push(core);
 		await core.waitFor(/Coder IDE node .* up/, START_MS);
 		const aiCredential = ["ai", "ai-agent-runs"].map(s => `${s}:${deriveCredential(root, s)}`).join(",");
-		const ai = spawnChild("ai", "lib/main.ts", { ...env, SERVICES: "ai", SERVICE_CREDENTIALS: aiCredential });
-		const gw = spawnChild("gateway", "lib/main.ts", { ...env, SERVICES: "gateway", PORT: String(port) });
+		const ai = spawnChild(
+			"ai",
+			npmStart.main,
+			{ ...env, SERVICES: "ai", SERVICE_CREDENTIALS: aiCredential },
+			npmStart.nodeArgs
+		);
+		const gw = spawnChild(
+			"gateway",
+			npmStart.main,
+			{ ...env, SERVICES: "gateway", PORT: String(port) },
+			npmStart.nodeArgs
+		);
 		children.push(ai, gw);
 		await Promise.all([ai.waitFor(/Coder IDE node .* up/, START_MS), gw.waitFor(/Coder IDE node .* up/, START_MS)]);
 		const base = `http://127.0.0.1:${port}`;
@@ -387,6 +403,8 @@ async function cluster(upstreamUrl: string) {
 
 async function main() {
 	console.log("AI gateway overhead bench…");
+	// The platform runs as `npm start` runs it: compiled, with its node flags.
+	if (MODES.includes("embedded") || MODES.includes("cluster")) buildIfStale();
 	const up = spawnChild("upstream", "bench/ai-upstream.ts", {});
 	const upstreamUrl = (await up.waitFor(/upstream listening at (\S+)/, 60_000))[1];
 	const results: any = {

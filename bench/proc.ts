@@ -16,6 +16,11 @@ export interface Child {
 
 const live = new Set<Child>();
 
+// `npm start`'s command line (the image's CMD is the same): its node flags and the compiled main. A bench that
+// measures the platform as users run it starts `npmStart.main` with `npmStart.nodeArgs` (after buildIfStale()).
+const START = (require("../package.json").scripts.start as string).split(" ").slice(1);
+export const npmStart = { main: START[START.length - 1], nodeArgs: START.slice(0, -1) };
+
 export function spawnChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
 	// BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to every child, for profiling.
 	const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);

@@ -19,7 +19,7 @@ import fs from "fs";
 import os from "os";
 import path from "path";
 import crypto from "crypto";
-import { spawnChild, Child, ROOT } from "./proc";
+import { spawnChild, Child, ROOT, npmStart } from "./proc";
 import { buildIfStale } from "../scripts/build-server";
 import { api, configureOwner, type Owner } from "./ai-setup";
 import { createTestDatabase } from "../test/helpers/infra";
@@ -37,10 +37,8 @@ const MAX_GROWTH_MIB = Number(process.env.BENCH_SOAK_MAX_GROWTH_MIB ?? 25);
 const MAX_HEAP_GROWTH_MIB = Number(process.env.BENCH_SOAK_MAX_HEAP_GROWTH_MIB ?? 10);
 const MODES = (process.env.BENCH_SOAK_MODES ?? "cluster").split(",");
 const RUNS = (process.env.BENCH_SOAK_RUN ?? "dist").split(",") as Run[];
-// `npm start`'s command line (the image's CMD is the same): its node flags and compiled main.
-const START = (require("../package.json").scripts.start as string).split(" ").slice(1);
-const MAIN: Record<Run, string> = { dist: START[START.length - 1], tsx: "lib/main.ts" };
-const NODE_ARGS: Record<Run, string[]> = { dist: START.slice(0, -1), tsx: [] };
+const MAIN: Record<Run, string> = { dist: npmStart.main, tsx: "lib/main.ts" };
+const NODE_ARGS: Record<Run, string[]> = { dist: npmStart.nodeArgs, tsx: [] };
 
 type Run = "dist" | "tsx";
 
