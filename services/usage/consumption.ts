@@ -28,7 +28,8 @@ const LIMITS_SQL = `
 	 WHERE organization_id = $1 AND enabled AND ${APPLIES}
 	UNION ALL
 	SELECT 'budget', id, name, 'cost', scope, subject_id, period, amount, thresholds FROM usage_budgets
-	 WHERE organization_id = $1 AND enabled AND ${APPLIES}`;
+	 WHERE organization_id = $1 AND enabled AND ${APPLIES}
+	 ORDER BY 1, 2`;
 
 export type Consumed = Pick<
 	AIUsage,
