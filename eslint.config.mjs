@@ -17,6 +17,8 @@ export default tseslint.config(
 			"node_modules/",
 			"public/",
 			"dist/",
+			"dist.tmp-*/",
+			"bench/.cache/",
 			"data/",
 			"coverage/",
 			"test-artifacts/",
