@@ -18,6 +18,7 @@ import { buildIfStale } from "../scripts/build-server";
 import { cpuTicks } from "./cpu";
 import { peakRssMiB } from "./load";
 import { createTestDatabase } from "../test/helpers/infra";
+import { deleteRabbitObjects } from "../test/helpers/rabbit";
 import { deriveCredential } from "../lib/service-identity";
 import { configure } from "./ai-setup";
 
@@ -360,6 +361,7 @@ async function embedded(upstreamUrl: string, dataDir: string) {
 async function cluster(upstreamUrl: string) {
 	const db = await createTestDatabase("cide_bench_ai", PG_ADMIN);
 	const children: Child[] = [];
+	const namespace = `bench-ai-${crypto.randomBytes(3).toString("hex")}`;
 	try {
 		const env = {
 			...BASE_ENV,
@@ -367,7 +369,7 @@ async function cluster(upstreamUrl: string) {
 			CHANNELS_URL: AMQP,
 			CACHER: REDIS,
 			DATABASE_URL: db.url,
-			NAMESPACE: `bench-ai-${crypto.randomBytes(3).toString("hex")}`
+			NAMESPACE: namespace
 		};
 		const port = 3992;
 		// As compose runs it: the root on the secrets node, only its own credential on the ai node.
@@ -398,6 +400,8 @@ async function cluster(upstreamUrl: string) {
 	} finally {
 		await Promise.all(children.map(c => c.stop().catch(() => undefined)));
 		await db.drop().catch(() => undefined);
+		// Its queues and exchanges too: RabbitMQ keeps files open for every queue left behind.
+		await deleteRabbitObjects([namespace]).catch(() => undefined);
 	}
 }
 

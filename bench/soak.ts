@@ -23,6 +23,7 @@ import { spawnChild, Child, ROOT, npmStart } from "./proc";
 import { buildIfStale } from "../scripts/build-server";
 import { api, configureOwner, type Owner } from "./ai-setup";
 import { createTestDatabase } from "../test/helpers/infra";
+import { deleteRabbitObjects } from "../test/helpers/rabbit";
 import { deriveCredential } from "../lib/service-identity";
 
 const PG_ADMIN = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -107,13 +108,14 @@ let nextPort = 4400 + Math.floor(Math.random() * 400);
 async function startCluster(run: Run): Promise<{ procs: Proc[]; base: string; cleanup: () => Promise<void> }> {
 	const db = await createTestDatabase("cide_bench_soak", PG_ADMIN);
 	const root = crypto.randomBytes(32).toString("hex");
+	const namespace = `bench-soak-${crypto.randomBytes(3).toString("hex")}`;
 	const env = {
 		...BASE_ENV,
 		TRANSPORTER: AMQP,
 		CHANNELS_URL: AMQP,
 		CACHER: REDIS,
 		DATABASE_URL: db.url,
-		NAMESPACE: `bench-soak-${crypto.randomBytes(3).toString("hex")}`
+		NAMESPACE: namespace
 	};
 	const procs: Proc[] = [];
 	const gatewayPort = nextPort++;
@@ -131,6 +133,8 @@ async function startCluster(run: Run): Promise<{ procs: Proc[]; base: string; cl
 	const cleanup = async () => {
 		await Promise.all(procs.map(p => p.child.stop().catch(() => undefined)));
 		await db.drop().catch(() => undefined);
+		// Its queues and exchanges too: RabbitMQ keeps files open for every queue left behind.
+		await deleteRabbitObjects([namespace]).catch(() => undefined);
 	};
 	try {
 		const services = composeServices();
