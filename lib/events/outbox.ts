@@ -102,7 +102,9 @@ export class OutboxRelay {
 				() => this.undeclared.delete(channel),
 				() => undefined
 			);
-		for (;;) {
+		// A stopping node leaves what is still due to the next start (or another replica) rather than sending it to
+		// channels that are closing, which would only count a failed attempt on every row.
+		while (!this.stopped) {
 			// In-process, publishing waits for the consumers, whose transactions must not queue behind the relay's (the
 			// embedded database runs one at a time), and one process relays: no transaction, no row locks.
 			const published = this.topology

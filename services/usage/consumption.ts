@@ -10,6 +10,7 @@ import type { UsageEvent } from "./usage.events";
 interface LimitRow {
 	kind: "quota" | "budget";
 	id: string;
+	organization_id: string;
 	name: string;
 	metric: Metric;
 	scope: LimitDef["scope"];
@@ -17,18 +18,19 @@ interface LimitRow {
 	period: LimitDef["period"];
 	amount: number;
 	thresholds: number[];
+	created_us: string; // created_at in microseconds since the epoch: compared with an event's time at its precision
 }
 
-// A subject_id matches when the caller is that user, that API key, or a member of that team. A limit counts what
-// happened after it was created (an event still in flight from before is not its).
-const APPLIES = `created_at <= $4 AND (scope = 'organization' OR (scope = 'user' AND subject_id = $2) OR (scope = 'api_key' AND subject_id = $3)
-	OR (scope = 'team' AND subject_id IN (SELECT team_id FROM team_members WHERE user_id = $2 AND organization_id = $1)))`;
+// Every enabled limit of the batch's organizations, in one order (kind, id) so that replicas take the consumption
+// rows in one order. Which of them apply to each event is decided here (appliesTo), not by a query per event.
 const LIMITS_SQL = `
-	SELECT 'quota' AS kind, id, name, metric, scope, subject_id, period, amount, thresholds FROM usage_quotas
-	 WHERE organization_id = $1 AND enabled AND ${APPLIES}
+	SELECT 'quota' AS kind, id, organization_id, name, metric, scope, subject_id, period, amount, thresholds,
+	       (extract(epoch FROM created_at) * 1000000)::bigint AS created_us
+	  FROM usage_quotas WHERE organization_id = ANY($1::uuid[]) AND enabled
 	UNION ALL
-	SELECT 'budget', id, name, 'cost', scope, subject_id, period, amount, thresholds FROM usage_budgets
-	 WHERE organization_id = $1 AND enabled AND ${APPLIES}
+	SELECT 'budget', id, organization_id, name, 'cost', scope, subject_id, period, amount, thresholds,
+	       (extract(epoch FROM created_at) * 1000000)::bigint
+	  FROM usage_budgets WHERE organization_id = ANY($1::uuid[]) AND enabled
 	 ORDER BY 1, 2`;
 
 export type Consumed = Pick<
@@ -36,15 +38,45 @@ export type Consumed = Pick<
 	"organizationId" | "userId" | "apiKeyId" | "occurredAt" | "inputTokens" | "outputTokens" | "toolCalls" | "cost"
 >;
 
-// Counts one event against every limit of its organization that applies to its caller; returns the crossings and
-// what it added to each limit's period.
+// The limits that apply to each event of a batch: read with one query for the batch (and one for team
+// memberships, only when a team's limit is among them). A subject_id matches when the caller is that user, that
+// API key, or a member of that team; a limit counts what happened after it was created (an event still in flight
+// from before is not its).
+export async function limitsOfBatch(tx: Queryable, batch: Consumed[]): Promise<(e: Consumed) => LimitRow[]> {
+	if (!batch.length) return () => [];
+	const orgs = [...new Set(batch.map(e => e.organizationId))];
+	const limits = (await tx.query<LimitRow>(LIMITS_SQL, [orgs])).rows;
+	if (!limits.length) return () => [];
+	const teams = new Set<string>(); // "org user team"
+	const users = [...new Set(batch.flatMap(e => (e.userId ? [e.userId] : [])))];
+	if (users.length && limits.some(l => l.scope === "team")) {
+		const { rows } = await tx.query<{ organization_id: string; user_id: string; team_id: string }>(
+			`SELECT organization_id, user_id, team_id FROM team_members
+			  WHERE organization_id = ANY($1::uuid[]) AND user_id = ANY($2::uuid[])`,
+			[orgs, users]
+		);
+		for (const r of rows) teams.add(`${r.organization_id} ${r.user_id} ${r.team_id}`);
+	}
+	const applies = (l: LimitRow, e: Consumed, occurredUs: number) =>
+		l.organization_id === e.organizationId &&
+		Number(l.created_us) <= occurredUs &&
+		(l.scope === "organization" ||
+			(l.scope === "user" && l.subject_id === e.userId) ||
+			(l.scope === "api_key" && l.subject_id === e.apiKeyId) ||
+			(l.scope === "team" && !!e.userId && teams.has(`${e.organizationId} ${e.userId} ${l.subject_id}`)));
+	return e => {
+		const occurredUs = new Date(e.occurredAt).getTime() * 1000;
+		return limits.filter(l => applies(l, e, occurredUs));
+	};
+}
+
+// Counts one event against the limits that apply to it (from limitsOfBatch); returns the crossings and what it
+// added to each limit's period.
 export async function consume(
 	tx: Queryable,
-	e: Consumed
+	e: Consumed,
+	limits: LimitRow[]
 ): Promise<{ events: UsageEvent[]; counted: { limit: LimitDef; periodStart: Date; amount: number }[] }> {
-	const limits = (
-		await tx.query<LimitRow>(LIMITS_SQL, [e.organizationId, e.userId ?? null, e.apiKeyId ?? null, e.occurredAt])
-	).rows;
 	const amounts = amountsOf(e);
 	const at = new Date(e.occurredAt);
 	const events: UsageEvent[] = [];
@@ -54,7 +86,17 @@ export async function consume(
 		if (!(amount > 0)) continue;
 		const start = periodStart(l.period, at);
 		counted.push({
-			limit: { ...l, subjectId: l.subject_id, amount: Number(l.amount) },
+			limit: {
+				kind: l.kind,
+				id: l.id,
+				name: l.name,
+				metric: l.metric,
+				scope: l.scope,
+				subjectId: l.subject_id,
+				period: l.period,
+				amount: Number(l.amount),
+				thresholds: l.thresholds
+			},
 			periodStart: start,
 			amount
 		});

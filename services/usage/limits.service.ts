@@ -25,7 +25,7 @@ import type { AIEvent } from "../ai/ai.events";
 import type { McpEvent } from "../mcp/mcp.events";
 import "../mcp/mcp.events";
 import { isToolExecuted, TOOL_EXECUTED, toolCallOf } from "./aggregates";
-import { consume } from "./consumption";
+import { consume, limitsOfBatch } from "./consumption";
 import "./usage.events";
 
 interface Self {
@@ -181,7 +181,8 @@ const UsageLimitsService: ServiceSchema = {
 			group: "usage-limits",
 			types: ["ai.usage.recorded"] satisfies EventTypeOf<"ai.events">[],
 			// One transaction per batch, not per request (a request's four round trips to the database were more than
-			// its own). One batch at a time per replica; replicas' batches take the organizations' rows in one order.
+			// its own), and one read of the batch's limits. One batch at a time per replica; replicas' batches take the
+			// organizations' rows in one order.
 			batch: { max: 100, ms: 10 },
 			async handler(this: Self, events: AIEvent[], tx: Queryable) {
 				const usage = events
@@ -189,8 +190,12 @@ const UsageLimitsService: ServiceSchema = {
 					.sort((a, b) =>
 						a.organizationId < b.organizationId ? -1 : a.organizationId > b.organizationId ? 1 : 0
 					);
+				const limitsOf = await limitsOfBatch(tx, usage);
 				const crossings = [];
-				for (const event of usage) crossings.push(...(await consume(tx, event)).events);
+				for (const event of usage) {
+					const limits = limitsOf(event);
+					if (limits.length) crossings.push(...(await consume(tx, event, limits)).events);
+				}
 				// Announced in the same transaction: each crossing once, whatever the redelivery.
 				await writeManyToOutbox(tx, crossings);
 			}
@@ -203,7 +208,8 @@ const UsageLimitsService: ServiceSchema = {
 			types: TOOL_EXECUTED,
 			async handler(this: Self, event: McpEvent, tx: Queryable) {
 				if (!isToolExecuted(event)) return;
-				const { events, counted } = await consume(tx, toolCallOf(event));
+				const call = toolCallOf(event);
+				const { events, counted } = await consume(tx, call, (await limitsOfBatch(tx, [call]))(call));
 				await writeManyToOutbox(tx, events);
 				if (!counted.length) return;
 				await this.store
