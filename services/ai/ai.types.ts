@@ -1,7 +1,6 @@
 // What the ai service's methods see as `this`, and the shapes they pass around.
 import type { Readable } from "stream";
 import type { Context, Service } from "moleculer";
-import type OpenAI from "openai";
 import type { Queryable } from "../../lib/db";
 import { TenantSql } from "../../lib/db/tenant";
 import type { InFlight } from "../../lib/in-flight";
@@ -14,7 +13,7 @@ import { LogWriter } from "./log-writer";
 import { DeploymentHealth, Deployment } from "./router";
 import { Outcome, RequestKind, Run, ServedBy } from "./run";
 import { UpstreamClients } from "./upstream";
-import type { Credentials } from "./upstream";
+import type { Credentials, Upstream } from "./upstream";
 import { Usage } from "./usage";
 import type { Api } from "./ai.params";
 
@@ -87,5 +86,10 @@ export type AiContext = Context<
 	{ aiServed?: ServedBy; aiCost?: number; prompt?: PromptRef; countedOnRun?: string[] }
 >;
 
-export type AttemptFn<T> = (d: Deployment, client: OpenAI, signal: AbortSignal, control: AbortController) => Promise<T>;
+export type AttemptFn<T> = (
+	d: Deployment,
+	upstream: Upstream,
+	signal: AbortSignal,
+	control: AbortController
+) => Promise<T>;
 export type Served<T> = { result: T; deployment: Deployment; provider: any; model: string; control: AbortController };

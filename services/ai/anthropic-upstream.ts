@@ -15,6 +15,7 @@ import {
 	toMessagesRequest,
 	Untranslatable
 } from "./anthropic";
+import { sseEvents } from "./sse";
 
 type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
@@ -123,42 +124,6 @@ async function translateError(url: string, response: Response): Promise<Response
 	const headers: Record<string, string> = { ...extra };
 	if (type) headers["content-type"] = type;
 	return new MadeResponse(url, response.status, headers, text.slice(0, MAX_ERROR_TEXT * 10)) as unknown as Response;
-}
-
-// Server-sent events from a byte stream: `event:` and `data:` fields, an event per blank line; comments skipped.
-export async function* sseEvents(
-	body: AsyncIterable<Buffer | string> | Iterable<Buffer | string>
-): AsyncGenerator<{ event: string; data: string }> {
-	let rest = "";
-	let event = "";
-	let data: string[] = [];
-	const field = function* (line: string) {
-		if (line === "") {
-			if (data.length) yield { event: event || "message", data: data.join("\n") };
-			event = "";
-			data = [];
-			return;
-		}
-		if (line.startsWith(":")) return;
-		const colon = line.indexOf(":");
-		const name = colon < 0 ? line : line.slice(0, colon);
-		const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-		if (name === "event") event = value;
-		else if (name === "data") data.push(value);
-	};
-	for await (const chunk of body) {
-		rest += chunk.toString();
-		let i: number;
-		while ((i = rest.search(/\r\n|\r|\n/)) >= 0) {
-			// A CR that ends the chunk may be the first half of a CRLF: wait for the next byte.
-			if (rest[i] === "\r" && i === rest.length - 1) break;
-			const line = rest.slice(0, i);
-			rest = rest.slice(rest[i] === "\r" && rest[i + 1] === "\n" ? i + 2 : i + 1);
-			yield* field(line);
-		}
-	}
-	yield* field(rest.replace(/\r$/, ""));
-	yield* field("");
 }
 
 // The upstream's event stream as OpenAI's SSE lines. An error event becomes an error line (the SDK raises it as

@@ -8,6 +8,7 @@ import { cacheKey } from "./cache";
 import { Deployment } from "./router";
 import { Run, servedBy } from "./run";
 import { UpstreamFailure, classify } from "./upstream";
+import type { Upstream } from "./upstream";
 import { readChatCompletion, checkStreamResponse, checkChunk } from "./upstream";
 import { StreamedToolCalls } from "./tool-calls";
 import { usageOf } from "./usage";
@@ -48,12 +49,8 @@ export const ChatMethods: Partial<ServiceSchema> = {
 				// The raw answer, read and checked here: the SDK has already turned any non-2xx into its error by then.
 				const { result, deployment, provider, model } = await this.withFallbacks(
 					run,
-					async (d: Deployment, client: any, signal: AbortSignal) =>
-						readChatCompletion(
-							await client.chat.completions
-								.create({ ...body, model: d.provider_model, stream: false }, { signal })
-								.asResponse()
-						)
+					async (d: Deployment, upstream: Upstream, signal: AbortSignal) =>
+						readChatCompletion(await upstream.chat.complete({ ...body, model: d.provider_model }, signal))
 				);
 				const text = result.choices?.map((c: any) => c.message?.content ?? "").join("") ?? "";
 				const usage = usageOf(result.usage, body.messages, text);
@@ -87,7 +84,7 @@ export const ChatMethods: Partial<ServiceSchema> = {
 			try {
 				opened = await this.withFallbacks(
 					run,
-					async (d: Deployment, client: any, signal: AbortSignal, control: AbortController) => {
+					async (d: Deployment, upstream: Upstream, signal: AbortSignal, control: AbortController) => {
 						// The first token must arrive in time, or the next deployment gets the request.
 						const deadline = run.target.firstTokenTimeoutMs;
 						const late = () =>
@@ -95,19 +92,11 @@ export const ChatMethods: Partial<ServiceSchema> = {
 								new UpstreamFailure("first_token_timeout", `no first token within ${deadline} ms`)
 							);
 						return withDeadline(deadline, late, async () => {
-							const { data: upstream, response } = await client.chat.completions
-								.create(
-									{
-										...body,
-										model: d.provider_model,
-										stream: true,
-										stream_options: { include_usage: true }
-									},
-									{ signal }
-								)
-								.withResponse();
+							const { response, chunks: iterator } = await upstream.chat.stream(
+								{ ...body, model: d.provider_model, stream_options: { include_usage: true } },
+								signal
+							);
 							checkStreamResponse(response);
-							const iterator = upstream[Symbol.asyncIterator]();
 							const first = await iterator.next();
 							// An aborted read may look like a clean end of stream: the signal says which it was.
 							if (signal.aborted) throw signal.reason;

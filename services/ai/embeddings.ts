@@ -1,8 +1,10 @@
 // Embeddings: the same routing, limits and log as chat, answered in the format the client asked for.
+import type { EmbeddingCreateParams } from "openai/resources/embeddings";
 import type { ServiceSchema } from "../../lib/schema";
 import { Deployment } from "./router";
 import { Run, servedBy } from "./run";
 import { readEmbeddings } from "./upstream";
+import type { Upstream } from "./upstream";
 import { Usage, estimateTokens } from "./usage";
 import { AiThis, AiContext } from "./ai.types";
 
@@ -43,10 +45,19 @@ export const EmbeddingActions: Partial<ServiceSchema> = {
 				const format = body.encoding_format ?? "base64";
 				const { result, deployment, provider, model } = await this.withFallbacks(
 					run,
-					async (d: Deployment, client: any, signal: AbortSignal) =>
+					async (d: Deployment, upstream: Upstream, signal: AbortSignal) =>
 						readEmbeddings(
-							await client.embeddings
-								.create({ ...body, encoding_format: format, model: d.provider_model }, { signal })
+							await upstream.sdk.embeddings
+								.create(
+									{
+										...body,
+										encoding_format: format,
+										model: d.provider_model
+									} as EmbeddingCreateParams,
+									{
+										signal
+									}
+								)
 								.asResponse(),
 							body.encoding_format ?? "float"
 						)

@@ -217,8 +217,8 @@ export const ProviderChecksMixin: Partial<ServiceSchema> = {
 			const started = Date.now();
 			try {
 				const credentials = await this.providerCredentials(run, provider);
-				const client = this.upstreams.clientFor(provider, credentials);
-				const result = await fn(client, control.signal);
+				const { sdk } = this.upstreams.clientFor(provider, credentials);
+				const result = await fn(sdk, control.signal);
 				return { ok: true, latencyMs: Date.now() - started, result };
 			} catch (err: any) {
 				const failure =

@@ -9,7 +9,7 @@ import { withDeadline } from "../../lib/resilience";
 import type { AiThis } from "./ai.types";
 import type { Deployment } from "./router";
 import { servedBy, type Run } from "./run";
-import { checkStreamResponse, classify, UpstreamFailure } from "./upstream";
+import { checkStreamResponse, classify, UpstreamFailure, type Upstream } from "./upstream";
 import { isObject } from "./json";
 import { estimateTokens, type Usage } from "./usage";
 
@@ -66,10 +66,10 @@ export async function createResponse(svc: AiThis, run: Run): Promise<unknown> {
 	try {
 		const { result, deployment, provider, model } = await svc.withFallbacks(
 			run,
-			async (d: Deployment, client: OpenAI, signal: AbortSignal) =>
+			async (d: Deployment, upstream: Upstream, signal: AbortSignal) =>
 				readResponse(
 					await offered(run, d, () =>
-						client.responses
+						upstream.sdk.responses
 							.create({ ...body, model: d.provider_model, stream: false } as any, { signal })
 							.asResponse()
 					)
@@ -94,13 +94,13 @@ export async function streamResponse(svc: AiThis, run: Run): Promise<Readable> {
 	try {
 		opened = await svc.withFallbacks(
 			run,
-			async (d: Deployment, client: OpenAI, signal: AbortSignal, control: AbortController) => {
+			async (d: Deployment, upstream: Upstream, signal: AbortSignal, control: AbortController) => {
 				const deadline = run.target.firstTokenTimeoutMs;
 				const late = () =>
 					control.abort(new UpstreamFailure("first_token_timeout", `no first event within ${deadline} ms`));
 				return withDeadline(deadline, late, async () => {
 					const { data, response } = await offered(run, d, () =>
-						client.responses
+						upstream.sdk.responses
 							.create({ ...body, model: d.provider_model, stream: true } as any, { signal })
 							.withResponse()
 					);

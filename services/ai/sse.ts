@@ -1,9 +1,50 @@
-// Server-sent events from the AI service's NDJSON streams, for the /v1 routes (OpenAI's and Anthropic's shapes).
+// Server-sent events: read from an upstream's byte stream, and written from the AI service's NDJSON streams for the
+// /v1 routes (OpenAI's and Anthropic's shapes).
 import crypto from "crypto";
+import { StringDecoder } from "string_decoder";
 import type { ServiceBroker } from "moleculer";
 import { cancelCall } from "../../lib/cancel";
 import { ndjson } from "../../lib/ndjson";
 import type { ServedBy } from "./run";
+
+// Server-sent events from a byte stream: `event:` and `data:` fields, an event per blank line; comments skipped.
+export async function* sseEvents(
+	body: AsyncIterable<Buffer | string> | Iterable<Buffer | string>
+): AsyncGenerator<{ event: string; data: string }> {
+	let rest = "";
+	let event = "";
+	let data: string[] = [];
+	const field = function* (line: string) {
+		if (line === "") {
+			if (data.length) yield { event: event || "message", data: data.join("\n") };
+			event = "";
+			data = [];
+			return;
+		}
+		if (line.startsWith(":")) return;
+		const colon = line.indexOf(":");
+		const name = colon < 0 ? line : line.slice(0, colon);
+		const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+		if (name === "event") event = value;
+		else if (name === "data") data.push(value);
+	};
+	// Bytes are decoded across chunks: a character may be split between two.
+	const decoder = new StringDecoder("utf8");
+	for await (const chunk of body) {
+		rest += typeof chunk === "string" ? chunk : decoder.write(chunk);
+		let i: number;
+		while ((i = rest.search(/\r\n|\r|\n/)) >= 0) {
+			// A CR that ends the chunk may be the first half of a CRLF: wait for the next byte.
+			if (rest[i] === "\r" && i === rest.length - 1) break;
+			const line = rest.slice(0, i);
+			rest = rest.slice(rest[i] === "\r" && rest[i + 1] === "\n" ? i + 2 : i + 1);
+			yield* field(line);
+		}
+	}
+	rest += decoder.end();
+	yield* field(rest.replace(/\r$/, ""));
+	yield* field("");
+}
 
 type Res = any;
 

@@ -1,11 +1,12 @@
-// Upstream calls through the official openai SDK, one client per provider and credentials (rebuilt when a rotated
-// key arrives), the checks that an answer is OpenAI-shaped before anything of it is relayed, and the
+// Upstream calls, one client per provider and credentials (rebuilt when a rotated key arrives): the official openai
+// SDK, and chat completions sent directly (chat-upstream.ts); the checks that an answer is OpenAI-shaped before anything of it is relayed, and the
 // classification of failures the router falls back on.
 import OpenAI from "openai";
 import { Errors } from "moleculer";
 import { redact } from "../../lib/redact";
 import { ExternalFailure } from "../../lib/errors";
 import { anthropicFetch, NotAnthropic } from "./anthropic-upstream";
+import { ChatUpstream, directChat, sdkChat } from "./chat-upstream";
 import { isObject } from "./json";
 
 // A header's value is typed in, or names a secret (in the provider's key environment). `secret: null` marks a
@@ -29,17 +30,25 @@ export interface Credentials {
 	headers: Record<string, string>;
 }
 
+// What an attempt calls a provider with: the SDK client (embeddings, the Responses API, an Anthropic provider's
+// chat) and the chat path (chat-upstream.ts).
+export interface Upstream {
+	sdk: OpenAI;
+	chat: ChatUpstream;
+}
+
 export class UpstreamClients {
-	private clients = new Map<string, { fingerprint: string; client: OpenAI }>();
+	private clients = new Map<string, { fingerprint: string; upstream: Upstream }>();
 
 	constructor(private fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>) {}
 
-	clientFor(provider: Provider, credentials: Credentials): OpenAI {
+	clientFor(provider: Provider, credentials: Credentials): Upstream {
 		// An edited base URL or header, or a rotated secret, gets a new client.
 		const fingerprint = JSON.stringify([provider.kind, provider.base_url, credentials.apiKey, credentials.headers]);
 		const hit = this.clients.get(provider.id);
-		if (hit && hit.fingerprint === fingerprint) return hit.client;
-		const client = new OpenAI({
+		if (hit && hit.fingerprint === fingerprint) return hit.upstream;
+		const anthropic = provider.kind === "anthropic";
+		const sdk = new OpenAI({
 			apiKey: credentials.apiKey || "none",
 			baseURL: provider.base_url,
 			// The router times each attempt (until the answer, or a stream's first token) with its own signal; the
@@ -51,11 +60,12 @@ export class UpstreamClients {
 			// The SDK would print an unparsable stream line (upstream text) to the console; the router reports.
 			logLevel: "off",
 			// An Anthropic provider answers the SDK through a translator on the same egress-checked fetch.
-			fetch:
-				provider.kind === "anthropic" ? anthropicFetch(this.fetch, provider.base_url, credentials) : this.fetch
+			fetch: anthropic ? anthropicFetch(this.fetch, provider.base_url, credentials) : this.fetch
 		});
-		this.clients.set(provider.id, { fingerprint, client });
-		return client;
+		const chat = anthropic ? sdkChat(sdk) : directChat(this.fetch, provider.base_url, credentials);
+		const upstream = { sdk, chat };
+		this.clients.set(provider.id, { fingerprint, upstream });
+		return upstream;
 	}
 }
 

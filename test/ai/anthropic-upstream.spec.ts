@@ -4,7 +4,8 @@
 import { createNodeFetch } from "../../services/ai/transport";
 import { HostPolicy, parseHostRules } from "../../lib/egress";
 import { classify, UpstreamClients } from "../../services/ai/upstream";
-import { messagesUrl, sseEvents } from "../../services/ai/anthropic-upstream";
+import { messagesUrl } from "../../services/ai/anthropic-upstream";
+import { sseEvents } from "../../services/ai/sse";
 import {
 	anthropicUsage,
 	ChunksOfEvents,
@@ -376,7 +377,7 @@ describe("an Anthropic provider's calls", () => {
 		);
 		const err = await refusing
 			.clientFor(provider(base), { apiKey: KEY, headers: {} })
-			.chat.completions.create(ask)
+			.sdk.chat.completions.create(ask)
 			.catch(e => e);
 		expect(classify(err).kind).toBe("host_refused");
 		expect(up.requests).toHaveLength(0);
@@ -384,7 +385,7 @@ describe("an Anthropic provider's calls", () => {
 		const allowing = new UpstreamClients(createNodeFetch(new HostPolicy(parseHostRules("127.0.0.1"))));
 		const r = await allowing
 			.clientFor(provider(base), { apiKey: KEY, headers: { "anthropic-beta": "x-1" } })
-			.chat.completions.create(ask);
+			.sdk.chat.completions.create(ask);
 		expect(r.choices[0].message.content).toBe("claude(claude-up): hi");
 		expect(up.last().headers["anthropic-beta"]).toBe("x-1");
 	});
@@ -393,12 +394,12 @@ describe("an Anthropic provider's calls", () => {
 		up.set("claude-sonnet-x", {});
 		const clients = new UpstreamClients(createNodeFetch(new HostPolicy(parseHostRules("127.0.0.1"))));
 		const client = clients.clientFor(provider(base), { apiKey: KEY, headers: {} });
-		const models = await client.models.list();
+		const models = await client.sdk.models.list();
 		expect(models.data).toEqual([
 			{ id: "claude-sonnet-x", object: "model", created: 1759104000, owned_by: "anthropic" }
 		]);
 		expect(up.last().path).toBe("/v1/models");
-		const err = await client.embeddings.create({ model: "claude-sonnet-x", input: "x" }).catch(e => e);
+		const err = await client.sdk.embeddings.create({ model: "claude-sonnet-x", input: "x" }).catch(e => e);
 		expect(classify(err).kind).toBe("client_error");
 	});
 
@@ -406,7 +407,7 @@ describe("an Anthropic provider's calls", () => {
 		const clients = new UpstreamClients(createNodeFetch(new HostPolicy(parseHostRules("127.0.0.1"))));
 		const err = await clients
 			.clientFor(provider(base), { apiKey: "sk-ant-wrong", headers: {} })
-			.chat.completions.create(ask)
+			.sdk.chat.completions.create(ask)
 			.catch(e => e);
 		const f = classify(err, undefined, ["sk-ant-wrong"]);
 		expect([f.kind, f.status, f.retryable]).toEqual(["client_error", 401, false]);
