@@ -16,7 +16,13 @@ export interface OutboxRow {
 }
 
 export function makeEvent<T extends EventType>(type: T, data: EventData<T>): Extract<PlatformEvent, { type: T }> {
-	return { ...data, type, id: crypto.randomUUID(), time: new Date().toISOString() } as any;
+	const id = crypto.randomUUID();
+	const time = new Date().toISOString();
+	// Data that carries an envelope field of its own (untyped input) must not replace it.
+	if ("type" in data || "id" in data || "time" in data) return { ...data, type, id, time } as any;
+	// The envelope's fields first, then the data's: several times faster in V8 than adding fields after a spread
+	// (an event or three are made per AI request).
+	return { type, id, time, ...data } as any;
 }
 
 // Writes events in the caller's transaction, in one statement: they are published only if it commits.

@@ -34,7 +34,12 @@ describeWith(["postgres"])("gateway start-up (in-process node, real PostgreSQL)"
 		});
 		setConfig(config);
 		await acquireDb();
-		const logger = new SafeConsoleLogger({ level: "info", formatter: "short", colors: false });
+		const logger = new SafeConsoleLogger({
+			level: "info",
+			formatter: "short",
+			colors: false,
+			write: line => void lines.push(line.trimEnd())
+		});
 		const broker = new ServiceBroker({ ...brokerOptions(config), logger });
 		// A service of this node that is slow to start (as one waiting for its dependencies is).
 		let release!: () => void;

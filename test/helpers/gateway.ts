@@ -31,7 +31,12 @@ export async function startGateway(
 	const spies = (["log", "info", "warn", "error"] as const).map(m =>
 		jest.spyOn(console, m).mockImplementation((...args: unknown[]) => void lines.push(util.format(...args)))
 	);
-	const logger = new SafeConsoleLogger({ level: "info", formatter: "short", colors: false });
+	const logger = new SafeConsoleLogger({
+		level: "info",
+		formatter: "short",
+		colors: false,
+		write: line => void lines.push(line.trimEnd())
+	});
 	const t = await createTestBroker(
 		{ PORT: "0", HOST: "127.0.0.1", ...env },
 		[...AUTH_FILES, ...files, GATEWAY_FILE],
