@@ -5,6 +5,7 @@ import OpenAI from "openai";
 import pg from "pg";
 import { io, Socket } from "socket.io-client";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL, REDIS_URL } from "../helpers/infra";
+import { deleteRabbitObjects } from "../helpers/rabbit";
 import { startNode, TEST_JWT_SECRET } from "../helpers/process";
 import { FakeOpenAI } from "../helpers/fake-openai";
 import { freePorts } from "../helpers/ports";
@@ -145,6 +146,8 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		await Promise.all(nodes.map(n => n.stop("SIGKILL")));
 		await up.stop();
 		await db?.drop();
+		// Its channel queues too: RabbitMQ keeps files open for every queue left behind.
+		await deleteRabbitObjects([namespace]).catch(() => undefined);
 	});
 
 	test("chat completions, models and embeddings with the official SDK", async () => {

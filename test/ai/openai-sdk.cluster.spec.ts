@@ -6,6 +6,7 @@ import crypto from "crypto";
 import OpenAI from "openai";
 import { makeParseableResponseFormat } from "openai/lib/parser";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL, REDIS_URL } from "../helpers/infra";
+import { deleteRabbitObjects } from "../helpers/rabbit";
 import { startNode, TEST_JWT_SECRET } from "../helpers/process";
 import { FakeOpenAI } from "../helpers/fake-openai";
 import { freePorts } from "../helpers/ports";
@@ -118,6 +119,8 @@ describeWith(["postgres", "rabbitmq", "redis"])("the openai SDK and its helpers 
 		await Promise.all(nodes.map(n => n.stop("SIGKILL")));
 		await up.stop();
 		await db?.drop();
+		// Its channel queues too: RabbitMQ keeps files open for every queue left behind.
+		await deleteRabbitObjects([namespace]).catch(() => undefined);
 	});
 
 	test("chat.completions.stream(): the helper works on an upstream that sends no role and an empty first chunk", async () => {

@@ -6,6 +6,7 @@ import amqp from "amqplib";
 import pg from "pg";
 import { ServiceBroker } from "moleculer";
 import { describeWith, createTestDatabase, uniqueNamespace, cleanRedis, AMQP_URL, REDIS_URL } from "../helpers/infra";
+import { deleteRabbitObjects } from "../helpers/rabbit";
 import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
 import { as } from "../helpers/broker";
 import { waitUntil } from "../helpers/wait";
@@ -88,6 +89,8 @@ describeWith(["postgres", "rabbitmq", "redis"])("mcp across two replicas", () =>
 		await db?.drop();
 		await http.stop();
 		await cleanRedis(NAMESPACE);
+		// Its channel queues too: RabbitMQ keeps files open for every queue left behind.
+		await deleteRabbitObjects([NAMESPACE]).catch(() => undefined);
 		const conn = await amqp.connect(AMQP_URL).catch(() => undefined);
 		if (conn) {
 			const ch = await conn.createChannel();
