@@ -97,6 +97,20 @@ async function cpuMsOf<T>(pids: number[], fn: () => Promise<T>): Promise<[T, num
 	return [result, (pids.reduce((a, p) => a + cpuTicks(p), 0) - before) * 10];
 }
 
+// Waits until the target's processes are idle (at most 5% of a core over a second; 30 s at most), so that work a
+// step left queued behind its answers (events, completion logs, their consumers) is not billed to the next step.
+async function settle(pids: number[], maxMs = 30_000) {
+	const ticks = () => pids.reduce((a, p) => a + cpuTicks(p), 0);
+	const until = Date.now() + maxMs;
+	let last = ticks();
+	while (Date.now() < until) {
+		await new Promise(r => setTimeout(r, 1000));
+		const now = ticks();
+		if (now - last <= 5) return; // ticks of 10 ms
+		last = now;
+	}
+}
+
 // Closed loop: `connections` callers each send the next request when the last one is answered, for durationMs.
 async function closedLoop(connections: number, durationMs: number, send: () => Promise<unknown>): Promise<Sample> {
 	const latencies: number[] = [];
@@ -151,6 +165,7 @@ async function measure(mode: string, target: Target, upstreamUrl: string, target
 	await openLoop(50, 1000, viaDirect);
 	await openLoop(50, 1000, viaPlatform);
 	if (viaFloor) await openLoop(50, 1000, viaFloor);
+	await settle(pids);
 	const [oneAtATime, unloadedCpuMs] = await cpuMsOf(pids, () =>
 		interleaved(PAIRS, timed(viaDirect), timed(viaPlatform), viaFloor && timed(viaFloor))
 	);
@@ -174,6 +189,7 @@ async function measure(mode: string, target: Target, upstreamUrl: string, target
 				);
 	const rows: Row[] = [];
 	for (const rate of RATES.filter(Boolean)) {
+		await settle(pids);
 		const d = await openLoop(rate, DURATION_MS, viaDirect);
 		const [p, cpuMs] = await cpuMsOf(pids, () => openLoop(rate, DURATION_MS, viaPlatform));
 		const s = (x: Sample) => ({
@@ -197,11 +213,13 @@ async function measure(mode: string, target: Target, upstreamUrl: string, target
 	// Sustained: the offered rate is met (within 5%) with no errors and p99 under one second.
 	let sustained = 0;
 	for (const rate of SUSTAIN_STEPS) {
+		await settle(pids);
 		const p = await openLoop(rate, 3000, viaPlatform);
 		if (p.errors || p.achievedRps < rate * 0.95 || pct(p.latencies, 99) > 1000) break;
 		sustained = rate;
 	}
 	// Saturation: closed loop, the target's CPU per request and its throughput with two cores shared by all.
+	await settle(pids);
 	const [sat, satCpuMs] = await cpuMsOf(pids, () => closedLoop(CONNECTIONS, SATURATION_MS, viaPlatform));
 	const saturation = {
 		connections: CONNECTIONS,
