@@ -1,8 +1,8 @@
 // How a chat completion reaches its provider. An OpenAI-compatible provider gets a plain HTTP POST on the AI
 // service's transport, without the SDK's per-request machinery (its options, header merging, retry loop and Stream
-// wrapper): a bare proxy spent 1.32 ms of CPU per request through the SDK, 0.83 without (bench/README.md). Its failures still take the
-// SDK's error classes, so classify() in upstream.ts reads both paths alike. An Anthropic provider's chat goes
-// through the SDK and the Messages translator (anthropic-upstream.ts).
+// wrapper): a bare proxy spent 1.32 ms of CPU per request through the SDK, 0.83 without (bench/README.md). Its
+// failures still take the SDK's error classes, so classify() in upstream.ts reads both paths alike. An Anthropic
+// provider's chat goes through the SDK and the Messages translator (anthropic-upstream.ts).
 import OpenAI from "openai";
 import type { Readable } from "stream";
 import { sseEvents } from "./sse";
