@@ -210,6 +210,8 @@ describeWith(["postgres"])("mcp (in-process broker, real PostgreSQL, real MCP se
 				async () => http.cancelled.length,
 				n => n === before + 1
 			);
+			// The execution's row and its event are written with the next batch.
+			await svc().flush();
 			expect((await outbox("mcp.tool.execution.failed")).some(e => e.outcome === "timeout")).toBe(true);
 		});
 
