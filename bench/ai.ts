@@ -91,21 +91,21 @@ interface Row {
 }
 
 // CPU milliseconds the platform's processes spent (all threads) while fn ran.
+const ticksOf = (pids: number[]) => pids.reduce((a, p) => a + cpuTicks(p), 0);
 async function cpuMsOf<T>(pids: number[], fn: () => Promise<T>): Promise<[T, number]> {
-	const before = pids.reduce((a, p) => a + cpuTicks(p), 0);
+	const before = ticksOf(pids);
 	const result = await fn();
-	return [result, (pids.reduce((a, p) => a + cpuTicks(p), 0) - before) * 10];
+	return [result, (ticksOf(pids) - before) * 10];
 }
 
 // Waits until the target's processes are idle (at most 5% of a core over a second; 30 s at most), so that work a
 // step left queued behind its answers (events, completion logs, their consumers) is not billed to the next step.
 async function settle(pids: number[], maxMs = 30_000) {
-	const ticks = () => pids.reduce((a, p) => a + cpuTicks(p), 0);
 	const until = Date.now() + maxMs;
-	let last = ticks();
+	let last = ticksOf(pids);
 	while (Date.now() < until) {
 		await new Promise(r => setTimeout(r, 1000));
-		const now = ticks();
+		const now = ticksOf(pids);
 		if (now - last <= 5) return; // ticks of 10 ms
 		last = now;
 	}

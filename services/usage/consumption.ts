@@ -3,34 +3,51 @@
 // threshold crossing, recorded once per limit, period and threshold (a unique row) and announced in that transaction.
 import type { Queryable } from "../../lib/db";
 import { makeEvent } from "../../lib/events/outbox";
-import { amountsOf, LimitDef, Metric, periodStart } from "../../lib/usage-limits";
+import { amountsOf, appliesTo, LimitDef, Metric, periodStart } from "../../lib/usage-limits";
 import type { AIUsage } from "../ai/ai.events";
 import type { UsageEvent } from "./usage.events";
 
-interface LimitRow {
+// A limit as the database lists it (with its team's members when it is a team's), and as the platform uses it.
+export interface LimitRow {
 	kind: "quota" | "budget";
 	id: string;
-	organization_id: string;
 	name: string;
 	metric: Metric;
 	scope: LimitDef["scope"];
 	subject_id: string | null;
 	period: LimitDef["period"];
-	amount: number;
+	amount: number | string;
 	thresholds: number[];
-	created_us: string; // created_at in microseconds since the epoch: compared with an event's time at its precision
+	members?: string[] | null;
 }
 
-// Every enabled limit of the batch's organizations, in one order (kind, id) so that replicas take the consumption
-// rows in one order. Which of them apply to each event is decided here (appliesTo), not by a query per event.
+export const limitDefOf = (r: LimitRow): LimitDef => ({
+	id: r.id,
+	kind: r.kind,
+	name: r.name,
+	metric: r.metric,
+	scope: r.scope,
+	subjectId: r.subject_id,
+	period: r.period,
+	amount: Number(r.amount),
+	thresholds: r.thresholds,
+	...(r.scope === "team" ? { members: r.members ?? [] } : {})
+});
+
+// Every enabled limit of the batch's organizations, with its team's members, in one order (kind, id) so that
+// replicas take the consumption rows in one order. created_us: created_at in microseconds since the epoch, compared
+// with an event's time at its precision.
 const LIMITS_SQL = `
-	SELECT 'quota' AS kind, id, organization_id, name, metric, scope, subject_id, period, amount, thresholds,
-	       (extract(epoch FROM created_at) * 1000000)::bigint AS created_us
-	  FROM usage_quotas WHERE organization_id = ANY($1::uuid[]) AND enabled
-	UNION ALL
-	SELECT 'budget', id, organization_id, name, 'cost', scope, subject_id, period, amount, thresholds,
-	       (extract(epoch FROM created_at) * 1000000)::bigint
-	  FROM usage_budgets WHERE organization_id = ANY($1::uuid[]) AND enabled
+	SELECT l.*, (SELECT array_agg(m.user_id) FROM team_members m
+	             WHERE l.scope = 'team' AND m.team_id = l.subject_id AND m.organization_id = l.organization_id) AS members
+	  FROM (
+		SELECT 'quota' AS kind, id, organization_id, name, metric, scope, subject_id, period, amount, thresholds,
+		       (extract(epoch FROM created_at) * 1000000)::bigint AS created_us
+		  FROM usage_quotas WHERE organization_id = ANY($1::uuid[]) AND enabled
+		UNION ALL
+		SELECT 'budget', id, organization_id, name, 'cost', scope, subject_id, period, amount, thresholds,
+		       (extract(epoch FROM created_at) * 1000000)::bigint
+		  FROM usage_budgets WHERE organization_id = ANY($1::uuid[]) AND enabled) l
 	 ORDER BY 1, 2`;
 
 export type Consumed = Pick<
@@ -38,35 +55,18 @@ export type Consumed = Pick<
 	"organizationId" | "userId" | "apiKeyId" | "occurredAt" | "inputTokens" | "outputTokens" | "toolCalls" | "cost"
 >;
 
-// The limits that apply to each event of a batch: read with one query for the batch (and one for team
-// memberships, only when a team's limit is among them). A subject_id matches when the caller is that user, that
-// API key, or a member of that team; a limit counts what happened after it was created (an event still in flight
-// from before is not its).
-export async function limitsOfBatch(tx: Queryable, batch: Consumed[]): Promise<(e: Consumed) => LimitRow[]> {
+// The limits that apply to each event of a batch, read with one query for the batch: those of its organization that
+// apply to its caller (appliesTo) and existed when it happened (an event still in flight from before is not theirs).
+export async function limitsOfBatch(tx: Queryable, batch: Consumed[]): Promise<(e: Consumed) => LimitDef[]> {
 	if (!batch.length) return () => [];
 	const orgs = [...new Set(batch.map(e => e.organizationId))];
-	const limits = (await tx.query<LimitRow>(LIMITS_SQL, [orgs])).rows;
-	if (!limits.length) return () => [];
-	const teams = new Set<string>(); // "org user team"
-	const users = [...new Set(batch.flatMap(e => (e.userId ? [e.userId] : [])))];
-	if (users.length && limits.some(l => l.scope === "team")) {
-		const { rows } = await tx.query<{ organization_id: string; user_id: string; team_id: string }>(
-			`SELECT organization_id, user_id, team_id FROM team_members
-			  WHERE organization_id = ANY($1::uuid[]) AND user_id = ANY($2::uuid[])`,
-			[orgs, users]
-		);
-		for (const r of rows) teams.add(`${r.organization_id} ${r.user_id} ${r.team_id}`);
-	}
-	const applies = (l: LimitRow, e: Consumed, occurredUs: number) =>
-		l.organization_id === e.organizationId &&
-		Number(l.created_us) <= occurredUs &&
-		(l.scope === "organization" ||
-			(l.scope === "user" && l.subject_id === e.userId) ||
-			(l.scope === "api_key" && l.subject_id === e.apiKeyId) ||
-			(l.scope === "team" && !!e.userId && teams.has(`${e.organizationId} ${e.userId} ${l.subject_id}`)));
+	const rows = (await tx.query<LimitRow & { organization_id: string; created_us: string }>(LIMITS_SQL, [orgs])).rows;
+	const limits = rows.map(r => ({ org: r.organization_id, createdUs: Number(r.created_us), def: limitDefOf(r) }));
 	return e => {
 		const occurredUs = new Date(e.occurredAt).getTime() * 1000;
-		return limits.filter(l => applies(l, e, occurredUs));
+		return limits
+			.filter(l => l.org === e.organizationId && l.createdUs <= occurredUs && appliesTo(l.def, e))
+			.map(l => l.def);
 	};
 }
 
@@ -75,7 +75,7 @@ export async function limitsOfBatch(tx: Queryable, batch: Consumed[]): Promise<(
 export async function consume(
 	tx: Queryable,
 	e: Consumed,
-	limits: LimitRow[]
+	limits: LimitDef[]
 ): Promise<{ events: UsageEvent[]; counted: { limit: LimitDef; periodStart: Date; amount: number }[] }> {
 	const amounts = amountsOf(e);
 	const at = new Date(e.occurredAt);
@@ -85,21 +85,7 @@ export async function consume(
 		const amount = amounts[l.metric];
 		if (!(amount > 0)) continue;
 		const start = periodStart(l.period, at);
-		counted.push({
-			limit: {
-				kind: l.kind,
-				id: l.id,
-				name: l.name,
-				metric: l.metric,
-				scope: l.scope,
-				subjectId: l.subject_id,
-				period: l.period,
-				amount: Number(l.amount),
-				thresholds: l.thresholds
-			},
-			periodStart: start,
-			amount
-		});
+		counted.push({ limit: l, periodStart: start, amount });
 		const [quotaId, budgetId] = l.kind === "quota" ? [l.id, null] : [null, l.id];
 		const { rows } = await tx.query<{ used: number }>(
 			`INSERT INTO usage_limit_consumption (organization_id, quota_id, budget_id, period_start, used)
@@ -112,7 +98,7 @@ export async function consume(
 		const used = Number(rows[0].used);
 		const before = used - amount;
 		for (const threshold of [...new Set([...l.thresholds, 1])].sort((a, b) => a - b)) {
-			const line = threshold * Number(l.amount);
+			const line = threshold * l.amount;
 			if (!(before < line && used >= line)) continue;
 			const kind = threshold >= 1 ? "exceeded" : "warning";
 			const alert = await tx.query(
@@ -129,7 +115,7 @@ export async function consume(
 }
 
 function crossing(
-	l: LimitRow,
+	l: LimitDef,
 	kind: "warning" | "exceeded",
 	threshold: number,
 	start: Date,
@@ -141,11 +127,11 @@ function crossing(
 		name: l.name,
 		threshold,
 		scope: l.scope,
-		...(l.subject_id ? { subjectId: l.subject_id } : {}),
+		...(l.subjectId ? { subjectId: l.subjectId } : {}),
 		period: l.period,
 		periodStart: start.toISOString(),
 		used,
-		limit: Number(l.amount)
+		limit: l.amount
 	};
 	const percentage = Math.round(threshold * 100);
 	if (l.kind === "quota") {

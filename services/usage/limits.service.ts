@@ -25,7 +25,7 @@ import type { AIEvent } from "../ai/ai.events";
 import type { McpEvent } from "../mcp/mcp.events";
 import "../mcp/mcp.events";
 import { isToolExecuted, TOOL_EXECUTED, toolCallOf } from "./aggregates";
-import { consume, limitsOfBatch } from "./consumption";
+import { consume, limitDefOf, limitsOfBatch, type LimitRow } from "./consumption";
 import "./usage.events";
 
 interface Self {
@@ -132,18 +132,7 @@ const UsageLimitsService: ServiceSchema = {
 					               WHERE l.scope = 'team' AND m.team_id = l.subject_id AND m.organization_id = $org) AS members
 					   FROM (${ALL_LIMITS}) l WHERE l.enabled`
 				);
-				return rows.map(r => ({
-					id: r.id,
-					kind: r.kind,
-					name: r.name,
-					metric: r.metric,
-					scope: r.scope,
-					subjectId: r.subject_id,
-					period: r.period,
-					amount: Number(r.amount),
-					thresholds: r.thresholds,
-					...(r.scope === "team" ? { members: r.members ?? [] } : {})
-				}));
+				return rows.map(r => limitDefOf(r as LimitRow));
 			}
 		},
 

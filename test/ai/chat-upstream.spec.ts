@@ -7,16 +7,10 @@ import { directChat } from "../../services/ai/chat-upstream";
 import { createNodeFetch } from "../../services/ai/transport";
 import { classify } from "../../services/ai/upstream";
 import { HostPolicy, parseHostRules } from "../../lib/egress";
+import { CHAT_COMPLETION as COMPLETION } from "../helpers/fake-openai";
 
 const nodeFetch = createNodeFetch(new HostPolicy(parseHostRules("127.0.0.1")));
 const KEY = "sk-direct-0123456789";
-const COMPLETION = {
-	id: "c1",
-	object: "chat.completion",
-	created: 1,
-	model: "m",
-	choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }]
-};
 const chunk = (content: string, finish: string | null = null) => ({
 	id: "c1",
 	object: "chat.completion.chunk",

@@ -10,14 +10,8 @@ import OpenAI from "openai";
 import { createNodeFetch } from "../../services/ai/transport";
 import { HostPolicy, parseHostRules, EgressRefused } from "../../lib/egress";
 import { waitUntil } from "../helpers/wait";
+import { CHAT_COMPLETION as COMPLETION } from "../helpers/fake-openai";
 
-const COMPLETION = {
-	id: "c1",
-	object: "chat.completion",
-	created: 1,
-	model: "m",
-	choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }]
-};
 // These servers listen on loopback, which the platform's default policy refuses: allowed here as an operator would.
 const nodeFetch = createNodeFetch(new HostPolicy(parseHostRules("127.0.0.1")));
 const client = (port: number) =>

@@ -7,6 +7,15 @@ import http from "http";
 import crypto from "crypto";
 import type { AddressInfo } from "net";
 
+// The smallest whole chat completion, for raw servers that answer one fixed body.
+export const CHAT_COMPLETION = {
+	id: "c1",
+	object: "chat.completion",
+	created: 1,
+	model: "m",
+	choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }]
+};
+
 export interface Behaviour {
 	status?: number; // answer with this HTTP error status
 	delayMs?: number; // wait before answering (or before the first chunk)
