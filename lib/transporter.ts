@@ -33,6 +33,7 @@
 //   requests, until other nodes dropped it for missed heartbeats. Meanwhile a packet sent into the closing channel
 //   threw from a heartbeat timer, an uncaught exception.
 import { Middleware, ServiceBroker, Transporters } from "moleculer";
+import { coalesceAmqpWrites } from "./amqp-writes";
 
 // An action that must never run twice: it reaches a paid or side-effecting system outside the platform (`external:
 // true`, lib/external-calls.ts) or its schema turns retries off. Its calls are not handed to another replica.
@@ -92,7 +93,10 @@ export class ClusterAmqpTransporter extends Transporters.AMQP {
 	// Moleculer passes its reconnect callback, which the typings leave out.
 	connect(...args: unknown[]): Promise<void> {
 		const connect = super.connect as (...a: unknown[]) => Promise<void>;
-		return connect.apply(this, args).then(() => this.watchChannel());
+		return connect.apply(this, args).then(() => {
+			coalesceAmqpWrites(this.connection);
+			this.watchChannel();
+		});
 	}
 
 	// After a channel error the connection is closed too, and Moleculer's reconnect (5 s later) opens both again and

@@ -5,6 +5,7 @@ const { Middleware: ChannelsMiddleware, Adapters } = require("@moleculer/channel
 	Adapters: any;
 };
 import crypto from "crypto";
+import { coalesceAmqpWrites } from "../amqp-writes";
 import type { Config } from "../config";
 import { EXCHANGE_OPTIONS, QUEUE_OPTIONS } from "./topology";
 
@@ -31,6 +32,7 @@ class AmqpAdapter extends Adapters.AMQP {
 	async tryConnect() {
 		await super.tryConnect();
 		const { connection, channel } = this;
+		coalesceAmqpWrites(connection);
 		channel.on("close", () => {
 			if (this.stopping || this.connection !== connection) return;
 			this.logger.warn("AMQP channel closed by the server; closing the connection to reconnect.");

@@ -2,6 +2,7 @@
 // queue before they publish. The groups come from the module manifests (lib/module.ts): each consuming module
 // declares its own, and every producer reads all of them, whichever modules its process runs.
 import amqp from "amqplib";
+import { coalesceAmqpWrites } from "../amqp-writes";
 import { consumerGroupsOf, ModuleManifest } from "../module";
 
 // The options every party (adapter consumer, producer, dead-letter) declares with; they must match exactly.
@@ -23,6 +24,7 @@ export class AmqpTopology {
 	private async open(): Promise<amqp.ConfirmChannel> {
 		if (this.channel) return this.channel;
 		const conn = await amqp.connect(this.url, { noDelay: true });
+		coalesceAmqpWrites(conn);
 		conn.on("error", () => undefined);
 		conn.on("close", () => this.reset());
 		const channel = await conn.createConfirmChannel();

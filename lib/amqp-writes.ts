@@ -1,0 +1,35 @@
+// One socket write per turn of the event loop for an AMQP connection. amqplib writes each message and each ack on its
+// own, a system call and a TCP segment for RabbitMQ to read apiece, so a node answering many requests at once wrote as
+// many times. Corked for the rest of the turn, whatever was sent in it leaves in one writev. The bytes and their order
+// are unchanged; back-pressure still works (write returns false once the buffered frames pass the socket's high-water
+// mark, and amqplib waits for 'drain').
+// Measured with bench/explore.ts (health.live between two nodes, saturation): 27–50% more requests per second, and
+// about a quarter less CPU per request in the two nodes and RabbitMQ together (bench/README.md).
+import type { Writable } from "stream";
+
+const COALESCED = Symbol("coalesced");
+
+export function coalesceWrites(stream: Writable & { [COALESCED]?: true }): void {
+	if (stream[COALESCED]) return;
+	stream[COALESCED] = true;
+	const write = stream.write;
+	let corked = false;
+	const flush = () => {
+		corked = false;
+		stream.uncork();
+	};
+	stream.write = function (this: Writable, ...args: Parameters<Writable["write"]>) {
+		if (!corked) {
+			corked = true;
+			stream.cork();
+			process.nextTick(flush);
+		}
+		return write.apply(this, args);
+	} as Writable["write"];
+}
+
+// amqplib's connection object (promise or callback API) holds the socket as `connection.stream`.
+export function coalesceAmqpWrites(model: unknown): void {
+	const stream = (model as { connection?: { stream?: Writable } } | undefined)?.connection?.stream;
+	if (stream && typeof stream.cork === "function") coalesceWrites(stream);
+}
