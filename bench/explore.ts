@@ -20,7 +20,6 @@ import { POSTGRES, RABBITMQ, runLoadWithCpu } from "./cpu";
 import { BENCH_SECRETS, prepareFixture } from "./setup";
 import { spawnChild, stopAll } from "./proc";
 import { variantOptions } from "./variant-node";
-import { setCork } from "./cork";
 import { TransitEncryption } from "../lib/transit-encryption";
 import { createTestDatabase } from "../test/helpers/infra";
 
@@ -46,9 +45,7 @@ async function main() {
 			for (const [vi, v] of variants.entries()) {
 				const ns = `bench-x-${RUN}-${r}-${vi}`;
 				const env = { TRANSPORTER: AMQP_URL, NAMESPACE: ns, ...BENCH_SECRETS, DATA_DIR: path.join(TMP, "d") };
-				const { SCRIPT, CALLER, ACTION, CALLER_OVERRIDES, CALLER_CORK, CALLER_DROP_MIDDLEWARES, ...nodeVars } =
-					v.env;
-				setCork(!!CALLER_CORK);
+				const { SCRIPT, CALLER, ACTION, CALLER_OVERRIDES, CALLER_DROP_MIDDLEWARES, ...nodeVars } = v.env;
 				const node = spawnChild(v.label, SCRIPT ?? "bench/variant-node.ts", {
 					...env,
 					SERVICES: "auth",

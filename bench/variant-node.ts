@@ -2,18 +2,14 @@
 // measured before any production code changes. Used by bench/explore.ts, never by `npm run bench`.
 //   BENCH_OVERRIDES='{"metrics":{"enabled":false}}'  merged over moleculer.config.ts's options (shallow)
 //   BENCH_DROP_MIDDLEWARES='Authz,Channels'          platform middlewares left out, by name
-//   BENCH_CORK=1                                     AMQP socket corked around each amqplib muxer pass (A/B)
 //   BENCH_NO_PREPARE=1                               PgAdapter.findOne as before prepared statements (A/B)
 import { loadConfig, setConfig } from "../lib/config";
 import { preflight } from "../lib/preflight";
 import { createNode, serviceFiles } from "../lib/node";
 import { brokerOptions } from "../moleculer.config";
 import { releaseDb } from "../lib/db";
-import { setCork } from "./cork";
 import "./no-prepare";
 import { stopNodeOnSignal } from "./proc";
-
-if (process.env.BENCH_CORK) setCork(true);
 
 export function variantOptions(base: any, env = process.env) {
 	const overrides = env.BENCH_OVERRIDES ? JSON.parse(env.BENCH_OVERRIDES) : {};
