@@ -71,6 +71,37 @@ describeWith(["rabbitmq"])("AMQP frames written once per turn of the event loop"
 		expect(plain.writes).toBeGreaterThanOrEqual(N);
 	});
 
+	it("keeps back-pressure: a burst far over the socket's buffer arrives whole", async () => {
+		const conn = await amqp.connect(AMQP_URL, { noDelay: true });
+		try {
+			coalesceAmqpWrites(conn);
+			const ch = await conn.createChannel();
+			const queue = `${NAMESPACE}.large`;
+			await ch.assertQueue(queue, { exclusive: true });
+			const count = 400; // 400 × 64 KiB: 25 MiB written in one turn
+			let bytes = 0;
+			let seen = 0;
+			let inOrder = true;
+			const all = new Promise<void>(resolve =>
+				ch.consume(
+					queue,
+					msg => {
+						bytes += msg!.content.length;
+						if (msg!.content[0] !== seen++ % 256) inOrder = false;
+						if (seen === count) resolve();
+					},
+					{ noAck: true }
+				)
+			);
+			for (let i = 0; i < count; i++) ch.sendToQueue(queue, Buffer.alloc(64 * 1024, i % 256));
+			await all;
+			expect(bytes).toBe(count * 64 * 1024);
+			expect(inOrder).toBe(true);
+		} finally {
+			await conn.close().catch(() => undefined);
+		}
+	});
+
 	it("coalesces the transporter's connection: a burst of calls between two nodes leaves the caller in one write", async () => {
 		const options = (id: string) =>
 			brokerOptions(
