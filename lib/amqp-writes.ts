@@ -3,8 +3,8 @@
 // many times. Corked for the rest of the turn, whatever was sent in it leaves in one writev. The bytes and their order
 // are unchanged; back-pressure still works (write returns false once the buffered frames pass the socket's high-water
 // mark, and amqplib waits for 'drain').
-// Measured with bench/explore.ts (health.live between two nodes, saturation): 27–50% more requests per second, and
-// about a quarter less CPU per request in the two nodes and RabbitMQ together (bench/README.md).
+// Measured with bench/explore.ts (health.live between two nodes, saturation): about 40% more requests per second and a
+// third less CPU per request over caller, node and RabbitMQ; 5–12% more for a DB-backed read (bench/README.md).
 import type { Writable } from "stream";
 
 const COALESCED = Symbol("coalesced");
