@@ -36,6 +36,18 @@ const until = async (cond: () => boolean, ms = 5000) => {
 	}
 };
 
+// A database whose transactions wait until `open()`: a write that is slow for as long as the test wants.
+function gatedDatabase() {
+	const db = fakeDatabase();
+	let open!: () => void;
+	const gate = new Promise<void>(resolve => (open = resolve));
+	const inTransaction = async (fn: (tx: any) => Promise<void>) => {
+		await gate;
+		await db.inTransaction(fn);
+	};
+	return { ...db, inTransaction, open };
+}
+
 describe("completion log writer", () => {
 	test("entries refused during an outage are written once the database is back, in order and once each", async () => {
 		const db = fakeDatabase();
@@ -69,6 +81,47 @@ describe("completion log writer", () => {
 		expect(inserts.map(s => s.params / 23)).toEqual([200, 200, 50]);
 		expect(db.written).toEqual(Array.from({ length: 450 }, (_, i) => `r${i}`));
 		await writer.close();
+	});
+
+	test("a full batch is written at once, and the requests adding to it do not wait for a slow write", async () => {
+		const db = gatedDatabase();
+		const writer = new LogWriter(db.inTransaction, 10_000, () => undefined);
+		// 450 entries while the first batch's write cannot finish: every add returns (when adds awaited the write, the
+		// 200th hung), nothing is written yet.
+		for (let i = 0; i < 450; i++) await writer.add(entry(`s${i}`));
+		expect(db.written).toEqual([]);
+		db.open();
+		await until(() => db.written.length === 450);
+		expect(db.written).toEqual(Array.from({ length: 450 }, (_, i) => `s${i}`));
+		const inserts = db.statements.filter(s => s.text.startsWith("INSERT INTO ai_completion_logs"));
+		expect(inserts.every(s => s.params / 23 <= 200)).toBe(true);
+		expect(await writer.close()).toBe(0);
+	});
+
+	test("far behind a slow write, a request waits for the batch being written, and nothing is given up", async () => {
+		const db = gatedDatabase();
+		const writer = new LogWriter(db.inTransaction, 10_000, () => undefined);
+		// Adds until one is held (still pending once everything else queued has run).
+		let held: Promise<void> | undefined;
+		let added = 0;
+		while (!held && added < 2000) {
+			const add = writer.add(entry(`b${added++}`));
+			const state = await Promise.race([
+				add.then(() => "returned"),
+				new Promise(resolve => setImmediate(() => resolve("held")))
+			]);
+			if (state === "held") held = add;
+		}
+		// 200 in the write that cannot finish, then 399 waiting were taken without holding anyone; the entry that made
+		// 400 waiting is held.
+		expect(held).toBeDefined();
+		expect(added).toBe(600);
+		expect(db.written).toEqual([]);
+		db.open();
+		await held;
+		await until(() => db.written.length === added);
+		expect(db.written).toEqual(Array.from({ length: added }, (_, i) => `b${i}`));
+		expect(await writer.close()).toBe(0);
 	});
 
 	test("past its bound the oldest entries are given up and counted; close reports what is still unwritten", async () => {
