@@ -32,6 +32,7 @@
 //   connection: it set the channel to null and the node stayed connected but deaf, sending nothing and taking no
 //   requests, until other nodes dropped it for missed heartbeats. Meanwhile a packet sent into the closing channel
 //   threw from a heartbeat timer, an uncaught exception.
+// - What it sends in one turn of the event loop leaves in one socket write (lib/amqp-writes.ts).
 import { Middleware, ServiceBroker, Transporters } from "moleculer";
 import { coalesceAmqpWrites } from "./amqp-writes";
 
