@@ -9,7 +9,7 @@ import type { Writable } from "stream";
 
 const COALESCED = Symbol("coalesced");
 
-export function coalesceWrites(stream: Writable & { [COALESCED]?: true }): void {
+function coalesceWrites(stream: Writable & { [COALESCED]?: true }): void {
 	if (stream[COALESCED]) return;
 	stream[COALESCED] = true;
 	const write = stream.write;

@@ -6,11 +6,9 @@ import { ServiceBroker } from "moleculer";
 import type { Socket } from "net";
 import { describeWith, uniqueNamespace, AMQP_URL } from "../helpers/infra";
 import { deleteRabbitObjects } from "../helpers/rabbit";
-import { TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
+import { clusterBrokerOptions } from "../helpers/cluster";
 import { coalesceAmqpWrites } from "../../lib/amqp-writes";
 import { AmqpTopology } from "../../lib/events/topology";
-import { loadConfig } from "../../lib/config";
-import { brokerOptions } from "../../moleculer.config";
 
 // Counts the system-call-level writes of the socket under an amqplib connection model.
 function countWrites(model: unknown): { writes: number } {
@@ -103,17 +101,7 @@ describeWith(["rabbitmq"])("AMQP frames written once per turn of the event loop"
 	});
 
 	it("coalesces the transporter's connection: a burst of calls between two nodes leaves the caller in one write", async () => {
-		const options = (id: string) =>
-			brokerOptions(
-				loadConfig({
-					TRANSPORTER: AMQP_URL,
-					NAMESPACE,
-					NODE_ID: `${id}-${NAMESPACE}`,
-					JWT_SECRET: TEST_JWT_SECRET,
-					TRANSIT_KEY: TEST_TRANSIT_KEY,
-					LOG_LEVEL: "warn"
-				})
-			);
+		const options = (id: string) => clusterBrokerOptions(NAMESPACE, `${id}-${NAMESPACE}`);
 		const callee = new ServiceBroker({ ...options("callee"), logger: false });
 		callee.createService({ name: "echo", actions: { hit: { visibility: "public", handler: ctx => ctx.params } } });
 		const caller = new ServiceBroker({ ...options("caller"), logger: false });

@@ -2,13 +2,11 @@
 // node derives the same list from the manifests before anything reads it, and a service principal's permissions,
 // which its token proves, travel as they are. Two platform brokers over real RabbitMQ, with transit encryption.
 import { ServiceBroker, type Context } from "moleculer";
-import { describeWith, AMQP_URL, uniqueNamespace } from "../helpers/infra";
-import { TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
+import { describeWith, uniqueNamespace } from "../helpers/infra";
 import { deleteRabbitObjects } from "../helpers/rabbit";
-import { loadConfig } from "../../lib/config";
+import { clusterBrokerOptions } from "../helpers/cluster";
 import { permissionsFor } from "../../lib/authz";
 import type { AuthInfo } from "../../lib/permissions";
-import { brokerOptions } from "../../moleculer.config";
 
 describeWith(["rabbitmq"])("auth meta between nodes", () => {
 	const NAMESPACE = uniqueNamespace("compact-auth");
@@ -18,17 +16,7 @@ describeWith(["rabbitmq"])("auth meta between nodes", () => {
 	let caller: ServiceBroker;
 	let server: ServiceBroker;
 
-	const options = (node: string) =>
-		brokerOptions(
-			loadConfig({
-				TRANSPORTER: AMQP_URL,
-				NAMESPACE,
-				NODE_ID: `${node}-${ID}`,
-				JWT_SECRET: TEST_JWT_SECRET,
-				TRANSIT_KEY: TEST_TRANSIT_KEY,
-				LOG_LEVEL: "warn"
-			})
-		);
+	const options = (node: string) => clusterBrokerOptions(NAMESPACE, `${node}-${ID}`);
 
 	beforeAll(async () => {
 		const base = options("server");

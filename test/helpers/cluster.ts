@@ -13,6 +13,21 @@ import type { AuthInfo } from "../../lib/permissions";
 
 export type ClusterNode = NodeProcess & { ready: Promise<void> };
 
+// Broker options of an in-test platform node on the test RabbitMQ, transit-encrypted; `env` adds to them.
+export function clusterBrokerOptions(namespace: string, nodeID: string, env: Record<string, string> = {}) {
+	return brokerOptions(
+		loadConfig({
+			TRANSPORTER: AMQP_URL,
+			NAMESPACE: namespace,
+			NODE_ID: nodeID,
+			JWT_SECRET: TEST_JWT_SECRET,
+			TRANSIT_KEY: TEST_TRANSIT_KEY,
+			LOG_LEVEL: "warn",
+			...env
+		})
+	);
+}
+
 export interface TestCluster {
 	namespace: string;
 	// The namespace's random part, which node ids end with.
