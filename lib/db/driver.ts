@@ -285,7 +285,12 @@ function isRunning(pid: number): boolean {
 // Opening an existing database takes about a second. Creating one (PGlite's initdb) takes several, and much longer on
 // a busy machine: there is no deadline, only progress lines. What fails is a directory whose files PGlite cannot
 // start from (it reports that within a second or so).
-export async function openPGlite(dataDir: string, log?: ProgressLog): Promise<Db> {
+export async function openPGlite(
+	dataDir: string,
+	log?: ProgressLog,
+	// How often tables are checked for vacuuming and analyzing (lib/db/pglite-vacuum.mjs says why); 0: never.
+	{ vacuumEveryMs = 60_000 }: { vacuumEveryMs?: number } = {}
+): Promise<Db> {
 	const dir = path.join(dataDir, "pglite");
 	fs.mkdirSync(dir, { recursive: true });
 	const unlock = lockDataDir(dir);
@@ -304,7 +309,7 @@ export async function openPGlite(dataDir: string, log?: ProgressLog): Promise<Db
 			throw new EmbeddedDbError(`cannot create the embedded database in ${dir}: ${err.message}`);
 		}
 	}
-	const worker = new Worker(path.join(__dirname, "pglite-worker.mjs"), { workerData: { dir } });
+	const worker = new Worker(path.join(__dirname, "pglite-worker.mjs"), { workerData: { dir, vacuumEveryMs } });
 	try {
 		const ready = new Promise<void>((resolve, reject) => {
 			const failed = (reason: string) => {

@@ -6,8 +6,15 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { PGlite } from "@electric-sql/pglite";
 import { pgliteOptions } from "./pglite-settings.mjs";
+import { startAutovacuum } from "./pglite-vacuum.mjs";
 
 const db = await PGlite.create(workerData.dir, pgliteOptions);
+const autovacuum = workerData.vacuumEveryMs
+	? startAutovacuum(db, {
+			everyMs: workerData.vacuumEveryMs,
+			onError: err => console.warn(`Embedded database: vacuum pass failed: ${err?.message ?? err}`)
+		})
+	: undefined;
 const transactions = new Map(); // tx id → { tx, decide(commit: boolean), done: Promise }
 let nextTx = 1;
 
@@ -79,6 +86,7 @@ async function handle(msg) {
 			return null;
 		}
 		case "close":
+			await autovacuum?.stop();
 			await db.close();
 			return null;
 		default:

@@ -155,4 +155,68 @@ describe("embedded PGlite driver (worker thread)", () => {
 			await db2.close();
 		});
 	}, 60_000);
+
+	// PGlite has no autovacuum of its own (one process, no background workers): the worker runs autovacuum's rule.
+	test("tables past autovacuum's thresholds are vacuumed and analyzed; the rest are left alone", async () => {
+		await inTempDir("cide-pglite-vacuum-", async other => {
+			const db2 = await openPGlite(other, undefined, { vacuumEveryMs: 200 });
+			try {
+				await db2.exec(
+					"CREATE TABLE churn (id int PRIMARY KEY, n int); CREATE TABLE calm (id int PRIMARY KEY, n int)"
+				);
+				await db2.query("INSERT INTO churn SELECT g, 0 FROM generate_series(1, 2000) g");
+				await db2.query("INSERT INTO calm SELECT g, 0 FROM generate_series(1, 10) g");
+				await db2.query("UPDATE churn SET n = n + 1");
+				await db2.query("UPDATE calm SET n = n + 1");
+				const stats = async (table: string) =>
+					(
+						await db2.query(
+							"SELECT n_dead_tup, last_vacuum, last_analyze FROM pg_stat_user_tables WHERE relname = $1",
+							[table]
+						)
+					).rows[0];
+				const deadline = Date.now() + 30_000;
+				while (!(await stats("churn")).last_vacuum && Date.now() < deadline)
+					await new Promise(r => setTimeout(r, 100));
+				const churn = await stats("churn");
+				expect(churn.last_vacuum).not.toBeNull();
+				expect(churn.last_analyze).not.toBeNull();
+				expect(Number(churn.n_dead_tup)).toBe(0);
+				// 10 dead rows are under the threshold (50 + 20% of the table).
+				await new Promise(r => setTimeout(r, 500));
+				const calm = await stats("calm");
+				expect(calm.last_vacuum).toBeNull();
+				expect(Number(calm.n_dead_tup)).toBe(10);
+			} finally {
+				await db2.close();
+			}
+		});
+	}, 90_000);
+
+	test("a pass waits for an open transaction (VACUUM cannot run inside one) and leaves it whole", async () => {
+		await inTempDir("cide-pglite-vacuum-tx-", async other => {
+			const db2 = await openPGlite(other, undefined, { vacuumEveryMs: 50 });
+			try {
+				await db2.exec("CREATE TABLE held (id int PRIMARY KEY, n int)");
+				await db2.transaction(async tx => {
+					await tx.query("INSERT INTO held SELECT g, 0 FROM generate_series(1, 1000) g");
+					await tx.query("UPDATE held SET n = 1");
+					// Passes fall due meanwhile; none may run in this transaction's session.
+					await new Promise(r => setTimeout(r, 400));
+					await tx.query("UPDATE held SET n = 2");
+				});
+				expect((await db2.query("SELECT count(*)::int AS c, min(n) AS n FROM held")).rows[0]).toEqual({
+					c: 1000,
+					n: 2
+				});
+				const deadline = Date.now() + 30_000;
+				const vacuumed = () => db2.query("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'held'");
+				while (!(await vacuumed()).rows[0].last_vacuum && Date.now() < deadline)
+					await new Promise(r => setTimeout(r, 100));
+				expect((await vacuumed()).rows[0].last_vacuum).not.toBeNull();
+			} finally {
+				await db2.close();
+			}
+		});
+	}, 90_000);
 });
