@@ -55,6 +55,7 @@ export interface Config {
 	// embedded: derived), and the credentials of the services this node runs, by service name.
 	serviceIdentityKey?: string;
 	serviceCredentials: Map<string, string>;
+	heapGrowingPercent: number; // V8's old-generation growth after a full collection; 0: V8's own dynamic factor
 	// Every module's settings as its manifest declares them, by module name (read them with moduleSettings).
 	modules: Record<string, Record<string, unknown>>;
 }
@@ -161,6 +162,7 @@ export function loadConfig(env: Env = process.env): Config {
 		metricsToken: env.METRICS_TOKEN || undefined,
 		serviceIdentityKey: env.SERVICE_IDENTITY_KEY || undefined,
 		serviceCredentials: credentialsVar(env, "SERVICE_CREDENTIALS"),
+		heapGrowingPercent: intVar(env, "HEAP_GROWING_PERCENT", 0, 0, 300),
 		modules: {}
 	};
 	for (const origin of config.corsOrigins)

@@ -1,4 +1,5 @@
 // Entry point of every process: `npm start` (embedded, all services) or one cluster node (SERVICES=…).
+import v8 from "v8";
 import { Config, ConfigError, loadConfig, setConfig } from "./config";
 import type { ProgressLog } from "./db/driver";
 import { preflight } from "./preflight";
@@ -23,6 +24,11 @@ async function main() {
 	try {
 		config = loadConfig();
 		setConfig(config);
+		// Memory for CPU: under load most garbage is promoted request objects, and V8's own factor lets the old
+		// generation grow to several times what survives before collecting again (bench/README.md, "Memory"). V8 reads
+		// the flag at every full collection, so setting it here works; a V8 without the flag ignores it, where the
+		// command line would refuse to start.
+		if (config.heapGrowingPercent) v8.setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
 		files = serviceFiles(config);
 		await preflight(config, startupLog(config));
 	} catch (err: any) {

@@ -19,7 +19,8 @@ describe("configuration", () => {
 		[{ AI_LOG_BATCH_MS: "-1" }, "AI_LOG_BATCH_MS"],
 		[{ AI_LOG_BATCH_MS: "soon" }, "AI_LOG_BATCH_MS"],
 		[{ METRICS_TOKEN: "short" }, "METRICS_TOKEN"],
-		[{ SOCKETS_PER_USER: "0" }, "SOCKETS_PER_USER"]
+		[{ SOCKETS_PER_USER: "0" }, "SOCKETS_PER_USER"],
+		[{ HEAP_GROWING_PERCENT: "-5" }, "HEAP_GROWING_PERCENT"]
 	])("%j is refused naming %s", (env, variable) => {
 		let error: unknown;
 		try {
@@ -42,7 +43,8 @@ describe("configuration", () => {
 			host: "127.0.0.1",
 			transporterUrl: undefined,
 			databaseUrl: undefined,
-			cacherUrl: undefined
+			cacherUrl: undefined,
+			heapGrowingPercent: 0
 		});
 		// AI providers reach public hosts only, embedded too: local models are allowed explicitly.
 		expect(c.modules.ai).toEqual({
