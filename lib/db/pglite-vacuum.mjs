@@ -1,10 +1,10 @@
 // PostgreSQL's autovacuum for the embedded database. PGlite runs PostgreSQL as one process with no background workers,
 // so nothing ever vacuumed or analyzed it: every updated or deleted row stayed in its files for good (the outbox,
 // whose rows are each updated once when relayed, took 156 MiB after 200,000 events against 110 with this:
-// bench/outbox-relay.ts), the planner never had statistics, and transaction ids were never frozen. Here the worker applies autovacuum's own rule, with the
-// server's own settings (autovacuum_vacuum_threshold, …_scale_factor, …_insert_threshold, …_freeze_max_age, …), every
-// `everyMs`: each table past them is vacuumed or analyzed, one statement at a time, so queries run in between.
-// Plain JavaScript, like the worker that imports it.
+// bench/outbox-relay.ts), the planner never had statistics, and transaction ids were never frozen. Here the worker
+// applies autovacuum's own rule with the server's own settings (autovacuum_vacuum_threshold, …_scale_factor,
+// …_insert_threshold, …_freeze_max_age, …) every `everyMs`: each table past them is vacuumed or analyzed, one
+// statement at a time, so queries run in between. Plain JavaScript, like the worker that imports it.
 
 const DUE = `
 SELECT format('%I.%I', s.schemaname, s.relname) AS name,
@@ -24,22 +24,12 @@ const DATABASE_DUE = `
 SELECT age(datfrozenxid) > current_setting('autovacuum_freeze_max_age')::float8 AS due
 FROM pg_database WHERE datname = current_database()`;
 
-// One pass: what it vacuumed and analyzed.
-export async function vacuumDue(db) {
-	const done = { vacuumed: [], analyzed: [] };
-	if ((await db.query(DATABASE_DUE)).rows[0]?.due) {
-		await db.exec("VACUUM (ANALYZE)");
-		done.vacuumed.push("*");
-		return done;
-	}
-	for (const t of (await db.query(DUE)).rows) {
-		if (t.vacuum) {
-			await db.exec(`VACUUM ${t.analyze ? "(ANALYZE) " : ""}${t.name}`);
-			done.vacuumed.push(t.name);
-		} else if (t.analyze) await db.exec(`ANALYZE ${t.name}`);
-		if (t.analyze) done.analyzed.push(t.name);
-	}
-	return done;
+// One pass.
+async function vacuumDue(db) {
+	if ((await db.query(DATABASE_DUE)).rows[0]?.due) return db.exec("VACUUM (ANALYZE)");
+	for (const t of (await db.query(DUE)).rows)
+		if (t.vacuum) await db.exec(`VACUUM ${t.analyze ? "(ANALYZE) " : ""}${t.name}`);
+		else if (t.analyze) await db.exec(`ANALYZE ${t.name}`);
 }
 
 // Passes every `everyMs` (the first after `everyMs`: start-up stays quick) until stop(), which waits for the one running.
