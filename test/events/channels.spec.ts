@@ -293,6 +293,49 @@ describeWith(["postgres"])("event plumbing housekeeping", () => {
 	}, 60_000);
 });
 
+describeWith(["postgres"])("the outbox relay under a backlog", () => {
+	test("due rows go out oldest first, read in order through the pending rows' index; rows backing off wait", async () => {
+		const db = await createTestDatabase();
+		const conn = await openPostgres(db.url, 2);
+		try {
+			await migrate(conn);
+			// 3,000 pending rows, a second apart; the 10 oldest back off for an hour after a failed attempt.
+			await conn.query(
+				`INSERT INTO outbox (id, channel, payload, created_at, next_attempt_at)
+				 SELECT gen_random_uuid(), 'c', jsonb_build_object('type', 'demo.created', 'n', g),
+				        now() - (3000 - g) * interval '1 second',
+				        CASE WHEN g <= 10 THEN now() + interval '1 hour' ELSE now() END
+				 FROM generate_series(1, 3000) g`
+			);
+			await conn.exec("ANALYZE outbox");
+			const scans = async () =>
+				Number(
+					(
+						await conn.query(
+							"SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'outbox_due_idx'"
+						)
+					).rows[0].idx_scan
+				);
+			const before = await scans();
+			const sent: number[] = [];
+			const broker = {
+				sendToChannel: async (_channel: string, payload: { n: number }) => void sent.push(payload.n)
+			} as unknown as ServiceBroker;
+			await new OutboxRelay(broker, conn)["drain"]();
+			expect(sent).toEqual(Array.from({ length: 2990 }, (_, i) => i + 11));
+			const waiting = await conn.query("SELECT payload->>'n' AS n FROM outbox WHERE published_at IS NULL");
+			expect(waiting.rows.map(r => Number(r.n)).sort((a, b) => a - b)).toEqual(
+				Array.from({ length: 10 }, (_, i) => i + 1)
+			);
+			// Each pass's read used the index (a pass reads 100 rows: 30 passes, and the one that found nothing due).
+			await waitUntil("the index scans to be counted", scans, n => n - before >= 30, 15_000, 200);
+		} finally {
+			await conn.close();
+			await db.drop();
+		}
+	}, 60_000);
+});
+
 describeWith(["postgres"])("one outbox relay per broker", () => {
 	test("services starting side by side share one relay, which stops with the last of them", async () => {
 		const db = await createTestDatabase();
