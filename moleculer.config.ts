@@ -1,5 +1,5 @@
 // Broker options, all derived from the environment (lib/config.ts): the same code runs embedded or as a cluster.
-import type { BrokerOptions, Errors, LogLevels } from "moleculer";
+import type { BrokerOptions, Errors, LogLevels, ServiceBroker } from "moleculer";
 import { Config, getConfig } from "./lib/config";
 import { AuthzMiddleware } from "./lib/authz";
 import { cacheKeygen } from "./lib/cache-keys";
@@ -61,6 +61,10 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 		// go to shared queues and RabbitMQ requeues what the dead node held); broadcasts to it and the node list do.
 		heartbeatInterval: 2,
 		heartbeatTimeout: 6,
+		// Other nodes learn this node's services and event listeners from its INFO, which Moleculer sends a second after
+		// the last service registered (debounced); meanwhile a broadcast, such as a dropped cache's, passed it by. The
+		// INFO goes out as soon as the node has started.
+		started: broker => announceServices(broker),
 		// Only errors Moleculer marks retryable (node gone, timeout on a lost request) are retried.
 		retryPolicy: {
 			enabled: config.requestRetries > 0,
@@ -121,3 +125,15 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 }
 
 export default brokerOptions;
+
+// Sends now the INFO that Moleculer's debounced service-change handler would send a second later (that one is
+// cancelled), resolving once it is out: with the queues of the node's actions consumed first (lib/transporter.ts).
+function announceServices(broker: ServiceBroker): Promise<void> | undefined {
+	const b = broker as unknown as {
+		localServiceChanged: { cancel?: () => void };
+		registry: { discoverer: { sendLocalNodeInfo: () => Promise<void> } };
+	};
+	if (!broker.transit) return undefined;
+	b.localServiceChanged.cancel?.();
+	return b.registry.discoverer.sendLocalNodeInfo();
+}

@@ -53,9 +53,6 @@ async function withDb<T>(vacuumEveryMs: number, fn: (db: Db, relay: OutboxRelay)
 	}
 }
 
-// The relay's drain is what a pass runs (start() would also schedule passes of its own).
-const drain = (relay: OutboxRelay): Promise<void> => relay["drain"]();
-
 async function aging(vacuumEveryMs: number): Promise<{ msPer100: number[]; outboxMiB: number; databaseMiB: number }> {
 	return withDb(vacuumEveryMs, async (db, relay) => {
 		const perStretch: number[] = [];
@@ -63,7 +60,7 @@ async function aging(vacuumEveryMs: number): Promise<{ msPer100: number[]; outbo
 		for (let done = 0; done < EVENTS;) {
 			await write(db, ROUND);
 			const t0 = performance.now();
-			await drain(relay);
+			await relay.drain();
 			ms += performance.now() - t0;
 			done += ROUND;
 			if (done % STRETCH === 0) {

@@ -96,8 +96,9 @@ export class OutboxRelay {
 			});
 	}
 
-	// Publishes batches until nothing is due; now and then removes rows published long ago.
-	private async drain() {
+	// One pass: publishes batches until nothing is due; now and then removes rows published long ago. start() and
+	// kick() schedule passes; the tests and bench/outbox-relay.ts run one directly.
+	async drain() {
 		if (Date.now() - this.prunedAt > PRUNE_EVERY_MS) {
 			this.prunedAt = Date.now();
 			await this.prune();

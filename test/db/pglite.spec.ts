@@ -6,6 +6,7 @@ import os from "os";
 import path from "path";
 import { spawnSync } from "child_process";
 import { openPGlite, Db } from "../../lib/db/driver";
+import { waitUntil } from "../helpers/wait";
 
 // A data directory of its own for one test, removed afterwards.
 async function inTempDir(prefix: string, fn: (dir: string) => Promise<void>) {
@@ -175,10 +176,12 @@ describe("embedded PGlite driver (worker thread)", () => {
 							[table]
 						)
 					).rows[0];
-				const deadline = Date.now() + 30_000;
-				while (!(await stats("churn")).last_vacuum && Date.now() < deadline)
-					await new Promise(r => setTimeout(r, 100));
-				const churn = await stats("churn");
+				const churn = await waitUntil(
+					"churn to be vacuumed",
+					() => stats("churn"),
+					t => !!t.last_vacuum,
+					30_000
+				);
 				expect(churn.last_vacuum).not.toBeNull();
 				expect(churn.last_analyze).not.toBeNull();
 				expect(Number(churn.n_dead_tup)).toBe(0);
@@ -209,11 +212,13 @@ describe("embedded PGlite driver (worker thread)", () => {
 					c: 1000,
 					n: 2
 				});
-				const deadline = Date.now() + 30_000;
-				const vacuumed = () => db2.query("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'held'");
-				while (!(await vacuumed()).rows[0].last_vacuum && Date.now() < deadline)
-					await new Promise(r => setTimeout(r, 100));
-				expect((await vacuumed()).rows[0].last_vacuum).not.toBeNull();
+				const held = await waitUntil(
+					"held to be vacuumed",
+					() => db2.query("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'held'"),
+					r => !!r.rows[0].last_vacuum,
+					30_000
+				);
+				expect(held.rows[0].last_vacuum).not.toBeNull();
 			} finally {
 				await db2.close();
 			}

@@ -15,7 +15,7 @@ import { Fatal, waitUntil } from "../helpers/wait";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
 import { makeEvent, OutboxRelay } from "../../lib/events/outbox";
-import { openPostgres } from "../../lib/db/driver";
+import { openPostgres, type Db } from "../../lib/db/driver";
 import { migrate } from "../../lib/db/migrate";
 import { DEMO_TABLES_SQL, DEMO_CHANNEL, DEMO_GROUP, FAILING_GROUP } from "../fixtures/services/demo-groups";
 
@@ -263,16 +263,26 @@ describeWith(["postgres"])("durable events, embedded (in-process adapter)", () =
 	});
 });
 
+// A migrated database of its own for one test, dropped afterwards.
+async function withMigratedDatabase(fn: (conn: Db) => Promise<void>) {
+	const db = await createTestDatabase();
+	const conn = await openPostgres(db.url, 2);
+	try {
+		await migrate(conn);
+		await fn(conn);
+	} finally {
+		await conn.close();
+		await db.drop();
+	}
+}
+
 describeWith(["postgres"])("event plumbing housekeeping", () => {
 	test("prune removes outbox rows published over a day ago and consumer records over 30 days old, nothing newer", async () => {
-		const db = await createTestDatabase();
-		const conn = await openPostgres(db.url, 2);
-		try {
-			await migrate(conn);
+		await withMigratedDatabase(async conn => {
 			const [oldOut, newOut, pending, oldSeen, newSeen] = Array.from({ length: 5 }, () => crypto.randomUUID());
 			await conn.query(
 				`INSERT INTO outbox (id, channel, payload, published_at) VALUES
-				 ($1, 'c', '{}', now() - interval '25 hours'), ($2, 'c', '{}', now() - interval '1 hour'), ($3, 'c', '{}', NULL)`,
+			 ($1, 'c', '{}', now() - interval '25 hours'), ($2, 'c', '{}', now() - interval '1 hour'), ($3, 'c', '{}', NULL)`,
 				[oldOut, newOut, pending]
 			);
 			await conn.query(
@@ -286,26 +296,18 @@ describeWith(["postgres"])("event plumbing housekeeping", () => {
 			expect((await conn.query("SELECT event_id FROM processed_events")).rows.map(r => r.event_id)).toEqual([
 				newSeen
 			]);
-		} finally {
-			await conn.close();
-			await db.drop();
-		}
+		});
 	}, 60_000);
-});
 
-describeWith(["postgres"])("the outbox relay under a backlog", () => {
 	test("due rows go out oldest first, read in order through the pending rows' index; rows backing off wait", async () => {
-		const db = await createTestDatabase();
-		const conn = await openPostgres(db.url, 2);
-		try {
-			await migrate(conn);
+		await withMigratedDatabase(async conn => {
 			// 3,000 pending rows, a second apart; the 10 oldest back off for an hour after a failed attempt.
 			await conn.query(
 				`INSERT INTO outbox (id, channel, payload, created_at, next_attempt_at)
-				 SELECT gen_random_uuid(), 'c', jsonb_build_object('type', 'demo.created', 'n', g),
-				        now() - (3000 - g) * interval '1 second',
-				        CASE WHEN g <= 10 THEN now() + interval '1 hour' ELSE now() END
-				 FROM generate_series(1, 3000) g`
+			 SELECT gen_random_uuid(), 'c', jsonb_build_object('type', 'demo.created', 'n', g),
+			        now() - (3000 - g) * interval '1 second',
+			        CASE WHEN g <= 10 THEN now() + interval '1 hour' ELSE now() END
+			 FROM generate_series(1, 3000) g`
 			);
 			await conn.exec("ANALYZE outbox");
 			const scans = async () =>
@@ -321,7 +323,7 @@ describeWith(["postgres"])("the outbox relay under a backlog", () => {
 			const broker = {
 				sendToChannel: async (_channel: string, payload: { n: number }) => void sent.push(payload.n)
 			} as unknown as ServiceBroker;
-			await new OutboxRelay(broker, conn)["drain"]();
+			await new OutboxRelay(broker, conn).drain();
 			expect(sent).toEqual(Array.from({ length: 2990 }, (_, i) => i + 11));
 			const waiting = await conn.query("SELECT payload->>'n' AS n FROM outbox WHERE published_at IS NULL");
 			expect(waiting.rows.map(r => Number(r.n)).sort((a, b) => a - b)).toEqual(
@@ -329,10 +331,7 @@ describeWith(["postgres"])("the outbox relay under a backlog", () => {
 			);
 			// Each pass's read used the index (a pass reads 100 rows: 30 passes, and the one that found nothing due).
 			await waitUntil("the index scans to be counted", scans, n => n - before >= 30, 15_000, 200);
-		} finally {
-			await conn.close();
-			await db.drop();
-		}
+		});
 	}, 60_000);
 });
 
