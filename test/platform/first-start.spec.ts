@@ -82,8 +82,11 @@ describeWith(["postgres"])("start-up on PostgreSQL while another node holds the 
 		const node = startNode({ ...EMBEDDED, DATABASE_URL: db.url, PREFLIGHT_TIMEOUT_MS: "100" }, { waitUp: false });
 		try {
 			await other.query("SELECT pg_advisory_lock($1)", [LOCK_KEY]);
-			// Polled, not slept: the node's session shows up waiting for the lock.
-			const sql = "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted";
+			// Polled, not slept: the node's session shows up waiting for the lock. Advisory locks belong to
+			// a database, and other runs share the server: count this database's waiters only.
+			const sql =
+				"SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted" +
+				" AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
 			const waiting = async () => (await other.query(sql)).rows[0].n;
 			for (let i = 0; i < 600 && (await waiting()) === 0 && node.proc.exitCode === null; i++)
 				await new Promise(r => setTimeout(r, 50));
