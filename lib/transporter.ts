@@ -32,6 +32,7 @@
 //   connection: it set the channel to null and the node stayed connected but deaf, sending nothing and taking no
 //   requests, until other nodes dropped it for missed heartbeats. Meanwhile a packet sent into the closing channel
 //   threw from a heartbeat timer, an uncaught exception.
+// - A node that reconnected sends a heartbeat at once (see onConnected).
 // - What it sends in one turn of the event loop leaves in one socket write (lib/amqp-writes.ts).
 import { Middleware, ServiceBroker, Transporters } from "moleculer";
 import { coalesceAmqpWrites } from "./amqp-writes";
@@ -98,6 +99,15 @@ export class ClusterAmqpTransporter extends Transporters.AMQP {
 			coalesceAmqpWrites(this.connection);
 			this.watchChannel();
 		});
+	}
+
+	// Other nodes drop a node whose last heartbeat is older than heartbeatTimeout, and the INFO sent on reconnecting
+	// does not count as one: a node back after Moleculer's 5 s back-off was dropped again, its services gone from the
+	// callers' registries, in the seconds until its next heartbeat. It sends one at once.
+	onConnected(wasReconnect?: boolean): Promise<any> {
+		const done = super.onConnected(wasReconnect);
+		if (wasReconnect) void this.broker.registry.discoverer.sendHeartbeat();
+		return done;
 	}
 
 	// After a channel error the connection is closed too, and Moleculer's reconnect (5 s later) opens both again and

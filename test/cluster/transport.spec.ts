@@ -9,6 +9,7 @@ import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../
 import { startNode, NodeProcess, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
+import { waitUntil } from "../helpers/wait";
 
 type Node = NodeProcess & { ready: Promise<void> };
 
@@ -131,7 +132,7 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 		expect(started(w, "k3")).toBe(false);
 	}, 60_000);
 
-	test("a node whose RabbitMQ connection dropped consumes its queues again; a request waits for it", async () => {
+	test("a node whose RabbitMQ connection dropped consumes its queues again, says at once it is alive, and a request waits for it", async () => {
 		// An in-process node, so that its socket can be cut: RabbitMQ sees the connection die as it would on a network
 		// fault or a broker restart, and the node reconnects by itself (after Moleculer's 5 s back-off).
 		const config = loadConfig({ ...env(), NODE_ID: `echo-${ID}`, LOG_LEVEL: "warn" });
@@ -142,14 +143,37 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 			await caller.waitForServices(["echo"], 20_000);
 			expect(await caller.call("echo.hit")).toBe(node.nodeID);
 
+			// Its timers stopped (Moleculer starts them again on reconnecting), the only heartbeat the caller can get
+			// from it is the one sent on reconnecting.
+			const discoverer = (node as any).registry.discoverer;
+			discoverer.stopHeartbeatTimers();
+			const heartbeats: number[] = [];
+			const received = (caller as any).registry.discoverer.heartbeatReceived;
+			jest.spyOn((caller as any).registry.discoverer, "heartbeatReceived").mockImplementation(function (
+				this: unknown,
+				nodeID: unknown,
+				payload: unknown
+			) {
+				if (nodeID === node.nodeID) heartbeats.push(Date.now());
+				return received.call(this, nodeID, payload);
+			});
+
 			const tx: any = (node as any).transit.tx;
-			const reconnected = new Promise(resolve => node.localBus.once("$transporter.connected", resolve));
+			const reconnected = new Promise(resolve =>
+				node.localBus.once("$transporter.connected", () => resolve(discoverer.stopHeartbeatTimers()))
+			);
 			tx.connection.connection.stream.destroy(new Error("cut by the test"));
 			// Sent while the node is away: it waits in the shared queue instead of failing.
 			const during = caller.call("echo.hit", {}, { timeout: 20_000 });
 			await reconnected;
 			expect(await during).toBe(node.nodeID);
 			expect(await caller.call("echo.hit")).toBe(node.nodeID);
+			await waitUntil(
+				"the reconnected node's heartbeat",
+				async () => heartbeats.length,
+				n => n > 0,
+				5_000
+			);
 
 			// Exactly one consumer: the one of the dead channel is gone, and the re-subscription made no second one.
 			const conn = await amqp.connect(AMQP_URL);
@@ -158,6 +182,7 @@ describeWith(["postgres", "rabbitmq"])("the cluster transport's delivery of requ
 			await conn.close();
 			expect(q.consumerCount).toBe(1);
 		} finally {
+			jest.restoreAllMocks();
 			await node.stop();
 		}
 	}, 60_000);
