@@ -1,15 +1,14 @@
 // DbMixin: moleculer-db CRUD over the platform adapter. With `tenant: true` every read, write and cache key is scoped
 // to the caller's organization, whatever ids the caller sends: another organization's rows simply do not exist.
 import MoleculerDb from "moleculer-db";
-import { Cachers } from "moleculer";
-import type { Context, Service, ServiceBroker } from "moleculer";
+import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
 import { PgAdapter } from "../lib/db/pg-adapter";
 import { getDb, Queryable } from "../lib/db";
 import { isUuid } from "../lib/db/tenant";
 import { authOf } from "../lib/authz";
 import { duplicate, forbidden, fromDbError, invalid, notFound } from "../lib/errors";
-import { broadcast } from "../lib/events/broadcast";
+import { CachedAnswersMixin, dropCachedAnswers, type CachedAnswersMethods } from "./cached-answers.mixin";
 import { announceChange, type ChangeAction } from "../lib/live";
 import { listOf, named, pageOf, rowOf, type ResponseRule } from "../lib/response";
 
@@ -52,13 +51,12 @@ type Row = Record<string, unknown>;
 
 // `this` in a service built with DbMixin (and in DbMixin's own methods): the service with the adapter, moleculer-db's
 // methods and the ones defined here. A service with methods of its own extends it.
-export interface DbService extends Service {
+export interface DbService extends Service, CachedAnswersMethods {
 	adapter: PgAdapter;
 	tenantId(ctx: Context): string | undefined;
 	scope(ctx: Context, query?: Record<string, unknown>): Record<string, unknown>;
 	findScoped(ctx: Context, id: string): Promise<Row>;
 	clearCache(): Promise<void>;
-	dropCache(ctx?: Context): Promise<void>;
 	transaction<T>(fn: (tx: Queryable & { adapter: PgAdapter }) => Promise<T>): Promise<T>;
 	// One document in, one out; a list in, a list out (the service's `fields`, populated).
 	transformDocuments(ctx: Context, params: Record<string, unknown>, doc: Row): Promise<Row>;
@@ -119,7 +117,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 	}
 
 	return {
-		mixins: [MoleculerDb as any],
+		mixins: [MoleculerDb as any, CachedAnswersMixin],
 		adapter: new PgAdapter({ table: opts.table, columns: opts.columns }),
 		settings: {
 			...(opts.rest ? { rest: opts.rest } : {}),
@@ -136,7 +134,7 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 		// before the handler sees them, so nothing outside the key reaches it. Computed once the mixins are merged:
 		// merging joins key lists index by index, which silently dropped keys. An answer that also depends on the
 		// caller's role or user must name "#auth.role" / "#auth.userId" in its own keys.
-		// moleculer-db broadcasts `cache.clean.<service>` after every write; each replica drops its own cached answers.
+		// After every write clearCache drops the cached answers on every replica (CachedAnswersMixin).
 		merged(schema: ServiceSchema) {
 			for (const [name, action] of Object.entries<any>(schema.actions ?? {})) {
 				if (!action || typeof action !== "object" || !action.cache) continue;
@@ -147,12 +145,6 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 				const declared = { $$strict: "remove", ...action.params };
 				schema.actions![name] = { ...action, params: declared, cache: { ...cache, keys } };
 			}
-			const drop = function (this: DbService, ctx: Context) {
-				return this.dropCache(ctx);
-			};
-			schema.events = { ...schema.events, [`cache.clean.${schema.name}`]: drop };
-			// Asked by the replica that wrote, when caches are per node (clearCache).
-			schema.actions = { ...schema.actions, dropCachedAnswers: { visibility: "public", handler: drop } };
 		},
 
 		methods: {
@@ -178,15 +170,6 @@ export function DbMixin(opts: DbMixinOptions): Partial<ServiceSchema> {
 			// member still revealing a team-granted secret): the write waits until every replica has dropped its copy.
 			async clearCache(this: DbService) {
 				await dropCachedAnswers(this.broker, this.fullName, this.logger);
-			},
-
-			// Drops this node's cached answers of the service, on a broadcast (`ctx`) or where the change happened. A
-			// shared Redis cache is dropped once, where the change happened: a replica's late second drop would only
-			// throw away answers cached after the change.
-			async dropCache(this: DbService, ctx?: Context) {
-				const cacher = this.broker.cacher;
-				if (!cacher || (cacher instanceof Cachers.Redis && ctx && ctx.nodeID !== this.broker.nodeID)) return;
-				await cacher.clean(`${this.fullName}.**`);
 			},
 
 			// The organization every query of a tenant table is limited to.
@@ -331,24 +314,4 @@ export async function checkTenantReferences(
 		const found = ids.every(isUuid) ? (await db.query<{ n: number }>(sql, [organizationId, ids])).rows[0].n : 0;
 		if (found !== ids.length) throw invalid(field, `no such ${ref.entity} in this organization`);
 	}
-}
-
-// Drops `service`'s cached answers everywhere, awaited (DbMixin's clearCache after every write; a service that writes
-// a sibling's tables calls it for that sibling): this node's copy or the shared Redis one first (in a cluster a
-// broadcast reaches even this node's own handler through the transporter, after the write has answered), then every
-// replica by broadcast, and with per-node caches each other replica by a call, so no replica serves a stale copy
-// once the write answers.
-export async function dropCachedAnswers(broker: ServiceBroker, service: string, logger: Service["logger"]) {
-	const warn = (err: Error) => logger.warn(`cached ${service} answers may outlive this write: ${err.message}`);
-	const cacher = broker.cacher;
-	await cacher?.clean(`${service}.**`);
-	await broadcast(broker, `cache.clean.${service}`).catch(warn);
-	if (!cacher || cacher instanceof Cachers.Redis) return;
-	const action = `${service}.dropCachedAnswers`;
-	const endpoints: { id: string; local: boolean }[] = broker.registry.getActionEndpoints(action)?.endpoints ?? [];
-	await Promise.all(
-		endpoints
-			.filter(ep => !ep.local)
-			.map(ep => broker.call(action, {}, { nodeID: ep.id, timeout: 2000, retries: 0 }).catch(warn))
-	);
 }

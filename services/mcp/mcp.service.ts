@@ -18,7 +18,7 @@ import { redact } from "../../lib/redact";
 import { idempotencyKeyParam, idempotent } from "../../lib/idempotency";
 import type { AuthInfo } from "../../lib/permissions";
 import { CancellableMixin } from "../../mixins/cancellable.mixin";
-import { dropCachedAnswers } from "../../mixins/db.mixin";
+import { dropCachedAnswers } from "../../mixins/cached-answers.mixin";
 import { EventsMixin } from "../../mixins/events.mixin";
 import { RateLimitMixin, type Limit } from "../../mixins/rate-limit.mixin";
 import { SecretsClientMixin } from "../../mixins/secrets-client.mixin";
