@@ -16,6 +16,7 @@ import { digest, hashPassword, randomToken, signAccessToken, verifyAccessToken, 
 import { broadcast } from "../../lib/events/broadcast";
 import * as R from "./auth.responses";
 import { password, PasswordActions } from "./passwords";
+import { CachedAnswersMixin } from "../../mixins/cached-answers.mixin";
 
 const email = { type: "email", normalize: true, max: 254 };
 
@@ -35,7 +36,13 @@ interface AuthThis extends Service {
 
 const AuthService: ServiceSchema = {
 	name: "auth",
-	mixins: [HousekeepingMixin("pruneSessions", SESSION_PRUNE_MS, "prune ended sessions"), PasswordActions],
+	mixins: [
+		HousekeepingMixin("pruneSessions", SESSION_PRUNE_MS, "prune ended sessions"),
+		PasswordActions,
+		// `me` is cached; auth-organizations and auth-invitations drop it on every change of an organization or a
+		// membership (dropCachedAnswers).
+		CachedAnswersMixin
+	],
 	settings: { rest: "/auth" },
 
 	actions: {
@@ -175,6 +182,11 @@ const AuthService: ServiceSchema = {
 			rest: "GET /me",
 			response: R.Me,
 			permission: AUTHENTICATED,
+			// Every signed-in page asks, and the answer changes only with the user's organizations and memberships. By
+			// everything it depends on: the user, an API key's binding, the organization and role it acts with.
+			cache: { keys: ["#auth.userId", "#auth.boundOrganizationId", "#auth.organizationId", "#auth.role"] },
+			// It takes no parameters: none reaches the handler, so none can be missing from the key.
+			params: { $$strict: "remove" },
 			async handler(this: AuthThis, ctx: Context) {
 				const auth = authOf(ctx)!;
 				const db = await getDb();

@@ -8,6 +8,7 @@ import { ACCOUNT, AUTHENTICATED, ROLES, Role } from "../../lib/permissions";
 import { assertRoleWithin, authOf, permissionsFor } from "../../lib/authz";
 import { conflict, forbidden, notFound } from "../../lib/errors";
 import { isUuid } from "../../mixins/db.mixin";
+import { dropCachedAnswers } from "../../mixins/cached-answers.mixin";
 import { slugify } from "./slug";
 import { broadcast } from "../../lib/events/broadcast";
 import * as R from "./auth.responses";
@@ -59,6 +60,7 @@ type MembershipResult = { userId: string; role?: Role; removed?: boolean };
 // What the service's handlers and methods see as `this`.
 interface OrganizationsThis extends Service {
 	membershipChanged(change: MembershipChange): Promise<void>;
+	organizationsChanged(): Promise<void>;
 	changeMembership(scope: TenantSql, userId: string, newRole: Role | null): Promise<MembershipResult>;
 }
 
@@ -72,7 +74,7 @@ const OrganizationsService: ServiceSchema = {
 			response: R.MyOrganization,
 			permission: ACCOUNT,
 			params: { $$strict: true, name: { type: "string", min: 1, max: 100, trim: true } },
-			async handler(ctx: Context<{ name: string }>) {
+			async handler(this: OrganizationsThis, ctx: Context<{ name: string }>) {
 				const auth = authOf(ctx)!;
 				const db = await getDb();
 				const slug = slugify(ctx.params.name);
@@ -89,6 +91,7 @@ const OrganizationsService: ServiceSchema = {
 					);
 					return org;
 				});
+				await this.organizationsChanged();
 				return { ...org, role: "owner" };
 			}
 		},
@@ -129,11 +132,14 @@ const OrganizationsService: ServiceSchema = {
 			response: R.Organization,
 			permission: "auth:organizations-manage",
 			params: { $$strict: true, id: "string", name: { type: "string", min: 1, max: 100, trim: true } },
-			async handler(ctx: Context<{ id: string; name: string }>) {
+			async handler(this: OrganizationsThis, ctx: Context<{ id: string; name: string }>) {
 				const t = currentOrg(ctx, ctx.params.id);
-				return t.one("UPDATE organizations SET name = $1, updated_at = now() WHERE id = $org RETURNING *", [
-					ctx.params.name
-				]);
+				const org = await t.one(
+					"UPDATE organizations SET name = $1, updated_at = now() WHERE id = $org RETURNING *",
+					[ctx.params.name]
+				);
+				await this.organizationsChanged();
+				return org;
 			}
 		},
 
@@ -176,7 +182,7 @@ const OrganizationsService: ServiceSchema = {
 				email: { type: "email", normalize: true },
 				role: { ...role, default: "member" }
 			},
-			async handler(ctx: Context<{ id: string; email: string; role: Role }>) {
+			async handler(this: OrganizationsThis, ctx: Context<{ id: string; email: string; role: Role }>) {
 				const t = currentOrg(ctx, ctx.params.id);
 				assertCanAssign(t, undefined, ctx.params.role);
 				// Users are not a tenant table: any account can be added by its email.
@@ -192,6 +198,7 @@ const OrganizationsService: ServiceSchema = {
 					[user.id, ctx.params.role]
 				);
 				if (res.rowCount === 0) throw conflict("this user is already a member", "email");
+				await this.organizationsChanged();
 				announceMember(ctx, user, "created");
 				return { userId: user.id, email: user.email, name: user.name, role: ctx.params.role };
 			}
@@ -230,9 +237,16 @@ const OrganizationsService: ServiceSchema = {
 		// Awaited: this node's caches (and a shared Redis cache) are clean before the change answers; other
 		// replicas follow as the broadcast reaches them. A failed broadcast does not undo a committed change.
 		async membershipChanged(this: OrganizationsThis, change: MembershipChange) {
+			await this.organizationsChanged();
 			await broadcast(this.broker, "auth.membership.changed", change).catch((err: Error) => {
 				this.logger.warn(`auth.membership.changed did not reach every node: ${err.message}`);
 			});
+		},
+
+		// A user's organizations (auth.me) changed: the cached answers go on every replica before the change answers.
+		// Every user's, since organizations change seldom and a rename concerns all of its members.
+		async organizationsChanged(this: OrganizationsThis) {
+			await dropCachedAnswers(this.broker, "auth", this.logger);
 		},
 
 		// Changes or removes one membership; an organization always keeps at least one owner.

@@ -191,7 +191,8 @@ export function buildOpenApi(
 							"401": errorResponse("Missing or invalid credentials"),
 							"403": errorResponse("Not allowed in this organization")
 						}),
-				...(Object.keys(params).length
+				// Refusable: a declared parameter, or unknown ones refused ($$strict: "remove" drops them instead).
+				...(Object.keys(params).some(k => !k.startsWith("$$")) || (params.$$strict as unknown) === true
 					? { "422": errorResponse("Invalid parameters; `fields` names them") }
 					: {}),
 				"429": errorResponse("Rate limited; see Retry-After")
