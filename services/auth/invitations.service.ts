@@ -8,10 +8,9 @@ import { tenantSql } from "../../lib/db/tenant";
 import { ACCOUNT, PUBLIC, ROLES, Role } from "../../lib/permissions";
 import { assertRoleWithin, authOf } from "../../lib/authz";
 import { conflict, forbidden, gone, notFound } from "../../lib/errors";
-import { broadcast } from "../../lib/events/broadcast";
 import { digest, randomToken } from "./credentials";
 import * as R from "./auth.responses";
-import { dropCachedAnswers } from "../../mixins/cached-answers.mixin";
+import { membershipChanged } from "./changes";
 
 const token = { type: "string", min: 20, max: 100 };
 const COLUMNS = `i.id, i.organization_id, i.email, i.role, i.created_by, u.name AS invited_by, i.expires_at,
@@ -168,11 +167,10 @@ const InvitationsService: ServiceSchema = {
 					return { organizationId: inv.organization_id as string, role: rows[0].role as Role };
 				});
 				// Cached identities of this user (no role here until now) and their cached auth.me are stale.
-				await dropCachedAnswers(this.broker, "auth", this.logger);
-				await broadcast(this.broker, "auth.membership.changed", {
+				await membershipChanged(this.broker, this.logger, {
 					organizationId: joined.organizationId,
 					userId: auth.userId
-				}).catch((err: Error) => this.logger.warn(`auth.membership.changed not delivered: ${err.message}`));
+				});
 				return joined;
 			}
 		}

@@ -8,10 +8,9 @@ import { ACCOUNT, AUTHENTICATED, ROLES, Role } from "../../lib/permissions";
 import { assertRoleWithin, authOf, permissionsFor } from "../../lib/authz";
 import { conflict, forbidden, notFound } from "../../lib/errors";
 import { isUuid } from "../../mixins/db.mixin";
-import { dropCachedAnswers } from "../../mixins/cached-answers.mixin";
 import { slugify } from "./slug";
-import { broadcast } from "../../lib/events/broadcast";
 import * as R from "./auth.responses";
+import { membershipChanged, organizationsChanged } from "./changes";
 import { announceChange, type ChangeAction } from "../../lib/live";
 
 // The member list changed: pages showing it read it again.
@@ -53,14 +52,11 @@ async function userOf(id: string): Promise<{ id: string; name?: string | null; e
 	return (await db.query("SELECT id, name, email FROM users WHERE id = $1", [id])).rows[0] ?? { id };
 }
 
-type MembershipChange = { organizationId: string; userId?: string };
 // A member's new role, or `removed`.
 type MembershipResult = { userId: string; role?: Role; removed?: boolean };
 
 // What the service's handlers and methods see as `this`.
 interface OrganizationsThis extends Service {
-	membershipChanged(change: MembershipChange): Promise<void>;
-	organizationsChanged(): Promise<void>;
 	changeMembership(scope: TenantSql, userId: string, newRole: Role | null): Promise<MembershipResult>;
 }
 
@@ -91,7 +87,7 @@ const OrganizationsService: ServiceSchema = {
 					);
 					return org;
 				});
-				await this.organizationsChanged();
+				await organizationsChanged(this.broker, this.logger);
 				return { ...org, role: "owner" };
 			}
 		},
@@ -138,7 +134,7 @@ const OrganizationsService: ServiceSchema = {
 					"UPDATE organizations SET name = $1, updated_at = now() WHERE id = $org RETURNING *",
 					[ctx.params.name]
 				);
-				await this.organizationsChanged();
+				await organizationsChanged(this.broker, this.logger);
 				return org;
 			}
 		},
@@ -153,7 +149,7 @@ const OrganizationsService: ServiceSchema = {
 				const org = await t.one("SELECT personal FROM organizations WHERE id = $org");
 				if (org?.personal) throw conflict("a personal organization cannot be deleted");
 				await t.query("DELETE FROM organizations WHERE id = $org");
-				await this.membershipChanged({ organizationId: t.organizationId });
+				await membershipChanged(this.broker, this.logger, { organizationId: t.organizationId });
 				return { id: t.organizationId, deleted: true };
 			}
 		},
@@ -198,7 +194,11 @@ const OrganizationsService: ServiceSchema = {
 					[user.id, ctx.params.role]
 				);
 				if (res.rowCount === 0) throw conflict("this user is already a member", "email");
-				await this.organizationsChanged();
+				// As when joining by an invitation: identities cached without a role here are stale too.
+				await membershipChanged(this.broker, this.logger, {
+					organizationId: t.organizationId,
+					userId: user.id
+				});
 				announceMember(ctx, user, "created");
 				return { userId: user.id, email: user.email, name: user.name, role: ctx.params.role };
 			}
@@ -234,21 +234,6 @@ const OrganizationsService: ServiceSchema = {
 	},
 
 	methods: {
-		// Awaited: this node's caches (and a shared Redis cache) are clean before the change answers; other
-		// replicas follow as the broadcast reaches them. A failed broadcast does not undo a committed change.
-		async membershipChanged(this: OrganizationsThis, change: MembershipChange) {
-			await this.organizationsChanged();
-			await broadcast(this.broker, "auth.membership.changed", change).catch((err: Error) => {
-				this.logger.warn(`auth.membership.changed did not reach every node: ${err.message}`);
-			});
-		},
-
-		// A user's organizations (auth.me) changed: the cached answers go on every replica before the change answers.
-		// Every user's, since organizations change seldom and a rename concerns all of its members.
-		async organizationsChanged(this: OrganizationsThis) {
-			await dropCachedAnswers(this.broker, "auth", this.logger);
-		},
-
 		// Changes or removes one membership; an organization always keeps at least one owner.
 		async changeMembership(
 			this: OrganizationsThis,
@@ -281,7 +266,7 @@ const OrganizationsService: ServiceSchema = {
 				return { userId, removed: true };
 			});
 			// Identities cached by gateways (role, membership) and cached team memberships are stale now.
-			await this.membershipChanged({ organizationId: scope.organizationId, userId });
+			await membershipChanged(this.broker, this.logger, { organizationId: scope.organizationId, userId });
 			return result;
 		}
 	}
