@@ -20,6 +20,10 @@ export interface ModuleRoute {
 	onError?: (req: any, res: any, err: unknown) => void;
 	// Response headers of its own that a browser client of another origin (CORS_ORIGINS) may read.
 	exposedHeaders?: string[];
+	// Aliases ("POST /chat/completions") the gateway answers without moleculer-web's request pipeline: the hot calls
+	// of API clients (services/gateway/direct.ts). Each names a function alias on a fixed path; its handler sees the
+	// same `this`, req and res, the body parsed by the route's parsers and the credentials resolved.
+	direct?: string[];
 	[option: string]: unknown;
 }
 
@@ -46,6 +50,14 @@ export function loadModuleRoutes(dirs: string[]): { module: string; route: Modul
 					);
 				const other = owner.get(p.toLowerCase());
 				if (other) throw fail(`route path ${p} is already mounted by module "${other}"`);
+				for (const alias of route.direct ?? [])
+					if (
+						typeof route.aliases?.[alias] !== "function" ||
+						!/^(GET|POST|PUT|PATCH|DELETE) \/[\w./-]*$/.test(alias)
+					)
+						throw fail(
+							`direct alias ${JSON.stringify(alias)} of ${p} must name a function alias on a fixed path`
+						);
 				owner.set(p.toLowerCase(), m.name);
 				mounted.push({ module: m.name, route });
 			}

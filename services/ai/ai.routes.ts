@@ -90,6 +90,8 @@ const routes: ModuleRoute[] = [
 		authentication: true,
 		mappingPolicy: "restrict",
 		exposedHeaders: SERVED_HEADERS,
+		// An API client's hot calls skip moleculer-web's pipeline (services/gateway/direct.ts).
+		direct: ["POST /chat/completions", "POST /responses", "POST /embeddings"],
 		aliases: {
 			async "POST /chat/completions"(this: ModuleRouteThis, req: Req, res: Res) {
 				const ctx = req.$ctx;

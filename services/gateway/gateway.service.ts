@@ -23,6 +23,7 @@ import { ROOT } from "../../lib/paths";
 import type { ChangeNotice } from "../../lib/live";
 import gatewayModule from "./gateway.module";
 import { InFlightCap, overloadedError } from "./load-shedding";
+import { DirectAliases, serveDirect, type BuiltRoute } from "./direct";
 
 type Credentials = { token?: string; apiKey?: string; organizationId?: string };
 
@@ -91,7 +92,8 @@ const EXPOSED_HEADERS = ["Retry-After", "Content-Disposition"];
 
 // Routes the modules contribute outside /api (their manifests' `routes`), mounted with the gateway's body rules and
 // CORS, plus the response headers the route names as readable (`exposedHeaders`).
-const MODULE_ROUTES = loadModuleRoutes(moduleDirs()).map(({ route: { exposedHeaders, ...route } }) => ({
+const LOADED_ROUTES = loadModuleRoutes(moduleDirs()).map(m => m.route);
+const MODULE_ROUTES = LOADED_ROUTES.map(({ exposedHeaders, direct: _direct, ...route }) => ({
 	authentication: true,
 	...route,
 	...(config.corsOrigins.length
@@ -100,6 +102,8 @@ const MODULE_ROUTES = loadModuleRoutes(moduleDirs()).map(({ route: { exposedHead
 	bodyParsers: jsonBodyParsers(config.bodyLimit)
 }));
 const MOUNTED = MODULE_ROUTES.map(r => r.path.slice(1));
+// The hot API calls answered without moleculer-web's pipeline (direct.ts).
+const DIRECT = new DirectAliases(LOADED_ROUTES);
 const under = (prefixes: string[]) =>
 	new RegExp(`^/(${prefixes.map(p => p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")})(/|$)`);
 // API calls (the per-IP limit), and paths that never get the UI's index.html.
@@ -304,6 +308,8 @@ const GatewayService: ServiceSchema = {
 					return this.sendRateLimited(res, err.data.retryAfter);
 				}
 			}
+			const direct = DIRECT.find(req, path, this.routes as unknown as BuiltRoute[]);
+			if (direct) return serveDirect(this, req, res, direct);
 			if (req.method === "GET" && this.shouldServeApp(req)) req.url = "/index.html";
 			return apiHttpHandler.call(this, req, res, next);
 		},

@@ -155,7 +155,8 @@ describeWith(["postgres", "redis"])("the socket's generic stream protocol, and m
 		// Without credentials the request goes on anonymous: the actions it calls refuse it (as /api's do).
 		expect((await http(g.port, "POST", "/demo-stream/echo", { body: {} })).body).toEqual({
 			echo: {},
-			userId: null
+			userId: null,
+			via: "direct"
 		});
 		const forged = await http(g.port, "POST", "/demo-stream/echo", { token: "forged", body: {} });
 		expect(forged).toMatchObject({ status: 401, body: { error: { code: "UNAUTHORIZED" } } });
@@ -163,6 +164,48 @@ describeWith(["postgres", "redis"])("the socket's generic stream protocol, and m
 		expect((await http(g.port, "POST", "/demo-stream/echo", { ...asOwner, raw: deep })).body.error.code).toBe(
 			"JSON_TOO_DEEP"
 		);
+	});
+
+	test("a route's direct aliases answer as moleculer-web would, without its pipeline; a browser's request takes it", async () => {
+		const asOwner = { token: owner.accessToken, org: owner.organization.id };
+		// The same request without and with an Origin (a browser's, answered by moleculer-web for CORS).
+		const both = async (opts: Parameters<typeof http>[3]) => {
+			const direct = await http(g.port, "POST", "/demo-stream/echo", opts);
+			const browser = await http(g.port, "POST", "/demo-stream/echo", {
+				...opts,
+				headers: { ...opts?.headers, origin: "http://127.0.0.1" }
+			});
+			return { direct, browser };
+		};
+		const same = ({ direct, browser }: { direct: any; browser: any }) => {
+			expect([direct.status, direct.body]).toEqual([browser.status, browser.body]);
+			return direct;
+		};
+
+		const ok = await both({ ...asOwner, body: { hello: "direct" } });
+		expect(ok.direct.body).toEqual({ echo: { hello: "direct" }, userId: owner.user.id, via: "direct" });
+		expect(ok.browser.body).toEqual({ echo: { hello: "direct" }, userId: owner.user.id, via: "gateway.rest" });
+		for (const r of [ok.direct, ok.browser]) {
+			expect(r.headers.get("x-content-type-options")).toBe("nosniff");
+			expect(r.headers.get("x-request-id")).toBeTruthy();
+		}
+		// A request id given by the client is the call's, and answered back.
+		const traced = await both({ ...asOwner, body: {}, headers: { "x-request-id": "trace-1" } });
+		expect([traced.direct.headers.get("x-request-id"), traced.browser.headers.get("x-request-id")]).toEqual([
+			"trace-1",
+			"trace-1"
+		]);
+
+		// Refusals are the same either way: bad credentials, JSON that does not parse, nests too deep or is too large.
+		expect(same(await both({ token: "forged", body: {} })).status).toBe(401);
+		expect(same(await both({ ...asOwner, raw: "{not json" })).body.error.code).toBe("MALFORMED_JSON");
+		const deep = "[".repeat(100) + "]".repeat(100);
+		expect(same(await both({ ...asOwner, raw: deep })).body.error.code).toBe("JSON_TOO_DEEP");
+		const large = JSON.stringify({ text: "x".repeat(1_100_000) });
+		expect(same(await both({ ...asOwner, raw: large })).status).toBe(413);
+		// A body that is not JSON is not parsed, on either path.
+		const text = await both({ ...asOwner, raw: "hello", headers: { "content-type": "text/plain" } });
+		expect([text.direct.status, text.direct.body.echo]).toEqual([text.browser.status, text.browser.body.echo]);
 	});
 
 	test("the gateway's code names no module: it imports only its own folder and lib/", () => {

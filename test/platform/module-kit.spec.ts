@@ -1,10 +1,14 @@
 // The generic pieces modules share (no infrastructure): tenant SQL binding, optional filters, the audit chain's
-// verifier, the broadcast-dropped local cache and the in-flight registry.
+// verifier, the broadcast-dropped local cache, the in-flight registry and the checks of a module's routes.
+import fs from "fs";
+import os from "os";
+import path from "path";
 import { bindOrganization, TenantSql, where } from "../../lib/db/tenant";
 import { likeContains } from "../../lib/db/pg-adapter";
 import { AuditRow, ChainVerifier, entryHash } from "../../lib/audit-chain";
 import { LocalCache } from "../../lib/local-cache";
 import { InFlight } from "../../lib/in-flight";
+import { loadModuleRoutes } from "../../lib/module-routes";
 
 const ORG = "00000000-0000-4000-8000-000000000001";
 
@@ -180,5 +184,33 @@ describe("in-flight registry", () => {
 		reg.delete("a");
 		expect(reg.abortAll("stopping")).toBe(1);
 		expect(b.signal.reason).toBe("stopping");
+	});
+});
+
+describe("module routes", () => {
+	// A modules folder holding one module "r" whose routes file exports `routes` (as source text).
+	function modulesWithRoutes(routes: string): string {
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cide-routes-"));
+		fs.mkdirSync(path.join(dir, "r"));
+		const manifest = { name: "r", description: "routes", publishes: [], consumes: [], routes: "r.routes" };
+		fs.writeFileSync(path.join(dir, "r", "r.module.js"), `module.exports = ${JSON.stringify(manifest)};`);
+		fs.writeFileSync(path.join(dir, "r", "r.routes.js"), `module.exports = ${routes};`);
+		return dir;
+	}
+
+	test("a direct alias must name a function alias of its route on a fixed path", () => {
+		const fn = "function (req, res) { res.end(); }";
+		const ok = modulesWithRoutes(`[{ path: "/r", direct: ["POST /a"], aliases: { "POST /a": ${fn} } }]`);
+		expect(loadModuleRoutes([ok]).map(r => r.route.direct)).toEqual([["POST /a"]]);
+		for (const [aliases, direct] of [
+			[`{ "POST /a": "r.act" }`, "POST /a"], // an action, not a function
+			[`{ "POST /a": ${fn} }`, "POST /b"], // no such alias
+			[`{ "GET /a/:id": ${fn} }`, "GET /a/:id"] // a path with parameters
+		]) {
+			const dir = modulesWithRoutes(`[{ path: "/r", direct: ["${direct}"], aliases: ${aliases} }]`);
+			expect(() => loadModuleRoutes([dir])).toThrow(
+				`direct alias "${direct}" of /r must name a function alias on a fixed path`
+			);
+		}
 	});
 });
