@@ -220,14 +220,21 @@ async function measure(mode: string, target: Target, upstreamUrl: string, target
 	}
 	// Saturation: closed loop, the target's CPU per request and its throughput with two cores shared by all.
 	await settle(pids);
+	const ticks0 = pids.map(p => cpuTicks(p));
 	const [sat, satCpuMs] = await cpuMsOf(pids, () => closedLoop(CONNECTIONS, SATURATION_MS, viaPlatform));
+	// Each process's share: a change to one of them shows against the others, whose code did not change, in the
+	// same run (the host's speed moves the totals by tens of percent between runs).
+	const byProcess = Object.fromEntries(
+		targets.map((t, i) => [t.name, round(((cpuTicks(t.pid) - ticks0[i]) * 10) / sat.ok)])
+	);
 	const saturation = {
 		connections: CONNECTIONS,
 		rps: sat.achievedRps,
 		errors: sat.errors,
 		p50: round(pct(sat.latencies, 50)),
 		p99: round(pct(sat.latencies, 99)),
-		cpuMsPerRequest: round(satCpuMs / sat.ok)
+		cpuMsPerRequest: round(satCpuMs / sat.ok),
+		cpuMsPerRequestByProcess: byProcess
 	};
 	// Peak resident memory of each of the target's processes over the whole run (VmHWM).
 	const peakRss = Object.fromEntries(targets.map(t => [t.name, peakRssMiB(t.pid)]));
@@ -493,6 +500,12 @@ async function main() {
 					? ` (${round(sat.rps / pk.rps)}× Portkey's req/s, ${round(sat.cpuMsPerRequest / pk.cpuMsPerRequest)}× its CPU)`
 					: "")
 		);
+		if (Object.keys(sat.cpuMsPerRequestByProcess ?? {}).length > 1)
+			console.log(
+				`${m} saturation CPU ms/request by process: ${Object.entries(sat.cpuMsPerRequestByProcess)
+					.map(([name, ms]) => `${name} ${ms}`)
+					.join(", ")}`
+			);
 		console.log(
 			`${m} peak RSS: ${Object.entries(results.modes[mode].peakRss)
 				.map(([name, mib]) => `${name} ${mib} MiB`)
