@@ -22,7 +22,8 @@ export interface ModuleRoute {
 	exposedHeaders?: string[];
 	// Aliases ("POST /chat/completions") the gateway answers without moleculer-web's request pipeline: the hot calls
 	// of API clients (services/gateway/direct.ts). Each names a function alias on a fixed path; its handler sees the
-	// same `this`, req and res, the body parsed by the route's parsers and the credentials resolved.
+	// same `this`, req and res, the body parsed by the route's parsers (req.body; there is no req.$params) and the
+	// credentials resolved.
 	direct?: string[];
 	[option: string]: unknown;
 }

@@ -30,7 +30,6 @@ interface DirectAlias {
 interface DirectRequest extends IncomingMessage {
 	$ctx?: Context<unknown, Record<string, unknown>>;
 	$route?: BuiltRoute;
-	$params?: Record<string, unknown>;
 	originalUrl?: string;
 	body?: unknown;
 }
@@ -48,10 +47,6 @@ export class DirectAliases {
 					handler: route.aliases[alias] as AliasHandler
 				});
 			}
-	}
-
-	get size(): number {
-		return this.byKey.size;
 	}
 
 	// The alias a request may be answered by directly: its method and exact path, and no Origin (CORS).
@@ -89,7 +84,6 @@ export async function serveDirect(
 	res.setHeader("X-Request-ID", ctx.requestID!);
 	req.$ctx = ctx;
 	req.$route = route;
-	req.$params = {};
 	req.originalUrl ??= req.url;
 	try {
 		await runMiddlewares(route.middlewares, req, res);
