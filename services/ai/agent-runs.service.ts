@@ -170,7 +170,7 @@ const AgentsService: ServiceSchema = {
 	name: "ai-agent-runs",
 	mixins: [
 		ServiceIdentityMixin,
-		CancellableMixin("ai-agent-runs.cancel", why => new Cancelled(why)),
+		CancellableMixin("ai-agent-runs.cancel", why => new Cancelled(why), { drainOnStop: false }),
 		JobsMixin<AgentsThis>({
 			table: JOBS,
 			handlers: { drive: driveJob },

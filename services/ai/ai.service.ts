@@ -14,7 +14,7 @@ import { EventsMixin } from "../../mixins/events.mixin";
 import { SecretsClientMixin } from "../../mixins/secrets-client.mixin";
 import { HousekeepingMixin } from "../../mixins/housekeeping.mixin";
 import { DatabaseMixin } from "../../mixins/database.mixin";
-import { CancellableMixin } from "../../mixins/cancellable.mixin";
+import { CancellableMixin, stopInFlight } from "../../mixins/cancellable.mixin";
 import { LocalCacheMixin } from "../../mixins/local-cache.mixin";
 import { OrgSettingsMixin, Settings } from "../../mixins/org-settings.mixin";
 import { RateLimitMixin } from "../../mixins/rate-limit.mixin";
@@ -48,7 +48,7 @@ const AiService: ServiceSchema = {
 		EventsMixin,
 		SecretsClientMixin,
 		HousekeepingMixin("prune", PRUNE_EVERY_MS, "prune the AI tables"),
-		CancellableMixin("ai.cancel", why => new UpstreamFailure("cancelled", why)),
+		CancellableMixin("ai.cancel", why => new UpstreamFailure("cancelled", why), { drainOnStop: true }),
 		RateLimitMixin("ai"),
 		// The usage module's quotas and budgets, reserved before each call and settled after it.
 		UsageLimitsMixin,
@@ -281,8 +281,8 @@ const AiService: ServiceSchema = {
 
 	async stopped(this: Service) {
 		const self = this as AiThis;
-		// Before the log writer closes, so the cancelled requests' log rows are still written.
-		self.inFlight.abortAll(new UpstreamFailure("cancelled", "service stopping"));
+		// Before the log writer closes, so the log rows of the requests that finish, or are cancelled, are still written.
+		await stopInFlight(this, new UpstreamFailure("cancelled", "service stopping"));
 		const unwritten = await self.logWriter.close();
 		if (unwritten)
 			this.logger.error(`${unwritten} completion log entries could not be written before stopping and are lost`);

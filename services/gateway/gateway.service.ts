@@ -485,7 +485,9 @@ const GatewayService: ServiceSchema = {
 		const self = this as GatewayThis;
 		// moleculer-web regenerates its aliases 500 ms after the services it sees change: a stopped gateway must not.
 		self.regenerateAllAutoAliases?.cancel?.();
-		await self.bridge?.close();
+		// The streams and calls its sockets have running finish first, as its HTTP responses do (the server closes
+		// once they have ended).
+		await self.bridge?.close(self.broker.options.tracking?.shutdownTimeout ?? 0);
 		await self.limits?.close();
 	}
 };

@@ -12,6 +12,7 @@ import { formatError } from "./errors";
 import { ndjson } from "../../lib/ndjson";
 import { cancelCall } from "../../lib/cancel";
 import { mayReceive, type ChangeNotice } from "../../lib/live";
+import { Idle } from "../../lib/in-flight";
 
 export interface SocketIdentity {
 	userId: string;
@@ -31,6 +32,11 @@ export interface BridgeOptions {
 	maxInFlight: number;
 	timeout: number;
 }
+
+const STOPPING_ERROR = Object.assign(new Error("this server is stopping; reconnect and retry"), {
+	type: "SHUTTING_DOWN",
+	code: 503
+});
 
 const ROOM = /^(org|user):[0-9a-f-]{36}$/;
 const STREAM_ID = /^[\w.:-]{1,100}$/;
@@ -76,9 +82,19 @@ function refusal(err: any) {
 	return { ...body, status, ...(err?.data?.retryAfter ? { retryAfter: err.data.retryAfter } : {}) };
 }
 
+// What a call or stream gets once the gateway is stopping: the client reconnects (to another replica) and retries.
+const STOPPING = {
+	status: 503,
+	error: { code: "SHUTTING_DOWN", message: "this server is stopping; reconnect and retry" }
+};
+
 export class SocketBridge {
 	readonly io: Server;
 	private renewer: NodeJS.Timeout;
+	// Calls and streams running on all sockets, which a stopping gateway lets finish.
+	private running = 0;
+	private readonly idle = new Idle(() => this.running);
+	private closing = false;
 
 	constructor(
 		private broker: ServiceBroker,
@@ -92,7 +108,7 @@ export class SocketBridge {
 			cors: opts.corsOrigins.length ? { origin: opts.corsOrigins, credentials: true } : undefined
 		});
 		this.io.use((socket, next) =>
-			this.authenticate(socket).then(
+			(this.closing ? Promise.reject(STOPPING_ERROR) : this.authenticate(socket)).then(
 				() => next(),
 				err => next(this.handshakeError(err))
 			)
@@ -154,6 +170,7 @@ export class SocketBridge {
 		// What `call` and `stream` check before anything runs: the connection's own budget, the message's shape and
 		// depth, and that the action is one clients may call. A refusal, or the service that owns the action.
 		const admit = (msg: any): { refusal: unknown } | { service: string } => {
+			if (this.closing) return { refusal: STOPPING };
 			if (!bucket.take()) {
 				// A client that keeps flooding after being told is cut off.
 				if (++refused > 100) socket.disconnect(true);
@@ -195,6 +212,7 @@ export class SocketBridge {
 			const admitted = admit(msg);
 			if ("refusal" in admitted) return reply(admitted.refusal);
 			inFlight++;
+			this.running++;
 			try {
 				await this.charge(socket);
 				reply({ data: await this.broker.call(msg.action, msg.params ?? {}, options()) });
@@ -202,6 +220,7 @@ export class SocketBridge {
 				reply(refusal(err));
 			} finally {
 				inFlight--;
+				this.finished();
 			}
 		});
 
@@ -225,6 +244,7 @@ export class SocketBridge {
 			const open: OpenStream = { service: admitted.service, requestId: crypto.randomUUID() };
 			streams.set(id, open);
 			inFlight++;
+			this.running++;
 			let answered = false;
 			try {
 				await this.charge(socket);
@@ -250,6 +270,7 @@ export class SocketBridge {
 				else reply(refused);
 			} finally {
 				inFlight--;
+				this.finished();
 				streams.delete(id);
 			}
 		});
@@ -306,13 +327,20 @@ export class SocketBridge {
 		for (const socket of this.io.sockets.sockets.values()) if (match(socket.data.auth)) socket.disconnect(true);
 	}
 
-	close(): Promise<void> {
+	private finished() {
+		this.running--;
+		this.idle.notify();
+	}
+
+	// Refuses new connections, calls and streams (SHUTTING_DOWN), lets those running finish for up to `drainMs`,
+	// then disconnects every socket.
+	async close(drainMs = 0): Promise<void> {
 		clearInterval(this.renewer);
-		return new Promise(resolve => {
-			this.io.disconnectSockets(true);
-			// The HTTP server belongs to the gateway, which closes it.
-			this.io.engine.close();
-			resolve();
-		});
+		this.closing = true;
+		if (drainMs > 0 && !(await this.idle.wait(drainMs)))
+			this.broker.logger.warn(`${this.running} socket calls still running after ${drainMs / 1000} s are cut`);
+		this.io.disconnectSockets(true);
+		// The HTTP server belongs to the gateway, which closes it.
+		this.io.engine.close();
 	}
 }

@@ -49,7 +49,7 @@ const McpService: ServiceSchema = {
 		SecretsClientMixin,
 		RateLimitMixin("mcp"),
 		UsageLimitsMixin,
-		CancellableMixin("mcp.cancel", why => cancelled(`tool call ${why}`)),
+		CancellableMixin("mcp.cancel", why => cancelled(`tool call ${why}`), { drainOnStop: true }),
 		ExecutionLog,
 		Discovery,
 		HealthChecks,

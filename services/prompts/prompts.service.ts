@@ -51,7 +51,7 @@ const PromptsService: ServiceSchema = {
 		EventsMixin,
 		ServiceIdentityMixin,
 		// The streams this replica relays (prompts.stream), by request id, for a client's cancel.
-		CancellableMixin("prompts.cancel", why => new Error(why)),
+		CancellableMixin("prompts.cancel", why => new Error(why), { drainOnStop: true }),
 		LocalCacheMixin<Resolved, { name: string }>("resolved", {
 			max: RESOLVED_MAX,
 			ttlMs: RESOLVED_TTL_MS,

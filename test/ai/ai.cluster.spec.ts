@@ -39,13 +39,15 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 	let client: OpenAI;
 	let owner: any;
 	let apiKey: string;
+	// What every node of the cluster gets, for a gateway a test starts of its own.
+	let env: Record<string, string>;
 
 	beforeAll(async () => {
 		const [PORT, SHORT_PORT] = await freePorts(2);
 		[BASE, SHORT] = [`http://127.0.0.1:${PORT}`, `http://127.0.0.1:${SHORT_PORT}`];
 		const upstream = await up.start();
 		db = await createTestDatabase();
-		const env = {
+		env = {
 			TRANSPORTER: AMQP_URL,
 			CACHER: REDIS_URL,
 			CHANNELS_URL: AMQP_URL,
@@ -407,6 +409,102 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		expect(r.choices[0].message.content).toBe("echo(up-chat): still open");
 		expect(new Set(statuses)).toEqual(new Set([502]));
 	});
+
+	test("a gateway stopped (SIGTERM) with completions in flight finishes them, streamed and plain, then exits 0", async () => {
+		const [port] = await freePorts(1);
+		const base = `http://127.0.0.1:${port}`;
+		const gw = startNode({ ...env, SERVICES: "gateway", PORT: String(port), NODE_ID: `${namespace}-gw-drain` });
+		nodes.push(gw);
+		await gw.ready;
+		const drained = new OpenAI({ apiKey, baseURL: `${base}/v1`, maxRetries: 0 });
+		const deadline = Date.now() + 30_000;
+		while (
+			!(await drained.models.list().then(
+				m => m.data.length > 0,
+				() => false
+			))
+		) {
+			if (Date.now() > deadline) throw new Error("the new gateway never served /v1/models");
+			await new Promise(r => setTimeout(r, 250));
+		}
+		up.set("up-chat", { chunkDelayMs: 250 });
+		up.set("up-slow", { delayMs: 2000 });
+		try {
+			const words = "one two three four five six seven eight";
+			const stream = await drained.chat.completions.create({
+				model: "gpt-test",
+				messages: [{ role: "user", content: words }],
+				stream: true
+			});
+			const chunks = stream[Symbol.asyncIterator]();
+			let text = "";
+			const first = await chunks.next();
+			text += first.value?.choices[0]?.delta?.content ?? "";
+			const plain = drained.chat.completions.create({
+				model: "slow-test",
+				messages: [{ role: "user", content: "plain in flight" }]
+			});
+			// The plain request has reached the upstream before the gateway is told to stop.
+			while (!up.requests.some(r => r.body.messages?.[0]?.content === "plain in flight"))
+				await new Promise(r => setTimeout(r, 20));
+			const exited = gw.stop("SIGTERM");
+			for (let c = await chunks.next(); !c.done; c = await chunks.next())
+				text += c.value.choices[0]?.delta?.content ?? "";
+			expect(text).toBe(`echo(up-chat): ${words}`);
+			expect((await plain).choices[0].message.content).toBe("echo(up-slow): plain in flight");
+			expect(await exited).toBe(0);
+			expect(gw.output()).toContain("SIGTERM received");
+		} finally {
+			up.reset();
+		}
+	}, 60_000);
+
+	test("an AI replica stopped (SIGTERM) lets the streams it serves finish and logs them, then exits 0", async () => {
+		const ai3 = startNode({
+			...env,
+			SERVICES: "ai",
+			AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
+			NODE_ID: `${namespace}-ai-3`
+		});
+		nodes.push(ai3);
+		await ai3.ready;
+		// The gateway knows the third replica once it has sent a completion there (round robin over three).
+		up.set("up-chat", { chunkDelayMs: 250 });
+		const since = new Date().toISOString();
+		try {
+			const words = "alpha beta gamma delta epsilon zeta eta theta";
+			const streams = await Promise.all(
+				Array.from({ length: 6 }, (_, i) =>
+					client.chat.completions.create({
+						model: "gpt-test",
+						messages: [{ role: "user", content: `drain ${i} ${words}` }],
+						stream: true
+					})
+				)
+			);
+			const read = streams.map(async stream => {
+				let text = "";
+				for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+				return text;
+			});
+			const exited = ai3.stop("SIGTERM");
+			expect(await Promise.all(read)).toEqual(streams.map((_, i) => `echo(up-chat): drain ${i} ${words}`));
+			expect(await exited).toBe(0);
+			// It had some of them: the stop waited for them instead of cutting them.
+			expect(ai3.output()).toMatch(/Letting [1-6] requests in flight finish/);
+			const deadline = Date.now() + 10_000;
+			let rows: any[] = [];
+			while (Date.now() < deadline) {
+				const query = `from=${encodeURIComponent(since)}&model=gpt-test&limit=100`;
+				rows = (await api("GET", `/api/ai/logs?${query}`, owner.accessToken, owner.organization.id)).rows;
+				if (rows.length >= 6) break;
+				await new Promise(r => setTimeout(r, 100));
+			}
+			expect(rows.map(r => r.status)).toEqual(Array(6).fill("success"));
+		} finally {
+			up.reset();
+		}
+	}, 60_000);
 
 	test("rate limits: with two AI replicas exactly the configured number per window succeed, the rest get 429", async () => {
 		await api("POST", "/api/ai/rate-limits", owner.accessToken, owner.organization.id, {

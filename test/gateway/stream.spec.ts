@@ -73,9 +73,12 @@ describeWith(["postgres", "redis"])("the socket's generic stream protocol, and m
 		expect(added.status).toBe(200);
 	}, 60_000);
 
+	// The last test stops the gateway's broker itself.
+	let stopping: Promise<void> | undefined;
+
 	afterAll(async () => {
 		for (const s of sockets) s.close();
-		await g?.stop();
+		await (stopping ?? g?.stop());
 		await db?.drop();
 	});
 
@@ -222,5 +225,39 @@ describeWith(["postgres", "redis"])("the socket's generic stream protocol, and m
 				expect([file, m, new RegExp(`["'\`/]${m}[.:/]`).test(source)]).toEqual([file, m, false]);
 			expect([file, /\/v1\b|openai/i.test(source)]).toEqual([file, false]);
 		}
+	});
+	// Last: it stops the broker.
+	test("a stopping gateway lets its sockets' streams finish, refuses new calls (SHUTTING_DOWN), then disconnects them", async () => {
+		const fresh = await register(g.port, "stream-drain@example.com");
+		const creds = { token: fresh.accessToken, organizationId: fresh.organization.id };
+		const s = await connect(g.port, creds);
+		const probe = await connect(g.port, creds);
+		sockets.push(s, probe);
+		const running = stream(s, "long", "demo-stream.count", { n: 40, everyMs: 50 });
+		await until(() => demo().running.size > 0, "the stream to start");
+		const disconnected = new Promise(resolve => s.once("disconnect", resolve));
+		stopping = g.stop();
+		// A malformed call is refused before it is charged or run: BAD_REQUEST while the gateway serves, then
+		// SHUTTING_DOWN once it stops.
+		let refusal: any;
+		while (refusal?.error?.code !== "SHUTTING_DOWN") {
+			refusal = await new Promise(r => {
+				const gone = () => r({ error: { code: "DISCONNECTED" } });
+				probe.once("disconnect", gone);
+				probe.emit("call", { action: 42 }, (ack: unknown) => (probe.off("disconnect", gone), r(ack)));
+			});
+			expect(["BAD_REQUEST", "SHUTTING_DOWN"]).toContain(refusal.error.code);
+			if (refusal.error.code === "BAD_REQUEST") await new Promise(r => setTimeout(r, 100));
+		}
+		expect(refusal.status).toBe(503);
+		// Cut off, the stream would never end: the disconnect says so at once.
+		const out = await Promise.race([
+			running,
+			disconnected.then((): Outcome => ({ ack: undefined, end: false, items: [] }))
+		]);
+		expect(out.end).toBe(true);
+		expect(out.items).toEqual(Array.from({ length: 40 }, (_, i) => ({ i })));
+		await stopping;
+		await disconnected;
 	});
 });

@@ -7,6 +7,8 @@ import { startNode } from "../helpers/process";
 import { freePort } from "../helpers/ports";
 import { ROOT } from "../helpers/broker";
 import { build } from "../../scripts/build-server";
+import OpenAI from "openai";
+import { FakeOpenAI } from "../helpers/fake-openai";
 
 let PORT = 0;
 const api = (p: string, init?: RequestInit) =>
@@ -67,6 +69,86 @@ describe("embedded mode (npm start)", () => {
 			await node.stop("SIGKILL");
 		}
 	}, 90_000);
+
+	// One process: the AI service, the log writer and the database stop in the same broker.stop() as the gateway. The
+	// data dir is the first test's, so the node starts without creating its database.
+	test("SIGTERM with completions in flight: they finish, streamed and plain, their log rows are kept, exit 0", async () => {
+		const up = new FakeOpenAI();
+		const upstream = await up.start();
+		// The fake upstream is on loopback, which AI providers may reach only when the operator allows it.
+		let node = startNode({ ...env, AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" });
+		try {
+			await node.ready;
+			const post = async (p: string, token: string, org: string, body: unknown) => {
+				const headers = {
+					authorization: `Bearer ${token}`,
+					"x-organization-id": org,
+					"content-type": "application/json"
+				};
+				const r = await api(p, { method: "POST", headers, body: JSON.stringify(body) });
+				if (r.status !== 200) throw new Error(`${p}: ${r.status} ${JSON.stringify(r.body)}`);
+				return r.body;
+			};
+			const reg = await api("/api/auth/register", {
+				method: "POST",
+				headers: { "content-type": "application/json" },
+				body: JSON.stringify({ email: "drain@example.com", password: "correct horse battery", name: "Dr" })
+			});
+			const [t, o] = [reg.body.accessToken, reg.body.organization.id];
+			await post("/api/secrets", t, o, { environment: "production", name: "UP_KEY", value: "sk-up-drain-1" });
+			const provider = await post("/api/ai/providers", t, o, {
+				name: "up",
+				base_url: upstream,
+				api_key_secret: "UP_KEY"
+			});
+			for (const [name, model] of [
+				["chat", "up-chat"],
+				["slow", "up-slow"]
+			])
+				await post("/api/ai/deployments", t, o, { provider_id: provider.id, name, provider_model: model });
+			const { key } = await post("/api/auth/api-keys", t, o, { name: "drain" });
+			const client = new OpenAI({ apiKey: key, baseURL: `http://127.0.0.1:${PORT}/v1`, maxRetries: 0 });
+			up.set("up-chat", { chunkDelayMs: 250 });
+			up.set("up-slow", { delayMs: 2000 });
+
+			const words = "one two three four five six seven eight";
+			const stream = await client.chat.completions.create({
+				model: "chat",
+				messages: [{ role: "user", content: words }],
+				stream: true,
+				stream_options: { include_usage: true }
+			});
+			const chunks = stream[Symbol.asyncIterator]();
+			let text = (await chunks.next()).value?.choices[0]?.delta?.content ?? "";
+			const plain = client.chat.completions.create({
+				model: "slow",
+				messages: [{ role: "user", content: "plain" }]
+			});
+			while (!up.requests.some(r => r.body.messages?.[0]?.content === "plain"))
+				await new Promise(r => setTimeout(r, 20));
+			const exited = node.stop("SIGTERM");
+			for (let c = await chunks.next(); !c.done; c = await chunks.next())
+				text += c.value.choices[0]?.delta?.content ?? "";
+			expect(text).toBe(`echo(up-chat): ${words}`);
+			expect((await plain).choices[0].message.content).toBe("echo(up-slow): plain");
+			expect(await exited).toBe(0);
+
+			// Both calls were logged before the database closed: the restarted node lists them.
+			node = startNode({ ...env, AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" });
+			await node.ready;
+			const logs = await api("/api/ai/logs?limit=10", {
+				headers: { authorization: `Bearer ${t}`, "x-organization-id": o }
+			});
+			expect(logs.status).toBe(200);
+			expect(logs.body.rows.map((r: any) => `${r.requested_model} ${r.status}`).sort()).toEqual([
+				"chat success",
+				"slow success"
+			]);
+		} finally {
+			await node.stop("SIGKILL");
+			await up.stop();
+		}
+	}, 120_000);
 
 	// `npm start` and the image run the server compiled into dist/ with plain node: its modules (*.module.js,
 	// *.service.js, the module routes), PGlite's .mjs workers, the migrations and the UI are found as from the

@@ -185,6 +185,25 @@ describe("in-flight registry", () => {
 		expect(reg.abortAll("stopping")).toBe(1);
 		expect(b.signal.reason).toBe("stopping");
 	});
+
+	test("settled: true once the last request ends, false when the time runs out first", async () => {
+		const reg = new InFlight();
+		expect(await reg.settled(0)).toBe(true);
+		reg.add("a", new AbortController());
+		reg.add("b", new AbortController());
+		const whenIdle = reg.settled(10_000);
+		reg.delete("a");
+		reg.delete("missing");
+		let settled: boolean | undefined;
+		void whenIdle.then(v => (settled = v));
+		await new Promise(r => setImmediate(r));
+		expect(settled).toBeUndefined();
+		reg.delete("b");
+		expect(await whenIdle).toBe(true);
+		reg.add("c", new AbortController());
+		expect(await reg.settled(20)).toBe(false);
+		expect(reg.size).toBe(1);
+	});
 });
 
 describe("module routes", () => {
