@@ -23,6 +23,7 @@ import { ROOT } from "../../lib/paths";
 import type { ChangeNotice } from "../../lib/live";
 import gatewayModule from "./gateway.module";
 import { InFlightCap, overloadedError } from "./load-shedding";
+import { HttpMetrics } from "./http-metrics";
 import { DirectAliases, serveDirect, type BuiltRoute } from "./direct";
 
 type Credentials = { token?: string; apiKey?: string; organizationId?: string };
@@ -56,6 +57,7 @@ interface GatewayThis extends ApiGatewayThis {
 	limits: RequestLimits;
 	// API requests in flight, capped (load shedding).
 	inFlight: InFlightCap;
+	httpMetrics: HttpMetrics;
 	// The route table as last logged; undefined until every local service has started (the first full table).
 	loggedRoutes?: Set<string>;
 	bridge?: SocketBridge;
@@ -285,15 +287,19 @@ const GatewayService: ServiceSchema = {
 			for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
 			const started = process.hrtime.bigint();
 			const path = (req.url ?? "").split("?")[0];
+			// The API mount the request is for ("api", "v1", …; health checks apart), undefined for the UI's files.
+			const api = API_PATHS.exec(path)?.[1];
+			const health = api !== undefined && HEALTH_PATH.test(path);
 			res.once("finish", () => {
 				const ms = Number(process.hrtime.bigint() - started) / 1e6;
 				this.logger.info(`${req.method} ${path} ${res.statusCode} ${ms.toFixed(1)}ms`);
+				if (api !== undefined) this.httpMetrics.record(health ? "api/health" : api, res.statusCode, ms);
 			});
 			// The port opens when the gateway starts, before the node's other services and the route table: until then
 			// an API call is told to come back (readiness says what is missing), not that its endpoint does not exist.
-			if (!this.loggedRoutes && API_PATHS.test(path)) return this.sendStarting(req, res, path);
-			if (API_PATHS.test(path)) {
-				if (!HEALTH_PATH.test(path) && !this.inFlight.enter(res)) return this.sendOverloaded(req, res, path);
+			if (!this.loggedRoutes && api !== undefined) return this.sendStarting(req, res, path);
+			if (api !== undefined) {
+				if (!health && !this.inFlight.enter(res)) return this.sendOverloaded(req, res, path);
 				// A caller whose identity is cached is charged to its IP and its user in one step; anyone else to the
 				// IP now, and to the user once authenticated.
 				const creds = credentialsOf(req);
@@ -467,6 +473,7 @@ const GatewayService: ServiceSchema = {
 			socketsPerUser: config.socketsPerUser
 		});
 		self.inFlight = new InFlightCap(moduleSettings(gatewayModule).maxInFlight, self.broker);
+		self.httpMetrics = new HttpMetrics(self.broker);
 	},
 
 	started(this: Service) {

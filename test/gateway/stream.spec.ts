@@ -6,6 +6,7 @@ import path from "path";
 import type { Socket } from "socket.io-client";
 import { describeWith, createTestDatabase, uniqueNamespace, REDIS_URL } from "../helpers/infra";
 import { ROOT } from "../helpers/broker";
+import { prometheusText } from "../../lib/metrics";
 import { startGateway, TestGateway, http, register, connect, Member } from "../helpers/gateway";
 
 const FIXTURES_DIR = path.join(ROOT, "test/fixtures/services");
@@ -185,9 +186,25 @@ describeWith(["postgres", "redis"])("the socket's generic stream protocol, and m
 			return direct;
 		};
 
+		// Either way the request is counted under its mount and status (gateway_http_requests_total).
+		const counted = (status: number) =>
+			Number(
+				prometheusText(g.broker).match(
+					new RegExp(
+						`^gateway_http_requests_total\\{[^}]*route="demo-stream",status="${status}"[^}]*\\} (\\d+)$`,
+						"m"
+					)
+				)?.[1] ?? 0
+			);
+		const [ok200, was401] = [counted(200), counted(401)];
 		const ok = await both({ ...asOwner, body: { hello: "direct" } });
 		expect(ok.direct.body).toEqual({ echo: { hello: "direct" }, userId: owner.user.id, via: "direct" });
 		expect(ok.browser.body).toEqual({ echo: { hello: "direct" }, userId: owner.user.id, via: "gateway.rest" });
+		expect(counted(200)).toBe(ok200 + 2);
+		expect(counted(401)).toBe(was401);
+		expect(prometheusText(g.broker)).toMatch(
+			/^gateway_http_request_duration_bucket\{[^}]*route="demo-stream",le="\+Inf"\} [1-9]\d*$/m
+		);
 		for (const r of [ok.direct, ok.browser]) {
 			expect(r.headers.get("x-content-type-options")).toBe("nosniff");
 			expect(r.headers.get("x-request-id")).toBeTruthy();
@@ -201,6 +218,7 @@ describeWith(["postgres", "redis"])("the socket's generic stream protocol, and m
 
 		// Refusals are the same either way: bad credentials, JSON that does not parse, nests too deep or is too large.
 		expect(same(await both({ token: "forged", body: {} })).status).toBe(401);
+		expect(counted(401)).toBe(was401 + 2);
 		expect(same(await both({ ...asOwner, raw: "{not json" })).body.error.code).toBe("MALFORMED_JSON");
 		const deep = "[".repeat(100) + "]".repeat(100);
 		expect(same(await both({ ...asOwner, raw: deep })).body.error.code).toBe("JSON_TOO_DEEP");
