@@ -22,7 +22,7 @@ import { LocalCache } from "../../lib/local-cache";
 import { ROOT } from "../../lib/paths";
 import type { ChangeNotice } from "../../lib/live";
 import gatewayModule from "./gateway.module";
-import { InFlightCap, overloadedError } from "./load-shedding";
+import { InFlightCap, overloadedError, stoppingError } from "./load-shedding";
 import { HttpMetrics } from "./http-metrics";
 import { DirectAliases, serveDirect, type BuiltRoute } from "./direct";
 
@@ -58,6 +58,10 @@ interface GatewayThis extends ApiGatewayThis {
 	// API requests in flight, capped (load shedding).
 	inFlight: InFlightCap;
 	httpMetrics: HttpMetrics;
+	// Set when the gateway starts to stop: API requests are refused (SHUTTING_DOWN) while those in flight finish.
+	stopping?: boolean;
+	serverClosed?: Promise<void>;
+	refuseRequests(): Promise<void>;
 	// The route table as last logged; undefined until every local service has started (the first full table).
 	loggedRoutes?: Set<string>;
 	bridge?: SocketBridge;
@@ -68,6 +72,12 @@ interface GatewayThis extends ApiGatewayThis {
 	resolveIdentity(creds: Credentials, key?: string): Promise<SocketIdentity>;
 	forgetIdentities(match: (a: SocketIdentity) => boolean): void;
 	sendRateLimited(res: GatewayResponse, retryAfterSec: number): void;
+	sendUnavailable(
+		req: GatewayRequest,
+		res: GatewayResponse,
+		path: string,
+		err: ReturnType<typeof overloadedError>
+	): void;
 	sendJson(res: GatewayResponse, status: number, body: unknown): void;
 	sendError(req: GatewayRequest, res: GatewayResponse, err: any): void;
 	openApiDocument(): ReturnType<typeof buildOpenApi>;
@@ -299,6 +309,12 @@ const GatewayService: ServiceSchema = {
 			// an API call is told to come back (readiness says what is missing), not that its endpoint does not exist.
 			if (!this.loggedRoutes && api !== undefined) return this.sendStarting(req, res, path);
 			if (api !== undefined) {
+				// Stopping: every response closes its connection (a keep-alive client reconnects, to another replica),
+				// and only liveness is still answered; readiness says 503 with the rest.
+				if (this.stopping) {
+					res.setHeader("Connection", "close");
+					if (!health || path !== "/api/health") return this.sendUnavailable(req, res, path, stoppingError());
+				}
 				if (!health && !this.inFlight.enter(res)) return this.sendOverloaded(req, res, path);
 				// A caller whose identity is cached is charged to its IP and its user in one step; anyone else to the
 				// IP now, and to the user once authenticated.
@@ -322,13 +338,32 @@ const GatewayService: ServiceSchema = {
 
 		// In the error shape of the route the request was for (an API of another shape answers in its own). Logged
 		// once a while, not per request: under overload a line each would add to the load.
+		// Idempotent; resolves once every connection has closed.
+		refuseRequests(this: GatewayThis): Promise<void> {
+			this.stopping = true;
+			this.bridge?.refuseNew();
+			this.serverClosed ??= new Promise<void>(resolve =>
+				this.server.listening ? this.server.close(() => resolve()) : resolve()
+			);
+			return this.serverClosed;
+		},
+
 		sendOverloaded(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, path: string) {
 			const shed = this.inFlight.noteShed();
 			if (shed)
 				this.logger.warn(
 					`load shedding: ${shed} API requests refused with 503 (${this.inFlight.max} in flight)`
 				);
-			const err = overloadedError(1);
+			this.sendUnavailable(req, res, path, overloadedError(1));
+		},
+
+		sendUnavailable(
+			this: GatewayThis,
+			req: GatewayRequest,
+			res: GatewayResponse,
+			path: string,
+			err: ReturnType<typeof overloadedError>
+		) {
 			const route = this.routes.find(r => r.path.length > 1 && (path + "/").startsWith(r.path + "/"));
 			if (route?.onError) return route.onError.call(this, Object.assign(req, { $route: route }), res, err);
 			res.setHeader("Retry-After", String(err.data.retryAfter));
@@ -474,6 +509,12 @@ const GatewayService: ServiceSchema = {
 		});
 		self.inFlight = new InFlightCap(moduleSettings(gatewayModule).maxInFlight, self.broker);
 		self.httpMetrics = new HttpMetrics(self.broker);
+		// A rolling restart: as soon as the broker starts to stop, before it waits for the calls in flight, the port
+		// closes (new connections go to another replica) and API requests on open connections are refused.
+		self.broker.middlewares.add({
+			name: "GatewayStopping",
+			stopping: async () => void self.refuseRequests()
+		});
 	},
 
 	started(this: Service) {
@@ -492,9 +533,17 @@ const GatewayService: ServiceSchema = {
 		const self = this as GatewayThis;
 		// moleculer-web regenerates its aliases 500 ms after the services it sees change: a stopped gateway must not.
 		self.regenerateAllAutoAliases?.cancel?.();
-		// The streams and calls its sockets have running finish first, as its HTTP responses do (the server closes
-		// once they have ended).
-		await self.bridge?.close(self.broker.options.tracking?.shutdownTimeout ?? 0);
+		// The responses and socket streams in flight finish (up to the broker's shutdown timeout); then what is left
+		// is cut. moleculer-web's own stop, which follows, finds the server closed.
+		const closed = self.refuseRequests();
+		const drainMs = self.broker.options.tracking?.shutdownTimeout ?? 0;
+		const [drained] = await Promise.all([self.inFlight.drained(drainMs), self.bridge?.close(drainMs)]);
+		if (!drained)
+			this.logger.warn(
+				`${self.inFlight.inFlight} API requests still in flight after ${drainMs / 1000} s are cut`
+			);
+		self.server.closeAllConnections();
+		await closed;
 		await self.limits?.close();
 	}
 };

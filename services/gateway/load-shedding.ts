@@ -4,6 +4,7 @@
 // the UI's files, the socket and /metrics are never counted nor refused (the gateway applies it to API paths only).
 import type { ServerResponse } from "http";
 import type { ServiceBroker } from "moleculer";
+import { Idle } from "../../lib/in-flight";
 
 export const SHED_METRIC = "gateway.requests.shed.total";
 export const IN_FLIGHT_METRIC = "gateway.requests.in_flight";
@@ -20,6 +21,16 @@ export function overloadedError(retryAfterSec: number) {
 	};
 }
 
+// What an API request gets from a gateway that is stopping: another replica answers the retry.
+export function stoppingError() {
+	return {
+		code: 503,
+		type: "SHUTTING_DOWN",
+		message: "the server is stopping; retry",
+		data: { retryAfter: 0 }
+	};
+}
+
 const LOG_EVERY_MS = 10_000;
 
 interface Counter {
@@ -31,6 +42,7 @@ interface Gauge {
 
 export class InFlightCap {
 	private count = 0;
+	private readonly idle = new Idle(() => this.count);
 	private unreported = 0;
 	private reportedAt = 0;
 	private readonly shed?: Counter;
@@ -72,9 +84,20 @@ export class InFlightCap {
 	// Takes a slot for the request until its response ends (sent, or the connection closed); false when full.
 	enter(res: ServerResponse): boolean {
 		if (this.max > 0 && this.count >= this.max) return false;
-		this.inFlightGauge?.set(++this.count);
+		// Counted apart from the gauge: `gauge?.set(++count)` would not count at all with metrics off.
+		this.count++;
+		this.inFlightGauge?.set(this.count);
 		// "close" follows "finish", and also comes alone when the client goes away first: the slot is freed once.
-		res.once("close", () => this.inFlightGauge?.set(--this.count));
+		res.once("close", () => {
+			this.count--;
+			this.inFlightGauge?.set(this.count);
+			this.idle.notify();
+		});
 		return true;
+	}
+
+	// True once no request is in flight, false when `ms` passed first (a stopping gateway lets them finish).
+	drained(ms: number): Promise<boolean> {
+		return this.idle.wait(ms);
 	}
 }

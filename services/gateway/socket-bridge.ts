@@ -332,8 +332,12 @@ export class SocketBridge {
 		this.idle.notify();
 	}
 
-	// Refuses new connections, calls and streams (SHUTTING_DOWN), lets those running finish for up to `drainMs`,
-	// then disconnects every socket.
+	// From now on new connections, calls and streams are refused (SHUTTING_DOWN).
+	refuseNew(): void {
+		this.closing = true;
+	}
+
+	// Refuses new work, lets the calls and streams running finish for up to `drainMs`, then disconnects every socket.
 	async close(drainMs = 0): Promise<void> {
 		clearInterval(this.renewer);
 		this.closing = true;

@@ -410,7 +410,7 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		expect(new Set(statuses)).toEqual(new Set([502]));
 	});
 
-	test("a gateway stopped (SIGTERM) with completions in flight finishes them, streamed and plain, then exits 0", async () => {
+	test("a gateway stopped (SIGTERM) closes its port, finishes the completions in flight, streamed and plain, and exits 0", async () => {
 		const [port] = await freePorts(1);
 		const base = `http://127.0.0.1:${port}`;
 		const gw = startNode({ ...env, SERVICES: "gateway", PORT: String(port), NODE_ID: `${namespace}-gw-drain` });
@@ -427,8 +427,8 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 			if (Date.now() > deadline) throw new Error("the new gateway never served /v1/models");
 			await new Promise(r => setTimeout(r, 250));
 		}
-		up.set("up-chat", { chunkDelayMs: 250 });
-		up.set("up-slow", { delayMs: 2000 });
+		up.set("up-chat", { chunkDelayMs: 500 });
+		up.set("up-slow", { delayMs: 1000 });
 		try {
 			const words = "one two three four five six seven eight";
 			const stream = await drained.chat.completions.create({
@@ -448,9 +448,24 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 			while (!up.requests.some(r => r.body.messages?.[0]?.content === "plain in flight"))
 				await new Promise(r => setTimeout(r, 20));
 			const exited = gw.stop("SIGTERM");
+			// Meanwhile the port closes at once: a load balancer's next connection goes to another replica.
+			let streaming = true;
+			const portClosed = (async () => {
+				while (
+					streaming &&
+					(await fetch(`${base}/api/health`).then(
+						() => true,
+						() => false
+					))
+				)
+					await new Promise(r => setTimeout(r, 50));
+				return streaming;
+			})();
 			for (let c = await chunks.next(); !c.done; c = await chunks.next())
 				text += c.value.choices[0]?.delta?.content ?? "";
+			streaming = false;
 			expect(text).toBe(`echo(up-chat): ${words}`);
+			expect(await portClosed).toBe(true);
 			expect((await plain).choices[0].message.content).toBe("echo(up-slow): plain in flight");
 			expect(await exited).toBe(0);
 			expect(gw.output()).toContain("SIGTERM received");

@@ -6,7 +6,10 @@ import { describeWith, createTestDatabase, uniqueNamespace, REDIS_URL } from "..
 import { ROOT } from "../helpers/broker";
 import { startGateway, TestGateway, http, register, Member } from "../helpers/gateway";
 import { waitUntil } from "../helpers/wait";
+import { EventEmitter } from "events";
+import type { ServerResponse } from "http";
 import { prometheusText } from "../../lib/metrics";
+import { InFlightCap } from "../../services/gateway/load-shedding";
 
 const CAP = 3;
 
@@ -116,5 +119,21 @@ describeWith(["postgres", "redis"])("load shedding at the gateway", () => {
 			async () => inFlight(),
 			n => n === 0
 		);
+	});
+});
+
+describe("the in-flight cap without metrics", () => {
+	test("counts, refuses past the cap, frees a slot on close, and says when none is left", async () => {
+		const cap = new InFlightCap(1);
+		const res = () => new EventEmitter() as unknown as ServerResponse;
+		const first = res();
+		expect(cap.enter(first)).toBe(true);
+		expect(cap.enter(res())).toBe(false);
+		const drained = cap.drained(10_000);
+		expect(await cap.drained(10)).toBe(false);
+		first.emit("close");
+		expect(await drained).toBe(true);
+		expect(cap.inFlight).toBe(0);
+		expect(cap.enter(res())).toBe(true);
 	});
 });

@@ -268,6 +268,12 @@ describeWith(["postgres", "redis"])("the socket's generic stream protocol, and m
 			if (refusal.error.code === "BAD_REQUEST") await new Promise(r => setTimeout(r, 100));
 		}
 		expect(refusal.status).toBe(503);
+		// HTTP too: a new connection is refused (the port has closed), one kept alive gets SHUTTING_DOWN.
+		const during = await http(g.port, "GET", "/api/auth/me", { token: fresh.accessToken }).then(
+			r => `${r.status},${r.body?.error?.code}`,
+			() => "refused"
+		);
+		expect(during).toMatch(/^refused$|^503,SHUTTING_DOWN$/);
 		// Cut off, the stream would never end: the disconnect says so at once.
 		const out = await Promise.race([
 			running,
