@@ -2,7 +2,8 @@
 // `event` ({ requestId }) aborts one on whichever replica runs it, and stopping the service aborts them all. With
 // `drainOnStop`, a stopping replica first lets them finish, up to the broker's shutdown timeout: a stream already
 // answering (its call has returned, so the broker's graceful stop no longer waits for it) is not cut by a rolling
-// restart. Durable work that another replica takes over (agent runs) is aborted at once instead.
+// restart. Durable work that another replica takes over (agent runs) is aborted at once instead, and so are calls
+// that answer only when done (MCP tool calls): the broker's stop has waited for those already.
 import type { Context, Service } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
 import { InFlight } from "../lib/in-flight";

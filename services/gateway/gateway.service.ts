@@ -313,7 +313,7 @@ const GatewayService: ServiceSchema = {
 				// and only liveness is still answered; readiness says 503 with the rest.
 				if (this.stopping) {
 					res.setHeader("Connection", "close");
-					if (!health || path !== "/api/health") return this.sendUnavailable(req, res, path, stoppingError());
+					if (path !== "/api/health") return this.sendUnavailable(req, res, path, stoppingError());
 				}
 				if (!health && !this.inFlight.enter(res)) return this.sendOverloaded(req, res, path);
 				// A caller whose identity is cached is charged to its IP and its user in one step; anyone else to the
@@ -336,8 +336,6 @@ const GatewayService: ServiceSchema = {
 			return apiHttpHandler.call(this, req, res, next);
 		},
 
-		// In the error shape of the route the request was for (an API of another shape answers in its own). Logged
-		// once a while, not per request: under overload a line each would add to the load.
 		// Idempotent; resolves once every connection has closed.
 		refuseRequests(this: GatewayThis): Promise<void> {
 			this.stopping = true;
@@ -348,6 +346,7 @@ const GatewayService: ServiceSchema = {
 			return this.serverClosed;
 		},
 
+		// Logged once a while, not per request: under overload a line each would add to the load.
 		sendOverloaded(this: GatewayThis, req: GatewayRequest, res: GatewayResponse, path: string) {
 			const shed = this.inFlight.noteShed();
 			if (shed)
@@ -357,6 +356,7 @@ const GatewayService: ServiceSchema = {
 			this.sendUnavailable(req, res, path, overloadedError(1));
 		},
 
+		// In the error shape of the route the request was for (an API of another shape answers in its own).
 		sendUnavailable(
 			this: GatewayThis,
 			req: GatewayRequest,

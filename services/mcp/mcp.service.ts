@@ -49,7 +49,7 @@ const McpService: ServiceSchema = {
 		SecretsClientMixin,
 		RateLimitMixin("mcp"),
 		UsageLimitsMixin,
-		CancellableMixin("mcp.cancel", why => cancelled(`tool call ${why}`), { drainOnStop: true }),
+		CancellableMixin("mcp.cancel", why => cancelled(`tool call ${why}`), { drainOnStop: false }),
 		ExecutionLog,
 		Discovery,
 		HealthChecks,
