@@ -28,3 +28,10 @@ export function prometheusText(broker: ServiceBroker): string {
 	const reporter = ((broker as any).metrics?.reporter ?? []).find((r: any) => r instanceof PrometheusText);
 	return reporter ? reporter.generatePrometheusResponse() : "";
 }
+
+// A metric of this broker, registered on first use: a gateway service restarted on the same broker goes on counting
+// in the same metrics. Undefined when the broker has metrics off.
+export function brokerMetric<T>(broker: ServiceBroker, def: { type: string; name: string } & Record<string, unknown>) {
+	const metrics = broker.isMetricsEnabled() ? broker.metrics : undefined;
+	return ((metrics?.getMetric(def.name) ?? metrics?.register(def as any)) as T | null | undefined) ?? undefined;
+}

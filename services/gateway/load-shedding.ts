@@ -5,6 +5,7 @@
 import type { ServerResponse } from "http";
 import type { ServiceBroker } from "moleculer";
 import { Idle } from "../../lib/in-flight";
+import { brokerMetric } from "../../lib/metrics";
 
 export const SHED_METRIC = "gateway.requests.shed.total";
 export const IN_FLIGHT_METRIC = "gateway.requests.in_flight";
@@ -53,17 +54,13 @@ export class InFlightCap {
 		readonly max: number,
 		broker?: ServiceBroker
 	) {
-		const metrics = broker?.isMetricsEnabled() ? broker.metrics : undefined;
-		if (!metrics) return;
-		// Registered once per broker: a restarted gateway service goes on counting in the same metrics.
-		const shed =
-			metrics.getMetric(SHED_METRIC) ??
-			metrics.register({ type: "counter", name: SHED_METRIC, description: SHED_HELP });
-		const inFlight =
-			metrics.getMetric(IN_FLIGHT_METRIC) ??
-			metrics.register({ type: "gauge", name: IN_FLIGHT_METRIC, description: IN_FLIGHT_HELP });
-		this.shed = (shed as Counter | null) ?? undefined;
-		this.inFlightGauge = (inFlight as Gauge | null) ?? undefined;
+		if (!broker) return;
+		this.shed = brokerMetric<Counter>(broker, { type: "counter", name: SHED_METRIC, description: SHED_HELP });
+		this.inFlightGauge = brokerMetric<Gauge>(broker, {
+			type: "gauge",
+			name: IN_FLIGHT_METRIC,
+			description: IN_FLIGHT_HELP
+		});
 	}
 
 	// Counts a refusal; every LOG_EVERY_MS, the number refused since the last report (else 0).

@@ -9,6 +9,7 @@ import type { ServiceBroker } from "moleculer";
 import type { RequestLimits } from "../../lib/rate-limit";
 import { jsonTooDeepError, valueTooDeep } from "./body";
 import { formatError } from "./errors";
+import { stoppingError } from "./load-shedding";
 import { ndjson } from "../../lib/ndjson";
 import { cancelCall } from "../../lib/cancel";
 import { mayReceive, type ChangeNotice } from "../../lib/live";
@@ -32,11 +33,6 @@ export interface BridgeOptions {
 	maxInFlight: number;
 	timeout: number;
 }
-
-const STOPPING_ERROR = Object.assign(new Error("this server is stopping; reconnect and retry"), {
-	type: "SHUTTING_DOWN",
-	code: 503
-});
 
 const ROOM = /^(org|user):[0-9a-f-]{36}$/;
 const STREAM_ID = /^[\w.:-]{1,100}$/;
@@ -83,10 +79,7 @@ function refusal(err: any) {
 }
 
 // What a call or stream gets once the gateway is stopping: the client reconnects (to another replica) and retries.
-const STOPPING = {
-	status: 503,
-	error: { code: "SHUTTING_DOWN", message: "this server is stopping; reconnect and retry" }
-};
+const STOPPING = refusal(stoppingError());
 
 export class SocketBridge {
 	readonly io: Server;
@@ -108,7 +101,7 @@ export class SocketBridge {
 			cors: opts.corsOrigins.length ? { origin: opts.corsOrigins, credentials: true } : undefined
 		});
 		this.io.use((socket, next) =>
-			(this.closing ? Promise.reject(STOPPING_ERROR) : this.authenticate(socket)).then(
+			(this.closing ? Promise.reject(stoppingError()) : this.authenticate(socket)).then(
 				() => next(),
 				err => next(this.handshakeError(err))
 			)

@@ -8,6 +8,7 @@ import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL, REDIS_URL 
 import { deleteRabbitObjects } from "../helpers/rabbit";
 import { startNode, TEST_JWT_SECRET } from "../helpers/process";
 import { FakeOpenAI } from "../helpers/fake-openai";
+import { inFlightAtStop } from "../helpers/ai";
 import { freePorts } from "../helpers/ports";
 
 let BASE = "";
@@ -431,25 +432,19 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 		up.set("up-slow", { delayMs: 1000 });
 		try {
 			const words = "one two three four five six seven eight";
-			const stream = await drained.chat.completions.create({
-				model: "gpt-test",
-				messages: [{ role: "user", content: words }],
-				stream: true
-			});
-			const chunks = stream[Symbol.asyncIterator]();
-			let text = "";
-			const first = await chunks.next();
-			text += first.value?.choices[0]?.delta?.content ?? "";
-			const plain = drained.chat.completions.create({
-				model: "slow-test",
-				messages: [{ role: "user", content: "plain in flight" }]
-			});
-			// The plain request has reached the upstream before the gateway is told to stop.
-			while (!up.requests.some(r => r.body.messages?.[0]?.content === "plain in flight"))
-				await new Promise(r => setTimeout(r, 20));
-			const exited = gw.stop("SIGTERM");
+			const { stopped, text, plain } = await inFlightAtStop(
+				drained,
+				up,
+				{
+					stream: { model: "gpt-test", content: words },
+					plain: { model: "slow-test", content: "plain in flight" }
+				},
+				() => gw.stop("SIGTERM")
+			);
 			// Meanwhile the port closes at once: a load balancer's next connection goes to another replica.
 			let streaming = true;
+			const done = () => (streaming = false);
+			void text.then(done, done);
 			const portClosed = (async () => {
 				while (
 					streaming &&
@@ -461,13 +456,10 @@ describeWith(["postgres", "rabbitmq", "redis"])("OpenAI-compatible API over the 
 					await new Promise(r => setTimeout(r, 50));
 				return streaming;
 			})();
-			for (let c = await chunks.next(); !c.done; c = await chunks.next())
-				text += c.value.choices[0]?.delta?.content ?? "";
-			streaming = false;
-			expect(text).toBe(`echo(up-chat): ${words}`);
+			expect(await text).toBe(`echo(up-chat): ${words}`);
 			expect(await portClosed).toBe(true);
 			expect((await plain).choices[0].message.content).toBe("echo(up-slow): plain in flight");
-			expect(await exited).toBe(0);
+			expect(await stopped).toBe(0);
 			expect(gw.output()).toContain("SIGTERM received");
 		} finally {
 			up.reset();

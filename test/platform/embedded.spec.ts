@@ -9,6 +9,7 @@ import { ROOT } from "../helpers/broker";
 import { build } from "../../scripts/build-server";
 import OpenAI from "openai";
 import { FakeOpenAI } from "../helpers/fake-openai";
+import { inFlightAtStop } from "../helpers/ai";
 
 let PORT = 0;
 const api = (p: string, init?: RequestInit) =>
@@ -112,26 +113,15 @@ describe("embedded mode (npm start)", () => {
 			up.set("up-slow", { delayMs: 2000 });
 
 			const words = "one two three four five six seven eight";
-			const stream = await client.chat.completions.create({
-				model: "chat",
-				messages: [{ role: "user", content: words }],
-				stream: true,
-				stream_options: { include_usage: true }
-			});
-			const chunks = stream[Symbol.asyncIterator]();
-			let text = (await chunks.next()).value?.choices[0]?.delta?.content ?? "";
-			const plain = client.chat.completions.create({
-				model: "slow",
-				messages: [{ role: "user", content: "plain" }]
-			});
-			while (!up.requests.some(r => r.body.messages?.[0]?.content === "plain"))
-				await new Promise(r => setTimeout(r, 20));
-			const exited = node.stop("SIGTERM");
-			for (let c = await chunks.next(); !c.done; c = await chunks.next())
-				text += c.value.choices[0]?.delta?.content ?? "";
-			expect(text).toBe(`echo(up-chat): ${words}`);
+			const { stopped, text, plain } = await inFlightAtStop(
+				client,
+				up,
+				{ stream: { model: "chat", content: words }, plain: { model: "slow", content: "plain" } },
+				() => node.stop("SIGTERM")
+			);
+			expect(await text).toBe(`echo(up-chat): ${words}`);
 			expect((await plain).choices[0].message.content).toBe("echo(up-slow): plain");
-			expect(await exited).toBe(0);
+			expect(await stopped).toBe(0);
 
 			// Both calls were logged before the database closed: the restarted node lists them.
 			node = startNode({ ...env, AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1" });
