@@ -13,9 +13,10 @@ import path from "path";
 import crypto from "crypto";
 import { execFileSync } from "child_process";
 import OpenAI from "openai";
-import { spawnChild, Child, npmStart } from "./proc";
+import Redis from "ioredis";
+import { spawnChild, Child, npmStart, benchEnv } from "./proc";
 import { buildIfStale } from "../scripts/build-server";
-import { cpuTicks } from "./cpu";
+import { cpuMeter, cpuTicks, POSTGRES, RABBITMQ } from "./cpu";
 import { peakRssMiB } from "./load";
 import { createTestDatabase } from "../test/helpers/infra";
 import { deleteRabbitObjects } from "../test/helpers/rabbit";
@@ -43,7 +44,8 @@ const BASE_ENV = {
 	RATE_LIMIT_IP_PER_MINUTE: "100000000",
 	RATE_LIMIT_USER_PER_MINUTE: "100000000",
 	// The fake upstream listens on loopback, which AI providers may not reach unless allowed.
-	AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1"
+	AI_ALLOWED_PRIVATE_HOSTS: "127.0.0.1",
+	...benchEnv
 };
 
 interface Sample {
@@ -145,7 +147,26 @@ interface Target {
 
 // `floorBase`: the bare proxy, also alternated with in the one-at-a-time run, so that the target's own cost (its
 // latency over the floor's) is read off requests that saw the same machine.
-async function measure(mode: string, target: Target, upstreamUrl: string, targets: Child[], floorBase?: string) {
+// Commands Redis has run, all clients (the bench runs alone on it): over the saturation loop, how many each request
+// cost the cluster (rate limits, cache, the usage limits' scripts).
+async function redisCommands(redisUrl: string) {
+	const redis = new Redis(redisUrl);
+	try {
+		const info = await redis.info("stats");
+		return Number(/total_commands_processed:(\d+)/.exec(info)?.[1]);
+	} finally {
+		redis.disconnect();
+	}
+}
+
+async function measure(
+	mode: string,
+	target: Target,
+	upstreamUrl: string,
+	targets: Child[],
+	floorBase?: string,
+	redisUrl?: string
+) {
 	const pids = targets.map(t => t.pid);
 	const direct = new OpenAI({ apiKey: "sk-bench-upstream", baseURL: upstreamUrl, maxRetries: 0 });
 	const platform = new OpenAI({
@@ -221,7 +242,12 @@ async function measure(mode: string, target: Target, upstreamUrl: string, target
 	// Saturation: closed loop, the target's CPU per request and its throughput with two cores shared by all.
 	await settle(pids);
 	const ticks0 = pids.map(p => cpuTicks(p));
+	const commands0 = redisUrl && (await redisCommands(redisUrl));
+	const servers = redisUrl ? cpuMeter({ rabbitmq: RABBITMQ, postgres: POSTGRES, redis: /redis-server/ }) : undefined;
 	const [sat, satCpuMs] = await cpuMsOf(pids, () => closedLoop(CONNECTIONS, SATURATION_MS, viaPlatform));
+	// Taken before the work queued behind the answers (logs, events) has run: what the requests' own path costs.
+	const serversUs = servers?.stop().cpuUs;
+	const redisPerRequest = redisUrl && round(((await redisCommands(redisUrl)) - Number(commands0) - 1) / sat.ok);
 	// Each process's share: a change to one of them shows against the others, whose code did not change, in the
 	// same run (the host's speed moves the totals by tens of percent between runs).
 	const byProcess = Object.fromEntries(
@@ -234,7 +260,16 @@ async function measure(mode: string, target: Target, upstreamUrl: string, target
 		p50: round(pct(sat.latencies, 50)),
 		p99: round(pct(sat.latencies, 99)),
 		cpuMsPerRequest: round(satCpuMs / sat.ok),
-		cpuMsPerRequestByProcess: byProcess
+		cpuMsPerRequestByProcess: byProcess,
+		...(serversUs
+			? {
+					// The servers the cluster shares (all their clients: the bench runs alone on them).
+					serversCpuMsPerRequest: Object.fromEntries(
+						Object.entries(serversUs).map(([name, us]) => [name, round(us / 1000 / sat.ok)])
+					),
+					redisCommandsPerRequest: redisPerRequest
+				}
+			: {})
 	};
 	// Peak resident memory of each of the target's processes over the whole run (VmHWM).
 	const peakRss = Object.fromEntries(targets.map(t => [t.name, peakRssMiB(t.pid)]));
@@ -421,7 +456,7 @@ async function cluster(upstreamUrl: string) {
 		await Promise.all([ai.waitFor(/Coder IDE node .* up/, START_MS), gw.waitFor(/Coder IDE node .* up/, START_MS)]);
 		const base = `http://127.0.0.1:${port}`;
 		const target = { base, apiKey: await configure(base, upstreamUrl), ...PLATFORM_MODELS };
-		return await measure("cluster", target, upstreamUrl, children, FLOOR_BASE);
+		return await measure("cluster", target, upstreamUrl, children, FLOOR_BASE, REDIS);
 	} finally {
 		await Promise.all(children.map(c => c.stop().catch(() => undefined)));
 		await db.drop().catch(() => undefined);
@@ -505,6 +540,12 @@ async function main() {
 				`${m} saturation CPU ms/request by process: ${Object.entries(sat.cpuMsPerRequestByProcess)
 					.map(([name, ms]) => `${name} ${ms}`)
 					.join(", ")}`
+			);
+		if (sat.serversCpuMsPerRequest)
+			console.log(
+				`${m} saturation, the shared servers: CPU ms/request ${Object.entries(sat.serversCpuMsPerRequest)
+					.map(([name, ms]) => `${name} ${ms}`)
+					.join(", ")}; Redis commands per request ${sat.redisCommandsPerRequest}`
 			);
 		console.log(
 			`${m} peak RSS: ${Object.entries(results.modes[mode].peakRss)

@@ -14,6 +14,7 @@ import { performance } from "perf_hooks";
 import { cleanRedis, createTestDatabase } from "../test/helpers/infra";
 import { TEST_JWT_SECRET } from "../test/helpers/process";
 import { authRead, openLoop, percentile, Sample, startAuthCluster } from "../test/helpers/auth-cluster";
+import { benchEnv } from "./proc";
 
 const PG_ADMIN = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const RATE = Number(process.env.BENCH_FAILOVER_RATE ?? 100);
@@ -21,11 +22,7 @@ const DURATION_MS = Number(process.env.BENCH_FAILOVER_DURATION_MS ?? 8000);
 const AT_MS = Number(process.env.BENCH_FAILOVER_AT_MS ?? 2000);
 const RUNS = Number(process.env.BENCH_FAILOVER_RUNS ?? 1);
 const ONLY = (process.env.BENCH_FAILOVER_ONLY ?? "kill,term").split(",");
-const EXTRA_ENV = Object.fromEntries(
-	Object.entries(process.env)
-		.filter(([k]) => k.startsWith("BENCH_ENV_"))
-		.map(([k, v]) => [k.slice("BENCH_ENV_".length), v ?? ""])
-);
+const EXTRA_ENV = benchEnv;
 
 const round = (n: number) => (Number.isFinite(n) ? Math.round(n * 10) / 10 : null);
 

@@ -16,6 +16,14 @@ export interface Child {
 
 const live = new Set<Child>();
 
+// BENCH_ENV_<NAME>=value is passed to every platform process as <NAME>=value (experiments:
+// BENCH_ENV_DATABASE_POOL_SIZE=20, BENCH_ENV_HEAP_GROWING_PERCENT=20).
+export const benchEnv: Record<string, string> = Object.fromEntries(
+	Object.entries(process.env)
+		.filter(([k, v]) => k.startsWith("BENCH_ENV_") && v !== undefined)
+		.map(([k, v]) => [k.slice("BENCH_ENV_".length), v as string])
+);
+
 // `npm start`'s command line (the image's CMD is the same): its node flags and the compiled main. A bench that
 // measures the platform as users run it starts `npmStart.main` with `npmStart.nodeArgs` (after buildIfStale()).
 const START = (require("../package.json").scripts.start as string).split(" ").slice(1);

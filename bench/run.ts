@@ -16,7 +16,7 @@ import { bareBrokerOptions } from "./bare";
 import { DEFAULT_LOAD, LoadStats, peakRssMiB, resetPeakRss } from "./load";
 import { CpuStats, POSTGRES, RABBITMQ, runLoadWithCpu } from "./cpu";
 import { BENCH_SECRETS, prepareFixture, readTeam } from "./setup";
-import { ROOT, spawnChild, stopAll } from "./proc";
+import { benchEnv, ROOT, spawnChild, stopAll } from "./proc";
 import { cleanRedis, createTestDatabase } from "../test/helpers/infra";
 
 const PG_ADMIN_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -60,12 +60,7 @@ async function settledTeamReads(dbUrl: string): Promise<number> {
 	return teamReads(dbUrl);
 }
 
-// BENCH_ENV_<NAME>=value is passed to every platform node as <NAME>=value (experiments: BENCH_ENV_DATABASE_POOL_SIZE=20).
-const passThrough = Object.fromEntries(
-	Object.entries(process.env)
-		.filter(([k, v]) => k.startsWith("BENCH_ENV_") && v !== undefined)
-		.map(([k, v]) => [k.slice("BENCH_ENV_".length), v as string])
-);
+const passThrough = { ...benchEnv };
 if (process.env.BENCH_NO_PREPARE) passThrough.BENCH_NO_PREPARE = "1";
 const nodeEnv = (extra: Record<string, string>) => ({
 	...BENCH_SECRETS,
