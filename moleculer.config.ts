@@ -12,6 +12,7 @@ import { PrometheusText } from "./lib/metrics";
 import { PlatformValidator } from "./lib/validator";
 import { ResponsesMiddleware } from "./lib/response";
 import { TransitEncryption } from "./lib/transit-encryption";
+import { StopDeadline } from "./lib/in-flight";
 import { CompactAuthMeta } from "./lib/compact-auth";
 import { ClusterAmqpTransporter, ClusterCallRouting } from "./lib/transporter";
 
@@ -84,7 +85,8 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 			halfOpenTime: 10_000,
 			check: nodeFailed
 		},
-		// Graceful shutdown: stop() waits for in-flight requests before leaving the cluster.
+		// Graceful shutdown: stop() waits for in-flight requests before leaving the cluster, 15 s for all its waits
+		// together (StopDeadline).
 		tracking: { enabled: true, shutdownTimeout: 15_000 },
 		registry: { strategy: "RoundRobin", preferLocal: true },
 
@@ -117,7 +119,9 @@ export function brokerOptions(config: Config = getConfig()): BrokerOptions {
 			"Throttle",
 			channelsMiddleware(config),
 			...(config.transporterUrl ? [CompactAuthMeta()] : []),
-			...(config.transporterUrl && config.transitKey ? [TransitEncryption(config.transitKey)] : [])
+			...(config.transporterUrl && config.transitKey ? [TransitEncryption(config.transitKey)] : []),
+			// After ContextTracker: its stop hooks run before the tracker's waits (lib/in-flight.ts).
+			StopDeadline
 		] as any[],
 		replOptions: { customCommands: replCommands } as any,
 		skipProcessEventRegistration: true

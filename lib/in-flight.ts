@@ -1,5 +1,6 @@
 // Requests running on this replica, by id, so a cancellation announced to every replica (or a stopping service)
 // can abort them where they run; and waiting for work to end, which is what a graceful stop does first.
+import type { Middleware, Service, ServiceBroker } from "moleculer";
 
 // Callers waiting for a count of running work to reach zero; the owner calls `notify` whenever the count drops.
 export class Idle {
@@ -57,3 +58,34 @@ export class InFlight {
 		return this.running.size;
 	}
 }
+
+// One budget for a graceful stop: the broker's `tracking.shutdownTimeout` counts from the moment it starts to stop,
+// for all of its waits together. Moleculer waits for its outgoing calls, then for each service's running calls, and a
+// service may then drain what those calls left running (streams): with a full timeout each, the waits added up to
+// three times the budget, past the process's forced exit, which then lost what services write as they stop
+// (completion logs). What is left after the budget is aborted, and the services' own stopping runs in the time left.
+const stopStarted = new WeakMap<ServiceBroker, number>();
+
+// Milliseconds left of the broker's graceful-stop budget (all of it while the broker is not stopping).
+export function stopTimeLeft(broker: ServiceBroker): number {
+	const budget = broker.options.tracking?.shutdownTimeout ?? 10_000;
+	const started = stopStarted.get(broker);
+	return started === undefined ? budget : Math.max(0, started + budget - Date.now());
+}
+
+// Listed after Moleculer's ContextTracker: stopping hooks run in reverse order, so this one runs before its waits.
+export const StopDeadline: Middleware = {
+	name: "StopDeadline",
+	async stopping(broker: ServiceBroker) {
+		stopStarted.set(broker, Date.now());
+	},
+	// ContextTracker waits for a service's calls up to the service's own $shutdownTimeout when it has one: the time
+	// left (at least 1 ms: 0 would mean "none set"). A service destroyed alone, outside a stop, keeps the full budget.
+	async serviceStopping(service: Service) {
+		if (stopStarted.has(service.broker))
+			service.settings.$shutdownTimeout = Math.max(1, stopTimeLeft(service.broker));
+	},
+	async stopped(broker: ServiceBroker) {
+		stopStarted.delete(broker);
+	}
+};

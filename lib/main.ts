@@ -48,7 +48,9 @@ async function main() {
 		if (stopping) return;
 		stopping = true;
 		broker.logger.info(`${signal} received: finishing in-flight work, then leaving the cluster.`);
-		const force = setTimeout(() => process.exit(1), 30_000);
+		// The broker's stop keeps within its shutdown budget (lib/in-flight.ts StopDeadline); what follows it (closing
+		// connections, releasing the database) gets 15 s more before the process gives up.
+		const force = setTimeout(() => process.exit(1), (broker.options.tracking?.shutdownTimeout ?? 10_000) + 15_000);
 		force.unref();
 		try {
 			await broker.stop();

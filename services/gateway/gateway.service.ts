@@ -23,6 +23,7 @@ import { ROOT } from "../../lib/paths";
 import type { ChangeNotice } from "../../lib/live";
 import gatewayModule from "./gateway.module";
 import { InFlightCap, overloadedError, stoppingError } from "./load-shedding";
+import { stopTimeLeft } from "../../lib/in-flight";
 import { HttpMetrics } from "./http-metrics";
 import { DirectAliases, serveDirect, type BuiltRoute } from "./direct";
 
@@ -533,14 +534,14 @@ const GatewayService: ServiceSchema = {
 		const self = this as GatewayThis;
 		// moleculer-web regenerates its aliases 500 ms after the services it sees change: a stopped gateway must not.
 		self.regenerateAllAutoAliases?.cancel?.();
-		// The responses and socket streams in flight finish (up to the broker's shutdown timeout); then what is left
-		// is cut. moleculer-web's own stop, which follows, finds the server closed.
+		// The responses and socket streams in flight finish (within what is left of the broker's shutdown budget); then
+		// what is left is cut. moleculer-web's own stop, which follows, finds the server closed.
 		const closed = self.refuseRequests();
-		const drainMs = self.broker.options.tracking?.shutdownTimeout ?? 0;
+		const drainMs = stopTimeLeft(self.broker);
 		const [drained] = await Promise.all([self.inFlight.drained(drainMs), self.bridge?.close(drainMs)]);
 		if (!drained)
 			this.logger.warn(
-				`${self.inFlight.inFlight} API requests still in flight after ${drainMs / 1000} s are cut`
+				`${self.inFlight.inFlight} API requests still in flight after ${(drainMs / 1000).toFixed(1)} s are cut`
 			);
 		self.server.closeAllConnections();
 		await closed;

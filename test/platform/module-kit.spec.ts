@@ -7,7 +7,11 @@ import { bindOrganization, TenantSql, where } from "../../lib/db/tenant";
 import { likeContains } from "../../lib/db/pg-adapter";
 import { AuditRow, ChainVerifier, entryHash } from "../../lib/audit-chain";
 import { LocalCache } from "../../lib/local-cache";
-import { InFlight } from "../../lib/in-flight";
+import { Context, Service, ServiceBroker } from "moleculer";
+import { InFlight, StopDeadline, stopTimeLeft } from "../../lib/in-flight";
+import { CancellableMixin } from "../../mixins/cancellable.mixin";
+import { brokerOptions } from "../../moleculer.config";
+import { loadConfig } from "../../lib/config";
 import { loadModuleRoutes } from "../../lib/module-routes";
 
 const ORG = "00000000-0000-4000-8000-000000000001";
@@ -203,6 +207,59 @@ describe("in-flight registry", () => {
 		reg.add("c", new AbortController());
 		expect(await reg.settled(20)).toBe(false);
 		expect(reg.size).toBe(1);
+	});
+});
+
+// A graceful stop has one budget (tracking.shutdownTimeout) for all its waits: Moleculer's wait for a service's
+// running calls and then the service's drain of the streams those calls left running used to take a full budget each.
+describe("graceful stop budget", () => {
+	test("a service with a call and a stream in flight stops within one budget, the stream aborted at its end", async () => {
+		const BUDGET = 1500;
+		const broker = new ServiceBroker({
+			logger: false,
+			tracking: { enabled: true, shutdownTimeout: BUDGET },
+			internalMiddlewares: false,
+			// As in moleculer.config.ts: StopDeadline after ContextTracker.
+			middlewares: ["ContextTracker", StopDeadline]
+		});
+		let aborted: { reason: unknown; at: number } | undefined;
+		broker.createService({
+			name: "streaming",
+			mixins: [CancellableMixin("streaming.cancel", why => new Error(why), { drainOnStop: true })],
+			actions: {
+				// A plain call that never answers: ContextTracker waits for it.
+				hang: () => new Promise(() => undefined),
+				// A stream: the call answers at once, the work goes on, registered in the service's in-flight requests.
+				stream(this: Service & { inFlight: InFlight }, ctx: Context) {
+					const controller = new AbortController();
+					controller.signal.addEventListener("abort", () => {
+						aborted = { reason: controller.signal.reason, at: Date.now() };
+					});
+					this.inFlight.add(ctx.requestID!, controller);
+					return "streaming";
+				}
+			}
+		});
+		await broker.start();
+		void broker.call("streaming.hang").catch(() => undefined);
+		expect(await broker.call("streaming.stream")).toBe("streaming");
+		expect(stopTimeLeft(broker)).toBe(BUDGET);
+		const started = Date.now();
+		await broker.stop();
+		const took = Date.now() - started;
+		expect(aborted?.reason).toEqual(new Error("service stopping"));
+		// Within the budget (plus the registry's 100 ms stop delay and timers' slack), not twice it as before.
+		expect(took).toBeGreaterThanOrEqual(BUDGET);
+		expect(took).toBeLessThan(BUDGET * 1.6);
+		expect(aborted!.at - started).toBeLessThan(BUDGET * 1.6);
+		// Stopped: a later stop has its whole budget again.
+		expect(stopTimeLeft(broker)).toBe(BUDGET);
+	});
+
+	test("the platform's middlewares place StopDeadline after ContextTracker", () => {
+		const list = brokerOptions(loadConfig({ JWT_SECRET: "x".repeat(40) })).middlewares as unknown[];
+		expect(list.indexOf(StopDeadline)).toBeGreaterThan(list.indexOf("ContextTracker"));
+		expect(list.indexOf("ContextTracker")).toBeGreaterThanOrEqual(0);
 	});
 });
 
