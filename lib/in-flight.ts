@@ -65,6 +65,7 @@ export class InFlight {
 // three times the budget, past the process's forced exit, which then lost what services write as they stop
 // (completion logs). What is left after the budget is aborted, and the services' own stopping runs in the time left.
 const stopStarted = new WeakMap<ServiceBroker, number>();
+const ownTimeouts = new WeakMap<Service, number | undefined>();
 
 // Milliseconds left of the broker's graceful-stop budget (all of it while the broker is not stopping).
 export function stopTimeLeft(broker: ServiceBroker): number {
@@ -79,11 +80,19 @@ export const StopDeadline: Middleware = {
 	async stopping(broker: ServiceBroker) {
 		stopStarted.set(broker, Date.now());
 	},
-	// ContextTracker waits for a service's calls up to the service's own $shutdownTimeout when it has one: the time
-	// left (at least 1 ms: 0 would mean "none set"). A service destroyed alone, outside a stop, keeps the full budget.
+	// ContextTracker waits for a service's calls up to the service's own $shutdownTimeout when it has one: at most the
+	// time left (at least 1 ms: 0 would mean "none set"), and the service's own setting again once it has stopped. A
+	// service destroyed alone, outside a stop, keeps its full timeout.
 	async serviceStopping(service: Service) {
-		if (stopStarted.has(service.broker))
-			service.settings.$shutdownTimeout = Math.max(1, stopTimeLeft(service.broker));
+		if (!stopStarted.has(service.broker)) return;
+		const own = service.settings.$shutdownTimeout as number | undefined;
+		ownTimeouts.set(service, own);
+		const left = stopTimeLeft(service.broker);
+		service.settings.$shutdownTimeout = Math.max(1, own ? Math.min(own, left) : left);
+	},
+	async serviceStopped(service: Service) {
+		if (ownTimeouts.has(service)) service.settings.$shutdownTimeout = ownTimeouts.get(service);
+		ownTimeouts.delete(service);
 	},
 	async stopped(broker: ServiceBroker) {
 		stopStarted.delete(broker);

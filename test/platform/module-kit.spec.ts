@@ -252,8 +252,9 @@ describe("graceful stop budget", () => {
 		expect(took).toBeGreaterThanOrEqual(BUDGET);
 		expect(took).toBeLessThan(BUDGET * 1.6);
 		expect(aborted!.at - started).toBeLessThan(BUDGET * 1.6);
-		// Stopped: a later stop has its whole budget again.
+		// Stopped: a later stop has its whole budget again, and the service its own (no) timeout.
 		expect(stopTimeLeft(broker)).toBe(BUDGET);
+		expect(broker.getLocalService("streaming")!.settings.$shutdownTimeout).toBeUndefined();
 	});
 
 	test("the platform's middlewares place StopDeadline after ContextTracker", () => {
