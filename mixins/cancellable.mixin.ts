@@ -20,7 +20,9 @@ export async function stopInFlight(service: Service, reason: unknown, drain = tr
 		const ms = stopTimeLeft(service.broker);
 		service.logger.info(`Letting ${inFlight.size} requests in flight finish (up to ${(ms / 1000).toFixed(1)} s)`);
 		if (!(await inFlight.settled(ms)))
-			service.logger.warn(`${inFlight.size} requests still running after ${(ms / 1000).toFixed(1)} s are aborted`);
+			service.logger.warn(
+				`${inFlight.size} requests still running after ${(ms / 1000).toFixed(1)} s are aborted`
+			);
 	}
 	inFlight.abortAll(reason);
 }
