@@ -145,8 +145,6 @@ interface Target {
 	headers?: Record<string, string>;
 }
 
-// `floorBase`: the bare proxy, also alternated with in the one-at-a-time run, so that the target's own cost (its
-// latency over the floor's) is read off requests that saw the same machine.
 // Commands Redis has run, all clients (the bench runs alone on it): over the saturation loop, how many each request
 // cost the cluster (rate limits, cache, the usage limits' scripts).
 async function redisCommands(redisUrl: string) {
@@ -159,6 +157,9 @@ async function redisCommands(redisUrl: string) {
 	}
 }
 
+// `floorBase`: the bare proxy, also alternated with in the one-at-a-time run, so that the target's own cost (its
+// latency over the floor's) is read off requests that saw the same machine. `redisUrl` (the cluster): the Redis whose
+// commands, and the shared servers whose CPU, are counted per request at saturation.
 async function measure(
 	mode: string,
 	target: Target,

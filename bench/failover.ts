@@ -22,7 +22,6 @@ const DURATION_MS = Number(process.env.BENCH_FAILOVER_DURATION_MS ?? 8000);
 const AT_MS = Number(process.env.BENCH_FAILOVER_AT_MS ?? 2000);
 const RUNS = Number(process.env.BENCH_FAILOVER_RUNS ?? 1);
 const ONLY = (process.env.BENCH_FAILOVER_ONLY ?? "kill,term").split(",");
-const EXTRA_ENV = benchEnv;
 
 const round = (n: number) => (Number.isFinite(n) ? Math.round(n * 10) / 10 : null);
 
@@ -44,7 +43,7 @@ async function scenario(signal: "SIGKILL" | "SIGTERM", dbUrl: string) {
 	const c = await startAuthCluster({
 		namespace,
 		databaseUrl: dbUrl,
-		env: { JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "info", ...EXTRA_ENV }
+		env: { JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "info", ...benchEnv }
 	});
 	try {
 		const read = authRead(c);
@@ -108,7 +107,7 @@ async function main() {
 		await db.drop();
 	}
 	const file = path.resolve(__dirname, "results/failover.json");
-	const run = { date: new Date().toISOString(), rate: RATE, durationMs: DURATION_MS, atMs: AT_MS, env: EXTRA_ENV };
+	const run = { date: new Date().toISOString(), rate: RATE, durationMs: DURATION_MS, atMs: AT_MS, env: benchEnv };
 	fs.writeFileSync(file, JSON.stringify({ ...run, results }, null, 2) + "\n");
 	console.log(`Written ${path.relative(process.cwd(), file)}`);
 }
