@@ -6,6 +6,7 @@ import { preflight } from "./preflight";
 import { createNode, serviceFiles } from "./node";
 import { releaseDb } from "./db";
 import { startHealthServer } from "./health";
+import { stopTimeLeft } from "./in-flight";
 
 // Start-up progress (creating the embedded database, migrations) comes before the broker and its logger exist: the
 // same line format as the broker's "short" logger.
@@ -50,7 +51,7 @@ async function main() {
 		broker.logger.info(`${signal} received: finishing in-flight work, then leaving the cluster.`);
 		// The broker's stop keeps within its shutdown budget (lib/in-flight.ts StopDeadline); what follows it (closing
 		// connections, releasing the database) gets 15 s more before the process gives up.
-		const force = setTimeout(() => process.exit(1), (broker.options.tracking?.shutdownTimeout ?? 10_000) + 15_000);
+		const force = setTimeout(() => process.exit(1), stopTimeLeft(broker) + 15_000);
 		force.unref();
 		try {
 			await broker.stop();
