@@ -13,6 +13,8 @@
 //   only some types: `channels: { "ai.events": { types: ["ai.usage.recorded"] satisfies EventTypeOf<"ai.events">[],
 //        handler(event, tx) {...} } }` (batched or not)
 //     -> an event of another type is acknowledged at once: no transaction, no processed_events row, no handler call.
+//   A message holds one event, or several (the relay sends a pass's events of a channel as one message): handlers
+//   get them one by one (or in one batch) all the same; a message is settled when all its events are.
 import path from "path";
 import { Errors, Service, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
@@ -89,16 +91,40 @@ export interface BatchOptions {
 	concurrency?: number;
 }
 
-// Runs one delivery of `payload` with the group's retry policy. Cluster: the AMQP adapter redelivers (counting
-// attempts in a header) and dead-letters after maxRetries, so this only backs off before rethrowing. Embedded: the
-// in-process adapter neither retries nor dead-letters, so this does both. `attemptOnce(n)` runs attempt n.
+// A message holds one event, or a relay pass's events of its channel as a JSON array (lib/events/outbox.ts).
+const eventsOf = (payload: unknown): any[] => (Array.isArray(payload) ? payload : [payload]);
+
+interface Failure {
+	event: any;
+	err: unknown;
+}
+
+// One attempt at some of a message's events: the ones that failed, with their errors.
+type Attempt = (events: any[], attempt: number) => Promise<Failure[]>;
+
+// Each event in turn, in the message's order; one failing does not keep the next ones from being handled.
+async function oneByOne(events: any[], run: (event: any) => Promise<unknown>): Promise<Failure[]> {
+	const failed: Failure[] = [];
+	for (const event of events)
+		try {
+			await run(event);
+		} catch (err) {
+			failed.push({ event, err });
+		}
+	return failed;
+}
+
+// Runs one delivery of a message's events with the group's retry policy. Cluster: the AMQP adapter redelivers the
+// message (counting attempts in a header) and dead-letters it after maxRetries, so this only backs off before
+// rethrowing; the events a redelivery holds that were handled already are skipped by the de-duplication. Embedded:
+// the in-process adapter neither retries nor dead-letters, so this does both, for each failed event.
 async function deliver(
 	svc: Service,
 	group: string,
 	channel: string,
-	payload: any,
+	events: any[],
 	raw: any,
-	attemptOnce: (attempt: number) => Promise<void>,
+	attemptOnce: Attempt,
 	logged = false // the failure was already logged (a batch logs once for all its messages)
 ) {
 	const config = getConfig();
@@ -108,32 +134,37 @@ async function deliver(
 	};
 	if (amqpHeaders) {
 		const attempt = Number(amqpHeaders["x-redelivered-count"] ?? 0);
-		try {
-			await attemptOnce(attempt);
-		} catch (err) {
-			warn(attempt, err);
-			if (attempt + 1 < config.channelsMaxRetries) await sleep(retryDelay(attempt));
-			throw err;
-		}
-		return;
+		const failed = await attemptOnce(events, attempt);
+		if (!failed.length) return;
+		for (const f of failed) warn(attempt, f.err);
+		if (attempt + 1 < config.channelsMaxRetries) await sleep(retryDelay(attempt));
+		throw failed[0].err;
 	}
 	// The first attempt holds the publisher (the in-process adapter waits for it); the retries after a failure go on
 	// in the background, so one failing event does not hold back every other one for its whole back-off.
-	try {
-		return await attemptOnce(0);
-	} catch (err) {
+	for (const { event, err } of await attemptOnce(events, 0)) {
 		warn(0, err);
-		if (config.channelsMaxRetries <= 1) return deadLetter(group, channel, payload, err);
+		if (config.channelsMaxRetries <= 1) await deadLetter(group, channel, event, err);
+		else retryInBackground(svc, group, channel, event, attemptOnce, warn);
 	}
+}
+
+function retryInBackground(
+	svc: Service,
+	group: string,
+	channel: string,
+	event: any,
+	attemptOnce: Attempt,
+	warn: (attempt: number, err: unknown) => void
+) {
+	const config = getConfig();
 	const retries = (async () => {
 		for (let attempt = 1; ; attempt++) {
 			await sleep(retryDelay(attempt - 1));
-			try {
-				return await attemptOnce(attempt);
-			} catch (err: any) {
-				warn(attempt, err);
-				if (attempt + 1 >= config.channelsMaxRetries) return deadLetter(group, channel, payload, err);
-			}
+			const [failed] = await attemptOnce([event], attempt);
+			if (!failed) return;
+			warn(attempt, failed.err);
+			if (attempt + 1 >= config.channelsMaxRetries) return deadLetter(group, channel, event, failed.err);
 		}
 	})().catch(err =>
 		svc.logger.error(
@@ -159,10 +190,10 @@ async function deadLetter(group: string, channel: string, payload: any, err: any
 	);
 }
 
-// Wraps a channel handler: de-duplicate by event id, run in a transaction, back off before a retry.
+// Wraps a channel handler: de-duplicate by event id, run each event in its own transaction, back off before a retry.
 function idempotent(group: string, channel: string, handler: ChannelHandler) {
-	return async function (this: Service, payload: any, raw: any) {
-		const run = async () => {
+	return async function (this: Service, events: any[], raw: any) {
+		const run = async (payload: any) => {
 			const db = await getDb();
 			const committed: (() => void)[] = [];
 			await db.transaction(async tx => {
@@ -182,7 +213,7 @@ function idempotent(group: string, channel: string, handler: ChannelHandler) {
 					this.logger.warn(`After-commit step of ${channel} failed:`, (err as Error).message);
 				}
 		};
-		await deliver(this, group, channel, payload, raw, run);
+		await deliver(this, group, channel, events, raw, list => oneByOne(list, run));
 	};
 }
 
@@ -282,33 +313,33 @@ class Batcher {
 const batchers = new WeakMap<Service, Map<string, Batcher>>();
 
 function batched(group: string, channel: string, handler: BatchHandler, opts: BatchOptions) {
-	return async function (this: Service, payload: any, raw: any) {
+	return async function (this: Service, events: any[], raw: any) {
 		let mine = batchers.get(this);
 		if (!mine) batchers.set(this, (mine = new Map()));
 		let batcher = mine.get(channel);
 		if (!batcher) mine.set(channel, (batcher = new Batcher(this, group, channel, opts, handler)));
 		const b = batcher;
-		await deliver(
-			this,
-			group,
-			channel,
-			payload,
-			raw,
-			attempt => (attempt === 0 ? b.add(payload) : b.alone(payload)),
-			true
-		);
+		// A message's events join the batch together; a retry takes each alone.
+		const attemptOnce: Attempt = async (list, attempt) => {
+			if (attempt > 0) return oneByOne(list, e => b.alone(e));
+			const settled = await Promise.allSettled(list.map(e => b.add(e)));
+			return settled.flatMap((s, i) => (s.status === "rejected" ? [{ event: list[i], err: s.reason }] : []));
+		};
+		await deliver(this, group, channel, events, raw, attemptOnce, true);
 	};
 }
 
 type RawHandler = (this: Service, payload: any, raw: any) => Promise<void>;
+type EventsHandler = (this: Service, events: any[], raw: any) => Promise<void>;
 
-// A channel's `types`: an event of another type is settled at once, before any transaction or de-duplication.
-function onlyOfTypes(types: string[] | undefined, handler: RawHandler): RawHandler {
-	if (!types) return handler;
-	const wanted = new Set(types);
+// The channel's message handler: unpacks a message's events and, when the channel has `types`, drops those of other
+// types at once, before any transaction or de-duplication.
+function unpacked(types: string[] | undefined, handler: EventsHandler): RawHandler {
+	const wanted = types && new Set(types);
 	return async function (this: Service, payload: any, raw: any) {
-		if (!wanted.has(payload?.type)) return;
-		await handler.call(this, payload, raw);
+		let events = eventsOf(payload);
+		if (wanted) events = events.filter(e => wanted.has(e?.type));
+		if (events.length) await handler.call(this, events, raw);
 	};
 }
 
@@ -371,7 +402,7 @@ export const EventsMixin: Partial<ServiceSchema> = {
 				...(typeof def === "function" ? {} : def),
 				...(batch ? { batch } : {}),
 				group: chanGroup,
-				handler: onlyOfTypes(
+				handler: unpacked(
 					types as string[] | undefined,
 					batch ? batched(chanGroup, channel, given, batch) : idempotent(chanGroup, channel, given)
 				),

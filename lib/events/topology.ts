@@ -65,23 +65,22 @@ export class AmqpTopology {
 	// in flight when the broker stops is lost while the outbox row says "published". Call ensure(channel) first.
 	// The body is what the adapter's JSON serializer produces, so the adapter's consumers read it unchanged.
 	publish(channel: string, payload: unknown, headers: Record<string, unknown>, timeoutMs = 10_000): Promise<void> {
+		return this.publishBody(channel, JSON.stringify(payload), headers, timeoutMs);
+	}
+
+	// publish() with the body already serialized (the relay's packs: lib/events/outbox.ts).
+	publishBody(channel: string, body: string, headers: Record<string, unknown>, timeoutMs = 10_000): Promise<void> {
 		const ch = this.channel;
 		if (!ch) return Promise.reject(new Error("AMQP channel is not open"));
 		return new Promise<void>((resolve, reject) => {
 			const timer = setTimeout(() => reject(new Error(`no publisher confirm within ${timeoutMs} ms`)), timeoutMs);
 			timer.unref?.();
 			try {
-				ch.publish(
-					this.prefixed(channel),
-					"",
-					Buffer.from(JSON.stringify(payload)),
-					{ persistent: true, headers },
-					err => {
-						clearTimeout(timer);
-						if (err) reject(err);
-						else resolve();
-					}
-				);
+				ch.publish(this.prefixed(channel), "", Buffer.from(body), { persistent: true, headers }, err => {
+					clearTimeout(timer);
+					if (err) reject(err);
+					else resolve();
+				});
 			} catch (err) {
 				clearTimeout(timer);
 				reject(err);

@@ -62,7 +62,7 @@ describeWith(["postgres"])("batched consumers, embedded (in-process adapter)", (
 		await d?.pool.end();
 		await d?.db.drop();
 	});
-	const send = (e: object) => (broker as any).sendToChannel(CHANNEL, e) as Promise<void>;
+	const send = (e: object | object[]) => (broker as any).sendToChannel(CHANNEL, e) as Promise<void>;
 
 	test("each event once, whatever the duplicates; messages are handled in batches", async () => {
 		await d.sql("TRUNCATE demo_batch_handled, demo_batches");
@@ -121,6 +121,36 @@ describeWith(["postgres"])("batched consumers, embedded (in-process adapter)", (
 		]);
 		// Its failed attempts rolled back its processed_events row.
 		expect(await d.sql("SELECT 1 FROM processed_events WHERE event_id = $1", [poison.id])).toEqual([]);
+	});
+
+	test("a message packing a relay pass's events: they join one batch; the poison one alone is dead-lettered", async () => {
+		await d.sql("TRUNCATE demo_batch_handled, demo_batches");
+		await d.sql("DELETE FROM dead_letter_events");
+		const good = Array.from({ length: 20 }, () => event());
+		const poison = event({ poison: true });
+		const other = event({ type: "demo-batch.thing.ignored" });
+		// One message: the good events (one of them twice), another type, and a poison event.
+		await send([...good.slice(0, 10), other, good[0], poison, ...good.slice(10)]);
+		await waitUntil(
+			"the poison event dead-lettered",
+			() => d.sql("SELECT event_id FROM dead_letter_events WHERE consumer_group = 'demo-batch'"),
+			rows => rows.length > 0
+		);
+		const h = await waitUntil(
+			"the good events handled",
+			() => handledCounts(d.sql),
+			c => c.ids === 20
+		);
+		expect(h).toEqual({ rows: 20, ids: 20 });
+		expect(await d.sql("SELECT event_id FROM dead_letter_events WHERE consumer_group = 'demo-batch'")).toEqual([
+			{ event_id: poison.id }
+		]);
+		expect(
+			await d.sql("SELECT 1 FROM processed_events WHERE event_id = ANY($1::uuid[])", [[poison.id, other.id]])
+		).toEqual([]);
+		// The first attempt took the message's events as one batch, which the poison event failed: nothing of it was
+		// committed, and the retries took each event alone.
+		expect(await d.sql("SELECT size FROM demo_batches WHERE size > 1")).toEqual([]);
 	});
 });
 

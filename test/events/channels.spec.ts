@@ -6,6 +6,7 @@ import crypto from "crypto";
 import { execFile } from "child_process";
 import { promisify } from "util";
 import pg from "pg";
+import type amqp from "amqplib";
 import { ServiceBroker } from "moleculer";
 import { describeWith, createTestDatabase, uniqueNamespace, AMQP_URL } from "../helpers/infra";
 import { startNode, TEST_JWT_SECRET, TEST_TRANSIT_KEY } from "../helpers/process";
@@ -15,6 +16,8 @@ import { Fatal, waitUntil } from "../helpers/wait";
 import { loadConfig } from "../../lib/config";
 import { brokerOptions } from "../../moleculer.config";
 import { makeEvent, OutboxRelay } from "../../lib/events/outbox";
+import { AmqpTopology } from "../../lib/events/topology";
+import { loadManifests } from "../../lib/module";
 import { openPostgres, type Db } from "../../lib/db/driver";
 import { migrate } from "../../lib/db/migrate";
 import { DEMO_TABLES_SQL, DEMO_CHANNEL, DEMO_GROUP, FAILING_GROUP } from "../fixtures/services/demo-groups";
@@ -320,11 +323,17 @@ describeWith(["postgres"])("event plumbing housekeeping", () => {
 				);
 			const before = await scans();
 			const sent: number[] = [];
+			let messages = 0;
 			const broker = {
-				sendToChannel: async (_channel: string, payload: { n: number }) => void sent.push(payload.n)
+				sendToChannel: async (_channel: string, payload: { n: number }[]) => {
+					messages++;
+					sent.push(...payload.map(p => p.n));
+				}
 			} as unknown as ServiceBroker;
 			await new OutboxRelay(broker, conn).drain();
 			expect(sent).toEqual(Array.from({ length: 2990 }, (_, i) => i + 11));
+			// A pass's events of one channel go as one message: 30 passes of 100 (the last one 90).
+			expect(messages).toBe(30);
 			const waiting = await conn.query("SELECT payload->>'n' AS n FROM outbox WHERE published_at IS NULL");
 			expect(waiting.rows.map(r => Number(r.n)).sort((a, b) => a - b)).toEqual(
 				Array.from({ length: 10 }, (_, i) => i + 1)
@@ -483,6 +492,67 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 				);
 				expect(await handledOf(dl.sql, "t4")).toEqual({ rows: 1, ids: 1 });
 				expect(alive(dlNode)).toEqual([dlNode.nodeID, "alive"]);
+			});
+		});
+
+		describe("a message packing several events (the relay sends a pass's events of a channel as one)", () => {
+			test("each event is handled on its own: types filtered, one failing event keeps no other from its group, and the failing group dead-letters the message after its retries", async () => {
+				const dlq = deadLetterQueueOf(dl.ns, FAILING_GROUP);
+				const before = await queueDepth(dlq);
+				const created = () =>
+					makeEvent("demo.article.created", { articleId: crypto.randomUUID(), projectId: PROJECT_ID });
+				const [first, second] = [created(), created()];
+				const other = {
+					type: "demo.article.archived",
+					id: crypto.randomUUID(),
+					time: new Date().toISOString()
+				};
+				const pack = [first, other, second];
+				// Sent as the relay sends it, through the topology's confirm channel.
+				const topology = new AmqpTopology(AMQP_URL, dl.ns, loadManifests(FIXTURES_DIR));
+				try {
+					await topology.ensure(DEMO_CHANNEL);
+					await topology.publish(DEMO_CHANNEL, pack, { "x-event-count": pack.length });
+				} finally {
+					await topology.close();
+				}
+
+				const handled = () =>
+					dl.sql<{ event_id: string }>(
+						"SELECT event_id FROM demo_handled WHERE event_id = ANY($1::uuid[]) ORDER BY handled_at",
+						[pack.map(e => e.id)]
+					);
+				await waitUntil("the healthy group to handle both", handled, rows => rows.length >= 2);
+				await waitUntil(
+					"the message in the dead-letter queue",
+					() => (assertAlive([dlNode]), queueDepth(dlq)),
+					n => n > before,
+					15_000
+				);
+				// In order, each once; the type the healthy group leaves out left no record.
+				expect((await handled()).map(r => r.event_id)).toEqual([first.id, second.id]);
+				expect(
+					await dl.sql(
+						"SELECT event_id FROM processed_events WHERE consumer_group = $1 AND event_id = ANY($2::uuid[]) ORDER BY event_id",
+						[DEMO_GROUP, pack.map(e => e.id)]
+					)
+				).toEqual(
+					[first, second].map(e => ({ event_id: e.id })).sort((a, b) => a.event_id.localeCompare(b.event_id))
+				);
+				// Every attempt ran each event of the message, not only up to the first failure.
+				for (const e of pack)
+					expect(await dlCaller.call("demo-failing.attempts", { eventId: e.id })).toBe(MAX_RETRIES);
+				expect(await queueDepth(dlq)).toBe(before + 1);
+				// The newest dead letter is this message, whole (read without acking: they all stay there).
+				const newest = await withAmqp(async ch => {
+					let last: amqp.GetMessage | false = false;
+					for (let m = await ch.get(dlq, { noAck: false }); m; m = await ch.get(dlq, { noAck: false }))
+						last = m;
+					return last;
+				});
+				expect(newest).not.toBe(false);
+				if (!newest) return;
+				expect(JSON.parse(newest.content.toString())).toEqual(pack);
 			});
 		});
 
