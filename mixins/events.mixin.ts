@@ -14,7 +14,7 @@
 //        handler(event, tx) {...} } }` (batched or not)
 //     -> an event of another type is acknowledged at once: no transaction, no processed_events row, no handler call.
 //   A message holds one event, or several (the relay sends a pass's events of a channel as one message): handlers
-//   get them one by one (or in one batch) all the same; a message is settled when all its events are.
+//   get them one at a time (or in one batch) all the same; a message is settled when all its events are.
 import path from "path";
 import { Errors, Service, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
@@ -102,16 +102,33 @@ interface Failure {
 // One attempt at some of a message's events: the ones that failed, with their errors.
 type Attempt = (events: any[], attempt: number) => Promise<Failure[]>;
 
-// Each event in turn, in the message's order; one failing does not keep the next ones from being handled.
-async function oneByOne(events: any[], run: (event: any) => Promise<unknown>): Promise<Failure[]> {
+// Runs each of a message's events: together, or one at a time in the message's order. One failing does not keep the
+// others from being handled.
+async function failuresOf(events: any[], run: (event: any) => Promise<unknown>, oneAtATime = false) {
 	const failed: Failure[] = [];
-	for (const event of events)
-		try {
-			await run(event);
-		} catch (err) {
-			failed.push({ event, err });
-		}
+	const attempt = (event: any) => run(event).catch(err => void failed.push({ event, err }));
+	if (oneAtATime) for (const event of events) await attempt(event);
+	else await Promise.all(events.map(attempt));
 	return failed;
+}
+
+// At most n of a consumer's events handled at once, whichever messages they came in: a message may hold many.
+class Slots {
+	private waiting: (() => void)[] = [];
+
+	constructor(private free: number) {}
+
+	async run<T>(fn: () => Promise<T>): Promise<T> {
+		if (this.free > 0) this.free--;
+		else await new Promise<void>(resolve => this.waiting.push(resolve));
+		try {
+			return await fn();
+		} finally {
+			const next = this.waiting.shift();
+			if (next) next();
+			else this.free++;
+		}
+	}
 }
 
 // Runs one delivery of a message's events with the group's retry policy. Cluster: the AMQP adapter redelivers the
@@ -190,8 +207,11 @@ async function deadLetter(group: string, channel: string, payload: any, err: any
 	);
 }
 
-// Wraps a channel handler: de-duplicate by event id, run each event in its own transaction, back off before a retry.
-function idempotent(group: string, channel: string, handler: ChannelHandler) {
+const slotsOf = new WeakMap<Service, Map<string, Slots>>();
+
+// Wraps a channel handler: de-duplicate by event id, run each event in its own transaction (at most maxInFlight at
+// once, as when each event was a message of its own), back off before a retry.
+function idempotent(group: string, channel: string, handler: ChannelHandler, maxInFlight: number) {
 	return async function (this: Service, events: any[], raw: any) {
 		const run = async (payload: any) => {
 			const db = await getDb();
@@ -213,7 +233,12 @@ function idempotent(group: string, channel: string, handler: ChannelHandler) {
 					this.logger.warn(`After-commit step of ${channel} failed:`, (err as Error).message);
 				}
 		};
-		await deliver(this, group, channel, events, raw, list => oneByOne(list, run));
+		let byChannel = slotsOf.get(this);
+		if (!byChannel) slotsOf.set(this, (byChannel = new Map()));
+		let slots = byChannel.get(channel);
+		if (!slots) byChannel.set(channel, (slots = new Slots(maxInFlight)));
+		const mine = slots;
+		await deliver(this, group, channel, events, raw, list => failuresOf(list, e => mine.run(() => run(e))));
 	};
 }
 
@@ -320,11 +345,8 @@ function batched(group: string, channel: string, handler: BatchHandler, opts: Ba
 		if (!batcher) mine.set(channel, (batcher = new Batcher(this, group, channel, opts, handler)));
 		const b = batcher;
 		// A message's events join the batch together; a retry takes each alone.
-		const attemptOnce: Attempt = async (list, attempt) => {
-			if (attempt > 0) return oneByOne(list, e => b.alone(e));
-			const settled = await Promise.allSettled(list.map(e => b.add(e)));
-			return settled.flatMap((s, i) => (s.status === "rejected" ? [{ event: list[i], err: s.reason }] : []));
-		};
+		const attemptOnce: Attempt = (list, attempt) =>
+			attempt > 0 ? failuresOf(list, e => b.alone(e), true) : failuresOf(list, e => b.add(e));
 		await deliver(this, group, channel, events, raw, attemptOnce, true);
 	};
 }
@@ -404,7 +426,9 @@ export const EventsMixin: Partial<ServiceSchema> = {
 				group: chanGroup,
 				handler: unpacked(
 					types as string[] | undefined,
-					batch ? batched(chanGroup, channel, given, batch) : idempotent(chanGroup, channel, given)
+					batch
+						? batched(chanGroup, channel, given, batch)
+						: idempotent(chanGroup, channel, given, def.maxInFlight ?? getConfig().channelsMaxInFlight)
 				),
 				// A batch fills only if that many messages may be unacknowledged at once (the AMQP prefetch): room for the
 				// batches in flight and the next one.
