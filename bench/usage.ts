@@ -2,7 +2,8 @@
 // RabbitMQ into PostgreSQL, by SERVICES=usage nodes run as child processes:
 // - floor: the same messages consumed from RabbitMQ by a bare amqplib consumer in this process (parse and ack, no
 //   database): what the broker alone allows on this machine;
-// - 1 and 2 consumer processes draining a queue pre-loaded with BENCH_USAGE_EVENTS events (+10% duplicates):
+// - 1 and 2 consumer processes draining a queue pre-loaded with BENCH_USAGE_EVENTS events (+10% duplicates), one
+//   event a message, and 1 consumer with 100 events a message (as the outbox relay packs a pass's events):
 //   events/s from the first commit to the last (usage_events.recorded_at), and a check that the aggregates count
 //   each event once;
 // - event-to-aggregate latency: one consumer, events published open loop at BENCH_USAGE_RATE/s for
@@ -191,14 +192,19 @@ async function main() {
 		result.floor = await floor(floorNs, makeEvents(orgs, EVENTS));
 		console.log(`floor (bare amqplib consume+ack, no DB): ${JSON.stringify(result.floor)}`);
 
-		for (const n of [1, 2]) {
+		// One event per message, with one and two consumers; then 100 to a message, as the relay packs a pass's events.
+		for (const [n, perMessage] of [
+			[1, 1],
+			[2, 1],
+			[1, 100]
+		]) {
 			await reset();
 			const ns = uniqueNamespace(`bench-usage-${n}`);
 			namespaces.push(ns);
 			const events = makeEvents(orgs, EVENTS);
 			const stream = [...events, ...events.filter((_, i) => i % 10 === 0)];
 			await declareUsageQueue(ns);
-			await publishEvents(ns, stream);
+			await publishEvents(ns, stream, undefined, undefined, perMessage);
 			consumers(ns, n);
 			for (;;) {
 				const { c } = await one("SELECT count(*)::int AS c FROM processed_events");
@@ -218,7 +224,7 @@ async function main() {
 				`SELECT count(*)::int AS n, extract(epoch FROM max(recorded_at) - min(recorded_at))::float8 AS s FROM usage_events`
 			);
 			const agg = await one("SELECT sum(requests)::int AS r FROM usage_aggregates_monthly");
-			const key = `consumers${n}`;
+			const key = `consumers${n}${perMessage > 1 ? `Packed${perMessage}` : ""}`;
 			result[key] = {
 				published: stream.length,
 				recorded: span.n,
@@ -227,7 +233,7 @@ async function main() {
 				failedBatches,
 				perSecond: Math.round(EVENTS / span.s)
 			};
-			console.log(`${n} consumer process(es): ${JSON.stringify(result[key])}`);
+			console.log(`${n} consumer process(es), ${perMessage} event(s) a message: ${JSON.stringify(result[key])}`);
 		}
 
 		// Latency: open loop at RATE/s with one consumer already up.

@@ -18,14 +18,24 @@ export async function declareUsageQueue(ns: string, url = AMQP_URL) {
 	}
 }
 
-// Each event once, in order, in chunks of confirmed publishes; returns when RabbitMQ has them all.
-export async function publishEvents(ns: string, events: object[], url = AMQP_URL, onPublished?: (i: number) => void) {
+// Each event once, in order, in chunks of confirmed publishes; returns when RabbitMQ has them all. `perMessage` > 1
+// packs that many events to a message (a JSON array), as the relay does with a pass's events.
+export async function publishEvents(
+	ns: string,
+	events: object[],
+	url = AMQP_URL,
+	onPublished?: (i: number) => void,
+	perMessage = 1
+) {
 	const conn = await amqp.connect(url, { noDelay: true });
 	try {
 		const ch = await conn.createConfirmChannel();
 		for (let i = 0; i < events.length; i += 1000) {
-			for (const e of events.slice(i, i + 1000))
-				ch.publish(`${ns}.ai.events`, "", Buffer.from(JSON.stringify(e)), { persistent: true, headers: {} });
+			const chunk = events.slice(i, i + 1000);
+			for (let j = 0; j < chunk.length; j += perMessage) {
+				const body = perMessage === 1 ? chunk[j] : chunk.slice(j, j + perMessage);
+				ch.publish(`${ns}.ai.events`, "", Buffer.from(JSON.stringify(body)), { persistent: true, headers: {} });
+			}
 			await ch.waitForConfirms();
 			onPublished?.(Math.min(i + 1000, events.length));
 		}
