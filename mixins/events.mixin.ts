@@ -146,21 +146,26 @@ async function deliver(
 ) {
 	const config = getConfig();
 	const amqpHeaders = raw?.properties?.headers;
-	const warn = (attempt: number, err: any) => {
-		if (!logged) svc.logger.warn(`Handler of ${channel} failed (attempt ${attempt + 1}):`, err?.message);
+	// Names the event: a message may hold many, and after its retries it is dead-lettered whole.
+	const warn = (attempt: number, event: any, err: any) => {
+		if (!logged)
+			svc.logger.warn(
+				`Handler of ${channel} failed (attempt ${attempt + 1}, event ${event?.id} ${event?.type}):`,
+				err?.message
+			);
 	};
 	if (amqpHeaders) {
 		const attempt = Number(amqpHeaders["x-redelivered-count"] ?? 0);
 		const failed = await attemptOnce(events, attempt);
 		if (!failed.length) return;
-		for (const f of failed) warn(attempt, f.err);
+		for (const f of failed) warn(attempt, f.event, f.err);
 		if (attempt + 1 < config.channelsMaxRetries) await sleep(retryDelay(attempt));
 		throw failed[0].err;
 	}
 	// The first attempt holds the publisher (the in-process adapter waits for it); the retries after a failure go on
 	// in the background, so one failing event does not hold back every other one for its whole back-off.
 	for (const { event, err } of await attemptOnce(events, 0)) {
-		warn(0, err);
+		warn(0, event, err);
 		if (config.channelsMaxRetries <= 1) await deadLetter(group, channel, event, err);
 		else retryInBackground(svc, group, channel, event, attemptOnce, warn);
 	}
@@ -172,7 +177,7 @@ function retryInBackground(
 	channel: string,
 	event: any,
 	attemptOnce: Attempt,
-	warn: (attempt: number, err: unknown) => void
+	warn: (attempt: number, event: any, err: unknown) => void
 ) {
 	const config = getConfig();
 	const retries = (async () => {
@@ -180,7 +185,7 @@ function retryInBackground(
 			await sleep(retryDelay(attempt - 1));
 			const [failed] = await attemptOnce([event], attempt);
 			if (!failed) return;
-			warn(attempt, failed.err);
+			warn(attempt, event, failed.err);
 			if (attempt + 1 >= config.channelsMaxRetries) return deadLetter(group, channel, event, failed.err);
 		}
 	})().catch(err =>
