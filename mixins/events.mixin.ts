@@ -13,8 +13,8 @@
 //   only some types: `channels: { "ai.events": { types: ["ai.usage.recorded"] satisfies EventTypeOf<"ai.events">[],
 //        handler(event, tx) {...} } }` (batched or not)
 //     -> an event of another type is acknowledged at once: no transaction, no processed_events row, no handler call.
-//   A message holds one event, or several (the relay sends a pass's events of a channel as one message): handlers
-//   get them one at a time (or in one batch) all the same; a message is settled when all its events are.
+//   A message holds one event, or several (the relay sends a pass's events of a channel as one message): a handler
+//   gets one event per call (or one batch) all the same; a message is settled when all its events are.
 import path from "path";
 import { Errors, Service, ServiceBroker } from "moleculer";
 import type { ServiceSchema } from "../lib/schema";
@@ -212,6 +212,15 @@ async function deadLetter(group: string, channel: string, payload: any, err: any
 	);
 }
 
+// One T per service and channel it consumes, made on first use.
+function perConsumer<T>(map: WeakMap<Service, Map<string, T>>, svc: Service, channel: string, make: () => T): T {
+	let mine = map.get(svc);
+	if (!mine) map.set(svc, (mine = new Map()));
+	let value = mine.get(channel);
+	if (value === undefined) mine.set(channel, (value = make()));
+	return value;
+}
+
 const slotsOf = new WeakMap<Service, Map<string, Slots>>();
 
 // Wraps a channel handler: de-duplicate by event id, run each event in its own transaction (at most maxInFlight at
@@ -238,12 +247,8 @@ function idempotent(group: string, channel: string, handler: ChannelHandler, max
 					this.logger.warn(`After-commit step of ${channel} failed:`, (err as Error).message);
 				}
 		};
-		let byChannel = slotsOf.get(this);
-		if (!byChannel) slotsOf.set(this, (byChannel = new Map()));
-		let slots = byChannel.get(channel);
-		if (!slots) byChannel.set(channel, (slots = new Slots(maxInFlight)));
-		const mine = slots;
-		await deliver(this, group, channel, events, raw, list => failuresOf(list, e => mine.run(() => run(e))));
+		const slots = perConsumer(slotsOf, this, channel, () => new Slots(maxInFlight));
+		await deliver(this, group, channel, events, raw, list => failuresOf(list, e => slots.run(() => run(e))));
 	};
 }
 
@@ -344,11 +349,7 @@ const batchers = new WeakMap<Service, Map<string, Batcher>>();
 
 function batched(group: string, channel: string, handler: BatchHandler, opts: BatchOptions) {
 	return async function (this: Service, events: any[], raw: any) {
-		let mine = batchers.get(this);
-		if (!mine) batchers.set(this, (mine = new Map()));
-		let batcher = mine.get(channel);
-		if (!batcher) mine.set(channel, (batcher = new Batcher(this, group, channel, opts, handler)));
-		const b = batcher;
+		const b = perConsumer(batchers, this, channel, () => new Batcher(this, group, channel, opts, handler));
 		// A message's events join the batch together; a retry takes each alone.
 		const attemptOnce: Attempt = (list, attempt) =>
 			attempt > 0 ? failuresOf(list, e => b.alone(e), true) : failuresOf(list, e => b.add(e));
