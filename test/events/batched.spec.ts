@@ -123,7 +123,7 @@ describeWith(["postgres"])("batched consumers, embedded (in-process adapter)", (
 		expect(await d.sql("SELECT 1 FROM processed_events WHERE event_id = $1", [poison.id])).toEqual([]);
 	});
 
-	test("a message packing a relay pass's events: they join one batch; the poison one alone is dead-lettered", async () => {
+	test("a message packing a relay pass's events: they join one batch; with a poison one, it alone is dead-lettered", async () => {
 		await d.sql("TRUNCATE demo_batch_handled, demo_batches");
 		await d.sql("DELETE FROM dead_letter_events");
 		const good = Array.from({ length: 20 }, () => event());
@@ -151,6 +151,16 @@ describeWith(["postgres"])("batched consumers, embedded (in-process adapter)", (
 		// The first attempt took the message's events as one batch, which the poison event failed: nothing of it was
 		// committed, and the retries took each event alone.
 		expect(await d.sql("SELECT size FROM demo_batches WHERE size > 1")).toEqual([]);
+
+		// Without one, a message's events are one batch.
+		await d.sql("TRUNCATE demo_batch_handled, demo_batches");
+		await send(Array.from({ length: 30 }, () => event()));
+		await waitUntil(
+			"the second message's events handled",
+			() => handledCounts(d.sql),
+			c => c.ids === 30
+		);
+		expect(await d.sql("SELECT size FROM demo_batches")).toEqual([{ size: 30 }]);
 	});
 });
 
