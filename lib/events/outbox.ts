@@ -214,7 +214,7 @@ export class OutboxRelay {
 			rows.length === 1
 				? { "x-event-id": first.id, "x-event-type": first.payload.type }
 				: { "x-event-count": rows.length };
-		if (this.topology) return this.topology.publishBody(first.channel, body!, headers);
+		if (this.topology) return this.topology.publish(first.channel, body!, headers);
 		const payload = rows.length === 1 ? first.payload : rows.map(r => r.payload);
 		return Promise.resolve(
 			(this.broker as any).sendToChannel(first.channel, payload, { persistent: true, headers } as any)

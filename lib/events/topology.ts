@@ -60,16 +60,12 @@ export class AmqpTopology {
 		this.asserted.add(channel);
 	}
 
-	// Publishes one event to the channel's exchange; resolves only once RabbitMQ confirms it has the message (for a
-	// quorum queue: stored by a majority). The channel adapter's own publish only writes to the socket, so a message
-	// in flight when the broker stops is lost while the outbox row says "published". Call ensure(channel) first.
-	// The body is what the adapter's JSON serializer produces, so the adapter's consumers read it unchanged.
-	publish(channel: string, payload: unknown, headers: Record<string, unknown>, timeoutMs = 10_000): Promise<void> {
-		return this.publishBody(channel, JSON.stringify(payload), headers, timeoutMs);
-	}
-
-	// publish() with the body already serialized (the relay's packs: lib/events/outbox.ts).
-	publishBody(channel: string, body: string, headers: Record<string, unknown>, timeoutMs = 10_000): Promise<void> {
+	// Publishes one message (an event, or a relay pass's events: lib/events/outbox.ts) to the channel's exchange;
+	// resolves only once RabbitMQ confirms it has it (for a quorum queue: stored by a majority). The channel adapter's
+	// own publish only writes to the socket, so a message in flight when the broker stops is lost while the outbox row
+	// says "published". Call ensure(channel) first. The body is JSON, as the adapter's serializer writes it, so the
+	// adapter's consumers read it unchanged.
+	publish(channel: string, body: string, headers: Record<string, unknown>, timeoutMs = 10_000): Promise<void> {
 		const ch = this.channel;
 		if (!ch) return Promise.reject(new Error("AMQP channel is not open"));
 		return new Promise<void>((resolve, reject) => {

@@ -127,7 +127,7 @@ describeWith(["rabbitmq"])("AMQP frames written once per turn of the event loop"
 			const counter = countWrites((topology as any).conn);
 			await Promise.all(
 				Array.from({ length: N }, (_, i) =>
-					topology.publish("burst.events", { i }, { "x-event-id": String(i) })
+					topology.publish("burst.events", JSON.stringify({ i }), { "x-event-id": String(i) })
 				)
 			);
 			expect(counter.writes).toBeLessThanOrEqual(2);

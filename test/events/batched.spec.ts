@@ -64,6 +64,24 @@ describeWith(["postgres"])("batched consumers, embedded (in-process adapter)", (
 	});
 	const send = (e: object | object[]) => (broker as any).sendToChannel(CHANNEL, e) as Promise<void>;
 
+	// The poison event ends in dead_letter_events, alone, and `good` other events are handled once each.
+	async function poisonAloneDeadLettered(poison: { id: string }, good: number) {
+		await waitUntil(
+			"the poison event dead-lettered",
+			() => d.sql("SELECT event_id FROM dead_letter_events WHERE consumer_group = 'demo-batch'"),
+			rows => rows.length > 0
+		);
+		const h = await waitUntil(
+			"the good events handled",
+			() => handledCounts(d.sql),
+			c => c.ids === good
+		);
+		expect(h).toEqual({ rows: good, ids: good });
+		expect(await d.sql("SELECT event_id FROM dead_letter_events WHERE consumer_group = 'demo-batch'")).toEqual([
+			{ event_id: poison.id }
+		]);
+	}
+
 	test("each event once, whatever the duplicates; messages are handled in batches", async () => {
 		await d.sql("TRUNCATE demo_batch_handled, demo_batches");
 		const events = Array.from({ length: 140 }, () => event());
@@ -105,20 +123,7 @@ describeWith(["postgres"])("batched consumers, embedded (in-process adapter)", (
 		const good = Array.from({ length: 30 }, () => event());
 		const poison = event({ poison: true });
 		await Promise.all([...good.slice(0, 15), poison, ...good.slice(15)].map(send));
-		await waitUntil(
-			"the poison event dead-lettered",
-			() => d.sql("SELECT event_id FROM dead_letter_events WHERE consumer_group = 'demo-batch'"),
-			rows => rows.length > 0
-		);
-		const h = await waitUntil(
-			"the good events handled",
-			() => handledCounts(d.sql),
-			c => c.ids === 30
-		);
-		expect(h).toEqual({ rows: 30, ids: 30 });
-		expect(await d.sql("SELECT event_id FROM dead_letter_events WHERE consumer_group = 'demo-batch'")).toEqual([
-			{ event_id: poison.id }
-		]);
+		await poisonAloneDeadLettered(poison, 30);
 		// Its failed attempts rolled back its processed_events row.
 		expect(await d.sql("SELECT 1 FROM processed_events WHERE event_id = $1", [poison.id])).toEqual([]);
 	});
@@ -131,20 +136,7 @@ describeWith(["postgres"])("batched consumers, embedded (in-process adapter)", (
 		const other = event({ type: "demo-batch.thing.ignored" });
 		// One message: the good events (one of them twice), another type, and a poison event.
 		await send([...good.slice(0, 10), other, good[0], poison, ...good.slice(10)]);
-		await waitUntil(
-			"the poison event dead-lettered",
-			() => d.sql("SELECT event_id FROM dead_letter_events WHERE consumer_group = 'demo-batch'"),
-			rows => rows.length > 0
-		);
-		const h = await waitUntil(
-			"the good events handled",
-			() => handledCounts(d.sql),
-			c => c.ids === 20
-		);
-		expect(h).toEqual({ rows: 20, ids: 20 });
-		expect(await d.sql("SELECT event_id FROM dead_letter_events WHERE consumer_group = 'demo-batch'")).toEqual([
-			{ event_id: poison.id }
-		]);
+		await poisonAloneDeadLettered(poison, 20);
 		expect(
 			await d.sql("SELECT 1 FROM processed_events WHERE event_id = ANY($1::uuid[])", [[poison.id, other.id]])
 		).toEqual([]);

@@ -531,7 +531,7 @@ describeWith(["postgres", "rabbitmq"])("durable events over RabbitMQ (child proc
 				const topology = new AmqpTopology(AMQP_URL, dl.ns, loadManifests(FIXTURES_DIR));
 				try {
 					await topology.ensure(DEMO_CHANNEL);
-					await topology.publish(DEMO_CHANNEL, pack, { "x-event-count": pack.length });
+					await topology.publish(DEMO_CHANNEL, JSON.stringify(pack), { "x-event-count": pack.length });
 				} finally {
 					await topology.close();
 				}
